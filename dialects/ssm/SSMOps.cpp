@@ -1,0 +1,313 @@
+//===- SSMOps.cpp - ssm dialect op verifiers and helpers ------------------===//
+//
+// Verifiers for the ssm ops. Every message names the operand it is about and
+// the shape or type that was expected, so a user can fix a program from the
+// diagnostic alone.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialects/ssm/SSMOps.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/OpImplementation.h"
+#include "mlir/IR/TypeUtilities.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/SmallString.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+using namespace mlir::ssm;
+
+namespace {
+
+constexpr int64_t kDyn = ShapedType::kDynamic;
+
+std::string formatDim(int64_t d) {
+  return ShapedType::isDynamic(d) ? std::string("?") : std::to_string(d);
+}
+
+std::string formatShape(ArrayRef<int64_t> shape) {
+  std::string s = "[";
+  llvm::raw_string_ostream os(s);
+  llvm::interleaveComma(shape, os, [&](int64_t d) { os << formatDim(d); });
+  os << "]";
+  return s;
+}
+
+/// Named dimensions of an op (B, Dm, L, N, G, ...) that operands must agree
+/// on. Each symbol starts unknown and is bound by the first operand that
+/// gives it a static size; later operands are checked against that binding,
+/// so two dynamic-looking operands that disagree statically are caught too.
+class DimEnv {
+public:
+  explicit DimEnv(Operation *op) : op(op) {}
+
+  /// Checks that `type` has rank `symbols.size()` and that each static size
+  /// agrees with the symbol bound so far; binds unknown symbols.
+  LogicalResult check(StringRef name, ShapedType type,
+                      ArrayRef<StringRef> symbols) {
+    if (type.getRank() != static_cast<int64_t>(symbols.size()))
+      return op->emitOpError() << "operand '" << name << "' must have rank "
+                               << symbols.size() << " " << layout(symbols)
+                               << ", got rank " << type.getRank();
+    SmallVector<int64_t> expected;
+    for (StringRef sym : symbols)
+      expected.push_back(lookup(sym));
+    for (auto [i, sym] : llvm::enumerate(symbols)) {
+      int64_t got = type.getDimSize(i);
+      int64_t want = expected[i];
+      if (!ShapedType::isDynamic(got) && !ShapedType::isDynamic(want) &&
+          got != want)
+        return op->emitOpError()
+               << "operand '" << name << "' must have shape "
+               << layout(symbols) << " = " << formatShape(expected)
+               << ", got " << formatShape(type.getShape()) << " (" << sym
+               << " = " << want << " from '" << sources[sym] << "')";
+    }
+    for (auto [i, sym] : llvm::enumerate(symbols))
+      bind(sym, type.getDimSize(i), name);
+    return success();
+  }
+
+  int64_t lookup(StringRef sym) const {
+    auto it = sizes.find(sym);
+    return it == sizes.end() ? kDyn : it->second;
+  }
+
+private:
+  void bind(StringRef sym, int64_t size, StringRef from) {
+    if (ShapedType::isDynamic(size) || !ShapedType::isDynamic(lookup(sym)))
+      return;
+    sizes[sym] = size;
+    sources[sym] = from.str();
+  }
+
+  static std::string layout(ArrayRef<StringRef> symbols) {
+    std::string s = "[";
+    llvm::raw_string_ostream os(s);
+    llvm::interleaveComma(symbols, os);
+    os << "]";
+    return s;
+  }
+
+  Operation *op;
+  llvm::StringMap<int64_t> sizes;
+  llvm::StringMap<std::string> sources;
+};
+
+Type accumulatorTypeFor(Type elementType) {
+  if (elementType.isF64())
+    return elementType;
+  return Float32Type::get(elementType.getContext());
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// SelectiveScanOp
+//===----------------------------------------------------------------------===//
+
+Type SelectiveScanOp::getAccumulatorType() {
+  return accumulatorTypeFor(getU().getType().getElementType());
+}
+
+int64_t SelectiveScanOp::getBatchSize() { return getU().getType().getDimSize(0); }
+int64_t SelectiveScanOp::getChannels() { return getU().getType().getDimSize(1); }
+int64_t SelectiveScanOp::getSeqLen() { return getU().getType().getDimSize(2); }
+int64_t SelectiveScanOp::getStateSize() { return getA().getType().getDimSize(1); }
+
+LogicalResult SelectiveScanOp::verify() {
+  DimEnv env(getOperation());
+  auto shaped = [](Value v) { return cast<RankedTensorType>(v.getType()); };
+
+  // Shapes. u fixes B, Dm and L; A fixes N; grouped B/C fix G.
+  if (failed(env.check("u", shaped(getU()), {"B", "Dm", "L"})) ||
+      failed(env.check("delta", shaped(getDelta()), {"B", "Dm", "L"})) ||
+      failed(env.check("A", shaped(getA()), {"Dm", "N"})))
+    return failure();
+  for (auto [name, value] :
+       {std::pair<StringRef, Value>{"B", getB()}, {"C", getC()}}) {
+    ShapedType t = shaped(value);
+    if (t.getRank() != 3 && t.getRank() != 4)
+      return emitOpError() << "operand '" << name
+                           << "' must have rank 3 [B, N, L] or rank 4 "
+                              "[B, G, N, L], got rank "
+                           << t.getRank();
+    static constexpr StringRef layout3[] = {"B", "N", "L"};
+    static constexpr StringRef layout4[] = {"B", "G", "N", "L"};
+    ArrayRef<StringRef> layout =
+        t.getRank() == 3 ? ArrayRef<StringRef>(layout3) : ArrayRef<StringRef>(layout4);
+    if (failed(env.check(name, t, layout)))
+      return failure();
+  }
+  if (getD() && failed(env.check("D", shaped(getD()), {"Dm"})))
+    return failure();
+  if (getZ() && failed(env.check("z", shaped(getZ()), {"B", "Dm", "L"})))
+    return failure();
+  if (getDeltaBias() &&
+      failed(env.check("delta_bias", shaped(getDeltaBias()), {"Dm"})))
+    return failure();
+  if (getH0() && failed(env.check("h0", shaped(getH0()), {"B", "Dm", "N"})))
+    return failure();
+  if (failed(env.check("out", shaped(getOut()), {"B", "Dm", "L"})))
+    return failure();
+  if (getFinalState() &&
+      failed(env.check("final_state", shaped(getFinalState()),
+                       {"B", "Dm", "N"})))
+    return failure();
+
+  int64_t groups = env.lookup("G");
+  int64_t channels = env.lookup("Dm");
+  if (!ShapedType::isDynamic(groups)) {
+    if (groups <= 0)
+      return emitOpError() << "the group count G of 'B'/'C' must be "
+                              "positive, got "
+                           << groups;
+    if (!ShapedType::isDynamic(channels) && channels % groups != 0)
+      return emitOpError() << "the channel count Dm = " << channels
+                           << " must be divisible by the group count G = "
+                           << groups << " of 'B'/'C'";
+  }
+
+  // Element types.
+  Type elt = getU().getType().getElementType();
+  Type acc = getAccumulatorType();
+  auto checkSame = [&](StringRef name, Value v) -> LogicalResult {
+    if (!v)
+      return success();
+    Type got = getElementTypeOrSelf(v.getType());
+    if (got != elt)
+      return emitOpError() << "operand '" << name << "' must have element type "
+                           << elt << " (the element type of 'u'), got " << got;
+    return success();
+  };
+  auto checkParam = [&](StringRef name, Value v) -> LogicalResult {
+    if (!v)
+      return success();
+    Type got = getElementTypeOrSelf(v.getType());
+    if (got != elt && got != acc)
+      return emitOpError() << "operand '" << name << "' must have element type "
+                           << elt << " or the accumulator type " << acc
+                           << ", got " << got;
+    return success();
+  };
+  auto checkAcc = [&](StringRef name, Value v) -> LogicalResult {
+    if (!v)
+      return success();
+    Type got = getElementTypeOrSelf(v.getType());
+    if (got != acc)
+      return emitOpError() << "'" << name
+                           << "' must have the accumulator element type "
+                           << acc << " for inputs of type " << elt << ", got "
+                           << got;
+    return success();
+  };
+  if (failed(checkSame("delta", getDelta())) ||
+      failed(checkSame("B", getB())) || failed(checkSame("C", getC())) ||
+      failed(checkSame("z", getZ())) || failed(checkParam("A", getA())) ||
+      failed(checkParam("D", getD())) ||
+      failed(checkParam("delta_bias", getDeltaBias())) ||
+      failed(checkAcc("h0", getH0())) ||
+      failed(checkAcc("final_state", getFinalState())))
+    return failure();
+  Type outElt = getElementTypeOrSelf(getOut().getType());
+  if (outElt != elt)
+    return emitOpError() << "result 'out' must have element type " << elt
+                         << " (the element type of 'u'), got " << outElt;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// ScanOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult ScanOp::verify() {
+  if (getInputs().empty())
+    return emitOpError() << "needs at least one input to scan";
+  auto first = cast<RankedTensorType>(getInputs().front().getType());
+  int64_t rank = first.getRank();
+  if (rank == 0)
+    return emitOpError() << "inputs must have rank >= 1 to scan along an "
+                            "axis, got a rank-0 tensor";
+  if (static_cast<int64_t>(getAxis()) >= rank)
+    return emitOpError() << "axis " << getAxis()
+                         << " is out of range for inputs of rank " << rank;
+  for (auto [i, v] : llvm::enumerate(getInputs())) {
+    auto t = cast<RankedTensorType>(v.getType());
+    if (t.getRank() != rank || failed(verifyCompatibleShape(t, first)))
+      return emitOpError() << "input #" << i << " has shape "
+                           << formatShape(t.getShape())
+                           << ", but all inputs must have the shape of "
+                              "input #0, "
+                           << formatShape(first.getShape());
+  }
+  if (getResults().size() != getInputs().size())
+    return emitOpError() << "must have one result per input: "
+                         << getInputs().size() << " inputs, "
+                         << getResults().size() << " results";
+  for (auto [i, pair] :
+       llvm::enumerate(llvm::zip(getInputs(), getResults()))) {
+    auto [in, res] = pair;
+    auto inTy = cast<RankedTensorType>(in.getType());
+    auto resTy = cast<RankedTensorType>(res.getType());
+    if (inTy.getElementType() != resTy.getElementType() ||
+        failed(verifyCompatibleShape(inTy, resTy)))
+      return emitOpError() << "result #" << i << " must have the type of input #"
+                           << i << ", " << inTy << ", got " << resTy;
+  }
+  if (!getInit().empty() && getInit().size() != getInputs().size())
+    return emitOpError() << "'init' must give one value per input: "
+                         << getInputs().size() << " inputs, "
+                         << getInit().size() << " init values";
+  for (auto [i, pair] : llvm::enumerate(llvm::zip(getInit(), getInputs()))) {
+    auto [init, in] = pair;
+    Type elt = getElementTypeOrSelf(in.getType());
+    if (init.getType() != elt)
+      return emitOpError() << "'init' value #" << i
+                           << " must have the element type of input #" << i
+                           << ", " << elt << ", got " << init.getType();
+  }
+  if (getExclusive() && getInit().empty())
+    return emitOpError() << "an exclusive scan needs 'init' values (the "
+                            "result at the first step)";
+  return success();
+}
+
+LogicalResult ScanOp::verifyRegions() {
+  Block &body = getCombiner().front();
+  size_t n = getInputs().size();
+  if (body.getNumArguments() != 2 * n)
+    return emitOpError() << "combiner region must take " << 2 * n
+                         << " arguments (" << n << " accumulators then " << n
+                         << " elements), got " << body.getNumArguments();
+  for (auto [i, in] : llvm::enumerate(getInputs())) {
+    Type elt = getElementTypeOrSelf(in.getType());
+    for (size_t j : {i, i + n}) {
+      Type got = body.getArgument(j).getType();
+      if (got != elt)
+        return emitOpError() << "combiner argument #" << j
+                             << " must have the element type of input #" << i
+                             << ", " << elt << ", got " << got;
+    }
+  }
+  auto yield = body.empty() ? YieldOp() : dyn_cast<YieldOp>(body.back());
+  if (!yield)
+    return emitOpError() << "combiner region must end with 'ssm.yield'";
+  if (yield.getValues().size() != n)
+    return yield.emitOpError() << "must yield " << n
+                               << " values (one per scanned input), got "
+                               << yield.getValues().size();
+  for (auto [i, pair] : llvm::enumerate(llvm::zip(yield.getValues(), getInputs()))) {
+    auto [v, in] = pair;
+    Type elt = getElementTypeOrSelf(in.getType());
+    if (v.getType() != elt)
+      return yield.emitOpError() << "value #" << i
+                                 << " must have the element type of input #"
+                                 << i << ", " << elt << ", got " << v.getType();
+  }
+  return success();
+}
+
+#define GET_OP_CLASSES
+#include "dialects/ssm/SSMOps.cpp.inc"

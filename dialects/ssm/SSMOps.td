@@ -1,0 +1,191 @@
+//===- SSMOps.td - ssm dialect operations ----------------------------------===//
+//
+// Operation definitions of the ssm dialect. Each op's description states its
+// layout and its exact formula; the C++ verifiers in SSMOps.cpp check every
+// rank, static dimension relation and element-type rule stated here.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SSM_OPS_TD
+#define SSM_OPS_TD
+
+include "SSMBase.td"
+include "mlir/IR/OpBase.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/Interfaces/ControlFlowInterfaces.td"
+
+//===----------------------------------------------------------------------===//
+// selective_scan
+//===----------------------------------------------------------------------===//
+
+def SSM_SelectiveScanOp : SSM_Op<"selective_scan",
+    [Pure, AttrSizedOperandSegments]> {
+  let summary = "Mamba-1 selective scan";
+  let description = [{
+    Computes the selective state-space recurrence of Mamba-1 with the layout
+    of mamba_ssm's `selective_scan_fn`. For batch `b`, channel `d`, state
+    index `n` and time `t`:
+
+    ```
+    dt[b,d,t]  = delta[b,d,t] + delta_bias[d]        (delta_bias optional)
+    dt[b,d,t]  = softplus(dt[b,d,t])                 (if `delta_softplus`)
+    h[b,d,n]   = h0[b,d,n]  (zero when h0 is absent)
+    h[b,d,n]   = exp(dt[b,d,t] * A[d,n]) * h[b,d,n]
+               + dt[b,d,t] * B[b,g,n,t] * u[b,d,t]
+    y[b,d,t]   = sum_n C[b,g,n,t] * h[b,d,n] + D[d] * u[b,d,t]   (D optional)
+    out[b,d,t] = y[b,d,t] * silu(z[b,d,t])           (z optional)
+    final_state[b,d,n] = h[b,d,n] after the last step (optional result)
+    ```
+
+    with `softplus(x) = log(1 + exp(x))`, `silu(x) = x / (1 + exp(-x))`, and
+    `g = d / (D / G)` the group of channel `d` when B/C are grouped.
+
+    Shapes (`Dm` is the channel count, `N` the state size):
+
+    | operand | shape |
+    | --- | --- |
+    | u, delta, z, out | [B, Dm, L] |
+    | A | [Dm, N] |
+    | B, C | [B, N, L] (shared by all channels) or [B, G, N, L] (grouped; G divides Dm) |
+    | D, delta_bias | [Dm] |
+    | h0, final_state | [B, Dm, N] |
+
+    Element types: u, delta, z, B, C and out share one type T in {f16, bf16,
+    f32, f64}; A, D and delta_bias are T or the accumulation type; h0 and
+    final_state have the accumulation type (f64 when T is f64, f32
+    otherwise). Dimensions may be dynamic; every static relation is checked.
+
+    Example:
+
+    ```mlir
+    %y, %h = ssm.selective_scan %u, %delta, %A, %B, %C D(%D) z(%z)
+               delta_bias(%bias) delta_softplus
+             : (tensor<2x64x128xf32>, tensor<2x64x128xf32>, tensor<64x16xf32>,
+                tensor<2x16x128xf32>, tensor<2x16x128xf32>, tensor<64xf32>,
+                tensor<2x64x128xf32>, tensor<64xf32>)
+             -> (tensor<2x64x128xf32>, tensor<2x64x16xf32>)
+    ```
+  }];
+
+  let arguments = (ins
+    SSM_FloatTensor:$u,
+    SSM_FloatTensor:$delta,
+    SSM_FloatTensor:$A,
+    SSM_FloatTensor:$B,
+    SSM_FloatTensor:$C,
+    Optional<SSM_FloatTensor>:$D,
+    Optional<SSM_FloatTensor>:$z,
+    Optional<SSM_FloatTensor>:$delta_bias,
+    Optional<SSM_FloatTensor>:$h0,
+    UnitAttr:$delta_softplus
+  );
+  let results = (outs
+    SSM_FloatTensor:$out,
+    Optional<SSM_FloatTensor>:$final_state
+  );
+
+  let assemblyFormat = [{
+    $u `,` $delta `,` $A `,` $B `,` $C
+    (`D` `(` $D^ `)`)?
+    (`z` `(` $z^ `)`)?
+    (`delta_bias` `(` $delta_bias^ `)`)?
+    (`h0` `(` $h0^ `)`)?
+    (`delta_softplus` $delta_softplus^)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+
+  let hasVerifier = 1;
+
+  let extraClassDeclaration = [{
+    /// True when B and C carry a group dimension ([B, G, N, L]).
+    bool isGroupedB() { return getB().getType().getRank() == 4; }
+    bool isGroupedC() { return getC().getType().getRank() == 4; }
+    /// Element type of the recurrent state: f64 for f64 programs, f32
+    /// otherwise.
+    ::mlir::Type getAccumulatorType();
+    /// Static sizes (ShapedType::kDynamic when unknown).
+    int64_t getBatchSize();
+    int64_t getChannels();
+    int64_t getSeqLen();
+    int64_t getStateSize();
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// scan
+//===----------------------------------------------------------------------===//
+
+def SSM_ScanOp : SSM_Op<"scan",
+    [RecursiveMemoryEffects, AttrSizedOperandSegments,
+     SingleBlock]> {
+  let summary = "Generic associative scan with a combiner region";
+  let description = [{
+    Scans one or more tensors of the same shape together along dimension
+    `axis`. The combiner region takes the running accumulators (one scalar per
+    input, in scan order the earlier part) followed by the next elements (one
+    scalar per input) and yields the new accumulators. The combiner must be
+    associative; lowerings may reassociate it (chunked or tree scans), but
+    never reorder its operands.
+
+    With `n` inputs, scan order `t = 0 .. L-1` along `axis` (`L-1 .. 0` when
+    `reverse` is set), `x_t` the tuple of input elements at step `t` and `⊕`
+    the combiner:
+
+    ```
+    inclusive:           out_t = init ⊕ x_0 ⊕ ... ⊕ x_t   (init omitted when absent)
+    exclusive:           out_t = init ⊕ x_0 ⊕ ... ⊕ x_{t-1},  out_0 = init
+    ```
+
+    `exclusive` requires `init`. Every other dimension is an independent lane.
+    Results have the types of the inputs.
+
+    A first-order linear recurrence `h_t = a_t * h_{t-1} + b_t` is the scan
+    of the pairs `(a_t, b_t)` with the combiner
+    `(a1, b1) ⊕ (a2, b2) = (a1 * a2, a2 * b1 + b2)`:
+
+    ```mlir
+    %prod, %h = ssm.scan %a, %b axis = 1
+        : (tensor<4x128xf32>, tensor<4x128xf32>) -> (tensor<4x128xf32>, tensor<4x128xf32>) {
+    ^bb0(%a1: f32, %b1: f32, %a2: f32, %b2: f32):
+      %p = arith.mulf %a1, %a2 : f32
+      %m = arith.mulf %a2, %b1 : f32
+      %s = arith.addf %m, %b2 : f32
+      ssm.yield %p, %s : f32, f32
+    }
+    ```
+  }];
+
+  let arguments = (ins
+    Variadic<SSM_ScanTensor>:$inputs,
+    Variadic<SSM_ScanElement>:$init,
+    ConfinedAttr<I64Attr, [IntNonNegative]>:$axis,
+    UnitAttr:$reverse,
+    UnitAttr:$exclusive
+  );
+  let results = (outs Variadic<SSM_ScanTensor>:$results);
+  let regions = (region SizedRegion<1>:$combiner);
+
+  let assemblyFormat = [{
+    $inputs (`init` `(` $init^ `:` type($init) `)`)?
+    `axis` `=` $axis
+    (`reverse` $reverse^)?
+    (`exclusive` $exclusive^)?
+    attr-dict `:` functional-type($inputs, $results) $combiner
+  }];
+
+  let hasVerifier = 1;
+  let hasRegionVerifier = 1;
+}
+
+def SSM_YieldOp : SSM_Op<"yield",
+    [Pure, Terminator, HasParent<"ScanOp">]> {
+  let summary = "Yields the values a combiner region computes";
+  let description = [{
+    Terminates the region of `ssm.scan`, returning one value per scanned
+    input: the combined accumulators.
+  }];
+  let arguments = (ins Variadic<AnyType>:$values);
+  let assemblyFormat = [{ ($values^ `:` type($values))? attr-dict }];
+}
+
+#endif // SSM_OPS_TD

@@ -1,0 +1,53 @@
+//===- CostModel.h - state size and cost of ssm ops -------------*- C++ -*-===//
+//
+// The quantities the theory behind ssm programs is about: how much recurrent
+// state an op carries and what one sequence step costs. Used by the
+// ssm-report pass and by tools that print tables.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SSMC_ANALYSIS_COSTMODEL_H
+#define SSMC_ANALYSIS_COSTMODEL_H
+
+#include "mlir/IR/Operation.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace ssmc {
+
+/// A count that may be unknown because a dimension is dynamic.
+using Count = std::optional<int64_t>;
+
+/// Cost of one ssm op. Per-token quantities cover one step along the
+/// sequence for the whole batch; `paramBytes` is read once per call
+/// (weights, initial and final state).
+struct OpCost {
+  std::string opName;
+  std::string accumulatorType; ///< element type of the state, e.g. "f32"
+  Count seqLen;                ///< number of sequence steps
+  Count stateElements;         ///< recurrent state carried between steps
+  Count stateBytes;
+  Count flopsPerToken;           ///< add/mul/div (an FMA counts as 2)
+  Count transcendentalsPerToken; ///< exp, log, ... calls
+  Count bytesPerToken;           ///< activations read and written per step
+  Count paramBytes;              ///< bytes read or written once per call
+
+  Count totalFlops() const;
+  Count totalTranscendentals() const;
+  Count totalBytes() const;
+};
+
+/// Returns the cost of `op` if it is an ssm op the model knows, with
+/// `seqLenOverride` (when > 0) used as the sequence length instead of the
+/// op's static one.
+std::optional<OpCost> estimateCost(mlir::Operation *op,
+                                   int64_t seqLenOverride = -1);
+
+/// Size in bytes of one element of `type` (integers round up to bytes).
+int64_t elementBytes(mlir::Type type);
+
+} // namespace ssmc
+
+#endif // SSMC_ANALYSIS_COSTMODEL_H

@@ -1,0 +1,110 @@
+//===- SSMReport.cpp - the ssm-report pass --------------------------------===//
+//
+// Prints, for every ssm op, the recurrent state it carries and its per-token
+// and total cost (see CostModel.h), as remarks and optionally as JSON.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ssmc/Analysis/CostModel.h"
+#include "ssmc/Passes.h"
+
+#include "dialects/ssm/SSMDialect.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/raw_ostream.h"
+
+#define DEBUG_TYPE "ssm-report"
+
+namespace ssmc {
+#define GEN_PASS_DEF_SSMREPORT
+#include "ssmc/Passes.h.inc"
+} // namespace ssmc
+
+using namespace mlir;
+
+namespace {
+
+std::string fmt(ssmc::Count c) {
+  return c ? std::to_string(*c) : std::string("?");
+}
+
+llvm::json::Value toJson(ssmc::Count c) {
+  return c ? llvm::json::Value(*c) : llvm::json::Value(nullptr);
+}
+
+std::string locationString(Location loc) {
+  if (auto fileLoc = dyn_cast<FileLineColLoc>(loc))
+    return (fileLoc.getFilename().str() + ":" +
+            std::to_string(fileLoc.getLine()) + ":" +
+            std::to_string(fileLoc.getColumn()));
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  loc.print(os);
+  return s;
+}
+
+struct SSMReportPass : public ssmc::impl::SSMReportBase<SSMReportPass> {
+  using SSMReportBase::SSMReportBase;
+
+  void runOnOperation() override {
+    llvm::json::Array ops;
+    getOperation()->walk([&](Operation *op) {
+      if (!isa<ssm::SSMDialect>(op->getDialect()))
+        return;
+      std::optional<ssmc::OpCost> cost = ssmc::estimateCost(op, seqLen);
+      if (!cost)
+        return;
+      if (emitRemarks)
+        op->emitRemark() << cost->opName << ": state "
+                         << fmt(cost->stateElements) << " elements ("
+                         << fmt(cost->stateBytes) << " bytes, "
+                         << cost->accumulatorType << "); per token "
+                         << fmt(cost->flopsPerToken) << " flops, "
+                         << fmt(cost->transcendentalsPerToken)
+                         << " transcendentals, " << fmt(cost->bytesPerToken)
+                         << " bytes; total over L=" << fmt(cost->seqLen)
+                         << ": " << fmt(cost->totalFlops()) << " flops, "
+                         << fmt(cost->totalTranscendentals())
+                         << " transcendentals, " << fmt(cost->totalBytes())
+                         << " bytes";
+      ops.push_back(llvm::json::Object{
+          {"op", cost->opName},
+          {"loc", locationString(op->getLoc())},
+          {"accumulator_type", cost->accumulatorType},
+          {"seq_len", toJson(cost->seqLen)},
+          {"state_elements", toJson(cost->stateElements)},
+          {"state_bytes", toJson(cost->stateBytes)},
+          {"flops_per_token", toJson(cost->flopsPerToken)},
+          {"transcendentals_per_token",
+           toJson(cost->transcendentalsPerToken)},
+          {"bytes_per_token", toJson(cost->bytesPerToken)},
+          {"param_bytes", toJson(cost->paramBytes)},
+          {"total_flops", toJson(cost->totalFlops())},
+          {"total_transcendentals", toJson(cost->totalTranscendentals())},
+          {"total_bytes", toJson(cost->totalBytes())},
+      });
+    });
+    if (jsonFile.empty())
+      return markAllAnalysesPreserved();
+
+    std::string error;
+    std::unique_ptr<llvm::ToolOutputFile> out =
+        openOutputFile(jsonFile, &error);
+    if (!out) {
+      getOperation()->emitError()
+          << "ssm-report: cannot open JSON output '" << jsonFile
+          << "': " << error;
+      return signalPassFailure();
+    }
+    out->os() << llvm::formatv(
+        "{0:2}\n", llvm::json::Value(llvm::json::Object{{"ops", std::move(ops)}}));
+    out->keep();
+    markAllAnalysesPreserved();
+  }
+};
+
+} // namespace

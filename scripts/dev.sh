@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Sets up ssmc on Debian 12 and runs it: installs the missing apt packages
+# (LLVM/MLIR 22 from the security suite, CMake, Ninja, ccache, GoogleTest),
+# configures and builds into build/, then runs the requested job.
+#
+#   scripts/dev.sh demo    build, then run the main job
+#   scripts/dev.sh test    build, then run every test (lit + gtest) via ctest
+#   scripts/dev.sh build   build only
+#
+# Idempotent: with everything installed and built it only re-runs the job.
+# Environment: BUILD_DIR (default build), SSMC_CMAKE_ARGS (extra cmake args).
+set -euo pipefail
+
+job="${1:-demo}"
+case "$job" in
+  demo | test | build) ;;
+  -h | --help)
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+    exit 0
+    ;;
+  *)
+    echo "usage: $0 demo|test|build" >&2
+    exit 2
+    ;;
+esac
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+build_dir="${BUILD_DIR:-build}"
+llvm_prefix=/usr/lib/llvm-22
+
+packages=(cmake ninja-build ccache git python3 clang-22 llvm-22-dev llvm-22-tools
+  libmlir-22-dev mlir-22-tools libomp-22-dev libgtest-dev)
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]})); then
+  echo "== installing: ${missing[*]}"
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo=sudo; fi
+  $sudo apt-get update
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -f "$build_dir/build.ninja" ]; then
+  echo "== configuring $build_dir"
+  # shellcheck disable=SC2086
+  cmake -G Ninja -S . -B "$build_dir" \
+    -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_C_COMPILER="$llvm_prefix/bin/clang" \
+    -DCMAKE_CXX_COMPILER="$llvm_prefix/bin/clang++" \
+    -DMLIR_DIR="$llvm_prefix/lib/cmake/mlir" \
+    -DLLVM_EXTERNAL_LIT="$llvm_prefix/bin/lit" \
+    ${SSMC_CMAKE_ARGS:-}
+fi
+
+echo "== building $build_dir"
+cmake --build "$build_dir"
+
+case "$job" in
+  demo)
+    echo "== ssmc-opt: verified IR of examples/mamba_scan.mlir, with the ssm-report remarks"
+    "$build_dir/bin/ssmc-opt" examples/mamba_scan.mlir --ssm-report \
+      --mlir-print-op-on-diagnostic=false
+    ;;
+  test)
+    ctest --test-dir "$build_dir" --output-on-failure
+    ;;
+esac

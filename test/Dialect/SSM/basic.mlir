@@ -1,0 +1,149 @@
+// Round-trip: custom form -> custom form, and custom -> generic -> custom.
+// RUN: ssmc-opt %s | ssmc-opt | FileCheck %s
+// RUN: ssmc-opt %s -mlir-print-op-generic | ssmc-opt | FileCheck %s
+
+// CHECK-LABEL: func.func @selective_scan_minimal
+// CHECK: ssm.selective_scan %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : (tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<4x2xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>) -> tensor<1x4x8xf32>
+func.func @selective_scan_minimal(%u: tensor<1x4x8xf32>, %dt: tensor<1x4x8xf32>,
+    %A: tensor<4x2xf32>, %B: tensor<1x2x8xf32>, %C: tensor<1x2x8xf32>) -> tensor<1x4x8xf32> {
+  %y = ssm.selective_scan %u, %dt, %A, %B, %C
+      : (tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<4x2xf32>, tensor<1x2x8xf32>,
+         tensor<1x2x8xf32>) -> tensor<1x4x8xf32>
+  return %y : tensor<1x4x8xf32>
+}
+
+// Every optional operand, the final state and softplus.
+// CHECK-LABEL: func.func @selective_scan_full
+// CHECK: %{{.*}}, %{{.*}} = ssm.selective_scan %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} D(%{{.*}}) z(%{{.*}}) delta_bias(%{{.*}}) h0(%{{.*}}) delta_softplus : (tensor<2x8x16xf32>, tensor<2x8x16xf32>, tensor<8x4xf32>, tensor<2x4x16xf32>, tensor<2x4x16xf32>, tensor<8xf32>, tensor<2x8x16xf32>, tensor<8xf32>, tensor<2x8x4xf32>) -> (tensor<2x8x16xf32>, tensor<2x8x4xf32>)
+func.func @selective_scan_full(%u: tensor<2x8x16xf32>, %dt: tensor<2x8x16xf32>,
+    %A: tensor<8x4xf32>, %B: tensor<2x4x16xf32>, %C: tensor<2x4x16xf32>,
+    %D: tensor<8xf32>, %z: tensor<2x8x16xf32>, %bias: tensor<8xf32>,
+    %h0: tensor<2x8x4xf32>) -> (tensor<2x8x16xf32>, tensor<2x8x4xf32>) {
+  %y, %h = ssm.selective_scan %u, %dt, %A, %B, %C D(%D) z(%z) delta_bias(%bias) h0(%h0) delta_softplus
+      : (tensor<2x8x16xf32>, tensor<2x8x16xf32>, tensor<8x4xf32>, tensor<2x4x16xf32>,
+         tensor<2x4x16xf32>, tensor<8xf32>, tensor<2x8x16xf32>, tensor<8xf32>,
+         tensor<2x8x4xf32>) -> (tensor<2x8x16xf32>, tensor<2x8x4xf32>)
+  return %y, %h : tensor<2x8x16xf32>, tensor<2x8x4xf32>
+}
+
+// A subset of the optional operands keeps its keywords (segment sizes).
+// CHECK-LABEL: func.func @selective_scan_some_optionals
+// CHECK: ssm.selective_scan %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} z(%{{.*}}) h0(%{{.*}}) :
+// CHECK-NOT: D(
+func.func @selective_scan_some_optionals(%u: tensor<1x4x8xf32>, %A: tensor<4x2xf32>,
+    %B: tensor<1x2x8xf32>, %h0: tensor<1x4x2xf32>) -> tensor<1x4x8xf32> {
+  %y = ssm.selective_scan %u, %u, %A, %B, %B z(%u) h0(%h0)
+      : (tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<4x2xf32>, tensor<1x2x8xf32>,
+         tensor<1x2x8xf32>, tensor<1x4x8xf32>, tensor<1x4x2xf32>) -> tensor<1x4x8xf32>
+  return %y : tensor<1x4x8xf32>
+}
+
+// Grouped B/C ([B, G, N, L]) and mixed grouped/shared forms.
+// CHECK-LABEL: func.func @selective_scan_grouped
+// CHECK: ssm.selective_scan {{.*}} : (tensor<2x8x16xf32>, tensor<2x8x16xf32>, tensor<8x4xf32>, tensor<2x2x4x16xf32>, tensor<2x4x16xf32>) -> tensor<2x8x16xf32>
+func.func @selective_scan_grouped(%u: tensor<2x8x16xf32>, %A: tensor<8x4xf32>,
+    %B: tensor<2x2x4x16xf32>, %C: tensor<2x4x16xf32>) -> tensor<2x8x16xf32> {
+  %y = ssm.selective_scan %u, %u, %A, %B, %C
+      : (tensor<2x8x16xf32>, tensor<2x8x16xf32>, tensor<8x4xf32>, tensor<2x2x4x16xf32>,
+         tensor<2x4x16xf32>) -> tensor<2x8x16xf32>
+  return %y : tensor<2x8x16xf32>
+}
+
+// Dynamic dimensions, and odd sizes: nothing about a size is special.
+// CHECK-LABEL: func.func @selective_scan_dynamic
+// CHECK: ssm.selective_scan {{.*}} : (tensor<?x7x?xf32>, tensor<?x7x?xf32>, tensor<7x13xf32>, tensor<?x?x13x?xf32>, tensor<?x13x?xf32>) -> tensor<?x7x?xf32>
+func.func @selective_scan_dynamic(%u: tensor<?x7x?xf32>, %A: tensor<7x13xf32>,
+    %B: tensor<?x?x13x?xf32>, %C: tensor<?x13x?xf32>) -> tensor<?x7x?xf32> {
+  %y = ssm.selective_scan %u, %u, %A, %B, %C
+      : (tensor<?x7x?xf32>, tensor<?x7x?xf32>, tensor<7x13xf32>, tensor<?x?x13x?xf32>,
+         tensor<?x13x?xf32>) -> tensor<?x7x?xf32>
+  return %y : tensor<?x7x?xf32>
+}
+
+// Low-precision activations with f32 parameters and f32 state.
+// CHECK-LABEL: func.func @selective_scan_bf16
+// CHECK: ssm.selective_scan {{.*}} : (tensor<1x4x8xbf16>, tensor<1x4x8xbf16>, tensor<4x2xf32>, tensor<1x2x8xbf16>, tensor<1x2x8xbf16>, tensor<4xbf16>, tensor<1x4x2xf32>) -> (tensor<1x4x8xbf16>, tensor<1x4x2xf32>)
+func.func @selective_scan_bf16(%u: tensor<1x4x8xbf16>, %A: tensor<4x2xf32>,
+    %B: tensor<1x2x8xbf16>, %D: tensor<4xbf16>, %h0: tensor<1x4x2xf32>)
+    -> (tensor<1x4x8xbf16>, tensor<1x4x2xf32>) {
+  %y, %h = ssm.selective_scan %u, %u, %A, %B, %B D(%D) h0(%h0)
+      : (tensor<1x4x8xbf16>, tensor<1x4x8xbf16>, tensor<4x2xf32>, tensor<1x2x8xbf16>,
+         tensor<1x2x8xbf16>, tensor<4xbf16>, tensor<1x4x2xf32>)
+      -> (tensor<1x4x8xbf16>, tensor<1x4x2xf32>)
+  return %y, %h : tensor<1x4x8xbf16>, tensor<1x4x2xf32>
+}
+
+// CHECK-LABEL: func.func @selective_scan_f16
+// CHECK: ssm.selective_scan {{.*}} : (tensor<1x4x8xf16>, tensor<1x4x8xf16>, tensor<4x2xf16>, tensor<1x2x8xf16>, tensor<1x2x8xf16>) -> tensor<1x4x8xf16>
+func.func @selective_scan_f16(%u: tensor<1x4x8xf16>, %A: tensor<4x2xf16>,
+    %B: tensor<1x2x8xf16>) -> tensor<1x4x8xf16> {
+  %y = ssm.selective_scan %u, %u, %A, %B, %B
+      : (tensor<1x4x8xf16>, tensor<1x4x8xf16>, tensor<4x2xf16>, tensor<1x2x8xf16>,
+         tensor<1x2x8xf16>) -> tensor<1x4x8xf16>
+  return %y : tensor<1x4x8xf16>
+}
+
+// f64 reference programs keep their state in f64.
+// CHECK-LABEL: func.func @selective_scan_f64
+// CHECK: -> (tensor<1x4x8xf64>, tensor<1x4x2xf64>)
+func.func @selective_scan_f64(%u: tensor<1x4x8xf64>, %A: tensor<4x2xf64>,
+    %B: tensor<1x2x8xf64>) -> (tensor<1x4x8xf64>, tensor<1x4x2xf64>) {
+  %y, %h = ssm.selective_scan %u, %u, %A, %B, %B
+      : (tensor<1x4x8xf64>, tensor<1x4x8xf64>, tensor<4x2xf64>, tensor<1x2x8xf64>,
+         tensor<1x2x8xf64>) -> (tensor<1x4x8xf64>, tensor<1x4x2xf64>)
+  return %y, %h : tensor<1x4x8xf64>, tensor<1x4x2xf64>
+}
+
+// Zero-length sequences are legal.
+// CHECK-LABEL: func.func @selective_scan_empty
+// CHECK: ssm.selective_scan {{.*}} -> tensor<1x4x0xf32>
+func.func @selective_scan_empty(%u: tensor<1x4x0xf32>, %A: tensor<4x2xf32>,
+    %B: tensor<1x2x0xf32>) -> tensor<1x4x0xf32> {
+  %y = ssm.selective_scan %u, %u, %A, %B, %B
+      : (tensor<1x4x0xf32>, tensor<1x4x0xf32>, tensor<4x2xf32>, tensor<1x2x0xf32>,
+         tensor<1x2x0xf32>) -> tensor<1x4x0xf32>
+  return %y : tensor<1x4x0xf32>
+}
+
+// The first-order linear recurrence as a scan of (a, b) pairs.
+// CHECK-LABEL: func.func @scan_linear_recurrence
+// CHECK: %{{.*}}:2 = ssm.scan %{{.*}}, %{{.*}} axis = 1 : (tensor<4x128xf32>, tensor<4x128xf32>) -> (tensor<4x128xf32>, tensor<4x128xf32>) {
+// CHECK: ^bb0(%{{.*}}: f32, %{{.*}}: f32, %{{.*}}: f32, %{{.*}}: f32):
+// CHECK: ssm.yield %{{.*}}, %{{.*}} : f32, f32
+func.func @scan_linear_recurrence(%a: tensor<4x128xf32>, %b: tensor<4x128xf32>) -> tensor<4x128xf32> {
+  %p, %h = ssm.scan %a, %b axis = 1
+      : (tensor<4x128xf32>, tensor<4x128xf32>) -> (tensor<4x128xf32>, tensor<4x128xf32>) {
+  ^bb0(%a1: f32, %b1: f32, %a2: f32, %b2: f32):
+    %0 = arith.mulf %a1, %a2 : f32
+    %1 = arith.mulf %a2, %b1 : f32
+    %2 = arith.addf %1, %b2 : f32
+    ssm.yield %0, %2 : f32, f32
+  }
+  return %h : tensor<4x128xf32>
+}
+
+// Exclusive reverse scan with init values, over integers, on a dynamic shape.
+// CHECK-LABEL: func.func @scan_exclusive_reverse
+// CHECK: ssm.scan %{{.*}} init(%{{.*}} : i32) axis = 0 reverse exclusive : (tensor<?x3xi32>) -> tensor<?x3xi32> {
+func.func @scan_exclusive_reverse(%x: tensor<?x3xi32>, %zero: i32) -> tensor<?x3xi32> {
+  %r = ssm.scan %x init(%zero : i32) axis = 0 reverse exclusive
+      : (tensor<?x3xi32>) -> tensor<?x3xi32> {
+  ^bb0(%acc: i32, %next: i32):
+    %s = arith.addi %acc, %next : i32
+    ssm.yield %s : i32
+  }
+  return %r : tensor<?x3xi32>
+}
+
+// Inclusive scan with a max combiner and an init value, index elements.
+// CHECK-LABEL: func.func @scan_inclusive_init
+// CHECK: ssm.scan %{{.*}} init(%{{.*}} : index) axis = 0 : (tensor<10xindex>) -> tensor<10xindex>
+// CHECK: arith.maxui
+func.func @scan_inclusive_init(%x: tensor<10xindex>, %i: index) -> tensor<10xindex> {
+  %r = ssm.scan %x init(%i : index) axis = 0 : (tensor<10xindex>) -> tensor<10xindex> {
+  ^bb0(%acc: index, %next: index):
+    %m = arith.maxui %acc, %next : index
+    ssm.yield %m : index
+  }
+  return %r : tensor<10xindex>
+}

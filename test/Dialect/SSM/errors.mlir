@@ -1,0 +1,431 @@
+// Invalid ssm programs: one case per verifier branch, each with the exact
+// diagnostic a user sees.
+// RUN: ssmc-opt %s -split-input-file -verify-diagnostics
+
+//===----------------------------------------------------------------------===//
+// ssm.selective_scan: shapes
+//===----------------------------------------------------------------------===//
+
+func.func @u_rank(%u: tensor<4x8xf32>, %dt: tensor<1x4x8xf32>, %A: tensor<4x2xf32>, %B: tensor<1x2x8xf32>) {
+  // expected-error @+1 {{operand 'u' must have rank 3 [B, Dm, L], got rank 2}}
+  %y = ssm.selective_scan %u, %dt, %A, %B, %B : (tensor<4x8xf32>, tensor<1x4x8xf32>, tensor<4x2xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>) -> tensor<1x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @delta_shape(%u: tensor<2x8x16xf32>, %dt: tensor<2x8x15xf32>, %A: tensor<8x4xf32>, %B: tensor<2x4x16xf32>) {
+  // expected-error @+1 {{operand 'delta' must have shape [B, Dm, L] = [2, 8, 16], got [2, 8, 15] (L = 16 from 'u')}}
+  %y = ssm.selective_scan %u, %dt, %A, %B, %B : (tensor<2x8x16xf32>, tensor<2x8x15xf32>, tensor<8x4xf32>, tensor<2x4x16xf32>, tensor<2x4x16xf32>) -> tensor<2x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @A_rank(%u: tensor<1x4x8xf32>, %A: tensor<4xf32>, %B: tensor<1x2x8xf32>) {
+  // expected-error @+1 {{operand 'A' must have rank 2 [Dm, N], got rank 1}}
+  %y = ssm.selective_scan %u, %u, %A, %B, %B : (tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<4xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>) -> tensor<1x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @A_channels(%u: tensor<1x4x8xf32>, %A: tensor<5x2xf32>, %B: tensor<1x2x8xf32>) {
+  // expected-error @+1 {{operand 'A' must have shape [Dm, N] = [4, ?], got [5, 2] (Dm = 4 from 'u')}}
+  %y = ssm.selective_scan %u, %u, %A, %B, %B : (tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<5x2xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>) -> tensor<1x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @B_rank(%u: tensor<1x4x8xf32>, %A: tensor<4x2xf32>, %B: tensor<2x8xf32>, %C: tensor<1x2x8xf32>) {
+  // expected-error @+1 {{operand 'B' must have rank 3 [B, N, L] or rank 4 [B, G, N, L], got rank 2}}
+  %y = ssm.selective_scan %u, %u, %A, %B, %C : (tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<4x2xf32>, tensor<2x8xf32>, tensor<1x2x8xf32>) -> tensor<1x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @C_rank(%u: tensor<1x4x8xf32>, %A: tensor<4x2xf32>, %B: tensor<1x2x8xf32>, %C: tensor<1x1x1x2x8xf32>) {
+  // expected-error @+1 {{operand 'C' must have rank 3 [B, N, L] or rank 4 [B, G, N, L], got rank 5}}
+  %y = ssm.selective_scan %u, %u, %A, %B, %C : (tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<4x2xf32>, tensor<1x2x8xf32>, tensor<1x1x1x2x8xf32>) -> tensor<1x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @B_state_size(%u: tensor<1x4x8xf32>, %A: tensor<4x2xf32>, %B: tensor<1x3x8xf32>) {
+  // expected-error @+1 {{operand 'B' must have shape [B, N, L] = [1, 2, 8], got [1, 3, 8] (N = 2 from 'A')}}
+  %y = ssm.selective_scan %u, %u, %A, %B, %B : (tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<4x2xf32>, tensor<1x3x8xf32>, tensor<1x3x8xf32>) -> tensor<1x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @C_batch(%u: tensor<2x4x8xf32>, %A: tensor<4x2xf32>, %B: tensor<2x2x8xf32>, %C: tensor<1x2x8xf32>) {
+  // expected-error @+1 {{operand 'C' must have shape [B, N, L] = [2, 2, 8], got [1, 2, 8] (B = 2 from 'u')}}
+  %y = ssm.selective_scan %u, %u, %A, %B, %C : (tensor<2x4x8xf32>, tensor<2x4x8xf32>, tensor<4x2xf32>, tensor<2x2x8xf32>, tensor<1x2x8xf32>) -> tensor<2x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @groups_disagree(%u: tensor<1x4x8xf32>, %A: tensor<4x2xf32>, %B: tensor<1x2x2x8xf32>, %C: tensor<1x4x2x8xf32>) {
+  // expected-error @+1 {{operand 'C' must have shape [B, G, N, L] = [1, 2, 2, 8], got [1, 4, 2, 8] (G = 2 from 'B')}}
+  %y = ssm.selective_scan %u, %u, %A, %B, %C : (tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<4x2xf32>, tensor<1x2x2x8xf32>, tensor<1x4x2x8xf32>) -> tensor<1x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @groups_zero(%u: tensor<1x4x8xf32>, %A: tensor<4x2xf32>, %B: tensor<1x0x2x8xf32>) {
+  // expected-error @+1 {{the group count G of 'B'/'C' must be positive, got 0}}
+  %y = ssm.selective_scan %u, %u, %A, %B, %B : (tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<4x2xf32>, tensor<1x0x2x8xf32>, tensor<1x0x2x8xf32>) -> tensor<1x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @groups_divide_channels(%u: tensor<1x6x8xf32>, %A: tensor<6x2xf32>, %B: tensor<1x4x2x8xf32>) {
+  // expected-error @+1 {{the channel count Dm = 6 must be divisible by the group count G = 4 of 'B'/'C'}}
+  %y = ssm.selective_scan %u, %u, %A, %B, %B : (tensor<1x6x8xf32>, tensor<1x6x8xf32>, tensor<6x2xf32>, tensor<1x4x2x8xf32>, tensor<1x4x2x8xf32>) -> tensor<1x6x8xf32>
+  return
+}
+
+// -----
+
+func.func @D_shape(%u: tensor<1x4x8xf32>, %A: tensor<4x2xf32>, %B: tensor<1x2x8xf32>, %D: tensor<8xf32>) {
+  // expected-error @+1 {{operand 'D' must have shape [Dm] = [4], got [8] (Dm = 4 from 'u')}}
+  %y = ssm.selective_scan %u, %u, %A, %B, %B D(%D) : (tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<4x2xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>, tensor<8xf32>) -> tensor<1x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @z_shape(%u: tensor<1x4x8xf32>, %A: tensor<4x2xf32>, %B: tensor<1x2x8xf32>, %z: tensor<1x4x9xf32>) {
+  // expected-error @+1 {{operand 'z' must have shape [B, Dm, L] = [1, 4, 8], got [1, 4, 9] (L = 8 from 'u')}}
+  %y = ssm.selective_scan %u, %u, %A, %B, %B z(%z) : (tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<4x2xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>, tensor<1x4x9xf32>) -> tensor<1x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @delta_bias_rank(%u: tensor<1x4x8xf32>, %A: tensor<4x2xf32>, %B: tensor<1x2x8xf32>, %bias: tensor<1x4xf32>) {
+  // expected-error @+1 {{operand 'delta_bias' must have rank 1 [Dm], got rank 2}}
+  %y = ssm.selective_scan %u, %u, %A, %B, %B delta_bias(%bias) : (tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<4x2xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>, tensor<1x4xf32>) -> tensor<1x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @h0_shape(%u: tensor<1x4x8xf32>, %A: tensor<4x2xf32>, %B: tensor<1x2x8xf32>, %h0: tensor<1x4x3xf32>) {
+  // expected-error @+1 {{operand 'h0' must have shape [B, Dm, N] = [1, 4, 2], got [1, 4, 3] (N = 2 from 'A')}}
+  %y = ssm.selective_scan %u, %u, %A, %B, %B h0(%h0) : (tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<4x2xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>, tensor<1x4x3xf32>) -> tensor<1x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @out_shape(%u: tensor<1x4x8xf32>, %A: tensor<4x2xf32>, %B: tensor<1x2x8xf32>) {
+  // expected-error @+1 {{operand 'out' must have shape [B, Dm, L] = [1, 4, 8], got [1, 8, 4] (Dm = 4 from 'u')}}
+  %y = ssm.selective_scan %u, %u, %A, %B, %B : (tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<4x2xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>) -> tensor<1x8x4xf32>
+  return
+}
+
+// -----
+
+func.func @final_state_shape(%u: tensor<1x4x8xf32>, %A: tensor<4x2xf32>, %B: tensor<1x2x8xf32>) {
+  // expected-error @+1 {{operand 'final_state' must have shape [B, Dm, N] = [1, 4, 2], got [1, 4, 8] (N = 2 from 'A')}}
+  %y, %h = ssm.selective_scan %u, %u, %A, %B, %B : (tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<4x2xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>) -> (tensor<1x4x8xf32>, tensor<1x4x8xf32>)
+  return
+}
+
+// -----
+
+// Dynamic in 'u' but static and different in 'delta' and 'z': the first
+// static size binds the dimension.
+func.func @dynamic_conflict(%u: tensor<?x4x8xf32>, %dt: tensor<2x4x8xf32>, %A: tensor<4x2xf32>, %B: tensor<?x2x8xf32>, %z: tensor<3x4x8xf32>) {
+  // expected-error @+1 {{operand 'z' must have shape [B, Dm, L] = [2, 4, 8], got [3, 4, 8] (B = 2 from 'delta')}}
+  %y = ssm.selective_scan %u, %dt, %A, %B, %B z(%z) : (tensor<?x4x8xf32>, tensor<2x4x8xf32>, tensor<4x2xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32>, tensor<3x4x8xf32>) -> tensor<?x4x8xf32>
+  return
+}
+
+//===----------------------------------------------------------------------===//
+// ssm.selective_scan: element types
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @int_elements(%u: tensor<1x4x8xi32>, %A: tensor<4x2xf32>, %B: tensor<1x2x8xf32>) {
+  // expected-error @+1 {{operand #0 must be ranked tensor of 16-bit float or bfloat16 type or 32-bit float or 64-bit float values}}
+  %y = ssm.selective_scan %u, %u, %A, %B, %B : (tensor<1x4x8xi32>, tensor<1x4x8xi32>, tensor<4x2xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>) -> tensor<1x4x8xi32>
+  return
+}
+
+// -----
+
+func.func @delta_type(%u: tensor<1x4x8xf32>, %dt: tensor<1x4x8xf16>, %A: tensor<4x2xf32>, %B: tensor<1x2x8xf32>) {
+  // expected-error @+1 {{operand 'delta' must have element type 'f32' (the element type of 'u'), got 'f16'}}
+  %y = ssm.selective_scan %u, %dt, %A, %B, %B : (tensor<1x4x8xf32>, tensor<1x4x8xf16>, tensor<4x2xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>) -> tensor<1x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @B_type(%u: tensor<1x4x8xbf16>, %A: tensor<4x2xf32>, %B: tensor<1x2x8xf32>) {
+  // expected-error @+1 {{operand 'B' must have element type 'bf16' (the element type of 'u'), got 'f32'}}
+  %y = ssm.selective_scan %u, %u, %A, %B, %B : (tensor<1x4x8xbf16>, tensor<1x4x8xbf16>, tensor<4x2xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>) -> tensor<1x4x8xbf16>
+  return
+}
+
+// -----
+
+func.func @C_type(%u: tensor<1x4x8xf32>, %A: tensor<4x2xf32>, %B: tensor<1x2x8xf32>, %C: tensor<1x2x8xf64>) {
+  // expected-error @+1 {{operand 'C' must have element type 'f32' (the element type of 'u'), got 'f64'}}
+  %y = ssm.selective_scan %u, %u, %A, %B, %C : (tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<4x2xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf64>) -> tensor<1x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @z_type(%u: tensor<1x4x8xf32>, %A: tensor<4x2xf32>, %B: tensor<1x2x8xf32>, %z: tensor<1x4x8xbf16>) {
+  // expected-error @+1 {{operand 'z' must have element type 'f32' (the element type of 'u'), got 'bf16'}}
+  %y = ssm.selective_scan %u, %u, %A, %B, %B z(%z) : (tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<4x2xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>, tensor<1x4x8xbf16>) -> tensor<1x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @A_type(%u: tensor<1x4x8xf16>, %A: tensor<4x2xf64>, %B: tensor<1x2x8xf16>) {
+  // expected-error @+1 {{operand 'A' must have element type 'f16' or the accumulator type 'f32', got 'f64'}}
+  %y = ssm.selective_scan %u, %u, %A, %B, %B : (tensor<1x4x8xf16>, tensor<1x4x8xf16>, tensor<4x2xf64>, tensor<1x2x8xf16>, tensor<1x2x8xf16>) -> tensor<1x4x8xf16>
+  return
+}
+
+// -----
+
+func.func @D_type(%u: tensor<1x4x8xf32>, %A: tensor<4x2xf32>, %B: tensor<1x2x8xf32>, %D: tensor<4xbf16>) {
+  // expected-error @+1 {{operand 'D' must have element type 'f32' or the accumulator type 'f32', got 'bf16'}}
+  %y = ssm.selective_scan %u, %u, %A, %B, %B D(%D) : (tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<4x2xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>, tensor<4xbf16>) -> tensor<1x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @delta_bias_type(%u: tensor<1x4x8xf64>, %A: tensor<4x2xf64>, %B: tensor<1x2x8xf64>, %bias: tensor<4xf32>) {
+  // expected-error @+1 {{operand 'delta_bias' must have element type 'f64' or the accumulator type 'f64', got 'f32'}}
+  %y = ssm.selective_scan %u, %u, %A, %B, %B delta_bias(%bias) : (tensor<1x4x8xf64>, tensor<1x4x8xf64>, tensor<4x2xf64>, tensor<1x2x8xf64>, tensor<1x2x8xf64>, tensor<4xf32>) -> tensor<1x4x8xf64>
+  return
+}
+
+// -----
+
+func.func @h0_type(%u: tensor<1x4x8xbf16>, %A: tensor<4x2xf32>, %B: tensor<1x2x8xbf16>, %h0: tensor<1x4x2xbf16>) {
+  // expected-error @+1 {{'h0' must have the accumulator element type 'f32' for inputs of type 'bf16', got 'bf16'}}
+  %y = ssm.selective_scan %u, %u, %A, %B, %B h0(%h0) : (tensor<1x4x8xbf16>, tensor<1x4x8xbf16>, tensor<4x2xf32>, tensor<1x2x8xbf16>, tensor<1x2x8xbf16>, tensor<1x4x2xbf16>) -> tensor<1x4x8xbf16>
+  return
+}
+
+// -----
+
+func.func @final_state_type(%u: tensor<1x4x8xf16>, %A: tensor<4x2xf32>, %B: tensor<1x2x8xf16>) {
+  // expected-error @+1 {{'final_state' must have the accumulator element type 'f32' for inputs of type 'f16', got 'f16'}}
+  %y, %h = ssm.selective_scan %u, %u, %A, %B, %B : (tensor<1x4x8xf16>, tensor<1x4x8xf16>, tensor<4x2xf32>, tensor<1x2x8xf16>, tensor<1x2x8xf16>) -> (tensor<1x4x8xf16>, tensor<1x4x2xf16>)
+  return
+}
+
+// -----
+
+func.func @out_type(%u: tensor<1x4x8xbf16>, %A: tensor<4x2xf32>, %B: tensor<1x2x8xbf16>) {
+  // expected-error @+1 {{result 'out' must have element type 'bf16' (the element type of 'u'), got 'f32'}}
+  %y = ssm.selective_scan %u, %u, %A, %B, %B : (tensor<1x4x8xbf16>, tensor<1x4x8xbf16>, tensor<4x2xf32>, tensor<1x2x8xbf16>, tensor<1x2x8xbf16>) -> tensor<1x4x8xf32>
+  return
+}
+
+//===----------------------------------------------------------------------===//
+// ssm.scan
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @scan_no_inputs() {
+  // expected-error @+1 {{needs at least one input to scan}}
+  ssm.scan axis = 0 : () -> () {
+  ^bb0:
+    ssm.yield
+  }
+  return
+}
+
+// -----
+
+func.func @scan_rank0(%x: tensor<f32>) {
+  // expected-error @+1 {{inputs must have rank >= 1 to scan along an axis, got a rank-0 tensor}}
+  %r = ssm.scan %x axis = 0 : (tensor<f32>) -> tensor<f32> {
+  ^bb0(%a: f32, %b: f32):
+    ssm.yield %a : f32
+  }
+  return
+}
+
+// -----
+
+func.func @scan_axis(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{axis 2 is out of range for inputs of rank 2}}
+  %r = ssm.scan %x axis = 2 : (tensor<4x8xf32>) -> tensor<4x8xf32> {
+  ^bb0(%a: f32, %b: f32):
+    ssm.yield %a : f32
+  }
+  return
+}
+
+// -----
+
+func.func @scan_negative_axis(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{attribute 'axis' failed to satisfy constraint: 64-bit signless integer attribute whose value is non-negative}}
+  %r = ssm.scan %x axis = -1 : (tensor<4x8xf32>) -> tensor<4x8xf32> {
+  ^bb0(%a: f32, %b: f32):
+    ssm.yield %a : f32
+  }
+  return
+}
+
+// -----
+
+func.func @scan_input_shapes(%x: tensor<4x8xf32>, %y: tensor<4x9xf32>) {
+  // expected-error @+1 {{input #1 has shape [4, 9], but all inputs must have the shape of input #0, [4, 8]}}
+  %r:2 = ssm.scan %x, %y axis = 1 : (tensor<4x8xf32>, tensor<4x9xf32>) -> (tensor<4x8xf32>, tensor<4x9xf32>) {
+  ^bb0(%a: f32, %b: f32, %c: f32, %d: f32):
+    ssm.yield %a, %b : f32, f32
+  }
+  return
+}
+
+// -----
+
+func.func @scan_result_count(%x: tensor<4x8xf32>, %y: tensor<4x8xf32>) {
+  // expected-error @+1 {{must have one result per input: 2 inputs, 1 results}}
+  %r = ssm.scan %x, %y axis = 1 : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32> {
+  ^bb0(%a: f32, %b: f32, %c: f32, %d: f32):
+    ssm.yield %a, %b : f32, f32
+  }
+  return
+}
+
+// -----
+
+func.func @scan_result_type(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{result #0 must have the type of input #0, 'tensor<4x8xf32>', got 'tensor<4x8xf64>'}}
+  %r = ssm.scan %x axis = 1 : (tensor<4x8xf32>) -> tensor<4x8xf64> {
+  ^bb0(%a: f32, %b: f32):
+    ssm.yield %a : f32
+  }
+  return
+}
+
+// -----
+
+func.func @scan_init_count(%x: tensor<4x8xf32>, %y: tensor<4x8xf32>, %i: f32) {
+  // expected-error @+1 {{'init' must give one value per input: 2 inputs, 1 init values}}
+  %r:2 = ssm.scan %x, %y init(%i : f32) axis = 1 : (tensor<4x8xf32>, tensor<4x8xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>) {
+  ^bb0(%a: f32, %b: f32, %c: f32, %d: f32):
+    ssm.yield %a, %b : f32, f32
+  }
+  return
+}
+
+// -----
+
+func.func @scan_init_type(%x: tensor<4x8xf32>, %i: f64) {
+  // expected-error @+1 {{'init' value #0 must have the element type of input #0, 'f32', got 'f64'}}
+  %r = ssm.scan %x init(%i : f64) axis = 1 : (tensor<4x8xf32>) -> tensor<4x8xf32> {
+  ^bb0(%a: f32, %b: f32):
+    ssm.yield %a : f32
+  }
+  return
+}
+
+// -----
+
+func.func @scan_exclusive_needs_init(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{an exclusive scan needs 'init' values (the result at the first step)}}
+  %r = ssm.scan %x axis = 1 exclusive : (tensor<4x8xf32>) -> tensor<4x8xf32> {
+  ^bb0(%a: f32, %b: f32):
+    ssm.yield %a : f32
+  }
+  return
+}
+
+// -----
+
+func.func @scan_region_arity(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{combiner region must take 2 arguments (1 accumulators then 1 elements), got 3}}
+  %r = ssm.scan %x axis = 1 : (tensor<4x8xf32>) -> tensor<4x8xf32> {
+  ^bb0(%a: f32, %b: f32, %c: f32):
+    ssm.yield %a : f32
+  }
+  return
+}
+
+// -----
+
+func.func @scan_region_arg_type(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{combiner argument #1 must have the element type of input #0, 'f32', got 'f16'}}
+  %r = ssm.scan %x axis = 1 : (tensor<4x8xf32>) -> tensor<4x8xf32> {
+  ^bb0(%a: f32, %b: f16):
+    ssm.yield %a : f32
+  }
+  return
+}
+
+// -----
+
+func.func @scan_yield_count(%x: tensor<4x8xf32>) {
+  %r = ssm.scan %x axis = 1 : (tensor<4x8xf32>) -> tensor<4x8xf32> {
+  ^bb0(%a: f32, %b: f32):
+    // expected-error @+1 {{must yield 1 values (one per scanned input), got 2}}
+    ssm.yield %a, %b : f32, f32
+  }
+  return
+}
+
+// -----
+
+func.func @scan_yield_type(%x: tensor<4x8xi32>) {
+  %r = ssm.scan %x axis = 1 : (tensor<4x8xi32>) -> tensor<4x8xi32> {
+  ^bb0(%a: i32, %b: i32):
+    %c = arith.extsi %a : i32 to i64
+    // expected-error @+1 {{value #0 must have the element type of input #0, 'i32', got 'i64'}}
+    ssm.yield %c : i64
+  }
+  return
+}
+
+// -----
+
+func.func @scan_missing_terminator(%x: tensor<4x8xf32>) {
+  %r = ssm.scan %x axis = 1 : (tensor<4x8xf32>) -> tensor<4x8xf32> {
+  ^bb0(%a: f32, %b: f32):
+    // expected-error @+1 {{block with no terminator}}
+    %c = arith.addf %a, %b : f32
+  }
+  return
+}
+
+// -----
+
+func.func @scan_other_terminator(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{combiner region must end with 'ssm.yield'}}
+  %r = ssm.scan %x axis = 1 : (tensor<4x8xf32>) -> tensor<4x8xf32> {
+  ^bb0(%a: f32, %b: f32):
+    llvm.unreachable
+  }
+  return
+}
+
+// -----
+
+func.func @yield_outside_scan(%x: f32) {
+  // expected-error @+1 {{expects parent op 'ssm.scan'}}
+  ssm.yield %x : f32
+}

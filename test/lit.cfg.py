@@ -1,0 +1,41 @@
+# -*- Python -*-
+# lit configuration of the ssmc regression suite.
+
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+from lit.llvm.subst import ToolSubst
+
+config.name = "SSMC"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir"]
+config.excludes = ["CMakeLists.txt", "README.md", "lit.cfg.py", "lit.site.cfg.py", "unit", "Inputs"]
+
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.ssmc_obj_root, "test")
+
+config.substitutions.append(("%PATH%", config.environment["PATH"]))
+config.substitutions.append(("%ssmc_src_root", config.ssmc_src_root))
+
+llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
+llvm_config.use_default_substitutions()
+# `not` and `count` at the start of a RUN line are found through PATH.
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+llvm_config.with_environment("PATH", config.ssmc_tools_dir, append_path=True)
+
+tool_dirs = [config.ssmc_tools_dir, config.llvm_tools_dir]
+tools = ["ssmc-opt"]
+llvm_config.add_tool_substitutions(tools, tool_dirs)
+
+# GPU features: `cuda-driver` when a driver library is loadable (tests that
+# execute on a GPU say REQUIRES: cuda-driver), `ptxas` when the CUDA toolkit
+# can validate generated PTX.
+import ctypes
+try:
+    ctypes.CDLL("libcuda.so.1")
+    config.available_features.add("cuda-driver")
+except OSError:
+    pass
+if os.path.exists(os.path.join(config.cuda_root, "bin", "ptxas")):
+    config.available_features.add("ptxas")

@@ -1,0 +1,29 @@
+//===- ssmc-opt.cpp - opt-style driver for ssm programs -------------------===//
+//
+// Parses, verifies, transforms and prints ssm programs, like mlir-opt: the
+// ssm dialect, the upstream dialects the ssmc pipelines use, every upstream
+// pass and every ssmc pass are registered.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialects/ssm/SSMDialect.h"
+#include "ssmc/Passes.h"
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Tools/mlir-opt/MlirOptMain.h"
+
+int main(int argc, char **argv) {
+  mlir::registerAllPasses();
+  ssmc::registerSSMCPasses();
+
+  mlir::DialectRegistry registry;
+  registry.insert<mlir::ssm::SSMDialect>();
+  mlir::registerAllDialects(registry);
+  mlir::registerAllExtensions(registry);
+
+  return mlir::asMainReturnCode(mlir::MlirOptMain(
+      argc, argv, "ssmc optimizer driver: ssm dialect programs\n", registry));
+}
