@@ -47,4 +47,63 @@ def SSMReport : Pass<"ssm-report", "::mlir::ModuleOp"> {
   ];
 }
 
+def ConvertSSMToLoops : Pass<"convert-ssm-to-loops", "::mlir::ModuleOp"> {
+  let summary = "Lower ssm ops to fused, vectorised, parallel loop nests";
+  let description = [{
+    Rewrites every ssm op on tensors into one fused loop nest over buffers:
+    `scf.parallel` over independent lanes (batch x channel blocks for
+    `ssm.selective_scan`, non-scanned positions for `ssm.scan`), `scf.for`
+    over the sequence with the recurrent state loop-carried, and
+    vector-dialect arithmetic over a block of channels. Inputs enter through
+    `bufferization.to_buffer`, results leave through `bufferization.to_tensor`
+    of fresh buffers, so `one-shot-bufferize` lowers the rest of the program.
+
+    Input:
+
+    ```mlir
+    %y = ssm.selective_scan %u, %dt, %A, %B, %C : (...) -> tensor<1x32x8xf32>
+    ```
+
+    Output (abridged):
+
+    ```mlir
+    %out = memref.alloc() {alignment = 64 : i64} : memref<1x32x8xf32>
+    scf.parallel (%b, %blk) = (%c0, %c0) to (%c1, %c2) step (%c1, %c1) {
+      %r:16 = scf.for %t = %c0 to %c8 step %c1 iter_args(%h0 = ..., ...) {
+        %u = vector.gather ... : vector<16xf32>
+        %dA = math.exp ... : vector<16xf32>
+        ...
+        vector.scatter %out[...] ...
+      }
+    }
+    %y = bufferization.to_tensor %out restrict writable
+    ```
+  }];
+  let options = [
+    Option<"vectorBits", "vector-bits", "unsigned", /*default=*/"512",
+           "Vector register width in bits (lanes = bits / accumulator bits)">,
+    Option<"maxRegisterState", "max-register-state", "int64_t", /*default=*/"64",
+           "Largest static state size N kept in registers">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
+    "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect",
+  ];
+}
+
+def SSMApproximateMath : Pass<"ssm-approximate-math"> {
+  let summary = "Replace math ops by polynomial approximations";
+  let description = [{
+    Rewrites `math.exp`, `math.log1p`, `math.tanh`, ... on f32 scalars and
+    vectors into FMA polynomials (upstream's approximations), so that vector
+    code never scalarises into libm calls. f16/bf16 math is computed in f32;
+    f64 math is left for libm (reference precision).
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+}
+
 #endif // SSMC_PASSES_TD

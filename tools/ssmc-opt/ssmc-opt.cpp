@@ -8,6 +8,7 @@
 
 #include "dialects/ssm/SSMDialect.h"
 #include "ssmc/Passes.h"
+#include "ssmc/Pipelines.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
@@ -18,6 +19,7 @@
 int main(int argc, char **argv) {
   mlir::registerAllPasses();
   ssmc::registerSSMCPasses();
+  ssmc::registerSSMCPipelines();
 
   mlir::DialectRegistry registry;
   registry.insert<mlir::ssm::SSMDialect>();

@@ -1,0 +1,32 @@
+//===- SSMToLoops.h - fused CPU lowering of ssm ops -------------*- C++ -*-===//
+//
+// Patterns that lower each ssm op on tensors to one fused loop nest on
+// buffers (scf.parallel over independent lanes, scf.for over the sequence,
+// vector-dialect arithmetic over channels), bridged back to tensors with
+// bufferization.to_tensor so one-shot bufferization handles the rest.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SSMC_CONVERSION_SSMTOLOOPS_H
+#define SSMC_CONVERSION_SSMTOLOOPS_H
+
+#include "mlir/IR/PatternMatch.h"
+
+namespace ssmc {
+
+struct SSMToLoopsOptions {
+  /// Width of the vector registers to fill, in bits (512 for AVX-512). The
+  /// lane count is this divided by the accumulator's bit width.
+  unsigned vectorBits = 512;
+  /// Keep the recurrent state in SSA vector registers when the state size N
+  /// is static and at most this; otherwise it lives in a stack buffer.
+  int64_t maxRegisterState = 64;
+};
+
+void populateSelectiveScanToLoopsPatterns(mlir::RewritePatternSet &patterns,
+                                          const SSMToLoopsOptions &options);
+void populateScanToLoopsPatterns(mlir::RewritePatternSet &patterns);
+
+} // namespace ssmc
+
+#endif // SSMC_CONVERSION_SSMTOLOOPS_H

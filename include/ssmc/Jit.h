@@ -1,0 +1,104 @@
+//===- Jit.h - compile and run ssm programs from C++ ------------*- C++ -*-===//
+//
+//   auto jit = ssmc::Jit::compile(source);            // llvm::Expected<...>
+//   if (!jit) { report(jit.takeError()); ... }
+//   auto outs = (*jit)->run("main", {u.view(), ...}); // owned result tensors
+//   llvm::Error e = (*jit)->invoke("main", inputs, outputs); // into views
+//
+// Every misuse -- bad IR, unknown entry, wrong number of arguments, rank,
+// dtype or static size, a tensor on the wrong device -- comes back as an
+// llvm::Error whose message names the argument and what was expected;
+// nothing aborts.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SSMC_JIT_H
+#define SSMC_JIT_H
+
+#include "ssmc/Tensor.h"
+
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/Error.h"
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ssmc {
+
+enum class Target { CPU, CUDA };
+
+/// Points at which the IR can be observed (`ssmc-run --emit=`).
+enum class Stage {
+  MLIR,        ///< the verified input program
+  Loops,       ///< after ssm -> fused loops and bufferization
+  LLVMDialect, ///< after lowering to the LLVM dialect
+  LLVMIR,      ///< optimised LLVM IR, as the JIT compiles it
+};
+llvm::StringRef stageName(Stage s);
+
+struct JitOptions {
+  Target target = Target::CPU;
+  /// OpenMP threads for parallel loops; 0 lets the runtime choose.
+  unsigned threads = 0;
+  /// LLVM optimisation level, 0-3.
+  unsigned optLevel = 3;
+  /// Vector register width the lowering fills; 0 picks the host's widest
+  /// (512 with AVX-512, 256 with AVX2, else 128).
+  unsigned vectorBits = 0;
+  /// If set, receives the IR text after each stage.
+  std::function<void(Stage, llvm::StringRef)> dumpIR;
+};
+
+/// Type of one entry argument or result as the program declares it.
+struct ArgInfo {
+  bool isTensor = true;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape; ///< -1 for a dynamic dimension
+};
+
+struct FunctionInfo {
+  std::string name;
+  std::vector<std::string> argNames; ///< `ssm.name` attribute, or "argN"
+  std::vector<ArgInfo> inputs, results;
+};
+
+/// Describes `info` like "(tensor<2x?xf32>, f32) -> tensor<2x?xf32>".
+std::string describe(const ArgInfo &info);
+
+class Jit {
+public:
+  /// Parses, verifies and compiles `source` (an ssm program); `bufferName`
+  /// is used in diagnostics.
+  static llvm::Expected<std::unique_ptr<Jit>>
+  compile(llvm::StringRef source, const JitOptions &options = {},
+          llvm::StringRef bufferName = "<source>");
+  static llvm::Expected<std::unique_ptr<Jit>>
+  compileFile(llvm::StringRef path, const JitOptions &options = {});
+
+  ~Jit();
+
+  /// Public functions of the program with their declared types.
+  const std::vector<FunctionInfo> &functions() const;
+  llvm::Expected<const FunctionInfo *> function(llvm::StringRef name) const;
+
+  /// Runs `entry` on `inputs` (rank-0 tensors for scalar arguments) and
+  /// returns its results as owned host tensors.
+  llvm::Expected<std::vector<OwnedTensor>> run(llvm::StringRef entry,
+                                               llvm::ArrayRef<Tensor> inputs);
+  /// Runs `entry` and writes its results into `outputs`, whose dtype and
+  /// shape must match the results exactly (any strides).
+  llvm::Error invoke(llvm::StringRef entry, llvm::ArrayRef<Tensor> inputs,
+                     llvm::ArrayRef<Tensor> outputs);
+
+private:
+  struct Impl;
+  explicit Jit(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl;
+};
+
+} // namespace ssmc
+
+#endif // SSMC_JIT_H

@@ -1,0 +1,71 @@
+//===- LoweringUtils.h - helpers shared by the ssm CPU lowerings -*- C++ -*-===//
+//
+// The tensor <-> buffer bridge every ssm lowering uses: read-only buffers for
+// inputs, fresh 64-byte-aligned buffers for results, handed back as tensors
+// that one-shot bufferization folds away.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SSMC_LIB_CONVERSION_SSMTOLOOPS_LOWERINGUTILS_H
+#define SSMC_LIB_CONVERSION_SSMTOLOOPS_LOWERINGUTILS_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/TypeUtilities.h"
+
+namespace ssmc::detail {
+
+/// A read-only buffer view of tensor `t` (null when `t` is null).
+inline mlir::Value toBuffer(mlir::OpBuilder &b, mlir::Location loc,
+                            mlir::Value t) {
+  if (!t)
+    return {};
+  auto tt = mlir::cast<mlir::RankedTensorType>(t.getType());
+  auto mt = mlir::MemRefType::get(tt.getShape(), tt.getElementType());
+  return mlir::bufferization::ToBufferOp::create(b, loc, mt, t,
+                                                 /*read_only=*/true);
+}
+
+/// Allocates a buffer of tensor type `type` with its dynamic sizes taken from
+/// `dynSizes` (one per dynamic dimension, in order).
+inline mlir::Value allocLike(mlir::OpBuilder &b, mlir::Location loc,
+                             mlir::RankedTensorType type,
+                             mlir::ValueRange dynSizes) {
+  auto mt = mlir::MemRefType::get(type.getShape(), type.getElementType());
+  return mlir::memref::AllocOp::create(b, loc, mt, dynSizes,
+                                       b.getI64IntegerAttr(64));
+}
+
+/// The tensor of a buffer the lowering just wrote and hands over.
+inline mlir::Value toTensor(mlir::OpBuilder &b, mlir::Location loc,
+                            mlir::Type tensorType, mlir::Value buffer) {
+  return mlir::bufferization::ToTensorOp::create(
+      b, loc, tensorType, buffer, /*restrict=*/true, /*writable=*/true);
+}
+
+/// Size of dimension `i` of buffer `m` as an index value.
+inline mlir::Value dimOf(mlir::OpBuilder &b, mlir::Location loc, mlir::Value m,
+                         int64_t i) {
+  return mlir::memref::DimOp::create(b, loc, m, i);
+}
+
+/// Converts `v` (scalar or vector of floats) to element type `to`.
+inline mlir::Value castFloat(mlir::OpBuilder &b, mlir::Location loc,
+                             mlir::Value v, mlir::Type to) {
+  mlir::Type from = mlir::getElementTypeOrSelf(v.getType());
+  if (from == to)
+    return v;
+  mlir::Type target = to;
+  if (auto vt = mlir::dyn_cast<mlir::VectorType>(v.getType()))
+    target = mlir::VectorType::get(vt.getShape(), to);
+  if (from.getIntOrFloatBitWidth() < to.getIntOrFloatBitWidth())
+    return mlir::arith::ExtFOp::create(b, loc, target, v);
+  return mlir::arith::TruncFOp::create(b, loc, target, v);
+}
+
+} // namespace ssmc::detail
+
+#endif // SSMC_LIB_CONVERSION_SSMTOLOOPS_LOWERINGUTILS_H

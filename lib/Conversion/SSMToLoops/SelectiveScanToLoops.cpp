@@ -1,0 +1,344 @@
+//===- SelectiveScanToLoops.cpp - fused CPU lowering of selective_scan ----===//
+//
+// One pass over the sequence per (batch, block of channels): the block's
+// channels fill one vector register (16 f32 lanes for 512-bit vectors), the N
+// state vectors stay in registers as loop-carried values across the time
+// loop (or in a stack buffer when N is dynamic or large), and dt, exp(dt*A),
+// dt*B*u, C.h, the D skip and the z gate are all computed inside the time
+// loop, so nothing of size L*N is ever materialised. Blocks run in parallel
+// (scf.parallel, lowered to OpenMP). Channel tails are masked.
+//
+//===----------------------------------------------------------------------===//
+
+#include "LoweringUtils.h"
+#include "ssmc/Conversion/SSMToLoops.h"
+
+#include "dialects/ssm/SSMOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/PatternMatch.h"
+
+#define DEBUG_TYPE "convert-ssm-to-loops"
+
+using namespace mlir;
+using namespace ssmc::detail;
+
+namespace {
+
+/// Builds the per-block body: everything below runs for one batch index and
+/// one block of `vw` channels.
+class BlockEmitter {
+public:
+  BlockEmitter(OpBuilder &b, Location loc, ssm::SelectiveScanOp op,
+               FloatType acc, int64_t vw)
+      : b(b), loc(loc), op(op), acc(acc), vw(vw),
+        vecTy(VectorType::get({vw}, acc)) {}
+
+  // Buffers (null when the operand is absent).
+  Value u, delta, A, B, C, D, z, bias, h0, out, fs;
+  Value batchIdx, len, stateSize, chans;
+  Value mask, idxL, idxN, idxGB, idxGC;
+
+  Value cst(double v) {
+    return arith::ConstantOp::create(
+        b, loc, vecTy, DenseElementsAttr::get(vecTy, b.getFloatAttr(acc, v)));
+  }
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+
+  /// Lane-strided vector read base[offs] + i*stride (stride in `index`),
+  /// masked at the channel tail, converted to the accumulator type.
+  Value gather(Value mem, ValueRange offs, Value index) {
+    Type e = cast<MemRefType>(mem.getType()).getElementType();
+    auto vt = VectorType::get({vw}, e);
+    Value pass = arith::ConstantOp::create(
+        b, loc, vt, DenseElementsAttr::get(vt, b.getZeroAttr(e)));
+    Value g = vector::GatherOp::create(b, loc, vt, mem, offs, index, mask, pass);
+    return castFloat(b, loc, g, acc);
+  }
+  void scatter(Value mem, ValueRange offs, Value index, Value v) {
+    Type e = cast<MemRefType>(mem.getType()).getElementType();
+    vector::ScatterOp::create(b, loc, Type(), mem, offs, index, mask,
+                              castFloat(b, loc, v, e));
+  }
+  /// Contiguous per-channel vector (D, delta_bias).
+  Value channelVector(Value mem, Value d0) {
+    Type e = cast<MemRefType>(mem.getType()).getElementType();
+    auto vt = VectorType::get({vw}, e);
+    Value pass = arith::ConstantOp::create(
+        b, loc, vt, DenseElementsAttr::get(vt, b.getZeroAttr(e)));
+    Value v = vector::MaskedLoadOp::create(b, loc, vt, mem, ValueRange{d0},
+                                           mask, pass);
+    return castFloat(b, loc, v, acc);
+  }
+
+  /// B or C for state index n at step t, as a vector over the block's lanes.
+  Value inputProjection(Value mem, Value groupIdx, Value n, Value t) {
+    if (groupIdx)
+      return gather(mem, {batchIdx, idx(0), n, t}, groupIdx);
+    Value s = memref::LoadOp::create(b, loc, mem, ValueRange{batchIdx, n, t});
+    s = castFloat(b, loc, s, acc);
+    return vector::BroadcastOp::create(b, loc, vecTy, s);
+  }
+
+  struct Step {
+    Value u, dt, dtu;
+  };
+
+  Step prologue(Value d0, Value t) {
+    Step s;
+    SmallVector<Value, 3> at{batchIdx, d0, t};
+    s.u = gather(u, at, idxL);
+    Value dt = gather(delta, at, idxL);
+    if (bias)
+      dt = arith::AddFOp::create(b, loc, dt, biasVec);
+    if (op.getDeltaSoftplus()) {
+      // softplus(x) = log1p(exp(x)), = x for large x where exp overflows.
+      Value e = math::ExpOp::create(b, loc, dt);
+      Value sp = math::Log1pOp::create(b, loc, e);
+      Value big = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, dt,
+                                        cst(20.0));
+      dt = arith::SelectOp::create(b, loc, big, dt, sp);
+    }
+    s.dt = dt;
+    s.dtu = arith::MulFOp::create(b, loc, dt, s.u);
+    return s;
+  }
+
+  /// h' = exp(dt*A_n) h + dtu*B_n;  y' = C_n h' + y.
+  std::pair<Value, Value> update(const Step &s, Value h, Value aN, Value n,
+                                 Value t, Value y) {
+    Value dA = math::ExpOp::create(
+        b, loc, arith::MulFOp::create(b, loc, s.dt, aN));
+    Value bN = inputProjection(B, idxGB, n, t);
+    Value cN = inputProjection(C, idxGC, n, t);
+    Value hNew = math::FmaOp::create(
+        b, loc, dA, h, arith::MulFOp::create(b, loc, s.dtu, bN));
+    Value yNew = math::FmaOp::create(b, loc, cN, hNew, y);
+    return {hNew, yNew};
+  }
+
+  void epilogue(const Step &s, Value d0, Value t, Value y) {
+    if (D)
+      y = math::FmaOp::create(b, loc, dVec, s.u, y);
+    if (z) {
+      Value zt = gather(z, {batchIdx, d0, t}, idxL);
+      Value e = math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, zt));
+      Value silu = arith::DivFOp::create(
+          b, loc, zt, arith::AddFOp::create(b, loc, cst(1.0), e));
+      y = arith::MulFOp::create(b, loc, y, silu);
+    }
+    scatter(out, {batchIdx, d0, t}, idxL, y);
+  }
+
+  Value biasVec, dVec;
+
+private:
+  OpBuilder &b;
+  Location loc;
+  ssm::SelectiveScanOp op;
+  FloatType acc;
+  int64_t vw;
+  VectorType vecTy;
+};
+
+struct SelectiveScanToLoops : OpRewritePattern<ssm::SelectiveScanOp> {
+  SelectiveScanToLoops(MLIRContext *ctx, ssmc::SSMToLoopsOptions options)
+      : OpRewritePattern(ctx), options(options) {}
+
+  LogicalResult matchAndRewrite(ssm::SelectiveScanOp op,
+                                PatternRewriter &rw) const override {
+    Location loc = op.getLoc();
+    auto acc = cast<FloatType>(op.getAccumulatorType());
+    const int64_t vw =
+        std::max<int64_t>(1, options.vectorBits / acc.getWidth());
+    const int64_t staticN = op.getStateSize();
+    const bool registerState = !ShapedType::isDynamic(staticN) &&
+                               staticN <= options.maxRegisterState;
+
+    Value u = toBuffer(rw, loc, op.getU());
+    Value A = toBuffer(rw, loc, op.getA());
+    Value batch = dimOf(rw, loc, u, 0), chans = dimOf(rw, loc, u, 1),
+          len = dimOf(rw, loc, u, 2), stateSize = dimOf(rw, loc, A, 1);
+
+    auto outTy = op.getOut().getType();
+    SmallVector<Value> outDyn;
+    for (int64_t i = 0; i < 3; ++i)
+      if (outTy.isDynamicDim(i))
+        outDyn.push_back(dimOf(rw, loc, u, i));
+    Value out = allocLike(rw, loc, outTy, outDyn);
+    Value fs;
+    if (Value r = op.getFinalState()) {
+      auto fsTy = cast<RankedTensorType>(r.getType());
+      Value sizes[] = {batch, chans, stateSize};
+      SmallVector<Value> dyn;
+      for (int64_t i = 0; i < 3; ++i)
+        if (fsTy.isDynamicDim(i))
+          dyn.push_back(sizes[i]);
+      fs = allocLike(rw, loc, fsTy, dyn);
+    }
+
+    Value delta = toBuffer(rw, loc, op.getDelta());
+    Value Bm = toBuffer(rw, loc, op.getB()), Cm = toBuffer(rw, loc, op.getC());
+    Value Dm = toBuffer(rw, loc, op.getD()), zm = toBuffer(rw, loc, op.getZ());
+    Value biasm = toBuffer(rw, loc, op.getDeltaBias());
+    Value h0m = toBuffer(rw, loc, op.getH0());
+
+    Value c0 = arith::ConstantIndexOp::create(rw, loc, 0);
+    Value c1 = arith::ConstantIndexOp::create(rw, loc, 1);
+    Value cvw = arith::ConstantIndexOp::create(rw, loc, vw);
+    Value blocks = arith::CeilDivUIOp::create(rw, loc, chans, cvw);
+
+    scf::ParallelOp::create(
+        rw, loc, ValueRange{c0, c0}, ValueRange{batch, blocks},
+        ValueRange{c1, c1},
+        [&](OpBuilder &b, Location loc, ValueRange ivs) {
+          BlockEmitter e(b, loc, op, acc, vw);
+          e.u = u, e.delta = delta, e.A = A, e.B = Bm, e.C = Cm, e.D = Dm,
+          e.z = zm, e.bias = biasm, e.h0 = h0m, e.out = out, e.fs = fs;
+          e.batchIdx = ivs[0], e.len = len, e.stateSize = stateSize,
+          e.chans = chans;
+
+          Value d0 = arith::MulIOp::create(b, loc, ivs[1], cvw);
+          Value valid = arith::MinUIOp::create(
+              b, loc, arith::SubIOp::create(b, loc, chans, d0), cvw);
+          auto maskTy = VectorType::get({vw}, b.getI1Type());
+          e.mask = vector::CreateMaskOp::create(b, loc, maskTy,
+                                                ValueRange{valid});
+
+          // Per-lane offsets: lane i reads element (d0 + i) of a [.., Dm, X]
+          // buffer at stride X.
+          auto i64Vec = VectorType::get({vw}, b.getI64Type());
+          SmallVector<int64_t> lanes(vw);
+          for (int64_t i = 0; i < vw; ++i)
+            lanes[i] = i;
+          Value iota = arith::ConstantOp::create(
+              b, loc, i64Vec, DenseIntElementsAttr::get(i64Vec, lanes));
+          auto splatIndex = [&](Value v) -> Value {
+            Value i = arith::IndexCastOp::create(b, loc, b.getI64Type(), v);
+            return vector::BroadcastOp::create(b, loc, i64Vec, i);
+          };
+          auto strided = [&](Value stride) -> Value {
+            return arith::MulIOp::create(b, loc, iota, splatIndex(stride));
+          };
+          e.idxL = strided(len);
+          e.idxN = strided(stateSize);
+          // Grouped B/C: lane i reads group (d0 + i) / (Dm / G), i.e. at
+          // offset group * N * L from group 0.
+          auto groupIndex = [&](Value mem) -> Value {
+            if (cast<MemRefType>(mem.getType()).getRank() != 4)
+              return {};
+            Value groups = dimOf(b, loc, mem, 1);
+            Value perGroup = arith::DivUIOp::create(b, loc, chans, groups);
+            Value chan = arith::AddIOp::create(b, loc, splatIndex(d0), iota);
+            Value g = arith::DivUIOp::create(b, loc, chan, splatIndex(perGroup));
+            Value nl = arith::MulIOp::create(b, loc, stateSize, len);
+            return arith::MulIOp::create(b, loc, g, splatIndex(nl));
+          };
+          e.idxGB = groupIndex(Bm);
+          e.idxGC = groupIndex(Cm);
+          if (biasm)
+            e.biasVec = e.channelVector(biasm, d0);
+          if (Dm)
+            e.dVec = e.channelVector(Dm, d0);
+
+          if (registerState)
+            emitRegisterState(b, loc, e, d0, staticN);
+          else
+            emitBufferState(b, loc, e, d0, acc, vw);
+        });
+
+    SmallVector<Value> results{toTensor(rw, loc, op.getOut().getType(), out)};
+    if (fs)
+      results.push_back(toTensor(rw, loc, op.getFinalState().getType(), fs));
+    rw.replaceOp(op, results);
+    return success();
+  }
+
+private:
+  /// State as N loop-carried vectors: the fast path for static small N.
+  static void emitRegisterState(OpBuilder &b, Location loc, BlockEmitter &e,
+                                Value d0, int64_t n) {
+    SmallVector<Value> aCols, init;
+    for (int64_t i = 0; i < n; ++i) {
+      Value ni = e.idx(i);
+      aCols.push_back(e.gather(e.A, {d0, ni}, e.idxN));
+      init.push_back(e.h0 ? e.gather(e.h0, {e.batchIdx, d0, ni}, e.idxN)
+                          : e.cst(0.0));
+    }
+    auto loop = scf::ForOp::create(
+        b, loc, e.idx(0), e.len, e.idx(1), init,
+        [&](OpBuilder &b, Location loc, Value t, ValueRange hs) {
+          BlockEmitter::Step s = e.prologue(d0, t);
+          Value y = e.cst(0.0);
+          SmallVector<Value> next;
+          for (int64_t i = 0; i < n; ++i) {
+            auto [h, yn] = e.update(s, hs[i], aCols[i], e.idx(i), t, y);
+            next.push_back(h);
+            y = yn;
+          }
+          e.epilogue(s, d0, t, y);
+          scf::YieldOp::create(b, loc, next);
+        });
+    if (e.fs)
+      for (int64_t i = 0; i < n; ++i)
+        e.scatter(e.fs, {e.batchIdx, d0, e.idx(i)}, e.idxN,
+                  loop.getResult(i));
+  }
+
+  /// State in a per-block stack buffer of N vectors: any N, dynamic or large.
+  static void emitBufferState(OpBuilder &b, Location loc, BlockEmitter &e,
+                              Value d0, FloatType acc, int64_t vw) {
+    auto vecTy = VectorType::get({vw}, acc);
+    auto bufTy = MemRefType::get({ShapedType::kDynamic}, vecTy);
+    Value state = memref::AllocaOp::create(b, loc, bufTy, ValueRange{e.stateSize});
+    Value aCols = memref::AllocaOp::create(b, loc, bufTy, ValueRange{e.stateSize});
+    Value c0 = e.idx(0), c1 = e.idx(1);
+    scf::ForOp::create(b, loc, c0, e.stateSize, c1, ValueRange{},
+                       [&](OpBuilder &b, Location loc, Value n, ValueRange) {
+                         memref::StoreOp::create(
+                             b, loc, e.gather(e.A, {d0, n}, e.idxN), aCols, n);
+                         Value h = e.h0 ? e.gather(e.h0, {e.batchIdx, d0, n},
+                                                   e.idxN)
+                                        : e.cst(0.0);
+                         memref::StoreOp::create(b, loc, h, state, n);
+                         scf::YieldOp::create(b, loc);
+                       });
+    scf::ForOp::create(
+        b, loc, c0, e.len, c1, ValueRange{},
+        [&](OpBuilder &b, Location loc, Value t, ValueRange) {
+          BlockEmitter::Step s = e.prologue(d0, t);
+          auto inner = scf::ForOp::create(
+              b, loc, c0, e.stateSize, c1, ValueRange{e.cst(0.0)},
+              [&](OpBuilder &b, Location loc, Value n, ValueRange ys) {
+                Value h = memref::LoadOp::create(b, loc, state, n);
+                Value aN = memref::LoadOp::create(b, loc, aCols, n);
+                auto [hNew, y] = e.update(s, h, aN, n, t, ys[0]);
+                memref::StoreOp::create(b, loc, hNew, state, n);
+                scf::YieldOp::create(b, loc, y);
+              });
+          e.epilogue(s, d0, t, inner.getResult(0));
+          scf::YieldOp::create(b, loc);
+        });
+    if (e.fs)
+      scf::ForOp::create(
+          b, loc, c0, e.stateSize, c1, ValueRange{},
+          [&](OpBuilder &b, Location loc, Value n, ValueRange) {
+            Value h = memref::LoadOp::create(b, loc, state, n);
+            e.scatter(e.fs, {e.batchIdx, d0, n}, e.idxN, h);
+            scf::YieldOp::create(b, loc);
+          });
+  }
+
+  ssmc::SSMToLoopsOptions options;
+};
+
+} // namespace
+
+void ssmc::populateSelectiveScanToLoopsPatterns(
+    RewritePatternSet &patterns, const SSMToLoopsOptions &options) {
+  patterns.add<SelectiveScanToLoops>(patterns.getContext(), options);
+}

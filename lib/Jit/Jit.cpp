@@ -1,0 +1,460 @@
+//===- Jit.cpp - ssmc::Jit on mlir::ExecutionEngine -----------------------===//
+//
+// Compiles an ssm program through ssm-cpu-pipeline, JIT-compiles the LLVM
+// dialect for the host CPU (its real features: AVX-512 where present), and
+// calls entries through their C interface (`_mlir_ciface_*`): one memref
+// descriptor per tensor argument, results returned as descriptors of
+// buffers the caller then owns.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ssmc/Jit.h"
+#include "ssmc/Passes.h"
+#include "ssmc/Pipelines.h"
+
+#include "dialects/ssm/SSMDialect.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/ExecutionEngine/ExecutionEngine.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
+#include "mlir/Target/LLVMIR/Export.h"
+
+#include "llvm/ADT/StringMap.h"
+#include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
+#include "llvm/IR/Module.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/TargetParser/Host.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <set>
+
+using namespace mlir;
+using llvm::Error;
+using llvm::Expected;
+
+namespace ssmc {
+
+llvm::StringRef stageName(Stage s) {
+  switch (s) {
+  case Stage::MLIR: return "mlir";
+  case Stage::Loops: return "loops";
+  case Stage::LLVMDialect: return "llvm-dialect";
+  case Stage::LLVMIR: return "llvm";
+  }
+  return "?";
+}
+
+std::string describe(const ArgInfo &info) {
+  std::string s;
+  if (info.isTensor) {
+    s = "tensor<";
+    for (int64_t d : info.shape)
+      s += (d < 0 ? std::string("?") : std::to_string(d)) + "x";
+  }
+  s += dtypeName(info.dtype).str();
+  if (info.isTensor)
+    s += ">";
+  return s;
+}
+
+namespace {
+
+Error makeError(const llvm::Twine &msg) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), msg);
+}
+
+std::optional<DType> dtypeOf(Type t) {
+  if (t.isF16()) return DType::F16;
+  if (t.isBF16()) return DType::BF16;
+  if (t.isF32()) return DType::F32;
+  if (t.isF64()) return DType::F64;
+  if (t.isInteger(1)) return DType::I1;
+  if (t.isInteger(8)) return DType::I8;
+  if (t.isInteger(16)) return DType::I16;
+  if (t.isInteger(32)) return DType::I32;
+  if (t.isInteger(64) || t.isIndex()) return DType::I64;
+  return std::nullopt;
+}
+
+Expected<ArgInfo> argInfoOf(Type t, const llvm::Twine &what) {
+  ArgInfo info;
+  Type elt = t;
+  if (auto rt = dyn_cast<RankedTensorType>(t)) {
+    info.isTensor = true;
+    for (int64_t d : rt.getShape())
+      info.shape.push_back(ShapedType::isDynamic(d) ? -1 : d);
+    elt = rt.getElementType();
+  } else if (isa<ShapedType>(t)) {
+    return makeError(what + " has type that the JIT cannot pass (only ranked "
+                            "tensors and scalars are supported)");
+  } else {
+    info.isTensor = false;
+  }
+  std::optional<DType> dt = dtypeOf(elt);
+  if (!dt)
+    return makeError(what + " has an element type the JIT cannot pass");
+  info.dtype = *dt;
+  return info;
+}
+
+unsigned hostVectorBits() {
+  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
+  if (features.lookup("avx512f"))
+    return 512;
+  if (features.lookup("avx2") || features.lookup("avx"))
+    return 256;
+  return 128;
+}
+
+/// Memref descriptor layout: allocated, aligned, offset, sizes[r], strides[r]
+/// (all 8 bytes wide, so descriptors pack without padding).
+size_t descriptorWords(size_t rank) { return 3 + 2 * rank; }
+
+} // namespace
+
+struct Jit::Impl {
+  MLIRContext context;
+  OwningOpRef<ModuleOp> module;
+  std::unique_ptr<ExecutionEngine> engine;
+  std::vector<FunctionInfo> functions;
+  JitOptions options;
+};
+
+Jit::Jit(std::unique_ptr<Impl> impl) : impl(std::move(impl)) {}
+Jit::~Jit() = default;
+
+const std::vector<FunctionInfo> &Jit::functions() const {
+  return impl->functions;
+}
+
+Expected<const FunctionInfo *> Jit::function(llvm::StringRef name) const {
+  for (const FunctionInfo &f : impl->functions)
+    if (f.name == name)
+      return &f;
+  std::string names;
+  for (const FunctionInfo &f : impl->functions)
+    names += (names.empty() ? "" : ", ") + f.name;
+  return makeError("no public function named '" + name +
+                   "' (the program has: " + (names.empty() ? "none" : names) +
+                   ")");
+}
+
+Expected<std::unique_ptr<Jit>> Jit::compileFile(llvm::StringRef path,
+                                                const JitOptions &options) {
+  auto buf = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
+  if (!buf)
+    return makeError(path + ": cannot read: " + buf.getError().message());
+  return compile((*buf)->getBuffer(), options, path);
+}
+
+Expected<std::unique_ptr<Jit>> Jit::compile(llvm::StringRef source,
+                                            const JitOptions &options,
+                                            llvm::StringRef bufferName) {
+  if (options.target == Target::CUDA)
+    return makeError("target 'cuda' is not available in this build: the "
+                     "NVPTX pipeline is not implemented yet");
+  if (options.optLevel > 3)
+    return makeError("optimisation level must be 0-3, got " +
+                     llvm::Twine(options.optLevel));
+
+  // The pipelines are assembled from registered pass names.
+  static const bool passesRegistered = [] {
+    registerAllPasses();
+    registerSSMCPasses();
+    return true;
+  }();
+  (void)passesRegistered;
+
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  DialectRegistry registry;
+  registry.insert<ssm::SSMDialect>();
+  registerAllDialects(registry);
+  registerAllExtensions(registry);
+  registerAllToLLVMIRTranslations(registry);
+  impl->context.appendDialectRegistry(registry);
+  impl->context.loadAllAvailableDialects();
+
+  // Diagnostics go to a string that becomes the error message.
+  std::string diagText;
+  llvm::raw_string_ostream diagStream(diagText);
+  llvm::SourceMgr sourceMgr;
+  sourceMgr.AddNewSourceBuffer(
+      llvm::MemoryBuffer::getMemBufferCopy(source, bufferName), llvm::SMLoc());
+  SourceMgrDiagnosticHandler handler(sourceMgr, &impl->context, diagStream);
+  auto failWith = [&](const llvm::Twine &what) {
+    diagStream.flush();
+    return makeError(what + (diagText.empty() ? "" : ":\n" + diagText));
+  };
+
+  impl->module = parseSourceFile<ModuleOp>(sourceMgr, &impl->context);
+  if (!impl->module)
+    return failWith(bufferName + ": invalid program");
+
+  for (auto fn : impl->module->getOps<func::FuncOp>()) {
+    if (fn.isPrivate() || fn.isExternal())
+      continue;
+    FunctionInfo info;
+    info.name = fn.getSymName().str();
+    FunctionType ft = fn.getFunctionType();
+    for (auto [i, t] : llvm::enumerate(ft.getInputs())) {
+      auto a = argInfoOf(t, "argument #" + llvm::Twine(i) + " of '" +
+                                info.name + "'");
+      if (!a)
+        return a.takeError();
+      info.inputs.push_back(*a);
+      auto name = fn.getArgAttrOfType<StringAttr>(i, "ssm.name");
+      info.argNames.push_back(name ? name.str() : "arg" + std::to_string(i));
+    }
+    for (auto [i, t] : llvm::enumerate(ft.getResults())) {
+      auto a = argInfoOf(t, "result #" + llvm::Twine(i) + " of '" + info.name +
+                                "'");
+      if (!a)
+        return a.takeError();
+      if (!a->isTensor)
+        return makeError("result #" + llvm::Twine(i) + " of '" + info.name +
+                         "' is a scalar; entry functions return tensors "
+                         "(wrap it in a tensor<1x...>)");
+      info.results.push_back(*a);
+    }
+    impl->functions.push_back(std::move(info));
+  }
+
+  auto dump = [&](Stage s) {
+    if (!options.dumpIR)
+      return;
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    impl->module->print(os);
+    options.dumpIR(s, text);
+  };
+  dump(Stage::MLIR);
+
+  CPUPipelineOptions pipeline;
+  pipeline.threads = options.threads;
+  pipeline.vectorBits =
+      options.vectorBits ? options.vectorBits : hostVectorBits();
+  {
+    PassManager pm(&impl->context);
+    if (failed(buildSSMToLoopsStage(pm, pipeline)) ||
+        failed(pm.run(*impl->module)))
+      return failWith(bufferName + ": lowering to loops failed");
+  }
+  dump(Stage::Loops);
+  {
+    PassManager pm(&impl->context);
+    if (failed(buildLoopsToLLVMStage(pm, pipeline)) ||
+        failed(pm.run(*impl->module)))
+      return failWith(bufferName + ": lowering to the LLVM dialect failed");
+  }
+  dump(Stage::LLVMDialect);
+
+  // Code generation for the host CPU with its real features.
+  static const bool targetsInitialised = [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    return true;
+  }();
+  (void)targetsInitialised;
+  auto tmBuilder = llvm::orc::JITTargetMachineBuilder::detectHost();
+  if (!tmBuilder)
+    return tmBuilder.takeError();
+  auto tm = tmBuilder->createTargetMachine();
+  if (!tm)
+    return tm.takeError();
+  std::string cpu = (*tm)->getTargetCPU().str();
+  std::string features = (*tm)->getTargetFeatureString().str();
+  auto optimize = makeOptimizingTransformer(options.optLevel, 0, tm->get());
+  std::function<Error(llvm::Module *)> transformer =
+      [&, optimize](llvm::Module *m) -> Error {
+    for (llvm::Function &f : *m)
+      if (!f.isDeclaration()) {
+        f.addFnAttr("target-cpu", cpu);
+        f.addFnAttr("target-features", features);
+      }
+    if (Error e = optimize(m))
+      return e;
+    if (options.dumpIR) {
+      std::string text;
+      llvm::raw_string_ostream os(text);
+      m->print(os, nullptr);
+      options.dumpIR(Stage::LLVMIR, text);
+    }
+    return Error::success();
+  };
+
+  // libomp provides the OpenMP runtime the parallel loops call.
+  static const std::string ompPath = "/usr/lib/llvm-22/lib/libomp.so";
+  llvm::SmallVector<llvm::StringRef> libs;
+  if (llvm::sys::fs::exists(ompPath))
+    libs.push_back(ompPath);
+  ExecutionEngineOptions eo;
+  eo.transformer = transformer;
+  eo.jitCodeGenOptLevel = static_cast<llvm::CodeGenOptLevel>(options.optLevel);
+  eo.sharedLibPaths = libs;
+  eo.enableGDBNotificationListener = false;
+  eo.enablePerfNotificationListener = false;
+  auto engine = ExecutionEngine::create(*impl->module, eo, std::move(*tm));
+  if (!engine)
+    return makeError(bufferName + ": JIT compilation failed: " +
+                     llvm::toString(engine.takeError()));
+  impl->engine = std::move(*engine);
+  impl->engine->initialize();
+  return std::unique_ptr<Jit>(new Jit(std::move(impl)));
+}
+
+Expected<std::vector<OwnedTensor>> Jit::run(llvm::StringRef entry,
+                                            llvm::ArrayRef<Tensor> inputs) {
+  Expected<const FunctionInfo *> fnOr = function(entry);
+  if (!fnOr)
+    return fnOr.takeError();
+  const FunctionInfo &fn = **fnOr;
+  if (inputs.size() != fn.inputs.size()) {
+    std::string sig;
+    for (const ArgInfo &a : fn.inputs)
+      sig += (sig.empty() ? "" : ", ") + describe(a);
+    return makeError("'" + entry + "' takes " + llvm::Twine(fn.inputs.size()) +
+                     " inputs (" + sig + "), got " +
+                     llvm::Twine(inputs.size()));
+  }
+
+  // Descriptors (and contiguous copies where an input is strided).
+  std::vector<std::vector<int64_t>> descriptors(inputs.size());
+  std::vector<void *> descriptorPtrs(inputs.size());
+  std::vector<OwnedTensor> copies;
+  copies.reserve(inputs.size());
+  std::vector<int64_t> scalars(inputs.size());
+  llvm::SmallVector<void *> args;
+  for (auto [i, t] : llvm::enumerate(inputs)) {
+    const ArgInfo &want = fn.inputs[i];
+    std::string what = "input #" + std::to_string(i) + " of '" + entry.str() +
+                       "' (" + describe(want) + ")";
+    if (t.device != Device::CPU)
+      return makeError(what + " is on a CUDA device; the CPU target needs "
+                              "host tensors");
+    if (t.dtype != want.dtype)
+      return makeError(what + " must have dtype " + dtypeName(want.dtype) +
+                       ", got " + dtypeName(t.dtype));
+    if (!want.isTensor) {
+      if (t.rank() != 0)
+        return makeError(what + " is a scalar: pass a rank-0 tensor, got shape " +
+                         formatShape(t.shape));
+      if (!t.data)
+        return makeError(what + " has no data");
+      std::memcpy(&scalars[i], t.data, dtypeSize(t.dtype));
+      continue;
+    }
+    if (t.rank() != static_cast<int64_t>(want.shape.size()))
+      return makeError(what + " must have rank " +
+                       llvm::Twine(want.shape.size()) + ", got shape " +
+                       formatShape(t.shape));
+    for (size_t d = 0; d < want.shape.size(); ++d)
+      if (want.shape[d] >= 0 && want.shape[d] != t.shape[d])
+        return makeError(what + " must have shape " +
+                         formatShape(want.shape) + ", got " +
+                         formatShape(t.shape));
+    if (!t.strides.empty() && t.strides.size() != t.shape.size())
+      return makeError(what + " has " + llvm::Twine(t.strides.size()) +
+                       " strides for rank " + llvm::Twine(t.rank()));
+    if (!t.data && t.numel() != 0)
+      return makeError(what + " has no data");
+    void *data = t.data;
+    if (!t.isContiguous()) {
+      copies.emplace_back(t.dtype, t.shape);
+      copyToContiguous(t, copies.back().data());
+      data = copies.back().data();
+    }
+    std::vector<int64_t> &desc = descriptors[i];
+    desc.resize(descriptorWords(t.shape.size()));
+    std::memcpy(&desc[0], &data, sizeof(void *));
+    std::memcpy(&desc[1], &data, sizeof(void *));
+    desc[2] = 0;
+    std::vector<int64_t> strides = contiguousStrides(t.shape);
+    for (size_t d = 0; d < t.shape.size(); ++d) {
+      desc[3 + d] = t.shape[d];
+      desc[3 + t.shape.size() + d] = strides[d];
+    }
+    descriptorPtrs[i] = desc.data();
+  }
+
+  size_t resultWords = 0;
+  for (const ArgInfo &r : fn.results)
+    resultWords += descriptorWords(r.shape.size());
+  std::vector<int64_t> resultStorage(resultWords, 0);
+  void *resultPtr = resultStorage.data();
+  if (!fn.results.empty())
+    args.push_back(&resultPtr);
+  for (size_t i = 0; i < inputs.size(); ++i)
+    args.push_back(fn.inputs[i].isTensor ? static_cast<void *>(&descriptorPtrs[i])
+                                         : static_cast<void *>(&scalars[i]));
+
+  if (Error e = impl->engine->invokePacked(("_mlir_ciface_" + entry).str(), args))
+    return std::move(e);
+
+  std::vector<OwnedTensor> results;
+  std::set<void *> freed;
+  size_t at = 0;
+  for (const ArgInfo &r : fn.results) {
+    size_t rank = r.shape.size();
+    int64_t *desc = &resultStorage[at];
+    at += descriptorWords(rank);
+    void *allocated, *aligned;
+    std::memcpy(&allocated, &desc[0], sizeof(void *));
+    std::memcpy(&aligned, &desc[1], sizeof(void *));
+    Tensor view;
+    view.dtype = r.dtype;
+    view.data = static_cast<char *>(aligned) + desc[2] * dtypeSize(r.dtype);
+    view.shape.assign(desc + 3, desc + 3 + rank);
+    view.strides.assign(desc + 3 + rank, desc + 3 + 2 * rank);
+    OwnedTensor out(r.dtype, view.shape);
+    if (out.numel() != 0)
+      copyToContiguous(view, out.data());
+    results.push_back(std::move(out));
+    if (allocated && freed.insert(allocated).second)
+      std::free(allocated);
+  }
+  return results;
+}
+
+Error Jit::invoke(llvm::StringRef entry, llvm::ArrayRef<Tensor> inputs,
+                  llvm::ArrayRef<Tensor> outputs) {
+  Expected<const FunctionInfo *> fnOr = function(entry);
+  if (!fnOr)
+    return fnOr.takeError();
+  if (outputs.size() != (*fnOr)->results.size())
+    return makeError("'" + entry + "' returns " +
+                     llvm::Twine((*fnOr)->results.size()) + " results, got " +
+                     llvm::Twine(outputs.size()) + " output tensors");
+  Expected<std::vector<OwnedTensor>> results = run(entry, inputs);
+  if (!results)
+    return results.takeError();
+  for (auto [i, out] : llvm::enumerate(outputs)) {
+    const OwnedTensor &r = (*results)[i];
+    if (out.dtype != r.dtype() || out.shape != r.shape())
+      return makeError("output #" + llvm::Twine(i) + " of '" + entry +
+                       "' must be " + dtypeName(r.dtype()) + " of shape " +
+                       formatShape(r.shape()) + ", got " +
+                       dtypeName(out.dtype) + " of shape " +
+                       formatShape(out.shape));
+    if (out.device != Device::CPU)
+      return makeError("output #" + llvm::Twine(i) + " is on a CUDA device");
+    if (r.numel() != 0)
+      copyFromContiguous(r.data(), out);
+  }
+  return Error::success();
+}
+
+} // namespace ssmc

@@ -1,0 +1,261 @@
+//===- ssmc-run.cpp - JIT runner for ssm programs -------------------------===//
+//
+// Compiles an ssm program for the host CPU and runs one entry function on
+// tensors read from .npy / .safetensors files, printing the results or
+// writing them to files; --emit stops at an intermediate stage and prints
+// its IR instead (the Toy tutorial's emit ladder).
+//
+//===----------------------------------------------------------------------===//
+
+#include "ssmc/Jit.h"
+#include "ssmc/TensorIO.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+
+using namespace llvm;
+
+namespace {
+
+cl::OptionCategory category("ssmc-run options");
+
+cl::opt<std::string> inputFile(cl::Positional, cl::desc("<program.mlir>"),
+                               cl::Required, cl::cat(category));
+cl::opt<std::string> entry("entry", cl::desc("Function to run (default: main)"),
+                           cl::init("main"), cl::cat(category));
+cl::list<std::string> inputs(
+    "input",
+    cl::desc("An argument, in order or by name: [NAME=]FILE.npy, "
+             "[NAME=]FILE.safetensors[:TENSOR], or [NAME=]NUMBER for a "
+             "scalar argument. NAME is the argument's ssm.name attribute or "
+             "argN"),
+    cl::value_desc("spec"), cl::cat(category));
+cl::list<std::string> outputs(
+    "output",
+    cl::desc("Write result #i to the i-th FILE (.npy or .safetensors); "
+             "without any, results are printed"),
+    cl::value_desc("file"), cl::cat(category));
+cl::opt<unsigned> bench("bench",
+                        cl::desc("Run R more times after one warm-up and "
+                                 "print median and minimum time"),
+                        cl::value_desc("R"), cl::init(0), cl::cat(category));
+cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimisation level 0-3"),
+                           cl::init(3), cl::Prefix, cl::cat(category));
+cl::opt<unsigned> vectorBits("vector-bits",
+                             cl::desc("Vector width in bits (0: host's)"),
+                             cl::init(0), cl::cat(category));
+cl::opt<std::string> target("target", cl::desc("cpu or cuda"), cl::init("cpu"),
+                            cl::cat(category));
+cl::opt<unsigned> printLimit("print-limit",
+                             cl::desc("Elements printed per result"),
+                             cl::init(64), cl::cat(category));
+
+enum class Emit { MLIR, Loops, LLVMDialect, LLVM, Jit };
+cl::opt<Emit> emit(
+    "emit", cl::desc("Stage to stop at"), cl::init(Emit::Jit),
+    cl::values(clEnumValN(Emit::MLIR, "mlir", "the verified program"),
+               clEnumValN(Emit::Loops, "loops",
+                          "after lowering to fused loops on buffers"),
+               clEnumValN(Emit::LLVMDialect, "llvm-dialect",
+                          "after lowering to the LLVM dialect"),
+               clEnumValN(Emit::LLVM, "llvm", "optimised LLVM IR"),
+               clEnumValN(Emit::Jit, "jit", "compile and run (default)")),
+    cl::cat(category));
+
+int fail(const Twine &msg, int code = 1) {
+  errs() << "ssmc-run: error: " << msg << "\n";
+  return code;
+}
+
+void printTensor(raw_ostream &os, const ssmc::OwnedTensor &t) {
+  os << ssmc::dtypeName(t.dtype()) << " " << ssmc::formatShape(t.shape())
+     << "\n";
+  int64_t n = t.numel();
+  int64_t shown = std::min<int64_t>(n, printLimit);
+  int64_t row = t.shape().empty() ? 1 : t.shape().back();
+  for (int64_t i = 0; i < shown; ++i) {
+    if (i && row > 0 && i % row == 0)
+      os << "\n";
+    else if (i)
+      os << " ";
+    os << format("%.6g", t.getAsDouble(i));
+  }
+  if (shown < n)
+    os << " ... (" << n - shown << " more)";
+  os << "\n";
+}
+
+} // namespace
+
+/// libLLVM already registers a global option named "threads", so --threads
+/// is taken off the command line before LLVM's parser sees it.
+std::optional<std::string> takeThreadsFlag(int &argc, char **argv,
+                                           unsigned &threads) {
+  int out = 1;
+  for (int i = 1; i < argc; ++i) {
+    StringRef a = argv[i];
+    StringRef value;
+    if (a == "--threads" || a == "-threads") {
+      if (i + 1 >= argc)
+        return std::string("--threads needs a value");
+      value = argv[++i];
+    } else if (a.consume_front("--threads=") || a.consume_front("-threads=")) {
+      value = a;
+    } else {
+      argv[out++] = argv[i];
+      continue;
+    }
+    if (value.getAsInteger(10, threads))
+      return ("--threads must be a non-negative integer, got '" + value + "'")
+          .str();
+  }
+  argc = out;
+  return std::nullopt;
+}
+
+int main(int argc, char **argv) {
+  InitLLVM init(argc, argv);
+  unsigned threads = 0;
+  if (auto err = takeThreadsFlag(argc, argv, threads))
+    return fail(*err, 2);
+  cl::HideUnrelatedOptions(category);
+  cl::SetVersionPrinter([](raw_ostream &os) { os << "ssmc-run (ssmc)\n"; });
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "ssmc-run: compile an ssm program and run it on tensors\n\n"
+      "  ssmc-run model.mlir --entry main --input u=u.npy --input w.npy "
+      "--output y.npy\n\n"
+      "  --threads=N   OpenMP threads for parallel loops (default 0: one per "
+      "core)\n\n"
+      "Exit status: 0 success; 1 invalid program, bad input file or "
+      "runtime error; 2 bad command line.\n");
+
+  ssmc::JitOptions options;
+  if (target == "cuda")
+    options.target = ssmc::Target::CUDA;
+  else if (target != "cpu")
+    return fail("--target must be cpu or cuda, got '" + target + "'", 2);
+  options.threads = threads;
+  options.optLevel = optLevel;
+  options.vectorBits = vectorBits;
+  std::optional<ssmc::Stage> stopAt;
+  switch (emit) {
+  case Emit::MLIR: stopAt = ssmc::Stage::MLIR; break;
+  case Emit::Loops: stopAt = ssmc::Stage::Loops; break;
+  case Emit::LLVMDialect: stopAt = ssmc::Stage::LLVMDialect; break;
+  case Emit::LLVM: stopAt = ssmc::Stage::LLVMIR; break;
+  case Emit::Jit: break;
+  }
+  if (stopAt)
+    options.dumpIR = [&](ssmc::Stage s, StringRef text) {
+      if (s == *stopAt)
+        outs() << text;
+    };
+
+  auto jit = ssmc::Jit::compileFile(inputFile, options);
+  if (!jit)
+    return fail(toString(jit.takeError()));
+  if (stopAt)
+    return 0;
+
+  auto fn = (*jit)->function(entry);
+  if (!fn)
+    return fail(toString(fn.takeError()));
+  const ssmc::FunctionInfo &info = **fn;
+
+  // Inputs, positional or by name.
+  std::vector<std::optional<ssmc::OwnedTensor>> args(info.inputs.size());
+  size_t next = 0;
+  for (const std::string &spec : inputs) {
+    StringRef s = spec;
+    size_t slot = next;
+    auto [name, rest] = s.split('=');
+    StringRef value = s;
+    if (!rest.empty() || s.ends_with("=")) {
+      auto it = std::find(info.argNames.begin(), info.argNames.end(), name);
+      if (it == info.argNames.end())
+        return fail("--input " + spec + ": '" + entry + "' has no argument "
+                    "named '" + name + "' (arguments: " +
+                    join(info.argNames, ", ") + ")", 2);
+      slot = it - info.argNames.begin();
+      value = rest;
+    } else {
+      while (next < args.size() && args[next])
+        ++next;
+      slot = next;
+    }
+    if (slot >= args.size())
+      return fail("--input " + spec + ": '" + entry + "' takes only " +
+                  Twine(args.size()) + " arguments", 2);
+    if (args[slot])
+      return fail("--input " + spec + ": argument '" + info.argNames[slot] +
+                  "' given twice", 2);
+    const ssmc::ArgInfo &want = info.inputs[slot];
+    if (!want.isTensor) {
+      double v;
+      if (value.getAsDouble(v))
+        return fail("--input " + spec + ": argument '" + info.argNames[slot] +
+                    "' is a scalar " + ssmc::dtypeName(want.dtype) +
+                    "; give a number", 2);
+      ssmc::OwnedTensor t(want.dtype, {});
+      t.setFromDouble(0, v);
+      args[slot] = std::move(t);
+      continue;
+    }
+    auto t = ssmc::readTensorSpec(value);
+    if (!t)
+      return fail(toString(t.takeError()));
+    args[slot] = std::move(*t);
+  }
+  std::vector<ssmc::Tensor> views;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (!args[i])
+      return fail("missing --input for argument '" + info.argNames[i] + "' (" +
+                  ssmc::describe(info.inputs[i]) + ") of '" + entry + "'", 2);
+    views.push_back(args[i]->view());
+  }
+  if (!outputs.empty() && outputs.size() != info.results.size())
+    return fail("'" + entry + "' returns " + Twine(info.results.size()) +
+                " results, got " + Twine(outputs.size()) + " --output files", 2);
+
+  auto results = (*jit)->run(entry, views);
+  if (!results)
+    return fail(toString(results.takeError()));
+
+  if (bench) {
+    std::vector<double> ms;
+    for (unsigned r = 0; r < bench; ++r) {
+      auto t0 = std::chrono::steady_clock::now();
+      auto again = (*jit)->run(entry, views);
+      auto t1 = std::chrono::steady_clock::now();
+      if (!again)
+        return fail(toString(again.takeError()));
+      ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    }
+    std::sort(ms.begin(), ms.end());
+    outs() << format("bench: %u runs, median %.3f ms, min %.3f ms\n",
+                     unsigned(bench), ms[ms.size() / 2], ms.front());
+  }
+
+  for (size_t i = 0; i < results->size(); ++i) {
+    ssmc::OwnedTensor &r = (*results)[i];
+    if (outputs.empty()) {
+      outs() << "result #" << i << ": ";
+      printTensor(outs(), r);
+      continue;
+    }
+    StringRef path = outputs[i];
+    Error e = path.ends_with(".safetensors")
+                  ? ssmc::writeSafetensors(path, {{"result" + std::to_string(i), r.view()}})
+                  : ssmc::writeNpy(path, r.view());
+    if (e)
+      return fail(toString(std::move(e)));
+  }
+  return 0;
+}
