@@ -10,7 +10,7 @@ from lit.llvm.subst import ToolSubst
 config.name = "SSMC"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
 config.suffixes = [".mlir"]
-config.excludes = ["CMakeLists.txt", "README.md", "lit.cfg.py", "lit.site.cfg.py", "unit", "Inputs"]
+config.excludes = ["CMakeLists.txt", "README.md", "lit.cfg.py", "lit.site.cfg.py", "unit", "tools", "Inputs"]
 
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.ssmc_obj_root, "test")
@@ -25,7 +25,7 @@ llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.ssmc_tools_dir, append_path=True)
 
 tool_dirs = [config.ssmc_tools_dir, config.llvm_tools_dir]
-tools = ["ssmc-opt"]
+tools = ["ssmc-opt", "ssmc-run", "ssmc-testdata"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 
 # GPU features: `cuda-driver` when a driver library is loadable (tests that

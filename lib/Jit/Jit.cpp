@@ -309,8 +309,8 @@ Expected<std::unique_ptr<Jit>> Jit::compile(llvm::StringRef source,
   eo.enablePerfNotificationListener = false;
   auto engine = ExecutionEngine::create(*impl->module, eo, std::move(*tm));
   if (!engine)
-    return makeError(bufferName + ": JIT compilation failed: " +
-                     llvm::toString(engine.takeError()));
+    return failWith(bufferName + ": JIT compilation failed: " +
+                    llvm::toString(engine.takeError()));
   impl->engine = std::move(*engine);
   impl->engine->initialize();
   return std::unique_ptr<Jit>(new Jit(std::move(impl)));

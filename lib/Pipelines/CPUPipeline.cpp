@@ -25,9 +25,10 @@ LogicalResult buildSSMToLoopsStage(OpPassManager &pm,
   std::string p =
       "convert-ssm-to-loops{vector-bits=" + std::to_string(options.vectorBits) +
       "},canonicalize,cse,"
+      "func.func(convert-elementwise-to-linalg),empty-tensor-to-alloc-tensor,"
       "one-shot-bufferize{bufferize-function-boundaries "
       "function-boundary-type-conversion=identity-layout-map},"
-      "buffer-deallocation-pipeline,"
+      "buffer-deallocation-pipeline,convert-bufferization-to-memref,"
       "func.func(convert-linalg-to-loops),canonicalize,cse";
   return parsePassPipeline(p, pm);
 }

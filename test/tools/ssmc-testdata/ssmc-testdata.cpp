@@ -1,0 +1,146 @@
+//===- ssmc-testdata.cpp - inputs and reference results for lit tests -----===//
+//
+//   ssmc-testdata selective-scan --out DIR [shape and option flags]
+//       writes u.npy, dt.npy, A.npy, B.npy, C.npy (+ D, z, bias, h0; bf16
+//       tensors as NAME.safetensors) and the
+//       double-precision reference results ref_out.npy, ref_state.npy
+//   ssmc-testdata compare GOT WANT [--rtol R]   (.npy or .safetensors[:name])
+//       passes when max |got - want| <= R * max(1, max |want|)
+//
+// The reference comes from ssmc::ref (include/ssmc/Reference.h), never from
+// the code under test.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ssmc/Reference.h"
+#include "ssmc/TensorIO.h"
+
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cmath>
+#include <random>
+
+using namespace llvm;
+
+namespace {
+
+cl::SubCommand scanCmd("selective-scan", "Write selective-scan inputs and reference");
+cl::SubCommand compareCmd("compare", "Compare a result with a reference");
+
+cl::opt<std::string> outDir("out", cl::desc("Output directory"), cl::sub(scanCmd));
+cl::opt<int64_t> batch("batch", cl::init(1), cl::sub(scanCmd));
+cl::opt<int64_t> channels("channels", cl::init(1), cl::sub(scanCmd));
+cl::opt<int64_t> len("len", cl::init(1), cl::sub(scanCmd));
+cl::opt<int64_t> state("state", cl::init(1), cl::sub(scanCmd));
+cl::opt<int64_t> groups("groups", cl::desc("B/C groups (0: shared)"), cl::init(0), cl::sub(scanCmd));
+cl::opt<bool> full("full", cl::desc("D, z, delta_bias, h0 and softplus"), cl::sub(scanCmd));
+cl::opt<unsigned> seed("seed", cl::init(1), cl::sub(scanCmd));
+cl::opt<std::string> dtype("dtype", cl::desc("f32, f16, bf16 or f64 inputs"), cl::init("f32"), cl::sub(scanCmd));
+
+cl::opt<std::string> got(cl::Positional, cl::desc("<got>"), cl::sub(compareCmd));
+cl::opt<std::string> want(cl::Positional, cl::desc("<want>"), cl::sub(compareCmd));
+cl::opt<double> rtol("rtol", cl::init(1e-4), cl::sub(compareCmd));
+
+int fail(const Twine &msg) {
+  errs() << "ssmc-testdata: " << msg << "\n";
+  return 1;
+}
+
+int selectiveScan() {
+  std::optional<ssmc::DType> elt = ssmc::parseDType(dtype);
+  if (!elt)
+    return fail("bad --dtype");
+  ssmc::DType acc = *elt == ssmc::DType::F64 ? ssmc::DType::F64 : ssmc::DType::F32;
+  if (std::error_code ec = sys::fs::create_directories(outDir))
+    return fail("cannot create " + outDir + ": " + ec.message());
+  std::mt19937 rng(seed);
+  ssmc::ref::SelectiveScanProblem p;
+  p.batch = batch, p.channels = channels, p.seqLen = len, p.stateSize = state;
+  p.groupsB = p.groupsC = groups;
+  p.deltaSoftplus = full;
+  auto emit = [&](const char *name, ssmc::DType dt, std::vector<int64_t> shape,
+                  double lo, double hi, std::vector<double> &values) -> bool {
+    ssmc::OwnedTensor t(dt, shape);
+    std::uniform_real_distribution<double> dist(lo, hi);
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      t.setFromDouble(i, dist(rng));
+      values.push_back(t.getAsDouble(i));
+    }
+    // bf16 has no NumPy dtype: such inputs go to NAME.safetensors.
+    std::string base = outDir + "/" + name;
+    Error e = dt == ssmc::DType::BF16
+                  ? ssmc::writeSafetensors(base + ".safetensors", {{name, t.view()}})
+                  : ssmc::writeNpy(base + ".npy", t.view());
+    if (e) {
+      errs() << toString(std::move(e)) << "\n";
+      return false;
+    }
+    return true;
+  };
+  std::vector<int64_t> bc = groups ? std::vector<int64_t>{batch, groups, state, len}
+                                   : std::vector<int64_t>{batch, state, len};
+  bool ok = emit("u", *elt, {batch, channels, len}, -1, 1, p.u) &&
+            emit("dt", *elt, {batch, channels, len}, full ? -3 : 0.001, full ? 1 : 0.5, p.delta) &&
+            emit("A", acc, {channels, state}, -4, -0.05, p.A) &&
+            emit("B", *elt, bc, -1, 1, p.B) && emit("C", *elt, bc, -1, 1, p.C);
+  if (ok && full)
+    ok = emit("D", acc, {channels}, -1, 1, p.D) &&
+         emit("z", *elt, {batch, channels, len}, -3, 3, p.z) &&
+         emit("bias", acc, {channels}, -1, 0.5, p.deltaBias) &&
+         emit("h0", acc, {batch, channels, state}, -1, 1, p.h0);
+  if (!ok)
+    return 1;
+  ssmc::ref::SelectiveScanResult r = ssmc::ref::selectiveScan(p);
+  auto save = [&](const char *name, const std::vector<double> &v,
+                  std::vector<int64_t> shape) -> bool {
+    ssmc::OwnedTensor t(ssmc::DType::F64, shape);
+    for (size_t i = 0; i < v.size(); ++i)
+      t.as<double>()[i] = v[i];
+    if (Error e = ssmc::writeNpy(outDir + "/" + name + ".npy", t.view())) {
+      errs() << toString(std::move(e)) << "\n";
+      return false;
+    }
+    return true;
+  };
+  return save("ref_out", r.out, {batch, channels, len}) &&
+                 save("ref_state", r.finalState, {batch, channels, state})
+             ? 0
+             : 1;
+}
+
+int compare() {
+  auto a = ssmc::readTensorSpec(got);
+  if (!a)
+    return fail(toString(a.takeError()));
+  auto b = ssmc::readTensorSpec(want);
+  if (!b)
+    return fail(toString(b.takeError()));
+  if (a->shape() != b->shape())
+    return fail("shape " + ssmc::formatShape(a->shape()) + " != " +
+                ssmc::formatShape(b->shape()));
+  double err = 0, scale = 1;
+  for (int64_t i = 0; i < b->numel(); ++i) {
+    double x = a->getAsDouble(i), y = b->getAsDouble(i);
+    scale = std::max(scale, std::fabs(y));
+    err = std::isnan(x) ? INFINITY : std::max(err, std::fabs(x - y));
+  }
+  double tol = rtol * scale;
+  outs() << format("max error %.3g, tolerance %.3g: %s\n", err, tol,
+                   err <= tol ? "OK" : "FAIL");
+  return err <= tol ? 0 : 1;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  InitLLVM init(argc, argv);
+  cl::ParseCommandLineOptions(argc, argv, "ssmc test data and comparisons\n");
+  if (scanCmd)
+    return selectiveScan();
+  if (compareCmd)
+    return compare();
+  return fail("give a subcommand: selective-scan or compare (see --help)");
+}

@@ -1,0 +1,447 @@
+//===- JitTest.cpp - compiled ssm programs against the double reference ---===//
+//
+// Every case compiles a program through ssm-cpu-pipeline, runs it through
+// ssmc::Jit on random inputs and compares with ssmc::ref (plain double
+// loops). Shapes include L = 1, prime L, channel counts that are not a
+// multiple of the vector width, B > 1, grouped B/C, dynamic shapes and
+// state sizes that force the stack-buffer path.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ProgramBuilder.h"
+
+#include "ssmc/Jit.h"
+#include "ssmc/Reference.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+using namespace ssmc;
+using ssmc::test::SelectiveScanConfig;
+
+namespace {
+
+#define ASSERT_OK_AND_ASSIGN(var, expr)                                        \
+  auto var##OrErr = (expr);                                                    \
+  ASSERT_TRUE(static_cast<bool>(var##OrErr))                                   \
+      << llvm::toString(var##OrErr.takeError());                               \
+  auto var = std::move(*var##OrErr)
+
+DType dtypeFromName(const std::string &s) { return *parseDType(s); }
+
+/// Random tensor of `dtype` with values in [lo, hi), and the same values
+/// (after rounding to `dtype`) as doubles.
+struct Input {
+  OwnedTensor tensor;
+  std::vector<double> values;
+};
+
+Input randomInput(std::mt19937 &rng, DType dtype, std::vector<int64_t> shape,
+                  double lo, double hi) {
+  Input in{OwnedTensor(dtype, shape), {}};
+  std::uniform_real_distribution<double> dist(lo, hi);
+  for (int64_t i = 0; i < in.tensor.numel(); ++i) {
+    in.tensor.setFromDouble(i, dist(rng));
+    in.values.push_back(in.tensor.getAsDouble(i));
+  }
+  return in;
+}
+
+double maxAbs(const std::vector<double> &v) {
+  double m = 0;
+  for (double x : v)
+    m = std::max(m, std::fabs(x));
+  return m;
+}
+
+/// Max |got - want| over all elements; fails the test on a shape mismatch.
+double maxError(const OwnedTensor &got, const std::vector<double> &want) {
+  EXPECT_EQ(got.numel(), static_cast<int64_t>(want.size()));
+  double err = 0;
+  for (int64_t i = 0; i < got.numel() && i < int64_t(want.size()); ++i) {
+    double g = got.getAsDouble(i);
+    if (std::isnan(g))
+      return INFINITY;
+    err = std::max(err, std::fabs(g - want[i]));
+  }
+  return err;
+}
+
+struct ScanRun {
+  std::vector<OwnedTensor> results;
+  ref::SelectiveScanResult reference;
+};
+
+/// Compiles and runs the selective-scan program of `c` and its reference.
+void runSelectiveScan(const SelectiveScanConfig &c, unsigned seed,
+                      ScanRun &out, unsigned threads = 0) {
+  std::mt19937 rng(seed);
+  DType elt = dtypeFromName(c.elt), param = dtypeFromName(c.param);
+  DType acc = dtypeFromName(test::accumulatorOf(c.elt));
+  const int64_t B = c.batch, Dm = c.channels, L = c.seqLen, N = c.stateSize;
+  auto bc = [&](int64_t g) {
+    return g ? std::vector<int64_t>{B, g, N, L} : std::vector<int64_t>{B, N, L};
+  };
+  std::vector<Input> ins;
+  ins.push_back(randomInput(rng, elt, {B, Dm, L}, -1, 1));           // u
+  ins.push_back(randomInput(rng, elt, {B, Dm, L},                    // delta
+                            c.softplus ? -3.0 : 0.001, c.softplus ? 1.0 : 0.5));
+  ins.push_back(randomInput(rng, param, {Dm, N}, -4, -0.05));        // A < 0
+  ins.push_back(randomInput(rng, elt, bc(c.groupsB), -1, 1));        // B
+  ins.push_back(randomInput(rng, elt, bc(c.groupsC), -1, 1));        // C
+  ref::SelectiveScanProblem p;
+  p.batch = B, p.channels = Dm, p.seqLen = L, p.stateSize = N;
+  p.groupsB = c.groupsB, p.groupsC = c.groupsC, p.deltaSoftplus = c.softplus;
+  p.u = ins[0].values, p.delta = ins[1].values, p.A = ins[2].values;
+  p.B = ins[3].values, p.C = ins[4].values;
+  if (c.hasD) {
+    ins.push_back(randomInput(rng, param, {Dm}, -1, 1));
+    p.D = ins.back().values;
+  }
+  if (c.hasZ) {
+    ins.push_back(randomInput(rng, elt, {B, Dm, L}, -3, 3));
+    p.z = ins.back().values;
+  }
+  if (c.hasBias) {
+    ins.push_back(randomInput(rng, param, {Dm}, -1, 0.5));
+    p.deltaBias = ins.back().values;
+  }
+  if (c.hasH0) {
+    ins.push_back(randomInput(rng, acc, {B, Dm, N}, -1, 1));
+    p.h0 = ins.back().values;
+  }
+  JitOptions options;
+  options.threads = threads;
+  ASSERT_OK_AND_ASSIGN(jit, Jit::compile(test::selectiveScanProgram(c), options));
+  std::vector<Tensor> views;
+  for (Input &in : ins)
+    views.push_back(in.tensor.view());
+  ASSERT_OK_AND_ASSIGN(results, jit->run("main", views));
+  out.results = std::move(results);
+  out.reference = ref::selectiveScan(p);
+}
+
+/// DESIGN.md's f32 tolerance: max |err| <= 1e-4 * max(1, max |ref|).
+void expectMatchesF32(const ScanRun &r, const SelectiveScanConfig &c) {
+  double tol = 1e-4 * std::max(1.0, maxAbs(r.reference.out));
+  EXPECT_LE(maxError(r.results[0], r.reference.out), tol);
+  if (c.finalState) {
+    ASSERT_EQ(r.results.size(), 2u);
+    double tolH = 1e-4 * std::max(1.0, maxAbs(r.reference.finalState));
+    EXPECT_LE(maxError(r.results[1], r.reference.finalState), tolH);
+  }
+}
+
+class SelectiveScanShapes
+    : public ::testing::TestWithParam<SelectiveScanConfig> {};
+
+TEST_P(SelectiveScanShapes, MatchesDoubleReference) {
+  ScanRun r;
+  runSelectiveScan(GetParam(), 1234, r);
+  if (::testing::Test::HasFatalFailure())
+    return;
+  expectMatchesF32(r, GetParam());
+}
+
+SelectiveScanConfig cfg(int64_t B, int64_t Dm, int64_t L, int64_t N) {
+  SelectiveScanConfig c;
+  c.batch = B, c.channels = Dm, c.seqLen = L, c.stateSize = N;
+  return c;
+}
+SelectiveScanConfig full(SelectiveScanConfig c) {
+  c.hasD = c.hasZ = c.hasBias = c.hasH0 = c.softplus = c.finalState = true;
+  return c;
+}
+SelectiveScanConfig grouped(SelectiveScanConfig c, int64_t gb, int64_t gc) {
+  c.groupsB = gb, c.groupsC = gc;
+  return c;
+}
+SelectiveScanConfig dynamic(SelectiveScanConfig c) {
+  c.dynamic = true;
+  return c;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, SelectiveScanShapes,
+    ::testing::Values(
+        cfg(1, 1, 1, 1),          // everything size 1
+        cfg(1, 16, 1, 16),        // L = 1
+        cfg(2, 37, 13, 16),       // B > 1, Dm not a multiple of 16, prime L
+        cfg(1, 5, 31, 3),         // N not a multiple of anything
+        full(cfg(2, 20, 17, 16)), // every optional operand, final state
+        full(cfg(1, 48, 64, 4)),
+        grouped(full(cfg(2, 32, 11, 8)), 2, 2), // grouped B/C
+        grouped(cfg(1, 12, 9, 5), 3, 0),        // groups straddle a block
+        full(cfg(1, 18, 7, 80)),  // N > 64: state in a stack buffer
+        dynamic(full(cfg(2, 19, 23, 16))), // dynamic shapes, register state
+        dynamic(cfg(1, 7, 5, 70)),         // dynamic N: buffer state
+        cfg(1, 3, 0, 4)           // zero-length sequence
+        ),
+    [](const ::testing::TestParamInfo<SelectiveScanConfig> &info) {
+      const SelectiveScanConfig &c = info.param;
+      std::string name = "B" + std::to_string(c.batch) + "_D" +
+                         std::to_string(c.channels) + "_L" +
+                         std::to_string(c.seqLen) + "_N" +
+                         std::to_string(c.stateSize);
+      if (c.groupsB || c.groupsC)
+        name += "_G" + std::to_string(c.groupsB) + std::to_string(c.groupsC);
+      if (c.hasD)
+        name += "_full";
+      if (c.dynamic)
+        name += "_dynamic";
+      return name;
+    });
+
+TEST(SelectiveScanNumerics, F64ProgramsMatchToF64Precision) {
+  SelectiveScanConfig c = full(cfg(2, 9, 12, 6));
+  c.elt = c.param = "f64";
+  ScanRun r;
+  runSelectiveScan(c, 99, r);
+  if (::testing::Test::HasFatalFailure())
+    return;
+  EXPECT_LE(maxError(r.results[0], r.reference.out),
+            1e-10 * std::max(1.0, maxAbs(r.reference.out)));
+}
+
+/// Low-precision inputs with f32 state: within 1e-2 relative, and at most
+/// 2x the error of rounding the exact result to the output type.
+void expectLowPrecision(const std::string &elt) {
+  SelectiveScanConfig c = full(cfg(1, 24, 40, 16));
+  c.elt = elt;
+  ScanRun r;
+  runSelectiveScan(c, 7, r);
+  if (::testing::Test::HasFatalFailure())
+    return;
+  DType dt = dtypeFromName(elt);
+  OwnedTensor rounded(dt, {int64_t(r.reference.out.size())});
+  for (size_t i = 0; i < r.reference.out.size(); ++i)
+    rounded.setFromDouble(i, r.reference.out[i]);
+  double roundingErr = maxError(rounded, r.reference.out);
+  double err = maxError(r.results[0], r.reference.out);
+  double scale = std::max(1.0, maxAbs(r.reference.out));
+  EXPECT_LE(err, 1e-2 * scale);
+  EXPECT_LE(err, 2 * roundingErr + 1e-4 * scale);
+}
+
+TEST(SelectiveScanNumerics, BF16InputsWithF32State) { expectLowPrecision("bf16"); }
+TEST(SelectiveScanNumerics, F16InputsWithF32State) { expectLowPrecision("f16"); }
+
+TEST(SelectiveScanNumerics, TwoThreadsGiveTheSameBitsAsOne) {
+  SelectiveScanConfig c = full(cfg(3, 50, 21, 16));
+  ScanRun one, two;
+  runSelectiveScan(c, 5, one, /*threads=*/1);
+  runSelectiveScan(c, 5, two, /*threads=*/2);
+  if (::testing::Test::HasFatalFailure())
+    return;
+  for (size_t k = 0; k < one.results.size(); ++k)
+    for (int64_t i = 0; i < one.results[k].numel(); ++i)
+      ASSERT_EQ(one.results[k].getAsDouble(i), two.results[k].getAsDouble(i));
+  expectMatchesF32(one, c);
+}
+
+TEST(SelectiveScanNumerics, LongSequenceStaysFinite) {
+  // Strong decay and large dt: exp underflows to 0 and softplus sees large
+  // arguments; no NaN/Inf may appear.
+  SelectiveScanConfig c = full(cfg(1, 16, 4096, 16));
+  ScanRun r;
+  runSelectiveScan(c, 3, r);
+  if (::testing::Test::HasFatalFailure())
+    return;
+  expectMatchesF32(r, c);
+}
+
+//===----------------------------------------------------------------------===//
+// ssm.scan
+//===----------------------------------------------------------------------===//
+
+TEST(ScanNumerics, LinearRecurrenceMatchesReference) {
+  const char *program = R"mlir(
+func.func @main(%a: tensor<5x37xf32>, %b: tensor<5x37xf32>) -> (tensor<5x37xf32>, tensor<5x37xf32>) {
+  %p, %h = ssm.scan %a, %b axis = 1
+      : (tensor<5x37xf32>, tensor<5x37xf32>) -> (tensor<5x37xf32>, tensor<5x37xf32>) {
+  ^bb0(%a1: f32, %b1: f32, %a2: f32, %b2: f32):
+    %0 = arith.mulf %a1, %a2 : f32
+    %1 = arith.mulf %a2, %b1 : f32
+    %2 = arith.addf %1, %b2 : f32
+    ssm.yield %0, %2 : f32, f32
+  }
+  return %p, %h : tensor<5x37xf32>, tensor<5x37xf32>
+}
+)mlir";
+  std::mt19937 rng(1);
+  Input a = randomInput(rng, DType::F32, {5, 37}, 0.5, 1.0);
+  Input b = randomInput(rng, DType::F32, {5, 37}, -1, 1);
+  ASSERT_OK_AND_ASSIGN(jit, Jit::compile(program));
+  ASSERT_OK_AND_ASSIGN(res, jit->run("main", {a.tensor.view(), b.tensor.view()}));
+  auto want = ref::scan({a.values, b.values}, {5, 37}, 1,
+                        [](const std::vector<double> &x,
+                           const std::vector<double> &y) {
+                          return std::vector<double>{x[0] * y[0],
+                                                     y[0] * x[1] + y[1]};
+                        });
+  EXPECT_LE(maxError(res[0], want[0]), 1e-5);
+  EXPECT_LE(maxError(res[1], want[1]), 1e-4 * std::max(1.0, maxAbs(want[1])));
+}
+
+TEST(ScanNumerics, ExclusiveReverseIntegerScanIsExact) {
+  const char *program = R"mlir(
+func.func @main(%x: tensor<?x3xi32>, %init: i32) -> tensor<?x3xi32> {
+  %r = ssm.scan %x init(%init : i32) axis = 0 reverse exclusive
+      : (tensor<?x3xi32>) -> tensor<?x3xi32> {
+  ^bb0(%acc: i32, %next: i32):
+    %s = arith.addi %acc, %next : i32
+    ssm.yield %s : i32
+  }
+  return %r : tensor<?x3xi32>
+}
+)mlir";
+  OwnedTensor x(DType::I32, {4, 3});
+  std::vector<double> xs;
+  for (int i = 0; i < 12; ++i) {
+    x.as<int32_t>()[i] = i * i - 7;
+    xs.push_back(i * i - 7);
+  }
+  OwnedTensor init(DType::I32, {});
+  init.as<int32_t>()[0] = 100;
+  ASSERT_OK_AND_ASSIGN(jit, Jit::compile(program));
+  ASSERT_OK_AND_ASSIGN(res, jit->run("main", {x.view(), init.view()}));
+  auto want = ref::scan({xs}, {4, 3}, 0,
+                        [](const std::vector<double> &a,
+                           const std::vector<double> &b) {
+                          return std::vector<double>{a[0] + b[0]};
+                        },
+                        /*reverse=*/true, /*exclusive=*/true,
+                        std::vector<double>{100});
+  EXPECT_EQ(maxError(res[0], want[0]), 0.0);
+}
+
+TEST(ScanNumerics, InclusiveMaxWithInitAlongAxis0OfRank3) {
+  const char *program = R"mlir(
+func.func @main(%x: tensor<6x2x3xf64>, %init: f64) -> tensor<6x2x3xf64> {
+  %r = ssm.scan %x init(%init : f64) axis = 0 : (tensor<6x2x3xf64>) -> tensor<6x2x3xf64> {
+  ^bb0(%acc: f64, %next: f64):
+    %m = arith.maximumf %acc, %next : f64
+    ssm.yield %m : f64
+  }
+  return %r : tensor<6x2x3xf64>
+}
+)mlir";
+  std::mt19937 rng(4);
+  Input x = randomInput(rng, DType::F64, {6, 2, 3}, -1, 1);
+  OwnedTensor init(DType::F64, {});
+  init.as<double>()[0] = 0.25;
+  ASSERT_OK_AND_ASSIGN(jit, Jit::compile(program));
+  ASSERT_OK_AND_ASSIGN(res, jit->run("main", {x.tensor.view(), init.view()}));
+  auto want = ref::scan({x.values}, {6, 2, 3}, 0,
+                        [](const std::vector<double> &a,
+                           const std::vector<double> &b) {
+                          return std::vector<double>{std::max(a[0], b[0])};
+                        },
+                        false, false, std::vector<double>{0.25});
+  EXPECT_EQ(maxError(res[0], want[0]), 0.0);
+}
+
+//===----------------------------------------------------------------------===//
+// Misuse comes back as errors
+//===----------------------------------------------------------------------===//
+
+std::string errorOf(llvm::Error e) { return llvm::toString(std::move(e)); }
+
+class JitErrors : public ::testing::Test {
+protected:
+  void SetUp() override {
+    auto jit = Jit::compile(test::selectiveScanProgram(cfg(1, 4, 8, 2)));
+    ASSERT_TRUE(static_cast<bool>(jit)) << llvm::toString(jit.takeError());
+    this->jit = std::move(*jit);
+    for (auto shape : std::vector<std::vector<int64_t>>{
+             {1, 4, 8}, {1, 4, 8}, {4, 2}, {1, 2, 8}, {1, 2, 8}})
+      owned.emplace_back(DType::F32, shape);
+    for (OwnedTensor &t : owned)
+      views.push_back(t.view());
+  }
+  std::unique_ptr<Jit> jit;
+  std::vector<OwnedTensor> owned;
+  std::vector<Tensor> views;
+};
+
+TEST_F(JitErrors, UnknownEntry) {
+  auto r = jit->run("nope", views);
+  ASSERT_FALSE(r);
+  EXPECT_NE(errorOf(r.takeError()).find("no public function named 'nope' (the program has: main)"),
+            std::string::npos);
+}
+
+TEST_F(JitErrors, WrongArgumentCount) {
+  views.pop_back();
+  auto r = jit->run("main", views);
+  ASSERT_FALSE(r);
+  EXPECT_NE(errorOf(r.takeError()).find("'main' takes 5 inputs"), std::string::npos);
+}
+
+TEST_F(JitErrors, WrongDType) {
+  OwnedTensor f64(DType::F64, {1, 4, 8});
+  views[1] = f64.view();
+  auto r = jit->run("main", views);
+  ASSERT_FALSE(r);
+  EXPECT_NE(errorOf(r.takeError()).find("input #1 of 'main' (tensor<1x4x8xf32>) must have dtype f32, got f64"),
+            std::string::npos);
+}
+
+TEST_F(JitErrors, WrongRankAndShape) {
+  OwnedTensor rank2(DType::F32, {4, 8});
+  views[0] = rank2.view();
+  auto r = jit->run("main", views);
+  ASSERT_FALSE(r);
+  EXPECT_NE(errorOf(r.takeError()).find("must have rank 3, got shape [4, 8]"), std::string::npos);
+  OwnedTensor wrong(DType::F32, {1, 4, 9});
+  views[0] = wrong.view();
+  auto r2 = jit->run("main", views);
+  ASSERT_FALSE(r2);
+  EXPECT_NE(errorOf(r2.takeError()).find("must have shape [1, 4, 8], got [1, 4, 9]"), std::string::npos);
+}
+
+TEST_F(JitErrors, DeviceAndOutputs) {
+  views[0].device = Device::CUDA;
+  auto r = jit->run("main", views);
+  ASSERT_FALSE(r);
+  EXPECT_NE(errorOf(r.takeError()).find("is on a CUDA device"), std::string::npos);
+  views[0].device = Device::CPU;
+  OwnedTensor out(DType::F32, {1, 4, 7});
+  llvm::Error e = jit->invoke("main", views, {out.view()});
+  EXPECT_NE(errorOf(std::move(e)).find("output #0 of 'main' must be f32 of shape [1, 4, 8], got f32 of shape [1, 4, 7]"),
+            std::string::npos);
+}
+
+TEST(JitCompileErrors, InvalidProgramReportsTheVerifierMessage) {
+  auto jit = Jit::compile(R"mlir(
+func.func @main(%u: tensor<1x4x8xf32>, %A: tensor<5x2xf32>, %B: tensor<1x2x8xf32>) -> tensor<1x4x8xf32> {
+  %y = ssm.selective_scan %u, %u, %A, %B, %B : (tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<5x2xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>) -> tensor<1x4x8xf32>
+  return %y : tensor<1x4x8xf32>
+}
+)mlir", {}, "bad.mlir");
+  ASSERT_FALSE(jit);
+  std::string msg = llvm::toString(jit.takeError());
+  EXPECT_NE(msg.find("bad.mlir: invalid program"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("operand 'A' must have shape [Dm, N] = [4, ?], got [5, 2]"), std::string::npos) << msg;
+}
+
+TEST(JitCompileErrors, SyntaxErrorAndMissingFile) {
+  auto bad = Jit::compile("func.func @main( {", {}, "syntax.mlir");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(llvm::toString(bad.takeError()).find("syntax.mlir:1:"), std::string::npos);
+  auto missing = Jit::compileFile("/nonexistent/model.mlir");
+  ASSERT_FALSE(missing);
+  EXPECT_NE(llvm::toString(missing.takeError()).find("cannot read"), std::string::npos);
+}
+
+TEST(JitCompileErrors, CudaTargetIsReportedNotCrashed) {
+  JitOptions o;
+  o.target = Target::CUDA;
+  auto jit = Jit::compile(test::selectiveScanProgram(cfg(1, 1, 1, 1)), o);
+  ASSERT_FALSE(jit);
+  EXPECT_NE(llvm::toString(jit.takeError()).find("target 'cuda'"), std::string::npos);
+}
+
+} // namespace

@@ -1,0 +1,89 @@
+//===- ProgramBuilder.h - ssm programs of any shape, as text ----*- C++ -*-===//
+//
+// Test helper: writes the MLIR text of a one-op entry function for given
+// shapes and options, so numerical tests can sweep shapes.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SSMC_TEST_UNIT_PROGRAMBUILDER_H
+#define SSMC_TEST_UNIT_PROGRAMBUILDER_H
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ssmc::test {
+
+inline std::string tensorType(const std::vector<int64_t> &shape,
+                              const std::string &elt, bool dynamic = false) {
+  std::string s = "tensor<";
+  for (int64_t d : shape)
+    s += (dynamic ? std::string("?") : std::to_string(d)) + "x";
+  return s + elt + ">";
+}
+
+struct SelectiveScanConfig {
+  int64_t batch = 1, channels = 1, seqLen = 1, stateSize = 1;
+  int64_t groupsB = 0, groupsC = 0; // 0: [B, N, L]
+  bool hasD = false, hasZ = false, hasBias = false, hasH0 = false;
+  bool softplus = false, finalState = false;
+  std::string elt = "f32";   // u, delta, z, B, C, out
+  std::string param = "f32"; // A, D, delta_bias
+  bool dynamic = false;      // every dimension of every operand dynamic
+};
+
+inline std::string accumulatorOf(const std::string &elt) {
+  return elt == "f64" ? "f64" : "f32";
+}
+
+/// `func.func @main(u, delta, A, B, C[, D][, z][, bias][, h0])`.
+inline std::string selectiveScanProgram(const SelectiveScanConfig &c) {
+  const std::string acc = accumulatorOf(c.elt);
+  auto bcShape = [&](int64_t g) {
+    return g ? std::vector<int64_t>{c.batch, g, c.stateSize, c.seqLen}
+             : std::vector<int64_t>{c.batch, c.stateSize, c.seqLen};
+  };
+  std::vector<std::string> names = {"u", "dt", "A", "B", "C"};
+  std::vector<std::string> types = {
+      tensorType({c.batch, c.channels, c.seqLen}, c.elt, c.dynamic),
+      tensorType({c.batch, c.channels, c.seqLen}, c.elt, c.dynamic),
+      tensorType({c.channels, c.stateSize}, c.param, c.dynamic),
+      tensorType(bcShape(c.groupsB), c.elt, c.dynamic),
+      tensorType(bcShape(c.groupsC), c.elt, c.dynamic)};
+  std::string extra;
+  auto add = [&](bool on, const std::string &name, const std::string &type,
+                 const std::string &kw) {
+    if (!on)
+      return;
+    names.push_back(name);
+    types.push_back(type);
+    extra += " " + kw + "(%" + name + ")";
+  };
+  add(c.hasD, "D", tensorType({c.channels}, c.param, c.dynamic), "D");
+  add(c.hasZ, "z", tensorType({c.batch, c.channels, c.seqLen}, c.elt, c.dynamic), "z");
+  add(c.hasBias, "bias", tensorType({c.channels}, c.param, c.dynamic), "delta_bias");
+  add(c.hasH0, "h0", tensorType({c.batch, c.channels, c.stateSize}, acc, c.dynamic), "h0");
+  std::string outTy = tensorType({c.batch, c.channels, c.seqLen}, c.elt, c.dynamic);
+  std::string fsTy = tensorType({c.batch, c.channels, c.stateSize}, acc, c.dynamic);
+  std::string results = c.finalState ? "(" + outTy + ", " + fsTy + ")" : outTy;
+
+  std::string s = "func.func @main(";
+  for (size_t i = 0; i < names.size(); ++i)
+    s += (i ? ", %" : "%") + names[i] + ": " + types[i];
+  s += ") -> " + results + " {\n  ";
+  s += c.finalState ? "%y, %h" : "%y";
+  s += " = ssm.selective_scan %u, %dt, %A, %B, %C" + extra;
+  if (c.softplus)
+    s += " delta_softplus";
+  s += " : (";
+  for (size_t i = 0; i < types.size(); ++i)
+    s += (i ? ", " : "") + types[i];
+  s += ") -> " + results + "\n  return ";
+  s += c.finalState ? "%y, %h : " + outTy + ", " + fsTy : "%y : " + outTy;
+  s += "\n}\n";
+  return s;
+}
+
+} // namespace ssmc::test
+
+#endif // SSMC_TEST_UNIT_PROGRAMBUILDER_H
