@@ -119,6 +119,20 @@ unsigned hostVectorBits() {
   return 128;
 }
 
+/// First run-time shape error of the current call on this thread (the checks
+/// run on the calling thread, before any parallel region).
+struct ShapeError {
+  bool set = false;
+  int64_t id = 0, got = 0, want = 0;
+};
+thread_local ShapeError currentShapeError;
+
+extern "C" void ssmcShapeErrorHook(int64_t id, int64_t got, int64_t want) {
+  if (currentShapeError.set)
+    return;
+  currentShapeError = {true, id, got, want};
+}
+
 /// Memref descriptor layout: allocated, aligned, offset, sizes[r], strides[r]
 /// (all 8 bytes wide, so descriptors pack without padding).
 size_t descriptorWords(size_t rank) { return 3 + 2 * rank; }
@@ -130,6 +144,7 @@ struct Jit::Impl {
   OwningOpRef<ModuleOp> module;
   std::unique_ptr<ExecutionEngine> engine;
   std::vector<FunctionInfo> functions;
+  std::vector<std::string> runtimeChecks; ///< messages, by check id
   JitOptions options;
 };
 
@@ -254,6 +269,9 @@ Expected<std::unique_ptr<Jit>> Jit::compile(llvm::StringRef source,
       return failWith(bufferName + ": lowering to loops failed");
   }
   dump(Stage::Loops);
+  if (auto checks = (*impl->module)->getAttrOfType<ArrayAttr>("ssm.runtime_checks"))
+    for (Attribute a : checks)
+      impl->runtimeChecks.push_back(cast<StringAttr>(a).str());
   {
     PassManager pm(&impl->context);
     if (failed(buildLoopsToLLVMStage(pm, pipeline)) ||
@@ -312,6 +330,15 @@ Expected<std::unique_ptr<Jit>> Jit::compile(llvm::StringRef source,
     return failWith(bufferName + ": JIT compilation failed: " +
                     llvm::toString(engine.takeError()));
   impl->engine = std::move(*engine);
+  impl->engine->registerSymbols([](llvm::orc::MangleAndInterner interner) {
+    llvm::orc::SymbolMap map;
+    auto hook = llvm::orc::ExecutorSymbolDef(
+        llvm::orc::ExecutorAddr::fromPtr(&ssmcShapeErrorHook),
+        llvm::JITSymbolFlags::Exported);
+    map[interner("ssmcShapeError")] = hook;
+    map[interner("_mlir_ciface_ssmcShapeError")] = hook;
+    return map;
+  });
   impl->engine->initialize();
   return std::unique_ptr<Jit>(new Jit(std::move(impl)));
 }
@@ -401,8 +428,12 @@ Expected<std::vector<OwnedTensor>> Jit::run(llvm::StringRef entry,
     args.push_back(fn.inputs[i].isTensor ? static_cast<void *>(&descriptorPtrs[i])
                                          : static_cast<void *>(&scalars[i]));
 
+  currentShapeError = {};
   if (Error e = impl->engine->invokePacked(("_mlir_ciface_" + entry).str(), args))
     return std::move(e);
+  std::optional<ShapeError> shapeError;
+  if (currentShapeError.set)
+    shapeError = currentShapeError;
 
   std::vector<OwnedTensor> results;
   std::set<void *> freed;
@@ -425,6 +456,15 @@ Expected<std::vector<OwnedTensor>> Jit::run(llvm::StringRef entry,
     results.push_back(std::move(out));
     if (allocated && freed.insert(allocated).second)
       std::free(allocated);
+  }
+  if (shapeError) {
+    std::string what = shapeError->id >= 0 &&
+                               size_t(shapeError->id) < impl->runtimeChecks.size()
+                           ? impl->runtimeChecks[shapeError->id]
+                           : "shape check #" + std::to_string(shapeError->id);
+    return makeError("run-time shape mismatch in '" + entry + "': " + what +
+                     " (got " + llvm::Twine(shapeError->got) + ", expected " +
+                     llvm::Twine(shapeError->want) + ")");
   }
   return results;
 }

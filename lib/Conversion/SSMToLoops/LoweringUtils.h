@@ -46,9 +46,13 @@ inline mlir::Value toTensor(mlir::OpBuilder &b, mlir::Location loc,
       b, loc, tensorType, buffer, /*restrict=*/true, /*writable=*/true);
 }
 
-/// Size of dimension `i` of buffer `m` as an index value.
+/// Size of dimension `i` of buffer `m` as an index value (a constant when
+/// the dimension is static, so static relations need no run-time check).
 inline mlir::Value dimOf(mlir::OpBuilder &b, mlir::Location loc, mlir::Value m,
                          int64_t i) {
+  auto t = mlir::cast<mlir::MemRefType>(m.getType());
+  if (!t.isDynamicDim(i))
+    return mlir::arith::ConstantIndexOp::create(b, loc, t.getDimSize(i));
   return mlir::memref::DimOp::create(b, loc, m, i);
 }
 
@@ -65,6 +69,35 @@ inline mlir::Value castFloat(mlir::OpBuilder &b, mlir::Location loc,
     return mlir::arith::ExtFOp::create(b, loc, target, v);
   return mlir::arith::TruncFOp::create(b, loc, target, v);
 }
+
+/// Run-time checks of the shape relations the verifier could not check
+/// because a dimension is dynamic. Each failed check calls
+/// `ssmcShapeError(id, got, want)`, where `id` indexes the module's
+/// `ssm.runtime_checks` array of messages (the JIT turns it into an error),
+/// and the op's loops are skipped, so a mismatch never reads out of bounds.
+class RuntimeShapeChecks {
+public:
+  static constexpr llvm::StringLiteral kMessagesAttr = "ssm.runtime_checks";
+  static constexpr llvm::StringLiteral kErrorFn = "ssmcShapeError";
+
+  RuntimeShapeChecks(mlir::OpBuilder &b, mlir::Location loc,
+                     mlir::Operation *op);
+
+  /// Requires index values `got == want`; a no-op when both are constants.
+  void requireEqual(mlir::Value got, mlir::Value want, const std::string &what);
+  /// Requires `cond` (i1); `got`/`want` (index) are reported on failure.
+  void require(mlir::Value cond, mlir::Value got, mlir::Value want,
+               const std::string &what);
+  /// Conjunction of every check (constant true when there is none).
+  mlir::Value allOk();
+  bool empty() const { return !ok; }
+
+private:
+  mlir::OpBuilder &b;
+  mlir::Location loc;
+  mlir::Operation *op;
+  mlir::Value ok;
+};
 
 } // namespace ssmc::detail
 

@@ -50,6 +50,29 @@ struct ScanToLoops : OpRewritePattern<ssm::ScanOp> {
       outs.push_back(allocLike(rw, loc, rt, dyn));
     }
 
+    // Inputs whose shapes the verifier could only check as compatible.
+    RuntimeShapeChecks checks(rw, loc, op);
+    for (auto [k, in] : llvm::enumerate(ins))
+      for (int64_t i = 0; i < rank; ++i) {
+        if (k > 0)
+          checks.requireEqual(dimOf(rw, loc, in, i), sizes[i],
+                              ("dimension " + Twine(i) + " of input #" +
+                               Twine(k) + " must equal dimension " + Twine(i) +
+                               " of input #0")
+                                  .str());
+        auto rt = cast<RankedTensorType>(op.getResult(k).getType());
+        if (k < op.getNumResults() && !rt.isDynamicDim(i))
+          checks.requireEqual(
+              arith::ConstantIndexOp::create(rw, loc, rt.getDimSize(i)),
+              sizes[i],
+              ("dimension " + Twine(i) + " of result #" + Twine(k) +
+               " must equal dimension " + Twine(i) + " of input #0")
+                  .str());
+      }
+    auto guard = scf::IfOp::create(rw, loc, checks.allOk(),
+                                   /*withElseRegion=*/false);
+    rw.setInsertionPointToStart(&guard.getThenRegion().front());
+
     Value c0 = arith::ConstantIndexOp::create(rw, loc, 0);
     Value c1 = arith::ConstantIndexOp::create(rw, loc, 1);
     SmallVector<Value> lbs, ubs, steps;
@@ -140,6 +163,7 @@ struct ScanToLoops : OpRewritePattern<ssm::ScanOp> {
       scf::ParallelOp::create(rw, loc, lbs, ubs, steps, emitLane);
     }
 
+    rw.setInsertionPointAfter(guard);
     SmallVector<Value> results;
     for (auto [r, o] : llvm::zip(op.getResults(), outs))
       results.push_back(toTensor(rw, loc, r.getType(), o));

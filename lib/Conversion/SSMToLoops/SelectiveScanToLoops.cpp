@@ -19,6 +19,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/PatternMatch.h"
 
@@ -187,11 +188,87 @@ struct SelectiveScanToLoops : OpRewritePattern<ssm::SelectiveScanOp> {
     Value biasm = toBuffer(rw, loc, op.getDeltaBias());
     Value h0m = toBuffer(rw, loc, op.getH0());
 
+    // Shape relations the verifier could not see (dynamic dimensions) are
+    // checked at run time; the loops run only when all of them hold.
+    RuntimeShapeChecks checks(rw, loc, op);
+    struct Dim {
+      const char *symbol;
+      Value size;
+      const char *source;
+    };
+    Dim dimB{"B", batch, "dimension 0 of 'u'"}, dimD{"Dm", chans, "dimension 1 of 'u'"},
+        dimL{"L", len, "dimension 2 of 'u'"}, dimN{"N", stateSize, "dimension 1 of 'A'"};
+    auto check = [&](Value mem, StringRef name, ArrayRef<Dim> dims) {
+      if (!mem)
+        return;
+      for (auto [i, d] : llvm::enumerate(dims))
+        checks.requireEqual(dimOf(rw, loc, mem, i), d.size,
+                            ("dimension " + Twine(i) + " (" + d.symbol +
+                             ") of '" + name + "' must equal " + d.source)
+                                .str());
+    };
+    check(delta, "delta", {dimB, dimD, dimL});
+    check(A, "A", {dimD, dimN});
+    Value groups;
+    for (auto [name, mem] : {std::pair<StringRef, Value>{"B", Bm}, {"C", Cm}}) {
+      if (cast<MemRefType>(mem.getType()).getRank() == 3) {
+        check(mem, name, {dimB, dimN, dimL});
+        continue;
+      }
+      Value g = dimOf(rw, loc, mem, 1);
+      if (!groups)
+        groups = g;
+      Dim dimG{"G", groups, name == "B" ? "dimension 1 of 'B'" : "dimension 1 of 'C'"};
+      check(mem, name, {dimB, dimG, dimN, dimL});
+    }
+    if (groups && !getConstantIntValue(groups)) {
+      Value zero = arith::ConstantIndexOp::create(rw, loc, 0);
+      checks.require(
+          arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ne, groups, zero),
+          groups, zero, "the group count G of 'B'/'C' must not be 0");
+    }
+    if (groups && !(getConstantIntValue(groups) && getConstantIntValue(chans))) {
+      // Dm % G == 0, with G = 0 replaced by 1 so the remainder is defined.
+      Value one = arith::ConstantIndexOp::create(rw, loc, 1);
+      Value isZero = arith::CmpIOp::create(
+          rw, loc, arith::CmpIPredicate::eq, groups,
+          arith::ConstantIndexOp::create(rw, loc, 0));
+      Value safeG = arith::SelectOp::create(rw, loc, isZero, one, groups);
+      Value rem = arith::RemUIOp::create(rw, loc, chans, safeG);
+      Value zero = arith::ConstantIndexOp::create(rw, loc, 0);
+      checks.require(
+          arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::eq, rem, zero),
+          rem, zero,
+          "the channel count Dm must be divisible by the group count G "
+          "(reported: Dm mod G)");
+    }
+    check(Dm, "D", {dimD});
+    check(zm, "z", {dimB, dimD, dimL});
+    check(biasm, "delta_bias", {dimD});
+    check(h0m, "h0", {dimB, dimD, dimN});
+    // Static result sizes must agree with the dynamic inputs they come from.
+    auto checkResult = [&](RankedTensorType t, StringRef name, ArrayRef<Dim> dims) {
+      for (auto [i, d] : llvm::enumerate(dims))
+        if (!t.isDynamicDim(i))
+          checks.requireEqual(
+              arith::ConstantIndexOp::create(rw, loc, t.getDimSize(i)), d.size,
+              ("dimension " + Twine(i) + " (" + d.symbol + ") of result '" +
+               name + "' must equal " + d.source)
+                  .str());
+    };
+    checkResult(outTy, "out", {dimB, dimD, dimL});
+    if (Value r = op.getFinalState())
+      checkResult(cast<RankedTensorType>(r.getType()), "final_state",
+                  {dimB, dimD, dimN});
+
     Value c0 = arith::ConstantIndexOp::create(rw, loc, 0);
     Value c1 = arith::ConstantIndexOp::create(rw, loc, 1);
     Value cvw = arith::ConstantIndexOp::create(rw, loc, vw);
     Value blocks = arith::CeilDivUIOp::create(rw, loc, chans, cvw);
 
+    auto guard = scf::IfOp::create(rw, loc, checks.allOk(),
+                                   /*withElseRegion=*/false);
+    rw.setInsertionPointToStart(&guard.getThenRegion().front());
     scf::ParallelOp::create(
         rw, loc, ValueRange{c0, c0}, ValueRange{batch, blocks},
         ValueRange{c1, c1},
@@ -251,6 +328,7 @@ struct SelectiveScanToLoops : OpRewritePattern<ssm::SelectiveScanOp> {
             emitBufferState(b, loc, e, d0, acc, vw);
         });
 
+    rw.setInsertionPointAfter(guard);
     SmallVector<Value> results{toTensor(rw, loc, op.getOut().getType(), out)};
     if (fs)
       results.push_back(toTensor(rw, loc, op.getFinalState().getType(), fs));

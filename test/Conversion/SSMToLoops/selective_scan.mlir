@@ -1,0 +1,75 @@
+// convert-ssm-to-loops on ssm.selective_scan.
+// RUN: ssmc-opt %s -split-input-file --convert-ssm-to-loops | FileCheck %s
+// RUN: ssmc-opt %s -split-input-file --convert-ssm-to-loops=vector-bits=256 | FileCheck %s --check-prefix=W256
+
+// Static shapes: no run-time checks, results allocated once, a parallel loop
+// over (batch, channel blocks), 4 state vectors carried by the time loop.
+// CHECK-LABEL: func.func @static
+// CHECK-NOT: ssmcShapeError
+// CHECK-DAG: %[[U:.*]] = bufferization.to_buffer %arg0 read_only : tensor<2x20x7xf32> to memref<2x20x7xf32>
+// CHECK-DAG: %[[OUT:.*]] = memref.alloc() {alignment = 64 : i64} : memref<2x20x7xf32>
+// CHECK-DAG: %[[FS:.*]] = memref.alloc() {alignment = 64 : i64} : memref<2x20x4xf32>
+// CHECK: scf.parallel (%[[B:.*]], %[[BLK:.*]]) = (%c0, %c0) to (%c2, %c2) step (%c1, %c1)
+// CHECK: vector.create_mask %{{.*}} : vector<16xi1>
+// CHECK: %[[R:.*]]:4 = scf.for %[[T:.*]] = %c0 to %c7 step %c1 iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK: vector.gather %[[U]][%[[B]], %{{.*}}, %[[T]]]
+// CHECK: math.exp %{{.*}} : vector<16xf32>
+// CHECK: math.log1p
+// CHECK: arith.cmpf ogt
+// CHECK-COUNT-4: math.exp %{{.*}} : vector<16xf32>
+// CHECK: math.fma
+// CHECK: vector.scatter %[[OUT]]
+// CHECK: scf.yield
+// CHECK: vector.scatter %[[FS]]
+// CHECK: bufferization.to_tensor %[[OUT]] restrict writable
+// CHECK: bufferization.to_tensor %[[FS]] restrict writable
+// W256-LABEL: func.func @static
+// W256: scf.parallel (%{{.*}}, %{{.*}}) = (%c0, %c0) to (%c2, %c3)
+// W256: vector<8xf32>
+func.func @static(%u: tensor<2x20x7xf32>, %dt: tensor<2x20x7xf32>, %A: tensor<20x4xf32>,
+                  %B: tensor<2x4x7xf32>, %C: tensor<2x4x7xf32>) -> (tensor<2x20x7xf32>, tensor<2x20x4xf32>) {
+  %y, %h = ssm.selective_scan %u, %dt, %A, %B, %C delta_softplus
+      : (tensor<2x20x7xf32>, tensor<2x20x7xf32>, tensor<20x4xf32>, tensor<2x4x7xf32>,
+         tensor<2x4x7xf32>) -> (tensor<2x20x7xf32>, tensor<2x20x4xf32>)
+  return %y, %h : tensor<2x20x7xf32>, tensor<2x20x4xf32>
+}
+
+// -----
+
+// Dynamic shapes: every relation the verifier could not see becomes a
+// run-time check whose message is recorded on the module; the loops run only
+// when all hold. Dynamic N keeps the state in a stack buffer of vectors.
+// CHECK: module attributes {ssm.runtime_checks = ["ssm.selective_scan at {{.*}}: dimension 0 (B) of 'delta' must equal dimension 0 of 'u'"
+// CHECK-SAME: "ssm.selective_scan at {{.*}}: dimension 1 (N) of 'B' must equal dimension 1 of 'A'"
+// CHECK: func.func private @ssmcShapeError(i64, i64, i64)
+// CHECK-LABEL: func.func @dynamic
+// CHECK: %[[OK:.*]] = arith.cmpi eq
+// CHECK: scf.if
+// CHECK: func.call @ssmcShapeError(%c0_i64
+// CHECK: scf.if %{{.*}} {
+// CHECK: scf.parallel
+// CHECK: memref.alloca(%{{.*}}) : memref<?xvector<16xf32>>
+func.func @dynamic(%u: tensor<?x?x?xf32>, %A: tensor<?x?xf32>, %B: tensor<?x?x?xf32>) -> tensor<?x?x?xf32> {
+  %y = ssm.selective_scan %u, %u, %A, %B, %B
+      : (tensor<?x?x?xf32>, tensor<?x?x?xf32>, tensor<?x?xf32>, tensor<?x?x?xf32>,
+         tensor<?x?x?xf32>) -> tensor<?x?x?xf32>
+  return %y : tensor<?x?x?xf32>
+}
+
+// -----
+
+// bf16 activations: gathered as bf16, widened to f32, narrowed on store;
+// grouped B is read with a per-lane group offset.
+// CHECK-LABEL: func.func @bf16_grouped
+// CHECK: arith.divui %{{.*}} : vector<16xi64>
+// CHECK: vector.gather {{.*}} : memref<1x8x4xbf16>, vector<16xi64>, vector<16xi1>, vector<16xbf16> into vector<16xbf16>
+// CHECK: arith.extf %{{.*}} : vector<16xbf16> to vector<16xf32>
+// CHECK: arith.truncf %{{.*}} : vector<16xf32> to vector<16xbf16>
+// CHECK: vector.scatter
+func.func @bf16_grouped(%u: tensor<1x8x4xbf16>, %A: tensor<8x2xf32>, %B: tensor<1x2x2x4xbf16>)
+    -> tensor<1x8x4xbf16> {
+  %y = ssm.selective_scan %u, %u, %A, %B, %B
+      : (tensor<1x8x4xbf16>, tensor<1x8x4xbf16>, tensor<8x2xf32>, tensor<1x2x2x4xbf16>,
+         tensor<1x2x2x4xbf16>) -> tensor<1x8x4xbf16>
+  return %y : tensor<1x8x4xbf16>
+}
