@@ -31,6 +31,10 @@ llvm_prefix=/usr/lib/llvm-22
 
 packages=(cmake ninja-build ccache git python3 clang-22 llvm-22-dev llvm-22-tools
   libmlir-22-dev mlir-22-tools libomp-22-dev libgtest-dev)
+# Sanitizer builds need clang's runtime libraries.
+case "${SSMC_CMAKE_ARGS:-}" in
+  *SSMC_ENABLE_SANITIZERS=ON*) packages+=(libclang-rt-22-dev) ;;
+esac
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

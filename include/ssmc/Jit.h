@@ -63,6 +63,9 @@ struct FunctionInfo {
   std::string name;
   std::vector<std::string> argNames; ///< `ssm.name` attribute, or "argN"
   std::vector<ArgInfo> inputs, results;
+  /// Results are written into caller buffers (every result shape is
+  /// static); otherwise they are returned as buffers the runtime takes over.
+  bool outParams = false;
 };
 
 /// Describes `info` like "(tensor<2x?xf32>, f32) -> tensor<2x?xf32>".
@@ -89,13 +92,18 @@ public:
   llvm::Expected<std::vector<OwnedTensor>> run(llvm::StringRef entry,
                                                llvm::ArrayRef<Tensor> inputs);
   /// Runs `entry` and writes its results into `outputs`, whose dtype and
-  /// shape must match the results exactly (any strides).
+  /// shape must match the results exactly (any strides). With static result
+  /// shapes the compiled code writes straight into contiguous outputs: no
+  /// allocation and no copy per call.
   llvm::Error invoke(llvm::StringRef entry, llvm::ArrayRef<Tensor> inputs,
                      llvm::ArrayRef<Tensor> outputs);
 
 private:
   struct Impl;
   explicit Jit(std::unique_ptr<Impl> impl);
+  llvm::Error call(const FunctionInfo &fn, llvm::ArrayRef<Tensor> inputs,
+                   llvm::ArrayRef<Tensor> outParams,
+                   std::vector<OwnedTensor> *returned);
   std::unique_ptr<Impl> impl;
 };
 

@@ -106,4 +106,35 @@ def SSMApproximateMath : Pass<"ssm-approximate-math"> {
   ];
 }
 
+def SSMStaticResultsToOutParams
+    : Pass<"ssm-static-results-to-out-params", "::mlir::ModuleOp"> {
+  let summary = "Make public functions with static result shapes write into "
+                "caller-provided buffers";
+  let description = [{
+    For every public function whose results are all statically shaped
+    memrefs, turns the results into trailing out-parameters and, where a
+    result is a fresh allocation of the function, writes into the caller's
+    buffer directly instead (upstream's buffer-results-to-out-params with
+    hoisted static allocations). Such functions get the `ssm.out_params`
+    attribute; the JIT then passes the caller's tensors, so a call allocates
+    nothing and copies nothing. Functions with dynamic result shapes keep
+    returning buffers.
+
+    ```mlir
+    func.func @main(%u: memref<2x8xf32>) -> memref<2x8xf32> {
+      %r = memref.alloc() : memref<2x8xf32>
+      ...
+      return %r : memref<2x8xf32>
+    }
+    // becomes
+    func.func @main(%u: memref<2x8xf32>, %out: memref<2x8xf32>)
+        attributes {ssm.out_params} {
+      ... writes into %out ...
+      return
+    }
+    ```
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect"];
+}
+
 #endif // SSMC_PASSES_TD

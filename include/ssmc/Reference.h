@@ -32,8 +32,8 @@ inline double silu(double x) { return x / (1.0 + std::exp(-x)); }
 
 /// Inputs of ssm.selective_scan in its layouts (row-major): u, delta, z
 /// [B, Dm, L]; A [Dm, N]; B, C [B, N, L] when their group count is 0, or
-/// [B, G, N, L]; D, deltaBias [Dm]; h0 [B, Dm, N]. Empty optional vectors
-/// mean the operand is absent.
+/// [B, G, N, L] with G dividing Dm; D, deltaBias [Dm]; h0 [B, Dm, N]. Empty
+/// optional vectors mean the operand is absent.
 struct SelectiveScanProblem {
   int64_t batch = 1, channels = 1, seqLen = 1, stateSize = 1;
   int64_t groupsB = 0, groupsC = 0; ///< 0: [B, N, L]; G > 0: [B, G, N, L]

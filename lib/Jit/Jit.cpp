@@ -272,6 +272,10 @@ Expected<std::unique_ptr<Jit>> Jit::compile(llvm::StringRef source,
   if (auto checks = (*impl->module)->getAttrOfType<ArrayAttr>("ssm.runtime_checks"))
     for (Attribute a : checks)
       impl->runtimeChecks.push_back(cast<StringAttr>(a).str());
+  // Entries whose results are all static became destination-passing.
+  for (FunctionInfo &info : impl->functions)
+    if (auto fn = impl->module->lookupSymbol<func::FuncOp>(info.name))
+      info.outParams = fn->hasAttr("ssm.out_params");
   {
     PassManager pm(&impl->context);
     if (failed(buildLoopsToLLVMStage(pm, pipeline)) ||
@@ -343,69 +347,23 @@ Expected<std::unique_ptr<Jit>> Jit::compile(llvm::StringRef source,
   return std::unique_ptr<Jit>(new Jit(std::move(impl)));
 }
 
-Expected<std::vector<OwnedTensor>> Jit::run(llvm::StringRef entry,
-                                            llvm::ArrayRef<Tensor> inputs) {
-  Expected<const FunctionInfo *> fnOr = function(entry);
-  if (!fnOr)
-    return fnOr.takeError();
-  const FunctionInfo &fn = **fnOr;
-  if (inputs.size() != fn.inputs.size()) {
-    std::string sig;
-    for (const ArgInfo &a : fn.inputs)
-      sig += (sig.empty() ? "" : ", ") + describe(a);
-    return makeError("'" + entry + "' takes " + llvm::Twine(fn.inputs.size()) +
-                     " inputs (" + sig + "), got " +
-                     llvm::Twine(inputs.size()));
-  }
+namespace {
 
-  // Descriptors (and contiguous copies where an input is strided).
-  std::vector<std::vector<int64_t>> descriptors(inputs.size());
-  std::vector<void *> descriptorPtrs(inputs.size());
-  std::vector<OwnedTensor> copies;
-  copies.reserve(inputs.size());
-  std::vector<int64_t> scalars(inputs.size());
-  llvm::SmallVector<void *> args;
-  for (auto [i, t] : llvm::enumerate(inputs)) {
-    const ArgInfo &want = fn.inputs[i];
-    std::string what = "input #" + std::to_string(i) + " of '" + entry.str() +
-                       "' (" + describe(want) + ")";
-    if (t.device != Device::CPU)
-      return makeError(what + " is on a CUDA device; the CPU target needs "
-                              "host tensors");
-    if (t.dtype != want.dtype)
-      return makeError(what + " must have dtype " + dtypeName(want.dtype) +
-                       ", got " + dtypeName(t.dtype));
-    if (!want.isTensor) {
-      if (t.rank() != 0)
-        return makeError(what + " is a scalar: pass a rank-0 tensor, got shape " +
-                         formatShape(t.shape));
-      if (!t.data)
-        return makeError(what + " has no data");
-      std::memcpy(&scalars[i], t.data, dtypeSize(t.dtype));
-      continue;
-    }
-    if (t.rank() != static_cast<int64_t>(want.shape.size()))
-      return makeError(what + " must have rank " +
-                       llvm::Twine(want.shape.size()) + ", got shape " +
-                       formatShape(t.shape));
-    for (size_t d = 0; d < want.shape.size(); ++d)
-      if (want.shape[d] >= 0 && want.shape[d] != t.shape[d])
-        return makeError(what + " must have shape " +
-                         formatShape(want.shape) + ", got " +
-                         formatShape(t.shape));
-    if (!t.strides.empty() && t.strides.size() != t.shape.size())
-      return makeError(what + " has " + llvm::Twine(t.strides.size()) +
-                       " strides for rank " + llvm::Twine(t.rank()));
-    if (!t.data && t.numel() != 0)
-      return makeError(what + " has no data");
+/// Memref descriptors for a call, with contiguous copies of strided tensors.
+class CallFrame {
+public:
+  /// Adds tensor `t` (already checked against its declared type) as a
+  /// descriptor argument; strided tensors are staged in a contiguous copy
+  /// (copied in when `copyIn`, copied back by finish() when `copyOut`).
+  void addTensor(const Tensor &t, bool copyIn, bool copyOut) {
     void *data = t.data;
     if (!t.isContiguous()) {
-      copies.emplace_back(t.dtype, t.shape);
-      copyToContiguous(t, copies.back().data());
-      data = copies.back().data();
+      staged.push_back({OwnedTensor(t.dtype, t.shape), copyOut ? t : Tensor()});
+      if (copyIn)
+        copyToContiguous(t, staged.back().copy.data());
+      data = staged.back().copy.data();
     }
-    std::vector<int64_t> &desc = descriptors[i];
-    desc.resize(descriptorWords(t.shape.size()));
+    auto desc = std::make_unique<int64_t[]>(descriptorWords(t.shape.size()));
     std::memcpy(&desc[0], &data, sizeof(void *));
     std::memcpy(&desc[1], &data, sizeof(void *));
     desc[2] = 0;
@@ -414,31 +372,122 @@ Expected<std::vector<OwnedTensor>> Jit::run(llvm::StringRef entry,
       desc[3 + d] = t.shape[d];
       desc[3 + t.shape.size() + d] = strides[d];
     }
-    descriptorPtrs[i] = desc.data();
+    pointers.push_back(std::make_unique<void *>(desc.get()));
+    args.push_back(pointers.back().get());
+    descriptors.push_back(std::move(desc));
   }
+  void addScalar(const Tensor &t) {
+    scalars.push_back(std::make_unique<int64_t>(0));
+    std::memcpy(scalars.back().get(), t.data, dtypeSize(t.dtype));
+    args.push_back(scalars.back().get());
+  }
+  /// Copies staged outputs back to their strided destinations.
+  void finish() {
+    for (Staged &s : staged)
+      if (s.destination.data)
+        copyFromContiguous(s.copy.data(), s.destination);
+  }
+  llvm::SmallVector<void *> args;
 
-  size_t resultWords = 0;
-  for (const ArgInfo &r : fn.results)
-    resultWords += descriptorWords(r.shape.size());
-  std::vector<int64_t> resultStorage(resultWords, 0);
-  void *resultPtr = resultStorage.data();
-  if (!fn.results.empty())
-    args.push_back(&resultPtr);
-  for (size_t i = 0; i < inputs.size(); ++i)
-    args.push_back(fn.inputs[i].isTensor ? static_cast<void *>(&descriptorPtrs[i])
-                                         : static_cast<void *>(&scalars[i]));
+private:
+  struct Staged {
+    OwnedTensor copy;
+    Tensor destination;
+  };
+  std::vector<Staged> staged;
+  std::vector<std::unique_ptr<int64_t[]>> descriptors;
+  std::vector<std::unique_ptr<void *>> pointers;
+  std::vector<std::unique_ptr<int64_t>> scalars;
+};
+
+/// Checks `t` against the declared `want`; `what` names it in the message.
+Error checkTensor(const Tensor &t, const ArgInfo &want, const std::string &what,
+                  bool exactShape) {
+  if (t.device != Device::CPU)
+    return makeError(what + " is on a CUDA device; the CPU target needs "
+                            "host tensors");
+  if (t.dtype != want.dtype)
+    return makeError(what + " must have dtype " + dtypeName(want.dtype) +
+                     ", got " + dtypeName(t.dtype));
+  if (!want.isTensor) {
+    if (t.rank() != 0)
+      return makeError(what + " is a scalar: pass a rank-0 tensor, got shape " +
+                       formatShape(t.shape));
+    if (!t.data)
+      return makeError(what + " has no data");
+    return Error::success();
+  }
+  if (t.rank() != static_cast<int64_t>(want.shape.size()))
+    return makeError(what + " must have rank " +
+                     llvm::Twine(want.shape.size()) + ", got shape " +
+                     formatShape(t.shape));
+  for (size_t d = 0; d < want.shape.size(); ++d)
+    if ((want.shape[d] >= 0 || exactShape) && want.shape[d] != t.shape[d])
+      return makeError(what + " must have shape " + formatShape(want.shape) +
+                       ", got " + formatShape(t.shape));
+  if (!t.strides.empty() && t.strides.size() != t.shape.size())
+    return makeError(what + " has " + llvm::Twine(t.strides.size()) +
+                     " strides for rank " + llvm::Twine(t.rank()));
+  if (!t.data && t.numel() != 0)
+    return makeError(what + " has no data");
+  return Error::success();
+}
+
+} // namespace
+
+Error Jit::call(const FunctionInfo &fn, llvm::ArrayRef<Tensor> inputs,
+                llvm::ArrayRef<Tensor> outParams,
+                std::vector<OwnedTensor> *returned) {
+  llvm::StringRef entry = fn.name;
+  if (inputs.size() != fn.inputs.size()) {
+    std::string sig;
+    for (const ArgInfo &a : fn.inputs)
+      sig += (sig.empty() ? "" : ", ") + describe(a);
+    return makeError("'" + entry + "' takes " + llvm::Twine(fn.inputs.size()) +
+                     " inputs (" + sig + "), got " +
+                     llvm::Twine(inputs.size()));
+  }
+  CallFrame frame;
+  // Returned results come back through a pointer to their descriptors.
+  std::vector<int64_t> resultStorage;
+  void *resultPtr = nullptr;
+  if (!fn.outParams && !fn.results.empty()) {
+    size_t words = 0;
+    for (const ArgInfo &r : fn.results)
+      words += descriptorWords(r.shape.size());
+    resultStorage.assign(words, 0);
+    resultPtr = resultStorage.data();
+    frame.args.push_back(&resultPtr);
+  }
+  for (auto [i, t] : llvm::enumerate(inputs)) {
+    const ArgInfo &want = fn.inputs[i];
+    if (Error e = checkTensor(t, want,
+                              "input #" + std::to_string(i) + " of '" +
+                                  entry.str() + "' (" + describe(want) + ")",
+                              /*exactShape=*/false))
+      return e;
+    if (want.isTensor)
+      frame.addTensor(t, /*copyIn=*/true, /*copyOut=*/false);
+    else
+      frame.addScalar(t);
+  }
+  for (const Tensor &t : outParams)
+    frame.addTensor(t, /*copyIn=*/false, /*copyOut=*/true);
 
   currentShapeError = {};
-  if (Error e = impl->engine->invokePacked(("_mlir_ciface_" + entry).str(), args))
-    return std::move(e);
+  if (Error e = impl->engine->invokePacked(("_mlir_ciface_" + entry).str(),
+                                           frame.args))
+    return e;
   std::optional<ShapeError> shapeError;
   if (currentShapeError.set)
     shapeError = currentShapeError;
+  frame.finish();
 
-  std::vector<OwnedTensor> results;
+  // Take over returned buffers: copy to owned tensors, then free.
   std::set<void *> freed;
   size_t at = 0;
-  for (const ArgInfo &r : fn.results) {
+  for (const ArgInfo &r : fn.outParams ? llvm::ArrayRef<ArgInfo>()
+                                       : llvm::ArrayRef<ArgInfo>(fn.results)) {
     size_t rank = r.shape.size();
     int64_t *desc = &resultStorage[at];
     at += descriptorWords(rank);
@@ -453,7 +502,8 @@ Expected<std::vector<OwnedTensor>> Jit::run(llvm::StringRef entry,
     OwnedTensor out(r.dtype, view.shape);
     if (out.numel() != 0)
       copyToContiguous(view, out.data());
-    results.push_back(std::move(out));
+    if (returned)
+      returned->push_back(std::move(out));
     if (allocated && freed.insert(allocated).second)
       std::free(allocated);
   }
@@ -466,6 +516,29 @@ Expected<std::vector<OwnedTensor>> Jit::run(llvm::StringRef entry,
                      " (got " + llvm::Twine(shapeError->got) + ", expected " +
                      llvm::Twine(shapeError->want) + ")");
   }
+  return Error::success();
+}
+
+Expected<std::vector<OwnedTensor>> Jit::run(llvm::StringRef entry,
+                                            llvm::ArrayRef<Tensor> inputs) {
+  Expected<const FunctionInfo *> fnOr = function(entry);
+  if (!fnOr)
+    return fnOr.takeError();
+  const FunctionInfo &fn = **fnOr;
+  std::vector<OwnedTensor> results;
+  if (fn.outParams) {
+    // Static result shapes: the entry writes straight into these.
+    std::vector<Tensor> views;
+    for (const ArgInfo &r : fn.results)
+      results.emplace_back(r.dtype, r.shape);
+    for (OwnedTensor &t : results)
+      views.push_back(t.view());
+    if (Error e = call(fn, inputs, views, nullptr))
+      return std::move(e);
+    return results;
+  }
+  if (Error e = call(fn, inputs, {}, &results))
+    return std::move(e);
   return results;
 }
 
@@ -474,15 +547,27 @@ Error Jit::invoke(llvm::StringRef entry, llvm::ArrayRef<Tensor> inputs,
   Expected<const FunctionInfo *> fnOr = function(entry);
   if (!fnOr)
     return fnOr.takeError();
-  if (outputs.size() != (*fnOr)->results.size())
+  const FunctionInfo &fn = **fnOr;
+  if (outputs.size() != fn.results.size())
     return makeError("'" + entry + "' returns " +
-                     llvm::Twine((*fnOr)->results.size()) + " results, got " +
+                     llvm::Twine(fn.results.size()) + " results, got " +
                      llvm::Twine(outputs.size()) + " output tensors");
-  Expected<std::vector<OwnedTensor>> results = run(entry, inputs);
-  if (!results)
-    return results.takeError();
+  if (fn.outParams) {
+    // Destination passing: no allocation, no copy for contiguous outputs.
+    for (auto [i, out] : llvm::enumerate(outputs))
+      if (Error e = checkTensor(out, fn.results[i],
+                                "output #" + std::to_string(i) + " of '" +
+                                    entry.str() + "' (" +
+                                    describe(fn.results[i]) + ")",
+                                /*exactShape=*/true))
+        return e;
+    return call(fn, inputs, outputs, nullptr);
+  }
+  std::vector<OwnedTensor> results;
+  if (Error e = call(fn, inputs, {}, &results))
+    return e;
   for (auto [i, out] : llvm::enumerate(outputs)) {
-    const OwnedTensor &r = (*results)[i];
+    const OwnedTensor &r = results[i];
     if (out.dtype != r.dtype() || out.shape != r.shape())
       return makeError("output #" + llvm::Twine(i) + " of '" + entry +
                        "' must be " + dtypeName(r.dtype()) + " of shape " +

@@ -28,6 +28,7 @@ LogicalResult buildSSMToLoopsStage(OpPassManager &pm,
       "func.func(convert-elementwise-to-linalg),empty-tensor-to-alloc-tensor,"
       "one-shot-bufferize{bufferize-function-boundaries "
       "function-boundary-type-conversion=identity-layout-map},"
+      "ssm-static-results-to-out-params,"
       "buffer-deallocation-pipeline,convert-bufferization-to-memref,"
       "func.func(convert-linalg-to-loops),canonicalize,cse";
   return parsePassPipeline(p, pm);

@@ -410,7 +410,7 @@ TEST_F(JitErrors, DeviceAndOutputs) {
   views[0].device = Device::CPU;
   OwnedTensor out(DType::F32, {1, 4, 7});
   llvm::Error e = jit->invoke("main", views, {out.view()});
-  EXPECT_NE(errorOf(std::move(e)).find("output #0 of 'main' must be f32 of shape [1, 4, 8], got f32 of shape [1, 4, 7]"),
+  EXPECT_NE(errorOf(std::move(e)).find("output #0 of 'main' (tensor<1x4x8xf32>) must have shape [1, 4, 8], got [1, 4, 7]"),
             std::string::npos);
 }
 
@@ -442,6 +442,68 @@ TEST(JitCompileErrors, CudaTargetIsReportedNotCrashed) {
   auto jit = Jit::compile(test::selectiveScanProgram(cfg(1, 1, 1, 1)), o);
   ASSERT_FALSE(jit);
   EXPECT_NE(llvm::toString(jit.takeError()).find("target 'cuda'"), std::string::npos);
+}
+
+} // namespace
+
+namespace {
+
+// Strided inputs and outputs, both calling conventions (static results are
+// written in place; dynamic results are returned and copied out).
+TEST(JitCalls, StridedTensorsAndBothConventions) {
+  const char *program = R"mlir(
+func.func @static(%x: tensor<3x4xf32>) -> tensor<3x4xf32> {
+  %r = ssm.scan %x axis = 1 : (tensor<3x4xf32>) -> tensor<3x4xf32> {
+  ^bb0(%a: f32, %b: f32):
+    %s = arith.addf %a, %b : f32
+    ssm.yield %s : f32
+  }
+  return %r : tensor<3x4xf32>
+}
+func.func @dynamic(%x: tensor<?x?xf32>) -> tensor<?x?xf32> {
+  %r = ssm.scan %x axis = 1 : (tensor<?x?xf32>) -> tensor<?x?xf32> {
+  ^bb0(%a: f32, %b: f32):
+    %s = arith.addf %a, %b : f32
+    ssm.yield %s : f32
+  }
+  return %r : tensor<?x?xf32>
+}
+)mlir";
+  auto jitOr = Jit::compile(program);
+  ASSERT_TRUE(static_cast<bool>(jitOr)) << llvm::toString(jitOr.takeError());
+  std::unique_ptr<Jit> jit = std::move(*jitOr);
+  EXPECT_TRUE((*jit->function("static"))->outParams);
+  EXPECT_FALSE((*jit->function("dynamic"))->outParams);
+
+  // A 3x4 view of the transpose of a 4x3 row-major buffer: strides {1, 3}.
+  std::vector<float> storage = {0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11};
+  Tensor x;
+  x.data = storage.data();
+  x.shape = {3, 4};
+  x.strides = {1, 3};
+  // Row r is 4r, 4r+1, 4r+2, 4r+3; prefix sums along each row.
+  auto expectRows = [](const std::function<float(int, int)> &at) {
+    for (int r = 0; r < 3; ++r)
+      for (int c = 0; c < 4; ++c) {
+        float want = 0;
+        for (int k = 0; k <= c; ++k)
+          want += 4 * r + k;
+        EXPECT_EQ(at(r, c), want) << r << "," << c;
+      }
+  };
+  for (const char *entry : {"static", "dynamic"}) {
+    std::vector<float> outStorage(12, -1);
+    Tensor out;
+    out.data = outStorage.data();
+    out.shape = {3, 4};
+    out.strides = {1, 3}; // strided output too
+    llvm::Error e = jit->invoke(entry, {x}, {out});
+    ASSERT_FALSE(e) << llvm::toString(std::move(e));
+    expectRows([&](int r, int c) { return outStorage[c * 3 + r]; });
+    auto owned = jit->run(entry, {x});
+    ASSERT_TRUE(static_cast<bool>(owned)) << llvm::toString(owned.takeError());
+    expectRows([&](int r, int c) { return (*owned)[0].as<float>()[r * 4 + c]; });
+  }
 }
 
 } // namespace

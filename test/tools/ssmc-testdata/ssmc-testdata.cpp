@@ -93,6 +93,12 @@ int selectiveScan() {
          emit("h0", acc, {batch, channels, state}, -1, 1, p.h0);
   if (!ok)
     return 1;
+  if (groups && channels % groups != 0) {
+    // Inputs for tests of the run-time checks: no reference exists.
+    errs() << "ssmc-testdata: " << channels << " channels are not divisible by "
+           << groups << " groups; wrote inputs only\n";
+    return 0;
+  }
   ssmc::ref::SelectiveScanResult r = ssmc::ref::selectiveScan(p);
   auto save = [&](const char *name, const std::vector<double> &v,
                   std::vector<int64_t> shape) -> bool {
