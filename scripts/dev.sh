@@ -30,7 +30,7 @@ build_dir="${BUILD_DIR:-build}"
 llvm_prefix=/usr/lib/llvm-22
 
 packages=(cmake ninja-build ccache git python3 clang-22 llvm-22-dev llvm-22-tools
-  libmlir-22-dev mlir-22-tools libomp-22-dev libgtest-dev)
+  libmlir-22-dev mlir-22-tools libomp-22-dev libgtest-dev libbenchmark-dev)
 # Sanitizer builds need clang's runtime libraries.
 case "${SSMC_CMAKE_ARGS:-}" in
   *SSMC_ENABLE_SANITIZERS=ON*) packages+=(libclang-rt-22-dev) ;;

@@ -84,8 +84,13 @@ def ConvertSSMToLoops : Pass<"convert-ssm-to-loops", "::mlir::ModuleOp"> {
            "Vector register width in bits (lanes = bits / accumulator bits)">,
     Option<"maxRegisterState", "max-register-state", "int64_t", /*default=*/"64",
            "Largest static state size N kept in registers">,
+    Option<"fastExp", "fast-exp", "bool", /*default=*/"true",
+           "f32 exp through ssmc's short exp2 (else math.exp)">,
+    Option<"avx512", "avx512", "bool", /*default=*/"true",
+           "Target has AVX-512: scale 2^k with vscalefps">,
   ];
   let dependentDialects = [
+    "::mlir::x86vector::X86VectorDialect", "::mlir::func::FuncDialect",
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
     "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
     "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect",

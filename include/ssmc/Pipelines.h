@@ -24,6 +24,10 @@ struct CPUPipelineOptions
       *this, "vector-bits",
       llvm::cl::desc("Vector register width in bits the lowering fills"),
       llvm::cl::init(512)};
+  Option<bool> avx512{
+      *this, "avx512",
+      llvm::cl::desc("The target has AVX-512 (x86vector ops may be used)"),
+      llvm::cl::init(true)};
 };
 
 /// ssm ops -> fused loops on buffers (scf, vector, memref, arith, math),

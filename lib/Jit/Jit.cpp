@@ -262,6 +262,7 @@ Expected<std::unique_ptr<Jit>> Jit::compile(llvm::StringRef source,
   pipeline.threads = options.threads;
   pipeline.vectorBits =
       options.vectorBits ? options.vectorBits : hostVectorBits();
+  pipeline.avx512 = llvm::sys::getHostCPUFeatures().lookup("avx512f");
   {
     PassManager pm(&impl->context);
     if (failed(buildSSMToLoopsStage(pm, pipeline)) ||

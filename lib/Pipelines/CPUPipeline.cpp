@@ -24,6 +24,7 @@ LogicalResult buildSSMToLoopsStage(OpPassManager &pm,
                                    const CPUPipelineOptions &options) {
   std::string p =
       "convert-ssm-to-loops{vector-bits=" + std::to_string(options.vectorBits) +
+      " avx512=" + (options.avx512 ? "true" : "false") +
       "},canonicalize,cse,"
       "func.func(convert-elementwise-to-linalg),empty-tensor-to-alloc-tensor,"
       "one-shot-bufferize{bufferize-function-boundaries "
@@ -41,7 +42,9 @@ LogicalResult buildLoopsToLLVMStage(OpPassManager &pm,
       "func.func(convert-vector-to-scf{full-unroll=true}),"
       "convert-scf-to-openmp{num-threads=" + std::to_string(options.threads) +
       "},lower-affine,expand-strided-metadata,finalize-memref-to-llvm,"
-      "convert-scf-to-cf,convert-vector-to-llvm,convert-math-to-llvm,"
+      "convert-scf-to-cf,convert-vector-to-llvm{enable-x86vector=" +
+      std::string(options.avx512 ? "true" : "false") +
+      " vector-transpose-lowering=shuffle16x16},convert-math-to-llvm,"
       "convert-math-to-libm,convert-arith-to-llvm,convert-index-to-llvm,"
       "convert-func-to-llvm,convert-cf-to-llvm,convert-openmp-to-llvm,"
       "reconcile-unrealized-casts";

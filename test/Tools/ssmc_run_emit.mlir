@@ -15,7 +15,7 @@
 // LOOPS: scf.parallel (%{{.*}}, %{{.*}}) = (%c0, %c0) to (%c2, %c3)
 // LOOPS: scf.for {{.*}} -> ({{(vector<16xf32>, ){15}vector<16xf32>}})
 // LOOPS: vector.gather
-// LOOPS: math.exp {{.*}} : vector<16xf32>
+// LOOPS: x86vector.avx512.mask.scalef
 // LOOPS: math.fma {{.*}} : vector<16xf32>
 // LOOPS: vector.scatter
 

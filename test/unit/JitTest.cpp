@@ -76,7 +76,8 @@ struct ScanRun {
 
 /// Compiles and runs the selective-scan program of `c` and its reference.
 void runSelectiveScan(const SelectiveScanConfig &c, unsigned seed,
-                      ScanRun &out, unsigned threads = 0) {
+                      ScanRun &out, unsigned threads = 0,
+                      unsigned vectorBits = 0) {
   std::mt19937 rng(seed);
   DType elt = dtypeFromName(c.elt), param = dtypeFromName(c.param);
   DType acc = dtypeFromName(test::accumulatorOf(c.elt));
@@ -114,6 +115,7 @@ void runSelectiveScan(const SelectiveScanConfig &c, unsigned seed,
   }
   JitOptions options;
   options.threads = threads;
+  options.vectorBits = vectorBits;
   ASSERT_OK_AND_ASSIGN(jit, Jit::compile(test::selectiveScanProgram(c), options));
   std::vector<Tensor> views;
   for (Input &in : ins)
@@ -239,6 +241,19 @@ TEST(SelectiveScanNumerics, TwoThreadsGiveTheSameBitsAsOne) {
     for (int64_t i = 0; i < one.results[k].numel(); ++i)
       ASSERT_EQ(one.results[k].getAsDouble(i), two.results[k].getAsDouble(i));
   expectMatchesF32(one, c);
+}
+
+TEST(SelectiveScanNumerics, NarrowerVectorsAndPortableExp2) {
+  // 256- and 128-bit vectors (8 and 4 lanes) take the exp2 path that builds
+  // 2^k from exponent bits instead of vscalefps.
+  for (unsigned bits : {256u, 128u}) {
+    SelectiveScanConfig c = full(cfg(2, 21, 19, 16));
+    ScanRun r;
+    runSelectiveScan(c, 17, r, /*threads=*/0, bits);
+    if (::testing::Test::HasFatalFailure())
+      return;
+    expectMatchesF32(r, c);
+  }
 }
 
 TEST(SelectiveScanNumerics, LongSequenceStaysFinite) {

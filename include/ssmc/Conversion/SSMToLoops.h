@@ -21,6 +21,10 @@ struct SSMToLoopsOptions {
   /// Keep the recurrent state in SSA vector registers when the state size N
   /// is static and at most this; otherwise it lives in a stack buffer.
   int64_t maxRegisterState = 64;
+  /// Compute f32 exp with ssmc's short exp2 instead of math.exp.
+  bool fastExp = true;
+  /// The target has AVX-512 (x86vector ops may be used).
+  bool avx512 = true;
 };
 
 void populateSelectiveScanToLoopsPatterns(mlir::RewritePatternSet &patterns,

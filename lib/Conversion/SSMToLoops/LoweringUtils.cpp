@@ -3,6 +3,9 @@
 #include "LoweringUtils.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Dialect/X86Vector/X86VectorDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -11,6 +14,67 @@
 using namespace mlir;
 
 namespace ssmc::detail {
+
+namespace {
+Value splat(OpBuilder &b, Location loc, Type type, double v) {
+  auto vt = cast<VectorType>(type);
+  return arith::ConstantOp::create(
+      b, loc, vt,
+      DenseElementsAttr::get(vt, b.getFloatAttr(vt.getElementType(), v)));
+}
+} // namespace
+
+Value emitExp2(OpBuilder &b, Location loc, Value x, const ExpLowering &how) {
+  auto vt = cast<VectorType>(x.getType());
+  Value k = math::RoundEvenOp::create(b, loc, x);
+  Value f = arith::SubFOp::create(b, loc, x, k);
+  // Least-squares fit of 2^f on [-1/2, 1/2] with p(0) = 1.
+  static const double c[] = {0.6931468844413757, 0.24022237956523895,
+                             0.05550893023610115, 0.009671698324382305,
+                             0.0013218672247603536};
+  Value p = splat(b, loc, vt, c[4]);
+  for (int i = 3; i >= 0; --i)
+    p = math::FmaOp::create(b, loc, p, f, splat(b, loc, vt, c[i]));
+  p = math::FmaOp::create(b, loc, p, f, splat(b, loc, vt, 1.0));
+
+  if (how.avx512 && vt.getNumElements() == 16 && vt.getElementType().isF32()) {
+    // vscalefps(a, b) = a * 2^floor(b); the op hands its operands to the
+    // intrinsic in order (a, b, passthrough), hence (p, k, p).
+    Value allLanes = arith::ConstantIntOp::create(b, loc, -1, 16);
+    Value currentRounding = arith::ConstantIntOp::create(b, loc, 4, 32);
+    return x86vector::MaskScaleFOp::create(b, loc, vt, p, k, p, allLanes,
+                                           currentRounding);
+  }
+  // 2^k from exponent bits, k clamped to the normal range; beyond it the
+  // result saturates to 0 or +inf.
+  auto i32 = VectorType::get(vt.getShape(), b.getI32Type());
+  Value kc = arith::MaximumFOp::create(b, loc, k, splat(b, loc, vt, -126.0));
+  kc = arith::MinimumFOp::create(b, loc, kc, splat(b, loc, vt, 127.0));
+  Value ki = arith::FPToSIOp::create(b, loc, i32, kc);
+  auto bias = arith::ConstantOp::create(
+      b, loc, i32, DenseElementsAttr::get(i32, b.getI32IntegerAttr(127)));
+  auto shift = arith::ConstantOp::create(
+      b, loc, i32, DenseElementsAttr::get(i32, b.getI32IntegerAttr(23)));
+  Value bits = arith::ShLIOp::create(
+      b, loc, arith::AddIOp::create(b, loc, ki, bias), shift);
+  Value scale = arith::BitcastOp::create(b, loc, vt, bits);
+  Value r = arith::MulFOp::create(b, loc, p, scale);
+  Value under = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT, x,
+                                      splat(b, loc, vt, -126.0));
+  r = arith::SelectOp::create(b, loc, under, splat(b, loc, vt, 0.0), r);
+  Value over = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, x,
+                                     splat(b, loc, vt, 128.0));
+  return arith::SelectOp::create(b, loc, over,
+                                 splat(b, loc, vt, INFINITY), r);
+}
+
+Value emitExp(OpBuilder &b, Location loc, Value x, const ExpLowering &how) {
+  auto vt = dyn_cast<VectorType>(x.getType());
+  if (!how.fast || !vt || !vt.getElementType().isF32())
+    return math::ExpOp::create(b, loc, x);
+  Value scaled = arith::MulFOp::create(b, loc, x, splat(b, loc, vt, M_LOG2E));
+  return emitExp2(b, loc, scaled, how);
+}
 
 RuntimeShapeChecks::RuntimeShapeChecks(OpBuilder &b, Location loc,
                                        Operation *op)

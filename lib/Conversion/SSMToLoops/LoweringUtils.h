@@ -70,6 +70,25 @@ inline mlir::Value castFloat(mlir::OpBuilder &b, mlir::Location loc,
   return mlir::arith::TruncFOp::create(b, loc, target, v);
 }
 
+/// How the lowering computes exp on f32 vectors.
+struct ExpLowering {
+  /// Use ssmc's short exp2 (range reduction, degree-5 polynomial, 2^k);
+  /// otherwise math.exp (upstream's polynomial later).
+  bool fast = true;
+  /// Scale by 2^k with AVX-512's vscalefps (no clamps, exact over/underflow
+  /// handling); otherwise build 2^k from exponent bits with clamps.
+  bool avx512 = true;
+};
+
+/// 2^x for an f32 vector `x`: k = roundeven(x), f = x - k in [-1/2, 1/2],
+/// 2^f by a degree-5 polynomial (max relative error 1.7e-7), times 2^k.
+mlir::Value emitExp2(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x,
+                     const ExpLowering &how);
+/// e^x for a float scalar or vector, through emitExp2 when `how.fast` and
+/// `x` is an f32 vector, else math.exp.
+mlir::Value emitExp(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x,
+                    const ExpLowering &how);
+
 /// Run-time checks of the shape relations the verifier could not check
 /// because a dimension is dynamic. Each failed check calls
 /// `ssmcShapeError(id, got, want)`, where `id` indexes the module's

@@ -14,7 +14,9 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Dialect/X86Vector/X86VectorDialect.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 #define DEBUG_TYPE "convert-ssm-to-loops"
@@ -35,6 +37,8 @@ struct ConvertSSMToLoopsPass
     ssmc::SSMToLoopsOptions options;
     options.vectorBits = vectorBits;
     options.maxRegisterState = maxRegisterState;
+    options.fastExp = fastExp;
+    options.avx512 = avx512;
     RewritePatternSet patterns(&getContext());
     ssmc::populateSelectiveScanToLoopsPatterns(patterns, options);
     ssmc::populateScanToLoopsPatterns(patterns);

@@ -35,9 +35,22 @@ namespace {
 class BlockEmitter {
 public:
   BlockEmitter(OpBuilder &b, Location loc, ssm::SelectiveScanOp op,
-               FloatType acc, int64_t vw)
+               FloatType acc, int64_t vw, ExpLowering expLowering)
       : b(b), loc(loc), op(op), acc(acc), vw(vw),
-        vecTy(VectorType::get({vw}, acc)) {}
+        vecTy(VectorType::get({vw}, acc)), expLowering(expLowering) {}
+
+  FloatType accType() const { return acc; }
+  VectorType vectorType() const { return vecTy; }
+  int64_t lanes() const { return vw; }
+
+  /// True when exp(dt*A) is computed as exp2(dt*A') with the A columns
+  /// prescaled by log2(e) once per block.
+  bool useExp2() const { return expLowering.fast && acc.isF32(); }
+  /// The A column as the time loop wants it.
+  Value prepareA(Value column) {
+    return useExp2() ? arith::MulFOp::create(b, loc, column, cst(M_LOG2E))
+                     : column;
+  }
 
   // Buffers (null when the operand is absent).
   Value u, delta, A, B, C, D, z, bias, h0, out, fs;
@@ -90,15 +103,20 @@ public:
   };
 
   Step prologue(Value d0, Value t) {
-    Step s;
     SmallVector<Value, 3> at{batchIdx, d0, t};
-    s.u = gather(u, at, idxL);
-    Value dt = gather(delta, at, idxL);
+    return stepFrom(gather(u, at, idxL), gather(delta, at, idxL));
+  }
+
+  /// dt (bias, softplus) and dt*u from this step's u and delta vectors.
+  Step stepFrom(Value uT, Value deltaT) {
+    Step s;
+    s.u = uT;
+    Value dt = deltaT;
     if (bias)
       dt = arith::AddFOp::create(b, loc, dt, biasVec);
     if (op.getDeltaSoftplus()) {
       // softplus(x) = log1p(exp(x)), = x for large x where exp overflows.
-      Value e = math::ExpOp::create(b, loc, dt);
+      Value e = emitExp(b, loc, dt, expLowering);
       Value sp = math::Log1pOp::create(b, loc, e);
       Value big = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, dt,
                                         cst(20.0));
@@ -112,10 +130,14 @@ public:
   /// h' = exp(dt*A_n) h + dtu*B_n;  y' = C_n h' + y.
   std::pair<Value, Value> update(const Step &s, Value h, Value aN, Value n,
                                  Value t, Value y) {
-    Value dA = math::ExpOp::create(
-        b, loc, arith::MulFOp::create(b, loc, s.dt, aN));
-    Value bN = inputProjection(B, idxGB, n, t);
-    Value cN = inputProjection(C, idxGC, n, t);
+    return updateWith(s, h, aN, inputProjection(B, idxGB, n, t),
+                      inputProjection(C, idxGC, n, t), y);
+  }
+  std::pair<Value, Value> updateWith(const Step &s, Value h, Value aN,
+                                     Value bN, Value cN, Value y) {
+    Value dtA = arith::MulFOp::create(b, loc, s.dt, aN);
+    Value dA = useExp2() ? emitExp2(b, loc, dtA, expLowering)
+                         : math::ExpOp::create(b, loc, dtA).getResult();
     Value hNew = math::FmaOp::create(
         b, loc, dA, h, arith::MulFOp::create(b, loc, s.dtu, bN));
     Value yNew = math::FmaOp::create(b, loc, cN, hNew, y);
@@ -123,19 +145,89 @@ public:
   }
 
   void epilogue(const Step &s, Value d0, Value t, Value y) {
+    Value zt = z ? gather(z, {batchIdx, d0, t}, idxL) : Value();
+    scatter(out, {batchIdx, d0, t}, idxL, output(s, y, zt));
+  }
+
+  /// y + D*u, gated by silu(z) when z is given.
+  Value output(const Step &s, Value y, Value zt) {
     if (D)
       y = math::FmaOp::create(b, loc, dVec, s.u, y);
-    if (z) {
-      Value zt = gather(z, {batchIdx, d0, t}, idxL);
-      Value e = math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, zt));
+    if (zt) {
+      Value e = emitExp(b, loc, arith::NegFOp::create(b, loc, zt), expLowering);
       Value silu = arith::DivFOp::create(
           b, loc, zt, arith::AddFOp::create(b, loc, cst(1.0), e));
       y = arith::MulFOp::create(b, loc, y, silu);
     }
-    scatter(out, {batchIdx, d0, t}, idxL, y);
+    return y;
   }
 
-  Value biasVec, dVec;
+  /// The tiled time loop moves square [vw channels x vw steps] tiles.
+  bool canTile() const { return vw >= 2 && llvm::isPowerOf2_64(vw); }
+
+  /// Transposes the square matrix whose rows are `rows` (vw vectors of vw
+  /// lanes) with log2(vw) butterfly stages of two-source shuffles: at block
+  /// size h, rows r and r+h swap their off-diagonal h x h blocks. For 16
+  /// lanes that is 64 shuffles (vpermt2ps/vunpck on AVX-512).
+  SmallVector<Value> transpose(SmallVector<Value> rows) {
+    for (int64_t h = vw / 2; h >= 1; h /= 2) {
+      SmallVector<Value> next(vw);
+      for (int64_t r = 0; r < vw; ++r) {
+        if (r & h)
+          continue;
+        SmallVector<int64_t> lo(vw), hi(vw);
+        for (int64_t j = 0; j < vw; ++j) {
+          // Indices >= vw select from the second operand (row r + h).
+          lo[j] = (j & h) ? vw + (j - h) : j;
+          hi[j] = (j & h) ? vw + j : j + h;
+        }
+        next[r] = vector::ShuffleOp::create(b, loc, rows[r], rows[r + h], lo);
+        next[r + h] = vector::ShuffleOp::create(b, loc, rows[r], rows[r + h], hi);
+      }
+      rows = std::move(next);
+    }
+    return rows;
+  }
+
+  /// The tile of `mem` ([B, Dm, L]) at step t0, one contiguous row read per
+  /// channel (rows past the last channel re-read it; their lanes are never
+  /// stored), transposed: element k is the vector over channels at t0 + k.
+  SmallVector<Value> loadTile(Value mem, Value d0, Value t0) {
+    Type e = cast<MemRefType>(mem.getType()).getElementType();
+    auto rowTy = VectorType::get({vw}, e);
+    Value last = arith::SubIOp::create(b, loc, chans, idx(1));
+    Value pad = arith::ConstantOp::create(b, loc, b.getZeroAttr(e));
+    SmallVector<Value> rows;
+    for (int64_t i = 0; i < vw; ++i) {
+      Value row = arith::MinUIOp::create(
+          b, loc, arith::AddIOp::create(b, loc, d0, idx(i)), last);
+      Value v = vector::TransferReadOp::create(
+          b, loc, rowTy, mem, ValueRange{batchIdx, row, t0}, pad,
+          ArrayRef<bool>{true});
+      rows.push_back(castFloat(b, loc, v, acc));
+    }
+    return transpose(rows);
+  }
+
+  /// Transposes the per-step outputs back and stores each channel's row of
+  /// vw steps at t0; rows past the last channel are masked off.
+  void storeTile(SmallVector<Value> steps, Value d0, Value t0, Value valid) {
+    Type e = cast<MemRefType>(out.getType()).getElementType();
+    SmallVector<Value> rows = transpose(std::move(steps));
+    Value last = arith::SubIOp::create(b, loc, chans, idx(1));
+    auto maskTy = VectorType::get({vw}, b.getI1Type());
+    for (int64_t i = 0; i < vw; ++i) {
+      Value inside = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                           idx(i), valid);
+      Value rowMask = vector::BroadcastOp::create(b, loc, maskTy, inside);
+      Value row = arith::MinUIOp::create(
+          b, loc, arith::AddIOp::create(b, loc, d0, idx(i)), last);
+      vector::MaskedStoreOp::create(b, loc, out, ValueRange{batchIdx, row, t0},
+                                    rowMask, castFloat(b, loc, rows[i], e));
+    }
+  }
+
+  Value biasVec, dVec, valid;
 
 private:
   OpBuilder &b;
@@ -144,6 +236,7 @@ private:
   FloatType acc;
   int64_t vw;
   VectorType vecTy;
+  ExpLowering expLowering;
 };
 
 struct SelectiveScanToLoops : OpRewritePattern<ssm::SelectiveScanOp> {
@@ -273,7 +366,10 @@ struct SelectiveScanToLoops : OpRewritePattern<ssm::SelectiveScanOp> {
         rw, loc, ValueRange{c0, c0}, ValueRange{batch, blocks},
         ValueRange{c1, c1},
         [&](OpBuilder &b, Location loc, ValueRange ivs) {
-          BlockEmitter e(b, loc, op, acc, vw);
+          ExpLowering how;
+          how.fast = options.fastExp;
+          how.avx512 = options.avx512;
+          BlockEmitter e(b, loc, op, acc, vw, how);
           e.u = u, e.delta = delta, e.A = A, e.B = Bm, e.C = Cm, e.D = Dm,
           e.z = zm, e.bias = biasm, e.h0 = h0m, e.out = out, e.fs = fs;
           e.batchIdx = ivs[0], e.len = len, e.stateSize = stateSize,
@@ -285,6 +381,7 @@ struct SelectiveScanToLoops : OpRewritePattern<ssm::SelectiveScanOp> {
           auto maskTy = VectorType::get({vw}, b.getI1Type());
           e.mask = vector::CreateMaskOp::create(b, loc, maskTy,
                                                 ValueRange{valid});
+          e.valid = valid;
 
           // Per-lane offsets: lane i reads element (d0 + i) of a [.., Dm, X]
           // buffer at stride X.
@@ -343,12 +440,88 @@ private:
     SmallVector<Value> aCols, init;
     for (int64_t i = 0; i < n; ++i) {
       Value ni = e.idx(i);
-      aCols.push_back(e.gather(e.A, {d0, ni}, e.idxN));
+      aCols.push_back(e.prepareA(e.gather(e.A, {d0, ni}, e.idxN)));
       init.push_back(e.h0 ? e.gather(e.h0, {e.batchIdx, d0, ni}, e.idxN)
                           : e.cst(0.0));
     }
+    // Full tiles of kTile steps: u, delta, z and out move as [channels x
+    // steps] tiles transposed in registers (contiguous rows, not strided
+    // gathers that all land in one L1 set), and each tile's B/C columns are
+    // staged in a small stack buffer read with broadcasts.
+    if (!e.canTile()) {
+      emitSteps(b, loc, e, d0, n, aCols, init, e.idx(0));
+      return;
+    }
+    const int64_t T = e.lanes();
+    const bool sharedB = cast<MemRefType>(e.B.getType()).getRank() == 3;
+    const bool sharedC = cast<MemRefType>(e.C.getType()).getRank() == 3;
+    auto stageTy = MemRefType::get({n, T}, e.accType());
+    Value stageB = sharedB ? memref::AllocaOp::create(b, loc, stageTy).getResult()
+                           : Value();
+    Value stageC = sharedC ? memref::AllocaOp::create(b, loc, stageTy).getResult()
+                           : Value();
+    auto stage = [&](OpBuilder &b, Value mem, Value buf, Value t0) {
+      Type elt = cast<MemRefType>(mem.getType()).getElementType();
+      Value pad = arith::ConstantOp::create(b, loc, b.getZeroAttr(elt));
+      for (int64_t i = 0; i < n; ++i) {
+        Value v = vector::TransferReadOp::create(
+            b, loc, VectorType::get({T}, elt), mem,
+            ValueRange{e.batchIdx, e.idx(i), t0}, pad, ArrayRef<bool>{true});
+        vector::StoreOp::create(b, loc, castFloat(b, loc, v, e.accType()), buf,
+                                ValueRange{e.idx(i), e.idx(0)});
+      }
+    };
+    Value fullTiles = arith::DivUIOp::create(b, loc, e.len, e.idx(T));
+    auto tiled = scf::ForOp::create(
+        b, loc, e.idx(0), fullTiles, e.idx(1), init,
+        [&](OpBuilder &b, Location loc, Value c, ValueRange hs) {
+          Value t0 = arith::MulIOp::create(b, loc, c, e.idx(T));
+          SmallVector<Value> uTile = e.loadTile(e.u, d0, t0);
+          SmallVector<Value> dTile = e.loadTile(e.delta, d0, t0);
+          SmallVector<Value> zTile;
+          if (e.z)
+            zTile = e.loadTile(e.z, d0, t0);
+          if (stageB)
+            stage(b, e.B, stageB, t0);
+          if (stageC)
+            stage(b, e.C, stageC, t0);
+          SmallVector<Value> yTile;
+          SmallVector<Value> state(hs.begin(), hs.end());
+          for (int64_t k = 0; k < T; ++k) {
+            Value t = arith::AddIOp::create(b, loc, t0, e.idx(k));
+            BlockEmitter::Step s = e.stepFrom(uTile[k], dTile[k]);
+            Value y = e.cst(0.0);
+            for (int64_t i = 0; i < n; ++i) {
+              auto staged = [&](Value buf) -> Value {
+                Value v = memref::LoadOp::create(
+                    b, loc, buf, ValueRange{e.idx(i), e.idx(k)});
+                return vector::BroadcastOp::create(b, loc, e.vectorType(), v);
+              };
+              Value bN = stageB ? staged(stageB)
+                                : e.inputProjection(e.B, e.idxGB, e.idx(i), t);
+              Value cN = stageC ? staged(stageC)
+                                : e.inputProjection(e.C, e.idxGC, e.idx(i), t);
+              auto [h, yn] = e.updateWith(s, state[i], aCols[i], bN, cN, y);
+              state[i] = h;
+              y = yn;
+            }
+            yTile.push_back(e.output(s, y, zTile.empty() ? Value() : zTile[k]));
+          }
+          e.storeTile(yTile, d0, t0, e.valid);
+          scf::YieldOp::create(b, loc, state);
+        });
+    // The last L mod vw steps, one at a time.
+    Value tailStart = arith::MulIOp::create(b, loc, fullTiles, e.idx(T));
+    emitSteps(b, loc, e, d0, n, aCols, tiled.getResults(), tailStart);
+  }
+
+  /// Steps [from, L) one at a time with lane-strided gathers and scatters,
+  /// then the final state.
+  static void emitSteps(OpBuilder &b, Location loc, BlockEmitter &e, Value d0,
+                        int64_t n, ArrayRef<Value> aCols, ValueRange init,
+                        Value from) {
     auto loop = scf::ForOp::create(
-        b, loc, e.idx(0), e.len, e.idx(1), init,
+        b, loc, from, e.len, e.idx(1), init,
         [&](OpBuilder &b, Location loc, Value t, ValueRange hs) {
           BlockEmitter::Step s = e.prologue(d0, t);
           Value y = e.cst(0.0);
@@ -378,7 +551,8 @@ private:
     scf::ForOp::create(b, loc, c0, e.stateSize, c1, ValueRange{},
                        [&](OpBuilder &b, Location loc, Value n, ValueRange) {
                          memref::StoreOp::create(
-                             b, loc, e.gather(e.A, {d0, n}, e.idxN), aCols, n);
+                             b, loc, e.prepareA(e.gather(e.A, {d0, n}, e.idxN)),
+                             aCols, n);
                          Value h = e.h0 ? e.gather(e.h0, {e.batchIdx, d0, n},
                                                    e.idxN)
                                         : e.cst(0.0);

@@ -1,6 +1,7 @@
 // convert-ssm-to-loops on ssm.selective_scan.
 // RUN: ssmc-opt %s -split-input-file --convert-ssm-to-loops | FileCheck %s
-// RUN: ssmc-opt %s -split-input-file --convert-ssm-to-loops=vector-bits=256 | FileCheck %s --check-prefix=W256
+// RUN: ssmc-opt %s -split-input-file --convert-ssm-to-loops="vector-bits=256 avx512=false" | FileCheck %s --check-prefix=W256
+// RUN: ssmc-opt %s -split-input-file --convert-ssm-to-loops=fast-exp=false | FileCheck %s --check-prefix=MATHEXP
 
 // Static shapes: no run-time checks, results allocated once, a parallel loop
 // over (batch, channel blocks), 4 state vectors carried by the time loop.
@@ -13,10 +14,14 @@
 // CHECK: vector.create_mask %{{.*}} : vector<16xi1>
 // CHECK: %[[R:.*]]:4 = scf.for %[[T:.*]] = %c0 to %c7 step %c1 iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
 // CHECK: vector.gather %[[U]][%[[B]], %{{.*}}, %[[T]]]
-// CHECK: math.exp %{{.*}} : vector<16xf32>
+// softplus: exp through exp2 (x log2 e, roundeven, polynomial, vscalefps).
+// CHECK: math.roundeven %{{.*}} : vector<16xf32>
+// CHECK: x86vector.avx512.mask.scalef
 // CHECK: math.log1p
 // CHECK: arith.cmpf ogt
-// CHECK-COUNT-4: math.exp %{{.*}} : vector<16xf32>
+// Per state index exp2(dt * A log2 e): A was prescaled once, outside the loop.
+// CHECK-COUNT-4: x86vector.avx512.mask.scalef
+// CHECK-NOT: math.exp
 // CHECK: math.fma
 // CHECK: vector.scatter %[[OUT]]
 // CHECK: scf.yield
@@ -26,6 +31,13 @@
 // W256-LABEL: func.func @static
 // W256: scf.parallel (%{{.*}}, %{{.*}}) = (%c0, %c0) to (%c2, %c3)
 // W256: vector<8xf32>
+// Without AVX-512, 2^k is built from exponent bits.
+// W256-NOT: x86vector
+// W256: arith.shli %{{.*}} : vector<8xi32>
+// W256: arith.bitcast %{{.*}} : vector<8xi32> to vector<8xf32>
+// MATHEXP-LABEL: func.func @static
+// MATHEXP-NOT: x86vector
+// MATHEXP: math.exp %{{.*}} : vector<16xf32>
 func.func @static(%u: tensor<2x20x7xf32>, %dt: tensor<2x20x7xf32>, %A: tensor<20x4xf32>,
                   %B: tensor<2x4x7xf32>, %C: tensor<2x4x7xf32>) -> (tensor<2x20x7xf32>, tensor<2x20x4xf32>) {
   %y, %h = ssm.selective_scan %u, %dt, %A, %B, %C delta_softplus
