@@ -69,6 +69,8 @@ case "$job" in
     echo "== ssmc-opt: verified IR of examples/mamba_scan.mlir, with the ssm-report remarks"
     "$build_dir/bin/ssmc-opt" examples/mamba_scan.mlir --ssm-report \
       --mlir-print-op-on-diagnostic=false
+    echo "== ssmc::Jit: a Mamba-1 mixer compiled for this CPU, checked against the double reference"
+    "$build_dir/bin/ssmc-example-jit"
     ;;
   test)
     ctest --test-dir "$build_dir" --output-on-failure
