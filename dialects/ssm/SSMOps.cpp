@@ -16,6 +16,8 @@
 #include "llvm/ADT/SmallString.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace mlir::ssm;
 
@@ -215,6 +217,119 @@ LogicalResult SelectiveScanOp::verify() {
   if (outElt != elt)
     return emitOpError() << "result 'out' must have element type " << elt
                          << " (the element type of 'u'), got " << outElt;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// LinearAttentionOp
+//===----------------------------------------------------------------------===//
+
+Type LinearAttentionOp::getAccumulatorType() {
+  return accumulatorTypeFor(getQ().getType().getElementType());
+}
+
+std::optional<double> LinearAttentionOp::getEffectiveScale() {
+  if (auto s = getScaleAttr())
+    return s.getValueAsDouble();
+  int64_t keyDim = getQ().getType().getDimSize(3);
+  if (ShapedType::isDynamic(keyDim) || keyDim == 0)
+    return std::nullopt;
+  return 1.0 / std::sqrt(static_cast<double>(keyDim));
+}
+
+LogicalResult LinearAttentionOp::verify() {
+  DimEnv env(getOperation());
+  auto shaped = [](Value v) { return cast<RankedTensorType>(v.getType()); };
+  if (failed(env.check("q", shaped(getQ()), {"B", "H", "L", "K"})) ||
+      failed(env.check("k", shaped(getK()), {"B", "H", "L", "K"})) ||
+      failed(env.check("v", shaped(getV()), {"B", "H", "L", "V"})))
+    return failure();
+  if (Value g = getGate()) {
+    ShapedType t = shaped(g);
+    if (t.getRank() != 3 && t.getRank() != 4)
+      return emitOpError() << "operand 'gate' must have rank 3 [B, H, L] (one "
+                              "decay per step) or rank 4 [B, H, L, K] (one per "
+                              "key dimension), got rank "
+                           << t.getRank();
+    static constexpr StringRef perStep[] = {"B", "H", "L"};
+    static constexpr StringRef perKey[] = {"B", "H", "L", "K"};
+    if (failed(env.check("gate", t,
+                         t.getRank() == 3 ? ArrayRef<StringRef>(perStep)
+                                          : ArrayRef<StringRef>(perKey))))
+      return failure();
+  }
+  // States are per batch entry, or per packed sequence with cu_seqlens.
+  StringRef stateBatch = "B";
+  if (Value cu = getCuSeqlens()) {
+    ShapedType t = shaped(cu);
+    if (t.getRank() != 1)
+      return emitOpError() << "operand 'cu_seqlens' must have rank 1 [S + 1], "
+                              "got rank "
+                           << t.getRank();
+    if (!t.isDynamicDim(0) && t.getDimSize(0) < 2)
+      return emitOpError() << "operand 'cu_seqlens' must hold at least 2 "
+                              "offsets (one sequence), got "
+                           << t.getDimSize(0);
+    int64_t batch = env.lookup("B");
+    if (!ShapedType::isDynamic(batch) && batch != 1)
+      return emitOpError() << "with 'cu_seqlens' the sequences are packed "
+                              "along L and the batch size must be 1, got "
+                           << batch;
+    stateBatch = "S";
+  }
+  auto stateLayout = [&]() {
+    return SmallVector<StringRef>{stateBatch, "H", "K", "V"};
+  };
+  if (getH0() && failed(env.check("h0", shaped(getH0()), stateLayout())))
+    return failure();
+  if (failed(env.check("out", shaped(getOut()), {"B", "H", "L", "V"})))
+    return failure();
+  if (getFinalState() &&
+      failed(env.check("final_state", shaped(getFinalState()), stateLayout())))
+    return failure();
+  if (Value cu = getCuSeqlens()) {
+    int64_t offsets = shaped(cu).getDimSize(0);
+    int64_t sequences = env.lookup("S");
+    if (!ShapedType::isDynamic(offsets) && !ShapedType::isDynamic(sequences) &&
+        sequences != offsets - 1)
+      return emitOpError() << "'cu_seqlens' has " << offsets
+                           << " offsets, so the states must hold "
+                           << offsets - 1 << " sequences, got " << sequences;
+  }
+
+  Type elt = getQ().getType().getElementType();
+  Type acc = getAccumulatorType();
+  for (auto [name, v] : {std::pair<StringRef, Value>{"k", getK()}, {"v", getV()}})
+    if (getElementTypeOrSelf(v.getType()) != elt)
+      return emitOpError() << "operand '" << name << "' must have element type "
+                           << elt << " (the element type of 'q'), got "
+                           << getElementTypeOrSelf(v.getType());
+  if (Value g = getGate()) {
+    Type got = getElementTypeOrSelf(g.getType());
+    if (got != elt && got != acc)
+      return emitOpError() << "operand 'gate' must have element type " << elt
+                           << " or the accumulator type " << acc << ", got "
+                           << got;
+  }
+  for (auto [name, v] :
+       {std::pair<StringRef, Value>{"h0", getH0()}, {"final_state", getFinalState()}})
+    if (v && getElementTypeOrSelf(v.getType()) != acc)
+      return emitOpError() << "'" << name
+                           << "' must have the accumulator element type " << acc
+                           << " for inputs of type " << elt << ", got "
+                           << getElementTypeOrSelf(v.getType());
+  if (getElementTypeOrSelf(getOut().getType()) != elt)
+    return emitOpError() << "result 'out' must have element type " << elt
+                         << " (the element type of 'q'), got "
+                         << getElementTypeOrSelf(getOut().getType());
+  StringRef map = getFeatureMap();
+  if (map != "identity" && map != "elu_plus_one" && map != "relu")
+    return emitOpError() << "unknown feature_map \"" << map
+                         << "\" (expected identity, elu_plus_one or relu)";
+  if (auto s = getScaleAttr())
+    if (!std::isfinite(s.getValueAsDouble()))
+      return emitOpError() << "scale must be finite, got "
+                           << s.getValueAsDouble();
   return success();
 }
 

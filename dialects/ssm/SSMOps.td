@@ -112,6 +112,96 @@ def SSM_SelectiveScanOp : SSM_Op<"selective_scan",
 }
 
 //===----------------------------------------------------------------------===//
+// linear_attention
+//===----------------------------------------------------------------------===//
+
+def SSM_LinearAttentionOp : SSM_Op<"linear_attention",
+    [Pure, AttrSizedOperandSegments]> {
+  let summary = "Linear attention with optional decay gates (Mamba-2, GLA, RetNet)";
+  let description = [{
+    Causal linear attention with the layout of flash-linear-attention. For
+    batch (or packed sequence) `b`, head `h` and step `t`, with `phi` the
+    feature map and `s` the scale:
+
+    ```
+    q~_t = s * phi(q_t),  k~_t = phi(k_t)                  (vectors of K)
+    S_t  = diag(g_t) S_{t-1} + k~_t v_t^T                  (state K x V)
+    o_t  = S_t^T q~_t                                      (vector of V)
+    with `normalize`:  z_t = g_t * z_{t-1} + k~_t,   o_t = S_t^T q~_t / (z_t . q~_t)
+    ```
+
+    `g_t = exp(gate_t)`: the `gate` operand holds log decays. A gate of shape
+    [B, H, L] is one scalar per step and head (Mamba-2 / RetNet); [B, H, L, K]
+    is one per key dimension (GLA); without a gate `g_t = 1`. `S_0 = h0` (zero
+    when absent); the optional second result is `S_L`. Feature maps:
+    `identity` (default), `elu_plus_one` (elu(x) + 1), `relu`. `scale`
+    defaults to `K^-1/2`.
+
+    | operand | shape |
+    | --- | --- |
+    | q, k | [B, H, L, K] |
+    | v, result o | [B, H, L, V] |
+    | gate | [B, H, L] or [B, H, L, K] |
+    | h0, result final_state | [B, H, K, V], or [S, H, K, V] with cu_seqlens |
+    | cu_seqlens | [S + 1], i32 or i64 |
+
+    With `cu_seqlens` the batch holds S sequences packed along L (B must be
+    1): sequence `i` covers steps `[cu_seqlens[i], cu_seqlens[i+1])`, the
+    state restarts from `h0[i]` (or zero) at each boundary, and one final
+    state per sequence is returned.
+
+    Element types: q, k, v and o share T in {f16, bf16, f32, f64}; gate is T
+    or the accumulator type; h0 and final_state have the accumulator type (f64
+    for f64 programs, f32 otherwise).
+
+    ```mlir
+    %o, %S = ssm.linear_attention %q, %k, %v gate(%g)
+        : (tensor<2x4x128x64xf32>, tensor<2x4x128x64xf32>, tensor<2x4x128x64xf32>,
+           tensor<2x4x128xf32>) -> (tensor<2x4x128x64xf32>, tensor<2x4x64x64xf32>)
+    ```
+  }];
+
+  let arguments = (ins
+    SSM_FloatTensor:$q,
+    SSM_FloatTensor:$k,
+    SSM_FloatTensor:$v,
+    Optional<SSM_FloatTensor>:$gate,
+    Optional<SSM_FloatTensor>:$h0,
+    Optional<RankedTensorOf<[I32, I64]>>:$cu_seqlens,
+    DefaultValuedStrAttr<StrAttr, "identity">:$feature_map,
+    OptionalAttr<F64Attr>:$scale,
+    UnitAttr:$normalize
+  );
+  let results = (outs
+    SSM_FloatTensor:$out,
+    Optional<SSM_FloatTensor>:$final_state
+  );
+
+  let assemblyFormat = [{
+    $q `,` $k `,` $v
+    (`gate` `(` $gate^ `)`)?
+    (`h0` `(` $h0^ `)`)?
+    (`cu_seqlens` `(` $cu_seqlens^ `)`)?
+    (`normalize` $normalize^)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+
+  let hasVerifier = 1;
+
+  let extraClassDeclaration = [{
+    ::mlir::Type getAccumulatorType();
+    /// True when the gate has one value per key dimension ([B, H, L, K]).
+    bool hasKeyGate() {
+      return getGate() && ::llvm::cast<::mlir::ShapedType>(
+                              getGate().getType()).getRank() == 4;
+    }
+    /// The scale applied to phi(q): the attribute, or K^-1/2 (dynamic K:
+    /// std::nullopt).
+    std::optional<double> getEffectiveScale();
+  }];
+}
+
+//===----------------------------------------------------------------------===//
 // scan
 //===----------------------------------------------------------------------===//
 

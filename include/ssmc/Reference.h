@@ -96,6 +96,88 @@ inline SelectiveScanResult selectiveScan(const SelectiveScanProblem &p) {
   return r;
 }
 
+/// Inputs of ssm.linear_attention (row-major): q, k [B, H, L, K]; v
+/// [B, H, L, V]; gate (log decays) empty, [B, H, L] or, with gatePerKey,
+/// [B, H, L, K]; h0 [S, H, K, V] or empty; cuSeqlens empty (S = B sequences)
+/// or S + 1 offsets into L of a packed batch (B = 1).
+struct LinearAttentionProblem {
+  enum class FeatureMap { Identity, EluPlusOne, Relu };
+  int64_t batch = 1, heads = 1, seqLen = 1, keyDim = 1, valueDim = 1;
+  std::vector<double> q, k, v, gate, h0;
+  bool gatePerKey = false;
+  std::vector<int64_t> cuSeqlens;
+  FeatureMap featureMap = FeatureMap::Identity;
+  double scale = -1; ///< < 0: K^-1/2
+  bool normalize = false;
+};
+
+struct LinearAttentionResult {
+  std::vector<double> out;        ///< [B, H, L, V]
+  std::vector<double> finalState; ///< [S, H, K, V]
+};
+
+inline double featureMap(LinearAttentionProblem::FeatureMap f, double x) {
+  switch (f) {
+  case LinearAttentionProblem::FeatureMap::Identity:
+    return x;
+  case LinearAttentionProblem::FeatureMap::EluPlusOne:
+    return x > 0 ? x + 1 : std::exp(x);
+  case LinearAttentionProblem::FeatureMap::Relu:
+    return x > 0 ? x : 0;
+  }
+  return x;
+}
+
+inline LinearAttentionResult
+linearAttention(const LinearAttentionProblem &p) {
+  const int64_t H = p.heads, L = p.seqLen, K = p.keyDim, V = p.valueDim;
+  const double scale = p.scale >= 0 ? p.scale : 1.0 / std::sqrt(double(K));
+  const bool packed = !p.cuSeqlens.empty();
+  const int64_t S = packed ? int64_t(p.cuSeqlens.size()) - 1 : p.batch;
+  LinearAttentionResult r;
+  r.out.assign(p.batch * H * L * V, 0.0);
+  r.finalState.assign(S * H * K * V, 0.0);
+  for (int64_t seq = 0; seq < S; ++seq) {
+    const int64_t b = packed ? 0 : seq;
+    const int64_t begin = packed ? p.cuSeqlens[seq] : 0;
+    const int64_t end = packed ? p.cuSeqlens[seq + 1] : L;
+    for (int64_t h = 0; h < H; ++h) {
+      std::vector<double> state(K * V, 0.0), z(K, 0.0);
+      if (!p.h0.empty())
+        for (int64_t i = 0; i < K * V; ++i)
+          state[i] = p.h0[(seq * H + h) * K * V + i];
+      for (int64_t t = begin; t < end; ++t) {
+        const int64_t bht = (b * H + h) * L + t;
+        std::vector<double> qt(K), kt(K);
+        for (int64_t i = 0; i < K; ++i) {
+          qt[i] = scale * featureMap(p.featureMap, p.q[bht * K + i]);
+          kt[i] = featureMap(p.featureMap, p.k[bht * K + i]);
+        }
+        for (int64_t i = 0; i < K; ++i) {
+          double g = 1.0;
+          if (!p.gate.empty())
+            g = std::exp(p.gatePerKey ? p.gate[bht * K + i] : p.gate[bht]);
+          z[i] = g * z[i] + kt[i];
+          for (int64_t j = 0; j < V; ++j)
+            state[i * V + j] = g * state[i * V + j] + kt[i] * p.v[bht * V + j];
+        }
+        double den = 0;
+        for (int64_t i = 0; i < K; ++i)
+          den += z[i] * qt[i];
+        for (int64_t j = 0; j < V; ++j) {
+          double o = 0;
+          for (int64_t i = 0; i < K; ++i)
+            o += state[i * V + j] * qt[i];
+          r.out[bht * V + j] = p.normalize ? o / den : o;
+        }
+      }
+      for (int64_t i = 0; i < K * V; ++i)
+        r.finalState[(seq * H + h) * K * V + i] = state[i];
+    }
+  }
+  return r;
+}
+
 /// Combiner of ssm.scan: takes the accumulators and the next elements (one
 /// value per scanned input each) and returns the new accumulators.
 using Combiner = std::function<std::vector<double>(

@@ -109,6 +109,60 @@ OpCost costOf(ssm::SelectiveScanOp op, int64_t seqLenOverride) {
   return c;
 }
 
+OpCost costOf(ssm::LinearAttentionOp op, int64_t seqLenOverride) {
+  auto qTy = op.getQ().getType();
+  auto vTy = op.getV().getType();
+  Type acc = op.getAccumulatorType();
+  int64_t eb = elementBytes(qTy.getElementType()), ab = elementBytes(acc);
+  Count batch = dim(qTy, 0), heads = dim(qTy, 1), K = dim(qTy, 3),
+        V = dim(vTy, 3);
+  Count sequences = batch;
+  if (Value cu = op.getCuSeqlens()) {
+    Count offsets = dim(cast<ShapedType>(cu.getType()), 0);
+    sequences = offsets ? Count(*offsets - 1) : Count();
+  }
+  OpCost c;
+  c.opName = op->getName().getStringRef().str();
+  c.accumulatorType = typeName(acc);
+  c.seqLen = seqLenOverride > 0 ? Count(seqLenOverride) : dim(qTy, 2);
+  // The K x V state (and the K-vector normaliser) of every sequence and head.
+  c.stateElements =
+      sequences * heads * (K * V + (op.getNormalize() ? K : Count(0)));
+  c.stateBytes = c.stateElements * Count(ab);
+  // Per head and step: k v^T and S^T q (2 FMAs = 4 flops per state
+  // element), the decay (1 mul per element), scale (K), feature maps (2K),
+  // normalisation (z update and dot product 4K, one division per V).
+  bool gated = static_cast<bool>(op.getGate());
+  bool mapped = op.getFeatureMap() != "identity";
+  Count perHead = K * V * Count(gated ? 5 : 4) + K;
+  if (mapped)
+    perHead = perHead + Count(2) * K;
+  if (op.getNormalize())
+    perHead = perHead + Count(4) * K + V;
+  c.flopsPerToken = batch * heads * perHead;
+  Count trans = Count(0);
+  if (gated)
+    trans = op.hasKeyGate() ? K : Count(1);
+  if (op.getFeatureMap() == "elu_plus_one")
+    trans = trans + Count(2) * K;
+  c.transcendentalsPerToken = batch * heads * trans;
+  Count gateBytes = Count(0);
+  if (gated)
+    gateBytes = (op.hasKeyGate() ? K : Count(1)) *
+                Count(elementBytes(getElementTypeOrSelf(op.getGate().getType())));
+  c.bytesPerToken = batch * heads *
+                    ((Count(2) * K + Count(2) * V) * Count(eb) + gateBytes);
+  auto bytesOf = [](Value v) -> Count {
+    if (!v)
+      return 0;
+    auto t = cast<ShapedType>(v.getType());
+    return numel(t) * Count(elementBytes(t.getElementType()));
+  };
+  c.paramBytes = bytesOf(op.getH0()) + bytesOf(op.getFinalState()) +
+                 bytesOf(op.getCuSeqlens());
+  return c;
+}
+
 OpCost costOf(ssm::ScanOp op, int64_t seqLenOverride) {
   auto first = cast<ShapedType>(op.getInputs().front().getType());
   unsigned axis = op.getAxis();
@@ -161,7 +215,7 @@ int64_t elementBytes(Type type) {
 
 std::optional<OpCost> estimateCost(Operation *op, int64_t seqLenOverride) {
   return llvm::TypeSwitch<Operation *, std::optional<OpCost>>(op)
-      .Case<ssm::SelectiveScanOp, ssm::ScanOp>(
+      .Case<ssm::SelectiveScanOp, ssm::ScanOp, ssm::LinearAttentionOp>(
           [&](auto concrete) { return costOf(concrete, seqLenOverride); })
       .Default([](Operation *) { return std::nullopt; });
 }

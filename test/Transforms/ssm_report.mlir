@@ -78,3 +78,28 @@ func.func @logcumsumexp(%x: tensor<10x3xf64>, %init: f64) -> tensor<10x3xf64> {
   }
   return %r : tensor<10x3xf64>
 }
+
+// -----
+
+// Linear attention, B=2, H=4, L=16, K=8, V=6, per-step gate, normalised,
+// elu+1: state 2*4*(8*6 + 8) = 448 f32; per head and step 5KV + K + 2K +
+// 4K + V = 302 flops, 1 + 2K = 17 transcendentals; (2K + 2V) * 4 + 4 = 116
+// bytes; h0 and final state 2 * 1536 bytes are touched once.
+func.func @linear_attention(%q: tensor<2x4x16x8xf32>, %v: tensor<2x4x16x6xf32>, %g: tensor<2x4x16xf32>,
+                            %h0: tensor<2x4x8x6xf32>) -> (tensor<2x4x16x6xf32>, tensor<2x4x8x6xf32>) {
+  // expected-remark @+1 {{ssm.linear_attention: state 448 elements (1792 bytes, f32); per token 2416 flops, 136 transcendentals, 928 bytes; total over L=16: 38656 flops, 2176 transcendentals, 17920 bytes}}
+  %o, %s = ssm.linear_attention %q, %q, %v gate(%g) h0(%h0) normalize {feature_map = "elu_plus_one", scale = 0.5}
+      : (tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32>, tensor<2x4x16x6xf32>, tensor<2x4x16xf32>,
+         tensor<2x4x8x6xf32>) -> (tensor<2x4x16x6xf32>, tensor<2x4x8x6xf32>)
+  return %o, %s : tensor<2x4x16x6xf32>, tensor<2x4x8x6xf32>
+}
+
+// -----
+
+// Packed sequences: the state count follows cu_seqlens (3 sequences).
+func.func @linear_attention_varlen(%q: tensor<1x2x10x4xf32>, %cu: tensor<4xi32>) -> tensor<1x2x10x4xf32> {
+  // expected-remark @+1 {{ssm.linear_attention: state 96 elements (384 bytes, f32)}}
+  %o = ssm.linear_attention %q, %q, %q cu_seqlens(%cu)
+      : (tensor<1x2x10x4xf32>, tensor<1x2x10x4xf32>, tensor<1x2x10x4xf32>, tensor<4xi32>) -> tensor<1x2x10x4xf32>
+  return %o : tensor<1x2x10x4xf32>
+}

@@ -84,6 +84,62 @@ inline std::string selectiveScanProgram(const SelectiveScanConfig &c) {
   return s;
 }
 
+struct LinearAttentionConfig {
+  int64_t batch = 1, heads = 1, seqLen = 1, keyDim = 1, valueDim = 1;
+  int gate = 0; // 0: none, 1: per step [B,H,L], 2: per key [B,H,L,K]
+  bool hasH0 = false, finalState = false, normalize = false;
+  std::string featureMap = "identity";
+  double scale = -1; // < 0: attribute absent (K^-1/2)
+  int64_t sequences = 0; // > 0: packed with cu_seqlens (batch must be 1)
+  std::string elt = "f32";
+  bool dynamic = false;
+};
+
+/// `func.func @main(q, k, v[, gate][, h0][, cu_seqlens])`.
+inline std::string linearAttentionProgram(const LinearAttentionConfig &c) {
+  const std::string acc = accumulatorOf(c.elt);
+  const int64_t S = c.sequences ? c.sequences : c.batch;
+  std::vector<std::string> names = {"q", "k", "v"};
+  std::vector<std::string> types = {
+      tensorType({c.batch, c.heads, c.seqLen, c.keyDim}, c.elt, c.dynamic),
+      tensorType({c.batch, c.heads, c.seqLen, c.keyDim}, c.elt, c.dynamic),
+      tensorType({c.batch, c.heads, c.seqLen, c.valueDim}, c.elt, c.dynamic)};
+  std::string extra;
+  auto add = [&](bool on, const std::string &name, const std::string &type,
+                 const std::string &kw) {
+    if (!on)
+      return;
+    names.push_back(name);
+    types.push_back(type);
+    extra += " " + kw + "(%" + name + ")";
+  };
+  add(c.gate == 1, "g", tensorType({c.batch, c.heads, c.seqLen}, acc, c.dynamic), "gate");
+  add(c.gate == 2, "g", tensorType({c.batch, c.heads, c.seqLen, c.keyDim}, acc, c.dynamic), "gate");
+  add(c.hasH0, "h0", tensorType({S, c.heads, c.keyDim, c.valueDim}, acc, c.dynamic), "h0");
+  add(c.sequences > 0, "cu", tensorType({c.sequences + 1}, "i64", c.dynamic), "cu_seqlens");
+  std::string outTy = tensorType({c.batch, c.heads, c.seqLen, c.valueDim}, c.elt, c.dynamic);
+  std::string fsTy = tensorType({S, c.heads, c.keyDim, c.valueDim}, acc, c.dynamic);
+  std::string results = c.finalState ? "(" + outTy + ", " + fsTy + ")" : outTy;
+  std::string s = "func.func @main(";
+  for (size_t i = 0; i < names.size(); ++i)
+    s += (i ? ", %" : "%") + names[i] + ": " + types[i];
+  s += ") -> " + results + " {\n  ";
+  s += c.finalState ? "%o, %s" : "%o";
+  s += " = ssm.linear_attention %q, %k, %v" + extra;
+  if (c.normalize)
+    s += " normalize";
+  std::string attrs = "feature_map = \"" + c.featureMap + "\"";
+  if (c.scale >= 0)
+    attrs += ", scale = " + std::to_string(c.scale);
+  s += " {" + attrs + "} : (";
+  for (size_t i = 0; i < types.size(); ++i)
+    s += (i ? ", " : "") + types[i];
+  s += ") -> " + results + "\n  return ";
+  s += c.finalState ? "%o, %s : " + outTy + ", " + fsTy : "%o : " + outTy;
+  s += "\n}\n";
+  return s;
+}
+
 } // namespace ssmc::test
 
 #endif // SSMC_TEST_UNIT_PROGRAMBUILDER_H

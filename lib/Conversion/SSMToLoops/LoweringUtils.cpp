@@ -134,6 +134,29 @@ void RuntimeShapeChecks::require(Value cond, Value got, Value want,
   ok = ok ? arith::AndIOp::create(b, loc, ok, cond).getResult() : cond;
 }
 
+void checkOperandDims(RuntimeShapeChecks &checks, OpBuilder &b, Location loc,
+                      Value mem, StringRef name, ArrayRef<NamedDim> dims) {
+  if (!mem)
+    return;
+  for (auto [i, d] : llvm::enumerate(dims))
+    checks.requireEqual(dimOf(b, loc, mem, i), d.size,
+                        ("dimension " + Twine(i) + " (" + d.symbol + ") of '" +
+                         name + "' must equal " + d.source)
+                            .str());
+}
+
+void checkResultDims(RuntimeShapeChecks &checks, OpBuilder &b, Location loc,
+                     RankedTensorType t, StringRef name,
+                     ArrayRef<NamedDim> dims) {
+  for (auto [i, d] : llvm::enumerate(dims))
+    if (!t.isDynamicDim(i))
+      checks.requireEqual(
+          arith::ConstantIndexOp::create(b, loc, t.getDimSize(i)), d.size,
+          ("dimension " + Twine(i) + " (" + d.symbol + ") of result '" + name +
+           "' must equal " + d.source)
+              .str());
+}
+
 Value RuntimeShapeChecks::allOk() {
   if (ok)
     return ok;

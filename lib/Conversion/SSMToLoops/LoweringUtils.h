@@ -118,6 +118,23 @@ private:
   mlir::Value ok;
 };
 
+/// A named dimension an operand must match: its symbol ("B", "L", ...), its
+/// size at run time and where that size comes from ("dimension 2 of 'u'").
+struct NamedDim {
+  const char *symbol;
+  mlir::Value size;
+  std::string source;
+};
+
+/// Checks every dimension of buffer `mem` (operand `name`) against `dims`.
+void checkOperandDims(RuntimeShapeChecks &checks, mlir::OpBuilder &b,
+                      mlir::Location loc, mlir::Value mem,
+                      llvm::StringRef name, llvm::ArrayRef<NamedDim> dims);
+/// Checks the static dimensions of result type `t` against `dims`.
+void checkResultDims(RuntimeShapeChecks &checks, mlir::OpBuilder &b,
+                     mlir::Location loc, mlir::RankedTensorType t,
+                     llvm::StringRef name, llvm::ArrayRef<NamedDim> dims);
+
 } // namespace ssmc::detail
 
 #endif // SSMC_LIB_CONVERSION_SSMTOLOOPS_LOWERINGUTILS_H

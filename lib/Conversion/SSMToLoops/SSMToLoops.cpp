@@ -42,6 +42,7 @@ struct ConvertSSMToLoopsPass
     RewritePatternSet patterns(&getContext());
     ssmc::populateSelectiveScanToLoopsPatterns(patterns, options);
     ssmc::populateScanToLoopsPatterns(patterns);
+    ssmc::populateLinearAttentionToLoopsPatterns(patterns, options);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
     // Anything left is an ssm op without a CPU lowering yet.

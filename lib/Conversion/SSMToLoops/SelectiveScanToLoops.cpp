@@ -284,21 +284,11 @@ struct SelectiveScanToLoops : OpRewritePattern<ssm::SelectiveScanOp> {
     // Shape relations the verifier could not see (dynamic dimensions) are
     // checked at run time; the loops run only when all of them hold.
     RuntimeShapeChecks checks(rw, loc, op);
-    struct Dim {
-      const char *symbol;
-      Value size;
-      const char *source;
-    };
+    using Dim = NamedDim;
     Dim dimB{"B", batch, "dimension 0 of 'u'"}, dimD{"Dm", chans, "dimension 1 of 'u'"},
         dimL{"L", len, "dimension 2 of 'u'"}, dimN{"N", stateSize, "dimension 1 of 'A'"};
     auto check = [&](Value mem, StringRef name, ArrayRef<Dim> dims) {
-      if (!mem)
-        return;
-      for (auto [i, d] : llvm::enumerate(dims))
-        checks.requireEqual(dimOf(rw, loc, mem, i), d.size,
-                            ("dimension " + Twine(i) + " (" + d.symbol +
-                             ") of '" + name + "' must equal " + d.source)
-                                .str());
+      checkOperandDims(checks, rw, loc, mem, name, dims);
     };
     check(delta, "delta", {dimB, dimD, dimL});
     check(A, "A", {dimD, dimN});
@@ -341,13 +331,7 @@ struct SelectiveScanToLoops : OpRewritePattern<ssm::SelectiveScanOp> {
     check(h0m, "h0", {dimB, dimD, dimN});
     // Static result sizes must agree with the dynamic inputs they come from.
     auto checkResult = [&](RankedTensorType t, StringRef name, ArrayRef<Dim> dims) {
-      for (auto [i, d] : llvm::enumerate(dims))
-        if (!t.isDynamicDim(i))
-          checks.requireEqual(
-              arith::ConstantIndexOp::create(rw, loc, t.getDimSize(i)), d.size,
-              ("dimension " + Twine(i) + " (" + d.symbol + ") of result '" +
-               name + "' must equal " + d.source)
-                  .str());
+      checkResultDims(checks, rw, loc, t, name, dims);
     };
     checkResult(outTy, "out", {dimB, dimD, dimL});
     if (Value r = op.getFinalState())

@@ -147,3 +147,34 @@ func.func @scan_inclusive_init(%x: tensor<10xindex>, %i: index) -> tensor<10xind
   }
   return %r : tensor<10xindex>
 }
+
+// CHECK-LABEL: func.func @linear_attention_minimal
+// CHECK: ssm.linear_attention %{{.*}}, %{{.*}}, %{{.*}} : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x6xf32>) -> tensor<1x2x8x6xf32>
+func.func @linear_attention_minimal(%q: tensor<1x2x8x4xf32>, %v: tensor<1x2x8x6xf32>) -> tensor<1x2x8x6xf32> {
+  %o = ssm.linear_attention %q, %q, %v
+      : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x6xf32>) -> tensor<1x2x8x6xf32>
+  return %o : tensor<1x2x8x6xf32>
+}
+
+// Per-key (GLA) gate, initial and final state, normalisation, feature map
+// and scale.
+// CHECK-LABEL: func.func @linear_attention_full
+// CHECK: ssm.linear_attention %{{.*}}, %{{.*}}, %{{.*}} gate(%{{.*}}) h0(%{{.*}}) normalize {feature_map = "elu_plus_one", scale = 1.250000e-01 : f64} : (tensor<2x4x16x8xbf16>, tensor<2x4x16x8xbf16>, tensor<2x4x16x6xbf16>, tensor<2x4x16x8xf32>, tensor<2x4x8x6xf32>) -> (tensor<2x4x16x6xbf16>, tensor<2x4x8x6xf32>)
+func.func @linear_attention_full(%q: tensor<2x4x16x8xbf16>, %v: tensor<2x4x16x6xbf16>,
+    %g: tensor<2x4x16x8xf32>, %h0: tensor<2x4x8x6xf32>) -> (tensor<2x4x16x6xbf16>, tensor<2x4x8x6xf32>) {
+  %o, %s = ssm.linear_attention %q, %q, %v gate(%g) h0(%h0) normalize {feature_map = "elu_plus_one", scale = 0.125}
+      : (tensor<2x4x16x8xbf16>, tensor<2x4x16x8xbf16>, tensor<2x4x16x6xbf16>, tensor<2x4x16x8xf32>,
+         tensor<2x4x8x6xf32>) -> (tensor<2x4x16x6xbf16>, tensor<2x4x8x6xf32>)
+  return %o, %s : tensor<2x4x16x6xbf16>, tensor<2x4x8x6xf32>
+}
+
+// Packed variable-length sequences: one state per sequence.
+// CHECK-LABEL: func.func @linear_attention_varlen
+// CHECK: ssm.linear_attention %{{.*}}, %{{.*}}, %{{.*}} gate(%{{.*}}) cu_seqlens(%{{.*}}) : (tensor<1x2x?x4xf32>, tensor<1x2x?x4xf32>, tensor<1x2x?x4xf32>, tensor<1x2x?xf32>, tensor<4xi32>) -> (tensor<1x2x?x4xf32>, tensor<3x2x4x4xf32>)
+func.func @linear_attention_varlen(%q: tensor<1x2x?x4xf32>, %g: tensor<1x2x?xf32>, %cu: tensor<4xi32>)
+    -> (tensor<1x2x?x4xf32>, tensor<3x2x4x4xf32>) {
+  %o, %s = ssm.linear_attention %q, %q, %q gate(%g) cu_seqlens(%cu)
+      : (tensor<1x2x?x4xf32>, tensor<1x2x?x4xf32>, tensor<1x2x?x4xf32>, tensor<1x2x?xf32>, tensor<4xi32>)
+      -> (tensor<1x2x?x4xf32>, tensor<3x2x4x4xf32>)
+  return %o, %s : tensor<1x2x?x4xf32>, tensor<3x2x4x4xf32>
+}

@@ -429,3 +429,159 @@ func.func @yield_outside_scan(%x: f32) {
   // expected-error @+1 {{expects parent op 'ssm.scan'}}
   ssm.yield %x : f32
 }
+
+//===----------------------------------------------------------------------===//
+// ssm.linear_attention
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @la_q_rank(%q: tensor<2x8x4xf32>, %v: tensor<1x2x8x6xf32>) {
+  // expected-error @+1 {{operand 'q' must have rank 4 [B, H, L, K], got rank 3}}
+  %o = ssm.linear_attention %q, %q, %v : (tensor<2x8x4xf32>, tensor<2x8x4xf32>, tensor<1x2x8x6xf32>) -> tensor<1x2x8x6xf32>
+  return
+}
+
+// -----
+
+func.func @la_k_shape(%q: tensor<1x2x8x4xf32>, %k: tensor<1x2x8x5xf32>, %v: tensor<1x2x8x6xf32>) {
+  // expected-error @+1 {{operand 'k' must have shape [B, H, L, K] = [1, 2, 8, 4], got [1, 2, 8, 5] (K = 4 from 'q')}}
+  %o = ssm.linear_attention %q, %k, %v : (tensor<1x2x8x4xf32>, tensor<1x2x8x5xf32>, tensor<1x2x8x6xf32>) -> tensor<1x2x8x6xf32>
+  return
+}
+
+// -----
+
+func.func @la_v_shape(%q: tensor<1x2x8x4xf32>, %v: tensor<1x3x8x6xf32>) {
+  // expected-error @+1 {{operand 'v' must have shape [B, H, L, V] = [1, 2, 8, ?], got [1, 3, 8, 6] (H = 2 from 'q')}}
+  %o = ssm.linear_attention %q, %q, %v : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x3x8x6xf32>) -> tensor<1x2x8x6xf32>
+  return
+}
+
+// -----
+
+func.func @la_gate_rank(%q: tensor<1x2x8x4xf32>, %g: tensor<1x2xf32>) {
+  // expected-error @+1 {{operand 'gate' must have rank 3 [B, H, L] (one decay per step) or rank 4 [B, H, L, K] (one per key dimension), got rank 2}}
+  %o = ssm.linear_attention %q, %q, %q gate(%g) : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2xf32>) -> tensor<1x2x8x4xf32>
+  return
+}
+
+// -----
+
+func.func @la_gate_shape(%q: tensor<1x2x8x4xf32>, %g: tensor<1x2x8x3xf32>) {
+  // expected-error @+1 {{operand 'gate' must have shape [B, H, L, K] = [1, 2, 8, 4], got [1, 2, 8, 3] (K = 4 from 'q')}}
+  %o = ssm.linear_attention %q, %q, %q gate(%g) : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x3xf32>) -> tensor<1x2x8x4xf32>
+  return
+}
+
+// -----
+
+func.func @la_cu_rank(%q: tensor<1x2x8x4xf32>, %cu: tensor<2x2xi32>) {
+  // expected-error @+1 {{operand 'cu_seqlens' must have rank 1 [S + 1], got rank 2}}
+  %o = ssm.linear_attention %q, %q, %q cu_seqlens(%cu) : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<2x2xi32>) -> tensor<1x2x8x4xf32>
+  return
+}
+
+// -----
+
+func.func @la_cu_size(%q: tensor<1x2x8x4xf32>, %cu: tensor<1xi64>) {
+  // expected-error @+1 {{operand 'cu_seqlens' must hold at least 2 offsets (one sequence), got 1}}
+  %o = ssm.linear_attention %q, %q, %q cu_seqlens(%cu) : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1xi64>) -> tensor<1x2x8x4xf32>
+  return
+}
+
+// -----
+
+func.func @la_cu_batch(%q: tensor<2x2x8x4xf32>, %cu: tensor<3xi32>) {
+  // expected-error @+1 {{with 'cu_seqlens' the sequences are packed along L and the batch size must be 1, got 2}}
+  %o = ssm.linear_attention %q, %q, %q cu_seqlens(%cu) : (tensor<2x2x8x4xf32>, tensor<2x2x8x4xf32>, tensor<2x2x8x4xf32>, tensor<3xi32>) -> tensor<2x2x8x4xf32>
+  return
+}
+
+// -----
+
+func.func @la_cu_states(%q: tensor<1x2x8x4xf32>, %cu: tensor<4xi32>) {
+  // expected-error @+1 {{'cu_seqlens' has 4 offsets, so the states must hold 3 sequences, got 2}}
+  %o, %s = ssm.linear_attention %q, %q, %q cu_seqlens(%cu) : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<4xi32>) -> (tensor<1x2x8x4xf32>, tensor<2x2x4x4xf32>)
+  return
+}
+
+// -----
+
+func.func @la_cu_type(%q: tensor<1x2x8x4xf32>, %cu: tensor<3xf32>) {
+  // expected-error @+1 {{operand #3 must be ranked tensor of 32-bit signless integer or 64-bit signless integer values}}
+  %o = ssm.linear_attention %q, %q, %q cu_seqlens(%cu) : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<3xf32>) -> tensor<1x2x8x4xf32>
+  return
+}
+
+// -----
+
+func.func @la_h0_shape(%q: tensor<1x2x8x4xf32>, %v: tensor<1x2x8x6xf32>, %h0: tensor<1x2x6x4xf32>) {
+  // expected-error @+1 {{operand 'h0' must have shape [B, H, K, V] = [1, 2, 4, 6], got [1, 2, 6, 4] (K = 4 from 'q')}}
+  %o = ssm.linear_attention %q, %q, %v h0(%h0) : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x6xf32>, tensor<1x2x6x4xf32>) -> tensor<1x2x8x6xf32>
+  return
+}
+
+// -----
+
+func.func @la_out_shape(%q: tensor<1x2x8x4xf32>, %v: tensor<1x2x8x6xf32>) {
+  // expected-error @+1 {{operand 'out' must have shape [B, H, L, V] = [1, 2, 8, 6], got [1, 2, 8, 4] (V = 6 from 'v')}}
+  %o = ssm.linear_attention %q, %q, %v : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x6xf32>) -> tensor<1x2x8x4xf32>
+  return
+}
+
+// -----
+
+func.func @la_final_shape(%q: tensor<1x2x8x4xf32>) {
+  // expected-error @+1 {{operand 'final_state' must have shape [B, H, K, V] = [1, 2, 4, 4], got [1, 2, 4, 8] (V = 4 from 'v')}}
+  %o, %s = ssm.linear_attention %q, %q, %q : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>) -> (tensor<1x2x8x4xf32>, tensor<1x2x4x8xf32>)
+  return
+}
+
+// -----
+
+func.func @la_k_type(%q: tensor<1x2x8x4xf32>, %k: tensor<1x2x8x4xf16>) {
+  // expected-error @+1 {{operand 'k' must have element type 'f32' (the element type of 'q'), got 'f16'}}
+  %o = ssm.linear_attention %q, %k, %q : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf16>, tensor<1x2x8x4xf32>) -> tensor<1x2x8x4xf32>
+  return
+}
+
+// -----
+
+func.func @la_gate_type(%q: tensor<1x2x8x4xbf16>, %g: tensor<1x2x8xf64>) {
+  // expected-error @+1 {{operand 'gate' must have element type 'bf16' or the accumulator type 'f32', got 'f64'}}
+  %o = ssm.linear_attention %q, %q, %q gate(%g) : (tensor<1x2x8x4xbf16>, tensor<1x2x8x4xbf16>, tensor<1x2x8x4xbf16>, tensor<1x2x8xf64>) -> tensor<1x2x8x4xbf16>
+  return
+}
+
+// -----
+
+func.func @la_h0_type(%q: tensor<1x2x8x4xbf16>, %h0: tensor<1x2x4x4xbf16>) {
+  // expected-error @+1 {{'h0' must have the accumulator element type 'f32' for inputs of type 'bf16', got 'bf16'}}
+  %o = ssm.linear_attention %q, %q, %q h0(%h0) : (tensor<1x2x8x4xbf16>, tensor<1x2x8x4xbf16>, tensor<1x2x8x4xbf16>, tensor<1x2x4x4xbf16>) -> tensor<1x2x8x4xbf16>
+  return
+}
+
+// -----
+
+func.func @la_out_type(%q: tensor<1x2x8x4xf32>) {
+  // expected-error @+1 {{result 'out' must have element type 'f32' (the element type of 'q'), got 'f16'}}
+  %o = ssm.linear_attention %q, %q, %q : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>) -> tensor<1x2x8x4xf16>
+  return
+}
+
+// -----
+
+func.func @la_feature_map(%q: tensor<1x2x8x4xf32>) {
+  // expected-error @+1 {{unknown feature_map "softmax" (expected identity, elu_plus_one or relu)}}
+  %o = ssm.linear_attention %q, %q, %q {feature_map = "softmax"} : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>) -> tensor<1x2x8x4xf32>
+  return
+}
+
+// -----
+
+func.func @la_scale(%q: tensor<1x2x8x4xf32>) {
+  // expected-error @+1 {{scale must be finite, got INF}}
+  %o = ssm.linear_attention %q, %q, %q {scale = 0x7FF0000000000000 : f64} : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>) -> tensor<1x2x8x4xf32>
+  return
+}

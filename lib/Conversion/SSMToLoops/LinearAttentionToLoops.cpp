@@ -1,0 +1,299 @@
+//===- LinearAttentionToLoops.cpp - recurrent CPU lowering of linear attention ===//
+//
+// The recurrent form: one pass over the sequence per (sequence, head, block
+// of value columns). Columns of the K x V state are independent given k and
+// q, so a block owns `vw` columns: its state is K vectors in a stack buffer
+// (L1-resident), v_t and o_t are contiguous vector loads/stores, q_t and k_t
+// are scalars broadcast over the block. Per step and key row i:
+//   S_i = g_i S_i + k~_i v_t,   o += q~_i S_i   (two FMAs per vector)
+// Packed sequences (cu_seqlens) map to (sequence, head, block) lanes whose
+// time range is read from cu_seqlens, with the offsets validated first.
+//
+//===----------------------------------------------------------------------===//
+
+#include "LoweringUtils.h"
+#include "ssmc/Conversion/SSMToLoops.h"
+
+#include "dialects/ssm/SSMOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/PatternMatch.h"
+
+#include <cmath>
+
+#define DEBUG_TYPE "convert-ssm-to-loops"
+
+using namespace mlir;
+using namespace ssmc::detail;
+
+namespace {
+
+struct LinearAttentionToLoops : OpRewritePattern<ssm::LinearAttentionOp> {
+  LinearAttentionToLoops(MLIRContext *ctx, ssmc::SSMToLoopsOptions options)
+      : OpRewritePattern(ctx), options(options) {}
+
+  LogicalResult matchAndRewrite(ssm::LinearAttentionOp op,
+                                PatternRewriter &rw) const override {
+    Location loc = op.getLoc();
+    auto acc = cast<FloatType>(op.getAccumulatorType());
+    const int64_t vw =
+        std::max<int64_t>(1, options.vectorBits / acc.getWidth());
+    auto vecTy = VectorType::get({vw}, acc);
+    StringRef featureMap = op.getFeatureMap();
+
+    Value q = toBuffer(rw, loc, op.getQ()), k = toBuffer(rw, loc, op.getK()),
+          v = toBuffer(rw, loc, op.getV());
+    Value gate = toBuffer(rw, loc, op.getGate());
+    Value h0 = toBuffer(rw, loc, op.getH0());
+    Value cu = toBuffer(rw, loc, op.getCuSeqlens());
+    Value batch = dimOf(rw, loc, q, 0), heads = dimOf(rw, loc, q, 1),
+          len = dimOf(rw, loc, q, 2), keyDim = dimOf(rw, loc, q, 3),
+          valueDim = dimOf(rw, loc, v, 3);
+    Value c0 = arith::ConstantIndexOp::create(rw, loc, 0);
+    Value c1 = arith::ConstantIndexOp::create(rw, loc, 1);
+    Value sequences =
+        cu ? arith::SubIOp::create(rw, loc, dimOf(rw, loc, cu, 0), c1).getResult()
+           : batch;
+
+    // Results.
+    auto outTy = op.getOut().getType();
+    Value outSizes[] = {batch, heads, len, valueDim};
+    SmallVector<Value> outDyn;
+    for (int64_t i = 0; i < 4; ++i)
+      if (outTy.isDynamicDim(i))
+        outDyn.push_back(outSizes[i]);
+    Value out = allocLike(rw, loc, outTy, outDyn);
+    Value fs;
+    if (Value r = op.getFinalState()) {
+      auto fsTy = cast<RankedTensorType>(r.getType());
+      Value sizes[] = {sequences, heads, keyDim, valueDim};
+      SmallVector<Value> dyn;
+      for (int64_t i = 0; i < 4; ++i)
+        if (fsTy.isDynamicDim(i))
+          dyn.push_back(sizes[i]);
+      fs = allocLike(rw, loc, fsTy, dyn);
+    }
+
+    // Run-time checks of dynamic relations, and of the packed offsets.
+    RuntimeShapeChecks checks(rw, loc, op);
+    NamedDim dB{"B", batch, "dimension 0 of 'q'"},
+        dH{"H", heads, "dimension 1 of 'q'"}, dL{"L", len, "dimension 2 of 'q'"},
+        dK{"K", keyDim, "dimension 3 of 'q'"},
+        dV{"V", valueDim, "dimension 3 of 'v'"},
+        dS{"S", sequences, cu ? "the number of sequences in 'cu_seqlens'"
+                              : "dimension 0 of 'q'"};
+    checkOperandDims(checks, rw, loc, k, "k", {dB, dH, dL, dK});
+    checkOperandDims(checks, rw, loc, v, "v", {dB, dH, dL});
+    if (gate) {
+      if (op.hasKeyGate())
+        checkOperandDims(checks, rw, loc, gate, "gate", {dB, dH, dL, dK});
+      else
+        checkOperandDims(checks, rw, loc, gate, "gate", {dB, dH, dL});
+    }
+    checkOperandDims(checks, rw, loc, h0, "h0", {dS, dH, dK, dV});
+    checkResultDims(checks, rw, loc, outTy, "out", {dB, dH, dL, dV});
+    if (Value r = op.getFinalState())
+      checkResultDims(checks, rw, loc, cast<RankedTensorType>(r.getType()),
+                      "final_state", {dS, dH, dK, dV});
+    auto offset = [&](OpBuilder &b, Location loc, Value i) -> Value {
+      Value raw = memref::LoadOp::create(b, loc, cu, ValueRange{i});
+      return arith::IndexCastOp::create(b, loc, b.getIndexType(), raw);
+    };
+    if (cu) {
+      NamedDim one{"B", c1, "1 (sequences are packed into one batch entry)"};
+      checkOperandDims(checks, rw, loc, q, "q", {one});
+      // 0 <= cu[0] <= cu[1] <= ... <= cu[S] <= L, or the loops would read
+      // outside the packed batch.
+      Value first = offset(rw, loc, c0);
+      Value okFirst =
+          arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::eq, first, c0);
+      auto walk = scf::ForOp::create(
+          rw, loc, c0, sequences, c1, ValueRange{okFirst},
+          [&](OpBuilder &b, Location loc, Value i, ValueRange okIn) {
+            Value lo = offset(b, loc, i);
+            Value hi = offset(b, loc, arith::AddIOp::create(b, loc, i, c1));
+            Value ordered = arith::CmpIOp::create(
+                b, loc, arith::CmpIPredicate::sle, lo, hi);
+            Value inRange = arith::CmpIOp::create(
+                b, loc, arith::CmpIPredicate::sle, hi, len);
+            Value ok = arith::AndIOp::create(
+                b, loc, okIn[0], arith::AndIOp::create(b, loc, ordered, inRange));
+            scf::YieldOp::create(b, loc, ok);
+          });
+      Value last = offset(rw, loc, sequences);
+      Value okLast =
+          arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::eq, last, len);
+      checks.require(arith::AndIOp::create(rw, loc, walk.getResult(0), okLast),
+                     last, len,
+                     "'cu_seqlens' must start at 0, never decrease and end at "
+                     "L (reported: its last offset)");
+    }
+
+    Value cvw = arith::ConstantIndexOp::create(rw, loc, vw);
+    Value blocks = arith::CeilDivUIOp::create(rw, loc, valueDim, cvw);
+    double scaleValue = op.getScaleAttr() ? op.getScaleAttr().getValueAsDouble()
+                                          : 0.0;
+
+    auto guard = scf::IfOp::create(rw, loc, checks.allOk(),
+                                   /*withElseRegion=*/false);
+    rw.setInsertionPointToStart(&guard.getThenRegion().front());
+    scf::ParallelOp::create(
+        rw, loc, ValueRange{c0, c0, c0}, ValueRange{sequences, heads, blocks},
+        ValueRange{c1, c1, c1},
+        [&](OpBuilder &b, Location loc, ValueRange ivs) {
+          Value seq = ivs[0], h = ivs[1];
+          Value v0 = arith::MulIOp::create(b, loc, ivs[2], cvw);
+          Value valid = arith::MinUIOp::create(
+              b, loc, arith::SubIOp::create(b, loc, valueDim, v0), cvw);
+          Value mask = vector::CreateMaskOp::create(
+              b, loc, VectorType::get({vw}, b.getI1Type()), ValueRange{valid});
+          Value bIdx = cu ? c0 : seq;
+          Value begin = cu ? offset(b, loc, seq) : c0;
+          Value end =
+              cu ? offset(b, loc, arith::AddIOp::create(b, loc, seq, c1)) : len;
+
+          auto zeroVec = [&](Type e) -> Value {
+            auto vt = VectorType::get({vw}, e);
+            return arith::ConstantOp::create(
+                b, loc, vt, DenseElementsAttr::get(vt, b.getZeroAttr(e)));
+          };
+          auto loadVec = [&](Value mem, ValueRange at) -> Value {
+            Type e = cast<MemRefType>(mem.getType()).getElementType();
+            Value r = vector::MaskedLoadOp::create(
+                b, loc, VectorType::get({vw}, e), mem, at, mask, zeroVec(e));
+            return castFloat(b, loc, r, acc);
+          };
+          auto storeVec = [&](Value mem, ValueRange at, Value x) {
+            Type e = cast<MemRefType>(mem.getType()).getElementType();
+            vector::MaskedStoreOp::create(b, loc, mem, at, mask,
+                                          castFloat(b, loc, x, e));
+          };
+          auto scalar = [&](Value mem, ValueRange at) -> Value {
+            Value x = memref::LoadOp::create(b, loc, mem, at);
+            return castFloat(b, loc, x, acc);
+          };
+          auto cst = [&](double x) -> Value {
+            return arith::ConstantOp::create(b, loc, b.getFloatAttr(acc, x));
+          };
+          auto phi = [&](Value x) -> Value {
+            if (featureMap == "relu")
+              return arith::MaximumFOp::create(b, loc, x, cst(0));
+            if (featureMap == "elu_plus_one") {
+              Value pos = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
+                                                x, cst(0));
+              return arith::SelectOp::create(
+                  b, loc, pos, arith::AddFOp::create(b, loc, x, cst(1)),
+                  math::ExpOp::create(b, loc, x));
+            }
+            return x;
+          };
+          // scale: the attribute, or K^-1/2 computed at run time.
+          Value scale;
+          if (op.getScaleAttr()) {
+            scale = cst(scaleValue);
+          } else {
+            Value kf = arith::UIToFPOp::create(
+                b, loc, acc,
+                arith::IndexCastOp::create(b, loc, b.getI64Type(), keyDim));
+            scale = arith::DivFOp::create(b, loc, cst(1),
+                                          math::SqrtOp::create(b, loc, kf));
+          }
+
+          auto bufTy = MemRefType::get({ShapedType::kDynamic}, vecTy);
+          Value state = memref::AllocaOp::create(b, loc, bufTy, ValueRange{keyDim});
+          Value z;
+          if (op.getNormalize())
+            z = memref::AllocaOp::create(
+                b, loc, MemRefType::get({ShapedType::kDynamic}, acc),
+                ValueRange{keyDim});
+          scf::ForOp::create(
+              b, loc, c0, keyDim, c1, ValueRange{},
+              [&](OpBuilder &b, Location loc, Value i, ValueRange) {
+                Value init = h0 ? loadVec(h0, {seq, h, i, v0}) : zeroVec(acc);
+                memref::StoreOp::create(b, loc, init, state, i);
+                if (z)
+                  memref::StoreOp::create(b, loc, cst(0), z, i);
+                scf::YieldOp::create(b, loc);
+              });
+
+          scf::ForOp::create(
+              b, loc, begin, end, c1, ValueRange{},
+              [&](OpBuilder &b, Location loc, Value t, ValueRange) {
+                Value vt = loadVec(v, {bIdx, h, t, v0});
+                Value stepGate;
+                if (gate && !op.hasKeyGate())
+                  stepGate = math::ExpOp::create(b, loc,
+                                                 scalar(gate, {bIdx, h, t}));
+                auto rows = scf::ForOp::create(
+                    b, loc, c0, keyDim, c1, ValueRange{zeroVec(acc), cst(0)},
+                    [&](OpBuilder &b, Location loc, Value i, ValueRange accs) {
+                      Value qi = arith::MulFOp::create(
+                          b, loc, scale, phi(scalar(q, {bIdx, h, t, i})));
+                      Value ki = phi(scalar(k, {bIdx, h, t, i}));
+                      Value g = stepGate;
+                      if (op.hasKeyGate())
+                        g = math::ExpOp::create(b, loc,
+                                                scalar(gate, {bIdx, h, t, i}));
+                      Value si = memref::LoadOp::create(b, loc, state, i);
+                      Value kv = vector::BroadcastOp::create(b, loc, vecTy, ki);
+                      if (g)
+                        si = arith::MulFOp::create(
+                            b, loc, vector::BroadcastOp::create(b, loc, vecTy, g),
+                            si);
+                      si = math::FmaOp::create(b, loc, kv, vt, si);
+                      memref::StoreOp::create(b, loc, si, state, i);
+                      Value o = math::FmaOp::create(
+                          b, loc, vector::BroadcastOp::create(b, loc, vecTy, qi),
+                          si, accs[0]);
+                      Value den = accs[1];
+                      if (z) {
+                        Value zi = memref::LoadOp::create(b, loc, z, i);
+                        if (g)
+                          zi = arith::MulFOp::create(b, loc, g, zi);
+                        zi = arith::AddFOp::create(b, loc, zi, ki);
+                        memref::StoreOp::create(b, loc, zi, z, i);
+                        den = math::FmaOp::create(b, loc, zi, qi, den);
+                      }
+                      scf::YieldOp::create(b, loc, ValueRange{o, den});
+                    });
+                Value o = rows.getResult(0);
+                if (z)
+                  o = arith::DivFOp::create(
+                      b, loc, o,
+                      vector::BroadcastOp::create(b, loc, vecTy,
+                                                  rows.getResult(1)));
+                storeVec(out, {bIdx, h, t, v0}, o);
+                scf::YieldOp::create(b, loc);
+              });
+
+          if (fs)
+            scf::ForOp::create(
+                b, loc, c0, keyDim, c1, ValueRange{},
+                [&](OpBuilder &b, Location loc, Value i, ValueRange) {
+                  storeVec(fs, {seq, h, i, v0},
+                           memref::LoadOp::create(b, loc, state, i));
+                  scf::YieldOp::create(b, loc);
+                });
+        });
+
+    rw.setInsertionPointAfter(guard);
+    SmallVector<Value> results{toTensor(rw, loc, outTy, out)};
+    if (fs)
+      results.push_back(toTensor(rw, loc, op.getFinalState().getType(), fs));
+    rw.replaceOp(op, results);
+    return success();
+  }
+
+  ssmc::SSMToLoopsOptions options;
+};
+
+} // namespace
+
+void ssmc::populateLinearAttentionToLoopsPatterns(
+    RewritePatternSet &patterns, const SSMToLoopsOptions &options) {
+  patterns.add<LinearAttentionToLoops>(patterns.getContext(), options);
+}

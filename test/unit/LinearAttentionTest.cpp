@@ -1,0 +1,203 @@
+//===- LinearAttentionTest.cpp - compiled linear attention vs reference ---===//
+//
+// ssm.linear_attention through ssm-cpu-pipeline and ssmc::Jit against
+// ssmc::ref::linearAttention: every gate kind, feature map, normalisation,
+// default and explicit scale, initial/final state, packed sequences,
+// dynamic shapes, value widths that leave a masked tail, bf16 inputs.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ProgramBuilder.h"
+
+#include "ssmc/Jit.h"
+#include "ssmc/Reference.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+using namespace ssmc;
+using ssmc::test::LinearAttentionConfig;
+
+namespace {
+
+struct LARun {
+  std::vector<OwnedTensor> results;
+  ref::LinearAttentionResult reference;
+  std::string error;
+};
+
+LARun runLinearAttention(const LinearAttentionConfig &c, unsigned seed,
+                       const std::vector<int64_t> &offsets = {}) {
+  LARun run;
+  std::mt19937 rng(seed);
+  DType elt = *parseDType(c.elt);
+  DType acc = *parseDType(test::accumulatorOf(c.elt));
+  std::vector<OwnedTensor> inputs;
+  auto random = [&](DType dt, std::vector<int64_t> shape, double lo, double hi,
+                    std::vector<double> &values) {
+    OwnedTensor t(dt, shape);
+    std::uniform_real_distribution<double> d(lo, hi);
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      t.setFromDouble(i, d(rng));
+      values.push_back(t.getAsDouble(i));
+    }
+    inputs.push_back(std::move(t));
+  };
+  ref::LinearAttentionProblem p;
+  p.batch = c.batch, p.heads = c.heads, p.seqLen = c.seqLen;
+  p.keyDim = c.keyDim, p.valueDim = c.valueDim, p.scale = c.scale;
+  p.normalize = c.normalize;
+  p.featureMap = c.featureMap == "relu"
+                     ? ref::LinearAttentionProblem::FeatureMap::Relu
+                 : c.featureMap == "elu_plus_one"
+                     ? ref::LinearAttentionProblem::FeatureMap::EluPlusOne
+                     : ref::LinearAttentionProblem::FeatureMap::Identity;
+  // Normalised attention needs positive features to keep z.q away from 0.
+  double lo = c.normalize ? 0.1 : -1;
+  random(elt, {c.batch, c.heads, c.seqLen, c.keyDim}, lo, 1, p.q);
+  random(elt, {c.batch, c.heads, c.seqLen, c.keyDim}, lo, 1, p.k);
+  random(elt, {c.batch, c.heads, c.seqLen, c.valueDim}, -1, 1, p.v);
+  if (c.gate == 1)
+    random(acc, {c.batch, c.heads, c.seqLen}, -0.5, 0, p.gate);
+  if (c.gate == 2) {
+    random(acc, {c.batch, c.heads, c.seqLen, c.keyDim}, -0.5, 0, p.gate);
+    p.gatePerKey = true;
+  }
+  const int64_t S = c.sequences ? c.sequences : c.batch;
+  if (c.hasH0)
+    random(acc, {S, c.heads, c.keyDim, c.valueDim}, -1, 1, p.h0);
+  if (c.sequences) {
+    OwnedTensor cu(DType::I64, {c.sequences + 1});
+    for (int64_t i = 0; i <= c.sequences; ++i)
+      cu.as<int64_t>()[i] = offsets[i];
+    p.cuSeqlens = offsets;
+    inputs.push_back(std::move(cu));
+  }
+  auto jit = Jit::compile(test::linearAttentionProgram(c));
+  if (!jit) {
+    run.error = llvm::toString(jit.takeError());
+    return run;
+  }
+  std::vector<Tensor> views;
+  for (OwnedTensor &t : inputs)
+    views.push_back(t.view());
+  auto results = (*jit)->run("main", views);
+  if (!results) {
+    run.error = llvm::toString(results.takeError());
+    return run;
+  }
+  run.results = std::move(*results);
+  run.reference = ref::linearAttention(p);
+  return run;
+}
+
+double maxError(const OwnedTensor &got, const std::vector<double> &want,
+                double *scale) {
+  double err = 0;
+  *scale = 1;
+  for (int64_t i = 0; i < got.numel(); ++i) {
+    double g = got.getAsDouble(i);
+    err = std::isnan(g) ? INFINITY : std::max(err, std::fabs(g - want[i]));
+    *scale = std::max(*scale, std::fabs(want[i]));
+  }
+  return err;
+}
+
+void expectMatches(const LARun &r, const LinearAttentionConfig &c, double rtol) {
+  ASSERT_TRUE(r.error.empty()) << r.error;
+  double scale;
+  EXPECT_LE(maxError(r.results[0], r.reference.out, &scale), rtol * scale);
+  if (c.finalState) {
+    ASSERT_EQ(r.results.size(), 2u);
+    EXPECT_LE(maxError(r.results[1], r.reference.finalState, &scale),
+              rtol * scale);
+  }
+}
+
+LinearAttentionConfig cfg(int64_t B, int64_t H, int64_t L, int64_t K,
+                          int64_t V) {
+  LinearAttentionConfig c;
+  c.batch = B, c.heads = H, c.seqLen = L, c.keyDim = K, c.valueDim = V;
+  return c;
+}
+
+class LinearAttentionShapes
+    : public ::testing::TestWithParam<LinearAttentionConfig> {};
+
+TEST_P(LinearAttentionShapes, MatchesDoubleReference) {
+  expectMatches(runLinearAttention(GetParam(), 21), GetParam(), 1e-4);
+}
+
+LinearAttentionConfig with(LinearAttentionConfig c,
+                           const std::function<void(LinearAttentionConfig &)> &f) {
+  f(c);
+  return c;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, LinearAttentionShapes,
+    ::testing::Values(
+        cfg(1, 1, 1, 1, 1),
+        cfg(2, 3, 17, 8, 16),  // default scale K^-1/2
+        cfg(1, 2, 13, 5, 19),  // V with a masked tail, odd K
+        with(cfg(2, 2, 11, 6, 20), [](auto &c) { c.gate = 1; c.hasH0 = c.finalState = true; }),
+        with(cfg(1, 2, 9, 7, 33), [](auto &c) { c.gate = 2; c.finalState = true; c.scale = 1.0; }),
+        with(cfg(1, 1, 12, 4, 8), [](auto &c) { c.featureMap = "elu_plus_one"; c.normalize = true; }),
+        with(cfg(2, 1, 10, 4, 8), [](auto &c) { c.featureMap = "relu"; c.gate = 1; }),
+        with(cfg(1, 2, 10, 4, 18), [](auto &c) { c.featureMap = "elu_plus_one"; c.normalize = true; c.gate = 2; }),
+        with(cfg(1, 1, 9, 3, 5), [](auto &c) { c.normalize = true; c.gate = 1; c.hasH0 = true; }),
+        with(cfg(1, 2, 15, 6, 10), [](auto &c) { c.dynamic = true; c.gate = 2; c.finalState = true; }),
+        with(cfg(1, 2, 0, 4, 4), [](auto &c) { c.finalState = true; c.hasH0 = true; })),
+    [](const ::testing::TestParamInfo<LinearAttentionConfig> &info) {
+      const LinearAttentionConfig &c = info.param;
+      return "B" + std::to_string(c.batch) + "_H" + std::to_string(c.heads) +
+             "_L" + std::to_string(c.seqLen) + "_K" + std::to_string(c.keyDim) +
+             "_V" + std::to_string(c.valueDim) + "_g" + std::to_string(c.gate) +
+             "_" + c.featureMap + (c.normalize ? "_norm" : "") +
+             (c.dynamic ? "_dyn" : "");
+    });
+
+TEST(LinearAttentionNumerics, PackedSequencesRestartTheState) {
+  LinearAttentionConfig c = cfg(1, 2, 20, 4, 6);
+  c.sequences = 3;
+  c.gate = 1;
+  c.hasH0 = c.finalState = true;
+  // Lengths 7, 0 (an empty sequence) and 13.
+  expectMatches(runLinearAttention(c, 5, {0, 7, 7, 20}), c, 1e-4);
+  c.dynamic = true;
+  expectMatches(runLinearAttention(c, 6, {0, 1, 19, 20}), c, 1e-4);
+}
+
+TEST(LinearAttentionNumerics, BadPackedOffsetsAreRunTimeErrors) {
+  LinearAttentionConfig c = cfg(1, 1, 8, 2, 2);
+  c.sequences = 2;
+  for (std::vector<int64_t> bad : {std::vector<int64_t>{0, 5, 3},
+                                   std::vector<int64_t>{0, 3, 9},
+                                   std::vector<int64_t>{1, 3, 8}}) {
+    LARun r = runLinearAttention(c, 1, bad);
+    EXPECT_NE(r.error.find("'cu_seqlens' must start at 0, never decrease and "
+                           "end at L"),
+              std::string::npos)
+        << r.error;
+  }
+}
+
+TEST(LinearAttentionNumerics, BF16InputsWithF32State) {
+  LinearAttentionConfig c = cfg(1, 2, 24, 8, 16);
+  c.elt = "bf16";
+  c.gate = 1;
+  expectMatches(runLinearAttention(c, 9), c, 1e-2);
+}
+
+TEST(LinearAttentionNumerics, F64ToF64Precision) {
+  LinearAttentionConfig c = cfg(1, 2, 14, 5, 7);
+  c.elt = "f64";
+  c.gate = 2;
+  c.featureMap = "elu_plus_one";
+  c.finalState = true;
+  expectMatches(runLinearAttention(c, 10), c, 1e-10);
+}
+
+} // namespace
