@@ -334,6 +334,48 @@ LogicalResult LinearAttentionOp::verify() {
 }
 
 //===----------------------------------------------------------------------===//
+// AttentionOp
+//===----------------------------------------------------------------------===//
+
+Type AttentionOp::getAccumulatorType() {
+  return accumulatorTypeFor(getQ().getType().getElementType());
+}
+
+LogicalResult AttentionOp::verify() {
+  DimEnv env(getOperation());
+  auto shaped = [](Value v) { return cast<RankedTensorType>(v.getType()); };
+  if (failed(env.check("q", shaped(getQ()), {"B", "H", "Lq", "d"})) ||
+      failed(env.check("k", shaped(getK()), {"B", "Hkv", "Lk", "d"})) ||
+      failed(env.check("v", shaped(getV()), {"B", "Hkv", "Lk", "dv"})) ||
+      failed(env.check("out", shaped(getOut()), {"B", "H", "Lq", "dv"})))
+    return failure();
+  int64_t heads = env.lookup("H"), kvHeads = env.lookup("Hkv");
+  if (!ShapedType::isDynamic(kvHeads) && kvHeads == 0)
+    return emitOpError() << "the key/value head count Hkv must be positive";
+  if (!ShapedType::isDynamic(heads) && !ShapedType::isDynamic(kvHeads) &&
+      heads % kvHeads != 0)
+    return emitOpError() << "the query head count H = " << heads
+                         << " must be a multiple of the key/value head count "
+                            "Hkv = "
+                         << kvHeads;
+  if (getWindow() && !getCausal())
+    return emitOpError() << "a sliding 'window' needs 'causal' (it keeps the "
+                            "w most recent keys of a causal mask)";
+  Type elt = getQ().getType().getElementType();
+  for (auto [name, v] : {std::pair<StringRef, Value>{"k", getK()},
+                         {"v", getV()}, {"out", getOut()}})
+    if (getElementTypeOrSelf(v.getType()) != elt)
+      return emitOpError() << "'" << name << "' must have element type " << elt
+                           << " (the element type of 'q'), got "
+                           << getElementTypeOrSelf(v.getType());
+  if (auto s = getScaleAttr())
+    if (!std::isfinite(s.getValueAsDouble()))
+      return emitOpError() << "scale must be finite, got "
+                           << s.getValueAsDouble();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // ScanOp
 //===----------------------------------------------------------------------===//
 

@@ -202,6 +202,65 @@ def SSM_LinearAttentionOp : SSM_Op<"linear_attention",
 }
 
 //===----------------------------------------------------------------------===//
+// attention
+//===----------------------------------------------------------------------===//
+
+def SSM_AttentionOp : SSM_Op<"attention", [Pure]> {
+  let summary = "Softmax attention: causal or not, sliding window, grouped KV heads";
+  let description = [{
+    Scaled dot-product attention with FlashAttention's layout and masking
+    conventions. For batch `b`, query head `h` (using key/value head
+    `h / (H / Hkv)`), query `i` and key `j`:
+
+    ```
+    s_ij = scale * q_i . k_j
+    o_i  = sum_j softmax_j(s_ij) v_j     over the keys j that i may see
+    ```
+
+    Without `causal` every key is visible. With `causal`, queries are
+    aligned to the end of the keys (query i is at key position
+    `i + Lk - Lq`, FlashAttention's bottom-right convention, so a single
+    query attends to the whole cache): key j is visible when
+    `j <= i + Lk - Lq`, and with `window = w` also when
+    `j > i + Lk - Lq - w` (the w most recent keys, itself included). A query
+    that sees no key gets a zero output. `scale` defaults to `d^-1/2`.
+
+    | operand | shape |
+    | --- | --- |
+    | q | [B, H, Lq, d] |
+    | k | [B, Hkv, Lk, d] |
+    | v | [B, Hkv, Lk, dv] |
+    | result o | [B, H, Lq, dv] |
+
+    Hkv must divide H (grouped-query attention; Hkv = H is multi-head,
+    Hkv = 1 multi-query). q, k, v and o share T in {f16, bf16, f32, f64};
+    scores and the softmax accumulate in f32 (f64 for f64 programs).
+
+    ```mlir
+    %o = ssm.attention %q, %k, %v causal {window = 256 : i64}
+        : (tensor<1x8x512x64xbf16>, tensor<1x2x512x64xbf16>, tensor<1x2x512x64xbf16>)
+        -> tensor<1x8x512x64xbf16>
+    ```
+  }];
+  let arguments = (ins
+    SSM_FloatTensor:$q,
+    SSM_FloatTensor:$k,
+    SSM_FloatTensor:$v,
+    UnitAttr:$causal,
+    OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$window,
+    OptionalAttr<F64Attr>:$scale
+  );
+  let results = (outs SSM_FloatTensor:$out);
+  let assemblyFormat = [{
+    $q `,` $k `,` $v (`causal` $causal^)? attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    ::mlir::Type getAccumulatorType();
+  }];
+}
+
+//===----------------------------------------------------------------------===//
 // scan
 //===----------------------------------------------------------------------===//
 

@@ -178,6 +178,60 @@ linearAttention(const LinearAttentionProblem &p) {
   return r;
 }
 
+/// Inputs of ssm.attention (row-major): q [B, H, Lq, d], k [B, Hkv, Lk, d],
+/// v [B, Hkv, Lk, dv].
+struct AttentionProblem {
+  int64_t batch = 1, heads = 1, kvHeads = 1, queryLen = 1, keyLen = 1,
+          headDim = 1, valueDim = 1;
+  std::vector<double> q, k, v;
+  bool causal = false;
+  int64_t window = 0; ///< > 0: sliding window (with causal)
+  double scale = -1;  ///< < 0: d^-1/2
+};
+
+/// o [B, H, Lq, dv], computed with a two-pass softmax over the visible keys.
+inline std::vector<double> attention(const AttentionProblem &p) {
+  const int64_t H = p.heads, Lq = p.queryLen, Lk = p.keyLen, d = p.headDim,
+                dv = p.valueDim, group = p.heads / p.kvHeads;
+  const double scale = p.scale >= 0 ? p.scale : 1.0 / std::sqrt(double(d));
+  std::vector<double> out(p.batch * H * Lq * dv, 0.0);
+  for (int64_t b = 0; b < p.batch; ++b)
+    for (int64_t h = 0; h < H; ++h) {
+      const int64_t hk = h / group;
+      for (int64_t i = 0; i < Lq; ++i) {
+        const int64_t pos = i + Lk - Lq;
+        std::vector<double> score(Lk);
+        std::vector<bool> visible(Lk, true);
+        double best = -INFINITY;
+        for (int64_t j = 0; j < Lk; ++j) {
+          if (p.causal && (j > pos || (p.window > 0 && j <= pos - p.window)))
+            visible[j] = false;
+          if (!visible[j])
+            continue;
+          double s = 0;
+          for (int64_t c = 0; c < d; ++c)
+            s += p.q[((b * H + h) * Lq + i) * d + c] *
+                 p.k[((b * p.kvHeads + hk) * Lk + j) * d + c];
+          score[j] = s * scale;
+          best = std::max(best, score[j]);
+        }
+        double sum = 0;
+        for (int64_t j = 0; j < Lk; ++j)
+          if (visible[j])
+            sum += std::exp(score[j] - best);
+        for (int64_t j = 0; j < Lk; ++j) {
+          if (!visible[j])
+            continue;
+          const double w = std::exp(score[j] - best) / sum;
+          for (int64_t c = 0; c < dv; ++c)
+            out[((b * H + h) * Lq + i) * dv + c] +=
+                w * p.v[((b * p.kvHeads + hk) * Lk + j) * dv + c];
+        }
+      }
+    }
+  return out;
+}
+
 /// Combiner of ssm.scan: takes the accumulators and the next elements (one
 /// value per scanned input each) and returns the new accumulators.
 using Combiner = std::function<std::vector<double>(

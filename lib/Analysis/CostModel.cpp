@@ -17,6 +17,8 @@
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <algorithm>
+
 using namespace mlir;
 
 namespace ssmc {
@@ -163,6 +165,57 @@ OpCost costOf(ssm::LinearAttentionOp op, int64_t seqLenOverride) {
   return c;
 }
 
+OpCost costOf(ssm::AttentionOp op, int64_t seqLenOverride) {
+  auto qTy = op.getQ().getType();
+  auto kTy = op.getK().getType();
+  auto vTy = op.getV().getType();
+  Type acc = op.getAccumulatorType();
+  int64_t eb = elementBytes(qTy.getElementType());
+  Count batch = dim(qTy, 0), heads = dim(qTy, 1), d = dim(qTy, 3),
+        kvHeads = dim(kTy, 1), dv = dim(vTy, 3);
+  Count qLen = seqLenOverride > 0 ? Count(seqLenOverride) : dim(qTy, 2);
+  Count kLen = seqLenOverride > 0 ? Count(seqLenOverride) : dim(kTy, 2);
+  std::optional<int64_t> window = op.getWindow();
+  // Keys query i sees (FlashAttention's bottom-right causal alignment).
+  auto visible = [&](int64_t i, int64_t lq, int64_t lk) -> int64_t {
+    if (!op.getCausal())
+      return lk;
+    int64_t n = std::clamp<int64_t>(i + lk - lq + 1, 0, lk);
+    return window ? std::min(n, *window) : n;
+  };
+  OpCost c;
+  c.opName = op->getName().getStringRef().str();
+  c.accumulatorType = typeName(acc);
+  c.seqLen = qLen;
+  // The KV cache a decoder keeps: all keys, or the window's.
+  Count cached = kLen;
+  if (window && kLen)
+    cached = std::min(*kLen, *window);
+  c.stateElements = batch * kvHeads * cached * (d + dv);
+  c.stateBytes = c.stateElements * Count(eb);
+  // Per visible key: q.k (2d), softmax update (~5), p v (2dv); 2 exps.
+  auto flopsFor = [&](Count keys) { return keys * (Count(2) * d + Count(2) * dv + Count(5)); };
+  Count lastVisible;
+  if (qLen && kLen)
+    lastVisible = *qLen ? Count(visible(*qLen - 1, *qLen, *kLen)) : Count(0);
+  c.flopsPerToken = batch * heads * flopsFor(lastVisible);
+  c.transcendentalsPerToken = batch * heads * Count(2) * lastVisible;
+  // The last query reads its keys and values once per KV head.
+  c.bytesPerToken = batch * (heads * (d + dv) + kvHeads * lastVisible * (d + dv)) * Count(eb);
+  c.paramBytes = Count(0);
+  if (qLen && kLen) {
+    int64_t keys = 0;
+    for (int64_t i = 0; i < *qLen; ++i)
+      keys += visible(i, *qLen, *kLen);
+    c.exactTotalFlops = batch * heads * flopsFor(Count(keys));
+    c.exactTotalTranscendentals = batch * heads * Count(2 * keys);
+    c.exactTotalBytes = batch * (heads * *qLen * (d + dv) + kvHeads * Count(keys) * (d + dv)) * Count(eb);
+  } else {
+    c.exactTotalFlops = c.exactTotalTranscendentals = c.exactTotalBytes = Count();
+  }
+  return c;
+}
+
 OpCost costOf(ssm::ScanOp op, int64_t seqLenOverride) {
   auto first = cast<ShapedType>(op.getInputs().front().getType());
   unsigned axis = op.getAxis();
@@ -199,11 +252,17 @@ OpCost costOf(ssm::ScanOp op, int64_t seqLenOverride) {
 
 } // namespace
 
-Count OpCost::totalFlops() const { return flopsPerToken * seqLen; }
-Count OpCost::totalTranscendentals() const {
-  return transcendentalsPerToken * seqLen;
+Count OpCost::totalFlops() const {
+  return exactTotalFlops ? *exactTotalFlops : flopsPerToken * seqLen;
 }
-Count OpCost::totalBytes() const { return bytesPerToken * seqLen + paramBytes; }
+Count OpCost::totalTranscendentals() const {
+  return exactTotalTranscendentals ? *exactTotalTranscendentals
+                                   : transcendentalsPerToken * seqLen;
+}
+Count OpCost::totalBytes() const {
+  return exactTotalBytes ? *exactTotalBytes
+                         : bytesPerToken * seqLen + paramBytes;
+}
 
 int64_t elementBytes(Type type) {
   if (type.isIndex())
@@ -215,7 +274,8 @@ int64_t elementBytes(Type type) {
 
 std::optional<OpCost> estimateCost(Operation *op, int64_t seqLenOverride) {
   return llvm::TypeSwitch<Operation *, std::optional<OpCost>>(op)
-      .Case<ssm::SelectiveScanOp, ssm::ScanOp, ssm::LinearAttentionOp>(
+      .Case<ssm::SelectiveScanOp, ssm::ScanOp, ssm::LinearAttentionOp,
+            ssm::AttentionOp>(
           [&](auto concrete) { return costOf(concrete, seqLenOverride); })
       .Default([](Operation *) { return std::nullopt; });
 }

@@ -103,3 +103,27 @@ func.func @linear_attention_varlen(%q: tensor<1x2x10x4xf32>, %cu: tensor<4xi32>)
       : (tensor<1x2x10x4xf32>, tensor<1x2x10x4xf32>, tensor<1x2x10x4xf32>, tensor<4xi32>) -> tensor<1x2x10x4xf32>
   return %o : tensor<1x2x10x4xf32>
 }
+
+// -----
+
+// Attention's state is its KV cache: all keys, or the window's. B=1, H=4,
+// Hkv=2, L=8, d=dv=16, window 3: cache 2*3*32 = 192; the last query sees 3
+// keys at 2d + 2dv + 5 = 69 flops each, on 4 heads: 828; in total the
+// queries see 1+2+3*6 = 21 keys: 21*69*4 = 5796 flops; bytes (4*32 + 2*3*32)*4
+// per token and (4*8*32 + 2*21*32)*4 in total.
+func.func @attention(%q: tensor<1x4x8x16xf32>, %k: tensor<1x2x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  // expected-remark @+1 {{ssm.attention: state 192 elements (768 bytes, f32); per token 828 flops, 24 transcendentals, 1280 bytes; total over L=8: 5796 flops, 168 transcendentals, 9472 bytes}}
+  %o = ssm.attention %q, %k, %k causal {window = 3 : i64}
+      : (tensor<1x4x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>) -> tensor<1x4x8x16xf32>
+  return %o : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+// Without a window the cache (and the per-token cost) grows with L.
+func.func @attention_full_cache(%q: tensor<1x1x100x8xf32>) -> tensor<1x1x100x8xf32> {
+  // expected-remark @+1 {{ssm.attention: state 1600 elements (6400 bytes, f32); per token 3700 flops}}
+  %o = ssm.attention %q, %q, %q causal
+      : (tensor<1x1x100x8xf32>, tensor<1x1x100x8xf32>, tensor<1x1x100x8xf32>) -> tensor<1x1x100x8xf32>
+  return %o : tensor<1x1x100x8xf32>
+}

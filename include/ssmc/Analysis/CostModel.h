@@ -20,6 +20,9 @@ namespace ssmc {
 /// A count that may be unknown because a dimension is dynamic.
 using Count = std::optional<int64_t>;
 
+// Per-token quantities of attention describe the last query (the marginal
+// cost of one more decoded token); its state is the KV cache.
+
 /// Cost of one ssm op. Per-token quantities cover one step along the
 /// sequence for the whole batch; `paramBytes` is read once per call
 /// (weights, initial and final state).
@@ -33,6 +36,10 @@ struct OpCost {
   Count transcendentalsPerToken; ///< exp, log, ... calls
   Count bytesPerToken;           ///< activations read and written per step
   Count paramBytes;              ///< bytes read or written once per call
+  /// Ops whose per-token cost varies along the sequence (causal attention)
+  /// give exact totals here; otherwise totals are per-token * seqLen.
+  std::optional<Count> exactTotalFlops, exactTotalTranscendentals,
+      exactTotalBytes;
 
   Count totalFlops() const;
   Count totalTranscendentals() const;

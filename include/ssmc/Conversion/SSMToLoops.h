@@ -30,6 +30,8 @@ struct SSMToLoopsOptions {
 void populateSelectiveScanToLoopsPatterns(mlir::RewritePatternSet &patterns,
                                           const SSMToLoopsOptions &options);
 void populateScanToLoopsPatterns(mlir::RewritePatternSet &patterns);
+void populateAttentionToLoopsPatterns(mlir::RewritePatternSet &patterns,
+                                      const SSMToLoopsOptions &options);
 void populateLinearAttentionToLoopsPatterns(mlir::RewritePatternSet &patterns,
                                             const SSMToLoopsOptions &options);
 

@@ -43,6 +43,7 @@ struct ConvertSSMToLoopsPass
     ssmc::populateSelectiveScanToLoopsPatterns(patterns, options);
     ssmc::populateScanToLoopsPatterns(patterns);
     ssmc::populateLinearAttentionToLoopsPatterns(patterns, options);
+    ssmc::populateAttentionToLoopsPatterns(patterns, options);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
     // Anything left is an ssm op without a CPU lowering yet.

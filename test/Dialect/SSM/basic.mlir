@@ -178,3 +178,18 @@ func.func @linear_attention_varlen(%q: tensor<1x2x?x4xf32>, %g: tensor<1x2x?xf32
       -> (tensor<1x2x?x4xf32>, tensor<3x2x4x4xf32>)
   return %o, %s : tensor<1x2x?x4xf32>, tensor<3x2x4x4xf32>
 }
+
+// CHECK-LABEL: func.func @attention_forms
+// CHECK: ssm.attention %{{.*}}, %{{.*}}, %{{.*}} : (tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32>) -> tensor<2x4x16x8xf32>
+// CHECK: ssm.attention %{{.*}}, %{{.*}}, %{{.*}} causal {scale = 5.000000e-01 : f64, window = 4 : i64} : (tensor<2x4x16x8xf32>, tensor<2x2x16x8xf32>, tensor<2x2x16x6xf32>) -> tensor<2x4x16x6xf32>
+// CHECK: ssm.attention %{{.*}}, %{{.*}}, %{{.*}} causal : (tensor<?x8x1x64xbf16>, tensor<?x1x?x64xbf16>, tensor<?x1x?x64xbf16>) -> tensor<?x8x1x64xbf16>
+func.func @attention_forms(%q: tensor<2x4x16x8xf32>, %k2: tensor<2x2x16x8xf32>, %v2: tensor<2x2x16x6xf32>,
+    %qd: tensor<?x8x1x64xbf16>, %cache: tensor<?x1x?x64xbf16>) {
+  %a = ssm.attention %q, %q, %q : (tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32>) -> tensor<2x4x16x8xf32>
+  %b = ssm.attention %q, %k2, %v2 causal {window = 4 : i64, scale = 0.5}
+      : (tensor<2x4x16x8xf32>, tensor<2x2x16x8xf32>, tensor<2x2x16x6xf32>) -> tensor<2x4x16x6xf32>
+  // One decode query against a cache of any length (multi-query).
+  %c = ssm.attention %qd, %cache, %cache causal
+      : (tensor<?x8x1x64xbf16>, tensor<?x1x?x64xbf16>, tensor<?x1x?x64xbf16>) -> tensor<?x8x1x64xbf16>
+  return
+}

@@ -585,3 +585,87 @@ func.func @la_scale(%q: tensor<1x2x8x4xf32>) {
   %o = ssm.linear_attention %q, %q, %q {scale = 0x7FF0000000000000 : f64} : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>) -> tensor<1x2x8x4xf32>
   return
 }
+
+//===----------------------------------------------------------------------===//
+// ssm.attention
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @att_q_rank(%q: tensor<4x16x8xf32>, %k: tensor<1x4x16x8xf32>) {
+  // expected-error @+1 {{operand 'q' must have rank 4 [B, H, Lq, d], got rank 3}}
+  %o = ssm.attention %q, %k, %k : (tensor<4x16x8xf32>, tensor<1x4x16x8xf32>, tensor<1x4x16x8xf32>) -> tensor<1x4x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @att_k_dim(%q: tensor<1x4x16x8xf32>, %k: tensor<1x4x16x7xf32>) {
+  // expected-error @+1 {{operand 'k' must have shape [B, Hkv, Lk, d] = [1, ?, ?, 8], got [1, 4, 16, 7] (d = 8 from 'q')}}
+  %o = ssm.attention %q, %k, %k : (tensor<1x4x16x8xf32>, tensor<1x4x16x7xf32>, tensor<1x4x16x7xf32>) -> tensor<1x4x16x7xf32>
+  return
+}
+
+// -----
+
+func.func @att_v_len(%q: tensor<1x4x16x8xf32>, %k: tensor<1x4x16x8xf32>, %v: tensor<1x4x15x8xf32>) {
+  // expected-error @+1 {{operand 'v' must have shape [B, Hkv, Lk, dv] = [1, 4, 16, ?], got [1, 4, 15, 8] (Lk = 16 from 'k')}}
+  %o = ssm.attention %q, %k, %v : (tensor<1x4x16x8xf32>, tensor<1x4x16x8xf32>, tensor<1x4x15x8xf32>) -> tensor<1x4x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @att_out(%q: tensor<1x4x16x8xf32>, %k: tensor<1x4x16x8xf32>, %v: tensor<1x4x16x6xf32>) {
+  // expected-error @+1 {{operand 'out' must have shape [B, H, Lq, dv] = [1, 4, 16, 6], got [1, 4, 16, 8] (dv = 6 from 'v')}}
+  %o = ssm.attention %q, %k, %v : (tensor<1x4x16x8xf32>, tensor<1x4x16x8xf32>, tensor<1x4x16x6xf32>) -> tensor<1x4x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @att_groups(%q: tensor<1x6x16x8xf32>, %k: tensor<1x4x16x8xf32>) {
+  // expected-error @+1 {{the query head count H = 6 must be a multiple of the key/value head count Hkv = 4}}
+  %o = ssm.attention %q, %k, %k : (tensor<1x6x16x8xf32>, tensor<1x4x16x8xf32>, tensor<1x4x16x8xf32>) -> tensor<1x6x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @att_zero_kv_heads(%q: tensor<1x6x16x8xf32>, %k: tensor<1x0x16x8xf32>) {
+  // expected-error @+1 {{the key/value head count Hkv must be positive}}
+  %o = ssm.attention %q, %k, %k : (tensor<1x6x16x8xf32>, tensor<1x0x16x8xf32>, tensor<1x0x16x8xf32>) -> tensor<1x6x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @att_window_needs_causal(%q: tensor<1x4x16x8xf32>) {
+  // expected-error @+1 {{a sliding 'window' needs 'causal' (it keeps the w most recent keys of a causal mask)}}
+  %o = ssm.attention %q, %q, %q {window = 4 : i64} : (tensor<1x4x16x8xf32>, tensor<1x4x16x8xf32>, tensor<1x4x16x8xf32>) -> tensor<1x4x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @att_window_positive(%q: tensor<1x4x16x8xf32>) {
+  // expected-error @+1 {{attribute 'window' failed to satisfy constraint: 64-bit signless integer attribute whose value is positive}}
+  %o = ssm.attention %q, %q, %q causal {window = 0 : i64} : (tensor<1x4x16x8xf32>, tensor<1x4x16x8xf32>, tensor<1x4x16x8xf32>) -> tensor<1x4x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @att_type(%q: tensor<1x4x16x8xf32>, %k: tensor<1x4x16x8xbf16>) {
+  // expected-error @+1 {{'k' must have element type 'f32' (the element type of 'q'), got 'bf16'}}
+  %o = ssm.attention %q, %k, %k : (tensor<1x4x16x8xf32>, tensor<1x4x16x8xbf16>, tensor<1x4x16x8xbf16>) -> tensor<1x4x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @att_scale(%q: tensor<1x4x16x8xf32>) {
+  // expected-error @+1 {{scale must be finite, got nan}}
+  %o = ssm.attention %q, %q, %q {scale = 0x7FF8000000000000 : f64} : (tensor<1x4x16x8xf32>, tensor<1x4x16x8xf32>, tensor<1x4x16x8xf32>) -> tensor<1x4x16x8xf32>
+  return
+}
