@@ -376,6 +376,167 @@ LogicalResult AttentionOp::verify() {
 }
 
 //===----------------------------------------------------------------------===//
+// Decode steps
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// Element-type rules shared by the step ops: `same` operands have the
+/// element type of `first`, `params` that or the accumulator type, `states`
+/// the accumulator type.
+LogicalResult checkStepTypes(Operation *op, Value first,
+                             ArrayRef<std::pair<StringRef, Value>> same,
+                             ArrayRef<std::pair<StringRef, Value>> params,
+                             ArrayRef<std::pair<StringRef, Value>> states) {
+  Type elt = getElementTypeOrSelf(first.getType());
+  Type acc = accumulatorTypeFor(elt);
+  for (auto [name, v] : same)
+    if (v && getElementTypeOrSelf(v.getType()) != elt)
+      return op->emitOpError()
+             << "'" << name << "' must have element type " << elt
+             << " (the element type of the first operand), got "
+             << getElementTypeOrSelf(v.getType());
+  for (auto [name, v] : params)
+    if (v && getElementTypeOrSelf(v.getType()) != elt &&
+        getElementTypeOrSelf(v.getType()) != acc)
+      return op->emitOpError()
+             << "operand '" << name << "' must have element type " << elt
+             << " or the accumulator type " << acc << ", got "
+             << getElementTypeOrSelf(v.getType());
+  for (auto [name, v] : states)
+    if (v && getElementTypeOrSelf(v.getType()) != acc)
+      return op->emitOpError()
+             << "'" << name << "' must have the accumulator element type "
+             << acc << " for inputs of type " << elt << ", got "
+             << getElementTypeOrSelf(v.getType());
+  return success();
+}
+} // namespace
+
+LogicalResult SelectiveScanStepOp::verify() {
+  DimEnv env(getOperation());
+  auto shaped = [](Value v) { return cast<RankedTensorType>(v.getType()); };
+  if (failed(env.check("u", shaped(getU()), {"B", "Dm"})) ||
+      failed(env.check("delta", shaped(getDelta()), {"B", "Dm"})) ||
+      failed(env.check("A", shaped(getA()), {"Dm", "N"})))
+    return failure();
+  for (auto [name, value] :
+       {std::pair<StringRef, Value>{"B", getB()}, {"C", getC()}}) {
+    ShapedType t = shaped(value);
+    if (t.getRank() != 2 && t.getRank() != 3)
+      return emitOpError() << "operand '" << name
+                           << "' must have rank 2 [B, N] or rank 3 [B, G, N], "
+                              "got rank "
+                           << t.getRank();
+    static constexpr StringRef shared[] = {"B", "N"};
+    static constexpr StringRef grouped[] = {"B", "G", "N"};
+    if (failed(env.check(name, t,
+                         t.getRank() == 2 ? ArrayRef<StringRef>(shared)
+                                          : ArrayRef<StringRef>(grouped))))
+      return failure();
+  }
+  if (failed(env.check("state", shaped(getState()), {"B", "Dm", "N"})) ||
+      (getD() && failed(env.check("D", shaped(getD()), {"Dm"}))) ||
+      (getZ() && failed(env.check("z", shaped(getZ()), {"B", "Dm"}))) ||
+      (getDeltaBias() &&
+       failed(env.check("delta_bias", shaped(getDeltaBias()), {"Dm"}))) ||
+      failed(env.check("out", shaped(getOut()), {"B", "Dm"})) ||
+      failed(env.check("new_state", shaped(getNewState()), {"B", "Dm", "N"})))
+    return failure();
+  int64_t groups = env.lookup("G"), channels = env.lookup("Dm");
+  if (!ShapedType::isDynamic(groups)) {
+    if (groups <= 0)
+      return emitOpError() << "the group count G of 'B'/'C' must be positive, "
+                              "got "
+                           << groups;
+    if (!ShapedType::isDynamic(channels) && channels % groups != 0)
+      return emitOpError() << "the channel count Dm = " << channels
+                           << " must be divisible by the group count G = "
+                           << groups << " of 'B'/'C'";
+  }
+  return checkStepTypes(
+      getOperation(), getU(),
+      {{"delta", getDelta()}, {"B", getB()}, {"C", getC()}, {"z", getZ()},
+       {"out", getOut()}},
+      {{"A", getA()}, {"D", getD()}, {"delta_bias", getDeltaBias()}},
+      {{"state", getState()}, {"new_state", getNewState()}});
+}
+
+LogicalResult LinearAttentionStepOp::verify() {
+  DimEnv env(getOperation());
+  auto shaped = [](Value v) { return cast<RankedTensorType>(v.getType()); };
+  if (failed(env.check("q", shaped(getQ()), {"B", "H", "K"})) ||
+      failed(env.check("k", shaped(getK()), {"B", "H", "K"})) ||
+      failed(env.check("v", shaped(getV()), {"B", "H", "V"})) ||
+      failed(env.check("state", shaped(getState()), {"B", "H", "K", "V"})))
+    return failure();
+  if (Value g = getGate()) {
+    ShapedType t = shaped(g);
+    if (t.getRank() != 2 && t.getRank() != 3)
+      return emitOpError() << "operand 'gate' must have rank 2 [B, H] or rank "
+                              "3 [B, H, K], got rank "
+                           << t.getRank();
+    static constexpr StringRef perHead[] = {"B", "H"};
+    static constexpr StringRef perKey[] = {"B", "H", "K"};
+    if (failed(env.check("gate", t,
+                         t.getRank() == 2 ? ArrayRef<StringRef>(perHead)
+                                          : ArrayRef<StringRef>(perKey))))
+      return failure();
+  }
+  if (failed(env.check("out", shaped(getOut()), {"B", "H", "V"})) ||
+      failed(env.check("new_state", shaped(getNewState()), {"B", "H", "K", "V"})))
+    return failure();
+  StringRef map = getFeatureMap();
+  if (map != "identity" && map != "elu_plus_one" && map != "relu")
+    return emitOpError() << "unknown feature_map \"" << map
+                         << "\" (expected identity, elu_plus_one or relu)";
+  if (auto s = getScaleAttr())
+    if (!std::isfinite(s.getValueAsDouble()))
+      return emitOpError() << "scale must be finite, got "
+                           << s.getValueAsDouble();
+  return checkStepTypes(getOperation(), getQ(),
+                        {{"k", getK()}, {"v", getV()}, {"out", getOut()}},
+                        {{"gate", getGate()}},
+                        {{"state", getState()}, {"new_state", getNewState()}});
+}
+
+LogicalResult AttentionStepOp::verify() {
+  DimEnv env(getOperation());
+  auto shaped = [](Value v) { return cast<RankedTensorType>(v.getType()); };
+  if (failed(env.check("q", shaped(getQ()), {"B", "H", "d"})) ||
+      failed(env.check("k", shaped(getK()), {"B", "Hkv", "d"})) ||
+      failed(env.check("v", shaped(getV()), {"B", "Hkv", "dv"})) ||
+      failed(env.check("k_cache", shaped(getKCache()), {"B", "Hkv", "C", "d"})) ||
+      failed(env.check("v_cache", shaped(getVCache()), {"B", "Hkv", "C", "dv"})) ||
+      failed(env.check("out", shaped(getOut()), {"B", "H", "dv"})) ||
+      failed(env.check("new_k_cache", shaped(getNewKCache()), {"B", "Hkv", "C", "d"})) ||
+      failed(env.check("new_v_cache", shaped(getNewVCache()), {"B", "Hkv", "C", "dv"})))
+    return failure();
+  int64_t heads = env.lookup("H"), kvHeads = env.lookup("Hkv");
+  if (!ShapedType::isDynamic(kvHeads) && kvHeads == 0)
+    return emitOpError() << "the key/value head count Hkv must be positive";
+  if (!ShapedType::isDynamic(heads) && !ShapedType::isDynamic(kvHeads) &&
+      heads % kvHeads != 0)
+    return emitOpError() << "the query head count H = " << heads
+                         << " must be a multiple of the key/value head count "
+                            "Hkv = "
+                         << kvHeads;
+  int64_t capacity = env.lookup("C");
+  if (!ShapedType::isDynamic(capacity) && capacity == 0)
+    return emitOpError() << "the cache capacity C must be positive (the new "
+                            "token is written into it)";
+  if (auto s = getScaleAttr())
+    if (!std::isfinite(s.getValueAsDouble()))
+      return emitOpError() << "scale must be finite, got "
+                           << s.getValueAsDouble();
+  return checkStepTypes(
+      getOperation(), getQ(),
+      {{"k", getK()}, {"v", getV()}, {"k_cache", getKCache()},
+       {"v_cache", getVCache()}, {"out", getOut()},
+       {"new_k_cache", getNewKCache()}, {"new_v_cache", getNewVCache()}},
+      {}, {});
+}
+
+//===----------------------------------------------------------------------===//
 // ScanOp
 //===----------------------------------------------------------------------===//
 

@@ -261,6 +261,93 @@ def SSM_AttentionOp : SSM_Op<"attention", [Pure]> {
 }
 
 //===----------------------------------------------------------------------===//
+// Decode steps
+//===----------------------------------------------------------------------===//
+
+def SSM_SelectiveScanStepOp : SSM_Op<"selective_scan_step",
+    [Pure, AttrSizedOperandSegments]> {
+  let summary = "One decode step of the Mamba-1 selective scan";
+  let description = [{
+    `ssm.selective_scan` for a single token with the state passed in and out
+    (constant memory per token): u, delta, z and out are [B, Dm]; B and C are
+    [B, N] or [B, G, N]; A [Dm, N]; D and delta_bias [Dm]; `state` and
+    `new_state` [B, Dm, N] in the accumulator type. Same formula as
+    `ssm.selective_scan` with L = 1 and h0 = state; `ssm-decompose-steps`
+    rewrites it into exactly that.
+
+    ```mlir
+    %y, %h1 = ssm.selective_scan_step %u, %dt, %A, %B, %C, %h D(%D) delta_softplus
+        : (tensor<1x64xf32>, tensor<1x64xf32>, tensor<64x16xf32>, tensor<1x16xf32>,
+           tensor<1x16xf32>, tensor<1x64x16xf32>, tensor<64xf32>)
+        -> (tensor<1x64xf32>, tensor<1x64x16xf32>)
+    ```
+  }];
+  let arguments = (ins
+    SSM_FloatTensor:$u, SSM_FloatTensor:$delta, SSM_FloatTensor:$A,
+    SSM_FloatTensor:$B, SSM_FloatTensor:$C, SSM_FloatTensor:$state,
+    Optional<SSM_FloatTensor>:$D, Optional<SSM_FloatTensor>:$z,
+    Optional<SSM_FloatTensor>:$delta_bias, UnitAttr:$delta_softplus);
+  let results = (outs SSM_FloatTensor:$out, SSM_FloatTensor:$new_state);
+  let assemblyFormat = [{
+    $u `,` $delta `,` $A `,` $B `,` $C `,` $state
+    (`D` `(` $D^ `)`)? (`z` `(` $z^ `)`)? (`delta_bias` `(` $delta_bias^ `)`)?
+    (`delta_softplus` $delta_softplus^)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def SSM_LinearAttentionStepOp : SSM_Op<"linear_attention_step", [Pure]> {
+  let summary = "One decode step of linear attention";
+  let description = [{
+    `ssm.linear_attention` for a single token: q, k [B, H, K], v and out
+    [B, H, V], gate (log decays) [B, H] or [B, H, K], `state` and
+    `new_state` [B, H, K, V] in the accumulator type; `feature_map` and
+    `scale` as for `ssm.linear_attention` (normalisation needs a second
+    state and is not offered here). Equal to `ssm.linear_attention` with
+    L = 1 and h0 = state, which `ssm-decompose-steps` rewrites it into.
+  }];
+  let arguments = (ins
+    SSM_FloatTensor:$q, SSM_FloatTensor:$k, SSM_FloatTensor:$v,
+    SSM_FloatTensor:$state, Optional<SSM_FloatTensor>:$gate,
+    DefaultValuedStrAttr<StrAttr, "identity">:$feature_map,
+    OptionalAttr<F64Attr>:$scale);
+  let results = (outs SSM_FloatTensor:$out, SSM_FloatTensor:$new_state);
+  let assemblyFormat = [{
+    $q `,` $k `,` $v `,` $state (`gate` `(` $gate^ `)`)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def SSM_AttentionStepOp : SSM_Op<"attention_step", [Pure]> {
+  let summary = "One decode step of softmax attention with a KV cache";
+  let description = [{
+    Appends this token's key and value to a KV cache and attends to the
+    cache. `position` is the number of tokens already cached: the new k/v
+    are written at slot `position` of `k_cache` [B, Hkv, C, d] and `v_cache`
+    [B, Hkv, C, dv] (returned updated), and the query q [B, H, d] attends
+    to slots [0, position] -- or, with `window = w`, to the w most recent
+    (slots (position - w, position]). Requires position < C (checked at
+    run time). out is [B, H, dv]; `scale` defaults to d^-1/2. Equal to
+    inserting the slices and running `ssm.attention` on the visible slots,
+    which `ssm-decompose-steps` rewrites it into.
+  }];
+  let arguments = (ins
+    SSM_FloatTensor:$q, SSM_FloatTensor:$k, SSM_FloatTensor:$v,
+    SSM_FloatTensor:$k_cache, SSM_FloatTensor:$v_cache, Index:$position,
+    OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$window,
+    OptionalAttr<F64Attr>:$scale);
+  let results = (outs SSM_FloatTensor:$out, SSM_FloatTensor:$new_k_cache,
+                      SSM_FloatTensor:$new_v_cache);
+  let assemblyFormat = [{
+    $q `,` $k `,` $v `,` $k_cache `,` $v_cache `,` $position
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
 // scan
 //===----------------------------------------------------------------------===//
 

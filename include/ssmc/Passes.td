@@ -94,6 +94,31 @@ def ConvertSSMToLoops : Pass<"convert-ssm-to-loops", "::mlir::ModuleOp"> {
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
     "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
     "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect",
+    "::mlir::tensor::TensorDialect",
+  ];
+}
+
+def SSMDecomposeSteps : Pass<"ssm-decompose-steps", "::mlir::ModuleOp"> {
+  let summary = "Rewrite decode-step ops as length-1 sequence ops";
+  let description = [{
+    `ssm.selective_scan_step` and `ssm.linear_attention_step` become their
+    sequence ops with L = 1 and h0 = the state (the final state is the new
+    state); `ssm.attention_step` inserts the new key/value at `position` of
+    the caches and runs `ssm.attention` of the query over the visible slots,
+    guarded by a run-time check that position < capacity.
+
+    ```mlir
+    %y, %h1 = ssm.selective_scan_step %u, %dt, %A, %B, %C, %h : ...
+    // becomes
+    %u1 = tensor.expand_shape %u [[0], [1, 2]] ... : tensor<1x64xf32> into tensor<1x64x1xf32>
+    ...
+    %y1, %h1 = ssm.selective_scan %u1, %dt1, %A, %B1, %C1 h0(%h) : ...
+    %y = tensor.collapse_shape %y1 [[0], [1, 2]] ...
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::tensor::TensorDialect", "::mlir::scf::SCFDialect",
+    "::mlir::arith::ArithDialect", "::mlir::func::FuncDialect",
   ];
 }
 

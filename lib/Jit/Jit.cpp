@@ -319,11 +319,15 @@ Expected<std::unique_ptr<Jit>> Jit::compile(llvm::StringRef source,
     return Error::success();
   };
 
-  // libomp provides the OpenMP runtime the parallel loops call.
-  static const std::string ompPath = "/usr/lib/llvm-22/lib/libomp.so";
+  // libomp provides the OpenMP runtime the parallel loops call;
+  // libmlir_c_runner_utils provides memrefCopy (strided buffer copies).
+  static const std::string runtimeLibs[] = {
+      "/usr/lib/llvm-22/lib/libomp.so",
+      "/usr/lib/llvm-22/lib/libmlir_c_runner_utils.so"};
   llvm::SmallVector<llvm::StringRef> libs;
-  if (llvm::sys::fs::exists(ompPath))
-    libs.push_back(ompPath);
+  for (const std::string &lib : runtimeLibs)
+    if (llvm::sys::fs::exists(lib))
+      libs.push_back(lib);
   ExecutionEngineOptions eo;
   eo.transformer = transformer;
   eo.jitCodeGenOptLevel = static_cast<llvm::CodeGenOptLevel>(options.optLevel);

@@ -41,7 +41,7 @@ LogicalResult buildLoopsToLLVMStage(OpPassManager &pm,
       "func.func(llvm-request-c-wrappers),ssm-approximate-math,"
       "func.func(convert-vector-to-scf{full-unroll=true}),"
       "convert-scf-to-openmp{num-threads=" + std::to_string(options.threads) +
-      "},lower-affine,expand-strided-metadata,finalize-memref-to-llvm,"
+      "},expand-strided-metadata,lower-affine,finalize-memref-to-llvm,"
       "convert-scf-to-cf,convert-vector-to-llvm{enable-x86vector=" +
       std::string(options.avx512 ? "true" : "false") +
       " vector-transpose-lowering=shuffle16x16},convert-math-to-llvm,"

@@ -30,6 +30,8 @@ struct SSMToLoopsOptions {
 void populateSelectiveScanToLoopsPatterns(mlir::RewritePatternSet &patterns,
                                           const SSMToLoopsOptions &options);
 void populateScanToLoopsPatterns(mlir::RewritePatternSet &patterns);
+/// Decode-step ops as their sequence ops with L = 1 (ssm -> ssm).
+void populateDecomposeStepsPatterns(mlir::RewritePatternSet &patterns);
 void populateAttentionToLoopsPatterns(mlir::RewritePatternSet &patterns,
                                       const SSMToLoopsOptions &options);
 void populateLinearAttentionToLoopsPatterns(mlir::RewritePatternSet &patterns,

@@ -63,7 +63,7 @@ struct AttentionToLoops : OpRewritePattern<ssm::AttentionOp> {
         dHkv{"Hkv", kvHeads, "dimension 1 of 'k'"},
         dLk{"Lk", kLen, "dimension 2 of 'k'"},
         dd{"d", headDim, "dimension 3 of 'q'"};
-    checkOperandDims(checks, rw, loc, k, "k", {dB, dHkv, dLk, dd});
+    checkOperandDims(checks, rw, loc, k, "k", {dB, {"Hkv", {}, ""}, {"Lk", {}, ""}, dd});
     checkOperandDims(checks, rw, loc, v, "v", {dB, dHkv, dLk});
     checkResultDims(checks, rw, loc, outTy, "out",
                     {dB, {"H", heads, "dimension 1 of 'q'"},

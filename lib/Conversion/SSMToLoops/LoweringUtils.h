@@ -119,7 +119,8 @@ private:
 };
 
 /// A named dimension an operand must match: its symbol ("B", "L", ...), its
-/// size at run time and where that size comes from ("dimension 2 of 'u'").
+/// size at run time (null: nothing to check) and where that size comes from
+/// ("dimension 2 of 'u'").
 struct NamedDim {
   const char *symbol;
   mlir::Value size;

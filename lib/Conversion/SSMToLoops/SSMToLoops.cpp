@@ -14,6 +14,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Dialect/X86Vector/X86VectorDialect.h"
@@ -39,6 +40,13 @@ struct ConvertSSMToLoopsPass
     options.maxRegisterState = maxRegisterState;
     options.fastExp = fastExp;
     options.avx512 = avx512;
+    // Steps first, so the sequence-op patterns below lower what they become.
+    {
+      RewritePatternSet steps(&getContext());
+      ssmc::populateDecomposeStepsPatterns(steps);
+      if (failed(applyPatternsGreedily(getOperation(), std::move(steps))))
+        return signalPassFailure();
+    }
     RewritePatternSet patterns(&getContext());
     ssmc::populateSelectiveScanToLoopsPatterns(patterns, options);
     ssmc::populateScanToLoopsPatterns(patterns);

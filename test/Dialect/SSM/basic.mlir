@@ -193,3 +193,24 @@ func.func @attention_forms(%q: tensor<2x4x16x8xf32>, %k2: tensor<2x2x16x8xf32>, 
       : (tensor<?x8x1x64xbf16>, tensor<?x1x?x64xbf16>, tensor<?x1x?x64xbf16>) -> tensor<?x8x1x64xbf16>
   return
 }
+
+// Decode steps.
+// CHECK-LABEL: func.func @steps
+// CHECK: ssm.selective_scan_step %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} D(%{{.*}}) z(%{{.*}}) delta_bias(%{{.*}}) delta_softplus : (tensor<2x8xf32>, tensor<2x8xf32>, tensor<8x4xf32>, tensor<2x2x4xf32>, tensor<2x4xf32>, tensor<2x8x4xf32>, tensor<8xf32>, tensor<2x8xf32>, tensor<8xf32>) -> (tensor<2x8xf32>, tensor<2x8x4xf32>)
+// CHECK: ssm.linear_attention_step %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} gate(%{{.*}}) {feature_map = "relu", scale = 1.000000e+00 : f64} : (tensor<2x3x4xbf16>, tensor<2x3x4xbf16>, tensor<2x3x5xbf16>, tensor<2x3x4x5xf32>, tensor<2x3xf32>) -> (tensor<2x3x5xbf16>, tensor<2x3x4x5xf32>)
+// CHECK: ssm.attention_step %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {window = 8 : i64} : (tensor<1x4x16xf32>, tensor<1x1x16xf32>, tensor<1x1x16xf32>, tensor<1x1x?x16xf32>, tensor<1x1x?x16xf32>, index) -> (tensor<1x4x16xf32>, tensor<1x1x?x16xf32>, tensor<1x1x?x16xf32>)
+func.func @steps(%u: tensor<2x8xf32>, %A: tensor<8x4xf32>, %Bg: tensor<2x2x4xf32>, %C: tensor<2x4xf32>,
+                 %h: tensor<2x8x4xf32>, %D: tensor<8xf32>,
+                 %q: tensor<2x3x4xbf16>, %v: tensor<2x3x5xbf16>, %s: tensor<2x3x4x5xf32>, %g: tensor<2x3xf32>,
+                 %aq: tensor<1x4x16xf32>, %ak: tensor<1x1x16xf32>, %cache: tensor<1x1x?x16xf32>, %pos: index) {
+  %y, %h1 = ssm.selective_scan_step %u, %u, %A, %Bg, %C, %h D(%D) z(%u) delta_bias(%D) delta_softplus
+      : (tensor<2x8xf32>, tensor<2x8xf32>, tensor<8x4xf32>, tensor<2x2x4xf32>, tensor<2x4xf32>,
+         tensor<2x8x4xf32>, tensor<8xf32>, tensor<2x8xf32>, tensor<8xf32>) -> (tensor<2x8xf32>, tensor<2x8x4xf32>)
+  %o, %s1 = ssm.linear_attention_step %q, %q, %v, %s gate(%g) {feature_map = "relu", scale = 1.0}
+      : (tensor<2x3x4xbf16>, tensor<2x3x4xbf16>, tensor<2x3x5xbf16>, tensor<2x3x4x5xf32>, tensor<2x3xf32>)
+      -> (tensor<2x3x5xbf16>, tensor<2x3x4x5xf32>)
+  %ao, %k1, %v1 = ssm.attention_step %aq, %ak, %ak, %cache, %cache, %pos {window = 8 : i64}
+      : (tensor<1x4x16xf32>, tensor<1x1x16xf32>, tensor<1x1x16xf32>, tensor<1x1x?x16xf32>, tensor<1x1x?x16xf32>, index)
+      -> (tensor<1x4x16xf32>, tensor<1x1x?x16xf32>, tensor<1x1x?x16xf32>)
+  return
+}

@@ -669,3 +669,151 @@ func.func @att_scale(%q: tensor<1x4x16x8xf32>) {
   %o = ssm.attention %q, %q, %q {scale = 0x7FF8000000000000 : f64} : (tensor<1x4x16x8xf32>, tensor<1x4x16x8xf32>, tensor<1x4x16x8xf32>) -> tensor<1x4x16x8xf32>
   return
 }
+
+//===----------------------------------------------------------------------===//
+// decode steps
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @sss_u_rank(%u: tensor<2x8x1xf32>, %A: tensor<8x4xf32>, %B: tensor<2x4xf32>, %h: tensor<2x8x4xf32>) {
+  // expected-error @+1 {{operand 'u' must have rank 2 [B, Dm], got rank 3}}
+  %y, %h1 = ssm.selective_scan_step %u, %u, %A, %B, %B, %h : (tensor<2x8x1xf32>, tensor<2x8x1xf32>, tensor<8x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x8x4xf32>) -> (tensor<2x8xf32>, tensor<2x8x4xf32>)
+  return
+}
+
+// -----
+
+func.func @sss_B_rank(%u: tensor<2x8xf32>, %A: tensor<8x4xf32>, %B: tensor<4xf32>, %h: tensor<2x8x4xf32>) {
+  // expected-error @+1 {{operand 'B' must have rank 2 [B, N] or rank 3 [B, G, N], got rank 1}}
+  %y, %h1 = ssm.selective_scan_step %u, %u, %A, %B, %B, %h : (tensor<2x8xf32>, tensor<2x8xf32>, tensor<8x4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<2x8x4xf32>) -> (tensor<2x8xf32>, tensor<2x8x4xf32>)
+  return
+}
+
+// -----
+
+func.func @sss_state(%u: tensor<2x8xf32>, %A: tensor<8x4xf32>, %B: tensor<2x4xf32>, %h: tensor<2x8x5xf32>) {
+  // expected-error @+1 {{operand 'state' must have shape [B, Dm, N] = [2, 8, 4], got [2, 8, 5] (N = 4 from 'A')}}
+  %y, %h1 = ssm.selective_scan_step %u, %u, %A, %B, %B, %h : (tensor<2x8xf32>, tensor<2x8xf32>, tensor<8x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x8x5xf32>) -> (tensor<2x8xf32>, tensor<2x8x5xf32>)
+  return
+}
+
+// -----
+
+func.func @sss_groups(%u: tensor<2x6xf32>, %A: tensor<6x4xf32>, %B: tensor<2x4x4xf32>, %h: tensor<2x6x4xf32>) {
+  // expected-error @+1 {{the channel count Dm = 6 must be divisible by the group count G = 4 of 'B'/'C'}}
+  %y, %h1 = ssm.selective_scan_step %u, %u, %A, %B, %B, %h : (tensor<2x6xf32>, tensor<2x6xf32>, tensor<6x4xf32>, tensor<2x4x4xf32>, tensor<2x4x4xf32>, tensor<2x6x4xf32>) -> (tensor<2x6xf32>, tensor<2x6x4xf32>)
+  return
+}
+
+// -----
+
+func.func @sss_zero_groups(%u: tensor<2x6xf32>, %A: tensor<6x4xf32>, %B: tensor<2x0x4xf32>, %h: tensor<2x6x4xf32>) {
+  // expected-error @+1 {{the group count G of 'B'/'C' must be positive, got 0}}
+  %y, %h1 = ssm.selective_scan_step %u, %u, %A, %B, %B, %h : (tensor<2x6xf32>, tensor<2x6xf32>, tensor<6x4xf32>, tensor<2x0x4xf32>, tensor<2x0x4xf32>, tensor<2x6x4xf32>) -> (tensor<2x6xf32>, tensor<2x6x4xf32>)
+  return
+}
+
+// -----
+
+func.func @sss_types(%u: tensor<2x8xbf16>, %dt: tensor<2x8xf32>, %A: tensor<8x4xf32>, %B: tensor<2x4xbf16>, %h: tensor<2x8x4xf32>) {
+  // expected-error @+1 {{'delta' must have element type 'bf16' (the element type of the first operand), got 'f32'}}
+  %y, %h1 = ssm.selective_scan_step %u, %dt, %A, %B, %B, %h : (tensor<2x8xbf16>, tensor<2x8xf32>, tensor<8x4xf32>, tensor<2x4xbf16>, tensor<2x4xbf16>, tensor<2x8x4xf32>) -> (tensor<2x8xbf16>, tensor<2x8x4xf32>)
+  return
+}
+
+// -----
+
+func.func @sss_state_type(%u: tensor<2x8xbf16>, %A: tensor<8x4xf32>, %B: tensor<2x4xbf16>, %h: tensor<2x8x4xbf16>) {
+  // expected-error @+1 {{'state' must have the accumulator element type 'f32' for inputs of type 'bf16', got 'bf16'}}
+  %y, %h1 = ssm.selective_scan_step %u, %u, %A, %B, %B, %h : (tensor<2x8xbf16>, tensor<2x8xbf16>, tensor<8x4xf32>, tensor<2x4xbf16>, tensor<2x4xbf16>, tensor<2x8x4xbf16>) -> (tensor<2x8xbf16>, tensor<2x8x4xbf16>)
+  return
+}
+
+// -----
+
+func.func @las_gate_rank(%q: tensor<1x2x4xf32>, %s: tensor<1x2x4x4xf32>, %g: tensor<1xf32>) {
+  // expected-error @+1 {{operand 'gate' must have rank 2 [B, H] or rank 3 [B, H, K], got rank 1}}
+  %o, %s1 = ssm.linear_attention_step %q, %q, %q, %s gate(%g) : (tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4x4xf32>, tensor<1xf32>) -> (tensor<1x2x4xf32>, tensor<1x2x4x4xf32>)
+  return
+}
+
+// -----
+
+func.func @las_state(%q: tensor<1x2x4xf32>, %v: tensor<1x2x6xf32>, %s: tensor<1x2x4x4xf32>) {
+  // expected-error @+1 {{operand 'state' must have shape [B, H, K, V] = [1, 2, 4, 6], got [1, 2, 4, 4] (V = 6 from 'v')}}
+  %o, %s1 = ssm.linear_attention_step %q, %q, %v, %s : (tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x6xf32>, tensor<1x2x4x4xf32>) -> (tensor<1x2x6xf32>, tensor<1x2x4x4xf32>)
+  return
+}
+
+// -----
+
+func.func @las_map(%q: tensor<1x2x4xf32>, %s: tensor<1x2x4x4xf32>) {
+  // expected-error @+1 {{unknown feature_map "tanh" (expected identity, elu_plus_one or relu)}}
+  %o, %s1 = ssm.linear_attention_step %q, %q, %q, %s {feature_map = "tanh"} : (tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4x4xf32>) -> (tensor<1x2x4xf32>, tensor<1x2x4x4xf32>)
+  return
+}
+
+// -----
+
+func.func @las_scale(%q: tensor<1x2x4xf32>, %s: tensor<1x2x4x4xf32>) {
+  // expected-error @+1 {{scale must be finite, got INF}}
+  %o, %s1 = ssm.linear_attention_step %q, %q, %q, %s {scale = 0x7FF0000000000000 : f64} : (tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4x4xf32>) -> (tensor<1x2x4xf32>, tensor<1x2x4x4xf32>)
+  return
+}
+
+// -----
+
+func.func @las_types(%q: tensor<1x2x4xf32>, %s: tensor<1x2x4x4xf16>) {
+  // expected-error @+1 {{'state' must have the accumulator element type 'f32' for inputs of type 'f32', got 'f16'}}
+  %o, %s1 = ssm.linear_attention_step %q, %q, %q, %s : (tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4x4xf16>) -> (tensor<1x2x4xf32>, tensor<1x2x4x4xf16>)
+  return
+}
+
+// -----
+
+func.func @as_cache(%q: tensor<1x4x8xf32>, %k: tensor<1x2x8xf32>, %kc: tensor<1x2x16x7xf32>, %p: index) {
+  // expected-error @+1 {{operand 'k_cache' must have shape [B, Hkv, C, d] = [1, 2, ?, 8], got [1, 2, 16, 7] (d = 8 from 'q')}}
+  %o, %k1, %v1 = ssm.attention_step %q, %k, %k, %kc, %kc, %p : (tensor<1x4x8xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>, tensor<1x2x16x7xf32>, tensor<1x2x16x7xf32>, index) -> (tensor<1x4x8xf32>, tensor<1x2x16x7xf32>, tensor<1x2x16x7xf32>)
+  return
+}
+
+// -----
+
+func.func @as_heads(%q: tensor<1x3x8xf32>, %k: tensor<1x2x8xf32>, %kc: tensor<1x2x16x8xf32>, %p: index) {
+  // expected-error @+1 {{the query head count H = 3 must be a multiple of the key/value head count Hkv = 2}}
+  %o, %k1, %v1 = ssm.attention_step %q, %k, %k, %kc, %kc, %p : (tensor<1x3x8xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>, tensor<1x2x16x8xf32>, tensor<1x2x16x8xf32>, index) -> (tensor<1x3x8xf32>, tensor<1x2x16x8xf32>, tensor<1x2x16x8xf32>)
+  return
+}
+
+// -----
+
+func.func @as_zero_heads(%q: tensor<1x3x8xf32>, %k: tensor<1x0x8xf32>, %kc: tensor<1x0x16x8xf32>, %p: index) {
+  // expected-error @+1 {{the key/value head count Hkv must be positive}}
+  %o, %k1, %v1 = ssm.attention_step %q, %k, %k, %kc, %kc, %p : (tensor<1x3x8xf32>, tensor<1x0x8xf32>, tensor<1x0x8xf32>, tensor<1x0x16x8xf32>, tensor<1x0x16x8xf32>, index) -> (tensor<1x3x8xf32>, tensor<1x0x16x8xf32>, tensor<1x0x16x8xf32>)
+  return
+}
+
+// -----
+
+func.func @as_capacity(%q: tensor<1x2x8xf32>, %k: tensor<1x2x8xf32>, %kc: tensor<1x2x0x8xf32>, %p: index) {
+  // expected-error @+1 {{the cache capacity C must be positive (the new token is written into it)}}
+  %o, %k1, %v1 = ssm.attention_step %q, %k, %k, %kc, %kc, %p : (tensor<1x2x8xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>, tensor<1x2x0x8xf32>, tensor<1x2x0x8xf32>, index) -> (tensor<1x2x8xf32>, tensor<1x2x0x8xf32>, tensor<1x2x0x8xf32>)
+  return
+}
+
+// -----
+
+func.func @as_scale(%q: tensor<1x2x8xf32>, %kc: tensor<1x2x4x8xf32>, %p: index) {
+  // expected-error @+1 {{scale must be finite, got INF}}
+  %o, %k1, %v1 = ssm.attention_step %q, %q, %q, %kc, %kc, %p {scale = 0x7FF0000000000000 : f64} : (tensor<1x2x8xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, index) -> (tensor<1x2x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>)
+  return
+}
+
+// -----
+
+func.func @as_types(%q: tensor<1x2x8xf32>, %kc: tensor<1x2x4x8xbf16>, %p: index) {
+  // expected-error @+1 {{'k_cache' must have element type 'f32' (the element type of the first operand), got 'bf16'}}
+  %o, %k1, %v1 = ssm.attention_step %q, %q, %q, %kc, %kc, %p : (tensor<1x2x8xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>, tensor<1x2x4x8xbf16>, tensor<1x2x4x8xbf16>, index) -> (tensor<1x2x8xf32>, tensor<1x2x4x8xbf16>, tensor<1x2x4x8xbf16>)
+  return
+}

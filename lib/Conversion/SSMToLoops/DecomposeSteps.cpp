@@ -1,0 +1,226 @@
+//===- DecomposeSteps.cpp - decode-step ops as length-1 sequence ops ------===//
+//
+// A decode step is its sequence op with L = 1 and the state passed as h0:
+//   selective_scan_step   -> selective_scan   (h0 = state, final state out)
+//   linear_attention_step -> linear_attention (h0 = state, final state out)
+//   attention_step        -> insert k/v at `position` into the caches, then
+//                            attention of the query over the visible slots
+// The rewrites are exact (tests check step-by-step decoding against the
+// whole-sequence reference); the CPU lowering applies them before lowering
+// the sequence ops, and `ssm-decompose-steps` exposes them alone.
+// The KV-cache position is validated at run time (position < capacity).
+//
+//===----------------------------------------------------------------------===//
+
+#include "LoweringUtils.h"
+#include "ssmc/Conversion/SSMToLoops.h"
+#include "ssmc/Passes.h"
+
+#include "dialects/ssm/SSMOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+#define DEBUG_TYPE "ssm-decompose-steps"
+
+namespace ssmc {
+#define GEN_PASS_DEF_SSMDECOMPOSESTEPS
+#include "ssmc/Passes.h.inc"
+} // namespace ssmc
+
+using namespace mlir;
+using namespace ssmc::detail;
+
+namespace {
+
+/// Inserts a unit dimension at `pos` (merged with a neighbour dimension).
+Value insertUnitDim(OpBuilder &b, Location loc, Value v, int64_t pos) {
+  if (!v)
+    return v;
+  auto t = cast<RankedTensorType>(v.getType());
+  SmallVector<int64_t> shape(t.getShape());
+  shape.insert(shape.begin() + pos, 1);
+  SmallVector<ReassociationIndices> groups;
+  for (int64_t i = 0; i < t.getRank(); ++i)
+    groups.push_back({i < pos ? i : i + 1});
+  if (t.getRank() == 0)
+    groups.push_back({0});
+  else if (pos > 0)
+    groups[pos - 1] = {pos - 1, pos};
+  else
+    groups[0] = {0, 1};
+  return tensor::ExpandShapeOp::create(
+      b, loc, RankedTensorType::get(shape, t.getElementType()), v, groups);
+}
+
+/// Drops the unit dimension at `pos`.
+Value dropUnitDim(OpBuilder &b, Location loc, Value v, int64_t pos) {
+  auto t = cast<RankedTensorType>(v.getType());
+  SmallVector<ReassociationIndices> groups;
+  for (int64_t i = 0; i < t.getRank(); ++i) {
+    if (i == pos)
+      continue;
+    groups.push_back({i});
+  }
+  if (pos > 0)
+    groups[pos - 1].push_back(pos);
+  else
+    groups[0].insert(groups[0].begin(), 0);
+  return tensor::CollapseShapeOp::create(b, loc, v, groups);
+}
+
+RankedTensorType withUnitDim(Type type, int64_t pos) {
+  auto t = cast<RankedTensorType>(type);
+  SmallVector<int64_t> shape(t.getShape());
+  shape.insert(shape.begin() + pos, 1);
+  return RankedTensorType::get(shape, t.getElementType());
+}
+
+struct SelectiveScanStepToSequence : OpRewritePattern<ssm::SelectiveScanStepOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ssm::SelectiveScanStepOp op,
+                                PatternRewriter &rw) const override {
+    Location loc = op.getLoc();
+    auto time = [&](Value v) -> Value {
+      if (!v)
+        return v;
+      return insertUnitDim(rw, loc, v,
+                           cast<RankedTensorType>(v.getType()).getRank());
+    };
+    auto seq = ssm::SelectiveScanOp::create(
+        rw, loc, withUnitDim(op.getOut().getType(), 2),
+        op.getNewState().getType(), time(op.getU()), time(op.getDelta()),
+        op.getA(), time(op.getB()), time(op.getC()), op.getD(), time(op.getZ()),
+        op.getDeltaBias(), op.getState(), op.getDeltaSoftplusAttr());
+    rw.replaceOp(op, {dropUnitDim(rw, loc, seq.getOut(), 2),
+                      seq.getFinalState()});
+    return success();
+  }
+};
+
+struct LinearAttentionStepToSequence
+    : OpRewritePattern<ssm::LinearAttentionStepOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ssm::LinearAttentionStepOp op,
+                                PatternRewriter &rw) const override {
+    Location loc = op.getLoc();
+    auto seq = ssm::LinearAttentionOp::create(
+        rw, loc, withUnitDim(op.getOut().getType(), 2),
+        op.getNewState().getType(), insertUnitDim(rw, loc, op.getQ(), 2),
+        insertUnitDim(rw, loc, op.getK(), 2),
+        insertUnitDim(rw, loc, op.getV(), 2),
+        insertUnitDim(rw, loc, op.getGate(), 2), op.getState(),
+        /*cu_seqlens=*/Value(), op.getFeatureMapAttr(), op.getScaleAttr(),
+        /*normalize=*/UnitAttr());
+    rw.replaceOp(op, {dropUnitDim(rw, loc, seq.getOut(), 2),
+                      seq.getFinalState()});
+    return success();
+  }
+};
+
+struct AttentionStepToSequence : OpRewritePattern<ssm::AttentionStepOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ssm::AttentionStepOp op,
+                                PatternRewriter &rw) const override {
+    Location loc = op.getLoc();
+    Value pos = op.getPosition();
+    Value kCache = op.getKCache(), vCache = op.getVCache();
+    Value c0 = arith::ConstantIndexOp::create(rw, loc, 0);
+    Value c1 = arith::ConstantIndexOp::create(rw, loc, 1);
+    Value capacity = tensor::DimOp::create(rw, loc, kCache, 2);
+
+    // The new token needs a free slot: position < capacity.
+    RuntimeShapeChecks checks(rw, loc, op);
+    checks.require(arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ult,
+                                         pos, capacity),
+                   pos, capacity,
+                   "'position' must be below the cache capacity C "
+                   "(reported: position, C)");
+
+    auto dims = [&](OpBuilder &b, Value t) {
+      SmallVector<OpFoldResult> sizes;
+      auto tt = cast<RankedTensorType>(t.getType());
+      for (int64_t i = 0; i < tt.getRank(); ++i)
+        sizes.push_back(tt.isDynamicDim(i)
+                            ? OpFoldResult(tensor::DimOp::create(b, loc, t, i).getResult())
+                            : OpFoldResult(b.getIndexAttr(tt.getDimSize(i))));
+      return sizes;
+    };
+    auto compute = [&](OpBuilder &b, Location loc) {
+      auto append = [&](Value token, Value cache) -> Value {
+        Value slice = insertUnitDim(b, loc, token, 2);
+        SmallVector<OpFoldResult> offsets = {b.getIndexAttr(0), b.getIndexAttr(0),
+                                             OpFoldResult(pos), b.getIndexAttr(0)};
+        SmallVector<OpFoldResult> strides(4, b.getIndexAttr(1));
+        return tensor::InsertSliceOp::create(b, loc, slice, cache, offsets,
+                                             dims(b, slice), strides);
+      };
+      Value newK = append(op.getK(), kCache), newV = append(op.getV(), vCache);
+      // Visible slots [lo, position].
+      Value end = arith::AddIOp::create(b, loc, pos, c1);
+      Value lo = c0;
+      if (auto w = op.getWindow()) {
+        Value wv = arith::ConstantIndexOp::create(b, loc, *w);
+        Value start = arith::SubIOp::create(b, loc, end, wv);
+        Value before = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
+                                             end, wv);
+        lo = arith::SelectOp::create(b, loc, before, c0, start);
+      }
+      Value count = arith::SubIOp::create(b, loc, end, lo);
+      auto window = [&](Value cache) -> Value {
+        SmallVector<OpFoldResult> sizes = dims(b, cache);
+        sizes[2] = count;
+        SmallVector<OpFoldResult> offsets = {b.getIndexAttr(0), b.getIndexAttr(0),
+                                             OpFoldResult(lo), b.getIndexAttr(0)};
+        SmallVector<OpFoldResult> strides(4, b.getIndexAttr(1));
+        auto ct = cast<RankedTensorType>(cache.getType());
+        SmallVector<int64_t> shape(ct.getShape());
+        shape[2] = ShapedType::kDynamic;
+        return tensor::ExtractSliceOp::create(
+            b, loc, RankedTensorType::get(shape, ct.getElementType()), cache,
+            offsets, sizes, strides);
+      };
+      auto attn = ssm::AttentionOp::create(
+          b, loc, withUnitDim(op.getOut().getType(), 2),
+          insertUnitDim(b, loc, op.getQ(), 2), window(newK), window(newV),
+          /*causal=*/UnitAttr(), /*window=*/IntegerAttr(), op.getScaleAttr());
+      Value o = dropUnitDim(b, loc, attn.getOut(), 2);
+      scf::YieldOp::create(b, loc, ValueRange{o, newK, newV});
+    };
+    auto skip = [&](OpBuilder &b, Location loc) {
+      auto ot = cast<RankedTensorType>(op.getOut().getType());
+      SmallVector<Value> dyn;
+      for (int64_t i = 0; i < ot.getRank(); ++i)
+        if (ot.isDynamicDim(i))
+          dyn.push_back(tensor::DimOp::create(
+              b, loc, i == 2 ? op.getV() : op.getQ(), i == 2 ? 2 : i));
+      Value empty = tensor::EmptyOp::create(b, loc, ot.getShape(),
+                                            ot.getElementType(), dyn);
+      scf::YieldOp::create(b, loc, ValueRange{empty, kCache, vCache});
+    };
+    auto guarded = scf::IfOp::create(rw, loc, checks.allOk(), compute, skip);
+    rw.replaceOp(op, guarded.getResults());
+    return success();
+  }
+};
+
+struct SSMDecomposeStepsPass
+    : public ssmc::impl::SSMDecomposeStepsBase<SSMDecomposeStepsPass> {
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    ssmc::populateDecomposeStepsPatterns(patterns);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      signalPassFailure();
+  }
+};
+
+} // namespace
+
+void ssmc::populateDecomposeStepsPatterns(RewritePatternSet &patterns) {
+  patterns.add<SelectiveScanStepToSequence, LinearAttentionStepToSequence,
+               AttentionStepToSequence>(patterns.getContext());
+}

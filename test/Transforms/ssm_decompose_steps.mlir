@@ -1,0 +1,53 @@
+// ssm-decompose-steps: each decode step is its sequence op with L = 1.
+// RUN: ssmc-opt %s -split-input-file --ssm-decompose-steps | FileCheck %s
+
+// CHECK-LABEL: func.func @selective_scan_step
+// CHECK: %[[U:.*]] = tensor.expand_shape %arg0 {{\[\[}}0], [1, 2]] output_shape [2, 8, 1] : tensor<2x8xf32> into tensor<2x8x1xf32>
+// CHECK: %[[B:.*]] = tensor.expand_shape %arg2 {{\[\[}}0], [1], [2, 3]] output_shape [2, 2, 4, 1] : tensor<2x2x4xf32> into tensor<2x2x4x1xf32>
+// CHECK: %[[Y:.*]], %[[H:.*]] = ssm.selective_scan %[[U]], %{{.*}}, %arg1, %[[B]], %{{.*}} D(%arg5) h0(%arg4) delta_softplus
+// CHECK: %[[OUT:.*]] = tensor.collapse_shape %[[Y]] {{\[\[}}0], [1, 2]] : tensor<2x8x1xf32> into tensor<2x8xf32>
+// CHECK: return %[[OUT]], %[[H]]
+func.func @selective_scan_step(%u: tensor<2x8xf32>, %A: tensor<8x4xf32>, %B: tensor<2x2x4xf32>, %C: tensor<2x4xf32>,
+                               %h: tensor<2x8x4xf32>, %D: tensor<8xf32>) -> (tensor<2x8xf32>, tensor<2x8x4xf32>) {
+  %y, %h1 = ssm.selective_scan_step %u, %u, %A, %B, %C, %h D(%D) delta_softplus
+      : (tensor<2x8xf32>, tensor<2x8xf32>, tensor<8x4xf32>, tensor<2x2x4xf32>, tensor<2x4xf32>,
+         tensor<2x8x4xf32>, tensor<8xf32>) -> (tensor<2x8xf32>, tensor<2x8x4xf32>)
+  return %y, %h1 : tensor<2x8xf32>, tensor<2x8x4xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @linear_attention_step
+// CHECK: %[[G:.*]] = tensor.expand_shape %arg3 {{\[\[}}0], [1, 2], [3]] output_shape [1, 2, 1, 4] : tensor<1x2x4xf32> into tensor<1x2x1x4xf32>
+// CHECK: ssm.linear_attention %{{.*}}, %{{.*}}, %{{.*}} gate(%[[G]]) h0(%arg2) {feature_map = "relu"} : (tensor<1x2x1x4xf32>, tensor<1x2x1x4xf32>, tensor<1x2x1x4xf32>, tensor<1x2x1x4xf32>, tensor<1x2x4x4xf32>) -> (tensor<1x2x1x4xf32>, tensor<1x2x4x4xf32>)
+func.func @linear_attention_step(%q: tensor<1x2x4xf32>, %unused: tensor<1x2x4xf32>, %s: tensor<1x2x4x4xf32>, %g: tensor<1x2x4xf32>)
+    -> (tensor<1x2x4xf32>, tensor<1x2x4x4xf32>) {
+  %o, %s1 = ssm.linear_attention_step %q, %q, %q, %s gate(%g) {feature_map = "relu"}
+      : (tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4x4xf32>, tensor<1x2x4xf32>)
+      -> (tensor<1x2x4xf32>, tensor<1x2x4x4xf32>)
+  return %o, %s1 : tensor<1x2x4xf32>, tensor<1x2x4x4xf32>
+}
+
+// -----
+
+// The KV cache step: check position < C, insert the new k/v, attend to the
+// window's slots with a non-causal attention of the single query.
+// CHECK: ssm.runtime_checks = ["ssm.attention_step at {{.*}}: 'position' must be below the cache capacity C (reported: position, C)"]
+// CHECK-LABEL: func.func @attention_step
+// CHECK: %[[OK:.*]] = arith.cmpi ult, %arg4, %c16 : index
+// CHECK: func.call @ssmcShapeError
+// CHECK: scf.if %[[OK]] -> (tensor<1x4x8xf32>, tensor<1x2x16x8xf32>, tensor<1x2x16x8xf32>) {
+// CHECK: %[[K:.*]] = tensor.insert_slice %{{.*}} into %arg3[0, 0, %arg4, 0] [1, 2, 1, 8] [1, 1, 1, 1]
+// CHECK: %[[LO:.*]] = arith.select
+// CHECK: tensor.extract_slice %[[K]][0, 0, %[[LO]], 0] [1, 2, %{{.*}}, 8] [1, 1, 1, 1] : tensor<1x2x16x8xf32> to tensor<1x2x?x8xf32>
+// CHECK: ssm.attention %{{.*}}, %{{.*}}, %{{.*}} : (tensor<1x4x1x8xf32>, tensor<1x2x?x8xf32>, tensor<1x2x?x8xf32>) -> tensor<1x4x1x8xf32>
+// CHECK: } else {
+// CHECK: tensor.empty() : tensor<1x4x8xf32>
+func.func @attention_step(%q: tensor<1x4x8xf32>, %k: tensor<1x2x8xf32>, %unused: tensor<1x2x8xf32>,
+                          %kc: tensor<1x2x16x8xf32>, %p: index)
+    -> (tensor<1x4x8xf32>, tensor<1x2x16x8xf32>, tensor<1x2x16x8xf32>) {
+  %o, %k1, %v1 = ssm.attention_step %q, %k, %k, %kc, %kc, %p {window = 4 : i64}
+      : (tensor<1x4x8xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>, tensor<1x2x16x8xf32>, tensor<1x2x16x8xf32>, index)
+      -> (tensor<1x4x8xf32>, tensor<1x2x16x8xf32>, tensor<1x2x16x8xf32>)
+  return %o, %k1, %v1 : tensor<1x4x8xf32>, tensor<1x2x16x8xf32>, tensor<1x2x16x8xf32>
+}

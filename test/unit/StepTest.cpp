@@ -1,0 +1,205 @@
+//===- StepTest.cpp - token-by-token decoding equals the sequence ops -----===//
+//
+// Each decode-step op, called once per token with its state (or KV cache)
+// carried from call to call, must reproduce the whole-sequence double
+// reference at every step: selective_scan_step vs ref::selectiveScan,
+// linear_attention_step vs ref::linearAttention, attention_step vs causal
+// (windowed) ref::attention.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ssmc/Jit.h"
+#include "ssmc/Reference.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+using namespace ssmc;
+
+namespace {
+
+std::vector<double> randomValues(std::mt19937 &rng, size_t n, double lo,
+                                 double hi) {
+  std::uniform_real_distribution<double> d(lo, hi);
+  std::vector<double> v(n);
+  for (double &x : v)
+    x = d(rng);
+  return v;
+}
+
+OwnedTensor tensorOf(std::vector<int64_t> shape, const std::vector<double> &v,
+                     DType dt = DType::F32) {
+  OwnedTensor t(dt, shape);
+  for (int64_t i = 0; i < t.numel(); ++i)
+    t.setFromDouble(i, v[i]);
+  return t;
+}
+
+std::unique_ptr<Jit> compileOrFail(const std::string &src) {
+  auto jit = Jit::compile(src);
+  EXPECT_TRUE(static_cast<bool>(jit)) << llvm::toString(jit.takeError());
+  return jit ? std::move(*jit) : nullptr;
+}
+
+TEST(DecodeSteps, SelectiveScanStepReproducesTheSequence) {
+  const int64_t B = 2, Dm = 20, N = 16, L = 9;
+  std::mt19937 rng(1);
+  ref::SelectiveScanProblem p;
+  p.batch = B, p.channels = Dm, p.seqLen = L, p.stateSize = N;
+  p.deltaSoftplus = true;
+  p.u = randomValues(rng, B * Dm * L, -1, 1);
+  p.delta = randomValues(rng, B * Dm * L, -3, 1);
+  p.A = randomValues(rng, Dm * N, -4, -0.1);
+  p.B = randomValues(rng, B * N * L, -1, 1);
+  p.C = randomValues(rng, B * N * L, -1, 1);
+  p.D = randomValues(rng, Dm, -1, 1);
+  p.z = randomValues(rng, B * Dm * L, -2, 2);
+  ref::SelectiveScanResult want = ref::selectiveScan(p);
+
+  auto jit = compileOrFail(R"mlir(
+func.func @step(%u: tensor<2x20xf32>, %dt: tensor<2x20xf32>, %A: tensor<20x16xf32>,
+                %B: tensor<2x16xf32>, %C: tensor<2x16xf32>, %h: tensor<2x20x16xf32>,
+                %D: tensor<20xf32>, %z: tensor<2x20xf32>) -> (tensor<2x20xf32>, tensor<2x20x16xf32>) {
+  %y, %h1 = ssm.selective_scan_step %u, %dt, %A, %B, %C, %h D(%D) z(%z) delta_softplus
+      : (tensor<2x20xf32>, tensor<2x20xf32>, tensor<20x16xf32>, tensor<2x16xf32>, tensor<2x16xf32>,
+         tensor<2x20x16xf32>, tensor<20xf32>, tensor<2x20xf32>) -> (tensor<2x20xf32>, tensor<2x20x16xf32>)
+  return %y, %h1 : tensor<2x20xf32>, tensor<2x20x16xf32>
+}
+)mlir");
+  ASSERT_TRUE(jit);
+  OwnedTensor A = tensorOf({Dm, N}, p.A), D = tensorOf({Dm}, p.D);
+  OwnedTensor state(DType::F32, {B, Dm, N});
+  double err = 0;
+  for (int64_t t = 0; t < L; ++t) {
+    auto column = [&](const std::vector<double> &x, int64_t rows, int64_t len) {
+      std::vector<double> c(rows);
+      for (int64_t r = 0; r < rows; ++r)
+        c[r] = x[r * len + t];
+      return c;
+    };
+    OwnedTensor u = tensorOf({B, Dm}, column(p.u, B * Dm, L));
+    OwnedTensor dt = tensorOf({B, Dm}, column(p.delta, B * Dm, L));
+    OwnedTensor bt = tensorOf({B, N}, column(p.B, B * N, L));
+    OwnedTensor ct = tensorOf({B, N}, column(p.C, B * N, L));
+    OwnedTensor zt = tensorOf({B, Dm}, column(p.z, B * Dm, L));
+    auto r = jit->run("step", {u.view(), dt.view(), A.view(), bt.view(),
+                               ct.view(), state.view(), D.view(), zt.view()});
+    ASSERT_TRUE(static_cast<bool>(r)) << llvm::toString(r.takeError());
+    for (int64_t i = 0; i < B * Dm; ++i)
+      err = std::max(err, std::fabs((*r)[0].getAsDouble(i) - want.out[i * L + t]));
+    state = std::move((*r)[1]);
+  }
+  EXPECT_LE(err, 1e-4);
+  for (int64_t i = 0; i < B * Dm * N; ++i)
+    ASSERT_NEAR(state.getAsDouble(i), want.finalState[i], 1e-4);
+}
+
+TEST(DecodeSteps, LinearAttentionStepReproducesTheSequence) {
+  const int64_t B = 1, H = 2, L = 11, K = 8, V = 20;
+  std::mt19937 rng(2);
+  ref::LinearAttentionProblem p;
+  p.batch = B, p.heads = H, p.seqLen = L, p.keyDim = K, p.valueDim = V;
+  p.gatePerKey = true;
+  p.featureMap = ref::LinearAttentionProblem::FeatureMap::EluPlusOne;
+  p.q = randomValues(rng, B * H * L * K, -1, 1);
+  p.k = randomValues(rng, B * H * L * K, -1, 1);
+  p.v = randomValues(rng, B * H * L * V, -1, 1);
+  p.gate = randomValues(rng, B * H * L * K, -0.5, 0);
+  ref::LinearAttentionResult want = ref::linearAttention(p);
+  auto jit = compileOrFail(R"mlir(
+func.func @step(%q: tensor<1x2x8xf32>, %k: tensor<1x2x8xf32>, %v: tensor<1x2x20xf32>,
+                %s: tensor<1x2x8x20xf32>, %g: tensor<1x2x8xf32>) -> (tensor<1x2x20xf32>, tensor<1x2x8x20xf32>) {
+  %o, %s1 = ssm.linear_attention_step %q, %k, %v, %s gate(%g) {feature_map = "elu_plus_one"}
+      : (tensor<1x2x8xf32>, tensor<1x2x8xf32>, tensor<1x2x20xf32>, tensor<1x2x8x20xf32>, tensor<1x2x8xf32>)
+      -> (tensor<1x2x20xf32>, tensor<1x2x8x20xf32>)
+  return %o, %s1 : tensor<1x2x20xf32>, tensor<1x2x8x20xf32>
+}
+)mlir");
+  ASSERT_TRUE(jit);
+  OwnedTensor state(DType::F32, {B, H, K, V});
+  double err = 0;
+  for (int64_t t = 0; t < L; ++t) {
+    auto rows = [&](const std::vector<double> &x, int64_t width) {
+      std::vector<double> r;
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t i = 0; i < width; ++i)
+          r.push_back(x[(h * L + t) * width + i]);
+      return r;
+    };
+    OwnedTensor q = tensorOf({B, H, K}, rows(p.q, K)), k = tensorOf({B, H, K}, rows(p.k, K));
+    OwnedTensor v = tensorOf({B, H, V}, rows(p.v, V)), g = tensorOf({B, H, K}, rows(p.gate, K));
+    auto r = jit->run("step", {q.view(), k.view(), v.view(), state.view(), g.view()});
+    ASSERT_TRUE(static_cast<bool>(r)) << llvm::toString(r.takeError());
+    std::vector<double> o = rows(want.out, V);
+    for (int64_t i = 0; i < H * V; ++i)
+      err = std::max(err, std::fabs((*r)[0].getAsDouble(i) - o[i]));
+    state = std::move((*r)[1]);
+  }
+  EXPECT_LE(err, 1e-4);
+  for (int64_t i = 0; i < H * K * V; ++i)
+    ASSERT_NEAR(state.getAsDouble(i), want.finalState[i], 1e-4);
+}
+
+TEST(DecodeSteps, AttentionStepWithACacheReproducesCausalAttention) {
+  const int64_t H = 4, Hkv = 2, L = 10, C = 16, d = 8;
+  for (int64_t window : {0, 3}) {
+    std::mt19937 rng(3 + window);
+    ref::AttentionProblem p;
+    p.heads = H, p.kvHeads = Hkv, p.queryLen = L, p.keyLen = L;
+    p.headDim = d, p.valueDim = d, p.causal = true, p.window = window;
+    p.q = randomValues(rng, H * L * d, -2, 2);
+    p.k = randomValues(rng, Hkv * L * d, -2, 2);
+    p.v = randomValues(rng, Hkv * L * d, -2, 2);
+    std::vector<double> want = ref::attention(p);
+    std::string attrs = window ? " {window = " + std::to_string(window) + " : i64}" : "";
+    auto jit = compileOrFail(R"mlir(
+func.func @step(%q: tensor<1x4x8xf32>, %k: tensor<1x2x8xf32>, %v: tensor<1x2x8xf32>,
+                %kc: tensor<1x2x16x8xf32>, %vc: tensor<1x2x16x8xf32>, %pos: index)
+    -> (tensor<1x4x8xf32>, tensor<1x2x16x8xf32>, tensor<1x2x16x8xf32>) {
+  %o, %k1, %v1 = ssm.attention_step %q, %k, %v, %kc, %vc, %pos)mlir" + attrs + R"mlir(
+      : (tensor<1x4x8xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>, tensor<1x2x16x8xf32>,
+         tensor<1x2x16x8xf32>, index) -> (tensor<1x4x8xf32>, tensor<1x2x16x8xf32>, tensor<1x2x16x8xf32>)
+  return %o, %k1, %v1 : tensor<1x4x8xf32>, tensor<1x2x16x8xf32>, tensor<1x2x16x8xf32>
+}
+)mlir");
+    ASSERT_TRUE(jit);
+    OwnedTensor kc(DType::F32, {1, Hkv, C, d}), vc(DType::F32, {1, Hkv, C, d});
+    double err = 0;
+    for (int64_t t = 0; t < L; ++t) {
+      auto rows = [&](const std::vector<double> &x, int64_t heads) {
+        std::vector<double> r;
+        for (int64_t h = 0; h < heads; ++h)
+          for (int64_t i = 0; i < d; ++i)
+            r.push_back(x[(h * L + t) * d + i]);
+        return r;
+      };
+      OwnedTensor q = tensorOf({1, H, d}, rows(p.q, H));
+      OwnedTensor k = tensorOf({1, Hkv, d}, rows(p.k, Hkv));
+      OwnedTensor v = tensorOf({1, Hkv, d}, rows(p.v, Hkv));
+      OwnedTensor pos(DType::I64, {});
+      pos.as<int64_t>()[0] = t;
+      auto r = jit->run("step", {q.view(), k.view(), v.view(), kc.view(), vc.view(), pos.view()});
+      ASSERT_TRUE(static_cast<bool>(r)) << llvm::toString(r.takeError());
+      std::vector<double> o = rows(want, H);
+      for (int64_t i = 0; i < H * d; ++i)
+        err = std::max(err, std::fabs((*r)[0].getAsDouble(i) - o[i]));
+      kc = std::move((*r)[1]);
+      vc = std::move((*r)[2]);
+    }
+    EXPECT_LE(err, 1e-4) << "window " << window;
+    // A full cache is a run-time error, not a write past its end.
+    OwnedTensor q(DType::F32, {1, H, d}), k(DType::F32, {1, Hkv, d});
+    OwnedTensor pos(DType::I64, {});
+    pos.as<int64_t>()[0] = C;
+    auto full = jit->run("step", {q.view(), k.view(), k.view(), kc.view(), vc.view(), pos.view()});
+    ASSERT_FALSE(full);
+    EXPECT_NE(llvm::toString(full.takeError())
+                  .find("'position' must be below the cache capacity C "
+                        "(reported: position, C) (got 16, expected 16)"),
+              std::string::npos);
+  }
+}
+
+} // namespace
