@@ -221,6 +221,65 @@ LogicalResult SelectiveScanOp::verify() {
 }
 
 //===----------------------------------------------------------------------===//
+// SSDOp
+//===----------------------------------------------------------------------===//
+
+Type SSDOp::getAccumulatorType() {
+  return accumulatorTypeFor(getX().getType().getElementType());
+}
+
+LogicalResult SSDOp::verify() {
+  DimEnv env(getOperation());
+  auto shaped = [](Value v) { return cast<RankedTensorType>(v.getType()); };
+  if (failed(env.check("x", shaped(getX()), {"B", "L", "H", "P"})) ||
+      failed(env.check("dt", shaped(getDt()), {"B", "L", "H"})) ||
+      failed(env.check("A", shaped(getA()), {"H"})) ||
+      failed(env.check("B", shaped(getB()), {"B", "L", "G", "N"})) ||
+      failed(env.check("C", shaped(getC()), {"B", "L", "G", "N"})) ||
+      (getD() && failed(env.check("D", shaped(getD()), {"H"}))) ||
+      (getZ() && failed(env.check("z", shaped(getZ()), {"B", "L", "H", "P"}))) ||
+      (getDtBias() && failed(env.check("dt_bias", shaped(getDtBias()), {"H"}))) ||
+      (getH0() && failed(env.check("h0", shaped(getH0()), {"B", "H", "P", "N"}))) ||
+      failed(env.check("out", shaped(getOut()), {"B", "L", "H", "P"})) ||
+      (getFinalState() &&
+       failed(env.check("final_state", shaped(getFinalState()), {"B", "H", "P", "N"}))))
+    return failure();
+  int64_t groups = env.lookup("G"), heads = env.lookup("H");
+  if (!ShapedType::isDynamic(groups)) {
+    if (groups <= 0)
+      return emitOpError() << "the group count G of 'B'/'C' must be positive, got "
+                           << groups;
+    if (!ShapedType::isDynamic(heads) && heads % groups != 0)
+      return emitOpError() << "the head count H = " << heads
+                           << " must be divisible by the group count G = "
+                           << groups << " of 'B'/'C'";
+  }
+  Type elt = getX().getType().getElementType();
+  Type acc = getAccumulatorType();
+  for (auto [name, v] : {std::pair<StringRef, Value>{"dt", getDt()}, {"B", getB()},
+                         {"C", getC()}, {"z", getZ()}, {"out", getOut()}})
+    if (v && getElementTypeOrSelf(v.getType()) != elt)
+      return emitOpError() << "'" << name << "' must have element type " << elt
+                           << " (the element type of 'x'), got "
+                           << getElementTypeOrSelf(v.getType());
+  for (auto [name, v] : {std::pair<StringRef, Value>{"A", getA()}, {"D", getD()},
+                         {"dt_bias", getDtBias()}})
+    if (v && getElementTypeOrSelf(v.getType()) != elt &&
+        getElementTypeOrSelf(v.getType()) != acc)
+      return emitOpError() << "operand '" << name << "' must have element type "
+                           << elt << " or the accumulator type " << acc
+                           << ", got " << getElementTypeOrSelf(v.getType());
+  for (auto [name, v] : {std::pair<StringRef, Value>{"h0", getH0()},
+                         {"final_state", getFinalState()}})
+    if (v && getElementTypeOrSelf(v.getType()) != acc)
+      return emitOpError() << "'" << name
+                           << "' must have the accumulator element type " << acc
+                           << " for inputs of type " << elt << ", got "
+                           << getElementTypeOrSelf(v.getType());
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // LinearAttentionOp
 //===----------------------------------------------------------------------===//
 

@@ -112,6 +112,58 @@ def SSM_SelectiveScanOp : SSM_Op<"selective_scan",
 }
 
 //===----------------------------------------------------------------------===//
+// ssd
+//===----------------------------------------------------------------------===//
+
+def SSM_SSDOp : SSM_Op<"ssd", [Pure, AttrSizedOperandSegments]> {
+  let summary = "Mamba-2 state space duality (scalar decay per head)";
+  let description = [{
+    The Mamba-2 recurrence with the layout of mamba_ssm's
+    `mamba_chunk_scan_combined`. For batch `b`, step `t`, head `h` (in group
+    `g = h / (H / G)`), head channel `p` and state index `n`:
+
+    ```
+    dt    = softplus(dt[b,t,h] + dt_bias[h])     (bias, softplus optional)
+    h[p,n] = exp(dt * A[h]) * h[p,n] + dt * x[b,t,h,p] * B[b,t,g,n]
+    y     = sum_n C[b,t,g,n] * h[p,n] + D[h] * x[b,t,h,p]
+    out   = y * silu(z[b,t,h,p])                 (z optional)
+    ```
+
+    `h` starts at `h0` [B, H, P, N] (zero when absent); the optional second
+    result is the final state. It is linear attention with a scalar gate per
+    head and step: q = C, k = B, v = dt * x, log gate = dt * A.
+
+    | operand | shape |
+    | --- | --- |
+    | x, z, result out | [B, L, H, P] |
+    | dt | [B, L, H] |
+    | A, D, dt_bias | [H] |
+    | B, C | [B, L, G, N], G divides H |
+    | h0, result final_state | [B, H, P, N] |
+
+    x, dt, B, C, z and out share T in {f16, bf16, f32, f64}; A, D and dt_bias
+    are T or the accumulator type; h0 and final_state the accumulator type.
+  }];
+  let arguments = (ins
+    SSM_FloatTensor:$x, SSM_FloatTensor:$dt, SSM_FloatTensor:$A,
+    SSM_FloatTensor:$B, SSM_FloatTensor:$C,
+    Optional<SSM_FloatTensor>:$D, Optional<SSM_FloatTensor>:$z,
+    Optional<SSM_FloatTensor>:$dt_bias, Optional<SSM_FloatTensor>:$h0,
+    UnitAttr:$dt_softplus);
+  let results = (outs SSM_FloatTensor:$out, Optional<SSM_FloatTensor>:$final_state);
+  let assemblyFormat = [{
+    $x `,` $dt `,` $A `,` $B `,` $C
+    (`D` `(` $D^ `)`)? (`z` `(` $z^ `)`)? (`dt_bias` `(` $dt_bias^ `)`)?
+    (`h0` `(` $h0^ `)`)? (`dt_softplus` $dt_softplus^)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    ::mlir::Type getAccumulatorType();
+  }];
+}
+
+//===----------------------------------------------------------------------===//
 // linear_attention
 //===----------------------------------------------------------------------===//
 

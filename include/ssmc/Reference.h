@@ -96,6 +96,61 @@ inline SelectiveScanResult selectiveScan(const SelectiveScanProblem &p) {
   return r;
 }
 
+/// Inputs of ssm.ssd (row-major): x, z [B, L, H, P]; dt [B, L, H]; A, D,
+/// dtBias [H]; B, C [B, L, G, N]; h0 [B, H, P, N]. Empty optionals absent.
+struct SSDProblem {
+  int64_t batch = 1, seqLen = 1, heads = 1, headDim = 1, groups = 1,
+          stateSize = 1;
+  bool dtSoftplus = false;
+  std::vector<double> x, dt, A, B, C, D, z, dtBias, h0;
+};
+
+struct SSDResult {
+  std::vector<double> out;        ///< [B, L, H, P]
+  std::vector<double> finalState; ///< [B, H, P, N]
+};
+
+inline SSDResult ssd(const SSDProblem &p) {
+  const int64_t L = p.seqLen, H = p.heads, P = p.headDim, G = p.groups,
+                N = p.stateSize;
+  SSDResult r;
+  r.out.assign(p.batch * L * H * P, 0.0);
+  r.finalState.assign(p.batch * H * P * N, 0.0);
+  for (int64_t b = 0; b < p.batch; ++b)
+    for (int64_t h = 0; h < H; ++h) {
+      const int64_t g = h / (H / G);
+      std::vector<double> st(P * N, 0.0);
+      if (!p.h0.empty())
+        for (int64_t i = 0; i < P * N; ++i)
+          st[i] = p.h0[(b * H + h) * P * N + i];
+      for (int64_t t = 0; t < L; ++t) {
+        double dt = p.dt[(b * L + t) * H + h];
+        if (!p.dtBias.empty())
+          dt += p.dtBias[h];
+        if (p.dtSoftplus)
+          dt = softplus(dt);
+        const double decay = std::exp(dt * p.A[h]);
+        for (int64_t pi = 0; pi < P; ++pi) {
+          const int64_t xi = ((b * L + t) * H + h) * P + pi;
+          double y = 0;
+          for (int64_t n = 0; n < N; ++n) {
+            const int64_t bi = ((b * L + t) * G + g) * N + n;
+            st[pi * N + n] = decay * st[pi * N + n] + dt * p.x[xi] * p.B[bi];
+            y += p.C[bi] * st[pi * N + n];
+          }
+          if (!p.D.empty())
+            y += p.D[h] * p.x[xi];
+          if (!p.z.empty())
+            y *= silu(p.z[xi]);
+          r.out[xi] = y;
+        }
+      }
+      for (int64_t i = 0; i < P * N; ++i)
+        r.finalState[(b * H + h) * P * N + i] = st[i];
+    }
+  return r;
+}
+
 /// Inputs of ssm.linear_attention (row-major): q, k [B, H, L, K]; v
 /// [B, H, L, V]; gate (log decays) empty, [B, H, L] or, with gatePerKey,
 /// [B, H, L, K]; h0 [S, H, K, V] or empty; cuSeqlens empty (S = B sequences)

@@ -111,6 +111,44 @@ OpCost costOf(ssm::SelectiveScanOp op, int64_t seqLenOverride) {
   return c;
 }
 
+OpCost costOf(ssm::SSDOp op, int64_t seqLenOverride) {
+  auto xTy = op.getX().getType();
+  auto bTy = cast<ShapedType>(op.getB().getType());
+  Type acc = op.getAccumulatorType();
+  int64_t eb = elementBytes(xTy.getElementType()), ab = elementBytes(acc);
+  Count batch = dim(xTy, 0), heads = dim(xTy, 2), P = dim(xTy, 3),
+        G = dim(bTy, 2), N = dim(bTy, 3);
+  OpCost c;
+  c.opName = op->getName().getStringRef().str();
+  c.accumulatorType = typeName(acc);
+  c.seqLen = seqLenOverride > 0 ? Count(seqLenOverride) : dim(xTy, 1);
+  c.stateElements = batch * heads * P * N;
+  c.stateBytes = c.stateElements * Count(ab);
+  // Per head and step: dt (+bias, softplus) and dt*A; per channel p: dt*x,
+  // then per state index decay*h (1) + B*dtx (FMA, 2) + C*h (FMA, 2); D
+  // skip (2) and z gate (3 + 1 exp) per channel.
+  int64_t perChannel = 1 + (op.getD() ? 2 : 0) + (op.getZ() ? 3 : 0);
+  int64_t perHead = 1 + (op.getDtBias() ? 1 : 0) + (op.getDtSoftplus() ? 1 : 0);
+  c.flopsPerToken =
+      batch * heads * (Count(perHead) + P * (Count(perChannel) + Count(5) * N));
+  int64_t transPerHead = 1 + (op.getDtSoftplus() ? 2 : 0);
+  c.transcendentalsPerToken =
+      batch * heads * (Count(transPerHead) + (op.getZ() ? P : Count(0)));
+  int64_t streams = 2 + (op.getZ() ? 1 : 0); // x, out (+ z)
+  c.bytesPerToken = batch * (heads * (P * Count(streams) + Count(1)) +
+                             Count(2) * G * N) * Count(eb);
+  auto bytesOf = [](Value v) -> Count {
+    if (!v)
+      return 0;
+    auto t = cast<ShapedType>(v.getType());
+    return numel(t) * Count(elementBytes(t.getElementType()));
+  };
+  c.paramBytes = bytesOf(op.getA()) + bytesOf(op.getD()) +
+                 bytesOf(op.getDtBias()) + bytesOf(op.getH0()) +
+                 bytesOf(op.getFinalState());
+  return c;
+}
+
 OpCost costOf(ssm::LinearAttentionOp op, int64_t seqLenOverride) {
   auto qTy = op.getQ().getType();
   auto vTy = op.getV().getType();
@@ -275,7 +313,7 @@ int64_t elementBytes(Type type) {
 std::optional<OpCost> estimateCost(Operation *op, int64_t seqLenOverride) {
   return llvm::TypeSwitch<Operation *, std::optional<OpCost>>(op)
       .Case<ssm::SelectiveScanOp, ssm::ScanOp, ssm::LinearAttentionOp,
-            ssm::AttentionOp>(
+            ssm::AttentionOp, ssm::SSDOp>(
           [&](auto concrete) { return costOf(concrete, seqLenOverride); })
       .Default([](Operation *) { return std::nullopt; });
 }

@@ -127,3 +127,13 @@ func.func @attention_full_cache(%q: tensor<1x1x100x8xf32>) -> tensor<1x1x100x8xf
       : (tensor<1x1x100x8xf32>, tensor<1x1x100x8xf32>, tensor<1x1x100x8xf32>) -> tensor<1x1x100x8xf32>
   return %o : tensor<1x1x100x8xf32>
 }
+
+// -----
+
+// SSD, B=1, L=16, H=4, P=8, G=1, N=6, plain: state 1*4*8*6 = 192 f32;
+// per head 1 + P*(1 + 5N) = 249 flops, 1 exp; bytes (4*(8*2 + 1) + 2*1*6)*4.
+func.func @ssd(%x: tensor<1x16x4x8xf32>, %dt: tensor<1x16x4xf32>, %A: tensor<4xf32>, %B: tensor<1x16x1x6xf32>) -> tensor<1x16x4x8xf32> {
+  // expected-remark @+1 {{ssm.ssd: state 192 elements (768 bytes, f32); per token 996 flops, 4 transcendentals, 320 bytes; total over L=16: 15936 flops, 64 transcendentals, 5136 bytes}}
+  %y = ssm.ssd %x, %dt, %A, %B, %B : (tensor<1x16x4x8xf32>, tensor<1x16x4xf32>, tensor<4xf32>, tensor<1x16x1x6xf32>, tensor<1x16x1x6xf32>) -> tensor<1x16x4x8xf32>
+  return %y : tensor<1x16x4x8xf32>
+}

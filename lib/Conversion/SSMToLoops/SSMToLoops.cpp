@@ -52,6 +52,7 @@ struct ConvertSSMToLoopsPass
     ssmc::populateScanToLoopsPatterns(patterns);
     ssmc::populateLinearAttentionToLoopsPatterns(patterns, options);
     ssmc::populateAttentionToLoopsPatterns(patterns, options);
+    ssmc::populateSSDToLoopsPatterns(patterns, options);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
     // Anything left is an ssm op without a CPU lowering yet.

@@ -214,3 +214,16 @@ func.func @steps(%u: tensor<2x8xf32>, %A: tensor<8x4xf32>, %Bg: tensor<2x2x4xf32
       -> (tensor<1x4x16xf32>, tensor<1x1x?x16xf32>, tensor<1x1x?x16xf32>)
   return
 }
+
+// Mamba-2 SSD: minimal and with every option (grouped B/C).
+// CHECK-LABEL: func.func @ssd_forms
+// CHECK: ssm.ssd %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : (tensor<2x16x4x8xf32>, tensor<2x16x4xf32>, tensor<4xf32>, tensor<2x16x1x6xf32>, tensor<2x16x1x6xf32>) -> tensor<2x16x4x8xf32>
+// CHECK: ssm.ssd %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} D(%{{.*}}) z(%{{.*}}) dt_bias(%{{.*}}) h0(%{{.*}}) dt_softplus : (tensor<?x?x4x8xbf16>, tensor<?x?x4xbf16>, tensor<4xf32>, tensor<?x?x2x6xbf16>, tensor<?x?x2x6xbf16>, tensor<4xf32>, tensor<?x?x4x8xbf16>, tensor<4xf32>, tensor<?x4x8x6xf32>) -> (tensor<?x?x4x8xbf16>, tensor<?x4x8x6xf32>)
+func.func @ssd_forms(%x: tensor<2x16x4x8xf32>, %dt: tensor<2x16x4xf32>, %A: tensor<4xf32>, %B: tensor<2x16x1x6xf32>,
+                     %xb: tensor<?x?x4x8xbf16>, %dtb: tensor<?x?x4xbf16>, %Bb: tensor<?x?x2x6xbf16>, %h0: tensor<?x4x8x6xf32>) {
+  %y = ssm.ssd %x, %dt, %A, %B, %B : (tensor<2x16x4x8xf32>, tensor<2x16x4xf32>, tensor<4xf32>, tensor<2x16x1x6xf32>, tensor<2x16x1x6xf32>) -> tensor<2x16x4x8xf32>
+  %y2, %h = ssm.ssd %xb, %dtb, %A, %Bb, %Bb D(%A) z(%xb) dt_bias(%A) h0(%h0) dt_softplus
+      : (tensor<?x?x4x8xbf16>, tensor<?x?x4xbf16>, tensor<4xf32>, tensor<?x?x2x6xbf16>, tensor<?x?x2x6xbf16>,
+         tensor<4xf32>, tensor<?x?x4x8xbf16>, tensor<4xf32>, tensor<?x4x8x6xf32>) -> (tensor<?x?x4x8xbf16>, tensor<?x4x8x6xf32>)
+  return
+}

@@ -817,3 +817,87 @@ func.func @as_types(%q: tensor<1x2x8xf32>, %kc: tensor<1x2x4x8xbf16>, %p: index)
   %o, %k1, %v1 = ssm.attention_step %q, %q, %q, %kc, %kc, %p : (tensor<1x2x8xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>, tensor<1x2x4x8xbf16>, tensor<1x2x4x8xbf16>, index) -> (tensor<1x2x8xf32>, tensor<1x2x4x8xbf16>, tensor<1x2x4x8xbf16>)
   return
 }
+
+//===----------------------------------------------------------------------===//
+// ssm.ssd
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @ssd_x_rank(%x: tensor<16x4x8xf32>, %dt: tensor<1x16x4xf32>, %A: tensor<4xf32>, %B: tensor<1x16x1x6xf32>) {
+  // expected-error @+1 {{operand 'x' must have rank 4 [B, L, H, P], got rank 3}}
+  %y = ssm.ssd %x, %dt, %A, %B, %B : (tensor<16x4x8xf32>, tensor<1x16x4xf32>, tensor<4xf32>, tensor<1x16x1x6xf32>, tensor<1x16x1x6xf32>) -> tensor<16x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @ssd_dt(%x: tensor<1x16x4x8xf32>, %dt: tensor<1x16x3xf32>, %A: tensor<4xf32>, %B: tensor<1x16x1x6xf32>) {
+  // expected-error @+1 {{operand 'dt' must have shape [B, L, H] = [1, 16, 4], got [1, 16, 3] (H = 4 from 'x')}}
+  %y = ssm.ssd %x, %dt, %A, %B, %B : (tensor<1x16x4x8xf32>, tensor<1x16x3xf32>, tensor<4xf32>, tensor<1x16x1x6xf32>, tensor<1x16x1x6xf32>) -> tensor<1x16x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @ssd_C(%x: tensor<1x16x4x8xf32>, %dt: tensor<1x16x4xf32>, %A: tensor<4xf32>, %B: tensor<1x16x1x6xf32>, %C: tensor<1x16x1x5xf32>) {
+  // expected-error @+1 {{operand 'C' must have shape [B, L, G, N] = [1, 16, 1, 6], got [1, 16, 1, 5] (N = 6 from 'B')}}
+  %y = ssm.ssd %x, %dt, %A, %B, %C : (tensor<1x16x4x8xf32>, tensor<1x16x4xf32>, tensor<4xf32>, tensor<1x16x1x6xf32>, tensor<1x16x1x5xf32>) -> tensor<1x16x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @ssd_groups(%x: tensor<1x16x4x8xf32>, %dt: tensor<1x16x4xf32>, %A: tensor<4xf32>, %B: tensor<1x16x3x6xf32>) {
+  // expected-error @+1 {{the head count H = 4 must be divisible by the group count G = 3 of 'B'/'C'}}
+  %y = ssm.ssd %x, %dt, %A, %B, %B : (tensor<1x16x4x8xf32>, tensor<1x16x4xf32>, tensor<4xf32>, tensor<1x16x3x6xf32>, tensor<1x16x3x6xf32>) -> tensor<1x16x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @ssd_zero_groups(%x: tensor<1x16x4x8xf32>, %dt: tensor<1x16x4xf32>, %A: tensor<4xf32>, %B: tensor<1x16x0x6xf32>) {
+  // expected-error @+1 {{the group count G of 'B'/'C' must be positive, got 0}}
+  %y = ssm.ssd %x, %dt, %A, %B, %B : (tensor<1x16x4x8xf32>, tensor<1x16x4xf32>, tensor<4xf32>, tensor<1x16x0x6xf32>, tensor<1x16x0x6xf32>) -> tensor<1x16x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @ssd_h0(%x: tensor<1x16x4x8xf32>, %dt: tensor<1x16x4xf32>, %A: tensor<4xf32>, %B: tensor<1x16x1x6xf32>, %h0: tensor<1x4x6x8xf32>) {
+  // expected-error @+1 {{operand 'h0' must have shape [B, H, P, N] = [1, 4, 8, 6], got [1, 4, 6, 8] (P = 8 from 'x')}}
+  %y = ssm.ssd %x, %dt, %A, %B, %B h0(%h0) : (tensor<1x16x4x8xf32>, tensor<1x16x4xf32>, tensor<4xf32>, tensor<1x16x1x6xf32>, tensor<1x16x1x6xf32>, tensor<1x4x6x8xf32>) -> tensor<1x16x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @ssd_D(%x: tensor<1x16x4x8xf32>, %dt: tensor<1x16x4xf32>, %A: tensor<4xf32>, %B: tensor<1x16x1x6xf32>, %D: tensor<8xf32>) {
+  // expected-error @+1 {{operand 'D' must have shape [H] = [4], got [8] (H = 4 from 'x')}}
+  %y = ssm.ssd %x, %dt, %A, %B, %B D(%D) : (tensor<1x16x4x8xf32>, tensor<1x16x4xf32>, tensor<4xf32>, tensor<1x16x1x6xf32>, tensor<1x16x1x6xf32>, tensor<8xf32>) -> tensor<1x16x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @ssd_type(%x: tensor<1x16x4x8xbf16>, %dt: tensor<1x16x4xf32>, %A: tensor<4xf32>, %B: tensor<1x16x1x6xbf16>) {
+  // expected-error @+1 {{'dt' must have element type 'bf16' (the element type of 'x'), got 'f32'}}
+  %y = ssm.ssd %x, %dt, %A, %B, %B : (tensor<1x16x4x8xbf16>, tensor<1x16x4xf32>, tensor<4xf32>, tensor<1x16x1x6xbf16>, tensor<1x16x1x6xbf16>) -> tensor<1x16x4x8xbf16>
+  return
+}
+
+// -----
+
+func.func @ssd_param_type(%x: tensor<1x16x4x8xf16>, %dt: tensor<1x16x4xf16>, %A: tensor<4xf64>, %B: tensor<1x16x1x6xf16>) {
+  // expected-error @+1 {{operand 'A' must have element type 'f16' or the accumulator type 'f32', got 'f64'}}
+  %y = ssm.ssd %x, %dt, %A, %B, %B : (tensor<1x16x4x8xf16>, tensor<1x16x4xf16>, tensor<4xf64>, tensor<1x16x1x6xf16>, tensor<1x16x1x6xf16>) -> tensor<1x16x4x8xf16>
+  return
+}
+
+// -----
+
+func.func @ssd_state_type(%x: tensor<1x16x4x8xf32>, %dt: tensor<1x16x4xf32>, %A: tensor<4xf32>, %B: tensor<1x16x1x6xf32>) {
+  // expected-error @+1 {{'final_state' must have the accumulator element type 'f32' for inputs of type 'f32', got 'f64'}}
+  %y, %h = ssm.ssd %x, %dt, %A, %B, %B : (tensor<1x16x4x8xf32>, tensor<1x16x4xf32>, tensor<4xf32>, tensor<1x16x1x6xf32>, tensor<1x16x1x6xf32>) -> (tensor<1x16x4x8xf32>, tensor<1x4x8x6xf64>)
+  return
+}

@@ -1,0 +1,176 @@
+//===- SSDTest.cpp - compiled Mamba-2 SSD vs reference, and the duality ---===//
+//
+// ssm.ssd through the CPU pipeline against ssmc::ref::ssd, and, at the
+// reference level, the state-space duality the op's description states:
+// SSD is linear attention with q = C, k = B, v = dt x and log gate dt A.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ProgramBuilder.h"
+
+#include "ssmc/Jit.h"
+#include "ssmc/Reference.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+using namespace ssmc;
+
+namespace {
+
+struct SSDConfig {
+  int64_t batch = 1, len = 1, heads = 1, headDim = 1, groups = 1, state = 1;
+  bool full = false;
+  std::string elt = "f32";
+  bool dynamic = false;
+};
+
+std::string program(const SSDConfig &c) {
+  using test::tensorType;
+  const std::string acc = test::accumulatorOf(c.elt);
+  std::string xt = tensorType({c.batch, c.len, c.heads, c.headDim}, c.elt, c.dynamic);
+  std::string dtt = tensorType({c.batch, c.len, c.heads}, c.elt, c.dynamic);
+  std::string ht = tensorType({c.heads}, acc, c.dynamic);
+  std::string bt = tensorType({c.batch, c.len, c.groups, c.state}, c.elt, c.dynamic);
+  std::string st = tensorType({c.batch, c.heads, c.headDim, c.state}, acc, c.dynamic);
+  std::string args = "%x: " + xt + ", %dt: " + dtt + ", %A: " + ht + ", %B: " + bt + ", %C: " + bt;
+  std::string types = xt + ", " + dtt + ", " + ht + ", " + bt + ", " + bt;
+  std::string extra;
+  if (c.full) {
+    args += ", %D: " + ht + ", %z: " + xt + ", %bias: " + ht + ", %h0: " + st;
+    types += ", " + ht + ", " + xt + ", " + ht + ", " + st;
+    extra = " D(%D) z(%z) dt_bias(%bias) h0(%h0) dt_softplus";
+  }
+  return "func.func @main(" + args + ") -> (" + xt + ", " + st + ") {\n" +
+         "  %y, %h = ssm.ssd %x, %dt, %A, %B, %C" + extra + " : (" + types +
+         ") -> (" + xt + ", " + st + ")\n  return %y, %h : " + xt + ", " + st +
+         "\n}\n";
+}
+
+void check(const SSDConfig &c, unsigned seed, double rtol) {
+  std::mt19937 rng(seed);
+  DType elt = *parseDType(c.elt), acc = *parseDType(test::accumulatorOf(c.elt));
+  ref::SSDProblem p;
+  p.batch = c.batch, p.seqLen = c.len, p.heads = c.heads, p.headDim = c.headDim;
+  p.groups = c.groups, p.stateSize = c.state, p.dtSoftplus = c.full;
+  std::vector<OwnedTensor> inputs;
+  auto random = [&](DType dt, std::vector<int64_t> shape, double lo, double hi,
+                    std::vector<double> &values) {
+    OwnedTensor t(dt, shape);
+    std::uniform_real_distribution<double> d(lo, hi);
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      t.setFromDouble(i, d(rng));
+      values.push_back(t.getAsDouble(i));
+    }
+    inputs.push_back(std::move(t));
+  };
+  random(elt, {c.batch, c.len, c.heads, c.headDim}, -1, 1, p.x);
+  random(elt, {c.batch, c.len, c.heads}, c.full ? -3 : 0.01, c.full ? 1 : 0.5, p.dt);
+  random(acc, {c.heads}, -4, -0.1, p.A);
+  random(elt, {c.batch, c.len, c.groups, c.state}, -1, 1, p.B);
+  random(elt, {c.batch, c.len, c.groups, c.state}, -1, 1, p.C);
+  if (c.full) {
+    random(acc, {c.heads}, -1, 1, p.D);
+    random(elt, {c.batch, c.len, c.heads, c.headDim}, -3, 3, p.z);
+    random(acc, {c.heads}, -1, 0.5, p.dtBias);
+    random(acc, {c.batch, c.heads, c.headDim, c.state}, -1, 1, p.h0);
+  }
+  auto jit = Jit::compile(program(c));
+  ASSERT_TRUE(static_cast<bool>(jit)) << llvm::toString(jit.takeError());
+  std::vector<Tensor> views;
+  for (OwnedTensor &t : inputs)
+    views.push_back(t.view());
+  auto results = (*jit)->run("main", views);
+  ASSERT_TRUE(static_cast<bool>(results)) << llvm::toString(results.takeError());
+  ref::SSDResult want = ref::ssd(p);
+  for (int k = 0; k < 2; ++k) {
+    const std::vector<double> &w = k ? want.finalState : want.out;
+    double err = 0, scale = 1;
+    for (int64_t i = 0; i < (*results)[k].numel(); ++i) {
+      double g = (*results)[k].getAsDouble(i);
+      err = std::isnan(g) ? INFINITY : std::max(err, std::fabs(g - w[i]));
+      scale = std::max(scale, std::fabs(w[i]));
+    }
+    EXPECT_LE(err, rtol * scale) << (k ? "final state" : "out");
+  }
+}
+
+SSDConfig cfg(int64_t B, int64_t L, int64_t H, int64_t P, int64_t G, int64_t N) {
+  SSDConfig c;
+  c.batch = B, c.len = L, c.heads = H, c.headDim = P, c.groups = G, c.state = N;
+  return c;
+}
+
+TEST(SSDNumerics, Basic) { check(cfg(2, 13, 3, 16, 1, 8), 1, 1e-4); }
+TEST(SSDNumerics, AllOptionsGroupedOddSizes) {
+  SSDConfig c = cfg(2, 17, 4, 21, 2, 5);
+  c.full = true;
+  check(c, 2, 1e-4);
+}
+TEST(SSDNumerics, DynamicShapes) {
+  SSDConfig c = cfg(1, 9, 6, 10, 3, 16);
+  c.full = true;
+  c.dynamic = true;
+  check(c, 3, 1e-4);
+}
+TEST(SSDNumerics, BF16AndF64) {
+  SSDConfig b = cfg(1, 20, 2, 32, 1, 16);
+  b.elt = "bf16";
+  b.full = true;
+  check(b, 4, 1e-2);
+  SSDConfig d = cfg(1, 11, 2, 7, 2, 3);
+  d.elt = "f64";
+  d.full = true;
+  check(d, 5, 1e-10);
+}
+
+TEST(SSDDuality, SSDIsLinearAttentionWithAScalarGate) {
+  // q = C, k = B, v = dt x, log gate = dt A, scale 1, identity features.
+  const int64_t L = 12, H = 2, P = 5, N = 4;
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<double> u(-1, 1), pos(0.05, 0.6), neg(-3, -0.2);
+  ref::SSDProblem s;
+  s.seqLen = L, s.heads = H, s.headDim = P, s.groups = 1, s.stateSize = N;
+  for (int64_t i = 0; i < L * H * P; ++i)
+    s.x.push_back(u(rng));
+  for (int64_t i = 0; i < L * H; ++i)
+    s.dt.push_back(pos(rng));
+  for (int64_t h = 0; h < H; ++h)
+    s.A.push_back(neg(rng));
+  for (int64_t i = 0; i < L * N; ++i) {
+    s.B.push_back(u(rng));
+    s.C.push_back(u(rng));
+  }
+  ref::SSDResult ssd = ref::ssd(s);
+
+  ref::LinearAttentionProblem la;
+  la.heads = H, la.seqLen = L, la.keyDim = N, la.valueDim = P, la.scale = 1;
+  la.q.resize(H * L * N), la.k.resize(H * L * N), la.v.resize(H * L * P);
+  la.gate.resize(H * L);
+  for (int64_t h = 0; h < H; ++h)
+    for (int64_t t = 0; t < L; ++t) {
+      const double dt = s.dt[t * H + h];
+      la.gate[h * L + t] = dt * s.A[h];
+      for (int64_t n = 0; n < N; ++n) {
+        la.q[(h * L + t) * N + n] = s.C[t * N + n];
+        la.k[(h * L + t) * N + n] = s.B[t * N + n];
+      }
+      for (int64_t p = 0; p < P; ++p)
+        la.v[(h * L + t) * P + p] = dt * s.x[(t * H + h) * P + p];
+    }
+  ref::LinearAttentionResult lin = ref::linearAttention(la);
+  for (int64_t h = 0; h < H; ++h)
+    for (int64_t t = 0; t < L; ++t)
+      for (int64_t p = 0; p < P; ++p)
+        EXPECT_NEAR(ssd.out[(t * H + h) * P + p], lin.out[(h * L + t) * P + p], 1e-12);
+  // States: SSD's [P, N] is the transpose of linear attention's [K=N, V=P].
+  for (int64_t h = 0; h < H; ++h)
+    for (int64_t p = 0; p < P; ++p)
+      for (int64_t n = 0; n < N; ++n)
+        EXPECT_NEAR(ssd.finalState[(h * P + p) * N + n],
+                    lin.finalState[(h * N + n) * P + p], 1e-12);
+}
+
+} // namespace
