@@ -435,6 +435,54 @@ LogicalResult AttentionOp::verify() {
 }
 
 //===----------------------------------------------------------------------===//
+// CausalConv1dOp
+//===----------------------------------------------------------------------===//
+
+Type CausalConv1dOp::getAccumulatorType() {
+  return accumulatorTypeFor(getX().getType().getElementType());
+}
+
+LogicalResult CausalConv1dOp::verify() {
+  DimEnv env(getOperation());
+  auto shaped = [](Value v) { return cast<RankedTensorType>(v.getType()); };
+  if (failed(env.check("x", shaped(getX()), {"B", "D", "L"})) ||
+      failed(env.check("weight", shaped(getWeight()), {"D", "W"})) ||
+      (getBias() && failed(env.check("bias", shaped(getBias()), {"D"}))) ||
+      failed(env.check("out", shaped(getOut()), {"B", "D", "L"})))
+    return failure();
+  int64_t width = env.lookup("W");
+  if (!ShapedType::isDynamic(width) && width < 1)
+    return emitOpError() << "the kernel width W must be at least 1, got "
+                         << width;
+  for (auto [name, v] : {std::pair<StringRef, Value>{"initial_state", getInitialState()},
+                         {"final_state", getFinalState()}}) {
+    if (!v)
+      continue;
+    ShapedType t = shaped(v);
+    if (t.getRank() != 3)
+      return emitOpError() << "'" << name << "' must have rank 3 [B, D, W - 1], got rank "
+                           << t.getRank();
+    if (failed(env.check(name, shaped(v).clone(t.getShape().take_front(2)),
+                         {"B", "D"})))
+      return failure();
+    int64_t got = t.getDimSize(2);
+    if (!ShapedType::isDynamic(got) && !ShapedType::isDynamic(width) &&
+        got != width - 1)
+      return emitOpError() << "'" << name << "' must hold W - 1 = " << width - 1
+                           << " inputs per channel, got " << got;
+  }
+  Type elt = getX().getType().getElementType();
+  for (auto [name, v] : {std::pair<StringRef, Value>{"weight", getWeight()},
+                         {"bias", getBias()}, {"initial_state", getInitialState()},
+                         {"out", getOut()}, {"final_state", getFinalState()}})
+    if (v && getElementTypeOrSelf(v.getType()) != elt)
+      return emitOpError() << "'" << name << "' must have element type " << elt
+                           << " (the element type of 'x'), got "
+                           << getElementTypeOrSelf(v.getType());
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // Decode steps
 //===----------------------------------------------------------------------===//
 

@@ -313,6 +313,43 @@ def SSM_AttentionOp : SSM_Op<"attention", [Pure]> {
 }
 
 //===----------------------------------------------------------------------===//
+// causal_conv1d
+//===----------------------------------------------------------------------===//
+
+def SSM_CausalConv1dOp : SSM_Op<"causal_conv1d",
+    [Pure, AttrSizedOperandSegments]> {
+  let summary = "Mamba's depthwise causal 1-D convolution";
+  let description = [{
+    The short convolution in front of Mamba's scan, with the layout of
+    `causal_conv1d_fn`: x and out [B, D, L], weight [D, W], bias [D],
+    initial_state and final_state [B, D, W - 1].
+
+    ```
+    xx[t] = x[b,d,t] for t >= 0; initial_state[b,d,W-1+t] for t < 0 (zero without)
+    out[b,d,t] = act(bias[d] + sum_{i<W} weight[d,i] * xx[t - W + 1 + i])
+    final_state[b,d,j] = xx[L - W + 1 + j]          (the last W - 1 inputs)
+    ```
+
+    `act` is SiLU with `silu`, identity otherwise. The final state lets a
+    decoder continue the convolution token by token. All tensors share one
+    element type in {f16, bf16, f32, f64}; sums accumulate in f32 (f64).
+  }];
+  let arguments = (ins
+    SSM_FloatTensor:$x, SSM_FloatTensor:$weight,
+    Optional<SSM_FloatTensor>:$bias, Optional<SSM_FloatTensor>:$initial_state,
+    UnitAttr:$silu);
+  let results = (outs SSM_FloatTensor:$out, Optional<SSM_FloatTensor>:$final_state);
+  let assemblyFormat = [{
+    $x `,` $weight (`bias` `(` $bias^ `)`)? (`initial_state` `(` $initial_state^ `)`)?
+    (`silu` $silu^)? attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    ::mlir::Type getAccumulatorType();
+  }];
+}
+
+//===----------------------------------------------------------------------===//
 // Decode steps
 //===----------------------------------------------------------------------===//
 

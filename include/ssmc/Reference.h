@@ -96,6 +96,36 @@ inline SelectiveScanResult selectiveScan(const SelectiveScanProblem &p) {
   return r;
 }
 
+/// ssm.causal_conv1d: x [B, D, L], weight [D, W], bias [D] or empty,
+/// initialState [B, D, W-1] or empty. Returns {out [B, D, L], final state
+/// [B, D, W-1]}.
+inline std::pair<std::vector<double>, std::vector<double>>
+causalConv1d(int64_t batch, int64_t channels, int64_t len, int64_t width,
+             const std::vector<double> &x, const std::vector<double> &weight,
+             const std::vector<double> &bias,
+             const std::vector<double> &initialState, bool applySilu) {
+  std::vector<double> out(batch * channels * len), fin(batch * channels * (width - 1));
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t d = 0; d < channels; ++d) {
+      auto xx = [&](int64_t t) -> double {
+        if (t >= 0)
+          return x[(b * channels + d) * len + t];
+        if (initialState.empty())
+          return 0.0;
+        return initialState[(b * channels + d) * (width - 1) + (width - 1 + t)];
+      };
+      for (int64_t t = 0; t < len; ++t) {
+        double s = bias.empty() ? 0.0 : bias[d];
+        for (int64_t i = 0; i < width; ++i)
+          s += weight[d * width + i] * xx(t - width + 1 + i);
+        out[(b * channels + d) * len + t] = applySilu ? silu(s) : s;
+      }
+      for (int64_t j = 0; j < width - 1; ++j)
+        fin[(b * channels + d) * (width - 1) + j] = xx(len - width + 1 + j);
+    }
+  return {out, fin};
+}
+
 /// Inputs of ssm.ssd (row-major): x, z [B, L, H, P]; dt [B, L, H]; A, D,
 /// dtBias [H]; B, C [B, L, G, N]; h0 [B, H, P, N]. Empty optionals absent.
 struct SSDProblem {

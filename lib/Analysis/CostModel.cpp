@@ -111,6 +111,26 @@ OpCost costOf(ssm::SelectiveScanOp op, int64_t seqLenOverride) {
   return c;
 }
 
+OpCost costOf(ssm::CausalConv1dOp op, int64_t seqLenOverride) {
+  auto xTy = op.getX().getType();
+  int64_t eb = elementBytes(xTy.getElementType());
+  Count batch = dim(xTy, 0), chans = dim(xTy, 1),
+        W = dim(cast<ShapedType>(op.getWeight().getType()), 1);
+  OpCost c;
+  c.opName = op->getName().getStringRef().str();
+  c.accumulatorType = typeName(op.getAccumulatorType());
+  c.seqLen = seqLenOverride > 0 ? Count(seqLenOverride) : dim(xTy, 2);
+  // The last W - 1 inputs of every channel.
+  c.stateElements = W ? batch * chans * Count(*W - 1) : Count();
+  c.stateBytes = c.stateElements * Count(eb);
+  c.flopsPerToken = batch * chans * (Count(2) * W + Count(op.getSilu() ? 3 : 0));
+  c.transcendentalsPerToken = batch * chans * Count(op.getSilu() ? 1 : 0);
+  c.bytesPerToken = batch * chans * Count(2 * eb);
+  c.paramBytes = chans * W * Count(eb) +
+                 (op.getBias() ? chans * Count(eb) : Count(0));
+  return c;
+}
+
 OpCost costOf(ssm::SSDOp op, int64_t seqLenOverride) {
   auto xTy = op.getX().getType();
   auto bTy = cast<ShapedType>(op.getB().getType());
@@ -313,7 +333,7 @@ int64_t elementBytes(Type type) {
 std::optional<OpCost> estimateCost(Operation *op, int64_t seqLenOverride) {
   return llvm::TypeSwitch<Operation *, std::optional<OpCost>>(op)
       .Case<ssm::SelectiveScanOp, ssm::ScanOp, ssm::LinearAttentionOp,
-            ssm::AttentionOp, ssm::SSDOp>(
+            ssm::AttentionOp, ssm::SSDOp, ssm::CausalConv1dOp>(
           [&](auto concrete) { return costOf(concrete, seqLenOverride); })
       .Default([](Operation *) { return std::nullopt; });
 }

@@ -137,3 +137,13 @@ func.func @ssd(%x: tensor<1x16x4x8xf32>, %dt: tensor<1x16x4xf32>, %A: tensor<4xf
   %y = ssm.ssd %x, %dt, %A, %B, %B : (tensor<1x16x4x8xf32>, tensor<1x16x4xf32>, tensor<4xf32>, tensor<1x16x1x6xf32>, tensor<1x16x1x6xf32>) -> tensor<1x16x4x8xf32>
   return %y : tensor<1x16x4x8xf32>
 }
+
+// -----
+
+// Causal conv: state = the last W - 1 inputs of every channel (2*8*3 = 48);
+// per token 2*8*(2W + 3) flops with silu, 16 exps, 2*8*2*4 bytes.
+func.func @causal_conv1d(%x: tensor<2x8x16xf32>, %w: tensor<8x4xf32>) -> tensor<2x8x16xf32> {
+  // expected-remark @+1 {{ssm.causal_conv1d: state 48 elements (192 bytes, f32); per token 176 flops, 16 transcendentals, 128 bytes}}
+  %y = ssm.causal_conv1d %x, %w silu : (tensor<2x8x16xf32>, tensor<8x4xf32>) -> tensor<2x8x16xf32>
+  return %y : tensor<2x8x16xf32>
+}

@@ -53,6 +53,7 @@ struct ConvertSSMToLoopsPass
     ssmc::populateLinearAttentionToLoopsPatterns(patterns, options);
     ssmc::populateAttentionToLoopsPatterns(patterns, options);
     ssmc::populateSSDToLoopsPatterns(patterns, options);
+    ssmc::populateCausalConv1dToLoopsPatterns(patterns);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
     // Anything left is an ssm op without a CPU lowering yet.

@@ -227,3 +227,13 @@ func.func @ssd_forms(%x: tensor<2x16x4x8xf32>, %dt: tensor<2x16x4xf32>, %A: tens
          tensor<4xf32>, tensor<?x?x4x8xbf16>, tensor<4xf32>, tensor<?x4x8x6xf32>) -> (tensor<?x?x4x8xbf16>, tensor<?x4x8x6xf32>)
   return
 }
+
+// CHECK-LABEL: func.func @causal_conv1d_forms
+// CHECK: ssm.causal_conv1d %{{.*}}, %{{.*}} : (tensor<2x8x16xf32>, tensor<8x4xf32>) -> tensor<2x8x16xf32>
+// CHECK: ssm.causal_conv1d %{{.*}}, %{{.*}} bias(%{{.*}}) initial_state(%{{.*}}) silu : (tensor<2x8x16xf32>, tensor<8x4xf32>, tensor<8xf32>, tensor<2x8x3xf32>) -> (tensor<2x8x16xf32>, tensor<2x8x3xf32>)
+func.func @causal_conv1d_forms(%x: tensor<2x8x16xf32>, %w: tensor<8x4xf32>, %b: tensor<8xf32>, %s: tensor<2x8x3xf32>) {
+  %y = ssm.causal_conv1d %x, %w : (tensor<2x8x16xf32>, tensor<8x4xf32>) -> tensor<2x8x16xf32>
+  %y2, %f = ssm.causal_conv1d %x, %w bias(%b) initial_state(%s) silu
+      : (tensor<2x8x16xf32>, tensor<8x4xf32>, tensor<8xf32>, tensor<2x8x3xf32>) -> (tensor<2x8x16xf32>, tensor<2x8x3xf32>)
+  return
+}

@@ -901,3 +901,55 @@ func.func @ssd_state_type(%x: tensor<1x16x4x8xf32>, %dt: tensor<1x16x4xf32>, %A:
   %y, %h = ssm.ssd %x, %dt, %A, %B, %B : (tensor<1x16x4x8xf32>, tensor<1x16x4xf32>, tensor<4xf32>, tensor<1x16x1x6xf32>, tensor<1x16x1x6xf32>) -> (tensor<1x16x4x8xf32>, tensor<1x4x8x6xf64>)
   return
 }
+
+//===----------------------------------------------------------------------===//
+// ssm.causal_conv1d
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @conv_weight(%x: tensor<2x8x16xf32>, %w: tensor<6x4xf32>) {
+  // expected-error @+1 {{operand 'weight' must have shape [D, W] = [8, ?], got [6, 4] (D = 8 from 'x')}}
+  %y = ssm.causal_conv1d %x, %w : (tensor<2x8x16xf32>, tensor<6x4xf32>) -> tensor<2x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @conv_width(%x: tensor<2x8x16xf32>, %w: tensor<8x0xf32>) {
+  // expected-error @+1 {{the kernel width W must be at least 1, got 0}}
+  %y = ssm.causal_conv1d %x, %w : (tensor<2x8x16xf32>, tensor<8x0xf32>) -> tensor<2x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @conv_state_rank(%x: tensor<2x8x16xf32>, %w: tensor<8x4xf32>, %s: tensor<2x8xf32>) {
+  // expected-error @+1 {{'initial_state' must have rank 3 [B, D, W - 1], got rank 2}}
+  %y = ssm.causal_conv1d %x, %w initial_state(%s) : (tensor<2x8x16xf32>, tensor<8x4xf32>, tensor<2x8xf32>) -> tensor<2x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @conv_state_width(%x: tensor<2x8x16xf32>, %w: tensor<8x4xf32>, %s: tensor<2x8x4xf32>) {
+  // expected-error @+1 {{'initial_state' must hold W - 1 = 3 inputs per channel, got 4}}
+  %y = ssm.causal_conv1d %x, %w initial_state(%s) : (tensor<2x8x16xf32>, tensor<8x4xf32>, tensor<2x8x4xf32>) -> tensor<2x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @conv_final_batch(%x: tensor<2x8x16xf32>, %w: tensor<8x4xf32>) {
+  // expected-error @+1 {{operand 'final_state' must have shape [B, D] = [2, 8], got [1, 8] (B = 2 from 'x')}}
+  %y, %f = ssm.causal_conv1d %x, %w : (tensor<2x8x16xf32>, tensor<8x4xf32>) -> (tensor<2x8x16xf32>, tensor<1x8x3xf32>)
+  return
+}
+
+// -----
+
+func.func @conv_type(%x: tensor<2x8x16xf32>, %w: tensor<8x4xbf16>) {
+  // expected-error @+1 {{'weight' must have element type 'f32' (the element type of 'x'), got 'bf16'}}
+  %y = ssm.causal_conv1d %x, %w : (tensor<2x8x16xf32>, tensor<8x4xbf16>) -> tensor<2x8x16xf32>
+  return
+}
