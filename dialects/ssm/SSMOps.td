@@ -95,6 +95,7 @@ def SSM_SelectiveScanOp : SSM_Op<"selective_scan",
   }];
 
   let hasVerifier = 1;
+  let hasCanonicalizer = 1;
 
   let extraClassDeclaration = [{
     /// True when B and C carry a group dimension ([B, G, N, L]).
@@ -158,6 +159,7 @@ def SSM_SSDOp : SSM_Op<"ssd", [Pure, AttrSizedOperandSegments]> {
     attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
+  let hasCanonicalizer = 1;
   let extraClassDeclaration = [{
     ::mlir::Type getAccumulatorType();
   }];
@@ -239,6 +241,7 @@ def SSM_LinearAttentionOp : SSM_Op<"linear_attention",
   }];
 
   let hasVerifier = 1;
+  let hasCanonicalizer = 1;
 
   let extraClassDeclaration = [{
     ::mlir::Type getAccumulatorType();

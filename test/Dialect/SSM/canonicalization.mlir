@@ -1,0 +1,77 @@
+// Canonicalization drops constant-zero operands that change nothing.
+// RUN: ssmc-opt %s -split-input-file -canonicalize | FileCheck %s
+
+// CHECK-LABEL: func.func @selective_scan_zero_D_and_bias
+// CHECK: ssm.selective_scan %arg0, %arg0, %arg1, %arg2, %arg2 z(%arg0) delta_softplus :
+// CHECK-NOT: D(
+// CHECK-NOT: delta_bias(
+func.func @selective_scan_zero_D_and_bias(%u: tensor<1x4x8xf32>, %A: tensor<4x2xf32>, %B: tensor<1x2x8xf32>) -> tensor<1x4x8xf32> {
+  %zero = arith.constant dense<0.0> : tensor<4xf32>
+  %y = ssm.selective_scan %u, %u, %A, %B, %B D(%zero) z(%u) delta_bias(%zero) delta_softplus
+      : (tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<4x2xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>,
+         tensor<4xf32>, tensor<1x4x8xf32>, tensor<4xf32>) -> tensor<1x4x8xf32>
+  return %y : tensor<1x4x8xf32>
+}
+
+// -----
+
+// A non-zero D stays; the final state result is preserved.
+// CHECK-LABEL: func.func @selective_scan_keeps_nonzero
+// CHECK: %{{.*}}, %{{.*}} = ssm.selective_scan %arg0, %arg0, %arg1, %arg2, %arg2 D(%{{.*}}) :
+func.func @selective_scan_keeps_nonzero(%u: tensor<1x4x8xf32>, %A: tensor<4x2xf32>, %B: tensor<1x2x8xf32>)
+    -> (tensor<1x4x8xf32>, tensor<1x4x2xf32>) {
+  %one = arith.constant dense<1.0> : tensor<4xf32>
+  %zero = arith.constant dense<0.0> : tensor<4xf32>
+  %y, %h = ssm.selective_scan %u, %u, %A, %B, %B D(%one) delta_bias(%zero)
+      : (tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<4x2xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>,
+         tensor<4xf32>, tensor<4xf32>) -> (tensor<1x4x8xf32>, tensor<1x4x2xf32>)
+  return %y, %h : tensor<1x4x8xf32>, tensor<1x4x2xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @ssd_zero_D
+// CHECK: ssm.ssd %arg0, %arg1, %arg2, %arg3, %arg3 : (tensor<1x4x2x3xf32>, tensor<1x4x2xf32>, tensor<2xf32>, tensor<1x4x1x5xf32>, tensor<1x4x1x5xf32>) -> tensor<1x4x2x3xf32>
+func.func @ssd_zero_D(%x: tensor<1x4x2x3xf32>, %dt: tensor<1x4x2xf32>, %A: tensor<2xf32>, %B: tensor<1x4x1x5xf32>) -> tensor<1x4x2x3xf32> {
+  %zero = arith.constant dense<0.0> : tensor<2xf32>
+  %y = ssm.ssd %x, %dt, %A, %B, %B D(%zero) dt_bias(%zero)
+      : (tensor<1x4x2x3xf32>, tensor<1x4x2xf32>, tensor<2xf32>, tensor<1x4x1x5xf32>, tensor<1x4x1x5xf32>,
+         tensor<2xf32>, tensor<2xf32>) -> tensor<1x4x2x3xf32>
+  return %y : tensor<1x4x2x3xf32>
+}
+
+// -----
+
+// A log gate of 0 is a decay of exp(0) = 1: no gate.
+// CHECK-LABEL: func.func @linear_attention_zero_log_gate
+// CHECK: ssm.linear_attention %arg0, %arg0, %arg0 {feature_map = "relu"} : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>) -> tensor<1x2x8x4xf32>
+func.func @linear_attention_zero_log_gate(%q: tensor<1x2x8x4xf32>) -> tensor<1x2x8x4xf32> {
+  %g = arith.constant dense<0.0> : tensor<1x2x8xf32>
+  %o = ssm.linear_attention %q, %q, %q gate(%g) {feature_map = "relu"}
+      : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8xf32>) -> tensor<1x2x8x4xf32>
+  return %o : tensor<1x2x8x4xf32>
+}
+
+// -----
+
+// A non-zero gate stays.
+// CHECK-LABEL: func.func @linear_attention_keeps_gate
+// CHECK: gate(
+func.func @linear_attention_keeps_gate(%q: tensor<1x2x8x4xf32>) -> tensor<1x2x8x4xf32> {
+  %g = arith.constant dense<-0.5> : tensor<1x2x8xf32>
+  %o = ssm.linear_attention %q, %q, %q gate(%g)
+      : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8xf32>) -> tensor<1x2x8x4xf32>
+  return %o : tensor<1x2x8x4xf32>
+}
+
+// -----
+
+// Ops whose results are unused are removed (they have no side effects).
+// CHECK-LABEL: func.func @dead_ops
+// CHECK-NOT: ssm.
+func.func @dead_ops(%q: tensor<1x2x8x4xf32>, %x: tensor<1x4x8xf32>, %w: tensor<4x2xf32>) {
+  %o = ssm.linear_attention %q, %q, %q : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>) -> tensor<1x2x8x4xf32>
+  %a = ssm.attention %q, %q, %q causal : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>) -> tensor<1x2x8x4xf32>
+  %c = ssm.causal_conv1d %x, %w : (tensor<1x4x8xf32>, tensor<4x2xf32>) -> tensor<1x4x8xf32>
+  return
+}
