@@ -568,6 +568,38 @@ LogicalResult SelectiveScanStepOp::verify() {
       {{"state", getState()}, {"new_state", getNewState()}});
 }
 
+LogicalResult SSDStepOp::verify() {
+  DimEnv env(getOperation());
+  auto shaped = [](Value v) { return cast<RankedTensorType>(v.getType()); };
+  if (failed(env.check("x", shaped(getX()), {"B", "H", "P"})) ||
+      failed(env.check("dt", shaped(getDt()), {"B", "H"})) ||
+      failed(env.check("A", shaped(getA()), {"H"})) ||
+      failed(env.check("B", shaped(getB()), {"B", "G", "N"})) ||
+      failed(env.check("C", shaped(getC()), {"B", "G", "N"})) ||
+      failed(env.check("state", shaped(getState()), {"B", "H", "P", "N"})) ||
+      (getD() && failed(env.check("D", shaped(getD()), {"H"}))) ||
+      (getZ() && failed(env.check("z", shaped(getZ()), {"B", "H", "P"}))) ||
+      (getDtBias() && failed(env.check("dt_bias", shaped(getDtBias()), {"H"}))) ||
+      failed(env.check("out", shaped(getOut()), {"B", "H", "P"})) ||
+      failed(env.check("new_state", shaped(getNewState()), {"B", "H", "P", "N"})))
+    return failure();
+  int64_t groups = env.lookup("G"), heads = env.lookup("H");
+  if (!ShapedType::isDynamic(groups)) {
+    if (groups <= 0)
+      return emitOpError() << "the group count G of 'B'/'C' must be positive, got "
+                           << groups;
+    if (!ShapedType::isDynamic(heads) && heads % groups != 0)
+      return emitOpError() << "the head count H = " << heads
+                           << " must be divisible by the group count G = "
+                           << groups << " of 'B'/'C'";
+  }
+  return checkStepTypes(
+      getOperation(), getX(),
+      {{"dt", getDt()}, {"B", getB()}, {"C", getC()}, {"z", getZ()}, {"out", getOut()}},
+      {{"A", getA()}, {"D", getD()}, {"dt_bias", getDtBias()}},
+      {{"state", getState()}, {"new_state", getNewState()}});
+}
+
 LogicalResult LinearAttentionStepOp::verify() {
   DimEnv env(getOperation());
   auto shaped = [](Value v) { return cast<RankedTensorType>(v.getType()); };

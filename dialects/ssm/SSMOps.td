@@ -389,6 +389,29 @@ def SSM_SelectiveScanStepOp : SSM_Op<"selective_scan_step",
   let hasVerifier = 1;
 }
 
+def SSM_SSDStepOp : SSM_Op<"ssd_step", [Pure, AttrSizedOperandSegments]> {
+  let summary = "One decode step of Mamba-2 SSD";
+  let description = [{
+    `ssm.ssd` for a single token: x, z and out [B, H, P]; dt [B, H]; A, D,
+    dt_bias [H]; B, C [B, G, N]; `state` and `new_state` [B, H, P, N] in the
+    accumulator type. Equal to `ssm.ssd` with L = 1 and h0 = state, which
+    `ssm-decompose-steps` rewrites it into.
+  }];
+  let arguments = (ins
+    SSM_FloatTensor:$x, SSM_FloatTensor:$dt, SSM_FloatTensor:$A,
+    SSM_FloatTensor:$B, SSM_FloatTensor:$C, SSM_FloatTensor:$state,
+    Optional<SSM_FloatTensor>:$D, Optional<SSM_FloatTensor>:$z,
+    Optional<SSM_FloatTensor>:$dt_bias, UnitAttr:$dt_softplus);
+  let results = (outs SSM_FloatTensor:$out, SSM_FloatTensor:$new_state);
+  let assemblyFormat = [{
+    $x `,` $dt `,` $A `,` $B `,` $C `,` $state
+    (`D` `(` $D^ `)`)? (`z` `(` $z^ `)`)? (`dt_bias` `(` $dt_bias^ `)`)?
+    (`dt_softplus` $dt_softplus^)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 def SSM_LinearAttentionStepOp : SSM_Op<"linear_attention_step", [Pure]> {
   let summary = "One decode step of linear attention";
   let description = [{

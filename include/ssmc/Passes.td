@@ -101,7 +101,7 @@ def ConvertSSMToLoops : Pass<"convert-ssm-to-loops", "::mlir::ModuleOp"> {
 def SSMDecomposeSteps : Pass<"ssm-decompose-steps", "::mlir::ModuleOp"> {
   let summary = "Rewrite decode-step ops as length-1 sequence ops";
   let description = [{
-    `ssm.selective_scan_step` and `ssm.linear_attention_step` become their
+    `ssm.selective_scan_step`, `ssm.ssd_step` and `ssm.linear_attention_step` become their
     sequence ops with L = 1 and h0 = the state (the final state is the new
     state); `ssm.attention_step` inserts the new key/value at `position` of
     the caches and runs `ssm.attention` of the query over the visible slots,

@@ -51,3 +51,17 @@ func.func @attention_step(%q: tensor<1x4x8xf32>, %k: tensor<1x2x8xf32>, %unused:
       -> (tensor<1x4x8xf32>, tensor<1x2x16x8xf32>, tensor<1x2x16x8xf32>)
   return %o, %k1, %v1 : tensor<1x4x8xf32>, tensor<1x2x16x8xf32>, tensor<1x2x16x8xf32>
 }
+
+// -----
+
+// CHECK-LABEL: func.func @ssd_step
+// CHECK: %[[X:.*]] = tensor.expand_shape %arg0 {{\[\[}}0, 1], [2], [3]] output_shape [2, 1, 4, 8] : tensor<2x4x8xf32> into tensor<2x1x4x8xf32>
+// CHECK: %[[Y:.*]], %[[H:.*]] = ssm.ssd %[[X]], %{{.*}}, %arg2, %{{.*}}, %{{.*}} h0(%arg4) :
+// CHECK: tensor.collapse_shape %[[Y]] {{\[\[}}0, 1], [2], [3]] : tensor<2x1x4x8xf32> into tensor<2x4x8xf32>
+func.func @ssd_step(%x: tensor<2x4x8xf32>, %dt: tensor<2x4xf32>, %A: tensor<4xf32>, %B: tensor<2x2x6xf32>, %h: tensor<2x4x8x6xf32>)
+    -> (tensor<2x4x8xf32>, tensor<2x4x8x6xf32>) {
+  %y, %h1 = ssm.ssd_step %x, %dt, %A, %B, %B, %h
+      : (tensor<2x4x8xf32>, tensor<2x4xf32>, tensor<4xf32>, tensor<2x2x6xf32>, tensor<2x2x6xf32>, tensor<2x4x8x6xf32>)
+      -> (tensor<2x4x8xf32>, tensor<2x4x8x6xf32>)
+  return %y, %h1 : tensor<2x4x8xf32>, tensor<2x4x8x6xf32>
+}

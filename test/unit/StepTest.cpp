@@ -96,6 +96,55 @@ func.func @step(%u: tensor<2x20xf32>, %dt: tensor<2x20xf32>, %A: tensor<20x16xf3
     ASSERT_NEAR(state.getAsDouble(i), want.finalState[i], 1e-4);
 }
 
+TEST(DecodeSteps, SSDStepReproducesTheSequence) {
+  const int64_t B = 1, L = 7, H = 4, P = 18, G = 2, N = 6;
+  std::mt19937 rng(9);
+  ref::SSDProblem p;
+  p.batch = B, p.seqLen = L, p.heads = H, p.headDim = P, p.groups = G;
+  p.stateSize = N, p.dtSoftplus = true;
+  p.x = randomValues(rng, B * L * H * P, -1, 1);
+  p.dt = randomValues(rng, B * L * H, -3, 1);
+  p.A = randomValues(rng, H, -4, -0.1);
+  p.B = randomValues(rng, B * L * G * N, -1, 1);
+  p.C = randomValues(rng, B * L * G * N, -1, 1);
+  p.D = randomValues(rng, H, -1, 1);
+  p.z = randomValues(rng, B * L * H * P, -2, 2);
+  ref::SSDResult want = ref::ssd(p);
+  auto jit = compileOrFail(R"mlir(
+func.func @step(%x: tensor<1x4x18xf32>, %dt: tensor<1x4xf32>, %A: tensor<4xf32>, %B: tensor<1x2x6xf32>,
+                %C: tensor<1x2x6xf32>, %h: tensor<1x4x18x6xf32>, %D: tensor<4xf32>, %z: tensor<1x4x18xf32>)
+    -> (tensor<1x4x18xf32>, tensor<1x4x18x6xf32>) {
+  %y, %h1 = ssm.ssd_step %x, %dt, %A, %B, %C, %h D(%D) z(%z) dt_softplus
+      : (tensor<1x4x18xf32>, tensor<1x4xf32>, tensor<4xf32>, tensor<1x2x6xf32>, tensor<1x2x6xf32>,
+         tensor<1x4x18x6xf32>, tensor<4xf32>, tensor<1x4x18xf32>) -> (tensor<1x4x18xf32>, tensor<1x4x18x6xf32>)
+  return %y, %h1 : tensor<1x4x18xf32>, tensor<1x4x18x6xf32>
+}
+)mlir");
+  ASSERT_TRUE(jit);
+  OwnedTensor A = tensorOf({H}, p.A), D = tensorOf({H}, p.D);
+  OwnedTensor state(DType::F32, {B, H, P, N});
+  double err = 0;
+  for (int64_t t = 0; t < L; ++t) {
+    auto slice = [&](const std::vector<double> &v, int64_t width) {
+      return std::vector<double>(v.begin() + t * width, v.begin() + (t + 1) * width);
+    };
+    OwnedTensor x = tensorOf({B, H, P}, slice(p.x, H * P));
+    OwnedTensor dt = tensorOf({B, H}, slice(p.dt, H));
+    OwnedTensor bt = tensorOf({B, G, N}, slice(p.B, G * N));
+    OwnedTensor ct = tensorOf({B, G, N}, slice(p.C, G * N));
+    OwnedTensor zt = tensorOf({B, H, P}, slice(p.z, H * P));
+    auto r = jit->run("step", {x.view(), dt.view(), A.view(), bt.view(), ct.view(),
+                               state.view(), D.view(), zt.view()});
+    ASSERT_TRUE(static_cast<bool>(r)) << llvm::toString(r.takeError());
+    for (int64_t i = 0; i < H * P; ++i)
+      err = std::max(err, std::fabs((*r)[0].getAsDouble(i) - want.out[t * H * P + i]));
+    state = std::move((*r)[1]);
+  }
+  EXPECT_LE(err, 1e-4);
+  for (int64_t i = 0; i < H * P * N; ++i)
+    ASSERT_NEAR(state.getAsDouble(i), want.finalState[i], 1e-4);
+}
+
 TEST(DecodeSteps, LinearAttentionStepReproducesTheSequence) {
   const int64_t B = 1, H = 2, L = 11, K = 8, V = 20;
   std::mt19937 rng(2);

@@ -2,6 +2,7 @@
 //
 // A decode step is its sequence op with L = 1 and the state passed as h0:
 //   selective_scan_step   -> selective_scan   (h0 = state, final state out)
+//   ssd_step              -> ssd              (h0 = state, final state out)
 //   linear_attention_step -> linear_attention (h0 = state, final state out)
 //   attention_step        -> insert k/v at `position` into the caches, then
 //                            attention of the query over the visible slots
@@ -97,6 +98,23 @@ struct SelectiveScanStepToSequence : OpRewritePattern<ssm::SelectiveScanStepOp> 
         op.getA(), time(op.getB()), time(op.getC()), op.getD(), time(op.getZ()),
         op.getDeltaBias(), op.getState(), op.getDeltaSoftplusAttr());
     rw.replaceOp(op, {dropUnitDim(rw, loc, seq.getOut(), 2),
+                      seq.getFinalState()});
+    return success();
+  }
+};
+
+struct SSDStepToSequence : OpRewritePattern<ssm::SSDStepOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ssm::SSDStepOp op,
+                                PatternRewriter &rw) const override {
+    Location loc = op.getLoc();
+    auto time = [&](Value v) { return insertUnitDim(rw, loc, v, 1); };
+    auto seq = ssm::SSDOp::create(
+        rw, loc, withUnitDim(op.getOut().getType(), 1),
+        op.getNewState().getType(), time(op.getX()), time(op.getDt()),
+        op.getA(), time(op.getB()), time(op.getC()), op.getD(), time(op.getZ()),
+        op.getDtBias(), op.getState(), op.getDtSoftplusAttr());
+    rw.replaceOp(op, {dropUnitDim(rw, loc, seq.getOut(), 1),
                       seq.getFinalState()});
     return success();
   }
@@ -221,6 +239,7 @@ struct SSMDecomposeStepsPass
 } // namespace
 
 void ssmc::populateDecomposeStepsPatterns(RewritePatternSet &patterns) {
-  patterns.add<SelectiveScanStepToSequence, LinearAttentionStepToSequence,
-               AttentionStepToSequence>(patterns.getContext());
+  patterns.add<SelectiveScanStepToSequence, SSDStepToSequence,
+               LinearAttentionStepToSequence, AttentionStepToSequence>(
+      patterns.getContext());
 }

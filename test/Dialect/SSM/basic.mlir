@@ -237,3 +237,12 @@ func.func @causal_conv1d_forms(%x: tensor<2x8x16xf32>, %w: tensor<8x4xf32>, %b: 
       : (tensor<2x8x16xf32>, tensor<8x4xf32>, tensor<8xf32>, tensor<2x8x3xf32>) -> (tensor<2x8x16xf32>, tensor<2x8x3xf32>)
   return
 }
+
+// CHECK-LABEL: func.func @ssd_step
+// CHECK: ssm.ssd_step %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} D(%{{.*}}) z(%{{.*}}) dt_bias(%{{.*}}) dt_softplus : (tensor<2x4x8xf32>, tensor<2x4xf32>, tensor<4xf32>, tensor<2x2x6xf32>, tensor<2x2x6xf32>, tensor<2x4x8x6xf32>, tensor<4xf32>, tensor<2x4x8xf32>, tensor<4xf32>) -> (tensor<2x4x8xf32>, tensor<2x4x8x6xf32>)
+func.func @ssd_step(%x: tensor<2x4x8xf32>, %dt: tensor<2x4xf32>, %A: tensor<4xf32>, %B: tensor<2x2x6xf32>, %h: tensor<2x4x8x6xf32>) {
+  %y, %h1 = ssm.ssd_step %x, %dt, %A, %B, %B, %h D(%A) z(%x) dt_bias(%A) dt_softplus
+      : (tensor<2x4x8xf32>, tensor<2x4xf32>, tensor<4xf32>, tensor<2x2x6xf32>, tensor<2x2x6xf32>, tensor<2x4x8x6xf32>,
+         tensor<4xf32>, tensor<2x4x8xf32>, tensor<4xf32>) -> (tensor<2x4x8xf32>, tensor<2x4x8x6xf32>)
+  return
+}

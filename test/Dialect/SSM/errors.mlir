@@ -953,3 +953,27 @@ func.func @conv_type(%x: tensor<2x8x16xf32>, %w: tensor<8x4xbf16>) {
   %y = ssm.causal_conv1d %x, %w : (tensor<2x8x16xf32>, tensor<8x4xbf16>) -> tensor<2x8x16xf32>
   return
 }
+
+// -----
+
+func.func @ssds_state(%x: tensor<1x4x8xf32>, %dt: tensor<1x4xf32>, %A: tensor<4xf32>, %B: tensor<1x1x6xf32>, %h: tensor<1x4x6x8xf32>) {
+  // expected-error @+1 {{operand 'state' must have shape [B, H, P, N] = [1, 4, 8, 6], got [1, 4, 6, 8] (P = 8 from 'x')}}
+  %y, %h1 = ssm.ssd_step %x, %dt, %A, %B, %B, %h : (tensor<1x4x8xf32>, tensor<1x4xf32>, tensor<4xf32>, tensor<1x1x6xf32>, tensor<1x1x6xf32>, tensor<1x4x6x8xf32>) -> (tensor<1x4x8xf32>, tensor<1x4x6x8xf32>)
+  return
+}
+
+// -----
+
+func.func @ssds_groups(%x: tensor<1x4x8xf32>, %dt: tensor<1x4xf32>, %A: tensor<4xf32>, %B: tensor<1x3x6xf32>, %h: tensor<1x4x8x6xf32>) {
+  // expected-error @+1 {{the head count H = 4 must be divisible by the group count G = 3 of 'B'/'C'}}
+  %y, %h1 = ssm.ssd_step %x, %dt, %A, %B, %B, %h : (tensor<1x4x8xf32>, tensor<1x4xf32>, tensor<4xf32>, tensor<1x3x6xf32>, tensor<1x3x6xf32>, tensor<1x4x8x6xf32>) -> (tensor<1x4x8xf32>, tensor<1x4x8x6xf32>)
+  return
+}
+
+// -----
+
+func.func @ssds_zero_groups(%x: tensor<1x4x8xf32>, %dt: tensor<1x4xf32>, %A: tensor<4xf32>, %B: tensor<1x0x6xf32>, %h: tensor<1x4x8x6xf32>) {
+  // expected-error @+1 {{the group count G of 'B'/'C' must be positive, got 0}}
+  %y, %h1 = ssm.ssd_step %x, %dt, %A, %B, %B, %h : (tensor<1x4x8xf32>, tensor<1x4xf32>, tensor<4xf32>, tensor<1x0x6xf32>, tensor<1x0x6xf32>, tensor<1x4x8x6xf32>) -> (tensor<1x4x8xf32>, tensor<1x4x8x6xf32>)
+  return
+}
