@@ -47,6 +47,14 @@ Count numel(ShapedType t) {
   return n;
 }
 
+/// Bytes of tensor `v` (0 when absent).
+Count bytesOf(Value v) {
+  if (!v)
+    return 0;
+  auto t = cast<ShapedType>(v.getType());
+  return numel(t) * Count(elementBytes(t.getElementType()));
+}
+
 std::string typeName(Type t) {
   std::string s;
   llvm::raw_string_ostream os(s);
@@ -99,12 +107,6 @@ OpCost costOf(ssm::SelectiveScanOp op, int64_t seqLenOverride) {
   c.bytesPerToken = batch * channels * Count(streams * eb) +
                     batch * (groupsOf(bTy) + groupsOf(cTy)) * n * Count(eb);
 
-  auto bytesOf = [](Value v) -> Count {
-    if (!v)
-      return 0;
-    auto t = cast<ShapedType>(v.getType());
-    return numel(t) * Count(elementBytes(t.getElementType()));
-  };
   c.paramBytes = bytesOf(op.getA()) + bytesOf(op.getD()) +
                  bytesOf(op.getDeltaBias()) + bytesOf(op.getH0()) +
                  bytesOf(op.getFinalState());
@@ -157,12 +159,6 @@ OpCost costOf(ssm::SSDOp op, int64_t seqLenOverride) {
   int64_t streams = 2 + (op.getZ() ? 1 : 0); // x, out (+ z)
   c.bytesPerToken = batch * (heads * (P * Count(streams) + Count(1)) +
                              Count(2) * G * N) * Count(eb);
-  auto bytesOf = [](Value v) -> Count {
-    if (!v)
-      return 0;
-    auto t = cast<ShapedType>(v.getType());
-    return numel(t) * Count(elementBytes(t.getElementType()));
-  };
   c.paramBytes = bytesOf(op.getA()) + bytesOf(op.getD()) +
                  bytesOf(op.getDtBias()) + bytesOf(op.getH0()) +
                  bytesOf(op.getFinalState());
@@ -212,12 +208,6 @@ OpCost costOf(ssm::LinearAttentionOp op, int64_t seqLenOverride) {
                 Count(elementBytes(getElementTypeOrSelf(op.getGate().getType())));
   c.bytesPerToken = batch * heads *
                     ((Count(2) * K + Count(2) * V) * Count(eb) + gateBytes);
-  auto bytesOf = [](Value v) -> Count {
-    if (!v)
-      return 0;
-    auto t = cast<ShapedType>(v.getType());
-    return numel(t) * Count(elementBytes(t.getElementType()));
-  };
   c.paramBytes = bytesOf(op.getH0()) + bytesOf(op.getFinalState()) +
                  bytesOf(op.getCuSeqlens());
   return c;

@@ -51,12 +51,7 @@ struct AttentionToLoops : OpRewritePattern<ssm::AttentionOp> {
           kvHeads = dimOf(rw, loc, k, 1), kLen = dimOf(rw, loc, k, 2),
           valueDim = dimOf(rw, loc, v, 3);
     auto outTy = op.getOut().getType();
-    Value sizes[] = {batch, heads, qLen, valueDim};
-    SmallVector<Value> dyn;
-    for (int64_t i = 0; i < 4; ++i)
-      if (outTy.isDynamicDim(i))
-        dyn.push_back(sizes[i]);
-    Value out = allocLike(rw, loc, outTy, dyn);
+    Value out = allocLike(rw, loc, outTy, {batch, heads, qLen, valueDim});
 
     RuntimeShapeChecks checks(rw, loc, op);
     NamedDim dB{"B", batch, "dimension 0 of 'q'"},

@@ -42,22 +42,10 @@ struct CausalConv1dToLoops : OpRewritePattern<ssm::CausalConv1dOp> {
     Value widthM1 = arith::SubIOp::create(rw, loc, width, c1);
 
     auto outTy = op.getOut().getType();
-    Value sizes[] = {batch, chans, len};
-    SmallVector<Value> dyn;
-    for (int64_t i = 0; i < 3; ++i)
-      if (outTy.isDynamicDim(i))
-        dyn.push_back(sizes[i]);
-    Value out = allocLike(rw, loc, outTy, dyn);
+    Value out = allocLike(rw, loc, outTy, {batch, chans, len});
     Value fs;
-    if (Value r = op.getFinalState()) {
-      auto fsTy = cast<RankedTensorType>(r.getType());
-      Value fsSizes[] = {batch, chans, widthM1};
-      SmallVector<Value> d;
-      for (int64_t i = 0; i < 3; ++i)
-        if (fsTy.isDynamicDim(i))
-          d.push_back(fsSizes[i]);
-      fs = allocLike(rw, loc, fsTy, d);
-    }
+    if (Value r = op.getFinalState())
+      fs = allocLike(rw, loc, r.getType(), {batch, chans, widthM1});
 
     RuntimeShapeChecks checks(rw, loc, op);
     NamedDim dB{"B", batch, "dimension 0 of 'x'"}, dD{"D", chans, "dimension 1 of 'x'"},

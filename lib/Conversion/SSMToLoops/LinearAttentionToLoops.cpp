@@ -61,22 +61,10 @@ struct LinearAttentionToLoops : OpRewritePattern<ssm::LinearAttentionOp> {
 
     // Results.
     auto outTy = op.getOut().getType();
-    Value outSizes[] = {batch, heads, len, valueDim};
-    SmallVector<Value> outDyn;
-    for (int64_t i = 0; i < 4; ++i)
-      if (outTy.isDynamicDim(i))
-        outDyn.push_back(outSizes[i]);
-    Value out = allocLike(rw, loc, outTy, outDyn);
+    Value out = allocLike(rw, loc, outTy, {batch, heads, len, valueDim});
     Value fs;
-    if (Value r = op.getFinalState()) {
-      auto fsTy = cast<RankedTensorType>(r.getType());
-      Value sizes[] = {sequences, heads, keyDim, valueDim};
-      SmallVector<Value> dyn;
-      for (int64_t i = 0; i < 4; ++i)
-        if (fsTy.isDynamicDim(i))
-          dyn.push_back(sizes[i]);
-      fs = allocLike(rw, loc, fsTy, dyn);
-    }
+    if (Value r = op.getFinalState())
+      fs = allocLike(rw, loc, r.getType(), {sequences, heads, keyDim, valueDim});
 
     // Run-time checks of dynamic relations, and of the packed offsets.
     RuntimeShapeChecks checks(rw, loc, op);

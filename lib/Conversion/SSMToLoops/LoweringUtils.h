@@ -29,12 +29,16 @@ inline mlir::Value toBuffer(mlir::OpBuilder &b, mlir::Location loc,
                                                  /*read_only=*/true);
 }
 
-/// Allocates a buffer of tensor type `type` with its dynamic sizes taken from
-/// `dynSizes` (one per dynamic dimension, in order).
+/// Allocates a buffer of tensor type `type`; `sizes` gives every
+/// dimension's size at run time (only the dynamic ones are used).
 inline mlir::Value allocLike(mlir::OpBuilder &b, mlir::Location loc,
-                             mlir::RankedTensorType type,
-                             mlir::ValueRange dynSizes) {
-  auto mt = mlir::MemRefType::get(type.getShape(), type.getElementType());
+                             mlir::Type type, mlir::ArrayRef<mlir::Value> sizes) {
+  auto tt = mlir::cast<mlir::RankedTensorType>(type);
+  llvm::SmallVector<mlir::Value> dynSizes;
+  for (int64_t i = 0; i < tt.getRank(); ++i)
+    if (tt.isDynamicDim(i))
+      dynSizes.push_back(sizes[i]);
+  auto mt = mlir::MemRefType::get(tt.getShape(), tt.getElementType());
   return mlir::memref::AllocOp::create(b, loc, mt, dynSizes,
                                        b.getI64IntegerAttr(64));
 }

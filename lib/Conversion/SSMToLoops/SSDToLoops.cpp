@@ -56,22 +56,10 @@ struct SSDToLoops : OpRewritePattern<ssm::SSDOp> {
           groups = dimOf(rw, loc, Bm, 2), stateSize = dimOf(rw, loc, Bm, 3);
 
     auto outTy = op.getOut().getType();
-    Value outSizes[] = {batch, len, heads, headDim};
-    SmallVector<Value> dyn;
-    for (int64_t i = 0; i < 4; ++i)
-      if (outTy.isDynamicDim(i))
-        dyn.push_back(outSizes[i]);
-    Value out = allocLike(rw, loc, outTy, dyn);
+    Value out = allocLike(rw, loc, outTy, {batch, len, heads, headDim});
     Value fs;
-    if (Value r = op.getFinalState()) {
-      auto fsTy = cast<RankedTensorType>(r.getType());
-      Value sizes[] = {batch, heads, headDim, stateSize};
-      SmallVector<Value> d;
-      for (int64_t i = 0; i < 4; ++i)
-        if (fsTy.isDynamicDim(i))
-          d.push_back(sizes[i]);
-      fs = allocLike(rw, loc, fsTy, d);
-    }
+    if (Value r = op.getFinalState())
+      fs = allocLike(rw, loc, r.getType(), {batch, heads, headDim, stateSize});
 
     RuntimeShapeChecks checks(rw, loc, op);
     NamedDim dB{"B", batch, "dimension 0 of 'x'"}, dL{"L", len, "dimension 1 of 'x'"},

@@ -41,14 +41,8 @@ struct ScanToLoops : OpRewritePattern<ssm::ScanOp> {
     SmallVector<Value> sizes;
     for (int64_t i = 0; i < rank; ++i)
       sizes.push_back(dimOf(rw, loc, ins.front(), i));
-    for (Value r : op.getResults()) {
-      auto rt = cast<RankedTensorType>(r.getType());
-      SmallVector<Value> dyn;
-      for (int64_t i = 0; i < rank; ++i)
-        if (rt.isDynamicDim(i))
-          dyn.push_back(sizes[i]);
-      outs.push_back(allocLike(rw, loc, rt, dyn));
-    }
+    for (Value r : op.getResults())
+      outs.push_back(allocLike(rw, loc, r.getType(), sizes));
 
     // Inputs whose shapes the verifier could only check as compatible.
     RuntimeShapeChecks checks(rw, loc, op);

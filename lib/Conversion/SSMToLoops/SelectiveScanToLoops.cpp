@@ -259,21 +259,10 @@ struct SelectiveScanToLoops : OpRewritePattern<ssm::SelectiveScanOp> {
           len = dimOf(rw, loc, u, 2), stateSize = dimOf(rw, loc, A, 1);
 
     auto outTy = op.getOut().getType();
-    SmallVector<Value> outDyn;
-    for (int64_t i = 0; i < 3; ++i)
-      if (outTy.isDynamicDim(i))
-        outDyn.push_back(dimOf(rw, loc, u, i));
-    Value out = allocLike(rw, loc, outTy, outDyn);
+    Value out = allocLike(rw, loc, outTy, {batch, chans, len});
     Value fs;
-    if (Value r = op.getFinalState()) {
-      auto fsTy = cast<RankedTensorType>(r.getType());
-      Value sizes[] = {batch, chans, stateSize};
-      SmallVector<Value> dyn;
-      for (int64_t i = 0; i < 3; ++i)
-        if (fsTy.isDynamicDim(i))
-          dyn.push_back(sizes[i]);
-      fs = allocLike(rw, loc, fsTy, dyn);
-    }
+    if (Value r = op.getFinalState())
+      fs = allocLike(rw, loc, r.getType(), {batch, chans, stateSize});
 
     Value delta = toBuffer(rw, loc, op.getDelta());
     Value Bm = toBuffer(rw, loc, op.getB()), Cm = toBuffer(rw, loc, op.getC());
