@@ -122,6 +122,36 @@ def SSMDecomposeSteps : Pass<"ssm-decompose-steps", "::mlir::ModuleOp"> {
   ];
 }
 
+def SSMDecompose : Pass<"ssm-decompose", "::mlir::ModuleOp"> {
+  let summary = "Rewrite ssm.selective_scan as an ssm.scan of a linear recurrence";
+  let description = [{
+    Expresses Mamba-1's selective scan through the generic associative scan:
+    per (batch, channel, state index) h_t = a_t h_{t-1} + b_t with
+    a_t = exp(dt_t A) and b_t = dt_t B_t u_t (h0 folded into b_0), scanned
+    with the combiner (a1, b1) . (a2, b2) = (a1 a2, a2 b1 + b2); then
+    y_t = C_t . h_t, the D skip and the z gate as linalg ops. Materialises
+    [B, Dm, N, L] tensors: it states the equivalence, the fused lowering is
+    the fast path. Handles shared B/C, f32/f64 programs, and a final state
+    when L is static and positive; other forms are left unchanged.
+
+    ```mlir
+    %y = ssm.selective_scan %u, %dt, %A, %B, %C : ...
+    // becomes
+    %a = linalg.generic {...} ins(%dt, %A) ... exp(dt * A)
+    %b = linalg.generic {...} ins(%dt, %B, %u) ... dt * B * u
+    %p, %h = ssm.scan %a, %b axis = 3 : ... {
+    ^bb0(%a1: f32, %b1: f32, %a2: f32, %b2: f32):
+      ... ssm.yield %a1 * %a2, %a2 * %b1 + %b2
+    }
+    %y = linalg.generic {...} ins(%C, %h) ... sum_n C * h
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::linalg::LinalgDialect", "::mlir::tensor::TensorDialect",
+    "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
+  ];
+}
+
 def SSMApproximateMath : Pass<"ssm-approximate-math"> {
   let summary = "Replace math ops by polynomial approximations";
   let description = [{

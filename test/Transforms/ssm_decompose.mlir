@@ -1,0 +1,47 @@
+// ssm-decompose: selective_scan as an ssm.scan of the linear recurrence.
+// RUN: ssmc-opt %s -split-input-file --ssm-decompose | FileCheck %s
+
+// CHECK-LABEL: func.func @full
+// CHECK-NOT: ssm.selective_scan
+// dt = softplus(delta + bias)
+// CHECK: %[[DT:.*]] = linalg.generic {{.*}} ins(%arg1, %arg6 : tensor<1x4x8xf32>, tensor<4xf32>)
+// CHECK: math.log1p
+// a = exp(dt A) over [B, D, N, L]
+// CHECK: %[[A:.*]] = linalg.generic {{.*}} ins(%[[DT]], %arg2 : tensor<1x4x8xf32>, tensor<4x2xf32>) outs(%{{.*}} : tensor<1x4x2x8xf32>)
+// CHECK: math.exp
+// b = dt B u, with h0 folded into the first step
+// CHECK: %[[BU:.*]] = linalg.generic {{.*}} ins(%[[DT]], %arg3, %arg0, %[[A]], %arg7 :
+// CHECK: linalg.index 3
+// CHECK: %[[S:.*]]:2 = ssm.scan %[[A]], %[[BU]] axis = 3
+// CHECK: ^bb0(%[[A1:.*]]: f32, %[[B1:.*]]: f32, %[[A2:.*]]: f32, %[[B2:.*]]: f32):
+// CHECK: arith.mulf %[[A1]], %[[A2]]
+// CHECK: math.fma %[[A2]], %[[B1]], %[[B2]]
+// y = sum_n C h (a reduction over n), then D and the gate
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction", "parallel"]{{.*}} ins(%arg4, %[[S]]#1
+// CHECK: linalg.generic {{.*}} ins(%{{.*}}, %arg0, %arg5, %arg0 :
+// final state = the last scan element
+// CHECK: tensor.extract_slice %[[S]]#1[0, 0, 0, 7] [1, 4, 2, 1] [1, 1, 1, 1] : tensor<1x4x2x8xf32> to tensor<1x4x2xf32>
+func.func @full(%u: tensor<1x4x8xf32>, %dt: tensor<1x4x8xf32>, %A: tensor<4x2xf32>, %B: tensor<1x2x8xf32>,
+                %C: tensor<1x2x8xf32>, %D: tensor<4xf32>, %bias: tensor<4xf32>, %h0: tensor<1x4x2xf32>)
+    -> (tensor<1x4x8xf32>, tensor<1x4x2xf32>) {
+  %y, %h = ssm.selective_scan %u, %dt, %A, %B, %C D(%D) z(%u) delta_bias(%bias) h0(%h0) delta_softplus
+      : (tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<4x2xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>,
+         tensor<4xf32>, tensor<1x4x8xf32>, tensor<4xf32>, tensor<1x4x2xf32>) -> (tensor<1x4x8xf32>, tensor<1x4x2xf32>)
+  return %y, %h : tensor<1x4x8xf32>, tensor<1x4x2xf32>
+}
+
+// -----
+
+// Forms the rewrite does not handle are left alone: grouped B/C, bf16
+// activations, and a final state with a dynamic L.
+// CHECK-LABEL: func.func @unchanged
+// CHECK-COUNT-3: ssm.selective_scan
+func.func @unchanged(%u: tensor<1x4x8xf32>, %A: tensor<4x2xf32>, %Bg: tensor<1x2x2x8xf32>,
+                     %ub: tensor<1x4x8xbf16>, %Bb: tensor<1x2x8xbf16>,
+                     %ud: tensor<1x4x?xf32>, %Bd: tensor<1x2x?xf32>)
+    -> (tensor<1x4x8xf32>, tensor<1x4x8xbf16>, tensor<1x4x?xf32>, tensor<1x4x2xf32>) {
+  %a = ssm.selective_scan %u, %u, %A, %Bg, %Bg : (tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<4x2xf32>, tensor<1x2x2x8xf32>, tensor<1x2x2x8xf32>) -> tensor<1x4x8xf32>
+  %b = ssm.selective_scan %ub, %ub, %A, %Bb, %Bb : (tensor<1x4x8xbf16>, tensor<1x4x8xbf16>, tensor<4x2xf32>, tensor<1x2x8xbf16>, tensor<1x2x8xbf16>) -> tensor<1x4x8xbf16>
+  %c, %h = ssm.selective_scan %ud, %ud, %A, %Bd, %Bd : (tensor<1x4x?xf32>, tensor<1x4x?xf32>, tensor<4x2xf32>, tensor<1x2x?xf32>, tensor<1x2x?xf32>) -> (tensor<1x4x?xf32>, tensor<1x4x2xf32>)
+  return %a, %b, %c, %h : tensor<1x4x8xf32>, tensor<1x4x8xbf16>, tensor<1x4x?xf32>, tensor<1x4x2xf32>
+}
