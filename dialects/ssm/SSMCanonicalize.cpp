@@ -54,7 +54,8 @@ struct DropZeroSSDOperands : OpRewritePattern<SSDOp> {
     auto next = SSDOp::create(
         rw, op.getLoc(), outTy, stateTy, op.getX(), op.getDt(), op.getA(),
         op.getB(), op.getC(), dropD ? Value() : op.getD(), op.getZ(),
-        dropBias ? Value() : op.getDtBias(), op.getH0(), op.getDtSoftplusAttr());
+        dropBias ? Value() : op.getDtBias(), op.getH0(), op.getCuSeqlens(),
+        op.getDtSoftplusAttr());
     rw.replaceOp(op, next->getResults());
     return success();
   }

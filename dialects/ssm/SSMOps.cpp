@@ -239,11 +239,42 @@ LogicalResult SSDOp::verify() {
       (getD() && failed(env.check("D", shaped(getD()), {"H"}))) ||
       (getZ() && failed(env.check("z", shaped(getZ()), {"B", "L", "H", "P"}))) ||
       (getDtBias() && failed(env.check("dt_bias", shaped(getDtBias()), {"H"}))) ||
-      (getH0() && failed(env.check("h0", shaped(getH0()), {"B", "H", "P", "N"}))) ||
-      failed(env.check("out", shaped(getOut()), {"B", "L", "H", "P"})) ||
-      (getFinalState() &&
-       failed(env.check("final_state", shaped(getFinalState()), {"B", "H", "P", "N"}))))
+      failed(env.check("out", shaped(getOut()), {"B", "L", "H", "P"})))
     return failure();
+  // States are per batch entry, or per packed sequence with cu_seqlens.
+  StringRef stateBatch = "B";
+  if (Value cu = getCuSeqlens()) {
+    ShapedType t = shaped(cu);
+    if (t.getRank() != 1)
+      return emitOpError() << "operand 'cu_seqlens' must have rank 1 [S + 1], "
+                              "got rank "
+                           << t.getRank();
+    if (!t.isDynamicDim(0) && t.getDimSize(0) < 2)
+      return emitOpError() << "operand 'cu_seqlens' must hold at least 2 "
+                              "offsets (one sequence), got "
+                           << t.getDimSize(0);
+    int64_t batch = env.lookup("B");
+    if (!ShapedType::isDynamic(batch) && batch != 1)
+      return emitOpError() << "with 'cu_seqlens' the sequences are packed "
+                              "along L and the batch size must be 1, got "
+                           << batch;
+    stateBatch = "S";
+  }
+  if ((getH0() && failed(env.check("h0", shaped(getH0()),
+                                   {stateBatch, "H", "P", "N"}))) ||
+      (getFinalState() &&
+       failed(env.check("final_state", shaped(getFinalState()),
+                        {stateBatch, "H", "P", "N"}))))
+    return failure();
+  if (Value cu = getCuSeqlens()) {
+    int64_t offsets = shaped(cu).getDimSize(0);
+    int64_t sequences = env.lookup("S");
+    if (!ShapedType::isDynamic(offsets) && !ShapedType::isDynamic(sequences) &&
+        sequences != offsets - 1)
+      return emitOpError() << "'cu_seqlens' has " << offsets
+                           << " offsets, so the states must hold "
+                           << offsets - 1 << " sequences, got " << sequences;
+  }
   int64_t groups = env.lookup("G"), heads = env.lookup("H");
   if (!ShapedType::isDynamic(groups)) {
     if (groups <= 0)

@@ -134,6 +134,11 @@ def SSM_SSDOp : SSM_Op<"ssd", [Pure, AttrSizedOperandSegments]> {
     result is the final state. It is linear attention with a scalar gate per
     head and step: q = C, k = B, v = dt * x, log gate = dt * A.
 
+    With `cu_seqlens` ([S + 1] offsets, i32 or i64) the batch (B = 1) packs S
+    sequences along L: the state restarts at every boundary (from h0[i] or
+    zero), and h0 and final_state are [S, H, P, N]; the offsets must start
+    at 0, never decrease and end at L (checked at run time).
+
     | operand | shape |
     | --- | --- |
     | x, z, result out | [B, L, H, P] |
@@ -150,12 +155,14 @@ def SSM_SSDOp : SSM_Op<"ssd", [Pure, AttrSizedOperandSegments]> {
     SSM_FloatTensor:$B, SSM_FloatTensor:$C,
     Optional<SSM_FloatTensor>:$D, Optional<SSM_FloatTensor>:$z,
     Optional<SSM_FloatTensor>:$dt_bias, Optional<SSM_FloatTensor>:$h0,
+    Optional<RankedTensorOf<[I32, I64]>>:$cu_seqlens,
     UnitAttr:$dt_softplus);
   let results = (outs SSM_FloatTensor:$out, Optional<SSM_FloatTensor>:$final_state);
   let assemblyFormat = [{
     $x `,` $dt `,` $A `,` $B `,` $C
     (`D` `(` $D^ `)`)? (`z` `(` $z^ `)`)? (`dt_bias` `(` $dt_bias^ `)`)?
-    (`h0` `(` $h0^ `)`)? (`dt_softplus` $dt_softplus^)?
+    (`h0` `(` $h0^ `)`)? (`cu_seqlens` `(` $cu_seqlens^ `)`)?
+    (`dt_softplus` $dt_softplus^)?
     attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;

@@ -127,33 +127,41 @@ causalConv1d(int64_t batch, int64_t channels, int64_t len, int64_t width,
 }
 
 /// Inputs of ssm.ssd (row-major): x, z [B, L, H, P]; dt [B, L, H]; A, D,
-/// dtBias [H]; B, C [B, L, G, N]; h0 [B, H, P, N]. Empty optionals absent.
+/// dtBias [H]; B, C [B, L, G, N]; h0 [S, H, P, N]; cuSeqlens empty (S = B
+/// sequences) or S + 1 offsets into L of a packed batch (B = 1). Empty
+/// optionals are absent.
 struct SSDProblem {
   int64_t batch = 1, seqLen = 1, heads = 1, headDim = 1, groups = 1,
           stateSize = 1;
   bool dtSoftplus = false;
   std::vector<double> x, dt, A, B, C, D, z, dtBias, h0;
+  std::vector<int64_t> cuSeqlens;
 };
 
 struct SSDResult {
   std::vector<double> out;        ///< [B, L, H, P]
-  std::vector<double> finalState; ///< [B, H, P, N]
+  std::vector<double> finalState; ///< [S, H, P, N]
 };
 
 inline SSDResult ssd(const SSDProblem &p) {
   const int64_t L = p.seqLen, H = p.heads, P = p.headDim, G = p.groups,
                 N = p.stateSize;
+  const bool packed = !p.cuSeqlens.empty();
+  const int64_t S = packed ? int64_t(p.cuSeqlens.size()) - 1 : p.batch;
   SSDResult r;
   r.out.assign(p.batch * L * H * P, 0.0);
-  r.finalState.assign(p.batch * H * P * N, 0.0);
-  for (int64_t b = 0; b < p.batch; ++b)
+  r.finalState.assign(S * H * P * N, 0.0);
+  for (int64_t seq = 0; seq < S; ++seq) {
+    const int64_t b = packed ? 0 : seq;
+    const int64_t begin = packed ? p.cuSeqlens[seq] : 0;
+    const int64_t end = packed ? p.cuSeqlens[seq + 1] : L;
     for (int64_t h = 0; h < H; ++h) {
       const int64_t g = h / (H / G);
       std::vector<double> st(P * N, 0.0);
       if (!p.h0.empty())
         for (int64_t i = 0; i < P * N; ++i)
-          st[i] = p.h0[(b * H + h) * P * N + i];
-      for (int64_t t = 0; t < L; ++t) {
+          st[i] = p.h0[(seq * H + h) * P * N + i];
+      for (int64_t t = begin; t < end; ++t) {
         double dt = p.dt[(b * L + t) * H + h];
         if (!p.dtBias.empty())
           dt += p.dtBias[h];
@@ -176,8 +184,9 @@ inline SSDResult ssd(const SSDProblem &p) {
         }
       }
       for (int64_t i = 0; i < P * N; ++i)
-        r.finalState[(b * H + h) * P * N + i] = st[i];
+        r.finalState[(seq * H + h) * P * N + i] = st[i];
     }
+  }
   return r;
 }
 

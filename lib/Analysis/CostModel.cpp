@@ -144,7 +144,12 @@ OpCost costOf(ssm::SSDOp op, int64_t seqLenOverride) {
   c.opName = op->getName().getStringRef().str();
   c.accumulatorType = typeName(acc);
   c.seqLen = seqLenOverride > 0 ? Count(seqLenOverride) : dim(xTy, 1);
-  c.stateElements = batch * heads * P * N;
+  Count sequences = batch;
+  if (Value cu = op.getCuSeqlens()) {
+    Count offsets = dim(cast<ShapedType>(cu.getType()), 0);
+    sequences = offsets ? Count(*offsets - 1) : Count();
+  }
+  c.stateElements = sequences * heads * P * N;
   c.stateBytes = c.stateElements * Count(ab);
   // Per head and step: dt (+bias, softplus) and dt*A; per channel p: dt*x,
   // then per state index decay*h (1) + B*dtx (FMA, 2) + C*h (FMA, 2); D
@@ -161,7 +166,7 @@ OpCost costOf(ssm::SSDOp op, int64_t seqLenOverride) {
                              Count(2) * G * N) * Count(eb);
   c.paramBytes = bytesOf(op.getA()) + bytesOf(op.getD()) +
                  bytesOf(op.getDtBias()) + bytesOf(op.getH0()) +
-                 bytesOf(op.getFinalState());
+                 bytesOf(op.getFinalState()) + bytesOf(op.getCuSeqlens());
   return c;
 }
 

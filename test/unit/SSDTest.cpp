@@ -23,6 +23,7 @@ namespace {
 struct SSDConfig {
   int64_t batch = 1, len = 1, heads = 1, headDim = 1, groups = 1, state = 1;
   bool full = false;
+  std::vector<int64_t> offsets; // cu_seqlens (batch 1)
   std::string elt = "f32";
   bool dynamic = false;
 };
@@ -34,15 +35,24 @@ std::string program(const SSDConfig &c) {
   std::string dtt = tensorType({c.batch, c.len, c.heads}, c.elt, c.dynamic);
   std::string ht = tensorType({c.heads}, acc, c.dynamic);
   std::string bt = tensorType({c.batch, c.len, c.groups, c.state}, c.elt, c.dynamic);
-  std::string st = tensorType({c.batch, c.heads, c.headDim, c.state}, acc, c.dynamic);
+  const int64_t S = c.offsets.empty() ? c.batch : int64_t(c.offsets.size()) - 1;
+  std::string st = tensorType({S, c.heads, c.headDim, c.state}, acc, c.dynamic);
   std::string args = "%x: " + xt + ", %dt: " + dtt + ", %A: " + ht + ", %B: " + bt + ", %C: " + bt;
   std::string types = xt + ", " + dtt + ", " + ht + ", " + bt + ", " + bt;
   std::string extra;
   if (c.full) {
     args += ", %D: " + ht + ", %z: " + xt + ", %bias: " + ht + ", %h0: " + st;
     types += ", " + ht + ", " + xt + ", " + ht + ", " + st;
-    extra = " D(%D) z(%z) dt_bias(%bias) h0(%h0) dt_softplus";
+    extra = " D(%D) z(%z) dt_bias(%bias) h0(%h0)";
   }
+  if (!c.offsets.empty()) {
+    std::string ct = tensorType({int64_t(c.offsets.size())}, "i32", c.dynamic);
+    args += ", %cu: " + ct;
+    types += ", " + ct;
+    extra += " cu_seqlens(%cu)";
+  }
+  if (c.full)
+    extra += " dt_softplus";
   return "func.func @main(" + args + ") -> (" + xt + ", " + st + ") {\n" +
          "  %y, %h = ssm.ssd %x, %dt, %A, %B, %C" + extra + " : (" + types +
          ") -> (" + xt + ", " + st + ")\n  return %y, %h : " + xt + ", " + st +
@@ -75,7 +85,15 @@ void check(const SSDConfig &c, unsigned seed, double rtol) {
     random(acc, {c.heads}, -1, 1, p.D);
     random(elt, {c.batch, c.len, c.heads, c.headDim}, -3, 3, p.z);
     random(acc, {c.heads}, -1, 0.5, p.dtBias);
-    random(acc, {c.batch, c.heads, c.headDim, c.state}, -1, 1, p.h0);
+    const int64_t S = c.offsets.empty() ? c.batch : int64_t(c.offsets.size()) - 1;
+    random(acc, {S, c.heads, c.headDim, c.state}, -1, 1, p.h0);
+  }
+  if (!c.offsets.empty()) {
+    OwnedTensor cu(DType::I32, {int64_t(c.offsets.size())});
+    for (size_t i = 0; i < c.offsets.size(); ++i)
+      cu.as<int32_t>()[i] = static_cast<int32_t>(c.offsets[i]);
+    p.cuSeqlens = c.offsets;
+    inputs.push_back(std::move(cu));
   }
   auto jit = Jit::compile(program(c));
   ASSERT_TRUE(static_cast<bool>(jit)) << llvm::toString(jit.takeError());
@@ -124,6 +142,16 @@ TEST(SSDNumerics, BF16AndF64) {
   d.elt = "f64";
   d.full = true;
   check(d, 5, 1e-10);
+}
+
+TEST(SSDNumerics, PackedSequencesRestartTheState) {
+  SSDConfig c = cfg(1, 19, 2, 9, 1, 4);
+  c.full = true;
+  c.offsets = {0, 6, 6, 19}; // lengths 6, 0 and 13
+  check(c, 8, 1e-4);
+  c.dynamic = true;
+  c.offsets = {0, 1, 18, 19};
+  check(c, 9, 1e-4);
 }
 
 TEST(SSDDuality, SSDIsLinearAttentionWithAScalarGate) {

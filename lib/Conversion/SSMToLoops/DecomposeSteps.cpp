@@ -113,7 +113,8 @@ struct SSDStepToSequence : OpRewritePattern<ssm::SSDStepOp> {
         rw, loc, withUnitDim(op.getOut().getType(), 1),
         op.getNewState().getType(), time(op.getX()), time(op.getDt()),
         op.getA(), time(op.getB()), time(op.getC()), op.getD(), time(op.getZ()),
-        op.getDtBias(), op.getState(), op.getDtSoftplusAttr());
+        op.getDtBias(), op.getState(), /*cu_seqlens=*/Value(),
+        op.getDtSoftplusAttr());
     rw.replaceOp(op, {dropUnitDim(rw, loc, seq.getOut(), 1),
                       seq.getFinalState()});
     return success();

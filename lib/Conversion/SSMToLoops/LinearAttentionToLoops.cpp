@@ -88,37 +88,12 @@ struct LinearAttentionToLoops : OpRewritePattern<ssm::LinearAttentionOp> {
       checkResultDims(checks, rw, loc, cast<RankedTensorType>(r.getType()),
                       "final_state", {dS, dH, dK, dV});
     auto offset = [&](OpBuilder &b, Location loc, Value i) -> Value {
-      Value raw = memref::LoadOp::create(b, loc, cu, ValueRange{i});
-      return arith::IndexCastOp::create(b, loc, b.getIndexType(), raw);
+      return packedOffset(b, loc, cu, i);
     };
     if (cu) {
       NamedDim one{"B", c1, "1 (sequences are packed into one batch entry)"};
       checkOperandDims(checks, rw, loc, q, "q", {one});
-      // 0 <= cu[0] <= cu[1] <= ... <= cu[S] <= L, or the loops would read
-      // outside the packed batch.
-      Value first = offset(rw, loc, c0);
-      Value okFirst =
-          arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::eq, first, c0);
-      auto walk = scf::ForOp::create(
-          rw, loc, c0, sequences, c1, ValueRange{okFirst},
-          [&](OpBuilder &b, Location loc, Value i, ValueRange okIn) {
-            Value lo = offset(b, loc, i);
-            Value hi = offset(b, loc, arith::AddIOp::create(b, loc, i, c1));
-            Value ordered = arith::CmpIOp::create(
-                b, loc, arith::CmpIPredicate::sle, lo, hi);
-            Value inRange = arith::CmpIOp::create(
-                b, loc, arith::CmpIPredicate::sle, hi, len);
-            Value ok = arith::AndIOp::create(
-                b, loc, okIn[0], arith::AndIOp::create(b, loc, ordered, inRange));
-            scf::YieldOp::create(b, loc, ok);
-          });
-      Value last = offset(rw, loc, sequences);
-      Value okLast =
-          arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::eq, last, len);
-      checks.require(arith::AndIOp::create(rw, loc, walk.getResult(0), okLast),
-                     last, len,
-                     "'cu_seqlens' must start at 0, never decrease and end at "
-                     "L (reported: its last offset)");
+      checkPackedOffsets(checks, rw, loc, cu, sequences, len);
     }
 
     Value cvw = arith::ConstantIndexOp::create(rw, loc, vw);

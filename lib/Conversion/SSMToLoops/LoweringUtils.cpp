@@ -158,6 +158,39 @@ void checkResultDims(RuntimeShapeChecks &checks, OpBuilder &b, Location loc,
               .str());
 }
 
+Value packedOffset(OpBuilder &b, Location loc, Value cuSeqlens, Value i) {
+  Value raw = memref::LoadOp::create(b, loc, cuSeqlens, ValueRange{i});
+  return arith::IndexCastOp::create(b, loc, b.getIndexType(), raw);
+}
+
+void checkPackedOffsets(RuntimeShapeChecks &checks, OpBuilder &b, Location loc,
+                        Value cu, Value sequences, Value len) {
+  Value c0 = arith::ConstantIndexOp::create(b, loc, 0);
+  Value c1 = arith::ConstantIndexOp::create(b, loc, 1);
+  Value okFirst = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                        packedOffset(b, loc, cu, c0), c0);
+  auto walk = scf::ForOp::create(
+      b, loc, c0, sequences, c1, ValueRange{okFirst},
+      [&](OpBuilder &b, Location loc, Value i, ValueRange okIn) {
+        Value lo = packedOffset(b, loc, cu, i);
+        Value hi = packedOffset(b, loc, cu, arith::AddIOp::create(b, loc, i, c1));
+        Value ordered =
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, lo, hi);
+        Value inRange =
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, hi, len);
+        Value ok = arith::AndIOp::create(
+            b, loc, okIn[0], arith::AndIOp::create(b, loc, ordered, inRange));
+        scf::YieldOp::create(b, loc, ok);
+      });
+  Value last = packedOffset(b, loc, cu, sequences);
+  Value okLast =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, last, len);
+  checks.require(arith::AndIOp::create(b, loc, walk.getResult(0), okLast), last,
+                 len,
+                 "'cu_seqlens' must start at 0, never decrease and end at L "
+                 "(reported: its last offset)");
+}
+
 Value RuntimeShapeChecks::allOk() {
   if (ok)
     return ok;

@@ -140,6 +140,16 @@ void checkResultDims(RuntimeShapeChecks &checks, mlir::OpBuilder &b,
                      mlir::Location loc, mlir::RankedTensorType t,
                      llvm::StringRef name, llvm::ArrayRef<NamedDim> dims);
 
+/// Offset `i` of a cu_seqlens buffer, as an index.
+mlir::Value packedOffset(mlir::OpBuilder &b, mlir::Location loc,
+                         mlir::Value cuSeqlens, mlir::Value i);
+/// Requires 0 = cu[0] <= cu[1] <= ... <= cu[S] = len for the packed
+/// sequences of `cuSeqlens` (S = sequences), or the loops would leave the
+/// packed batch.
+void checkPackedOffsets(RuntimeShapeChecks &checks, mlir::OpBuilder &b,
+                        mlir::Location loc, mlir::Value cuSeqlens,
+                        mlir::Value sequences, mlir::Value len);
+
 } // namespace ssmc::detail
 
 #endif // SSMC_LIB_CONVERSION_SSMTOLOOPS_LOWERINGUTILS_H

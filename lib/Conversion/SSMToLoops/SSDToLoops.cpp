@@ -50,16 +50,22 @@ struct SSDToLoops : OpRewritePattern<ssm::SSDOp> {
           Cm = toBuffer(rw, loc, op.getC()), D = toBuffer(rw, loc, op.getD()),
           z = toBuffer(rw, loc, op.getZ()),
           bias = toBuffer(rw, loc, op.getDtBias()),
-          h0 = toBuffer(rw, loc, op.getH0());
+          h0 = toBuffer(rw, loc, op.getH0()),
+          cu = toBuffer(rw, loc, op.getCuSeqlens());
     Value batch = dimOf(rw, loc, x, 0), len = dimOf(rw, loc, x, 1),
           heads = dimOf(rw, loc, x, 2), headDim = dimOf(rw, loc, x, 3),
           groups = dimOf(rw, loc, Bm, 2), stateSize = dimOf(rw, loc, Bm, 3);
 
+    Value c1i = arith::ConstantIndexOp::create(rw, loc, 1);
+    // Packed sequences each own a state; otherwise each batch entry does.
+    Value sequences =
+        cu ? arith::SubIOp::create(rw, loc, dimOf(rw, loc, cu, 0), c1i).getResult()
+           : batch;
     auto outTy = op.getOut().getType();
     Value out = allocLike(rw, loc, outTy, {batch, len, heads, headDim});
     Value fs;
     if (Value r = op.getFinalState())
-      fs = allocLike(rw, loc, r.getType(), {batch, heads, headDim, stateSize});
+      fs = allocLike(rw, loc, r.getType(), {sequences, heads, headDim, stateSize});
 
     RuntimeShapeChecks checks(rw, loc, op);
     NamedDim dB{"B", batch, "dimension 0 of 'x'"}, dL{"L", len, "dimension 1 of 'x'"},
@@ -72,11 +78,18 @@ struct SSDToLoops : OpRewritePattern<ssm::SSDOp> {
     checkOperandDims(checks, rw, loc, D, "D", {dH});
     checkOperandDims(checks, rw, loc, z, "z", {dB, dL, dH, dP});
     checkOperandDims(checks, rw, loc, bias, "dt_bias", {dH});
-    checkOperandDims(checks, rw, loc, h0, "h0", {dB, dH, dP, dN});
+    NamedDim dS{"S", sequences, cu ? "the number of sequences in 'cu_seqlens'"
+                                   : "dimension 0 of 'x'"};
+    checkOperandDims(checks, rw, loc, h0, "h0", {dS, dH, dP, dN});
     checkResultDims(checks, rw, loc, outTy, "out", {dB, dL, dH, dP});
     if (Value r = op.getFinalState())
       checkResultDims(checks, rw, loc, cast<RankedTensorType>(r.getType()),
-                      "final_state", {dB, dH, dP, dN});
+                      "final_state", {dS, dH, dP, dN});
+    if (cu) {
+      NamedDim one{"B", c1i, "1 (sequences are packed into one batch entry)"};
+      checkOperandDims(checks, rw, loc, x, "x", {one});
+      checkPackedOffsets(checks, rw, loc, cu, sequences, len);
+    }
     Value c0 = arith::ConstantIndexOp::create(rw, loc, 0);
     Value c1 = arith::ConstantIndexOp::create(rw, loc, 1);
     if (!getConstantIntValue(groups) || !getConstantIntValue(heads)) {
@@ -97,10 +110,14 @@ struct SSDToLoops : OpRewritePattern<ssm::SSDOp> {
     auto guard = scf::IfOp::create(rw, loc, checks.allOk(), false);
     rw.setInsertionPointToStart(&guard.getThenRegion().front());
     scf::ParallelOp::create(
-        rw, loc, ValueRange{c0, c0, c0}, ValueRange{batch, heads, blocks},
+        rw, loc, ValueRange{c0, c0, c0}, ValueRange{sequences, heads, blocks},
         ValueRange{c1, c1, c1},
         [&](OpBuilder &b, Location loc, ValueRange ivs) {
-          Value bi = ivs[0], h = ivs[1];
+          Value seq = ivs[0], h = ivs[1];
+          Value bi = cu ? c0 : seq;
+          Value begin = cu ? packedOffset(b, loc, cu, seq) : c0;
+          Value end = cu ? packedOffset(b, loc, cu, arith::AddIOp::create(b, loc, seq, c1))
+                         : len;
           Value p0 = arith::MulIOp::create(b, loc, ivs[2], cvw);
           Value valid = arith::MinUIOp::create(
               b, loc, arith::SubIOp::create(b, loc, headDim, p0), cvw);
@@ -151,7 +168,7 @@ struct SSDToLoops : OpRewritePattern<ssm::SSDOp> {
                   init = castFloat(
                       b, loc,
                       vector::GatherOp::create(b, loc, VectorType::get({vw}, e), h0,
-                                               ValueRange{bi, h, p0, n}, idxN,
+                                               ValueRange{seq, h, p0, n}, idxN,
                                                mask, zeroVec(e)),
                       acc);
                 }
@@ -159,7 +176,7 @@ struct SSDToLoops : OpRewritePattern<ssm::SSDOp> {
                 scf::YieldOp::create(b, loc);
               });
           scf::ForOp::create(
-              b, loc, c0, len, c1, ValueRange{},
+              b, loc, begin, end, c1, ValueRange{},
               [&](OpBuilder &b, Location loc, Value t, ValueRange) {
                 Value step = scalar(dt, {bi, t, h});
                 if (biasH)
@@ -216,7 +233,7 @@ struct SSDToLoops : OpRewritePattern<ssm::SSDOp> {
                   Type e = cast<MemRefType>(fs.getType()).getElementType();
                   Value s = memref::LoadOp::create(b, loc, state, n);
                   vector::ScatterOp::create(b, loc, Type(), fs,
-                                            ValueRange{bi, h, p0, n}, idxN, mask,
+                                            ValueRange{seq, h, p0, n}, idxN, mask,
                                             castFloat(b, loc, s, e));
                   scf::YieldOp::create(b, loc);
                 });

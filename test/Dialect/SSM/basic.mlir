@@ -246,3 +246,14 @@ func.func @ssd_step(%x: tensor<2x4x8xf32>, %dt: tensor<2x4xf32>, %A: tensor<4xf3
          tensor<4xf32>, tensor<2x4x8xf32>, tensor<4xf32>) -> (tensor<2x4x8xf32>, tensor<2x4x8x6xf32>)
   return
 }
+
+// Packed sequences in SSD.
+// CHECK-LABEL: func.func @ssd_varlen
+// CHECK: ssm.ssd %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} h0(%{{.*}}) cu_seqlens(%{{.*}}) dt_softplus : (tensor<1x?x4x8xf32>, tensor<1x?x4xf32>, tensor<4xf32>, tensor<1x?x1x6xf32>, tensor<1x?x1x6xf32>, tensor<3x4x8x6xf32>, tensor<4xi64>) -> (tensor<1x?x4x8xf32>, tensor<3x4x8x6xf32>)
+func.func @ssd_varlen(%x: tensor<1x?x4x8xf32>, %dt: tensor<1x?x4xf32>, %A: tensor<4xf32>, %B: tensor<1x?x1x6xf32>,
+                      %h0: tensor<3x4x8x6xf32>, %cu: tensor<4xi64>) -> (tensor<1x?x4x8xf32>, tensor<3x4x8x6xf32>) {
+  %y, %h = ssm.ssd %x, %dt, %A, %B, %B h0(%h0) cu_seqlens(%cu) dt_softplus
+      : (tensor<1x?x4x8xf32>, tensor<1x?x4xf32>, tensor<4xf32>, tensor<1x?x1x6xf32>, tensor<1x?x1x6xf32>,
+         tensor<3x4x8x6xf32>, tensor<4xi64>) -> (tensor<1x?x4x8xf32>, tensor<3x4x8x6xf32>)
+  return %y, %h : tensor<1x?x4x8xf32>, tensor<3x4x8x6xf32>
+}

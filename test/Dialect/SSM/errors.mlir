@@ -977,3 +977,35 @@ func.func @ssds_zero_groups(%x: tensor<1x4x8xf32>, %dt: tensor<1x4xf32>, %A: ten
   %y, %h1 = ssm.ssd_step %x, %dt, %A, %B, %B, %h : (tensor<1x4x8xf32>, tensor<1x4xf32>, tensor<4xf32>, tensor<1x0x6xf32>, tensor<1x0x6xf32>, tensor<1x4x8x6xf32>) -> (tensor<1x4x8xf32>, tensor<1x4x8x6xf32>)
   return
 }
+
+// -----
+
+func.func @ssd_cu_batch(%x: tensor<2x16x4x8xf32>, %dt: tensor<2x16x4xf32>, %A: tensor<4xf32>, %B: tensor<2x16x1x6xf32>, %cu: tensor<3xi32>) {
+  // expected-error @+1 {{with 'cu_seqlens' the sequences are packed along L and the batch size must be 1, got 2}}
+  %y = ssm.ssd %x, %dt, %A, %B, %B cu_seqlens(%cu) : (tensor<2x16x4x8xf32>, tensor<2x16x4xf32>, tensor<4xf32>, tensor<2x16x1x6xf32>, tensor<2x16x1x6xf32>, tensor<3xi32>) -> tensor<2x16x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @ssd_cu_rank(%x: tensor<1x16x4x8xf32>, %dt: tensor<1x16x4xf32>, %A: tensor<4xf32>, %B: tensor<1x16x1x6xf32>, %cu: tensor<1x3xi32>) {
+  // expected-error @+1 {{operand 'cu_seqlens' must have rank 1 [S + 1], got rank 2}}
+  %y = ssm.ssd %x, %dt, %A, %B, %B cu_seqlens(%cu) : (tensor<1x16x4x8xf32>, tensor<1x16x4xf32>, tensor<4xf32>, tensor<1x16x1x6xf32>, tensor<1x16x1x6xf32>, tensor<1x3xi32>) -> tensor<1x16x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @ssd_cu_size(%x: tensor<1x16x4x8xf32>, %dt: tensor<1x16x4xf32>, %A: tensor<4xf32>, %B: tensor<1x16x1x6xf32>, %cu: tensor<1xi32>) {
+  // expected-error @+1 {{operand 'cu_seqlens' must hold at least 2 offsets (one sequence), got 1}}
+  %y = ssm.ssd %x, %dt, %A, %B, %B cu_seqlens(%cu) : (tensor<1x16x4x8xf32>, tensor<1x16x4xf32>, tensor<4xf32>, tensor<1x16x1x6xf32>, tensor<1x16x1x6xf32>, tensor<1xi32>) -> tensor<1x16x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @ssd_cu_states(%x: tensor<1x16x4x8xf32>, %dt: tensor<1x16x4xf32>, %A: tensor<4xf32>, %B: tensor<1x16x1x6xf32>, %cu: tensor<3xi32>) {
+  // expected-error @+1 {{'cu_seqlens' has 3 offsets, so the states must hold 2 sequences, got 1}}
+  %y, %h = ssm.ssd %x, %dt, %A, %B, %B cu_seqlens(%cu) : (tensor<1x16x4x8xf32>, tensor<1x16x4xf32>, tensor<4xf32>, tensor<1x16x1x6xf32>, tensor<1x16x1x6xf32>, tensor<3xi32>) -> (tensor<1x16x4x8xf32>, tensor<1x4x8x6xf32>)
+  return
+}
