@@ -305,6 +305,72 @@ OpCost costOf(ssm::ScanOp op, int64_t seqLenOverride) {
 
 } // namespace
 
+/// Tensor type `t` with a unit dimension inserted at `pos`.
+Type withUnitDim(Type t, int64_t pos) {
+  auto tt = cast<RankedTensorType>(t);
+  SmallVector<int64_t> shape(tt.getShape());
+  shape.insert(shape.begin() + pos, 1);
+  return RankedTensorType::get(shape, tt.getElementType());
+}
+
+/// Cost of a decode step: the cost of one token of the sequence op it
+/// equals (its per-token numbers, with L = 1). The sequence op is built on
+/// placeholder block arguments of the right types and discarded.
+std::optional<OpCost> stepCost(Operation *step) {
+  MLIRContext *ctx = step->getContext();
+  Block scratch;
+  OpBuilder b(ctx);
+  b.setInsertionPointToEnd(&scratch);
+  Location loc = step->getLoc();
+  auto arg = [&](Value v, std::optional<int64_t> unitAt) -> Value {
+    if (!v)
+      return Value();
+    Type t = unitAt ? withUnitDim(v.getType(), *unitAt) : v.getType();
+    return scratch.addArgument(t, loc);
+  };
+  auto atEnd = [](Value v) -> std::optional<int64_t> {
+    return cast<ShapedType>(v.getType()).getRank();
+  };
+  Operation *seq = nullptr;
+  if (auto op = dyn_cast<ssm::SelectiveScanStepOp>(step)) {
+    seq = ssm::SelectiveScanOp::create(
+        b, loc, withUnitDim(op.getOut().getType(), 2), op.getNewState().getType(),
+        arg(op.getU(), 2), arg(op.getDelta(), 2), arg(op.getA(), {}),
+        arg(op.getB(), atEnd(op.getB())), arg(op.getC(), atEnd(op.getC())),
+        arg(op.getD(), {}), op.getZ() ? arg(op.getZ(), 2) : Value(),
+        arg(op.getDeltaBias(), {}), arg(op.getState(), {}),
+        op.getDeltaSoftplusAttr());
+  } else if (auto op = dyn_cast<ssm::SSDStepOp>(step)) {
+    seq = ssm::SSDOp::create(
+        b, loc, withUnitDim(op.getOut().getType(), 1), op.getNewState().getType(),
+        arg(op.getX(), 1), arg(op.getDt(), 1), arg(op.getA(), {}),
+        arg(op.getB(), 1), arg(op.getC(), 1), arg(op.getD(), {}),
+        op.getZ() ? arg(op.getZ(), 1) : Value(), arg(op.getDtBias(), {}),
+        arg(op.getState(), {}), Value(), op.getDtSoftplusAttr());
+  } else if (auto op = dyn_cast<ssm::LinearAttentionStepOp>(step)) {
+    seq = ssm::LinearAttentionOp::create(
+        b, loc, withUnitDim(op.getOut().getType(), 2), op.getNewState().getType(),
+        arg(op.getQ(), 2), arg(op.getK(), 2), arg(op.getV(), 2),
+        op.getGate() ? arg(op.getGate(), 2) : Value(), arg(op.getState(), {}),
+        Value(), op.getFeatureMapAttr(), op.getScaleAttr(), UnitAttr());
+  } else if (auto op = dyn_cast<ssm::AttentionStepOp>(step)) {
+    // The query against a full cache (the step's largest cost); a window
+    // limits it to the w most recent keys.
+    seq = ssm::AttentionOp::create(
+        b, loc, withUnitDim(op.getOut().getType(), 2), arg(op.getQ(), 2),
+        arg(op.getKCache(), {}), arg(op.getVCache(), {}),
+        op.getWindowAttr() ? b.getUnitAttr() : UnitAttr(), op.getWindowAttr(),
+        op.getScaleAttr());
+  }
+  if (!seq)
+    return std::nullopt;
+  std::optional<OpCost> c = estimateCost(seq);
+  seq->erase();
+  if (c)
+    c->opName = step->getName().getStringRef().str();
+  return c;
+}
+
 Count OpCost::totalFlops() const {
   return exactTotalFlops ? *exactTotalFlops : flopsPerToken * seqLen;
 }
@@ -330,6 +396,8 @@ std::optional<OpCost> estimateCost(Operation *op, int64_t seqLenOverride) {
       .Case<ssm::SelectiveScanOp, ssm::ScanOp, ssm::LinearAttentionOp,
             ssm::AttentionOp, ssm::SSDOp, ssm::CausalConv1dOp>(
           [&](auto concrete) { return costOf(concrete, seqLenOverride); })
+      .Case<ssm::SelectiveScanStepOp, ssm::SSDStepOp, ssm::LinearAttentionStepOp,
+            ssm::AttentionStepOp>([](Operation *op) { return stepCost(op); })
       .Default([](Operation *) { return std::nullopt; });
 }
 

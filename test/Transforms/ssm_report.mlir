@@ -147,3 +147,41 @@ func.func @causal_conv1d(%x: tensor<2x8x16xf32>, %w: tensor<8x4xf32>) -> tensor<
   %y = ssm.causal_conv1d %x, %w silu : (tensor<2x8x16xf32>, tensor<8x4xf32>) -> tensor<2x8x16xf32>
   return %y : tensor<2x8x16xf32>
 }
+
+// -----
+
+// Decode steps cost one token of the sequence op they equal: constant state
+// for the recurrent steps, the KV cache (or the window's part) for attention.
+// selective_scan_step: state 1*20*4 = 80; 20 * (1 + 1 + 6*4) = 520 flops.
+// attention_step, cache 16 slots, window 4: 2*4*(8+8) = 128 cached values;
+// 4 heads * 4 keys * (2*8 + 2*8 + 5) = 592 flops.
+func.func @steps(%u: tensor<1x20xf32>, %A: tensor<20x4xf32>, %B: tensor<1x4xf32>, %h: tensor<1x20x4xf32>,
+                 %q: tensor<1x4x8xf32>, %k: tensor<1x2x8xf32>, %kc: tensor<1x2x16x8xf32>, %p: index)
+    -> (tensor<1x20xf32>, tensor<1x20x4xf32>, tensor<1x4x8xf32>, tensor<1x2x16x8xf32>, tensor<1x2x16x8xf32>) {
+  // expected-remark @+1 {{ssm.selective_scan_step: state 80 elements (320 bytes, f32); per token 520 flops, 120 transcendentals}}
+  %y, %h1 = ssm.selective_scan_step %u, %u, %A, %B, %B, %h delta_softplus
+      : (tensor<1x20xf32>, tensor<1x20xf32>, tensor<20x4xf32>, tensor<1x4xf32>, tensor<1x4xf32>, tensor<1x20x4xf32>)
+      -> (tensor<1x20xf32>, tensor<1x20x4xf32>)
+  // expected-remark @+1 {{ssm.attention_step: state 128 elements (512 bytes, f32); per token 592 flops, 32 transcendentals}}
+  %o, %k1, %v1 = ssm.attention_step %q, %k, %k, %kc, %kc, %p {window = 4 : i64}
+      : (tensor<1x4x8xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>, tensor<1x2x16x8xf32>, tensor<1x2x16x8xf32>, index)
+      -> (tensor<1x4x8xf32>, tensor<1x2x16x8xf32>, tensor<1x2x16x8xf32>)
+  return %y, %h1, %o, %k1, %v1 : tensor<1x20xf32>, tensor<1x20x4xf32>, tensor<1x4x8xf32>, tensor<1x2x16x8xf32>, tensor<1x2x16x8xf32>
+}
+
+// -----
+
+// ssd_step and linear_attention_step: the state of one token's update.
+// ssd_step: 1*4*8*6 = 192; linear_attention_step: 1*2*4*4 = 32.
+func.func @more_steps(%x: tensor<1x4x8xf32>, %dt: tensor<1x4xf32>, %A: tensor<4xf32>, %B: tensor<1x1x6xf32>,
+                      %h: tensor<1x4x8x6xf32>, %q: tensor<1x2x4xf32>, %s: tensor<1x2x4x4xf32>)
+    -> (tensor<1x4x8xf32>, tensor<1x4x8x6xf32>, tensor<1x2x4xf32>, tensor<1x2x4x4xf32>) {
+  // expected-remark @+1 {{ssm.ssd_step: state 192 elements (768 bytes, f32)}}
+  %y, %h1 = ssm.ssd_step %x, %dt, %A, %B, %B, %h
+      : (tensor<1x4x8xf32>, tensor<1x4xf32>, tensor<4xf32>, tensor<1x1x6xf32>, tensor<1x1x6xf32>, tensor<1x4x8x6xf32>)
+      -> (tensor<1x4x8xf32>, tensor<1x4x8x6xf32>)
+  // expected-remark @+1 {{ssm.linear_attention_step: state 32 elements (128 bytes, f32)}}
+  %o, %s1 = ssm.linear_attention_step %q, %q, %q, %s
+      : (tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4x4xf32>) -> (tensor<1x2x4xf32>, tensor<1x2x4x4xf32>)
+  return %y, %h1, %o, %s1 : tensor<1x4x8xf32>, tensor<1x4x8x6xf32>, tensor<1x2x4xf32>, tensor<1x2x4x4xf32>
+}
