@@ -123,7 +123,8 @@ def SSMDecomposeSteps : Pass<"ssm-decompose-steps", "::mlir::ModuleOp"> {
 }
 
 def SSMDecompose : Pass<"ssm-decompose", "::mlir::ModuleOp"> {
-  let summary = "Rewrite ssm.selective_scan as an ssm.scan of a linear recurrence";
+  let summary = "Rewrite selective_scan as an ssm.scan of a linear recurrence "
+                "and ssd as linear attention";
   let description = [{
     Expresses Mamba-1's selective scan through the generic associative scan:
     per (batch, channel, state index) h_t = a_t h_{t-1} + b_t with
@@ -133,6 +134,12 @@ def SSMDecompose : Pass<"ssm-decompose", "::mlir::ModuleOp"> {
     [B, Dm, N, L] tensors: it states the equivalence, the fused lowering is
     the fast path. Handles shared B/C, f32/f64 programs, and a final state
     when L is static and positive; other forms are left unchanged.
+
+    `ssm.ssd` becomes `ssm.linear_attention` (Mamba-2's state space duality):
+    q = C, k = B, v = dt x, log gate = dt A per head and step, scale 1, with
+    linalg ops moving [B, L, H, .] to [B, H, L, .] and transposing the state
+    between [P, N] and [K = N, V = P] (f32/f64; grouped B/C need static H and
+    G).
 
     ```mlir
     %y = ssm.selective_scan %u, %dt, %A, %B, %C : ...

@@ -45,3 +45,34 @@ func.func @unchanged(%u: tensor<1x4x8xf32>, %A: tensor<4x2xf32>, %Bg: tensor<1x2
   %c, %h = ssm.selective_scan %ud, %ud, %A, %Bd, %Bd : (tensor<1x4x?xf32>, tensor<1x4x?xf32>, tensor<4x2xf32>, tensor<1x2x?xf32>, tensor<1x2x?xf32>) -> (tensor<1x4x?xf32>, tensor<1x4x2xf32>)
   return %a, %b, %c, %h : tensor<1x4x8xf32>, tensor<1x4x8xbf16>, tensor<1x4x?xf32>, tensor<1x4x2xf32>
 }
+
+// -----
+
+// SSD as linear attention: q = C, k = B (grouped: head h reads group
+// h floordiv (H / G)), v = dt x, log gate = dt A, states transposed.
+// CHECK-DAG: #[[GROUP:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d2, d1 floordiv 2, d3)>
+// CHECK-LABEL: func.func @ssd
+// CHECK-NOT: ssm.ssd
+// CHECK: linalg.generic {indexing_maps = [#[[GROUP]], {{.*}}} ins(%arg4 : tensor<1x6x2x3xf32>) outs(%{{.*}} : tensor<1x4x6x3xf32>)
+// CHECK: %[[O:.*]], %[[S:.*]] = ssm.linear_attention %{{.*}}, %{{.*}}, %{{.*}} gate(%{{.*}}) h0(%{{.*}}) {scale = 1.000000e+00 : f64} : (tensor<1x4x6x3xf32>, tensor<1x4x6x3xf32>, tensor<1x4x6x5xf32>, tensor<1x4x6xf32>, tensor<1x4x3x5xf32>) -> (tensor<1x4x6x5xf32>, tensor<1x4x3x5xf32>)
+// CHECK: linalg.generic {{.*}} ins(%[[O]], %arg0, %arg5 :
+// CHECK: linalg.generic {{.*}} ins(%[[S]] : tensor<1x4x3x5xf32>) outs(%{{.*}} : tensor<1x4x5x3xf32>)
+func.func @ssd(%x: tensor<1x6x4x5xf32>, %dt: tensor<1x6x4xf32>, %A: tensor<4xf32>, %B: tensor<1x6x2x3xf32>,
+               %C: tensor<1x6x2x3xf32>, %D: tensor<4xf32>, %h0: tensor<1x4x5x3xf32>)
+    -> (tensor<1x6x4x5xf32>, tensor<1x4x5x3xf32>) {
+  %y, %h = ssm.ssd %x, %dt, %A, %B, %C D(%D) h0(%h0) dt_softplus
+      : (tensor<1x6x4x5xf32>, tensor<1x6x4xf32>, tensor<4xf32>, tensor<1x6x2x3xf32>, tensor<1x6x2x3xf32>,
+         tensor<4xf32>, tensor<1x4x5x3xf32>) -> (tensor<1x6x4x5xf32>, tensor<1x4x5x3xf32>)
+  return %y, %h : tensor<1x6x4x5xf32>, tensor<1x4x5x3xf32>
+}
+
+// -----
+
+// A dynamic group count cannot be mapped to heads statically: unchanged.
+// CHECK-LABEL: func.func @ssd_dynamic_groups
+// CHECK: ssm.ssd
+func.func @ssd_dynamic_groups(%x: tensor<1x6x4x5xf32>, %dt: tensor<1x6x4xf32>, %A: tensor<4xf32>, %B: tensor<1x6x?x3xf32>)
+    -> tensor<1x6x4x5xf32> {
+  %y = ssm.ssd %x, %dt, %A, %B, %B : (tensor<1x6x4x5xf32>, tensor<1x6x4xf32>, tensor<4xf32>, tensor<1x6x?x3xf32>, tensor<1x6x?x3xf32>) -> tensor<1x6x4x5xf32>
+  return %y : tensor<1x6x4x5xf32>
+}

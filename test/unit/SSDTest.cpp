@@ -9,7 +9,17 @@
 #include "ProgramBuilder.h"
 
 #include "ssmc/Jit.h"
+#include "ssmc/Passes.h"
 #include "ssmc/Reference.h"
+
+#include "dialects/ssm/SSMDialect.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
 
 #include <gtest/gtest.h>
 
@@ -59,7 +69,31 @@ std::string program(const SSDConfig &c) {
          "\n}\n";
 }
 
-void check(const SSDConfig &c, unsigned seed, double rtol) {
+/// `source` after ssm-decompose (SSD rewritten as linear attention).
+std::string decompose(const std::string &source) {
+  static const bool registered = [] {
+    ssmc::registerSSMCPasses();
+    return true;
+  }();
+  (void)registered;
+  mlir::DialectRegistry registry;
+  registry.insert<mlir::ssm::SSMDialect>();
+  mlir::registerAllDialects(registry);
+  mlir::MLIRContext ctx(registry);
+  auto module = mlir::parseSourceString<mlir::ModuleOp>(source, &ctx);
+  EXPECT_TRUE(module);
+  mlir::PassManager pm(&ctx);
+  EXPECT_TRUE(mlir::succeeded(mlir::parsePassPipeline("ssm-decompose", pm)));
+  EXPECT_TRUE(mlir::succeeded(pm.run(*module)));
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  module->print(os);
+  EXPECT_EQ(text.find("ssm.ssd"), std::string::npos) << text;
+  return text;
+}
+
+void check(const SSDConfig &c, unsigned seed, double rtol,
+           bool viaLinearAttention = false) {
   std::mt19937 rng(seed);
   DType elt = *parseDType(c.elt), acc = *parseDType(test::accumulatorOf(c.elt));
   ref::SSDProblem p;
@@ -95,7 +129,10 @@ void check(const SSDConfig &c, unsigned seed, double rtol) {
     p.cuSeqlens = c.offsets;
     inputs.push_back(std::move(cu));
   }
-  auto jit = Jit::compile(program(c));
+  std::string source = program(c);
+  if (viaLinearAttention)
+    source = decompose(source);
+  auto jit = Jit::compile(source);
   ASSERT_TRUE(static_cast<bool>(jit)) << llvm::toString(jit.takeError());
   std::vector<Tensor> views;
   for (OwnedTensor &t : inputs)
@@ -152,6 +189,18 @@ TEST(SSDNumerics, PackedSequencesRestartTheState) {
   c.dynamic = true;
   c.offsets = {0, 1, 18, 19};
   check(c, 9, 1e-4);
+}
+
+TEST(SSDDuality, RewrittenAsLinearAttentionMatchesTheReference) {
+  // ssm-decompose turns ssm.ssd into ssm.linear_attention plus layout
+  // changes; the compiled result must still be SSD.
+  SSDConfig c = cfg(2, 15, 4, 9, 2, 5);
+  c.full = true;
+  check(c, 11, 1e-4, /*viaLinearAttention=*/true);
+  SSDConfig packed = cfg(1, 12, 2, 6, 1, 3);
+  packed.full = true;
+  packed.offsets = {0, 4, 12};
+  check(packed, 12, 1e-4, true);
 }
 
 TEST(SSDDuality, SSDIsLinearAttentionWithAScalarGate) {

@@ -252,11 +252,173 @@ struct SelectiveScanToScan : OpRewritePattern<ssm::SelectiveScanOp> {
   }
 };
 
+/// Mamba-2's state space duality as an IR rewrite: ssm.ssd is
+/// ssm.linear_attention with q = C, k = B, v = dt x, log gate dt A (one per
+/// head and step), scale 1 and identity features, with the layouts moved
+/// from [B, L, H, .] to [B, H, L, .] and the state transposed between
+/// [P, N] and [K = N, V = P]. Handles f32/f64 programs; grouped B/C need a
+/// static head and group count.
+struct SSDToLinearAttention : OpRewritePattern<ssm::SSDOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(ssm::SSDOp op,
+                                PatternRewriter &rw) const override {
+    Type elt = op.getX().getType().getElementType();
+    if (elt != op.getAccumulatorType())
+      return rw.notifyMatchFailure(op, "handles f32/f64 programs only");
+    for (Value v : {op.getA(), op.getD(), op.getDtBias()})
+      if (v && getElementTypeOrSelf(v.getType()) != elt)
+        return rw.notifyMatchFailure(op, "mixed parameter types");
+    auto xTy = op.getX().getType();
+    auto bTy = cast<RankedTensorType>(op.getB().getType());
+    int64_t Bs = xTy.getDimSize(0), L = xTy.getDimSize(1), H = xTy.getDimSize(2),
+            P = xTy.getDimSize(3), G = bTy.getDimSize(2), N = bTy.getDimSize(3);
+    if (G != 1 && (ShapedType::isDynamic(G) || ShapedType::isDynamic(H)))
+      return rw.notifyMatchFailure(op, "grouped B/C need static H and G");
+
+    Location loc = op.getLoc();
+    MLIRContext *ctx = rw.getContext();
+    auto par = utils::IteratorType::parallel;
+    auto d = [&](unsigned i) { return getAffineDimExpr(i, ctx); };
+    auto mapOf = [&](unsigned rank, ArrayRef<AffineExpr> exprs) {
+      return AffineMap::get(rank, 0, exprs, ctx);
+    };
+    auto cst = [&](OpBuilder &b, double v) -> Value {
+      return arith::ConstantOp::create(b, loc, b.getFloatAttr(elt, v));
+    };
+    Value x = op.getX(), Bm = op.getB();
+    // Sources of every dimension, for tensor.empty of dynamic shapes.
+    std::pair<Value, int64_t> sB{x, 0}, sL{x, 1}, sH{x, 2}, sP{x, 3}, sN{Bm, 3};
+    auto generic = [&](ArrayRef<int64_t> shape,
+                       ArrayRef<std::pair<Value, int64_t>> sources,
+                       ArrayRef<Value> ins, ArrayRef<AffineMap> inMaps,
+                       function_ref<Value(OpBuilder &, ValueRange)> body) {
+      unsigned rank = shape.size();
+      SmallVector<AffineMap> maps(inMaps);
+      SmallVector<AffineExpr> id;
+      for (unsigned i = 0; i < rank; ++i)
+        id.push_back(d(i));
+      maps.push_back(mapOf(rank, id));
+      auto type = RankedTensorType::get(shape, elt);
+      return linalg::GenericOp::create(
+                 rw, loc, type, ins,
+                 ValueRange{emptyTensor(rw, loc, shape, elt, sources)}, maps,
+                 SmallVector<utils::IteratorType>(rank, par),
+                 [&](OpBuilder &b, Location loc, ValueRange args) {
+                   linalg::YieldOp::create(b, loc, body(b, args));
+                 })
+          .getResult(0);
+    };
+
+    // dt = softplus(dt + dt_bias): [B, L, H]
+    SmallVector<Value> dtIns = {op.getDt()};
+    SmallVector<AffineMap> dtMaps = {mapOf(3, {d(0), d(1), d(2)})};
+    if (Value bias = op.getDtBias()) {
+      dtIns.push_back(bias);
+      dtMaps.push_back(mapOf(3, {d(2)}));
+    }
+    bool softplus = op.getDtSoftplus();
+    Value dt = generic({Bs, L, H}, {sB, sL, sH}, dtIns, dtMaps,
+                       [&](OpBuilder &b, ValueRange args) -> Value {
+                         Value v = args[0];
+                         if (args.size() > 2)
+                           v = arith::AddFOp::create(b, loc, v, args[1]);
+                         if (!softplus)
+                           return v;
+                         Value sp = math::Log1pOp::create(
+                             b, loc, math::ExpOp::create(b, loc, v));
+                         Value big = arith::CmpFOp::create(
+                             b, loc, arith::CmpFPredicate::OGT, v, cst(b, 20));
+                         return arith::SelectOp::create(b, loc, big, v, sp);
+                       });
+    // q = C, k = B in [B, H, L, N]; head h reads group h / (H / G).
+    AffineExpr group = G == 1 ? getAffineConstantExpr(0, ctx)
+                              : d(1).floorDiv(H / G);
+    auto project = [&](Value t) {
+      return generic({Bs, H, L, N}, {sB, sH, sL, sN}, {t},
+                     {mapOf(4, {d(0), d(2), group, d(3)})},
+                     [&](OpBuilder &, ValueRange args) { return args[0]; });
+    };
+    Value q = project(op.getC()), k = project(Bm);
+    // v = dt x in [B, H, L, P]; log gate = dt A in [B, H, L].
+    Value v = generic({Bs, H, L, P}, {sB, sH, sL, sP}, {dt, x},
+                      {mapOf(4, {d(0), d(2), d(1)}),
+                       mapOf(4, {d(0), d(2), d(1), d(3)})},
+                      [&](OpBuilder &b, ValueRange args) -> Value {
+                        return arith::MulFOp::create(b, loc, args[0], args[1]);
+                      });
+    Value gate = generic({Bs, H, L}, {sB, sH, sL}, {dt, op.getA()},
+                         {mapOf(3, {d(0), d(2), d(1)}), mapOf(3, {d(1)})},
+                         [&](OpBuilder &b, ValueRange args) -> Value {
+                           return arith::MulFOp::create(b, loc, args[0], args[1]);
+                         });
+    // States: SSD's [S, H, P, N] is linear attention's [S, H, K = N, V = P].
+    Value h0;
+    if (Value init = op.getH0()) {
+      auto t = cast<RankedTensorType>(init.getType());
+      h0 = generic({t.getDimSize(0), H, N, P}, {{init, 0}, sH, sN, sP}, {init},
+                   {mapOf(4, {d(0), d(1), d(3), d(2)})},
+                   [&](OpBuilder &, ValueRange args) { return args[0]; });
+    }
+    Type stateTy;
+    if (Value fs = op.getFinalState()) {
+      auto t = cast<RankedTensorType>(fs.getType());
+      stateTy = RankedTensorType::get({t.getDimSize(0), H, N, P}, elt);
+    }
+    auto attn = ssm::LinearAttentionOp::create(
+        rw, loc, RankedTensorType::get({Bs, H, L, P}, elt), stateTy, q, k, v,
+        gate, h0, op.getCuSeqlens(), rw.getStringAttr("identity"),
+        rw.getF64FloatAttr(1.0), UnitAttr());
+
+    // y = o (+ D x) * silu(z), back in [B, L, H, P].
+    SmallVector<Value> ins = {attn.getOut(), x};
+    SmallVector<AffineMap> maps = {mapOf(4, {d(0), d(2), d(1), d(3)}),
+                                   mapOf(4, {d(0), d(1), d(2), d(3)})};
+    bool hasD = static_cast<bool>(op.getD()), hasZ = static_cast<bool>(op.getZ());
+    if (hasD) {
+      ins.push_back(op.getD());
+      maps.push_back(mapOf(4, {d(2)}));
+    }
+    if (hasZ) {
+      ins.push_back(op.getZ());
+      maps.push_back(mapOf(4, {d(0), d(1), d(2), d(3)}));
+    }
+    Value y = generic({Bs, L, H, P}, {sB, sL, sH, sP}, ins, maps,
+                      [&](OpBuilder &b, ValueRange args) -> Value {
+                        Value v = args[0];
+                        unsigned next = 2;
+                        if (hasD)
+                          v = math::FmaOp::create(b, loc, args[next++], args[1], v);
+                        if (hasZ) {
+                          Value zv = args[next];
+                          Value e = math::ExpOp::create(
+                              b, loc, arith::NegFOp::create(b, loc, zv));
+                          v = arith::MulFOp::create(
+                              b, loc, v,
+                              arith::DivFOp::create(
+                                  b, loc, zv,
+                                  arith::AddFOp::create(b, loc, cst(b, 1), e)));
+                        }
+                        return v;
+                      });
+    SmallVector<Value> results = {y};
+    if (Value fs = op.getFinalState()) {
+      Value S = attn.getFinalState();
+      auto t = cast<RankedTensorType>(fs.getType());
+      results.push_back(generic(t.getShape(), {{S, 0}, sH, sP, sN}, {S},
+                                {mapOf(4, {d(0), d(1), d(3), d(2)})},
+                                [&](OpBuilder &, ValueRange args) { return args[0]; }));
+    }
+    rw.replaceOp(op, results);
+    return success();
+  }
+};
+
 struct SSMDecomposePass
     : public ssmc::impl::SSMDecomposeBase<SSMDecomposePass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<SelectiveScanToScan>(&getContext());
+    patterns.add<SelectiveScanToScan, SSDToLinearAttention>(&getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

@@ -4,6 +4,11 @@
 // y = [[1, 10], [2.5, 25], [5.25, 52.5]]; with D = 1 each y adds x.
 // RUN: ssmc-run %s | FileCheck %s
 // RUN: ssmc-run %s --entry packed | FileCheck %s --check-prefix=PACKED
+// The same programs rewritten as linear attention (ssm-decompose) give the
+// same numbers.
+// RUN: ssmc-opt %s --ssm-decompose -o %t.mlir
+// RUN: ssmc-run %t.mlir | FileCheck %s
+// RUN: ssmc-run %t.mlir --entry packed | FileCheck %s --check-prefix=PACKED
 
 // CHECK: result #0: f32 [1, 3, 1, 2]
 // CHECK-NEXT: 1 10
