@@ -37,7 +37,7 @@ struct DropZeroSelectiveScanOperands : OpRewritePattern<SelectiveScanOp> {
     auto next = SelectiveScanOp::create(
         rw, op.getLoc(), outTy, stateTy, op.getU(), op.getDelta(), op.getA(),
         op.getB(), op.getC(), dropD ? Value() : op.getD(), op.getZ(),
-        dropBias ? Value() : op.getDeltaBias(), op.getH0(),
+        dropBias ? Value() : op.getDeltaBias(), op.getH0(), op.getCuSeqlens(),
         op.getDeltaSoftplusAttr());
     rw.replaceOp(op, next->getResults());
     return success();

@@ -150,14 +150,42 @@ LogicalResult SelectiveScanOp::verify() {
   if (getDeltaBias() &&
       failed(env.check("delta_bias", shaped(getDeltaBias()), {"Dm"})))
     return failure();
-  if (getH0() && failed(env.check("h0", shaped(getH0()), {"B", "Dm", "N"})))
-    return failure();
   if (failed(env.check("out", shaped(getOut()), {"B", "Dm", "L"})))
     return failure();
-  if (getFinalState() &&
-      failed(env.check("final_state", shaped(getFinalState()),
-                       {"B", "Dm", "N"})))
+  // States are per batch entry, or per packed sequence with cu_seqlens.
+  StringRef stateBatch = "B";
+  if (Value cu = getCuSeqlens()) {
+    ShapedType t = shaped(cu);
+    if (t.getRank() != 1)
+      return emitOpError() << "operand 'cu_seqlens' must have rank 1 [S + 1], "
+                              "got rank "
+                           << t.getRank();
+    if (!t.isDynamicDim(0) && t.getDimSize(0) < 2)
+      return emitOpError() << "operand 'cu_seqlens' must hold at least 2 "
+                              "offsets (one sequence), got "
+                           << t.getDimSize(0);
+    int64_t batch = env.lookup("B");
+    if (!ShapedType::isDynamic(batch) && batch != 1)
+      return emitOpError() << "with 'cu_seqlens' the sequences are packed "
+                              "along L and the batch size must be 1, got "
+                           << batch;
+    stateBatch = "S";
+  }
+  if ((getH0() &&
+       failed(env.check("h0", shaped(getH0()), {stateBatch, "Dm", "N"}))) ||
+      (getFinalState() &&
+       failed(env.check("final_state", shaped(getFinalState()),
+                        {stateBatch, "Dm", "N"}))))
     return failure();
+  if (Value cu = getCuSeqlens()) {
+    int64_t offsets = shaped(cu).getDimSize(0);
+    int64_t sequences = env.lookup("S");
+    if (!ShapedType::isDynamic(offsets) && !ShapedType::isDynamic(sequences) &&
+        sequences != offsets - 1)
+      return emitOpError() << "'cu_seqlens' has " << offsets
+                           << " offsets, so the states must hold "
+                           << offsets - 1 << " sequences, got " << sequences;
+  }
 
   int64_t groups = env.lookup("G");
   int64_t channels = env.lookup("Dm");

@@ -55,6 +55,11 @@ def SSM_SelectiveScanOp : SSM_Op<"selective_scan",
     final_state have the accumulation type (f64 when T is f64, f32
     otherwise). Dimensions may be dynamic; every static relation is checked.
 
+    With `cu_seqlens` ([S + 1] offsets, i32 or i64) the batch (B = 1) packs S
+    sequences along L: the state restarts at every boundary (from h0[i] or
+    zero), and h0 and final_state are [S, Dm, N]; the offsets must start at
+    0, never decrease and end at L (checked at run time).
+
     Example:
 
     ```mlir
@@ -77,6 +82,7 @@ def SSM_SelectiveScanOp : SSM_Op<"selective_scan",
     Optional<SSM_FloatTensor>:$z,
     Optional<SSM_FloatTensor>:$delta_bias,
     Optional<SSM_FloatTensor>:$h0,
+    Optional<RankedTensorOf<[I32, I64]>>:$cu_seqlens,
     UnitAttr:$delta_softplus
   );
   let results = (outs
@@ -90,6 +96,7 @@ def SSM_SelectiveScanOp : SSM_Op<"selective_scan",
     (`z` `(` $z^ `)`)?
     (`delta_bias` `(` $delta_bias^ `)`)?
     (`h0` `(` $h0^ `)`)?
+    (`cu_seqlens` `(` $cu_seqlens^ `)`)?
     (`delta_softplus` $delta_softplus^)?
     attr-dict `:` functional-type(operands, results)
   }];

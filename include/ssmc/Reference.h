@@ -39,7 +39,9 @@ struct SelectiveScanProblem {
   int64_t groupsB = 0, groupsC = 0; ///< 0: [B, N, L]; G > 0: [B, G, N, L]
   bool deltaSoftplus = false;
   std::vector<double> u, delta, A, B, C;
-  std::vector<double> D, z, deltaBias, h0;
+  std::vector<double> D, z, deltaBias, h0; ///< h0: [S, Dm, N]
+  /// Empty: S = B sequences; else S + 1 offsets into L of a packed batch.
+  std::vector<int64_t> cuSeqlens;
 };
 
 struct SelectiveScanResult {
@@ -59,16 +61,21 @@ inline int64_t bcIndex(const SelectiveScanProblem &p, int64_t groups,
 
 inline SelectiveScanResult selectiveScan(const SelectiveScanProblem &p) {
   const int64_t Bt = p.batch, Dm = p.channels, L = p.seqLen, N = p.stateSize;
+  const bool packed = !p.cuSeqlens.empty();
+  const int64_t S = packed ? int64_t(p.cuSeqlens.size()) - 1 : Bt;
   SelectiveScanResult r;
   r.out.assign(Bt * Dm * L, 0.0);
-  r.finalState.assign(Bt * Dm * N, 0.0);
-  for (int64_t b = 0; b < Bt; ++b) {
+  r.finalState.assign(S * Dm * N, 0.0);
+  for (int64_t seq = 0; seq < S; ++seq) {
+    const int64_t b = packed ? 0 : seq;
+    const int64_t begin = packed ? p.cuSeqlens[seq] : 0;
+    const int64_t end = packed ? p.cuSeqlens[seq + 1] : L;
     for (int64_t d = 0; d < Dm; ++d) {
       std::vector<double> h(N, 0.0);
       if (!p.h0.empty())
         for (int64_t n = 0; n < N; ++n)
-          h[n] = p.h0[(b * Dm + d) * N + n];
-      for (int64_t t = 0; t < L; ++t) {
+          h[n] = p.h0[(seq * Dm + d) * N + n];
+      for (int64_t t = begin; t < end; ++t) {
         const int64_t i = (b * Dm + d) * L + t;
         double dt = p.delta[i];
         if (!p.deltaBias.empty())
@@ -90,7 +97,7 @@ inline SelectiveScanResult selectiveScan(const SelectiveScanProblem &p) {
         r.out[i] = y;
       }
       for (int64_t n = 0; n < N; ++n)
-        r.finalState[(b * Dm + d) * N + n] = h[n];
+        r.finalState[(seq * Dm + d) * N + n] = h[n];
     }
   }
   return r;

@@ -79,7 +79,12 @@ OpCost costOf(ssm::SelectiveScanOp op, int64_t seqLenOverride) {
   c.opName = op->getName().getStringRef().str();
   c.accumulatorType = typeName(acc);
   c.seqLen = seqLenOverride > 0 ? Count(seqLenOverride) : dim(uTy, 2);
-  c.stateElements = batch * channels * n;
+  Count sequences = batch;
+  if (Value cu = op.getCuSeqlens()) {
+    Count offsets = dim(cast<ShapedType>(cu.getType()), 0);
+    sequences = offsets ? Count(*offsets - 1) : Count();
+  }
+  c.stateElements = sequences * channels * n;
   c.stateBytes = c.stateElements * Count(ab);
 
   // Per channel and step: dt (+bias, softplus), dt*u, then per state index
@@ -109,7 +114,7 @@ OpCost costOf(ssm::SelectiveScanOp op, int64_t seqLenOverride) {
 
   c.paramBytes = bytesOf(op.getA()) + bytesOf(op.getD()) +
                  bytesOf(op.getDeltaBias()) + bytesOf(op.getH0()) +
-                 bytesOf(op.getFinalState());
+                 bytesOf(op.getFinalState()) + bytesOf(op.getCuSeqlens());
   return c;
 }
 
@@ -338,7 +343,7 @@ std::optional<OpCost> stepCost(Operation *step) {
         arg(op.getU(), 2), arg(op.getDelta(), 2), arg(op.getA(), {}),
         arg(op.getB(), atEnd(op.getB())), arg(op.getC(), atEnd(op.getC())),
         arg(op.getD(), {}), op.getZ() ? arg(op.getZ(), 2) : Value(),
-        arg(op.getDeltaBias(), {}), arg(op.getState(), {}),
+        arg(op.getDeltaBias(), {}), arg(op.getState(), {}), Value(),
         op.getDeltaSoftplusAttr());
   } else if (auto op = dyn_cast<ssm::SSDStepOp>(step)) {
     seq = ssm::SSDOp::create(

@@ -77,7 +77,8 @@ struct ScanRun {
 /// Compiles and runs the selective-scan program of `c` and its reference.
 void runSelectiveScan(const SelectiveScanConfig &c, unsigned seed,
                       ScanRun &out, unsigned threads = 0,
-                      unsigned vectorBits = 0) {
+                      unsigned vectorBits = 0,
+                      const std::vector<int64_t> &offsets = {}) {
   std::mt19937 rng(seed);
   DType elt = dtypeFromName(c.elt), param = dtypeFromName(c.param);
   DType acc = dtypeFromName(test::accumulatorOf(c.elt));
@@ -109,9 +110,17 @@ void runSelectiveScan(const SelectiveScanConfig &c, unsigned seed,
     ins.push_back(randomInput(rng, param, {Dm}, -1, 0.5));
     p.deltaBias = ins.back().values;
   }
+  const int64_t S = c.sequences ? c.sequences : B;
   if (c.hasH0) {
-    ins.push_back(randomInput(rng, acc, {B, Dm, N}, -1, 1));
+    ins.push_back(randomInput(rng, acc, {S, Dm, N}, -1, 1));
     p.h0 = ins.back().values;
+  }
+  if (c.sequences) {
+    Input cu{OwnedTensor(DType::I64, {c.sequences + 1}), {}};
+    for (int64_t i = 0; i <= c.sequences; ++i)
+      cu.tensor.as<int64_t>()[i] = offsets[i];
+    ins.push_back(std::move(cu));
+    p.cuSeqlens = offsets;
   }
   JitOptions options;
   options.threads = threads;
@@ -254,6 +263,27 @@ TEST(SelectiveScanNumerics, NarrowerVectorsAndPortableExp2) {
       return;
     expectMatchesF32(r, c);
   }
+}
+
+TEST(SelectiveScanNumerics, PackedSequencesRestartTheState) {
+  // Tiles and tails inside each sequence: lengths 21, 0, 16 and 5 with
+  // 16-step tiles; N = 16 keeps the state in registers, N = 70 in a buffer.
+  for (int64_t n : {16, 70}) {
+    SelectiveScanConfig c = full(cfg(1, 20, 42, n));
+    c.sequences = 4;
+    ScanRun r;
+    runSelectiveScan(c, 31, r, 0, 0, {0, 21, 21, 37, 42});
+    if (::testing::Test::HasFatalFailure())
+      return;
+    expectMatchesF32(r, c);
+  }
+  SelectiveScanConfig d = dynamic(full(cfg(1, 9, 30, 16)));
+  d.sequences = 2;
+  ScanRun r;
+  runSelectiveScan(d, 32, r, 0, 0, {0, 17, 30});
+  if (::testing::Test::HasFatalFailure())
+    return;
+  expectMatchesF32(r, d);
 }
 
 TEST(SelectiveScanNumerics, LongSequenceStaysFinite) {

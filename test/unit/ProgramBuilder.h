@@ -30,6 +30,7 @@ struct SelectiveScanConfig {
   std::string elt = "f32";   // u, delta, z, B, C, out
   std::string param = "f32"; // A, D, delta_bias
   bool dynamic = false;      // every dimension of every operand dynamic
+  int64_t sequences = 0;     // > 0: packed with cu_seqlens (batch 1)
 };
 
 inline std::string accumulatorOf(const std::string &elt) {
@@ -62,9 +63,11 @@ inline std::string selectiveScanProgram(const SelectiveScanConfig &c) {
   add(c.hasD, "D", tensorType({c.channels}, c.param, c.dynamic), "D");
   add(c.hasZ, "z", tensorType({c.batch, c.channels, c.seqLen}, c.elt, c.dynamic), "z");
   add(c.hasBias, "bias", tensorType({c.channels}, c.param, c.dynamic), "delta_bias");
-  add(c.hasH0, "h0", tensorType({c.batch, c.channels, c.stateSize}, acc, c.dynamic), "h0");
+  const int64_t S = c.sequences ? c.sequences : c.batch;
+  add(c.hasH0, "h0", tensorType({S, c.channels, c.stateSize}, acc, c.dynamic), "h0");
+  add(c.sequences > 0, "cu", tensorType({c.sequences + 1}, "i64", c.dynamic), "cu_seqlens");
   std::string outTy = tensorType({c.batch, c.channels, c.seqLen}, c.elt, c.dynamic);
-  std::string fsTy = tensorType({c.batch, c.channels, c.stateSize}, acc, c.dynamic);
+  std::string fsTy = tensorType({S, c.channels, c.stateSize}, acc, c.dynamic);
   std::string results = c.finalState ? "(" + outTy + ", " + fsTy + ")" : outTy;
 
   std::string s = "func.func @main(";

@@ -61,6 +61,8 @@ struct SelectiveScanToScan : OpRewritePattern<ssm::SelectiveScanOp> {
       return rw.notifyMatchFailure(op, "handles f32/f64 programs only");
     if (op.isGroupedB() || op.isGroupedC())
       return rw.notifyMatchFailure(op, "grouped B/C not handled");
+    if (op.getCuSeqlens())
+      return rw.notifyMatchFailure(op, "packed sequences not handled");
     for (Value v : {op.getA(), op.getD(), op.getDeltaBias()})
       if (v && getElementTypeOrSelf(v.getType()) != elt)
         return rw.notifyMatchFailure(op, "mixed parameter types");

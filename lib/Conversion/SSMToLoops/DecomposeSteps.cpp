@@ -96,7 +96,8 @@ struct SelectiveScanStepToSequence : OpRewritePattern<ssm::SelectiveScanStepOp> 
         rw, loc, withUnitDim(op.getOut().getType(), 2),
         op.getNewState().getType(), time(op.getU()), time(op.getDelta()),
         op.getA(), time(op.getB()), time(op.getC()), op.getD(), time(op.getZ()),
-        op.getDeltaBias(), op.getState(), op.getDeltaSoftplusAttr());
+        op.getDeltaBias(), op.getState(), /*cu_seqlens=*/Value(),
+        op.getDeltaSoftplusAttr());
     rw.replaceOp(op, {dropUnitDim(rw, loc, seq.getOut(), 2),
                       seq.getFinalState()});
     return success();

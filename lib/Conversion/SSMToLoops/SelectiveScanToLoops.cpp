@@ -54,7 +54,9 @@ public:
 
   // Buffers (null when the operand is absent).
   Value u, delta, A, B, C, D, z, bias, h0, out, fs;
-  Value batchIdx, len, stateSize, chans;
+  /// The batch entry read, the sequence whose state this is (they differ
+  /// for packed sequences), and the steps [begin, end) of the sequence.
+  Value batchIdx, stateIdx, begin, end, stateSize, chans;
   Value mask, idxL, idxN, idxGB, idxGC;
 
   Value cst(double v) {
@@ -255,14 +257,20 @@ struct SelectiveScanToLoops : OpRewritePattern<ssm::SelectiveScanOp> {
 
     Value u = toBuffer(rw, loc, op.getU());
     Value A = toBuffer(rw, loc, op.getA());
+    Value cu = toBuffer(rw, loc, op.getCuSeqlens());
     Value batch = dimOf(rw, loc, u, 0), chans = dimOf(rw, loc, u, 1),
           len = dimOf(rw, loc, u, 2), stateSize = dimOf(rw, loc, A, 1);
 
     auto outTy = op.getOut().getType();
     Value out = allocLike(rw, loc, outTy, {batch, chans, len});
     Value fs;
+    Value one = arith::ConstantIndexOp::create(rw, loc, 1);
+    // Packed sequences each own a state; otherwise each batch entry does.
+    Value sequences =
+        cu ? arith::SubIOp::create(rw, loc, dimOf(rw, loc, cu, 0), one).getResult()
+           : batch;
     if (Value r = op.getFinalState())
-      fs = allocLike(rw, loc, r.getType(), {batch, chans, stateSize});
+      fs = allocLike(rw, loc, r.getType(), {sequences, chans, stateSize});
 
     Value delta = toBuffer(rw, loc, op.getDelta());
     Value Bm = toBuffer(rw, loc, op.getB()), Cm = toBuffer(rw, loc, op.getC());
@@ -317,7 +325,13 @@ struct SelectiveScanToLoops : OpRewritePattern<ssm::SelectiveScanOp> {
     check(Dm, "D", {dimD});
     check(zm, "z", {dimB, dimD, dimL});
     check(biasm, "delta_bias", {dimD});
-    check(h0m, "h0", {dimB, dimD, dimN});
+    Dim dimS{"S", sequences, cu ? "the number of sequences in 'cu_seqlens'"
+                                 : "dimension 0 of 'u'"};
+    check(h0m, "h0", {dimS, dimD, dimN});
+    if (cu) {
+      check(u, "u", {{"B", one, "1 (sequences are packed into one batch entry)"}});
+      checkPackedOffsets(checks, rw, loc, cu, sequences, len);
+    }
     // Static result sizes must agree with the dynamic inputs they come from.
     auto checkResult = [&](RankedTensorType t, StringRef name, ArrayRef<Dim> dims) {
       checkResultDims(checks, rw, loc, t, name, dims);
@@ -325,7 +339,7 @@ struct SelectiveScanToLoops : OpRewritePattern<ssm::SelectiveScanOp> {
     checkResult(outTy, "out", {dimB, dimD, dimL});
     if (Value r = op.getFinalState())
       checkResult(cast<RankedTensorType>(r.getType()), "final_state",
-                  {dimB, dimD, dimN});
+                  {dimS, dimD, dimN});
 
     Value c0 = arith::ConstantIndexOp::create(rw, loc, 0);
     Value c1 = arith::ConstantIndexOp::create(rw, loc, 1);
@@ -336,7 +350,7 @@ struct SelectiveScanToLoops : OpRewritePattern<ssm::SelectiveScanOp> {
                                    /*withElseRegion=*/false);
     rw.setInsertionPointToStart(&guard.getThenRegion().front());
     scf::ParallelOp::create(
-        rw, loc, ValueRange{c0, c0}, ValueRange{batch, blocks},
+        rw, loc, ValueRange{c0, c0}, ValueRange{sequences, blocks},
         ValueRange{c1, c1},
         [&](OpBuilder &b, Location loc, ValueRange ivs) {
           ExpLowering how;
@@ -345,7 +359,13 @@ struct SelectiveScanToLoops : OpRewritePattern<ssm::SelectiveScanOp> {
           BlockEmitter e(b, loc, op, acc, vw, how);
           e.u = u, e.delta = delta, e.A = A, e.B = Bm, e.C = Cm, e.D = Dm,
           e.z = zm, e.bias = biasm, e.h0 = h0m, e.out = out, e.fs = fs;
-          e.batchIdx = ivs[0], e.len = len, e.stateSize = stateSize,
+          e.stateIdx = ivs[0];
+          e.batchIdx = cu ? c0 : ivs[0];
+          e.begin = cu ? packedOffset(b, loc, cu, ivs[0]) : c0;
+          e.end = cu ? packedOffset(b, loc, cu,
+                                    arith::AddIOp::create(b, loc, ivs[0], c1))
+                     : len;
+          e.stateSize = stateSize,
           e.chans = chans;
 
           Value d0 = arith::MulIOp::create(b, loc, ivs[1], cvw);
@@ -414,7 +434,7 @@ private:
     for (int64_t i = 0; i < n; ++i) {
       Value ni = e.idx(i);
       aCols.push_back(e.prepareA(e.gather(e.A, {d0, ni}, e.idxN)));
-      init.push_back(e.h0 ? e.gather(e.h0, {e.batchIdx, d0, ni}, e.idxN)
+      init.push_back(e.h0 ? e.gather(e.h0, {e.stateIdx, d0, ni}, e.idxN)
                           : e.cst(0.0));
     }
     // Full tiles of kTile steps: u, delta, z and out move as [channels x
@@ -444,11 +464,13 @@ private:
                                 ValueRange{e.idx(i), e.idx(0)});
       }
     };
-    Value fullTiles = arith::DivUIOp::create(b, loc, e.len, e.idx(T));
+    Value steps = arith::SubIOp::create(b, loc, e.end, e.begin);
+    Value fullTiles = arith::DivUIOp::create(b, loc, steps, e.idx(T));
     auto tiled = scf::ForOp::create(
         b, loc, e.idx(0), fullTiles, e.idx(1), init,
         [&](OpBuilder &b, Location loc, Value c, ValueRange hs) {
-          Value t0 = arith::MulIOp::create(b, loc, c, e.idx(T));
+          Value t0 = arith::AddIOp::create(
+              b, loc, e.begin, arith::MulIOp::create(b, loc, c, e.idx(T)));
           SmallVector<Value> uTile = e.loadTile(e.u, d0, t0);
           SmallVector<Value> dTile = e.loadTile(e.delta, d0, t0);
           SmallVector<Value> zTile;
@@ -484,7 +506,8 @@ private:
           scf::YieldOp::create(b, loc, state);
         });
     // The last L mod vw steps, one at a time.
-    Value tailStart = arith::MulIOp::create(b, loc, fullTiles, e.idx(T));
+    Value tailStart = arith::AddIOp::create(
+        b, loc, e.begin, arith::MulIOp::create(b, loc, fullTiles, e.idx(T)));
     emitSteps(b, loc, e, d0, n, aCols, tiled.getResults(), tailStart);
   }
 
@@ -494,7 +517,7 @@ private:
                         int64_t n, ArrayRef<Value> aCols, ValueRange init,
                         Value from) {
     auto loop = scf::ForOp::create(
-        b, loc, from, e.len, e.idx(1), init,
+        b, loc, from, e.end, e.idx(1), init,
         [&](OpBuilder &b, Location loc, Value t, ValueRange hs) {
           BlockEmitter::Step s = e.prologue(d0, t);
           Value y = e.cst(0.0);
@@ -509,7 +532,7 @@ private:
         });
     if (e.fs)
       for (int64_t i = 0; i < n; ++i)
-        e.scatter(e.fs, {e.batchIdx, d0, e.idx(i)}, e.idxN,
+        e.scatter(e.fs, {e.stateIdx, d0, e.idx(i)}, e.idxN,
                   loop.getResult(i));
   }
 
@@ -526,14 +549,14 @@ private:
                          memref::StoreOp::create(
                              b, loc, e.prepareA(e.gather(e.A, {d0, n}, e.idxN)),
                              aCols, n);
-                         Value h = e.h0 ? e.gather(e.h0, {e.batchIdx, d0, n},
+                         Value h = e.h0 ? e.gather(e.h0, {e.stateIdx, d0, n},
                                                    e.idxN)
                                         : e.cst(0.0);
                          memref::StoreOp::create(b, loc, h, state, n);
                          scf::YieldOp::create(b, loc);
                        });
     scf::ForOp::create(
-        b, loc, c0, e.len, c1, ValueRange{},
+        b, loc, e.begin, e.end, c1, ValueRange{},
         [&](OpBuilder &b, Location loc, Value t, ValueRange) {
           BlockEmitter::Step s = e.prologue(d0, t);
           auto inner = scf::ForOp::create(
@@ -553,7 +576,7 @@ private:
           b, loc, c0, e.stateSize, c1, ValueRange{},
           [&](OpBuilder &b, Location loc, Value n, ValueRange) {
             Value h = memref::LoadOp::create(b, loc, state, n);
-            e.scatter(e.fs, {e.batchIdx, d0, n}, e.idxN, h);
+            e.scatter(e.fs, {e.stateIdx, d0, n}, e.idxN, h);
             scf::YieldOp::create(b, loc);
           });
   }

@@ -257,3 +257,14 @@ func.func @ssd_varlen(%x: tensor<1x?x4x8xf32>, %dt: tensor<1x?x4xf32>, %A: tenso
          tensor<3x4x8x6xf32>, tensor<4xi64>) -> (tensor<1x?x4x8xf32>, tensor<3x4x8x6xf32>)
   return %y, %h : tensor<1x?x4x8xf32>, tensor<3x4x8x6xf32>
 }
+
+// Packed sequences in the selective scan.
+// CHECK-LABEL: func.func @selective_scan_varlen
+// CHECK: ssm.selective_scan %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} h0(%{{.*}}) cu_seqlens(%{{.*}}) delta_softplus : (tensor<1x8x?xf32>, tensor<1x8x?xf32>, tensor<8x4xf32>, tensor<1x4x?xf32>, tensor<1x4x?xf32>, tensor<3x8x4xf32>, tensor<4xi32>) -> (tensor<1x8x?xf32>, tensor<3x8x4xf32>)
+func.func @selective_scan_varlen(%u: tensor<1x8x?xf32>, %A: tensor<8x4xf32>, %B: tensor<1x4x?xf32>,
+                                 %h0: tensor<3x8x4xf32>, %cu: tensor<4xi32>) -> (tensor<1x8x?xf32>, tensor<3x8x4xf32>) {
+  %y, %h = ssm.selective_scan %u, %u, %A, %B, %B h0(%h0) cu_seqlens(%cu) delta_softplus
+      : (tensor<1x8x?xf32>, tensor<1x8x?xf32>, tensor<8x4xf32>, tensor<1x4x?xf32>, tensor<1x4x?xf32>,
+         tensor<3x8x4xf32>, tensor<4xi32>) -> (tensor<1x8x?xf32>, tensor<3x8x4xf32>)
+  return %y, %h : tensor<1x8x?xf32>, tensor<3x8x4xf32>
+}

@@ -1009,3 +1009,35 @@ func.func @ssd_cu_states(%x: tensor<1x16x4x8xf32>, %dt: tensor<1x16x4xf32>, %A: 
   %y, %h = ssm.ssd %x, %dt, %A, %B, %B cu_seqlens(%cu) : (tensor<1x16x4x8xf32>, tensor<1x16x4xf32>, tensor<4xf32>, tensor<1x16x1x6xf32>, tensor<1x16x1x6xf32>, tensor<3xi32>) -> (tensor<1x16x4x8xf32>, tensor<1x4x8x6xf32>)
   return
 }
+
+// -----
+
+func.func @ss_cu_batch(%u: tensor<2x4x8xf32>, %A: tensor<4x2xf32>, %B: tensor<2x2x8xf32>, %cu: tensor<3xi32>) {
+  // expected-error @+1 {{with 'cu_seqlens' the sequences are packed along L and the batch size must be 1, got 2}}
+  %y = ssm.selective_scan %u, %u, %A, %B, %B cu_seqlens(%cu) : (tensor<2x4x8xf32>, tensor<2x4x8xf32>, tensor<4x2xf32>, tensor<2x2x8xf32>, tensor<2x2x8xf32>, tensor<3xi32>) -> tensor<2x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @ss_cu_rank(%u: tensor<1x4x8xf32>, %A: tensor<4x2xf32>, %B: tensor<1x2x8xf32>, %cu: tensor<1x3xi32>) {
+  // expected-error @+1 {{operand 'cu_seqlens' must have rank 1 [S + 1], got rank 2}}
+  %y = ssm.selective_scan %u, %u, %A, %B, %B cu_seqlens(%cu) : (tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<4x2xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>, tensor<1x3xi32>) -> tensor<1x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @ss_cu_size(%u: tensor<1x4x8xf32>, %A: tensor<4x2xf32>, %B: tensor<1x2x8xf32>, %cu: tensor<1xi64>) {
+  // expected-error @+1 {{operand 'cu_seqlens' must hold at least 2 offsets (one sequence), got 1}}
+  %y = ssm.selective_scan %u, %u, %A, %B, %B cu_seqlens(%cu) : (tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<4x2xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>, tensor<1xi64>) -> tensor<1x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @ss_cu_states(%u: tensor<1x4x8xf32>, %A: tensor<4x2xf32>, %B: tensor<1x2x8xf32>, %cu: tensor<4xi32>) {
+  // expected-error @+1 {{'cu_seqlens' has 4 offsets, so the states must hold 3 sequences, got 1}}
+  %y, %h = ssm.selective_scan %u, %u, %A, %B, %B cu_seqlens(%cu) : (tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<4x2xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>, tensor<4xi32>) -> (tensor<1x4x8xf32>, tensor<1x4x2xf32>)
+  return
+}
