@@ -16,6 +16,8 @@ include "mlir/IR/AttrTypeBase.td"
 def SSM_Dialect : Dialect {
   let name = "ssm";
   let cppNamespace = "::mlir::ssm";
+  // Canonicalization materialises constants.
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
   let summary = "Selective-scan, attention and DP-recurrence programs";
   let description = [{
     The `ssm` dialect expresses the sequence mixers of state-space models and

@@ -2,13 +2,15 @@
 //
 // Operands that are constant zeros and change nothing are dropped, so the
 // lowerings never load or multiply them:
-//   selective_scan / ssd: D = 0 (no skip), delta_bias / dt_bias = 0;
+//   selective_scan / ssd: D = 0 (no skip), delta_bias / dt_bias = 0, and a
+//   zero z gate (silu(0) = 0: the output is zeros);
 //   linear_attention: a log gate of 0 (decay exp(0) = 1, i.e. no gate).
 //
 //===----------------------------------------------------------------------===//
 
 #include "dialects/ssm/SSMOps.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
 
@@ -40,6 +42,33 @@ struct DropZeroSelectiveScanOperands : OpRewritePattern<SelectiveScanOp> {
         dropBias ? Value() : op.getDeltaBias(), op.getH0(), op.getCuSeqlens(),
         op.getDeltaSoftplusAttr());
     rw.replaceOp(op, next->getResults());
+    return success();
+  }
+};
+
+/// A constant-zero z gate multiplies the output by silu(0) = 0: the output
+/// is zeros (static shapes), and the state no longer needs z.
+template <typename OpT>
+struct ZeroGateGivesZeroOutput : OpRewritePattern<OpT> {
+  using OpRewritePattern<OpT>::OpRewritePattern;
+  LogicalResult matchAndRewrite(OpT op, PatternRewriter &rw) const override {
+    if (!isZero(op.getZ()))
+      return rw.notifyMatchFailure(op, "no constant-zero z gate");
+    auto outTy = cast<RankedTensorType>(op.getOut().getType());
+    if (!outTy.hasStaticShape())
+      return rw.notifyMatchFailure(op, "dynamic output shape");
+    Value zeros = arith::ConstantOp::create(
+        rw, op.getLoc(), outTy,
+        DenseElementsAttr::get(outTy, rw.getZeroAttr(outTy.getElementType())));
+    SmallVector<Value> results = {zeros};
+    if (Value fs = op.getFinalState()) {
+      // Keep computing the state, now without the gate.
+      rw.modifyOpInPlace(op, [&] { op.getZMutable().clear(); });
+      results.push_back(fs);
+      rw.replaceAllUsesWith(op.getOut(), zeros);
+      return success();
+    }
+    rw.replaceOp(op, results);
     return success();
   }
 };
@@ -81,12 +110,13 @@ struct DropZeroLogGate : OpRewritePattern<LinearAttentionOp> {
 
 void SelectiveScanOp::getCanonicalizationPatterns(RewritePatternSet &results,
                                                   MLIRContext *context) {
-  results.add<DropZeroSelectiveScanOperands>(context);
+  results.add<DropZeroSelectiveScanOperands,
+              ZeroGateGivesZeroOutput<SelectiveScanOp>>(context);
 }
 
 void SSDOp::getCanonicalizationPatterns(RewritePatternSet &results,
                                         MLIRContext *context) {
-  results.add<DropZeroSSDOperands>(context);
+  results.add<DropZeroSSDOperands, ZeroGateGivesZeroOutput<SSDOp>>(context);
 }
 
 void LinearAttentionOp::getCanonicalizationPatterns(RewritePatternSet &results,

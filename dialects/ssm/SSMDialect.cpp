@@ -7,6 +7,8 @@
 #include "dialects/ssm/SSMDialect.h"
 #include "dialects/ssm/SSMOps.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
+
 using namespace mlir;
 using namespace mlir::ssm;
 

@@ -75,3 +75,25 @@ func.func @dead_ops(%q: tensor<1x2x8x4xf32>, %x: tensor<1x4x8xf32>, %w: tensor<4
   %c = ssm.causal_conv1d %x, %w : (tensor<1x4x8xf32>, tensor<4x2xf32>) -> tensor<1x4x8xf32>
   return
 }
+
+// -----
+
+// A zero z gate zeroes the output (silu(0) = 0); the final state is still
+// computed, without the gate.
+// CHECK-LABEL: func.func @zero_gate
+// CHECK-DAG: %[[ZERO:.*]] = arith.constant dense<0.000000e+00> : tensor<1x4x8xf32>
+// CHECK-DAG: %{{.*}}, %[[H:.*]] = ssm.selective_scan %arg0, %arg0, %arg1, %arg2, %arg2 : (tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<4x2xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>) -> (tensor<1x4x8xf32>, tensor<1x4x2xf32>)
+// CHECK: return %[[ZERO]], %[[H]], %[[ZERO2:.*]] :
+func.func @zero_gate(%u: tensor<1x4x8xf32>, %A: tensor<4x2xf32>, %B: tensor<1x2x8xf32>,
+                     %x: tensor<1x6x2x3xf32>, %dt: tensor<1x6x2xf32>, %a: tensor<2xf32>, %Bs: tensor<1x6x1x5xf32>)
+    -> (tensor<1x4x8xf32>, tensor<1x4x2xf32>, tensor<1x6x2x3xf32>) {
+  %z = arith.constant dense<0.0> : tensor<1x4x8xf32>
+  %y, %h = ssm.selective_scan %u, %u, %A, %B, %B z(%z)
+      : (tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<4x2xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>, tensor<1x4x8xf32>)
+      -> (tensor<1x4x8xf32>, tensor<1x4x2xf32>)
+  %zs = arith.constant dense<0.0> : tensor<1x6x2x3xf32>
+  %ys = ssm.ssd %x, %dt, %a, %Bs, %Bs z(%zs)
+      : (tensor<1x6x2x3xf32>, tensor<1x6x2xf32>, tensor<2xf32>, tensor<1x6x1x5xf32>, tensor<1x6x1x5xf32>, tensor<1x6x2x3xf32>)
+      -> tensor<1x6x2x3xf32>
+  return %y, %h, %ys : tensor<1x4x8xf32>, tensor<1x4x2xf32>, tensor<1x6x2x3xf32>
+}
