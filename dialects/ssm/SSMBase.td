@@ -17,7 +17,8 @@ def SSM_Dialect : Dialect {
   let name = "ssm";
   let cppNamespace = "::mlir::ssm";
   // Canonicalization materialises constants.
-  let dependentDialects = ["::mlir::arith::ArithDialect"];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::tensor::TensorDialect"];
   let summary = "Selective-scan, attention and DP-recurrence programs";
   let description = [{
     The `ssm` dialect expresses the sequence mixers of state-space models and

@@ -11,6 +11,8 @@
 #include "dialects/ssm/SSMOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
 
@@ -106,7 +108,97 @@ struct DropZeroLogGate : OpRewritePattern<LinearAttentionOp> {
   }
 };
 
+/// True when `v` is `lhs * rhs` (either order).
+bool isProduct(Value v, Value lhs, Value rhs) {
+  auto mul = v.getDefiningOp<arith::MulFOp>();
+  return mul && ((mul.getLhs() == lhs && mul.getRhs() == rhs) ||
+                 (mul.getLhs() == rhs && mul.getRhs() == lhs));
+}
+
+/// True when `v` is `a * b + c` (mulf + addf in any order, or math.fma).
+bool isMulAdd(Value v, Value a, Value b, Value c) {
+  if (auto fma = v.getDefiningOp<math::FmaOp>())
+    return fma.getC() == c && ((fma.getA() == a && fma.getB() == b) ||
+                               (fma.getA() == b && fma.getB() == a));
+  auto add = v.getDefiningOp<arith::AddFOp>();
+  if (!add)
+    return false;
+  return (add.getRhs() == c && isProduct(add.getLhs(), a, b)) ||
+         (add.getLhs() == c && isProduct(add.getRhs(), a, b));
+}
+
+/// An inclusive forward scan of (exp(x), b) pairs with the first-order
+/// linear-recurrence combiner (a1 a2, a2 b1 + b2) whose running product is
+/// unused is h_t = exp(x_t) h_{t-1} + b_t: linear attention with one key and
+/// one value per lane (q = k = 1, v = b, log gate = x), the dialect's
+/// specialised recurrent op. Static shapes, scan along the last dimension.
+struct LinearRecurrenceScanToLinearAttention : OpRewritePattern<ScanOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ScanOp op, PatternRewriter &rw) const override {
+    if (op.getInputs().size() != 2 || !op.getInit().empty() || op.getReverse() ||
+        op.getExclusive())
+      return rw.notifyMatchFailure(op, "not an inclusive forward pair scan");
+    if (!op.getResult(0).use_empty())
+      return rw.notifyMatchFailure(op, "the running product is used");
+    auto type = cast<RankedTensorType>(op.getInputs()[0].getType());
+    Type elt = type.getElementType();
+    if (!type.hasStaticShape() || !isa<FloatType>(elt) ||
+        op.getAxis() != static_cast<uint64_t>(type.getRank() - 1))
+      return rw.notifyMatchFailure(op, "needs static float tensors scanned "
+                                       "along the last dimension");
+    auto exp = op.getInputs()[0].getDefiningOp<math::ExpOp>();
+    if (!exp)
+      return rw.notifyMatchFailure(op, "decays are not exp(x)");
+    Block &body = op.getCombiner().front();
+    auto yield = cast<YieldOp>(body.getTerminator());
+    Value a1 = body.getArgument(0), b1 = body.getArgument(1),
+          a2 = body.getArgument(2), b2 = body.getArgument(3);
+    if (!isProduct(yield.getValues()[0], a1, a2) ||
+        !isMulAdd(yield.getValues()[1], a2, b1, b2))
+      return rw.notifyMatchFailure(op, "combiner is not a linear recurrence");
+
+    Location loc = op.getLoc();
+    ArrayRef<int64_t> shape = type.getShape();
+    int64_t len = shape.back(), lanes = 1;
+    for (int64_t d : shape.drop_back())
+      lanes *= d;
+    // Reshapes go through a 1-D view: [..., L] -> [1, lanes, L, 1] etc.
+    auto reshape = [&](Value v, ArrayRef<int64_t> to) -> Value {
+      auto all = [](int64_t rank) {
+        SmallVector<ReassociationIndices> groups(1);
+        for (int64_t i = 0; i < rank; ++i)
+          groups[0].push_back(i);
+        return groups;
+      };
+      int64_t rank = cast<RankedTensorType>(v.getType()).getRank();
+      if (rank > 1)
+        v = tensor::CollapseShapeOp::create(rw, loc, v, all(rank));
+      if (to.size() == 1)
+        return v;
+      return tensor::ExpandShapeOp::create(
+          rw, loc, RankedTensorType::get(to, elt), v, all(to.size()));
+    };
+    auto fourTy = RankedTensorType::get({1, lanes, len, 1}, elt);
+    Value ones = arith::ConstantOp::create(
+        rw, loc, fourTy, DenseElementsAttr::get(fourTy, rw.getFloatAttr(elt, 1.0)));
+    Value v = reshape(op.getInputs()[1], {1, lanes, len, 1});
+    Value gate = reshape(exp.getOperand(), {1, lanes, len});
+    auto attn = LinearAttentionOp::create(
+        rw, loc, fourTy, Type(), ones, ones, v, gate, Value(), Value(),
+        rw.getStringAttr("identity"), rw.getF64FloatAttr(1.0), UnitAttr());
+    Value h = reshape(attn.getOut(), shape);
+    rw.replaceAllUsesWith(op.getResult(1), h);
+    rw.eraseOp(op);
+    return success();
+  }
+};
+
 } // namespace
+
+void ScanOp::getCanonicalizationPatterns(RewritePatternSet &results,
+                                         MLIRContext *context) {
+  results.add<LinearRecurrenceScanToLinearAttention>(context);
+}
 
 void SelectiveScanOp::getCanonicalizationPatterns(RewritePatternSet &results,
                                                   MLIRContext *context) {

@@ -540,6 +540,7 @@ def SSM_ScanOp : SSM_Op<"scan",
 
   let hasVerifier = 1;
   let hasRegionVerifier = 1;
+  let hasCanonicalizer = 1;
 }
 
 def SSM_YieldOp : SSM_Op<"yield",

@@ -159,6 +159,23 @@ def SSMDecompose : Pass<"ssm-decompose", "::mlir::ModuleOp"> {
   ];
 }
 
+def SSMProtectInputs : Pass<"ssm-protect-inputs", "::mlir::ModuleOp"> {
+  let summary = "Keep bufferization from writing into the caller's input tensors";
+  let description = [{
+    Marks every tensor argument of every public function
+    `bufferization.writable = false`. One-shot bufferization otherwise treats
+    function arguments as writable and may compute an elementwise result in
+    place over an input buffer -- which the caller still owns and may pass
+    again. With the mark, such results get their own buffer.
+
+    ```mlir
+    func.func @main(%x: tensor<8xf32>) -> tensor<8xf32>
+    // becomes
+    func.func @main(%x: tensor<8xf32> {bufferization.writable = false}) -> tensor<8xf32>
+    ```
+  }];
+}
+
 def SSMApproximateMath : Pass<"ssm-approximate-math"> {
   let summary = "Replace math ops by polynomial approximations";
   let description = [{

@@ -23,7 +23,7 @@ namespace ssmc {
 LogicalResult buildSSMToLoopsStage(OpPassManager &pm,
                                    const CPUPipelineOptions &options) {
   std::string p =
-      "convert-ssm-to-loops{vector-bits=" + std::to_string(options.vectorBits) +
+      "ssm-protect-inputs,convert-ssm-to-loops{vector-bits=" + std::to_string(options.vectorBits) +
       " avx512=" + (options.avx512 ? "true" : "false") +
       "},canonicalize,cse,"
       "func.func(convert-elementwise-to-linalg),empty-tensor-to-alloc-tensor,"

@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ProgramBuilder.h"
+#include "Rewrite.h"
 
 #include "ssmc/Jit.h"
 #include "ssmc/Reference.h"
@@ -328,6 +329,50 @@ func.func @main(%a: tensor<5x37xf32>, %b: tensor<5x37xf32>) -> (tensor<5x37xf32>
                         });
   EXPECT_LE(maxError(res[0], want[0]), 1e-5);
   EXPECT_LE(maxError(res[1], want[1]), 1e-4 * std::max(1.0, maxAbs(want[1])));
+}
+
+TEST(ScanNumerics, LinearRecurrenceOfExpDecaysBecomesLinearAttention) {
+  // Canonicalization turns a scan of (exp(x), b) pairs with the
+  // linear-recurrence combiner into ssm.linear_attention; both programs
+  // must compute h_t = exp(x_t) h_{t-1} + b_t.
+  const std::string program = R"mlir(
+func.func @main(%x: tensor<3x4x29xf32>, %b: tensor<3x4x29xf32>) -> tensor<3x4x29xf32> {
+  %a = math.exp %x : tensor<3x4x29xf32>
+  %p, %h = ssm.scan %a, %b axis = 2
+      : (tensor<3x4x29xf32>, tensor<3x4x29xf32>) -> (tensor<3x4x29xf32>, tensor<3x4x29xf32>) {
+  ^bb0(%a1: f32, %b1: f32, %a2: f32, %b2: f32):
+    %0 = arith.mulf %a2, %a1 : f32
+    %1 = math.fma %a2, %b1, %b2 : f32
+    ssm.yield %0, %1 : f32, f32
+  }
+  return %h : tensor<3x4x29xf32>
+}
+)mlir";
+  std::string merged = test::rewrite(program, "canonicalize");
+  ASSERT_NE(merged.find("ssm.linear_attention"), std::string::npos) << merged;
+  ASSERT_EQ(merged.find("ssm.scan"), std::string::npos) << merged;
+  std::mt19937 rng(3);
+  Input x = randomInput(rng, DType::F32, {3, 4, 29}, -1, 0.2);
+  Input b = randomInput(rng, DType::F32, {3, 4, 29}, -1, 1);
+  std::vector<double> as;
+  for (double v : x.values)
+    as.push_back(std::exp(v));
+  auto want = ref::scan({as, b.values}, {3, 4, 29}, 2,
+                        [](const std::vector<double> &p,
+                           const std::vector<double> &q) {
+                          return std::vector<double>{p[0] * q[0],
+                                                     q[0] * p[1] + q[1]};
+                        });
+  for (const std::string &source : {program, merged}) {
+    ASSERT_OK_AND_ASSIGN(jit, Jit::compile(source));
+    ASSERT_OK_AND_ASSIGN(res, jit->run("main", {x.tensor.view(), b.tensor.view()}));
+    // The inputs are the caller's: compiled code must not write into them
+    // (exp(x) could be computed in place over x otherwise).
+    for (int64_t i = 0; i < x.tensor.numel(); ++i)
+      ASSERT_EQ(x.tensor.getAsDouble(i), x.values[i]) << "input modified";
+    EXPECT_LE(maxError(res[0], want[1]), 1e-4 * std::max(1.0, maxAbs(want[1])))
+        << (source == program ? "scan" : "linear attention");
+  }
 }
 
 TEST(ScanNumerics, ExclusiveReverseIntegerScanIsExact) {

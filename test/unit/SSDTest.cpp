@@ -8,18 +8,10 @@
 
 #include "ProgramBuilder.h"
 
+#include "Rewrite.h"
+
 #include "ssmc/Jit.h"
-#include "ssmc/Passes.h"
 #include "ssmc/Reference.h"
-
-#include "dialects/ssm/SSMDialect.h"
-
-#include "mlir/IR/BuiltinOps.h"
-#include "mlir/IR/MLIRContext.h"
-#include "mlir/InitAllDialects.h"
-#include "mlir/Parser/Parser.h"
-#include "mlir/Pass/PassManager.h"
-#include "mlir/Pass/PassRegistry.h"
 
 #include <gtest/gtest.h>
 
@@ -71,23 +63,7 @@ std::string program(const SSDConfig &c) {
 
 /// `source` after ssm-decompose (SSD rewritten as linear attention).
 std::string decompose(const std::string &source) {
-  static const bool registered = [] {
-    ssmc::registerSSMCPasses();
-    return true;
-  }();
-  (void)registered;
-  mlir::DialectRegistry registry;
-  registry.insert<mlir::ssm::SSMDialect>();
-  mlir::registerAllDialects(registry);
-  mlir::MLIRContext ctx(registry);
-  auto module = mlir::parseSourceString<mlir::ModuleOp>(source, &ctx);
-  EXPECT_TRUE(module);
-  mlir::PassManager pm(&ctx);
-  EXPECT_TRUE(mlir::succeeded(mlir::parsePassPipeline("ssm-decompose", pm)));
-  EXPECT_TRUE(mlir::succeeded(pm.run(*module)));
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  module->print(os);
+  std::string text = test::rewrite(source, "ssm-decompose");
   EXPECT_EQ(text.find("ssm.ssd"), std::string::npos) << text;
   return text;
 }

@@ -97,3 +97,53 @@ func.func @zero_gate(%u: tensor<1x4x8xf32>, %A: tensor<4x2xf32>, %B: tensor<1x2x
       -> tensor<1x6x2x3xf32>
   return %y, %h, %ys : tensor<1x4x8xf32>, tensor<1x4x2xf32>, tensor<1x6x2x3xf32>
 }
+
+// -----
+
+// A scan of (exp(x), b) pairs with the linear-recurrence combiner, whose
+// running product is unused, is linear attention with one key and one value
+// per lane (q = k = 1, v = b, log gate = x).
+// CHECK-LABEL: func.func @linear_recurrence_scan
+// CHECK-NOT: ssm.scan
+// CHECK: ssm.linear_attention %{{.*}}, %{{.*}}, %{{.*}} gate(%{{.*}}) {scale = 1.000000e+00 : f64} : (tensor<1x6x16x1xf32>, tensor<1x6x16x1xf32>, tensor<1x6x16x1xf32>, tensor<1x6x16xf32>) -> tensor<1x6x16x1xf32>
+func.func @linear_recurrence_scan(%x: tensor<2x3x16xf32>, %b: tensor<2x3x16xf32>) -> tensor<2x3x16xf32> {
+  %a = math.exp %x : tensor<2x3x16xf32>
+  %p, %h = ssm.scan %a, %b axis = 2 : (tensor<2x3x16xf32>, tensor<2x3x16xf32>) -> (tensor<2x3x16xf32>, tensor<2x3x16xf32>) {
+  ^bb0(%a1: f32, %b1: f32, %a2: f32, %b2: f32):
+    %0 = arith.mulf %a1, %a2 : f32
+    %1 = arith.mulf %b1, %a2 : f32
+    %2 = arith.addf %b2, %1 : f32
+    ssm.yield %0, %2 : f32, f32
+  }
+  return %h : tensor<2x3x16xf32>
+}
+
+// -----
+
+// Not merged: decays that are not exp(x) (their log may not exist), the
+// running product in use, or another combiner.
+// CHECK-LABEL: func.func @not_merged
+// CHECK-COUNT-3: ssm.scan
+func.func @not_merged(%a: tensor<4x8xf32>, %x: tensor<4x8xf32>, %b: tensor<4x8xf32>)
+    -> (tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>) {
+  %p0, %h0 = ssm.scan %a, %b axis = 1 : (tensor<4x8xf32>, tensor<4x8xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>) {
+  ^bb0(%a1: f32, %b1: f32, %a2: f32, %b2: f32):
+    %0 = arith.mulf %a1, %a2 : f32
+    %1 = math.fma %a2, %b1, %b2 : f32
+    ssm.yield %0, %1 : f32, f32
+  }
+  %e = math.exp %x : tensor<4x8xf32>
+  %p1, %h1 = ssm.scan %e, %b axis = 1 : (tensor<4x8xf32>, tensor<4x8xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>) {
+  ^bb0(%a1: f32, %b1: f32, %a2: f32, %b2: f32):
+    %0 = arith.mulf %a1, %a2 : f32
+    %1 = math.fma %a2, %b1, %b2 : f32
+    ssm.yield %0, %1 : f32, f32
+  }
+  %p2, %h2 = ssm.scan %e, %b axis = 1 : (tensor<4x8xf32>, tensor<4x8xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>) {
+  ^bb0(%a1: f32, %b1: f32, %a2: f32, %b2: f32):
+    %0 = arith.mulf %a1, %a2 : f32
+    %1 = arith.addf %b1, %b2 : f32
+    ssm.yield %0, %1 : f32, f32
+  }
+  return %h0, %p1, %h1, %h2 : tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>
+}
