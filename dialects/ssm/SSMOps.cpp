@@ -98,6 +98,44 @@ private:
   llvm::StringMap<std::string> sources;
 };
 
+/// Checks the cu_seqlens operand of a packed batch (when present) and returns
+/// the symbol the first dimension of the states binds: "B" (one state per
+/// batch entry), or "S" (one per packed sequence).
+FailureOr<StringRef> checkPackedSequences(Operation *op, DimEnv &env,
+                                          Value cu) {
+  if (!cu)
+    return StringRef("B");
+  auto t = cast<ShapedType>(cu.getType());
+  if (t.getRank() != 1)
+    return op->emitOpError() << "operand 'cu_seqlens' must have rank 1 "
+                                "[S + 1], got rank "
+                             << t.getRank();
+  if (!t.isDynamicDim(0) && t.getDimSize(0) < 2)
+    return op->emitOpError() << "operand 'cu_seqlens' must hold at least 2 "
+                                "offsets (one sequence), got "
+                             << t.getDimSize(0);
+  int64_t batch = env.lookup("B");
+  if (!ShapedType::isDynamic(batch) && batch != 1)
+    return op->emitOpError() << "with 'cu_seqlens' the sequences are packed "
+                                "along L and the batch size must be 1, got "
+                             << batch;
+  return StringRef("S");
+}
+
+/// Once the states are checked: S must be the offset count minus one.
+LogicalResult checkSequenceCount(Operation *op, DimEnv &env, Value cu) {
+  if (!cu)
+    return success();
+  int64_t offsets = cast<ShapedType>(cu.getType()).getDimSize(0);
+  int64_t sequences = env.lookup("S");
+  if (!ShapedType::isDynamic(offsets) && !ShapedType::isDynamic(sequences) &&
+      sequences != offsets - 1)
+    return op->emitOpError() << "'cu_seqlens' has " << offsets
+                             << " offsets, so the states must hold "
+                             << offsets - 1 << " sequences, got " << sequences;
+  return success();
+}
+
 Type accumulatorTypeFor(Type elementType) {
   if (elementType.isF64())
     return elementType;
@@ -153,39 +191,19 @@ LogicalResult SelectiveScanOp::verify() {
   if (failed(env.check("out", shaped(getOut()), {"B", "Dm", "L"})))
     return failure();
   // States are per batch entry, or per packed sequence with cu_seqlens.
-  StringRef stateBatch = "B";
-  if (Value cu = getCuSeqlens()) {
-    ShapedType t = shaped(cu);
-    if (t.getRank() != 1)
-      return emitOpError() << "operand 'cu_seqlens' must have rank 1 [S + 1], "
-                              "got rank "
-                           << t.getRank();
-    if (!t.isDynamicDim(0) && t.getDimSize(0) < 2)
-      return emitOpError() << "operand 'cu_seqlens' must hold at least 2 "
-                              "offsets (one sequence), got "
-                           << t.getDimSize(0);
-    int64_t batch = env.lookup("B");
-    if (!ShapedType::isDynamic(batch) && batch != 1)
-      return emitOpError() << "with 'cu_seqlens' the sequences are packed "
-                              "along L and the batch size must be 1, got "
-                           << batch;
-    stateBatch = "S";
-  }
+  FailureOr<StringRef> stateBatchOr =
+      checkPackedSequences(getOperation(), env, getCuSeqlens());
+  if (failed(stateBatchOr))
+    return failure();
+  StringRef stateBatch = *stateBatchOr;
   if ((getH0() &&
        failed(env.check("h0", shaped(getH0()), {stateBatch, "Dm", "N"}))) ||
       (getFinalState() &&
        failed(env.check("final_state", shaped(getFinalState()),
                         {stateBatch, "Dm", "N"}))))
     return failure();
-  if (Value cu = getCuSeqlens()) {
-    int64_t offsets = shaped(cu).getDimSize(0);
-    int64_t sequences = env.lookup("S");
-    if (!ShapedType::isDynamic(offsets) && !ShapedType::isDynamic(sequences) &&
-        sequences != offsets - 1)
-      return emitOpError() << "'cu_seqlens' has " << offsets
-                           << " offsets, so the states must hold "
-                           << offsets - 1 << " sequences, got " << sequences;
-  }
+  if (failed(checkSequenceCount(getOperation(), env, getCuSeqlens())))
+    return failure();
 
   int64_t groups = env.lookup("G");
   int64_t channels = env.lookup("Dm");
@@ -270,39 +288,19 @@ LogicalResult SSDOp::verify() {
       failed(env.check("out", shaped(getOut()), {"B", "L", "H", "P"})))
     return failure();
   // States are per batch entry, or per packed sequence with cu_seqlens.
-  StringRef stateBatch = "B";
-  if (Value cu = getCuSeqlens()) {
-    ShapedType t = shaped(cu);
-    if (t.getRank() != 1)
-      return emitOpError() << "operand 'cu_seqlens' must have rank 1 [S + 1], "
-                              "got rank "
-                           << t.getRank();
-    if (!t.isDynamicDim(0) && t.getDimSize(0) < 2)
-      return emitOpError() << "operand 'cu_seqlens' must hold at least 2 "
-                              "offsets (one sequence), got "
-                           << t.getDimSize(0);
-    int64_t batch = env.lookup("B");
-    if (!ShapedType::isDynamic(batch) && batch != 1)
-      return emitOpError() << "with 'cu_seqlens' the sequences are packed "
-                              "along L and the batch size must be 1, got "
-                           << batch;
-    stateBatch = "S";
-  }
+  FailureOr<StringRef> stateBatchOr =
+      checkPackedSequences(getOperation(), env, getCuSeqlens());
+  if (failed(stateBatchOr))
+    return failure();
+  StringRef stateBatch = *stateBatchOr;
   if ((getH0() && failed(env.check("h0", shaped(getH0()),
                                    {stateBatch, "H", "P", "N"}))) ||
       (getFinalState() &&
        failed(env.check("final_state", shaped(getFinalState()),
                         {stateBatch, "H", "P", "N"}))))
     return failure();
-  if (Value cu = getCuSeqlens()) {
-    int64_t offsets = shaped(cu).getDimSize(0);
-    int64_t sequences = env.lookup("S");
-    if (!ShapedType::isDynamic(offsets) && !ShapedType::isDynamic(sequences) &&
-        sequences != offsets - 1)
-      return emitOpError() << "'cu_seqlens' has " << offsets
-                           << " offsets, so the states must hold "
-                           << offsets - 1 << " sequences, got " << sequences;
-  }
+  if (failed(checkSequenceCount(getOperation(), env, getCuSeqlens())))
+    return failure();
   int64_t groups = env.lookup("G"), heads = env.lookup("H");
   if (!ShapedType::isDynamic(groups)) {
     if (groups <= 0)
@@ -377,24 +375,11 @@ LogicalResult LinearAttentionOp::verify() {
       return failure();
   }
   // States are per batch entry, or per packed sequence with cu_seqlens.
-  StringRef stateBatch = "B";
-  if (Value cu = getCuSeqlens()) {
-    ShapedType t = shaped(cu);
-    if (t.getRank() != 1)
-      return emitOpError() << "operand 'cu_seqlens' must have rank 1 [S + 1], "
-                              "got rank "
-                           << t.getRank();
-    if (!t.isDynamicDim(0) && t.getDimSize(0) < 2)
-      return emitOpError() << "operand 'cu_seqlens' must hold at least 2 "
-                              "offsets (one sequence), got "
-                           << t.getDimSize(0);
-    int64_t batch = env.lookup("B");
-    if (!ShapedType::isDynamic(batch) && batch != 1)
-      return emitOpError() << "with 'cu_seqlens' the sequences are packed "
-                              "along L and the batch size must be 1, got "
-                           << batch;
-    stateBatch = "S";
-  }
+  FailureOr<StringRef> stateBatchOr =
+      checkPackedSequences(getOperation(), env, getCuSeqlens());
+  if (failed(stateBatchOr))
+    return failure();
+  StringRef stateBatch = *stateBatchOr;
   auto stateLayout = [&]() {
     return SmallVector<StringRef>{stateBatch, "H", "K", "V"};
   };
@@ -405,15 +390,8 @@ LogicalResult LinearAttentionOp::verify() {
   if (getFinalState() &&
       failed(env.check("final_state", shaped(getFinalState()), stateLayout())))
     return failure();
-  if (Value cu = getCuSeqlens()) {
-    int64_t offsets = shaped(cu).getDimSize(0);
-    int64_t sequences = env.lookup("S");
-    if (!ShapedType::isDynamic(offsets) && !ShapedType::isDynamic(sequences) &&
-        sequences != offsets - 1)
-      return emitOpError() << "'cu_seqlens' has " << offsets
-                           << " offsets, so the states must hold "
-                           << offsets - 1 << " sequences, got " << sequences;
-  }
+  if (failed(checkSequenceCount(getOperation(), env, getCuSeqlens())))
+    return failure();
 
   Type elt = getQ().getType().getElementType();
   Type acc = getAccumulatorType();

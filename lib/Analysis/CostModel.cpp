@@ -47,6 +47,14 @@ Count numel(ShapedType t) {
   return n;
 }
 
+/// Independent sequences: the batch, or the packed sequences of cu_seqlens.
+Count sequencesOf(Value cuSeqlens, Count batch) {
+  if (!cuSeqlens)
+    return batch;
+  Count offsets = dim(cast<ShapedType>(cuSeqlens.getType()), 0);
+  return offsets ? Count(*offsets - 1) : Count();
+}
+
 /// Bytes of tensor `v` (0 when absent).
 Count bytesOf(Value v) {
   if (!v)
@@ -79,11 +87,7 @@ OpCost costOf(ssm::SelectiveScanOp op, int64_t seqLenOverride) {
   c.opName = op->getName().getStringRef().str();
   c.accumulatorType = typeName(acc);
   c.seqLen = seqLenOverride > 0 ? Count(seqLenOverride) : dim(uTy, 2);
-  Count sequences = batch;
-  if (Value cu = op.getCuSeqlens()) {
-    Count offsets = dim(cast<ShapedType>(cu.getType()), 0);
-    sequences = offsets ? Count(*offsets - 1) : Count();
-  }
+  Count sequences = sequencesOf(op.getCuSeqlens(), batch);
   c.stateElements = sequences * channels * n;
   c.stateBytes = c.stateElements * Count(ab);
 
@@ -149,11 +153,7 @@ OpCost costOf(ssm::SSDOp op, int64_t seqLenOverride) {
   c.opName = op->getName().getStringRef().str();
   c.accumulatorType = typeName(acc);
   c.seqLen = seqLenOverride > 0 ? Count(seqLenOverride) : dim(xTy, 1);
-  Count sequences = batch;
-  if (Value cu = op.getCuSeqlens()) {
-    Count offsets = dim(cast<ShapedType>(cu.getType()), 0);
-    sequences = offsets ? Count(*offsets - 1) : Count();
-  }
+  Count sequences = sequencesOf(op.getCuSeqlens(), batch);
   c.stateElements = sequences * heads * P * N;
   c.stateBytes = c.stateElements * Count(ab);
   // Per head and step: dt (+bias, softplus) and dt*A; per channel p: dt*x,
@@ -182,11 +182,7 @@ OpCost costOf(ssm::LinearAttentionOp op, int64_t seqLenOverride) {
   int64_t eb = elementBytes(qTy.getElementType()), ab = elementBytes(acc);
   Count batch = dim(qTy, 0), heads = dim(qTy, 1), K = dim(qTy, 3),
         V = dim(vTy, 3);
-  Count sequences = batch;
-  if (Value cu = op.getCuSeqlens()) {
-    Count offsets = dim(cast<ShapedType>(cu.getType()), 0);
-    sequences = offsets ? Count(*offsets - 1) : Count();
-  }
+  Count sequences = sequencesOf(op.getCuSeqlens(), batch);
   OpCost c;
   c.opName = op->getName().getStringRef().str();
   c.accumulatorType = typeName(acc);
