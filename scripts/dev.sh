@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up ssmc on Debian 12 and runs it: installs the missing apt packages
-# (LLVM/MLIR 22 from the security suite, CMake, Ninja, ccache, GoogleTest),
-# configures and builds into build/, then runs the requested job.
+# (LLVM/MLIR 22 and libomp from the security suite, CMake, Ninja, ccache,
+# GoogleTest, Google Benchmark), configures and builds, then runs the job.
 #
 #   scripts/dev.sh demo    build, then run the main job
 #   scripts/dev.sh test    build, then run every test (lit + gtest) via ctest
@@ -15,7 +15,7 @@ job="${1:-demo}"
 case "$job" in
   demo | test | build) ;;
   -h | --help)
-    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
   *)
