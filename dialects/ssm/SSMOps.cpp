@@ -136,6 +136,51 @@ LogicalResult checkSequenceCount(Operation *op, DimEnv &env, Value cu) {
   return success();
 }
 
+/// G (the group count of B/C) must be positive and divide `total`, which is
+/// named `totalName` ("channel count Dm", "head count H") in the message.
+LogicalResult checkGroupCount(Operation *op, DimEnv &env,
+                              StringRef totalSymbol, StringRef totalName) {
+  int64_t groups = env.lookup("G"), total = env.lookup(totalSymbol);
+  if (ShapedType::isDynamic(groups))
+    return success();
+  if (groups <= 0)
+    return op->emitOpError()
+           << "the group count G of 'B'/'C' must be positive, got " << groups;
+  if (!ShapedType::isDynamic(total) && total % groups != 0)
+    return op->emitOpError() << "the " << totalName << " = " << total
+                             << " must be divisible by the group count G = "
+                             << groups << " of 'B'/'C'";
+  return success();
+}
+
+/// Hkv must be positive and divide H (grouped-query attention).
+LogicalResult checkKVHeads(Operation *op, DimEnv &env) {
+  int64_t heads = env.lookup("H"), kvHeads = env.lookup("Hkv");
+  if (!ShapedType::isDynamic(kvHeads) && kvHeads == 0)
+    return op->emitOpError() << "the key/value head count Hkv must be positive";
+  if (!ShapedType::isDynamic(heads) && !ShapedType::isDynamic(kvHeads) &&
+      heads % kvHeads != 0)
+    return op->emitOpError()
+           << "the query head count H = " << heads
+           << " must be a multiple of the key/value head count Hkv = "
+           << kvHeads;
+  return success();
+}
+
+/// Linear attention's feature map and an optional finite scale.
+LogicalResult checkFeatureMap(Operation *op, StringRef map) {
+  if (map != "identity" && map != "elu_plus_one" && map != "relu")
+    return op->emitOpError() << "unknown feature_map \"" << map
+                             << "\" (expected identity, elu_plus_one or relu)";
+  return success();
+}
+LogicalResult checkScale(Operation *op, FloatAttr scale) {
+  if (scale && !std::isfinite(scale.getValueAsDouble()))
+    return op->emitOpError() << "scale must be finite, got "
+                             << scale.getValueAsDouble();
+  return success();
+}
+
 Type accumulatorTypeFor(Type elementType) {
   if (elementType.isF64())
     return elementType;
@@ -205,18 +250,8 @@ LogicalResult SelectiveScanOp::verify() {
   if (failed(checkSequenceCount(getOperation(), env, getCuSeqlens())))
     return failure();
 
-  int64_t groups = env.lookup("G");
-  int64_t channels = env.lookup("Dm");
-  if (!ShapedType::isDynamic(groups)) {
-    if (groups <= 0)
-      return emitOpError() << "the group count G of 'B'/'C' must be "
-                              "positive, got "
-                           << groups;
-    if (!ShapedType::isDynamic(channels) && channels % groups != 0)
-      return emitOpError() << "the channel count Dm = " << channels
-                           << " must be divisible by the group count G = "
-                           << groups << " of 'B'/'C'";
-  }
+  if (failed(checkGroupCount(getOperation(), env, "Dm", "channel count Dm")))
+    return failure();
 
   // Element types.
   Type elt = getU().getType().getElementType();
@@ -301,16 +336,8 @@ LogicalResult SSDOp::verify() {
     return failure();
   if (failed(checkSequenceCount(getOperation(), env, getCuSeqlens())))
     return failure();
-  int64_t groups = env.lookup("G"), heads = env.lookup("H");
-  if (!ShapedType::isDynamic(groups)) {
-    if (groups <= 0)
-      return emitOpError() << "the group count G of 'B'/'C' must be positive, got "
-                           << groups;
-    if (!ShapedType::isDynamic(heads) && heads % groups != 0)
-      return emitOpError() << "the head count H = " << heads
-                           << " must be divisible by the group count G = "
-                           << groups << " of 'B'/'C'";
-  }
+  if (failed(checkGroupCount(getOperation(), env, "H", "head count H")))
+    return failure();
   Type elt = getX().getType().getElementType();
   Type acc = getAccumulatorType();
   for (auto [name, v] : {std::pair<StringRef, Value>{"dt", getDt()}, {"B", getB()},
@@ -418,14 +445,10 @@ LogicalResult LinearAttentionOp::verify() {
     return emitOpError() << "result 'out' must have element type " << elt
                          << " (the element type of 'q'), got "
                          << getElementTypeOrSelf(getOut().getType());
-  StringRef map = getFeatureMap();
-  if (map != "identity" && map != "elu_plus_one" && map != "relu")
-    return emitOpError() << "unknown feature_map \"" << map
-                         << "\" (expected identity, elu_plus_one or relu)";
-  if (auto s = getScaleAttr())
-    if (!std::isfinite(s.getValueAsDouble()))
-      return emitOpError() << "scale must be finite, got "
-                           << s.getValueAsDouble();
+  if (failed(checkFeatureMap(getOperation(), getFeatureMap())))
+    return failure();
+  if (failed(checkScale(getOperation(), getScaleAttr())))
+    return failure();
   return success();
 }
 
@@ -445,15 +468,8 @@ LogicalResult AttentionOp::verify() {
       failed(env.check("v", shaped(getV()), {"B", "Hkv", "Lk", "dv"})) ||
       failed(env.check("out", shaped(getOut()), {"B", "H", "Lq", "dv"})))
     return failure();
-  int64_t heads = env.lookup("H"), kvHeads = env.lookup("Hkv");
-  if (!ShapedType::isDynamic(kvHeads) && kvHeads == 0)
-    return emitOpError() << "the key/value head count Hkv must be positive";
-  if (!ShapedType::isDynamic(heads) && !ShapedType::isDynamic(kvHeads) &&
-      heads % kvHeads != 0)
-    return emitOpError() << "the query head count H = " << heads
-                         << " must be a multiple of the key/value head count "
-                            "Hkv = "
-                         << kvHeads;
+  if (failed(checkKVHeads(getOperation(), env)))
+    return failure();
   if (getWindow() && !getCausal())
     return emitOpError() << "a sliding 'window' needs 'causal' (it keeps the "
                             "w most recent keys of a causal mask)";
@@ -464,10 +480,8 @@ LogicalResult AttentionOp::verify() {
       return emitOpError() << "'" << name << "' must have element type " << elt
                            << " (the element type of 'q'), got "
                            << getElementTypeOrSelf(v.getType());
-  if (auto s = getScaleAttr())
-    if (!std::isfinite(s.getValueAsDouble()))
-      return emitOpError() << "scale must be finite, got "
-                           << s.getValueAsDouble();
+  if (failed(checkScale(getOperation(), getScaleAttr())))
+    return failure();
   return success();
 }
 
@@ -586,17 +600,8 @@ LogicalResult SelectiveScanStepOp::verify() {
       failed(env.check("out", shaped(getOut()), {"B", "Dm"})) ||
       failed(env.check("new_state", shaped(getNewState()), {"B", "Dm", "N"})))
     return failure();
-  int64_t groups = env.lookup("G"), channels = env.lookup("Dm");
-  if (!ShapedType::isDynamic(groups)) {
-    if (groups <= 0)
-      return emitOpError() << "the group count G of 'B'/'C' must be positive, "
-                              "got "
-                           << groups;
-    if (!ShapedType::isDynamic(channels) && channels % groups != 0)
-      return emitOpError() << "the channel count Dm = " << channels
-                           << " must be divisible by the group count G = "
-                           << groups << " of 'B'/'C'";
-  }
+  if (failed(checkGroupCount(getOperation(), env, "Dm", "channel count Dm")))
+    return failure();
   return checkStepTypes(
       getOperation(), getU(),
       {{"delta", getDelta()}, {"B", getB()}, {"C", getC()}, {"z", getZ()},
@@ -620,16 +625,8 @@ LogicalResult SSDStepOp::verify() {
       failed(env.check("out", shaped(getOut()), {"B", "H", "P"})) ||
       failed(env.check("new_state", shaped(getNewState()), {"B", "H", "P", "N"})))
     return failure();
-  int64_t groups = env.lookup("G"), heads = env.lookup("H");
-  if (!ShapedType::isDynamic(groups)) {
-    if (groups <= 0)
-      return emitOpError() << "the group count G of 'B'/'C' must be positive, got "
-                           << groups;
-    if (!ShapedType::isDynamic(heads) && heads % groups != 0)
-      return emitOpError() << "the head count H = " << heads
-                           << " must be divisible by the group count G = "
-                           << groups << " of 'B'/'C'";
-  }
+  if (failed(checkGroupCount(getOperation(), env, "H", "head count H")))
+    return failure();
   return checkStepTypes(
       getOperation(), getX(),
       {{"dt", getDt()}, {"B", getB()}, {"C", getC()}, {"z", getZ()}, {"out", getOut()}},
@@ -661,14 +658,10 @@ LogicalResult LinearAttentionStepOp::verify() {
   if (failed(env.check("out", shaped(getOut()), {"B", "H", "V"})) ||
       failed(env.check("new_state", shaped(getNewState()), {"B", "H", "K", "V"})))
     return failure();
-  StringRef map = getFeatureMap();
-  if (map != "identity" && map != "elu_plus_one" && map != "relu")
-    return emitOpError() << "unknown feature_map \"" << map
-                         << "\" (expected identity, elu_plus_one or relu)";
-  if (auto s = getScaleAttr())
-    if (!std::isfinite(s.getValueAsDouble()))
-      return emitOpError() << "scale must be finite, got "
-                           << s.getValueAsDouble();
+  if (failed(checkFeatureMap(getOperation(), getFeatureMap())))
+    return failure();
+  if (failed(checkScale(getOperation(), getScaleAttr())))
+    return failure();
   return checkStepTypes(getOperation(), getQ(),
                         {{"k", getK()}, {"v", getV()}, {"out", getOut()}},
                         {{"gate", getGate()}},
@@ -687,23 +680,14 @@ LogicalResult AttentionStepOp::verify() {
       failed(env.check("new_k_cache", shaped(getNewKCache()), {"B", "Hkv", "C", "d"})) ||
       failed(env.check("new_v_cache", shaped(getNewVCache()), {"B", "Hkv", "C", "dv"})))
     return failure();
-  int64_t heads = env.lookup("H"), kvHeads = env.lookup("Hkv");
-  if (!ShapedType::isDynamic(kvHeads) && kvHeads == 0)
-    return emitOpError() << "the key/value head count Hkv must be positive";
-  if (!ShapedType::isDynamic(heads) && !ShapedType::isDynamic(kvHeads) &&
-      heads % kvHeads != 0)
-    return emitOpError() << "the query head count H = " << heads
-                         << " must be a multiple of the key/value head count "
-                            "Hkv = "
-                         << kvHeads;
+  if (failed(checkKVHeads(getOperation(), env)))
+    return failure();
   int64_t capacity = env.lookup("C");
   if (!ShapedType::isDynamic(capacity) && capacity == 0)
     return emitOpError() << "the cache capacity C must be positive (the new "
                             "token is written into it)";
-  if (auto s = getScaleAttr())
-    if (!std::isfinite(s.getValueAsDouble()))
-      return emitOpError() << "scale must be finite, got "
-                           << s.getValueAsDouble();
+  if (failed(checkScale(getOperation(), getScaleAttr())))
+    return failure();
   return checkStepTypes(
       getOperation(), getQ(),
       {{"k", getK()}, {"v", getV()}, {"k_cache", getKCache()},
