@@ -40,8 +40,7 @@ struct AttentionToLoops : OpRewritePattern<ssm::AttentionOp> {
                                 PatternRewriter &rw) const override {
     Location loc = op.getLoc();
     auto acc = cast<FloatType>(op.getAccumulatorType());
-    const int64_t vw =
-        std::max<int64_t>(1, options.vectorBits / acc.getWidth());
+    const int64_t vw = laneCount(options.vectorBits, acc);
     auto vecTy = VectorType::get({vw}, acc);
 
     Value q = toBuffer(rw, loc, op.getQ()), k = toBuffer(rw, loc, op.getK()),

@@ -16,6 +16,8 @@
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/TypeUtilities.h"
 
+#include <algorithm>
+
 namespace ssmc::detail {
 
 /// A read-only buffer view of tensor `t` (null when `t` is null).
@@ -58,6 +60,11 @@ inline mlir::Value dimOf(mlir::OpBuilder &b, mlir::Location loc, mlir::Value m,
   if (!t.isDynamicDim(i))
     return mlir::arith::ConstantIndexOp::create(b, loc, t.getDimSize(i));
   return mlir::memref::DimOp::create(b, loc, m, i);
+}
+
+/// Lanes of one vector register of `vectorBits` holding `acc` elements.
+inline int64_t laneCount(unsigned vectorBits, mlir::FloatType acc) {
+  return std::max<int64_t>(1, vectorBits / acc.getWidth());
 }
 
 /// Converts `v` (scalar or vector of floats) to element type `to`.

@@ -38,8 +38,7 @@ struct SSDToLoops : OpRewritePattern<ssm::SSDOp> {
                                 PatternRewriter &rw) const override {
     Location loc = op.getLoc();
     auto acc = cast<FloatType>(op.getAccumulatorType());
-    const int64_t vw =
-        std::max<int64_t>(1, options.vectorBits / acc.getWidth());
+    const int64_t vw = laneCount(options.vectorBits, acc);
     auto vecTy = VectorType::get({vw}, acc);
     ExpLowering how;
     how.fast = options.fastExp;

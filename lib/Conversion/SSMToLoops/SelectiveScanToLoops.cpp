@@ -249,8 +249,7 @@ struct SelectiveScanToLoops : OpRewritePattern<ssm::SelectiveScanOp> {
                                 PatternRewriter &rw) const override {
     Location loc = op.getLoc();
     auto acc = cast<FloatType>(op.getAccumulatorType());
-    const int64_t vw =
-        std::max<int64_t>(1, options.vectorBits / acc.getWidth());
+    const int64_t vw = laneCount(options.vectorBits, acc);
     const int64_t staticN = op.getStateSize();
     const bool registerState = !ShapedType::isDynamic(staticN) &&
                                staticN <= options.maxRegisterState;
