@@ -10,6 +10,7 @@
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/IR/OpImplementation.h"
 #include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/STLExtras.h"
@@ -784,6 +785,256 @@ LogicalResult ScanOp::verifyRegions() {
                                  << " must have the element type of input #"
                                  << i << ", " << elt << ", got " << v.getType();
   }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// dp
+//===----------------------------------------------------------------------===//
+
+namespace {
+std::string formatOffset(ArrayRef<int64_t> off) {
+  std::string s = "(";
+  for (auto [i, v] : llvm::enumerate(off))
+    s += (i ? ", " : "") + std::to_string(v);
+  return s + ")";
+}
+
+/// The cell `off` reaches from (i) or (i, j), e.g. "(i - 1, j + 2)".
+std::string formatReach(ArrayRef<int64_t> off) {
+  static const char *names[] = {"i", "j"};
+  std::string s = "(";
+  for (auto [k, v] : llvm::enumerate(off)) {
+    s += (k ? ", " : "");
+    s += names[k];
+    if (v > 0)
+      s += " + " + std::to_string(v);
+    else if (v < 0)
+      s += " - " + std::to_string(-v);
+  }
+  return s + ")";
+}
+
+/// Checks that `region` (named `what`) takes `types` and yields one value of
+/// type `yieldType`.
+LogicalResult checkDPRegion(Operation *op, Region &region, StringRef what,
+                            ArrayRef<Type> types, StringRef argsDescription,
+                            Type yieldType) {
+  Block &block = region.front();
+  if (block.getNumArguments() != types.size())
+    return op->emitOpError()
+           << "'" << what << "' region must take " << types.size()
+           << " arguments (" << argsDescription << "), got "
+           << block.getNumArguments();
+  for (auto [i, t] : llvm::enumerate(types))
+    if (block.getArgument(i).getType() != t)
+      return op->emitOpError()
+             << "'" << what << "' region argument #" << i << " must be " << t
+             << " (" << argsDescription << "), got "
+             << block.getArgument(i).getType();
+  auto yield = block.empty() ? YieldOp() : dyn_cast<YieldOp>(block.back());
+  if (!yield)
+    return op->emitOpError() << "'" << what
+                             << "' region must end with 'ssm.yield'";
+  if (yield.getValues().size() != 1)
+    return yield.emitOpError()
+           << "in the '" << what << "' region must yield one " << yieldType
+           << " value, got " << yield.getValues().size() << " values";
+  if (yield.getValues().front().getType() != yieldType)
+    return yield.emitOpError()
+           << "in the '" << what << "' region must yield one " << yieldType
+           << " value, got " << yield.getValues().front().getType();
+  return success();
+}
+} // namespace
+
+SmallVector<SmallVector<int64_t, 2>> DPOp::getDepOffsets() {
+  SmallVector<SmallVector<int64_t, 2>> result;
+  if (std::optional<ArrayAttr> deps = getDeps())
+    for (Attribute a : *deps)
+      result.emplace_back(llvm::to_vector(cast<DenseI64ArrayAttr>(a).asArrayRef()));
+  return result;
+}
+
+SmallVector<int64_t> DPOp::getFetchRows() {
+  SmallVector<int64_t> rows;
+  getCell().walk([&](DPFetchOp f) { rows.push_back(f.getRowAttr().getInt()); });
+  return rows;
+}
+
+LogicalResult DPOp::verify() {
+  const int64_t rank = getIndexRank();
+  if (rank != 1 && rank != 2)
+    return emitOpError() << "index space must have 1 or 2 dimensions ([T] or "
+                            "[T1, T2]), got "
+                         << rank << " sizes";
+  auto constSize = [&](int64_t d) -> std::optional<int64_t> {
+    APInt v;
+    if (matchPattern(getSizes()[d], m_ConstantInt(&v)))
+      return v.getSExtValue();
+    return std::nullopt;
+  };
+  for (int64_t d = 0; d < rank; ++d)
+    if (std::optional<int64_t> c = constSize(d); c && *c < 0)
+      return emitOpError() << "size #" << d << " of the index space is "
+                           << *c << ", must be non-negative";
+
+  // Inputs: 1-D, each along one index dimension.
+  SmallVector<int64_t> dims(getInputs().size(), 0);
+  if (std::optional<ArrayRef<int64_t>> given = getInputDims()) {
+    if (given->size() != getInputs().size())
+      return emitOpError() << "'input_dims' must give one index dimension per "
+                              "input: "
+                           << getInputs().size() << " inputs, "
+                           << given->size() << " entries";
+    dims.assign(given->begin(), given->end());
+  }
+  for (auto [k, in] : llvm::enumerate(getInputs())) {
+    auto t = cast<RankedTensorType>(in.getType());
+    if (t.getRank() != 1)
+      return emitOpError() << "input #" << k
+                           << " must be a 1-D tensor (one value per row or "
+                              "column of the index space), got "
+                           << t;
+    if (dims[k] < 0 || dims[k] >= rank)
+      return emitOpError() << "'input_dims' entry #" << k << " is " << dims[k]
+                           << ", must name an index dimension in [0, " << rank
+                           << ")";
+    std::optional<int64_t> c = constSize(dims[k]);
+    if (c && !t.isDynamicDim(0) && t.getDimSize(0) != *c)
+      return emitOpError() << "input #" << k << " has " << t.getDimSize(0)
+                           << " elements, but index dimension " << dims[k]
+                           << " has size " << *c;
+  }
+
+  // Result.
+  auto resTy = cast<RankedTensorType>(getResult().getType());
+  StringRef output = getOutput();
+  int64_t wantRank;
+  SmallVector<int64_t> resDims; // index dimension of each result dimension
+  if (output == "table") {
+    wantRank = rank;
+    for (int64_t d = 0; d < rank; ++d)
+      resDims.push_back(d);
+  } else if (output == "last_row") {
+    if (rank != 2)
+      return emitOpError() << "output \"last_row\" needs a 2-D index space";
+    wantRank = 1;
+    resDims.push_back(1);
+  } else if (output == "last") {
+    wantRank = 0;
+  } else {
+    return emitOpError() << "output must be \"table\", \"last_row\" or "
+                            "\"last\", got \""
+                         << output << "\"";
+  }
+  if (resTy.getRank() != wantRank)
+    return emitOpError() << "result of output \"" << output << "\" must have rank "
+                         << wantRank << ", got " << resTy;
+  for (auto [r, d] : llvm::enumerate(resDims)) {
+    std::optional<int64_t> c = constSize(d);
+    if (c && !resTy.isDynamicDim(r) && resTy.getDimSize(r) != *c)
+      return emitOpError() << "result dimension " << r << " is "
+                           << resTy.getDimSize(r) << ", but index dimension "
+                           << d << " has size " << *c;
+  }
+
+  // Dependencies.
+  const bool prefix = isPrefix();
+  if (prefix != !getWhere().empty())
+    return emitOpError() << "the prefix form needs both an 'aggregate' and a "
+                            "'where' region";
+  if (prefix) {
+    if (rank != 1)
+      return emitOpError() << "the prefix form is 1-D only, got a " << rank
+                           << "-D index space";
+    if (getDeps() && !getDeps()->empty())
+      return emitOpError() << "the prefix form takes no constant 'deps' (cell "
+                              "i depends on every earlier cell the 'where' "
+                              "region selects)";
+    return success();
+  }
+  for (auto [k, off] : llvm::enumerate(getDepOffsets())) {
+    if (static_cast<int64_t>(off.size()) != rank)
+      return emitOpError() << "dependency #" << k << " " << formatOffset(off)
+                           << " must have " << rank
+                           << " component(s), one per index dimension";
+    // Row-major order: the first non-zero component must be negative.
+    auto first = llvm::find_if(off, [](int64_t v) { return v != 0; });
+    if (first == off.end())
+      return emitOpError() << "dependency #" << k << " " << formatOffset(off)
+                           << " is the cell itself: a cell cannot depend on "
+                              "its own value";
+    if (*first > 0)
+      return emitOpError() << "dependency #" << k << " " << formatOffset(off)
+                           << " reaches cell " << formatReach(off)
+                           << ", which is not computed yet (cells are "
+                              "computed in row-major order; every offset "
+                              "must be lexicographically negative)";
+  }
+  return success();
+}
+
+LogicalResult DPOp::verifyRegions() {
+  const int64_t rank = getIndexRank();
+  if (rank != 1 && rank != 2)
+    return failure(); // reported by verify()
+  Type cell = getCellType();
+  Type index = IndexType::get(getContext());
+  SmallVector<Type> inputElts;
+  for (Value in : getInputs())
+    inputElts.push_back(getElementTypeOrSelf(in.getType()));
+
+  SmallVector<Type> cellArgs(rank, index);
+  std::string desc = rank == 1 ? "the index i" : "the indices i, j";
+  if (isPrefix()) {
+    cellArgs.push_back(cell);
+    desc += ", the aggregate";
+  } else {
+    size_t deps = getDepOffsets().size();
+    cellArgs.append(deps, cell);
+    desc += ", " + std::to_string(deps) + " dependency value(s)";
+  }
+  cellArgs.append(inputElts);
+  desc += ", " + std::to_string(inputElts.size()) + " input value(s)";
+  if (failed(checkDPRegion(*this, getCell(), "cell", cellArgs, desc, cell)))
+    return failure();
+
+  SmallVector<Type> boundaryArgs(rank, index);
+  if (failed(checkDPRegion(*this, getBoundary(), "boundary", boundaryArgs,
+                           rank == 1 ? "the index i" : "the indices i, j",
+                           cell)))
+    return failure();
+
+  if (isPrefix()) {
+    if (failed(checkDPRegion(*this, getAggregate(), "aggregate", {cell, cell},
+                             "the accumulator, then dp[j]", cell)))
+      return failure();
+    SmallVector<Type> whereArgs(inputElts);
+    whereArgs.append(inputElts);
+    if (failed(checkDPRegion(*this, getWhere(), "where", whereArgs,
+                             "the inputs at j, then the inputs at i",
+                             IntegerType::get(getContext(), 1))))
+      return failure();
+  }
+  return success();
+}
+
+LogicalResult DPFetchOp::verify() {
+  auto dp = (*this)->getParentOfType<DPOp>();
+  if (!dp || !dp.getCell().isAncestor((*this)->getParentRegion()))
+    return emitOpError() << "must be inside the 'cell' region of an 'ssm.dp'";
+  if (dp.getIndexRank() != 2)
+    return emitOpError() << "reads a column of an earlier row, so it needs a "
+                            "2-D 'ssm.dp', got a "
+                         << dp.getIndexRank() << "-D one";
+  if (getRowAttr().getInt() >= 0)
+    return emitOpError() << "row offset must be negative (an earlier row), got "
+                         << getRowAttr().getInt();
+  if (getType() != dp.getCellType())
+    return emitOpError() << "must have the cell type of the enclosing "
+                            "'ssm.dp', "
+                         << dp.getCellType() << ", got " << getType();
   return success();
 }
 

@@ -543,12 +543,139 @@ def SSM_ScanOp : SSM_Op<"scan",
   let hasCanonicalizer = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// dp
+//===----------------------------------------------------------------------===//
+
+def SSM_DPOp : SSM_Op<"dp",
+    [RecursiveMemoryEffects, AttrSizedOperandSegments]> {
+  let summary = "DP recurrence over a 1-D or 2-D index space";
+  let description = [{
+    Computes a table `dp` over the index space `[T]` or `[T1, T2]` (the
+    `sizes` operands) in row-major order, one cell from cells computed
+    before it. Dependencies are declared statically, in one of two forms.
+
+    **Local form** (`deps`): a list of constant offsets, each
+    lexicographically negative (it names a cell computed earlier in
+    row-major order), e.g. `[[-1, 0], [0, -1], [-1, -1]]` for edit distance
+    or `[[-1], [-2], ..., [-m]]` for an m-local 1-D DP. The `cell` region
+    receives the cell's indices, the value of every dependency (in `deps`
+    order) and the cell's inputs, and yields the cell:
+
+    ```
+    cell(i..., dp[i + d_1], ..., dp[i + d_k], in_1[idx_1], ...) -> dp[i]
+    (idx_k: the index along input_dims[k])
+    ```
+
+    In a 2-D DP the cell region may also read any column of an earlier row
+    with `ssm.dp_fetch %col row = -r` (e.g. 0/1 knapsack's
+    `dp[i-1][c - w_i]`); the column is computed, the row offset is constant.
+
+    **Prefix form** (the `aggregate` regions, 1-D only): cell `i` depends on
+    every earlier cell `j < i` for which the `where` region (inputs at `j`
+    then inputs at `i`, yielding i1) holds, folded left to right with the
+    `aggregate` region `(acc, dp[j]) -> acc` starting from the boundary
+    value of cell -1. The cell region receives `(i, acc, inputs at i)`. LIS
+    is `dp_i = 1 + max{dp_j : j < i, a_j < a_i}`.
+
+    Cells outside the index space (negative indices reached by a dependency
+    or a fetch, or a fetched column past the end) take the value the
+    `boundary` region yields for their indices, e.g. `2 * (j + 1)` for the
+    row above an edit-distance table.
+
+    Inputs are 1-D tensors; input `k` is indexed by index dimension
+    `input_dims[k]` (default 0), so `x[i]` and `y[j]` for edit distance are
+    `input_dims = array<i64: 0, 1>`. Cells are signless integers, index or
+    floats; the regions' argument and yield types must match.
+
+    `output` selects the result: `"table"` (the whole table, `[T]` or
+    `[T1, T2]`), `"last_row"` (2-D: the last row, `[T2]`) or `"last"` (the
+    last cell, rank 0; the boundary value of that cell when the index space
+    is empty). With `"last"` or `"last_row"` the lowering keeps only the
+    cells the dependencies can still reach (a rolling buffer of m cells or
+    rows), so memory is O(m), not O(T). The `--ssm-report` analysis gives
+    the dependency window m, the state a chain-of-thought model needs, the
+    total work and the wavefront width.
+
+    ```mlir
+    // dp_i = (dp_{i-1} + dp_{i-2} + s_i) mod 7, dp_{-1} = dp_{-2} = 0
+    %last = ssm.dp [%T] inputs(%s : tensor<?xi64>)
+        {deps = [array<i64: -1>, array<i64: -2>], output = "last"} : tensor<i64>
+      cell {
+      ^bb0(%i: index, %d1: i64, %d2: i64, %si: i64):
+        %a = arith.addi %d1, %d2 : i64
+        %b = arith.addi %a, %si : i64
+        %r = arith.remui %b, %c7 : i64
+        ssm.yield %r : i64
+      } boundary {
+      ^bb0(%i: index):
+        ssm.yield %c0 : i64
+      }
+    ```
+  }];
+
+  let arguments = (ins
+    Variadic<Index>:$sizes,
+    Variadic<SSM_ScanTensor>:$inputs,
+    OptionalAttr<DenseI64ArrayAttr>:$input_dims,
+    OptionalAttr<TypedArrayAttrBase<DenseI64ArrayAttr, "dependency offsets">>:$deps,
+    DefaultValuedStrAttr<StrAttr, "table">:$output
+  );
+  let results = (outs SSM_ScanTensor:$result);
+  let regions = (region SizedRegion<1>:$cell, SizedRegion<1>:$boundary,
+                        AnyRegion:$aggregate, AnyRegion:$where);
+
+  let assemblyFormat = [{
+    `[` $sizes `]` (`inputs` `(` $inputs^ `:` type($inputs) `)`)?
+    attr-dict `:` type($result)
+    `cell` $cell `boundary` $boundary
+    (`aggregate` $aggregate^ `where` $where)?
+  }];
+
+  let extraClassDeclaration = [{
+    /// Rank of the index space (1 or 2).
+    int64_t getIndexRank() { return getSizes().size(); }
+    /// Element type of the table.
+    ::mlir::Type getCellType() {
+      return ::mlir::getElementTypeOrSelf(getResult().getType());
+    }
+    /// True for the prefix-aggregation form.
+    bool isPrefix() { return !getAggregate().empty(); }
+    /// The constant dependency offsets, one array of getIndexRank() each.
+    ::llvm::SmallVector<::llvm::SmallVector<int64_t, 2>> getDepOffsets();
+    /// Row offsets (negative) of every ssm.dp_fetch in the cell region.
+    ::llvm::SmallVector<int64_t> getFetchRows();
+  }];
+
+  let hasVerifier = 1;
+  let hasRegionVerifier = 1;
+}
+
+def SSM_DPFetchOp : SSM_Op<"dp_fetch", [MemoryEffects<[MemRead]>]> {
+  let summary = "Reads any column of an earlier row of the enclosing 2-D ssm.dp";
+  let description = [{
+    Inside the cell region of a 2-D `ssm.dp` computing cell `(i, j)`,
+    returns `dp[i + row][col]`, where `row` is a negative constant and `col`
+    is computed; cells outside the table take the boundary value. A fetch
+    makes the dependency window `-row` whole rows.
+
+    ```mlir
+    %v = ssm.dp_fetch %col row = -1 : i64
+    ```
+  }];
+  let arguments = (ins Index:$col, I64Attr:$row);
+  let results = (outs SSM_ScanElement:$value);
+  let assemblyFormat = [{ $col `row` `=` $row attr-dict `:` type($value) }];
+  let hasVerifier = 1;
+}
+
 def SSM_YieldOp : SSM_Op<"yield",
-    [Pure, Terminator, HasParent<"ScanOp">]> {
-  let summary = "Yields the values a combiner region computes";
+    [Pure, Terminator, ParentOneOf<["ScanOp", "DPOp"]>]> {
+  let summary = "Yields the values a region of ssm.scan or ssm.dp computes";
   let description = [{
     Terminates the region of `ssm.scan`, returning one value per scanned
-    input: the combined accumulators.
+    input (the combined accumulators), and each region of `ssm.dp` (the
+    cell, the boundary value, the aggregate or the `where` predicate).
   }];
   let arguments = (ins Variadic<AnyType>:$values);
   let assemblyFormat = [{ ($values^ `:` type($values))? attr-dict }];

@@ -33,6 +33,7 @@ void populateScanToLoopsPatterns(mlir::RewritePatternSet &patterns);
 /// Decode-step ops as their sequence ops with L = 1 (ssm -> ssm).
 void populateDecomposeStepsPatterns(mlir::RewritePatternSet &patterns);
 void populateCausalConv1dToLoopsPatterns(mlir::RewritePatternSet &patterns);
+void populateDPToLoopsPatterns(mlir::RewritePatternSet &patterns);
 void populateSSDToLoopsPatterns(mlir::RewritePatternSet &patterns,
                                 const SSMToLoopsOptions &options);
 void populateAttentionToLoopsPatterns(mlir::RewritePatternSet &patterns,

@@ -54,11 +54,12 @@ struct ConvertSSMToLoopsPass
     ssmc::populateAttentionToLoopsPatterns(patterns, options);
     ssmc::populateSSDToLoopsPatterns(patterns, options);
     ssmc::populateCausalConv1dToLoopsPatterns(patterns);
+    ssmc::populateDPToLoopsPatterns(patterns);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
     // Anything left is an ssm op without a CPU lowering yet.
     WalkResult left = getOperation()->walk([](Operation *op) {
-      if (isa<ssm::SSMDialect>(op->getDialect()) && !isa<ssm::YieldOp>(op)) {
+      if (isa<ssm::SSMDialect>(op->getDialect()) && !isa<ssm::YieldOp, ssm::DPFetchOp>(op)) {
         op->emitError() << "no CPU lowering for '" << op->getName() << "'";
         return WalkResult::interrupt();
       }

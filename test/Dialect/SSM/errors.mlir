@@ -426,7 +426,7 @@ func.func @scan_other_terminator(%x: tensor<4x8xf32>) {
 // -----
 
 func.func @yield_outside_scan(%x: f32) {
-  // expected-error @+1 {{expects parent op 'ssm.scan'}}
+  // expected-error @+1 {{expects parent op to be one of 'ssm.scan, ssm.dp'}}
   ssm.yield %x : f32
 }
 

@@ -1,0 +1,439 @@
+//===- DPToLoops.cpp - CPU lowering of ssm.dp -----------------------------===//
+//
+// Schedules, by dependency shape:
+//  - 1-D local: one loop over i; the cells live in the result table or, when
+//    only the last cell is wanted, in a ring of m cells (m = the farthest
+//    dependency), so memory is O(m).
+//  - 1-D prefix: for each i, a loop over j < i folding the selected cells;
+//    needs every earlier cell, so the table is always kept (O(T)).
+//  - 2-D, every offset in the upper-left quadrant, no fetch: anti-diagonal
+//    wavefronts d = i + j; the cells of one wavefront are independent and
+//    run in parallel when the wavefront is wide. Rolling storage keeps
+//    w + 1 diagonals (w = max -(di + dj)) of T1 cells.
+//  - 2-D otherwise (offsets such as (-1, +1), or ssm.dp_fetch): row by row;
+//    the cells of a row run in parallel when no dependency stays in the
+//    row. Rolling storage keeps R + 1 rows (R = the farthest row back).
+// Reads outside the index space inline the boundary region.
+//
+//===----------------------------------------------------------------------===//
+
+#include "LoweringUtils.h"
+#include "ssmc/Conversion/SSMToLoops.h"
+
+#include "dialects/ssm/SSMOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/IR/PatternMatch.h"
+
+#define DEBUG_TYPE "convert-ssm-to-loops"
+
+using namespace mlir;
+using namespace ssmc::detail;
+
+namespace {
+
+/// Wavefronts narrower than this run sequentially: forking threads for a
+/// few cells costs more than computing them.
+constexpr int64_t kMinParallelWidth = 512;
+
+Value cst(OpBuilder &b, Location loc, int64_t v) {
+  return arith::ConstantIndexOp::create(b, loc, v);
+}
+
+class DPLowering {
+public:
+  DPLowering(ssm::DPOp op, PatternRewriter &rw)
+      : op(op), rw(rw), loc(op.getLoc()), rank(op.getIndexRank()),
+        cellType(op.getCellType()), deps(op.getDepOffsets()) {}
+
+  LogicalResult run();
+
+private:
+  // Storage of the cells the schedule still needs.
+  enum class Layout { Table, RingCells, RingRows, RingDiagonals };
+
+  /// Inlines the single-block `region` with `args`; returns the yielded
+  /// value. Fetches in a cloned cell region read cell (i, j)'s row above.
+  Value inlineRegion(Region &region, ValueRange args, ValueRange cell = {});
+  Value boundary(ValueRange idx) { return inlineRegion(op.getBoundary(), idx); }
+  /// Buffer indices of cell `idx` (in range).
+  SmallVector<Value> slot(ValueRange idx);
+  /// dp[idx], or the boundary value when `inRange` is false (null: in range).
+  Value read(ValueRange idx, Value inRange);
+  Value inputAt(unsigned k, ValueRange idx);
+  /// Computes and stores local-form cell `idx`.
+  void emitLocalCell(ValueRange idx);
+  void emitPrefixCell(Value i);
+  /// Runs `body(x)` for x in [lo, hi), in parallel when `parallel` and the
+  /// range is wide.
+  void emitRange(Value lo, Value hi, bool parallel,
+                 llvm::function_ref<void(Value)> body);
+
+  ssm::DPOp op;
+  PatternRewriter &rw;
+  Location loc;
+  int64_t rank;
+  Type cellType;
+  SmallVector<SmallVector<int64_t, 2>> deps;
+  SmallVector<Value> sizes, inputs;
+  SmallVector<int64_t> inputDims;
+  Layout layout = Layout::Table;
+  Value buf;    ///< cell storage
+  Value ring;   ///< ring length (cells, rows or diagonals)
+  Value result; ///< result buffer
+};
+
+Value DPLowering::inlineRegion(Region &region, ValueRange args,
+                               ValueRange cell) {
+  Block &block = region.front();
+  IRMapping map;
+  map.map(block.getArguments(), args);
+  SmallVector<ssm::DPFetchOp> fetches;
+  for (Operation &inner : block.without_terminator()) {
+    Operation *clone = rw.clone(inner, map);
+    clone->walk([&](ssm::DPFetchOp f) { fetches.push_back(f); });
+  }
+  Value yielded = map.lookupOrDefault(
+      cast<ssm::YieldOp>(block.getTerminator()).getValues().front());
+  for (ssm::DPFetchOp f : fetches) {
+    OpBuilder::InsertionGuard g(rw);
+    rw.setInsertionPoint(f);
+    Value row = arith::AddIOp::create(rw, loc, cell[0],
+                                      cst(rw, loc, f.getRowAttr().getInt()));
+    Value col = f.getCol();
+    Value c0 = cst(rw, loc, 0);
+    Value ok = arith::AndIOp::create(
+        rw, loc,
+        arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::sge, row, c0),
+        arith::AndIOp::create(
+            rw, loc,
+            arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::sge, col, c0),
+            arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::slt, col,
+                                  sizes[1])));
+    rw.replaceOp(f, read(ValueRange{row, col}, ok));
+  }
+  return yielded;
+}
+
+SmallVector<Value> DPLowering::slot(ValueRange idx) {
+  switch (layout) {
+  case Layout::Table:
+    return SmallVector<Value>(idx.begin(), idx.end());
+  case Layout::RingCells:
+    return {arith::RemUIOp::create(rw, loc, idx[0], ring)};
+  case Layout::RingRows:
+    return {arith::RemUIOp::create(rw, loc, idx[0], ring), idx[1]};
+  case Layout::RingDiagonals: {
+    Value d = arith::AddIOp::create(rw, loc, idx[0], idx[1]);
+    return {arith::RemUIOp::create(rw, loc, d, ring), idx[0]};
+  }
+  }
+  llvm_unreachable("unknown layout");
+}
+
+Value DPLowering::read(ValueRange idx, Value inRange) {
+  if (!inRange)
+    return memref::LoadOp::create(rw, loc, buf, slot(idx));
+  auto ifOp = scf::IfOp::create(rw, loc, TypeRange{cellType}, inRange,
+                                /*withElseRegion=*/true);
+  {
+    OpBuilder::InsertionGuard g(rw);
+    rw.setInsertionPointToStart(&ifOp.getThenRegion().front());
+    Value v = memref::LoadOp::create(rw, loc, buf, slot(idx));
+    scf::YieldOp::create(rw, loc, v);
+    rw.setInsertionPointToStart(&ifOp.getElseRegion().front());
+    scf::YieldOp::create(rw, loc, boundary(idx));
+  }
+  return ifOp.getResult(0);
+}
+
+Value DPLowering::inputAt(unsigned k, ValueRange idx) {
+  return memref::LoadOp::create(rw, loc, inputs[k],
+                                ValueRange{idx[inputDims[k]]});
+}
+
+void DPLowering::emitLocalCell(ValueRange idx) {
+  Value c0 = cst(rw, loc, 0);
+  SmallVector<Value> args(idx.begin(), idx.end());
+  for (ArrayRef<int64_t> off : deps) {
+    SmallVector<Value> at;
+    Value ok;
+    auto conj = [&](Value c) {
+      ok = ok ? arith::AndIOp::create(rw, loc, ok, c).getResult() : c;
+    };
+    for (int64_t d = 0; d < rank; ++d) {
+      Value x = idx[d];
+      if (off[d] != 0)
+        x = arith::AddIOp::create(rw, loc, x, cst(rw, loc, off[d]));
+      at.push_back(x);
+      if (off[d] < 0)
+        conj(arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::sge, x, c0));
+      else if (off[d] > 0)
+        conj(arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::slt, x,
+                                   sizes[d]));
+    }
+    args.push_back(read(at, ok));
+  }
+  for (unsigned k = 0; k < inputs.size(); ++k)
+    args.push_back(inputAt(k, idx));
+  Value v = inlineRegion(op.getCell(), args, idx);
+  memref::StoreOp::create(rw, loc, v, buf, slot(idx));
+  if (op.getOutput() == "last_row") {
+    Value last = arith::SubIOp::create(rw, loc, sizes[0], cst(rw, loc, 1));
+    Value isLast =
+        arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::eq, idx[0], last);
+    auto ifOp = scf::IfOp::create(rw, loc, isLast, /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard g(rw);
+    rw.setInsertionPointToStart(&ifOp.getThenRegion().front());
+    memref::StoreOp::create(rw, loc, v, result, ValueRange{idx[1]});
+  }
+}
+
+void DPLowering::emitPrefixCell(Value i) {
+  Value c0 = cst(rw, loc, 0), c1 = cst(rw, loc, 1);
+  SmallVector<Value> atI;
+  for (unsigned k = 0; k < inputs.size(); ++k)
+    atI.push_back(inputAt(k, ValueRange{i}));
+  Value start = boundary(ValueRange{cst(rw, loc, -1)});
+  auto loop = scf::ForOp::create(rw, loc, c0, i, c1, ValueRange{start});
+  {
+    OpBuilder::InsertionGuard g(rw);
+    rw.setInsertionPointToStart(loop.getBody());
+    Value j = loop.getInductionVar();
+    Value acc = loop.getRegionIterArgs()[0];
+    SmallVector<Value> whereArgs;
+    for (unsigned k = 0; k < inputs.size(); ++k)
+      whereArgs.push_back(inputAt(k, ValueRange{j}));
+    whereArgs.append(atI);
+    Value selected = inlineRegion(op.getWhere(), whereArgs);
+    auto ifOp = scf::IfOp::create(rw, loc, TypeRange{cellType}, selected,
+                                  /*withElseRegion=*/true);
+    rw.setInsertionPointToStart(&ifOp.getThenRegion().front());
+    Value dj = memref::LoadOp::create(rw, loc, buf, ValueRange{j});
+    scf::YieldOp::create(rw, loc,
+                         inlineRegion(op.getAggregate(), ValueRange{acc, dj}));
+    rw.setInsertionPointToStart(&ifOp.getElseRegion().front());
+    scf::YieldOp::create(rw, loc, acc);
+    rw.setInsertionPointAfter(ifOp);
+    scf::YieldOp::create(rw, loc, ifOp.getResult(0));
+  }
+  SmallVector<Value> args{i, loop.getResult(0)};
+  args.append(atI);
+  Value v = inlineRegion(op.getCell(), args, ValueRange{i});
+  memref::StoreOp::create(rw, loc, v, buf, ValueRange{i});
+}
+
+void DPLowering::emitRange(Value lo, Value hi, bool parallel,
+                           llvm::function_ref<void(Value)> body) {
+  Value c1 = cst(rw, loc, 1);
+  auto emitFor = [&]() {
+    auto loop = scf::ForOp::create(rw, loc, lo, hi, c1);
+    OpBuilder::InsertionGuard g(rw);
+    rw.setInsertionPointToStart(loop.getBody());
+    body(loop.getInductionVar());
+  };
+  if (!parallel)
+    return emitFor();
+  Value width = arith::SubIOp::create(rw, loc, hi, lo);
+  Value wide = arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::sge, width,
+                                     cst(rw, loc, kMinParallelWidth));
+  auto ifOp = scf::IfOp::create(rw, loc, wide, /*withElseRegion=*/true);
+  OpBuilder::InsertionGuard g(rw);
+  rw.setInsertionPointToStart(&ifOp.getThenRegion().front());
+  auto par = scf::ParallelOp::create(rw, loc, ValueRange{lo}, ValueRange{hi},
+                                     ValueRange{c1});
+  rw.setInsertionPointToStart(par.getBody());
+  body(par.getInductionVars()[0]);
+  rw.setInsertionPointToStart(&ifOp.getElseRegion().front());
+  emitFor();
+}
+
+LogicalResult DPLowering::run() {
+  StringRef output = op.getOutput();
+  Value c0 = cst(rw, loc, 0), c1 = cst(rw, loc, 1);
+  sizes.assign(op.getSizes().begin(), op.getSizes().end());
+  for (Value in : op.getInputs())
+    inputs.push_back(toBuffer(rw, loc, in));
+  inputDims.assign(inputs.size(), 0);
+  if (std::optional<ArrayRef<int64_t>> d = op.getInputDims())
+    inputDims.assign(d->begin(), d->end());
+
+  auto resTy = cast<RankedTensorType>(op.getResult().getType());
+  SmallVector<Value> resSizes;
+  if (output == "table")
+    resSizes = sizes;
+  else if (output == "last_row")
+    resSizes = {sizes[1]};
+
+  RuntimeShapeChecks checks(rw, loc, op);
+  for (int64_t d = 0; d < rank; ++d)
+    checks.require(
+        arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::sge, sizes[d], c0),
+        sizes[d], c0,
+        ("size #" + Twine(d) + " of the index space must be non-negative")
+            .str());
+  for (auto [k, in] : llvm::enumerate(inputs))
+    checks.requireEqual(dimOf(rw, loc, in, 0), sizes[inputDims[k]],
+                        ("input #" + Twine(k) + " must have one element per "
+                         "index along dimension " + Twine(inputDims[k]) +
+                         " (reported: its length, then the size)")
+                            .str());
+  for (auto [r, s] : llvm::enumerate(resSizes))
+    if (!resTy.isDynamicDim(r))
+      checks.requireEqual(cst(rw, loc, resTy.getDimSize(r)), s,
+                          ("result dimension " + Twine(r) +
+                           " must equal the index-space size it holds")
+                              .str());
+  // The result is allocated even when a check fails (it is returned).
+  SmallVector<Value> safeSizes;
+  for (Value s : resSizes)
+    safeSizes.push_back(arith::MaxSIOp::create(rw, loc, s, c0));
+  result = allocLike(rw, loc, resTy, safeSizes);
+
+  auto guard = scf::IfOp::create(rw, loc, checks.allOk(),
+                                 /*withElseRegion=*/false);
+  rw.setInsertionPointToStart(&guard.getThenRegion().front());
+
+  // Dependency extents.
+  int64_t rowsBack = 0, cellsBack = 0, diagBack = 0;
+  bool quadrant = true, sameRow = false;
+  for (ArrayRef<int64_t> off : deps) {
+    rowsBack = std::max(rowsBack, -off[0]);
+    if (rank == 1) {
+      cellsBack = std::max(cellsBack, -off[0]);
+      continue;
+    }
+    quadrant &= off[0] <= 0 && off[1] <= 0;
+    sameRow |= off[0] == 0;
+    diagBack = std::max(diagBack, -(off[0] + off[1]));
+  }
+  SmallVector<int64_t> fetchRows = op.getFetchRows();
+  for (int64_t r : fetchRows)
+    rowsBack = std::max(rowsBack, -r);
+  const bool diagonal = rank == 2 && quadrant && fetchRows.empty();
+
+  // Storage.
+  auto bufTy = [&](int64_t r) {
+    return MemRefType::get(SmallVector<int64_t>(r, ShapedType::kDynamic),
+                           cellType);
+  };
+  auto alloc = [&](ArrayRef<Value> dims) {
+    return memref::AllocOp::create(rw, loc, bufTy(dims.size()), dims,
+                                   rw.getI64IntegerAttr(64))
+        .getResult();
+  };
+  if (output == "table") {
+    layout = Layout::Table;
+    buf = result;
+  } else if (rank == 1 && op.isPrefix()) {
+    layout = Layout::Table;
+    buf = alloc({sizes[0]});
+  } else if (rank == 1) {
+    layout = Layout::RingCells;
+    ring = cst(rw, loc, std::max<int64_t>(cellsBack, 1));
+    buf = alloc({ring});
+  } else if (diagonal) {
+    layout = Layout::RingDiagonals;
+    ring = cst(rw, loc, diagBack + 1);
+    buf = alloc({ring, sizes[0]});
+  } else {
+    layout = Layout::RingRows;
+    ring = cst(rw, loc, rowsBack + 1);
+    buf = alloc({ring, sizes[1]});
+  }
+
+  // Schedule.
+  if (rank == 1) {
+    auto loop = scf::ForOp::create(rw, loc, c0, sizes[0], c1);
+    OpBuilder::InsertionGuard g(rw);
+    rw.setInsertionPointToStart(loop.getBody());
+    Value i = loop.getInductionVar();
+    if (op.isPrefix())
+      emitPrefixCell(i);
+    else
+      emitLocalCell(ValueRange{i});
+  } else if (diagonal) {
+    // Wavefront d holds the cells (i, d - i), max(0, d - T2 + 1) <= i <=
+    // min(d, T1 - 1).
+    Value waves = arith::SubIOp::create(
+        rw, loc, arith::AddIOp::create(rw, loc, sizes[0], sizes[1]), c1);
+    waves = arith::MaxSIOp::create(rw, loc, waves, c0);
+    Value empty = arith::OrIOp::create(
+        rw, loc,
+        arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::eq, sizes[0], c0),
+        arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::eq, sizes[1], c0));
+    waves = arith::SelectOp::create(rw, loc, empty, c0, waves);
+    auto loop = scf::ForOp::create(rw, loc, c0, waves, c1);
+    OpBuilder::InsertionGuard g(rw);
+    rw.setInsertionPointToStart(loop.getBody());
+    Value d = loop.getInductionVar();
+    Value lo = arith::MaxSIOp::create(
+        rw, loc, c0,
+        arith::AddIOp::create(rw, loc,
+                              arith::SubIOp::create(rw, loc, d, sizes[1]), c1));
+    Value hi = arith::AddIOp::create(
+        rw, loc,
+        arith::MinSIOp::create(rw, loc, d,
+                               arith::SubIOp::create(rw, loc, sizes[0], c1)),
+        c1);
+    emitRange(lo, hi, /*parallel=*/true, [&](Value i) {
+      Value j = arith::SubIOp::create(rw, loc, d, i);
+      emitLocalCell(ValueRange{i, j});
+    });
+  } else {
+    auto loop = scf::ForOp::create(rw, loc, c0, sizes[0], c1);
+    OpBuilder::InsertionGuard g(rw);
+    rw.setInsertionPointToStart(loop.getBody());
+    Value i = loop.getInductionVar();
+    emitRange(c0, sizes[1], /*parallel=*/!sameRow,
+              [&](Value j) { emitLocalCell(ValueRange{i, j}); });
+  }
+
+  // Outputs other than the table.
+  if (output == "last") {
+    SmallVector<Value> lastIdx, nonEmpty;
+    for (Value s : sizes) {
+      lastIdx.push_back(arith::SubIOp::create(rw, loc, s, c1));
+      nonEmpty.push_back(
+          arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::sgt, s, c0));
+    }
+    Value ok = nonEmpty[0];
+    if (rank == 2)
+      ok = arith::AndIOp::create(rw, loc, ok, nonEmpty[1]);
+    memref::StoreOp::create(rw, loc, read(lastIdx, ok), result, ValueRange{});
+  } else if (output == "last_row") {
+    // An empty first dimension leaves the row above the table: boundary.
+    Value noRows =
+        arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::eq, sizes[0], c0);
+    auto ifOp = scf::IfOp::create(rw, loc, noRows, /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard g(rw);
+    rw.setInsertionPointToStart(&ifOp.getThenRegion().front());
+    auto loop = scf::ForOp::create(rw, loc, c0, sizes[1], c1);
+    rw.setInsertionPointToStart(loop.getBody());
+    Value j = loop.getInductionVar();
+    Value v = boundary(ValueRange{cst(rw, loc, -1), j});
+    memref::StoreOp::create(rw, loc, v, result, ValueRange{j});
+  }
+  // buffer-deallocation-pipeline frees `buf` after its last use.
+
+  rw.setInsertionPointAfter(guard);
+  rw.replaceOp(op, toTensor(rw, loc, resTy, result));
+  return success();
+}
+
+struct DPToLoops : OpRewritePattern<ssm::DPOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ssm::DPOp op,
+                                PatternRewriter &rw) const override {
+    return DPLowering(op, rw).run();
+  }
+};
+
+} // namespace
+
+void ssmc::populateDPToLoopsPatterns(RewritePatternSet &patterns) {
+  patterns.add<DPToLoops>(patterns.getContext());
+}
