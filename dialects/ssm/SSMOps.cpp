@@ -862,6 +862,26 @@ SmallVector<int64_t> DPOp::getFetchRows() {
   return rows;
 }
 
+DPDependencyShape mlir::ssm::getDependencyShape(DPOp op) {
+  DPDependencyShape shape;
+  bool first = true;
+  for (ArrayRef<int64_t> off : op.getDepOffsets()) {
+    shape.rowsBack = std::max(shape.rowsBack, -off[0]);
+    if (off.size() < 2)
+      continue;
+    shape.quadrant &= off[0] <= 0 && off[1] <= 0;
+    shape.sameRow |= off[0] == 0;
+    shape.diagBack = std::max(shape.diagBack, -(off[0] + off[1]));
+    shape.colsBack = first ? -off[1] : std::max(shape.colsBack, -off[1]);
+    first = false;
+  }
+  for (int64_t r : op.getFetchRows()) {
+    shape.fetches = true;
+    shape.rowsBack = std::max(shape.rowsBack, -r);
+  }
+  return shape;
+}
+
 LogicalResult DPOp::verify() {
   const int64_t rank = getIndexRank();
   if (rank != 1 && rank != 2)

@@ -20,4 +20,22 @@
 #define GET_OP_CLASSES
 #include "dialects/ssm/SSMOps.h.inc"
 
+namespace mlir::ssm {
+
+/// How far back the cells of an ssm.dp (local form) reach; the lowering
+/// picks its schedule and storage from it and the analysis reports it.
+struct DPDependencyShape {
+  int64_t rowsBack = 0;  ///< farthest row back (deps and fetches); 1-D: cells
+  int64_t diagBack = 0;  ///< 2-D: max -(di + dj) over the deps
+  int64_t colsBack = 0;  ///< 2-D: max -dj over the deps (may be negative)
+  bool quadrant = true;  ///< 2-D: every dep has di <= 0 and dj <= 0
+  bool sameRow = false;  ///< 2-D: some dep stays in the row (di = 0)
+  bool fetches = false;  ///< the cell region uses ssm.dp_fetch
+  /// 2-D: anti-diagonal wavefronts apply (quadrant deps, no fetch).
+  bool diagonal() const { return quadrant && !fetches; }
+};
+DPDependencyShape getDependencyShape(DPOp op);
+
+} // namespace mlir::ssm
+
 #endif // SSMC_DIALECTS_SSM_SSMOPS_H

@@ -36,10 +36,19 @@ def SSMReport : Pass<"ssm-report", "::mlir::ModuleOp"> {
     sequence length other than the static one (required for totals when L is
     dynamic). Unknown quantities (dynamic dimensions) print as `?` and
     `null`.
+
+    For `ssm.dp` the report gives the dependency window m (in cells of the
+    row-major chain of thought; unbounded for a prefix aggregation), the
+    state a chain-of-thought recurrent model needs to hold it (elements and
+    bytes), the work (cell evaluations, plus predicate tests for the prefix
+    form), the wavefront width the lowering exploits and the cells the
+    lowering stores; `seq-len` replaces every non-constant size of its index
+    space.
   }];
   let options = [
     Option<"seqLen", "seq-len", "int64_t", /*default=*/"-1",
-           "Sequence length for totals (default: the op's static length)">,
+           "Sequence length for totals (default: the op's static length); "
+           "for ssm.dp, every non-constant size">,
     Option<"jsonFile", "json", "std::string", /*default=*/"\"\"",
            "Also write the report as JSON to this file ('-' for stdout)">,
     Option<"emitRemarks", "remarks", "bool", /*default=*/"true",

@@ -13,6 +13,7 @@
 #include "dialects/ssm/SSMOps.h"
 
 #include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/raw_ostream.h"
@@ -382,6 +383,95 @@ Count OpCost::totalTranscendentals() const {
 Count OpCost::totalBytes() const {
   return exactTotalBytes ? *exactTotalBytes
                          : bytesPerToken * seqLen + paramBytes;
+}
+
+std::optional<DPAnalysis> analyzeDP(Operation *operation,
+                                    int64_t sizeOverride) {
+  auto op = dyn_cast<ssm::DPOp>(operation);
+  if (!op)
+    return std::nullopt;
+  DPAnalysis a;
+  a.rank = op.getIndexRank();
+  a.prefix = op.isPrefix();
+  a.cellType = typeName(op.getCellType());
+  for (int64_t d = 0; d < a.rank && d < 2; ++d) {
+    APInt v;
+    if (matchPattern(op.getSizes()[d], m_ConstantInt(&v)))
+      a.sizes[d] = v.getSExtValue();
+    else if (sizeOverride > 0)
+      a.sizes[d] = sizeOverride;
+  }
+  a.cells = a.rank == 1 ? a.sizes[0] : a.sizes[0] * a.sizes[1];
+  const int64_t cellBytes = elementBytes(op.getCellType());
+  ssm::DPDependencyShape shape = ssm::getDependencyShape(op);
+  a.rowsBack = shape.rowsBack;
+
+  if (a.prefix) {
+    a.window = a.cells ? Count(std::max<int64_t>(*a.cells - 1, 0)) : Count();
+    a.windowText = "unbounded (prefix aggregation: every earlier cell)";
+    Count t = a.sizes[0];
+    a.work = t ? Count(*t + *t * (*t - 1) / 2) : Count();
+    a.wavefrontWidth = 1;
+    a.schedule = "sequential cells, each folding its prefix";
+    a.storedCells = a.cells;
+  } else if (a.rank == 1) {
+    a.window = shape.rowsBack;
+    a.windowText = "m = " + std::to_string(shape.rowsBack) + " cells";
+    a.work = a.cells;
+    a.wavefrontWidth = 1;
+    a.schedule = "sequential";
+    a.storedCells = std::max<int64_t>(shape.rowsBack, 1);
+  } else {
+    // Farthest back in row-major order: -di * T2 - dj for a dep; a fetch of
+    // row -r may read column 0 from column T2 - 1: r * T2 + T2 - 1.
+    Count t2 = a.sizes[1];
+    Count far = 0;
+    auto takeMax = [&](Count c) {
+      far = (far && c) ? Count(std::max(*far, *c)) : Count();
+    };
+    for (ArrayRef<int64_t> off : op.getDepOffsets())
+      takeMax(Count(-off[0]) * t2 + Count(-off[1]));
+    for (int64_t r : op.getFetchRows())
+      takeMax(Count(-r) * t2 + t2 + Count(-1));
+    a.window = far;
+    // The same, symbolically in T2 (the term of the farthest row wins for
+    // any row length larger than the column offsets).
+    int64_t coefT2 = 0, constant = 0;
+    bool haveTerm = false;
+    auto term = [&](int64_t k, int64_t c) {
+      if (!haveTerm || k > coefT2 || (k == coefT2 && c > constant))
+        coefT2 = k, constant = c;
+      haveTerm = true;
+    };
+    for (ArrayRef<int64_t> off : op.getDepOffsets())
+      term(-off[0], -off[1]);
+    for (int64_t r : op.getFetchRows())
+      term(-r + 1, -1);
+    a.windowText = "m = " + (coefT2 == 1 ? std::string("T2")
+                                         : std::to_string(coefT2) + " * T2");
+    if (constant)
+      a.windowText += (constant > 0 ? " + " : " - ") +
+                      std::to_string(std::abs(constant));
+    a.windowText += " cells";
+    a.work = a.cells;
+    if (shape.diagonal()) {
+      a.schedule = "anti-diagonal wavefronts";
+      a.wavefrontWidth = (a.sizes[0] && a.sizes[1])
+                             ? Count(std::min(*a.sizes[0], *a.sizes[1]))
+                             : Count();
+      a.storedCells = Count(shape.diagBack + 1) * a.sizes[0];
+    } else {
+      a.schedule = shape.sameRow ? "rows, cells of a row in order"
+                                 : "rows, cells of a row in parallel";
+      a.wavefrontWidth = shape.sameRow ? Count(1) : t2;
+      a.storedCells = Count(shape.rowsBack + 1) * t2;
+    }
+  }
+  a.cotStateElements = a.window;
+  a.cotStateBytes = a.window * Count(cellBytes);
+  if (op.getOutput() == "table")
+    a.storedCells = a.cells;
+  return a;
 }
 
 int64_t elementBytes(Type type) {

@@ -50,11 +50,55 @@ std::string locationString(Location loc) {
 struct SSMReportPass : public ssmc::impl::SSMReportBase<SSMReportPass> {
   using SSMReportBase::SSMReportBase;
 
+  void reportDP(Operation *op, const ssmc::DPAnalysis &dp,
+                llvm::json::Array &ops) {
+    std::string sizes = "[" + fmt(dp.sizes[0]) +
+                        (dp.rank == 2 ? ", " + fmt(dp.sizes[1]) : "") + "]";
+    if (emitRemarks)
+      op->emitRemark() << "ssm.dp: " << dp.rank << "-D " << sizes << " "
+                       << (dp.prefix ? "prefix" : "local")
+                       << "; dependency window " << dp.windowText << " ("
+                       << fmt(dp.window) << " at these sizes); chain-of-thought "
+                       << "state " << fmt(dp.cotStateElements) << " elements ("
+                       << fmt(dp.cotStateBytes) << " bytes, " << dp.cellType
+                       << "); work " << fmt(dp.work)
+                       << " evaluations over " << fmt(dp.cells)
+                       << " cells; wavefront width " << fmt(dp.wavefrontWidth)
+                       << " (" << dp.schedule << "); lowering stores "
+                       << fmt(dp.storedCells) << " cells";
+    llvm::json::Array sizeArray;
+    for (int64_t d = 0; d < dp.rank; ++d)
+      sizeArray.push_back(toJson(dp.sizes[d]));
+    ops.push_back(llvm::json::Object{
+        {"op", "ssm.dp"},
+        {"loc", locationString(op->getLoc())},
+        {"rank", dp.rank},
+        {"sizes", std::move(sizeArray)},
+        {"form", dp.prefix ? "prefix" : "local"},
+        {"cell_type", dp.cellType},
+        {"window_unbounded", dp.prefix},
+        {"window", dp.windowText},
+        {"window_cells", toJson(dp.window)},
+        {"rows_back", dp.rowsBack},
+        {"cot_state_elements", toJson(dp.cotStateElements)},
+        {"cot_state_bytes", toJson(dp.cotStateBytes)},
+        {"cells", toJson(dp.cells)},
+        {"work", toJson(dp.work)},
+        {"wavefront_width", toJson(dp.wavefrontWidth)},
+        {"schedule", dp.schedule},
+        {"stored_cells", toJson(dp.storedCells)},
+    });
+  }
+
   void runOnOperation() override {
     llvm::json::Array ops;
     getOperation()->walk([&](Operation *op) {
       if (!isa<ssm::SSMDialect>(op->getDialect()))
         return;
+      if (std::optional<ssmc::DPAnalysis> dp = ssmc::analyzeDP(op, seqLen)) {
+        reportDP(op, *dp, ops);
+        return;
+      }
       std::optional<ssmc::OpCost> cost = ssmc::estimateCost(op, seqLen);
       if (!cost)
         return;

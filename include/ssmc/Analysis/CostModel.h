@@ -52,6 +52,36 @@ struct OpCost {
 std::optional<OpCost> estimateCost(mlir::Operation *op,
                                    int64_t seqLenOverride = -1);
 
+/// What ssm.dp's dependencies imply (docs/cost-model.md). A chain-of-thought
+/// model emits the cells in row-major order, one per step; to compute a cell
+/// it must still hold every cell the cell reads, so its recurrent state needs
+/// the dependency window m: O(m) for a local DP, O(T) for a prefix one.
+struct DPAnalysis {
+  int64_t rank = 1;
+  bool prefix = false;       ///< prefix aggregation: window unbounded
+  Count sizes[2];            ///< T, or T1 and T2
+  Count cells;               ///< cells in the table (chain-of-thought steps)
+  int64_t rowsBack = 0;      ///< 1-D: m; 2-D: rows the window spans
+  /// The window m in cells of the row-major chain of thought: the farthest
+  /// earlier cell any cell reads (unknown when T2 is; for the prefix form,
+  /// every earlier cell: T - 1).
+  Count window;
+  Count cotStateElements, cotStateBytes; ///< state holding the window
+  std::string cellType;
+  Count work;           ///< cell evaluations (+ predicate tests, prefix form)
+  Count wavefrontWidth; ///< cells the lowering computes in parallel
+  std::string schedule; ///< "sequential", "anti-diagonal wavefronts", ...
+  /// Cells the CPU lowering stores when only the last cell/row is returned.
+  Count storedCells;
+  /// "m = 3 cells", "m = T2 + 1 cells (1 row + 1 cell)", "unbounded".
+  std::string windowText;
+};
+
+/// Analyses an ssm.dp; `sizeOverride` (when > 0) replaces every size that
+/// is not a constant.
+std::optional<DPAnalysis> analyzeDP(mlir::Operation *op,
+                                    int64_t sizeOverride = -1);
+
 /// Size in bytes of one element of `type` (integers round up to bytes).
 int64_t elementBytes(mlir::Type type);
 

@@ -297,23 +297,8 @@ LogicalResult DPLowering::run() {
                                  /*withElseRegion=*/false);
   rw.setInsertionPointToStart(&guard.getThenRegion().front());
 
-  // Dependency extents.
-  int64_t rowsBack = 0, cellsBack = 0, diagBack = 0;
-  bool quadrant = true, sameRow = false;
-  for (ArrayRef<int64_t> off : deps) {
-    rowsBack = std::max(rowsBack, -off[0]);
-    if (rank == 1) {
-      cellsBack = std::max(cellsBack, -off[0]);
-      continue;
-    }
-    quadrant &= off[0] <= 0 && off[1] <= 0;
-    sameRow |= off[0] == 0;
-    diagBack = std::max(diagBack, -(off[0] + off[1]));
-  }
-  SmallVector<int64_t> fetchRows = op.getFetchRows();
-  for (int64_t r : fetchRows)
-    rowsBack = std::max(rowsBack, -r);
-  const bool diagonal = rank == 2 && quadrant && fetchRows.empty();
+  const ssm::DPDependencyShape shape = ssm::getDependencyShape(op);
+  const bool diagonal = rank == 2 && shape.diagonal();
 
   // Storage.
   auto bufTy = [&](int64_t r) {
@@ -333,15 +318,15 @@ LogicalResult DPLowering::run() {
     buf = alloc({sizes[0]});
   } else if (rank == 1) {
     layout = Layout::RingCells;
-    ring = cst(rw, loc, std::max<int64_t>(cellsBack, 1));
+    ring = cst(rw, loc, std::max<int64_t>(shape.rowsBack, 1));
     buf = alloc({ring});
   } else if (diagonal) {
     layout = Layout::RingDiagonals;
-    ring = cst(rw, loc, diagBack + 1);
+    ring = cst(rw, loc, shape.diagBack + 1);
     buf = alloc({ring, sizes[0]});
   } else {
     layout = Layout::RingRows;
-    ring = cst(rw, loc, rowsBack + 1);
+    ring = cst(rw, loc, shape.rowsBack + 1);
     buf = alloc({ring, sizes[1]});
   }
 
@@ -388,7 +373,7 @@ LogicalResult DPLowering::run() {
     OpBuilder::InsertionGuard g(rw);
     rw.setInsertionPointToStart(loop.getBody());
     Value i = loop.getInductionVar();
-    emitRange(c0, sizes[1], /*parallel=*/!sameRow,
+    emitRange(c0, sizes[1], /*parallel=*/!shape.sameRow,
               [&](Value j) { emitLocalCell(ValueRange{i, j}); });
   }
 
