@@ -3,7 +3,7 @@
 // before the table are 2 * (number of characters), i.e. 2 * (i + j + 2) at
 // i = -1 or j = -1. Local dependencies (-1, 0), (0, -1), (-1, -1): the
 // lowering runs anti-diagonal wavefronts.
-func.func @edit_distance(%x: tensor<?xi64>, %y: tensor<?xi64>) -> tensor<i64> {
+func.func @edit_distance(%x: tensor<?xi64> {ssm.name = "x"}, %y: tensor<?xi64> {ssm.name = "y"}) -> tensor<i64> {
   %c0 = arith.constant 0 : index
   %n = tensor.dim %x, %c0 : tensor<?xi64>
   %m = tensor.dim %y, %c0 : tensor<?xi64>
@@ -36,7 +36,7 @@ func.func @edit_distance(%x: tensor<?xi64>, %y: tensor<?xi64>) -> tensor<i64> {
 }
 
 // The whole table (row-major), for checking every cell.
-func.func @edit_distance_table(%x: tensor<?xi64>, %y: tensor<?xi64>) -> tensor<?x?xi64> {
+func.func @edit_distance_table(%x: tensor<?xi64> {ssm.name = "x"}, %y: tensor<?xi64> {ssm.name = "y"}) -> tensor<?x?xi64> {
   %c0 = arith.constant 0 : index
   %n = tensor.dim %x, %c0 : tensor<?xi64>
   %m = tensor.dim %y, %c0 : tensor<?xi64>

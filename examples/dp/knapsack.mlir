@@ -3,7 +3,7 @@
 // column c - w_i depends on the input, so it is read with ssm.dp_fetch; the
 // window is the previous row, rows run in order with their cells in
 // parallel, and only two rows are stored.
-func.func @knapsack(%w: tensor<?xi64>, %v: tensor<?xi64>, %capacity: i64) -> tensor<i64> {
+func.func @knapsack(%w: tensor<?xi64> {ssm.name = "w"}, %v: tensor<?xi64> {ssm.name = "v"}, %capacity: i64 {ssm.name = "capacity"}) -> tensor<i64> {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   %n = tensor.dim %w, %c0 : tensor<?xi64>

@@ -1,6 +1,6 @@
 // Longest common subsequence: cell (i, j) = LCS of x[0..i] and y[0..j];
 // cells outside the table are 0. Only the last row is kept (rolling storage).
-func.func @lcs(%x: tensor<?xi64>, %y: tensor<?xi64>) -> tensor<?xi64> {
+func.func @lcs(%x: tensor<?xi64> {ssm.name = "x"}, %y: tensor<?xi64> {ssm.name = "y"}) -> tensor<?xi64> {
   %c0 = arith.constant 0 : index
   %n = tensor.dim %x, %c0 : tensor<?xi64>
   %m = tensor.dim %y, %c0 : tensor<?xi64>

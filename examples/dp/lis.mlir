@@ -2,7 +2,7 @@
 // A prefix aggregation: cell i depends on every earlier cell, so the
 // dependency window is unbounded (a chain-of-thought model needs O(T) state).
 // The LIS length is the maximum of the returned table.
-func.func @lis(%a: tensor<?xi64>) -> tensor<?xi64> {
+func.func @lis(%a: tensor<?xi64> {ssm.name = "a"}) -> tensor<?xi64> {
   %c0 = arith.constant 0 : index
   %T = tensor.dim %a, %c0 : tensor<?xi64>
   %zero = arith.constant 0 : i64

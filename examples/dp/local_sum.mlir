@@ -1,7 +1,7 @@
 // 3-local DP: dp_i = (dp_{i-1} + dp_{i-2} + dp_{i-3} + s_i) mod 11, with
 // dp_k = 0 for k < 0. The dependency window is m = 3: @local_sum keeps a ring
 // of 3 cells (O(m) memory for any T); @local_sum_table returns every cell.
-func.func @local_sum(%s: tensor<?xi64>) -> tensor<i64> {
+func.func @local_sum(%s: tensor<?xi64> {ssm.name = "s"}) -> tensor<i64> {
   %c0 = arith.constant 0 : index
   %T = tensor.dim %s, %c0 : tensor<?xi64>
   %zero = arith.constant 0 : i64
@@ -22,7 +22,7 @@ func.func @local_sum(%s: tensor<?xi64>) -> tensor<i64> {
   return %last : tensor<i64>
 }
 
-func.func @local_sum_table(%s: tensor<?xi64>) -> tensor<?xi64> {
+func.func @local_sum_table(%s: tensor<?xi64> {ssm.name = "s"}) -> tensor<?xi64> {
   %c0 = arith.constant 0 : index
   %T = tensor.dim %s, %c0 : tensor<?xi64>
   %zero = arith.constant 0 : i64

@@ -98,6 +98,14 @@ public:
   llvm::Error invoke(llvm::StringRef entry, llvm::ArrayRef<Tensor> inputs,
                      llvm::ArrayRef<Tensor> outputs);
 
+  /// Peak heap bytes the compiled code held during the last call of
+  /// run/invoke on this Jit, above what it held before the call: every
+  /// buffer it allocates (memref.alloc: temporaries, rolling DP storage,
+  /// returned results), not the caller's tensors or stack buffers. The
+  /// accounting is process-wide, so calls running concurrently on other
+  /// threads add to it.
+  size_t lastCallPeakHeapBytes() const;
+
 private:
   struct Impl;
   explicit Jit(std::unique_ptr<Impl> impl);

@@ -38,6 +38,8 @@
 #include "llvm/TargetParser/Host.h"
 
 #include <cstdlib>
+#include <mutex>
+#include <unordered_map>
 #include <cstring>
 #include <set>
 
@@ -133,6 +135,55 @@ extern "C" void ssmcShapeErrorHook(int64_t id, int64_t got, int64_t want) {
   currentShapeError = {true, id, got, want};
 }
 
+/// Heap accounting for compiled code: the JIT resolves the program's
+/// malloc/aligned_alloc/free to these, which keep the live bytes of every
+/// buffer the program allocates (process-wide).
+struct HeapAccount {
+  std::mutex mutex;
+  std::unordered_map<void *, size_t> sizes;
+  size_t current = 0, peak = 0;
+
+  void add(void *p, size_t n) {
+    if (!p)
+      return;
+    std::lock_guard<std::mutex> lock(mutex);
+    sizes[p] = n;
+    current += n;
+    peak = std::max(peak, current);
+  }
+  /// Forgets `p`; true if it was a tracked buffer.
+  bool remove(void *p) {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = sizes.find(p);
+    if (it == sizes.end())
+      return false;
+    current -= it->second;
+    sizes.erase(it);
+    return true;
+  }
+};
+HeapAccount &heapAccount() {
+  static HeapAccount *account = new HeapAccount; // outlives every Jit
+  return *account;
+}
+
+extern "C" void *ssmcTrackedMalloc(size_t n) {
+  void *p = std::malloc(n);
+  heapAccount().add(p, n);
+  return p;
+}
+extern "C" void *ssmcTrackedAlignedAlloc(size_t alignment, size_t n) {
+  void *p = std::aligned_alloc(alignment, n);
+  heapAccount().add(p, n);
+  return p;
+}
+extern "C" void ssmcTrackedFree(void *p) {
+  if (!p)
+    return;
+  heapAccount().remove(p);
+  std::free(p);
+}
+
 /// Memref descriptor layout: allocated, aligned, offset, sizes[r], strides[r]
 /// (all 8 bytes wide, so descriptors pack without padding).
 size_t descriptorWords(size_t rank) { return 3 + 2 * rank; }
@@ -146,7 +197,10 @@ struct Jit::Impl {
   std::vector<FunctionInfo> functions;
   std::vector<std::string> runtimeChecks; ///< messages, by check id
   JitOptions options;
+  size_t lastCallPeakBytes = 0;
 };
+
+size_t Jit::lastCallPeakHeapBytes() const { return impl->lastCallPeakBytes; }
 
 Jit::Jit(std::unique_ptr<Impl> impl) : impl(std::move(impl)) {}
 Jit::~Jit() = default;
@@ -346,6 +400,13 @@ Expected<std::unique_ptr<Jit>> Jit::compile(llvm::StringRef source,
         llvm::JITSymbolFlags::Exported);
     map[interner("ssmcShapeError")] = hook;
     map[interner("_mlir_ciface_ssmcShapeError")] = hook;
+    auto def = [](auto *fn) {
+      return llvm::orc::ExecutorSymbolDef(llvm::orc::ExecutorAddr::fromPtr(fn),
+                                          llvm::JITSymbolFlags::Exported);
+    };
+    map[interner("malloc")] = def(&ssmcTrackedMalloc);
+    map[interner("aligned_alloc")] = def(&ssmcTrackedAlignedAlloc);
+    map[interner("free")] = def(&ssmcTrackedFree);
     return map;
   });
   impl->engine->initialize();
@@ -480,9 +541,22 @@ Error Jit::call(const FunctionInfo &fn, llvm::ArrayRef<Tensor> inputs,
     frame.addTensor(t, /*copyIn=*/false, /*copyOut=*/true);
 
   currentShapeError = {};
+  size_t heapBefore;
+  {
+    HeapAccount &heap = heapAccount();
+    std::lock_guard<std::mutex> lock(heap.mutex);
+    heapBefore = heap.current;
+    heap.peak = heap.current;
+  }
+  auto notePeak = [&] {
+    HeapAccount &heap = heapAccount();
+    std::lock_guard<std::mutex> lock(heap.mutex);
+    impl->lastCallPeakBytes = heap.peak - std::min(heap.peak, heapBefore);
+  };
   if (Error e = impl->engine->invokePacked(("_mlir_ciface_" + entry).str(),
                                            frame.args))
     return e;
+  notePeak();
   std::optional<ShapeError> shapeError;
   if (currentShapeError.set)
     shapeError = currentShapeError;
@@ -510,7 +584,7 @@ Error Jit::call(const FunctionInfo &fn, llvm::ArrayRef<Tensor> inputs,
     if (returned)
       returned->push_back(std::move(out));
     if (allocated && freed.insert(allocated).second)
-      std::free(allocated);
+      ssmcTrackedFree(allocated);
   }
   if (shapeError) {
     std::string what = shapeError->id >= 0 &&

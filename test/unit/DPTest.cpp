@@ -158,4 +158,43 @@ TEST(DPExamples, LocalSumMatchesSolver) {
   }
 }
 
+TEST(DPExamples, RollingStorageIsOMOfTheWindow) {
+  // The peak heap of the compiled code (Jit::lastCallPeakHeapBytes) with
+  // output = "last" must not grow with T: a ring of m = 3 cells. The table
+  // form must hold all T cells.
+  auto jit = compileExample("local_sum.mlir");
+  ASSERT_TRUE(jit);
+  std::mt19937 rng(23);
+  size_t peakLast[2];
+  int k = 0;
+  for (size_t T : {1000, 1000000}) {
+    std::vector<int64_t> s = randomInts(rng, T, 0, 10);
+    std::vector<int64_t> want = ref::localSumMod(s, 3, 11);
+    EXPECT_EQ(run1(*jit, "local_sum", {ints(s).view()}),
+              std::vector<int64_t>{want.back()});
+    peakLast[k++] = jit->lastCallPeakHeapBytes();
+    if (T == 1000000) {
+      EXPECT_EQ(run1(*jit, "local_sum_table", {ints(s).view()}), want);
+      EXPECT_GE(jit->lastCallPeakHeapBytes(), T * sizeof(int64_t));
+    }
+  }
+  EXPECT_GT(peakLast[0], 0u); // the ring is on the heap and counted
+  EXPECT_LE(peakLast[1], 256u) << "T = 10^6 with a window of 3 cells";
+  EXPECT_EQ(peakLast[0], peakLast[1]);
+}
+
+TEST(DPExamples, LastRowStorageIsLinear) {
+  // LCS of two 3000-token strings keeps 3 diagonals of 3000 cells (+ the
+  // returned row), not the 9 * 10^6-cell table.
+  auto jit = compileExample("lcs.mlir");
+  ASSERT_TRUE(jit);
+  std::mt19937 rng(29);
+  const size_t n = 3000;
+  std::vector<int64_t> x = randomInts(rng, n, 0, 3), y = randomInts(rng, n, 0, 3);
+  std::vector<int64_t> row = run1(*jit, "lcs", {ints(x).view(), ints(y).view()});
+  ASSERT_EQ(row.size(), n);
+  EXPECT_EQ(row.back(), ref::lcs(x, y));
+  EXPECT_LE(jit->lastCallPeakHeapBytes(), 5 * n * sizeof(int64_t));
+}
+
 } // namespace

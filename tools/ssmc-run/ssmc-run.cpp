@@ -45,6 +45,11 @@ cl::opt<unsigned> bench("bench",
                         cl::desc("Run R more times after one warm-up and "
                                  "print median and minimum time"),
                         cl::value_desc("R"), cl::init(0), cl::cat(category));
+cl::opt<bool> peakHeap(
+    "peak-heap",
+    cl::desc("Print the peak heap bytes the compiled code held during the "
+             "run (its buffers and returned results, not the inputs)"),
+    cl::init(false), cl::cat(category));
 cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimisation level 0-3"),
                            cl::init(3), cl::Prefix, cl::cat(category));
 cl::opt<unsigned> vectorBits("vector-bits",
@@ -227,6 +232,8 @@ int main(int argc, char **argv) {
   auto results = (*jit)->run(entry, views);
   if (!results)
     return fail(toString(results.takeError()));
+  if (peakHeap)
+    outs() << "peak heap: " << (*jit)->lastCallPeakHeapBytes() << " bytes\n";
 
   if (bench) {
     std::vector<double> ms;
