@@ -687,6 +687,9 @@ LogicalResult AttentionStepOp::verify() {
   if (!ShapedType::isDynamic(capacity) && capacity == 0)
     return emitOpError() << "the cache capacity C must be positive (the new "
                             "token is written into it)";
+  if (getRing() && getWindow())
+    return emitOpError() << "a ring cache is its own window (the C most recent "
+                            "tokens); 'window' must be absent with 'ring'";
   if (failed(checkScale(getOperation(), getScaleAttr())))
     return failure();
   return checkStepTypes(

@@ -461,12 +461,19 @@ def SSM_AttentionStepOp : SSM_Op<"attention_step", [Pure]> {
     run time). out is [B, H, dv]; `scale` defaults to d^-1/2. Equal to
     inserting the slices and running `ssm.attention` on the visible slots,
     which `ssm-decompose-steps` rewrites it into.
+
+    With `ring` the cache is a ring of its C slots: the new k/v go to slot
+    `position mod C` and the query attends to the min(position + 1, C)
+    filled slots, i.e. sliding-window attention over the C most recent
+    tokens whose memory does not grow with the sequence (softmax attention
+    does not depend on the order of the slots). `window` must then be
+    absent: the window is C.
   }];
   let arguments = (ins
     SSM_FloatTensor:$q, SSM_FloatTensor:$k, SSM_FloatTensor:$v,
     SSM_FloatTensor:$k_cache, SSM_FloatTensor:$v_cache, Index:$position,
     OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$window,
-    OptionalAttr<F64Attr>:$scale);
+    OptionalAttr<F64Attr>:$scale, UnitAttr:$ring);
   let results = (outs SSM_FloatTensor:$out, SSM_FloatTensor:$new_k_cache,
                       SSM_FloatTensor:$new_v_cache);
   let assemblyFormat = [{

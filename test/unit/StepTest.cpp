@@ -251,4 +251,53 @@ func.func @step(%q: tensor<1x4x8xf32>, %k: tensor<1x2x8xf32>, %v: tensor<1x2x8xf
   }
 }
 
+TEST(DecodeSteps, RingCacheIsASlidingWindow) {
+  // A ring cache of C = 3 slots, run for 10 tokens, must equal causal
+  // attention with window 3 at every step (memory stays 3 slots).
+  const int64_t H = 2, L = 10, C = 3, d = 4;
+  std::mt19937 rng(41);
+  ref::AttentionProblem p;
+  p.heads = H, p.kvHeads = H, p.queryLen = L, p.keyLen = L;
+  p.headDim = d, p.valueDim = d, p.causal = true, p.window = C;
+  p.q = randomValues(rng, H * L * d, -2, 2);
+  p.k = randomValues(rng, H * L * d, -2, 2);
+  p.v = randomValues(rng, H * L * d, -2, 2);
+  std::vector<double> want = ref::attention(p);
+  auto jit = compileOrFail(R"mlir(
+func.func @step(%q: tensor<1x2x4xf32>, %k: tensor<1x2x4xf32>, %v: tensor<1x2x4xf32>,
+                %kc: tensor<1x2x3x4xf32>, %vc: tensor<1x2x3x4xf32>, %pos: index)
+    -> (tensor<1x2x4xf32>, tensor<1x2x3x4xf32>, tensor<1x2x3x4xf32>) {
+  %o, %k1, %v1 = ssm.attention_step %q, %k, %v, %kc, %vc, %pos {ring}
+      : (tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x3x4xf32>,
+         tensor<1x2x3x4xf32>, index) -> (tensor<1x2x4xf32>, tensor<1x2x3x4xf32>, tensor<1x2x3x4xf32>)
+  return %o, %k1, %v1 : tensor<1x2x4xf32>, tensor<1x2x3x4xf32>, tensor<1x2x3x4xf32>
+}
+)mlir");
+  ASSERT_TRUE(jit);
+  OwnedTensor kc(DType::F32, {1, H, C, d}), vc(DType::F32, {1, H, C, d});
+  double err = 0;
+  for (int64_t t = 0; t < L; ++t) {
+    auto rows = [&](const std::vector<double> &x) {
+      std::vector<double> r;
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t i = 0; i < d; ++i)
+          r.push_back(x[(h * L + t) * d + i]);
+      return r;
+    };
+    OwnedTensor q = tensorOf({1, H, d}, rows(p.q));
+    OwnedTensor k = tensorOf({1, H, d}, rows(p.k));
+    OwnedTensor v = tensorOf({1, H, d}, rows(p.v));
+    OwnedTensor pos(DType::I64, {});
+    pos.as<int64_t>()[0] = t;
+    auto r = jit->run("step", {q.view(), k.view(), v.view(), kc.view(), vc.view(), pos.view()});
+    ASSERT_TRUE(static_cast<bool>(r)) << llvm::toString(r.takeError());
+    std::vector<double> o = rows(want);
+    for (int64_t i = 0; i < H * d; ++i)
+      err = std::max(err, std::fabs((*r)[0].getAsDouble(i) - o[i]));
+    kc = std::move((*r)[1]);
+    vc = std::move((*r)[2]);
+  }
+  EXPECT_LE(err, 1e-4);
+}
+
 } // namespace

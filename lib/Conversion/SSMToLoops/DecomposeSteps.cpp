@@ -153,13 +153,21 @@ struct AttentionStepToSequence : OpRewritePattern<ssm::AttentionStepOp> {
     Value c1 = arith::ConstantIndexOp::create(rw, loc, 1);
     Value capacity = tensor::DimOp::create(rw, loc, kCache, 2);
 
-    // The new token needs a free slot: position < capacity.
+    // The new token needs a free slot: position < capacity (a ring reuses
+    // slot position mod C, so only needs C > 0).
     RuntimeShapeChecks checks(rw, loc, op);
-    checks.require(arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ult,
-                                         pos, capacity),
-                   pos, capacity,
-                   "'position' must be below the cache capacity C "
-                   "(reported: position, C)");
+    const bool ring = op.getRing();
+    if (ring)
+      checks.require(arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ugt,
+                                           capacity, c0),
+                     capacity, c1,
+                     "a ring cache needs a capacity C > 0 (reported: C, 1)");
+    else
+      checks.require(arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ult,
+                                           pos, capacity),
+                     pos, capacity,
+                     "'position' must be below the cache capacity C "
+                     "(reported: position, C)");
 
     auto dims = [&](OpBuilder &b, Value t) {
       SmallVector<OpFoldResult> sizes;
@@ -171,17 +179,21 @@ struct AttentionStepToSequence : OpRewritePattern<ssm::AttentionStepOp> {
       return sizes;
     };
     auto compute = [&](OpBuilder &b, Location loc) {
+      Value slot =
+          ring ? arith::RemUIOp::create(b, loc, pos, capacity).getResult() : pos;
       auto append = [&](Value token, Value cache) -> Value {
         Value slice = insertUnitDim(b, loc, token, 2);
         SmallVector<OpFoldResult> offsets = {b.getIndexAttr(0), b.getIndexAttr(0),
-                                             OpFoldResult(pos), b.getIndexAttr(0)};
+                                             OpFoldResult(slot), b.getIndexAttr(0)};
         SmallVector<OpFoldResult> strides(4, b.getIndexAttr(1));
         return tensor::InsertSliceOp::create(b, loc, slice, cache, offsets,
                                              dims(b, slice), strides);
       };
       Value newK = append(op.getK(), kCache), newV = append(op.getV(), vCache);
-      // Visible slots [lo, position].
+      // Visible slots [lo, position]; for a ring, the filled slots.
       Value end = arith::AddIOp::create(b, loc, pos, c1);
+      if (ring)
+        end = arith::MinUIOp::create(b, loc, end, capacity);
       Value lo = c0;
       if (auto w = op.getWindow()) {
         Value wv = arith::ConstantIndexOp::create(b, loc, *w);

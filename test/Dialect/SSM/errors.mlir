@@ -1041,3 +1041,13 @@ func.func @ss_cu_states(%u: tensor<1x4x8xf32>, %A: tensor<4x2xf32>, %B: tensor<1
   %y, %h = ssm.selective_scan %u, %u, %A, %B, %B cu_seqlens(%cu) : (tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<4x2xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>, tensor<4xi32>) -> (tensor<1x4x8xf32>, tensor<1x4x2xf32>)
   return
 }
+
+// -----
+
+func.func @attention_step_ring_and_window(%q: tensor<1x2x4xf32>, %kc: tensor<1x2x3x4xf32>, %pos: index) -> tensor<1x2x4xf32> {
+  // expected-error @+1 {{a ring cache is its own window (the C most recent tokens); 'window' must be absent with 'ring'}}
+  %o, %k1, %v1 = ssm.attention_step %q, %q, %q, %kc, %kc, %pos {ring, window = 2 : i64}
+      : (tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x3x4xf32>,
+         tensor<1x2x3x4xf32>, index) -> (tensor<1x2x4xf32>, tensor<1x2x3x4xf32>, tensor<1x2x3x4xf32>)
+  return %o : tensor<1x2x4xf32>
+}
