@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Sets up ssmc on Debian 12 and runs it: installs the missing apt packages
 # (LLVM/MLIR 22 and libomp from the security suite, CMake, Ninja, ccache,
-# GoogleTest, Google Benchmark), configures and builds, then runs the job.
+# GoogleTest, Google Benchmark; python3-matplotlib for the demo's plots),
+# configures and builds, then runs the job.
 #
-#   scripts/dev.sh demo    build, then run the main job
+#   scripts/dev.sh demo    build, then run the main job: ssmc-tasks demo (the
+#                          theory tasks, small; tables, plots and a report in
+#                          tasks-out/demo)
 #   scripts/dev.sh test    build, then run every test (lit + gtest) via ctest
 #   scripts/dev.sh build   build only
 #
@@ -35,6 +38,8 @@ packages=(cmake ninja-build ccache git python3 clang-22 llvm-22-dev llvm-22-tool
 case "${SSMC_CMAKE_ARGS:-}" in
   *SSMC_ENABLE_SANITIZERS=ON*) packages+=(libclang-rt-22-dev) ;;
 esac
+# The demo's plots.
+if [ "$job" = demo ]; then packages+=(python3-matplotlib); fi
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -66,11 +71,9 @@ cmake --build "$build_dir"
 
 case "$job" in
   demo)
-    echo "== ssmc-opt: verified IR of examples/mamba_scan.mlir, with the ssm-report remarks"
-    "$build_dir/bin/ssmc-opt" examples/mamba_scan.mlir --ssm-report \
-      --mlir-print-op-on-diagnostic=false
-    echo "== ssmc::Jit: a Mamba-1 mixer compiled for this CPU, checked against the double reference"
-    "$build_dir/bin/ssmc-example-jit"
+    echo "== ssmc-tasks demo: COPY, MQAR, DP with chain-of-thought and generation cost"
+    echo "   on compiled ssm models (progress on stderr; report in tasks-out/demo)"
+    "$build_dir/bin/ssmc-tasks" demo --out tasks-out/demo
     ;;
   test)
     ctest --test-dir "$build_dir" --output-on-failure

@@ -9,7 +9,7 @@ from lit.llvm.subst import ToolSubst
 
 config.name = "SSMC"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
-config.suffixes = [".mlir"]
+config.suffixes = [".mlir", ".test"]
 config.excludes = ["CMakeLists.txt", "README.md", "lit.cfg.py", "lit.site.cfg.py", "unit", "tools", "Inputs"]
 
 config.test_source_root = os.path.dirname(__file__)
@@ -25,7 +25,7 @@ llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.ssmc_tools_dir, append_path=True)
 
 tool_dirs = [config.ssmc_tools_dir, config.llvm_tools_dir]
-tools = ["ssmc-opt", "ssmc-run", "ssmc-testdata"]
+tools = ["ssmc-opt", "ssmc-run", "ssmc-testdata", "ssmc-tasks"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 
 # GPU features: `cuda-driver` when a driver library is loadable (tests that

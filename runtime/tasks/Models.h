@@ -1,0 +1,56 @@
+//===- Models.h - the ssm programs the theory tasks compile -----*- C++ -*-===//
+//
+// Internal to runtime/tasks. Each function returns the text of an ssm
+// program; the tasks compile it with ssmc::Jit and pass the weights the
+// theory prescribes as tensors.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SSMC_RUNTIME_TASKS_MODELS_H
+#define SSMC_RUNTIME_TASKS_MODELS_H
+
+#include "ssmc/Jit.h"
+#include "ssmc/Tasks.h"
+
+#include <memory>
+#include <string>
+
+namespace ssmc::tasks::detail {
+
+/// Linear attention as a keyed store, batched over samples: state
+/// S <- exp(g_t) S + k_t v_t^T, read o_t = S^T q_t, plus a residual stream
+/// of ones added in the model's element type `elt` (f32 or bf16):
+///   @store(q, k [B,1,L,N], v, residual [B,1,L,V], g [B,1,L] f32) -> [B,1,L,V]
+std::string keyedStoreProgram(const std::string &elt);
+
+/// Softmax attention (non-causal, scale 1) for the COPY baseline:
+///   @attend(q [B,1,Lq,d], k [B,1,Lk,d], v [B,1,Lk,V]) -> [B,1,Lq,V]
+std::string attentionProgram();
+
+/// One chain-of-thought step of the keyed store: write (k, v) with log
+/// decay g, then read R queries from the updated state:
+///   @step(state [1,1,N,V], k [1,1,N], v [1,1,V], g [1,1],
+///         qs [1,1,R,N], zk [1,1,R,N], zv [1,1,R,V]) -> (reads [1,1,R,V], state)
+std::string cotStepProgram();
+
+/// Decode-step programs of the cost task, static shapes:
+///   recurrent: linear_attention_step with state [1,1,N,V]
+///   attention: attention_step with a cache [1,1,C,d] (`ring` for a window)
+std::string recurrentStepProgram(int64_t N, int64_t V);
+std::string attentionStepProgram(int64_t C, int64_t d, int64_t V, bool ring);
+
+/// Compiles `source`; the error names `what`.
+llvm::Expected<std::unique_ptr<Jit>> compileModel(const std::string &source,
+                                                  const std::string &what,
+                                                  const RunOptions &options);
+
+/// Sets every element of `t` (f32 or bf16) to `v`.
+void fill(OwnedTensor &t, float v);
+/// Element i of an f32 or bf16 tensor.
+float at(const OwnedTensor &t, int64_t i);
+/// Sets element i of an f32 or bf16 tensor.
+void set(OwnedTensor &t, int64_t i, float v);
+
+} // namespace ssmc::tasks::detail
+
+#endif // SSMC_RUNTIME_TASKS_MODELS_H
