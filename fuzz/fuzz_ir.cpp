@@ -55,7 +55,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   auto module = mlir::parseSourceFile<mlir::ModuleOp>(sourceMgr, &ctx);
   if (!module)
     return 0;
-  module->walk([](mlir::Operation *op) { (void)ssmc::estimateCost(op); });
+  module->walk([](mlir::Operation *op) {
+    (void)ssmc::estimateCost(op);
+    (void)ssmc::analyzeDP(op, 1000);
+  });
   mlir::PassManager pm(&ctx);
   if (mlir::failed(mlir::parsePassPipeline(
           "canonicalize,ssm-decompose-steps,ssm-decompose,canonicalize", pm)))
