@@ -1,8 +1,8 @@
 //===- fuzz_ir.cpp - libFuzzer target for ssm programs --------------------===//
 //
 // Parses arbitrary text as an ssm program, verifies it, and when it is valid
-// runs the ssm-to-ssm rewrites (canonicalize, ssm-decompose-steps,
-// ssm-decompose) and the cost model. Invalid programs must be rejected with
+// runs the cost model, the ssm-to-ssm rewrites (canonicalize,
+// ssm-decompose-steps, ssm-decompose) and then the whole ssm-cpu-pipeline. Invalid programs must be rejected with
 // diagnostics, valid ones transformed: never a crash or an assertion.
 //
 //   build-fuzz/bin/ssmc-fuzz-ir -max_total_time=600 -dict=fuzz/ssm.dict fuzz/corpus/ir
@@ -11,6 +11,7 @@
 
 #include "ssmc/Analysis/CostModel.h"
 #include "ssmc/Passes.h"
+#include "ssmc/Pipelines.h"
 
 #include "dialects/ssm/SSMDialect.h"
 
@@ -33,6 +34,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static const bool registered = [] {
     mlir::registerAllPasses();
     ssmc::registerSSMCPasses();
+    ssmc::registerSSMCPipelines();
     return true;
   }();
   (void)registered;
@@ -63,6 +65,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (mlir::failed(mlir::parsePassPipeline(
           "canonicalize,ssm-decompose-steps,ssm-decompose,canonicalize", pm)))
     return 0;
-  (void)pm.run(*module);
+  if (mlir::failed(pm.run(*module)))
+    return 0;
+  // What survives the rewrites goes through the whole CPU pipeline to the
+  // LLVM dialect (the lowering of every op, bufferization, OpenMP, LLVM).
+  mlir::PassManager lower(&ctx);
+  if (mlir::failed(mlir::parsePassPipeline("ssm-cpu-pipeline", lower)))
+    return 0;
+  (void)lower.run(*module);
   return 0;
 }

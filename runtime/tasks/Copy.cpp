@@ -15,6 +15,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 
 using namespace ssmc::tasks::detail;
 
@@ -92,6 +94,17 @@ llvm::Expected<CopyRun> runStore(Jit &jit, DType dtype, Keys keys, int64_t L,
 
 std::string pct(const Score &s) {
   return llvm::formatv("{0:F1}%", 100.0 * s.rate()).str();
+}
+
+/// 0.99, 0.995: the shortest text that reads back as `v`.
+std::string shortDouble(double v) {
+  char buf[32];
+  for (int digits = 1; digits < 17; ++digits) {
+    std::snprintf(buf, sizeof buf, "%.*g", digits, v);
+    if (std::strtod(buf, nullptr) == v)
+      break;
+  }
+  return buf;
 }
 
 int64_t samplesFor(const CopyOptions &o, int64_t L, int64_t N, int64_t V) {
@@ -252,7 +265,7 @@ llvm::Expected<TaskResult> runCopy(const CopyOptions &o, const RunOptions &ro) {
       double predicted = predictedDecayLimit(a, mant);
       for (int64_t L : o.decayLengths) {
         int64_t samples = std::max<int64_t>(1, samplesFor(o, L, L, V) / 2);
-        say(llvm::formatv("copy: decay a={0} {1} L={2}, {3} samples", a,
+        say(llvm::formatv("copy: decay a={0} {1} L={2}, {3} samples", shortDouble(a),
                           dtypeName(dt), L, samples));
         auto run = runStore(t == 0 ? **f32 : **bf16, dt, Keys::OneHot, L, L, V,
                             a, samples, rng);
@@ -264,7 +277,7 @@ llvm::Expected<TaskResult> runCopy(const CopyOptions &o, const RunOptions &ro) {
             firstFail = d;
         decay.rows.push_back(
             {"linear attention", std::string(dtypeName(dt)),
-             llvm::formatv("{0}", a).str(), std::to_string(L),
+             shortDouble(a), std::to_string(L),
              std::to_string(L * V),
              std::to_string(L * V * (t == 0 ? 4 : 2)), std::to_string(L),
              std::to_string(samples), pct(run->tokens), run->tokens.str(),
@@ -273,7 +286,7 @@ llvm::Expected<TaskResult> runCopy(const CopyOptions &o, const RunOptions &ro) {
         if (L == o.decayLengths.back()) {
           for (int64_t d = 0; d < L; d += std::max<int64_t>(1, L / 256))
             decayCurve.rows.push_back(
-                {std::string(dtypeName(dt)), llvm::formatv("{0}", a).str(),
+                {std::string(dtypeName(dt)), shortDouble(a),
                  std::to_string(d),
                  llvm::formatv("{0:F3}", double(run->correctAtDistance[d]) / samples)
                      .str()});
@@ -288,7 +301,7 @@ llvm::Expected<TaskResult> runCopy(const CopyOptions &o, const RunOptions &ro) {
           limit[t] = firstFail;
           decayEvidence += llvm::formatv("{0} a={1} L={2}: fails from d={3} "
                                          "(predicted {4:F0}); ",
-                                         dtypeName(dt), a, L, firstFail,
+                                         dtypeName(dt), shortDouble(a), L, firstFail,
                                          predicted);
         } else {
           decayOk &= firstFail < 0 || firstFail > 0.98 * predicted;

@@ -31,18 +31,20 @@ func.func @linear_attention_step(%q: tensor<1x2x4xf32>, %unused: tensor<1x2x4xf3
 // -----
 
 // The KV cache step: check position < C, insert the new k/v, attend to the
-// window's slots with a non-causal attention of the single query.
+// window's slots with a non-causal attention of the single query. With a
+// static capacity a failed check only redirects the write to slot 0 (the
+// call reports the error), so the new caches never alias the inputs and
+// bufferize into the caller's buffers.
 // CHECK: ssm.runtime_checks = ["ssm.attention_step at {{.*}}: 'position' must be below the cache capacity C (reported: position, C)"]
 // CHECK-LABEL: func.func @attention_step
 // CHECK: %[[OK:.*]] = arith.cmpi ult, %arg4, %c16 : index
 // CHECK: func.call @ssmcShapeError
-// CHECK: scf.if %[[OK]] -> (tensor<1x4x8xf32>, tensor<1x2x16x8xf32>, tensor<1x2x16x8xf32>) {
-// CHECK: %[[K:.*]] = tensor.insert_slice %{{.*}} into %arg3[0, 0, %arg4, 0] [1, 2, 1, 8] [1, 1, 1, 1]
+// CHECK: %[[POS:.*]] = arith.select %[[OK]], %arg4, %c0 : index
+// CHECK-NOT: scf.if
+// CHECK: %[[K:.*]] = tensor.insert_slice %{{.*}} into %arg3[0, 0, %[[POS]], 0] [1, 2, 1, 8] [1, 1, 1, 1]
 // CHECK: %[[LO:.*]] = arith.select
 // CHECK: tensor.extract_slice %[[K]][0, 0, %[[LO]], 0] [1, 2, %{{.*}}, 8] [1, 1, 1, 1] : tensor<1x2x16x8xf32> to tensor<1x2x?x8xf32>
 // CHECK: ssm.attention %{{.*}}, %{{.*}}, %{{.*}} : (tensor<1x4x1x8xf32>, tensor<1x2x?x8xf32>, tensor<1x2x?x8xf32>) -> tensor<1x4x1x8xf32>
-// CHECK: } else {
-// CHECK: tensor.empty() : tensor<1x4x8xf32>
 func.func @attention_step(%q: tensor<1x4x8xf32>, %k: tensor<1x2x8xf32>, %unused: tensor<1x2x8xf32>,
                           %kc: tensor<1x2x16x8xf32>, %p: index)
     -> (tensor<1x4x8xf32>, tensor<1x2x16x8xf32>, tensor<1x2x16x8xf32>) {
@@ -50,6 +52,24 @@ func.func @attention_step(%q: tensor<1x4x8xf32>, %k: tensor<1x2x8xf32>, %unused:
       : (tensor<1x4x8xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>, tensor<1x2x16x8xf32>, tensor<1x2x16x8xf32>, index)
       -> (tensor<1x4x8xf32>, tensor<1x2x16x8xf32>, tensor<1x2x16x8xf32>)
   return %o, %k1, %v1 : tensor<1x4x8xf32>, tensor<1x2x16x8xf32>, tensor<1x2x16x8xf32>
+}
+
+// -----
+
+// A dynamic capacity may be 0: a failed check skips the step entirely.
+// CHECK-LABEL: func.func @attention_step_dynamic
+// CHECK: %[[OK:.*]] = arith.cmpi ult, %arg4, %{{.*}} : index
+// CHECK: scf.if %[[OK]] -> (tensor<1x4x8xf32>, tensor<1x2x?x8xf32>, tensor<1x2x?x8xf32>) {
+// CHECK: tensor.insert_slice %{{.*}} into %arg3[0, 0, %arg4, 0]
+// CHECK: } else {
+// CHECK: tensor.empty() : tensor<1x4x8xf32>
+func.func @attention_step_dynamic(%q: tensor<1x4x8xf32>, %k: tensor<1x2x8xf32>, %unused: tensor<1x2x8xf32>,
+                                  %kc: tensor<1x2x?x8xf32>, %p: index)
+    -> (tensor<1x4x8xf32>, tensor<1x2x?x8xf32>, tensor<1x2x?x8xf32>) {
+  %o, %k1, %v1 = ssm.attention_step %q, %k, %k, %kc, %kc, %p
+      : (tensor<1x4x8xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>, tensor<1x2x?x8xf32>, tensor<1x2x?x8xf32>, index)
+      -> (tensor<1x4x8xf32>, tensor<1x2x?x8xf32>, tensor<1x2x?x8xf32>)
+  return %o, %k1, %v1 : tensor<1x4x8xf32>, tensor<1x2x?x8xf32>, tensor<1x2x?x8xf32>
 }
 
 // -----

@@ -1,8 +1,9 @@
 //===- LongSequenceTest.cpp - L = 10^6 and NaN/Inf inputs -----------------===//
 //
-// The recurrent ops at a million steps stay within DESIGN.md's f32
-// tolerance of the double reference (no drift, no NaN/Inf from exp
-// overflow/underflow with strong decays and large dt), and NaN/Inf inputs
+// The recurrent ops (selective_scan, ssd, linear_attention) at a million
+// steps stay within DESIGN.md's f32 tolerance of the double reference (no
+// drift, no NaN/Inf from exp overflow/underflow with strong decays and
+// large dt), and NaN/Inf inputs
 // propagate exactly where the reference says, without crashing.
 //
 //===----------------------------------------------------------------------===//
@@ -88,6 +89,34 @@ TEST(LongSequences, LinearAttentionMillionSteps) {
   test::LinearAttentionConfig c;
   c.seqLen = L, c.keyDim = K, c.valueDim = V, c.gate = 1, c.scale = 1.0;
   expectClose(test::linearAttentionProgram(c), in, ref::linearAttention(p).out);
+}
+
+TEST(LongSequences, SSDMillionSteps) {
+  // Mamba-2 SSD with softplus dt (up to ~6), per-head decays from -16 to
+  // -0.01: exp(dt * A) spans full underflow to nearly 1.
+  const int64_t H = 2, P = 8, N = 16, L = 1000000;
+  std::mt19937 rng(4);
+  ref::SSDProblem p;
+  p.seqLen = L, p.heads = H, p.headDim = P, p.groups = 1, p.stateSize = N;
+  p.dtSoftplus = true;
+  std::vector<OwnedTensor> in;
+  in.push_back(randomTensor(rng, {1, L, H, P}, -1, 1, p.x));
+  in.push_back(randomTensor(rng, {1, L, H}, -6, 6, p.dt));
+  in.push_back(randomTensor(rng, {H}, -16, -0.01, p.A));
+  in.push_back(randomTensor(rng, {1, L, 1, N}, -1, 1, p.B));
+  in.push_back(randomTensor(rng, {1, L, 1, N}, -1, 1, p.C));
+  const std::string src = R"mlir(
+func.func @main(%x: tensor<1x1000000x2x8xf32>, %dt: tensor<1x1000000x2xf32>,
+                %A: tensor<2xf32>, %B: tensor<1x1000000x1x16xf32>,
+                %C: tensor<1x1000000x1x16xf32>) -> tensor<1x1000000x2x8xf32> {
+  %y, %h = ssm.ssd %x, %dt, %A, %B, %C dt_softplus
+      : (tensor<1x1000000x2x8xf32>, tensor<1x1000000x2xf32>, tensor<2xf32>,
+         tensor<1x1000000x1x16xf32>, tensor<1x1000000x1x16xf32>)
+      -> (tensor<1x1000000x2x8xf32>, tensor<1x2x8x16xf32>)
+  return %y : tensor<1x1000000x2x8xf32>
+}
+)mlir";
+  expectClose(src, in, ref::ssd(p).out);
 }
 
 TEST(LongSequences, NaNAndInfPropagateLikeTheReference) {

@@ -234,6 +234,23 @@ struct AttentionStepToSequence : OpRewritePattern<ssm::AttentionStepOp> {
                                             ot.getElementType(), dyn);
       scf::YieldOp::create(b, loc, ValueRange{empty, kCache, vCache});
     };
+    // With a static capacity (C > 0, verified) a failed check only has to
+    // keep the accesses in bounds: use slot 0 and let the caller see the
+    // error. No branch between the new caches and the inputs means the
+    // caches bufferize into the caller's out-parameters (no allocation per
+    // decoded token).
+    if (!cast<RankedTensorType>(kCache.getType()).isDynamicDim(2)) {
+      pos = arith::SelectOp::create(rw, loc, checks.allOk(), pos, c0);
+      auto region = scf::ExecuteRegionOp::create(
+          rw, loc, op->getResultTypes());
+      Block *body = rw.createBlock(&region.getRegion());
+      OpBuilder::InsertionGuard g(rw);
+      rw.setInsertionPointToStart(body);
+      compute(rw, loc);
+      rw.setInsertionPointAfter(region);
+      rw.replaceOp(op, region.getResults());
+      return success();
+    }
     auto guarded = scf::IfOp::create(rw, loc, checks.allOk(), compute, skip);
     rw.replaceOp(op, guarded.getResults());
     return success();
