@@ -11,7 +11,11 @@
 #   scripts/dev.sh build   build only
 #
 # Idempotent: with everything installed and built it only re-runs the job.
-# Environment: BUILD_DIR (default build), SSMC_CMAKE_ARGS (extra cmake args).
+# The test job first builds BUILD_DIR-asan with ASan + UBSan + LSan and runs
+# the fast tests there (SSMC_SANITIZER_TESTS=0 skips that), then runs every
+# test in BUILD_DIR; its output ends with ctest's summary.
+# Environment: BUILD_DIR (default build), SSMC_CMAKE_ARGS (extra cmake args),
+# SSMC_SANITIZER_TESTS (default 1).
 set -euo pipefail
 
 job="${1:-demo}"
@@ -34,10 +38,15 @@ llvm_prefix=/usr/lib/llvm-22
 
 packages=(cmake ninja-build ccache git python3 clang-22 llvm-22-dev llvm-22-tools
   libmlir-22-dev mlir-22-tools libomp-22-dev libgtest-dev libbenchmark-dev)
-# Sanitizer builds need clang's runtime libraries.
+# Sanitizer builds (the test job's second build, or SSMC_CMAKE_ARGS asking
+# for one) need clang's runtime libraries.
+sanitizer_tests="${SSMC_SANITIZER_TESTS:-1}"
 case "${SSMC_CMAKE_ARGS:-}" in
-  *SSMC_ENABLE_SANITIZERS=ON*) packages+=(libclang-rt-22-dev) ;;
+  *SSMC_ENABLE_SANITIZERS=ON*) packages+=(libclang-rt-22-dev); sanitizer_tests=0 ;;
 esac
+if [ "$job" = test ] && [ "$sanitizer_tests" = 1 ]; then
+  packages+=(libclang-rt-22-dev)
+fi
 # The demo's plots.
 if [ "$job" = demo ]; then packages+=(python3-matplotlib); fi
 missing=()
@@ -54,18 +63,24 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "${missing[@]}"
 fi
 
-if [ ! -f "$build_dir/build.ninja" ]; then
-  echo "== configuring $build_dir"
-  # shellcheck disable=SC2086
-  cmake -G Ninja -S . -B "$build_dir" \
-    -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_C_COMPILER="$llvm_prefix/bin/clang" \
-    -DCMAKE_CXX_COMPILER="$llvm_prefix/bin/clang++" \
-    -DMLIR_DIR="$llvm_prefix/lib/cmake/mlir" \
-    -DLLVM_EXTERNAL_LIT="$llvm_prefix/bin/lit" \
-    ${SSMC_CMAKE_ARGS:-}
-fi
+# configure DIR BUILD_TYPE [cmake args...]: configures DIR once.
+configure() {
+  local dir="$1" type="$2"
+  shift 2
+  if [ ! -f "$dir/build.ninja" ]; then
+    echo "== configuring $dir"
+    cmake -G Ninja -S . -B "$dir" \
+      -DCMAKE_BUILD_TYPE="$type" \
+      -DCMAKE_C_COMPILER="$llvm_prefix/bin/clang" \
+      -DCMAKE_CXX_COMPILER="$llvm_prefix/bin/clang++" \
+      -DMLIR_DIR="$llvm_prefix/lib/cmake/mlir" \
+      -DLLVM_EXTERNAL_LIT="$llvm_prefix/bin/lit" \
+      "$@"
+  fi
+}
 
+# shellcheck disable=SC2086
+configure "$build_dir" Release ${SSMC_CMAKE_ARGS:-}
 echo "== building $build_dir"
 cmake --build "$build_dir"
 
@@ -76,6 +91,19 @@ case "$job" in
     "$build_dir/bin/ssmc-tasks" demo --out tasks-out/demo
     ;;
   test)
+    if [ "$sanitizer_tests" = 1 ]; then
+      # The fast tests again under AddressSanitizer, UndefinedBehaviorSanitizer
+      # and LeakSanitizer (the million-step, determinism and task-run tests
+      # only repeat what the main run checks, at sanitizer speed).
+      asan_dir="${build_dir}-asan"
+      configure "$asan_dir" RelWithDebInfo -DSSMC_ENABLE_SANITIZERS=ON
+      echo "== building $asan_dir (sanitizers)"
+      cmake --build "$asan_dir"
+      echo "== fast tests under ASan + UBSan + LSan"
+      ctest --test-dir "$asan_dir" --output-on-failure \
+        -E 'LongSequences|Determinism|TaskRuns'
+    fi
+    echo "== all tests"
     ctest --test-dir "$build_dir" --output-on-failure
     ;;
 esac
