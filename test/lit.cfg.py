@@ -37,5 +37,6 @@ try:
     config.available_features.add("cuda-driver")
 except OSError:
     pass
+config.substitutions.append(("%cuda_root", config.cuda_root))
 if os.path.exists(os.path.join(config.cuda_root, "bin", "ptxas")):
     config.available_features.add("ptxas")

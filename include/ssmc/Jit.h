@@ -33,14 +33,21 @@ enum class Target { CPU, CUDA };
 /// Points at which the IR can be observed (`ssmc-run --emit=`).
 enum class Stage {
   MLIR,        ///< the verified input program
-  Loops,       ///< after ssm -> fused loops and bufferization
+  Loops,       ///< after ssm -> fused loops (and GPU kernels) and bufferization
+  PTX,         ///< the PTX of every GPU kernel module (CUDA target only)
   LLVMDialect, ///< after lowering to the LLVM dialect
   LLVMIR,      ///< optimised LLVM IR, as the JIT compiles it
 };
 llvm::StringRef stageName(Stage s);
 
 struct JitOptions {
+  /// CPU, or CUDA: ops with a GPU kernel run on device 0 (operands staged
+  /// from and results copied back to host tensors), the rest on the host.
+  /// Compiling needs no GPU; running needs the NVIDIA driver.
   Target target = Target::CPU;
+  /// CUDA target: GPU architecture and PTX features.
+  std::string gpuChip = "sm_90";
+  std::string gpuFeatures = "+ptx80";
   /// OpenMP threads for parallel loops; 0 lets the runtime choose.
   unsigned threads = 0;
   /// LLVM optimisation level, 0-3.

@@ -107,6 +107,45 @@ def ConvertSSMToLoops : Pass<"convert-ssm-to-loops", "::mlir::ModuleOp"> {
   ];
 }
 
+def ConvertSSMToGPU : Pass<"convert-ssm-to-gpu", "::mlir::ModuleOp"> {
+  let summary = "Lower ssm ops that have a GPU kernel to gpu.launch";
+  let description = [{
+    Rewrites the ssm ops that have a GPU kernel into `gpu.launch` regions on
+    device buffers: operands are copied to `gpu.alloc` buffers, the kernel
+    runs, results are copied back to host buffers handed on as tensors.
+    Ops (or forms) without a GPU kernel are left for `convert-ssm-to-loops`,
+    so a program always compiles; `ssm-nvptx-pipeline` runs both. Kernels:
+    `ssm.selective_scan` (one thread per channel, f32, static N).
+  }];
+  let dependentDialects = [
+    "::mlir::gpu::GPUDialect", "::mlir::arith::ArithDialect",
+    "::mlir::bufferization::BufferizationDialect", "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",
+  ];
+}
+
+def SSMGPUStageBuffers : Pass<"ssm-gpu-stage-buffers"> {
+  let summary = "Give every gpu.launch device copies of the host buffers it uses";
+  let description = [{
+    After bufferization, each host memref a `gpu.launch` uses is replaced in
+    the kernel by a `gpu.alloc` buffer, filled by a host-to-device
+    `gpu.memcpy` when the kernel reads it and copied back after the launch
+    when the kernel writes it, then freed with `gpu.dealloc`.
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect", "::mlir::memref::MemRefDialect"];
+}
+
+def SSMGPUReplaceLibdevice : Pass<"ssm-gpu-replace-libdevice"> {
+  let summary = "Turn libdevice calls of GPU kernels back into LLVM intrinsics";
+  let description = [{
+    After convert-gpu-to-nvvm, replaces calls to __nv_fmaf, __nv_fabsf,
+    __nv_floorf, ... by the LLVM intrinsics the NVPTX backend lowers
+    natively, so kernel modules need no libdevice; any other libdevice call
+    is an error naming the function.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
 def SSMDecomposeSteps : Pass<"ssm-decompose-steps", "::mlir::ModuleOp"> {
   let summary = "Rewrite decode-step ops as length-1 sequence ops";
   let description = [{

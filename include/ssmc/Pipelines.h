@@ -42,7 +42,40 @@ mlir::LogicalResult buildLoopsToLLVMStage(mlir::OpPassManager &pm,
 mlir::LogicalResult buildSSMCPUPipeline(mlir::OpPassManager &pm,
                                         const CPUPipelineOptions &options);
 
-/// Registers `ssm-cpu-pipeline` with the global pipeline registry.
+struct NVPTXPipelineOptions
+    : public mlir::PassPipelineOptions<NVPTXPipelineOptions> {
+  Option<std::string> chip{*this, "chip",
+                           llvm::cl::desc("GPU architecture (sm_XX)"),
+                           llvm::cl::init("sm_90")};
+  Option<std::string> features{
+      *this, "features",
+      llvm::cl::desc("PTX features (the PTX ISA version, e.g. +ptx80)"),
+      llvm::cl::init("+ptx80")};
+  Option<unsigned> threads{
+      *this, "threads",
+      llvm::cl::desc("OpenMP threads of host loops (ops without a GPU kernel)"),
+      llvm::cl::init(0)};
+};
+
+/// ssm ops -> GPU kernels (serialised to PTX in gpu.binary ops) and host
+/// loops on buffers: the NVPTX counterpart of buildSSMToLoopsStage.
+mlir::LogicalResult buildSSMToKernelsStage(mlir::OpPassManager &pm,
+                                           const NVPTXPipelineOptions &options,
+                                           const CPUPipelineOptions &host);
+/// Host loops and gpu launches/copies on buffers -> LLVM dialect calling
+/// the mgpu* runtime.
+mlir::LogicalResult buildGPUHostToLLVMStage(mlir::OpPassManager &pm,
+                                            const CPUPipelineOptions &host);
+
+/// ssm programs -> LLVM dialect for the host with GPU kernels embedded as
+/// PTX (`gpu.binary`, loaded through the mgpu* runtime ABI at run time):
+/// convert-ssm-to-gpu for the ops with a kernel, the CPU lowering for the
+/// rest, kernel outlining, NVVM, PTX, host lowering with gpu-to-llvm.
+mlir::LogicalResult buildSSMNVPTXPipeline(mlir::OpPassManager &pm,
+                                          const NVPTXPipelineOptions &options);
+
+/// Registers `ssm-cpu-pipeline` and `ssm-nvptx-pipeline` with the global
+/// pipeline registry.
 void registerSSMCPipelines();
 
 } // namespace ssmc

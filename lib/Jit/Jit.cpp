@@ -9,12 +9,14 @@
 //===----------------------------------------------------------------------===//
 
 #include "ssmc/Jit.h"
+#include "ssmc/Cuda.h"
 #include "ssmc/Passes.h"
 #include "ssmc/Pipelines.h"
 
 #include "dialects/ssm/SSMDialect.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -53,6 +55,7 @@ llvm::StringRef stageName(Stage s) {
   switch (s) {
   case Stage::MLIR: return "mlir";
   case Stage::Loops: return "loops";
+  case Stage::PTX: return "ptx";
   case Stage::LLVMDialect: return "llvm-dialect";
   case Stage::LLVMIR: return "llvm";
   }
@@ -232,9 +235,6 @@ Expected<std::unique_ptr<Jit>> Jit::compileFile(llvm::StringRef path,
 Expected<std::unique_ptr<Jit>> Jit::compile(llvm::StringRef source,
                                             const JitOptions &options,
                                             llvm::StringRef bufferName) {
-  if (options.target == Target::CUDA)
-    return makeError("target 'cuda' is not available in this build: the "
-                     "NVPTX pipeline is not implemented yet");
   if (options.optLevel > 3)
     return makeError("optimisation level must be 0-3, got " +
                      llvm::Twine(options.optLevel));
@@ -317,13 +317,29 @@ Expected<std::unique_ptr<Jit>> Jit::compile(llvm::StringRef source,
   pipeline.vectorBits =
       options.vectorBits ? options.vectorBits : hostVectorBits();
   pipeline.avx512 = llvm::sys::getHostCPUFeatures().lookup("avx512f");
+  const bool cuda = options.target == Target::CUDA;
+  NVPTXPipelineOptions gpu;
+  gpu.chip = options.gpuChip;
+  gpu.features = options.gpuFeatures;
   {
     PassManager pm(&impl->context);
-    if (failed(buildSSMToLoopsStage(pm, pipeline)) ||
+    if (failed(cuda ? buildSSMToKernelsStage(pm, gpu, pipeline)
+                    : buildSSMToLoopsStage(pm, pipeline)) ||
         failed(pm.run(*impl->module)))
-      return failWith(bufferName + ": lowering to loops failed");
+      return failWith(bufferName + (cuda ? ": lowering to GPU kernels and loops failed"
+                                         : ": lowering to loops failed"));
   }
   dump(Stage::Loops);
+  if (cuda && options.dumpIR) {
+    std::string ptx;
+    impl->module->walk([&](gpu::BinaryOp bin) {
+      for (Attribute o : bin.getObjects())
+        if (auto obj = dyn_cast<gpu::ObjectAttr>(o))
+          ptx += "//--- " + bin.getSymName().str() + ".ptx\n" +
+                 obj.getObject().str();
+    });
+    options.dumpIR(Stage::PTX, ptx);
+  }
   if (auto checks = (*impl->module)->getAttrOfType<ArrayAttr>("ssm.runtime_checks"))
     for (Attribute a : checks)
       impl->runtimeChecks.push_back(cast<StringAttr>(a).str());
@@ -333,7 +349,8 @@ Expected<std::unique_ptr<Jit>> Jit::compile(llvm::StringRef source,
       info.outParams = fn->hasAttr("ssm.out_params");
   {
     PassManager pm(&impl->context);
-    if (failed(buildLoopsToLLVMStage(pm, pipeline)) ||
+    if (failed(cuda ? buildGPUHostToLLVMStage(pm, pipeline)
+                    : buildLoopsToLLVMStage(pm, pipeline)) ||
         failed(pm.run(*impl->module)))
       return failWith(bufferName + ": lowering to the LLVM dialect failed");
   }
@@ -400,6 +417,10 @@ Expected<std::unique_ptr<Jit>> Jit::compile(llvm::StringRef source,
         llvm::JITSymbolFlags::Exported);
     map[interner("ssmcShapeError")] = hook;
     map[interner("_mlir_ciface_ssmcShapeError")] = hook;
+    // The mgpu* functions of GPU kernel launches (CUDA target).
+    for (auto [name, fn] : cuda::runtimeSymbols())
+      map[interner(name)] = llvm::orc::ExecutorSymbolDef(
+          llvm::orc::ExecutorAddr::fromPtr(fn), llvm::JITSymbolFlags::Exported);
     auto def = [](auto *fn) {
       return llvm::orc::ExecutorSymbolDef(llvm::orc::ExecutorAddr::fromPtr(fn),
                                           llvm::JITSymbolFlags::Exported);
@@ -540,6 +561,10 @@ Error Jit::call(const FunctionInfo &fn, llvm::ArrayRef<Tensor> inputs,
   for (const Tensor &t : outParams)
     frame.addTensor(t, /*copyIn=*/false, /*copyOut=*/true);
 
+  const bool cuda = impl->options.target == Target::CUDA;
+  if (cuda)
+    if (Error e = cuda::available())
+      return e;
   currentShapeError = {};
   size_t heapBefore;
   {
@@ -557,6 +582,11 @@ Error Jit::call(const FunctionInfo &fn, llvm::ArrayRef<Tensor> inputs,
                                            frame.args))
     return e;
   notePeak();
+  if (cuda)
+    if (std::optional<std::string> e = cuda::takeError()) {
+      frame.finish();
+      return makeError("CUDA error while running '" + entry + "': " + *e);
+    }
   std::optional<ShapeError> shapeError;
   if (currentShapeError.set)
     shapeError = currentShapeError;

@@ -21,23 +21,13 @@ using namespace mlir;
 namespace ssmc {
 
 LogicalResult buildSSMToLoopsStage(OpPassManager &pm,
-                                   const CPUPipelineOptions &options) {
-  std::string p =
-      "ssm-protect-inputs,convert-ssm-to-loops{vector-bits=" + std::to_string(options.vectorBits) +
-      " avx512=" + (options.avx512 ? "true" : "false") +
-      "},canonicalize,cse,"
-      "func.func(convert-elementwise-to-linalg),empty-tensor-to-alloc-tensor,"
-      "one-shot-bufferize{bufferize-function-boundaries "
-      "function-boundary-type-conversion=identity-layout-map},"
-      "ssm-static-results-to-out-params,"
-      "buffer-deallocation-pipeline,convert-bufferization-to-memref,"
-      "func.func(convert-linalg-to-loops),canonicalize,cse";
-  return parsePassPipeline(p, pm);
-}
+                                   const CPUPipelineOptions &options);
 
-LogicalResult buildLoopsToLLVMStage(OpPassManager &pm,
-                                    const CPUPipelineOptions &options) {
-  std::string p =
+namespace {
+/// The loops-to-LLVM pass list; `gpuHost` adds the lowering of host-side
+/// gpu ops (launches, allocations, copies) to mgpu* runtime calls.
+std::string loopsToLLVMPasses(const CPUPipelineOptions &options, bool gpuHost) {
+  return
       "func.func(llvm-request-c-wrappers),ssm-approximate-math,"
       "func.func(convert-vector-to-scf{full-unroll=true}),"
       "convert-scf-to-openmp{num-threads=" + std::to_string(options.threads) +
@@ -46,9 +36,66 @@ LogicalResult buildLoopsToLLVMStage(OpPassManager &pm,
       std::string(options.avx512 ? "true" : "false") +
       " vector-transpose-lowering=shuffle16x16},convert-math-to-llvm,"
       "convert-math-to-libm,convert-arith-to-llvm,convert-index-to-llvm,"
-      "convert-func-to-llvm,convert-cf-to-llvm,convert-openmp-to-llvm,"
-      "reconcile-unrealized-casts";
+      "convert-func-to-llvm,convert-cf-to-llvm,convert-openmp-to-llvm," +
+      std::string(gpuHost ? "gpu-to-llvm," : "") + "reconcile-unrealized-casts";
+}
+
+std::string ssmToLoopsPasses(const CPUPipelineOptions &options) {
+  return "ssm-protect-inputs,convert-ssm-to-loops{vector-bits=" +
+         std::to_string(options.vectorBits) +
+         " avx512=" + (options.avx512 ? "true" : "false") +
+         "},canonicalize,cse,"
+         "func.func(convert-elementwise-to-linalg),empty-tensor-to-alloc-tensor,"
+         "one-shot-bufferize{bufferize-function-boundaries "
+         "function-boundary-type-conversion=identity-layout-map},"
+         "ssm-static-results-to-out-params,"
+         "buffer-deallocation-pipeline,convert-bufferization-to-memref,"
+         "func.func(convert-linalg-to-loops),canonicalize,cse";
+}
+} // namespace
+
+LogicalResult buildSSMToLoopsStage(OpPassManager &pm,
+                                   const CPUPipelineOptions &options) {
+  return parsePassPipeline(ssmToLoopsPasses(options), pm);
+}
+
+LogicalResult buildLoopsToLLVMStage(OpPassManager &pm,
+                                    const CPUPipelineOptions &options) {
+  return parsePassPipeline(loopsToLLVMPasses(options, /*gpuHost=*/false), pm);
+}
+
+LogicalResult buildSSMToKernelsStage(OpPassManager &pm,
+                                     const NVPTXPipelineOptions &options,
+                                     const CPUPipelineOptions &host) {
+  std::string p =
+      "convert-ssm-to-gpu," + ssmToLoopsPasses(host) +
+      ",func.func(ssm-gpu-stage-buffers),gpu-kernel-outlining,"
+      "func.func(gpu-async-region),"
+      "nvvm-attach-target{chip=" + options.chip + " features=" +
+      options.features + " O=3},"
+      // Math becomes polynomials and LLVM intrinsics the NVPTX backend
+      // lowers natively (convert-gpu-to-nvvm maps the rest to libdevice
+      // calls, which ssm-gpu-replace-libdevice turns back into
+      // intrinsics): kernels need no libdevice.
+      "gpu.module(ssm-approximate-math,convert-scf-to-cf,"
+      "convert-gpu-to-nvvm,ssm-gpu-replace-libdevice,canonicalize,cse,"
+      "reconcile-unrealized-casts),"
+      "gpu-module-to-binary{format=isa}";
   return parsePassPipeline(p, pm);
+}
+
+LogicalResult buildGPUHostToLLVMStage(OpPassManager &pm,
+                                      const CPUPipelineOptions &host) {
+  return parsePassPipeline(loopsToLLVMPasses(host, /*gpuHost=*/true), pm);
+}
+
+LogicalResult buildSSMNVPTXPipeline(OpPassManager &pm,
+                                    const NVPTXPipelineOptions &options) {
+  CPUPipelineOptions host;
+  host.threads = options.threads;
+  if (failed(buildSSMToKernelsStage(pm, options, host)))
+    return failure();
+  return buildGPUHostToLLVMStage(pm, host);
 }
 
 LogicalResult buildSSMCPUPipeline(OpPassManager &pm,
@@ -67,6 +114,13 @@ void registerSSMCPipelines() {
         // Registered pipeline strings are fixed at build time; a failure
         // here is a build defect the lit tests catch.
         (void)buildSSMCPUPipeline(pm, options);
+      });
+  PassPipelineRegistration<NVPTXPipelineOptions>(
+      "ssm-nvptx-pipeline",
+      "Lower ssm programs to LLVM dialect for the host with NVPTX kernels "
+      "(PTX in gpu.binary) for the ops that have one",
+      [](OpPassManager &pm, const NVPTXPipelineOptions &options) {
+        (void)buildSSMNVPTXPipeline(pm, options);
       });
 }
 

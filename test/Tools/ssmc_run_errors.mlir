@@ -31,7 +31,9 @@
 // MAGIC: ssmc-run: error: {{.*}}garbage.npy: not a .npy file (bad magic)
 // THREADS: ssmc-run: error: --threads must be a non-negative integer, got 'abc'
 // TARGET: ssmc-run: error: --target must be cpu or cuda, got 'tpu'
-// CUDA: ssmc-run: error: target 'cuda' is not available in this build
+// The CUDA target compiles anywhere; argument errors come before the
+// driver is needed (Integration/GPU/no_driver.mlir covers a missing driver).
+// CUDA: ssmc-run: error: missing --input for argument 'arg0' (tensor<1x4x8xf32>) of 'main'
 // OUTS: ssmc-run: error: 'main' returns 1 results, got 2 --output files
 // BENCH: bench: 3 runs, median {{[0-9.]+}} ms, min {{[0-9.]+}} ms
 // BENCH: result #0: f32 [1, 4, 8]

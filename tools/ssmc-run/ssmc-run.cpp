@@ -61,12 +61,14 @@ cl::opt<unsigned> printLimit("print-limit",
                              cl::desc("Elements printed per result"),
                              cl::init(64), cl::cat(category));
 
-enum class Emit { MLIR, Loops, LLVMDialect, LLVM, Jit };
+enum class Emit { MLIR, Loops, PTX, LLVMDialect, LLVM, Jit };
 cl::opt<Emit> emit(
     "emit", cl::desc("Stage to stop at"), cl::init(Emit::Jit),
     cl::values(clEnumValN(Emit::MLIR, "mlir", "the verified program"),
                clEnumValN(Emit::Loops, "loops",
                           "after lowering to fused loops on buffers"),
+               clEnumValN(Emit::PTX, "ptx",
+                          "the PTX of the GPU kernels (--target cuda)"),
                clEnumValN(Emit::LLVMDialect, "llvm-dialect",
                           "after lowering to the LLVM dialect"),
                clEnumValN(Emit::LLVM, "llvm", "optimised LLVM IR"),
@@ -153,6 +155,11 @@ int main(int argc, char **argv) {
   switch (emit) {
   case Emit::MLIR: stopAt = ssmc::Stage::MLIR; break;
   case Emit::Loops: stopAt = ssmc::Stage::Loops; break;
+  case Emit::PTX:
+    if (target != "cuda")
+      return fail("--emit=ptx needs --target cuda", 2);
+    stopAt = ssmc::Stage::PTX;
+    break;
   case Emit::LLVMDialect: stopAt = ssmc::Stage::LLVMDialect; break;
   case Emit::LLVM: stopAt = ssmc::Stage::LLVMIR; break;
   case Emit::Jit: break;

@@ -206,9 +206,10 @@ int main(int argc, char **argv) {
       plotScript = value;
     } else if (key == "--target") {
       if (value == "cuda") {
-        llvm::errs() << "ssmc-tasks: error: --target cuda: this build has no "
-                        "CUDA target yet (the NVPTX pipeline is not built); "
-                        "use --target cpu\n";
+        llvm::errs() << "ssmc-tasks: error: --target cuda: the task models "
+                        "(linear attention, attention, their decode steps) "
+                        "have no GPU kernels yet, so they would run on the "
+                        "host; use --target cpu\n";
         return 1;
       }
       ok = value == "cpu";

@@ -1,0 +1,35 @@
+//===- SSMToGPU.cpp - the convert-ssm-to-gpu pass -------------------------===//
+
+#include "ssmc/Conversion/SSMToGPU.h"
+#include "ssmc/Passes.h"
+
+#include "dialects/ssm/SSMOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace ssmc {
+#define GEN_PASS_DEF_CONVERTSSMTOGPU
+#include "ssmc/Passes.h.inc"
+} // namespace ssmc
+
+using namespace mlir;
+
+namespace {
+struct ConvertSSMToGPUPass
+    : public ssmc::impl::ConvertSSMToGPUBase<ConvertSSMToGPUPass> {
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    ssmc::populateSelectiveScanToGPUPatterns(patterns);
+    GreedyRewriteConfig config;
+    config.setRegionSimplificationLevel(GreedySimplifyRegionLevel::Disabled);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns), config)))
+      signalPassFailure();
+  }
+};
+} // namespace

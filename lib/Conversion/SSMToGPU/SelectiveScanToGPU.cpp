@@ -1,0 +1,222 @@
+//===- SelectiveScanToGPU.cpp - selective_scan as a GPU kernel ------------===//
+//
+// One GPU thread per (batch, channel): the thread walks the sequence once
+// with the N-element state in a private array (registers once unrolled),
+// exactly the fused recurrence of the CPU lowering, in 128-thread blocks
+// over B * Dm channels. The launch names the host buffers; after
+// bufferization ssm-gpu-stage-buffers gives it device copies.
+//
+// Handled: f32 programs with static N, shared or grouped B/C, D, z,
+// delta_bias, delta_softplus, h0 and final_state. Other forms (packed
+// sequences, f16/bf16/f64, dynamic N) are left to the CPU lowering, which
+// the NVPTX pipeline runs after this pass, so every program still runs.
+//
+//===----------------------------------------------------------------------===//
+
+#include "../SSMToLoops/LoweringUtils.h"
+#include "ssmc/Conversion/SSMToGPU.h"
+
+#include "dialects/ssm/SSMOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/PatternMatch.h"
+
+using namespace mlir;
+using namespace ssmc::detail;
+
+
+namespace {
+
+constexpr int64_t kBlock = 128;
+
+Value cidx(OpBuilder &b, Location loc, int64_t v) {
+  return arith::ConstantIndexOp::create(b, loc, v);
+}
+
+struct SelectiveScanToGPU : OpRewritePattern<ssm::SelectiveScanOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(ssm::SelectiveScanOp op,
+                                PatternRewriter &rw) const override {
+    Location loc = op.getLoc();
+    auto uTy = cast<RankedTensorType>(op.getU().getType());
+    if (!uTy.getElementType().isF32())
+      return rw.notifyMatchFailure(op, "the GPU kernel takes f32 programs");
+    auto aTy = cast<RankedTensorType>(op.getA().getType());
+    if (aTy.isDynamicDim(1) || aTy.getDimSize(1) > 256)
+      return rw.notifyMatchFailure(op, "needs a static state size N <= 256");
+    if (op.getCuSeqlens())
+      return rw.notifyMatchFailure(op, "packed sequences stay on the CPU");
+    for (Value v : op->getOperands())
+      if (getElementTypeOrSelf(v.getType()) != rw.getF32Type())
+        return rw.notifyMatchFailure(op, "every operand must be f32");
+    const int64_t N = aTy.getDimSize(1);
+    const bool groupedB = op.isGroupedB(), groupedC = op.isGroupedC();
+
+    // Host buffers, sizes, device copies.
+    Value hu = toBuffer(rw, loc, op.getU());
+    Value Bsz = dimOf(rw, loc, hu, 0), Dm = dimOf(rw, loc, hu, 1),
+          L = dimOf(rw, loc, hu, 2);
+    // The kernel reads and writes the host buffers; ssm-gpu-stage-buffers
+    // (after bufferization) moves them to device memory around the launch.
+    SmallVector<Value> hostIns;
+    for (Value v : op->getOperands())
+      hostIns.push_back(toBuffer(rw, loc, v));
+    auto devOf = [&](Value tensor) -> Value {
+      if (!tensor)
+        return {};
+      for (auto [i, v] : llvm::enumerate(op->getOperands()))
+        if (v == tensor)
+          return hostIns[i];
+      return {};
+    };
+    Value hOut = allocLike(rw, loc, op.getOut().getType(), {Bsz, Dm, L});
+    Value dOut = hOut;
+    Value hFinal, dFinal;
+    if (op.getFinalState()) {
+      hFinal = allocLike(rw, loc, op.getFinalState().getType(),
+                         {Bsz, Dm, cidx(rw, loc, N)});
+      dFinal = hFinal;
+    }
+    Value G = cidx(rw, loc, 1);
+    if (groupedB)
+      G = dimOf(rw, loc, hostIns[3], 1);
+    else if (groupedC)
+      G = dimOf(rw, loc, hostIns[4], 1);
+    Value perGroup = arith::DivUIOp::create(rw, loc, Dm, G);
+
+    Value lanes = arith::MulIOp::create(rw, loc, Bsz, Dm);
+    Value c1 = cidx(rw, loc, 1), c0 = cidx(rw, loc, 0);
+    Value blocks = arith::CeilDivUIOp::create(rw, loc, lanes, cidx(rw, loc, kBlock));
+    blocks = arith::MaxUIOp::create(rw, loc, blocks, c1);
+    auto launch = gpu::LaunchOp::create(rw, loc, blocks, c1, c1,
+                                        cidx(rw, loc, kBlock), c1, c1);
+    {
+      OpBuilder::InsertionGuard g(rw);
+      Block &body = launch.getBody().front();
+      rw.setInsertionPointToStart(&body);
+      Value bx = launch.getBlockIds().x, tx = launch.getThreadIds().x;
+      Value lane = arith::AddIOp::create(
+          rw, loc, arith::MulIOp::create(rw, loc, bx, cidx(rw, loc, kBlock)), tx);
+      Value inRange =
+          arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ult, lane, lanes);
+      auto guard = scf::IfOp::create(rw, loc, inRange, false);
+      rw.setInsertionPointToStart(&guard.getThenRegion().front());
+      Value b = arith::DivUIOp::create(rw, loc, lane, Dm);
+      Value d = arith::RemUIOp::create(rw, loc, lane, Dm);
+      Value grp = arith::DivUIOp::create(rw, loc, d, perGroup);
+      Type f32 = rw.getF32Type();
+      auto f = [&](double v) {
+        return arith::ConstantOp::create(rw, loc, rw.getF32FloatAttr(v));
+      };
+      // State in a private array.
+      auto stTy = MemRefType::get({N}, f32, AffineMap(),
+                                  gpu::AddressSpaceAttr::get(
+                                      rw.getContext(), gpu::AddressSpace::Private));
+      Value h = memref::AllocaOp::create(rw, loc, stTy);
+      Value cN = cidx(rw, loc, N);
+      scf::ForOp::create(rw, loc, c0, cN, c1, ValueRange{},
+                         [&](OpBuilder &bb, Location l, Value n, ValueRange) {
+                           Value init = op.getH0()
+                               ? memref::LoadOp::create(bb, l, devOf(op.getH0()),
+                                                        ValueRange{b, d, n})
+                                     .getResult()
+                               : f(0.0).getResult();
+                           memref::StoreOp::create(bb, l, init, h, ValueRange{n});
+                           scf::YieldOp::create(bb, l);
+                         });
+      Value bias = op.getDeltaBias()
+                       ? memref::LoadOp::create(rw, loc, devOf(op.getDeltaBias()),
+                                                ValueRange{d}).getResult()
+                       : Value();
+      Value Dv = op.getD() ? memref::LoadOp::create(rw, loc, devOf(op.getD()),
+                                                     ValueRange{d}).getResult()
+                           : Value();
+      Value dA = devOf(op.getA()), dB = devOf(op.getB()), dC = devOf(op.getC());
+      Value du = devOf(op.getU()), ddt = devOf(op.getDelta());
+      Value dz = devOf(op.getZ());
+      scf::ForOp::create(
+          rw, loc, c0, L, c1, ValueRange{},
+          [&](OpBuilder &bb, Location l, Value t, ValueRange) {
+            Value u = memref::LoadOp::create(bb, l, du, ValueRange{b, d, t});
+            Value dt = memref::LoadOp::create(bb, l, ddt, ValueRange{b, d, t});
+            if (bias)
+              dt = arith::AddFOp::create(bb, l, dt, bias);
+            if (op.getDeltaSoftplus()) {
+              // softplus(x) = max(x, 0) + log1p(exp(-|x|)), overflow-free.
+              Value zero = arith::ConstantOp::create(bb, l, bb.getF32FloatAttr(0));
+              Value ax = math::AbsFOp::create(bb, l, dt);
+              Value e = math::ExpOp::create(
+                  bb, l, arith::NegFOp::create(bb, l, ax));
+              dt = arith::AddFOp::create(bb, l,
+                                         arith::MaximumFOp::create(bb, l, dt, zero),
+                                         math::Log1pOp::create(bb, l, e));
+            }
+            Value du_ = arith::MulFOp::create(bb, l, dt, u);
+            auto nLoop = scf::ForOp::create(
+                bb, l, c0, cN, c1,
+                ValueRange{arith::ConstantOp::create(bb, l, bb.getF32FloatAttr(0))},
+                [&](OpBuilder &nb, Location nl, Value n, ValueRange acc) {
+                  Value a = memref::LoadOp::create(nb, nl, dA, ValueRange{d, n});
+                  Value decay = math::ExpOp::create(
+                      nb, nl, arith::MulFOp::create(nb, nl, dt, a));
+                  SmallVector<Value> bIdx = groupedB
+                                                ? SmallVector<Value>{b, grp, n, t}
+                                                : SmallVector<Value>{b, n, t};
+                  SmallVector<Value> cIdx = groupedC
+                                                ? SmallVector<Value>{b, grp, n, t}
+                                                : SmallVector<Value>{b, n, t};
+                  Value bv = memref::LoadOp::create(nb, nl, dB, bIdx);
+                  Value cv = memref::LoadOp::create(nb, nl, dC, cIdx);
+                  Value hn = memref::LoadOp::create(nb, nl, h, ValueRange{n});
+                  Value upd = math::FmaOp::create(
+                      nb, nl, decay, hn, arith::MulFOp::create(nb, nl, du_, bv));
+                  memref::StoreOp::create(nb, nl, upd, h, ValueRange{n});
+                  Value y = math::FmaOp::create(nb, nl, cv, upd, acc[0]);
+                  scf::YieldOp::create(nb, nl, y);
+                });
+            Value y = nLoop.getResult(0);
+            if (Dv)
+              y = math::FmaOp::create(bb, l, Dv, u, y);
+            if (dz) {
+              Value z = memref::LoadOp::create(bb, l, dz, ValueRange{b, d, t});
+              Value one = arith::ConstantOp::create(bb, l, bb.getF32FloatAttr(1));
+              Value sig = arith::DivFOp::create(
+                  bb, l, one,
+                  arith::AddFOp::create(
+                      bb, l, one,
+                      math::ExpOp::create(bb, l, arith::NegFOp::create(bb, l, z))));
+              y = arith::MulFOp::create(bb, l, y,
+                                        arith::MulFOp::create(bb, l, z, sig));
+            }
+            memref::StoreOp::create(bb, l, y, dOut, ValueRange{b, d, t});
+            scf::YieldOp::create(bb, l);
+          });
+      if (dFinal)
+        scf::ForOp::create(rw, loc, c0, cN, c1, ValueRange{},
+                           [&](OpBuilder &bb, Location l, Value n, ValueRange) {
+                             Value hn = memref::LoadOp::create(bb, l, h, ValueRange{n});
+                             memref::StoreOp::create(bb, l, hn, dFinal,
+                                                     ValueRange{b, d, n});
+                             scf::YieldOp::create(bb, l);
+                           });
+      rw.setInsertionPointToEnd(&body);
+      gpu::TerminatorOp::create(rw, loc);
+    }
+    SmallVector<Value> results{toTensor(rw, loc, op.getOut().getType(), hOut)};
+    if (hFinal)
+      results.push_back(toTensor(rw, loc, op.getFinalState().getType(), hFinal));
+    rw.replaceOp(op, results);
+    return success();
+  }
+};
+
+} // namespace
+
+void ssmc::populateSelectiveScanToGPUPatterns(RewritePatternSet &patterns) {
+  patterns.add<SelectiveScanToGPU>(patterns.getContext());
+}

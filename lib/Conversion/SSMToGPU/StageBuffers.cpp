@@ -1,0 +1,73 @@
+//===- StageBuffers.cpp - the ssm-gpu-stage-buffers pass ------------------===//
+//
+// Kernels written by convert-ssm-to-gpu name host buffers. After
+// bufferization and buffer deallocation (which know nothing of device
+// memory), every host memref a gpu.launch uses gets a device copy: gpu.alloc
+// and a host-to-device gpu.memcpy before the launch when the kernel reads
+// it, a device-to-host gpu.memcpy after it when the kernel writes it, and
+// gpu.dealloc.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ssmc/Passes.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/Transforms/RegionUtils.h"
+
+namespace ssmc {
+#define GEN_PASS_DEF_SSMGPUSTAGEBUFFERS
+#include "ssmc/Passes.h.inc"
+} // namespace ssmc
+
+using namespace mlir;
+
+namespace {
+struct StageBuffersPass
+    : public ssmc::impl::SSMGPUStageBuffersBase<StageBuffersPass> {
+  void runOnOperation() override {
+    SmallVector<gpu::LaunchOp> launches;
+    getOperation()->walk([&](gpu::LaunchOp l) { launches.push_back(l); });
+    for (gpu::LaunchOp launch : launches)
+      stage(launch);
+  }
+
+  void stage(gpu::LaunchOp launch) {
+    Location loc = launch.getLoc();
+    llvm::SetVector<Value> captured;
+    getUsedValuesDefinedAbove(launch.getBody(), captured);
+    OpBuilder b(launch);
+    for (Value host : captured) {
+      auto mt = dyn_cast<MemRefType>(host.getType());
+      if (!mt)
+        continue;
+      bool reads = false, writes = false;
+      for (OpOperand &use : host.getUses()) {
+        if (!launch->isProperAncestor(use.getOwner()))
+          continue;
+        if (isa<memref::StoreOp>(use.getOwner()))
+          writes = true;
+        else
+          reads = true;
+      }
+      b.setInsertionPoint(launch);
+      SmallVector<Value> dyn;
+      for (int64_t i = 0; i < mt.getRank(); ++i)
+        if (mt.isDynamicDim(i))
+          dyn.push_back(memref::DimOp::create(b, loc, host, i));
+      auto devTy = MemRefType::get(mt.getShape(), mt.getElementType());
+      Value dev = gpu::AllocOp::create(b, loc, devTy, Type(), ValueRange{},
+                                       dyn, ValueRange{})
+                      .getMemref();
+      if (reads)
+        gpu::MemcpyOp::create(b, loc, TypeRange{}, ValueRange{}, dev, host);
+      replaceAllUsesInRegionWith(host, dev, launch.getBody());
+      b.setInsertionPointAfter(launch);
+      if (writes)
+        gpu::MemcpyOp::create(b, loc, TypeRange{}, ValueRange{}, host, dev);
+      gpu::DeallocOp::create(b, loc, TypeRange{}, ValueRange{}, dev);
+    }
+  }
+};
+} // namespace

@@ -1,0 +1,41 @@
+// convert-ssm-to-gpu: an f32 selective_scan with static N becomes one
+// gpu.launch of 128-thread blocks over B * Dm channels, each thread walking
+// the sequence with its state in a private array; forms without a kernel
+// (here bf16) are left for convert-ssm-to-loops. ssm-gpu-stage-buffers then
+// gives the launch device copies (in before, results out after).
+// RUN: ssmc-opt %s --convert-ssm-to-gpu | FileCheck %s
+// RUN: ssmc-opt %s --convert-ssm-to-gpu --convert-ssm-to-loops --one-shot-bufferize="bufferize-function-boundaries" --ssm-gpu-stage-buffers | FileCheck %s --check-prefix=STAGED
+
+// CHECK-LABEL: func.func @f32
+// CHECK: %[[OUT:.*]] = memref.alloc() {alignment = 64 : i64} : memref<2x8x5xf32>
+// CHECK: gpu.launch blocks(%[[BX:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %c1{{.*}}, %{{.*}} = %c1{{.*}}, %{{.*}} = %c1{{.*}}) threads(%[[TX:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %c128
+// CHECK: memref.alloca() : memref<4xf32, #gpu.address_space<private>>
+// CHECK: scf.for %{{.*}} = %c0 to %c5 step %c1 {
+// CHECK: math.exp
+// CHECK: scf.for %{{.*}} = %c0 to %c4 step %c1 iter_args
+// CHECK: memref.store %{{.*}}, %[[OUT]]
+// CHECK: gpu.terminator
+// CHECK: bufferization.to_tensor %[[OUT]]
+
+// STAGED-LABEL: func.func @f32
+// STAGED: gpu.alloc () : memref<2x8x5xf32>
+// STAGED: gpu.memcpy
+// STAGED: gpu.launch
+// STAGED: gpu.memcpy
+// STAGED: gpu.dealloc
+func.func @f32(%u: tensor<2x8x5xf32>, %A: tensor<8x4xf32>, %B: tensor<2x4x5xf32>) -> tensor<2x8x5xf32> {
+  %y = ssm.selective_scan %u, %u, %A, %B, %B delta_softplus
+      : (tensor<2x8x5xf32>, tensor<2x8x5xf32>, tensor<8x4xf32>, tensor<2x4x5xf32>, tensor<2x4x5xf32>)
+      -> tensor<2x8x5xf32>
+  return %y : tensor<2x8x5xf32>
+}
+
+// CHECK-LABEL: func.func @bf16_stays
+// CHECK-NOT: gpu.launch
+// CHECK: ssm.selective_scan
+func.func @bf16_stays(%u: tensor<2x8x5xbf16>, %A: tensor<8x4xf32>, %B: tensor<2x4x5xbf16>) -> tensor<2x8x5xbf16> {
+  %y = ssm.selective_scan %u, %u, %A, %B, %B
+      : (tensor<2x8x5xbf16>, tensor<2x8x5xbf16>, tensor<8x4xf32>, tensor<2x4x5xbf16>, tensor<2x4x5xbf16>)
+      -> tensor<2x8x5xbf16>
+  return %y : tensor<2x8x5xbf16>
+}

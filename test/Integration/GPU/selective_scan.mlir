@@ -1,0 +1,22 @@
+// selective_scan on the GPU (one thread per channel) against the double
+// reference, with every optional operand; runs only where a CUDA driver is.
+// REQUIRES: cuda-driver
+// RUN: rm -rf %t && ssmc-testdata selective-scan --out %t --batch 2 --channels 37 --len 13 --state 16 --full --seed 3
+// RUN: ssmc-run %s --target cuda --input %t/u.npy --input %t/dt.npy --input %t/A.npy --input %t/B.npy --input %t/C.npy \
+// RUN:   --input D=%t/D.npy --input z=%t/z.npy --input bias=%t/bias.npy --input h0=%t/h0.npy \
+// RUN:   --output %t/y.npy --output %t/h.npy
+// RUN: ssmc-testdata compare %t/y.npy %t/ref_out.npy --rtol 1e-4 | FileCheck %s
+// RUN: ssmc-testdata compare %t/h.npy %t/ref_state.npy --rtol 1e-4 | FileCheck %s
+// CHECK: OK
+
+func.func @main(%u: tensor<2x37x13xf32>, %dt: tensor<2x37x13xf32>, %A: tensor<37x16xf32>,
+                %B: tensor<2x16x13xf32>, %C: tensor<2x16x13xf32>,
+                %D: tensor<37xf32> {ssm.name = "D"}, %z: tensor<2x37x13xf32> {ssm.name = "z"},
+                %bias: tensor<37xf32> {ssm.name = "bias"}, %h0: tensor<2x37x16xf32> {ssm.name = "h0"})
+    -> (tensor<2x37x13xf32>, tensor<2x37x16xf32>) {
+  %y, %h = ssm.selective_scan %u, %dt, %A, %B, %C D(%D) z(%z) delta_bias(%bias) h0(%h0) delta_softplus
+      : (tensor<2x37x13xf32>, tensor<2x37x13xf32>, tensor<37x16xf32>, tensor<2x16x13xf32>,
+         tensor<2x16x13xf32>, tensor<37xf32>, tensor<2x37x13xf32>, tensor<37xf32>, tensor<2x37x16xf32>)
+      -> (tensor<2x37x13xf32>, tensor<2x37x16xf32>)
+  return %y, %h : tensor<2x37x13xf32>, tensor<2x37x16xf32>
+}
