@@ -676,6 +676,17 @@ def SSM_DPFetchOp : SSM_Op<"dp_fetch", [MemoryEffects<[MemRead]>]> {
   let hasVerifier = 1;
 }
 
+def SSM_GPUBarrierOp : SSM_Op<"gpu_barrier", [MemoryEffects<[MemRead, MemWrite]>]> {
+  let summary = "A block-wide barrier in a GPU kernel, before bufferization";
+  let description = [{
+    Internal to the NVPTX pipeline: GPU lowerings that run before
+    bufferization mark block-wide barriers with this op (its declared memory
+    effects let buffer deallocation analyse the kernel);
+    `ssm-gpu-stage-buffers` turns each into `gpu.barrier`.
+  }];
+  let assemblyFormat = "attr-dict";
+}
+
 def SSM_YieldOp : SSM_Op<"yield",
     [Pure, Terminator, ParentOneOf<["ScanOp", "DPOp"]>]> {
   let summary = "Yields the values a region of ssm.scan or ssm.dp computes";

@@ -1,6 +1,6 @@
 // ssm-nvptx-pipeline: the selective_scan kernel becomes PTX for sm_90 that
-// ptxas accepts, shared and grouped B/C; an op without a GPU kernel (ssm.dp)
-// stays on the host in the same program.
+// ptxas accepts, shared and grouped B/C; an op without a GPU kernel
+// (ssm.linear_attention) stays on the host in the same program.
 // REQUIRES: ptxas
 // RUN: rm -rf %t && ssmc-run %s --target cuda --emit=ptx > %t.ptx
 // RUN: FileCheck %s < %t.ptx
@@ -20,29 +20,21 @@
 // HOST-DAG: llvm.call @mgpuMemAlloc
 // HOST-DAG: llvm.call @mgpuMemcpy
 // HOST-DAG: llvm.call @mgpuStreamSynchronize
-// HOST-NOT: ssm.dp
+// HOST-NOT: ssm.linear_attention
+// HOST-NOT: gpu.binary @main_kernel_1
 
 func.func @main(%u: tensor<2x64x33xf32>, %dt: tensor<2x64x33xf32>, %A: tensor<64x16xf32>,
                 %B: tensor<2x16x33xf32>, %C: tensor<2x16x33xf32>, %D: tensor<64xf32>,
-                %z: tensor<2x64x33xf32>, %Bg: tensor<2x4x16x33xf32>, %s: tensor<?xi64>)
-    -> (tensor<2x64x33xf32>, tensor<2x64x33xf32>, tensor<2x64x16xf32>, tensor<i64>) {
+                %z: tensor<2x64x33xf32>, %Bg: tensor<2x4x16x33xf32>)
+    -> (tensor<2x64x33xf32>, tensor<2x64x33xf32>, tensor<2x64x16xf32>, tensor<1x1x8x4xf32>) {
   %y = ssm.selective_scan %u, %dt, %A, %B, %C D(%D) z(%z) delta_softplus
       : (tensor<2x64x33xf32>, tensor<2x64x33xf32>, tensor<64x16xf32>, tensor<2x16x33xf32>,
          tensor<2x16x33xf32>, tensor<64xf32>, tensor<2x64x33xf32>) -> tensor<2x64x33xf32>
   %y2, %h = ssm.selective_scan %u, %dt, %A, %Bg, %Bg
       : (tensor<2x64x33xf32>, tensor<2x64x33xf32>, tensor<64x16xf32>, tensor<2x4x16x33xf32>,
          tensor<2x4x16x33xf32>) -> (tensor<2x64x33xf32>, tensor<2x64x16xf32>)
-  %c0 = arith.constant 0 : index
-  %T = tensor.dim %s, %c0 : tensor<?xi64>
-  %zero = arith.constant 0 : i64
-  %last = ssm.dp [%T] inputs(%s : tensor<?xi64>) {deps = [array<i64: -1>], output = "last"} : tensor<i64>
-    cell {
-    ^bb0(%i: index, %d: i64, %x: i64):
-      %n = arith.addi %d, %x : i64
-      ssm.yield %n : i64
-    } boundary {
-    ^bb0(%i: index):
-      ssm.yield %zero : i64
-    }
-  return %y, %y2, %h, %last : tensor<2x64x33xf32>, tensor<2x64x33xf32>, tensor<2x64x16xf32>, tensor<i64>
+  %q = arith.constant dense<0.5> : tensor<1x1x8x4xf32>
+  %last = ssm.linear_attention %q, %q, %q
+      : (tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>, tensor<1x1x8x4xf32>) -> tensor<1x1x8x4xf32>
+  return %y, %y2, %h, %last : tensor<2x64x33xf32>, tensor<2x64x33xf32>, tensor<2x64x16xf32>, tensor<1x1x8x4xf32>
 }

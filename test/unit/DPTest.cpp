@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ssmc/Cuda.h"
 #include "ssmc/DPReference.h"
 #include "ssmc/Jit.h"
 
@@ -18,9 +19,12 @@ using namespace ssmc;
 
 namespace {
 
-std::unique_ptr<Jit> compileExample(const std::string &name) {
+std::unique_ptr<Jit> compileExample(const std::string &name,
+                                    Target target = Target::CPU) {
   std::string path = std::string(SSMC_EXAMPLES_DIR) + "/dp/" + name;
-  auto jit = Jit::compileFile(path);
+  JitOptions options;
+  options.target = target;
+  auto jit = Jit::compileFile(path, options);
   EXPECT_TRUE(static_cast<bool>(jit)) << llvm::toString(jit.takeError());
   return jit ? std::move(*jit) : nullptr;
 }
@@ -195,6 +199,36 @@ TEST(DPExamples, LastRowStorageIsLinear) {
   ASSERT_EQ(row.size(), n);
   EXPECT_EQ(row.back(), ref::lcs(x, y));
   EXPECT_LE(jit->lastCallPeakHeapBytes(), 5 * n * sizeof(int64_t));
+}
+
+TEST(DPExamples, GPUKernelsMatchTheSolvers) {
+  // The same programs on the CUDA target (one kernel per DP: wavefronts
+  // strided over a block's threads); skipped without a driver and device.
+  if (llvm::Error e = cuda::available())
+    GTEST_SKIP() << llvm::toString(std::move(e));
+  std::mt19937 rng(31);
+  auto lis = compileExample("lis.mlir", Target::CUDA);
+  auto ed = compileExample("edit_distance.mlir", Target::CUDA);
+  auto lcs = compileExample("lcs.mlir", Target::CUDA);
+  auto ks = compileExample("knapsack.mlir", Target::CUDA);
+  auto local = compileExample("local_sum.mlir", Target::CUDA);
+  ASSERT_TRUE(lis && ed && lcs && ks && local);
+  for (size_t n : {0, 1, 7, 100, 700}) {
+    std::vector<int64_t> a = randomInts(rng, n, 0, 50);
+    EXPECT_EQ(run1(*lis, "lis", {ints(a).view()}), ref::lisTable(a)) << n;
+    std::vector<int64_t> x = randomInts(rng, n, 0, 3), y = randomInts(rng, n + 3, 0, 3);
+    EXPECT_EQ(run1(*ed, "edit_distance_table", {ints(x).view(), ints(y).view()}),
+              ref::editDistanceTable(x, y)) << n;
+    std::vector<int64_t> row = run1(*lcs, "lcs", {ints(x).view(), ints(y).view()});
+    ASSERT_EQ(row.size(), n + 3);
+    EXPECT_EQ(row.back(), ref::lcs(x, y)) << n;
+    std::vector<int64_t> w = randomInts(rng, n, 1, 30), v = randomInts(rng, n, 0, 90);
+    EXPECT_EQ(run1(*ks, "knapsack", {ints(w).view(), ints(v).view(), scalar(600).view()}),
+              std::vector<int64_t>{ref::knapsack01(w, v, 600)}) << n;
+    std::vector<int64_t> s = randomInts(rng, 100 * n, 0, 10);
+    EXPECT_EQ(run1(*local, "local_sum_table", {ints(s).view()}),
+              ref::localSumMod(s, 3, 11)) << n;
+  }
 }
 
 } // namespace

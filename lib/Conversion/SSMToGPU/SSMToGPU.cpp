@@ -26,6 +26,7 @@ struct ConvertSSMToGPUPass
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     ssmc::populateSelectiveScanToGPUPatterns(patterns);
+    ssmc::populateDPToGPUPatterns(patterns);
     GreedyRewriteConfig config;
     config.setRegionSimplificationLevel(GreedySimplifyRegionLevel::Disabled);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns), config)))

@@ -5,11 +5,13 @@
 // memory), every host memref a gpu.launch uses gets a device copy: gpu.alloc
 // and a host-to-device gpu.memcpy before the launch when the kernel reads
 // it, a device-to-host gpu.memcpy after it when the kernel writes it, and
-// gpu.dealloc.
+// gpu.dealloc. Barrier markers (ssm.gpu_barrier) become gpu.barrier.
 //
 //===----------------------------------------------------------------------===//
 
 #include "ssmc/Passes.h"
+
+#include "dialects/ssm/SSMOps.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -31,6 +33,13 @@ struct StageBuffersPass
     getOperation()->walk([&](gpu::LaunchOp l) { launches.push_back(l); });
     for (gpu::LaunchOp launch : launches)
       stage(launch);
+    SmallVector<ssm::GPUBarrierOp> barriers;
+    getOperation()->walk([&](ssm::GPUBarrierOp b) { barriers.push_back(b); });
+    for (ssm::GPUBarrierOp b : barriers) {
+      OpBuilder builder(b);
+      gpu::BarrierOp::create(builder, b.getLoc());
+      b.erase();
+    }
   }
 
   void stage(gpu::LaunchOp launch) {

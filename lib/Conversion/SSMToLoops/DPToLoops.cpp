@@ -18,11 +18,13 @@
 //===----------------------------------------------------------------------===//
 
 #include "LoweringUtils.h"
+#include "ssmc/Conversion/SSMToGPU.h"
 #include "ssmc/Conversion/SSMToLoops.h"
 
 #include "dialects/ssm/SSMOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/IRMapping.h"
@@ -38,6 +40,8 @@ namespace {
 /// Wavefronts narrower than this run sequentially: forking threads for a
 /// few cells costs more than computing them.
 constexpr int64_t kMinParallelWidth = 512;
+/// Threads of the single block a GPU DP kernel runs in.
+constexpr int64_t kGPUThreads = 256;
 
 Value cst(OpBuilder &b, Location loc, int64_t v) {
   return arith::ConstantIndexOp::create(b, loc, v);
@@ -45,9 +49,12 @@ Value cst(OpBuilder &b, Location loc, int64_t v) {
 
 class DPLowering {
 public:
-  DPLowering(ssm::DPOp op, PatternRewriter &rw)
+  /// With `gpu`, the schedule runs inside one gpu.launch of a single
+  /// block: a wavefront's cells are strided over the threads with a
+  /// gpu.barrier after each wavefront; sequential parts run on thread 0.
+  DPLowering(ssm::DPOp op, PatternRewriter &rw, bool gpu = false)
       : op(op), rw(rw), loc(op.getLoc()), rank(op.getIndexRank()),
-        cellType(op.getCellType()), deps(op.getDepOffsets()) {}
+        cellType(op.getCellType()), deps(op.getDepOffsets()), gpu(gpu) {}
 
   LogicalResult run();
 
@@ -67,10 +74,23 @@ private:
   /// Computes and stores local-form cell `idx`.
   void emitLocalCell(ValueRange idx);
   void emitPrefixCell(Value i);
+  /// Stores the last cell or last row into the result.
+  void emitOutputs();
   /// Runs `body(x)` for x in [lo, hi), in parallel when `parallel` and the
   /// range is wide.
   void emitRange(Value lo, Value hi, bool parallel,
                  llvm::function_ref<void(Value)> body);
+  /// Emits `body` for thread 0 only in GPU mode, unconditionally otherwise.
+  void onThreadZero(llvm::function_ref<void()> body) {
+    if (!gpu)
+      return body();
+    Value first = arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::eq, tid,
+                                        cst(rw, loc, 0));
+    auto ifOp = scf::IfOp::create(rw, loc, first, /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard g(rw);
+    rw.setInsertionPointToStart(&ifOp.getThenRegion().front());
+    body();
+  }
 
   ssm::DPOp op;
   PatternRewriter &rw;
@@ -81,6 +101,8 @@ private:
   SmallVector<Value> sizes, inputs;
   SmallVector<int64_t> inputDims;
   Layout layout = Layout::Table;
+  bool gpu;
+  Value tid, nthreads; ///< GPU mode: thread index and block size
   Value buf;    ///< cell storage
   Value ring;   ///< ring length (cells, rows or diagonals)
   Value result; ///< result buffer
@@ -229,6 +251,24 @@ void DPLowering::emitPrefixCell(Value i) {
 void DPLowering::emitRange(Value lo, Value hi, bool parallel,
                            llvm::function_ref<void(Value)> body) {
   Value c1 = cst(rw, loc, 1);
+  if (gpu) {
+    if (parallel) {
+      Value start = arith::AddIOp::create(rw, loc, lo, tid);
+      auto loop = scf::ForOp::create(rw, loc, start, hi, nthreads);
+      OpBuilder::InsertionGuard g(rw);
+      rw.setInsertionPointToStart(loop.getBody());
+      body(loop.getInductionVar());
+    } else {
+      onThreadZero([&] {
+        auto loop = scf::ForOp::create(rw, loc, lo, hi, c1);
+        OpBuilder::InsertionGuard g(rw);
+        rw.setInsertionPointToStart(loop.getBody());
+        body(loop.getInductionVar());
+      });
+    }
+    ssm::GPUBarrierOp::create(rw, loc);
+    return;
+  }
   auto emitFor = [&]() {
     auto loop = scf::ForOp::create(rw, loc, lo, hi, c1);
     OpBuilder::InsertionGuard g(rw);
@@ -330,16 +370,28 @@ LogicalResult DPLowering::run() {
     buf = alloc({ring, sizes[1]});
   }
 
+  // GPU mode: everything below runs in one block of threads.
+  gpu::LaunchOp launch;
+  if (gpu) {
+    Value threads = cst(rw, loc, kGPUThreads);
+    launch = gpu::LaunchOp::create(rw, loc, c1, c1, c1, threads, c1, c1);
+    rw.setInsertionPointToStart(&launch.getBody().front());
+    tid = launch.getThreadIds().x;
+    nthreads = threads;
+  }
+
   // Schedule.
   if (rank == 1) {
-    auto loop = scf::ForOp::create(rw, loc, c0, sizes[0], c1);
-    OpBuilder::InsertionGuard g(rw);
-    rw.setInsertionPointToStart(loop.getBody());
-    Value i = loop.getInductionVar();
-    if (op.isPrefix())
-      emitPrefixCell(i);
-    else
-      emitLocalCell(ValueRange{i});
+    onThreadZero([&] {
+      auto loop = scf::ForOp::create(rw, loc, c0, sizes[0], c1);
+      OpBuilder::InsertionGuard g(rw);
+      rw.setInsertionPointToStart(loop.getBody());
+      Value i = loop.getInductionVar();
+      if (op.isPrefix())
+        emitPrefixCell(i);
+      else
+        emitLocalCell(ValueRange{i});
+    });
   } else if (diagonal) {
     // Wavefront d holds the cells (i, d - i), max(0, d - T2 + 1) <= i <=
     // min(d, T1 - 1).
@@ -378,6 +430,21 @@ LogicalResult DPLowering::run() {
   }
 
   // Outputs other than the table.
+  onThreadZero([&] { emitOutputs(); });
+  if (gpu) {
+    rw.setInsertionPointToEnd(&launch.getBody().front());
+    gpu::TerminatorOp::create(rw, loc);
+  }
+  // buffer-deallocation-pipeline frees `buf` after its last use.
+
+  rw.setInsertionPointAfter(guard);
+  rw.replaceOp(op, toTensor(rw, loc, resTy, result));
+  return success();
+}
+
+void DPLowering::emitOutputs() {
+  StringRef output = op.getOutput();
+  Value c0 = cst(rw, loc, 0), c1 = cst(rw, loc, 1);
   if (output == "last") {
     SmallVector<Value> lastIdx, nonEmpty;
     for (Value s : sizes) {
@@ -402,12 +469,31 @@ LogicalResult DPLowering::run() {
     Value v = boundary(ValueRange{cst(rw, loc, -1), j});
     memref::StoreOp::create(rw, loc, v, result, ValueRange{j});
   }
-  // buffer-deallocation-pipeline frees `buf` after its last use.
-
-  rw.setInsertionPointAfter(guard);
-  rw.replaceOp(op, toTensor(rw, loc, resTy, result));
-  return success();
 }
+
+/// Ops a DP region may contain for its cells to run in a GPU kernel.
+bool gpuCompatible(ssm::DPOp op) {
+  WalkResult r = op->walk([&](Operation *inner) {
+    if (inner == op.getOperation())
+      return WalkResult::advance();
+    StringRef ns = inner->getName().getDialectNamespace();
+    if (ns == "arith" || ns == "math" || ns == "index" || ns == "scf" ||
+        isa<ssm::YieldOp, ssm::DPFetchOp>(inner))
+      return WalkResult::advance();
+    return WalkResult::interrupt();
+  });
+  return !r.wasInterrupted();
+}
+
+struct DPToGPU : OpRewritePattern<ssm::DPOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ssm::DPOp op,
+                                PatternRewriter &rw) const override {
+    if (!gpuCompatible(op))
+      return rw.notifyMatchFailure(op, "a region uses ops a GPU kernel cannot");
+    return DPLowering(op, rw, /*gpu=*/true).run();
+  }
+};
 
 struct DPToLoops : OpRewritePattern<ssm::DPOp> {
   using OpRewritePattern::OpRewritePattern;
@@ -421,4 +507,8 @@ struct DPToLoops : OpRewritePattern<ssm::DPOp> {
 
 void ssmc::populateDPToLoopsPatterns(RewritePatternSet &patterns) {
   patterns.add<DPToLoops>(patterns.getContext());
+}
+
+void ssmc::populateDPToGPUPatterns(RewritePatternSet &patterns) {
+  patterns.add<DPToGPU>(patterns.getContext());
 }
