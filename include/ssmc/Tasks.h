@@ -117,7 +117,7 @@ double predictedDecayLimit(double a, int mantissaBits);
 struct MQAROptions {
   /// (sequence length, pairs) as in Zoology, and larger.
   std::vector<std::pair<int64_t, int64_t>> sizes{
-      {64, 4}, {128, 8}, {256, 16}, {512, 64}, {1024, 128}};
+      {64, 4}, {128, 8}, {256, 16}, {512, 64}, {1024, 128}, {4096, 1024}};
   std::vector<int64_t> stateSizes{4, 16, 64, 256, 1024};
   int64_t vocab = 8192; ///< keys from the first half, values the second
   int64_t samples = 50;
