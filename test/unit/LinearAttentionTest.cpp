@@ -9,6 +9,7 @@
 
 #include "ProgramBuilder.h"
 
+#include "ssmc/Cuda.h"
 #include "ssmc/Jit.h"
 #include "ssmc/Reference.h"
 
@@ -29,7 +30,8 @@ struct LARun {
 };
 
 LARun runLinearAttention(const LinearAttentionConfig &c, unsigned seed,
-                       const std::vector<int64_t> &offsets = {}) {
+                       const std::vector<int64_t> &offsets = {},
+                       Target target = Target::CPU) {
   LARun run;
   std::mt19937 rng(seed);
   DType elt = *parseDType(c.elt);
@@ -75,7 +77,9 @@ LARun runLinearAttention(const LinearAttentionConfig &c, unsigned seed,
     p.cuSeqlens = offsets;
     inputs.push_back(std::move(cu));
   }
-  auto jit = Jit::compile(test::linearAttentionProgram(c));
+  JitOptions options;
+  options.target = target;
+  auto jit = Jit::compile(test::linearAttentionProgram(c), options);
   if (!jit) {
     run.error = llvm::toString(jit.takeError());
     return run;
@@ -136,9 +140,17 @@ LinearAttentionConfig with(LinearAttentionConfig c,
   return c;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Shapes, LinearAttentionShapes,
-    ::testing::Values(
+/// The same shapes on the CUDA target; skipped without a driver.
+class LinearAttentionShapesOnGPU : public LinearAttentionShapes {};
+
+TEST_P(LinearAttentionShapesOnGPU, MatchesDoubleReference) {
+  if (llvm::Error e = cuda::available())
+    GTEST_SKIP() << llvm::toString(std::move(e));
+  expectMatches(runLinearAttention(GetParam(), 21, {}, Target::CUDA),
+                GetParam(), 1e-4);
+}
+
+const auto kShapes = ::testing::Values(
         cfg(1, 1, 1, 1, 1),
         cfg(2, 3, 17, 8, 16),  // default scale K^-1/2
         cfg(1, 2, 13, 5, 19),  // V with a masked tail, odd K
@@ -149,15 +161,19 @@ INSTANTIATE_TEST_SUITE_P(
         with(cfg(1, 2, 10, 4, 18), [](auto &c) { c.featureMap = "elu_plus_one"; c.normalize = true; c.gate = 2; }),
         with(cfg(1, 1, 9, 3, 5), [](auto &c) { c.normalize = true; c.gate = 1; c.hasH0 = true; }),
         with(cfg(1, 2, 15, 6, 10), [](auto &c) { c.dynamic = true; c.gate = 2; c.finalState = true; }),
-        with(cfg(1, 2, 0, 4, 4), [](auto &c) { c.finalState = true; c.hasH0 = true; })),
-    [](const ::testing::TestParamInfo<LinearAttentionConfig> &info) {
+        with(cfg(1, 2, 0, 4, 4), [](auto &c) { c.finalState = true; c.hasH0 = true; }));
+
+std::string shapeName(const ::testing::TestParamInfo<LinearAttentionConfig> &info) {
       const LinearAttentionConfig &c = info.param;
       return "B" + std::to_string(c.batch) + "_H" + std::to_string(c.heads) +
              "_L" + std::to_string(c.seqLen) + "_K" + std::to_string(c.keyDim) +
              "_V" + std::to_string(c.valueDim) + "_g" + std::to_string(c.gate) +
              "_" + c.featureMap + (c.normalize ? "_norm" : "") +
              (c.dynamic ? "_dyn" : "");
-    });
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, LinearAttentionShapes, kShapes, shapeName);
+INSTANTIATE_TEST_SUITE_P(Shapes, LinearAttentionShapesOnGPU, kShapes, shapeName);
 
 TEST(LinearAttentionNumerics, PackedSequencesRestartTheState) {
   LinearAttentionConfig c = cfg(1, 2, 20, 4, 6);

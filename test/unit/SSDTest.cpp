@@ -10,6 +10,7 @@
 
 #include "Rewrite.h"
 
+#include "ssmc/Cuda.h"
 #include "ssmc/Jit.h"
 #include "ssmc/Reference.h"
 
@@ -69,7 +70,7 @@ std::string decompose(const std::string &source) {
 }
 
 void check(const SSDConfig &c, unsigned seed, double rtol,
-           bool viaLinearAttention = false) {
+           bool viaLinearAttention = false, Target target = Target::CPU) {
   std::mt19937 rng(seed);
   DType elt = *parseDType(c.elt), acc = *parseDType(test::accumulatorOf(c.elt));
   ref::SSDProblem p;
@@ -108,7 +109,9 @@ void check(const SSDConfig &c, unsigned seed, double rtol,
   std::string source = program(c);
   if (viaLinearAttention)
     source = decompose(source);
-  auto jit = Jit::compile(source);
+  JitOptions options;
+  options.target = target;
+  auto jit = Jit::compile(source, options);
   ASSERT_TRUE(static_cast<bool>(jit)) << llvm::toString(jit.takeError());
   std::vector<Tensor> views;
   for (OwnedTensor &t : inputs)
@@ -135,6 +138,18 @@ SSDConfig cfg(int64_t B, int64_t L, int64_t H, int64_t P, int64_t G, int64_t N) 
 }
 
 TEST(SSDNumerics, Basic) { check(cfg(2, 13, 3, 16, 1, 8), 1, 1e-4); }
+
+TEST(SSDNumerics, GPUKernelMatchesTheReference) {
+  // One thread per (batch, head, p) on the CUDA target; skipped without a
+  // driver and device.
+  if (llvm::Error e = cuda::available())
+    GTEST_SKIP() << llvm::toString(std::move(e));
+  check(cfg(2, 13, 3, 16, 1, 8), 1, 1e-4, false, Target::CUDA);
+  SSDConfig c = cfg(2, 17, 4, 21, 2, 5);
+  c.full = true;
+  check(c, 2, 1e-4, false, Target::CUDA);
+  check(cfg(1, 0, 2, 4, 1, 4), 3, 1e-4, false, Target::CUDA);
+}
 TEST(SSDNumerics, AllOptionsGroupedOddSizes) {
   SSDConfig c = cfg(2, 17, 4, 21, 2, 5);
   c.full = true;

@@ -27,6 +27,7 @@ struct ConvertSSMToGPUPass
     RewritePatternSet patterns(&getContext());
     ssmc::populateSelectiveScanToGPUPatterns(patterns);
     ssmc::populateDPToGPUPatterns(patterns);
+    ssmc::populateRecurrentToGPUPatterns(patterns);
     GreedyRewriteConfig config;
     config.setRegionSimplificationLevel(GreedySimplifyRegionLevel::Disabled);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns), config)))

@@ -1,0 +1,321 @@
+//===- RecurrentToGPU.cpp - ssd and linear_attention as GPU kernels -------===//
+//
+// The recurrences of Mamba-2 SSD and of linear attention split into
+// independent columns of their state, one GPU thread each, with the column
+// in a private array:
+//  - ssd: a thread per (batch, head, p) keeps h[p, 0..N);
+//  - linear_attention: a thread per (batch, head, value column j) keeps
+//    S[0..K, j] (and the normaliser z[0..K) when `normalize`), so the
+//    read-out S^T q needs no cross-thread reduction.
+// As for selective_scan, the kernels name host buffers and
+// ssm-gpu-stage-buffers stages them. f32 programs with static N / K <= 256
+// and no cu_seqlens; other forms stay on the CPU lowering.
+//
+//===----------------------------------------------------------------------===//
+
+#include "../SSMToLoops/LoweringUtils.h"
+#include "ssmc/Conversion/SSMToGPU.h"
+
+#include "dialects/ssm/SSMOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/PatternMatch.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace ssmc::detail;
+
+namespace {
+
+constexpr int64_t kBlock = 128;
+
+Value cidx(OpBuilder &b, Location loc, int64_t v) {
+  return arith::ConstantIndexOp::create(b, loc, v);
+}
+Value cf32(OpBuilder &b, Location loc, double v) {
+  return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
+}
+
+/// Launches ceil(lanes / 128) blocks of 128 threads; `body` runs for every
+/// lane < `lanes` with the lane index.
+void launchLanes(PatternRewriter &rw, Location loc, Value lanes,
+                 llvm::function_ref<void(Value)> body) {
+  Value c1 = cidx(rw, loc, 1);
+  Value blocks = arith::CeilDivUIOp::create(rw, loc, lanes, cidx(rw, loc, kBlock));
+  blocks = arith::MaxUIOp::create(rw, loc, blocks, c1);
+  auto launch = gpu::LaunchOp::create(rw, loc, blocks, c1, c1,
+                                      cidx(rw, loc, kBlock), c1, c1);
+  OpBuilder::InsertionGuard g(rw);
+  Block &blk = launch.getBody().front();
+  rw.setInsertionPointToStart(&blk);
+  Value lane = arith::AddIOp::create(
+      rw, loc,
+      arith::MulIOp::create(rw, loc, launch.getBlockIds().x, cidx(rw, loc, kBlock)),
+      launch.getThreadIds().x);
+  Value inRange =
+      arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ult, lane, lanes);
+  auto guard = scf::IfOp::create(rw, loc, inRange, false);
+  rw.setInsertionPointToStart(&guard.getThenRegion().front());
+  body(lane);
+  rw.setInsertionPointToEnd(&blk);
+  gpu::TerminatorOp::create(rw, loc);
+}
+
+/// A private f32 array of `n` elements.
+Value privateArray(OpBuilder &b, Location loc, int64_t n) {
+  auto ty = MemRefType::get({n}, b.getF32Type(), AffineMap(),
+                            gpu::AddressSpaceAttr::get(
+                                b.getContext(), gpu::AddressSpace::Private));
+  return memref::AllocaOp::create(b, loc, ty);
+}
+
+/// for i in [0, n): body(i)
+void forEach(OpBuilder &b, Location loc, Value n,
+             llvm::function_ref<void(OpBuilder &, Value)> body) {
+  scf::ForOp::create(b, loc, cidx(b, loc, 0), n, cidx(b, loc, 1), ValueRange{},
+                     [&](OpBuilder &bb, Location l, Value i, ValueRange) {
+                       body(bb, i);
+                       scf::YieldOp::create(bb, l);
+                     });
+}
+
+bool allF32(Operation *op) {
+  for (Value v : op->getOperands())
+    if (!isa<IndexType>(v.getType()) &&
+        getElementTypeOrSelf(v.getType()) != Float32Type::get(op->getContext()))
+      return false;
+  return true;
+}
+
+/// softplus(x) = max(x, 0) + log1p(exp(-|x|)).
+Value softplus(OpBuilder &b, Location loc, Value x) {
+  Value ax = math::AbsFOp::create(b, loc, x);
+  Value e = math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, ax));
+  return arith::AddFOp::create(
+      b, loc, arith::MaximumFOp::create(b, loc, x, cf32(b, loc, 0)),
+      math::Log1pOp::create(b, loc, e));
+}
+
+Value silu(OpBuilder &b, Location loc, Value z) {
+  Value one = cf32(b, loc, 1);
+  Value sig = arith::DivFOp::create(
+      b, loc, one,
+      arith::AddFOp::create(
+          b, loc, one, math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, z))));
+  return arith::MulFOp::create(b, loc, z, sig);
+}
+
+struct SSDToGPU : OpRewritePattern<ssm::SSDOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ssm::SSDOp op,
+                                PatternRewriter &rw) const override {
+    Location loc = op.getLoc();
+    if (!allF32(op))
+      return rw.notifyMatchFailure(op, "the GPU kernel takes f32 programs");
+    if (op.getCuSeqlens())
+      return rw.notifyMatchFailure(op, "packed sequences stay on the CPU");
+    auto bTy = cast<RankedTensorType>(op.getB().getType());
+    if (bTy.isDynamicDim(3) || bTy.getDimSize(3) > 256)
+      return rw.notifyMatchFailure(op, "needs a static state size N <= 256");
+    const int64_t N = bTy.getDimSize(3);
+    auto buf = [&](Value t) { return toBuffer(rw, loc, t); };
+    Value x = buf(op.getX()), dt = buf(op.getDt()), A = buf(op.getA()),
+          Bm = buf(op.getB()), Cm = buf(op.getC()), D = buf(op.getD()),
+          z = buf(op.getZ()), bias = buf(op.getDtBias()), h0 = buf(op.getH0());
+    Value Bsz = dimOf(rw, loc, x, 0), L = dimOf(rw, loc, x, 1),
+          H = dimOf(rw, loc, x, 2), P = dimOf(rw, loc, x, 3),
+          G = dimOf(rw, loc, Bm, 2);
+    Value out = allocLike(rw, loc, op.getOut().getType(), {Bsz, L, H, P});
+    Value fin;
+    if (op.getFinalState())
+      fin = allocLike(rw, loc, op.getFinalState().getType(),
+                      {Bsz, H, P, cidx(rw, loc, N)});
+    Value headsPerGroup = arith::DivUIOp::create(rw, loc, H, G);
+    Value lanes = arith::MulIOp::create(
+        rw, loc, arith::MulIOp::create(rw, loc, Bsz, H), P);
+    Value cN = cidx(rw, loc, N);
+    launchLanes(rw, loc, lanes, [&](Value lane) {
+      Value p = arith::RemUIOp::create(rw, loc, lane, P);
+      Value bh = arith::DivUIOp::create(rw, loc, lane, P);
+      Value h = arith::RemUIOp::create(rw, loc, bh, H);
+      Value b = arith::DivUIOp::create(rw, loc, bh, H);
+      Value g = arith::DivUIOp::create(rw, loc, h, headsPerGroup);
+      Value st = privateArray(rw, loc, N);
+      forEach(rw, loc, cN, [&](OpBuilder &bb, Value n) {
+        Value init = h0 ? memref::LoadOp::create(bb, loc, h0, ValueRange{b, h, p, n})
+                              .getResult()
+                        : cf32(bb, loc, 0);
+        memref::StoreOp::create(bb, loc, init, st, ValueRange{n});
+      });
+      Value a = memref::LoadOp::create(rw, loc, A, ValueRange{h});
+      Value bh0 = bias ? memref::LoadOp::create(rw, loc, bias, ValueRange{h}).getResult()
+                       : Value();
+      Value Dh = D ? memref::LoadOp::create(rw, loc, D, ValueRange{h}).getResult()
+                   : Value();
+      forEach(rw, loc, L, [&](OpBuilder &bb, Value t) {
+        Value xv = memref::LoadOp::create(bb, loc, x, ValueRange{b, t, h, p});
+        Value d = memref::LoadOp::create(bb, loc, dt, ValueRange{b, t, h});
+        if (bh0)
+          d = arith::AddFOp::create(bb, loc, d, bh0);
+        if (op.getDtSoftplus())
+          d = softplus(bb, loc, d);
+        Value decay = math::ExpOp::create(bb, loc, arith::MulFOp::create(bb, loc, d, a));
+        Value dx = arith::MulFOp::create(bb, loc, d, xv);
+        auto loop = scf::ForOp::create(
+            bb, loc, cidx(bb, loc, 0), cN, cidx(bb, loc, 1),
+            ValueRange{cf32(bb, loc, 0)},
+            [&](OpBuilder &nb, Location l, Value n, ValueRange acc) {
+              Value bn = memref::LoadOp::create(nb, l, Bm, ValueRange{b, t, g, n});
+              Value cn = memref::LoadOp::create(nb, l, Cm, ValueRange{b, t, g, n});
+              Value hn = memref::LoadOp::create(nb, l, st, ValueRange{n});
+              Value upd = math::FmaOp::create(nb, l, decay, hn,
+                                              arith::MulFOp::create(nb, l, dx, bn));
+              memref::StoreOp::create(nb, l, upd, st, ValueRange{n});
+              scf::YieldOp::create(nb, l,
+                                   ValueRange{math::FmaOp::create(nb, l, cn, upd, acc[0])});
+            });
+        Value y = loop.getResult(0);
+        if (Dh)
+          y = math::FmaOp::create(bb, loc, Dh, xv, y);
+        if (z)
+          y = arith::MulFOp::create(
+              bb, loc, y,
+              silu(bb, loc, memref::LoadOp::create(bb, loc, z, ValueRange{b, t, h, p})));
+        memref::StoreOp::create(bb, loc, y, out, ValueRange{b, t, h, p});
+      });
+      if (fin)
+        forEach(rw, loc, cN, [&](OpBuilder &bb, Value n) {
+          Value hn = memref::LoadOp::create(bb, loc, st, ValueRange{n});
+          memref::StoreOp::create(bb, loc, hn, fin, ValueRange{b, h, p, n});
+        });
+    });
+    SmallVector<Value> results{toTensor(rw, loc, op.getOut().getType(), out)};
+    if (fin)
+      results.push_back(toTensor(rw, loc, op.getFinalState().getType(), fin));
+    rw.replaceOp(op, results);
+    return success();
+  }
+};
+
+struct LinearAttentionToGPU : OpRewritePattern<ssm::LinearAttentionOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ssm::LinearAttentionOp op,
+                                PatternRewriter &rw) const override {
+    Location loc = op.getLoc();
+    if (!allF32(op))
+      return rw.notifyMatchFailure(op, "the GPU kernel takes f32 programs");
+    if (op.getCuSeqlens())
+      return rw.notifyMatchFailure(op, "packed sequences stay on the CPU");
+    auto qTy = cast<RankedTensorType>(op.getQ().getType());
+    if (qTy.isDynamicDim(3) || qTy.getDimSize(3) > 256)
+      return rw.notifyMatchFailure(op, "needs a static key size K <= 256");
+    const int64_t K = qTy.getDimSize(3);
+    const double scaleV =
+        op.getScaleAttr() ? op.getScaleAttr().getValueAsDouble()
+                          : 1.0 / std::sqrt(double(K));
+    StringRef fmap = op.getFeatureMap();
+    auto buf = [&](Value t) { return toBuffer(rw, loc, t); };
+    Value q = buf(op.getQ()), k = buf(op.getK()), v = buf(op.getV()),
+          gate = buf(op.getGate()), h0 = buf(op.getH0());
+    const bool perKey =
+        gate && cast<MemRefType>(gate.getType()).getRank() == 4;
+    Value Bsz = dimOf(rw, loc, q, 0), H = dimOf(rw, loc, q, 1),
+          L = dimOf(rw, loc, q, 2), V = dimOf(rw, loc, v, 3);
+    Value cK = cidx(rw, loc, K);
+    Value out = allocLike(rw, loc, op.getOut().getType(), {Bsz, H, L, V});
+    Value fin;
+    if (op.getFinalState())
+      fin = allocLike(rw, loc, op.getFinalState().getType(), {Bsz, H, cK, V});
+    Value lanes = arith::MulIOp::create(
+        rw, loc, arith::MulIOp::create(rw, loc, Bsz, H), V);
+    auto feature = [&](OpBuilder &b, Value x) -> Value {
+      if (fmap == "relu")
+        return arith::MaximumFOp::create(b, loc, x, cf32(b, loc, 0));
+      if (fmap == "elu_plus_one") {
+        Value pos = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, x,
+                                          cf32(b, loc, 0));
+        return arith::SelectOp::create(
+            b, loc, pos, arith::AddFOp::create(b, loc, x, cf32(b, loc, 1)),
+            math::ExpOp::create(b, loc, x));
+      }
+      return x;
+    };
+    launchLanes(rw, loc, lanes, [&](Value lane) {
+      Value j = arith::RemUIOp::create(rw, loc, lane, V);
+      Value bh = arith::DivUIOp::create(rw, loc, lane, V);
+      Value h = arith::RemUIOp::create(rw, loc, bh, H);
+      Value b = arith::DivUIOp::create(rw, loc, bh, H);
+      Value s = privateArray(rw, loc, K);
+      Value zs = op.getNormalize() ? privateArray(rw, loc, K) : Value();
+      forEach(rw, loc, cK, [&](OpBuilder &bb, Value i) {
+        Value init = h0 ? memref::LoadOp::create(bb, loc, h0, ValueRange{b, h, i, j})
+                              .getResult()
+                        : cf32(bb, loc, 0);
+        memref::StoreOp::create(bb, loc, init, s, ValueRange{i});
+        if (zs)
+          memref::StoreOp::create(bb, loc, cf32(bb, loc, 0), zs, ValueRange{i});
+      });
+      forEach(rw, loc, L, [&](OpBuilder &bb, Value t) {
+        Value vj = memref::LoadOp::create(bb, loc, v, ValueRange{b, h, t, j});
+        Value gStep;
+        if (gate && !perKey)
+          gStep = math::ExpOp::create(
+              bb, loc, memref::LoadOp::create(bb, loc, gate, ValueRange{b, h, t}));
+        auto loop = scf::ForOp::create(
+            bb, loc, cidx(bb, loc, 0), cK, cidx(bb, loc, 1),
+            ValueRange{cf32(bb, loc, 0), cf32(bb, loc, 0)},
+            [&](OpBuilder &nb, Location l, Value i, ValueRange acc) {
+              Value qi = arith::MulFOp::create(
+                  nb, l, cf32(nb, l, scaleV),
+                  feature(nb, memref::LoadOp::create(nb, l, q, ValueRange{b, h, t, i})));
+              Value ki = feature(
+                  nb, memref::LoadOp::create(nb, l, k, ValueRange{b, h, t, i}));
+              Value gi = gStep;
+              if (gate && perKey)
+                gi = math::ExpOp::create(
+                    nb, l, memref::LoadOp::create(nb, l, gate, ValueRange{b, h, t, i}));
+              Value si = memref::LoadOp::create(nb, l, s, ValueRange{i});
+              Value kv = arith::MulFOp::create(nb, l, ki, vj);
+              Value ns = gi ? math::FmaOp::create(nb, l, gi, si, kv).getResult()
+                            : arith::AddFOp::create(nb, l, si, kv).getResult();
+              memref::StoreOp::create(nb, l, ns, s, ValueRange{i});
+              Value o = math::FmaOp::create(nb, l, ns, qi, acc[0]);
+              Value den = acc[1];
+              if (zs) {
+                Value zi = memref::LoadOp::create(nb, l, zs, ValueRange{i});
+                Value nz = gi ? math::FmaOp::create(nb, l, gi, zi, ki).getResult()
+                              : arith::AddFOp::create(nb, l, zi, ki).getResult();
+                memref::StoreOp::create(nb, l, nz, zs, ValueRange{i});
+                den = math::FmaOp::create(nb, l, nz, qi, den);
+              }
+              scf::YieldOp::create(nb, l, ValueRange{o, den});
+            });
+        Value o = loop.getResult(0);
+        if (zs)
+          o = arith::DivFOp::create(bb, loc, o, loop.getResult(1));
+        memref::StoreOp::create(bb, loc, o, out, ValueRange{b, h, t, j});
+      });
+      if (fin)
+        forEach(rw, loc, cK, [&](OpBuilder &bb, Value i) {
+          Value si = memref::LoadOp::create(bb, loc, s, ValueRange{i});
+          memref::StoreOp::create(bb, loc, si, fin, ValueRange{b, h, i, j});
+        });
+    });
+    SmallVector<Value> results{toTensor(rw, loc, op.getOut().getType(), out)};
+    if (fin)
+      results.push_back(toTensor(rw, loc, op.getFinalState().getType(), fin));
+    rw.replaceOp(op, results);
+    return success();
+  }
+};
+
+} // namespace
+
+void ssmc::populateRecurrentToGPUPatterns(RewritePatternSet &patterns) {
+  patterns.add<SSDToGPU, LinearAttentionToGPU>(patterns.getContext());
+}

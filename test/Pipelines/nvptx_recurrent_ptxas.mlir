@@ -1,0 +1,38 @@
+// ssd and linear_attention GPU kernels (one thread per state column): PTX
+// for sm_90 that ptxas accepts, no libdevice calls; the CUDA target keeps
+// packed sequences (cu_seqlens) on the host.
+// REQUIRES: ptxas
+// RUN: rm -rf %t && ssmc-run %s --target cuda --emit=ptx > %t.ptx
+// RUN: FileCheck %s < %t.ptx
+// RUN: split-file %t.ptx %t
+// RUN: %cuda_root/bin/ptxas -arch=sm_90 %t/main_kernel.ptx -o %t/a.cubin
+// RUN: %cuda_root/bin/ptxas -arch=sm_90 %t/main_kernel_0.ptx -o %t/b.cubin
+// RUN: ssmc-opt %s --convert-ssm-to-gpu | FileCheck %s --check-prefix=KERNELS
+// CHECK: //--- main_kernel.ptx
+// CHECK: //--- main_kernel_0.ptx
+// CHECK-NOT: //--- main_kernel_1.ptx
+// CHECK-NOT: __nv_
+// KERNELS: gpu.launch
+// KERNELS: memref.alloca() : memref<16xf32, #gpu.address_space<private>>
+// KERNELS: gpu.launch
+// KERNELS: memref.alloca() : memref<16xf32, #gpu.address_space<private>>
+// KERNELS: memref.alloca() : memref<16xf32, #gpu.address_space<private>>
+// KERNELS: ssm.linear_attention {{.*}} cu_seqlens
+func.func @main(%x: tensor<2x9x4x8xf32>, %dt: tensor<2x9x4xf32>, %A: tensor<4xf32>,
+                %B: tensor<2x9x2x16xf32>, %C: tensor<2x9x2x16xf32>, %D: tensor<4xf32>,
+                %q: tensor<2x3x9x16xf32>, %v: tensor<2x3x9x24xf32>, %g: tensor<2x3x9x16xf32>,
+      %cu: tensor<3xi32>)
+    -> (tensor<2x9x4x8xf32>, tensor<2x4x8x16xf32>, tensor<2x3x9x24xf32>, tensor<2x3x16x24xf32>, tensor<1x3x9x24xf32>) {
+  %y, %h = ssm.ssd %x, %dt, %A, %B, %C D(%D) z(%x) dt_softplus
+      : (tensor<2x9x4x8xf32>, tensor<2x9x4xf32>, tensor<4xf32>, tensor<2x9x2x16xf32>,
+         tensor<2x9x2x16xf32>, tensor<4xf32>, tensor<2x9x4x8xf32>) -> (tensor<2x9x4x8xf32>, tensor<2x4x8x16xf32>)
+  %o, %s = ssm.linear_attention %q, %q, %v gate(%g) normalize {feature_map = "elu_plus_one"}
+      : (tensor<2x3x9x16xf32>, tensor<2x3x9x16xf32>, tensor<2x3x9x24xf32>, tensor<2x3x9x16xf32>)
+      -> (tensor<2x3x9x24xf32>, tensor<2x3x16x24xf32>)
+  %q1 = tensor.extract_slice %q[0, 0, 0, 0] [1, 3, 9, 16] [1, 1, 1, 1] : tensor<2x3x9x16xf32> to tensor<1x3x9x16xf32>
+  %v1 = tensor.extract_slice %v[0, 0, 0, 0] [1, 3, 9, 24] [1, 1, 1, 1] : tensor<2x3x9x24xf32> to tensor<1x3x9x24xf32>
+  %p, %ps = ssm.linear_attention %q1, %q1, %v1 cu_seqlens(%cu)
+      : (tensor<1x3x9x16xf32>, tensor<1x3x9x16xf32>, tensor<1x3x9x24xf32>, tensor<3xi32>)
+      -> (tensor<1x3x9x24xf32>, tensor<2x3x16x24xf32>)
+  return %y, %h, %o, %s, %p : tensor<2x9x4x8xf32>, tensor<2x4x8x16xf32>, tensor<2x3x9x24xf32>, tensor<2x3x16x24xf32>, tensor<1x3x9x24xf32>
+}
