@@ -68,7 +68,8 @@ LogicalResult buildSSMToKernelsStage(OpPassManager &pm,
                                      const NVPTXPipelineOptions &options,
                                      const CPUPipelineOptions &host) {
   std::string p =
-      "convert-ssm-to-gpu," + ssmToLoopsPasses(host) +
+      // Decode steps become the sequence ops whose kernels run them.
+      "ssm-decompose-steps,convert-ssm-to-gpu," + ssmToLoopsPasses(host) +
       ",func.func(ssm-gpu-stage-buffers),gpu-kernel-outlining,"
       "func.func(gpu-async-region),"
       "nvvm-attach-target{chip=" + options.chip + " features=" +

@@ -1,6 +1,7 @@
 // ssm-nvptx-pipeline: the selective_scan kernel becomes PTX for sm_90 that
 // ptxas accepts, shared and grouped B/C; an op without a GPU kernel
-// (ssm.causal_conv1d) stays on the host in the same program.
+// (an f16 ssm.causal_conv1d: the kernels take f32) stays on the host in
+// the same program.
 // REQUIRES: ptxas
 // RUN: rm -rf %t && ssmc-run %s --target cuda --emit=ptx > %t.ptx
 // RUN: FileCheck %s < %t.ptx
@@ -26,14 +27,15 @@
 func.func @main(%u: tensor<2x64x33xf32>, %dt: tensor<2x64x33xf32>, %A: tensor<64x16xf32>,
                 %B: tensor<2x16x33xf32>, %C: tensor<2x16x33xf32>, %D: tensor<64xf32>,
                 %z: tensor<2x64x33xf32>, %Bg: tensor<2x4x16x33xf32>)
-    -> (tensor<2x64x33xf32>, tensor<2x64x33xf32>, tensor<2x64x16xf32>, tensor<2x64x33xf32>) {
+    -> (tensor<2x64x33xf32>, tensor<2x64x33xf32>, tensor<2x64x16xf32>, tensor<2x64x33xf16>) {
   %y = ssm.selective_scan %u, %dt, %A, %B, %C D(%D) z(%z) delta_softplus
       : (tensor<2x64x33xf32>, tensor<2x64x33xf32>, tensor<64x16xf32>, tensor<2x16x33xf32>,
          tensor<2x16x33xf32>, tensor<64xf32>, tensor<2x64x33xf32>) -> tensor<2x64x33xf32>
   %y2, %h = ssm.selective_scan %u, %dt, %A, %Bg, %Bg
       : (tensor<2x64x33xf32>, tensor<2x64x33xf32>, tensor<64x16xf32>, tensor<2x4x16x33xf32>,
          tensor<2x4x16x33xf32>) -> (tensor<2x64x33xf32>, tensor<2x64x16xf32>)
-  %w = arith.constant dense<0.5> : tensor<64x4xf32>
-  %last = ssm.causal_conv1d %u, %w : (tensor<2x64x33xf32>, tensor<64x4xf32>) -> tensor<2x64x33xf32>
-  return %y, %y2, %h, %last : tensor<2x64x33xf32>, tensor<2x64x33xf32>, tensor<2x64x16xf32>, tensor<2x64x33xf32>
+  %w = arith.constant dense<0.5> : tensor<64x4xf16>
+  %uh = arith.truncf %u : tensor<2x64x33xf32> to tensor<2x64x33xf16>
+  %last = ssm.causal_conv1d %uh, %w : (tensor<2x64x33xf16>, tensor<64x4xf16>) -> tensor<2x64x33xf16>
+  return %y, %y2, %h, %last : tensor<2x64x33xf32>, tensor<2x64x33xf32>, tensor<2x64x16xf32>, tensor<2x64x33xf16>
 }

@@ -9,6 +9,7 @@
 
 #include "ProgramBuilder.h"
 
+#include "ssmc/Cuda.h"
 #include "ssmc/Jit.h"
 #include "ssmc/Reference.h"
 
@@ -49,7 +50,8 @@ std::string program(const AttentionConfig &c) {
          "\n  return %o : " + ot + "\n}\n";
 }
 
-void check(const AttentionConfig &c, unsigned seed, double rtol) {
+void check(const AttentionConfig &c, unsigned seed, double rtol,
+           Target target = Target::CPU) {
   std::mt19937 rng(seed);
   DType elt = *parseDType(c.elt);
   ref::AttentionProblem p;
@@ -70,7 +72,9 @@ void check(const AttentionConfig &c, unsigned seed, double rtol) {
   random({c.batch, c.heads, c.queryLen, c.headDim}, p.q);
   random({c.batch, c.kvHeads, c.keyLen, c.headDim}, p.k);
   random({c.batch, c.kvHeads, c.keyLen, c.valueDim}, p.v);
-  auto jit = Jit::compile(program(c));
+  JitOptions options;
+  options.target = target;
+  auto jit = Jit::compile(program(c), options);
   ASSERT_TRUE(static_cast<bool>(jit)) << llvm::toString(jit.takeError());
   auto results = (*jit)->run("main", {inputs[0].view(), inputs[1].view(), inputs[2].view()});
   ASSERT_TRUE(static_cast<bool>(results)) << llvm::toString(results.takeError());
@@ -95,6 +99,22 @@ AttentionConfig cfg(int64_t B, int64_t H, int64_t Hkv, int64_t Lq, int64_t Lk,
 }
 
 TEST(AttentionNumerics, FullAttention) { check(cfg(2, 2, 2, 9, 9, 8, 8), 1, 1e-4); }
+
+TEST(AttentionNumerics, GPUKernelMatchesTheReference) {
+  // One thread per query with an online softmax, on the CUDA target;
+  // skipped without a driver and device.
+  if (llvm::Error e = cuda::available())
+    GTEST_SKIP() << llvm::toString(std::move(e));
+  check(cfg(2, 2, 2, 9, 9, 8, 8), 1, 1e-4, Target::CUDA);
+  AttentionConfig c = cfg(2, 6, 2, 7, 11, 16, 16);
+  c.causal = true;
+  check(c, 3, 1e-4, Target::CUDA);
+  c.window = 3;
+  check(c, 4, 1e-4, Target::CUDA);
+  AttentionConfig wide = cfg(1, 1, 1, 6, 3, 4, 4); // empty first rows
+  wide.causal = true;
+  check(wide, 8, 1e-4, Target::CUDA);
+}
 TEST(AttentionNumerics, CausalOddSizes) {
   AttentionConfig c = cfg(1, 3, 3, 13, 13, 19, 21);
   c.causal = true;

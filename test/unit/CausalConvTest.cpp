@@ -2,6 +2,7 @@
 
 #include "ProgramBuilder.h"
 
+#include "ssmc/Cuda.h"
 #include "ssmc/Jit.h"
 #include "ssmc/Reference.h"
 
@@ -15,7 +16,8 @@ using namespace ssmc;
 namespace {
 
 void check(int64_t B, int64_t D, int64_t L, int64_t W, bool full, bool silu,
-           const std::string &elt, double rtol, unsigned seed) {
+           const std::string &elt, double rtol, unsigned seed,
+           Target target = Target::CPU) {
   using test::tensorType;
   std::mt19937 rng(seed);
   DType dt = *parseDType(elt);
@@ -48,7 +50,9 @@ void check(int64_t B, int64_t D, int64_t L, int64_t W, bool full, bool silu,
                     ") {\n  %y, %f = ssm.causal_conv1d %x, %w" + extra + " : (" +
                     types + ") -> (" + xt + ", " + st + ")\n  return %y, %f : " +
                     xt + ", " + st + "\n}\n";
-  auto jit = Jit::compile(src);
+  JitOptions options;
+  options.target = target;
+  auto jit = Jit::compile(src, options);
   ASSERT_TRUE(static_cast<bool>(jit)) << llvm::toString(jit.takeError());
   std::vector<Tensor> views;
   for (OwnedTensor &t : inputs)
@@ -72,6 +76,15 @@ TEST(CausalConvNumerics, BiasInitialStateAndFinalState) {
   check(1, 2, 2, 4, true, false, "f32", 1e-5, 4); // L < W - 1: state from h0
   check(1, 3, 5, 1, true, true, "f32", 1e-5, 5);  // W = 1: empty state
 }
+TEST(CausalConvNumerics, GPUKernelMatchesTheReference) {
+  if (llvm::Error e = cuda::available())
+    GTEST_SKIP() << llvm::toString(std::move(e));
+  check(2, 5, 11, 4, false, false, "f32", 1e-5, 1, Target::CUDA);
+  check(2, 7, 13, 4, true, true, "f32", 1e-5, 3, Target::CUDA);
+  check(1, 2, 2, 4, true, false, "f32", 1e-5, 4, Target::CUDA);
+  check(1, 3, 0, 4, true, false, "f32", 1e-5, 6, Target::CUDA); // L = 0
+}
+
 TEST(CausalConvNumerics, BF16AndF64) {
   check(1, 4, 16, 4, true, true, "bf16", 1e-2, 6);
   check(1, 4, 16, 3, true, true, "f64", 1e-12, 7);

@@ -314,8 +314,183 @@ struct LinearAttentionToGPU : OpRewritePattern<ssm::LinearAttentionOp> {
   }
 };
 
+
+struct AttentionToGPU : OpRewritePattern<ssm::AttentionOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ssm::AttentionOp op,
+                                PatternRewriter &rw) const override {
+    Location loc = op.getLoc();
+    if (!allF32(op))
+      return rw.notifyMatchFailure(op, "the GPU kernel takes f32 programs");
+    auto vTy = cast<RankedTensorType>(op.getV().getType());
+    auto qTy = cast<RankedTensorType>(op.getQ().getType());
+    if (vTy.isDynamicDim(3) || vTy.getDimSize(3) > 256 || qTy.isDynamicDim(3))
+      return rw.notifyMatchFailure(op, "needs static head sizes, dv <= 256");
+    const int64_t dv = vTy.getDimSize(3), d = qTy.getDimSize(3);
+    const double scaleV = op.getScaleAttr() ? op.getScaleAttr().getValueAsDouble()
+                                            : 1.0 / std::sqrt(double(d));
+    Value q = toBuffer(rw, loc, op.getQ()), k = toBuffer(rw, loc, op.getK()),
+          v = toBuffer(rw, loc, op.getV());
+    Value Bsz = dimOf(rw, loc, q, 0), H = dimOf(rw, loc, q, 1),
+          Lq = dimOf(rw, loc, q, 2), Hkv = dimOf(rw, loc, k, 1),
+          Lk = dimOf(rw, loc, k, 2);
+    Value out = allocLike(rw, loc, op.getOut().getType(),
+                          {Bsz, H, Lq, cidx(rw, loc, dv)});
+    Value group = arith::DivUIOp::create(rw, loc, H, Hkv);
+    Value lanes = arith::MulIOp::create(
+        rw, loc, arith::MulIOp::create(rw, loc, Bsz, H), Lq);
+    const bool causal = op.getCausal();
+    std::optional<uint64_t> window = op.getWindow();
+    launchLanes(rw, loc, lanes, [&](Value lane) {
+      Value i = arith::RemUIOp::create(rw, loc, lane, Lq);
+      Value bh = arith::DivUIOp::create(rw, loc, lane, Lq);
+      Value h = arith::RemUIOp::create(rw, loc, bh, H);
+      Value b = arith::DivUIOp::create(rw, loc, bh, H);
+      Value hk = arith::DivUIOp::create(rw, loc, h, group);
+      // Visible keys [lo, hi): causal is bottom-right aligned.
+      Value lo = cidx(rw, loc, 0), hi = Lk;
+      if (causal) {
+        Value pos = arith::SubIOp::create(
+            rw, loc, arith::AddIOp::create(rw, loc, i, Lk), Lq); // i + Lk - Lq
+        Value end = arith::AddIOp::create(rw, loc, pos, cidx(rw, loc, 1));
+        hi = arith::MaxSIOp::create(rw, loc, cidx(rw, loc, 0),
+                                    arith::MinSIOp::create(rw, loc, end, Lk));
+        if (window)
+          lo = arith::MaxSIOp::create(
+              rw, loc, cidx(rw, loc, 0),
+              arith::SubIOp::create(rw, loc, end, cidx(rw, loc, *window)));
+      }
+      Value acc = privateArray(rw, loc, dv);
+      Value cdv = cidx(rw, loc, dv), cd = cidx(rw, loc, d);
+      forEach(rw, loc, cdv, [&](OpBuilder &bb, Value c) {
+        memref::StoreOp::create(bb, loc, cf32(bb, loc, 0), acc, ValueRange{c});
+      });
+      // Online softmax: running max m and normaliser l.
+      auto keys = scf::ForOp::create(
+          rw, loc, lo, hi, cidx(rw, loc, 1),
+          ValueRange{cf32(rw, loc, -3.0e38), cf32(rw, loc, 0)},
+          [&](OpBuilder &bb, Location l, Value j, ValueRange ml) {
+            auto dot = scf::ForOp::create(
+                bb, l, cidx(bb, l, 0), cd, cidx(bb, l, 1),
+                ValueRange{cf32(bb, l, 0)},
+                [&](OpBuilder &nb, Location nl, Value c, ValueRange s) {
+                  Value qc = memref::LoadOp::create(nb, nl, q, ValueRange{b, h, i, c});
+                  Value kc = memref::LoadOp::create(nb, nl, k, ValueRange{b, hk, j, c});
+                  scf::YieldOp::create(nb, nl,
+                                       ValueRange{math::FmaOp::create(nb, nl, qc, kc, s[0])});
+                });
+            Value score = arith::MulFOp::create(bb, l, dot.getResult(0),
+                                                cf32(bb, l, scaleV));
+            Value m = arith::MaximumFOp::create(bb, l, ml[0], score);
+            Value corr = math::ExpOp::create(bb, l, arith::SubFOp::create(bb, l, ml[0], m));
+            Value pj = math::ExpOp::create(bb, l, arith::SubFOp::create(bb, l, score, m));
+            Value lsum = math::FmaOp::create(bb, l, ml[1], corr, pj);
+            forEach(bb, l, cdv, [&](OpBuilder &cb, Value c) {
+              Value a = memref::LoadOp::create(cb, l, acc, ValueRange{c});
+              Value vc = memref::LoadOp::create(cb, l, v, ValueRange{b, hk, j, c});
+              Value na = math::FmaOp::create(cb, l, a, corr,
+                                             arith::MulFOp::create(cb, l, pj, vc));
+              memref::StoreOp::create(cb, l, na, acc, ValueRange{c});
+            });
+            scf::YieldOp::create(bb, l, ValueRange{m, lsum});
+          });
+      Value lsum = keys.getResult(1);
+      Value any = arith::CmpFOp::create(rw, loc, arith::CmpFPredicate::OGT, lsum,
+                                        cf32(rw, loc, 0));
+      Value inv = arith::SelectOp::create(
+          rw, loc, any, arith::DivFOp::create(rw, loc, cf32(rw, loc, 1), lsum),
+          cf32(rw, loc, 0));
+      forEach(rw, loc, cdv, [&](OpBuilder &bb, Value c) {
+        Value a = memref::LoadOp::create(bb, loc, acc, ValueRange{c});
+        memref::StoreOp::create(bb, loc, arith::MulFOp::create(bb, loc, a, inv),
+                                out, ValueRange{b, h, i, c});
+      });
+    });
+    rw.replaceOp(op, toTensor(rw, loc, op.getOut().getType(), out));
+    return success();
+  }
+};
+
+struct CausalConv1dToGPU : OpRewritePattern<ssm::CausalConv1dOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ssm::CausalConv1dOp op,
+                                PatternRewriter &rw) const override {
+    Location loc = op.getLoc();
+    if (!allF32(op))
+      return rw.notifyMatchFailure(op, "the GPU kernel takes f32 programs");
+    Value x = toBuffer(rw, loc, op.getX()), w = toBuffer(rw, loc, op.getWeight()),
+          bias = toBuffer(rw, loc, op.getBias()),
+          init = toBuffer(rw, loc, op.getInitialState());
+    Value Bsz = dimOf(rw, loc, x, 0), D = dimOf(rw, loc, x, 1),
+          L = dimOf(rw, loc, x, 2), W = dimOf(rw, loc, w, 1);
+    Value c0 = cidx(rw, loc, 0), c1 = cidx(rw, loc, 1);
+    Value Wm1 = arith::SubIOp::create(rw, loc, W, c1);
+    Value out = allocLike(rw, loc, op.getOut().getType(), {Bsz, D, L});
+    Value fin;
+    if (op.getFinalState())
+      fin = allocLike(rw, loc, op.getFinalState().getType(), {Bsz, D, Wm1});
+    // x[b, d, t] for t >= 0, the initial state (or 0) for t < 0.
+    auto xx = [&](OpBuilder &bb, Value b, Value d, Value t) -> Value {
+      Value neg = arith::CmpIOp::create(bb, loc, arith::CmpIPredicate::slt, t, c0);
+      auto ifOp = scf::IfOp::create(bb, loc, TypeRange{bb.getF32Type()}, neg, true);
+      {
+        OpBuilder::InsertionGuard g(bb);
+        bb.setInsertionPointToStart(&ifOp.getThenRegion().front());
+        Value v = init ? memref::LoadOp::create(bb, loc, init,
+                                                ValueRange{b, d, arith::AddIOp::create(bb, loc, Wm1, t)})
+                             .getResult()
+                       : cf32(bb, loc, 0);
+        scf::YieldOp::create(bb, loc, v);
+        bb.setInsertionPointToStart(&ifOp.getElseRegion().front());
+        scf::YieldOp::create(bb, loc,
+                             ValueRange{memref::LoadOp::create(bb, loc, x, ValueRange{b, d, t})});
+      }
+      return ifOp.getResult(0);
+    };
+    // One thread per output element.
+    Value lanes = arith::MulIOp::create(
+        rw, loc, arith::MulIOp::create(rw, loc, Bsz, D), L);
+    launchLanes(rw, loc, lanes, [&](Value lane) {
+      Value t = arith::RemUIOp::create(rw, loc, lane, L);
+      Value bd = arith::DivUIOp::create(rw, loc, lane, L);
+      Value d = arith::RemUIOp::create(rw, loc, bd, D);
+      Value b = arith::DivUIOp::create(rw, loc, bd, D);
+      Value start = bias ? memref::LoadOp::create(rw, loc, bias, ValueRange{d}).getResult()
+                         : cf32(rw, loc, 0);
+      auto sum = scf::ForOp::create(
+          rw, loc, c0, W, c1, ValueRange{start},
+          [&](OpBuilder &bb, Location l, Value i, ValueRange s) {
+            Value ti = arith::AddIOp::create(bb, l, arith::SubIOp::create(bb, l, t, Wm1), i);
+            Value wi = memref::LoadOp::create(bb, l, w, ValueRange{d, i});
+            scf::YieldOp::create(bb, l,
+                                 ValueRange{math::FmaOp::create(bb, l, wi, xx(bb, b, d, ti), s[0])});
+          });
+      Value y = sum.getResult(0);
+      if (op.getSilu())
+        y = silu(rw, loc, y);
+      memref::StoreOp::create(rw, loc, y, out, ValueRange{b, d, t});
+    });
+    // The final state: one thread per (batch, channel), also for L = 0.
+    if (fin)
+      launchLanes(rw, loc, arith::MulIOp::create(rw, loc, Bsz, D), [&](Value lane) {
+        Value d = arith::RemUIOp::create(rw, loc, lane, D);
+        Value b = arith::DivUIOp::create(rw, loc, lane, D);
+        forEach(rw, loc, Wm1, [&](OpBuilder &bb, Value j) {
+          Value tj = arith::AddIOp::create(bb, loc, arith::SubIOp::create(bb, loc, L, Wm1), j);
+          memref::StoreOp::create(bb, loc, xx(bb, b, d, tj), fin, ValueRange{b, d, j});
+        });
+      });
+    SmallVector<Value> results{toTensor(rw, loc, op.getOut().getType(), out)};
+    if (fin)
+      results.push_back(toTensor(rw, loc, op.getFinalState().getType(), fin));
+    rw.replaceOp(op, results);
+    return success();
+  }
+};
+
 } // namespace
 
 void ssmc::populateRecurrentToGPUPatterns(RewritePatternSet &patterns) {
-  patterns.add<SSDToGPU, LinearAttentionToGPU>(patterns.getContext());
+  patterns.add<SSDToGPU, LinearAttentionToGPU, AttentionToGPU, CausalConv1dToGPU>(
+      patterns.getContext());
 }

@@ -66,16 +66,31 @@ struct StageBuffersPass
         if (mt.isDynamicDim(i))
           dyn.push_back(memref::DimOp::create(b, loc, host, i));
       auto devTy = MemRefType::get(mt.getShape(), mt.getElementType());
+      // A strided view (a slice of a KV cache, say) goes through a
+      // contiguous host copy: gpu.memcpy moves contiguous buffers.
+      Value contiguous = host;
+      if (!mt.getLayout().isIdentity()) {
+        contiguous = memref::AllocOp::create(b, loc, devTy, dyn);
+        if (reads)
+          memref::CopyOp::create(b, loc, host, contiguous);
+      }
       Value dev = gpu::AllocOp::create(b, loc, devTy, Type(), ValueRange{},
                                        dyn, ValueRange{})
                       .getMemref();
       if (reads)
-        gpu::MemcpyOp::create(b, loc, TypeRange{}, ValueRange{}, dev, host);
+        gpu::MemcpyOp::create(b, loc, TypeRange{}, ValueRange{}, dev,
+                              contiguous);
       replaceAllUsesInRegionWith(host, dev, launch.getBody());
       b.setInsertionPointAfter(launch);
       if (writes)
-        gpu::MemcpyOp::create(b, loc, TypeRange{}, ValueRange{}, host, dev);
+        gpu::MemcpyOp::create(b, loc, TypeRange{}, ValueRange{}, contiguous,
+                              dev);
       gpu::DeallocOp::create(b, loc, TypeRange{}, ValueRange{}, dev);
+      if (contiguous != host) {
+        if (writes)
+          memref::CopyOp::create(b, loc, contiguous, host);
+        memref::DeallocOp::create(b, loc, contiguous);
+      }
     }
   }
 };
