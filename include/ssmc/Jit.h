@@ -88,6 +88,19 @@ public:
   static llvm::Expected<std::unique_ptr<Jit>>
   compileFile(llvm::StringRef path, const JitOptions &options = {});
 
+  /// Compiles `source` ahead of time into the relocatable object
+  /// `objectPath` for x86-64 CPU `cpu`: every public function as a C entry
+  /// point `_mlir_ciface_<name>` taking memref descriptors (inputs, then
+  /// the results of destination-passing entries), parallel loops run
+  /// sequentially (no OpenMP). The object needs only libc/libm and, from
+  /// ssmc, SSMCAotSupport (memrefCopy, ssmcShapeError) and for the CUDA
+  /// target SSMCMgpu (which dlopens libcuda.so.1): no LLVM, no MLIR.
+  static llvm::Error compileToObject(llvm::StringRef source,
+                                     const JitOptions &options,
+                                     llvm::StringRef objectPath,
+                                     llvm::StringRef cpu = "x86-64-v3",
+                                     llvm::StringRef bufferName = "<source>");
+
   ~Jit();
 
   /// Public functions of the program with their declared types.

@@ -28,6 +28,11 @@ struct CPUPipelineOptions
       *this, "avx512",
       llvm::cl::desc("The target has AVX-512 (x86vector ops may be used)"),
       llvm::cl::init(true)};
+  Option<bool> openmp{
+      *this, "openmp",
+      llvm::cl::desc("Parallel loops through OpenMP (else sequential: code "
+                     "that needs no OpenMP runtime, for ahead-of-time objects)"),
+      llvm::cl::init(true)};
 };
 
 /// ssm ops -> fused loops on buffers (scf, vector, memref, arith, math),

@@ -32,7 +32,9 @@
 
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
+#include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
+#include "llvm/Target/TargetMachine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/SourceMgr.h"
@@ -230,6 +232,94 @@ Expected<std::unique_ptr<Jit>> Jit::compileFile(llvm::StringRef path,
   if (!buf)
     return makeError(path + ": cannot read: " + buf.getError().message());
   return compile((*buf)->getBuffer(), options, path);
+}
+
+Error Jit::compileToObject(llvm::StringRef source, const JitOptions &options,
+                           llvm::StringRef objectPath, llvm::StringRef cpu,
+                           llvm::StringRef bufferName) {
+  static const bool passesRegistered = [] {
+    registerAllPasses();
+    registerSSMCPasses();
+    return true;
+  }();
+  (void)passesRegistered;
+  MLIRContext context;
+  DialectRegistry registry;
+  registry.insert<ssm::SSMDialect>();
+  registerAllDialects(registry);
+  registerAllExtensions(registry);
+  registerAllToLLVMIRTranslations(registry);
+  context.appendDialectRegistry(registry);
+  context.loadAllAvailableDialects();
+  std::string diagText;
+  llvm::raw_string_ostream diagStream(diagText);
+  llvm::SourceMgr sourceMgr;
+  sourceMgr.AddNewSourceBuffer(
+      llvm::MemoryBuffer::getMemBufferCopy(source, bufferName), llvm::SMLoc());
+  SourceMgrDiagnosticHandler handler(sourceMgr, &context, diagStream);
+  auto failWith = [&](const llvm::Twine &what) {
+    diagStream.flush();
+    return makeError(what + (diagText.empty() ? "" : ":\n" + diagText));
+  };
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+  if (!module)
+    return failWith(bufferName + ": invalid program");
+
+  // A portable host: AVX2-wide vectors, no AVX-512, no OpenMP.
+  CPUPipelineOptions host;
+  host.vectorBits = options.vectorBits ? options.vectorBits : 256;
+  host.avx512 = false;
+  host.openmp = false;
+  NVPTXPipelineOptions gpu;
+  gpu.chip = options.gpuChip;
+  gpu.features = options.gpuFeatures;
+  const bool cuda = options.target == Target::CUDA;
+  PassManager pm(&context);
+  if (failed(cuda ? buildSSMToKernelsStage(pm, gpu, host)
+                  : buildSSMToLoopsStage(pm, host)) ||
+      failed(cuda ? buildGPUHostToLLVMStage(pm, host)
+                  : buildLoopsToLLVMStage(pm, host)) ||
+      failed(pm.run(*module)))
+    return failWith(bufferName + ": lowering failed");
+
+  static const bool targetsInitialised = [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    return true;
+  }();
+  (void)targetsInitialised;
+  llvm::LLVMContext llvmContext;
+  std::unique_ptr<llvm::Module> llvmModule =
+      translateModuleToLLVMIR(*module, llvmContext);
+  if (!llvmModule)
+    return failWith(bufferName + ": translation to LLVM IR failed");
+  llvm::Triple triple(llvm::sys::getDefaultTargetTriple());
+  llvm::orc::JITTargetMachineBuilder tmb(triple);
+  tmb.setCPU(cpu.str());
+  tmb.setRelocationModel(llvm::Reloc::PIC_);
+  tmb.setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
+  auto tm = tmb.createTargetMachine();
+  if (!tm)
+    return tm.takeError();
+  llvmModule->setDataLayout((*tm)->createDataLayout());
+  llvmModule->setTargetTriple((*tm)->getTargetTriple());
+  for (llvm::Function &f : *llvmModule)
+    if (!f.isDeclaration())
+      f.addFnAttr("target-cpu", cpu);
+  if (Error e = makeOptimizingTransformer(options.optLevel, 0, tm->get())(
+          llvmModule.get()))
+    return std::move(e);
+  std::error_code ec;
+  llvm::raw_fd_ostream out(objectPath, ec, llvm::sys::fs::OF_None);
+  if (ec)
+    return makeError(objectPath + ": cannot write: " + ec.message());
+  llvm::legacy::PassManager codegen;
+  if ((*tm)->addPassesToEmitFile(codegen, out, nullptr,
+                                 llvm::CodeGenFileType::ObjectFile))
+    return makeError("the target cannot emit object files");
+  codegen.run(*llvmModule);
+  out.flush();
+  return Error::success();
 }
 
 Expected<std::unique_ptr<Jit>> Jit::compile(llvm::StringRef source,

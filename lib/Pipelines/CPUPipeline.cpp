@@ -27,16 +27,18 @@ namespace {
 /// The loops-to-LLVM pass list; `gpuHost` adds the lowering of host-side
 /// gpu ops (launches, allocations, copies) to mgpu* runtime calls.
 std::string loopsToLLVMPasses(const CPUPipelineOptions &options, bool gpuHost) {
-  return
-      "func.func(llvm-request-c-wrappers),ssm-approximate-math,"
-      "func.func(convert-vector-to-scf{full-unroll=true}),"
-      "convert-scf-to-openmp{num-threads=" + std::to_string(options.threads) +
-      "},expand-strided-metadata,lower-affine,finalize-memref-to-llvm,"
+  return std::string("func.func(llvm-request-c-wrappers),ssm-approximate-math,"
+                     "func.func(convert-vector-to-scf{full-unroll=true}),") +
+      (options.openmp ? "convert-scf-to-openmp{num-threads=" +
+                            std::to_string(options.threads) + "},"
+                      : std::string()) +
+      "expand-strided-metadata,lower-affine,finalize-memref-to-llvm,"
       "convert-scf-to-cf,convert-vector-to-llvm{enable-x86vector=" +
       std::string(options.avx512 ? "true" : "false") +
       " vector-transpose-lowering=shuffle16x16},convert-math-to-llvm,"
       "convert-math-to-libm,convert-arith-to-llvm,convert-index-to-llvm,"
-      "convert-func-to-llvm,convert-cf-to-llvm,convert-openmp-to-llvm," +
+      "convert-func-to-llvm,convert-cf-to-llvm," +
+      std::string(options.openmp ? "convert-openmp-to-llvm," : "") +
       std::string(gpuHost ? "gpu-to-llvm," : "") + "reconcile-unrealized-casts";
 }
 

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ssmc/Jit.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "ssmc/TensorIO.h"
 
 #include "llvm/ADT/StringExtras.h"
@@ -45,6 +46,9 @@ cl::opt<unsigned> bench("bench",
                         cl::desc("Run R more times after one warm-up and "
                                  "print median and minimum time"),
                         cl::value_desc("R"), cl::init(0), cl::cat(category));
+cl::opt<std::string> objectFile("o",
+                               cl::desc("Object file written by --emit=object"),
+                               cl::value_desc("file"), cl::cat(category));
 cl::opt<bool> peakHeap(
     "peak-heap",
     cl::desc("Print the peak heap bytes the compiled code held during the "
@@ -61,7 +65,7 @@ cl::opt<unsigned> printLimit("print-limit",
                              cl::desc("Elements printed per result"),
                              cl::init(64), cl::cat(category));
 
-enum class Emit { MLIR, Loops, PTX, LLVMDialect, LLVM, Jit };
+enum class Emit { MLIR, Loops, PTX, LLVMDialect, LLVM, Object, Jit };
 cl::opt<Emit> emit(
     "emit", cl::desc("Stage to stop at"), cl::init(Emit::Jit),
     cl::values(clEnumValN(Emit::MLIR, "mlir", "the verified program"),
@@ -72,6 +76,9 @@ cl::opt<Emit> emit(
                clEnumValN(Emit::LLVMDialect, "llvm-dialect",
                           "after lowering to the LLVM dialect"),
                clEnumValN(Emit::LLVM, "llvm", "optimised LLVM IR"),
+               clEnumValN(Emit::Object, "object",
+                          "an ahead-of-time object file (-o FILE) for x86-64 "
+                          "that needs no LLVM/MLIR at run time"),
                clEnumValN(Emit::Jit, "jit", "compile and run (default)")),
     cl::cat(category));
 
@@ -162,6 +169,18 @@ int main(int argc, char **argv) {
     break;
   case Emit::LLVMDialect: stopAt = ssmc::Stage::LLVMDialect; break;
   case Emit::LLVM: stopAt = ssmc::Stage::LLVMIR; break;
+  case Emit::Object: {
+    if (objectFile.empty())
+      return fail("--emit=object needs -o FILE", 2);
+    auto buf = MemoryBuffer::getFile(inputFile, /*IsText=*/true);
+    if (!buf)
+      return fail(inputFile + ": cannot read: " + buf.getError().message());
+    if (llvm::Error e = ssmc::Jit::compileToObject((*buf)->getBuffer(), options,
+                                                   objectFile, "x86-64-v3",
+                                                   inputFile))
+      return fail(toString(std::move(e)));
+    return 0;
+  }
   case Emit::Jit: break;
   }
   if (stopAt)

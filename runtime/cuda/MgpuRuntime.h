@@ -1,0 +1,48 @@
+//===- MgpuRuntime.h - the mgpu* runtime, C interface -----------*- C++ -*-===//
+//
+// The mgpu* functions MLIR's gpu-to-llvm lowering calls, over the CUDA
+// driver API loaded with dlopen, plus three queries. No LLVM, no MLIR:
+// ahead-of-time objects of ssm programs link this library alone.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SSMC_RUNTIME_CUDA_MGPURUNTIME_H
+#define SSMC_RUNTIME_CUDA_MGPURUNTIME_H
+
+#include <cstddef>
+#include <cstdint>
+
+extern "C" {
+/// Why the driver is unusable ("" when it is usable); loads it on first use.
+const char *ssmcCudaLoadError();
+/// Copies the first error of an mgpu* call on this thread since the last
+/// call into `buffer` and clears it; 0 when there was none.
+int ssmcCudaTakeError(char *buffer, int size);
+/// Device 0's name; 0 when unavailable.
+int ssmcCudaDeviceName(char *buffer, int size);
+
+void *mgpuModuleLoad(void *data, size_t size);
+void *mgpuModuleLoadJIT(void *data, int optLevel);
+void mgpuModuleUnload(void *module);
+void *mgpuModuleGetFunction(void *module, const char *name);
+void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
+                      intptr_t gridZ, intptr_t blockX, intptr_t blockY,
+                      intptr_t blockZ, int32_t smem, void *stream,
+                      void **params, void **extra, size_t paramsCount);
+void *mgpuStreamCreate();
+void mgpuStreamDestroy(void *stream);
+void mgpuStreamSynchronize(void *stream);
+void mgpuStreamWaitEvent(void *stream, void *event);
+void *mgpuEventCreate();
+void mgpuEventDestroy(void *event);
+void mgpuEventSynchronize(void *event);
+void mgpuEventRecord(void *event, void *stream);
+void *mgpuMemAlloc(uint64_t sizeBytes, void *stream, bool isHostShared);
+void mgpuMemFree(void *ptr, void *stream);
+void mgpuMemcpy(void *dst, void *src, size_t sizeBytes, void *stream);
+void mgpuMemset32(void *dst, unsigned value, size_t count, void *stream);
+void mgpuMemset16(void *dst, unsigned short value, size_t count, void *stream);
+void mgpuSetDefaultDevice(int32_t device);
+}
+
+#endif // SSMC_RUNTIME_CUDA_MGPURUNTIME_H

@@ -1,0 +1,239 @@
+//===- check.cpp - ssm GPU kernels against the double references ----------===//
+//
+// ssmc-gpu-check links ahead-of-time objects of test/gpu/programs (compiled
+// at build time with `ssmc-run --target cuda --emit=object`) with the mgpu
+// runtime, so it needs nothing but libcuda.so.1 at run time: no LLVM, no
+// MLIR. It runs every program on device 0 and compares each result with
+// the double-precision reference of ssmc/Reference.h or ssmc/DPReference.h.
+// Exit status: 0 all match, 1 a mismatch or CUDA error, 77 no driver or no
+// device (ctest reports a skip). Built with SSMC_AOT_CPU (ssmc-aot-cpu-check)
+// it runs CPU-target objects of the same programs instead.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ssmc/DPReference.h"
+#include "ssmc/Reference.h"
+
+#ifndef SSMC_AOT_CPU
+#include "../../runtime/cuda/MgpuRuntime.h"
+#else
+extern "C" int ssmcCudaTakeError(char *buffer, int size);
+#endif
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+extern "C" int ssmcTakeShapeError(int64_t out[3]);
+
+namespace {
+
+/// A memref descriptor of rank R over a contiguous buffer.
+template <typename T, int R> struct Desc {
+  T *allocated, *aligned;
+  int64_t offset;
+  int64_t sizes[R], strides[R];
+};
+
+template <typename T, int R> struct Buffer {
+  std::vector<T> data;
+  Desc<T, R> desc;
+  explicit Buffer(const int64_t (&shape)[R]) {
+    int64_t n = 1;
+    for (int i = R - 1; i >= 0; --i) {
+      desc.sizes[i] = shape[i];
+      desc.strides[i] = n;
+      n *= shape[i];
+    }
+    data.assign(n, T());
+    desc.allocated = desc.aligned = data.data();
+    desc.offset = 0;
+  }
+  Desc<T, R> *operator&() { return &desc; }
+};
+
+std::mt19937 rng(7);
+
+template <int R> Buffer<float, R> random(const int64_t (&shape)[R], double lo,
+                                         double hi, std::vector<double> &values) {
+  Buffer<float, R> b(shape);
+  std::uniform_real_distribution<double> d(lo, hi);
+  for (float &x : b.data) {
+    x = static_cast<float>(d(rng));
+    values.push_back(x);
+  }
+  return b;
+}
+
+int failures = 0;
+
+/// Max error against `want` within 1e-4 * max(1, max |want|), plus any CUDA
+/// or shape error the call raised.
+template <typename T>
+void expect(const char *what, const std::vector<T> &got,
+            const std::vector<double> &want, double rtol = 1e-4) {
+  char err[1024];
+  int64_t shape[3];
+  if (ssmcCudaTakeError(err, sizeof err)) {
+    std::printf("FAIL %s: CUDA error: %s\n", what, err);
+    ++failures;
+    return;
+  }
+  if (ssmcTakeShapeError(shape)) {
+    std::printf("FAIL %s: run-time shape check %lld failed\n", what,
+                static_cast<long long>(shape[0]));
+    ++failures;
+    return;
+  }
+  double worst = 0, scale = 1;
+  for (size_t i = 0; i < want.size(); ++i) {
+    double g = static_cast<double>(got[i]);
+    worst = std::isnan(g) ? INFINITY : std::max(worst, std::fabs(g - want[i]));
+    scale = std::max(scale, std::fabs(want[i]));
+  }
+  bool ok = worst <= rtol * scale;
+  std::printf("%s %s: max error %.3g (tolerance %.3g)\n", ok ? "PASS" : "FAIL",
+              what, worst, rtol * scale);
+  failures += !ok;
+}
+
+} // namespace
+
+extern "C" {
+void _mlir_ciface_gpu_selective_scan(Desc<float, 3> *, Desc<float, 3> *,
+                                     Desc<float, 2> *, Desc<float, 3> *,
+                                     Desc<float, 3> *, Desc<float, 1> *,
+                                     Desc<float, 3> *, Desc<float, 1> *,
+                                     Desc<float, 3> *, Desc<float, 3> *,
+                                     Desc<float, 3> *);
+void _mlir_ciface_gpu_ssd(Desc<float, 4> *, Desc<float, 3> *, Desc<float, 1> *,
+                          Desc<float, 4> *, Desc<float, 4> *, Desc<float, 1> *,
+                          Desc<float, 4> *, Desc<float, 1> *, Desc<float, 4> *,
+                          Desc<float, 4> *, Desc<float, 4> *);
+void _mlir_ciface_gpu_linear_attention(Desc<float, 4> *, Desc<float, 4> *,
+                                       Desc<float, 4> *, Desc<float, 4> *,
+                                       Desc<float, 4> *, Desc<float, 4> *,
+                                       Desc<float, 4> *);
+void _mlir_ciface_gpu_attention(Desc<float, 4> *, Desc<float, 4> *,
+                                Desc<float, 4> *, Desc<float, 4> *);
+void _mlir_ciface_gpu_causal_conv1d(Desc<float, 3> *, Desc<float, 2> *,
+                                    Desc<float, 1> *, Desc<float, 3> *,
+                                    Desc<float, 3> *, Desc<float, 3> *);
+void _mlir_ciface_gpu_edit_distance(Desc<int64_t, 1> *, Desc<int64_t, 1> *,
+                                    Desc<int64_t, 2> *);
+}
+
+#ifdef SSMC_AOT_CPU
+// The same programs compiled for the CPU target: checks the ahead-of-time
+// path itself (calling convention, memrefCopy, no LLVM/MLIR) where no GPU is.
+int ssmcCudaTakeError(char *, int) { return 0; }
+#endif
+
+int main() {
+#ifndef SSMC_AOT_CPU
+  if (const char *why = ssmcCudaLoadError(); why && *why) {
+    std::printf("SKIP: %s\n", why);
+    return 77;
+  }
+  char name[256] = {0};
+  ssmcCudaDeviceName(name, sizeof name);
+  std::printf("device 0: %s\n", name);
+#else
+  std::printf("CPU target, ahead-of-time objects\n");
+#endif
+
+  { // selective_scan (2, 37, 13, N = 16), every option
+    ssmc::ref::SelectiveScanProblem p;
+    p.batch = 2, p.channels = 37, p.seqLen = 13, p.stateSize = 16;
+    p.deltaSoftplus = true;
+    auto u = random({2, 37, 13}, -1, 1, p.u);
+    auto dt = random({2, 37, 13}, -3, 1, p.delta);
+    auto A = random({37, 16}, -4, -0.1, p.A);
+    auto B = random({2, 16, 13}, -1, 1, p.B);
+    auto C = random({2, 16, 13}, -1, 1, p.C);
+    auto D = random({37}, -1, 1, p.D);
+    auto z = random({2, 37, 13}, -2, 2, p.z);
+    auto bias = random({37}, -1, 0.5, p.deltaBias);
+    auto h0 = random({2, 37, 16}, -1, 1, p.h0);
+    Buffer<float, 3> y({2, 37, 13}), h({2, 37, 16});
+    _mlir_ciface_gpu_selective_scan(&u, &dt, &A, &B, &C, &D, &z, &bias, &h0, &y, &h);
+    auto want = ssmc::ref::selectiveScan(p);
+    expect("selective_scan out", y.data, want.out);
+    expect("selective_scan final state", h.data, want.finalState);
+  }
+  { // ssd (2, 17, H = 4, P = 21, G = 2, N = 5), every option
+    ssmc::ref::SSDProblem p;
+    p.batch = 2, p.seqLen = 17, p.heads = 4, p.headDim = 21, p.groups = 2;
+    p.stateSize = 5, p.dtSoftplus = true;
+    auto x = random({2, 17, 4, 21}, -1, 1, p.x);
+    auto dt = random({2, 17, 4}, -3, 1, p.dt);
+    auto A = random({4}, -4, -0.1, p.A);
+    auto B = random({2, 17, 2, 5}, -1, 1, p.B);
+    auto C = random({2, 17, 2, 5}, -1, 1, p.C);
+    auto D = random({4}, -1, 1, p.D);
+    auto z = random({2, 17, 4, 21}, -3, 3, p.z);
+    auto bias = random({4}, -1, 0.5, p.dtBias);
+    auto h0 = random({2, 4, 21, 5}, -1, 1, p.h0);
+    Buffer<float, 4> y({2, 17, 4, 21}), h({2, 4, 21, 5});
+    _mlir_ciface_gpu_ssd(&x, &dt, &A, &B, &C, &D, &z, &bias, &h0, &y, &h);
+    auto want = ssmc::ref::ssd(p);
+    expect("ssd out", y.data, want.out);
+    expect("ssd final state", h.data, want.finalState);
+  }
+  { // linear attention (2, 3, 17, K = 8, V = 16), per-key gates, h0, scale
+    ssmc::ref::LinearAttentionProblem p;
+    p.batch = 2, p.heads = 3, p.seqLen = 17, p.keyDim = 8, p.valueDim = 16;
+    p.scale = 0.5, p.gatePerKey = true;
+    auto q = random({2, 3, 17, 8}, -1, 1, p.q);
+    auto k = random({2, 3, 17, 8}, -1, 1, p.k);
+    auto v = random({2, 3, 17, 16}, -1, 1, p.v);
+    auto g = random({2, 3, 17, 8}, -0.5, 0, p.gate);
+    auto h0 = random({2, 3, 8, 16}, -1, 1, p.h0);
+    Buffer<float, 4> o({2, 3, 17, 16}), s({2, 3, 8, 16});
+    _mlir_ciface_gpu_linear_attention(&q, &k, &v, &g, &h0, &o, &s);
+    auto want = ssmc::ref::linearAttention(p);
+    expect("linear_attention out", o.data, want.out);
+    expect("linear_attention final state", s.data, want.finalState);
+  }
+  { // causal windowed attention, GQA 6 -> 2 heads, Lq = 7 < Lk = 11
+    ssmc::ref::AttentionProblem p;
+    p.batch = 2, p.heads = 6, p.kvHeads = 2, p.queryLen = 7, p.keyLen = 11;
+    p.headDim = 16, p.valueDim = 16, p.causal = true, p.window = 4;
+    auto q = random({2, 6, 7, 16}, -2, 2, p.q);
+    auto k = random({2, 2, 11, 16}, -2, 2, p.k);
+    auto v = random({2, 2, 11, 16}, -2, 2, p.v);
+    Buffer<float, 4> o({2, 6, 7, 16});
+    _mlir_ciface_gpu_attention(&q, &k, &v, &o);
+    expect("attention out", o.data, ssmc::ref::attention(p));
+  }
+  { // causal_conv1d (2, 7, 13, W = 4), bias, initial state, SiLU
+    std::vector<double> x, w, b, s;
+    auto xb = random({2, 7, 13}, -1, 1, x);
+    auto wb = random({7, 4}, -1, 1, w);
+    auto bb = random({7}, -1, 1, b);
+    auto sb = random({2, 7, 3}, -1, 1, s);
+    Buffer<float, 3> y({2, 7, 13}), f({2, 7, 3});
+    _mlir_ciface_gpu_causal_conv1d(&xb, &wb, &bb, &sb, &y, &f);
+    auto [out, fin] = ssmc::ref::causalConv1d(2, 7, 13, 4, x, w, b, s, true);
+    expect("causal_conv1d out", y.data, out);
+    expect("causal_conv1d final state", f.data, fin);
+  }
+  { // ssm.dp: edit distance table 300 x 280 (wavefronts over 256 threads)
+    Buffer<int64_t, 1> x({300}), y({280});
+    std::uniform_int_distribution<int64_t> letter(0, 3);
+    for (auto &c : x.data)
+      c = letter(rng);
+    for (auto &c : y.data)
+      c = letter(rng);
+    Buffer<int64_t, 2> t({300, 280});
+    _mlir_ciface_gpu_edit_distance(&x, &y, &t);
+    std::vector<int64_t> want = ssmc::ref::editDistanceTable(x.data, y.data);
+    expect("dp edit distance table", t.data,
+           std::vector<double>(want.begin(), want.end()), 0);
+  }
+  std::printf("%s\n", failures ? "FAILED" : "ALL PASSED");
+  return failures ? 1 : 0;
+}
