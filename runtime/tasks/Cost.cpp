@@ -82,23 +82,25 @@ llvm::Expected<Measurement> measure(Kind kind, int64_t T, const CostOptions &o,
   for (const OwnedTensor &c : carry[0])
     m.carriedBytes += c.sizeInBytes();
 
-  // Warm-up: the first call materialises the compiled code (counted as
-  // compile time), then the carried buffers start from zero again.
-  {
+  // One decode call reading carry[from] and writing carry[to].
+  auto decode = [&](int from, int to) -> llvm::Error {
     std::vector<Tensor> inputs{q.view(), k.view(), v.view()};
     std::vector<Tensor> outputs{out.view()};
-    for (auto &c : carry[0])
+    for (auto &c : carry[from])
       inputs.push_back(c.view());
-    for (auto &c : carry[1])
+    for (auto &c : carry[to])
       outputs.push_back(c.view());
     if (!recurrent)
       inputs.push_back(pos.view());
-    if (llvm::Error e = (*jit)->invoke("decode", inputs, outputs))
-      return std::move(e);
-    for (auto &side : carry)
-      for (auto &c : side)
-        std::memset(c.data(), 0, c.sizeInBytes());
-  }
+    return (*jit)->invoke("decode", inputs, outputs);
+  };
+  // Warm-up: the first call materialises the compiled code (counted as
+  // compile time), then the carried buffers start from zero again.
+  if (llvm::Error e = decode(0, 1))
+    return std::move(e);
+  for (auto &side : carry)
+    for (auto &c : side)
+      std::memset(c.data(), 0, c.sizeInBytes());
   m.compileMs = std::chrono::duration<double, std::milli>(
                     std::chrono::steady_clock::now() - c0)
                     .count();
@@ -116,17 +118,8 @@ llvm::Expected<Measurement> measure(Kind kind, int64_t T, const CostOptions &o,
     }
     randomize(v, rng);
     pos.as<int64_t>()[0] = t;
-    auto &in = carry[t % 2], &next = carry[(t + 1) % 2];
-    std::vector<Tensor> inputs{q.view(), k.view(), v.view()};
-    std::vector<Tensor> outputs{out.view()};
-    for (auto &c : in)
-      inputs.push_back(c.view());
-    for (auto &c : next)
-      outputs.push_back(c.view());
-    if (!recurrent)
-      inputs.push_back(pos.view());
     auto t0 = std::chrono::steady_clock::now();
-    if (llvm::Error e = (*jit)->invoke("decode", inputs, outputs))
+    if (llvm::Error e = decode(t % 2, (t + 1) % 2))
       return std::move(e);
     us[t] = std::chrono::duration<double, std::micro>(
                 std::chrono::steady_clock::now() - t0)

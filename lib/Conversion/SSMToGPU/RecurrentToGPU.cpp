@@ -14,6 +14,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "../SSMToLoops/LoweringUtils.h"
+#include "KernelUtils.h"
 #include "ssmc/Conversion/SSMToGPU.h"
 
 #include "dialects/ssm/SSMOps.h"
@@ -29,86 +30,9 @@
 
 using namespace mlir;
 using namespace ssmc::detail;
+using namespace ssmc::gpu_kernels;
 
 namespace {
-
-constexpr int64_t kBlock = 128;
-
-Value cidx(OpBuilder &b, Location loc, int64_t v) {
-  return arith::ConstantIndexOp::create(b, loc, v);
-}
-Value cf32(OpBuilder &b, Location loc, double v) {
-  return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
-}
-
-/// Launches ceil(lanes / 128) blocks of 128 threads; `body` runs for every
-/// lane < `lanes` with the lane index.
-void launchLanes(PatternRewriter &rw, Location loc, Value lanes,
-                 llvm::function_ref<void(Value)> body) {
-  Value c1 = cidx(rw, loc, 1);
-  Value blocks = arith::CeilDivUIOp::create(rw, loc, lanes, cidx(rw, loc, kBlock));
-  blocks = arith::MaxUIOp::create(rw, loc, blocks, c1);
-  auto launch = gpu::LaunchOp::create(rw, loc, blocks, c1, c1,
-                                      cidx(rw, loc, kBlock), c1, c1);
-  OpBuilder::InsertionGuard g(rw);
-  Block &blk = launch.getBody().front();
-  rw.setInsertionPointToStart(&blk);
-  Value lane = arith::AddIOp::create(
-      rw, loc,
-      arith::MulIOp::create(rw, loc, launch.getBlockIds().x, cidx(rw, loc, kBlock)),
-      launch.getThreadIds().x);
-  Value inRange =
-      arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ult, lane, lanes);
-  auto guard = scf::IfOp::create(rw, loc, inRange, false);
-  rw.setInsertionPointToStart(&guard.getThenRegion().front());
-  body(lane);
-  rw.setInsertionPointToEnd(&blk);
-  gpu::TerminatorOp::create(rw, loc);
-}
-
-/// A private f32 array of `n` elements.
-Value privateArray(OpBuilder &b, Location loc, int64_t n) {
-  auto ty = MemRefType::get({n}, b.getF32Type(), AffineMap(),
-                            gpu::AddressSpaceAttr::get(
-                                b.getContext(), gpu::AddressSpace::Private));
-  return memref::AllocaOp::create(b, loc, ty);
-}
-
-/// for i in [0, n): body(i)
-void forEach(OpBuilder &b, Location loc, Value n,
-             llvm::function_ref<void(OpBuilder &, Value)> body) {
-  scf::ForOp::create(b, loc, cidx(b, loc, 0), n, cidx(b, loc, 1), ValueRange{},
-                     [&](OpBuilder &bb, Location l, Value i, ValueRange) {
-                       body(bb, i);
-                       scf::YieldOp::create(bb, l);
-                     });
-}
-
-bool allF32(Operation *op) {
-  for (Value v : op->getOperands())
-    if (!isa<IndexType>(v.getType()) &&
-        getElementTypeOrSelf(v.getType()) != Float32Type::get(op->getContext()))
-      return false;
-  return true;
-}
-
-/// softplus(x) = max(x, 0) + log1p(exp(-|x|)).
-Value softplus(OpBuilder &b, Location loc, Value x) {
-  Value ax = math::AbsFOp::create(b, loc, x);
-  Value e = math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, ax));
-  return arith::AddFOp::create(
-      b, loc, arith::MaximumFOp::create(b, loc, x, cf32(b, loc, 0)),
-      math::Log1pOp::create(b, loc, e));
-}
-
-Value silu(OpBuilder &b, Location loc, Value z) {
-  Value one = cf32(b, loc, 1);
-  Value sig = arith::DivFOp::create(
-      b, loc, one,
-      arith::AddFOp::create(
-          b, loc, one, math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, z))));
-  return arith::MulFOp::create(b, loc, z, sig);
-}
 
 struct SSDToGPU : OpRewritePattern<ssm::SSDOp> {
   using OpRewritePattern::OpRewritePattern;

@@ -14,6 +14,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "../SSMToLoops/LoweringUtils.h"
+#include "KernelUtils.h"
 #include "ssmc/Conversion/SSMToGPU.h"
 
 #include "dialects/ssm/SSMOps.h"
@@ -27,15 +28,10 @@
 
 using namespace mlir;
 using namespace ssmc::detail;
+using namespace ssmc::gpu_kernels;
 
 
 namespace {
-
-constexpr int64_t kBlock = 128;
-
-Value cidx(OpBuilder &b, Location loc, int64_t v) {
-  return arith::ConstantIndexOp::create(b, loc, v);
-}
 
 struct SelectiveScanToGPU : OpRewritePattern<ssm::SelectiveScanOp> {
   using OpRewritePattern::OpRewritePattern;
@@ -90,45 +86,19 @@ struct SelectiveScanToGPU : OpRewritePattern<ssm::SelectiveScanOp> {
     Value perGroup = arith::DivUIOp::create(rw, loc, Dm, G);
 
     Value lanes = arith::MulIOp::create(rw, loc, Bsz, Dm);
-    Value c1 = cidx(rw, loc, 1), c0 = cidx(rw, loc, 0);
-    Value blocks = arith::CeilDivUIOp::create(rw, loc, lanes, cidx(rw, loc, kBlock));
-    blocks = arith::MaxUIOp::create(rw, loc, blocks, c1);
-    auto launch = gpu::LaunchOp::create(rw, loc, blocks, c1, c1,
-                                        cidx(rw, loc, kBlock), c1, c1);
-    {
-      OpBuilder::InsertionGuard g(rw);
-      Block &body = launch.getBody().front();
-      rw.setInsertionPointToStart(&body);
-      Value bx = launch.getBlockIds().x, tx = launch.getThreadIds().x;
-      Value lane = arith::AddIOp::create(
-          rw, loc, arith::MulIOp::create(rw, loc, bx, cidx(rw, loc, kBlock)), tx);
-      Value inRange =
-          arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ult, lane, lanes);
-      auto guard = scf::IfOp::create(rw, loc, inRange, false);
-      rw.setInsertionPointToStart(&guard.getThenRegion().front());
+    Value c0 = cidx(rw, loc, 0), c1 = cidx(rw, loc, 1), cN = cidx(rw, loc, N);
+    launchLanes(rw, loc, lanes, [&](Value lane) {
       Value b = arith::DivUIOp::create(rw, loc, lane, Dm);
       Value d = arith::RemUIOp::create(rw, loc, lane, Dm);
       Value grp = arith::DivUIOp::create(rw, loc, d, perGroup);
-      Type f32 = rw.getF32Type();
-      auto f = [&](double v) {
-        return arith::ConstantOp::create(rw, loc, rw.getF32FloatAttr(v));
-      };
-      // State in a private array.
-      auto stTy = MemRefType::get({N}, f32, AffineMap(),
-                                  gpu::AddressSpaceAttr::get(
-                                      rw.getContext(), gpu::AddressSpace::Private));
-      Value h = memref::AllocaOp::create(rw, loc, stTy);
-      Value cN = cidx(rw, loc, N);
-      scf::ForOp::create(rw, loc, c0, cN, c1, ValueRange{},
-                         [&](OpBuilder &bb, Location l, Value n, ValueRange) {
-                           Value init = op.getH0()
-                               ? memref::LoadOp::create(bb, l, devOf(op.getH0()),
-                                                        ValueRange{b, d, n})
-                                     .getResult()
-                               : f(0.0).getResult();
-                           memref::StoreOp::create(bb, l, init, h, ValueRange{n});
-                           scf::YieldOp::create(bb, l);
-                         });
+      Value h = privateArray(rw, loc, N);
+      forEach(rw, loc, cN, [&](OpBuilder &bb, Value n) {
+        Value init = op.getH0() ? memref::LoadOp::create(bb, loc, devOf(op.getH0()),
+                                                         ValueRange{b, d, n})
+                                      .getResult()
+                                : cf32(bb, loc, 0);
+        memref::StoreOp::create(bb, loc, init, h, ValueRange{n});
+      });
       Value bias = op.getDeltaBias()
                        ? memref::LoadOp::create(rw, loc, devOf(op.getDeltaBias()),
                                                 ValueRange{d}).getResult()
@@ -139,74 +109,51 @@ struct SelectiveScanToGPU : OpRewritePattern<ssm::SelectiveScanOp> {
       Value dA = devOf(op.getA()), dB = devOf(op.getB()), dC = devOf(op.getC());
       Value du = devOf(op.getU()), ddt = devOf(op.getDelta());
       Value dz = devOf(op.getZ());
-      scf::ForOp::create(
-          rw, loc, c0, L, c1, ValueRange{},
-          [&](OpBuilder &bb, Location l, Value t, ValueRange) {
-            Value u = memref::LoadOp::create(bb, l, du, ValueRange{b, d, t});
-            Value dt = memref::LoadOp::create(bb, l, ddt, ValueRange{b, d, t});
-            if (bias)
-              dt = arith::AddFOp::create(bb, l, dt, bias);
-            if (op.getDeltaSoftplus()) {
-              // softplus(x) = max(x, 0) + log1p(exp(-|x|)), overflow-free.
-              Value zero = arith::ConstantOp::create(bb, l, bb.getF32FloatAttr(0));
-              Value ax = math::AbsFOp::create(bb, l, dt);
-              Value e = math::ExpOp::create(
-                  bb, l, arith::NegFOp::create(bb, l, ax));
-              dt = arith::AddFOp::create(bb, l,
-                                         arith::MaximumFOp::create(bb, l, dt, zero),
-                                         math::Log1pOp::create(bb, l, e));
-            }
-            Value du_ = arith::MulFOp::create(bb, l, dt, u);
-            auto nLoop = scf::ForOp::create(
-                bb, l, c0, cN, c1,
-                ValueRange{arith::ConstantOp::create(bb, l, bb.getF32FloatAttr(0))},
-                [&](OpBuilder &nb, Location nl, Value n, ValueRange acc) {
-                  Value a = memref::LoadOp::create(nb, nl, dA, ValueRange{d, n});
-                  Value decay = math::ExpOp::create(
-                      nb, nl, arith::MulFOp::create(nb, nl, dt, a));
-                  SmallVector<Value> bIdx = groupedB
-                                                ? SmallVector<Value>{b, grp, n, t}
-                                                : SmallVector<Value>{b, n, t};
-                  SmallVector<Value> cIdx = groupedC
-                                                ? SmallVector<Value>{b, grp, n, t}
-                                                : SmallVector<Value>{b, n, t};
-                  Value bv = memref::LoadOp::create(nb, nl, dB, bIdx);
-                  Value cv = memref::LoadOp::create(nb, nl, dC, cIdx);
-                  Value hn = memref::LoadOp::create(nb, nl, h, ValueRange{n});
-                  Value upd = math::FmaOp::create(
-                      nb, nl, decay, hn, arith::MulFOp::create(nb, nl, du_, bv));
-                  memref::StoreOp::create(nb, nl, upd, h, ValueRange{n});
-                  Value y = math::FmaOp::create(nb, nl, cv, upd, acc[0]);
-                  scf::YieldOp::create(nb, nl, y);
-                });
-            Value y = nLoop.getResult(0);
-            if (Dv)
-              y = math::FmaOp::create(bb, l, Dv, u, y);
-            if (dz) {
-              Value z = memref::LoadOp::create(bb, l, dz, ValueRange{b, d, t});
-              Value one = arith::ConstantOp::create(bb, l, bb.getF32FloatAttr(1));
-              Value sig = arith::DivFOp::create(
-                  bb, l, one,
-                  arith::AddFOp::create(
-                      bb, l, one,
-                      math::ExpOp::create(bb, l, arith::NegFOp::create(bb, l, z))));
-              y = arith::MulFOp::create(bb, l, y,
-                                        arith::MulFOp::create(bb, l, z, sig));
-            }
-            memref::StoreOp::create(bb, l, y, dOut, ValueRange{b, d, t});
-            scf::YieldOp::create(bb, l);
-          });
+      forEach(rw, loc, L, [&](OpBuilder &bb, Value t) {
+        Location l = loc;
+        Value u = memref::LoadOp::create(bb, l, du, ValueRange{b, d, t});
+        Value dt = memref::LoadOp::create(bb, l, ddt, ValueRange{b, d, t});
+        if (bias)
+          dt = arith::AddFOp::create(bb, l, dt, bias);
+        if (op.getDeltaSoftplus())
+          dt = softplus(bb, l, dt);
+        Value du_ = arith::MulFOp::create(bb, l, dt, u);
+        auto nLoop = scf::ForOp::create(
+            bb, l, c0, cN, c1, ValueRange{cf32(bb, l, 0)},
+            [&](OpBuilder &nb, Location nl, Value n, ValueRange acc) {
+              Value a = memref::LoadOp::create(nb, nl, dA, ValueRange{d, n});
+              Value decay = math::ExpOp::create(
+                  nb, nl, arith::MulFOp::create(nb, nl, dt, a));
+              SmallVector<Value> bIdx = groupedB
+                                            ? SmallVector<Value>{b, grp, n, t}
+                                            : SmallVector<Value>{b, n, t};
+              SmallVector<Value> cIdx = groupedC
+                                            ? SmallVector<Value>{b, grp, n, t}
+                                            : SmallVector<Value>{b, n, t};
+              Value bv = memref::LoadOp::create(nb, nl, dB, bIdx);
+              Value cv = memref::LoadOp::create(nb, nl, dC, cIdx);
+              Value hn = memref::LoadOp::create(nb, nl, h, ValueRange{n});
+              Value upd = math::FmaOp::create(
+                  nb, nl, decay, hn, arith::MulFOp::create(nb, nl, du_, bv));
+              memref::StoreOp::create(nb, nl, upd, h, ValueRange{n});
+              Value y = math::FmaOp::create(nb, nl, cv, upd, acc[0]);
+              scf::YieldOp::create(nb, nl, y);
+            });
+        Value y = nLoop.getResult(0);
+        if (Dv)
+          y = math::FmaOp::create(bb, l, Dv, u, y);
+        if (dz)
+          y = arith::MulFOp::create(
+              bb, l, y,
+              silu(bb, l, memref::LoadOp::create(bb, l, dz, ValueRange{b, d, t})));
+        memref::StoreOp::create(bb, l, y, dOut, ValueRange{b, d, t});
+      });
       if (dFinal)
-        scf::ForOp::create(rw, loc, c0, cN, c1, ValueRange{},
-                           [&](OpBuilder &bb, Location l, Value n, ValueRange) {
-                             Value hn = memref::LoadOp::create(bb, l, h, ValueRange{n});
-                             memref::StoreOp::create(bb, l, hn, dFinal,
-                                                     ValueRange{b, d, n});
-                             scf::YieldOp::create(bb, l);
-                           });
-      rw.setInsertionPointToEnd(&body);
-      gpu::TerminatorOp::create(rw, loc);
-    }
+        forEach(rw, loc, cN, [&](OpBuilder &bb, Value n) {
+          Value hn = memref::LoadOp::create(bb, loc, h, ValueRange{n});
+          memref::StoreOp::create(bb, loc, hn, dFinal, ValueRange{b, d, n});
+        });
+    });
     SmallVector<Value> results{toTensor(rw, loc, op.getOut().getType(), hOut)};
     if (hFinal)
       results.push_back(toTensor(rw, loc, op.getFinalState().getType(), hFinal));

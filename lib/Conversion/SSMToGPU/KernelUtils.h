@@ -1,0 +1,102 @@
+//===- KernelUtils.h - helpers the ssm GPU kernels share --------*- C++ -*-===//
+//
+// Internal to lib/Conversion/SSMToGPU: lane launches of 128-thread blocks,
+// private arrays, loops and the activations every kernel uses.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SSMC_LIB_CONVERSION_SSMTOGPU_KERNELUTILS_H
+#define SSMC_LIB_CONVERSION_SSMTOGPU_KERNELUTILS_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/PatternMatch.h"
+
+namespace ssmc::gpu_kernels {
+
+using namespace mlir;
+
+constexpr int64_t kBlock = 128;
+
+inline Value cidx(OpBuilder &b, Location loc, int64_t v) {
+  return arith::ConstantIndexOp::create(b, loc, v);
+}
+inline Value cf32(OpBuilder &b, Location loc, double v) {
+  return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
+}
+
+/// Launches ceil(lanes / 128) blocks of 128 threads; `body` runs for every
+/// lane < `lanes` with the lane index.
+inline void launchLanes(PatternRewriter &rw, Location loc, Value lanes,
+                 llvm::function_ref<void(Value)> body) {
+  Value c1 = cidx(rw, loc, 1);
+  Value blocks = arith::CeilDivUIOp::create(rw, loc, lanes, cidx(rw, loc, kBlock));
+  blocks = arith::MaxUIOp::create(rw, loc, blocks, c1);
+  auto launch = gpu::LaunchOp::create(rw, loc, blocks, c1, c1,
+                                      cidx(rw, loc, kBlock), c1, c1);
+  OpBuilder::InsertionGuard g(rw);
+  Block &blk = launch.getBody().front();
+  rw.setInsertionPointToStart(&blk);
+  Value lane = arith::AddIOp::create(
+      rw, loc,
+      arith::MulIOp::create(rw, loc, launch.getBlockIds().x, cidx(rw, loc, kBlock)),
+      launch.getThreadIds().x);
+  Value inRange =
+      arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ult, lane, lanes);
+  auto guard = scf::IfOp::create(rw, loc, inRange, false);
+  rw.setInsertionPointToStart(&guard.getThenRegion().front());
+  body(lane);
+  rw.setInsertionPointToEnd(&blk);
+  gpu::TerminatorOp::create(rw, loc);
+}
+
+/// A private f32 array of `n` elements.
+inline Value privateArray(OpBuilder &b, Location loc, int64_t n) {
+  auto ty = MemRefType::get({n}, b.getF32Type(), AffineMap(),
+                            gpu::AddressSpaceAttr::get(
+                                b.getContext(), gpu::AddressSpace::Private));
+  return memref::AllocaOp::create(b, loc, ty);
+}
+
+/// for i in [0, n): body(i)
+inline void forEach(OpBuilder &b, Location loc, Value n,
+             llvm::function_ref<void(OpBuilder &, Value)> body) {
+  scf::ForOp::create(b, loc, cidx(b, loc, 0), n, cidx(b, loc, 1), ValueRange{},
+                     [&](OpBuilder &bb, Location l, Value i, ValueRange) {
+                       body(bb, i);
+                       scf::YieldOp::create(bb, l);
+                     });
+}
+
+inline bool allF32(Operation *op) {
+  for (Value v : op->getOperands())
+    if (!isa<IndexType>(v.getType()) &&
+        getElementTypeOrSelf(v.getType()) != Float32Type::get(op->getContext()))
+      return false;
+  return true;
+}
+
+/// softplus(x) = max(x, 0) + log1p(exp(-|x|)).
+inline Value softplus(OpBuilder &b, Location loc, Value x) {
+  Value ax = math::AbsFOp::create(b, loc, x);
+  Value e = math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, ax));
+  return arith::AddFOp::create(
+      b, loc, arith::MaximumFOp::create(b, loc, x, cf32(b, loc, 0)),
+      math::Log1pOp::create(b, loc, e));
+}
+
+inline Value silu(OpBuilder &b, Location loc, Value z) {
+  Value one = cf32(b, loc, 1);
+  Value sig = arith::DivFOp::create(
+      b, loc, one,
+      arith::AddFOp::create(
+          b, loc, one, math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, z))));
+  return arith::MulFOp::create(b, loc, z, sig);
+}
+
+} // namespace ssmc::gpu_kernels
+
+#endif // SSMC_LIB_CONVERSION_SSMTOGPU_KERNELUTILS_H
