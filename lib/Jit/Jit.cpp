@@ -521,6 +521,14 @@ Expected<std::unique_ptr<Jit>> Jit::compile(llvm::StringRef source,
     return map;
   });
   impl->engine->initialize();
+  // The engine optimises and generates machine code on first lookup; look
+  // every entry up now, so compile() includes code generation (and reports
+  // its failures) rather than the first call.
+  for (const FunctionInfo &fn : impl->functions)
+    if (auto sym = impl->engine->lookupPacked("_mlir_ciface_" + fn.name);
+        !sym)
+      return failWith(bufferName + ": JIT code generation failed for @" +
+                      fn.name + ": " + llvm::toString(sym.takeError()));
   return std::unique_ptr<Jit>(new Jit(std::move(impl)));
 }
 

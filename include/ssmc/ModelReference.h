@@ -1,0 +1,152 @@
+//===- ModelReference.h - a double-precision Mamba forward pass -*- C++ -*-===//
+//
+// The forward pass of a mamba_ssm checkpoint written as plain loops in
+// double precision over the checkpoint's own tensors (token-major, one layer
+// at a time, the scan run step by step): independent of the ssm program's
+// stacking, channel-major layout and fused ops, so tests that compare the
+// compiled model against it check the compiler and the weight loader.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SSMC_MODELREFERENCE_H
+#define SSMC_MODELREFERENCE_H
+
+#include "ssmc/Tensor.h"
+
+#include <cmath>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace ssmc::ref {
+
+namespace detail {
+inline std::vector<double> asDoubles(const OwnedTensor &t) {
+  std::vector<double> v(t.numel());
+  for (int64_t i = 0; i < t.numel(); ++i)
+    v[i] = t.getAsDouble(i);
+  return v;
+}
+inline double softplus(double x) {
+  return x > 20 ? x : std::log1p(std::exp(x));
+}
+inline double silu(double x) { return x / (1 + std::exp(-x)); }
+/// x * w / rms(x)
+inline void rmsnorm(std::vector<double> &x, const std::vector<double> &w,
+                    double eps) {
+  double ss = 0;
+  for (double v : x)
+    ss += v * v;
+  double r = 1 / std::sqrt(ss / x.size() + eps);
+  for (size_t i = 0; i < x.size(); ++i)
+    x[i] *= r * w[i];
+}
+} // namespace detail
+
+/// Logits [L][vocab] of a Mamba-1 checkpoint (mamba_ssm names, embedding
+/// under `embedding` or `embeddings`, tied lm_head unless lm_head.weight is
+/// present) on `tokens`.
+inline std::vector<std::vector<double>>
+mamba1Logits(const std::map<std::string, OwnedTensor> &w,
+             const std::vector<int64_t> &tokens, double eps = 1e-5) {
+  using namespace detail;
+  auto get = [&](const std::string &n) { return asDoubles(w.at(n)); };
+  const OwnedTensor &embT = w.count("backbone.embedding.weight")
+                                ? w.at("backbone.embedding.weight")
+                                : w.at("backbone.embeddings.weight");
+  const int64_t V = embT.shape()[0], Dm = embT.shape()[1];
+  const int64_t L = tokens.size();
+  std::vector<double> emb = asDoubles(embT);
+  std::vector<std::vector<double>> h(L, std::vector<double>(Dm));
+  for (int64_t l = 0; l < L; ++l)
+    for (int64_t d = 0; d < Dm; ++d)
+      h[l][d] = emb[tokens[l] * Dm + d];
+
+  for (int64_t layer = 0;; ++layer) {
+    std::string p = "backbone.layers." + std::to_string(layer) + ".";
+    if (!w.count(p + "mixer.in_proj.weight"))
+      break;
+    const int64_t E = w.at(p + "mixer.out_proj.weight").shape()[1];
+    const int64_t N = w.at(p + "mixer.A_log").shape()[1];
+    const int64_t R = w.at(p + "mixer.dt_proj.weight").shape()[1];
+    const int64_t W = w.at(p + "mixer.conv1d.weight").shape()[2];
+    auto normW = get(p + "norm.weight"), inProj = get(p + "mixer.in_proj.weight"),
+         convW = get(p + "mixer.conv1d.weight"),
+         convB = get(p + "mixer.conv1d.bias"),
+         xProj = get(p + "mixer.x_proj.weight"),
+         dtW = get(p + "mixer.dt_proj.weight"),
+         dtB = get(p + "mixer.dt_proj.bias"), aLog = get(p + "mixer.A_log"),
+         Dv = get(p + "mixer.D"), outProj = get(p + "mixer.out_proj.weight");
+    // in_proj of the normed residual stream, token-major.
+    std::vector<std::vector<double>> x(L, std::vector<double>(E)),
+        z(L, std::vector<double>(E));
+    for (int64_t l = 0; l < L; ++l) {
+      std::vector<double> xn = h[l];
+      rmsnorm(xn, normW, eps);
+      for (int64_t o = 0; o < 2 * E; ++o) {
+        double s = 0;
+        for (int64_t k = 0; k < Dm; ++k)
+          s += inProj[o * Dm + k] * xn[k];
+        (o < E ? x[l][o] : z[l][o - E]) = s;
+      }
+    }
+    std::vector<std::vector<double>> hs(E, std::vector<double>(N, 0.0));
+    for (int64_t l = 0; l < L; ++l) {
+      std::vector<double> xc(E);
+      for (int64_t c = 0; c < E; ++c) {
+        double s = convB[c];
+        for (int64_t j = 0; j < W; ++j) {
+          int64_t t = l - (W - 1) + j;
+          if (t >= 0)
+            s += convW[c * W + j] * x[t][c];
+        }
+        xc[c] = silu(s);
+      }
+      std::vector<double> dbl(R + 2 * N);
+      for (int64_t r = 0; r < R + 2 * N; ++r) {
+        double s = 0;
+        for (int64_t c = 0; c < E; ++c)
+          s += xProj[r * E + c] * xc[c];
+        dbl[r] = s;
+      }
+      std::vector<double> y(E);
+      for (int64_t c = 0; c < E; ++c) {
+        double d = dtB[c];
+        for (int64_t r = 0; r < R; ++r)
+          d += dtW[c * R + r] * dbl[r];
+        d = softplus(d);
+        double yc = Dv[c] * xc[c];
+        for (int64_t n = 0; n < N; ++n) {
+          double A = -std::exp(aLog[c * N + n]);
+          hs[c][n] = std::exp(d * A) * hs[c][n] + d * dbl[R + n] * xc[c];
+          yc += dbl[R + N + n] * hs[c][n];
+        }
+        y[c] = yc * silu(z[l][c]);
+      }
+      for (int64_t m = 0; m < Dm; ++m) {
+        double s = 0;
+        for (int64_t c = 0; c < E; ++c)
+          s += outProj[m * E + c] * y[c];
+        h[l][m] += s;
+      }
+    }
+  }
+  auto normF = get("backbone.norm_f.weight");
+  std::vector<double> head =
+      w.count("lm_head.weight") ? get("lm_head.weight") : emb;
+  std::vector<std::vector<double>> logits(L, std::vector<double>(V));
+  for (int64_t l = 0; l < L; ++l) {
+    rmsnorm(h[l], normF, eps);
+    for (int64_t v = 0; v < V; ++v) {
+      double s = 0;
+      for (int64_t d = 0; d < Dm; ++d)
+        s += head[v * Dm + d] * h[l][d];
+      logits[l][v] = s;
+    }
+  }
+  return logits;
+}
+
+} // namespace ssmc::ref
+
+#endif // SSMC_MODELREFERENCE_H

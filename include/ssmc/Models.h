@@ -1,0 +1,185 @@
+//===- Models.h - language models compiled by ssmc --------------*- C++ -*-===//
+//
+// Whole language models as ssm programs: the configuration is read off the
+// tensor shapes of a .safetensors checkpoint with the names of the public
+// mamba_ssm / HuggingFace checkpoints, the program (examples/models/) is
+// generated for that configuration, compiled once by ssmc::Jit, and driven
+// as prefill (sequence ops over the prompt) followed by decode (one token
+// at a time against a constant-size state).
+//
+//   auto model = ssmc::models::Model::load("mamba-130m.safetensors");
+//   auto out = (*model)->generate(prompt, /*newTokens=*/32, sampling);
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SSMC_MODELS_H
+#define SSMC_MODELS_H
+
+#include "ssmc/Jit.h"
+#include "ssmc/Tensor.h"
+
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/Support/Error.h"
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ssmc::models {
+
+using WeightMap = std::map<std::string, OwnedTensor>;
+
+enum class Arch {
+  Mamba1, ///< selective_scan mixer (mamba_ssm `Mamba`)
+  Mamba2, ///< ssd mixer with gated RMSNorm (mamba_ssm `Mamba2`)
+};
+llvm::StringRef archName(Arch a);
+
+/// Hyper-parameters of a model. Every size is read off the checkpoint's
+/// tensor shapes by `inferConfig`; the fields a checkpoint cannot show
+/// (norm epsilon) keep the mamba_ssm defaults.
+struct ModelConfig {
+  Arch arch = Arch::Mamba1;
+  int64_t vocab = 0;   ///< rows of the embedding (padded vocabulary)
+  int64_t dModel = 0;
+  int64_t nLayer = 0;
+  int64_t dInner = 0;  ///< expand * d_model
+  int64_t dState = 0;  ///< N
+  int64_t dConv = 0;   ///< W, the causal convolution's width
+  int64_t dtRank = 0;  ///< Mamba-1: rank of the dt projection
+  int64_t headDim = 0; ///< Mamba-2: P
+  int64_t nGroups = 0; ///< Mamba-2: groups of B and C
+  double normEps = 1e-5;
+  /// The lm_head is the embedding (true for every released Mamba).
+  bool tiedEmbeddings = true;
+
+  int64_t nHeads() const { return headDim ? dInner / headDim : 0; }
+  /// "mamba1: d_model 768, n_layer 24, ..." for logs and errors.
+  std::string describe() const;
+};
+
+/// The 130M configurations of the released checkpoints (state-spaces/
+/// mamba-130m and mamba2-130m): d_model 768, 24 layers, vocab 50280.
+ModelConfig mamba130m();
+ModelConfig mamba2_130m();
+
+/// Name, shape and meaning of one checkpoint tensor.
+struct TensorSpec {
+  std::string name;
+  std::vector<int64_t> shape;
+};
+/// Every tensor a checkpoint of `config` holds, in the order of the
+/// mamba_ssm module tree (lm_head.weight only when not tied).
+std::vector<TensorSpec> checkpointTensors(const ModelConfig &config);
+
+/// Reads the architecture and sizes off the tensor shapes. Accepts both
+/// embedding names (`backbone.embedding.weight` of mamba_ssm and
+/// `backbone.embeddings.weight` of transformers). Errors name the tensor
+/// that is missing or has an unexpected shape.
+llvm::Expected<ModelConfig> inferConfig(const WeightMap &weights);
+/// Checks that `weights` hold every tensor of `config` with its shape;
+/// the error lists every missing or mis-shaped tensor.
+llvm::Error checkWeights(const ModelConfig &config, const WeightMap &weights);
+
+/// Random weights of `config` in checkpoint layout (f32), initialised as
+/// mamba_ssm initialises a fresh model (A_log = log(1..N), D = 1, dt bias
+/// from dt in [1e-3, 0.1], projections uniform in +-1/sqrt(fan_in)), so a
+/// random model's activations stay in the range of a trained one.
+WeightMap randomWeights(const ModelConfig &config, uint64_t seed);
+llvm::Error writeWeights(llvm::StringRef path, const WeightMap &weights);
+
+/// The ssm program of `config`: public functions
+///   @forward(tokens: [L] i64, weights...) -> logits [L, vocab]
+///   @prefill(tokens: [L] i64, weights...) -> (last logits [vocab], states...)
+///   @decode(token: [1] i64, weights..., states...) -> (logits [vocab], states...)
+/// Weights are the checkpoint tensors stacked over layers (see
+/// `programWeights`); states are stacked the same way.
+std::string programText(const ModelConfig &config);
+/// Names and shapes of the program's weight arguments (stacked over layers)
+/// and of its decoding states, in argument order.
+using NamedShapes = std::vector<std::pair<std::string, std::vector<int64_t>>>;
+NamedShapes programWeights(const ModelConfig &config);
+NamedShapes programStates(const ModelConfig &config);
+
+struct SamplingOptions {
+  /// 0 picks the most likely token (greedy); otherwise logits are divided
+  /// by the temperature before the softmax.
+  double temperature = 0.0;
+  /// Sample among the k most likely tokens only (0: all).
+  int64_t topK = 0;
+  uint64_t seed = 1;
+};
+
+struct GenerationStats {
+  int64_t promptTokens = 0, newTokens = 0;
+  int64_t decodeSteps = 0; ///< newTokens - 1: the first comes from prefill
+  double compileSeconds = 0, loadSeconds = 0;
+  double prefillSeconds = 0, decodeSeconds = 0;
+  double prefillTokensPerSecond() const {
+    return prefillSeconds > 0 ? promptTokens / prefillSeconds : 0;
+  }
+  double decodeTokensPerSecond() const {
+    return decodeSeconds > 0 ? decodeSteps / decodeSeconds : 0;
+  }
+};
+
+/// Picks the next token from `logits` (greedy or sampled).
+class Sampler {
+public:
+  explicit Sampler(const SamplingOptions &options);
+  int64_t next(const float *logits, int64_t vocab);
+
+private:
+  SamplingOptions options;
+  uint64_t state;
+  double uniform();
+};
+
+/// A compiled model with its weights and its decoding state.
+class Model {
+public:
+  /// Reads a .safetensors checkpoint, infers its configuration and compiles
+  /// its program.
+  static llvm::Expected<std::unique_ptr<Model>>
+  load(llvm::StringRef path, const JitOptions &options = {});
+  /// Takes checkpoint-layout weights (any float dtype; converted to f32).
+  static llvm::Expected<std::unique_ptr<Model>>
+  fromWeights(WeightMap weights, const JitOptions &options = {});
+  ~Model();
+
+  const ModelConfig &config() const;
+  /// Seconds spent compiling the program / reading and stacking weights.
+  double compileSeconds() const;
+  double loadSeconds() const;
+
+  /// Logits at every position of `tokens`, [L, vocab]; the decoding state
+  /// is left alone.
+  llvm::Expected<OwnedTensor> forward(llvm::ArrayRef<int64_t> tokens);
+  /// Runs the prompt through the sequence ops and returns the logits after
+  /// its last token [vocab]; the decoding state becomes the prompt's.
+  llvm::Expected<OwnedTensor> prefill(llvm::ArrayRef<int64_t> tokens);
+  /// Feeds one token (after prefill) and returns the next logits [vocab].
+  llvm::Expected<OwnedTensor> decode(int64_t token);
+
+  /// Prefill `prompt`, then `newTokens` decode steps with `sampling`;
+  /// returns the new tokens. `onToken` (optional) sees each as it comes.
+  llvm::Expected<std::vector<int64_t>>
+  generate(llvm::ArrayRef<int64_t> prompt, int64_t newTokens,
+           const SamplingOptions &sampling, GenerationStats *stats = nullptr,
+           const std::function<void(int64_t)> &onToken = {});
+
+  /// Bytes of the decoding state (constant in the sequence length).
+  size_t stateBytes() const;
+
+private:
+  struct Impl;
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl;
+};
+
+} // namespace ssmc::models
+
+#endif // SSMC_MODELS_H

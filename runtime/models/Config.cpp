@@ -1,0 +1,314 @@
+//===- Config.cpp - checkpoint layouts, configuration inference, init -----===//
+
+#include "ssmc/Models.h"
+#include "ssmc/TensorIO.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <cmath>
+#include <set>
+
+using llvm::Error;
+using llvm::Expected;
+using llvm::StringRef;
+
+namespace ssmc::models {
+
+namespace {
+Error err(const llvm::Twine &msg) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), msg);
+}
+
+std::string layerName(int64_t i, StringRef leaf) {
+  return ("backbone.layers." + llvm::Twine(i) + "." + leaf).str();
+}
+
+const char *const kEmbeddingNames[] = {"backbone.embedding.weight",
+                                       "backbone.embeddings.weight"};
+
+/// Looks up the embedding under either name.
+const OwnedTensor *findEmbedding(const WeightMap &w, std::string *name) {
+  for (const char *n : kEmbeddingNames)
+    if (auto it = w.find(n); it != w.end()) {
+      if (name)
+        *name = n;
+      return &it->second;
+    }
+  return nullptr;
+}
+
+Expected<const OwnedTensor *> need(const WeightMap &w, const std::string &name,
+                                   size_t rank) {
+  auto it = w.find(name);
+  if (it == w.end())
+    return err("checkpoint has no tensor '" + name + "'");
+  if (it->second.shape().size() != rank)
+    return err(llvm::formatv("tensor '{0}' has shape {1}; expected rank {2}",
+                             name, formatShape(it->second.shape()), rank)
+                   .str());
+  return &it->second;
+}
+
+// splitmix64: a small, fast, well-mixed generator for reproducible weights.
+struct Rng {
+  uint64_t s;
+  uint64_t next() {
+    uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  double uniform() { return (next() >> 11) * 0x1.0p-53; }
+  double normal() {
+    double u1 = uniform(), u2 = uniform();
+    return std::sqrt(-2.0 * std::log(u1 + 1e-300)) * std::cos(2 * M_PI * u2);
+  }
+};
+} // namespace
+
+StringRef archName(Arch a) { return a == Arch::Mamba1 ? "mamba1" : "mamba2"; }
+
+std::string ModelConfig::describe() const {
+  std::string s = llvm::formatv("{0}: d_model {1}, n_layer {2}, vocab {3}, "
+                                "d_inner {4}, d_state {5}, d_conv {6}",
+                                archName(arch), dModel, nLayer, vocab, dInner,
+                                dState, dConv)
+                      .str();
+  if (arch == Arch::Mamba1)
+    s += llvm::formatv(", dt_rank {0}", dtRank).str();
+  else
+    s += llvm::formatv(", headdim {0}, nheads {1}, ngroups {2}", headDim,
+                       nHeads(), nGroups)
+             .str();
+  if (!tiedEmbeddings)
+    s += ", untied lm_head";
+  return s;
+}
+
+ModelConfig mamba130m() {
+  ModelConfig c;
+  c.arch = Arch::Mamba1;
+  c.vocab = 50280;
+  c.dModel = 768;
+  c.nLayer = 24;
+  c.dInner = 1536;
+  c.dState = 16;
+  c.dConv = 4;
+  c.dtRank = 48; // ceil(768 / 16)
+  return c;
+}
+
+ModelConfig mamba2_130m() {
+  ModelConfig c;
+  c.arch = Arch::Mamba2;
+  c.vocab = 50288;
+  c.dModel = 768;
+  c.nLayer = 24;
+  c.dInner = 1536;
+  c.dState = 128;
+  c.dConv = 4;
+  c.headDim = 64;
+  c.nGroups = 1;
+  return c;
+}
+
+std::vector<TensorSpec> checkpointTensors(const ModelConfig &c) {
+  std::vector<TensorSpec> t;
+  t.push_back({kEmbeddingNames[0], {c.vocab, c.dModel}});
+  for (int64_t i = 0; i < c.nLayer; ++i) {
+    auto add = [&](StringRef leaf, std::vector<int64_t> shape) {
+      t.push_back({layerName(i, leaf), std::move(shape)});
+    };
+    add("norm.weight", {c.dModel});
+    if (c.arch == Arch::Mamba1) {
+      add("mixer.in_proj.weight", {2 * c.dInner, c.dModel});
+      add("mixer.conv1d.weight", {c.dInner, 1, c.dConv});
+      add("mixer.conv1d.bias", {c.dInner});
+      add("mixer.x_proj.weight", {c.dtRank + 2 * c.dState, c.dInner});
+      add("mixer.dt_proj.weight", {c.dInner, c.dtRank});
+      add("mixer.dt_proj.bias", {c.dInner});
+      add("mixer.A_log", {c.dInner, c.dState});
+      add("mixer.D", {c.dInner});
+      add("mixer.out_proj.weight", {c.dModel, c.dInner});
+    } else {
+      int64_t H = c.nHeads(), GN = c.nGroups * c.dState;
+      add("mixer.in_proj.weight", {2 * c.dInner + 2 * GN + H, c.dModel});
+      add("mixer.conv1d.weight", {c.dInner + 2 * GN, 1, c.dConv});
+      add("mixer.conv1d.bias", {c.dInner + 2 * GN});
+      add("mixer.dt_bias", {H});
+      add("mixer.A_log", {H});
+      add("mixer.D", {H});
+      add("mixer.norm.weight", {c.dInner});
+      add("mixer.out_proj.weight", {c.dModel, c.dInner});
+    }
+  }
+  t.push_back({"backbone.norm_f.weight", {c.dModel}});
+  if (!c.tiedEmbeddings)
+    t.push_back({"lm_head.weight", {c.vocab, c.dModel}});
+  return t;
+}
+
+Expected<ModelConfig> inferConfig(const WeightMap &w) {
+  ModelConfig c;
+  std::string embName;
+  const OwnedTensor *emb = findEmbedding(w, &embName);
+  if (!emb)
+    return err("checkpoint has no embedding: expected a tensor named "
+               "'backbone.embedding.weight' or 'backbone.embeddings.weight'");
+  if (emb->shape().size() != 2)
+    return err("tensor '" + embName + "' has shape " +
+               formatShape(emb->shape()) + "; expected [vocab, d_model]");
+  c.vocab = emb->shape()[0];
+  c.dModel = emb->shape()[1];
+  while (w.count(layerName(c.nLayer, "norm.weight")) ||
+         w.count(layerName(c.nLayer, "mixer.in_proj.weight")))
+    ++c.nLayer;
+  if (c.nLayer == 0)
+    return err("checkpoint has no layers: expected tensors named "
+               "'backbone.layers.0.mixer.in_proj.weight', ...");
+
+  bool mamba2 = w.count(layerName(0, "mixer.dt_bias")) > 0;
+  c.arch = mamba2 ? Arch::Mamba2 : Arch::Mamba1;
+  auto conv = need(w, layerName(0, "mixer.conv1d.weight"), 3);
+  if (!conv)
+    return conv.takeError();
+  c.dConv = (*conv)->shape()[2];
+  auto outProj = need(w, layerName(0, "mixer.out_proj.weight"), 2);
+  if (!outProj)
+    return outProj.takeError();
+  c.dInner = (*outProj)->shape()[1];
+  if (!mamba2) {
+    auto aLog = need(w, layerName(0, "mixer.A_log"), 2);
+    if (!aLog)
+      return aLog.takeError();
+    c.dState = (*aLog)->shape()[1];
+    auto dtProj = need(w, layerName(0, "mixer.dt_proj.weight"), 2);
+    if (!dtProj)
+      return dtProj.takeError();
+    c.dtRank = (*dtProj)->shape()[1];
+  } else {
+    auto aLog = need(w, layerName(0, "mixer.A_log"), 1);
+    if (!aLog)
+      return aLog.takeError();
+    int64_t H = (*aLog)->shape()[0];
+    if (H <= 0 || c.dInner % H)
+      return err(llvm::formatv("mamba2 checkpoint: {0} heads do not divide "
+                               "d_inner {1}",
+                               H, c.dInner)
+                     .str());
+    c.headDim = c.dInner / H;
+    // The checkpoint shows ngroups * d_state only; the released models
+    // use one group.
+    c.nGroups = 1;
+    int64_t convDim = (*conv)->shape()[0];
+    c.dState = (convDim - c.dInner) / 2;
+  }
+  c.tiedEmbeddings = !w.count("lm_head.weight");
+  if (c.dConv < 2)
+    return err(llvm::formatv("d_conv {0} is not supported (needs >= 2)",
+                             c.dConv)
+                   .str());
+  if (Error e = checkWeights(c, w))
+    return std::move(e);
+  return c;
+}
+
+Error checkWeights(const ModelConfig &c, const WeightMap &w) {
+  std::vector<std::string> problems;
+  for (const TensorSpec &spec : checkpointTensors(c)) {
+    const OwnedTensor *t = nullptr;
+    std::string name = spec.name;
+    if (name == kEmbeddingNames[0])
+      t = findEmbedding(w, &name);
+    else if (auto it = w.find(name); it != w.end())
+      t = &it->second;
+    if (!t) {
+      problems.push_back("missing tensor '" + spec.name + "' (expected " +
+                         formatShape(spec.shape) + ")");
+      continue;
+    }
+    if (t->shape() != spec.shape)
+      problems.push_back("tensor '" + name + "' has shape " +
+                         formatShape(t->shape()) + "; expected " +
+                         formatShape(spec.shape));
+    else if (t->dtype() != DType::F32 && t->dtype() != DType::F16 &&
+             t->dtype() != DType::BF16 && t->dtype() != DType::F64)
+      problems.push_back("tensor '" + name + "' has dtype " +
+                         dtypeName(t->dtype()).str() +
+                         "; expected a float type");
+  }
+  if (problems.empty())
+    return Error::success();
+  std::string msg = "checkpoint does not match " + c.describe() + ":";
+  size_t shown = std::min<size_t>(problems.size(), 8);
+  for (size_t i = 0; i < shown; ++i)
+    msg += "\n  " + problems[i];
+  if (problems.size() > shown)
+    msg += llvm::formatv("\n  ... and {0} more", problems.size() - shown).str();
+  return err(msg);
+}
+
+WeightMap randomWeights(const ModelConfig &c, uint64_t seed) {
+  WeightMap w;
+  Rng rng{seed * 0x2545F4914F6CDD1DULL + 1};
+  auto dtInit = [&]() {
+    double dt = std::exp(std::log(1e-3) +
+                         rng.uniform() * (std::log(0.1) - std::log(1e-3)));
+    dt = std::max(dt, 1e-4);
+    return dt + std::log(-std::expm1(-dt)); // inverse softplus
+  };
+  for (const TensorSpec &spec : checkpointTensors(c)) {
+    OwnedTensor t(DType::F32, spec.shape);
+    float *p = t.as<float>();
+    int64_t n = t.numel();
+    StringRef name = spec.name;
+    auto uniformFan = [&](int64_t fanIn, double gain = 1.0) {
+      double bound = gain / std::sqrt(double(fanIn));
+      for (int64_t i = 0; i < n; ++i)
+        p[i] = float((2 * rng.uniform() - 1) * bound);
+    };
+    if (name.ends_with("embedding.weight") || name == "lm_head.weight") {
+      for (int64_t i = 0; i < n; ++i)
+        p[i] = float(0.02 * rng.normal());
+    } else if (name.ends_with("norm.weight") || name.ends_with("norm_f.weight") ||
+               name.ends_with("mixer.D")) {
+      for (int64_t i = 0; i < n; ++i)
+        p[i] = 1.0f;
+    } else if (name.ends_with("A_log")) {
+      if (c.arch == Arch::Mamba1) {
+        for (int64_t d = 0; d < c.dInner; ++d)
+          for (int64_t s = 0; s < c.dState; ++s)
+            p[d * c.dState + s] = float(std::log(double(s + 1)));
+      } else {
+        for (int64_t i = 0; i < n; ++i)
+          p[i] = float(std::log(1 + 15 * rng.uniform()));
+      }
+    } else if (name.ends_with("dt_proj.bias") || name.ends_with("dt_bias")) {
+      for (int64_t i = 0; i < n; ++i)
+        p[i] = float(dtInit());
+    } else if (name.ends_with("dt_proj.weight")) {
+      uniformFan(c.dtRank);
+    } else if (name.ends_with("conv1d.weight")) {
+      uniformFan(c.dConv);
+    } else if (name.ends_with("conv1d.bias")) {
+      uniformFan(c.dConv);
+    } else if (name.ends_with("out_proj.weight")) {
+      // mamba_ssm rescales the residual branch's output projection.
+      uniformFan(c.dInner, 1.0 / std::sqrt(double(c.nLayer)));
+    } else {
+      uniformFan(spec.shape.back());
+    }
+    w.emplace(spec.name, std::move(t));
+  }
+  return w;
+}
+
+Error writeWeights(StringRef path, const WeightMap &weights) {
+  std::vector<std::pair<std::string, Tensor>> views;
+  for (auto &[name, t] : weights)
+    views.emplace_back(name, const_cast<OwnedTensor &>(t).view());
+  return writeSafetensors(path, views);
+}
+
+} // namespace ssmc::models

@@ -1,0 +1,500 @@
+//===- Programs.cpp - the ssm programs of whole language models -----------===//
+//
+// One module per configuration, with static sizes everywhere except the
+// sequence length of forward/prefill (so one compile serves every prompt)
+// and layer weights stacked on a leading n_layer dimension (the layer loop
+// is an scf.for that slices them). Activations are channel-major [C, L], the
+// layout of the sequence ops, so every projection is a plain
+// `linalg.matmul` of a row-major [out, in] weight and needs no transpose.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ssmc/Models.h"
+
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/SmallVector.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <string>
+
+namespace ssmc::models {
+
+namespace {
+
+/// Builds function bodies as text with fresh SSA names.
+class Emitter {
+public:
+  explicit Emitter(std::string seqLen) : L(std::move(seqLen)) {}
+
+  /// "tensor<AxBx...xf32>" from sizes; "L" stands for the sequence length.
+  std::string ty(std::initializer_list<std::string> dims,
+                 const char *elt = "f32") const {
+    std::string s = "tensor<";
+    for (const std::string &d : dims)
+      s += (d == "L" ? L : d) + "x";
+    return s + elt + ">";
+  }
+  bool dynamic() const { return L == "?"; }
+
+  std::string fresh(llvm::StringRef hint) {
+    return ("%" + hint + std::to_string(counter++)).str();
+  }
+  void line(const std::string &s) { body += "    " + s + "\n"; }
+
+  std::string constIndex(int64_t v) {
+    std::string n = fresh("c");
+    line(n + " = arith.constant " + std::to_string(v) + " : index");
+    return n;
+  }
+  std::string constF32(double v) {
+    std::string n = fresh("cst");
+    line(n + " = arith.constant " + llvm::formatv("{0:e9}", v).str() +
+         " : f32");
+    return n;
+  }
+
+  /// tensor.empty of `t` (which may mention the dynamic length).
+  std::string empty(const std::string &t) {
+    std::string n = fresh("e");
+    line(n + " = tensor.empty(" + (t.find('?') != std::string::npos ? lenVal
+                                                                    : "") +
+         ") : " + t);
+    return n;
+  }
+  std::string zeros(const std::string &t) {
+    std::string e = empty(t), z = constF32(0), n = fresh("z");
+    line(n + " = linalg.fill ins(" + z + " : f32) outs(" + e + " : " + t +
+         ") -> " + t);
+    return n;
+  }
+
+  /// out[M, L] = w[M, K] x[K, L]
+  std::string matmul(const std::string &w, int64_t M, int64_t K,
+                     const std::string &x) {
+    std::string wt = ty({std::to_string(M), std::to_string(K)});
+    std::string xt = ty({std::to_string(K), "L"});
+    std::string ot = ty({std::to_string(M), "L"});
+    std::string acc = zeros(ot), n = fresh("mm");
+    line(n + " = linalg.matmul ins(" + w + ", " + x + " : " + wt + ", " + xt +
+         ") outs(" + acc + " : " + ot + ") -> " + ot);
+    return n;
+  }
+
+  /// Rows [off, off + rows) of x[R, L].
+  std::string rows(const std::string &x, int64_t R, int64_t off, int64_t rows) {
+    std::string n = fresh("rows");
+    line(n + " = tensor.extract_slice " + x + "[" + std::to_string(off) +
+         ", 0] [" + std::to_string(rows) + ", " + lenOrStatic() +
+         "] [1, 1] : " + ty({std::to_string(R), "L"}) + " to " +
+         ty({std::to_string(rows), "L"}));
+    return n;
+  }
+  /// Layer `i`'s slice of a stacked weight [NL, dims...].
+  std::string layer(const std::string &w, const std::string &i, int64_t NL,
+                    std::vector<int64_t> dims, bool keepUnit = false) {
+    std::string offs = i, sizes = "1", strides = "1", full = std::to_string(NL),
+                part = keepUnit ? "1" : "";
+    for (int64_t d : dims) {
+      offs += ", 0";
+      sizes += ", " + std::to_string(d);
+      strides += ", 1";
+      full += "x" + std::to_string(d);
+      part += (part.empty() ? "" : "x") + std::to_string(d);
+    }
+    std::string n = fresh("w");
+    line(n + " = tensor.extract_slice " + w + "[" + offs + "] [" + sizes +
+         "] [" + strides + "] : tensor<" + full + "xf32> to tensor<" + part +
+         "xf32>");
+    return n;
+  }
+  std::string insertLayer(const std::string &v, const std::string &into,
+                          const std::string &i, int64_t NL,
+                          std::vector<int64_t> dims) {
+    std::string offs = i, sizes = "1", strides = "1", full = std::to_string(NL),
+                part = "1";
+    for (int64_t d : dims) {
+      offs += ", 0";
+      sizes += ", " + std::to_string(d);
+      strides += ", 1";
+      full += "x" + std::to_string(d);
+      part += "x" + std::to_string(d);
+    }
+    std::string n = fresh("st");
+    line(n + " = tensor.insert_slice " + v + " into " + into + "[" + offs +
+         "] [" + sizes + "] [" + strides + "] : tensor<" + part +
+         "xf32> into tensor<" + full + "xf32>");
+    return n;
+  }
+  /// [C, L] <-> [1, C, L]
+  std::string batch(const std::string &x, int64_t C) {
+    std::string n = fresh("b");
+    line(n + " = tensor.expand_shape " + x + " [[0, 1], [2]] output_shape [1, " +
+         std::to_string(C) + ", " + lenOrStatic() + "] : " +
+         ty({std::to_string(C), "L"}) + " into " +
+         ty({"1", std::to_string(C), "L"}));
+    return n;
+  }
+  std::string unbatch(const std::string &x, int64_t C) {
+    std::string n = fresh("u");
+    line(n + " = tensor.collapse_shape " + x + " [[0, 1], [2]] : " +
+         ty({"1", std::to_string(C), "L"}) + " into " +
+         ty({std::to_string(C), "L"}));
+    return n;
+  }
+
+  /// x[C, L] * rsqrt(mean_c(x^2) + eps) * w[C]
+  std::string rmsnorm(const std::string &x, const std::string &w, int64_t C,
+                      double eps) {
+    std::string xt = ty({std::to_string(C), "L"}), st = ty({"L"});
+    std::string acc = zeros(st), sq = fresh("sumsq");
+    line(sq + " = linalg.generic {indexing_maps = [affine_map<(c, l) -> (c, "
+              "l)>, affine_map<(c, l) -> (l)>], iterator_types = "
+              "[\"reduction\", \"parallel\"]} ins(" +
+         x + " : " + xt + ") outs(" + acc + " : " + st + ") {");
+    line("^bb0(%a: f32, %s: f32):");
+    line("  %m = arith.mulf %a, %a : f32");
+    line("  %n = arith.addf %s, %m : f32");
+    line("  linalg.yield %n : f32");
+    line("} -> " + st);
+    std::string inv = constF32(1.0 / double(C)), ep = constF32(eps),
+                one = constF32(1.0);
+    std::string out = empty(xt), n = fresh("normed");
+    line(n + " = linalg.generic {indexing_maps = [affine_map<(c, l) -> (c, "
+             "l)>, affine_map<(c, l) -> (l)>, affine_map<(c, l) -> (c)>, "
+             "affine_map<(c, l) -> (c, l)>], iterator_types = [\"parallel\", "
+             "\"parallel\"]} ins(" +
+         x + ", " + sq + ", " + w + " : " + xt + ", " + st + ", " +
+         ty({std::to_string(C)}) + ") outs(" + out + " : " + xt + ") {");
+    line("^bb0(%a: f32, %s: f32, %g: f32, %o: f32):");
+    line("  %mean = arith.mulf %s, " + inv + " : f32");
+    line("  %v = arith.addf %mean, " + ep + " : f32");
+    line("  %r = math.sqrt %v : f32");
+    line("  %ir = arith.divf " + one + ", %r : f32");
+    line("  %y = arith.mulf %a, %ir : f32");
+    line("  %yg = arith.mulf %y, %g : f32");
+    line("  linalg.yield %yg : f32");
+    line("} -> " + xt);
+    return n;
+  }
+
+  /// Embedding rows of `tokens` as columns: out[d, l] = emb[tokens[l], d];
+  /// token ids are clamped to the vocabulary (the driver rejects them first).
+  std::string embed(const std::string &tokens, const std::string &emb,
+                    int64_t V, int64_t Dm) {
+    std::string xt = ty({std::to_string(Dm), "L"});
+    std::string out = empty(xt), n = fresh("x");
+    line(n + " = linalg.generic {indexing_maps = [affine_map<(d, l) -> (d, "
+             "l)>], iterator_types = [\"parallel\", \"parallel\"]} outs(" +
+         out + " : " + xt + ") {");
+    line("^bb0(%o: f32):");
+    line("  %d = linalg.index 0 : index");
+    line("  %l = linalg.index 1 : index");
+    line("  %t = tensor.extract " + tokens + "[%l] : " + ty({"L"}, "i64"));
+    line("  %ti = arith.index_cast %t : i64 to index");
+    line("  %lo = arith.constant 0 : index");
+    line("  %hi = arith.constant " + std::to_string(V - 1) + " : index");
+    line("  %t1 = arith.maxsi %ti, %lo : index");
+    line("  %t2 = arith.minsi %t1, %hi : index");
+    line("  %v = tensor.extract " + emb + "[%t2, %d] : " +
+         ty({std::to_string(V), std::to_string(Dm)}));
+    line("  linalg.yield %v : f32");
+    line("} -> " + xt);
+    return n;
+  }
+
+  std::string lenOrStatic() const { return dynamic() ? lenVal : L; }
+
+  std::string L;            ///< "?" or a static length
+  std::string lenVal;       ///< SSA value of the length when dynamic
+  std::string body;
+  int counter = 0;
+};
+
+std::string join(llvm::ArrayRef<std::string> parts, llvm::StringRef sep) {
+  return llvm::join(parts.begin(), parts.end(), sep);
+}
+
+/// One stacked weight argument of the program.
+struct WeightArg {
+  std::string name;
+  std::vector<int64_t> shape; // with the leading n_layer for stacked ones
+};
+
+std::string tensorType(llvm::ArrayRef<int64_t> shape) {
+  std::string s = "tensor<";
+  for (int64_t d : shape)
+    s += std::to_string(d) + "x";
+  return s + "f32>";
+}
+
+//===----------------------------------------------------------------------===//
+// Mamba-1
+//===----------------------------------------------------------------------===//
+
+std::vector<WeightArg> mamba1Weights(const ModelConfig &c) {
+  int64_t NL = c.nLayer, E = c.dInner, N = c.dState;
+  return {{"embedding", {c.vocab, c.dModel}},
+          {"norm", {NL, c.dModel}},
+          {"in_proj", {NL, 2 * E, c.dModel}},
+          {"conv_weight", {NL, E, c.dConv}},
+          {"conv_bias", {NL, E}},
+          {"x_proj", {NL, c.dtRank + 2 * N, E}},
+          {"dt_proj_weight", {NL, E, c.dtRank}},
+          {"dt_proj_bias", {NL, E}},
+          {"A_log", {NL, E, N}},
+          {"D", {NL, E}},
+          {"out_proj", {NL, c.dModel, E}},
+          {"norm_f", {c.dModel}},
+          {"lm_head", {c.vocab, c.dModel}}};
+}
+
+std::vector<WeightArg> mamba1States(const ModelConfig &c) {
+  return {{"conv_state", {c.nLayer, c.dInner, c.dConv - 1}},
+          {"ssm_state", {c.nLayer, c.dInner, c.dState}}};
+}
+
+/// The mixer of one layer on x[Dm, L]; returns the residual stream after
+/// the layer and updates the stacked states.
+void mamba1Layer(Emitter &e, const ModelConfig &c, const std::string &i,
+                 std::string &x, std::string &convState,
+                 std::string &ssmState) {
+  int64_t NL = c.nLayer, Dm = c.dModel, E = c.dInner, N = c.dState,
+          R = c.dtRank, W = c.dConv;
+  std::string sE = std::to_string(E), sN = std::to_string(N);
+  std::string normW = e.layer("%norm", i, NL, {Dm});
+  std::string xn = e.rmsnorm(x, normW, Dm, c.normEps);
+  std::string xz = e.matmul(e.layer("%in_proj", i, NL, {2 * E, Dm}), 2 * E, Dm,
+                            xn);
+  std::string xin = e.batch(e.rows(xz, 2 * E, 0, E), E);
+  std::string z = e.batch(e.rows(xz, 2 * E, E, E), E);
+  std::string cw = e.layer("%conv_weight", i, NL, {E, W});
+  std::string cb = e.layer("%conv_bias", i, NL, {E});
+  std::string cs = e.layer(convState, i, NL, {E, W - 1}, /*keepUnit=*/true);
+  std::string xc = e.fresh("xc"), csNew = e.fresh("cs");
+  std::string bt = e.ty({"1", sE, "L"});
+  std::string cst = "tensor<1x" + sE + "x" + std::to_string(W - 1) + "xf32>";
+  e.line(xc + ", " + csNew + " = ssm.causal_conv1d " + xin + ", " + cw +
+         " bias(" + cb + ") initial_state(" + cs + ") silu : (" + bt + ", " +
+         tensorType({E, W}) + ", " + tensorType({E}) + ", " + cst + ") -> (" +
+         bt + ", " + cst + ")");
+  std::string xc2 = e.unbatch(xc, E);
+  std::string dbl = e.matmul(e.layer("%x_proj", i, NL, {R + 2 * N, E}),
+                             R + 2 * N, E, xc2);
+  std::string dt = e.rows(dbl, R + 2 * N, 0, R);
+  std::string B = e.batch(e.rows(dbl, R + 2 * N, R, N), N);
+  std::string C = e.batch(e.rows(dbl, R + 2 * N, R + N, N), N);
+  std::string delta =
+      e.batch(e.matmul(e.layer("%dt_proj_weight", i, NL, {E, R}), E, R, dt), E);
+  std::string aLog = e.layer("%A_log", i, NL, {E, N});
+  std::string ea = e.fresh("expA"), A = e.fresh("A");
+  e.line(ea + " = math.exp " + aLog + " : " + tensorType({E, N}));
+  e.line(A + " = arith.negf " + ea + " : " + tensorType({E, N}));
+  std::string D = e.layer("%D", i, NL, {E});
+  std::string dtb = e.layer("%dt_proj_bias", i, NL, {E});
+  std::string h0 = e.layer(ssmState, i, NL, {E, N}, /*keepUnit=*/true);
+  std::string y = e.fresh("y"), h = e.fresh("h");
+  std::string nt = e.ty({"1", sN, "L"}), ht = tensorType({1, E, N});
+  e.line(y + ", " + h + " = ssm.selective_scan " + xc + ", " + delta + ", " +
+         A + ", " + B + ", " + C + " D(" + D + ") z(" + z + ") delta_bias(" +
+         dtb + ") h0(" + h0 + ") delta_softplus : (" + bt + ", " + bt + ", " +
+         tensorType({E, N}) + ", " + nt + ", " + nt + ", " + tensorType({E}) +
+         ", " + bt + ", " + tensorType({E}) + ", " + ht + ") -> (" + bt +
+         ", " + ht + ")");
+  std::string out = e.matmul(e.layer("%out_proj", i, NL, {Dm, E}), Dm, E,
+                             e.unbatch(y, E));
+  std::string xNew = e.fresh("res");
+  e.line(xNew + " = arith.addf " + x + ", " + out + " : " +
+         e.ty({std::to_string(Dm), "L"}));
+  convState = e.insertLayer(csNew, convState, i, NL, {E, W - 1});
+  ssmState = e.insertLayer(h, ssmState, i, NL, {E, N});
+  x = xNew;
+}
+
+//===----------------------------------------------------------------------===//
+// Module assembly
+//===----------------------------------------------------------------------===//
+
+using LayerFn = void (*)(Emitter &, const ModelConfig &, const std::string &,
+                         std::string &, std::string &, std::string &);
+
+std::string argList(llvm::ArrayRef<WeightArg> args) {
+  std::vector<std::string> parts;
+  for (const WeightArg &a : args)
+    parts.push_back("%" + a.name + ": " + tensorType(a.shape) +
+                    " {ssm.name = \"" + a.name + "\"}");
+  return join(parts, ",\n      ");
+}
+
+/// The backbone (embedding, layers, final norm) of length `L` ("?" or a
+/// static length) as the private function `name`, returning the normed
+/// hidden states [Dm, L] and the states after the sequence.
+std::string backbone(const ModelConfig &c, llvm::StringRef name,
+                     const std::string &L, const std::vector<WeightArg> &weights,
+                     const std::vector<WeightArg> &states, LayerFn layer) {
+  Emitter e(L);
+  std::string tokTy = e.ty({"L"}, "i64");
+  std::string xt = e.ty({std::to_string(c.dModel), "L"});
+  if (e.dynamic()) {
+    std::string c0 = e.constIndex(0);
+    e.lenVal = e.fresh("len");
+    e.line(e.lenVal + " = tensor.dim %tokens, " + c0 + " : " + tokTy);
+  }
+  std::string x = e.embed("%tokens", "%embedding", c.vocab, c.dModel);
+  std::string lo = e.constIndex(0), hi = e.constIndex(c.nLayer),
+              step = e.constIndex(1);
+  std::vector<std::string> stateTys;
+  for (const WeightArg &s : states)
+    stateTys.push_back(tensorType(s.shape));
+  std::string loop = e.fresh("layers");
+  e.line(loop + ":" + std::to_string(1 + states.size()) + " = scf.for %i = " +
+         lo + " to " + hi + " step " + step + " iter_args(%x = " + x +
+         ", %s0 = %" + states[0].name + "_in, %s1 = %" + states[1].name +
+         "_in) -> (" + xt + ", " + join(stateTys, ", ") + ") {");
+  std::string lx = "%x", s0 = "%s0", s1 = "%s1";
+  layer(e, c, "%i", lx, s0, s1);
+  e.line("  scf.yield " + lx + ", " + s0 + ", " + s1 + " : " + xt + ", " +
+         join(stateTys, ", "));
+  e.line("}");
+  std::string hidden = e.rmsnorm(loop + "#0", "%norm_f", c.dModel, c.normEps);
+
+  std::vector<WeightArg> args{{"tokens", {}}};
+  std::string sig = "%tokens: " + tokTy + ",\n      " + argList(weights);
+  for (const WeightArg &s : states)
+    sig += ",\n      %" + s.name + "_in: " + tensorType(s.shape);
+  return "func.func private @" + name.str() + "(" + sig + ")\n    -> (" + xt +
+         ", " + join(stateTys, ", ") + ") {\n" + e.body + "    return " +
+         hidden + ", " + loop + "#1, " + loop + "#2 : " + xt + ", " +
+         join(stateTys, ", ") + "\n}\n";
+}
+
+std::string moduleText(const ModelConfig &c,
+                       const std::vector<WeightArg> &weights,
+                       const std::vector<WeightArg> &states, LayerFn layer) {
+  std::string V = std::to_string(c.vocab), Dm = std::to_string(c.dModel);
+  std::vector<std::string> weightNames, weightTys, stateTys;
+  for (const WeightArg &w : weights) {
+    weightNames.push_back("%" + w.name);
+    weightTys.push_back(tensorType(w.shape));
+  }
+  for (const WeightArg &s : states)
+    stateTys.push_back(tensorType(s.shape));
+  std::string wNames = join(weightNames, ", "), wTys = join(weightTys, ", ");
+  std::string stTys = join(stateTys, ", ");
+
+  std::string text =
+      "// " + c.describe() +
+      "\n// Generated by ssmc::models::programText (ssmc-generate "
+      "--emit-mlir).\n"
+      "// Weights are stacked over layers; activations are channel-major "
+      "[C, L].\n\n";
+  text += backbone(c, "backbone", "?", weights, states, layer) + "\n";
+  text += backbone(c, "backbone_step", "1", weights, states, layer) + "\n";
+
+  // Zero states for forward and prefill.
+  auto zeroStates = [&](Emitter &e) {
+    std::vector<std::string> names;
+    for (const WeightArg &s : states)
+      names.push_back(e.zeros(tensorType(s.shape)));
+    return names;
+  };
+  auto lmHead = [&](Emitter &e, const std::string &h) {
+    return e.matmul("%lm_head", c.vocab, c.dModel, h);
+  };
+
+  // forward: logits at every position.
+  {
+    Emitter e("?");
+    std::string c0 = e.constIndex(0);
+    e.lenVal = e.fresh("len");
+    e.line(e.lenVal + " = tensor.dim %tokens, " + c0 + " : tensor<?xi64>");
+    std::vector<std::string> z = zeroStates(e);
+    std::string r = e.fresh("bb");
+    e.line(r + ":3 = func.call @backbone(%tokens, " + wNames + ", " +
+           join(z, ", ") + ") : (tensor<?xi64>, " + wTys + ", " + stTys +
+           ") -> (" + e.ty({Dm, "L"}) + ", " + stTys + ")");
+    std::string logits = lmHead(e, r + "#0");
+    std::string outT = "tensor<?x" + V + "xf32>";
+    std::string t = e.empty(outT), n = e.fresh("logits");
+    e.line(n + " = linalg.transpose ins(" + logits + " : " + e.ty({V, "L"}) +
+           ") outs(" + t + " : " + outT + ") permutation = [1, 0]");
+    text += "func.func @forward(%tokens: tensor<?xi64> {ssm.name = "
+            "\"tokens\"},\n      " +
+            argList(weights) + ")\n    -> " + outT + " {\n" + e.body +
+            "    return " + n + " : " + outT + "\n}\n\n";
+  }
+  // prefill: logits after the last token, and the states.
+  {
+    Emitter e("?");
+    std::string c0 = e.constIndex(0), c1 = e.constIndex(1);
+    e.lenVal = e.fresh("len");
+    e.line(e.lenVal + " = tensor.dim %tokens, " + c0 + " : tensor<?xi64>");
+    std::vector<std::string> z = zeroStates(e);
+    std::string r = e.fresh("bb");
+    e.line(r + ":3 = func.call @backbone(%tokens, " + wNames + ", " +
+           join(z, ", ") + ") : (tensor<?xi64>, " + wTys + ", " + stTys +
+           ") -> (" + e.ty({Dm, "L"}) + ", " + stTys + ")");
+    std::string last = e.fresh("last"), lastIdx = e.fresh("lastIdx");
+    e.line(lastIdx + " = arith.subi " + e.lenVal + ", " + c1 + " : index");
+    e.line(last + " = tensor.extract_slice " + r + "#0[0, " + lastIdx +
+           "] [" + Dm + ", 1] [1, 1] : " + e.ty({Dm, "L"}) + " to tensor<" +
+           Dm + "x1xf32>");
+    Emitter one("1");
+    one.counter = e.counter;
+    std::string logits = lmHead(one, last);
+    e.body += one.body;
+    e.counter = one.counter;
+    std::string n = e.fresh("logits");
+    e.line(n + " = tensor.collapse_shape " + logits + " [[0, 1]] : tensor<" +
+           V + "x1xf32> into tensor<" + V + "xf32>");
+    text += "func.func @prefill(%tokens: tensor<?xi64> {ssm.name = "
+            "\"tokens\"},\n      " +
+            argList(weights) + ")\n    -> (tensor<" + V + "xf32>, " + stTys +
+            ") {\n" + e.body + "    return " + n + ", " + r + "#1, " + r +
+            "#2 : tensor<" + V + "xf32>, " + stTys + "\n}\n\n";
+  }
+  // decode: one token against the states.
+  {
+    Emitter e("1");
+    std::vector<std::string> stIn;
+    for (const WeightArg &s : states)
+      stIn.push_back("%" + s.name);
+    std::string r = e.fresh("bb");
+    e.line(r + ":3 = func.call @backbone_step(%token, " + wNames + ", " +
+           join(stIn, ", ") + ") : (tensor<1xi64>, " + wTys + ", " + stTys +
+           ") -> (tensor<" + Dm + "x1xf32>, " + stTys + ")");
+    std::string logits = lmHead(e, r + "#0");
+    std::string n = e.fresh("logits");
+    e.line(n + " = tensor.collapse_shape " + logits + " [[0, 1]] : tensor<" +
+           V + "x1xf32> into tensor<" + V + "xf32>");
+    text += "func.func @decode(%token: tensor<1xi64> {ssm.name = "
+            "\"token\"},\n      " +
+            argList(weights) + ",\n      " + argList(states) +
+            ")\n    -> (tensor<" + V + "xf32>, " + stTys + ") {\n" + e.body +
+            "    return " + n + ", " + r + "#1, " + r + "#2 : tensor<" + V +
+            "xf32>, " + stTys + "\n}\n";
+  }
+  return text;
+}
+
+} // namespace
+
+NamedShapes programWeights(const ModelConfig &c) {
+  NamedShapes r;
+  for (const WeightArg &w : mamba1Weights(c))
+    r.emplace_back(w.name, w.shape);
+  return r;
+}
+
+NamedShapes programStates(const ModelConfig &c) {
+  NamedShapes r;
+  for (const WeightArg &w : mamba1States(c))
+    r.emplace_back(w.name, w.shape);
+  return r;
+}
+
+std::string programText(const ModelConfig &c) {
+  return moduleText(c, mamba1Weights(c), mamba1States(c), mamba1Layer);
+}
+
+} // namespace ssmc::models
