@@ -269,4 +269,36 @@ def SSMStaticResultsToOutParams
   let dependentDialects = ["::mlir::memref::MemRefDialect"];
 }
 
+def SSMLowerMatmul : Pass<"ssm-lower-matmul"> {
+  let summary = "Lower f32 linalg.matmul on buffers to register-blocked vector loops";
+  let description = [{
+    Rewrites `linalg.matmul` C[M, N] += A[M, K] B[K, N] on f32 memrefs whose
+    last dimension has unit stride (the projections of a language model:
+    A a row-major weight, B channel-major activations) into vector code, so
+    models do not run the scalar loops of convert-linalg-to-loops:
+
+    - N >= one vector (prefill): columns in panels of `panel` so a panel of
+      B stays in L2, rows of C in blocks of 4 spread over threads
+      (`scf.parallel`), a 4 x 2-vector block of C held in registers while
+      the loop over K broadcasts A and streams B; column tails masked.
+    - N static and smaller than a vector (decode: N = 1): each column of B
+      copied once to a contiguous buffer, then 4 rows of A at a time dotted
+      with it along K (masked tail), one horizontal sum per result.
+
+    Row tails repeat the last row (same value stored twice) rather than
+    branching. Other matmuls (transposed or broadcast maps, other element
+    types, strided last dimensions) are left for convert-linalg-to-loops.
+  }];
+  let options = [
+    Option<"vectorBits", "vector-bits", "unsigned", /*default=*/"512",
+           "Vector register width in bits (f32 lanes = vector-bits / 32)">,
+    Option<"panel", "panel", "int64_t", /*default=*/"256",
+           "Columns of B per panel (a multiple of two vectors)">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect", "::mlir::memref::MemRefDialect",
+  ];
+}
+
 #endif // SSMC_PASSES_TD

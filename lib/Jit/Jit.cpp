@@ -308,7 +308,7 @@ Error Jit::compileToObject(llvm::StringRef source, const JitOptions &options,
       f.addFnAttr("target-cpu", cpu);
   if (Error e = makeOptimizingTransformer(options.optLevel, 0, tm->get())(
           llvmModule.get()))
-    return std::move(e);
+    return e;
   std::error_code ec;
   llvm::raw_fd_ostream out(objectPath, ec, llvm::sys::fs::OF_None);
   if (ec)

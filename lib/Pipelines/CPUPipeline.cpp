@@ -52,7 +52,9 @@ std::string ssmToLoopsPasses(const CPUPipelineOptions &options) {
          "function-boundary-type-conversion=identity-layout-map},"
          "ssm-static-results-to-out-params,"
          "buffer-deallocation-pipeline,convert-bufferization-to-memref,"
-         "func.func(convert-linalg-to-loops),canonicalize,cse";
+         "func.func(ssm-lower-matmul{vector-bits=" +
+         std::to_string(options.vectorBits ? options.vectorBits : 128) +
+         "}),func.func(convert-linalg-to-loops),canonicalize,cse";
 }
 } // namespace
 

@@ -1,0 +1,256 @@
+//===- SSMLowerMatmul.cpp - vector code for f32 linalg.matmul -------------===//
+//
+// The projections of a language model are plain matmuls of a row-major
+// weight A [M, K] and channel-major activations B [K, N]. Two kernels:
+//
+//  wide (N >= one vector): panels of `panel` columns; in a panel, blocks of
+//  kRows rows of C in parallel; per block, tiles of two vectors of columns
+//  with the kRows x 2 accumulators in registers while K is walked
+//  (broadcast A[r, k], load B[k, n..], FMA). Column tails are masked.
+//
+//  narrow (static N below one vector, decode): column n of B copied to a
+//  contiguous buffer, then blocks of kRows rows dot A[r, :] with it, vector
+//  accumulators along K (masked tail) and one horizontal sum per result.
+//
+// Blocks past the last row repeat it: every accumulator is read before any
+// is written, so the repeated row stores the same value twice.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ssmc/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace ssmc {
+#define GEN_PASS_DEF_SSMLOWERMATMUL
+#include "ssmc/Passes.h.inc"
+} // namespace ssmc
+
+using namespace mlir;
+
+namespace {
+
+constexpr int64_t kRows = 4; // rows of C per register block
+
+/// Index arithmetic and vector helpers at one location.
+struct Builder {
+  OpBuilder &b;
+  Location loc;
+  VectorType vec, maskTy;
+
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
+  Value sub(Value x, Value y) { return arith::SubIOp::create(b, loc, x, y); }
+  Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
+  Value min(Value x, Value y) { return arith::MinSIOp::create(b, loc, x, y); }
+  Value dim(Value m, int64_t d) { return memref::DimOp::create(b, loc, m, d); }
+  Value zeroVec() {
+    return arith::ConstantOp::create(
+        b, loc, vec, DenseElementsAttr::get(vec, b.getF32FloatAttr(0)));
+  }
+  /// Lanes [0, n) of a vector (n clamped to [0, lanes] by create_mask).
+  Value mask(Value n) {
+    return vector::CreateMaskOp::create(b, loc, maskTy, ValueRange{n});
+  }
+  Value load(Value mem, ValueRange at, Value m) {
+    return vector::MaskedLoadOp::create(b, loc, vec, mem, at, m, zeroVec());
+  }
+  void store(Value mem, ValueRange at, Value m, Value v) {
+    vector::MaskedStoreOp::create(b, loc, mem, at, m, v);
+  }
+  /// Row `i` of the block starting at `r0`, clamped to the last row.
+  Value row(Value r0, int64_t i, Value last) {
+    return min(add(r0, idx(i)), last);
+  }
+};
+
+bool isUnitStrideF32Matrix(Value v) {
+  auto t = dyn_cast<MemRefType>(v.getType());
+  return t && t.getRank() == 2 && t.getElementType().isF32() &&
+         t.isLastDimUnitStride();
+}
+
+struct LowerMatmul : OpRewritePattern<linalg::MatmulOp> {
+  LowerMatmul(MLIRContext *ctx, int64_t lanes, int64_t panel)
+      : OpRewritePattern(ctx), lanes(lanes), panel(panel) {}
+
+  LogicalResult matchAndRewrite(linalg::MatmulOp op,
+                                PatternRewriter &rw) const override {
+    if (!op.hasPureBufferSemantics())
+      return rw.notifyMatchFailure(op, "needs memref operands (runs after "
+                                       "bufferization)");
+    if (op.hasUserDefinedMaps())
+      return rw.notifyMatchFailure(op, "transposed or broadcast operands");
+    Value A = op.getDpsInputs()[0], B = op.getDpsInputs()[1],
+          C = op.getDpsInits()[0];
+    if (!isUnitStrideF32Matrix(A) || !isUnitStrideF32Matrix(B) ||
+        !isUnitStrideF32Matrix(C))
+      return rw.notifyMatchFailure(
+          op, "needs f32 matrices with a unit-stride last dimension");
+
+    Location loc = op.getLoc();
+    rw.setInsertionPoint(op);
+    Builder h{rw, loc, VectorType::get({lanes}, rw.getF32Type()),
+              VectorType::get({lanes}, rw.getI1Type())};
+    int64_t staticN = cast<MemRefType>(B.getType()).getDimSize(1);
+    if (!ShapedType::isDynamic(staticN) && staticN < lanes)
+      emitNarrow(h, A, B, C, staticN);
+    else
+      emitWide(h, A, B, C);
+    rw.eraseOp(op);
+    return success();
+  }
+
+  void emitWide(Builder &h, Value A, Value B, Value C) const {
+    OpBuilder &b = h.b;
+    Location loc = h.loc;
+    Value M = h.dim(A, 0), K = h.dim(A, 1), N = h.dim(B, 1);
+    Value c0 = h.idx(0), c1 = h.idx(1), cLanes = h.idx(lanes);
+    Value last = h.sub(M, c1);
+    Value blocks = arith::CeilDivSIOp::create(b, loc, M, h.idx(kRows));
+    scf::ForOp::create(
+        b, loc, c0, N, h.idx(panel), ValueRange{},
+        [&](OpBuilder &b, Location loc, Value p0, ValueRange) {
+          Builder h2{b, loc, h.vec, h.maskTy};
+          Value pEnd = h2.min(h2.add(p0, h2.idx(panel)), N);
+          scf::ParallelOp::create(
+              b, loc, ValueRange{c0}, ValueRange{blocks}, ValueRange{c1},
+              [&](OpBuilder &b, Location loc, ValueRange ivs) {
+                Builder h3{b, loc, h.vec, h.maskTy};
+                Value r0 = h3.mul(ivs[0], h3.idx(kRows));
+                SmallVector<Value> rows;
+                for (int64_t i = 0; i < kRows; ++i)
+                  rows.push_back(h3.row(r0, i, last));
+                scf::ForOp::create(
+                    b, loc, p0, pEnd, h3.idx(2 * lanes), ValueRange{},
+                    [&](OpBuilder &b, Location loc, Value n0, ValueRange) {
+                      Builder h4{b, loc, h.vec, h.maskTy};
+                      Value n1 = h4.add(n0, cLanes);
+                      Value m0 = h4.mask(h4.sub(pEnd, n0));
+                      Value m1 = h4.mask(h4.sub(pEnd, n1));
+                      Value cols[2] = {n0, n1}, masks[2] = {m0, m1};
+                      SmallVector<Value> acc;
+                      for (int64_t i = 0; i < kRows; ++i)
+                        for (int j = 0; j < 2; ++j)
+                          acc.push_back(
+                              h4.load(C, {rows[i], cols[j]}, masks[j]));
+                      auto kLoop = scf::ForOp::create(
+                          b, loc, h4.idx(0), K, h4.idx(1), acc,
+                          [&](OpBuilder &b, Location loc, Value k,
+                              ValueRange a) {
+                            Builder h5{b, loc, h.vec, h.maskTy};
+                            Value bv[2] = {h5.load(B, {k, n0}, m0),
+                                           h5.load(B, {k, n1}, m1)};
+                            SmallVector<Value> next;
+                            for (int64_t i = 0; i < kRows; ++i) {
+                              Value s = memref::LoadOp::create(
+                                  b, loc, A, ValueRange{rows[i], k});
+                              Value av =
+                                  vector::BroadcastOp::create(b, loc, h.vec, s);
+                              for (int j = 0; j < 2; ++j)
+                                next.push_back(math::FmaOp::create(
+                                    b, loc, av, bv[j], a[i * 2 + j]));
+                            }
+                            scf::YieldOp::create(b, loc, next);
+                          });
+                      for (int64_t i = 0; i < kRows; ++i)
+                        for (int j = 0; j < 2; ++j)
+                          h4.store(C, {rows[i], cols[j]}, masks[j],
+                                   kLoop.getResult(i * 2 + j));
+                      scf::YieldOp::create(b, loc);
+                    });
+                scf::ReduceOp::create(b, loc);
+              });
+          scf::YieldOp::create(b, loc);
+        });
+  }
+
+  void emitNarrow(Builder &h, Value A, Value B, Value C,
+                  int64_t staticN) const {
+    OpBuilder &b = h.b;
+    Location loc = h.loc;
+    Value M = h.dim(A, 0), K = h.dim(A, 1);
+    Value c0 = h.idx(0), c1 = h.idx(1), cLanes = h.idx(lanes);
+    Value last = h.sub(M, c1);
+    Value blocks = arith::CeilDivSIOp::create(b, loc, M, h.idx(kRows));
+    Value column = memref::AllocOp::create(
+        b, loc, MemRefType::get({ShapedType::kDynamic}, b.getF32Type()),
+        ValueRange{K}, b.getI64IntegerAttr(64));
+    for (int64_t n = 0; n < staticN; ++n) {
+      Value cn = h.idx(n);
+      scf::ForOp::create(b, loc, c0, K, c1, ValueRange{},
+                         [&](OpBuilder &b, Location loc, Value k, ValueRange) {
+                           Value v = memref::LoadOp::create(
+                               b, loc, B, ValueRange{k, cn});
+                           memref::StoreOp::create(b, loc, v, column,
+                                                   ValueRange{k});
+                           scf::YieldOp::create(b, loc);
+                         });
+      scf::ParallelOp::create(
+          b, loc, ValueRange{c0}, ValueRange{blocks}, ValueRange{c1},
+          [&](OpBuilder &b, Location loc, ValueRange ivs) {
+            Builder h3{b, loc, h.vec, h.maskTy};
+            Value r0 = h3.mul(ivs[0], h3.idx(kRows));
+            SmallVector<Value> rows, acc;
+            for (int64_t i = 0; i < kRows; ++i) {
+              rows.push_back(h3.row(r0, i, last));
+              acc.push_back(h3.zeroVec());
+            }
+            auto kLoop = scf::ForOp::create(
+                b, loc, c0, K, cLanes, acc,
+                [&](OpBuilder &b, Location loc, Value k, ValueRange a) {
+                  Builder h4{b, loc, h.vec, h.maskTy};
+                  Value m = h4.mask(h4.sub(K, k));
+                  Value bv = h4.load(column, {k}, m);
+                  SmallVector<Value> next;
+                  for (int64_t i = 0; i < kRows; ++i)
+                    next.push_back(math::FmaOp::create(
+                        b, loc, h4.load(A, {rows[i], k}, m), bv, a[i]));
+                  scf::YieldOp::create(b, loc, next);
+                });
+            SmallVector<Value> results;
+            for (int64_t i = 0; i < kRows; ++i) {
+              Value s = vector::ReductionOp::create(
+                  b, loc, vector::CombiningKind::ADD, kLoop.getResult(i));
+              Value c = memref::LoadOp::create(b, loc, C, ValueRange{rows[i], cn});
+              results.push_back(arith::AddFOp::create(b, loc, c, s));
+            }
+            for (int64_t i = 0; i < kRows; ++i)
+              memref::StoreOp::create(b, loc, results[i], C,
+                                      ValueRange{rows[i], cn});
+            scf::ReduceOp::create(b, loc);
+          });
+    }
+    memref::DeallocOp::create(b, loc, column);
+  }
+
+  int64_t lanes, panel;
+};
+
+struct SSMLowerMatmulPass
+    : public ssmc::impl::SSMLowerMatmulBase<SSMLowerMatmulPass> {
+  using Base::Base;
+  void runOnOperation() override {
+    int64_t lanes = std::max<int64_t>(vectorBits / 32, 1);
+    int64_t columns = panel;
+    if (columns < 2 * lanes || columns % (2 * lanes)) {
+      getOperation()->emitError("ssm-lower-matmul: panel ")
+          << columns << " is not a positive multiple of two vectors ("
+          << 2 * lanes << " columns)";
+      return signalPassFailure();
+    }
+    RewritePatternSet patterns(&getContext());
+    patterns.add<LowerMatmul>(&getContext(), lanes, columns);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      return signalPassFailure();
+  }
+};
+
+} // namespace

@@ -1,0 +1,82 @@
+// RUN: ssmc-opt %s -split-input-file --pass-pipeline='builtin.module(func.func(ssm-lower-matmul{vector-bits=512 panel=64}))' | FileCheck %s
+// RUN: not ssmc-opt %s -split-input-file --pass-pipeline='builtin.module(func.func(ssm-lower-matmul{panel=40}))' 2>&1 | FileCheck %s --check-prefix=PANEL
+
+// PANEL: ssm-lower-matmul: panel 40 is not a positive multiple of two vectors (32 columns)
+
+// Wide kernel: panels of B's columns, 4-row blocks of C in parallel, a
+// 4 x 2-vector register block over K with masked column tails.
+// CHECK-LABEL: func.func @wide
+// CHECK-NOT: linalg.matmul
+// CHECK: %[[STEP:.*]] = arith.constant 64 : index
+// CHECK: scf.for %[[P0:.*]] = %{{.*}} to %{{.*}} step %[[STEP]]
+// CHECK: scf.parallel
+// CHECK-COUNT-8: vector.maskedload %{{.*}} : memref<7x37xf32>
+// CHECK: scf.for %{{.*}} iter_args
+// CHECK-COUNT-2: vector.maskedload %{{.*}} : memref<5x37xf32>
+// CHECK: memref.load %{{.*}} : memref<7x5xf32>
+// CHECK: vector.broadcast
+// CHECK-COUNT-2: math.fma
+// CHECK: scf.yield
+// CHECK-COUNT-8: vector.maskedstore
+func.func @wide(%a: memref<7x5xf32>, %b: memref<5x37xf32>, %c: memref<7x37xf32>) {
+  linalg.matmul ins(%a, %b : memref<7x5xf32>, memref<5x37xf32>) outs(%c : memref<7x37xf32>)
+  return
+}
+
+// -----
+
+// Narrow kernel (static N < 16): the column is copied once, rows are dotted
+// with it along K, one horizontal sum per result.
+// CHECK-LABEL: func.func @narrow
+// CHECK-NOT: linalg.matmul
+// CHECK: %[[COL:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?xf32>
+// CHECK: scf.for
+// CHECK: memref.load %{{.*}} : memref<768x1xf32>
+// CHECK: memref.store %{{.*}}, %[[COL]]
+// CHECK: scf.parallel
+// CHECK: scf.for %{{.*}} iter_args
+// CHECK: vector.create_mask
+// CHECK: vector.maskedload %[[COL]]
+// CHECK-COUNT-4: math.fma
+// CHECK-COUNT-4: vector.reduction <add>
+// CHECK-COUNT-4: memref.store
+// CHECK: memref.dealloc %[[COL]]
+func.func @narrow(%a: memref<3072x768xf32>, %b: memref<768x1xf32>, %c: memref<3072x1xf32>) {
+  linalg.matmul ins(%a, %b : memref<3072x768xf32>, memref<768x1xf32>) outs(%c : memref<3072x1xf32>)
+  return
+}
+
+// -----
+
+// Dynamic sizes take the wide kernel (N may be large at run time).
+// CHECK-LABEL: func.func @dynamic
+// CHECK-NOT: linalg.matmul
+// CHECK: scf.parallel
+// CHECK-NOT: vector.reduction
+func.func @dynamic(%a: memref<?x?xf32>, %b: memref<?x?xf32>, %c: memref<?x?xf32>) {
+  linalg.matmul ins(%a, %b : memref<?x?xf32>, memref<?x?xf32>) outs(%c : memref<?x?xf32>)
+  return
+}
+
+// -----
+
+// Left for convert-linalg-to-loops: f64, a strided last dimension, a
+// transposed operand, and tensors.
+// CHECK-LABEL: func.func @untouched
+// CHECK-COUNT-3: linalg.matmul
+// CHECK: return
+func.func @untouched(%a: memref<4x4xf64>, %b: memref<4x4xf64>, %c: memref<4x4xf64>,
+                     %s: memref<4x4xf32, strided<[8, 2]>>, %f: memref<4x4xf32>) {
+  linalg.matmul ins(%a, %b : memref<4x4xf64>, memref<4x4xf64>) outs(%c : memref<4x4xf64>)
+  linalg.matmul ins(%f, %s : memref<4x4xf32>, memref<4x4xf32, strided<[8, 2]>>) outs(%f : memref<4x4xf32>)
+  linalg.matmul indexing_maps = [affine_map<(m, n, k) -> (k, m)>, affine_map<(m, n, k) -> (k, n)>, affine_map<(m, n, k) -> (m, n)>]
+      ins(%f, %f : memref<4x4xf32>, memref<4x4xf32>) outs(%f : memref<4x4xf32>)
+  return
+}
+
+// CHECK-LABEL: func.func @tensors
+// CHECK: linalg.matmul
+func.func @tensors(%a: tensor<4x4xf32>, %b: tensor<4x4xf32>, %c: tensor<4x4xf32>) -> tensor<4x4xf32> {
+  %r = linalg.matmul ins(%a, %b : tensor<4x4xf32>, tensor<4x4xf32>) outs(%c : tensor<4x4xf32>) -> tensor<4x4xf32>
+  return %r : tensor<4x4xf32>
+}
