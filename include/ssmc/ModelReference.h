@@ -1,6 +1,6 @@
 //===- ModelReference.h - a double-precision Mamba forward pass -*- C++ -*-===//
 //
-// The forward pass of a mamba_ssm checkpoint written as plain loops in
+// The forward passes of mamba_ssm checkpoints (Mamba-1 and Mamba-2) written as plain loops in
 // double precision over the checkpoint's own tensors (token-major, one layer
 // at a time, the scan run step by step): independent of the ssm program's
 // stacking, channel-major layout and fused ops, so tests that compare the
@@ -122,6 +122,119 @@ mamba1Logits(const std::map<std::string, OwnedTensor> &w,
           yc += dbl[R + N + n] * hs[c][n];
         }
         y[c] = yc * silu(z[l][c]);
+      }
+      for (int64_t m = 0; m < Dm; ++m) {
+        double s = 0;
+        for (int64_t c = 0; c < E; ++c)
+          s += outProj[m * E + c] * y[c];
+        h[l][m] += s;
+      }
+    }
+  }
+  auto normF = get("backbone.norm_f.weight");
+  std::vector<double> head =
+      w.count("lm_head.weight") ? get("lm_head.weight") : emb;
+  std::vector<std::vector<double>> logits(L, std::vector<double>(V));
+  for (int64_t l = 0; l < L; ++l) {
+    rmsnorm(h[l], normF, eps);
+    for (int64_t v = 0; v < V; ++v) {
+      double s = 0;
+      for (int64_t d = 0; d < Dm; ++d)
+        s += head[v * Dm + d] * h[l][d];
+      logits[l][v] = s;
+    }
+  }
+  return logits;
+}
+
+/// Logits [L][vocab] of a Mamba-2 checkpoint (mamba_ssm `Mamba2` with the
+/// gated RMSNorm, D per head, `nGroups` groups of B and C) on `tokens`.
+inline std::vector<std::vector<double>>
+mamba2Logits(const std::map<std::string, OwnedTensor> &w,
+             const std::vector<int64_t> &tokens, int64_t nGroups = 1,
+             double eps = 1e-5) {
+  using namespace detail;
+  auto get = [&](const std::string &n) { return asDoubles(w.at(n)); };
+  const OwnedTensor &embT = w.count("backbone.embedding.weight")
+                                ? w.at("backbone.embedding.weight")
+                                : w.at("backbone.embeddings.weight");
+  const int64_t V = embT.shape()[0], Dm = embT.shape()[1];
+  const int64_t L = tokens.size();
+  std::vector<double> emb = asDoubles(embT);
+  std::vector<std::vector<double>> h(L, std::vector<double>(Dm));
+  for (int64_t l = 0; l < L; ++l)
+    for (int64_t d = 0; d < Dm; ++d)
+      h[l][d] = emb[tokens[l] * Dm + d];
+
+  for (int64_t layer = 0;; ++layer) {
+    std::string p = "backbone.layers." + std::to_string(layer) + ".";
+    if (!w.count(p + "mixer.in_proj.weight"))
+      break;
+    const int64_t E = w.at(p + "mixer.out_proj.weight").shape()[1];
+    const int64_t H = w.at(p + "mixer.A_log").shape()[0];
+    const int64_t P = E / H;
+    const int64_t CD = w.at(p + "mixer.conv1d.weight").shape()[0];
+    const int64_t W = w.at(p + "mixer.conv1d.weight").shape()[2];
+    const int64_t G = nGroups, N = (CD - E) / 2 / G;
+    const int64_t rows = w.at(p + "mixer.in_proj.weight").shape()[0];
+    auto normW = get(p + "norm.weight"), inProj = get(p + "mixer.in_proj.weight"),
+         convW = get(p + "mixer.conv1d.weight"),
+         convB = get(p + "mixer.conv1d.bias"), dtBias = get(p + "mixer.dt_bias"),
+         aLog = get(p + "mixer.A_log"), Dv = get(p + "mixer.D"),
+         gateW = get(p + "mixer.norm.weight"),
+         outProj = get(p + "mixer.out_proj.weight");
+    std::vector<std::vector<double>> proj(L, std::vector<double>(rows));
+    for (int64_t l = 0; l < L; ++l) {
+      std::vector<double> xn = h[l];
+      rmsnorm(xn, normW, eps);
+      for (int64_t o = 0; o < rows; ++o) {
+        double s = 0;
+        for (int64_t k = 0; k < Dm; ++k)
+          s += inProj[o * Dm + k] * xn[k];
+        proj[l][o] = s;
+      }
+    }
+    // state[head][p][n]
+    std::vector<double> state(H * P * N, 0.0);
+    for (int64_t l = 0; l < L; ++l) {
+      // Causal conv over the x, B, C channels (rows [E, E + CD)).
+      std::vector<double> xc(CD);
+      for (int64_t c = 0; c < CD; ++c) {
+        double s = convB[c];
+        for (int64_t j = 0; j < W; ++j) {
+          int64_t t = l - (W - 1) + j;
+          if (t >= 0)
+            s += convW[c * W + j] * proj[t][E + c];
+        }
+        xc[c] = silu(s);
+      }
+      const double *x = xc.data(), *B = x + E, *C = B + G * N;
+      std::vector<double> y(E);
+      for (int64_t hd = 0; hd < H; ++hd) {
+        int64_t g = hd / (H / G);
+        double dt = softplus(proj[l][E + CD + hd] + dtBias[hd]);
+        double decay = std::exp(-dt * std::exp(aLog[hd]));
+        for (int64_t pp = 0; pp < P; ++pp) {
+          double xv = x[hd * P + pp], acc = Dv[hd] * xv;
+          for (int64_t n = 0; n < N; ++n) {
+            double &s = state[(hd * P + pp) * N + n];
+            s = decay * s + dt * xv * B[g * N + n];
+            acc += C[g * N + n] * s;
+          }
+          y[hd * P + pp] = acc;
+        }
+      }
+      // Gate, then RMS-normalise each group of E / G channels.
+      for (int64_t c = 0; c < E; ++c)
+        y[c] *= silu(proj[l][c]);
+      int64_t S = E / G;
+      for (int64_t g = 0; g < G; ++g) {
+        double ss = 0;
+        for (int64_t c = g * S; c < (g + 1) * S; ++c)
+          ss += y[c] * y[c];
+        double r = 1 / std::sqrt(ss / S + eps);
+        for (int64_t c = g * S; c < (g + 1) * S; ++c)
+          y[c] *= r * gateW[c];
       }
       for (int64_t m = 0; m < Dm; ++m) {
         double s = 0;

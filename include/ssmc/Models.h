@@ -79,7 +79,10 @@ std::vector<TensorSpec> checkpointTensors(const ModelConfig &config);
 /// embedding names (`backbone.embedding.weight` of mamba_ssm and
 /// `backbone.embeddings.weight` of transformers). Errors name the tensor
 /// that is missing or has an unexpected shape.
-llvm::Expected<ModelConfig> inferConfig(const WeightMap &weights);
+/// A Mamba-2 checkpoint shows ngroups * d_state only: `nGroups` (0: 1, as
+/// in every released Mamba-2) splits it.
+llvm::Expected<ModelConfig> inferConfig(const WeightMap &weights,
+                                        int64_t nGroups = 0);
 /// Checks that `weights` hold every tensor of `config` with its shape;
 /// the error lists every missing or mis-shaped tensor.
 llvm::Error checkWeights(const ModelConfig &config, const WeightMap &weights);
@@ -142,12 +145,15 @@ private:
 class Model {
 public:
   /// Reads a .safetensors checkpoint, infers its configuration and compiles
-  /// its program.
+  /// its program. A `config.json` beside the checkpoint (HuggingFace layout)
+  /// supplies what the shapes cannot show: `n_groups`/`ngroups` of Mamba-2
+  /// and `layer_norm_epsilon`/`norm_epsilon`.
   static llvm::Expected<std::unique_ptr<Model>>
   load(llvm::StringRef path, const JitOptions &options = {});
   /// Takes checkpoint-layout weights (any float dtype; converted to f32).
   static llvm::Expected<std::unique_ptr<Model>>
-  fromWeights(WeightMap weights, const JitOptions &options = {});
+  fromWeights(WeightMap weights, const JitOptions &options = {},
+              int64_t nGroups = 0, double normEps = 0);
   ~Model();
 
   const ModelConfig &config() const;

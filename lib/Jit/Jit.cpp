@@ -42,6 +42,8 @@
 #include "llvm/TargetParser/Host.h"
 
 #include <cstdlib>
+#include <deque>
+#include <map>
 #include <mutex>
 #include <unordered_map>
 #include <cstring>
@@ -143,28 +145,104 @@ extern "C" void ssmcShapeErrorHook(int64_t id, int64_t got, int64_t want) {
 /// Heap accounting for compiled code: the JIT resolves the program's
 /// malloc/aligned_alloc/free to these, which keep the live bytes of every
 /// buffer the program allocates (process-wide).
+///
+/// Large buffers (>= kLargeBlock) are kept on free in a cache of at most
+/// kCacheBytes and handed out again to a request of the same rounded size:
+/// a decode step allocates the same temporaries every token, and returning
+/// megabytes to the system and faulting them in again each time costs more
+/// than the step's arithmetic (Mamba-2 130M decode: 19 -> 29 tokens/s).
 struct HeapAccount {
-  std::mutex mutex;
-  std::unordered_map<void *, size_t> sizes;
-  size_t current = 0, peak = 0;
+  static constexpr size_t kLargeBlock = 256 * 1024;
+  static constexpr size_t kCacheBytes = size_t(512) << 20;
+  static constexpr size_t kLargeAlign = 64;
 
-  void add(void *p, size_t n) {
+  std::mutex mutex;
+  std::unordered_map<void *, size_t> sizes; ///< live buffer -> bytes asked
+  std::unordered_map<void *, size_t> large; ///< live large buffer -> capacity
+  std::multimap<size_t, void *> cache;      ///< capacity -> free large block
+  std::deque<std::pair<size_t, void *>> cacheOrder; ///< oldest first
+  size_t current = 0, peak = 0, cached = 0;
+
+  static size_t capacityFor(size_t n) {
+    return (n + 4095) & ~size_t(4095);
+  }
+
+  void *allocate(size_t alignment, size_t n) {
+    if (n < kLargeBlock || alignment > kLargeAlign) {
+      void *p = alignment ? std::aligned_alloc(alignment,
+                                               (n + alignment - 1) /
+                                                   alignment * alignment)
+                          : std::malloc(n);
+      add(p, n, 0);
+      return p;
+    }
+    size_t cap = capacityFor(n);
+    void *p = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      if (auto it = cache.find(cap); it != cache.end()) {
+        p = it->second;
+        cache.erase(it);
+        cached -= cap;
+        for (auto o = cacheOrder.begin(); o != cacheOrder.end(); ++o)
+          if (o->second == p) {
+            cacheOrder.erase(o);
+            break;
+          }
+      }
+    }
+    if (!p)
+      p = std::aligned_alloc(kLargeAlign, cap);
+    add(p, n, cap);
+    return p;
+  }
+
+  void add(void *p, size_t n, size_t cap) {
     if (!p)
       return;
     std::lock_guard<std::mutex> lock(mutex);
     sizes[p] = n;
+    if (cap)
+      large[p] = cap;
     current += n;
     peak = std::max(peak, current);
   }
-  /// Forgets `p`; true if it was a tracked buffer.
-  bool remove(void *p) {
-    std::lock_guard<std::mutex> lock(mutex);
-    auto it = sizes.find(p);
-    if (it == sizes.end())
-      return false;
-    current -= it->second;
-    sizes.erase(it);
-    return true;
+
+  /// Releases `p`: untracked pointers go to free(), large tracked blocks to
+  /// the cache (evicting the oldest beyond kCacheBytes).
+  void release(void *p) {
+    std::vector<void *> evicted;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      auto it = sizes.find(p);
+      if (it != sizes.end()) {
+        current -= it->second;
+        sizes.erase(it);
+      }
+      auto l = large.find(p);
+      if (l == large.end()) {
+        evicted.push_back(p);
+      } else {
+        size_t cap = l->second;
+        large.erase(l);
+        cache.emplace(cap, p);
+        cacheOrder.emplace_back(cap, p);
+        cached += cap;
+        while (cached > kCacheBytes && !cacheOrder.empty()) {
+          auto [ocap, op] = cacheOrder.front();
+          cacheOrder.pop_front();
+          for (auto [b, e] = cache.equal_range(ocap); b != e; ++b)
+            if (b->second == op) {
+              cache.erase(b);
+              break;
+            }
+          cached -= ocap;
+          evicted.push_back(op);
+        }
+      }
+    }
+    for (void *q : evicted)
+      std::free(q);
   }
 };
 HeapAccount &heapAccount() {
@@ -173,20 +251,14 @@ HeapAccount &heapAccount() {
 }
 
 extern "C" void *ssmcTrackedMalloc(size_t n) {
-  void *p = std::malloc(n);
-  heapAccount().add(p, n);
-  return p;
+  return heapAccount().allocate(0, n);
 }
 extern "C" void *ssmcTrackedAlignedAlloc(size_t alignment, size_t n) {
-  void *p = std::aligned_alloc(alignment, n);
-  heapAccount().add(p, n);
-  return p;
+  return heapAccount().allocate(alignment, n);
 }
 extern "C" void ssmcTrackedFree(void *p) {
-  if (!p)
-    return;
-  heapAccount().remove(p);
-  std::free(p);
+  if (p)
+    heapAccount().release(p);
 }
 
 /// Memref descriptor layout: allocated, aligned, offset, sizes[r], strides[r]

@@ -149,7 +149,7 @@ std::vector<TensorSpec> checkpointTensors(const ModelConfig &c) {
   return t;
 }
 
-Expected<ModelConfig> inferConfig(const WeightMap &w) {
+Expected<ModelConfig> inferConfig(const WeightMap &w, int64_t nGroups) {
   ModelConfig c;
   std::string embName;
   const OwnedTensor *emb = findEmbedding(w, &embName);
@@ -200,9 +200,16 @@ Expected<ModelConfig> inferConfig(const WeightMap &w) {
     c.headDim = c.dInner / H;
     // The checkpoint shows ngroups * d_state only; the released models
     // use one group.
-    c.nGroups = 1;
+    c.nGroups = nGroups > 0 ? nGroups : 1;
     int64_t convDim = (*conv)->shape()[0];
-    c.dState = (convDim - c.dInner) / 2;
+    int64_t groupStates = (convDim - c.dInner) / 2;
+    if (groupStates <= 0 || groupStates % c.nGroups || H % c.nGroups)
+      return err(llvm::formatv("mamba2 checkpoint: conv1d has {0} channels "
+                               "for d_inner {1}: {2} groups of B and C do "
+                               "not fit, nor divide the {3} heads",
+                               convDim, c.dInner, c.nGroups, H)
+                     .str());
+    c.dState = groupStates / c.nGroups;
   }
   c.tiedEmbeddings = !w.count("lm_head.weight");
   if (c.dConv < 2)

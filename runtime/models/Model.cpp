@@ -4,6 +4,9 @@
 #include "ssmc/TensorIO.h"
 
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
 
 #include <algorithm>
 #include <chrono>
@@ -157,24 +160,42 @@ size_t Model::stateBytes() const {
 Expected<std::unique_ptr<Model>> Model::load(llvm::StringRef path,
                                              const JitOptions &options) {
   auto t0 = std::chrono::steady_clock::now();
+  int64_t nGroups = 0;
+  double eps = 0;
+  llvm::SmallString<256> configPath(llvm::sys::path::parent_path(path));
+  llvm::sys::path::append(configPath, "config.json");
+  if (auto buf = llvm::MemoryBuffer::getFile(configPath)) {
+    auto json = llvm::json::parse((*buf)->getBuffer());
+    if (!json)
+      return err(configPath + ": " + llvm::toString(json.takeError()));
+    if (const llvm::json::Object *o = json->getAsObject()) {
+      for (const char *key : {"n_groups", "ngroups"})
+        if (auto v = o->getInteger(key))
+          nGroups = *v;
+      for (const char *key : {"layer_norm_epsilon", "norm_epsilon"})
+        if (auto v = o->getNumber(key))
+          eps = *v;
+    }
+  }
   auto weights = readSafetensors(path);
   if (!weights)
     return weights.takeError();
   double readSeconds = secondsSince(t0);
-  auto model = fromWeights(std::move(*weights), options);
+  auto model = fromWeights(std::move(*weights), options, nGroups, eps);
   if (model)
     (*model)->impl->loadSeconds += readSeconds;
   return model;
 }
 
 Expected<std::unique_ptr<Model>> Model::fromWeights(WeightMap weights,
-                                                    const JitOptions &options) {
-  auto config = inferConfig(weights);
+                                                    const JitOptions &options,
+                                                    int64_t nGroups,
+                                                    double normEps) {
+  auto config = inferConfig(weights, nGroups);
   if (!config)
     return config.takeError();
-  if (config->arch != Arch::Mamba1)
-    return err("architecture " + archName(config->arch) +
-               " has no program yet; supported: mamba1");
+  if (normEps > 0)
+    config->normEps = normEps;
   auto impl = std::make_unique<Impl>();
   impl->config = *config;
 

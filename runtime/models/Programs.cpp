@@ -203,6 +203,116 @@ public:
     return n;
   }
 
+  /// x[R, L] -> [L, R]
+  std::string transpose(const std::string &x, int64_t R) {
+    std::string in = ty({std::to_string(R), "L"}),
+                out = ty({"L", std::to_string(R)});
+    std::string e = empty(out), n = fresh("tr");
+    line(n + " = linalg.transpose ins(" + x + " : " + in + ") outs(" + e +
+         " : " + out + ") permutation = [1, 0]");
+    return n;
+  }
+  /// [L, R] -> [R, L]
+  std::string transposeBack(const std::string &x, int64_t R) {
+    std::string in = ty({"L", std::to_string(R)}),
+                out = ty({std::to_string(R), "L"});
+    std::string e = empty(out), n = fresh("tr");
+    line(n + " = linalg.transpose ins(" + x + " : " + in + ") outs(" + e +
+         " : " + out + ") permutation = [1, 0]");
+    return n;
+  }
+  /// Channel-major [A*B, L] -> token-major [1, L, A, B] (B = 0: [1, L, A]).
+  std::string tokenMajor(const std::string &x, int64_t A, int64_t B) {
+    int64_t R = B ? A * B : A;
+    std::string t = transpose(x, R), n = fresh("tm");
+    std::string sA = std::to_string(A), sB = std::to_string(B);
+    if (B)
+      line(n + " = tensor.expand_shape " + t +
+           " [[0, 1], [2, 3]] output_shape [1, " + lenOrStatic() + ", " + sA +
+           ", " + sB + "] : " + ty({"L", std::to_string(R)}) + " into " +
+           ty({"1", "L", sA, sB}));
+    else
+      line(n + " = tensor.expand_shape " + t +
+           " [[0, 1], [2]] output_shape [1, " + lenOrStatic() + ", " + sA +
+           "] : " + ty({"L", sA}) + " into " + ty({"1", "L", sA}));
+    return n;
+  }
+  /// Token-major [1, L, A, B] -> channel-major [A*B, L].
+  std::string channelMajor(const std::string &x, int64_t A, int64_t B) {
+    std::string n = fresh("cm");
+    std::string flat = ty({"L", std::to_string(A * B)});
+    line(n + " = tensor.collapse_shape " + x + " [[0, 1], [2, 3]] : " +
+         ty({"1", "L", std::to_string(A), std::to_string(B)}) + " into " +
+         flat);
+    return transposeBack(n, A * B);
+  }
+
+  /// Mamba-2's RMSNormGated (norm_before_gate = False) on channel-major
+  /// y, z [E, L]: g = y * silu(z), then RMS-normalised over each group of
+  /// E / G channels and scaled by w[E].
+  std::string gatedGroupNorm(const std::string &y, const std::string &z,
+                             const std::string &w, int64_t E, int64_t G,
+                             double eps) {
+    int64_t S = E / G;
+    std::string xt = ty({std::to_string(E), "L"});
+    std::string ge = empty(xt), g = fresh("gated");
+    line(g + " = linalg.generic {indexing_maps = [affine_map<(c, l) -> (c, "
+             "l)>, affine_map<(c, l) -> (c, l)>, affine_map<(c, l) -> (c, "
+             "l)>], iterator_types = [\"parallel\", \"parallel\"]} ins(" +
+         y + ", " + z + " : " + xt + ", " + xt + ") outs(" + ge + " : " + xt +
+         ") {");
+    line("^bb0(%a: f32, %b: f32, %o: f32):");
+    line("  %one = arith.constant 1.0 : f32");
+    line("  %nb = arith.negf %b : f32");
+    line("  %e = math.exp %nb : f32");
+    line("  %d = arith.addf %one, %e : f32");
+    line("  %s = arith.divf %b, %d : f32");
+    line("  %r = arith.mulf %a, %s : f32");
+    line("  linalg.yield %r : f32");
+    line("} -> " + xt);
+    std::string sG = std::to_string(G), sS = std::to_string(S);
+    std::string gt = ty({sG, sS, "L"}), st = ty({sG, "L"});
+    std::string g3 = fresh("g3");
+    line(g3 + " = tensor.expand_shape " + g + " [[0, 1], [2]] output_shape [" +
+         sG + ", " + sS + ", " + lenOrStatic() + "] : " + xt + " into " + gt);
+    std::string w2 = fresh("gw");
+    line(w2 + " = tensor.expand_shape " + w + " [[0, 1]] output_shape [" + sG +
+         ", " + sS + "] : " + ty({std::to_string(E)}) + " into " +
+         ty({sG, sS}));
+    std::string acc = zeros(st), sq = fresh("sumsq");
+    line(sq + " = linalg.generic {indexing_maps = [affine_map<(g, s, l) -> "
+              "(g, s, l)>, affine_map<(g, s, l) -> (g, l)>], iterator_types = "
+              "[\"parallel\", \"reduction\", \"parallel\"]} ins(" +
+         g3 + " : " + gt + ") outs(" + acc + " : " + st + ") {");
+    line("^bb0(%a: f32, %s: f32):");
+    line("  %m = arith.mulf %a, %a : f32");
+    line("  %n = arith.addf %s, %m : f32");
+    line("  linalg.yield %n : f32");
+    line("} -> " + st);
+    std::string inv = constF32(1.0 / double(S)), ep = constF32(eps),
+                one = constF32(1.0);
+    std::string out = empty(gt), n = fresh("gnormed");
+    line(n + " = linalg.generic {indexing_maps = [affine_map<(g, s, l) -> (g, "
+             "s, l)>, affine_map<(g, s, l) -> (g, l)>, affine_map<(g, s, l) -> "
+             "(g, s)>, affine_map<(g, s, l) -> (g, s, l)>], iterator_types = "
+             "[\"parallel\", \"parallel\", \"parallel\"]} ins(" +
+         g3 + ", " + sq + ", " + w2 + " : " + gt + ", " + st + ", " +
+         ty({sG, sS}) + ") outs(" + out + " : " + gt + ") {");
+    line("^bb0(%a: f32, %s: f32, %k: f32, %o: f32):");
+    line("  %mean = arith.mulf %s, " + inv + " : f32");
+    line("  %v = arith.addf %mean, " + ep + " : f32");
+    line("  %r = math.sqrt %v : f32");
+    line("  %ir = arith.divf " + one + ", %r : f32");
+    line("  %y = arith.mulf %a, %ir : f32");
+    line("  %yk = arith.mulf %y, %k : f32");
+    line("  linalg.yield %yk : f32");
+    line("} -> " + gt);
+    std::string flat = fresh("gflat");
+    line(flat + " = tensor.collapse_shape " + n + " [[0, 1], [2]] : " + gt +
+         " into " + xt);
+    return flat;
+  }
+
   std::string lenOrStatic() const { return dynamic() ? lenVal : L; }
 
   std::string L;            ///< "?" or a static length
@@ -308,6 +418,95 @@ void mamba1Layer(Emitter &e, const ModelConfig &c, const std::string &i,
          e.ty({std::to_string(Dm), "L"}));
   convState = e.insertLayer(csNew, convState, i, NL, {E, W - 1});
   ssmState = e.insertLayer(h, ssmState, i, NL, {E, N});
+  x = xNew;
+}
+
+//===----------------------------------------------------------------------===//
+// Mamba-2
+//===----------------------------------------------------------------------===//
+
+int64_t mamba2ConvDim(const ModelConfig &c) {
+  return c.dInner + 2 * c.nGroups * c.dState;
+}
+
+std::vector<WeightArg> mamba2Weights(const ModelConfig &c) {
+  int64_t NL = c.nLayer, E = c.dInner, H = c.nHeads(), CD = mamba2ConvDim(c);
+  return {{"embedding", {c.vocab, c.dModel}},
+          {"norm", {NL, c.dModel}},
+          {"in_proj", {NL, CD + E + H, c.dModel}},
+          {"conv_weight", {NL, CD, c.dConv}},
+          {"conv_bias", {NL, CD}},
+          {"dt_bias", {NL, H}},
+          {"A_log", {NL, H}},
+          {"D", {NL, H}},
+          {"gate_norm", {NL, E}},
+          {"out_proj", {NL, c.dModel, E}},
+          {"norm_f", {c.dModel}},
+          {"lm_head", {c.vocab, c.dModel}}};
+}
+
+std::vector<WeightArg> mamba2States(const ModelConfig &c) {
+  return {{"conv_state", {c.nLayer, mamba2ConvDim(c), c.dConv - 1}},
+          {"ssm_state", {c.nLayer, c.nHeads(), c.headDim, c.dState}}};
+}
+
+/// mamba_ssm's Mamba2 mixer (no MLP split, D per head, gated RMSNorm).
+void mamba2Layer(Emitter &e, const ModelConfig &c, const std::string &i,
+                 std::string &x, std::string &convState,
+                 std::string &ssmState) {
+  int64_t NL = c.nLayer, Dm = c.dModel, E = c.dInner, N = c.dState,
+          W = c.dConv, H = c.nHeads(), P = c.headDim, G = c.nGroups,
+          CD = mamba2ConvDim(c), DIP = CD + E + H;
+  std::string sCD = std::to_string(CD);
+  std::string normW = e.layer("%norm", i, NL, {Dm});
+  std::string xn = e.rmsnorm(x, normW, Dm, c.normEps);
+  std::string zxbcdt =
+      e.matmul(e.layer("%in_proj", i, NL, {DIP, Dm}), DIP, Dm, xn);
+  std::string z = e.rows(zxbcdt, DIP, 0, E);
+  std::string xBC = e.batch(e.rows(zxbcdt, DIP, E, CD), CD);
+  std::string dtRaw = e.rows(zxbcdt, DIP, E + CD, H);
+  std::string cw = e.layer("%conv_weight", i, NL, {CD, W});
+  std::string cb = e.layer("%conv_bias", i, NL, {CD});
+  std::string cs = e.layer(convState, i, NL, {CD, W - 1}, /*keepUnit=*/true);
+  std::string xc = e.fresh("xc"), csNew = e.fresh("cs");
+  std::string bt = e.ty({"1", sCD, "L"});
+  std::string cst = "tensor<1x" + sCD + "x" + std::to_string(W - 1) + "xf32>";
+  e.line(xc + ", " + csNew + " = ssm.causal_conv1d " + xBC + ", " + cw +
+         " bias(" + cb + ") initial_state(" + cs + ") silu : (" + bt + ", " +
+         tensorType({CD, W}) + ", " + tensorType({CD}) + ", " + cst +
+         ") -> (" + bt + ", " + cst + ")");
+  std::string xc2 = e.unbatch(xc, CD);
+  std::string xs = e.tokenMajor(e.rows(xc2, CD, 0, E), H, P);
+  std::string Bs = e.tokenMajor(e.rows(xc2, CD, E, G * N), G, N);
+  std::string Cs = e.tokenMajor(e.rows(xc2, CD, E + G * N, G * N), G, N);
+  std::string dt = e.tokenMajor(dtRaw, H, 0);
+  std::string aLog = e.layer("%A_log", i, NL, {H});
+  std::string ea = e.fresh("expA"), A = e.fresh("A");
+  e.line(ea + " = math.exp " + aLog + " : " + tensorType({H}));
+  e.line(A + " = arith.negf " + ea + " : " + tensorType({H}));
+  std::string D = e.layer("%D", i, NL, {H});
+  std::string dtb = e.layer("%dt_bias", i, NL, {H});
+  std::string h0 = e.layer(ssmState, i, NL, {H, P, N}, /*keepUnit=*/true);
+  std::string y = e.fresh("y"), h = e.fresh("h");
+  std::string sH = std::to_string(H), sP = std::to_string(P),
+              sG = std::to_string(G), sN = std::to_string(N);
+  std::string xt = e.ty({"1", "L", sH, sP}), gt = e.ty({"1", "L", sG, sN}),
+              dtt = e.ty({"1", "L", sH}), ht = tensorType({1, H, P, N}),
+              pt = tensorType({H});
+  e.line(y + ", " + h + " = ssm.ssd " + xs + ", " + dt + ", " + A + ", " + Bs +
+         ", " + Cs + " D(" + D + ") dt_bias(" + dtb + ") h0(" + h0 +
+         ") dt_softplus : (" + xt + ", " + dtt + ", " + pt + ", " + gt + ", " +
+         gt + ", " + pt + ", " + pt + ", " + ht + ") -> (" + xt + ", " + ht +
+         ")");
+  std::string yc = e.channelMajor(y, H, P);
+  std::string g = e.gatedGroupNorm(yc, z, e.layer("%gate_norm", i, NL, {E}),
+                                   E, G, c.normEps);
+  std::string out = e.matmul(e.layer("%out_proj", i, NL, {Dm, E}), Dm, E, g);
+  std::string xNew = e.fresh("res");
+  e.line(xNew + " = arith.addf " + x + ", " + out + " : " +
+         e.ty({std::to_string(Dm), "L"}));
+  convState = e.insertLayer(csNew, convState, i, NL, {CD, W - 1});
+  ssmState = e.insertLayer(h, ssmState, i, NL, {H, P, N});
   x = xNew;
 }
 
@@ -481,19 +680,23 @@ std::string moduleText(const ModelConfig &c,
 
 NamedShapes programWeights(const ModelConfig &c) {
   NamedShapes r;
-  for (const WeightArg &w : mamba1Weights(c))
+  for (const WeightArg &w : c.arch == Arch::Mamba1 ? mamba1Weights(c)
+                                                   : mamba2Weights(c))
     r.emplace_back(w.name, w.shape);
   return r;
 }
 
 NamedShapes programStates(const ModelConfig &c) {
   NamedShapes r;
-  for (const WeightArg &w : mamba1States(c))
+  for (const WeightArg &w : c.arch == Arch::Mamba1 ? mamba1States(c)
+                                                   : mamba2States(c))
     r.emplace_back(w.name, w.shape);
   return r;
 }
 
 std::string programText(const ModelConfig &c) {
+  if (c.arch == Arch::Mamba2)
+    return moduleText(c, mamba2Weights(c), mamba2States(c), mamba2Layer);
   return moduleText(c, mamba1Weights(c), mamba1States(c), mamba1Layer);
 }
 

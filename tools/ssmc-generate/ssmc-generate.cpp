@@ -47,8 +47,8 @@ options:
   --threads N          OpenMP threads of the compiled code (0: default)
   --json               print the tokens and timings as one JSON object
   --write-random FILE  write random weights of --config to FILE and exit
-  --config NAME        mamba-130m, mamba2-130m, or tiny (a 2-layer model
-                       with d_model 64, vocab 256)
+  --config NAME        mamba-130m, mamba2-130m, tiny or tiny2 (2-layer
+                       Mamba-1 / Mamba-2 models with d_model 64, vocab 256)
   --emit-mlir          print the ssm program of the model and exit
   -h, --help           this text
 )";
@@ -79,6 +79,19 @@ std::optional<ModelConfig> namedConfig(llvm::StringRef name) {
     c.dState = 16;
     c.dConv = 4;
     c.dtRank = 4;
+    return c;
+  }
+  if (name == "tiny2") {
+    ModelConfig c;
+    c.arch = Arch::Mamba2;
+    c.vocab = 256;
+    c.dModel = 64;
+    c.nLayer = 2;
+    c.dInner = 128;
+    c.dState = 16;
+    c.dConv = 4;
+    c.headDim = 32;
+    c.nGroups = 1;
     return c;
   }
   return std::nullopt;
@@ -160,7 +173,7 @@ int main(int argc, char **argv) {
       configName = v.str();
       if (!namedConfig(v))
         return usageError("unknown --config '" + v +
-                          "' (mamba-130m, mamba2-130m, tiny)");
+                          "' (mamba-130m, mamba2-130m, tiny, tiny2)");
     } else {
       return usageError("unknown option " + a);
     }
