@@ -1,6 +1,7 @@
 //===- ModelReference.h - a double-precision Mamba forward pass -*- C++ -*-===//
 //
-// The forward passes of mamba_ssm checkpoints (Mamba-1 and Mamba-2) written as plain loops in
+// The forward passes of mamba_ssm checkpoints (Mamba-1 and Mamba-2) and of
+// a Llama-layout Transformer, written as plain loops in
 // double precision over the checkpoint's own tensors (token-major, one layer
 // at a time, the scan run step by step): independent of the ssm program's
 // stacking, channel-major layout and fused ops, so tests that compare the
@@ -254,6 +255,116 @@ mamba2Logits(const std::map<std::string, OwnedTensor> &w,
       double s = 0;
       for (int64_t d = 0; d < Dm; ++d)
         s += head[v * Dm + d] * h[l][d];
+      logits[l][v] = s;
+    }
+  }
+  return logits;
+}
+
+/// Logits [L][vocab] of a Llama-layout Transformer checkpoint (RMSNorm, RoPE
+/// with the rotate-half pairing, grouped-query causal attention, SwiGLU) on
+/// `tokens`, with `heads` query heads and `kvHeads` KV heads.
+inline std::vector<std::vector<double>>
+transformerLogits(const std::map<std::string, OwnedTensor> &w,
+                  const std::vector<int64_t> &tokens, int64_t heads,
+                  int64_t kvHeads, double ropeTheta = 10000.0,
+                  double eps = 1e-5) {
+  using namespace detail;
+  auto get = [&](const std::string &n) { return asDoubles(w.at(n)); };
+  const OwnedTensor &embT = w.at("model.embed_tokens.weight");
+  const int64_t V = embT.shape()[0], Dm = embT.shape()[1];
+  const int64_t L = tokens.size();
+  std::vector<double> emb = asDoubles(embT);
+  std::vector<std::vector<double>> h(L, std::vector<double>(Dm));
+  for (int64_t l = 0; l < L; ++l)
+    for (int64_t d = 0; d < Dm; ++d)
+      h[l][d] = emb[tokens[l] * Dm + d];
+  auto matvec = [](const std::vector<double> &W, const std::vector<double> &x,
+                   int64_t rows) {
+    int64_t cols = x.size();
+    std::vector<double> y(rows, 0.0);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c)
+        y[r] += W[r * cols + c] * x[c];
+    return y;
+  };
+  for (int64_t layer = 0;; ++layer) {
+    std::string p = "model.layers." + std::to_string(layer) + ".";
+    if (!w.count(p + "self_attn.q_proj.weight"))
+      break;
+    const int64_t q = w.at(p + "self_attn.q_proj.weight").shape()[0];
+    const int64_t d = q / heads, kv = kvHeads * d;
+    const int64_t F = w.at(p + "mlp.gate_proj.weight").shape()[0];
+    auto inNorm = get(p + "input_layernorm.weight"),
+         postNorm = get(p + "post_attention_layernorm.weight"),
+         Wq = get(p + "self_attn.q_proj.weight"),
+         Wk = get(p + "self_attn.k_proj.weight"),
+         Wv = get(p + "self_attn.v_proj.weight"),
+         Wo = get(p + "self_attn.o_proj.weight"),
+         Wg = get(p + "mlp.gate_proj.weight"), Wu = get(p + "mlp.up_proj.weight"),
+         Wd = get(p + "mlp.down_proj.weight");
+    auto rope = [&](std::vector<double> &x, int64_t nHeads, int64_t pos) {
+      for (int64_t hd = 0; hd < nHeads; ++hd)
+        for (int64_t i = 0; i < d / 2; ++i) {
+          double ang = pos * std::pow(ropeTheta, -2.0 * i / d);
+          double a = x[hd * d + i], b = x[hd * d + i + d / 2];
+          x[hd * d + i] = a * std::cos(ang) - b * std::sin(ang);
+          x[hd * d + i + d / 2] = b * std::cos(ang) + a * std::sin(ang);
+        }
+    };
+    std::vector<std::vector<double>> Q(L), K(L), Vv(L);
+    for (int64_t l = 0; l < L; ++l) {
+      std::vector<double> xn = h[l];
+      rmsnorm(xn, inNorm, eps);
+      Q[l] = matvec(Wq, xn, q);
+      K[l] = matvec(Wk, xn, kv);
+      Vv[l] = matvec(Wv, xn, kv);
+      rope(Q[l], heads, l);
+      rope(K[l], kvHeads, l);
+    }
+    for (int64_t l = 0; l < L; ++l) {
+      std::vector<double> o(q, 0.0);
+      for (int64_t hd = 0; hd < heads; ++hd) {
+        int64_t g = hd / (heads / kvHeads);
+        std::vector<double> s(l + 1);
+        double top = -INFINITY;
+        for (int64_t j = 0; j <= l; ++j) {
+          double dot = 0;
+          for (int64_t i = 0; i < d; ++i)
+            dot += Q[l][hd * d + i] * K[j][g * d + i];
+          s[j] = dot / std::sqrt(double(d));
+          top = std::max(top, s[j]);
+        }
+        double sum = 0;
+        for (int64_t j = 0; j <= l; ++j)
+          sum += s[j] = std::exp(s[j] - top);
+        for (int64_t j = 0; j <= l; ++j)
+          for (int64_t i = 0; i < d; ++i)
+            o[hd * d + i] += s[j] / sum * Vv[j][g * d + i];
+      }
+      std::vector<double> attn = matvec(Wo, o, Dm);
+      for (int64_t m = 0; m < Dm; ++m)
+        h[l][m] += attn[m];
+      std::vector<double> xn = h[l];
+      rmsnorm(xn, postNorm, eps);
+      std::vector<double> g = matvec(Wg, xn, F), u = matvec(Wu, xn, F);
+      for (int64_t f = 0; f < F; ++f)
+        g[f] = silu(g[f]) * u[f];
+      std::vector<double> down = matvec(Wd, g, Dm);
+      for (int64_t m = 0; m < Dm; ++m)
+        h[l][m] += down[m];
+    }
+  }
+  auto normF = get("model.norm.weight");
+  std::vector<double> head =
+      w.count("lm_head.weight") ? get("lm_head.weight") : emb;
+  std::vector<std::vector<double>> logits(L, std::vector<double>(V));
+  for (int64_t l = 0; l < L; ++l) {
+    rmsnorm(h[l], normF, eps);
+    for (int64_t v = 0; v < V; ++v) {
+      double s = 0;
+      for (int64_t dd = 0; dd < Dm; ++dd)
+        s += head[v * Dm + dd] * h[l][dd];
       logits[l][v] = s;
     }
   }

@@ -33,8 +33,9 @@ namespace ssmc::models {
 using WeightMap = std::map<std::string, OwnedTensor>;
 
 enum class Arch {
-  Mamba1, ///< selective_scan mixer (mamba_ssm `Mamba`)
-  Mamba2, ///< ssd mixer with gated RMSNorm (mamba_ssm `Mamba2`)
+  Mamba1,      ///< selective_scan mixer (mamba_ssm `Mamba`)
+  Mamba2,      ///< ssd mixer with gated RMSNorm (mamba_ssm `Mamba2`)
+  Transformer, ///< Llama-style: RoPE attention with a KV cache, SwiGLU MLP
 };
 llvm::StringRef archName(Arch a);
 
@@ -50,12 +51,18 @@ struct ModelConfig {
   int64_t dState = 0;  ///< N
   int64_t dConv = 0;   ///< W, the causal convolution's width
   int64_t dtRank = 0;  ///< Mamba-1: rank of the dt projection
-  int64_t headDim = 0; ///< Mamba-2: P
+  int64_t headDim = 0; ///< Mamba-2: P; Transformer: attention head size
   int64_t nGroups = 0; ///< Mamba-2: groups of B and C
+  int64_t attnHeads = 0, kvHeads = 0; ///< Transformer: query / KV heads
+  int64_t ffnDim = 0;                 ///< Transformer: SwiGLU width
+  double ropeTheta = 10000.0;         ///< Transformer: RoPE base
+  /// Transformer: KV cache capacity in tokens (prompt + generated).
+  int64_t context = 0;
   double normEps = 1e-5;
   /// The lm_head is the embedding (true for every released Mamba).
   bool tiedEmbeddings = true;
 
+  /// Mamba-2 heads (d_inner / headdim).
   int64_t nHeads() const { return headDim ? dInner / headDim : 0; }
   /// "mamba1: d_model 768, n_layer 24, ..." for logs and errors.
   std::string describe() const;
@@ -65,6 +72,30 @@ struct ModelConfig {
 /// mamba-130m and mamba2-130m): d_model 768, 24 layers, vocab 50280.
 ModelConfig mamba130m();
 ModelConfig mamba2_130m();
+/// A Llama-style Transformer of about the same size (d_model 768, 12
+/// layers, 12 heads of 64, SwiGLU 2048, vocab 50280, 2048-token cache), the
+/// comparison model for generation cost.
+ModelConfig transformer130m();
+
+/// What a checkpoint's shapes cannot show, from a HuggingFace config.json
+/// (0 = unknown: the defaults below apply).
+struct ConfigHints {
+  int64_t nGroups = 0;   ///< Mamba-2 `n_groups` (default 1)
+  double normEps = 0;    ///< `layer_norm_epsilon` / `rms_norm_eps` (1e-5)
+  int64_t attnHeads = 0; ///< `num_attention_heads` (default: head size 64)
+  int64_t kvHeads = 0;   ///< `num_key_value_heads` (default: attnHeads)
+  int64_t headDim = 0;   ///< `head_dim` (default hidden / heads)
+  double ropeTheta = 0;  ///< `rope_theta` (10000)
+  int64_t context = 0;   ///< `max_position_embeddings` (2048)
+};
+/// Reads the hints from a config.json; a missing file gives no hints.
+llvm::Expected<ConfigHints> readConfigHints(llvm::StringRef path);
+/// The config.json that goes with `checkpoint`: `<stem>.config.json` when it
+/// exists, else `config.json` in the same folder (HuggingFace layout).
+std::string configPathFor(llvm::StringRef checkpoint);
+/// Writes `config` as a HuggingFace-style config.json (the fields
+/// readConfigHints reads, and the sizes for people).
+llvm::Error writeConfigJson(llvm::StringRef path, const ModelConfig &config);
 
 /// Name, shape and meaning of one checkpoint tensor.
 struct TensorSpec {
@@ -79,10 +110,10 @@ std::vector<TensorSpec> checkpointTensors(const ModelConfig &config);
 /// embedding names (`backbone.embedding.weight` of mamba_ssm and
 /// `backbone.embeddings.weight` of transformers). Errors name the tensor
 /// that is missing or has an unexpected shape.
-/// A Mamba-2 checkpoint shows ngroups * d_state only: `nGroups` (0: 1, as
-/// in every released Mamba-2) splits it.
+/// A Mamba-2 checkpoint shows ngroups * d_state only, a Transformer
+/// checkpoint heads * head size only: `hints` split them.
 llvm::Expected<ModelConfig> inferConfig(const WeightMap &weights,
-                                        int64_t nGroups = 0);
+                                        const ConfigHints &hints = {});
 /// Checks that `weights` hold every tensor of `config` with its shape;
 /// the error lists every missing or mis-shaped tensor.
 llvm::Error checkWeights(const ModelConfig &config, const WeightMap &weights);
@@ -98,6 +129,8 @@ llvm::Error writeWeights(llvm::StringRef path, const WeightMap &weights);
 ///   @forward(tokens: [L] i64, weights...) -> logits [L, vocab]
 ///   @prefill(tokens: [L] i64, weights...) -> (last logits [vocab], states...)
 ///   @decode(token: [1] i64, weights..., states...) -> (logits [vocab], states...)
+/// (the Transformer's decode also takes its position, an i64, after the
+/// token).
 /// Weights are the checkpoint tensors stacked over layers (see
 /// `programWeights`); states are stacked the same way.
 std::string programText(const ModelConfig &config);
@@ -145,15 +178,14 @@ private:
 class Model {
 public:
   /// Reads a .safetensors checkpoint, infers its configuration and compiles
-  /// its program. A `config.json` beside the checkpoint (HuggingFace layout)
-  /// supplies what the shapes cannot show: `n_groups`/`ngroups` of Mamba-2
-  /// and `layer_norm_epsilon`/`norm_epsilon`.
+  /// its program. The config.json of `configPathFor(path)`, when present,
+  /// supplies what the shapes cannot show (see ConfigHints).
   static llvm::Expected<std::unique_ptr<Model>>
   load(llvm::StringRef path, const JitOptions &options = {});
   /// Takes checkpoint-layout weights (any float dtype; converted to f32).
   static llvm::Expected<std::unique_ptr<Model>>
   fromWeights(WeightMap weights, const JitOptions &options = {},
-              int64_t nGroups = 0, double normEps = 0);
+              const ConfigHints &hints = {});
   ~Model();
 
   const ModelConfig &config() const;
@@ -177,8 +209,11 @@ public:
            const SamplingOptions &sampling, GenerationStats *stats = nullptr,
            const std::function<void(int64_t)> &onToken = {});
 
-  /// Bytes of the decoding state (constant in the sequence length).
+  /// Bytes of the decoding state: constant for the Mamba models; for the
+  /// Transformer, the KV cache of `context` tokens.
   size_t stateBytes() const;
+  /// Tokens processed since the last prefill (the next decode position).
+  int64_t position() const;
 
 private:
   struct Impl;

@@ -5,6 +5,11 @@
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/raw_ostream.h"
 
 #include <cmath>
 #include <set>
@@ -67,9 +72,30 @@ struct Rng {
 };
 } // namespace
 
-StringRef archName(Arch a) { return a == Arch::Mamba1 ? "mamba1" : "mamba2"; }
+StringRef archName(Arch a) {
+  switch (a) {
+  case Arch::Mamba1:
+    return "mamba1";
+  case Arch::Mamba2:
+    return "mamba2";
+  case Arch::Transformer:
+    return "transformer";
+  }
+  return "?";
+}
 
 std::string ModelConfig::describe() const {
+  if (arch == Arch::Transformer) {
+    std::string s =
+        llvm::formatv("transformer: d_model {0}, n_layer {1}, vocab {2}, "
+                      "heads {3} (kv {4}) of {5}, ffn {6}, context {7}",
+                      dModel, nLayer, vocab, attnHeads, kvHeads, headDim,
+                      ffnDim, context)
+            .str();
+    if (!tiedEmbeddings)
+      s += ", untied lm_head";
+    return s;
+  }
   std::string s = llvm::formatv("{0}: d_model {1}, n_layer {2}, vocab {3}, "
                                 "d_inner {4}, d_state {5}, d_conv {6}",
                                 archName(arch), dModel, nLayer, vocab, dInner,
@@ -113,7 +139,202 @@ ModelConfig mamba2_130m() {
   return c;
 }
 
+ModelConfig transformer130m() {
+  ModelConfig c;
+  c.arch = Arch::Transformer;
+  c.vocab = 50280;
+  c.dModel = 768;
+  c.nLayer = 12;
+  c.attnHeads = 12;
+  c.kvHeads = 12;
+  c.headDim = 64;
+  c.ffnDim = 2048;
+  c.context = 2048;
+  return c;
+}
+
+namespace {
+/// The Llama layout of HuggingFace transformers.
+std::vector<TensorSpec> transformerTensors(const ModelConfig &c) {
+  std::vector<TensorSpec> t;
+  t.push_back({"model.embed_tokens.weight", {c.vocab, c.dModel}});
+  int64_t q = c.attnHeads * c.headDim, kv = c.kvHeads * c.headDim;
+  for (int64_t i = 0; i < c.nLayer; ++i) {
+    std::string p = "model.layers." + std::to_string(i) + ".";
+    t.push_back({p + "input_layernorm.weight", {c.dModel}});
+    t.push_back({p + "self_attn.q_proj.weight", {q, c.dModel}});
+    t.push_back({p + "self_attn.k_proj.weight", {kv, c.dModel}});
+    t.push_back({p + "self_attn.v_proj.weight", {kv, c.dModel}});
+    t.push_back({p + "self_attn.o_proj.weight", {c.dModel, q}});
+    t.push_back({p + "post_attention_layernorm.weight", {c.dModel}});
+    t.push_back({p + "mlp.gate_proj.weight", {c.ffnDim, c.dModel}});
+    t.push_back({p + "mlp.up_proj.weight", {c.ffnDim, c.dModel}});
+    t.push_back({p + "mlp.down_proj.weight", {c.dModel, c.ffnDim}});
+  }
+  t.push_back({"model.norm.weight", {c.dModel}});
+  if (!c.tiedEmbeddings)
+    t.push_back({"lm_head.weight", {c.vocab, c.dModel}});
+  return t;
+}
+
+Expected<ModelConfig> inferTransformer(const WeightMap &w,
+                                       const ConfigHints &hints) {
+  ModelConfig c;
+  c.arch = Arch::Transformer;
+  const OwnedTensor &emb = w.at("model.embed_tokens.weight");
+  if (emb.shape().size() != 2)
+    return err("tensor 'model.embed_tokens.weight' has shape " +
+               formatShape(emb.shape()) + "; expected [vocab, d_model]");
+  c.vocab = emb.shape()[0];
+  c.dModel = emb.shape()[1];
+  while (w.count("model.layers." + std::to_string(c.nLayer) +
+                 ".self_attn.q_proj.weight"))
+    ++c.nLayer;
+  if (c.nLayer == 0)
+    return err("checkpoint has no layers: expected tensors named "
+               "'model.layers.0.self_attn.q_proj.weight', ...");
+  auto q = need(w, "model.layers.0.self_attn.q_proj.weight", 2);
+  if (!q)
+    return q.takeError();
+  auto k = need(w, "model.layers.0.self_attn.k_proj.weight", 2);
+  if (!k)
+    return k.takeError();
+  auto gate = need(w, "model.layers.0.mlp.gate_proj.weight", 2);
+  if (!gate)
+    return gate.takeError();
+  int64_t qRows = (*q)->shape()[0], kvRows = (*k)->shape()[0];
+  c.ffnDim = (*gate)->shape()[0];
+  if (hints.headDim > 0 && hints.attnHeads <= 0) {
+    if (qRows % hints.headDim)
+      return err(llvm::formatv("q_proj has {0} rows, not a multiple of "
+                               "head_dim {1}",
+                               qRows, hints.headDim)
+                     .str());
+    c.headDim = hints.headDim;
+    c.attnHeads = qRows / c.headDim;
+  } else if (hints.attnHeads > 0) {
+    c.attnHeads = hints.attnHeads;
+    if (qRows % c.attnHeads)
+      return err(llvm::formatv("q_proj has {0} rows, not a multiple of "
+                               "num_attention_heads {1}",
+                               qRows, c.attnHeads)
+                     .str());
+    c.headDim = qRows / c.attnHeads;
+  } else {
+    if (qRows % 64)
+      return err(llvm::formatv("q_proj has {0} rows: the head count cannot "
+                               "be guessed; give num_attention_heads in a "
+                               "config.json beside the checkpoint",
+                               qRows)
+                     .str());
+    c.headDim = 64;
+    c.attnHeads = qRows / 64;
+  }
+  if (kvRows % c.headDim)
+    return err(llvm::formatv("k_proj has {0} rows, not a multiple of the "
+                             "head size {1}",
+                             kvRows, c.headDim)
+                   .str());
+  c.kvHeads = kvRows / c.headDim;
+  if (hints.kvHeads > 0 && hints.kvHeads != c.kvHeads)
+    return err(llvm::formatv("num_key_value_heads is {0} but k_proj has {1} "
+                             "heads of {2}",
+                             hints.kvHeads, c.kvHeads, c.headDim)
+                   .str());
+  if (c.kvHeads == 0 || c.attnHeads % c.kvHeads)
+    return err(llvm::formatv("{0} KV heads do not divide {1} query heads",
+                             c.kvHeads, c.attnHeads)
+                   .str());
+  if (c.headDim % 2)
+    return err(llvm::formatv("head size {0} is odd: RoPE rotates pairs",
+                             c.headDim)
+                   .str());
+  c.ropeTheta = hints.ropeTheta > 0 ? hints.ropeTheta : 10000.0;
+  c.context = hints.context > 0 ? hints.context : 2048;
+  c.tiedEmbeddings = !w.count("lm_head.weight");
+  if (hints.normEps > 0)
+    c.normEps = hints.normEps;
+  if (Error e = checkWeights(c, w))
+    return std::move(e);
+  return c;
+}
+} // namespace
+
+std::string configPathFor(StringRef checkpoint) {
+  llvm::SmallString<256> own(checkpoint);
+  llvm::sys::path::replace_extension(own, "config.json");
+  if (llvm::sys::fs::exists(own))
+    return std::string(own);
+  llvm::SmallString<256> dir(llvm::sys::path::parent_path(checkpoint));
+  llvm::sys::path::append(dir, "config.json");
+  return std::string(dir);
+}
+
+Error writeConfigJson(StringRef path, const ModelConfig &c) {
+  llvm::json::Object o;
+  o["model_type"] = archName(c.arch);
+  o["vocab_size"] = c.vocab;
+  o["hidden_size"] = c.dModel;
+  o["num_hidden_layers"] = c.nLayer;
+  if (c.arch == Arch::Transformer) {
+    o["num_attention_heads"] = c.attnHeads;
+    o["num_key_value_heads"] = c.kvHeads;
+    o["head_dim"] = c.headDim;
+    o["intermediate_size"] = c.ffnDim;
+    o["rope_theta"] = c.ropeTheta;
+    o["max_position_embeddings"] = c.context;
+    o["rms_norm_eps"] = c.normEps;
+  } else {
+    o["state_size"] = c.dState;
+    o["conv_kernel"] = c.dConv;
+    o["layer_norm_epsilon"] = c.normEps;
+    if (c.arch == Arch::Mamba2) {
+      o["n_groups"] = c.nGroups;
+      o["head_dim"] = c.headDim;
+    }
+  }
+  o["tie_word_embeddings"] = c.tiedEmbeddings;
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path, ec);
+  if (ec)
+    return err(path + ": cannot write: " + ec.message());
+  os << llvm::formatv("{0:2}", llvm::json::Value(std::move(o))) << "\n";
+  return Error::success();
+}
+
+Expected<ConfigHints> readConfigHints(StringRef path) {
+  ConfigHints h;
+  auto buf = llvm::MemoryBuffer::getFile(path);
+  if (!buf)
+    return h;
+  auto json = llvm::json::parse((*buf)->getBuffer());
+  if (!json)
+    return err(path + ": " + llvm::toString(json.takeError()));
+  const llvm::json::Object *o = json->getAsObject();
+  if (!o)
+    return err(path + ": expected a JSON object");
+  for (const char *key : {"n_groups", "ngroups"})
+    if (auto v = o->getInteger(key))
+      h.nGroups = *v;
+  for (const char *key : {"layer_norm_epsilon", "norm_epsilon", "rms_norm_eps"})
+    if (auto v = o->getNumber(key))
+      h.normEps = *v;
+  if (auto v = o->getInteger("num_attention_heads"))
+    h.attnHeads = *v;
+  if (auto v = o->getInteger("num_key_value_heads"))
+    h.kvHeads = *v;
+  if (auto v = o->getInteger("head_dim"))
+    h.headDim = *v;
+  if (auto v = o->getNumber("rope_theta"))
+    h.ropeTheta = *v;
+  if (auto v = o->getInteger("max_position_embeddings"))
+    h.context = *v;
+  return h;
+}
+
 std::vector<TensorSpec> checkpointTensors(const ModelConfig &c) {
+  if (c.arch == Arch::Transformer)
+    return transformerTensors(c);
   std::vector<TensorSpec> t;
   t.push_back({kEmbeddingNames[0], {c.vocab, c.dModel}});
   for (int64_t i = 0; i < c.nLayer; ++i) {
@@ -149,13 +370,20 @@ std::vector<TensorSpec> checkpointTensors(const ModelConfig &c) {
   return t;
 }
 
-Expected<ModelConfig> inferConfig(const WeightMap &w, int64_t nGroups) {
+Expected<ModelConfig> inferConfig(const WeightMap &w,
+                                  const ConfigHints &hints) {
+  if (w.count("model.embed_tokens.weight"))
+    return inferTransformer(w, hints);
   ModelConfig c;
+  if (hints.normEps > 0)
+    c.normEps = hints.normEps;
+  int64_t nGroups = hints.nGroups;
   std::string embName;
   const OwnedTensor *emb = findEmbedding(w, &embName);
   if (!emb)
     return err("checkpoint has no embedding: expected a tensor named "
-               "'backbone.embedding.weight' or 'backbone.embeddings.weight'");
+               "'backbone.embedding.weight' or 'backbone.embeddings.weight' "
+               "(Mamba), or 'model.embed_tokens.weight' (Transformer)");
   if (emb->shape().size() != 2)
     return err("tensor '" + embName + "' has shape " +
                formatShape(emb->shape()) + "; expected [vocab, d_model]");
@@ -278,8 +506,11 @@ WeightMap randomWeights(const ModelConfig &c, uint64_t seed) {
     if (name.ends_with("embedding.weight") || name == "lm_head.weight") {
       for (int64_t i = 0; i < n; ++i)
         p[i] = float(0.02 * rng.normal());
+    } else if (name.ends_with("embed_tokens.weight")) {
+      for (int64_t i = 0; i < n; ++i)
+        p[i] = float(0.02 * rng.normal());
     } else if (name.ends_with("norm.weight") || name.ends_with("norm_f.weight") ||
-               name.ends_with("mixer.D")) {
+               name.ends_with("layernorm.weight") || name.ends_with("mixer.D")) {
       for (int64_t i = 0; i < n; ++i)
         p[i] = 1.0f;
     } else if (name.ends_with("A_log")) {
@@ -300,9 +531,11 @@ WeightMap randomWeights(const ModelConfig &c, uint64_t seed) {
       uniformFan(c.dConv);
     } else if (name.ends_with("conv1d.bias")) {
       uniformFan(c.dConv);
-    } else if (name.ends_with("out_proj.weight")) {
+    } else if (name.ends_with("out_proj.weight") ||
+               name.ends_with("o_proj.weight") ||
+               name.ends_with("down_proj.weight")) {
       // mamba_ssm rescales the residual branch's output projection.
-      uniformFan(c.dInner, 1.0 / std::sqrt(double(c.nLayer)));
+      uniformFan(spec.shape.back(), 1.0 / std::sqrt(double(c.nLayer)));
     } else {
       uniformFan(spec.shape.back());
     }

@@ -43,14 +43,18 @@ void copyAsF32(const OwnedTensor &src, float *dst) {
 /// weight `name`.
 std::string checkpointName(const ModelConfig &c, const std::string &name,
                            int64_t i, const WeightMap &w) {
-  if (name == "embedding" || (name == "lm_head" && c.tiedEmbeddings))
+  bool tf = c.arch == Arch::Transformer;
+  if (name == "embedding" || (name == "lm_head" && c.tiedEmbeddings)) {
+    if (tf)
+      return "model.embed_tokens.weight";
     return w.count("backbone.embedding.weight") ? "backbone.embedding.weight"
                                                 : "backbone.embeddings.weight";
+  }
   if (name == "lm_head")
     return "lm_head.weight";
   if (name == "norm_f")
-    return "backbone.norm_f.weight";
-  static const std::pair<const char *, const char *> kLeaves[] = {
+    return tf ? "model.norm.weight" : "backbone.norm_f.weight";
+  static const std::pair<const char *, const char *> kMamba[] = {
       {"norm", "norm.weight"},
       {"in_proj", "mixer.in_proj.weight"},
       {"conv_weight", "mixer.conv1d.weight"},
@@ -63,9 +67,22 @@ std::string checkpointName(const ModelConfig &c, const std::string &name,
       {"D", "mixer.D"},
       {"gate_norm", "mixer.norm.weight"},
       {"out_proj", "mixer.out_proj.weight"}};
-  for (auto [prog, leaf] : kLeaves)
+  static const std::pair<const char *, const char *> kTransformer[] = {
+      {"attn_norm", "input_layernorm.weight"},
+      {"wq", "self_attn.q_proj.weight"},
+      {"wk", "self_attn.k_proj.weight"},
+      {"wv", "self_attn.v_proj.weight"},
+      {"wo", "self_attn.o_proj.weight"},
+      {"mlp_norm", "post_attention_layernorm.weight"},
+      {"w_gate", "mlp.gate_proj.weight"},
+      {"w_up", "mlp.up_proj.weight"},
+      {"w_down", "mlp.down_proj.weight"}};
+  std::string prefix = (tf ? "model.layers." : "backbone.layers.") +
+                       std::to_string(i) + ".";
+  for (auto [prog, leaf] : tf ? llvm::ArrayRef(kTransformer)
+                              : llvm::ArrayRef(kMamba))
     if (name == prog)
-      return "backbone.layers." + std::to_string(i) + "." + leaf;
+      return prefix + leaf;
   return name;
 }
 } // namespace
@@ -121,7 +138,8 @@ struct Model::Impl {
   std::vector<OwnedTensor> weights;   // program argument order
   std::vector<OwnedTensor> states[2]; // double-buffered decoding state
   int current = 0;
-  bool primed = false; // prefill has run
+  bool primed = false;  // prefill has run
+  int64_t position = 0; // tokens in the state
   double compileSeconds = 0, loadSeconds = 0;
 
   std::vector<Tensor> weightViews() {
@@ -129,6 +147,15 @@ struct Model::Impl {
     for (OwnedTensor &t : weights)
       v.push_back(t.view());
     return v;
+  }
+  /// The Transformer's KV cache holds `context` tokens.
+  Error checkContext(int64_t tokens) const {
+    if (config.arch != Arch::Transformer || tokens <= config.context)
+      return Error::success();
+    return err(llvm::formatv("{0} tokens exceed the KV cache of {1} tokens "
+                             "(context)",
+                             tokens, config.context)
+                   .str());
   }
   Error checkTokens(llvm::ArrayRef<int64_t> tokens) const {
     if (tokens.empty())
@@ -150,6 +177,8 @@ const ModelConfig &Model::config() const { return impl->config; }
 double Model::compileSeconds() const { return impl->compileSeconds; }
 double Model::loadSeconds() const { return impl->loadSeconds; }
 
+int64_t Model::position() const { return impl->position; }
+
 size_t Model::stateBytes() const {
   size_t b = 0;
   for (const OwnedTensor &t : impl->states[0])
@@ -160,28 +189,14 @@ size_t Model::stateBytes() const {
 Expected<std::unique_ptr<Model>> Model::load(llvm::StringRef path,
                                              const JitOptions &options) {
   auto t0 = std::chrono::steady_clock::now();
-  int64_t nGroups = 0;
-  double eps = 0;
-  llvm::SmallString<256> configPath(llvm::sys::path::parent_path(path));
-  llvm::sys::path::append(configPath, "config.json");
-  if (auto buf = llvm::MemoryBuffer::getFile(configPath)) {
-    auto json = llvm::json::parse((*buf)->getBuffer());
-    if (!json)
-      return err(configPath + ": " + llvm::toString(json.takeError()));
-    if (const llvm::json::Object *o = json->getAsObject()) {
-      for (const char *key : {"n_groups", "ngroups"})
-        if (auto v = o->getInteger(key))
-          nGroups = *v;
-      for (const char *key : {"layer_norm_epsilon", "norm_epsilon"})
-        if (auto v = o->getNumber(key))
-          eps = *v;
-    }
-  }
+  auto hints = readConfigHints(configPathFor(path));
+  if (!hints)
+    return hints.takeError();
   auto weights = readSafetensors(path);
   if (!weights)
     return weights.takeError();
   double readSeconds = secondsSince(t0);
-  auto model = fromWeights(std::move(*weights), options, nGroups, eps);
+  auto model = fromWeights(std::move(*weights), options, *hints);
   if (model)
     (*model)->impl->loadSeconds += readSeconds;
   return model;
@@ -189,13 +204,10 @@ Expected<std::unique_ptr<Model>> Model::load(llvm::StringRef path,
 
 Expected<std::unique_ptr<Model>> Model::fromWeights(WeightMap weights,
                                                     const JitOptions &options,
-                                                    int64_t nGroups,
-                                                    double normEps) {
-  auto config = inferConfig(weights, nGroups);
+                                                    const ConfigHints &hints) {
+  auto config = inferConfig(weights, hints);
   if (!config)
     return config.takeError();
-  if (normEps > 0)
-    config->normEps = normEps;
   auto impl = std::make_unique<Impl>();
   impl->config = *config;
 
@@ -261,9 +273,12 @@ Expected<OwnedTensor> Model::prefill(llvm::ArrayRef<int64_t> tokens) {
   std::vector<Tensor> outputs{logits.view()};
   for (OwnedTensor &s : impl->states[impl->current])
     outputs.push_back(s.view());
+  if (Error e = impl->checkContext(tokens.size()))
+    return std::move(e);
   if (Error e = impl->jit->invoke("prefill", inputs, outputs))
     return std::move(e);
   impl->primed = true;
+  impl->position = tokens.size();
   return std::move(logits);
 }
 
@@ -272,8 +287,13 @@ Expected<OwnedTensor> Model::decode(int64_t token) {
     return err("decode before prefill: run prefill on the prompt first");
   if (Error e = impl->checkTokens({token}))
     return std::move(e);
+  if (Error e = impl->checkContext(impl->position + 1))
+    return std::move(e);
   Tensor tok{&token, DType::I64, {1}, {}};
   std::vector<Tensor> inputs{tok};
+  int64_t pos = impl->position;
+  if (impl->config.arch == Arch::Transformer)
+    inputs.push_back(Tensor{&pos, DType::I64, {}, {}});
   for (Tensor &w : impl->weightViews())
     inputs.push_back(w);
   int cur = impl->current, nxt = 1 - cur;
@@ -286,6 +306,7 @@ Expected<OwnedTensor> Model::decode(int64_t token) {
   if (Error e = impl->jit->invoke("decode", inputs, outputs))
     return std::move(e);
   impl->current = nxt;
+  ++impl->position;
   return std::move(logits);
 }
 

@@ -16,6 +16,7 @@
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FormatVariadic.h"
 
+#include <cmath>
 #include <string>
 
 namespace ssmc::models {
@@ -313,10 +314,115 @@ public:
     return flat;
   }
 
+  /// Channel-major [H*d, L] -> per-head token-major [1, H, L, d].
+  std::string headsMajor(const std::string &x, int64_t H, int64_t d) {
+    std::string sH = std::to_string(H), sd = std::to_string(d);
+    std::string hdl = ty({sH, sd, "L"}), hld = ty({sH, "L", sd});
+    std::string a = fresh("hd");
+    line(a + " = tensor.expand_shape " + x + " [[0, 1], [2]] output_shape [" +
+         sH + ", " + sd + ", " + lenOrStatic() + "] : " +
+         ty({std::to_string(H * d), "L"}) + " into " + hdl);
+    std::string e = empty(hld), t = fresh("hl");
+    line(t + " = linalg.transpose ins(" + a + " : " + hdl + ") outs(" + e +
+         " : " + hld + ") permutation = [0, 2, 1]");
+    std::string n = fresh("heads");
+    line(n + " = tensor.expand_shape " + t +
+         " [[0, 1], [2], [3]] output_shape [1, " + sH + ", " + lenOrStatic() +
+         ", " + sd + "] : " + hld + " into " + ty({"1", sH, "L", sd}));
+    return n;
+  }
+  /// [1, H, L, d] -> channel-major [H*d, L].
+  std::string fromHeads(const std::string &x, int64_t H, int64_t d) {
+    std::string sH = std::to_string(H), sd = std::to_string(d);
+    std::string hdl = ty({sH, sd, "L"}), hld = ty({sH, "L", sd});
+    std::string a = fresh("hl");
+    line(a + " = tensor.collapse_shape " + x + " [[0, 1], [2], [3]] : " +
+         ty({"1", sH, "L", sd}) + " into " + hld);
+    std::string e = empty(hdl), t = fresh("hd");
+    line(t + " = linalg.transpose ins(" + a + " : " + hld + ") outs(" + e +
+         " : " + hdl + ") permutation = [0, 2, 1]");
+    std::string n = fresh("chan");
+    line(n + " = tensor.collapse_shape " + t + " [[0, 1], [2]] : " + hdl +
+         " into " + ty({std::to_string(H * d), "L"}));
+    return n;
+  }
+  /// Rotary position embedding (the rotate-half pairing of HuggingFace
+  /// Llama) of x [1, H, L, d] at positions offset + l; angles in f64.
+  std::string rope(const std::string &x, int64_t H, int64_t d, double theta,
+                   const std::string &offset) {
+    std::string t = ty({"1", std::to_string(H), "L", std::to_string(d)});
+    std::string e = empty(t), n = fresh("rope");
+    line(n + " = linalg.generic {indexing_maps = [affine_map<(b, h, l, j) -> "
+             "(b, h, l, j)>, affine_map<(b, h, l, j) -> (b, h, l, j)>], "
+             "iterator_types = [\"parallel\", \"parallel\", \"parallel\", "
+             "\"parallel\"]} ins(" +
+         x + " : " + t + ") outs(" + e + " : " + t + ") {");
+    line("^bb0(%a: f32, %o: f32):");
+    line("  %b = linalg.index 0 : index");
+    line("  %h = linalg.index 1 : index");
+    line("  %l = linalg.index 2 : index");
+    line("  %j = linalg.index 3 : index");
+    line("  %half = arith.constant " + std::to_string(d / 2) + " : index");
+    line("  %lo = arith.cmpi ult, %j, %half : index");
+    line("  %i0 = arith.subi %j, %half : index");
+    line("  %ri = arith.select %lo, %j, %i0 : index");
+    line("  %j1 = arith.addi %j, %half : index");
+    line("  %partner = arith.select %lo, %j1, %i0 : index");
+    line("  %xp = tensor.extract " + x + "[%b, %h, %l, %partner] : " + t);
+    if (offset.empty()) {
+      line("  %pi = arith.index_cast %l : index to i64");
+    } else {
+      line("  %p0 = arith.addi %l, " + offset + " : index");
+      line("  %pi = arith.index_cast %p0 : index to i64");
+    }
+    line("  %pf = arith.sitofp %pi : i64 to f64");
+    line("  %ii = arith.index_cast %ri : index to i64");
+    line("  %if = arith.sitofp %ii : i64 to f64");
+    line("  %k = arith.constant " +
+         llvm::formatv("{0:e17}", -2.0 * std::log(theta) / double(d)).str() +
+         " : f64");
+    line("  %ke = arith.mulf %if, %k : f64");
+    line("  %freq = math.exp %ke : f64");
+    line("  %ang = arith.mulf %pf, %freq : f64");
+    line("  %c64 = math.cos %ang : f64");
+    line("  %s64 = math.sin %ang : f64");
+    line("  %c = arith.truncf %c64 : f64 to f32");
+    line("  %s = arith.truncf %s64 : f64 to f32");
+    line("  %xps = arith.mulf %xp, %s : f32");
+    line("  %neg = arith.negf %xps : f32");
+    line("  %rot = arith.select %lo, %neg, %xps : f32");
+    line("  %ac = arith.mulf %a, %c : f32");
+    line("  %r = arith.addf %ac, %rot : f32");
+    line("  linalg.yield %r : f32");
+    line("} -> " + t);
+    return n;
+  }
+  /// silu(g) * u on [F, L].
+  std::string swiglu(const std::string &g, const std::string &u, int64_t F) {
+    std::string t = ty({std::to_string(F), "L"});
+    std::string e = empty(t), n = fresh("swiglu");
+    line(n + " = linalg.generic {indexing_maps = [affine_map<(c, l) -> (c, "
+             "l)>, affine_map<(c, l) -> (c, l)>, affine_map<(c, l) -> (c, "
+             "l)>], iterator_types = [\"parallel\", \"parallel\"]} ins(" +
+         g + ", " + u + " : " + t + ", " + t + ") outs(" + e + " : " + t +
+         ") {");
+    line("^bb0(%a: f32, %b: f32, %o: f32):");
+    line("  %one = arith.constant 1.0 : f32");
+    line("  %na = arith.negf %a : f32");
+    line("  %e = math.exp %na : f32");
+    line("  %d = arith.addf %one, %e : f32");
+    line("  %s = arith.divf %a, %d : f32");
+    line("  %r = arith.mulf %s, %b : f32");
+    line("  linalg.yield %r : f32");
+    line("} -> " + t);
+    return n;
+  }
+
   std::string lenOrStatic() const { return dynamic() ? lenVal : L; }
 
   std::string L;            ///< "?" or a static length
   std::string lenVal;       ///< SSA value of the length when dynamic
+  std::string pos;          ///< SSA index of the first position ("" = 0)
   std::string body;
   int counter = 0;
 };
@@ -511,6 +617,114 @@ void mamba2Layer(Emitter &e, const ModelConfig &c, const std::string &i,
 }
 
 //===----------------------------------------------------------------------===//
+// Transformer (Llama layout)
+//===----------------------------------------------------------------------===//
+
+std::vector<WeightArg> transformerWeights(const ModelConfig &c) {
+  int64_t NL = c.nLayer, Dm = c.dModel, q = c.attnHeads * c.headDim,
+          kv = c.kvHeads * c.headDim, F = c.ffnDim;
+  return {{"embedding", {c.vocab, Dm}}, {"attn_norm", {NL, Dm}},
+          {"wq", {NL, q, Dm}},          {"wk", {NL, kv, Dm}},
+          {"wv", {NL, kv, Dm}},         {"wo", {NL, Dm, q}},
+          {"mlp_norm", {NL, Dm}},       {"w_gate", {NL, F, Dm}},
+          {"w_up", {NL, F, Dm}},        {"w_down", {NL, Dm, F}},
+          {"norm_f", {Dm}},             {"lm_head", {c.vocab, Dm}}};
+}
+
+std::vector<WeightArg> transformerStates(const ModelConfig &c) {
+  return {{"k_cache", {c.nLayer, c.kvHeads, c.context, c.headDim}},
+          {"v_cache", {c.nLayer, c.kvHeads, c.context, c.headDim}}};
+}
+
+/// Pre-norm attention (RoPE, grouped-query, causal) and SwiGLU MLP. The
+/// sequence form attends within the prompt and writes its keys and values
+/// to cache slots [0, L); the step form (L = 1) is ssm.attention_step at
+/// position `e.pos`.
+void transformerLayer(Emitter &e, const ModelConfig &c, const std::string &i,
+                      std::string &x, std::string &kCache,
+                      std::string &vCache) {
+  int64_t NL = c.nLayer, Dm = c.dModel, H = c.attnHeads, Hk = c.kvHeads,
+          d = c.headDim, F = c.ffnDim, C = c.context;
+  std::string sH = std::to_string(H), sHk = std::to_string(Hk),
+              sd = std::to_string(d), sC = std::to_string(C);
+  std::string xn = e.rmsnorm(x, e.layer("%attn_norm", i, NL, {Dm}), Dm,
+                             c.normEps);
+  std::string q = e.matmul(e.layer("%wq", i, NL, {H * d, Dm}), H * d, Dm, xn);
+  std::string k = e.matmul(e.layer("%wk", i, NL, {Hk * d, Dm}), Hk * d, Dm, xn);
+  std::string v = e.matmul(e.layer("%wv", i, NL, {Hk * d, Dm}), Hk * d, Dm, xn);
+  std::string q4 = e.rope(e.headsMajor(q, H, d), H, d, c.ropeTheta, e.pos);
+  std::string k4 = e.rope(e.headsMajor(k, Hk, d), Hk, d, c.ropeTheta, e.pos);
+  std::string v4 = e.headsMajor(v, Hk, d);
+  std::string kc = e.layer(kCache, i, NL, {Hk, C, d}, /*keepUnit=*/true);
+  std::string vc = e.layer(vCache, i, NL, {Hk, C, d}, /*keepUnit=*/true);
+  std::string cacheT = tensorType({1, Hk, C, d});
+  std::string qT = e.ty({"1", sH, "L", sd}), kT = e.ty({"1", sHk, "L", sd});
+  std::string o4, kcNew, vcNew;
+  if (e.dynamic()) {
+    o4 = e.fresh("attn");
+    e.line(o4 + " = ssm.attention " + q4 + ", " + k4 + ", " + v4 +
+           " {causal} : (" + qT + ", " + kT + ", " + kT + ") -> " + qT);
+    // Slots [0, min(L, C)): the driver keeps prompts within the cache, the
+    // clamp keeps a direct call memory-safe.
+    std::string cC = e.constIndex(C), n = e.fresh("fill");
+    e.line(n + " = arith.minsi " + e.lenVal + ", " + cC + " : index");
+    auto store = [&](const std::string &src, const std::string &cache) {
+      std::string part = e.fresh("kv"), out = e.fresh("cache");
+      std::string partT = "tensor<1x" + sHk + "x?x" + sd + "xf32>";
+      e.line(part + " = tensor.extract_slice " + src + "[0, 0, 0, 0] [1, " +
+             sHk + ", " + n + ", " + sd + "] [1, 1, 1, 1] : " + kT + " to " +
+             partT);
+      e.line(out + " = tensor.insert_slice " + part + " into " + cache +
+             "[0, 0, 0, 0] [1, " + sHk + ", " + n + ", " + sd +
+             "] [1, 1, 1, 1] : " + partT + " into " + cacheT);
+      return out;
+    };
+    kcNew = store(k4, kc);
+    vcNew = store(v4, vc);
+  } else {
+    auto squeeze = [&](const std::string &t4, const std::string &heads) {
+      std::string n = e.fresh("tok");
+      e.line(n + " = tensor.collapse_shape " + t4 + " [[0], [1, 2], [3]] : " +
+             "tensor<1x" + heads + "x1x" + sd + "xf32> into tensor<1x" +
+             heads + "x" + sd + "xf32>");
+      return n;
+    };
+    std::string q3 = squeeze(q4, sH), k3 = squeeze(k4, sHk),
+                v3 = squeeze(v4, sHk);
+    std::string o3 = e.fresh("attn");
+    kcNew = e.fresh("kc");
+    vcNew = e.fresh("vc");
+    std::string t3q = "tensor<1x" + sH + "x" + sd + "xf32>",
+                t3k = "tensor<1x" + sHk + "x" + sd + "xf32>";
+    e.line(o3 + ", " + kcNew + ", " + vcNew + " = ssm.attention_step " + q3 +
+           ", " + k3 + ", " + v3 + ", " + kc + ", " + vc + ", " + e.pos +
+           " : (" + t3q + ", " + t3k + ", " + t3k + ", " + cacheT + ", " +
+           cacheT + ", index) -> (" + t3q + ", " + cacheT + ", " + cacheT +
+           ")");
+    o4 = e.fresh("attn4");
+    e.line(o4 + " = tensor.expand_shape " + o3 +
+           " [[0], [1, 2], [3]] output_shape [1, " + sH + ", 1, " + sd +
+           "] : " + t3q + " into " + qT);
+  }
+  std::string attn = e.matmul(e.layer("%wo", i, NL, {Dm, H * d}), Dm, H * d,
+                              e.fromHeads(o4, H, d));
+  std::string xt = e.ty({std::to_string(Dm), "L"});
+  std::string x1 = e.fresh("res");
+  e.line(x1 + " = arith.addf " + x + ", " + attn + " : " + xt);
+  std::string xn2 = e.rmsnorm(x1, e.layer("%mlp_norm", i, NL, {Dm}), Dm,
+                              c.normEps);
+  std::string g = e.matmul(e.layer("%w_gate", i, NL, {F, Dm}), F, Dm, xn2);
+  std::string u = e.matmul(e.layer("%w_up", i, NL, {F, Dm}), F, Dm, xn2);
+  std::string down = e.matmul(e.layer("%w_down", i, NL, {Dm, F}), Dm, F,
+                              e.swiglu(g, u, F));
+  std::string x2 = e.fresh("res");
+  e.line(x2 + " = arith.addf " + x1 + ", " + down + " : " + xt);
+  kCache = e.insertLayer(kcNew, kCache, i, NL, {Hk, C, d});
+  vCache = e.insertLayer(vcNew, vCache, i, NL, {Hk, C, d});
+  x = x2;
+}
+
+//===----------------------------------------------------------------------===//
 // Module assembly
 //===----------------------------------------------------------------------===//
 
@@ -534,6 +748,9 @@ std::string backbone(const ModelConfig &c, llvm::StringRef name,
   Emitter e(L);
   std::string tokTy = e.ty({"L"}, "i64");
   std::string xt = e.ty({std::to_string(c.dModel), "L"});
+  bool positioned = c.arch == Arch::Transformer && !e.dynamic();
+  if (positioned)
+    e.pos = "%pos";
   if (e.dynamic()) {
     std::string c0 = e.constIndex(0);
     e.lenVal = e.fresh("len");
@@ -558,7 +775,8 @@ std::string backbone(const ModelConfig &c, llvm::StringRef name,
   std::string hidden = e.rmsnorm(loop + "#0", "%norm_f", c.dModel, c.normEps);
 
   std::vector<WeightArg> args{{"tokens", {}}};
-  std::string sig = "%tokens: " + tokTy + ",\n      " + argList(weights);
+  std::string sig = "%tokens: " + tokTy + (positioned ? ", %pos: index" : "") +
+                    ",\n      " + argList(weights);
   for (const WeightArg &s : states)
     sig += ",\n      %" + s.name + "_in: " + tensorType(s.shape);
   return "func.func private @" + name.str() + "(" + sig + ")\n    -> (" + xt +
@@ -658,16 +876,27 @@ std::string moduleText(const ModelConfig &c,
     std::vector<std::string> stIn;
     for (const WeightArg &s : states)
       stIn.push_back("%" + s.name);
+    bool positioned = c.arch == Arch::Transformer;
+    std::string posArg, posTy;
+    if (positioned) {
+      std::string p = e.fresh("pos");
+      e.line(p + " = arith.index_cast %position : i64 to index");
+      posArg = ", " + p;
+      posTy = ", index";
+    }
     std::string r = e.fresh("bb");
-    e.line(r + ":3 = func.call @backbone_step(%token, " + wNames + ", " +
-           join(stIn, ", ") + ") : (tensor<1xi64>, " + wTys + ", " + stTys +
-           ") -> (tensor<" + Dm + "x1xf32>, " + stTys + ")");
+    e.line(r + ":3 = func.call @backbone_step(%token" + posArg + ", " +
+           wNames + ", " + join(stIn, ", ") + ") : (tensor<1xi64>" + posTy +
+           ", " + wTys + ", " + stTys + ") -> (tensor<" + Dm + "x1xf32>, " +
+           stTys + ")");
     std::string logits = lmHead(e, r + "#0");
     std::string n = e.fresh("logits");
     e.line(n + " = tensor.collapse_shape " + logits + " [[0, 1]] : tensor<" +
            V + "x1xf32> into tensor<" + V + "xf32>");
-    text += "func.func @decode(%token: tensor<1xi64> {ssm.name = "
-            "\"token\"},\n      " +
+    text += std::string("func.func @decode(%token: tensor<1xi64> {ssm.name = "
+                        "\"token\"},") +
+            (positioned ? " %position: i64 {ssm.name = \"position\"}," : "") +
+            "\n      " +
             argList(weights) + ",\n      " + argList(states) +
             ")\n    -> (tensor<" + V + "xf32>, " + stTys + ") {\n" + e.body +
             "    return " + n + ", " + r + "#1, " + r + "#2 : tensor<" + V +
@@ -678,26 +907,41 @@ std::string moduleText(const ModelConfig &c,
 
 } // namespace
 
-NamedShapes programWeights(const ModelConfig &c) {
+namespace {
+struct ArchProgram {
+  std::vector<WeightArg> weights, states;
+  LayerFn layer;
+};
+ArchProgram archProgram(const ModelConfig &c) {
+  switch (c.arch) {
+  case Arch::Mamba1:
+    return {mamba1Weights(c), mamba1States(c), mamba1Layer};
+  case Arch::Mamba2:
+    return {mamba2Weights(c), mamba2States(c), mamba2Layer};
+  case Arch::Transformer:
+    break;
+  }
+  return {transformerWeights(c), transformerStates(c), transformerLayer};
+}
+NamedShapes named(const std::vector<WeightArg> &args) {
   NamedShapes r;
-  for (const WeightArg &w : c.arch == Arch::Mamba1 ? mamba1Weights(c)
-                                                   : mamba2Weights(c))
+  for (const WeightArg &w : args)
     r.emplace_back(w.name, w.shape);
   return r;
+}
+} // namespace
+
+NamedShapes programWeights(const ModelConfig &c) {
+  return named(archProgram(c).weights);
 }
 
 NamedShapes programStates(const ModelConfig &c) {
-  NamedShapes r;
-  for (const WeightArg &w : c.arch == Arch::Mamba1 ? mamba1States(c)
-                                                   : mamba2States(c))
-    r.emplace_back(w.name, w.shape);
-  return r;
+  return named(archProgram(c).states);
 }
 
 std::string programText(const ModelConfig &c) {
-  if (c.arch == Arch::Mamba2)
-    return moduleText(c, mamba2Weights(c), mamba2States(c), mamba2Layer);
-  return moduleText(c, mamba1Weights(c), mamba1States(c), mamba1Layer);
+  ArchProgram p = archProgram(c);
+  return moduleText(c, p.weights, p.states, p.layer);
 }
 
 } // namespace ssmc::models

@@ -49,6 +49,30 @@ ModelConfig tinyMamba2(int64_t groups = 1) {
   return c;
 }
 
+ModelConfig tinyTransformer() {
+  ModelConfig c;
+  c.arch = Arch::Transformer;
+  c.vocab = 43;
+  c.dModel = 32;
+  c.nLayer = 2;
+  c.attnHeads = 4;
+  c.kvHeads = 2; // grouped-query
+  c.headDim = 8;
+  c.ffnDim = 40;
+  c.context = 24;
+  c.ropeTheta = 500.0;
+  return c;
+}
+
+ConfigHints hintsOf(const ModelConfig &c) {
+  ConfigHints h;
+  h.attnHeads = c.attnHeads;
+  h.kvHeads = c.kvHeads;
+  h.ropeTheta = c.ropeTheta;
+  h.context = c.context;
+  return h;
+}
+
 std::string tempPath(llvm::StringRef name) {
   llvm::SmallString<128> dir;
   llvm::sys::path::system_temp_directory(true, dir);
@@ -387,6 +411,87 @@ TEST(Models, Mamba2130MLayout) {
   EXPECT_EQ(shapes["backbone.layers.7.mixer.A_log"], (std::vector<int64_t>{24}));
   EXPECT_EQ(shapes["backbone.layers.7.mixer.norm.weight"],
             (std::vector<int64_t>{1536}));
+}
+
+TEST(Models, TransformerForwardMatchesDoubleReference) {
+  ModelConfig c = tinyTransformer();
+  WeightMap w = randomWeights(c, 3);
+  std::vector<int64_t> tokens = someTokens(14, 43, 1);
+  auto want = ref::transformerLogits(w, tokens, 4, 2, 500.0);
+  auto m = Model::fromWeights(copyOf(w), {}, hintsOf(c));
+  ASSERT_TRUE(bool(m)) << llvm::toString(m.takeError());
+  EXPECT_EQ((*m)->config().describe(), c.describe());
+  auto logits = (*m)->forward(tokens);
+  ASSERT_TRUE(bool(logits)) << llvm::toString(logits.takeError());
+  for (int64_t l = 0; l < 14; ++l)
+    EXPECT_LT(relError(*logits, l, want[l]), 2e-5) << "position " << l;
+}
+
+TEST(Models, TransformerPrefillThenDecodeUsesTheKVCache) {
+  ModelConfig c = tinyTransformer();
+  WeightMap w = randomWeights(c, 7);
+  std::vector<int64_t> tokens = someTokens(24, 43, 2);
+  auto want = ref::transformerLogits(w, tokens, 4, 2, 500.0);
+  auto m = Model::fromWeights(std::move(w), {}, hintsOf(c));
+  ASSERT_TRUE(bool(m)) << llvm::toString(m.takeError());
+  Model &model = **m;
+  for (int64_t prompt : {1, 6}) {
+    auto logits = model.prefill(llvm::ArrayRef(tokens).take_front(prompt));
+    ASSERT_TRUE(bool(logits)) << llvm::toString(logits.takeError());
+    EXPECT_LT(relError(*logits, 0, want[prompt - 1]), 2e-5);
+    EXPECT_EQ(model.position(), prompt);
+    for (int64_t l = prompt; l < 24; ++l) {
+      auto next = model.decode(tokens[l]);
+      ASSERT_TRUE(bool(next)) << llvm::toString(next.takeError());
+      EXPECT_LT(relError(*next, 0, want[l]), 2e-5)
+          << "decode at " << l << " after a prompt of " << prompt;
+    }
+    // The cache holds 24 tokens: a 25th is refused, not written past it.
+    auto over = model.decode(1);
+    ASSERT_FALSE(bool(over));
+    EXPECT_NE(llvm::toString(over.takeError())
+                  .find("25 tokens exceed the KV cache of 24 tokens"),
+              std::string::npos);
+  }
+  auto tooLong = model.prefill(someTokens(25, 43, 3));
+  ASSERT_FALSE(bool(tooLong));
+  llvm::consumeError(tooLong.takeError());
+}
+
+TEST(Models, TransformerConfigFromJsonAndErrors) {
+  ModelConfig c = tinyTransformer();
+  WeightMap w = randomWeights(c, 4);
+  std::string file = tempPath("tf.safetensors");
+  std::string json = tempPath("tf.config.json");
+  ASSERT_FALSE(bool(writeWeights(file, w)));
+  ASSERT_FALSE(bool(writeConfigJson(json, c)));
+  EXPECT_EQ(configPathFor(file), json);
+  auto m = Model::load(file);
+  ASSERT_TRUE(bool(m)) << llvm::toString(m.takeError());
+  EXPECT_EQ((*m)->config().describe(), c.describe());
+  EXPECT_EQ((*m)->stateBytes(), size_t(2 * 2 * 2 * 24 * 8 * 4));
+  llvm::sys::fs::remove(file);
+  llvm::sys::fs::remove(json);
+
+  // 32 query rows cannot be split into heads of 64 without a config.
+  auto guess = inferConfig(w);
+  ASSERT_FALSE(bool(guess));
+  EXPECT_NE(llvm::toString(guess.takeError()).find("num_attention_heads"),
+            std::string::npos);
+  ConfigHints bad = hintsOf(c);
+  bad.kvHeads = 4;
+  auto mismatch = inferConfig(w, bad);
+  ASSERT_FALSE(bool(mismatch));
+  EXPECT_NE(llvm::toString(mismatch.takeError())
+                .find("num_key_value_heads is 4 but k_proj has 2 heads of 8"),
+            std::string::npos);
+  w.erase("model.layers.1.mlp.up_proj.weight");
+  auto missing = inferConfig(w, hintsOf(c));
+  ASSERT_FALSE(bool(missing));
+  EXPECT_NE(llvm::toString(missing.takeError())
+                .find("missing tensor 'model.layers.1.mlp.up_proj.weight' "
+                      "(expected [40, 32])"),
+            std::string::npos);
 }
 
 } // namespace

@@ -13,6 +13,7 @@
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <chrono>
@@ -30,10 +31,13 @@ const char *kUsage = R"(usage: ssmc-generate MODEL.safetensors [options]
 
 Runs a Mamba language model compiled by ssmc: prefill over the prompt with
 the sequence ops, then one decode step per new token against a constant-size
-state. The configuration is read off the checkpoint's tensor shapes
-(mamba_ssm / HuggingFace names: backbone.embedding(s).weight,
-backbone.layers.N.mixer.in_proj.weight, ...). Prints the new token ids on
-stdout and the timings on stderr.
+state (the Transformer: against its KV cache). The configuration is read
+off the checkpoint's tensor shapes (mamba_ssm / HuggingFace names:
+backbone.embedding(s).weight, backbone.layers.N.mixer.in_proj.weight, ...;
+Llama names model.embed_tokens.weight, model.layers.N.self_attn.q_proj.weight,
+... for the Transformer) and from MODEL.config.json or config.json beside
+the checkpoint (Mamba-2 n_groups, attention heads, rope_theta, context).
+Prints the new token ids on stdout and the timings on stderr.
 
 options:
   --prompt IDS         comma-separated token ids (default: 0)
@@ -46,9 +50,12 @@ options:
                        weights (default 1)
   --threads N          OpenMP threads of the compiled code (0: default)
   --json               print the tokens and timings as one JSON object
-  --write-random FILE  write random weights of --config to FILE and exit
-  --config NAME        mamba-130m, mamba2-130m, tiny or tiny2 (2-layer
-                       Mamba-1 / Mamba-2 models with d_model 64, vocab 256)
+  --write-random FILE  write random weights of --config to FILE (and its
+                       configuration to FILE's stem + .config.json), exit
+  --config NAME        mamba-130m, mamba2-130m, transformer-130m, or
+                       tiny, tiny2, tiny-transformer (2-layer Mamba-1 /
+                       Mamba-2 / Transformer models with d_model 64,
+                       vocab 256)
   --emit-mlir          print the ssm program of the model and exit
   -h, --help           this text
 )";
@@ -79,6 +86,21 @@ std::optional<ModelConfig> namedConfig(llvm::StringRef name) {
     c.dState = 16;
     c.dConv = 4;
     c.dtRank = 4;
+    return c;
+  }
+  if (name == "transformer-130m")
+    return transformer130m();
+  if (name == "tiny-transformer") {
+    ModelConfig c;
+    c.arch = Arch::Transformer;
+    c.vocab = 256;
+    c.dModel = 64;
+    c.nLayer = 2;
+    c.attnHeads = 4;
+    c.kvHeads = 2;
+    c.headDim = 16;
+    c.ffnDim = 128;
+    c.context = 512;
     return c;
   }
   if (name == "tiny2") {
@@ -173,7 +195,8 @@ int main(int argc, char **argv) {
       configName = v.str();
       if (!namedConfig(v))
         return usageError("unknown --config '" + v +
-                          "' (mamba-130m, mamba2-130m, tiny, tiny2)");
+                          "' (mamba-130m, mamba2-130m, transformer-130m, tiny, "
+                          "tiny2, tiny-transformer)");
     } else {
       return usageError("unknown option " + a);
     }
@@ -185,8 +208,12 @@ int main(int argc, char **argv) {
     ModelConfig c = *namedConfig(configName);
     if (llvm::Error e = writeWeights(writeRandom, randomWeights(c, sampling.seed)))
       return fail(std::move(e));
+    llvm::SmallString<256> json(writeRandom);
+    llvm::sys::path::replace_extension(json, "config.json");
+    if (llvm::Error e = writeConfigJson(json, c))
+      return fail(std::move(e));
     llvm::errs() << "wrote random weights of " << c.describe() << " to "
-                 << writeRandom << "\n";
+                 << writeRandom << " (configuration in " << json << ")\n";
     return 0;
   }
   if (emitMlir && modelPath.empty()) {
@@ -204,7 +231,10 @@ int main(int argc, char **argv) {
     auto weights = readSafetensors(modelPath);
     if (!weights)
       return fail(weights.takeError());
-    auto config = inferConfig(*weights);
+    auto hints = readConfigHints(configPathFor(modelPath));
+    if (!hints)
+      return fail(hints.takeError());
+    auto config = inferConfig(*weights, *hints);
     if (!config)
       return fail(config.takeError());
     llvm::outs() << programText(*config);
