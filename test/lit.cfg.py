@@ -25,7 +25,7 @@ llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.ssmc_tools_dir, append_path=True)
 
 tool_dirs = [config.ssmc_tools_dir, config.llvm_tools_dir]
-tools = ["ssmc-opt", "ssmc-run", "ssmc-testdata", "ssmc-tasks"]
+tools = ["ssmc-opt", "ssmc-run", "ssmc-testdata", "ssmc-tasks", "ssmc-generate"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 
 # GPU features: `cuda-driver` when a driver library is loadable (tests that

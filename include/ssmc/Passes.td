@@ -211,7 +211,11 @@ def SSMProtectInputs : Pass<"ssm-protect-inputs", "::mlir::ModuleOp"> {
   let summary = "Keep bufferization from writing into the caller's input tensors";
   let description = [{
     Marks every tensor argument of every public function
-    `bufferization.writable = false`. One-shot bufferization otherwise treats
+    `bufferization.writable = false`, unless the program marked it
+    `bufferization.writable = true` itself: such an argument is lent by the
+    caller to be updated in place (a decoder's state), and when the function
+    returns it, the caller may pass the same buffer as the out-param to skip
+    the copy (ssm-static-results-to-out-params guards it). One-shot bufferization otherwise treats
     function arguments as writable and may compute an elementwise result in
     place over an input buffer -- which the caller still owns and may pass
     again. With the mark, such results get their own buffer.

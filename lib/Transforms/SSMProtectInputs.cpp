@@ -3,7 +3,9 @@
 // A compiled entry must never modify the tensors it is given: callers reuse
 // them (decoding loops pass the same weights every token). One-shot
 // bufferization assumes function arguments are writable unless marked, so
-// every tensor argument of a public function is marked read-only.
+// every tensor argument of a public function is marked read-only, except
+// the ones the program itself marks `bufferization.writable = true` (state
+// a decoder updates in place).
 //
 //===----------------------------------------------------------------------===//
 
@@ -30,9 +32,16 @@ struct SSMProtectInputsPass
     for (auto fn : getOperation().getOps<func::FuncOp>()) {
       if (fn.isPrivate() || fn.isExternal())
         continue;
-      for (unsigned i = 0; i < fn.getNumArguments(); ++i)
-        if (isa<TensorType>(fn.getArgument(i).getType()))
-          fn.setArgAttr(i, "bufferization.writable", readOnly);
+      for (unsigned i = 0; i < fn.getNumArguments(); ++i) {
+        if (!isa<TensorType>(fn.getArgument(i).getType()))
+          continue;
+        // An explicit `bufferization.writable = true` is the program's
+        // opt-in: the caller lends that buffer to be updated in place.
+        if (auto w = fn.getArgAttrOfType<BoolAttr>(i, "bufferization.writable");
+            w && w.getValue())
+          continue;
+        fn.setArgAttr(i, "bufferization.writable", readOnly);
+      }
     }
   }
 };

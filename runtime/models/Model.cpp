@@ -136,8 +136,7 @@ struct Model::Impl {
   ModelConfig config;
   std::unique_ptr<Jit> jit;
   std::vector<OwnedTensor> weights;   // program argument order
-  std::vector<OwnedTensor> states[2]; // double-buffered decoding state
-  int current = 0;
+  std::vector<OwnedTensor> states; // decoding state, updated in place
   bool primed = false;  // prefill has run
   int64_t position = 0; // tokens in the state
   double compileSeconds = 0, loadSeconds = 0;
@@ -181,7 +180,7 @@ int64_t Model::position() const { return impl->position; }
 
 size_t Model::stateBytes() const {
   size_t b = 0;
-  for (const OwnedTensor &t : impl->states[0])
+  for (const OwnedTensor &t : impl->states)
     b += t.sizeInBytes();
   return b;
 }
@@ -232,9 +231,8 @@ Expected<std::unique_ptr<Model>> Model::fromWeights(WeightMap weights,
     impl->weights.push_back(std::move(stacked));
   }
   weights.clear();
-  for (auto &states : impl->states)
-    for (auto &[name, shape] : programStates(*config))
-      states.emplace_back(DType::F32, shape);
+  for (auto &[name, shape] : programStates(*config))
+    impl->states.emplace_back(DType::F32, shape);
   impl->loadSeconds = secondsSince(t0);
 
   t0 = std::chrono::steady_clock::now();
@@ -271,7 +269,7 @@ Expected<OwnedTensor> Model::prefill(llvm::ArrayRef<int64_t> tokens) {
     inputs.push_back(w);
   OwnedTensor logits(DType::F32, {impl->config.vocab});
   std::vector<Tensor> outputs{logits.view()};
-  for (OwnedTensor &s : impl->states[impl->current])
+  for (OwnedTensor &s : impl->states)
     outputs.push_back(s.view());
   if (Error e = impl->checkContext(tokens.size()))
     return std::move(e);
@@ -296,16 +294,16 @@ Expected<OwnedTensor> Model::decode(int64_t token) {
     inputs.push_back(Tensor{&pos, DType::I64, {}, {}});
   for (Tensor &w : impl->weightViews())
     inputs.push_back(w);
-  int cur = impl->current, nxt = 1 - cur;
-  for (OwnedTensor &s : impl->states[cur])
+  // The program updates its states in place: the same buffers go in and
+  // come out, and no state is copied per token.
+  for (OwnedTensor &s : impl->states)
     inputs.push_back(s.view());
   OwnedTensor logits(DType::F32, {impl->config.vocab});
   std::vector<Tensor> outputs{logits.view()};
-  for (OwnedTensor &s : impl->states[nxt])
+  for (OwnedTensor &s : impl->states)
     outputs.push_back(s.view());
   if (Error e = impl->jit->invoke("decode", inputs, outputs))
     return std::move(e);
-  impl->current = nxt;
   ++impl->position;
   return std::move(logits);
 }

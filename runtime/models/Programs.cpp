@@ -731,32 +731,33 @@ void transformerLayer(Emitter &e, const ModelConfig &c, const std::string &i,
 using LayerFn = void (*)(Emitter &, const ModelConfig &, const std::string &,
                          std::string &, std::string &, std::string &);
 
-std::string argList(llvm::ArrayRef<WeightArg> args) {
+/// Arguments with their names; `inPlace` ones are lent to be updated in
+/// place (the decoder's states: the caller passes the same buffer as the
+/// matching out-param, so a step copies no state).
+std::string argList(llvm::ArrayRef<WeightArg> args, bool inPlace = false) {
   std::vector<std::string> parts;
   for (const WeightArg &a : args)
     parts.push_back("%" + a.name + ": " + tensorType(a.shape) +
-                    " {ssm.name = \"" + a.name + "\"}");
+                    " {" + (inPlace ? "bufferization.writable = true, " : "") +
+                    "ssm.name = \"" + a.name + "\"}");
   return join(parts, ",\n      ");
 }
 
-/// The backbone (embedding, layers, final norm) of length `L` ("?" or a
-/// static length) as the private function `name`, returning the normed
-/// hidden states [Dm, L] and the states after the sequence.
-std::string backbone(const ModelConfig &c, llvm::StringRef name,
-                     const std::string &L, const std::vector<WeightArg> &weights,
-                     const std::vector<WeightArg> &states, LayerFn layer) {
-  Emitter e(L);
+/// Emits the backbone (embedding of `tokens`, the layer loop over the states
+/// `stateIn`, final norm) into `e`; returns the normed hidden states [Dm, L]
+/// and the name of the loop, whose results #1 and #2 are the new states.
+std::pair<std::string, std::string>
+emitBackbone(Emitter &e, const ModelConfig &c, const std::string &tokens,
+             const std::vector<WeightArg> &states,
+             const std::vector<std::string> &stateIn, LayerFn layer) {
   std::string tokTy = e.ty({"L"}, "i64");
   std::string xt = e.ty({std::to_string(c.dModel), "L"});
-  bool positioned = c.arch == Arch::Transformer && !e.dynamic();
-  if (positioned)
-    e.pos = "%pos";
-  if (e.dynamic()) {
+  if (e.dynamic() && e.lenVal.empty()) {
     std::string c0 = e.constIndex(0);
     e.lenVal = e.fresh("len");
-    e.line(e.lenVal + " = tensor.dim %tokens, " + c0 + " : " + tokTy);
+    e.line(e.lenVal + " = tensor.dim " + tokens + ", " + c0 + " : " + tokTy);
   }
-  std::string x = e.embed("%tokens", "%embedding", c.vocab, c.dModel);
+  std::string x = e.embed(tokens, "%embedding", c.vocab, c.dModel);
   std::string lo = e.constIndex(0), hi = e.constIndex(c.nLayer),
               step = e.constIndex(1);
   std::vector<std::string> stateTys;
@@ -765,23 +766,35 @@ std::string backbone(const ModelConfig &c, llvm::StringRef name,
   std::string loop = e.fresh("layers");
   e.line(loop + ":" + std::to_string(1 + states.size()) + " = scf.for %i = " +
          lo + " to " + hi + " step " + step + " iter_args(%x = " + x +
-         ", %s0 = %" + states[0].name + "_in, %s1 = %" + states[1].name +
-         "_in) -> (" + xt + ", " + join(stateTys, ", ") + ") {");
+         ", %s0 = " + stateIn[0] + ", %s1 = " + stateIn[1] + ") -> (" + xt +
+         ", " + join(stateTys, ", ") + ") {");
   std::string lx = "%x", s0 = "%s0", s1 = "%s1";
   layer(e, c, "%i", lx, s0, s1);
   e.line("  scf.yield " + lx + ", " + s0 + ", " + s1 + " : " + xt + ", " +
          join(stateTys, ", "));
   e.line("}");
-  std::string hidden = e.rmsnorm(loop + "#0", "%norm_f", c.dModel, c.normEps);
+  return {e.rmsnorm(loop + "#0", "%norm_f", c.dModel, c.normEps), loop};
+}
 
-  std::vector<WeightArg> args{{"tokens", {}}};
-  std::string sig = "%tokens: " + tokTy + (positioned ? ", %pos: index" : "") +
-                    ",\n      " + argList(weights);
+/// The sequence backbone as the private function @backbone (forward and
+/// prefill share it): hidden states [Dm, ?] and the states after the prompt.
+std::string backbone(const ModelConfig &c, const std::vector<WeightArg> &weights,
+                     const std::vector<WeightArg> &states, LayerFn layer) {
+  Emitter e("?");
+  std::vector<std::string> stateIn;
+  for (const WeightArg &s : states)
+    stateIn.push_back("%" + s.name + "_in");
+  auto [hidden, loop] = emitBackbone(e, c, "%tokens", states, stateIn, layer);
+  std::vector<std::string> stateTys;
+  for (const WeightArg &s : states)
+    stateTys.push_back(tensorType(s.shape));
+  std::string xt = e.ty({std::to_string(c.dModel), "L"});
+  std::string sig = "%tokens: tensor<?xi64>,\n      " + argList(weights);
   for (const WeightArg &s : states)
     sig += ",\n      %" + s.name + "_in: " + tensorType(s.shape);
-  return "func.func private @" + name.str() + "(" + sig + ")\n    -> (" + xt +
-         ", " + join(stateTys, ", ") + ") {\n" + e.body + "    return " +
-         hidden + ", " + loop + "#1, " + loop + "#2 : " + xt + ", " +
+  return "func.func private @backbone(" + sig + ")\n    -> (" + xt + ", " +
+         join(stateTys, ", ") + ") {\n" + e.body + "    return " + hidden +
+         ", " + loop + "#1, " + loop + "#2 : " + xt + ", " +
          join(stateTys, ", ") + "\n}\n";
 }
 
@@ -805,8 +818,7 @@ std::string moduleText(const ModelConfig &c,
       "--emit-mlir).\n"
       "// Weights are stacked over layers; activations are channel-major "
       "[C, L].\n\n";
-  text += backbone(c, "backbone", "?", weights, states, layer) + "\n";
-  text += backbone(c, "backbone_step", "1", weights, states, layer) + "\n";
+  text += backbone(c, weights, states, layer) + "\n";
 
   // Zero states for forward and prefill.
   auto zeroStates = [&](Emitter &e) {
@@ -870,37 +882,32 @@ std::string moduleText(const ModelConfig &c,
             ") {\n" + e.body + "    return " + n + ", " + r + "#1, " + r +
             "#2 : tensor<" + V + "xf32>, " + stTys + "\n}\n\n";
   }
-  // decode: one token against the states.
+  // decode: one token against the states, which it updates in place (the
+  // backbone is emitted inline: returning a lent buffer from a function
+  // would make buffer deallocation clone it every token).
   {
     Emitter e("1");
+    bool positioned = c.arch == Arch::Transformer;
+    if (positioned) {
+      e.pos = e.fresh("pos");
+      e.line(e.pos + " = arith.index_cast %position : i64 to index");
+    }
     std::vector<std::string> stIn;
     for (const WeightArg &s : states)
       stIn.push_back("%" + s.name);
-    bool positioned = c.arch == Arch::Transformer;
-    std::string posArg, posTy;
-    if (positioned) {
-      std::string p = e.fresh("pos");
-      e.line(p + " = arith.index_cast %position : i64 to index");
-      posArg = ", " + p;
-      posTy = ", index";
-    }
-    std::string r = e.fresh("bb");
-    e.line(r + ":3 = func.call @backbone_step(%token" + posArg + ", " +
-           wNames + ", " + join(stIn, ", ") + ") : (tensor<1xi64>" + posTy +
-           ", " + wTys + ", " + stTys + ") -> (tensor<" + Dm + "x1xf32>, " +
-           stTys + ")");
-    std::string logits = lmHead(e, r + "#0");
+    auto [hidden, loop] = emitBackbone(e, c, "%token", states, stIn, layer);
+    std::string logits = lmHead(e, hidden);
     std::string n = e.fresh("logits");
     e.line(n + " = tensor.collapse_shape " + logits + " [[0, 1]] : tensor<" +
            V + "x1xf32> into tensor<" + V + "xf32>");
     text += std::string("func.func @decode(%token: tensor<1xi64> {ssm.name = "
                         "\"token\"},") +
             (positioned ? " %position: i64 {ssm.name = \"position\"}," : "") +
-            "\n      " +
-            argList(weights) + ",\n      " + argList(states) +
-            ")\n    -> (tensor<" + V + "xf32>, " + stTys + ") {\n" + e.body +
-            "    return " + n + ", " + r + "#1, " + r + "#2 : tensor<" + V +
-            "xf32>, " + stTys + "\n}\n";
+            "\n      " + argList(weights) + ",\n      " +
+            argList(states, /*inPlace=*/true) + ")\n    -> (tensor<" + V +
+            "xf32>, " + stTys + ") {\n" + e.body + "    return " + n + ", " +
+            loop + "#1, " + loop + "#2 : tensor<" + V + "xf32>, " + stTys +
+            "\n}\n";
   }
   return text;
 }

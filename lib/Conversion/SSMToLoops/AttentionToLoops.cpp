@@ -43,8 +43,10 @@ struct AttentionToLoops : OpRewritePattern<ssm::AttentionOp> {
     const int64_t vw = laneCount(options.vectorBits, acc);
     auto vecTy = VectorType::get({vw}, acc);
 
-    Value q = toBuffer(rw, loc, op.getQ()), k = toBuffer(rw, loc, op.getK()),
-          v = toBuffer(rw, loc, op.getV());
+    // Keys and values are often a slice of a KV cache: read them in place.
+    Value q = toBuffer(rw, loc, op.getQ()),
+          k = toStridedBuffer(rw, loc, op.getK()),
+          v = toStridedBuffer(rw, loc, op.getV());
     Value batch = dimOf(rw, loc, q, 0), heads = dimOf(rw, loc, q, 1),
           qLen = dimOf(rw, loc, q, 2), headDim = dimOf(rw, loc, q, 3),
           kvHeads = dimOf(rw, loc, k, 1), kLen = dimOf(rw, loc, k, 2),

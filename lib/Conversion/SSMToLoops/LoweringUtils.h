@@ -31,6 +31,25 @@ inline mlir::Value toBuffer(mlir::OpBuilder &b, mlir::Location loc,
                                                  /*read_only=*/true);
 }
 
+/// Like toBuffer, but the view may be strided in every dimension but the
+/// last (offset and outer strides known at run time): a slice of a larger
+/// tensor -- the filled prefix of a KV cache -- is read where it lies
+/// instead of being copied into a buffer of its own first.
+inline mlir::Value toStridedBuffer(mlir::OpBuilder &b, mlir::Location loc,
+                                   mlir::Value t) {
+  if (!t)
+    return {};
+  auto tt = mlir::cast<mlir::RankedTensorType>(t.getType());
+  llvm::SmallVector<int64_t> strides(tt.getRank(), mlir::ShapedType::kDynamic);
+  if (!strides.empty())
+    strides.back() = 1;
+  auto layout = mlir::StridedLayoutAttr::get(
+      b.getContext(), mlir::ShapedType::kDynamic, strides);
+  auto mt = mlir::MemRefType::get(tt.getShape(), tt.getElementType(), layout);
+  return mlir::bufferization::ToBufferOp::create(b, loc, mt, t,
+                                                 /*read_only=*/true);
+}
+
 /// Allocates a buffer of tensor type `type`; `sizes` gives every
 /// dimension's size at run time (only the dynamic ones are used).
 inline mlir::Value allocLike(mlir::OpBuilder &b, mlir::Location loc,
