@@ -127,12 +127,14 @@ llvm::Error writeWeights(llvm::StringRef path, const WeightMap &weights);
 
 /// The ssm program of `config`: public functions
 ///   @forward(tokens: [L] i64, weights...) -> logits [L, vocab]
-///   @prefill(tokens: [L] i64, weights...) -> (last logits [vocab], states...)
+///   @prefill(tokens: [L] i64, weights..., states...) -> (last logits [vocab], states...)
 ///   @decode(token: [1] i64, weights..., states...) -> (logits [vocab], states...)
 /// (the Transformer's decode also takes its position, an i64, after the
 /// token).
 /// Weights are the checkpoint tensors stacked over layers (see
-/// `programWeights`); states are stacked the same way.
+/// `programWeights`); states are stacked the same way and lent to prefill
+/// and decode, which update them in place (pass the same buffers as the
+/// state out-params).
 std::string programText(const ModelConfig &config);
 /// Names and shapes of the program's weight arguments (stacked over layers)
 /// and of its decoding states, in argument order.

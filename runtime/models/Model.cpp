@@ -267,6 +267,10 @@ Expected<OwnedTensor> Model::prefill(llvm::ArrayRef<int64_t> tokens) {
   std::vector<Tensor> inputs{tok};
   for (Tensor &w : impl->weightViews())
     inputs.push_back(w);
+  // The states are lent to the program, which resets and fills them in
+  // place: the same buffers are passed as inputs and as out-params.
+  for (OwnedTensor &s : impl->states)
+    inputs.push_back(s.view());
   OwnedTensor logits(DType::F32, {impl->config.vocab});
   std::vector<Tensor> outputs{logits.view()};
   for (OwnedTensor &s : impl->states)

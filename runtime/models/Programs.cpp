@@ -776,40 +776,13 @@ emitBackbone(Emitter &e, const ModelConfig &c, const std::string &tokens,
   return {e.rmsnorm(loop + "#0", "%norm_f", c.dModel, c.normEps), loop};
 }
 
-/// The sequence backbone as the private function @backbone (forward and
-/// prefill share it): hidden states [Dm, ?] and the states after the prompt.
-std::string backbone(const ModelConfig &c, const std::vector<WeightArg> &weights,
-                     const std::vector<WeightArg> &states, LayerFn layer) {
-  Emitter e("?");
-  std::vector<std::string> stateIn;
-  for (const WeightArg &s : states)
-    stateIn.push_back("%" + s.name + "_in");
-  auto [hidden, loop] = emitBackbone(e, c, "%tokens", states, stateIn, layer);
-  std::vector<std::string> stateTys;
-  for (const WeightArg &s : states)
-    stateTys.push_back(tensorType(s.shape));
-  std::string xt = e.ty({std::to_string(c.dModel), "L"});
-  std::string sig = "%tokens: tensor<?xi64>,\n      " + argList(weights);
-  for (const WeightArg &s : states)
-    sig += ",\n      %" + s.name + "_in: " + tensorType(s.shape);
-  return "func.func private @backbone(" + sig + ")\n    -> (" + xt + ", " +
-         join(stateTys, ", ") + ") {\n" + e.body + "    return " + hidden +
-         ", " + loop + "#1, " + loop + "#2 : " + xt + ", " +
-         join(stateTys, ", ") + "\n}\n";
-}
-
 std::string moduleText(const ModelConfig &c,
                        const std::vector<WeightArg> &weights,
                        const std::vector<WeightArg> &states, LayerFn layer) {
   std::string V = std::to_string(c.vocab), Dm = std::to_string(c.dModel);
-  std::vector<std::string> weightNames, weightTys, stateTys;
-  for (const WeightArg &w : weights) {
-    weightNames.push_back("%" + w.name);
-    weightTys.push_back(tensorType(w.shape));
-  }
+  std::vector<std::string> stateTys;
   for (const WeightArg &s : states)
     stateTys.push_back(tensorType(s.shape));
-  std::string wNames = join(weightNames, ", "), wTys = join(weightTys, ", ");
   std::string stTys = join(stateTys, ", ");
 
   std::string text =
@@ -818,18 +791,25 @@ std::string moduleText(const ModelConfig &c,
       "--emit-mlir).\n"
       "// Weights are stacked over layers; activations are channel-major "
       "[C, L].\n\n";
-  text += backbone(c, weights, states, layer) + "\n";
 
-  // Zero states for forward and prefill.
+  // Initial states for forward and prefill: zero for the recurrent models;
+  // a KV cache is only read where it was written, so it starts unfilled
+  // (zeroing 2048 slots per prefill would cost more than a short prompt).
   auto zeroStates = [&](Emitter &e) {
     std::vector<std::string> names;
     for (const WeightArg &s : states)
-      names.push_back(e.zeros(tensorType(s.shape)));
+      names.push_back(c.arch == Arch::Transformer
+                          ? e.empty(tensorType(s.shape))
+                          : e.zeros(tensorType(s.shape)));
     return names;
   };
   auto lmHead = [&](Emitter &e, const std::string &h) {
     return e.matmul("%lm_head", c.vocab, c.dModel, h);
   };
+
+  // Each entry has the backbone inline: a private function returning its
+  // state buffers would make buffer deallocation clone them on every call
+  // (a whole KV cache per token for the Transformer).
 
   // forward: logits at every position.
   {
@@ -838,11 +818,8 @@ std::string moduleText(const ModelConfig &c,
     e.lenVal = e.fresh("len");
     e.line(e.lenVal + " = tensor.dim %tokens, " + c0 + " : tensor<?xi64>");
     std::vector<std::string> z = zeroStates(e);
-    std::string r = e.fresh("bb");
-    e.line(r + ":3 = func.call @backbone(%tokens, " + wNames + ", " +
-           join(z, ", ") + ") : (tensor<?xi64>, " + wTys + ", " + stTys +
-           ") -> (" + e.ty({Dm, "L"}) + ", " + stTys + ")");
-    std::string logits = lmHead(e, r + "#0");
+    auto [hidden, loop] = emitBackbone(e, c, "%tokens", states, z, layer);
+    std::string logits = lmHead(e, hidden);
     std::string outT = "tensor<?x" + V + "xf32>";
     std::string t = e.empty(outT), n = e.fresh("logits");
     e.line(n + " = linalg.transpose ins(" + logits + " : " + e.ty({V, "L"}) +
@@ -858,14 +835,26 @@ std::string moduleText(const ModelConfig &c,
     std::string c0 = e.constIndex(0), c1 = e.constIndex(1);
     e.lenVal = e.fresh("len");
     e.line(e.lenVal + " = tensor.dim %tokens, " + c0 + " : tensor<?xi64>");
-    std::vector<std::string> z = zeroStates(e);
-    std::string r = e.fresh("bb");
-    e.line(r + ":3 = func.call @backbone(%tokens, " + wNames + ", " +
-           join(z, ", ") + ") : (tensor<?xi64>, " + wTys + ", " + stTys +
-           ") -> (" + e.ty({Dm, "L"}) + ", " + stTys + ")");
+    // The states are lent by the caller and overwritten in place: zeroed
+    // for the recurrent models, used as they are for a KV cache (read only
+    // where written).
+    std::vector<std::string> z;
+    for (const WeightArg &st : states) {
+      std::string t = tensorType(st.shape);
+      if (c.arch == Arch::Transformer) {
+        z.push_back("%" + st.name);
+        continue;
+      }
+      std::string zero = e.constF32(0), n = e.fresh("z");
+      e.line(n + " = linalg.fill ins(" + zero + " : f32) outs(%" + st.name +
+             " : " + t + ") -> " + t);
+      z.push_back(n);
+    }
+    auto [hidden, loop] = emitBackbone(e, c, "%tokens", states, z, layer);
+    std::string r = loop;
     std::string last = e.fresh("last"), lastIdx = e.fresh("lastIdx");
     e.line(lastIdx + " = arith.subi " + e.lenVal + ", " + c1 + " : index");
-    e.line(last + " = tensor.extract_slice " + r + "#0[0, " + lastIdx +
+    e.line(last + " = tensor.extract_slice " + hidden + "[0, " + lastIdx +
            "] [" + Dm + ", 1] [1, 1] : " + e.ty({Dm, "L"}) + " to tensor<" +
            Dm + "x1xf32>");
     Emitter one("1");
@@ -878,13 +867,13 @@ std::string moduleText(const ModelConfig &c,
            V + "x1xf32> into tensor<" + V + "xf32>");
     text += "func.func @prefill(%tokens: tensor<?xi64> {ssm.name = "
             "\"tokens\"},\n      " +
-            argList(weights) + ")\n    -> (tensor<" + V + "xf32>, " + stTys +
+            argList(weights) + ",\n      " +
+            argList(states, /*inPlace=*/true) + ")\n    -> (tensor<" + V +
+            "xf32>, " + stTys +
             ") {\n" + e.body + "    return " + n + ", " + r + "#1, " + r +
             "#2 : tensor<" + V + "xf32>, " + stTys + "\n}\n\n";
   }
-  // decode: one token against the states, which it updates in place (the
-  // backbone is emitted inline: returning a lent buffer from a function
-  // would make buffer deallocation clone it every token).
+  // decode: one token against the states, which it updates in place.
   {
     Emitter e("1");
     bool positioned = c.arch == Arch::Transformer;

@@ -49,6 +49,9 @@ options:
   --seed N             seed of the sampler, random prompt and random
                        weights (default 1)
   --threads N          OpenMP threads of the compiled code (0: default)
+  --target cpu|cuda    where the ssm ops run (default cpu); cuda runs each
+                       ssm op as a GPU kernel with the projections on the
+                       host, and needs the NVIDIA driver
   --json               print the tokens and timings as one JSON object
   --write-random FILE  write random weights of --config to FILE (and its
                        configuration to FILE's stem + .config.json), exit
@@ -138,6 +141,7 @@ int main(int argc, char **argv) {
   int64_t randomPrompt = 0, newTokens = 16, threads = 0;
   SamplingOptions sampling;
   bool json = false, emitMlir = false;
+  Target target = Target::CPU;
 
   for (int i = 1; i < argc; ++i) {
     llvm::StringRef a = argv[i];
@@ -189,6 +193,13 @@ int main(int argc, char **argv) {
     } else if (a == "--threads") {
       if (!integer(threads, 0))
         return usageError("--threads takes a count >= 0");
+    } else if (a == "--target") {
+      if (v == "cpu")
+        target = Target::CPU;
+      else if (v == "cuda")
+        target = Target::CUDA;
+      else
+        return usageError("--target takes cpu or cuda, got '" + v + "'");
     } else if (a == "--write-random") {
       writeRandom = v.str();
     } else if (a == "--config") {
@@ -227,6 +238,7 @@ int main(int argc, char **argv) {
 
   JitOptions options;
   options.threads = threads;
+  options.target = target;
   if (emitMlir) {
     auto weights = readSafetensors(modelPath);
     if (!weights)
