@@ -3,10 +3,12 @@
 // The projections of a language model are plain matmuls of a row-major
 // weight A [M, K] and channel-major activations B [K, N]. Two kernels:
 //
-//  wide (N >= one vector): panels of `panel` columns; in a panel, blocks of
-//  kRows rows of C in parallel; per block, tiles of two vectors of columns
-//  with the kRows x 2 accumulators in registers while K is walked
-//  (broadcast A[r, k], load B[k, n..], FMA). Column tails are masked.
+//  wide (N >= one vector): panels of `panel` columns, each first packed
+//  into tiles of two vectors of columns with K consecutive rows (zero
+//  padded); in a panel, blocks of kRows rows of C in parallel; per block
+//  and tile, the kRows x 2 accumulators stay in registers while K is walked
+//  (broadcast A[r, k], load the packed row, FMA). C's column tails are
+//  masked.
 //
 //  narrow (static N below one vector, decode): column n of B copied to a
 //  contiguous buffer, then blocks of kRows rows dot A[r, :] with it, vector
@@ -113,13 +115,49 @@ struct LowerMatmul : OpRewritePattern<linalg::MatmulOp> {
     Location loc = h.loc;
     Value M = h.dim(A, 0), K = h.dim(A, 1), N = h.dim(B, 1);
     Value c0 = h.idx(0), c1 = h.idx(1), cLanes = h.idx(lanes);
+    Value tileCols = h.idx(2 * lanes);
     Value last = h.sub(M, c1);
     Value blocks = arith::CeilDivSIOp::create(b, loc, M, h.idx(kRows));
+    // The panel of B, packed tile by tile: packed[t][k] holds the two
+    // vectors of columns [p0 + 32t, p0 + 32t + 32) of row k (zero past N),
+    // so the K loop reads consecutive 128-byte rows whatever B's row
+    // stride (a stride near a multiple of 4 KiB would put every row of a
+    // tile in the same few L1 sets).
+    int64_t tilesPerPanel = panel / (2 * lanes);
+    auto packedTy = MemRefType::get(
+        {tilesPerPanel, ShapedType::kDynamic, 2 * lanes}, b.getF32Type());
+    Value packed = memref::AllocOp::create(b, loc, packedTy, ValueRange{K},
+                                           b.getI64IntegerAttr(64));
     scf::ForOp::create(
         b, loc, c0, N, h.idx(panel), ValueRange{},
         [&](OpBuilder &b, Location loc, Value p0, ValueRange) {
           Builder h2{b, loc, h.vec, h.maskTy};
           Value pEnd = h2.min(h2.add(p0, h2.idx(panel)), N);
+          Value tiles = arith::CeilDivSIOp::create(
+              b, loc, h2.sub(pEnd, p0), tileCols);
+          // Pack (tiles in parallel).
+          scf::ParallelOp::create(
+              b, loc, ValueRange{c0}, ValueRange{tiles}, ValueRange{c1},
+              [&](OpBuilder &b, Location loc, ValueRange ivs) {
+                Builder h3{b, loc, h.vec, h.maskTy};
+                Value t = ivs[0];
+                Value n0 = h3.add(p0, h3.mul(t, tileCols));
+                Value n1 = h3.add(n0, cLanes);
+                Value m0 = h3.mask(h3.sub(pEnd, n0));
+                Value m1 = h3.mask(h3.sub(pEnd, n1));
+                scf::ForOp::create(
+                    b, loc, c0, K, c1, ValueRange{},
+                    [&](OpBuilder &b, Location loc, Value k, ValueRange) {
+                      Builder h4{b, loc, h.vec, h.maskTy};
+                      vector::StoreOp::create(b, loc, h4.load(B, {k, n0}, m0),
+                                              packed, ValueRange{t, k, c0});
+                      vector::StoreOp::create(b, loc, h4.load(B, {k, n1}, m1),
+                                              packed,
+                                              ValueRange{t, k, cLanes});
+                      scf::YieldOp::create(b, loc);
+                    });
+                scf::ReduceOp::create(b, loc);
+              });
           scf::ParallelOp::create(
               b, loc, ValueRange{c0}, ValueRange{blocks}, ValueRange{c1},
               [&](OpBuilder &b, Location loc, ValueRange ivs) {
@@ -129,9 +167,10 @@ struct LowerMatmul : OpRewritePattern<linalg::MatmulOp> {
                 for (int64_t i = 0; i < kRows; ++i)
                   rows.push_back(h3.row(r0, i, last));
                 scf::ForOp::create(
-                    b, loc, p0, pEnd, h3.idx(2 * lanes), ValueRange{},
-                    [&](OpBuilder &b, Location loc, Value n0, ValueRange) {
+                    b, loc, c0, tiles, c1, ValueRange{},
+                    [&](OpBuilder &b, Location loc, Value t, ValueRange) {
                       Builder h4{b, loc, h.vec, h.maskTy};
+                      Value n0 = h4.add(p0, h4.mul(t, tileCols));
                       Value n1 = h4.add(n0, cLanes);
                       Value m0 = h4.mask(h4.sub(pEnd, n0));
                       Value m1 = h4.mask(h4.sub(pEnd, n1));
@@ -142,12 +181,15 @@ struct LowerMatmul : OpRewritePattern<linalg::MatmulOp> {
                           acc.push_back(
                               h4.load(C, {rows[i], cols[j]}, masks[j]));
                       auto kLoop = scf::ForOp::create(
-                          b, loc, h4.idx(0), K, h4.idx(1), acc,
+                          b, loc, c0, K, c1, acc,
                           [&](OpBuilder &b, Location loc, Value k,
                               ValueRange a) {
-                            Builder h5{b, loc, h.vec, h.maskTy};
-                            Value bv[2] = {h5.load(B, {k, n0}, m0),
-                                           h5.load(B, {k, n1}, m1)};
+                            Value bv[2] = {
+                                vector::LoadOp::create(b, loc, h.vec, packed,
+                                                       ValueRange{t, k, c0}),
+                                vector::LoadOp::create(
+                                    b, loc, h.vec, packed,
+                                    ValueRange{t, k, cLanes})};
                             SmallVector<Value> next;
                             for (int64_t i = 0; i < kRows; ++i) {
                               Value s = memref::LoadOp::create(
@@ -170,6 +212,7 @@ struct LowerMatmul : OpRewritePattern<linalg::MatmulOp> {
               });
           scf::YieldOp::create(b, loc);
         });
+    memref::DeallocOp::create(b, loc, packed);
   }
 
   void emitNarrow(Builder &h, Value A, Value B, Value C,

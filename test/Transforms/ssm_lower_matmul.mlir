@@ -3,21 +3,27 @@
 
 // PANEL: ssm-lower-matmul: panel 40 is not a positive multiple of two vectors (32 columns)
 
-// Wide kernel: panels of B's columns, 4-row blocks of C in parallel, a
-// 4 x 2-vector register block over K with masked column tails.
+// Wide kernel: panels of B's columns packed into 32-column tiles (rows
+// consecutive), then 4-row blocks of C in parallel, a 4 x 2-vector register
+// block over K per tile, masked column tails of C.
 // CHECK-LABEL: func.func @wide
 // CHECK-NOT: linalg.matmul
-// CHECK: %[[STEP:.*]] = arith.constant 64 : index
+// CHECK-DAG: %[[STEP:.*]] = arith.constant 64 : index
+// CHECK-DAG: %[[PACKED:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<2x?x32xf32>
 // CHECK: scf.for %[[P0:.*]] = %{{.*}} to %{{.*}} step %[[STEP]]
+// CHECK: scf.parallel
+// CHECK-COUNT-2: vector.maskedload %{{.*}} : memref<5x37xf32>
+// CHECK: vector.store %{{.*}}, %[[PACKED]]
 // CHECK: scf.parallel
 // CHECK-COUNT-8: vector.maskedload %{{.*}} : memref<7x37xf32>
 // CHECK: scf.for %{{.*}} iter_args
-// CHECK-COUNT-2: vector.maskedload %{{.*}} : memref<5x37xf32>
+// CHECK-COUNT-2: vector.load %[[PACKED]]
 // CHECK: memref.load %{{.*}} : memref<7x5xf32>
 // CHECK: vector.broadcast
 // CHECK-COUNT-2: math.fma
 // CHECK: scf.yield
 // CHECK-COUNT-8: vector.maskedstore
+// CHECK: memref.dealloc %[[PACKED]]
 func.func @wide(%a: memref<7x5xf32>, %b: memref<5x37xf32>, %c: memref<7x37xf32>) {
   linalg.matmul ins(%a, %b : memref<7x5xf32>, memref<5x37xf32>) outs(%c : memref<7x37xf32>)
   return
