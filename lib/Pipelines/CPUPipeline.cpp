@@ -37,7 +37,7 @@ std::string loopsToLLVMPasses(const CPUPipelineOptions &options, bool gpuHost) {
       std::string(options.avx512 ? "true" : "false") +
       " vector-transpose-lowering=shuffle16x16},convert-math-to-llvm,"
       "convert-math-to-libm,convert-arith-to-llvm,convert-index-to-llvm,"
-      "convert-func-to-llvm,convert-cf-to-llvm," +
+      "convert-func-to-llvm,convert-cf-to-llvm,convert-ub-to-llvm," +
       std::string(options.openmp ? "convert-openmp-to-llvm," : "") +
       std::string(gpuHost ? "gpu-to-llvm," : "") + "reconcile-unrealized-casts";
 }

@@ -1,12 +1,18 @@
 //===- AttentionToLoops.cpp - CPU lowering of softmax attention -----------===//
 //
-// One pass over the visible keys per (batch, head, query) with an online
-// softmax (running max m, running sum l, rescaled accumulator), so the L x L
-// score matrix is never materialised: the FlashAttention recurrence, one
-// query row at a time. The query-key dot products and the value
-// accumulation are vectorised over the head dimension; the accumulator of a
-// row lives in a stack buffer of ceil(dv / vw) vectors. Causal masks and
-// sliding windows become the bounds of the key loop.
+// The FlashAttention recurrence with the queries of a block as vector lanes:
+// one task per (batch, head, block of vw queries) walks the keys the block
+// can see in blocks of vw keys. Per key block, the vw x vw scores come from
+// broadcast FMAs along d against the block's transposed queries (no
+// horizontal sums), the online softmax (running max m, running sum l) is
+// updated once per block lane-wise, and the value accumulator -- dv vectors
+// of lanes on the stack -- is rescaled and gets vw broadcast FMAs per
+// element. The L x L score matrix is never materialised; causal masks and
+// sliding windows bound the key loop per block and mask it per lane.
+//
+// A decode step (static Lq below half a vector) would leave most lanes idle:
+// there each task is one query, with the head dimension in the lanes and a
+// horizontal sum per key.
 //
 //===----------------------------------------------------------------------===//
 
@@ -82,143 +88,386 @@ struct AttentionToLoops : OpRewritePattern<ssm::AttentionOp> {
                      "divide H (reported: Hkv, H)");
     }
 
-    Value cvw = arith::ConstantIndexOp::create(rw, loc, vw);
-    Value headBlocks = arith::CeilDivUIOp::create(rw, loc, headDim, cvw);
-    Value valueBlocks = arith::CeilDivUIOp::create(rw, loc, valueDim, cvw);
-    const bool causal = op.getCausal();
-    const std::optional<int64_t> window = op.getWindow();
-    std::optional<double> scaleAttr;
-    if (auto s = op.getScaleAttr())
-      scaleAttr = s.getValueAsDouble();
+    // A decode step (a handful of queries, static) keeps one query per task
+    // with the head dimension in the lanes; longer query ranges put a block
+    // of queries in the lanes.
+    std::optional<int64_t> staticQ = getConstantIntValue(qLen);
+    scf::IfOp guard;
+    if (staticQ && *staticQ * 2 < vw) {
+      Value cvw = arith::ConstantIndexOp::create(rw, loc, vw);
+      Value headBlocks = arith::CeilDivUIOp::create(rw, loc, headDim, cvw);
+      Value valueBlocks = arith::CeilDivUIOp::create(rw, loc, valueDim, cvw);
+      const bool causal = op.getCausal();
+      const std::optional<int64_t> window = op.getWindow();
+      std::optional<double> scaleAttr;
+      if (auto s = op.getScaleAttr())
+        scaleAttr = s.getValueAsDouble();
 
-    auto guard = scf::IfOp::create(rw, loc, checks.allOk(),
-                                   /*withElseRegion=*/false);
-    rw.setInsertionPointToStart(&guard.getThenRegion().front());
-    scf::ParallelOp::create(
-        rw, loc, ValueRange{c0, c0, c0}, ValueRange{batch, heads, qLen},
-        ValueRange{c1, c1, c1},
-        [&](OpBuilder &b, Location loc, ValueRange ivs) {
-          Value bi = ivs[0], h = ivs[1], i = ivs[2];
-          Value group = arith::DivUIOp::create(b, loc, heads, kvHeads);
-          Value hk = arith::DivUIOp::create(b, loc, h, group);
-          auto cst = [&](double x) -> Value {
-            return arith::ConstantOp::create(b, loc, b.getFloatAttr(acc, x));
-          };
-          auto zeroVec = [&](Type e) -> Value {
-            auto vt = VectorType::get({vw}, e);
-            return arith::ConstantOp::create(
-                b, loc, vt, DenseElementsAttr::get(vt, b.getZeroAttr(e)));
-          };
-          // Block `blk` of a row of `width` elements, masked at the tail.
-          auto maskFor = [&](Value blk, Value width) -> Value {
-            Value start = arith::MulIOp::create(b, loc, blk, cvw);
-            Value n = arith::MinUIOp::create(
-                b, loc, arith::SubIOp::create(b, loc, width, start), cvw);
-            return vector::CreateMaskOp::create(
-                b, loc, VectorType::get({vw}, b.getI1Type()), ValueRange{n});
-          };
-          auto load = [&](Value mem, ValueRange at, Value mask) -> Value {
-            Type e = cast<MemRefType>(mem.getType()).getElementType();
-            Value r = vector::MaskedLoadOp::create(
-                b, loc, VectorType::get({vw}, e), mem, at, mask, zeroVec(e));
-            return castFloat(b, loc, r, acc);
-          };
+      guard = scf::IfOp::create(rw, loc, checks.allOk(),
+                                     /*withElseRegion=*/false);
+      rw.setInsertionPointToStart(&guard.getThenRegion().front());
+      scf::ParallelOp::create(
+          rw, loc, ValueRange{c0, c0, c0}, ValueRange{batch, heads, qLen},
+          ValueRange{c1, c1, c1},
+          [&](OpBuilder &b, Location loc, ValueRange ivs) {
+            Value bi = ivs[0], h = ivs[1], i = ivs[2];
+            Value group = arith::DivUIOp::create(b, loc, heads, kvHeads);
+            Value hk = arith::DivUIOp::create(b, loc, h, group);
+            auto cst = [&](double x) -> Value {
+              return arith::ConstantOp::create(b, loc, b.getFloatAttr(acc, x));
+            };
+            auto zeroVec = [&](Type e) -> Value {
+              auto vt = VectorType::get({vw}, e);
+              return arith::ConstantOp::create(
+                  b, loc, vt, DenseElementsAttr::get(vt, b.getZeroAttr(e)));
+            };
+            // Block `blk` of a row of `width` elements, masked at the tail.
+            auto maskFor = [&](Value blk, Value width) -> Value {
+              Value start = arith::MulIOp::create(b, loc, blk, cvw);
+              Value n = arith::MinUIOp::create(
+                  b, loc, arith::SubIOp::create(b, loc, width, start), cvw);
+              return vector::CreateMaskOp::create(
+                  b, loc, VectorType::get({vw}, b.getI1Type()), ValueRange{n});
+            };
+            auto load = [&](Value mem, ValueRange at, Value mask) -> Value {
+              Type e = cast<MemRefType>(mem.getType()).getElementType();
+              Value r = vector::MaskedLoadOp::create(
+                  b, loc, VectorType::get({vw}, e), mem, at, mask, zeroVec(e));
+              return castFloat(b, loc, r, acc);
+            };
 
-          // Visible keys [lo, hi): causal rows are aligned to the end.
-          Value lo = c0, hi = kLen;
-          if (causal) {
-            Value pos = arith::SubIOp::create(
-                b, loc, arith::AddIOp::create(b, loc, i, kLen), qLen);
-            Value end = arith::AddIOp::create(b, loc, pos, c1);
-            hi = arith::MaxSIOp::create(
-                b, loc, c0, arith::MinSIOp::create(b, loc, end, kLen));
-            if (window) {
-              Value w = arith::ConstantIndexOp::create(b, loc, *window);
-              lo = arith::MaxSIOp::create(
-                  b, loc, c0, arith::SubIOp::create(b, loc, end, w));
-              lo = arith::MinSIOp::create(b, loc, lo, hi);
+            // Visible keys [lo, hi): causal rows are aligned to the end.
+            Value lo = c0, hi = kLen;
+            if (causal) {
+              Value pos = arith::SubIOp::create(
+                  b, loc, arith::AddIOp::create(b, loc, i, kLen), qLen);
+              Value end = arith::AddIOp::create(b, loc, pos, c1);
+              hi = arith::MaxSIOp::create(
+                  b, loc, c0, arith::MinSIOp::create(b, loc, end, kLen));
+              if (window) {
+                Value w = arith::ConstantIndexOp::create(b, loc, *window);
+                lo = arith::MaxSIOp::create(
+                    b, loc, c0, arith::SubIOp::create(b, loc, end, w));
+                lo = arith::MinSIOp::create(b, loc, lo, hi);
+              }
             }
-          }
-          Value scale;
-          if (scaleAttr) {
-            scale = cst(*scaleAttr);
-          } else {
-            Value df = arith::UIToFPOp::create(
-                b, loc, acc,
-                arith::IndexCastOp::create(b, loc, b.getI64Type(), headDim));
-            scale = arith::DivFOp::create(b, loc, cst(1),
-                                          math::SqrtOp::create(b, loc, df));
-          }
+            Value scale;
+            if (scaleAttr) {
+              scale = cst(*scaleAttr);
+            } else {
+              Value df = arith::UIToFPOp::create(
+                  b, loc, acc,
+                  arith::IndexCastOp::create(b, loc, b.getI64Type(), headDim));
+              scale = arith::DivFOp::create(b, loc, cst(1),
+                                            math::SqrtOp::create(b, loc, df));
+            }
 
-          auto bufTy = MemRefType::get({ShapedType::kDynamic}, vecTy);
-          Value accBuf =
-              memref::AllocaOp::create(b, loc, bufTy, ValueRange{valueBlocks});
-          scf::ForOp::create(b, loc, c0, valueBlocks, c1, ValueRange{},
-                             [&](OpBuilder &b, Location loc, Value blk,
-                                 ValueRange) {
-                               memref::StoreOp::create(b, loc, zeroVec(acc),
-                                                       accBuf, blk);
-                               scf::YieldOp::create(b, loc);
-                             });
-          auto keys = scf::ForOp::create(
-              b, loc, lo, hi, c1, ValueRange{cst(-INFINITY), cst(0)},
-              [&](OpBuilder &b, Location loc, Value j, ValueRange ml) {
-                // s = scale * q_i . k_j
-                auto dot = scf::ForOp::create(
-                    b, loc, c0, headBlocks, c1, ValueRange{zeroVec(acc)},
-                    [&](OpBuilder &b, Location loc, Value blk, ValueRange a) {
-                      Value mask = maskFor(blk, headDim);
-                      Value c = arith::MulIOp::create(b, loc, blk, cvw);
-                      Value qv = load(q, {bi, h, i, c}, mask);
-                      Value kv = load(k, {bi, hk, j, c}, mask);
-                      scf::YieldOp::create(
-                          b, loc, ValueRange{math::FmaOp::create(b, loc, qv, kv, a[0])});
-                    });
-                Value s = vector::ReductionOp::create(
-                    b, loc, vector::CombiningKind::ADD, dot.getResult(0));
-                s = arith::MulFOp::create(b, loc, s, scale);
-                // Online softmax: rescale what was accumulated so far.
-                Value m = arith::MaximumFOp::create(b, loc, ml[0], s);
-                Value corr = math::ExpOp::create(
-                    b, loc, arith::SubFOp::create(b, loc, ml[0], m));
-                Value p = math::ExpOp::create(
-                    b, loc, arith::SubFOp::create(b, loc, s, m));
-                Value l = math::FmaOp::create(b, loc, ml[1], corr, p);
-                Value corrV = vector::BroadcastOp::create(b, loc, vecTy, corr);
-                Value pV = vector::BroadcastOp::create(b, loc, vecTy, p);
-                scf::ForOp::create(
-                    b, loc, c0, valueBlocks, c1, ValueRange{},
-                    [&](OpBuilder &b, Location loc, Value blk, ValueRange) {
-                      Value c = arith::MulIOp::create(b, loc, blk, cvw);
-                      Value vv = load(v, {bi, hk, j, c}, maskFor(blk, valueDim));
-                      Value a = memref::LoadOp::create(b, loc, accBuf, blk);
-                      a = math::FmaOp::create(
-                          b, loc, pV, vv, arith::MulFOp::create(b, loc, a, corrV));
-                      memref::StoreOp::create(b, loc, a, accBuf, blk);
-                      scf::YieldOp::create(b, loc);
-                    });
-                scf::YieldOp::create(b, loc, ValueRange{m, l});
-              });
-          // o_i = acc / l (zero when no key is visible).
-          Value l = keys.getResult(1);
-          Value positive =
-              arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, l, cst(0));
-          Value inv = arith::SelectOp::create(
-              b, loc, positive, arith::DivFOp::create(b, loc, cst(1), l), cst(0));
-          Value invV = vector::BroadcastOp::create(b, loc, vecTy, inv);
-          Type e = cast<MemRefType>(out.getType()).getElementType();
-          scf::ForOp::create(
-              b, loc, c0, valueBlocks, c1, ValueRange{},
-              [&](OpBuilder &b, Location loc, Value blk, ValueRange) {
-                Value c = arith::MulIOp::create(b, loc, blk, cvw);
-                Value a = memref::LoadOp::create(b, loc, accBuf, blk);
-                Value o = arith::MulFOp::create(b, loc, a, invV);
-                vector::MaskedStoreOp::create(b, loc, out, ValueRange{bi, h, i, c},
-                                              maskFor(blk, valueDim),
-                                              castFloat(b, loc, o, e));
-                scf::YieldOp::create(b, loc);
-              });
-        });
+            auto bufTy = MemRefType::get({ShapedType::kDynamic}, vecTy);
+            Value accBuf =
+                memref::AllocaOp::create(b, loc, bufTy, ValueRange{valueBlocks});
+            scf::ForOp::create(b, loc, c0, valueBlocks, c1, ValueRange{},
+                               [&](OpBuilder &b, Location loc, Value blk,
+                                   ValueRange) {
+                                 memref::StoreOp::create(b, loc, zeroVec(acc),
+                                                         accBuf, blk);
+                                 scf::YieldOp::create(b, loc);
+                               });
+            auto keys = scf::ForOp::create(
+                b, loc, lo, hi, c1, ValueRange{cst(-INFINITY), cst(0)},
+                [&](OpBuilder &b, Location loc, Value j, ValueRange ml) {
+                  // s = scale * q_i . k_j
+                  auto dot = scf::ForOp::create(
+                      b, loc, c0, headBlocks, c1, ValueRange{zeroVec(acc)},
+                      [&](OpBuilder &b, Location loc, Value blk, ValueRange a) {
+                        Value mask = maskFor(blk, headDim);
+                        Value c = arith::MulIOp::create(b, loc, blk, cvw);
+                        Value qv = load(q, {bi, h, i, c}, mask);
+                        Value kv = load(k, {bi, hk, j, c}, mask);
+                        scf::YieldOp::create(
+                            b, loc, ValueRange{math::FmaOp::create(b, loc, qv, kv, a[0])});
+                      });
+                  Value s = vector::ReductionOp::create(
+                      b, loc, vector::CombiningKind::ADD, dot.getResult(0));
+                  s = arith::MulFOp::create(b, loc, s, scale);
+                  // Online softmax: rescale what was accumulated so far.
+                  Value m = arith::MaximumFOp::create(b, loc, ml[0], s);
+                  Value corr = math::ExpOp::create(
+                      b, loc, arith::SubFOp::create(b, loc, ml[0], m));
+                  Value p = math::ExpOp::create(
+                      b, loc, arith::SubFOp::create(b, loc, s, m));
+                  Value l = math::FmaOp::create(b, loc, ml[1], corr, p);
+                  Value corrV = vector::BroadcastOp::create(b, loc, vecTy, corr);
+                  Value pV = vector::BroadcastOp::create(b, loc, vecTy, p);
+                  scf::ForOp::create(
+                      b, loc, c0, valueBlocks, c1, ValueRange{},
+                      [&](OpBuilder &b, Location loc, Value blk, ValueRange) {
+                        Value c = arith::MulIOp::create(b, loc, blk, cvw);
+                        Value vv = load(v, {bi, hk, j, c}, maskFor(blk, valueDim));
+                        Value a = memref::LoadOp::create(b, loc, accBuf, blk);
+                        a = math::FmaOp::create(
+                            b, loc, pV, vv, arith::MulFOp::create(b, loc, a, corrV));
+                        memref::StoreOp::create(b, loc, a, accBuf, blk);
+                        scf::YieldOp::create(b, loc);
+                      });
+                  scf::YieldOp::create(b, loc, ValueRange{m, l});
+                });
+            // o_i = acc / l (zero when no key is visible).
+            Value l = keys.getResult(1);
+            Value positive =
+                arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, l, cst(0));
+            Value inv = arith::SelectOp::create(
+                b, loc, positive, arith::DivFOp::create(b, loc, cst(1), l), cst(0));
+            Value invV = vector::BroadcastOp::create(b, loc, vecTy, inv);
+            Type e = cast<MemRefType>(out.getType()).getElementType();
+            scf::ForOp::create(
+                b, loc, c0, valueBlocks, c1, ValueRange{},
+                [&](OpBuilder &b, Location loc, Value blk, ValueRange) {
+                  Value c = arith::MulIOp::create(b, loc, blk, cvw);
+                  Value a = memref::LoadOp::create(b, loc, accBuf, blk);
+                  Value o = arith::MulFOp::create(b, loc, a, invV);
+                  vector::MaskedStoreOp::create(b, loc, out, ValueRange{bi, h, i, c},
+                                                maskFor(blk, valueDim),
+                                                castFloat(b, loc, o, e));
+                  scf::YieldOp::create(b, loc);
+                });
+          });
+    } else {
+      const bool causal = op.getCausal();
+      const std::optional<int64_t> window = op.getWindow();
+      std::optional<double> scaleAttr;
+      if (auto s = op.getScaleAttr())
+        scaleAttr = s.getValueAsDouble();
+      Value cvw = arith::ConstantIndexOp::create(rw, loc, vw);
+      Value qBlocks = arith::CeilDivUIOp::create(rw, loc, qLen, cvw);
+      auto idxVecTy = VectorType::get({vw}, rw.getIndexType());
+      auto maskTy = VectorType::get({vw}, rw.getI1Type());
+      Type inElt = cast<MemRefType>(k.getType()).getElementType();
+      Type qElt = cast<MemRefType>(q.getType()).getElementType();
+      Type outElt = cast<MemRefType>(out.getType()).getElementType();
+
+      guard = scf::IfOp::create(rw, loc, checks.allOk(),
+                                     /*withElseRegion=*/false);
+      rw.setInsertionPointToStart(&guard.getThenRegion().front());
+      // One task per (batch, head, block of vw queries); the queries of a
+      // block are the vector lanes.
+      scf::ParallelOp::create(
+          rw, loc, ValueRange{c0, c0, c0}, ValueRange{batch, heads, qBlocks},
+          ValueRange{c1, c1, c1},
+          [&](OpBuilder &b, Location loc, ValueRange ivs) {
+            Value bi = ivs[0], h = ivs[1];
+            Value i0 = arith::MulIOp::create(b, loc, ivs[2], cvw);
+            Value group = arith::DivUIOp::create(b, loc, heads, kvHeads);
+            Value hk = arith::DivUIOp::create(b, loc, h, group);
+            auto idx = [&](int64_t v) -> Value {
+              return arith::ConstantIndexOp::create(b, loc, v);
+            };
+            auto cst = [&](double x) -> Value {
+              return arith::ConstantOp::create(b, loc, b.getFloatAttr(acc, x));
+            };
+            auto splat = [&](double x) -> Value {
+              return arith::ConstantOp::create(
+                  b, loc, vecTy,
+                  DenseElementsAttr::get(vecTy, b.getFloatAttr(acc, x)));
+            };
+            auto bcast = [&](Value sc) -> Value {
+              return vector::BroadcastOp::create(b, loc, vecTy, sc);
+            };
+            auto sel = [&](Value m, Value x, Value y) -> Value {
+              return arith::SelectOp::create(b, loc, m, x, y);
+            };
+            Value nq = arith::MinUIOp::create(
+                b, loc, arith::SubIOp::create(b, loc, qLen, i0), cvw);
+            Value qMask = vector::CreateMaskOp::create(b, loc, maskTy,
+                                                       ValueRange{nq});
+            // Key position of each lane's query (causal rows are aligned to
+            // the end of the keys) and its visible range [lo, hi).
+            Value shift = arith::SubIOp::create(b, loc, kLen, qLen);
+            Value lanes = vector::StepOp::create(b, loc, idxVecTy);
+            Value posVec = arith::AddIOp::create(
+                b, loc, lanes,
+                vector::BroadcastOp::create(
+                    b, loc, idxVecTy, arith::AddIOp::create(b, loc, i0, shift)));
+            // The block's key range: from the first lane's lo to the last
+            // active lane's hi.
+            Value jStart = c0, jEnd = kLen;
+            if (causal) {
+              Value lastPos = arith::AddIOp::create(
+                  b, loc,
+                  arith::AddIOp::create(b, loc, i0,
+                                        arith::SubIOp::create(b, loc, nq, c1)),
+                  shift);
+              jEnd = arith::MaxSIOp::create(
+                  b, loc, c0,
+                  arith::MinSIOp::create(
+                      b, loc, arith::AddIOp::create(b, loc, lastPos, c1), kLen));
+              if (window) {
+                Value firstPos = arith::AddIOp::create(b, loc, i0, shift);
+                jStart = arith::MaxSIOp::create(
+                    b, loc, c0,
+                    arith::SubIOp::create(
+                        b, loc, arith::AddIOp::create(b, loc, firstPos, c1),
+                        idx(*window)));
+                jStart = arith::MinSIOp::create(b, loc, jStart, jEnd);
+              }
+            }
+            Value scale;
+            if (scaleAttr) {
+              scale = cst(*scaleAttr);
+            } else {
+              Value df = arith::UIToFPOp::create(
+                  b, loc, acc,
+                  arith::IndexCastOp::create(b, loc, b.getI64Type(), headDim));
+              scale = arith::DivFOp::create(b, loc, cst(1),
+                                            math::SqrtOp::create(b, loc, df));
+            }
+            Value scaleV = bcast(scale);
+
+            // The block's queries, transposed and scaled: qt[e] holds
+            // q[., ., i0 + lane, e] * scale.
+            auto bufTy = MemRefType::get({ShapedType::kDynamic}, vecTy);
+            Value qt = memref::AllocaOp::create(b, loc, bufTy, ValueRange{headDim});
+            Value ot = memref::AllocaOp::create(b, loc, bufTy, ValueRange{valueDim});
+            auto laneMap = AffineMap::get(
+                4, 0, {b.getAffineDimExpr(2)}, b.getContext());
+            scf::ForOp::create(
+                b, loc, c0, headDim, c1, ValueRange{},
+                [&](OpBuilder &b, Location loc, Value e, ValueRange) {
+                  Value pad = arith::ConstantOp::create(b, loc,
+                                                        b.getZeroAttr(qElt));
+                  Value col = vector::TransferReadOp::create(
+                      b, loc, VectorType::get({vw}, qElt), q,
+                      ValueRange{bi, h, i0, e}, AffineMapAttr::get(laneMap), pad,
+                      qMask, b.getBoolArrayAttr({false}));
+                  memref::StoreOp::create(
+                      b, loc,
+                      arith::MulFOp::create(b, loc, castFloat(b, loc, col, acc),
+                                            scaleV),
+                      qt, e);
+                  scf::YieldOp::create(b, loc);
+                });
+            scf::ForOp::create(b, loc, c0, valueDim, c1, ValueRange{},
+                               [&](OpBuilder &b, Location loc, Value e,
+                                   ValueRange) {
+                                 memref::StoreOp::create(b, loc, splat(0), ot, e);
+                                 scf::YieldOp::create(b, loc);
+                               });
+            Value lastKey = arith::SubIOp::create(
+                b, loc, arith::MaxSIOp::create(b, loc, kLen, c1), c1);
+            auto scalarAt = [&](OpBuilder &b, Location loc, Value mem, Value j,
+                                Value e) -> Value {
+              Value x = memref::LoadOp::create(b, loc, mem,
+                                               ValueRange{bi, hk, j, e});
+              return castFloat(b, loc, x, acc);
+            };
+            (void)inElt;
+            // Blocks of vw keys: scores of every (query lane, key) pair of the
+            // block by broadcast FMAs along d, one online-softmax update per
+            // block, then the value accumulation, all lane-wise.
+            auto keys = scf::ForOp::create(
+                b, loc, jStart, jEnd, cvw,
+                ValueRange{splat(-INFINITY), splat(0)},
+                [&](OpBuilder &b, Location loc, Value j0, ValueRange ml) {
+                  SmallVector<Value> rows, visible;
+                  for (int64_t jj = 0; jj < vw; ++jj) {
+                    Value j = arith::AddIOp::create(b, loc, j0, idx(jj));
+                    rows.push_back(arith::MinSIOp::create(b, loc, j, lastKey));
+                    Value jv = vector::BroadcastOp::create(b, loc, idxVecTy, j);
+                    Value vis = arith::CmpIOp::create(
+                        b, loc, arith::CmpIPredicate::slt, jv,
+                        vector::BroadcastOp::create(b, loc, idxVecTy, jEnd));
+                    if (causal) {
+                      vis = arith::AndIOp::create(
+                          b, loc, vis,
+                          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle,
+                                                jv, posVec));
+                      if (window) {
+                        Value lo = arith::SubIOp::create(
+                            b, loc, posVec,
+                            vector::BroadcastOp::create(b, loc, idxVecTy,
+                                                        idx(*window - 1)));
+                        vis = arith::AndIOp::create(
+                            b, loc, vis,
+                            arith::CmpIOp::create(
+                                b, loc, arith::CmpIPredicate::sge, jv, lo));
+                      }
+                    }
+                    visible.push_back(vis);
+                  }
+                  SmallVector<Value> zeros(vw, splat(0));
+                  auto dots = scf::ForOp::create(
+                      b, loc, c0, headDim, c1, zeros,
+                      [&](OpBuilder &b, Location loc, Value e, ValueRange s) {
+                        Value qv = memref::LoadOp::create(b, loc, qt, e);
+                        SmallVector<Value> next;
+                        for (int64_t jj = 0; jj < vw; ++jj)
+                          next.push_back(math::FmaOp::create(
+                              b, loc, qv,
+                              vector::BroadcastOp::create(
+                                  b, loc, vecTy, scalarAt(b, loc, k, rows[jj], e)),
+                              s[jj]));
+                        scf::YieldOp::create(b, loc, next);
+                      });
+                  Value negInf = splat(-INFINITY);
+                  SmallVector<Value> scores;
+                  Value mNew = ml[0];
+                  for (int64_t jj = 0; jj < vw; ++jj) {
+                    scores.push_back(sel(visible[jj], dots.getResult(jj), negInf));
+                    mNew = arith::MaximumFOp::create(b, loc, mNew, scores.back());
+                  }
+                  Value none = arith::CmpFOp::create(
+                      b, loc, arith::CmpFPredicate::OEQ, mNew, negInf);
+                  Value mSafe = sel(none, splat(0), mNew);
+                  Value hadNone = arith::CmpFOp::create(
+                      b, loc, arith::CmpFPredicate::OEQ, ml[0], negInf);
+                  Value corr =
+                      sel(hadNone, splat(0),
+                          math::ExpOp::create(
+                              b, loc, arith::SubFOp::create(b, loc, ml[0], mSafe)));
+                  Value l = arith::MulFOp::create(b, loc, ml[1], corr);
+                  SmallVector<Value> probs;
+                  for (int64_t jj = 0; jj < vw; ++jj) {
+                    Value pj = math::ExpOp::create(
+                        b, loc, arith::SubFOp::create(b, loc, scores[jj], mSafe));
+                    pj = sel(visible[jj], pj, splat(0));
+                    probs.push_back(pj);
+                    l = arith::AddFOp::create(b, loc, l, pj);
+                  }
+                  scf::ForOp::create(
+                      b, loc, c0, valueDim, c1, ValueRange{},
+                      [&](OpBuilder &b, Location loc, Value e, ValueRange) {
+                        Value o = arith::MulFOp::create(
+                            b, loc, memref::LoadOp::create(b, loc, ot, e), corr);
+                        for (int64_t jj = 0; jj < vw; ++jj)
+                          o = math::FmaOp::create(
+                              b, loc, probs[jj],
+                              vector::BroadcastOp::create(
+                                  b, loc, vecTy, scalarAt(b, loc, v, rows[jj], e)),
+                              o);
+                        memref::StoreOp::create(b, loc, o, ot, e);
+                        scf::YieldOp::create(b, loc);
+                      });
+                  scf::YieldOp::create(b, loc, ValueRange{mNew, l});
+                });
+            // o = acc / l (zero for a query that sees no key), written back
+            // lane by lane.
+            Value l = keys.getResult(1);
+            Value positive = arith::CmpFOp::create(
+                b, loc, arith::CmpFPredicate::OGT, l, splat(0));
+            Value inv = sel(positive, arith::DivFOp::create(b, loc, splat(1), l),
+                            splat(0));
+            scf::ForOp::create(
+                b, loc, c0, valueDim, c1, ValueRange{},
+                [&](OpBuilder &b, Location loc, Value e, ValueRange) {
+                  Value o = arith::MulFOp::create(
+                      b, loc, memref::LoadOp::create(b, loc, ot, e), inv);
+                  vector::TransferWriteOp::create(
+                      b, loc, castFloat(b, loc, o, outElt), out,
+                      ValueRange{bi, h, i0, e}, AffineMapAttr::get(laneMap),
+                      qMask, b.getBoolArrayAttr({false}));
+                  scf::YieldOp::create(b, loc);
+                });
+          });
+    }
     rw.setInsertionPointAfter(guard);
     rw.replaceOp(op, toTensor(rw, loc, outTy, out));
     return success();
