@@ -633,7 +633,7 @@ def SSM_DPOp : SSM_Op<"dp",
                         AnyRegion:$aggregate, AnyRegion:$where);
 
   let assemblyFormat = [{
-    `[` $sizes `]` (`inputs` `(` $inputs^ `:` type($inputs) `)`)?
+    ` ` `[` $sizes `]` (`inputs` `(` $inputs^ `:` type($inputs) `)`)?
     attr-dict `:` type($result)
     `cell` $cell `boundary` $boundary
     (`aggregate` $aggregate^ `where` $where)?

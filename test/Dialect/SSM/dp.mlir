@@ -4,7 +4,7 @@
 // RUN: ssmc-opt %s -mlir-print-op-generic | ssmc-opt | FileCheck %s
 
 // CHECK-LABEL: func @local_1d
-// CHECK: ssm.dp[%{{.*}}] inputs(%{{.*}} : tensor<?xi32>) {deps = [array<i64: -1>, array<i64: -4>], output = "last"} : tensor<i32> cell {
+// CHECK: ssm.dp [%{{.*}}] inputs(%{{.*}} : tensor<?xi32>) {deps = [array<i64: -1>, array<i64: -4>], output = "last"} : tensor<i32> cell {
 // CHECK: ^bb0(%{{.*}}: index, %{{.*}}: i32, %{{.*}}: i32, %{{.*}}: i32):
 // CHECK: } boundary {
 func.func @local_1d(%s: tensor<?xi32>, %T: index) -> tensor<i32> {
@@ -23,7 +23,7 @@ func.func @local_1d(%s: tensor<?xi32>, %T: index) -> tensor<i32> {
 }
 
 // CHECK-LABEL: func @float_table_2d
-// CHECK: ssm.dp[%{{.*}}, %{{.*}}] {deps = [array<i64: -1, 1>, array<i64: 0, -1>]} : tensor<4x5xf32> cell {
+// CHECK: ssm.dp [%{{.*}}, %{{.*}}] {deps = [array<i64: -1, 1>, array<i64: 0, -1>]} : tensor<4x5xf32> cell {
 func.func @float_table_2d() -> tensor<4x5xf32> {
   %c4 = arith.constant 4 : index
   %c5 = arith.constant 5 : index
@@ -41,7 +41,7 @@ func.func @float_table_2d() -> tensor<4x5xf32> {
 }
 
 // CHECK-LABEL: func @prefix
-// CHECK: ssm.dp[%{{.*}}] inputs(%{{.*}} : tensor<?xf64>) : tensor<?xi64> cell {
+// CHECK: ssm.dp [%{{.*}}] inputs(%{{.*}} : tensor<?xf64>) : tensor<?xi64> cell {
 // CHECK: } aggregate {
 // CHECK: } where {
 func.func @prefix(%a: tensor<?xf64>, %T: index) -> tensor<?xi64> {
