@@ -42,6 +42,47 @@ inline void rmsnorm(std::vector<double> &x, const std::vector<double> &w,
   for (size_t i = 0; i < x.size(); ++i)
     x[i] *= r * w[i];
 }
+/// Rows of the embedding `embName` for `tokens`: the residual stream [L][Dm].
+inline std::vector<std::vector<double>>
+embed(const std::map<std::string, OwnedTensor> &w, const std::string &embName,
+      const std::vector<int64_t> &tokens) {
+  const OwnedTensor &e = w.at(embName);
+  const int64_t Dm = e.shape()[1];
+  std::vector<std::vector<double>> h(tokens.size(), std::vector<double>(Dm));
+  for (size_t l = 0; l < tokens.size(); ++l)
+    for (int64_t d = 0; d < Dm; ++d)
+      h[l][d] = e.getAsDouble(tokens[l] * Dm + d);
+  return h;
+}
+
+/// Final RMSNorm (`normName`) and the head: lm_head.weight when present,
+/// else the embedding `embName` (tied).
+inline std::vector<std::vector<double>>
+headLogits(const std::map<std::string, OwnedTensor> &w,
+           std::vector<std::vector<double>> h, const std::string &normName,
+           const std::string &embName, double eps) {
+  std::vector<double> normF = asDoubles(w.at(normName));
+  const OwnedTensor &headT =
+      w.count("lm_head.weight") ? w.at("lm_head.weight") : w.at(embName);
+  std::vector<double> head = asDoubles(headT);
+  const int64_t V = headT.shape()[0], Dm = headT.shape()[1];
+  std::vector<std::vector<double>> logits(h.size(), std::vector<double>(V));
+  for (size_t l = 0; l < h.size(); ++l) {
+    rmsnorm(h[l], normF, eps);
+    for (int64_t v = 0; v < V; ++v) {
+      double s = 0;
+      for (int64_t d = 0; d < Dm; ++d)
+        s += head[v * Dm + d] * h[l][d];
+      logits[l][v] = s;
+    }
+  }
+  return logits;
+}
+
+inline std::string mambaEmbeddingName(const std::map<std::string, OwnedTensor> &w) {
+  return w.count("backbone.embedding.weight") ? "backbone.embedding.weight"
+                                              : "backbone.embeddings.weight";
+}
 } // namespace detail
 
 /// Logits [L][vocab] of a Mamba-1 checkpoint (mamba_ssm names, embedding
@@ -52,16 +93,10 @@ mamba1Logits(const std::map<std::string, OwnedTensor> &w,
              const std::vector<int64_t> &tokens, double eps = 1e-5) {
   using namespace detail;
   auto get = [&](const std::string &n) { return asDoubles(w.at(n)); };
-  const OwnedTensor &embT = w.count("backbone.embedding.weight")
-                                ? w.at("backbone.embedding.weight")
-                                : w.at("backbone.embeddings.weight");
-  const int64_t V = embT.shape()[0], Dm = embT.shape()[1];
+  const std::string embName = mambaEmbeddingName(w);
+  const int64_t Dm = w.at(embName).shape()[1];
   const int64_t L = tokens.size();
-  std::vector<double> emb = asDoubles(embT);
-  std::vector<std::vector<double>> h(L, std::vector<double>(Dm));
-  for (int64_t l = 0; l < L; ++l)
-    for (int64_t d = 0; d < Dm; ++d)
-      h[l][d] = emb[tokens[l] * Dm + d];
+  std::vector<std::vector<double>> h = embed(w, embName, tokens);
 
   for (int64_t layer = 0;; ++layer) {
     std::string p = "backbone.layers." + std::to_string(layer) + ".";
@@ -132,20 +167,7 @@ mamba1Logits(const std::map<std::string, OwnedTensor> &w,
       }
     }
   }
-  auto normF = get("backbone.norm_f.weight");
-  std::vector<double> head =
-      w.count("lm_head.weight") ? get("lm_head.weight") : emb;
-  std::vector<std::vector<double>> logits(L, std::vector<double>(V));
-  for (int64_t l = 0; l < L; ++l) {
-    rmsnorm(h[l], normF, eps);
-    for (int64_t v = 0; v < V; ++v) {
-      double s = 0;
-      for (int64_t d = 0; d < Dm; ++d)
-        s += head[v * Dm + d] * h[l][d];
-      logits[l][v] = s;
-    }
-  }
-  return logits;
+  return headLogits(w, std::move(h), "backbone.norm_f.weight", embName, eps);
 }
 
 /// Logits [L][vocab] of a Mamba-2 checkpoint (mamba_ssm `Mamba2` with the
@@ -156,16 +178,10 @@ mamba2Logits(const std::map<std::string, OwnedTensor> &w,
              double eps = 1e-5) {
   using namespace detail;
   auto get = [&](const std::string &n) { return asDoubles(w.at(n)); };
-  const OwnedTensor &embT = w.count("backbone.embedding.weight")
-                                ? w.at("backbone.embedding.weight")
-                                : w.at("backbone.embeddings.weight");
-  const int64_t V = embT.shape()[0], Dm = embT.shape()[1];
+  const std::string embName = mambaEmbeddingName(w);
+  const int64_t Dm = w.at(embName).shape()[1];
   const int64_t L = tokens.size();
-  std::vector<double> emb = asDoubles(embT);
-  std::vector<std::vector<double>> h(L, std::vector<double>(Dm));
-  for (int64_t l = 0; l < L; ++l)
-    for (int64_t d = 0; d < Dm; ++d)
-      h[l][d] = emb[tokens[l] * Dm + d];
+  std::vector<std::vector<double>> h = embed(w, embName, tokens);
 
   for (int64_t layer = 0;; ++layer) {
     std::string p = "backbone.layers." + std::to_string(layer) + ".";
@@ -245,20 +261,7 @@ mamba2Logits(const std::map<std::string, OwnedTensor> &w,
       }
     }
   }
-  auto normF = get("backbone.norm_f.weight");
-  std::vector<double> head =
-      w.count("lm_head.weight") ? get("lm_head.weight") : emb;
-  std::vector<std::vector<double>> logits(L, std::vector<double>(V));
-  for (int64_t l = 0; l < L; ++l) {
-    rmsnorm(h[l], normF, eps);
-    for (int64_t v = 0; v < V; ++v) {
-      double s = 0;
-      for (int64_t d = 0; d < Dm; ++d)
-        s += head[v * Dm + d] * h[l][d];
-      logits[l][v] = s;
-    }
-  }
-  return logits;
+  return headLogits(w, std::move(h), "backbone.norm_f.weight", embName, eps);
 }
 
 /// Logits [L][vocab] of a Llama-layout Transformer checkpoint (RMSNorm, RoPE
@@ -271,14 +274,10 @@ transformerLogits(const std::map<std::string, OwnedTensor> &w,
                   double eps = 1e-5) {
   using namespace detail;
   auto get = [&](const std::string &n) { return asDoubles(w.at(n)); };
-  const OwnedTensor &embT = w.at("model.embed_tokens.weight");
-  const int64_t V = embT.shape()[0], Dm = embT.shape()[1];
+  const std::string embName = "model.embed_tokens.weight";
+  const int64_t Dm = w.at(embName).shape()[1];
   const int64_t L = tokens.size();
-  std::vector<double> emb = asDoubles(embT);
-  std::vector<std::vector<double>> h(L, std::vector<double>(Dm));
-  for (int64_t l = 0; l < L; ++l)
-    for (int64_t d = 0; d < Dm; ++d)
-      h[l][d] = emb[tokens[l] * Dm + d];
+  std::vector<std::vector<double>> h = embed(w, embName, tokens);
   auto matvec = [](const std::vector<double> &W, const std::vector<double> &x,
                    int64_t rows) {
     int64_t cols = x.size();
@@ -355,20 +354,7 @@ transformerLogits(const std::map<std::string, OwnedTensor> &w,
         h[l][m] += down[m];
     }
   }
-  auto normF = get("model.norm.weight");
-  std::vector<double> head =
-      w.count("lm_head.weight") ? get("lm_head.weight") : emb;
-  std::vector<std::vector<double>> logits(L, std::vector<double>(V));
-  for (int64_t l = 0; l < L; ++l) {
-    rmsnorm(h[l], normF, eps);
-    for (int64_t v = 0; v < V; ++v) {
-      double s = 0;
-      for (int64_t dd = 0; dd < Dm; ++dd)
-        s += head[v * Dm + dd] * h[l][dd];
-      logits[l][v] = s;
-    }
-  }
-  return logits;
+  return headLogits(w, std::move(h), "model.norm.weight", embName, eps);
 }
 
 } // namespace ssmc::ref

@@ -25,6 +25,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -76,6 +77,10 @@ ModelConfig mamba2_130m();
 /// layers, 12 heads of 64, SwiGLU 2048, vocab 50280, 2048-token cache), the
 /// comparison model for generation cost.
 ModelConfig transformer130m();
+/// A configuration by name: mamba-130m, mamba2-130m, transformer-130m, and
+/// the 2-layer tiny (Mamba-1), tiny2 (Mamba-2) and tiny-transformer models
+/// (d_model 64, vocab 256) of the tests and examples/models.
+std::optional<ModelConfig> configByName(llvm::StringRef name);
 
 /// What a checkpoint's shapes cannot show, from a HuggingFace config.json
 /// (0 = unknown: the defaults below apply).

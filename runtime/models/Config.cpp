@@ -153,6 +153,54 @@ ModelConfig transformer130m() {
   return c;
 }
 
+std::optional<ModelConfig> configByName(llvm::StringRef name) {
+  if (name == "mamba-130m")
+    return mamba130m();
+  if (name == "mamba2-130m")
+    return mamba2_130m();
+  if (name == "tiny") {
+    ModelConfig c;
+    c.vocab = 256;
+    c.dModel = 64;
+    c.nLayer = 2;
+    c.dInner = 128;
+    c.dState = 16;
+    c.dConv = 4;
+    c.dtRank = 4;
+    return c;
+  }
+  if (name == "transformer-130m")
+    return transformer130m();
+  if (name == "tiny-transformer") {
+    ModelConfig c;
+    c.arch = Arch::Transformer;
+    c.vocab = 256;
+    c.dModel = 64;
+    c.nLayer = 2;
+    c.attnHeads = 4;
+    c.kvHeads = 2;
+    c.headDim = 16;
+    c.ffnDim = 128;
+    c.context = 512;
+    return c;
+  }
+  if (name == "tiny2") {
+    ModelConfig c;
+    c.arch = Arch::Mamba2;
+    c.vocab = 256;
+    c.dModel = 64;
+    c.nLayer = 2;
+    c.dInner = 128;
+    c.dState = 16;
+    c.dConv = 4;
+    c.headDim = 32;
+    c.nGroups = 1;
+    return c;
+  }
+  return std::nullopt;
+}
+
+
 namespace {
 /// The Llama layout of HuggingFace transformers.
 std::vector<TensorSpec> transformerTensors(const ModelConfig &c) {

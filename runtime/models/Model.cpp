@@ -147,6 +147,25 @@ struct Model::Impl {
       v.push_back(t.view());
     return v;
   }
+  /// Calls `entry` with `lead` arguments, the weights and the states, which
+  /// the program updates in place: the same buffers go in and come out as
+  /// out-params, so no state is copied per call. Returns the logits.
+  Expected<OwnedTensor> callWithStates(llvm::StringRef entry,
+                                       llvm::ArrayRef<Tensor> lead) {
+    std::vector<Tensor> inputs(lead.begin(), lead.end());
+    for (Tensor &w : weightViews())
+      inputs.push_back(w);
+    for (OwnedTensor &s : states)
+      inputs.push_back(s.view());
+    OwnedTensor logits(DType::F32, {config.vocab});
+    std::vector<Tensor> outputs{logits.view()};
+    for (OwnedTensor &s : states)
+      outputs.push_back(s.view());
+    if (Error e = jit->invoke(entry, inputs, outputs))
+      return std::move(e);
+    return std::move(logits);
+  }
+
   /// The Transformer's KV cache holds `context` tokens.
   Error checkContext(int64_t tokens) const {
     if (config.arch != Arch::Transformer || tokens <= config.context)
@@ -262,26 +281,16 @@ Expected<OwnedTensor> Model::forward(llvm::ArrayRef<int64_t> tokens) {
 Expected<OwnedTensor> Model::prefill(llvm::ArrayRef<int64_t> tokens) {
   if (Error e = impl->checkTokens(tokens))
     return std::move(e);
-  Tensor tok{const_cast<int64_t *>(tokens.data()), DType::I64,
-             {int64_t(tokens.size())}, {}};
-  std::vector<Tensor> inputs{tok};
-  for (Tensor &w : impl->weightViews())
-    inputs.push_back(w);
-  // The states are lent to the program, which resets and fills them in
-  // place: the same buffers are passed as inputs and as out-params.
-  for (OwnedTensor &s : impl->states)
-    inputs.push_back(s.view());
-  OwnedTensor logits(DType::F32, {impl->config.vocab});
-  std::vector<Tensor> outputs{logits.view()};
-  for (OwnedTensor &s : impl->states)
-    outputs.push_back(s.view());
   if (Error e = impl->checkContext(tokens.size()))
     return std::move(e);
-  if (Error e = impl->jit->invoke("prefill", inputs, outputs))
-    return std::move(e);
+  Tensor tok{const_cast<int64_t *>(tokens.data()), DType::I64,
+             {int64_t(tokens.size())}, {}};
+  auto logits = impl->callWithStates("prefill", {tok});
+  if (!logits)
+    return logits.takeError();
   impl->primed = true;
   impl->position = tokens.size();
-  return std::move(logits);
+  return logits;
 }
 
 Expected<OwnedTensor> Model::decode(int64_t token) {
@@ -291,25 +300,15 @@ Expected<OwnedTensor> Model::decode(int64_t token) {
     return std::move(e);
   if (Error e = impl->checkContext(impl->position + 1))
     return std::move(e);
-  Tensor tok{&token, DType::I64, {1}, {}};
-  std::vector<Tensor> inputs{tok};
+  std::vector<Tensor> lead{Tensor{&token, DType::I64, {1}, {}}};
   int64_t pos = impl->position;
   if (impl->config.arch == Arch::Transformer)
-    inputs.push_back(Tensor{&pos, DType::I64, {}, {}});
-  for (Tensor &w : impl->weightViews())
-    inputs.push_back(w);
-  // The program updates its states in place: the same buffers go in and
-  // come out, and no state is copied per token.
-  for (OwnedTensor &s : impl->states)
-    inputs.push_back(s.view());
-  OwnedTensor logits(DType::F32, {impl->config.vocab});
-  std::vector<Tensor> outputs{logits.view()};
-  for (OwnedTensor &s : impl->states)
-    outputs.push_back(s.view());
-  if (Error e = impl->jit->invoke("decode", inputs, outputs))
-    return std::move(e);
+    lead.push_back(Tensor{&pos, DType::I64, {}, {}});
+  auto logits = impl->callWithStates("decode", lead);
+  if (!logits)
+    return logits.takeError();
   ++impl->position;
-  return std::move(logits);
+  return logits;
 }
 
 Expected<std::vector<int64_t>>

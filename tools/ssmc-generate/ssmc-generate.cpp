@@ -75,53 +75,6 @@ bool parseTokens(llvm::StringRef s, std::vector<int64_t> &out) {
   return !out.empty();
 }
 
-std::optional<ModelConfig> namedConfig(llvm::StringRef name) {
-  if (name == "mamba-130m")
-    return mamba130m();
-  if (name == "mamba2-130m")
-    return mamba2_130m();
-  if (name == "tiny") {
-    ModelConfig c;
-    c.vocab = 256;
-    c.dModel = 64;
-    c.nLayer = 2;
-    c.dInner = 128;
-    c.dState = 16;
-    c.dConv = 4;
-    c.dtRank = 4;
-    return c;
-  }
-  if (name == "transformer-130m")
-    return transformer130m();
-  if (name == "tiny-transformer") {
-    ModelConfig c;
-    c.arch = Arch::Transformer;
-    c.vocab = 256;
-    c.dModel = 64;
-    c.nLayer = 2;
-    c.attnHeads = 4;
-    c.kvHeads = 2;
-    c.headDim = 16;
-    c.ffnDim = 128;
-    c.context = 512;
-    return c;
-  }
-  if (name == "tiny2") {
-    ModelConfig c;
-    c.arch = Arch::Mamba2;
-    c.vocab = 256;
-    c.dModel = 64;
-    c.nLayer = 2;
-    c.dInner = 128;
-    c.dState = 16;
-    c.dConv = 4;
-    c.headDim = 32;
-    c.nGroups = 1;
-    return c;
-  }
-  return std::nullopt;
-}
-
 int usageError(const llvm::Twine &msg) {
   llvm::errs() << "ssmc-generate: " << msg
                << "\n(run ssmc-generate --help for usage)\n";
@@ -204,7 +157,7 @@ int main(int argc, char **argv) {
       writeRandom = v.str();
     } else if (a == "--config") {
       configName = v.str();
-      if (!namedConfig(v))
+      if (!configByName(v))
         return usageError("unknown --config '" + v +
                           "' (mamba-130m, mamba2-130m, transformer-130m, tiny, "
                           "tiny2, tiny-transformer)");
@@ -216,7 +169,7 @@ int main(int argc, char **argv) {
   if (!writeRandom.empty()) {
     if (configName.empty())
       return usageError("--write-random needs --config");
-    ModelConfig c = *namedConfig(configName);
+    ModelConfig c = *configByName(configName);
     if (llvm::Error e = writeWeights(writeRandom, randomWeights(c, sampling.seed)))
       return fail(std::move(e));
     llvm::SmallString<256> json(writeRandom);
@@ -230,7 +183,7 @@ int main(int argc, char **argv) {
   if (emitMlir && modelPath.empty()) {
     if (configName.empty())
       return usageError("--emit-mlir needs a model file or --config");
-    llvm::outs() << programText(*namedConfig(configName));
+    llvm::outs() << programText(*configByName(configName));
     return 0;
   }
   if (modelPath.empty())

@@ -38,6 +38,17 @@ using namespace ssmc::detail;
 
 namespace {
 
+/// The score scale: the op's `scale`, else d^-1/2.
+Value attentionScale(OpBuilder &b, Location loc, FloatType acc,
+                     std::optional<double> scaleAttr, Value headDim) {
+  if (scaleAttr)
+    return arith::ConstantOp::create(b, loc, b.getFloatAttr(acc, *scaleAttr));
+  Value df = arith::UIToFPOp::create(
+      b, loc, acc, arith::IndexCastOp::create(b, loc, b.getI64Type(), headDim));
+  Value one = arith::ConstantOp::create(b, loc, b.getFloatAttr(acc, 1.0));
+  return arith::DivFOp::create(b, loc, one, math::SqrtOp::create(b, loc, df));
+}
+
 struct AttentionToLoops : OpRewritePattern<ssm::AttentionOp> {
   AttentionToLoops(MLIRContext *ctx, ssmc::SSMToLoopsOptions options)
       : OpRewritePattern(ctx), options(options) {}
@@ -151,16 +162,7 @@ struct AttentionToLoops : OpRewritePattern<ssm::AttentionOp> {
                 lo = arith::MinSIOp::create(b, loc, lo, hi);
               }
             }
-            Value scale;
-            if (scaleAttr) {
-              scale = cst(*scaleAttr);
-            } else {
-              Value df = arith::UIToFPOp::create(
-                  b, loc, acc,
-                  arith::IndexCastOp::create(b, loc, b.getI64Type(), headDim));
-              scale = arith::DivFOp::create(b, loc, cst(1),
-                                            math::SqrtOp::create(b, loc, df));
-            }
+            Value scale = attentionScale(b, loc, acc, scaleAttr, headDim);
 
             auto bufTy = MemRefType::get({ShapedType::kDynamic}, vecTy);
             Value accBuf =
@@ -261,9 +263,6 @@ struct AttentionToLoops : OpRewritePattern<ssm::AttentionOp> {
             auto idx = [&](int64_t v) -> Value {
               return arith::ConstantIndexOp::create(b, loc, v);
             };
-            auto cst = [&](double x) -> Value {
-              return arith::ConstantOp::create(b, loc, b.getFloatAttr(acc, x));
-            };
             auto splat = [&](double x) -> Value {
               return arith::ConstantOp::create(
                   b, loc, vecTy,
@@ -310,16 +309,7 @@ struct AttentionToLoops : OpRewritePattern<ssm::AttentionOp> {
                 jStart = arith::MinSIOp::create(b, loc, jStart, jEnd);
               }
             }
-            Value scale;
-            if (scaleAttr) {
-              scale = cst(*scaleAttr);
-            } else {
-              Value df = arith::UIToFPOp::create(
-                  b, loc, acc,
-                  arith::IndexCastOp::create(b, loc, b.getI64Type(), headDim));
-              scale = arith::DivFOp::create(b, loc, cst(1),
-                                            math::SqrtOp::create(b, loc, df));
-            }
+            Value scale = attentionScale(b, loc, acc, scaleAttr, headDim);
             Value scaleV = bcast(scale);
 
             // The block's queries, transposed and scaled: qt[e] holds
