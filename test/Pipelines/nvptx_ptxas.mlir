@@ -8,6 +8,9 @@
 // RUN: split-file %t.ptx %t
 // RUN: %cuda_root/bin/ptxas -arch=sm_90 %t/main_kernel.ptx -o %t/a.cubin
 // RUN: %cuda_root/bin/ptxas -arch=sm_90 %t/main_kernel_0.ptx -o %t/b.cubin
+// The state (N = 16) stays in registers: no local-memory stack frame.
+// RUN: %cuda_root/bin/ptxas -arch=sm_90 -v %t/main_kernel.ptx -o %t/c.cubin 2>&1 | FileCheck %s --check-prefix=REGS
+// REGS: 0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 // RUN: ssmc-opt %s --ssm-nvptx-pipeline | FileCheck %s --check-prefix=HOST
 // CHECK: //--- main_kernel.ptx
 // CHECK: .target sm_90

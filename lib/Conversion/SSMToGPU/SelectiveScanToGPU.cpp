@@ -1,9 +1,10 @@
 //===- SelectiveScanToGPU.cpp - selective_scan as a GPU kernel ------------===//
 //
-// One GPU thread per (batch, channel): the thread walks the sequence once
-// with the N-element state in a private array (registers once unrolled),
+// One GPU thread per (batch, channel): the thread walks the sequence once,
 // exactly the fused recurrence of the CPU lowering, in 128-thread blocks
-// over B * Dm channels. The launch names the host buffers; after
+// over B * Dm channels. Up to N = 32 the state is N loop-carried scalars and
+// A's row N values (registers: ptxas reports no stack frame); larger states
+// live in a private array, which ptxas puts in local memory. The launch names the host buffers; after
 // bufferization ssm-gpu-stage-buffers gives it device copies.
 //
 // Handled: f32 programs with static N, shared or grouped B/C, D, z,
@@ -32,6 +33,10 @@ using namespace ssmc::gpu_kernels;
 
 
 namespace {
+
+/// Up to this state size the kernel keeps the state in registers (N
+/// loop-carried scalars); larger states use a private array.
+constexpr int64_t kRegisterStateMax = 32;
 
 struct SelectiveScanToGPU : OpRewritePattern<ssm::SelectiveScanOp> {
   using OpRewritePattern::OpRewritePattern;
@@ -91,14 +96,6 @@ struct SelectiveScanToGPU : OpRewritePattern<ssm::SelectiveScanOp> {
       Value b = arith::DivUIOp::create(rw, loc, lane, Dm);
       Value d = arith::RemUIOp::create(rw, loc, lane, Dm);
       Value grp = arith::DivUIOp::create(rw, loc, d, perGroup);
-      Value h = privateArray(rw, loc, N);
-      forEach(rw, loc, cN, [&](OpBuilder &bb, Value n) {
-        Value init = op.getH0() ? memref::LoadOp::create(bb, loc, devOf(op.getH0()),
-                                                         ValueRange{b, d, n})
-                                      .getResult()
-                                : cf32(bb, loc, 0);
-        memref::StoreOp::create(bb, loc, init, h, ValueRange{n});
-      });
       Value bias = op.getDeltaBias()
                        ? memref::LoadOp::create(rw, loc, devOf(op.getDeltaBias()),
                                                 ValueRange{d}).getResult()
@@ -109,37 +106,12 @@ struct SelectiveScanToGPU : OpRewritePattern<ssm::SelectiveScanOp> {
       Value dA = devOf(op.getA()), dB = devOf(op.getB()), dC = devOf(op.getC());
       Value du = devOf(op.getU()), ddt = devOf(op.getDelta());
       Value dz = devOf(op.getZ());
-      forEach(rw, loc, L, [&](OpBuilder &bb, Value t) {
-        Location l = loc;
-        Value u = memref::LoadOp::create(bb, l, du, ValueRange{b, d, t});
-        Value dt = memref::LoadOp::create(bb, l, ddt, ValueRange{b, d, t});
-        if (bias)
-          dt = arith::AddFOp::create(bb, l, dt, bias);
-        if (op.getDeltaSoftplus())
-          dt = softplus(bb, l, dt);
-        Value du_ = arith::MulFOp::create(bb, l, dt, u);
-        auto nLoop = scf::ForOp::create(
-            bb, l, c0, cN, c1, ValueRange{cf32(bb, l, 0)},
-            [&](OpBuilder &nb, Location nl, Value n, ValueRange acc) {
-              Value a = memref::LoadOp::create(nb, nl, dA, ValueRange{d, n});
-              Value decay = math::ExpOp::create(
-                  nb, nl, arith::MulFOp::create(nb, nl, dt, a));
-              SmallVector<Value> bIdx = groupedB
-                                            ? SmallVector<Value>{b, grp, n, t}
-                                            : SmallVector<Value>{b, n, t};
-              SmallVector<Value> cIdx = groupedC
-                                            ? SmallVector<Value>{b, grp, n, t}
-                                            : SmallVector<Value>{b, n, t};
-              Value bv = memref::LoadOp::create(nb, nl, dB, bIdx);
-              Value cv = memref::LoadOp::create(nb, nl, dC, cIdx);
-              Value hn = memref::LoadOp::create(nb, nl, h, ValueRange{n});
-              Value upd = math::FmaOp::create(
-                  nb, nl, decay, hn, arith::MulFOp::create(nb, nl, du_, bv));
-              memref::StoreOp::create(nb, nl, upd, h, ValueRange{n});
-              Value y = math::FmaOp::create(nb, nl, cv, upd, acc[0]);
-              scf::YieldOp::create(nb, nl, y);
-            });
-        Value y = nLoop.getResult(0);
+      auto bcIndex = [&](bool grouped, Value n, Value t) {
+        return grouped ? SmallVector<Value>{b, grp, n, t}
+                       : SmallVector<Value>{b, n, t};
+      };
+      // Output of one step from the state read-out `y`.
+      auto finish = [&](OpBuilder &bb, Location l, Value y, Value u, Value t) {
         if (Dv)
           y = math::FmaOp::create(bb, l, Dv, u, y);
         if (dz)
@@ -147,6 +119,90 @@ struct SelectiveScanToGPU : OpRewritePattern<ssm::SelectiveScanOp> {
               bb, l, y,
               silu(bb, l, memref::LoadOp::create(bb, l, dz, ValueRange{b, d, t})));
         memref::StoreOp::create(bb, l, y, dOut, ValueRange{b, d, t});
+      };
+      auto stepDt = [&](OpBuilder &bb, Location l, Value t) {
+        Value dt = memref::LoadOp::create(bb, l, ddt, ValueRange{b, d, t});
+        if (bias)
+          dt = arith::AddFOp::create(bb, l, dt, bias);
+        if (op.getDeltaSoftplus())
+          dt = softplus(bb, l, dt);
+        return dt;
+      };
+      if (N <= kRegisterStateMax) {
+        // The state as N loop-carried scalars and A's row as N values: both
+        // live in registers (a private array indexed by a loop variable
+        // would go to local memory).
+        SmallVector<Value> aRow, init;
+        for (int64_t n = 0; n < N; ++n) {
+          Value cn = cidx(rw, loc, n);
+          aRow.push_back(memref::LoadOp::create(rw, loc, dA, ValueRange{d, cn}));
+          init.push_back(op.getH0() ? memref::LoadOp::create(
+                                          rw, loc, devOf(op.getH0()),
+                                          ValueRange{b, d, cn})
+                                          .getResult()
+                                    : cf32(rw, loc, 0));
+        }
+        auto tLoop = scf::ForOp::create(
+            rw, loc, c0, L, c1, init,
+            [&](OpBuilder &bb, Location l, Value t, ValueRange hs) {
+              Value u = memref::LoadOp::create(bb, l, du, ValueRange{b, d, t});
+              Value dt = stepDt(bb, l, t);
+              Value du_ = arith::MulFOp::create(bb, l, dt, u);
+              Value y = cf32(bb, l, 0);
+              SmallVector<Value> next;
+              for (int64_t n = 0; n < N; ++n) {
+                Value cn = cidx(bb, l, n);
+                Value decay = math::ExpOp::create(
+                    bb, l, arith::MulFOp::create(bb, l, dt, aRow[n]));
+                Value bv = memref::LoadOp::create(bb, l, dB,
+                                                  bcIndex(groupedB, cn, t));
+                Value cv = memref::LoadOp::create(bb, l, dC,
+                                                  bcIndex(groupedC, cn, t));
+                Value upd = math::FmaOp::create(
+                    bb, l, decay, hs[n], arith::MulFOp::create(bb, l, du_, bv));
+                next.push_back(upd);
+                y = math::FmaOp::create(bb, l, cv, upd, y);
+              }
+              finish(bb, l, y, u, t);
+              scf::YieldOp::create(bb, l, next);
+            });
+        if (dFinal)
+          for (int64_t n = 0; n < N; ++n)
+            memref::StoreOp::create(rw, loc, tLoop.getResult(n), dFinal,
+                                    ValueRange{b, d, cidx(rw, loc, n)});
+        return;
+      }
+      Value h = privateArray(rw, loc, N);
+      forEach(rw, loc, cN, [&](OpBuilder &bb, Value n) {
+        Value init = op.getH0() ? memref::LoadOp::create(bb, loc, devOf(op.getH0()),
+                                                         ValueRange{b, d, n})
+                                      .getResult()
+                                : cf32(bb, loc, 0);
+        memref::StoreOp::create(bb, loc, init, h, ValueRange{n});
+      });
+      forEach(rw, loc, L, [&](OpBuilder &bb, Value t) {
+        Location l = loc;
+        Value u = memref::LoadOp::create(bb, l, du, ValueRange{b, d, t});
+        Value dt = stepDt(bb, l, t);
+        Value du_ = arith::MulFOp::create(bb, l, dt, u);
+        auto nLoop = scf::ForOp::create(
+            bb, l, c0, cN, c1, ValueRange{cf32(bb, l, 0)},
+            [&](OpBuilder &nb, Location nl, Value n, ValueRange acc) {
+              Value a = memref::LoadOp::create(nb, nl, dA, ValueRange{d, n});
+              Value decay = math::ExpOp::create(
+                  nb, nl, arith::MulFOp::create(nb, nl, dt, a));
+              Value bv = memref::LoadOp::create(nb, nl, dB,
+                                                bcIndex(groupedB, n, t));
+              Value cv = memref::LoadOp::create(nb, nl, dC,
+                                                bcIndex(groupedC, n, t));
+              Value hn = memref::LoadOp::create(nb, nl, h, ValueRange{n});
+              Value upd = math::FmaOp::create(
+                  nb, nl, decay, hn, arith::MulFOp::create(nb, nl, du_, bv));
+              memref::StoreOp::create(nb, nl, upd, h, ValueRange{n});
+              Value y = math::FmaOp::create(nb, nl, cv, upd, acc[0]);
+              scf::YieldOp::create(nb, nl, y);
+            });
+        finish(bb, l, nLoop.getResult(0), u, t);
       });
       if (dFinal)
         forEach(rw, loc, cN, [&](OpBuilder &bb, Value n) {
