@@ -37,7 +37,8 @@ backbone.embedding(s).weight, backbone.layers.N.mixer.in_proj.weight, ...;
 Llama names model.embed_tokens.weight, model.layers.N.self_attn.q_proj.weight,
 ... for the Transformer) and from MODEL.config.json or config.json beside
 the checkpoint (Mamba-2 n_groups, attention heads, rope_theta, context).
-Prints the new token ids on stdout and the timings on stderr.
+Prints the new token ids on stdout as they are generated, and the timings
+on stderr.
 
 options:
   --prompt IDS         comma-separated token ids (default: 0)
@@ -225,9 +226,20 @@ int main(int argc, char **argv) {
     prompt.push_back(0);
 
   GenerationStats stats;
-  auto tokens = (*model)->generate(prompt, newTokens, sampling, &stats);
-  if (!tokens)
+  // Without --json, each token is printed (and flushed) as it comes.
+  size_t printed = 0;
+  auto stream = [&](int64_t tok) {
+    llvm::outs() << (printed++ ? " " : "") << tok;
+    llvm::outs().flush();
+  };
+  auto tokens = (*model)->generate(prompt, newTokens, sampling, &stats,
+                                   json ? std::function<void(int64_t)>()
+                                        : std::function<void(int64_t)>(stream));
+  if (!tokens) {
+    if (printed)
+      llvm::outs() << "\n";
     return fail(tokens.takeError());
+  }
 
   if (json) {
     std::string ids;
@@ -245,8 +257,6 @@ int main(int argc, char **argv) {
         stats.decodeTokensPerSecond(), (*model)->stateBytes());
     return 0;
   }
-  for (size_t i = 0; i < tokens->size(); ++i)
-    llvm::outs() << (i ? " " : "") << (*tokens)[i];
   llvm::outs() << "\n";
   llvm::errs() << llvm::formatv(
       "prefill: {0} tokens in {1:f3} s ({2:f1} tokens/s)\n"
