@@ -6,6 +6,9 @@
 // (L1-resident), v_t and o_t are contiguous vector loads/stores, q_t and k_t
 // are scalars broadcast over the block. Per step and key row i:
 //   S_i = g_i S_i + k~_i v_t,   o += q~_i S_i   (two FMAs per vector)
+// Four steps share one pass over the rows (each row loaded and stored once
+// per four steps: the L1 store port, not the FMAs, bounded the one-step
+// loop).
 // Packed sequences (cu_seqlens) map to (sequence, head, block) lanes whose
 // time range is read from cu_seqlens, with the offsets validated first.
 //
@@ -31,6 +34,10 @@ using namespace mlir;
 using namespace ssmc::detail;
 
 namespace {
+
+/// Steps that share one pass over the state rows (each row is loaded and
+/// stored once per group instead of once per step).
+constexpr int64_t kStepsPerPass = 4;
 
 struct LinearAttentionToLoops : OpRewritePattern<ssm::LinearAttentionOp> {
   LinearAttentionToLoops(MLIRContext *ctx, ssmc::SSMToLoopsOptions options)
@@ -182,55 +189,96 @@ struct LinearAttentionToLoops : OpRewritePattern<ssm::LinearAttentionOp> {
                 scf::YieldOp::create(b, loc);
               });
 
-          scf::ForOp::create(
-              b, loc, begin, end, c1, ValueRange{},
-              [&](OpBuilder &b, Location loc, Value t, ValueRange) {
-                Value vt = loadVec(v, {bIdx, h, t, v0});
-                Value stepGate;
-                if (gate && !op.hasKeyGate())
-                  stepGate = math::ExpOp::create(b, loc,
-                                                 scalar(gate, {bIdx, h, t}));
-                auto rows = scf::ForOp::create(
-                    b, loc, c0, keyDim, c1, ValueRange{zeroVec(acc), cst(0)},
-                    [&](OpBuilder &b, Location loc, Value i, ValueRange accs) {
-                      Value qi = arith::MulFOp::create(
-                          b, loc, scale, phi(scalar(q, {bIdx, h, t, i})));
-                      Value ki = phi(scalar(k, {bIdx, h, t, i}));
-                      Value g = stepGate;
-                      if (op.hasKeyGate())
-                        g = math::ExpOp::create(b, loc,
-                                                scalar(gate, {bIdx, h, t, i}));
-                      Value si = memref::LoadOp::create(b, loc, state, i);
-                      Value kv = vector::BroadcastOp::create(b, loc, vecTy, ki);
+          // T consecutive steps from t0 in one pass over the state rows:
+          // each row is loaded and stored once per T steps, not per step.
+          auto emitSteps = [&](OpBuilder &b, Location loc, Value t0,
+                               int64_t T) {
+            SmallVector<Value> ts, vts, stepGates;
+            for (int64_t u = 0; u < T; ++u) {
+              Value t = arith::AddIOp::create(
+                  b, loc, t0, arith::ConstantIndexOp::create(b, loc, u));
+              ts.push_back(t);
+              vts.push_back(loadVec(v, {bIdx, h, t, v0}));
+              stepGates.push_back(gate && !op.hasKeyGate()
+                                      ? math::ExpOp::create(
+                                            b, loc, scalar(gate, {bIdx, h, t}))
+                                            .getResult()
+                                      : Value());
+            }
+            SmallVector<Value> init;
+            for (int64_t u = 0; u < T; ++u)
+              init.push_back(zeroVec(acc));
+            for (int64_t u = 0; u < T; ++u)
+              init.push_back(cst(0));
+            auto rows = scf::ForOp::create(
+                b, loc, c0, keyDim, c1, init,
+                [&](OpBuilder &b, Location loc, Value i, ValueRange accs) {
+                  Value si = memref::LoadOp::create(b, loc, state, i);
+                  Value zi = z ? memref::LoadOp::create(b, loc, z, i).getResult()
+                               : Value();
+                  SmallVector<Value> os, dens;
+                  for (int64_t u = 0; u < T; ++u) {
+                    Value t = ts[u];
+                    Value qi = arith::MulFOp::create(
+                        b, loc, scale, phi(scalar(q, {bIdx, h, t, i})));
+                    Value ki = phi(scalar(k, {bIdx, h, t, i}));
+                    Value g = stepGates[u];
+                    if (op.hasKeyGate())
+                      g = math::ExpOp::create(b, loc,
+                                              scalar(gate, {bIdx, h, t, i}));
+                    Value kv = vector::BroadcastOp::create(b, loc, vecTy, ki);
+                    if (g)
+                      si = arith::MulFOp::create(
+                          b, loc, vector::BroadcastOp::create(b, loc, vecTy, g),
+                          si);
+                    si = math::FmaOp::create(b, loc, kv, vts[u], si);
+                    os.push_back(math::FmaOp::create(
+                        b, loc, vector::BroadcastOp::create(b, loc, vecTy, qi),
+                        si, accs[u]));
+                    Value den = accs[T + u];
+                    if (z) {
                       if (g)
-                        si = arith::MulFOp::create(
-                            b, loc, vector::BroadcastOp::create(b, loc, vecTy, g),
-                            si);
-                      si = math::FmaOp::create(b, loc, kv, vt, si);
-                      memref::StoreOp::create(b, loc, si, state, i);
-                      Value o = math::FmaOp::create(
-                          b, loc, vector::BroadcastOp::create(b, loc, vecTy, qi),
-                          si, accs[0]);
-                      Value den = accs[1];
-                      if (z) {
-                        Value zi = memref::LoadOp::create(b, loc, z, i);
-                        if (g)
-                          zi = arith::MulFOp::create(b, loc, g, zi);
-                        zi = arith::AddFOp::create(b, loc, zi, ki);
-                        memref::StoreOp::create(b, loc, zi, z, i);
-                        den = math::FmaOp::create(b, loc, zi, qi, den);
-                      }
-                      scf::YieldOp::create(b, loc, ValueRange{o, den});
-                    });
-                Value o = rows.getResult(0);
-                if (z)
-                  o = arith::DivFOp::create(
-                      b, loc, o,
-                      vector::BroadcastOp::create(b, loc, vecTy,
-                                                  rows.getResult(1)));
-                storeVec(out, {bIdx, h, t, v0}, o);
-                scf::YieldOp::create(b, loc);
-              });
+                        zi = arith::MulFOp::create(b, loc, g, zi);
+                      zi = arith::AddFOp::create(b, loc, zi, ki);
+                      den = math::FmaOp::create(b, loc, zi, qi, den);
+                    }
+                    dens.push_back(den);
+                  }
+                  memref::StoreOp::create(b, loc, si, state, i);
+                  if (z)
+                    memref::StoreOp::create(b, loc, zi, z, i);
+                  os.append(dens.begin(), dens.end());
+                  scf::YieldOp::create(b, loc, os);
+                });
+            for (int64_t u = 0; u < T; ++u) {
+              Value o = rows.getResult(u);
+              if (z)
+                o = arith::DivFOp::create(
+                    b, loc, o,
+                    vector::BroadcastOp::create(b, loc, vecTy,
+                                                rows.getResult(T + u)));
+              storeVec(out, {bIdx, h, ts[u], v0}, o);
+            }
+          };
+          // Steps in groups of kStepsPerPass, then one at a time.
+          Value cT = arith::ConstantIndexOp::create(b, loc, kStepsPerPass);
+          Value span = arith::SubIOp::create(b, loc, end, begin);
+          Value mid = arith::AddIOp::create(
+              b, loc, begin,
+              arith::MulIOp::create(
+                  b, loc, arith::DivUIOp::create(b, loc, span, cT), cT));
+          scf::ForOp::create(b, loc, begin, mid, cT, ValueRange{},
+                             [&](OpBuilder &b, Location loc, Value t,
+                                 ValueRange) {
+                               emitSteps(b, loc, t, kStepsPerPass);
+                               scf::YieldOp::create(b, loc);
+                             });
+          scf::ForOp::create(b, loc, mid, end, c1, ValueRange{},
+                             [&](OpBuilder &b, Location loc, Value t,
+                                 ValueRange) {
+                               emitSteps(b, loc, t, 1);
+                               scf::YieldOp::create(b, loc);
+                             });
 
           if (fs)
             scf::ForOp::create(

@@ -4,7 +4,9 @@
 // x, z and out are contiguous along p, so a block is one vector of `vw`
 // channels; its N state vectors (one per state index) live in a stack
 // buffer. Per step the decay exp(dt * A[h]) is one scalar; per state index
-// the update is h_n = decay h_n + B_n (dt x) and y += C_n h_n (two FMAs).
+// the update is h_n = decay h_n + B_n (dt x) and y += C_n h_n (two FMAs);
+// four steps share one pass over the state vectors, so each is loaded and
+// stored once per four steps.
 // The chunked SSD form (intra-chunk matmul, inter-chunk state passing) is
 // not built yet.
 //
@@ -29,6 +31,9 @@ using namespace mlir;
 using namespace ssmc::detail;
 
 namespace {
+
+/// Steps that share one pass over the state vectors.
+constexpr int64_t kStepsPerPass = 4;
 
 struct SSDToLoops : OpRewritePattern<ssm::SSDOp> {
   SSDToLoops(MLIRContext *ctx, ssmc::SSMToLoopsOptions options)
@@ -174,57 +179,94 @@ struct SSDToLoops : OpRewritePattern<ssm::SSDOp> {
                 memref::StoreOp::create(b, loc, init, state, n);
                 scf::YieldOp::create(b, loc);
               });
-          scf::ForOp::create(
-              b, loc, begin, end, c1, ValueRange{},
-              [&](OpBuilder &b, Location loc, Value t, ValueRange) {
-                Value step = scalar(dt, {bi, t, h});
-                if (biasH)
-                  step = arith::AddFOp::create(b, loc, step, biasH);
-                if (op.getDtSoftplus()) {
-                  Value e = math::ExpOp::create(b, loc, step);
-                  Value sp = math::Log1pOp::create(b, loc, e);
-                  Value big = arith::CmpFOp::create(
-                      b, loc, arith::CmpFPredicate::OGT, step, cst(20));
-                  step = arith::SelectOp::create(b, loc, big, step, sp);
-                }
-                Value decay = math::ExpOp::create(
-                    b, loc, arith::MulFOp::create(b, loc, step, aH));
-                Value decayV = vector::BroadcastOp::create(b, loc, vecTy, decay);
-                Value xv = load(x, {bi, t, h, p0});
-                Value dtx = arith::MulFOp::create(
-                    b, loc, vector::BroadcastOp::create(b, loc, vecTy, step), xv);
-                auto rows = scf::ForOp::create(
-                    b, loc, c0, stateSize, c1, ValueRange{zeroVec(acc)},
-                    [&](OpBuilder &b, Location loc, Value n, ValueRange ys) {
-                      Value bn = vector::BroadcastOp::create(
-                          b, loc, vecTy, scalar(Bm, {bi, t, g, n}));
-                      Value cn = vector::BroadcastOp::create(
-                          b, loc, vecTy, scalar(Cm, {bi, t, g, n}));
-                      Value s = memref::LoadOp::create(b, loc, state, n);
-                      s = math::FmaOp::create(
-                          b, loc, bn, dtx, arith::MulFOp::create(b, loc, decayV, s));
-                      memref::StoreOp::create(b, loc, s, state, n);
-                      scf::YieldOp::create(
-                          b, loc, ValueRange{math::FmaOp::create(b, loc, cn, s, ys[0])});
-                    });
-                Value y = rows.getResult(0);
-                if (dH)
-                  y = math::FmaOp::create(
-                      b, loc, vector::BroadcastOp::create(b, loc, vecTy, dH), xv, y);
-                if (z) {
-                  Value zv = load(z, {bi, t, h, p0});
-                  Value e = emitExp(b, loc, arith::NegFOp::create(b, loc, zv), how);
-                  Value one = vector::BroadcastOp::create(b, loc, vecTy, cst(1));
-                  y = arith::MulFOp::create(
-                      b, loc, y,
-                      arith::DivFOp::create(b, loc, zv,
-                                            arith::AddFOp::create(b, loc, one, e)));
-                }
-                Type e = cast<MemRefType>(out.getType()).getElementType();
-                vector::MaskedStoreOp::create(b, loc, out, ValueRange{bi, t, h, p0},
-                                              mask, castFloat(b, loc, y, e));
-                scf::YieldOp::create(b, loc);
-              });
+          // T consecutive steps from t0 in one pass over the N state
+          // vectors: each is loaded and stored once per T steps.
+          auto emitSteps = [&](OpBuilder &b, Location loc, Value t0,
+                               int64_t T) {
+            SmallVector<Value> ts, xvs, dtxs, decays;
+            for (int64_t u = 0; u < T; ++u) {
+              Value t = arith::AddIOp::create(
+                  b, loc, t0, arith::ConstantIndexOp::create(b, loc, u));
+              ts.push_back(t);
+              Value step = scalar(dt, {bi, t, h});
+              if (biasH)
+                step = arith::AddFOp::create(b, loc, step, biasH);
+              if (op.getDtSoftplus()) {
+                Value e = math::ExpOp::create(b, loc, step);
+                Value sp = math::Log1pOp::create(b, loc, e);
+                Value big = arith::CmpFOp::create(
+                    b, loc, arith::CmpFPredicate::OGT, step, cst(20));
+                step = arith::SelectOp::create(b, loc, big, step, sp);
+              }
+              Value decay = math::ExpOp::create(
+                  b, loc, arith::MulFOp::create(b, loc, step, aH));
+              decays.push_back(
+                  vector::BroadcastOp::create(b, loc, vecTy, decay));
+              Value xv = load(x, {bi, t, h, p0});
+              xvs.push_back(xv);
+              dtxs.push_back(arith::MulFOp::create(
+                  b, loc, vector::BroadcastOp::create(b, loc, vecTy, step),
+                  xv));
+            }
+            SmallVector<Value> init(T, zeroVec(acc));
+            auto rows = scf::ForOp::create(
+                b, loc, c0, stateSize, c1, init,
+                [&](OpBuilder &b, Location loc, Value n, ValueRange ys) {
+                  Value s = memref::LoadOp::create(b, loc, state, n);
+                  SmallVector<Value> next;
+                  for (int64_t u = 0; u < T; ++u) {
+                    Value bn = vector::BroadcastOp::create(
+                        b, loc, vecTy, scalar(Bm, {bi, ts[u], g, n}));
+                    Value cn = vector::BroadcastOp::create(
+                        b, loc, vecTy, scalar(Cm, {bi, ts[u], g, n}));
+                    s = math::FmaOp::create(
+                        b, loc, bn, dtxs[u],
+                        arith::MulFOp::create(b, loc, decays[u], s));
+                    next.push_back(math::FmaOp::create(b, loc, cn, s, ys[u]));
+                  }
+                  memref::StoreOp::create(b, loc, s, state, n);
+                  scf::YieldOp::create(b, loc, next);
+                });
+            for (int64_t u = 0; u < T; ++u) {
+              Value y = rows.getResult(u);
+              if (dH)
+                y = math::FmaOp::create(
+                    b, loc, vector::BroadcastOp::create(b, loc, vecTy, dH),
+                    xvs[u], y);
+              if (z) {
+                Value zv = load(z, {bi, ts[u], h, p0});
+                Value e = emitExp(b, loc, arith::NegFOp::create(b, loc, zv), how);
+                Value one = vector::BroadcastOp::create(b, loc, vecTy, cst(1));
+                y = arith::MulFOp::create(
+                    b, loc, y,
+                    arith::DivFOp::create(b, loc, zv,
+                                          arith::AddFOp::create(b, loc, one, e)));
+              }
+              Type e = cast<MemRefType>(out.getType()).getElementType();
+              vector::MaskedStoreOp::create(b, loc, out,
+                                            ValueRange{bi, ts[u], h, p0}, mask,
+                                            castFloat(b, loc, y, e));
+            }
+          };
+          // Steps in groups of kStepsPerPass, then one at a time.
+          Value cT = arith::ConstantIndexOp::create(b, loc, kStepsPerPass);
+          Value span = arith::SubIOp::create(b, loc, end, begin);
+          Value mid = arith::AddIOp::create(
+              b, loc, begin,
+              arith::MulIOp::create(
+                  b, loc, arith::DivUIOp::create(b, loc, span, cT), cT));
+          scf::ForOp::create(b, loc, begin, mid, cT, ValueRange{},
+                             [&](OpBuilder &b, Location loc, Value t,
+                                 ValueRange) {
+                               emitSteps(b, loc, t, kStepsPerPass);
+                               scf::YieldOp::create(b, loc);
+                             });
+          scf::ForOp::create(b, loc, mid, end, c1, ValueRange{},
+                             [&](OpBuilder &b, Location loc, Value t,
+                                 ValueRange) {
+                               emitSteps(b, loc, t, 1);
+                               scf::YieldOp::create(b, loc);
+                             });
           if (fs)
             scf::ForOp::create(
                 b, loc, c0, stateSize, c1, ValueRange{},
