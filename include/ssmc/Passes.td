@@ -289,9 +289,11 @@ def SSMLowerMatmul : Pass<"ssm-lower-matmul"> {
       copied once to a contiguous buffer, then 4 rows of A at a time dotted
       with it along K (masked tail), one horizontal sum per result.
 
+    B may be transposed (indexing maps (m, k), (n, k), (m, n): a row-major
+    [N, K] weight applied to token-major activations); its rows are packed.
     Row tails repeat the last row (same value stored twice) rather than
-    branching. Other matmuls (transposed or broadcast maps, other element
-    types, strided last dimensions) are left for convert-linalg-to-loops.
+    branching. Other matmuls (other maps, other element types, strided last
+    dimensions) are left for convert-linalg-to-loops.
   }];
   let options = [
     Option<"vectorBits", "vector-bits", "unsigned", /*default=*/"512",

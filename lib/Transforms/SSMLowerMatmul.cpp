@@ -14,6 +14,9 @@
 //  contiguous buffer, then blocks of kRows rows dot A[r, :] with it, vector
 //  accumulators along K (masked tail) and one horizontal sum per result.
 //
+// B may also be given transposed ([N, K], the maps (m, k), (n, k), (m, n)):
+// the packing reads its rows, the decode kernel its row n.
+//
 // Blocks past the last row repeat it: every accumulator is read before any
 // is written, so the repeated row stores the same value twice.
 //
@@ -88,8 +91,21 @@ struct LowerMatmul : OpRewritePattern<linalg::MatmulOp> {
     if (!op.hasPureBufferSemantics())
       return rw.notifyMatchFailure(op, "needs memref operands (runs after "
                                        "bufferization)");
-    if (op.hasUserDefinedMaps())
-      return rw.notifyMatchFailure(op, "transposed or broadcast operands");
+    // The default maps, or B transposed ([N, K]: a row-major weight applied
+    // to token-major activations).
+    bool transB = false;
+    if (op.hasUserDefinedMaps()) {
+      MLIRContext *ctx = op.getContext();
+      AffineExpr m, n, k;
+      bindDims(ctx, m, n, k);
+      SmallVector<AffineMap> transposed = {
+          AffineMap::get(3, 0, {m, k}, ctx), AffineMap::get(3, 0, {n, k}, ctx),
+          AffineMap::get(3, 0, {m, n}, ctx)};
+      if (op.getIndexingMapsArray() != transposed)
+        return rw.notifyMatchFailure(
+            op, "maps other than the default or a transposed B");
+      transB = true;
+    }
     Value A = op.getDpsInputs()[0], B = op.getDpsInputs()[1],
           C = op.getDpsInits()[0];
     if (!isUnitStrideF32Matrix(A) || !isUnitStrideF32Matrix(B) ||
@@ -101,19 +117,19 @@ struct LowerMatmul : OpRewritePattern<linalg::MatmulOp> {
     rw.setInsertionPoint(op);
     Builder h{rw, loc, VectorType::get({lanes}, rw.getF32Type()),
               VectorType::get({lanes}, rw.getI1Type())};
-    int64_t staticN = cast<MemRefType>(B.getType()).getDimSize(1);
+    int64_t staticN = cast<MemRefType>(B.getType()).getDimSize(transB ? 0 : 1);
     if (!ShapedType::isDynamic(staticN) && staticN < lanes)
-      emitNarrow(h, A, B, C, staticN);
+      emitNarrow(h, A, B, C, staticN, transB);
     else
-      emitWide(h, A, B, C);
+      emitWide(h, A, B, C, transB);
     rw.eraseOp(op);
     return success();
   }
 
-  void emitWide(Builder &h, Value A, Value B, Value C) const {
+  void emitWide(Builder &h, Value A, Value B, Value C, bool transB) const {
     OpBuilder &b = h.b;
     Location loc = h.loc;
-    Value M = h.dim(A, 0), K = h.dim(A, 1), N = h.dim(B, 1);
+    Value M = h.dim(A, 0), K = h.dim(A, 1), N = h.dim(B, transB ? 0 : 1);
     Value c0 = h.idx(0), c1 = h.idx(1), cLanes = h.idx(lanes);
     Value tileCols = h.idx(2 * lanes);
     Value last = h.sub(M, c1);
@@ -145,17 +161,42 @@ struct LowerMatmul : OpRewritePattern<linalg::MatmulOp> {
                 Value n1 = h3.add(n0, cLanes);
                 Value m0 = h3.mask(h3.sub(pEnd, n0));
                 Value m1 = h3.mask(h3.sub(pEnd, n1));
-                scf::ForOp::create(
-                    b, loc, c0, K, c1, ValueRange{},
-                    [&](OpBuilder &b, Location loc, Value k, ValueRange) {
-                      Builder h4{b, loc, h.vec, h.maskTy};
-                      vector::StoreOp::create(b, loc, h4.load(B, {k, n0}, m0),
-                                              packed, ValueRange{t, k, c0});
-                      vector::StoreOp::create(b, loc, h4.load(B, {k, n1}, m1),
-                                              packed,
-                                              ValueRange{t, k, cLanes});
-                      scf::YieldOp::create(b, loc);
-                    });
+                if (transB) {
+                  // Row n0 + j of B (contiguous along K) becomes lane j of
+                  // the tile; rows past N repeat the last one (their
+                  // columns of C are never stored).
+                  Value lastRow = h3.sub(N, c1);
+                  scf::ForOp::create(
+                      b, loc, c0, tileCols, c1, ValueRange{},
+                      [&](OpBuilder &b, Location loc, Value j, ValueRange) {
+                        Builder h4{b, loc, h.vec, h.maskTy};
+                        Value row = h4.min(h4.add(n0, j), lastRow);
+                        scf::ForOp::create(
+                            b, loc, c0, K, c1, ValueRange{},
+                            [&](OpBuilder &b, Location loc, Value k,
+                                ValueRange) {
+                              Value v = memref::LoadOp::create(
+                                  b, loc, B, ValueRange{row, k});
+                              memref::StoreOp::create(b, loc, v, packed,
+                                                      ValueRange{t, k, j});
+                              scf::YieldOp::create(b, loc);
+                            });
+                        scf::YieldOp::create(b, loc);
+                      });
+                } else {
+                  scf::ForOp::create(
+                      b, loc, c0, K, c1, ValueRange{},
+                      [&](OpBuilder &b, Location loc, Value k, ValueRange) {
+                        Builder h4{b, loc, h.vec, h.maskTy};
+                        vector::StoreOp::create(b, loc,
+                                                h4.load(B, {k, n0}, m0), packed,
+                                                ValueRange{t, k, c0});
+                        vector::StoreOp::create(b, loc,
+                                                h4.load(B, {k, n1}, m1), packed,
+                                                ValueRange{t, k, cLanes});
+                        scf::YieldOp::create(b, loc);
+                      });
+                }
                 scf::ReduceOp::create(b, loc);
               });
           scf::ParallelOp::create(
@@ -215,8 +256,8 @@ struct LowerMatmul : OpRewritePattern<linalg::MatmulOp> {
     memref::DeallocOp::create(b, loc, packed);
   }
 
-  void emitNarrow(Builder &h, Value A, Value B, Value C,
-                  int64_t staticN) const {
+  void emitNarrow(Builder &h, Value A, Value B, Value C, int64_t staticN,
+                  bool transB) const {
     OpBuilder &b = h.b;
     Location loc = h.loc;
     Value M = h.dim(A, 0), K = h.dim(A, 1);
@@ -230,8 +271,10 @@ struct LowerMatmul : OpRewritePattern<linalg::MatmulOp> {
       Value cn = h.idx(n);
       scf::ForOp::create(b, loc, c0, K, c1, ValueRange{},
                          [&](OpBuilder &b, Location loc, Value k, ValueRange) {
-                           Value v = memref::LoadOp::create(
-                               b, loc, B, ValueRange{k, cn});
+                           SmallVector<Value> at = {k, cn};
+                           if (transB)
+                             std::swap(at[0], at[1]);
+                           Value v = memref::LoadOp::create(b, loc, B, at);
                            memref::StoreOp::create(b, loc, v, column,
                                                    ValueRange{k});
                            scf::YieldOp::create(b, loc);

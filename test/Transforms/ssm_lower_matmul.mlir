@@ -54,6 +54,25 @@ func.func @narrow(%a: memref<3072x768xf32>, %b: memref<768x1xf32>, %c: memref<30
 
 // -----
 
+// B transposed ([N, K], a row-major weight on token-major activations): the
+// packing reads B's rows (a scalar copy per tile lane), the kernel is the
+// same.
+// CHECK-LABEL: func.func @transposed_b
+// CHECK-NOT: linalg.matmul
+// CHECK: scf.parallel
+// CHECK: scf.for %[[J:.*]] = %c0 to %c32 step %c1 {
+// CHECK: arith.minsi
+// CHECK: memref.load %{{.*}} : memref<37x5xf32>
+// CHECK: memref.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}, %[[J]]] : memref<2x?x32xf32>
+// CHECK: math.fma
+func.func @transposed_b(%a: memref<7x5xf32>, %b: memref<37x5xf32>, %c: memref<7x37xf32>) {
+  linalg.matmul indexing_maps = [affine_map<(m, n, k) -> (m, k)>, affine_map<(m, n, k) -> (n, k)>, affine_map<(m, n, k) -> (m, n)>]
+      ins(%a, %b : memref<7x5xf32>, memref<37x5xf32>) outs(%c : memref<7x37xf32>)
+  return
+}
+
+// -----
+
 // Dynamic sizes take the wide kernel (N may be large at run time).
 // CHECK-LABEL: func.func @dynamic
 // CHECK-NOT: linalg.matmul

@@ -5,7 +5,7 @@
 // over shapes that hit every tail: rows not a multiple of the 4-row block,
 // columns not a multiple of the vector or the panel, K not a multiple of
 // the vector in the narrow (static N < 16) kernel, dynamic sizes, a strided
-// B, and 1 and 2 threads.
+// B, a transposed B ([N, K] through the indexing maps), and 1 and 2 threads.
 //
 //===----------------------------------------------------------------------===//
 
@@ -25,13 +25,28 @@ struct MatmulCase {
   bool dynamic = false;
   bool stridedB = false; // B is columns [1, N + 1) of a [K, N + 3] tensor
   unsigned threads = 0;
+  bool transB = false; // B given as [N, K] with the transposed map
 };
 
 std::string dims(int64_t a, int64_t b, bool dyn) {
   return dyn ? "?x?" : std::to_string(a) + "x" + std::to_string(b);
 }
 
+/// C = A B^T + C0 with B [N, K] through linalg.matmul's indexing maps.
+std::string transposedProgram(const MatmulCase &c) {
+  std::string a = "tensor<" + dims(c.M, c.K, c.dynamic) + "xf32>";
+  std::string b = "tensor<" + dims(c.N, c.K, c.dynamic) + "xf32>";
+  std::string o = "tensor<" + dims(c.M, c.N, c.dynamic) + "xf32>";
+  return "func.func @main(%a: " + a + ", %b: " + b + ", %c: " + o + ") -> " +
+         o + " {\n  %r = linalg.matmul indexing_maps = [affine_map<(m, n, k) "
+         "-> (m, k)>, affine_map<(m, n, k) -> (n, k)>, affine_map<(m, n, k) "
+         "-> (m, n)>] ins(%a, %b : " + a + ", " + b + ") outs(%c : " + o +
+         ") -> " + o + "\n  return %r : " + o + "\n}\n";
+}
+
 std::string program(const MatmulCase &c) {
+  if (c.transB)
+    return transposedProgram(c);
   std::string a = "tensor<" + dims(c.M, c.K, c.dynamic) + "xf32>";
   std::string bFull = "tensor<" + dims(c.K, c.stridedB ? c.N + 3 : c.N,
                                        c.dynamic) + "xf32>";
@@ -64,7 +79,9 @@ void check(const MatmulCase &c) {
   auto jit = Jit::compile(program(c), options);
   ASSERT_TRUE(bool(jit)) << llvm::toString(jit.takeError());
   int64_t bCols = c.stridedB ? c.N + 3 : c.N;
-  OwnedTensor A(DType::F32, {c.M, c.K}), B(DType::F32, {c.K, bCols}),
+  OwnedTensor A(DType::F32, {c.M, c.K}),
+      B(DType::F32, c.transB ? std::vector<int64_t>{c.N, c.K}
+                             : std::vector<int64_t>{c.K, bCols}),
       C0(DType::F32, {c.M, c.N});
   std::mt19937 rng(c.M * 1000003 + c.K * 1009 + c.N);
   std::uniform_real_distribution<float> dist(-1, 1);
@@ -80,7 +97,8 @@ void check(const MatmulCase &c) {
       double s = C0.as<float>()[m * c.N + n];
       for (int64_t k = 0; k < c.K; ++k)
         s += double(A.as<float>()[m * c.K + k]) *
-             B.as<float>()[k * bCols + n + (c.stridedB ? 1 : 0)];
+             (c.transB ? B.as<float>()[n * c.K + k]
+                       : B.as<float>()[k * bCols + n + (c.stridedB ? 1 : 0)]);
       worst = std::max(worst, std::fabs(r[m * c.N + n] - s) /
                                   (1 + std::sqrt(double(c.K))));
     }
@@ -110,6 +128,19 @@ TEST(Matmul, DynamicStridedAndThreads) {
   check({64, 96, 300, false, false, /*threads=*/1});
   check({64, 96, 300, false, false, /*threads=*/2});
   check({130, 96, 1, false, false, /*threads=*/2});
+}
+
+TEST(Matmul, TransposedB) {
+  auto t = [](int64_t M, int64_t K, int64_t N, bool dyn = false,
+              unsigned threads = 0) {
+    MatmulCase c{M, K, N, dyn};
+    c.transB = true;
+    c.threads = threads;
+    return c;
+  };
+  for (MatmulCase c : {t(7, 5, 37), t(9, 33, 100), t(3, 17, 513), t(5, 15, 1),
+                       t(11, 50, 3), t(7, 19, 45, true), t(64, 96, 300, false, 2)})
+    check(c);
 }
 
 } // namespace
