@@ -15,6 +15,8 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/PatternMatch.h"
 
+#include "../SSMToLoops/LoweringUtils.h"
+
 namespace ssmc::gpu_kernels {
 
 using namespace mlir;
@@ -69,6 +71,43 @@ inline void forEach(OpBuilder &b, Location loc, Value n,
                        body(bb, i);
                        scf::YieldOp::create(bb, l);
                      });
+}
+
+/// A private state array of `n` elements, filled from `h0` at the indices
+/// `at(i)` gives (zero without h0).
+inline Value initialState(OpBuilder &b, Location loc, int64_t n, Value h0,
+                          llvm::function_ref<SmallVector<Value>(Value)> at) {
+  Value st = privateArray(b, loc, n);
+  forEach(b, loc, cidx(b, loc, n), [&](OpBuilder &bb, Value i) {
+    Value init =
+        h0 ? memref::LoadOp::create(bb, loc, h0, at(i)).getResult()
+           : cf32(bb, loc, 0);
+    memref::StoreOp::create(bb, loc, init, st, ValueRange{i});
+  });
+  return st;
+}
+
+/// Writes the `n` elements of state array `st` to `dest` at `at(i)`.
+inline void storeState(OpBuilder &b, Location loc, Value st, int64_t n,
+                       Value dest,
+                       llvm::function_ref<SmallVector<Value>(Value)> at) {
+  forEach(b, loc, cidx(b, loc, n), [&](OpBuilder &bb, Value i) {
+    Value v = memref::LoadOp::create(bb, loc, st, ValueRange{i});
+    memref::StoreOp::create(bb, loc, v, dest, at(i));
+  });
+}
+
+/// Replaces `op` by its output buffer `out` and, when the op returns one,
+/// its final-state buffer `fin`, as tensors.
+template <typename OpT>
+void replaceWithBuffers(PatternRewriter &rw, Location loc, OpT op, Value out,
+                        Value fin) {
+  SmallVector<Value> results{
+      ssmc::detail::toTensor(rw, loc, op.getOut().getType(), out)};
+  if (fin)
+    results.push_back(
+        ssmc::detail::toTensor(rw, loc, op.getFinalState().getType(), fin));
+  rw.replaceOp(op, results);
 }
 
 inline bool allF32(Operation *op) {

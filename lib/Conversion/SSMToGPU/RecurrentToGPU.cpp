@@ -69,13 +69,8 @@ struct SSDToGPU : OpRewritePattern<ssm::SSDOp> {
       Value h = arith::RemUIOp::create(rw, loc, bh, H);
       Value b = arith::DivUIOp::create(rw, loc, bh, H);
       Value g = arith::DivUIOp::create(rw, loc, h, headsPerGroup);
-      Value st = privateArray(rw, loc, N);
-      forEach(rw, loc, cN, [&](OpBuilder &bb, Value n) {
-        Value init = h0 ? memref::LoadOp::create(bb, loc, h0, ValueRange{b, h, p, n})
-                              .getResult()
-                        : cf32(bb, loc, 0);
-        memref::StoreOp::create(bb, loc, init, st, ValueRange{n});
-      });
+      auto stateAt = [&](Value n) { return SmallVector<Value>{b, h, p, n}; };
+      Value st = initialState(rw, loc, N, h0, stateAt);
       Value a = memref::LoadOp::create(rw, loc, A, ValueRange{h});
       Value bh0 = bias ? memref::LoadOp::create(rw, loc, bias, ValueRange{h}).getResult()
                        : Value();
@@ -113,15 +108,9 @@ struct SSDToGPU : OpRewritePattern<ssm::SSDOp> {
         memref::StoreOp::create(bb, loc, y, out, ValueRange{b, t, h, p});
       });
       if (fin)
-        forEach(rw, loc, cN, [&](OpBuilder &bb, Value n) {
-          Value hn = memref::LoadOp::create(bb, loc, st, ValueRange{n});
-          memref::StoreOp::create(bb, loc, hn, fin, ValueRange{b, h, p, n});
-        });
+        storeState(rw, loc, st, N, fin, stateAt);
     });
-    SmallVector<Value> results{toTensor(rw, loc, op.getOut().getType(), out)};
-    if (fin)
-      results.push_back(toTensor(rw, loc, op.getFinalState().getType(), fin));
-    rw.replaceOp(op, results);
+    replaceWithBuffers(rw, loc, op, out, fin);
     return success();
   }
 };
@@ -174,16 +163,11 @@ struct LinearAttentionToGPU : OpRewritePattern<ssm::LinearAttentionOp> {
       Value bh = arith::DivUIOp::create(rw, loc, lane, V);
       Value h = arith::RemUIOp::create(rw, loc, bh, H);
       Value b = arith::DivUIOp::create(rw, loc, bh, H);
-      Value s = privateArray(rw, loc, K);
-      Value zs = op.getNormalize() ? privateArray(rw, loc, K) : Value();
-      forEach(rw, loc, cK, [&](OpBuilder &bb, Value i) {
-        Value init = h0 ? memref::LoadOp::create(bb, loc, h0, ValueRange{b, h, i, j})
-                              .getResult()
-                        : cf32(bb, loc, 0);
-        memref::StoreOp::create(bb, loc, init, s, ValueRange{i});
-        if (zs)
-          memref::StoreOp::create(bb, loc, cf32(bb, loc, 0), zs, ValueRange{i});
-      });
+      auto stateAt = [&](Value i) { return SmallVector<Value>{b, h, i, j}; };
+      Value s = initialState(rw, loc, K, h0, stateAt);
+      Value zs = op.getNormalize()
+                     ? initialState(rw, loc, K, Value(), stateAt)
+                     : Value();
       forEach(rw, loc, L, [&](OpBuilder &bb, Value t) {
         Value vj = memref::LoadOp::create(bb, loc, v, ValueRange{b, h, t, j});
         Value gStep;
@@ -225,15 +209,9 @@ struct LinearAttentionToGPU : OpRewritePattern<ssm::LinearAttentionOp> {
         memref::StoreOp::create(bb, loc, o, out, ValueRange{b, h, t, j});
       });
       if (fin)
-        forEach(rw, loc, cK, [&](OpBuilder &bb, Value i) {
-          Value si = memref::LoadOp::create(bb, loc, s, ValueRange{i});
-          memref::StoreOp::create(bb, loc, si, fin, ValueRange{b, h, i, j});
-        });
+        storeState(rw, loc, s, K, fin, stateAt);
     });
-    SmallVector<Value> results{toTensor(rw, loc, op.getOut().getType(), out)};
-    if (fin)
-      results.push_back(toTensor(rw, loc, op.getFinalState().getType(), fin));
-    rw.replaceOp(op, results);
+    replaceWithBuffers(rw, loc, op, out, fin);
     return success();
   }
 };
@@ -404,10 +382,7 @@ struct CausalConv1dToGPU : OpRewritePattern<ssm::CausalConv1dOp> {
           memref::StoreOp::create(bb, loc, xx(bb, b, d, tj), fin, ValueRange{b, d, j});
         });
       });
-    SmallVector<Value> results{toTensor(rw, loc, op.getOut().getType(), out)};
-    if (fin)
-      results.push_back(toTensor(rw, loc, op.getFinalState().getType(), fin));
-    rw.replaceOp(op, results);
+    replaceWithBuffers(rw, loc, op, out, fin);
     return success();
   }
 };

@@ -210,10 +210,7 @@ struct SelectiveScanToGPU : OpRewritePattern<ssm::SelectiveScanOp> {
           memref::StoreOp::create(bb, loc, hn, dFinal, ValueRange{b, d, n});
         });
     });
-    SmallVector<Value> results{toTensor(rw, loc, op.getOut().getType(), hOut)};
-    if (hFinal)
-      results.push_back(toTensor(rw, loc, op.getFinalState().getType(), hFinal));
-    rw.replaceOp(op, results);
+    replaceWithBuffers(rw, loc, op, hOut, hFinal);
     return success();
   }
 };

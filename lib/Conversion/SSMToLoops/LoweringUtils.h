@@ -12,11 +12,13 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/TypeUtilities.h"
 
 #include <algorithm>
+#include <tuple>
 
 namespace ssmc::detail {
 
@@ -48,6 +50,32 @@ inline mlir::Value toStridedBuffer(mlir::OpBuilder &b, mlir::Location loc,
   auto mt = mlir::MemRefType::get(tt.getShape(), tt.getElementType(), layout);
   return mlir::bufferization::ToBufferOp::create(b, loc, mt, t,
                                                  /*read_only=*/true);
+}
+
+/// Steps [begin, end) of a recurrence, `group` at a time and then one at a
+/// time: `steps(b, loc, t0, count)` emits `count` consecutive steps from t0.
+inline void forStepGroups(
+    mlir::OpBuilder &b, mlir::Location loc, mlir::Value begin, mlir::Value end,
+    int64_t group,
+    llvm::function_ref<void(mlir::OpBuilder &, mlir::Location, mlir::Value,
+                            int64_t)>
+        steps) {
+  mlir::Value cT = mlir::arith::ConstantIndexOp::create(b, loc, group);
+  mlir::Value c1 = mlir::arith::ConstantIndexOp::create(b, loc, 1);
+  mlir::Value span = mlir::arith::SubIOp::create(b, loc, end, begin);
+  mlir::Value mid = mlir::arith::AddIOp::create(
+      b, loc, begin,
+      mlir::arith::MulIOp::create(
+          b, loc, mlir::arith::DivUIOp::create(b, loc, span, cT), cT));
+  for (auto [lo, hi, step, count] :
+       {std::tuple{begin, mid, cT, group}, std::tuple{mid, end, c1, int64_t(1)}})
+    mlir::scf::ForOp::create(
+        b, loc, lo, hi, step, mlir::ValueRange{},
+        [&, count = count](mlir::OpBuilder &b, mlir::Location loc,
+                           mlir::Value t, mlir::ValueRange) {
+          steps(b, loc, t, count);
+          mlir::scf::YieldOp::create(b, loc);
+        });
 }
 
 /// Allocates a buffer of tensor type `type`; `sizes` gives every

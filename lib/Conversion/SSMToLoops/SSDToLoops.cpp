@@ -248,25 +248,7 @@ struct SSDToLoops : OpRewritePattern<ssm::SSDOp> {
                                             castFloat(b, loc, y, e));
             }
           };
-          // Steps in groups of kStepsPerPass, then one at a time.
-          Value cT = arith::ConstantIndexOp::create(b, loc, kStepsPerPass);
-          Value span = arith::SubIOp::create(b, loc, end, begin);
-          Value mid = arith::AddIOp::create(
-              b, loc, begin,
-              arith::MulIOp::create(
-                  b, loc, arith::DivUIOp::create(b, loc, span, cT), cT));
-          scf::ForOp::create(b, loc, begin, mid, cT, ValueRange{},
-                             [&](OpBuilder &b, Location loc, Value t,
-                                 ValueRange) {
-                               emitSteps(b, loc, t, kStepsPerPass);
-                               scf::YieldOp::create(b, loc);
-                             });
-          scf::ForOp::create(b, loc, mid, end, c1, ValueRange{},
-                             [&](OpBuilder &b, Location loc, Value t,
-                                 ValueRange) {
-                               emitSteps(b, loc, t, 1);
-                               scf::YieldOp::create(b, loc);
-                             });
+          forStepGroups(b, loc, begin, end, kStepsPerPass, emitSteps);
           if (fs)
             scf::ForOp::create(
                 b, loc, c0, stateSize, c1, ValueRange{},
