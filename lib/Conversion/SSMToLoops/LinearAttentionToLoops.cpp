@@ -14,6 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ChunkedScan.h"
 #include "LoweringUtils.h"
 #include "ssmc/Conversion/SSMToLoops.h"
 
@@ -38,6 +39,8 @@ namespace {
 /// Steps that share one pass over the state rows (each row is loaded and
 /// stored once per group instead of once per step).
 constexpr int64_t kStepsPerPass = 4;
+/// Steps per chunk of the chunked kernel (scalar or no gate).
+constexpr int64_t kChunk = 4;
 
 struct LinearAttentionToLoops : OpRewritePattern<ssm::LinearAttentionOp> {
   LinearAttentionToLoops(MLIRContext *ctx, ssmc::SSMToLoopsOptions options)
@@ -110,6 +113,21 @@ struct LinearAttentionToLoops : OpRewritePattern<ssm::LinearAttentionOp> {
     auto guard = scf::IfOp::create(rw, loc, checks.allOk(),
                                    /*withElseRegion=*/false);
     rw.setInsertionPointToStart(&guard.getThenRegion().front());
+    if (!op.hasKeyGate() && !op.getNormalize()) {
+      // Scalar or no gate: the chunked kernel, one task per (sequence, head).
+      scf::ParallelOp::create(
+          rw, loc, ValueRange{c0, c0}, ValueRange{sequences, heads},
+          ValueRange{c1, c1}, [&](OpBuilder &b, Location loc, ValueRange ivs) {
+            emitChunked(b, loc, op, ivs[0], ivs[1],
+                        {q, k, v, gate, h0, cu, out, fs, keyDim, valueDim, len});
+          });
+      rw.setInsertionPointAfter(guard);
+      SmallVector<Value> results{toTensor(rw, loc, outTy, out)};
+      if (fs)
+        results.push_back(toTensor(rw, loc, op.getFinalState().getType(), fs));
+      rw.replaceOp(op, results);
+      return success();
+    }
     scf::ParallelOp::create(
         rw, loc, ValueRange{c0, c0, c0}, ValueRange{sequences, heads, blocks},
         ValueRange{c1, c1, c1},
@@ -278,6 +296,114 @@ struct LinearAttentionToLoops : OpRewritePattern<ssm::LinearAttentionOp> {
       results.push_back(toTensor(rw, loc, op.getFinalState().getType(), fs));
     rw.replaceOp(op, results);
     return success();
+  }
+
+  struct Buffers {
+    Value q, k, v, gate, h0, cu, out, fs, keyDim, valueDim, len;
+  };
+
+  /// The (sequence `seq`, head `h`) task of the chunked kernel.
+  void emitChunked(OpBuilder &b, Location loc, ssm::LinearAttentionOp op,
+                   Value seq, Value h, const Buffers &m) const {
+    auto acc = cast<FloatType>(op.getAccumulatorType());
+    const int64_t vw = laneCount(options.vectorBits, acc);
+    auto vecTy = VectorType::get({vw}, acc);
+    StringRef featureMap = op.getFeatureMap();
+    Value c0 = arith::ConstantIndexOp::create(b, loc, 0);
+    Value c1 = arith::ConstantIndexOp::create(b, loc, 1);
+    Value bIdx = m.cu ? c0 : seq;
+    Value begin = m.cu ? packedOffset(b, loc, m.cu, seq) : c0;
+    Value end = m.cu ? packedOffset(b, loc, m.cu,
+                                    arith::AddIOp::create(b, loc, seq, c1))
+                     : m.len;
+    auto cst = [&](OpBuilder &b, double x) -> Value {
+      return arith::ConstantOp::create(b, loc, b.getFloatAttr(acc, x));
+    };
+    auto load = [&](OpBuilder &b, Value mem, ValueRange at, Value mask) -> Value {
+      Type e = cast<MemRefType>(mem.getType()).getElementType();
+      auto vt = VectorType::get({vw}, e);
+      Value zero = arith::ConstantOp::create(
+          b, loc, vt, DenseElementsAttr::get(vt, b.getZeroAttr(e)));
+      return castFloat(
+          b, loc, vector::MaskedLoadOp::create(b, loc, vt, mem, at, mask, zero),
+          acc);
+    };
+    auto phi = [&](OpBuilder &b, Value x) -> Value {
+      Value zero = vector::BroadcastOp::create(b, loc, vecTy, cst(b, 0));
+      if (featureMap == "relu")
+        return arith::MaximumFOp::create(b, loc, x, zero);
+      if (featureMap == "elu_plus_one") {
+        Value pos =
+            arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, x, zero);
+        Value one = vector::BroadcastOp::create(b, loc, vecTy, cst(b, 1));
+        return arith::SelectOp::create(b, loc, pos,
+                                       arith::AddFOp::create(b, loc, x, one),
+                                       math::ExpOp::create(b, loc, x));
+      }
+      return x;
+    };
+    // scale: the attribute, or K^-1/2 computed at run time.
+    Value scale;
+    if (op.getScaleAttr()) {
+      scale = cst(b, op.getScaleAttr().getValueAsDouble());
+    } else {
+      Value kf = arith::UIToFPOp::create(
+          b, loc, acc, arith::IndexCastOp::create(b, loc, b.getI64Type(), m.keyDim));
+      scale = arith::DivFOp::create(b, loc, cst(b, 1),
+                                    math::SqrtOp::create(b, loc, kf));
+    }
+    Value scaleVec = vector::BroadcastOp::create(b, loc, vecTy, scale);
+
+    auto query = [&](OpBuilder &b, Location loc, Value t, Value, Value at,
+                     Value mask) -> Value {
+      return arith::MulFOp::create(b, loc, scaleVec,
+                                   phi(b, load(b, m.q, {bIdx, h, t, at}, mask)));
+    };
+    auto key = [&](OpBuilder &b, Location, Value t, Value, Value at,
+                   Value mask) -> Value {
+      return phi(b, load(b, m.k, {bIdx, h, t, at}, mask));
+    };
+    auto value = [&](OpBuilder &b, Location, Value t, Value, Value at,
+                     Value mask) -> Value {
+      return load(b, m.v, {bIdx, h, t, at}, mask);
+    };
+    auto logDecay = [&](OpBuilder &b, Location loc, Value t, Value) -> Value {
+      return castFloat(b, loc, memref::LoadOp::create(b, loc, m.gate, ValueRange{bIdx, h, t}),
+                       acc);
+    };
+    auto output = [&](OpBuilder &b, Location loc, Value t, Value, Value at,
+                      Value mask, Value y) {
+      Type e = cast<MemRefType>(m.out.getType()).getElementType();
+      vector::MaskedStoreOp::create(b, loc, m.out, ValueRange{bIdx, h, t, at},
+                                    mask, castFloat(b, loc, y, e));
+    };
+    auto initState = [&](OpBuilder &b, Location, Value n, Value at,
+                         Value mask) -> Value {
+      return load(b, m.h0, {seq, h, n, at}, mask);
+    };
+    auto finalState = [&](OpBuilder &b, Location loc, Value n, Value at,
+                          Value mask, Value s) {
+      Type e = cast<MemRefType>(m.fs.getType()).getElementType();
+      vector::MaskedStoreOp::create(b, loc, m.fs, ValueRange{seq, h, n, at},
+                                    mask, castFloat(b, loc, s, e));
+    };
+    ChunkedScan scan;
+    scan.acc = acc;
+    scan.lanes = vw;
+    scan.chunk = kChunk;
+    scan.keyDim = m.keyDim;
+    scan.valueDim = m.valueDim;
+    scan.query = query;
+    scan.key = key;
+    scan.value = value;
+    scan.output = output;
+    if (m.gate)
+      scan.logDecay = logDecay;
+    if (m.h0)
+      scan.initState = initState;
+    if (m.fs)
+      scan.finalState = finalState;
+    emitChunkedScan(b, loc, scan, begin, end);
   }
 
   ssmc::SSMToLoopsOptions options;

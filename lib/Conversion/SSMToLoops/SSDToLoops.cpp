@@ -1,17 +1,15 @@
-//===- SSDToLoops.cpp - recurrent CPU lowering of Mamba-2 SSD -------------===//
+//===- SSDToLoops.cpp - chunked CPU lowering of Mamba-2 SSD ---------------===//
 //
-// One pass over the sequence per (batch, head, block of head channels p):
-// x, z and out are contiguous along p, so a block is one vector of `vw`
-// channels; its N state vectors (one per state index) live in a stack
-// buffer. Per step the decay exp(dt * A[h]) is one scalar; per state index
-// the update is h_n = decay h_n + B_n (dt x) and y += C_n h_n (two FMAs);
-// four steps share one pass over the state vectors, so each is loaded and
-// stored once per four steps.
-// The chunked SSD form (intra-chunk matmul, inter-chunk state passing) is
-// not built yet.
+// One task per (sequence, head), running the chunked kernel of
+// ChunkedScan.h with q = C, k = B, v = dt x and log decay dt * A[h]: x, z and
+// out are contiguous along p, so the value lanes are head channels and the
+// state rows are the N state indices. dt (bias, softplus) is computed once
+// per step and head; D skip and z gate are applied as each output vector is
+// stored.
 //
 //===----------------------------------------------------------------------===//
 
+#include "ChunkedScan.h"
 #include "LoweringUtils.h"
 #include "ssmc/Conversion/SSMToLoops.h"
 
@@ -33,7 +31,7 @@ using namespace ssmc::detail;
 namespace {
 
 /// Steps that share one pass over the state vectors.
-constexpr int64_t kStepsPerPass = 4;
+constexpr int64_t kChunk = 4;
 
 struct SSDToLoops : OpRewritePattern<ssm::SSDOp> {
   SSDToLoops(MLIRContext *ctx, ssmc::SSMToLoopsOptions options)
@@ -109,41 +107,34 @@ struct SSDToLoops : OpRewritePattern<ssm::SSDOp> {
                      "(reported: G, H)");
     }
 
-    Value cvw = arith::ConstantIndexOp::create(rw, loc, vw);
-    Value blocks = arith::CeilDivUIOp::create(rw, loc, headDim, cvw);
     auto guard = scf::IfOp::create(rw, loc, checks.allOk(), false);
     rw.setInsertionPointToStart(&guard.getThenRegion().front());
     scf::ParallelOp::create(
-        rw, loc, ValueRange{c0, c0, c0}, ValueRange{sequences, heads, blocks},
-        ValueRange{c1, c1, c1},
-        [&](OpBuilder &b, Location loc, ValueRange ivs) {
+        rw, loc, ValueRange{c0, c0}, ValueRange{sequences, heads},
+        ValueRange{c1, c1}, [&](OpBuilder &b, Location loc, ValueRange ivs) {
           Value seq = ivs[0], h = ivs[1];
           Value bi = cu ? c0 : seq;
           Value begin = cu ? packedOffset(b, loc, cu, seq) : c0;
           Value end = cu ? packedOffset(b, loc, cu, arith::AddIOp::create(b, loc, seq, c1))
                          : len;
-          Value p0 = arith::MulIOp::create(b, loc, ivs[2], cvw);
-          Value valid = arith::MinUIOp::create(
-              b, loc, arith::SubIOp::create(b, loc, headDim, p0), cvw);
-          Value mask = vector::CreateMaskOp::create(
-              b, loc, VectorType::get({vw}, b.getI1Type()), ValueRange{valid});
           Value g = arith::DivUIOp::create(
               b, loc, h, arith::DivUIOp::create(b, loc, heads, groups));
-          auto zeroVec = [&](Type e) -> Value {
+          auto zeroVec = [&](OpBuilder &b, Type e) -> Value {
             auto vt = VectorType::get({vw}, e);
             return arith::ConstantOp::create(
                 b, loc, vt, DenseElementsAttr::get(vt, b.getZeroAttr(e)));
           };
-          auto cst = [&](double v) -> Value {
+          auto cst = [&](OpBuilder &b, double v) -> Value {
             return arith::ConstantOp::create(b, loc, b.getFloatAttr(acc, v));
           };
-          auto scalar = [&](Value mem, ValueRange at) -> Value {
+          auto scalar = [&](OpBuilder &b, Value mem, ValueRange at) -> Value {
             return castFloat(b, loc, memref::LoadOp::create(b, loc, mem, at), acc);
           };
-          auto load = [&](Value mem, ValueRange at) -> Value {
+          auto load = [&](OpBuilder &b, Value mem, ValueRange at,
+                          Value mask) -> Value {
             Type e = cast<MemRefType>(mem.getType()).getElementType();
             Value r = vector::MaskedLoadOp::create(
-                b, loc, VectorType::get({vw}, e), mem, at, mask, zeroVec(e));
+                b, loc, VectorType::get({vw}, e), mem, at, mask, zeroVec(b, e));
             return castFloat(b, loc, r, acc);
           };
           // Lane i of a [.., P, N] state row n sits at (p0 + i) * N + n.
@@ -158,108 +149,96 @@ struct SSDToLoops : OpRewritePattern<ssm::SSDOp> {
               arith::IndexCastOp::create(b, loc, b.getI64Type(), stateSize));
           Value idxN = arith::MulIOp::create(b, loc, iota, stride);
 
-          Value aH = scalar(A, {h});
-          Value dH = D ? scalar(D, {h}) : Value();
-          Value biasH = bias ? scalar(bias, {h}) : Value();
-          auto bufTy = MemRefType::get({ShapedType::kDynamic}, vecTy);
-          Value state = memref::AllocaOp::create(b, loc, bufTy, ValueRange{stateSize});
-          scf::ForOp::create(
-              b, loc, c0, stateSize, c1, ValueRange{},
-              [&](OpBuilder &b, Location loc, Value n, ValueRange) {
-                Value init = zeroVec(acc);
-                if (h0) {
-                  Type e = cast<MemRefType>(h0.getType()).getElementType();
-                  init = castFloat(
-                      b, loc,
-                      vector::GatherOp::create(b, loc, VectorType::get({vw}, e), h0,
-                                               ValueRange{seq, h, p0, n}, idxN,
-                                               mask, zeroVec(e)),
-                      acc);
-                }
-                memref::StoreOp::create(b, loc, init, state, n);
-                scf::YieldOp::create(b, loc);
-              });
-          // T consecutive steps from t0 in one pass over the N state
-          // vectors: each is loaded and stored once per T steps.
-          auto emitSteps = [&](OpBuilder &b, Location loc, Value t0,
-                               int64_t T) {
-            SmallVector<Value> ts, xvs, dtxs, decays;
-            for (int64_t u = 0; u < T; ++u) {
-              Value t = arith::AddIOp::create(
-                  b, loc, t0, arith::ConstantIndexOp::create(b, loc, u));
-              ts.push_back(t);
-              Value step = scalar(dt, {bi, t, h});
-              if (biasH)
-                step = arith::AddFOp::create(b, loc, step, biasH);
-              if (op.getDtSoftplus()) {
-                Value e = math::ExpOp::create(b, loc, step);
-                Value sp = math::Log1pOp::create(b, loc, e);
-                Value big = arith::CmpFOp::create(
-                    b, loc, arith::CmpFPredicate::OGT, step, cst(20));
-                step = arith::SelectOp::create(b, loc, big, step, sp);
-              }
-              Value decay = math::ExpOp::create(
-                  b, loc, arith::MulFOp::create(b, loc, step, aH));
-              decays.push_back(
-                  vector::BroadcastOp::create(b, loc, vecTy, decay));
-              Value xv = load(x, {bi, t, h, p0});
-              xvs.push_back(xv);
-              dtxs.push_back(arith::MulFOp::create(
-                  b, loc, vector::BroadcastOp::create(b, loc, vecTy, step),
-                  xv));
+          Value aH = scalar(b, A, {h});
+          Value dH = D ? scalar(b, D, {h}) : Value();
+          Value biasH = bias ? scalar(b, bias, {h}) : Value();
+
+          ChunkedScan scan;
+          scan.acc = acc;
+          scan.lanes = vw;
+          scan.chunk = kChunk;
+          scan.keyDim = stateSize;
+          scan.valueDim = headDim;
+          // dt after bias and softplus, once per step.
+          auto stepValue = [&](OpBuilder &b, Location loc, Value t) -> Value {
+            Value step = scalar(b, dt, {bi, t, h});
+            if (biasH)
+              step = arith::AddFOp::create(b, loc, step, biasH);
+            if (op.getDtSoftplus()) {
+              Value e = math::ExpOp::create(b, loc, step);
+              Value sp = math::Log1pOp::create(b, loc, e);
+              Value big = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
+                                                step, cst(b, 20));
+              step = arith::SelectOp::create(b, loc, big, step, sp);
             }
-            SmallVector<Value> init(T, zeroVec(acc));
-            auto rows = scf::ForOp::create(
-                b, loc, c0, stateSize, c1, init,
-                [&](OpBuilder &b, Location loc, Value n, ValueRange ys) {
-                  Value s = memref::LoadOp::create(b, loc, state, n);
-                  SmallVector<Value> next;
-                  for (int64_t u = 0; u < T; ++u) {
-                    Value bn = vector::BroadcastOp::create(
-                        b, loc, vecTy, scalar(Bm, {bi, ts[u], g, n}));
-                    Value cn = vector::BroadcastOp::create(
-                        b, loc, vecTy, scalar(Cm, {bi, ts[u], g, n}));
-                    s = math::FmaOp::create(
-                        b, loc, bn, dtxs[u],
-                        arith::MulFOp::create(b, loc, decays[u], s));
-                    next.push_back(math::FmaOp::create(b, loc, cn, s, ys[u]));
-                  }
-                  memref::StoreOp::create(b, loc, s, state, n);
-                  scf::YieldOp::create(b, loc, next);
-                });
-            for (int64_t u = 0; u < T; ++u) {
-              Value y = rows.getResult(u);
-              if (dH)
-                y = math::FmaOp::create(
-                    b, loc, vector::BroadcastOp::create(b, loc, vecTy, dH),
-                    xvs[u], y);
-              if (z) {
-                Value zv = load(z, {bi, ts[u], h, p0});
-                Value e = emitExp(b, loc, arith::NegFOp::create(b, loc, zv), how);
-                Value one = vector::BroadcastOp::create(b, loc, vecTy, cst(1));
-                y = arith::MulFOp::create(
-                    b, loc, y,
-                    arith::DivFOp::create(b, loc, zv,
-                                          arith::AddFOp::create(b, loc, one, e)));
-              }
-              Type e = cast<MemRefType>(out.getType()).getElementType();
-              vector::MaskedStoreOp::create(b, loc, out,
-                                            ValueRange{bi, ts[u], h, p0}, mask,
-                                            castFloat(b, loc, y, e));
-            }
+            return step;
           };
-          forStepGroups(b, loc, begin, end, kStepsPerPass, emitSteps);
+          auto logDecay = [&](OpBuilder &b, Location loc, Value, Value step) -> Value {
+            return arith::MulFOp::create(b, loc, step, aH);
+          };
+          auto readC = [&](OpBuilder &b, Location, Value t, Value, Value at,
+                           Value mask) { return load(b, Cm, {bi, t, g, at}, mask); };
+          auto readB = [&](OpBuilder &b, Location, Value t, Value, Value at,
+                           Value mask) { return load(b, Bm, {bi, t, g, at}, mask); };
+          auto value = [&](OpBuilder &b, Location loc, Value t, Value step,
+                           Value at, Value mask) -> Value {
+            return arith::MulFOp::create(
+                b, loc, vector::BroadcastOp::create(b, loc, vecTy, step),
+                load(b, x, {bi, t, h, at}, mask));
+          };
+          auto output = [&](OpBuilder &b, Location loc, Value t, Value, Value at,
+                            Value mask, Value y) {
+            if (dH)
+              y = math::FmaOp::create(b, loc,
+                                      vector::BroadcastOp::create(b, loc, vecTy, dH),
+                                      load(b, x, {bi, t, h, at}, mask), y);
+            if (z) {
+              Value zv = load(b, z, {bi, t, h, at}, mask);
+              Value e = emitExp(b, loc, arith::NegFOp::create(b, loc, zv), how);
+              Value one = vector::BroadcastOp::create(b, loc, vecTy, cst(b, 1));
+              y = arith::MulFOp::create(
+                  b, loc, y,
+                  arith::DivFOp::create(b, loc, zv,
+                                        arith::AddFOp::create(b, loc, one, e)));
+            }
+            Type e = cast<MemRefType>(out.getType()).getElementType();
+            vector::MaskedStoreOp::create(b, loc, out, ValueRange{bi, t, h, at},
+                                          mask, castFloat(b, loc, y, e));
+          };
+          auto initState = [&](OpBuilder &b, Location loc, Value n, Value at,
+                               Value mask) -> Value {
+            Type e = cast<MemRefType>(h0.getType()).getElementType();
+            return castFloat(
+                b, loc,
+                vector::GatherOp::create(b, loc, VectorType::get({vw}, e), h0,
+                                         ValueRange{seq, h, at, n}, idxN, mask,
+                                         zeroVec(b, e)),
+                acc);
+          };
+          auto finalState = [&](OpBuilder &b, Location loc, Value n, Value at,
+                                Value mask, Value s) {
+            Type e = cast<MemRefType>(fs.getType()).getElementType();
+            vector::ScatterOp::create(b, loc, Type(), fs, ValueRange{seq, h, at, n},
+                                      idxN, mask, castFloat(b, loc, s, e));
+          };
+          auto prefetch = [&](OpBuilder &b, Location loc, Value t, Value at) {
+            memref::PrefetchOp::create(b, loc, x, ValueRange{bi, t, h, at},
+                                       /*isWrite=*/false, /*locality=*/3, true);
+            memref::PrefetchOp::create(b, loc, out, ValueRange{bi, t, h, at},
+                                       /*isWrite=*/true, /*locality=*/3, true);
+          };
+          scan.prefetch = prefetch;
+          scan.stepValue = stepValue;
+          scan.logDecay = logDecay;
+          scan.query = readC;
+          scan.key = readB;
+          scan.value = value;
+          scan.output = output;
+          if (h0)
+            scan.initState = initState;
           if (fs)
-            scf::ForOp::create(
-                b, loc, c0, stateSize, c1, ValueRange{},
-                [&](OpBuilder &b, Location loc, Value n, ValueRange) {
-                  Type e = cast<MemRefType>(fs.getType()).getElementType();
-                  Value s = memref::LoadOp::create(b, loc, state, n);
-                  vector::ScatterOp::create(b, loc, Type(), fs,
-                                            ValueRange{seq, h, p0, n}, idxN, mask,
-                                            castFloat(b, loc, s, e));
-                  scf::YieldOp::create(b, loc);
-                });
+            scan.finalState = finalState;
+          emitChunkedScan(b, loc, scan, begin, end);
         });
     rw.setInsertionPointAfter(guard);
     SmallVector<Value> results{toTensor(rw, loc, outTy, out)};

@@ -1,21 +1,36 @@
-// convert-ssm-to-loops on ssm.linear_attention: parallel over (sequence,
-// head, block of value columns); the K state rows live in a stack buffer of
-// vectors; v and o move as contiguous masked vectors; four steps share one
-// pass over the rows (each loaded and stored once per four steps).
+// convert-ssm-to-loops on ssm.linear_attention.
 // RUN: ssmc-opt %s -split-input-file --convert-ssm-to-loops | FileCheck %s
 
+// A scalar gate (or none): the chunked kernel, one task per (sequence,
+// head). Per chunk of four steps the q and k rows go to stack buffers, the
+// 4 x 4 lower-triangular dot products q_j . k_u are taken once, the rows are
+// scaled by their decays (exp of the chunk-local cumulative gates), and one
+// pass over the K state rows per block of value columns does four
+// read-outs and one update.
 // CHECK-LABEL: func.func @gated
-// CHECK: scf.parallel (%[[S:.*]], %[[H:.*]], %[[BLK:.*]]) = (%c0, %c0, %c0) to (%c2, %c4, %c2) step (%c1, %c1, %c1)
-// CHECK: %[[STATE:.*]] = memref.alloca(%c8) : memref<?xvector<16xf32>>
+// CHECK: scf.parallel (%[[S:.*]], %[[H:.*]]) = (%c0, %c0) to (%c2, %c4) step (%c1, %c1)
+// CHECK: %[[STATE:.*]] = memref.alloca(%c16) : memref<?xvector<16xf32>>
+// CHECK: %[[QS:.*]] = memref.alloca(%c64) : memref<?xf32>
+// CHECK: %[[KS:.*]] = memref.alloca(%c64) : memref<?xf32>
 // CHECK: scf.for %[[T:.*]] = %c0 to %c16 step %c4 {
-// CHECK: %[[VT:.*]] = vector.maskedload %{{.*}}[%[[S]], %[[H]], %[[T]], %{{.*}}]
-// CHECK: math.exp %{{.*}} : f32
-// CHECK: scf.for %[[I:.*]] = %c0 to %c8 step %c1 iter_args(%[[O:.*]] = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, f32, f32, f32, f32)
-// CHECK: memref.load %[[STATE]][%[[I]]]
-// CHECK: math.fma %{{.*}}, %[[VT]], %{{.*}} : vector<16xf32>
-// CHECK: math.fma %{{.*}}, %{{.*}}, %[[O]] : vector<16xf32>
-// CHECK: memref.store %{{.*}}, %[[STATE]][%[[I]]]
+// CHECK: memref.load %{{.*}}[%[[S]], %[[H]], %[[T]]] : memref<2x4x16xf32>
+// CHECK: vector.maskedload %{{.*}}[%[[S]], %[[H]], %[[T]], %{{.*}}]
+// CHECK: vector.store %{{.*}}, %[[QS]]
+// CHECK: vector.store %{{.*}}, %[[KS]]
+// CHECK-COUNT-10: vector.reduction <add>
+// CHECK: scf.for %[[BLK:.*]] = %c0 to %c2 step %c1 {
+// CHECK: %[[V0:.*]] = vector.maskedload %{{.*}}[%[[S]], %[[H]], %[[T]], %{{.*}}]
+// CHECK: scf.for %[[I:.*]] = %c0 to %c8 step %c1 iter_args(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK: memref.load %[[STATE]]
+// CHECK: memref.load %[[QS]][%[[I]]]
+// CHECK-COUNT-4: math.fma
+// CHECK: arith.mulf
+// CHECK: memref.load %[[KS]][%[[I]]]
+// CHECK: math.fma %{{.*}}, %[[V0]], %{{.*}} : vector<16xf32>
+// CHECK-COUNT-3: math.fma
+// CHECK: memref.store %{{.*}}, %[[STATE]]
 // CHECK-COUNT-4: vector.maskedstore
+// CHECK: scf.for %{{.*}} = %c16 to %c16 step %c1 {
 func.func @gated(%q: tensor<2x4x16x8xf32>, %v: tensor<2x4x16x20xf32>, %g: tensor<2x4x16xf32>) -> tensor<2x4x16x20xf32> {
   %o = ssm.linear_attention %q, %q, %v gate(%g)
       : (tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32>, tensor<2x4x16x20xf32>, tensor<2x4x16xf32>) -> tensor<2x4x16x20xf32>
@@ -24,13 +39,53 @@ func.func @gated(%q: tensor<2x4x16x8xf32>, %v: tensor<2x4x16x20xf32>, %g: tensor
 
 // -----
 
-// Packed sequences: the offsets are validated before the loops, each lane
+// Without a gate there is no decay: no exp, no row scaling, no multiply of
+// the state before the update.
+// CHECK-LABEL: func.func @ungated
+// CHECK-NOT: math.exp
+// CHECK: scf.for %{{.*}} = %c0 to %c8 step %c1 iter_args
+// CHECK-NOT: arith.mulf
+// CHECK: memref.store
+// CHECK-NOT: math.exp
+// CHECK: return
+func.func @ungated(%q: tensor<1x1x9x8xf32>) -> tensor<1x1x9x8xf32> {
+  %o = ssm.linear_attention %q, %q, %q {scale = 1.0}
+      : (tensor<1x1x9x8xf32>, tensor<1x1x9x8xf32>, tensor<1x1x9x8xf32>) -> tensor<1x1x9x8xf32>
+  return %o : tensor<1x1x9x8xf32>
+}
+
+// -----
+
+// A key gate (or normalization) keeps the recurrent form: parallel over
+// (sequence, head, block of value columns), the K state rows in a stack
+// buffer of vectors, four steps per pass over the rows.
+// CHECK-LABEL: func.func @key_gated
+// CHECK: scf.parallel (%[[S:.*]], %[[H:.*]], %[[BLK:.*]]) = (%c0, %c0, %c0) to (%c2, %c4, %c2) step (%c1, %c1, %c1)
+// CHECK: %[[STATE:.*]] = memref.alloca(%c8) : memref<?xvector<16xf32>>
+// CHECK: scf.for %[[T:.*]] = %c0 to %c16 step %c4 {
+// CHECK: %[[VT:.*]] = vector.maskedload %{{.*}}[%[[S]], %[[H]], %[[T]], %{{.*}}]
+// CHECK: scf.for %[[I:.*]] = %c0 to %c8 step %c1 iter_args(%[[O:.*]] = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, f32, f32, f32, f32)
+// CHECK: memref.load %[[STATE]][%[[I]]]
+// CHECK: math.exp %{{.*}} : f32
+// CHECK: math.fma %{{.*}}, %[[VT]], %{{.*}} : vector<16xf32>
+// CHECK: math.fma %{{.*}}, %{{.*}}, %[[O]] : vector<16xf32>
+// CHECK: memref.store %{{.*}}, %[[STATE]][%[[I]]]
+// CHECK-COUNT-4: vector.maskedstore
+func.func @key_gated(%q: tensor<2x4x16x8xf32>, %v: tensor<2x4x16x20xf32>) -> tensor<2x4x16x20xf32> {
+  %o = ssm.linear_attention %q, %q, %v gate(%q)
+      : (tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32>, tensor<2x4x16x20xf32>, tensor<2x4x16x8xf32>) -> tensor<2x4x16x20xf32>
+  return %o : tensor<2x4x16x20xf32>
+}
+
+// -----
+
+// Packed sequences: the offsets are validated before the loops, each task
 // walks [cu[s], cu[s+1]) of batch entry 0.
 // CHECK: ssm.runtime_checks = ["ssm.linear_attention at {{.*}}: 'cu_seqlens' must start at 0, never decrease and end at L (reported: its last offset)"]
 // CHECK-LABEL: func.func @varlen
 // CHECK: scf.for {{.*}} iter_args({{.*}}) -> (i1)
 // CHECK: func.call @ssmcShapeError
-// CHECK: scf.parallel (%[[S:.*]], %{{.*}}, %{{.*}}) = (%c0, %c0, %c0) to (%c3, %c2, %c1)
+// CHECK: scf.parallel (%[[S:.*]], %{{.*}}) = (%c0, %c0) to (%c3, %c2)
 // CHECK: %[[BEGIN:.*]] = arith.index_cast %{{.*}} : i32 to index
 // CHECK: %[[END:.*]] = arith.index_cast %{{.*}} : i32 to index
 // CHECK: %[[MID:.*]] = arith.addi %[[BEGIN]]

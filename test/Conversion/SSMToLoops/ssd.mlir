@@ -1,19 +1,33 @@
-// convert-ssm-to-loops on ssm.ssd: parallel over (batch, head, block of head
-// channels); one scalar decay per step; the state rows are vectors over p;
-// four steps share one pass over the state (then a one-step remainder loop).
+// convert-ssm-to-loops on ssm.ssd: the chunked kernel, one task per
+// (batch, head). Per chunk of four steps: the rows of x and out two chunks
+// ahead are prefetched, the C and B rows go to stack buffers, the 4 x 4
+// lower-triangular dot products C_j . B_u are taken once, the rows are
+// scaled by their decays, and one pass over the state rows per block of
+// head channels does four read-outs and one update (a one-step remainder
+// loop follows).
 // RUN: ssmc-opt %s --convert-ssm-to-loops | FileCheck %s
 
 // CHECK-LABEL: func.func @ssd
-// CHECK: scf.parallel (%[[B:.*]], %[[H:.*]], %{{.*}}) = (%c0, %c0, %c0) to (%c2, %c4, %c1)
+// CHECK: scf.parallel (%[[B:.*]], %[[H:.*]]) = (%c0, %c0) to (%c2, %c4) step (%c1, %c1)
 // CHECK: %[[G:.*]] = arith.divui %[[H]], %c2 : index
-// CHECK: memref.alloca(%c6) : memref<?xvector<16xf32>>
+// CHECK: %[[STATE:.*]] = memref.alloca(%c6) : memref<?xvector<16xf32>>
+// CHECK: %[[QS:.*]] = memref.alloca(%c64) : memref<?xf32>
+// CHECK: %[[KS:.*]] = memref.alloca(%c64) : memref<?xf32>
 // CHECK: scf.for %[[T:.*]] = %c0 to %c16 step %c4 {
-// CHECK-COUNT-4: math.exp %{{.*}} : f32
+// CHECK: memref.prefetch %{{.*}}[%[[B]], %{{.*}}, %[[H]], %{{.*}}], read
+// CHECK: memref.prefetch %{{.*}}[%[[B]], %{{.*}}, %[[H]], %{{.*}}], write
+// CHECK: vector.maskedload %{{.*}}[%[[B]], %{{.*}}, %[[G]], %{{.*}}]
+// CHECK: vector.store %{{.*}}, %[[QS]]
+// CHECK: vector.store %{{.*}}, %[[KS]]
+// CHECK-COUNT-10: vector.reduction <add>
 // CHECK: scf.for %[[N:.*]] = %c0 to %c6 step %c1 iter_args(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
-// CHECK: memref.load %{{.*}}[%[[N]]] : memref<?xvector<16xf32>>
-// CHECK: memref.load %{{.*}}[%[[B]], %[[T]], %[[G]], %[[N]]]
-// CHECK-COUNT-8: math.fma
-// CHECK: memref.store
+// CHECK: memref.load %[[STATE]]
+// CHECK: memref.load %[[QS]][%[[N]]]
+// CHECK-COUNT-4: math.fma
+// CHECK: arith.mulf
+// CHECK: memref.load %[[KS]][%[[N]]]
+// CHECK-COUNT-4: math.fma
+// CHECK: memref.store %{{.*}}, %[[STATE]]
 // CHECK-COUNT-4: vector.maskedstore
 // Remainder: one step at a time.
 // CHECK: scf.for %{{.*}} = %c16 to %c16 step %c1 {

@@ -1,0 +1,271 @@
+//===- ChunkedScan.cpp - chunked CPU kernel of scalar-decay linear scans --===//
+
+#include "ChunkedScan.h"
+#include "LoweringUtils.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+
+namespace ssmc::detail {
+
+namespace {
+
+/// Emission state of one (sequence, head) scan.
+class ChunkedScanEmitter {
+public:
+  ChunkedScanEmitter(OpBuilder &b, Location loc, const ChunkedScan &s)
+      : s(s), vecTy(VectorType::get({s.lanes}, s.acc)),
+        maskTy(VectorType::get({s.lanes}, b.getI1Type())) {
+    c0 = index(b, loc, 0);
+    c1 = index(b, loc, 1);
+    cLanes = index(b, loc, s.lanes);
+    keyBlocks = arith::CeilDivUIOp::create(b, loc, s.keyDim, cLanes);
+    valueBlocks = arith::CeilDivUIOp::create(b, loc, s.valueDim, cLanes);
+    keyPad = arith::MulIOp::create(b, loc, keyBlocks, cLanes);
+    // The state: row n of value block pb is element pb * K + n.
+    state = memref::AllocaOp::create(
+        b, loc, MemRefType::get({ShapedType::kDynamic}, vecTy),
+        ValueRange{arith::MulIOp::create(b, loc, valueBlocks, s.keyDim)});
+    // Chunk rows of queries and keys (scaled by their decays once the
+    // intra-chunk dot products are taken), padded to whole vectors.
+    auto rowsTy = MemRefType::get({ShapedType::kDynamic}, s.acc);
+    Value rowsLen =
+        arith::MulIOp::create(b, loc, index(b, loc, s.chunk), keyPad);
+    queries = memref::AllocaOp::create(b, loc, rowsTy, ValueRange{rowsLen});
+    keys = memref::AllocaOp::create(b, loc, rowsTy, ValueRange{rowsLen});
+  }
+
+  void emit(OpBuilder &b, Location loc, Value begin, Value end) {
+    forEachRow(b, loc, [&](OpBuilder &b, Location loc, Value at, Value mask,
+                           Value n, Value slot) {
+      Value init = s.initState ? s.initState(b, loc, n, at, mask) : zero(b, loc);
+      memref::StoreOp::create(b, loc, init, state, slot);
+    });
+    last = arith::SubIOp::create(b, loc, end, c1);
+    forStepGroups(b, loc, begin, end, s.chunk,
+                  [&](OpBuilder &b, Location loc, Value t0, int64_t T) {
+                    emitChunk(b, loc, t0, T);
+                  });
+    if (s.finalState)
+      forEachRow(b, loc, [&](OpBuilder &b, Location loc, Value at, Value mask,
+                             Value n, Value slot) {
+        s.finalState(b, loc, n, at, mask,
+                     memref::LoadOp::create(b, loc, state, slot));
+      });
+  }
+
+private:
+  static Value index(OpBuilder &b, Location loc, int64_t v) {
+    return arith::ConstantIndexOp::create(b, loc, v);
+  }
+  Value scalar(OpBuilder &b, Location loc, double v) const {
+    return arith::ConstantOp::create(b, loc, b.getFloatAttr(s.acc, v));
+  }
+  Value zero(OpBuilder &b, Location loc) const {
+    return arith::ConstantOp::create(
+        b, loc, vecTy, DenseElementsAttr::get(vecTy, b.getZeroAttr(s.acc)));
+  }
+  Value splat(OpBuilder &b, Location loc, Value x) const {
+    return vector::BroadcastOp::create(b, loc, vecTy, x);
+  }
+  /// Lanes [at, at + lanes) of a dimension of size `dim`.
+  Value maskFrom(OpBuilder &b, Location loc, Value dim, Value at) const {
+    Value valid = arith::MinUIOp::create(
+        b, loc, arith::SubIOp::create(b, loc, dim, at), cLanes);
+    return vector::CreateMaskOp::create(b, loc, maskTy, ValueRange{valid});
+  }
+  /// Element (row u, key index n) of a chunk-rows buffer.
+  Value rowIndex(OpBuilder &b, Location loc, int64_t u, Value n) const {
+    return arith::AddIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, index(b, loc, u), keyPad), n);
+  }
+
+  /// Calls `body(at, mask, n, slot)` for every state row of every value
+  /// block.
+  void forEachRow(OpBuilder &b, Location loc,
+                  llvm::function_ref<void(OpBuilder &, Location, Value, Value,
+                                          Value, Value)>
+                      body) {
+    scf::ForOp::create(
+        b, loc, c0, valueBlocks, c1, ValueRange{},
+        [&](OpBuilder &b, Location loc, Value pb, ValueRange) {
+          Value at = arith::MulIOp::create(b, loc, pb, cLanes);
+          Value mask = maskFrom(b, loc, s.valueDim, at);
+          Value base = arith::MulIOp::create(b, loc, pb, s.keyDim);
+          scf::ForOp::create(
+              b, loc, c0, s.keyDim, c1, ValueRange{},
+              [&](OpBuilder &b, Location loc, Value n, ValueRange) {
+                body(b, loc, at, mask, n, arith::AddIOp::create(b, loc, base, n));
+                scf::YieldOp::create(b, loc);
+              });
+          scf::YieldOp::create(b, loc);
+        });
+  }
+
+  /// Calls `body(at, mask)` for every key block.
+  void forEachKeyBlock(
+      OpBuilder &b, Location loc,
+      llvm::function_ref<void(OpBuilder &, Location, Value, Value)> body) {
+    scf::ForOp::create(
+        b, loc, c0, keyBlocks, c1, ValueRange{},
+        [&](OpBuilder &b, Location loc, Value nb, ValueRange) {
+          Value at = arith::MulIOp::create(b, loc, nb, cLanes);
+          body(b, loc, at, maskFrom(b, loc, s.keyDim, at));
+          scf::YieldOp::create(b, loc);
+        });
+  }
+
+  void emitChunk(OpBuilder &b, Location loc, Value t0, int64_t T) {
+    if (s.prefetch && T == s.chunk)
+      scf::ForOp::create(
+          b, loc, c0, valueBlocks, c1, ValueRange{},
+          [&](OpBuilder &b, Location loc, Value pb, ValueRange) {
+            Value at = arith::MulIOp::create(b, loc, pb, cLanes);
+            for (int64_t u = 0; u < T; ++u) {
+              Value t = arith::MinUIOp::create(
+                  b, loc, arith::AddIOp::create(b, loc, t0, index(b, loc, 2 * T + u)),
+                  last);
+              s.prefetch(b, loc, t, at);
+            }
+            scf::YieldOp::create(b, loc);
+          });
+    SmallVector<Value> ts, steps, cum;
+    for (int64_t u = 0; u < T; ++u) {
+      Value t = arith::AddIOp::create(b, loc, t0, index(b, loc, u));
+      ts.push_back(t);
+      steps.push_back(s.stepValue ? s.stepValue(b, loc, t) : Value());
+      if (s.logDecay) {
+        Value a = s.logDecay(b, loc, t, steps.back());
+        cum.push_back(u ? arith::AddFOp::create(b, loc, cum.back(), a).getResult()
+                        : a);
+      }
+    }
+    auto decay = [&](int64_t j, int64_t u) -> Value {
+      // exp(c_j - c_u) for u <= j (u = -1: exp(c_j)); null when it is 1.
+      if (!s.logDecay || j == u)
+        return {};
+      Value x = u < 0 ? cum[j] : arith::SubFOp::create(b, loc, cum[j], cum[u]);
+      return math::ExpOp::create(b, loc, x);
+    };
+
+    // 1. The chunk's q and k rows.
+    forEachKeyBlock(b, loc, [&](OpBuilder &b, Location loc, Value at, Value mask) {
+      for (int64_t u = 0; u < T; ++u) {
+        vector::StoreOp::create(b, loc, s.query(b, loc, ts[u], steps[u], at, mask),
+                                queries, rowIndex(b, loc, u, at));
+        vector::StoreOp::create(b, loc, s.key(b, loc, ts[u], steps[u], at, mask),
+                                keys, rowIndex(b, loc, u, at));
+      }
+    });
+
+    // 2. Intra-chunk coefficients M[j][u] = exp(c_j - c_u) (q_j . k_u).
+    SmallVector<SmallVector<Value>> coef(T);
+    for (int64_t j = 0; j < T; ++j)
+      for (int64_t u = 0; u <= j; ++u) {
+        auto dot = scf::ForOp::create(
+            b, loc, c0, keyBlocks, c1, ValueRange{zero(b, loc)},
+            [&](OpBuilder &b, Location loc, Value nb, ValueRange acc) {
+              Value at = arith::MulIOp::create(b, loc, nb, cLanes);
+              Value qv = vector::LoadOp::create(b, loc, vecTy, queries,
+                                                ValueRange{rowIndex(b, loc, j, at)});
+              Value kv = vector::LoadOp::create(b, loc, vecTy, keys,
+                                                ValueRange{rowIndex(b, loc, u, at)});
+              scf::YieldOp::create(
+                  b, loc, ValueRange{math::FmaOp::create(b, loc, qv, kv, acc[0])});
+            });
+        Value m = vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD,
+                                              dot.getResult(0));
+        if (Value d = decay(j, u))
+          m = arith::MulFOp::create(b, loc, m, d);
+        coef[j].push_back(m);
+      }
+
+    // 3. Scale the rows: q_j by exp(c_j), k_u by exp(c_{T-1} - c_u).
+    Value total;
+    if (s.logDecay) {
+      SmallVector<Value> qScale, kScale;
+      for (int64_t u = 0; u < T; ++u) {
+        qScale.push_back(splat(b, loc, decay(u, -1)));
+        Value k = decay(T - 1, u);
+        kScale.push_back(k ? splat(b, loc, k) : Value());
+      }
+      total = qScale.back();
+      forEachKeyBlock(b, loc, [&](OpBuilder &b, Location loc, Value at, Value) {
+        for (int64_t u = 0; u < T; ++u)
+          for (auto [rows, scale] : {std::pair{queries, qScale[u]},
+                                     std::pair{keys, kScale[u]}}) {
+            if (!scale)
+              continue;
+            Value i = rowIndex(b, loc, u, at);
+            Value x = vector::LoadOp::create(b, loc, vecTy, rows, ValueRange{i});
+            vector::StoreOp::create(b, loc,
+                                    arith::MulFOp::create(b, loc, x, scale),
+                                    rows, ValueRange{i});
+          }
+      });
+    }
+
+    // 4. One pass over the state per value block: T read-outs of S_0, one
+    // update to S_T, then the intra-chunk terms.
+    scf::ForOp::create(
+        b, loc, c0, valueBlocks, c1, ValueRange{},
+        [&](OpBuilder &b, Location loc, Value pb, ValueRange) {
+          Value at = arith::MulIOp::create(b, loc, pb, cLanes);
+          Value mask = maskFrom(b, loc, s.valueDim, at);
+          Value base = arith::MulIOp::create(b, loc, pb, s.keyDim);
+          SmallVector<Value> vs;
+          for (int64_t u = 0; u < T; ++u)
+            vs.push_back(s.value(b, loc, ts[u], steps[u], at, mask));
+          SmallVector<Value> init(T, zero(b, loc));
+          auto rows = scf::ForOp::create(
+              b, loc, c0, s.keyDim, c1, init,
+              [&](OpBuilder &b, Location loc, Value n, ValueRange ys) {
+                Value slot = arith::AddIOp::create(b, loc, base, n);
+                Value row = memref::LoadOp::create(b, loc, state, slot);
+                SmallVector<Value> next;
+                for (int64_t j = 0; j < T; ++j) {
+                  Value qn = memref::LoadOp::create(b, loc, queries,
+                                                    rowIndex(b, loc, j, n));
+                  next.push_back(
+                      math::FmaOp::create(b, loc, splat(b, loc, qn), row, ys[j]));
+                }
+                Value upd = total ? arith::MulFOp::create(b, loc, row, total)
+                                        .getResult()
+                                  : row;
+                for (int64_t u = 0; u < T; ++u) {
+                  Value kn = memref::LoadOp::create(b, loc, keys,
+                                                    rowIndex(b, loc, u, n));
+                  upd = math::FmaOp::create(b, loc, splat(b, loc, kn), vs[u], upd);
+                }
+                memref::StoreOp::create(b, loc, upd, state, slot);
+                scf::YieldOp::create(b, loc, next);
+              });
+          for (int64_t j = 0; j < T; ++j) {
+            Value y = rows.getResult(j);
+            for (int64_t u = 0; u <= j; ++u)
+              y = math::FmaOp::create(b, loc, splat(b, loc, coef[j][u]), vs[u], y);
+            s.output(b, loc, ts[j], steps[j], at, mask, y);
+          }
+          scf::YieldOp::create(b, loc);
+        });
+  }
+
+  const ChunkedScan &s;
+  VectorType vecTy, maskTy;
+  Value c0, c1, cLanes, keyBlocks, valueBlocks, keyPad;
+  Value state, queries, keys, last;
+};
+
+} // namespace
+
+void emitChunkedScan(OpBuilder &b, Location loc, const ChunkedScan &scan,
+                     Value begin, Value end) {
+  ChunkedScanEmitter(b, loc, scan).emit(b, loc, begin, end);
+}
+
+} // namespace ssmc::detail
