@@ -30,6 +30,10 @@ using namespace ssmc::detail;
 
 namespace {
 
+/// Independent partial sums of the read-out y = sum_n C_n h_n per step: one
+/// accumulator would chain N FMAs (4 cycles each) through every step.
+constexpr int64_t kPartialSums = 4;
+
 /// Builds the per-block body: everything below runs for one batch index and
 /// one block of `vw` channels.
 class BlockEmitter {
@@ -144,6 +148,20 @@ public:
         b, loc, dA, h, arith::MulFOp::create(b, loc, s.dtu, bN));
     Value yNew = math::FmaOp::create(b, loc, cN, hNew, y);
     return {hNew, yNew};
+  }
+
+  /// The sum of partial read-outs, pairwise (a tree, not a chain).
+  Value sumPartials(ArrayRef<Value> ys) {
+    SmallVector<Value> level(ys.begin(), ys.end());
+    while (level.size() > 1) {
+      SmallVector<Value> next;
+      for (size_t i = 0; i + 1 < level.size(); i += 2)
+        next.push_back(arith::AddFOp::create(b, loc, level[i], level[i + 1]));
+      if (level.size() % 2)
+        next.push_back(level.back());
+      level = std::move(next);
+    }
+    return level.front();
   }
 
   void epilogue(const Step &s, Value d0, Value t, Value y) {
@@ -463,6 +481,12 @@ private:
                                 ValueRange{e.idx(i), e.idx(0)});
       }
     };
+    auto rowsTy = MemRefType::get({T}, e.vectorType());
+    Value rowsU = memref::AllocaOp::create(b, loc, rowsTy);
+    Value rowsD = memref::AllocaOp::create(b, loc, rowsTy);
+    Value rowsY = memref::AllocaOp::create(b, loc, rowsTy);
+    Value rowsZ = e.z ? memref::AllocaOp::create(b, loc, rowsTy).getResult()
+                      : Value();
     Value steps = arith::SubIOp::create(b, loc, e.end, e.begin);
     Value fullTiles = arith::DivUIOp::create(b, loc, steps, e.idx(T));
     auto tiled = scf::ForOp::create(
@@ -479,28 +503,77 @@ private:
             stage(b, e.B, stageB, t0);
           if (stageC)
             stage(b, e.C, stageC, t0);
-          SmallVector<Value> yTile;
-          SmallVector<Value> state(hs.begin(), hs.end());
+          // The tile's steps run in inner loops over rows staged on the
+          // stack: unrolled, 16 steps x 16 state indices made a loop body of
+          // ~5.5K instructions (~38 KB), beyond the L1 instruction cache and
+          // the decoded-uop cache. Three loops, so that no step carries one
+          // long dependency chain (softplus -> exp(dt A) -> h -> y -> gate,
+          // ~150 cycles) that fills the scheduler: dt and dt*u for every
+          // step, then the recurrence, then the D skip and z gate.
           for (int64_t k = 0; k < T; ++k) {
-            Value t = arith::AddIOp::create(b, loc, t0, e.idx(k));
-            BlockEmitter::Step s = e.stepFrom(uTile[k], dTile[k]);
-            Value y = e.cst(0.0);
+            memref::StoreOp::create(b, loc, uTile[k], rowsU, e.idx(k));
+            memref::StoreOp::create(b, loc, dTile[k], rowsD, e.idx(k));
+            if (rowsZ)
+              memref::StoreOp::create(b, loc, zTile[k], rowsZ, e.idx(k));
+          }
+          auto forSteps = [&](ValueRange init,
+                              function_ref<SmallVector<Value>(OpBuilder &, Value,
+                                                              ValueRange)>
+                                  body) {
+            return scf::ForOp::create(
+                b, loc, e.idx(0), e.idx(T), e.idx(1), init,
+                [&](OpBuilder &b, Location loc, Value k, ValueRange it) {
+                  scf::YieldOp::create(b, loc, body(b, k, it));
+                });
+          };
+          // dt overwrites delta's row, dt*u is kept in y's row.
+          forSteps({}, [&](OpBuilder &b, Value k, ValueRange) {
+            BlockEmitter::Step s =
+                e.stepFrom(memref::LoadOp::create(b, loc, rowsU, k),
+                           memref::LoadOp::create(b, loc, rowsD, k));
+            memref::StoreOp::create(b, loc, s.dt, rowsD, k);
+            memref::StoreOp::create(b, loc, s.dtu, rowsY, k);
+            return SmallVector<Value>{};
+          });
+          auto steps = forSteps(hs, [&](OpBuilder &b, Value k, ValueRange hk) {
+            Value t = arith::AddIOp::create(b, loc, t0, k);
+            BlockEmitter::Step s;
+            s.dt = memref::LoadOp::create(b, loc, rowsD, k);
+            s.dtu = memref::LoadOp::create(b, loc, rowsY, k);
+            SmallVector<Value> ys(std::min<int64_t>(n, kPartialSums), e.cst(0.0));
+            SmallVector<Value> state(hk.begin(), hk.end());
             for (int64_t i = 0; i < n; ++i) {
               auto staged = [&](Value buf) -> Value {
-                Value v = memref::LoadOp::create(
-                    b, loc, buf, ValueRange{e.idx(i), e.idx(k)});
+                Value v =
+                    memref::LoadOp::create(b, loc, buf, ValueRange{e.idx(i), k});
                 return vector::BroadcastOp::create(b, loc, e.vectorType(), v);
               };
               Value bN = stageB ? staged(stageB)
                                 : e.inputProjection(e.B, e.idxGB, e.idx(i), t);
               Value cN = stageC ? staged(stageC)
                                 : e.inputProjection(e.C, e.idxGC, e.idx(i), t);
+              Value &y = ys[i % ys.size()];
               auto [h, yn] = e.updateWith(s, state[i], aCols[i], bN, cN, y);
               state[i] = h;
               y = yn;
             }
-            yTile.push_back(e.output(s, y, zTile.empty() ? Value() : zTile[k]));
-          }
+            memref::StoreOp::create(b, loc, e.sumPartials(ys), rowsY, k);
+            return state;
+          });
+          forSteps({}, [&](OpBuilder &b, Value k, ValueRange) {
+            BlockEmitter::Step s;
+            s.u = memref::LoadOp::create(b, loc, rowsU, k);
+            Value zk = rowsZ ? memref::LoadOp::create(b, loc, rowsZ, k).getResult()
+                             : Value();
+            memref::StoreOp::create(
+                b, loc,
+                e.output(s, memref::LoadOp::create(b, loc, rowsY, k), zk), rowsY,
+                k);
+            return SmallVector<Value>{};
+          });
+          SmallVector<Value> yTile, state(steps.getResults());
+          for (int64_t k = 0; k < T; ++k)
+            yTile.push_back(memref::LoadOp::create(b, loc, rowsY, e.idx(k)));
           e.storeTile(yTile, d0, t0, e.valid);
           scf::YieldOp::create(b, loc, state);
         });
@@ -519,14 +592,15 @@ private:
         b, loc, from, e.end, e.idx(1), init,
         [&](OpBuilder &b, Location loc, Value t, ValueRange hs) {
           BlockEmitter::Step s = e.prologue(d0, t);
-          Value y = e.cst(0.0);
+          SmallVector<Value> ys(std::min<int64_t>(n, kPartialSums), e.cst(0.0));
           SmallVector<Value> next;
           for (int64_t i = 0; i < n; ++i) {
+            Value &y = ys[i % ys.size()];
             auto [h, yn] = e.update(s, hs[i], aCols[i], e.idx(i), t, y);
             next.push_back(h);
             y = yn;
           }
-          e.epilogue(s, d0, t, y);
+          e.epilogue(s, d0, t, e.sumPartials(ys));
           scf::YieldOp::create(b, loc, next);
         });
     if (e.fs)

@@ -85,3 +85,43 @@ func.func @bf16_grouped(%u: tensor<1x8x4xbf16>, %A: tensor<8x2xf32>, %B: tensor<
          tensor<1x2x2x4xbf16>) -> tensor<1x8x4xbf16>
   return %y : tensor<1x8x4xbf16>
 }
+
+// -----
+
+// L >= 16: tiles of 16 steps move as register-transposed [channels x steps]
+// tiles, staged on the stack as rows, and run as three loops over the tile's
+// steps: dt (softplus) and dt*u; the recurrence (one exp2 per state index,
+// state in registers as loop-carried vectors); the D skip and z gate. Then
+// the tile is transposed back and stored; the last L mod 16 steps run one
+// at a time.
+// CHECK-LABEL: func.func @tiled
+// CHECK: %[[U:.*]] = memref.alloca() : memref<16xvector<16xf32>>
+// CHECK: %[[DT:.*]] = memref.alloca() : memref<16xvector<16xf32>>
+// CHECK: %[[Y:.*]] = memref.alloca() : memref<16xvector<16xf32>>
+// CHECK: %[[Z:.*]] = memref.alloca() : memref<16xvector<16xf32>>
+// CHECK: %[[H:.*]]:4 = scf.for %{{.*}} = %c0 to %c2 step %c1 iter_args
+// CHECK-COUNT-16: vector.transfer_read
+// CHECK: vector.shuffle
+// CHECK: memref.store %{{.*}}, %[[U]][%c0]
+// CHECK: scf.for %[[K1:.*]] = %c0 to %c16 step %c1 {
+// CHECK: math.log1p
+// CHECK: memref.store %{{.*}}, %[[DT]][%[[K1]]]
+// CHECK: memref.store %{{.*}}, %[[Y]][%[[K1]]]
+// CHECK: scf.for %[[K2:.*]] = %c0 to %c16 step %c1 iter_args(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>) {
+// CHECK: memref.load %[[DT]][%[[K2]]]
+// CHECK-COUNT-4: x86vector.avx512.mask.scalef
+// CHECK: memref.store %{{.*}}, %[[Y]][%[[K2]]]
+// CHECK: scf.yield
+// CHECK: scf.for %[[K3:.*]] = %c0 to %c16 step %c1 {
+// CHECK: memref.load %[[Z]][%[[K3]]]
+// CHECK: arith.divf
+// CHECK: memref.store %{{.*}}, %[[Y]][%[[K3]]]
+// CHECK: memref.load %[[Y]][%c0]
+// CHECK: vector.shuffle
+// CHECK-COUNT-16: vector.maskedstore
+// CHECK: scf.for %{{.*}} = %{{.*}} to %c35 step %c1 iter_args
+func.func @tiled(%u: tensor<1x16x35xf32>, %A: tensor<16x4xf32>, %B: tensor<1x4x35xf32>, %D: tensor<16xf32>) -> tensor<1x16x35xf32> {
+  %y = ssm.selective_scan %u, %u, %A, %B, %B D(%D) z(%u) delta_softplus
+      : (tensor<1x16x35xf32>, tensor<1x16x35xf32>, tensor<16x4xf32>, tensor<1x4x35xf32>, tensor<1x4x35xf32>, tensor<16xf32>, tensor<1x16x35xf32>) -> tensor<1x16x35xf32>
+  return %y : tensor<1x16x35xf32>
+}
