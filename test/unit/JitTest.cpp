@@ -91,8 +91,10 @@ void runSelectiveScan(const SelectiveScanConfig &c, unsigned seed,
   };
   std::vector<Input> ins;
   ins.push_back(randomInput(rng, elt, {B, Dm, L}, -1, 1));           // u
+  const bool deltaRange = c.deltaLo != 0 || c.deltaHi != 0;
   ins.push_back(randomInput(rng, elt, {B, Dm, L},                    // delta
-                            c.softplus ? -3.0 : 0.001, c.softplus ? 1.0 : 0.5));
+                            deltaRange ? c.deltaLo : c.softplus ? -3.0 : 0.001,
+                            deltaRange ? c.deltaHi : c.softplus ? 1.0 : 0.5));
   ins.push_back(randomInput(rng, param, {Dm, N}, -4, -0.05));        // A < 0
   ins.push_back(randomInput(rng, elt, bc(c.groupsB), -1, 1));        // B
   ins.push_back(randomInput(rng, elt, bc(c.groupsC), -1, 1));        // C
@@ -304,6 +306,22 @@ TEST(SelectiveScanNumerics, PackedSequencesRestartTheState) {
   if (::testing::Test::HasFatalFailure())
     return;
   expectMatchesF32(r, d);
+}
+
+TEST(SelectiveScanNumerics, SoftplusOverItsWholeRange) {
+  // softplus arguments from -40 (softplus ~ e^x, tiny) to 40 (~ x), across
+  // the tiled and one-step paths.
+  SelectiveScanConfig c = full(cfg(1, 32, 37, 16));
+  c.deltaLo = -40, c.deltaHi = 40;
+  ScanRun r;
+  runSelectiveScan(c, 5, r);
+  if (::testing::Test::HasFatalFailure())
+    return;
+  // Tighter than expectMatchesF32: a 1e-4 relative error in softplus alone
+  // must fail here.
+  double scale = std::max(1.0, maxAbs(r.reference.out));
+  EXPECT_LE(maxError(r.results[0], r.reference.out), 2e-6 * scale)
+      << maxError(r.results[0], r.reference.out) / scale;
 }
 
 TEST(SelectiveScanNumerics, LongSequenceStaysFinite) {

@@ -31,6 +31,7 @@ struct SelectiveScanConfig {
   std::string param = "f32"; // A, D, delta_bias
   bool dynamic = false;      // every dimension of every operand dynamic
   int64_t sequences = 0;     // > 0: packed with cu_seqlens (batch 1)
+  double deltaLo = 0, deltaHi = 0; // range of delta; both 0: the default
 };
 
 inline std::string accumulatorOf(const std::string &elt) {

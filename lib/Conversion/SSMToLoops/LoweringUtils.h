@@ -147,6 +147,14 @@ mlir::Value emitExp2(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x,
 mlir::Value emitExp(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x,
                     const ExpLowering &how);
 
+/// softplus(x) = log(1 + e^x) for a float scalar or vector. f32 vectors with
+/// `how.fast`: max(x, 0) + log1p(e) with e = exp(-|x|) in (0, 1] and
+/// log1p(e) = e g(e), g a degree-8 polynomial (relative error < 4e-8, no
+/// division, no cancellation for tiny e, no overflow for large x).
+/// Otherwise log1p(exp(x)), or x itself above 20.
+mlir::Value emitSoftplus(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x,
+                         const ExpLowering &how);
+
 /// Run-time checks of the shape relations the verifier could not check
 /// because a dimension is dynamic. Each failed check calls
 /// `ssmcShapeError(id, got, want)`, where `id` indexes the module's

@@ -120,14 +120,8 @@ public:
     Value dt = deltaT;
     if (bias)
       dt = arith::AddFOp::create(b, loc, dt, biasVec);
-    if (op.getDeltaSoftplus()) {
-      // softplus(x) = log1p(exp(x)), = x for large x where exp overflows.
-      Value e = emitExp(b, loc, dt, expLowering);
-      Value sp = math::Log1pOp::create(b, loc, e);
-      Value big = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, dt,
-                                        cst(20.0));
-      dt = arith::SelectOp::create(b, loc, big, dt, sp);
-    }
+    if (op.getDeltaSoftplus())
+      dt = emitSoftplus(b, loc, dt, expLowering);
     s.dt = dt;
     s.dtu = arith::MulFOp::create(b, loc, dt, s.u);
     return s;

@@ -14,11 +14,14 @@
 // CHECK: vector.create_mask %{{.*}} : vector<16xi1>
 // CHECK: %[[R:.*]]:4 = scf.for %[[T:.*]] = %c0 to %c7 step %c1 iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
 // CHECK: vector.gather %[[U]][%[[B]], %{{.*}}, %[[T]]]
-// softplus: exp through exp2 (x log2 e, roundeven, polynomial, vscalefps).
+// softplus: max(x, 0) + log1p(e), e = exp(-|x|) through exp2 (x log2 e,
+// roundeven, polynomial, vscalefps), log1p(e) = e g(e) by a polynomial.
+// CHECK: math.absf %{{.*}} : vector<16xf32>
 // CHECK: math.roundeven %{{.*}} : vector<16xf32>
 // CHECK: x86vector.avx512.mask.scalef
-// CHECK: math.log1p
-// CHECK: arith.cmpf ogt
+// CHECK-COUNT-8: math.fma
+// CHECK: arith.maximumf
+// CHECK-NOT: math.log1p
 // Per state index exp2(dt * A log2 e): A was prescaled once, outside the loop.
 // CHECK-COUNT-4: x86vector.avx512.mask.scalef
 // CHECK-NOT: math.exp
@@ -104,7 +107,7 @@ func.func @bf16_grouped(%u: tensor<1x8x4xbf16>, %A: tensor<8x2xf32>, %B: tensor<
 // CHECK: vector.shuffle
 // CHECK: memref.store %{{.*}}, %[[U]][%c0]
 // CHECK: scf.for %[[K1:.*]] = %c0 to %c16 step %c1 {
-// CHECK: math.log1p
+// CHECK: arith.maximumf
 // CHECK: memref.store %{{.*}}, %[[DT]][%[[K1]]]
 // CHECK: memref.store %{{.*}}, %[[Y]][%[[K1]]]
 // CHECK: scf.for %[[K2:.*]] = %c0 to %c16 step %c1 iter_args(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>) {
