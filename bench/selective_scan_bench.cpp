@@ -53,7 +53,11 @@ struct Inputs {
   OwnedTensor u, delta, A, B, C, D, z, bias, out;
 };
 
-std::string program(const bench::ScanShape &s) {
+/// The benchmarked program; `softplus` = false drops delta_bias and
+/// delta_softplus (delta is then dt itself), `gate` = false drops D and z:
+/// without both, the recurrence alone.
+std::string program(const bench::ScanShape &s, bool softplus = true,
+                    bool gate = true) {
   auto t = [](std::initializer_list<int64_t> dims) {
     std::string r = "tensor<";
     for (int64_t d : dims)
@@ -63,14 +67,23 @@ std::string program(const bench::ScanShape &s) {
   std::string act = t({s.batch, s.channels, s.len});
   std::string a = t({s.channels, s.state}), bc = t({s.batch, s.state, s.len});
   std::string vec = t({s.channels});
-  return "func.func @main(%u: " + act + ", %dt: " + act + ", %A: " + a +
-         ", %B: " + bc + ", %C: " + bc + ", %D: " + vec + ", %z: " + act +
-         ", %bias: " + vec + ") -> " + act + " {\n" +
-         "  %y = ssm.selective_scan %u, %dt, %A, %B, %C D(%D) z(%z) "
-         "delta_bias(%bias) delta_softplus : (" +
-         act + ", " + act + ", " + a + ", " + bc + ", " + bc + ", " + vec +
-         ", " + act + ", " + vec + ") -> " + act + "\n  return %y : " + act +
-         "\n}\n";
+  std::string args = "%u: " + act + ", %dt: " + act + ", %A: " + a +
+                     ", %B: " + bc + ", %C: " + bc;
+  std::string types = act + ", " + act + ", " + a + ", " + bc + ", " + bc;
+  std::string opts;
+  if (gate) {
+    args += ", %D: " + vec + ", %z: " + act;
+    types += ", " + vec + ", " + act;
+    opts += " D(%D) z(%z)";
+  }
+  if (softplus) {
+    args += ", %bias: " + vec;
+    types += ", " + vec;
+    opts += " delta_bias(%bias) delta_softplus";
+  }
+  return "func.func @main(" + args + ") -> " + act + " {\n" +
+         "  %y = ssm.selective_scan %u, %dt, %A, %B, %C" + opts + " : (" +
+         types + ") -> " + act + "\n  return %y : " + act + "\n}\n";
 }
 
 void setCounters(benchmark::State &state, const bench::ScanShape &s) {
@@ -172,6 +185,46 @@ void BM_SSMC(benchmark::State &state) {
       std::chrono::duration<double, std::milli>(t1 - t0).count();
 }
 
+/// What the parts of the op cost (shape 0): args {threads, variant},
+/// variant 0 the full op, 1 without softplus and bias (delta holds the
+/// same dt values, precomputed), 2 also without D and z (the recurrence
+/// alone). Timing only: the variants compute different things.
+void BM_SSMCParts(benchmark::State &state) {
+  const bench::ScanShape &s = kShapes[0];
+  const int64_t variant = state.range(1);
+  JitOptions options;
+  options.threads = static_cast<unsigned>(state.range(0));
+  auto jit = Jit::compile(program(s, variant == 0, variant < 2), options);
+  if (!jit) {
+    state.SkipWithError(llvm::toString(jit.takeError()).c_str());
+    return;
+  }
+  Inputs in(s);
+  if (variant > 0)
+    for (int64_t i = 0; i < in.delta.numel(); ++i) {
+      float x = in.delta.as<float>()[i] +
+                in.bias.as<float>()[(i / s.len) % s.channels];
+      in.delta.as<float>()[i] = x > 20 ? x : std::log1p(std::exp(x));
+    }
+  std::vector<Tensor> args = {in.u.view(), in.delta.view(), in.A.view(),
+                              in.B.view(), in.C.view()};
+  if (variant < 2)
+    args.insert(args.end(), {in.D.view(), in.z.view()});
+  if (variant == 0)
+    args.push_back(in.bias.view());
+  Tensor out = in.out.view();
+  for (auto _ : state) {
+    if (llvm::Error e = (*jit)->invoke("main", args, {out})) {
+      state.SkipWithError(llvm::toString(std::move(e)).c_str());
+      return;
+    }
+    benchmark::ClobberMemory();
+  }
+  setCounters(state, s);
+  state.counters["threads"] = options.threads;
+  state.counters["variant"] = variant;
+}
+
 } // namespace
 
 BENCHMARK(BM_PlainLoop)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -180,6 +233,10 @@ BENCHMARK(BM_HandAVX512)
     ->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_SSMC)
     ->Args({0, 1})->Args({0, 2})->Args({1, 1})->Args({1, 2})->Args({2, 1})->Args({2, 2})
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+
+BENCHMARK(BM_SSMCParts)
+    ->Args({1, 0})->Args({1, 1})->Args({1, 2})
     ->Unit(benchmark::kMillisecond)->UseRealTime();
 
 BENCHMARK_MAIN();

@@ -92,7 +92,7 @@ func.func @bf16_grouped(%u: tensor<1x8x4xbf16>, %A: tensor<8x2xf32>, %B: tensor<
 // -----
 
 // L >= 16: tiles of 16 steps move as register-transposed [channels x steps]
-// tiles, staged on the stack as rows, and run as three loops over the tile's
+// tiles (the next tile's rows prefetched), staged on the stack as rows, and run as three loops over the tile's
 // steps: dt (softplus) and dt*u; the recurrence (one exp2 per state index,
 // state in registers as loop-carried vectors); the D skip and z gate. Then
 // the tile is transposed back and stored; the last L mod 16 steps run one
@@ -103,6 +103,9 @@ func.func @bf16_grouped(%u: tensor<1x8x4xbf16>, %A: tensor<8x2xf32>, %B: tensor<
 // CHECK: %[[Y:.*]] = memref.alloca() : memref<16xvector<16xf32>>
 // CHECK: %[[Z:.*]] = memref.alloca() : memref<16xvector<16xf32>>
 // CHECK: %[[H:.*]]:4 = scf.for %{{.*}} = %c0 to %c2 step %c1 iter_args
+// The next tile's rows (16 streams per operand) are prefetched.
+// CHECK-COUNT-48: memref.prefetch %{{.*}}, read, locality<3>, data
+// CHECK-COUNT-16: memref.prefetch %{{.*}}, write, locality<3>, data
 // CHECK-COUNT-16: vector.transfer_read
 // CHECK: vector.shuffle
 // CHECK: memref.store %{{.*}}, %[[U]][%c0]
