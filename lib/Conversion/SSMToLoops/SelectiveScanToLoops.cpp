@@ -165,8 +165,12 @@ public:
 
   /// y + D*u, gated by silu(z) when z is given.
   Value output(const Step &s, Value y, Value zt) {
+    return gate(y, dVec, s.u, zt);
+  }
+  /// y + d*u (when D is given), times silu(zt) (when zt is given).
+  Value gate(Value y, Value d, Value uv, Value zt) {
     if (D)
-      y = math::FmaOp::create(b, loc, dVec, s.u, y);
+      y = math::FmaOp::create(b, loc, d, uv, y);
     if (zt) {
       Value e = emitExp(b, loc, arith::NegFOp::create(b, loc, zt), expLowering);
       Value silu = arith::DivFOp::create(
@@ -207,18 +211,12 @@ public:
   /// channel (rows past the last channel re-read it; their lanes are never
   /// stored), transposed: element k is the vector over channels at t0 + k.
   SmallVector<Value> loadTile(Value mem, Value d0, Value t0) {
-    Type e = cast<MemRefType>(mem.getType()).getElementType();
-    auto rowTy = VectorType::get({vw}, e);
     Value last = arith::SubIOp::create(b, loc, chans, idx(1));
-    Value pad = arith::ConstantOp::create(b, loc, b.getZeroAttr(e));
     SmallVector<Value> rows;
     for (int64_t i = 0; i < vw; ++i) {
       Value row = arith::MinUIOp::create(
           b, loc, arith::AddIOp::create(b, loc, d0, idx(i)), last);
-      Value v = vector::TransferReadOp::create(
-          b, loc, rowTy, mem, ValueRange{batchIdx, row, t0}, pad,
-          ArrayRef<bool>{true});
-      rows.push_back(castFloat(b, loc, v, acc));
+      rows.push_back(readRow(mem, row, t0));
     }
     return transpose(rows);
   }
@@ -241,7 +239,9 @@ public:
   }
 
   /// Transposes the per-step outputs back and stores each channel's row of
-  /// vw steps at t0; rows past the last channel are masked off.
+  /// vw steps at t0, after the D skip and z gate in the row domain (u and z
+  /// rows read as they lie, D one scalar per row: no transposes for them);
+  /// rows past the last channel are masked off.
   void storeTile(SmallVector<Value> steps, Value d0, Value t0, Value valid) {
     Type e = cast<MemRefType>(out.getType()).getElementType();
     SmallVector<Value> rows = transpose(std::move(steps));
@@ -253,9 +253,32 @@ public:
       Value rowMask = vector::BroadcastOp::create(b, loc, maskTy, inside);
       Value row = arith::MinUIOp::create(
           b, loc, arith::AddIOp::create(b, loc, d0, idx(i)), last);
+      Value y = rows[i];
+      if (D || z) {
+        Value dRow = D ? vector::BroadcastOp::create(
+                             b, loc, vecTy,
+                             castFloat(b, loc,
+                                       memref::LoadOp::create(b, loc, D, row),
+                                       acc))
+                             .getResult()
+                       : Value();
+        Value uRow = D ? readRow(u, row, t0) : Value();
+        Value zRow = z ? readRow(z, row, t0) : Value();
+        y = gate(y, dRow, uRow, zRow);
+      }
       vector::MaskedStoreOp::create(b, loc, out, ValueRange{batchIdx, row, t0},
-                                    rowMask, castFloat(b, loc, rows[i], e));
+                                    rowMask, castFloat(b, loc, y, e));
     }
+  }
+
+  /// vw steps from t0 of channel `row` of a [B, D, L] operand.
+  Value readRow(Value mem, Value row, Value t0) {
+    Type e = cast<MemRefType>(mem.getType()).getElementType();
+    Value pad = arith::ConstantOp::create(b, loc, b.getZeroAttr(e));
+    Value v = vector::TransferReadOp::create(
+        b, loc, VectorType::get({vw}, e), mem, ValueRange{batchIdx, row, t0},
+        pad, ArrayRef<bool>{true});
+    return castFloat(b, loc, v, acc);
   }
 
   Value biasVec, dVec, valid;
@@ -496,8 +519,6 @@ private:
     Value rowsU = memref::AllocaOp::create(b, loc, rowsTy);
     Value rowsD = memref::AllocaOp::create(b, loc, rowsTy);
     Value rowsY = memref::AllocaOp::create(b, loc, rowsTy);
-    Value rowsZ = e.z ? memref::AllocaOp::create(b, loc, rowsTy).getResult()
-                      : Value();
     Value steps = arith::SubIOp::create(b, loc, e.end, e.begin);
     Value fullTiles = arith::DivUIOp::create(b, loc, steps, e.idx(T));
     auto tiled = scf::ForOp::create(
@@ -511,9 +532,6 @@ private:
                          d0);
           SmallVector<Value> uTile = e.loadTile(e.u, d0, t0);
           SmallVector<Value> dTile = e.loadTile(e.delta, d0, t0);
-          SmallVector<Value> zTile;
-          if (e.z)
-            zTile = e.loadTile(e.z, d0, t0);
           if (stageB)
             stage(b, e.B, stageB, t0);
           if (stageC)
@@ -521,15 +539,14 @@ private:
           // The tile's steps run in inner loops over rows staged on the
           // stack: unrolled, 16 steps x 16 state indices made a loop body of
           // ~5.5K instructions (~38 KB), beyond the L1 instruction cache and
-          // the decoded-uop cache. Three loops, so that no step carries one
-          // long dependency chain (softplus -> exp(dt A) -> h -> y -> gate,
-          // ~150 cycles) that fills the scheduler: dt and dt*u for every
-          // step, then the recurrence, then the D skip and z gate.
+          // the decoded-uop cache. Two loops, so that no step carries one
+          // long dependency chain (softplus -> exp(dt A) -> h -> y, ~120
+          // cycles) that fills the scheduler: dt and dt*u for every step,
+          // then the recurrence. The D skip and z gate follow in the row
+          // domain, as the tile is stored.
           for (int64_t k = 0; k < T; ++k) {
             memref::StoreOp::create(b, loc, uTile[k], rowsU, e.idx(k));
             memref::StoreOp::create(b, loc, dTile[k], rowsD, e.idx(k));
-            if (rowsZ)
-              memref::StoreOp::create(b, loc, zTile[k], rowsZ, e.idx(k));
           }
           auto forSteps = [&](ValueRange init,
                               function_ref<SmallVector<Value>(OpBuilder &, Value,
@@ -574,17 +591,6 @@ private:
             }
             memref::StoreOp::create(b, loc, e.sumPartials(ys), rowsY, k);
             return state;
-          });
-          forSteps({}, [&](OpBuilder &b, Value k, ValueRange) {
-            BlockEmitter::Step s;
-            s.u = memref::LoadOp::create(b, loc, rowsU, k);
-            Value zk = rowsZ ? memref::LoadOp::create(b, loc, rowsZ, k).getResult()
-                             : Value();
-            memref::StoreOp::create(
-                b, loc,
-                e.output(s, memref::LoadOp::create(b, loc, rowsY, k), zk), rowsY,
-                k);
-            return SmallVector<Value>{};
           });
           SmallVector<Value> yTile, state(steps.getResults());
           for (int64_t k = 0; k < T; ++k)
