@@ -114,17 +114,26 @@ public:
   }
 
   /// dt (bias, softplus) and dt*u from this step's u and delta vectors.
-  Step stepFrom(Value uT, Value deltaT) {
+  Step stepFrom(Value uT, Value deltaT) { return stepWith(uT, deltaT, biasVec); }
+  /// The same with the bias given as a vector (per lane, or one channel's
+  /// broadcast for a row of steps).
+  Step stepWith(Value uv, Value deltav, Value biasv) {
     Step s;
-    s.u = uT;
-    Value dt = deltaT;
+    s.u = uv;
+    Value dt = deltav;
     if (bias)
-      dt = arith::AddFOp::create(b, loc, dt, biasVec);
+      dt = arith::AddFOp::create(b, loc, dt, biasv);
     if (op.getDeltaSoftplus())
       dt = emitSoftplus(b, loc, dt, expLowering);
     s.dt = dt;
     s.dtu = arith::MulFOp::create(b, loc, dt, s.u);
     return s;
+  }
+  /// Element `row` of a per-channel vector operand, broadcast.
+  Value channelScalar(Value mem, Value row) {
+    return vector::BroadcastOp::create(
+        b, loc, vecTy,
+        castFloat(b, loc, memref::LoadOp::create(b, loc, mem, row), acc));
   }
 
   /// h' = exp(dt*A_n) h + dtu*B_n;  y' = C_n h' + y.
@@ -255,13 +264,7 @@ public:
           b, loc, arith::AddIOp::create(b, loc, d0, idx(i)), last);
       Value y = rows[i];
       if (D || z) {
-        Value dRow = D ? vector::BroadcastOp::create(
-                             b, loc, vecTy,
-                             castFloat(b, loc,
-                                       memref::LoadOp::create(b, loc, D, row),
-                                       acc))
-                             .getResult()
-                       : Value();
+        Value dRow = D ? channelScalar(D, row) : Value();
         Value uRow = D ? readRow(u, row, t0) : Value();
         Value zRow = z ? readRow(z, row, t0) : Value();
         y = gate(y, dRow, uRow, zRow);
@@ -516,7 +519,6 @@ private:
       }
     };
     auto rowsTy = MemRefType::get({T}, e.vectorType());
-    Value rowsU = memref::AllocaOp::create(b, loc, rowsTy);
     Value rowsD = memref::AllocaOp::create(b, loc, rowsTy);
     Value rowsY = memref::AllocaOp::create(b, loc, rowsTy);
     Value steps = arith::SubIOp::create(b, loc, e.end, e.begin);
@@ -530,8 +532,24 @@ private:
                              b, loc, arith::AddIOp::create(b, loc, t0, e.idx(T)),
                              arith::SubIOp::create(b, loc, e.end, e.idx(1))),
                          d0);
-          SmallVector<Value> uTile = e.loadTile(e.u, d0, t0);
-          SmallVector<Value> dTile = e.loadTile(e.delta, d0, t0);
+          // dt (bias, softplus) and dt*u in the row domain (bias one scalar
+          // per channel row; 16 independent rows of straight-line code), then
+          // transposed into per-step vectors.
+          SmallVector<Value> dtRows, dtuRows;
+          {
+            Value last = arith::SubIOp::create(b, loc, e.chans, e.idx(1));
+            for (int64_t i = 0; i < T; ++i) {
+              Value row = arith::MinUIOp::create(
+                  b, loc, arith::AddIOp::create(b, loc, d0, e.idx(i)), last);
+              BlockEmitter::Step s = e.stepWith(
+                  e.readRow(e.u, row, t0), e.readRow(e.delta, row, t0),
+                  e.bias ? e.channelScalar(e.bias, row) : Value());
+              dtRows.push_back(s.dt);
+              dtuRows.push_back(s.dtu);
+            }
+          }
+          SmallVector<Value> dtTile = e.transpose(dtRows);
+          SmallVector<Value> dtuTile = e.transpose(dtuRows);
           if (stageB)
             stage(b, e.B, stageB, t0);
           if (stageC)
@@ -545,8 +563,8 @@ private:
           // then the recurrence. The D skip and z gate follow in the row
           // domain, as the tile is stored.
           for (int64_t k = 0; k < T; ++k) {
-            memref::StoreOp::create(b, loc, uTile[k], rowsU, e.idx(k));
-            memref::StoreOp::create(b, loc, dTile[k], rowsD, e.idx(k));
+            memref::StoreOp::create(b, loc, dtTile[k], rowsD, e.idx(k));
+            memref::StoreOp::create(b, loc, dtuTile[k], rowsY, e.idx(k));
           }
           auto forSteps = [&](ValueRange init,
                               function_ref<SmallVector<Value>(OpBuilder &, Value,
@@ -558,15 +576,6 @@ private:
                   scf::YieldOp::create(b, loc, body(b, k, it));
                 });
           };
-          // dt overwrites delta's row, dt*u is kept in y's row.
-          forSteps({}, [&](OpBuilder &b, Value k, ValueRange) {
-            BlockEmitter::Step s =
-                e.stepFrom(memref::LoadOp::create(b, loc, rowsU, k),
-                           memref::LoadOp::create(b, loc, rowsD, k));
-            memref::StoreOp::create(b, loc, s.dt, rowsD, k);
-            memref::StoreOp::create(b, loc, s.dtu, rowsY, k);
-            return SmallVector<Value>{};
-          });
           auto steps = forSteps(hs, [&](OpBuilder &b, Value k, ValueRange hk) {
             Value t = arith::AddIOp::create(b, loc, t0, k);
             BlockEmitter::Step s;
