@@ -9,6 +9,8 @@
 #                          tasks-out/demo)
 #   scripts/dev.sh test    build, then run every test (lit + gtest) via ctest
 #   scripts/dev.sh build   build only
+#   scripts/dev.sh bench   build, then run every benchmark (bench/run.sh;
+#                          ~15 minutes; output in bench-out/)
 #
 # Idempotent: with everything installed and built it only re-runs the job.
 # The test job first builds BUILD_DIR-asan with ASan + UBSan + LSan and runs
@@ -20,13 +22,13 @@ set -euo pipefail
 
 job="${1:-demo}"
 case "$job" in
-  demo | test | build) ;;
+  demo | test | build | bench) ;;
   -h | --help)
-    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
   *)
-    echo "usage: $0 demo|test|build" >&2
+    echo "usage: $0 demo|test|build|bench" >&2
     exit 2
     ;;
 esac
@@ -105,5 +107,8 @@ case "$job" in
     fi
     echo "== all tests"
     ctest --test-dir "$build_dir" --output-on-failure
+    ;;
+  bench)
+    BIN="$build_dir/bin" bash bench/run.sh
     ;;
 esac
