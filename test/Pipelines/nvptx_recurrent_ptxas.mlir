@@ -1,16 +1,21 @@
 // ssd and linear_attention GPU kernels (one thread per state column): PTX
-// for sm_90 that ptxas accepts, no libdevice calls; the CUDA target keeps
-// packed sequences (cu_seqlens) on the host.
+// for sm_90 that ptxas accepts, no libdevice calls, f32 and bf16 operands
+// (computed in f32); the CUDA target keeps packed sequences (cu_seqlens) on
+// the host.
 // REQUIRES: ptxas
 // RUN: rm -rf %t && ssmc-run %s --target cuda --emit=ptx > %t.ptx
 // RUN: FileCheck %s < %t.ptx
 // RUN: split-file %t.ptx %t
 // RUN: %cuda_root/bin/ptxas -arch=sm_90 %t/main_kernel.ptx -o %t/a.cubin
 // RUN: %cuda_root/bin/ptxas -arch=sm_90 %t/main_kernel_0.ptx -o %t/b.cubin
+// RUN: %cuda_root/bin/ptxas -arch=sm_90 %t/main_kernel_1.ptx -o %t/c.cubin
 // RUN: ssmc-opt %s --convert-ssm-to-gpu | FileCheck %s --check-prefix=KERNELS
 // CHECK: //--- main_kernel.ptx
 // CHECK: //--- main_kernel_0.ptx
-// CHECK-NOT: //--- main_kernel_1.ptx
+// CHECK: //--- main_kernel_1.ptx
+// CHECK-DAG: cvt.f32.bf16
+// CHECK-DAG: cvt.rn.bf16.f32
+// CHECK-NOT: //--- main_kernel_2.ptx
 // CHECK-NOT: __nv_
 // KERNELS: gpu.launch
 // KERNELS: memref.alloca() : memref<16xf32, #gpu.address_space<private>>
@@ -18,11 +23,14 @@
 // KERNELS: memref.alloca() : memref<16xf32, #gpu.address_space<private>>
 // KERNELS: memref.alloca() : memref<16xf32, #gpu.address_space<private>>
 // KERNELS: ssm.linear_attention {{.*}} cu_seqlens
+// KERNELS: gpu.launch
+// KERNELS: arith.extf %{{.*}} : bf16 to f32
 func.func @main(%x: tensor<2x9x4x8xf32>, %dt: tensor<2x9x4xf32>, %A: tensor<4xf32>,
                 %B: tensor<2x9x2x16xf32>, %C: tensor<2x9x2x16xf32>, %D: tensor<4xf32>,
                 %q: tensor<2x3x9x16xf32>, %v: tensor<2x3x9x24xf32>, %g: tensor<2x3x9x16xf32>,
       %cu: tensor<3xi32>)
-    -> (tensor<2x9x4x8xf32>, tensor<2x4x8x16xf32>, tensor<2x3x9x24xf32>, tensor<2x3x16x24xf32>, tensor<1x3x9x24xf32>) {
+    -> (tensor<2x9x4x8xf32>, tensor<2x4x8x16xf32>, tensor<2x3x9x24xf32>, tensor<2x3x16x24xf32>, tensor<1x3x9x24xf32>,
+        tensor<2x9x4x8xbf16>) {
   %y, %h = ssm.ssd %x, %dt, %A, %B, %C D(%D) z(%x) dt_softplus
       : (tensor<2x9x4x8xf32>, tensor<2x9x4xf32>, tensor<4xf32>, tensor<2x9x2x16xf32>,
          tensor<2x9x2x16xf32>, tensor<4xf32>, tensor<2x9x4x8xf32>) -> (tensor<2x9x4x8xf32>, tensor<2x4x8x16xf32>)
@@ -34,5 +42,11 @@ func.func @main(%x: tensor<2x9x4x8xf32>, %dt: tensor<2x9x4xf32>, %A: tensor<4xf3
   %p, %ps = ssm.linear_attention %q1, %q1, %v1 cu_seqlens(%cu)
       : (tensor<1x3x9x16xf32>, tensor<1x3x9x16xf32>, tensor<1x3x9x24xf32>, tensor<3xi32>)
       -> (tensor<1x3x9x24xf32>, tensor<2x3x16x24xf32>)
-  return %y, %h, %o, %s, %p : tensor<2x9x4x8xf32>, tensor<2x4x8x16xf32>, tensor<2x3x9x24xf32>, tensor<2x3x16x24xf32>, tensor<1x3x9x24xf32>
+  %xb = arith.truncf %x : tensor<2x9x4x8xf32> to tensor<2x9x4x8xbf16>
+  %dtb = arith.truncf %dt : tensor<2x9x4xf32> to tensor<2x9x4xbf16>
+  %Bb = arith.truncf %B : tensor<2x9x2x16xf32> to tensor<2x9x2x16xbf16>
+  %yb = ssm.ssd %xb, %dtb, %A, %Bb, %Bb D(%D) dt_softplus
+      : (tensor<2x9x4x8xbf16>, tensor<2x9x4xbf16>, tensor<4xf32>, tensor<2x9x2x16xbf16>,
+         tensor<2x9x2x16xbf16>, tensor<4xf32>) -> tensor<2x9x4x8xbf16>
+  return %y, %h, %o, %s, %p, %yb : tensor<2x9x4x8xf32>, tensor<2x4x8x16xf32>, tensor<2x3x9x24xf32>, tensor<2x3x16x24xf32>, tensor<1x3x9x24xf32>, tensor<2x9x4x8xbf16>
 }

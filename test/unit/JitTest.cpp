@@ -240,11 +240,11 @@ TEST(SelectiveScanNumerics, F64ProgramsMatchToF64Precision) {
 
 /// Low-precision inputs with f32 state: within 1e-2 relative, and at most
 /// 2x the error of rounding the exact result to the output type.
-void expectLowPrecision(const std::string &elt) {
+void expectLowPrecision(const std::string &elt, Target target = Target::CPU) {
   SelectiveScanConfig c = full(cfg(1, 24, 40, 16));
   c.elt = elt;
   ScanRun r;
-  runSelectiveScan(c, 7, r);
+  runSelectiveScan(c, 7, r, 0, 0, {}, target);
   if (::testing::Test::HasFatalFailure())
     return;
   DType dt = dtypeFromName(elt);
@@ -260,6 +260,12 @@ void expectLowPrecision(const std::string &elt) {
 
 TEST(SelectiveScanNumerics, BF16InputsWithF32State) { expectLowPrecision("bf16"); }
 TEST(SelectiveScanNumerics, F16InputsWithF32State) { expectLowPrecision("f16"); }
+TEST(SelectiveScanNumerics, BF16AndF16InputsOnGPU) {
+  if (llvm::Error e = cuda::available())
+    GTEST_SKIP() << llvm::toString(std::move(e));
+  expectLowPrecision("bf16", Target::CUDA);
+  expectLowPrecision("f16", Target::CUDA);
+}
 
 TEST(SelectiveScanNumerics, TwoThreadsGiveTheSameBitsAsOne) {
   SelectiveScanConfig c = full(cfg(3, 50, 21, 16));

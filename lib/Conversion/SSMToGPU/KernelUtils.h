@@ -30,6 +30,40 @@ inline Value cf32(OpBuilder &b, Location loc, double v) {
   return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
 }
 
+/// mem[at] as f32 (extended from f16/bf16).
+inline Value load32(OpBuilder &b, Location loc, Value mem, ValueRange at) {
+  return ssmc::detail::castFloat(b, loc, memref::LoadOp::create(b, loc, mem, at),
+                                 b.getF32Type());
+}
+
+/// mem[at] = v, rounded to mem's element type.
+inline void store32(OpBuilder &b, Location loc, Value v, Value mem,
+                    ValueRange at) {
+  memref::StoreOp::create(
+      b, loc,
+      ssmc::detail::castFloat(
+          b, loc, v, cast<MemRefType>(mem.getType()).getElementType()),
+      mem, at);
+}
+
+/// softplus(x) = max(x, 0) + log1p(exp(-|x|)).
+inline Value softplus(OpBuilder &b, Location loc, Value x) {
+  Value ax = math::AbsFOp::create(b, loc, x);
+  Value e = math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, ax));
+  return arith::AddFOp::create(
+      b, loc, arith::MaximumFOp::create(b, loc, x, cf32(b, loc, 0)),
+      math::Log1pOp::create(b, loc, e));
+}
+
+inline Value silu(OpBuilder &b, Location loc, Value z) {
+  Value one = cf32(b, loc, 1);
+  Value sig = arith::DivFOp::create(
+      b, loc, one,
+      arith::AddFOp::create(
+          b, loc, one, math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, z))));
+  return arith::MulFOp::create(b, loc, z, sig);
+}
+
 /// Launches ceil(lanes / 128) blocks of 128 threads; `body` runs for every
 /// lane < `lanes` with the lane index.
 inline void launchLanes(PatternRewriter &rw, Location loc, Value lanes,
@@ -80,7 +114,7 @@ inline Value initialState(OpBuilder &b, Location loc, int64_t n, Value h0,
   Value st = privateArray(b, loc, n);
   forEach(b, loc, cidx(b, loc, n), [&](OpBuilder &bb, Value i) {
     Value init =
-        h0 ? memref::LoadOp::create(bb, loc, h0, at(i)).getResult()
+        h0 ? load32(bb, loc, h0, at(i))
            : cf32(bb, loc, 0);
     memref::StoreOp::create(bb, loc, init, st, ValueRange{i});
   });
@@ -93,7 +127,7 @@ inline void storeState(OpBuilder &b, Location loc, Value st, int64_t n,
                        llvm::function_ref<SmallVector<Value>(Value)> at) {
   forEach(b, loc, cidx(b, loc, n), [&](OpBuilder &bb, Value i) {
     Value v = memref::LoadOp::create(bb, loc, st, ValueRange{i});
-    memref::StoreOp::create(bb, loc, v, dest, at(i));
+    store32(bb, loc, v, dest, at(i));
   });
 }
 
@@ -110,30 +144,18 @@ void replaceWithBuffers(PatternRewriter &rw, Location loc, OpT op, Value out,
   rw.replaceOp(op, results);
 }
 
-inline bool allF32(Operation *op) {
-  for (Value v : op->getOperands())
-    if (!isa<IndexType>(v.getType()) &&
-        getElementTypeOrSelf(v.getType()) != Float32Type::get(op->getContext()))
+/// True when every operand is an index or has f32, f16 or bf16 elements:
+/// the kernels compute in f32 and convert on load and store (f64 programs
+/// and integer operands such as cu_seqlens stay on the host).
+inline bool gpuFloatOperands(Operation *op) {
+  for (Value v : op->getOperands()) {
+    if (isa<IndexType>(v.getType()))
+      continue;
+    Type e = getElementTypeOrSelf(v.getType());
+    if (!e.isF32() && !e.isF16() && !e.isBF16())
       return false;
+  }
   return true;
-}
-
-/// softplus(x) = max(x, 0) + log1p(exp(-|x|)).
-inline Value softplus(OpBuilder &b, Location loc, Value x) {
-  Value ax = math::AbsFOp::create(b, loc, x);
-  Value e = math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, ax));
-  return arith::AddFOp::create(
-      b, loc, arith::MaximumFOp::create(b, loc, x, cf32(b, loc, 0)),
-      math::Log1pOp::create(b, loc, e));
-}
-
-inline Value silu(OpBuilder &b, Location loc, Value z) {
-  Value one = cf32(b, loc, 1);
-  Value sig = arith::DivFOp::create(
-      b, loc, one,
-      arith::AddFOp::create(
-          b, loc, one, math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, z))));
-  return arith::MulFOp::create(b, loc, z, sig);
 }
 
 } // namespace ssmc::gpu_kernels

@@ -39,8 +39,8 @@ struct SSDToGPU : OpRewritePattern<ssm::SSDOp> {
   LogicalResult matchAndRewrite(ssm::SSDOp op,
                                 PatternRewriter &rw) const override {
     Location loc = op.getLoc();
-    if (!allF32(op))
-      return rw.notifyMatchFailure(op, "the GPU kernel takes f32 programs");
+    if (!gpuFloatOperands(op))
+      return rw.notifyMatchFailure(op, "the GPU kernels take f32, f16 or bf16 operands (f64 and packed sequences stay on the host)");
     if (op.getCuSeqlens())
       return rw.notifyMatchFailure(op, "packed sequences stay on the CPU");
     auto bTy = cast<RankedTensorType>(op.getB().getType());
@@ -71,14 +71,14 @@ struct SSDToGPU : OpRewritePattern<ssm::SSDOp> {
       Value g = arith::DivUIOp::create(rw, loc, h, headsPerGroup);
       auto stateAt = [&](Value n) { return SmallVector<Value>{b, h, p, n}; };
       Value st = initialState(rw, loc, N, h0, stateAt);
-      Value a = memref::LoadOp::create(rw, loc, A, ValueRange{h});
-      Value bh0 = bias ? memref::LoadOp::create(rw, loc, bias, ValueRange{h}).getResult()
+      Value a = load32(rw, loc, A, ValueRange{h});
+      Value bh0 = bias ? load32(rw, loc, bias, ValueRange{h})
                        : Value();
-      Value Dh = D ? memref::LoadOp::create(rw, loc, D, ValueRange{h}).getResult()
+      Value Dh = D ? load32(rw, loc, D, ValueRange{h})
                    : Value();
       forEach(rw, loc, L, [&](OpBuilder &bb, Value t) {
-        Value xv = memref::LoadOp::create(bb, loc, x, ValueRange{b, t, h, p});
-        Value d = memref::LoadOp::create(bb, loc, dt, ValueRange{b, t, h});
+        Value xv = load32(bb, loc, x, ValueRange{b, t, h, p});
+        Value d = load32(bb, loc, dt, ValueRange{b, t, h});
         if (bh0)
           d = arith::AddFOp::create(bb, loc, d, bh0);
         if (op.getDtSoftplus())
@@ -89,12 +89,12 @@ struct SSDToGPU : OpRewritePattern<ssm::SSDOp> {
             bb, loc, cidx(bb, loc, 0), cN, cidx(bb, loc, 1),
             ValueRange{cf32(bb, loc, 0)},
             [&](OpBuilder &nb, Location l, Value n, ValueRange acc) {
-              Value bn = memref::LoadOp::create(nb, l, Bm, ValueRange{b, t, g, n});
-              Value cn = memref::LoadOp::create(nb, l, Cm, ValueRange{b, t, g, n});
-              Value hn = memref::LoadOp::create(nb, l, st, ValueRange{n});
+              Value bn = load32(nb, l, Bm, ValueRange{b, t, g, n});
+              Value cn = load32(nb, l, Cm, ValueRange{b, t, g, n});
+              Value hn = load32(nb, l, st, ValueRange{n});
               Value upd = math::FmaOp::create(nb, l, decay, hn,
                                               arith::MulFOp::create(nb, l, dx, bn));
-              memref::StoreOp::create(nb, l, upd, st, ValueRange{n});
+              store32(nb, l, upd, st, ValueRange{n});
               scf::YieldOp::create(nb, l,
                                    ValueRange{math::FmaOp::create(nb, l, cn, upd, acc[0])});
             });
@@ -104,8 +104,8 @@ struct SSDToGPU : OpRewritePattern<ssm::SSDOp> {
         if (z)
           y = arith::MulFOp::create(
               bb, loc, y,
-              silu(bb, loc, memref::LoadOp::create(bb, loc, z, ValueRange{b, t, h, p})));
-        memref::StoreOp::create(bb, loc, y, out, ValueRange{b, t, h, p});
+              silu(bb, loc, load32(bb, loc, z, ValueRange{b, t, h, p})));
+        store32(bb, loc, y, out, ValueRange{b, t, h, p});
       });
       if (fin)
         storeState(rw, loc, st, N, fin, stateAt);
@@ -120,8 +120,8 @@ struct LinearAttentionToGPU : OpRewritePattern<ssm::LinearAttentionOp> {
   LogicalResult matchAndRewrite(ssm::LinearAttentionOp op,
                                 PatternRewriter &rw) const override {
     Location loc = op.getLoc();
-    if (!allF32(op))
-      return rw.notifyMatchFailure(op, "the GPU kernel takes f32 programs");
+    if (!gpuFloatOperands(op))
+      return rw.notifyMatchFailure(op, "the GPU kernels take f32, f16 or bf16 operands (f64 and packed sequences stay on the host)");
     if (op.getCuSeqlens())
       return rw.notifyMatchFailure(op, "packed sequences stay on the CPU");
     auto qTy = cast<RankedTensorType>(op.getQ().getType());
@@ -169,36 +169,36 @@ struct LinearAttentionToGPU : OpRewritePattern<ssm::LinearAttentionOp> {
                      ? initialState(rw, loc, K, Value(), stateAt)
                      : Value();
       forEach(rw, loc, L, [&](OpBuilder &bb, Value t) {
-        Value vj = memref::LoadOp::create(bb, loc, v, ValueRange{b, h, t, j});
+        Value vj = load32(bb, loc, v, ValueRange{b, h, t, j});
         Value gStep;
         if (gate && !perKey)
           gStep = math::ExpOp::create(
-              bb, loc, memref::LoadOp::create(bb, loc, gate, ValueRange{b, h, t}));
+              bb, loc, load32(bb, loc, gate, ValueRange{b, h, t}));
         auto loop = scf::ForOp::create(
             bb, loc, cidx(bb, loc, 0), cK, cidx(bb, loc, 1),
             ValueRange{cf32(bb, loc, 0), cf32(bb, loc, 0)},
             [&](OpBuilder &nb, Location l, Value i, ValueRange acc) {
               Value qi = arith::MulFOp::create(
                   nb, l, cf32(nb, l, scaleV),
-                  feature(nb, memref::LoadOp::create(nb, l, q, ValueRange{b, h, t, i})));
+                  feature(nb, load32(nb, l, q, ValueRange{b, h, t, i})));
               Value ki = feature(
-                  nb, memref::LoadOp::create(nb, l, k, ValueRange{b, h, t, i}));
+                  nb, load32(nb, l, k, ValueRange{b, h, t, i}));
               Value gi = gStep;
               if (gate && perKey)
                 gi = math::ExpOp::create(
-                    nb, l, memref::LoadOp::create(nb, l, gate, ValueRange{b, h, t, i}));
-              Value si = memref::LoadOp::create(nb, l, s, ValueRange{i});
+                    nb, l, load32(nb, l, gate, ValueRange{b, h, t, i}));
+              Value si = load32(nb, l, s, ValueRange{i});
               Value kv = arith::MulFOp::create(nb, l, ki, vj);
               Value ns = gi ? math::FmaOp::create(nb, l, gi, si, kv).getResult()
                             : arith::AddFOp::create(nb, l, si, kv).getResult();
-              memref::StoreOp::create(nb, l, ns, s, ValueRange{i});
+              store32(nb, l, ns, s, ValueRange{i});
               Value o = math::FmaOp::create(nb, l, ns, qi, acc[0]);
               Value den = acc[1];
               if (zs) {
-                Value zi = memref::LoadOp::create(nb, l, zs, ValueRange{i});
+                Value zi = load32(nb, l, zs, ValueRange{i});
                 Value nz = gi ? math::FmaOp::create(nb, l, gi, zi, ki).getResult()
                               : arith::AddFOp::create(nb, l, zi, ki).getResult();
-                memref::StoreOp::create(nb, l, nz, zs, ValueRange{i});
+                store32(nb, l, nz, zs, ValueRange{i});
                 den = math::FmaOp::create(nb, l, nz, qi, den);
               }
               scf::YieldOp::create(nb, l, ValueRange{o, den});
@@ -206,7 +206,7 @@ struct LinearAttentionToGPU : OpRewritePattern<ssm::LinearAttentionOp> {
         Value o = loop.getResult(0);
         if (zs)
           o = arith::DivFOp::create(bb, loc, o, loop.getResult(1));
-        memref::StoreOp::create(bb, loc, o, out, ValueRange{b, h, t, j});
+        store32(bb, loc, o, out, ValueRange{b, h, t, j});
       });
       if (fin)
         storeState(rw, loc, s, K, fin, stateAt);
@@ -222,8 +222,8 @@ struct AttentionToGPU : OpRewritePattern<ssm::AttentionOp> {
   LogicalResult matchAndRewrite(ssm::AttentionOp op,
                                 PatternRewriter &rw) const override {
     Location loc = op.getLoc();
-    if (!allF32(op))
-      return rw.notifyMatchFailure(op, "the GPU kernel takes f32 programs");
+    if (!gpuFloatOperands(op))
+      return rw.notifyMatchFailure(op, "the GPU kernels take f32, f16 or bf16 operands (f64 and packed sequences stay on the host)");
     auto vTy = cast<RankedTensorType>(op.getV().getType());
     auto qTy = cast<RankedTensorType>(op.getQ().getType());
     if (vTy.isDynamicDim(3) || vTy.getDimSize(3) > 256 || qTy.isDynamicDim(3))
@@ -265,7 +265,7 @@ struct AttentionToGPU : OpRewritePattern<ssm::AttentionOp> {
       Value acc = privateArray(rw, loc, dv);
       Value cdv = cidx(rw, loc, dv), cd = cidx(rw, loc, d);
       forEach(rw, loc, cdv, [&](OpBuilder &bb, Value c) {
-        memref::StoreOp::create(bb, loc, cf32(bb, loc, 0), acc, ValueRange{c});
+        store32(bb, loc, cf32(bb, loc, 0), acc, ValueRange{c});
       });
       // Online softmax: running max m and normaliser l.
       auto keys = scf::ForOp::create(
@@ -276,8 +276,8 @@ struct AttentionToGPU : OpRewritePattern<ssm::AttentionOp> {
                 bb, l, cidx(bb, l, 0), cd, cidx(bb, l, 1),
                 ValueRange{cf32(bb, l, 0)},
                 [&](OpBuilder &nb, Location nl, Value c, ValueRange s) {
-                  Value qc = memref::LoadOp::create(nb, nl, q, ValueRange{b, h, i, c});
-                  Value kc = memref::LoadOp::create(nb, nl, k, ValueRange{b, hk, j, c});
+                  Value qc = load32(nb, nl, q, ValueRange{b, h, i, c});
+                  Value kc = load32(nb, nl, k, ValueRange{b, hk, j, c});
                   scf::YieldOp::create(nb, nl,
                                        ValueRange{math::FmaOp::create(nb, nl, qc, kc, s[0])});
                 });
@@ -288,11 +288,11 @@ struct AttentionToGPU : OpRewritePattern<ssm::AttentionOp> {
             Value pj = math::ExpOp::create(bb, l, arith::SubFOp::create(bb, l, score, m));
             Value lsum = math::FmaOp::create(bb, l, ml[1], corr, pj);
             forEach(bb, l, cdv, [&](OpBuilder &cb, Value c) {
-              Value a = memref::LoadOp::create(cb, l, acc, ValueRange{c});
-              Value vc = memref::LoadOp::create(cb, l, v, ValueRange{b, hk, j, c});
+              Value a = load32(cb, l, acc, ValueRange{c});
+              Value vc = load32(cb, l, v, ValueRange{b, hk, j, c});
               Value na = math::FmaOp::create(cb, l, a, corr,
                                              arith::MulFOp::create(cb, l, pj, vc));
-              memref::StoreOp::create(cb, l, na, acc, ValueRange{c});
+              store32(cb, l, na, acc, ValueRange{c});
             });
             scf::YieldOp::create(bb, l, ValueRange{m, lsum});
           });
@@ -303,8 +303,8 @@ struct AttentionToGPU : OpRewritePattern<ssm::AttentionOp> {
           rw, loc, any, arith::DivFOp::create(rw, loc, cf32(rw, loc, 1), lsum),
           cf32(rw, loc, 0));
       forEach(rw, loc, cdv, [&](OpBuilder &bb, Value c) {
-        Value a = memref::LoadOp::create(bb, loc, acc, ValueRange{c});
-        memref::StoreOp::create(bb, loc, arith::MulFOp::create(bb, loc, a, inv),
+        Value a = load32(bb, loc, acc, ValueRange{c});
+        store32(bb, loc, arith::MulFOp::create(bb, loc, a, inv),
                                 out, ValueRange{b, h, i, c});
       });
     });
@@ -318,8 +318,8 @@ struct CausalConv1dToGPU : OpRewritePattern<ssm::CausalConv1dOp> {
   LogicalResult matchAndRewrite(ssm::CausalConv1dOp op,
                                 PatternRewriter &rw) const override {
     Location loc = op.getLoc();
-    if (!allF32(op))
-      return rw.notifyMatchFailure(op, "the GPU kernel takes f32 programs");
+    if (!gpuFloatOperands(op))
+      return rw.notifyMatchFailure(op, "the GPU kernels take f32, f16 or bf16 operands (f64 and packed sequences stay on the host)");
     Value x = toBuffer(rw, loc, op.getX()), w = toBuffer(rw, loc, op.getWeight()),
           bias = toBuffer(rw, loc, op.getBias()),
           init = toBuffer(rw, loc, op.getInitialState());
@@ -338,14 +338,14 @@ struct CausalConv1dToGPU : OpRewritePattern<ssm::CausalConv1dOp> {
       {
         OpBuilder::InsertionGuard g(bb);
         bb.setInsertionPointToStart(&ifOp.getThenRegion().front());
-        Value v = init ? memref::LoadOp::create(bb, loc, init,
+        Value v = init ? load32(bb, loc, init,
                                                 ValueRange{b, d, arith::AddIOp::create(bb, loc, Wm1, t)})
-                             .getResult()
+                             
                        : cf32(bb, loc, 0);
         scf::YieldOp::create(bb, loc, v);
         bb.setInsertionPointToStart(&ifOp.getElseRegion().front());
         scf::YieldOp::create(bb, loc,
-                             ValueRange{memref::LoadOp::create(bb, loc, x, ValueRange{b, d, t})});
+                             ValueRange{load32(bb, loc, x, ValueRange{b, d, t})});
       }
       return ifOp.getResult(0);
     };
@@ -357,20 +357,20 @@ struct CausalConv1dToGPU : OpRewritePattern<ssm::CausalConv1dOp> {
       Value bd = arith::DivUIOp::create(rw, loc, lane, L);
       Value d = arith::RemUIOp::create(rw, loc, bd, D);
       Value b = arith::DivUIOp::create(rw, loc, bd, D);
-      Value start = bias ? memref::LoadOp::create(rw, loc, bias, ValueRange{d}).getResult()
+      Value start = bias ? load32(rw, loc, bias, ValueRange{d})
                          : cf32(rw, loc, 0);
       auto sum = scf::ForOp::create(
           rw, loc, c0, W, c1, ValueRange{start},
           [&](OpBuilder &bb, Location l, Value i, ValueRange s) {
             Value ti = arith::AddIOp::create(bb, l, arith::SubIOp::create(bb, l, t, Wm1), i);
-            Value wi = memref::LoadOp::create(bb, l, w, ValueRange{d, i});
+            Value wi = load32(bb, l, w, ValueRange{d, i});
             scf::YieldOp::create(bb, l,
                                  ValueRange{math::FmaOp::create(bb, l, wi, xx(bb, b, d, ti), s[0])});
           });
       Value y = sum.getResult(0);
       if (op.getSilu())
         y = silu(rw, loc, y);
-      memref::StoreOp::create(rw, loc, y, out, ValueRange{b, d, t});
+      store32(rw, loc, y, out, ValueRange{b, d, t});
     });
     // The final state: one thread per (batch, channel), also for L = 0.
     if (fin)
@@ -379,7 +379,7 @@ struct CausalConv1dToGPU : OpRewritePattern<ssm::CausalConv1dOp> {
         Value b = arith::DivUIOp::create(rw, loc, lane, D);
         forEach(rw, loc, Wm1, [&](OpBuilder &bb, Value j) {
           Value tj = arith::AddIOp::create(bb, loc, arith::SubIOp::create(bb, loc, L, Wm1), j);
-          memref::StoreOp::create(bb, loc, xx(bb, b, d, tj), fin, ValueRange{b, d, j});
+          store32(bb, loc, xx(bb, b, d, tj), fin, ValueRange{b, d, j});
         });
       });
     replaceWithBuffers(rw, loc, op, out, fin);

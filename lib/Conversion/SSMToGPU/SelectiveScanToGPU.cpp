@@ -44,17 +44,13 @@ struct SelectiveScanToGPU : OpRewritePattern<ssm::SelectiveScanOp> {
   LogicalResult matchAndRewrite(ssm::SelectiveScanOp op,
                                 PatternRewriter &rw) const override {
     Location loc = op.getLoc();
-    auto uTy = cast<RankedTensorType>(op.getU().getType());
-    if (!uTy.getElementType().isF32())
-      return rw.notifyMatchFailure(op, "the GPU kernel takes f32 programs");
+    if (!gpuFloatOperands(op))
+      return rw.notifyMatchFailure(op, "the GPU kernels take f32, f16 or bf16 operands (f64 and packed sequences stay on the host)");
     auto aTy = cast<RankedTensorType>(op.getA().getType());
     if (aTy.isDynamicDim(1) || aTy.getDimSize(1) > 256)
       return rw.notifyMatchFailure(op, "needs a static state size N <= 256");
     if (op.getCuSeqlens())
       return rw.notifyMatchFailure(op, "packed sequences stay on the CPU");
-    for (Value v : op->getOperands())
-      if (getElementTypeOrSelf(v.getType()) != rw.getF32Type())
-        return rw.notifyMatchFailure(op, "every operand must be f32");
     const int64_t N = aTy.getDimSize(1);
     const bool groupedB = op.isGroupedB(), groupedC = op.isGroupedC();
 
@@ -97,11 +93,11 @@ struct SelectiveScanToGPU : OpRewritePattern<ssm::SelectiveScanOp> {
       Value d = arith::RemUIOp::create(rw, loc, lane, Dm);
       Value grp = arith::DivUIOp::create(rw, loc, d, perGroup);
       Value bias = op.getDeltaBias()
-                       ? memref::LoadOp::create(rw, loc, devOf(op.getDeltaBias()),
-                                                ValueRange{d}).getResult()
+                       ? load32(rw, loc, devOf(op.getDeltaBias()),
+                                                ValueRange{d})
                        : Value();
-      Value Dv = op.getD() ? memref::LoadOp::create(rw, loc, devOf(op.getD()),
-                                                     ValueRange{d}).getResult()
+      Value Dv = op.getD() ? load32(rw, loc, devOf(op.getD()),
+                                                     ValueRange{d})
                            : Value();
       Value dA = devOf(op.getA()), dB = devOf(op.getB()), dC = devOf(op.getC());
       Value du = devOf(op.getU()), ddt = devOf(op.getDelta());
@@ -117,11 +113,11 @@ struct SelectiveScanToGPU : OpRewritePattern<ssm::SelectiveScanOp> {
         if (dz)
           y = arith::MulFOp::create(
               bb, l, y,
-              silu(bb, l, memref::LoadOp::create(bb, l, dz, ValueRange{b, d, t})));
-        memref::StoreOp::create(bb, l, y, dOut, ValueRange{b, d, t});
+              silu(bb, l, load32(bb, l, dz, ValueRange{b, d, t})));
+        store32(bb, l, y, dOut, ValueRange{b, d, t});
       };
       auto stepDt = [&](OpBuilder &bb, Location l, Value t) {
-        Value dt = memref::LoadOp::create(bb, l, ddt, ValueRange{b, d, t});
+        Value dt = load32(bb, l, ddt, ValueRange{b, d, t});
         if (bias)
           dt = arith::AddFOp::create(bb, l, dt, bias);
         if (op.getDeltaSoftplus())
@@ -135,17 +131,17 @@ struct SelectiveScanToGPU : OpRewritePattern<ssm::SelectiveScanOp> {
         SmallVector<Value> aRow, init;
         for (int64_t n = 0; n < N; ++n) {
           Value cn = cidx(rw, loc, n);
-          aRow.push_back(memref::LoadOp::create(rw, loc, dA, ValueRange{d, cn}));
-          init.push_back(op.getH0() ? memref::LoadOp::create(
+          aRow.push_back(load32(rw, loc, dA, ValueRange{d, cn}));
+          init.push_back(op.getH0() ? load32(
                                           rw, loc, devOf(op.getH0()),
                                           ValueRange{b, d, cn})
-                                          .getResult()
+                                          
                                     : cf32(rw, loc, 0));
         }
         auto tLoop = scf::ForOp::create(
             rw, loc, c0, L, c1, init,
             [&](OpBuilder &bb, Location l, Value t, ValueRange hs) {
-              Value u = memref::LoadOp::create(bb, l, du, ValueRange{b, d, t});
+              Value u = load32(bb, l, du, ValueRange{b, d, t});
               Value dt = stepDt(bb, l, t);
               Value du_ = arith::MulFOp::create(bb, l, dt, u);
               Value y = cf32(bb, l, 0);
@@ -154,9 +150,9 @@ struct SelectiveScanToGPU : OpRewritePattern<ssm::SelectiveScanOp> {
                 Value cn = cidx(bb, l, n);
                 Value decay = math::ExpOp::create(
                     bb, l, arith::MulFOp::create(bb, l, dt, aRow[n]));
-                Value bv = memref::LoadOp::create(bb, l, dB,
+                Value bv = load32(bb, l, dB,
                                                   bcIndex(groupedB, cn, t));
-                Value cv = memref::LoadOp::create(bb, l, dC,
+                Value cv = load32(bb, l, dC,
                                                   bcIndex(groupedC, cn, t));
                 Value upd = math::FmaOp::create(
                     bb, l, decay, hs[n], arith::MulFOp::create(bb, l, du_, bv));
@@ -168,37 +164,37 @@ struct SelectiveScanToGPU : OpRewritePattern<ssm::SelectiveScanOp> {
             });
         if (dFinal)
           for (int64_t n = 0; n < N; ++n)
-            memref::StoreOp::create(rw, loc, tLoop.getResult(n), dFinal,
+            store32(rw, loc, tLoop.getResult(n), dFinal,
                                     ValueRange{b, d, cidx(rw, loc, n)});
         return;
       }
       Value h = privateArray(rw, loc, N);
       forEach(rw, loc, cN, [&](OpBuilder &bb, Value n) {
-        Value init = op.getH0() ? memref::LoadOp::create(bb, loc, devOf(op.getH0()),
+        Value init = op.getH0() ? load32(bb, loc, devOf(op.getH0()),
                                                          ValueRange{b, d, n})
-                                      .getResult()
+                                      
                                 : cf32(bb, loc, 0);
-        memref::StoreOp::create(bb, loc, init, h, ValueRange{n});
+        store32(bb, loc, init, h, ValueRange{n});
       });
       forEach(rw, loc, L, [&](OpBuilder &bb, Value t) {
         Location l = loc;
-        Value u = memref::LoadOp::create(bb, l, du, ValueRange{b, d, t});
+        Value u = load32(bb, l, du, ValueRange{b, d, t});
         Value dt = stepDt(bb, l, t);
         Value du_ = arith::MulFOp::create(bb, l, dt, u);
         auto nLoop = scf::ForOp::create(
             bb, l, c0, cN, c1, ValueRange{cf32(bb, l, 0)},
             [&](OpBuilder &nb, Location nl, Value n, ValueRange acc) {
-              Value a = memref::LoadOp::create(nb, nl, dA, ValueRange{d, n});
+              Value a = load32(nb, nl, dA, ValueRange{d, n});
               Value decay = math::ExpOp::create(
                   nb, nl, arith::MulFOp::create(nb, nl, dt, a));
-              Value bv = memref::LoadOp::create(nb, nl, dB,
+              Value bv = load32(nb, nl, dB,
                                                 bcIndex(groupedB, n, t));
-              Value cv = memref::LoadOp::create(nb, nl, dC,
+              Value cv = load32(nb, nl, dC,
                                                 bcIndex(groupedC, n, t));
-              Value hn = memref::LoadOp::create(nb, nl, h, ValueRange{n});
+              Value hn = load32(nb, nl, h, ValueRange{n});
               Value upd = math::FmaOp::create(
                   nb, nl, decay, hn, arith::MulFOp::create(nb, nl, du_, bv));
-              memref::StoreOp::create(nb, nl, upd, h, ValueRange{n});
+              store32(nb, nl, upd, h, ValueRange{n});
               Value y = math::FmaOp::create(nb, nl, cv, upd, acc[0]);
               scf::YieldOp::create(nb, nl, y);
             });
@@ -206,8 +202,8 @@ struct SelectiveScanToGPU : OpRewritePattern<ssm::SelectiveScanOp> {
       });
       if (dFinal)
         forEach(rw, loc, cN, [&](OpBuilder &bb, Value n) {
-          Value hn = memref::LoadOp::create(bb, loc, h, ValueRange{n});
-          memref::StoreOp::create(bb, loc, hn, dFinal, ValueRange{b, d, n});
+          Value hn = load32(bb, loc, h, ValueRange{n});
+          store32(bb, loc, hn, dFinal, ValueRange{b, d, n});
         });
     });
     replaceWithBuffers(rw, loc, op, hOut, hFinal);
