@@ -131,19 +131,6 @@ inline void storeState(OpBuilder &b, Location loc, Value st, int64_t n,
   });
 }
 
-/// Replaces `op` by its output buffer `out` and, when the op returns one,
-/// its final-state buffer `fin`, as tensors.
-template <typename OpT>
-void replaceWithBuffers(PatternRewriter &rw, Location loc, OpT op, Value out,
-                        Value fin) {
-  SmallVector<Value> results{
-      ssmc::detail::toTensor(rw, loc, op.getOut().getType(), out)};
-  if (fin)
-    results.push_back(
-        ssmc::detail::toTensor(rw, loc, op.getFinalState().getType(), fin));
-  rw.replaceOp(op, results);
-}
-
 /// True when every operand is an index or has f32, f16 or bf16 elements:
 /// the kernels compute in f32 and convert on load and store (f64 programs
 /// and integer operands such as cu_seqlens stay on the host).

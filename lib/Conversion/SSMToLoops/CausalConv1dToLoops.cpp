@@ -126,10 +126,7 @@ struct CausalConv1dToLoops : OpRewritePattern<ssm::CausalConv1dOp> {
                 });
         });
     rw.setInsertionPointAfter(guard);
-    SmallVector<Value> results{toTensor(rw, loc, outTy, out)};
-    if (fs)
-      results.push_back(toTensor(rw, loc, op.getFinalState().getType(), fs));
-    rw.replaceOp(op, results);
+    replaceWithBuffers(rw, loc, op, out, fs);
     return success();
   }
 };

@@ -85,26 +85,36 @@ private:
         b, loc, arith::MulIOp::create(b, loc, index(b, loc, u), keyPad), n);
   }
 
+  /// Calls `body(at, mask, base)` for every value block: its first value
+  /// lane, the lanes' mask and the block's first state slot.
+  void forEachValueBlock(
+      OpBuilder &b, Location loc,
+      llvm::function_ref<void(OpBuilder &, Location, Value, Value, Value)> body) {
+    scf::ForOp::create(
+        b, loc, c0, valueBlocks, c1, ValueRange{},
+        [&](OpBuilder &b, Location loc, Value pb, ValueRange) {
+          Value at = arith::MulIOp::create(b, loc, pb, cLanes);
+          body(b, loc, at, maskFrom(b, loc, s.valueDim, at),
+               arith::MulIOp::create(b, loc, pb, s.keyDim));
+          scf::YieldOp::create(b, loc);
+        });
+  }
+
   /// Calls `body(at, mask, n, slot)` for every state row of every value
   /// block.
   void forEachRow(OpBuilder &b, Location loc,
                   llvm::function_ref<void(OpBuilder &, Location, Value, Value,
                                           Value, Value)>
                       body) {
-    scf::ForOp::create(
-        b, loc, c0, valueBlocks, c1, ValueRange{},
-        [&](OpBuilder &b, Location loc, Value pb, ValueRange) {
-          Value at = arith::MulIOp::create(b, loc, pb, cLanes);
-          Value mask = maskFrom(b, loc, s.valueDim, at);
-          Value base = arith::MulIOp::create(b, loc, pb, s.keyDim);
-          scf::ForOp::create(
-              b, loc, c0, s.keyDim, c1, ValueRange{},
-              [&](OpBuilder &b, Location loc, Value n, ValueRange) {
-                body(b, loc, at, mask, n, arith::AddIOp::create(b, loc, base, n));
-                scf::YieldOp::create(b, loc);
-              });
-          scf::YieldOp::create(b, loc);
-        });
+    forEachValueBlock(b, loc, [&](OpBuilder &b, Location loc, Value at,
+                                  Value mask, Value base) {
+      scf::ForOp::create(
+          b, loc, c0, s.keyDim, c1, ValueRange{},
+          [&](OpBuilder &b, Location loc, Value n, ValueRange) {
+            body(b, loc, at, mask, n, arith::AddIOp::create(b, loc, base, n));
+            scf::YieldOp::create(b, loc);
+          });
+    });
   }
 
   /// Calls `body(at, mask)` for every key block.
@@ -122,17 +132,14 @@ private:
 
   void emitChunk(OpBuilder &b, Location loc, Value t0, int64_t T) {
     if (s.prefetch && T == s.chunk)
-      scf::ForOp::create(
-          b, loc, c0, valueBlocks, c1, ValueRange{},
-          [&](OpBuilder &b, Location loc, Value pb, ValueRange) {
-            Value at = arith::MulIOp::create(b, loc, pb, cLanes);
+      forEachValueBlock(
+          b, loc, [&](OpBuilder &b, Location loc, Value at, Value, Value) {
             for (int64_t u = 0; u < T; ++u) {
               Value t = arith::MinUIOp::create(
                   b, loc, arith::AddIOp::create(b, loc, t0, index(b, loc, 2 * T + u)),
                   last);
               s.prefetch(b, loc, t, at);
             }
-            scf::YieldOp::create(b, loc);
           });
     SmallVector<Value> ts, steps, cum;
     for (int64_t u = 0; u < T; ++u) {
@@ -212,12 +219,8 @@ private:
 
     // 4. One pass over the state per value block: T read-outs of S_0, one
     // update to S_T, then the intra-chunk terms.
-    scf::ForOp::create(
-        b, loc, c0, valueBlocks, c1, ValueRange{},
-        [&](OpBuilder &b, Location loc, Value pb, ValueRange) {
-          Value at = arith::MulIOp::create(b, loc, pb, cLanes);
-          Value mask = maskFrom(b, loc, s.valueDim, at);
-          Value base = arith::MulIOp::create(b, loc, pb, s.keyDim);
+    forEachValueBlock(
+        b, loc, [&](OpBuilder &b, Location loc, Value at, Value mask, Value base) {
           SmallVector<Value> vs;
           for (int64_t u = 0; u < T; ++u)
             vs.push_back(s.value(b, loc, ts[u], steps[u], at, mask));
@@ -251,7 +254,6 @@ private:
               y = math::FmaOp::create(b, loc, splat(b, loc, coef[j][u]), vs[u], y);
             s.output(b, loc, ts[j], steps[j], at, mask, y);
           }
-          scf::YieldOp::create(b, loc);
         });
   }
 

@@ -122,10 +122,7 @@ struct LinearAttentionToLoops : OpRewritePattern<ssm::LinearAttentionOp> {
                         {q, k, v, gate, h0, cu, out, fs, keyDim, valueDim, len});
           });
       rw.setInsertionPointAfter(guard);
-      SmallVector<Value> results{toTensor(rw, loc, outTy, out)};
-      if (fs)
-        results.push_back(toTensor(rw, loc, op.getFinalState().getType(), fs));
-      rw.replaceOp(op, results);
+      replaceWithBuffers(rw, loc, op, out, fs);
       return success();
     }
     scf::ParallelOp::create(
@@ -291,10 +288,7 @@ struct LinearAttentionToLoops : OpRewritePattern<ssm::LinearAttentionOp> {
         });
 
     rw.setInsertionPointAfter(guard);
-    SmallVector<Value> results{toTensor(rw, loc, outTy, out)};
-    if (fs)
-      results.push_back(toTensor(rw, loc, op.getFinalState().getType(), fs));
-    rw.replaceOp(op, results);
+    replaceWithBuffers(rw, loc, op, out, fs);
     return success();
   }
 

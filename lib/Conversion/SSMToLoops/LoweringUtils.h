@@ -15,6 +15,7 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/PatternMatch.h"
 #include "mlir/IR/TypeUtilities.h"
 
 #include <algorithm>
@@ -97,6 +98,18 @@ inline mlir::Value toTensor(mlir::OpBuilder &b, mlir::Location loc,
                             mlir::Type tensorType, mlir::Value buffer) {
   return mlir::bufferization::ToTensorOp::create(
       b, loc, tensorType, buffer, /*restrict=*/true, /*writable=*/true);
+}
+
+/// Replaces `op` by its output buffer `out` and, when the op returns one,
+/// its final-state buffer `fin`, as tensors.
+template <typename OpT>
+void replaceWithBuffers(mlir::RewriterBase &rw, mlir::Location loc, OpT op,
+                        mlir::Value out, mlir::Value fin) {
+  llvm::SmallVector<mlir::Value> results{
+      toTensor(rw, loc, op.getOut().getType(), out)};
+  if (fin)
+    results.push_back(toTensor(rw, loc, op.getFinalState().getType(), fin));
+  rw.replaceOp(op, results);
 }
 
 /// Size of dimension `i` of buffer `m` as an index value (a constant when

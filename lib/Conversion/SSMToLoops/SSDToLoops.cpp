@@ -241,10 +241,7 @@ struct SSDToLoops : OpRewritePattern<ssm::SSDOp> {
           emitChunkedScan(b, loc, scan, begin, end);
         });
     rw.setInsertionPointAfter(guard);
-    SmallVector<Value> results{toTensor(rw, loc, outTy, out)};
-    if (fs)
-      results.push_back(toTensor(rw, loc, op.getFinalState().getType(), fs));
-    rw.replaceOp(op, results);
+    replaceWithBuffers(rw, loc, op, out, fs);
     return success();
   }
 
