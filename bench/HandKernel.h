@@ -2,9 +2,14 @@
 //
 // The "best hand-written kernel" baseline of bench/RESULTS.md: AVX-512
 // intrinsics, 16 channels per register with the N = 16 states in registers,
-// B and C transposed to [B, L, N] once per call, u/delta/z/out moved as
-// 16x16 tiles transposed in registers, exp as a short exp2 (range reduction,
-// degree-5 polynomial, vscalefps), OpenMP over (batch, channel block).
+// B and C transposed to [B, L, N] once per call; per tile of 16 steps,
+// softplus and dt*u on the channel rows, transposed in registers to
+// per-step vectors, the recurrence as a loop over the steps (not unrolled),
+// the outputs transposed back and the D skip and z gate applied to the
+// rows; the next tile prefetched; exp as a short exp2 (range reduction,
+// degree-5 polynomial, vscalefps); OpenMP over (batch, channel block). The
+// same structure as ssmc's lowering (docs/lowering.md), so the comparison
+// is of code generation, not of algorithm.
 // Same semantics as ssmc::ref::selectiveScan with bias, softplus, D and z.
 // Requires N == 16, Dm % 16 == 0, L % 16 == 0 (the benchmark shapes).
 //
@@ -40,32 +45,21 @@ inline __m512 exp(__m512 x) {
   return exp2(_mm512_mul_ps(x, _mm512_set1_ps(1.4426950408889634f)));
 }
 
-/// ln(y) for y > 0: exponent and mantissa in [1, 2), log2(m) by a
-/// polynomial in (m - 1)/(m + 1).
-inline __m512 log(__m512 y) {
-  __m512 e = _mm512_getexp_ps(y);
-  __m512 m = _mm512_getmant_ps(y, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_zero);
-  __m512 s = _mm512_div_ps(_mm512_sub_ps(m, _mm512_set1_ps(1)),
-                           _mm512_add_ps(m, _mm512_set1_ps(1)));
-  __m512 s2 = _mm512_mul_ps(s, s);
-  // 2 atanh(s) = ln(m): s (2 + 2/3 s^2 + 2/5 s^4 + 2/7 s^6 + 2/9 s^8)
-  __m512 q = _mm512_set1_ps(2.0f / 9);
-  q = _mm512_fmadd_ps(q, s2, _mm512_set1_ps(2.0f / 7));
-  q = _mm512_fmadd_ps(q, s2, _mm512_set1_ps(2.0f / 5));
-  q = _mm512_fmadd_ps(q, s2, _mm512_set1_ps(2.0f / 3));
-  q = _mm512_fmadd_ps(q, s2, _mm512_set1_ps(2.0f));
-  return _mm512_fmadd_ps(e, _mm512_set1_ps(0.6931471805599453f),
-                         _mm512_mul_ps(q, s));
-}
-
+/// softplus(x) = max(x, 0) + log1p(e), e = exp(-|x|) in (0, 1], with
+/// log1p(e) = e g(e), g a degree-8 polynomial (relative error < 4e-8; no
+/// division, no cancellation for tiny e, no overflow for large x).
 inline __m512 softplus(__m512 x) {
-  __m512 ex = exp(x);
-  __m512 l = log(_mm512_add_ps(_mm512_set1_ps(1), ex));
-  // log1p(e) ~ e for tiny e, where 1 + e rounds to 1.
-  __mmask16 tiny = _mm512_cmp_ps_mask(ex, _mm512_set1_ps(1e-4f), _CMP_LT_OQ);
-  l = _mm512_mask_mov_ps(l, tiny, ex);
-  __mmask16 big = _mm512_cmp_ps_mask(x, _mm512_set1_ps(20), _CMP_GT_OQ);
-  return _mm512_mask_mov_ps(l, big, x);
+  __m512 ax = _mm512_andnot_ps(_mm512_set1_ps(-0.0f), x);
+  __m512 e = exp(_mm512_sub_ps(_mm512_setzero_ps(), ax));
+  static const float g[] = {0.9999999659255097f,  -0.49999444976340807f,
+                            0.333181217075448f,   -0.24835398988585736f,
+                            0.19076880735962676f, -0.13602247622848157f,
+                            0.07751608674395996f, -0.029074064679343068f,
+                            0.00512610214135673f};
+  __m512 q = _mm512_set1_ps(g[8]);
+  for (int k = 7; k >= 0; --k)
+    q = _mm512_fmadd_ps(q, e, _mm512_set1_ps(g[k]));
+  return _mm512_fmadd_ps(q, e, _mm512_max_ps(x, _mm512_setzero_ps()));
 }
 
 /// In-register 16x16 transpose: four butterfly stages of vpermt2ps.
@@ -124,44 +118,63 @@ inline void handSelectiveScan(const ScanShape &s, const float *u,
                               _mm512_set1_ps(1.4426950408889634f));
         h[n] = _mm512_setzero_ps();
       }
-      const __m512 dv = _mm512_loadu_ps(D + d0);
-      const __m512 bv = _mm512_loadu_ps(bias + d0);
       const float *bt = scratch.Bt.data() + b * L * N;
       const float *ct = scratch.Ct.data() + b * L * N;
+      alignas(64) float dtRows[16][16], duRows[16][16], yRows[16][16];
       for (int64_t t0 = 0; t0 < L; t0 += 16) {
-        __m512 ut[16], dt[16], zt[16], yt[16];
+        // dt (bias, softplus) and dt*u on the channel rows as they lie,
+        // then transposed to per-step vectors.
+        __m512 dt[16], du[16];
         for (int i = 0; i < 16; ++i) {
           const int64_t row = ((b * Dm) + d0 + i) * L + t0;
-          ut[i] = _mm512_loadu_ps(u + row);
-          dt[i] = _mm512_loadu_ps(delta + row);
-          zt[i] = _mm512_loadu_ps(z + row);
-          _mm_prefetch(reinterpret_cast<const char *>(u + row + 64), _MM_HINT_T0);
-          _mm_prefetch(reinterpret_cast<const char *>(delta + row + 64), _MM_HINT_T0);
-          _mm_prefetch(reinterpret_cast<const char *>(z + row + 64), _MM_HINT_T0);
+          __m512 ur = _mm512_loadu_ps(u + row);
+          dt[i] = hand::softplus(_mm512_add_ps(_mm512_loadu_ps(delta + row),
+                                               _mm512_set1_ps(bias[d0 + i])));
+          du[i] = _mm512_mul_ps(dt[i], ur);
+          _mm_prefetch(reinterpret_cast<const char *>(u + row + 16), _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char *>(delta + row + 16), _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char *>(z + row + 16), _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char *>(out + row + 16), _MM_HINT_T0);
         }
-        hand::transpose16(ut);
         hand::transpose16(dt);
-        hand::transpose16(zt);
+        hand::transpose16(du);
+        for (int k = 0; k < 16; ++k) {
+          _mm512_store_ps(dtRows[k], dt[k]);
+          _mm512_store_ps(duRows[k], du[k]);
+        }
+        // The recurrence, one step per iteration (not unrolled: an unrolled
+        // tile overflows the instruction caches), four partial read-outs.
+#pragma clang loop unroll(disable)
         for (int k = 0; k < 16; ++k) {
           const float *bk = bt + (t0 + k) * N, *ck = ct + (t0 + k) * N;
-          __m512 d = hand::softplus(_mm512_add_ps(dt[k], bv));
-          __m512 du = _mm512_mul_ps(d, ut[k]);
-          __m512 y = _mm512_setzero_ps();
+          __m512 d = _mm512_load_ps(dtRows[k]);
+          __m512 dU = _mm512_load_ps(duRows[k]);
+          __m512 y[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(),
+                         _mm512_setzero_ps(), _mm512_setzero_ps()};
           for (int n = 0; n < N; ++n) {
             __m512 dA = hand::exp2(_mm512_mul_ps(d, a2[n]));
             h[n] = _mm512_fmadd_ps(dA, h[n],
-                                   _mm512_mul_ps(du, _mm512_set1_ps(bk[n])));
-            y = _mm512_fmadd_ps(_mm512_set1_ps(ck[n]), h[n], y);
+                                   _mm512_mul_ps(dU, _mm512_set1_ps(bk[n])));
+            y[n % 4] = _mm512_fmadd_ps(_mm512_set1_ps(ck[n]), h[n], y[n % 4]);
           }
-          y = _mm512_fmadd_ps(dv, ut[k], y);
-          __m512 g = _mm512_div_ps(
-              zt[k], _mm512_add_ps(_mm512_set1_ps(1),
-                                   hand::exp(_mm512_sub_ps(_mm512_setzero_ps(), zt[k]))));
-          yt[k] = _mm512_mul_ps(y, g);
+          _mm512_store_ps(yRows[k], _mm512_add_ps(_mm512_add_ps(y[0], y[1]),
+                                                  _mm512_add_ps(y[2], y[3])));
         }
+        // Back to channel rows; D skip and z gate on the rows.
+        __m512 yt[16];
+        for (int k = 0; k < 16; ++k)
+          yt[k] = _mm512_load_ps(yRows[k]);
         hand::transpose16(yt);
-        for (int i = 0; i < 16; ++i)
-          _mm512_storeu_ps(out + ((b * Dm) + d0 + i) * L + t0, yt[i]);
+        for (int i = 0; i < 16; ++i) {
+          const int64_t row = ((b * Dm) + d0 + i) * L + t0;
+          __m512 zr = _mm512_loadu_ps(z + row);
+          __m512 y = _mm512_fmadd_ps(_mm512_set1_ps(D[d0 + i]),
+                                     _mm512_loadu_ps(u + row), yt[i]);
+          __m512 g = _mm512_div_ps(
+              zr, _mm512_add_ps(_mm512_set1_ps(1),
+                                hand::exp(_mm512_sub_ps(_mm512_setzero_ps(), zr))));
+          _mm512_storeu_ps(out + row, _mm512_mul_ps(y, g));
+        }
       }
     }
 }
