@@ -168,14 +168,16 @@ struct Dims {
   int64_t B, H, L, K, V;
 };
 
-/// Linear attention with a per-step log gate (RetNet/Mamba-2 style), scale 1.
-Case linearAttention(Dims d) {
+/// Linear attention with a per-step log gate (RetNet/Mamba-2 style) or, with
+/// `keyGate`, a log gate per key row (gated linear attention), scale 1.
+Case linearAttention(Dims d, bool keyGate = false) {
   Case c;
-  c.name = "linear_attention/" + std::to_string(d.B) + "x" +
+  c.name = std::string(keyGate ? "linear_attention_keygate/" : "linear_attention/") +
+           std::to_string(d.B) + "x" +
            std::to_string(d.H) + "x" + std::to_string(d.L) + "x" +
            std::to_string(d.K) + "x" + std::to_string(d.V);
   std::string qk = ty({d.B, d.H, d.L, d.K}), v = ty({d.B, d.H, d.L, d.V}),
-              g = ty({d.B, d.H, d.L});
+              g = keyGate ? qk : ty({d.B, d.H, d.L});
   c.program = "func.func @main(%q: " + qk + ", %k: " + qk + ", %v: " + v +
               ", %g: " + g + ") -> " + v +
               " {\n  %o = ssm.linear_attention %q, %k, %v gate(%g) {scale = "
@@ -184,11 +186,14 @@ Case linearAttention(Dims d) {
   c.inputs.emplace_back(DType::F32, std::vector<int64_t>{d.B, d.H, d.L, d.K});
   c.inputs.emplace_back(DType::F32, std::vector<int64_t>{d.B, d.H, d.L, d.K});
   c.inputs.emplace_back(DType::F32, std::vector<int64_t>{d.B, d.H, d.L, d.V});
-  c.inputs.emplace_back(DType::F32, std::vector<int64_t>{d.B, d.H, d.L});
+  if (keyGate)
+    c.inputs.emplace_back(DType::F32, std::vector<int64_t>{d.B, d.H, d.L, d.K});
+  else
+    c.inputs.emplace_back(DType::F32, std::vector<int64_t>{d.B, d.H, d.L});
   fill(c.inputs[0], -1, 1, 1), fill(c.inputs[1], -0.2f, 0.2f, 2);
   fill(c.inputs[2], -1, 1, 3), fill(c.inputs[3], -0.1f, -0.001f, 4);
   c.outShapes = {{d.B, d.H, d.L, d.V}};
-  c.plain = [d](const std::vector<OwnedTensor> &in, OwnedTensor &out) {
+  c.plain = [d, keyGate](const std::vector<OwnedTensor> &in, OwnedTensor &out) {
     const float *q = in[0].as<float>(), *k = in[1].as<float>(),
                 *v = in[2].as<float>(), *g = in[3].as<float>();
     float *o = out.as<float>();
@@ -198,22 +203,25 @@ Case linearAttention(Dims d) {
       for (int64_t t = 0; t < d.L; ++t) {
         const float *qt = q + (bh * d.L + t) * d.K, *kt = k + (bh * d.L + t) * d.K,
                     *vt = v + (bh * d.L + t) * d.V;
-        float a = std::exp(g[bh * d.L + t]);
+        float a = keyGate ? 0.0f : std::exp(g[bh * d.L + t]);
         float *ot = o + (bh * d.L + t) * d.V;
         for (int64_t j = 0; j < d.V; ++j)
           ot[j] = 0;
-        for (int64_t i = 0; i < d.K; ++i)
+        for (int64_t i = 0; i < d.K; ++i) {
+          if (keyGate)
+            a = std::exp(g[(bh * d.L + t) * d.K + i]);
           for (int64_t j = 0; j < d.V; ++j) {
             float s = a * S[i * d.V + j] + kt[i] * vt[j];
             S[i * d.V + j] = s;
             ot[j] += s * qt[i];
           }
+        }
       }
     }
   };
   double tokens = double(d.B) * d.H * d.L;
   c.flops = tokens * 5.0 * d.K * d.V; // decay, outer product add, read-out
-  c.bytes = tokens * 4.0 * (2 * d.K + 2 * d.V + 1);
+  c.bytes = tokens * 4.0 * (2 * d.K + 2 * d.V + (keyGate ? d.K : 1));
   c.items = tokens;
   return c;
 }
@@ -484,6 +492,7 @@ void registerAll() {
   };
   add(linearAttention({1, 12, 2048, 64, 64}));
   add(linearAttention({4, 32, 4096, 64, 128}));
+  add(linearAttention({4, 32, 4096, 64, 128}, /*keyGate=*/true));
   add(ssd({1, 12, 2048, 64, 64}));
   add(ssd({4, 32, 4096, 64, 128}));
   add(attention(1, 12, 2048, 64, 0));

@@ -161,7 +161,11 @@ const auto kShapes = ::testing::Values(
         with(cfg(1, 2, 10, 4, 18), [](auto &c) { c.featureMap = "elu_plus_one"; c.normalize = true; c.gate = 2; }),
         with(cfg(1, 1, 9, 3, 5), [](auto &c) { c.normalize = true; c.gate = 1; c.hasH0 = true; }),
         with(cfg(1, 2, 15, 6, 10), [](auto &c) { c.dynamic = true; c.gate = 2; c.finalState = true; }),
-        with(cfg(1, 2, 0, 4, 4), [](auto &c) { c.finalState = true; c.hasH0 = true; }));
+        with(cfg(1, 2, 0, 4, 4), [](auto &c) { c.finalState = true; c.hasH0 = true; }),
+        // elu + 1 without normalisation, K not a multiple of the lanes: the
+        // chunked kernel's masked key lanes (phi(0) = 1) must not count.
+        with(cfg(1, 2, 13, 5, 7), [](auto &c) { c.featureMap = "elu_plus_one"; c.gate = 1; }),
+        with(cfg(2, 1, 11, 9, 6), [](auto &c) { c.featureMap = "elu_plus_one"; c.gate = 2; c.hasH0 = c.finalState = true; }));
 
 std::string shapeName(const ::testing::TestParamInfo<LinearAttentionConfig> &info) {
       const LinearAttentionConfig &c = info.param;

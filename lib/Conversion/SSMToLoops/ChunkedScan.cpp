@@ -38,6 +38,11 @@ public:
         arith::MulIOp::create(b, loc, index(b, loc, s.chunk), keyPad);
     queries = memref::AllocaOp::create(b, loc, rowsTy, ValueRange{rowsLen});
     keys = memref::AllocaOp::create(b, loc, rowsTy, ValueRange{rowsLen});
+    if (s.keyLogDecay) {
+      // Per key row: the chunk's cumulative log decays and exp(c_{T-1}).
+      cums = memref::AllocaOp::create(b, loc, rowsTy, ValueRange{rowsLen});
+      totals = memref::AllocaOp::create(b, loc, rowsTy, ValueRange{keyPad});
+    }
   }
 
   void emit(OpBuilder &b, Location loc, Value begin, Value end) {
@@ -160,15 +165,35 @@ private:
       return math::ExpOp::create(b, loc, x);
     };
 
-    // 1. The chunk's q and k rows.
+    // 1. The chunk's q and k rows (and per-row cumulative log decays).
     forEachKeyBlock(b, loc, [&](OpBuilder &b, Location loc, Value at, Value mask) {
+      // Lanes past K must be 0 in the dot products, whatever the callbacks
+      // make of a masked-off 0 (a feature map such as elu + 1 gives 1).
+      auto masked = [&](Value x) -> Value {
+        return arith::SelectOp::create(b, loc, mask, x, zero(b, loc));
+      };
+      Value c;
       for (int64_t u = 0; u < T; ++u) {
-        vector::StoreOp::create(b, loc, s.query(b, loc, ts[u], steps[u], at, mask),
-                                queries, rowIndex(b, loc, u, at));
-        vector::StoreOp::create(b, loc, s.key(b, loc, ts[u], steps[u], at, mask),
-                                keys, rowIndex(b, loc, u, at));
+        vector::StoreOp::create(
+            b, loc, masked(s.query(b, loc, ts[u], steps[u], at, mask)), queries,
+            rowIndex(b, loc, u, at));
+        vector::StoreOp::create(
+            b, loc, masked(s.key(b, loc, ts[u], steps[u], at, mask)), keys,
+            rowIndex(b, loc, u, at));
+        if (s.keyLogDecay) {
+          Value a = s.keyLogDecay(b, loc, ts[u], steps[u], at, mask);
+          c = c ? arith::AddFOp::create(b, loc, c, a).getResult() : a;
+          vector::StoreOp::create(b, loc, c, cums, rowIndex(b, loc, u, at));
+        }
       }
     });
+    auto cumRow = [&](OpBuilder &b, Location loc, int64_t u, Value at) -> Value {
+      return vector::LoadOp::create(b, loc, vecTy, cums,
+                                    ValueRange{rowIndex(b, loc, u, at)});
+    };
+    auto vexp = [&](OpBuilder &b, Location loc, Value x) -> Value {
+      return emitExp(b, loc, x, s.how);
+    };
 
     // 2. Intra-chunk coefficients M[j][u] = exp(c_j - c_u) (q_j . k_u).
     SmallVector<SmallVector<Value>> coef(T);
@@ -182,6 +207,12 @@ private:
                                                 ValueRange{rowIndex(b, loc, j, at)});
               Value kv = vector::LoadOp::create(b, loc, vecTy, keys,
                                                 ValueRange{rowIndex(b, loc, u, at)});
+              if (s.keyLogDecay && u < j)
+                qv = arith::MulFOp::create(
+                    b, loc, qv,
+                    vexp(b, loc,
+                         arith::SubFOp::create(b, loc, cumRow(b, loc, j, at),
+                                               cumRow(b, loc, u, at))));
               scf::YieldOp::create(
                   b, loc, ValueRange{math::FmaOp::create(b, loc, qv, kv, acc[0])});
             });
@@ -217,6 +248,28 @@ private:
       });
     }
 
+    if (s.keyLogDecay)
+      forEachKeyBlock(b, loc, [&](OpBuilder &b, Location loc, Value at, Value) {
+        Value last = cumRow(b, loc, T - 1, at);
+        for (int64_t u = 0; u < T; ++u) {
+          Value c = cumRow(b, loc, u, at);
+          SmallVector<std::pair<Value, Value>, 2> scales{
+              {queries, vexp(b, loc, c)}};
+          if (u < T - 1)
+            scales.push_back(
+                {keys, vexp(b, loc, arith::SubFOp::create(b, loc, last, c))});
+          for (auto [rows, scale] : scales) {
+            Value i = rowIndex(b, loc, u, at);
+            Value x = vector::LoadOp::create(b, loc, vecTy, rows, ValueRange{i});
+            vector::StoreOp::create(b, loc,
+                                    arith::MulFOp::create(b, loc, x, scale),
+                                    rows, ValueRange{i});
+          }
+        }
+        vector::StoreOp::create(b, loc, vexp(b, loc, last), totals,
+                                ValueRange{at});
+      });
+
     // 4. One pass over the state per value block: T read-outs of S_0, one
     // update to S_T, then the intra-chunk terms.
     forEachValueBlock(
@@ -237,9 +290,13 @@ private:
                   next.push_back(
                       math::FmaOp::create(b, loc, splat(b, loc, qn), row, ys[j]));
                 }
-                Value upd = total ? arith::MulFOp::create(b, loc, row, total)
-                                        .getResult()
-                                  : row;
+                Value upd = row;
+                if (total)
+                  upd = arith::MulFOp::create(b, loc, row, total);
+                else if (totals)
+                  upd = arith::MulFOp::create(
+                      b, loc, row,
+                      splat(b, loc, memref::LoadOp::create(b, loc, totals, n)));
                 for (int64_t u = 0; u < T; ++u) {
                   Value kn = memref::LoadOp::create(b, loc, keys,
                                                     rowIndex(b, loc, u, n));
@@ -260,7 +317,7 @@ private:
   const ChunkedScan &s;
   VectorType vecTy, maskTy;
   Value c0, c1, cLanes, keyBlocks, valueBlocks, keyPad;
-  Value state, queries, keys, last;
+  Value state, queries, keys, cums, totals, last;
 };
 
 } // namespace

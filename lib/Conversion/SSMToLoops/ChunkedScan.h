@@ -19,6 +19,8 @@
 #ifndef SSMC_LIB_CONVERSION_SSMTOLOOPS_CHUNKEDSCAN_H
 #define SSMC_LIB_CONVERSION_SSMTOLOOPS_CHUNKEDSCAN_H
 
+#include "LoweringUtils.h"
+
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "llvm/ADT/STLFunctionalExtras.h"
@@ -49,6 +51,14 @@ struct ChunkedScan {
       mlir::OpBuilder &, mlir::Location, mlir::Value t, mlir::Value step,
       mlir::Value at, mlir::Value mask)>;
   VectorFn query, key, value;
+  /// Instead of `logDecay`: a log decay per key row (a_t[n], gated linear
+  /// attention), `lanes` of them from key index `at` (zero where `mask` is
+  /// off). The decays then differ per row: the intra-chunk dot products
+  /// weigh each key index by exp(c_j[n] - c_u[n]), and the state update
+  /// scales row n by exp(c_{T-1}[n]).
+  VectorFn keyLogDecay;
+  /// How vector exps are computed (key decays).
+  ExpLowering how;
   /// Stores y_t's value lanes from `at` (after any epilogue).
   llvm::function_ref<void(mlir::OpBuilder &, mlir::Location, mlir::Value t,
                           mlir::Value step, mlir::Value at, mlir::Value mask,

@@ -113,8 +113,8 @@ struct LinearAttentionToLoops : OpRewritePattern<ssm::LinearAttentionOp> {
     auto guard = scf::IfOp::create(rw, loc, checks.allOk(),
                                    /*withElseRegion=*/false);
     rw.setInsertionPointToStart(&guard.getThenRegion().front());
-    if (!op.hasKeyGate() && !op.getNormalize()) {
-      // Scalar or no gate: the chunked kernel, one task per (sequence, head).
+    if (!op.getNormalize()) {
+      // The chunked kernel, one task per (sequence, head).
       scf::ParallelOp::create(
           rw, loc, ValueRange{c0, c0}, ValueRange{sequences, heads},
           ValueRange{c1, c1}, [&](OpBuilder &b, Location loc, ValueRange ivs) {
@@ -361,6 +361,10 @@ struct LinearAttentionToLoops : OpRewritePattern<ssm::LinearAttentionOp> {
                      Value mask) -> Value {
       return load(b, m.v, {bIdx, h, t, at}, mask);
     };
+    auto keyLogDecay = [&](OpBuilder &b, Location, Value t, Value, Value at,
+                           Value mask) -> Value {
+      return load(b, m.gate, {bIdx, h, t, at}, mask);
+    };
     auto logDecay = [&](OpBuilder &b, Location loc, Value t, Value) -> Value {
       return castFloat(b, loc, memref::LoadOp::create(b, loc, m.gate, ValueRange{bIdx, h, t}),
                        acc);
@@ -391,7 +395,11 @@ struct LinearAttentionToLoops : OpRewritePattern<ssm::LinearAttentionOp> {
     scan.key = key;
     scan.value = value;
     scan.output = output;
-    if (m.gate)
+    scan.how.fast = options.fastExp;
+    scan.how.avx512 = options.avx512;
+    if (m.gate && op.hasKeyGate())
+      scan.keyLogDecay = keyLogDecay;
+    else if (m.gate)
       scan.logDecay = logDecay;
     if (m.h0)
       scan.initState = initState;

@@ -56,10 +56,40 @@ func.func @ungated(%q: tensor<1x1x9x8xf32>) -> tensor<1x1x9x8xf32> {
 
 // -----
 
-// A key gate (or normalization) keeps the recurrent form: parallel over
-// (sequence, head, block of value columns), the K state rows in a stack
-// buffer of vectors, four steps per pass over the rows.
+// A key gate (a log decay per key row): the chunked kernel with per-row
+// cumulative decays in a third stack buffer, exps of their differences
+// inside the intra-chunk dot products, and exp(c_{T-1}[n]) per row (a
+// fourth buffer) scaling the state rows in the update.
 // CHECK-LABEL: func.func @key_gated
+// CHECK: scf.parallel (%{{.*}}, %{{.*}}) = (%c0, %c0) to (%c2, %c4) step (%c1, %c1)
+// CHECK: %[[STATE:.*]] = memref.alloca(%c16) : memref<?xvector<16xf32>>
+// CHECK: %[[QS:.*]] = memref.alloca(%c64) : memref<?xf32>
+// CHECK: %[[KS:.*]] = memref.alloca(%c64) : memref<?xf32>
+// CHECK: %[[CUM:.*]] = memref.alloca(%c64) : memref<?xf32>
+// CHECK: %[[TOT:.*]] = memref.alloca(%c16) : memref<?xf32>
+// CHECK: scf.for %{{.*}} = %c0 to %c16 step %c4 {
+// CHECK: vector.store %{{.*}}, %[[CUM]]
+// The dot product q_0 . k_0 needs no decay, q_1 . k_0 does.
+// CHECK: vector.reduction <add>
+// CHECK: vector.load %[[CUM]]
+// CHECK: x86vector.avx512.mask.scalef
+// CHECK: vector.reduction <add>
+// CHECK: vector.store %{{.*}}, %[[TOT]]
+// CHECK: scf.for %[[I:.*]] = %c0 to %c8 step %c1 iter_args
+// CHECK: memref.load %[[TOT]][%[[I]]]
+// CHECK: memref.store %{{.*}}, %[[STATE]]
+func.func @key_gated(%q: tensor<2x4x16x8xf32>, %v: tensor<2x4x16x20xf32>) -> tensor<2x4x16x20xf32> {
+  %o = ssm.linear_attention %q, %q, %v gate(%q)
+      : (tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32>, tensor<2x4x16x20xf32>, tensor<2x4x16x8xf32>) -> tensor<2x4x16x20xf32>
+  return %o : tensor<2x4x16x20xf32>
+}
+
+// -----
+
+// Normalisation keeps the recurrent form: parallel over (sequence, head,
+// block of value columns), the K state rows in a stack buffer of vectors,
+// four steps per pass over the rows, the normaliser z per row beside them.
+// CHECK-LABEL: func.func @normalized
 // CHECK: scf.parallel (%[[S:.*]], %[[H:.*]], %[[BLK:.*]]) = (%c0, %c0, %c0) to (%c2, %c4, %c2) step (%c1, %c1, %c1)
 // CHECK: %[[STATE:.*]] = memref.alloca(%c8) : memref<?xvector<16xf32>>
 // CHECK: scf.for %[[T:.*]] = %c0 to %c16 step %c4 {
@@ -71,8 +101,8 @@ func.func @ungated(%q: tensor<1x1x9x8xf32>) -> tensor<1x1x9x8xf32> {
 // CHECK: math.fma %{{.*}}, %{{.*}}, %[[O]] : vector<16xf32>
 // CHECK: memref.store %{{.*}}, %[[STATE]][%[[I]]]
 // CHECK-COUNT-4: vector.maskedstore
-func.func @key_gated(%q: tensor<2x4x16x8xf32>, %v: tensor<2x4x16x20xf32>) -> tensor<2x4x16x20xf32> {
-  %o = ssm.linear_attention %q, %q, %v gate(%q)
+func.func @normalized(%q: tensor<2x4x16x8xf32>, %v: tensor<2x4x16x20xf32>) -> tensor<2x4x16x20xf32> {
+  %o = ssm.linear_attention %q, %q, %v gate(%q) normalize
       : (tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32>, tensor<2x4x16x20xf32>, tensor<2x4x16x8xf32>) -> tensor<2x4x16x20xf32>
   return %o : tensor<2x4x16x20xf32>
 }
