@@ -38,6 +38,10 @@ public:
         arith::MulIOp::create(b, loc, index(b, loc, s.chunk), keyPad);
     queries = memref::AllocaOp::create(b, loc, rowsTy, ValueRange{rowsLen});
     keys = memref::AllocaOp::create(b, loc, rowsTy, ValueRange{rowsLen});
+    if (s.normalize)
+      normalizer = memref::AllocaOp::create(
+          b, loc, MemRefType::get({ShapedType::kDynamic}, vecTy),
+          ValueRange{s.keyDim});
     if (s.keyLogDecay) {
       // Per key row: the chunk's cumulative log decays and exp(c_{T-1}).
       cums = memref::AllocaOp::create(b, loc, rowsTy, ValueRange{rowsLen});
@@ -46,6 +50,13 @@ public:
   }
 
   void emit(OpBuilder &b, Location loc, Value begin, Value end) {
+    if (normalizer)
+      scf::ForOp::create(b, loc, c0, s.keyDim, c1, ValueRange{},
+                         [&](OpBuilder &b, Location loc, Value n, ValueRange) {
+                           memref::StoreOp::create(b, loc, zero(b, loc),
+                                                   normalizer, n);
+                           scf::YieldOp::create(b, loc);
+                         });
     forEachRow(b, loc, [&](OpBuilder &b, Location loc, Value at, Value mask,
                            Value n, Value slot) {
       Value init = s.initState ? s.initState(b, loc, n, at, mask) : zero(b, loc);
@@ -272,43 +283,62 @@ private:
 
     // 4. One pass over the state per value block: T read-outs of S_0, one
     // update to S_T, then the intra-chunk terms.
+    auto pass = [&](OpBuilder &b, Location loc, Value buf, Value base,
+                    ArrayRef<Value> vs) {
+      SmallVector<Value> init(T, zero(b, loc));
+      auto rows = scf::ForOp::create(
+          b, loc, c0, s.keyDim, c1, init,
+          [&](OpBuilder &b, Location loc, Value n, ValueRange ys) {
+            Value slot = arith::AddIOp::create(b, loc, base, n);
+            Value row = memref::LoadOp::create(b, loc, buf, slot);
+            SmallVector<Value> next;
+            for (int64_t j = 0; j < T; ++j) {
+              Value qn = memref::LoadOp::create(b, loc, queries,
+                                                rowIndex(b, loc, j, n));
+              next.push_back(
+                  math::FmaOp::create(b, loc, splat(b, loc, qn), row, ys[j]));
+            }
+            Value upd = row;
+            if (total)
+              upd = arith::MulFOp::create(b, loc, row, total);
+            else if (totals)
+              upd = arith::MulFOp::create(
+                  b, loc, row,
+                  splat(b, loc, memref::LoadOp::create(b, loc, totals, n)));
+            for (int64_t u = 0; u < T; ++u) {
+              Value kn = memref::LoadOp::create(b, loc, keys,
+                                                rowIndex(b, loc, u, n));
+              upd = math::FmaOp::create(b, loc, splat(b, loc, kn), vs[u], upd);
+            }
+            memref::StoreOp::create(b, loc, upd, buf, slot);
+            scf::YieldOp::create(b, loc, next);
+          });
+      SmallVector<Value> out;
+      for (int64_t j = 0; j < T; ++j) {
+        Value y = rows.getResult(j);
+        for (int64_t u = 0; u <= j; ++u)
+          y = math::FmaOp::create(b, loc, splat(b, loc, coef[j][u]), vs[u], y);
+        out.push_back(y);
+      }
+      return out;
+    };
+    // The normaliser z_t = decay z_{t-1} + k_t is the state of a value
+    // column of ones: den_j = q_j . z_j, in every lane.
+    SmallVector<Value> dens;
+    if (s.normalize) {
+      SmallVector<Value> ones(T, splat(b, loc, scalar(b, loc, 1.0)));
+      dens = pass(b, loc, normalizer, c0, ones);
+    }
     forEachValueBlock(
         b, loc, [&](OpBuilder &b, Location loc, Value at, Value mask, Value base) {
           SmallVector<Value> vs;
           for (int64_t u = 0; u < T; ++u)
             vs.push_back(s.value(b, loc, ts[u], steps[u], at, mask));
-          SmallVector<Value> init(T, zero(b, loc));
-          auto rows = scf::ForOp::create(
-              b, loc, c0, s.keyDim, c1, init,
-              [&](OpBuilder &b, Location loc, Value n, ValueRange ys) {
-                Value slot = arith::AddIOp::create(b, loc, base, n);
-                Value row = memref::LoadOp::create(b, loc, state, slot);
-                SmallVector<Value> next;
-                for (int64_t j = 0; j < T; ++j) {
-                  Value qn = memref::LoadOp::create(b, loc, queries,
-                                                    rowIndex(b, loc, j, n));
-                  next.push_back(
-                      math::FmaOp::create(b, loc, splat(b, loc, qn), row, ys[j]));
-                }
-                Value upd = row;
-                if (total)
-                  upd = arith::MulFOp::create(b, loc, row, total);
-                else if (totals)
-                  upd = arith::MulFOp::create(
-                      b, loc, row,
-                      splat(b, loc, memref::LoadOp::create(b, loc, totals, n)));
-                for (int64_t u = 0; u < T; ++u) {
-                  Value kn = memref::LoadOp::create(b, loc, keys,
-                                                    rowIndex(b, loc, u, n));
-                  upd = math::FmaOp::create(b, loc, splat(b, loc, kn), vs[u], upd);
-                }
-                memref::StoreOp::create(b, loc, upd, state, slot);
-                scf::YieldOp::create(b, loc, next);
-              });
+          SmallVector<Value> ys = pass(b, loc, state, base, vs);
           for (int64_t j = 0; j < T; ++j) {
-            Value y = rows.getResult(j);
-            for (int64_t u = 0; u <= j; ++u)
-              y = math::FmaOp::create(b, loc, splat(b, loc, coef[j][u]), vs[u], y);
+            Value y = ys[j];
+            if (s.normalize)
+              y = arith::DivFOp::create(b, loc, y, dens[j]);
             s.output(b, loc, ts[j], steps[j], at, mask, y);
           }
         });
@@ -317,7 +347,7 @@ private:
   const ChunkedScan &s;
   VectorType vecTy, maskTy;
   Value c0, c1, cLanes, keyBlocks, valueBlocks, keyPad;
-  Value state, queries, keys, cums, totals, last;
+  Value state, queries, keys, cums, totals, normalizer, last;
 };
 
 } // namespace

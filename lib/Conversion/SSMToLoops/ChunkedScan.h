@@ -59,6 +59,9 @@ struct ChunkedScan {
   VectorFn keyLogDecay;
   /// How vector exps are computed (key decays).
   ExpLowering how;
+  /// Normalised read-out y_t / (q_t . z_t), z_t = decay z_{t-1} + k_t (z_0 =
+  /// 0): z is the state of one more value column, of ones.
+  bool normalize = false;
   /// Stores y_t's value lanes from `at` (after any epilogue).
   llvm::function_ref<void(mlir::OpBuilder &, mlir::Location, mlir::Value t,
                           mlir::Value step, mlir::Value at, mlir::Value mask,

@@ -86,21 +86,24 @@ func.func @key_gated(%q: tensor<2x4x16x8xf32>, %v: tensor<2x4x16x20xf32>) -> ten
 
 // -----
 
-// Normalisation keeps the recurrent form: parallel over (sequence, head,
-// block of value columns), the K state rows in a stack buffer of vectors,
-// four steps per pass over the rows, the normaliser z per row beside them.
+// Normalisation: the normaliser z_t = decay z_{t-1} + k_t is the state of
+// one more value column, of ones (K vectors, zeroed first); its pass per
+// chunk gives den_j in every lane, and each output vector is divided by it.
 // CHECK-LABEL: func.func @normalized
-// CHECK: scf.parallel (%[[S:.*]], %[[H:.*]], %[[BLK:.*]]) = (%c0, %c0, %c0) to (%c2, %c4, %c2) step (%c1, %c1, %c1)
-// CHECK: %[[STATE:.*]] = memref.alloca(%c8) : memref<?xvector<16xf32>>
-// CHECK: scf.for %[[T:.*]] = %c0 to %c16 step %c4 {
-// CHECK: %[[VT:.*]] = vector.maskedload %{{.*}}[%[[S]], %[[H]], %[[T]], %{{.*}}]
-// CHECK: scf.for %[[I:.*]] = %c0 to %c8 step %c1 iter_args(%[[O:.*]] = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, f32, f32, f32, f32)
-// CHECK: memref.load %[[STATE]][%[[I]]]
-// CHECK: math.exp %{{.*}} : f32
-// CHECK: math.fma %{{.*}}, %[[VT]], %{{.*}} : vector<16xf32>
-// CHECK: math.fma %{{.*}}, %{{.*}}, %[[O]] : vector<16xf32>
-// CHECK: memref.store %{{.*}}, %[[STATE]][%[[I]]]
-// CHECK-COUNT-4: vector.maskedstore
+// CHECK: scf.parallel (%{{.*}}, %{{.*}}) = (%c0, %c0) to (%c2, %c4) step (%c1, %c1)
+// CHECK: %[[STATE:.*]] = memref.alloca(%c16) : memref<?xvector<16xf32>>
+// CHECK: %[[Z:.*]] = memref.alloca(%c8) : memref<?xvector<16xf32>>
+// CHECK: scf.for %[[I:.*]] = %c0 to %c8 step %c1 {
+// CHECK: memref.store %{{.*}}, %[[Z]][%[[I]]]
+// CHECK: scf.for %{{.*}} = %c0 to %c16 step %c4 {
+// The normaliser's pass, then the value blocks' passes.
+// CHECK: scf.for %{{.*}} = %c0 to %c8 step %c1 iter_args
+// CHECK: memref.store %{{.*}}, %[[Z]]
+// CHECK: scf.for %{{.*}} = %c0 to %c2 step %c1 {
+// CHECK: scf.for %{{.*}} = %c0 to %c8 step %c1 iter_args
+// CHECK: memref.store %{{.*}}, %[[STATE]]
+// CHECK: arith.divf
+// CHECK: vector.maskedstore
 func.func @normalized(%q: tensor<2x4x16x8xf32>, %v: tensor<2x4x16x20xf32>) -> tensor<2x4x16x20xf32> {
   %o = ssm.linear_attention %q, %q, %v gate(%q) normalize
       : (tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32>, tensor<2x4x16x20xf32>, tensor<2x4x16x8xf32>) -> tensor<2x4x16x20xf32>
