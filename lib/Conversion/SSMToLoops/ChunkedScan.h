@@ -1,9 +1,10 @@
-//===- ChunkedScan.h - chunked CPU kernel of scalar-decay linear scans -*- C++ -*-===//
+//===- ChunkedScan.h - chunked CPU kernel of decaying linear scans -*- C++ -*-===//
 //
-// The kernel ssd and linear attention (scalar or no gate) share. Both are
+// The kernel ssd and linear attention share. Both are
 //   S_t = exp(a_t) S_{t-1} + k_t v_t^T,   y_t = S_t^T q_t
-// with a K x V state S, a scalar log decay a_t per step, key-length vectors
-// q_t, k_t and value-length vectors v_t (ssd: q = C, k = B, v = dt x).
+// with a K x V state S, a scalar log decay a_t per step (or one per key row:
+// see keyLogDecay), key-length vectors q_t, k_t and value-length vectors v_t
+// (ssd: q = C, k = B, v = dt x).
 //
 // Steps go in chunks of T. With c_j = a_0 + ... + a_j (chunk-local),
 //   y_j = exp(c_j) S_0^T q_j + sum_{u<=j} exp(c_j - c_u) (q_j . k_u) v_u
