@@ -24,7 +24,7 @@ for suite in $SUITES; do
     models) BIN="$BIN" OUT="$OUT/models" bash bench/models.sh ;;
     torch)
       if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
-        /usr/bin/python3 bench/torch_baseline.py
+        /usr/bin/python3 -u bench/torch_baseline.py
       else
         echo "python3-torch is not installed (apt-get install python3-torch): skipped"
       fi

@@ -98,6 +98,12 @@ def ssd_minimal(X, A, B, C, chunk):
     return (Y_diag + Y_off).reshape(b, l, h, p)
 
 
+def progress(what, threads):
+    """One line on stderr per measurement (a whole run takes minutes)."""
+    print("torch_baseline.py: %s, %d thread(s)" % (what, threads),
+          file=sys.stderr, flush=True)
+
+
 def main():
     torch.manual_seed(0)
     rows = []
@@ -113,6 +119,7 @@ def main():
         D = torch.randn(Dm)
         z = torch.randn(Bn, Dm, L)
         bias = torch.rand(Dm) - 1
+        progress("selective_scan_ref", threads)
         ms = timed(lambda: selective_scan_ref(u, delta, A, Bm, Cm, D, z, bias), 3)
         rows.append(("selective_scan_ref (1, 1536, 16, 2048)", threads, ms,
                      "%.1f M elements/s" % (Bn * Dm * L / ms / 1e3)))
@@ -122,6 +129,7 @@ def main():
             dA = -torch.rand(b, l, h) * 0.1
             Bs = torch.randn(b, l, h, n)
             Cs = torch.randn(b, l, h, n)
+            progress("ssd chunked (%d, %d, %d, %d, %d)" % (b, h, l, n, p), threads)
             ms = timed(lambda: ssd_minimal(X, dA, Bs, Cs, 64), 3)
             flops = b * h * l * 5.0 * n * p
             rows.append(("ssd chunked (%d, %d, %d, %d, %d)" % (b, h, l, n, p),
@@ -131,6 +139,7 @@ def main():
         q, k, v = (torch.randn(1, 12, 2048, 64) for _ in range(3))
         i = torch.arange(2048)
         causal = i[None, :] <= i[:, None]
+        progress("attention", threads)
         ms = timed(lambda: sdpa(q, k, v, causal), 5)
         pairs = 2048 * 2049 / 2
         rows.append(("attention causal (1, 12, 2048, 64)", threads, ms,
@@ -143,6 +152,7 @@ def main():
         # matmul
         W = torch.randn(3072, 768)
         X = torch.randn(768, 1536)
+        progress("mm", threads)
         ms = timed(lambda: torch.mm(W, X), 5)
         rows.append(("mm 3072x768 @ 768x1536", threads, ms,
                      "%.1f GFLOP/s" % (2 * 3072 * 768 * 1536 / ms / 1e6)))
