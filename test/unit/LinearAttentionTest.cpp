@@ -188,6 +188,13 @@ TEST(LinearAttentionNumerics, PackedSequencesRestartTheState) {
   expectMatches(runLinearAttention(c, 5, {0, 7, 7, 20}), c, 1e-4);
   c.dynamic = true;
   expectMatches(runLinearAttention(c, 6, {0, 1, 19, 20}), c, 1e-4);
+  // Key gates, elu + 1 and normalisation across chunk boundaries (chunks of
+  // 4 steps, then single steps) in every sequence.
+  c.dynamic = false;
+  c.gate = 2;
+  c.featureMap = "elu_plus_one";
+  c.normalize = true;
+  expectMatches(runLinearAttention(c, 7, {0, 9, 10, 20}), c, 1e-4);
 }
 
 TEST(LinearAttentionNumerics, BadPackedOffsetsAreRunTimeErrors) {
