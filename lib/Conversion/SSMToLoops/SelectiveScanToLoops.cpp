@@ -216,31 +216,23 @@ public:
     return rows;
   }
 
-  /// The tile of `mem` ([B, Dm, L]) at step t0, one contiguous row read per
-  /// channel (rows past the last channel re-read it; their lanes are never
-  /// stored), transposed: element k is the vector over channels at t0 + k.
-  SmallVector<Value> loadTile(Value mem, Value d0, Value t0) {
-    Value last = arith::SubIOp::create(b, loc, chans, idx(1));
-    SmallVector<Value> rows;
-    for (int64_t i = 0; i < vw; ++i) {
-      Value row = arith::MinUIOp::create(
-          b, loc, arith::AddIOp::create(b, loc, d0, idx(i)), last);
-      rows.push_back(readRow(mem, row, t0));
-    }
-    return transpose(rows);
+  /// Channel d0 + i of the block, clamped to the last channel (rows past it
+  /// re-read that channel; their lanes are never stored).
+  Value channelRow(Value d0, int64_t i) {
+    return arith::MinUIOp::create(
+        b, loc, arith::AddIOp::create(b, loc, d0, idx(i)),
+        arith::SubIOp::create(b, loc, chans, idx(1)));
   }
 
   /// Prefetches the rows of the u, delta, z and out tiles at t0: 16 rows of
   /// each, L * 4 bytes apart, are more streams than the hardware
   /// prefetchers follow.
   void prefetchTile(Value t0, Value d0) {
-    Value last = arith::SubIOp::create(b, loc, chans, idx(1));
     for (Value mem : {u, delta, z, out}) {
       if (!mem)
         continue;
       for (int64_t i = 0; i < vw; ++i) {
-        Value row = arith::MinUIOp::create(
-            b, loc, arith::AddIOp::create(b, loc, d0, idx(i)), last);
+        Value row = channelRow(d0, i);
         memref::PrefetchOp::create(b, loc, mem, ValueRange{batchIdx, row, t0},
                                    /*isWrite=*/mem == out, /*locality=*/3, true);
       }
@@ -254,14 +246,12 @@ public:
   void storeTile(SmallVector<Value> steps, Value d0, Value t0, Value valid) {
     Type e = cast<MemRefType>(out.getType()).getElementType();
     SmallVector<Value> rows = transpose(std::move(steps));
-    Value last = arith::SubIOp::create(b, loc, chans, idx(1));
     auto maskTy = VectorType::get({vw}, b.getI1Type());
     for (int64_t i = 0; i < vw; ++i) {
       Value inside = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
                                            idx(i), valid);
       Value rowMask = vector::BroadcastOp::create(b, loc, maskTy, inside);
-      Value row = arith::MinUIOp::create(
-          b, loc, arith::AddIOp::create(b, loc, d0, idx(i)), last);
+      Value row = channelRow(d0, i);
       Value y = rows[i];
       if (D || z) {
         Value dRow = D ? channelScalar(D, row) : Value();
@@ -518,6 +508,7 @@ private:
                                 ValueRange{e.idx(i), e.idx(0)});
       }
     };
+    // Per tile: dt of each step; dt*u of each step, then its read-out y.
     auto rowsTy = MemRefType::get({T}, e.vectorType());
     Value rowsD = memref::AllocaOp::create(b, loc, rowsTy);
     Value rowsY = memref::AllocaOp::create(b, loc, rowsTy);
@@ -536,17 +527,13 @@ private:
           // per channel row; 16 independent rows of straight-line code), then
           // transposed into per-step vectors.
           SmallVector<Value> dtRows, dtuRows;
-          {
-            Value last = arith::SubIOp::create(b, loc, e.chans, e.idx(1));
-            for (int64_t i = 0; i < T; ++i) {
-              Value row = arith::MinUIOp::create(
-                  b, loc, arith::AddIOp::create(b, loc, d0, e.idx(i)), last);
-              BlockEmitter::Step s = e.stepWith(
-                  e.readRow(e.u, row, t0), e.readRow(e.delta, row, t0),
-                  e.bias ? e.channelScalar(e.bias, row) : Value());
-              dtRows.push_back(s.dt);
-              dtuRows.push_back(s.dtu);
-            }
+          for (int64_t i = 0; i < T; ++i) {
+            Value row = e.channelRow(d0, i);
+            BlockEmitter::Step s = e.stepWith(
+                e.readRow(e.u, row, t0), e.readRow(e.delta, row, t0),
+                e.bias ? e.channelScalar(e.bias, row) : Value());
+            dtRows.push_back(s.dt);
+            dtuRows.push_back(s.dtu);
           }
           SmallVector<Value> dtTile = e.transpose(dtRows);
           SmallVector<Value> dtuTile = e.transpose(dtuRows);
@@ -554,29 +541,21 @@ private:
             stage(b, e.B, stageB, t0);
           if (stageC)
             stage(b, e.C, stageC, t0);
-          // The tile's steps run in inner loops over rows staged on the
-          // stack: unrolled, 16 steps x 16 state indices made a loop body of
-          // ~5.5K instructions (~38 KB), beyond the L1 instruction cache and
-          // the decoded-uop cache. Two loops, so that no step carries one
-          // long dependency chain (softplus -> exp(dt A) -> h -> y, ~120
-          // cycles) that fills the scheduler: dt and dt*u for every step,
-          // then the recurrence. The D skip and z gate follow in the row
-          // domain, as the tile is stored.
+          // The recurrence runs as a loop over the tile's steps, reading dt
+          // and dt*u from rows staged on the stack: unrolled, 16 steps x 16
+          // state indices made a loop body of ~5.5K instructions (~38 KB),
+          // beyond the L1 instruction cache and the decoded-uop cache; with
+          // softplus and the gate inside, each step carried one long
+          // dependency chain (softplus -> exp(dt A) -> h -> y -> gate, ~150
+          // cycles) that filled the scheduler. The D skip and z gate follow
+          // in the row domain, as the tile is stored.
           for (int64_t k = 0; k < T; ++k) {
             memref::StoreOp::create(b, loc, dtTile[k], rowsD, e.idx(k));
             memref::StoreOp::create(b, loc, dtuTile[k], rowsY, e.idx(k));
           }
-          auto forSteps = [&](ValueRange init,
-                              function_ref<SmallVector<Value>(OpBuilder &, Value,
-                                                              ValueRange)>
-                                  body) {
-            return scf::ForOp::create(
-                b, loc, e.idx(0), e.idx(T), e.idx(1), init,
-                [&](OpBuilder &b, Location loc, Value k, ValueRange it) {
-                  scf::YieldOp::create(b, loc, body(b, k, it));
-                });
-          };
-          auto steps = forSteps(hs, [&](OpBuilder &b, Value k, ValueRange hk) {
+          auto steps = scf::ForOp::create(
+              b, loc, e.idx(0), e.idx(T), e.idx(1), hs,
+              [&](OpBuilder &b, Location loc, Value k, ValueRange hk) {
             Value t = arith::AddIOp::create(b, loc, t0, k);
             BlockEmitter::Step s;
             s.dt = memref::LoadOp::create(b, loc, rowsD, k);
@@ -599,7 +578,7 @@ private:
               y = yn;
             }
             memref::StoreOp::create(b, loc, e.sumPartials(ys), rowsY, k);
-            return state;
+            scf::YieldOp::create(b, loc, state);
           });
           SmallVector<Value> yTile, state(steps.getResults());
           for (int64_t k = 0; k < T; ++k)
