@@ -28,7 +28,11 @@
 
 namespace ssmc {
 
-enum class Target { CPU, CUDA };
+/// Where ops with a GPU kernel run: CPU (no kernels: fused host loops),
+/// CUDA (the kernels on device 0), or GPUEmulator (the same kernels run on
+/// the host, a thread block per OpenMP parallel region: the kernels'
+/// arithmetic, indexing, shared memory and barriers checked without a GPU).
+enum class Target { CPU, CUDA, GPUEmulator };
 
 /// Points at which the IR can be observed (`ssmc-run --emit=`).
 enum class Stage {

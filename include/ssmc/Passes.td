@@ -135,6 +135,23 @@ def SSMGPUStageBuffers : Pass<"ssm-gpu-stage-buffers"> {
   let dependentDialects = ["::mlir::gpu::GPUDialect", "::mlir::memref::MemRefDialect"];
 }
 
+def SSMGPUEmulate : Pass<"ssm-gpu-emulate", "::mlir::ModuleOp"> {
+  let summary = "Run gpu.launch kernels on the host CPU with thread-block semantics";
+  let description = [{
+    In place of ssm-gpu-stage-buffers (after bufferization): every
+    `gpu.launch` becomes a sequential loop over its grid's blocks, each
+    block an `omp.parallel` region of blockDim OpenMP threads (one per GPU
+    thread, index from omp_get_thread_num), shared memory a host buffer per
+    block, private memory the thread's stack, and barriers `omp.barrier`.
+    The GPU kernels' numerical tests run through it where no GPU is present
+    (`Target::GPUEmulator`, `ssmc-run --target gpu-emulator`). Warp-level
+    behaviour, timing and the NVPTX backend are not modelled.
+  }];
+  let dependentDialects = ["::mlir::omp::OpenMPDialect", "::mlir::LLVM::LLVMDialect",
+                           "::mlir::scf::SCFDialect", "::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 def SSMGPUReplaceLibdevice : Pass<"ssm-gpu-replace-libdevice"> {
   let summary = "Turn libdevice calls of GPU kernels back into LLVM intrinsics";
   let description = [{

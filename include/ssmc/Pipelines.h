@@ -67,6 +67,12 @@ struct NVPTXPipelineOptions
 mlir::LogicalResult buildSSMToKernelsStage(mlir::OpPassManager &pm,
                                            const NVPTXPipelineOptions &options,
                                            const CPUPipelineOptions &host);
+/// ssm ops -> the same GPU kernels, emulated on the host (ssm-gpu-emulate:
+/// a block per OpenMP parallel region, a thread per GPU thread), and host
+/// loops on buffers. Followed by buildLoopsToLLVMStage with OpenMP on.
+mlir::LogicalResult
+buildSSMToEmulatedKernelsStage(mlir::OpPassManager &pm,
+                               const CPUPipelineOptions &host);
 /// Host loops and gpu launches/copies on buffers -> LLVM dialect calling
 /// the mgpu* runtime.
 mlir::LogicalResult buildGPUHostToLLVMStage(mlir::OpPassManager &pm,

@@ -346,6 +346,9 @@ Error Jit::compileToObject(llvm::StringRef source, const JitOptions &options,
   gpu.chip = options.gpuChip;
   gpu.features = options.gpuFeatures;
   const bool cuda = options.target == Target::CUDA;
+  if (options.target == Target::GPUEmulator)
+    return makeError("ahead-of-time objects are for the cpu and cuda targets "
+                     "(the GPU emulator needs the OpenMP runtime)");
   PassManager pm(&context);
   if (failed(cuda ? buildSSMToKernelsStage(pm, gpu, host)
                   : buildSSMToLoopsStage(pm, host)) ||
@@ -485,8 +488,10 @@ Expected<std::unique_ptr<Jit>> Jit::compile(llvm::StringRef source,
   gpu.features = options.gpuFeatures;
   {
     PassManager pm(&impl->context);
-    if (failed(cuda ? buildSSMToKernelsStage(pm, gpu, pipeline)
-                    : buildSSMToLoopsStage(pm, pipeline)) ||
+    const bool emulated = options.target == Target::GPUEmulator;
+    if (failed(cuda       ? buildSSMToKernelsStage(pm, gpu, pipeline)
+               : emulated ? buildSSMToEmulatedKernelsStage(pm, pipeline)
+                          : buildSSMToLoopsStage(pm, pipeline)) ||
         failed(pm.run(*impl->module)))
       return failWith(bufferName + (cuda ? ": lowering to GPU kernels and loops failed"
                                          : ": lowering to loops failed"));

@@ -89,6 +89,13 @@ LogicalResult buildSSMToKernelsStage(OpPassManager &pm,
   return parsePassPipeline(p, pm);
 }
 
+LogicalResult buildSSMToEmulatedKernelsStage(OpPassManager &pm,
+                                             const CPUPipelineOptions &host) {
+  return parsePassPipeline("ssm-decompose-steps,convert-ssm-to-gpu," +
+                               ssmToLoopsPasses(host) + ",ssm-gpu-emulate",
+                           pm);
+}
+
 LogicalResult buildGPUHostToLLVMStage(OpPassManager &pm,
                                       const CPUPipelineOptions &host) {
   return parsePassPipeline(loopsToLLVMPasses(host, /*gpuHost=*/true), pm);
@@ -119,6 +126,19 @@ void registerSSMCPipelines() {
         // Registered pipeline strings are fixed at build time; a failure
         // here is a build defect the lit tests catch.
         (void)buildSSMCPUPipeline(pm, options);
+      });
+  PassPipelineRegistration<CPUPipelineOptions>(
+      "ssm-gpu-emulator-pipeline",
+      "Lower ssm programs to LLVM dialect for the host CPU, running the ops "
+      "that have a GPU kernel as that kernel emulated on OpenMP threads (a "
+      "test target for the kernels where no GPU is present)",
+      [](OpPassManager &pm, const CPUPipelineOptions &options) {
+        CPUPipelineOptions host;
+        host.threads = options.threads;
+        host.vectorBits = options.vectorBits;
+        host.avx512 = options.avx512;
+        (void)buildSSMToEmulatedKernelsStage(pm, host);
+        (void)buildLoopsToLLVMStage(pm, host);
       });
   PassPipelineRegistration<NVPTXPipelineOptions>(
       "ssm-nvptx-pipeline",

@@ -15,6 +15,7 @@
 // RUN: not ssmc-run %s --input %t/header.npy 2>&1 | FileCheck %s --check-prefix=HEADER
 // RUN: not ssmc-run %s --threads=abc 2>&1 | FileCheck %s --check-prefix=THREADS
 // RUN: not ssmc-run %s --target=tpu 2>&1 | FileCheck %s --check-prefix=TARGET
+// RUN: not ssmc-run %s --target gpu-emulator --emit=object -o %t/x.o 2>&1 | FileCheck %s --check-prefix=EMUOBJ
 // RUN: not ssmc-run %s --target=cuda 2>&1 | FileCheck %s --check-prefix=CUDA
 // RUN: not ssmc-run %s --input %t/u.npy --input %t/dt.npy --input %t/A.npy --input %t/B.npy --input %t/C.npy --output a.npy --output b.npy 2>&1 | FileCheck %s --check-prefix=OUTS
 // RUN: ssmc-run %s --input %t/u.npy --input %t/dt.npy --input %t/A.npy --input %t/B.npy --input %t/C.npy --bench 3 | FileCheck %s --check-prefix=BENCH
@@ -30,7 +31,8 @@
 // HEADER: ssmc-run: error: {{.*}}header.npy: header length 118 runs past the end of the file
 // MAGIC: ssmc-run: error: {{.*}}garbage.npy: not a .npy file (bad magic)
 // THREADS: ssmc-run: error: --threads must be a non-negative integer, got 'abc'
-// TARGET: ssmc-run: error: --target must be cpu or cuda, got 'tpu'
+// TARGET: ssmc-run: error: --target must be cpu, cuda or gpu-emulator, got 'tpu'
+// EMUOBJ: ssmc-run: error: ahead-of-time objects are for the cpu and cuda targets (the GPU emulator needs the OpenMP runtime)
 // The CUDA target compiles anywhere; argument errors come before the
 // driver is needed (Integration/GPU/no_driver.mlir covers a missing driver).
 // CUDA: ssmc-run: error: missing --input for argument 'arg0' (tensor<1x4x8xf32>) of 'main'

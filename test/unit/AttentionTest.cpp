@@ -100,20 +100,26 @@ AttentionConfig cfg(int64_t B, int64_t H, int64_t Hkv, int64_t Lq, int64_t Lk,
 
 TEST(AttentionNumerics, FullAttention) { check(cfg(2, 2, 2, 9, 9, 8, 8), 1, 1e-4); }
 
-TEST(AttentionNumerics, GPUKernelMatchesTheReference) {
-  // One thread per query with an online softmax, on the CUDA target;
-  // skipped without a driver and device.
-  if (llvm::Error e = cuda::available())
-    GTEST_SKIP() << llvm::toString(std::move(e));
-  check(cfg(2, 2, 2, 9, 9, 8, 8), 1, 1e-4, Target::CUDA);
+/// The GPU kernel's cases, on the CUDA target or the GPU emulator.
+void checkGPUKernel(Target target) {
+  check(cfg(2, 2, 2, 9, 9, 8, 8), 1, 1e-4, target);
   AttentionConfig c = cfg(2, 6, 2, 7, 11, 16, 16);
   c.causal = true;
-  check(c, 3, 1e-4, Target::CUDA);
+  check(c, 3, 1e-4, target);
   c.window = 3;
-  check(c, 4, 1e-4, Target::CUDA);
+  check(c, 4, 1e-4, target);
   AttentionConfig wide = cfg(1, 1, 1, 6, 3, 4, 4); // empty first rows
   wide.causal = true;
-  check(wide, 8, 1e-4, Target::CUDA);
+  check(wide, 8, 1e-4, target);
+}
+TEST(AttentionNumerics, GPUKernelMatchesTheReference) {
+  // Skipped without a driver and device.
+  if (llvm::Error e = cuda::available())
+    GTEST_SKIP() << llvm::toString(std::move(e));
+  checkGPUKernel(Target::CUDA);
+}
+TEST(AttentionNumerics, GPUKernelOnTheEmulatorMatchesTheReference) {
+  checkGPUKernel(Target::GPUEmulator);
 }
 TEST(AttentionNumerics, CausalOddSizes) {
   AttentionConfig c = cfg(1, 3, 3, 13, 13, 19, 21);

@@ -76,13 +76,19 @@ TEST(CausalConvNumerics, BiasInitialStateAndFinalState) {
   check(1, 2, 2, 4, true, false, "f32", 1e-5, 4); // L < W - 1: state from h0
   check(1, 3, 5, 1, true, true, "f32", 1e-5, 5);  // W = 1: empty state
 }
+void checkGPUKernel(Target target) {
+  check(2, 5, 11, 4, false, false, "f32", 1e-5, 1, target);
+  check(2, 7, 13, 4, true, true, "f32", 1e-5, 3, target);
+  check(1, 2, 2, 4, true, false, "f32", 1e-5, 4, target);
+  check(1, 3, 0, 4, true, false, "f32", 1e-5, 6, target); // L = 0
+}
 TEST(CausalConvNumerics, GPUKernelMatchesTheReference) {
   if (llvm::Error e = cuda::available())
     GTEST_SKIP() << llvm::toString(std::move(e));
-  check(2, 5, 11, 4, false, false, "f32", 1e-5, 1, Target::CUDA);
-  check(2, 7, 13, 4, true, true, "f32", 1e-5, 3, Target::CUDA);
-  check(1, 2, 2, 4, true, false, "f32", 1e-5, 4, Target::CUDA);
-  check(1, 3, 0, 4, true, false, "f32", 1e-5, 6, Target::CUDA); // L = 0
+  checkGPUKernel(Target::CUDA);
+}
+TEST(CausalConvNumerics, GPUKernelOnTheEmulatorMatchesTheReference) {
+  checkGPUKernel(Target::GPUEmulator);
 }
 
 TEST(CausalConvNumerics, BF16AndF64) {

@@ -201,17 +201,15 @@ TEST(DPExamples, LastRowStorageIsLinear) {
   EXPECT_LE(jit->lastCallPeakHeapBytes(), 5 * n * sizeof(int64_t));
 }
 
-TEST(DPExamples, GPUKernelsMatchTheSolvers) {
-  // The same programs on the CUDA target (one kernel per DP: wavefronts
-  // strided over a block's threads); skipped without a driver and device.
-  if (llvm::Error e = cuda::available())
-    GTEST_SKIP() << llvm::toString(std::move(e));
+/// The same programs as GPU kernels (one kernel per DP: wavefronts strided
+/// over a block's threads) on the CUDA target or the GPU emulator.
+void checkGPUKernels(Target target) {
   std::mt19937 rng(31);
-  auto lis = compileExample("lis.mlir", Target::CUDA);
-  auto ed = compileExample("edit_distance.mlir", Target::CUDA);
-  auto lcs = compileExample("lcs.mlir", Target::CUDA);
-  auto ks = compileExample("knapsack.mlir", Target::CUDA);
-  auto local = compileExample("local_sum.mlir", Target::CUDA);
+  auto lis = compileExample("lis.mlir", target);
+  auto ed = compileExample("edit_distance.mlir", target);
+  auto lcs = compileExample("lcs.mlir", target);
+  auto ks = compileExample("knapsack.mlir", target);
+  auto local = compileExample("local_sum.mlir", target);
   ASSERT_TRUE(lis && ed && lcs && ks && local);
   for (size_t n : {0, 1, 7, 100, 700}) {
     std::vector<int64_t> a = randomInts(rng, n, 0, 50);
@@ -229,6 +227,15 @@ TEST(DPExamples, GPUKernelsMatchTheSolvers) {
     EXPECT_EQ(run1(*local, "local_sum_table", {ints(s).view()}),
               ref::localSumMod(s, 3, 11)) << n;
   }
+}
+TEST(DPExamples, GPUKernelsMatchTheSolvers) {
+  // Skipped without a driver and device.
+  if (llvm::Error e = cuda::available())
+    GTEST_SKIP() << llvm::toString(std::move(e));
+  checkGPUKernels(Target::CUDA);
+}
+TEST(DPExamples, GPUKernelsOnTheEmulatorMatchTheSolvers) {
+  checkGPUKernels(Target::GPUEmulator);
 }
 
 } // namespace

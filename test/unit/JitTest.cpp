@@ -162,6 +162,17 @@ TEST_P(SelectiveScanShapes, MatchesDoubleReference) {
   expectMatchesF32(r, GetParam());
 }
 
+/// The same kernels on the GPU emulator (host threads, one per GPU thread).
+class SelectiveScanShapesOnGPUEmulator : public SelectiveScanShapes {};
+
+TEST_P(SelectiveScanShapesOnGPUEmulator, MatchesDoubleReference) {
+  ScanRun r;
+  runSelectiveScan(GetParam(), 1234, r, 0, 0, {}, Target::GPUEmulator);
+  if (::testing::Test::HasFatalFailure())
+    return;
+  expectMatchesF32(r, GetParam());
+}
+
 SelectiveScanConfig cfg(int64_t B, int64_t Dm, int64_t L, int64_t N) {
   SelectiveScanConfig c;
   c.batch = B, c.channels = Dm, c.seqLen = L, c.stateSize = N;
@@ -226,6 +237,8 @@ std::string shapeName(const ::testing::TestParamInfo<SelectiveScanConfig> &info)
 
 INSTANTIATE_TEST_SUITE_P(Shapes, SelectiveScanShapes, kShapes, shapeName);
 INSTANTIATE_TEST_SUITE_P(Shapes, SelectiveScanShapesOnGPU, kShapes, shapeName);
+INSTANTIATE_TEST_SUITE_P(Shapes, SelectiveScanShapesOnGPUEmulator, kShapes,
+                         shapeName);
 
 TEST(SelectiveScanNumerics, F64ProgramsMatchToF64Precision) {
   SelectiveScanConfig c = full(cfg(2, 9, 12, 6));
@@ -265,6 +278,10 @@ TEST(SelectiveScanNumerics, BF16AndF16InputsOnGPU) {
     GTEST_SKIP() << llvm::toString(std::move(e));
   expectLowPrecision("bf16", Target::CUDA);
   expectLowPrecision("f16", Target::CUDA);
+}
+TEST(SelectiveScanNumerics, BF16AndF16InputsOnTheGPUEmulator) {
+  expectLowPrecision("bf16", Target::GPUEmulator);
+  expectLowPrecision("f16", Target::GPUEmulator);
 }
 
 TEST(SelectiveScanNumerics, TwoThreadsGiveTheSameBitsAsOne) {

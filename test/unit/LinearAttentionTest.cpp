@@ -150,6 +150,14 @@ TEST_P(LinearAttentionShapesOnGPU, MatchesDoubleReference) {
                 GetParam(), 1e-4);
 }
 
+/// The same kernels on the GPU emulator.
+class LinearAttentionShapesOnGPUEmulator : public LinearAttentionShapes {};
+
+TEST_P(LinearAttentionShapesOnGPUEmulator, MatchesDoubleReference) {
+  expectMatches(runLinearAttention(GetParam(), 21, {}, Target::GPUEmulator),
+                GetParam(), 1e-4);
+}
+
 const auto kShapes = ::testing::Values(
         cfg(1, 1, 1, 1, 1),
         cfg(2, 3, 17, 8, 16),  // default scale K^-1/2
@@ -178,6 +186,8 @@ std::string shapeName(const ::testing::TestParamInfo<LinearAttentionConfig> &inf
 
 INSTANTIATE_TEST_SUITE_P(Shapes, LinearAttentionShapes, kShapes, shapeName);
 INSTANTIATE_TEST_SUITE_P(Shapes, LinearAttentionShapesOnGPU, kShapes, shapeName);
+INSTANTIATE_TEST_SUITE_P(Shapes, LinearAttentionShapesOnGPUEmulator, kShapes,
+                         shapeName);
 
 TEST(LinearAttentionNumerics, PackedSequencesRestartTheState) {
   LinearAttentionConfig c = cfg(1, 2, 20, 4, 6);

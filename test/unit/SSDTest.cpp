@@ -139,16 +139,22 @@ SSDConfig cfg(int64_t B, int64_t L, int64_t H, int64_t P, int64_t G, int64_t N) 
 
 TEST(SSDNumerics, Basic) { check(cfg(2, 13, 3, 16, 1, 8), 1, 1e-4); }
 
+void checkGPUKernel(Target target) {
+  check(cfg(2, 13, 3, 16, 1, 8), 1, 1e-4, false, target);
+  SSDConfig c = cfg(2, 17, 4, 21, 2, 5);
+  c.full = true;
+  check(c, 2, 1e-4, false, target);
+  check(cfg(1, 0, 2, 4, 1, 4), 3, 1e-4, false, target);
+}
 TEST(SSDNumerics, GPUKernelMatchesTheReference) {
   // One thread per (batch, head, p) on the CUDA target; skipped without a
   // driver and device.
   if (llvm::Error e = cuda::available())
     GTEST_SKIP() << llvm::toString(std::move(e));
-  check(cfg(2, 13, 3, 16, 1, 8), 1, 1e-4, false, Target::CUDA);
-  SSDConfig c = cfg(2, 17, 4, 21, 2, 5);
-  c.full = true;
-  check(c, 2, 1e-4, false, Target::CUDA);
-  check(cfg(1, 0, 2, 4, 1, 4), 3, 1e-4, false, Target::CUDA);
+  checkGPUKernel(Target::CUDA);
+}
+TEST(SSDNumerics, GPUKernelOnTheEmulatorMatchesTheReference) {
+  checkGPUKernel(Target::GPUEmulator);
 }
 TEST(SSDNumerics, AllOptionsGroupedOddSizes) {
   SSDConfig c = cfg(2, 17, 4, 21, 2, 5);

@@ -50,9 +50,11 @@ options:
   --seed N             seed of the sampler, random prompt and random
                        weights (default 1)
   --threads N          OpenMP threads of the compiled code (0: default)
-  --target cpu|cuda    where the ssm ops run (default cpu); cuda runs each
+  --target cpu|cuda|gpu-emulator
+                       where the ssm ops run (default cpu); cuda runs each
                        ssm op as a GPU kernel with the projections on the
-                       host, and needs the NVIDIA driver
+                       host, and needs the NVIDIA driver; gpu-emulator runs
+                       the same kernels on host threads (a test target)
   --json               print the tokens and timings as one JSON object
   --write-random FILE  write random weights of --config to FILE (and its
                        configuration to FILE's stem + .config.json), exit
@@ -152,8 +154,11 @@ int main(int argc, char **argv) {
         target = Target::CPU;
       else if (v == "cuda")
         target = Target::CUDA;
+      else if (v == "gpu-emulator")
+        target = Target::GPUEmulator;
       else
-        return usageError("--target takes cpu or cuda, got '" + v + "'");
+        return usageError("--target takes cpu, cuda or gpu-emulator, got '" +
+                          v + "'");
     } else if (a == "--write-random") {
       writeRandom = v.str();
     } else if (a == "--config") {

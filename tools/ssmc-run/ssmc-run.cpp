@@ -59,7 +59,11 @@ cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimisation level 0-3"),
 cl::opt<unsigned> vectorBits("vector-bits",
                              cl::desc("Vector width in bits (0: host's)"),
                              cl::init(0), cl::cat(category));
-cl::opt<std::string> target("target", cl::desc("cpu or cuda"), cl::init("cpu"),
+cl::opt<std::string> target(
+    "target",
+    cl::desc("cpu, cuda, or gpu-emulator (the GPU kernels run on host "
+             "threads, one per GPU thread: for testing without a GPU)"),
+    cl::init("cpu"),
                             cl::cat(category));
 cl::opt<unsigned> printLimit("print-limit",
                              cl::desc("Elements printed per result"),
@@ -153,8 +157,12 @@ int main(int argc, char **argv) {
   ssmc::JitOptions options;
   if (target == "cuda")
     options.target = ssmc::Target::CUDA;
+  else if (target == "gpu-emulator")
+    options.target = ssmc::Target::GPUEmulator;
   else if (target != "cpu")
-    return fail("--target must be cpu or cuda, got '" + target + "'", 2);
+    return fail("--target must be cpu, cuda or gpu-emulator, got '" + target +
+                    "'",
+                2);
   options.threads = threads;
   options.optLevel = optLevel;
   options.vectorBits = vectorBits;

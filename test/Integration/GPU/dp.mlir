@@ -5,8 +5,10 @@
 //   knapsack w = [1, 3, 4], v = [15, 20, 30], C = 4: 35 (items 0 and 1)
 //   dp_i = (dp_{i-1} + dp_{i-2} + dp_{i-3} + s_i) mod 11, s = [5, 7, 9, 10]:
 //     5, 12 mod 11 = 1, 15 mod 11 = 4, 20 mod 11 = 9; the last cell is 9
-// REQUIRES: cuda-driver
-// RUN: ssmc-run %s --entry main --target cuda | FileCheck %s
+// The kernel runs on the GPU emulator everywhere and on the GPU where a
+// CUDA driver is.
+// RUN: ssmc-run %s --entry main --target gpu-emulator | FileCheck %s
+// RUN: %if cuda-driver %{ ssmc-run %s --entry main --target cuda | FileCheck %s %}
 
 // CHECK: result #0: i64 [5]
 // CHECK-NEXT: {{^}}1 1 2 3 3{{ *$}}

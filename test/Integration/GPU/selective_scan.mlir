@@ -1,12 +1,15 @@
-// selective_scan on the GPU (one thread per channel) against the double
-// reference, with every optional operand; runs only where a CUDA driver is.
-// REQUIRES: cuda-driver
+// selective_scan's GPU kernel against the double reference, with every
+// optional operand: on the GPU emulator everywhere, on the GPU where a CUDA
+// driver is.
 // RUN: rm -rf %t && ssmc-testdata selective-scan --out %t --batch 2 --channels 37 --len 13 --state 16 --full --seed 3
-// RUN: ssmc-run %s --target cuda --input %t/u.npy --input %t/dt.npy --input %t/A.npy --input %t/B.npy --input %t/C.npy \
+// RUN: ssmc-run %s --target gpu-emulator --input %t/u.npy --input %t/dt.npy --input %t/A.npy --input %t/B.npy --input %t/C.npy \
 // RUN:   --input D=%t/D.npy --input z=%t/z.npy --input bias=%t/bias.npy --input h0=%t/h0.npy \
 // RUN:   --output %t/y.npy --output %t/h.npy
 // RUN: ssmc-testdata compare %t/y.npy %t/ref_out.npy --rtol 1e-4 | FileCheck %s
 // RUN: ssmc-testdata compare %t/h.npy %t/ref_state.npy --rtol 1e-4 | FileCheck %s
+// RUN: %if cuda-driver %{ ssmc-run %s --target cuda --input %t/u.npy --input %t/dt.npy --input %t/A.npy --input %t/B.npy --input %t/C.npy --input D=%t/D.npy --input z=%t/z.npy --input bias=%t/bias.npy --input h0=%t/h0.npy --output %t/gy.npy --output %t/gh.npy %}
+// RUN: %if cuda-driver %{ ssmc-testdata compare %t/gy.npy %t/ref_out.npy --rtol 1e-4 | FileCheck %s %}
+// RUN: %if cuda-driver %{ ssmc-testdata compare %t/gh.npy %t/ref_state.npy --rtol 1e-4 | FileCheck %s %}
 // CHECK: OK
 
 func.func @main(%u: tensor<2x37x13xf32>, %dt: tensor<2x37x13xf32>, %A: tensor<37x16xf32>,

@@ -1,0 +1,190 @@
+//===- Emulate.cpp - the ssm-gpu-emulate pass -----------------------------===//
+//
+// Runs the GPU kernels convert-ssm-to-gpu writes on the host CPU, with the
+// semantics of a CUDA thread block: every gpu.launch (after bufferization,
+// in place of ssm-gpu-stage-buffers) becomes a sequential loop over the
+// grid's blocks, and each block an `omp.parallel` region of exactly
+// blockDim OpenMP threads, one per GPU thread. Inside it
+//  - the thread index is omp_get_thread_num() split into x/y/z;
+//  - workgroup (shared) memory is one host buffer per block, allocated
+//    before the region, so every thread of the block sees it;
+//  - private memory is a stack allocation of the thread;
+//  - ssm.gpu_barrier / gpu.barrier become omp.barrier.
+// So a kernel that races on shared memory, misses a barrier or indexes
+// out of its tile computes wrong numbers here as on a GPU, and the
+// numerical tests of every kernel run on a machine without one. What this
+// does not model: warp-synchronous code (no kernel has any), the memory
+// hierarchy and timing, and the NVPTX backend (ptxas tests cover that).
+//
+//===----------------------------------------------------------------------===//
+
+#include "ssmc/Passes.h"
+
+#include "dialects/ssm/SSMOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/OpenMP/OpenMPDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
+
+namespace ssmc {
+#define GEN_PASS_DEF_SSMGPUEMULATE
+#include "ssmc/Passes.h.inc"
+} // namespace ssmc
+
+using namespace mlir;
+
+namespace {
+
+constexpr llvm::StringLiteral kThreadNum = "omp_get_thread_num";
+
+/// `t` without a memory space (host memory).
+Type hostType(Type t) {
+  auto mt = dyn_cast<MemRefType>(t);
+  if (!mt || !mt.getMemorySpace())
+    return t;
+  return MemRefType::get(mt.getShape(), mt.getElementType(), mt.getLayout());
+}
+
+struct EmulatePass : public ssmc::impl::SSMGPUEmulateBase<EmulatePass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<gpu::LaunchOp> launches;
+    module.walk([&](gpu::LaunchOp l) { launches.push_back(l); });
+    if (launches.empty())
+      return;
+    // An LLVM declaration: llvm-request-c-wrappers leaves it alone.
+    if (!module.lookupSymbol(kThreadNum)) {
+      OpBuilder b(module.getBodyRegion());
+      LLVM::LLVMFuncOp::create(
+          b, module.getLoc(), kThreadNum,
+          LLVM::LLVMFunctionType::get(b.getI32Type(), {}));
+    }
+    for (gpu::LaunchOp launch : launches)
+      if (failed(emulate(launch)))
+        return signalPassFailure();
+  }
+
+  LogicalResult emulate(gpu::LaunchOp launch) {
+    Location loc = launch.getLoc();
+    if (!launch.getBody().hasOneBlock())
+      return launch.emitError("ssm-gpu-emulate: a launch body with more than "
+                              "one block (run it before convert-scf-to-cf)");
+    if (launch.getAsyncToken() || !launch.getAsyncDependencies().empty() ||
+        launch.getClusterSizeX())
+      return launch.emitError(
+          "ssm-gpu-emulate: async launches and clusters are not emulated");
+    OpBuilder b(launch);
+    auto idx = [&](int64_t v) -> Value {
+      return arith::ConstantIndexOp::create(b, loc, v);
+    };
+    Value c0 = idx(0), c1 = idx(1);
+    gpu::KernelDim3 grid = launch.getGridSizeOperandValues();
+    gpu::KernelDim3 block = launch.getBlockSizeOperandValues();
+    Value nThreads = arith::MulIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, block.x, block.y), block.z);
+    Value nThreads32 =
+        arith::IndexCastOp::create(b, loc, b.getI32Type(), nThreads);
+    Block &body = launch.getBody().front();
+
+    // for bz, by, bx: one block after another.
+    SmallVector<Value> blockIds(3);
+    Value gridDims[3] = {grid.x, grid.y, grid.z};
+    for (int d = 2; d >= 0; --d) {
+      auto loop = scf::ForOp::create(b, loc, c0, gridDims[d], c1);
+      blockIds[d] = loop.getInductionVar();
+      b.setInsertionPointToStart(loop.getBody());
+    }
+    // Shared memory: one buffer per block, visible to all its threads.
+    SmallVector<Value> shared;
+    for (BlockArgument a : launch.getWorkgroupAttributions())
+      shared.push_back(memref::AllocOp::create(
+          b, loc, cast<MemRefType>(hostType(a.getType()))));
+
+    omp::ParallelOperands clauses;
+    clauses.numThreads = nThreads32;
+    auto par = omp::ParallelOp::create(b, loc, clauses);
+    Block *pb = b.createBlock(&par.getRegion());
+    b.setInsertionPointToStart(pb);
+    Value tid = arith::IndexCastOp::create(
+        b, loc, b.getIndexType(),
+        LLVM::CallOp::create(b, loc, TypeRange{b.getI32Type()}, kThreadNum,
+                             ValueRange{})
+            .getResult());
+    Value tx = arith::RemUIOp::create(b, loc, tid, block.x);
+    Value rest = arith::DivUIOp::create(b, loc, tid, block.x);
+    Value ty = arith::RemUIOp::create(b, loc, rest, block.y);
+    Value tz = arith::DivUIOp::create(b, loc, rest, block.y);
+
+    IRMapping map;
+    gpu::KernelDim3 ids = launch.getBlockIds(), tids = launch.getThreadIds(),
+                    gsz = launch.getGridSize(), bsz = launch.getBlockSize();
+    map.map(ids.x, blockIds[0]);
+    map.map(ids.y, blockIds[1]);
+    map.map(ids.z, blockIds[2]);
+    map.map(tids.x, tx);
+    map.map(tids.y, ty);
+    map.map(tids.z, tz);
+    map.map(gsz.x, grid.x);
+    map.map(gsz.y, grid.y);
+    map.map(gsz.z, grid.z);
+    map.map(bsz.x, block.x);
+    map.map(bsz.y, block.y);
+    map.map(bsz.z, block.z);
+    for (auto [a, s] : llvm::zip(launch.getWorkgroupAttributions(), shared))
+      map.map(a, s);
+    for (BlockArgument a : launch.getPrivateAttributions())
+      map.map(a, memref::AllocaOp::create(
+                     b, loc, cast<MemRefType>(hostType(a.getType()))));
+    for (Operation &op : body.without_terminator())
+      b.clone(op, map);
+    omp::TerminatorOp::create(b, loc);
+
+    // Barriers, thread/block ids written as ops, memory spaces.
+    SmallVector<Operation *> toErase;
+    par.walk([&](Operation *op) {
+      OpBuilder ob(op);
+      Value repl;
+      if (isa<ssm::GPUBarrierOp, gpu::BarrierOp>(op)) {
+        omp::BarrierOp::create(ob, op->getLoc());
+        toErase.push_back(op);
+        return;
+      }
+      if (auto t = dyn_cast<gpu::ThreadIdOp>(op))
+        repl = t.getDimension() == gpu::Dimension::x   ? tx
+               : t.getDimension() == gpu::Dimension::y ? ty
+                                                        : tz;
+      else if (auto t = dyn_cast<gpu::BlockIdOp>(op))
+        repl = blockIds[static_cast<int>(t.getDimension())];
+      else if (auto t = dyn_cast<gpu::BlockDimOp>(op))
+        repl = t.getDimension() == gpu::Dimension::x   ? block.x
+               : t.getDimension() == gpu::Dimension::y ? block.y
+                                                        : block.z;
+      if (repl) {
+        op->getResult(0).replaceAllUsesWith(repl);
+        toErase.push_back(op);
+        return;
+      }
+      for (Value r : op->getResults())
+        r.setType(hostType(r.getType()));
+      for (Region &reg : op->getRegions())
+        for (Block &blk : reg)
+          for (BlockArgument a : blk.getArguments())
+            a.setType(hostType(a.getType()));
+    });
+    for (Operation *op : toErase)
+      op->erase();
+
+    b.setInsertionPointAfter(par);
+    for (Value s : shared)
+      memref::DeallocOp::create(b, loc, s);
+    launch.erase();
+    return success();
+  }
+};
+
+} // namespace

@@ -1,0 +1,59 @@
+// ssm-gpu-emulate: a launch becomes a loop over its blocks, each block an
+// omp.parallel region of blockDim threads; shared memory is one host buffer
+// per block, private memory a stack allocation, barriers omp.barrier.
+// RUN: ssmc-opt %s -ssm-gpu-emulate -split-input-file | FileCheck %s
+
+// CHECK: llvm.func @omp_get_thread_num() -> i32
+// CHECK-LABEL: func.func @reverse_in_blocks
+// CHECK-SAME: (%[[X:.*]]: memref<256xf32>)
+// CHECK-DAG: %[[C2:.*]] = arith.constant 2 : index
+// CHECK-DAG: %[[C128:.*]] = arith.constant 128 : index
+// CHECK: %[[N:.*]] = arith.index_cast %{{.*}} : index to i32
+// CHECK: scf.for
+// CHECK: scf.for
+// CHECK: scf.for %[[BX:.*]] = %{{.*}} to %[[C2]]
+// CHECK: %[[TILE:.*]] = memref.alloc() : memref<128xf32>
+// CHECK: omp.parallel num_threads(%[[N]] : i32) {
+// CHECK: %[[T32:.*]] = llvm.call @omp_get_thread_num() : () -> i32
+// CHECK: %[[T:.*]] = arith.index_cast %[[T32]] : i32 to index
+// CHECK: %[[TX:.*]] = arith.remui %[[T]], %[[C128]]
+// CHECK: %[[PRIV:.*]] = memref.alloca() : memref<1xf32>
+// CHECK: memref.store %{{.*}}, %[[TILE]][%[[TX]]] : memref<128xf32>
+// CHECK: omp.barrier
+// CHECK: memref.store %{{.*}}, %[[PRIV]]
+// CHECK: omp.terminator
+// CHECK: memref.dealloc %[[TILE]]
+// CHECK-NOT: gpu.
+func.func @reverse_in_blocks(%x: memref<256xf32>) {
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %c127 = arith.constant 127 : index
+  %c128 = arith.constant 128 : index
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c2, %gy = %c1, %gz = %c1)
+             threads(%tx, %ty, %tz) in (%sx = %c128, %sy = %c1, %sz = %c1)
+             workgroup(%tile : memref<128xf32, #gpu.address_space<workgroup>>)
+             private(%p : memref<1xf32, #gpu.address_space<private>>) {
+    %base = arith.muli %bx, %c128 : index
+    %i = arith.addi %base, %tx : index
+    %v = memref.load %x[%i] : memref<256xf32>
+    memref.store %v, %tile[%tx] : memref<128xf32, #gpu.address_space<workgroup>>
+    gpu.barrier
+    %r = arith.subi %c127, %tx : index
+    %w = memref.load %tile[%r] : memref<128xf32, #gpu.address_space<workgroup>>
+    %c0 = arith.constant 0 : index
+    memref.store %w, %p[%c0] : memref<1xf32, #gpu.address_space<private>>
+    %w2 = memref.load %p[%c0] : memref<1xf32, #gpu.address_space<private>>
+    memref.store %w2, %x[%i] : memref<256xf32>
+    gpu.terminator
+  }
+  return
+}
+
+// -----
+
+// A module without launches is left as it is.
+// CHECK-LABEL: func.func @no_launch
+// CHECK-NOT: omp_get_thread_num
+func.func @no_launch() {
+  return
+}
