@@ -240,6 +240,21 @@ INSTANTIATE_TEST_SUITE_P(Shapes, SelectiveScanShapesOnGPU, kShapes, shapeName);
 INSTANTIATE_TEST_SUITE_P(Shapes, SelectiveScanShapesOnGPUEmulator, kShapes,
                          shapeName);
 
+/// Few channels and long sequences: the GPU kernel splits L into C chunks
+/// (C = 2 .. 32) and scans over them (a partial last chunk, a partial last
+/// block of channels, h0 entering chunk 0, the final state from the last).
+const auto kLongShapes = ::testing::Values(
+        full(cfg(1, 5, 300, 16)),                // C = 8
+        grouped(full(cfg(2, 6, 1100, 8)), 2, 2), // C = 32, last chunk short
+        full(cfg(1, 3, 97, 32)),                 // C = 2, N = 32
+        cfg(1, 130, 256, 16),                    // C = 8, 9 blocks of 16
+        dynamic(full(cfg(1, 4, 200, 16)))        // C = 4, dynamic shapes
+    );
+INSTANTIATE_TEST_SUITE_P(LongShapes, SelectiveScanShapesOnGPU, kLongShapes,
+                         shapeName);
+INSTANTIATE_TEST_SUITE_P(LongShapes, SelectiveScanShapesOnGPUEmulator,
+                         kLongShapes, shapeName);
+
 TEST(SelectiveScanNumerics, F64ProgramsMatchToF64Precision) {
   SelectiveScanConfig c = full(cfg(2, 9, 12, 6));
   c.elt = c.param = "f64";

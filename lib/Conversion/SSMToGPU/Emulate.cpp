@@ -99,11 +99,32 @@ struct EmulatePass : public ssmc::impl::SSMGPUEmulateBase<EmulatePass> {
       blockIds[d] = loop.getInductionVar();
       b.setInsertionPointToStart(loop.getBody());
     }
-    // Shared memory: one buffer per block, visible to all its threads.
+    // Shared memory (attributions, and workgroup-space allocas as
+    // convert-ssm-to-gpu writes them): one buffer per block, visible to
+    // all its threads.
     SmallVector<Value> shared;
     for (BlockArgument a : launch.getWorkgroupAttributions())
       shared.push_back(memref::AllocOp::create(
           b, loc, cast<MemRefType>(hostType(a.getType()))));
+    IRMapping map;
+    llvm::SmallPtrSet<Operation *, 4> hoisted;
+    WalkResult walk = body.walk([&](memref::AllocaOp a) {
+      if (!gpu::GPUDialect::isWorkgroupMemoryAddressSpace(
+              a.getType().getMemorySpace()))
+        return WalkResult::advance();
+      if (a->getBlock() != &body || !a.getDynamicSizes().empty()) {
+        a.emitError("ssm-gpu-emulate: shared arrays must be statically "
+                    "sized and at the top of the launch body");
+        return WalkResult::interrupt();
+      }
+      shared.push_back(memref::AllocOp::create(
+          b, loc, cast<MemRefType>(hostType(a.getType()))));
+      map.map(a.getResult(), shared.back());
+      hoisted.insert(a);
+      return WalkResult::advance();
+    });
+    if (walk.wasInterrupted())
+      return failure();
 
     omp::ParallelOperands clauses;
     clauses.numThreads = nThreads32;
@@ -120,7 +141,6 @@ struct EmulatePass : public ssmc::impl::SSMGPUEmulateBase<EmulatePass> {
     Value ty = arith::RemUIOp::create(b, loc, rest, block.y);
     Value tz = arith::DivUIOp::create(b, loc, rest, block.y);
 
-    IRMapping map;
     gpu::KernelDim3 ids = launch.getBlockIds(), tids = launch.getThreadIds(),
                     gsz = launch.getGridSize(), bsz = launch.getBlockSize();
     map.map(ids.x, blockIds[0]);
@@ -136,12 +156,13 @@ struct EmulatePass : public ssmc::impl::SSMGPUEmulateBase<EmulatePass> {
     map.map(bsz.y, block.y);
     map.map(bsz.z, block.z);
     for (auto [a, s] : llvm::zip(launch.getWorkgroupAttributions(), shared))
-      map.map(a, s);
+      map.map(a, s); // the attributions' buffers come first in `shared`
     for (BlockArgument a : launch.getPrivateAttributions())
       map.map(a, memref::AllocaOp::create(
                      b, loc, cast<MemRefType>(hostType(a.getType()))));
     for (Operation &op : body.without_terminator())
-      b.clone(op, map);
+      if (!hoisted.contains(&op))
+        b.clone(op, map);
     omp::TerminatorOp::create(b, loc);
 
     // Barriers, thread/block ids written as ops, memory spaces.

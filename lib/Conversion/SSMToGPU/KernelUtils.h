@@ -89,6 +89,51 @@ inline void launchLanes(PatternRewriter &rw, Location loc, Value lanes,
   gpu::TerminatorOp::create(rw, loc);
 }
 
+/// A workgroup (shared-memory) f32 array type of `n` elements.
+inline MemRefType sharedArrayType(MLIRContext *ctx, int64_t n) {
+  return MemRefType::get(
+      {n}, Float32Type::get(ctx), AffineMap(),
+      gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup));
+}
+
+/// Launches `blocks` blocks of kBlock threads with shared arrays of the
+/// given types; `body` gets the block index, the thread index and the
+/// shared arrays. Unlike launchLanes there is no bounds guard: every thread
+/// runs the body, so the body may hold block barriers (each thread must
+/// reach every one of them) and guards its own loads and stores.
+///
+/// The shared arrays are written as workgroup-space memref.alloca ops at the
+/// top of the body, not as launch attributions: buffer deallocation (which
+/// runs after this) would give attribution block arguments ownership flags
+/// the launch cannot carry. ssm-gpu-stage-buffers turns them into
+/// attributions; ssm-gpu-emulate into one host buffer per block.
+inline void launchBlocks(
+    PatternRewriter &rw, Location loc, Value blocks, TypeRange shared,
+    llvm::function_ref<void(Value, Value, ValueRange)> body) {
+  Value c1 = cidx(rw, loc, 1);
+  blocks = arith::MaxUIOp::create(rw, loc, blocks, c1);
+  auto launch = gpu::LaunchOp::create(rw, loc, blocks, c1, c1,
+                                      cidx(rw, loc, kBlock), c1, c1);
+  OpBuilder::InsertionGuard g(rw);
+  Block &blk = launch.getBody().front();
+  rw.setInsertionPointToStart(&blk);
+  SmallVector<Value> arrays;
+  for (Type t : shared)
+    arrays.push_back(memref::AllocaOp::create(rw, loc, cast<MemRefType>(t)));
+  body(launch.getBlockIds().x, launch.getThreadIds().x, arrays);
+  rw.setInsertionPointToEnd(&blk);
+  gpu::TerminatorOp::create(rw, loc);
+}
+
+/// if (cond) { body } (no results).
+inline void ifThen(OpBuilder &b, Location loc, Value cond,
+                   llvm::function_ref<void(OpBuilder &)> body) {
+  auto op = scf::IfOp::create(b, loc, cond, false);
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(&op.getThenRegion().front());
+  body(b);
+}
+
 /// A private f32 array of `n` elements.
 inline Value privateArray(OpBuilder &b, Location loc, int64_t n) {
   auto ty = MemRefType::get({n}, b.getF32Type(), AffineMap(),

@@ -5,7 +5,9 @@
 // memory), every host memref a gpu.launch uses gets a device copy: gpu.alloc
 // and a host-to-device gpu.memcpy before the launch when the kernel reads
 // it, a device-to-host gpu.memcpy after it when the kernel writes it, and
-// gpu.dealloc. Barrier markers (ssm.gpu_barrier) become gpu.barrier.
+// gpu.dealloc. Barrier markers (ssm.gpu_barrier) become gpu.barrier, and
+// workgroup-space allocas in a launch (shared arrays) its workgroup
+// attributions.
 //
 //===----------------------------------------------------------------------===//
 
@@ -31,14 +33,32 @@ struct StageBuffersPass
   void runOnOperation() override {
     SmallVector<gpu::LaunchOp> launches;
     getOperation()->walk([&](gpu::LaunchOp l) { launches.push_back(l); });
-    for (gpu::LaunchOp launch : launches)
+    for (gpu::LaunchOp launch : launches) {
       stage(launch);
+      sharedToAttributions(launch);
+    }
     SmallVector<ssm::GPUBarrierOp> barriers;
     getOperation()->walk([&](ssm::GPUBarrierOp b) { barriers.push_back(b); });
     for (ssm::GPUBarrierOp b : barriers) {
       OpBuilder builder(b);
       gpu::BarrierOp::create(builder, b.getLoc());
       b.erase();
+    }
+  }
+
+  /// Workgroup-space allocas in the launch body (the kernels' shared
+  /// arrays) become workgroup attributions of the launch.
+  static void sharedToAttributions(gpu::LaunchOp launch) {
+    SmallVector<memref::AllocaOp> allocas;
+    launch.getBody().walk([&](memref::AllocaOp a) {
+      if (gpu::GPUDialect::isWorkgroupMemoryAddressSpace(
+              a.getType().getMemorySpace()))
+        allocas.push_back(a);
+    });
+    for (memref::AllocaOp a : allocas) {
+      BlockArgument arg = launch.addWorkgroupAttribution(a.getType(), a.getLoc());
+      a.getResult().replaceAllUsesWith(arg);
+      a.erase();
     }
   }
 

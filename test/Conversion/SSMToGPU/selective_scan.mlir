@@ -1,18 +1,25 @@
-// convert-ssm-to-gpu: an f32 selective_scan with static N becomes one
-// gpu.launch of 128-thread blocks over B * Dm channels, each thread walking
-// the sequence with its state as N loop-carried scalars (registers; a
+// convert-ssm-to-gpu: an f32 selective_scan with static N <= 32 becomes one
+// gpu.launch of 128-thread blocks, each thread owning a (batch, channel) and
+// one of C chunks of the sequence (C chosen at run time; a static shape
+// folds it): phase 1 scans each chunk from zero into shared memory, phase 2
+// scans over the chunks with barriers, phase 3 reruns every chunk from the
+// state entering it with the state as N loop-carried scalars (registers; a
 // private array above N = 32); bf16/f16 operands are widened to f32 on load
 // and the output rounded on store; forms without a kernel (here f64) are
 // left for convert-ssm-to-loops. ssm-gpu-stage-buffers then
-// gives the launch device copies (in before, results out after).
+// gives the launch device copies (in before, results out after) and makes
+// the shared arrays workgroup attributions.
 // RUN: ssmc-opt %s --convert-ssm-to-gpu | FileCheck %s
 // RUN: ssmc-opt %s --convert-ssm-to-gpu --convert-ssm-to-loops --one-shot-bufferize="bufferize-function-boundaries" --ssm-gpu-stage-buffers | FileCheck %s --check-prefix=STAGED
 
+// 16 channels, L = 5: one chunk per channel (phases 1 and 2 fold to
+// `scf.if false`).
 // CHECK-LABEL: func.func @f32
 // CHECK: %[[OUT:.*]] = memref.alloc() {alignment = 64 : i64} : memref<2x8x5xf32>
 // CHECK: gpu.launch blocks(%[[BX:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %c1{{.*}}, %{{.*}} = %c1{{.*}}, %{{.*}} = %c1{{.*}}) threads(%[[TX:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %c128
-// CHECK-NOT: memref.alloca
-// CHECK: scf.for %{{.*}} = %c0 to %c5 step %c1 iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) -> (f32, f32, f32, f32)
+// CHECK: scf.if %false
+// CHECK: ssm.gpu_barrier
+// CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c1 iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) -> (f32, f32, f32, f32, f32)
 // CHECK-COUNT-4: math.exp
 // CHECK: memref.store %{{.*}}, %[[OUT]]
 // CHECK: scf.yield
@@ -23,6 +30,8 @@
 // STAGED: gpu.alloc () : memref<2x8x5xf32>
 // STAGED: gpu.memcpy
 // STAGED: gpu.launch
+// STAGED-SAME: workgroup(%{{.*}} : memref<128xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<512xf32, #gpu.address_space<workgroup>>)
+// STAGED-NOT: memref.alloca() : memref<{{.*}}workgroup
 // STAGED: gpu.memcpy
 // STAGED: gpu.dealloc
 func.func @f32(%u: tensor<2x8x5xf32>, %A: tensor<8x4xf32>, %B: tensor<2x4x5xf32>) -> tensor<2x8x5xf32> {
@@ -66,4 +75,31 @@ func.func @large_state(%u: tensor<1x8x5xf32>, %A: tensor<8x40xf32>, %B: tensor<1
       : (tensor<1x8x5xf32>, tensor<1x8x5xf32>, tensor<8x40xf32>, tensor<1x40x5xf32>, tensor<1x40x5xf32>)
       -> tensor<1x8x5xf32>
   return %y : tensor<1x8x5xf32>
+}
+
+// 8 channels, L = 4096: 32 chunks of 128 steps, four channels per block.
+// CHECK-LABEL: func.func @chunked
+// CHECK: gpu.launch blocks(%{{.*}}, %{{.*}}, %{{.*}}) in (%{{.*}} = %c2{{.*}}, %{{.*}} = %c1{{.*}}, %{{.*}} = %c1{{.*}}) threads
+// CHECK: %[[S:.*]] = memref.alloca() : memref<128xf32, #gpu.address_space<workgroup>>
+// CHECK: %[[H:.*]] = memref.alloca() : memref<512xf32, #gpu.address_space<workgroup>>
+// Phase 1: the chunk from zero, without the read-out.
+// CHECK: scf.for
+// CHECK-NOT: memref.store {{.*}} : memref<1x8x4096xf32>
+// CHECK: memref.store %{{.*}}, %[[S]]
+// CHECK-COUNT-4: memref.store %{{.*}}, %[[H]]
+// CHECK: ssm.gpu_barrier
+// Phase 2: log2(32) = 5 rounds over the chunks.
+// CHECK: scf.for %{{.*}} = %c0 to %c5 step %c1 {
+// CHECK: scf.if %{{.*}} -> (f32, f32, f32, f32, f32)
+// CHECK: ssm.gpu_barrier
+// CHECK: ssm.gpu_barrier
+// Phase 3: from the previous chunk's state, writing y.
+// CHECK: memref.load %[[H]]
+// CHECK: scf.for
+// CHECK: memref.store %{{.*}} : memref<1x8x4096xf32>
+func.func @chunked(%u: tensor<1x8x4096xf32>, %A: tensor<8x4xf32>, %B: tensor<1x4x4096xf32>) -> tensor<1x8x4096xf32> {
+  %y = ssm.selective_scan %u, %u, %A, %B, %B
+      : (tensor<1x8x4096xf32>, tensor<1x8x4096xf32>, tensor<8x4xf32>, tensor<1x4x4096xf32>, tensor<1x4x4096xf32>)
+      -> tensor<1x8x4096xf32>
+  return %y : tensor<1x8x4096xf32>
 }
