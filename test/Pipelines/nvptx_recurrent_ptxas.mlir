@@ -1,7 +1,8 @@
-// ssd and linear_attention GPU kernels (one thread per state column): PTX
-// for sm_90 that ptxas accepts, no libdevice calls, f32 and bf16 operands
-// (computed in f32); the CUDA target keeps packed sequences (cu_seqlens) on
-// the host.
+// ssd and linear_attention GPU kernels (a block per (batch, head) and 128
+// state columns, a thread per column, tiles of T steps of B/C or phi(q)/phi(k)
+// and gates staged in shared memory between block barriers): PTX for sm_90
+// that ptxas accepts, no libdevice calls, f32 and bf16 operands (computed in
+// f32); the CUDA target keeps packed sequences (cu_seqlens) on the host.
 // REQUIRES: ptxas
 // RUN: rm -rf %t && ssmc-run %s --target cuda --emit=ptx > %t.ptx
 // RUN: FileCheck %s < %t.ptx
@@ -11,15 +12,30 @@
 // RUN: %cuda_root/bin/ptxas -arch=sm_90 %t/main_kernel_1.ptx -o %t/c.cubin
 // RUN: ssmc-opt %s --convert-ssm-to-gpu | FileCheck %s --check-prefix=KERNELS
 // CHECK: //--- main_kernel.ptx
+// CHECK: .shared .align 4 .b8 {{.*}}[2048];
+// CHECK: .shared .align 4 .b8 {{.*}}[2048];
+// CHECK: st.shared.b32
+// CHECK: bar.sync 0;
+// CHECK: ld.shared.b32
+// CHECK: bar.sync 0;
 // CHECK: //--- main_kernel_0.ptx
 // CHECK: //--- main_kernel_1.ptx
 // CHECK-DAG: cvt.f32.bf16
 // CHECK-DAG: cvt.rn.bf16.f32
 // CHECK-NOT: //--- main_kernel_2.ptx
 // CHECK-NOT: __nv_
+// ssd: B and C tiles of 32 steps x N = 16, dt and exp(dt A) per step.
 // KERNELS: gpu.launch
+// KERNELS: memref.alloca() : memref<512xf32, #gpu.address_space<workgroup>>
+// KERNELS: memref.alloca() : memref<512xf32, #gpu.address_space<workgroup>>
+// KERNELS: memref.alloca() : memref<32xf32, #gpu.address_space<workgroup>>
+// KERNELS: memref.alloca() : memref<32xf32, #gpu.address_space<workgroup>>
 // KERNELS: memref.alloca() : memref<16xf32, #gpu.address_space<private>>
+// KERNELS: ssm.gpu_barrier
+// KERNELS: ssm.gpu_barrier
+// linear_attention with per-key gates: q, k and gate tiles.
 // KERNELS: gpu.launch
+// KERNELS-COUNT-3: memref.alloca() : memref<512xf32, #gpu.address_space<workgroup>>
 // KERNELS: memref.alloca() : memref<16xf32, #gpu.address_space<private>>
 // KERNELS: memref.alloca() : memref<16xf32, #gpu.address_space<private>>
 // KERNELS: ssm.linear_attention {{.*}} cu_seqlens

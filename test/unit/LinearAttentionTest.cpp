@@ -189,6 +189,18 @@ INSTANTIATE_TEST_SUITE_P(Shapes, LinearAttentionShapesOnGPU, kShapes, shapeName)
 INSTANTIATE_TEST_SUITE_P(Shapes, LinearAttentionShapesOnGPUEmulator, kShapes,
                          shapeName);
 
+/// Longer sequences for the GPU kernel's shared-memory tiles: several tiles
+/// with a partial last one (T = 32 at K = 16, 8 at K = 256 with per-key
+/// gates), two blocks of value columns (V = 130).
+const auto kTileShapes = ::testing::Values(
+        with(cfg(1, 2, 75, 16, 130), [](auto &c) { c.gate = 1; c.hasH0 = c.finalState = true; }),
+        with(cfg(1, 1, 21, 256, 3), [](auto &c) { c.gate = 2; c.finalState = true; }),
+        with(cfg(2, 1, 40, 12, 9), [](auto &c) { c.featureMap = "elu_plus_one"; c.normalize = true; c.gate = 2; c.dynamic = true; }));
+INSTANTIATE_TEST_SUITE_P(TileShapes, LinearAttentionShapesOnGPU, kTileShapes,
+                         shapeName);
+INSTANTIATE_TEST_SUITE_P(TileShapes, LinearAttentionShapesOnGPUEmulator,
+                         kTileShapes, shapeName);
+
 TEST(LinearAttentionNumerics, PackedSequencesRestartTheState) {
   LinearAttentionConfig c = cfg(1, 2, 20, 4, 6);
   c.sequences = 3;

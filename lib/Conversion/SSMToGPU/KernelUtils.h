@@ -16,6 +16,7 @@
 #include "mlir/IR/PatternMatch.h"
 
 #include "../SSMToLoops/LoweringUtils.h"
+#include "dialects/ssm/SSMOps.h"
 
 namespace ssmc::gpu_kernels {
 
@@ -132,6 +133,33 @@ inline void ifThen(OpBuilder &b, Location loc, Value cond,
   OpBuilder::InsertionGuard g(b);
   b.setInsertionPointToStart(&op.getThenRegion().front());
   body(b);
+}
+
+/// A block barrier (ssm-gpu-stage-buffers makes it gpu.barrier).
+inline void barrier(OpBuilder &b, Location loc) {
+  ssm::GPUBarrierOp::create(b, loc);
+}
+
+/// for (i = tid; i < total; i += kBlock) body(i): the block's threads
+/// share the iterations (consecutive threads take consecutive i, so loads
+/// of consecutive elements coalesce).
+inline void blockStrided(OpBuilder &b, Location loc, Value tid, Value total,
+                         llvm::function_ref<void(OpBuilder &, Value)> body) {
+  scf::ForOp::create(b, loc, tid, total, cidx(b, loc, kBlock), ValueRange{},
+                     [&](OpBuilder &bb, Location l, Value i, ValueRange) {
+                       body(bb, i);
+                       scf::YieldOp::create(bb, l);
+                     });
+}
+
+/// Steps per shared-memory tile when each step stages `tiles` rows of
+/// `width` f32 values: the largest power of two <= 32 whose tiles fit in
+/// 32 KB (static shared memory stops at 48 KB per block).
+inline int64_t tileSteps(int64_t width, int64_t tiles) {
+  int64_t t = 32;
+  while (t > 1 && t * width * tiles > 8192)
+    t /= 2;
+  return t;
 }
 
 /// A private f32 array of `n` elements.

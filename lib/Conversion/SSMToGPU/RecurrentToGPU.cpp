@@ -60,55 +60,130 @@ struct SSDToGPU : OpRewritePattern<ssm::SSDOp> {
       fin = allocLike(rw, loc, op.getFinalState().getType(),
                       {Bsz, H, P, cidx(rw, loc, N)});
     Value headsPerGroup = arith::DivUIOp::create(rw, loc, H, G);
-    Value lanes = arith::MulIOp::create(
-        rw, loc, arith::MulIOp::create(rw, loc, Bsz, H), P);
-    Value cN = cidx(rw, loc, N);
-    launchLanes(rw, loc, lanes, [&](Value lane) {
-      Value p = arith::RemUIOp::create(rw, loc, lane, P);
-      Value bh = arith::DivUIOp::create(rw, loc, lane, P);
-      Value h = arith::RemUIOp::create(rw, loc, bh, H);
-      Value b = arith::DivUIOp::create(rw, loc, bh, H);
-      Value g = arith::DivUIOp::create(rw, loc, h, headsPerGroup);
+    // Blocks: (batch, head) x blocks of 128 columns p.
+    const int64_t T = tileSteps(N, 2);
+    Value c1 = cidx(rw, loc, 1);
+    // Divisors are at least 1: an empty problem runs one idle block.
+    Value colBlocks = arith::MaxUIOp::create(
+        rw, loc, arith::CeilDivUIOp::create(rw, loc, P, cidx(rw, loc, kBlock)), c1);
+    Value BH = arith::MulIOp::create(rw, loc, Bsz, H);
+    Value blocks = arith::MulIOp::create(rw, loc, colBlocks, BH);
+    Value H1 = arith::MaxUIOp::create(rw, loc, H, c1);
+    Value perGroup1 = arith::MaxUIOp::create(rw, loc, headsPerGroup, c1);
+    Value cN = cidx(rw, loc, N), cT = cidx(rw, loc, T);
+    Value c0 = cidx(rw, loc, 0);
+    MLIRContext *ctx = rw.getContext();
+    SmallVector<Type> shared = {sharedArrayType(ctx, T * N),
+                                sharedArrayType(ctx, T * N),
+                                sharedArrayType(ctx, T), sharedArrayType(ctx, T)};
+    launchBlocks(rw, loc, blocks, shared, [&](Value bid, Value tid,
+                                              ValueRange sh) {
+      Value sB = sh[0], sC = sh[1], sDt = sh[2], sDecay = sh[3];
+      // Block-uniform coordinates; an idle block (the one block of an
+      // empty problem) loads nothing.
+      Value bh = arith::DivUIOp::create(rw, loc, bid, colBlocks);
+      Value blockActive = arith::CmpIOp::create(
+          rw, loc, arith::CmpIPredicate::ult, bh, BH);
+      Value cb = arith::RemUIOp::create(rw, loc, bid, colBlocks);
+      Value h = arith::RemUIOp::create(rw, loc, bh, H1);
+      Value b = arith::DivUIOp::create(rw, loc, bh, H1);
+      Value g = arith::DivUIOp::create(rw, loc, h, perGroup1);
+      Value p = arith::AddIOp::create(
+          rw, loc, arith::MulIOp::create(rw, loc, cb, cidx(rw, loc, kBlock)), tid);
+      Value active = arith::AndIOp::create(
+          rw, loc, blockActive,
+          arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ult, p, P));
       auto stateAt = [&](Value n) { return SmallVector<Value>{b, h, p, n}; };
-      Value st = initialState(rw, loc, N, h0, stateAt);
-      Value a = load32(rw, loc, A, ValueRange{h});
-      Value bh0 = bias ? load32(rw, loc, bias, ValueRange{h})
-                       : Value();
-      Value Dh = D ? load32(rw, loc, D, ValueRange{h})
-                   : Value();
-      forEach(rw, loc, L, [&](OpBuilder &bb, Value t) {
-        Value xv = load32(bb, loc, x, ValueRange{b, t, h, p});
-        Value d = load32(bb, loc, dt, ValueRange{b, t, h});
-        if (bh0)
-          d = arith::AddFOp::create(bb, loc, d, bh0);
-        if (op.getDtSoftplus())
-          d = softplus(bb, loc, d);
-        Value decay = math::ExpOp::create(bb, loc, arith::MulFOp::create(bb, loc, d, a));
-        Value dx = arith::MulFOp::create(bb, loc, d, xv);
-        auto loop = scf::ForOp::create(
-            bb, loc, cidx(bb, loc, 0), cN, cidx(bb, loc, 1),
-            ValueRange{cf32(bb, loc, 0)},
-            [&](OpBuilder &nb, Location l, Value n, ValueRange acc) {
-              Value bn = load32(nb, l, Bm, ValueRange{b, t, g, n});
-              Value cn = load32(nb, l, Cm, ValueRange{b, t, g, n});
-              Value hn = load32(nb, l, st, ValueRange{n});
-              Value upd = math::FmaOp::create(nb, l, decay, hn,
-                                              arith::MulFOp::create(nb, l, dx, bn));
-              store32(nb, l, upd, st, ValueRange{n});
-              scf::YieldOp::create(nb, l,
-                                   ValueRange{math::FmaOp::create(nb, l, cn, upd, acc[0])});
-            });
-        Value y = loop.getResult(0);
-        if (Dh)
-          y = math::FmaOp::create(bb, loc, Dh, xv, y);
-        if (z)
-          y = arith::MulFOp::create(
-              bb, loc, y,
-              silu(bb, loc, load32(bb, loc, z, ValueRange{b, t, h, p})));
-        store32(bb, loc, y, out, ValueRange{b, t, h, p});
+      Value st = privateArray(rw, loc, N);
+      ifThen(rw, loc, active, [&](OpBuilder &ab) {
+        forEach(ab, loc, cN, [&](OpBuilder &bb, Value n) {
+          Value init = h0 ? load32(bb, loc, h0, stateAt(n)) : cf32(bb, loc, 0);
+          memref::StoreOp::create(bb, loc, init, st, ValueRange{n});
+        });
       });
+      // Tiles of T steps: the block stages B_t and C_t (shared by the
+      // head's P columns) and the per-step dt and exp(dt * A) once, then
+      // every column advances its state row through the tile.
+      scf::ForOp::create(
+          rw, loc, c0, L, cT, ValueRange{},
+          [&](OpBuilder &tb, Location l, Value t0, ValueRange) {
+            Value cnt = arith::MinUIOp::create(
+                tb, l, cT, arith::SubIOp::create(tb, l, L, t0));
+            ifThen(tb, l, blockActive, [&](OpBuilder &sb) {
+              blockStrided(sb, l, tid, cidx(sb, l, T * N),
+                           [&](OpBuilder &ib, Value idx) {
+                Value tt = arith::DivUIOp::create(ib, l, idx, cN);
+                Value n = arith::RemUIOp::create(ib, l, idx, cN);
+                ifThen(ib, l,
+                       arith::CmpIOp::create(ib, l, arith::CmpIPredicate::ult,
+                                             tt, cnt),
+                       [&](OpBuilder &lb) {
+                  Value t = arith::AddIOp::create(lb, l, t0, tt);
+                  memref::StoreOp::create(
+                      lb, l, load32(lb, l, Bm, ValueRange{b, t, g, n}), sB, idx);
+                  memref::StoreOp::create(
+                      lb, l, load32(lb, l, Cm, ValueRange{b, t, g, n}), sC, idx);
+                });
+              });
+              ifThen(sb, l,
+                     arith::CmpIOp::create(sb, l, arith::CmpIPredicate::ult,
+                                           tid, cnt),
+                     [&](OpBuilder &db) {
+                Value t = arith::AddIOp::create(db, l, t0, tid);
+                Value d = load32(db, l, dt, ValueRange{b, t, h});
+                if (bias)
+                  d = arith::AddFOp::create(db, l, d,
+                                            load32(db, l, bias, ValueRange{h}));
+                if (op.getDtSoftplus())
+                  d = softplus(db, l, d);
+                Value a = load32(db, l, A, ValueRange{h});
+                memref::StoreOp::create(db, l, d, sDt, tid);
+                memref::StoreOp::create(
+                    db, l, math::ExpOp::create(db, l, arith::MulFOp::create(db, l, d, a)),
+                    sDecay, tid);
+              });
+            });
+            barrier(tb, l);
+            ifThen(tb, l, active, [&](OpBuilder &ab) {
+              Value Dh = D ? load32(ab, l, D, ValueRange{h}) : Value();
+              forEach(ab, l, cnt, [&](OpBuilder &bb, Value tt) {
+                Value t = arith::AddIOp::create(bb, l, t0, tt);
+                Value xv = load32(bb, l, x, ValueRange{b, t, h, p});
+                Value d = memref::LoadOp::create(bb, l, sDt, tt);
+                Value decay = memref::LoadOp::create(bb, l, sDecay, tt);
+                Value dx = arith::MulFOp::create(bb, l, d, xv);
+                Value row = arith::MulIOp::create(bb, l, tt, cN);
+                auto loop = scf::ForOp::create(
+                    bb, l, cidx(bb, l, 0), cN, cidx(bb, l, 1),
+                    ValueRange{cf32(bb, l, 0)},
+                    [&](OpBuilder &nb, Location nl, Value n, ValueRange acc) {
+                      Value at = arith::AddIOp::create(nb, nl, row, n);
+                      Value bn = memref::LoadOp::create(nb, nl, sB, at);
+                      Value cn = memref::LoadOp::create(nb, nl, sC, at);
+                      Value hn = memref::LoadOp::create(nb, nl, st, n);
+                      Value upd = math::FmaOp::create(
+                          nb, nl, decay, hn, arith::MulFOp::create(nb, nl, dx, bn));
+                      memref::StoreOp::create(nb, nl, upd, st, n);
+                      scf::YieldOp::create(
+                          nb, nl, ValueRange{math::FmaOp::create(nb, nl, cn, upd, acc[0])});
+                    });
+                Value y = loop.getResult(0);
+                if (Dh)
+                  y = math::FmaOp::create(bb, l, Dh, xv, y);
+                if (z)
+                  y = arith::MulFOp::create(
+                      bb, l, y, silu(bb, l, load32(bb, l, z, ValueRange{b, t, h, p})));
+                store32(bb, l, y, out, ValueRange{b, t, h, p});
+              });
+            });
+            // The next tile overwrites what this one reads.
+            barrier(tb, l);
+            scf::YieldOp::create(tb, l);
+          });
       if (fin)
-        storeState(rw, loc, st, N, fin, stateAt);
+        ifThen(rw, loc, active, [&](OpBuilder &ab) {
+          storeState(ab, loc, st, N, fin, stateAt);
+        });
     });
     replaceWithBuffers(rw, loc, op, out, fin);
     return success();
@@ -144,8 +219,6 @@ struct LinearAttentionToGPU : OpRewritePattern<ssm::LinearAttentionOp> {
     Value fin;
     if (op.getFinalState())
       fin = allocLike(rw, loc, op.getFinalState().getType(), {Bsz, H, cK, V});
-    Value lanes = arith::MulIOp::create(
-        rw, loc, arith::MulIOp::create(rw, loc, Bsz, H), V);
     auto feature = [&](OpBuilder &b, Value x) -> Value {
       if (fmap == "relu")
         return arith::MaximumFOp::create(b, loc, x, cf32(b, loc, 0));
@@ -158,58 +231,136 @@ struct LinearAttentionToGPU : OpRewritePattern<ssm::LinearAttentionOp> {
       }
       return x;
     };
-    launchLanes(rw, loc, lanes, [&](Value lane) {
-      Value j = arith::RemUIOp::create(rw, loc, lane, V);
-      Value bh = arith::DivUIOp::create(rw, loc, lane, V);
-      Value h = arith::RemUIOp::create(rw, loc, bh, H);
-      Value b = arith::DivUIOp::create(rw, loc, bh, H);
+    // Blocks: (batch, head) x blocks of 128 value columns j. Per tile of T
+    // steps the block stages phi(q) * scale, phi(k) and exp(gate) (per key
+    // or per step) once in shared memory for all the head's columns.
+    const int64_t T = tileSteps(K, perKey ? 3 : 2);
+    Value c0 = cidx(rw, loc, 0), c1 = cidx(rw, loc, 1), cT = cidx(rw, loc, T);
+    Value colBlocks = arith::MaxUIOp::create(
+        rw, loc, arith::CeilDivUIOp::create(rw, loc, V, cidx(rw, loc, kBlock)), c1);
+    Value BH = arith::MulIOp::create(rw, loc, Bsz, H);
+    Value blocks = arith::MulIOp::create(rw, loc, colBlocks, BH);
+    Value H1 = arith::MaxUIOp::create(rw, loc, H, c1);
+    MLIRContext *ctx = rw.getContext();
+    SmallVector<Type> shared = {sharedArrayType(ctx, T * K),
+                                sharedArrayType(ctx, T * K),
+                                sharedArrayType(ctx, perKey ? T * K : T)};
+    launchBlocks(rw, loc, blocks, shared, [&](Value bid, Value tid,
+                                              ValueRange sh) {
+      Value sQ = sh[0], sK = sh[1], sG = sh[2];
+      Value bh = arith::DivUIOp::create(rw, loc, bid, colBlocks);
+      Value blockActive = arith::CmpIOp::create(
+          rw, loc, arith::CmpIPredicate::ult, bh, BH);
+      Value cb = arith::RemUIOp::create(rw, loc, bid, colBlocks);
+      Value h = arith::RemUIOp::create(rw, loc, bh, H1);
+      Value b = arith::DivUIOp::create(rw, loc, bh, H1);
+      Value j = arith::AddIOp::create(
+          rw, loc, arith::MulIOp::create(rw, loc, cb, cidx(rw, loc, kBlock)), tid);
+      Value active = arith::AndIOp::create(
+          rw, loc, blockActive,
+          arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ult, j, V));
       auto stateAt = [&](Value i) { return SmallVector<Value>{b, h, i, j}; };
-      Value s = initialState(rw, loc, K, h0, stateAt);
-      Value zs = op.getNormalize()
-                     ? initialState(rw, loc, K, Value(), stateAt)
-                     : Value();
-      forEach(rw, loc, L, [&](OpBuilder &bb, Value t) {
-        Value vj = load32(bb, loc, v, ValueRange{b, h, t, j});
-        Value gStep;
-        if (gate && !perKey)
-          gStep = math::ExpOp::create(
-              bb, loc, load32(bb, loc, gate, ValueRange{b, h, t}));
-        auto loop = scf::ForOp::create(
-            bb, loc, cidx(bb, loc, 0), cK, cidx(bb, loc, 1),
-            ValueRange{cf32(bb, loc, 0), cf32(bb, loc, 0)},
-            [&](OpBuilder &nb, Location l, Value i, ValueRange acc) {
-              Value qi = arith::MulFOp::create(
-                  nb, l, cf32(nb, l, scaleV),
-                  feature(nb, load32(nb, l, q, ValueRange{b, h, t, i})));
-              Value ki = feature(
-                  nb, load32(nb, l, k, ValueRange{b, h, t, i}));
-              Value gi = gStep;
-              if (gate && perKey)
-                gi = math::ExpOp::create(
-                    nb, l, load32(nb, l, gate, ValueRange{b, h, t, i}));
-              Value si = load32(nb, l, s, ValueRange{i});
-              Value kv = arith::MulFOp::create(nb, l, ki, vj);
-              Value ns = gi ? math::FmaOp::create(nb, l, gi, si, kv).getResult()
-                            : arith::AddFOp::create(nb, l, si, kv).getResult();
-              store32(nb, l, ns, s, ValueRange{i});
-              Value o = math::FmaOp::create(nb, l, ns, qi, acc[0]);
-              Value den = acc[1];
-              if (zs) {
-                Value zi = load32(nb, l, zs, ValueRange{i});
-                Value nz = gi ? math::FmaOp::create(nb, l, gi, zi, ki).getResult()
-                              : arith::AddFOp::create(nb, l, zi, ki).getResult();
-                store32(nb, l, nz, zs, ValueRange{i});
-                den = math::FmaOp::create(nb, l, nz, qi, den);
-              }
-              scf::YieldOp::create(nb, l, ValueRange{o, den});
-            });
-        Value o = loop.getResult(0);
-        if (zs)
-          o = arith::DivFOp::create(bb, loc, o, loop.getResult(1));
-        store32(bb, loc, o, out, ValueRange{b, h, t, j});
+      Value s = privateArray(rw, loc, K);
+      Value zs = op.getNormalize() ? privateArray(rw, loc, K) : Value();
+      ifThen(rw, loc, active, [&](OpBuilder &ab) {
+        forEach(ab, loc, cK, [&](OpBuilder &bb, Value i) {
+          Value init = h0 ? load32(bb, loc, h0, stateAt(i)) : cf32(bb, loc, 0);
+          memref::StoreOp::create(bb, loc, init, s, ValueRange{i});
+          if (zs)
+            memref::StoreOp::create(bb, loc, cf32(bb, loc, 0), zs, ValueRange{i});
+        });
       });
+      scf::ForOp::create(
+          rw, loc, c0, L, cT, ValueRange{},
+          [&](OpBuilder &tb, Location l, Value t0, ValueRange) {
+            Value cnt = arith::MinUIOp::create(
+                tb, l, cT, arith::SubIOp::create(tb, l, L, t0));
+            ifThen(tb, l, blockActive, [&](OpBuilder &sb) {
+              blockStrided(sb, l, tid, cidx(sb, l, T * K),
+                           [&](OpBuilder &ib, Value idx) {
+                Value tt = arith::DivUIOp::create(ib, l, idx, cK);
+                Value i = arith::RemUIOp::create(ib, l, idx, cK);
+                ifThen(ib, l,
+                       arith::CmpIOp::create(ib, l, arith::CmpIPredicate::ult,
+                                             tt, cnt),
+                       [&](OpBuilder &lb) {
+                  Value t = arith::AddIOp::create(lb, l, t0, tt);
+                  Value qi = arith::MulFOp::create(
+                      lb, l, cf32(lb, l, scaleV),
+                      feature(lb, load32(lb, l, q, ValueRange{b, h, t, i})));
+                  memref::StoreOp::create(lb, l, qi, sQ, idx);
+                  memref::StoreOp::create(
+                      lb, l, feature(lb, load32(lb, l, k, ValueRange{b, h, t, i})),
+                      sK, idx);
+                  if (perKey)
+                    memref::StoreOp::create(
+                        lb, l,
+                        math::ExpOp::create(
+                            lb, l, load32(lb, l, gate, ValueRange{b, h, t, i})),
+                        sG, idx);
+                });
+              });
+              if (gate && !perKey)
+                ifThen(sb, l,
+                       arith::CmpIOp::create(sb, l, arith::CmpIPredicate::ult,
+                                             tid, cnt),
+                       [&](OpBuilder &gb) {
+                  Value t = arith::AddIOp::create(gb, l, t0, tid);
+                  memref::StoreOp::create(
+                      gb, l,
+                      math::ExpOp::create(gb, l,
+                                          load32(gb, l, gate, ValueRange{b, h, t})),
+                      sG, tid);
+                });
+            });
+            barrier(tb, l);
+            ifThen(tb, l, active, [&](OpBuilder &ab) {
+              forEach(ab, l, cnt, [&](OpBuilder &bb, Value tt) {
+                Value t = arith::AddIOp::create(bb, l, t0, tt);
+                Value vj = load32(bb, l, v, ValueRange{b, h, t, j});
+                Value gStep;
+                if (gate && !perKey)
+                  gStep = memref::LoadOp::create(bb, l, sG, tt);
+                Value row = arith::MulIOp::create(bb, l, tt, cK);
+                auto loop = scf::ForOp::create(
+                    bb, l, c0, cK, c1,
+                    ValueRange{cf32(bb, l, 0), cf32(bb, l, 0)},
+                    [&](OpBuilder &nb, Location nl, Value i, ValueRange acc) {
+                      Value at = arith::AddIOp::create(nb, nl, row, i);
+                      Value qi = memref::LoadOp::create(nb, nl, sQ, at);
+                      Value ki = memref::LoadOp::create(nb, nl, sK, at);
+                      Value gi = gStep;
+                      if (perKey)
+                        gi = memref::LoadOp::create(nb, nl, sG, at);
+                      Value si = memref::LoadOp::create(nb, nl, s, i);
+                      Value kv = arith::MulFOp::create(nb, nl, ki, vj);
+                      Value ns = gi ? math::FmaOp::create(nb, nl, gi, si, kv).getResult()
+                                    : arith::AddFOp::create(nb, nl, si, kv).getResult();
+                      memref::StoreOp::create(nb, nl, ns, s, i);
+                      Value o = math::FmaOp::create(nb, nl, ns, qi, acc[0]);
+                      Value den = acc[1];
+                      if (zs) {
+                        Value zi = memref::LoadOp::create(nb, nl, zs, i);
+                        Value nz = gi ? math::FmaOp::create(nb, nl, gi, zi, ki).getResult()
+                                      : arith::AddFOp::create(nb, nl, zi, ki).getResult();
+                        memref::StoreOp::create(nb, nl, nz, zs, i);
+                        den = math::FmaOp::create(nb, nl, nz, qi, den);
+                      }
+                      scf::YieldOp::create(nb, nl, ValueRange{o, den});
+                    });
+                Value o = loop.getResult(0);
+                if (zs)
+                  o = arith::DivFOp::create(bb, l, o, loop.getResult(1));
+                store32(bb, l, o, out, ValueRange{b, h, t, j});
+              });
+            });
+            barrier(tb, l);
+            scf::YieldOp::create(tb, l);
+          });
       if (fin)
-        storeState(rw, loc, s, K, fin, stateAt);
+        ifThen(rw, loc, active, [&](OpBuilder &ab) {
+          storeState(ab, loc, s, K, fin, stateAt);
+        });
     });
     replaceWithBuffers(rw, loc, op, out, fin);
     return success();
