@@ -1,5 +1,6 @@
-// Softmax attention (online softmax, one thread per query; causal window and
-// grouped KV heads), causal_conv1d (bias, initial state, SiLU, final state)
+// Softmax attention (flash-style: a block of 128 queries, one thread each,
+// walks tiles of K/V rows staged in shared memory between barriers, with an
+// online softmax per tile; causal window and grouped KV heads), causal_conv1d (bias, initial state, SiLU, final state)
 // and the decode steps (decomposed into the sequence ops, whose kernels run
 // them; the attention step attends to a strided slice of its cache, staged
 // through a contiguous copy) on the CUDA target: PTX for sm_90 that ptxas
@@ -10,7 +11,14 @@
 // RUN: split-file %t.ptx %t
 // RUN: for f in %t/*.ptx; do %cuda_root/bin/ptxas -arch=sm_90 $f -o $f.cubin || exit 1; done
 // RUN: ls %t/*.cubin | count 5
-// CHECK-COUNT-5: //--- main_kernel
+// The attention kernel: 64-key tiles of K (d = 16) and V (dv = 8).
+// CHECK: //--- main_kernel.ptx
+// CHECK: .shared .align 4 .b8 {{.*}}[4096];
+// CHECK: .shared .align 4 .b8 {{.*}}[2048];
+// CHECK: bar.sync 0;
+// CHECK: ld.shared.b32
+// CHECK: bar.sync 0;
+// CHECK-COUNT-4: //--- main_kernel
 // CHECK-NOT: __nv_
 
 func.func @main(%q: tensor<2x4x10x16xf32>, %k: tensor<2x2x12x16xf32>, %v: tensor<2x2x12x8xf32>,

@@ -111,6 +111,19 @@ void checkGPUKernel(Target target) {
   AttentionConfig wide = cfg(1, 1, 1, 6, 3, 4, 4); // empty first rows
   wide.causal = true;
   check(wide, 8, 1e-4, target);
+  // Several key tiles (64 rows at d = dv = 16, the last partial), two
+  // blocks of queries, a sliding window that starts mid-tile; a decode-like
+  // single query over 300 keys; d = dv = 256 (tiles of 16 keys).
+  AttentionConfig tiles = cfg(1, 4, 2, 150, 200, 16, 16);
+  tiles.causal = true;
+  check(tiles, 9, 1e-4, target);
+  tiles.window = 70;
+  check(tiles, 10, 1e-4, target);
+  check(cfg(1, 2, 2, 130, 130, 16, 8), 11, 1e-4, target);
+  AttentionConfig decode = cfg(2, 2, 1, 1, 300, 32, 32);
+  decode.causal = true;
+  check(decode, 12, 1e-4, target);
+  check(cfg(1, 1, 1, 5, 40, 256, 256), 13, 1e-4, target);
 }
 TEST(AttentionNumerics, GPUKernelMatchesTheReference) {
   // Skipped without a driver and device.

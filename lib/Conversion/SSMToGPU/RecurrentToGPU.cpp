@@ -389,74 +389,176 @@ struct AttentionToGPU : OpRewritePattern<ssm::AttentionOp> {
           Lk = dimOf(rw, loc, k, 2);
     Value out = allocLike(rw, loc, op.getOut().getType(),
                           {Bsz, H, Lq, cidx(rw, loc, dv)});
-    Value group = arith::DivUIOp::create(rw, loc, H, Hkv);
-    Value lanes = arith::MulIOp::create(
-        rw, loc, arith::MulIOp::create(rw, loc, Bsz, H), Lq);
+    Value c0 = cidx(rw, loc, 0), c1 = cidx(rw, loc, 1);
+    Value group = arith::MaxUIOp::create(
+        rw, loc, arith::DivUIOp::create(rw, loc, H, Hkv), c1);
     const bool causal = op.getCausal();
     std::optional<uint64_t> window = op.getWindow();
-    launchLanes(rw, loc, lanes, [&](Value lane) {
-      Value i = arith::RemUIOp::create(rw, loc, lane, Lq);
-      Value bh = arith::DivUIOp::create(rw, loc, lane, Lq);
-      Value h = arith::RemUIOp::create(rw, loc, bh, H);
-      Value b = arith::DivUIOp::create(rw, loc, bh, H);
+    // Key tiles of Tk rows of K and V in shared memory (<= 32 KB).
+    int64_t Tk = 64;
+    while (Tk > 1 && Tk * (d + dv) > 8192)
+      Tk /= 2;
+    Value cTk = cidx(rw, loc, Tk), cd = cidx(rw, loc, d), cdv = cidx(rw, loc, dv);
+    Value qBlocks = arith::MaxUIOp::create(
+        rw, loc, arith::CeilDivUIOp::create(rw, loc, Lq, cidx(rw, loc, kBlock)), c1);
+    Value BH = arith::MulIOp::create(rw, loc, Bsz, H);
+    Value blocks = arith::MulIOp::create(rw, loc, qBlocks, BH);
+    Value H1 = arith::MaxUIOp::create(rw, loc, H, c1);
+    MLIRContext *ctx = rw.getContext();
+    SmallVector<Type> shared = {sharedArrayType(ctx, Tk * d),
+                                sharedArrayType(ctx, Tk * dv)};
+    launchBlocks(rw, loc, blocks, shared, [&](Value bid, Value tid,
+                                              ValueRange sh) {
+      Value sK = sh[0], sV = sh[1];
+      Value bh = arith::DivUIOp::create(rw, loc, bid, qBlocks);
+      Value qb = arith::RemUIOp::create(rw, loc, bid, qBlocks);
+      Value blockActive = arith::CmpIOp::create(
+          rw, loc, arith::CmpIPredicate::ult, bh, BH);
+      Value h = arith::RemUIOp::create(rw, loc, bh, H1);
+      Value b = arith::DivUIOp::create(rw, loc, bh, H1);
       Value hk = arith::DivUIOp::create(rw, loc, h, group);
-      // Visible keys [lo, hi): causal is bottom-right aligned.
-      Value lo = cidx(rw, loc, 0), hi = Lk;
-      if (causal) {
-        Value pos = arith::SubIOp::create(
-            rw, loc, arith::AddIOp::create(rw, loc, i, Lk), Lq); // i + Lk - Lq
-        Value end = arith::AddIOp::create(rw, loc, pos, cidx(rw, loc, 1));
-        hi = arith::MaxSIOp::create(rw, loc, cidx(rw, loc, 0),
-                                    arith::MinSIOp::create(rw, loc, end, Lk));
-        if (window)
-          lo = arith::MaxSIOp::create(
-              rw, loc, cidx(rw, loc, 0),
-              arith::SubIOp::create(rw, loc, end, cidx(rw, loc, *window)));
-      }
-      Value acc = privateArray(rw, loc, dv);
-      Value cdv = cidx(rw, loc, dv), cd = cidx(rw, loc, d);
-      forEach(rw, loc, cdv, [&](OpBuilder &bb, Value c) {
-        store32(bb, loc, cf32(bb, loc, 0), acc, ValueRange{c});
+      Value qFirst = arith::MulIOp::create(rw, loc, qb, cidx(rw, loc, kBlock));
+      Value i = arith::AddIOp::create(rw, loc, qFirst, tid);
+      Value active = arith::AndIOp::create(
+          rw, loc, blockActive,
+          arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ult, i, Lq));
+      // Visible keys [lo, hi) of query `qi`: causal is bottom-right
+      // aligned; both ends are non-decreasing in qi.
+      auto range = [&](OpBuilder &bb, Value qi) -> std::pair<Value, Value> {
+        Value lo = c0, hi = Lk;
+        if (causal) {
+          Value pos = arith::SubIOp::create(
+              bb, loc, arith::AddIOp::create(bb, loc, qi, Lk), Lq); // qi + Lk - Lq
+          Value end = arith::AddIOp::create(bb, loc, pos, c1);
+          hi = arith::MaxSIOp::create(bb, loc, c0,
+                                      arith::MinSIOp::create(bb, loc, end, Lk));
+          if (window)
+            lo = arith::MaxSIOp::create(
+                bb, loc, c0,
+                arith::SubIOp::create(bb, loc, end, cidx(bb, loc, *window)));
+        }
+        return {lo, hi};
+      };
+      // The block's keys: from its first query's lo to its last one's hi.
+      Value qLast = arith::MinUIOp::create(
+          rw, loc, arith::AddIOp::create(rw, loc, qFirst, cidx(rw, loc, kBlock - 1)),
+          arith::SubIOp::create(rw, loc, arith::MaxUIOp::create(rw, loc, Lq, c1), c1));
+      auto [lo, hi] = range(rw, i);
+      Value blo = range(rw, qFirst).first, bhi = range(rw, qLast).second;
+      bhi = arith::MaxSIOp::create(rw, loc, blo, bhi);
+
+      Value qv = privateArray(rw, loc, d), acc = privateArray(rw, loc, dv);
+      Value scores = privateArray(rw, loc, Tk);
+      ifThen(rw, loc, active, [&](OpBuilder &ab) {
+        forEach(ab, loc, cd, [&](OpBuilder &bb, Value c) {
+          Value qc = arith::MulFOp::create(
+              bb, loc, load32(bb, loc, q, ValueRange{b, h, i, c}),
+              cf32(bb, loc, scaleV));
+          memref::StoreOp::create(bb, loc, qc, qv, c);
+        });
+        forEach(ab, loc, cdv, [&](OpBuilder &bb, Value c) {
+          memref::StoreOp::create(bb, loc, cf32(bb, loc, 0), acc, c);
+        });
       });
-      // Online softmax: running max m and normaliser l.
-      auto keys = scf::ForOp::create(
-          rw, loc, lo, hi, cidx(rw, loc, 1),
+      // Online softmax over key tiles: running max m and normaliser l.
+      auto tiles = scf::ForOp::create(
+          rw, loc, blo, bhi, cTk,
           ValueRange{cf32(rw, loc, -3.0e38), cf32(rw, loc, 0)},
-          [&](OpBuilder &bb, Location l, Value j, ValueRange ml) {
-            auto dot = scf::ForOp::create(
-                bb, l, cidx(bb, l, 0), cd, cidx(bb, l, 1),
-                ValueRange{cf32(bb, l, 0)},
-                [&](OpBuilder &nb, Location nl, Value c, ValueRange s) {
-                  Value qc = load32(nb, nl, q, ValueRange{b, h, i, c});
-                  Value kc = load32(nb, nl, k, ValueRange{b, hk, j, c});
-                  scf::YieldOp::create(nb, nl,
-                                       ValueRange{math::FmaOp::create(nb, nl, qc, kc, s[0])});
+          [&](OpBuilder &tb, Location l, Value j0, ValueRange ml) {
+            Value cnt = arith::MinUIOp::create(
+                tb, l, cTk, arith::SubIOp::create(tb, l, bhi, j0));
+            auto stage = [&](OpBuilder &sb, Value from, Value to, int64_t w) {
+              Value cw = cidx(sb, l, w);
+              blockStrided(sb, l, tid, cidx(sb, l, Tk * w),
+                           [&](OpBuilder &ib, Value idx) {
+                Value jj = arith::DivUIOp::create(ib, l, idx, cw);
+                Value c = arith::RemUIOp::create(ib, l, idx, cw);
+                ifThen(ib, l,
+                       arith::CmpIOp::create(ib, l, arith::CmpIPredicate::ult,
+                                             jj, cnt),
+                       [&](OpBuilder &lb) {
+                  Value j = arith::AddIOp::create(lb, l, j0, jj);
+                  memref::StoreOp::create(
+                      lb, l, load32(lb, l, from, ValueRange{b, hk, j, c}), to, idx);
                 });
-            Value score = arith::MulFOp::create(bb, l, dot.getResult(0),
-                                                cf32(bb, l, scaleV));
-            Value m = arith::MaximumFOp::create(bb, l, ml[0], score);
-            Value corr = math::ExpOp::create(bb, l, arith::SubFOp::create(bb, l, ml[0], m));
-            Value pj = math::ExpOp::create(bb, l, arith::SubFOp::create(bb, l, score, m));
-            Value lsum = math::FmaOp::create(bb, l, ml[1], corr, pj);
-            forEach(bb, l, cdv, [&](OpBuilder &cb, Value c) {
-              Value a = load32(cb, l, acc, ValueRange{c});
-              Value vc = load32(cb, l, v, ValueRange{b, hk, j, c});
-              Value na = math::FmaOp::create(cb, l, a, corr,
-                                             arith::MulFOp::create(cb, l, pj, vc));
-              store32(cb, l, na, acc, ValueRange{c});
+              });
+            };
+            ifThen(tb, l, blockActive, [&](OpBuilder &sb) {
+              stage(sb, k, sK, d);
+              stage(sb, v, sV, dv);
             });
-            scf::YieldOp::create(bb, l, ValueRange{m, lsum});
+            barrier(tb, l);
+            SmallVector<Type> f2(2, tb.getF32Type());
+            auto upd = scf::IfOp::create(tb, l, f2, active, true);
+            {
+              OpBuilder::InsertionGuard g(tb);
+              tb.setInsertionPointToStart(&upd.getThenRegion().front());
+              // This query's keys within the tile: [a0, a1).
+              auto rel = [&](Value x) {
+                return arith::MinSIOp::create(
+                    tb, l, cnt,
+                    arith::MaxSIOp::create(tb, l, c0,
+                                           arith::SubIOp::create(tb, l, x, j0)));
+              };
+              Value a0 = rel(lo), a1 = rel(hi);
+              auto maxLoop = scf::ForOp::create(
+                  tb, l, a0, a1, c1, ValueRange{cf32(tb, l, -3.0e38)},
+                  [&](OpBuilder &bb, Location bl, Value jj, ValueRange mt) {
+                    Value row = arith::MulIOp::create(bb, bl, jj, cd);
+                    auto dot = scf::ForOp::create(
+                        bb, bl, c0, cd, c1, ValueRange{cf32(bb, bl, 0)},
+                        [&](OpBuilder &nb, Location nl, Value c, ValueRange sacc) {
+                          Value qc = memref::LoadOp::create(nb, nl, qv, c);
+                          Value kc = memref::LoadOp::create(
+                              nb, nl, sK, ValueRange{arith::AddIOp::create(nb, nl, row, c)});
+                          scf::YieldOp::create(
+                              nb, nl, ValueRange{math::FmaOp::create(nb, nl, qc, kc, sacc[0])});
+                        });
+                    Value sc = dot.getResult(0);
+                    memref::StoreOp::create(bb, bl, sc, scores, jj);
+                    scf::YieldOp::create(
+                        bb, bl, ValueRange{arith::MaximumFOp::create(bb, bl, mt[0], sc)});
+                  });
+              Value mNew = arith::MaximumFOp::create(tb, l, ml[0], maxLoop.getResult(0));
+              Value corr = math::ExpOp::create(tb, l, arith::SubFOp::create(tb, l, ml[0], mNew));
+              forEach(tb, l, cdv, [&](OpBuilder &cb, Value c) {
+                Value a = memref::LoadOp::create(cb, l, acc, c);
+                memref::StoreOp::create(cb, l, arith::MulFOp::create(cb, l, a, corr), acc, c);
+              });
+              auto sumLoop = scf::ForOp::create(
+                  tb, l, a0, a1, c1, ValueRange{arith::MulFOp::create(tb, l, ml[1], corr)},
+                  [&](OpBuilder &bb, Location bl, Value jj, ValueRange lsum) {
+                    Value sc = memref::LoadOp::create(bb, bl, scores, jj);
+                    Value pj = math::ExpOp::create(bb, bl, arith::SubFOp::create(bb, bl, sc, mNew));
+                    Value row = arith::MulIOp::create(bb, bl, jj, cdv);
+                    forEach(bb, bl, cdv, [&](OpBuilder &cb, Value c) {
+                      Value a = memref::LoadOp::create(cb, bl, acc, c);
+                      Value vc = memref::LoadOp::create(
+                          cb, bl, sV, ValueRange{arith::AddIOp::create(cb, bl, row, c)});
+                      memref::StoreOp::create(cb, bl, math::FmaOp::create(cb, bl, pj, vc, a), acc, c);
+                    });
+                    scf::YieldOp::create(bb, bl, ValueRange{arith::AddFOp::create(bb, bl, lsum[0], pj)});
+                  });
+              scf::YieldOp::create(tb, l, ValueRange{mNew, sumLoop.getResult(0)});
+              tb.setInsertionPointToStart(&upd.getElseRegion().front());
+              scf::YieldOp::create(tb, l, ml);
+            }
+            // The next tile overwrites what this one reads.
+            barrier(tb, l);
+            scf::YieldOp::create(tb, l, upd.getResults());
           });
-      Value lsum = keys.getResult(1);
-      Value any = arith::CmpFOp::create(rw, loc, arith::CmpFPredicate::OGT, lsum,
-                                        cf32(rw, loc, 0));
-      Value inv = arith::SelectOp::create(
-          rw, loc, any, arith::DivFOp::create(rw, loc, cf32(rw, loc, 1), lsum),
-          cf32(rw, loc, 0));
-      forEach(rw, loc, cdv, [&](OpBuilder &bb, Value c) {
-        Value a = load32(bb, loc, acc, ValueRange{c});
-        store32(bb, loc, arith::MulFOp::create(bb, loc, a, inv),
-                                out, ValueRange{b, h, i, c});
+      ifThen(rw, loc, active, [&](OpBuilder &ab) {
+        Value lsum = tiles.getResult(1);
+        Value any = arith::CmpFOp::create(ab, loc, arith::CmpFPredicate::OGT, lsum,
+                                          cf32(ab, loc, 0));
+        Value inv = arith::SelectOp::create(
+            ab, loc, any, arith::DivFOp::create(ab, loc, cf32(ab, loc, 1), lsum),
+            cf32(ab, loc, 0));
+        forEach(ab, loc, cdv, [&](OpBuilder &bb, Value c) {
+          Value a = memref::LoadOp::create(bb, loc, acc, c);
+          store32(bb, loc, arith::MulFOp::create(bb, loc, a, inv), out,
+                  ValueRange{b, h, i, c});
+        });
       });
     });
     rw.replaceOp(op, toTensor(rw, loc, op.getOut().getType(), out));
