@@ -145,67 +145,67 @@ int main() {
   std::printf("CPU target, ahead-of-time objects\n");
 #endif
 
-  { // selective_scan (2, 37, 13, N = 16), every option
+  { // selective_scan (2, 37, L = 300, N = 16), every option: 8 chunks per channel
     ssmc::ref::SelectiveScanProblem p;
-    p.batch = 2, p.channels = 37, p.seqLen = 13, p.stateSize = 16;
+    p.batch = 2, p.channels = 37, p.seqLen = 300, p.stateSize = 16;
     p.deltaSoftplus = true;
-    auto u = random({2, 37, 13}, -1, 1, p.u);
-    auto dt = random({2, 37, 13}, -3, 1, p.delta);
+    auto u = random({2, 37, 300}, -1, 1, p.u);
+    auto dt = random({2, 37, 300}, -3, 1, p.delta);
     auto A = random({37, 16}, -4, -0.1, p.A);
-    auto B = random({2, 16, 13}, -1, 1, p.B);
-    auto C = random({2, 16, 13}, -1, 1, p.C);
+    auto B = random({2, 16, 300}, -1, 1, p.B);
+    auto C = random({2, 16, 300}, -1, 1, p.C);
     auto D = random({37}, -1, 1, p.D);
-    auto z = random({2, 37, 13}, -2, 2, p.z);
+    auto z = random({2, 37, 300}, -2, 2, p.z);
     auto bias = random({37}, -1, 0.5, p.deltaBias);
     auto h0 = random({2, 37, 16}, -1, 1, p.h0);
-    Buffer<float, 3> y({2, 37, 13}), h({2, 37, 16});
+    Buffer<float, 3> y({2, 37, 300}), h({2, 37, 16});
     _mlir_ciface_gpu_selective_scan(&u, &dt, &A, &B, &C, &D, &z, &bias, &h0, &y, &h);
     auto want = ssmc::ref::selectiveScan(p);
     expect("selective_scan out", y.data, want.out);
     expect("selective_scan final state", h.data, want.finalState);
   }
-  { // ssd (2, 17, H = 4, P = 21, G = 2, N = 5), every option
+  { // ssd (2, L = 75, H = 4, P = 21, G = 2, N = 5), every option: 3 tiles
     ssmc::ref::SSDProblem p;
-    p.batch = 2, p.seqLen = 17, p.heads = 4, p.headDim = 21, p.groups = 2;
+    p.batch = 2, p.seqLen = 75, p.heads = 4, p.headDim = 21, p.groups = 2;
     p.stateSize = 5, p.dtSoftplus = true;
-    auto x = random({2, 17, 4, 21}, -1, 1, p.x);
-    auto dt = random({2, 17, 4}, -3, 1, p.dt);
+    auto x = random({2, 75, 4, 21}, -1, 1, p.x);
+    auto dt = random({2, 75, 4}, -3, 1, p.dt);
     auto A = random({4}, -4, -0.1, p.A);
-    auto B = random({2, 17, 2, 5}, -1, 1, p.B);
-    auto C = random({2, 17, 2, 5}, -1, 1, p.C);
+    auto B = random({2, 75, 2, 5}, -1, 1, p.B);
+    auto C = random({2, 75, 2, 5}, -1, 1, p.C);
     auto D = random({4}, -1, 1, p.D);
-    auto z = random({2, 17, 4, 21}, -3, 3, p.z);
+    auto z = random({2, 75, 4, 21}, -3, 3, p.z);
     auto bias = random({4}, -1, 0.5, p.dtBias);
     auto h0 = random({2, 4, 21, 5}, -1, 1, p.h0);
-    Buffer<float, 4> y({2, 17, 4, 21}), h({2, 4, 21, 5});
+    Buffer<float, 4> y({2, 75, 4, 21}), h({2, 4, 21, 5});
     _mlir_ciface_gpu_ssd(&x, &dt, &A, &B, &C, &D, &z, &bias, &h0, &y, &h);
     auto want = ssmc::ref::ssd(p);
     expect("ssd out", y.data, want.out);
     expect("ssd final state", h.data, want.finalState);
   }
-  { // linear attention (2, 3, 17, K = 8, V = 16), per-key gates, h0, scale
+  { // linear attention (2, 3, L = 75, K = 8, V = 16), per-key gates, h0, scale
     ssmc::ref::LinearAttentionProblem p;
-    p.batch = 2, p.heads = 3, p.seqLen = 17, p.keyDim = 8, p.valueDim = 16;
+    p.batch = 2, p.heads = 3, p.seqLen = 75, p.keyDim = 8, p.valueDim = 16;
     p.scale = 0.5, p.gatePerKey = true;
-    auto q = random({2, 3, 17, 8}, -1, 1, p.q);
-    auto k = random({2, 3, 17, 8}, -1, 1, p.k);
-    auto v = random({2, 3, 17, 16}, -1, 1, p.v);
-    auto g = random({2, 3, 17, 8}, -0.5, 0, p.gate);
+    auto q = random({2, 3, 75, 8}, -1, 1, p.q);
+    auto k = random({2, 3, 75, 8}, -1, 1, p.k);
+    auto v = random({2, 3, 75, 16}, -1, 1, p.v);
+    auto g = random({2, 3, 75, 8}, -0.5, 0, p.gate);
     auto h0 = random({2, 3, 8, 16}, -1, 1, p.h0);
-    Buffer<float, 4> o({2, 3, 17, 16}), s({2, 3, 8, 16});
+    Buffer<float, 4> o({2, 3, 75, 16}), s({2, 3, 8, 16});
     _mlir_ciface_gpu_linear_attention(&q, &k, &v, &g, &h0, &o, &s);
     auto want = ssmc::ref::linearAttention(p);
     expect("linear_attention out", o.data, want.out);
     expect("linear_attention final state", s.data, want.finalState);
   }
-  { // causal windowed attention, GQA 6 -> 2 heads, Lq = 7 < Lk = 11
+  { // causal windowed attention, GQA 6 -> 2 heads, Lq = 150 < Lk = 200 (two query blocks, four key tiles)
     ssmc::ref::AttentionProblem p;
-    p.batch = 2, p.heads = 6, p.kvHeads = 2, p.queryLen = 7, p.keyLen = 11;
+    p.batch = 2, p.heads = 6, p.kvHeads = 2, p.queryLen = 150, p.keyLen = 200;
     p.headDim = 16, p.valueDim = 16, p.causal = true, p.window = 4;
-    auto q = random({2, 6, 7, 16}, -2, 2, p.q);
-    auto k = random({2, 2, 11, 16}, -2, 2, p.k);
-    auto v = random({2, 2, 11, 16}, -2, 2, p.v);
-    Buffer<float, 4> o({2, 6, 7, 16});
+    auto q = random({2, 6, 150, 16}, -2, 2, p.q);
+    auto k = random({2, 2, 200, 16}, -2, 2, p.k);
+    auto v = random({2, 2, 200, 16}, -2, 2, p.v);
+    Buffer<float, 4> o({2, 6, 150, 16});
     _mlir_ciface_gpu_attention(&q, &k, &v, &o);
     expect("attention out", o.data, ssmc::ref::attention(p));
   }
