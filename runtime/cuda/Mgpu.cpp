@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <utility>
 
 namespace {
 
@@ -62,6 +63,7 @@ struct Driver {
   SSMC_CU_FN(cuEventDestroy, CUevent)
   SSMC_CU_FN(cuEventRecord, CUevent, CUstream)
   SSMC_CU_FN(cuEventSynchronize, CUevent)
+  SSMC_CU_FN(cuEventElapsedTime, float *, CUevent, CUevent)
   SSMC_CU_FN(cuMemAlloc, CUdeviceptr *, size_t)
   SSMC_CU_FN(cuMemAllocManaged, CUdeviceptr *, size_t, unsigned)
   SSMC_CU_FN(cuMemFree, CUdeviceptr)
@@ -111,6 +113,7 @@ Driver &driver() {
     resolve(d->lib, d->cuEventDestroy, "cuEventDestroy_v2", missing);
     resolve(d->lib, d->cuEventRecord, "cuEventRecord", missing);
     resolve(d->lib, d->cuEventSynchronize, "cuEventSynchronize", missing);
+    resolve(d->lib, d->cuEventElapsedTime, "cuEventElapsedTime", missing);
     resolve(d->lib, d->cuMemAlloc, "cuMemAlloc_v2", missing);
     resolve(d->lib, d->cuMemAllocManaged, "cuMemAllocManaged", missing);
     resolve(d->lib, d->cuMemFree, "cuMemFree_v2", missing);
@@ -177,6 +180,41 @@ bool check(CUresult r, const char *what) {
   return false;
 }
 
+/// Kernel timing (ssmcCudaKernelTimer): while on, every launch is
+/// bracketed by timing events on its stream and waited for.
+struct KernelTimer {
+  std::mutex mutex;
+  bool on = false;
+  double ms = 0;
+  int64_t launches = 0;
+};
+KernelTimer &kernelTimer() {
+  static KernelTimer t;
+  return t;
+}
+
+/// Runs `enqueue` on `stream` between two timing events and returns the
+/// elapsed device milliseconds (negative after a failure).
+template <typename F> double timed(CUstream stream, F &&enqueue) {
+  Driver &d = driver();
+  CUevent start = nullptr, stop = nullptr;
+  double ms = -1;
+  if (check(d.cuEventCreate(&start, 0), "cuEventCreate") &&
+      check(d.cuEventCreate(&stop, 0), "cuEventCreate") &&
+      check(d.cuEventRecord(start, stream), "cuEventRecord") && enqueue() &&
+      check(d.cuEventRecord(stop, stream), "cuEventRecord") &&
+      check(d.cuEventSynchronize(stop), "cuEventSynchronize")) {
+    float f = 0;
+    if (check(d.cuEventElapsedTime(&f, start, stop), "cuEventElapsedTime"))
+      ms = f;
+  }
+  if (start)
+    d.cuEventDestroy(start);
+  if (stop)
+    d.cuEventDestroy(stop);
+  return ms;
+}
+
 } // namespace
 
 extern "C" {
@@ -215,10 +253,28 @@ void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
                       intptr_t gridZ, intptr_t blockX, intptr_t blockY,
                       intptr_t blockZ, int32_t smem, void *stream,
                       void **params, void **extra, size_t /*paramsCount*/) {
-  if (function && ready())
-    check(driver().cuLaunchKernel(function, gridX, gridY, gridZ, blockX,
-                                  blockY, blockZ, smem, stream, params, extra),
-          "cuLaunchKernel");
+  if (!function || !ready())
+    return;
+  auto launch = [&] {
+    return check(driver().cuLaunchKernel(function, gridX, gridY, gridZ,
+                                         blockX, blockY, blockZ, smem, stream,
+                                         params, extra),
+                 "cuLaunchKernel");
+  };
+  KernelTimer &t = kernelTimer();
+  bool timing;
+  {
+    std::lock_guard<std::mutex> lock(t.mutex);
+    timing = t.on;
+  }
+  if (!timing) {
+    launch();
+    return;
+  }
+  double ms = timed(stream, launch);
+  std::lock_guard<std::mutex> lock(t.mutex);
+  if (ms >= 0)
+    t.ms += ms, ++t.launches;
 }
 
 void *mgpuStreamCreate() {
@@ -328,6 +384,50 @@ int ssmcCudaDeviceName(char *buffer, int size) {
   if (!d.loadError.empty() || d.cuDeviceGetName(buffer, size, d.device))
     return 0;
   return 1;
+}
+
+void ssmcCudaKernelTimer(int enable) {
+  KernelTimer &t = kernelTimer();
+  std::lock_guard<std::mutex> lock(t.mutex);
+  t.on = enable != 0;
+  t.ms = 0;
+  t.launches = 0;
+}
+
+double ssmcCudaKernelTime(int64_t *launches) {
+  KernelTimer &t = kernelTimer();
+  std::lock_guard<std::mutex> lock(t.mutex);
+  if (launches)
+    *launches = t.launches;
+  return t.ms;
+}
+
+double ssmcCudaCopyBandwidth(size_t bytes, int reps) {
+  if (bytes == 0 || reps <= 0 || !ready())
+    return -1;
+  Driver &d = driver();
+  CUdeviceptr a = 0, b = 0;
+  double gbs = -1;
+  if (check(d.cuMemAlloc(&a, bytes), "cuMemAlloc") &&
+      check(d.cuMemAlloc(&b, bytes), "cuMemAlloc") &&
+      check(d.cuMemsetD32Async(a, 0x3f800000u, bytes / 4, nullptr),
+            "cuMemsetD32Async")) {
+    auto copies = [&](int n) {
+      for (int i = 0; i < n; ++i)
+        if (!check(d.cuMemcpyAsync(b, a, bytes, nullptr), "cuMemcpyAsync"))
+          return false;
+      return true;
+    };
+    double warm = timed(nullptr, [&] { return copies(1); });
+    double ms = warm >= 0 ? timed(nullptr, [&] { return copies(reps); }) : -1;
+    if (ms > 0)
+      gbs = 2.0 * double(bytes) * reps / (ms * 1e-3) / 1e9;
+  }
+  if (a)
+    d.cuMemFree(a);
+  if (b)
+    d.cuMemFree(b);
+  return gbs;
 }
 
 } // extern "C"

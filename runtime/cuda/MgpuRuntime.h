@@ -20,6 +20,17 @@ const char *ssmcCudaLoadError();
 int ssmcCudaTakeError(char *buffer, int size);
 /// Device 0's name; 0 when unavailable.
 int ssmcCudaDeviceName(char *buffer, int size);
+/// Turns kernel timing on or off and clears the totals. While on, every
+/// mgpuLaunchKernel is bracketed by timing events on its stream and waited
+/// for (launches no longer overlap host work): for benchmarks.
+void ssmcCudaKernelTimer(int enable);
+/// Device milliseconds of the kernels launched since ssmcCudaKernelTimer,
+/// and (if `launches`) how many there were.
+double ssmcCudaKernelTime(int64_t *launches);
+/// Device-to-device copy bandwidth in GB/s (bytes read plus written per
+/// second) of `reps` back-to-back copies of `bytes`, timed with events
+/// after a warm-up copy; negative on failure.
+double ssmcCudaCopyBandwidth(size_t bytes, int reps);
 
 void *mgpuModuleLoad(void *data, size_t size);
 void *mgpuModuleLoadJIT(void *data, int optLevel);

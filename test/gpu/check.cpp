@@ -14,6 +14,8 @@
 #include "ssmc/DPReference.h"
 #include "ssmc/Reference.h"
 
+#include "Memref.h"
+
 #ifndef SSMC_AOT_CPU
 #include "../../runtime/cuda/MgpuRuntime.h"
 #else
@@ -31,29 +33,8 @@ extern "C" int ssmcTakeShapeError(int64_t out[3]);
 
 namespace {
 
-/// A memref descriptor of rank R over a contiguous buffer.
-template <typename T, int R> struct Desc {
-  T *allocated, *aligned;
-  int64_t offset;
-  int64_t sizes[R], strides[R];
-};
-
-template <typename T, int R> struct Buffer {
-  std::vector<T> data;
-  Desc<T, R> desc;
-  explicit Buffer(const int64_t (&shape)[R]) {
-    int64_t n = 1;
-    for (int i = R - 1; i >= 0; --i) {
-      desc.sizes[i] = shape[i];
-      desc.strides[i] = n;
-      n *= shape[i];
-    }
-    data.assign(n, T());
-    desc.allocated = desc.aligned = data.data();
-    desc.offset = 0;
-  }
-  Desc<T, R> *operator&() { return &desc; }
-};
+using ssmc::aot::Buffer;
+using ssmc::aot::Desc;
 
 std::mt19937 rng(7);
 

@@ -1,0 +1,251 @@
+//===- gpu_bench.cpp - ssmc-gpu-bench: GPU kernel timings -----------------===//
+//
+// Ahead-of-time objects of bench/gpu/programs (compiled at build time with
+// `ssmc-run --target cuda --emit=object`) linked with the mgpu runtime: the
+// binary needs only libcuda.so.1, so it can be carried to a GPU machine.
+// For every program it runs one warm-up call, then times the kernels of
+// `--reps` calls with events (ssmcCudaKernelTimer: host staging copies are
+// not counted) and prints a markdown table: kernel milliseconds per call,
+// the bytes the op must read and write once, that traffic as GB/s and as a
+// share of the device-to-device copy bandwidth measured in the same run
+// (bytes read + written; 256 MiB copies). Attention also gets GFLOP/s.
+// The Mamba-1 layer's output is checked against the double reference.
+// Exit status: 0 done, 1 a CUDA error or a wrong result, 2 bad command
+// line, 77 no driver or no device.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ssmc/Reference.h"
+
+#include "../../runtime/cuda/MgpuRuntime.h"
+#include "../../test/gpu/Memref.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+using ssmc::aot::Buffer;
+using ssmc::aot::Desc;
+
+extern "C" {
+void _mlir_ciface_bench_selective_scan_b1(Desc<float, 3> *, Desc<float, 3> *,
+                                          Desc<float, 2> *, Desc<float, 3> *,
+                                          Desc<float, 3> *, Desc<float, 1> *,
+                                          Desc<float, 3> *, Desc<float, 1> *,
+                                          Desc<float, 3> *);
+void _mlir_ciface_bench_selective_scan_b8(Desc<float, 3> *, Desc<float, 3> *,
+                                          Desc<float, 2> *, Desc<float, 3> *,
+                                          Desc<float, 3> *, Desc<float, 1> *,
+                                          Desc<float, 3> *, Desc<float, 1> *,
+                                          Desc<float, 3> *);
+void _mlir_ciface_bench_ssd(Desc<float, 4> *, Desc<float, 3> *, Desc<float, 1> *,
+                            Desc<float, 4> *, Desc<float, 4> *, Desc<float, 1> *,
+                            Desc<float, 4> *, Desc<float, 1> *, Desc<float, 4> *);
+void _mlir_ciface_bench_linear_attention(Desc<float, 4> *, Desc<float, 4> *,
+                                         Desc<float, 4> *, Desc<float, 3> *,
+                                         Desc<float, 4> *);
+void _mlir_ciface_bench_attention(Desc<float, 4> *, Desc<float, 4> *,
+                                  Desc<float, 4> *, Desc<float, 4> *);
+void _mlir_ciface_bench_causal_conv1d(Desc<float, 3> *, Desc<float, 2> *,
+                                      Desc<float, 1> *, Desc<float, 3> *);
+}
+
+namespace {
+
+std::mt19937 rng(11);
+
+template <int R>
+Buffer<float, R> random(const int64_t (&shape)[R], float lo, float hi) {
+  Buffer<float, R> b(shape);
+  std::uniform_real_distribution<float> d(lo, hi);
+  for (float &x : b.data)
+    x = d(rng);
+  return b;
+}
+
+int failures = 0;
+double copyGBs = 0;
+
+bool cudaOk(const char *what) {
+  char err[1024];
+  if (ssmcCudaTakeError(err, sizeof err)) {
+    std::printf("| %s | CUDA error: %s |\n", what, err);
+    ++failures;
+    return false;
+  }
+  return true;
+}
+
+/// Times `call` (one warm-up, then `reps` timed calls) and prints a row.
+void row(const char *op, const char *shape, double bytes, double flops,
+         int reps, const std::function<void()> &call) {
+  std::fprintf(stderr, "%s %s ...\n", op, shape);
+  call();
+  if (!cudaOk(op))
+    return;
+  ssmcCudaKernelTimer(1);
+  for (int r = 0; r < reps; ++r)
+    call();
+  int64_t launches = 0;
+  double ms = ssmcCudaKernelTime(&launches) / reps;
+  ssmcCudaKernelTimer(0);
+  if (!cudaOk(op))
+    return;
+  double gbs = bytes / (ms * 1e-3) / 1e9;
+  std::printf("| %s | %s | %.3f | %lld | %.1f | %.1f | %.0f%% |", op, shape, ms,
+              static_cast<long long>(launches / reps), bytes / 1e6, gbs,
+              100 * gbs / copyGBs);
+  if (flops > 0)
+    std::printf(" %.0f GFLOP/s |\n", flops / (ms * 1e-3) / 1e9);
+  else
+    std::printf(" |\n");
+}
+
+bool allFinite(const std::vector<float> &v) {
+  for (float x : v)
+    if (!std::isfinite(x))
+      return false;
+  return true;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  int reps = 5;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strncmp(argv[i], "--reps=", 7) && std::atoi(argv[i] + 7) > 0) {
+      reps = std::atoi(argv[i] + 7);
+    } else {
+      std::fprintf(stderr, "usage: ssmc-gpu-bench [--reps=N]  (N >= 1, default 5)\n");
+      return 2;
+    }
+  }
+  if (const char *why = ssmcCudaLoadError(); why && *why) {
+    std::printf("SKIP: %s\n", why);
+    return 77;
+  }
+  char name[256] = {0};
+  ssmcCudaDeviceName(name, sizeof name);
+  copyGBs = ssmcCudaCopyBandwidth(size_t(256) << 20, 20);
+  if (!cudaOk("device-to-device copy") || copyGBs <= 0)
+    return 1;
+  std::printf("device 0: %s\n", name);
+  std::printf("device-to-device copy: %.1f GB/s (bytes read + written, 256 MiB "
+              "copies)\n\n",
+              copyGBs);
+  std::printf("| op | shape | kernel ms | launches | MB moved | GB/s | of copy "
+              "| |\n|---|---|---|---|---|---|---|---|\n");
+  const double f4 = 4.0;
+
+  { // Mamba-1 layer, checked against the double reference.
+    const int64_t Dm = 1536, L = 2048, N = 16;
+    auto u = random({1, Dm, L}, -1, 1), dt = random({1, Dm, L}, -3, 1),
+         z = random({1, Dm, L}, -2, 2);
+    auto A = random({Dm, N}, -4, -0.1f);
+    auto B = random({1, N, L}, -1, 1), C = random({1, N, L}, -1, 1);
+    auto D = random({Dm}, -1, 1), bias = random({Dm}, -1, 0.5f);
+    Buffer<float, 3> y({1, Dm, L});
+    double bytes = f4 * (4 * Dm * L + 2 * N * L);
+    row("selective_scan", "(1, 1536, 2048, N 16)", bytes, 0, reps, [&] {
+      _mlir_ciface_bench_selective_scan_b1(&u, &dt, &A, &B, &C, &D, &z, &bias, &y);
+    });
+    ssmc::ref::SelectiveScanProblem p;
+    p.batch = 1, p.channels = Dm, p.seqLen = L, p.stateSize = N;
+    p.deltaSoftplus = true;
+    p.u.assign(u.data.begin(), u.data.end());
+    p.delta.assign(dt.data.begin(), dt.data.end());
+    p.A.assign(A.data.begin(), A.data.end());
+    p.B.assign(B.data.begin(), B.data.end());
+    p.C.assign(C.data.begin(), C.data.end());
+    p.D.assign(D.data.begin(), D.data.end());
+    p.z.assign(z.data.begin(), z.data.end());
+    p.deltaBias.assign(bias.data.begin(), bias.data.end());
+    std::vector<double> want = ssmc::ref::selectiveScan(p).out;
+    double worst = 0, scale = 1;
+    for (size_t i = 0; i < want.size(); ++i) {
+      worst = std::isfinite(y.data[i])
+                  ? std::max(worst, std::fabs(y.data[i] - want[i]))
+                  : INFINITY;
+      scale = std::max(scale, std::fabs(want[i]));
+    }
+    if (!(worst <= 1e-4 * scale)) {
+      std::printf("| selective_scan | WRONG: max error %.3g > %.3g |\n", worst,
+                  1e-4 * scale);
+      ++failures;
+    }
+  }
+  { // Batch 8: enough channels that the kernel does not chunk over L.
+    const int64_t Bn = 8, Dm = 1536, L = 2048, N = 16;
+    auto u = random({Bn, Dm, L}, -1, 1), dt = random({Bn, Dm, L}, -3, 1),
+         z = random({Bn, Dm, L}, -2, 2);
+    auto A = random({Dm, N}, -4, -0.1f);
+    auto B = random({Bn, N, L}, -1, 1), C = random({Bn, N, L}, -1, 1);
+    auto D = random({Dm}, -1, 1), bias = random({Dm}, -1, 0.5f);
+    Buffer<float, 3> y({Bn, Dm, L});
+    double bytes = f4 * Bn * (4 * Dm * L + 2 * N * L);
+    row("selective_scan", "(8, 1536, 2048, N 16)", bytes, 0, reps, [&] {
+      _mlir_ciface_bench_selective_scan_b8(&u, &dt, &A, &B, &C, &D, &z, &bias, &y);
+    });
+    if (!allFinite(y.data))
+      ++failures, std::printf("| selective_scan b8 | non-finite output |\n");
+  }
+  { // Mamba-2 layer.
+    const int64_t L = 2048, H = 24, P = 64, N = 128;
+    auto x = random({1, L, H, P}, -1, 1), z = random({1, L, H, P}, -2, 2);
+    auto dt = random({1, L, H}, -3, 1);
+    auto A = random({H}, -4, -0.1f), D = random({H}, -1, 1),
+         bias = random({H}, -1, 0.5f);
+    auto B = random({1, L, 1, N}, -1, 1), C = random({1, L, 1, N}, -1, 1);
+    Buffer<float, 4> y({1, L, H, P});
+    double bytes = f4 * (3 * L * H * P + L * H + 2 * L * N);
+    row("ssd", "(1, 2048, H 24, P 64, N 128)", bytes, 0, reps, [&] {
+      _mlir_ciface_bench_ssd(&x, &dt, &A, &B, &C, &D, &z, &bias, &y);
+    });
+    if (!allFinite(y.data))
+      ++failures, std::printf("| ssd | non-finite output |\n");
+  }
+  { // Gated linear attention.
+    const int64_t Bn = 4, H = 32, L = 2048, K = 64, V = 128;
+    auto q = random({Bn, H, L, K}, -1, 1), k = random({Bn, H, L, K}, -1, 1);
+    auto v = random({Bn, H, L, V}, -1, 1);
+    auto g = random({Bn, H, L}, -0.2f, 0);
+    Buffer<float, 4> o({Bn, H, L, V});
+    double bytes = f4 * Bn * H * L * (2 * K + 2 * V + 1);
+    double flops = 4.0 * Bn * H * L * K * V; // update + read-out, FMA = 2
+    row("linear_attention", "(4, 32, 2048, K 64, V 128)", bytes, flops, reps,
+        [&] { _mlir_ciface_bench_linear_attention(&q, &k, &v, &g, &o); });
+    if (!allFinite(o.data))
+      ++failures, std::printf("| linear_attention | non-finite output |\n");
+  }
+  { // Causal softmax attention.
+    const int64_t H = 16, L = 4096, d = 64;
+    auto q = random({1, H, L, d}, -1, 1), k = random({1, H, L, d}, -1, 1),
+         v = random({1, H, L, d}, -1, 1);
+    Buffer<float, 4> o({1, H, L, d});
+    double bytes = f4 * 4 * H * L * d;
+    double flops = 2.0 * H * L * L * d; // QK^T and PV over half the pairs
+    row("attention causal", "(1, 16, 4096, d 64)", bytes, flops, reps,
+        [&] { _mlir_ciface_bench_attention(&q, &k, &v, &o); });
+    if (!allFinite(o.data))
+      ++failures, std::printf("| attention | non-finite output |\n");
+  }
+  { // Short convolution.
+    const int64_t Dm = 1536, L = 2048;
+    auto x = random({1, Dm, L}, -1, 1);
+    auto w = random({Dm, 4}, -1, 1);
+    auto b = random({Dm}, -1, 1);
+    Buffer<float, 3> y({1, Dm, L});
+    row("causal_conv1d", "(1, 1536, 2048, W 4)", f4 * 2 * Dm * L, 0, reps,
+        [&] { _mlir_ciface_bench_causal_conv1d(&x, &w, &b, &y); });
+    if (!allFinite(y.data))
+      ++failures, std::printf("| causal_conv1d | non-finite output |\n");
+  }
+  std::printf("\n%s\n", failures ? "FAILED" : "done");
+  return failures ? 1 : 0;
+}
