@@ -24,20 +24,26 @@
 // CHECK-DAG: cvt.rn.bf16.f32
 // CHECK-NOT: //--- main_kernel_2.ptx
 // CHECK-NOT: __nv_
-// ssd: B and C tiles of 32 steps x N = 16, dt and exp(dt A) per step.
+// ssd: B and C tiles of 32 steps x N = 16, dt and exp(dt A) per step, the
+// per-step partial read-outs (32 x 128); the state row (N = 16) as 16
+// loop-carried registers through the tiles and their steps.
 // KERNELS: gpu.launch
 // KERNELS: memref.alloca() : memref<512xf32, #gpu.address_space<workgroup>>
 // KERNELS: memref.alloca() : memref<512xf32, #gpu.address_space<workgroup>>
 // KERNELS: memref.alloca() : memref<32xf32, #gpu.address_space<workgroup>>
 // KERNELS: memref.alloca() : memref<32xf32, #gpu.address_space<workgroup>>
-// KERNELS: memref.alloca() : memref<16xf32, #gpu.address_space<private>>
+// KERNELS: memref.alloca() : memref<4096xf32, #gpu.address_space<workgroup>>
+// KERNELS-NOT: address_space<private>
+// KERNELS: scf.for {{.*}} -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32) {
+// KERNELS: ssm.gpu_barrier
+// KERNELS: scf.for {{.*}} -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32) {
 // KERNELS: ssm.gpu_barrier
 // KERNELS: ssm.gpu_barrier
-// linear_attention with per-key gates: q, k and gate tiles.
+// linear_attention with per-key gates: q, k and gate tiles, the read-out
+// partials (K = 16 in registers, and the normaliser's 16).
 // KERNELS: gpu.launch
 // KERNELS-COUNT-3: memref.alloca() : memref<512xf32, #gpu.address_space<workgroup>>
-// KERNELS: memref.alloca() : memref<16xf32, #gpu.address_space<private>>
-// KERNELS: memref.alloca() : memref<16xf32, #gpu.address_space<private>>
+// KERNELS-NOT: address_space<private>
 // KERNELS: ssm.linear_attention {{.*}} cu_seqlens
 // KERNELS: gpu.launch
 // KERNELS: arith.extf %{{.*}} : bf16 to f32

@@ -146,11 +146,14 @@ void checkGPUKernel(Target target) {
   check(c, 2, 1e-4, false, target);
   check(cfg(1, 0, 2, 4, 1, 4), 3, 1e-4, false, target);
   // Several shared-memory tiles of T = 32 steps (the last partial) and two
-  // blocks of columns (P = 130); N = 256 stages tiles of T = 16.
+  // blocks of columns (P = 130); N = 256: each column's state over 8
+  // threads of 32 registers, tiles of 8 steps.
   SSDConfig tiles = cfg(1, 75, 2, 130, 1, 16);
   tiles.full = true;
   check(tiles, 4, 1e-4, false, target);
   check(cfg(1, 40, 1, 3, 1, 256), 5, 1e-4, false, target);
+  // N = 37 (prime): 37 threads of one state value per column.
+  check(cfg(1, 20, 2, 5, 1, 37), 6, 1e-4, false, target);
 }
 TEST(SSDNumerics, GPUKernelMatchesTheReference) {
   // One thread per (batch, head, p) on the CUDA target; skipped without a

@@ -1,19 +1,21 @@
-//===- RecurrentToGPU.cpp - ssd and linear_attention as GPU kernels -------===//
+//===- RecurrentToGPU.cpp - ssd, linear attention, attention, conv kernels -===//
 //
-// The recurrences of Mamba-2 SSD and of linear attention split into
-// independent columns of their state, one GPU thread each, with the column
-// in a private array:
-//  - ssd: a thread per (batch, head, p) keeps h[p, 0..N);
-//  - linear_attention: a thread per (batch, head, value column j) keeps
-//    S[0..K, j] (and the normaliser z[0..K) when `normalize`), so the
-//    read-out S^T q needs no cross-thread reduction.
-// As for selective_scan, the kernels name host buffers and
-// ssm-gpu-stage-buffers stages them. f32 programs with static N / K <= 256
-// and no cu_seqlens; other forms stay on the CPU lowering.
+// ssd and linear_attention: the state's columns evolve independently (ssd:
+// h[p, :] per head; linear attention: S[:, j], and the normaliser z), so
+// both run the ColumnScan kernel (ColumnScan.h): a block per (batch, head)
+// and columns, each column's state split over threads as registers, the
+// head's shared rows (B/C; phi(q)/phi(k) and gates) staged per tile of
+// steps in shared memory, the read-out reduced over a column's threads in
+// shared memory. attention: flash-style tiles of K/V rows in shared memory
+// with an online softmax per query thread. causal_conv1d: a thread per
+// output element. As for selective_scan, the kernels name host buffers and
+// ssm-gpu-stage-buffers stages them. f32/f16/bf16 operands, static N / K /
+// head sizes <= 256, no cu_seqlens; other forms stay on the CPU lowering.
 //
 //===----------------------------------------------------------------------===//
 
 #include "../SSMToLoops/LoweringUtils.h"
+#include "ColumnScan.h"
 #include "KernelUtils.h"
 #include "ssmc/Conversion/SSMToGPU.h"
 
@@ -59,132 +61,91 @@ struct SSDToGPU : OpRewritePattern<ssm::SSDOp> {
     if (op.getFinalState())
       fin = allocLike(rw, loc, op.getFinalState().getType(),
                       {Bsz, H, P, cidx(rw, loc, N)});
-    Value headsPerGroup = arith::DivUIOp::create(rw, loc, H, G);
-    // Blocks: (batch, head) x blocks of 128 columns p.
-    const int64_t T = tileSteps(N, 2);
-    Value c1 = cidx(rw, loc, 1);
-    // Divisors are at least 1: an empty problem runs one idle block.
-    Value colBlocks = arith::MaxUIOp::create(
-        rw, loc, arith::CeilDivUIOp::create(rw, loc, P, cidx(rw, loc, kBlock)), c1);
-    Value BH = arith::MulIOp::create(rw, loc, Bsz, H);
-    Value blocks = arith::MulIOp::create(rw, loc, colBlocks, BH);
-    Value H1 = arith::MaxUIOp::create(rw, loc, H, c1);
-    Value perGroup1 = arith::MaxUIOp::create(rw, loc, headsPerGroup, c1);
-    Value cN = cidx(rw, loc, N), cT = cidx(rw, loc, T);
-    Value c0 = cidx(rw, loc, 0);
-    MLIRContext *ctx = rw.getContext();
-    SmallVector<Type> shared = {sharedArrayType(ctx, T * N),
-                                sharedArrayType(ctx, T * N),
-                                sharedArrayType(ctx, T), sharedArrayType(ctx, T)};
-    launchBlocks(rw, loc, blocks, shared, [&](Value bid, Value tid,
-                                              ValueRange sh) {
-      Value sB = sh[0], sC = sh[1], sDt = sh[2], sDecay = sh[3];
-      // Block-uniform coordinates; an idle block (the one block of an
-      // empty problem) loads nothing.
-      Value bh = arith::DivUIOp::create(rw, loc, bid, colBlocks);
-      Value blockActive = arith::CmpIOp::create(
-          rw, loc, arith::CmpIPredicate::ult, bh, BH);
-      Value cb = arith::RemUIOp::create(rw, loc, bid, colBlocks);
-      Value h = arith::RemUIOp::create(rw, loc, bh, H1);
-      Value b = arith::DivUIOp::create(rw, loc, bh, H1);
-      Value g = arith::DivUIOp::create(rw, loc, h, perGroup1);
-      Value p = arith::AddIOp::create(
-          rw, loc, arith::MulIOp::create(rw, loc, cb, cidx(rw, loc, kBlock)), tid);
-      Value active = arith::AndIOp::create(
-          rw, loc, blockActive,
-          arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ult, p, P));
-      auto stateAt = [&](Value n) { return SmallVector<Value>{b, h, p, n}; };
-      Value st = privateArray(rw, loc, N);
-      ifThen(rw, loc, active, [&](OpBuilder &ab) {
-        forEach(ab, loc, cN, [&](OpBuilder &bb, Value n) {
-          Value init = h0 ? load32(bb, loc, h0, stateAt(n)) : cf32(bb, loc, 0);
-          memref::StoreOp::create(bb, loc, init, st, ValueRange{n});
+    Value c1 = cidx(rw, loc, 1), cN = cidx(rw, loc, N);
+    Value perGroup = arith::MaxUIOp::create(
+        rw, loc, arith::DivUIOp::create(rw, loc, H, G), c1);
+    // Columns p; per tile the head's B and C rows, dt and exp(dt A).
+    ColumnScan cs;
+    cs.width = N;
+    cs.L = L;
+    cs.columns = P;
+    cs.BH = arith::MulIOp::create(rw, loc, Bsz, H);
+    cs.H = H;
+    cs.stagedSizes = [&](int64_t T) {
+      return SmallVector<int64_t>{T * N, T * N, T, T};
+    };
+    cs.stage = [&](OpBuilder &sb, Value b, Value h, Value tid, Value t0,
+                   Value cnt, ValueRange st) {
+      Value g = arith::DivUIOp::create(sb, loc, h, perGroup);
+      Value tileLen = cidx(sb, loc, cast<MemRefType>(st[0].getType()).getDimSize(0));
+      blockStrided(sb, loc, tid, tileLen, [&](OpBuilder &ib, Value idx) {
+        Value tt = arith::DivUIOp::create(ib, loc, idx, cN);
+        Value n = arith::RemUIOp::create(ib, loc, idx, cN);
+        ifThen(ib, loc,
+               arith::CmpIOp::create(ib, loc, arith::CmpIPredicate::ult, tt, cnt),
+               [&](OpBuilder &lb) {
+          Value t = arith::AddIOp::create(lb, loc, t0, tt);
+          memref::StoreOp::create(
+              lb, loc, load32(lb, loc, Bm, ValueRange{b, t, g, n}), st[0], idx);
+          memref::StoreOp::create(
+              lb, loc, load32(lb, loc, Cm, ValueRange{b, t, g, n}), st[1], idx);
         });
       });
-      // Tiles of T steps: the block stages B_t and C_t (shared by the
-      // head's P columns) and the per-step dt and exp(dt * A) once, then
-      // every column advances its state row through the tile.
-      scf::ForOp::create(
-          rw, loc, c0, L, cT, ValueRange{},
-          [&](OpBuilder &tb, Location l, Value t0, ValueRange) {
-            Value cnt = arith::MinUIOp::create(
-                tb, l, cT, arith::SubIOp::create(tb, l, L, t0));
-            ifThen(tb, l, blockActive, [&](OpBuilder &sb) {
-              blockStrided(sb, l, tid, cidx(sb, l, T * N),
-                           [&](OpBuilder &ib, Value idx) {
-                Value tt = arith::DivUIOp::create(ib, l, idx, cN);
-                Value n = arith::RemUIOp::create(ib, l, idx, cN);
-                ifThen(ib, l,
-                       arith::CmpIOp::create(ib, l, arith::CmpIPredicate::ult,
-                                             tt, cnt),
-                       [&](OpBuilder &lb) {
-                  Value t = arith::AddIOp::create(lb, l, t0, tt);
-                  memref::StoreOp::create(
-                      lb, l, load32(lb, l, Bm, ValueRange{b, t, g, n}), sB, idx);
-                  memref::StoreOp::create(
-                      lb, l, load32(lb, l, Cm, ValueRange{b, t, g, n}), sC, idx);
-                });
-              });
-              ifThen(sb, l,
-                     arith::CmpIOp::create(sb, l, arith::CmpIPredicate::ult,
-                                           tid, cnt),
-                     [&](OpBuilder &db) {
-                Value t = arith::AddIOp::create(db, l, t0, tid);
-                Value d = load32(db, l, dt, ValueRange{b, t, h});
-                if (bias)
-                  d = arith::AddFOp::create(db, l, d,
-                                            load32(db, l, bias, ValueRange{h}));
-                if (op.getDtSoftplus())
-                  d = softplus(db, l, d);
-                Value a = load32(db, l, A, ValueRange{h});
-                memref::StoreOp::create(db, l, d, sDt, tid);
-                memref::StoreOp::create(
-                    db, l, math::ExpOp::create(db, l, arith::MulFOp::create(db, l, d, a)),
-                    sDecay, tid);
-              });
-            });
-            barrier(tb, l);
-            ifThen(tb, l, active, [&](OpBuilder &ab) {
-              Value Dh = D ? load32(ab, l, D, ValueRange{h}) : Value();
-              forEach(ab, l, cnt, [&](OpBuilder &bb, Value tt) {
-                Value t = arith::AddIOp::create(bb, l, t0, tt);
-                Value xv = load32(bb, l, x, ValueRange{b, t, h, p});
-                Value d = memref::LoadOp::create(bb, l, sDt, tt);
-                Value decay = memref::LoadOp::create(bb, l, sDecay, tt);
-                Value dx = arith::MulFOp::create(bb, l, d, xv);
-                Value row = arith::MulIOp::create(bb, l, tt, cN);
-                auto loop = scf::ForOp::create(
-                    bb, l, cidx(bb, l, 0), cN, cidx(bb, l, 1),
-                    ValueRange{cf32(bb, l, 0)},
-                    [&](OpBuilder &nb, Location nl, Value n, ValueRange acc) {
-                      Value at = arith::AddIOp::create(nb, nl, row, n);
-                      Value bn = memref::LoadOp::create(nb, nl, sB, at);
-                      Value cn = memref::LoadOp::create(nb, nl, sC, at);
-                      Value hn = memref::LoadOp::create(nb, nl, st, n);
-                      Value upd = math::FmaOp::create(
-                          nb, nl, decay, hn, arith::MulFOp::create(nb, nl, dx, bn));
-                      memref::StoreOp::create(nb, nl, upd, st, n);
-                      scf::YieldOp::create(
-                          nb, nl, ValueRange{math::FmaOp::create(nb, nl, cn, upd, acc[0])});
-                    });
-                Value y = loop.getResult(0);
-                if (Dh)
-                  y = math::FmaOp::create(bb, l, Dh, xv, y);
-                if (z)
-                  y = arith::MulFOp::create(
-                      bb, l, y, silu(bb, l, load32(bb, l, z, ValueRange{b, t, h, p})));
-                store32(bb, l, y, out, ValueRange{b, t, h, p});
-              });
-            });
-            // The next tile overwrites what this one reads.
-            barrier(tb, l);
-            scf::YieldOp::create(tb, l);
-          });
-      if (fin)
-        ifThen(rw, loc, active, [&](OpBuilder &ab) {
-          storeState(ab, loc, st, N, fin, stateAt);
-        });
-    });
+      ifThen(sb, loc,
+             arith::CmpIOp::create(sb, loc, arith::CmpIPredicate::ult, tid, cnt),
+             [&](OpBuilder &db) {
+        Value t = arith::AddIOp::create(db, loc, t0, tid);
+        Value d = load32(db, loc, dt, ValueRange{b, t, h});
+        if (bias)
+          d = arith::AddFOp::create(db, loc, d, load32(db, loc, bias, ValueRange{h}));
+        if (op.getDtSoftplus())
+          d = softplus(db, loc, d);
+        Value a = load32(db, loc, A, ValueRange{h});
+        memref::StoreOp::create(db, loc, d, st[2], tid);
+        memref::StoreOp::create(
+            db, loc, math::ExpOp::create(db, loc, arith::MulFOp::create(db, loc, d, a)),
+            st[3], tid);
+      });
+    };
+    cs.init = [&](OpBuilder &bb, const ColumnAt &at, int64_t, Value n) -> Value {
+      return h0 ? load32(bb, loc, h0, ValueRange{at.b, at.h, at.col, n})
+                : cf32(bb, loc, 0);
+    };
+    cs.step = [&](OpBuilder &bb, const ColumnAt &at, Value tt, Value t,
+                  ArrayRef<Value> n, ValueRange st, SmallVectorImpl<Value> &h,
+                  SmallVectorImpl<Value> &partials) {
+      Value xv = load32(bb, loc, x, ValueRange{at.b, t, at.h, at.col});
+      Value d = memref::LoadOp::create(bb, loc, st[2], tt);
+      Value decay = memref::LoadOp::create(bb, loc, st[3], tt);
+      Value dx = arith::MulFOp::create(bb, loc, d, xv);
+      Value row = arith::MulIOp::create(bb, loc, tt, cN);
+      Value y = cf32(bb, loc, 0);
+      for (size_t r = 0; r < n.size(); ++r) {
+        Value i = arith::AddIOp::create(bb, loc, row, n[r]);
+        Value bn = memref::LoadOp::create(bb, loc, st[0], i);
+        Value cn = memref::LoadOp::create(bb, loc, st[1], i);
+        h[r] = math::FmaOp::create(bb, loc, decay, h[r],
+                                   arith::MulFOp::create(bb, loc, dx, bn));
+        y = math::FmaOp::create(bb, loc, cn, h[r], y);
+      }
+      partials.push_back(y);
+    };
+    cs.finish = [&](OpBuilder &bb, const ColumnAt &at, Value, Value t,
+                    ArrayRef<Value> sums, ValueRange) {
+      Value y = sums[0];
+      SmallVector<Value> xAt{at.b, t, at.h, at.col};
+      if (D)
+        y = math::FmaOp::create(bb, loc, load32(bb, loc, D, ValueRange{at.h}),
+                                load32(bb, loc, x, xAt), y);
+      if (z)
+        y = arith::MulFOp::create(bb, loc, y, silu(bb, loc, load32(bb, loc, z, xAt)));
+      store32(bb, loc, y, out, xAt);
+    };
+    if (fin)
+      cs.storeFinal = [&](OpBuilder &bb, const ColumnAt &at, Value n, Value v) {
+        store32(bb, loc, v, fin, ValueRange{at.b, at.h, at.col, n});
+      };
+    emitColumnScan(rw, loc, cs);
     replaceWithBuffers(rw, loc, op, out, fin);
     return success();
   }
@@ -231,137 +192,104 @@ struct LinearAttentionToGPU : OpRewritePattern<ssm::LinearAttentionOp> {
       }
       return x;
     };
-    // Blocks: (batch, head) x blocks of 128 value columns j. Per tile of T
-    // steps the block stages phi(q) * scale, phi(k) and exp(gate) (per key
-    // or per step) once in shared memory for all the head's columns.
-    const int64_t T = tileSteps(K, perKey ? 3 : 2);
-    Value c0 = cidx(rw, loc, 0), c1 = cidx(rw, loc, 1), cT = cidx(rw, loc, T);
-    Value colBlocks = arith::MaxUIOp::create(
-        rw, loc, arith::CeilDivUIOp::create(rw, loc, V, cidx(rw, loc, kBlock)), c1);
-    Value BH = arith::MulIOp::create(rw, loc, Bsz, H);
-    Value blocks = arith::MulIOp::create(rw, loc, colBlocks, BH);
-    Value H1 = arith::MaxUIOp::create(rw, loc, H, c1);
-    MLIRContext *ctx = rw.getContext();
-    SmallVector<Type> shared = {sharedArrayType(ctx, T * K),
-                                sharedArrayType(ctx, T * K),
-                                sharedArrayType(ctx, perKey ? T * K : T)};
-    launchBlocks(rw, loc, blocks, shared, [&](Value bid, Value tid,
-                                              ValueRange sh) {
-      Value sQ = sh[0], sK = sh[1], sG = sh[2];
-      Value bh = arith::DivUIOp::create(rw, loc, bid, colBlocks);
-      Value blockActive = arith::CmpIOp::create(
-          rw, loc, arith::CmpIPredicate::ult, bh, BH);
-      Value cb = arith::RemUIOp::create(rw, loc, bid, colBlocks);
-      Value h = arith::RemUIOp::create(rw, loc, bh, H1);
-      Value b = arith::DivUIOp::create(rw, loc, bh, H1);
-      Value j = arith::AddIOp::create(
-          rw, loc, arith::MulIOp::create(rw, loc, cb, cidx(rw, loc, kBlock)), tid);
-      Value active = arith::AndIOp::create(
-          rw, loc, blockActive,
-          arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ult, j, V));
-      auto stateAt = [&](Value i) { return SmallVector<Value>{b, h, i, j}; };
-      Value s = privateArray(rw, loc, K);
-      Value zs = op.getNormalize() ? privateArray(rw, loc, K) : Value();
-      ifThen(rw, loc, active, [&](OpBuilder &ab) {
-        forEach(ab, loc, cK, [&](OpBuilder &bb, Value i) {
-          Value init = h0 ? load32(bb, loc, h0, stateAt(i)) : cf32(bb, loc, 0);
-          memref::StoreOp::create(bb, loc, init, s, ValueRange{i});
-          if (zs)
-            memref::StoreOp::create(bb, loc, cf32(bb, loc, 0), zs, ValueRange{i});
+    // Value columns j; per tile scale * phi(q), phi(k) and exp(gate) (per
+    // key or per step).
+    const bool normalize = op.getNormalize();
+    ColumnScan cs;
+    cs.width = K;
+    cs.sets = cs.partials = normalize ? 2 : 1;
+    cs.L = L;
+    cs.columns = V;
+    cs.BH = arith::MulIOp::create(rw, loc, Bsz, H);
+    cs.H = H;
+    cs.stagedSizes = [&](int64_t T) {
+      SmallVector<int64_t> sizes{T * K, T * K};
+      if (gate)
+        sizes.push_back(perKey ? T * K : T);
+      return sizes;
+    };
+    cs.stage = [&](OpBuilder &sb, Value b, Value h, Value tid, Value t0,
+                   Value cnt, ValueRange st) {
+      Value tileLen = cidx(sb, loc, cast<MemRefType>(st[0].getType()).getDimSize(0));
+      blockStrided(sb, loc, tid, tileLen, [&](OpBuilder &ib, Value idx) {
+        Value tt = arith::DivUIOp::create(ib, loc, idx, cK);
+        Value i = arith::RemUIOp::create(ib, loc, idx, cK);
+        ifThen(ib, loc,
+               arith::CmpIOp::create(ib, loc, arith::CmpIPredicate::ult, tt, cnt),
+               [&](OpBuilder &lb) {
+          Value t = arith::AddIOp::create(lb, loc, t0, tt);
+          Value qi = arith::MulFOp::create(
+              lb, loc, cf32(lb, loc, scaleV),
+              feature(lb, load32(lb, loc, q, ValueRange{b, h, t, i})));
+          memref::StoreOp::create(lb, loc, qi, st[0], idx);
+          memref::StoreOp::create(
+              lb, loc, feature(lb, load32(lb, loc, k, ValueRange{b, h, t, i})),
+              st[1], idx);
+          if (perKey)
+            memref::StoreOp::create(
+                lb, loc,
+                math::ExpOp::create(lb, loc,
+                                    load32(lb, loc, gate, ValueRange{b, h, t, i})),
+                st[2], idx);
         });
       });
-      scf::ForOp::create(
-          rw, loc, c0, L, cT, ValueRange{},
-          [&](OpBuilder &tb, Location l, Value t0, ValueRange) {
-            Value cnt = arith::MinUIOp::create(
-                tb, l, cT, arith::SubIOp::create(tb, l, L, t0));
-            ifThen(tb, l, blockActive, [&](OpBuilder &sb) {
-              blockStrided(sb, l, tid, cidx(sb, l, T * K),
-                           [&](OpBuilder &ib, Value idx) {
-                Value tt = arith::DivUIOp::create(ib, l, idx, cK);
-                Value i = arith::RemUIOp::create(ib, l, idx, cK);
-                ifThen(ib, l,
-                       arith::CmpIOp::create(ib, l, arith::CmpIPredicate::ult,
-                                             tt, cnt),
-                       [&](OpBuilder &lb) {
-                  Value t = arith::AddIOp::create(lb, l, t0, tt);
-                  Value qi = arith::MulFOp::create(
-                      lb, l, cf32(lb, l, scaleV),
-                      feature(lb, load32(lb, l, q, ValueRange{b, h, t, i})));
-                  memref::StoreOp::create(lb, l, qi, sQ, idx);
-                  memref::StoreOp::create(
-                      lb, l, feature(lb, load32(lb, l, k, ValueRange{b, h, t, i})),
-                      sK, idx);
-                  if (perKey)
-                    memref::StoreOp::create(
-                        lb, l,
-                        math::ExpOp::create(
-                            lb, l, load32(lb, l, gate, ValueRange{b, h, t, i})),
-                        sG, idx);
-                });
-              });
-              if (gate && !perKey)
-                ifThen(sb, l,
-                       arith::CmpIOp::create(sb, l, arith::CmpIPredicate::ult,
-                                             tid, cnt),
-                       [&](OpBuilder &gb) {
-                  Value t = arith::AddIOp::create(gb, l, t0, tid);
-                  memref::StoreOp::create(
-                      gb, l,
-                      math::ExpOp::create(gb, l,
-                                          load32(gb, l, gate, ValueRange{b, h, t})),
-                      sG, tid);
-                });
-            });
-            barrier(tb, l);
-            ifThen(tb, l, active, [&](OpBuilder &ab) {
-              forEach(ab, l, cnt, [&](OpBuilder &bb, Value tt) {
-                Value t = arith::AddIOp::create(bb, l, t0, tt);
-                Value vj = load32(bb, l, v, ValueRange{b, h, t, j});
-                Value gStep;
-                if (gate && !perKey)
-                  gStep = memref::LoadOp::create(bb, l, sG, tt);
-                Value row = arith::MulIOp::create(bb, l, tt, cK);
-                auto loop = scf::ForOp::create(
-                    bb, l, c0, cK, c1,
-                    ValueRange{cf32(bb, l, 0), cf32(bb, l, 0)},
-                    [&](OpBuilder &nb, Location nl, Value i, ValueRange acc) {
-                      Value at = arith::AddIOp::create(nb, nl, row, i);
-                      Value qi = memref::LoadOp::create(nb, nl, sQ, at);
-                      Value ki = memref::LoadOp::create(nb, nl, sK, at);
-                      Value gi = gStep;
-                      if (perKey)
-                        gi = memref::LoadOp::create(nb, nl, sG, at);
-                      Value si = memref::LoadOp::create(nb, nl, s, i);
-                      Value kv = arith::MulFOp::create(nb, nl, ki, vj);
-                      Value ns = gi ? math::FmaOp::create(nb, nl, gi, si, kv).getResult()
-                                    : arith::AddFOp::create(nb, nl, si, kv).getResult();
-                      memref::StoreOp::create(nb, nl, ns, s, i);
-                      Value o = math::FmaOp::create(nb, nl, ns, qi, acc[0]);
-                      Value den = acc[1];
-                      if (zs) {
-                        Value zi = memref::LoadOp::create(nb, nl, zs, i);
-                        Value nz = gi ? math::FmaOp::create(nb, nl, gi, zi, ki).getResult()
-                                      : arith::AddFOp::create(nb, nl, zi, ki).getResult();
-                        memref::StoreOp::create(nb, nl, nz, zs, i);
-                        den = math::FmaOp::create(nb, nl, nz, qi, den);
-                      }
-                      scf::YieldOp::create(nb, nl, ValueRange{o, den});
-                    });
-                Value o = loop.getResult(0);
-                if (zs)
-                  o = arith::DivFOp::create(bb, l, o, loop.getResult(1));
-                store32(bb, l, o, out, ValueRange{b, h, t, j});
-              });
-            });
-            barrier(tb, l);
-            scf::YieldOp::create(tb, l);
-          });
-      if (fin)
-        ifThen(rw, loc, active, [&](OpBuilder &ab) {
-          storeState(ab, loc, s, K, fin, stateAt);
+      if (gate && !perKey)
+        ifThen(sb, loc,
+               arith::CmpIOp::create(sb, loc, arith::CmpIPredicate::ult, tid, cnt),
+               [&](OpBuilder &gb) {
+          Value t = arith::AddIOp::create(gb, loc, t0, tid);
+          memref::StoreOp::create(
+              gb, loc,
+              math::ExpOp::create(gb, loc, load32(gb, loc, gate, ValueRange{b, h, t})),
+              st[2], tid);
         });
-    });
+    };
+    cs.init = [&](OpBuilder &bb, const ColumnAt &at, int64_t set, Value n) -> Value {
+      return set == 0 && h0 ? load32(bb, loc, h0, ValueRange{at.b, at.h, n, at.col})
+                            : cf32(bb, loc, 0);
+    };
+    cs.step = [&](OpBuilder &bb, const ColumnAt &at, Value tt, Value t,
+                  ArrayRef<Value> n, ValueRange st, SmallVectorImpl<Value> &state,
+                  SmallVectorImpl<Value> &partials) {
+      const size_t R = n.size();
+      Value vj = load32(bb, loc, v, ValueRange{at.b, at.h, t, at.col});
+      Value gStep = gate && !perKey
+                        ? memref::LoadOp::create(bb, loc, st[2], tt).getResult()
+                        : Value();
+      Value row = arith::MulIOp::create(bb, loc, tt, cK);
+      Value o = cf32(bb, loc, 0), den = cf32(bb, loc, 0);
+      for (size_t r = 0; r < R; ++r) {
+        Value at_ = arith::AddIOp::create(bb, loc, row, n[r]);
+        Value qi = memref::LoadOp::create(bb, loc, st[0], at_);
+        Value ki = memref::LoadOp::create(bb, loc, st[1], at_);
+        Value gi = perKey ? memref::LoadOp::create(bb, loc, st[2], at_).getResult()
+                          : gStep;
+        Value kv = arith::MulFOp::create(bb, loc, ki, vj);
+        state[r] = gi ? math::FmaOp::create(bb, loc, gi, state[r], kv).getResult()
+                      : arith::AddFOp::create(bb, loc, state[r], kv).getResult();
+        o = math::FmaOp::create(bb, loc, state[r], qi, o);
+        if (normalize) {
+          Value &zr = state[R + r];
+          zr = gi ? math::FmaOp::create(bb, loc, gi, zr, ki).getResult()
+                  : arith::AddFOp::create(bb, loc, zr, ki).getResult();
+          den = math::FmaOp::create(bb, loc, zr, qi, den);
+        }
+      }
+      partials.push_back(o);
+      if (normalize)
+        partials.push_back(den);
+    };
+    cs.finish = [&](OpBuilder &bb, const ColumnAt &at, Value, Value t,
+                    ArrayRef<Value> sums, ValueRange) {
+      Value o = normalize ? arith::DivFOp::create(bb, loc, sums[0], sums[1]).getResult()
+                          : sums[0];
+      store32(bb, loc, o, out, ValueRange{at.b, at.h, t, at.col});
+    };
+    if (fin)
+      cs.storeFinal = [&](OpBuilder &bb, const ColumnAt &at, Value n, Value val) {
+        store32(bb, loc, val, fin, ValueRange{at.b, at.h, n, at.col});
+      };
+    emitColumnScan(rw, loc, cs);
     replaceWithBuffers(rw, loc, op, out, fin);
     return success();
   }
@@ -447,23 +375,105 @@ struct AttentionToGPU : OpRewritePattern<ssm::AttentionOp> {
       Value blo = range(rw, qFirst).first, bhi = range(rw, qLast).second;
       bhi = arith::MaxSIOp::create(rw, loc, blo, bhi);
 
-      Value qv = privateArray(rw, loc, d), acc = privateArray(rw, loc, dv);
+      // The query row and the output accumulator: registers (unrolled,
+      // loop-carried) when d + dv <= 128, else private arrays.
+      const bool regs = d + dv <= 128;
+      Value qv, accArr;
+      SmallVector<Value> qr;
       Value scores = privateArray(rw, loc, Tk);
-      ifThen(rw, loc, active, [&](OpBuilder &ab) {
-        forEach(ab, loc, cd, [&](OpBuilder &bb, Value c) {
-          Value qc = arith::MulFOp::create(
+      SmallVector<Type> f32s(regs ? d : 0, rw.getF32Type());
+      auto qInit = scf::IfOp::create(rw, loc, f32s, active, true);
+      {
+        OpBuilder::InsertionGuard g(rw);
+        rw.setInsertionPointToStart(&qInit.getThenRegion().front());
+        auto qAt = [&](OpBuilder &bb, Value c) {
+          return arith::MulFOp::create(
               bb, loc, load32(bb, loc, q, ValueRange{b, h, i, c}),
               cf32(bb, loc, scaleV));
-          memref::StoreOp::create(bb, loc, qc, qv, c);
+        };
+        SmallVector<Value> vals;
+        if (regs) {
+          for (int64_t c = 0; c < d; ++c)
+            vals.push_back(qAt(rw, cidx(rw, loc, c)));
+        }
+        scf::YieldOp::create(rw, loc, vals);
+        rw.setInsertionPointToStart(&qInit.getElseRegion().front());
+        scf::YieldOp::create(rw, loc, SmallVector<Value>(vals.size(), cf32(rw, loc, 0)));
+      }
+      if (regs) {
+        qr.assign(qInit.getResults().begin(), qInit.getResults().end());
+      } else {
+        qv = privateArray(rw, loc, d);
+        accArr = privateArray(rw, loc, dv);
+        ifThen(rw, loc, active, [&](OpBuilder &ab) {
+          forEach(ab, loc, cd, [&](OpBuilder &bb, Value c) {
+            memref::StoreOp::create(
+                bb, loc,
+                arith::MulFOp::create(bb, loc, load32(bb, loc, q, ValueRange{b, h, i, c}),
+                                      cf32(bb, loc, scaleV)),
+                qv, c);
+          });
+          forEach(ab, loc, cdv, [&](OpBuilder &bb, Value c) {
+            memref::StoreOp::create(bb, loc, cf32(bb, loc, 0), accArr, c);
+          });
         });
-        forEach(ab, loc, cdv, [&](OpBuilder &bb, Value c) {
-          memref::StoreOp::create(bb, loc, cf32(bb, loc, 0), acc, c);
+      }
+      // q . K[row..row+d) from the staged tile.
+      auto dotQK = [&](OpBuilder &bb, Location bl, Value row) -> Value {
+        if (regs) {
+          Value sum = cf32(bb, bl, 0);
+          for (int64_t c = 0; c < d; ++c)
+            sum = math::FmaOp::create(
+                bb, bl, qr[c],
+                memref::LoadOp::create(
+                    bb, bl, sK, ValueRange{arith::AddIOp::create(bb, bl, row, cidx(bb, bl, c))}),
+                sum);
+          return sum;
+        }
+        auto dot = scf::ForOp::create(
+            bb, bl, c0, cd, c1, ValueRange{cf32(bb, bl, 0)},
+            [&](OpBuilder &nb, Location nl, Value c, ValueRange sacc) {
+              Value qc = memref::LoadOp::create(nb, nl, qv, c);
+              Value kc = memref::LoadOp::create(
+                  nb, nl, sK, ValueRange{arith::AddIOp::create(nb, nl, row, c)});
+              scf::YieldOp::create(nb, nl,
+                                   ValueRange{math::FmaOp::create(nb, nl, qc, kc, sacc[0])});
+            });
+        return dot.getResult(0);
+      };
+      // acc = acc * scale + p * V[row..row+dv) (p null: no V term).
+      auto updateAcc = [&](OpBuilder &bb, Location bl, ValueRange acc, Value scale,
+                           Value p, Value row) -> SmallVector<Value> {
+        auto one = [&](OpBuilder &cb, Value a, Value c) -> Value {
+          if (scale)
+            a = arith::MulFOp::create(cb, bl, a, scale);
+          if (p)
+            a = math::FmaOp::create(
+                cb, bl, p,
+                memref::LoadOp::create(cb, bl, sV,
+                                       ValueRange{arith::AddIOp::create(cb, bl, row, c)}),
+                a);
+          return a;
+        };
+        SmallVector<Value> next;
+        if (regs) {
+          for (int64_t c = 0; c < dv; ++c)
+            next.push_back(one(bb, acc[c], cidx(bb, bl, c)));
+          return next;
+        }
+        forEach(bb, bl, cdv, [&](OpBuilder &cb, Value c) {
+          memref::StoreOp::create(
+              cb, bl, one(cb, memref::LoadOp::create(cb, bl, accArr, c), c), accArr, c);
         });
-      });
-      // Online softmax over key tiles: running max m and normaliser l.
+        return next;
+      };
+      // Online softmax over key tiles: running max m, normaliser l, and
+      // (in registers) the accumulator.
+      SmallVector<Value> carried{cf32(rw, loc, -3.0e38), cf32(rw, loc, 0)};
+      if (regs)
+        carried.append(dv, cf32(rw, loc, 0));
       auto tiles = scf::ForOp::create(
-          rw, loc, blo, bhi, cTk,
-          ValueRange{cf32(rw, loc, -3.0e38), cf32(rw, loc, 0)},
+          rw, loc, blo, bhi, cTk, carried,
           [&](OpBuilder &tb, Location l, Value j0, ValueRange ml) {
             Value cnt = arith::MinUIOp::create(
                 tb, l, cTk, arith::SubIOp::create(tb, l, bhi, j0));
@@ -488,8 +498,8 @@ struct AttentionToGPU : OpRewritePattern<ssm::AttentionOp> {
               stage(sb, v, sV, dv);
             });
             barrier(tb, l);
-            SmallVector<Type> f2(2, tb.getF32Type());
-            auto upd = scf::IfOp::create(tb, l, f2, active, true);
+            SmallVector<Type> tys(ml.size(), tb.getF32Type());
+            auto upd = scf::IfOp::create(tb, l, tys, active, true);
             {
               OpBuilder::InsertionGuard g(tb);
               tb.setInsertionPointToStart(&upd.getThenRegion().front());
@@ -504,42 +514,30 @@ struct AttentionToGPU : OpRewritePattern<ssm::AttentionOp> {
               auto maxLoop = scf::ForOp::create(
                   tb, l, a0, a1, c1, ValueRange{cf32(tb, l, -3.0e38)},
                   [&](OpBuilder &bb, Location bl, Value jj, ValueRange mt) {
-                    Value row = arith::MulIOp::create(bb, bl, jj, cd);
-                    auto dot = scf::ForOp::create(
-                        bb, bl, c0, cd, c1, ValueRange{cf32(bb, bl, 0)},
-                        [&](OpBuilder &nb, Location nl, Value c, ValueRange sacc) {
-                          Value qc = memref::LoadOp::create(nb, nl, qv, c);
-                          Value kc = memref::LoadOp::create(
-                              nb, nl, sK, ValueRange{arith::AddIOp::create(nb, nl, row, c)});
-                          scf::YieldOp::create(
-                              nb, nl, ValueRange{math::FmaOp::create(nb, nl, qc, kc, sacc[0])});
-                        });
-                    Value sc = dot.getResult(0);
+                    Value sc = dotQK(bb, bl, arith::MulIOp::create(bb, bl, jj, cd));
                     memref::StoreOp::create(bb, bl, sc, scores, jj);
                     scf::YieldOp::create(
                         bb, bl, ValueRange{arith::MaximumFOp::create(bb, bl, mt[0], sc)});
                   });
               Value mNew = arith::MaximumFOp::create(tb, l, ml[0], maxLoop.getResult(0));
               Value corr = math::ExpOp::create(tb, l, arith::SubFOp::create(tb, l, ml[0], mNew));
-              forEach(tb, l, cdv, [&](OpBuilder &cb, Value c) {
-                Value a = memref::LoadOp::create(cb, l, acc, c);
-                memref::StoreOp::create(cb, l, arith::MulFOp::create(cb, l, a, corr), acc, c);
-              });
+              SmallVector<Value> sumInit{arith::MulFOp::create(tb, l, ml[1], corr)};
+              llvm::append_range(sumInit,
+                                 updateAcc(tb, l, ml.drop_front(2), corr, Value(), Value()));
               auto sumLoop = scf::ForOp::create(
-                  tb, l, a0, a1, c1, ValueRange{arith::MulFOp::create(tb, l, ml[1], corr)},
-                  [&](OpBuilder &bb, Location bl, Value jj, ValueRange lsum) {
+                  tb, l, a0, a1, c1, sumInit,
+                  [&](OpBuilder &bb, Location bl, Value jj, ValueRange la) {
                     Value sc = memref::LoadOp::create(bb, bl, scores, jj);
                     Value pj = math::ExpOp::create(bb, bl, arith::SubFOp::create(bb, bl, sc, mNew));
-                    Value row = arith::MulIOp::create(bb, bl, jj, cdv);
-                    forEach(bb, bl, cdv, [&](OpBuilder &cb, Value c) {
-                      Value a = memref::LoadOp::create(cb, bl, acc, c);
-                      Value vc = memref::LoadOp::create(
-                          cb, bl, sV, ValueRange{arith::AddIOp::create(cb, bl, row, c)});
-                      memref::StoreOp::create(cb, bl, math::FmaOp::create(cb, bl, pj, vc, a), acc, c);
-                    });
-                    scf::YieldOp::create(bb, bl, ValueRange{arith::AddFOp::create(bb, bl, lsum[0], pj)});
+                    SmallVector<Value> next{arith::AddFOp::create(bb, bl, la[0], pj)};
+                    llvm::append_range(
+                        next, updateAcc(bb, bl, la.drop_front(1), Value(), pj,
+                                        arith::MulIOp::create(bb, bl, jj, cdv)));
+                    scf::YieldOp::create(bb, bl, next);
                   });
-              scf::YieldOp::create(tb, l, ValueRange{mNew, sumLoop.getResult(0)});
+              SmallVector<Value> res{mNew};
+              llvm::append_range(res, sumLoop.getResults());
+              scf::YieldOp::create(tb, l, res);
               tb.setInsertionPointToStart(&upd.getElseRegion().front());
               scf::YieldOp::create(tb, l, ml);
             }
@@ -554,8 +552,14 @@ struct AttentionToGPU : OpRewritePattern<ssm::AttentionOp> {
         Value inv = arith::SelectOp::create(
             ab, loc, any, arith::DivFOp::create(ab, loc, cf32(ab, loc, 1), lsum),
             cf32(ab, loc, 0));
+        if (regs) {
+          for (int64_t c = 0; c < dv; ++c)
+            store32(ab, loc, arith::MulFOp::create(ab, loc, tiles.getResult(2 + c), inv),
+                    out, ValueRange{b, h, i, cidx(ab, loc, c)});
+          return;
+        }
         forEach(ab, loc, cdv, [&](OpBuilder &bb, Value c) {
-          Value a = memref::LoadOp::create(bb, loc, acc, c);
+          Value a = memref::LoadOp::create(bb, loc, accArr, c);
           store32(bb, loc, arith::MulFOp::create(bb, loc, a, inv), out,
                   ValueRange{b, h, i, c});
         });
