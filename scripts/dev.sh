@@ -102,7 +102,8 @@ case "$job" in
       echo "== building $asan_dir (sanitizers)"
       cmake --build "$asan_dir"
       echo "== fast tests under ASan + UBSan + LSan"
-      ctest --test-dir "$asan_dir" --output-on-failure \
+      LSAN_OPTIONS="suppressions=$PWD/test/lsan.supp" \
+        ctest --test-dir "$asan_dir" --output-on-failure \
         -E 'LongSequences|Determinism|TaskRuns|Mamba130M'
     fi
     echo "== all tests"
