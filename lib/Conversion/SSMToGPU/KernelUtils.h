@@ -65,31 +65,6 @@ inline Value silu(OpBuilder &b, Location loc, Value z) {
   return arith::MulFOp::create(b, loc, z, sig);
 }
 
-/// Launches ceil(lanes / 128) blocks of 128 threads; `body` runs for every
-/// lane < `lanes` with the lane index.
-inline void launchLanes(PatternRewriter &rw, Location loc, Value lanes,
-                 llvm::function_ref<void(Value)> body) {
-  Value c1 = cidx(rw, loc, 1);
-  Value blocks = arith::CeilDivUIOp::create(rw, loc, lanes, cidx(rw, loc, kBlock));
-  blocks = arith::MaxUIOp::create(rw, loc, blocks, c1);
-  auto launch = gpu::LaunchOp::create(rw, loc, blocks, c1, c1,
-                                      cidx(rw, loc, kBlock), c1, c1);
-  OpBuilder::InsertionGuard g(rw);
-  Block &blk = launch.getBody().front();
-  rw.setInsertionPointToStart(&blk);
-  Value lane = arith::AddIOp::create(
-      rw, loc,
-      arith::MulIOp::create(rw, loc, launch.getBlockIds().x, cidx(rw, loc, kBlock)),
-      launch.getThreadIds().x);
-  Value inRange =
-      arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ult, lane, lanes);
-  auto guard = scf::IfOp::create(rw, loc, inRange, false);
-  rw.setInsertionPointToStart(&guard.getThenRegion().front());
-  body(lane);
-  rw.setInsertionPointToEnd(&blk);
-  gpu::TerminatorOp::create(rw, loc);
-}
-
 /// A workgroup (shared-memory) f32 array type of `n` elements.
 inline MemRefType sharedArrayType(MLIRContext *ctx, int64_t n) {
   return MemRefType::get(
@@ -126,6 +101,23 @@ inline void launchBlocks(
   gpu::TerminatorOp::create(rw, loc);
 }
 
+/// Launches ceil(lanes / 128) blocks of 128 threads; `body` runs for every
+/// lane < `lanes` with the lane index (no barriers: idle lanes skip it).
+inline void launchLanes(PatternRewriter &rw, Location loc, Value lanes,
+                        llvm::function_ref<void(Value)> body) {
+  Value blocks = arith::CeilDivUIOp::create(rw, loc, lanes, cidx(rw, loc, kBlock));
+  launchBlocks(rw, loc, blocks, TypeRange{}, [&](Value bid, Value tid, ValueRange) {
+    Value lane = arith::AddIOp::create(
+        rw, loc, arith::MulIOp::create(rw, loc, bid, cidx(rw, loc, kBlock)), tid);
+    Value inRange =
+        arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ult, lane, lanes);
+    auto guard = scf::IfOp::create(rw, loc, inRange, false);
+    OpBuilder::InsertionGuard g(rw);
+    rw.setInsertionPointToStart(&guard.getThenRegion().front());
+    body(lane);
+  });
+}
+
 /// if (cond) { body } (no results).
 inline void ifThen(OpBuilder &b, Location loc, Value cond,
                    llvm::function_ref<void(OpBuilder &)> body) {
@@ -150,6 +142,26 @@ inline void blockStrided(OpBuilder &b, Location loc, Value tid, Value total,
                        body(bb, i);
                        scf::YieldOp::create(bb, l);
                      });
+}
+
+/// The block's threads fill a shared tile of `rows` x `width` values:
+/// `body(builder, idx, row, col)` for every element whose row is below
+/// `count` (the tile's valid rows), idx = row * width + col.
+inline void stageRows(OpBuilder &b, Location loc, Value tid, int64_t rows,
+                      int64_t width, Value count,
+                      llvm::function_ref<void(OpBuilder &, Value, Value, Value)> body) {
+  Value w = cidx(b, loc, width);
+  blockStrided(b, loc, tid, cidx(b, loc, rows * width),
+               [&](OpBuilder &ib, Value idx) {
+    Value row = arith::DivUIOp::create(ib, loc, idx, w);
+    Value col = arith::RemUIOp::create(ib, loc, idx, w);
+    Value valid =
+        arith::CmpIOp::create(ib, loc, arith::CmpIPredicate::ult, row, count);
+    auto guard = scf::IfOp::create(ib, loc, valid, false);
+    OpBuilder::InsertionGuard g(ib);
+    ib.setInsertionPointToStart(&guard.getThenRegion().front());
+    body(ib, idx, row, col);
+  });
 }
 
 /// Steps per shared-memory tile when each step stages `tiles` rows of

@@ -77,19 +77,14 @@ struct SSDToGPU : OpRewritePattern<ssm::SSDOp> {
     cs.stage = [&](OpBuilder &sb, Value b, Value h, Value tid, Value t0,
                    Value cnt, ValueRange st) {
       Value g = arith::DivUIOp::create(sb, loc, h, perGroup);
-      Value tileLen = cidx(sb, loc, cast<MemRefType>(st[0].getType()).getDimSize(0));
-      blockStrided(sb, loc, tid, tileLen, [&](OpBuilder &ib, Value idx) {
-        Value tt = arith::DivUIOp::create(ib, loc, idx, cN);
-        Value n = arith::RemUIOp::create(ib, loc, idx, cN);
-        ifThen(ib, loc,
-               arith::CmpIOp::create(ib, loc, arith::CmpIPredicate::ult, tt, cnt),
-               [&](OpBuilder &lb) {
-          Value t = arith::AddIOp::create(lb, loc, t0, tt);
-          memref::StoreOp::create(
-              lb, loc, load32(lb, loc, Bm, ValueRange{b, t, g, n}), st[0], idx);
-          memref::StoreOp::create(
-              lb, loc, load32(lb, loc, Cm, ValueRange{b, t, g, n}), st[1], idx);
-        });
+      int64_t T = cast<MemRefType>(st[2].getType()).getDimSize(0);
+      stageRows(sb, loc, tid, T, N, cnt,
+                [&](OpBuilder &lb, Value idx, Value tt, Value n) {
+        Value t = arith::AddIOp::create(lb, loc, t0, tt);
+        memref::StoreOp::create(
+            lb, loc, load32(lb, loc, Bm, ValueRange{b, t, g, n}), st[0], idx);
+        memref::StoreOp::create(
+            lb, loc, load32(lb, loc, Cm, ValueRange{b, t, g, n}), st[1], idx);
       });
       ifThen(sb, loc,
              arith::CmpIOp::create(sb, loc, arith::CmpIPredicate::ult, tid, cnt),
@@ -210,28 +205,23 @@ struct LinearAttentionToGPU : OpRewritePattern<ssm::LinearAttentionOp> {
     };
     cs.stage = [&](OpBuilder &sb, Value b, Value h, Value tid, Value t0,
                    Value cnt, ValueRange st) {
-      Value tileLen = cidx(sb, loc, cast<MemRefType>(st[0].getType()).getDimSize(0));
-      blockStrided(sb, loc, tid, tileLen, [&](OpBuilder &ib, Value idx) {
-        Value tt = arith::DivUIOp::create(ib, loc, idx, cK);
-        Value i = arith::RemUIOp::create(ib, loc, idx, cK);
-        ifThen(ib, loc,
-               arith::CmpIOp::create(ib, loc, arith::CmpIPredicate::ult, tt, cnt),
-               [&](OpBuilder &lb) {
-          Value t = arith::AddIOp::create(lb, loc, t0, tt);
-          Value qi = arith::MulFOp::create(
-              lb, loc, cf32(lb, loc, scaleV),
-              feature(lb, load32(lb, loc, q, ValueRange{b, h, t, i})));
-          memref::StoreOp::create(lb, loc, qi, st[0], idx);
+      int64_t T = cast<MemRefType>(st[0].getType()).getDimSize(0) / K;
+      stageRows(sb, loc, tid, T, K, cnt,
+                [&](OpBuilder &lb, Value idx, Value tt, Value i) {
+        Value t = arith::AddIOp::create(lb, loc, t0, tt);
+        Value qi = arith::MulFOp::create(
+            lb, loc, cf32(lb, loc, scaleV),
+            feature(lb, load32(lb, loc, q, ValueRange{b, h, t, i})));
+        memref::StoreOp::create(lb, loc, qi, st[0], idx);
+        memref::StoreOp::create(
+            lb, loc, feature(lb, load32(lb, loc, k, ValueRange{b, h, t, i})),
+            st[1], idx);
+        if (perKey)
           memref::StoreOp::create(
-              lb, loc, feature(lb, load32(lb, loc, k, ValueRange{b, h, t, i})),
-              st[1], idx);
-          if (perKey)
-            memref::StoreOp::create(
-                lb, loc,
-                math::ExpOp::create(lb, loc,
-                                    load32(lb, loc, gate, ValueRange{b, h, t, i})),
-                st[2], idx);
-        });
+              lb, loc,
+              math::ExpOp::create(lb, loc,
+                                  load32(lb, loc, gate, ValueRange{b, h, t, i})),
+              st[2], idx);
       });
       if (gate && !perKey)
         ifThen(sb, loc,
@@ -478,19 +468,11 @@ struct AttentionToGPU : OpRewritePattern<ssm::AttentionOp> {
             Value cnt = arith::MinUIOp::create(
                 tb, l, cTk, arith::SubIOp::create(tb, l, bhi, j0));
             auto stage = [&](OpBuilder &sb, Value from, Value to, int64_t w) {
-              Value cw = cidx(sb, l, w);
-              blockStrided(sb, l, tid, cidx(sb, l, Tk * w),
-                           [&](OpBuilder &ib, Value idx) {
-                Value jj = arith::DivUIOp::create(ib, l, idx, cw);
-                Value c = arith::RemUIOp::create(ib, l, idx, cw);
-                ifThen(ib, l,
-                       arith::CmpIOp::create(ib, l, arith::CmpIPredicate::ult,
-                                             jj, cnt),
-                       [&](OpBuilder &lb) {
-                  Value j = arith::AddIOp::create(lb, l, j0, jj);
-                  memref::StoreOp::create(
-                      lb, l, load32(lb, l, from, ValueRange{b, hk, j, c}), to, idx);
-                });
+              stageRows(sb, l, tid, Tk, w, cnt,
+                        [&](OpBuilder &lb, Value idx, Value jj, Value c) {
+                Value j = arith::AddIOp::create(lb, l, j0, jj);
+                memref::StoreOp::create(
+                    lb, l, load32(lb, l, from, ValueRange{b, hk, j, c}), to, idx);
               });
             };
             ifThen(tb, l, blockActive, [&](OpBuilder &sb) {
