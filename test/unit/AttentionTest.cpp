@@ -124,6 +124,11 @@ void checkGPUKernel(Target target) {
   decode.causal = true;
   check(decode, 12, 1e-4, target);
   check(cfg(1, 1, 1, 5, 40, 256, 256), 13, 1e-4, target);
+  AttentionConfig half = cfg(1, 2, 2, 70, 90, 16, 16);
+  half.causal = true;
+  half.elt = "bf16";
+  check(half, 14, 1e-2, target);
+  check(cfg(1, 1, 1, 3, 0, 4, 4), 15, 0, target); // no keys: zeros
 }
 TEST(AttentionNumerics, GPUKernelMatchesTheReference) {
   // Skipped without a driver and device.

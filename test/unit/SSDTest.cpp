@@ -154,6 +154,11 @@ void checkGPUKernel(Target target) {
   check(cfg(1, 40, 1, 3, 1, 256), 5, 1e-4, false, target);
   // N = 37 (prime): 37 threads of one state value per column.
   check(cfg(1, 20, 2, 5, 1, 37), 6, 1e-4, false, target);
+  // bf16 operands, computed in f32 (the CPU lowering's tolerance).
+  SSDConfig b = cfg(1, 40, 2, 32, 1, 16);
+  b.elt = "bf16";
+  b.full = true;
+  check(b, 7, 1e-2, false, target);
 }
 TEST(SSDNumerics, GPUKernelMatchesTheReference) {
   // One thread per (batch, head, p) on the CUDA target; skipped without a
