@@ -7,9 +7,9 @@ using namespace mlir;
 namespace ssmc::gpu_kernels {
 
 int64_t sliceWidth(int64_t width) {
-  if (width <= 32)
+  if (width <= kMaxSlice)
     return width;
-  for (int64_t r = 32; r > 1; --r)
+  for (int64_t r = kMaxSlice; r > 1; --r)
     if (width % r == 0)
       return r;
   return 1;

@@ -5,7 +5,7 @@
 // linear attention: S[:, j]) and read each step's output as a dot product
 // of a column with a vector shared by the head (C_t, phi(q_t)). The kernel:
 //  - a block per (batch, head) and `cols` columns; each column's `width`
-//    state values are split over S threads of R values each (R <= 32, so a
+//    state values are split over S threads of R values each (R <= 16, so a
 //    thread's slice is R loop-carried scalars: registers), 128 / S columns
 //    per block;
 //  - per tile of T steps the block stages what the head shares (B/C rows,
@@ -63,8 +63,14 @@ struct ColumnScan {
       storeFinal;
 };
 
-/// Values per thread slice for a state of `width` values: `width` up to 32,
-/// else its largest divisor <= 32.
+/// At most this many state values per thread. 16 rather than 32: the
+/// kernels do not split L, so the threads come from (batch, head, column,
+/// slice) alone, and a batch-1 Mamba-2 layer (24 heads x 64 columns x
+/// N = 128) gets 8 slices per column, 12288 threads, instead of 6144.
+constexpr int64_t kMaxSlice = 16;
+
+/// Values per thread slice for a state of `width` values: `width` up to
+/// kMaxSlice, else its largest divisor <= kMaxSlice.
 int64_t sliceWidth(int64_t width);
 
 /// Emits the launch.
