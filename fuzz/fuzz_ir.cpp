@@ -2,7 +2,8 @@
 //
 // Parses arbitrary text as an ssm program, verifies it, and when it is valid
 // runs the cost model, the ssm-to-ssm rewrites (canonicalize,
-// ssm-decompose-steps, ssm-decompose) and then the whole ssm-cpu-pipeline. Invalid programs must be rejected with
+// ssm-decompose-steps, ssm-decompose) and then the whole ssm-cpu-pipeline
+// and ssm-gpu-emulator-pipeline. Invalid programs must be rejected with
 // diagnostics, valid ones transformed: never a crash or an assertion.
 //
 //   build-fuzz/bin/ssmc-fuzz-ir -max_total_time=600 -dict=fuzz/ssm.dict fuzz/corpus/ir
@@ -69,9 +70,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     return 0;
   // What survives the rewrites goes through the whole CPU pipeline to the
   // LLVM dialect (the lowering of every op, bufferization, OpenMP, LLVM).
+  // And through the GPU kernels (convert-ssm-to-gpu), emulated on the host
+  // (the NVPTX back end is not linked into the fuzzer).
+  mlir::OwningOpRef<mlir::ModuleOp> gpuModule = module->clone();
   mlir::PassManager lower(&ctx);
   if (mlir::failed(mlir::parsePassPipeline("ssm-cpu-pipeline", lower)))
     return 0;
   (void)lower.run(*module);
+  mlir::PassManager kernels(&ctx);
+  if (mlir::failed(mlir::parsePassPipeline("ssm-gpu-emulator-pipeline", kernels)))
+    return 0;
+  (void)kernels.run(*gpuModule);
   return 0;
 }
