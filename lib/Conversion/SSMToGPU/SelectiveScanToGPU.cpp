@@ -60,23 +60,25 @@ constexpr int64_t kTargetThreads = 65536;
 constexpr int64_t kMaxChunks = 32;
 /// Shorter chunks would spend more on the scan over chunks than they save.
 constexpr int64_t kMinChunkLen = 32;
+/// Steps per shared-memory sub-tile of the per-step rows.
+constexpr int64_t kSubTile = 16;
 
 struct SelectiveScanToGPU : OpRewritePattern<ssm::SelectiveScanOp> {
   using OpRewritePattern::OpRewritePattern;
 
   /// The register-state kernel, chunked over L (see the file comment).
   static void emitChunked(PatternRewriter &rw, Location loc,
-                          ssm::SelectiveScanOp op, int64_t N, Value Bsz,
-                          Value Dm, Value L, Value lanes, Value perGroup,
+                          ssm::SelectiveScanOp op, int64_t N, Value Dm,
+                          Value L, Value lanes, Value perGroup,
                           llvm::function_ref<Value(Value)> devOf, Value dOut,
                           Value dFinal) {
-    (void)Bsz;
     const bool groupedB = op.isGroupedB(), groupedC = op.isGroupedC();
+    const bool hasZ = static_cast<bool>(op.getZ());
     Value c0 = cidx(rw, loc, 0), c1 = cidx(rw, loc, 1);
-    auto ult = [&](OpBuilder &b, Value x, Value y) {
+    auto ult = [&](OpBuilder &b, Value x, Value y) -> Value {
       return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, x, y);
     };
-    auto eq = [&](OpBuilder &b, Value x, Value y) {
+    auto eq = [&](OpBuilder &b, Value x, Value y) -> Value {
       return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, x, y);
     };
     // C: the largest power of two <= kMaxChunks with lanes * C / 2 below
@@ -97,107 +99,205 @@ struct SelectiveScanToGPU : OpRewritePattern<ssm::SelectiveScanOp> {
     Value cpb = arith::DivUIOp::create(rw, loc, cidx(rw, loc, kBlock), C);
     Value blocks = arith::CeilDivUIOp::create(rw, loc, lanes, cpb);
     Value chunkLen = arith::CeilDivUIOp::create(rw, loc, L, C);
+    // The per-step rows (u, dt, z in; y out) go through shared memory in
+    // sub-tiles of kSubTile steps: the block loads them with consecutive
+    // threads on consecutive steps of a row (coalesced; a thread's own row
+    // is kSubTile * 4 bytes, rows sit L * 4 bytes apart), and each thread
+    // reads its row there. Rows are padded by one value so that the threads
+    // of a warp, reading the same step of 32 rows, hit 32 banks.
+    const int64_t pitch = kSubTile + 1;
+    Value cPitch = cidx(rw, loc, pitch), cSub = cidx(rw, loc, kSubTile);
+    Value subTiles = arith::CeilDivUIOp::create(rw, loc, chunkLen, cSub);
     MLIRContext *ctx = rw.getContext();
     SmallVector<Type> shared = {sharedArrayType(ctx, kBlock),
-                                sharedArrayType(ctx, N * kBlock)};
+                                sharedArrayType(ctx, N * kBlock),
+                                sharedArrayType(ctx, kBlock * pitch),
+                                sharedArrayType(ctx, kBlock * pitch),
+                                sharedArrayType(ctx, kBlock * pitch)};
+    if (hasZ)
+      shared.push_back(sharedArrayType(ctx, kBlock * pitch));
 
     launchBlocks(rw, loc, blocks, shared, [&](Value bid, Value tid,
                                               ValueRange sh) {
-      Value sS = sh[0], sH = sh[1];
-      Value lc = arith::RemUIOp::create(rw, loc, tid, cpb);
-      Value c = arith::DivUIOp::create(rw, loc, tid, cpb);
-      Value lane = arith::AddIOp::create(
-          rw, loc, arith::MulIOp::create(rw, loc, bid, cpb), lc);
-      Value active = ult(rw, lane, lanes);
-      Value t0 = arith::MinUIOp::create(
-          rw, loc, arith::MulIOp::create(rw, loc, c, chunkLen), L);
-      Value t1 = arith::MinUIOp::create(
-          rw, loc, arith::AddIOp::create(rw, loc, t0, chunkLen), L);
-      Value first = eq(rw, c, c0);
-      Value last = eq(rw, c, arith::SubIOp::create(rw, loc, C, c1));
+      Value sS = sh[0], sH = sh[1], sU = sh[2], sDt = sh[3], sY = sh[4];
+      Value sZ = hasZ ? sh[5] : Value();
+      // Row r of the block: thread r's channel (lane) and chunk, whether it
+      // has one, and its steps [t0, t1).
+      struct Row {
+        Value lane, c, active, t0, t1;
+      };
+      auto rowOf = [&](OpBuilder &b, Value r) {
+        Row row;
+        Value lc = arith::RemUIOp::create(b, loc, r, cpb);
+        row.c = arith::DivUIOp::create(b, loc, r, cpb);
+        row.lane = arith::AddIOp::create(
+            b, loc, arith::MulIOp::create(b, loc, bid, cpb), lc);
+        row.active = ult(b, row.lane, lanes);
+        row.t0 = arith::MinUIOp::create(
+            b, loc, arith::MulIOp::create(b, loc, row.c, chunkLen), L);
+        row.t1 = arith::MinUIOp::create(
+            b, loc, arith::AddIOp::create(b, loc, row.t0, chunkLen), L);
+        return row;
+      };
+      // (batch, channel) of a lane; only under a guard that the lane is
+      // active (Dm may be 0).
+      auto bdOf = [&](OpBuilder &b, Value lane) {
+        return std::make_pair(arith::DivUIOp::create(b, loc, lane, Dm).getResult(),
+                              arith::RemUIOp::create(b, loc, lane, Dm).getResult());
+      };
+      Row me = rowOf(rw, tid);
+      Value first = eq(rw, me.c, c0);
+      Value last = eq(rw, me.c, arith::SubIOp::create(rw, loc, C, c1));
       auto hIndex = [&](OpBuilder &b, int64_t n, Value thread) {
-        return arith::AddIOp::create(
-            b, loc, cidx(b, loc, n * kBlock), thread);
+        return arith::AddIOp::create(b, loc, cidx(b, loc, n * kBlock), thread);
       };
-
-      // Per-channel values, loaded where a phase needs them (only active
-      // threads load: the lane of an idle thread indexes nothing).
-      struct Channel {
-        Value b, d, grp, bias, Dv;
-        SmallVector<Value> aRow;
+      // f32 values computed by active threads (zeros on idle ones).
+      auto ifActive = [&](OpBuilder &b, size_t count,
+                          llvm::function_ref<SmallVector<Value>(OpBuilder &)> fn) {
+        SmallVector<Type> tys(count, b.getF32Type());
+        auto op = scf::IfOp::create(b, loc, tys, me.active, true);
+        OpBuilder::InsertionGuard g(b);
+        b.setInsertionPointToStart(&op.getThenRegion().front());
+        scf::YieldOp::create(b, loc, fn(b));
+        b.setInsertionPointToStart(&op.getElseRegion().front());
+        scf::YieldOp::create(b, loc, SmallVector<Value>(count, cf32(b, loc, 0)));
+        return SmallVector<Value>(op.getResults().begin(), op.getResults().end());
       };
-      auto channel = [&](OpBuilder &bb) {
-        Channel ch;
-        ch.b = arith::DivUIOp::create(bb, loc, lane, Dm);
-        ch.d = arith::RemUIOp::create(bb, loc, lane, Dm);
-        ch.grp = arith::DivUIOp::create(bb, loc, ch.d, perGroup);
-        if (op.getDeltaBias())
-          ch.bias = load32(bb, loc, devOf(op.getDeltaBias()), ValueRange{ch.d});
-        if (op.getD())
-          ch.Dv = load32(bb, loc, devOf(op.getD()), ValueRange{ch.d});
-        for (int64_t n = 0; n < N; ++n)
-          ch.aRow.push_back(load32(bb, loc, devOf(op.getA()),
-                                   ValueRange{ch.d, cidx(bb, loc, n)}));
-        return ch;
+      // This thread's channel constants: A's row, delta_bias, D (loaded
+      // where a phase starts rather than kept live across the kernel, which
+      // made ptxas spill).
+      auto channel = [&](OpBuilder &b) {
+        return ifActive(b, N + 2, [&](OpBuilder &ab) {
+          auto bd = bdOf(ab, me.lane);
+          Value d = bd.second;
+          SmallVector<Value> v;
+          for (int64_t n = 0; n < N; ++n)
+            v.push_back(load32(ab, loc, devOf(op.getA()), ValueRange{d, cidx(ab, loc, n)}));
+          v.push_back(op.getDeltaBias()
+                          ? load32(ab, loc, devOf(op.getDeltaBias()), ValueRange{d})
+                          : cf32(ab, loc, 0));
+          v.push_back(op.getD() ? load32(ab, loc, devOf(op.getD()), ValueRange{d})
+                                : cf32(ab, loc, 0));
+          return v;
+        });
       };
-      // The state entering chunk 0: h0, or zero.
-      auto h0At = [&](OpBuilder &bb, const Channel &ch, int64_t n) {
-        return op.getH0() ? load32(bb, loc, devOf(op.getH0()),
-                                   ValueRange{ch.b, ch.d, cidx(bb, loc, n)})
-                          : cf32(bb, loc, 0);
+      auto h0At = [&](OpBuilder &b, int64_t n) -> Value {
+        if (!op.getH0())
+          return cf32(b, loc, 0);
+        auto [bb, d] = bdOf(b, me.lane);
+        return load32(b, loc, devOf(op.getH0()), ValueRange{bb, d, cidx(b, loc, n)});
       };
-      // Steps [t0, t1) from state `init`; returns the state and the sum of
-      // the step sizes. `emit` writes y (phase 3); phase 1 only needs B.
-      auto scan = [&](OpBuilder &bb, const Channel &ch, ValueRange init,
-                      bool emit) {
+      // The block's rows through sub-tiles of kSubTile steps: every thread
+      // walks its chunk from `init` (N values; ignored on idle threads) and
+      // gets the state and the sum of its step sizes; `emit` writes y.
+      auto tiledScan = [&](OpBuilder &b, ValueRange init, bool emit) {
+        SmallVector<Value> chan = channel(b);
+        ArrayRef<Value> aRow(chan.data(), N);
+        Value bias = chan[N], Dv = chan[N + 1];
         SmallVector<Value> carried(init.begin(), init.end());
-        carried.push_back(cf32(bb, loc, 0));
-        auto bcIndex = [&](bool grouped, Value n, Value t) {
-          return grouped ? SmallVector<Value>{ch.b, ch.grp, n, t}
-                         : SmallVector<Value>{ch.b, n, t};
-        };
-        auto loop = scf::ForOp::create(
-            bb, loc, t0, t1, c1, carried,
-            [&](OpBuilder &lb, Location l, Value t, ValueRange hs) {
-              Value u = load32(lb, l, devOf(op.getU()),
-                               ValueRange{ch.b, ch.d, t});
-              Value dt = load32(lb, l, devOf(op.getDelta()),
-                                ValueRange{ch.b, ch.d, t});
-              if (ch.bias)
-                dt = arith::AddFOp::create(lb, l, dt, ch.bias);
-              if (op.getDeltaSoftplus())
-                dt = softplus(lb, l, dt);
-              Value du = arith::MulFOp::create(lb, l, dt, u);
-              Value y = cf32(lb, l, 0);
-              SmallVector<Value> next;
-              for (int64_t n = 0; n < N; ++n) {
-                Value cn = cidx(lb, l, n);
-                Value decay = math::ExpOp::create(
-                    lb, l, arith::MulFOp::create(lb, l, dt, ch.aRow[n]));
-                Value bv = load32(lb, l, devOf(op.getB()),
-                                  bcIndex(groupedB, cn, t));
-                Value upd = math::FmaOp::create(
-                    lb, l, decay, hs[n], arith::MulFOp::create(lb, l, du, bv));
-                next.push_back(upd);
-                if (emit) {
-                  Value cv = load32(lb, l, devOf(op.getC()),
-                                    bcIndex(groupedC, cn, t));
-                  y = math::FmaOp::create(lb, l, cv, upd, y);
-                }
-              }
-              if (emit) {
-                if (ch.Dv)
-                  y = math::FmaOp::create(lb, l, ch.Dv, u, y);
-                if (Value dz = devOf(op.getZ()))
-                  y = arith::MulFOp::create(
-                      lb, l, y,
-                      silu(lb, l, load32(lb, l, dz, ValueRange{ch.b, ch.d, t})));
-                store32(lb, l, y, dOut, ValueRange{ch.b, ch.d, t});
-              }
-              next.push_back(arith::AddFOp::create(lb, l, hs[N], dt));
-              scf::YieldOp::create(lb, l, next);
+        carried.push_back(cf32(b, loc, 0));
+        // For each element (r, s) of the sub-tile: `body(row, t, slot)`
+        // where step t of row r is valid.
+        auto eachValid = [&](OpBuilder &ob, Value base,
+                             llvm::function_ref<void(OpBuilder &, const Row &, Value, Value)> body) {
+          blockStrided(ob, loc, tid, cidx(ob, loc, kBlock * kSubTile),
+                       [&](OpBuilder &ib, Value idx) {
+            Value r = arith::DivUIOp::create(ib, loc, idx, cSub);
+            Value s_ = arith::RemUIOp::create(ib, loc, idx, cSub);
+            Row row = rowOf(ib, r);
+            Value t = arith::AddIOp::create(
+                ib, loc, arith::AddIOp::create(ib, loc, row.t0, base), s_);
+            Value valid = arith::AndIOp::create(ib, loc, row.active, ult(ib, t, row.t1));
+            ifThen(ib, loc, valid, [&](OpBuilder &vb) {
+              Value slot = arith::AddIOp::create(
+                  vb, loc, arith::MulIOp::create(vb, loc, r, cPitch), s_);
+              body(vb, row, t, slot);
             });
-        return loop;
+          });
+        };
+        return scf::ForOp::create(
+            b, loc, c0, subTiles, c1, carried,
+            [&](OpBuilder &tb, Location l, Value st, ValueRange hs) {
+              Value base = arith::MulIOp::create(tb, l, st, cSub);
+              eachValid(tb, base, [&](OpBuilder &vb, const Row &row, Value t, Value slot) {
+                auto [bb, d] = bdOf(vb, row.lane);
+                memref::StoreOp::create(
+                    vb, l, load32(vb, l, devOf(op.getU()), ValueRange{bb, d, t}), sU, slot);
+                memref::StoreOp::create(
+                    vb, l, load32(vb, l, devOf(op.getDelta()), ValueRange{bb, d, t}), sDt, slot);
+                if (emit && hasZ)
+                  memref::StoreOp::create(
+                      vb, l, load32(vb, l, devOf(op.getZ()), ValueRange{bb, d, t}), sZ, slot);
+              });
+              barrier(tb, l);
+              Value start = arith::MinUIOp::create(
+                  tb, l, arith::AddIOp::create(tb, l, me.t0, base), me.t1);
+              Value cnt = arith::MinUIOp::create(
+                  tb, l, cSub, arith::SubIOp::create(tb, l, me.t1, start));
+              SmallVector<Type> tys(N + 1, tb.getF32Type());
+              auto upd = scf::IfOp::create(tb, l, tys, me.active, true);
+              {
+                OpBuilder::InsertionGuard g(tb);
+                tb.setInsertionPointToStart(&upd.getThenRegion().front());
+                auto bd = bdOf(tb, me.lane);
+                Value bb = bd.first, d = bd.second;
+                Value grp = arith::DivUIOp::create(tb, l, d, perGroup);
+                auto bcIndex = [&](bool grouped, Value n, Value t) {
+                  return grouped ? SmallVector<Value>{bb, grp, n, t}
+                                 : SmallVector<Value>{bb, n, t};
+                };
+                Value rowBase = arith::MulIOp::create(tb, l, tid, cPitch);
+                auto steps = scf::ForOp::create(
+                    tb, l, c0, cnt, c1, hs,
+                    [&](OpBuilder &lb, Location sl, Value s_, ValueRange hv) {
+                      Value slot = arith::AddIOp::create(lb, sl, rowBase, s_);
+                      Value t = arith::AddIOp::create(lb, sl, start, s_);
+                      Value u = memref::LoadOp::create(lb, sl, sU, slot);
+                      Value dt = memref::LoadOp::create(lb, sl, sDt, slot);
+                      if (op.getDeltaBias())
+                        dt = arith::AddFOp::create(lb, sl, dt, bias);
+                      if (op.getDeltaSoftplus())
+                        dt = softplus(lb, sl, dt);
+                      Value du = arith::MulFOp::create(lb, sl, dt, u);
+                      Value y = cf32(lb, sl, 0);
+                      SmallVector<Value> next;
+                      for (int64_t n = 0; n < N; ++n) {
+                        Value cn = cidx(lb, sl, n);
+                        Value decay = math::ExpOp::create(
+                            lb, sl, arith::MulFOp::create(lb, sl, dt, aRow[n]));
+                        Value bv = load32(lb, sl, devOf(op.getB()), bcIndex(groupedB, cn, t));
+                        Value h = math::FmaOp::create(
+                            lb, sl, decay, hv[n], arith::MulFOp::create(lb, sl, du, bv));
+                        next.push_back(h);
+                        if (emit) {
+                          Value cv = load32(lb, sl, devOf(op.getC()), bcIndex(groupedC, cn, t));
+                          y = math::FmaOp::create(lb, sl, cv, h, y);
+                        }
+                      }
+                      if (emit) {
+                        if (op.getD())
+                          y = math::FmaOp::create(lb, sl, Dv, u, y);
+                        if (hasZ)
+                          y = arith::MulFOp::create(
+                              lb, sl, y, silu(lb, sl, memref::LoadOp::create(lb, sl, sZ, slot)));
+                        memref::StoreOp::create(lb, sl, y, sY, slot);
+                      }
+                      next.push_back(arith::AddFOp::create(lb, sl, hv[N], dt));
+                      scf::YieldOp::create(lb, sl, next);
+                    });
+                scf::YieldOp::create(tb, l, steps.getResults());
+                tb.setInsertionPointToStart(&upd.getElseRegion().front());
+                scf::YieldOp::create(tb, l, hs);
+              }
+              barrier(tb, l);
+              if (emit)
+                eachValid(tb, base, [&](OpBuilder &vb, const Row &row, Value t, Value slot) {
+                  auto [bb, d] = bdOf(vb, row.lane);
+                  store32(vb, l, memref::LoadOp::create(vb, l, sY, slot), dOut,
+                          ValueRange{bb, d, t});
+                });
+              scf::YieldOp::create(tb, l, upd.getResults());
+            });
       };
 
       // Phases 1 and 2, only when the sequence is split (C is uniform over
@@ -205,35 +305,35 @@ struct SelectiveScanToGPU : OpRewritePattern<ssm::SelectiveScanOp> {
       ifThen(rw, loc, arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ugt,
                                             C, c1),
              [&](OpBuilder &pb) {
-        ifThen(pb, loc, active, [&](OpBuilder &ab) {
-          Channel ch = channel(ab);
-          SmallVector<Value> init;
+        SmallVector<Value> init = ifActive(pb, N, [&](OpBuilder &b) {
+          SmallVector<Value> v;
           for (int64_t n = 0; n < N; ++n)
-            init.push_back(op.getH0()
-                               ? arith::SelectOp::create(ab, loc, first,
-                                                         h0At(ab, ch, n),
-                                                         cf32(ab, loc, 0))
-                                     .getResult()
-                               : cf32(ab, loc, 0));
-          auto loop = scan(ab, ch, init, /*emit=*/false);
+            v.push_back(op.getH0() ? arith::SelectOp::create(b, loc, first, h0At(b, n),
+                                                             cf32(b, loc, 0))
+                                         .getResult()
+                                   : cf32(b, loc, 0));
+          return v;
+        });
+        auto loop = tiledScan(pb, init, /*emit=*/false);
+        ifThen(pb, loc, me.active, [&](OpBuilder &ab) {
           memref::StoreOp::create(ab, loc, loop.getResult(N), sS, tid);
           for (int64_t n = 0; n < N; ++n)
             memref::StoreOp::create(ab, loc, loop.getResult(n), sH,
                                     ValueRange{hIndex(ab, n, tid)});
         });
-        ssm::GPUBarrierOp::create(pb, loc);
+        barrier(pb, loc);
         forEach(pb, loc, rounds, [&](OpBuilder &rb, Value r) {
           Value k = arith::ShLIOp::create(rb, loc, c1, r);
           Value apply = arith::AndIOp::create(
-              rb, loc, active,
-              arith::CmpIOp::create(rb, loc, arith::CmpIPredicate::uge, c, k));
+              rb, loc, me.active,
+              arith::CmpIOp::create(rb, loc, arith::CmpIPredicate::uge, me.c, k));
           // Combine with the chunk k places earlier: its segment, then ours.
           SmallVector<Type> tys(N + 1, rb.getF32Type());
           auto comb = scf::IfOp::create(rb, loc, tys, apply, true);
           {
             OpBuilder::InsertionGuard g(rb);
             rb.setInsertionPointToStart(&comb.getThenRegion().front());
-            Channel ch = channel(rb);
+            SmallVector<Value> chan = channel(rb);
             Value partner = arith::SubIOp::create(
                 rb, loc, tid, arith::MulIOp::create(rb, loc, k, cpb));
             Value mine = memref::LoadOp::create(rb, loc, sS, tid);
@@ -245,7 +345,7 @@ struct SelectiveScanToGPU : OpRewritePattern<ssm::SelectiveScanOp> {
               Value hp = memref::LoadOp::create(
                   rb, loc, sH, ValueRange{hIndex(rb, n, partner)});
               Value decay = math::ExpOp::create(
-                  rb, loc, arith::MulFOp::create(rb, loc, mine, ch.aRow[n]));
+                  rb, loc, arith::MulFOp::create(rb, loc, mine, chan[n]));
               res.push_back(math::FmaOp::create(rb, loc, decay, hp, hm));
             }
             res.push_back(arith::AddFOp::create(rb, loc, theirs, mine));
@@ -254,39 +354,39 @@ struct SelectiveScanToGPU : OpRewritePattern<ssm::SelectiveScanOp> {
             scf::YieldOp::create(
                 rb, loc, SmallVector<Value>(N + 1, cf32(rb, loc, 0)));
           }
-          ssm::GPUBarrierOp::create(rb, loc);
+          barrier(rb, loc);
           ifThen(rb, loc, apply, [&](OpBuilder &wb) {
             for (int64_t n = 0; n < N; ++n)
               memref::StoreOp::create(wb, loc, comb.getResult(n), sH,
                                       ValueRange{hIndex(wb, n, tid)});
             memref::StoreOp::create(wb, loc, comb.getResult(N), sS, tid);
           });
-          ssm::GPUBarrierOp::create(rb, loc);
+          barrier(rb, loc);
         });
       });
 
-      // Phase 3: the chunk from the state entering it.
-      ifThen(rw, loc, active, [&](OpBuilder &ab) {
-        Channel ch = channel(ab);
-        // The previous chunk's thread (this one for chunk 0, whose value
-        // the select discards).
+      // Phase 3: every chunk from the state entering it (the previous
+      // chunk's inclusive prefix; h0 or zero for chunk 0).
+      SmallVector<Value> init = ifActive(rw, N, [&](OpBuilder &b) {
         Value prev = arith::SelectOp::create(
-            ab, loc, first, tid, arith::SubIOp::create(ab, loc, tid, cpb));
-        SmallVector<Value> init;
+            b, loc, first, tid, arith::SubIOp::create(b, loc, tid, cpb));
+        SmallVector<Value> v;
         for (int64_t n = 0; n < N; ++n) {
-          Value carried = memref::LoadOp::create(
-              ab, loc, sH, ValueRange{hIndex(ab, n, prev)});
-          init.push_back(
-              arith::SelectOp::create(ab, loc, first, h0At(ab, ch, n), carried));
+          Value carried = memref::LoadOp::create(b, loc, sH,
+                                                 ValueRange{hIndex(b, n, prev)});
+          v.push_back(arith::SelectOp::create(b, loc, first, h0At(b, n), carried));
         }
-        auto loop = scan(ab, ch, init, /*emit=*/true);
-        if (dFinal)
-          ifThen(ab, loc, last, [&](OpBuilder &fb) {
-            for (int64_t n = 0; n < N; ++n)
-              store32(fb, loc, loop.getResult(n), dFinal,
-                      ValueRange{ch.b, ch.d, cidx(fb, loc, n)});
-          });
+        return v;
       });
+      auto loop = tiledScan(rw, init, /*emit=*/true);
+      if (dFinal)
+        ifThen(rw, loc, arith::AndIOp::create(rw, loc, me.active, last),
+               [&](OpBuilder &fb) {
+          auto [bb, d] = bdOf(fb, me.lane);
+          for (int64_t n = 0; n < N; ++n)
+            store32(fb, loc, loop.getResult(n), dFinal,
+                    ValueRange{bb, d, cidx(fb, loc, n)});
+        });
     });
   }
 
@@ -338,8 +438,7 @@ struct SelectiveScanToGPU : OpRewritePattern<ssm::SelectiveScanOp> {
     Value lanes = arith::MulIOp::create(rw, loc, Bsz, Dm);
     Value c0 = cidx(rw, loc, 0), c1 = cidx(rw, loc, 1), cN = cidx(rw, loc, N);
     if (N <= kRegisterStateMax) {
-      emitChunked(rw, loc, op, N, Bsz, Dm, L, lanes, perGroup, devOf, dOut,
-                  dFinal);
+      emitChunked(rw, loc, op, N, Dm, L, lanes, perGroup, devOf, dOut, dFinal);
       replaceWithBuffers(rw, loc, op, hOut, hFinal);
       return success();
     }

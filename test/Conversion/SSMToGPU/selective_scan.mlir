@@ -30,7 +30,7 @@
 // STAGED: gpu.alloc () : memref<2x8x5xf32>
 // STAGED: gpu.memcpy
 // STAGED: gpu.launch
-// STAGED-SAME: workgroup(%{{.*}} : memref<128xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<512xf32, #gpu.address_space<workgroup>>)
+// STAGED-SAME: workgroup(%{{.*}} : memref<128xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<512xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<2176xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<2176xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<2176xf32, #gpu.address_space<workgroup>>)
 // STAGED-NOT: memref.alloca() : memref<{{.*}}workgroup
 // STAGED: gpu.memcpy
 // STAGED: gpu.dealloc
