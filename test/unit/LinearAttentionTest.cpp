@@ -62,9 +62,9 @@ LARun runLinearAttention(const LinearAttentionConfig &c, unsigned seed,
   random(elt, {c.batch, c.heads, c.seqLen, c.keyDim}, lo, 1, p.k);
   random(elt, {c.batch, c.heads, c.seqLen, c.valueDim}, -1, 1, p.v);
   if (c.gate == 1)
-    random(acc, {c.batch, c.heads, c.seqLen}, -0.5, 0, p.gate);
+    random(acc, {c.batch, c.heads, c.seqLen}, c.weakGate ? -0.005 : -0.5, 0, p.gate);
   if (c.gate == 2) {
-    random(acc, {c.batch, c.heads, c.seqLen, c.keyDim}, -0.5, 0, p.gate);
+    random(acc, {c.batch, c.heads, c.seqLen, c.keyDim}, c.weakGate ? -0.005 : -0.5, 0, p.gate);
     p.gatePerKey = true;
   }
   const int64_t S = c.sequences ? c.sequences : c.batch;
@@ -195,7 +195,13 @@ INSTANTIATE_TEST_SUITE_P(Shapes, LinearAttentionShapesOnGPUEmulator, kShapes,
 const auto kTileShapes = ::testing::Values(
         with(cfg(1, 2, 75, 16, 130), [](auto &c) { c.gate = 1; c.hasH0 = c.finalState = true; }),
         with(cfg(1, 1, 21, 256, 3), [](auto &c) { c.gate = 2; c.finalState = true; }),
-        with(cfg(2, 1, 40, 12, 9), [](auto &c) { c.featureMap = "elu_plus_one"; c.normalize = true; c.gate = 2; c.dynamic = true; }));
+        with(cfg(2, 1, 40, 12, 9), [](auto &c) { c.featureMap = "elu_plus_one"; c.normalize = true; c.gate = 2; c.dynamic = true; }),
+        // Long enough that the kernel splits L into chunk groups and scans
+        // their states (per-key decays with the normaliser; a per-step gate
+        // at K = 64 over 4 threads a column).
+        with(cfg(1, 2, 400, 16, 20), [](auto &c) { c.featureMap = "elu_plus_one"; c.normalize = true; c.gate = 2; c.weakGate = true; c.hasH0 = c.finalState = true; }),
+        with(cfg(1, 1, 300, 64, 8), [](auto &c) { c.gate = 1; c.weakGate = true; c.hasH0 = c.finalState = true; }),
+        with(cfg(1, 1, 260, 8, 4), [](auto &c) { c.finalState = true; }));
 INSTANTIATE_TEST_SUITE_P(TileShapes, LinearAttentionShapesOnGPU, kTileShapes,
                          shapeName);
 INSTANTIATE_TEST_SUITE_P(TileShapes, LinearAttentionShapesOnGPUEmulator,

@@ -91,6 +91,7 @@ inline std::string selectiveScanProgram(const SelectiveScanConfig &c) {
 struct LinearAttentionConfig {
   int64_t batch = 1, heads = 1, seqLen = 1, keyDim = 1, valueDim = 1;
   int gate = 0; // 0: none, 1: per step [B,H,L], 2: per key [B,H,L,K]
+  bool weakGate = false; // log-gates in [-0.005, 0] rather than [-0.5, 0]
   bool hasH0 = false, finalState = false, normalize = false;
   std::string featureMap = "identity";
   double scale = -1; // < 0: attribute absent (K^-1/2)

@@ -26,6 +26,9 @@ namespace {
 struct SSDConfig {
   int64_t batch = 1, len = 1, heads = 1, headDim = 1, groups = 1, state = 1;
   bool full = false;
+  /// A in [-0.02, -0.001] rather than [-4, -0.1]: the state remembers
+  /// hundreds of steps (tests of the GPU kernel's scan over chunks).
+  bool slowDecay = false;
   std::vector<int64_t> offsets; // cu_seqlens (batch 1)
   std::string elt = "f32";
   bool dynamic = false;
@@ -89,7 +92,7 @@ void check(const SSDConfig &c, unsigned seed, double rtol,
   };
   random(elt, {c.batch, c.len, c.heads, c.headDim}, -1, 1, p.x);
   random(elt, {c.batch, c.len, c.heads}, c.full ? -3 : 0.01, c.full ? 1 : 0.5, p.dt);
-  random(acc, {c.heads}, -4, -0.1, p.A);
+  random(acc, {c.heads}, c.slowDecay ? -0.02 : -4, c.slowDecay ? -0.001 : -0.1, p.A);
   random(elt, {c.batch, c.len, c.groups, c.state}, -1, 1, p.B);
   random(elt, {c.batch, c.len, c.groups, c.state}, -1, 1, p.C);
   if (c.full) {
@@ -159,6 +162,19 @@ void checkGPUKernel(Target target) {
   b.elt = "bf16";
   b.full = true;
   check(b, 7, 1e-2, false, target);
+  // Long sequences: the grid is short of threads, so the kernel splits L
+  // into chunk groups (C = 4 at N = 16 and N = 128, C = 2 at N = 37) and
+  // scans the chunks' states; h0 enters chunk 0, the last chunk writes the
+  // final state.
+  SSDConfig chunked = cfg(1, 300, 2, 8, 1, 16);
+  chunked.full = chunked.slowDecay = true;
+  check(chunked, 8, 1e-4, false, target);
+  SSDConfig wide = cfg(1, 200, 1, 4, 1, 128);
+  wide.full = wide.slowDecay = true;
+  check(wide, 9, 1e-4, false, target);
+  SSDConfig prime = cfg(1, 300, 1, 2, 1, 37);
+  prime.slowDecay = true;
+  check(prime, 10, 1e-4, false, target);
 }
 TEST(SSDNumerics, GPUKernelMatchesTheReference) {
   // One thread per (batch, head, p) on the CUDA target; skipped without a

@@ -2,9 +2,23 @@
 
 #include "ColumnScan.h"
 
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
+
+#include <optional>
+
 using namespace mlir;
 
 namespace ssmc::gpu_kernels {
+
+namespace {
+/// Chunking over L stops once the grid has this many threads.
+constexpr int64_t kTargetThreads = 65536;
+/// Values exchanged per shared-memory round trip in the scan over chunks.
+constexpr int64_t kExchange = 8;
+/// Shared memory the kernel may use, in f32 values (46 KB of the 48 KB
+/// static limit).
+constexpr int64_t kSharedFloats = 11776;
+} // namespace
 
 int64_t sliceWidth(int64_t width) {
   if (width <= kMaxSlice)
@@ -17,41 +31,81 @@ int64_t sliceWidth(int64_t width) {
 
 void emitColumnScan(PatternRewriter &rw, Location loc, const ColumnScan &spec) {
   const int64_t R = sliceWidth(spec.width), S = spec.width / R;
-  const int64_t cols = kBlock / S;
   const int64_t nState = spec.sets * R;
-  // Steps per tile: the staged rows and the partial sums of T steps within
-  // 40 KB of shared memory (48 KB is the static limit).
-  int64_t T = 32;
-  auto tileFloats = [&](int64_t t) {
-    int64_t n = t * spec.partials * kBlock;
-    for (int64_t s : spec.stagedSizes(t))
-      n += s;
-    return n;
+  // Chunk groups per block (at most) and steps per tile: the largest Cmax
+  // whose tiles of at least 8 steps fit, else one group with the longest
+  // tile that fits.
+  int64_t perStep = 0;
+  for (int64_t w : spec.stagedPerStep)
+    perStep += w;
+  auto fits = [&](int64_t c, int64_t t) {
+    return c * t * perStep + t * spec.partials * kBlock + kBlock * kExchange <=
+           kSharedFloats;
   };
-  while (T > 1 && tileFloats(T) > 10240)
+  int64_t Cmax = 1, T = 0;
+  for (int64_t c = 16; c >= 2 && !T; c /= 2)
+    for (int64_t t = 32; t >= 8 && S * c <= kBlock; t /= 2)
+      if (fits(c, t)) {
+        Cmax = c, T = t;
+        break;
+      }
+  // Static sizes bound the chunking the run-time choice below could make
+  // (and a smaller Cmax leaves room for longer tiles).
+  std::optional<int64_t> staticL = getConstantIntValue(spec.L);
+  std::optional<int64_t> staticBH = getConstantIntValue(spec.BH),
+                         staticCols = getConstantIntValue(spec.columns);
+  while (Cmax > 1 &&
+         ((staticL && Cmax * 4 * T > *staticL) ||
+          (staticBH && staticCols &&
+           *staticBH * *staticCols * S * (Cmax / 2) >= kTargetThreads)))
+    Cmax /= 2;
+  T = 32;
+  while (T > 1 && !fits(Cmax, T))
     T /= 2;
 
   Value c0 = cidx(rw, loc, 0), c1 = cidx(rw, loc, 1), cT = cidx(rw, loc, T);
-  Value cCols = cidx(rw, loc, cols);
+  auto ult = [&](OpBuilder &b, Value x, Value y) -> Value {
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, x, y);
+  };
+  // C: the largest power of two <= Cmax with threads * C / 2 below the
+  // target and chunks of at least 4 tiles.
+  Value threads = arith::MulIOp::create(
+      rw, loc, arith::MulIOp::create(rw, loc, spec.BH, spec.columns),
+      cidx(rw, loc, S));
+  Value C = c1, rounds = c0;
+  for (int64_t cand = 2, r = 1; cand <= Cmax; cand *= 2, ++r) {
+    Value ok = arith::AndIOp::create(
+        rw, loc,
+        ult(rw, arith::MulIOp::create(rw, loc, threads, cidx(rw, loc, cand / 2)),
+            cidx(rw, loc, kTargetThreads)),
+        arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::uge, spec.L,
+                              cidx(rw, loc, cand * 4 * T)));
+    C = arith::SelectOp::create(rw, loc, ok, cidx(rw, loc, cand), C);
+    rounds = arith::SelectOp::create(rw, loc, ok, cidx(rw, loc, r), rounds);
+  }
+  Value gsz = arith::DivUIOp::create(rw, loc, cidx(rw, loc, kBlock), C);
+  Value cols = arith::DivUIOp::create(rw, loc, gsz, cidx(rw, loc, S));
   Value colBlocks = arith::MaxUIOp::create(
-      rw, loc, arith::CeilDivUIOp::create(rw, loc, spec.columns, cCols), c1);
+      rw, loc, arith::CeilDivUIOp::create(rw, loc, spec.columns, cols), c1);
   Value blocks = arith::MulIOp::create(rw, loc, colBlocks, spec.BH);
   Value H1 = arith::MaxUIOp::create(rw, loc, spec.H, c1);
+  Value chunkLen = arith::CeilDivUIOp::create(rw, loc, spec.L, C);
+  Value nTiles = arith::CeilDivUIOp::create(rw, loc, chunkLen, cT);
+
   MLIRContext *ctx = rw.getContext();
   SmallVector<Type> shared;
-  for (int64_t s : spec.stagedSizes(T))
-    shared.push_back(sharedArrayType(ctx, s));
+  for (int64_t w : spec.stagedPerStep)
+    shared.push_back(sharedArrayType(ctx, Cmax * T * w));
   for (int64_t q = 0; q < spec.partials; ++q)
     shared.push_back(sharedArrayType(ctx, T * kBlock));
-  const size_t nStaged = shared.size() - spec.partials;
+  shared.push_back(sharedArrayType(ctx, kBlock * kExchange));
+  const size_t nStaged = spec.stagedPerStep.size();
 
   launchBlocks(rw, loc, blocks, shared, [&](Value bid, Value tid,
                                             ValueRange sh) {
     ValueRange staged = sh.take_front(nStaged);
-    ValueRange sP = sh.drop_front(nStaged);
-    auto ult = [&](OpBuilder &b, Value x, Value y) -> Value {
-      return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, x, y);
-    };
+    ValueRange sP = sh.slice(nStaged, spec.partials);
+    Value sX = sh.back();
     Value bh = arith::DivUIOp::create(rw, loc, bid, colBlocks);
     Value cb = arith::RemUIOp::create(rw, loc, bid, colBlocks);
     // Block-uniform; an idle block (the one block of an empty problem)
@@ -60,105 +114,255 @@ void emitColumnScan(PatternRewriter &rw, Location loc, const ColumnScan &spec) {
     ColumnAt at;
     at.h = arith::RemUIOp::create(rw, loc, bh, H1);
     at.b = arith::DivUIOp::create(rw, loc, bh, H1);
-    Value slice = arith::DivUIOp::create(rw, loc, tid, cCols);
-    Value c = arith::RemUIOp::create(rw, loc, tid, cCols);
-    at.col = arith::AddIOp::create(rw, loc,
-                                   arith::MulIOp::create(rw, loc, cb, cCols), c);
+    Value g = arith::DivUIOp::create(rw, loc, tid, gsz);
+    Value w = arith::RemUIOp::create(rw, loc, tid, gsz);
+    Value slice = arith::DivUIOp::create(rw, loc, w, cols);
+    Value c = arith::RemUIOp::create(rw, loc, w, cols);
+    Value colBase = arith::MulIOp::create(rw, loc, cb, cols);
+    at.col = arith::AddIOp::create(rw, loc, colBase, c);
     Value active = arith::AndIOp::create(
         rw, loc, blockActive,
         arith::AndIOp::create(rw, loc, ult(rw, slice, cidx(rw, loc, S)),
                               ult(rw, at.col, spec.columns)));
+    Value first = arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::eq, g, c0);
+    Value last = arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::eq, g,
+                                       arith::SubIOp::create(rw, loc, C, c1));
+    Value t0g = arith::MinUIOp::create(
+        rw, loc, arith::MulIOp::create(rw, loc, g, chunkLen), spec.L);
+    Value t1g = arith::MinUIOp::create(
+        rw, loc, arith::AddIOp::create(rw, loc, t0g, chunkLen), spec.L);
+    Value row0 = arith::MulIOp::create(rw, loc, g, cT);
     SmallVector<Value> n;
     Value n0 = arith::MulIOp::create(rw, loc, slice, cidx(rw, loc, R));
     for (int64_t r = 0; r < R; ++r)
       n.push_back(arith::AddIOp::create(rw, loc, n0, cidx(rw, loc, r)));
 
-    SmallVector<Type> stateTys(nState, rw.getF32Type());
-    auto init = scf::IfOp::create(rw, loc, stateTys, active, true);
-    {
-      OpBuilder::InsertionGuard g(rw);
-      rw.setInsertionPointToStart(&init.getThenRegion().front());
+    // `count` f32 values computed by active threads (`fallback` elsewhere).
+    auto ifActive = [&](OpBuilder &b, ArrayRef<Value> fallback,
+                        llvm::function_ref<SmallVector<Value>(OpBuilder &)> fn) {
+      SmallVector<Type> tys(fallback.size(), b.getF32Type());
+      auto op = scf::IfOp::create(b, loc, tys, active, true);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(&op.getThenRegion().front());
+      scf::YieldOp::create(b, loc, fn(b));
+      b.setInsertionPointToStart(&op.getElseRegion().front());
+      scf::YieldOp::create(b, loc, fallback);
+      return SmallVector<Value>(op.getResults().begin(), op.getResults().end());
+    };
+    auto zeros = [&](OpBuilder &b, size_t k) {
+      return SmallVector<Value>(k, cf32(b, loc, 0));
+    };
+    // The state entering the sequence (h0 for set 0, else zero).
+    auto initial = [&](OpBuilder &b) {
       SmallVector<Value> v;
       for (int64_t k = 0; k < spec.sets; ++k)
         for (int64_t r = 0; r < R; ++r)
-          v.push_back(spec.init(rw, at, k, n[r]));
-      scf::YieldOp::create(rw, loc, v);
-      rw.setInsertionPointToStart(&init.getElseRegion().front());
-      scf::YieldOp::create(rw, loc,
-                           SmallVector<Value>(nState, cf32(rw, loc, 0)));
-    }
+          v.push_back(spec.init(b, at, k, n[r]));
+      return v;
+    };
 
-    auto tiles = scf::ForOp::create(
-        rw, loc, c0, spec.L, cT, init.getResults(),
-        [&](OpBuilder &tb, Location l, Value t0, ValueRange state0) {
-          Value cnt = arith::MinUIOp::create(
-              tb, l, cT, arith::SubIOp::create(tb, l, spec.L, t0));
-          ifThen(tb, l, blockActive, [&](OpBuilder &sb) {
-            spec.stage(sb, at.b, at.h, tid, t0, cnt, staged);
-          });
-          barrier(tb, l);
-          auto steps = scf::ForOp::create(
-              tb, l, c0, cnt, c1, state0,
-              [&](OpBuilder &bb, Location sl, Value tt, ValueRange st) {
-                auto upd = scf::IfOp::create(bb, sl, stateTys, active, true);
-                {
-                  OpBuilder::InsertionGuard g(bb);
-                  bb.setInsertionPointToStart(&upd.getThenRegion().front());
-                  SmallVector<Value> state(st.begin(), st.end()), partials;
-                  Value t = arith::AddIOp::create(bb, sl, t0, tt);
-                  spec.step(bb, at, tt, t, n, staged, state, partials);
-                  Value slot = arith::AddIOp::create(
-                      bb, sl, arith::MulIOp::create(bb, sl, tt, cidx(bb, sl, kBlock)),
-                      tid);
-                  for (int64_t q = 0; q < spec.partials; ++q)
-                    memref::StoreOp::create(bb, sl, partials[q], sP[q], slot);
-                  scf::YieldOp::create(bb, sl, state);
-                  bb.setInsertionPointToStart(&upd.getElseRegion().front());
-                  scf::YieldOp::create(bb, sl, st);
-                }
-                scf::YieldOp::create(bb, sl, upd.getResults());
-              });
-          barrier(tb, l);
-          // Each (step, column) of the tile: the sum of its S partials.
-          ifThen(tb, l, blockActive, [&](OpBuilder &rb) {
-            blockStrided(rb, l, tid, cidx(rb, l, T * cols),
-                         [&](OpBuilder &ib, Value idx) {
-              Value tt = arith::DivUIOp::create(ib, l, idx, cCols);
-              Value c2 = arith::RemUIOp::create(ib, l, idx, cCols);
-              ColumnAt out = at;
-              out.col = arith::AddIOp::create(
-                  ib, l, arith::MulIOp::create(ib, l, cb, cCols), c2);
-              Value ok = arith::AndIOp::create(ib, l, ult(ib, tt, cnt),
-                                               ult(ib, out.col, spec.columns));
-              ifThen(ib, l, ok, [&](OpBuilder &fb) {
-                Value row = arith::AddIOp::create(
-                    fb, l, arith::MulIOp::create(fb, l, tt, cidx(fb, l, kBlock)),
-                    c2);
-                SmallVector<Value> sums;
-                for (int64_t q = 0; q < spec.partials; ++q) {
-                  Value sum = memref::LoadOp::create(fb, l, sP[q], row);
-                  for (int64_t s = 1; s < S; ++s)
-                    sum = arith::AddFOp::create(
-                        fb, l, sum,
-                        memref::LoadOp::create(
-                            fb, l, sP[q],
-                            ValueRange{arith::AddIOp::create(
-                                fb, l, row, cidx(fb, l, s * cols))}));
-                  sums.push_back(sum);
-                }
-                spec.finish(fb, out, tt, arith::AddIOp::create(fb, l, t0, tt),
-                            sums, staged);
-              });
+    // One pass of every group over its chunk, from `init`: with `emit` the
+    // outputs are written; with `track` the product of the decays (R
+    // values after the state) is carried too.
+    auto pass = [&](OpBuilder &pb, ValueRange init, bool emit, bool track) {
+      return scf::ForOp::create(
+          pb, loc, c0, nTiles, c1, init,
+          [&](OpBuilder &tb, Location l, Value tile, ValueRange vals) {
+            Value start = arith::MinUIOp::create(
+                tb, l, arith::AddIOp::create(tb, l, t0g, arith::MulIOp::create(tb, l, tile, cT)),
+                t1g);
+            Value cnt = arith::MinUIOp::create(
+                tb, l, cT, arith::SubIOp::create(tb, l, t1g, start));
+            ifThen(tb, l, blockActive, [&](OpBuilder &sb) {
+              spec.stage(sb, at.b, at.h, w, gsz, row0, start, cnt, staged);
             });
+            barrier(tb, l);
+            auto steps = scf::ForOp::create(
+                tb, l, c0, cnt, c1, vals,
+                [&](OpBuilder &bb, Location sl, Value s, ValueRange v) {
+                  SmallVector<Type> tys(v.size(), bb.getF32Type());
+                  auto upd = scf::IfOp::create(bb, sl, tys, active, true);
+                  {
+                    OpBuilder::InsertionGuard guard(bb);
+                    bb.setInsertionPointToStart(&upd.getThenRegion().front());
+                    SmallVector<Value> state(v.begin(), v.begin() + nState);
+                    SmallVector<Value> partials, decay;
+                    spec.step(bb, at, arith::AddIOp::create(bb, sl, row0, s),
+                              arith::AddIOp::create(bb, sl, start, s), n, staged,
+                              state, partials, decay);
+                    if (emit) {
+                      Value slot = arith::AddIOp::create(
+                          bb, sl, arith::MulIOp::create(bb, sl, s, cidx(bb, sl, kBlock)),
+                          tid);
+                      for (int64_t q = 0; q < spec.partials; ++q)
+                        memref::StoreOp::create(bb, sl, partials[q], sP[q], slot);
+                    }
+                    SmallVector<Value> next = state;
+                    if (track)
+                      for (int64_t r = 0; r < R; ++r)
+                        next.push_back(arith::MulFOp::create(
+                            bb, sl, v[nState + r], decay[decay.size() == 1 ? 0 : r]));
+                    scf::YieldOp::create(bb, sl, next);
+                    bb.setInsertionPointToStart(&upd.getElseRegion().front());
+                    scf::YieldOp::create(bb, sl, v);
+                  }
+                  scf::YieldOp::create(bb, sl, upd.getResults());
+                });
+            barrier(tb, l);
+            // Each (step, column) of the group's tile: the sum of its S
+            // partials. (The next tile's steps write the partials only
+            // after its staging barrier, which every thread reaches after
+            // finishing this.)
+            if (emit)
+              ifThen(tb, l, blockActive, [&](OpBuilder &rb) {
+                Value span = arith::MulIOp::create(rb, l, cT, cols);
+                scf::ForOp::create(
+                    rb, l, w, span, gsz, ValueRange{},
+                    [&](OpBuilder &ib, Location il, Value idx, ValueRange) {
+                      Value tt = arith::DivUIOp::create(ib, il, idx, cols);
+                      Value c2 = arith::RemUIOp::create(ib, il, idx, cols);
+                      ColumnAt out = at;
+                      out.col = arith::AddIOp::create(ib, il, colBase, c2);
+                      Value ok = arith::AndIOp::create(ib, il, ult(ib, tt, cnt),
+                                                       ult(ib, out.col, spec.columns));
+                      ifThen(ib, il, ok, [&](OpBuilder &fb) {
+                        Value rowSlot = arith::AddIOp::create(
+                            fb, il,
+                            arith::AddIOp::create(
+                                fb, il, arith::MulIOp::create(fb, il, tt, cidx(fb, il, kBlock)),
+                                arith::MulIOp::create(fb, il, g, gsz)),
+                            c2);
+                        SmallVector<Value> sums;
+                        for (int64_t q = 0; q < spec.partials; ++q) {
+                          Value sum = memref::LoadOp::create(fb, il, sP[q], rowSlot);
+                          for (int64_t k = 1; k < S; ++k)
+                            sum = arith::AddFOp::create(
+                                fb, il, sum,
+                                memref::LoadOp::create(
+                                    fb, il, sP[q],
+                                    ValueRange{arith::AddIOp::create(
+                                        fb, il, rowSlot,
+                                        arith::MulIOp::create(fb, il, cidx(fb, il, k), cols))}));
+                          sums.push_back(sum);
+                        }
+                        spec.finish(fb, out, arith::AddIOp::create(fb, il, start, tt), sums);
+                      });
+                      scf::YieldOp::create(ib, il);
+                    });
+              });
+            scf::YieldOp::create(tb, l, steps.getResults());
           });
-          // The next tile overwrites what this one staged and summed.
-          barrier(tb, l);
-          scf::YieldOp::create(tb, l, steps.getResults());
+    };
+
+    // Values `v[i]` of the thread `k` groups earlier (same column and
+    // slice), through shared memory kExchange at a time; `use(i, theirs)`
+    // gives the new value (on threads where `apply` holds, else v[i]).
+    auto exchange = [&](OpBuilder &b, ArrayRef<Value> v, Value partner, Value apply,
+                        llvm::function_ref<Value(OpBuilder &, size_t, Value)> use) {
+      SmallVector<Value> out;
+      for (size_t e0 = 0; e0 < v.size(); e0 += kExchange) {
+        size_t m = std::min<size_t>(kExchange, v.size() - e0);
+        ifThen(b, loc, active, [&](OpBuilder &wb) {
+          for (size_t j = 0; j < m; ++j)
+            memref::StoreOp::create(
+                wb, loc, v[e0 + j], sX,
+                ValueRange{arith::AddIOp::create(
+                    wb, loc, arith::MulIOp::create(wb, loc, tid, cidx(wb, loc, kExchange)),
+                    cidx(wb, loc, j))});
         });
+        barrier(b, loc);
+        SmallVector<Value> mine(v.begin() + e0, v.begin() + e0 + m);
+        SmallVector<Type> tys(m, b.getF32Type());
+        auto op = scf::IfOp::create(b, loc, tys, apply, true);
+        {
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPointToStart(&op.getThenRegion().front());
+          SmallVector<Value> res;
+          for (size_t j = 0; j < m; ++j) {
+            Value theirs = memref::LoadOp::create(
+                b, loc, sX,
+                ValueRange{arith::AddIOp::create(
+                    b, loc, arith::MulIOp::create(b, loc, partner, cidx(b, loc, kExchange)),
+                    cidx(b, loc, j))});
+            res.push_back(use(b, e0 + j, theirs));
+          }
+          scf::YieldOp::create(b, loc, res);
+          b.setInsertionPointToStart(&op.getElseRegion().front());
+          scf::YieldOp::create(b, loc, mine);
+        }
+        // The next round trip overwrites what this one read.
+        barrier(b, loc);
+        llvm::append_range(out, op.getResults());
+      }
+      return out;
+    };
+
+    // The state entering each chunk.
+    SmallVector<Type> stateTys(nState, rw.getF32Type());
+    auto entry = scf::IfOp::create(
+        rw, loc, stateTys,
+        arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ugt, C, c1), true);
+    {
+      OpBuilder::InsertionGuard guard(rw);
+      rw.setInsertionPointToStart(&entry.getThenRegion().front());
+      // Every chunk from zero (chunk 0 from h0), with its decay product.
+      SmallVector<Value> fallback = zeros(rw, nState + R);
+      SmallVector<Value> init1 = ifActive(rw, fallback, [&](OpBuilder &b) {
+        SmallVector<Value> v = initial(b);
+        for (Value &x : v)
+          x = arith::SelectOp::create(b, loc, first, x, cf32(b, loc, 0));
+        v.append(R, cf32(b, loc, 1));
+        return v;
+      });
+      auto chunks = pass(rw, init1, /*emit=*/false, /*track=*/true);
+      // Inclusive prefixes over the groups: (earlier segment, then ours)
+      // is state = decay_ours * state_theirs + state_ours, decay multiplied.
+      auto scan = scf::ForOp::create(
+          rw, loc, c0, rounds, c1, chunks.getResults(),
+          [&](OpBuilder &sb, Location l, Value r, ValueRange v) {
+            Value k = arith::ShLIOp::create(sb, l, c1, r);
+            Value apply = arith::AndIOp::create(
+                sb, l, active,
+                arith::CmpIOp::create(sb, l, arith::CmpIPredicate::uge, g, k));
+            Value partner = arith::SubIOp::create(
+                sb, l, tid, arith::MulIOp::create(sb, l, k, gsz));
+            SmallVector<Value> vals(v.begin(), v.end());
+            ArrayRef<Value> all(vals);
+            ArrayRef<Value> decay = all.drop_front(nState);
+            SmallVector<Value> next = exchange(
+                sb, all.take_front(nState), partner, apply,
+                [&](OpBuilder &b, size_t i, Value theirs) -> Value {
+                  return math::FmaOp::create(b, loc, decay[i % R], theirs, all[i]);
+                });
+            llvm::append_range(next, exchange(sb, decay, partner, apply,
+                                              [&](OpBuilder &b, size_t i, Value theirs) -> Value {
+                                                return arith::MulFOp::create(b, loc, decay[i], theirs);
+                                              }));
+            scf::YieldOp::create(sb, l, next);
+          });
+      // Chunk g starts from chunk g - 1's inclusive prefix; chunk 0 from
+      // h0.
+      SmallVector<Value> incl(scan.getResults().begin(),
+                              scan.getResults().begin() + nState);
+      Value notFirst = arith::AndIOp::create(
+          rw, loc, active,
+          arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ne, g, c0));
+      SmallVector<Value> carried = exchange(
+          rw, incl, arith::SubIOp::create(rw, loc, tid, gsz), notFirst,
+          [&](OpBuilder &, size_t, Value theirs) { return theirs; });
+      SmallVector<Value> h0v = ifActive(rw, zeros(rw, nState), initial);
+      for (int64_t i = 0; i < nState; ++i)
+        carried[i] = arith::SelectOp::create(rw, loc, first, h0v[i], carried[i]);
+      scf::YieldOp::create(rw, loc, carried);
+      rw.setInsertionPointToStart(&entry.getElseRegion().front());
+      scf::YieldOp::create(rw, loc, ifActive(rw, zeros(rw, nState), initial));
+    }
+    auto fin = pass(rw, entry.getResults(), /*emit=*/true, /*track=*/false);
     if (spec.storeFinal)
-      ifThen(rw, loc, active, [&](OpBuilder &fb) {
+      ifThen(rw, loc, arith::AndIOp::create(rw, loc, active, last),
+             [&](OpBuilder &fb) {
         for (int64_t r = 0; r < R; ++r)
-          spec.storeFinal(fb, at, n[r], tiles.getResult(r));
+          spec.storeFinal(fb, at, n[r], fin.getResult(r));
       });
   });
 }

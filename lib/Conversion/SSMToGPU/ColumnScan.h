@@ -2,17 +2,26 @@
 //
 // Internal to lib/Conversion/SSMToGPU. Both recurrences keep, per (batch,
 // head), a state matrix whose columns evolve independently (ssd: h[p, :],
-// linear attention: S[:, j]) and read each step's output as a dot product
-// of a column with a vector shared by the head (C_t, phi(q_t)). The kernel:
-//  - a block per (batch, head) and `cols` columns; each column's `width`
+// linear attention: S[:, j]) under a diagonal decay, and read each step's
+// output as a dot product of a column with a vector shared by the head
+// (C_t, phi(q_t)). The kernel:
+//  - a block per (batch, head) and a group of columns; each column's `width`
 //    state values are split over S threads of R values each (R <= 16, so a
-//    thread's slice is R loop-carried scalars: registers), 128 / S columns
-//    per block;
-//  - per tile of T steps the block stages what the head shares (B/C rows,
-//    phi(q)/phi(k), gates, per-step scalars) in shared memory, a barrier,
-//    every thread advances its slice through the tile leaving one partial
-//    read-out per step in shared memory, a barrier, the block sums each
-//    column's S partials and writes the outputs, a barrier.
+//    thread's slice is R loop-carried scalars: registers);
+//  - the block's 128 threads form C chunk groups (C a power of two chosen
+//    at run time so that the grid reaches about 65536 threads; 1 when
+//    batch x heads x columns x S already does), group g taking the g-th
+//    chunk of the sequence for the same columns;
+//  - per tile of T steps each group stages what the head shares (B/C rows,
+//    phi(q)/phi(k), gates, per-step scalars) in its part of shared memory,
+//    a barrier, every thread advances its slice through the tile, a
+//    barrier;
+//  - with C > 1, a first pass runs every chunk from a zero state (chunk 0
+//    from h0) tracking the product of its decays, then log2(C) rounds of a
+//    Hillis-Steele scan over the groups (values exchanged through shared
+//    memory, 8 at a time) give each chunk the state entering it;
+//  - the last pass leaves each step's partial read-out in shared memory and
+//    the group sums each column's S partials and writes the outputs.
 //
 //===----------------------------------------------------------------------===//
 
@@ -31,42 +40,43 @@ struct ColumnAt {
 };
 
 struct ColumnScan {
-  int64_t width = 0;   ///< state values per column (N or K)
-  int64_t sets = 1;    ///< state arrays per column (2 with a normaliser)
+  int64_t width = 0;    ///< state values per column (N or K)
+  int64_t sets = 1;     ///< state arrays per column (2 with a normaliser)
   int64_t partials = 1; ///< per-step sums reduced over a column's slices
   /// Sequence length, columns per (batch, head), batch * heads, heads.
   Value L, columns, BH, H;
-  /// Shared arrays staged per tile, in f32 values, for T steps a tile.
-  std::function<SmallVector<int64_t>(int64_t T)> stagedSizes;
-  /// Stages steps [t0, t0 + cnt) of (b, h) into `staged`; every thread of
-  /// the block calls it (share the work with blockStrided).
-  std::function<void(OpBuilder &, Value b, Value h, Value tid, Value t0,
-                     Value cnt, ValueRange staged)>
+  /// f32 values per step of each shared array the op stages; a tile row r
+  /// of an array of w values per step is at [r * w, (r + 1) * w).
+  SmallVector<int64_t> stagedPerStep;
+  /// Stages steps [t0, t0 + cnt) of (b, h) into tile rows [row0, row0 +
+  /// cnt); threads `lane` of `stride` share the work (every one calls it).
+  std::function<void(OpBuilder &, Value b, Value h, Value lane, Value stride,
+                     Value row0, Value t0, Value cnt, ValueRange staged)>
       stage;
   /// Initial value of element `n` of state set `set`.
   std::function<Value(OpBuilder &, const ColumnAt &, int64_t set, Value n)>
       init;
-  /// One step (tile row tt, time t) of the thread's slice: `state` holds
+  /// One step (tile row `row`, time t) of the thread's slice: `state` holds
   /// sets x R values (set-major) for the elements `n`, updated in place;
-  /// `partials` receives this slice's share of each per-step sum.
-  std::function<void(OpBuilder &, const ColumnAt &, Value tt, Value t,
+  /// `partials` receives this slice's share of each per-step sum, `decay`
+  /// the factor the step multiplied the state by (one value for all
+  /// elements, or R; every set decays alike).
+  std::function<void(OpBuilder &, const ColumnAt &, Value row, Value t,
                      ArrayRef<Value> n, ValueRange staged,
                      SmallVectorImpl<Value> &state,
-                     SmallVectorImpl<Value> &partials)>
+                     SmallVectorImpl<Value> &partials,
+                     SmallVectorImpl<Value> &decay)>
       step;
   /// Writes the output of step t from the column's summed partials.
-  std::function<void(OpBuilder &, const ColumnAt &, Value tt, Value t,
-                     ArrayRef<Value> sums, ValueRange staged)>
+  std::function<void(OpBuilder &, const ColumnAt &, Value t,
+                     ArrayRef<Value> sums)>
       finish;
   /// Stores element n of the final state (set 0); empty: no final state.
   std::function<void(OpBuilder &, const ColumnAt &, Value n, Value v)>
       storeFinal;
 };
 
-/// At most this many state values per thread. 16 rather than 32: the
-/// kernels do not split L, so the threads come from (batch, head, column,
-/// slice) alone, and a batch-1 Mamba-2 layer (24 heads x 64 columns x
-/// N = 128) gets 8 slices per column, 12288 threads, instead of 6144.
+/// At most this many state values per thread.
 constexpr int64_t kMaxSlice = 16;
 
 /// Values per thread slice for a state of `width` values: `width` up to

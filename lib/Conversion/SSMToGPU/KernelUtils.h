@@ -144,24 +144,36 @@ inline void blockStrided(OpBuilder &b, Location loc, Value tid, Value total,
                      });
 }
 
-/// The block's threads fill a shared tile of `rows` x `width` values:
-/// `body(builder, idx, row, col)` for every element whose row is below
-/// `count` (the tile's valid rows), idx = row * width + col.
-inline void stageRows(OpBuilder &b, Location loc, Value tid, int64_t rows,
-                      int64_t width, Value count,
+/// Threads `lane` of `stride` fill rows [row0, row0 + rows) of a shared
+/// array of `width` values per row: `body(builder, idx, row, col)` for every
+/// element whose row (relative to row0) is below `count`, idx = (row0 +
+/// row) * width + col. Consecutive lanes take consecutive elements, so
+/// loads of consecutive values coalesce.
+inline void stageRows(OpBuilder &b, Location loc, Value lane, Value stride,
+                      int64_t rows, int64_t width, Value count, Value row0,
                       llvm::function_ref<void(OpBuilder &, Value, Value, Value)> body) {
   Value w = cidx(b, loc, width);
-  blockStrided(b, loc, tid, cidx(b, loc, rows * width),
-               [&](OpBuilder &ib, Value idx) {
-    Value row = arith::DivUIOp::create(ib, loc, idx, w);
-    Value col = arith::RemUIOp::create(ib, loc, idx, w);
-    Value valid =
-        arith::CmpIOp::create(ib, loc, arith::CmpIPredicate::ult, row, count);
-    auto guard = scf::IfOp::create(ib, loc, valid, false);
-    OpBuilder::InsertionGuard g(ib);
-    ib.setInsertionPointToStart(&guard.getThenRegion().front());
-    body(ib, idx, row, col);
-  });
+  Value base = arith::MulIOp::create(b, loc, row0, w);
+  scf::ForOp::create(
+      b, loc, lane, cidx(b, loc, rows * width), stride, ValueRange{},
+      [&](OpBuilder &ib, Location l, Value e, ValueRange) {
+        Value row = arith::DivUIOp::create(ib, l, e, w);
+        Value col = arith::RemUIOp::create(ib, l, e, w);
+        Value valid =
+            arith::CmpIOp::create(ib, l, arith::CmpIPredicate::ult, row, count);
+        auto guard = scf::IfOp::create(ib, l, valid, false);
+        {
+          OpBuilder::InsertionGuard g(ib);
+          ib.setInsertionPointToStart(&guard.getThenRegion().front());
+          body(ib, arith::AddIOp::create(ib, l, base, e), row, col);
+        }
+        scf::YieldOp::create(ib, l);
+      });
+}
+
+/// Elements of a static 1-D shared array.
+inline int64_t tileRows(Value array) {
+  return cast<MemRefType>(array.getType()).getDimSize(0);
 }
 
 /// Steps per shared-memory tile when each step stages `tiles` rows of

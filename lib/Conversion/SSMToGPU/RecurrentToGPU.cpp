@@ -71,14 +71,11 @@ struct SSDToGPU : OpRewritePattern<ssm::SSDOp> {
     cs.columns = P;
     cs.BH = arith::MulIOp::create(rw, loc, Bsz, H);
     cs.H = H;
-    cs.stagedSizes = [&](int64_t T) {
-      return SmallVector<int64_t>{T * N, T * N, T, T};
-    };
-    cs.stage = [&](OpBuilder &sb, Value b, Value h, Value tid, Value t0,
-                   Value cnt, ValueRange st) {
+    cs.stagedPerStep = {N, N, 1, 1};
+    cs.stage = [&](OpBuilder &sb, Value b, Value h, Value lane, Value stride,
+                   Value row0, Value t0, Value cnt, ValueRange st) {
       Value g = arith::DivUIOp::create(sb, loc, h, perGroup);
-      int64_t T = cast<MemRefType>(st[2].getType()).getDimSize(0);
-      stageRows(sb, loc, tid, T, N, cnt,
+      stageRows(sb, loc, lane, stride, tileRows(st[2]), N, cnt, row0,
                 [&](OpBuilder &lb, Value idx, Value tt, Value n) {
         Value t = arith::AddIOp::create(lb, loc, t0, tt);
         memref::StoreOp::create(
@@ -87,19 +84,20 @@ struct SSDToGPU : OpRewritePattern<ssm::SSDOp> {
             lb, loc, load32(lb, loc, Cm, ValueRange{b, t, g, n}), st[1], idx);
       });
       ifThen(sb, loc,
-             arith::CmpIOp::create(sb, loc, arith::CmpIPredicate::ult, tid, cnt),
+             arith::CmpIOp::create(sb, loc, arith::CmpIPredicate::ult, lane, cnt),
              [&](OpBuilder &db) {
-        Value t = arith::AddIOp::create(db, loc, t0, tid);
+        Value t = arith::AddIOp::create(db, loc, t0, lane);
         Value d = load32(db, loc, dt, ValueRange{b, t, h});
         if (bias)
           d = arith::AddFOp::create(db, loc, d, load32(db, loc, bias, ValueRange{h}));
         if (op.getDtSoftplus())
           d = softplus(db, loc, d);
         Value a = load32(db, loc, A, ValueRange{h});
-        memref::StoreOp::create(db, loc, d, st[2], tid);
+        Value row = arith::AddIOp::create(db, loc, row0, lane);
+        memref::StoreOp::create(db, loc, d, st[2], row);
         memref::StoreOp::create(
             db, loc, math::ExpOp::create(db, loc, arith::MulFOp::create(db, loc, d, a)),
-            st[3], tid);
+            st[3], row);
       });
     };
     cs.init = [&](OpBuilder &bb, const ColumnAt &at, int64_t, Value n) -> Value {
@@ -108,7 +106,7 @@ struct SSDToGPU : OpRewritePattern<ssm::SSDOp> {
     };
     cs.step = [&](OpBuilder &bb, const ColumnAt &at, Value tt, Value t,
                   ArrayRef<Value> n, ValueRange st, SmallVectorImpl<Value> &h,
-                  SmallVectorImpl<Value> &partials) {
+                  SmallVectorImpl<Value> &partials, SmallVectorImpl<Value> &decays) {
       Value xv = load32(bb, loc, x, ValueRange{at.b, t, at.h, at.col});
       Value d = memref::LoadOp::create(bb, loc, st[2], tt);
       Value decay = memref::LoadOp::create(bb, loc, st[3], tt);
@@ -124,9 +122,10 @@ struct SSDToGPU : OpRewritePattern<ssm::SSDOp> {
         y = math::FmaOp::create(bb, loc, cn, h[r], y);
       }
       partials.push_back(y);
+      decays.push_back(decay);
     };
-    cs.finish = [&](OpBuilder &bb, const ColumnAt &at, Value, Value t,
-                    ArrayRef<Value> sums, ValueRange) {
+    cs.finish = [&](OpBuilder &bb, const ColumnAt &at, Value t,
+                    ArrayRef<Value> sums) {
       Value y = sums[0];
       SmallVector<Value> xAt{at.b, t, at.h, at.col};
       if (D)
@@ -197,16 +196,12 @@ struct LinearAttentionToGPU : OpRewritePattern<ssm::LinearAttentionOp> {
     cs.columns = V;
     cs.BH = arith::MulIOp::create(rw, loc, Bsz, H);
     cs.H = H;
-    cs.stagedSizes = [&](int64_t T) {
-      SmallVector<int64_t> sizes{T * K, T * K};
-      if (gate)
-        sizes.push_back(perKey ? T * K : T);
-      return sizes;
-    };
-    cs.stage = [&](OpBuilder &sb, Value b, Value h, Value tid, Value t0,
-                   Value cnt, ValueRange st) {
-      int64_t T = cast<MemRefType>(st[0].getType()).getDimSize(0) / K;
-      stageRows(sb, loc, tid, T, K, cnt,
+    cs.stagedPerStep = {K, K};
+    if (gate)
+      cs.stagedPerStep.push_back(perKey ? K : 1);
+    cs.stage = [&](OpBuilder &sb, Value b, Value h, Value lane, Value stride,
+                   Value row0, Value t0, Value cnt, ValueRange st) {
+      stageRows(sb, loc, lane, stride, tileRows(st[0]) / K, K, cnt, row0,
                 [&](OpBuilder &lb, Value idx, Value tt, Value i) {
         Value t = arith::AddIOp::create(lb, loc, t0, tt);
         Value qi = arith::MulFOp::create(
@@ -225,13 +220,13 @@ struct LinearAttentionToGPU : OpRewritePattern<ssm::LinearAttentionOp> {
       });
       if (gate && !perKey)
         ifThen(sb, loc,
-               arith::CmpIOp::create(sb, loc, arith::CmpIPredicate::ult, tid, cnt),
+               arith::CmpIOp::create(sb, loc, arith::CmpIPredicate::ult, lane, cnt),
                [&](OpBuilder &gb) {
-          Value t = arith::AddIOp::create(gb, loc, t0, tid);
+          Value t = arith::AddIOp::create(gb, loc, t0, lane);
           memref::StoreOp::create(
               gb, loc,
               math::ExpOp::create(gb, loc, load32(gb, loc, gate, ValueRange{b, h, t})),
-              st[2], tid);
+              st[2], ValueRange{arith::AddIOp::create(gb, loc, row0, lane)});
         });
     };
     cs.init = [&](OpBuilder &bb, const ColumnAt &at, int64_t set, Value n) -> Value {
@@ -240,7 +235,7 @@ struct LinearAttentionToGPU : OpRewritePattern<ssm::LinearAttentionOp> {
     };
     cs.step = [&](OpBuilder &bb, const ColumnAt &at, Value tt, Value t,
                   ArrayRef<Value> n, ValueRange st, SmallVectorImpl<Value> &state,
-                  SmallVectorImpl<Value> &partials) {
+                  SmallVectorImpl<Value> &partials, SmallVectorImpl<Value> &decays) {
       const size_t R = n.size();
       Value vj = load32(bb, loc, v, ValueRange{at.b, at.h, t, at.col});
       Value gStep = gate && !perKey
@@ -254,6 +249,8 @@ struct LinearAttentionToGPU : OpRewritePattern<ssm::LinearAttentionOp> {
         Value ki = memref::LoadOp::create(bb, loc, st[1], at_);
         Value gi = perKey ? memref::LoadOp::create(bb, loc, st[2], at_).getResult()
                           : gStep;
+        if (perKey)
+          decays.push_back(gi);
         Value kv = arith::MulFOp::create(bb, loc, ki, vj);
         state[r] = gi ? math::FmaOp::create(bb, loc, gi, state[r], kv).getResult()
                       : arith::AddFOp::create(bb, loc, state[r], kv).getResult();
@@ -268,9 +265,11 @@ struct LinearAttentionToGPU : OpRewritePattern<ssm::LinearAttentionOp> {
       partials.push_back(o);
       if (normalize)
         partials.push_back(den);
+      if (!perKey)
+        decays.push_back(gStep ? gStep : cf32(bb, loc, 1));
     };
-    cs.finish = [&](OpBuilder &bb, const ColumnAt &at, Value, Value t,
-                    ArrayRef<Value> sums, ValueRange) {
+    cs.finish = [&](OpBuilder &bb, const ColumnAt &at, Value t,
+                    ArrayRef<Value> sums) {
       Value o = normalize ? arith::DivFOp::create(bb, loc, sums[0], sums[1]).getResult()
                           : sums[0];
       store32(bb, loc, o, out, ValueRange{at.b, at.h, t, at.col});
@@ -361,7 +360,8 @@ struct AttentionToGPU : OpRewritePattern<ssm::AttentionOp> {
       Value qLast = arith::MinUIOp::create(
           rw, loc, arith::AddIOp::create(rw, loc, qFirst, cidx(rw, loc, kBlock - 1)),
           arith::SubIOp::create(rw, loc, arith::MaxUIOp::create(rw, loc, Lq, c1), c1));
-      auto [lo, hi] = range(rw, i);
+      auto loHi = range(rw, i);
+      Value lo = loHi.first, hi = loHi.second;
       Value blo = range(rw, qFirst).first, bhi = range(rw, qLast).second;
       bhi = arith::MaxSIOp::create(rw, loc, blo, bhi);
 
@@ -468,7 +468,7 @@ struct AttentionToGPU : OpRewritePattern<ssm::AttentionOp> {
             Value cnt = arith::MinUIOp::create(
                 tb, l, cTk, arith::SubIOp::create(tb, l, bhi, j0));
             auto stage = [&](OpBuilder &sb, Value from, Value to, int64_t w) {
-              stageRows(sb, l, tid, Tk, w, cnt,
+              stageRows(sb, l, tid, cidx(sb, l, kBlock), Tk, w, cnt, c0,
                         [&](OpBuilder &lb, Value idx, Value jj, Value c) {
                 Value j = arith::AddIOp::create(lb, l, j0, jj);
                 memref::StoreOp::create(
