@@ -201,7 +201,10 @@ const auto kTileShapes = ::testing::Values(
         // at K = 64 over 4 threads a column).
         with(cfg(1, 2, 400, 16, 20), [](auto &c) { c.featureMap = "elu_plus_one"; c.normalize = true; c.gate = 2; c.weakGate = true; c.hasH0 = c.finalState = true; }),
         with(cfg(1, 1, 300, 64, 8), [](auto &c) { c.gate = 1; c.weakGate = true; c.hasH0 = c.finalState = true; }),
-        with(cfg(1, 1, 260, 8, 4), [](auto &c) { c.finalState = true; }));
+        with(cfg(1, 1, 260, 8, 4), [](auto &c) { c.finalState = true; }),
+        // One column, L = 1100: 16 chunk groups of 8 threads staging
+        // per-step gates for tiles of more steps than that.
+        with(cfg(1, 1, 1100, 4, 1), [](auto &c) { c.gate = 1; c.weakGate = true; c.finalState = true; }));
 INSTANTIATE_TEST_SUITE_P(TileShapes, LinearAttentionShapesOnGPU, kTileShapes,
                          shapeName);
 INSTANTIATE_TEST_SUITE_P(TileShapes, LinearAttentionShapesOnGPUEmulator,

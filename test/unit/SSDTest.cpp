@@ -175,6 +175,11 @@ void checkGPUKernel(Target target) {
   SSDConfig prime = cfg(1, 300, 1, 2, 1, 37);
   prime.slowDecay = true;
   check(prime, 10, 1e-4, false, target);
+  // Two columns, L = 1100: 16 chunk groups of 8 threads, fewer than a
+  // tile's 16 steps.
+  SSDConfig many = cfg(1, 1100, 1, 2, 1, 16);
+  many.full = many.slowDecay = true;
+  check(many, 11, 1e-4, false, target);
 }
 TEST(SSDNumerics, GPUKernelMatchesTheReference) {
   // One thread per (batch, head, p) on the CUDA target; skipped without a

@@ -171,6 +171,18 @@ inline void stageRows(OpBuilder &b, Location loc, Value lane, Value stride,
       });
 }
 
+/// for (s = lane; s < count; s += stride) body(s): per-step values of a
+/// tile staged by `stride` threads (a chunk group may have fewer threads
+/// than the tile has steps).
+inline void stageSteps(OpBuilder &b, Location loc, Value lane, Value stride,
+                       Value count, llvm::function_ref<void(OpBuilder &, Value)> body) {
+  scf::ForOp::create(b, loc, lane, count, stride, ValueRange{},
+                     [&](OpBuilder &ib, Location l, Value s, ValueRange) {
+                       body(ib, s);
+                       scf::YieldOp::create(ib, l);
+                     });
+}
+
 /// Elements of a static 1-D shared array.
 inline int64_t tileRows(Value array) {
   return cast<MemRefType>(array.getType()).getDimSize(0);

@@ -83,17 +83,15 @@ struct SSDToGPU : OpRewritePattern<ssm::SSDOp> {
         memref::StoreOp::create(
             lb, loc, load32(lb, loc, Cm, ValueRange{b, t, g, n}), st[1], idx);
       });
-      ifThen(sb, loc,
-             arith::CmpIOp::create(sb, loc, arith::CmpIPredicate::ult, lane, cnt),
-             [&](OpBuilder &db) {
-        Value t = arith::AddIOp::create(db, loc, t0, lane);
+      stageSteps(sb, loc, lane, stride, cnt, [&](OpBuilder &db, Value s) {
+        Value t = arith::AddIOp::create(db, loc, t0, s);
         Value d = load32(db, loc, dt, ValueRange{b, t, h});
         if (bias)
           d = arith::AddFOp::create(db, loc, d, load32(db, loc, bias, ValueRange{h}));
         if (op.getDtSoftplus())
           d = softplus(db, loc, d);
         Value a = load32(db, loc, A, ValueRange{h});
-        Value row = arith::AddIOp::create(db, loc, row0, lane);
+        Value row = arith::AddIOp::create(db, loc, row0, s);
         memref::StoreOp::create(db, loc, d, st[2], row);
         memref::StoreOp::create(
             db, loc, math::ExpOp::create(db, loc, arith::MulFOp::create(db, loc, d, a)),
@@ -219,14 +217,12 @@ struct LinearAttentionToGPU : OpRewritePattern<ssm::LinearAttentionOp> {
               st[2], idx);
       });
       if (gate && !perKey)
-        ifThen(sb, loc,
-               arith::CmpIOp::create(sb, loc, arith::CmpIPredicate::ult, lane, cnt),
-               [&](OpBuilder &gb) {
-          Value t = arith::AddIOp::create(gb, loc, t0, lane);
+        stageSteps(sb, loc, lane, stride, cnt, [&](OpBuilder &gb, Value s) {
+          Value t = arith::AddIOp::create(gb, loc, t0, s);
           memref::StoreOp::create(
               gb, loc,
               math::ExpOp::create(gb, loc, load32(gb, loc, gate, ValueRange{b, h, t})),
-              st[2], ValueRange{arith::AddIOp::create(gb, loc, row0, lane)});
+              st[2], ValueRange{arith::AddIOp::create(gb, loc, row0, s)});
         });
     };
     cs.init = [&](OpBuilder &bb, const ColumnAt &at, int64_t set, Value n) -> Value {
