@@ -145,35 +145,37 @@ int main() {
     expect("selective_scan out", y.data, want.out);
     expect("selective_scan final state", h.data, want.finalState);
   }
-  { // ssd (2, L = 75, H = 4, P = 21, G = 2, N = 5), every option: 3 tiles
+  { // ssd (2, L = 1100, H = 4, P = 21, G = 2, N = 5), every option: 8 chunk
+    // groups of 5 tiles, slow decays so that the state crosses chunks
     ssmc::ref::SSDProblem p;
-    p.batch = 2, p.seqLen = 75, p.heads = 4, p.headDim = 21, p.groups = 2;
+    p.batch = 2, p.seqLen = 1100, p.heads = 4, p.headDim = 21, p.groups = 2;
     p.stateSize = 5, p.dtSoftplus = true;
-    auto x = random({2, 75, 4, 21}, -1, 1, p.x);
-    auto dt = random({2, 75, 4}, -3, 1, p.dt);
-    auto A = random({4}, -4, -0.1, p.A);
-    auto B = random({2, 75, 2, 5}, -1, 1, p.B);
-    auto C = random({2, 75, 2, 5}, -1, 1, p.C);
+    auto x = random({2, 1100, 4, 21}, -1, 1, p.x);
+    auto dt = random({2, 1100, 4}, -3, 1, p.dt);
+    auto A = random({4}, -0.02, -0.001, p.A);
+    auto B = random({2, 1100, 2, 5}, -1, 1, p.B);
+    auto C = random({2, 1100, 2, 5}, -1, 1, p.C);
     auto D = random({4}, -1, 1, p.D);
-    auto z = random({2, 75, 4, 21}, -3, 3, p.z);
+    auto z = random({2, 1100, 4, 21}, -3, 3, p.z);
     auto bias = random({4}, -1, 0.5, p.dtBias);
     auto h0 = random({2, 4, 21, 5}, -1, 1, p.h0);
-    Buffer<float, 4> y({2, 75, 4, 21}), h({2, 4, 21, 5});
+    Buffer<float, 4> y({2, 1100, 4, 21}), h({2, 4, 21, 5});
     _mlir_ciface_gpu_ssd(&x, &dt, &A, &B, &C, &D, &z, &bias, &h0, &y, &h);
     auto want = ssmc::ref::ssd(p);
     expect("ssd out", y.data, want.out);
     expect("ssd final state", h.data, want.finalState);
   }
-  { // linear attention (2, 3, L = 75, K = 8, V = 16), per-key gates, h0, scale
+  { // linear attention (2, 3, L = 1100, K = 8, V = 16), per-key gates (weak: the
+    // state crosses the 8 chunk groups), h0, scale
     ssmc::ref::LinearAttentionProblem p;
-    p.batch = 2, p.heads = 3, p.seqLen = 75, p.keyDim = 8, p.valueDim = 16;
+    p.batch = 2, p.heads = 3, p.seqLen = 1100, p.keyDim = 8, p.valueDim = 16;
     p.scale = 0.5, p.gatePerKey = true;
-    auto q = random({2, 3, 75, 8}, -1, 1, p.q);
-    auto k = random({2, 3, 75, 8}, -1, 1, p.k);
-    auto v = random({2, 3, 75, 16}, -1, 1, p.v);
-    auto g = random({2, 3, 75, 8}, -0.5, 0, p.gate);
+    auto q = random({2, 3, 1100, 8}, -1, 1, p.q);
+    auto k = random({2, 3, 1100, 8}, -1, 1, p.k);
+    auto v = random({2, 3, 1100, 16}, -1, 1, p.v);
+    auto g = random({2, 3, 1100, 8}, -0.005, 0, p.gate);
     auto h0 = random({2, 3, 8, 16}, -1, 1, p.h0);
-    Buffer<float, 4> o({2, 3, 75, 16}), s({2, 3, 8, 16});
+    Buffer<float, 4> o({2, 3, 1100, 16}), s({2, 3, 8, 16});
     _mlir_ciface_gpu_linear_attention(&q, &k, &v, &g, &h0, &o, &s);
     auto want = ssmc::ref::linearAttention(p);
     expect("linear_attention out", o.data, want.out);
