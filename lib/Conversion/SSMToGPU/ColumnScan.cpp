@@ -138,16 +138,9 @@ void emitColumnScan(PatternRewriter &rw, Location loc, const ColumnScan &spec) {
       n.push_back(arith::AddIOp::create(rw, loc, n0, cidx(rw, loc, r)));
 
     // `count` f32 values computed by active threads (`fallback` elsewhere).
-    auto ifActive = [&](OpBuilder &b, ArrayRef<Value> fallback,
+    auto ifActive = [&](OpBuilder &b, ValueRange fallback,
                         llvm::function_ref<SmallVector<Value>(OpBuilder &)> fn) {
-      SmallVector<Type> tys(fallback.size(), b.getF32Type());
-      auto op = scf::IfOp::create(b, loc, tys, active, true);
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(&op.getThenRegion().front());
-      scf::YieldOp::create(b, loc, fn(b));
-      b.setInsertionPointToStart(&op.getElseRegion().front());
-      scf::YieldOp::create(b, loc, fallback);
-      return SmallVector<Value>(op.getResults().begin(), op.getResults().end());
+      return valuesIf(b, loc, active, fallback, fn);
     };
     auto zeros = [&](OpBuilder &b, size_t k) {
       return SmallVector<Value>(k, cf32(b, loc, 0));
@@ -272,27 +265,21 @@ void emitColumnScan(PatternRewriter &rw, Location loc, const ColumnScan &spec) {
         });
         barrier(b, loc);
         SmallVector<Value> mine(v.begin() + e0, v.begin() + e0 + m);
-        SmallVector<Type> tys(m, b.getF32Type());
-        auto op = scf::IfOp::create(b, loc, tys, apply, true);
-        {
-          OpBuilder::InsertionGuard guard(b);
-          b.setInsertionPointToStart(&op.getThenRegion().front());
+        SmallVector<Value> got = valuesIf(b, loc, apply, mine, [&](OpBuilder &rb) {
           SmallVector<Value> res;
           for (size_t j = 0; j < m; ++j) {
             Value theirs = memref::LoadOp::create(
-                b, loc, sX,
+                rb, loc, sX,
                 ValueRange{arith::AddIOp::create(
-                    b, loc, arith::MulIOp::create(b, loc, partner, cidx(b, loc, kExchange)),
-                    cidx(b, loc, j))});
-            res.push_back(use(b, e0 + j, theirs));
+                    rb, loc, arith::MulIOp::create(rb, loc, partner, cidx(rb, loc, kExchange)),
+                    cidx(rb, loc, j))});
+            res.push_back(use(rb, e0 + j, theirs));
           }
-          scf::YieldOp::create(b, loc, res);
-          b.setInsertionPointToStart(&op.getElseRegion().front());
-          scf::YieldOp::create(b, loc, mine);
-        }
+          return res;
+        });
         // The next round trip overwrites what this one read.
         barrier(b, loc);
-        llvm::append_range(out, op.getResults());
+        llvm::append_range(out, got);
       }
       return out;
     };

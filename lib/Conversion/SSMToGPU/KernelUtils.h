@@ -118,6 +118,20 @@ inline void launchLanes(PatternRewriter &rw, Location loc, Value lanes,
   });
 }
 
+/// The values of `scf.if (cond)`: `then` builds them in the then-region,
+/// `fallback` (same types) are the else-region's.
+inline SmallVector<Value>
+valuesIf(OpBuilder &b, Location loc, Value cond, ValueRange fallback,
+         llvm::function_ref<SmallVector<Value>(OpBuilder &)> then) {
+  auto op = scf::IfOp::create(b, loc, fallback.getTypes(), cond, true);
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(&op.getThenRegion().front());
+  scf::YieldOp::create(b, loc, then(b));
+  b.setInsertionPointToStart(&op.getElseRegion().front());
+  scf::YieldOp::create(b, loc, fallback);
+  return SmallVector<Value>(op.getResults().begin(), op.getResults().end());
+}
+
 /// if (cond) { body } (no results).
 inline void ifThen(OpBuilder &b, Location loc, Value cond,
                    llvm::function_ref<void(OpBuilder &)> body) {
@@ -188,16 +202,6 @@ inline int64_t tileRows(Value array) {
   return cast<MemRefType>(array.getType()).getDimSize(0);
 }
 
-/// Steps per shared-memory tile when each step stages `tiles` rows of
-/// `width` f32 values: the largest power of two <= 32 whose tiles fit in
-/// 32 KB (static shared memory stops at 48 KB per block).
-inline int64_t tileSteps(int64_t width, int64_t tiles) {
-  int64_t t = 32;
-  while (t > 1 && t * width * tiles > 8192)
-    t /= 2;
-  return t;
-}
-
 /// A private f32 array of `n` elements.
 inline Value privateArray(OpBuilder &b, Location loc, int64_t n) {
   auto ty = MemRefType::get({n}, b.getF32Type(), AffineMap(),
@@ -214,30 +218,6 @@ inline void forEach(OpBuilder &b, Location loc, Value n,
                        body(bb, i);
                        scf::YieldOp::create(bb, l);
                      });
-}
-
-/// A private state array of `n` elements, filled from `h0` at the indices
-/// `at(i)` gives (zero without h0).
-inline Value initialState(OpBuilder &b, Location loc, int64_t n, Value h0,
-                          llvm::function_ref<SmallVector<Value>(Value)> at) {
-  Value st = privateArray(b, loc, n);
-  forEach(b, loc, cidx(b, loc, n), [&](OpBuilder &bb, Value i) {
-    Value init =
-        h0 ? load32(bb, loc, h0, at(i))
-           : cf32(bb, loc, 0);
-    memref::StoreOp::create(bb, loc, init, st, ValueRange{i});
-  });
-  return st;
-}
-
-/// Writes the `n` elements of state array `st` to `dest` at `at(i)`.
-inline void storeState(OpBuilder &b, Location loc, Value st, int64_t n,
-                       Value dest,
-                       llvm::function_ref<SmallVector<Value>(Value)> at) {
-  forEach(b, loc, cidx(b, loc, n), [&](OpBuilder &bb, Value i) {
-    Value v = memref::LoadOp::create(bb, loc, st, ValueRange{i});
-    store32(bb, loc, v, dest, at(i));
-  });
 }
 
 /// True when every operand is an index or has f32, f16 or bf16 elements:

@@ -154,14 +154,8 @@ struct SelectiveScanToGPU : OpRewritePattern<ssm::SelectiveScanOp> {
       // f32 values computed by active threads (zeros on idle ones).
       auto ifActive = [&](OpBuilder &b, size_t count,
                           llvm::function_ref<SmallVector<Value>(OpBuilder &)> fn) {
-        SmallVector<Type> tys(count, b.getF32Type());
-        auto op = scf::IfOp::create(b, loc, tys, me.active, true);
-        OpBuilder::InsertionGuard g(b);
-        b.setInsertionPointToStart(&op.getThenRegion().front());
-        scf::YieldOp::create(b, loc, fn(b));
-        b.setInsertionPointToStart(&op.getElseRegion().front());
-        scf::YieldOp::create(b, loc, SmallVector<Value>(count, cf32(b, loc, 0)));
-        return SmallVector<Value>(op.getResults().begin(), op.getResults().end());
+        return valuesIf(b, loc, me.active,
+                        SmallVector<Value>(count, cf32(b, loc, 0)), fn);
       };
       // This thread's channel constants: A's row, delta_bias, D (loaded
       // where a phase starts rather than kept live across the kernel, which
@@ -328,38 +322,33 @@ struct SelectiveScanToGPU : OpRewritePattern<ssm::SelectiveScanOp> {
               rb, loc, me.active,
               arith::CmpIOp::create(rb, loc, arith::CmpIPredicate::uge, me.c, k));
           // Combine with the chunk k places earlier: its segment, then ours.
-          SmallVector<Type> tys(N + 1, rb.getF32Type());
-          auto comb = scf::IfOp::create(rb, loc, tys, apply, true);
-          {
-            OpBuilder::InsertionGuard g(rb);
-            rb.setInsertionPointToStart(&comb.getThenRegion().front());
-            SmallVector<Value> chan = channel(rb);
-            Value partner = arith::SubIOp::create(
-                rb, loc, tid, arith::MulIOp::create(rb, loc, k, cpb));
-            Value mine = memref::LoadOp::create(rb, loc, sS, tid);
-            Value theirs = memref::LoadOp::create(rb, loc, sS, partner);
-            SmallVector<Value> res;
-            for (int64_t n = 0; n < N; ++n) {
-              Value hm = memref::LoadOp::create(rb, loc, sH,
-                                                ValueRange{hIndex(rb, n, tid)});
-              Value hp = memref::LoadOp::create(
-                  rb, loc, sH, ValueRange{hIndex(rb, n, partner)});
-              Value decay = math::ExpOp::create(
-                  rb, loc, arith::MulFOp::create(rb, loc, mine, chan[n]));
-              res.push_back(math::FmaOp::create(rb, loc, decay, hp, hm));
-            }
-            res.push_back(arith::AddFOp::create(rb, loc, theirs, mine));
-            scf::YieldOp::create(rb, loc, res);
-            rb.setInsertionPointToStart(&comb.getElseRegion().front());
-            scf::YieldOp::create(
-                rb, loc, SmallVector<Value>(N + 1, cf32(rb, loc, 0)));
-          }
+          SmallVector<Value> comb = valuesIf(
+              rb, loc, apply, SmallVector<Value>(N + 1, cf32(rb, loc, 0)),
+              [&](OpBuilder &cb) {
+                SmallVector<Value> chan = channel(cb);
+                Value partner = arith::SubIOp::create(
+                    cb, loc, tid, arith::MulIOp::create(cb, loc, k, cpb));
+                Value mine = memref::LoadOp::create(cb, loc, sS, tid);
+                Value theirs = memref::LoadOp::create(cb, loc, sS, partner);
+                SmallVector<Value> res;
+                for (int64_t n = 0; n < N; ++n) {
+                  Value hm = memref::LoadOp::create(
+                      cb, loc, sH, ValueRange{hIndex(cb, n, tid)});
+                  Value hp = memref::LoadOp::create(
+                      cb, loc, sH, ValueRange{hIndex(cb, n, partner)});
+                  Value decay = math::ExpOp::create(
+                      cb, loc, arith::MulFOp::create(cb, loc, mine, chan[n]));
+                  res.push_back(math::FmaOp::create(cb, loc, decay, hp, hm));
+                }
+                res.push_back(arith::AddFOp::create(cb, loc, theirs, mine));
+                return res;
+              });
           barrier(rb, loc);
           ifThen(rb, loc, apply, [&](OpBuilder &wb) {
             for (int64_t n = 0; n < N; ++n)
-              memref::StoreOp::create(wb, loc, comb.getResult(n), sH,
+              memref::StoreOp::create(wb, loc, comb[n], sH,
                                       ValueRange{hIndex(wb, n, tid)});
-            memref::StoreOp::create(wb, loc, comb.getResult(N), sS, tid);
+            memref::StoreOp::create(wb, loc, comb[N], sS, tid);
           });
           barrier(rb, loc);
         });
