@@ -1,7 +1,12 @@
 //===- Pipelines.h - registered ssmc compilation pipelines ------*- C++ -*-===//
 //
-// ssm-cpu-pipeline: ssm programs on tensors -> LLVM dialect for the host CPU,
-// in two stages that tools can stop between (`ssmc-run --emit=loops`).
+// The three registered pipelines, built from typed passes (lib/Pipelines):
+//  ssm-cpu-pipeline           ssm programs -> LLVM dialect for the host CPU,
+//                             in two stages that tools can stop between
+//                             (`ssmc-run --emit=loops`);
+//  ssm-nvptx-pipeline         ops with a GPU kernel -> NVPTX kernels, the
+//                             rest as on the CPU, host code calling mgpu*;
+//  ssm-gpu-emulator-pipeline  the same kernels emulated on host threads.
 //
 //===----------------------------------------------------------------------===//
 
@@ -73,6 +78,10 @@ mlir::LogicalResult buildSSMToKernelsStage(mlir::OpPassManager &pm,
 mlir::LogicalResult
 buildSSMToEmulatedKernelsStage(mlir::OpPassManager &pm,
                                const CPUPipelineOptions &host);
+/// Both emulator stages: ssm-gpu-emulator-pipeline.
+mlir::LogicalResult
+buildSSMGPUEmulatorPipeline(mlir::OpPassManager &pm,
+                            const CPUPipelineOptions &options);
 /// Host loops and gpu launches/copies on buffers -> LLVM dialect calling
 /// the mgpu* runtime.
 mlir::LogicalResult buildGPUHostToLLVMStage(mlir::OpPassManager &pm,
@@ -85,8 +94,8 @@ mlir::LogicalResult buildGPUHostToLLVMStage(mlir::OpPassManager &pm,
 mlir::LogicalResult buildSSMNVPTXPipeline(mlir::OpPassManager &pm,
                                           const NVPTXPipelineOptions &options);
 
-/// Registers `ssm-cpu-pipeline` and `ssm-nvptx-pipeline` with the global
-/// pipeline registry.
+/// Registers `ssm-cpu-pipeline`, `ssm-nvptx-pipeline` and
+/// `ssm-gpu-emulator-pipeline` with the global pipeline registry.
 void registerSSMCPipelines();
 
 } // namespace ssmc

@@ -1,0 +1,34 @@
+//===- Registration.cpp - the pipelines in the global registry ------------===//
+
+#include "ssmc/Pipelines.h"
+
+#include "mlir/Pass/PassRegistry.h"
+
+using namespace mlir;
+
+void ssmc::registerSSMCPipelines() {
+  // The builders only add passes; their LogicalResult is for callers that
+  // build pipelines which can fail to parse.
+  PassPipelineRegistration<CPUPipelineOptions>(
+      "ssm-cpu-pipeline",
+      "Lower ssm programs to LLVM dialect for the host CPU: fused, "
+      "vectorised, OpenMP-parallel loops",
+      [](OpPassManager &pm, const CPUPipelineOptions &options) {
+        (void)buildSSMCPUPipeline(pm, options);
+      });
+  PassPipelineRegistration<CPUPipelineOptions>(
+      "ssm-gpu-emulator-pipeline",
+      "Lower ssm programs to LLVM dialect for the host CPU, running the ops "
+      "that have a GPU kernel as that kernel emulated on OpenMP threads (a "
+      "test target for the kernels where no GPU is present)",
+      [](OpPassManager &pm, const CPUPipelineOptions &options) {
+        (void)buildSSMGPUEmulatorPipeline(pm, options);
+      });
+  PassPipelineRegistration<NVPTXPipelineOptions>(
+      "ssm-nvptx-pipeline",
+      "Lower ssm programs to LLVM dialect for the host with NVPTX kernels "
+      "(PTX in gpu.binary) for the ops that have one",
+      [](OpPassManager &pm, const NVPTXPipelineOptions &options) {
+        (void)buildSSMNVPTXPipeline(pm, options);
+      });
+}
