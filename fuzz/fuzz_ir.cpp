@@ -10,11 +10,11 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "ssmc/Analysis/CostModel.h"
+#include "ssmc/Dialect/SSM/Analysis/CostModel.h"
 #include "ssmc/Passes.h"
 #include "ssmc/Pipelines.h"
 
-#include "dialects/ssm/SSMDialect.h"
+#include "ssmc/Dialect/SSM/SSMDialect.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"

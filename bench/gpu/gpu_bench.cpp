@@ -15,7 +15,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "ssmc/Reference.h"
+#include "test/lib/Reference.h"
 
 #include "../../runtime/cuda/MgpuRuntime.h"
 #include "../../test/gpu/Memref.h"

@@ -13,7 +13,7 @@
 #include "ssmc/Passes.h"
 #include "ssmc/Pipelines.h"
 
-#include "dialects/ssm/SSMDialect.h"
+#include "ssmc/Dialect/SSM/SSMDialect.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"

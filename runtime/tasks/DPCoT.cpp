@@ -17,11 +17,11 @@
 
 #include "Models.h"
 
-#include "ssmc/Analysis/CostModel.h"
+#include "ssmc/Dialect/SSM/Analysis/CostModel.h"
 #include "ssmc/DPReference.h"
 
-#include "dialects/ssm/SSMDialect.h"
-#include "dialects/ssm/SSMOps.h"
+#include "ssmc/Dialect/SSM/SSMDialect.h"
+#include "ssmc/Dialect/SSM/SSMOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"

@@ -4,7 +4,7 @@
 // at build time with `ssmc-run --target cuda --emit=object`) with the mgpu
 // runtime, so it needs nothing but libcuda.so.1 at run time: no LLVM, no
 // MLIR. It runs every program on device 0 and compares each result with
-// the double-precision reference of ssmc/Reference.h or ssmc/DPReference.h.
+// the double-precision reference of test/lib/Reference.h or ssmc/DPReference.h.
 // Exit status: 0 all match, 1 a mismatch or CUDA error, 77 no driver or no
 // device (ctest reports a skip). Built with SSMC_AOT_CPU (ssmc-aot-cpu-check)
 // it runs CPU-target objects of the same programs instead.
@@ -12,7 +12,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ssmc/DPReference.h"
-#include "ssmc/Reference.h"
+#include "test/lib/Reference.h"
 
 #include "Memref.h"
 

@@ -6,8 +6,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "dialects/ssm/SSMOps.h"
-#include "ssmc/Analysis/CostModel.h"
+#include "ssmc/Dialect/SSM/SSMOps.h"
+#include "ssmc/Dialect/SSM/Analysis/CostModel.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"

@@ -13,7 +13,7 @@
 
 #include "ssmc/Cuda.h"
 #include "ssmc/Jit.h"
-#include "ssmc/Reference.h"
+#include "test/lib/Reference.h"
 
 #include <gtest/gtest.h>
 

@@ -7,7 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "ssmc/ModelReference.h"
+#include "test/lib/ModelReference.h"
 #include "ssmc/Models.h"
 #include "ssmc/TensorIO.h"
 

@@ -7,7 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "ssmc/Reference.h"
+#include "test/lib/Reference.h"
 
 #include <gtest/gtest.h>
 

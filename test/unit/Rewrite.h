@@ -11,7 +11,7 @@
 
 #include "ssmc/Passes.h"
 
-#include "dialects/ssm/SSMDialect.h"
+#include "ssmc/Dialect/SSM/SSMDialect.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"

@@ -9,7 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ssmc/Jit.h"
-#include "ssmc/Reference.h"
+#include "test/lib/Reference.h"
 
 #include <gtest/gtest.h>
 

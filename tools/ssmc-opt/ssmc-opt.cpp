@@ -6,7 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "dialects/ssm/SSMDialect.h"
+#include "ssmc/Dialect/SSM/SSMDialect.h"
 #include "ssmc/Passes.h"
 #include "ssmc/Pipelines.h"
 

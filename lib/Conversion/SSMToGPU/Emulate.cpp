@@ -20,7 +20,7 @@
 
 #include "ssmc/Passes.h"
 
-#include "dialects/ssm/SSMOps.h"
+#include "ssmc/Dialect/SSM/SSMOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"

@@ -16,7 +16,7 @@
 #include "mlir/IR/PatternMatch.h"
 
 #include "../SSMToLoops/LoweringUtils.h"
-#include "dialects/ssm/SSMOps.h"
+#include "ssmc/Dialect/SSM/SSMOps.h"
 
 namespace ssmc::gpu_kernels {
 

@@ -3,7 +3,7 @@
 #include "ssmc/Conversion/SSMToGPU.h"
 #include "ssmc/Passes.h"
 
-#include "dialects/ssm/SSMOps.h"
+#include "ssmc/Dialect/SSM/SSMOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"

@@ -34,7 +34,7 @@
 #include "KernelUtils.h"
 #include "ssmc/Conversion/SSMToGPU.h"
 
-#include "dialects/ssm/SSMOps.h"
+#include "ssmc/Dialect/SSM/SSMOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"

@@ -13,7 +13,7 @@
 
 #include "ssmc/Passes.h"
 
-#include "dialects/ssm/SSMOps.h"
+#include "ssmc/Dialect/SSM/SSMOps.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"

@@ -21,7 +21,7 @@
 #include "ssmc/Conversion/SSMToGPU.h"
 #include "ssmc/Conversion/SSMToLoops.h"
 
-#include "dialects/ssm/SSMOps.h"
+#include "ssmc/Dialect/SSM/SSMOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"

@@ -13,7 +13,7 @@
 #include "LoweringUtils.h"
 #include "ssmc/Conversion/SSMToLoops.h"
 
-#include "dialects/ssm/SSMOps.h"
+#include "ssmc/Dialect/SSM/SSMOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"

@@ -7,7 +7,7 @@
 #include "ssmc/Conversion/SSMToLoops.h"
 #include "ssmc/Passes.h"
 
-#include "dialects/ssm/SSMOps.h"
+#include "ssmc/Dialect/SSM/SSMOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"

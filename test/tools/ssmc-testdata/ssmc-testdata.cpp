@@ -7,12 +7,12 @@
 //   ssmc-testdata compare GOT WANT [--rtol R]   (.npy or .safetensors[:name])
 //       passes when max |got - want| <= R * max(1, max |want|)
 //
-// The reference comes from ssmc::ref (include/ssmc/Reference.h), never from
+// The reference comes from ssmc::ref (test/lib/Reference.h), never from
 // the code under test.
 //
 //===----------------------------------------------------------------------===//
 
-#include "ssmc/Reference.h"
+#include "test/lib/Reference.h"
 #include "ssmc/TensorIO.h"
 
 #include "llvm/Support/CommandLine.h"

@@ -6,7 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "dialects/ssm/SSMOps.h"
+#include "ssmc/Dialect/SSM/SSMOps.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
@@ -1062,4 +1062,4 @@ LogicalResult DPFetchOp::verify() {
 }
 
 #define GET_OP_CLASSES
-#include "dialects/ssm/SSMOps.cpp.inc"
+#include "ssmc/Dialect/SSM/SSMOps.cpp.inc"

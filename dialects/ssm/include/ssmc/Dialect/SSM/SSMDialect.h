@@ -4,11 +4,11 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef SSMC_DIALECTS_SSM_SSMDIALECT_H
-#define SSMC_DIALECTS_SSM_SSMDIALECT_H
+#ifndef SSMC_DIALECT_SSM_SSMDIALECT_H
+#define SSMC_DIALECT_SSM_SSMDIALECT_H
 
 #include "mlir/IR/Dialect.h"
 
-#include "dialects/ssm/SSMDialect.h.inc"
+#include "ssmc/Dialect/SSM/SSMDialect.h.inc"
 
-#endif // SSMC_DIALECTS_SSM_SSMDIALECT_H
+#endif // SSMC_DIALECT_SSM_SSMDIALECT_H

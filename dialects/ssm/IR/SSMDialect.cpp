@@ -4,8 +4,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "dialects/ssm/SSMDialect.h"
-#include "dialects/ssm/SSMOps.h"
+#include "ssmc/Dialect/SSM/SSMDialect.h"
+#include "ssmc/Dialect/SSM/SSMOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -13,11 +13,11 @@
 using namespace mlir;
 using namespace mlir::ssm;
 
-#include "dialects/ssm/SSMDialect.cpp.inc"
+#include "ssmc/Dialect/SSM/SSMDialect.cpp.inc"
 
 void SSMDialect::initialize() {
   addOperations<
 #define GET_OP_LIST
-#include "dialects/ssm/SSMOps.cpp.inc"
+#include "ssmc/Dialect/SSM/SSMOps.cpp.inc"
       >();
 }

@@ -4,10 +4,10 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef SSMC_DIALECTS_SSM_SSMOPS_H
-#define SSMC_DIALECTS_SSM_SSMOPS_H
+#ifndef SSMC_DIALECT_SSM_SSMOPS_H
+#define SSMC_DIALECT_SSM_SSMOPS_H
 
-#include "dialects/ssm/SSMDialect.h"
+#include "ssmc/Dialect/SSM/SSMDialect.h"
 
 #include "mlir/Bytecode/BytecodeOpInterface.h"
 #include "mlir/IR/BuiltinTypes.h"
@@ -18,7 +18,7 @@
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
 #define GET_OP_CLASSES
-#include "dialects/ssm/SSMOps.h.inc"
+#include "ssmc/Dialect/SSM/SSMOps.h.inc"
 
 namespace mlir::ssm {
 
@@ -38,4 +38,4 @@ DPDependencyShape getDependencyShape(DPOp op);
 
 } // namespace mlir::ssm
 
-#endif // SSMC_DIALECTS_SSM_SSMOPS_H
+#endif // SSMC_DIALECT_SSM_SSMOPS_H

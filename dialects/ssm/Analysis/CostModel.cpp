@@ -8,9 +8,9 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "ssmc/Analysis/CostModel.h"
+#include "ssmc/Dialect/SSM/Analysis/CostModel.h"
 
-#include "dialects/ssm/SSMOps.h"
+#include "ssmc/Dialect/SSM/SSMOps.h"
 
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/Matchers.h"
