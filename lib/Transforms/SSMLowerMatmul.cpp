@@ -82,6 +82,179 @@ bool isUnitStrideF32Matrix(Value v) {
          t.isLastDimUnitStride();
 }
 
+/// The wide kernel: a loop over panels of B's columns; per panel, B is
+/// packed into tiles of two vectors of columns, then blocks of kRows rows of
+/// C run in parallel, each keeping its kRows x 2 accumulators in registers
+/// while the K loop walks one packed tile.
+class WideMatmul {
+public:
+  WideMatmul(Builder &h, Value A, Value B, Value C, bool transB, int64_t lanes,
+             int64_t panel)
+      : h(h), A(A), B(B), C(C), transB(transB), lanes(lanes), panel(panel) {}
+
+  void emit() {
+    OpBuilder &b = h.b;
+    Location loc = h.loc;
+    M = h.dim(A, 0), K = h.dim(A, 1), N = h.dim(B, transB ? 0 : 1);
+    c0 = h.idx(0), c1 = h.idx(1), cLanes = h.idx(lanes);
+    tileCols = h.idx(2 * lanes);
+    last = h.sub(M, c1);
+    blocks = arith::CeilDivSIOp::create(b, loc, M, h.idx(kRows));
+    // The panel of B, packed tile by tile: packed[t][k] holds the two
+    // vectors of columns [p0 + 32t, p0 + 32t + 32) of row k (zero past N),
+    // so the K loop reads consecutive 128-byte rows whatever B's row
+    // stride (a stride near a multiple of 4 KiB would put every row of a
+    // tile in the same few L1 sets).
+    int64_t tilesPerPanel = panel / (2 * lanes);
+    auto packedTy = MemRefType::get(
+        {tilesPerPanel, ShapedType::kDynamic, 2 * lanes}, b.getF32Type());
+    packed = memref::AllocOp::create(b, loc, packedTy, ValueRange{K},
+                                     b.getI64IntegerAttr(64));
+    scf::ForOp::create(b, loc, c0, N, h.idx(panel), ValueRange{},
+                       [&](OpBuilder &b, Location loc, Value p, ValueRange) {
+                         emitPanel(b, loc, p);
+                       });
+    memref::DeallocOp::create(b, loc, packed);
+  }
+
+private:
+  Builder at(OpBuilder &b, Location loc) const {
+    return {b, loc, h.vec, h.maskTy};
+  }
+
+  /// Columns [n0, n0 + 2 * lanes) of tile t of the panel, as two vectors
+  /// with their masks (off past the panel's end).
+  struct TileColumns {
+    Value n0, n1, m0, m1;
+  };
+  TileColumns tileColumns(Builder &h3, Value t) const {
+    TileColumns c;
+    c.n0 = h3.add(p0, h3.mul(t, tileCols));
+    c.n1 = h3.add(c.n0, cLanes);
+    c.m0 = h3.mask(h3.sub(pEnd, c.n0));
+    c.m1 = h3.mask(h3.sub(pEnd, c.n1));
+    return c;
+  }
+
+  /// One panel from column `p`: pack its tiles (in parallel), then multiply
+  /// every block of rows with them (in parallel).
+  void emitPanel(OpBuilder &b, Location loc, Value p) {
+    Builder h2 = at(b, loc);
+    p0 = p;
+    pEnd = h2.min(h2.add(p0, h2.idx(panel)), N);
+    tiles = arith::CeilDivSIOp::create(b, loc, h2.sub(pEnd, p0), tileCols);
+    scf::ParallelOp::create(
+        b, loc, ValueRange{c0}, ValueRange{tiles}, ValueRange{c1},
+        [&](OpBuilder &b, Location loc, ValueRange ivs) {
+          packTile(b, loc, ivs[0]);
+          scf::ReduceOp::create(b, loc);
+        });
+    scf::ParallelOp::create(
+        b, loc, ValueRange{c0}, ValueRange{blocks}, ValueRange{c1},
+        [&](OpBuilder &b, Location loc, ValueRange ivs) {
+          emitRowBlock(b, loc, ivs[0]);
+          scf::ReduceOp::create(b, loc);
+        });
+    scf::YieldOp::create(b, loc);
+  }
+
+  /// Copies tile t of the panel into packed[t], row by row of K.
+  void packTile(OpBuilder &b, Location loc, Value t) {
+    Builder h3 = at(b, loc);
+    TileColumns cols = tileColumns(h3, t);
+    if (transB) {
+      packTransposedTile(b, loc, t, cols.n0);
+      return;
+    }
+    scf::ForOp::create(
+        b, loc, c0, K, c1, ValueRange{},
+        [&](OpBuilder &b, Location loc, Value k, ValueRange) {
+          Builder h4 = at(b, loc);
+          vector::StoreOp::create(b, loc, h4.load(B, {k, cols.n0}, cols.m0),
+                                  packed, ValueRange{t, k, c0});
+          vector::StoreOp::create(b, loc, h4.load(B, {k, cols.n1}, cols.m1),
+                                  packed, ValueRange{t, k, cLanes});
+          scf::YieldOp::create(b, loc);
+        });
+  }
+
+  /// Row n0 + j of B (contiguous along K) becomes lane j of the tile; rows
+  /// past N repeat the last one (their columns of C are never stored).
+  void packTransposedTile(OpBuilder &b, Location loc, Value t, Value n0) {
+    Value lastRow = at(b, loc).sub(N, c1);
+    scf::ForOp::create(
+        b, loc, c0, tileCols, c1, ValueRange{},
+        [&](OpBuilder &b, Location loc, Value j, ValueRange) {
+          Builder h4 = at(b, loc);
+          Value row = h4.min(h4.add(n0, j), lastRow);
+          scf::ForOp::create(
+              b, loc, c0, K, c1, ValueRange{},
+              [&](OpBuilder &b, Location loc, Value k, ValueRange) {
+                Value v = memref::LoadOp::create(b, loc, B, ValueRange{row, k});
+                memref::StoreOp::create(b, loc, v, packed, ValueRange{t, k, j});
+                scf::YieldOp::create(b, loc);
+              });
+          scf::YieldOp::create(b, loc);
+        });
+  }
+
+  /// Block `block` of kRows rows of C against every tile of the panel.
+  void emitRowBlock(OpBuilder &b, Location loc, Value block) {
+    Builder h3 = at(b, loc);
+    Value r0 = h3.mul(block, h3.idx(kRows));
+    SmallVector<Value> rows;
+    for (int64_t i = 0; i < kRows; ++i)
+      rows.push_back(h3.row(r0, i, last));
+    scf::ForOp::create(b, loc, c0, tiles, c1, ValueRange{},
+                       [&](OpBuilder &b, Location loc, Value t, ValueRange) {
+                         emitTile(b, loc, t, rows);
+                         scf::YieldOp::create(b, loc);
+                       });
+  }
+
+  /// C[rows, tile t] += A[rows, :] x packed[t]: the kRows x 2 accumulators
+  /// are loaded from C, carried through the K loop, and stored back.
+  void emitTile(OpBuilder &b, Location loc, Value t, ArrayRef<Value> rows) {
+    Builder h4 = at(b, loc);
+    TileColumns tc = tileColumns(h4, t);
+    Value cols[2] = {tc.n0, tc.n1}, masks[2] = {tc.m0, tc.m1};
+    SmallVector<Value> acc;
+    for (int64_t i = 0; i < kRows; ++i)
+      for (int j = 0; j < 2; ++j)
+        acc.push_back(h4.load(C, {rows[i], cols[j]}, masks[j]));
+    auto kLoop = scf::ForOp::create(
+        b, loc, c0, K, c1, acc,
+        [&](OpBuilder &b, Location loc, Value k, ValueRange a) {
+          Value bv[2] = {vector::LoadOp::create(b, loc, h.vec, packed,
+                                                ValueRange{t, k, c0}),
+                         vector::LoadOp::create(b, loc, h.vec, packed,
+                                                ValueRange{t, k, cLanes})};
+          SmallVector<Value> next;
+          for (int64_t i = 0; i < kRows; ++i) {
+            Value s =
+                memref::LoadOp::create(b, loc, A, ValueRange{rows[i], k});
+            Value av = vector::BroadcastOp::create(b, loc, h.vec, s);
+            for (int j = 0; j < 2; ++j)
+              next.push_back(
+                  math::FmaOp::create(b, loc, av, bv[j], a[i * 2 + j]));
+          }
+          scf::YieldOp::create(b, loc, next);
+        });
+    for (int64_t i = 0; i < kRows; ++i)
+      for (int j = 0; j < 2; ++j)
+        h4.store(C, {rows[i], cols[j]}, masks[j], kLoop.getResult(i * 2 + j));
+  }
+
+  Builder &h;
+  Value A, B, C;
+  bool transB;
+  int64_t lanes, panel;
+  // Computed by emit() for every stage.
+  Value M, K, N, c0, c1, cLanes, tileCols, last, blocks, packed;
+  // The panel being emitted: columns [p0, pEnd), `tiles` tiles.
+  Value p0, pEnd, tiles;
+};
+
 struct LowerMatmul : OpRewritePattern<linalg::MatmulOp> {
   LowerMatmul(MLIRContext *ctx, int64_t lanes, int64_t panel)
       : OpRewritePattern(ctx), lanes(lanes), panel(panel) {}
@@ -121,139 +294,9 @@ struct LowerMatmul : OpRewritePattern<linalg::MatmulOp> {
     if (!ShapedType::isDynamic(staticN) && staticN < lanes)
       emitNarrow(h, A, B, C, staticN, transB);
     else
-      emitWide(h, A, B, C, transB);
+      WideMatmul(h, A, B, C, transB, lanes, panel).emit();
     rw.eraseOp(op);
     return success();
-  }
-
-  void emitWide(Builder &h, Value A, Value B, Value C, bool transB) const {
-    OpBuilder &b = h.b;
-    Location loc = h.loc;
-    Value M = h.dim(A, 0), K = h.dim(A, 1), N = h.dim(B, transB ? 0 : 1);
-    Value c0 = h.idx(0), c1 = h.idx(1), cLanes = h.idx(lanes);
-    Value tileCols = h.idx(2 * lanes);
-    Value last = h.sub(M, c1);
-    Value blocks = arith::CeilDivSIOp::create(b, loc, M, h.idx(kRows));
-    // The panel of B, packed tile by tile: packed[t][k] holds the two
-    // vectors of columns [p0 + 32t, p0 + 32t + 32) of row k (zero past N),
-    // so the K loop reads consecutive 128-byte rows whatever B's row
-    // stride (a stride near a multiple of 4 KiB would put every row of a
-    // tile in the same few L1 sets).
-    int64_t tilesPerPanel = panel / (2 * lanes);
-    auto packedTy = MemRefType::get(
-        {tilesPerPanel, ShapedType::kDynamic, 2 * lanes}, b.getF32Type());
-    Value packed = memref::AllocOp::create(b, loc, packedTy, ValueRange{K},
-                                           b.getI64IntegerAttr(64));
-    scf::ForOp::create(
-        b, loc, c0, N, h.idx(panel), ValueRange{},
-        [&](OpBuilder &b, Location loc, Value p0, ValueRange) {
-          Builder h2{b, loc, h.vec, h.maskTy};
-          Value pEnd = h2.min(h2.add(p0, h2.idx(panel)), N);
-          Value tiles = arith::CeilDivSIOp::create(
-              b, loc, h2.sub(pEnd, p0), tileCols);
-          // Pack (tiles in parallel).
-          scf::ParallelOp::create(
-              b, loc, ValueRange{c0}, ValueRange{tiles}, ValueRange{c1},
-              [&](OpBuilder &b, Location loc, ValueRange ivs) {
-                Builder h3{b, loc, h.vec, h.maskTy};
-                Value t = ivs[0];
-                Value n0 = h3.add(p0, h3.mul(t, tileCols));
-                Value n1 = h3.add(n0, cLanes);
-                Value m0 = h3.mask(h3.sub(pEnd, n0));
-                Value m1 = h3.mask(h3.sub(pEnd, n1));
-                if (transB) {
-                  // Row n0 + j of B (contiguous along K) becomes lane j of
-                  // the tile; rows past N repeat the last one (their
-                  // columns of C are never stored).
-                  Value lastRow = h3.sub(N, c1);
-                  scf::ForOp::create(
-                      b, loc, c0, tileCols, c1, ValueRange{},
-                      [&](OpBuilder &b, Location loc, Value j, ValueRange) {
-                        Builder h4{b, loc, h.vec, h.maskTy};
-                        Value row = h4.min(h4.add(n0, j), lastRow);
-                        scf::ForOp::create(
-                            b, loc, c0, K, c1, ValueRange{},
-                            [&](OpBuilder &b, Location loc, Value k,
-                                ValueRange) {
-                              Value v = memref::LoadOp::create(
-                                  b, loc, B, ValueRange{row, k});
-                              memref::StoreOp::create(b, loc, v, packed,
-                                                      ValueRange{t, k, j});
-                              scf::YieldOp::create(b, loc);
-                            });
-                        scf::YieldOp::create(b, loc);
-                      });
-                } else {
-                  scf::ForOp::create(
-                      b, loc, c0, K, c1, ValueRange{},
-                      [&](OpBuilder &b, Location loc, Value k, ValueRange) {
-                        Builder h4{b, loc, h.vec, h.maskTy};
-                        vector::StoreOp::create(b, loc,
-                                                h4.load(B, {k, n0}, m0), packed,
-                                                ValueRange{t, k, c0});
-                        vector::StoreOp::create(b, loc,
-                                                h4.load(B, {k, n1}, m1), packed,
-                                                ValueRange{t, k, cLanes});
-                        scf::YieldOp::create(b, loc);
-                      });
-                }
-                scf::ReduceOp::create(b, loc);
-              });
-          scf::ParallelOp::create(
-              b, loc, ValueRange{c0}, ValueRange{blocks}, ValueRange{c1},
-              [&](OpBuilder &b, Location loc, ValueRange ivs) {
-                Builder h3{b, loc, h.vec, h.maskTy};
-                Value r0 = h3.mul(ivs[0], h3.idx(kRows));
-                SmallVector<Value> rows;
-                for (int64_t i = 0; i < kRows; ++i)
-                  rows.push_back(h3.row(r0, i, last));
-                scf::ForOp::create(
-                    b, loc, c0, tiles, c1, ValueRange{},
-                    [&](OpBuilder &b, Location loc, Value t, ValueRange) {
-                      Builder h4{b, loc, h.vec, h.maskTy};
-                      Value n0 = h4.add(p0, h4.mul(t, tileCols));
-                      Value n1 = h4.add(n0, cLanes);
-                      Value m0 = h4.mask(h4.sub(pEnd, n0));
-                      Value m1 = h4.mask(h4.sub(pEnd, n1));
-                      Value cols[2] = {n0, n1}, masks[2] = {m0, m1};
-                      SmallVector<Value> acc;
-                      for (int64_t i = 0; i < kRows; ++i)
-                        for (int j = 0; j < 2; ++j)
-                          acc.push_back(
-                              h4.load(C, {rows[i], cols[j]}, masks[j]));
-                      auto kLoop = scf::ForOp::create(
-                          b, loc, c0, K, c1, acc,
-                          [&](OpBuilder &b, Location loc, Value k,
-                              ValueRange a) {
-                            Value bv[2] = {
-                                vector::LoadOp::create(b, loc, h.vec, packed,
-                                                       ValueRange{t, k, c0}),
-                                vector::LoadOp::create(
-                                    b, loc, h.vec, packed,
-                                    ValueRange{t, k, cLanes})};
-                            SmallVector<Value> next;
-                            for (int64_t i = 0; i < kRows; ++i) {
-                              Value s = memref::LoadOp::create(
-                                  b, loc, A, ValueRange{rows[i], k});
-                              Value av =
-                                  vector::BroadcastOp::create(b, loc, h.vec, s);
-                              for (int j = 0; j < 2; ++j)
-                                next.push_back(math::FmaOp::create(
-                                    b, loc, av, bv[j], a[i * 2 + j]));
-                            }
-                            scf::YieldOp::create(b, loc, next);
-                          });
-                      for (int64_t i = 0; i < kRows; ++i)
-                        for (int j = 0; j < 2; ++j)
-                          h4.store(C, {rows[i], cols[j]}, masks[j],
-                                   kLoop.getResult(i * 2 + j));
-                      scf::YieldOp::create(b, loc);
-                    });
-                scf::ReduceOp::create(b, loc);
-              });
-          scf::YieldOp::create(b, loc);
-        });
-    memref::DeallocOp::create(b, loc, packed);
   }
 
   void emitNarrow(Builder &h, Value A, Value B, Value C, int64_t staticN,

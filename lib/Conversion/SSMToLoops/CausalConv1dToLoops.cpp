@@ -25,28 +25,46 @@ using namespace ssmc::detail;
 
 namespace {
 
-struct CausalConv1dToLoops : OpRewritePattern<ssm::CausalConv1dOp> {
-  using OpRewritePattern::OpRewritePattern;
+/// The lowering of one ssm.causal_conv1d: buffers and shape checks, then one
+/// task per (batch, channel).
+class CausalConvLowering {
+public:
+  CausalConvLowering(ssm::CausalConv1dOp op, PatternRewriter &rw)
+      : op(op), rw(rw), loc(op.getLoc()),
+        acc(cast<FloatType>(op.getAccumulatorType())) {}
 
-  LogicalResult matchAndRewrite(ssm::CausalConv1dOp op,
-                                PatternRewriter &rw) const override {
-    Location loc = op.getLoc();
-    auto acc = cast<FloatType>(op.getAccumulatorType());
-    Value x = toBuffer(rw, loc, op.getX()), w = toBuffer(rw, loc, op.getWeight()),
-          bias = toBuffer(rw, loc, op.getBias()),
-          init = toBuffer(rw, loc, op.getInitialState());
-    Value batch = dimOf(rw, loc, x, 0), chans = dimOf(rw, loc, x, 1),
-          len = dimOf(rw, loc, x, 2), width = dimOf(rw, loc, w, 1);
-    Value c0 = arith::ConstantIndexOp::create(rw, loc, 0);
-    Value c1 = arith::ConstantIndexOp::create(rw, loc, 1);
-    Value widthM1 = arith::SubIOp::create(rw, loc, width, c1);
+  LogicalResult run() {
+    allocateBuffers();
+    auto guard = scf::IfOp::create(rw, loc, checkShapes(), false);
+    rw.setInsertionPointToStart(&guard.getThenRegion().front());
+    scf::ParallelOp::create(
+        rw, loc, ValueRange{c0, c0}, ValueRange{batch, chans}, ValueRange{c1, c1},
+        [&](OpBuilder &b, Location loc, ValueRange ivs) {
+          ChannelEmitter{*this, b, loc, ivs[0], ivs[1]}.emit();
+        });
+    rw.setInsertionPointAfter(guard);
+    replaceWithBuffers(rw, loc, op, out, fs);
+    return success();
+  }
 
-    auto outTy = op.getOut().getType();
-    Value out = allocLike(rw, loc, outTy, {batch, chans, len});
-    Value fs;
+private:
+  void allocateBuffers() {
+    x = toBuffer(rw, loc, op.getX()), w = toBuffer(rw, loc, op.getWeight()),
+    bias = toBuffer(rw, loc, op.getBias()),
+    init = toBuffer(rw, loc, op.getInitialState());
+    batch = dimOf(rw, loc, x, 0), chans = dimOf(rw, loc, x, 1),
+    len = dimOf(rw, loc, x, 2), width = dimOf(rw, loc, w, 1);
+    c0 = arith::ConstantIndexOp::create(rw, loc, 0);
+    c1 = arith::ConstantIndexOp::create(rw, loc, 1);
+    widthM1 = arith::SubIOp::create(rw, loc, width, c1);
+
+    out = allocLike(rw, loc, op.getOut().getType(), {batch, chans, len});
     if (Value r = op.getFinalState())
       fs = allocLike(rw, loc, r.getType(), {batch, chans, widthM1});
+  }
 
+  /// The run-time shape checks; returns the condition the loops run under.
+  Value checkShapes() {
     RuntimeShapeChecks checks(rw, loc, op);
     NamedDim dB{"B", batch, "dimension 0 of 'x'"}, dD{"D", chans, "dimension 1 of 'x'"},
         dL{"L", len, "dimension 2 of 'x'"},
@@ -54,80 +72,118 @@ struct CausalConv1dToLoops : OpRewritePattern<ssm::CausalConv1dOp> {
     checkOperandDims(checks, rw, loc, w, "weight", {dD});
     checkOperandDims(checks, rw, loc, bias, "bias", {dD});
     checkOperandDims(checks, rw, loc, init, "initial_state", {dB, dD, dW1});
-    checkResultDims(checks, rw, loc, outTy, "out", {dB, dD, dL});
+    checkResultDims(checks, rw, loc, op.getOut().getType(), "out",
+                    {dB, dD, dL});
     if (Value r = op.getFinalState())
       checkResultDims(checks, rw, loc, cast<RankedTensorType>(r.getType()),
                       "final_state", {dB, dD, dW1});
     checks.require(arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::sge,
                                          width, c1),
                    width, c1, "the kernel width W must be at least 1");
+    return checks.allOk();
+  }
 
-    auto guard = scf::IfOp::create(rw, loc, checks.allOk(), false);
-    rw.setInsertionPointToStart(&guard.getThenRegion().front());
-    scf::ParallelOp::create(
-        rw, loc, ValueRange{c0, c0}, ValueRange{batch, chans}, ValueRange{c1, c1},
-        [&](OpBuilder &b, Location loc, ValueRange ivs) {
-          Value bi = ivs[0], d = ivs[1];
-          auto zero = arith::ConstantOp::create(b, loc, b.getFloatAttr(acc, 0));
-          auto load = [&](Value mem, ValueRange at) -> Value {
-            return castFloat(b, loc, memref::LoadOp::create(b, loc, mem, at), acc);
-          };
-          // xx(t) for any t >= -(W - 1).
-          auto input = [&](OpBuilder &b, Value t) -> Value {
-            Value inside =
-                arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, t, c0);
-            auto branch = scf::IfOp::create(
-                b, loc, inside,
-                [&](OpBuilder &b, Location loc) {
-                  scf::YieldOp::create(b, loc, load(x, {bi, d, t}));
-                },
-                [&](OpBuilder &b, Location loc) {
-                  Value v = zero;
-                  if (init)
-                    v = load(init, {bi, d, arith::AddIOp::create(b, loc, widthM1, t)});
-                  scf::YieldOp::create(b, loc, v);
+  /// Channel `d` of batch entry `bi`: the output sequence, then the last
+  /// W - 1 inputs as the final state.
+  struct ChannelEmitter {
+    CausalConvLowering &c;
+    OpBuilder &b;
+    Location loc;
+    Value bi, d;
+    /// The accumulator's 0, set by emit().
+    Value zero = {};
+
+    void emit() {
+      zero = arith::ConstantOp::create(b, loc, b.getFloatAttr(c.acc, 0));
+      Value bd = c.bias ? load(c.bias, {d}) : zero;
+      emitOutputs(bd);
+      if (c.fs)
+        storeFinalState();
+    }
+
+    Value load(Value mem, ValueRange at) {
+      return castFloat(b, loc, memref::LoadOp::create(b, loc, mem, at), c.acc);
+    }
+
+    /// xx(t) for any t >= -(W - 1).
+    Value input(OpBuilder &b, Value t) {
+      Value inside =
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, t, c.c0);
+      auto branch = scf::IfOp::create(
+          b, loc, inside,
+          [&](OpBuilder &b, Location loc) {
+            scf::YieldOp::create(b, loc, load(c.x, {bi, d, t}));
+          },
+          [&](OpBuilder &b, Location loc) {
+            Value v = zero;
+            if (c.init)
+              v = load(c.init,
+                       {bi, d, arith::AddIOp::create(b, loc, c.widthM1, t)});
+            scf::YieldOp::create(b, loc, v);
+          });
+      return branch.getResult(0);
+    }
+
+    /// out[t] = bias + sum_i w[i] xx(t - (W - 1) + i), through silu when
+    /// asked.
+    void emitOutputs(Value bd) {
+      Type e = cast<MemRefType>(c.out.getType()).getElementType();
+      scf::ForOp::create(
+          b, loc, c.c0, c.len, c.c1, ValueRange{},
+          [&](OpBuilder &b, Location loc, Value t, ValueRange) {
+            Value first = arith::SubIOp::create(b, loc, t, c.widthM1);
+            auto taps = scf::ForOp::create(
+                b, loc, c.c0, c.width, c.c1, ValueRange{bd},
+                [&](OpBuilder &b, Location loc, Value i, ValueRange sum) {
+                  Value xi = input(b, arith::AddIOp::create(b, loc, first, i));
+                  scf::YieldOp::create(
+                      b, loc,
+                      ValueRange{math::FmaOp::create(b, loc, load(c.w, {d, i}),
+                                                     xi, sum[0])});
                 });
-            return branch.getResult(0);
-          };
-          Value bd = bias ? load(bias, {d}) : Value(zero);
-          Type e = cast<MemRefType>(out.getType()).getElementType();
-          scf::ForOp::create(
-              b, loc, c0, len, c1, ValueRange{},
-              [&](OpBuilder &b, Location loc, Value t, ValueRange) {
-                Value first = arith::SubIOp::create(b, loc, t, widthM1);
-                auto taps = scf::ForOp::create(
-                    b, loc, c0, width, c1, ValueRange{bd},
-                    [&](OpBuilder &b, Location loc, Value i, ValueRange sum) {
-                      Value xi = input(b, arith::AddIOp::create(b, loc, first, i));
-                      scf::YieldOp::create(
-                          b, loc,
-                          ValueRange{math::FmaOp::create(b, loc, load(w, {d, i}), xi, sum[0])});
-                    });
-                Value s = taps.getResult(0);
-                if (op.getSilu()) {
-                  Value one = arith::ConstantOp::create(b, loc, b.getFloatAttr(acc, 1));
-                  Value ex = math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, s));
-                  s = arith::DivFOp::create(b, loc, s, arith::AddFOp::create(b, loc, one, ex));
-                }
-                memref::StoreOp::create(b, loc, castFloat(b, loc, s, e), out,
-                                        ValueRange{bi, d, t});
-                scf::YieldOp::create(b, loc);
-              });
-          if (fs)
-            scf::ForOp::create(
-                b, loc, c0, widthM1, c1, ValueRange{},
-                [&](OpBuilder &b, Location loc, Value j, ValueRange) {
-                  Value t = arith::AddIOp::create(
-                      b, loc, arith::SubIOp::create(b, loc, len, widthM1), j);
-                  Type fe = cast<MemRefType>(fs.getType()).getElementType();
-                  memref::StoreOp::create(b, loc, castFloat(b, loc, input(b, t), fe),
-                                          fs, ValueRange{bi, d, j});
-                  scf::YieldOp::create(b, loc);
-                });
-        });
-    rw.setInsertionPointAfter(guard);
-    replaceWithBuffers(rw, loc, op, out, fs);
-    return success();
+            Value s = taps.getResult(0);
+            if (c.op.getSilu()) {
+              Value one =
+                  arith::ConstantOp::create(b, loc, b.getFloatAttr(c.acc, 1));
+              Value ex = math::ExpOp::create(b, loc,
+                                             arith::NegFOp::create(b, loc, s));
+              s = arith::DivFOp::create(b, loc, s,
+                                        arith::AddFOp::create(b, loc, one, ex));
+            }
+            memref::StoreOp::create(b, loc, castFloat(b, loc, s, e), c.out,
+                                    ValueRange{bi, d, t});
+            scf::YieldOp::create(b, loc);
+          });
+    }
+
+    /// final_state[j] = xx(L - (W - 1) + j).
+    void storeFinalState() {
+      scf::ForOp::create(
+          b, loc, c.c0, c.widthM1, c.c1, ValueRange{},
+          [&](OpBuilder &b, Location loc, Value j, ValueRange) {
+            Value t = arith::AddIOp::create(
+                b, loc, arith::SubIOp::create(b, loc, c.len, c.widthM1), j);
+            Type fe = cast<MemRefType>(c.fs.getType()).getElementType();
+            memref::StoreOp::create(b, loc, castFloat(b, loc, input(b, t), fe),
+                                    c.fs, ValueRange{bi, d, j});
+            scf::YieldOp::create(b, loc);
+          });
+    }
+  };
+
+  ssm::CausalConv1dOp op;
+  PatternRewriter &rw;
+  Location loc;
+  FloatType acc;
+  Value x, w, bias, init, batch, chans, len, width, c0, c1, widthM1, out, fs;
+};
+
+struct CausalConv1dToLoops : OpRewritePattern<ssm::CausalConv1dOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(ssm::CausalConv1dOp op,
+                                PatternRewriter &rw) const override {
+    return CausalConvLowering(op, rw).run();
   }
 };
 

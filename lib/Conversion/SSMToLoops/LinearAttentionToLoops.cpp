@@ -34,6 +34,161 @@ namespace {
 /// Steps per chunk of the chunked kernel.
 constexpr int64_t kChunk = 4;
 
+/// The buffers and sizes every task of one op reads.
+struct Buffers {
+  Value q, k, v, gate, h0, cu, out, fs, keyDim, valueDim, len;
+};
+
+/// The (sequence `seq`, head `h`) task: its time range, the scale, and the
+/// callbacks through which the chunked kernel reads q, k, v and the gate and
+/// writes the outputs.
+class ChunkedTask {
+public:
+  ChunkedTask(OpBuilder &b, Location loc, ssm::LinearAttentionOp op,
+              const ssmc::SSMToLoopsOptions &options, Value seq, Value h,
+              const Buffers &m)
+      : b(b), loc(loc), op(op), options(options), seq(seq), h(h), m(m),
+        acc(cast<FloatType>(op.getAccumulatorType())),
+        vw(laneCount(options.vectorBits, acc)),
+        vecTy(VectorType::get({vw}, acc)), featureMap(op.getFeatureMap()) {}
+
+  void emit() {
+    locateSequence();
+    computeScale();
+    emitScan();
+  }
+
+private:
+  /// The batch entry and steps [begin, end) of the sequence.
+  void locateSequence() {
+    Value c0 = arith::ConstantIndexOp::create(b, loc, 0);
+    Value c1 = arith::ConstantIndexOp::create(b, loc, 1);
+    bIdx = m.cu ? c0 : seq;
+    begin = m.cu ? packedOffset(b, loc, m.cu, seq) : c0;
+    end = m.cu ? packedOffset(b, loc, m.cu,
+                              arith::AddIOp::create(b, loc, seq, c1))
+               : m.len;
+  }
+
+  /// scale: the attribute, or K^-1/2 computed at run time.
+  void computeScale() {
+    Value scale;
+    if (op.getScaleAttr()) {
+      scale = cst(b, op.getScaleAttr().getValueAsDouble());
+    } else {
+      Value kf = arith::UIToFPOp::create(
+          b, loc, acc, arith::IndexCastOp::create(b, loc, b.getI64Type(), m.keyDim));
+      scale = arith::DivFOp::create(b, loc, cst(b, 1),
+                                    math::SqrtOp::create(b, loc, kf));
+    }
+    scaleVec = vector::BroadcastOp::create(b, loc, vecTy, scale);
+  }
+
+  Value cst(OpBuilder &b, double x) {
+    return arith::ConstantOp::create(b, loc, b.getFloatAttr(acc, x));
+  }
+  Value load(OpBuilder &b, Value mem, ValueRange at, Value mask) {
+    Type e = cast<MemRefType>(mem.getType()).getElementType();
+    auto vt = VectorType::get({vw}, e);
+    Value zero = arith::ConstantOp::create(
+        b, loc, vt, DenseElementsAttr::get(vt, b.getZeroAttr(e)));
+    return castFloat(
+        b, loc, vector::MaskedLoadOp::create(b, loc, vt, mem, at, mask, zero),
+        acc);
+  }
+  /// The feature map applied to q and k.
+  Value phi(OpBuilder &b, Value x) {
+    Value zero = vector::BroadcastOp::create(b, loc, vecTy, cst(b, 0));
+    if (featureMap == "relu")
+      return arith::MaximumFOp::create(b, loc, x, zero);
+    if (featureMap == "elu_plus_one") {
+      Value pos =
+          arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, x, zero);
+      Value one = vector::BroadcastOp::create(b, loc, vecTy, cst(b, 1));
+      return arith::SelectOp::create(b, loc, pos,
+                                     arith::AddFOp::create(b, loc, x, one),
+                                     math::ExpOp::create(b, loc, x));
+    }
+    return x;
+  }
+
+  /// Runs the chunked kernel over the sequence with this task's operands.
+  void emitScan() {
+    auto query = [&](OpBuilder &b, Location loc, Value t, Value, Value at,
+                     Value mask) -> Value {
+      return arith::MulFOp::create(b, loc, scaleVec,
+                                   phi(b, load(b, m.q, {bIdx, h, t, at}, mask)));
+    };
+    auto key = [&](OpBuilder &b, Location, Value t, Value, Value at,
+                   Value mask) -> Value {
+      return phi(b, load(b, m.k, {bIdx, h, t, at}, mask));
+    };
+    auto value = [&](OpBuilder &b, Location, Value t, Value, Value at,
+                     Value mask) -> Value {
+      return load(b, m.v, {bIdx, h, t, at}, mask);
+    };
+    auto keyLogDecay = [&](OpBuilder &b, Location, Value t, Value, Value at,
+                           Value mask) -> Value {
+      return load(b, m.gate, {bIdx, h, t, at}, mask);
+    };
+    auto logDecay = [&](OpBuilder &b, Location loc, Value t, Value) -> Value {
+      return castFloat(b, loc, memref::LoadOp::create(b, loc, m.gate, ValueRange{bIdx, h, t}),
+                       acc);
+    };
+    auto output = [&](OpBuilder &b, Location loc, Value t, Value, Value at,
+                      Value mask, Value y) {
+      Type e = cast<MemRefType>(m.out.getType()).getElementType();
+      vector::MaskedStoreOp::create(b, loc, m.out, ValueRange{bIdx, h, t, at},
+                                    mask, castFloat(b, loc, y, e));
+    };
+    auto initState = [&](OpBuilder &b, Location, Value n, Value at,
+                         Value mask) -> Value {
+      return load(b, m.h0, {seq, h, n, at}, mask);
+    };
+    auto finalState = [&](OpBuilder &b, Location loc, Value n, Value at,
+                          Value mask, Value s) {
+      Type e = cast<MemRefType>(m.fs.getType()).getElementType();
+      vector::MaskedStoreOp::create(b, loc, m.fs, ValueRange{seq, h, n, at},
+                                    mask, castFloat(b, loc, s, e));
+    };
+    ChunkedScan scan;
+    scan.acc = acc;
+    scan.lanes = vw;
+    scan.chunk = kChunk;
+    scan.keyDim = m.keyDim;
+    scan.valueDim = m.valueDim;
+    scan.query = query;
+    scan.key = key;
+    scan.value = value;
+    scan.output = output;
+    scan.normalize = op.getNormalize();
+    scan.how.fast = options.fastExp;
+    scan.how.avx512 = options.avx512;
+    if (m.gate && op.hasKeyGate())
+      scan.keyLogDecay = keyLogDecay;
+    else if (m.gate)
+      scan.logDecay = logDecay;
+    if (m.h0)
+      scan.initState = initState;
+    if (m.fs)
+      scan.finalState = finalState;
+    emitChunkedScan(b, loc, scan, begin, end);
+  }
+
+  OpBuilder &b;
+  Location loc;
+  ssm::LinearAttentionOp op;
+  const ssmc::SSMToLoopsOptions &options;
+  Value seq, h;
+  Buffers m;
+  FloatType acc;
+  int64_t vw;
+  VectorType vecTy;
+  StringRef featureMap;
+  // Computed by the stages for the callbacks.
+  Value bIdx, begin, end, scaleVec;
+};
+
 struct LinearAttentionToLoops : OpRewritePattern<ssm::LinearAttentionOp> {
   LinearAttentionToLoops(MLIRContext *ctx, ssmc::SSMToLoopsOptions options)
       : OpRewritePattern(ctx), options(options) {}
@@ -96,129 +251,13 @@ struct LinearAttentionToLoops : OpRewritePattern<ssm::LinearAttentionOp> {
     scf::ParallelOp::create(
         rw, loc, ValueRange{c0, c0}, ValueRange{sequences, heads},
         ValueRange{c1, c1}, [&](OpBuilder &b, Location loc, ValueRange ivs) {
-          emitChunked(b, loc, op, ivs[0], ivs[1],
-                      {q, k, v, gate, h0, cu, out, fs, keyDim, valueDim, len});
+          ChunkedTask(b, loc, op, options, ivs[0], ivs[1],
+                      {q, k, v, gate, h0, cu, out, fs, keyDim, valueDim, len})
+              .emit();
         });
     rw.setInsertionPointAfter(guard);
     replaceWithBuffers(rw, loc, op, out, fs);
     return success();
-  }
-
-  struct Buffers {
-    Value q, k, v, gate, h0, cu, out, fs, keyDim, valueDim, len;
-  };
-
-  /// The (sequence `seq`, head `h`) task of the chunked kernel.
-  void emitChunked(OpBuilder &b, Location loc, ssm::LinearAttentionOp op,
-                   Value seq, Value h, const Buffers &m) const {
-    auto acc = cast<FloatType>(op.getAccumulatorType());
-    const int64_t vw = laneCount(options.vectorBits, acc);
-    auto vecTy = VectorType::get({vw}, acc);
-    StringRef featureMap = op.getFeatureMap();
-    Value c0 = arith::ConstantIndexOp::create(b, loc, 0);
-    Value c1 = arith::ConstantIndexOp::create(b, loc, 1);
-    Value bIdx = m.cu ? c0 : seq;
-    Value begin = m.cu ? packedOffset(b, loc, m.cu, seq) : c0;
-    Value end = m.cu ? packedOffset(b, loc, m.cu,
-                                    arith::AddIOp::create(b, loc, seq, c1))
-                     : m.len;
-    auto cst = [&](OpBuilder &b, double x) -> Value {
-      return arith::ConstantOp::create(b, loc, b.getFloatAttr(acc, x));
-    };
-    auto load = [&](OpBuilder &b, Value mem, ValueRange at, Value mask) -> Value {
-      Type e = cast<MemRefType>(mem.getType()).getElementType();
-      auto vt = VectorType::get({vw}, e);
-      Value zero = arith::ConstantOp::create(
-          b, loc, vt, DenseElementsAttr::get(vt, b.getZeroAttr(e)));
-      return castFloat(
-          b, loc, vector::MaskedLoadOp::create(b, loc, vt, mem, at, mask, zero),
-          acc);
-    };
-    auto phi = [&](OpBuilder &b, Value x) -> Value {
-      Value zero = vector::BroadcastOp::create(b, loc, vecTy, cst(b, 0));
-      if (featureMap == "relu")
-        return arith::MaximumFOp::create(b, loc, x, zero);
-      if (featureMap == "elu_plus_one") {
-        Value pos =
-            arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, x, zero);
-        Value one = vector::BroadcastOp::create(b, loc, vecTy, cst(b, 1));
-        return arith::SelectOp::create(b, loc, pos,
-                                       arith::AddFOp::create(b, loc, x, one),
-                                       math::ExpOp::create(b, loc, x));
-      }
-      return x;
-    };
-    // scale: the attribute, or K^-1/2 computed at run time.
-    Value scale;
-    if (op.getScaleAttr()) {
-      scale = cst(b, op.getScaleAttr().getValueAsDouble());
-    } else {
-      Value kf = arith::UIToFPOp::create(
-          b, loc, acc, arith::IndexCastOp::create(b, loc, b.getI64Type(), m.keyDim));
-      scale = arith::DivFOp::create(b, loc, cst(b, 1),
-                                    math::SqrtOp::create(b, loc, kf));
-    }
-    Value scaleVec = vector::BroadcastOp::create(b, loc, vecTy, scale);
-
-    auto query = [&](OpBuilder &b, Location loc, Value t, Value, Value at,
-                     Value mask) -> Value {
-      return arith::MulFOp::create(b, loc, scaleVec,
-                                   phi(b, load(b, m.q, {bIdx, h, t, at}, mask)));
-    };
-    auto key = [&](OpBuilder &b, Location, Value t, Value, Value at,
-                   Value mask) -> Value {
-      return phi(b, load(b, m.k, {bIdx, h, t, at}, mask));
-    };
-    auto value = [&](OpBuilder &b, Location, Value t, Value, Value at,
-                     Value mask) -> Value {
-      return load(b, m.v, {bIdx, h, t, at}, mask);
-    };
-    auto keyLogDecay = [&](OpBuilder &b, Location, Value t, Value, Value at,
-                           Value mask) -> Value {
-      return load(b, m.gate, {bIdx, h, t, at}, mask);
-    };
-    auto logDecay = [&](OpBuilder &b, Location loc, Value t, Value) -> Value {
-      return castFloat(b, loc, memref::LoadOp::create(b, loc, m.gate, ValueRange{bIdx, h, t}),
-                       acc);
-    };
-    auto output = [&](OpBuilder &b, Location loc, Value t, Value, Value at,
-                      Value mask, Value y) {
-      Type e = cast<MemRefType>(m.out.getType()).getElementType();
-      vector::MaskedStoreOp::create(b, loc, m.out, ValueRange{bIdx, h, t, at},
-                                    mask, castFloat(b, loc, y, e));
-    };
-    auto initState = [&](OpBuilder &b, Location, Value n, Value at,
-                         Value mask) -> Value {
-      return load(b, m.h0, {seq, h, n, at}, mask);
-    };
-    auto finalState = [&](OpBuilder &b, Location loc, Value n, Value at,
-                          Value mask, Value s) {
-      Type e = cast<MemRefType>(m.fs.getType()).getElementType();
-      vector::MaskedStoreOp::create(b, loc, m.fs, ValueRange{seq, h, n, at},
-                                    mask, castFloat(b, loc, s, e));
-    };
-    ChunkedScan scan;
-    scan.acc = acc;
-    scan.lanes = vw;
-    scan.chunk = kChunk;
-    scan.keyDim = m.keyDim;
-    scan.valueDim = m.valueDim;
-    scan.query = query;
-    scan.key = key;
-    scan.value = value;
-    scan.output = output;
-    scan.normalize = op.getNormalize();
-    scan.how.fast = options.fastExp;
-    scan.how.avx512 = options.avx512;
-    if (m.gate && op.hasKeyGate())
-      scan.keyLogDecay = keyLogDecay;
-    else if (m.gate)
-      scan.logDecay = logDecay;
-    if (m.h0)
-      scan.initState = initState;
-    if (m.fs)
-      scan.finalState = finalState;
-    emitChunkedScan(b, loc, scan, begin, end);
   }
 
   ssmc::SSMToLoopsOptions options;

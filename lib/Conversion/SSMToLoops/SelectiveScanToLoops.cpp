@@ -286,64 +286,359 @@ private:
   ExpLowering expLowering;
 };
 
-struct SelectiveScanToLoops : OpRewritePattern<ssm::SelectiveScanOp> {
-  SelectiveScanToLoops(MLIRContext *ctx, ssmc::SSMToLoopsOptions options)
-      : OpRewritePattern(ctx), options(options) {}
+/// Steps [from, L) one at a time with lane-strided gathers and scatters,
+/// then the final state.
+void emitSteps(OpBuilder &b, Location loc, BlockEmitter &e, Value d0,
+               int64_t n, ArrayRef<Value> aCols, ValueRange init,
+               Value from) {
+  auto loop = scf::ForOp::create(
+      b, loc, from, e.end, e.idx(1), init,
+      [&](OpBuilder &b, Location loc, Value t, ValueRange hs) {
+        BlockEmitter::Step s = e.prologue(d0, t);
+        SmallVector<Value> ys(std::min<int64_t>(n, kPartialSums), e.cst(0.0));
+        SmallVector<Value> next;
+        for (int64_t i = 0; i < n; ++i) {
+          Value &y = ys[i % ys.size()];
+          auto [h, yn] = e.update(s, hs[i], aCols[i], e.idx(i), t, y);
+          next.push_back(h);
+          y = yn;
+        }
+        e.epilogue(s, d0, t, e.sumPartials(ys));
+        scf::YieldOp::create(b, loc, next);
+      });
+  if (e.fs)
+    for (int64_t i = 0; i < n; ++i)
+      e.scatter(e.fs, {e.stateIdx, d0, e.idx(i)}, e.idxN,
+                loop.getResult(i));
+}
 
-  LogicalResult matchAndRewrite(ssm::SelectiveScanOp op,
-                                PatternRewriter &rw) const override {
-    Location loc = op.getLoc();
-    auto acc = cast<FloatType>(op.getAccumulatorType());
-    const int64_t vw = laneCount(options.vectorBits, acc);
-    const int64_t staticN = op.getStateSize();
-    const bool registerState = !ShapedType::isDynamic(staticN) &&
-                               staticN <= options.maxRegisterState;
+/// State in a per-block stack buffer of N vectors: any N, dynamic or large.
+void emitBufferState(OpBuilder &b, Location loc, BlockEmitter &e,
+                     Value d0, FloatType acc, int64_t vw) {
+  auto vecTy = VectorType::get({vw}, acc);
+  auto bufTy = MemRefType::get({ShapedType::kDynamic}, vecTy);
+  Value state =
+      memref::AllocaOp::create(b, loc, bufTy, ValueRange{e.stateSize});
+  Value aCols =
+      memref::AllocaOp::create(b, loc, bufTy, ValueRange{e.stateSize});
+  Value c0 = e.idx(0), c1 = e.idx(1);
+  scf::ForOp::create(b, loc, c0, e.stateSize, c1, ValueRange{},
+                     [&](OpBuilder &b, Location loc, Value n, ValueRange) {
+                       memref::StoreOp::create(
+                           b, loc, e.prepareA(e.gather(e.A, {d0, n}, e.idxN)),
+                           aCols, n);
+                       Value h = e.h0 ? e.gather(e.h0, {e.stateIdx, d0, n},
+                                                 e.idxN)
+                                      : e.cst(0.0);
+                       memref::StoreOp::create(b, loc, h, state, n);
+                       scf::YieldOp::create(b, loc);
+                     });
+  scf::ForOp::create(
+      b, loc, e.begin, e.end, c1, ValueRange{},
+      [&](OpBuilder &b, Location loc, Value t, ValueRange) {
+        BlockEmitter::Step s = e.prologue(d0, t);
+        auto inner = scf::ForOp::create(
+            b, loc, c0, e.stateSize, c1, ValueRange{e.cst(0.0)},
+            [&](OpBuilder &b, Location loc, Value n, ValueRange ys) {
+              Value h = memref::LoadOp::create(b, loc, state, n);
+              Value aN = memref::LoadOp::create(b, loc, aCols, n);
+              auto [hNew, y] = e.update(s, h, aN, n, t, ys[0]);
+              memref::StoreOp::create(b, loc, hNew, state, n);
+              scf::YieldOp::create(b, loc, y);
+            });
+        e.epilogue(s, d0, t, inner.getResult(0));
+        scf::YieldOp::create(b, loc);
+      });
+  if (e.fs)
+    scf::ForOp::create(
+        b, loc, c0, e.stateSize, c1, ValueRange{},
+        [&](OpBuilder &b, Location loc, Value n, ValueRange) {
+          Value h = memref::LoadOp::create(b, loc, state, n);
+          e.scatter(e.fs, {e.stateIdx, d0, n}, e.idxN, h);
+          scf::YieldOp::create(b, loc);
+        });
+}
 
-    Value u = toBuffer(rw, loc, op.getU());
-    Value A = toBuffer(rw, loc, op.getA());
-    Value cu = toBuffer(rw, loc, op.getCuSeqlens());
-    Value batch = dimOf(rw, loc, u, 0), chans = dimOf(rw, loc, u, 1),
-          len = dimOf(rw, loc, u, 2), stateSize = dimOf(rw, loc, A, 1);
+/// State as N loop-carried vectors: the fast path for static small N. Full
+/// tiles of vw steps move u, delta, z and out as [channels x steps] tiles
+/// transposed in registers (contiguous rows, not strided gathers that all
+/// land in one L1 set), and each tile's B/C columns are staged in a small
+/// stack buffer read with broadcasts; the last L mod vw steps go one at a
+/// time.
+class RegisterStateScan {
+public:
+  RegisterStateScan(OpBuilder &b, Location loc, BlockEmitter &e, Value d0,
+                    int64_t n)
+      : b(b), loc(loc), e(e), d0(d0), n(n), T(e.lanes()) {}
 
-    auto outTy = op.getOut().getType();
-    Value out = allocLike(rw, loc, outTy, {batch, chans, len});
-    Value fs;
-    Value one = arith::ConstantIndexOp::create(rw, loc, 1);
+  void emit() {
+    SmallVector<Value> init = loadState();
+    if (!e.canTile()) {
+      emitSteps(b, loc, e, d0, n, aCols, init, e.idx(0));
+      return;
+    }
+    allocTileBuffers();
+    Value steps = arith::SubIOp::create(b, loc, e.end, e.begin);
+    Value fullTiles = arith::DivUIOp::create(b, loc, steps, e.idx(T));
+    auto tiled = scf::ForOp::create(
+        b, loc, e.idx(0), fullTiles, e.idx(1), init,
+        [&](OpBuilder &b, Location loc, Value c, ValueRange hs) {
+          emitTile(b, loc, c, hs);
+        });
+    // The last L mod vw steps, one at a time.
+    Value tailStart = arith::AddIOp::create(
+        b, loc, e.begin, arith::MulIOp::create(b, loc, fullTiles, e.idx(T)));
+    emitSteps(b, loc, e, d0, n, aCols, tiled.getResults(), tailStart);
+  }
+
+private:
+  /// The A columns (prepared for the time loop) into aCols; returns the
+  /// initial state vectors.
+  SmallVector<Value> loadState() {
+    SmallVector<Value> init;
+    for (int64_t i = 0; i < n; ++i) {
+      Value ni = e.idx(i);
+      aCols.push_back(e.prepareA(e.gather(e.A, {d0, ni}, e.idxN)));
+      init.push_back(e.h0 ? e.gather(e.h0, {e.stateIdx, d0, ni}, e.idxN)
+                          : e.cst(0.0));
+    }
+    return init;
+  }
+
+  /// Stack buffers of the tiled loop: the staged B/C columns (when shared
+  /// by all channels) and, per step of a tile, dt and dt*u then read-out y.
+  void allocTileBuffers() {
+    const bool sharedB = cast<MemRefType>(e.B.getType()).getRank() == 3;
+    const bool sharedC = cast<MemRefType>(e.C.getType()).getRank() == 3;
+    auto stageTy = MemRefType::get({n, T}, e.accType());
+    stageB = sharedB ? memref::AllocaOp::create(b, loc, stageTy).getResult()
+                     : Value();
+    stageC = sharedC ? memref::AllocaOp::create(b, loc, stageTy).getResult()
+                     : Value();
+    auto rowsTy = MemRefType::get({T}, e.vectorType());
+    rowsD = memref::AllocaOp::create(b, loc, rowsTy);
+    rowsY = memref::AllocaOp::create(b, loc, rowsTy);
+  }
+
+  /// The tile of steps from t0 = begin + c*T, with state `hs` on entry.
+  void emitTile(OpBuilder &b, Location loc, Value c, ValueRange hs) {
+    Value t0 = arith::AddIOp::create(
+        b, loc, e.begin, arith::MulIOp::create(b, loc, c, e.idx(T)));
+    e.prefetchTile(arith::MinUIOp::create(
+                       b, loc, arith::AddIOp::create(b, loc, t0, e.idx(T)),
+                       arith::SubIOp::create(b, loc, e.end, e.idx(1))),
+                   d0);
+    SmallVector<Value> dtTile, dtuTile;
+    computeSteps(t0, dtTile, dtuTile);
+    if (stageB)
+      stage(b, e.B, stageB, t0);
+    if (stageC)
+      stage(b, e.C, stageC, t0);
+    // The recurrence runs as a loop over the tile's steps, reading dt
+    // and dt*u from rows staged on the stack: unrolled, 16 steps x 16
+    // state indices made a loop body of ~5.5K instructions (~38 KB),
+    // beyond the L1 instruction cache and the decoded-uop cache; with
+    // softplus and the gate inside, each step carried one long
+    // dependency chain (softplus -> exp(dt A) -> h -> y -> gate, ~150
+    // cycles) that filled the scheduler. The D skip and z gate follow
+    // in the row domain, as the tile is stored.
+    for (int64_t k = 0; k < T; ++k) {
+      memref::StoreOp::create(b, loc, dtTile[k], rowsD, e.idx(k));
+      memref::StoreOp::create(b, loc, dtuTile[k], rowsY, e.idx(k));
+    }
+    auto steps = scf::ForOp::create(
+        b, loc, e.idx(0), e.idx(T), e.idx(1), hs,
+        [&](OpBuilder &b, Location loc, Value k, ValueRange hk) {
+          emitStep(b, loc, t0, k, hk);
+        });
+    SmallVector<Value> yTile, state(steps.getResults());
+    for (int64_t k = 0; k < T; ++k)
+      yTile.push_back(memref::LoadOp::create(b, loc, rowsY, e.idx(k)));
+    e.storeTile(yTile, d0, t0, e.valid);
+    scf::YieldOp::create(b, loc, state);
+  }
+
+  /// dt (bias, softplus) and dt*u in the row domain (bias one scalar per
+  /// channel row; 16 independent rows of straight-line code), then
+  /// transposed into per-step vectors.
+  void computeSteps(Value t0, SmallVector<Value> &dtTile,
+                    SmallVector<Value> &dtuTile) {
+    SmallVector<Value> dtRows, dtuRows;
+    for (int64_t i = 0; i < T; ++i) {
+      Value row = e.channelRow(d0, i);
+      BlockEmitter::Step s = e.stepWith(
+          e.readRow(e.u, row, t0), e.readRow(e.delta, row, t0),
+          e.bias ? e.channelScalar(e.bias, row) : Value());
+      dtRows.push_back(s.dt);
+      dtuRows.push_back(s.dtu);
+    }
+    dtTile = e.transpose(dtRows);
+    dtuTile = e.transpose(dtuRows);
+  }
+
+  /// Copies the tile's T steps of all n rows of a shared B or C into `buf`.
+  void stage(OpBuilder &b, Value mem, Value buf, Value t0) {
+    Type elt = cast<MemRefType>(mem.getType()).getElementType();
+    Value pad = arith::ConstantOp::create(b, loc, b.getZeroAttr(elt));
+    for (int64_t i = 0; i < n; ++i) {
+      Value v = vector::TransferReadOp::create(
+          b, loc, VectorType::get({T}, elt), mem,
+          ValueRange{e.batchIdx, e.idx(i), t0}, pad, ArrayRef<bool>{true});
+      vector::StoreOp::create(b, loc, castFloat(b, loc, v, e.accType()), buf,
+                              ValueRange{e.idx(i), e.idx(0)});
+    }
+  }
+
+  /// Step t0 + k of the tile: the state update and the read-out y, which
+  /// replaces the step's dt*u in rowsY.
+  void emitStep(OpBuilder &b, Location loc, Value t0, Value k, ValueRange hk) {
+    Value t = arith::AddIOp::create(b, loc, t0, k);
+    BlockEmitter::Step s;
+    s.dt = memref::LoadOp::create(b, loc, rowsD, k);
+    s.dtu = memref::LoadOp::create(b, loc, rowsY, k);
+    SmallVector<Value> ys(std::min<int64_t>(n, kPartialSums), e.cst(0.0));
+    SmallVector<Value> state(hk.begin(), hk.end());
+    for (int64_t i = 0; i < n; ++i) {
+      auto staged = [&](Value buf) -> Value {
+        Value v = memref::LoadOp::create(b, loc, buf, ValueRange{e.idx(i), k});
+        return vector::BroadcastOp::create(b, loc, e.vectorType(), v);
+      };
+      Value bN = stageB ? staged(stageB)
+                        : e.inputProjection(e.B, e.idxGB, e.idx(i), t);
+      Value cN = stageC ? staged(stageC)
+                        : e.inputProjection(e.C, e.idxGC, e.idx(i), t);
+      Value &y = ys[i % ys.size()];
+      auto [h, yn] = e.updateWith(s, state[i], aCols[i], bN, cN, y);
+      state[i] = h;
+      y = yn;
+    }
+    memref::StoreOp::create(b, loc, e.sumPartials(ys), rowsY, k);
+    scf::YieldOp::create(b, loc, state);
+  }
+
+  OpBuilder &b;
+  Location loc;
+  BlockEmitter &e;
+  Value d0;
+  const int64_t n, T;
+  SmallVector<Value> aCols;
+  Value stageB, stageC, rowsD, rowsY;
+};
+
+/// The lowering of one ssm.selective_scan: buffers, run-time shape checks,
+/// then a parallel loop over (sequence, block of channels) whose body one
+/// BlockEmitter builds.
+class SelectiveScanLowering {
+public:
+  SelectiveScanLowering(ssm::SelectiveScanOp op, PatternRewriter &rw,
+                        const ssmc::SSMToLoopsOptions &options)
+      : op(op), rw(rw), loc(op.getLoc()), options(options),
+        acc(cast<FloatType>(op.getAccumulatorType())),
+        vw(laneCount(options.vectorBits, acc)), staticN(op.getStateSize()),
+        registerState(!ShapedType::isDynamic(staticN) &&
+                      staticN <= options.maxRegisterState) {}
+
+  LogicalResult run() {
+    loadOperands();
+    // Shape relations the verifier could not see (dynamic dimensions) are
+    // checked at run time; the loops run only when all of them hold.
+    RuntimeShapeChecks checks(rw, loc, op);
+    checkShapes(checks);
+
+    c0 = arith::ConstantIndexOp::create(rw, loc, 0);
+    c1 = arith::ConstantIndexOp::create(rw, loc, 1);
+    cvw = arith::ConstantIndexOp::create(rw, loc, vw);
+    Value blocks = arith::CeilDivUIOp::create(rw, loc, chans, cvw);
+
+    auto guard = scf::IfOp::create(rw, loc, checks.allOk(),
+                                   /*withElseRegion=*/false);
+    rw.setInsertionPointToStart(&guard.getThenRegion().front());
+    scf::ParallelOp::create(
+        rw, loc, ValueRange{c0, c0}, ValueRange{sequences, blocks},
+        ValueRange{c1, c1}, [&](OpBuilder &b, Location loc, ValueRange ivs) {
+          emitBlock(b, loc, ivs);
+        });
+
+    rw.setInsertionPointAfter(guard);
+    SmallVector<Value> results{toTensor(rw, loc, op.getOut().getType(), out)};
+    if (fs)
+      results.push_back(toTensor(rw, loc, op.getFinalState().getType(), fs));
+    rw.replaceOp(op, results);
+    return success();
+  }
+
+private:
+  using Dim = NamedDim;
+
+  /// Operand buffers, sizes, and the result buffers.
+  void loadOperands() {
+    u = toBuffer(rw, loc, op.getU());
+    A = toBuffer(rw, loc, op.getA());
+    cu = toBuffer(rw, loc, op.getCuSeqlens());
+    batch = dimOf(rw, loc, u, 0), chans = dimOf(rw, loc, u, 1),
+    len = dimOf(rw, loc, u, 2), stateSize = dimOf(rw, loc, A, 1);
+
+    out = allocLike(rw, loc, op.getOut().getType(), {batch, chans, len});
+    one = arith::ConstantIndexOp::create(rw, loc, 1);
     // Packed sequences each own a state; otherwise each batch entry does.
-    Value sequences =
+    sequences =
         cu ? arith::SubIOp::create(rw, loc, dimOf(rw, loc, cu, 0), one).getResult()
            : batch;
     if (Value r = op.getFinalState())
       fs = allocLike(rw, loc, r.getType(), {sequences, chans, stateSize});
 
-    Value delta = toBuffer(rw, loc, op.getDelta());
-    Value Bm = toBuffer(rw, loc, op.getB()), Cm = toBuffer(rw, loc, op.getC());
-    Value Dm = toBuffer(rw, loc, op.getD()), zm = toBuffer(rw, loc, op.getZ());
-    Value biasm = toBuffer(rw, loc, op.getDeltaBias());
-    Value h0m = toBuffer(rw, loc, op.getH0());
+    delta = toBuffer(rw, loc, op.getDelta());
+    Bm = toBuffer(rw, loc, op.getB()), Cm = toBuffer(rw, loc, op.getC());
+    Dm = toBuffer(rw, loc, op.getD()), zm = toBuffer(rw, loc, op.getZ());
+    biasm = toBuffer(rw, loc, op.getDeltaBias());
+    h0m = toBuffer(rw, loc, op.getH0());
+  }
 
-    // Shape relations the verifier could not see (dynamic dimensions) are
-    // checked at run time; the loops run only when all of them hold.
-    RuntimeShapeChecks checks(rw, loc, op);
-    using Dim = NamedDim;
+  void check(RuntimeShapeChecks &checks, Value mem, StringRef name,
+             ArrayRef<Dim> dims) {
+    checkOperandDims(checks, rw, loc, mem, name, dims);
+  }
+
+  void checkShapes(RuntimeShapeChecks &checks) {
     Dim dimB{"B", batch, "dimension 0 of 'u'"}, dimD{"Dm", chans, "dimension 1 of 'u'"},
         dimL{"L", len, "dimension 2 of 'u'"}, dimN{"N", stateSize, "dimension 1 of 'A'"};
-    auto check = [&](Value mem, StringRef name, ArrayRef<Dim> dims) {
-      checkOperandDims(checks, rw, loc, mem, name, dims);
-    };
-    check(delta, "delta", {dimB, dimD, dimL});
-    check(A, "A", {dimD, dimN});
+    check(checks, delta, "delta", {dimB, dimD, dimL});
+    check(checks, A, "A", {dimD, dimN});
+    checkProjections(checks, dimB, dimN, dimL);
+    check(checks, Dm, "D", {dimD});
+    check(checks, zm, "z", {dimB, dimD, dimL});
+    check(checks, biasm, "delta_bias", {dimD});
+    Dim dimS{"S", sequences, cu ? "the number of sequences in 'cu_seqlens'"
+                                 : "dimension 0 of 'u'"};
+    check(checks, h0m, "h0", {dimS, dimD, dimN});
+    if (cu) {
+      check(checks, u, "u",
+            {{"B", one, "1 (sequences are packed into one batch entry)"}});
+      checkPackedOffsets(checks, rw, loc, cu, sequences, len);
+    }
+    // Static result sizes must agree with the dynamic inputs they come from.
+    checkResultDims(checks, rw, loc, op.getOut().getType(), "out",
+                    {dimB, dimD, dimL});
+    if (Value r = op.getFinalState())
+      checkResultDims(checks, rw, loc, cast<RankedTensorType>(r.getType()),
+                      "final_state", {dimS, dimD, dimN});
+  }
+
+  /// B and C: [B, N, L] shared by all channels, or [B, G, N, L] with G
+  /// groups of channels, nonzero and dividing Dm.
+  void checkProjections(RuntimeShapeChecks &checks, const Dim &dimB,
+                        const Dim &dimN, const Dim &dimL) {
     Value groups;
     for (auto [name, mem] : {std::pair<StringRef, Value>{"B", Bm}, {"C", Cm}}) {
       if (cast<MemRefType>(mem.getType()).getRank() == 3) {
-        check(mem, name, {dimB, dimN, dimL});
+        check(checks, mem, name, {dimB, dimN, dimL});
         continue;
       }
       Value g = dimOf(rw, loc, mem, 1);
       if (!groups)
         groups = g;
       Dim dimG{"G", groups, name == "B" ? "dimension 1 of 'B'" : "dimension 1 of 'C'"};
-      check(mem, name, {dimB, dimG, dimN, dimL});
+      check(checks, mem, name, {dimB, dimG, dimN, dimL});
     }
     if (groups && !getConstantIntValue(groups)) {
       Value zero = arith::ConstantIndexOp::create(rw, loc, 0);
@@ -366,303 +661,103 @@ struct SelectiveScanToLoops : OpRewritePattern<ssm::SelectiveScanOp> {
           "the channel count Dm must be divisible by the group count G "
           "(reported: Dm mod G)");
     }
-    check(Dm, "D", {dimD});
-    check(zm, "z", {dimB, dimD, dimL});
-    check(biasm, "delta_bias", {dimD});
-    Dim dimS{"S", sequences, cu ? "the number of sequences in 'cu_seqlens'"
-                                 : "dimension 0 of 'u'"};
-    check(h0m, "h0", {dimS, dimD, dimN});
-    if (cu) {
-      check(u, "u", {{"B", one, "1 (sequences are packed into one batch entry)"}});
-      checkPackedOffsets(checks, rw, loc, cu, sequences, len);
-    }
-    // Static result sizes must agree with the dynamic inputs they come from.
-    auto checkResult = [&](RankedTensorType t, StringRef name, ArrayRef<Dim> dims) {
-      checkResultDims(checks, rw, loc, t, name, dims);
+  }
+
+  /// The body for sequence ivs[0] and block ivs[1] of channels: the
+  /// sequence's batch entry and steps, the block's lanes, then the time
+  /// loop with the state in registers or on the stack.
+  void emitBlock(OpBuilder &b, Location loc, ValueRange ivs) {
+    ExpLowering how;
+    how.fast = options.fastExp;
+    how.avx512 = options.avx512;
+    BlockEmitter e(b, loc, op, acc, vw, how);
+    e.u = u, e.delta = delta, e.A = A, e.B = Bm, e.C = Cm, e.D = Dm,
+    e.z = zm, e.bias = biasm, e.h0 = h0m, e.out = out, e.fs = fs;
+    e.stateIdx = ivs[0];
+    e.batchIdx = cu ? c0 : ivs[0];
+    e.begin = cu ? packedOffset(b, loc, cu, ivs[0]) : c0;
+    e.end = cu ? packedOffset(b, loc, cu,
+                              arith::AddIOp::create(b, loc, ivs[0], c1))
+               : len;
+    e.stateSize = stateSize,
+    e.chans = chans;
+
+    Value d0 = arith::MulIOp::create(b, loc, ivs[1], cvw);
+    Value valid = arith::MinUIOp::create(
+        b, loc, arith::SubIOp::create(b, loc, chans, d0), cvw);
+    auto maskTy = VectorType::get({vw}, b.getI1Type());
+    e.mask = vector::CreateMaskOp::create(b, loc, maskTy,
+                                          ValueRange{valid});
+    e.valid = valid;
+    setLaneOffsets(b, loc, e, d0);
+    if (biasm)
+      e.biasVec = e.channelVector(biasm, d0);
+    if (Dm)
+      e.dVec = e.channelVector(Dm, d0);
+
+    if (registerState)
+      RegisterStateScan(b, loc, e, d0, staticN).emit();
+    else
+      emitBufferState(b, loc, e, d0, acc, vw);
+  }
+
+  /// Per-lane offsets: lane i reads element (d0 + i) of a [.., Dm, X]
+  /// buffer at stride X.
+  void setLaneOffsets(OpBuilder &b, Location loc, BlockEmitter &e, Value d0) {
+    auto i64Vec = VectorType::get({vw}, b.getI64Type());
+    SmallVector<int64_t> lanes(vw);
+    for (int64_t i = 0; i < vw; ++i)
+      lanes[i] = i;
+    Value iota = arith::ConstantOp::create(
+        b, loc, i64Vec, DenseIntElementsAttr::get(i64Vec, lanes));
+    auto splatIndex = [&](Value v) -> Value {
+      Value i = arith::IndexCastOp::create(b, loc, b.getI64Type(), v);
+      return vector::BroadcastOp::create(b, loc, i64Vec, i);
     };
-    checkResult(outTy, "out", {dimB, dimD, dimL});
-    if (Value r = op.getFinalState())
-      checkResult(cast<RankedTensorType>(r.getType()), "final_state",
-                  {dimS, dimD, dimN});
+    auto strided = [&](Value stride) -> Value {
+      return arith::MulIOp::create(b, loc, iota, splatIndex(stride));
+    };
+    e.idxL = strided(len);
+    e.idxN = strided(stateSize);
+    // Grouped B/C: lane i reads group (d0 + i) / (Dm / G), i.e. at
+    // offset group * N * L from group 0.
+    auto groupIndex = [&](Value mem) -> Value {
+      if (cast<MemRefType>(mem.getType()).getRank() != 4)
+        return {};
+      Value groups = dimOf(b, loc, mem, 1);
+      Value perGroup = arith::DivUIOp::create(b, loc, chans, groups);
+      Value chan = arith::AddIOp::create(b, loc, splatIndex(d0), iota);
+      Value g = arith::DivUIOp::create(b, loc, chan, splatIndex(perGroup));
+      Value nl = arith::MulIOp::create(b, loc, stateSize, len);
+      return arith::MulIOp::create(b, loc, g, splatIndex(nl));
+    };
+    e.idxGB = groupIndex(Bm);
+    e.idxGC = groupIndex(Cm);
+  }
 
-    Value c0 = arith::ConstantIndexOp::create(rw, loc, 0);
-    Value c1 = arith::ConstantIndexOp::create(rw, loc, 1);
-    Value cvw = arith::ConstantIndexOp::create(rw, loc, vw);
-    Value blocks = arith::CeilDivUIOp::create(rw, loc, chans, cvw);
+  ssm::SelectiveScanOp op;
+  PatternRewriter &rw;
+  Location loc;
+  const ssmc::SSMToLoopsOptions &options;
+  FloatType acc;
+  const int64_t vw, staticN;
+  const bool registerState;
+  // Buffers (null when the operand is absent) and sizes.
+  Value u, A, cu, delta, Bm, Cm, Dm, zm, biasm, h0m, out, fs;
+  Value batch, chans, len, stateSize, sequences;
+  Value one, c0, c1, cvw;
+};
 
-    auto guard = scf::IfOp::create(rw, loc, checks.allOk(),
-                                   /*withElseRegion=*/false);
-    rw.setInsertionPointToStart(&guard.getThenRegion().front());
-    scf::ParallelOp::create(
-        rw, loc, ValueRange{c0, c0}, ValueRange{sequences, blocks},
-        ValueRange{c1, c1},
-        [&](OpBuilder &b, Location loc, ValueRange ivs) {
-          ExpLowering how;
-          how.fast = options.fastExp;
-          how.avx512 = options.avx512;
-          BlockEmitter e(b, loc, op, acc, vw, how);
-          e.u = u, e.delta = delta, e.A = A, e.B = Bm, e.C = Cm, e.D = Dm,
-          e.z = zm, e.bias = biasm, e.h0 = h0m, e.out = out, e.fs = fs;
-          e.stateIdx = ivs[0];
-          e.batchIdx = cu ? c0 : ivs[0];
-          e.begin = cu ? packedOffset(b, loc, cu, ivs[0]) : c0;
-          e.end = cu ? packedOffset(b, loc, cu,
-                                    arith::AddIOp::create(b, loc, ivs[0], c1))
-                     : len;
-          e.stateSize = stateSize,
-          e.chans = chans;
+struct SelectiveScanToLoops : OpRewritePattern<ssm::SelectiveScanOp> {
+  SelectiveScanToLoops(MLIRContext *ctx, ssmc::SSMToLoopsOptions options)
+      : OpRewritePattern(ctx), options(options) {}
 
-          Value d0 = arith::MulIOp::create(b, loc, ivs[1], cvw);
-          Value valid = arith::MinUIOp::create(
-              b, loc, arith::SubIOp::create(b, loc, chans, d0), cvw);
-          auto maskTy = VectorType::get({vw}, b.getI1Type());
-          e.mask = vector::CreateMaskOp::create(b, loc, maskTy,
-                                                ValueRange{valid});
-          e.valid = valid;
-
-          // Per-lane offsets: lane i reads element (d0 + i) of a [.., Dm, X]
-          // buffer at stride X.
-          auto i64Vec = VectorType::get({vw}, b.getI64Type());
-          SmallVector<int64_t> lanes(vw);
-          for (int64_t i = 0; i < vw; ++i)
-            lanes[i] = i;
-          Value iota = arith::ConstantOp::create(
-              b, loc, i64Vec, DenseIntElementsAttr::get(i64Vec, lanes));
-          auto splatIndex = [&](Value v) -> Value {
-            Value i = arith::IndexCastOp::create(b, loc, b.getI64Type(), v);
-            return vector::BroadcastOp::create(b, loc, i64Vec, i);
-          };
-          auto strided = [&](Value stride) -> Value {
-            return arith::MulIOp::create(b, loc, iota, splatIndex(stride));
-          };
-          e.idxL = strided(len);
-          e.idxN = strided(stateSize);
-          // Grouped B/C: lane i reads group (d0 + i) / (Dm / G), i.e. at
-          // offset group * N * L from group 0.
-          auto groupIndex = [&](Value mem) -> Value {
-            if (cast<MemRefType>(mem.getType()).getRank() != 4)
-              return {};
-            Value groups = dimOf(b, loc, mem, 1);
-            Value perGroup = arith::DivUIOp::create(b, loc, chans, groups);
-            Value chan = arith::AddIOp::create(b, loc, splatIndex(d0), iota);
-            Value g = arith::DivUIOp::create(b, loc, chan, splatIndex(perGroup));
-            Value nl = arith::MulIOp::create(b, loc, stateSize, len);
-            return arith::MulIOp::create(b, loc, g, splatIndex(nl));
-          };
-          e.idxGB = groupIndex(Bm);
-          e.idxGC = groupIndex(Cm);
-          if (biasm)
-            e.biasVec = e.channelVector(biasm, d0);
-          if (Dm)
-            e.dVec = e.channelVector(Dm, d0);
-
-          if (registerState)
-            emitRegisterState(b, loc, e, d0, staticN);
-          else
-            emitBufferState(b, loc, e, d0, acc, vw);
-        });
-
-    rw.setInsertionPointAfter(guard);
-    SmallVector<Value> results{toTensor(rw, loc, op.getOut().getType(), out)};
-    if (fs)
-      results.push_back(toTensor(rw, loc, op.getFinalState().getType(), fs));
-    rw.replaceOp(op, results);
-    return success();
+  LogicalResult matchAndRewrite(ssm::SelectiveScanOp op,
+                                PatternRewriter &rw) const override {
+    return SelectiveScanLowering(op, rw, options).run();
   }
 
 private:
-  /// State as N loop-carried vectors: the fast path for static small N.
-  static void emitRegisterState(OpBuilder &b, Location loc, BlockEmitter &e,
-                                Value d0, int64_t n) {
-    SmallVector<Value> aCols, init;
-    for (int64_t i = 0; i < n; ++i) {
-      Value ni = e.idx(i);
-      aCols.push_back(e.prepareA(e.gather(e.A, {d0, ni}, e.idxN)));
-      init.push_back(e.h0 ? e.gather(e.h0, {e.stateIdx, d0, ni}, e.idxN)
-                          : e.cst(0.0));
-    }
-    // Full tiles of kTile steps: u, delta, z and out move as [channels x
-    // steps] tiles transposed in registers (contiguous rows, not strided
-    // gathers that all land in one L1 set), and each tile's B/C columns are
-    // staged in a small stack buffer read with broadcasts.
-    if (!e.canTile()) {
-      emitSteps(b, loc, e, d0, n, aCols, init, e.idx(0));
-      return;
-    }
-    const int64_t T = e.lanes();
-    const bool sharedB = cast<MemRefType>(e.B.getType()).getRank() == 3;
-    const bool sharedC = cast<MemRefType>(e.C.getType()).getRank() == 3;
-    auto stageTy = MemRefType::get({n, T}, e.accType());
-    Value stageB = sharedB ? memref::AllocaOp::create(b, loc, stageTy).getResult()
-                           : Value();
-    Value stageC = sharedC ? memref::AllocaOp::create(b, loc, stageTy).getResult()
-                           : Value();
-    auto stage = [&](OpBuilder &b, Value mem, Value buf, Value t0) {
-      Type elt = cast<MemRefType>(mem.getType()).getElementType();
-      Value pad = arith::ConstantOp::create(b, loc, b.getZeroAttr(elt));
-      for (int64_t i = 0; i < n; ++i) {
-        Value v = vector::TransferReadOp::create(
-            b, loc, VectorType::get({T}, elt), mem,
-            ValueRange{e.batchIdx, e.idx(i), t0}, pad, ArrayRef<bool>{true});
-        vector::StoreOp::create(b, loc, castFloat(b, loc, v, e.accType()), buf,
-                                ValueRange{e.idx(i), e.idx(0)});
-      }
-    };
-    // Per tile: dt of each step; dt*u of each step, then its read-out y.
-    auto rowsTy = MemRefType::get({T}, e.vectorType());
-    Value rowsD = memref::AllocaOp::create(b, loc, rowsTy);
-    Value rowsY = memref::AllocaOp::create(b, loc, rowsTy);
-    Value steps = arith::SubIOp::create(b, loc, e.end, e.begin);
-    Value fullTiles = arith::DivUIOp::create(b, loc, steps, e.idx(T));
-    auto tiled = scf::ForOp::create(
-        b, loc, e.idx(0), fullTiles, e.idx(1), init,
-        [&](OpBuilder &b, Location loc, Value c, ValueRange hs) {
-          Value t0 = arith::AddIOp::create(
-              b, loc, e.begin, arith::MulIOp::create(b, loc, c, e.idx(T)));
-          e.prefetchTile(arith::MinUIOp::create(
-                             b, loc, arith::AddIOp::create(b, loc, t0, e.idx(T)),
-                             arith::SubIOp::create(b, loc, e.end, e.idx(1))),
-                         d0);
-          // dt (bias, softplus) and dt*u in the row domain (bias one scalar
-          // per channel row; 16 independent rows of straight-line code), then
-          // transposed into per-step vectors.
-          SmallVector<Value> dtRows, dtuRows;
-          for (int64_t i = 0; i < T; ++i) {
-            Value row = e.channelRow(d0, i);
-            BlockEmitter::Step s = e.stepWith(
-                e.readRow(e.u, row, t0), e.readRow(e.delta, row, t0),
-                e.bias ? e.channelScalar(e.bias, row) : Value());
-            dtRows.push_back(s.dt);
-            dtuRows.push_back(s.dtu);
-          }
-          SmallVector<Value> dtTile = e.transpose(dtRows);
-          SmallVector<Value> dtuTile = e.transpose(dtuRows);
-          if (stageB)
-            stage(b, e.B, stageB, t0);
-          if (stageC)
-            stage(b, e.C, stageC, t0);
-          // The recurrence runs as a loop over the tile's steps, reading dt
-          // and dt*u from rows staged on the stack: unrolled, 16 steps x 16
-          // state indices made a loop body of ~5.5K instructions (~38 KB),
-          // beyond the L1 instruction cache and the decoded-uop cache; with
-          // softplus and the gate inside, each step carried one long
-          // dependency chain (softplus -> exp(dt A) -> h -> y -> gate, ~150
-          // cycles) that filled the scheduler. The D skip and z gate follow
-          // in the row domain, as the tile is stored.
-          for (int64_t k = 0; k < T; ++k) {
-            memref::StoreOp::create(b, loc, dtTile[k], rowsD, e.idx(k));
-            memref::StoreOp::create(b, loc, dtuTile[k], rowsY, e.idx(k));
-          }
-          auto steps = scf::ForOp::create(
-              b, loc, e.idx(0), e.idx(T), e.idx(1), hs,
-              [&](OpBuilder &b, Location loc, Value k, ValueRange hk) {
-            Value t = arith::AddIOp::create(b, loc, t0, k);
-            BlockEmitter::Step s;
-            s.dt = memref::LoadOp::create(b, loc, rowsD, k);
-            s.dtu = memref::LoadOp::create(b, loc, rowsY, k);
-            SmallVector<Value> ys(std::min<int64_t>(n, kPartialSums), e.cst(0.0));
-            SmallVector<Value> state(hk.begin(), hk.end());
-            for (int64_t i = 0; i < n; ++i) {
-              auto staged = [&](Value buf) -> Value {
-                Value v =
-                    memref::LoadOp::create(b, loc, buf, ValueRange{e.idx(i), k});
-                return vector::BroadcastOp::create(b, loc, e.vectorType(), v);
-              };
-              Value bN = stageB ? staged(stageB)
-                                : e.inputProjection(e.B, e.idxGB, e.idx(i), t);
-              Value cN = stageC ? staged(stageC)
-                                : e.inputProjection(e.C, e.idxGC, e.idx(i), t);
-              Value &y = ys[i % ys.size()];
-              auto [h, yn] = e.updateWith(s, state[i], aCols[i], bN, cN, y);
-              state[i] = h;
-              y = yn;
-            }
-            memref::StoreOp::create(b, loc, e.sumPartials(ys), rowsY, k);
-            scf::YieldOp::create(b, loc, state);
-          });
-          SmallVector<Value> yTile, state(steps.getResults());
-          for (int64_t k = 0; k < T; ++k)
-            yTile.push_back(memref::LoadOp::create(b, loc, rowsY, e.idx(k)));
-          e.storeTile(yTile, d0, t0, e.valid);
-          scf::YieldOp::create(b, loc, state);
-        });
-    // The last L mod vw steps, one at a time.
-    Value tailStart = arith::AddIOp::create(
-        b, loc, e.begin, arith::MulIOp::create(b, loc, fullTiles, e.idx(T)));
-    emitSteps(b, loc, e, d0, n, aCols, tiled.getResults(), tailStart);
-  }
-
-  /// Steps [from, L) one at a time with lane-strided gathers and scatters,
-  /// then the final state.
-  static void emitSteps(OpBuilder &b, Location loc, BlockEmitter &e, Value d0,
-                        int64_t n, ArrayRef<Value> aCols, ValueRange init,
-                        Value from) {
-    auto loop = scf::ForOp::create(
-        b, loc, from, e.end, e.idx(1), init,
-        [&](OpBuilder &b, Location loc, Value t, ValueRange hs) {
-          BlockEmitter::Step s = e.prologue(d0, t);
-          SmallVector<Value> ys(std::min<int64_t>(n, kPartialSums), e.cst(0.0));
-          SmallVector<Value> next;
-          for (int64_t i = 0; i < n; ++i) {
-            Value &y = ys[i % ys.size()];
-            auto [h, yn] = e.update(s, hs[i], aCols[i], e.idx(i), t, y);
-            next.push_back(h);
-            y = yn;
-          }
-          e.epilogue(s, d0, t, e.sumPartials(ys));
-          scf::YieldOp::create(b, loc, next);
-        });
-    if (e.fs)
-      for (int64_t i = 0; i < n; ++i)
-        e.scatter(e.fs, {e.stateIdx, d0, e.idx(i)}, e.idxN,
-                  loop.getResult(i));
-  }
-
-  /// State in a per-block stack buffer of N vectors: any N, dynamic or large.
-  static void emitBufferState(OpBuilder &b, Location loc, BlockEmitter &e,
-                              Value d0, FloatType acc, int64_t vw) {
-    auto vecTy = VectorType::get({vw}, acc);
-    auto bufTy = MemRefType::get({ShapedType::kDynamic}, vecTy);
-    Value state = memref::AllocaOp::create(b, loc, bufTy, ValueRange{e.stateSize});
-    Value aCols = memref::AllocaOp::create(b, loc, bufTy, ValueRange{e.stateSize});
-    Value c0 = e.idx(0), c1 = e.idx(1);
-    scf::ForOp::create(b, loc, c0, e.stateSize, c1, ValueRange{},
-                       [&](OpBuilder &b, Location loc, Value n, ValueRange) {
-                         memref::StoreOp::create(
-                             b, loc, e.prepareA(e.gather(e.A, {d0, n}, e.idxN)),
-                             aCols, n);
-                         Value h = e.h0 ? e.gather(e.h0, {e.stateIdx, d0, n},
-                                                   e.idxN)
-                                        : e.cst(0.0);
-                         memref::StoreOp::create(b, loc, h, state, n);
-                         scf::YieldOp::create(b, loc);
-                       });
-    scf::ForOp::create(
-        b, loc, e.begin, e.end, c1, ValueRange{},
-        [&](OpBuilder &b, Location loc, Value t, ValueRange) {
-          BlockEmitter::Step s = e.prologue(d0, t);
-          auto inner = scf::ForOp::create(
-              b, loc, c0, e.stateSize, c1, ValueRange{e.cst(0.0)},
-              [&](OpBuilder &b, Location loc, Value n, ValueRange ys) {
-                Value h = memref::LoadOp::create(b, loc, state, n);
-                Value aN = memref::LoadOp::create(b, loc, aCols, n);
-                auto [hNew, y] = e.update(s, h, aN, n, t, ys[0]);
-                memref::StoreOp::create(b, loc, hNew, state, n);
-                scf::YieldOp::create(b, loc, y);
-              });
-          e.epilogue(s, d0, t, inner.getResult(0));
-          scf::YieldOp::create(b, loc);
-        });
-    if (e.fs)
-      scf::ForOp::create(
-          b, loc, c0, e.stateSize, c1, ValueRange{},
-          [&](OpBuilder &b, Location loc, Value n, ValueRange) {
-            Value h = memref::LoadOp::create(b, loc, state, n);
-            e.scatter(e.fs, {e.stateIdx, d0, n}, e.idxN, h);
-            scf::YieldOp::create(b, loc);
-          });
-  }
-
   ssmc::SSMToLoopsOptions options;
 };
 
