@@ -146,69 +146,111 @@ private:
         });
   }
 
+  /// What the stages of one chunk of T steps hand on to the next.
+  struct Chunk {
+    int64_t T;
+    /// Per step u: its index t, its step value and (scalar decay) the
+    /// chunk-local cumulative log decay c_u.
+    SmallVector<Value> ts, steps, cum;
+    /// Intra-chunk coefficients M[j][u], u <= j.
+    SmallVector<SmallVector<Value>> coef;
+    /// Scalar decay: exp(c_{T-1}) in every lane, the state's decay.
+    Value total;
+  };
+
+  /// Steps [t0, t0 + T): rows, coefficients and decays first, then the one
+  /// pass over the state that reads out and updates it.
   void emitChunk(OpBuilder &b, Location loc, Value t0, int64_t T) {
     if (s.prefetch && T == s.chunk)
-      forEachValueBlock(
-          b, loc, [&](OpBuilder &b, Location loc, Value at, Value, Value) {
-            for (int64_t u = 0; u < T; ++u) {
-              Value t = arith::MinUIOp::create(
-                  b, loc, arith::AddIOp::create(b, loc, t0, index(b, loc, 2 * T + u)),
-                  last);
-              s.prefetch(b, loc, t, at);
-            }
-          });
-    SmallVector<Value> ts, steps, cum;
+      prefetchAhead(b, loc, t0, T);
+    Chunk c = computeSteps(b, loc, t0, T);
+    storeRows(b, loc, c);
+    computeCoefficients(b, loc, c);
+    if (s.logDecay)
+      scaleRowsByStepDecay(b, loc, c);
+    if (s.keyLogDecay)
+      scaleRowsByKeyDecay(b, loc, c);
+    passOverState(b, loc, c);
+  }
+
+  /// Prefetches the steps two chunks ahead (clamped to the last step).
+  void prefetchAhead(OpBuilder &b, Location loc, Value t0, int64_t T) {
+    forEachValueBlock(
+        b, loc, [&](OpBuilder &b, Location loc, Value at, Value, Value) {
+          for (int64_t u = 0; u < T; ++u) {
+            Value ahead = index(b, loc, 2 * T + u);
+            Value t = arith::MinUIOp::create(
+                b, loc, arith::AddIOp::create(b, loc, t0, ahead), last);
+            s.prefetch(b, loc, t, at);
+          }
+        });
+  }
+
+  /// The chunk's step indices, step values and cumulative log decays.
+  Chunk computeSteps(OpBuilder &b, Location loc, Value t0, int64_t T) {
+    Chunk c;
+    c.T = T;
     for (int64_t u = 0; u < T; ++u) {
       Value t = arith::AddIOp::create(b, loc, t0, index(b, loc, u));
-      ts.push_back(t);
-      steps.push_back(s.stepValue ? s.stepValue(b, loc, t) : Value());
+      c.ts.push_back(t);
+      c.steps.push_back(s.stepValue ? s.stepValue(b, loc, t) : Value());
       if (s.logDecay) {
-        Value a = s.logDecay(b, loc, t, steps.back());
-        cum.push_back(u ? arith::AddFOp::create(b, loc, cum.back(), a).getResult()
-                        : a);
+        Value a = s.logDecay(b, loc, t, c.steps.back());
+        c.cum.push_back(
+            u ? arith::AddFOp::create(b, loc, c.cum.back(), a).getResult() : a);
       }
     }
-    auto decay = [&](int64_t j, int64_t u) -> Value {
-      // exp(c_j - c_u) for u <= j (u = -1: exp(c_j)); null when it is 1.
-      if (!s.logDecay || j == u)
-        return {};
-      Value x = u < 0 ? cum[j] : arith::SubFOp::create(b, loc, cum[j], cum[u]);
-      return math::ExpOp::create(b, loc, x);
-    };
+    return c;
+  }
 
-    // 1. The chunk's q and k rows (and per-row cumulative log decays).
+  /// exp(c_j - c_u) for u <= j (u = -1: exp(c_j)); null when it is 1.
+  Value decay(OpBuilder &b, Location loc, const Chunk &c, int64_t j,
+              int64_t u) const {
+    if (!s.logDecay || j == u)
+      return {};
+    Value x =
+        u < 0 ? c.cum[j] : arith::SubFOp::create(b, loc, c.cum[j], c.cum[u]);
+    return math::ExpOp::create(b, loc, x);
+  }
+
+  /// Row u's cumulative log decays of the key lanes from `at`.
+  Value cumRow(OpBuilder &b, Location loc, int64_t u, Value at) const {
+    return vector::LoadOp::create(b, loc, vecTy, cums,
+                                  ValueRange{rowIndex(b, loc, u, at)});
+  }
+  Value vexp(OpBuilder &b, Location loc, Value x) const {
+    return emitExp(b, loc, x, s.how);
+  }
+
+  /// 1. The chunk's q and k rows (and per-row cumulative log decays).
+  void storeRows(OpBuilder &b, Location loc, const Chunk &c) {
     forEachKeyBlock(b, loc, [&](OpBuilder &b, Location loc, Value at, Value mask) {
       // Lanes past K must be 0 in the dot products, whatever the callbacks
       // make of a masked-off 0 (a feature map such as elu + 1 gives 1).
       auto masked = [&](Value x) -> Value {
         return arith::SelectOp::create(b, loc, mask, x, zero(b, loc));
       };
-      Value c;
-      for (int64_t u = 0; u < T; ++u) {
+      Value cum;
+      for (int64_t u = 0; u < c.T; ++u) {
         vector::StoreOp::create(
-            b, loc, masked(s.query(b, loc, ts[u], steps[u], at, mask)), queries,
-            rowIndex(b, loc, u, at));
+            b, loc, masked(s.query(b, loc, c.ts[u], c.steps[u], at, mask)),
+            queries, rowIndex(b, loc, u, at));
         vector::StoreOp::create(
-            b, loc, masked(s.key(b, loc, ts[u], steps[u], at, mask)), keys,
+            b, loc, masked(s.key(b, loc, c.ts[u], c.steps[u], at, mask)), keys,
             rowIndex(b, loc, u, at));
         if (s.keyLogDecay) {
-          Value a = s.keyLogDecay(b, loc, ts[u], steps[u], at, mask);
-          c = c ? arith::AddFOp::create(b, loc, c, a).getResult() : a;
-          vector::StoreOp::create(b, loc, c, cums, rowIndex(b, loc, u, at));
+          Value a = s.keyLogDecay(b, loc, c.ts[u], c.steps[u], at, mask);
+          cum = cum ? arith::AddFOp::create(b, loc, cum, a).getResult() : a;
+          vector::StoreOp::create(b, loc, cum, cums, rowIndex(b, loc, u, at));
         }
       }
     });
-    auto cumRow = [&](OpBuilder &b, Location loc, int64_t u, Value at) -> Value {
-      return vector::LoadOp::create(b, loc, vecTy, cums,
-                                    ValueRange{rowIndex(b, loc, u, at)});
-    };
-    auto vexp = [&](OpBuilder &b, Location loc, Value x) -> Value {
-      return emitExp(b, loc, x, s.how);
-    };
+  }
 
-    // 2. Intra-chunk coefficients M[j][u] = exp(c_j - c_u) (q_j . k_u).
-    SmallVector<SmallVector<Value>> coef(T);
-    for (int64_t j = 0; j < T; ++j)
+  /// 2. Intra-chunk coefficients M[j][u] = exp(c_j - c_u) (q_j . k_u).
+  void computeCoefficients(OpBuilder &b, Location loc, Chunk &c) {
+    c.coef.resize(c.T);
+    for (int64_t j = 0; j < c.T; ++j)
       for (int64_t u = 0; u <= j; ++u) {
         auto dot = scf::ForOp::create(
             b, loc, c0, keyBlocks, c1, ValueRange{zero(b, loc)},
@@ -229,117 +271,127 @@ private:
             });
         Value m = vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD,
                                               dot.getResult(0));
-        if (Value d = decay(j, u))
+        if (Value d = decay(b, loc, c, j, u))
           m = arith::MulFOp::create(b, loc, m, d);
-        coef[j].push_back(m);
+        c.coef[j].push_back(m);
       }
+  }
 
-    // 3. Scale the rows: q_j by exp(c_j), k_u by exp(c_{T-1} - c_u).
-    Value total;
-    if (s.logDecay) {
-      SmallVector<Value> qScale, kScale;
-      for (int64_t u = 0; u < T; ++u) {
-        qScale.push_back(splat(b, loc, decay(u, -1)));
-        Value k = decay(T - 1, u);
-        kScale.push_back(k ? splat(b, loc, k) : Value());
-      }
-      total = qScale.back();
-      forEachKeyBlock(b, loc, [&](OpBuilder &b, Location loc, Value at, Value) {
-        for (int64_t u = 0; u < T; ++u)
-          for (auto [rows, scale] : {std::pair{queries, qScale[u]},
-                                     std::pair{keys, kScale[u]}}) {
-            if (!scale)
-              continue;
-            Value i = rowIndex(b, loc, u, at);
-            Value x = vector::LoadOp::create(b, loc, vecTy, rows, ValueRange{i});
-            vector::StoreOp::create(b, loc,
-                                    arith::MulFOp::create(b, loc, x, scale),
-                                    rows, ValueRange{i});
-          }
-      });
+  /// Multiplies row u of the chunk-rows buffer `rows` by `scale`, key lanes
+  /// from `at`.
+  void scaleRow(OpBuilder &b, Location loc, Value rows, int64_t u, Value at,
+                Value scale) const {
+    Value i = rowIndex(b, loc, u, at);
+    Value x = vector::LoadOp::create(b, loc, vecTy, rows, ValueRange{i});
+    vector::StoreOp::create(b, loc, arith::MulFOp::create(b, loc, x, scale),
+                            rows, ValueRange{i});
+  }
+
+  /// 3. Scale the rows: q_j by exp(c_j), k_u by exp(c_{T-1} - c_u).
+  void scaleRowsByStepDecay(OpBuilder &b, Location loc, Chunk &c) {
+    SmallVector<Value> qScale, kScale;
+    for (int64_t u = 0; u < c.T; ++u) {
+      qScale.push_back(splat(b, loc, decay(b, loc, c, u, -1)));
+      Value k = decay(b, loc, c, c.T - 1, u);
+      kScale.push_back(k ? splat(b, loc, k) : Value());
     }
+    c.total = qScale.back();
+    forEachKeyBlock(b, loc, [&](OpBuilder &b, Location loc, Value at, Value) {
+      for (int64_t u = 0; u < c.T; ++u)
+        for (auto [rows, scale] :
+             {std::pair{queries, qScale[u]}, std::pair{keys, kScale[u]}})
+          if (scale)
+            scaleRow(b, loc, rows, u, at, scale);
+    });
+  }
 
-    if (s.keyLogDecay)
-      forEachKeyBlock(b, loc, [&](OpBuilder &b, Location loc, Value at, Value) {
-        Value last = cumRow(b, loc, T - 1, at);
-        for (int64_t u = 0; u < T; ++u) {
-          Value c = cumRow(b, loc, u, at);
-          SmallVector<std::pair<Value, Value>, 2> scales{
-              {queries, vexp(b, loc, c)}};
-          if (u < T - 1)
-            scales.push_back(
-                {keys, vexp(b, loc, arith::SubFOp::create(b, loc, last, c))});
-          for (auto [rows, scale] : scales) {
-            Value i = rowIndex(b, loc, u, at);
-            Value x = vector::LoadOp::create(b, loc, vecTy, rows, ValueRange{i});
-            vector::StoreOp::create(b, loc,
-                                    arith::MulFOp::create(b, loc, x, scale),
-                                    rows, ValueRange{i});
-          }
-        }
-        vector::StoreOp::create(b, loc, vexp(b, loc, last), totals,
-                                ValueRange{at});
-      });
-
-    // 4. One pass over the state per value block: T read-outs of S_0, one
-    // update to S_T, then the intra-chunk terms.
-    auto pass = [&](OpBuilder &b, Location loc, Value buf, Value base,
-                    ArrayRef<Value> vs) {
-      SmallVector<Value> init(T, zero(b, loc));
-      auto rows = scf::ForOp::create(
-          b, loc, c0, s.keyDim, c1, init,
-          [&](OpBuilder &b, Location loc, Value n, ValueRange ys) {
-            Value slot = arith::AddIOp::create(b, loc, base, n);
-            Value row = memref::LoadOp::create(b, loc, buf, slot);
-            SmallVector<Value> next;
-            for (int64_t j = 0; j < T; ++j) {
-              Value qn = memref::LoadOp::create(b, loc, queries,
-                                                rowIndex(b, loc, j, n));
-              next.push_back(
-                  math::FmaOp::create(b, loc, splat(b, loc, qn), row, ys[j]));
-            }
-            Value upd = row;
-            if (total)
-              upd = arith::MulFOp::create(b, loc, row, total);
-            else if (totals)
-              upd = arith::MulFOp::create(
-                  b, loc, row,
-                  splat(b, loc, memref::LoadOp::create(b, loc, totals, n)));
-            for (int64_t u = 0; u < T; ++u) {
-              Value kn = memref::LoadOp::create(b, loc, keys,
-                                                rowIndex(b, loc, u, n));
-              upd = math::FmaOp::create(b, loc, splat(b, loc, kn), vs[u], upd);
-            }
-            memref::StoreOp::create(b, loc, upd, buf, slot);
-            scf::YieldOp::create(b, loc, next);
-          });
-      SmallVector<Value> out;
-      for (int64_t j = 0; j < T; ++j) {
-        Value y = rows.getResult(j);
-        for (int64_t u = 0; u <= j; ++u)
-          y = math::FmaOp::create(b, loc, splat(b, loc, coef[j][u]), vs[u], y);
-        out.push_back(y);
+  /// 3'. The same with a decay per key row; the state's row decays
+  /// exp(c_{T-1}[n]) go to `totals`.
+  void scaleRowsByKeyDecay(OpBuilder &b, Location loc, const Chunk &c) {
+    const int64_t T = c.T;
+    forEachKeyBlock(b, loc, [&](OpBuilder &b, Location loc, Value at, Value) {
+      Value lastCum = cumRow(b, loc, T - 1, at);
+      for (int64_t u = 0; u < T; ++u) {
+        Value cu = cumRow(b, loc, u, at);
+        SmallVector<std::pair<Value, Value>, 2> scales{
+            {queries, vexp(b, loc, cu)}};
+        if (u < T - 1)
+          scales.push_back(
+              {keys, vexp(b, loc, arith::SubFOp::create(b, loc, lastCum, cu))});
+        for (auto [rows, scale] : scales)
+          scaleRow(b, loc, rows, u, at, scale);
       }
-      return out;
-    };
+      vector::StoreOp::create(b, loc, vexp(b, loc, lastCum), totals,
+                              ValueRange{at});
+    });
+  }
+
+  /// One pass over the state rows of `buf` from slot `base` (one value
+  /// block, values `vs` of the chunk's steps): T read-outs of S_0, the
+  /// update to S_T, then the intra-chunk terms. Returns the T read-outs.
+  SmallVector<Value> readOutAndUpdate(OpBuilder &b, Location loc,
+                                      const Chunk &c, Value buf, Value base,
+                                      ArrayRef<Value> vs) {
+    const int64_t T = c.T;
+    SmallVector<Value> init(T, zero(b, loc));
+    auto rows = scf::ForOp::create(
+        b, loc, c0, s.keyDim, c1, init,
+        [&](OpBuilder &b, Location loc, Value n, ValueRange ys) {
+          Value slot = arith::AddIOp::create(b, loc, base, n);
+          Value row = memref::LoadOp::create(b, loc, buf, slot);
+          SmallVector<Value> next;
+          for (int64_t j = 0; j < T; ++j) {
+            Value qn = memref::LoadOp::create(b, loc, queries,
+                                              rowIndex(b, loc, j, n));
+            next.push_back(
+                math::FmaOp::create(b, loc, splat(b, loc, qn), row, ys[j]));
+          }
+          Value upd = row;
+          if (c.total)
+            upd = arith::MulFOp::create(b, loc, row, c.total);
+          else if (totals)
+            upd = arith::MulFOp::create(
+                b, loc, row,
+                splat(b, loc, memref::LoadOp::create(b, loc, totals, n)));
+          for (int64_t u = 0; u < T; ++u) {
+            Value kn = memref::LoadOp::create(b, loc, keys,
+                                              rowIndex(b, loc, u, n));
+            upd = math::FmaOp::create(b, loc, splat(b, loc, kn), vs[u], upd);
+          }
+          memref::StoreOp::create(b, loc, upd, buf, slot);
+          scf::YieldOp::create(b, loc, next);
+        });
+    SmallVector<Value> out;
+    for (int64_t j = 0; j < T; ++j) {
+      Value y = rows.getResult(j);
+      for (int64_t u = 0; u <= j; ++u)
+        y = math::FmaOp::create(b, loc, splat(b, loc, c.coef[j][u]), vs[u], y);
+      out.push_back(y);
+    }
+    return out;
+  }
+
+  /// 4. One pass over the state per value block (and first over the
+  /// normaliser), then the outputs.
+  void passOverState(OpBuilder &b, Location loc, const Chunk &c) {
     // The normaliser z_t = decay z_{t-1} + k_t is the state of a value
     // column of ones: den_j = q_j . z_j, in every lane.
     SmallVector<Value> dens;
     if (s.normalize) {
-      SmallVector<Value> ones(T, splat(b, loc, scalar(b, loc, 1.0)));
-      dens = pass(b, loc, normalizer, c0, ones);
+      SmallVector<Value> ones(c.T, splat(b, loc, scalar(b, loc, 1.0)));
+      dens = readOutAndUpdate(b, loc, c, normalizer, c0, ones);
     }
     forEachValueBlock(
         b, loc, [&](OpBuilder &b, Location loc, Value at, Value mask, Value base) {
           SmallVector<Value> vs;
-          for (int64_t u = 0; u < T; ++u)
-            vs.push_back(s.value(b, loc, ts[u], steps[u], at, mask));
-          SmallVector<Value> ys = pass(b, loc, state, base, vs);
-          for (int64_t j = 0; j < T; ++j) {
+          for (int64_t u = 0; u < c.T; ++u)
+            vs.push_back(s.value(b, loc, c.ts[u], c.steps[u], at, mask));
+          SmallVector<Value> ys = readOutAndUpdate(b, loc, c, state, base, vs);
+          for (int64_t j = 0; j < c.T; ++j) {
             Value y = ys[j];
             if (s.normalize)
               y = arith::DivFOp::create(b, loc, y, dens[j]);
-            s.output(b, loc, ts[j], steps[j], at, mask, y);
+            s.output(b, loc, c.ts[j], c.steps[j], at, mask, y);
           }
         });
   }

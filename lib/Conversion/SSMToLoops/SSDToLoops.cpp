@@ -33,43 +33,71 @@ namespace {
 /// Steps that share one pass over the state vectors.
 constexpr int64_t kChunk = 4;
 
-struct SSDToLoops : OpRewritePattern<ssm::SSDOp> {
-  SSDToLoops(MLIRContext *ctx, ssmc::SSMToLoopsOptions options)
-      : OpRewritePattern(ctx), options(options) {}
-
-  LogicalResult matchAndRewrite(ssm::SSDOp op,
-                                PatternRewriter &rw) const override {
-    Location loc = op.getLoc();
-    auto acc = cast<FloatType>(op.getAccumulatorType());
-    const int64_t vw = laneCount(options.vectorBits, acc);
-    auto vecTy = VectorType::get({vw}, acc);
-    ExpLowering how;
+/// Emission state of one ssm.ssd lowering: the operand buffers and sizes,
+/// then the values of the (sequence, head) task whose loops are being built
+/// (the parallel body is emitted once).
+class SSDLowering {
+public:
+  SSDLowering(ssm::SSDOp op, PatternRewriter &rw,
+              const ssmc::SSMToLoopsOptions &options)
+      : op(op), rw(rw), loc(op.getLoc()),
+        acc(cast<FloatType>(op.getAccumulatorType())),
+        vw(laneCount(options.vectorBits, acc)),
+        vecTy(VectorType::get({vw}, acc)) {
     how.fast = options.fastExp;
     how.avx512 = options.avx512;
+  }
 
-    Value x = toBuffer(rw, loc, op.getX()), dt = toBuffer(rw, loc, op.getDt()),
-          A = toBuffer(rw, loc, op.getA()), Bm = toBuffer(rw, loc, op.getB()),
-          Cm = toBuffer(rw, loc, op.getC()), D = toBuffer(rw, loc, op.getD()),
-          z = toBuffer(rw, loc, op.getZ()),
-          bias = toBuffer(rw, loc, op.getDtBias()),
-          h0 = toBuffer(rw, loc, op.getH0()),
-          cu = toBuffer(rw, loc, op.getCuSeqlens());
-    Value batch = dimOf(rw, loc, x, 0), len = dimOf(rw, loc, x, 1),
-          heads = dimOf(rw, loc, x, 2), headDim = dimOf(rw, loc, x, 3),
-          groups = dimOf(rw, loc, Bm, 2), stateSize = dimOf(rw, loc, Bm, 3);
+  LogicalResult run() {
+    loadOperands();
+    allocResults();
+    RuntimeShapeChecks checks(rw, loc, op);
+    checkShapes(checks);
+    auto guard = scf::IfOp::create(rw, loc, checks.allOk(), false);
+    rw.setInsertionPointToStart(&guard.getThenRegion().front());
+    scf::ParallelOp::create(
+        rw, loc, ValueRange{c0, c0}, ValueRange{sequences, heads},
+        ValueRange{c1, c1}, [&](OpBuilder &b, Location loc, ValueRange ivs) {
+          emitTask(b, loc, ivs[0], ivs[1]);
+        });
+    rw.setInsertionPointAfter(guard);
+    replaceWithBuffers(rw, loc, op, out, fs);
+    return success();
+  }
 
-    Value c1i = arith::ConstantIndexOp::create(rw, loc, 1);
+private:
+  void loadOperands() {
+    x = toBuffer(rw, loc, op.getX());
+    dt = toBuffer(rw, loc, op.getDt());
+    A = toBuffer(rw, loc, op.getA());
+    Bm = toBuffer(rw, loc, op.getB());
+    Cm = toBuffer(rw, loc, op.getC());
+    D = toBuffer(rw, loc, op.getD());
+    z = toBuffer(rw, loc, op.getZ());
+    bias = toBuffer(rw, loc, op.getDtBias());
+    h0 = toBuffer(rw, loc, op.getH0());
+    cu = toBuffer(rw, loc, op.getCuSeqlens());
+    batch = dimOf(rw, loc, x, 0);
+    len = dimOf(rw, loc, x, 1);
+    heads = dimOf(rw, loc, x, 2);
+    headDim = dimOf(rw, loc, x, 3);
+    groups = dimOf(rw, loc, Bm, 2);
+    stateSize = dimOf(rw, loc, Bm, 3);
+  }
+
+  void allocResults() {
+    c1i = arith::ConstantIndexOp::create(rw, loc, 1);
     // Packed sequences each own a state; otherwise each batch entry does.
-    Value sequences =
+    sequences =
         cu ? arith::SubIOp::create(rw, loc, dimOf(rw, loc, cu, 0), c1i).getResult()
            : batch;
-    auto outTy = op.getOut().getType();
-    Value out = allocLike(rw, loc, outTy, {batch, len, heads, headDim});
-    Value fs;
+    outTy = op.getOut().getType();
+    out = allocLike(rw, loc, outTy, {batch, len, heads, headDim});
     if (Value r = op.getFinalState())
       fs = allocLike(rw, loc, r.getType(), {sequences, heads, headDim, stateSize});
+  }
 
-    RuntimeShapeChecks checks(rw, loc, op);
+  void checkShapes(RuntimeShapeChecks &checks) {
     NamedDim dB{"B", batch, "dimension 0 of 'x'"}, dL{"L", len, "dimension 1 of 'x'"},
         dH{"H", heads, "dimension 2 of 'x'"}, dP{"P", headDim, "dimension 3 of 'x'"},
         dG{"G", groups, "dimension 2 of 'B'"}, dN{"N", stateSize, "dimension 3 of 'B'"};
@@ -92,8 +120,8 @@ struct SSDToLoops : OpRewritePattern<ssm::SSDOp> {
       checkOperandDims(checks, rw, loc, x, "x", {one});
       checkPackedOffsets(checks, rw, loc, cu, sequences, len);
     }
-    Value c0 = arith::ConstantIndexOp::create(rw, loc, 0);
-    Value c1 = arith::ConstantIndexOp::create(rw, loc, 1);
+    c0 = arith::ConstantIndexOp::create(rw, loc, 0);
+    c1 = arith::ConstantIndexOp::create(rw, loc, 1);
     if (!getConstantIntValue(groups) || !getConstantIntValue(heads)) {
       Value isZero =
           arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::eq, groups, c0);
@@ -106,143 +134,190 @@ struct SSDToLoops : OpRewritePattern<ssm::SSDOp> {
                      "the group count G must be positive and divide H "
                      "(reported: G, H)");
     }
+  }
 
-    auto guard = scf::IfOp::create(rw, loc, checks.allOk(), false);
-    rw.setInsertionPointToStart(&guard.getThenRegion().front());
-    scf::ParallelOp::create(
-        rw, loc, ValueRange{c0, c0}, ValueRange{sequences, heads},
-        ValueRange{c1, c1}, [&](OpBuilder &b, Location loc, ValueRange ivs) {
-          Value seq = ivs[0], h = ivs[1];
-          Value bi = cu ? c0 : seq;
-          Value begin = cu ? packedOffset(b, loc, cu, seq) : c0;
-          Value end = cu ? packedOffset(b, loc, cu, arith::AddIOp::create(b, loc, seq, c1))
-                         : len;
-          Value g = arith::DivUIOp::create(
-              b, loc, h, arith::DivUIOp::create(b, loc, heads, groups));
-          auto zeroVec = [&](OpBuilder &b, Type e) -> Value {
-            auto vt = VectorType::get({vw}, e);
-            return arith::ConstantOp::create(
-                b, loc, vt, DenseElementsAttr::get(vt, b.getZeroAttr(e)));
-          };
-          auto cst = [&](OpBuilder &b, double v) -> Value {
-            return arith::ConstantOp::create(b, loc, b.getFloatAttr(acc, v));
-          };
-          auto scalar = [&](OpBuilder &b, Value mem, ValueRange at) -> Value {
-            return castFloat(b, loc, memref::LoadOp::create(b, loc, mem, at), acc);
-          };
-          auto load = [&](OpBuilder &b, Value mem, ValueRange at,
-                          Value mask) -> Value {
-            Type e = cast<MemRefType>(mem.getType()).getElementType();
-            Value r = vector::MaskedLoadOp::create(
-                b, loc, VectorType::get({vw}, e), mem, at, mask, zeroVec(b, e));
-            return castFloat(b, loc, r, acc);
-          };
-          // Lane i of a [.., P, N] state row n sits at (p0 + i) * N + n.
-          auto i64Vec = VectorType::get({vw}, b.getI64Type());
-          SmallVector<int64_t> lanes(vw);
-          for (int64_t i = 0; i < vw; ++i)
-            lanes[i] = i;
-          Value iota = arith::ConstantOp::create(
-              b, loc, i64Vec, DenseIntElementsAttr::get(i64Vec, lanes));
-          Value stride = vector::BroadcastOp::create(
-              b, loc, i64Vec,
-              arith::IndexCastOp::create(b, loc, b.getI64Type(), stateSize));
-          Value idxN = arith::MulIOp::create(b, loc, iota, stride);
+  /// The task of sequence `seq`, head `h`: its step range, group, state
+  /// layout and per-head scalars, then the chunked kernel.
+  void emitTask(OpBuilder &b, Location loc, Value seqIv, Value hIv) {
+    seq = seqIv;
+    h = hIv;
+    bi = cu ? c0 : seq;
+    Value begin = cu ? packedOffset(b, loc, cu, seq) : c0;
+    Value end =
+        cu ? packedOffset(b, loc, cu, arith::AddIOp::create(b, loc, seq, c1))
+           : len;
+    g = arith::DivUIOp::create(
+        b, loc, h, arith::DivUIOp::create(b, loc, heads, groups));
+    // Lane i of a [.., P, N] state row n sits at (p0 + i) * N + n.
+    auto i64Vec = VectorType::get({vw}, b.getI64Type());
+    SmallVector<int64_t> lanes(vw);
+    for (int64_t i = 0; i < vw; ++i)
+      lanes[i] = i;
+    Value iota = arith::ConstantOp::create(
+        b, loc, i64Vec, DenseIntElementsAttr::get(i64Vec, lanes));
+    Value stride = vector::BroadcastOp::create(
+        b, loc, i64Vec,
+        arith::IndexCastOp::create(b, loc, b.getI64Type(), stateSize));
+    idxN = arith::MulIOp::create(b, loc, iota, stride);
 
-          Value aH = scalar(b, A, {h});
-          Value dH = D ? scalar(b, D, {h}) : Value();
-          Value biasH = bias ? scalar(b, bias, {h}) : Value();
+    aHead = scalar(b, A, {h});
+    dHead = D ? scalar(b, D, {h}) : Value();
+    biasHead = bias ? scalar(b, bias, {h}) : Value();
+    emitScan(b, loc, begin, end);
+  }
 
-          ChunkedScan scan;
-          scan.acc = acc;
-          scan.lanes = vw;
-          scan.chunk = kChunk;
-          scan.keyDim = stateSize;
-          scan.valueDim = headDim;
-          // dt after bias and softplus, once per step.
-          auto stepValue = [&](OpBuilder &b, Location loc, Value t) -> Value {
-            Value step = scalar(b, dt, {bi, t, h});
-            if (biasH)
-              step = arith::AddFOp::create(b, loc, step, biasH);
-            if (op.getDtSoftplus()) {
-              Value e = math::ExpOp::create(b, loc, step);
-              Value sp = math::Log1pOp::create(b, loc, e);
-              Value big = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
-                                                step, cst(b, 20));
-              step = arith::SelectOp::create(b, loc, big, step, sp);
-            }
-            return step;
-          };
-          auto logDecay = [&](OpBuilder &b, Location loc, Value, Value step) -> Value {
-            return arith::MulFOp::create(b, loc, step, aH);
-          };
-          auto readC = [&](OpBuilder &b, Location, Value t, Value, Value at,
-                           Value mask) { return load(b, Cm, {bi, t, g, at}, mask); };
-          auto readB = [&](OpBuilder &b, Location, Value t, Value, Value at,
-                           Value mask) { return load(b, Bm, {bi, t, g, at}, mask); };
-          auto value = [&](OpBuilder &b, Location loc, Value t, Value step,
-                           Value at, Value mask) -> Value {
-            return arith::MulFOp::create(
-                b, loc, vector::BroadcastOp::create(b, loc, vecTy, step),
-                load(b, x, {bi, t, h, at}, mask));
-          };
-          auto output = [&](OpBuilder &b, Location loc, Value t, Value, Value at,
-                            Value mask, Value y) {
-            if (dH)
-              y = math::FmaOp::create(b, loc,
-                                      vector::BroadcastOp::create(b, loc, vecTy, dH),
-                                      load(b, x, {bi, t, h, at}, mask), y);
-            if (z) {
-              Value zv = load(b, z, {bi, t, h, at}, mask);
-              Value e = emitExp(b, loc, arith::NegFOp::create(b, loc, zv), how);
-              Value one = vector::BroadcastOp::create(b, loc, vecTy, cst(b, 1));
-              y = arith::MulFOp::create(
-                  b, loc, y,
-                  arith::DivFOp::create(b, loc, zv,
-                                        arith::AddFOp::create(b, loc, one, e)));
-            }
-            Type e = cast<MemRefType>(out.getType()).getElementType();
-            vector::MaskedStoreOp::create(b, loc, out, ValueRange{bi, t, h, at},
-                                          mask, castFloat(b, loc, y, e));
-          };
-          auto initState = [&](OpBuilder &b, Location loc, Value n, Value at,
-                               Value mask) -> Value {
-            Type e = cast<MemRefType>(h0.getType()).getElementType();
-            return castFloat(
-                b, loc,
-                vector::GatherOp::create(b, loc, VectorType::get({vw}, e), h0,
-                                         ValueRange{seq, h, at, n}, idxN, mask,
-                                         zeroVec(b, e)),
-                acc);
-          };
-          auto finalState = [&](OpBuilder &b, Location loc, Value n, Value at,
-                                Value mask, Value s) {
-            Type e = cast<MemRefType>(fs.getType()).getElementType();
-            vector::ScatterOp::create(b, loc, Type(), fs, ValueRange{seq, h, at, n},
-                                      idxN, mask, castFloat(b, loc, s, e));
-          };
-          auto prefetch = [&](OpBuilder &b, Location loc, Value t, Value at) {
-            memref::PrefetchOp::create(b, loc, x, ValueRange{bi, t, h, at},
-                                       /*isWrite=*/false, /*locality=*/3, true);
-            memref::PrefetchOp::create(b, loc, out, ValueRange{bi, t, h, at},
-                                       /*isWrite=*/true, /*locality=*/3, true);
-          };
-          scan.prefetch = prefetch;
-          scan.stepValue = stepValue;
-          scan.logDecay = logDecay;
-          scan.query = readC;
-          scan.key = readB;
-          scan.value = value;
-          scan.output = output;
-          if (h0)
-            scan.initState = initState;
-          if (fs)
-            scan.finalState = finalState;
-          emitChunkedScan(b, loc, scan, begin, end);
-        });
-    rw.setInsertionPointAfter(guard);
-    replaceWithBuffers(rw, loc, op, out, fs);
-    return success();
+  /// The chunked kernel with q = C, k = B, v = dt x and log decay dt A[h].
+  void emitScan(OpBuilder &b, Location loc, Value begin, Value end) {
+    ChunkedScan scan;
+    scan.acc = acc;
+    scan.lanes = vw;
+    scan.chunk = kChunk;
+    scan.keyDim = stateSize;
+    scan.valueDim = headDim;
+    auto stepValue = [&](OpBuilder &b, Location loc, Value t) {
+      return computeStep(b, loc, t);
+    };
+    auto logDecay = [&](OpBuilder &b, Location loc, Value,
+                        Value step) -> Value {
+      return arith::MulFOp::create(b, loc, step, aHead);
+    };
+    auto readC = [&](OpBuilder &b, Location, Value t, Value, Value at,
+                     Value mask) { return load(b, Cm, {bi, t, g, at}, mask); };
+    auto readB = [&](OpBuilder &b, Location, Value t, Value, Value at,
+                     Value mask) { return load(b, Bm, {bi, t, g, at}, mask); };
+    auto value = [&](OpBuilder &b, Location loc, Value t, Value step, Value at,
+                     Value mask) -> Value {
+      return arith::MulFOp::create(
+          b, loc, vector::BroadcastOp::create(b, loc, vecTy, step),
+          load(b, x, {bi, t, h, at}, mask));
+    };
+    auto output = [&](OpBuilder &b, Location loc, Value t, Value, Value at,
+                      Value mask, Value y) {
+      storeOutput(b, loc, t, at, mask, y);
+    };
+    auto initState = [&](OpBuilder &b, Location loc, Value n, Value at,
+                         Value mask) {
+      return loadInitState(b, loc, n, at, mask);
+    };
+    auto finalState = [&](OpBuilder &b, Location loc, Value n, Value at,
+                          Value mask, Value s) {
+      Type e = cast<MemRefType>(fs.getType()).getElementType();
+      vector::ScatterOp::create(b, loc, Type(), fs, ValueRange{seq, h, at, n},
+                                idxN, mask, castFloat(b, loc, s, e));
+    };
+    auto prefetch = [&](OpBuilder &b, Location loc, Value t, Value at) {
+      memref::PrefetchOp::create(b, loc, x, ValueRange{bi, t, h, at},
+                                 /*isWrite=*/false, /*locality=*/3, true);
+      memref::PrefetchOp::create(b, loc, out, ValueRange{bi, t, h, at},
+                                 /*isWrite=*/true, /*locality=*/3, true);
+    };
+    scan.prefetch = prefetch;
+    scan.stepValue = stepValue;
+    scan.logDecay = logDecay;
+    scan.query = readC;
+    scan.key = readB;
+    scan.value = value;
+    scan.output = output;
+    if (h0)
+      scan.initState = initState;
+    if (fs)
+      scan.finalState = finalState;
+    emitChunkedScan(b, loc, scan, begin, end);
+  }
+
+  /// dt after bias and softplus, once per step.
+  Value computeStep(OpBuilder &b, Location loc, Value t) {
+    Value step = scalar(b, dt, {bi, t, h});
+    if (biasHead)
+      step = arith::AddFOp::create(b, loc, step, biasHead);
+    if (op.getDtSoftplus()) {
+      Value e = math::ExpOp::create(b, loc, step);
+      Value sp = math::Log1pOp::create(b, loc, e);
+      Value big = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
+                                        step, cst(b, 20));
+      step = arith::SelectOp::create(b, loc, big, step, sp);
+    }
+    return step;
+  }
+
+  /// Stores y_t with the D skip and the z gate (y * silu(z)) applied.
+  void storeOutput(OpBuilder &b, Location loc, Value t, Value at, Value mask,
+                   Value y) {
+    if (dHead)
+      y = math::FmaOp::create(b, loc,
+                              vector::BroadcastOp::create(b, loc, vecTy, dHead),
+                              load(b, x, {bi, t, h, at}, mask), y);
+    if (z) {
+      Value zv = load(b, z, {bi, t, h, at}, mask);
+      Value e = emitExp(b, loc, arith::NegFOp::create(b, loc, zv), how);
+      Value one = vector::BroadcastOp::create(b, loc, vecTy, cst(b, 1));
+      y = arith::MulFOp::create(
+          b, loc, y,
+          arith::DivFOp::create(b, loc, zv,
+                                arith::AddFOp::create(b, loc, one, e)));
+    }
+    Type e = cast<MemRefType>(out.getType()).getElementType();
+    vector::MaskedStoreOp::create(b, loc, out, ValueRange{bi, t, h, at}, mask,
+                                  castFloat(b, loc, y, e));
+  }
+
+  /// State row n of h0, value lanes from `at` (strided by N: a gather).
+  Value loadInitState(OpBuilder &b, Location loc, Value n, Value at,
+                      Value mask) {
+    Type e = cast<MemRefType>(h0.getType()).getElementType();
+    return castFloat(
+        b, loc,
+        vector::GatherOp::create(b, loc, VectorType::get({vw}, e), h0,
+                                 ValueRange{seq, h, at, n}, idxN, mask,
+                                 zeroVec(b, e)),
+        acc);
+  }
+
+  Value zeroVec(OpBuilder &b, Type e) const {
+    auto vt = VectorType::get({vw}, e);
+    return arith::ConstantOp::create(
+        b, loc, vt, DenseElementsAttr::get(vt, b.getZeroAttr(e)));
+  }
+  Value cst(OpBuilder &b, double v) const {
+    return arith::ConstantOp::create(b, loc, b.getFloatAttr(acc, v));
+  }
+  Value scalar(OpBuilder &b, Value mem, ValueRange at) const {
+    return castFloat(b, loc, memref::LoadOp::create(b, loc, mem, at), acc);
+  }
+  Value load(OpBuilder &b, Value mem, ValueRange at, Value mask) const {
+    Type e = cast<MemRefType>(mem.getType()).getElementType();
+    Value r = vector::MaskedLoadOp::create(
+        b, loc, VectorType::get({vw}, e), mem, at, mask, zeroVec(b, e));
+    return castFloat(b, loc, r, acc);
+  }
+
+  ssm::SSDOp op;
+  PatternRewriter &rw;
+  Location loc;
+  FloatType acc;
+  int64_t vw;
+  VectorType vecTy;
+  ExpLowering how;
+
+  Value x, dt, A, Bm, Cm, D, z, bias, h0, cu;
+  Value batch, len, heads, headDim, groups, stateSize;
+  Value c0, c1, c1i, sequences;
+  RankedTensorType outTy;
+  Value out, fs;
+
+  // The task being emitted: its sequence, head, batch entry and group; the
+  // state rows' lane offsets; the head's A, D and dt bias.
+  Value seq, h, bi, g, idxN;
+  Value aHead, dHead, biasHead;
+};
+
+struct SSDToLoops : OpRewritePattern<ssm::SSDOp> {
+  SSDToLoops(MLIRContext *ctx, ssmc::SSMToLoopsOptions options)
+      : OpRewritePattern(ctx), options(options) {}
+
+  LogicalResult matchAndRewrite(ssm::SSDOp op,
+                                PatternRewriter &rw) const override {
+    return SSDLowering(op, rw, options).run();
   }
 
   ssmc::SSMToLoopsOptions options;
