@@ -11,8 +11,8 @@ void populateSelectiveScanToGPUPatterns(mlir::RewritePatternSet &patterns);
 /// ssm.ssd and ssm.linear_attention: one thread per state column.
 void populateRecurrentToGPUPatterns(mlir::RewritePatternSet &patterns);
 /// ssm.dp as one kernel of a single block: wavefront cells strided over the
-/// threads with a barrier per wavefront (defined with the CPU lowering it
-/// shares its schedule with).
+/// threads with a barrier per wavefront (the CPU lowering's schedule,
+/// DPLowering).
 void populateDPToGPUPatterns(mlir::RewritePatternSet &patterns);
 
 
