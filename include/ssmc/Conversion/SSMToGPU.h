@@ -8,13 +8,19 @@
 namespace ssmc {
 
 void populateSelectiveScanToGPUPatterns(mlir::RewritePatternSet &patterns);
-/// ssm.ssd and ssm.linear_attention: one thread per state column.
-void populateRecurrentToGPUPatterns(mlir::RewritePatternSet &patterns);
 /// ssm.dp as one kernel of a single block: wavefront cells strided over the
-/// threads with a barrier per wavefront (defined with the CPU lowering it
-/// shares its schedule with).
+/// threads with a barrier per wavefront (the CPU lowering's schedule,
+/// DPLowering).
 void populateDPToGPUPatterns(mlir::RewritePatternSet &patterns);
-
+/// ssm.ssd and ssm.linear_attention: ColumnScan kernels, the state's
+/// columns split over threads.
+void populateSSDToGPUPatterns(mlir::RewritePatternSet &patterns);
+void populateLinearAttentionToGPUPatterns(mlir::RewritePatternSet &patterns);
+/// ssm.attention: flash-style key tiles with an online softmax per query
+/// thread.
+void populateAttentionToGPUPatterns(mlir::RewritePatternSet &patterns);
+/// ssm.causal_conv1d: a thread per output element.
+void populateCausalConv1dToGPUPatterns(mlir::RewritePatternSet &patterns);
 
 } // namespace ssmc
 

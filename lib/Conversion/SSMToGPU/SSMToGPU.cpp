@@ -27,7 +27,10 @@ struct ConvertSSMToGPUPass
     RewritePatternSet patterns(&getContext());
     ssmc::populateSelectiveScanToGPUPatterns(patterns);
     ssmc::populateDPToGPUPatterns(patterns);
-    ssmc::populateRecurrentToGPUPatterns(patterns);
+    ssmc::populateSSDToGPUPatterns(patterns);
+    ssmc::populateLinearAttentionToGPUPatterns(patterns);
+    ssmc::populateAttentionToGPUPatterns(patterns);
+    ssmc::populateCausalConv1dToGPUPatterns(patterns);
     GreedyRewriteConfig config;
     config.setRegionSimplificationLevel(GreedySimplifyRegionLevel::Disabled);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns), config)))
