@@ -885,54 +885,66 @@ DPDependencyShape mlir::ssm::getDependencyShape(DPOp op) {
   return shape;
 }
 
-LogicalResult DPOp::verify() {
-  const int64_t rank = getIndexRank();
-  if (rank != 1 && rank != 2)
-    return emitOpError() << "index space must have 1 or 2 dimensions ([T] or "
-                            "[T1, T2]), got "
-                         << rank << " sizes";
-  auto constSize = [&](int64_t d) -> std::optional<int64_t> {
-    APInt v;
-    if (matchPattern(getSizes()[d], m_ConstantInt(&v)))
-      return v.getSExtValue();
-    return std::nullopt;
-  };
-  for (int64_t d = 0; d < rank; ++d)
-    if (std::optional<int64_t> c = constSize(d); c && *c < 0)
-      return emitOpError() << "size #" << d << " of the index space is "
-                           << *c << ", must be non-negative";
+/// Size `d` of the op's index space when it is a constant.
+static std::optional<int64_t> constIndexSize(DPOp op, int64_t d) {
+  APInt v;
+  if (matchPattern(op.getSizes()[d], m_ConstantInt(&v)))
+    return v.getSExtValue();
+  return std::nullopt;
+}
 
-  // Inputs: 1-D, each along one index dimension.
-  SmallVector<int64_t> dims(getInputs().size(), 0);
-  if (std::optional<ArrayRef<int64_t>> given = getInputDims()) {
-    if (given->size() != getInputs().size())
-      return emitOpError() << "'input_dims' must give one index dimension per "
-                              "input: "
-                           << getInputs().size() << " inputs, "
-                           << given->size() << " entries";
+/// The index space: [T] or [T1, T2], no constant size negative.
+static LogicalResult verifyDPIndexSpace(DPOp op) {
+  const int64_t rank = op.getIndexRank();
+  if (rank != 1 && rank != 2)
+    return op.emitOpError() << "index space must have 1 or 2 dimensions ([T] "
+                               "or [T1, T2]), got "
+                            << rank << " sizes";
+  for (int64_t d = 0; d < rank; ++d)
+    if (std::optional<int64_t> c = constIndexSize(op, d); c && *c < 0)
+      return op.emitOpError() << "size #" << d << " of the index space is "
+                              << *c << ", must be non-negative";
+  return success();
+}
+
+/// Inputs: 1-D, each along one index dimension.
+static LogicalResult verifyDPInputs(DPOp op) {
+  const int64_t rank = op.getIndexRank();
+  SmallVector<int64_t> dims(op.getInputs().size(), 0);
+  if (std::optional<ArrayRef<int64_t>> given = op.getInputDims()) {
+    if (given->size() != op.getInputs().size())
+      return op.emitOpError() << "'input_dims' must give one index dimension "
+                                 "per input: "
+                              << op.getInputs().size() << " inputs, "
+                              << given->size() << " entries";
     dims.assign(given->begin(), given->end());
   }
-  for (auto [k, in] : llvm::enumerate(getInputs())) {
+  for (auto [k, in] : llvm::enumerate(op.getInputs())) {
     auto t = cast<RankedTensorType>(in.getType());
     if (t.getRank() != 1)
-      return emitOpError() << "input #" << k
-                           << " must be a 1-D tensor (one value per row or "
-                              "column of the index space), got "
-                           << t;
+      return op.emitOpError() << "input #" << k
+                              << " must be a 1-D tensor (one value per row or "
+                                 "column of the index space), got "
+                              << t;
     if (dims[k] < 0 || dims[k] >= rank)
-      return emitOpError() << "'input_dims' entry #" << k << " is " << dims[k]
-                           << ", must name an index dimension in [0, " << rank
-                           << ")";
-    std::optional<int64_t> c = constSize(dims[k]);
+      return op.emitOpError()
+             << "'input_dims' entry #" << k << " is " << dims[k]
+             << ", must name an index dimension in [0, " << rank << ")";
+    std::optional<int64_t> c = constIndexSize(op, dims[k]);
     if (c && !t.isDynamicDim(0) && t.getDimSize(0) != *c)
-      return emitOpError() << "input #" << k << " has " << t.getDimSize(0)
-                           << " elements, but index dimension " << dims[k]
-                           << " has size " << *c;
+      return op.emitOpError() << "input #" << k << " has " << t.getDimSize(0)
+                              << " elements, but index dimension " << dims[k]
+                              << " has size " << *c;
   }
+  return success();
+}
 
-  // Result.
-  auto resTy = cast<RankedTensorType>(getResult().getType());
-  StringRef output = getOutput();
+/// The result: the whole table, its last row or its last cell, each result
+/// dimension as long as the index dimension it runs along.
+static LogicalResult verifyDPResult(DPOp op) {
+  const int64_t rank = op.getIndexRank();
+  auto resTy = cast<RankedTensorType>(op.getResult().getType());
+  StringRef output = op.getOutput();
   int64_t wantRank;
   SmallVector<int64_t> resDims; // index dimension of each result dimension
   if (output == "table") {
@@ -941,61 +953,74 @@ LogicalResult DPOp::verify() {
       resDims.push_back(d);
   } else if (output == "last_row") {
     if (rank != 2)
-      return emitOpError() << "output \"last_row\" needs a 2-D index space";
+      return op.emitOpError() << "output \"last_row\" needs a 2-D index space";
     wantRank = 1;
     resDims.push_back(1);
   } else if (output == "last") {
     wantRank = 0;
   } else {
-    return emitOpError() << "output must be \"table\", \"last_row\" or "
-                            "\"last\", got \""
-                         << output << "\"";
+    return op.emitOpError() << "output must be \"table\", \"last_row\" or "
+                               "\"last\", got \""
+                            << output << "\"";
   }
   if (resTy.getRank() != wantRank)
-    return emitOpError() << "result of output \"" << output << "\" must have rank "
-                         << wantRank << ", got " << resTy;
+    return op.emitOpError() << "result of output \"" << output
+                            << "\" must have rank " << wantRank << ", got "
+                            << resTy;
   for (auto [r, d] : llvm::enumerate(resDims)) {
-    std::optional<int64_t> c = constSize(d);
+    std::optional<int64_t> c = constIndexSize(op, d);
     if (c && !resTy.isDynamicDim(r) && resTy.getDimSize(r) != *c)
-      return emitOpError() << "result dimension " << r << " is "
-                           << resTy.getDimSize(r) << ", but index dimension "
-                           << d << " has size " << *c;
+      return op.emitOpError() << "result dimension " << r << " is "
+                              << resTy.getDimSize(r) << ", but index dimension "
+                              << d << " has size " << *c;
   }
+  return success();
+}
 
-  // Dependencies.
-  const bool prefix = isPrefix();
-  if (prefix != !getWhere().empty())
-    return emitOpError() << "the prefix form needs both an 'aggregate' and a "
-                            "'where' region";
+/// Dependencies: the prefix form's regions, or constant offsets that only
+/// reach cells computed earlier in row-major order.
+static LogicalResult verifyDPDependencies(DPOp op) {
+  const int64_t rank = op.getIndexRank();
+  const bool prefix = op.isPrefix();
+  if (prefix != !op.getWhere().empty())
+    return op.emitOpError() << "the prefix form needs both an 'aggregate' and "
+                               "a 'where' region";
   if (prefix) {
     if (rank != 1)
-      return emitOpError() << "the prefix form is 1-D only, got a " << rank
-                           << "-D index space";
-    if (getDeps() && !getDeps()->empty())
-      return emitOpError() << "the prefix form takes no constant 'deps' (cell "
-                              "i depends on every earlier cell the 'where' "
-                              "region selects)";
+      return op.emitOpError() << "the prefix form is 1-D only, got a " << rank
+                              << "-D index space";
+    if (op.getDeps() && !op.getDeps()->empty())
+      return op.emitOpError() << "the prefix form takes no constant 'deps' "
+                                 "(cell i depends on every earlier cell the "
+                                 "'where' region selects)";
     return success();
   }
-  for (auto [k, off] : llvm::enumerate(getDepOffsets())) {
+  for (auto [k, off] : llvm::enumerate(op.getDepOffsets())) {
     if (static_cast<int64_t>(off.size()) != rank)
-      return emitOpError() << "dependency #" << k << " " << formatOffset(off)
-                           << " must have " << rank
-                           << " component(s), one per index dimension";
+      return op.emitOpError() << "dependency #" << k << " " << formatOffset(off)
+                              << " must have " << rank
+                              << " component(s), one per index dimension";
     // Row-major order: the first non-zero component must be negative.
     auto first = llvm::find_if(off, [](int64_t v) { return v != 0; });
     if (first == off.end())
-      return emitOpError() << "dependency #" << k << " " << formatOffset(off)
-                           << " is the cell itself: a cell cannot depend on "
-                              "its own value";
+      return op.emitOpError() << "dependency #" << k << " " << formatOffset(off)
+                              << " is the cell itself: a cell cannot depend on "
+                                 "its own value";
     if (*first > 0)
-      return emitOpError() << "dependency #" << k << " " << formatOffset(off)
-                           << " reaches cell " << formatReach(off)
-                           << ", which is not computed yet (cells are "
-                              "computed in row-major order; every offset "
-                              "must be lexicographically negative)";
+      return op.emitOpError()
+             << "dependency #" << k << " " << formatOffset(off)
+             << " reaches cell " << formatReach(off)
+             << ", which is not computed yet (cells are computed in row-major "
+                "order; every offset must be lexicographically negative)";
   }
   return success();
+}
+
+LogicalResult DPOp::verify() {
+  if (failed(verifyDPIndexSpace(*this)) || failed(verifyDPInputs(*this)) ||
+      failed(verifyDPResult(*this)))
+    return failure();
+  return verifyDPDependencies(*this);
 }
 
 LogicalResult DPOp::verifyRegions() {

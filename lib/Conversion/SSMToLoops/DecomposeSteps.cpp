@@ -142,21 +142,42 @@ struct LinearAttentionStepToSequence
   }
 };
 
-struct AttentionStepToSequence : OpRewritePattern<ssm::AttentionStepOp> {
-  using OpRewritePattern::OpRewritePattern;
-  LogicalResult matchAndRewrite(ssm::AttentionStepOp op,
-                                PatternRewriter &rw) const override {
-    Location loc = op.getLoc();
-    Value pos = op.getPosition();
-    Value kCache = op.getKCache(), vCache = op.getVCache();
-    Value c0 = arith::ConstantIndexOp::create(rw, loc, 0);
-    Value c1 = arith::ConstantIndexOp::create(rw, loc, 1);
-    Value capacity = tensor::DimOp::create(rw, loc, kCache, 2);
+/// One attention_step as ssm.attention over its caches: the run-time check
+/// of `position`, then the cache update and the attention over the visible
+/// slots, guarded by that check unless the capacity is static.
+class AttentionStepDecomposition {
+public:
+  AttentionStepDecomposition(ssm::AttentionStepOp op, PatternRewriter &rw)
+      : op(op), rw(rw), loc(op.getLoc()), ring(op.getRing()),
+        pos(op.getPosition()), kCache(op.getKCache()),
+        vCache(op.getVCache()) {}
 
-    // The new token needs a free slot: position < capacity (a ring reuses
-    // slot position mod C, so only needs C > 0).
+  void rewrite() {
+    c0 = arith::ConstantIndexOp::create(rw, loc, 0);
+    c1 = arith::ConstantIndexOp::create(rw, loc, 1);
+    capacity = tensor::DimOp::create(rw, loc, kCache, 2);
     RuntimeShapeChecks checks(rw, loc, op);
-    const bool ring = op.getRing();
+    checkPosition(checks);
+    // With a static capacity (C > 0, verified) a failed check only has to
+    // keep the accesses in bounds: use slot 0 and let the caller see the
+    // error. No branch between the new caches and the inputs means the
+    // caches bufferize into the caller's out-parameters (no allocation per
+    // decoded token).
+    if (!cast<RankedTensorType>(kCache.getType()).isDynamicDim(2)) {
+      emitClamped(checks.allOk());
+      return;
+    }
+    auto guarded = scf::IfOp::create(
+        rw, loc, checks.allOk(),
+        [&](OpBuilder &b, Location loc) { emitStep(b, loc); },
+        [&](OpBuilder &b, Location loc) { emitSkip(b, loc); });
+    rw.replaceOp(op, guarded.getResults());
+  }
+
+private:
+  /// The new token needs a free slot: position < capacity (a ring reuses
+  /// slot position mod C, so only needs C > 0).
+  void checkPosition(RuntimeShapeChecks &checks) {
     if (ring)
       checks.require(arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ugt,
                                            capacity, c0),
@@ -168,91 +189,120 @@ struct AttentionStepToSequence : OpRewritePattern<ssm::AttentionStepOp> {
                      pos, capacity,
                      "'position' must be below the cache capacity C "
                      "(reported: position, C)");
+  }
 
-    auto dims = [&](OpBuilder &b, Value t) {
-      SmallVector<OpFoldResult> sizes;
-      auto tt = cast<RankedTensorType>(t.getType());
-      for (int64_t i = 0; i < tt.getRank(); ++i)
-        sizes.push_back(tt.isDynamicDim(i)
-                            ? OpFoldResult(tensor::DimOp::create(b, loc, t, i).getResult())
-                            : OpFoldResult(b.getIndexAttr(tt.getDimSize(i))));
-      return sizes;
-    };
-    auto compute = [&](OpBuilder &b, Location loc) {
-      Value slot =
-          ring ? arith::RemUIOp::create(b, loc, pos, capacity).getResult() : pos;
-      auto append = [&](Value token, Value cache) -> Value {
-        Value slice = insertUnitDim(b, loc, token, 2);
-        SmallVector<OpFoldResult> offsets = {b.getIndexAttr(0), b.getIndexAttr(0),
-                                             OpFoldResult(slot), b.getIndexAttr(0)};
-        SmallVector<OpFoldResult> strides(4, b.getIndexAttr(1));
-        return tensor::InsertSliceOp::create(b, loc, slice, cache, offsets,
-                                             dims(b, slice), strides);
-      };
-      Value newK = append(op.getK(), kCache), newV = append(op.getV(), vCache);
-      // Visible slots [lo, position]; for a ring, the filled slots.
-      Value end = arith::AddIOp::create(b, loc, pos, c1);
-      if (ring)
-        end = arith::MinUIOp::create(b, loc, end, capacity);
-      Value lo = c0;
-      if (auto w = op.getWindow()) {
-        Value wv = arith::ConstantIndexOp::create(b, loc, *w);
-        Value start = arith::SubIOp::create(b, loc, end, wv);
-        Value before = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
-                                             end, wv);
-        lo = arith::SelectOp::create(b, loc, before, c0, start);
-      }
-      Value count = arith::SubIOp::create(b, loc, end, lo);
-      auto window = [&](Value cache) -> Value {
-        SmallVector<OpFoldResult> sizes = dims(b, cache);
-        sizes[2] = count;
-        SmallVector<OpFoldResult> offsets = {b.getIndexAttr(0), b.getIndexAttr(0),
-                                             OpFoldResult(lo), b.getIndexAttr(0)};
-        SmallVector<OpFoldResult> strides(4, b.getIndexAttr(1));
-        auto ct = cast<RankedTensorType>(cache.getType());
-        SmallVector<int64_t> shape(ct.getShape());
-        shape[2] = ShapedType::kDynamic;
-        return tensor::ExtractSliceOp::create(
-            b, loc, RankedTensorType::get(shape, ct.getElementType()), cache,
-            offsets, sizes, strides);
-      };
-      auto attn = ssm::AttentionOp::create(
-          b, loc, withUnitDim(op.getOut().getType(), 2),
-          insertUnitDim(b, loc, op.getQ(), 2), window(newK), window(newV),
-          /*causal=*/UnitAttr(), /*window=*/IntegerAttr(), op.getScaleAttr());
-      Value o = dropUnitDim(b, loc, attn.getOut(), 2);
-      scf::YieldOp::create(b, loc, ValueRange{o, newK, newV});
-    };
-    auto skip = [&](OpBuilder &b, Location loc) {
-      auto ot = cast<RankedTensorType>(op.getOut().getType());
-      SmallVector<Value> dyn;
-      for (int64_t i = 0; i < ot.getRank(); ++i)
-        if (ot.isDynamicDim(i))
-          dyn.push_back(tensor::DimOp::create(
-              b, loc, i == 2 ? op.getV() : op.getQ(), i == 2 ? 2 : i));
-      Value empty = tensor::EmptyOp::create(b, loc, ot.getShape(),
-                                            ot.getElementType(), dyn);
-      scf::YieldOp::create(b, loc, ValueRange{empty, kCache, vCache});
-    };
-    // With a static capacity (C > 0, verified) a failed check only has to
-    // keep the accesses in bounds: use slot 0 and let the caller see the
-    // error. No branch between the new caches and the inputs means the
-    // caches bufferize into the caller's out-parameters (no allocation per
-    // decoded token).
-    if (!cast<RankedTensorType>(kCache.getType()).isDynamicDim(2)) {
-      pos = arith::SelectOp::create(rw, loc, checks.allOk(), pos, c0);
-      auto region = scf::ExecuteRegionOp::create(
-          rw, loc, op->getResultTypes());
-      Block *body = rw.createBlock(&region.getRegion());
-      OpBuilder::InsertionGuard g(rw);
-      rw.setInsertionPointToStart(body);
-      compute(rw, loc);
-      rw.setInsertionPointAfter(region);
-      rw.replaceOp(op, region.getResults());
-      return success();
+  /// Every size of `t`, static ones as attributes.
+  SmallVector<OpFoldResult> sizesOf(OpBuilder &b, Value t) {
+    SmallVector<OpFoldResult> sizes;
+    auto tt = cast<RankedTensorType>(t.getType());
+    for (int64_t i = 0; i < tt.getRank(); ++i)
+      sizes.push_back(
+          tt.isDynamicDim(i)
+              ? OpFoldResult(tensor::DimOp::create(b, loc, t, i).getResult())
+              : OpFoldResult(b.getIndexAttr(tt.getDimSize(i))));
+    return sizes;
+  }
+
+  /// `cache` with `token` written into slot `slot`.
+  Value append(OpBuilder &b, Location loc, Value token, Value cache,
+               Value slot) {
+    Value slice = insertUnitDim(b, loc, token, 2);
+    SmallVector<OpFoldResult> offsets = {b.getIndexAttr(0), b.getIndexAttr(0),
+                                         OpFoldResult(slot), b.getIndexAttr(0)};
+    SmallVector<OpFoldResult> strides(4, b.getIndexAttr(1));
+    return tensor::InsertSliceOp::create(b, loc, slice, cache, offsets,
+                                         sizesOf(b, slice), strides);
+  }
+
+  /// The visible slots [lo, position] as (lo, count); for a ring, the
+  /// filled slots.
+  std::pair<Value, Value> visibleSlots(OpBuilder &b, Location loc) {
+    Value end = arith::AddIOp::create(b, loc, pos, c1);
+    if (ring)
+      end = arith::MinUIOp::create(b, loc, end, capacity);
+    Value lo = c0;
+    if (auto w = op.getWindow()) {
+      Value wv = arith::ConstantIndexOp::create(b, loc, *w);
+      Value start = arith::SubIOp::create(b, loc, end, wv);
+      Value before = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
+                                           end, wv);
+      lo = arith::SelectOp::create(b, loc, before, c0, start);
     }
-    auto guarded = scf::IfOp::create(rw, loc, checks.allOk(), compute, skip);
-    rw.replaceOp(op, guarded.getResults());
+    Value count = arith::SubIOp::create(b, loc, end, lo);
+    return {lo, count};
+  }
+
+  /// Slots [lo, lo + count) of `cache`.
+  Value window(OpBuilder &b, Location loc, Value cache, Value lo,
+               Value count) {
+    SmallVector<OpFoldResult> sizes = sizesOf(b, cache);
+    sizes[2] = count;
+    SmallVector<OpFoldResult> offsets = {b.getIndexAttr(0), b.getIndexAttr(0),
+                                         OpFoldResult(lo), b.getIndexAttr(0)};
+    SmallVector<OpFoldResult> strides(4, b.getIndexAttr(1));
+    auto ct = cast<RankedTensorType>(cache.getType());
+    SmallVector<int64_t> shape(ct.getShape());
+    shape[2] = ShapedType::kDynamic;
+    return tensor::ExtractSliceOp::create(
+        b, loc, RankedTensorType::get(shape, ct.getElementType()), cache,
+        offsets, sizes, strides);
+  }
+
+  /// Appends the new key and value, attends over the visible slots and
+  /// yields (out, new k cache, new v cache).
+  void emitStep(OpBuilder &b, Location loc) {
+    Value slot =
+        ring ? arith::RemUIOp::create(b, loc, pos, capacity).getResult() : pos;
+    Value newK = append(b, loc, op.getK(), kCache, slot),
+          newV = append(b, loc, op.getV(), vCache, slot);
+    auto [lo, count] = visibleSlots(b, loc);
+    auto attn = ssm::AttentionOp::create(
+        b, loc, withUnitDim(op.getOut().getType(), 2),
+        insertUnitDim(b, loc, op.getQ(), 2), window(b, loc, newK, lo, count),
+        window(b, loc, newV, lo, count),
+        /*causal=*/UnitAttr(), /*window=*/IntegerAttr(), op.getScaleAttr());
+    Value o = dropUnitDim(b, loc, attn.getOut(), 2);
+    scf::YieldOp::create(b, loc, ValueRange{o, newK, newV});
+  }
+
+  /// A failed check: an unwritten output and the caches as they were.
+  void emitSkip(OpBuilder &b, Location loc) {
+    auto ot = cast<RankedTensorType>(op.getOut().getType());
+    SmallVector<Value> dyn;
+    for (int64_t i = 0; i < ot.getRank(); ++i)
+      if (ot.isDynamicDim(i))
+        dyn.push_back(tensor::DimOp::create(
+            b, loc, i == 2 ? op.getV() : op.getQ(), i == 2 ? 2 : i));
+    Value empty = tensor::EmptyOp::create(b, loc, ot.getShape(),
+                                          ot.getElementType(), dyn);
+    scf::YieldOp::create(b, loc, ValueRange{empty, kCache, vCache});
+  }
+
+  /// The step without a branch, at slot 0 when a check failed.
+  void emitClamped(Value ok) {
+    pos = arith::SelectOp::create(rw, loc, ok, pos, c0);
+    auto region = scf::ExecuteRegionOp::create(rw, loc, op->getResultTypes());
+    Block *body = rw.createBlock(&region.getRegion());
+    OpBuilder::InsertionGuard g(rw);
+    rw.setInsertionPointToStart(body);
+    emitStep(rw, loc);
+    rw.setInsertionPointAfter(region);
+    rw.replaceOp(op, region.getResults());
+  }
+
+  ssm::AttentionStepOp op;
+  PatternRewriter &rw;
+  Location loc;
+  const bool ring;
+  Value pos, kCache, vCache;
+  Value c0, c1, capacity;
+};
+
+struct AttentionStepToSequence : OpRewritePattern<ssm::AttentionStepOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ssm::AttentionStepOp op,
+                                PatternRewriter &rw) const override {
+    AttentionStepDecomposition(op, rw).rewrite();
     return success();
   }
 };
