@@ -1,23 +1,30 @@
-//===- Passes.h - ssmc passes -----------------------------------*- C++ -*-===//
+//===- Passes.h - every ssmc pass -------------------------------*- C++ -*-===//
 //
-// Declarations and registration of every ssmc pass.
+// The passes of each layer are declared next to it: the ssm-to-ssm rewrites
+// with the dialect (ssmc/Dialect/SSM/Passes.h), the conversions
+// (ssmc/Conversion/Passes.h), the pipelines' transforms
+// (ssmc/Transforms/Passes.h) and the GPU-pipeline passes
+// (ssmc/GPU/Passes.h). Tools that expose all of them include this header.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef SSMC_PASSES_H
 #define SSMC_PASSES_H
 
-#include "mlir/IR/BuiltinOps.h"
-#include "mlir/Pass/Pass.h"
+#include "ssmc/Conversion/Passes.h"
+#include "ssmc/Dialect/SSM/Passes.h"
+#include "ssmc/GPU/Passes.h"
+#include "ssmc/Transforms/Passes.h"
 
 namespace ssmc {
 
-#define GEN_PASS_DECL
-#include "ssmc/Passes.h.inc"
-
-// registerSSMCPasses() registers every pass below (ssmc-opt calls it).
-#define GEN_PASS_REGISTRATION
-#include "ssmc/Passes.h.inc"
+/// Registers every ssmc pass with the global registry (ssmc-opt calls it).
+inline void registerSSMCPasses() {
+  registerSSMDialectPasses();
+  registerSSMCConversionPasses();
+  registerSSMCTransformsPasses();
+  registerSSMCGPUPasses();
+}
 
 } // namespace ssmc
 

@@ -6,7 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "ssmc/Passes.h"
+#include "ssmc/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -19,7 +19,7 @@
 
 namespace ssmc {
 #define GEN_PASS_DEF_SSMAPPROXIMATEMATH
-#include "ssmc/Passes.h.inc"
+#include "ssmc/Transforms/Passes.h.inc"
 } // namespace ssmc
 
 using namespace mlir;

@@ -22,7 +22,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "ssmc/Passes.h"
+#include "ssmc/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -35,7 +35,7 @@
 
 namespace ssmc {
 #define GEN_PASS_DEF_SSMLOWERMATMUL
-#include "ssmc/Passes.h.inc"
+#include "ssmc/Transforms/Passes.h.inc"
 } // namespace ssmc
 
 using namespace mlir;

@@ -9,7 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "ssmc/Passes.h"
+#include "ssmc/Transforms/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinAttributes.h"
@@ -19,7 +19,7 @@
 
 namespace ssmc {
 #define GEN_PASS_DEF_SSMPROTECTINPUTS
-#include "ssmc/Passes.h.inc"
+#include "ssmc/Transforms/Passes.h.inc"
 } // namespace ssmc
 
 using namespace mlir;

@@ -9,7 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "ssmc/Passes.h"
+#include "ssmc/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
@@ -21,7 +21,7 @@
 
 namespace ssmc {
 #define GEN_PASS_DEF_SSMSTATICRESULTSTOOUTPARAMS
-#include "ssmc/Passes.h.inc"
+#include "ssmc/Transforms/Passes.h.inc"
 } // namespace ssmc
 
 using namespace mlir;

@@ -31,12 +31,9 @@ void populateSelectiveScanToLoopsPatterns(mlir::RewritePatternSet &patterns,
                                           const SSMToLoopsOptions &options);
 void populateScanToLoopsPatterns(mlir::RewritePatternSet &patterns);
 /// Decode-step ops as their sequence ops with L = 1 (ssm -> ssm).
-void populateDecomposeStepsPatterns(mlir::RewritePatternSet &patterns);
 /// selective_scan as an ssm.scan of its linear recurrence plus linalg ops
 /// (ssm -> ssm/linalg; f32/f64, shared B/C).
-void populateDecomposeSelectiveScanPatterns(mlir::RewritePatternSet &patterns);
 /// ssd as ssm.linear_attention plus linalg ops (ssm -> ssm/linalg).
-void populateSSDToLinearAttentionPatterns(mlir::RewritePatternSet &patterns);
 void populateCausalConv1dToLoopsPatterns(mlir::RewritePatternSet &patterns);
 void populateDPToLoopsPatterns(mlir::RewritePatternSet &patterns);
 void populateSSDToLoopsPatterns(mlir::RewritePatternSet &patterns,

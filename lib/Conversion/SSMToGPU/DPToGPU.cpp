@@ -8,7 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "../SSMToLoops/DPLowering.h"
+#include "lib/Conversion/Utils/DPLowering.h"
 #include "ssmc/Conversion/SSMToGPU.h"
 
 #include "ssmc/Dialect/SSM/SSMOps.h"

@@ -15,7 +15,7 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/PatternMatch.h"
 
-#include "../SSMToLoops/LoweringUtils.h"
+#include "lib/Conversion/Utils/LoweringUtils.h"
 #include "ssmc/Dialect/SSM/SSMOps.h"
 
 namespace ssmc::gpu_kernels {

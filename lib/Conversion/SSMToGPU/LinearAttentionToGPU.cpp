@@ -12,7 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "../SSMToLoops/LoweringUtils.h"
+#include "lib/Conversion/Utils/LoweringUtils.h"
 #include "ColumnScan.h"
 #include "KernelUtils.h"
 #include "ssmc/Conversion/SSMToGPU.h"

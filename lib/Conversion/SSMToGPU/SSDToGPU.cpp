@@ -10,7 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "../SSMToLoops/LoweringUtils.h"
+#include "lib/Conversion/Utils/LoweringUtils.h"
 #include "ColumnScan.h"
 #include "KernelUtils.h"
 #include "ssmc/Conversion/SSMToGPU.h"

@@ -1,7 +1,7 @@
 //===- SSMToGPU.cpp - the convert-ssm-to-gpu pass -------------------------===//
 
 #include "ssmc/Conversion/SSMToGPU.h"
-#include "ssmc/Passes.h"
+#include "ssmc/Conversion/Passes.h"
 
 #include "ssmc/Dialect/SSM/SSMOps.h"
 
@@ -15,7 +15,7 @@
 
 namespace ssmc {
 #define GEN_PASS_DEF_CONVERTSSMTOGPU
-#include "ssmc/Passes.h.inc"
+#include "ssmc/Conversion/Passes.h.inc"
 } // namespace ssmc
 
 using namespace mlir;

@@ -30,7 +30,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "../SSMToLoops/LoweringUtils.h"
+#include "lib/Conversion/Utils/LoweringUtils.h"
 #include "KernelUtils.h"
 #include "ssmc/Conversion/SSMToGPU.h"
 

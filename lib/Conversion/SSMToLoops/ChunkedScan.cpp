@@ -1,7 +1,7 @@
 //===- ChunkedScan.cpp - chunked CPU kernel of scalar-decay linear scans --===//
 
 #include "ChunkedScan.h"
-#include "LoweringUtils.h"
+#include "lib/Conversion/Utils/LoweringUtils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"

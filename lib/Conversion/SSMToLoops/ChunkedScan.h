@@ -20,7 +20,7 @@
 #ifndef SSMC_LIB_CONVERSION_SSMTOLOOPS_CHUNKEDSCAN_H
 #define SSMC_LIB_CONVERSION_SSMTOLOOPS_CHUNKEDSCAN_H
 
-#include "LoweringUtils.h"
+#include "lib/Conversion/Utils/LoweringUtils.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinTypes.h"

@@ -6,7 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "DPLowering.h"
+#include "lib/Conversion/Utils/DPLowering.h"
 #include "ssmc/Conversion/SSMToLoops.h"
 
 #include "ssmc/Dialect/SSM/SSMOps.h"

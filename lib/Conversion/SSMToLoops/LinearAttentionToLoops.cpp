@@ -10,7 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ChunkedScan.h"
-#include "LoweringUtils.h"
+#include "lib/Conversion/Utils/LoweringUtils.h"
 #include "ssmc/Conversion/SSMToLoops.h"
 
 #include "ssmc/Dialect/SSM/SSMOps.h"

@@ -5,7 +5,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "ssmc/Conversion/SSMToLoops.h"
-#include "ssmc/Passes.h"
+#include "ssmc/Transforms/DecomposeSteps.h"
+#include "ssmc/Conversion/Passes.h"
 
 #include "ssmc/Dialect/SSM/SSMOps.h"
 
@@ -24,7 +25,7 @@
 
 namespace ssmc {
 #define GEN_PASS_DEF_CONVERTSSMTOLOOPS
-#include "ssmc/Passes.h.inc"
+#include "ssmc/Conversion/Passes.h.inc"
 } // namespace ssmc
 
 using namespace mlir;

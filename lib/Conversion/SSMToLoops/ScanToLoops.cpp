@@ -8,7 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "LoweringUtils.h"
+#include "lib/Conversion/Utils/LoweringUtils.h"
 #include "ssmc/Conversion/SSMToLoops.h"
 
 #include "ssmc/Dialect/SSM/SSMOps.h"

@@ -8,8 +8,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "ssmc/Conversion/SSMToLoops.h"
-#include "ssmc/Passes.h"
+#include "ssmc/Dialect/SSM/Rewrites.h"
+#include "ssmc/Dialect/SSM/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -22,7 +22,7 @@
 
 namespace ssmc {
 #define GEN_PASS_DEF_SSMDECOMPOSE
-#include "ssmc/Passes.h.inc"
+#include "ssmc/Dialect/SSM/Passes.h.inc"
 } // namespace ssmc
 
 using namespace mlir;

@@ -9,14 +9,14 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "ssmc/Passes.h"
+#include "ssmc/GPU/Passes.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/Builders.h"
 
 namespace ssmc {
 #define GEN_PASS_DEF_SSMGPUREPLACELIBDEVICE
-#include "ssmc/Passes.h.inc"
+#include "ssmc/GPU/Passes.h.inc"
 } // namespace ssmc
 
 using namespace mlir;

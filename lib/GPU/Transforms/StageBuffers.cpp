@@ -11,7 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "ssmc/Passes.h"
+#include "ssmc/GPU/Passes.h"
 
 #include "ssmc/Dialect/SSM/SSMOps.h"
 
@@ -22,7 +22,7 @@
 
 namespace ssmc {
 #define GEN_PASS_DEF_SSMGPUSTAGEBUFFERS
-#include "ssmc/Passes.h.inc"
+#include "ssmc/GPU/Passes.h.inc"
 } // namespace ssmc
 
 using namespace mlir;

@@ -13,9 +13,9 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "LoweringUtils.h"
-#include "ssmc/Conversion/SSMToLoops.h"
-#include "ssmc/Passes.h"
+#include "lib/Conversion/Utils/LoweringUtils.h"
+#include "ssmc/Transforms/DecomposeSteps.h"
+#include "ssmc/Transforms/Passes.h"
 
 #include "ssmc/Dialect/SSM/SSMOps.h"
 
@@ -30,7 +30,7 @@
 
 namespace ssmc {
 #define GEN_PASS_DEF_SSMDECOMPOSESTEPS
-#include "ssmc/Passes.h.inc"
+#include "ssmc/Transforms/Passes.h.inc"
 } // namespace ssmc
 
 using namespace mlir;

@@ -18,7 +18,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "ssmc/Passes.h"
+#include "ssmc/GPU/Passes.h"
 
 #include "ssmc/Dialect/SSM/SSMOps.h"
 
@@ -33,7 +33,7 @@
 
 namespace ssmc {
 #define GEN_PASS_DEF_SSMGPUEMULATE
-#include "ssmc/Passes.h.inc"
+#include "ssmc/GPU/Passes.h.inc"
 } // namespace ssmc
 
 using namespace mlir;

@@ -12,7 +12,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "DecomposeUtils.h"
-#include "ssmc/Conversion/SSMToLoops.h"
+#include "ssmc/Dialect/SSM/Rewrites.h"
 
 #include "ssmc/Dialect/SSM/SSMOps.h"
 

@@ -16,8 +16,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "DecomposeUtils.h"
-#include "ssmc/Conversion/SSMToLoops.h"
-#include "ssmc/Passes.h"
+#include "ssmc/Dialect/SSM/Rewrites.h"
 
 #include "ssmc/Dialect/SSM/SSMOps.h"
 

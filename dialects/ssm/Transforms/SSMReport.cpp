@@ -6,7 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ssmc/Dialect/SSM/Analysis/CostModel.h"
-#include "ssmc/Passes.h"
+#include "ssmc/Dialect/SSM/Passes.h"
 
 #include "ssmc/Dialect/SSM/SSMDialect.h"
 
@@ -21,7 +21,7 @@
 
 namespace ssmc {
 #define GEN_PASS_DEF_SSMREPORT
-#include "ssmc/Passes.h.inc"
+#include "ssmc/Dialect/SSM/Passes.h.inc"
 } // namespace ssmc
 
 using namespace mlir;

@@ -1,0 +1,80 @@
+//===- Passes.td - ssmc passes: the conversions of ssm ops to fused CPU  ---===//
+//
+// The the conversions of ssm ops to fused CPU loops and to GPU kernels (lib/Conversion).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SSMC_CONVERSION_PASSES_TD
+#define SSMC_CONVERSION_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def ConvertSSMToLoops : Pass<"convert-ssm-to-loops", "::mlir::ModuleOp"> {
+  let summary = "Lower ssm ops to fused, vectorised, parallel loop nests";
+  let description = [{
+    Rewrites every ssm op on tensors into one fused loop nest over buffers:
+    `scf.parallel` over independent lanes (batch x channel blocks for
+    `ssm.selective_scan`, non-scanned positions for `ssm.scan`), `scf.for`
+    over the sequence with the recurrent state loop-carried, and
+    vector-dialect arithmetic over a block of channels. Inputs enter through
+    `bufferization.to_buffer`, results leave through `bufferization.to_tensor`
+    of fresh buffers, so `one-shot-bufferize` lowers the rest of the program.
+
+    Input:
+
+    ```mlir
+    %y = ssm.selective_scan %u, %dt, %A, %B, %C : (...) -> tensor<1x32x8xf32>
+    ```
+
+    Output (abridged):
+
+    ```mlir
+    %out = memref.alloc() {alignment = 64 : i64} : memref<1x32x8xf32>
+    scf.parallel (%b, %blk) = (%c0, %c0) to (%c1, %c2) step (%c1, %c1) {
+      %r:16 = scf.for %t = %c0 to %c8 step %c1 iter_args(%h0 = ..., ...) {
+        %u = vector.gather ... : vector<16xf32>
+        %dA = math.exp ... : vector<16xf32>
+        ...
+        vector.scatter %out[...] ...
+      }
+    }
+    %y = bufferization.to_tensor %out restrict writable
+    ```
+  }];
+  let options = [
+    Option<"vectorBits", "vector-bits", "unsigned", /*default=*/"512",
+           "Vector register width in bits (lanes = bits / accumulator bits)">,
+    Option<"maxRegisterState", "max-register-state", "int64_t", /*default=*/"64",
+           "Largest static state size N kept in registers">,
+    Option<"fastExp", "fast-exp", "bool", /*default=*/"true",
+           "f32 exp through ssmc's short exp2 (else math.exp)">,
+    Option<"avx512", "avx512", "bool", /*default=*/"true",
+           "Target has AVX-512: scale 2^k with vscalefps">,
+  ];
+  let dependentDialects = [
+    "::mlir::x86vector::X86VectorDialect", "::mlir::func::FuncDialect",
+    "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
+    "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect",
+    "::mlir::tensor::TensorDialect",
+  ];
+}
+
+def ConvertSSMToGPU : Pass<"convert-ssm-to-gpu", "::mlir::ModuleOp"> {
+  let summary = "Lower ssm ops that have a GPU kernel to gpu.launch";
+  let description = [{
+    Rewrites the ssm ops that have a GPU kernel into `gpu.launch` regions on
+    device buffers: operands are copied to `gpu.alloc` buffers, the kernel
+    runs, results are copied back to host buffers handed on as tensors.
+    Ops (or forms) without a GPU kernel are left for `convert-ssm-to-loops`,
+    so a program always compiles; `ssm-nvptx-pipeline` runs both. Kernels:
+    `ssm.selective_scan` (one thread per channel, f32, static N).
+  }];
+  let dependentDialects = [
+    "::mlir::gpu::GPUDialect", "::mlir::arith::ArithDialect",
+    "::mlir::bufferization::BufferizationDialect", "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",
+  ];
+}
+
+#endif // SSMC_CONVERSION_PASSES_TD

@@ -1,0 +1,51 @@
+//===- Passes.td - ssmc passes: GPU-pipeline passes on kernels after the ---===//
+//
+// The GPU-pipeline passes on kernels after the conversion (lib/GPU/Transforms).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SSMC_GPU_PASSES_TD
+#define SSMC_GPU_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def SSMGPUStageBuffers : Pass<"ssm-gpu-stage-buffers"> {
+  let summary = "Give every gpu.launch device copies of the host buffers it uses";
+  let description = [{
+    After bufferization, each host memref a `gpu.launch` uses is replaced in
+    the kernel by a `gpu.alloc` buffer, filled by a host-to-device
+    `gpu.memcpy` when the kernel reads it and copied back after the launch
+    when the kernel writes it, then freed with `gpu.dealloc`.
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect", "::mlir::memref::MemRefDialect"];
+}
+
+def SSMGPUEmulate : Pass<"ssm-gpu-emulate", "::mlir::ModuleOp"> {
+  let summary = "Run gpu.launch kernels on the host CPU with thread-block semantics";
+  let description = [{
+    In place of ssm-gpu-stage-buffers (after bufferization): every
+    `gpu.launch` becomes a sequential loop over its grid's blocks, each
+    block an `omp.parallel` region of blockDim OpenMP threads (one per GPU
+    thread, index from omp_get_thread_num), shared memory a host buffer per
+    block, private memory the thread's stack, and barriers `omp.barrier`.
+    The GPU kernels' numerical tests run through it where no GPU is present
+    (`Target::GPUEmulator`, `ssmc-run --target gpu-emulator`). Warp-level
+    behaviour, timing and the NVPTX backend are not modelled.
+  }];
+  let dependentDialects = ["::mlir::omp::OpenMPDialect", "::mlir::LLVM::LLVMDialect",
+                           "::mlir::scf::SCFDialect", "::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
+def SSMGPUReplaceLibdevice : Pass<"ssm-gpu-replace-libdevice"> {
+  let summary = "Turn libdevice calls of GPU kernels back into LLVM intrinsics";
+  let description = [{
+    After convert-gpu-to-nvvm, replaces calls to __nv_fmaf, __nv_fabsf,
+    __nv_floorf, ... by the LLVM intrinsics the NVPTX backend lowers
+    natively, so kernel modules need no libdevice; any other libdevice call
+    is an error naming the function.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
+#endif // SSMC_GPU_PASSES_TD

@@ -1,0 +1,136 @@
+//===- Passes.td - ssmc passes: passes the pipelines run around the conv ---===//
+//
+// The passes the pipelines run around the conversions (lib/Transforms).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SSMC_TRANSFORMS_PASSES_TD
+#define SSMC_TRANSFORMS_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def SSMDecomposeSteps : Pass<"ssm-decompose-steps", "::mlir::ModuleOp"> {
+  let summary = "Rewrite decode-step ops as length-1 sequence ops";
+  let description = [{
+    `ssm.selective_scan_step`, `ssm.ssd_step` and `ssm.linear_attention_step` become their
+    sequence ops with L = 1 and h0 = the state (the final state is the new
+    state); `ssm.attention_step` inserts the new key/value at `position` of
+    the caches and runs `ssm.attention` of the query over the visible slots,
+    guarded by a run-time check that position < capacity.
+
+    ```mlir
+    %y, %h1 = ssm.selective_scan_step %u, %dt, %A, %B, %C, %h : ...
+    // becomes
+    %u1 = tensor.expand_shape %u [[0], [1, 2]] ... : tensor<1x64xf32> into tensor<1x64x1xf32>
+    ...
+    %y1, %h1 = ssm.selective_scan %u1, %dt1, %A, %B1, %C1 h0(%h) : ...
+    %y = tensor.collapse_shape %y1 [[0], [1, 2]] ...
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::tensor::TensorDialect", "::mlir::scf::SCFDialect",
+    "::mlir::arith::ArithDialect", "::mlir::func::FuncDialect",
+  ];
+}
+
+def SSMProtectInputs : Pass<"ssm-protect-inputs", "::mlir::ModuleOp"> {
+  let summary = "Keep bufferization from writing into the caller's input tensors";
+  let description = [{
+    Marks every tensor argument of every public function
+    `bufferization.writable = false`, unless the program marked it
+    `bufferization.writable = true` itself: such an argument is lent by the
+    caller to be updated in place (a decoder's state), and when the function
+    returns it, the caller may pass the same buffer as the out-param to skip
+    the copy (ssm-static-results-to-out-params guards it). One-shot bufferization otherwise treats
+    function arguments as writable and may compute an elementwise result in
+    place over an input buffer -- which the caller still owns and may pass
+    again. With the mark, such results get their own buffer.
+
+    ```mlir
+    func.func @main(%x: tensor<8xf32>) -> tensor<8xf32>
+    // becomes
+    func.func @main(%x: tensor<8xf32> {bufferization.writable = false}) -> tensor<8xf32>
+    ```
+  }];
+}
+
+def SSMApproximateMath : Pass<"ssm-approximate-math"> {
+  let summary = "Replace math ops by polynomial approximations";
+  let description = [{
+    Rewrites `math.exp`, `math.log1p`, `math.tanh`, ... on f32 scalars and
+    vectors into FMA polynomials (upstream's approximations), so that vector
+    code never scalarises into libm calls. f16/bf16 math is computed in f32;
+    f64 math is left for libm (reference precision).
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+}
+
+def SSMStaticResultsToOutParams
+    : Pass<"ssm-static-results-to-out-params", "::mlir::ModuleOp"> {
+  let summary = "Make public functions with static result shapes write into "
+                "caller-provided buffers";
+  let description = [{
+    For every public function whose results are all statically shaped
+    memrefs, turns the results into trailing out-parameters and, where a
+    result is a fresh allocation of the function, writes into the caller's
+    buffer directly instead (upstream's buffer-results-to-out-params with
+    hoisted static allocations). Such functions get the `ssm.out_params`
+    attribute; the JIT then passes the caller's tensors, so a call allocates
+    nothing and copies nothing. Functions with dynamic result shapes keep
+    returning buffers.
+
+    ```mlir
+    func.func @main(%u: memref<2x8xf32>) -> memref<2x8xf32> {
+      %r = memref.alloc() : memref<2x8xf32>
+      ...
+      return %r : memref<2x8xf32>
+    }
+    // becomes
+    func.func @main(%u: memref<2x8xf32>, %out: memref<2x8xf32>)
+        attributes {ssm.out_params} {
+      ... writes into %out ...
+      return
+    }
+    ```
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect"];
+}
+
+def SSMLowerMatmul : Pass<"ssm-lower-matmul"> {
+  let summary = "Lower f32 linalg.matmul on buffers to register-blocked vector loops";
+  let description = [{
+    Rewrites `linalg.matmul` C[M, N] += A[M, K] B[K, N] on f32 memrefs whose
+    last dimension has unit stride (the projections of a language model:
+    A a row-major weight, B channel-major activations) into vector code, so
+    models do not run the scalar loops of convert-linalg-to-loops:
+
+    - N >= one vector (prefill): columns in panels of `panel` so a panel of
+      B stays in L2, rows of C in blocks of 4 spread over threads
+      (`scf.parallel`), a 4 x 2-vector block of C held in registers while
+      the loop over K broadcasts A and streams B; column tails masked.
+    - N static and smaller than a vector (decode: N = 1): each column of B
+      copied once to a contiguous buffer, then 4 rows of A at a time dotted
+      with it along K (masked tail), one horizontal sum per result.
+
+    B may be transposed (indexing maps (m, k), (n, k), (m, n): a row-major
+    [N, K] weight applied to token-major activations); its rows are packed.
+    Row tails repeat the last row (same value stored twice) rather than
+    branching. Other matmuls (other maps, other element types, strided last
+    dimensions) are left for convert-linalg-to-loops.
+  }];
+  let options = [
+    Option<"vectorBits", "vector-bits", "unsigned", /*default=*/"512",
+           "Vector register width in bits (f32 lanes = vector-bits / 32)">,
+    Option<"panel", "panel", "int64_t", /*default=*/"256",
+           "Columns of B per panel (a multiple of two vectors)">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect", "::mlir::memref::MemRefDialect",
+  ];
+}
+
+#endif // SSMC_TRANSFORMS_PASSES_TD
