@@ -50,6 +50,204 @@ Type hostType(Type t) {
   return MemRefType::get(mt.getShape(), mt.getElementType(), mt.getLayout());
 }
 
+/// Rewrites one gpu.launch: the loops over the grid's blocks, the block's
+/// shared memory, the omp.parallel region of its threads holding a clone of
+/// the body, then the device-only ops in that clone.
+class LaunchEmulator {
+public:
+  explicit LaunchEmulator(gpu::LaunchOp launch)
+      : launch(launch), loc(launch.getLoc()), b(launch) {}
+
+  LogicalResult run();
+
+private:
+  LogicalResult checkSupported();
+  /// for bz, by, bx: one block after another.
+  void emitBlockLoops();
+  /// One host buffer per block for each workgroup attribution and
+  /// workgroup-space alloca, visible to all the block's threads.
+  LogicalResult allocateSharedMemory();
+  /// The omp.parallel region of blockDim threads and their x/y/z indices.
+  void emitThreadRegion();
+  /// Launch values (ids, sizes, attributions) to their host equivalents.
+  void mapLaunchValues();
+  /// The body's ops (all but the hoisted allocas) into the region.
+  void cloneBody();
+  /// Barriers, thread/block ids written as ops, memory spaces.
+  void rewriteDeviceOps();
+  /// After the region, the shared buffers are freed.
+  void freeSharedMemory();
+
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+
+  gpu::LaunchOp launch;
+  Location loc;
+  OpBuilder b;
+  Block *body = nullptr;
+  Value c0, c1;
+  gpu::KernelDim3 grid, block;
+  Value nThreads32;
+  SmallVector<Value> blockIds = SmallVector<Value>(3);
+  /// The attributions' buffers first, then the hoisted allocas'.
+  SmallVector<Value> shared;
+  IRMapping map;
+  llvm::SmallPtrSet<Operation *, 4> hoisted;
+  omp::ParallelOp par;
+  Value tx, ty, tz;
+};
+
+LogicalResult LaunchEmulator::run() {
+  if (failed(checkSupported()))
+    return failure();
+  c0 = idx(0), c1 = idx(1);
+  grid = launch.getGridSizeOperandValues();
+  block = launch.getBlockSizeOperandValues();
+  Value nThreads = arith::MulIOp::create(
+      b, loc, arith::MulIOp::create(b, loc, block.x, block.y), block.z);
+  nThreads32 = arith::IndexCastOp::create(b, loc, b.getI32Type(), nThreads);
+  body = &launch.getBody().front();
+  emitBlockLoops();
+  if (failed(allocateSharedMemory()))
+    return failure();
+  emitThreadRegion();
+  mapLaunchValues();
+  cloneBody();
+  rewriteDeviceOps();
+  freeSharedMemory();
+  launch.erase();
+  return success();
+}
+
+LogicalResult LaunchEmulator::checkSupported() {
+  if (!launch.getBody().hasOneBlock())
+    return launch.emitError("ssm-gpu-emulate: a launch body with more than "
+                            "one block (run it before convert-scf-to-cf)");
+  if (launch.getAsyncToken() || !launch.getAsyncDependencies().empty() ||
+      launch.getClusterSizeX())
+    return launch.emitError(
+        "ssm-gpu-emulate: async launches and clusters are not emulated");
+  return success();
+}
+
+void LaunchEmulator::emitBlockLoops() {
+  Value gridDims[3] = {grid.x, grid.y, grid.z};
+  for (int d = 2; d >= 0; --d) {
+    auto loop = scf::ForOp::create(b, loc, c0, gridDims[d], c1);
+    blockIds[d] = loop.getInductionVar();
+    b.setInsertionPointToStart(loop.getBody());
+  }
+}
+
+LogicalResult LaunchEmulator::allocateSharedMemory() {
+  for (BlockArgument a : launch.getWorkgroupAttributions())
+    shared.push_back(memref::AllocOp::create(
+        b, loc, cast<MemRefType>(hostType(a.getType()))));
+  WalkResult walk = body->walk([&](memref::AllocaOp a) {
+    if (!gpu::GPUDialect::isWorkgroupMemoryAddressSpace(
+            a.getType().getMemorySpace()))
+      return WalkResult::advance();
+    if (a->getBlock() != body || !a.getDynamicSizes().empty()) {
+      a.emitError("ssm-gpu-emulate: shared arrays must be statically "
+                  "sized and at the top of the launch body");
+      return WalkResult::interrupt();
+    }
+    shared.push_back(memref::AllocOp::create(
+        b, loc, cast<MemRefType>(hostType(a.getType()))));
+    map.map(a.getResult(), shared.back());
+    hoisted.insert(a);
+    return WalkResult::advance();
+  });
+  return failure(walk.wasInterrupted());
+}
+
+void LaunchEmulator::emitThreadRegion() {
+  omp::ParallelOperands clauses;
+  clauses.numThreads = nThreads32;
+  par = omp::ParallelOp::create(b, loc, clauses);
+  Block *pb = b.createBlock(&par.getRegion());
+  b.setInsertionPointToStart(pb);
+  Value tid = arith::IndexCastOp::create(
+      b, loc, b.getIndexType(),
+      LLVM::CallOp::create(b, loc, TypeRange{b.getI32Type()}, kThreadNum,
+                           ValueRange{})
+          .getResult());
+  tx = arith::RemUIOp::create(b, loc, tid, block.x);
+  Value rest = arith::DivUIOp::create(b, loc, tid, block.x);
+  ty = arith::RemUIOp::create(b, loc, rest, block.y);
+  tz = arith::DivUIOp::create(b, loc, rest, block.y);
+}
+
+void LaunchEmulator::mapLaunchValues() {
+  gpu::KernelDim3 ids = launch.getBlockIds(), tids = launch.getThreadIds(),
+                  gsz = launch.getGridSize(), bsz = launch.getBlockSize();
+  map.map(ids.x, blockIds[0]);
+  map.map(ids.y, blockIds[1]);
+  map.map(ids.z, blockIds[2]);
+  map.map(tids.x, tx);
+  map.map(tids.y, ty);
+  map.map(tids.z, tz);
+  map.map(gsz.x, grid.x);
+  map.map(gsz.y, grid.y);
+  map.map(gsz.z, grid.z);
+  map.map(bsz.x, block.x);
+  map.map(bsz.y, block.y);
+  map.map(bsz.z, block.z);
+  for (auto [a, s] : llvm::zip(launch.getWorkgroupAttributions(), shared))
+    map.map(a, s); // the attributions' buffers come first in `shared`
+  for (BlockArgument a : launch.getPrivateAttributions())
+    map.map(a, memref::AllocaOp::create(
+                   b, loc, cast<MemRefType>(hostType(a.getType()))));
+}
+
+void LaunchEmulator::cloneBody() {
+  for (Operation &op : body->without_terminator())
+    if (!hoisted.contains(&op))
+      b.clone(op, map);
+  omp::TerminatorOp::create(b, loc);
+}
+
+void LaunchEmulator::rewriteDeviceOps() {
+  SmallVector<Operation *> toErase;
+  par.walk([&](Operation *op) {
+    OpBuilder ob(op);
+    Value repl;
+    if (isa<ssm::GPUBarrierOp, gpu::BarrierOp>(op)) {
+      omp::BarrierOp::create(ob, op->getLoc());
+      toErase.push_back(op);
+      return;
+    }
+    if (auto t = dyn_cast<gpu::ThreadIdOp>(op))
+      repl = t.getDimension() == gpu::Dimension::x   ? tx
+             : t.getDimension() == gpu::Dimension::y ? ty
+                                                      : tz;
+    else if (auto t = dyn_cast<gpu::BlockIdOp>(op))
+      repl = blockIds[static_cast<int>(t.getDimension())];
+    else if (auto t = dyn_cast<gpu::BlockDimOp>(op))
+      repl = t.getDimension() == gpu::Dimension::x   ? block.x
+             : t.getDimension() == gpu::Dimension::y ? block.y
+                                                      : block.z;
+    if (repl) {
+      op->getResult(0).replaceAllUsesWith(repl);
+      toErase.push_back(op);
+      return;
+    }
+    for (Value r : op->getResults())
+      r.setType(hostType(r.getType()));
+    for (Region &reg : op->getRegions())
+      for (Block &blk : reg)
+        for (BlockArgument a : blk.getArguments())
+          a.setType(hostType(a.getType()));
+  });
+  for (Operation *op : toErase)
+    op->erase();
+}
+
+void LaunchEmulator::freeSharedMemory() {
+  b.setInsertionPointAfter(par);
+  for (Value s : shared)
+    memref::DeallocOp::create(b, loc, s);
+}
+
 struct EmulatePass : public ssmc::impl::SSMGPUEmulateBase<EmulatePass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
@@ -65,146 +263,8 @@ struct EmulatePass : public ssmc::impl::SSMGPUEmulateBase<EmulatePass> {
           LLVM::LLVMFunctionType::get(b.getI32Type(), {}));
     }
     for (gpu::LaunchOp launch : launches)
-      if (failed(emulate(launch)))
+      if (failed(LaunchEmulator(launch).run()))
         return signalPassFailure();
-  }
-
-  LogicalResult emulate(gpu::LaunchOp launch) {
-    Location loc = launch.getLoc();
-    if (!launch.getBody().hasOneBlock())
-      return launch.emitError("ssm-gpu-emulate: a launch body with more than "
-                              "one block (run it before convert-scf-to-cf)");
-    if (launch.getAsyncToken() || !launch.getAsyncDependencies().empty() ||
-        launch.getClusterSizeX())
-      return launch.emitError(
-          "ssm-gpu-emulate: async launches and clusters are not emulated");
-    OpBuilder b(launch);
-    auto idx = [&](int64_t v) -> Value {
-      return arith::ConstantIndexOp::create(b, loc, v);
-    };
-    Value c0 = idx(0), c1 = idx(1);
-    gpu::KernelDim3 grid = launch.getGridSizeOperandValues();
-    gpu::KernelDim3 block = launch.getBlockSizeOperandValues();
-    Value nThreads = arith::MulIOp::create(
-        b, loc, arith::MulIOp::create(b, loc, block.x, block.y), block.z);
-    Value nThreads32 =
-        arith::IndexCastOp::create(b, loc, b.getI32Type(), nThreads);
-    Block &body = launch.getBody().front();
-
-    // for bz, by, bx: one block after another.
-    SmallVector<Value> blockIds(3);
-    Value gridDims[3] = {grid.x, grid.y, grid.z};
-    for (int d = 2; d >= 0; --d) {
-      auto loop = scf::ForOp::create(b, loc, c0, gridDims[d], c1);
-      blockIds[d] = loop.getInductionVar();
-      b.setInsertionPointToStart(loop.getBody());
-    }
-    // Shared memory (attributions, and workgroup-space allocas as
-    // convert-ssm-to-gpu writes them): one buffer per block, visible to
-    // all its threads.
-    SmallVector<Value> shared;
-    for (BlockArgument a : launch.getWorkgroupAttributions())
-      shared.push_back(memref::AllocOp::create(
-          b, loc, cast<MemRefType>(hostType(a.getType()))));
-    IRMapping map;
-    llvm::SmallPtrSet<Operation *, 4> hoisted;
-    WalkResult walk = body.walk([&](memref::AllocaOp a) {
-      if (!gpu::GPUDialect::isWorkgroupMemoryAddressSpace(
-              a.getType().getMemorySpace()))
-        return WalkResult::advance();
-      if (a->getBlock() != &body || !a.getDynamicSizes().empty()) {
-        a.emitError("ssm-gpu-emulate: shared arrays must be statically "
-                    "sized and at the top of the launch body");
-        return WalkResult::interrupt();
-      }
-      shared.push_back(memref::AllocOp::create(
-          b, loc, cast<MemRefType>(hostType(a.getType()))));
-      map.map(a.getResult(), shared.back());
-      hoisted.insert(a);
-      return WalkResult::advance();
-    });
-    if (walk.wasInterrupted())
-      return failure();
-
-    omp::ParallelOperands clauses;
-    clauses.numThreads = nThreads32;
-    auto par = omp::ParallelOp::create(b, loc, clauses);
-    Block *pb = b.createBlock(&par.getRegion());
-    b.setInsertionPointToStart(pb);
-    Value tid = arith::IndexCastOp::create(
-        b, loc, b.getIndexType(),
-        LLVM::CallOp::create(b, loc, TypeRange{b.getI32Type()}, kThreadNum,
-                             ValueRange{})
-            .getResult());
-    Value tx = arith::RemUIOp::create(b, loc, tid, block.x);
-    Value rest = arith::DivUIOp::create(b, loc, tid, block.x);
-    Value ty = arith::RemUIOp::create(b, loc, rest, block.y);
-    Value tz = arith::DivUIOp::create(b, loc, rest, block.y);
-
-    gpu::KernelDim3 ids = launch.getBlockIds(), tids = launch.getThreadIds(),
-                    gsz = launch.getGridSize(), bsz = launch.getBlockSize();
-    map.map(ids.x, blockIds[0]);
-    map.map(ids.y, blockIds[1]);
-    map.map(ids.z, blockIds[2]);
-    map.map(tids.x, tx);
-    map.map(tids.y, ty);
-    map.map(tids.z, tz);
-    map.map(gsz.x, grid.x);
-    map.map(gsz.y, grid.y);
-    map.map(gsz.z, grid.z);
-    map.map(bsz.x, block.x);
-    map.map(bsz.y, block.y);
-    map.map(bsz.z, block.z);
-    for (auto [a, s] : llvm::zip(launch.getWorkgroupAttributions(), shared))
-      map.map(a, s); // the attributions' buffers come first in `shared`
-    for (BlockArgument a : launch.getPrivateAttributions())
-      map.map(a, memref::AllocaOp::create(
-                     b, loc, cast<MemRefType>(hostType(a.getType()))));
-    for (Operation &op : body.without_terminator())
-      if (!hoisted.contains(&op))
-        b.clone(op, map);
-    omp::TerminatorOp::create(b, loc);
-
-    // Barriers, thread/block ids written as ops, memory spaces.
-    SmallVector<Operation *> toErase;
-    par.walk([&](Operation *op) {
-      OpBuilder ob(op);
-      Value repl;
-      if (isa<ssm::GPUBarrierOp, gpu::BarrierOp>(op)) {
-        omp::BarrierOp::create(ob, op->getLoc());
-        toErase.push_back(op);
-        return;
-      }
-      if (auto t = dyn_cast<gpu::ThreadIdOp>(op))
-        repl = t.getDimension() == gpu::Dimension::x   ? tx
-               : t.getDimension() == gpu::Dimension::y ? ty
-                                                        : tz;
-      else if (auto t = dyn_cast<gpu::BlockIdOp>(op))
-        repl = blockIds[static_cast<int>(t.getDimension())];
-      else if (auto t = dyn_cast<gpu::BlockDimOp>(op))
-        repl = t.getDimension() == gpu::Dimension::x   ? block.x
-               : t.getDimension() == gpu::Dimension::y ? block.y
-                                                        : block.z;
-      if (repl) {
-        op->getResult(0).replaceAllUsesWith(repl);
-        toErase.push_back(op);
-        return;
-      }
-      for (Value r : op->getResults())
-        r.setType(hostType(r.getType()));
-      for (Region &reg : op->getRegions())
-        for (Block &blk : reg)
-          for (BlockArgument a : blk.getArguments())
-            a.setType(hostType(a.getType()));
-    });
-    for (Operation *op : toErase)
-      op->erase();
-
-    b.setInsertionPointAfter(par);
-    for (Value s : shared)
-      memref::DeallocOp::create(b, loc, s);
-    launch.erase();
-    return success();
   }
 };
 
