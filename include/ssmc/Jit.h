@@ -97,7 +97,7 @@ public:
   /// point `_mlir_ciface_<name>` taking memref descriptors (inputs, then
   /// the results of destination-passing entries), parallel loops run
   /// sequentially (no OpenMP). The object needs only libc/libm and, from
-  /// ssmc, SSMCAotSupport (memrefCopy, ssmcShapeError) and for the CUDA
+  /// ssmc, SSMCAbi (memrefCopy, ssmcShapeError) and for the CUDA
   /// target SSMCMgpu (which dlopens libcuda.so.1): no LLVM, no MLIR.
   static llvm::Error compileToObject(llvm::StringRef source,
                                      const JitOptions &options,
