@@ -18,7 +18,7 @@
 #include "ssmc/Reference.h"
 
 #include "../../runtime/cuda/MgpuRuntime.h"
-#include "../../test/gpu/Memref.h"
+#include "runtime/abi/MemRef.h"
 
 #include <chrono>
 #include <cmath>
@@ -30,8 +30,9 @@
 #include <string>
 #include <vector>
 
-using ssmc::aot::Buffer;
-using ssmc::aot::Desc;
+/// A descriptor as the entry points declare it, and a host buffer with one.
+template <typename T, int R> using Desc = ssmc::abi::StridedMemRef<T, R>;
+template <typename T, int R> using Buffer = ssmc::abi::MemRefBuffer<T, R>;
 
 extern "C" {
 void _mlir_ciface_bench_selective_scan_b1(Desc<float, 3> *, Desc<float, 3> *,

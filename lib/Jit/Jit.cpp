@@ -15,6 +15,10 @@
 
 #include "dialects/ssm/SSMDialect.h"
 
+#include "runtime/abi/HeapAccount.h"
+#include "runtime/abi/MemRef.h"
+#include "runtime/abi/ShapeError.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
@@ -42,10 +46,6 @@
 #include "llvm/TargetParser/Host.h"
 
 #include <cstdlib>
-#include <deque>
-#include <map>
-#include <mutex>
-#include <unordered_map>
 #include <cstring>
 #include <set>
 
@@ -127,143 +127,6 @@ unsigned hostVectorBits() {
     return 256;
   return 128;
 }
-
-/// First run-time shape error of the current call on this thread (the checks
-/// run on the calling thread, before any parallel region).
-struct ShapeError {
-  bool set = false;
-  int64_t id = 0, got = 0, want = 0;
-};
-thread_local ShapeError currentShapeError;
-
-extern "C" void ssmcShapeErrorHook(int64_t id, int64_t got, int64_t want) {
-  if (currentShapeError.set)
-    return;
-  currentShapeError = {true, id, got, want};
-}
-
-/// Heap accounting for compiled code: the JIT resolves the program's
-/// malloc/aligned_alloc/free to these, which keep the live bytes of every
-/// buffer the program allocates (process-wide).
-///
-/// Large buffers (>= kLargeBlock) are kept on free in a cache of at most
-/// kCacheBytes and handed out again to a request of the same rounded size:
-/// a decode step allocates the same temporaries every token, and returning
-/// megabytes to the system and faulting them in again each time costs more
-/// than the step's arithmetic (Mamba-2 130M decode: 19 -> 29 tokens/s).
-struct HeapAccount {
-  static constexpr size_t kLargeBlock = 256 * 1024;
-  static constexpr size_t kCacheBytes = size_t(512) << 20;
-  static constexpr size_t kLargeAlign = 64;
-
-  std::mutex mutex;
-  std::unordered_map<void *, size_t> sizes; ///< live buffer -> bytes asked
-  std::unordered_map<void *, size_t> large; ///< live large buffer -> capacity
-  std::multimap<size_t, void *> cache;      ///< capacity -> free large block
-  std::deque<std::pair<size_t, void *>> cacheOrder; ///< oldest first
-  size_t current = 0, peak = 0, cached = 0;
-
-  static size_t capacityFor(size_t n) {
-    return (n + 4095) & ~size_t(4095);
-  }
-
-  void *allocate(size_t alignment, size_t n) {
-    if (n < kLargeBlock || alignment > kLargeAlign) {
-      void *p = alignment ? std::aligned_alloc(alignment,
-                                               (n + alignment - 1) /
-                                                   alignment * alignment)
-                          : std::malloc(n);
-      add(p, n, 0);
-      return p;
-    }
-    size_t cap = capacityFor(n);
-    void *p = nullptr;
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      if (auto it = cache.find(cap); it != cache.end()) {
-        p = it->second;
-        cache.erase(it);
-        cached -= cap;
-        for (auto o = cacheOrder.begin(); o != cacheOrder.end(); ++o)
-          if (o->second == p) {
-            cacheOrder.erase(o);
-            break;
-          }
-      }
-    }
-    if (!p)
-      p = std::aligned_alloc(kLargeAlign, cap);
-    add(p, n, cap);
-    return p;
-  }
-
-  void add(void *p, size_t n, size_t cap) {
-    if (!p)
-      return;
-    std::lock_guard<std::mutex> lock(mutex);
-    sizes[p] = n;
-    if (cap)
-      large[p] = cap;
-    current += n;
-    peak = std::max(peak, current);
-  }
-
-  /// Releases `p`: untracked pointers go to free(), large tracked blocks to
-  /// the cache (evicting the oldest beyond kCacheBytes).
-  void release(void *p) {
-    std::vector<void *> evicted;
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      auto it = sizes.find(p);
-      if (it != sizes.end()) {
-        current -= it->second;
-        sizes.erase(it);
-      }
-      auto l = large.find(p);
-      if (l == large.end()) {
-        evicted.push_back(p);
-      } else {
-        size_t cap = l->second;
-        large.erase(l);
-        cache.emplace(cap, p);
-        cacheOrder.emplace_back(cap, p);
-        cached += cap;
-        while (cached > kCacheBytes && !cacheOrder.empty()) {
-          auto [ocap, op] = cacheOrder.front();
-          cacheOrder.pop_front();
-          for (auto [b, e] = cache.equal_range(ocap); b != e; ++b)
-            if (b->second == op) {
-              cache.erase(b);
-              break;
-            }
-          cached -= ocap;
-          evicted.push_back(op);
-        }
-      }
-    }
-    for (void *q : evicted)
-      std::free(q);
-  }
-};
-HeapAccount &heapAccount() {
-  static HeapAccount *account = new HeapAccount; // outlives every Jit
-  return *account;
-}
-
-extern "C" void *ssmcTrackedMalloc(size_t n) {
-  return heapAccount().allocate(0, n);
-}
-extern "C" void *ssmcTrackedAlignedAlloc(size_t alignment, size_t n) {
-  return heapAccount().allocate(alignment, n);
-}
-extern "C" void ssmcTrackedFree(void *p) {
-  if (p)
-    heapAccount().release(p);
-}
-
-/// Memref descriptor layout: allocated, aligned, offset, sizes[r], strides[r]
-/// (all 8 bytes wide, so descriptors pack without padding).
-size_t descriptorWords(size_t rank) { return 3 + 2 * rank; }
 
 } // namespace
 
@@ -580,7 +443,7 @@ Expected<std::unique_ptr<Jit>> Jit::compile(llvm::StringRef source,
   impl->engine->registerSymbols([](llvm::orc::MangleAndInterner interner) {
     llvm::orc::SymbolMap map;
     auto hook = llvm::orc::ExecutorSymbolDef(
-        llvm::orc::ExecutorAddr::fromPtr(&ssmcShapeErrorHook),
+        llvm::orc::ExecutorAddr::fromPtr(&ssmcShapeError),
         llvm::JITSymbolFlags::Exported);
     map[interner("ssmcShapeError")] = hook;
     map[interner("_mlir_ciface_ssmcShapeError")] = hook;
@@ -625,15 +488,11 @@ public:
         copyToContiguous(t, staged.back().copy.data());
       data = staged.back().copy.data();
     }
-    auto desc = std::make_unique<int64_t[]>(descriptorWords(t.shape.size()));
-    std::memcpy(&desc[0], &data, sizeof(void *));
-    std::memcpy(&desc[1], &data, sizeof(void *));
-    desc[2] = 0;
+    size_t rank = t.shape.size();
+    auto desc = std::make_unique<int64_t[]>(abi::descriptorWords(rank));
     std::vector<int64_t> strides = contiguousStrides(t.shape);
-    for (size_t d = 0; d < t.shape.size(); ++d) {
-      desc[3 + d] = t.shape[d];
-      desc[3 + t.shape.size() + d] = strides[d];
-    }
+    abi::DescriptorRef(desc.get(), rank).set(data, t.shape.data(),
+                                              strides.data());
     pointers.push_back(std::make_unique<void *>(desc.get()));
     args.push_back(pointers.back().get());
     descriptors.push_back(std::move(desc));
@@ -716,7 +575,7 @@ Error Jit::call(const FunctionInfo &fn, llvm::ArrayRef<Tensor> inputs,
   if (!fn.outParams && !fn.results.empty()) {
     size_t words = 0;
     for (const ArgInfo &r : fn.results)
-      words += descriptorWords(r.shape.size());
+      words += abi::descriptorWords(r.shape.size());
     resultStorage.assign(words, 0);
     resultPtr = resultStorage.data();
     frame.args.push_back(&resultPtr);
@@ -740,31 +599,18 @@ Error Jit::call(const FunctionInfo &fn, llvm::ArrayRef<Tensor> inputs,
   if (cuda)
     if (Error e = cuda::available())
       return e;
-  currentShapeError = {};
-  size_t heapBefore;
-  {
-    HeapAccount &heap = heapAccount();
-    std::lock_guard<std::mutex> lock(heap.mutex);
-    heapBefore = heap.current;
-    heap.peak = heap.current;
-  }
-  auto notePeak = [&] {
-    HeapAccount &heap = heapAccount();
-    std::lock_guard<std::mutex> lock(heap.mutex);
-    impl->lastCallPeakBytes = heap.peak - std::min(heap.peak, heapBefore);
-  };
+  abi::clearShapeError();
+  size_t heapBefore = abi::startHeapPeak();
   if (Error e = impl->engine->invokePacked(("_mlir_ciface_" + entry).str(),
                                            frame.args))
     return e;
-  notePeak();
+  impl->lastCallPeakBytes = abi::heapPeakAbove(heapBefore);
   if (cuda)
     if (std::optional<std::string> e = cuda::takeError()) {
       frame.finish();
       return makeError("CUDA error while running '" + entry + "': " + *e);
     }
-  std::optional<ShapeError> shapeError;
-  if (currentShapeError.set)
-    shapeError = currentShapeError;
+  std::optional<abi::ShapeError> shapeError = abi::takeShapeError();
   frame.finish();
 
   // Take over returned buffers: copy to owned tensors, then free.
@@ -773,16 +619,14 @@ Error Jit::call(const FunctionInfo &fn, llvm::ArrayRef<Tensor> inputs,
   for (const ArgInfo &r : fn.outParams ? llvm::ArrayRef<ArgInfo>()
                                        : llvm::ArrayRef<ArgInfo>(fn.results)) {
     size_t rank = r.shape.size();
-    int64_t *desc = &resultStorage[at];
-    at += descriptorWords(rank);
-    void *allocated, *aligned;
-    std::memcpy(&allocated, &desc[0], sizeof(void *));
-    std::memcpy(&aligned, &desc[1], sizeof(void *));
+    abi::DescriptorRef desc(&resultStorage[at], rank);
+    at += abi::descriptorWords(rank);
+    void *allocated = desc.allocated();
     Tensor view;
     view.dtype = r.dtype;
-    view.data = static_cast<char *>(aligned) + desc[2] * dtypeSize(r.dtype);
-    view.shape.assign(desc + 3, desc + 3 + rank);
-    view.strides.assign(desc + 3 + rank, desc + 3 + 2 * rank);
+    view.data = desc.data(dtypeSize(r.dtype));
+    view.shape.assign(desc.sizes(), desc.sizes() + rank);
+    view.strides.assign(desc.strides(), desc.strides() + rank);
     OwnedTensor out(r.dtype, view.shape);
     if (out.numel() != 0)
       copyToContiguous(view, out.data());

@@ -1,43 +1,33 @@
-//===- AotSupport.cpp - what ahead-of-time objects call besides mgpu* -----===//
+//===- AotSupport.cpp - memrefCopy for ahead-of-time objects --------------===//
 //
 // An ssm program compiled to an object (ssmc-run --emit=object) calls
 // memrefCopy for strided buffer copies (the JIT takes it from
 // libmlir_c_runner_utils) and ssmcShapeError when a run-time shape check
-// fails. This file provides both, with no LLVM or MLIR dependency.
+// fails (ShapeError.cpp). This file provides memrefCopy, with no LLVM or
+// MLIR dependency.
 //
 //===----------------------------------------------------------------------===//
+
+#include "runtime/abi/MemRef.h"
 
 #include <cstdint>
 #include <cstring>
 #include <vector>
 
-namespace {
-struct Unranked {
-  int64_t rank;
-  void *descriptor;
-};
-thread_local bool shapeErrorSet = false;
-thread_local int64_t shapeError[3];
-} // namespace
+using ssmc::abi::DescriptorRef;
+using ssmc::abi::UnrankedMemRef;
 
 extern "C" {
 
 /// Copies the strided memref `src` into `dst` (same shape), elementSize
 /// bytes per element.
-void memrefCopy(int64_t elementSize, Unranked *src, Unranked *dst) {
+void memrefCopy(int64_t elementSize, UnrankedMemRef *src,
+                UnrankedMemRef *dst) {
   const int64_t rank = src->rank;
-  auto fields = [&](Unranked *m, char *&base, const int64_t *&sizes,
-                    const int64_t *&strides) {
-    char **ptrs = static_cast<char **>(m->descriptor);
-    const int64_t *ints = reinterpret_cast<const int64_t *>(ptrs + 2);
-    base = ptrs[1] + ints[0] * elementSize; // aligned + offset
-    sizes = ints + 1;
-    strides = ints + 1 + rank;
-  };
-  char *s, *d;
-  const int64_t *sizes, *ss, *ds, *dsizes;
-  fields(src, s, sizes, ss);
-  fields(dst, d, dsizes, ds);
+  DescriptorRef from(src->descriptor, rank), to(dst->descriptor, rank);
+  char *s = from.data(elementSize), *d = to.data(elementSize);
+  const int64_t *sizes = from.sizes(), *ss = from.strides(),
+                *ds = to.strides();
   int64_t total = 1;
   for (int64_t i = 0; i < rank; ++i)
     total *= sizes[i];
@@ -55,26 +45,6 @@ void memrefCopy(int64_t elementSize, Unranked *src, Unranked *dst) {
       index[i] = 0;
     }
   }
-}
-
-/// Records the first failed run-time shape check of this thread.
-void ssmcShapeError(int64_t id, int64_t got, int64_t want) {
-  if (shapeErrorSet)
-    return;
-  shapeErrorSet = true;
-  shapeError[0] = id, shapeError[1] = got, shapeError[2] = want;
-}
-void _mlir_ciface_ssmcShapeError(int64_t id, int64_t got, int64_t want) {
-  ssmcShapeError(id, got, want);
-}
-
-/// The first failed check since the last call (id, got, want); 0 if none.
-int ssmcTakeShapeError(int64_t out[3]) {
-  if (!shapeErrorSet)
-    return 0;
-  std::memcpy(out, shapeError, sizeof shapeError);
-  shapeErrorSet = false;
-  return 1;
 }
 
 } // extern "C"

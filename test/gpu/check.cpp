@@ -14,7 +14,8 @@
 #include "ssmc/DPReference.h"
 #include "ssmc/Reference.h"
 
-#include "Memref.h"
+#include "runtime/abi/MemRef.h"
+#include "runtime/abi/ShapeError.h"
 
 #ifndef SSMC_AOT_CPU
 #include "../../runtime/cuda/MgpuRuntime.h"
@@ -29,12 +30,11 @@ extern "C" int ssmcCudaTakeError(char *buffer, int size);
 #include <string>
 #include <vector>
 
-extern "C" int ssmcTakeShapeError(int64_t out[3]);
-
 namespace {
 
-using ssmc::aot::Buffer;
-using ssmc::aot::Desc;
+/// A descriptor as the entry points declare it, and a host buffer with one.
+template <typename T, int R> using Desc = ssmc::abi::StridedMemRef<T, R>;
+template <typename T, int R> using Buffer = ssmc::abi::MemRefBuffer<T, R>;
 
 std::mt19937 rng(7);
 
