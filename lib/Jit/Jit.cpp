@@ -10,6 +10,7 @@
 
 #include "ssmc/Jit.h"
 #include "ssmc/Cuda.h"
+#include "ssmc/InitAll.h"
 #include "ssmc/Passes.h"
 #include "ssmc/Pipelines.h"
 
@@ -26,12 +27,8 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/InitAllDialects.h"
-#include "mlir/InitAllExtensions.h"
-#include "mlir/InitAllPasses.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
-#include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "mlir/Target/LLVMIR/Export.h"
 
 #include "llvm/ADT/StringMap.h"
@@ -172,18 +169,10 @@ Expected<std::unique_ptr<Jit>> Jit::compileFile(llvm::StringRef path,
 Error Jit::compileToObject(llvm::StringRef source, const JitOptions &options,
                            llvm::StringRef objectPath, llvm::StringRef cpu,
                            llvm::StringRef bufferName) {
-  static const bool passesRegistered = [] {
-    registerAllPasses();
-    registerSSMCPasses();
-    return true;
-  }();
-  (void)passesRegistered;
+  ssmc::registerAllPasses();
   MLIRContext context;
   DialectRegistry registry;
-  registry.insert<ssm::SSMDialect>();
-  registerAllDialects(registry);
-  registerAllExtensions(registry);
-  registerAllToLLVMIRTranslations(registry);
+  ssmc::registerAllDialects(registry);
   context.appendDialectRegistry(registry);
   context.loadAllAvailableDialects();
   std::string diagText;
@@ -267,21 +256,11 @@ Expected<std::unique_ptr<Jit>> Jit::compile(llvm::StringRef source,
     return makeError("optimisation level must be 0-3, got " +
                      llvm::Twine(options.optLevel));
 
-  // The pipelines are assembled from registered pass names.
-  static const bool passesRegistered = [] {
-    registerAllPasses();
-    registerSSMCPasses();
-    return true;
-  }();
-  (void)passesRegistered;
-
+  ssmc::registerAllPasses();
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   DialectRegistry registry;
-  registry.insert<ssm::SSMDialect>();
-  registerAllDialects(registry);
-  registerAllExtensions(registry);
-  registerAllToLLVMIRTranslations(registry);
+  ssmc::registerAllDialects(registry);
   impl->context.appendDialectRegistry(registry);
   impl->context.loadAllAvailableDialects();
 
