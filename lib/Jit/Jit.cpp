@@ -125,15 +125,67 @@ unsigned hostVectorBits() {
   return 128;
 }
 
-} // namespace
-
-struct Jit::Impl {
+/// What a compiled program keeps for its calls.
+struct Program {
   MLIRContext context;
   OwningOpRef<ModuleOp> module;
+  /// Optimises the translated module; the engine holds a reference to it.
+  std::function<Error(llvm::Module *)> transformer;
   std::unique_ptr<ExecutionEngine> engine;
   std::vector<FunctionInfo> functions;
   std::vector<std::string> runtimeChecks; ///< messages, by check id
   JitOptions options;
+};
+
+/// A context that knows every dialect the pipelines lower through.
+void initContext(MLIRContext &context) {
+  DialectRegistry registry;
+  ssmc::registerAllDialects(registry);
+  context.appendDialectRegistry(registry);
+  context.loadAllAvailableDialects();
+}
+
+void initNativeTarget() {
+  static const bool initialised = [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    return true;
+  }();
+  (void)initialised;
+}
+
+/// The program's text, and what the context reports about it while this
+/// object lives: the error that ends a compilation carries it.
+class SourceDiagnostics {
+public:
+  SourceDiagnostics(MLIRContext &context, llvm::StringRef source,
+                    llvm::StringRef bufferName)
+      : stream(text), handler(sourceMgr, &context, stream) {
+    sourceMgr.AddNewSourceBuffer(
+        llvm::MemoryBuffer::getMemBufferCopy(source, bufferName),
+        llvm::SMLoc());
+  }
+
+  OwningOpRef<ModuleOp> parse(MLIRContext &context) {
+    return parseSourceFile<ModuleOp>(sourceMgr, &context);
+  }
+
+  /// `what`, followed by the diagnostics reported so far.
+  Error fail(const llvm::Twine &what) {
+    stream.flush();
+    return makeError(what + (text.empty() ? "" : ":\n" + text));
+  }
+
+private:
+  std::string text;
+  llvm::raw_string_ostream stream;
+  llvm::SourceMgr sourceMgr;
+  SourceMgrDiagnosticHandler handler;
+};
+
+} // namespace
+
+struct Jit::Impl : Program {
   size_t lastCallPeakBytes = 0;
 };
 
@@ -166,30 +218,13 @@ Expected<std::unique_ptr<Jit>> Jit::compileFile(llvm::StringRef path,
   return compile((*buf)->getBuffer(), options, path);
 }
 
-Error Jit::compileToObject(llvm::StringRef source, const JitOptions &options,
-                           llvm::StringRef objectPath, llvm::StringRef cpu,
-                           llvm::StringRef bufferName) {
-  ssmc::registerAllPasses();
-  MLIRContext context;
-  DialectRegistry registry;
-  ssmc::registerAllDialects(registry);
-  context.appendDialectRegistry(registry);
-  context.loadAllAvailableDialects();
-  std::string diagText;
-  llvm::raw_string_ostream diagStream(diagText);
-  llvm::SourceMgr sourceMgr;
-  sourceMgr.AddNewSourceBuffer(
-      llvm::MemoryBuffer::getMemBufferCopy(source, bufferName), llvm::SMLoc());
-  SourceMgrDiagnosticHandler handler(sourceMgr, &context, diagStream);
-  auto failWith = [&](const llvm::Twine &what) {
-    diagStream.flush();
-    return makeError(what + (diagText.empty() ? "" : ":\n" + diagText));
-  };
-  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
-  if (!module)
-    return failWith(bufferName + ": invalid program");
+namespace {
 
-  // A portable host: AVX2-wide vectors, no AVX-512, no OpenMP.
+/// ssm -> loops (and GPU kernels) -> LLVM dialect for a portable x86-64
+/// host: AVX2-wide vectors, no AVX-512, no OpenMP.
+Error lowerForObject(ModuleOp module, const JitOptions &options,
+                     SourceDiagnostics &diagnostics,
+                     llvm::StringRef bufferName) {
   CPUPipelineOptions host;
   host.vectorBits = options.vectorBits ? options.vectorBits : 256;
   host.avx512 = false;
@@ -201,31 +236,64 @@ Error Jit::compileToObject(llvm::StringRef source, const JitOptions &options,
   if (options.target == Target::GPUEmulator)
     return makeError("ahead-of-time objects are for the cpu and cuda targets "
                      "(the GPU emulator needs the OpenMP runtime)");
-  PassManager pm(&context);
+  PassManager pm(module.getContext());
   if (failed(cuda ? buildSSMToKernelsStage(pm, gpu, host)
                   : buildSSMToLoopsStage(pm, host)) ||
       failed(cuda ? buildGPUHostToLLVMStage(pm, host)
                   : buildLoopsToLLVMStage(pm, host)) ||
-      failed(pm.run(*module)))
-    return failWith(bufferName + ": lowering failed");
+      failed(pm.run(module)))
+    return diagnostics.fail(bufferName + ": lowering failed");
+  return Error::success();
+}
 
-  static const bool targetsInitialised = [] {
-    llvm::InitializeNativeTarget();
-    llvm::InitializeNativeTargetAsmPrinter();
-    return true;
-  }();
-  (void)targetsInitialised;
-  llvm::LLVMContext llvmContext;
-  std::unique_ptr<llvm::Module> llvmModule =
-      translateModuleToLLVMIR(*module, llvmContext);
-  if (!llvmModule)
-    return failWith(bufferName + ": translation to LLVM IR failed");
+/// Position-independent code for x86-64 CPU `cpu`.
+Expected<std::unique_ptr<llvm::TargetMachine>>
+objectTargetMachine(llvm::StringRef cpu) {
   llvm::Triple triple(llvm::sys::getDefaultTargetTriple());
   llvm::orc::JITTargetMachineBuilder tmb(triple);
   tmb.setCPU(cpu.str());
   tmb.setRelocationModel(llvm::Reloc::PIC_);
   tmb.setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
-  auto tm = tmb.createTargetMachine();
+  return tmb.createTargetMachine();
+}
+
+Error emitObjectFile(llvm::TargetMachine &tm, llvm::Module &module,
+                     llvm::StringRef objectPath) {
+  std::error_code ec;
+  llvm::raw_fd_ostream out(objectPath, ec, llvm::sys::fs::OF_None);
+  if (ec)
+    return makeError(objectPath + ": cannot write: " + ec.message());
+  llvm::legacy::PassManager codegen;
+  if (tm.addPassesToEmitFile(codegen, out, nullptr,
+                             llvm::CodeGenFileType::ObjectFile))
+    return makeError("the target cannot emit object files");
+  codegen.run(module);
+  out.flush();
+  return Error::success();
+}
+
+} // namespace
+
+Error Jit::compileToObject(llvm::StringRef source, const JitOptions &options,
+                           llvm::StringRef objectPath, llvm::StringRef cpu,
+                           llvm::StringRef bufferName) {
+  ssmc::registerAllPasses();
+  MLIRContext context;
+  initContext(context);
+  SourceDiagnostics diagnostics(context, source, bufferName);
+  OwningOpRef<ModuleOp> module = diagnostics.parse(context);
+  if (!module)
+    return diagnostics.fail(bufferName + ": invalid program");
+  if (Error e = lowerForObject(*module, options, diagnostics, bufferName))
+    return e;
+
+  initNativeTarget();
+  llvm::LLVMContext llvmContext;
+  std::unique_ptr<llvm::Module> llvmModule =
+      translateModuleToLLVMIR(*module, llvmContext);
+  if (!llvmModule)
+    return diagnostics.fail(bufferName + ": translation to LLVM IR failed");
+  auto tm = objectTargetMachine(cpu);
   if (!tm)
     return tm.takeError();
   llvmModule->setDataLayout((*tm)->createDataLayout());
@@ -236,53 +304,68 @@ Error Jit::compileToObject(llvm::StringRef source, const JitOptions &options,
   if (Error e = makeOptimizingTransformer(options.optLevel, 0, tm->get())(
           llvmModule.get()))
     return e;
-  std::error_code ec;
-  llvm::raw_fd_ostream out(objectPath, ec, llvm::sys::fs::OF_None);
-  if (ec)
-    return makeError(objectPath + ": cannot write: " + ec.message());
-  llvm::legacy::PassManager codegen;
-  if ((*tm)->addPassesToEmitFile(codegen, out, nullptr,
-                                 llvm::CodeGenFileType::ObjectFile))
-    return makeError("the target cannot emit object files");
-  codegen.run(*llvmModule);
-  out.flush();
-  return Error::success();
+  return emitObjectFile(**tm, *llvmModule, objectPath);
 }
 
-Expected<std::unique_ptr<Jit>> Jit::compile(llvm::StringRef source,
-                                            const JitOptions &options,
-                                            llvm::StringRef bufferName) {
-  if (options.optLevel > 3)
-    return makeError("optimisation level must be 0-3, got " +
-                     llvm::Twine(options.optLevel));
+namespace {
 
-  ssmc::registerAllPasses();
-  auto impl = std::make_unique<Impl>();
-  impl->options = options;
-  DialectRegistry registry;
-  ssmc::registerAllDialects(registry);
-  impl->context.appendDialectRegistry(registry);
-  impl->context.loadAllAvailableDialects();
+/// The stages of Jit::compile, each filling in `program` for the next; a
+/// failed stage ends the compilation with the diagnostics so far.
+class Compiler {
+public:
+  Compiler(Program &program, llvm::StringRef source,
+           llvm::StringRef bufferName)
+      : program(program), options(program.options), bufferName(bufferName),
+        cudaTarget(options.target == Target::CUDA),
+        diagnostics(program.context, source, bufferName) {
+    pipeline.threads = options.threads;
+    pipeline.vectorBits =
+        options.vectorBits ? options.vectorBits : hostVectorBits();
+    pipeline.avx512 = llvm::sys::getHostCPUFeatures().lookup("avx512f");
+    gpu.chip = options.gpuChip;
+    gpu.features = options.gpuFeatures;
+  }
 
-  // Diagnostics go to a string that becomes the error message.
-  std::string diagText;
-  llvm::raw_string_ostream diagStream(diagText);
-  llvm::SourceMgr sourceMgr;
-  sourceMgr.AddNewSourceBuffer(
-      llvm::MemoryBuffer::getMemBufferCopy(source, bufferName), llvm::SMLoc());
-  SourceMgrDiagnosticHandler handler(sourceMgr, &impl->context, diagStream);
-  auto failWith = [&](const llvm::Twine &what) {
-    diagStream.flush();
-    return makeError(what + (diagText.empty() ? "" : ":\n" + diagText));
-  };
+  Error run() {
+    if (Error e = parse())
+      return e;
+    if (Error e = describeEntries())
+      return e;
+    dump(Stage::MLIR);
+    if (Error e = lowerToLoops())
+      return e;
+    noteLoweringDecisions();
+    if (Error e = lowerToLLVMDialect())
+      return e;
+    if (Error e = createEngine())
+      return e;
+    registerRuntimeSymbols();
+    program.engine->initialize();
+    return generateCode();
+  }
 
-  impl->module = parseSourceFile<ModuleOp>(sourceMgr, &impl->context);
-  if (!impl->module)
-    return failWith(bufferName + ": invalid program");
+private:
+  Error parse() {
+    program.module = diagnostics.parse(program.context);
+    if (!program.module)
+      return diagnostics.fail(bufferName + ": invalid program");
+    return Error::success();
+  }
 
-  for (auto fn : impl->module->getOps<func::FuncOp>()) {
-    if (fn.isPrivate() || fn.isExternal())
-      continue;
+  /// The declared type of every public function's arguments and results.
+  Error describeEntries() {
+    for (auto fn : program.module->getOps<func::FuncOp>()) {
+      if (fn.isPrivate() || fn.isExternal())
+        continue;
+      Expected<FunctionInfo> info = describeEntry(fn);
+      if (!info)
+        return info.takeError();
+      program.functions.push_back(std::move(*info));
+    }
+    return Error::success();
+  }
+
+  static Expected<FunctionInfo> describeEntry(func::FuncOp fn) {
     FunctionInfo info;
     info.name = fn.getSymName().str();
     FunctionType ft = fn.getFunctionType();
@@ -306,42 +389,161 @@ Expected<std::unique_ptr<Jit>> Jit::compile(llvm::StringRef source,
                          "(wrap it in a tensor<1x...>)");
       info.results.push_back(*a);
     }
-    impl->functions.push_back(std::move(info));
+    return info;
   }
 
-  auto dump = [&](Stage s) {
+  /// ssm -> fused loops on buffers, and GPU kernels for the CUDA target (on
+  /// the GPU emulator, the same kernels as host loops).
+  Error lowerToLoops() {
+    PassManager pm(&program.context);
+    const bool emulated = options.target == Target::GPUEmulator;
+    if (failed(cudaTarget ? buildSSMToKernelsStage(pm, gpu, pipeline)
+               : emulated ? buildSSMToEmulatedKernelsStage(pm, pipeline)
+                          : buildSSMToLoopsStage(pm, pipeline)) ||
+        failed(pm.run(*program.module)))
+      return diagnostics.fail(bufferName +
+                              (cudaTarget
+                                   ? ": lowering to GPU kernels and loops failed"
+                                   : ": lowering to loops failed"));
+    dump(Stage::Loops);
+    if (cudaTarget && options.dumpIR)
+      dumpPTX();
+    return Error::success();
+  }
+
+  /// What the lowering decided that calls need: the message of every
+  /// run-time check, and which entries became destination-passing (those
+  /// whose results are all static).
+  void noteLoweringDecisions() {
+    ModuleOp module = *program.module;
+    if (auto checks = module->getAttrOfType<ArrayAttr>("ssm.runtime_checks"))
+      for (Attribute a : checks)
+        program.runtimeChecks.push_back(cast<StringAttr>(a).str());
+    for (FunctionInfo &info : program.functions)
+      if (auto fn = module.lookupSymbol<func::FuncOp>(info.name))
+        info.outParams = fn->hasAttr("ssm.out_params");
+  }
+
+  Error lowerToLLVMDialect() {
+    PassManager pm(&program.context);
+    if (failed(cudaTarget ? buildGPUHostToLLVMStage(pm, pipeline)
+                          : buildLoopsToLLVMStage(pm, pipeline)) ||
+        failed(pm.run(*program.module)))
+      return diagnostics.fail(bufferName +
+                              ": lowering to the LLVM dialect failed");
+    dump(Stage::LLVMDialect);
+    return Error::success();
+  }
+
+  /// The execution engine, generating code for the host CPU with its real
+  /// features.
+  Error createEngine() {
+    initNativeTarget();
+    auto tmBuilder = llvm::orc::JITTargetMachineBuilder::detectHost();
+    if (!tmBuilder)
+      return tmBuilder.takeError();
+    auto tm = tmBuilder->createTargetMachine();
+    if (!tm)
+      return tm.takeError();
+    // libomp provides the OpenMP runtime the parallel loops call;
+    // libmlir_c_runner_utils provides memrefCopy (strided buffer copies).
+    static const std::string runtimeLibs[] = {
+        "/usr/lib/llvm-22/lib/libomp.so",
+        "/usr/lib/llvm-22/lib/libmlir_c_runner_utils.so"};
+    llvm::SmallVector<llvm::StringRef> libs;
+    for (const std::string &lib : runtimeLibs)
+      if (llvm::sys::fs::exists(lib))
+        libs.push_back(lib);
+    ExecutionEngineOptions eo;
+    program.transformer = optimizer(**tm);
+    eo.transformer = program.transformer;
+    eo.jitCodeGenOptLevel =
+        static_cast<llvm::CodeGenOptLevel>(options.optLevel);
+    eo.sharedLibPaths = libs;
+    eo.enableGDBNotificationListener = false;
+    eo.enablePerfNotificationListener = false;
+    auto engine = ExecutionEngine::create(*program.module, eo, std::move(*tm));
+    if (!engine)
+      return diagnostics.fail(bufferName + ": JIT compilation failed: " +
+                              llvm::toString(engine.takeError()));
+    program.engine = std::move(*engine);
+    return Error::success();
+  }
+
+  /// What the engine does to the translated module before code generation:
+  /// tag every function with `tm`'s CPU and features, optimise, dump.
+  std::function<Error(llvm::Module *)> optimizer(llvm::TargetMachine &tm) {
+    std::string cpu = tm.getTargetCPU().str();
+    std::string features = tm.getTargetFeatureString().str();
+    auto optimize = makeOptimizingTransformer(options.optLevel, 0, &tm);
+    auto dumpIR = options.dumpIR;
+    return [cpu, features, optimize, dumpIR](llvm::Module *m) -> Error {
+      for (llvm::Function &f : *m)
+        if (!f.isDeclaration()) {
+          f.addFnAttr("target-cpu", cpu);
+          f.addFnAttr("target-features", features);
+        }
+      if (Error e = optimize(m))
+        return e;
+      if (dumpIR) {
+        std::string text;
+        llvm::raw_string_ostream os(text);
+        m->print(os, nullptr);
+        dumpIR(Stage::LLVMIR, text);
+      }
+      return Error::success();
+    };
+  }
+
+  /// The functions the compiled code calls that the JIT provides: the
+  /// shape-check hook, the mgpu* runtime of GPU kernel launches (CUDA
+  /// target), and the heap-accounting allocators.
+  void registerRuntimeSymbols() {
+    program.engine->registerSymbols([](llvm::orc::MangleAndInterner interner) {
+      llvm::orc::SymbolMap map;
+      auto def = [](auto *fn) {
+        return llvm::orc::ExecutorSymbolDef(
+            llvm::orc::ExecutorAddr::fromPtr(fn),
+            llvm::JITSymbolFlags::Exported);
+      };
+      map[interner("ssmcShapeError")] = def(&ssmcShapeError);
+      map[interner("_mlir_ciface_ssmcShapeError")] = def(&ssmcShapeError);
+      for (auto [name, fn] : cuda::runtimeSymbols())
+        map[interner(name)] = def(fn);
+      map[interner("malloc")] = def(&ssmcTrackedMalloc);
+      map[interner("aligned_alloc")] = def(&ssmcTrackedAlignedAlloc);
+      map[interner("free")] = def(&ssmcTrackedFree);
+      return map;
+    });
+  }
+
+  /// The engine optimises and generates machine code on first lookup; look
+  /// every entry up now, so compile() includes code generation (and reports
+  /// its failures) rather than the first call.
+  Error generateCode() {
+    for (const FunctionInfo &fn : program.functions)
+      if (auto sym = program.engine->lookupPacked("_mlir_ciface_" + fn.name);
+          !sym)
+        return diagnostics.fail(bufferName +
+                                ": JIT code generation failed for @" +
+                                fn.name + ": " +
+                                llvm::toString(sym.takeError()));
+    return Error::success();
+  }
+
+  void dump(Stage s) {
     if (!options.dumpIR)
       return;
     std::string text;
     llvm::raw_string_ostream os(text);
-    impl->module->print(os);
+    program.module->print(os);
     options.dumpIR(s, text);
-  };
-  dump(Stage::MLIR);
-
-  CPUPipelineOptions pipeline;
-  pipeline.threads = options.threads;
-  pipeline.vectorBits =
-      options.vectorBits ? options.vectorBits : hostVectorBits();
-  pipeline.avx512 = llvm::sys::getHostCPUFeatures().lookup("avx512f");
-  const bool cuda = options.target == Target::CUDA;
-  NVPTXPipelineOptions gpu;
-  gpu.chip = options.gpuChip;
-  gpu.features = options.gpuFeatures;
-  {
-    PassManager pm(&impl->context);
-    const bool emulated = options.target == Target::GPUEmulator;
-    if (failed(cuda       ? buildSSMToKernelsStage(pm, gpu, pipeline)
-               : emulated ? buildSSMToEmulatedKernelsStage(pm, pipeline)
-                          : buildSSMToLoopsStage(pm, pipeline)) ||
-        failed(pm.run(*impl->module)))
-      return failWith(bufferName + (cuda ? ": lowering to GPU kernels and loops failed"
-                                         : ": lowering to loops failed"));
   }
-  dump(Stage::Loops);
-  if (cuda && options.dumpIR) {
+
+  /// The PTX of every GPU kernel module.
+  void dumpPTX() {
     std::string ptx;
-    impl->module->walk([&](gpu::BinaryOp bin) {
+    program.module->walk([&](gpu::BinaryOp bin) {
       for (Attribute o : bin.getObjects())
         if (auto obj = dyn_cast<gpu::ObjectAttr>(o))
           ptx += "//--- " + bin.getSymName().str() + ".ptx\n" +
@@ -349,105 +551,30 @@ Expected<std::unique_ptr<Jit>> Jit::compile(llvm::StringRef source,
     });
     options.dumpIR(Stage::PTX, ptx);
   }
-  if (auto checks = (*impl->module)->getAttrOfType<ArrayAttr>("ssm.runtime_checks"))
-    for (Attribute a : checks)
-      impl->runtimeChecks.push_back(cast<StringAttr>(a).str());
-  // Entries whose results are all static became destination-passing.
-  for (FunctionInfo &info : impl->functions)
-    if (auto fn = impl->module->lookupSymbol<func::FuncOp>(info.name))
-      info.outParams = fn->hasAttr("ssm.out_params");
-  {
-    PassManager pm(&impl->context);
-    if (failed(cuda ? buildGPUHostToLLVMStage(pm, pipeline)
-                    : buildLoopsToLLVMStage(pm, pipeline)) ||
-        failed(pm.run(*impl->module)))
-      return failWith(bufferName + ": lowering to the LLVM dialect failed");
-  }
-  dump(Stage::LLVMDialect);
 
-  // Code generation for the host CPU with its real features.
-  static const bool targetsInitialised = [] {
-    llvm::InitializeNativeTarget();
-    llvm::InitializeNativeTargetAsmPrinter();
-    return true;
-  }();
-  (void)targetsInitialised;
-  auto tmBuilder = llvm::orc::JITTargetMachineBuilder::detectHost();
-  if (!tmBuilder)
-    return tmBuilder.takeError();
-  auto tm = tmBuilder->createTargetMachine();
-  if (!tm)
-    return tm.takeError();
-  std::string cpu = (*tm)->getTargetCPU().str();
-  std::string features = (*tm)->getTargetFeatureString().str();
-  auto optimize = makeOptimizingTransformer(options.optLevel, 0, tm->get());
-  std::function<Error(llvm::Module *)> transformer =
-      [&, optimize](llvm::Module *m) -> Error {
-    for (llvm::Function &f : *m)
-      if (!f.isDeclaration()) {
-        f.addFnAttr("target-cpu", cpu);
-        f.addFnAttr("target-features", features);
-      }
-    if (Error e = optimize(m))
-      return e;
-    if (options.dumpIR) {
-      std::string text;
-      llvm::raw_string_ostream os(text);
-      m->print(os, nullptr);
-      options.dumpIR(Stage::LLVMIR, text);
-    }
-    return Error::success();
-  };
+  Program &program;
+  const JitOptions &options;
+  std::string bufferName;
+  const bool cudaTarget;
+  CPUPipelineOptions pipeline;
+  NVPTXPipelineOptions gpu;
+  SourceDiagnostics diagnostics;
+};
 
-  // libomp provides the OpenMP runtime the parallel loops call;
-  // libmlir_c_runner_utils provides memrefCopy (strided buffer copies).
-  static const std::string runtimeLibs[] = {
-      "/usr/lib/llvm-22/lib/libomp.so",
-      "/usr/lib/llvm-22/lib/libmlir_c_runner_utils.so"};
-  llvm::SmallVector<llvm::StringRef> libs;
-  for (const std::string &lib : runtimeLibs)
-    if (llvm::sys::fs::exists(lib))
-      libs.push_back(lib);
-  ExecutionEngineOptions eo;
-  eo.transformer = transformer;
-  eo.jitCodeGenOptLevel = static_cast<llvm::CodeGenOptLevel>(options.optLevel);
-  eo.sharedLibPaths = libs;
-  eo.enableGDBNotificationListener = false;
-  eo.enablePerfNotificationListener = false;
-  auto engine = ExecutionEngine::create(*impl->module, eo, std::move(*tm));
-  if (!engine)
-    return failWith(bufferName + ": JIT compilation failed: " +
-                    llvm::toString(engine.takeError()));
-  impl->engine = std::move(*engine);
-  impl->engine->registerSymbols([](llvm::orc::MangleAndInterner interner) {
-    llvm::orc::SymbolMap map;
-    auto hook = llvm::orc::ExecutorSymbolDef(
-        llvm::orc::ExecutorAddr::fromPtr(&ssmcShapeError),
-        llvm::JITSymbolFlags::Exported);
-    map[interner("ssmcShapeError")] = hook;
-    map[interner("_mlir_ciface_ssmcShapeError")] = hook;
-    // The mgpu* functions of GPU kernel launches (CUDA target).
-    for (auto [name, fn] : cuda::runtimeSymbols())
-      map[interner(name)] = llvm::orc::ExecutorSymbolDef(
-          llvm::orc::ExecutorAddr::fromPtr(fn), llvm::JITSymbolFlags::Exported);
-    auto def = [](auto *fn) {
-      return llvm::orc::ExecutorSymbolDef(llvm::orc::ExecutorAddr::fromPtr(fn),
-                                          llvm::JITSymbolFlags::Exported);
-    };
-    map[interner("malloc")] = def(&ssmcTrackedMalloc);
-    map[interner("aligned_alloc")] = def(&ssmcTrackedAlignedAlloc);
-    map[interner("free")] = def(&ssmcTrackedFree);
-    return map;
-  });
-  impl->engine->initialize();
-  // The engine optimises and generates machine code on first lookup; look
-  // every entry up now, so compile() includes code generation (and reports
-  // its failures) rather than the first call.
-  for (const FunctionInfo &fn : impl->functions)
-    if (auto sym = impl->engine->lookupPacked("_mlir_ciface_" + fn.name);
-        !sym)
-      return failWith(bufferName + ": JIT code generation failed for @" +
-                      fn.name + ": " + llvm::toString(sym.takeError()));
+} // namespace
+
+Expected<std::unique_ptr<Jit>> Jit::compile(llvm::StringRef source,
+                                            const JitOptions &options,
+                                            llvm::StringRef bufferName) {
+  if (options.optLevel > 3)
+    return makeError("optimisation level must be 0-3, got " +
+                     llvm::Twine(options.optLevel));
+  ssmc::registerAllPasses();
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  initContext(impl->context);
+  if (Error e = Compiler(*impl, source, bufferName).run())
+    return std::move(e);
   return std::unique_ptr<Jit>(new Jit(std::move(impl)));
 }
 
@@ -533,97 +660,140 @@ Error checkTensor(const Tensor &t, const ArgInfo &want, const std::string &what,
   return Error::success();
 }
 
+/// One call of an entry, in stages: its arguments checked and laid out,
+/// the call, the results it returned taken over, its run-time shape checks.
+class EntryCall {
+public:
+  EntryCall(Program &program, const FunctionInfo &fn)
+      : program(program), fn(fn) {}
+  EntryCall(const EntryCall &) = delete; // frame.args points into it
+
+  /// Checks `inputs` against the entry's arguments and lays out the call:
+  /// the returned results' descriptors (if any), the inputs, then the
+  /// destination-passing results `outParams`.
+  Error frameArguments(llvm::ArrayRef<Tensor> inputs,
+                       llvm::ArrayRef<Tensor> outParams) {
+    if (inputs.size() != fn.inputs.size())
+      return inputCountError(inputs.size());
+    // Returned results come back through a pointer to their descriptors.
+    if (!fn.outParams && !fn.results.empty()) {
+      size_t words = 0;
+      for (const ArgInfo &r : fn.results)
+        words += abi::descriptorWords(r.shape.size());
+      resultStorage.assign(words, 0);
+      resultPtr = resultStorage.data();
+      frame.args.push_back(&resultPtr);
+    }
+    for (auto [i, t] : llvm::enumerate(inputs)) {
+      const ArgInfo &want = fn.inputs[i];
+      if (Error e = checkTensor(t, want,
+                                "input #" + std::to_string(i) + " of '" +
+                                    fn.name + "' (" + describe(want) + ")",
+                                /*exactShape=*/false))
+        return e;
+      if (want.isTensor)
+        frame.addTensor(t, /*copyIn=*/true, /*copyOut=*/false);
+      else
+        frame.addScalar(t);
+    }
+    for (const Tensor &t : outParams)
+      frame.addTensor(t, /*copyIn=*/false, /*copyOut=*/true);
+    return Error::success();
+  }
+
+  /// Runs the entry; `peakHeapBytes` receives the heap it held at most.
+  Error invoke(size_t &peakHeapBytes) {
+    const bool cudaTarget = program.options.target == Target::CUDA;
+    if (cudaTarget)
+      if (Error e = cuda::available())
+        return e;
+    abi::clearShapeError();
+    size_t heapBefore = abi::startHeapPeak();
+    if (Error e = program.engine->invokePacked("_mlir_ciface_" + fn.name,
+                                               frame.args))
+      return e;
+    peakHeapBytes = abi::heapPeakAbove(heapBefore);
+    if (cudaTarget)
+      if (std::optional<std::string> e = cuda::takeError()) {
+        frame.finish();
+        return makeError("CUDA error while running '" + fn.name + "': " + *e);
+      }
+    shapeError = abi::takeShapeError();
+    frame.finish();
+    return Error::success();
+  }
+
+  /// Copies the buffers the entry returned into owned tensors (appended to
+  /// `returned` if given), then frees them.
+  void takeResults(std::vector<OwnedTensor> *returned) {
+    if (fn.outParams)
+      return;
+    std::set<void *> freed;
+    size_t at = 0;
+    for (const ArgInfo &r : fn.results) {
+      size_t rank = r.shape.size();
+      abi::DescriptorRef desc(&resultStorage[at], rank);
+      at += abi::descriptorWords(rank);
+      void *allocated = desc.allocated();
+      Tensor view;
+      view.dtype = r.dtype;
+      view.data = desc.data(dtypeSize(r.dtype));
+      view.shape.assign(desc.sizes(), desc.sizes() + rank);
+      view.strides.assign(desc.strides(), desc.strides() + rank);
+      OwnedTensor out(r.dtype, view.shape);
+      if (out.numel() != 0)
+        copyToContiguous(view, out.data());
+      if (returned)
+        returned->push_back(std::move(out));
+      if (allocated && freed.insert(allocated).second)
+        ssmcTrackedFree(allocated);
+    }
+  }
+
+  /// The first run-time shape check the call failed, as an error.
+  Error checkShapes() const {
+    if (!shapeError)
+      return Error::success();
+    const std::vector<std::string> &checks = program.runtimeChecks;
+    std::string what = shapeError->id >= 0 &&
+                               size_t(shapeError->id) < checks.size()
+                           ? checks[shapeError->id]
+                           : "shape check #" + std::to_string(shapeError->id);
+    return makeError("run-time shape mismatch in '" + fn.name + "': " + what +
+                     " (got " + llvm::Twine(shapeError->got) + ", expected " +
+                     llvm::Twine(shapeError->want) + ")");
+  }
+
+private:
+  Error inputCountError(size_t got) const {
+    std::string sig;
+    for (const ArgInfo &a : fn.inputs)
+      sig += (sig.empty() ? "" : ", ") + describe(a);
+    return makeError("'" + fn.name + "' takes " +
+                     llvm::Twine(fn.inputs.size()) + " inputs (" + sig +
+                     "), got " + llvm::Twine(got));
+  }
+
+  Program &program;
+  const FunctionInfo &fn;
+  CallFrame frame;
+  std::vector<int64_t> resultStorage;
+  void *resultPtr = nullptr;
+  std::optional<abi::ShapeError> shapeError;
+};
+
 } // namespace
 
 Error Jit::call(const FunctionInfo &fn, llvm::ArrayRef<Tensor> inputs,
                 llvm::ArrayRef<Tensor> outParams,
                 std::vector<OwnedTensor> *returned) {
-  llvm::StringRef entry = fn.name;
-  if (inputs.size() != fn.inputs.size()) {
-    std::string sig;
-    for (const ArgInfo &a : fn.inputs)
-      sig += (sig.empty() ? "" : ", ") + describe(a);
-    return makeError("'" + entry + "' takes " + llvm::Twine(fn.inputs.size()) +
-                     " inputs (" + sig + "), got " +
-                     llvm::Twine(inputs.size()));
-  }
-  CallFrame frame;
-  // Returned results come back through a pointer to their descriptors.
-  std::vector<int64_t> resultStorage;
-  void *resultPtr = nullptr;
-  if (!fn.outParams && !fn.results.empty()) {
-    size_t words = 0;
-    for (const ArgInfo &r : fn.results)
-      words += abi::descriptorWords(r.shape.size());
-    resultStorage.assign(words, 0);
-    resultPtr = resultStorage.data();
-    frame.args.push_back(&resultPtr);
-  }
-  for (auto [i, t] : llvm::enumerate(inputs)) {
-    const ArgInfo &want = fn.inputs[i];
-    if (Error e = checkTensor(t, want,
-                              "input #" + std::to_string(i) + " of '" +
-                                  entry.str() + "' (" + describe(want) + ")",
-                              /*exactShape=*/false))
-      return e;
-    if (want.isTensor)
-      frame.addTensor(t, /*copyIn=*/true, /*copyOut=*/false);
-    else
-      frame.addScalar(t);
-  }
-  for (const Tensor &t : outParams)
-    frame.addTensor(t, /*copyIn=*/false, /*copyOut=*/true);
-
-  const bool cuda = impl->options.target == Target::CUDA;
-  if (cuda)
-    if (Error e = cuda::available())
-      return e;
-  abi::clearShapeError();
-  size_t heapBefore = abi::startHeapPeak();
-  if (Error e = impl->engine->invokePacked(("_mlir_ciface_" + entry).str(),
-                                           frame.args))
+  EntryCall entryCall(*impl, fn);
+  if (Error e = entryCall.frameArguments(inputs, outParams))
     return e;
-  impl->lastCallPeakBytes = abi::heapPeakAbove(heapBefore);
-  if (cuda)
-    if (std::optional<std::string> e = cuda::takeError()) {
-      frame.finish();
-      return makeError("CUDA error while running '" + entry + "': " + *e);
-    }
-  std::optional<abi::ShapeError> shapeError = abi::takeShapeError();
-  frame.finish();
-
-  // Take over returned buffers: copy to owned tensors, then free.
-  std::set<void *> freed;
-  size_t at = 0;
-  for (const ArgInfo &r : fn.outParams ? llvm::ArrayRef<ArgInfo>()
-                                       : llvm::ArrayRef<ArgInfo>(fn.results)) {
-    size_t rank = r.shape.size();
-    abi::DescriptorRef desc(&resultStorage[at], rank);
-    at += abi::descriptorWords(rank);
-    void *allocated = desc.allocated();
-    Tensor view;
-    view.dtype = r.dtype;
-    view.data = desc.data(dtypeSize(r.dtype));
-    view.shape.assign(desc.sizes(), desc.sizes() + rank);
-    view.strides.assign(desc.strides(), desc.strides() + rank);
-    OwnedTensor out(r.dtype, view.shape);
-    if (out.numel() != 0)
-      copyToContiguous(view, out.data());
-    if (returned)
-      returned->push_back(std::move(out));
-    if (allocated && freed.insert(allocated).second)
-      ssmcTrackedFree(allocated);
-  }
-  if (shapeError) {
-    std::string what = shapeError->id >= 0 &&
-                               size_t(shapeError->id) < impl->runtimeChecks.size()
-                           ? impl->runtimeChecks[shapeError->id]
-                           : "shape check #" + std::to_string(shapeError->id);
-    return makeError("run-time shape mismatch in '" + entry + "': " + what +
-                     " (got " + llvm::Twine(shapeError->got) + ", expected " +
-                     llvm::Twine(shapeError->want) + ")");
-  }
-  return Error::success();
+  if (Error e = entryCall.invoke(impl->lastCallPeakBytes))
+    return e;
+  entryCall.takeResults(returned);
+  return entryCall.checkShapes();
 }
 
 Expected<std::vector<OwnedTensor>> Jit::run(llvm::StringRef entry,
