@@ -31,6 +31,8 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Target/LLVMIR/Export.h"
 
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/IR/LegacyPassManager.h"
@@ -208,6 +210,60 @@ Expected<const FunctionInfo *> Jit::function(llvm::StringRef name) const {
   return makeError("no public function named '" + name +
                    "' (the program has: " + (names.empty() ? "none" : names) +
                    ")");
+}
+
+ArgumentBinder::ArgumentBinder(const FunctionInfo &fn,
+                               llvm::StringRef inputWord)
+    : fn(fn), inputWord(inputWord.str()), given(fn.inputs.size(), false) {}
+
+Expected<size_t> ArgumentBinder::byName(llvm::StringRef name) {
+  auto it = llvm::find(fn.argNames, name);
+  if (it == fn.argNames.end())
+    return makeError("'" + fn.name + "' has no argument named '" + name +
+                     "' (arguments: " + llvm::join(fn.argNames, ", ") + ")");
+  size_t slot = it - fn.argNames.begin();
+  if (given[slot])
+    return makeError("argument '" + fn.argNames[slot] + "' given twice");
+  given[slot] = true;
+  return slot;
+}
+
+Expected<size_t> ArgumentBinder::byPosition() {
+  while (next < given.size() && given[next])
+    ++next;
+  if (next >= given.size())
+    return makeError("'" + fn.name + "' takes only " +
+                     llvm::Twine(given.size()) + " arguments");
+  given[next] = true;
+  return next;
+}
+
+Error ArgumentBinder::checkComplete() const {
+  for (size_t i = 0; i < given.size(); ++i)
+    if (!given[i])
+      return makeError("missing " + inputWord + " for argument '" +
+                       fn.argNames[i] + "' (" + describe(fn.inputs[i]) +
+                       ") of '" + fn.name + "'");
+  return Error::success();
+}
+
+Expected<std::vector<Tensor>> Jit::bind(llvm::StringRef entry,
+                                        llvm::ArrayRef<NamedInput> inputs) const {
+  Expected<const FunctionInfo *> fn = function(entry);
+  if (!fn)
+    return fn.takeError();
+  ArgumentBinder binder(**fn);
+  std::vector<Tensor> args((*fn)->inputs.size());
+  for (const NamedInput &input : inputs) {
+    Expected<size_t> slot = input.name.empty() ? binder.byPosition()
+                                               : binder.byName(input.name);
+    if (!slot)
+      return slot.takeError();
+    args[*slot] = input.value;
+  }
+  if (Error e = binder.checkComplete())
+    return std::move(e);
+  return args;
 }
 
 Expected<std::unique_ptr<Jit>> Jit::compileFile(llvm::StringRef path,
