@@ -187,6 +187,8 @@ private:
 
 } // namespace
 
+// Jit::Impl is private to Jit, so the compile and call stages work on its
+// Program part.
 struct Jit::Impl : Program {
   size_t lastCallPeakBytes = 0;
 };
