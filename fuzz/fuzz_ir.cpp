@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ssmc/Dialect/SSM/Analysis/CostModel.h"
+#include "ssmc/InitAll.h"
 #include "ssmc/Passes.h"
 #include "ssmc/Pipelines.h"
 
@@ -19,8 +20,6 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/InitAllDialects.h"
-#include "mlir/InitAllPasses.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
@@ -32,16 +31,9 @@
 #include <cstdint>
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  static const bool registered = [] {
-    mlir::registerAllPasses();
-    ssmc::registerSSMCPasses();
-    ssmc::registerSSMCPipelines();
-    return true;
-  }();
-  (void)registered;
+  ssmc::registerAllPasses();
   mlir::DialectRegistry registry;
-  registry.insert<mlir::ssm::SSMDialect>();
-  mlir::registerAllDialects(registry);
+  ssmc::registerAllDialects(registry);
   mlir::MLIRContext ctx(registry);
   ctx.allowUnregisteredDialects(false);
   // Diagnostics are expected; swallow them.

@@ -18,7 +18,7 @@
 #include "test/lib/Reference.h"
 
 #include "../../runtime/cuda/MgpuRuntime.h"
-#include "../../test/gpu/Memref.h"
+#include "runtime/abi/MemRef.h"
 
 #include <chrono>
 #include <cmath>
@@ -30,8 +30,9 @@
 #include <string>
 #include <vector>
 
-using ssmc::aot::Buffer;
-using ssmc::aot::Desc;
+/// A descriptor as the entry points declare it, and a host buffer with one.
+template <typename T, int R> using Desc = ssmc::abi::StridedMemRef<T, R>;
+template <typename T, int R> using Buffer = ssmc::abi::MemRefBuffer<T, R>;
 
 extern "C" {
 void _mlir_ciface_bench_selective_scan_b1(Desc<float, 3> *, Desc<float, 3> *,
@@ -114,6 +115,124 @@ bool allFinite(const std::vector<float> &v) {
   return true;
 }
 
+/// Bytes per f32 element.
+constexpr double f4 = 4.0;
+
+/// Mamba-1 layer, checked against the double reference.
+void benchMamba1Layer(int reps) {
+  const int64_t Dm = 1536, L = 2048, N = 16;
+  auto u = random({1, Dm, L}, -1, 1), dt = random({1, Dm, L}, -3, 1),
+       z = random({1, Dm, L}, -2, 2);
+  auto A = random({Dm, N}, -4, -0.1f);
+  auto B = random({1, N, L}, -1, 1), C = random({1, N, L}, -1, 1);
+  auto D = random({Dm}, -1, 1), bias = random({Dm}, -1, 0.5f);
+  Buffer<float, 3> y({1, Dm, L});
+  double bytes = f4 * (4 * Dm * L + 2 * N * L);
+  row("selective_scan", "(1, 1536, 2048, N 16)", bytes, 0, reps, [&] {
+    _mlir_ciface_bench_selective_scan_b1(&u, &dt, &A, &B, &C, &D, &z, &bias, &y);
+  });
+  ssmc::ref::SelectiveScanProblem p;
+  p.batch = 1, p.channels = Dm, p.seqLen = L, p.stateSize = N;
+  p.deltaSoftplus = true;
+  p.u.assign(u.data.begin(), u.data.end());
+  p.delta.assign(dt.data.begin(), dt.data.end());
+  p.A.assign(A.data.begin(), A.data.end());
+  p.B.assign(B.data.begin(), B.data.end());
+  p.C.assign(C.data.begin(), C.data.end());
+  p.D.assign(D.data.begin(), D.data.end());
+  p.z.assign(z.data.begin(), z.data.end());
+  p.deltaBias.assign(bias.data.begin(), bias.data.end());
+  std::vector<double> want = ssmc::ref::selectiveScan(p).out;
+  double worst = 0, scale = 1;
+  for (size_t i = 0; i < want.size(); ++i) {
+    worst = std::isfinite(y.data[i])
+                ? std::max(worst, std::fabs(y.data[i] - want[i]))
+                : INFINITY;
+    scale = std::max(scale, std::fabs(want[i]));
+  }
+  if (!(worst <= 1e-4 * scale)) {
+    std::printf("| selective_scan | WRONG: max error %.3g > %.3g |\n", worst,
+                1e-4 * scale);
+    ++failures;
+  }
+}
+
+/// Batch 8: enough channels that the kernel does not chunk over L.
+void benchSelectiveScanBatch8(int reps) {
+  const int64_t Bn = 8, Dm = 1536, L = 2048, N = 16;
+  auto u = random({Bn, Dm, L}, -1, 1), dt = random({Bn, Dm, L}, -3, 1),
+       z = random({Bn, Dm, L}, -2, 2);
+  auto A = random({Dm, N}, -4, -0.1f);
+  auto B = random({Bn, N, L}, -1, 1), C = random({Bn, N, L}, -1, 1);
+  auto D = random({Dm}, -1, 1), bias = random({Dm}, -1, 0.5f);
+  Buffer<float, 3> y({Bn, Dm, L});
+  double bytes = f4 * Bn * (4 * Dm * L + 2 * N * L);
+  row("selective_scan", "(8, 1536, 2048, N 16)", bytes, 0, reps, [&] {
+    _mlir_ciface_bench_selective_scan_b8(&u, &dt, &A, &B, &C, &D, &z, &bias, &y);
+  });
+  if (!allFinite(y.data))
+    ++failures, std::printf("| selective_scan b8 | non-finite output |\n");
+}
+
+/// Mamba-2 layer.
+void benchMamba2Layer(int reps) {
+  const int64_t L = 2048, H = 24, P = 64, N = 128;
+  auto x = random({1, L, H, P}, -1, 1), z = random({1, L, H, P}, -2, 2);
+  auto dt = random({1, L, H}, -3, 1);
+  auto A = random({H}, -4, -0.1f), D = random({H}, -1, 1),
+       bias = random({H}, -1, 0.5f);
+  auto B = random({1, L, 1, N}, -1, 1), C = random({1, L, 1, N}, -1, 1);
+  Buffer<float, 4> y({1, L, H, P});
+  double bytes = f4 * (3 * L * H * P + L * H + 2 * L * N);
+  row("ssd", "(1, 2048, H 24, P 64, N 128)", bytes, 0, reps, [&] {
+    _mlir_ciface_bench_ssd(&x, &dt, &A, &B, &C, &D, &z, &bias, &y);
+  });
+  if (!allFinite(y.data))
+    ++failures, std::printf("| ssd | non-finite output |\n");
+}
+
+/// Gated linear attention.
+void benchLinearAttention(int reps) {
+  const int64_t Bn = 4, H = 32, L = 2048, K = 64, V = 128;
+  auto q = random({Bn, H, L, K}, -1, 1), k = random({Bn, H, L, K}, -1, 1);
+  auto v = random({Bn, H, L, V}, -1, 1);
+  auto g = random({Bn, H, L}, -0.2f, 0);
+  Buffer<float, 4> o({Bn, H, L, V});
+  double bytes = f4 * Bn * H * L * (2 * K + 2 * V + 1);
+  double flops = 4.0 * Bn * H * L * K * V; // update + read-out, FMA = 2
+  row("linear_attention", "(4, 32, 2048, K 64, V 128)", bytes, flops, reps,
+      [&] { _mlir_ciface_bench_linear_attention(&q, &k, &v, &g, &o); });
+  if (!allFinite(o.data))
+    ++failures, std::printf("| linear_attention | non-finite output |\n");
+}
+
+/// Causal softmax attention.
+void benchAttention(int reps) {
+  const int64_t H = 16, L = 4096, d = 64;
+  auto q = random({1, H, L, d}, -1, 1), k = random({1, H, L, d}, -1, 1),
+       v = random({1, H, L, d}, -1, 1);
+  Buffer<float, 4> o({1, H, L, d});
+  double bytes = f4 * 4 * H * L * d;
+  double flops = 2.0 * H * L * L * d; // QK^T and PV over half the pairs
+  row("attention causal", "(1, 16, 4096, d 64)", bytes, flops, reps,
+      [&] { _mlir_ciface_bench_attention(&q, &k, &v, &o); });
+  if (!allFinite(o.data))
+    ++failures, std::printf("| attention | non-finite output |\n");
+}
+
+/// Short convolution.
+void benchCausalConv1d(int reps) {
+  const int64_t Dm = 1536, L = 2048;
+  auto x = random({1, Dm, L}, -1, 1);
+  auto w = random({Dm, 4}, -1, 1);
+  auto b = random({Dm}, -1, 1);
+  Buffer<float, 3> y({1, Dm, L});
+  row("causal_conv1d", "(1, 1536, 2048, W 4)", f4 * 2 * Dm * L, 0, reps,
+      [&] { _mlir_ciface_bench_causal_conv1d(&x, &w, &b, &y); });
+  if (!allFinite(y.data))
+    ++failures, std::printf("| causal_conv1d | non-finite output |\n");
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -141,111 +260,12 @@ int main(int argc, char **argv) {
               copyGBs);
   std::printf("| op | shape | kernel ms | launches | MB moved | GB/s | of copy "
               "| |\n|---|---|---|---|---|---|---|---|\n");
-  const double f4 = 4.0;
-
-  { // Mamba-1 layer, checked against the double reference.
-    const int64_t Dm = 1536, L = 2048, N = 16;
-    auto u = random({1, Dm, L}, -1, 1), dt = random({1, Dm, L}, -3, 1),
-         z = random({1, Dm, L}, -2, 2);
-    auto A = random({Dm, N}, -4, -0.1f);
-    auto B = random({1, N, L}, -1, 1), C = random({1, N, L}, -1, 1);
-    auto D = random({Dm}, -1, 1), bias = random({Dm}, -1, 0.5f);
-    Buffer<float, 3> y({1, Dm, L});
-    double bytes = f4 * (4 * Dm * L + 2 * N * L);
-    row("selective_scan", "(1, 1536, 2048, N 16)", bytes, 0, reps, [&] {
-      _mlir_ciface_bench_selective_scan_b1(&u, &dt, &A, &B, &C, &D, &z, &bias, &y);
-    });
-    ssmc::ref::SelectiveScanProblem p;
-    p.batch = 1, p.channels = Dm, p.seqLen = L, p.stateSize = N;
-    p.deltaSoftplus = true;
-    p.u.assign(u.data.begin(), u.data.end());
-    p.delta.assign(dt.data.begin(), dt.data.end());
-    p.A.assign(A.data.begin(), A.data.end());
-    p.B.assign(B.data.begin(), B.data.end());
-    p.C.assign(C.data.begin(), C.data.end());
-    p.D.assign(D.data.begin(), D.data.end());
-    p.z.assign(z.data.begin(), z.data.end());
-    p.deltaBias.assign(bias.data.begin(), bias.data.end());
-    std::vector<double> want = ssmc::ref::selectiveScan(p).out;
-    double worst = 0, scale = 1;
-    for (size_t i = 0; i < want.size(); ++i) {
-      worst = std::isfinite(y.data[i])
-                  ? std::max(worst, std::fabs(y.data[i] - want[i]))
-                  : INFINITY;
-      scale = std::max(scale, std::fabs(want[i]));
-    }
-    if (!(worst <= 1e-4 * scale)) {
-      std::printf("| selective_scan | WRONG: max error %.3g > %.3g |\n", worst,
-                  1e-4 * scale);
-      ++failures;
-    }
-  }
-  { // Batch 8: enough channels that the kernel does not chunk over L.
-    const int64_t Bn = 8, Dm = 1536, L = 2048, N = 16;
-    auto u = random({Bn, Dm, L}, -1, 1), dt = random({Bn, Dm, L}, -3, 1),
-         z = random({Bn, Dm, L}, -2, 2);
-    auto A = random({Dm, N}, -4, -0.1f);
-    auto B = random({Bn, N, L}, -1, 1), C = random({Bn, N, L}, -1, 1);
-    auto D = random({Dm}, -1, 1), bias = random({Dm}, -1, 0.5f);
-    Buffer<float, 3> y({Bn, Dm, L});
-    double bytes = f4 * Bn * (4 * Dm * L + 2 * N * L);
-    row("selective_scan", "(8, 1536, 2048, N 16)", bytes, 0, reps, [&] {
-      _mlir_ciface_bench_selective_scan_b8(&u, &dt, &A, &B, &C, &D, &z, &bias, &y);
-    });
-    if (!allFinite(y.data))
-      ++failures, std::printf("| selective_scan b8 | non-finite output |\n");
-  }
-  { // Mamba-2 layer.
-    const int64_t L = 2048, H = 24, P = 64, N = 128;
-    auto x = random({1, L, H, P}, -1, 1), z = random({1, L, H, P}, -2, 2);
-    auto dt = random({1, L, H}, -3, 1);
-    auto A = random({H}, -4, -0.1f), D = random({H}, -1, 1),
-         bias = random({H}, -1, 0.5f);
-    auto B = random({1, L, 1, N}, -1, 1), C = random({1, L, 1, N}, -1, 1);
-    Buffer<float, 4> y({1, L, H, P});
-    double bytes = f4 * (3 * L * H * P + L * H + 2 * L * N);
-    row("ssd", "(1, 2048, H 24, P 64, N 128)", bytes, 0, reps, [&] {
-      _mlir_ciface_bench_ssd(&x, &dt, &A, &B, &C, &D, &z, &bias, &y);
-    });
-    if (!allFinite(y.data))
-      ++failures, std::printf("| ssd | non-finite output |\n");
-  }
-  { // Gated linear attention.
-    const int64_t Bn = 4, H = 32, L = 2048, K = 64, V = 128;
-    auto q = random({Bn, H, L, K}, -1, 1), k = random({Bn, H, L, K}, -1, 1);
-    auto v = random({Bn, H, L, V}, -1, 1);
-    auto g = random({Bn, H, L}, -0.2f, 0);
-    Buffer<float, 4> o({Bn, H, L, V});
-    double bytes = f4 * Bn * H * L * (2 * K + 2 * V + 1);
-    double flops = 4.0 * Bn * H * L * K * V; // update + read-out, FMA = 2
-    row("linear_attention", "(4, 32, 2048, K 64, V 128)", bytes, flops, reps,
-        [&] { _mlir_ciface_bench_linear_attention(&q, &k, &v, &g, &o); });
-    if (!allFinite(o.data))
-      ++failures, std::printf("| linear_attention | non-finite output |\n");
-  }
-  { // Causal softmax attention.
-    const int64_t H = 16, L = 4096, d = 64;
-    auto q = random({1, H, L, d}, -1, 1), k = random({1, H, L, d}, -1, 1),
-         v = random({1, H, L, d}, -1, 1);
-    Buffer<float, 4> o({1, H, L, d});
-    double bytes = f4 * 4 * H * L * d;
-    double flops = 2.0 * H * L * L * d; // QK^T and PV over half the pairs
-    row("attention causal", "(1, 16, 4096, d 64)", bytes, flops, reps,
-        [&] { _mlir_ciface_bench_attention(&q, &k, &v, &o); });
-    if (!allFinite(o.data))
-      ++failures, std::printf("| attention | non-finite output |\n");
-  }
-  { // Short convolution.
-    const int64_t Dm = 1536, L = 2048;
-    auto x = random({1, Dm, L}, -1, 1);
-    auto w = random({Dm, 4}, -1, 1);
-    auto b = random({Dm}, -1, 1);
-    Buffer<float, 3> y({1, Dm, L});
-    row("causal_conv1d", "(1, 1536, 2048, W 4)", f4 * 2 * Dm * L, 0, reps,
-        [&] { _mlir_ciface_bench_causal_conv1d(&x, &w, &b, &y); });
-    if (!allFinite(y.data))
-      ++failures, std::printf("| causal_conv1d | non-finite output |\n");
-  }
+  benchMamba1Layer(reps);
+  benchSelectiveScanBatch8(reps);
+  benchMamba2Layer(reps);
+  benchLinearAttention(reps);
+  benchAttention(reps);
+  benchCausalConv1d(reps);
   std::printf("\n%s\n", failures ? "FAILED" : "done");
   return failures ? 1 : 0;
 }

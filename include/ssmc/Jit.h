@@ -4,6 +4,7 @@
 //   if (!jit) { report(jit.takeError()); ... }
 //   auto outs = (*jit)->run("main", {u.view(), ...}); // owned result tensors
 //   llvm::Error e = (*jit)->invoke("main", inputs, outputs); // into views
+//   auto args = (*jit)->bind("main", {{"u", u.view()}, {"", w.view()}});
 //
 // Every misuse -- bad IR, unknown entry, wrong number of arguments, rank,
 // dtype or static size, a tensor on the wrong device -- comes back as an
@@ -82,6 +83,40 @@ struct FunctionInfo {
 /// Describes `info` like "(tensor<2x?xf32>, f32) -> tensor<2x?xf32>".
 std::string describe(const ArgInfo &info);
 
+/// An input for Jit::bind: for the argument named `name` (its `ssm.name`
+/// attribute, or "argN"), or, with an empty name, for the first argument
+/// not given yet.
+struct NamedInput {
+  std::string name;
+  Tensor value;
+};
+
+/// Matches inputs given by name or by position to the arguments of `fn`,
+/// one input at a time: Jit::bind matches a whole list, and a caller that
+/// reads an input only once it knows the argument's declared type (a tool
+/// parsing a scalar from text) uses this directly.
+class ArgumentBinder {
+public:
+  /// `inputWord` is what the caller calls an input, for the error about a
+  /// missing one ("input"; a tool may name its option).
+  explicit ArgumentBinder(const FunctionInfo &fn,
+                          llvm::StringRef inputWord = "input");
+
+  /// The argument named `name`; an error if there is none, or if it was
+  /// given already.
+  llvm::Expected<size_t> byName(llvm::StringRef name);
+  /// The first argument not given yet; an error if every one was.
+  llvm::Expected<size_t> byPosition();
+  /// An error naming the first argument no input was given for.
+  llvm::Error checkComplete() const;
+
+private:
+  const FunctionInfo &fn;
+  std::string inputWord;
+  std::vector<bool> given;
+  size_t next = 0; ///< every argument before it is given
+};
+
 class Jit {
 public:
   /// Parses, verifies and compiles `source` (an ssm program); `bufferName`
@@ -97,7 +132,7 @@ public:
   /// point `_mlir_ciface_<name>` taking memref descriptors (inputs, then
   /// the results of destination-passing entries), parallel loops run
   /// sequentially (no OpenMP). The object needs only libc/libm and, from
-  /// ssmc, SSMCAotSupport (memrefCopy, ssmcShapeError) and for the CUDA
+  /// ssmc, SSMCAbi (memrefCopy, ssmcShapeError) and for the CUDA
   /// target SSMCMgpu (which dlopens libcuda.so.1): no LLVM, no MLIR.
   static llvm::Error compileToObject(llvm::StringRef source,
                                      const JitOptions &options,
@@ -110,6 +145,13 @@ public:
   /// Public functions of the program with their declared types.
   const std::vector<FunctionInfo> &functions() const;
   llvm::Expected<const FunctionInfo *> function(llvm::StringRef name) const;
+
+  /// `inputs`, each named or positional (see NamedInput), in the order of
+  /// `entry`'s arguments, ready for run() or invoke(). The error names an
+  /// argument that does not exist, one given twice, an input beyond the
+  /// last argument, or the first argument without an input.
+  llvm::Expected<std::vector<Tensor>>
+  bind(llvm::StringRef entry, llvm::ArrayRef<NamedInput> inputs) const;
 
   /// Runs `entry` on `inputs` (rank-0 tensors for scalar arguments) and
   /// returns its results as owned host tensors.

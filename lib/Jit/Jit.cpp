@@ -10,10 +10,15 @@
 
 #include "ssmc/Jit.h"
 #include "ssmc/Cuda.h"
+#include "ssmc/InitAll.h"
 #include "ssmc/Passes.h"
 #include "ssmc/Pipelines.h"
 
 #include "ssmc/Dialect/SSM/SSMDialect.h"
+
+#include "runtime/abi/HeapAccount.h"
+#include "runtime/abi/MemRef.h"
+#include "runtime/abi/ShapeError.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -22,14 +27,12 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/InitAllDialects.h"
-#include "mlir/InitAllExtensions.h"
-#include "mlir/InitAllPasses.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
-#include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "mlir/Target/LLVMIR/Export.h"
 
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/IR/LegacyPassManager.h"
@@ -42,10 +45,6 @@
 #include "llvm/TargetParser/Host.h"
 
 #include <cstdlib>
-#include <deque>
-#include <map>
-#include <mutex>
-#include <unordered_map>
 #include <cstring>
 #include <set>
 
@@ -128,152 +127,69 @@ unsigned hostVectorBits() {
   return 128;
 }
 
-/// First run-time shape error of the current call on this thread (the checks
-/// run on the calling thread, before any parallel region).
-struct ShapeError {
-  bool set = false;
-  int64_t id = 0, got = 0, want = 0;
-};
-thread_local ShapeError currentShapeError;
-
-extern "C" void ssmcShapeErrorHook(int64_t id, int64_t got, int64_t want) {
-  if (currentShapeError.set)
-    return;
-  currentShapeError = {true, id, got, want};
-}
-
-/// Heap accounting for compiled code: the JIT resolves the program's
-/// malloc/aligned_alloc/free to these, which keep the live bytes of every
-/// buffer the program allocates (process-wide).
-///
-/// Large buffers (>= kLargeBlock) are kept on free in a cache of at most
-/// kCacheBytes and handed out again to a request of the same rounded size:
-/// a decode step allocates the same temporaries every token, and returning
-/// megabytes to the system and faulting them in again each time costs more
-/// than the step's arithmetic (Mamba-2 130M decode: 19 -> 29 tokens/s).
-struct HeapAccount {
-  static constexpr size_t kLargeBlock = 256 * 1024;
-  static constexpr size_t kCacheBytes = size_t(512) << 20;
-  static constexpr size_t kLargeAlign = 64;
-
-  std::mutex mutex;
-  std::unordered_map<void *, size_t> sizes; ///< live buffer -> bytes asked
-  std::unordered_map<void *, size_t> large; ///< live large buffer -> capacity
-  std::multimap<size_t, void *> cache;      ///< capacity -> free large block
-  std::deque<std::pair<size_t, void *>> cacheOrder; ///< oldest first
-  size_t current = 0, peak = 0, cached = 0;
-
-  static size_t capacityFor(size_t n) {
-    return (n + 4095) & ~size_t(4095);
-  }
-
-  void *allocate(size_t alignment, size_t n) {
-    if (n < kLargeBlock || alignment > kLargeAlign) {
-      void *p = alignment ? std::aligned_alloc(alignment,
-                                               (n + alignment - 1) /
-                                                   alignment * alignment)
-                          : std::malloc(n);
-      add(p, n, 0);
-      return p;
-    }
-    size_t cap = capacityFor(n);
-    void *p = nullptr;
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      if (auto it = cache.find(cap); it != cache.end()) {
-        p = it->second;
-        cache.erase(it);
-        cached -= cap;
-        for (auto o = cacheOrder.begin(); o != cacheOrder.end(); ++o)
-          if (o->second == p) {
-            cacheOrder.erase(o);
-            break;
-          }
-      }
-    }
-    if (!p)
-      p = std::aligned_alloc(kLargeAlign, cap);
-    add(p, n, cap);
-    return p;
-  }
-
-  void add(void *p, size_t n, size_t cap) {
-    if (!p)
-      return;
-    std::lock_guard<std::mutex> lock(mutex);
-    sizes[p] = n;
-    if (cap)
-      large[p] = cap;
-    current += n;
-    peak = std::max(peak, current);
-  }
-
-  /// Releases `p`: untracked pointers go to free(), large tracked blocks to
-  /// the cache (evicting the oldest beyond kCacheBytes).
-  void release(void *p) {
-    std::vector<void *> evicted;
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      auto it = sizes.find(p);
-      if (it != sizes.end()) {
-        current -= it->second;
-        sizes.erase(it);
-      }
-      auto l = large.find(p);
-      if (l == large.end()) {
-        evicted.push_back(p);
-      } else {
-        size_t cap = l->second;
-        large.erase(l);
-        cache.emplace(cap, p);
-        cacheOrder.emplace_back(cap, p);
-        cached += cap;
-        while (cached > kCacheBytes && !cacheOrder.empty()) {
-          auto [ocap, op] = cacheOrder.front();
-          cacheOrder.pop_front();
-          for (auto [b, e] = cache.equal_range(ocap); b != e; ++b)
-            if (b->second == op) {
-              cache.erase(b);
-              break;
-            }
-          cached -= ocap;
-          evicted.push_back(op);
-        }
-      }
-    }
-    for (void *q : evicted)
-      std::free(q);
-  }
-};
-HeapAccount &heapAccount() {
-  static HeapAccount *account = new HeapAccount; // outlives every Jit
-  return *account;
-}
-
-extern "C" void *ssmcTrackedMalloc(size_t n) {
-  return heapAccount().allocate(0, n);
-}
-extern "C" void *ssmcTrackedAlignedAlloc(size_t alignment, size_t n) {
-  return heapAccount().allocate(alignment, n);
-}
-extern "C" void ssmcTrackedFree(void *p) {
-  if (p)
-    heapAccount().release(p);
-}
-
-/// Memref descriptor layout: allocated, aligned, offset, sizes[r], strides[r]
-/// (all 8 bytes wide, so descriptors pack without padding).
-size_t descriptorWords(size_t rank) { return 3 + 2 * rank; }
-
-} // namespace
-
-struct Jit::Impl {
+/// What a compiled program keeps for its calls.
+struct Program {
   MLIRContext context;
   OwningOpRef<ModuleOp> module;
+  /// Optimises the translated module; the engine holds a reference to it.
+  std::function<Error(llvm::Module *)> transformer;
   std::unique_ptr<ExecutionEngine> engine;
   std::vector<FunctionInfo> functions;
   std::vector<std::string> runtimeChecks; ///< messages, by check id
   JitOptions options;
+};
+
+/// A context that knows every dialect the pipelines lower through.
+void initContext(MLIRContext &context) {
+  DialectRegistry registry;
+  ssmc::registerAllDialects(registry);
+  context.appendDialectRegistry(registry);
+  context.loadAllAvailableDialects();
+}
+
+void initNativeTarget() {
+  static const bool initialised = [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    return true;
+  }();
+  (void)initialised;
+}
+
+/// The program's text, and what the context reports about it while this
+/// object lives: the error that ends a compilation carries it.
+class SourceDiagnostics {
+public:
+  SourceDiagnostics(MLIRContext &context, llvm::StringRef source,
+                    llvm::StringRef bufferName)
+      : stream(text), handler(sourceMgr, &context, stream) {
+    sourceMgr.AddNewSourceBuffer(
+        llvm::MemoryBuffer::getMemBufferCopy(source, bufferName),
+        llvm::SMLoc());
+  }
+
+  OwningOpRef<ModuleOp> parse(MLIRContext &context) {
+    return parseSourceFile<ModuleOp>(sourceMgr, &context);
+  }
+
+  /// `what`, followed by the diagnostics reported so far.
+  Error fail(const llvm::Twine &what) {
+    stream.flush();
+    return makeError(what + (text.empty() ? "" : ":\n" + text));
+  }
+
+private:
+  std::string text;
+  llvm::raw_string_ostream stream;
+  llvm::SourceMgr sourceMgr;
+  SourceMgrDiagnosticHandler handler;
+};
+
+} // namespace
+
+// Jit::Impl is private to Jit, so the compile and call stages work on its
+// Program part.
+struct Jit::Impl : Program {
   size_t lastCallPeakBytes = 0;
 };
 
@@ -298,6 +214,60 @@ Expected<const FunctionInfo *> Jit::function(llvm::StringRef name) const {
                    ")");
 }
 
+ArgumentBinder::ArgumentBinder(const FunctionInfo &fn,
+                               llvm::StringRef inputWord)
+    : fn(fn), inputWord(inputWord.str()), given(fn.inputs.size(), false) {}
+
+Expected<size_t> ArgumentBinder::byName(llvm::StringRef name) {
+  auto it = llvm::find(fn.argNames, name);
+  if (it == fn.argNames.end())
+    return makeError("'" + fn.name + "' has no argument named '" + name +
+                     "' (arguments: " + llvm::join(fn.argNames, ", ") + ")");
+  size_t slot = it - fn.argNames.begin();
+  if (given[slot])
+    return makeError("argument '" + fn.argNames[slot] + "' given twice");
+  given[slot] = true;
+  return slot;
+}
+
+Expected<size_t> ArgumentBinder::byPosition() {
+  while (next < given.size() && given[next])
+    ++next;
+  if (next >= given.size())
+    return makeError("'" + fn.name + "' takes only " +
+                     llvm::Twine(given.size()) + " arguments");
+  given[next] = true;
+  return next;
+}
+
+Error ArgumentBinder::checkComplete() const {
+  for (size_t i = 0; i < given.size(); ++i)
+    if (!given[i])
+      return makeError("missing " + inputWord + " for argument '" +
+                       fn.argNames[i] + "' (" + describe(fn.inputs[i]) +
+                       ") of '" + fn.name + "'");
+  return Error::success();
+}
+
+Expected<std::vector<Tensor>> Jit::bind(llvm::StringRef entry,
+                                        llvm::ArrayRef<NamedInput> inputs) const {
+  Expected<const FunctionInfo *> fn = function(entry);
+  if (!fn)
+    return fn.takeError();
+  ArgumentBinder binder(**fn);
+  std::vector<Tensor> args((*fn)->inputs.size());
+  for (const NamedInput &input : inputs) {
+    Expected<size_t> slot = input.name.empty() ? binder.byPosition()
+                                               : binder.byName(input.name);
+    if (!slot)
+      return slot.takeError();
+    args[*slot] = input.value;
+  }
+  if (Error e = binder.checkComplete())
+    return std::move(e);
+  return args;
+}
+
 Expected<std::unique_ptr<Jit>> Jit::compileFile(llvm::StringRef path,
                                                 const JitOptions &options) {
   auto buf = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
@@ -306,38 +276,13 @@ Expected<std::unique_ptr<Jit>> Jit::compileFile(llvm::StringRef path,
   return compile((*buf)->getBuffer(), options, path);
 }
 
-Error Jit::compileToObject(llvm::StringRef source, const JitOptions &options,
-                           llvm::StringRef objectPath, llvm::StringRef cpu,
-                           llvm::StringRef bufferName) {
-  static const bool passesRegistered = [] {
-    registerAllPasses();
-    registerSSMCPasses();
-    return true;
-  }();
-  (void)passesRegistered;
-  MLIRContext context;
-  DialectRegistry registry;
-  registry.insert<ssm::SSMDialect>();
-  registerAllDialects(registry);
-  registerAllExtensions(registry);
-  registerAllToLLVMIRTranslations(registry);
-  context.appendDialectRegistry(registry);
-  context.loadAllAvailableDialects();
-  std::string diagText;
-  llvm::raw_string_ostream diagStream(diagText);
-  llvm::SourceMgr sourceMgr;
-  sourceMgr.AddNewSourceBuffer(
-      llvm::MemoryBuffer::getMemBufferCopy(source, bufferName), llvm::SMLoc());
-  SourceMgrDiagnosticHandler handler(sourceMgr, &context, diagStream);
-  auto failWith = [&](const llvm::Twine &what) {
-    diagStream.flush();
-    return makeError(what + (diagText.empty() ? "" : ":\n" + diagText));
-  };
-  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
-  if (!module)
-    return failWith(bufferName + ": invalid program");
+namespace {
 
-  // A portable host: AVX2-wide vectors, no AVX-512, no OpenMP.
+/// ssm -> loops (and GPU kernels) -> LLVM dialect for a portable x86-64
+/// host: AVX2-wide vectors, no AVX-512, no OpenMP.
+Error lowerForObject(ModuleOp module, const JitOptions &options,
+                     SourceDiagnostics &diagnostics,
+                     llvm::StringRef bufferName) {
   CPUPipelineOptions host;
   host.vectorBits = options.vectorBits ? options.vectorBits : 256;
   host.avx512 = false;
@@ -349,31 +294,64 @@ Error Jit::compileToObject(llvm::StringRef source, const JitOptions &options,
   if (options.target == Target::GPUEmulator)
     return makeError("ahead-of-time objects are for the cpu and cuda targets "
                      "(the GPU emulator needs the OpenMP runtime)");
-  PassManager pm(&context);
+  PassManager pm(module.getContext());
   if (failed(cuda ? buildSSMToKernelsStage(pm, gpu, host)
                   : buildSSMToLoopsStage(pm, host)) ||
       failed(cuda ? buildGPUHostToLLVMStage(pm, host)
                   : buildLoopsToLLVMStage(pm, host)) ||
-      failed(pm.run(*module)))
-    return failWith(bufferName + ": lowering failed");
+      failed(pm.run(module)))
+    return diagnostics.fail(bufferName + ": lowering failed");
+  return Error::success();
+}
 
-  static const bool targetsInitialised = [] {
-    llvm::InitializeNativeTarget();
-    llvm::InitializeNativeTargetAsmPrinter();
-    return true;
-  }();
-  (void)targetsInitialised;
-  llvm::LLVMContext llvmContext;
-  std::unique_ptr<llvm::Module> llvmModule =
-      translateModuleToLLVMIR(*module, llvmContext);
-  if (!llvmModule)
-    return failWith(bufferName + ": translation to LLVM IR failed");
+/// Position-independent code for x86-64 CPU `cpu`.
+Expected<std::unique_ptr<llvm::TargetMachine>>
+objectTargetMachine(llvm::StringRef cpu) {
   llvm::Triple triple(llvm::sys::getDefaultTargetTriple());
   llvm::orc::JITTargetMachineBuilder tmb(triple);
   tmb.setCPU(cpu.str());
   tmb.setRelocationModel(llvm::Reloc::PIC_);
   tmb.setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
-  auto tm = tmb.createTargetMachine();
+  return tmb.createTargetMachine();
+}
+
+Error emitObjectFile(llvm::TargetMachine &tm, llvm::Module &module,
+                     llvm::StringRef objectPath) {
+  std::error_code ec;
+  llvm::raw_fd_ostream out(objectPath, ec, llvm::sys::fs::OF_None);
+  if (ec)
+    return makeError(objectPath + ": cannot write: " + ec.message());
+  llvm::legacy::PassManager codegen;
+  if (tm.addPassesToEmitFile(codegen, out, nullptr,
+                             llvm::CodeGenFileType::ObjectFile))
+    return makeError("the target cannot emit object files");
+  codegen.run(module);
+  out.flush();
+  return Error::success();
+}
+
+} // namespace
+
+Error Jit::compileToObject(llvm::StringRef source, const JitOptions &options,
+                           llvm::StringRef objectPath, llvm::StringRef cpu,
+                           llvm::StringRef bufferName) {
+  ssmc::registerAllPasses();
+  MLIRContext context;
+  initContext(context);
+  SourceDiagnostics diagnostics(context, source, bufferName);
+  OwningOpRef<ModuleOp> module = diagnostics.parse(context);
+  if (!module)
+    return diagnostics.fail(bufferName + ": invalid program");
+  if (Error e = lowerForObject(*module, options, diagnostics, bufferName))
+    return e;
+
+  initNativeTarget();
+  llvm::LLVMContext llvmContext;
+  std::unique_ptr<llvm::Module> llvmModule =
+      translateModuleToLLVMIR(*module, llvmContext);
+  if (!llvmModule)
+    return diagnostics.fail(bufferName + ": translation to LLVM IR failed");
+  auto tm = objectTargetMachine(cpu);
   if (!tm)
     return tm.takeError();
   llvmModule->setDataLayout((*tm)->createDataLayout());
@@ -384,63 +362,68 @@ Error Jit::compileToObject(llvm::StringRef source, const JitOptions &options,
   if (Error e = makeOptimizingTransformer(options.optLevel, 0, tm->get())(
           llvmModule.get()))
     return e;
-  std::error_code ec;
-  llvm::raw_fd_ostream out(objectPath, ec, llvm::sys::fs::OF_None);
-  if (ec)
-    return makeError(objectPath + ": cannot write: " + ec.message());
-  llvm::legacy::PassManager codegen;
-  if ((*tm)->addPassesToEmitFile(codegen, out, nullptr,
-                                 llvm::CodeGenFileType::ObjectFile))
-    return makeError("the target cannot emit object files");
-  codegen.run(*llvmModule);
-  out.flush();
-  return Error::success();
+  return emitObjectFile(**tm, *llvmModule, objectPath);
 }
 
-Expected<std::unique_ptr<Jit>> Jit::compile(llvm::StringRef source,
-                                            const JitOptions &options,
-                                            llvm::StringRef bufferName) {
-  if (options.optLevel > 3)
-    return makeError("optimisation level must be 0-3, got " +
-                     llvm::Twine(options.optLevel));
+namespace {
 
-  // The pipelines are assembled from registered pass names.
-  static const bool passesRegistered = [] {
-    registerAllPasses();
-    registerSSMCPasses();
-    return true;
-  }();
-  (void)passesRegistered;
+/// The stages of Jit::compile, each filling in `program` for the next; a
+/// failed stage ends the compilation with the diagnostics so far.
+class Compiler {
+public:
+  Compiler(Program &program, llvm::StringRef source,
+           llvm::StringRef bufferName)
+      : program(program), options(program.options), bufferName(bufferName),
+        cudaTarget(options.target == Target::CUDA),
+        diagnostics(program.context, source, bufferName) {
+    pipeline.threads = options.threads;
+    pipeline.vectorBits =
+        options.vectorBits ? options.vectorBits : hostVectorBits();
+    pipeline.avx512 = llvm::sys::getHostCPUFeatures().lookup("avx512f");
+    gpu.chip = options.gpuChip;
+    gpu.features = options.gpuFeatures;
+  }
 
-  auto impl = std::make_unique<Impl>();
-  impl->options = options;
-  DialectRegistry registry;
-  registry.insert<ssm::SSMDialect>();
-  registerAllDialects(registry);
-  registerAllExtensions(registry);
-  registerAllToLLVMIRTranslations(registry);
-  impl->context.appendDialectRegistry(registry);
-  impl->context.loadAllAvailableDialects();
+  Error run() {
+    if (Error e = parse())
+      return e;
+    if (Error e = describeEntries())
+      return e;
+    dump(Stage::MLIR);
+    if (Error e = lowerToLoops())
+      return e;
+    noteLoweringDecisions();
+    if (Error e = lowerToLLVMDialect())
+      return e;
+    if (Error e = createEngine())
+      return e;
+    registerRuntimeSymbols();
+    program.engine->initialize();
+    return generateCode();
+  }
 
-  // Diagnostics go to a string that becomes the error message.
-  std::string diagText;
-  llvm::raw_string_ostream diagStream(diagText);
-  llvm::SourceMgr sourceMgr;
-  sourceMgr.AddNewSourceBuffer(
-      llvm::MemoryBuffer::getMemBufferCopy(source, bufferName), llvm::SMLoc());
-  SourceMgrDiagnosticHandler handler(sourceMgr, &impl->context, diagStream);
-  auto failWith = [&](const llvm::Twine &what) {
-    diagStream.flush();
-    return makeError(what + (diagText.empty() ? "" : ":\n" + diagText));
-  };
+private:
+  Error parse() {
+    program.module = diagnostics.parse(program.context);
+    if (!program.module)
+      return diagnostics.fail(bufferName + ": invalid program");
+    return Error::success();
+  }
 
-  impl->module = parseSourceFile<ModuleOp>(sourceMgr, &impl->context);
-  if (!impl->module)
-    return failWith(bufferName + ": invalid program");
+  /// The declared type of every public function's arguments and results.
+  Error describeEntries() {
+    for (auto fn : program.module->getOps<func::FuncOp>()) {
+      if (fn.isPrivate() || fn.isExternal())
+        continue;
+      Expected<FunctionInfo> info = describeEntry(fn);
+      if (!info)
+        return info.takeError();
+      program.functions.push_back(std::move(*info));
+    }
+    return Error::success();
+  }
 
-  for (auto fn : impl->module->getOps<func::FuncOp>()) {
-    if (fn.isPrivate() || fn.isExternal())
-      continue;
+  static Expected<FunctionInfo> describeEntry(func::FuncOp fn) {
     FunctionInfo info;
     info.name = fn.getSymName().str();
     FunctionType ft = fn.getFunctionType();
@@ -464,42 +447,161 @@ Expected<std::unique_ptr<Jit>> Jit::compile(llvm::StringRef source,
                          "(wrap it in a tensor<1x...>)");
       info.results.push_back(*a);
     }
-    impl->functions.push_back(std::move(info));
+    return info;
   }
 
-  auto dump = [&](Stage s) {
+  /// ssm -> fused loops on buffers, and GPU kernels for the CUDA target (on
+  /// the GPU emulator, the same kernels as host loops).
+  Error lowerToLoops() {
+    PassManager pm(&program.context);
+    const bool emulated = options.target == Target::GPUEmulator;
+    if (failed(cudaTarget ? buildSSMToKernelsStage(pm, gpu, pipeline)
+               : emulated ? buildSSMToEmulatedKernelsStage(pm, pipeline)
+                          : buildSSMToLoopsStage(pm, pipeline)) ||
+        failed(pm.run(*program.module)))
+      return diagnostics.fail(bufferName +
+                              (cudaTarget
+                                   ? ": lowering to GPU kernels and loops failed"
+                                   : ": lowering to loops failed"));
+    dump(Stage::Loops);
+    if (cudaTarget && options.dumpIR)
+      dumpPTX();
+    return Error::success();
+  }
+
+  /// What the lowering decided that calls need: the message of every
+  /// run-time check, and which entries became destination-passing (those
+  /// whose results are all static).
+  void noteLoweringDecisions() {
+    ModuleOp module = *program.module;
+    if (auto checks = module->getAttrOfType<ArrayAttr>("ssm.runtime_checks"))
+      for (Attribute a : checks)
+        program.runtimeChecks.push_back(cast<StringAttr>(a).str());
+    for (FunctionInfo &info : program.functions)
+      if (auto fn = module.lookupSymbol<func::FuncOp>(info.name))
+        info.outParams = fn->hasAttr("ssm.out_params");
+  }
+
+  Error lowerToLLVMDialect() {
+    PassManager pm(&program.context);
+    if (failed(cudaTarget ? buildGPUHostToLLVMStage(pm, pipeline)
+                          : buildLoopsToLLVMStage(pm, pipeline)) ||
+        failed(pm.run(*program.module)))
+      return diagnostics.fail(bufferName +
+                              ": lowering to the LLVM dialect failed");
+    dump(Stage::LLVMDialect);
+    return Error::success();
+  }
+
+  /// The execution engine, generating code for the host CPU with its real
+  /// features.
+  Error createEngine() {
+    initNativeTarget();
+    auto tmBuilder = llvm::orc::JITTargetMachineBuilder::detectHost();
+    if (!tmBuilder)
+      return tmBuilder.takeError();
+    auto tm = tmBuilder->createTargetMachine();
+    if (!tm)
+      return tm.takeError();
+    // libomp provides the OpenMP runtime the parallel loops call;
+    // libmlir_c_runner_utils provides memrefCopy (strided buffer copies).
+    static const std::string runtimeLibs[] = {
+        "/usr/lib/llvm-22/lib/libomp.so",
+        "/usr/lib/llvm-22/lib/libmlir_c_runner_utils.so"};
+    llvm::SmallVector<llvm::StringRef> libs;
+    for (const std::string &lib : runtimeLibs)
+      if (llvm::sys::fs::exists(lib))
+        libs.push_back(lib);
+    ExecutionEngineOptions eo;
+    program.transformer = optimizer(**tm);
+    eo.transformer = program.transformer;
+    eo.jitCodeGenOptLevel =
+        static_cast<llvm::CodeGenOptLevel>(options.optLevel);
+    eo.sharedLibPaths = libs;
+    eo.enableGDBNotificationListener = false;
+    eo.enablePerfNotificationListener = false;
+    auto engine = ExecutionEngine::create(*program.module, eo, std::move(*tm));
+    if (!engine)
+      return diagnostics.fail(bufferName + ": JIT compilation failed: " +
+                              llvm::toString(engine.takeError()));
+    program.engine = std::move(*engine);
+    return Error::success();
+  }
+
+  /// What the engine does to the translated module before code generation:
+  /// tag every function with `tm`'s CPU and features, optimise, dump.
+  std::function<Error(llvm::Module *)> optimizer(llvm::TargetMachine &tm) {
+    std::string cpu = tm.getTargetCPU().str();
+    std::string features = tm.getTargetFeatureString().str();
+    auto optimize = makeOptimizingTransformer(options.optLevel, 0, &tm);
+    auto dumpIR = options.dumpIR;
+    return [cpu, features, optimize, dumpIR](llvm::Module *m) -> Error {
+      for (llvm::Function &f : *m)
+        if (!f.isDeclaration()) {
+          f.addFnAttr("target-cpu", cpu);
+          f.addFnAttr("target-features", features);
+        }
+      if (Error e = optimize(m))
+        return e;
+      if (dumpIR) {
+        std::string text;
+        llvm::raw_string_ostream os(text);
+        m->print(os, nullptr);
+        dumpIR(Stage::LLVMIR, text);
+      }
+      return Error::success();
+    };
+  }
+
+  /// The functions the compiled code calls that the JIT provides: the
+  /// shape-check hook, the mgpu* runtime of GPU kernel launches (CUDA
+  /// target), and the heap-accounting allocators.
+  void registerRuntimeSymbols() {
+    program.engine->registerSymbols([](llvm::orc::MangleAndInterner interner) {
+      llvm::orc::SymbolMap map;
+      auto def = [](auto *fn) {
+        return llvm::orc::ExecutorSymbolDef(
+            llvm::orc::ExecutorAddr::fromPtr(fn),
+            llvm::JITSymbolFlags::Exported);
+      };
+      map[interner("ssmcShapeError")] = def(&ssmcShapeError);
+      map[interner("_mlir_ciface_ssmcShapeError")] = def(&ssmcShapeError);
+      for (auto [name, fn] : cuda::runtimeSymbols())
+        map[interner(name)] = def(fn);
+      map[interner("malloc")] = def(&ssmcTrackedMalloc);
+      map[interner("aligned_alloc")] = def(&ssmcTrackedAlignedAlloc);
+      map[interner("free")] = def(&ssmcTrackedFree);
+      return map;
+    });
+  }
+
+  /// The engine optimises and generates machine code on first lookup; look
+  /// every entry up now, so compile() includes code generation (and reports
+  /// its failures) rather than the first call.
+  Error generateCode() {
+    for (const FunctionInfo &fn : program.functions)
+      if (auto sym = program.engine->lookupPacked("_mlir_ciface_" + fn.name);
+          !sym)
+        return diagnostics.fail(bufferName +
+                                ": JIT code generation failed for @" +
+                                fn.name + ": " +
+                                llvm::toString(sym.takeError()));
+    return Error::success();
+  }
+
+  void dump(Stage s) {
     if (!options.dumpIR)
       return;
     std::string text;
     llvm::raw_string_ostream os(text);
-    impl->module->print(os);
+    program.module->print(os);
     options.dumpIR(s, text);
-  };
-  dump(Stage::MLIR);
-
-  CPUPipelineOptions pipeline;
-  pipeline.threads = options.threads;
-  pipeline.vectorBits =
-      options.vectorBits ? options.vectorBits : hostVectorBits();
-  pipeline.avx512 = llvm::sys::getHostCPUFeatures().lookup("avx512f");
-  const bool cuda = options.target == Target::CUDA;
-  NVPTXPipelineOptions gpu;
-  gpu.chip = options.gpuChip;
-  gpu.features = options.gpuFeatures;
-  {
-    PassManager pm(&impl->context);
-    const bool emulated = options.target == Target::GPUEmulator;
-    if (failed(cuda       ? buildSSMToKernelsStage(pm, gpu, pipeline)
-               : emulated ? buildSSMToEmulatedKernelsStage(pm, pipeline)
-                          : buildSSMToLoopsStage(pm, pipeline)) ||
-        failed(pm.run(*impl->module)))
-      return failWith(bufferName + (cuda ? ": lowering to GPU kernels and loops failed"
-                                         : ": lowering to loops failed"));
   }
-  dump(Stage::Loops);
-  if (cuda && options.dumpIR) {
+
+  /// The PTX of every GPU kernel module.
+  void dumpPTX() {
     std::string ptx;
-    impl->module->walk([&](gpu::BinaryOp bin) {
+    program.module->walk([&](gpu::BinaryOp bin) {
       for (Attribute o : bin.getObjects())
         if (auto obj = dyn_cast<gpu::ObjectAttr>(o))
           ptx += "//--- " + bin.getSymName().str() + ".ptx\n" +
@@ -507,105 +609,30 @@ Expected<std::unique_ptr<Jit>> Jit::compile(llvm::StringRef source,
     });
     options.dumpIR(Stage::PTX, ptx);
   }
-  if (auto checks = (*impl->module)->getAttrOfType<ArrayAttr>("ssm.runtime_checks"))
-    for (Attribute a : checks)
-      impl->runtimeChecks.push_back(cast<StringAttr>(a).str());
-  // Entries whose results are all static became destination-passing.
-  for (FunctionInfo &info : impl->functions)
-    if (auto fn = impl->module->lookupSymbol<func::FuncOp>(info.name))
-      info.outParams = fn->hasAttr("ssm.out_params");
-  {
-    PassManager pm(&impl->context);
-    if (failed(cuda ? buildGPUHostToLLVMStage(pm, pipeline)
-                    : buildLoopsToLLVMStage(pm, pipeline)) ||
-        failed(pm.run(*impl->module)))
-      return failWith(bufferName + ": lowering to the LLVM dialect failed");
-  }
-  dump(Stage::LLVMDialect);
 
-  // Code generation for the host CPU with its real features.
-  static const bool targetsInitialised = [] {
-    llvm::InitializeNativeTarget();
-    llvm::InitializeNativeTargetAsmPrinter();
-    return true;
-  }();
-  (void)targetsInitialised;
-  auto tmBuilder = llvm::orc::JITTargetMachineBuilder::detectHost();
-  if (!tmBuilder)
-    return tmBuilder.takeError();
-  auto tm = tmBuilder->createTargetMachine();
-  if (!tm)
-    return tm.takeError();
-  std::string cpu = (*tm)->getTargetCPU().str();
-  std::string features = (*tm)->getTargetFeatureString().str();
-  auto optimize = makeOptimizingTransformer(options.optLevel, 0, tm->get());
-  std::function<Error(llvm::Module *)> transformer =
-      [&, optimize](llvm::Module *m) -> Error {
-    for (llvm::Function &f : *m)
-      if (!f.isDeclaration()) {
-        f.addFnAttr("target-cpu", cpu);
-        f.addFnAttr("target-features", features);
-      }
-    if (Error e = optimize(m))
-      return e;
-    if (options.dumpIR) {
-      std::string text;
-      llvm::raw_string_ostream os(text);
-      m->print(os, nullptr);
-      options.dumpIR(Stage::LLVMIR, text);
-    }
-    return Error::success();
-  };
+  Program &program;
+  const JitOptions &options;
+  std::string bufferName;
+  const bool cudaTarget;
+  CPUPipelineOptions pipeline;
+  NVPTXPipelineOptions gpu;
+  SourceDiagnostics diagnostics;
+};
 
-  // libomp provides the OpenMP runtime the parallel loops call;
-  // libmlir_c_runner_utils provides memrefCopy (strided buffer copies).
-  static const std::string runtimeLibs[] = {
-      "/usr/lib/llvm-22/lib/libomp.so",
-      "/usr/lib/llvm-22/lib/libmlir_c_runner_utils.so"};
-  llvm::SmallVector<llvm::StringRef> libs;
-  for (const std::string &lib : runtimeLibs)
-    if (llvm::sys::fs::exists(lib))
-      libs.push_back(lib);
-  ExecutionEngineOptions eo;
-  eo.transformer = transformer;
-  eo.jitCodeGenOptLevel = static_cast<llvm::CodeGenOptLevel>(options.optLevel);
-  eo.sharedLibPaths = libs;
-  eo.enableGDBNotificationListener = false;
-  eo.enablePerfNotificationListener = false;
-  auto engine = ExecutionEngine::create(*impl->module, eo, std::move(*tm));
-  if (!engine)
-    return failWith(bufferName + ": JIT compilation failed: " +
-                    llvm::toString(engine.takeError()));
-  impl->engine = std::move(*engine);
-  impl->engine->registerSymbols([](llvm::orc::MangleAndInterner interner) {
-    llvm::orc::SymbolMap map;
-    auto hook = llvm::orc::ExecutorSymbolDef(
-        llvm::orc::ExecutorAddr::fromPtr(&ssmcShapeErrorHook),
-        llvm::JITSymbolFlags::Exported);
-    map[interner("ssmcShapeError")] = hook;
-    map[interner("_mlir_ciface_ssmcShapeError")] = hook;
-    // The mgpu* functions of GPU kernel launches (CUDA target).
-    for (auto [name, fn] : cuda::runtimeSymbols())
-      map[interner(name)] = llvm::orc::ExecutorSymbolDef(
-          llvm::orc::ExecutorAddr::fromPtr(fn), llvm::JITSymbolFlags::Exported);
-    auto def = [](auto *fn) {
-      return llvm::orc::ExecutorSymbolDef(llvm::orc::ExecutorAddr::fromPtr(fn),
-                                          llvm::JITSymbolFlags::Exported);
-    };
-    map[interner("malloc")] = def(&ssmcTrackedMalloc);
-    map[interner("aligned_alloc")] = def(&ssmcTrackedAlignedAlloc);
-    map[interner("free")] = def(&ssmcTrackedFree);
-    return map;
-  });
-  impl->engine->initialize();
-  // The engine optimises and generates machine code on first lookup; look
-  // every entry up now, so compile() includes code generation (and reports
-  // its failures) rather than the first call.
-  for (const FunctionInfo &fn : impl->functions)
-    if (auto sym = impl->engine->lookupPacked("_mlir_ciface_" + fn.name);
-        !sym)
-      return failWith(bufferName + ": JIT code generation failed for @" +
-                      fn.name + ": " + llvm::toString(sym.takeError()));
+} // namespace
+
+Expected<std::unique_ptr<Jit>> Jit::compile(llvm::StringRef source,
+                                            const JitOptions &options,
+                                            llvm::StringRef bufferName) {
+  if (options.optLevel > 3)
+    return makeError("optimisation level must be 0-3, got " +
+                     llvm::Twine(options.optLevel));
+  ssmc::registerAllPasses();
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  initContext(impl->context);
+  if (Error e = Compiler(*impl, source, bufferName).run())
+    return std::move(e);
   return std::unique_ptr<Jit>(new Jit(std::move(impl)));
 }
 
@@ -625,15 +652,11 @@ public:
         copyToContiguous(t, staged.back().copy.data());
       data = staged.back().copy.data();
     }
-    auto desc = std::make_unique<int64_t[]>(descriptorWords(t.shape.size()));
-    std::memcpy(&desc[0], &data, sizeof(void *));
-    std::memcpy(&desc[1], &data, sizeof(void *));
-    desc[2] = 0;
+    size_t rank = t.shape.size();
+    auto desc = std::make_unique<int64_t[]>(abi::descriptorWords(rank));
     std::vector<int64_t> strides = contiguousStrides(t.shape);
-    for (size_t d = 0; d < t.shape.size(); ++d) {
-      desc[3 + d] = t.shape[d];
-      desc[3 + t.shape.size() + d] = strides[d];
-    }
+    abi::DescriptorRef(desc.get(), rank).set(data, t.shape.data(),
+                                              strides.data());
     pointers.push_back(std::make_unique<void *>(desc.get()));
     args.push_back(pointers.back().get());
     descriptors.push_back(std::move(desc));
@@ -695,112 +718,140 @@ Error checkTensor(const Tensor &t, const ArgInfo &want, const std::string &what,
   return Error::success();
 }
 
+/// One call of an entry, in stages: its arguments checked and laid out,
+/// the call, the results it returned taken over, its run-time shape checks.
+class EntryCall {
+public:
+  EntryCall(Program &program, const FunctionInfo &fn)
+      : program(program), fn(fn) {}
+  EntryCall(const EntryCall &) = delete; // frame.args points into it
+
+  /// Checks `inputs` against the entry's arguments and lays out the call:
+  /// the returned results' descriptors (if any), the inputs, then the
+  /// destination-passing results `outParams`.
+  Error frameArguments(llvm::ArrayRef<Tensor> inputs,
+                       llvm::ArrayRef<Tensor> outParams) {
+    if (inputs.size() != fn.inputs.size())
+      return inputCountError(inputs.size());
+    // Returned results come back through a pointer to their descriptors.
+    if (!fn.outParams && !fn.results.empty()) {
+      size_t words = 0;
+      for (const ArgInfo &r : fn.results)
+        words += abi::descriptorWords(r.shape.size());
+      resultStorage.assign(words, 0);
+      resultPtr = resultStorage.data();
+      frame.args.push_back(&resultPtr);
+    }
+    for (auto [i, t] : llvm::enumerate(inputs)) {
+      const ArgInfo &want = fn.inputs[i];
+      if (Error e = checkTensor(t, want,
+                                "input #" + std::to_string(i) + " of '" +
+                                    fn.name + "' (" + describe(want) + ")",
+                                /*exactShape=*/false))
+        return e;
+      if (want.isTensor)
+        frame.addTensor(t, /*copyIn=*/true, /*copyOut=*/false);
+      else
+        frame.addScalar(t);
+    }
+    for (const Tensor &t : outParams)
+      frame.addTensor(t, /*copyIn=*/false, /*copyOut=*/true);
+    return Error::success();
+  }
+
+  /// Runs the entry; `peakHeapBytes` receives the heap it held at most.
+  Error invoke(size_t &peakHeapBytes) {
+    const bool cudaTarget = program.options.target == Target::CUDA;
+    if (cudaTarget)
+      if (Error e = cuda::available())
+        return e;
+    abi::clearShapeError();
+    size_t heapBefore = abi::startHeapPeak();
+    if (Error e = program.engine->invokePacked("_mlir_ciface_" + fn.name,
+                                               frame.args))
+      return e;
+    peakHeapBytes = abi::heapPeakAbove(heapBefore);
+    if (cudaTarget)
+      if (std::optional<std::string> e = cuda::takeError()) {
+        frame.finish();
+        return makeError("CUDA error while running '" + fn.name + "': " + *e);
+      }
+    shapeError = abi::takeShapeError();
+    frame.finish();
+    return Error::success();
+  }
+
+  /// Copies the buffers the entry returned into owned tensors (appended to
+  /// `returned` if given), then frees them.
+  void takeResults(std::vector<OwnedTensor> *returned) {
+    if (fn.outParams)
+      return;
+    std::set<void *> freed;
+    size_t at = 0;
+    for (const ArgInfo &r : fn.results) {
+      size_t rank = r.shape.size();
+      abi::DescriptorRef desc(&resultStorage[at], rank);
+      at += abi::descriptorWords(rank);
+      void *allocated = desc.allocated();
+      Tensor view;
+      view.dtype = r.dtype;
+      view.data = desc.data(dtypeSize(r.dtype));
+      view.shape.assign(desc.sizes(), desc.sizes() + rank);
+      view.strides.assign(desc.strides(), desc.strides() + rank);
+      OwnedTensor out(r.dtype, view.shape);
+      if (out.numel() != 0)
+        copyToContiguous(view, out.data());
+      if (returned)
+        returned->push_back(std::move(out));
+      if (allocated && freed.insert(allocated).second)
+        ssmcTrackedFree(allocated);
+    }
+  }
+
+  /// The first run-time shape check the call failed, as an error.
+  Error checkShapes() const {
+    if (!shapeError)
+      return Error::success();
+    const std::vector<std::string> &checks = program.runtimeChecks;
+    std::string what = shapeError->id >= 0 &&
+                               size_t(shapeError->id) < checks.size()
+                           ? checks[shapeError->id]
+                           : "shape check #" + std::to_string(shapeError->id);
+    return makeError("run-time shape mismatch in '" + fn.name + "': " + what +
+                     " (got " + llvm::Twine(shapeError->got) + ", expected " +
+                     llvm::Twine(shapeError->want) + ")");
+  }
+
+private:
+  Error inputCountError(size_t got) const {
+    std::string sig;
+    for (const ArgInfo &a : fn.inputs)
+      sig += (sig.empty() ? "" : ", ") + describe(a);
+    return makeError("'" + fn.name + "' takes " +
+                     llvm::Twine(fn.inputs.size()) + " inputs (" + sig +
+                     "), got " + llvm::Twine(got));
+  }
+
+  Program &program;
+  const FunctionInfo &fn;
+  CallFrame frame;
+  std::vector<int64_t> resultStorage;
+  void *resultPtr = nullptr;
+  std::optional<abi::ShapeError> shapeError;
+};
+
 } // namespace
 
 Error Jit::call(const FunctionInfo &fn, llvm::ArrayRef<Tensor> inputs,
                 llvm::ArrayRef<Tensor> outParams,
                 std::vector<OwnedTensor> *returned) {
-  llvm::StringRef entry = fn.name;
-  if (inputs.size() != fn.inputs.size()) {
-    std::string sig;
-    for (const ArgInfo &a : fn.inputs)
-      sig += (sig.empty() ? "" : ", ") + describe(a);
-    return makeError("'" + entry + "' takes " + llvm::Twine(fn.inputs.size()) +
-                     " inputs (" + sig + "), got " +
-                     llvm::Twine(inputs.size()));
-  }
-  CallFrame frame;
-  // Returned results come back through a pointer to their descriptors.
-  std::vector<int64_t> resultStorage;
-  void *resultPtr = nullptr;
-  if (!fn.outParams && !fn.results.empty()) {
-    size_t words = 0;
-    for (const ArgInfo &r : fn.results)
-      words += descriptorWords(r.shape.size());
-    resultStorage.assign(words, 0);
-    resultPtr = resultStorage.data();
-    frame.args.push_back(&resultPtr);
-  }
-  for (auto [i, t] : llvm::enumerate(inputs)) {
-    const ArgInfo &want = fn.inputs[i];
-    if (Error e = checkTensor(t, want,
-                              "input #" + std::to_string(i) + " of '" +
-                                  entry.str() + "' (" + describe(want) + ")",
-                              /*exactShape=*/false))
-      return e;
-    if (want.isTensor)
-      frame.addTensor(t, /*copyIn=*/true, /*copyOut=*/false);
-    else
-      frame.addScalar(t);
-  }
-  for (const Tensor &t : outParams)
-    frame.addTensor(t, /*copyIn=*/false, /*copyOut=*/true);
-
-  const bool cuda = impl->options.target == Target::CUDA;
-  if (cuda)
-    if (Error e = cuda::available())
-      return e;
-  currentShapeError = {};
-  size_t heapBefore;
-  {
-    HeapAccount &heap = heapAccount();
-    std::lock_guard<std::mutex> lock(heap.mutex);
-    heapBefore = heap.current;
-    heap.peak = heap.current;
-  }
-  auto notePeak = [&] {
-    HeapAccount &heap = heapAccount();
-    std::lock_guard<std::mutex> lock(heap.mutex);
-    impl->lastCallPeakBytes = heap.peak - std::min(heap.peak, heapBefore);
-  };
-  if (Error e = impl->engine->invokePacked(("_mlir_ciface_" + entry).str(),
-                                           frame.args))
+  EntryCall entryCall(*impl, fn);
+  if (Error e = entryCall.frameArguments(inputs, outParams))
     return e;
-  notePeak();
-  if (cuda)
-    if (std::optional<std::string> e = cuda::takeError()) {
-      frame.finish();
-      return makeError("CUDA error while running '" + entry + "': " + *e);
-    }
-  std::optional<ShapeError> shapeError;
-  if (currentShapeError.set)
-    shapeError = currentShapeError;
-  frame.finish();
-
-  // Take over returned buffers: copy to owned tensors, then free.
-  std::set<void *> freed;
-  size_t at = 0;
-  for (const ArgInfo &r : fn.outParams ? llvm::ArrayRef<ArgInfo>()
-                                       : llvm::ArrayRef<ArgInfo>(fn.results)) {
-    size_t rank = r.shape.size();
-    int64_t *desc = &resultStorage[at];
-    at += descriptorWords(rank);
-    void *allocated, *aligned;
-    std::memcpy(&allocated, &desc[0], sizeof(void *));
-    std::memcpy(&aligned, &desc[1], sizeof(void *));
-    Tensor view;
-    view.dtype = r.dtype;
-    view.data = static_cast<char *>(aligned) + desc[2] * dtypeSize(r.dtype);
-    view.shape.assign(desc + 3, desc + 3 + rank);
-    view.strides.assign(desc + 3 + rank, desc + 3 + 2 * rank);
-    OwnedTensor out(r.dtype, view.shape);
-    if (out.numel() != 0)
-      copyToContiguous(view, out.data());
-    if (returned)
-      returned->push_back(std::move(out));
-    if (allocated && freed.insert(allocated).second)
-      ssmcTrackedFree(allocated);
-  }
-  if (shapeError) {
-    std::string what = shapeError->id >= 0 &&
-                               size_t(shapeError->id) < impl->runtimeChecks.size()
-                           ? impl->runtimeChecks[shapeError->id]
-                           : "shape check #" + std::to_string(shapeError->id);
-    return makeError("run-time shape mismatch in '" + entry + "': " + what +
-                     " (got " + llvm::Twine(shapeError->got) + ", expected " +
-                     llvm::Twine(shapeError->want) + ")");
-  }
-  return Error::success();
+  if (Error e = entryCall.invoke(impl->lastCallPeakBytes))
+    return e;
+  entryCall.takeResults(returned);
+  return entryCall.checkShapes();
 }
 
 Expected<std::vector<OwnedTensor>> Jit::run(llvm::StringRef entry,

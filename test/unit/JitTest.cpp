@@ -736,3 +736,95 @@ func.func @main(%x: tensor<?xf32>, %s: f32) -> tensor<?xf32> {
 }
 
 } // namespace
+
+namespace {
+
+// Inputs matched to an entry's arguments by `ssm.name`, by "argN" or by
+// position, and every way a match can fail.
+class JitBind : public ::testing::Test {
+protected:
+  void SetUp() override {
+    auto compiled = Jit::compile(R"mlir(
+func.func @main(%x: tensor<4xf32> {ssm.name = "x"}, %s: f32 {ssm.name = "scale"},
+                %y: tensor<4xf32>) -> tensor<4xf32> {
+  %e = tensor.empty() : tensor<4xf32>
+  %r = linalg.generic {indexing_maps = [affine_map<(i) -> (i)>, affine_map<(i) -> (i)>, affine_map<(i) -> (i)>], iterator_types = ["parallel"]} ins(%x, %y : tensor<4xf32>, tensor<4xf32>) outs(%e : tensor<4xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %m = arith.mulf %a, %s : f32
+    %t = arith.addf %m, %b : f32
+    linalg.yield %t : f32
+  } -> tensor<4xf32>
+  return %r : tensor<4xf32>
+}
+)mlir");
+    ASSERT_TRUE(static_cast<bool>(compiled))
+        << llvm::toString(compiled.takeError());
+    jit = std::move(*compiled);
+    for (int i = 0; i < 4; ++i) {
+      x.as<float>()[i] = float(i);
+      y.as<float>()[i] = 10.0f * float(i);
+    }
+    scale.as<float>()[0] = 2;
+  }
+  /// The error of binding `inputs` to main.
+  std::string bindError(llvm::ArrayRef<NamedInput> inputs) {
+    auto args = jit->bind("main", inputs);
+    if (args)
+      return "bound";
+    return llvm::toString(args.takeError());
+  }
+  std::unique_ptr<Jit> jit;
+  OwnedTensor x{DType::F32, {4}}, y{DType::F32, {4}}, scale{DType::F32, {}};
+};
+
+TEST_F(JitBind, NamesArgNAndPositionsInAnyOrder) {
+  // "scale" by name, then x as the first argument not given, then y as
+  // "arg2" (it has no ssm.name).
+  ASSERT_OK_AND_ASSIGN(
+      args, jit->bind("main", {{"scale", scale.view()},
+                               {"", x.view()},
+                               {"arg2", y.view()}}));
+  ASSERT_EQ(args.size(), 3u);
+  EXPECT_EQ(args[0].data, x.view().data);
+  EXPECT_EQ(args[1].data, scale.view().data);
+  EXPECT_EQ(args[2].data, y.view().data);
+  ASSERT_OK_AND_ASSIGN(out, jit->run("main", args));
+  for (int i = 0; i < 4; ++i)
+    EXPECT_EQ(out[0].as<float>()[i], 2.0f * i + 10.0f * i) << i;
+}
+
+TEST_F(JitBind, EachErrorNamesTheArgument) {
+  EXPECT_EQ(bindError({{"z", x.view()}}),
+            "'main' has no argument named 'z' (arguments: x, scale, arg2)");
+  EXPECT_EQ(bindError({{"", x.view()}, {"x", x.view()}}),
+            "argument 'x' given twice");
+  EXPECT_EQ(bindError({{"", x.view()},
+                       {"", scale.view()},
+                       {"", y.view()},
+                       {"", y.view()}}),
+            "'main' takes only 3 arguments");
+  EXPECT_EQ(bindError({{"x", x.view()}, {"", scale.view()}}),
+            "missing input for argument 'arg2' (tensor<4xf32>) of 'main'");
+  auto unknown = jit->bind("nope", {});
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(llvm::toString(unknown.takeError()),
+            "no public function named 'nope' (the program has: main)");
+}
+
+TEST(ArgumentBinder, OneInputAtATimeWithTheCallersWordForAnInput) {
+  FunctionInfo fn;
+  fn.name = "f";
+  fn.argNames = {"a", "b"};
+  fn.inputs.resize(2);
+  ArgumentBinder binder(fn, "--input");
+  ASSERT_OK_AND_ASSIGN(b, binder.byName("b"));
+  EXPECT_EQ(b, 1u);
+  llvm::Error missing = binder.checkComplete();
+  EXPECT_EQ(llvm::toString(std::move(missing)),
+            "missing --input for argument 'a' (tensor<f32>) of 'f'");
+  ASSERT_OK_AND_ASSIGN(a, binder.byPosition());
+  EXPECT_EQ(a, 0u);
+  EXPECT_FALSE(static_cast<bool>(binder.checkComplete()));
+}
+
+} // namespace

@@ -6,28 +6,15 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "ssmc/Dialect/SSM/SSMDialect.h"
-#include "ssmc/Passes.h"
-#include "ssmc/Pipelines.h"
+#include "ssmc/InitAll.h"
 
 #include "mlir/IR/DialectRegistry.h"
-#include "mlir/InitAllDialects.h"
-#include "mlir/InitAllExtensions.h"
-#include "mlir/InitAllPasses.h"
-#include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 
 int main(int argc, char **argv) {
-  mlir::registerAllPasses();
-  ssmc::registerSSMCPasses();
-  ssmc::registerSSMCPipelines();
-
+  ssmc::registerAllPasses();
   mlir::DialectRegistry registry;
-  registry.insert<mlir::ssm::SSMDialect>();
-  mlir::registerAllDialects(registry);
-  mlir::registerAllExtensions(registry);
-  // gpu-module-to-binary serialises kernels through the LLVM translations.
-  mlir::registerAllToLLVMIRTranslations(registry);
+  ssmc::registerAllDialects(registry);
 
   return mlir::asMainReturnCode(mlir::MlirOptMain(
       argc, argv, "ssmc optimizer driver: ssm dialect programs\n", registry));

@@ -137,9 +137,13 @@ std::optional<std::string> takeThreadsFlag(int &argc, char **argv,
   return std::nullopt;
 }
 
-int main(int argc, char **argv) {
-  InitLLVM init(argc, argv);
-  unsigned threads = 0;
+// The steps of main: each returns 0 to go on, or the exit status once it
+// has reported why not.
+namespace {
+
+/// --threads, then LLVM's parser for the other options (which exits itself
+/// on a bad one).
+int parseCommandLine(int &argc, char **argv, unsigned &threads) {
   if (auto err = takeThreadsFlag(argc, argv, threads))
     return fail(*err, 2);
   cl::HideUnrelatedOptions(category);
@@ -153,8 +157,11 @@ int main(int argc, char **argv) {
       "core)\n\n"
       "Exit status: 0 success; 1 invalid program, bad input file or "
       "runtime error; 2 bad command line.\n");
+  return 0;
+}
 
-  ssmc::JitOptions options;
+/// The JIT options the command line asks for.
+int jitOptions(unsigned threads, ssmc::JitOptions &options) {
   if (target == "cuda")
     options.target = ssmc::Target::CUDA;
   else if (target == "gpu-emulator")
@@ -166,7 +173,25 @@ int main(int argc, char **argv) {
   options.threads = threads;
   options.optLevel = optLevel;
   options.vectorBits = vectorBits;
-  std::optional<ssmc::Stage> stopAt;
+  return 0;
+}
+
+/// --emit=object: the program compiled ahead of time into -o FILE.
+int emitObject(const ssmc::JitOptions &options) {
+  if (objectFile.empty())
+    return fail("--emit=object needs -o FILE", 2);
+  auto buf = MemoryBuffer::getFile(inputFile, /*IsText=*/true);
+  if (!buf)
+    return fail(inputFile + ": cannot read: " + buf.getError().message());
+  if (llvm::Error e = ssmc::Jit::compileToObject((*buf)->getBuffer(), options,
+                                                 objectFile, "x86-64-v3",
+                                                 inputFile))
+    return fail(toString(std::move(e)));
+  return 0;
+}
+
+/// The stage whose IR --emit prints instead of running (none for jit).
+int stageToPrint(std::optional<ssmc::Stage> &stopAt) {
   switch (emit) {
   case Emit::MLIR: stopAt = ssmc::Stage::MLIR; break;
   case Emit::Loops: stopAt = ssmc::Stage::Loops; break;
@@ -177,115 +202,81 @@ int main(int argc, char **argv) {
     break;
   case Emit::LLVMDialect: stopAt = ssmc::Stage::LLVMDialect; break;
   case Emit::LLVM: stopAt = ssmc::Stage::LLVMIR; break;
-  case Emit::Object: {
-    if (objectFile.empty())
-      return fail("--emit=object needs -o FILE", 2);
-    auto buf = MemoryBuffer::getFile(inputFile, /*IsText=*/true);
-    if (!buf)
-      return fail(inputFile + ": cannot read: " + buf.getError().message());
-    if (llvm::Error e = ssmc::Jit::compileToObject((*buf)->getBuffer(), options,
-                                                   objectFile, "x86-64-v3",
-                                                   inputFile))
-      return fail(toString(std::move(e)));
-    return 0;
-  }
+  case Emit::Object: // handled by emitObject
   case Emit::Jit: break;
   }
-  if (stopAt)
-    options.dumpIR = [&](ssmc::Stage s, StringRef text) {
-      if (s == *stopAt)
-        outs() << text;
-    };
+  return 0;
+}
 
-  auto jit = ssmc::Jit::compileFile(inputFile, options);
-  if (!jit)
-    return fail(toString(jit.takeError()));
-  if (stopAt)
+/// The value of --input `spec` (`value` without its NAME=) for argument
+/// `slot` of `info`: a number for a scalar argument, else a tensor file.
+int readInput(const std::string &spec, StringRef value,
+              const ssmc::FunctionInfo &info, size_t slot,
+              std::optional<ssmc::OwnedTensor> &arg) {
+  const ssmc::ArgInfo &want = info.inputs[slot];
+  if (!want.isTensor) {
+    double v;
+    if (value.getAsDouble(v))
+      return fail("--input " + spec + ": argument '" + info.argNames[slot] +
+                  "' is a scalar " + ssmc::dtypeName(want.dtype) +
+                  "; give a number", 2);
+    ssmc::OwnedTensor t(want.dtype, {});
+    t.setFromDouble(0, v);
+    arg = std::move(t);
     return 0;
+  }
+  auto t = ssmc::readTensorSpec(value);
+  if (!t)
+    return fail(toString(t.takeError()));
+  arg = std::move(*t);
+  return 0;
+}
 
-  auto fn = (*jit)->function(entry);
-  if (!fn)
-    return fail(toString(fn.takeError()));
-  const ssmc::FunctionInfo &info = **fn;
-
-  // Inputs, positional or by name.
-  std::vector<std::optional<ssmc::OwnedTensor>> args(info.inputs.size());
-  size_t next = 0;
+/// The entry's arguments from the --input specs, positional or by name,
+/// read in command-line order (so the first bad spec is the one reported).
+int readInputs(const ssmc::FunctionInfo &info,
+               std::vector<ssmc::OwnedTensor> &args) {
+  std::vector<std::optional<ssmc::OwnedTensor>> given(info.inputs.size());
+  ssmc::ArgumentBinder binder(info, "--input");
   for (const std::string &spec : inputs) {
     StringRef s = spec;
-    size_t slot = next;
     auto [name, rest] = s.split('=');
-    StringRef value = s;
-    if (!rest.empty() || s.ends_with("=")) {
-      auto it = std::find(info.argNames.begin(), info.argNames.end(), name);
-      if (it == info.argNames.end())
-        return fail("--input " + spec + ": '" + entry + "' has no argument "
-                    "named '" + name + "' (arguments: " +
-                    join(info.argNames, ", ") + ")", 2);
-      slot = it - info.argNames.begin();
-      value = rest;
-    } else {
-      while (next < args.size() && args[next])
-        ++next;
-      slot = next;
-    }
-    if (slot >= args.size())
-      return fail("--input " + spec + ": '" + entry + "' takes only " +
-                  Twine(args.size()) + " arguments", 2);
-    if (args[slot])
-      return fail("--input " + spec + ": argument '" + info.argNames[slot] +
-                  "' given twice", 2);
-    const ssmc::ArgInfo &want = info.inputs[slot];
-    if (!want.isTensor) {
-      double v;
-      if (value.getAsDouble(v))
-        return fail("--input " + spec + ": argument '" + info.argNames[slot] +
-                    "' is a scalar " + ssmc::dtypeName(want.dtype) +
-                    "; give a number", 2);
-      ssmc::OwnedTensor t(want.dtype, {});
-      t.setFromDouble(0, v);
-      args[slot] = std::move(t);
-      continue;
-    }
-    auto t = ssmc::readTensorSpec(value);
-    if (!t)
-      return fail(toString(t.takeError()));
-    args[slot] = std::move(*t);
+    const bool named = !rest.empty() || s.ends_with("=");
+    Expected<size_t> slot = named ? binder.byName(name) : binder.byPosition();
+    if (!slot)
+      return fail("--input " + spec + ": " + toString(slot.takeError()), 2);
+    if (int status = readInput(spec, named ? rest : s, info, *slot,
+                               given[*slot]))
+      return status;
   }
-  std::vector<ssmc::Tensor> views;
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (!args[i])
-      return fail("missing --input for argument '" + info.argNames[i] + "' (" +
-                  ssmc::describe(info.inputs[i]) + ") of '" + entry + "'", 2);
-    views.push_back(args[i]->view());
+  if (Error e = binder.checkComplete())
+    return fail(toString(std::move(e)), 2);
+  for (std::optional<ssmc::OwnedTensor> &arg : given)
+    args.push_back(std::move(*arg));
+  return 0;
+}
+
+/// --bench: R more runs, their median and minimum time.
+int runBench(ssmc::Jit &jit, ArrayRef<ssmc::Tensor> views) {
+  std::vector<double> ms;
+  for (unsigned r = 0; r < bench; ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto again = jit.run(entry, views);
+    auto t1 = std::chrono::steady_clock::now();
+    if (!again)
+      return fail(toString(again.takeError()));
+    ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
   }
-  if (!outputs.empty() && outputs.size() != info.results.size())
-    return fail("'" + entry + "' returns " + Twine(info.results.size()) +
-                " results, got " + Twine(outputs.size()) + " --output files", 2);
+  std::sort(ms.begin(), ms.end());
+  outs() << format("bench: %u runs, median %.3f ms, min %.3f ms\n",
+                   unsigned(bench), ms[ms.size() / 2], ms.front());
+  return 0;
+}
 
-  auto results = (*jit)->run(entry, views);
-  if (!results)
-    return fail(toString(results.takeError()));
-  if (peakHeap)
-    outs() << "peak heap: " << (*jit)->lastCallPeakHeapBytes() << " bytes\n";
-
-  if (bench) {
-    std::vector<double> ms;
-    for (unsigned r = 0; r < bench; ++r) {
-      auto t0 = std::chrono::steady_clock::now();
-      auto again = (*jit)->run(entry, views);
-      auto t1 = std::chrono::steady_clock::now();
-      if (!again)
-        return fail(toString(again.takeError()));
-      ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-    }
-    std::sort(ms.begin(), ms.end());
-    outs() << format("bench: %u runs, median %.3f ms, min %.3f ms\n",
-                     unsigned(bench), ms[ms.size() / 2], ms.front());
-  }
-
-  for (size_t i = 0; i < results->size(); ++i) {
-    ssmc::OwnedTensor &r = (*results)[i];
+/// The results, printed or written to the --output files.
+int writeResults(std::vector<ssmc::OwnedTensor> &results) {
+  for (size_t i = 0; i < results.size(); ++i) {
+    ssmc::OwnedTensor &r = results[i];
     if (outputs.empty()) {
       outs() << "result #" << i << ": ";
       printTensor(outs(), r);
@@ -299,4 +290,60 @@ int main(int argc, char **argv) {
       return fail(toString(std::move(e)));
   }
   return 0;
+}
+
+/// Runs --entry on the inputs and reports the results.
+int runEntry(ssmc::Jit &jit) {
+  auto fn = jit.function(entry);
+  if (!fn)
+    return fail(toString(fn.takeError()));
+  const ssmc::FunctionInfo &info = **fn;
+  std::vector<ssmc::OwnedTensor> args;
+  if (int status = readInputs(info, args))
+    return status;
+  std::vector<ssmc::Tensor> views;
+  for (ssmc::OwnedTensor &arg : args)
+    views.push_back(arg.view());
+  if (!outputs.empty() && outputs.size() != info.results.size())
+    return fail("'" + entry + "' returns " + Twine(info.results.size()) +
+                " results, got " + Twine(outputs.size()) + " --output files", 2);
+
+  auto results = jit.run(entry, views);
+  if (!results)
+    return fail(toString(results.takeError()));
+  if (peakHeap)
+    outs() << "peak heap: " << jit.lastCallPeakHeapBytes() << " bytes\n";
+  if (bench)
+    if (int status = runBench(jit, views))
+      return status;
+  return writeResults(*results);
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  InitLLVM init(argc, argv);
+  unsigned threads = 0;
+  if (int status = parseCommandLine(argc, argv, threads))
+    return status;
+  ssmc::JitOptions options;
+  if (int status = jitOptions(threads, options))
+    return status;
+  if (emit == Emit::Object)
+    return emitObject(options);
+  std::optional<ssmc::Stage> stopAt;
+  if (int status = stageToPrint(stopAt))
+    return status;
+  if (stopAt)
+    options.dumpIR = [&](ssmc::Stage s, StringRef text) {
+      if (s == *stopAt)
+        outs() << text;
+    };
+
+  auto jit = ssmc::Jit::compileFile(inputFile, options);
+  if (!jit)
+    return fail(toString(jit.takeError()));
+  if (stopAt)
+    return 0;
+  return runEntry(**jit);
 }
