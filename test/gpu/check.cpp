@@ -4,14 +4,15 @@
 // at build time with `ssmc-run --target cuda --emit=object`) with the mgpu
 // runtime, so it needs nothing but libcuda.so.1 at run time: no LLVM, no
 // MLIR. It runs every program on device 0 and compares each result with
-// the double-precision reference of ssmc/Reference.h or ssmc/DPReference.h.
+// the double-precision reference of ssmc/Reference.h or
+// apps/tasks/DPSolvers.h.
 // Exit status: 0 all match, 1 a mismatch or CUDA error, 77 no driver or no
 // device (ctest reports a skip). Built with SSMC_AOT_CPU (ssmc-aot-cpu-check)
 // it runs CPU-target objects of the same programs instead.
 //
 //===----------------------------------------------------------------------===//
 
-#include "ssmc/DPReference.h"
+#include "apps/tasks/DPSolvers.h"
 #include "ssmc/Reference.h"
 
 #include "Memref.h"

@@ -8,7 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "ssmc/Models.h"
+#include "apps/lm/LanguageModel.h"
 #include "ssmc/TensorIO.h"
 
 #include "llvm/ADT/StringExtras.h"

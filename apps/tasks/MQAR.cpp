@@ -10,7 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "Models.h"
+#include "Constructions.h"
 
 #include "llvm/Support/FormatVariadic.h"
 

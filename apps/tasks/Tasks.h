@@ -9,8 +9,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef SSMC_TASKS_H
-#define SSMC_TASKS_H
+#ifndef SSMC_APPS_TASKS_TASKS_H
+#define SSMC_APPS_TASKS_TASKS_H
 
 #include "ssmc/Jit.h"
 
@@ -141,7 +141,7 @@ struct CoTProgram {
   int64_t length() const { return prompt.size() + steps.size(); }
 };
 
-/// Programs and their independent answers (DPReference.h and a direct
+/// Programs and their independent answers (DPSolvers.h and a direct
 /// expression evaluator).
 CoTProgram lisProgram(const std::vector<int64_t> &a);
 CoTProgram editDistanceProgram(const std::vector<int64_t> &x,
@@ -205,4 +205,4 @@ llvm::Error writeReport(const std::vector<TaskResult> &results,
 
 } // namespace ssmc::tasks
 
-#endif // SSMC_TASKS_H
+#endif // SSMC_APPS_TASKS_TASKS_H

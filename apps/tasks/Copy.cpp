@@ -9,7 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "Models.h"
+#include "Constructions.h"
 
 #include "llvm/Support/FormatVariadic.h"
 

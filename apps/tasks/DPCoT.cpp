@@ -15,10 +15,10 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "Models.h"
+#include "Constructions.h"
 
 #include "ssmc/Analysis/CostModel.h"
-#include "ssmc/DPReference.h"
+#include "apps/tasks/DPSolvers.h"
 
 #include "dialects/ssm/SSMDialect.h"
 #include "dialects/ssm/SSMOps.h"
