@@ -170,8 +170,9 @@ struct DPOptions {
   /// The O(T)-state model is run on instances up to this many tokens
   /// (its per-token cost grows with T).
   int64_t maxFullStateTokens = 4000;
-  std::string examplesDir; ///< examples/dp, for the ssm.dp analysis
 };
+/// Also tabulates what the ssm.dp analysis (ssmc::reportProgram) says about
+/// the examples/dp programs of the same problems, which the library carries.
 llvm::Expected<TaskResult> runDP(const DPOptions &, const RunOptions &);
 
 //===----------------------------------------------------------------------===//

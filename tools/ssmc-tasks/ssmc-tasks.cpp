@@ -137,7 +137,6 @@ int main(int argc, char **argv) {
   MQAROptions mqar;
   DPOptions dp;
   CostOptions cost;
-  dp.examplesDir = std::string(SSMC_SOURCE_DIR) + "/examples/dp";
   std::string out = "tasks-out/" + task;
   std::string plotScript = std::string(SSMC_SOURCE_DIR) + "/scripts/plot_tasks.py";
   bool quick = task == "demo", plots = true;
