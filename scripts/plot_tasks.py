@@ -5,7 +5,8 @@ usage: plot_tasks.py OUTDIR
 
 Reads OUTDIR/<table>.csv for every table it knows and writes
 OUTDIR/<table>.png next to it; tables that are absent are skipped.
-Needs matplotlib (Debian: python3-matplotlib).
+Needs matplotlib (Debian: python3-matplotlib). ssmc-tasks carries this
+file, built in when it is compiled, and runs that copy.
 """
 
 import csv

@@ -8,7 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ssmc/Cuda.h"
-#include "ssmc/DPReference.h"
+#include "apps/tasks/DPSolvers.h"
 #include "ssmc/Jit.h"
 
 #include <gtest/gtest.h>

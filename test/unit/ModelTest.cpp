@@ -8,7 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "test/lib/ModelReference.h"
-#include "ssmc/Models.h"
+#include "apps/lm/LanguageModel.h"
 #include "ssmc/TensorIO.h"
 
 #include "llvm/Support/FileSystem.h"

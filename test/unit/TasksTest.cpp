@@ -7,8 +7,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "ssmc/DPReference.h"
-#include "ssmc/Tasks.h"
+#include "apps/tasks/DPSolvers.h"
+#include "apps/tasks/Tasks.h"
 
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/JSON.h"

@@ -8,7 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "ssmc/Models.h"
+#include "apps/lm/LanguageModel.h"
 #include "ssmc/TensorIO.h"
 
 #include "llvm/ADT/StringExtras.h"
@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <optional>
 
 using namespace ssmc;
 using namespace ssmc::models;
@@ -89,16 +90,74 @@ int fail(llvm::Error e) {
   return 1;
 }
 
-} // namespace
-
-int main(int argc, char **argv) {
+/// What the command line asks for.
+struct Request {
   std::string modelPath, writeRandom, configName;
   std::vector<int64_t> prompt;
   int64_t randomPrompt = 0, newTokens = 16, threads = 0;
   SamplingOptions sampling;
   bool json = false, emitMlir = false;
   Target target = Target::CPU;
+};
 
+/// Applies option `a` with its value `v`; returns the exit status of a bad
+/// command line.
+std::optional<int> applyValue(llvm::StringRef a, llvm::StringRef v,
+                              Request &r) {
+  auto integer = [&](int64_t &out, int64_t min) {
+    return !v.getAsInteger(10, out) && out >= min;
+  };
+  if (a == "--prompt") {
+    if (!parseTokens(v, r.prompt))
+      return usageError("--prompt takes comma-separated token ids, got '" +
+                        v + "'");
+  } else if (a == "--random-prompt") {
+    if (!integer(r.randomPrompt, 1))
+      return usageError("--random-prompt takes a positive count");
+  } else if (a == "--new-tokens") {
+    if (!integer(r.newTokens, 0))
+      return usageError("--new-tokens takes a count >= 0");
+  } else if (a == "--temperature") {
+    if (v.getAsDouble(r.sampling.temperature) || r.sampling.temperature < 0)
+      return usageError("--temperature takes a number >= 0");
+  } else if (a == "--top-k") {
+    if (!integer(r.sampling.topK, 0))
+      return usageError("--top-k takes a count >= 0");
+  } else if (a == "--seed") {
+    int64_t s;
+    if (!integer(s, 0))
+      return usageError("--seed takes an integer >= 0");
+    r.sampling.seed = s;
+  } else if (a == "--threads") {
+    if (!integer(r.threads, 0))
+      return usageError("--threads takes a count >= 0");
+  } else if (a == "--target") {
+    if (v == "cpu")
+      r.target = Target::CPU;
+    else if (v == "cuda")
+      r.target = Target::CUDA;
+    else if (v == "gpu-emulator")
+      r.target = Target::GPUEmulator;
+    else
+      return usageError("--target takes cpu, cuda or gpu-emulator, got '" +
+                        v + "'");
+  } else if (a == "--write-random") {
+    r.writeRandom = v.str();
+  } else if (a == "--config") {
+    r.configName = v.str();
+    if (!configByName(v))
+      return usageError("unknown --config '" + v +
+                        "' (mamba-130m, mamba2-130m, transformer-130m, tiny, "
+                        "tiny2, tiny-transformer)");
+  } else {
+    return usageError("unknown option " + a);
+  }
+  return std::nullopt;
+}
+
+/// Parses the command line into `r`; returns the exit status when the
+/// program must stop (help printed, or the command line is wrong).
+std::optional<int> parseCommandLine(int argc, char **argv, Request &r) {
   for (int i = 1; i < argc; ++i) {
     llvm::StringRef a = argv[i];
     if (a == "-h" || a == "--help") {
@@ -106,112 +165,98 @@ int main(int argc, char **argv) {
       return 0;
     }
     if (a == "--json") {
-      json = true;
+      r.json = true;
       continue;
     }
     if (a == "--emit-mlir") {
-      emitMlir = true;
+      r.emitMlir = true;
       continue;
     }
     if (!a.starts_with("-")) {
-      if (!modelPath.empty())
+      if (!r.modelPath.empty())
         return usageError("more than one model file given");
-      modelPath = a.str();
+      r.modelPath = a.str();
       continue;
     }
     if (i + 1 >= argc)
       return usageError("option " + a + " needs a value");
-    llvm::StringRef v = argv[++i];
-    auto integer = [&](int64_t &out, int64_t min) {
-      return !v.getAsInteger(10, out) && out >= min;
-    };
-    if (a == "--prompt") {
-      if (!parseTokens(v, prompt))
-        return usageError("--prompt takes comma-separated token ids, got '" +
-                          v + "'");
-    } else if (a == "--random-prompt") {
-      if (!integer(randomPrompt, 1))
-        return usageError("--random-prompt takes a positive count");
-    } else if (a == "--new-tokens") {
-      if (!integer(newTokens, 0))
-        return usageError("--new-tokens takes a count >= 0");
-    } else if (a == "--temperature") {
-      if (v.getAsDouble(sampling.temperature) || sampling.temperature < 0)
-        return usageError("--temperature takes a number >= 0");
-    } else if (a == "--top-k") {
-      if (!integer(sampling.topK, 0))
-        return usageError("--top-k takes a count >= 0");
-    } else if (a == "--seed") {
-      int64_t s;
-      if (!integer(s, 0))
-        return usageError("--seed takes an integer >= 0");
-      sampling.seed = s;
-    } else if (a == "--threads") {
-      if (!integer(threads, 0))
-        return usageError("--threads takes a count >= 0");
-    } else if (a == "--target") {
-      if (v == "cpu")
-        target = Target::CPU;
-      else if (v == "cuda")
-        target = Target::CUDA;
-      else if (v == "gpu-emulator")
-        target = Target::GPUEmulator;
-      else
-        return usageError("--target takes cpu, cuda or gpu-emulator, got '" +
-                          v + "'");
-    } else if (a == "--write-random") {
-      writeRandom = v.str();
-    } else if (a == "--config") {
-      configName = v.str();
-      if (!configByName(v))
-        return usageError("unknown --config '" + v +
-                          "' (mamba-130m, mamba2-130m, transformer-130m, tiny, "
-                          "tiny2, tiny-transformer)");
-    } else {
-      return usageError("unknown option " + a);
-    }
+    if (std::optional<int> status = applyValue(a, argv[++i], r))
+      return status;
   }
+  return std::nullopt;
+}
 
-  if (!writeRandom.empty()) {
-    if (configName.empty())
-      return usageError("--write-random needs --config");
-    ModelConfig c = *configByName(configName);
-    if (llvm::Error e = writeWeights(writeRandom, randomWeights(c, sampling.seed)))
-      return fail(std::move(e));
-    llvm::SmallString<256> json(writeRandom);
-    llvm::sys::path::replace_extension(json, "config.json");
-    if (llvm::Error e = writeConfigJson(json, c))
-      return fail(std::move(e));
-    llvm::errs() << "wrote random weights of " << c.describe() << " to "
-                 << writeRandom << " (configuration in " << json << ")\n";
-    return 0;
-  }
-  if (emitMlir && modelPath.empty()) {
-    if (configName.empty())
-      return usageError("--emit-mlir needs a model file or --config");
-    llvm::outs() << programText(*configByName(configName));
-    return 0;
-  }
-  if (modelPath.empty())
-    return usageError("no model file given");
+/// --write-random: random weights of --config and their config.json.
+int writeRandomModel(const Request &r) {
+  if (r.configName.empty())
+    return usageError("--write-random needs --config");
+  ModelConfig c = *configByName(r.configName);
+  if (llvm::Error e = writeWeights(r.writeRandom, randomWeights(c, r.sampling.seed)))
+    return fail(std::move(e));
+  llvm::SmallString<256> json(r.writeRandom);
+  llvm::sys::path::replace_extension(json, "config.json");
+  if (llvm::Error e = writeConfigJson(json, c))
+    return fail(std::move(e));
+  llvm::errs() << "wrote random weights of " << c.describe() << " to "
+               << r.writeRandom << " (configuration in " << json << ")\n";
+  return 0;
+}
 
+/// --emit-mlir with a checkpoint: the program of the configuration its
+/// shapes and config.json give.
+int emitCheckpointProgram(const Request &r) {
+  auto weights = readSafetensors(r.modelPath);
+  if (!weights)
+    return fail(weights.takeError());
+  auto hints = readConfigHints(configPathFor(r.modelPath));
+  if (!hints)
+    return fail(hints.takeError());
+  auto config = inferConfig(*weights, *hints);
+  if (!config)
+    return fail(config.takeError());
+  llvm::outs() << programText(*config);
+  return 0;
+}
+
+/// The prompt: --prompt, then --random-prompt ids drawn uniformly, or
+/// token 0.
+std::vector<int64_t> promptFor(const Request &r, const ModelConfig &c) {
+  std::vector<int64_t> prompt = r.prompt;
+  if (r.randomPrompt > 0) {
+    Sampler dice(SamplingOptions{1.0, 0, r.sampling.seed + 7});
+    std::vector<float> flat(c.vocab, 0.0f);
+    for (int64_t i = 0; i < r.randomPrompt; ++i)
+      prompt.push_back(dice.next(flat.data(), c.vocab));
+  }
+  if (prompt.empty())
+    prompt.push_back(0);
+  return prompt;
+}
+
+void printJson(const Model &model, const std::vector<int64_t> &tokens,
+               const GenerationStats &stats) {
+  std::string ids;
+  for (size_t i = 0; i < tokens.size(); ++i)
+    ids += (i ? "," : "") + std::to_string(tokens[i]);
+  llvm::outs() << llvm::formatv(
+      "{{\"model\": \"{0}\", \"prompt_tokens\": {1}, \"tokens\": [{2}], "
+      "\"compile_s\": {3:f3}, \"load_s\": {4:f3}, \"prefill_s\": {5:f4}, "
+      "\"prefill_tok_per_s\": {6:f1}, \"decode_steps\": {7}, "
+      "\"decode_s\": {8:f4}, \"decode_tok_per_s\": {9:f2}, "
+      "\"state_bytes\": {10}}\n",
+      model.config().describe(), stats.promptTokens, ids, stats.compileSeconds,
+      stats.loadSeconds, stats.prefillSeconds, stats.prefillTokensPerSecond(),
+      stats.decodeSteps, stats.decodeSeconds, stats.decodeTokensPerSecond(),
+      model.stateBytes());
+}
+
+/// Loads and compiles the model, then prefill and decode: the new tokens
+/// on stdout (as they come, or as JSON at the end), timings on stderr.
+int generate(const Request &r) {
   JitOptions options;
-  options.threads = threads;
-  options.target = target;
-  if (emitMlir) {
-    auto weights = readSafetensors(modelPath);
-    if (!weights)
-      return fail(weights.takeError());
-    auto hints = readConfigHints(configPathFor(modelPath));
-    if (!hints)
-      return fail(hints.takeError());
-    auto config = inferConfig(*weights, *hints);
-    if (!config)
-      return fail(config.takeError());
-    llvm::outs() << programText(*config);
-    return 0;
-  }
-  auto model = Model::load(modelPath, options);
+  options.threads = r.threads;
+  options.target = r.target;
+  auto model = Model::load(r.modelPath, options);
   if (!model)
     return fail(model.takeError());
   const ModelConfig &c = (*model)->config();
@@ -221,14 +266,7 @@ int main(int argc, char **argv) {
                                 (*model)->loadSeconds(),
                                 (*model)->compileSeconds(),
                                 (*model)->stateBytes());
-  if (randomPrompt > 0) {
-    Sampler dice(SamplingOptions{1.0, 0, sampling.seed + 7});
-    std::vector<float> flat(c.vocab, 0.0f);
-    for (int64_t i = 0; i < randomPrompt; ++i)
-      prompt.push_back(dice.next(flat.data(), c.vocab));
-  }
-  if (prompt.empty())
-    prompt.push_back(0);
+  std::vector<int64_t> prompt = promptFor(r, c);
 
   GenerationStats stats;
   // Without --json, each token is printed (and flushed) as it comes.
@@ -237,29 +275,16 @@ int main(int argc, char **argv) {
     llvm::outs() << (printed++ ? " " : "") << tok;
     llvm::outs().flush();
   };
-  auto tokens = (*model)->generate(prompt, newTokens, sampling, &stats,
-                                   json ? std::function<void(int64_t)>()
-                                        : std::function<void(int64_t)>(stream));
+  auto tokens = (*model)->generate(prompt, r.newTokens, r.sampling, &stats,
+                                   r.json ? std::function<void(int64_t)>()
+                                          : std::function<void(int64_t)>(stream));
   if (!tokens) {
     if (printed)
       llvm::outs() << "\n";
     return fail(tokens.takeError());
   }
-
-  if (json) {
-    std::string ids;
-    for (size_t i = 0; i < tokens->size(); ++i)
-      ids += (i ? "," : "") + std::to_string((*tokens)[i]);
-    llvm::outs() << llvm::formatv(
-        "{{\"model\": \"{0}\", \"prompt_tokens\": {1}, \"tokens\": [{2}], "
-        "\"compile_s\": {3:f3}, \"load_s\": {4:f3}, \"prefill_s\": {5:f4}, "
-        "\"prefill_tok_per_s\": {6:f1}, \"decode_steps\": {7}, "
-        "\"decode_s\": {8:f4}, \"decode_tok_per_s\": {9:f2}, "
-        "\"state_bytes\": {10}}\n",
-        c.describe(), stats.promptTokens, ids, stats.compileSeconds,
-        stats.loadSeconds, stats.prefillSeconds,
-        stats.prefillTokensPerSecond(), stats.decodeSteps, stats.decodeSeconds,
-        stats.decodeTokensPerSecond(), (*model)->stateBytes());
+  if (r.json) {
+    printJson(**model, *tokens, stats);
     return 0;
   }
   llvm::outs() << "\n";
@@ -269,4 +294,23 @@ int main(int argc, char **argv) {
       stats.promptTokens, stats.prefillSeconds, stats.prefillTokensPerSecond(),
       stats.decodeSteps, stats.decodeSeconds, stats.decodeTokensPerSecond());
   return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  Request r;
+  if (std::optional<int> status = parseCommandLine(argc, argv, r))
+    return *status;
+  if (!r.writeRandom.empty())
+    return writeRandomModel(r);
+  if (r.emitMlir && r.modelPath.empty()) {
+    if (r.configName.empty())
+      return usageError("--emit-mlir needs a model file or --config");
+    llvm::outs() << programText(*configByName(r.configName));
+    return 0;
+  }
+  if (r.modelPath.empty())
+    return usageError("no model file given");
+  return r.emitMlir ? emitCheckpointProgram(r) : generate(r);
 }

@@ -5,13 +5,15 @@
 // Each task compiles its models with the CPU pipeline, runs them, prints
 // markdown tables and writes DIR/*.md, *.csv, results.json, report.md and
 // (with python3-matplotlib) PNG plots. Exit status: 0 success, 1 a task
-// failed to run, 2 bad command line.
+// failed to run, 2 bad command line. The plotting script is built into the
+// binary, so an installed ssmc-tasks needs no source tree.
 //
 //===----------------------------------------------------------------------===//
 
-#include "ssmc/Tasks.h"
+#include "apps/tasks/Tasks.h"
 
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/Program.h"
@@ -20,44 +22,161 @@
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <optional>
 
 using namespace ssmc::tasks;
+namespace cl = llvm::cl;
 
 namespace {
 
-const char *kUsage = R"(usage: ssmc-tasks <task> [options]
+// scripts/plot_tasks.py as kPlotScript (PlotScript.inc is generated from
+// the repository's file by apps/EmbedText.cmake).
+#include "tools/ssmc-tasks/PlotScript.inc"
 
-Runs compiled ssm models on the theory tasks (TASKS.md) and writes tables
-(markdown, CSV, JSON), PNG plots and a report of each claim to --out.
-
-tasks:
-  copy    COPY: one-hot and random keys over a grid of L and N, decay in
-          f32 vs bf16, and the softmax-attention baseline
-  mqar    multi-query associative recall at the Zoology sizes and larger
-  dp      DP with chain-of-thought: LIS, edit distance, arithmetic mod 11,
-          m-local sum, with state O(T) and O(m)
-  cost    per-token and total generation cost for T = 10^2 .. 10^5, four
-          decoders, with log-log slopes
-  demo    a small version of every task (a few minutes on 2 cores)
-
-common options:
-  --seed N          random seed (default 1); results are deterministic for it
-  --out DIR         output folder (default: tasks-out/<task>)
-  --target cpu|cuda where models run (default cpu)
-  --threads N       OpenMP threads of the compiled code (0: runtime default)
-  --quick           the small sizes the demo uses
-  --no-plots        do not run the plotting script
-  --plot-script F   plotting script (default: scripts/plot_tasks.py of the
-                    source tree)
-  -h, --help        this text
-
-task options (comma-separated lists):
-  copy:  --lengths L,..  --states N,..  --samples S  --decays a,..
-  mqar:  --states N,..  --samples S
-  dp:    --lis n,..  --edit n,..  --arith ops,..  --local T,..  --samples S
-         --window m  --max-full-state-tokens T
-  cost:  --lengths T,..  --max-quadratic T  --window w  --local-state m
+const char *kOverview =
+    R"(Runs compiled ssm models on the theory tasks (TASKS.md) and
+writes tables (markdown, CSV, JSON), PNG plots and a report of each claim to
+--out. Exit status: 0 the tasks ran, 1 a task could not run, 2 bad command
+line. List values are comma-separated.
 )";
+
+//===----------------------------------------------------------------------===//
+// Command line: one subcommand per task, each with the options it reads
+//===----------------------------------------------------------------------===//
+
+cl::SubCommand copyTask("copy", "COPY: one-hot and random keys over a grid of "
+                                "L and N, decay in f32 vs bf16, and the "
+                                "softmax-attention baseline");
+cl::SubCommand mqarTask("mqar", "Multi-query associative recall at the "
+                                "Zoology sizes and larger");
+cl::SubCommand dpTask("dp", "DP with chain-of-thought: LIS, edit distance, "
+                            "arithmetic mod 11, m-local sum, with state O(T) "
+                            "and O(m)");
+cl::SubCommand costTask("cost", "Per-token and total generation cost for T = "
+                                "10^2 .. 10^5, four decoders, with log-log "
+                                "slopes");
+cl::SubCommand demoTask("demo", "A small version of every task (a few "
+                                "minutes on 2 cores)");
+cl::SubCommandGroup everyTask{&copyTask, &mqarTask, &dpTask, &costTask,
+                              &demoTask};
+
+cl::OptionCategory commonOptions("Common options");
+cl::OptionCategory taskOptions("Task options");
+
+// Values are read as text and checked by applyValues, which names the
+// option and the value it rejects.
+cl::opt<std::string>
+    seedOpt("seed",
+            cl::desc("Random seed (default 1); results are deterministic for it"),
+            cl::value_desc("N"), cl::sub(everyTask), cl::cat(commonOptions));
+cl::opt<std::string> outOpt("out",
+                            cl::desc("Output folder (default: tasks-out/<task>)"),
+                            cl::value_desc("DIR"), cl::sub(everyTask),
+                            cl::cat(commonOptions));
+cl::opt<std::string>
+    targetOpt("target",
+              cl::desc("Where models run (default cpu; the task models have "
+                       "no GPU kernels yet, so cuda is refused)"),
+              cl::value_desc("cpu|cuda"), cl::sub(everyTask),
+              cl::cat(commonOptions));
+cl::opt<std::string>
+    threadsOpt("threads",
+               cl::desc("OpenMP threads of the compiled code (default 0: the "
+                        "runtime's choice)"),
+               cl::value_desc("N"), cl::sub(everyTask), cl::cat(commonOptions));
+cl::opt<bool> quickOpt("quick", cl::desc("The small sizes the demo uses"),
+                       cl::sub(everyTask), cl::cat(commonOptions));
+cl::opt<bool> noPlotsOpt("no-plots", cl::desc("Do not run the plotting script"),
+                         cl::sub(everyTask), cl::cat(commonOptions));
+cl::opt<std::string>
+    plotScriptOpt("plot-script",
+                  cl::desc("Plotting script (default: scripts/plot_tasks.py, "
+                           "built into ssmc-tasks)"),
+                  cl::value_desc("F"), cl::sub(everyTask),
+                  cl::cat(commonOptions));
+
+// copy (and the demo's COPY)
+cl::opt<std::string> copyLengthsOpt("lengths",
+                                    cl::desc("COPY sequence lengths L"),
+                                    cl::value_desc("L,.."), cl::sub(copyTask),
+                                    cl::sub(demoTask), cl::cat(taskOptions));
+cl::opt<std::string> copyStatesOpt("states", cl::desc("COPY state sizes N"),
+                                   cl::value_desc("N,.."), cl::sub(copyTask),
+                                   cl::sub(demoTask), cl::cat(taskOptions));
+cl::opt<std::string> decaysOpt("decays",
+                               cl::desc("Decays a, each in (0, 1), of the COPY "
+                                        "decay experiment"),
+                               cl::value_desc("a,.."), cl::sub(copyTask),
+                               cl::sub(demoTask), cl::cat(taskOptions));
+cl::opt<std::string>
+    samplesOpt("samples",
+               cl::desc("Samples per COPY grid cell, MQAR size and DP problem "
+                        "size"),
+               cl::value_desc("S"), cl::sub(copyTask), cl::sub(mqarTask),
+               cl::sub(dpTask), cl::sub(demoTask), cl::cat(taskOptions));
+// mqar
+cl::opt<std::string> mqarStatesOpt("states", cl::desc("MQAR state sizes N"),
+                                   cl::value_desc("N,.."), cl::sub(mqarTask),
+                                   cl::cat(taskOptions));
+// dp
+cl::opt<std::string> lisOpt("lis", cl::desc("LIS sizes n"),
+                            cl::value_desc("n,.."), cl::sub(dpTask),
+                            cl::sub(demoTask), cl::cat(taskOptions));
+cl::opt<std::string> editOpt("edit", cl::desc("Edit-distance sizes n"),
+                             cl::value_desc("n,.."), cl::sub(dpTask),
+                             cl::sub(demoTask), cl::cat(taskOptions));
+cl::opt<std::string> arithOpt("arith",
+                              cl::desc("Operators per arithmetic expression"),
+                              cl::value_desc("ops,.."), cl::sub(dpTask),
+                              cl::sub(demoTask), cl::cat(taskOptions));
+cl::opt<std::string> localOpt("local", cl::desc("Lengths T of the m-local sum"),
+                              cl::value_desc("T,.."), cl::sub(dpTask),
+                              cl::sub(demoTask), cl::cat(taskOptions));
+cl::opt<std::string> dpWindowOpt("window",
+                                 cl::desc("m of the m-local sum (default 3)"),
+                                 cl::value_desc("m"), cl::sub(dpTask),
+                                 cl::sub(demoTask), cl::cat(taskOptions));
+cl::opt<std::string>
+    maxFullStateOpt("max-full-state-tokens",
+                    cl::desc("Longest instance the O(T)-state model runs "
+                             "(default 4000; 2500 in demo and with --quick)"),
+                    cl::value_desc("T"), cl::sub(dpTask), cl::sub(demoTask),
+                    cl::cat(taskOptions));
+// cost
+cl::opt<std::string> costLengthsOpt("lengths",
+                                    cl::desc("Generated lengths T"),
+                                    cl::value_desc("T,.."), cl::sub(costTask),
+                                    cl::cat(taskOptions));
+cl::opt<std::string>
+    maxQuadraticOpt("max-quadratic",
+                    cl::desc("Longest T of the decoders whose per-token cost "
+                             "grows with T (default 30000; 10000 in demo and with --quick)"),
+                    cl::value_desc("T"), cl::sub(costTask), cl::sub(demoTask),
+                    cl::cat(taskOptions));
+cl::opt<std::string> costWindowOpt("window",
+                                   cl::desc("w of sliding-window attention "
+                                            "(default 64)"),
+                                   cl::value_desc("w"), cl::sub(costTask),
+                                   cl::cat(taskOptions));
+cl::opt<std::string>
+    localStateOpt("local-state",
+                  cl::desc("N of the O(m) recurrent decoder (default 64)"),
+                  cl::value_desc("N"), cl::sub(costTask), cl::sub(demoTask),
+                  cl::cat(taskOptions));
+
+/// What a run does, as the command line sets it.
+struct Settings {
+  std::string task;
+  RunOptions run;
+  CopyOptions copy;
+  MQAROptions mqar;
+  DPOptions dp;
+  CostOptions cost;
+  std::string out;
+  std::string plotScript; ///< empty: the built-in one
+  bool plots = true;
+  std::string command; ///< the command line, for the report
+};
 
 int usageError(const std::string &msg) {
   llvm::errs() << "ssmc-tasks: error: " << msg << "\n"
@@ -91,6 +210,14 @@ bool parseDoubles(llvm::StringRef s, std::vector<double> &out) {
   return !out.empty();
 }
 
+bool parseNumber(llvm::StringRef s, int64_t min, int64_t &out) {
+  int64_t v;
+  if (s.getAsInteger(10, v) || v < min)
+    return false;
+  out = v;
+  return true;
+}
+
 void quickCopy(CopyOptions &c) {
   c.lengths = {16, 64, 256, 1024};
   c.stateSizes = {4, 16, 64, 256, 1024};
@@ -117,148 +244,158 @@ void quickCost(CostOptions &c) {
   c.maxQuadraticLength = 10000;
 }
 
-} // namespace
+/// An option with a value and how it sets the run; false rejects the value.
+struct ValueOption {
+  cl::opt<std::string> &option;
+  bool (*apply)(Settings &, llvm::StringRef);
+};
 
-int main(int argc, char **argv) {
+/// In alphabetical order of the names, the order values are checked in.
+const ValueOption kValueOptions[] = {
+    {arithOpt,
+     [](Settings &s, llvm::StringRef v) {
+       return parseList(v, s.dp.arithmeticOps);
+     }},
+    {decaysOpt,
+     [](Settings &s, llvm::StringRef v) { return parseDoubles(v, s.copy.decays); }},
+    {editOpt,
+     [](Settings &s, llvm::StringRef v) { return parseList(v, s.dp.editSizes); }},
+    {copyLengthsOpt,
+     [](Settings &s, llvm::StringRef v) { return parseList(v, s.copy.lengths); }},
+    {costLengthsOpt,
+     [](Settings &s, llvm::StringRef v) { return parseList(v, s.cost.lengths); }},
+    {lisOpt,
+     [](Settings &s, llvm::StringRef v) { return parseList(v, s.dp.lisSizes); }},
+    {localOpt,
+     [](Settings &s, llvm::StringRef v) { return parseList(v, s.dp.localSizes); }},
+    {localStateOpt,
+     [](Settings &s, llvm::StringRef v) {
+       return parseNumber(v, 1, s.cost.localState);
+     }},
+    {maxFullStateOpt,
+     [](Settings &s, llvm::StringRef v) {
+       return parseNumber(v, 1, s.dp.maxFullStateTokens);
+     }},
+    {maxQuadraticOpt,
+     [](Settings &s, llvm::StringRef v) {
+       return parseNumber(v, 1, s.cost.maxQuadraticLength);
+     }},
+    {outOpt,
+     [](Settings &s, llvm::StringRef v) {
+       s.out = v.str();
+       return true;
+     }},
+    {plotScriptOpt,
+     [](Settings &s, llvm::StringRef v) {
+       s.plotScript = v.str();
+       return true;
+     }},
+    {samplesOpt,
+     [](Settings &s, llvm::StringRef v) {
+       int64_t n = 0;
+       bool ok = parseNumber(v, 1, n);
+       s.copy.samples = s.mqar.samples = s.dp.samples = n;
+       return ok;
+     }},
+    {seedOpt,
+     [](Settings &s, llvm::StringRef v) { return !v.getAsInteger(10, s.run.seed); }},
+    {copyStatesOpt,
+     [](Settings &s, llvm::StringRef v) { return parseList(v, s.copy.stateSizes); }},
+    {mqarStatesOpt,
+     [](Settings &s, llvm::StringRef v) { return parseList(v, s.mqar.stateSizes); }},
+    {targetOpt, [](Settings &, llvm::StringRef v) { return v == "cpu"; }},
+    {threadsOpt,
+     [](Settings &s, llvm::StringRef v) {
+       int64_t t = 0;
+       bool ok = parseNumber(v, 0, t);
+       s.run.threads = static_cast<unsigned>(t);
+       return ok;
+     }},
+    {dpWindowOpt,
+     [](Settings &s, llvm::StringRef v) {
+       return parseNumber(v, 1, s.dp.localWindow);
+     }},
+    {costWindowOpt,
+     [](Settings &s, llvm::StringRef v) { return parseNumber(v, 1, s.cost.window); }},
+};
+
+/// Parses the command line into `s`; returns the exit status when the
+/// program must stop (help printed, or the command line is wrong).
+std::optional<int> parseCommandLine(int argc, char **argv, Settings &s) {
+  const char *tasks[] = {"copy", "mqar", "dp", "cost", "demo"};
   if (argc < 2)
     return usageError("missing task (copy, mqar, dp, cost or demo)");
-  std::string task = argv[1];
-  if (task == "-h" || task == "--help") {
-    llvm::outs() << kUsage;
-    return 0;
-  }
-  if (task != "copy" && task != "mqar" && task != "dp" && task != "cost" &&
-      task != "demo")
-    return usageError("unknown task '" + task +
+  llvm::StringRef first = argv[1];
+  if (!first.starts_with("-") && !llvm::is_contained(tasks, first))
+    return usageError("unknown task '" + first.str() +
                       "' (expected copy, mqar, dp, cost or demo)");
+  s.command = "ssmc-tasks";
+  std::vector<const char *> args;
+  // Messages name the program as it is documented, not by its path.
+  args.push_back("ssmc-tasks");
+  for (int i = 1; i < argc; ++i) {
+    s.command += std::string(" ") + argv[i];
+    // -h is --help, as it always was.
+    args.push_back(llvm::StringRef(argv[i]) == "-h" ? "--help" : argv[i]);
+  }
+  // LLVM's own options stay out of the top-level help.
+  cl::HideUnrelatedOptions({&commonOptions, &taskOptions});
+  std::string errors;
+  llvm::raw_string_ostream errorStream(errors);
+  if (!cl::ParseCommandLineOptions(args.size(), args.data(), kOverview,
+                                   &errorStream)) {
+    llvm::errs() << errors;
+    return 2;
+  }
+  for (cl::SubCommand *task : everyTask.getSubCommands())
+    if (*task)
+      s.task = task->getName().str();
+  if (s.task.empty())
+    return usageError("missing task (copy, mqar, dp, cost or demo)");
+  return std::nullopt;
+}
 
-  RunOptions run;
-  CopyOptions copy;
-  MQAROptions mqar;
-  DPOptions dp;
-  CostOptions cost;
-  dp.examplesDir = std::string(SSMC_SOURCE_DIR) + "/examples/dp";
-  std::string out = "tasks-out/" + task;
-  std::string plotScript = std::string(SSMC_SOURCE_DIR) + "/scripts/plot_tasks.py";
-  bool quick = task == "demo", plots = true;
-  std::string command = "ssmc-tasks";
-  for (int i = 1; i < argc; ++i)
-    command += std::string(" ") + argv[i];
-
-  // Options that take a value.
-  std::map<std::string, std::string> values;
-  static const char *withValue[] = {
-      "--seed", "--out", "--target", "--threads", "--lengths", "--states",
-      "--samples", "--decays", "--lis", "--edit", "--arith", "--local",
-      "--window", "--max-full-state-tokens", "--max-quadratic",
-      "--local-state", "--plot-script"};
-  for (int i = 2; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "-h" || a == "--help") {
-      llvm::outs() << kUsage;
-      return 0;
-    }
-    if (a == "--quick") {
-      quick = true;
+/// The quick sizes first, then every value the command line gives.
+std::optional<int> applyValues(Settings &s) {
+  s.out = "tasks-out/" + s.task;
+  s.plots = !noPlotsOpt;
+  if (s.task == "demo" || quickOpt) {
+    quickCopy(s.copy);
+    quickMQAR(s.mqar);
+    quickDP(s.dp);
+    quickCost(s.cost);
+  }
+  for (const ValueOption &o : kValueOptions) {
+    if (!o.option.getNumOccurrences())
       continue;
+    if (&o.option == &targetOpt && o.option.getValue() == "cuda") {
+      llvm::errs() << "ssmc-tasks: error: --target cuda: the task models "
+                      "(linear attention, attention, their decode steps) "
+                      "have no GPU kernels yet, so they would run on the "
+                      "host; use --target cpu\n";
+      return 1;
     }
-    if (a == "--no-plots") {
-      plots = false;
-      continue;
-    }
-    std::string key = a, value;
-    size_t eq = a.find('=');
-    if (eq != std::string::npos)
-      key = a.substr(0, eq), value = a.substr(eq + 1);
-    if (std::find(std::begin(withValue), std::end(withValue), key) ==
-        std::end(withValue))
-      return usageError("unknown option '" + a + "'");
-    if (eq == std::string::npos) {
-      if (i + 1 >= argc)
-        return usageError("option '" + key + "' needs a value");
-      value = argv[++i];
-    }
-    values[key] = value;
+    if (!o.apply(s, o.option.getValue()))
+      return usageError("bad value '" + o.option.getValue() + "' for --" +
+                        o.option.ArgStr.str());
   }
-  if (quick) {
-    quickCopy(copy);
-    quickMQAR(mqar);
-    quickDP(dp);
-    quickCost(cost);
-  }
-  auto number = [&](const std::string &key, int64_t &dst, int64_t min) -> bool {
-    auto it = values.find(key);
-    if (it == values.end())
-      return true;
-    int64_t v;
-    if (llvm::StringRef(it->second).getAsInteger(10, v) || v < min)
-      return false;
-    dst = v;
-    return true;
-  };
-  for (auto &[key, value] : values) {
-    bool ok = true;
-    if (key == "--seed") {
-      ok = !llvm::StringRef(value).getAsInteger(10, run.seed);
-    } else if (key == "--out") {
-      out = value;
-    } else if (key == "--plot-script") {
-      plotScript = value;
-    } else if (key == "--target") {
-      if (value == "cuda") {
-        llvm::errs() << "ssmc-tasks: error: --target cuda: the task models "
-                        "(linear attention, attention, their decode steps) "
-                        "have no GPU kernels yet, so they would run on the "
-                        "host; use --target cpu\n";
-        return 1;
-      }
-      ok = value == "cpu";
-    } else if (key == "--threads") {
-      int64_t t = 0;
-      ok = number(key, t, 0);
-      run.threads = static_cast<unsigned>(t);
-    } else if (key == "--lengths") {
-      ok = parseList(value, task == "cost" ? cost.lengths : copy.lengths);
-    } else if (key == "--states") {
-      ok = parseList(value, task == "mqar" ? mqar.stateSizes : copy.stateSizes);
-    } else if (key == "--samples") {
-      int64_t s = 0;
-      ok = number(key, s, 1);
-      copy.samples = mqar.samples = dp.samples = s;
-    } else if (key == "--decays") {
-      ok = parseDoubles(value, copy.decays);
-    } else if (key == "--lis") {
-      ok = parseList(value, dp.lisSizes);
-    } else if (key == "--edit") {
-      ok = parseList(value, dp.editSizes);
-    } else if (key == "--arith") {
-      ok = parseList(value, dp.arithmeticOps);
-    } else if (key == "--local") {
-      ok = parseList(value, dp.localSizes);
-    } else if (key == "--window") {
-      int64_t w = 0;
-      ok = number(key, w, 1);
-      (task == "cost" ? cost.window : dp.localWindow) = w;
-    } else if (key == "--max-full-state-tokens") {
-      ok = number(key, dp.maxFullStateTokens, 1);
-    } else if (key == "--max-quadratic") {
-      ok = number(key, cost.maxQuadraticLength, 1);
-    } else if (key == "--local-state") {
-      ok = number(key, cost.localState, 1);
-    }
-    if (!ok)
-      return usageError("bad value '" + value + "' for " + key);
-  }
+  return std::nullopt;
+}
 
+//===----------------------------------------------------------------------===//
+// Running
+//===----------------------------------------------------------------------===//
+
+/// Runs the task (every task for demo), printing each table as it comes;
+/// false when one could not run.
+bool runTasks(Settings &s, std::vector<TaskResult> &results) {
   auto start = std::chrono::steady_clock::now();
-  run.progress = [&](const std::string &line) {
-    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-                   .count();
-    llvm::errs() << llvm::formatv("[{0,3}:{1:D2}] ", int(s) / 60, int(s) % 60)
+  s.run.progress = [start](const std::string &line) {
+    double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+                     .count();
+    llvm::errs() << llvm::formatv("[{0,3}:{1:D2}] ", int(sec) / 60, int(sec) % 60)
                  << line << "\n";
   };
-
-  std::vector<TaskResult> results;
   auto runOne = [&](llvm::Expected<TaskResult> r) -> bool {
     if (!r) {
       llvm::errs() << "ssmc-tasks: error: " << llvm::toString(r.takeError())
@@ -272,48 +409,88 @@ int main(int argc, char **argv) {
     results.push_back(std::move(*r));
     return true;
   };
-  bool all = task == "demo";
-  if ((all || task == "copy") && !runOne(runCopy(copy, run)))
-    return 1;
-  if ((all || task == "mqar") && !runOne(runMQAR(mqar, run)))
-    return 1;
-  if ((all || task == "dp") && !runOne(runDP(dp, run)))
-    return 1;
-  if ((all || task == "cost") && !runOne(runCost(cost, run)))
-    return 1;
+  bool all = s.task == "demo";
+  return (!(all || s.task == "copy") || runOne(runCopy(s.copy, s.run))) &&
+         (!(all || s.task == "mqar") || runOne(runMQAR(s.mqar, s.run))) &&
+         (!(all || s.task == "dp") || runOne(runDP(s.dp, s.run))) &&
+         (!(all || s.task == "cost") || runOne(runCost(s.cost, s.run)));
+}
 
-  if (llvm::Error e = writeReport(results, out, command)) {
-    llvm::errs() << "ssmc-tasks: error: " << llvm::toString(std::move(e)) << "\n";
-    return 1;
+/// Debian's python3 (which python3-matplotlib serves) first, then the
+/// python3 on PATH.
+std::vector<std::string> pythons() {
+  std::vector<std::string> found;
+  if (llvm::sys::fs::can_execute("/usr/bin/python3"))
+    found.push_back("/usr/bin/python3");
+  if (auto p = llvm::sys::findProgramByName("python3"); p && *p != "/usr/bin/python3")
+    found.push_back(*p);
+  return found;
+}
+
+/// Asked quietly, so that a missing matplotlib costs one line, not a
+/// traceback.
+bool hasMatplotlib(const std::string &python) {
+  std::optional<llvm::StringRef> quiet[] = {llvm::StringRef(), llvm::StringRef(),
+                                            llvm::StringRef()};
+  return llvm::sys::ExecuteAndWait(python, {python, "-c", "import matplotlib"},
+                                   std::nullopt, quiet) == 0;
+}
+
+/// The built-in plotting script in a temporary file, removed when done.
+struct TemporaryScript {
+  llvm::SmallString<128> path;
+  std::error_code error;
+  TemporaryScript() {
+    int fd;
+    error = llvm::sys::fs::createTemporaryFile("ssmc-tasks-plot", "py", fd, path);
+    if (error)
+      return;
+    llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
+    os << kPlotScript;
+    os.close();
+    error = os.error();
   }
-  if (plots) {
-    // Debian's python3 (which python3-matplotlib serves) first, then the
-    // python3 on PATH.
-    std::vector<std::string> pythons;
-    if (llvm::sys::fs::can_execute("/usr/bin/python3"))
-      pythons.push_back("/usr/bin/python3");
-    if (auto p = llvm::sys::findProgramByName("python3"); p && *p != "/usr/bin/python3")
-      pythons.push_back(*p);
-    bool plotted = false;
-    std::string why = "no python3 found";
-    if (!llvm::sys::fs::exists(plotScript))
-      why = plotScript + " not found", pythons.clear();
-    for (const std::string &py : pythons) {
-      std::string err;
-      int rc = llvm::sys::ExecuteAndWait(py, {py, plotScript, out}, std::nullopt,
-                                         {}, 0, 0, &err);
-      if (rc == 0) {
-        plotted = true;
-        break;
-      }
-      why = py + " exited with " + std::to_string(rc) +
-            " (is python3-matplotlib installed?)";
+  ~TemporaryScript() {
+    if (!path.empty())
+      llvm::sys::fs::remove(path);
+  }
+};
+
+/// Writes DIR/<table>.png with the first python3 that has matplotlib;
+/// returns why it did not (empty when it did).
+std::string plot(const Settings &s) {
+  std::optional<TemporaryScript> builtIn;
+  std::string script = s.plotScript;
+  if (script.empty()) {
+    builtIn.emplace();
+    if (builtIn->error)
+      return "cannot write the plotting script: " + builtIn->error.message();
+    script = builtIn->path.str().str();
+  } else if (!llvm::sys::fs::exists(script)) {
+    return script + " not found";
+  }
+  std::string failed;
+  std::vector<std::string> withoutMatplotlib;
+  for (const std::string &py : pythons()) {
+    if (!hasMatplotlib(py)) {
+      withoutMatplotlib.push_back(py);
+      continue;
     }
-    if (!plotted)
-      llvm::errs() << "ssmc-tasks: plots skipped: " << why << "\n";
-    else if (llvm::Error e = writeReport(results, out, command)) // embed PNGs
-      llvm::consumeError(std::move(e));
+    int rc = llvm::sys::ExecuteAndWait(py, {py, script, s.out});
+    if (rc == 0)
+      return "";
+    failed = py + " exited with " + std::to_string(rc);
   }
+  if (!failed.empty())
+    return failed;
+  if (!withoutMatplotlib.empty())
+    return "no python3 with matplotlib (tried " +
+           llvm::join(withoutMatplotlib, ", ") +
+           "; Debian: python3-matplotlib)";
+  return "no python3 found";
+}
+
+void printClaims(const std::vector<TaskResult> &results, const std::string &out) {
   llvm::outs() << "\n## Claims\n\n";
   int supported = 0, claims = 0;
   for (const TaskResult &r : results)
@@ -326,5 +503,31 @@ int main(int argc, char **argv) {
     }
   llvm::outs() << llvm::formatv("\n{0}/{1} claims supported; report: {2}/report.md\n",
                                 supported, claims, out);
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  Settings s;
+  if (std::optional<int> status = parseCommandLine(argc, argv, s))
+    return *status;
+  if (std::optional<int> status = applyValues(s))
+    return *status;
+
+  std::vector<TaskResult> results;
+  if (!runTasks(s, results))
+    return 1;
+  if (llvm::Error e = writeReport(results, s.out, s.command)) {
+    llvm::errs() << "ssmc-tasks: error: " << llvm::toString(std::move(e)) << "\n";
+    return 1;
+  }
+  if (s.plots) {
+    std::string why = plot(s);
+    if (!why.empty())
+      llvm::errs() << "ssmc-tasks: plots skipped: " << why << "\n";
+    else if (llvm::Error e = writeReport(results, s.out, s.command)) // embed PNGs
+      llvm::consumeError(std::move(e));
+  }
+  printClaims(results, s.out);
   return 0;
 }

@@ -1,6 +1,6 @@
 //===- Config.cpp - checkpoint layouts, configuration inference, init -----===//
 
-#include "ssmc/Models.h"
+#include "apps/lm/LanguageModel.h"
 #include "ssmc/TensorIO.h"
 
 #include "llvm/ADT/StringExtras.h"

@@ -13,7 +13,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "Models.h"
+#include "Constructions.h"
 
 #include "llvm/Support/FormatVariadic.h"
 

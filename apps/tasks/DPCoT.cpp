@@ -15,19 +15,11 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "Models.h"
+#include "Constructions.h"
 
-#include "ssmc/Dialect/SSM/Analysis/CostModel.h"
-#include "ssmc/DPReference.h"
+#include "apps/tasks/DPSolvers.h"
+#include "ssmc/ProgramReport.h"
 
-#include "ssmc/Dialect/SSM/SSMDialect.h"
-#include "ssmc/Dialect/SSM/SSMOps.h"
-
-#include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "mlir/Dialect/Tensor/IR/Tensor.h"
-#include "mlir/IR/MLIRContext.h"
-#include "mlir/Parser/Parser.h"
 #include "llvm/Support/FormatVariadic.h"
 
 #include <algorithm>
@@ -363,63 +355,45 @@ struct Problem {
   int64_t answer; ///< from the independent solver
   int64_t vocab;
 };
+using ProblemGroup = std::vector<Problem>;
 
-/// The ssm.dp analysis of an examples/dp program at size n.
-std::string analysisOf(const std::string &dir, const std::string &file,
-                       int64_t n) {
-  if (dir.empty())
-    return "(examples dir not given)";
-  mlir::MLIRContext ctx;
-  ctx.loadDialect<mlir::ssm::SSMDialect, mlir::arith::ArithDialect,
-                  mlir::func::FuncDialect, mlir::tensor::TensorDialect>();
-  ctx.allowUnregisteredDialects(false);
-  mlir::OwningOpRef<mlir::ModuleOp> module =
-      mlir::parseSourceFile<mlir::ModuleOp>(dir + "/" + file, &ctx);
-  if (!module)
-    return "(cannot parse " + file + ")";
-  std::string text;
-  module->walk([&](mlir::ssm::DPOp op) {
-    if (!text.empty())
-      return;
-    if (std::optional<DPAnalysis> a = analyzeDP(op, n))
-      text = a->windowText + (a->window ? " = " + std::to_string(*a->window)
-                                        : std::string()) +
-             " cells";
-  });
-  return text.empty() ? "(no ssm.dp)" : text;
-}
+/// Draws the instances, in a fixed order from one generator: `samples` per
+/// size of every problem (at most 3 of the long local sums).
+class InstanceGenerator {
+public:
+  InstanceGenerator(const DPOptions &o, uint64_t seed) : o(o), rng(seed) {}
 
-} // namespace
+  std::vector<ProblemGroup> all() {
+    std::vector<ProblemGroup> groups;
+    for (int64_t n : o.lisSizes)
+      groups.push_back(lisGroup(n));
+    for (int64_t n : o.editSizes)
+      groups.push_back(editDistanceGroup(n));
+    for (int64_t ops : o.arithmeticOps)
+      groups.push_back(arithmeticGroup(ops));
+    for (int64_t T : o.localSizes)
+      groups.push_back(localSumGroup(T));
+    return groups;
+  }
 
-llvm::Expected<TaskResult> runDP(const DPOptions &o, const RunOptions &ro) {
-  auto jit = compileModel(cotStepProgram(), "DP chain-of-thought", ro);
-  if (!jit)
-    return jit.takeError();
-  auto say = [&](const std::string &s) {
-    if (ro.progress)
-      ro.progress(s);
-  };
-  Rng rng(ro.seed + 3);
-  const int64_t slots = 2 * o.localWindow + 2;
-  const double slotDecay = std::pow(0.25, 1.0 / slots);
-
-  // Instances.
-  std::vector<std::vector<Problem>> groups;
-  auto uniform = [&](int64_t lo, int64_t hi) {
+private:
+  int64_t uniform(int64_t lo, int64_t hi) {
     return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
-  };
-  for (int64_t n : o.lisSizes) {
-    std::vector<Problem> g;
+  }
+
+  ProblemGroup lisGroup(int64_t n) {
+    ProblemGroup g;
     for (int64_t s = 0; s < o.samples; ++s) {
       std::vector<int64_t> a(n);
       for (auto &x : a)
         x = uniform(0, 99);
       g.push_back({"LIS", "n=" + std::to_string(n), lisProgram(a), ref::lis(a), kVocab});
     }
-    groups.push_back(std::move(g));
+    return g;
   }
-  for (int64_t n : o.editSizes) {
-    std::vector<Problem> g;
+
+  ProblemGroup editDistanceGroup(int64_t n) {
+    ProblemGroup g;
     for (int64_t s = 0; s < o.samples; ++s) {
       std::vector<int64_t> x(n), y(n);
       for (auto &c : x)
@@ -434,19 +408,21 @@ llvm::Expected<TaskResult> runDP(const DPOptions &o, const RunOptions &ro) {
       g.push_back({"edit distance", "n=" + std::to_string(n),
                    editDistanceProgram(x, y), ref::editDistance(x, y), kVocab});
     }
-    groups.push_back(std::move(g));
+    return g;
   }
-  for (int64_t ops : o.arithmeticOps) {
-    std::vector<Problem> g;
+
+  ProblemGroup arithmeticGroup(int64_t ops) {
+    ProblemGroup g;
     for (int64_t s = 0; s < o.samples; ++s) {
       Arithmetic a = arithmeticProgram(rng, ops);
       g.push_back({"arithmetic mod 11", std::to_string(ops) + " operators",
                    std::move(a.program), a.value, kArithVocab});
     }
-    groups.push_back(std::move(g));
+    return g;
   }
-  for (int64_t T : o.localSizes) {
-    std::vector<Problem> g;
+
+  ProblemGroup localSumGroup(int64_t T) {
+    ProblemGroup g;
     for (int64_t s = 0; s < std::min<int64_t>(o.samples, 3); ++s) {
       std::vector<int64_t> x(T);
       for (auto &c : x)
@@ -456,22 +432,24 @@ llvm::Expected<TaskResult> runDP(const DPOptions &o, const RunOptions &ro) {
                    "T=" + std::to_string(T),
                    localSumProgram(x, o.localWindow, 11), dp.back(), kLocalVocab});
     }
-    groups.push_back(std::move(g));
+    return g;
   }
 
-  TaskResult result;
-  result.task = "DP with chain-of-thought";
-  Table table{"dp_cot", "DP with chain-of-thought on the keyed-store model: answer accuracy",
-              {"problem", "size", "model state", "state N (slots)",
-               "state elements", "state bytes", "CoT tokens", "farthest read",
-               "samples", "answer accuracy", "count"},
-              {}};
-  std::map<std::string, std::pair<Score, Score>> byProblem; // O(T), O(m)
-  // O(m) groups: exact when every read fits the slots, failing otherwise.
-  int64_t fitGroups = 0, fitExact = 0, farGroups = 0, farFailed = 0;
-  size_t done = 0;
-  for (const auto &g : groups) {
-    const Problem &first = g.front();
+  const DPOptions &o;
+  Rng rng;
+};
+
+/// Runs every group on the O(T) and the O(m) model and keeps the tallies
+/// the claims are decided on.
+class ModelRuns {
+public:
+  ModelRuns(const DPOptions &o, const RunOptions &ro, Jit &jit)
+      : o(o), ro(ro), jit(jit), slots(2 * o.localWindow + 2),
+        slotDecay(std::pow(0.25, 1.0 / slots)) {}
+
+  /// Group `index` of `count`: the O(T) model (unless the group is longer
+  /// than maxFullStateTokens), then the O(m) one.
+  llvm::Error runGroup(const ProblemGroup &g, size_t index, size_t count) {
     // Programs of one group may differ in length (arithmetic): the O(T)
     // model gets a slot for every token of the longest.
     int64_t tokens = 0, far = 0;
@@ -482,83 +460,160 @@ llvm::Expected<TaskResult> runDP(const DPOptions &o, const RunOptions &ro) {
     for (int full = 1; full >= 0; --full) {
       if (full && tokens > o.maxFullStateTokens)
         continue;
-      int64_t N = full ? tokens : slots;
-      double decay = full ? 1.0 : slotDecay;
-      Score s;
-      say(llvm::formatv("dp: {0} {1}, state {2}, {3} samples (group {4}/{5})",
-                        first.name, first.size, full ? "O(T)" : "O(m)",
-                        g.size(), done + 1, groups.size()));
-      for (const Problem &p : g) {
-        if (runProgramExactly(p.program) != p.answer)
-          return llvm::createStringError(
-              llvm::inconvertibleErrorCode(),
-              "internal error: the " + p.name +
-                  " transitions disagree with the solver");
-        auto got = runOnModel(**jit, p.program, N, p.vocab, decay);
-        if (!got)
-          return got.takeError();
-        s.add(*got == p.answer);
-      }
-      if (!full) {
-        bool exact = s.correct == s.total;
-        if (far < slots)
-          ++fitGroups, fitExact += exact;
-        else
-          ++farGroups, farFailed += !exact;
-      }
-      auto &slot = byProblem[first.name];
-      Score &agg = full ? slot.first : slot.second;
-      agg.correct += s.correct, agg.total += s.total;
-      table.rows.push_back(
-          {first.name, first.size,
-           full ? "O(T): one slot per token" : "O(m): " + std::to_string(slots) + " slots, decay",
-           std::to_string(N), std::to_string(N * first.vocab),
-           std::to_string(N * first.vocab * 4), std::to_string(tokens),
-           std::to_string(far), std::to_string(g.size()),
-           llvm::formatv("{0:F1}%", 100 * s.rate()).str(), s.str()});
+      if (ro.progress)
+        ro.progress(llvm::formatv(
+            "dp: {0} {1}, state {2}, {3} samples (group {4}/{5})",
+            g.front().name, g.front().size, full ? "O(T)" : "O(m)", g.size(),
+            index + 1, count));
+      auto score = runState(g, full, full ? tokens : slots);
+      if (!score)
+        return score.takeError();
+      tally(g, full, tokens, far, *score);
     }
-    ++done;
+    return llvm::Error::success();
   }
 
-  // What the ssm.dp analysis says about each problem.
+  /// The accuracy table, one row per group and state.
+  Table table{"dp_cot",
+              "DP with chain-of-thought on the keyed-store model: answer accuracy",
+              {"problem", "size", "model state", "state N (slots)",
+               "state elements", "state bytes", "CoT tokens", "farthest read",
+               "samples", "answer accuracy", "count"},
+              {}};
+
+  std::vector<Claim> claims() const {
+    bool fullExact = true;
+    std::string fullEv, smallEv;
+    for (auto &[name, scores] : byProblem) {
+      fullExact &= scores.first.total > 0 &&
+                   scores.first.correct == scores.first.total;
+      fullEv += name + " " + scores.first.str() + "; ";
+      smallEv += name + " " + scores.second.str() + "; ";
+    }
+    return {
+        {"DP", "with state O(T) every DP is solved exactly", fullExact,
+         "O(T) answers: " + fullEv},
+        {"DP",
+         "with state O(m) (" + std::to_string(slots) +
+             " slots) a DP stays exact while its reads stay within the state "
+             "(the m-local DP at every T) and fails once they reach further "
+             "(LIS, edit distance, arithmetic)",
+         fitGroups > 0 && fitExact == fitGroups && farGroups > 0 &&
+             farFailed == farGroups,
+         llvm::formatv("exact in {0}/{1} groups whose farthest read fits; "
+                       "failing in {2}/{3} groups reading further. O(m) "
+                       "answers: {4}",
+                       fitExact, fitGroups, farFailed, farGroups, smallEv)}};
+  }
+
+private:
+  /// Every problem of `g` on the model with N slots (one per token when
+  /// `full`), after checking its transitions against the solver.
+  llvm::Expected<Score> runState(const ProblemGroup &g, bool full, int64_t N) {
+    double decay = full ? 1.0 : slotDecay;
+    Score s;
+    for (const Problem &p : g) {
+      if (runProgramExactly(p.program) != p.answer)
+        return llvm::createStringError(
+            llvm::inconvertibleErrorCode(),
+            "internal error: the " + p.name +
+                " transitions disagree with the solver");
+      auto got = runOnModel(jit, p.program, N, p.vocab, decay);
+      if (!got)
+        return got.takeError();
+      s.add(*got == p.answer);
+    }
+    return s;
+  }
+
+  void tally(const ProblemGroup &g, bool full, int64_t tokens, int64_t far,
+             const Score &s) {
+    const Problem &first = g.front();
+    const int64_t N = full ? tokens : slots;
+    // O(m) groups: exact when every read fits the slots, failing otherwise.
+    if (!full) {
+      bool exact = s.correct == s.total;
+      if (far < slots)
+        ++fitGroups, fitExact += exact;
+      else
+        ++farGroups, farFailed += !exact;
+    }
+    auto &slot = byProblem[first.name];
+    Score &agg = full ? slot.first : slot.second;
+    agg.correct += s.correct, agg.total += s.total;
+    table.rows.push_back(
+        {first.name, first.size,
+         full ? "O(T): one slot per token" : "O(m): " + std::to_string(slots) + " slots, decay",
+         std::to_string(N), std::to_string(N * first.vocab),
+         std::to_string(N * first.vocab * 4), std::to_string(tokens),
+         std::to_string(far), std::to_string(g.size()),
+         llvm::formatv("{0:F1}%", 100 * s.rate()).str(), s.str()});
+  }
+
+  const DPOptions &o;
+  const RunOptions &ro;
+  Jit &jit;
+  const int64_t slots;
+  const double slotDecay;
+  std::map<std::string, std::pair<Score, Score>> byProblem; // O(T), O(m)
+  int64_t fitGroups = 0, fitExact = 0, farGroups = 0, farFailed = 0;
+};
+
+// The examples/dp programs, built into the library (DPPrograms.inc is
+// generated from the repository's files by apps/EmbedText.cmake).
+#include "apps/tasks/DPPrograms.inc"
+
+/// What `--ssm-report` says about the ssm.dp of an examples/dp program at
+/// size n: its dependency window.
+std::string analysisOf(llvm::StringRef file, llvm::StringRef source,
+                       int64_t n) {
+  auto ops = reportProgram(source, n, file);
+  if (!ops) {
+    llvm::consumeError(ops.takeError());
+    return "(cannot parse " + file.str() + ")";
+  }
+  for (const OpReport &op : *ops)
+    if (op.dp)
+      return op.dp->windowText +
+             (op.dp->window ? " = " + std::to_string(*op.dp->window)
+                            : std::string()) +
+             " cells";
+  return "(no ssm.dp)";
+}
+
+Table analysisTable(const DPOptions &o) {
   Table analysis{"dp_analysis", "ssm.dp analysis of the examples/dp programs (--ssm-report)",
                  {"problem", "program", "size", "dependency window (analysis)"},
                  {}};
   for (int64_t n : o.lisSizes)
     analysis.rows.push_back({"LIS", "examples/dp/lis.mlir", "n=" + std::to_string(n),
-                             analysisOf(o.examplesDir, "lis.mlir", n)});
+                             analysisOf("lis.mlir", kLisProgram, n)});
   for (int64_t n : o.editSizes)
     analysis.rows.push_back({"edit distance", "examples/dp/edit_distance.mlir",
                              "n=" + std::to_string(n),
-                             analysisOf(o.examplesDir, "edit_distance.mlir", n)});
+                             analysisOf("edit_distance.mlir", kEditDistanceProgram, n)});
   for (int64_t T : o.localSizes)
     analysis.rows.push_back({"3-local sum mod 11", "examples/dp/local_sum.mlir",
                              "T=" + std::to_string(T),
-                             analysisOf(o.examplesDir, "local_sum.mlir", T)});
+                             analysisOf("local_sum.mlir", kLocalSumProgram, T)});
+  return analysis;
+}
 
-  bool fullExact = true;
-  std::string fullEv, smallEv;
-  for (auto &[name, scores] : byProblem) {
-    fullExact &= scores.first.total > 0 &&
-                 scores.first.correct == scores.first.total;
-    fullEv += name + " " + scores.first.str() + "; ";
-    smallEv += name + " " + scores.second.str() + "; ";
-  }
-  result.claims.push_back({"DP", "with state O(T) every DP is solved exactly",
-                           fullExact, "O(T) answers: " + fullEv});
-  result.claims.push_back(
-      {"DP",
-       "with state O(m) (" + std::to_string(slots) +
-           " slots) a DP stays exact while its reads stay within the state "
-           "(the m-local DP at every T) and fails once they reach further "
-           "(LIS, edit distance, arithmetic)",
-       fitGroups > 0 && fitExact == fitGroups && farGroups > 0 &&
-           farFailed == farGroups,
-       llvm::formatv("exact in {0}/{1} groups whose farthest read fits; "
-                     "failing in {2}/{3} groups reading further. O(m) "
-                     "answers: {4}",
-                     fitExact, fitGroups, farFailed, farGroups, smallEv)});
-  result.tables = {table, analysis};
+} // namespace
+
+llvm::Expected<TaskResult> runDP(const DPOptions &o, const RunOptions &ro) {
+  auto jit = compileModel(cotStepProgram(), "DP chain-of-thought", ro);
+  if (!jit)
+    return jit.takeError();
+  std::vector<ProblemGroup> groups = InstanceGenerator(o, ro.seed + 3).all();
+  ModelRuns runs(o, ro, **jit);
+  for (size_t i = 0; i < groups.size(); ++i)
+    if (llvm::Error e = runs.runGroup(groups[i], i, groups.size()))
+      return std::move(e);
+  TaskResult result;
+  result.task = "DP with chain-of-thought";
+  result.claims = runs.claims();
+  result.tables = {runs.table, analysisTable(o)};
   return result;
 }
 

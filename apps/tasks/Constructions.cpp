@@ -1,6 +1,6 @@
-//===- Models.cpp - the ssm programs the theory tasks compile -------------===//
+//===- Constructions.cpp - the ssm programs of the theory tasks -----------===//
 
-#include "Models.h"
+#include "Constructions.h"
 
 #include "llvm/ADT/StringExtras.h"
 

@@ -1,8 +1,8 @@
-//===- Models.h - language models compiled by ssmc --------------*- C++ -*-===//
+//===- LanguageModel.h - language models compiled by ssmc -------*- C++ -*-===//
 //
 // Whole language models as ssm programs: the configuration is read off the
 // tensor shapes of a .safetensors checkpoint with the names of the public
-// mamba_ssm / HuggingFace checkpoints, the program (examples/models/) is
+// mamba_ssm / HuggingFace checkpoints, the program (examples/lm/) is
 // generated for that configuration, compiled once by ssmc::Jit, and driven
 // as prefill (sequence ops over the prompt) followed by decode (one token
 // at a time against a constant-size state).
@@ -12,8 +12,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef SSMC_MODELS_H
-#define SSMC_MODELS_H
+#ifndef SSMC_APPS_LM_LANGUAGEMODEL_H
+#define SSMC_APPS_LM_LANGUAGEMODEL_H
 
 #include "ssmc/Jit.h"
 #include "ssmc/Tensor.h"
@@ -79,7 +79,7 @@ ModelConfig mamba2_130m();
 ModelConfig transformer130m();
 /// A configuration by name: mamba-130m, mamba2-130m, transformer-130m, and
 /// the 2-layer tiny (Mamba-1), tiny2 (Mamba-2) and tiny-transformer models
-/// (d_model 64, vocab 256) of the tests and examples/models.
+/// (d_model 64, vocab 256) of the tests and examples/lm.
 std::optional<ModelConfig> configByName(llvm::StringRef name);
 
 /// What a checkpoint's shapes cannot show, from a HuggingFace config.json
@@ -230,4 +230,4 @@ private:
 
 } // namespace ssmc::models
 
-#endif // SSMC_MODELS_H
+#endif // SSMC_APPS_LM_LANGUAGEMODEL_H

@@ -9,8 +9,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef SSMC_TASKS_H
-#define SSMC_TASKS_H
+#ifndef SSMC_APPS_TASKS_TASKS_H
+#define SSMC_APPS_TASKS_TASKS_H
 
 #include "ssmc/Jit.h"
 
@@ -141,7 +141,7 @@ struct CoTProgram {
   int64_t length() const { return prompt.size() + steps.size(); }
 };
 
-/// Programs and their independent answers (DPReference.h and a direct
+/// Programs and their independent answers (DPSolvers.h and a direct
 /// expression evaluator).
 CoTProgram lisProgram(const std::vector<int64_t> &a);
 CoTProgram editDistanceProgram(const std::vector<int64_t> &x,
@@ -170,8 +170,9 @@ struct DPOptions {
   /// The O(T)-state model is run on instances up to this many tokens
   /// (its per-token cost grows with T).
   int64_t maxFullStateTokens = 4000;
-  std::string examplesDir; ///< examples/dp, for the ssm.dp analysis
 };
+/// Also tabulates what the ssm.dp analysis (ssmc::reportProgram) says about
+/// the examples/dp programs of the same problems, which the library carries.
 llvm::Expected<TaskResult> runDP(const DPOptions &, const RunOptions &);
 
 //===----------------------------------------------------------------------===//
@@ -205,4 +206,4 @@ llvm::Error writeReport(const std::vector<TaskResult> &results,
 
 } // namespace ssmc::tasks
 
-#endif // SSMC_TASKS_H
+#endif // SSMC_APPS_TASKS_TASKS_H

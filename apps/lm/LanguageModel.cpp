@@ -1,6 +1,6 @@
-//===- Model.cpp - compile, load and drive a language model ---------------===//
+//===- LanguageModel.cpp - compile, load and drive a language model -------===//
 
-#include "ssmc/Models.h"
+#include "apps/lm/LanguageModel.h"
 #include "ssmc/TensorIO.h"
 
 #include "llvm/Support/FormatVariadic.h"

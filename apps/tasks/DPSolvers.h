@@ -1,4 +1,4 @@
-//===- DPReference.h - independent solvers for the DP examples --*- C++ -*-===//
+//===- DPSolvers.h - independent solvers for the DP examples ----*- C++ -*-===//
 //
 // Plain C++ solvers for the DP problems of examples/dp/ and of the theory
 // tasks. Each uses a textbook algorithm that differs from the ssm.dp
@@ -9,8 +9,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef SSMC_DPREFERENCE_H
-#define SSMC_DPREFERENCE_H
+#ifndef SSMC_APPS_TASKS_DPSOLVERS_H
+#define SSMC_APPS_TASKS_DPSOLVERS_H
 
 #include <algorithm>
 #include <cstdint>
@@ -119,4 +119,4 @@ inline std::vector<int64_t> localSumMod(const std::vector<int64_t> &s,
 
 } // namespace ssmc::ref
 
-#endif // SSMC_DPREFERENCE_H
+#endif // SSMC_APPS_TASKS_DPSOLVERS_H

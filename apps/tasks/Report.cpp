@@ -1,6 +1,6 @@
 //===- Report.cpp - scores, tables and the written report -----------------===//
 
-#include "ssmc/Tasks.h"
+#include "apps/tasks/Tasks.h"
 
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/JSON.h"

@@ -1,16 +1,16 @@
-//===- Models.h - the ssm programs the theory tasks compile -----*- C++ -*-===//
+//===- Constructions.h - the ssm programs of the theory tasks ---*- C++ -*-===//
 //
-// Internal to runtime/tasks. Each function returns the text of an ssm
+// Internal to apps/tasks. Each function returns the text of an ssm
 // program; the tasks compile it with ssmc::Jit and pass the weights the
 // theory prescribes as tensors.
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef SSMC_RUNTIME_TASKS_MODELS_H
-#define SSMC_RUNTIME_TASKS_MODELS_H
+#ifndef SSMC_APPS_TASKS_CONSTRUCTIONS_H
+#define SSMC_APPS_TASKS_CONSTRUCTIONS_H
 
 #include "ssmc/Jit.h"
-#include "ssmc/Tasks.h"
+#include "apps/tasks/Tasks.h"
 
 #include <memory>
 #include <string>
@@ -53,4 +53,4 @@ void set(OwnedTensor &t, int64_t i, float v);
 
 } // namespace ssmc::tasks::detail
 
-#endif // SSMC_RUNTIME_TASKS_MODELS_H
+#endif // SSMC_APPS_TASKS_CONSTRUCTIONS_H
