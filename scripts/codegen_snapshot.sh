@@ -9,7 +9,7 @@ out="${2:?usage: codegen_snapshot.sh BIN_DIR OUT_DIR}"
 root="${SSMC_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 mkdir -p "$out"
 programs=("$root"/bench/gpu/programs/*.mlir "$root"/test/gpu/programs/*.mlir
-  "$root"/examples/*.mlir "$root"/examples/models/*.mlir "$root"/examples/dp/*.mlir "$root"/test/Integration/CPU/*.mlir "$root"/test/Integration/GPU/*.mlir)
+  "$root"/examples/*.mlir "$root"/examples/lm/*.mlir "$root"/examples/dp/*.mlir "$root"/test/Integration/CPU/*.mlir "$root"/test/Integration/GPU/*.mlir)
 for p in "${programs[@]}"; do
   [ -f "$p" ] || continue
   name="$(basename "$(dirname "$p")")_$(basename "$p" .mlir)"

@@ -17,6 +17,9 @@ config.test_exec_root = os.path.join(config.ssmc_obj_root, "test")
 
 config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%ssmc_src_root", config.ssmc_src_root))
+# MLIR's .td files (mlir-tblgen -I), next to the LLVM tools' bin/.
+config.substitutions.append(
+    ("%mlir_include_dir", os.path.join(os.path.dirname(config.llvm_tools_dir), "include")))
 
 llvm_config.with_system_environment(
     ["HOME", "INCLUDE", "LIB", "TMP", "TEMP", "ASAN_OPTIONS", "LSAN_OPTIONS"])

@@ -11,7 +11,7 @@ func.func @knapsack(%w: tensor<?xi64> {ssm.name = "w"}, %v: tensor<?xi64> {ssm.n
   %cols = arith.addi %cap, %c1 : index
   %zero = arith.constant 0 : i64
   %best = ssm.dp [%n, %cols] inputs(%w, %v : tensor<?xi64>, tensor<?xi64>)
-      {deps = [array<i64: -1, 0>], output = "last"} : tensor<i64>
+      {deps = [array<i64: -1, 0>], output = #ssm.dp_output<last>} : tensor<i64>
     cell {
     ^bb0(%i: index, %c: index, %skip: i64, %wi: i64, %vi: i64):
       %wix = arith.index_cast %wi : i64 to index

@@ -4,6 +4,7 @@
 #include "ssmc/Passes.h"
 #include "ssmc/Pipelines.h"
 
+#include "lib/GPU/IR/SSMGPUDialect.h"
 #include "ssmc/Dialect/SSM/SSMDialect.h"
 
 #include "mlir/IR/DialectRegistry.h"
@@ -13,7 +14,7 @@
 #include "mlir/Target/LLVMIR/Dialect/All.h"
 
 void ssmc::registerAllDialects(mlir::DialectRegistry &registry) {
-  registry.insert<mlir::ssm::SSMDialect>();
+  registry.insert<mlir::ssm::SSMDialect, mlir::ssm_gpu::SSMGPUDialect>();
   mlir::registerAllDialects(registry);
   mlir::registerAllExtensions(registry);
   mlir::registerAllToLLVMIRTranslations(registry);

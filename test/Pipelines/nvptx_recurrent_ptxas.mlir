@@ -37,7 +37,7 @@
 // KERNELS-NEXT: memref.alloca() : memref<4096xf32, #gpu.address_space<workgroup>>
 // KERNELS-NEXT: memref.alloca() : memref<1024xf32, #gpu.address_space<workgroup>>
 // KERNELS-NOT: address_space<private>
-// KERNELS: ssm.gpu_barrier
+// KERNELS: ssm_gpu.barrier
 // KERNELS: scf.for {{.*}} -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32) {
 // linear_attention with per-key gates and the normaliser: q, k and gate
 // tiles, two partial read-outs (numerator, denominator).
@@ -61,7 +61,7 @@ func.func @main(%x: tensor<2x9x4x8xf32>, %dt: tensor<2x9x4xf32>, %A: tensor<4xf3
   %y, %h = ssm.ssd %x, %dt, %A, %B, %C D(%D) z(%x) dt_softplus
       : (tensor<2x9x4x8xf32>, tensor<2x9x4xf32>, tensor<4xf32>, tensor<2x9x2x16xf32>,
          tensor<2x9x2x16xf32>, tensor<4xf32>, tensor<2x9x4x8xf32>) -> (tensor<2x9x4x8xf32>, tensor<2x4x8x16xf32>)
-  %o, %s = ssm.linear_attention %q, %q, %v gate(%g) normalize {feature_map = "elu_plus_one"}
+  %o, %s = ssm.linear_attention %q, %q, %v gate(%g) normalize {feature_map = #ssm.feature_map<elu_plus_one>}
       : (tensor<2x3x9x16xf32>, tensor<2x3x9x16xf32>, tensor<2x3x9x24xf32>, tensor<2x3x9x16xf32>)
       -> (tensor<2x3x9x24xf32>, tensor<2x3x16x24xf32>)
   %q1 = tensor.extract_slice %q[0, 0, 0, 0] [1, 3, 9, 16] [1, 1, 1, 1] : tensor<2x3x9x16xf32> to tensor<1x3x9x16xf32>

@@ -19,10 +19,10 @@ func.func @selective_scan_step(%u: tensor<2x8xf32>, %A: tensor<8x4xf32>, %B: ten
 
 // CHECK-LABEL: func.func @linear_attention_step
 // CHECK: %[[G:.*]] = tensor.expand_shape %arg3 {{\[\[}}0], [1, 2], [3]] output_shape [1, 2, 1, 4] : tensor<1x2x4xf32> into tensor<1x2x1x4xf32>
-// CHECK: ssm.linear_attention %{{.*}}, %{{.*}}, %{{.*}} gate(%[[G]]) h0(%arg2) {feature_map = "relu"} : (tensor<1x2x1x4xf32>, tensor<1x2x1x4xf32>, tensor<1x2x1x4xf32>, tensor<1x2x1x4xf32>, tensor<1x2x4x4xf32>) -> (tensor<1x2x1x4xf32>, tensor<1x2x4x4xf32>)
+// CHECK: ssm.linear_attention %{{.*}}, %{{.*}}, %{{.*}} gate(%[[G]]) h0(%arg2) {feature_map = #ssm.feature_map<relu>} : (tensor<1x2x1x4xf32>, tensor<1x2x1x4xf32>, tensor<1x2x1x4xf32>, tensor<1x2x1x4xf32>, tensor<1x2x4x4xf32>) -> (tensor<1x2x1x4xf32>, tensor<1x2x4x4xf32>)
 func.func @linear_attention_step(%q: tensor<1x2x4xf32>, %unused: tensor<1x2x4xf32>, %s: tensor<1x2x4x4xf32>, %g: tensor<1x2x4xf32>)
     -> (tensor<1x2x4xf32>, tensor<1x2x4x4xf32>) {
-  %o, %s1 = ssm.linear_attention_step %q, %q, %q, %s gate(%g) {feature_map = "relu"}
+  %o, %s1 = ssm.linear_attention_step %q, %q, %q, %s gate(%g) {feature_map = #ssm.feature_map<relu>}
       : (tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4x4xf32>, tensor<1x2x4xf32>)
       -> (tensor<1x2x4xf32>, tensor<1x2x4x4xf32>)
   return %o, %s1 : tensor<1x2x4xf32>, tensor<1x2x4x4xf32>

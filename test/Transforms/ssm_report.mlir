@@ -88,7 +88,7 @@ func.func @logcumsumexp(%x: tensor<10x3xf64>, %init: f64) -> tensor<10x3xf64> {
 func.func @linear_attention(%q: tensor<2x4x16x8xf32>, %v: tensor<2x4x16x6xf32>, %g: tensor<2x4x16xf32>,
                             %h0: tensor<2x4x8x6xf32>) -> (tensor<2x4x16x6xf32>, tensor<2x4x8x6xf32>) {
   // expected-remark @+1 {{ssm.linear_attention: state 448 elements (1792 bytes, f32); per token 2416 flops, 136 transcendentals, 928 bytes; total over L=16: 38656 flops, 2176 transcendentals, 17920 bytes}}
-  %o, %s = ssm.linear_attention %q, %q, %v gate(%g) h0(%h0) normalize {feature_map = "elu_plus_one", scale = 0.5}
+  %o, %s = ssm.linear_attention %q, %q, %v gate(%g) h0(%h0) normalize {feature_map = #ssm.feature_map<elu_plus_one>, scale = 0.5}
       : (tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32>, tensor<2x4x16x6xf32>, tensor<2x4x16xf32>,
          tensor<2x4x8x6xf32>) -> (tensor<2x4x16x6xf32>, tensor<2x4x8x6xf32>)
   return %o, %s : tensor<2x4x16x6xf32>, tensor<2x4x8x6xf32>

@@ -7,7 +7,7 @@
 // CHECK: remark: ssm.dp: 1-D [1000] local; dependency window m = 1 cells (1 at these sizes); chain-of-thought state 1 elements (8 bytes, i64); work 1000 evaluations over 1000 cells; wavefront width 1 (sequential); lowering stores 1 cells
 func.func @local1(%T: index) -> tensor<i64> {
   %z = arith.constant 0 : i64
-  %r = ssm.dp [%T] {deps = [array<i64: -1>], output = "last"} : tensor<i64>
+  %r = ssm.dp [%T] {deps = [array<i64: -1>], output = #ssm.dp_output<last>} : tensor<i64>
     cell {
     ^bb0(%i: index, %d1: i64):
       ssm.yield %d1 : i64
@@ -21,7 +21,7 @@ func.func @local1(%T: index) -> tensor<i64> {
 // CHECK: remark: ssm.dp: 1-D [1000] local; dependency window m = 2 cells (2 at these sizes); chain-of-thought state 2 elements (16 bytes, i64); work 1000 evaluations over 1000 cells; wavefront width 1 (sequential); lowering stores 2 cells
 func.func @local2(%T: index) -> tensor<i64> {
   %z = arith.constant 0 : i64
-  %r = ssm.dp [%T] {deps = [array<i64: -1>, array<i64: -2>], output = "last"} : tensor<i64>
+  %r = ssm.dp [%T] {deps = [array<i64: -1>, array<i64: -2>], output = #ssm.dp_output<last>} : tensor<i64>
     cell {
     ^bb0(%i: index, %d1: i64, %d2: i64):
       ssm.yield %d1 : i64
@@ -35,7 +35,7 @@ func.func @local2(%T: index) -> tensor<i64> {
 // CHECK: remark: ssm.dp: 1-D [1000] local; dependency window m = 3 cells (3 at these sizes); chain-of-thought state 3 elements (24 bytes, i64); work 1000 evaluations over 1000 cells; wavefront width 1 (sequential); lowering stores 3 cells
 func.func @local3(%T: index) -> tensor<i64> {
   %z = arith.constant 0 : i64
-  %r = ssm.dp [%T] {deps = [array<i64: -1>, array<i64: -2>, array<i64: -3>], output = "last"} : tensor<i64>
+  %r = ssm.dp [%T] {deps = [array<i64: -1>, array<i64: -2>, array<i64: -3>], output = #ssm.dp_output<last>} : tensor<i64>
     cell {
     ^bb0(%i: index, %d1: i64, %d2: i64, %d3: i64):
       ssm.yield %d1 : i64
@@ -49,7 +49,7 @@ func.func @local3(%T: index) -> tensor<i64> {
 // CHECK: remark: ssm.dp: 1-D [1000] local; dependency window m = 4 cells (4 at these sizes); chain-of-thought state 4 elements (32 bytes, i64); work 1000 evaluations over 1000 cells; wavefront width 1 (sequential); lowering stores 4 cells
 func.func @local4(%T: index) -> tensor<i64> {
   %z = arith.constant 0 : i64
-  %r = ssm.dp [%T] {deps = [array<i64: -1>, array<i64: -2>, array<i64: -3>, array<i64: -4>], output = "last"} : tensor<i64>
+  %r = ssm.dp [%T] {deps = [array<i64: -1>, array<i64: -2>, array<i64: -3>, array<i64: -4>], output = #ssm.dp_output<last>} : tensor<i64>
     cell {
     ^bb0(%i: index, %d1: i64, %d2: i64, %d3: i64, %d4: i64):
       ssm.yield %d1 : i64
@@ -63,7 +63,7 @@ func.func @local4(%T: index) -> tensor<i64> {
 // CHECK: remark: ssm.dp: 1-D [1000] local; dependency window m = 5 cells (5 at these sizes); chain-of-thought state 5 elements (40 bytes, i64); work 1000 evaluations over 1000 cells; wavefront width 1 (sequential); lowering stores 5 cells
 func.func @local5(%T: index) -> tensor<i64> {
   %z = arith.constant 0 : i64
-  %r = ssm.dp [%T] {deps = [array<i64: -1>, array<i64: -2>, array<i64: -3>, array<i64: -4>, array<i64: -5>], output = "last"} : tensor<i64>
+  %r = ssm.dp [%T] {deps = [array<i64: -1>, array<i64: -2>, array<i64: -3>, array<i64: -4>, array<i64: -5>], output = #ssm.dp_output<last>} : tensor<i64>
     cell {
     ^bb0(%i: index, %d1: i64, %d2: i64, %d3: i64, %d4: i64, %d5: i64):
       ssm.yield %d1 : i64
@@ -80,7 +80,7 @@ func.func @grid() -> tensor<f32> {
   %c30 = arith.constant 30 : index
   %c40 = arith.constant 40 : index
   %one = arith.constant 1.0 : f32
-  %r = ssm.dp [%c30, %c40] {deps = [array<i64: -1, 0>, array<i64: 0, -1>, array<i64: -1, -1>], output = "last"} : tensor<f32>
+  %r = ssm.dp [%c30, %c40] {deps = [array<i64: -1, 0>, array<i64: 0, -1>, array<i64: -1, -1>], output = #ssm.dp_output<last>} : tensor<f32>
     cell {
     ^bb0(%i: index, %j: index, %u: f32, %l: f32, %d: f32):
       %s = arith.minimumf %u, %l : f32
@@ -97,7 +97,7 @@ func.func @grid() -> tensor<f32> {
 // CHECK: remark: ssm.dp: 2-D [1000, 1000] local; dependency window m = 2 * T2 - 1 cells (1999 at these sizes); chain-of-thought state 1999 elements (15992 bytes, i64); work 1000000 evaluations over 1000000 cells; wavefront width 1000 (rows, cells of a row in parallel); lowering stores 2000 cells
 func.func @fetch(%n: index, %m: index) -> tensor<i64> {
   %z = arith.constant 0 : i64
-  %r = ssm.dp [%n, %m] {deps = [array<i64: -1, 0>], output = "last"} : tensor<i64>
+  %r = ssm.dp [%n, %m] {deps = [array<i64: -1, 0>], output = #ssm.dp_output<last>} : tensor<i64>
     cell {
     ^bb0(%i: index, %j: index, %up: i64):
       %f = ssm.dp_fetch %i row = -1 : i64

@@ -15,10 +15,11 @@
 #include "apps/tasks/DPSolvers.h"
 #include "test/lib/Reference.h"
 
-#include "Memref.h"
+#include "runtime/abi/MemRef.h"
+#include "runtime/abi/ShapeError.h"
 
 #ifndef SSMC_AOT_CPU
-#include "../../runtime/cuda/MgpuRuntime.h"
+#include "runtime/cuda/MgpuRuntime.h"
 #else
 extern "C" int ssmcCudaTakeError(char *buffer, int size);
 #endif
@@ -30,12 +31,11 @@ extern "C" int ssmcCudaTakeError(char *buffer, int size);
 #include <string>
 #include <vector>
 
-extern "C" int ssmcTakeShapeError(int64_t out[3]);
-
 namespace {
 
-using ssmc::aot::Buffer;
-using ssmc::aot::Desc;
+/// A descriptor as the entry points declare it, and a host buffer with one.
+template <typename T, int R> using Desc = ssmc::abi::StridedMemRef<T, R>;
+template <typename T, int R> using Buffer = ssmc::abi::MemRefBuffer<T, R>;
 
 std::mt19937 rng(7);
 
@@ -114,6 +114,114 @@ void _mlir_ciface_gpu_edit_distance(Desc<int64_t, 1> *, Desc<int64_t, 1> *,
 int ssmcCudaTakeError(char *, int) { return 0; }
 #endif
 
+namespace {
+
+/// selective_scan (2, 37, L = 300, N = 16), every option: 8 chunks per channel
+void checkSelectiveScan() {
+  ssmc::ref::SelectiveScanProblem p;
+  p.batch = 2, p.channels = 37, p.seqLen = 300, p.stateSize = 16;
+  p.deltaSoftplus = true;
+  auto u = random({2, 37, 300}, -1, 1, p.u);
+  auto dt = random({2, 37, 300}, -3, 1, p.delta);
+  auto A = random({37, 16}, -4, -0.1, p.A);
+  auto B = random({2, 16, 300}, -1, 1, p.B);
+  auto C = random({2, 16, 300}, -1, 1, p.C);
+  auto D = random({37}, -1, 1, p.D);
+  auto z = random({2, 37, 300}, -2, 2, p.z);
+  auto bias = random({37}, -1, 0.5, p.deltaBias);
+  auto h0 = random({2, 37, 16}, -1, 1, p.h0);
+  Buffer<float, 3> y({2, 37, 300}), h({2, 37, 16});
+  _mlir_ciface_gpu_selective_scan(&u, &dt, &A, &B, &C, &D, &z, &bias, &h0, &y, &h);
+  auto want = ssmc::ref::selectiveScan(p);
+  expect("selective_scan out", y.data, want.out);
+  expect("selective_scan final state", h.data, want.finalState);
+}
+
+/// ssd (2, L = 1100, H = 4, P = 21, G = 2, N = 5), every option: 8 chunk groups
+/// of 5 tiles, slow decays so that the state crosses chunks
+void checkSSD() {
+  ssmc::ref::SSDProblem p;
+  p.batch = 2, p.seqLen = 1100, p.heads = 4, p.headDim = 21, p.groups = 2;
+  p.stateSize = 5, p.dtSoftplus = true;
+  auto x = random({2, 1100, 4, 21}, -1, 1, p.x);
+  auto dt = random({2, 1100, 4}, -3, 1, p.dt);
+  auto A = random({4}, -0.02, -0.001, p.A);
+  auto B = random({2, 1100, 2, 5}, -1, 1, p.B);
+  auto C = random({2, 1100, 2, 5}, -1, 1, p.C);
+  auto D = random({4}, -1, 1, p.D);
+  auto z = random({2, 1100, 4, 21}, -3, 3, p.z);
+  auto bias = random({4}, -1, 0.5, p.dtBias);
+  auto h0 = random({2, 4, 21, 5}, -1, 1, p.h0);
+  Buffer<float, 4> y({2, 1100, 4, 21}), h({2, 4, 21, 5});
+  _mlir_ciface_gpu_ssd(&x, &dt, &A, &B, &C, &D, &z, &bias, &h0, &y, &h);
+  auto want = ssmc::ref::ssd(p);
+  expect("ssd out", y.data, want.out);
+  expect("ssd final state", h.data, want.finalState);
+}
+
+/// linear attention (2, 3, L = 1100, K = 8, V = 16), per-key gates (weak: the
+/// state crosses the 8 chunk groups), h0, scale
+void checkLinearAttention() {
+  ssmc::ref::LinearAttentionProblem p;
+  p.batch = 2, p.heads = 3, p.seqLen = 1100, p.keyDim = 8, p.valueDim = 16;
+  p.scale = 0.5, p.gatePerKey = true;
+  auto q = random({2, 3, 1100, 8}, -1, 1, p.q);
+  auto k = random({2, 3, 1100, 8}, -1, 1, p.k);
+  auto v = random({2, 3, 1100, 16}, -1, 1, p.v);
+  auto g = random({2, 3, 1100, 8}, -0.005, 0, p.gate);
+  auto h0 = random({2, 3, 8, 16}, -1, 1, p.h0);
+  Buffer<float, 4> o({2, 3, 1100, 16}), s({2, 3, 8, 16});
+  _mlir_ciface_gpu_linear_attention(&q, &k, &v, &g, &h0, &o, &s);
+  auto want = ssmc::ref::linearAttention(p);
+  expect("linear_attention out", o.data, want.out);
+  expect("linear_attention final state", s.data, want.finalState);
+}
+
+/// causal windowed attention, GQA 6 -> 2 heads, Lq = 150 < Lk = 200 (two query
+/// blocks, four key tiles)
+void checkAttention() {
+  ssmc::ref::AttentionProblem p;
+  p.batch = 2, p.heads = 6, p.kvHeads = 2, p.queryLen = 150, p.keyLen = 200;
+  p.headDim = 16, p.valueDim = 16, p.causal = true, p.window = 4;
+  auto q = random({2, 6, 150, 16}, -2, 2, p.q);
+  auto k = random({2, 2, 200, 16}, -2, 2, p.k);
+  auto v = random({2, 2, 200, 16}, -2, 2, p.v);
+  Buffer<float, 4> o({2, 6, 150, 16});
+  _mlir_ciface_gpu_attention(&q, &k, &v, &o);
+  expect("attention out", o.data, ssmc::ref::attention(p));
+}
+
+/// causal_conv1d (2, 7, 13, W = 4), bias, initial state, SiLU
+void checkCausalConv1d() {
+  std::vector<double> x, w, b, s;
+  auto xb = random({2, 7, 13}, -1, 1, x);
+  auto wb = random({7, 4}, -1, 1, w);
+  auto bb = random({7}, -1, 1, b);
+  auto sb = random({2, 7, 3}, -1, 1, s);
+  Buffer<float, 3> y({2, 7, 13}), f({2, 7, 3});
+  _mlir_ciface_gpu_causal_conv1d(&xb, &wb, &bb, &sb, &y, &f);
+  auto [out, fin] = ssmc::ref::causalConv1d(2, 7, 13, 4, x, w, b, s, true);
+  expect("causal_conv1d out", y.data, out);
+  expect("causal_conv1d final state", f.data, fin);
+}
+
+/// ssm.dp: edit distance table 300 x 280 (wavefronts over 256 threads)
+void checkEditDistance() {
+  Buffer<int64_t, 1> x({300}), y({280});
+  std::uniform_int_distribution<int64_t> letter(0, 3);
+  for (auto &c : x.data)
+    c = letter(rng);
+  for (auto &c : y.data)
+    c = letter(rng);
+  Buffer<int64_t, 2> t({300, 280});
+  _mlir_ciface_gpu_edit_distance(&x, &y, &t);
+  std::vector<int64_t> want = ssmc::ref::editDistanceTable(x.data, y.data);
+  expect("dp edit distance table", t.data,
+         std::vector<double>(want.begin(), want.end()), 0);
+}
+
+} // namespace
+
 int main() {
 #ifndef SSMC_AOT_CPU
   if (const char *why = ssmcCudaLoadError(); why && *why) {
@@ -127,97 +235,12 @@ int main() {
   std::printf("CPU target, ahead-of-time objects\n");
 #endif
 
-  { // selective_scan (2, 37, L = 300, N = 16), every option: 8 chunks per channel
-    ssmc::ref::SelectiveScanProblem p;
-    p.batch = 2, p.channels = 37, p.seqLen = 300, p.stateSize = 16;
-    p.deltaSoftplus = true;
-    auto u = random({2, 37, 300}, -1, 1, p.u);
-    auto dt = random({2, 37, 300}, -3, 1, p.delta);
-    auto A = random({37, 16}, -4, -0.1, p.A);
-    auto B = random({2, 16, 300}, -1, 1, p.B);
-    auto C = random({2, 16, 300}, -1, 1, p.C);
-    auto D = random({37}, -1, 1, p.D);
-    auto z = random({2, 37, 300}, -2, 2, p.z);
-    auto bias = random({37}, -1, 0.5, p.deltaBias);
-    auto h0 = random({2, 37, 16}, -1, 1, p.h0);
-    Buffer<float, 3> y({2, 37, 300}), h({2, 37, 16});
-    _mlir_ciface_gpu_selective_scan(&u, &dt, &A, &B, &C, &D, &z, &bias, &h0, &y, &h);
-    auto want = ssmc::ref::selectiveScan(p);
-    expect("selective_scan out", y.data, want.out);
-    expect("selective_scan final state", h.data, want.finalState);
-  }
-  { // ssd (2, L = 1100, H = 4, P = 21, G = 2, N = 5), every option: 8 chunk
-    // groups of 5 tiles, slow decays so that the state crosses chunks
-    ssmc::ref::SSDProblem p;
-    p.batch = 2, p.seqLen = 1100, p.heads = 4, p.headDim = 21, p.groups = 2;
-    p.stateSize = 5, p.dtSoftplus = true;
-    auto x = random({2, 1100, 4, 21}, -1, 1, p.x);
-    auto dt = random({2, 1100, 4}, -3, 1, p.dt);
-    auto A = random({4}, -0.02, -0.001, p.A);
-    auto B = random({2, 1100, 2, 5}, -1, 1, p.B);
-    auto C = random({2, 1100, 2, 5}, -1, 1, p.C);
-    auto D = random({4}, -1, 1, p.D);
-    auto z = random({2, 1100, 4, 21}, -3, 3, p.z);
-    auto bias = random({4}, -1, 0.5, p.dtBias);
-    auto h0 = random({2, 4, 21, 5}, -1, 1, p.h0);
-    Buffer<float, 4> y({2, 1100, 4, 21}), h({2, 4, 21, 5});
-    _mlir_ciface_gpu_ssd(&x, &dt, &A, &B, &C, &D, &z, &bias, &h0, &y, &h);
-    auto want = ssmc::ref::ssd(p);
-    expect("ssd out", y.data, want.out);
-    expect("ssd final state", h.data, want.finalState);
-  }
-  { // linear attention (2, 3, L = 1100, K = 8, V = 16), per-key gates (weak: the
-    // state crosses the 8 chunk groups), h0, scale
-    ssmc::ref::LinearAttentionProblem p;
-    p.batch = 2, p.heads = 3, p.seqLen = 1100, p.keyDim = 8, p.valueDim = 16;
-    p.scale = 0.5, p.gatePerKey = true;
-    auto q = random({2, 3, 1100, 8}, -1, 1, p.q);
-    auto k = random({2, 3, 1100, 8}, -1, 1, p.k);
-    auto v = random({2, 3, 1100, 16}, -1, 1, p.v);
-    auto g = random({2, 3, 1100, 8}, -0.005, 0, p.gate);
-    auto h0 = random({2, 3, 8, 16}, -1, 1, p.h0);
-    Buffer<float, 4> o({2, 3, 1100, 16}), s({2, 3, 8, 16});
-    _mlir_ciface_gpu_linear_attention(&q, &k, &v, &g, &h0, &o, &s);
-    auto want = ssmc::ref::linearAttention(p);
-    expect("linear_attention out", o.data, want.out);
-    expect("linear_attention final state", s.data, want.finalState);
-  }
-  { // causal windowed attention, GQA 6 -> 2 heads, Lq = 150 < Lk = 200 (two query blocks, four key tiles)
-    ssmc::ref::AttentionProblem p;
-    p.batch = 2, p.heads = 6, p.kvHeads = 2, p.queryLen = 150, p.keyLen = 200;
-    p.headDim = 16, p.valueDim = 16, p.causal = true, p.window = 4;
-    auto q = random({2, 6, 150, 16}, -2, 2, p.q);
-    auto k = random({2, 2, 200, 16}, -2, 2, p.k);
-    auto v = random({2, 2, 200, 16}, -2, 2, p.v);
-    Buffer<float, 4> o({2, 6, 150, 16});
-    _mlir_ciface_gpu_attention(&q, &k, &v, &o);
-    expect("attention out", o.data, ssmc::ref::attention(p));
-  }
-  { // causal_conv1d (2, 7, 13, W = 4), bias, initial state, SiLU
-    std::vector<double> x, w, b, s;
-    auto xb = random({2, 7, 13}, -1, 1, x);
-    auto wb = random({7, 4}, -1, 1, w);
-    auto bb = random({7}, -1, 1, b);
-    auto sb = random({2, 7, 3}, -1, 1, s);
-    Buffer<float, 3> y({2, 7, 13}), f({2, 7, 3});
-    _mlir_ciface_gpu_causal_conv1d(&xb, &wb, &bb, &sb, &y, &f);
-    auto [out, fin] = ssmc::ref::causalConv1d(2, 7, 13, 4, x, w, b, s, true);
-    expect("causal_conv1d out", y.data, out);
-    expect("causal_conv1d final state", f.data, fin);
-  }
-  { // ssm.dp: edit distance table 300 x 280 (wavefronts over 256 threads)
-    Buffer<int64_t, 1> x({300}), y({280});
-    std::uniform_int_distribution<int64_t> letter(0, 3);
-    for (auto &c : x.data)
-      c = letter(rng);
-    for (auto &c : y.data)
-      c = letter(rng);
-    Buffer<int64_t, 2> t({300, 280});
-    _mlir_ciface_gpu_edit_distance(&x, &y, &t);
-    std::vector<int64_t> want = ssmc::ref::editDistanceTable(x.data, y.data);
-    expect("dp edit distance table", t.data,
-           std::vector<double>(want.begin(), want.end()), 0);
-  }
+  checkSelectiveScan();
+  checkSSD();
+  checkLinearAttention();
+  checkAttention();
+  checkCausalConv1d();
+  checkEditDistance();
   std::printf("%s\n", failures ? "FAILED" : "ALL PASSED");
   return failures ? 1 : 0;
 }

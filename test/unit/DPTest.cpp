@@ -3,7 +3,7 @@
 // Each example of examples/dp/ is compiled by the CPU pipeline and run on
 // random instances of many sizes (including T = 1, empty inputs and equal
 // strings); answers and whole tables must equal the solvers of
-// ssmc/DPReference.h exactly.
+// apps/tasks/DPSolvers.h exactly.
 //
 //===----------------------------------------------------------------------===//
 
@@ -164,7 +164,7 @@ TEST(DPExamples, LocalSumMatchesSolver) {
 
 TEST(DPExamples, RollingStorageIsOMOfTheWindow) {
   // The peak heap of the compiled code (Jit::lastCallPeakHeapBytes) with
-  // output = "last" must not grow with T: a ring of m = 3 cells. The table
+  // output = #ssm.dp_output<last> must not grow with T: a ring of m = 3 cells. The table
   // form must hold all T cells.
   auto jit = compileExample("local_sum.mlir");
   ASSERT_TRUE(jit);

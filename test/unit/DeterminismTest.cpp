@@ -109,7 +109,7 @@ func.func @main(%x: tensor<1100xf32>, %y: tensor<1000xf32>) -> tensor<1000xf32> 
   %zero = arith.constant 0.0 : f32
   %row = ssm.dp [%c1100, %c1000] inputs(%x, %y : tensor<1100xf32>, tensor<1000xf32>)
       {deps = [array<i64: -1, 0>, array<i64: 0, -1>, array<i64: -1, -1>],
-       input_dims = array<i64: 0, 1>, output = "last_row"} : tensor<1000xf32>
+       input_dims = array<i64: 0, 1>, output = #ssm.dp_output<last_row>} : tensor<1000xf32>
     cell {
     ^bb0(%i: index, %j: index, %u: f32, %l: f32, %d: f32, %xi: f32, %yj: f32):
       %p = arith.mulf %xi, %yj : f32

@@ -157,4 +157,75 @@ func.func @f(%a: tensor<3x10xf32>, %b: tensor<3x10xf32>) -> tensor<3x10xf32> {
   EXPECT_EQ(*cost->bytesPerToken, 3 * 2 * 4 * 2);
 }
 
+// Every op that carries state along a sequence answers SequenceOpInterface;
+// the expected shapes are the layouts of the op definitions, worked out by
+// hand for these operand shapes.
+constexpr const char *kSequenceOps = R"mlir(
+func.func @f(%x: tensor<2x16x4x8xbf16>, %dt: tensor<2x16x4xbf16>, %A: tensor<4xf32>, %B: tensor<2x16x1x6xbf16>,
+             %q: tensor<2x3x5x4xf64>, %v: tensor<2x3x5x7xf64>,
+             %cx: tensor<2x8x16xf32>, %w: tensor<8x4xf32>,
+             %aq: tensor<1x4x9x16xf32>, %ak: tensor<1x2x9x16xf32>, %av: tensor<1x2x9x32xf32>,
+             %sq: tensor<1x4x16xf32>, %sk: tensor<1x1x16xf32>, %cache: tensor<1x1x?x16xf32>, %pos: index,
+             %lq: tensor<2x3x4xbf16>, %lv: tensor<2x3x5xbf16>, %ls: tensor<2x3x4x5xf32>) {
+  %y = ssm.ssd %x, %dt, %A, %B, %B : (tensor<2x16x4x8xbf16>, tensor<2x16x4xbf16>, tensor<4xf32>, tensor<2x16x1x6xbf16>, tensor<2x16x1x6xbf16>) -> tensor<2x16x4x8xbf16>
+  %o = ssm.linear_attention %q, %q, %v : (tensor<2x3x5x4xf64>, tensor<2x3x5x4xf64>, tensor<2x3x5x7xf64>) -> tensor<2x3x5x7xf64>
+  %c = ssm.causal_conv1d %cx, %w : (tensor<2x8x16xf32>, tensor<8x4xf32>) -> tensor<2x8x16xf32>
+  %a = ssm.attention %aq, %ak, %av causal : (tensor<1x4x9x16xf32>, tensor<1x2x9x16xf32>, tensor<1x2x9x32xf32>) -> tensor<1x4x9x32xf32>
+  %so, %k1, %v1 = ssm.attention_step %sq, %sk, %sk, %cache, %cache, %pos
+      : (tensor<1x4x16xf32>, tensor<1x1x16xf32>, tensor<1x1x16xf32>, tensor<1x1x?x16xf32>, tensor<1x1x?x16xf32>, index)
+      -> (tensor<1x4x16xf32>, tensor<1x1x?x16xf32>, tensor<1x1x?x16xf32>)
+  %lo, %ls1 = ssm.linear_attention_step %lq, %lq, %lv, %ls {feature_map = #ssm.feature_map<relu>}
+      : (tensor<2x3x4xbf16>, tensor<2x3x4xbf16>, tensor<2x3x5xbf16>, tensor<2x3x4x5xf32>)
+      -> (tensor<2x3x5xbf16>, tensor<2x3x4x5xf32>)
+  return
+}
+)mlir";
+
+TEST_F(DialectTest, SequenceOpsDescribeTheirState) {
+  OwningOpRef<ModuleOp> module = parse(kSequenceOps);
+  ASSERT_TRUE(module) << (messages.empty() ? "" : messages.front());
+  const int64_t dyn = ShapedType::kDynamic;
+  struct Want {
+    const char *op;
+    SmallVector<int64_t> state;
+    bool f64, step;
+    const char *paired;
+  };
+  std::vector<Want> want = {
+      {"ssm.ssd", {2, 4, 8, 6}, false, false, "ssm.ssd_step"},
+      {"ssm.linear_attention", {2, 3, 4, 7}, true, false, "ssm.linear_attention_step"},
+      {"ssm.causal_conv1d", {2, 8, 3}, false, false, ""},
+      {"ssm.attention", {1, 2, 9, 48}, false, false, "ssm.attention_step"},
+      {"ssm.attention_step", {1, 1, dyn, 32}, false, true, "ssm.attention"},
+      {"ssm.linear_attention_step", {2, 3, 4, 5}, false, true, "ssm.linear_attention"},
+  };
+  std::vector<ssm::SequenceOpInterface> ops;
+  module->walk([&](ssm::SequenceOpInterface op) { ops.push_back(op); });
+  ASSERT_EQ(ops.size(), want.size());
+  for (auto [op, w] : llvm::zip(ops, want)) {
+    SCOPED_TRACE(w.op);
+    EXPECT_EQ(op->getName().getStringRef(), w.op);
+    EXPECT_EQ(op.getStateShape(), w.state);
+    EXPECT_EQ(op.getAccumulatorType().isF64(), w.f64);
+    EXPECT_EQ(op.getAccumulatorType().isF32(), !w.f64); // bf16 accumulates in f32
+    EXPECT_EQ(op.isDecodeStep(), w.step);
+    EXPECT_EQ(op.getPairedOpName(), w.paired);
+  }
+  // Ops without recurrent state do not implement the interface.
+  module->walk([&](func::ReturnOp ret) {
+    EXPECT_FALSE(isa<ssm::SequenceOpInterface>(ret.getOperation()));
+  });
+}
+
+TEST_F(DialectTest, FeatureMapAndDPOutputAreEnums) {
+  OwningOpRef<ModuleOp> module = parse(kSequenceOps);
+  ASSERT_TRUE(module);
+  auto step = first<ssm::LinearAttentionStepOp>(*module);
+  EXPECT_EQ(step.getFeatureMap(), ssm::FeatureMap::relu);
+  EXPECT_EQ(first<ssm::LinearAttentionOp>(*module).getFeatureMap(),
+            ssm::FeatureMap::identity); // the default
+  EXPECT_EQ(ssm::symbolizeDPOutput("last_row"), ssm::DPOutput::last_row);
+  EXPECT_FALSE(ssm::symbolizeFeatureMap("softmax").has_value());
+}
+
 } // namespace

@@ -133,7 +133,7 @@ inline std::string linearAttentionProgram(const LinearAttentionConfig &c) {
   s += " = ssm.linear_attention %q, %k, %v" + extra;
   if (c.normalize)
     s += " normalize";
-  std::string attrs = "feature_map = \"" + c.featureMap + "\"";
+  std::string attrs = "feature_map = #ssm.feature_map<" + c.featureMap + ">";
   if (c.scale >= 0)
     attrs += ", scale = " + std::to_string(c.scale);
   s += " {" + attrs + "} : (";

@@ -33,7 +33,7 @@ func.func @edit(%x: tensor<?xi64>, %y: tensor<?xi64>) -> tensor<i64> {
   %m = tensor.dim %y, %c0 : tensor<?xi64>
   %d = ssm.dp [%n, %m] inputs(%x, %y : tensor<?xi64>, tensor<?xi64>)
       {deps = [array<i64: -1, 0>, array<i64: 0, -1>, array<i64: -1, -1>],
-       input_dims = array<i64: 0, 1>, output = "last"} : tensor<i64>
+       input_dims = array<i64: 0, 1>, output = #ssm.dp_output<last>} : tensor<i64>
     cell {
     ^bb0(%i: index, %j: index, %up: i64, %left: i64, %diag: i64, %xi: i64, %yj: i64):
       %a = arith.minsi %up, %left : i64

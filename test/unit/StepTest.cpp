@@ -160,7 +160,7 @@ TEST(DecodeSteps, LinearAttentionStepReproducesTheSequence) {
   auto jit = compileOrFail(R"mlir(
 func.func @step(%q: tensor<1x2x8xf32>, %k: tensor<1x2x8xf32>, %v: tensor<1x2x20xf32>,
                 %s: tensor<1x2x8x20xf32>, %g: tensor<1x2x8xf32>) -> (tensor<1x2x20xf32>, tensor<1x2x8x20xf32>) {
-  %o, %s1 = ssm.linear_attention_step %q, %k, %v, %s gate(%g) {feature_map = "elu_plus_one"}
+  %o, %s1 = ssm.linear_attention_step %q, %k, %v, %s gate(%g) {feature_map = #ssm.feature_map<elu_plus_one>}
       : (tensor<1x2x8xf32>, tensor<1x2x8xf32>, tensor<1x2x20xf32>, tensor<1x2x8x20xf32>, tensor<1x2x8xf32>)
       -> (tensor<1x2x20xf32>, tensor<1x2x8x20xf32>)
   return %o, %s1 : tensor<1x2x20xf32>, tensor<1x2x8x20xf32>

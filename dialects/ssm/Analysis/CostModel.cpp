@@ -196,7 +196,7 @@ OpCost costOf(ssm::LinearAttentionOp op, int64_t seqLenOverride) {
   // element), the decay (1 mul per element), scale (K), feature maps (2K),
   // normalisation (z update and dot product 4K, one division per V).
   bool gated = static_cast<bool>(op.getGate());
-  bool mapped = op.getFeatureMap() != "identity";
+  bool mapped = op.getFeatureMap() != ssm::FeatureMap::identity;
   Count perHead = K * V * Count(gated ? 5 : 4) + K;
   if (mapped)
     perHead = perHead + Count(2) * K;
@@ -206,7 +206,7 @@ OpCost costOf(ssm::LinearAttentionOp op, int64_t seqLenOverride) {
   Count trans = Count(0);
   if (gated)
     trans = op.hasKeyGate() ? K : Count(1);
-  if (op.getFeatureMap() == "elu_plus_one")
+  if (op.getFeatureMap() == ssm::FeatureMap::elu_plus_one)
     trans = trans + Count(2) * K;
   c.transcendentalsPerToken = batch * heads * trans;
   Count gateBytes = Count(0);
@@ -469,7 +469,7 @@ std::optional<DPAnalysis> analyzeDP(Operation *operation,
   }
   a.cotStateElements = a.window;
   a.cotStateBytes = a.window * Count(cellBytes);
-  if (op.getOutput() == "table")
+  if (op.getOutput() == ssm::DPOutput::table)
     a.storedCells = a.cells;
   return a;
 }
@@ -483,12 +483,13 @@ int64_t elementBytes(Type type) {
 }
 
 std::optional<OpCost> estimateCost(Operation *op, int64_t seqLenOverride) {
+  // A decode step costs one token of the sequence op it pairs with.
+  if (auto seq = dyn_cast<ssm::SequenceOpInterface>(op); seq && seq.isDecodeStep())
+    return stepCost(op);
   return llvm::TypeSwitch<Operation *, std::optional<OpCost>>(op)
       .Case<ssm::SelectiveScanOp, ssm::ScanOp, ssm::LinearAttentionOp,
             ssm::AttentionOp, ssm::SSDOp, ssm::CausalConv1dOp>(
           [&](auto concrete) { return costOf(concrete, seqLenOverride); })
-      .Case<ssm::SelectiveScanStepOp, ssm::SSDStepOp, ssm::LinearAttentionStepOp,
-            ssm::AttentionStepOp>([](Operation *op) { return stepCost(op); })
       .Default([](Operation *) { return std::nullopt; });
 }
 

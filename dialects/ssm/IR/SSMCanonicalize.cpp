@@ -185,7 +185,7 @@ struct LinearRecurrenceScanToLinearAttention : OpRewritePattern<ScanOp> {
     Value gate = reshape(exp.getOperand(), {1, lanes, len});
     auto attn = LinearAttentionOp::create(
         rw, loc, fourTy, Type(), ones, ones, v, gate, Value(), Value(),
-        rw.getStringAttr("identity"), rw.getF64FloatAttr(1.0), UnitAttr());
+        ssm::FeatureMapAttr::get(rw.getContext(), ssm::FeatureMap::identity), rw.getF64FloatAttr(1.0), UnitAttr());
     Value h = reshape(attn.getOut(), shape);
     rw.replaceAllUsesWith(op.getResult(1), h);
     rw.eraseOp(op);

@@ -168,13 +168,7 @@ LogicalResult checkKVHeads(Operation *op, DimEnv &env) {
   return success();
 }
 
-/// Linear attention's feature map and an optional finite scale.
-LogicalResult checkFeatureMap(Operation *op, StringRef map) {
-  if (map != "identity" && map != "elu_plus_one" && map != "relu")
-    return op->emitOpError() << "unknown feature_map \"" << map
-                             << "\" (expected identity, elu_plus_one or relu)";
-  return success();
-}
+/// An optional scale must be finite.
 LogicalResult checkScale(Operation *op, FloatAttr scale) {
   if (scale && !std::isfinite(scale.getValueAsDouble()))
     return op->emitOpError() << "scale must be finite, got "
@@ -446,8 +440,6 @@ LogicalResult LinearAttentionOp::verify() {
     return emitOpError() << "result 'out' must have element type " << elt
                          << " (the element type of 'q'), got "
                          << getElementTypeOrSelf(getOut().getType());
-  if (failed(checkFeatureMap(getOperation(), getFeatureMap())))
-    return failure();
   if (failed(checkScale(getOperation(), getScaleAttr())))
     return failure();
   return success();
@@ -658,8 +650,6 @@ LogicalResult LinearAttentionStepOp::verify() {
   }
   if (failed(env.check("out", shaped(getOut()), {"B", "H", "V"})) ||
       failed(env.check("new_state", shaped(getNewState()), {"B", "H", "K", "V"})))
-    return failure();
-  if (failed(checkFeatureMap(getOperation(), getFeatureMap())))
     return failure();
   if (failed(checkScale(getOperation(), getScaleAttr())))
     return failure();
@@ -944,24 +934,24 @@ static LogicalResult verifyDPInputs(DPOp op) {
 static LogicalResult verifyDPResult(DPOp op) {
   const int64_t rank = op.getIndexRank();
   auto resTy = cast<RankedTensorType>(op.getResult().getType());
-  StringRef output = op.getOutput();
-  int64_t wantRank;
+  StringRef output = stringifyDPOutput(op.getOutput());
+  int64_t wantRank = 0;
   SmallVector<int64_t> resDims; // index dimension of each result dimension
-  if (output == "table") {
+  switch (op.getOutput()) {
+  case DPOutput::table:
     wantRank = rank;
     for (int64_t d = 0; d < rank; ++d)
       resDims.push_back(d);
-  } else if (output == "last_row") {
+    break;
+  case DPOutput::last_row:
     if (rank != 2)
       return op.emitOpError() << "output \"last_row\" needs a 2-D index space";
     wantRank = 1;
     resDims.push_back(1);
-  } else if (output == "last") {
+    break;
+  case DPOutput::last:
     wantRank = 0;
-  } else {
-    return op.emitOpError() << "output must be \"table\", \"last_row\" or "
-                               "\"last\", got \""
-                            << output << "\"";
+    break;
   }
   if (resTy.getRank() != wantRank)
     return op.emitOpError() << "result of output \"" << output
@@ -1084,6 +1074,111 @@ LogicalResult DPFetchOp::verify() {
                             "'ssm.dp', "
                          << dp.getCellType() << ", got " << getType();
   return success();
+}
+
+//===----------------------------------------------------------------------===//
+// SequenceOpInterface
+//===----------------------------------------------------------------------===//
+
+namespace {
+int64_t dimOf(Value v, unsigned i) {
+  return cast<ShapedType>(v.getType()).getDimSize(i);
+}
+/// Sequences in a batch: its size, or with packed sequences one fewer than
+/// the entries of cu_seqlens.
+int64_t sequencesOf(Value batched, Value cuSeqlens) {
+  if (!cuSeqlens)
+    return dimOf(batched, 0);
+  int64_t n = dimOf(cuSeqlens, 0);
+  return ShapedType::isDynamic(n) ? ShapedType::kDynamic : n - 1;
+}
+int64_t sumOf(int64_t a, int64_t b) {
+  return ShapedType::isDynamic(a) || ShapedType::isDynamic(b)
+             ? ShapedType::kDynamic
+             : a + b;
+}
+SmallVector<int64_t> shapeOf(Value v) {
+  return llvm::to_vector(cast<ShapedType>(v.getType()).getShape());
+}
+} // namespace
+
+SmallVector<int64_t> SelectiveScanOp::getStateShape() {
+  return {sequencesOf(getU(), getCuSeqlens()), dimOf(getU(), 1),
+          dimOf(getA(), 1)};
+}
+StringRef SelectiveScanOp::getPairedOpName() {
+  return SelectiveScanStepOp::getOperationName();
+}
+
+SmallVector<int64_t> SSDOp::getStateShape() {
+  return {sequencesOf(getX(), getCuSeqlens()), dimOf(getX(), 2),
+          dimOf(getX(), 3), dimOf(getB(), 3)};
+}
+StringRef SSDOp::getPairedOpName() { return SSDStepOp::getOperationName(); }
+
+SmallVector<int64_t> LinearAttentionOp::getStateShape() {
+  return {sequencesOf(getQ(), getCuSeqlens()), dimOf(getQ(), 1),
+          dimOf(getQ(), 3), dimOf(getV(), 3)};
+}
+StringRef LinearAttentionOp::getPairedOpName() {
+  return LinearAttentionStepOp::getOperationName();
+}
+
+SmallVector<int64_t> AttentionOp::getStateShape() {
+  return {dimOf(getK(), 0), dimOf(getK(), 1), dimOf(getK(), 2),
+          sumOf(dimOf(getK(), 3), dimOf(getV(), 3))};
+}
+StringRef AttentionOp::getPairedOpName() {
+  return AttentionStepOp::getOperationName();
+}
+
+SmallVector<int64_t> CausalConv1dOp::getStateShape() {
+  int64_t w = dimOf(getWeight(), 1);
+  return {dimOf(getX(), 0), dimOf(getX(), 1),
+          ShapedType::isDynamic(w) ? ShapedType::kDynamic : w - 1};
+}
+// The conv's decode step is part of the models' programs, not an op.
+StringRef CausalConv1dOp::getPairedOpName() { return ""; }
+
+Type SelectiveScanStepOp::getAccumulatorType() {
+  return getElementTypeOrSelf(getState().getType());
+}
+SmallVector<int64_t> SelectiveScanStepOp::getStateShape() {
+  return shapeOf(getState());
+}
+bool SelectiveScanStepOp::isDecodeStep() { return true; }
+StringRef SelectiveScanStepOp::getPairedOpName() {
+  return SelectiveScanOp::getOperationName();
+}
+
+Type SSDStepOp::getAccumulatorType() {
+  return getElementTypeOrSelf(getState().getType());
+}
+SmallVector<int64_t> SSDStepOp::getStateShape() { return shapeOf(getState()); }
+bool SSDStepOp::isDecodeStep() { return true; }
+StringRef SSDStepOp::getPairedOpName() { return SSDOp::getOperationName(); }
+
+Type LinearAttentionStepOp::getAccumulatorType() {
+  return getElementTypeOrSelf(getState().getType());
+}
+SmallVector<int64_t> LinearAttentionStepOp::getStateShape() {
+  return shapeOf(getState());
+}
+bool LinearAttentionStepOp::isDecodeStep() { return true; }
+StringRef LinearAttentionStepOp::getPairedOpName() {
+  return LinearAttentionOp::getOperationName();
+}
+
+Type AttentionStepOp::getAccumulatorType() {
+  return accumulatorTypeFor(getQ().getType().getElementType());
+}
+SmallVector<int64_t> AttentionStepOp::getStateShape() {
+  return {dimOf(getKCache(), 0), dimOf(getKCache(), 1), dimOf(getKCache(), 2),
+          sumOf(dimOf(getKCache(), 3), dimOf(getVCache(), 3))};
+}
+bool AttentionStepOp::isDecodeStep() { return true; }
+StringRef AttentionStepOp::getPairedOpName() {
+  return AttentionOp::getOperationName();
 }
 
 #define GET_OP_CLASSES

@@ -164,7 +164,7 @@ private:
     }
     attn = ssm::LinearAttentionOp::create(
         rw, loc, RankedTensorType::get({Bs, H, L, P}, elt), stateTy, q, k, v,
-        gate, h0, op.getCuSeqlens(), rw.getStringAttr("identity"),
+        gate, h0, op.getCuSeqlens(), ssm::FeatureMapAttr::get(rw.getContext(), ssm::FeatureMap::identity),
         rw.getF64FloatAttr(1.0), UnitAttr());
   }
 

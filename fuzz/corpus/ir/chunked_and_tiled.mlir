@@ -4,7 +4,7 @@ func.func @main(%u: tensor<1x20x35xf32>, %A: tensor<20x4xf32>, %B: tensor<1x4x35
     -> (tensor<1x20x35xf32>, tensor<1x2x11x19xf32>, tensor<1x2x5x19xf32>, tensor<1x11x2x7xbf16>) {
   %y = ssm.selective_scan %u, %u, %A, %B, %B D(%D) z(%u) delta_bias(%D) delta_softplus
       : (tensor<1x20x35xf32>, tensor<1x20x35xf32>, tensor<20x4xf32>, tensor<1x4x35xf32>, tensor<1x4x35xf32>, tensor<20xf32>, tensor<1x20x35xf32>, tensor<20xf32>) -> tensor<1x20x35xf32>
-  %o, %s = ssm.linear_attention %q, %q, %v gate(%g) {feature_map = "elu_plus_one"}
+  %o, %s = ssm.linear_attention %q, %q, %v gate(%g) {feature_map = #ssm.feature_map<elu_plus_one>}
       : (tensor<1x2x11x5xf32>, tensor<1x2x11x5xf32>, tensor<1x2x11x19xf32>, tensor<1x2x11xf32>) -> (tensor<1x2x11x19xf32>, tensor<1x2x5x19xf32>)
   %yb = ssm.ssd %x, %dt, %Ah, %Bs, %Bs D(%Ah) z(%x) dt_softplus
       : (tensor<1x11x2x7xbf16>, tensor<1x11x2xbf16>, tensor<2xf32>, tensor<1x11x1x9xbf16>, tensor<1x11x1x9xbf16>, tensor<2xf32>, tensor<1x11x2x7xbf16>) -> tensor<1x11x2x7xbf16>

@@ -8,7 +8,7 @@ func.func @lcs(%x: tensor<?xi64> {ssm.name = "x"}, %y: tensor<?xi64> {ssm.name =
   %one = arith.constant 1 : i64
   %row = ssm.dp [%n, %m] inputs(%x, %y : tensor<?xi64>, tensor<?xi64>)
       {deps = [array<i64: -1, 0>, array<i64: 0, -1>, array<i64: -1, -1>],
-       input_dims = array<i64: 0, 1>, output = "last_row"} : tensor<?xi64>
+       input_dims = array<i64: 0, 1>, output = #ssm.dp_output<last_row>} : tensor<?xi64>
     cell {
     ^bb0(%i: index, %j: index, %up: i64, %left: i64, %diag: i64, %xi: i64, %yj: i64):
       %eq = arith.cmpi eq, %xi, %yj : i64

@@ -7,7 +7,7 @@ func.func @local_sum(%s: tensor<?xi64> {ssm.name = "s"}) -> tensor<i64> {
   %zero = arith.constant 0 : i64
   %p = arith.constant 11 : i64
   %last = ssm.dp [%T] inputs(%s : tensor<?xi64>)
-      {deps = [array<i64: -1>, array<i64: -2>, array<i64: -3>], output = "last"} : tensor<i64>
+      {deps = [array<i64: -1>, array<i64: -2>, array<i64: -3>], output = #ssm.dp_output<last>} : tensor<i64>
     cell {
     ^bb0(%i: index, %d1: i64, %d2: i64, %d3: i64, %si: i64):
       %a = arith.addi %d1, %d2 : i64

@@ -71,7 +71,8 @@ def ConvertSSMToGPU : Pass<"convert-ssm-to-gpu", "::mlir::ModuleOp"> {
     `ssm.selective_scan` (one thread per channel, f32, static N).
   }];
   let dependentDialects = [
-    "::mlir::gpu::GPUDialect", "::mlir::arith::ArithDialect",
+    "::mlir::gpu::GPUDialect", "::mlir::ssm_gpu::SSMGPUDialect",
+    "::mlir::arith::ArithDialect",
     "::mlir::bufferization::BufferizationDialect", "::mlir::math::MathDialect",
     "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",
   ];

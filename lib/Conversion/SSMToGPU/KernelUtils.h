@@ -16,6 +16,7 @@
 #include "mlir/IR/PatternMatch.h"
 
 #include "lib/Conversion/Utils/LoweringUtils.h"
+#include "lib/GPU/IR/SSMGPUDialect.h"
 #include "ssmc/Dialect/SSM/SSMOps.h"
 
 namespace ssmc::gpu_kernels {
@@ -143,7 +144,7 @@ inline void ifThen(OpBuilder &b, Location loc, Value cond,
 
 /// A block barrier (ssm-gpu-stage-buffers makes it gpu.barrier).
 inline void barrier(OpBuilder &b, Location loc) {
-  ssm::GPUBarrierOp::create(b, loc);
+  ssm_gpu::BarrierOp::create(b, loc);
 }
 
 /// for (i = tid; i < total; i += kBlock) body(i): the block's threads

@@ -138,10 +138,10 @@ ColumnScan LinearAttentionKernel::describeScan() {
 }
 
 Value LinearAttentionKernel::feature(OpBuilder &b, Value x) {
-  StringRef fmap = op.getFeatureMap();
-  if (fmap == "relu")
+  ssm::FeatureMap fmap = op.getFeatureMap();
+  if (fmap == ssm::FeatureMap::relu)
     return arith::MaximumFOp::create(b, loc, x, cf32(b, loc, 0));
-  if (fmap == "elu_plus_one") {
+  if (fmap == ssm::FeatureMap::elu_plus_one) {
     Value pos = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, x,
                                       cf32(b, loc, 0));
     return arith::SelectOp::create(

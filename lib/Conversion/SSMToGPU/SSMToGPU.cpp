@@ -3,6 +3,7 @@
 #include "ssmc/Conversion/SSMToGPU.h"
 #include "ssmc/Conversion/Passes.h"
 
+#include "lib/GPU/IR/SSMGPUDialect.h"
 #include "ssmc/Dialect/SSM/SSMOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"

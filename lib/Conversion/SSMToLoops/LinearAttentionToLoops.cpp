@@ -99,9 +99,9 @@ private:
   /// The feature map applied to q and k.
   Value phi(OpBuilder &b, Value x) {
     Value zero = vector::BroadcastOp::create(b, loc, vecTy, cst(b, 0));
-    if (featureMap == "relu")
+    if (featureMap == ssm::FeatureMap::relu)
       return arith::MaximumFOp::create(b, loc, x, zero);
-    if (featureMap == "elu_plus_one") {
+    if (featureMap == ssm::FeatureMap::elu_plus_one) {
       Value pos =
           arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, x, zero);
       Value one = vector::BroadcastOp::create(b, loc, vecTy, cst(b, 1));
@@ -184,7 +184,7 @@ private:
   FloatType acc;
   int64_t vw;
   VectorType vecTy;
-  StringRef featureMap;
+  ssm::FeatureMap featureMap;
   // Computed by the stages for the callbacks.
   Value bIdx, begin, end, scaleVec;
 };

@@ -60,7 +60,7 @@ struct ConvertSSMToLoopsPass
       return signalPassFailure();
     // Anything left is an ssm op without a CPU lowering yet.
     WalkResult left = getOperation()->walk([](Operation *op) {
-      if (isa<ssm::SSMDialect>(op->getDialect()) && !isa<ssm::YieldOp, ssm::DPFetchOp, ssm::GPUBarrierOp>(op)) {
+      if (isa<ssm::SSMDialect>(op->getDialect()) && !isa<ssm::YieldOp, ssm::DPFetchOp>(op)) {
         op->emitError() << "no CPU lowering for '" << op->getName() << "'";
         return WalkResult::interrupt();
       }

@@ -8,6 +8,7 @@
 
 #include "DPLowering.h"
 #include "LoweringUtils.h"
+#include "lib/GPU/IR/SSMGPUDialect.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -126,7 +127,7 @@ void DPLowering::emitLocalCell(ValueRange idx) {
     args.push_back(inputAt(k, idx));
   Value v = inlineRegion(op.getCell(), args, idx);
   memref::StoreOp::create(rw, loc, v, buf, slot(idx));
-  if (op.getOutput() == "last_row") {
+  if (op.getOutput() == ssm::DPOutput::last_row) {
     Value last = arith::SubIOp::create(rw, loc, sizes[0], cst(rw, loc, 1));
     Value isLast =
         arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::eq, idx[0], last);
@@ -189,7 +190,7 @@ void DPLowering::emitRange(Value lo, Value hi, bool parallel,
         body(loop.getInductionVar());
       });
     }
-    ssm::GPUBarrierOp::create(rw, loc);
+    ssm_gpu::BarrierOp::create(rw, loc);
     return;
   }
   auto emitFor = [&]() {
@@ -267,10 +268,10 @@ void DPLowering::loadInputs() {
 }
 
 SmallVector<Value> DPLowering::resultSizes() {
-  StringRef output = op.getOutput();
-  if (output == "table")
+  ssm::DPOutput output = op.getOutput();
+  if (output == ssm::DPOutput::table)
     return sizes;
-  if (output == "last_row")
+  if (output == ssm::DPOutput::last_row)
     return {sizes[1]};
   return {};
 }
@@ -313,7 +314,7 @@ void DPLowering::allocStorage() {
     return memref::AllocOp::create(rw, loc, ty, dims, rw.getI64IntegerAttr(64))
         .getResult();
   };
-  if (op.getOutput() == "table") {
+  if (op.getOutput() == ssm::DPOutput::table) {
     layout = Layout::Table;
     buf = result;
   } else if (rank == 1 && op.isPrefix()) {
@@ -405,9 +406,9 @@ void DPLowering::emitRows() {
 }
 
 void DPLowering::emitOutputs() {
-  StringRef output = op.getOutput();
+  ssm::DPOutput output = op.getOutput();
   Value c0 = cst(rw, loc, 0), c1 = cst(rw, loc, 1);
-  if (output == "last") {
+  if (output == ssm::DPOutput::last) {
     SmallVector<Value> lastIdx, nonEmpty;
     for (Value s : sizes) {
       lastIdx.push_back(arith::SubIOp::create(rw, loc, s, c1));
@@ -418,7 +419,7 @@ void DPLowering::emitOutputs() {
     if (rank == 2)
       ok = arith::AndIOp::create(rw, loc, ok, nonEmpty[1]);
     memref::StoreOp::create(rw, loc, read(lastIdx, ok), result, ValueRange{});
-  } else if (output == "last_row") {
+  } else if (output == ssm::DPOutput::last_row) {
     // An empty first dimension leaves the row above the table: boundary.
     Value noRows =
         arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::eq, sizes[0], c0);

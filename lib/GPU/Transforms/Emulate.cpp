@@ -9,7 +9,7 @@
 //  - workgroup (shared) memory is one host buffer per block, allocated
 //    before the region, so every thread of the block sees it;
 //  - private memory is a stack allocation of the thread;
-//  - ssm.gpu_barrier / gpu.barrier become omp.barrier.
+//  - ssm_gpu.barrier / gpu.barrier become omp.barrier.
 // So a kernel that races on shared memory, misses a barrier or indexes
 // out of its tile computes wrong numbers here as on a GPU, and the
 // numerical tests of every kernel run on a machine without one. What this
@@ -19,6 +19,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ssmc/GPU/Passes.h"
+#include "lib/GPU/IR/SSMGPUDialect.h"
 
 #include "ssmc/Dialect/SSM/SSMOps.h"
 
@@ -211,7 +212,7 @@ void LaunchEmulator::rewriteDeviceOps() {
   par.walk([&](Operation *op) {
     OpBuilder ob(op);
     Value repl;
-    if (isa<ssm::GPUBarrierOp, gpu::BarrierOp>(op)) {
+    if (isa<ssm_gpu::BarrierOp, gpu::BarrierOp>(op)) {
       omp::BarrierOp::create(ob, op->getLoc());
       toErase.push_back(op);
       return;

@@ -5,13 +5,14 @@
 // memory), every host memref a gpu.launch uses gets a device copy: gpu.alloc
 // and a host-to-device gpu.memcpy before the launch when the kernel reads
 // it, a device-to-host gpu.memcpy after it when the kernel writes it, and
-// gpu.dealloc. Barrier markers (ssm.gpu_barrier) become gpu.barrier, and
+// gpu.dealloc. Barrier markers (ssm_gpu.barrier) become gpu.barrier, and
 // workgroup-space allocas in a launch (shared arrays) its workgroup
 // attributions.
 //
 //===----------------------------------------------------------------------===//
 
 #include "ssmc/GPU/Passes.h"
+#include "lib/GPU/IR/SSMGPUDialect.h"
 
 #include "ssmc/Dialect/SSM/SSMOps.h"
 
@@ -37,9 +38,9 @@ struct StageBuffersPass
       stage(launch);
       sharedToAttributions(launch);
     }
-    SmallVector<ssm::GPUBarrierOp> barriers;
-    getOperation()->walk([&](ssm::GPUBarrierOp b) { barriers.push_back(b); });
-    for (ssm::GPUBarrierOp b : barriers) {
+    SmallVector<ssm_gpu::BarrierOp> barriers;
+    getOperation()->walk([&](ssm_gpu::BarrierOp b) { barriers.push_back(b); });
+    for (ssm_gpu::BarrierOp b : barriers) {
       OpBuilder builder(b);
       gpu::BarrierOp::create(builder, b.getLoc());
       b.erase();

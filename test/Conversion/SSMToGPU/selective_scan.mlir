@@ -18,7 +18,7 @@
 // CHECK: %[[OUT:.*]] = memref.alloc() {alignment = 64 : i64} : memref<2x8x5xf32>
 // CHECK: gpu.launch blocks(%[[BX:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %c1{{.*}}, %{{.*}} = %c1{{.*}}, %{{.*}} = %c1{{.*}}) threads(%[[TX:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %c128
 // CHECK: scf.if %false
-// CHECK: ssm.gpu_barrier
+// CHECK: ssm_gpu.barrier
 // CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c1 iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) -> (f32, f32, f32, f32, f32)
 // CHECK-COUNT-4: math.exp
 // CHECK: memref.store %{{.*}}, %[[OUT]]
@@ -87,12 +87,12 @@ func.func @large_state(%u: tensor<1x8x5xf32>, %A: tensor<8x40xf32>, %B: tensor<1
 // CHECK-NOT: memref.store {{.*}} : memref<1x8x4096xf32>
 // CHECK: memref.store %{{.*}}, %[[S]]
 // CHECK-COUNT-4: memref.store %{{.*}}, %[[H]]
-// CHECK: ssm.gpu_barrier
+// CHECK: ssm_gpu.barrier
 // Phase 2: log2(32) = 5 rounds over the chunks.
 // CHECK: scf.for %{{.*}} = %c0 to %c5 step %c1 {
 // CHECK: scf.if %{{.*}} -> (f32, f32, f32, f32, f32)
-// CHECK: ssm.gpu_barrier
-// CHECK: ssm.gpu_barrier
+// CHECK: ssm_gpu.barrier
+// CHECK: ssm_gpu.barrier
 // Phase 3: from the previous chunk's state, writing y.
 // CHECK: memref.load %[[H]]
 // CHECK: scf.for

@@ -19,7 +19,7 @@ func.func @ring_of_m_cells(%s: tensor<?xi64>) -> tensor<i64> {
   %c0 = arith.constant 0 : index
   %T = tensor.dim %s, %c0 : tensor<?xi64>
   %z = arith.constant 0 : i64
-  %r = ssm.dp [%T] inputs(%s : tensor<?xi64>) {deps = [array<i64: -1>, array<i64: -4>], output = "last"} : tensor<i64>
+  %r = ssm.dp [%T] inputs(%s : tensor<?xi64>) {deps = [array<i64: -1>, array<i64: -4>], output = #ssm.dp_output<last>} : tensor<i64>
     cell {
     ^bb0(%i: index, %a: i64, %b: i64, %x: i64):
       %m = arith.addi %a, %b : i64
@@ -42,7 +42,7 @@ func.func @ring_of_m_cells(%s: tensor<?xi64>) -> tensor<i64> {
 // CHECK: scf.for
 func.func @wavefront(%n: index, %m: index) -> tensor<f32> {
   %one = arith.constant 1.0 : f32
-  %r = ssm.dp [%n, %m] {deps = [array<i64: -1, 0>, array<i64: 0, -1>, array<i64: -1, -1>], output = "last"} : tensor<f32>
+  %r = ssm.dp [%n, %m] {deps = [array<i64: -1, 0>, array<i64: 0, -1>, array<i64: -1, -1>], output = #ssm.dp_output<last>} : tensor<f32>
     cell {
     ^bb0(%i: index, %j: index, %u: f32, %l: f32, %d: f32):
       %s = arith.addf %u, %l : f32
@@ -64,7 +64,7 @@ func.func @wavefront(%n: index, %m: index) -> tensor<f32> {
 // CHECK: arith.remui %{{.*}}, %c3
 func.func @rows_with_fetch(%n: index, %m: index) -> tensor<?xi64> {
   %z = arith.constant 0 : i64
-  %r = ssm.dp [%n, %m] {deps = [array<i64: -1, 0>], output = "last_row"} : tensor<?xi64>
+  %r = ssm.dp [%n, %m] {deps = [array<i64: -1, 0>], output = #ssm.dp_output<last_row>} : tensor<?xi64>
     cell {
     ^bb0(%i: index, %j: index, %up: i64):
       %c0 = arith.constant 0 : index

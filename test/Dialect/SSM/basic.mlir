@@ -159,10 +159,10 @@ func.func @linear_attention_minimal(%q: tensor<1x2x8x4xf32>, %v: tensor<1x2x8x6x
 // Per-key (GLA) gate, initial and final state, normalisation, feature map
 // and scale.
 // CHECK-LABEL: func.func @linear_attention_full
-// CHECK: ssm.linear_attention %{{.*}}, %{{.*}}, %{{.*}} gate(%{{.*}}) h0(%{{.*}}) normalize {feature_map = "elu_plus_one", scale = 1.250000e-01 : f64} : (tensor<2x4x16x8xbf16>, tensor<2x4x16x8xbf16>, tensor<2x4x16x6xbf16>, tensor<2x4x16x8xf32>, tensor<2x4x8x6xf32>) -> (tensor<2x4x16x6xbf16>, tensor<2x4x8x6xf32>)
+// CHECK: ssm.linear_attention %{{.*}}, %{{.*}}, %{{.*}} gate(%{{.*}}) h0(%{{.*}}) normalize {feature_map = #ssm.feature_map<elu_plus_one>, scale = 1.250000e-01 : f64} : (tensor<2x4x16x8xbf16>, tensor<2x4x16x8xbf16>, tensor<2x4x16x6xbf16>, tensor<2x4x16x8xf32>, tensor<2x4x8x6xf32>) -> (tensor<2x4x16x6xbf16>, tensor<2x4x8x6xf32>)
 func.func @linear_attention_full(%q: tensor<2x4x16x8xbf16>, %v: tensor<2x4x16x6xbf16>,
     %g: tensor<2x4x16x8xf32>, %h0: tensor<2x4x8x6xf32>) -> (tensor<2x4x16x6xbf16>, tensor<2x4x8x6xf32>) {
-  %o, %s = ssm.linear_attention %q, %q, %v gate(%g) h0(%h0) normalize {feature_map = "elu_plus_one", scale = 0.125}
+  %o, %s = ssm.linear_attention %q, %q, %v gate(%g) h0(%h0) normalize {feature_map = #ssm.feature_map<elu_plus_one>, scale = 0.125}
       : (tensor<2x4x16x8xbf16>, tensor<2x4x16x8xbf16>, tensor<2x4x16x6xbf16>, tensor<2x4x16x8xf32>,
          tensor<2x4x8x6xf32>) -> (tensor<2x4x16x6xbf16>, tensor<2x4x8x6xf32>)
   return %o, %s : tensor<2x4x16x6xbf16>, tensor<2x4x8x6xf32>
@@ -197,7 +197,7 @@ func.func @attention_forms(%q: tensor<2x4x16x8xf32>, %k2: tensor<2x2x16x8xf32>, 
 // Decode steps.
 // CHECK-LABEL: func.func @steps
 // CHECK: ssm.selective_scan_step %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} D(%{{.*}}) z(%{{.*}}) delta_bias(%{{.*}}) delta_softplus : (tensor<2x8xf32>, tensor<2x8xf32>, tensor<8x4xf32>, tensor<2x2x4xf32>, tensor<2x4xf32>, tensor<2x8x4xf32>, tensor<8xf32>, tensor<2x8xf32>, tensor<8xf32>) -> (tensor<2x8xf32>, tensor<2x8x4xf32>)
-// CHECK: ssm.linear_attention_step %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} gate(%{{.*}}) {feature_map = "relu", scale = 1.000000e+00 : f64} : (tensor<2x3x4xbf16>, tensor<2x3x4xbf16>, tensor<2x3x5xbf16>, tensor<2x3x4x5xf32>, tensor<2x3xf32>) -> (tensor<2x3x5xbf16>, tensor<2x3x4x5xf32>)
+// CHECK: ssm.linear_attention_step %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} gate(%{{.*}}) {feature_map = #ssm.feature_map<relu>, scale = 1.000000e+00 : f64} : (tensor<2x3x4xbf16>, tensor<2x3x4xbf16>, tensor<2x3x5xbf16>, tensor<2x3x4x5xf32>, tensor<2x3xf32>) -> (tensor<2x3x5xbf16>, tensor<2x3x4x5xf32>)
 // CHECK: ssm.attention_step %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {window = 8 : i64} : (tensor<1x4x16xf32>, tensor<1x1x16xf32>, tensor<1x1x16xf32>, tensor<1x1x?x16xf32>, tensor<1x1x?x16xf32>, index) -> (tensor<1x4x16xf32>, tensor<1x1x?x16xf32>, tensor<1x1x?x16xf32>)
 func.func @steps(%u: tensor<2x8xf32>, %A: tensor<8x4xf32>, %Bg: tensor<2x2x4xf32>, %C: tensor<2x4xf32>,
                  %h: tensor<2x8x4xf32>, %D: tensor<8xf32>,
@@ -206,7 +206,7 @@ func.func @steps(%u: tensor<2x8xf32>, %A: tensor<8x4xf32>, %Bg: tensor<2x2x4xf32
   %y, %h1 = ssm.selective_scan_step %u, %u, %A, %Bg, %C, %h D(%D) z(%u) delta_bias(%D) delta_softplus
       : (tensor<2x8xf32>, tensor<2x8xf32>, tensor<8x4xf32>, tensor<2x2x4xf32>, tensor<2x4xf32>,
          tensor<2x8x4xf32>, tensor<8xf32>, tensor<2x8xf32>, tensor<8xf32>) -> (tensor<2x8xf32>, tensor<2x8x4xf32>)
-  %o, %s1 = ssm.linear_attention_step %q, %q, %v, %s gate(%g) {feature_map = "relu", scale = 1.0}
+  %o, %s1 = ssm.linear_attention_step %q, %q, %v, %s gate(%g) {feature_map = #ssm.feature_map<relu>, scale = 1.0}
       : (tensor<2x3x4xbf16>, tensor<2x3x4xbf16>, tensor<2x3x5xbf16>, tensor<2x3x4x5xf32>, tensor<2x3xf32>)
       -> (tensor<2x3x5xbf16>, tensor<2x3x4x5xf32>)
   %ao, %k1, %v1 = ssm.attention_step %aq, %ak, %ak, %cache, %cache, %pos {window = 8 : i64}

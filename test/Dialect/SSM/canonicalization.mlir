@@ -44,10 +44,10 @@ func.func @ssd_zero_D(%x: tensor<1x4x2x3xf32>, %dt: tensor<1x4x2xf32>, %A: tenso
 
 // A log gate of 0 is a decay of exp(0) = 1: no gate.
 // CHECK-LABEL: func.func @linear_attention_zero_log_gate
-// CHECK: ssm.linear_attention %arg0, %arg0, %arg0 {feature_map = "relu"} : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>) -> tensor<1x2x8x4xf32>
+// CHECK: ssm.linear_attention %arg0, %arg0, %arg0 {feature_map = #ssm.feature_map<relu>} : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>) -> tensor<1x2x8x4xf32>
 func.func @linear_attention_zero_log_gate(%q: tensor<1x2x8x4xf32>) -> tensor<1x2x8x4xf32> {
   %g = arith.constant dense<0.0> : tensor<1x2x8xf32>
-  %o = ssm.linear_attention %q, %q, %q gate(%g) {feature_map = "relu"}
+  %o = ssm.linear_attention %q, %q, %q gate(%g) {feature_map = #ssm.feature_map<relu>}
       : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8xf32>) -> tensor<1x2x8x4xf32>
   return %o : tensor<1x2x8x4xf32>
 }

@@ -4,12 +4,12 @@
 // RUN: ssmc-opt %s -mlir-print-op-generic | ssmc-opt | FileCheck %s
 
 // CHECK-LABEL: func @local_1d
-// CHECK: ssm.dp [%{{.*}}] inputs(%{{.*}} : tensor<?xi32>) {deps = [array<i64: -1>, array<i64: -4>], output = "last"} : tensor<i32> cell {
+// CHECK: ssm.dp [%{{.*}}] inputs(%{{.*}} : tensor<?xi32>) {deps = [array<i64: -1>, array<i64: -4>], output = #ssm.dp_output<last>} : tensor<i32> cell {
 // CHECK: ^bb0(%{{.*}}: index, %{{.*}}: i32, %{{.*}}: i32, %{{.*}}: i32):
 // CHECK: } boundary {
 func.func @local_1d(%s: tensor<?xi32>, %T: index) -> tensor<i32> {
   %z = arith.constant 0 : i32
-  %r = ssm.dp [%T] inputs(%s : tensor<?xi32>) {deps = [array<i64: -1>, array<i64: -4>], output = "last"} : tensor<i32>
+  %r = ssm.dp [%T] inputs(%s : tensor<?xi32>) {deps = [array<i64: -1>, array<i64: -4>], output = #ssm.dp_output<last>} : tensor<i32>
     cell {
     ^bb0(%i: index, %a: i32, %b: i32, %x: i32):
       %m = arith.maxsi %a, %b : i32
@@ -68,11 +68,11 @@ func.func @prefix(%a: tensor<?xf64>, %T: index) -> tensor<?xi64> {
 }
 
 // CHECK-LABEL: func @fetch_last_row
-// CHECK: {deps = [array<i64: -1, 0>], input_dims = array<i64: 0>, output = "last_row"} : tensor<?xi64>
+// CHECK: {deps = [array<i64: -1, 0>], input_dims = array<i64: 0>, output = #ssm.dp_output<last_row>} : tensor<?xi64>
 // CHECK: ssm.dp_fetch %{{.*}} row = -2 : i64
 func.func @fetch_last_row(%w: tensor<?xi64>, %n: index, %m: index) -> tensor<?xi64> {
   %z = arith.constant 0 : i64
-  %r = ssm.dp [%n, %m] inputs(%w : tensor<?xi64>) {deps = [array<i64: -1, 0>], input_dims = array<i64: 0>, output = "last_row"} : tensor<?xi64>
+  %r = ssm.dp [%n, %m] inputs(%w : tensor<?xi64>) {deps = [array<i64: -1, 0>], input_dims = array<i64: 0>, output = #ssm.dp_output<last_row>} : tensor<?xi64>
     cell {
     ^bb0(%i: index, %j: index, %up: i64, %wi: i64):
       %c = arith.index_cast %wi : i64 to index

@@ -25,7 +25,7 @@ func.func @f(%s: tensor<?xi64>) -> tensor<i64> {
   %z = arith.constant 0 : i64
   %m = arith.constant -3 : index
   // expected-error @+1 {{'ssm.dp' op size #0 of the index space is -3, must be non-negative}}
-  %r = ssm.dp [%m] {output = "last"} : tensor<i64>
+  %r = ssm.dp [%m] {output = #ssm.dp_output<last>} : tensor<i64>
     cell {
     ^bb0(%i: index):
       ssm.yield %z : i64
@@ -42,7 +42,7 @@ func.func @f(%s: tensor<?xi64>) -> tensor<i64> {
 func.func @f(%s: tensor<?xi64>, %T: index) -> tensor<i64> {
   %z = arith.constant 0 : i64
   // expected-error @+1 {{'ssm.dp' op 'input_dims' must give one index dimension per input: 1 inputs, 2 entries}}
-  %r = ssm.dp [%T] inputs(%s : tensor<?xi64>) {input_dims = array<i64: 0, 0>, output = "last"} : tensor<i64>
+  %r = ssm.dp [%T] inputs(%s : tensor<?xi64>) {input_dims = array<i64: 0, 0>, output = #ssm.dp_output<last>} : tensor<i64>
     cell {
     ^bb0(%i: index, %x: i64):
       ssm.yield %x : i64
@@ -59,7 +59,7 @@ func.func @f(%s: tensor<?xi64>, %T: index) -> tensor<i64> {
 func.func @f(%s: tensor<?x?xi64>, %T: index) -> tensor<i64> {
   %z = arith.constant 0 : i64
   // expected-error @+1 {{'ssm.dp' op input #0 must be a 1-D tensor (one value per row or column of the index space), got 'tensor<?x?xi64>'}}
-  %r = ssm.dp [%T] inputs(%s : tensor<?x?xi64>) {output = "last"} : tensor<i64>
+  %r = ssm.dp [%T] inputs(%s : tensor<?x?xi64>) {output = #ssm.dp_output<last>} : tensor<i64>
     cell {
     ^bb0(%i: index, %x: i64):
       ssm.yield %x : i64
@@ -76,7 +76,7 @@ func.func @f(%s: tensor<?x?xi64>, %T: index) -> tensor<i64> {
 func.func @f(%s: tensor<?xi64>, %T: index) -> tensor<i64> {
   %z = arith.constant 0 : i64
   // expected-error @+1 {{'ssm.dp' op 'input_dims' entry #0 is 1, must name an index dimension in [0, 1)}}
-  %r = ssm.dp [%T] inputs(%s : tensor<?xi64>) {input_dims = array<i64: 1>, output = "last"} : tensor<i64>
+  %r = ssm.dp [%T] inputs(%s : tensor<?xi64>) {input_dims = array<i64: 1>, output = #ssm.dp_output<last>} : tensor<i64>
     cell {
     ^bb0(%i: index, %x: i64):
       ssm.yield %x : i64
@@ -94,7 +94,7 @@ func.func @f(%s: tensor<5xi64>) -> tensor<i64> {
   %z = arith.constant 0 : i64
   %c4 = arith.constant 4 : index
   // expected-error @+1 {{'ssm.dp' op input #0 has 5 elements, but index dimension 0 has size 4}}
-  %r = ssm.dp [%c4] inputs(%s : tensor<5xi64>) {output = "last"} : tensor<i64>
+  %r = ssm.dp [%c4] inputs(%s : tensor<5xi64>) {output = #ssm.dp_output<last>} : tensor<i64>
     cell {
     ^bb0(%i: index, %x: i64):
       ssm.yield %x : i64
@@ -111,7 +111,7 @@ func.func @f(%s: tensor<5xi64>) -> tensor<i64> {
 func.func @f(%T: index) -> tensor<?xi64> {
   %z = arith.constant 0 : i64
   // expected-error @+1 {{'ssm.dp' op output "last_row" needs a 2-D index space}}
-  %r = ssm.dp [%T] {output = "last_row"} : tensor<?xi64>
+  %r = ssm.dp [%T] {output = #ssm.dp_output<last_row>} : tensor<?xi64>
     cell {
     ^bb0(%i: index):
       ssm.yield %z : i64
@@ -127,8 +127,9 @@ func.func @f(%T: index) -> tensor<?xi64> {
 // An unknown output kind.
 func.func @f(%T: index) -> tensor<i64> {
   %z = arith.constant 0 : i64
-  // expected-error @+1 {{'ssm.dp' op output must be "table", "last_row" or "last", got "answer"}}
-  %r = ssm.dp [%T] {output = "answer"} : tensor<i64>
+  // expected-error @+2 {{expected ::mlir::ssm::DPOutput to be one of: table, last_row, last}}
+  // expected-error @+1 {{failed to parse SSM_DPOutputAttr parameter 'value'}}
+  %r = ssm.dp [%T] {output = #ssm.dp_output<answer>} : tensor<i64>
     cell {
     ^bb0(%i: index):
       ssm.yield %z : i64
@@ -180,7 +181,7 @@ func.func @f() -> tensor<3xi64> {
 func.func @f(%T: index) -> tensor<?xi64> {
   %z = arith.constant 0 : i64
   // expected-error @+1 {{'ssm.dp' op the prefix form needs both an 'aggregate' and a 'where' region}}
-  %r = "ssm.dp"(%T) <{operandSegmentSizes = array<i32: 1, 0>, output = "table"}> ({
+  %r = "ssm.dp"(%T) <{operandSegmentSizes = array<i32: 1, 0>, output = #ssm.dp_output<table>}> ({
     ^bb0(%i: index, %a: i64):
       ssm.yield %a : i64
   }, {
@@ -200,7 +201,7 @@ func.func @f(%T: index) -> tensor<?xi64> {
 func.func @f(%s: tensor<?xi64>, %T: index) -> tensor<i64> {
   %z = arith.constant 0 : i64
   // expected-error @+1 {{'ssm.dp' op the prefix form is 1-D only, got a 2-D index space}}
-  %r = ssm.dp [%T, %T] inputs(%s : tensor<?xi64>) {output = "last"} : tensor<i64>
+  %r = ssm.dp [%T, %T] inputs(%s : tensor<?xi64>) {output = #ssm.dp_output<last>} : tensor<i64>
     cell {
     ^bb0(%i: index, %j: index, %a: i64, %x: i64):
       ssm.yield %a : i64
@@ -224,7 +225,7 @@ func.func @f(%s: tensor<?xi64>, %T: index) -> tensor<i64> {
 func.func @f(%s: tensor<?xi64>, %T: index) -> tensor<i64> {
   %z = arith.constant 0 : i64
   // expected-error @+1 {{'ssm.dp' op the prefix form takes no constant 'deps' (cell i depends on every earlier cell the 'where' region selects)}}
-  %r = ssm.dp [%T] inputs(%s : tensor<?xi64>) {deps = [array<i64: -1>], output = "last"} : tensor<i64>
+  %r = ssm.dp [%T] inputs(%s : tensor<?xi64>) {deps = [array<i64: -1>], output = #ssm.dp_output<last>} : tensor<i64>
     cell {
     ^bb0(%i: index, %a: i64, %x: i64):
       ssm.yield %a : i64
@@ -248,7 +249,7 @@ func.func @f(%s: tensor<?xi64>, %T: index) -> tensor<i64> {
 func.func @f(%T: index) -> tensor<i64> {
   %z = arith.constant 0 : i64
   // expected-error @+1 {{'ssm.dp' op dependency #1 (-1) must have 2 component(s), one per index dimension}}
-  %r = ssm.dp [%T, %T] {deps = [array<i64: -1, 0>, array<i64: -1>], output = "last"} : tensor<i64>
+  %r = ssm.dp [%T, %T] {deps = [array<i64: -1, 0>, array<i64: -1>], output = #ssm.dp_output<last>} : tensor<i64>
     cell {
     ^bb0(%i: index, %j: index, %a: i64, %b: i64):
       ssm.yield %a : i64
@@ -265,7 +266,7 @@ func.func @f(%T: index) -> tensor<i64> {
 func.func @f(%T: index) -> tensor<i64> {
   %z = arith.constant 0 : i64
   // expected-error @+1 {{'ssm.dp' op dependency #0 (0, 0) is the cell itself: a cell cannot depend on its own value}}
-  %r = ssm.dp [%T, %T] {deps = [array<i64: 0, 0>], output = "last"} : tensor<i64>
+  %r = ssm.dp [%T, %T] {deps = [array<i64: 0, 0>], output = #ssm.dp_output<last>} : tensor<i64>
     cell {
     ^bb0(%i: index, %j: index, %a: i64):
       ssm.yield %a : i64
@@ -282,7 +283,7 @@ func.func @f(%T: index) -> tensor<i64> {
 func.func @f(%T: index) -> tensor<i64> {
   %z = arith.constant 0 : i64
   // expected-error @+1 {{'ssm.dp' op dependency #1 (0, 1) reaches cell (i, j + 1), which is not computed yet (cells are computed in row-major order; every offset must be lexicographically negative)}}
-  %r = ssm.dp [%T, %T] {deps = [array<i64: -1, 0>, array<i64: 0, 1>], output = "last"} : tensor<i64>
+  %r = ssm.dp [%T, %T] {deps = [array<i64: -1, 0>, array<i64: 0, 1>], output = #ssm.dp_output<last>} : tensor<i64>
     cell {
     ^bb0(%i: index, %j: index, %a: i64, %b: i64):
       ssm.yield %a : i64
@@ -299,7 +300,7 @@ func.func @f(%T: index) -> tensor<i64> {
 func.func @f(%T: index) -> tensor<i64> {
   %z = arith.constant 0 : i64
   // expected-error @+1 {{'ssm.dp' op dependency #0 (2) reaches cell (i + 2), which is not computed yet}}
-  %r = ssm.dp [%T] {deps = [array<i64: 2>], output = "last"} : tensor<i64>
+  %r = ssm.dp [%T] {deps = [array<i64: 2>], output = #ssm.dp_output<last>} : tensor<i64>
     cell {
     ^bb0(%i: index, %a: i64):
       ssm.yield %a : i64
@@ -316,7 +317,7 @@ func.func @f(%T: index) -> tensor<i64> {
 func.func @f(%s: tensor<?xi64>, %T: index) -> tensor<i64> {
   %z = arith.constant 0 : i64
   // expected-error @+1 {{'ssm.dp' op 'cell' region must take 3 arguments (the index i, 1 dependency value(s), 1 input value(s)), got 2}}
-  %r = ssm.dp [%T] inputs(%s : tensor<?xi64>) {deps = [array<i64: -1>], output = "last"} : tensor<i64>
+  %r = ssm.dp [%T] inputs(%s : tensor<?xi64>) {deps = [array<i64: -1>], output = #ssm.dp_output<last>} : tensor<i64>
     cell {
     ^bb0(%i: index, %x: i64):
       ssm.yield %x : i64
@@ -333,7 +334,7 @@ func.func @f(%s: tensor<?xi64>, %T: index) -> tensor<i64> {
 func.func @f(%s: tensor<?xi32>, %T: index) -> tensor<i64> {
   %z = arith.constant 0 : i64
   // expected-error @+1 {{'ssm.dp' op 'cell' region argument #2 must be 'i32' (the index i, 1 dependency value(s), 1 input value(s)), got 'i64'}}
-  %r = ssm.dp [%T] inputs(%s : tensor<?xi32>) {deps = [array<i64: -1>], output = "last"} : tensor<i64>
+  %r = ssm.dp [%T] inputs(%s : tensor<?xi32>) {deps = [array<i64: -1>], output = #ssm.dp_output<last>} : tensor<i64>
     cell {
     ^bb0(%i: index, %d: i64, %x: i64):
       ssm.yield %d : i64
@@ -350,7 +351,7 @@ func.func @f(%s: tensor<?xi32>, %T: index) -> tensor<i64> {
 func.func @f(%T: index) -> tensor<i64> {
   %z = arith.constant 0 : i64
   // expected-error @+1 {{'ssm.dp' op 'cell' region must end with 'ssm.yield'}}
-  %r = ssm.dp [%T] {output = "last"} : tensor<i64>
+  %r = ssm.dp [%T] {output = #ssm.dp_output<last>} : tensor<i64>
     cell {
     ^bb0(%i: index):
       llvm.unreachable
@@ -367,7 +368,7 @@ func.func @f(%T: index) -> tensor<i64> {
 func.func @f(%T: index) -> tensor<i64> {
   %z = arith.constant 0 : i64
   %f = arith.constant 0.0 : f32
-  %r = ssm.dp [%T] {output = "last"} : tensor<i64>
+  %r = ssm.dp [%T] {output = #ssm.dp_output<last>} : tensor<i64>
     cell {
     ^bb0(%i: index):
       // expected-error @+1 {{'ssm.yield' op in the 'cell' region must yield one 'i64' value, got 'f32'}}
@@ -384,7 +385,7 @@ func.func @f(%T: index) -> tensor<i64> {
 // A cell region yielding two values.
 func.func @f(%T: index) -> tensor<i64> {
   %z = arith.constant 0 : i64
-  %r = ssm.dp [%T] {output = "last"} : tensor<i64>
+  %r = ssm.dp [%T] {output = #ssm.dp_output<last>} : tensor<i64>
     cell {
     ^bb0(%i: index):
       // expected-error @+1 {{'ssm.yield' op in the 'cell' region must yield one 'i64' value, got 2 values}}
@@ -402,7 +403,7 @@ func.func @f(%T: index) -> tensor<i64> {
 func.func @f(%T: index) -> tensor<i64> {
   %z = arith.constant 0 : i64
   // expected-error @+1 {{'ssm.dp' op 'boundary' region must take 2 arguments (the indices i, j), got 1}}
-  %r = ssm.dp [%T, %T] {output = "last"} : tensor<i64>
+  %r = ssm.dp [%T, %T] {output = #ssm.dp_output<last>} : tensor<i64>
     cell {
     ^bb0(%i: index, %j: index):
       ssm.yield %z : i64
@@ -476,7 +477,7 @@ func.func @f(%c: index) -> tensor<i64> {
 // A fetch in the boundary region.
 func.func @f(%T: index) -> tensor<i64> {
   %z = arith.constant 0 : i64
-  %r = ssm.dp [%T, %T] {output = "last"} : tensor<i64>
+  %r = ssm.dp [%T, %T] {output = #ssm.dp_output<last>} : tensor<i64>
     cell {
     ^bb0(%i: index, %j: index):
       ssm.yield %z : i64
@@ -494,7 +495,7 @@ func.func @f(%T: index) -> tensor<i64> {
 // A fetch in a 1-D DP.
 func.func @f(%T: index) -> tensor<i64> {
   %z = arith.constant 0 : i64
-  %r = ssm.dp [%T] {output = "last"} : tensor<i64>
+  %r = ssm.dp [%T] {output = #ssm.dp_output<last>} : tensor<i64>
     cell {
     ^bb0(%i: index):
       // expected-error @+1 {{'ssm.dp_fetch' op reads a column of an earlier row, so it needs a 2-D 'ssm.dp', got a 1-D one}}
@@ -512,7 +513,7 @@ func.func @f(%T: index) -> tensor<i64> {
 // A fetch of the current row.
 func.func @f(%T: index) -> tensor<i64> {
   %z = arith.constant 0 : i64
-  %r = ssm.dp [%T, %T] {output = "last"} : tensor<i64>
+  %r = ssm.dp [%T, %T] {output = #ssm.dp_output<last>} : tensor<i64>
     cell {
     ^bb0(%i: index, %j: index):
       // expected-error @+1 {{'ssm.dp_fetch' op row offset must be negative (an earlier row), got 0}}
@@ -530,7 +531,7 @@ func.func @f(%T: index) -> tensor<i64> {
 // A fetch of the wrong type.
 func.func @f(%T: index) -> tensor<i64> {
   %z = arith.constant 0 : i64
-  %r = ssm.dp [%T, %T] {output = "last"} : tensor<i64>
+  %r = ssm.dp [%T, %T] {output = #ssm.dp_output<last>} : tensor<i64>
     cell {
     ^bb0(%i: index, %j: index):
       // expected-error @+1 {{'ssm.dp_fetch' op must have the cell type of the enclosing 'ssm.dp', 'i64', got 'i32'}}

@@ -573,8 +573,18 @@ func.func @la_out_type(%q: tensor<1x2x8x4xf32>) {
 // -----
 
 func.func @la_feature_map(%q: tensor<1x2x8x4xf32>) {
-  // expected-error @+1 {{unknown feature_map "softmax" (expected identity, elu_plus_one or relu)}}
-  %o = ssm.linear_attention %q, %q, %q {feature_map = "softmax"} : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>) -> tensor<1x2x8x4xf32>
+  // expected-error @+2 {{expected ::mlir::ssm::FeatureMap to be one of: identity, elu_plus_one, relu}}
+  // expected-error @+1 {{failed to parse SSM_FeatureMapAttr parameter 'value'}}
+  %o = ssm.linear_attention %q, %q, %q {feature_map = #ssm.feature_map<softmax>} : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>) -> tensor<1x2x8x4xf32>
+  return
+}
+
+// -----
+
+// The feature map is an enum attribute: a string is rejected.
+func.func @la_feature_map_string(%q: tensor<1x2x8x4xf32>) {
+  // expected-error @+1 {{attribute 'feature_map' failed to satisfy constraint: feature map phi applied to the queries and keys of linear attention}}
+  %o = ssm.linear_attention %q, %q, %q {feature_map = "relu"} : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>) -> tensor<1x2x8x4xf32>
   return
 }
 
@@ -749,8 +759,9 @@ func.func @las_state(%q: tensor<1x2x4xf32>, %v: tensor<1x2x6xf32>, %s: tensor<1x
 // -----
 
 func.func @las_map(%q: tensor<1x2x4xf32>, %s: tensor<1x2x4x4xf32>) {
-  // expected-error @+1 {{unknown feature_map "tanh" (expected identity, elu_plus_one or relu)}}
-  %o, %s1 = ssm.linear_attention_step %q, %q, %q, %s {feature_map = "tanh"} : (tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4x4xf32>) -> (tensor<1x2x4xf32>, tensor<1x2x4x4xf32>)
+  // expected-error @+2 {{expected ::mlir::ssm::FeatureMap to be one of: identity, elu_plus_one, relu}}
+  // expected-error @+1 {{failed to parse SSM_FeatureMapAttr parameter 'value'}}
+  %o, %s1 = ssm.linear_attention_step %q, %q, %q, %s {feature_map = #ssm.feature_map<tanh>} : (tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4x4xf32>) -> (tensor<1x2x4xf32>, tensor<1x2x4x4xf32>)
   return
 }
 

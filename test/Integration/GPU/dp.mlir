@@ -52,7 +52,7 @@ func.func @main() -> (tensor<5xi64>, tensor<i64>, tensor<i64>, tensor<4xi64>, te
   %y = arith.constant dense<[1, 3]> : tensor<2xi64>
   %ed = ssm.dp [%c3, %c2] inputs(%x, %y : tensor<3xi64>, tensor<2xi64>)
       {deps = [array<i64: -1, 0>, array<i64: 0, -1>, array<i64: -1, -1>],
-       input_dims = array<i64: 0, 1>, output = "last"} : tensor<i64>
+       input_dims = array<i64: 0, 1>, output = #ssm.dp_output<last>} : tensor<i64>
     cell {
     ^bb0(%i: index, %j: index, %up: i64, %left: i64, %diag: i64, %xi: i64, %yj: i64):
       %indel = arith.constant 2 : i64
@@ -77,7 +77,7 @@ func.func @main() -> (tensor<5xi64>, tensor<i64>, tensor<i64>, tensor<4xi64>, te
   %w = arith.constant dense<[1, 3, 4]> : tensor<3xi64>
   %val = arith.constant dense<[15, 20, 30]> : tensor<3xi64>
   %ks = ssm.dp [%c3, %c5] inputs(%w, %val : tensor<3xi64>, tensor<3xi64>)
-      {deps = [array<i64: -1, 0>], output = "last"} : tensor<i64>
+      {deps = [array<i64: -1, 0>], output = #ssm.dp_output<last>} : tensor<i64>
     cell {
     ^bb0(%i: index, %c: index, %skip: i64, %wi: i64, %vi: i64):
       %wix = arith.index_cast %wi : i64 to index
@@ -109,7 +109,7 @@ func.func @main() -> (tensor<5xi64>, tensor<i64>, tensor<i64>, tensor<4xi64>, te
       ssm.yield %z : i64
     }
   %last = ssm.dp [%c4] inputs(%s : tensor<4xi64>)
-      {deps = [array<i64: -1>, array<i64: -2>, array<i64: -3>], output = "last"} : tensor<i64>
+      {deps = [array<i64: -1>, array<i64: -2>, array<i64: -3>], output = #ssm.dp_output<last>} : tensor<i64>
     cell {
     ^bb0(%i: index, %d1: i64, %d2: i64, %d3: i64, %si: i64):
       %u = arith.addi %d1, %d2 : i64

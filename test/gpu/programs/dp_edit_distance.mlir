@@ -3,7 +3,7 @@ func.func @gpu_edit_distance(%x: tensor<300xi64>, %y: tensor<280xi64>) -> tensor
   %m = arith.constant 280 : index
   %d = ssm.dp [%n, %m] inputs(%x, %y : tensor<300xi64>, tensor<280xi64>)
       {deps = [array<i64: -1, 0>, array<i64: 0, -1>, array<i64: -1, -1>],
-       input_dims = array<i64: 0, 1>, output = "table"} : tensor<300x280xi64>
+       input_dims = array<i64: 0, 1>, output = #ssm.dp_output<table>} : tensor<300x280xi64>
     cell {
     ^bb0(%i: index, %j: index, %up: i64, %left: i64, %diag: i64, %xi: i64, %yj: i64):
       %indel = arith.constant 2 : i64

@@ -20,6 +20,7 @@ def SSM_Dialect : Dialect {
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::tensor::TensorDialect"];
   let summary = "Selective-scan, attention and DP-recurrence programs";
+  let useDefaultAttributePrinterParser = 1;
   let description = [{
     The `ssm` dialect expresses the sequence mixers of state-space models and
     attention at tensor level: Mamba-1 selective scans, generic associative

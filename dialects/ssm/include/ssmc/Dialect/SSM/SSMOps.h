@@ -1,6 +1,7 @@
 //===- SSMOps.h - ssm dialect operations ------------------------*- C++ -*-===//
 //
-// Declares the ops of the ssm dialect (generated from SSMOps.td).
+// Declares the ops of the ssm dialect, its enum attributes and its
+// SequenceOpInterface (generated from SSMOps.td).
 //
 //===----------------------------------------------------------------------===//
 
@@ -16,6 +17,13 @@
 #include "mlir/IR/TypeUtilities.h"
 #include "mlir/Interfaces/ControlFlowInterfaces.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#include "ssmc/Dialect/SSM/SSMEnums.h.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "ssmc/Dialect/SSM/SSMAttrs.h.inc"
+
+#include "ssmc/Dialect/SSM/SSMInterfaces.h.inc"
 
 #define GET_OP_CLASSES
 #include "ssmc/Dialect/SSM/SSMOps.h.inc"

@@ -10,6 +10,8 @@
 #define SSM_OPS_TD
 
 include "SSMBase.td"
+include "SSMEnums.td"
+include "SSMInterfaces.td"
 include "mlir/IR/OpBase.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/Interfaces/ControlFlowInterfaces.td"
@@ -19,7 +21,7 @@ include "mlir/Interfaces/ControlFlowInterfaces.td"
 //===----------------------------------------------------------------------===//
 
 def SSM_SelectiveScanOp : SSM_Op<"selective_scan",
-    [Pure, AttrSizedOperandSegments]> {
+    [Pure, AttrSizedOperandSegments, DeclareOpInterfaceMethods<SSM_SequenceOpInterface>]> {
   let summary = "Mamba-1 selective scan";
   let description = [{
     Computes the selective state-space recurrence of Mamba-1 with the layout
@@ -108,9 +110,6 @@ def SSM_SelectiveScanOp : SSM_Op<"selective_scan",
     /// True when B and C carry a group dimension ([B, G, N, L]).
     bool isGroupedB() { return getB().getType().getRank() == 4; }
     bool isGroupedC() { return getC().getType().getRank() == 4; }
-    /// Element type of the recurrent state: f64 for f64 programs, f32
-    /// otherwise.
-    ::mlir::Type getAccumulatorType();
     /// Static sizes (ShapedType::kDynamic when unknown).
     int64_t getBatchSize();
     int64_t getChannels();
@@ -123,7 +122,8 @@ def SSM_SelectiveScanOp : SSM_Op<"selective_scan",
 // ssd
 //===----------------------------------------------------------------------===//
 
-def SSM_SSDOp : SSM_Op<"ssd", [Pure, AttrSizedOperandSegments]> {
+def SSM_SSDOp : SSM_Op<"ssd",
+    [Pure, AttrSizedOperandSegments, DeclareOpInterfaceMethods<SSM_SequenceOpInterface>]> {
   let summary = "Mamba-2 state space duality (scalar decay per head)";
   let description = [{
     The Mamba-2 recurrence with the layout of mamba_ssm's
@@ -174,9 +174,6 @@ def SSM_SSDOp : SSM_Op<"ssd", [Pure, AttrSizedOperandSegments]> {
   }];
   let hasVerifier = 1;
   let hasCanonicalizer = 1;
-  let extraClassDeclaration = [{
-    ::mlir::Type getAccumulatorType();
-  }];
 }
 
 //===----------------------------------------------------------------------===//
@@ -184,7 +181,7 @@ def SSM_SSDOp : SSM_Op<"ssd", [Pure, AttrSizedOperandSegments]> {
 //===----------------------------------------------------------------------===//
 
 def SSM_LinearAttentionOp : SSM_Op<"linear_attention",
-    [Pure, AttrSizedOperandSegments]> {
+    [Pure, AttrSizedOperandSegments, DeclareOpInterfaceMethods<SSM_SequenceOpInterface>]> {
   let summary = "Linear attention with optional decay gates (Mamba-2, GLA, RetNet)";
   let description = [{
     Causal linear attention with the layout of flash-linear-attention. For
@@ -236,7 +233,7 @@ def SSM_LinearAttentionOp : SSM_Op<"linear_attention",
     Optional<SSM_FloatTensor>:$gate,
     Optional<SSM_FloatTensor>:$h0,
     Optional<RankedTensorOf<[I32, I64]>>:$cu_seqlens,
-    DefaultValuedStrAttr<StrAttr, "identity">:$feature_map,
+    DefaultValuedAttr<SSM_FeatureMapAttr, "::mlir::ssm::FeatureMap::identity">:$feature_map,
     OptionalAttr<F64Attr>:$scale,
     UnitAttr:$normalize
   );
@@ -258,7 +255,6 @@ def SSM_LinearAttentionOp : SSM_Op<"linear_attention",
   let hasCanonicalizer = 1;
 
   let extraClassDeclaration = [{
-    ::mlir::Type getAccumulatorType();
     /// True when the gate has one value per key dimension ([B, H, L, K]).
     bool hasKeyGate() {
       return getGate() && ::llvm::cast<::mlir::ShapedType>(
@@ -274,7 +270,7 @@ def SSM_LinearAttentionOp : SSM_Op<"linear_attention",
 // attention
 //===----------------------------------------------------------------------===//
 
-def SSM_AttentionOp : SSM_Op<"attention", [Pure]> {
+def SSM_AttentionOp : SSM_Op<"attention", [Pure, DeclareOpInterfaceMethods<SSM_SequenceOpInterface>]> {
   let summary = "Softmax attention: causal or not, sliding window, grouped KV heads";
   let description = [{
     Scaled dot-product attention with FlashAttention's layout and masking
@@ -324,9 +320,6 @@ def SSM_AttentionOp : SSM_Op<"attention", [Pure]> {
     $q `,` $k `,` $v (`causal` $causal^)? attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
-  let extraClassDeclaration = [{
-    ::mlir::Type getAccumulatorType();
-  }];
 }
 
 //===----------------------------------------------------------------------===//
@@ -334,7 +327,7 @@ def SSM_AttentionOp : SSM_Op<"attention", [Pure]> {
 //===----------------------------------------------------------------------===//
 
 def SSM_CausalConv1dOp : SSM_Op<"causal_conv1d",
-    [Pure, AttrSizedOperandSegments]> {
+    [Pure, AttrSizedOperandSegments, DeclareOpInterfaceMethods<SSM_SequenceOpInterface>]> {
   let summary = "Mamba's depthwise causal 1-D convolution";
   let description = [{
     The short convolution in front of Mamba's scan, with the layout of
@@ -361,9 +354,6 @@ def SSM_CausalConv1dOp : SSM_Op<"causal_conv1d",
     (`silu` $silu^)? attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
-  let extraClassDeclaration = [{
-    ::mlir::Type getAccumulatorType();
-  }];
 }
 
 //===----------------------------------------------------------------------===//
@@ -371,7 +361,7 @@ def SSM_CausalConv1dOp : SSM_Op<"causal_conv1d",
 //===----------------------------------------------------------------------===//
 
 def SSM_SelectiveScanStepOp : SSM_Op<"selective_scan_step",
-    [Pure, AttrSizedOperandSegments]> {
+    [Pure, AttrSizedOperandSegments, DeclareOpInterfaceMethods<SSM_SequenceOpInterface, ["isDecodeStep"]>]> {
   let summary = "One decode step of the Mamba-1 selective scan";
   let description = [{
     `ssm.selective_scan` for a single token with the state passed in and out
@@ -403,7 +393,8 @@ def SSM_SelectiveScanStepOp : SSM_Op<"selective_scan_step",
   let hasVerifier = 1;
 }
 
-def SSM_SSDStepOp : SSM_Op<"ssd_step", [Pure, AttrSizedOperandSegments]> {
+def SSM_SSDStepOp : SSM_Op<"ssd_step",
+    [Pure, AttrSizedOperandSegments, DeclareOpInterfaceMethods<SSM_SequenceOpInterface, ["isDecodeStep"]>]> {
   let summary = "One decode step of Mamba-2 SSD";
   let description = [{
     `ssm.ssd` for a single token: x, z and out [B, H, P]; dt [B, H]; A, D,
@@ -426,7 +417,8 @@ def SSM_SSDStepOp : SSM_Op<"ssd_step", [Pure, AttrSizedOperandSegments]> {
   let hasVerifier = 1;
 }
 
-def SSM_LinearAttentionStepOp : SSM_Op<"linear_attention_step", [Pure]> {
+def SSM_LinearAttentionStepOp : SSM_Op<"linear_attention_step",
+    [Pure, DeclareOpInterfaceMethods<SSM_SequenceOpInterface, ["isDecodeStep"]>]> {
   let summary = "One decode step of linear attention";
   let description = [{
     `ssm.linear_attention` for a single token: q, k [B, H, K], v and out
@@ -439,7 +431,7 @@ def SSM_LinearAttentionStepOp : SSM_Op<"linear_attention_step", [Pure]> {
   let arguments = (ins
     SSM_FloatTensor:$q, SSM_FloatTensor:$k, SSM_FloatTensor:$v,
     SSM_FloatTensor:$state, Optional<SSM_FloatTensor>:$gate,
-    DefaultValuedStrAttr<StrAttr, "identity">:$feature_map,
+    DefaultValuedAttr<SSM_FeatureMapAttr, "::mlir::ssm::FeatureMap::identity">:$feature_map,
     OptionalAttr<F64Attr>:$scale);
   let results = (outs SSM_FloatTensor:$out, SSM_FloatTensor:$new_state);
   let assemblyFormat = [{
@@ -449,7 +441,8 @@ def SSM_LinearAttentionStepOp : SSM_Op<"linear_attention_step", [Pure]> {
   let hasVerifier = 1;
 }
 
-def SSM_AttentionStepOp : SSM_Op<"attention_step", [Pure]> {
+def SSM_AttentionStepOp : SSM_Op<"attention_step",
+    [Pure, DeclareOpInterfaceMethods<SSM_SequenceOpInterface, ["isDecodeStep"]>]> {
   let summary = "One decode step of softmax attention with a KV cache";
   let description = [{
     Appends this token's key and value to a KV cache and attends to the
@@ -607,7 +600,7 @@ def SSM_DPOp : SSM_Op<"dp",
     ```mlir
     // dp_i = (dp_{i-1} + dp_{i-2} + s_i) mod 7, dp_{-1} = dp_{-2} = 0
     %last = ssm.dp [%T] inputs(%s : tensor<?xi64>)
-        {deps = [array<i64: -1>, array<i64: -2>], output = "last"} : tensor<i64>
+        {deps = [array<i64: -1>, array<i64: -2>], output = #ssm.dp_output<last>} : tensor<i64>
       cell {
       ^bb0(%i: index, %d1: i64, %d2: i64, %si: i64):
         %a = arith.addi %d1, %d2 : i64
@@ -626,7 +619,7 @@ def SSM_DPOp : SSM_Op<"dp",
     Variadic<SSM_ScanTensor>:$inputs,
     OptionalAttr<DenseI64ArrayAttr>:$input_dims,
     OptionalAttr<TypedArrayAttrBase<DenseI64ArrayAttr, "dependency offsets">>:$deps,
-    DefaultValuedStrAttr<StrAttr, "table">:$output
+    DefaultValuedAttr<SSM_DPOutputAttr, "::mlir::ssm::DPOutput::table">:$output
   );
   let results = (outs SSM_ScanTensor:$result);
   let regions = (region SizedRegion<1>:$cell, SizedRegion<1>:$boundary,
@@ -674,17 +667,6 @@ def SSM_DPFetchOp : SSM_Op<"dp_fetch", [MemoryEffects<[MemRead]>]> {
   let results = (outs SSM_ScanElement:$value);
   let assemblyFormat = [{ $col `row` `=` $row attr-dict `:` type($value) }];
   let hasVerifier = 1;
-}
-
-def SSM_GPUBarrierOp : SSM_Op<"gpu_barrier", [MemoryEffects<[MemRead, MemWrite]>]> {
-  let summary = "A block-wide barrier in a GPU kernel, before bufferization";
-  let description = [{
-    Internal to the NVPTX pipeline: GPU lowerings that run before
-    bufferization mark block-wide barriers with this op (its declared memory
-    effects let buffer deallocation analyse the kernel);
-    `ssm-gpu-stage-buffers` turns each into `gpu.barrier`.
-  }];
-  let assemblyFormat = "attr-dict";
 }
 
 def SSM_YieldOp : SSM_Op<"yield",
