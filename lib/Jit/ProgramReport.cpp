@@ -25,17 +25,6 @@ namespace ssmc {
 
 namespace {
 
-std::string locationString(Location loc) {
-  if (auto fileLoc = dyn_cast<FileLineColLoc>(loc))
-    return (fileLoc.getFilename().str() + ":" +
-            std::to_string(fileLoc.getLine()) + ":" +
-            std::to_string(fileLoc.getColumn()));
-  std::string s;
-  llvm::raw_string_ostream os(s);
-  loc.print(os);
-  return s;
-}
-
 DPReport toReport(const DPAnalysis &a) {
   DPReport r;
   r.rank = a.rank;

@@ -493,4 +493,15 @@ std::optional<OpCost> estimateCost(Operation *op, int64_t seqLenOverride) {
       .Default([](Operation *) { return std::nullopt; });
 }
 
+std::string locationString(Location loc) {
+  if (auto fileLoc = dyn_cast<FileLineColLoc>(loc))
+    return (fileLoc.getFilename().str() + ":" +
+            std::to_string(fileLoc.getLine()) + ":" +
+            std::to_string(fileLoc.getColumn()));
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  loc.print(os);
+  return s;
+}
+
 } // namespace ssmc

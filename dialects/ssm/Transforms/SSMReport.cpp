@@ -36,17 +36,6 @@ llvm::json::Value toJson(ssmc::Count c) {
   return c ? llvm::json::Value(*c) : llvm::json::Value(nullptr);
 }
 
-std::string locationString(Location loc) {
-  if (auto fileLoc = dyn_cast<FileLineColLoc>(loc))
-    return (fileLoc.getFilename().str() + ":" +
-            std::to_string(fileLoc.getLine()) + ":" +
-            std::to_string(fileLoc.getColumn()));
-  std::string s;
-  llvm::raw_string_ostream os(s);
-  loc.print(os);
-  return s;
-}
-
 struct SSMReportPass : public ssmc::impl::SSMReportBase<SSMReportPass> {
   using SSMReportBase::SSMReportBase;
 
@@ -71,7 +60,7 @@ struct SSMReportPass : public ssmc::impl::SSMReportBase<SSMReportPass> {
       sizeArray.push_back(toJson(dp.sizes[d]));
     ops.push_back(llvm::json::Object{
         {"op", "ssm.dp"},
-        {"loc", locationString(op->getLoc())},
+        {"loc", ssmc::locationString(op->getLoc())},
         {"rank", dp.rank},
         {"sizes", std::move(sizeArray)},
         {"form", dp.prefix ? "prefix" : "local"},
@@ -117,7 +106,7 @@ struct SSMReportPass : public ssmc::impl::SSMReportBase<SSMReportPass> {
                          << " bytes";
       ops.push_back(llvm::json::Object{
           {"op", cost->opName},
-          {"loc", locationString(op->getLoc())},
+          {"loc", ssmc::locationString(op->getLoc())},
           {"accumulator_type", cost->accumulatorType},
           {"seq_len", toJson(cost->seqLen)},
           {"state_elements", toJson(cost->stateElements)},

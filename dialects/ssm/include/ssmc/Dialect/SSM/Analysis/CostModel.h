@@ -9,6 +9,7 @@
 #ifndef SSMC_ANALYSIS_COSTMODEL_H
 #define SSMC_ANALYSIS_COSTMODEL_H
 
+#include "mlir/IR/Location.h"
 #include "mlir/IR/Operation.h"
 
 #include <cstdint>
@@ -81,6 +82,10 @@ struct DPAnalysis {
 /// is not a constant.
 std::optional<DPAnalysis> analyzeDP(mlir::Operation *op,
                                     int64_t sizeOverride = -1);
+
+/// Where an op is, as the reports print it: "file:line:col" for a file
+/// location, else the location's own printed form.
+std::string locationString(mlir::Location loc);
 
 /// Size in bytes of one element of `type` (integers round up to bytes).
 int64_t elementBytes(mlir::Type type);
