@@ -12,7 +12,8 @@ programs=("$root"/bench/gpu/programs/*.mlir "$root"/test/gpu/programs/*.mlir
   "$root"/examples/*.mlir "$root"/examples/lm/*.mlir "$root"/examples/dp/*.mlir "$root"/test/Integration/CPU/*.mlir "$root"/test/Integration/GPU/*.mlir)
 for p in "${programs[@]}"; do
   [ -f "$p" ] || continue
-  name="$(basename "$(dirname "$p")")_$(basename "$p" .mlir)"
+  rel="${p#"$root"/}"
+  name="$(echo "${rel%.mlir}" | tr / _)"
   for target in cpu cuda gpu-emulator; do
     for stage in llvm ptx; do
       if [ "$stage" = ptx ] && [ "$target" != cuda ]; then continue; fi

@@ -7,8 +7,8 @@
 using namespace mlir;
 
 void ssmc::registerSSMCPipelines() {
-  // The builders only add passes; their LogicalResult is for callers that
-  // build pipelines which can fail to parse.
+  // Built from typed passes, the builders cannot fail; they return
+  // LogicalResult only because their public signatures predate that.
   PassPipelineRegistration<CPUPipelineOptions>(
       "ssm-cpu-pipeline",
       "Lower ssm programs to LLVM dialect for the host CPU: fused, "

@@ -86,6 +86,23 @@ int64_t sliceWidth(int64_t width);
 /// Emits the launch.
 void emitColumnScan(PatternRewriter &rw, Location loc, const ColumnScan &spec);
 
+/// Whether the column-scan kernel takes `op` (ssd or linear attention):
+/// f32/f16/bf16 operands, no packed sequences, and a static column width
+/// (dimension 3 of `widthOf`: N or K) of at most 256. On failure the reason
+/// goes to the rewriter; `widthName` names the width in it.
+template <typename OpT>
+LogicalResult matchColumnScanOp(OpT op, PatternRewriter &rw, Value widthOf,
+                                StringRef widthName) {
+  if (!gpuFloatOperands(op))
+    return rw.notifyMatchFailure(op, "the GPU kernels take f32, f16 or bf16 operands (f64 and packed sequences stay on the host)");
+  if (op.getCuSeqlens())
+    return rw.notifyMatchFailure(op, "packed sequences stay on the CPU");
+  auto ty = cast<RankedTensorType>(widthOf.getType());
+  if (ty.isDynamicDim(3) || ty.getDimSize(3) > 256)
+    return rw.notifyMatchFailure(op, "needs a static " + widthName + " <= 256");
+  return success();
+}
+
 } // namespace ssmc::gpu_kernels
 
 #endif // SSMC_LIB_CONVERSION_SSMTOGPU_COLUMNSCAN_H

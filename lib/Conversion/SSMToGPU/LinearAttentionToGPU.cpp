@@ -231,14 +231,9 @@ struct LinearAttentionToGPU : OpRewritePattern<ssm::LinearAttentionOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(ssm::LinearAttentionOp op,
                                 PatternRewriter &rw) const override {
-    if (!gpuFloatOperands(op))
-      return rw.notifyMatchFailure(op, "the GPU kernels take f32, f16 or bf16 operands (f64 and packed sequences stay on the host)");
-    if (op.getCuSeqlens())
-      return rw.notifyMatchFailure(op, "packed sequences stay on the CPU");
-    auto qTy = cast<RankedTensorType>(op.getQ().getType());
-    if (qTy.isDynamicDim(3) || qTy.getDimSize(3) > 256)
-      return rw.notifyMatchFailure(op, "needs a static key size K <= 256");
-    LinearAttentionKernel(op, rw, qTy.getDimSize(3)).run();
+    if (failed(matchColumnScanOp(op, rw, op.getQ(), "key size K")))
+      return failure();
+    LinearAttentionKernel(op, rw, op.getQ().getType().getDimSize(3)).run();
     return success();
   }
 };

@@ -194,14 +194,9 @@ struct SSDToGPU : OpRewritePattern<ssm::SSDOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(ssm::SSDOp op,
                                 PatternRewriter &rw) const override {
-    if (!gpuFloatOperands(op))
-      return rw.notifyMatchFailure(op, "the GPU kernels take f32, f16 or bf16 operands (f64 and packed sequences stay on the host)");
-    if (op.getCuSeqlens())
-      return rw.notifyMatchFailure(op, "packed sequences stay on the CPU");
-    auto bTy = cast<RankedTensorType>(op.getB().getType());
-    if (bTy.isDynamicDim(3) || bTy.getDimSize(3) > 256)
-      return rw.notifyMatchFailure(op, "needs a static state size N <= 256");
-    SSDKernel(op, rw, bTy.getDimSize(3)).run();
+    if (failed(matchColumnScanOp(op, rw, op.getB(), "state size N")))
+      return failure();
+    SSDKernel(op, rw, op.getB().getType().getDimSize(3)).run();
     return success();
   }
 };
