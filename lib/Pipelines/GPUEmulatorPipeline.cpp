@@ -11,6 +11,8 @@
 #include "Stages.h"
 #include "ssmc/Passes.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
 using namespace mlir;
 
 namespace ssmc {
@@ -20,6 +22,8 @@ LogicalResult buildSSMToEmulatedKernelsStage(OpPassManager &pm,
   pm.addPass(createSSMDecomposeSteps());
   pm.addPass(createConvertSSMToGPU());
   pipelines::addSSMToLoopsPasses(pm, host);
+  // Buffers a kernel only writes start as garbage, as device memory does.
+  pm.addNestedPass<func::FuncOp>(createSSMGPUPoisonWriteOnly());
   pm.addPass(createSSMGPUEmulate());
   return success();
 }

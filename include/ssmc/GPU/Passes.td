@@ -37,6 +37,22 @@ def SSMGPUEmulate : Pass<"ssm-gpu-emulate", "::mlir::ModuleOp"> {
                            "::mlir::arith::ArithDialect"];
 }
 
+def SSMGPUPoisonWriteOnly : Pass<"ssm-gpu-poison-write-only"> {
+  let summary = "Fill the buffers a gpu.launch only writes with a poison pattern";
+  let description = [{
+    Run before ssm-gpu-emulate. On a GPU a buffer that a kernel writes and
+    does not read is staged without a copy in, so the kernel starts from
+    uninitialised device memory and an element it forgets to write comes
+    back as garbage. The emulator works on the host buffers, where such an
+    element would keep the host's value and hide the defect: this pass
+    fills each such buffer (reads and writes found through views and memory
+    effects, as ssm-gpu-stage-buffers finds them) with quiet NaN (floats)
+    or 0xA5 bytes (integers) just before the launch.
+  }];
+  let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 def SSMGPUReplaceLibdevice : Pass<"ssm-gpu-replace-libdevice"> {
   let summary = "Turn libdevice calls of GPU kernels back into LLVM intrinsics";
   let description = [{

@@ -5,7 +5,10 @@
 // memory), every host memref a gpu.launch uses gets a device copy: gpu.alloc
 // and a host-to-device gpu.memcpy before the launch when the kernel reads
 // it, a device-to-host gpu.memcpy after it when the kernel writes it, and
-// gpu.dealloc. Barrier markers (ssm_gpu.barrier) become gpu.barrier, and
+// gpu.dealloc. Reads and writes are found through the buffer's views and
+// the ops' memory effects (LaunchAccess.h); a buffer only written starts
+// as uninitialised device memory, which the emulator models by poisoning
+// (ssm-gpu-poison-write-only). Barrier markers (ssm_gpu.barrier) become gpu.barrier, and
 // workgroup-space allocas in a launch (shared arrays) its workgroup
 // attributions.
 //
@@ -13,6 +16,7 @@
 
 #include "ssmc/GPU/Passes.h"
 #include "lib/GPU/IR/SSMGPUDialect.h"
+#include "lib/GPU/Transforms/LaunchAccess.h"
 
 #include "ssmc/Dialect/SSM/SSMOps.h"
 
@@ -72,15 +76,9 @@ struct StageBuffersPass
       auto mt = dyn_cast<MemRefType>(host.getType());
       if (!mt)
         continue;
-      bool reads = false, writes = false;
-      for (OpOperand &use : host.getUses()) {
-        if (!launch->isProperAncestor(use.getOwner()))
-          continue;
-        if (isa<memref::StoreOp>(use.getOwner()))
-          writes = true;
-        else
-          reads = true;
-      }
+      ssmc::gpu_transforms::BufferAccess access =
+          ssmc::gpu_transforms::launchAccess(launch, host);
+      bool reads = access.reads, writes = access.writes;
       b.setInsertionPoint(launch);
       SmallVector<Value> dyn;
       for (int64_t i = 0; i < mt.getRank(); ++i)
