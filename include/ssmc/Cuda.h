@@ -11,6 +11,8 @@
 #ifndef SSMC_CUDA_H
 #define SSMC_CUDA_H
 
+#include "ssmc/Tensor.h"
+
 #include "llvm/Support/Error.h"
 
 #include <optional>
@@ -34,6 +36,49 @@ std::optional<std::string> takeError();
 
 /// Name and address of every mgpu* function, for the JIT's symbol table.
 std::vector<std::pair<const char *, void *>> runtimeSymbols();
+
+/// A contiguous tensor that lives on the device across calls (CUDA managed
+/// memory registered with the runtime). Its view() (device == Device::CUDA)
+/// is accepted as an input or a destination-passing output by programs
+/// compiled for the CUDA target, and their kernels use it in place: no
+/// device copy, no copy in before a launch, no copy back after it. Host code
+/// of the same program (ops without a GPU kernel) may still read and write
+/// it (managed memory migrates), at the cost of that migration. Move-only;
+/// frees its memory when destroyed.
+class DeviceTensor {
+public:
+  DeviceTensor() = default;
+  DeviceTensor(DeviceTensor &&other) noexcept;
+  DeviceTensor &operator=(DeviceTensor &&other) noexcept;
+  DeviceTensor(const DeviceTensor &) = delete;
+  DeviceTensor &operator=(const DeviceTensor &) = delete;
+  ~DeviceTensor();
+
+  /// Uninitialised device memory for `shape` elements of `dtype`.
+  static llvm::Expected<DeviceTensor> allocate(DType dtype,
+                                               std::vector<int64_t> shape);
+  /// A device copy of `host` (any strides; a CPU tensor).
+  static llvm::Expected<DeviceTensor> upload(const Tensor &host);
+  /// Copies the tensor into `host` (a CPU tensor of the same dtype and
+  /// shape, any strides).
+  llvm::Error download(const Tensor &host) const;
+  /// A host copy.
+  llvm::Expected<OwnedTensor> download() const;
+
+  Tensor view() const;
+  DType dtype() const { return dtype_; }
+  const std::vector<int64_t> &shape() const { return shape_; }
+  void *data() const { return data_; }
+
+private:
+  void *data_ = nullptr;
+  DType dtype_ = DType::F32;
+  std::vector<int64_t> shape_;
+};
+
+/// How many buffers the generated staging code has found device-resident
+/// (and so did not copy) since the process began.
+int64_t residentHits();
 
 } // namespace ssmc::cuda
 

@@ -687,10 +687,16 @@ private:
 
 /// Checks `t` against the declared `want`; `what` names it in the message.
 Error checkTensor(const Tensor &t, const ArgInfo &want, const std::string &what,
-                  bool exactShape) {
-  if (t.device != Device::CPU)
-    return makeError(what + " is on a CUDA device; the CPU target needs "
-                            "host tensors");
+                  bool exactShape, Target target) {
+  if (t.device != Device::CPU) {
+    if (target != Target::CUDA)
+      return makeError(what + " is on a CUDA device; the " +
+                       (target == Target::CPU ? "CPU" : "gpu-emulator") +
+                       " target needs host tensors");
+    if (!t.isContiguous())
+      return makeError(what + " is a strided view of device memory; device "
+                              "tensors must be contiguous");
+  }
   if (t.dtype != want.dtype)
     return makeError(what + " must have dtype " + dtypeName(want.dtype) +
                      ", got " + dtypeName(t.dtype));
@@ -747,7 +753,7 @@ public:
       if (Error e = checkTensor(t, want,
                                 "input #" + std::to_string(i) + " of '" +
                                     fn.name + "' (" + describe(want) + ")",
-                                /*exactShape=*/false))
+                                /*exactShape=*/false, program.options.target))
         return e;
       if (want.isTensor)
         frame.addTensor(t, /*copyIn=*/true, /*copyOut=*/false);
@@ -894,7 +900,7 @@ Error Jit::invoke(llvm::StringRef entry, llvm::ArrayRef<Tensor> inputs,
                                 "output #" + std::to_string(i) + " of '" +
                                     entry.str() + "' (" +
                                     describe(fn.results[i]) + ")",
-                                /*exactShape=*/true))
+                                /*exactShape=*/true, impl->options.target))
         return e;
     return call(fn, inputs, outputs, nullptr);
   }
@@ -909,8 +915,11 @@ Error Jit::invoke(llvm::StringRef entry, llvm::ArrayRef<Tensor> inputs,
                        formatShape(r.shape()) + ", got " +
                        dtypeName(out.dtype) + " of shape " +
                        formatShape(out.shape));
-    if (out.device != Device::CPU)
-      return makeError("output #" + llvm::Twine(i) + " is on a CUDA device");
+    if (out.device != Device::CPU &&
+        (impl->options.target != Target::CUDA || !out.isContiguous()))
+      return makeError("output #" + llvm::Twine(i) +
+                       " is on a CUDA device; only the CUDA target takes "
+                       "contiguous device outputs");
     if (r.numel() != 0)
       copyFromContiguous(r.data(), out);
   }

@@ -30,9 +30,10 @@ LogicalResult buildSSMToKernelsStage(OpPassManager &pm,
   pm.addPass(createSSMDecomposeSteps());
   pm.addPass(createConvertSSMToGPU());
   pipelines::addSSMToLoopsPasses(pm, host);
-  pm.addNestedPass<func::FuncOp>(createSSMGPUStageBuffers());
+  pm.addPass(createSSMGPUStageBuffers());
   pm.addPass(createGpuKernelOutliningPass());
   pm.addNestedPass<func::FuncOp>(createGpuAsyncRegionPass());
+  pm.addPass(createSSMGPULowerResidency());
   GpuNVVMAttachTargetOptions target;
   target.chip = options.chip;
   target.features = options.features;

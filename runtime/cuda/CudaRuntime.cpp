@@ -3,6 +3,7 @@
 #include "ssmc/Cuda.h"
 
 #include "MgpuRuntime.h"
+#include "Residency.h"
 
 namespace ssmc::cuda {
 
@@ -47,7 +48,120 @@ std::vector<std::pair<const char *, void *>> runtimeSymbols() {
       {"mgpuMemset32", reinterpret_cast<void *>(&mgpuMemset32)},
       {"mgpuMemset16", reinterpret_cast<void *>(&mgpuMemset16)},
       {"mgpuSetDefaultDevice", reinterpret_cast<void *>(&mgpuSetDefaultDevice)},
+      {"ssmcCudaIsResident", reinterpret_cast<void *>(&ssmcCudaIsResident)},
   };
 }
+
+namespace {
+llvm::Error cudaError(const std::string &what) {
+  std::optional<std::string> e = takeError();
+  return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                 what + (e ? ": " + *e : std::string()));
+}
+} // namespace
+
+DeviceTensor::DeviceTensor(DeviceTensor &&other) noexcept
+    : data_(other.data_), dtype_(other.dtype_), shape_(std::move(other.shape_)) {
+  other.data_ = nullptr;
+}
+
+DeviceTensor &DeviceTensor::operator=(DeviceTensor &&other) noexcept {
+  if (this != &other) {
+    ssmcCudaResidentFree(data_);
+    data_ = other.data_;
+    dtype_ = other.dtype_;
+    shape_ = std::move(other.shape_);
+    other.data_ = nullptr;
+  }
+  return *this;
+}
+
+DeviceTensor::~DeviceTensor() { ssmcCudaResidentFree(data_); }
+
+llvm::Expected<DeviceTensor> DeviceTensor::allocate(DType dtype,
+                                                    std::vector<int64_t> shape) {
+  for (int64_t s : shape)
+    if (s < 0)
+      return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                     "device tensor of negative size " +
+                                         formatShape(shape));
+  if (llvm::Error e = available())
+    return std::move(e);
+  DeviceTensor t;
+  t.dtype_ = dtype;
+  t.shape_ = std::move(shape);
+  size_t bytes = static_cast<size_t>(numElements(t.shape_)) * dtypeSize(dtype);
+  if (bytes) {
+    t.data_ = ssmcCudaResidentAlloc(bytes);
+    if (!t.data_)
+      return cudaError("cannot allocate " + std::to_string(bytes) +
+                       " bytes of device memory");
+  }
+  return std::move(t);
+}
+
+llvm::Expected<DeviceTensor> DeviceTensor::upload(const Tensor &host) {
+  if (host.device != Device::CPU)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "upload needs a CPU tensor");
+  auto t = allocate(host.dtype, host.shape);
+  if (!t)
+    return t.takeError();
+  size_t bytes = static_cast<size_t>(host.numel()) * dtypeSize(host.dtype);
+  if (!bytes)
+    return t;
+  OwnedTensor staging;
+  const void *source = host.data;
+  if (!host.isContiguous()) {
+    staging = OwnedTensor(host.dtype, host.shape);
+    copyToContiguous(host, staging.data());
+    source = staging.data();
+  }
+  ssmcCudaResidentUpload(t->data_, source, bytes);
+  if (std::optional<std::string> e = takeError())
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "upload to the device failed: " + *e);
+  return t;
+}
+
+llvm::Error DeviceTensor::download(const Tensor &host) const {
+  if (host.device != Device::CPU || host.dtype != dtype_ || host.shape != shape_)
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "download needs a CPU tensor of dtype " + dtypeName(dtype_).str() +
+            " and shape " + formatShape(shape_));
+  size_t bytes = static_cast<size_t>(numElements(shape_)) * dtypeSize(dtype_);
+  if (!bytes)
+    return llvm::Error::success();
+  if (host.isContiguous()) {
+    ssmcCudaResidentDownload(host.data, data_, bytes);
+  } else {
+    OwnedTensor staging(dtype_, shape_);
+    ssmcCudaResidentDownload(staging.data(), data_, bytes);
+    copyFromContiguous(staging.data(), host);
+  }
+  if (std::optional<std::string> e = takeError())
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "download from the device failed: " + *e);
+  return llvm::Error::success();
+}
+
+llvm::Expected<OwnedTensor> DeviceTensor::download() const {
+  OwnedTensor host(dtype_, shape_);
+  if (llvm::Error e = download(host.view()))
+    return std::move(e);
+  return std::move(host);
+}
+
+Tensor DeviceTensor::view() const {
+  Tensor t;
+  t.data = data_;
+  t.dtype = dtype_;
+  t.shape = shape_;
+  t.device = Device::CUDA;
+  return t;
+}
+
+int64_t residentHits() { return ssmcCudaResidentHits(); }
 
 } // namespace ssmc::cuda

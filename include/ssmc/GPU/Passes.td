@@ -9,15 +9,31 @@
 
 include "mlir/Pass/PassBase.td"
 
-def SSMGPUStageBuffers : Pass<"ssm-gpu-stage-buffers"> {
+def SSMGPUStageBuffers : Pass<"ssm-gpu-stage-buffers", "::mlir::ModuleOp"> {
   let summary = "Give every gpu.launch device copies of the host buffers it uses";
   let description = [{
     After bufferization, each host memref a `gpu.launch` uses is replaced in
     the kernel by a `gpu.alloc` buffer, filled by a host-to-device
     `gpu.memcpy` when the kernel reads it and copied back after the launch
-    when the kernel writes it, then freed with `gpu.dealloc`.
+    when the kernel writes it, then freed with `gpu.dealloc`. Reads and
+    writes are found through views and memory effects. A buffer that is
+    device-resident memory (`ssm_gpu.is_resident`, answered at run time by
+    the runtime after ssm-gpu-lower-residency) is used in place: its
+    allocation and copies get zero bytes.
   }];
-  let dependentDialects = ["::mlir::gpu::GPUDialect", "::mlir::memref::MemRefDialect"];
+  let dependentDialects = ["::mlir::gpu::GPUDialect", "::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect", "::mlir::ssm_gpu::SSMGPUDialect"];
+}
+
+def SSMGPULowerResidency : Pass<"ssm-gpu-lower-residency", "::mlir::ModuleOp"> {
+  let summary = "Turn ssm_gpu.is_resident into calls of the CUDA runtime";
+  let description = [{
+    After gpu-async-region: each `ssm_gpu.is_resident %buffer` becomes
+    `ssmcCudaIsResident(aligned address, size in bytes) != 0`, a call of the
+    runtime declared as an `llvm.func`.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect", "::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect"];
 }
 
 def SSMGPUEmulate : Pass<"ssm-gpu-emulate", "::mlir::ModuleOp"> {

@@ -30,4 +30,20 @@ def SSMGPU_BarrierOp : Op<SSMGPU_Dialect, "barrier",
   let assemblyFormat = "attr-dict";
 }
 
+def SSMGPU_IsResidentOp : Op<SSMGPU_Dialect, "is_resident", [Pure]> {
+  let summary = "Whether a host buffer of a launch is device-resident memory";
+  let description = [{
+    `ssm-gpu-stage-buffers` asks, for each buffer a launch uses, whether it
+    lies in device-resident memory (`ssmc::cuda::DeviceTensor`); such a
+    buffer is used in place, without a device copy. Pure (the answer for a
+    buffer cannot change while the program runs), so `gpu-async-region`
+    keeps the launches of a function on one stream around it;
+    `ssm-gpu-lower-residency` then makes it a call of the runtime's
+    `ssmcCudaIsResident(address, bytes)`.
+  }];
+  let arguments = (ins AnyMemRef:$buffer);
+  let results = (outs I1:$resident);
+  let assemblyFormat = "$buffer attr-dict `:` type($buffer)";
+}
+
 #endif // SSM_GPU_OPS_TD

@@ -5,7 +5,9 @@
 // memory), every host memref a gpu.launch uses gets a device copy: gpu.alloc
 // and a host-to-device gpu.memcpy before the launch when the kernel reads
 // it, a device-to-host gpu.memcpy after it when the kernel writes it, and
-// gpu.dealloc. Reads and writes are found through the buffer's views and
+// gpu.dealloc, unless the buffer is device-resident memory
+// (ssmc::cuda::DeviceTensor; ssm_gpu.is_resident, which becomes a call of
+// the runtime's ssmcCudaIsResident): then the kernel uses it in place. Reads and writes are found through the buffer's views and
 // the ops' memory effects (LaunchAccess.h); a buffer only written starts
 // as uninitialised device memory, which the emulator models by poisoning
 // (ssm-gpu-poison-write-only). Barrier markers (ssm_gpu.barrier) become gpu.barrier, and
@@ -20,8 +22,10 @@
 
 #include "ssmc/Dialect/SSM/SSMOps.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Interfaces/DataLayoutInterfaces.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/Transforms/RegionUtils.h"
 
@@ -67,48 +71,98 @@ struct StageBuffersPass
     }
   }
 
+  /// One host buffer a launch uses, and what staging made of it.
+  struct Staged {
+    Value host;
+    bool reads, writes;
+    SmallVector<Value> dynamicSizes;
+    Value contiguous; ///< `host`, or a contiguous host copy of a strided view
+    Value resident;   ///< i1: the buffer is device-resident memory
+    Value elements;   ///< its number of elements
+  };
+
   void stage(gpu::LaunchOp launch) {
     Location loc = launch.getLoc();
     llvm::SetVector<Value> captured;
     getUsedValuesDefinedAbove(launch.getBody(), captured);
     OpBuilder b(launch);
+    DataLayout layout = DataLayout::closest(launch);
+    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+    Value one = arith::ConstantIndexOp::create(b, loc, 1);
+    // First every buffer's residency query (host calls, before the first
+    // gpu op of the launch, so they do not split its stream of copies).
+    SmallVector<Staged> buffers;
     for (Value host : captured) {
       auto mt = dyn_cast<MemRefType>(host.getType());
       if (!mt)
         continue;
       ssmc::gpu_transforms::BufferAccess access =
           ssmc::gpu_transforms::launchAccess(launch, host);
-      bool reads = access.reads, writes = access.writes;
-      b.setInsertionPoint(launch);
-      SmallVector<Value> dyn;
-      for (int64_t i = 0; i < mt.getRank(); ++i)
+      Staged s{host, access.reads, access.writes, {}, host, {}, {}};
+      s.elements = one;
+      for (int64_t i = 0; i < mt.getRank(); ++i) {
+        Value size = mt.isDynamicDim(i)
+                         ? Value(memref::DimOp::create(b, loc, host, i))
+                         : Value(arith::ConstantIndexOp::create(
+                               b, loc, mt.getDimSize(i)));
         if (mt.isDynamicDim(i))
-          dyn.push_back(memref::DimOp::create(b, loc, host, i));
-      auto devTy = MemRefType::get(mt.getShape(), mt.getElementType());
+          s.dynamicSizes.push_back(size);
+        s.elements = arith::MulIOp::create(b, loc, s.elements, size);
+      }
       // A strided view (a slice of a KV cache, say) goes through a
       // contiguous host copy: gpu.memcpy moves contiguous buffers.
-      Value contiguous = host;
+      auto devTy = MemRefType::get(mt.getShape(), mt.getElementType());
       if (!mt.getLayout().isIdentity()) {
-        contiguous = memref::AllocOp::create(b, loc, devTy, dyn);
-        if (reads)
-          memref::CopyOp::create(b, loc, host, contiguous);
+        s.contiguous = memref::AllocOp::create(b, loc, devTy, s.dynamicSizes);
+        if (s.reads)
+          memref::CopyOp::create(b, loc, host, s.contiguous);
       }
-      Value dev = gpu::AllocOp::create(b, loc, devTy, Type(), ValueRange{},
-                                       dyn, ValueRange{})
-                      .getMemref();
-      if (reads)
-        gpu::MemcpyOp::create(b, loc, TypeRange{}, ValueRange{}, dev,
-                              contiguous);
-      replaceAllUsesInRegionWith(host, dev, launch.getBody());
+      s.resident =
+          ssm_gpu::IsResidentOp::create(b, loc, b.getI1Type(), s.contiguous);
+      buffers.push_back(std::move(s));
+    }
+    // Then the device copies: a resident buffer is used in place (a
+    // 0-byte allocation and 0-element copies), any other gets gpu.alloc,
+    // a copy in when the kernel reads it and a copy back when it writes it.
+    for (Staged &s : buffers) {
+      auto mt = cast<MemRefType>(s.host.getType());
+      auto devTy = MemRefType::get(mt.getShape(), mt.getElementType());
+      auto flatTy =
+          MemRefType::get({ShapedType::kDynamic}, mt.getElementType());
+      int64_t elementBytes =
+          layout.getTypeSize(mt.getElementType()).getFixedValue();
+      b.setInsertionPoint(launch);
+      Value count = arith::SelectOp::create(b, loc, s.resident, zero, s.elements);
+      Value allocBytes = arith::MulIOp::create(
+          b, loc, count, arith::ConstantIndexOp::create(b, loc, elementBytes));
+      Value raw =
+          gpu::AllocOp::create(b, loc,
+                               MemRefType::get({ShapedType::kDynamic},
+                                               b.getI8Type()),
+                               Type(), ValueRange{}, ValueRange{allocBytes},
+                               ValueRange{})
+              .getMemref();
+      Value fresh = memref::ViewOp::create(b, loc, devTy, raw, zero, s.dynamicSizes);
+      Value dev = arith::SelectOp::create(b, loc, s.resident, s.contiguous, fresh);
+      auto flat = [&](Value m) -> Value {
+        return memref::ReinterpretCastOp::create(
+            b, loc, flatTy, m, OpFoldResult(b.getIndexAttr(0)),
+            ArrayRef<OpFoldResult>{count},
+            ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
+      };
+      if (s.reads)
+        gpu::MemcpyOp::create(b, loc, TypeRange{}, ValueRange{}, flat(fresh),
+                              flat(s.contiguous));
+      replaceAllUsesInRegionWith(s.host, dev, launch.getBody());
       b.setInsertionPointAfter(launch);
-      if (writes)
-        gpu::MemcpyOp::create(b, loc, TypeRange{}, ValueRange{}, contiguous,
-                              dev);
-      gpu::DeallocOp::create(b, loc, TypeRange{}, ValueRange{}, dev);
-      if (contiguous != host) {
-        if (writes)
-          memref::CopyOp::create(b, loc, contiguous, host);
-        memref::DeallocOp::create(b, loc, contiguous);
+      if (s.writes)
+        gpu::MemcpyOp::create(b, loc, TypeRange{}, ValueRange{},
+                              flat(s.contiguous), flat(fresh));
+      gpu::DeallocOp::create(b, loc, TypeRange{}, ValueRange{}, raw);
+      if (s.contiguous != s.host) {
+        if (s.writes)
+          memref::CopyOp::create(b, loc, s.contiguous, s.host);
+        memref::DeallocOp::create(b, loc, s.contiguous);
       }
     }
   }

@@ -27,7 +27,8 @@
 // CHECK: bufferization.to_tensor %[[OUT]]
 
 // STAGED-LABEL: func.func @f32
-// STAGED: gpu.alloc () : memref<2x8x5xf32>
+// STAGED: %[[RAW:.*]] = gpu.alloc{{ +}}(%{{.*}}) : memref<?xi8>
+// STAGED: memref.view %[[RAW]][%{{.*}}][] : memref<?xi8> to memref<8x4xf32>
 // STAGED: gpu.memcpy
 // STAGED: gpu.launch
 // STAGED-SAME: workgroup(%{{.*}} : memref<128xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<512xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<2176xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<2176xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<2176xf32, #gpu.address_space<workgroup>>)

@@ -1,17 +1,58 @@
 // ssm-gpu-stage-buffers: a host buffer the kernel reads is copied in, one it
-// writes is copied back, through its views and by the ops' memory effects.
+// writes is copied back, through its views and by the ops' memory effects;
+// a buffer that is device-resident memory (asked of the runtime at run
+// time, before the launch's first gpu op) is used in place, its allocation
+// and copies sized zero.
 // RUN: ssmc-opt %s -ssm-gpu-stage-buffers -split-input-file | FileCheck %s
+
+// The residency query and the in-place choice, for one read-only buffer.
+// CHECK-LABEL: func.func @residency
+// CHECK-SAME: (%[[X:.*]]: memref<?x3xf32>, %[[Y:.*]]: memref<4xf32>)
+// CHECK: %[[N:.*]] = memref.dim %[[X]], %c0
+// CHECK: %[[E:.*]] = arith.muli %{{.*}}, %c3 : index
+// CHECK: %[[RES:.*]] = ssm_gpu.is_resident %[[X]] : memref<?x3xf32>
+// The second buffer's query also comes before any gpu op.
+// CHECK: ssm_gpu.is_resident %[[Y]] : memref<4xf32>
+// CHECK: %[[COUNT:.*]] = arith.select %[[RES]], %{{.*}}, %[[E]] : index
+// CHECK: %[[AB:.*]] = arith.muli %[[COUNT]]
+// CHECK: %[[RAW:.*]] = gpu.alloc{{ +}}(%[[AB]]) : memref<?xi8>
+// CHECK: %[[VIEW:.*]] = memref.view %[[RAW]][%{{.*}}][%[[N]]] : memref<?xi8> to memref<?x3xf32>
+// CHECK: %[[DEV:.*]] = arith.select %[[RES]], %[[X]], %[[VIEW]] : memref<?x3xf32>
+// CHECK: %[[DST:.*]] = memref.reinterpret_cast %[[VIEW]] to offset: [0], sizes: [%[[COUNT]]], strides: [1]
+// CHECK: %[[SRC:.*]] = memref.reinterpret_cast %[[X]] to offset: [0], sizes: [%[[COUNT]]], strides: [1]
+// CHECK: gpu.memcpy  %[[DST]], %[[SRC]] : memref<?xf32>, memref<?xf32>
+// CHECK: gpu.launch
+// CHECK: memref.load %[[DEV]]
+// CHECK: gpu.terminator
+// CHECK-NOT: gpu.memcpy %[[SRC]]
+// CHECK: gpu.dealloc  %[[RAW]] : memref<?xi8>
+func.func @residency(%x: memref<?x3xf32>, %y: memref<4xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1)
+             threads(%tx, %ty, %tz) in (%sx = %c1, %sy = %c1, %sz = %c1) {
+    %v = memref.load %x[%c0, %c0] : memref<?x3xf32>
+    memref.store %v, %y[%c0] : memref<4xf32>
+    gpu.terminator
+  }
+  return
+}
+
+// -----
 
 // A store into a subview made in the kernel is a write: the buffer is copied
 // back and, never read, not copied in.
 // CHECK-LABEL: func.func @store_through_subview
 // CHECK-SAME: (%[[X:.*]]: memref<16xf32>)
-// CHECK: %[[D:.*]] = gpu.alloc{{ +}}() : memref<16xf32>
-// CHECK-NOT: gpu.memcpy %[[D]], %[[X]]
+// CHECK: %[[RAW:.*]] = gpu.alloc
+// CHECK: %[[D:.*]] = memref.view %[[RAW]]
+// CHECK-NOT: gpu.memcpy
 // CHECK: gpu.launch
-// CHECK: memref.subview %[[D]]
-// CHECK: gpu.memcpy  %[[X]], %[[D]]
-// CHECK: gpu.dealloc  %[[D]]
+// CHECK: memref.subview
+// CHECK: %[[H:.*]] = memref.reinterpret_cast %[[X]]
+// CHECK: %[[DF:.*]] = memref.reinterpret_cast %[[D]]
+// CHECK: gpu.memcpy  %[[H]], %[[DF]]
+// CHECK: gpu.dealloc  %[[RAW]]
 func.func @store_through_subview(%x: memref<16xf32>) {
   %c1 = arith.constant 1 : index
   %c8 = arith.constant 8 : index
@@ -27,16 +68,18 @@ func.func @store_through_subview(%x: memref<16xf32>) {
 
 // -----
 
-// vector.store writes; memref.load reads.
+// vector.store writes; memref.load reads: x is copied in only, y back only.
 // CHECK-LABEL: func.func @vector_store
 // CHECK-SAME: (%[[X:.*]]: memref<16xf32>, %[[Y:.*]]: memref<16xf32>)
-// CHECK-DAG: %[[DX:.*]] = gpu.alloc{{ +}}() : memref<16xf32>
-// CHECK-DAG: gpu.memcpy  %[[DX]], %[[X]]
-// CHECK-DAG: %[[DY:.*]] = gpu.alloc{{ +}}() : memref<16xf32>
-// CHECK-NOT: gpu.memcpy  %[[DY]], %[[Y]]
+// CHECK: %[[XS:.*]] = memref.reinterpret_cast %[[X]]
+// CHECK-NEXT: gpu.memcpy  %{{.*}}, %[[XS]]
+// CHECK-NOT: gpu.memcpy
 // CHECK: gpu.launch
-// CHECK-NOT: gpu.memcpy  %[[X]], %[[DX]]
-// CHECK: gpu.memcpy  %[[Y]], %[[DY]]
+// CHECK: vector.store
+// CHECK: %[[YS:.*]] = memref.reinterpret_cast %[[Y]]
+// CHECK: gpu.memcpy  %[[YS]], %{{.*}}
+// CHECK-NOT: gpu.memcpy
+// CHECK: return
 func.func @vector_store(%x: memref<16xf32>, %y: memref<16xf32>) {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
@@ -55,11 +98,11 @@ func.func @vector_store(%x: memref<16xf32>, %y: memref<16xf32>) {
 // An atomic update reads and writes: copied in and back.
 // CHECK-LABEL: func.func @atomic
 // CHECK-SAME: (%[[X:.*]]: memref<4xf32>)
-// CHECK: %[[D:.*]] = gpu.alloc{{ +}}() : memref<4xf32>
-// CHECK: gpu.memcpy  %[[D]], %[[X]]
+// CHECK: gpu.memcpy
 // CHECK: gpu.launch
 // CHECK: memref.atomic_rmw addf
-// CHECK: gpu.memcpy  %[[X]], %[[D]]
+// CHECK: %[[XS:.*]] = memref.reinterpret_cast %[[X]]
+// CHECK: gpu.memcpy  %[[XS]], %{{.*}}
 func.func @atomic(%x: memref<4xf32>) {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
@@ -78,10 +121,12 @@ func.func @atomic(%x: memref<4xf32>) {
 // Only a size query: no copy either way.
 // CHECK-LABEL: func.func @dim_only
 // CHECK-SAME: (%[[X:.*]]: memref<?xf32>, %[[Y:.*]]: memref<?xindex>)
-// CHECK-NOT: gpu.memcpy  %{{.*}}, %[[X]]
+// CHECK-NOT: gpu.memcpy
 // CHECK: gpu.launch
-// CHECK-NOT: gpu.memcpy  %[[X]]
-// CHECK: gpu.memcpy  %[[Y]]
+// CHECK: %[[YS:.*]] = memref.reinterpret_cast %[[Y]]
+// CHECK: gpu.memcpy  %[[YS]]
+// CHECK-NOT: gpu.memcpy
+// CHECK: return
 func.func @dim_only(%x: memref<?xf32>, %y: memref<?xindex>) {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
