@@ -47,6 +47,10 @@ std::vector<std::pair<const char *, void *>> runtimeSymbols() {
       {"mgpuMemset32", reinterpret_cast<void *>(&mgpuMemset32)},
       {"mgpuMemset16", reinterpret_cast<void *>(&mgpuMemset16)},
       {"mgpuSetDefaultDevice", reinterpret_cast<void *>(&mgpuSetDefaultDevice)},
+      {"ssmcCudaHostTwinsWanted",
+       reinterpret_cast<void *>(&ssmcCudaHostTwinsWanted)},
+      {"ssmcCudaRegisterHostTwin",
+       reinterpret_cast<void *>(&ssmcCudaRegisterHostTwin)},
   };
 }
 

@@ -40,6 +40,9 @@ struct Driver {
   std::string loadError; ///< why the driver is unusable ("" when usable)
   CUcontext context = nullptr;
   CUdevice device = 0;
+  /// The fake driver's (test/fakecuda) host-twin registration; null for a
+  /// real driver.
+  int (*registerHostTwin)(uint64_t, const char *, void (*)(void **)) = nullptr;
 
 #define SSMC_CU_FN(name, ...) CUresult (*name)(__VA_ARGS__) = nullptr;
   SSMC_CU_FN(cuInit, unsigned)
@@ -92,6 +95,9 @@ Driver &driver() {
                      (e ? e : "unknown reason");
       return d;
     }
+    d->registerHostTwin =
+        reinterpret_cast<decltype(d->registerHostTwin)>(
+            dlsym(d->lib, "ssmcFakeCudaRegisterKernel"));
     std::string missing;
     resolve(d->lib, d->cuInit, "cuInit", missing);
     resolve(d->lib, d->cuDeviceGetCount, "cuDeviceGetCount", missing);
@@ -428,6 +434,16 @@ double ssmcCudaCopyBandwidth(size_t bytes, int reps) {
   if (b)
     d.cuMemFree(b);
   return gbs;
+}
+
+int ssmcCudaHostTwinsWanted() {
+  return driver().registerHostTwin ? 1 : 0;
+}
+
+void ssmcCudaRegisterHostTwin(uint64_t imageHash, const char *kernel,
+                              void (*twin)(void **args)) {
+  if (auto reg = driver().registerHostTwin)
+    reg(imageHash, kernel, twin);
 }
 
 } // extern "C"

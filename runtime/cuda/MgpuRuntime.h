@@ -31,6 +31,15 @@ double ssmcCudaKernelTime(int64_t *launches);
 /// second) of `reps` back-to-back copies of `bytes`, timed with events
 /// after a warm-up copy; negative on failure.
 double ssmcCudaCopyBandwidth(size_t bytes, int reps);
+/// 1 when the loaded libcuda.so.1 is the test-only fake driver
+/// (test/fakecuda), which runs kernels through registered host twins
+/// (HostTwin.h); else 0.
+int ssmcCudaHostTwinsWanted();
+/// Registers `twin`, the host function that runs one whole launch of
+/// `kernel` in the module whose image hashes to `imageHash`
+/// (ssmcHostTwinImageHash), with the fake driver; a no-op with a real one.
+void ssmcCudaRegisterHostTwin(uint64_t imageHash, const char *kernel,
+                              void (*twin)(void **args));
 
 void *mgpuModuleLoad(void *data, size_t size);
 void *mgpuModuleLoadJIT(void *data, int optLevel);
