@@ -403,7 +403,12 @@ public:
     if (Error e = createEngine())
       return e;
     registerRuntimeSymbols();
-    program.engine->initialize();
+    if (cudaTarget)
+      (void)cuda::takeLoadError(); // not this program's
+    program.engine->initialize(); // global constructors load the modules
+    if (cudaTarget)
+      if (std::optional<std::string> e = cuda::takeLoadError())
+        return diagnostics.fail(bufferName + ": " + *e);
     return generateCode();
   }
 

@@ -26,6 +26,13 @@ std::optional<std::string> takeError() {
   return std::string(text);
 }
 
+std::optional<std::string> takeLoadError() {
+  char text[8192];
+  if (!ssmcCudaTakeLoadError(text, sizeof text))
+    return std::nullopt;
+  return std::string(text);
+}
+
 std::vector<std::pair<const char *, void *>> runtimeSymbols() {
   return {
       {"mgpuModuleLoad", reinterpret_cast<void *>(&mgpuModuleLoad)},

@@ -18,6 +18,13 @@ const char *ssmcCudaLoadError();
 /// Copies the first error of an mgpu* call on this thread since the last
 /// call into `buffer` and clears it; 0 when there was none.
 int ssmcCudaTakeError(char *buffer, int size);
+/// Copies the first failed GPU module load on this thread since the last
+/// call into `buffer` and clears it; 0 when there was none. Modules load
+/// in global constructors (ahead-of-time objects) or when the JIT
+/// initialises a program, outside any run: their failures are kept apart
+/// from the run errors of ssmcCudaTakeError, and a launch of a kernel of
+/// such a module is an error of its run.
+int ssmcCudaTakeLoadError(char *buffer, int size);
 /// Device 0's name; 0 when unavailable.
 int ssmcCudaDeviceName(char *buffer, int size);
 /// Turns kernel timing on or off and clears the totals. While on, every
