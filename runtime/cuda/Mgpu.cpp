@@ -48,6 +48,7 @@ constexpr unsigned CU_MEM_ATTACH_GLOBAL = 1;
 struct Driver {
   void *lib = nullptr;
   std::string loadError; ///< why the driver is unusable ("" when usable)
+  int state = SSMC_CUDA_USABLE; ///< ssmcCudaDriverState()
   CUcontext context = nullptr;
   CUdevice device = 0;
   /// The fake driver's (test/fakecuda) host-twin registration; null for a
@@ -99,6 +100,7 @@ Driver &driver() {
     auto *d = new Driver;
     d->lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
     if (!d->lib) {
+      d->state = SSMC_CUDA_NO_DRIVER;
       const char *e = dlerror();
       d->loadError = std::string("the NVIDIA driver library libcuda.so.1 "
                                  "cannot be loaded: ") +
@@ -137,10 +139,13 @@ Driver &driver() {
     resolve(d->lib, d->cuMemsetD32Async, "cuMemsetD32Async", missing);
     resolve(d->lib, d->cuMemsetD16Async, "cuMemsetD16Async", missing);
     if (!missing.empty()) {
+      d->state = SSMC_CUDA_BROKEN_DRIVER;
       d->loadError = "libcuda.so.1 lacks driver API functions: " + missing;
       return d;
     }
     auto fail = [&](const char *what, CUresult r) {
+      // CUDA_ERROR_NO_DEVICE: a driver installed on a machine without GPU.
+      d->state = r == 100 ? SSMC_CUDA_NO_DEVICE : SSMC_CUDA_BROKEN_DRIVER;
       const char *text = nullptr;
       d->cuGetErrorString(r, &text);
       d->loadError = std::string(what) + " failed with CUDA error " +
@@ -152,6 +157,7 @@ Driver &driver() {
     if (CUresult r = d->cuDeviceGetCount(&count))
       return fail("cuDeviceGetCount", r), d;
     if (count == 0) {
+      d->state = SSMC_CUDA_NO_DEVICE;
       d->loadError = "the NVIDIA driver reports no CUDA device";
       return d;
     }
@@ -534,6 +540,8 @@ void mgpuSetDefaultDevice(int32_t /*device*/) {}
 extern "C" {
 
 const char *ssmcCudaLoadError() { return driver().loadError.c_str(); }
+
+int ssmcCudaDriverState() { return driver().state; }
 
 int ssmcCudaTakeError(char *buffer, int size) {
   return runError.take(buffer, size);

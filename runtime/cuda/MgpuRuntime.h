@@ -12,9 +12,19 @@
 #include <cstddef>
 #include <cstdint>
 
+/// ssmcCudaDriverState(): why the driver is unusable, by kind.
+enum {
+  SSMC_CUDA_USABLE = 0,
+  SSMC_CUDA_NO_DRIVER = 1,    ///< libcuda.so.1 cannot be loaded
+  SSMC_CUDA_NO_DEVICE = 2,    ///< the driver sees no device
+  SSMC_CUDA_BROKEN_DRIVER = 3 ///< the driver loads but fails
+};
+
 extern "C" {
 /// Why the driver is unusable ("" when it is usable); loads it on first use.
 const char *ssmcCudaLoadError();
+/// SSMC_CUDA_USABLE, or which kind of failure ssmcCudaLoadError describes.
+int ssmcCudaDriverState();
 /// Copies the first error of an mgpu* call on this thread since the last
 /// call into `buffer` and clears it; 0 when there was none.
 int ssmcCudaTakeError(char *buffer, int size);

@@ -3,11 +3,14 @@
 // Built as libcuda.so.1 and selected with LD_LIBRARY_PATH, it stands in for
 // NVIDIA's driver so the CUDA host path (runtime/cuda/Mgpu.cpp, the JIT,
 // ahead-of-time objects) runs on machines without a GPU:
-//  - "device" memory is host memory, every allocation filled with 0xFF
-//    bytes (a NaN in every float lane) so a kernel that forgets to write an
-//    element fails its test; copies, memsets and frees are checked against
-//    the allocations (beyond an allocation, after a free, an unknown
-//    pointer) and answered with CUDA error codes and a message on stderr;
+//  - "device" memory is host memory in an address range of its own, every
+//    allocation filled with 0xFF bytes (a NaN in every float lane) so a
+//    kernel that forgets to write an element fails its test, followed by
+//    an inaccessible guard page and made inaccessible when freed (a twin
+//    that overruns or uses freed memory faults); copies, memsets and frees
+//    are checked against the allocations (beyond an allocation, after a
+//    free, an unknown pointer) and answered with CUDA error codes and a
+//    message on stderr;
 //  - modules are PTX text, parsed for their .entry names and .param sizes;
 //    a launch runs the kernel's host twin (runtime/cuda/HostTwin.h)
 //    registered with ssmcFakeCudaRegisterKernel, and fails with
@@ -43,6 +46,8 @@
 #include <set>
 #include <string>
 #include <vector>
+
+#include <sys/mman.h>
 
 namespace {
 
@@ -186,6 +191,13 @@ struct State {
   std::string lastMessage;
   std::map<uint64_t, Allocation> allocations; ///< by base address
   std::map<uint64_t, size_t> freed;           ///< freed ranges, by base
+  /// Device memory: a reserved range of address space that the host's own
+  /// allocations never use, carved front to back and never reused, each
+  /// allocation right-aligned (to 256 bytes) against an inaccessible guard
+  /// page, its pages made inaccessible again when freed: a twin that reads
+  /// or writes past an allocation or after its free faults.
+  char *arena = nullptr;
+  size_t arenaSize = 0, arenaUsed = 0;
   std::set<Module *> modules;                 ///< loaded or unloaded
   std::set<const Function *> functions;
   std::set<Stream *> streams;
@@ -281,6 +293,11 @@ struct State {
     return p < it->first + it->second.size ? &it->second : nullptr;
   }
 
+  bool inArena(uint64_t p) const {
+    uint64_t base = reinterpret_cast<uintptr_t>(arena);
+    return arena && p >= base && p < base + arenaSize;
+  }
+
   bool wasFreed(uint64_t p) {
     auto it = freed.upper_bound(p);
     if (it == freed.begin())
@@ -309,19 +326,20 @@ struct State {
       return error(fn, CUDA_ERROR_INVALID_VALUE,
                    "%s 0x%llx lies in freed device memory", role,
                    (unsigned long long)p);
+    if (inArena(p))
+      return error(fn, CUDA_ERROR_INVALID_VALUE,
+                   "%s 0x%llx lies outside every device allocation", role,
+                   (unsigned long long)p);
     if (mustBeDevice)
       return error(fn, CUDA_ERROR_INVALID_VALUE,
                    "%s 0x%llx is not device memory of this driver", role,
                    (unsigned long long)p);
     if (!p)
       return error(fn, CUDA_ERROR_INVALID_VALUE, "%s is a null pointer", role);
-    auto next = allocations.lower_bound(p);
-    if (next != allocations.end() && p + size > next->first)
+    if (inArena(p + size - 1))
       return error(fn, CUDA_ERROR_INVALID_VALUE,
-                   "%s host range [0x%llx, +%zu) overlaps device allocation "
-                   "0x%llx",
-                   role, (unsigned long long)p, size,
-                   (unsigned long long)next->first);
+                   "%s host range [0x%llx, +%zu) runs into device memory",
+                   role, (unsigned long long)p, size);
     return CUDA_SUCCESS;
   }
 
@@ -381,24 +399,46 @@ struct State {
       merge(host, s->clock);
   }
 
+  /// Reserves the device address space (inaccessible until allocated).
+  bool reserveArena() {
+    for (size_t gib : {256, 64, 16, 4}) {
+      size_t size = gib << 30;
+      void *p = mmap(nullptr, size, PROT_NONE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+      if (p != MAP_FAILED) {
+        arena = static_cast<char *>(p);
+        arenaSize = size;
+        return true;
+      }
+    }
+    return false;
+  }
+
   CUresult allocate(const char *fn, CUdeviceptr *p, size_t size, bool managed,
                     bool pinnedHost) {
     if (!p)
       return error(fn, CUDA_ERROR_INVALID_VALUE, "null result pointer");
     if (size == 0)
       return error(fn, CUDA_ERROR_INVALID_VALUE, "zero-byte allocation");
+    if (!arena && !reserveArena())
+      return error(fn, CUDA_ERROR_OUT_OF_MEMORY,
+                   "cannot reserve address space for device memory");
+    const size_t page = 4096;
     size_t rounded = (size + 255) / 256 * 256;
-    void *mem = std::aligned_alloc(256, rounded);
-    if (!mem)
-      return error(fn, CUDA_ERROR_OUT_OF_MEMORY, "%zu bytes", size);
+    size_t pages = (rounded + page - 1) / page * page;
+    if (arenaUsed + pages + page > arenaSize)
+      return error(fn, CUDA_ERROR_OUT_OF_MEMORY,
+                   "%zu bytes: the fake's %zu GiB of device address space "
+                   "are used up",
+                   size, arenaSize >> 30);
+    char *region = arena + arenaUsed;
+    if (mprotect(region, pages, PROT_READ | PROT_WRITE) != 0)
+      return error(fn, CUDA_ERROR_OUT_OF_MEMORY, "%zu bytes: mprotect failed",
+                   size);
+    arenaUsed += pages + page; // and a guard page
+    char *mem = region + pages - rounded;
     std::memset(mem, 0xFF, rounded);
     uint64_t base = reinterpret_cast<uintptr_t>(mem);
-    // The C library may hand out freed memory again: forget those ranges.
-    for (auto it = freed.begin(); it != freed.end();)
-      if (it->first < base + size && base < it->first + it->second)
-        it = freed.erase(it);
-      else
-        ++it;
     Allocation a;
     a.base = base;
     a.size = size;
@@ -421,7 +461,15 @@ struct State {
     }
     hostWaitsForAll(); // cuMemFree and cuMemFreeHost synchronise
     freed[p] = it->second.size;
-    std::free(reinterpret_cast<void *>(p));
+    // Give the pages back and make them fault: the address range is never
+    // handed out again.
+    const uintptr_t page = 4096;
+    uintptr_t first = p & ~(page - 1);
+    uintptr_t end = (p + (it->second.size + 255) / 256 * 256 + page - 1) &
+                    ~(page - 1);
+    void *region = reinterpret_cast<void *>(first);
+    madvise(region, end - first, MADV_DONTNEED);
+    mprotect(region, end - first, PROT_NONE);
     allocations.erase(it);
     return CUDA_SUCCESS;
   }

@@ -487,6 +487,20 @@ TEST_F(FakeCuda, StreamsEventsAndRaces) {
   EXPECT_EQ(d.cuStreamDestroy_v2(s2), 0);
 }
 
+// A twin that writes past an allocation or uses it after its free faults,
+// as a kernel would on a GPU (an illegal address).
+TEST_F(FakeCuda, OverrunsAndUseAfterFreeFault) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  CUdeviceptr p = 0;
+  ASSERT_EQ(d.cuMemAlloc_v2(&p, 8192), 0);
+  auto *bytes = reinterpret_cast<volatile unsigned char *>(p);
+  bytes[0] = 1;
+  bytes[8191] = 2; // the last byte is writable
+  EXPECT_DEATH(bytes[8192] = 3, "");
+  ASSERT_EQ(d.cuMemFree_v2(p), 0);
+  EXPECT_DEATH((void)bytes[0], "");
+}
+
 TEST(HostTwinHash, IsFnv1aUpToTheFirstNul) {
   // FNV-1a test vectors.
   EXPECT_EQ(ssmcHostTwinImageHash("", 0), 0xcbf29ce484222325ull);
