@@ -10,7 +10,7 @@ from lit.llvm.subst import ToolSubst
 config.name = "SSMC"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
 config.suffixes = [".mlir", ".test"]
-config.excludes = ["CMakeLists.txt", "README.md", "lit.cfg.py", "lit.site.cfg.py", "unit", "tools", "gpu", "Inputs"]
+config.excludes = ["CMakeLists.txt", "README.md", "lit.cfg.py", "lit.site.cfg.py", "unit", "tools", "gpu", "fakecuda", "Inputs"]
 
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.ssmc_obj_root, "test")
@@ -34,13 +34,21 @@ llvm_config.add_tool_substitutions(tools, tool_dirs)
 
 # GPU features: `cuda-driver` when a driver library is loadable (tests that
 # execute on a GPU say REQUIRES: cuda-driver), `ptxas` when the CUDA toolkit
-# can validate generated PTX.
+# can validate generated PTX. The test-only fake driver (test/fakecuda,
+# exporting ssmcFakeCudaRegisterKernel) is no real driver, even when it is
+# what libcuda.so.1 resolves to.
 import ctypes
 try:
-    ctypes.CDLL("libcuda.so.1")
-    config.available_features.add("cuda-driver")
+    if not hasattr(ctypes.CDLL("libcuda.so.1"), "ssmcFakeCudaRegisterKernel"):
+        config.available_features.add("cuda-driver")
 except OSError:
     pass
+# `fake-cuda` when the fake driver is built: `%fake_cuda_env CMD` runs CMD
+# with it as libcuda.so.1 (SSMC_FAKE_CUDA_FAIL=name[:N] injects failures).
+if os.path.exists(os.path.join(config.fake_cuda_dir, "libcuda.so.1")):
+    config.available_features.add("fake-cuda")
+config.substitutions.append(
+    ("%fake_cuda_env", "env LD_LIBRARY_PATH=" + config.fake_cuda_dir))
 config.substitutions.append(("%cuda_root", config.cuda_root))
 if os.path.exists(os.path.join(config.cuda_root, "bin", "ptxas")):
     config.available_features.add("ptxas")

@@ -11,7 +11,8 @@
 // (bytes read + written; 256 MiB copies). Attention also gets GFLOP/s.
 // The Mamba-1 layer's output is checked against the double reference.
 // Exit status: 0 done, 1 a CUDA error or a wrong result, 2 bad command
-// line, 77 no driver or no device.
+// line, 77 no driver library or no device (a driver that loads but fails,
+// or a GPU module that fails to load, is 1).
 //
 //===----------------------------------------------------------------------===//
 
@@ -246,8 +247,16 @@ int main(int argc, char **argv) {
     }
   }
   if (const char *why = ssmcCudaLoadError(); why && *why) {
-    std::printf("SKIP: %s\n", why);
-    return 77;
+    // Only a missing driver or device is a skip; a broken driver fails.
+    int state = ssmcCudaDriverState();
+    bool skip = state == SSMC_CUDA_NO_DRIVER || state == SSMC_CUDA_NO_DEVICE;
+    std::printf("%s: %s\n", skip ? "SKIP" : "FAIL", why);
+    return skip ? 77 : 1;
+  }
+  char loadError[8192];
+  if (ssmcCudaTakeLoadError(loadError, sizeof loadError)) {
+    std::printf("FAIL GPU module load: %s\n", loadError);
+    return 1;
   }
   char name[256] = {0};
   ssmcCudaDeviceName(name, sizeof name);

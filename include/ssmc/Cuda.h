@@ -34,6 +34,11 @@ std::string deviceName();
 /// takeError() (the calls themselves cannot return errors), and clears it.
 std::optional<std::string> takeError();
 
+/// The first GPU module load that failed on this thread since the last
+/// takeLoadError() (with the driver's JIT log), and clears it. Modules load
+/// when a program's global constructors run (the JIT's initialisation).
+std::optional<std::string> takeLoadError();
+
 /// Name and address of every mgpu* function, for the JIT's symbol table.
 std::vector<std::pair<const char *, void *>> runtimeSymbols();
 

@@ -53,6 +53,12 @@ struct JitOptions {
   /// CUDA target: GPU architecture and PTX features.
   std::string gpuChip = "sm_90";
   std::string gpuFeatures = "+ptx80";
+  /// CUDA target: also compile every kernel for the host and register it
+  /// with the runtime, for the test-only driver of test/fakecuda, which
+  /// runs launches through these host twins (the JIT turns this on by
+  /// itself when that driver is what libcuda.so.1 loads). Such code needs
+  /// the OpenMP runtime.
+  bool hostTwins = false;
   /// OpenMP threads for parallel loops; 0 lets the runtime choose.
   unsigned threads = 0;
   /// LLVM optimisation level, 0-3.

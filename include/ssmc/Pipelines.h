@@ -65,6 +65,13 @@ struct NVPTXPipelineOptions
       *this, "threads",
       llvm::cl::desc("OpenMP threads of host loops (ops without a GPU kernel)"),
       llvm::cl::init(0)};
+  Option<bool> hostTwins{
+      *this, "host-twins",
+      llvm::cl::desc("Also compile every kernel for the host and register it "
+                     "with the CUDA runtime (ssmcCudaRegisterHostTwin), so a "
+                     "test driver without a GPU runs the whole host path; "
+                     "the host code needs the OpenMP runtime"),
+      llvm::cl::init(false)};
 };
 
 /// ssm ops -> GPU kernels (serialised to PTX in gpu.binary ops) and host
@@ -83,9 +90,11 @@ mlir::LogicalResult
 buildSSMGPUEmulatorPipeline(mlir::OpPassManager &pm,
                             const CPUPipelineOptions &options);
 /// Host loops and gpu launches/copies on buffers -> LLVM dialect calling
-/// the mgpu* runtime.
+/// the mgpu* runtime; `hostTwins` (with the kernels stage's host-twins on)
+/// adds the twins' driver-style wrappers and their registration.
 mlir::LogicalResult buildGPUHostToLLVMStage(mlir::OpPassManager &pm,
-                                            const CPUPipelineOptions &host);
+                                            const CPUPipelineOptions &host,
+                                            bool hostTwins = false);
 
 /// ssm programs -> LLVM dialect for the host with GPU kernels embedded as
 /// PTX (`gpu.binary`, loaded through the mgpu* runtime ABI at run time):

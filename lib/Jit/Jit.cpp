@@ -19,6 +19,7 @@
 #include "runtime/abi/HeapAccount.h"
 #include "runtime/abi/MemRef.h"
 #include "runtime/abi/ShapeError.h"
+#include "runtime/cuda/MgpuRuntime.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -290,6 +291,7 @@ Error lowerForObject(ModuleOp module, const JitOptions &options,
   NVPTXPipelineOptions gpu;
   gpu.chip = options.gpuChip;
   gpu.features = options.gpuFeatures;
+  gpu.hostTwins = options.hostTwins;
   const bool cuda = options.target == Target::CUDA;
   if (options.target == Target::GPUEmulator)
     return makeError("ahead-of-time objects are for the cpu and cuda targets "
@@ -297,7 +299,7 @@ Error lowerForObject(ModuleOp module, const JitOptions &options,
   PassManager pm(module.getContext());
   if (failed(cuda ? buildSSMToKernelsStage(pm, gpu, host)
                   : buildSSMToLoopsStage(pm, host)) ||
-      failed(cuda ? buildGPUHostToLLVMStage(pm, host)
+      failed(cuda ? buildGPUHostToLLVMStage(pm, host, gpu.hostTwins)
                   : buildLoopsToLLVMStage(pm, host)) ||
       failed(pm.run(module)))
     return diagnostics.fail(bufferName + ": lowering failed");
@@ -382,6 +384,9 @@ public:
     pipeline.avx512 = llvm::sys::getHostCPUFeatures().lookup("avx512f");
     gpu.chip = options.gpuChip;
     gpu.features = options.gpuFeatures;
+    // Under the test driver (test/fakecuda) kernels run as host twins.
+    gpu.hostTwins =
+        cudaTarget && (options.hostTwins || ssmcCudaHostTwinsWanted());
   }
 
   Error run() {
@@ -398,7 +403,12 @@ public:
     if (Error e = createEngine())
       return e;
     registerRuntimeSymbols();
-    program.engine->initialize();
+    if (cudaTarget)
+      (void)cuda::takeLoadError(); // not this program's
+    program.engine->initialize(); // global constructors load the modules
+    if (cudaTarget)
+      if (std::optional<std::string> e = cuda::takeLoadError())
+        return diagnostics.fail(bufferName + ": " + *e);
     return generateCode();
   }
 
@@ -484,7 +494,7 @@ private:
 
   Error lowerToLLVMDialect() {
     PassManager pm(&program.context);
-    if (failed(cudaTarget ? buildGPUHostToLLVMStage(pm, pipeline)
+    if (failed(cudaTarget ? buildGPUHostToLLVMStage(pm, pipeline, gpu.hostTwins)
                           : buildLoopsToLLVMStage(pm, pipeline)) ||
         failed(pm.run(*program.module)))
       return diagnostics.fail(bufferName +

@@ -8,6 +8,11 @@
 // ssm-gpu-replace-libdevice turns back into intrinsics): kernels need no
 // libdevice.
 //
+// With host-twins, every outlined kernel also gets a host copy (emulated as
+// on the GPU emulator) registered with the CUDA runtime under its PTX
+// image's hash and its name: a test driver without a GPU (test/fakecuda)
+// runs kernels through them, so the whole host path executes in CI.
+//
 //===----------------------------------------------------------------------===//
 
 #include "Stages.h"
@@ -32,6 +37,11 @@ LogicalResult buildSSMToKernelsStage(OpPassManager &pm,
   pipelines::addSSMToLoopsPasses(pm, host);
   pm.addPass(createSSMGPUStageBuffers());
   pm.addPass(createGpuKernelOutliningPass());
+  if (options.hostTwins) {
+    // Host copies of the outlined kernels, emulated as on the GPU emulator.
+    pm.addPass(createSSMGPUHostTwins());
+    pm.addPass(createSSMGPUEmulate());
+  }
   pm.addNestedPass<func::FuncOp>(createGpuAsyncRegionPass());
   pm.addPass(createSSMGPULowerResidency());
   GpuNVVMAttachTargetOptions target;
@@ -54,8 +64,17 @@ LogicalResult buildSSMToKernelsStage(OpPassManager &pm,
 }
 
 LogicalResult buildGPUHostToLLVMStage(OpPassManager &pm,
-                                      const CPUPipelineOptions &host) {
+                                      const CPUPipelineOptions &host,
+                                      bool hostTwins) {
   pipelines::addLoopsToLLVMPasses(pm, host, /*gpuHost=*/true);
+  if (!hostTwins)
+    return success();
+  // The twins' thread regions are OpenMP even where the host loops are not.
+  if (!host.openmp) {
+    pm.addPass(createConvertOpenMPToLLVMPass());
+    pm.addPass(createReconcileUnrealizedCastsPass());
+  }
+  pm.addPass(createSSMGPUHostTwinWrappers());
   return success();
 }
 
@@ -65,7 +84,7 @@ LogicalResult buildSSMNVPTXPipeline(OpPassManager &pm,
   host.threads = options.threads;
   if (failed(buildSSMToKernelsStage(pm, options, host)))
     return failure();
-  return buildGPUHostToLLVMStage(pm, host);
+  return buildGPUHostToLLVMStage(pm, host, options.hostTwins);
 }
 
 } // namespace ssmc

@@ -27,6 +27,13 @@ std::optional<std::string> takeError() {
   return std::string(text);
 }
 
+std::optional<std::string> takeLoadError() {
+  char text[8192];
+  if (!ssmcCudaTakeLoadError(text, sizeof text))
+    return std::nullopt;
+  return std::string(text);
+}
+
 std::vector<std::pair<const char *, void *>> runtimeSymbols() {
   return {
       {"mgpuModuleLoad", reinterpret_cast<void *>(&mgpuModuleLoad)},
@@ -49,6 +56,10 @@ std::vector<std::pair<const char *, void *>> runtimeSymbols() {
       {"mgpuMemset16", reinterpret_cast<void *>(&mgpuMemset16)},
       {"mgpuSetDefaultDevice", reinterpret_cast<void *>(&mgpuSetDefaultDevice)},
       {"ssmcCudaIsResident", reinterpret_cast<void *>(&ssmcCudaIsResident)},
+      {"ssmcCudaHostTwinsWanted",
+       reinterpret_cast<void *>(&ssmcCudaHostTwinsWanted)},
+      {"ssmcCudaRegisterHostTwin",
+       reinterpret_cast<void *>(&ssmcCudaRegisterHostTwin)},
   };
 }
 

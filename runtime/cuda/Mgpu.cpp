@@ -3,9 +3,16 @@
 // The functions MLIR's gpu-to-llvm lowering calls, implemented over the
 // driver API resolved with dlopen/dlsym (no CUDA runtime library, no link
 // dependency on libcuda, no LLVM or MLIR: ahead-of-time objects link this
-// alone). Every failure is recorded for ssmcCudaTakeError() and turns the
-// remaining calls of the program into no-ops, so a missing driver or a
-// driver error is reported, never a crash.
+// alone). A missing driver or a driver error is reported, never a crash:
+//  - a failed call of a run (allocation, copy, launch, ...) is recorded for
+//    ssmcCudaTakeError() and turns the remaining copies, memsets and
+//    launches of that run into no-ops (no kernel runs on a pointer that
+//    failed to allocate); frees, unloads and stream/event calls still run,
+//    so nothing leaks. The caller takes the error after each run.
+//  - a failed module load (in a global constructor, outside any run) is
+//    recorded for ssmcCudaTakeLoadError() with the driver's JIT log, stops
+//    nothing else, and makes every launch of the module's kernels an error
+//    of the run that launches them, naming the kernel and the load error.
 //
 //===----------------------------------------------------------------------===//
 
@@ -15,9 +22,12 @@
 
 #include <dlfcn.h>
 
+#include <cctype>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <utility>
 
@@ -38,8 +48,12 @@ constexpr unsigned CU_MEM_ATTACH_GLOBAL = 1;
 struct Driver {
   void *lib = nullptr;
   std::string loadError; ///< why the driver is unusable ("" when usable)
+  int state = SSMC_CUDA_USABLE; ///< ssmcCudaDriverState()
   CUcontext context = nullptr;
   CUdevice device = 0;
+  /// The fake driver's (test/fakecuda) host-twin registration; null for a
+  /// real driver.
+  int (*registerHostTwin)(uint64_t, const char *, void (*)(void **)) = nullptr;
 
 #define SSMC_CU_FN(name, ...) CUresult (*name)(__VA_ARGS__) = nullptr;
   SSMC_CU_FN(cuInit, unsigned)
@@ -86,12 +100,16 @@ Driver &driver() {
     auto *d = new Driver;
     d->lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
     if (!d->lib) {
+      d->state = SSMC_CUDA_NO_DRIVER;
       const char *e = dlerror();
       d->loadError = std::string("the NVIDIA driver library libcuda.so.1 "
                                  "cannot be loaded: ") +
                      (e ? e : "unknown reason");
       return d;
     }
+    d->registerHostTwin =
+        reinterpret_cast<decltype(d->registerHostTwin)>(
+            dlsym(d->lib, "ssmcFakeCudaRegisterKernel"));
     std::string missing;
     resolve(d->lib, d->cuInit, "cuInit", missing);
     resolve(d->lib, d->cuDeviceGetCount, "cuDeviceGetCount", missing);
@@ -121,10 +139,13 @@ Driver &driver() {
     resolve(d->lib, d->cuMemsetD32Async, "cuMemsetD32Async", missing);
     resolve(d->lib, d->cuMemsetD16Async, "cuMemsetD16Async", missing);
     if (!missing.empty()) {
+      d->state = SSMC_CUDA_BROKEN_DRIVER;
       d->loadError = "libcuda.so.1 lacks driver API functions: " + missing;
       return d;
     }
     auto fail = [&](const char *what, CUresult r) {
+      // CUDA_ERROR_NO_DEVICE: a driver installed on a machine without GPU.
+      d->state = r == 100 ? SSMC_CUDA_NO_DEVICE : SSMC_CUDA_BROKEN_DRIVER;
       const char *text = nullptr;
       d->cuGetErrorString(r, &text);
       d->loadError = std::string(what) + " failed with CUDA error " +
@@ -136,6 +157,7 @@ Driver &driver() {
     if (CUresult r = d->cuDeviceGetCount(&count))
       return fail("cuDeviceGetCount", r), d;
     if (count == 0) {
+      d->state = SSMC_CUDA_NO_DEVICE;
       d->loadError = "the NVIDIA driver reports no CUDA device";
       return d;
     }
@@ -148,36 +170,159 @@ Driver &driver() {
   return *d;
 }
 
-thread_local std::string firstError;
+/// The first error of a kind on one thread, and how many followed it.
+/// Trivially constructible and destructible: modules unload from global
+/// destructors, which run after the thread-local objects with destructors
+/// of the main thread are gone, so the error state must have none.
+struct ErrorSlot {
+  bool set;
+  int more;
+  char text[4096];
 
-/// True when the driver is usable on this thread; records why not.
-bool ready() {
-  Driver &d = driver();
-  if (!d.loadError.empty()) {
-    if (firstError.empty())
-      firstError = d.loadError;
-    return false;
+  void record(const std::string &message) {
+    if (set) {
+      ++more;
+      return;
+    }
+    set = true;
+    more = 0;
+    std::snprintf(text, sizeof text, "%s", message.c_str());
   }
-  if (!firstError.empty())
-    return false; // an earlier call of this run failed: stop
-  if (CUresult r = d.cuCtxSetCurrent(d.context)) {
-    firstError = "cuCtxSetCurrent failed with CUDA error " + std::to_string(r);
-    return false;
+
+  int take(char *buffer, int size) {
+    if (!set)
+      return 0;
+    if (more)
+      std::snprintf(buffer, size, "%s (and %d later CUDA error%s)", text, more,
+                    more == 1 ? "" : "s");
+    else
+      std::snprintf(buffer, size, "%s", text);
+    set = false;
+    more = 0;
+    return 1;
   }
-  return true;
+};
+
+thread_local ErrorSlot runError;  ///< the current run's first failure
+thread_local ErrorSlot loadError; ///< the first failed module load
+
+std::string describe(CUresult r, const char *what) {
+  const char *text = nullptr;
+  driver().cuGetErrorString(r, &text);
+  return std::string(what) + " failed with CUDA error " + std::to_string(r) +
+         (text ? std::string(" (") + text + ")" : "");
 }
 
-/// Records a failed driver call; true when `r` is success.
+/// Makes the primary context current; why not ("" when it is).
+std::string enterContext() {
+  Driver &d = driver();
+  if (!d.loadError.empty())
+    return d.loadError;
+  if (CUresult r = d.cuCtxSetCurrent(d.context))
+    return describe(r, "cuCtxSetCurrent");
+  return "";
+}
+
+/// True when the driver is usable on this thread; records why not as an
+/// error of the run.
+bool ready() {
+  std::string why = enterContext();
+  if (why.empty())
+    return true;
+  runError.record(why);
+  return false;
+}
+
+/// ready(), and no earlier call of this run failed: for the calls that
+/// compute (copies, memsets, launches), which must not run on the results
+/// of a failed one.
+bool running() { return ready() && !runError.set; }
+
+/// Records a failed driver call as an error of the run; true when `r` is
+/// success.
 bool check(CUresult r, const char *what) {
   if (r == 0)
     return true;
-  if (firstError.empty()) {
-    const char *text = nullptr;
-    driver().cuGetErrorString(r, &text);
-    firstError = std::string(what) + " failed with CUDA error " +
-                 std::to_string(r) + (text ? std::string(" (") + text + ")" : "");
-  }
+  runError.record(describe(r, what));
   return false;
+}
+
+/// A module as mgpuModuleLoad returns it: the driver's module, or why it
+/// failed to load, and the functions looked up in it.
+struct Kernel {
+  CUfunction function = nullptr;
+  std::string name;
+  std::string error; ///< why it cannot be launched ("" when it can)
+};
+
+struct Module {
+  CUmodule module = nullptr;
+  std::string error; ///< why loading failed ("" when loaded)
+  std::mutex mutex;
+  std::map<std::string, std::unique_ptr<Kernel>> kernels;
+};
+
+/// The .entry names of a PTX image, for messages ("" for a binary image).
+std::string entryNames(const void *data, size_t size) {
+  const char *text = static_cast<const char *>(data);
+  if (size < 4 || text[0] == 0x7f || !std::memchr(text, 0, size))
+    return "";
+  std::string names;
+  for (const char *p = std::strstr(text, ".entry"); p;
+       p = std::strstr(p + 6, ".entry")) {
+    const char *q = p + 6;
+    while (*q == ' ' || *q == '\t')
+      ++q;
+    const char *end = q;
+    while (std::isalnum(static_cast<unsigned char>(*end)) || *end == '_' ||
+           *end == '$')
+      ++end;
+    if (end > q)
+      names += (names.empty() ? "" : ", ") + std::string(q, end);
+  }
+  return names;
+}
+
+constexpr int CU_JIT_INFO_LOG_BUFFER = 3;
+constexpr int CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES = 4;
+constexpr int CU_JIT_ERROR_LOG_BUFFER = 5;
+constexpr int CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 6;
+
+/// Loads `data` with cuModuleLoadDataEx, the driver's JIT logs captured;
+/// never null: a failed load is a Module with its error, also recorded for
+/// ssmcCudaTakeLoadError.
+Module *loadModule(const void *data, size_t size, int optLevel) {
+  auto *m = new Module;
+  if (std::string why = enterContext(); !why.empty()) {
+    // No driver: available() reports it; no load error of its own.
+    m->error = why;
+    return m;
+  }
+  static constexpr unsigned kLogSize = 8192;
+  char errorLog[kLogSize] = {0}, infoLog[kLogSize] = {0};
+  int options[5] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES,
+                    CU_JIT_INFO_LOG_BUFFER, CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES,
+                    CU_JIT_OPTIMIZATION_LEVEL};
+  void *values[5] = {errorLog, reinterpret_cast<void *>(uintptr_t(kLogSize)),
+                     infoLog, reinterpret_cast<void *>(uintptr_t(kLogSize)),
+                     reinterpret_cast<void *>(intptr_t(optLevel))};
+  unsigned count = optLevel >= 0 ? 5 : 4;
+  CUresult r = driver().cuModuleLoadDataEx(&m->module, data, count, options,
+                                           values);
+  if (r == 0)
+    return m;
+  m->module = nullptr;
+  std::string kernels = entryNames(data, size);
+  m->error = "loading the GPU module" +
+             (kernels.empty() ? std::string() : " (kernels: " + kernels + ")") +
+             " failed: " + describe(r, "cuModuleLoadDataEx");
+  errorLog[kLogSize - 1] = 0;
+  if (errorLog[0])
+    m->error += "; JIT error log: " + std::string(errorLog);
+  else if (infoLog[kLogSize - 1] = 0, infoLog[0])
+    m->error += "; JIT info log: " + std::string(infoLog);
+  loadError.record(m->error);
+  return m;
 }
 
 /// Kernel timing (ssmcCudaKernelTimer): while on, every launch is
@@ -219,47 +364,72 @@ template <typename F> double timed(CUstream stream, F &&enqueue) {
 
 extern "C" {
 
-void *mgpuModuleLoad(void *data, size_t /*size*/) {
-  CUmodule m = nullptr;
-  if (ready())
-    check(driver().cuModuleLoadData(&m, data), "cuModuleLoadData");
-  return m;
+void *mgpuModuleLoad(void *data, size_t size) {
+  return loadModule(data, size, /*optLevel=*/-1);
 }
 
 void *mgpuModuleLoadJIT(void *data, int optLevel) {
-  CUmodule m = nullptr;
-  if (!ready())
-    return m;
-  int options[] = {CU_JIT_OPTIMIZATION_LEVEL};
-  void *values[] = {reinterpret_cast<void *>(static_cast<intptr_t>(optLevel))};
-  check(driver().cuModuleLoadDataEx(&m, data, 1, options, values),
-        "cuModuleLoadDataEx (PTX JIT)");
-  return m;
+  return loadModule(data, std::strlen(static_cast<const char *>(data)) + 1,
+                    optLevel);
 }
 
 void mgpuModuleUnload(void *module) {
-  if (module && ready())
-    check(driver().cuModuleUnload(module), "cuModuleUnload");
+  auto *m = static_cast<Module *>(module);
+  if (!m)
+    return;
+  if (m->module && ready())
+    check(driver().cuModuleUnload(m->module), "cuModuleUnload");
+  delete m;
 }
 
 void *mgpuModuleGetFunction(void *module, const char *name) {
-  CUfunction f = nullptr;
-  if (module && ready())
-    check(driver().cuModuleGetFunction(&f, module, name), "cuModuleGetFunction");
-  return f;
+  auto *m = static_cast<Module *>(module);
+  if (!m || !name)
+    return nullptr;
+  std::lock_guard<std::mutex> lock(m->mutex);
+  std::unique_ptr<Kernel> &k = m->kernels[name];
+  if (k)
+    return k.get(); // looked up (or failed) before: the same answer
+  k = std::make_unique<Kernel>();
+  k->name = name;
+  if (!m->error.empty()) {
+    k->error = "its module failed to load: " + m->error;
+  } else if (std::string why = enterContext(); !why.empty()) {
+    k->error = why;
+  } else if (CUresult r = driver().cuModuleGetFunction(&k->function, m->module,
+                                                       name)) {
+    k->function = nullptr;
+    k->error = describe(r, "cuModuleGetFunction");
+  }
+  return k.get();
 }
 
 void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
                       intptr_t gridZ, intptr_t blockX, intptr_t blockY,
                       intptr_t blockZ, int32_t smem, void *stream,
                       void **params, void **extra, size_t /*paramsCount*/) {
-  if (!function || !ready())
+  auto *k = static_cast<Kernel *>(function);
+  if (!ready())
     return;
+  if (!k) {
+    runError.record("mgpuLaunchKernel: null kernel");
+    return;
+  }
+  if (!k->error.empty()) {
+    runError.record("kernel '" + k->name + "' cannot be launched: " +
+                    k->error);
+    return;
+  }
+  if (runError.set)
+    return; // an earlier call of this run failed
   auto launch = [&] {
-    return check(driver().cuLaunchKernel(function, gridX, gridY, gridZ,
+    CUresult r = driver().cuLaunchKernel(k->function, gridX, gridY, gridZ,
                                          blockX, blockY, blockZ, smem, stream,
-                                         params, extra),
-                 "cuLaunchKernel");
+                                         params, extra);
+    if (r)
+      runError.record(describe(r, "cuLaunchKernel") + " for kernel '" +
+                      k->name + "'");
+    return r == 0;
   };
   KernelTimer &t = kernelTimer();
   bool timing;
@@ -341,7 +511,7 @@ void mgpuMemFree(void *ptr, void * /*stream*/) {
 }
 
 void mgpuMemcpy(void *dst, void *src, size_t sizeBytes, void *stream) {
-  if (sizeBytes && dst && src && ready())
+  if (sizeBytes && dst && src && running())
     check(driver().cuMemcpyAsync(reinterpret_cast<CUdeviceptr>(dst),
                                  reinterpret_cast<CUdeviceptr>(src), sizeBytes,
                                  stream),
@@ -349,14 +519,14 @@ void mgpuMemcpy(void *dst, void *src, size_t sizeBytes, void *stream) {
 }
 
 void mgpuMemset32(void *dst, unsigned value, size_t count, void *stream) {
-  if (count && dst && ready())
+  if (count && dst && running())
     check(driver().cuMemsetD32Async(reinterpret_cast<CUdeviceptr>(dst), value,
                                     count, stream),
           "cuMemsetD32Async");
 }
 
 void mgpuMemset16(void *dst, unsigned short value, size_t count, void *stream) {
-  if (count && dst && ready())
+  if (count && dst && running())
     check(driver().cuMemsetD16Async(reinterpret_cast<CUdeviceptr>(dst), value,
                                     count, stream),
           "cuMemsetD16Async");
@@ -371,12 +541,14 @@ extern "C" {
 
 const char *ssmcCudaLoadError() { return driver().loadError.c_str(); }
 
+int ssmcCudaDriverState() { return driver().state; }
+
 int ssmcCudaTakeError(char *buffer, int size) {
-  if (firstError.empty())
-    return 0;
-  std::snprintf(buffer, size, "%s", firstError.c_str());
-  firstError.clear();
-  return 1;
+  return runError.take(buffer, size);
+}
+
+int ssmcCudaTakeLoadError(char *buffer, int size) {
+  return loadError.take(buffer, size);
 }
 
 int ssmcCudaDeviceName(char *buffer, int size) {
@@ -428,6 +600,16 @@ double ssmcCudaCopyBandwidth(size_t bytes, int reps) {
   if (b)
     d.cuMemFree(b);
   return gbs;
+}
+
+int ssmcCudaHostTwinsWanted() {
+  return driver().registerHostTwin ? 1 : 0;
+}
+
+void ssmcCudaRegisterHostTwin(uint64_t imageHash, const char *kernel,
+                              void (*twin)(void **args)) {
+  if (auto reg = driver().registerHostTwin)
+    reg(imageHash, kernel, twin);
 }
 
 } // extern "C"

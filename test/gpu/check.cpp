@@ -6,9 +6,16 @@
 // MLIR. It runs every program on device 0 and compares each result with
 // the double-precision reference of test/lib/Reference.h or
 // apps/tasks/DPSolvers.h.
-// Exit status: 0 all match, 1 a mismatch or CUDA error, 77 no driver or no
-// device (ctest reports a skip). Built with SSMC_AOT_CPU (ssmc-aot-cpu-check)
-// it runs CPU-target objects of the same programs instead.
+//   ssmc-gpu-check [--only NAME]... [--list] [--load-only]
+// --only runs the named programs alone (a device fault poisons the CUDA
+// context for the rest of the process: bench/gpu/first-run.sh runs each
+// program in its own process); --list prints the names; --load-only stops
+// after loading every GPU module (the driver JIT-compiles the PTX).
+// Exit status: 0 all match; 1 a mismatch, a CUDA error, a GPU module that
+// failed to load, or a driver that loads but fails; 2 a bad command line;
+// 77 no driver library or no device (ctest reports a skip). Built with
+// SSMC_AOT_CPU (ssmc-aot-cpu-check) it runs CPU-target objects of the same
+// programs instead.
 //
 //===----------------------------------------------------------------------===//
 
@@ -51,6 +58,7 @@ template <int R> Buffer<float, R> random(const int64_t (&shape)[R], double lo,
 }
 
 int failures = 0;
+bool runFailed = false; ///< the current program's run raised an error
 
 /// Max error against `want` within 1e-4 * max(1, max |want|), plus any CUDA
 /// or shape error the call raised.
@@ -61,6 +69,12 @@ void expect(const char *what, const std::vector<T> &got,
   int64_t shape[3];
   if (ssmcCudaTakeError(err, sizeof err)) {
     std::printf("FAIL %s: CUDA error: %s\n", what, err);
+    ++failures;
+    runFailed = true;
+    return;
+  }
+  if (runFailed) {
+    std::printf("FAIL %s: not compared (the run failed)\n", what);
     ++failures;
     return;
   }
@@ -220,27 +234,94 @@ void checkEditDistance() {
          std::vector<double>(want.begin(), want.end()), 0);
 }
 
+struct Program {
+  const char *name; ///< as in test/gpu/programs/NAME.mlir
+  void (*check)();
+};
+const Program kPrograms[] = {
+    {"selective_scan", checkSelectiveScan},
+    {"ssd", checkSSD},
+    {"linear_attention", checkLinearAttention},
+    {"attention", checkAttention},
+    {"causal_conv1d", checkCausalConv1d},
+    {"dp_edit_distance", checkEditDistance},
+};
+
 } // namespace
 
-int main() {
+int main(int argc, char **argv) {
+  std::vector<const Program *> selected;
+  bool loadOnly = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--load-only") {
+      loadOnly = true;
+      continue;
+    }
+    if (arg == "--list") {
+      for (const Program &p : kPrograms)
+        std::printf("%s\n", p.name);
+      return 0;
+    }
+    std::string name;
+    if (arg == "--only" && i + 1 < argc)
+      name = argv[++i];
+    else if (arg.rfind("--only=", 0) == 0)
+      name = arg.substr(7);
+    else {
+      std::fprintf(stderr,
+                   "usage: %s [--only NAME]... [--list] [--load-only]\n",
+                   argv[0]);
+      return 2;
+    }
+    const Program *found = nullptr;
+    for (const Program &p : kPrograms)
+      if (name == p.name)
+        found = &p;
+    if (!found) {
+      std::fprintf(stderr, "%s: no program '%s' (--list names them)\n",
+                   argv[0], name.c_str());
+      return 2;
+    }
+    selected.push_back(found);
+  }
+  if (selected.empty())
+    for (const Program &p : kPrograms)
+      selected.push_back(&p);
+
 #ifndef SSMC_AOT_CPU
+  // Only a missing driver or device is a skip: a driver that loads and
+  // fails is a failure of this check.
   if (const char *why = ssmcCudaLoadError(); why && *why) {
-    std::printf("SKIP: %s\n", why);
-    return 77;
+    int state = ssmcCudaDriverState();
+    bool skip = state == SSMC_CUDA_NO_DRIVER || state == SSMC_CUDA_NO_DEVICE;
+    std::printf("%s: %s\n", skip ? "SKIP" : "FAIL", why);
+    return skip ? 77 : 1;
   }
   char name[256] = {0};
   ssmcCudaDeviceName(name, sizeof name);
   std::printf("device 0: %s\n", name);
+  // The modules loaded in global constructors, before main.
+  char loadError[8192];
+  while (ssmcCudaTakeLoadError(loadError, sizeof loadError)) {
+    std::printf("FAIL GPU module load: %s\n", loadError);
+    ++failures;
+  }
+  if (loadOnly) {
+    std::printf("%s\n", failures ? "FAILED" : "ALL GPU MODULES LOADED");
+    return failures ? 1 : 0;
+  }
 #else
   std::printf("CPU target, ahead-of-time objects\n");
+  if (loadOnly)
+    return 0;
 #endif
 
-  checkSelectiveScan();
-  checkSSD();
-  checkLinearAttention();
-  checkAttention();
-  checkCausalConv1d();
-  checkEditDistance();
+  for (const Program *p : selected) {
+    rng.seed(7); // the same inputs whichever programs run before
+    runFailed = false;
+    p->check();
+  }
   std::printf("%s\n", failures ? "FAILED" : "ALL PASSED");
   return failures ? 1 : 0;
 }

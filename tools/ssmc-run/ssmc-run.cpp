@@ -69,6 +69,14 @@ cl::opt<unsigned> printLimit("print-limit",
                              cl::desc("Elements printed per result"),
                              cl::init(64), cl::cat(category));
 
+cl::opt<bool> hostTwins(
+    "host-twins",
+    cl::desc("--target cuda: also compile every kernel for the host and "
+             "register it with the CUDA runtime, so the test-only driver of "
+             "test/fakecuda runs it (the JIT does so by itself under that "
+             "driver; objects then need libomp)"),
+    cl::init(false), cl::cat(category));
+
 enum class Emit { MLIR, Loops, PTX, LLVMDialect, LLVM, Object, Jit };
 cl::opt<Emit> emit(
     "emit", cl::desc("Stage to stop at"), cl::init(Emit::Jit),
@@ -170,6 +178,9 @@ int jitOptions(unsigned threads, ssmc::JitOptions &options) {
     return fail("--target must be cpu, cuda or gpu-emulator, got '" + target +
                     "'",
                 2);
+  if (hostTwins && options.target != ssmc::Target::CUDA)
+    return fail("--host-twins needs --target cuda", 2);
+  options.hostTwins = hostTwins;
   options.threads = threads;
   options.optLevel = optLevel;
   options.vectorBits = vectorBits;

@@ -80,4 +80,61 @@ def SSMGPUReplaceLibdevice : Pass<"ssm-gpu-replace-libdevice"> {
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
+def SSMGPUHostTwins : Pass<"ssm-gpu-host-twins", "::mlir::ModuleOp"> {
+  let summary = "Give every outlined GPU kernel a host function running one launch of it";
+  let description = [{
+    After gpu-kernel-outlining, for each `gpu.func` kernel `@k` of
+    `gpu.module @m`, adds a private host function
+    `@__ssmc_twin_m_k(kernel arguments..., gridX, gridY, gridZ, blockX,
+    blockY, blockZ: index)` tagged `ssm_gpu.host_twin = @m::@k`, whose body
+    is a `gpu.launch` of those sizes holding a clone of the kernel's body:
+    workgroup and private attributions become the launch's, `gpu.thread_id`,
+    `gpu.block_id`, `gpu.block_dim` and `gpu.grid_dim` the launch's block
+    arguments, `gpu.return` its terminator. ssm-gpu-emulate then turns the
+    launch into host code, and ssm-gpu-host-twin-wrappers registers the twin
+    after LLVM lowering, so a driver without a GPU (the test driver in
+    test/fakecuda) can run the program's real CUDA host path.
+
+    ```mlir
+    gpu.module @m {
+      gpu.func @k(%x: memref<?xf32>) kernel {
+        %t = gpu.thread_id x
+        ...
+        gpu.return
+      }
+    }
+    // becomes, in addition:
+    func.func private @__ssmc_twin_m_k(%x: memref<?xf32>, %gx: index, ...,
+                                       %bz: index)
+        attributes {ssm_gpu.host_twin = @m::@k} {
+      gpu.launch blocks(...) in (%a = %gx, ...) threads(%tx, ...) in (...) {
+        ... uses %tx ...
+        gpu.terminator
+      }
+      return
+    }
+    ```
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect", "::mlir::func::FuncDialect"];
+}
+
+def SSMGPUHostTwinWrappers : Pass<"ssm-gpu-host-twin-wrappers", "::mlir::ModuleOp"> {
+  let summary = "Wrap and register host twins as a driver calls kernels";
+  let description = [{
+    After the host LLVM lowering (gpu-to-llvm included), for each host twin
+    ssm-gpu-host-twins made (an `llvm.func` tagged `ssm_gpu.host_twin =
+    @m::@k`): an internal `void <twin>_packed(ptr args)` that loads the
+    twin's arguments from `args[i]` exactly as `cuLaunchKernel`'s
+    kernelParams hold them (memrefs as expanded descriptors, as gpu-to-llvm
+    marshals them), then the int64 grid and block sizes from the six
+    pointers after them; and a global constructor calling
+    `ssmcCudaRegisterHostTwin(hash, "k", wrapper)`, where hash is the
+    64-bit FNV-1a of the PTX text of `gpu.binary @m` up to its first NUL
+    (the interface in runtime/cuda/HostTwin.h). Fails unless the binary
+    holds one PTX (`isa`) object and every `gpu.launch_func` of `@m::@k`
+    passes the argument types the twin takes.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
 #endif // SSMC_GPU_PASSES_TD

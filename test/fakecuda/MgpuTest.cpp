@@ -1,0 +1,235 @@
+//===- MgpuTest.cpp - the mgpu runtime over the fake driver ---------------===//
+//
+// runtime/cuda/Mgpu.cpp's host path, driven as generated code drives it
+// (module load in a constructor, lookup and launch per call, errors taken
+// after each run), over the fake driver: ctest runs this binary with
+// LD_LIBRARY_PATH=<build>/test/fakecuda. Failures are injected with the
+// fake's ssmcFakeCudaSetFailures. Kernels run through a hand-written twin;
+// results are checked against a plain double loop.
+//
+//===----------------------------------------------------------------------===//
+
+#include "HostTwin.h"
+#include "MgpuRuntime.h"
+
+#include <gtest/gtest.h>
+
+#include <dlfcn.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+// The PTX text of a module with one kernel, scale(x, y, a, n): y = a * x.
+// `tag` makes distinct images (distinct hashes) of the same kernel.
+std::string scalePtx(const std::string &tag) {
+  return "// " + tag + R"(
+.version 8.0
+.target sm_90
+.address_size 64
+.visible .entry scale(
+	.param .u64 scale_param_0,
+	.param .u64 scale_param_1,
+	.param .f32 scale_param_2,
+	.param .u32 scale_param_3
+)
+{
+	ret;
+}
+)";
+}
+
+void scaleTwin(void **args) {
+  const float *x = *static_cast<float **>(args[0]);
+  float *y = *static_cast<float **>(args[1]);
+  float a = *static_cast<float *>(args[2]);
+  uint32_t n = *static_cast<uint32_t *>(args[3]);
+  int64_t threads = *static_cast<int64_t *>(args[4]) *
+                    *static_cast<int64_t *>(args[7]);
+  for (int64_t i = 0; i < threads && i < n; ++i)
+    y[i] = a * x[i];
+}
+
+struct Fake {
+  void (*setFailures)(const char *) = nullptr;
+  int64_t (*liveAllocations)() = nullptr;
+};
+
+const Fake &fake() {
+  static Fake f = [] {
+    Fake f;
+    ssmcCudaLoadError(); // loads the driver
+    void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+    if (!lib)
+      return f;
+    f.setFailures = reinterpret_cast<void (*)(const char *)>(
+        dlsym(lib, "ssmcFakeCudaSetFailures"));
+    f.liveAllocations = reinterpret_cast<int64_t (*)()>(
+        dlsym(lib, "ssmcFakeCudaLiveAllocations"));
+    return f;
+  }();
+  return f;
+}
+
+std::string takeError() {
+  char text[8192];
+  return ssmcCudaTakeError(text, sizeof text) ? text : "";
+}
+
+std::string takeLoadError() {
+  char text[8192];
+  return ssmcCudaTakeLoadError(text, sizeof text) ? text : "";
+}
+
+class Mgpu : public ::testing::Test {
+protected:
+  void SetUp() override {
+    ASSERT_STREQ(ssmcCudaLoadError(), "")
+        << "run with LD_LIBRARY_PATH=<build>/test/fakecuda";
+    ASSERT_EQ(ssmcCudaHostTwinsWanted(), 1) << "libcuda.so.1 is not the fake";
+    ASSERT_NE(fake().setFailures, nullptr);
+    fake().setFailures("");
+    takeError();
+    takeLoadError();
+  }
+
+  /// Loads a module of scale() as generated code does, registering its
+  /// twin first.
+  void *loadScale(const std::string &tag) {
+    std::string ptx = scalePtx(tag);
+    ssmcCudaRegisterHostTwin(ssmcHostTwinImageHash(ptx.data(), ptx.size()),
+                             "scale", scaleTwin);
+    return mgpuModuleLoadJIT(const_cast<char *>(ptx.c_str()), 2);
+  }
+
+  /// One "program": y = a * x on the device, as generated host code runs
+  /// it; the output (NaN where the kernel did not write).
+  std::vector<float> runScale(void *module, const std::vector<float> &x,
+                              float a) {
+    size_t n = x.size(), bytes = n * sizeof(float);
+    void *stream = mgpuStreamCreate();
+    void *dx = mgpuMemAlloc(bytes, stream, false);
+    void *dy = mgpuMemAlloc(bytes, stream, false);
+    mgpuMemcpy(dx, const_cast<float *>(x.data()), bytes, stream);
+    void *fn = mgpuModuleGetFunction(module, "scale");
+    uint32_t count = static_cast<uint32_t>(n);
+    void *params[] = {&dx, &dy, &a, &count};
+    mgpuLaunchKernel(fn, (n + 127) / 128, 1, 1, 128, 1, 1, 0, stream, params,
+                     nullptr, 4);
+    std::vector<float> y(n, -7.0f);
+    mgpuMemcpy(y.data(), dy, bytes, stream);
+    mgpuStreamSynchronize(stream);
+    mgpuMemFree(dx, stream);
+    mgpuMemFree(dy, stream);
+    mgpuStreamDestroy(stream);
+    return y;
+  }
+
+  static std::vector<float> input(size_t n) {
+    std::vector<float> x(n);
+    for (size_t i = 0; i < n; ++i)
+      x[i] = std::sin(0.1 * double(i)) * 3;
+    return x;
+  }
+
+  static void expectScaled(const std::vector<float> &y,
+                           const std::vector<float> &x, double a) {
+    ASSERT_EQ(y.size(), x.size());
+    for (size_t i = 0; i < x.size(); ++i) {
+      double want = a * double(x[i]);
+      ASSERT_NEAR(y[i], want, 1e-6 * (1 + std::fabs(want))) << "element " << i;
+    }
+  }
+};
+
+TEST_F(Mgpu, RunsAKernelThroughItsTwin) {
+  void *m = loadScale("plain");
+  EXPECT_EQ(takeLoadError(), "");
+  std::vector<float> x = input(300);
+  std::vector<float> y = runScale(m, x, 1.5f);
+  EXPECT_EQ(takeError(), "");
+  expectScaled(y, x, 1.5);
+  mgpuModuleUnload(m);
+  EXPECT_EQ(takeError(), "");
+}
+
+// A failed module load is reported as a load error carrying the driver's
+// JIT log, is not charged to a later run, and stops nothing else: a module
+// loaded after it runs correctly.
+TEST_F(Mgpu, AFailedLoadLeavesLaterModulesWorking) {
+  fake().setFailures("cuModuleLoadDataEx:1");
+  void *broken = loadScale("broken");
+  std::string load = takeLoadError();
+  EXPECT_NE(load.find("cuModuleLoadDataEx"), std::string::npos) << load;
+  EXPECT_NE(load.find("(fake JIT) failure injected"), std::string::npos)
+      << "the JIT log is missing: " << load;
+  EXPECT_NE(load.find("scale"), std::string::npos)
+      << "the module's kernels are not named: " << load;
+  EXPECT_EQ(takeError(), "") << "a load error charged to the next run";
+
+  void *good = loadScale("good");
+  EXPECT_EQ(takeLoadError(), "");
+  std::vector<float> x = input(257);
+  std::vector<float> y = runScale(good, x, -2.0f);
+  EXPECT_EQ(takeError(), "");
+  expectScaled(y, x, -2.0);
+  mgpuModuleUnload(good);
+  mgpuModuleUnload(broken);
+  EXPECT_EQ(takeError(), "");
+}
+
+// Launching a kernel of a module that failed to load is an error of that
+// run, naming the kernel and the load error; the next run works.
+TEST_F(Mgpu, LaunchFromAFailedModuleIsAnError) {
+  fake().setFailures("cuModuleLoadDataEx:1");
+  void *broken = loadScale("broken again");
+  void *good = loadScale("good again");
+  takeLoadError();
+  std::vector<float> x = input(64);
+  runScale(broken, x, 3.0f);
+  std::string run = takeError();
+  EXPECT_NE(run.find("'scale'"), std::string::npos) << run;
+  EXPECT_NE(run.find("failure injected"), std::string::npos) << run;
+  EXPECT_EQ(fake().liveAllocations(), 0) << "the failed run leaked memory";
+  std::vector<float> y = runScale(good, x, 3.0f);
+  EXPECT_EQ(takeError(), "");
+  expectScaled(y, x, 3.0);
+  mgpuModuleUnload(good);
+  mgpuModuleUnload(broken);
+}
+
+// A failed call stops the rest of its run (no launch on bad pointers) and
+// is reported once; the next run starts clean.
+TEST_F(Mgpu, AFailedRunDoesNotPoisonTheNext) {
+  void *m = loadScale("runs");
+  std::vector<float> x = input(100);
+  fake().setFailures("cuLaunchKernel:1");
+  std::vector<float> bad = runScale(m, x, 2.0f);
+  std::string run = takeError();
+  EXPECT_NE(run.find("cuLaunchKernel"), std::string::npos) << run;
+  EXPECT_NE(run.find("'scale'"), std::string::npos) << run;
+  std::vector<float> y = runScale(m, x, 2.0f);
+  EXPECT_EQ(takeError(), "");
+  expectScaled(y, x, 2.0);
+  mgpuModuleUnload(m);
+}
+
+// A failed kernel lookup (no such .entry) is an error naming the kernel.
+TEST_F(Mgpu, UnknownKernelIsAnError) {
+  void *m = loadScale("lookup");
+  void *fn = mgpuModuleGetFunction(m, "nope");
+  int64_t one = 1;
+  void *params[] = {&one};
+  mgpuLaunchKernel(fn, 1, 1, 1, 1, 1, 1, 0, nullptr, params, nullptr, 1);
+  std::string run = takeError();
+  EXPECT_NE(run.find("'nope'"), std::string::npos) << run;
+  EXPECT_NE(run.find("cuModuleGetFunction"), std::string::npos) << run;
+  mgpuModuleUnload(m);
+  EXPECT_EQ(takeError(), "");
+}
+
+} // namespace
