@@ -586,6 +586,12 @@ void *mgpuMemAlloc(uint64_t sizeBytes, void *stream, bool isHostShared) {
         return nullptr;
       }
       cache.events.push_back(block.freed);
+      lock.unlock();
+      // The fake driver poisons fresh allocations (0xFF bytes) so that a
+      // kernel that forgets an element fails its test: so are reused ones.
+      if (d.registerHostTwin)
+        check(d.cuMemsetD32Async(block.ptr, 0xFFFFFFFFu, size / 4, stream),
+              "cuMemsetD32Async (poisoning a reused block)");
       return reinterpret_cast<void *>(block.ptr);
     }
   }

@@ -288,6 +288,27 @@ TEST_F(Mgpu, ReuseOnAnotherStreamIsOrderedAfterTheFree) {
   EXPECT_EQ(takeError(), "");
 }
 
+// Under the fake driver a reused block is poisoned again, as a fresh one
+// is: a kernel that forgets to write an element must not find the previous
+// run's (perhaps identical) value there.
+TEST_F(Mgpu, ReusedBlocksArePoisonedUnderTheFake) {
+  void *s = mgpuStreamCreate();
+  const size_t n = 700;
+  void *first = mgpuMemAlloc(n * 4, s, false);
+  mgpuMemset32(first, 0x3f800000u, n, s);
+  mgpuMemFree(first, s);
+  void *second = mgpuMemAlloc(n * 4, s, false);
+  ASSERT_EQ(second, first);
+  std::vector<uint32_t> host(n, 0);
+  mgpuMemcpy(host.data(), second, n * 4, s);
+  mgpuStreamSynchronize(s);
+  for (size_t i = 0; i < n; ++i)
+    ASSERT_EQ(host[i], 0xFFFFFFFFu) << "element " << i;
+  mgpuMemFree(second, s);
+  mgpuStreamDestroy(s);
+  EXPECT_EQ(takeError(), "");
+}
+
 // Blocks of other sizes are not handed out for a request.
 TEST_F(Mgpu, CachedBlocksMatchTheRequestedSize) {
   void *s = mgpuStreamCreate();
