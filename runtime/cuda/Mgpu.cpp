@@ -25,11 +25,13 @@
 #include <cctype>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <utility>
+#include <vector>
 
 namespace {
 
@@ -325,6 +327,62 @@ Module *loadModule(const void *data, size_t size, int optLevel) {
   return m;
 }
 
+/// Device memory behind mgpuMemAlloc/mgpuMemFree: a stream-ordered cache.
+/// cuMemFree synchronises the whole device, so a free instead records an
+/// event on the freeing stream and keeps the block; an allocation of the
+/// same size class takes a cached block and makes its stream wait for that
+/// event (cuStreamWaitEvent: ordered on the device, no host wait), so the
+/// block is never in use by the old owner's work when the new owner's work
+/// runs. Blocks go back to the driver only when an allocation fails (then
+/// the cache is emptied and the allocation retried) and at exit.
+/// SSMC_CUDA_NO_CACHE=1 turns it off (compute-sanitizer's memcheck sees
+/// use-after-free only then).
+struct DeviceCache {
+  struct Block {
+    CUdeviceptr ptr;
+    CUevent freed; ///< recorded on the freeing stream
+  };
+  std::mutex mutex;
+  std::multimap<size_t, Block> idle;       ///< by size class
+  std::map<CUdeviceptr, size_t> owned;     ///< every cached block's class
+  std::vector<CUevent> events;             ///< recycled
+  bool enabled = !std::getenv("SSMC_CUDA_NO_CACHE");
+  bool exitHook = false;
+
+  /// The size class of `n` bytes: multiples of 512 bytes up to 64 KiB, then
+  /// of a quarter of the next power of two (at most 25% unused).
+  static size_t sizeClass(size_t n) {
+    size_t step = 512;
+    if (n > 65536) {
+      size_t p = 1;
+      while (p < n)
+        p <<= 1;
+      step = p / 4;
+    }
+    return (n + step - 1) / step * step;
+  }
+
+  /// Frees every idle block (cuMemFree waits for its pending work).
+  void trim() {
+    Driver &d = driver();
+    std::lock_guard<std::mutex> lock(mutex);
+    for (auto &[size, block] : idle) {
+      d.cuEventDestroy(block.freed);
+      d.cuMemFree(block.ptr);
+      owned.erase(block.ptr);
+    }
+    idle.clear();
+    for (CUevent e : events)
+      d.cuEventDestroy(e);
+    events.clear();
+  }
+};
+
+DeviceCache &deviceCache() {
+  static DeviceCache *c = new DeviceCache; // used from global destructors
+  return *c;
+}
+
 /// Kernel timing (ssmcCudaKernelTimer): while on, every launch is
 /// bracketed by timing events on its stream and waited for.
 struct KernelTimer {
@@ -493,21 +551,102 @@ void mgpuEventRecord(void *event, void *stream) {
     check(driver().cuEventRecord(event, stream), "cuEventRecord");
 }
 
-void *mgpuMemAlloc(uint64_t sizeBytes, void * /*stream*/, bool isHostShared) {
+void *mgpuMemAlloc(uint64_t sizeBytes, void *stream, bool isHostShared) {
   CUdeviceptr p = 0;
   if (sizeBytes == 0 || !ready())
     return nullptr;
-  if (isHostShared)
-    check(driver().cuMemAllocManaged(&p, sizeBytes, CU_MEM_ATTACH_GLOBAL),
-          "cuMemAllocManaged");
-  else
-    check(driver().cuMemAlloc(&p, sizeBytes), "cuMemAlloc");
+  Driver &d = driver();
+  DeviceCache &cache = deviceCache();
+  if (isHostShared || !cache.enabled) {
+    if (isHostShared)
+      check(d.cuMemAllocManaged(&p, sizeBytes, CU_MEM_ATTACH_GLOBAL),
+            "cuMemAllocManaged");
+    else
+      check(d.cuMemAlloc(&p, sizeBytes), "cuMemAlloc");
+    return reinterpret_cast<void *>(p);
+  }
+  size_t size = DeviceCache::sizeClass(sizeBytes);
+  {
+    std::unique_lock<std::mutex> lock(cache.mutex);
+    auto it = cache.idle.find(size);
+    if (it != cache.idle.end()) {
+      DeviceCache::Block block = it->second;
+      cache.idle.erase(it);
+      lock.unlock();
+      // The new owner's work runs after the old owner's free. Work of the
+      // legacy default stream does not order the non-blocking streams the
+      // runtime creates: there the host waits.
+      bool ok = stream ? check(d.cuStreamWaitEvent(stream, block.freed, 0),
+                               "cuStreamWaitEvent (device memory reuse)")
+                       : check(d.cuEventSynchronize(block.freed),
+                               "cuEventSynchronize (device memory reuse)");
+      lock.lock();
+      if (!ok) { // keep it for later, with its event
+        cache.idle.emplace(size, block);
+        return nullptr;
+      }
+      cache.events.push_back(block.freed);
+      lock.unlock();
+      // The fake driver poisons fresh allocations (0xFF bytes) so that a
+      // kernel that forgets an element fails its test: so are reused ones.
+      if (d.registerHostTwin)
+        check(d.cuMemsetD32Async(block.ptr, 0xFFFFFFFFu, size / 4, stream),
+              "cuMemsetD32Async (poisoning a reused block)");
+      return reinterpret_cast<void *>(block.ptr);
+    }
+  }
+  CUresult r = d.cuMemAlloc(&p, size);
+  if (r) { // out of memory, perhaps only because of the cache
+    cache.trim();
+    r = d.cuMemAlloc(&p, size);
+  }
+  if (!check(r, "cuMemAlloc"))
+    return nullptr;
+  std::lock_guard<std::mutex> lock(cache.mutex);
+  cache.owned[p] = size;
+  if (!cache.exitHook) {
+    cache.exitHook = true;
+    std::atexit([] { deviceCache().trim(); });
+  }
   return reinterpret_cast<void *>(p);
 }
 
-void mgpuMemFree(void *ptr, void * /*stream*/) {
-  if (ptr && ready())
-    check(driver().cuMemFree(reinterpret_cast<CUdeviceptr>(ptr)), "cuMemFree");
+void mgpuMemFree(void *ptr, void *stream) {
+  if (!ptr || !ready())
+    return;
+  Driver &d = driver();
+  DeviceCache &cache = deviceCache();
+  auto p = reinterpret_cast<CUdeviceptr>(ptr);
+  std::unique_lock<std::mutex> lock(cache.mutex);
+  auto owned = cache.owned.find(p);
+  if (owned == cache.owned.end()) { // managed, or allocated uncached
+    lock.unlock();
+    check(d.cuMemFree(p), "cuMemFree");
+    return;
+  }
+  size_t size = owned->second;
+  CUevent freed = nullptr;
+  if (!cache.events.empty()) {
+    freed = cache.events.back();
+    cache.events.pop_back();
+  }
+  lock.unlock();
+  if (!freed && !check(d.cuEventCreate(&freed, /*CU_EVENT_DISABLE_TIMING=*/2),
+                       "cuEventCreate (device memory cache)"))
+    freed = nullptr;
+  if (!freed || !check(d.cuEventRecord(freed, stream),
+                       "cuEventRecord (device memory cache)")) {
+    // Not cacheable without its event: give the block back.
+    if (freed)
+      d.cuEventDestroy(freed);
+    lock.lock();
+    cache.owned.erase(p);
+    lock.unlock();
+    check(d.cuMemFree(p), "cuMemFree");
+    return;
+  }
+  lock.lock();
+  cache.idle.emplace(size, DeviceCache::Block{p, freed});
 }
 
 void mgpuMemcpy(void *dst, void *src, size_t sizeBytes, void *stream) {

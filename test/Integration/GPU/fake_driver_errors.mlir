@@ -14,9 +14,10 @@
 // RUN: env SSMC_FAKE_CUDA_DEVICES=0 %fake_cuda_env not ssmc-run %s --target cuda 2>&1 | FileCheck %s --check-prefix=NODEV
 // NODEV: ssmc-run: error: CUDA target unavailable: the NVIDIA driver reports no CUDA device
 //
-// A failed allocation stops the run: no kernel runs on its pointer, and the
-// error names the call.
-// RUN: env SSMC_FAKE_CUDA_FAIL=cuMemAlloc_v2 %fake_cuda_env not ssmc-run %s --target cuda 2>&1 | FileCheck %s --check-prefix=ALLOC
+// A failed allocation (every cuMemAlloc fails: the runtime retries one
+// after emptying its cache) stops the run: no kernel runs on its pointer,
+// and the error names the call.
+// RUN: env SSMC_FAKE_CUDA_FAIL=cuMemAlloc_v2:* %fake_cuda_env not ssmc-run %s --target cuda 2>&1 | FileCheck %s --check-prefix=ALLOC
 // ALLOC: ssmc-run: error: CUDA error while running 'main': cuMemAlloc failed with CUDA error 2 (out of memory)
 // ALLOC-NOT: cuLaunchKernel
 
