@@ -290,10 +290,10 @@ Error configureGPU(NVPTXPipelineOptions &gpu, const JitOptions &options) {
     return arch.takeError();
   gpu.chip = arch->name.str();
   gpu.features = arch->ptxFeatures.str();
-  gpu.gpuBinary = (options.gpuBinary == JitOptions::GPUBinary::PTX
-                       ? kGPUBinaryPTX
-                       : kGPUBinaryFatbin)
-                      .str();
+  gpu.gpuBinary =
+      (options.gpuBinary == JitOptions::GPUBinary::PTX ? kGPUBinaryPTX
+                                                       : kGPUBinaryFatbin)
+          .str();
   gpu.cudaToolkit = options.cudaToolkit;
   return Error::success();
 }

@@ -9,8 +9,8 @@
 
 #include "ssmc/Jit.h"
 #include "ssmc/Pipelines.h"
-#include "llvm/Support/MemoryBuffer.h"
 #include "ssmc/TensorIO.h"
+#include "llvm/Support/MemoryBuffer.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
@@ -190,8 +190,7 @@ int jitOptions(unsigned threads, ssmc::JitOptions &options) {
     return fail("--target must be cpu, cuda or gpu-emulator, got '" + target +
                     "'",
                 2);
-  if (llvm::Expected<ssmc::GPUArch> arch = ssmc::lookupGPUArch(gpuArch);
-      !arch)
+  if (llvm::Expected<ssmc::GPUArch> arch = ssmc::lookupGPUArch(gpuArch); !arch)
     return fail("--gpu-arch: " + toString(arch.takeError()), 2);
   options.gpuArch = gpuArch;
   if (gpuBinary == "ptx")
