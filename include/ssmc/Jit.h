@@ -50,14 +50,26 @@ struct JitOptions {
   /// from and results copied back to host tensors), the rest on the host.
   /// Compiling needs no GPU; running needs the NVIDIA driver.
   Target target = Target::CPU;
-  /// CUDA target: GPU architecture and PTX features.
-  std::string gpuChip = "sm_90";
-  std::string gpuFeatures = "+ptx80";
+  /// CUDA target: the GPU architecture the kernels are compiled for, one of
+  /// sm_80, sm_89, sm_90, sm_100 (ssmc::supportedGPUArchs in Pipelines.h;
+  /// the PTX ISA version goes with it). Another is an error at compile time.
+  std::string gpuArch = "sm_90";
+  /// CUDA target: what the program embeds for its kernels. Fatbin: a cubin
+  /// for gpuArch assembled at compile time by the CUDA toolkit's ptxas (a
+  /// kernel the card would refuse, e.g. over its shared-memory limit, is a
+  /// compile error with ptxas' message) plus the PTX for other cards; where
+  /// no toolkit is found, PTX only, with a warning on stderr. PTX: the PTX
+  /// text alone, compiled by the driver when the program loads.
+  enum class GPUBinary { Fatbin, PTX };
+  GPUBinary gpuBinary = GPUBinary::Fatbin;
+  /// CUDA toolkit directory (bin/ptxas, bin/fatbinary) for GPUBinary::Fatbin;
+  /// empty: $CUDA_ROOT, $CUDA_PATH, /usr/local/cuda, then ptxas on PATH.
+  std::string cudaToolkit;
   /// CUDA target: also compile every kernel for the host and register it
   /// with the runtime, for the test-only driver of test/fakecuda, which
   /// runs launches through these host twins (the JIT turns this on by
   /// itself when that driver is what libcuda.so.1 loads). Such code needs
-  /// the OpenMP runtime.
+  /// the OpenMP runtime, and its kernels are embedded as PTX.
   bool hostTwins = false;
   /// OpenMP threads for parallel loops; 0 lets the runtime choose.
   unsigned threads = 0;

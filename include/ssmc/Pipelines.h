@@ -15,6 +15,10 @@
 
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassOptions.h"
+#include "llvm/Support/Error.h"
+
+#include <optional>
+#include <string>
 
 namespace ssmc {
 
@@ -52,6 +56,29 @@ mlir::LogicalResult buildLoopsToLLVMStage(mlir::OpPassManager &pm,
 mlir::LogicalResult buildSSMCPUPipeline(mlir::OpPassManager &pm,
                                         const CPUPipelineOptions &options);
 
+/// The GPU architectures the CUDA target compiles for, each with the PTX
+/// ISA version its kernels are written in (the oldest that has the
+/// architecture and everything the kernels use).
+struct GPUArch {
+  llvm::StringRef name;        ///< sm_XX, as ptxas' -arch takes it
+  llvm::StringRef ptxFeatures; ///< the NVPTX backend's feature, e.g. +ptx80
+};
+llvm::ArrayRef<GPUArch> supportedGPUArchs();
+/// The entry for `name`, or an error listing the valid ones.
+llvm::Expected<GPUArch> lookupGPUArch(llvm::StringRef name);
+/// "sm_80, sm_89, sm_90, sm_100", for help texts and errors.
+std::string supportedGPUArchList();
+
+/// What `gpu.binary` ops embed for each kernel module.
+inline constexpr llvm::StringLiteral kGPUBinaryFatbin = "fatbin";
+inline constexpr llvm::StringLiteral kGPUBinaryPTX = "ptx";
+
+/// The CUDA toolkit directory whose bin/ holds both ptxas and fatbinary:
+/// `explicitPath` when given (and nothing else), otherwise the first of
+/// $CUDA_ROOT, $CUDA_PATH, /usr/local/cuda, and the directory above a
+/// ptxas found on PATH. std::nullopt when there is none.
+std::optional<std::string> findCUDAToolkit(llvm::StringRef explicitPath);
+
 struct NVPTXPipelineOptions
     : public mlir::PassPipelineOptions<NVPTXPipelineOptions> {
   Option<std::string> chip{*this, "chip",
@@ -59,8 +86,25 @@ struct NVPTXPipelineOptions
                            llvm::cl::init("sm_90")};
   Option<std::string> features{
       *this, "features",
-      llvm::cl::desc("PTX features (the PTX ISA version, e.g. +ptx80)"),
-      llvm::cl::init("+ptx80")};
+      llvm::cl::desc("PTX features (the PTX ISA version, e.g. +ptx80); "
+                     "empty: the version that goes with `chip`"),
+      llvm::cl::init("")};
+  Option<std::string> gpuBinary{
+      *this, "gpu-binary",
+      llvm::cl::desc(
+          "What gpu.binary ops embed: `fatbin` (a cubin for `chip` that the "
+          "CUDA toolkit's ptxas assembles at compile time, so a kernel the "
+          "card would refuse is a compile error, plus the PTX for other "
+          "cards' drivers to JIT-compile; where no toolkit is found, PTX "
+          "only, with a warning) or `ptx` (PTX text only, compiled by the "
+          "driver when the module loads)"),
+      llvm::cl::init(kGPUBinaryFatbin.str())};
+  Option<std::string> cudaToolkit{
+      *this, "cuda-toolkit",
+      llvm::cl::desc("CUDA toolkit directory with bin/ptxas and "
+                     "bin/fatbinary (gpu-binary=fatbin); empty: $CUDA_ROOT, "
+                     "$CUDA_PATH, /usr/local/cuda, then ptxas on PATH"),
+      llvm::cl::init("")};
   Option<unsigned> threads{
       *this, "threads",
       llvm::cl::desc("OpenMP threads of host loops (ops without a GPU kernel)"),
@@ -74,8 +118,10 @@ struct NVPTXPipelineOptions
       llvm::cl::init(false)};
 };
 
-/// ssm ops -> GPU kernels (serialised to PTX in gpu.binary ops) and host
-/// loops on buffers: the NVPTX counterpart of buildSSMToLoopsStage.
+/// ssm ops -> GPU kernels (serialised to a fatbin or PTX in gpu.binary ops,
+/// see `gpu-binary`; a kernel ptxas rejects fails the pipeline with its
+/// message) and host loops on buffers: the NVPTX counterpart of
+/// buildSSMToLoopsStage.
 mlir::LogicalResult buildSSMToKernelsStage(mlir::OpPassManager &pm,
                                            const NVPTXPipelineOptions &options,
                                            const CPUPipelineOptions &host);
@@ -97,9 +143,10 @@ mlir::LogicalResult buildGPUHostToLLVMStage(mlir::OpPassManager &pm,
                                             bool hostTwins = false);
 
 /// ssm programs -> LLVM dialect for the host with GPU kernels embedded as
-/// PTX (`gpu.binary`, loaded through the mgpu* runtime ABI at run time):
-/// convert-ssm-to-gpu for the ops with a kernel, the CPU lowering for the
-/// rest, kernel outlining, NVVM, PTX, host lowering with gpu-to-llvm.
+/// a fatbin or PTX (`gpu.binary`, loaded through the mgpu* runtime ABI at
+/// run time): convert-ssm-to-gpu for the ops with a kernel, the CPU
+/// lowering for the rest, kernel outlining, NVVM, a fatbin or PTX, host
+/// lowering with gpu-to-llvm.
 mlir::LogicalResult buildSSMNVPTXPipeline(mlir::OpPassManager &pm,
                                           const NVPTXPipelineOptions &options);
 

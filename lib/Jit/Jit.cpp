@@ -146,6 +146,10 @@ void initContext(MLIRContext &context) {
   ssmc::registerAllDialects(registry);
   context.appendDialectRegistry(registry);
   context.loadAllAvailableDialects();
+  // Errors point at the program's source; the generic form of the lowered
+  // op they arise in (a whole kernel module when ptxas rejects a kernel)
+  // would bury them.
+  context.printOpOnDiagnostic(false);
 }
 
 void initNativeTarget() {
@@ -279,6 +283,22 @@ Expected<std::unique_ptr<Jit>> Jit::compileFile(llvm::StringRef path,
 
 namespace {
 
+/// The CUDA target's options of the NVPTX pipeline; an error for a GPU
+/// architecture it does not compile for.
+Error configureGPU(NVPTXPipelineOptions &gpu, const JitOptions &options) {
+  Expected<GPUArch> arch = lookupGPUArch(options.gpuArch);
+  if (!arch)
+    return arch.takeError();
+  gpu.chip = arch->name.str();
+  gpu.features = arch->ptxFeatures.str();
+  gpu.gpuBinary =
+      (options.gpuBinary == JitOptions::GPUBinary::PTX ? kGPUBinaryPTX
+                                                       : kGPUBinaryFatbin)
+          .str();
+  gpu.cudaToolkit = options.cudaToolkit;
+  return Error::success();
+}
+
 /// ssm -> loops (and GPU kernels) -> LLVM dialect for a portable x86-64
 /// host: AVX2-wide vectors, no AVX-512, no OpenMP.
 Error lowerForObject(ModuleOp module, const JitOptions &options,
@@ -289,10 +309,11 @@ Error lowerForObject(ModuleOp module, const JitOptions &options,
   host.avx512 = false;
   host.openmp = false;
   NVPTXPipelineOptions gpu;
-  gpu.chip = options.gpuChip;
-  gpu.features = options.gpuFeatures;
   gpu.hostTwins = options.hostTwins;
   const bool cuda = options.target == Target::CUDA;
+  if (cuda)
+    if (Error e = configureGPU(gpu, options))
+      return e;
   if (options.target == Target::GPUEmulator)
     return makeError("ahead-of-time objects are for the cpu and cuda targets "
                      "(the GPU emulator needs the OpenMP runtime)");
@@ -382,14 +403,15 @@ public:
     pipeline.vectorBits =
         options.vectorBits ? options.vectorBits : hostVectorBits();
     pipeline.avx512 = llvm::sys::getHostCPUFeatures().lookup("avx512f");
-    gpu.chip = options.gpuChip;
-    gpu.features = options.gpuFeatures;
     // Under the test driver (test/fakecuda) kernels run as host twins.
     gpu.hostTwins =
         cudaTarget && (options.hostTwins || ssmcCudaHostTwinsWanted());
   }
 
   Error run() {
+    if (cudaTarget)
+      if (Error e = configureGPU(gpu, options))
+        return e;
     if (Error e = parse())
       return e;
     if (Error e = describeEntries())
@@ -608,14 +630,22 @@ private:
     options.dumpIR(s, text);
   }
 
-  /// The PTX of every GPU kernel module.
+  /// The PTX of every GPU kernel module (a fatbin object is named with its
+  /// size only: JitOptions::GPUBinary::PTX gives the text).
   void dumpPTX() {
     std::string ptx;
     program.module->walk([&](gpu::BinaryOp bin) {
-      for (Attribute o : bin.getObjects())
-        if (auto obj = dyn_cast<gpu::ObjectAttr>(o))
+      for (Attribute o : bin.getObjects()) {
+        auto obj = dyn_cast<gpu::ObjectAttr>(o);
+        if (!obj)
+          continue;
+        if (obj.getFormat() == gpu::CompilationTarget::Assembly)
           ptx += "//--- " + bin.getSymName().str() + ".ptx\n" +
                  obj.getObject().str();
+        else
+          ptx += "// " + bin.getSymName().str() + ": a binary object of " +
+                 std::to_string(obj.getObject().size()) + " bytes\n";
+      }
     });
     options.dumpIR(Stage::PTX, ptx);
   }

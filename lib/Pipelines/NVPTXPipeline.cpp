@@ -1,10 +1,11 @@
 //===- NVPTXPipeline.cpp - ssm-nvptx-pipeline -----------------------------===//
 //
 // Ops with a GPU kernel become gpu.launch kernels, the rest the CPU's fused
-// loops; kernels are outlined, lowered to NVVM and serialised to PTX in
-// gpu.binary ops, and the host side calls the mgpu* runtime. Math in the
-// kernels becomes polynomials and LLVM intrinsics the NVPTX backend lowers
-// natively (convert-gpu-to-nvvm maps the rest to libdevice calls, which
+// loops; kernels are outlined, lowered to NVVM and serialised in gpu.binary
+// ops (a fatbin: the cubin ptxas assembles for the target, and the PTX),
+// and the host side calls the mgpu* runtime. Math in the kernels becomes
+// polynomials and LLVM intrinsics the NVPTX backend lowers natively
+// (convert-gpu-to-nvvm maps the rest to libdevice calls, which
 // ssm-gpu-replace-libdevice turns back into intrinsics): kernels need no
 // libdevice.
 //
@@ -23,10 +24,57 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Transforms/Passes.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <mutex>
 
 using namespace mlir;
 
 namespace ssmc {
+
+namespace {
+
+/// gpu-module-to-binary's format for `gpu-binary`: "fatbin" has MLIR's NVVM
+/// target run the toolkit's ptxas (a cubin for `chip`; ptxas' errors, such
+/// as a kernel over the shared-memory or register limit, fail the pass at
+/// the kernel module's location) and fatbinary (the cubin plus the PTX);
+/// "isa" is the PTX text alone, for the driver to compile at load time.
+FailureOr<GpuModuleToBinaryPassOptions>
+binaryOptions(const NVPTXPipelineOptions &options) {
+  GpuModuleToBinaryPassOptions binary;
+  binary.compilationTarget = "isa";
+  // Host twins are registered by the PTX's hash, which the test driver
+  // reads: their programs keep PTX.
+  if (options.gpuBinary == kGPUBinaryPTX || options.hostTwins)
+    return binary;
+  if (options.gpuBinary != kGPUBinaryFatbin) {
+    llvm::errs() << "ssm-nvptx-pipeline: gpu-binary must be "
+                 << kGPUBinaryFatbin << " or " << kGPUBinaryPTX << ", got '"
+                 << options.gpuBinary << "'\n";
+    return failure();
+  }
+  std::optional<std::string> toolkit = findCUDAToolkit(options.cudaToolkit);
+  if (!toolkit) {
+    // Said once per process: a JIT compiling many programs warns once.
+    static std::once_flag warned;
+    std::call_once(warned, [&] {
+      llvm::errs() << "ssmc: warning: no CUDA toolkit with bin/ptxas and "
+                      "bin/fatbinary found ("
+                   << (options.cudaToolkit.empty()
+                           ? std::string("$CUDA_ROOT, $CUDA_PATH, "
+                                         "/usr/local/cuda, PATH")
+                           : "'" + options.cudaToolkit + "'")
+                   << "); GPU kernels are embedded as PTX only, and one the "
+                      "card cannot run fails only when the driver loads it\n";
+    });
+    return binary;
+  }
+  binary.compilationTarget = "fatbin";
+  binary.toolkitPath = *toolkit;
+  return binary;
+}
+
+} // namespace
 
 LogicalResult buildSSMToKernelsStage(OpPassManager &pm,
                                      const NVPTXPipelineOptions &options,
@@ -47,6 +95,15 @@ LogicalResult buildSSMToKernelsStage(OpPassManager &pm,
   GpuNVVMAttachTargetOptions target;
   target.chip = options.chip;
   target.features = options.features;
+  if (target.features.empty()) {
+    llvm::Expected<GPUArch> arch = lookupGPUArch(options.chip);
+    if (!arch) {
+      llvm::errs() << "ssm-nvptx-pipeline: " << llvm::toString(arch.takeError())
+                   << " (or give `features` explicitly)\n";
+      return failure();
+    }
+    target.features = arch->ptxFeatures.str();
+  }
   target.optLevel = 3;
   pm.addPass(createGpuNVVMAttachTarget(target));
   OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
@@ -57,9 +114,10 @@ LogicalResult buildSSMToKernelsStage(OpPassManager &pm,
   kernels.addPass(createCanonicalizerPass());
   kernels.addPass(createCSEPass());
   kernels.addPass(createReconcileUnrealizedCastsPass());
-  GpuModuleToBinaryPassOptions binary;
-  binary.compilationTarget = "isa";
-  pm.addPass(createGpuModuleToBinaryPass(binary));
+  FailureOr<GpuModuleToBinaryPassOptions> binary = binaryOptions(options);
+  if (failed(binary))
+    return failure();
+  pm.addPass(createGpuModuleToBinaryPass(*binary));
   return success();
 }
 

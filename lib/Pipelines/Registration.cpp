@@ -7,7 +7,7 @@
 using namespace mlir;
 
 void ssmc::registerSSMCPipelines() {
-  // Built from typed passes, the builders cannot fail; they return
+  // Built from typed passes, the CPU builders cannot fail; they return
   // LogicalResult only because their public signatures predate that.
   PassPipelineRegistration<CPUPipelineOptions>(
       "ssm-cpu-pipeline",
@@ -24,11 +24,22 @@ void ssmc::registerSSMCPipelines() {
       [](OpPassManager &pm, const CPUPipelineOptions &options) {
         (void)buildSSMGPUEmulatorPipeline(pm, options);
       });
-  PassPipelineRegistration<NVPTXPipelineOptions>(
+  // The NVPTX builder checks `chip` and `gpu-binary` (printing what is
+  // wrong): a bad value fails the pipeline's parsing, not a later pass.
+  registerPassPipeline(
       "ssm-nvptx-pipeline",
       "Lower ssm programs to LLVM dialect for the host with NVPTX kernels "
-      "(PTX in gpu.binary) for the ops that have one",
-      [](OpPassManager &pm, const NVPTXPipelineOptions &options) {
-        (void)buildSSMNVPTXPipeline(pm, options);
+      "(a fatbin or PTX in gpu.binary) for the ops that have one",
+      [](OpPassManager &pm, StringRef optionsText,
+         function_ref<LogicalResult(const Twine &)> errorHandler) {
+        NVPTXPipelineOptions options;
+        if (failed(options.parseFromString(optionsText)))
+          return failure();
+        if (failed(buildSSMNVPTXPipeline(pm, options)))
+          return errorHandler("ssm-nvptx-pipeline: invalid options");
+        return success();
+      },
+      [](function_ref<void(const detail::PassOptions &)> optHandler) {
+        optHandler(NVPTXPipelineOptions());
       });
 }

@@ -601,6 +601,24 @@ TEST(JitCompileErrors, SyntaxErrorAndMissingFile) {
   EXPECT_NE(llvm::toString(missing.takeError()).find("cannot read"), std::string::npos);
 }
 
+TEST(JitCompileErrors, UnknownGPUArchitectureListsTheValidOnes) {
+  JitOptions o;
+  o.target = Target::CUDA;
+  o.gpuArch = "sm_75";
+  auto jit = Jit::compile(test::selectiveScanProgram(cfg(1, 2, 3, 4)), o);
+  ASSERT_FALSE(jit);
+  EXPECT_EQ(llvm::toString(jit.takeError()),
+            "unknown GPU architecture 'sm_75'; the CUDA target compiles for "
+            "sm_80, sm_89, sm_90, sm_100");
+  std::string dir = ::testing::TempDir();
+  auto object =
+      Jit::compileToObject(test::selectiveScanProgram(cfg(1, 2, 3, 4)), o,
+                           dir + "/sm75.o", "x86-64-v3", "scan.mlir");
+  ASSERT_TRUE(static_cast<bool>(object));
+  EXPECT_NE(llvm::toString(std::move(object)).find("'sm_75'"),
+            std::string::npos);
+}
+
 TEST(JitCompileErrors, CudaTargetWithoutADriverIsReportedNotCrashed) {
   // Compiling for CUDA needs no GPU; running does. Without a driver the
   // call is an error naming libcuda.so.1.

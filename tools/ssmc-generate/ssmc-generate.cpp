@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "apps/lm/LanguageModel.h"
+#include "ssmc/Pipelines.h"
 #include "ssmc/TensorIO.h"
 
 #include "llvm/ADT/StringExtras.h"
@@ -56,6 +57,13 @@ options:
                        ssm op as a GPU kernel with the projections on the
                        host, and needs the NVIDIA driver; gpu-emulator runs
                        the same kernels on host threads (a test target)
+  --gpu-arch ARCH      --target cuda: sm_80, sm_89, sm_90 (default) or
+                       sm_100; the kernels are assembled for it at compile
+                       time when the CUDA toolkit is found, and embedded as
+                       PTX too (PTX only, with a warning, without a toolkit)
+  --cuda-toolkit DIR   CUDA toolkit with bin/ptxas and bin/fatbinary
+                       (default: $CUDA_ROOT, $CUDA_PATH, /usr/local/cuda,
+                       then ptxas on PATH)
   --json               print the tokens and timings as one JSON object
   --write-random FILE  write random weights of --config to FILE (and its
                        configuration to FILE's stem + .config.json), exit
@@ -98,6 +106,7 @@ struct Request {
   SamplingOptions sampling;
   bool json = false, emitMlir = false;
   Target target = Target::CPU;
+  std::string gpuArch = "sm_90", cudaToolkit;
 };
 
 /// Applies option `a` with its value `v`; returns the exit status of a bad
@@ -141,6 +150,12 @@ std::optional<int> applyValue(llvm::StringRef a, llvm::StringRef v,
     else
       return usageError("--target takes cpu, cuda or gpu-emulator, got '" +
                         v + "'");
+  } else if (a == "--gpu-arch") {
+    if (llvm::Expected<GPUArch> arch = lookupGPUArch(v); !arch)
+      return usageError("--gpu-arch: " + llvm::toString(arch.takeError()));
+    r.gpuArch = v.str();
+  } else if (a == "--cuda-toolkit") {
+    r.cudaToolkit = v.str();
   } else if (a == "--write-random") {
     r.writeRandom = v.str();
   } else if (a == "--config") {
@@ -256,6 +271,8 @@ int generate(const Request &r) {
   JitOptions options;
   options.threads = r.threads;
   options.target = r.target;
+  options.gpuArch = r.gpuArch;
+  options.cudaToolkit = r.cudaToolkit;
   auto model = Model::load(r.modelPath, options);
   if (!model)
     return fail(model.takeError());

@@ -8,8 +8,9 @@
 //===----------------------------------------------------------------------===//
 
 #include "ssmc/Jit.h"
-#include "llvm/Support/MemoryBuffer.h"
+#include "ssmc/Pipelines.h"
 #include "ssmc/TensorIO.h"
+#include "llvm/Support/MemoryBuffer.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
@@ -65,6 +66,25 @@ cl::opt<std::string> target(
              "threads, one per GPU thread: for testing without a GPU)"),
     cl::init("cpu"),
                             cl::cat(category));
+cl::opt<std::string> gpuArch(
+    "gpu-arch",
+    cl::desc("--target cuda: the GPU architecture to compile for (sm_80, "
+             "sm_89, sm_90, sm_100)"),
+    cl::init("sm_90"), cl::cat(category));
+cl::opt<std::string> gpuBinary(
+    "gpu-binary",
+    cl::desc("--target cuda: what the program embeds for its kernels: "
+             "fatbin (a cubin for --gpu-arch assembled by the CUDA toolkit's "
+             "ptxas now, so a kernel the card would refuse is a compile "
+             "error, plus the PTX; PTX only, with a warning, where no "
+             "toolkit is found) or ptx (compiled by the driver at load)"),
+    cl::init("fatbin"), cl::cat(category));
+cl::opt<std::string> cudaToolkit(
+    "cuda-toolkit",
+    cl::desc("CUDA toolkit directory with bin/ptxas and bin/fatbinary "
+             "(default: $CUDA_ROOT, $CUDA_PATH, /usr/local/cuda, then ptxas "
+             "on PATH)"),
+    cl::value_desc("dir"), cl::init(""), cl::cat(category));
 cl::opt<unsigned> printLimit("print-limit",
                              cl::desc("Elements printed per result"),
                              cl::init(64), cl::cat(category));
@@ -178,6 +198,18 @@ int jitOptions(unsigned threads, ssmc::JitOptions &options) {
     return fail("--target must be cpu, cuda or gpu-emulator, got '" + target +
                     "'",
                 2);
+  if (llvm::Expected<ssmc::GPUArch> arch = ssmc::lookupGPUArch(gpuArch); !arch)
+    return fail("--gpu-arch: " + toString(arch.takeError()), 2);
+  options.gpuArch = gpuArch;
+  if (gpuBinary == "ptx")
+    options.gpuBinary = ssmc::JitOptions::GPUBinary::PTX;
+  else if (gpuBinary != "fatbin")
+    return fail("--gpu-binary must be fatbin or ptx, got '" + gpuBinary + "'",
+                2);
+  // --emit=ptx shows the PTX text, which a fatbin holds only compressed.
+  if (emit == Emit::PTX)
+    options.gpuBinary = ssmc::JitOptions::GPUBinary::PTX;
+  options.cudaToolkit = cudaToolkit;
   if (hostTwins && options.target != ssmc::Target::CUDA)
     return fail("--host-twins needs --target cuda", 2);
   options.hostTwins = hostTwins;

@@ -1,0 +1,57 @@
+// A kernel the card would refuse -- here over the 48 KB of static shared
+// memory a block may declare -- is a compile error when the CUDA target
+// assembles its fatbin: ptxas' message, at the launch (for an ssm op, the
+// op) whose kernel it is. As PTX alone (gpu-binary=ptx, what the target
+// embedded before it ran ptxas) the same program compiles, and would fail
+// only when the driver loads it on the GPU machine.
+// REQUIRES: ptxas
+// RUN: rm -rf %t && split-file %s %t
+// RUN: not ssmc-opt %t/launch.mlir --ssm-nvptx-pipeline 2>&1 | FileCheck %s --check-prefix=LAUNCH
+// RUN: ssmc-opt %t/launch.mlir --ssm-nvptx-pipeline="gpu-binary=ptx" | FileCheck %s --check-prefix=PTX
+// RUN: not ssmc-run %t/scan.mlir --target cuda --emit=object -o %t/scan.o 2>&1 | FileCheck %s --check-prefix=SCAN
+// The JIT compiles before it needs a driver: the same error.
+// RUN: not ssmc-run %t/scan.mlir --target cuda --entry scan 2>&1 | FileCheck %s --check-prefix=SCAN
+// The chosen architecture's limit: sm_80 allows the same 48 KB statically.
+// RUN: not ssmc-run %t/scan.mlir --target cuda --gpu-arch sm_80 --emit=object -o %t/scan80.o 2>&1 | FileCheck %s --check-prefix=SCAN
+// RUN: ssmc-run %t/scan.mlir --target cuda --gpu-binary ptx --emit=object -o %t/scan_ptx.o
+
+// LAUNCH: launch.mlir:5:3: error: `ptxas` invocation failed
+// LAUNCH: ptxas error   : Entry function 'main_kernel' uses too much shared data (0x10000 bytes, 0xc000 max)
+// PTX: gpu.binary @main_kernel {{.*}}assembly = "{{.*}}.shared .align 4 .b8 tile[65536]
+
+// selective_scan with z at N = 32 stages 50.5 KB in shared memory.
+// SCAN: scan.mlir:4:8: error: `ptxas` invocation failed
+// SCAN: ptxas error   : Entry function 'scan_kernel' uses too much shared data
+// SCAN-NOT: see current operation
+
+//--- launch.mlir
+module attributes {gpu.container_module} {
+  memref.global "private" @tile : memref<16384xf32, #gpu.address_space<workgroup>>
+  func.func @main(%out: memref<256xf32>) {
+  %c1 = arith.constant 1 : index
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1)
+             threads(%tx, %ty, %tz) in (%sx = %c1, %sy = %c1, %sz = %c1) {
+    %buf = memref.get_global @tile : memref<16384xf32, #gpu.address_space<workgroup>>
+    %c64 = arith.constant 64 : index
+    %i = arith.muli %tx, %c64 : index
+    %f = arith.constant 1.0 : f32
+    memref.store %f, %buf[%i] : memref<16384xf32, #gpu.address_space<workgroup>>
+    %c16383 = arith.constant 16383 : index
+    %j = arith.subi %c16383, %i : index
+    %w = memref.load %buf[%j] : memref<16384xf32, #gpu.address_space<workgroup>>
+    memref.store %w, %out[%tx] : memref<256xf32>
+    gpu.terminator
+  }
+  return
+  }
+}
+
+//--- scan.mlir
+func.func @scan(%u: tensor<2x37x300xf32>, %dt: tensor<2x37x300xf32>, %A: tensor<37x32xf32>,
+                %B: tensor<2x32x300xf32>, %C: tensor<2x32x300xf32>, %z: tensor<2x37x300xf32>)
+    -> tensor<2x37x300xf32> {
+  %y = ssm.selective_scan %u, %dt, %A, %B, %C z(%z)
+      : (tensor<2x37x300xf32>, tensor<2x37x300xf32>, tensor<37x32xf32>, tensor<2x32x300xf32>,
+         tensor<2x32x300xf32>, tensor<2x37x300xf32>) -> tensor<2x37x300xf32>
+  return %y : tensor<2x37x300xf32>
+}
