@@ -5,8 +5,8 @@
 // owns the columns c = g + T k of the query row and of the output
 // accumulator, as registers (fully unrolled, statically indexed: ptxas
 // keeps them out of local memory); T is the smallest that keeps a thread's
-// share within kQueryRegisters values (T = 1 up to d + dv = 128, T = 2 at
-// d = dv = 128). The block walks its keys in tiles of Tk rows of K and V
+// share within kQueryRegisters values (T = 1 up to d + dv = 64, T = 2 at
+// d = dv = 64, T = 4 at d = dv = 128). The block walks its keys in tiles of Tk rows of K and V
 // staged in shared memory; per key the group's partial dot products are
 // summed by a butterfly of warp shuffles (xor T/2, ..., 1), so every
 // thread of the group holds the score, and each thread folds the key into
