@@ -129,6 +129,20 @@ void checkGPUKernel(Target target) {
   half.elt = "bf16";
   check(half, 14, 1e-2, target);
   check(cfg(1, 1, 1, 3, 0, 4, 4), 15, 0, target); // no keys: zeros
+  // Groups of T threads per query summing their partial scores by warp
+  // shuffles: T = 2 at d = dv = 64, T = 4 at d = dv = 128 (causal, a
+  // sliding window, two blocks of 32 queries, a partial last warp); T = 4
+  // with columns past d and dv (d = 130, dv = 70).
+  AttentionConfig d64 = cfg(1, 2, 1, 45, 50, 64, 64);
+  d64.causal = true;
+  check(d64, 16, 1e-4, target);
+  AttentionConfig d128 = cfg(1, 2, 1, 40, 45, 128, 128);
+  d128.causal = true;
+  check(d128, 17, 1e-4, target);
+  d128.window = 20;
+  check(d128, 18, 1e-4, target);
+  check(cfg(1, 1, 1, 37, 30, 128, 128), 19, 1e-4, target);
+  check(cfg(1, 1, 1, 33, 20, 130, 70), 20, 1e-4, target);
 }
 TEST(AttentionNumerics, GPUKernelMatchesTheReference) {
   // Skipped without a driver and device.

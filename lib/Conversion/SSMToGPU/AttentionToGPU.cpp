@@ -1,13 +1,24 @@
 //===- AttentionToGPU.cpp - ssm.attention as a flash-style kernel ---------===//
 //
-// A block per (batch, head) and 128 queries, a thread per query. The block
-// walks its keys in tiles of Tk rows of K and V staged in shared memory;
-// each query thread keeps an online softmax (running max, normaliser and
-// output accumulator) over the tiles, so a score row never exists in full.
-// Causal masks are bottom-right aligned, with an optional window. As for
-// selective_scan, the kernel names host buffers and ssm-gpu-stage-buffers
-// stages them. f32/f16/bf16 operands, static head sizes, dv <= 256; other
-// forms stay on the CPU lowering.
+// A block per (batch, head) and 128 / T queries, a group of T threads (a
+// power of two <= 32, lanes of one warp) per query. Thread g of a group
+// owns the columns c = g + T k of the query row and of the output
+// accumulator, as registers (fully unrolled, statically indexed: ptxas
+// keeps them out of local memory); T is the smallest that keeps a thread's
+// share within kQueryRegisters values (T = 1 up to d + dv = 64, T = 2 at
+// d = dv = 64, T = 4 at d = dv = 128). The block walks its keys in tiles of Tk rows of K and V
+// staged in shared memory; per key the group's partial dot products are
+// summed by a butterfly of warp shuffles (xor T/2, ..., 1), so every
+// thread of the group holds the score, and each thread folds the key into
+// its online softmax (running max, normaliser, its accumulator columns):
+// no score row or score tile exists, in memory or registers. With T > 1
+// every thread of the block runs the same keys (the block's range, masked
+// per query): the shuffles need their warp converged, and the emulator
+// (which runs a shuffle through block barriers) the whole block. Causal masks are bottom-right aligned,
+// with an optional window. As for selective_scan, the kernel names host
+// buffers and ssm-gpu-stage-buffers stages them. f32/f16/bf16 operands,
+// static head sizes with d + dv <= 4096; other forms stay on the CPU
+// lowering.
 //
 //===----------------------------------------------------------------------===//
 
@@ -34,65 +45,110 @@ using namespace ssmc::gpu_kernels;
 
 namespace {
 
+/// Query and accumulator values a thread keeps in registers at most: with
+/// the dot product's and the softmax's temporaries they stay well within
+/// the 255 registers of the budget, without spills.
+constexpr int64_t kQueryRegisters = 64;
+/// Registers besides the query and accumulator values (indices, the
+/// softmax state, temporaries), for the budget check.
+constexpr int64_t kOtherRegisters = 64;
+constexpr int64_t kWarp = 32;
+/// Key-tile rows, largest first; K and V tiles take at most 32 KB of the
+/// 48 KB budget.
+constexpr int64_t kKeyTileRows[] = {64, 32, 16, 8, 4, 2, 1};
+constexpr int64_t kKeyTileFloats = 8192;
+
+/// The tiling of one head size: T threads per query, Tk key rows per tile.
+struct AttentionPlan {
+  int64_t T = 1, Tk = 1;
+
+  static int64_t share(int64_t n, int64_t T) { return (n + T - 1) / T; }
+
+  /// The fastest plan within the budget; std::nullopt when none fits.
+  static std::optional<AttentionPlan> choose(int64_t d, int64_t dv) {
+    AttentionPlan p;
+    KernelBudget budget;
+    std::optional<int64_t> T = pickTile({1, 2, 4, 8, 16, 32}, [&](int64_t t) {
+      int64_t values = share(d, t) + share(dv, t);
+      return values <= kQueryRegisters &&
+             budget.registersFit(values + kOtherRegisters);
+    });
+    std::optional<int64_t> Tk = pickTile(kKeyTileRows, [&](int64_t rows) {
+      return rows * (d + dv) <= kKeyTileFloats &&
+             KernelBudget::sharedFits(rows * (d + dv));
+    });
+    if (!T || !Tk)
+      return std::nullopt;
+    p.T = *T, p.Tk = *Tk;
+    return p;
+  }
+};
+
 /// Emits the kernel of one ssm.attention. loadOperands() and planGrid()
 /// run on the host; the other stages emit the body every thread of a block
 /// runs, in order: locateQuery(), blockKeyRange(), loadQuery(),
-/// emitKeyTiles() (per tile: stageKeyTile(), softmaxUpdate()),
-/// storeOutput().
+/// emitKeyTiles() (per tile: stageKeyTile(), foldKeys()), storeOutput().
 class AttentionKernel {
 public:
   AttentionKernel(ssm::AttentionOp op, PatternRewriter &rw, int64_t d,
-                  int64_t dv)
+                  int64_t dv, AttentionPlan plan)
       : op(op), rw(rw), loc(op.getLoc()), d(d), dv(dv),
         scale(op.getScaleAttr() ? op.getScaleAttr().getValueAsDouble()
                                 : 1.0 / std::sqrt(double(d))),
-        causal(op.getCausal()), window(op.getWindow()), Tk(keyTileRows()),
-        regs(d + dv <= 128) {}
+        causal(op.getCausal()), window(op.getWindow()), T(plan.T),
+        Tk(plan.Tk), Q(kBlock / plan.T), Kd(AttentionPlan::share(d, plan.T)),
+        Kv(AttentionPlan::share(dv, plan.T)) {}
 
   void run();
 
 private:
-  /// Key tiles of Tk rows of K and V in shared memory (<= 32 KB).
-  int64_t keyTileRows() const {
-    int64_t rows = 64;
-    while (rows > 1 && rows * (d + dv) > 8192)
-      rows /= 2;
-    return rows;
-  }
-
   // Host stages.
   void loadOperands();
-  /// A block per (batch, head) and 128 queries.
+  /// A block per (batch, head) and Q queries.
   void planGrid();
 
   // Kernel stages.
-  /// This thread's block, (batch, head) and query i.
+  /// This thread's block, (batch, head), query i and lane g in its group.
   void locateQuery(Value bid, Value tid, ValueRange shared);
   /// Visible keys [lo, hi) of query `qi`: causal is bottom-right aligned;
   /// both ends are non-decreasing in qi.
   std::pair<Value, Value> keyRange(OpBuilder &bb, Value qi);
-  /// The query's keys, and the block's: from its first query's lo to its
-  /// last one's hi.
+  /// The query's keys; the block's (its first query's lo to its last
+  /// one's hi); the keys the thread walks (the block's with T > 1).
   void blockKeyRange();
-  /// The query row (times the scale) and a zero accumulator: registers
-  /// (unrolled, loop-carried) when d + dv <= 128, else private arrays.
+  /// The thread's columns of the query row, times the scale.
   void loadQuery();
-  /// Online softmax over key tiles: running max m, normaliser l, and (in
-  /// registers) the accumulator.
+  /// Online softmax over key tiles: running max m, normaliser l and the
+  /// thread's accumulator columns.
   scf::ForOp emitKeyTiles();
   /// Every thread of an active block stages rows [j0, j0 + cnt) of K and V.
   void stageKeyTile(OpBuilder &tb, Location l, Value j0, Value cnt);
-  /// Folds the query's keys of the tile into (m, l, acc) `ml`.
-  SmallVector<Value> softmaxUpdate(OpBuilder &tb, Location l, Value j0,
-                                   Value cnt, ValueRange ml);
-  /// q . K[row..row+d) from the staged tile.
-  Value dotQK(OpBuilder &bb, Location bl, Value row);
-  /// acc = acc * factor + p * V[row..row+dv) (factor null: 1; p null: no
-  /// V term).
-  SmallVector<Value> updateAcc(OpBuilder &bb, Location bl, ValueRange acc,
-                               Value factor, Value p, Value row);
+  /// Folds the tile's keys into (m, l, acc) `ml`, one key at a time.
+  SmallVector<Value> foldKeys(OpBuilder &tb, Location l, Value j0,
+                              Value cnt, ValueRange ml);
+  /// The score of staged key row jj: the thread's partial q . k, summed
+  /// over the group by the shuffle butterfly.
+  Value score(OpBuilder &bb, Location bl, Value jj);
   /// out = acc / l (0 where no key is visible).
   void storeOutput(scf::ForOp tiles);
+
+  /// Column k of this thread in a row of `width` values, clamped into the
+  /// row (a column past it is only read with a zero weight, never stored).
+  Value column(OpBuilder &bb, Location bl, int64_t k, int64_t width) {
+    Value c = arith::AddIOp::create(bb, bl, g, cidx(bb, bl, T * k));
+    if ((k + 1) * T <= width)
+      return c;
+    return arith::MinUIOp::create(bb, bl, c, cidx(bb, bl, width - 1));
+  }
+  /// Whether column k exists (null: statically).
+  Value columnValid(OpBuilder &bb, Location bl, int64_t k, int64_t width) {
+    if ((k + 1) * T <= width)
+      return {};
+    return arith::CmpIOp::create(
+        bb, bl, arith::CmpIPredicate::ult,
+        arith::AddIOp::create(bb, bl, g, cidx(bb, bl, T * k)),
+        cidx(bb, bl, width));
+  }
 
   ssm::AttentionOp op;
   PatternRewriter &rw;
@@ -101,8 +157,9 @@ private:
   const double scale;
   const bool causal;
   const std::optional<uint64_t> window;
-  const int64_t Tk;
-  const bool regs; ///< query and accumulator in registers
+  /// Threads per query, key rows per tile, queries per block, the
+  /// thread's query and accumulator columns.
+  const int64_t T, Tk, Q, Kd, Kv;
 
   // loadOperands() and planGrid().
   Value q, k, v, out;
@@ -110,14 +167,13 @@ private:
   Value c0, c1, group, cTk, cd, cdv;
   Value qBlocks, BH, blocks, H1;
   // locateQuery() and blockKeyRange().
-  Value tid, sK, sV;
+  Value tid, g, sK, sV;
   Value b, h, hk, qFirst, i;
   Value blockActive, active; ///< the block's (batch, head), query i exist
   Value lo, hi, blo, bhi;    ///< the query's and the block's keys
+  Value wlo, whi;            ///< the keys the thread walks
   // loadQuery().
-  Value scores;          ///< the tile's scores of this query
-  SmallVector<Value> qr; ///< registers: q
-  Value qv, accArr;      ///< private arrays: q and the accumulator
+  SmallVector<Value> qr; ///< the thread's query columns
 };
 
 void AttentionKernel::run() {
@@ -158,7 +214,7 @@ void AttentionKernel::planGrid() {
   cd = cidx(rw, loc, d);
   cdv = cidx(rw, loc, dv);
   qBlocks = arith::MaxUIOp::create(
-      rw, loc, arith::CeilDivUIOp::create(rw, loc, Lq, cidx(rw, loc, kBlock)), c1);
+      rw, loc, arith::CeilDivUIOp::create(rw, loc, Lq, cidx(rw, loc, Q)), c1);
   BH = arith::MulIOp::create(rw, loc, Bsz, H);
   blocks = arith::MulIOp::create(rw, loc, qBlocks, BH);
   H1 = arith::MaxUIOp::create(rw, loc, H, c1);
@@ -175,8 +231,10 @@ void AttentionKernel::locateQuery(Value bid, Value threadId,
   h = arith::RemUIOp::create(rw, loc, bh, H1);
   b = arith::DivUIOp::create(rw, loc, bh, H1);
   hk = arith::DivUIOp::create(rw, loc, h, group);
-  qFirst = arith::MulIOp::create(rw, loc, qb, cidx(rw, loc, kBlock));
-  i = arith::AddIOp::create(rw, loc, qFirst, tid);
+  qFirst = arith::MulIOp::create(rw, loc, qb, cidx(rw, loc, Q));
+  i = arith::AddIOp::create(
+      rw, loc, qFirst, arith::DivUIOp::create(rw, loc, tid, cidx(rw, loc, T)));
+  g = arith::RemUIOp::create(rw, loc, tid, cidx(rw, loc, T));
   active = arith::AndIOp::create(
       rw, loc, blockActive,
       arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ult, i, Lq));
@@ -199,110 +257,62 @@ std::pair<Value, Value> AttentionKernel::keyRange(OpBuilder &bb, Value qi) {
 }
 
 void AttentionKernel::blockKeyRange() {
-  Value qLast = arith::MinUIOp::create(
-      rw, loc, arith::AddIOp::create(rw, loc, qFirst, cidx(rw, loc, kBlock - 1)),
-      arith::SubIOp::create(rw, loc, arith::MaxUIOp::create(rw, loc, Lq, c1), c1));
+  Value lastQuery =
+      arith::SubIOp::create(rw, loc, arith::MaxUIOp::create(rw, loc, Lq, c1), c1);
+  auto lastOf = [&](Value first, int64_t count) -> Value {
+    return arith::MinUIOp::create(
+        rw, loc, arith::AddIOp::create(rw, loc, first, cidx(rw, loc, count - 1)),
+        lastQuery);
+  };
   std::tie(lo, hi) = keyRange(rw, i);
   blo = keyRange(rw, qFirst).first;
-  bhi = keyRange(rw, qLast).second;
+  bhi = keyRange(rw, lastOf(qFirst, Q)).second;
   bhi = arith::MaxSIOp::create(rw, loc, blo, bhi);
+  // A thread per query walks its own keys; groups walk the block's (a
+  // shuffle needs its whole warp, and the emulator the whole block).
+  wlo = T == 1 ? lo : blo;
+  whi = T == 1 ? hi : bhi;
 }
 
 void AttentionKernel::loadQuery() {
-  scores = privateArray(rw, loc, Tk);
-  SmallVector<Type> f32s(regs ? d : 0, rw.getF32Type());
-  auto qInit = scf::IfOp::create(rw, loc, f32s, active, true);
-  {
-    OpBuilder::InsertionGuard g(rw);
-    rw.setInsertionPointToStart(&qInit.getThenRegion().front());
-    auto qAt = [&](OpBuilder &bb, Value c) {
-      return arith::MulFOp::create(
-          bb, loc, load32(bb, loc, q, ValueRange{b, h, i, c}),
-          cf32(bb, loc, scale));
-    };
+  qr = valuesIf(rw, loc, active, SmallVector<Value>(Kd, cf32(rw, loc, 0)),
+                [&](OpBuilder &bb) {
     SmallVector<Value> vals;
-    if (regs) {
-      for (int64_t c = 0; c < d; ++c)
-        vals.push_back(qAt(rw, cidx(rw, loc, c)));
+    for (int64_t kk = 0; kk < Kd; ++kk) {
+      Value x = arith::MulFOp::create(
+          bb, loc, load32(bb, loc, q, ValueRange{b, h, i, column(bb, loc, kk, d)}),
+          cf32(bb, loc, scale));
+      if (Value ok = columnValid(bb, loc, kk, d))
+        x = arith::SelectOp::create(bb, loc, ok, x, cf32(bb, loc, 0));
+      vals.push_back(x);
     }
-    scf::YieldOp::create(rw, loc, vals);
-    rw.setInsertionPointToStart(&qInit.getElseRegion().front());
-    scf::YieldOp::create(rw, loc, SmallVector<Value>(vals.size(), cf32(rw, loc, 0)));
-  }
-  if (regs) {
-    qr.assign(qInit.getResults().begin(), qInit.getResults().end());
-    return;
-  }
-  qv = privateArray(rw, loc, d);
-  accArr = privateArray(rw, loc, dv);
-  ifThen(rw, loc, active, [&](OpBuilder &ab) {
-    forEach(ab, loc, cd, [&](OpBuilder &bb, Value c) {
-      memref::StoreOp::create(
-          bb, loc,
-          arith::MulFOp::create(bb, loc, load32(bb, loc, q, ValueRange{b, h, i, c}),
-                                cf32(bb, loc, scale)),
-          qv, c);
-    });
-    forEach(ab, loc, cdv, [&](OpBuilder &bb, Value c) {
-      memref::StoreOp::create(bb, loc, cf32(bb, loc, 0), accArr, c);
-    });
+    return vals;
   });
 }
 
-Value AttentionKernel::dotQK(OpBuilder &bb, Location bl, Value row) {
-  if (regs) {
-    Value sum = cf32(bb, bl, 0);
-    for (int64_t c = 0; c < d; ++c)
-      sum = math::FmaOp::create(
-          bb, bl, qr[c],
-          memref::LoadOp::create(
-              bb, bl, sK, ValueRange{arith::AddIOp::create(bb, bl, row, cidx(bb, bl, c))}),
-          sum);
-    return sum;
-  }
-  auto dot = scf::ForOp::create(
-      bb, bl, c0, cd, c1, ValueRange{cf32(bb, bl, 0)},
-      [&](OpBuilder &nb, Location nl, Value c, ValueRange sacc) {
-        Value qc = memref::LoadOp::create(nb, nl, qv, c);
-        Value kc = memref::LoadOp::create(
-            nb, nl, sK, ValueRange{arith::AddIOp::create(nb, nl, row, c)});
-        scf::YieldOp::create(nb, nl,
-                             ValueRange{math::FmaOp::create(nb, nl, qc, kc, sacc[0])});
-      });
-  return dot.getResult(0);
-}
-
-SmallVector<Value> AttentionKernel::updateAcc(OpBuilder &bb, Location bl,
-                                              ValueRange acc, Value factor,
-                                              Value p, Value row) {
-  auto one = [&](OpBuilder &cb, Value a, Value c) -> Value {
-    if (factor)
-      a = arith::MulFOp::create(cb, bl, a, factor);
-    if (p)
-      a = math::FmaOp::create(
-          cb, bl, p,
-          memref::LoadOp::create(cb, bl, sV,
-                                 ValueRange{arith::AddIOp::create(cb, bl, row, c)}),
-          a);
-    return a;
-  };
-  SmallVector<Value> next;
-  if (regs) {
-    for (int64_t c = 0; c < dv; ++c)
-      next.push_back(one(bb, acc[c], cidx(bb, bl, c)));
-    return next;
-  }
-  forEach(bb, bl, cdv, [&](OpBuilder &cb, Value c) {
-    memref::StoreOp::create(
-        cb, bl, one(cb, memref::LoadOp::create(cb, bl, accArr, c), c), accArr, c);
-  });
-  return next;
+Value AttentionKernel::score(OpBuilder &bb, Location bl, Value jj) {
+  Value row = arith::MulIOp::create(bb, bl, jj, cd);
+  Value sum = cf32(bb, bl, 0);
+  for (int64_t kk = 0; kk < Kd; ++kk)
+    sum = math::FmaOp::create(
+        bb, bl, qr[kk],
+        memref::LoadOp::create(
+            bb, bl, sK,
+            ValueRange{arith::AddIOp::create(bb, bl, row, column(bb, bl, kk, d))}),
+        sum);
+  // Lanes g and g ^ off of a group add their sums: after log2(T) rounds
+  // every lane holds the group's total.
+  for (int64_t off = T / 2; off >= 1; off /= 2)
+    sum = arith::AddFOp::create(
+        bb, bl, sum,
+        gpu::ShuffleOp::create(bb, bl, sum, off, kWarp, gpu::ShuffleMode::XOR)
+            .getShuffleResult());
+  return sum;
 }
 
 scf::ForOp AttentionKernel::emitKeyTiles() {
   SmallVector<Value> carried{cf32(rw, loc, -3.0e38), cf32(rw, loc, 0)};
-  if (regs)
-    carried.append(dv, cf32(rw, loc, 0));
+  carried.append(Kv, cf32(rw, loc, 0));
   return scf::ForOp::create(
       rw, loc, blo, bhi, cTk, carried,
       [&](OpBuilder &tb, Location l, Value j0, ValueRange ml) {
@@ -310,10 +320,14 @@ scf::ForOp AttentionKernel::emitKeyTiles() {
             tb, l, cTk, arith::SubIOp::create(tb, l, bhi, j0));
         stageKeyTile(tb, l, j0, cnt);
         barrier(tb, l);
+        // With T > 1 the shuffles need the whole warp: every thread folds
+        // the warp's keys (masked for idle queries); a thread per query
+        // folds only its own.
         SmallVector<Value> next =
-            valuesIf(tb, l, active, ml, [&](OpBuilder &ub) {
-              return softmaxUpdate(ub, l, j0, cnt, ml);
-            });
+            T > 1 ? foldKeys(tb, l, j0, cnt, ml)
+                  : valuesIf(tb, l, active, ml, [&](OpBuilder &ub) {
+                      return foldKeys(ub, l, j0, cnt, ml);
+                    });
         // The next tile overwrites what this one reads.
         barrier(tb, l);
         scf::YieldOp::create(tb, l, next);
@@ -336,43 +350,48 @@ void AttentionKernel::stageKeyTile(OpBuilder &tb, Location l, Value j0,
   });
 }
 
-SmallVector<Value> AttentionKernel::softmaxUpdate(OpBuilder &tb, Location l,
-                                                  Value j0, Value cnt,
-                                                  ValueRange ml) {
-  // This query's keys within the tile: [a0, a1).
+SmallVector<Value> AttentionKernel::foldKeys(OpBuilder &tb, Location l,
+                                             Value j0, Value cnt,
+                                             ValueRange ml) {
+  // The walked keys within the tile: [a0, a1).
   auto rel = [&](Value x) {
     return arith::MinSIOp::create(
         tb, l, cnt,
         arith::MaxSIOp::create(tb, l, c0, arith::SubIOp::create(tb, l, x, j0)));
   };
-  Value a0 = rel(lo), a1 = rel(hi);
-  auto maxLoop = scf::ForOp::create(
-      tb, l, a0, a1, c1, ValueRange{cf32(tb, l, -3.0e38)},
-      [&](OpBuilder &bb, Location bl, Value jj, ValueRange mt) {
-        Value sc = dotQK(bb, bl, arith::MulIOp::create(bb, bl, jj, cd));
-        memref::StoreOp::create(bb, bl, sc, scores, jj);
-        scf::YieldOp::create(
-            bb, bl, ValueRange{arith::MaximumFOp::create(bb, bl, mt[0], sc)});
-      });
-  Value mNew = arith::MaximumFOp::create(tb, l, ml[0], maxLoop.getResult(0));
-  Value corr = math::ExpOp::create(tb, l, arith::SubFOp::create(tb, l, ml[0], mNew));
-  SmallVector<Value> sumInit{arith::MulFOp::create(tb, l, ml[1], corr)};
-  llvm::append_range(sumInit,
-                     updateAcc(tb, l, ml.drop_front(2), corr, Value(), Value()));
-  auto sumLoop = scf::ForOp::create(
-      tb, l, a0, a1, c1, sumInit,
-      [&](OpBuilder &bb, Location bl, Value jj, ValueRange la) {
-        Value sc = memref::LoadOp::create(bb, bl, scores, jj);
-        Value pj = math::ExpOp::create(bb, bl, arith::SubFOp::create(bb, bl, sc, mNew));
-        SmallVector<Value> next{arith::AddFOp::create(bb, bl, la[0], pj)};
-        llvm::append_range(
-            next, updateAcc(bb, bl, la.drop_front(1), Value(), pj,
-                            arith::MulIOp::create(bb, bl, jj, cdv)));
+  Value a0 = rel(wlo), a1 = rel(whi);
+  auto keys = scf::ForOp::create(
+      tb, l, a0, a1, c1, ml,
+      [&](OpBuilder &bb, Location bl, Value jj, ValueRange st) {
+        Value s = score(bb, bl, jj);
+        Value m = st[0];
+        Value mNew = arith::MaximumFOp::create(bb, bl, m, s);
+        Value p = math::ExpOp::create(bb, bl, arith::SubFOp::create(bb, bl, s, mNew));
+        if (T > 1) {
+          // Keys of the warp this query does not see weigh nothing.
+          Value j = arith::AddIOp::create(bb, bl, j0, jj);
+          Value sees = arith::AndIOp::create(
+              bb, bl, active,
+              arith::AndIOp::create(
+                  bb, bl,
+                  arith::CmpIOp::create(bb, bl, arith::CmpIPredicate::sge, j, lo),
+                  arith::CmpIOp::create(bb, bl, arith::CmpIPredicate::slt, j, hi)));
+          mNew = arith::SelectOp::create(bb, bl, sees, mNew, m);
+          p = arith::SelectOp::create(bb, bl, sees, p, cf32(bb, bl, 0));
+        }
+        Value corr = math::ExpOp::create(bb, bl, arith::SubFOp::create(bb, bl, m, mNew));
+        SmallVector<Value> next{mNew, math::FmaOp::create(bb, bl, st[1], corr, p)};
+        Value row = arith::MulIOp::create(bb, bl, jj, cdv);
+        for (int64_t kk = 0; kk < Kv; ++kk) {
+          Value vk = memref::LoadOp::create(
+              bb, bl, sV,
+              ValueRange{arith::AddIOp::create(bb, bl, row, column(bb, bl, kk, dv))});
+          next.push_back(math::FmaOp::create(
+              bb, bl, p, vk, arith::MulFOp::create(bb, bl, st[2 + kk], corr)));
+        }
         scf::YieldOp::create(bb, bl, next);
       });
-  SmallVector<Value> res{mNew};
-  llvm::append_range(res, sumLoop.getResults());
-  return res;
+  return SmallVector<Value>(keys.getResults().begin(), keys.getResults().end());
 }
 
 void AttentionKernel::storeOutput(scf::ForOp tiles) {
@@ -383,17 +402,16 @@ void AttentionKernel::storeOutput(scf::ForOp tiles) {
     Value inv = arith::SelectOp::create(
         ab, loc, any, arith::DivFOp::create(ab, loc, cf32(ab, loc, 1), lsum),
         cf32(ab, loc, 0));
-    if (regs) {
-      for (int64_t c = 0; c < dv; ++c)
-        store32(ab, loc, arith::MulFOp::create(ab, loc, tiles.getResult(2 + c), inv),
-                out, ValueRange{b, h, i, cidx(ab, loc, c)});
-      return;
+    for (int64_t kk = 0; kk < Kv; ++kk) {
+      auto store = [&](OpBuilder &sb) {
+        store32(sb, loc, arith::MulFOp::create(sb, loc, tiles.getResult(2 + kk), inv),
+                out, ValueRange{b, h, i, column(sb, loc, kk, dv)});
+      };
+      if (Value ok = columnValid(ab, loc, kk, dv))
+        ifThen(ab, loc, ok, store);
+      else
+        store(ab);
     }
-    forEach(ab, loc, cdv, [&](OpBuilder &bb, Value c) {
-      Value a = memref::LoadOp::create(bb, loc, accArr, c);
-      store32(bb, loc, arith::MulFOp::create(bb, loc, a, inv), out,
-              ValueRange{b, h, i, c});
-    });
   });
 }
 
@@ -405,9 +423,14 @@ struct AttentionToGPU : OpRewritePattern<ssm::AttentionOp> {
       return rw.notifyMatchFailure(op, "the GPU kernels take f32, f16 or bf16 operands (f64 and packed sequences stay on the host)");
     auto vTy = cast<RankedTensorType>(op.getV().getType());
     auto qTy = cast<RankedTensorType>(op.getQ().getType());
-    if (vTy.isDynamicDim(3) || vTy.getDimSize(3) > 256 || qTy.isDynamicDim(3))
-      return rw.notifyMatchFailure(op, "needs static head sizes, dv <= 256");
-    AttentionKernel(op, rw, qTy.getDimSize(3), vTy.getDimSize(3)).run();
+    if (vTy.isDynamicDim(3) || qTy.isDynamicDim(3))
+      return rw.notifyMatchFailure(op, "needs static head sizes");
+    const int64_t d = qTy.getDimSize(3), dv = vTy.getDimSize(3);
+    std::optional<AttentionPlan> plan = AttentionPlan::choose(d, dv);
+    if (!plan)
+      return rw.notifyMatchFailure(
+          op, "head sizes too large for the kernel's register and shared-memory budget");
+    AttentionKernel(op, rw, d, dv, *plan).run();
     return success();
   }
 };

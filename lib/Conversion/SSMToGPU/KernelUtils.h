@@ -15,6 +15,9 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/PatternMatch.h"
 
+#include <algorithm>
+#include <optional>
+
 #include "lib/Conversion/Utils/LoweringUtils.h"
 #include "lib/GPU/IR/SSMGPUDialect.h"
 #include "ssmc/Dialect/SSM/SSMOps.h"
@@ -24,6 +27,45 @@ namespace ssmc::gpu_kernels {
 using namespace mlir;
 
 constexpr int64_t kBlock = 128;
+
+/// What one block of a kernel may use on the GPUs the NVPTX pipeline
+/// targets (sm_90; the same limits hold from sm_70 on). The emulator has no
+/// such limits, so every kernel checks its tiles against these at rewrite
+/// time: ptxas rejects more than 48 KB of static shared memory (more needs
+/// dynamic shared memory and an opt-in at launch); a thread addresses at
+/// most 255 registers, and the threads of a block share 64K of them (over
+/// that the launch fails).
+struct KernelBudget {
+  static constexpr int64_t kStaticSharedBytes = 48 * 1024;
+  static constexpr int64_t kRegistersPerThread = 255;
+  static constexpr int64_t kRegistersPerBlock = 64 * 1024;
+
+  int64_t threads = kBlock;
+
+  /// Registers a thread may use when the block has `threads` threads.
+  int64_t registersPerThread() const {
+    return std::min(kRegistersPerThread, kRegistersPerBlock / threads);
+  }
+  /// Whether `floats` f32 values of static shared memory fit.
+  static bool sharedFits(int64_t floats) {
+    return floats * 4 <= kStaticSharedBytes;
+  }
+  /// Whether `registers` per thread (a kernel's own estimate) fit.
+  bool registersFit(int64_t registers) const {
+    return registers <= registersPerThread();
+  }
+};
+
+/// The first of `candidates` (largest, that is fastest, first) for which
+/// `fits` holds; std::nullopt when none does and the caller falls back.
+inline std::optional<int64_t>
+pickTile(ArrayRef<int64_t> candidates,
+         llvm::function_ref<bool(int64_t)> fits) {
+  for (int64_t c : candidates)
+    if (fits(c))
+      return c;
+  return std::nullopt;
+}
 
 inline Value cidx(OpBuilder &b, Location loc, int64_t v) {
   return arith::ConstantIndexOp::create(b, loc, v);

@@ -17,7 +17,10 @@
 //     chunk the final state).
 // With C = 1 phases 1 and 2 are skipped and the kernel is the fused
 // single-pass recurrence of the CPU lowering. The state is N loop-carried
-// scalars and A's row N values: registers (ptxas reports no stack frame).
+// scalars and A's row N values: registers. The per-step rows pass through
+// shared sub-tiles whose step count is sized at rewrite time from the
+// static shared-memory budget (KernelBudget: 48 KB), 16 steps where they
+// fit, fewer where not (8 with a z gate at N = 28..32).
 // Larger states use one thread per channel with the state in a private
 // array, which ptxas puts in local memory. The launch names the host
 // buffers; after bufferization ssm-gpu-stage-buffers gives it device
@@ -60,11 +63,11 @@ constexpr int64_t kTargetThreads = 65536;
 constexpr int64_t kMaxChunks = 32;
 /// Shorter chunks would spend more on the scan over chunks than they save.
 constexpr int64_t kMinChunkLen = 32;
-/// Steps per shared-memory sub-tile of the per-step rows.
-constexpr int64_t kSubTile = 16;
-
-/// Values per padded row of a sub-tile (see ChunkedKernel::chooseChunks).
-constexpr int64_t kPitch = kSubTile + 1;
+/// Steps per shared-memory sub-tile of the per-step rows, largest first:
+/// the kernel takes the first whose arrays fit the static shared-memory
+/// budget (16 up to N = 27 with z and N = 32 without; 8 for N = 28..32
+/// with z, where 16 would need 49.7-51.7 KB).
+constexpr int64_t kSubTiles[] = {16, 8, 4, 2, 1};
 
 /// What both kernels launch on: the op, its sizes and the host buffers the
 /// launch reads and writes (ssm-gpu-stage-buffers, after bufferization,
@@ -96,10 +99,21 @@ struct ScanOperands {
 /// each chunk its entering state and phase 3 (emitOutputPass) writes y.
 class ChunkedKernel {
 public:
-  ChunkedKernel(PatternRewriter &rw, Location loc, const ScanOperands &ops)
+  /// `subTile`: steps per sub-tile, from chooseSubTile.
+  ChunkedKernel(PatternRewriter &rw, Location loc, const ScanOperands &ops,
+                int64_t subTile)
       : rw(rw), loc(loc), ops(ops), op(ops.op), N(ops.N),
         groupedB(op.isGroupedB()), groupedC(op.isGroupedC()),
-        hasZ(static_cast<bool>(op.getZ())) {}
+        hasZ(static_cast<bool>(op.getZ())), sub(subTile), pitch(subTile + 1) {}
+
+  /// The largest sub-tile of kSubTiles whose shared arrays fit the budget
+  /// for state size N (with a z gate: one more array); std::nullopt when
+  /// even the smallest does not (then the private-state kernel runs).
+  static std::optional<int64_t> chooseSubTile(int64_t N, bool hasZ) {
+    return pickTile(kSubTiles, [&](int64_t s) {
+      return KernelBudget::sharedFits(sharedFloats(N, hasZ, s));
+    });
+  }
 
   void emit();
 
@@ -124,6 +138,11 @@ private:
   /// C, its log2, the grid and the sub-tiling.
   void chooseChunks();
   SmallVector<Type> sharedTypes() const;
+  /// f32 values of shared memory a block declares: the chunks' dt sums and
+  /// states, then u, dt, y (and z) sub-tiles of kBlock padded rows.
+  static int64_t sharedFloats(int64_t N, bool hasZ, int64_t subTile) {
+    return kBlock + N * kBlock + (hasZ ? 4 : 3) * kBlock * (subTile + 1);
+  }
 
   // In the kernel.
   void bindThread(Value bid, Value tid, ValueRange sh);
@@ -138,7 +157,7 @@ private:
   /// final state.
   void emitOutputPass();
 
-  /// The block's rows through sub-tiles of kSubTile steps: every thread
+  /// The block's rows through sub-tiles of `sub` steps: every thread
   /// walks its chunk from `init` (N values; ignored on idle threads) and
   /// gets the state and the sum of its step sizes; `emit` writes y.
   scf::ForOp tiledScan(OpBuilder &b, ValueRange init, bool emit);
@@ -193,6 +212,8 @@ private:
   ssm::SelectiveScanOp op;
   const int64_t N;
   const bool groupedB, groupedC, hasZ;
+  /// Steps per sub-tile and values per padded row.
+  const int64_t sub, pitch;
 
   // Grid (chooseChunks).
   Value c0, c1;
@@ -243,12 +264,12 @@ void ChunkedKernel::chooseChunks() {
   blocks = arith::CeilDivUIOp::create(rw, loc, ops.lanes, cpb);
   chunkLen = arith::CeilDivUIOp::create(rw, loc, ops.L, C);
   // The per-step rows (u, dt, z in; y out) go through shared memory in
-  // sub-tiles of kSubTile steps: the block loads them with consecutive
+  // sub-tiles of `sub` steps: the block loads them with consecutive
   // threads on consecutive steps of a row (coalesced; a thread's own row is
-  // kSubTile * 4 bytes, rows sit L * 4 bytes apart), and each thread reads
-  // its row there. Rows are padded by one value (kPitch) so that the
+  // sub * 4 bytes, rows sit L * 4 bytes apart), and each thread reads
+  // its row there. Rows are padded by one value (pitch) so that the
   // threads of a warp, reading the same step of 32 rows, hit 32 banks.
-  cPitch = cidx(rw, loc, kPitch), cSub = cidx(rw, loc, kSubTile);
+  cPitch = cidx(rw, loc, pitch), cSub = cidx(rw, loc, sub);
   subTiles = arith::CeilDivUIOp::create(rw, loc, chunkLen, cSub);
 }
 
@@ -256,11 +277,14 @@ SmallVector<Type> ChunkedKernel::sharedTypes() const {
   MLIRContext *ctx = rw.getContext();
   SmallVector<Type> shared = {sharedArrayType(ctx, kBlock),
                               sharedArrayType(ctx, N * kBlock),
-                              sharedArrayType(ctx, kBlock * kPitch),
-                              sharedArrayType(ctx, kBlock * kPitch),
-                              sharedArrayType(ctx, kBlock * kPitch)};
+                              sharedArrayType(ctx, kBlock * pitch),
+                              sharedArrayType(ctx, kBlock * pitch),
+                              sharedArrayType(ctx, kBlock * pitch)};
   if (hasZ)
-    shared.push_back(sharedArrayType(ctx, kBlock * kPitch));
+    shared.push_back(sharedArrayType(ctx, kBlock * pitch));
+  assert(sharedFloats(N, hasZ, sub) ==
+             kBlock + N * kBlock + int64_t(shared.size() - 2) * kBlock * pitch &&
+         "sharedFloats must count what the kernel declares");
   return shared;
 }
 
@@ -313,7 +337,7 @@ Value ChunkedKernel::h0At(OpBuilder &b, int64_t n) {
 void ChunkedKernel::eachValid(
     OpBuilder &ob, Value base,
     llvm::function_ref<void(OpBuilder &, const Row &, Value, Value)> body) {
-  blockStrided(ob, loc, tid, cidx(ob, loc, kBlock * kSubTile),
+  blockStrided(ob, loc, tid, cidx(ob, loc, kBlock * sub),
                [&](OpBuilder &ib, Value idx) {
     Value r = arith::DivUIOp::create(ib, loc, idx, cSub);
     Value s_ = arith::RemUIOp::create(ib, loc, idx, cSub);
@@ -709,8 +733,11 @@ struct SelectiveScanToGPU : OpRewritePattern<ssm::SelectiveScanOp> {
         cast<RankedTensorType>(op.getA().getType()).getDimSize(1);
     ScanOperands ops = prepareOperands(rw, loc, op, N);
     Value c0 = cidx(rw, loc, 0), c1 = cidx(rw, loc, 1), cN = cidx(rw, loc, N);
+    std::optional<int64_t> subTile;
     if (N <= kRegisterStateMax)
-      ChunkedKernel(rw, loc, ops).emit();
+      subTile = ChunkedKernel::chooseSubTile(N, static_cast<bool>(op.getZ()));
+    if (subTile)
+      ChunkedKernel(rw, loc, ops, *subTile).emit();
     else
       PrivateStateKernel(rw, loc, ops, c0, c1, cN).emit();
     replaceWithBuffers(rw, loc, op, ops.dOut, ops.dFinal);

@@ -9,12 +9,20 @@
 //  - workgroup (shared) memory is one host buffer per block, allocated
 //    before the region, so every thread of the block sees it;
 //  - private memory is a stack allocation of the thread;
-//  - ssm_gpu.barrier / gpu.barrier become omp.barrier.
-// So a kernel that races on shared memory, misses a barrier or indexes
-// out of its tile computes wrong numbers here as on a GPU, and the
-// numerical tests of every kernel run on a machine without one. What this
-// does not model: warp-synchronous code (no kernel has any), the memory
-// hierarchy and timing, and the NVPTX backend (ptxas tests cover that).
+//  - ssm_gpu.barrier / gpu.barrier become omp.barrier;
+//  - gpu.shuffle goes through a per-block scratch array of blockDim values
+//    of its type: every thread writes its value at its linear thread index,
+//    a barrier, reads its source lane's (in its own warp of 32 consecutive
+//    threads, as CUDA forms warps), a barrier. Valid only where every
+//    thread of the block executes the shuffle (a block barrier where the
+//    GPU needs only the warp converged), which the kernels guarantee: they
+//    shuffle outside divergent code, with uniform trip counts.
+// So a kernel that races on shared memory, misses a barrier, indexes out
+// of its tile or maps shuffle lanes wrongly computes wrong numbers here as
+// on a GPU, and the numerical tests of every kernel run on a machine
+// without one. What this does not model: other warp-synchronous code (warp
+// votes, implicit warp synchrony), the memory hierarchy and timing, and
+// the NVPTX backend (ptxas tests cover that).
 //
 //===----------------------------------------------------------------------===//
 
@@ -76,6 +84,9 @@ private:
   void cloneBody();
   /// Barriers, thread/block ids written as ops, memory spaces.
   void rewriteDeviceOps();
+  /// One gpu.shuffle through its type's scratch array (see the file
+  /// comment).
+  void emulateShuffle(gpu::ShuffleOp shuffle);
   /// After the region, the shared buffers are freed.
   void freeSharedMemory();
 
@@ -95,6 +106,10 @@ private:
   llvm::SmallPtrSet<Operation *, 4> hoisted;
   omp::ParallelOp par;
   Value tx, ty, tz;
+  /// The linear thread index (x fastest), which lays out warps.
+  Value linearTid;
+  /// The shuffles' scratch arrays (blockDim values), one per value type.
+  llvm::SmallDenseMap<Type, Value> shuffleScratch;
 };
 
 LogicalResult LaunchEmulator::run() {
@@ -158,7 +173,20 @@ LogicalResult LaunchEmulator::allocateSharedMemory() {
     hoisted.insert(a);
     return WalkResult::advance();
   });
-  return failure(walk.wasInterrupted());
+  if (walk.wasInterrupted())
+    return failure();
+  Value nThreads = arith::MulIOp::create(
+      b, loc, arith::MulIOp::create(b, loc, block.x, block.y), block.z);
+  body->walk([&](gpu::ShuffleOp s) {
+    Type t = s.getValue().getType();
+    if (shuffleScratch.count(t))
+      return;
+    shuffleScratch[t] = memref::AllocOp::create(
+        b, loc, MemRefType::get({ShapedType::kDynamic}, t),
+        ValueRange{nThreads});
+    shared.push_back(shuffleScratch[t]);
+  });
+  return success();
 }
 
 void LaunchEmulator::emitThreadRegion() {
@@ -176,6 +204,7 @@ void LaunchEmulator::emitThreadRegion() {
   Value rest = arith::DivUIOp::create(b, loc, tid, block.x);
   ty = arith::RemUIOp::create(b, loc, rest, block.y);
   tz = arith::DivUIOp::create(b, loc, rest, block.y);
+  linearTid = tid;
 }
 
 void LaunchEmulator::mapLaunchValues() {
@@ -209,9 +238,14 @@ void LaunchEmulator::cloneBody() {
 
 void LaunchEmulator::rewriteDeviceOps() {
   SmallVector<Operation *> toErase;
+  SmallVector<gpu::ShuffleOp> shuffles;
   par.walk([&](Operation *op) {
     OpBuilder ob(op);
     Value repl;
+    if (auto s = dyn_cast<gpu::ShuffleOp>(op)) {
+      shuffles.push_back(s);
+      return;
+    }
     if (isa<ssm_gpu::BarrierOp, gpu::BarrierOp>(op)) {
       omp::BarrierOp::create(ob, op->getLoc());
       toErase.push_back(op);
@@ -241,6 +275,57 @@ void LaunchEmulator::rewriteDeviceOps() {
   });
   for (Operation *op : toErase)
     op->erase();
+  for (gpu::ShuffleOp s : shuffles)
+    emulateShuffle(s);
+}
+
+void LaunchEmulator::emulateShuffle(gpu::ShuffleOp shuffle) {
+  OpBuilder ob(shuffle);
+  Location l = shuffle.getLoc();
+  Value scratch = shuffleScratch.lookup(shuffle.getValue().getType());
+  auto i32 = [&](Value v) {
+    return arith::IndexCastOp::create(ob, l, ob.getI32Type(), v).getResult();
+  };
+  auto c32 = [&](int32_t v) {
+    return arith::ConstantIntOp::create(ob, l, v, 32).getResult();
+  };
+  memref::StoreOp::create(ob, l, shuffle.getValue(), scratch, linearTid);
+  omp::BarrierOp::create(ob, l);
+  Value tid = i32(linearTid);
+  Value lane = arith::RemUIOp::create(ob, l, tid, c32(32));
+  Value warpBase = arith::SubIOp::create(ob, l, tid, lane);
+  Value off = shuffle.getOffset(), width = shuffle.getWidth();
+  Value src;
+  switch (shuffle.getMode()) {
+  case gpu::ShuffleMode::XOR:
+    src = arith::XOrIOp::create(ob, l, lane, off);
+    break;
+  case gpu::ShuffleMode::DOWN:
+    src = arith::AddIOp::create(ob, l, lane, off);
+    break;
+  case gpu::ShuffleMode::UP:
+    src = arith::SubIOp::create(ob, l, lane, off);
+    break;
+  case gpu::ShuffleMode::IDX:
+    src = off;
+    break;
+  }
+  // The source lane must lie in [0, width); otherwise the thread keeps its
+  // own value and the shuffle is invalid (as the NVVM lowering's result).
+  Value valid = arith::AndIOp::create(
+      ob, l,
+      arith::CmpIOp::create(ob, l, arith::CmpIPredicate::sge, src, c32(0)),
+      arith::CmpIOp::create(ob, l, arith::CmpIPredicate::slt, src, width));
+  Value from = arith::SelectOp::create(
+      ob, l, valid, arith::AddIOp::create(ob, l, warpBase, src), tid);
+  Value got = memref::LoadOp::create(
+      ob, l, scratch,
+      ValueRange{arith::IndexCastOp::create(ob, l, ob.getIndexType(), from)});
+  // Nobody overwrites the scratch array before every thread has read it.
+  omp::BarrierOp::create(ob, l);
+  shuffle.getShuffleResult().replaceAllUsesWith(got);
+  shuffle.getValid().replaceAllUsesWith(valid);
+  shuffle.erase();
 }
 
 void LaunchEmulator::freeSharedMemory() {
