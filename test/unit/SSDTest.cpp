@@ -202,6 +202,12 @@ TEST(SSDNumerics, EveryStateSizeKindOnTheEmulator) {
     c.full = true;
     check(c, 20 + unsigned(n), 1e-4, false, Target::GPUEmulator);
   }
+  // Widths no kernel takes (0, above 256) stay on the host loops.
+  for (int64_t n : {0, 257}) {
+    SCOPED_TRACE("N = " + std::to_string(n));
+    check(cfg(1, 9, 2, 3, 1, n), 20 + unsigned(n), 1e-4, false,
+          Target::GPUEmulator);
+  }
   // Long enough for chunk groups: the padded values' decay products enter
   // the scan over chunks.
   SSDConfig chunked = cfg(1, 300, 1, 2, 1, 131);
