@@ -210,6 +210,30 @@ INSTANTIATE_TEST_SUITE_P(TileShapes, LinearAttentionShapesOnGPU, kTileShapes,
 INSTANTIATE_TEST_SUITE_P(TileShapes, LinearAttentionShapesOnGPUEmulator,
                          kTileShapes, shapeName);
 
+TEST(LinearAttentionNumerics, EveryKeySizeKindOnTheEmulator) {
+  // K = 1, a prime below the 128 threads of a block (127), primes above it
+  // (131, 199, 251: the last slice of a column's state is padded) and the
+  // largest K (256), with per-key gates, the normaliser and h0.
+  for (int64_t k : {1, 127, 131, 199, 251, 256}) {
+    SCOPED_TRACE("K = " + std::to_string(k));
+    LinearAttentionConfig c = cfg(1, 2, 19, k, 3);
+    c.gate = 2;
+    c.hasH0 = c.finalState = true;
+    expectMatches(runLinearAttention(c, 40 + unsigned(k), {}, Target::GPUEmulator), c, 1e-4);
+    LinearAttentionConfig n = cfg(1, 1, 17, k, 2);
+    n.featureMap = "elu_plus_one";
+    n.normalize = true;
+    n.gate = 1;
+    expectMatches(runLinearAttention(n, 50 + unsigned(k), {}, Target::GPUEmulator), n, 1e-4);
+  }
+  // K = 131 over chunk groups (a long sequence, one column).
+  LinearAttentionConfig c = cfg(1, 1, 300, 131, 1);
+  c.gate = 2;
+  c.weakGate = true;
+  c.hasH0 = c.finalState = true;
+  expectMatches(runLinearAttention(c, 60, {}, Target::GPUEmulator), c, 1e-4);
+}
+
 TEST(LinearAttentionNumerics, PackedSequencesRestartTheState) {
   LinearAttentionConfig c = cfg(1, 2, 20, 4, 6);
   c.sequences = 3;

@@ -191,6 +191,29 @@ TEST(SSDNumerics, GPUKernelMatchesTheReference) {
 TEST(SSDNumerics, GPUKernelOnTheEmulatorMatchesTheReference) {
   checkGPUKernel(Target::GPUEmulator);
 }
+TEST(SSDNumerics, EveryStateSizeKindOnTheEmulator) {
+  // The kernel splits a column's N state values over threads: N = 1, a
+  // prime below the 128 threads of a block (127), primes above it (131,
+  // 199, 251: no divisor gives at most 128 slices of at most 16 values, so
+  // the last slice is padded) and the largest N (256).
+  for (int64_t n : {1, 127, 131, 199, 251, 256}) {
+    SCOPED_TRACE("N = " + std::to_string(n));
+    SSDConfig c = cfg(1, 23, 2, 3, 1, n);
+    c.full = true;
+    check(c, 20 + unsigned(n), 1e-4, false, Target::GPUEmulator);
+  }
+  // Widths no kernel takes (0, above 256) stay on the host loops.
+  for (int64_t n : {0, 257}) {
+    SCOPED_TRACE("N = " + std::to_string(n));
+    check(cfg(1, 9, 2, 3, 1, n), 20 + unsigned(n), 1e-4, false,
+          Target::GPUEmulator);
+  }
+  // Long enough for chunk groups: the padded values' decay products enter
+  // the scan over chunks.
+  SSDConfig chunked = cfg(1, 300, 1, 2, 1, 131);
+  chunked.full = chunked.slowDecay = true;
+  check(chunked, 30, 1e-4, false, Target::GPUEmulator);
+}
 TEST(SSDNumerics, AllOptionsGroupedOddSizes) {
   SSDConfig c = cfg(2, 17, 4, 21, 2, 5);
   c.full = true;

@@ -20,13 +20,21 @@ constexpr int64_t kExchange = 8;
 constexpr int64_t kSharedFloats = 11776;
 } // namespace
 
-int64_t sliceWidth(int64_t width) {
+ColumnSlicing sliceColumn(int64_t width) {
   if (width <= kMaxSlice)
-    return width;
+    return {std::max<int64_t>(width, 1), 1};
   for (int64_t r = kMaxSlice; r > 1; --r)
-    if (width % r == 0)
-      return r;
-  return 1;
+    if (width % r == 0 && width / r <= kBlock)
+      return {r, width / r};
+  if (width <= kBlock)
+    return {1, width};
+  ColumnSlicing best{kMaxSlice, int64_t(llvm::divideCeil(width, kMaxSlice))};
+  for (int64_t r = kMaxSlice - 1; r >= 1; --r) {
+    int64_t s = int64_t(llvm::divideCeil(width, r));
+    if (s <= kBlock && r * s < best.R * best.S)
+      best = {r, s};
+  }
+  return best;
 }
 
 namespace {
@@ -38,8 +46,9 @@ namespace {
 class ColumnScanEmitter {
 public:
   ColumnScanEmitter(PatternRewriter &rw, Location loc, const ColumnScan &spec)
-      : rw(rw), loc(loc), spec(spec), R(sliceWidth(spec.width)),
-        S(spec.width / R), nState(spec.sets * R) {}
+      : rw(rw), loc(loc), spec(spec), slicing(sliceColumn(spec.width)),
+        R(slicing.R), S(slicing.S), nState(spec.sets * R),
+        padded(slicing.padded(spec.width)) {}
 
   void emit();
 
@@ -116,8 +125,11 @@ private:
   PatternRewriter &rw;
   Location loc;
   const ColumnScan &spec;
+  const ColumnSlicing slicing;
   /// Values per slice, slices per column, loop-carried state values.
   const int64_t R, S, nState;
+  /// Whether the last slice has values past the width.
+  const bool padded;
   /// Chunk groups per block at most, steps per tile.
   int64_t Cmax = 1, T = 0;
 
@@ -142,8 +154,9 @@ private:
   Value first, last;
   /// The group's steps [t0g, t1g) and its first tile row.
   Value t0g, t1g, row0;
-  /// The slice's state elements.
-  SmallVector<Value> n;
+  /// The slice's state elements (clamped to width - 1 when padded) and,
+  /// when padded, whether each is within the width.
+  SmallVector<Value> n, live;
 };
 
 int64_t ColumnScanEmitter::perStepFloats() const {
@@ -267,15 +280,27 @@ void ColumnScanEmitter::locateThread(Value bid, Value tidArg, ValueRange sh) {
       rw, loc, arith::AddIOp::create(rw, loc, t0g, chunkLen), spec.L);
   row0 = arith::MulIOp::create(rw, loc, g, cT);
   Value n0 = arith::MulIOp::create(rw, loc, slice, cidx(rw, loc, R));
-  for (int64_t r = 0; r < R; ++r)
-    n.push_back(arith::AddIOp::create(rw, loc, n0, cidx(rw, loc, r)));
+  Value lastN = cidx(rw, loc, spec.width - 1);
+  for (int64_t r = 0; r < R; ++r) {
+    Value nr = arith::AddIOp::create(rw, loc, n0, cidx(rw, loc, r));
+    if (padded) {
+      live.push_back(arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ule,
+                                           nr, lastN));
+      nr = arith::MinUIOp::create(rw, loc, nr, lastN);
+    }
+    n.push_back(nr);
+  }
 }
 
 SmallVector<Value> ColumnScanEmitter::initial(OpBuilder &b) {
   SmallVector<Value> v;
   for (int64_t k = 0; k < spec.sets; ++k)
-    for (int64_t r = 0; r < R; ++r)
-      v.push_back(spec.init(b, at, k, n[r]));
+    for (int64_t r = 0; r < R; ++r) {
+      Value x = spec.init(b, at, k, n[r]);
+      v.push_back(padded ? arith::SelectOp::create(b, loc, live[r], x,
+                                                   cf32(b, loc, 0))
+                         : x);
+    }
   return v;
 }
 
@@ -333,7 +358,7 @@ void ColumnScanEmitter::emitStep(OpBuilder &bb, Location sl, Value s,
   SmallVector<Value> state(v.begin(), v.begin() + nState);
   SmallVector<Value> partials, decay;
   spec.step(bb, at, arith::AddIOp::create(bb, sl, row0, s),
-            arith::AddIOp::create(bb, sl, start, s), n, staged, state,
+            arith::AddIOp::create(bb, sl, start, s), n, live, staged, state,
             partials, decay);
   if (emit) {
     Value slot = arith::AddIOp::create(
@@ -509,8 +534,15 @@ void ColumnScanEmitter::storeFinalState(scf::ForOp fin) {
   if (spec.storeFinal)
     ifThen(rw, loc, arith::AndIOp::create(rw, loc, active, last),
            [&](OpBuilder &fb) {
-             for (int64_t r = 0; r < R; ++r)
-               spec.storeFinal(fb, at, n[r], fin.getResult(r));
+             for (int64_t r = 0; r < R; ++r) {
+               if (!padded) {
+                 spec.storeFinal(fb, at, n[r], fin.getResult(r));
+                 continue;
+               }
+               ifThen(fb, loc, live[r], [&](OpBuilder &lb) {
+                 spec.storeFinal(lb, at, n[r], fin.getResult(r));
+               });
+             }
            });
 }
 

@@ -6,8 +6,10 @@
 // output as a dot product of a column with a vector shared by the head
 // (C_t, phi(q_t)). The kernel:
 //  - a block per (batch, head) and a group of columns; each column's `width`
-//    state values are split over S threads of R values each (R <= 16, so a
-//    thread's slice is R loop-carried scalars: registers);
+//    state values are split over S <= 128 threads of R values each (R <=
+//    16, so a thread's slice is R loop-carried scalars: registers; where no
+//    exact split exists the last slice is padded, its extra values held at
+//    zero);
 //  - the block's 128 threads form C chunk groups (C a power of two chosen
 //    at run time so that the grid reaches about 65536 threads; 1 when
 //    batch x heads x columns x S already does), group g taking the g-th
@@ -58,11 +60,15 @@ struct ColumnScan {
       init;
   /// One step (tile row `row`, time t) of the thread's slice: `state` holds
   /// sets x R values (set-major) for the elements `n`, updated in place;
+  /// `live` (empty when every slice is full) says per element whether it is
+  /// one of the column's `width` values: a padded element's `n` is clamped
+  /// to width - 1 (every read stays in bounds) and the step must keep its
+  /// state at zero (drop its input term) so that it adds nothing;
   /// `partials` receives this slice's share of each per-step sum, `decay`
   /// the factor the step multiplied the state by (one value for all
   /// elements, or R; every set decays alike).
   std::function<void(OpBuilder &, const ColumnAt &, Value row, Value t,
-                     ArrayRef<Value> n, ValueRange staged,
+                     ArrayRef<Value> n, ArrayRef<Value> live, ValueRange staged,
                      SmallVectorImpl<Value> &state,
                      SmallVectorImpl<Value> &partials,
                      SmallVectorImpl<Value> &decay)>
@@ -79,16 +85,26 @@ struct ColumnScan {
 /// At most this many state values per thread.
 constexpr int64_t kMaxSlice = 16;
 
-/// Values per thread slice for a state of `width` values: `width` up to
-/// kMaxSlice, else its largest divisor <= kMaxSlice.
-int64_t sliceWidth(int64_t width);
+/// How a column's `width` state values split over threads: S slices of R
+/// values (R <= kMaxSlice, S <= kBlock, S * R >= width).
+struct ColumnSlicing {
+  int64_t R = 1, S = 1;
+  bool padded(int64_t width) const { return R * S != width; }
+};
+
+/// `width` up to kMaxSlice: one slice. Else the largest divisor R <=
+/// kMaxSlice that leaves at most kBlock slices (exact slices); where none
+/// does (primes 131..251), the R <= kMaxSlice that pads the fewest values
+/// (the larger R on ties), the last slice padded. `width` in [1, 256]
+/// (matchColumnScanOp).
+ColumnSlicing sliceColumn(int64_t width);
 
 /// Emits the launch.
 void emitColumnScan(PatternRewriter &rw, Location loc, const ColumnScan &spec);
 
 /// Whether the column-scan kernel takes `op` (ssd or linear attention):
 /// f32/f16/bf16 operands, no packed sequences, and a static column width
-/// (dimension 3 of `widthOf`: N or K) of at most 256. On failure the reason
+/// (dimension 3 of `widthOf`: N or K) in [1, 256]. On failure the reason
 /// goes to the rewriter; `widthName` names the width in it.
 template <typename OpT>
 LogicalResult matchColumnScanOp(OpT op, PatternRewriter &rw, Value widthOf,
@@ -98,8 +114,9 @@ LogicalResult matchColumnScanOp(OpT op, PatternRewriter &rw, Value widthOf,
   if (op.getCuSeqlens())
     return rw.notifyMatchFailure(op, "packed sequences stay on the CPU");
   auto ty = cast<RankedTensorType>(widthOf.getType());
-  if (ty.isDynamicDim(3) || ty.getDimSize(3) > 256)
-    return rw.notifyMatchFailure(op, "needs a static " + widthName + " <= 256");
+  if (ty.isDynamicDim(3) || ty.getDimSize(3) > 256 || ty.getDimSize(3) < 1)
+    return rw.notifyMatchFailure(op, "needs a static " + widthName +
+                                         " in [1, 256]");
   return success();
 }
 

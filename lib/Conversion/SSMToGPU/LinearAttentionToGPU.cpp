@@ -63,7 +63,8 @@ private:
   /// S <- g S + k v_j (and z <- g z + k) over the thread's slice; its share
   /// of S^T phi(q) (and z . phi(q)).
   void step(OpBuilder &bb, const ColumnAt &at, Value tt, Value t,
-            ArrayRef<Value> n, ValueRange st, SmallVectorImpl<Value> &state,
+            ArrayRef<Value> n, ArrayRef<Value> live, ValueRange st,
+            SmallVectorImpl<Value> &state,
             SmallVectorImpl<Value> &partials, SmallVectorImpl<Value> &decays);
   void finishStep(OpBuilder &bb, const ColumnAt &at, Value t,
                   ArrayRef<Value> sums);
@@ -121,11 +122,11 @@ ColumnScan LinearAttentionKernel::describeScan() {
                : cf32(bb, loc, 0);
   };
   cs.step = [this](OpBuilder &bb, const ColumnAt &at, Value tt, Value t,
-                   ArrayRef<Value> n, ValueRange st,
+                   ArrayRef<Value> n, ArrayRef<Value> live, ValueRange st,
                    SmallVectorImpl<Value> &state,
                    SmallVectorImpl<Value> &partials,
                    SmallVectorImpl<Value> &decays) {
-    step(bb, at, tt, t, n, st, state, partials, decays);
+    step(bb, at, tt, t, n, live, st, state, partials, decays);
   };
   cs.finish = [this](OpBuilder &bb, const ColumnAt &at, Value t,
                      ArrayRef<Value> sums) { finishStep(bb, at, t, sums); };
@@ -182,7 +183,8 @@ void LinearAttentionKernel::stageTile(OpBuilder &sb, Value b, Value h,
 }
 
 void LinearAttentionKernel::step(OpBuilder &bb, const ColumnAt &at, Value tt,
-                                 Value t, ArrayRef<Value> n, ValueRange st,
+                                 Value t, ArrayRef<Value> n,
+                                 ArrayRef<Value> live, ValueRange st,
                                  SmallVectorImpl<Value> &state,
                                  SmallVectorImpl<Value> &partials,
                                  SmallVectorImpl<Value> &decays) {
@@ -197,6 +199,9 @@ void LinearAttentionKernel::step(OpBuilder &bb, const ColumnAt &at, Value tt,
     Value at_ = arith::AddIOp::create(bb, loc, row, n[r]);
     Value qi = memref::LoadOp::create(bb, loc, st[0], at_);
     Value ki = memref::LoadOp::create(bb, loc, st[1], at_);
+    // A padded key (ColumnScan) adds nothing to S or z: they stay zero.
+    if (!live.empty())
+      ki = arith::SelectOp::create(bb, loc, live[r], ki, cf32(bb, loc, 0));
     Value gi = perKey ? memref::LoadOp::create(bb, loc, st[2], at_).getResult()
                       : gStep;
     if (perKey)

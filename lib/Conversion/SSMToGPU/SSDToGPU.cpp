@@ -51,7 +51,8 @@ private:
                  Value row0, Value t0, Value cnt, ValueRange st);
   /// h <- exp(dt A) h + dt x B over the thread's slice; its share of C . h.
   void step(OpBuilder &bb, const ColumnAt &at, Value tt, Value t,
-            ArrayRef<Value> n, ValueRange st, SmallVectorImpl<Value> &h,
+            ArrayRef<Value> n, ArrayRef<Value> live, ValueRange st,
+            SmallVectorImpl<Value> &h,
             SmallVectorImpl<Value> &partials, SmallVectorImpl<Value> &decays);
   /// y = C . h + D x, gated by silu(z).
   void finishStep(OpBuilder &bb, const ColumnAt &at, Value t,
@@ -112,10 +113,11 @@ ColumnScan SSDKernel::describeScan() {
               : cf32(bb, loc, 0);
   };
   cs.step = [this](OpBuilder &bb, const ColumnAt &at, Value tt, Value t,
-                   ArrayRef<Value> n, ValueRange st, SmallVectorImpl<Value> &h,
+                   ArrayRef<Value> n, ArrayRef<Value> live, ValueRange st,
+            SmallVectorImpl<Value> &h,
                    SmallVectorImpl<Value> &partials,
                    SmallVectorImpl<Value> &decays) {
-    step(bb, at, tt, t, n, st, h, partials, decays);
+    step(bb, at, tt, t, n, live, st, h, partials, decays);
   };
   cs.finish = [this](OpBuilder &bb, const ColumnAt &at, Value t,
                      ArrayRef<Value> sums) { finishStep(bb, at, t, sums); };
@@ -156,7 +158,7 @@ void SSDKernel::stageTile(OpBuilder &sb, Value b, Value h, Value lane,
 }
 
 void SSDKernel::step(OpBuilder &bb, const ColumnAt &at, Value tt, Value t,
-                     ArrayRef<Value> n, ValueRange st,
+                     ArrayRef<Value> n, ArrayRef<Value> live, ValueRange st,
                      SmallVectorImpl<Value> &h,
                      SmallVectorImpl<Value> &partials,
                      SmallVectorImpl<Value> &decays) {
@@ -169,6 +171,9 @@ void SSDKernel::step(OpBuilder &bb, const ColumnAt &at, Value tt, Value t,
   for (size_t r = 0; r < n.size(); ++r) {
     Value i = arith::AddIOp::create(bb, loc, row, n[r]);
     Value bn = memref::LoadOp::create(bb, loc, st[0], i);
+    // A padded value (ColumnScan) takes no input and stays zero.
+    if (!live.empty())
+      bn = arith::SelectOp::create(bb, loc, live[r], bn, cf32(bb, loc, 0));
     Value cn = memref::LoadOp::create(bb, loc, st[1], i);
     h[r] = math::FmaOp::create(bb, loc, decay, h[r],
                                arith::MulFOp::create(bb, loc, dx, bn));
