@@ -35,6 +35,7 @@ import argparse
 import concurrent.futures as cf
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -405,6 +406,8 @@ class Sweep:
         """(per-entry info, {module: error}). A failing module's culprits
         are read off ptxas' messages (entry names, line numbers) and the
         rest assembled again; messages naming no kernel split the set."""
+        if not mods:
+            return {}, {}
         text, ranges = merge(mods)
         path = os.path.join(self.tmp, tag + ".ptx")
         with open(path, "w") as f:
@@ -480,6 +483,8 @@ def main():
     ap.add_argument("--only", help="regex over op names")
     ap.add_argument("--timeout", type=int, default=600)
     ap.add_argument("--report", help="write the per-kernel table here")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the generated modules and PTX (path printed)")
     a = ap.parse_args()
     start = time.time()
     sweep = Sweep(a)
@@ -497,7 +502,7 @@ def main():
     # Cheap and expensive cases interleave so that modules cost alike.
     order = sorted(cases, key=lambda c: c.size)
     nmod = max(1, (len(order) + a.per_module - 1) // a.per_module)
-    for m in range(nmod):
+    for m in range(nmod if order else 0):
         jobs.append(("m%d" % m, order[m::nmod]))
     dp_files = []
     if a.examples and (not a.only or re.search(a.only, "dp")):
@@ -561,6 +566,10 @@ def main():
         print("STACK %s %s: %d bytes stack frame, but %s" % (c.label(), k, s, why))
     for c, err in unexpected:
         print("FAIL %s: %s" % (c.label(), err))
+    if a.keep:
+        print("modules and PTX kept in " + sweep.tmp)
+    else:
+        shutil.rmtree(sweep.tmp, ignore_errors=True)
     ok = not (unexpected or xpass or stack_bad)
     print("PASS" if ok else "FAILED: %d unexpected failures, %d unexpected passes, %d stack frames"
           % (len(unexpected), len(xpass), len(stack_bad)))
