@@ -45,15 +45,10 @@ SAMPLE = [1, 3, 8, 16, 17, 28, 29, 30, 31, 32, 33, 63, 64, 127, 128, 129,
           131, 199, 255, 256]
 ALL = list(range(1, 257))
 
-# (op, variant predicate, size predicate, reason): known defects fixed on
-# another line of work; a listed case that assembles fails the sweep, so
-# the list shrinks as they land.
-EXPECTED_FAILURES = [
-    ("selective_scan", lambda v: {"dyn", "z"} <= set(v.split("+")),
-     lambda n: 28 <= n <= 32,
-     "z gate at N = 28..32 with dynamic sizes: the chunked kernel declares "
-     "more than 48 KB of static shared memory (49.5-50.7 KB)"),
-]
+# (op, variant predicate, size predicate, reason): kernels known not to
+# assemble; a listed case that assembles fails the sweep, so the list only
+# shrinks. Empty: every kernel at every swept size assembles.
+EXPECTED_FAILURES = []
 
 # Kernels with a stated zero stack frame (the state in registers).
 ZERO_STACK = [
