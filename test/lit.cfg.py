@@ -32,6 +32,12 @@ tool_dirs = [config.ssmc_tools_dir, config.llvm_tools_dir]
 tools = ["ssmc-opt", "ssmc-run", "ssmc-testdata", "ssmc-tasks", "ssmc-generate"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 
+# `sanitizers` in the ASan/UBSan build (SSMC_ENABLE_SANITIZERS): the long
+# ptxas sweeps check generated PTX, not the compiler's memory safety, and
+# run in the plain build only.
+if config.ssmc_sanitizers.upper() in ("ON", "1", "TRUE", "YES"):
+    config.available_features.add("sanitizers")
+
 # GPU features: `cuda-driver` when a driver library is loadable (tests that
 # execute on a GPU say REQUIRES: cuda-driver), `ptxas` when the CUDA toolkit
 # can validate generated PTX. The test-only fake driver (test/fakecuda,

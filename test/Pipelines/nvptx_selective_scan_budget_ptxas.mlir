@@ -6,6 +6,7 @@
 // takes 8-step sub-tiles there. The function below (N = 32) is copied for
 // every N.
 // REQUIRES: ptxas
+// UNSUPPORTED: sanitizers
 // RUN: rm -rf %t && mkdir -p %t
 // RUN: for n in $(seq 1 256); do sed -e "s/@main/@s$n/" -e "s/64x32xf32/64x${n}xf32/g" -e "s/2x32x300/2x${n}x300/g" %s; done > %t/sweep.mlir
 // RUN: ssmc-run %t/sweep.mlir --target cuda --emit=ptx > %t/k.ptx
