@@ -20,7 +20,7 @@
 // PTX: gpu.binary @main_kernel {{.*}}assembly = "{{.*}}.shared .align 4 .b8 tile[65536]
 
 // The same kernel in a program ssmc-run runs, through the JIT and objects.
-// SCAN: scan.mlir:8:3: error: `ptxas` invocation failed
+// SCAN: scan.mlir:5:3: error: `ptxas` invocation failed
 // SCAN: ptxas error   : Entry function 'scan_kernel' uses too much shared data
 // SCAN-NOT: see current operation
 
@@ -47,15 +47,13 @@ module attributes {gpu.container_module} {
 }
 
 //--- scan.mlir
-module attributes {gpu.container_module} {
-  memref.global "private" @tile : memref<16384xf32, #gpu.address_space<workgroup>>
-  func.func @scan() -> tensor<256xf32> {
+func.func @scan() -> tensor<256xf32> {
   %c1 = arith.constant 1 : index
   %c256 = arith.constant 256 : index
   %out = memref.alloc() : memref<256xf32>
   gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1)
              threads(%tx, %ty, %tz) in (%sx = %c256, %sy = %c1, %sz = %c1) {
-    %buf = memref.get_global @tile : memref<16384xf32, #gpu.address_space<workgroup>>
+    %buf = memref.alloca() : memref<16384xf32, #gpu.address_space<workgroup>>
     %c64 = arith.constant 64 : index
     %i = arith.muli %tx, %c64 : index
     %f = arith.constant 1.0 : f32
@@ -68,5 +66,4 @@ module attributes {gpu.container_module} {
   }
   %r = bufferization.to_tensor %out restrict : memref<256xf32> to tensor<256xf32>
   return %r : tensor<256xf32>
-  }
 }
