@@ -201,6 +201,9 @@ struct State {
   std::set<Module *> modules;                 ///< loaded or unloaded
   std::set<const Function *> functions;
   std::set<Stream *> streams;
+  /// Destroyed streams: vector clocks still name them, so they are kept
+  /// (and stay reachable, for LeakSanitizer) until the process ends.
+  std::vector<Stream *> retired;
   std::set<Event *> events;
   Stream defaultStream;
   Clock host; ///< what the host has waited for
@@ -971,6 +974,7 @@ CUresult cuStreamDestroy_v2(void *stream) {
   // Pending work completes on its own; clocks keep the pointer as a key
   // only, so the stream object is kept (it may still be named there).
   S.streams.erase(s);
+  S.retired.push_back(s);
   return CUDA_SUCCESS;
 }
 
