@@ -71,7 +71,9 @@ struct JitOptions {
   /// itself when that driver is what libcuda.so.1 loads). Such code needs
   /// the OpenMP runtime, and its kernels are embedded as PTX.
   bool hostTwins = false;
-  /// OpenMP threads for parallel loops; 0 lets the runtime choose.
+  /// OpenMP threads for parallel loops; 0 lets the runtime choose (one per
+  /// hardware thread). More than 4096 (or than RLIMIT_NPROC allows) is an
+  /// error of compile(): libomp would abort the process creating them.
   unsigned threads = 0;
   /// LLVM optimisation level, 0-3.
   unsigned optLevel = 3;

@@ -48,6 +48,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <set>
+#include <thread>
+
+#include <sys/resource.h>
 
 using namespace mlir;
 using llvm::Error;
@@ -350,6 +353,39 @@ Error emitObjectFile(llvm::TargetMachine &tm, llvm::Module &module,
     return makeError("the target cannot emit object files");
   codegen.run(module);
   out.flush();
+  return Error::success();
+}
+
+} // namespace
+
+namespace {
+
+/// The most OpenMP threads a program may ask for. libomp aborts the process
+/// (OMP error #34, from inside the compiled code) when the system refuses a
+/// thread; a count this machine cannot create is refused here instead, so
+/// the caller gets an error value before anything runs.
+unsigned maxThreads() {
+  unsigned cap = 4096;
+  struct rlimit limit;
+  if (getrlimit(RLIMIT_NPROC, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY &&
+      limit.rlim_cur < cap)
+    cap = static_cast<unsigned>(std::max<rlim_t>(1, limit.rlim_cur));
+  return cap;
+}
+
+/// The checks every compilation path makes on its options.
+Error checkOptions(const JitOptions &options) {
+  if (options.optLevel > 3)
+    return makeError("optimisation level must be 0-3, got " +
+                     llvm::Twine(options.optLevel));
+  unsigned cap = maxThreads();
+  if (options.threads > cap)
+    return makeError(
+        "threads = " + llvm::Twine(options.threads) + ": more than the " +
+        llvm::Twine(cap) +
+        " OpenMP threads a program may use (this machine has " +
+        llvm::Twine(std::max(1u, std::thread::hardware_concurrency())) +
+        " hardware threads; 0 uses one per hardware thread)");
   return Error::success();
 }
 
@@ -664,9 +700,8 @@ private:
 Expected<std::unique_ptr<Jit>> Jit::compile(llvm::StringRef source,
                                             const JitOptions &options,
                                             llvm::StringRef bufferName) {
-  if (options.optLevel > 3)
-    return makeError("optimisation level must be 0-3, got " +
-                     llvm::Twine(options.optLevel));
+  if (Error e = checkOptions(options))
+    return std::move(e);
   ssmc::registerAllPasses();
   auto impl = std::make_unique<Impl>();
   impl->options = options;

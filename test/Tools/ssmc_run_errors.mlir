@@ -14,6 +14,7 @@
 // RUN: head -c 100 %t/u.npy > %t/header.npy
 // RUN: not ssmc-run %s --input %t/header.npy 2>&1 | FileCheck %s --check-prefix=HEADER
 // RUN: not ssmc-run %s --threads=abc 2>&1 | FileCheck %s --check-prefix=THREADS
+// RUN: not ssmc-run %s --threads 100000 --input %t/u.npy --input %t/dt.npy --input %t/A.npy --input %t/B.npy --input %t/C.npy 2>&1 | FileCheck %s --check-prefix=MANY
 // RUN: not ssmc-run %s --target=tpu 2>&1 | FileCheck %s --check-prefix=TARGET
 // RUN: not ssmc-run %s --target gpu-emulator --emit=object -o %t/x.o 2>&1 | FileCheck %s --check-prefix=EMUOBJ
 // RUN: not ssmc-run %s --target=cuda 2>&1 | FileCheck %s --check-prefix=CUDA
@@ -31,6 +32,8 @@
 // HEADER: ssmc-run: error: {{.*}}header.npy: header length 118 runs past the end of the file
 // MAGIC: ssmc-run: error: {{.*}}garbage.npy: not a .npy file (bad magic)
 // THREADS: ssmc-run: error: --threads must be a non-negative integer, got 'abc'
+// MANY: ssmc-run: error: threads = 100000: more than the {{[0-9]+}} OpenMP threads a program may use (this machine has {{[0-9]+}} hardware threads; 0 uses one per hardware thread)
+// MANY-NOT: OMP: Error
 // TARGET: ssmc-run: error: --target must be cpu, cuda or gpu-emulator, got 'tpu'
 // EMUOBJ: ssmc-run: error: ahead-of-time objects are for the cpu and cuda targets (the GPU emulator needs the OpenMP runtime)
 // The CUDA target compiles anywhere; argument errors come before the

@@ -601,6 +601,23 @@ TEST(JitCompileErrors, SyntaxErrorAndMissingFile) {
   EXPECT_NE(llvm::toString(missing.takeError()).find("cannot read"), std::string::npos);
 }
 
+TEST(JitCompileErrors, ThreadCountsThatCannotBeCreatedAreRefused) {
+  // libomp aborts the process when the system refuses a thread (seen at
+  // 40,000 here); compile() refuses such counts before anything runs.
+  JitOptions o;
+  o.threads = 100000;
+  std::string program = test::selectiveScanProgram(cfg(1, 2, 3, 4));
+  auto jit = Jit::compile(program, o);
+  ASSERT_FALSE(jit);
+  std::string msg = llvm::toString(jit.takeError());
+  EXPECT_NE(msg.find("threads = 100000: more than the"), std::string::npos)
+      << msg;
+  // Oversubscription within the limit still compiles and runs.
+  o.threads = 64;
+  auto ok = Jit::compile(program, o);
+  ASSERT_TRUE(static_cast<bool>(ok)) << llvm::toString(ok.takeError());
+}
+
 TEST(JitCompileErrors, UnknownGPUArchitectureListsTheValidOnes) {
   JitOptions o;
   o.target = Target::CUDA;
