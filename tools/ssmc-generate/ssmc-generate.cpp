@@ -1,6 +1,7 @@
 //===- ssmc-generate.cpp - run a language model compiled by ssmc ----------===//
 //
 //   ssmc-generate MODEL.safetensors --prompt 1,2,3 --new-tokens 32
+//   ssmc-generate MODEL.safetensors --prompt-text "Mamba is" --tokenizer tokenizer.json
 //   ssmc-generate --write-random FILE --config mamba-130m
 //
 // Exit status: 0 success, 1 the model failed to load, compile or run,
@@ -9,11 +10,14 @@
 //===----------------------------------------------------------------------===//
 
 #include "apps/lm/LanguageModel.h"
+#include "apps/lm/Tokenizer.h"
 #include "ssmc/Pipelines.h"
 #include "ssmc/TensorIO.h"
 
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -39,11 +43,17 @@ backbone.embedding(s).weight, backbone.layers.N.mixer.in_proj.weight, ...;
 Llama names model.embed_tokens.weight, model.layers.N.self_attn.q_proj.weight,
 ... for the Transformer) and from MODEL.config.json or config.json beside
 the checkpoint (Mamba-2 n_groups, attention heads, rope_theta, context).
-Prints the new token ids on stdout as they are generated, and the timings
-on stderr.
+Prints the new tokens on stdout as they are generated (as text when a
+tokenizer is given or found beside the checkpoint, else as ids), and the
+timings on stderr.
 
 options:
   --prompt IDS         comma-separated token ids (default: 0)
+  --prompt-text TEXT   the prompt as text, encoded with the tokenizer
+  --tokenizer FILE     a Hugging Face tokenizer.json with a byte-level BPE
+                       (GPT-2 / GPT-NeoX, the Mamba checkpoints' tokenizer);
+                       default: tokenizer.json beside the checkpoint, if any
+  --ids                print token ids even when a tokenizer is loaded
   --random-prompt N    a prompt of N random token ids (from --seed)
   --new-tokens N       tokens to generate (default 16)
   --temperature T      0 (default) is greedy; otherwise sample from
@@ -102,6 +112,8 @@ int fail(llvm::Error e) {
 struct Request {
   std::string modelPath, writeRandom, configName;
   std::vector<int64_t> prompt;
+  std::string promptText, tokenizerPath;
+  bool printIds = false;
   int64_t randomPrompt = 0, newTokens = 16, threads = 0;
   SamplingOptions sampling;
   bool json = false, emitMlir = false;
@@ -120,6 +132,10 @@ std::optional<int> applyValue(llvm::StringRef a, llvm::StringRef v,
     if (!parseTokens(v, r.prompt))
       return usageError("--prompt takes comma-separated token ids, got '" +
                         v + "'");
+  } else if (a == "--prompt-text") {
+    r.promptText = v.str();
+  } else if (a == "--tokenizer") {
+    r.tokenizerPath = v.str();
   } else if (a == "--random-prompt") {
     if (!integer(r.randomPrompt, 1))
       return usageError("--random-prompt takes a positive count");
@@ -183,6 +199,10 @@ std::optional<int> parseCommandLine(int argc, char **argv, Request &r) {
       r.json = true;
       continue;
     }
+    if (a == "--ids") {
+      r.printIds = true;
+      continue;
+    }
     if (a == "--emit-mlir") {
       r.emitMlir = true;
       continue;
@@ -233,10 +253,29 @@ int emitCheckpointProgram(const Request &r) {
   return 0;
 }
 
-/// The prompt: --prompt, then --random-prompt ids drawn uniformly, or
-/// token 0.
-std::vector<int64_t> promptFor(const Request &r, const ModelConfig &c) {
-  std::vector<int64_t> prompt = r.prompt;
+/// The tokenizer: --tokenizer, else tokenizer.json beside the checkpoint
+/// (none: null, and no error).
+llvm::Expected<std::unique_ptr<Tokenizer>> tokenizerFor(const Request &r) {
+  std::string path = r.tokenizerPath;
+  if (path.empty()) {
+    llvm::SmallString<256> beside(r.modelPath);
+    llvm::sys::path::remove_filename(beside);
+    llvm::sys::path::append(beside, "tokenizer.json");
+    if (!llvm::sys::fs::exists(beside))
+      return nullptr;
+    path = beside.str().str();
+  }
+  return Tokenizer::load(path);
+}
+
+/// The prompt: --prompt-text (encoded), --prompt, then --random-prompt ids
+/// drawn uniformly, or token 0.
+std::vector<int64_t> promptFor(const Request &r, const ModelConfig &c,
+                               const Tokenizer *tokenizer) {
+  std::vector<int64_t> prompt;
+  if (tokenizer && !r.promptText.empty())
+    prompt = tokenizer->encode(r.promptText);
+  prompt.insert(prompt.end(), r.prompt.begin(), r.prompt.end());
   if (r.randomPrompt > 0) {
     Sampler dice(SamplingOptions{1.0, 0, r.sampling.seed + 7});
     std::vector<float> flat(c.vocab, 0.0f);
@@ -249,12 +288,19 @@ std::vector<int64_t> promptFor(const Request &r, const ModelConfig &c) {
 }
 
 void printJson(const Model &model, const std::vector<int64_t> &tokens,
-               const GenerationStats &stats) {
+               const GenerationStats &stats, const Tokenizer *tokenizer) {
   std::string ids;
   for (size_t i = 0; i < tokens.size(); ++i)
     ids += (i ? "," : "") + std::to_string(tokens[i]);
+  // With a tokenizer, the new tokens as text too (a JSON string).
+  std::string text;
+  if (tokenizer) {
+    llvm::raw_string_ostream os(text);
+    os << ", \"text\": "
+       << llvm::json::Value(llvm::json::fixUTF8(tokenizer->decode(tokens)));
+  }
   llvm::outs() << llvm::formatv(
-      "{{\"model\": \"{0}\", \"prompt_tokens\": {1}, \"tokens\": [{2}], "
+      "{{\"model\": \"{0}\", \"prompt_tokens\": {1}, \"tokens\": [{2}]{11}, "
       "\"compile_s\": {3:f3}, \"load_s\": {4:f3}, \"prefill_s\": {5:f4}, "
       "\"prefill_tok_per_s\": {6:f1}, \"decode_steps\": {7}, "
       "\"decode_s\": {8:f4}, \"decode_tok_per_s\": {9:f2}, "
@@ -262,7 +308,7 @@ void printJson(const Model &model, const std::vector<int64_t> &tokens,
       model.config().describe(), stats.promptTokens, ids, stats.compileSeconds,
       stats.loadSeconds, stats.prefillSeconds, stats.prefillTokensPerSecond(),
       stats.decodeSteps, stats.decodeSeconds, stats.decodeTokensPerSecond(),
-      model.stateBytes());
+      model.stateBytes(), text);
 }
 
 /// Loads and compiles the model, then prefill and decode: the new tokens
@@ -273,6 +319,14 @@ int generate(const Request &r) {
   options.target = r.target;
   options.gpuArch = r.gpuArch;
   options.cudaToolkit = r.cudaToolkit;
+  // The tokenizer first: a bad file fails before the model compiles.
+  auto tokenizer = tokenizerFor(r);
+  if (!tokenizer)
+    return fail(tokenizer.takeError());
+  const Tokenizer *tok = tokenizer->get();
+  if (!r.promptText.empty() && !tok)
+    return usageError("--prompt-text needs a tokenizer: --tokenizer FILE, "
+                      "or tokenizer.json beside the checkpoint");
   auto model = Model::load(r.modelPath, options);
   if (!model)
     return fail(model.takeError());
@@ -283,25 +337,37 @@ int generate(const Request &r) {
                                 (*model)->loadSeconds(),
                                 (*model)->compileSeconds(),
                                 (*model)->stateBytes());
-  std::vector<int64_t> prompt = promptFor(r, c);
+  std::vector<int64_t> prompt = promptFor(r, c, tok);
+  if (tok)
+    llvm::errs() << "prompt: " << prompt.size() << " tokens\n";
 
   GenerationStats stats;
-  // Without --json, each token is printed (and flushed) as it comes.
+  // Without --json, each token is printed (and flushed) as it comes: as
+  // text with a tokenizer (a character split over tokens waits for its
+  // last byte), else as ids.
   size_t printed = 0;
-  auto stream = [&](int64_t tok) {
-    llvm::outs() << (printed++ ? " " : "") << tok;
+  std::optional<Tokenizer::Stream> text;
+  if (tok && !r.printIds)
+    text.emplace(*tok);
+  auto stream = [&](int64_t id) {
+    if (text)
+      llvm::outs() << text->push(id);
+    else
+      llvm::outs() << (printed++ ? " " : "") << id;
     llvm::outs().flush();
   };
   auto tokens = (*model)->generate(prompt, r.newTokens, r.sampling, &stats,
                                    r.json ? std::function<void(int64_t)>()
                                           : std::function<void(int64_t)>(stream));
+  if (text)
+    llvm::outs() << text->finish();
   if (!tokens) {
-    if (printed)
+    if (printed || text)
       llvm::outs() << "\n";
     return fail(tokens.takeError());
   }
   if (r.json) {
-    printJson(**model, *tokens, stats);
+    printJson(**model, *tokens, stats, tok);
     return 0;
   }
   llvm::outs() << "\n";
