@@ -305,11 +305,18 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::parse(StringRef json,
                             "] is not a pair of tokens");
     t->ranks.emplace(left + '\x01' + right, int64_t(r));
   }
-  // The byte-level model must be able to spell every byte.
+  // A byte-level vocabulary spells every byte, except perhaps the 13 that
+  // valid UTF-8 never holds (GPT-NeoX's lacks them): those encode as
+  // `unk_token` if there is one, else are dropped, as `tokenizers` does.
+  unsigned missing = 0;
   for (const std::string &b : byteMap().text)
-    if (!t->vocab.count(b))
-      return fail(name, "model.vocab lacks the byte token '" + b +
-                            "': not a byte-level vocabulary");
+    missing += !t->vocab.count(b);
+  if (missing > 13)
+    return fail(name, "model.vocab lacks " + llvm::Twine(missing) +
+                          " of the 256 byte tokens: not a byte-level "
+                          "vocabulary");
+  if (std::optional<StringRef> unk = model->getString("unk_token"))
+    t->unknown = t->tokenId(*unk);
 
   if (const llvm::json::Array *list = top->getArray("added_tokens")) {
     for (const llvm::json::Value &v : *list) {
@@ -379,12 +386,16 @@ void Tokenizer::encodeWord(StringRef word, std::vector<int64_t> &out) const {
       ids.push_back(it->second);
       continue;
     }
-    // A merge whose result the vocabulary lacks: spell it byte by byte
-    // (every byte token exists; checked on load).
+    // A merge whose result the vocabulary lacks: spell it byte by byte;
+    // a byte without a token is unk_token, or dropped.
     for (size_t i = 0; i < s.size();) {
       uint32_t cp;
       i += decodeUtf8(s, i, cp);
-      ids.push_back(vocab.at(map.text[map.byteOf.at(cp)]));
+      auto byte = vocab.find(map.text[map.byteOf.at(cp)]);
+      if (byte != vocab.end())
+        ids.push_back(byte->second);
+      else if (unknown >= 0)
+        ids.push_back(unknown);
     }
   }
   out.insert(out.end(), ids.begin(), ids.end());

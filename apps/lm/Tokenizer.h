@@ -51,7 +51,8 @@ public:
   parse(llvm::StringRef json, llvm::StringRef name = "tokenizer.json");
 
   /// Token ids of `text` (any bytes: invalid UTF-8 is encoded byte by
-  /// byte, as the byte-level model encodes every byte).
+  /// byte; a byte the vocabulary lacks, which only invalid UTF-8 holds,
+  /// is `unk_token` or dropped, as `tokenizers` does).
   std::vector<int64_t> encode(llvm::StringRef text) const;
   /// The bytes of `ids`; ids the vocabulary lacks decode to U+FFFD.
   std::string decode(llvm::ArrayRef<int64_t> ids) const;
@@ -96,6 +97,7 @@ private:
   std::unordered_map<std::string, int64_t> ranks;
   std::vector<Added> added; ///< longest first
   bool addPrefixSpace = false;
+  int64_t unknown = -1; ///< model.unk_token's id, if any
   /// Ids of words seen before (encode() may run on several threads).
   mutable std::mutex cacheMutex;
   mutable std::unordered_map<std::string, std::vector<int64_t>> wordCache;
