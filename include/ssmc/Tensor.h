@@ -53,18 +53,47 @@ struct Tensor {
   bool isContiguous() const;
 };
 
-/// Host tensor with its own 64-byte-aligned, zero-initialised storage.
+namespace detail {
+/// Frees an OwnedTensor's storage: with `release` if it was adopted, else
+/// std::free.
+struct StorageDeleter {
+  void (*release)(void *) = nullptr;
+  void operator()(void *p) const;
+};
+} // namespace detail
+
+/// Host tensor that owns its contiguous storage: its own 64-byte-aligned,
+/// zero-initialised allocation, or a buffer it adopted (the compiled code's
+/// result, handed over without a copy).
 class OwnedTensor {
 public:
+  /// Gives an adopted allocation back.
+  using Release = void (*)(void *allocation);
+
   OwnedTensor() = default;
   OwnedTensor(DType dtype, std::vector<int64_t> shape);
+  /// Takes ownership of `allocation`, freed by `release`, whose contiguous
+  /// row-major elements start at `data` (inside the allocation).
+  static OwnedTensor adopt(DType dtype, std::vector<int64_t> shape,
+                           void *data, void *allocation, Release release);
+  OwnedTensor(OwnedTensor &&other) noexcept { *this = std::move(other); }
+  OwnedTensor &operator=(OwnedTensor &&other) noexcept {
+    if (this == &other)
+      return *this;
+    dtype_ = other.dtype_;
+    shape_ = std::move(other.shape_);
+    storage_ = std::move(other.storage_);
+    data_ = other.data_;
+    other.data_ = nullptr;
+    return *this;
+  }
 
   DType dtype() const { return dtype_; }
   const std::vector<int64_t> &shape() const { return shape_; }
   int64_t numel() const { return numElements(shape_); }
   size_t sizeInBytes() const { return numel() * dtypeSize(dtype_); }
-  void *data() { return storage_.get(); }
-  const void *data() const { return storage_.get(); }
+  void *data() { return data_; }
+  const void *data() const { return data_; }
   template <typename T> T *as() { return static_cast<T *>(data()); }
   template <typename T> const T *as() const {
     return static_cast<const T *>(data());
@@ -77,12 +106,11 @@ public:
   void setFromDouble(int64_t i, double v);
 
 private:
-  struct FreeDeleter {
-    void operator()(void *p) const;
-  };
   DType dtype_ = DType::F32;
   std::vector<int64_t> shape_;
-  std::unique_ptr<void, FreeDeleter> storage_;
+  std::unique_ptr<void, detail::StorageDeleter> storage_;
+  void *data_ = nullptr; ///< the first element, inside storage_
+
 };
 
 /// Copies `src` (any strides) into contiguous `dst` of the same dtype and

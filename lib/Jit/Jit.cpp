@@ -862,12 +862,16 @@ public:
     return Error::success();
   }
 
-  /// Copies the buffers the entry returned into owned tensors (appended to
-  /// `returned` if given), then frees them.
+  /// Hands the buffers the entry returned to owned tensors (appended to
+  /// `returned` if given): a contiguous buffer is adopted as it is (no
+  /// copy, and no fresh pages: the tensor gives it back to the tracked
+  /// allocator's cache when it dies); a strided view, or a second result
+  /// in the same buffer, is copied. Without `returned`, frees them.
   void takeResults(std::vector<OwnedTensor> *returned) {
     if (fn.outParams)
       return;
-    std::set<void *> freed;
+    std::set<void *> taken;
+    std::vector<void *> toFree;
     size_t at = 0;
     for (const ArgInfo &r : fn.results) {
       size_t rank = r.shape.size();
@@ -879,14 +883,28 @@ public:
       view.data = desc.data(dtypeSize(r.dtype));
       view.shape.assign(desc.sizes(), desc.sizes() + rank);
       view.strides.assign(desc.strides(), desc.strides() + rank);
+      bool first = allocated && taken.insert(allocated).second;
+      if (!returned) {
+        if (first)
+          toFree.push_back(allocated);
+        continue;
+      }
+      if (first && view.isContiguous() && numElements(view.shape) != 0) {
+        returned->push_back(OwnedTensor::adopt(r.dtype, view.shape, view.data,
+                                               allocated, &ssmcTrackedFree));
+        continue;
+      }
       OwnedTensor out(r.dtype, view.shape);
       if (out.numel() != 0)
         copyToContiguous(view, out.data());
-      if (returned)
-        returned->push_back(std::move(out));
-      if (allocated && freed.insert(allocated).second)
-        ssmcTrackedFree(allocated);
+      returned->push_back(std::move(out));
+      if (first)
+        toFree.push_back(allocated);
     }
+    // A buffer adopted by one result may hold another's view: free the
+    // others only after every copy.
+    for (void *p : toFree)
+      ssmcTrackedFree(p);
   }
 
   /// The first run-time shape check the call failed, as an error.
@@ -943,10 +961,22 @@ Expected<std::vector<OwnedTensor>> Jit::run(llvm::StringRef entry,
   const FunctionInfo &fn = **fnOr;
   std::vector<OwnedTensor> results;
   if (fn.outParams) {
-    // Static result shapes: the entry writes straight into these.
+    // Static result shapes: the entry writes straight into these (every
+    // element, so they need no zeroing). They come from the tracked
+    // allocator, whose cache hands a result freed since the last call back
+    // with its pages already mapped: a fresh 42 MB result page-faulted
+    // 10,000 times a call.
     std::vector<Tensor> views;
-    for (const ArgInfo &r : fn.results)
-      results.emplace_back(r.dtype, r.shape);
+    for (const ArgInfo &r : fn.results) {
+      size_t bytes = std::max<size_t>(
+          64, (numElements(r.shape) * dtypeSize(r.dtype) + 63) / 64 * 64);
+      void *p = ssmcTrackedAlignedAlloc(64, bytes);
+      if (!p)
+        return makeError("out of memory for a result of " +
+                         llvm::Twine(bytes) + " bytes");
+      results.push_back(
+          OwnedTensor::adopt(r.dtype, r.shape, p, p, &ssmcTrackedFree));
+    }
     for (OwnedTensor &t : results)
       views.push_back(t.view());
     if (Error e = call(fn, inputs, views, nullptr))

@@ -92,7 +92,12 @@ bool Tensor::isContiguous() const {
   return true;
 }
 
-void OwnedTensor::FreeDeleter::operator()(void *p) const { std::free(p); }
+void detail::StorageDeleter::operator()(void *p) const {
+  if (release)
+    release(p);
+  else
+    std::free(p);
+}
 
 OwnedTensor::OwnedTensor(DType dtype, std::vector<int64_t> shape)
     : dtype_(dtype), shape_(std::move(shape)) {
@@ -101,6 +106,18 @@ OwnedTensor::OwnedTensor(DType dtype, std::vector<int64_t> shape)
   void *p = std::aligned_alloc(64, rounded ? rounded : 64);
   std::memset(p, 0, rounded ? rounded : 64);
   storage_.reset(p);
+  data_ = p;
+}
+
+OwnedTensor OwnedTensor::adopt(DType dtype, std::vector<int64_t> shape,
+                               void *data, void *allocation, Release release) {
+  OwnedTensor t;
+  t.dtype_ = dtype;
+  t.shape_ = std::move(shape);
+  t.storage_ = std::unique_ptr<void, detail::StorageDeleter>(
+      allocation, detail::StorageDeleter{release});
+  t.data_ = data;
+  return t;
 }
 
 Tensor OwnedTensor::view() {
