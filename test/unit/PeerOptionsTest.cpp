@@ -72,11 +72,18 @@ double maxError(const std::vector<double> &got, const std::vector<double> &want)
   return err;
 }
 
-std::unique_ptr<Jit> compileOrFail(const std::string &src) {
-  auto jit = Jit::compile(src, JitOptions());
+std::unique_ptr<Jit> compileOrFail(const std::string &src,
+                                   Target target = Target::CPU) {
+  JitOptions options;
+  options.target = target;
+  auto jit = Jit::compile(src, options);
   EXPECT_TRUE(static_cast<bool>(jit)) << llvm::toString(jit.takeError());
   return jit ? std::move(*jit) : nullptr;
 }
+
+/// The CPU loops, and the GPU pipeline on the emulator (kernels for the
+/// sequence ops; packed convs, conv steps and slot gathers on the host).
+class OnEveryTarget : public ::testing::TestWithParam<Target> {};
 
 //===----------------------------------------------------------------------===//
 // ssm.causal_conv1d_step
@@ -173,7 +180,7 @@ TEST(CausalConvStep, MatchesTheUpdateReferenceInEveryForm) {
 /// every output equals the whole-sequence reference. `ring`: the state is a
 /// ring buffer of S entries filled from the prefill's last W - 1 inputs at
 /// their positions, with cache_seqlens = tokens so far.
-void checkDecode(bool ring, unsigned seed) {
+void checkDecode(bool ring, unsigned seed, Target target = Target::CPU) {
   const int64_t B = 2, D = 5, L = 13, W = 4, T0 = 6, S = ring ? 7 : W - 1;
   std::mt19937 rng(seed);
   std::vector<double> x = randomValues(rng, B * D * L, -1, 1);
@@ -187,7 +194,7 @@ func.func @main(%x: tensor<2x5x6xf32>, %w: tensor<5x4xf32>, %b: tensor<5xf32>)
       : (tensor<2x5x6xf32>, tensor<5x4xf32>, tensor<5xf32>) -> (tensor<2x5x6xf32>, tensor<2x5x3xf32>)
   return %y, %s : tensor<2x5x6xf32>, tensor<2x5x3xf32>
 }
-)mlir");
+)mlir", target);
   std::string st = ring ? "tensor<2x5x7xf32>" : "tensor<2x5x3xf32>";
   std::string step =
       "func.func @main(%x: tensor<2x5xf32>, %s: " + st +
@@ -198,7 +205,7 @@ func.func @main(%x: tensor<2x5x6xf32>, %w: tensor<5x4xf32>, %b: tensor<5xf32>)
       " silu : (tensor<2x5xf32>, " + st + ", tensor<5x4xf32>, tensor<5xf32>" +
       (ring ? ", tensor<2xi64>" : "") + ") -> (tensor<2x5xf32>, " + st +
       ")\n  return %y, %s1 : tensor<2x5xf32>, " + st + "\n}\n";
-  auto decode = compileOrFail(step);
+  auto decode = compileOrFail(step, target);
   ASSERT_TRUE(prefill && decode);
   std::vector<double> head;
   for (int64_t r = 0; r < B * D; ++r)
@@ -243,6 +250,10 @@ func.func @main(%x: tensor<2x5x6xf32>, %w: tensor<5x4xf32>, %b: tensor<5xf32>)
 
 TEST(CausalConvStep, DecodeContinuesAPrefill) { checkDecode(false, 11); }
 TEST(CausalConvStep, RingBufferDecodeContinuesAPrefill) { checkDecode(true, 12); }
+TEST_P(OnEveryTarget, ConvDecodeContinuesAPrefill) {
+  checkDecode(false, 13, GetParam());
+  checkDecode(true, 14, GetParam());
+}
 
 TEST(CausalConvStep, SlotOutsideThePoolIsAnError) {
   auto jit = compileOrFail(R"mlir(
@@ -322,7 +333,7 @@ func.func @main(%x: tensor<1x5x12xE>, %w: tensor<5x4xf32>, %b: tensor<5xf32>, %h
   }
 }
 
-TEST(PackedMambaBlock, EqualsEachSequenceAlone) {
+TEST_P(OnEveryTarget, PackedMambaBlockEqualsEachSequenceAlone) {
   // A packed Mamba-1 block: conv (bias, SiLU) -> selective_scan with
   // softplus, D and z, both on the same cu_seqlens; compared with the
   // references run on each sequence alone. Lengths 5, 1, 9 (odd sizes).
@@ -350,7 +361,7 @@ func.func @main(%x: tensor<1x6x15xf32>, %w: tensor<6x4xf32>, %cb: tensor<6xf32>,
          tensor<6xf32>, tensor<1x6x15xf32>, tensor<4xi64>) -> (tensor<1x6x15xf32>, tensor<3x6x4xf32>)
   return %y, %h : tensor<1x6x15xf32>, tensor<3x6x4xf32>
 }
-)mlir");
+)mlir", GetParam());
   ASSERT_TRUE(jit);
   OwnedTensor tX = tensorOf({1, Dm, L}, x), tW = tensorOf({Dm, W}, w),
               tCb = tensorOf({Dm}, cb), tDt = tensorOf({1, Dm, L}, delta),
@@ -394,7 +405,7 @@ func.func @main(%x: tensor<1x6x15xf32>, %w: tensor<6x4xf32>, %cb: tensor<6xf32>,
 // state_batch_indices on the selective_scan and ssd steps
 //===----------------------------------------------------------------------===//
 
-TEST(StateBatchIndices, SelectiveScanStepUpdatesItsSlots) {
+TEST_P(OnEveryTarget, SelectiveScanStepUpdatesItsSlots) {
   // A pool of 5 states, batch of 3 using slots {3, -1 (padding), 0}; f32
   // delta next to bf16 u, B, C and z (selective_state_update's dtypes).
   const int64_t Bt = 3, Dm = 7, N = 5, P = 5;
@@ -417,7 +428,7 @@ func.func @main(%u: tensor<3x7xbf16>, %dt: tensor<3x7xf32>, %A: tensor<7x5xf32>,
          tensor<5x7x5xf32>, tensor<7xf32>, tensor<3x7xbf16>, tensor<3xi32>) -> (tensor<3x7xbf16>, tensor<5x7x5xf32>)
   return %y, %h1 : tensor<3x7xbf16>, tensor<5x7x5xf32>
 }
-)mlir");
+)mlir", GetParam());
   ASSERT_TRUE(jit);
   OwnedTensor tU = tensorOf({Bt, Dm}, u, DType::BF16), tDt = tensorOf({Bt, Dm}, dt),
               tA = tensorOf({Dm, N}, A), tB = tensorOf({Bt, N}, Bv, DType::BF16),
@@ -461,7 +472,7 @@ func.func @main(%u: tensor<3x7xbf16>, %dt: tensor<3x7xf32>, %A: tensor<7x5xf32>,
       ASSERT_EQ(newPool[slot * Dm * N + i], passed[slot * Dm * N + i]);
 }
 
-TEST(StateBatchIndices, SSDStepUpdatesItsSlots) {
+TEST_P(OnEveryTarget, SSDStepUpdatesItsSlots) {
   // Mamba-2 decode into a pool of 4 states: batch of 3 using slots {2, 0, 3}
   // (i64), D per head channel, dt_limit.
   const int64_t Bt = 3, H = 2, P = 3, G = 1, N = 4, Ps = 4;
@@ -484,7 +495,7 @@ func.func @main(%x: tensor<3x2x3xf32>, %dt: tensor<3x2xf32>, %A: tensor<2xf32>, 
          tensor<4x2x3x4xf32>, tensor<2x3xf32>, tensor<3xi64>) -> (tensor<3x2x3xf32>, tensor<4x2x3x4xf32>)
   return %y, %h1 : tensor<3x2x3xf32>, tensor<4x2x3x4xf32>
 }
-)mlir");
+)mlir", GetParam());
   ASSERT_TRUE(jit);
   OwnedTensor tX = tensorOf({Bt, H, P}, x), tDt = tensorOf({Bt, H}, dt),
               tA = tensorOf({H}, A), tB = tensorOf({Bt, G, N}, Bv),
@@ -535,5 +546,12 @@ func.func @main(%x: tensor<2x1x2xf32>, %dt: tensor<2x1xf32>, %A: tensor<1xf32>, 
   std::string message = llvm::toString(r.takeError());
   EXPECT_NE(message.find("state_batch_indices"), std::string::npos) << message;
 }
+
+INSTANTIATE_TEST_SUITE_P(Targets, OnEveryTarget,
+                         ::testing::Values(Target::CPU, Target::GPUEmulator),
+                         [](const ::testing::TestParamInfo<Target> &info) {
+                           return info.param == Target::CPU ? std::string("CPU")
+                                                            : std::string("GPUEmulator");
+                         });
 
 } // namespace
