@@ -131,6 +131,13 @@ def selective_scan_step(n, opts):
     return args, body, res
 
 
+def dt_limit_attr(opts):
+    """mamba_chunk_scan_combined's dt_limit as an attribute ("limit")."""
+    if "limit" not in opts:
+        return ""
+    return " {dt_limit = array<f64: 0.001, 0.5>}"
+
+
 def ssd(n, opts):
     B, L, H, P = dims(opts, 1, 21, 2, 5)
     G = 1
@@ -139,7 +146,8 @@ def ssd(n, opts):
     args = [("x", x), ("dt", tt([B, L, H])), ("A", tt([H])), ("B", bc),
             ("C", bc)]
     extra = ""
-    for key, kw, ty in (("D", "D", tt([H])), ("z", "z", x),
+    d = tt([H, P]) if "Dhp" in opts else tt([H])
+    for key, kw, ty in (("D", "D", d), ("z", "z", x),
                         ("bias", "dt_bias", tt([H])),
                         ("h0", "h0", tt([B, H, P, n]))):
         if key in opts:
@@ -149,7 +157,8 @@ def ssd(n, opts):
         extra += " dt_softplus"
     res = [("y", x)] + ([("h", tt([B, H, P, n]))] if "final" in opts else [])
     body = op_line([r for r, _ in res], "ssm.ssd",
-                   ", ".join("%" + a for a, _ in args[:5]) + extra, "",
+                   ", ".join("%" + a for a, _ in args[:5]) + extra,
+                   dt_limit_attr(opts),
                    [t for _, t in args], [t for _, t in res])
     return args, body, res
 
@@ -161,7 +170,8 @@ def ssd_step(n, opts):
     args = [("x", x), ("dt", tt([B, H])), ("A", tt([H])), ("B", tt([B, G, n])),
             ("C", tt([B, G, n])), ("s", tt([B, H, P, n]))]
     extra = ""
-    for key, kw, ty in (("D", "D", tt([H])), ("z", "z", x),
+    d = tt([H, P]) if "Dhp" in opts else tt([H])
+    for key, kw, ty in (("D", "D", d), ("z", "z", x),
                         ("bias", "dt_bias", tt([H]))):
         if key in opts:
             args.append((key, ty))
@@ -170,7 +180,8 @@ def ssd_step(n, opts):
         extra += " dt_softplus"
     res = [("y", x), ("s1", tt([B, H, P, n]))]
     body = op_line(["y", "s1"], "ssm.ssd_step",
-                   ", ".join("%" + a for a, _ in args[:6]) + extra, "",
+                   ", ".join("%" + a for a, _ in args[:6]) + extra,
+                   dt_limit_attr(opts),
                    [t for _, t in args], [t for _, t in res])
     return args, body, res
 
@@ -293,9 +304,9 @@ def variants():
     for v in ("plain", "D+z+bias+softplus"):
         out.append(("selective_scan_step", selective_scan_step, v, SAMPLE))
     out.append(("ssd", ssd, "dyn+D+z+bias+h0+final+softplus", ALL))
-    for v in ("plain", "z", "h0+final"):
+    for v in ("plain", "z", "h0+final", "D+Dhp+softplus+limit"):
         out.append(("ssd", ssd, v, SAMPLE))
-    for v in ("plain", "D+z+bias+softplus"):
+    for v in ("plain", "D+z+bias+softplus", "D+Dhp+softplus+limit"):
         out.append(("ssd_step", ssd_step, v, SAMPLE))
     out.append(("linear_attention", linear_attention,
                 "dyn+gate_key+normalize+elu_plus_one+h0+final", ALL))

@@ -3,6 +3,8 @@
 // A decode step is its sequence op with L = 1 and the state passed as h0:
 //   selective_scan_step   -> selective_scan   (h0 = state, final state out)
 //   ssd_step              -> ssd              (h0 = state, final state out)
+//   (with state_batch_indices the states are first gathered from the slots
+//   of a pool and the final states written back into them)
 //   linear_attention_step -> linear_attention (h0 = state, final state out)
 //   attention_step        -> insert k/v at `position` into the caches, then
 //                            attention of the query over the visible slots
@@ -23,8 +25,11 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+#include <optional>
 
 #define DEBUG_TYPE "ssm-decompose-steps"
 
@@ -81,6 +86,193 @@ RankedTensorType withUnitDim(Type type, int64_t pos) {
   return RankedTensorType::get(shape, t.getElementType());
 }
 
+/// Every size of tensor `t`, static ones as attributes.
+SmallVector<OpFoldResult> tensorSizes(OpBuilder &b, Location loc, Value t) {
+  SmallVector<OpFoldResult> sizes;
+  auto tt = cast<RankedTensorType>(t.getType());
+  for (int64_t i = 0; i < tt.getRank(); ++i)
+    sizes.push_back(
+        tt.isDynamicDim(i)
+            ? OpFoldResult(tensor::DimOp::create(b, loc, t, i).getResult())
+            : OpFoldResult(b.getIndexAttr(tt.getDimSize(i))));
+  return sizes;
+}
+
+/// Row `row` (a [1, ...] slice along dimension 0) of `t`: offsets, sizes
+/// and strides.
+struct RowSlice {
+  SmallVector<OpFoldResult> offsets, sizes, strides;
+};
+RowSlice rowOf(OpBuilder &b, Location loc, Value t, Value row) {
+  RowSlice r;
+  r.sizes = tensorSizes(b, loc, t);
+  r.sizes[0] = b.getIndexAttr(1);
+  r.offsets.assign(r.sizes.size(), b.getIndexAttr(0));
+  r.offsets[0] = row;
+  r.strides.assign(r.sizes.size(), b.getIndexAttr(1));
+  return r;
+}
+
+/// A decode step's `state_batch_indices`: the batch's states gathered from
+/// a pool of slots, and the pool with the new states written back. Entry b
+/// uses slot indices[b]; a negative index is padding (zero state in, its
+/// output row zero, no slot written). An index at or above the pool size
+/// fails the run-time check, and is then treated as padding so that no
+/// access leaves the pool.
+class StateSlots {
+public:
+  StateSlots(PatternRewriter &rw, Location loc, Operation *op, Value pool,
+             Value indices)
+      : rw(rw), loc(loc), pool(pool), indices(indices) {
+    c0 = arith::ConstantIndexOp::create(rw, loc, 0);
+    c1 = arith::ConstantIndexOp::create(rw, loc, 1);
+    slots = tensor::DimOp::create(rw, loc, pool, 0);
+    batch = tensor::DimOp::create(rw, loc, indices, 0);
+    RuntimeShapeChecks checks(rw, loc, op);
+    auto all = scf::ForOp::create(
+        rw, loc, c0, batch, c1,
+        ValueRange{arith::ConstantIntOp::create(rw, loc, 1, 1)},
+        [&](OpBuilder &b, Location loc, Value i, ValueRange acc) {
+          Value below = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
+                                              slotOf(b, i), slots);
+          scf::YieldOp::create(
+              b, loc, ValueRange{arith::AndIOp::create(b, loc, acc[0], below)});
+        });
+    checks.require(all.getResult(0), slots, slots,
+                   "every 'state_batch_indices' entry must be below the "
+                   "state pool size (reported: the pool size)");
+  }
+
+  /// The [B, ...] states of the batch (zeros for padding entries).
+  Value gather(RankedTensorType type) {
+    SmallVector<OpFoldResult> sizes = tensorSizes(rw, loc, pool);
+    sizes[0] = batch;
+    SmallVector<Value> dyn;
+    for (int64_t i = 0; i < type.getRank(); ++i)
+      if (type.isDynamicDim(i))
+        dyn.push_back(getValueOrCreateConstantIndexOp(rw, loc, sizes[i]));
+    Value zero = arith::ConstantOp::create(
+        rw, loc, rw.getZeroAttr(type.getElementType()));
+    Value init = tensor::SplatOp::create(rw, loc, zero, type, dyn);
+    auto loop = scf::ForOp::create(
+        rw, loc, c0, batch, c1, ValueRange{init},
+        [&](OpBuilder &b, Location loc, Value i, ValueRange acc) {
+          Value slot = slotOf(b, i);
+          auto branch = scf::IfOp::create(
+              b, loc, valid(b, slot),
+              [&](OpBuilder &b, Location loc) {
+                RowSlice from = rowOf(b, loc, pool, slot);
+                Value row = tensor::ExtractSliceOp::create(
+                    b, loc, pool, from.offsets, from.sizes, from.strides);
+                RowSlice to = rowOf(b, loc, acc[0], i);
+                scf::YieldOp::create(
+                    b, loc,
+                    ValueRange{tensor::InsertSliceOp::create(
+                        b, loc, row, acc[0], to.offsets, to.sizes,
+                        to.strides)});
+              },
+              [&](OpBuilder &b, Location loc) {
+                scf::YieldOp::create(b, loc, acc[0]);
+              });
+          scf::YieldOp::create(b, loc, branch.getResults());
+        });
+    return loop.getResult(0);
+  }
+
+  /// The pool with entry b's new state `states[b]` in slot indices[b], in
+  /// batch order (a slot named twice keeps the last entry's state).
+  Value scatter(Value states) {
+    auto loop = scf::ForOp::create(
+        rw, loc, c0, batch, c1, ValueRange{pool},
+        [&](OpBuilder &b, Location loc, Value i, ValueRange acc) {
+          Value slot = slotOf(b, i);
+          auto branch = scf::IfOp::create(
+              b, loc, valid(b, slot),
+              [&](OpBuilder &b, Location loc) {
+                RowSlice from = rowOf(b, loc, states, i);
+                Value row = tensor::ExtractSliceOp::create(
+                    b, loc, states, from.offsets, from.sizes, from.strides);
+                RowSlice to = rowOf(b, loc, acc[0], slot);
+                scf::YieldOp::create(
+                    b, loc,
+                    ValueRange{tensor::InsertSliceOp::create(
+                        b, loc, row, acc[0], to.offsets, to.sizes,
+                        to.strides)});
+              },
+              [&](OpBuilder &b, Location loc) {
+                scf::YieldOp::create(b, loc, acc[0]);
+              });
+          scf::YieldOp::create(b, loc, branch.getResults());
+        });
+    return loop.getResult(0);
+  }
+
+  /// `out` [B, ...] with the rows of padding entries set to zero.
+  Value zeroPadding(Value out) {
+    auto ot = cast<RankedTensorType>(out.getType());
+    auto loop = scf::ForOp::create(
+        rw, loc, c0, batch, c1, ValueRange{out},
+        [&](OpBuilder &b, Location loc, Value i, ValueRange acc) {
+          Value pad = arith::XOrIOp::create(
+              b, loc, valid(b, slotOf(b, i)),
+              arith::ConstantIntOp::create(b, loc, 1, 1));
+          auto branch = scf::IfOp::create(
+              b, loc, pad,
+              [&](OpBuilder &b, Location loc) {
+                RowSlice to = rowOf(b, loc, acc[0], i);
+                SmallVector<int64_t> shape(ot.getShape());
+                shape[0] = 1;
+                auto rowTy = RankedTensorType::get(shape, ot.getElementType());
+                SmallVector<Value> dyn;
+                for (int64_t d = 1; d < ot.getRank(); ++d)
+                  if (ot.isDynamicDim(d))
+                    dyn.push_back(
+                        getValueOrCreateConstantIndexOp(b, loc, to.sizes[d]));
+                Value zero = arith::ConstantOp::create(
+                    b, loc, b.getZeroAttr(ot.getElementType()));
+                Value row = tensor::SplatOp::create(b, loc, zero, rowTy, dyn);
+                scf::YieldOp::create(
+                    b, loc,
+                    ValueRange{tensor::InsertSliceOp::create(
+                        b, loc, row, acc[0], to.offsets, to.sizes,
+                        to.strides)});
+              },
+              [&](OpBuilder &b, Location loc) {
+                scf::YieldOp::create(b, loc, acc[0]);
+              });
+          scf::YieldOp::create(b, loc, branch.getResults());
+        });
+    return loop.getResult(0);
+  }
+
+private:
+  Value slotOf(OpBuilder &b, Value i) {
+    Value v = tensor::ExtractOp::create(b, loc, indices, ValueRange{i});
+    return arith::IndexCastOp::create(b, loc, b.getIndexType(), v);
+  }
+  /// 0 <= slot < pool size.
+  Value valid(OpBuilder &b, Value slot) {
+    return arith::AndIOp::create(
+        b, loc,
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, slot, c0),
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, slot, slots));
+  }
+
+  PatternRewriter &rw;
+  Location loc;
+  Value pool, indices;
+  Value c0, c1, slots, batch;
+};
+
+/// The [B, ...] state type of a step whose pool type is `poolTy` and whose
+/// batch size is dimension 0 of `batchOf`.
+RankedTensorType batchStateType(Type poolTy, Value batchOf) {
+  auto pt = cast<RankedTensorType>(poolTy);
+  SmallVector<int64_t> shape(pt.getShape());
+  shape[0] = cast<RankedTensorType>(batchOf.getType()).getDimSize(0);
+  return RankedTensorType::get(shape, pt.getElementType());
+}
+
 struct SelectiveScanStepToSequence : OpRewritePattern<ssm::SelectiveScanStepOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(ssm::SelectiveScanStepOp op,
@@ -92,14 +284,27 @@ struct SelectiveScanStepToSequence : OpRewritePattern<ssm::SelectiveScanStepOp> 
       return insertUnitDim(rw, loc, v,
                            cast<RankedTensorType>(v.getType()).getRank());
     };
+    Value state = op.getState();
+    Type stateTy = op.getNewState().getType();
+    std::optional<StateSlots> slots;
+    if (Value idx = op.getStateBatchIndices()) {
+      slots.emplace(rw, loc, op, op.getState(), idx);
+      auto t = batchStateType(stateTy, op.getU());
+      state = slots->gather(t);
+      stateTy = t;
+    }
     auto seq = ssm::SelectiveScanOp::create(
-        rw, loc, withUnitDim(op.getOut().getType(), 2),
-        op.getNewState().getType(), time(op.getU()), time(op.getDelta()),
-        op.getA(), time(op.getB()), time(op.getC()), op.getD(), time(op.getZ()),
-        op.getDeltaBias(), op.getState(), /*cu_seqlens=*/Value(),
-        op.getDeltaSoftplusAttr());
-    rw.replaceOp(op, {dropUnitDim(rw, loc, seq.getOut(), 2),
-                      seq.getFinalState()});
+        rw, loc, withUnitDim(op.getOut().getType(), 2), stateTy,
+        time(op.getU()), time(op.getDelta()), op.getA(), time(op.getB()),
+        time(op.getC()), op.getD(), time(op.getZ()), op.getDeltaBias(), state,
+        /*cu_seqlens=*/Value(), op.getDeltaSoftplusAttr());
+    Value out = dropUnitDim(rw, loc, seq.getOut(), 2);
+    if (!slots) {
+      rw.replaceOp(op, {out, seq.getFinalState()});
+      return success();
+    }
+    rw.replaceOp(op, {slots->zeroPadding(out),
+                      slots->scatter(seq.getFinalState())});
     return success();
   }
 };
@@ -110,14 +315,27 @@ struct SSDStepToSequence : OpRewritePattern<ssm::SSDStepOp> {
                                 PatternRewriter &rw) const override {
     Location loc = op.getLoc();
     auto time = [&](Value v) { return insertUnitDim(rw, loc, v, 1); };
+    Value state = op.getState();
+    Type stateTy = op.getNewState().getType();
+    std::optional<StateSlots> slots;
+    if (Value idx = op.getStateBatchIndices()) {
+      slots.emplace(rw, loc, op, op.getState(), idx);
+      auto t = batchStateType(stateTy, op.getX());
+      state = slots->gather(t);
+      stateTy = t;
+    }
     auto seq = ssm::SSDOp::create(
-        rw, loc, withUnitDim(op.getOut().getType(), 1),
-        op.getNewState().getType(), time(op.getX()), time(op.getDt()),
-        op.getA(), time(op.getB()), time(op.getC()), op.getD(), time(op.getZ()),
-        op.getDtBias(), op.getState(), /*cu_seqlens=*/Value(),
-        op.getDtSoftplusAttr());
-    rw.replaceOp(op, {dropUnitDim(rw, loc, seq.getOut(), 1),
-                      seq.getFinalState()});
+        rw, loc, withUnitDim(op.getOut().getType(), 1), stateTy,
+        time(op.getX()), time(op.getDt()), op.getA(), time(op.getB()),
+        time(op.getC()), op.getD(), time(op.getZ()), op.getDtBias(), state,
+        /*cu_seqlens=*/Value(), op.getDtSoftplusAttr(), op.getDtLimitAttr());
+    Value out = dropUnitDim(rw, loc, seq.getOut(), 1);
+    if (!slots) {
+      rw.replaceOp(op, {out, seq.getFinalState()});
+      return success();
+    }
+    rw.replaceOp(op, {slots->zeroPadding(out),
+                      slots->scatter(seq.getFinalState())});
     return success();
   }
 };

@@ -85,3 +85,41 @@ func.func @ssd_step(%x: tensor<2x4x8xf32>, %dt: tensor<2x4xf32>, %A: tensor<4xf3
       -> (tensor<2x4x8xf32>, tensor<2x4x8x6xf32>)
   return %y, %h1 : tensor<2x4x8xf32>, tensor<2x4x8x6xf32>
 }
+
+// -----
+
+// D per head channel, f32 dt next to bf16 x and dt_limit carry over.
+// CHECK-LABEL: func.func @ssd_step_peer_options
+// CHECK: ssm.ssd %{{.*}}, %{{.*}}, %arg2, %{{.*}}, %{{.*}} D(%arg5) h0(%arg4) dt_softplus {dt_limit = array<f64: 0.000000e+00, 1.000000e+00>} : (tensor<2x1x4x8xbf16>, tensor<2x1x4xf32>, tensor<4xf32>, tensor<2x1x2x6xbf16>, tensor<2x1x2x6xbf16>, tensor<4x8xf32>, tensor<2x4x8x6xf32>)
+func.func @ssd_step_peer_options(%x: tensor<2x4x8xbf16>, %dt: tensor<2x4xf32>, %A: tensor<4xf32>, %B: tensor<2x2x6xbf16>,
+                                 %h: tensor<2x4x8x6xf32>, %D: tensor<4x8xf32>)
+    -> (tensor<2x4x8xbf16>, tensor<2x4x8x6xf32>) {
+  %y, %h1 = ssm.ssd_step %x, %dt, %A, %B, %B, %h D(%D) dt_softplus {dt_limit = array<f64: 0.0, 1.0>}
+      : (tensor<2x4x8xbf16>, tensor<2x4xf32>, tensor<4xf32>, tensor<2x2x6xbf16>, tensor<2x2x6xbf16>, tensor<2x4x8x6xf32>, tensor<4x8xf32>)
+      -> (tensor<2x4x8xbf16>, tensor<2x4x8x6xf32>)
+  return %y, %h1 : tensor<2x4x8xbf16>, tensor<2x4x8x6xf32>
+}
+
+// -----
+
+// state_batch_indices: the batch's states gathered from the pool's slots,
+// the sequence op on them, the new states written back into the pool and
+// the rows of padding entries (negative slots) zeroed.
+// CHECK-LABEL: func.func @ssd_step_slots
+// CHECK: scf.for {{.*}} -> (i1)
+// CHECK: func.call @ssmcShapeError
+// CHECK: %[[GATHERED:.*]] = scf.for {{.*}} -> (tensor<2x4x8x6xf32>)
+// CHECK: tensor.extract_slice %arg4[
+// CHECK: ssm.ssd %{{.*}}, %{{.*}}, %arg2, %{{.*}}, %{{.*}} h0(%[[GATHERED]]) : {{.*}} -> (tensor<2x1x4x8xf32>, tensor<2x4x8x6xf32>)
+// CHECK: scf.for {{.*}} -> (tensor<2x4x8xf32>)
+// CHECK: tensor.insert_slice %{{.*}} into %{{.*}}[%{{.*}}, 0, 0] [1, 4, 8] [1, 1, 1] : tensor<1x4x8xf32> into tensor<2x4x8xf32>
+// CHECK: scf.for {{.*}} iter_args(%{{.*}} = %arg4) -> (tensor<5x4x8x6xf32>)
+// CHECK: tensor.insert_slice %{{.*}} into %{{.*}}[%{{.*}}, 0, 0, 0] [1, 4, 8, 6] [1, 1, 1, 1] : tensor<1x4x8x6xf32> into tensor<5x4x8x6xf32>
+func.func @ssd_step_slots(%x: tensor<2x4x8xf32>, %dt: tensor<2x4xf32>, %A: tensor<4xf32>, %B: tensor<2x2x6xf32>,
+                          %h: tensor<5x4x8x6xf32>, %i: tensor<2xi32>)
+    -> (tensor<2x4x8xf32>, tensor<5x4x8x6xf32>) {
+  %y, %h1 = ssm.ssd_step %x, %dt, %A, %B, %B, %h state_batch_indices(%i)
+      : (tensor<2x4x8xf32>, tensor<2x4xf32>, tensor<4xf32>, tensor<2x2x6xf32>, tensor<2x2x6xf32>, tensor<5x4x8x6xf32>, tensor<2xi32>)
+      -> (tensor<2x4x8xf32>, tensor<5x4x8x6xf32>)
+  return %y, %h1 : tensor<2x4x8xf32>, tensor<5x4x8x6xf32>
+}

@@ -14,11 +14,13 @@
 #ifndef SSMC_REFERENCE_H
 #define SSMC_REFERENCE_H
 
+#include <algorithm>
 #include <cassert>
 #include <cmath>
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <utility>
 #include <vector>
 
 namespace ssmc::ref {
@@ -133,14 +135,69 @@ causalConv1d(int64_t batch, int64_t channels, int64_t len, int64_t width,
   return {out, fin};
 }
 
-/// Inputs of ssm.ssd (row-major): x, z [B, L, H, P]; dt [B, L, H]; A, D,
-/// dtBias [H]; B, C [B, L, G, N]; h0 [S, H, P, N]; cuSeqlens empty (S = B
-/// sequences) or S + 1 offsets into L of a packed batch (B = 1). Empty
-/// optionals are absent.
+/// One decode step of the causal conv, as causal-conv1d's
+/// causal_conv1d_update_ref for one token: x [B, D]; state [P, D, S] with
+/// S >= W - 1 (P = B without slot indices); weight [D, W]; bias [D] or
+/// empty. Batch entry b works on state slot slots[b] (b when `slots` is
+/// empty; a negative slot is padding: output 0, no slot touched). Without
+/// `cacheSeqlens` the window is the last W - 1 state entries then x, and
+/// the state shifts left by one with x appended; with it (a ring buffer of
+/// S entries, c = cacheSeqlens[b]) the window is the entries
+/// (c - (W - 1) + j) mod S, j < W - 1, then x, and x is written to entry
+/// c mod S. Returns {out [B, D], the updated state [P, D, S]}.
+inline std::pair<std::vector<double>, std::vector<double>>
+causalConv1dStep(int64_t batch, int64_t channels, int64_t stateLen,
+                 int64_t width, const std::vector<double> &x,
+                 std::vector<double> state, const std::vector<double> &weight,
+                 const std::vector<double> &bias,
+                 const std::vector<int64_t> &cacheSeqlens,
+                 const std::vector<int64_t> &slots, bool applySilu) {
+  std::vector<double> out(batch * channels, 0.0);
+  for (int64_t b = 0; b < batch; ++b) {
+    const int64_t slot = slots.empty() ? b : slots[b];
+    if (slot < 0)
+      continue;
+    for (int64_t d = 0; d < channels; ++d) {
+      double *st = &state[(slot * channels + d) * stateLen];
+      const double xv = x[b * channels + d];
+      std::vector<double> window(width);
+      for (int64_t j = 0; j < width - 1; ++j) {
+        int64_t at = cacheSeqlens.empty()
+                         ? stateLen - (width - 1) + j
+                         : cacheSeqlens[b] - (width - 1) + j;
+        at = ((at % stateLen) + stateLen) % stateLen;
+        window[j] = st[at];
+      }
+      window[width - 1] = xv;
+      double s = bias.empty() ? 0.0 : bias[d];
+      for (int64_t i = 0; i < width; ++i)
+        s += weight[d * width + i] * window[i];
+      out[b * channels + d] = applySilu ? silu(s) : s;
+      if (stateLen == 0)
+        continue;
+      if (cacheSeqlens.empty()) {
+        for (int64_t j = 0; j + 1 < stateLen; ++j)
+          st[j] = st[j + 1];
+        st[stateLen - 1] = xv;
+      } else {
+        st[cacheSeqlens[b] % stateLen] = xv;
+      }
+    }
+  }
+  return {out, state};
+}
+
+/// Inputs of ssm.ssd (row-major): x, z [B, L, H, P]; dt [B, L, H]; A,
+/// dtBias [H]; D [H] or [H, P] (told apart by its size); B, C [B, L, G, N];
+/// h0 [S, H, P, N]; cuSeqlens empty (S = B sequences) or S + 1 offsets into
+/// L of a packed batch (B = 1). Empty optionals are absent. dtLimit clamps
+/// dt to [lo, hi] after bias and softplus (mamba_chunk_scan_combined's
+/// dt_limit, whose default (0, inf) is no clamp).
 struct SSDProblem {
   int64_t batch = 1, seqLen = 1, heads = 1, headDim = 1, groups = 1,
           stateSize = 1;
   bool dtSoftplus = false;
+  std::optional<std::pair<double, double>> dtLimit;
   std::vector<double> x, dt, A, B, C, D, z, dtBias, h0;
   std::vector<int64_t> cuSeqlens;
 };
@@ -174,6 +231,8 @@ inline SSDResult ssd(const SSDProblem &p) {
           dt += p.dtBias[h];
         if (p.dtSoftplus)
           dt = softplus(dt);
+        if (p.dtLimit)
+          dt = std::min(std::max(dt, p.dtLimit->first), p.dtLimit->second);
         const double decay = std::exp(dt * p.A[h]);
         for (int64_t pi = 0; pi < P; ++pi) {
           const int64_t xi = ((b * L + t) * H + h) * P + pi;
@@ -184,7 +243,7 @@ inline SSDResult ssd(const SSDProblem &p) {
             y += p.C[bi] * st[pi * N + n];
           }
           if (!p.D.empty())
-            y += p.D[h] * p.x[xi];
+            y += (int64_t(p.D.size()) == H ? p.D[h] : p.D[h * P + pi]) * p.x[xi];
           if (!p.z.empty())
             y *= silu(p.z[xi]);
           r.out[xi] = y;

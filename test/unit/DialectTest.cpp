@@ -194,7 +194,7 @@ TEST_F(DialectTest, SequenceOpsDescribeTheirState) {
   std::vector<Want> want = {
       {"ssm.ssd", {2, 4, 8, 6}, false, false, "ssm.ssd_step"},
       {"ssm.linear_attention", {2, 3, 4, 7}, true, false, "ssm.linear_attention_step"},
-      {"ssm.causal_conv1d", {2, 8, 3}, false, false, ""},
+      {"ssm.causal_conv1d", {2, 8, 3}, false, false, "ssm.causal_conv1d_step"},
       {"ssm.attention", {1, 2, 9, 48}, false, false, "ssm.attention_step"},
       {"ssm.attention_step", {1, 1, dyn, 32}, false, true, "ssm.attention"},
       {"ssm.linear_attention_step", {2, 3, 4, 5}, false, true, "ssm.linear_attention"},

@@ -92,7 +92,8 @@ void runSelectiveScan(const SelectiveScanConfig &c, unsigned seed,
   std::vector<Input> ins;
   ins.push_back(randomInput(rng, elt, {B, Dm, L}, -1, 1));           // u
   const bool deltaRange = c.deltaLo != 0 || c.deltaHi != 0;
-  ins.push_back(randomInput(rng, elt, {B, Dm, L},                    // delta
+  ins.push_back(randomInput(rng, c.delta.empty() ? elt : dtypeFromName(c.delta),
+                            {B, Dm, L},                              // delta
                             deltaRange ? c.deltaLo : c.softplus ? -3.0 : 0.001,
                             deltaRange ? c.deltaHi : c.softplus ? 1.0 : 0.5));
   ins.push_back(randomInput(rng, param, {Dm, N}, -4, -0.05));        // A < 0
@@ -268,9 +269,11 @@ TEST(SelectiveScanNumerics, F64ProgramsMatchToF64Precision) {
 
 /// Low-precision inputs with f32 state: within 1e-2 relative, and at most
 /// 2x the error of rounding the exact result to the output type.
-void expectLowPrecision(const std::string &elt, Target target = Target::CPU) {
+void expectLowPrecision(const std::string &elt, Target target = Target::CPU,
+                        const std::string &delta = "") {
   SelectiveScanConfig c = full(cfg(1, 24, 40, 16));
   c.elt = elt;
+  c.delta = delta;
   ScanRun r;
   runSelectiveScan(c, 7, r, 0, 0, {}, target);
   if (::testing::Test::HasFatalFailure())
@@ -297,6 +300,14 @@ TEST(SelectiveScanNumerics, BF16AndF16InputsOnGPU) {
 TEST(SelectiveScanNumerics, BF16AndF16InputsOnTheGPUEmulator) {
   expectLowPrecision("bf16", Target::GPUEmulator);
   expectLowPrecision("f16", Target::GPUEmulator);
+}
+TEST(SelectiveScanNumerics, F32DeltaWithLowPrecisionInputs) {
+  // delta in f32 next to bf16/f16 u, B, C and z, each read from its own
+  // type, on the CPU loops and the GPU kernel (emulator).
+  for (Target target : {Target::CPU, Target::GPUEmulator}) {
+    expectLowPrecision("bf16", target, "f32");
+    expectLowPrecision("f16", target, "f32");
+  }
 }
 
 TEST(SelectiveScanNumerics, TwoThreadsGiveTheSameBitsAsOne) {

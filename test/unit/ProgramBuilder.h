@@ -29,6 +29,7 @@ struct SelectiveScanConfig {
   bool softplus = false, finalState = false;
   std::string elt = "f32";   // u, delta, z, B, C, out
   std::string param = "f32"; // A, D, delta_bias
+  std::string delta;         // delta's type when it differs from elt (f32)
   bool dynamic = false;      // every dimension of every operand dynamic
   int64_t sequences = 0;     // > 0: packed with cu_seqlens (batch 1)
   double deltaLo = 0, deltaHi = 0; // range of delta; both 0: the default
@@ -48,7 +49,8 @@ inline std::string selectiveScanProgram(const SelectiveScanConfig &c) {
   std::vector<std::string> names = {"u", "dt", "A", "B", "C"};
   std::vector<std::string> types = {
       tensorType({c.batch, c.channels, c.seqLen}, c.elt, c.dynamic),
-      tensorType({c.batch, c.channels, c.seqLen}, c.elt, c.dynamic),
+      tensorType({c.batch, c.channels, c.seqLen},
+                 c.delta.empty() ? c.elt : c.delta, c.dynamic),
       tensorType({c.channels, c.stateSize}, c.param, c.dynamic),
       tensorType(bcShape(c.groupsB), c.elt, c.dynamic),
       tensorType(bcShape(c.groupsC), c.elt, c.dynamic)};

@@ -13,6 +13,7 @@
 
 #include <cmath>
 #include <random>
+#include <utility>
 
 using namespace ssmc::ref;
 
@@ -147,6 +148,50 @@ TEST(ReferenceSelectiveScan, EqualsLinearRecurrenceScan) {
 Combiner sum = [](const std::vector<double> &a, const std::vector<double> &b) {
   return std::vector<double>{a[0] + b[0]};
 };
+
+TEST(ReferenceSSD, PerChannelSkipAndDtLimitClosedForm) {
+  // One head, P = 2 channels, N = 1, B = C = 1, two steps. dt_limit clamps
+  // softplus(dt + bias) to [lo, hi] (mamba_chunk_scan_combined), and D [H, P]
+  // weighs each channel's skip by its own D[h, p]:
+  //   h_1 = dt_1 x_1,  h_2 = exp(dt_2 A) h_1 + dt_2 x_2,  y_t = h_t + D[p] x_t.
+  SSDProblem p;
+  p.seqLen = 2, p.headDim = 2;
+  p.dtSoftplus = true;
+  p.dtLimit = std::make_pair(0.2, 0.9);
+  // softplus(-3 + 0.5) = 0.079 is raised to 0.2; softplus(2 + 0.5) = 2.58
+  // is lowered to 0.9.
+  p.dt = {-3.0, 2.0};
+  p.dtBias = {0.5};
+  p.A = {-1.3};
+  p.x = {0.4, -0.7, 1.1, 0.25};
+  p.B = {1.0, 1.0};
+  p.C = {1.0, 1.0};
+  p.D = {0.6, -1.7};
+  SSDResult r = ssd(p);
+  const double dt1 = 0.2, dt2 = 0.9;
+  for (int c = 0; c < 2; ++c) {
+    const double h1 = dt1 * p.x[c];
+    const double h2 = std::exp(dt2 * -1.3) * h1 + dt2 * p.x[2 + c];
+    EXPECT_NEAR(r.out[c], h1 + p.D[c] * p.x[c], 1e-12);
+    EXPECT_NEAR(r.out[2 + c], h2 + p.D[c] * p.x[2 + c], 1e-12);
+    EXPECT_NEAR(r.finalState[c], h2, 1e-12);
+  }
+  // Without dt_limit the raw step sizes apply; a D [H] of one value per head
+  // equals a D [H, P] with that value in every channel.
+  SSDProblem q = p;
+  q.dtLimit.reset();
+  q.D = {0.6};
+  SSDResult free = ssd(q);
+  const double sp1 = std::log1p(std::exp(-2.5));
+  EXPECT_NEAR(free.finalState[0],
+              std::exp(std::log1p(std::exp(2.5)) * -1.3) * sp1 * 0.4 +
+                  std::log1p(std::exp(2.5)) * 1.1,
+              1e-12);
+  q.D = {0.6, 0.6};
+  SSDResult perChannel = ssd(q);
+  for (size_t i = 0; i < free.out.size(); ++i)
+    EXPECT_EQ(free.out[i], perChannel.out[i]);
+}
 
 TEST(ReferenceScan, InclusiveExclusiveReverse) {
   const std::vector<double> x = {1, 2, 3, 4};

@@ -17,7 +17,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <optional>
 #include <random>
+#include <sstream>
+#include <utility>
 
 using namespace ssmc;
 
@@ -32,14 +35,32 @@ struct SSDConfig {
   std::vector<int64_t> offsets; // cu_seqlens (batch 1)
   std::string elt = "f32";
   bool dynamic = false;
+  /// With `full`: D [H, P] (one skip weight per head channel) instead of [H].
+  bool dPerChannel = false;
+  /// dt_limit [lo, hi] (clamp of dt after bias and softplus).
+  std::optional<std::pair<double, double>> dtLimit;
+  /// Element type of dt when it differs from x's (f32 next to bf16/f16).
+  std::string dtElt;
 };
+
+/// `v` as an MLIR f64 literal (inf as its bit pattern).
+std::string f64Literal(double v) {
+  if (std::isinf(v))
+    return v > 0 ? "0x7FF0000000000000" : "0xFFF0000000000000";
+  std::ostringstream os;
+  os.precision(17);
+  os << std::scientific << v;
+  return os.str();
+}
 
 std::string program(const SSDConfig &c) {
   using test::tensorType;
   const std::string acc = test::accumulatorOf(c.elt);
   std::string xt = tensorType({c.batch, c.len, c.heads, c.headDim}, c.elt, c.dynamic);
-  std::string dtt = tensorType({c.batch, c.len, c.heads}, c.elt, c.dynamic);
+  std::string dtt = tensorType({c.batch, c.len, c.heads},
+                               c.dtElt.empty() ? c.elt : c.dtElt, c.dynamic);
   std::string ht = tensorType({c.heads}, acc, c.dynamic);
+  std::string Dt = c.dPerChannel ? tensorType({c.heads, c.headDim}, acc, c.dynamic) : ht;
   std::string bt = tensorType({c.batch, c.len, c.groups, c.state}, c.elt, c.dynamic);
   const int64_t S = c.offsets.empty() ? c.batch : int64_t(c.offsets.size()) - 1;
   std::string st = tensorType({S, c.heads, c.headDim, c.state}, acc, c.dynamic);
@@ -47,8 +68,8 @@ std::string program(const SSDConfig &c) {
   std::string types = xt + ", " + dtt + ", " + ht + ", " + bt + ", " + bt;
   std::string extra;
   if (c.full) {
-    args += ", %D: " + ht + ", %z: " + xt + ", %bias: " + ht + ", %h0: " + st;
-    types += ", " + ht + ", " + xt + ", " + ht + ", " + st;
+    args += ", %D: " + Dt + ", %z: " + xt + ", %bias: " + ht + ", %h0: " + st;
+    types += ", " + Dt + ", " + xt + ", " + ht + ", " + st;
     extra = " D(%D) z(%z) dt_bias(%bias) h0(%h0)";
   }
   if (!c.offsets.empty()) {
@@ -59,6 +80,9 @@ std::string program(const SSDConfig &c) {
   }
   if (c.full)
     extra += " dt_softplus";
+  if (c.dtLimit)
+    extra += " {dt_limit = array<f64: " + f64Literal(c.dtLimit->first) + ", " +
+             f64Literal(c.dtLimit->second) + ">}";
   return "func.func @main(" + args + ") -> (" + xt + ", " + st + ") {\n" +
          "  %y, %h = ssm.ssd %x, %dt, %A, %B, %C" + extra + " : (" + types +
          ") -> (" + xt + ", " + st + ")\n  return %y, %h : " + xt + ", " + st +
@@ -79,6 +103,8 @@ void check(const SSDConfig &c, unsigned seed, double rtol,
   ref::SSDProblem p;
   p.batch = c.batch, p.seqLen = c.len, p.heads = c.heads, p.headDim = c.headDim;
   p.groups = c.groups, p.stateSize = c.state, p.dtSoftplus = c.full;
+  p.dtLimit = c.dtLimit;
+  DType dtType = c.dtElt.empty() ? elt : *parseDType(c.dtElt);
   std::vector<OwnedTensor> inputs;
   auto random = [&](DType dt, std::vector<int64_t> shape, double lo, double hi,
                     std::vector<double> &values) {
@@ -91,12 +117,15 @@ void check(const SSDConfig &c, unsigned seed, double rtol,
     inputs.push_back(std::move(t));
   };
   random(elt, {c.batch, c.len, c.heads, c.headDim}, -1, 1, p.x);
-  random(elt, {c.batch, c.len, c.heads}, c.full ? -3 : 0.01, c.full ? 1 : 0.5, p.dt);
+  random(dtType, {c.batch, c.len, c.heads}, c.full ? -3 : 0.01, c.full ? 1 : 0.5, p.dt);
   random(acc, {c.heads}, c.slowDecay ? -0.02 : -4, c.slowDecay ? -0.001 : -0.1, p.A);
   random(elt, {c.batch, c.len, c.groups, c.state}, -1, 1, p.B);
   random(elt, {c.batch, c.len, c.groups, c.state}, -1, 1, p.C);
   if (c.full) {
-    random(acc, {c.heads}, -1, 1, p.D);
+    if (c.dPerChannel)
+      random(acc, {c.heads, c.headDim}, -1, 1, p.D);
+    else
+      random(acc, {c.heads}, -1, 1, p.D);
     random(elt, {c.batch, c.len, c.heads, c.headDim}, -3, 3, p.z);
     random(acc, {c.heads}, -1, 0.5, p.dtBias);
     const int64_t S = c.offsets.empty() ? c.batch : int64_t(c.offsets.size()) - 1;
@@ -162,6 +191,18 @@ void checkGPUKernel(Target target) {
   b.elt = "bf16";
   b.full = true;
   check(b, 7, 1e-2, false, target);
+  // Mamba-2's D per head channel [H, P], dt clamped by dt_limit, and f32
+  // step sizes next to bf16 activations.
+  SSDConfig peer = cfg(2, 19, 3, 7, 3, 6);
+  peer.full = peer.dPerChannel = true;
+  peer.dtLimit = std::make_pair(0.05, 0.4);
+  check(peer, 12, 1e-4, false, target);
+  SSDConfig mixed = cfg(1, 21, 2, 9, 1, 8);
+  mixed.elt = "bf16";
+  mixed.dtElt = "f32";
+  mixed.full = mixed.dPerChannel = true;
+  mixed.dtLimit = std::make_pair(0.0, INFINITY);
+  check(mixed, 13, 1e-2, false, target);
   // Long sequences: the grid is short of threads, so the kernel splits L
   // into chunk groups (C = 4 at N = 16 and N = 128, C = 2 at N = 37) and
   // scans the chunks' states; h0 enters chunk 0, the last chunk writes the
@@ -236,6 +277,41 @@ TEST(SSDNumerics, BF16AndF64) {
   check(d, 5, 1e-10);
 }
 
+TEST(SSDNumerics, PerChannelSkipAndDtLimit) {
+  // D [H, P] (mamba_chunk_scan_combined with a D per head dimension) and
+  // dt_limit clamping after bias and softplus, at odd sizes; the limits cut
+  // through the range of softplus(dt + bias) so both bounds clamp.
+  SSDConfig c = cfg(2, 23, 5, 11, 5, 7);
+  c.full = c.dPerChannel = true;
+  c.dtLimit = std::make_pair(0.1, 0.6);
+  check(c, 40, 1e-4);
+  // Only a lower bound (as the peer's default (0, inf)), without softplus:
+  // step sizes below 0.2 are raised to it.
+  SSDConfig lower = cfg(1, 17, 3, 5, 1, 4);
+  lower.dtLimit = std::make_pair(0.2, INFINITY);
+  check(lower, 41, 1e-4);
+  // Packed sequences and dynamic shapes with both.
+  SSDConfig packed = cfg(1, 19, 2, 9, 1, 4);
+  packed.full = packed.dPerChannel = packed.dynamic = true;
+  packed.dtLimit = std::make_pair(0.05, 0.3);
+  packed.offsets = {0, 7, 19};
+  check(packed, 42, 1e-4);
+}
+
+TEST(SSDNumerics, F32StepSizesWithLowPrecisionActivations) {
+  // dt, A, D and dt_bias in f32 next to bf16/f16 x, B, C and z, as the
+  // peers keep them; each operand is read from its own type.
+  for (const char *elt : {"bf16", "f16"}) {
+    SCOPED_TRACE(elt);
+    SSDConfig c = cfg(2, 27, 3, 10, 3, 8);
+    c.elt = elt;
+    c.dtElt = "f32";
+    c.full = c.dPerChannel = true;
+    c.dtLimit = std::make_pair(0.0, 0.5);
+    check(c, 43, 1e-2);
+  }
+}
+
 TEST(SSDNumerics, PackedSequencesRestartTheState) {
   SSDConfig c = cfg(1, 19, 2, 9, 1, 4);
   c.full = true;
@@ -256,6 +332,11 @@ TEST(SSDDuality, RewrittenAsLinearAttentionMatchesTheReference) {
   packed.full = true;
   packed.offsets = {0, 4, 12};
   check(packed, 12, 1e-4, true);
+  // D per head channel and dt_limit pass through the rewrite.
+  SSDConfig peer = cfg(1, 13, 3, 5, 1, 4);
+  peer.full = peer.dPerChannel = true;
+  peer.dtLimit = std::make_pair(0.1, 0.5);
+  check(peer, 13, 1e-4, true);
 }
 
 TEST(SSDDuality, SSDIsLinearAttentionWithAScalarGate) {

@@ -18,6 +18,7 @@
 
 #include <cmath>
 #include <random>
+#include <utility>
 
 using namespace ssmc;
 
@@ -157,6 +158,78 @@ func.func @step(%x: tensor<1x4x18xf32>, %dt: tensor<1x4xf32>, %A: tensor<4xf32>,
   }
   EXPECT_LE(err, 1e-4);
   for (int64_t i = 0; i < H * P * N; ++i)
+    ASSERT_NEAR(state.getAsDouble(i), want.finalState[i], 1e-4);
+}
+
+TEST_P(DecodeSteps, SSDStepWithPeerOptionsReproducesTheSequence) {
+  // Mamba-2 decoding as the peers run it: bf16 x, B, C and z next to f32
+  // dt, A, D and dt_bias; D per head channel [H, P]; dt clamped to dt_limit
+  // after bias and softplus. Tolerance: bf16 outputs (1e-2 relative).
+  const int64_t B = 2, L = 6, H = 3, P = 5, G = 3, N = 7;
+  std::mt19937 rng(19);
+  ref::SSDProblem p;
+  p.batch = B, p.seqLen = L, p.heads = H, p.headDim = P, p.groups = G;
+  p.stateSize = N, p.dtSoftplus = true;
+  p.dtLimit = std::make_pair(0.1, 0.7);
+  // Low-precision inputs: the reference reads the rounded values.
+  auto rounded = [](std::vector<double> v) {
+    OwnedTensor t = tensorOf({int64_t(v.size())}, v, DType::BF16);
+    for (size_t i = 0; i < v.size(); ++i)
+      v[i] = t.getAsDouble(i);
+    return v;
+  };
+  // Sequence layouts [B, L, ...]; the steps read time slices of them.
+  p.x = rounded(randomValues(rng, B * L * H * P, -1, 1));
+  p.dt = randomValues(rng, B * L * H, -3, 1);
+  p.A = randomValues(rng, H, -4, -0.1);
+  p.B = rounded(randomValues(rng, B * L * G * N, -1, 1));
+  p.C = rounded(randomValues(rng, B * L * G * N, -1, 1));
+  p.D = randomValues(rng, H * P, -1, 1);
+  p.z = rounded(randomValues(rng, B * L * H * P, -2, 2));
+  p.dtBias = randomValues(rng, H, -1, 0.5);
+  ref::SSDResult want = ref::ssd(p);
+  auto jit = compileOrFail(GetParam(), R"mlir(
+func.func @step(%x: tensor<2x3x5xbf16>, %dt: tensor<2x3xf32>, %A: tensor<3xf32>, %B: tensor<2x3x7xbf16>,
+                %C: tensor<2x3x7xbf16>, %h: tensor<2x3x5x7xf32>, %D: tensor<3x5xf32>, %z: tensor<2x3x5xbf16>,
+                %bias: tensor<3xf32>) -> (tensor<2x3x5xbf16>, tensor<2x3x5x7xf32>) {
+  %y, %h1 = ssm.ssd_step %x, %dt, %A, %B, %C, %h D(%D) z(%z) dt_bias(%bias) dt_softplus
+      {dt_limit = array<f64: 0.1, 0.7>}
+      : (tensor<2x3x5xbf16>, tensor<2x3xf32>, tensor<3xf32>, tensor<2x3x7xbf16>, tensor<2x3x7xbf16>,
+         tensor<2x3x5x7xf32>, tensor<3x5xf32>, tensor<2x3x5xbf16>, tensor<3xf32>)
+      -> (tensor<2x3x5xbf16>, tensor<2x3x5x7xf32>)
+  return %y, %h1 : tensor<2x3x5xbf16>, tensor<2x3x5x7xf32>
+}
+)mlir");
+  ASSERT_TRUE(jit);
+  OwnedTensor A = tensorOf({H}, p.A), D = tensorOf({H, P}, p.D);
+  OwnedTensor bias = tensorOf({H}, p.dtBias);
+  OwnedTensor state(DType::F32, {B, H, P, N});
+  double err = 0, scale = 1;
+  for (int64_t t = 0; t < L; ++t) {
+    // Rows of width `w` at step t of every batch entry.
+    auto slice = [&](const std::vector<double> &v, int64_t w) {
+      std::vector<double> r;
+      for (int64_t b = 0; b < B; ++b)
+        r.insert(r.end(), v.begin() + (b * L + t) * w, v.begin() + (b * L + t + 1) * w);
+      return r;
+    };
+    OwnedTensor x = tensorOf({B, H, P}, slice(p.x, H * P), DType::BF16);
+    OwnedTensor dt = tensorOf({B, H}, slice(p.dt, H));
+    OwnedTensor bt = tensorOf({B, G, N}, slice(p.B, G * N), DType::BF16);
+    OwnedTensor ct = tensorOf({B, G, N}, slice(p.C, G * N), DType::BF16);
+    OwnedTensor zt = tensorOf({B, H, P}, slice(p.z, H * P), DType::BF16);
+    auto r = jit->run("step", {x.view(), dt.view(), A.view(), bt.view(), ct.view(),
+                               state.view(), D.view(), zt.view(), bias.view()});
+    ASSERT_TRUE(static_cast<bool>(r)) << llvm::toString(r.takeError());
+    std::vector<double> w = slice(want.out, H * P);
+    for (int64_t i = 0; i < B * H * P; ++i) {
+      err = std::max(err, std::fabs((*r)[0].getAsDouble(i) - w[i]));
+      scale = std::max(scale, std::fabs(w[i]));
+    }
+    state = std::move((*r)[1]);
+  }
+  EXPECT_LE(err, 1e-2 * scale);
+  for (int64_t i = 0; i < B * H * P * N; ++i)
     ASSERT_NEAR(state.getAsDouble(i), want.finalState[i], 1e-4);
 }
 

@@ -132,14 +132,48 @@ OpCost costOf(ssm::CausalConv1dOp op, int64_t seqLenOverride) {
   c.opName = op->getName().getStringRef().str();
   c.accumulatorType = typeName(op.getAccumulatorType());
   c.seqLen = seqLenOverride > 0 ? Count(seqLenOverride) : dim(xTy, 2);
-  // The last W - 1 inputs of every channel.
-  c.stateElements = W ? batch * chans * Count(*W - 1) : Count();
+  // The last W - 1 inputs of every channel of every sequence (B, or the
+  // packed sequences of cu_seqlens).
+  Count states = batch;
+  if (Value cu = op.getCuSeqlens()) {
+    Count offsets = dim(cast<ShapedType>(cu.getType()), 0);
+    states = offsets ? Count(*offsets - 1) : Count();
+  }
+  c.stateElements = W ? states * chans * Count(*W - 1) : Count();
   c.stateBytes = c.stateElements * Count(eb);
   c.flopsPerToken = batch * chans * (Count(2) * W + Count(op.getSilu() ? 3 : 0));
   c.transcendentalsPerToken = batch * chans * Count(op.getSilu() ? 1 : 0);
   c.bytesPerToken = batch * chans * Count(2 * eb);
-  c.paramBytes = chans * W * Count(eb) +
-                 (op.getBias() ? chans * Count(eb) : Count(0));
+  int64_t wb = elementBytes(getElementTypeOrSelf(op.getWeight().getType()));
+  c.paramBytes = chans * W * Count(wb) +
+                 (op.getBias() ? chans * Count(wb) : Count(0)) +
+                 bytesOf(op.getCuSeqlens());
+  return c;
+}
+
+/// One token of the conv: W taps per channel of every batch entry; the
+/// state is the whole pool [P, D, S] (a ring buffer may hold more than the
+/// W - 1 inputs the taps read).
+OpCost costOf(ssm::CausalConv1dStepOp op) {
+  auto xTy = op.getX().getType();
+  auto sTy = cast<ShapedType>(op.getState().getType());
+  int64_t eb = elementBytes(xTy.getElementType());
+  int64_t sb = elementBytes(sTy.getElementType());
+  Count batch = dim(xTy, 0), chans = dim(xTy, 1),
+        W = dim(cast<ShapedType>(op.getWeight().getType()), 1);
+  OpCost c;
+  c.opName = op->getName().getStringRef().str();
+  c.accumulatorType = typeName(op.getAccumulatorType());
+  c.seqLen = Count(1);
+  c.stateElements = dim(sTy, 0) * dim(sTy, 1) * dim(sTy, 2);
+  c.stateBytes = c.stateElements * Count(sb);
+  c.flopsPerToken = batch * chans * (Count(2) * W + Count(op.getSilu() ? 3 : 0));
+  c.transcendentalsPerToken = batch * chans * Count(op.getSilu() ? 1 : 0);
+  // x in, out back, the window read and one state entry written.
+  c.bytesPerToken = batch * chans * (Count(2 * eb) + W * Count(sb));
+  int64_t wb = elementBytes(getElementTypeOrSelf(op.getWeight().getType()));
+  c.paramBytes = chans * W * Count(wb) +
+                 (op.getBias() ? chans * Count(wb) : Count(0));
   return c;
 }
 
@@ -348,7 +382,8 @@ std::optional<OpCost> stepCost(Operation *step) {
         arg(op.getX(), 1), arg(op.getDt(), 1), arg(op.getA(), {}),
         arg(op.getB(), 1), arg(op.getC(), 1), arg(op.getD(), {}),
         op.getZ() ? arg(op.getZ(), 1) : Value(), arg(op.getDtBias(), {}),
-        arg(op.getState(), {}), Value(), op.getDtSoftplusAttr());
+        arg(op.getState(), {}), Value(), op.getDtSoftplusAttr(),
+        op.getDtLimitAttr());
   } else if (auto op = dyn_cast<ssm::LinearAttentionStepOp>(step)) {
     seq = ssm::LinearAttentionOp::create(
         b, loc, withUnitDim(op.getOut().getType(), 2), op.getNewState().getType(),
@@ -483,6 +518,8 @@ int64_t elementBytes(Type type) {
 }
 
 std::optional<OpCost> estimateCost(Operation *op, int64_t seqLenOverride) {
+  if (auto conv = dyn_cast<ssm::CausalConv1dStepOp>(op))
+    return costOf(conv);
   // A decode step costs one token of the sequence op it pairs with.
   if (auto seq = dyn_cast<ssm::SequenceOpInterface>(op); seq && seq.isDecodeStep())
     return stepCost(op);

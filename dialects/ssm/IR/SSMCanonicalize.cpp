@@ -86,7 +86,7 @@ struct DropZeroSSDOperands : OpRewritePattern<SSDOp> {
         rw, op.getLoc(), outTy, stateTy, op.getX(), op.getDt(), op.getA(),
         op.getB(), op.getC(), dropD ? Value() : op.getD(), op.getZ(),
         dropBias ? Value() : op.getDtBias(), op.getH0(), op.getCuSeqlens(),
-        op.getDtSoftplusAttr());
+        op.getDtSoftplusAttr(), op.getDtLimitAttr());
     rw.replaceOp(op, next->getResults());
     return success();
   }

@@ -176,6 +176,35 @@ LogicalResult checkScale(Operation *op, FloatAttr scale) {
   return success();
 }
 
+/// An optional dt_limit holds two values lo <= hi (hi may be +inf); neither
+/// is NaN.
+LogicalResult checkDtLimit(Operation *op, std::optional<ArrayRef<double>> limit) {
+  if (!limit)
+    return success();
+  if (limit->size() != 2)
+    return op->emitOpError() << "'dt_limit' must hold two values [lo, hi], got "
+                             << limit->size();
+  double lo = (*limit)[0], hi = (*limit)[1];
+  if (std::isnan(lo) || std::isnan(hi) || lo > hi)
+    return op->emitOpError() << "'dt_limit' must satisfy lo <= hi, got [" << lo
+                             << ", " << hi << "]";
+  return success();
+}
+
+/// Mamba-2's D: one skip weight per head [H] or per head and channel [H, P].
+LogicalResult checkHeadSkip(Operation *op, DimEnv &env, Value d) {
+  if (!d)
+    return success();
+  auto t = cast<ShapedType>(d.getType());
+  if (t.getRank() == 2)
+    return env.check("D", t, {"H", "P"});
+  if (t.getRank() != 1)
+    return op->emitOpError() << "operand 'D' must have rank 1 [H] or rank 2 "
+                                "[H, P], got rank "
+                             << t.getRank();
+  return env.check("D", t, {"H"});
+}
+
 Type accumulatorTypeFor(Type elementType) {
   if (elementType.isF64())
     return elementType;
@@ -281,7 +310,7 @@ LogicalResult SelectiveScanOp::verify() {
                            << got;
     return success();
   };
-  if (failed(checkSame("delta", getDelta())) ||
+  if (failed(checkParam("delta", getDelta())) ||
       failed(checkSame("B", getB())) || failed(checkSame("C", getC())) ||
       failed(checkSame("z", getZ())) || failed(checkParam("A", getA())) ||
       failed(checkParam("D", getD())) ||
@@ -312,7 +341,7 @@ LogicalResult SSDOp::verify() {
       failed(env.check("A", shaped(getA()), {"H"})) ||
       failed(env.check("B", shaped(getB()), {"B", "L", "G", "N"})) ||
       failed(env.check("C", shaped(getC()), {"B", "L", "G", "N"})) ||
-      (getD() && failed(env.check("D", shaped(getD()), {"H"}))) ||
+      failed(checkHeadSkip(getOperation(), env, getD())) ||
       (getZ() && failed(env.check("z", shaped(getZ()), {"B", "L", "H", "P"}))) ||
       (getDtBias() && failed(env.check("dt_bias", shaped(getDtBias()), {"H"}))) ||
       failed(env.check("out", shaped(getOut()), {"B", "L", "H", "P"})))
@@ -335,14 +364,16 @@ LogicalResult SSDOp::verify() {
     return failure();
   Type elt = getX().getType().getElementType();
   Type acc = getAccumulatorType();
-  for (auto [name, v] : {std::pair<StringRef, Value>{"dt", getDt()}, {"B", getB()},
+  if (failed(checkDtLimit(getOperation(), getDtLimit())))
+    return failure();
+  for (auto [name, v] : {std::pair<StringRef, Value>{"B", getB()},
                          {"C", getC()}, {"z", getZ()}, {"out", getOut()}})
     if (v && getElementTypeOrSelf(v.getType()) != elt)
       return emitOpError() << "'" << name << "' must have element type " << elt
                            << " (the element type of 'x'), got "
                            << getElementTypeOrSelf(v.getType());
-  for (auto [name, v] : {std::pair<StringRef, Value>{"A", getA()}, {"D", getD()},
-                         {"dt_bias", getDtBias()}})
+  for (auto [name, v] : {std::pair<StringRef, Value>{"dt", getDt()}, {"A", getA()},
+                         {"D", getD()}, {"dt_bias", getDtBias()}})
     if (v && getElementTypeOrSelf(v.getType()) != elt &&
         getElementTypeOrSelf(v.getType()) != acc)
       return emitOpError() << "operand '" << name << "' must have element type "
@@ -498,16 +529,23 @@ LogicalResult CausalConv1dOp::verify() {
   if (!ShapedType::isDynamic(width) && width < 1)
     return emitOpError() << "the kernel width W must be at least 1, got "
                          << width;
+  // States are per batch entry, or per packed sequence with cu_seqlens.
+  FailureOr<StringRef> stateBatchOr =
+      checkPackedSequences(getOperation(), env, getCuSeqlens());
+  if (failed(stateBatchOr))
+    return failure();
+  StringRef stateBatch = *stateBatchOr;
   for (auto [name, v] : {std::pair<StringRef, Value>{"initial_state", getInitialState()},
                          {"final_state", getFinalState()}}) {
     if (!v)
       continue;
     ShapedType t = shaped(v);
     if (t.getRank() != 3)
-      return emitOpError() << "'" << name << "' must have rank 3 [B, D, W - 1], got rank "
+      return emitOpError() << "'" << name << "' must have rank 3 ["
+                           << stateBatch << ", D, W - 1], got rank "
                            << t.getRank();
     if (failed(env.check(name, shaped(v).clone(t.getShape().take_front(2)),
-                         {"B", "D"})))
+                         {stateBatch, "D"})))
       return failure();
     int64_t got = t.getDimSize(2);
     if (!ShapedType::isDynamic(got) && !ShapedType::isDynamic(width) &&
@@ -515,14 +553,79 @@ LogicalResult CausalConv1dOp::verify() {
       return emitOpError() << "'" << name << "' must hold W - 1 = " << width - 1
                            << " inputs per channel, got " << got;
   }
+  if (failed(checkSequenceCount(getOperation(), env, getCuSeqlens())))
+    return failure();
   Type elt = getX().getType().getElementType();
-  for (auto [name, v] : {std::pair<StringRef, Value>{"weight", getWeight()},
-                         {"bias", getBias()}, {"initial_state", getInitialState()},
+  Type acc = getAccumulatorType();
+  for (auto [name, v] : {std::pair<StringRef, Value>{"initial_state", getInitialState()},
                          {"out", getOut()}, {"final_state", getFinalState()}})
     if (v && getElementTypeOrSelf(v.getType()) != elt)
       return emitOpError() << "'" << name << "' must have element type " << elt
                            << " (the element type of 'x'), got "
                            << getElementTypeOrSelf(v.getType());
+  for (auto [name, v] : {std::pair<StringRef, Value>{"weight", getWeight()},
+                         {"bias", getBias()}})
+    if (v && getElementTypeOrSelf(v.getType()) != elt &&
+        getElementTypeOrSelf(v.getType()) != acc)
+      return emitOpError() << "operand '" << name << "' must have element type "
+                           << elt << " or the accumulator type " << acc
+                           << ", got " << getElementTypeOrSelf(v.getType());
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// CausalConv1dStepOp
+//===----------------------------------------------------------------------===//
+
+Type CausalConv1dStepOp::getAccumulatorType() {
+  return accumulatorTypeFor(getX().getType().getElementType());
+}
+
+LogicalResult CausalConv1dStepOp::verify() {
+  DimEnv env(getOperation());
+  auto shaped = [](Value v) { return cast<RankedTensorType>(v.getType()); };
+  StringRef pool = getConvStateIndices() ? "P" : "B";
+  if (failed(env.check("x", shaped(getX()), {"B", "D"})) ||
+      failed(env.check("weight", shaped(getWeight()), {"D", "W"})) ||
+      (getBias() && failed(env.check("bias", shaped(getBias()), {"D"}))) ||
+      failed(env.check("state", shaped(getState()), {pool, "D", "S"})) ||
+      failed(env.check("out", shaped(getOut()), {"B", "D"})) ||
+      failed(env.check("new_state", shaped(getNewState()), {pool, "D", "S"})) ||
+      (getCacheSeqlens() &&
+       failed(env.check("cache_seqlens", shaped(getCacheSeqlens()), {"B"}))) ||
+      (getConvStateIndices() &&
+       failed(env.check("conv_state_indices", shaped(getConvStateIndices()),
+                        {"B"}))))
+    return failure();
+  int64_t width = env.lookup("W"), stateLen = env.lookup("S");
+  if (!ShapedType::isDynamic(width) && width < 1)
+    return emitOpError() << "the kernel width W must be at least 1, got "
+                         << width;
+  if (!ShapedType::isDynamic(width) && !ShapedType::isDynamic(stateLen) &&
+      stateLen < width - 1)
+    return emitOpError() << "the state must hold at least W - 1 = " << width - 1
+                         << " inputs per channel, got " << stateLen;
+  if (getCacheSeqlens() && !ShapedType::isDynamic(stateLen) && stateLen == 0)
+    return emitOpError() << "'cache_seqlens' needs a ring buffer of at least "
+                            "one entry, got a state of length 0";
+  Type elt = getX().getType().getElementType();
+  Type acc = getAccumulatorType();
+  Type outElt = getElementTypeOrSelf(getOut().getType());
+  if (outElt != elt)
+    return emitOpError() << "'out' must have element type " << elt
+                         << " (the element type of 'x'), got " << outElt;
+  for (auto [name, v] : {std::pair<StringRef, Value>{"weight", getWeight()},
+                         {"bias", getBias()}, {"state", getState()}})
+    if (v && getElementTypeOrSelf(v.getType()) != elt &&
+        getElementTypeOrSelf(v.getType()) != acc)
+      return emitOpError() << "operand '" << name << "' must have element type "
+                           << elt << " or the accumulator type " << acc
+                           << ", got " << getElementTypeOrSelf(v.getType());
+  Type st = getElementTypeOrSelf(getState().getType());
+  if (getElementTypeOrSelf(getNewState().getType()) != st)
+    return emitOpError() << "'new_state' must have the element type of 'state' ("
+                         << st << "), got "
+                         << getElementTypeOrSelf(getNewState().getType());
   return success();
 }
 
@@ -585,21 +688,25 @@ LogicalResult SelectiveScanStepOp::verify() {
                                           : ArrayRef<StringRef>(grouped))))
       return failure();
   }
-  if (failed(env.check("state", shaped(getState()), {"B", "Dm", "N"})) ||
+  StringRef pool = getStateBatchIndices() ? "P" : "B";
+  if (failed(env.check("state", shaped(getState()), {pool, "Dm", "N"})) ||
       (getD() && failed(env.check("D", shaped(getD()), {"Dm"}))) ||
       (getZ() && failed(env.check("z", shaped(getZ()), {"B", "Dm"}))) ||
       (getDeltaBias() &&
        failed(env.check("delta_bias", shaped(getDeltaBias()), {"Dm"}))) ||
       failed(env.check("out", shaped(getOut()), {"B", "Dm"})) ||
-      failed(env.check("new_state", shaped(getNewState()), {"B", "Dm", "N"})))
+      failed(env.check("new_state", shaped(getNewState()), {pool, "Dm", "N"})) ||
+      (getStateBatchIndices() &&
+       failed(env.check("state_batch_indices", shaped(getStateBatchIndices()),
+                        {"B"}))))
     return failure();
   if (failed(checkGroupCount(getOperation(), env, "Dm", "channel count Dm")))
     return failure();
   return checkStepTypes(
       getOperation(), getU(),
-      {{"delta", getDelta()}, {"B", getB()}, {"C", getC()}, {"z", getZ()},
-       {"out", getOut()}},
-      {{"A", getA()}, {"D", getD()}, {"delta_bias", getDeltaBias()}},
+      {{"B", getB()}, {"C", getC()}, {"z", getZ()}, {"out", getOut()}},
+      {{"delta", getDelta()}, {"A", getA()}, {"D", getD()},
+       {"delta_bias", getDeltaBias()}},
       {{"state", getState()}, {"new_state", getNewState()}});
 }
 
@@ -611,19 +718,25 @@ LogicalResult SSDStepOp::verify() {
       failed(env.check("A", shaped(getA()), {"H"})) ||
       failed(env.check("B", shaped(getB()), {"B", "G", "N"})) ||
       failed(env.check("C", shaped(getC()), {"B", "G", "N"})) ||
-      failed(env.check("state", shaped(getState()), {"B", "H", "P", "N"})) ||
-      (getD() && failed(env.check("D", shaped(getD()), {"H"}))) ||
+      failed(env.check("state", shaped(getState()),
+                       {getStateBatchIndices() ? "Ps" : "B", "H", "P", "N"})) ||
+      failed(checkHeadSkip(getOperation(), env, getD())) ||
       (getZ() && failed(env.check("z", shaped(getZ()), {"B", "H", "P"}))) ||
       (getDtBias() && failed(env.check("dt_bias", shaped(getDtBias()), {"H"}))) ||
       failed(env.check("out", shaped(getOut()), {"B", "H", "P"})) ||
-      failed(env.check("new_state", shaped(getNewState()), {"B", "H", "P", "N"})))
+      failed(env.check("new_state", shaped(getNewState()),
+                       {getStateBatchIndices() ? "Ps" : "B", "H", "P", "N"})) ||
+      (getStateBatchIndices() &&
+       failed(env.check("state_batch_indices", shaped(getStateBatchIndices()),
+                        {"B"}))))
     return failure();
-  if (failed(checkGroupCount(getOperation(), env, "H", "head count H")))
+  if (failed(checkGroupCount(getOperation(), env, "H", "head count H")) ||
+      failed(checkDtLimit(getOperation(), getDtLimit())))
     return failure();
   return checkStepTypes(
       getOperation(), getX(),
-      {{"dt", getDt()}, {"B", getB()}, {"C", getC()}, {"z", getZ()}, {"out", getOut()}},
-      {{"A", getA()}, {"D", getD()}, {"dt_bias", getDtBias()}},
+      {{"B", getB()}, {"C", getC()}, {"z", getZ()}, {"out", getOut()}},
+      {{"dt", getDt()}, {"A", getA()}, {"D", getD()}, {"dt_bias", getDtBias()}},
       {{"state", getState()}, {"new_state", getNewState()}});
 }
 
@@ -1134,11 +1247,25 @@ StringRef AttentionOp::getPairedOpName() {
 
 SmallVector<int64_t> CausalConv1dOp::getStateShape() {
   int64_t w = dimOf(getWeight(), 1);
-  return {dimOf(getX(), 0), dimOf(getX(), 1),
+  int64_t states = dimOf(getX(), 0);
+  if (Value cu = getCuSeqlens()) {
+    int64_t offsets = dimOf(cu, 0);
+    states = ShapedType::isDynamic(offsets) ? ShapedType::kDynamic : offsets - 1;
+  }
+  return {states, dimOf(getX(), 1),
           ShapedType::isDynamic(w) ? ShapedType::kDynamic : w - 1};
 }
-// The conv's decode step is part of the models' programs, not an op.
-StringRef CausalConv1dOp::getPairedOpName() { return ""; }
+StringRef CausalConv1dOp::getPairedOpName() {
+  return CausalConv1dStepOp::getOperationName();
+}
+
+SmallVector<int64_t> CausalConv1dStepOp::getStateShape() {
+  return shapeOf(getState());
+}
+bool CausalConv1dStepOp::isDecodeStep() { return true; }
+StringRef CausalConv1dStepOp::getPairedOpName() {
+  return CausalConv1dOp::getOperationName();
+}
 
 Type SelectiveScanStepOp::getAccumulatorType() {
   return getElementTypeOrSelf(getState().getType());

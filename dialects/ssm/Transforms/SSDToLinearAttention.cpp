@@ -22,6 +22,8 @@
 #include "mlir/IR/AffineMap.h"
 #include "mlir/IR/PatternMatch.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace ssmc::decompose;
 
@@ -106,14 +108,26 @@ private:
       maps.push_back(mapOf(3, {d(2)}));
     }
     bool withSoftplus = op.getDtSoftplus();
+    std::optional<ArrayRef<double>> limit = op.getDtLimit();
     dt = generic({Bs, L, H}, {sB, sL, sH}, ins, maps,
                  [&](OpBuilder &b, ValueRange args) -> Value {
                    Value s = args[0];
                    if (args.size() > 2)
                      s = arith::AddFOp::create(b, loc, s, args[1]);
-                   if (!withSoftplus)
+                   if (withSoftplus)
+                     s = softplus(b, loc, s, elt);
+                   if (!limit)
                      return s;
-                   return softplus(b, loc, s, elt);
+                   // dt_limit [lo, hi]; an infinite bound is no bound.
+                   auto bound = [&](double v) -> Value {
+                     return arith::ConstantOp::create(b, loc,
+                                                      b.getFloatAttr(elt, v));
+                   };
+                   if (!std::isinf((*limit)[0]))
+                     s = arith::MaxNumFOp::create(b, loc, s, bound((*limit)[0]));
+                   if (!std::isinf((*limit)[1]))
+                     s = arith::MinNumFOp::create(b, loc, s, bound((*limit)[1]));
+                   return s;
                  });
   }
 
@@ -176,8 +190,10 @@ private:
     bool hasD = static_cast<bool>(op.getD()),
          hasZ = static_cast<bool>(op.getZ());
     if (hasD) {
+      // D [H] per head or [H, P] per head channel.
       ins.push_back(op.getD());
-      maps.push_back(mapOf(4, {d(2)}));
+      bool perChannel = cast<RankedTensorType>(op.getD().getType()).getRank() == 2;
+      maps.push_back(perChannel ? mapOf(4, {d(2), d(3)}) : mapOf(4, {d(2)}));
     }
     if (hasZ) {
       ins.push_back(op.getZ());

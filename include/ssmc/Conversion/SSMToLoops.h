@@ -35,6 +35,7 @@ void populateScanToLoopsPatterns(mlir::RewritePatternSet &patterns);
 /// (ssm -> ssm/linalg; f32/f64, shared B/C).
 /// ssd as ssm.linear_attention plus linalg ops (ssm -> ssm/linalg).
 void populateCausalConv1dToLoopsPatterns(mlir::RewritePatternSet &patterns);
+void populateCausalConv1dStepToLoopsPatterns(mlir::RewritePatternSet &patterns);
 void populateDPToLoopsPatterns(mlir::RewritePatternSet &patterns);
 void populateSSDToLoopsPatterns(mlir::RewritePatternSet &patterns,
                                 const SSMToLoopsOptions &options);

@@ -5,8 +5,10 @@
 // and exp(dt A) staged per tile of steps in shared memory, each column's N
 // state values split over threads as registers, the read-out C . h reduced
 // over a column's threads. As for selective_scan, the kernel names host
-// buffers and ssm-gpu-stage-buffers stages them. f32/f16/bf16 operands,
-// static N <= 256, no cu_seqlens; other forms stay on the CPU lowering.
+// buffers and ssm-gpu-stage-buffers stages them. f32/f16/bf16 operands
+// (each read from its own type), D per head or per head channel, dt_limit
+// clamped as the step sizes are staged; static N <= 256, no cu_seqlens;
+// other forms stay on the CPU lowering.
 //
 //===----------------------------------------------------------------------===//
 
@@ -21,6 +23,8 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/PatternMatch.h"
+
+#include <cmath>
 
 using namespace mlir;
 using namespace ssmc::detail;
@@ -148,6 +152,13 @@ void SSDKernel::stageTile(OpBuilder &sb, Value b, Value h, Value lane,
       d = arith::AddFOp::create(db, loc, d, load32(db, loc, bias, ValueRange{h}));
     if (op.getDtSoftplus())
       d = softplus(db, loc, d);
+    if (std::optional<ArrayRef<double>> limit = op.getDtLimit()) {
+      // dt_limit [lo, hi]; an infinite bound is no bound.
+      if (!std::isinf((*limit)[0]))
+        d = arith::MaxNumFOp::create(db, loc, d, cf32(db, loc, (*limit)[0]));
+      if (!std::isinf((*limit)[1]))
+        d = arith::MinNumFOp::create(db, loc, d, cf32(db, loc, (*limit)[1]));
+    }
     Value a = load32(db, loc, A, ValueRange{h});
     Value row = arith::AddIOp::create(db, loc, row0, s);
     memref::StoreOp::create(db, loc, d, st[2], row);
@@ -187,9 +198,14 @@ void SSDKernel::finishStep(OpBuilder &bb, const ColumnAt &at, Value t,
                            ArrayRef<Value> sums) {
   Value y = sums[0];
   SmallVector<Value> xAt{at.b, t, at.h, at.col};
-  if (D)
-    y = math::FmaOp::create(bb, loc, load32(bb, loc, D, ValueRange{at.h}),
+  if (D) {
+    // D [H] per head or [H, P] per head channel.
+    SmallVector<Value> dAt{at.h};
+    if (cast<MemRefType>(D.getType()).getRank() == 2)
+      dAt.push_back(at.col);
+    y = math::FmaOp::create(bb, loc, load32(bb, loc, D, dAt),
                             load32(bb, loc, x, xAt), y);
+  }
   if (z)
     y = arith::MulFOp::create(bb, loc, y, silu(bb, loc, load32(bb, loc, z, xAt)));
   store32(bb, loc, y, out, xAt);

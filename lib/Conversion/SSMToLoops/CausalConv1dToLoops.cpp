@@ -1,9 +1,13 @@
 //===- CausalConv1dToLoops.cpp - CPU lowering of the causal conv ----------===//
 //
-// Parallel over (batch, channel); per channel one pass over the sequence
-// with the W taps as an inner loop. Inputs before the start of the sequence
-// come from initial_state (or are zero). Scalar code: the convolution costs
-// W multiply-adds per element, far below the scan it feeds.
+// Parallel over (sequence, channel): a sequence is a batch entry, or one of
+// the packed sequences of cu_seqlens (its steps [begin, end) of the single
+// batch entry). Per channel one pass over the sequence with the W taps as an
+// inner loop; inputs before the start of the sequence come from its
+// initial_state (or are zero), so no tap crosses a sequence boundary.
+// Weight and bias are read from their own element type. Scalar code: the
+// convolution costs W multiply-adds per element, far below the scan it
+// feeds.
 //
 //===----------------------------------------------------------------------===//
 
@@ -38,7 +42,8 @@ public:
     auto guard = scf::IfOp::create(rw, loc, checkShapes(), false);
     rw.setInsertionPointToStart(&guard.getThenRegion().front());
     scf::ParallelOp::create(
-        rw, loc, ValueRange{c0, c0}, ValueRange{batch, chans}, ValueRange{c1, c1},
+        rw, loc, ValueRange{c0, c0}, ValueRange{sequences, chans},
+        ValueRange{c1, c1},
         [&](OpBuilder &b, Location loc, ValueRange ivs) {
           ChannelEmitter{*this, b, loc, ivs[0], ivs[1]}.emit();
         });
@@ -52,15 +57,20 @@ private:
     x = toBuffer(rw, loc, op.getX()), w = toBuffer(rw, loc, op.getWeight()),
     bias = toBuffer(rw, loc, op.getBias()),
     init = toBuffer(rw, loc, op.getInitialState());
+    cu = toBuffer(rw, loc, op.getCuSeqlens());
     batch = dimOf(rw, loc, x, 0), chans = dimOf(rw, loc, x, 1),
     len = dimOf(rw, loc, x, 2), width = dimOf(rw, loc, w, 1);
     c0 = arith::ConstantIndexOp::create(rw, loc, 0);
     c1 = arith::ConstantIndexOp::create(rw, loc, 1);
     widthM1 = arith::SubIOp::create(rw, loc, width, c1);
+    // Packed sequences each own a state; otherwise each batch entry does.
+    sequences = cu ? arith::SubIOp::create(rw, loc, dimOf(rw, loc, cu, 0), c1)
+                         .getResult()
+                   : batch;
 
     out = allocLike(rw, loc, op.getOut().getType(), {batch, chans, len});
     if (Value r = op.getFinalState())
-      fs = allocLike(rw, loc, r.getType(), {batch, chans, widthM1});
+      fs = allocLike(rw, loc, r.getType(), {sequences, chans, widthM1});
   }
 
   /// The run-time shape checks; returns the condition the loops run under.
@@ -71,30 +81,43 @@ private:
         dW1{"W - 1", widthM1, "dimension 1 of 'weight' minus 1"};
     checkOperandDims(checks, rw, loc, w, "weight", {dD});
     checkOperandDims(checks, rw, loc, bias, "bias", {dD});
-    checkOperandDims(checks, rw, loc, init, "initial_state", {dB, dD, dW1});
+    NamedDim dS{"S", sequences, cu ? "the number of sequences in 'cu_seqlens'"
+                                   : "dimension 0 of 'x'"};
+    checkOperandDims(checks, rw, loc, init, "initial_state", {dS, dD, dW1});
     checkResultDims(checks, rw, loc, op.getOut().getType(), "out",
                     {dB, dD, dL});
     if (Value r = op.getFinalState())
       checkResultDims(checks, rw, loc, cast<RankedTensorType>(r.getType()),
-                      "final_state", {dB, dD, dW1});
+                      "final_state", {dS, dD, dW1});
+    if (cu) {
+      NamedDim one{"B", c1, "1 (sequences are packed into one batch entry)"};
+      checkOperandDims(checks, rw, loc, x, "x", {one});
+      checkPackedOffsets(checks, rw, loc, cu, sequences, len);
+    }
     checks.require(arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::sge,
                                          width, c1),
                    width, c1, "the kernel width W must be at least 1");
     return checks.allOk();
   }
 
-  /// Channel `d` of batch entry `bi`: the output sequence, then the last
+  /// Channel `d` of sequence `seq`: the output sequence, then the last
   /// W - 1 inputs as the final state.
   struct ChannelEmitter {
     CausalConvLowering &c;
     OpBuilder &b;
     Location loc;
-    Value bi, d;
-    /// The accumulator's 0, set by emit().
-    Value zero = {};
+    Value seq, d;
+    /// The accumulator's 0, the batch entry read and the sequence's steps
+    /// [begin, end), set by emit().
+    Value zero = {}, bi = {}, begin = {}, end = {};
 
     void emit() {
       zero = arith::ConstantOp::create(b, loc, b.getFloatAttr(c.acc, 0));
+      bi = c.cu ? c.c0 : seq;
+      begin = c.cu ? packedOffset(b, loc, c.cu, seq) : c.c0;
+      end = c.cu ? packedOffset(b, loc, c.cu,
+                                arith::AddIOp::create(b, loc, seq, c.c1))
+                 : c.len;
       Value bd = c.bias ? load(c.bias, {d}) : zero;
       emitOutputs(bd);
       if (c.fs)
@@ -105,10 +128,11 @@ private:
       return castFloat(b, loc, memref::LoadOp::create(b, loc, mem, at), c.acc);
     }
 
-    /// xx(t) for any t >= -(W - 1).
+    /// xx(t) for any t >= begin - (W - 1): x inside the sequence, before it
+    /// the sequence's initial state (or zero).
     Value input(OpBuilder &b, Value t) {
       Value inside =
-          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, t, c.c0);
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, t, begin);
       auto branch = scf::IfOp::create(
           b, loc, inside,
           [&](OpBuilder &b, Location loc) {
@@ -118,7 +142,10 @@ private:
             Value v = zero;
             if (c.init)
               v = load(c.init,
-                       {bi, d, arith::AddIOp::create(b, loc, c.widthM1, t)});
+                       {seq, d,
+                        arith::AddIOp::create(
+                            b, loc, c.widthM1,
+                            arith::SubIOp::create(b, loc, t, begin))});
             scf::YieldOp::create(b, loc, v);
           });
       return branch.getResult(0);
@@ -129,7 +156,7 @@ private:
     void emitOutputs(Value bd) {
       Type e = cast<MemRefType>(c.out.getType()).getElementType();
       scf::ForOp::create(
-          b, loc, c.c0, c.len, c.c1, ValueRange{},
+          b, loc, begin, end, c.c1, ValueRange{},
           [&](OpBuilder &b, Location loc, Value t, ValueRange) {
             Value first = arith::SubIOp::create(b, loc, t, c.widthM1);
             auto taps = scf::ForOp::create(
@@ -156,16 +183,16 @@ private:
           });
     }
 
-    /// final_state[j] = xx(L - (W - 1) + j).
+    /// final_state[j] = xx(end - (W - 1) + j).
     void storeFinalState() {
       scf::ForOp::create(
           b, loc, c.c0, c.widthM1, c.c1, ValueRange{},
           [&](OpBuilder &b, Location loc, Value j, ValueRange) {
             Value t = arith::AddIOp::create(
-                b, loc, arith::SubIOp::create(b, loc, c.len, c.widthM1), j);
+                b, loc, arith::SubIOp::create(b, loc, end, c.widthM1), j);
             Type fe = cast<MemRefType>(c.fs.getType()).getElementType();
             memref::StoreOp::create(b, loc, castFloat(b, loc, input(b, t), fe),
-                                    c.fs, ValueRange{bi, d, j});
+                                    c.fs, ValueRange{seq, d, j});
             scf::YieldOp::create(b, loc);
           });
     }
@@ -175,7 +202,8 @@ private:
   PatternRewriter &rw;
   Location loc;
   FloatType acc;
-  Value x, w, bias, init, batch, chans, len, width, c0, c1, widthM1, out, fs;
+  Value x, w, bias, init, cu, batch, chans, len, width, c0, c1, widthM1,
+      sequences, out, fs;
 };
 
 struct CausalConv1dToLoops : OpRewritePattern<ssm::CausalConv1dOp> {

@@ -23,6 +23,8 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/PatternMatch.h"
 
+#include <cmath>
+
 #define DEBUG_TYPE "convert-ssm-to-loops"
 
 using namespace mlir;
@@ -105,7 +107,10 @@ private:
     checkOperandDims(checks, rw, loc, A, "A", {dH});
     checkOperandDims(checks, rw, loc, Bm, "B", {dB, dL});
     checkOperandDims(checks, rw, loc, Cm, "C", {dB, dL, dG, dN});
-    checkOperandDims(checks, rw, loc, D, "D", {dH});
+    if (D && cast<MemRefType>(D.getType()).getRank() == 2)
+      checkOperandDims(checks, rw, loc, D, "D", {dH, dP});
+    else
+      checkOperandDims(checks, rw, loc, D, "D", {dH});
     checkOperandDims(checks, rw, loc, z, "z", {dB, dL, dH, dP});
     checkOperandDims(checks, rw, loc, bias, "dt_bias", {dH});
     NamedDim dS{"S", sequences, cu ? "the number of sequences in 'cu_seqlens'"
@@ -161,7 +166,8 @@ private:
     idxN = arith::MulIOp::create(b, loc, iota, stride);
 
     aHead = scalar(b, A, {h});
-    dHead = D ? scalar(b, D, {h}) : Value();
+    // D [H] is one scalar per head; D [H, P] is loaded with the output lanes.
+    dHead = D && !perChannelD() ? scalar(b, D, {h}) : Value();
     biasHead = bias ? scalar(b, bias, {h}) : Value();
     emitScan(b, loc, begin, end);
   }
@@ -237,7 +243,24 @@ private:
                                         step, cst(b, 20));
       step = arith::SelectOp::create(b, loc, big, step, sp);
     }
+    return clampStep(b, loc, step);
+  }
+
+  /// dt_limit: min(max(dt, lo), hi); an infinite bound is no bound.
+  Value clampStep(OpBuilder &b, Location loc, Value step) {
+    std::optional<ArrayRef<double>> limit = op.getDtLimit();
+    if (!limit)
+      return step;
+    double lo = (*limit)[0], hi = (*limit)[1];
+    if (!std::isinf(lo))
+      step = arith::MaxNumFOp::create(b, loc, step, cst(b, lo));
+    if (!std::isinf(hi))
+      step = arith::MinNumFOp::create(b, loc, step, cst(b, hi));
     return step;
+  }
+
+  bool perChannelD() const {
+    return D && cast<MemRefType>(D.getType()).getRank() == 2;
   }
 
   /// Stores y_t with the D skip and the z gate (y * silu(z)) applied.
@@ -246,6 +269,9 @@ private:
     if (dHead)
       y = math::FmaOp::create(b, loc,
                               vector::BroadcastOp::create(b, loc, vecTy, dHead),
+                              load(b, x, {bi, t, h, at}, mask), y);
+    else if (perChannelD())
+      y = math::FmaOp::create(b, loc, load(b, D, {h, at}, mask),
                               load(b, x, {bi, t, h, at}, mask), y);
     if (z) {
       Value zv = load(b, z, {bi, t, h, at}, mask);

@@ -55,6 +55,7 @@ struct ConvertSSMToLoopsPass
     ssmc::populateAttentionToLoopsPatterns(patterns, options);
     ssmc::populateSSDToLoopsPatterns(patterns, options);
     ssmc::populateCausalConv1dToLoopsPatterns(patterns);
+    ssmc::populateCausalConv1dStepToLoopsPatterns(patterns);
     ssmc::populateDPToLoopsPatterns(patterns);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();

@@ -39,3 +39,22 @@ func.func @ssd(%x: tensor<2x16x4x8xf32>, %dt: tensor<2x16x4xf32>, %A: tensor<4xf
       -> (tensor<2x16x4x8xf32>, tensor<2x4x8x6xf32>)
   return %y, %h : tensor<2x16x4x8xf32>, tensor<2x4x8x6xf32>
 }
+
+// The peers' options: dt read as f32 next to bf16 x, clamped to dt_limit
+// after softplus (max with lo, min with hi) once per step and head; D [H, P]
+// loaded as a vector of the head's row with the output lanes.
+// CHECK-LABEL: func.func @ssd_peer_options
+// CHECK: scf.parallel (%[[S:.*]], %[[H:.*]]) =
+// CHECK: memref.load %{{.*}}[%[[S]], %{{.*}}, %[[H]]] : memref<1x8x2xf32>
+// CHECK: math.log1p
+// CHECK: arith.maxnumf %{{.*}}, %{{.*}} : f32
+// CHECK-NEXT: arith.minnumf %{{.*}}, %{{.*}} : f32
+// CHECK: vector.maskedload %{{.*}}[%[[H]], %{{.*}}], %{{.*}}, %{{.*}} : memref<2x16xf32>, vector<16xi1>, vector<16xf32> into vector<16xf32>
+// CHECK: math.fma
+func.func @ssd_peer_options(%x: tensor<1x8x2x16xbf16>, %dt: tensor<1x8x2xf32>, %A: tensor<2xf32>, %B: tensor<1x8x1x4xbf16>,
+                            %D: tensor<2x16xf32>) -> tensor<1x8x2x16xbf16> {
+  %y = ssm.ssd %x, %dt, %A, %B, %B D(%D) dt_softplus {dt_limit = array<f64: 0.001, 0.1>}
+      : (tensor<1x8x2x16xbf16>, tensor<1x8x2xf32>, tensor<2xf32>, tensor<1x8x1x4xbf16>, tensor<1x8x1x4xbf16>,
+         tensor<2x16xf32>) -> tensor<1x8x2x16xbf16>
+  return %y : tensor<1x8x2x16xbf16>
+}

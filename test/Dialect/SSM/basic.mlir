@@ -248,6 +248,44 @@ func.func @ssd_step(%x: tensor<2x4x8xf32>, %dt: tensor<2x4xf32>, %A: tensor<4xf3
 }
 
 // Packed sequences in SSD.
+// CHECK-LABEL: func.func @ssd_peer_options
+// CHECK: ssm.ssd %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} D(%{{.*}}) dt_softplus {dt_limit = array<f64: 0.000000e+00, 0x7FF0000000000000>} : (tensor<2x16x4x8xbf16>, tensor<2x16x4xf32>, tensor<4xf32>, tensor<2x16x1x6xbf16>, tensor<2x16x1x6xbf16>, tensor<4x8xf32>) -> tensor<2x16x4x8xbf16>
+// CHECK: ssm.ssd_step %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} D(%{{.*}}) {dt_limit = array<f64: 1.000000e-03, 1.000000e-01>} : (tensor<2x4x8xbf16>, tensor<2x4xf32>, tensor<4xf32>, tensor<2x1x6xbf16>, tensor<2x1x6xbf16>, tensor<2x4x8x6xf32>, tensor<4x8xf32>) -> (tensor<2x4x8xbf16>, tensor<2x4x8x6xf32>)
+func.func @ssd_peer_options(%x: tensor<2x16x4x8xbf16>, %dt: tensor<2x16x4xf32>, %A: tensor<4xf32>, %B: tensor<2x16x1x6xbf16>,
+                            %D: tensor<4x8xf32>, %xs: tensor<2x4x8xbf16>, %dts: tensor<2x4xf32>, %Bs: tensor<2x1x6xbf16>,
+                            %h: tensor<2x4x8x6xf32>) {
+  %y = ssm.ssd %x, %dt, %A, %B, %B D(%D) dt_softplus {dt_limit = array<f64: 0.0, 0x7FF0000000000000>}
+      : (tensor<2x16x4x8xbf16>, tensor<2x16x4xf32>, tensor<4xf32>, tensor<2x16x1x6xbf16>, tensor<2x16x1x6xbf16>, tensor<4x8xf32>) -> tensor<2x16x4x8xbf16>
+  %ys, %h1 = ssm.ssd_step %xs, %dts, %A, %Bs, %Bs, %h D(%D) {dt_limit = array<f64: 0.001, 0.1>}
+      : (tensor<2x4x8xbf16>, tensor<2x4xf32>, tensor<4xf32>, tensor<2x1x6xbf16>, tensor<2x1x6xbf16>, tensor<2x4x8x6xf32>, tensor<4x8xf32>) -> (tensor<2x4x8xbf16>, tensor<2x4x8x6xf32>)
+  return
+}
+
+// CHECK-LABEL: func.func @peer_decode_and_packing
+// CHECK: ssm.selective_scan_step %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} state_batch_indices(%{{.*}}) delta_softplus : (tensor<2x8xbf16>, tensor<2x8xf32>, tensor<8x4xf32>, tensor<2x4xbf16>, tensor<2x4xbf16>, tensor<5x8x4xf32>, tensor<2xi32>) -> (tensor<2x8xbf16>, tensor<5x8x4xf32>)
+// CHECK: ssm.ssd_step %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} state_batch_indices(%{{.*}}) : (tensor<2x4x8xf32>, tensor<2x4xf32>, tensor<4xf32>, tensor<2x1x6xf32>, tensor<2x1x6xf32>, tensor<3x4x8x6xf32>, tensor<2xi64>) -> (tensor<2x4x8xf32>, tensor<3x4x8x6xf32>)
+// CHECK: ssm.causal_conv1d %{{.*}}, %{{.*}} bias(%{{.*}}) initial_state(%{{.*}}) cu_seqlens(%{{.*}}) silu : (tensor<1x8x16xbf16>, tensor<8x4xf32>, tensor<8xf32>, tensor<3x8x3xbf16>, tensor<4xi32>) -> (tensor<1x8x16xbf16>, tensor<3x8x3xbf16>)
+// CHECK: ssm.causal_conv1d_step %{{.*}}, %{{.*}}, %{{.*}} bias(%{{.*}}) cache_seqlens(%{{.*}}) conv_state_indices(%{{.*}}) silu : (tensor<2x8xbf16>, tensor<6x8x5xf32>, tensor<8x4xf32>, tensor<8xf32>, tensor<2xi32>, tensor<2xi32>) -> (tensor<2x8xbf16>, tensor<6x8x5xf32>)
+// CHECK: ssm.causal_conv1d_step %{{.*}}, %{{.*}}, %{{.*}} : (tensor<2x8xf32>, tensor<2x8x3xf32>, tensor<8x4xf32>) -> (tensor<2x8xf32>, tensor<2x8x3xf32>)
+func.func @peer_decode_and_packing(%u: tensor<2x8xbf16>, %dt: tensor<2x8xf32>, %A: tensor<8x4xf32>, %B: tensor<2x4xbf16>,
+                                   %pool: tensor<5x8x4xf32>, %i: tensor<2xi32>, %x: tensor<2x4x8xf32>, %dts: tensor<2x4xf32>,
+                                   %Ah: tensor<4xf32>, %Bs: tensor<2x1x6xf32>, %hp: tensor<3x4x8x6xf32>, %i64: tensor<2xi64>,
+                                   %cx: tensor<1x8x16xbf16>, %w: tensor<8x4xf32>, %b: tensor<8xf32>, %cs: tensor<3x8x3xbf16>,
+                                   %cu: tensor<4xi32>, %xs: tensor<2x8xbf16>, %ring: tensor<6x8x5xf32>, %xf: tensor<2x8xf32>,
+                                   %st: tensor<2x8x3xf32>) {
+  %y, %h1 = ssm.selective_scan_step %u, %dt, %A, %B, %B, %pool state_batch_indices(%i) delta_softplus
+      : (tensor<2x8xbf16>, tensor<2x8xf32>, tensor<8x4xf32>, tensor<2x4xbf16>, tensor<2x4xbf16>, tensor<5x8x4xf32>, tensor<2xi32>) -> (tensor<2x8xbf16>, tensor<5x8x4xf32>)
+  %y2, %h2 = ssm.ssd_step %x, %dts, %Ah, %Bs, %Bs, %hp state_batch_indices(%i64)
+      : (tensor<2x4x8xf32>, tensor<2x4xf32>, tensor<4xf32>, tensor<2x1x6xf32>, tensor<2x1x6xf32>, tensor<3x4x8x6xf32>, tensor<2xi64>) -> (tensor<2x4x8xf32>, tensor<3x4x8x6xf32>)
+  %c, %cf = ssm.causal_conv1d %cx, %w bias(%b) initial_state(%cs) cu_seqlens(%cu) silu
+      : (tensor<1x8x16xbf16>, tensor<8x4xf32>, tensor<8xf32>, tensor<3x8x3xbf16>, tensor<4xi32>) -> (tensor<1x8x16xbf16>, tensor<3x8x3xbf16>)
+  %o, %r1 = ssm.causal_conv1d_step %xs, %ring, %w bias(%b) cache_seqlens(%i) conv_state_indices(%i) silu
+      : (tensor<2x8xbf16>, tensor<6x8x5xf32>, tensor<8x4xf32>, tensor<8xf32>, tensor<2xi32>, tensor<2xi32>) -> (tensor<2x8xbf16>, tensor<6x8x5xf32>)
+  %o2, %s2 = ssm.causal_conv1d_step %xf, %st, %w
+      : (tensor<2x8xf32>, tensor<2x8x3xf32>, tensor<8x4xf32>) -> (tensor<2x8xf32>, tensor<2x8x3xf32>)
+  return
+}
+
 // CHECK-LABEL: func.func @ssd_varlen
 // CHECK: ssm.ssd %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} h0(%{{.*}}) cu_seqlens(%{{.*}}) dt_softplus : (tensor<1x?x4x8xf32>, tensor<1x?x4xf32>, tensor<4xf32>, tensor<1x?x1x6xf32>, tensor<1x?x1x6xf32>, tensor<3x4x8x6xf32>, tensor<4xi64>) -> (tensor<1x?x4x8xf32>, tensor<3x4x8x6xf32>)
 func.func @ssd_varlen(%x: tensor<1x?x4x8xf32>, %dt: tensor<1x?x4xf32>, %A: tensor<4xf32>, %B: tensor<1x?x1x6xf32>,

@@ -165,7 +165,7 @@ func.func @int_elements(%u: tensor<1x4x8xi32>, %A: tensor<4x2xf32>, %B: tensor<1
 // -----
 
 func.func @delta_type(%u: tensor<1x4x8xf32>, %dt: tensor<1x4x8xf16>, %A: tensor<4x2xf32>, %B: tensor<1x2x8xf32>) {
-  // expected-error @+1 {{operand 'delta' must have element type 'f32' (the element type of 'u'), got 'f16'}}
+  // expected-error @+1 {{operand 'delta' must have element type 'f32' or the accumulator type 'f32', got 'f16'}}
   %y = ssm.selective_scan %u, %dt, %A, %B, %B : (tensor<1x4x8xf32>, tensor<1x4x8xf16>, tensor<4x2xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>) -> tensor<1x4x8xf32>
   return
 }
@@ -726,9 +726,41 @@ func.func @sss_zero_groups(%u: tensor<2x6xf32>, %A: tensor<6x4xf32>, %B: tensor<
 
 // -----
 
-func.func @sss_types(%u: tensor<2x8xbf16>, %dt: tensor<2x8xf32>, %A: tensor<8x4xf32>, %B: tensor<2x4xbf16>, %h: tensor<2x8x4xf32>) {
-  // expected-error @+1 {{'delta' must have element type 'bf16' (the element type of the first operand), got 'f32'}}
-  %y, %h1 = ssm.selective_scan_step %u, %dt, %A, %B, %B, %h : (tensor<2x8xbf16>, tensor<2x8xf32>, tensor<8x4xf32>, tensor<2x4xbf16>, tensor<2x4xbf16>, tensor<2x8x4xf32>) -> (tensor<2x8xbf16>, tensor<2x8x4xf32>)
+func.func @sss_types(%u: tensor<2x8xbf16>, %dt: tensor<2x8xf16>, %A: tensor<8x4xf32>, %B: tensor<2x4xbf16>, %h: tensor<2x8x4xf32>) {
+  // expected-error @+1 {{operand 'delta' must have element type 'bf16' or the accumulator type 'f32', got 'f16'}}
+  %y, %h1 = ssm.selective_scan_step %u, %dt, %A, %B, %B, %h : (tensor<2x8xbf16>, tensor<2x8xf16>, tensor<8x4xf32>, tensor<2x4xbf16>, tensor<2x4xbf16>, tensor<2x8x4xf32>) -> (tensor<2x8xbf16>, tensor<2x8x4xf32>)
+  return
+}
+
+// -----
+
+func.func @sss_B_type(%u: tensor<2x8xbf16>, %dt: tensor<2x8xf32>, %A: tensor<8x4xf32>, %B: tensor<2x4xf32>, %h: tensor<2x8x4xf32>) {
+  // expected-error @+1 {{'B' must have element type 'bf16' (the element type of the first operand), got 'f32'}}
+  %y, %h1 = ssm.selective_scan_step %u, %dt, %A, %B, %B, %h : (tensor<2x8xbf16>, tensor<2x8xf32>, tensor<8x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x8x4xf32>) -> (tensor<2x8xbf16>, tensor<2x8x4xf32>)
+  return
+}
+
+// -----
+
+func.func @sss_indices_shape(%u: tensor<2x8xf32>, %dt: tensor<2x8xf32>, %A: tensor<8x4xf32>, %B: tensor<2x4xf32>, %h: tensor<5x8x4xf32>, %i: tensor<3xi32>) {
+  // expected-error @+1 {{operand 'state_batch_indices' must have shape [B] = [2], got [3] (B = 2 from 'u')}}
+  %y, %h1 = ssm.selective_scan_step %u, %dt, %A, %B, %B, %h state_batch_indices(%i) : (tensor<2x8xf32>, tensor<2x8xf32>, tensor<8x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<5x8x4xf32>, tensor<3xi32>) -> (tensor<2x8xf32>, tensor<5x8x4xf32>)
+  return
+}
+
+// -----
+
+func.func @sss_pool_size(%u: tensor<2x8xf32>, %dt: tensor<2x8xf32>, %A: tensor<8x4xf32>, %B: tensor<2x4xf32>, %h: tensor<5x8x4xf32>, %i: tensor<2xi32>) {
+  // expected-error @+1 {{operand 'new_state' must have shape [P, Dm, N] = [5, 8, 4], got [2, 8, 4] (P = 5 from 'state')}}
+  %y, %h1 = ssm.selective_scan_step %u, %dt, %A, %B, %B, %h state_batch_indices(%i) : (tensor<2x8xf32>, tensor<2x8xf32>, tensor<8x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<5x8x4xf32>, tensor<2xi32>) -> (tensor<2x8xf32>, tensor<2x8x4xf32>)
+  return
+}
+
+// -----
+
+func.func @sss_state_without_indices(%u: tensor<2x8xf32>, %dt: tensor<2x8xf32>, %A: tensor<8x4xf32>, %B: tensor<2x4xf32>, %h: tensor<5x8x4xf32>) {
+  // expected-error @+1 {{operand 'state' must have shape [B, Dm, N] = [2, 8, 4], got [5, 8, 4] (B = 2 from 'u')}}
+  %y, %h1 = ssm.selective_scan_step %u, %dt, %A, %B, %B, %h : (tensor<2x8xf32>, tensor<2x8xf32>, tensor<8x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<5x8x4xf32>) -> (tensor<2x8xf32>, tensor<5x8x4xf32>)
   return
 }
 
@@ -891,9 +923,65 @@ func.func @ssd_D(%x: tensor<1x16x4x8xf32>, %dt: tensor<1x16x4xf32>, %A: tensor<4
 
 // -----
 
-func.func @ssd_type(%x: tensor<1x16x4x8xbf16>, %dt: tensor<1x16x4xf32>, %A: tensor<4xf32>, %B: tensor<1x16x1x6xbf16>) {
-  // expected-error @+1 {{'dt' must have element type 'bf16' (the element type of 'x'), got 'f32'}}
-  %y = ssm.ssd %x, %dt, %A, %B, %B : (tensor<1x16x4x8xbf16>, tensor<1x16x4xf32>, tensor<4xf32>, tensor<1x16x1x6xbf16>, tensor<1x16x1x6xbf16>) -> tensor<1x16x4x8xbf16>
+func.func @ssd_type(%x: tensor<1x16x4x8xbf16>, %dt: tensor<1x16x4xf32>, %A: tensor<4xf32>, %B: tensor<1x16x1x6xf32>) {
+  // expected-error @+1 {{'B' must have element type 'bf16' (the element type of 'x'), got 'f32'}}
+  %y = ssm.ssd %x, %dt, %A, %B, %B : (tensor<1x16x4x8xbf16>, tensor<1x16x4xf32>, tensor<4xf32>, tensor<1x16x1x6xf32>, tensor<1x16x1x6xf32>) -> tensor<1x16x4x8xbf16>
+  return
+}
+
+// -----
+
+func.func @ssd_dt_type(%x: tensor<1x16x4x8xbf16>, %dt: tensor<1x16x4xf16>, %A: tensor<4xf32>, %B: tensor<1x16x1x6xbf16>) {
+  // expected-error @+1 {{operand 'dt' must have element type 'bf16' or the accumulator type 'f32', got 'f16'}}
+  %y = ssm.ssd %x, %dt, %A, %B, %B : (tensor<1x16x4x8xbf16>, tensor<1x16x4xf16>, tensor<4xf32>, tensor<1x16x1x6xbf16>, tensor<1x16x1x6xbf16>) -> tensor<1x16x4x8xbf16>
+  return
+}
+
+// -----
+
+func.func @ssd_D_head_dim(%x: tensor<1x16x4x8xf32>, %dt: tensor<1x16x4xf32>, %A: tensor<4xf32>, %B: tensor<1x16x1x6xf32>, %D: tensor<4x6xf32>) {
+  // expected-error @+1 {{operand 'D' must have shape [H, P] = [4, 8], got [4, 6] (P = 8 from 'x')}}
+  %y = ssm.ssd %x, %dt, %A, %B, %B D(%D) : (tensor<1x16x4x8xf32>, tensor<1x16x4xf32>, tensor<4xf32>, tensor<1x16x1x6xf32>, tensor<1x16x1x6xf32>, tensor<4x6xf32>) -> tensor<1x16x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @ssd_D_rank(%x: tensor<1x16x4x8xf32>, %dt: tensor<1x16x4xf32>, %A: tensor<4xf32>, %B: tensor<1x16x1x6xf32>, %D: tensor<1x4x8xf32>) {
+  // expected-error @+1 {{operand 'D' must have rank 1 [H] or rank 2 [H, P], got rank 3}}
+  %y = ssm.ssd %x, %dt, %A, %B, %B D(%D) : (tensor<1x16x4x8xf32>, tensor<1x16x4xf32>, tensor<4xf32>, tensor<1x16x1x6xf32>, tensor<1x16x1x6xf32>, tensor<1x4x8xf32>) -> tensor<1x16x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @ssd_dt_limit_size(%x: tensor<1x16x4x8xf32>, %dt: tensor<1x16x4xf32>, %A: tensor<4xf32>, %B: tensor<1x16x1x6xf32>) {
+  // expected-error @+1 {{'dt_limit' must hold two values [lo, hi], got 3}}
+  %y = ssm.ssd %x, %dt, %A, %B, %B {dt_limit = array<f64: 0.0, 1.0, 2.0>} : (tensor<1x16x4x8xf32>, tensor<1x16x4xf32>, tensor<4xf32>, tensor<1x16x1x6xf32>, tensor<1x16x1x6xf32>) -> tensor<1x16x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @ssd_dt_limit_order(%x: tensor<1x16x4x8xf32>, %dt: tensor<1x16x4xf32>, %A: tensor<4xf32>, %B: tensor<1x16x1x6xf32>) {
+  // expected-error @+1 {{'dt_limit' must satisfy lo <= hi, got [5.000000e-01, 2.500000e-01]}}
+  %y = ssm.ssd %x, %dt, %A, %B, %B {dt_limit = array<f64: 0.5, 0.25>} : (tensor<1x16x4x8xf32>, tensor<1x16x4xf32>, tensor<4xf32>, tensor<1x16x1x6xf32>, tensor<1x16x1x6xf32>) -> tensor<1x16x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @ssd_step_dt_limit(%x: tensor<1x4x8xf32>, %dt: tensor<1x4xf32>, %A: tensor<4xf32>, %B: tensor<1x1x6xf32>, %h: tensor<1x4x8x6xf32>) {
+  // expected-error @+1 {{'dt_limit' must hold two values [lo, hi], got 1}}
+  %y, %h1 = ssm.ssd_step %x, %dt, %A, %B, %B, %h {dt_limit = array<f64: 0.5>} : (tensor<1x4x8xf32>, tensor<1x4xf32>, tensor<4xf32>, tensor<1x1x6xf32>, tensor<1x1x6xf32>, tensor<1x4x8x6xf32>) -> (tensor<1x4x8xf32>, tensor<1x4x8x6xf32>)
+  return
+}
+
+// -----
+
+func.func @ssd_step_D_head_dim(%x: tensor<1x4x8xf32>, %dt: tensor<1x4xf32>, %A: tensor<4xf32>, %B: tensor<1x1x6xf32>, %h: tensor<1x4x8x6xf32>, %D: tensor<8x4xf32>) {
+  // expected-error @+1 {{operand 'D' must have shape [H, P] = [4, 8], got [8, 4] (H = 4 from 'x')}}
+  %y, %h1 = ssm.ssd_step %x, %dt, %A, %B, %B, %h D(%D) : (tensor<1x4x8xf32>, tensor<1x4xf32>, tensor<4xf32>, tensor<1x1x6xf32>, tensor<1x1x6xf32>, tensor<1x4x8x6xf32>, tensor<8x4xf32>) -> (tensor<1x4x8xf32>, tensor<1x4x8x6xf32>)
   return
 }
 
@@ -959,9 +1047,73 @@ func.func @conv_final_batch(%x: tensor<2x8x16xf32>, %w: tensor<8x4xf32>) {
 
 // -----
 
-func.func @conv_type(%x: tensor<2x8x16xf32>, %w: tensor<8x4xbf16>) {
-  // expected-error @+1 {{'weight' must have element type 'f32' (the element type of 'x'), got 'bf16'}}
-  %y = ssm.causal_conv1d %x, %w : (tensor<2x8x16xf32>, tensor<8x4xbf16>) -> tensor<2x8x16xf32>
+func.func @conv_type(%x: tensor<2x8x16xbf16>, %w: tensor<8x4xf16>) {
+  // expected-error @+1 {{operand 'weight' must have element type 'bf16' or the accumulator type 'f32', got 'f16'}}
+  %y = ssm.causal_conv1d %x, %w : (tensor<2x8x16xbf16>, tensor<8x4xf16>) -> tensor<2x8x16xbf16>
+  return
+}
+
+// -----
+
+func.func @conv_state_type(%x: tensor<2x8x16xbf16>, %w: tensor<8x4xf32>, %s: tensor<2x8x3xf32>) {
+  // expected-error @+1 {{'initial_state' must have element type 'bf16' (the element type of 'x'), got 'f32'}}
+  %y = ssm.causal_conv1d %x, %w initial_state(%s) : (tensor<2x8x16xbf16>, tensor<8x4xf32>, tensor<2x8x3xf32>) -> tensor<2x8x16xbf16>
+  return
+}
+
+// -----
+
+func.func @conv_packed_batch(%x: tensor<2x8x16xf32>, %w: tensor<8x4xf32>, %cu: tensor<3xi32>) {
+  // expected-error @+1 {{with 'cu_seqlens' the sequences are packed along L and the batch size must be 1, got 2}}
+  %y = ssm.causal_conv1d %x, %w cu_seqlens(%cu) : (tensor<2x8x16xf32>, tensor<8x4xf32>, tensor<3xi32>) -> tensor<2x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @conv_packed_states(%x: tensor<1x8x16xf32>, %w: tensor<8x4xf32>, %cu: tensor<4xi32>, %s: tensor<2x8x3xf32>) {
+  // expected-error @+1 {{'cu_seqlens' has 4 offsets, so the states must hold 3 sequences, got 2}}
+  %y = ssm.causal_conv1d %x, %w initial_state(%s) cu_seqlens(%cu) : (tensor<1x8x16xf32>, tensor<8x4xf32>, tensor<2x8x3xf32>, tensor<4xi32>) -> tensor<1x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @convs_state_short(%x: tensor<2x8xf32>, %s: tensor<2x8x2xf32>, %w: tensor<8x4xf32>) {
+  // expected-error @+1 {{the state must hold at least W - 1 = 3 inputs per channel, got 2}}
+  %y, %s1 = ssm.causal_conv1d_step %x, %s, %w : (tensor<2x8xf32>, tensor<2x8x2xf32>, tensor<8x4xf32>) -> (tensor<2x8xf32>, tensor<2x8x2xf32>)
+  return
+}
+
+// -----
+
+func.func @convs_empty_ring(%x: tensor<2x8xf32>, %s: tensor<2x8x0xf32>, %w: tensor<8x1xf32>, %c: tensor<2xi32>) {
+  // expected-error @+1 {{'cache_seqlens' needs a ring buffer of at least one entry, got a state of length 0}}
+  %y, %s1 = ssm.causal_conv1d_step %x, %s, %w cache_seqlens(%c) : (tensor<2x8xf32>, tensor<2x8x0xf32>, tensor<8x1xf32>, tensor<2xi32>) -> (tensor<2x8xf32>, tensor<2x8x0xf32>)
+  return
+}
+
+// -----
+
+func.func @convs_indices(%x: tensor<2x8xf32>, %s: tensor<6x8x3xf32>, %w: tensor<8x4xf32>, %i: tensor<6xi32>) {
+  // expected-error @+1 {{operand 'conv_state_indices' must have shape [B] = [2], got [6] (B = 2 from 'x')}}
+  %y, %s1 = ssm.causal_conv1d_step %x, %s, %w conv_state_indices(%i) : (tensor<2x8xf32>, tensor<6x8x3xf32>, tensor<8x4xf32>, tensor<6xi32>) -> (tensor<2x8xf32>, tensor<6x8x3xf32>)
+  return
+}
+
+// -----
+
+func.func @convs_pool_without_indices(%x: tensor<2x8xf32>, %s: tensor<6x8x3xf32>, %w: tensor<8x4xf32>) {
+  // expected-error @+1 {{operand 'state' must have shape [B, D, S] = [2, 8, ?], got [6, 8, 3] (B = 2 from 'x')}}
+  %y, %s1 = ssm.causal_conv1d_step %x, %s, %w : (tensor<2x8xf32>, tensor<6x8x3xf32>, tensor<8x4xf32>) -> (tensor<2x8xf32>, tensor<6x8x3xf32>)
+  return
+}
+
+// -----
+
+func.func @convs_new_state_type(%x: tensor<2x8xbf16>, %s: tensor<2x8x3xbf16>, %w: tensor<8x4xf32>) {
+  // expected-error @+1 {{'new_state' must have the element type of 'state' ('bf16'), got 'f32'}}
+  %y, %s1 = ssm.causal_conv1d_step %x, %s, %w : (tensor<2x8xbf16>, tensor<2x8x3xbf16>, tensor<8x4xf32>) -> (tensor<2x8xbf16>, tensor<2x8x3xf32>)
   return
 }
 

@@ -52,10 +52,13 @@ def SSM_SelectiveScanOp : SSM_Op<"selective_scan",
     | D, delta_bias | [Dm] |
     | h0, final_state | [B, Dm, N] |
 
-    Element types: u, delta, z, B, C and out share one type T in {f16, bf16,
-    f32, f64}; A, D and delta_bias are T or the accumulation type; h0 and
+    Element types: u, z, B, C and out share one type T in {f16, bf16, f32,
+    f64}; delta, A, D and delta_bias are each T or the accumulation type
+    (mamba_ssm keeps A, D and delta_bias in f32 next to bf16/f16 u; an f32
+    delta is accepted too, as `selective_state_update` takes it); h0 and
     final_state have the accumulation type (f64 when T is f64, f32
-    otherwise). Dimensions may be dynamic; every static relation is checked.
+    otherwise). Complex A (mamba_ssm's complex weight type) is not
+    supported. Dimensions may be dynamic; every static relation is checked.
 
     With `cu_seqlens` ([S + 1] offsets, i32 or i64) the batch (B = 1) packs S
     sequences along L: the state restarts at every boundary (from h0[i] or
@@ -132,10 +135,17 @@ def SSM_SSDOp : SSM_Op<"ssd",
 
     ```
     dt    = softplus(dt[b,t,h] + dt_bias[h])     (bias, softplus optional)
+    dt    = min(max(dt, lo), hi)                 (with dt_limit = [lo, hi])
     h[p,n] = exp(dt * A[h]) * h[p,n] + dt * x[b,t,h,p] * B[b,t,g,n]
-    y     = sum_n C[b,t,g,n] * h[p,n] + D[h] * x[b,t,h,p]
+    y     = sum_n C[b,t,g,n] * h[p,n] + D[h,p] * x[b,t,h,p]
     out   = y * silu(z[b,t,h,p])                 (z optional)
     ```
+
+    `D` is one skip weight per head ([H], D[h,p] = D[h]) or per head and
+    head channel ([H, P], Mamba-2's `D_has_hdim`). `dt_limit = array<f64:
+    lo, hi>` clamps the step size after the bias and softplus, as
+    `mamba_chunk_scan_combined(dt_limit=(lo, hi))`; without it dt is not
+    clamped (the peer's default (0, inf)). lo <= hi; hi may be infinite.
 
     `h` starts at `h0` [B, H, P, N] (zero when absent); the optional second
     result is the final state. It is linear attention with a scalar gate per
@@ -150,12 +160,15 @@ def SSM_SSDOp : SSM_Op<"ssd",
     | --- | --- |
     | x, z, result out | [B, L, H, P] |
     | dt | [B, L, H] |
-    | A, D, dt_bias | [H] |
+    | A, dt_bias | [H] |
+    | D | [H] or [H, P] |
     | B, C | [B, L, G, N], G divides H |
     | h0, result final_state | [B, H, P, N] |
 
-    x, dt, B, C, z and out share T in {f16, bf16, f32, f64}; A, D and dt_bias
-    are T or the accumulator type; h0 and final_state the accumulator type.
+    x, B, C, z and out share T in {f16, bf16, f32, f64}; dt, A, D and
+    dt_bias are each T or the accumulator type (f32 step sizes and
+    parameters next to bf16/f16 activations, as the peers keep them); h0
+    and final_state the accumulator type.
   }];
   let arguments = (ins
     SSM_FloatTensor:$x, SSM_FloatTensor:$dt, SSM_FloatTensor:$A,
@@ -163,7 +176,7 @@ def SSM_SSDOp : SSM_Op<"ssd",
     Optional<SSM_FloatTensor>:$D, Optional<SSM_FloatTensor>:$z,
     Optional<SSM_FloatTensor>:$dt_bias, Optional<SSM_FloatTensor>:$h0,
     Optional<RankedTensorOf<[I32, I64]>>:$cu_seqlens,
-    UnitAttr:$dt_softplus);
+    UnitAttr:$dt_softplus, OptionalAttr<DenseF64ArrayAttr>:$dt_limit);
   let results = (outs SSM_FloatTensor:$out, Optional<SSM_FloatTensor>:$final_state);
   let assemblyFormat = [{
     $x `,` $dt `,` $A `,` $B `,` $C
@@ -341,16 +354,30 @@ def SSM_CausalConv1dOp : SSM_Op<"causal_conv1d",
     ```
 
     `act` is SiLU with `silu`, identity otherwise. The final state lets a
-    decoder continue the convolution token by token. All tensors share one
-    element type in {f16, bf16, f32, f64}; sums accumulate in f32 (f64).
+    decoder continue the convolution token by token (`ssm.causal_conv1d_step`).
+
+    With `cu_seqlens` ([S + 1] offsets, i32 or i64) the batch (B = 1) packs S
+    sequences along L, as `ssm.selective_scan` and `ssm.ssd` take them: no
+    tap reaches across a sequence boundary (inputs before a sequence's first
+    step come from its own initial_state[i], or are zero), and
+    initial_state and final_state are [S, D, W - 1]; the offsets must start
+    at 0, never decrease and end at L (checked at run time). The same
+    offsets then drive the scan after the convolution.
+
+    Element types: x and out share T in {f16, bf16, f32, f64}; weight and
+    bias are each T or the accumulator type (f32 weights next to bf16
+    inputs, as causal-conv1d allows); initial_state and final_state have
+    type T. Sums accumulate in f32 (f64 for f64 programs).
   }];
   let arguments = (ins
     SSM_FloatTensor:$x, SSM_FloatTensor:$weight,
     Optional<SSM_FloatTensor>:$bias, Optional<SSM_FloatTensor>:$initial_state,
+    Optional<RankedTensorOf<[I32, I64]>>:$cu_seqlens,
     UnitAttr:$silu);
   let results = (outs SSM_FloatTensor:$out, Optional<SSM_FloatTensor>:$final_state);
   let assemblyFormat = [{
     $x `,` $weight (`bias` `(` $bias^ `)`)? (`initial_state` `(` $initial_state^ `)`)?
+    (`cu_seqlens` `(` $cu_seqlens^ `)`)?
     (`silu` $silu^)? attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
@@ -359,6 +386,55 @@ def SSM_CausalConv1dOp : SSM_Op<"causal_conv1d",
 //===----------------------------------------------------------------------===//
 // Decode steps
 //===----------------------------------------------------------------------===//
+
+def SSM_CausalConv1dStepOp : SSM_Op<"causal_conv1d_step",
+    [Pure, AttrSizedOperandSegments, DeclareOpInterfaceMethods<SSM_SequenceOpInterface, ["isDecodeStep"]>]> {
+  let summary = "One decode step of the causal conv (causal_conv1d_update)";
+  let description = [{
+    `ssm.causal_conv1d` for a single token, with the layout and formula of
+    causal-conv1d's `causal_conv1d_update`: x and out [B, D]; weight [D, W];
+    bias [D]; `state` and `new_state` [P, D, S] hold the last inputs of
+    each sequence, S >= W - 1 (P = B unless `conv_state_indices` is given).
+    For batch entry b and channel d, with s = state[slot(b), d]:
+
+    ```
+    window[j] = s[S - (W - 1) + j]            j < W - 1   (no cache_seqlens)
+    window[j] = s[(c - (W - 1) + j) mod S]    j < W - 1   (c = cache_seqlens[b])
+    window[W - 1] = x[b, d]
+    out[b, d] = act(bias[d] + sum_{i<W} weight[d, i] * window[i])
+    new s     = s shifted left by one with x[b, d] appended  (no cache_seqlens)
+    new s[c mod S] = x[b, d]                                 (cache_seqlens)
+    ```
+
+    Without `cache_seqlens` the state is a shift register: with S = W - 1 it
+    is exactly `ssm.causal_conv1d`'s final_state, so decoding continues a
+    prefill. With `cache_seqlens` ([B], i32 or i64, the tokens each
+    sequence has seen, >= 0) it is a ring buffer of S entries; the step
+    does not advance cache_seqlens. With `conv_state_indices` ([B], i32 or
+    i64) `state` is a pool of P slots and batch entry b works on slot
+    conv_state_indices[b] (< P, checked at run time); a negative index is
+    padding: that entry's output is 0 and no slot changes. Slots not named
+    keep their values. Batch entries are applied in order (a slot named
+    twice sees the first entry's update). `act` is SiLU with `silu`.
+
+    Element types: x and out share T; weight and bias are T or the
+    accumulator type; state and new_state share T or the accumulator type.
+  }];
+  let arguments = (ins
+    SSM_FloatTensor:$x, SSM_FloatTensor:$state, SSM_FloatTensor:$weight,
+    Optional<SSM_FloatTensor>:$bias,
+    Optional<RankedTensorOf<[I32, I64]>>:$cache_seqlens,
+    Optional<RankedTensorOf<[I32, I64]>>:$conv_state_indices,
+    UnitAttr:$silu);
+  let results = (outs SSM_FloatTensor:$out, SSM_FloatTensor:$new_state);
+  let assemblyFormat = [{
+    $x `,` $state `,` $weight (`bias` `(` $bias^ `)`)?
+    (`cache_seqlens` `(` $cache_seqlens^ `)`)?
+    (`conv_state_indices` `(` $conv_state_indices^ `)`)?
+    (`silu` $silu^)? attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
 
 def SSM_SelectiveScanStepOp : SSM_Op<"selective_scan_step",
     [Pure, AttrSizedOperandSegments, DeclareOpInterfaceMethods<SSM_SequenceOpInterface, ["isDecodeStep"]>]> {
@@ -371,6 +447,15 @@ def SSM_SelectiveScanStepOp : SSM_Op<"selective_scan_step",
     `ssm.selective_scan` with L = 1 and h0 = state; `ssm-decompose-steps`
     rewrites it into exactly that.
 
+    With `state_batch_indices` ([B], i32 or i64; mamba_ssm
+    `selective_state_update`'s argument) `state` and `new_state` are a pool
+    [P, Dm, N] and batch entry b reads and updates slot
+    state_batch_indices[b] (< P, checked at run time); a negative index is
+    padding (vLLM's pad slot): that entry's output is 0 and no slot changes.
+    Slots not named keep their values; a slot named twice takes the last
+    entry's update. delta is T or the accumulator type (f32 step sizes next
+    to bf16 activations).
+
     ```mlir
     %y, %h1 = ssm.selective_scan_step %u, %dt, %A, %B, %C, %h D(%D) delta_softplus
         : (tensor<1x64xf32>, tensor<1x64xf32>, tensor<64x16xf32>, tensor<1x16xf32>,
@@ -382,11 +467,14 @@ def SSM_SelectiveScanStepOp : SSM_Op<"selective_scan_step",
     SSM_FloatTensor:$u, SSM_FloatTensor:$delta, SSM_FloatTensor:$A,
     SSM_FloatTensor:$B, SSM_FloatTensor:$C, SSM_FloatTensor:$state,
     Optional<SSM_FloatTensor>:$D, Optional<SSM_FloatTensor>:$z,
-    Optional<SSM_FloatTensor>:$delta_bias, UnitAttr:$delta_softplus);
+    Optional<SSM_FloatTensor>:$delta_bias,
+    Optional<RankedTensorOf<[I32, I64]>>:$state_batch_indices,
+    UnitAttr:$delta_softplus);
   let results = (outs SSM_FloatTensor:$out, SSM_FloatTensor:$new_state);
   let assemblyFormat = [{
     $u `,` $delta `,` $A `,` $B `,` $C `,` $state
     (`D` `(` $D^ `)`)? (`z` `(` $z^ `)`)? (`delta_bias` `(` $delta_bias^ `)`)?
+    (`state_batch_indices` `(` $state_batch_indices^ `)`)?
     (`delta_softplus` $delta_softplus^)?
     attr-dict `:` functional-type(operands, results)
   }];
@@ -397,20 +485,25 @@ def SSM_SSDStepOp : SSM_Op<"ssd_step",
     [Pure, AttrSizedOperandSegments, DeclareOpInterfaceMethods<SSM_SequenceOpInterface, ["isDecodeStep"]>]> {
   let summary = "One decode step of Mamba-2 SSD";
   let description = [{
-    `ssm.ssd` for a single token: x, z and out [B, H, P]; dt [B, H]; A, D,
-    dt_bias [H]; B, C [B, G, N]; `state` and `new_state` [B, H, P, N] in the
-    accumulator type. Equal to `ssm.ssd` with L = 1 and h0 = state, which
-    `ssm-decompose-steps` rewrites it into.
+    `ssm.ssd` for a single token: x, z and out [B, H, P]; dt [B, H]; A,
+    dt_bias [H]; D [H] or [H, P]; B, C [B, G, N]; `state` and `new_state`
+    [B, H, P, N] in the accumulator type; `dt_limit` and the element types
+    as for `ssm.ssd`. Equal to `ssm.ssd` with L = 1 and h0 = state, which
+    `ssm-decompose-steps` rewrites it into. `state_batch_indices` selects
+    slots of a state pool [Ps, H, P, N] as for `ssm.selective_scan_step`.
   }];
   let arguments = (ins
     SSM_FloatTensor:$x, SSM_FloatTensor:$dt, SSM_FloatTensor:$A,
     SSM_FloatTensor:$B, SSM_FloatTensor:$C, SSM_FloatTensor:$state,
     Optional<SSM_FloatTensor>:$D, Optional<SSM_FloatTensor>:$z,
-    Optional<SSM_FloatTensor>:$dt_bias, UnitAttr:$dt_softplus);
+    Optional<SSM_FloatTensor>:$dt_bias,
+    Optional<RankedTensorOf<[I32, I64]>>:$state_batch_indices,
+    UnitAttr:$dt_softplus, OptionalAttr<DenseF64ArrayAttr>:$dt_limit);
   let results = (outs SSM_FloatTensor:$out, SSM_FloatTensor:$new_state);
   let assemblyFormat = [{
     $x `,` $dt `,` $A `,` $B `,` $C `,` $state
     (`D` `(` $D^ `)`)? (`z` `(` $z^ `)`)? (`dt_bias` `(` $dt_bias^ `)`)?
+    (`state_batch_indices` `(` $state_batch_indices^ `)`)?
     (`dt_softplus` $dt_softplus^)?
     attr-dict `:` functional-type(operands, results)
   }];
