@@ -247,11 +247,12 @@ def _run(text, args):
         entry = _entries.get(text)
     if entry is None:
         import ssmc
-        entry = ssmc.compile(text, target="cpu").main
+        prog = ssmc.compile(text, target="cpu")
         with _lock:
-            entry = _entries.setdefault(text, entry)
+            # The program stays referenced with its entry.
+            entry = _entries.setdefault(text, (prog, prog.main))
     _last_text[0] = text
-    res = entry(*args)
+    res = entry[1](*args)
     return res if isinstance(res, tuple) else (res,)
 
 
