@@ -42,7 +42,7 @@ _FLOATS = ("f16", "bf16", "f32", "f64")
 
 
 def _is_torch(x):
-    return type(x).__module__.split(".")[0] == "torch"
+    return type(x).__module__.startswith("torch")
 
 
 def _torch():
@@ -50,16 +50,17 @@ def _torch():
     return torch
 
 
-def _torch_names():
-    torch = _torch()
-    return {torch.float32: "f32", torch.float64: "f64", torch.float16: "f16",
-            torch.bfloat16: "bf16", torch.int32: "i32", torch.int64: "i64"}
+_TORCH_NAMES = {}
 
 
 def _dtype(x):
     """The ssm element type name of an array or tensor."""
     if _is_torch(x):
-        name = _torch_names().get(x.dtype)
+        if not _TORCH_NAMES:
+            torch = _torch()
+            _TORCH_NAMES.update({torch.float32: "f32", torch.float64: "f64", torch.float16: "f16",
+                                 torch.bfloat16: "bf16", torch.int32: "i32", torch.int64: "i64"})
+        name = _TORCH_NAMES.get(x.dtype)
     else:
         name = _NP_NAMES.get(x.dtype)
     if name is None:
@@ -109,6 +110,19 @@ def _reshape(x, shape):
 
 def _contiguous(x):
     return x.contiguous() if _is_torch(x) else np.ascontiguousarray(x)
+
+
+def _permuted_copy(x, axes):
+    """A contiguous copy of x with its axes permuted, made by NumPy for
+    PyTorch tensors too (PyTorch 1.13's parallel copy into fresh memory ran
+    100x slower on 2 cores for these strides)."""
+    if _is_torch(x):
+        torch = _torch()
+        bf16 = x.dtype == torch.bfloat16
+        arr = (x.view(torch.int16) if bf16 else x).numpy()
+        out = torch.from_numpy(np.ascontiguousarray(arr.transpose(axes)))
+        return out.view(torch.bfloat16) if bf16 else out
+    return np.ascontiguousarray(x.transpose(axes))
 
 
 def _broadcast(x, shape):
@@ -227,7 +241,7 @@ def _program(op, operands, clauses, attrs, results, flags=""):
 
 _lock = threading.Lock()
 _entries = {}
-_last_text = [None]
+_last_key = [None]
 
 
 def clear_cache():
@@ -238,21 +252,27 @@ def clear_cache():
 
 def program_text():
     """The text of the program the last ops call ran (for inspection)."""
-    return _last_text[0]
+    hit = _entries.get(_last_key[0])
+    return hit[2] if hit else None
 
 
-def _run(text, args):
-    """Compiles `text` once per process and calls its entry on args."""
-    with _lock:
-        entry = _entries.get(text)
-    if entry is None:
+def _run(op, operands, clauses, attrs, results, flags=""):
+    """Runs one ssm op on the arrays of operands and clauses (see _program),
+    compiling its program on the first call with these shapes, dtypes and
+    flags; later calls find it by a key built without the program text."""
+    key = (op, flags, attrs, tuple(results),
+           tuple((n, a.dtype, tuple(a.shape)) for n, a in operands),
+           tuple((kw, n, a.dtype, tuple(a.shape)) for kw, n, a in clauses))
+    hit = _entries.get(key)
+    if hit is None:
         import ssmc
+        text = _program(op, operands, clauses, attrs, results, flags)
         prog = ssmc.compile(text, target="cpu")
         with _lock:
             # The program stays referenced with its entry.
-            entry = _entries.setdefault(text, (prog, prog.main))
-    _last_text[0] = text
-    res = entry[1](*args)
+            hit = _entries.setdefault(key, (prog, prog.main, text))
+    _last_key[0] = key
+    res = hit[1](*[a for _, a in operands], *[a for _, _, a in clauses])
     return res if isinstance(res, tuple) else (res,)
 
 
@@ -326,9 +346,8 @@ def selective_scan_fn(u, delta, A, B, C, D=None, z=None, delta_bias=None,
     results = [((b, dim, L), t)]
     if return_last_state:
         results.append(((b, dim, n), _acc(t)))
-    text = _program("ssm.selective_scan", operands, clauses, "", results,
-                    "delta_softplus" if delta_softplus else "")
-    res = _run(text, [a for _, a in operands] + [a for _, _, a in clauses])
+    res = _run("ssm.selective_scan", operands, clauses, "", results,
+               "delta_softplus" if delta_softplus else "")
     return (res[0], res[1]) if return_last_state else res[0]
 
 
@@ -388,10 +407,9 @@ def selective_state_update(state, x, dt, A, B, C, D=None, z=None, dt_bias=None,
     if dt_bias is not None:
         _check_shape("dt_bias", dt_bias, xs[1:])
         clauses.append(("delta_bias", "dt_bias", _param("dt_bias", chan(dt_bias), t)))
-    text = _program("ssm.selective_scan_step", operands, clauses, "",
-                    [((b, dim), t), ((b, dim, n), acc)],
-                    "delta_softplus" if dt_softplus else "")
-    y, new_state = _run(text, [a for _, a in operands] + [a for _, _, a in clauses])
+    y, new_state = _run("ssm.selective_scan_step", operands, clauses, "",
+                        [((b, dim), t), ((b, dim, n), acc)],
+                        "delta_softplus" if dt_softplus else "")
     _copy_into(state, _reshape(new_state, tuple(state.shape)))
     y = _reshape(y, xs)
     if out is not None:
@@ -501,8 +519,7 @@ def mamba_chunk_scan_combined(x, dt, A, B, C, chunk_size, D=None, z=None, dt_bia
     results = [(tuple(xs.shape), t)]
     if want_states:
         results.append((((len(cuts) - 1) if packed else b, h, p, n), acc))
-    text = _program("ssm.ssd", operands, clauses, "", results, "dt_softplus" if dt_softplus else "")
-    res = _run(text, [a for _, a in operands] + [a for _, _, a in clauses])
+    res = _run("ssm.ssd", operands, clauses, "", results, "dt_softplus" if dt_softplus else "")
     out = _reshape(res[0], (b, L, h, p))
     if not want_states:
         return out
@@ -567,8 +584,7 @@ def causal_conv1d_fn(x, weight, bias=None, seq_idx=None, initial_states=None,
     results = [((b, dim, L), t)]
     if final:
         results.append(((b, dim, w - 1), t))
-    text = _program("ssm.causal_conv1d", operands, clauses, "", results, "silu" if silu else "")
-    res = _run(text, [a for _, a in operands] + [a for _, _, a in clauses])
+    res = _run("ssm.causal_conv1d", operands, clauses, "", results, "silu" if silu else "")
     if not return_final_states:
         return res[0]
     fs = res[1]
@@ -613,9 +629,8 @@ def causal_conv1d_update(x, conv_state, weight, bias=None, activation=None,
         _check_shape("bias", bias, (dim,))
         clauses.append(("bias", "bias", _cast(bias, t)))
     clauses.append(("initial_state", "initial_state", s0))
-    text = _program("ssm.causal_conv1d", operands, clauses, "", [((b, dim, L), t)],
-                    "silu" if silu else "")
-    (out,) = _run(text, [a for _, a in operands] + [a for _, _, a in clauses])
+    (out,) = _run("ssm.causal_conv1d", operands, clauses, "", [((b, dim, L), t)],
+                  "silu" if silu else "")
     # conv_state keeps its last state_len inputs: shift left by L, append x.
     if _is_torch(conv_state):
         new = _torch().cat([conv_state, x3.to(conv_state.dtype)], dim=2)[:, :, -sl:]
@@ -646,7 +661,9 @@ def _linear_attention(q, k, v, gate, gate_rank, scale, initial_state, output_fin
     else:
         b, L, h, kd = q.shape
     vd = v.shape[-1]
-    to_op = (lambda x: x) if head_first else (lambda x: _permute(x, (0, 2, 1, 3)))
+    # [B, T, H, *] -> [B, H, T, *]: one transposing copy per input (a
+    # tight copy here costs less than a strided argument does).
+    to_op = (lambda x: x) if head_first else (lambda x: _permuted_copy(x, (0, 2, 1, 3)))
     qs = (b, h, L, kd) if head_first else (b, L, h, kd)
     _check_shape("k", k, qs)
     _check_shape("v", v, qs[:3] + (vd,))
@@ -657,7 +674,7 @@ def _linear_attention(q, k, v, gate, gate_rank, scale, initial_state, output_fin
         gg = _broadcast(_reshape(_cast(g_gamma, _acc(t)), (1, h, 1)), (b, h, L))
         if gate is not None:
             _check_shape("g", gate, qs[:3])
-            g_op = _cast(gate, _acc(t)) if head_first else _permute(_cast(gate, _acc(t)), (0, 2, 1))
+            g_op = _cast(gate, _acc(t)) if head_first else _permuted_copy(_cast(gate, _acc(t)), (0, 2, 1))
             gate_op = g_op + gg
         else:
             gate_op = gg
@@ -668,7 +685,7 @@ def _linear_attention(q, k, v, gate, gate_rank, scale, initial_state, output_fin
         gt = _dtype(gate)
         gate = gate if gt in (t, _acc(t)) else _cast(gate, _acc(t))
         if not head_first:
-            gate = _permute(gate, (0, 2, 1) if gate_rank == 3 else (0, 2, 1, 3))
+            gate = _permuted_copy(gate, (0, 2, 1) if gate_rank == 3 else (0, 2, 1, 3))
         clauses.append(("gate", "gate", gate))
     nstates = b
     if cu_seqlens is not None:
@@ -688,9 +705,8 @@ def _linear_attention(q, k, v, gate, gate_rank, scale, initial_state, output_fin
     results = [((b, h, L, vd), t)]
     if output_final_state:
         results.append(((nstates, h, kd, vd), _acc(t)))
-    text = _program("ssm.linear_attention", operands, clauses, attrs, results)
-    res = _run(text, [a for _, a in operands] + [a for _, _, a in clauses])
-    o = res[0] if head_first else _contiguous(_permute(res[0], (0, 2, 1, 3)))
+    res = _run("ssm.linear_attention", operands, clauses, attrs, results)
+    o = res[0] if head_first else _permuted_copy(res[0], (0, 2, 1, 3))
     return o, (res[1] if output_final_state else None)
 
 
@@ -789,7 +805,6 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     if scale is not None:
         attrs.append("scale = " + _f64(scale))
     operands = [("q", q), ("k", _cast(k, t)), ("v", _cast(v, t))]
-    text = _program("ssm.attention", operands, [], ", ".join(attrs),
-                    [((b, h, lq, v.shape[3]), t)], "causal" if is_causal else "")
-    (o,) = _run(text, [a for _, a in operands])
+    (o,) = _run("ssm.attention", operands, [], ", ".join(attrs),
+                [((b, h, lq, v.shape[3]), t)], "causal" if is_causal else "")
     return _reshape(o, tuple(o.shape[1:])) if squeeze else o
