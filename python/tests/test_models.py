@@ -90,3 +90,17 @@ def test_missing_checkpoint_raises(tmp_path):
         models.load(tmp_path / "absent.safetensors")
     with pytest.raises(ValueError):
         models.random_model("no-such-model")
+
+
+def test_generate_example_runs():
+    """examples/python/generate.py prints the tokens the iterator gives."""
+    import os
+    import subprocess
+    import sys
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    r = subprocess.run([sys.executable, os.path.join(root, "examples", "python", "generate.py"),
+                        "--random", "tiny", "--seed", "4", "--prompt", *map(str, PROMPT), "--tokens", "5"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    printed = [int(t) for t in r.stdout.splitlines()[1].split()]
+    assert printed == list(models.random_model("tiny", seed=4).generate(PROMPT, 5))

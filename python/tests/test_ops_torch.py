@@ -327,3 +327,16 @@ def test_mamba_block_decode_continues_prefill(mamba_ssm_on_ssmc):
         ssm_state = ssm_state.clone()
         last = block.step(h[:, -1:], conv_state, ssm_state)
     assert_close(last[:, 0].numpy(), full[:, -1].numpy())
+
+
+def test_torch_example_runs():
+    """examples/python/torch_example.py runs and its checks agree."""
+    import os
+    import re
+    import subprocess
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    r = subprocess.run([sys.executable, os.path.join(root, "examples", "python", "torch_example.py")],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    diffs = [float(d) for d in re.findall(r"max \|diff\| vs [^:]*:\s*([0-9.e+-]+)", r.stdout)]
+    assert len(diffs) == 2 and max(diffs) < 1e-4, r.stdout
