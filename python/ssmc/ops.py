@@ -143,9 +143,7 @@ def _copy_into(dst, src):
 
 
 def _to_numpy(x):
-    if _is_torch(x):
-        return x.to(_torch().int64).numpy() if x.dtype.is_floating_point is False else x.numpy()
-    return np.asarray(x)
+    return x.detach().cpu().numpy() if _is_torch(x) else np.asarray(x)
 
 
 def _like(x, ref):

@@ -551,3 +551,50 @@ def test_nan_inputs_propagate_without_crash():
     out = ops.selective_scan_fn(u, np.abs(rand(1, 2, 4)), -np.ones((2, 3), np.float32),
                                 rand(1, 3, 4), rand(1, 3, 4))
     assert np.isnan(out[0, 0, 1:]).all() and np.isfinite(out[0, 1]).all()
+
+
+def test_calls_from_threads_agree():
+    """Several threads calling (and compiling) the same op at once get the
+    single-threaded results."""
+    import threading
+    q, k, v = rand(1, 2, 7, 4), rand(1, 2, 7, 4), rand(1, 2, 7, 4)
+    ops.clear_cache()
+    want = attention_ref(q, k, v, True, window=2)
+    results, errors = [None] * 4, []
+
+    def work(i):
+        try:
+            for _ in range(5):
+                results[i] = ops.scaled_dot_product_attention(q, k, v, is_causal=True, window=2)
+        except Exception as e:  # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for r in results:
+        assert_close(r, want)
+
+
+def test_second_process_loads_from_disk_cache(tmp_path):
+    """The compiled op program is on disk for the next process."""
+    import os
+    import subprocess
+    import sys
+    import ssmc
+    if not getattr(ssmc._ssmc, "can_save_objects", False):
+        pytest.skip("this build of ssmc cannot store compiled objects on disk")
+    code = ("import numpy as np\n"
+            "from ssmc import ops\n"
+            "x = np.ones((1, 3, 5), np.float32)\n"
+            "ops.causal_conv1d_fn(x, np.ones((3, 2), np.float32))\n"
+            "print(next(iter(ops._entries.values()))[0].from_disk_cache)\n")
+    env = dict(os.environ, SSMC_CACHE_DIR=str(tmp_path))
+    env.pop("SSMC_NO_DISK_CACHE", None)
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                           timeout=300) for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], runs[0].stderr + runs[1].stderr
+    assert [r.stdout.strip() for r in runs] == ["False", "True"]
