@@ -632,6 +632,7 @@ Program compileProgram(const std::string &source, const std::string &name,
                        const std::string &target, int threads, int optLevel,
                        bool keepObject) {
   ssmc::JitOptions options = makeOptions(target, threads, optLevel);
+  options.keepObject = keepObject;
   std::unique_ptr<ssmc::Jit> jit;
   std::string error;
   {
@@ -648,6 +649,31 @@ Program compileProgram(const std::string &source, const std::string &name,
   auto handle = std::make_shared<ProgramHandle>();
   handle->jit = std::move(jit);
   handle->target = target;
+  return Program(std::move(handle));
+}
+
+/// A program Program.save wrote, loaded without compiling.
+Program loadProgram(const std::string &path, const std::string &name,
+                    const std::string &target, int threads, int optLevel) {
+  ssmc::JitOptions options = makeOptions(target, threads, optLevel);
+  std::unique_ptr<ssmc::Jit> jit;
+  std::string error;
+  {
+    py::gil_scoped_release noGil;
+    llvm::Expected<std::unique_ptr<ssmc::Jit>> loaded =
+        ssmc::Jit::load(path, options);
+    if (loaded)
+      jit = std::move(*loaded);
+    else
+      error = llvm::toString(loaded.takeError());
+  }
+  if (!jit)
+    raise(gCompileError, error);
+  auto handle = std::make_shared<ProgramHandle>();
+  handle->jit = std::move(jit);
+  handle->target = target;
+  handle->fromDiskCache = true;
+  (void)name;
   return Program(std::move(handle));
 }
 
@@ -703,15 +729,29 @@ PYBIND11_MODULE(_ssmc, m) {
       .def("entry", &Program::entry)
       .def_property_readonly(
           "target", [](const Program &p) { return p.handle->target; })
-      .def_property_readonly("from_disk_cache", [](const Program &p) {
-        return p.handle->fromDiskCache;
-      });
+      .def_property_readonly("from_disk_cache",
+                             [](const Program &p) {
+                               return p.handle->fromDiskCache;
+                             })
+      .def(
+          "save",
+          [](const Program &p, const std::string &path) {
+            llvm::Error e = p.handle->jit->save(path);
+            if (e)
+              raise(gCompileError, llvm::toString(std::move(e)));
+          },
+          "Writes the compiled code for load() (compile with "
+          "keep_object=True).");
 
   m.def("compile", &compileProgram, py::arg("source"), py::arg("name"),
         py::arg("target"), py::arg("threads"), py::arg("opt_level"),
         py::arg("keep_object") = false,
         "Compiles MLIR text; `name` is used in diagnostics.");
-  m.attr("can_save_objects") = false;
+  m.def("load", &loadProgram, py::arg("path"), py::arg("name"),
+        py::arg("target"), py::arg("threads"), py::arg("opt_level"),
+        "Loads a program Program.save wrote (CompileError if it does not "
+        "load).");
+  m.attr("can_save_objects") = true;
   m.def("host_cpu", [] {
     // Sorted: StringMap's order is not stable between processes.
     std::vector<std::string> features;
