@@ -1,17 +1,12 @@
-# The extension ssmc._apps: language models (apps/lm) and theory tasks
-# (apps/tasks) for ssmc.models and ssmc.tasks, built next to ssmc._ssmc in
-# build/python/ssmc. Included by python/CMakeLists.txt.
+# The extension module ssmc._apps: language models (apps/lm) and theory
+# tasks (apps/tasks) for ssmc.models and ssmc.tasks. Included by
+# python/CMakeLists.txt.
+#
+# Its PyInit__apps lives in the binary of ssmc._ssmc, and ssmc.models loads
+# it from there: a second extension linking the compiler would hold a second
+# copy of its pass and dialect registrations, which MLIR refuses ("pass
+# allocator creates a different pass than previously registered") as soon
+# as both are used in one process.
 
-pybind11_add_module(ssmc_python_apps MODULE NO_EXTRAS src/AppsModule.cpp)
-set_target_properties(ssmc_python_apps PROPERTIES
-  OUTPUT_NAME _apps
-  LIBRARY_OUTPUT_DIRECTORY ${SSMC_PYTHON_PACKAGE_DIR}
-  INSTALL_RPATH "${LLVM_LIBRARY_DIR}"
-  BUILD_WITH_INSTALL_RPATH OFF)
-# LLVM's flags turn exceptions off; pybind11 reports errors with them.
-target_compile_options(ssmc_python_apps PRIVATE -fexceptions)
-target_link_libraries(ssmc_python_apps PRIVATE SSMCLanguageModels SSMCTasks)
-add_dependencies(ssmc-python ssmc_python_apps)
-
-install(TARGETS ssmc_python_apps
-  LIBRARY DESTINATION ${SSMC_PYTHON_INSTALL_DIR}/ssmc COMPONENT python)
+target_sources(ssmc_python_core PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src/AppsModule.cpp)
+target_link_libraries(ssmc_python_core PRIVATE SSMCLanguageModels SSMCTasks)

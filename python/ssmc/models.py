@@ -10,9 +10,28 @@ Transformer, read off the tensor shapes) and generate tokens.
 Tokens are integer ids; tokenising text is left to the caller's tokenizer.
 """
 
+import importlib.machinery
+import importlib.util
+import sys
+
 import numpy as np
 
-from . import _apps
+
+def _load_apps():
+    """The extension module ssmc._apps, whose PyInit__apps is in the binary
+    of ssmc._ssmc (one copy of the compiler per process; python/apps.cmake)."""
+    name = __package__ + "._apps"
+    mod = sys.modules.get(name)
+    if mod is None:
+        from . import _ssmc
+        loader = importlib.machinery.ExtensionFileLoader(name, _ssmc.__file__)
+        mod = importlib.util.module_from_spec(importlib.util.spec_from_loader(name, loader))
+        loader.exec_module(mod)
+        sys.modules[name] = mod
+    return mod
+
+
+_apps = _load_apps()
 
 __all__ = ["Model", "load", "random_model", "write_random_checkpoint", "CONFIGS"]
 

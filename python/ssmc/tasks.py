@@ -12,7 +12,7 @@ numbers that decide it).
 from dataclasses import dataclass, field
 from typing import List
 
-from . import _apps
+from .models import _apps
 
 __all__ = ["TASKS", "Table", "Claim", "TaskResult", "run"]
 

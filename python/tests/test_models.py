@@ -104,3 +104,20 @@ def test_generate_example_runs():
     assert r.returncode == 0, r.stderr
     printed = [int(t) for t in r.stdout.splitlines()[1].split()]
     assert printed == list(models.random_model("tiny", seed=4).generate(PROMPT, 5))
+
+
+def test_ops_then_models_in_one_process():
+    """ssmc.ops (ssmc._ssmc) and ssmc.models (ssmc._apps) compile in one
+    process: the two share one copy of the compiler's registrations."""
+    import subprocess
+    import sys
+    code = ("import numpy as np\n"
+            "from ssmc import ops\n"
+            "x = np.ones((1, 3, 5), np.float32)\n"
+            "ops.causal_conv1d_fn(x, np.ones((3, 2), np.float32))\n"
+            "import ssmc.models, ssmc.tasks\n"
+            "m = ssmc.models.random_model('tiny')\n"
+            "print(len(list(m.generate([1, 2], 3))))\n"
+            "ops.causal_conv1d_fn(x, np.ones((3, 3), np.float32))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and r.stdout.strip() == "3", r.stderr[-2000:]
