@@ -100,10 +100,6 @@ def _cast(x, name):
                      "i32": np.int32, "i64": np.int64}[name])
 
 
-def _permute(x, axes):
-    return x.permute(*axes) if _is_torch(x) else x.transpose(axes)
-
-
 def _reshape(x, shape):
     return x.reshape(*shape) if _is_torch(x) else x.reshape(shape)
 
