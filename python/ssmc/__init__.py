@@ -60,6 +60,12 @@ class Program:
         """Whether the code was loaded from the disk cache (not compiled)."""
         return self._native.from_disk_cache
 
+    @property
+    def last_call_peak_heap_bytes(self):
+        """Peak heap bytes the compiled code held during the last call of
+        any entry (its own buffers, not the arrays passed in)."""
+        return self._native.last_call_peak_heap_bytes
+
     def __getitem__(self, name):
         entry = self._entries.get(name)
         if entry is None:
