@@ -122,7 +122,61 @@ struct ProgramHandle {
   std::unique_ptr<ssmc::Jit> jit;
   std::string target;
   bool fromDiskCache = false;
+  /// Reject float inputs holding NaN or infinity before running.
+  bool checkFinite = false;
 };
+
+/// The index of the first NaN or infinity in host tensor `t` (any
+/// strides), if it has float elements and one.
+std::optional<std::vector<int64_t>> firstNonFinite(const Tensor &t) {
+  if (t.device != ssmc::Device::CPU || !t.data)
+    return std::nullopt;
+  auto read = [&](const char *p) -> double {
+    switch (t.dtype) {
+    case DType::F16: {
+      uint16_t h;
+      std::memcpy(&h, p, 2);
+      return ssmc::halfToFloat(h);
+    }
+    case DType::BF16: {
+      uint16_t h;
+      std::memcpy(&h, p, 2);
+      return ssmc::bf16ToFloat(h);
+    }
+    case DType::F32: {
+      float f;
+      std::memcpy(&f, p, 4);
+      return f;
+    }
+    default: {
+      double d;
+      std::memcpy(&d, p, 8);
+      return d;
+    }
+    }
+  };
+  if (t.dtype != DType::F16 && t.dtype != DType::BF16 &&
+      t.dtype != DType::F32 && t.dtype != DType::F64)
+    return std::nullopt;
+  if (t.numel() == 0)
+    return std::nullopt;
+  std::vector<int64_t> strides = t.effectiveStrides();
+  size_t item = ssmc::dtypeSize(t.dtype);
+  std::vector<int64_t> index(t.shape.size(), 0);
+  for (int64_t n = 0, total = t.numel(); n < total; ++n) {
+    int64_t offset = 0;
+    for (size_t d = 0; d < index.size(); ++d)
+      offset += index[d] * strides[d];
+    if (!std::isfinite(read(static_cast<const char *>(t.data) + offset * item)))
+      return index;
+    for (size_t d = index.size(); d-- > 0;) {
+      if (++index[d] < t.shape[d])
+        break;
+      index[d] = 0;
+    }
+  }
+  return std::nullopt;
+}
 
 /// Names argument or result `index` of `fn` in messages; the text is built
 /// only for an error.
@@ -501,6 +555,13 @@ public:
     const ssmc::FunctionInfo &f = fn();
     CallArgs call;
     bindInputs(pargs, kwargs, call);
+    if (program->checkFinite)
+      for (size_t i = 0; i < call.inputs.size(); ++i)
+        if (auto at = firstNonFinite(call.inputs[i]))
+          raise(gArgumentError,
+                ArgName{&f, i, false} + " has a NaN or infinity at " +
+                    ssmc::formatShape(*at) +
+                    " (the program was compiled with check_finite=True)");
     py::object out = py::none();
     if (kwargs.contains("out"))
       out = kwargs["out"];
@@ -837,6 +898,11 @@ PYBIND11_MODULE(_ssmc, m) {
           },
           "Peak heap the compiled code held during the last call (its own "
           "buffers, not the caller's arrays; process-wide accounting).")
+      .def_property(
+          "check_finite",
+          [](const Program &p) { return p.handle->checkFinite; },
+          [](Program &p, bool on) { p.handle->checkFinite = on; },
+          "Whether calls reject float inputs holding NaN or infinity.")
       .def_property_readonly("from_disk_cache",
                              [](const Program &p) {
                                return p.handle->fromDiskCache;
