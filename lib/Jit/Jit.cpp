@@ -1071,42 +1071,43 @@ private:
   std::vector<std::unique_ptr<int64_t>> scalars;
 };
 
-/// Checks `t` against the declared `want`; `what` names it in the message.
-Error checkTensor(const Tensor &t, const ArgInfo &want, const std::string &what,
+/// Checks `t` against the declared `want`; `what` names it in the message
+/// (built only for one).
+Error checkTensor(const Tensor &t, const ArgInfo &want, llvm::function_ref<std::string()> what,
                   bool exactShape, Target target) {
   if (t.device != Device::CPU) {
     if (target != Target::CUDA)
-      return makeError(what + " is on a CUDA device; the " +
+      return makeError(what() + " is on a CUDA device; the " +
                        (target == Target::CPU ? "CPU" : "gpu-emulator") +
                        " target needs host tensors");
     if (!t.isContiguous())
-      return makeError(what + " is a strided view of device memory; device "
+      return makeError(what() + " is a strided view of device memory; device "
                               "tensors must be contiguous");
   }
   if (t.dtype != want.dtype)
-    return makeError(what + " must have dtype " + dtypeName(want.dtype) +
+    return makeError(what() + " must have dtype " + dtypeName(want.dtype) +
                      ", got " + dtypeName(t.dtype));
   if (!want.isTensor) {
     if (t.rank() != 0)
-      return makeError(what + " is a scalar: pass a rank-0 tensor, got shape " +
+      return makeError(what() + " is a scalar: pass a rank-0 tensor, got shape " +
                        formatShape(t.shape));
     if (!t.data)
-      return makeError(what + " has no data");
+      return makeError(what() + " has no data");
     return Error::success();
   }
   if (t.rank() != static_cast<int64_t>(want.shape.size()))
-    return makeError(what + " must have rank " +
+    return makeError(what() + " must have rank " +
                      llvm::Twine(want.shape.size()) + ", got shape " +
                      formatShape(t.shape));
   for (size_t d = 0; d < want.shape.size(); ++d)
     if ((want.shape[d] >= 0 || exactShape) && want.shape[d] != t.shape[d])
-      return makeError(what + " must have shape " + formatShape(want.shape) +
+      return makeError(what() + " must have shape " + formatShape(want.shape) +
                        ", got " + formatShape(t.shape));
   if (!t.strides.empty() && t.strides.size() != t.shape.size())
-    return makeError(what + " has " + llvm::Twine(t.strides.size()) +
+    return makeError(what() + " has " + llvm::Twine(t.strides.size()) +
                      " strides for rank " + llvm::Twine(t.rank()));
   if (!t.data && t.numel() != 0)
-    return makeError(what + " has no data");
+    return makeError(what() + " has no data");
   return Error::success();
 }
 
@@ -1136,10 +1137,12 @@ public:
     }
     for (auto [i, t] : llvm::enumerate(inputs)) {
       const ArgInfo &want = fn.inputs[i];
-      if (Error e = checkTensor(t, want,
-                                "input #" + std::to_string(i) + " of '" +
-                                    fn.name + "' (" + describe(want) + ")",
-                                /*exactShape=*/false, program.options.target))
+      auto what = [&, i = i] {
+        return "input #" + std::to_string(i) + " of '" + fn.name + "' (" +
+               describe(want) + ")";
+      };
+      if (Error e = checkTensor(t, want, what, /*exactShape=*/false,
+                                program.options.target))
         return e;
       if (want.isTensor)
         frame.addTensor(t, /*copyIn=*/true, /*copyOut=*/false);
@@ -1280,11 +1283,13 @@ Error Jit::invoke(llvm::StringRef entry, llvm::ArrayRef<Tensor> inputs,
   if (fn.outParams) {
     // Destination passing: no allocation, no copy for contiguous outputs.
     for (auto [i, out] : llvm::enumerate(outputs))
-      if (Error e = checkTensor(out, fn.results[i],
-                                "output #" + std::to_string(i) + " of '" +
-                                    entry.str() + "' (" +
-                                    describe(fn.results[i]) + ")",
-                                /*exactShape=*/true, impl->options.target))
+      if (Error e = checkTensor(
+              out, fn.results[i],
+              [&, i = i] {
+                return "output #" + std::to_string(i) + " of '" + entry.str() +
+                       "' (" + describe(fn.results[i]) + ")";
+              },
+              /*exactShape=*/true, impl->options.target))
         return e;
     return call(fn, inputs, outputs, nullptr);
   }

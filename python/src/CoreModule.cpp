@@ -122,6 +122,124 @@ struct ProgramHandle {
   std::unique_ptr<ssmc::Jit> jit;
   std::string target;
   bool fromDiskCache = false;
+  /// Reject float inputs holding NaN or infinity before running.
+  bool checkFinite = false;
+};
+
+/// The index of the first NaN or infinity in host tensor `t` (any
+/// strides), if it has float elements and one.
+std::optional<std::vector<int64_t>> firstNonFinite(const Tensor &t) {
+  if (t.device != ssmc::Device::CPU || !t.data)
+    return std::nullopt;
+  auto read = [&](const char *p) -> double {
+    switch (t.dtype) {
+    case DType::F16: {
+      uint16_t h;
+      std::memcpy(&h, p, 2);
+      return ssmc::halfToFloat(h);
+    }
+    case DType::BF16: {
+      uint16_t h;
+      std::memcpy(&h, p, 2);
+      return ssmc::bf16ToFloat(h);
+    }
+    case DType::F32: {
+      float f;
+      std::memcpy(&f, p, 4);
+      return f;
+    }
+    default: {
+      double d;
+      std::memcpy(&d, p, 8);
+      return d;
+    }
+    }
+  };
+  if (t.dtype != DType::F16 && t.dtype != DType::BF16 &&
+      t.dtype != DType::F32 && t.dtype != DType::F64)
+    return std::nullopt;
+  if (t.numel() == 0)
+    return std::nullopt;
+  std::vector<int64_t> strides = t.effectiveStrides();
+  size_t item = ssmc::dtypeSize(t.dtype);
+  std::vector<int64_t> index(t.shape.size(), 0);
+  for (int64_t n = 0, total = t.numel(); n < total; ++n) {
+    int64_t offset = 0;
+    for (size_t d = 0; d < index.size(); ++d)
+      offset += index[d] * strides[d];
+    if (!std::isfinite(read(static_cast<const char *>(t.data) + offset * item)))
+      return index;
+    for (size_t d = index.size(); d-- > 0;) {
+      if (++index[d] < t.shape[d])
+        break;
+      index[d] = 0;
+    }
+  }
+  return std::nullopt;
+}
+
+/// Names argument or result `index` of `fn` in messages; the text is built
+/// only for an error.
+struct ArgName {
+  const ssmc::FunctionInfo *fn;
+  size_t index;
+  bool output;
+
+  std::string str() const {
+    if (output)
+      return "out= result #" + std::to_string(index) + " of '" + fn->name +
+             "' (" + ssmc::describe(fn->results[index]) + ")";
+    return "argument '" + fn->argNames[index] + "' of '" + fn->name + "' (" +
+           ssmc::describe(fn->inputs[index]) + ")";
+  }
+  friend std::string operator+(const ArgName &n, const std::string &s) {
+    return n.str() + s;
+  }
+  friend std::string operator+(const ArgName &n, const char *s) {
+    return n.str() + s;
+  }
+};
+
+/// PyTorch's tensor type and dtypes, once a tensor has been seen (ssmc
+/// does not import torch itself).
+struct TorchTypes {
+  PyObject *tensor = nullptr;
+  std::vector<std::pair<py::object, DType>> dtypes;
+  py::object fromDLPack;
+
+  static TorchTypes *&instance() {
+    static TorchTypes *types = nullptr; // never freed: outlives Python
+    return types;
+  }
+  static const TorchTypes *get() { return instance(); }
+  /// Set up from `obj` if it is a torch.Tensor.
+  static void init(py::handle obj) {
+    if (instance())
+      return;
+    py::object torch = py::module_::import("sys").attr("modules").attr("get")(
+        "torch");
+    if (torch.is_none())
+      return;
+    py::object tensorType = torch.attr("Tensor");
+    if (!PyObject_TypeCheck(obj.ptr(), reinterpret_cast<PyTypeObject *>(tensorType.ptr())))
+      return;
+    auto *types = new TorchTypes;
+    types->tensor = tensorType.release().ptr();
+    for (auto [name, dt] :
+         {std::pair{"float16", DType::F16}, {"bfloat16", DType::BF16},
+          {"float32", DType::F32}, {"float64", DType::F64},
+          {"bool", DType::I1}, {"int8", DType::I8}, {"int16", DType::I16},
+          {"int32", DType::I32}, {"int64", DType::I64}})
+      types->dtypes.emplace_back(torch.attr(name), dt);
+    types->fromDLPack = torch.attr("_C").attr("_from_dlpack");
+    instance() = types;
+  }
+  std::optional<DType> dtypeOf(py::handle dtype) const {
+    for (const auto &[object, dt] : dtypes)
+      if (object.ptr() == dtype.ptr())
+        return dt;
+    return std::nullopt;
+  }
 };
 
 /// Storage for one call's converted arguments: the Python objects (and
@@ -140,9 +258,12 @@ public:
   Converter(CallArgs &args) : args(args) {}
 
   Tensor convert(py::handle obj, const ssmc::ArgInfo &want,
-                 const std::string &what, bool writable) {
+                 const ArgName &what, bool writable) {
     if (py::isinstance<py::array>(obj))
       return fromArray(py::reinterpret_borrow<py::array>(obj), what, writable);
+    if (const TorchTypes *torch = TorchTypes::get();
+        torch && PyObject_TypeCheck(obj.ptr(), reinterpret_cast<PyTypeObject *>(torch->tensor)))
+      return fromTorch(obj, *torch, what);
     if (py::hasattr(obj, "__dlpack__"))
       return fromDLPack(obj, what);
     if (!want.isTensor && !writable)
@@ -176,7 +297,7 @@ public:
   }
 
 private:
-  Tensor fromArray(py::array arr, const std::string &what, bool writable) {
+  Tensor fromArray(py::array arr, const ArgName &what, bool writable) {
     std::optional<DType> dt = fromNumpy(arr.dtype());
     if (!dt)
       raise(gArgumentError, what + " has NumPy dtype " +
@@ -210,7 +331,41 @@ private:
     return t;
   }
 
-  Tensor fromDLPack(py::handle obj, const std::string &what) {
+  /// A PyTorch tensor, read through its attributes (cheaper than a
+  /// DLPack export per call).
+  Tensor fromTorch(py::handle obj, const TorchTypes &torch,
+                   const ArgName &what) {
+    Tensor t;
+    std::optional<DType> dt = torch.dtypeOf(obj.attr("dtype"));
+    if (!dt)
+      raise(gArgumentError, what + " has torch dtype " +
+                                std::string(py::str(obj.attr("dtype"))) +
+                                ", which ssmc does not take");
+    t.dtype = *dt;
+    std::string device = py::str(obj.attr("device").attr("type"));
+    if (device == "cuda")
+      t.device = ssmc::Device::CUDA;
+    else if (device != "cpu")
+      raise(gArgumentError,
+            what + " is on torch device '" + device + "', not cpu or cuda");
+    t.data = reinterpret_cast<void *>(
+        py::cast<uintptr_t>(obj.attr("data_ptr")()));
+    py::tuple shape = obj.attr("shape");
+    py::tuple strides = obj.attr("stride")();
+    t.shape.resize(shape.size());
+    t.strides.resize(shape.size());
+    for (size_t d = 0; d < shape.size(); ++d) {
+      t.shape[d] = py::cast<int64_t>(shape[d]);
+      t.strides[d] = py::cast<int64_t>(strides[d]);
+    }
+    if (t.isContiguous())
+      t.strides.clear();
+    args.torchInputs = true;
+    args.keepAlive.push_back(py::reinterpret_borrow<py::object>(obj));
+    return t;
+  }
+
+  Tensor fromDLPack(py::handle obj, const ArgName &what) {
     py::object source = py::reinterpret_borrow<py::object>(obj);
     // PyTorch refuses to export a tensor that requires grad.
     if (py::hasattr(source, "requires_grad") &&
@@ -236,6 +391,8 @@ private:
     std::string module = py::str(obj.get_type().attr("__module__"));
     if (module.rfind("torch", 0) == 0)
       args.torchInputs = true;
+    // Read PyTorch tensors directly from now on.
+    TorchTypes::init(obj);
     // The capsule's destructor calls the producer's deleter.
     args.keepAlive.push_back(std::move(capsule));
     args.keepAlive.push_back(std::move(source));
@@ -243,7 +400,7 @@ private:
   }
 
   Tensor fromScalar(py::handle obj, const ssmc::ArgInfo &want,
-                    const std::string &what) {
+                    const ArgName &what) {
     auto storage = std::make_unique<int64_t>(0);
     void *p = storage.get();
     bool isBool = PyBool_Check(obj.ptr());
@@ -338,6 +495,8 @@ py::object toNumpy(std::unique_ptr<ssmc::OwnedTensor> t) {
 }
 
 py::object torchFromDLPack() {
+  if (const TorchTypes *torch = TorchTypes::get())
+    return torch->fromDLPack;
   // Never destroyed: its destructor would run after the interpreter ends.
   static py::object *fn = new py::object(
       py::module_::import("torch.utils.dlpack").attr("from_dlpack"));
@@ -387,17 +546,22 @@ public:
     Converter converter(call);
     call.inputs.reserve(given.size());
     for (size_t i = 0; i < given.size(); ++i)
-      call.inputs.push_back(converter.convert(
-          given[i], f.inputs[i],
-          "argument '" + f.argNames[i] + "' of '" + f.name + "' (" +
-              ssmc::describe(f.inputs[i]) + ")",
-          /*writable=*/false));
+      call.inputs.push_back(converter.convert(given[i], f.inputs[i],
+                                              ArgName{&f, i, false},
+                                              /*writable=*/false));
   }
 
   py::object call(const py::args &pargs, const py::kwargs &kwargs) {
     const ssmc::FunctionInfo &f = fn();
     CallArgs call;
     bindInputs(pargs, kwargs, call);
+    if (program->checkFinite)
+      for (size_t i = 0; i < call.inputs.size(); ++i)
+        if (auto at = firstNonFinite(call.inputs[i]))
+          raise(gArgumentError,
+                ArgName{&f, i, false} + " has a NaN or infinity at " +
+                    ssmc::formatShape(*at) +
+                    " (the program was compiled with check_finite=True)");
     py::object out = py::none();
     if (kwargs.contains("out"))
       out = kwargs["out"];
@@ -461,11 +625,9 @@ public:
     Converter converter(call);
     std::vector<Tensor> views;
     for (size_t i = 0; i < outs.size(); ++i)
-      views.push_back(converter.convert(
-          outs[i], f.results[i],
-          "out= result #" + std::to_string(i) + " of '" + f.name + "' (" +
-              ssmc::describe(f.results[i]) + ")",
-          /*writable=*/true));
+      views.push_back(converter.convert(outs[i], f.results[i],
+                                        ArgName{&f, i, true},
+                                        /*writable=*/true));
     llvm::Error error = llvm::Error::success();
     {
       py::gil_scoped_release noGil;
@@ -729,6 +891,18 @@ PYBIND11_MODULE(_ssmc, m) {
       .def("entry", &Program::entry)
       .def_property_readonly(
           "target", [](const Program &p) { return p.handle->target; })
+      .def_property_readonly(
+          "last_call_peak_heap_bytes",
+          [](const Program &p) {
+            return p.handle->jit->lastCallPeakHeapBytes();
+          },
+          "Peak heap the compiled code held during the last call (its own "
+          "buffers, not the caller's arrays; process-wide accounting).")
+      .def_property(
+          "check_finite",
+          [](const Program &p) { return p.handle->checkFinite; },
+          [](Program &p, bool on) { p.handle->checkFinite = on; },
+          "Whether calls reject float inputs holding NaN or infinity.")
       .def_property_readonly("from_disk_cache",
                              [](const Program &p) {
                                return p.handle->fromDiskCache;

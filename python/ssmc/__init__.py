@@ -56,9 +56,20 @@ class Program:
         return self._native.target
 
     @property
+    def check_finite(self):
+        """Whether calls reject float inputs holding NaN or infinity."""
+        return self._native.check_finite
+
+    @property
     def from_disk_cache(self):
         """Whether the code was loaded from the disk cache (not compiled)."""
         return self._native.from_disk_cache
+
+    @property
+    def last_call_peak_heap_bytes(self):
+        """Peak heap bytes the compiled code held during the last call of
+        any entry (its own buffers, not the arrays passed in)."""
+        return self._native.last_call_peak_heap_bytes
 
     def __getitem__(self, name):
         entry = self._entries.get(name)
@@ -108,10 +119,14 @@ def _read_source(source):
     return source, "<source>"
 
 
-def compile(source, target="cpu", threads=0, opt_level=3, cache=True):
+def compile(source, target="cpu", threads=0, opt_level=3, cache=True,
+            check_finite=False):
     """Compiles an ssm program (MLIR text, or a path to a .mlir file) for
     `target` ("cpu", "cuda" or "gpu-emulator") with `threads` OpenMP
     threads (0: the runtime chooses) at LLVM `opt_level` 0-3.
+
+    With `check_finite`, calls raise ArgumentError for a float input that
+    holds NaN or infinity (one pass over each input) instead of running.
 
     With `cache`, a compile is done once per (text, options) in a process,
     and its code is kept on disk (see cache_dir()) so that another process
@@ -127,11 +142,13 @@ def compile(source, target="cpu", threads=0, opt_level=3, cache=True):
     if isinstance(opt_level, bool) or not isinstance(opt_level, int) or \
             not 0 <= opt_level <= 3:
         raise CompileError("opt_level must be an int 0-3, got %r" % (opt_level,))
+    check_finite = bool(check_finite)
     if not cache:
-        return Program(_ssmc.compile(text, name, target, threads, opt_level),
-                       name)
+        native = _ssmc.compile(text, name, target, threads, opt_level)
+        native.check_finite = check_finite
+        return Program(native, name)
 
-    key = (text, target, threads, opt_level)
+    key = (text, target, threads, opt_level, check_finite)
     with _memory_lock:
         native = _memory_cache.get(key)
         if native is not None:
@@ -144,6 +161,7 @@ def compile(source, target="cpu", threads=0, opt_level=3, cache=True):
         if native is None:
             native = _cache.compile_cached(text, name, target, threads,
                                            opt_level)
+            native.check_finite = check_finite
             with _memory_lock:
                 _memory_cache[key] = native
     with _memory_lock:

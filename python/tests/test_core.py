@@ -273,6 +273,29 @@ def test_nan_inputs_give_nan_not_a_crash(scan_program, rng):
     assert np.isnan(h[0, 3]).all() and np.isfinite(h[0, 2]).all()
 
 
+def test_check_finite_rejects_nan_and_infinity(rng):
+    prog = ssmc.compile(SCAN, check_finite=True)
+    assert prog.check_finite and not ssmc.compile(SCAN).check_finite
+    x = scan_inputs(rng)
+    ref_y, _ = scan_ref(x)
+    assert_close(prog.main(**x)[0], ref_y)          # finite inputs run
+    for name, index, value in (("u", (0, 3, 2), np.nan), ("A", (7, 1), -np.inf),
+                               ("delta_bias", (5,), np.inf)):
+        bad = dict(x)
+        bad[name] = x[name].copy()
+        bad[name][index] = value
+        with pytest.raises(ssmc.ArgumentError,
+                           match=r"argument '%s' of 'main' .* has a NaN or infinity at \[%s\]"
+                           % (name, ", ".join(map(str, index)))):
+            prog.main(**bad)
+    # A strided view: the index is the view's.
+    big = np.zeros((2, 8, 12), np.float32)
+    big[:, :, ::2] = x["z"]
+    big[1, 2, 6] = np.nan
+    with pytest.raises(ValueError, match=r"'z'.*at \[1, 2, 3\]"):
+        prog.main(**dict(x, z=big[:, :, ::2]))
+
+
 def test_inputs_are_not_written(scan_program, rng):
     x = scan_inputs(rng)
     before = {k: v.copy() for k, v in x.items()}

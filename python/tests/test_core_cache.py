@@ -18,8 +18,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # Compiles a program in a fresh process and reports how, how long it took,
 # and its largest error against the float64 reference.
 CHILD = r"""
-import json, sys, time
+import json, os, sys, time
 import numpy as np
+if not os.environ.get("SSMC_TEST_NO_TORCH"):
+    import torch
 sys.path.insert(0, %(here)r)
 import ssmc
 from conftest import (SCAN, SCAN_DYNAMIC, scan_inputs, selective_scan_ref)
@@ -51,6 +53,7 @@ def run_child(cache, which="static", target="cpu", extra_env=None):
     env = dict(os.environ)
     env["SSMC_CACHE_DIR"] = str(cache)
     env.pop("SSMC_NO_DISK_CACHE", None)
+    env["SSMC_TEST_NO_TORCH"] = "1"
     env.update(extra_env or {})
     env["PYTHONPATH"] = os.pathsep.join(
         [os.path.dirname(os.path.dirname(ssmc.__file__))] +
@@ -84,13 +87,15 @@ def test_dynamic_shapes_and_their_checks_survive_the_disk(tmp_path):
 
 
 def test_gpu_emulator_program_from_disk(tmp_path):
+    # With PyTorch (and its libgomp) loaded first, as in a PyTorch program.
     first = run_child(tmp_path, target="gpu-emulator")
-    second = run_child(tmp_path, target="gpu-emulator")
+    second = run_child(tmp_path, target="gpu-emulator",
+                       extra_env={"SSMC_TEST_NO_TORCH": ""})
     assert not first["disk"] and second["disk"]
     assert second["err"] == first["err"] and first["err"] < 1e-4
 
 
-@pytest.mark.parametrize("damage", ["truncate", "flip", "garbage", "empty"])
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
 def test_damaged_entries_are_compiled_again(tmp_path, damage):
     run_child(tmp_path)
     [name] = [f for f in os.listdir(tmp_path) if f.endswith(_cache.SUFFIX)]
@@ -98,12 +103,8 @@ def test_damaged_entries_are_compiled_again(tmp_path, damage):
     data = bytearray(path.read_bytes())
     if damage == "truncate":
         data = data[: len(data) // 2]
-    elif damage == "flip":
-        data[len(data) // 2] ^= 0x40
-    elif damage == "garbage":
-        data = bytearray(b"\x7fELF" + bytes(range(256)) * 8)
     else:
-        data = bytearray()
+        data[len(data) // 2] ^= 0x40
     path.write_bytes(bytes(data))
     again = run_child(tmp_path)
     assert not again["disk"] and again["err"] < 1e-4
@@ -115,6 +116,12 @@ def test_load_errors_name_the_problem(tmp_path):
     bad = tmp_path / "bad.ssmco"
     bad.write_bytes(b"SSMCJIT\n" + b"\0" * 40)
     with pytest.raises(ssmc.CompileError, match="checksum"):
+        ssmc._ssmc.load(str(bad), "bad", "cpu", 0, 3)
+    bad.write_bytes(b"")
+    with pytest.raises(ssmc.CompileError, match="not a saved ssmc program"):
+        ssmc._ssmc.load(str(bad), "bad", "cpu", 0, 3)
+    bad.write_bytes(b"\x7fELF" + bytes(range(256)) * 8)
+    with pytest.raises(ssmc.CompileError, match="not a saved ssmc program"):
         ssmc._ssmc.load(str(bad), "bad", "cpu", 0, 3)
     bad.write_bytes(b"not a program")
     with pytest.raises(ssmc.CompileError, match="not a saved ssmc program"):
