@@ -75,7 +75,7 @@ def _as_array(x, name):
     if _is_torch(x):
         if x.device.type != "cpu":
             raise ValueError(f"{name}: ssmc.ops runs on CPU tensors, got device {x.device}")
-        return x.detach()
+        return x.detach() if x.requires_grad else x
     if isinstance(x, np.ndarray):
         return x
     arr = np.asarray(x)
