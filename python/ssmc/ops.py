@@ -29,6 +29,7 @@ __all__ = [
     "scaled_dot_product_attention",
     "program_text",
     "clear_cache",
+    "configure",
 ]
 
 # ---------------------------------------------------------------------------
@@ -214,7 +215,8 @@ def _program(op, operands, clauses, attrs, results, flags=""):
     dictionary text or ""; results: [(shape, type)].
     """
     args = [(n, a) for n, a in operands] + [(n, a) for _, n, a in clauses]
-    sig = ", ".join(f"%{n}: {_tensor(a.shape, _dtype(a))}" for n, a in args)
+    # ssm.name: run-time messages name the argument as the caller knows it.
+    sig = ", ".join(f'%{n}: {_tensor(a.shape, _dtype(a))} {{ssm.name = "{n}"}}' for n, a in args)
     in_types = ", ".join(_tensor(a.shape, _dtype(a)) for _, a in args)
     res_types = [_tensor(s, t) for s, t in results]
     res_names = ", ".join(f"%r{i}" for i in range(len(results)))
@@ -236,6 +238,22 @@ def _program(op, operands, clauses, attrs, results, flags=""):
 _lock = threading.Lock()
 _entries = {}
 _last_key = [None]
+_options = {"threads": 0, "check_finite": False}
+
+
+def configure(threads=None, check_finite=None):
+    """Options of the programs compiled from now on: `threads` (OpenMP
+    threads, 0: one per core) and `check_finite` (calls raise ValueError
+    naming the argument when a float input holds NaN or infinity; see
+    ssmc.compile). Returns the options in force."""
+    with _lock:
+        if threads is not None:
+            if int(threads) < 0:
+                raise ValueError(f"threads must be >= 0, got {threads}")
+            _options["threads"] = int(threads)
+        if check_finite is not None:
+            _options["check_finite"] = bool(check_finite)
+        return dict(_options)
 
 
 def clear_cache():
@@ -254,14 +272,15 @@ def _run(op, operands, clauses, attrs, results, flags=""):
     """Runs one ssm op on the arrays of operands and clauses (see _program),
     compiling its program on the first call with these shapes, dtypes and
     flags; later calls find it by a key built without the program text."""
-    key = (op, flags, attrs, tuple(results),
+    opts = (_options["threads"], _options["check_finite"])
+    key = (opts, op, flags, attrs, tuple(results),
            tuple((n, a.dtype, tuple(a.shape)) for n, a in operands),
            tuple((kw, n, a.dtype, tuple(a.shape)) for kw, n, a in clauses))
     hit = _entries.get(key)
     if hit is None:
         import ssmc
         text = _program(op, operands, clauses, attrs, results, flags)
-        prog = ssmc.compile(text, target="cpu")
+        prog = ssmc.compile(text, target="cpu", threads=opts[0], check_finite=opts[1])
         with _lock:
             # The program stays referenced with its entry.
             hit = _entries.setdefault(key, (prog, prog.main, text))

@@ -598,3 +598,19 @@ def test_second_process_loads_from_disk_cache(tmp_path):
                            timeout=300) for _ in range(2)]
     assert [r.returncode for r in runs] == [0, 0], runs[0].stderr + runs[1].stderr
     assert [r.stdout.strip() for r in runs] == ["False", "True"]
+
+
+def test_check_finite_names_the_argument():
+    u = rand(1, 2, 4)
+    u[0, 1, 2] = np.nan
+    args = (np.abs(rand(1, 2, 4)), -np.ones((2, 3), np.float32), rand(1, 3, 4), rand(1, 3, 4))
+    try:
+        assert ops.configure(check_finite=True)["check_finite"]
+        with pytest.raises(ValueError, match=r"argument 'u'.*NaN or infinity at \[0, 1, 2\]"):
+            ops.selective_scan_fn(u, *args)
+        u[0, 1, 2] = 0.0
+        ops.selective_scan_fn(u, *args)  # finite again: runs
+    finally:
+        ops.configure(check_finite=False)
+    with pytest.raises(ValueError):
+        ops.configure(threads=-1)
