@@ -17,6 +17,15 @@ BUILD = os.environ.get("SSMC_BUILD_DIR") or os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(ssmc.__file__))))
 
 
+def install_dir():
+    """SSMC_PYTHON_INSTALL_DIR of the build (relative to the prefix)."""
+    with open(os.path.join(BUILD, "CMakeCache.txt")) as f:
+        for line in f:
+            if line.startswith("SSMC_PYTHON_INSTALL_DIR:"):
+                return line.split("=", 1)[1].strip()
+    raise AssertionError("SSMC_PYTHON_INSTALL_DIR not in CMakeCache.txt")
+
+
 def run_python(code_or_path, pythonpath, *args, cwd=None):
     env = dict(os.environ, PYTHONPATH=pythonpath, SSMC_NO_DISK_CACHE="1")
     cmd = [sys.executable]
@@ -34,7 +43,7 @@ def test_cmake_install_into_a_prefix(tmp_path):
                           "--component", "python"],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    pkg = prefix / "lib" / "python3" / "dist-packages"
+    pkg = prefix / install_dir()
     files = sorted(os.listdir(pkg / "ssmc"))
     assert "__init__.py" in files and any(f.startswith("_ssmc.") for f in files)
     # Only the installed copy on the path, run from elsewhere.
