@@ -36,6 +36,7 @@ LAYERS = [
     ("api", r"^lib/(Jit|InitAll)/|^include/ssmc/"),
     ("apps", r"^apps/"),
     ("tools", r"^tools/"),
+    ("python", r"^python/"),
     ("test", r"^test/|^fuzz/"),
     ("bench", r"^bench/"),
     ("examples", r"^examples/"),
@@ -61,6 +62,8 @@ ALLOWED = {
     # Applications reach the compiler only through the public API.
     "apps": {"runtime", "api"},
     "tools": {"runtime", "api", "apps", "passes", "pipelines"},
+    # The Python extensions bind the public API and the applications.
+    "python": {"runtime", "api", "apps"},
     # The API example checks its result against the test oracle.
     "examples": {"runtime", "api", "test"},
     "bench": {"runtime", "api", "test"},
@@ -71,6 +74,7 @@ ALLOWED = {
 FORBIDDEN_EXTERNAL = {
     "runtime": [r"^mlir/"],
     "apps": [r"^mlir/"],
+    "python": [r"^mlir/"],
     "examples": [r"^mlir/"],
 }
 # Files allowed to break FORBIDDEN_EXTERNAL, each with its reason.

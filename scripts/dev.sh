@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up ssmc on Debian 12 and runs it: installs the missing apt packages
 # (LLVM/MLIR 22 and libomp from the security suite, CMake, Ninja, ccache,
-# GoogleTest, Google Benchmark; python3-matplotlib for the demo's plots),
+# GoogleTest, Google Benchmark; the Python package's python3-dev, pybind11,
+# NumPy, pytest and PyTorch; python3-matplotlib for the demo's plots),
 # configures and builds, then runs the job.
 #
 #   scripts/dev.sh demo    build, then run the main job: ssmc-tasks demo (the
@@ -39,7 +40,8 @@ build_dir="${BUILD_DIR:-build}"
 llvm_prefix=/usr/lib/llvm-22
 
 packages=(cmake ninja-build ccache git python3 clang-22 llvm-22-dev llvm-22-tools
-  libmlir-22-dev mlir-22-tools libomp-22-dev libgtest-dev libbenchmark-dev)
+  libmlir-22-dev mlir-22-tools libomp-22-dev libgtest-dev libbenchmark-dev
+  python3-dev python3-numpy python3-pybind11 pybind11-dev python3-pytest python3-torch)
 # Sanitizer builds (the test job's second build, or SSMC_CMAKE_ARGS asking
 # for one) need clang's runtime libraries.
 sanitizer_tests="${SSMC_SANITIZER_TESTS:-1}"

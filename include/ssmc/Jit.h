@@ -82,6 +82,8 @@ struct JitOptions {
   unsigned vectorBits = 0;
   /// If set, receives the IR text after each stage.
   std::function<void(Stage, llvm::StringRef)> dumpIR;
+  /// Keep the generated machine code, so that Jit::save can write it.
+  bool keepObject = false;
 };
 
 /// Type of one entry argument or result as the program declares it.
@@ -159,6 +161,20 @@ public:
                                      llvm::StringRef objectPath,
                                      llvm::StringRef cpu = "x86-64-v3",
                                      llvm::StringRef bufferName = "<source>");
+
+  /// Writes the compiled program -- its machine code and the description
+  /// of its entries -- to `path`, for load(). Needs a program compiled
+  /// with JitOptions::keepObject for the CPU or gpu-emulator target (the
+  /// CUDA target's kernels are loaded by global constructors, which load()
+  /// does not run).
+  llvm::Error save(llvm::StringRef path) const;
+  /// The program save() wrote to `path`, ready to call without compiling.
+  /// The code is for the CPU and the options it was compiled with (the
+  /// caller keys its files by them); `options` gives the target, which
+  /// must match. An error for a file that is not such a program or is
+  /// damaged (its checksum does not match).
+  static llvm::Expected<std::unique_ptr<Jit>>
+  load(llvm::StringRef path, const JitOptions &options = {});
 
   ~Jit();
 

@@ -35,16 +35,25 @@
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/ExecutionEngine/Orc/AbsoluteSymbols.h"
+#include "llvm/ExecutionEngine/Orc/ExecutionUtils.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
+#include "llvm/ExecutionEngine/Orc/LLJIT.h"
+#include "llvm/ExecutionEngine/Orc/RTDyldObjectLinkingLayer.h"
+#include "llvm/ExecutionEngine/SectionMemoryManager.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
 #include "llvm/Target/TargetMachine.h"
+#include "llvm/Support/DynamicLibrary.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/xxhash.h"
+#include "llvm/Object/ObjectFile.h"
 #include "llvm/TargetParser/Host.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <set>
@@ -131,14 +140,22 @@ unsigned hostVectorBits() {
   return 128;
 }
 
+/// A function taking its arguments packed as an array of pointers (the
+/// ExecutionEngine's `_mlir_<name>` wrapper of a C interface function).
+using PackedFunction = void (*)(void **);
+
 /// What a compiled program keeps for its calls.
 struct Program {
   MLIRContext context;
   OwningOpRef<ModuleOp> module;
   /// Optimises the translated module; the engine holds a reference to it.
   std::function<Error(llvm::Module *)> transformer;
+  /// The code: compiled by the engine, or loaded by Jit::load.
   std::unique_ptr<ExecutionEngine> engine;
+  std::unique_ptr<llvm::orc::LLJIT> loaded;
   std::vector<FunctionInfo> functions;
+  /// The packed entry point of each of `functions`.
+  std::vector<PackedFunction> entryPoints;
   std::vector<std::string> runtimeChecks; ///< messages, by check id
   JitOptions options;
 };
@@ -198,7 +215,7 @@ private:
 // Jit::Impl is private to Jit, so the compile and call stages work on its
 // Program part.
 struct Jit::Impl : Program {
-  size_t lastCallPeakBytes = 0;
+  std::atomic<size_t> lastCallPeakBytes{0};
 };
 
 size_t Jit::lastCallPeakHeapBytes() const { return impl->lastCallPeakBytes; }
@@ -426,6 +443,60 @@ Error Jit::compileToObject(llvm::StringRef source, const JitOptions &options,
 
 namespace {
 
+/// The shared libraries compiled code calls into: libomp provides the
+/// OpenMP runtime the parallel loops call; libmlir_c_runner_utils provides
+/// memrefCopy (strided buffer copies).
+llvm::SmallVector<llvm::StringRef> runtimeLibraries() {
+  static const std::string runtimeLibs[] = {
+      "/usr/lib/llvm-22/lib/libomp.so",
+      "/usr/lib/llvm-22/lib/libmlir_c_runner_utils.so"};
+  llvm::SmallVector<llvm::StringRef> libs;
+  for (const std::string &lib : runtimeLibs)
+    if (llvm::sys::fs::exists(lib))
+      libs.push_back(lib);
+  return libs;
+}
+
+/// The functions the compiled code calls that the JIT provides: the
+/// shape-check hook, the mgpu* runtime of GPU kernel launches (CUDA
+/// target), and the heap-accounting allocators.
+llvm::orc::SymbolMap runtimeSymbolMap(llvm::orc::MangleAndInterner interner) {
+  llvm::orc::SymbolMap map;
+  auto def = [](auto *fn) {
+    return llvm::orc::ExecutorSymbolDef(llvm::orc::ExecutorAddr::fromPtr(fn),
+                                        llvm::JITSymbolFlags::Exported);
+  };
+  map[interner("ssmcShapeError")] = def(&ssmcShapeError);
+  map[interner("_mlir_ciface_ssmcShapeError")] = def(&ssmcShapeError);
+  for (auto [name, fn] : cuda::runtimeSymbols())
+    map[interner(name)] = def(fn);
+  map[interner("malloc")] = def(&ssmcTrackedMalloc);
+  map[interner("aligned_alloc")] = def(&ssmcTrackedAlignedAlloc);
+  map[interner("free")] = def(&ssmcTrackedFree);
+  // The OpenMP queries come from the runtime the __kmpc_* calls go to:
+  // where the process has loaded another OpenMP runtime first (PyTorch
+  // brings libgomp), its omp_get_thread_num would answer 0 on libomp's
+  // threads.
+  static llvm::sys::DynamicLibrary libomp = [] {
+    llvm::SmallVector<llvm::StringRef> libs = runtimeLibraries();
+    for (llvm::StringRef lib : libs)
+      if (lib.ends_with("libomp.so"))
+        return llvm::sys::DynamicLibrary::getPermanentLibrary(lib.str().c_str());
+    return llvm::sys::DynamicLibrary();
+  }();
+  if (libomp.isValid())
+    for (const char *name :
+         {"omp_get_thread_num", "omp_get_num_threads", "omp_get_max_threads",
+          "omp_set_num_threads", "omp_in_parallel", "omp_get_level",
+          "omp_get_ancestor_thread_num", "omp_get_team_size",
+          "omp_get_num_procs", "omp_get_wtime"})
+      if (void *fn = libomp.getAddressOfSymbol(name))
+        map[interner(name)] = llvm::orc::ExecutorSymbolDef(
+            llvm::orc::ExecutorAddr::fromPtr(fn),
+            llvm::JITSymbolFlags::Exported);
+  return map;
+}
+
 /// The stages of Jit::compile, each filling in `program` for the next; a
 /// failed stage ends the compilation with the diagnostics so far.
 class Compiler {
@@ -571,15 +642,7 @@ private:
     auto tm = tmBuilder->createTargetMachine();
     if (!tm)
       return tm.takeError();
-    // libomp provides the OpenMP runtime the parallel loops call;
-    // libmlir_c_runner_utils provides memrefCopy (strided buffer copies).
-    static const std::string runtimeLibs[] = {
-        "/usr/lib/llvm-22/lib/libomp.so",
-        "/usr/lib/llvm-22/lib/libmlir_c_runner_utils.so"};
-    llvm::SmallVector<llvm::StringRef> libs;
-    for (const std::string &lib : runtimeLibs)
-      if (llvm::sys::fs::exists(lib))
-        libs.push_back(lib);
+    llvm::SmallVector<llvm::StringRef> libs = runtimeLibraries();
     ExecutionEngineOptions eo;
     program.transformer = optimizer(**tm);
     eo.transformer = program.transformer;
@@ -588,6 +651,7 @@ private:
     eo.sharedLibPaths = libs;
     eo.enableGDBNotificationListener = false;
     eo.enablePerfNotificationListener = false;
+    eo.enableObjectDump = options.keepObject;
     auto engine = ExecutionEngine::create(*program.module, eo, std::move(*tm));
     if (!engine)
       return diagnostics.fail(bufferName + ": JIT compilation failed: " +
@@ -621,39 +685,24 @@ private:
     };
   }
 
-  /// The functions the compiled code calls that the JIT provides: the
-  /// shape-check hook, the mgpu* runtime of GPU kernel launches (CUDA
-  /// target), and the heap-accounting allocators.
+  /// The functions the compiled code calls that the JIT provides.
   void registerRuntimeSymbols() {
-    program.engine->registerSymbols([](llvm::orc::MangleAndInterner interner) {
-      llvm::orc::SymbolMap map;
-      auto def = [](auto *fn) {
-        return llvm::orc::ExecutorSymbolDef(
-            llvm::orc::ExecutorAddr::fromPtr(fn),
-            llvm::JITSymbolFlags::Exported);
-      };
-      map[interner("ssmcShapeError")] = def(&ssmcShapeError);
-      map[interner("_mlir_ciface_ssmcShapeError")] = def(&ssmcShapeError);
-      for (auto [name, fn] : cuda::runtimeSymbols())
-        map[interner(name)] = def(fn);
-      map[interner("malloc")] = def(&ssmcTrackedMalloc);
-      map[interner("aligned_alloc")] = def(&ssmcTrackedAlignedAlloc);
-      map[interner("free")] = def(&ssmcTrackedFree);
-      return map;
-    });
+    program.engine->registerSymbols(runtimeSymbolMap);
   }
 
   /// The engine optimises and generates machine code on first lookup; look
   /// every entry up now, so compile() includes code generation (and reports
   /// its failures) rather than the first call.
   Error generateCode() {
-    for (const FunctionInfo &fn : program.functions)
-      if (auto sym = program.engine->lookupPacked("_mlir_ciface_" + fn.name);
-          !sym)
+    for (const FunctionInfo &fn : program.functions) {
+      auto sym = program.engine->lookupPacked("_mlir_ciface_" + fn.name);
+      if (!sym)
         return diagnostics.fail(bufferName +
                                 ": JIT code generation failed for @" +
                                 fn.name + ": " +
                                 llvm::toString(sym.takeError()));
+      program.entryPoints.push_back(*sym);
+    }
     return Error::success();
   }
 
@@ -711,6 +760,303 @@ Expected<std::unique_ptr<Jit>> Jit::compile(llvm::StringRef source,
   return std::unique_ptr<Jit>(new Jit(std::move(impl)));
 }
 
+//===----------------------------------------------------------------------===//
+// Saved programs
+//===----------------------------------------------------------------------===//
+//
+// A saved program is one file:
+//   "SSMCJIT\n", u32 format version, u32 target,
+//   the entries (name, destination passing, argument names and types,
+//   result types), the run-time check messages, the object code,
+//   then the xxh3 checksum of everything before it.
+// Integers are little-endian; strings and the object are length-prefixed.
+
+namespace {
+
+constexpr llvm::StringLiteral kSavedMagic = "SSMCJIT\n";
+constexpr uint32_t kSavedFormat = 1;
+
+class SavedWriter {
+public:
+  void u32(uint32_t v) { bytes(&v, sizeof v); }
+  void u64(uint64_t v) { bytes(&v, sizeof v); }
+  void str(llvm::StringRef s) {
+    u64(s.size());
+    bytes(s.data(), s.size());
+  }
+  void argInfo(const ArgInfo &a) {
+    u32(a.isTensor);
+    u32(static_cast<uint32_t>(a.dtype));
+    u32(a.shape.size());
+    for (int64_t d : a.shape)
+      u64(static_cast<uint64_t>(d));
+  }
+  void bytes(const void *p, size_t n) {
+    out.append(static_cast<const char *>(p), n);
+  }
+  std::string out;
+};
+
+class SavedReader {
+public:
+  explicit SavedReader(llvm::StringRef in) : in(in) {}
+
+  bool u32(uint32_t &v) { return bytes(&v, sizeof v); }
+  bool u64(uint64_t &v) { return bytes(&v, sizeof v); }
+  bool str(std::string &s) {
+    uint64_t n;
+    if (!u64(n) || n > in.size() - at)
+      return false;
+    s.assign(in.data() + at, n);
+    at += n;
+    return true;
+  }
+  bool argInfo(ArgInfo &a) {
+    uint32_t isTensor, dtype, rank;
+    if (!u32(isTensor) || !u32(dtype) || !u32(rank) ||
+        dtype > static_cast<uint32_t>(DType::I64) || rank > 64)
+      return false;
+    a.isTensor = isTensor;
+    a.dtype = static_cast<DType>(dtype);
+    a.shape.resize(rank);
+    for (int64_t &d : a.shape) {
+      uint64_t v;
+      if (!u64(v))
+        return false;
+      d = static_cast<int64_t>(v);
+    }
+    return true;
+  }
+  bool bytes(void *p, size_t n) {
+    if (n > in.size() - at)
+      return false;
+    std::memcpy(p, in.data() + at, n);
+    at += n;
+    return true;
+  }
+  /// A length-prefixed string, as a view of the input.
+  bool view(llvm::StringRef &s) {
+    uint64_t n;
+    if (!u64(n) || n > in.size() - at)
+      return false;
+    s = in.substr(at, n);
+    at += n;
+    return true;
+  }
+  bool done() const { return at == in.size(); }
+
+private:
+  llvm::StringRef in;
+  size_t at = 0;
+};
+
+/// Whether `object` has sections of global constructors, which a loaded
+/// program would not run.
+Expected<bool> hasConstructors(llvm::MemoryBufferRef object) {
+  auto file = llvm::object::ObjectFile::createObjectFile(object);
+  if (!file)
+    return file.takeError();
+  for (const llvm::object::SectionRef &section : (*file)->sections()) {
+    Expected<llvm::StringRef> name = section.getName();
+    if (!name)
+      return name.takeError();
+    if (name->starts_with(".init_array") || name->starts_with(".ctors"))
+      return true;
+  }
+  return false;
+}
+
+} // namespace
+
+Error Jit::save(llvm::StringRef path) const {
+  if (!impl->engine)
+    return makeError("a loaded program cannot be saved again");
+  if (!impl->options.keepObject)
+    return makeError("saving a program needs JitOptions::keepObject");
+  if (impl->options.target == Target::CUDA)
+    return makeError("CUDA programs cannot be saved (their kernels are "
+                     "loaded by global constructors)");
+  // The engine writes its object to a file; read it back.
+  llvm::SmallString<128> objectPath;
+  if (std::error_code ec = llvm::sys::fs::createTemporaryFile(
+          "ssmc-object", "o", objectPath))
+    return makeError("cannot create a temporary file: " + ec.message());
+  impl->engine->dumpToObjectFile(objectPath);
+  auto object = llvm::MemoryBuffer::getFile(objectPath);
+  llvm::sys::fs::remove(objectPath);
+  if (!object || (*object)->getBufferSize() == 0)
+    return makeError("the program's object code is not available");
+  Expected<bool> ctors = hasConstructors((*object)->getMemBufferRef());
+  if (!ctors)
+    return ctors.takeError();
+  if (*ctors)
+    return makeError("the program has global constructors, which a loaded "
+                     "program would not run");
+
+  SavedWriter w;
+  w.bytes(kSavedMagic.data(), kSavedMagic.size());
+  w.u32(kSavedFormat);
+  w.u32(static_cast<uint32_t>(impl->options.target));
+  w.u32(impl->functions.size());
+  for (const FunctionInfo &fn : impl->functions) {
+    w.str(fn.name);
+    w.u32(fn.outParams);
+    w.u32(fn.inputs.size());
+    for (size_t i = 0; i < fn.inputs.size(); ++i) {
+      w.str(fn.argNames[i]);
+      w.argInfo(fn.inputs[i]);
+    }
+    w.u32(fn.results.size());
+    for (const ArgInfo &r : fn.results)
+      w.argInfo(r);
+  }
+  w.u32(impl->runtimeChecks.size());
+  for (const std::string &check : impl->runtimeChecks)
+    w.str(check);
+  w.str((*object)->getBuffer());
+  w.u64(llvm::xxh3_64bits(w.out));
+
+  std::error_code ec;
+  llvm::raw_fd_ostream out(path, ec, llvm::sys::fs::OF_None);
+  if (ec)
+    return makeError(path + ": cannot write: " + ec.message());
+  out << w.out;
+  out.close();
+  if (out.has_error())
+    return makeError(path + ": cannot write: " + out.error().message());
+  return Error::success();
+}
+
+namespace {
+
+/// Reads the description part of a saved program into `program`, and
+/// returns its object code.
+Expected<llvm::StringRef> readSaved(llvm::StringRef data, Program &program,
+                                    llvm::StringRef path) {
+  auto bad = [&](const llvm::Twine &why) {
+    return makeError(path + ": not a saved ssmc program (" + why + ")");
+  };
+  if (!data.starts_with(kSavedMagic))
+    return bad("no header");
+  if (data.size() < kSavedMagic.size() + 8)
+    return bad("truncated");
+  llvm::StringRef body = data.drop_back(8);
+  uint64_t checksum;
+  std::memcpy(&checksum, data.end() - 8, 8);
+  if (checksum != llvm::xxh3_64bits(body))
+    return bad("checksum mismatch: damaged or truncated");
+  SavedReader r(body.drop_front(kSavedMagic.size()));
+  uint32_t format, target, count;
+  if (!r.u32(format) || format != kSavedFormat)
+    return bad("format version " + llvm::Twine(format) + ", expected " +
+               llvm::Twine(kSavedFormat));
+  if (!r.u32(target) || target != static_cast<uint32_t>(program.options.target))
+    return bad("compiled for another target");
+  if (!r.u32(count))
+    return bad("truncated");
+  for (uint32_t f = 0; f < count; ++f) {
+    FunctionInfo fn;
+    uint32_t outParams, inputs, results;
+    if (!r.str(fn.name) || !r.u32(outParams) || !r.u32(inputs))
+      return bad("truncated");
+    fn.outParams = outParams;
+    fn.inputs.resize(inputs);
+    fn.argNames.resize(inputs);
+    for (uint32_t i = 0; i < inputs; ++i)
+      if (!r.str(fn.argNames[i]) || !r.argInfo(fn.inputs[i]))
+        return bad("truncated");
+    if (!r.u32(results))
+      return bad("truncated");
+    fn.results.resize(results);
+    for (ArgInfo &a : fn.results)
+      if (!r.argInfo(a))
+        return bad("truncated");
+    program.functions.push_back(std::move(fn));
+  }
+  if (!r.u32(count))
+    return bad("truncated");
+  program.runtimeChecks.resize(count);
+  for (std::string &check : program.runtimeChecks)
+    if (!r.str(check))
+      return bad("truncated");
+  // The object is the rest, returned as a view into `data`.
+  llvm::StringRef object;
+  if (!r.view(object) || !r.done())
+    return bad("the object's size does not match the file's");
+  return object;
+}
+
+} // namespace
+
+Expected<std::unique_ptr<Jit>> Jit::load(llvm::StringRef path,
+                                         const JitOptions &options) {
+  auto file = llvm::MemoryBuffer::getFile(path);
+  if (!file)
+    return makeError(path + ": cannot read: " + file.getError().message());
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  Expected<llvm::StringRef> object =
+      readSaved((*file)->getBuffer(), *impl, path);
+  if (!object)
+    return object.takeError();
+
+  // The engine's set-up (ExecutionEngine::create): RuntimeDyld linking,
+  // the runtime libraries and this process's symbols, the JIT's own
+  // runtime symbols first.
+  initNativeTarget();
+  auto tmBuilder = llvm::orc::JITTargetMachineBuilder::detectHost();
+  if (!tmBuilder)
+    return tmBuilder.takeError();
+  auto dataLayout = tmBuilder->getDefaultDataLayoutForTarget();
+  if (!dataLayout)
+    return dataLayout.takeError();
+  auto jit =
+      llvm::orc::LLJITBuilder()
+          .setJITTargetMachineBuilder(*tmBuilder)
+          .setObjectLinkingLayerCreator(
+              [](llvm::orc::ExecutionSession &session)
+                  -> Expected<std::unique_ptr<llvm::orc::ObjectLayer>> {
+                return std::make_unique<llvm::orc::RTDyldObjectLinkingLayer>(
+                    session, [](const llvm::MemoryBuffer &) {
+                      return std::make_unique<llvm::SectionMemoryManager>();
+                    });
+              })
+          .create();
+  if (!jit)
+    return jit.takeError();
+  llvm::orc::JITDylib &main = (*jit)->getMainJITDylib();
+  llvm::orc::MangleAndInterner interner((*jit)->getExecutionSession(),
+                                        (*jit)->getDataLayout());
+  if (Error e = main.define(
+          llvm::orc::absoluteSymbols(runtimeSymbolMap(interner))))
+    return std::move(e);
+  char prefix = (*jit)->getDataLayout().getGlobalPrefix();
+  for (llvm::StringRef lib : runtimeLibraries()) {
+    auto generator = llvm::orc::DynamicLibrarySearchGenerator::Load(
+        lib.str().c_str(), prefix);
+    if (!generator)
+      return generator.takeError();
+    main.addGenerator(std::move(*generator));
+  }
+  auto process =
+      llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(prefix);
+  if (!process)
+    return process.takeError();
+  main.addGenerator(std::move(*process));
+  if (Error e = (*jit)->addObjectFile(
+          llvm::MemoryBuffer::getMemBufferCopy(*object, path)))
+    return std::move(e);
+  for (const FunctionInfo &fn : impl->functions) {
+    auto sym = (*jit)->lookup("_mlir__mlir_ciface_" + fn.name);
+    if (!sym)
+      return makeError(path + ": cannot link entry '" + fn.name +
+                       "': " + llvm::toString(sym.takeError()));
+    impl->entryPoints.push_back(sym->toPtr<PackedFunction>());
+  }
+  impl->loaded = std::move(*jit);
+  return std::unique_ptr<Jit>(new Jit(std::move(impl)));
+}
+
 namespace {
 
 /// Memref descriptors for a call, with contiguous copies of strided tensors.
@@ -760,42 +1106,43 @@ private:
   std::vector<std::unique_ptr<int64_t>> scalars;
 };
 
-/// Checks `t` against the declared `want`; `what` names it in the message.
-Error checkTensor(const Tensor &t, const ArgInfo &want, const std::string &what,
+/// Checks `t` against the declared `want`; `what` names it in the message
+/// (built only for one).
+Error checkTensor(const Tensor &t, const ArgInfo &want, llvm::function_ref<std::string()> what,
                   bool exactShape, Target target) {
   if (t.device != Device::CPU) {
     if (target != Target::CUDA)
-      return makeError(what + " is on a CUDA device; the " +
+      return makeError(what() + " is on a CUDA device; the " +
                        (target == Target::CPU ? "CPU" : "gpu-emulator") +
                        " target needs host tensors");
     if (!t.isContiguous())
-      return makeError(what + " is a strided view of device memory; device "
+      return makeError(what() + " is a strided view of device memory; device "
                               "tensors must be contiguous");
   }
   if (t.dtype != want.dtype)
-    return makeError(what + " must have dtype " + dtypeName(want.dtype) +
+    return makeError(what() + " must have dtype " + dtypeName(want.dtype) +
                      ", got " + dtypeName(t.dtype));
   if (!want.isTensor) {
     if (t.rank() != 0)
-      return makeError(what + " is a scalar: pass a rank-0 tensor, got shape " +
+      return makeError(what() + " is a scalar: pass a rank-0 tensor, got shape " +
                        formatShape(t.shape));
     if (!t.data)
-      return makeError(what + " has no data");
+      return makeError(what() + " has no data");
     return Error::success();
   }
   if (t.rank() != static_cast<int64_t>(want.shape.size()))
-    return makeError(what + " must have rank " +
+    return makeError(what() + " must have rank " +
                      llvm::Twine(want.shape.size()) + ", got shape " +
                      formatShape(t.shape));
   for (size_t d = 0; d < want.shape.size(); ++d)
     if ((want.shape[d] >= 0 || exactShape) && want.shape[d] != t.shape[d])
-      return makeError(what + " must have shape " + formatShape(want.shape) +
+      return makeError(what() + " must have shape " + formatShape(want.shape) +
                        ", got " + formatShape(t.shape));
   if (!t.strides.empty() && t.strides.size() != t.shape.size())
-    return makeError(what + " has " + llvm::Twine(t.strides.size()) +
+    return makeError(what() + " has " + llvm::Twine(t.strides.size()) +
                      " strides for rank " + llvm::Twine(t.rank()));
   if (!t.data && t.numel() != 0)
-    return makeError(what + " has no data");
+    return makeError(what() + " has no data");
   return Error::success();
 }
 
@@ -825,10 +1172,12 @@ public:
     }
     for (auto [i, t] : llvm::enumerate(inputs)) {
       const ArgInfo &want = fn.inputs[i];
-      if (Error e = checkTensor(t, want,
-                                "input #" + std::to_string(i) + " of '" +
-                                    fn.name + "' (" + describe(want) + ")",
-                                /*exactShape=*/false, program.options.target))
+      auto what = [&, i = i] {
+        return "input #" + std::to_string(i) + " of '" + fn.name + "' (" +
+               describe(want) + ")";
+      };
+      if (Error e = checkTensor(t, want, what, /*exactShape=*/false,
+                                program.options.target))
         return e;
       if (want.isTensor)
         frame.addTensor(t, /*copyIn=*/true, /*copyOut=*/false);
@@ -841,16 +1190,14 @@ public:
   }
 
   /// Runs the entry; `peakHeapBytes` receives the heap it held at most.
-  Error invoke(size_t &peakHeapBytes) {
+  Error invoke(std::atomic<size_t> &peakHeapBytes) {
     const bool cudaTarget = program.options.target == Target::CUDA;
     if (cudaTarget)
       if (Error e = cuda::available())
         return e;
     abi::clearShapeError();
     size_t heapBefore = abi::startHeapPeak();
-    if (Error e = program.engine->invokePacked("_mlir_ciface_" + fn.name,
-                                               frame.args))
-      return e;
+    program.entryPoints[&fn - program.functions.data()](frame.args.data());
     peakHeapBytes = abi::heapPeakAbove(heapBefore);
     if (cudaTarget)
       if (std::optional<std::string> e = cuda::takeError()) {
@@ -1001,11 +1348,13 @@ Error Jit::invoke(llvm::StringRef entry, llvm::ArrayRef<Tensor> inputs,
   if (fn.outParams) {
     // Destination passing: no allocation, no copy for contiguous outputs.
     for (auto [i, out] : llvm::enumerate(outputs))
-      if (Error e = checkTensor(out, fn.results[i],
-                                "output #" + std::to_string(i) + " of '" +
-                                    entry.str() + "' (" +
-                                    describe(fn.results[i]) + ")",
-                                /*exactShape=*/true, impl->options.target))
+      if (Error e = checkTensor(
+              out, fn.results[i],
+              [&, i = i] {
+                return "output #" + std::to_string(i) + " of '" + entry.str() +
+                       "' (" + describe(fn.results[i]) + ")";
+              },
+              /*exactShape=*/true, impl->options.target))
         return e;
     return call(fn, inputs, outputs, nullptr);
   }

@@ -17,6 +17,10 @@
 
 #include <gtest/gtest.h>
 
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/raw_ostream.h"
+
 #include <cmath>
 #include <random>
 
@@ -925,6 +929,110 @@ TEST(ArgumentBinder, OneInputAtATimeWithTheCallersWordForAnInput) {
   ASSERT_OK_AND_ASSIGN(a, binder.byPosition());
   EXPECT_EQ(a, 0u);
   EXPECT_FALSE(static_cast<bool>(binder.checkComplete()));
+}
+
+} // namespace
+
+namespace {
+
+// A saved program loads without compiling and computes the same bits, for
+// static and dynamic entries (with their run-time checks); a damaged file
+// or another target is an error naming the problem.
+TEST(JitSaveLoad, LoadedProgramComputesTheSameAndDamageIsRejected) {
+  const char *program = R"mlir(
+func.func @static(%x: tensor<3x4xf32> {ssm.name = "x"}) -> tensor<3x4xf32> {
+  %r = ssm.scan %x axis = 1 : (tensor<3x4xf32>) -> tensor<3x4xf32> {
+  ^bb0(%a: f32, %b: f32):
+    %s = arith.addf %a, %b : f32
+    ssm.yield %s : f32
+  }
+  return %r : tensor<3x4xf32>
+}
+func.func @dynamic(%u: tensor<1x2x?xf32>, %dt: tensor<1x2x?xf32>, %A: tensor<2x3xf32>,
+                   %B: tensor<1x3x?xf32>, %C: tensor<1x3x?xf32>) -> tensor<1x2x?xf32> {
+  %y = ssm.selective_scan %u, %dt, %A, %B, %C
+      : (tensor<1x2x?xf32>, tensor<1x2x?xf32>, tensor<2x3xf32>, tensor<1x3x?xf32>,
+         tensor<1x3x?xf32>) -> tensor<1x2x?xf32>
+  return %y : tensor<1x2x?xf32>
+}
+)mlir";
+  JitOptions options;
+  auto plain = Jit::compile(program, options);
+  ASSERT_TRUE(static_cast<bool>(plain)) << llvm::toString(plain.takeError());
+  llvm::SmallString<128> path;
+  ASSERT_FALSE(llvm::sys::fs::createTemporaryFile("jit-save", "ssmco", path));
+  llvm::Error noObject = (*plain)->save(path);
+  EXPECT_NE(llvm::toString(std::move(noObject)).find("keepObject"),
+            std::string::npos);
+
+  options.keepObject = true;
+  ASSERT_OK_AND_ASSIGN(jit, Jit::compile(program, options));
+  llvm::Error saved = jit->save(path);
+  ASSERT_FALSE(saved) << llvm::toString(std::move(saved));
+  ASSERT_OK_AND_ASSIGN(loaded, Jit::load(path, options));
+  ASSERT_EQ(loaded->functions().size(), 2u);
+  EXPECT_EQ(loaded->functions()[0].argNames[0], "x");
+  EXPECT_TRUE((*loaded->function("static"))->outParams);
+  EXPECT_FALSE((*loaded->function("dynamic"))->outParams);
+
+  OwnedTensor x(DType::F32, {3, 4});
+  for (int i = 0; i < 12; ++i)
+    x.as<float>()[i] = float(i) * 0.5f;
+  auto filled = [](std::vector<int64_t> shape, float scale) {
+    OwnedTensor t(DType::F32, std::move(shape));
+    for (int64_t i = 0; i < t.numel(); ++i)
+      t.as<float>()[i] = scale * float((i * 7) % 5 + 1);
+    return t;
+  };
+  OwnedTensor u = filled({1, 2, 6}, 0.5f), dt = filled({1, 2, 6}, 0.1f),
+              A = filled({2, 3}, -0.3f), B = filled({1, 3, 6}, 0.2f),
+              C = filled({1, 3, 6}, 0.4f), shortC = filled({1, 3, 5}, 0.4f);
+  std::vector<std::vector<float>> dynamicResults;
+  for (Jit *j : {jit.get(), loaded.get()}) {
+    ASSERT_OK_AND_ASSIGN(s, j->run("static", {x.view()}));
+    for (int r = 0; r < 3; ++r) {
+      double sum = 0;
+      for (int c = 0; c < 4; ++c) {
+        sum += 0.5 * (4 * r + c);
+        EXPECT_EQ(s[0].as<float>()[4 * r + c], float(sum));
+      }
+    }
+    ASSERT_OK_AND_ASSIGN(
+        d, j->run("dynamic", {u.view(), dt.view(), A.view(), B.view(), C.view()}));
+    dynamicResults.emplace_back(d[0].as<float>(), d[0].as<float>() + 12);
+    // The run-time check of the dynamic entry, with its message.
+    auto bad = j->run("dynamic",
+                      {u.view(), dt.view(), A.view(), B.view(), shortC.view()});
+    ASSERT_FALSE(bad);
+    EXPECT_NE(llvm::toString(bad.takeError()).find("run-time shape mismatch"),
+              std::string::npos);
+  }
+  EXPECT_EQ(dynamicResults[0], dynamicResults[1]);
+  EXPECT_NE(dynamicResults[0], std::vector<float>(12, 0.0f));
+
+  JitOptions emulator = options;
+  emulator.target = Target::GPUEmulator;
+  auto wrongTarget = Jit::load(path, emulator);
+  ASSERT_FALSE(wrongTarget);
+  EXPECT_NE(llvm::toString(wrongTarget.takeError()).find("another target"),
+            std::string::npos);
+
+  // Flip one byte of the object: the checksum catches it.
+  auto buffer = llvm::MemoryBuffer::getFile(path);
+  ASSERT_TRUE(static_cast<bool>(buffer));
+  std::string bytes = (*buffer)->getBuffer().str();
+  bytes[bytes.size() / 2] ^= 0x20;
+  {
+    std::error_code ec;
+    llvm::raw_fd_ostream out(path, ec);
+    ASSERT_FALSE(ec);
+    out << bytes;
+  }
+  auto damaged = Jit::load(path, options);
+  ASSERT_FALSE(damaged);
+  EXPECT_NE(llvm::toString(damaged.takeError()).find("checksum"),
+            std::string::npos);
+  llvm::sys::fs::remove(path);
 }
 
 } // namespace

@@ -1,0 +1,823 @@
+"""Drop-in CPU versions of the mamba_ssm, causal-conv1d, flash-linear-attention
+and PyTorch attention functions, compiled by ssmc.
+
+Every function takes the arguments, layouts and defaults of the library it
+replaces, specialises an `ssm` program for the call's shapes, dtypes and flags,
+compiles it once (in memory here, on disk through `ssmc.compile`'s cache) and
+runs it. Inputs are NumPy arrays or PyTorch tensors; results come back as the
+same kind, in the peer's layout and dtype.
+
+Arguments the ssm dialect cannot express raise NotImplementedError naming the
+argument; each such check is a `_unsupported(...)` line in the function that
+takes the argument.
+"""
+
+import threading
+
+import numpy as np
+
+__all__ = [
+    "selective_scan_fn",
+    "selective_state_update",
+    "mamba_chunk_scan_combined",
+    "causal_conv1d_fn",
+    "causal_conv1d_update",
+    "chunk_simple_gla",
+    "fused_recurrent_simple_gla",
+    "chunk_gla",
+    "fused_recurrent_gla",
+    "scaled_dot_product_attention",
+    "program_text",
+    "clear_cache",
+    "configure",
+]
+
+# ---------------------------------------------------------------------------
+# Arrays: NumPy or PyTorch, without importing torch unless it is used.
+# ---------------------------------------------------------------------------
+
+_NP_NAMES = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64",
+             np.dtype(np.float16): "f16", np.dtype(np.int32): "i32",
+             np.dtype(np.int64): "i64"}
+_FLOATS = ("f16", "bf16", "f32", "f64")
+
+
+def _is_torch(x):
+    return type(x).__module__.startswith("torch")
+
+
+def _torch():
+    import torch
+    return torch
+
+
+_TORCH_NAMES = {}
+
+
+def _dtype(x):
+    """The ssm element type name of an array or tensor."""
+    if _is_torch(x):
+        if not _TORCH_NAMES:
+            torch = _torch()
+            _TORCH_NAMES.update({torch.float32: "f32", torch.float64: "f64", torch.float16: "f16",
+                                 torch.bfloat16: "bf16", torch.int32: "i32", torch.int64: "i64"})
+        name = _TORCH_NAMES.get(x.dtype)
+    else:
+        name = _NP_NAMES.get(x.dtype)
+    if name is None:
+        raise ValueError(f"unsupported element type {x.dtype}")
+    return name
+
+
+def _as_array(x, name):
+    """A NumPy array or a detached CPU PyTorch tensor."""
+    if x is None:
+        return None
+    if _is_torch(x):
+        if x.device.type != "cpu":
+            raise ValueError(f"{name}: ssmc.ops runs on CPU tensors, got device {x.device}")
+        return x.detach() if x.requires_grad else x
+    if isinstance(x, np.ndarray):
+        return x
+    arr = np.asarray(x)
+    if arr.dtype == np.dtype(object):
+        raise ValueError(f"{name}: expected an array or tensor, got {type(x).__name__}")
+    if arr.dtype.kind == "f" and arr.dtype not in _NP_NAMES:
+        arr = arr.astype(np.float32)
+    return arr
+
+
+def _cast(x, name):
+    """x converted to the element type `name` (no copy when it already is)."""
+    if _dtype(x) == name:
+        return x
+    if _is_torch(x):
+        torch = _torch()
+        return x.to({"f32": torch.float32, "f64": torch.float64, "f16": torch.float16,
+                     "bf16": torch.bfloat16, "i32": torch.int32, "i64": torch.int64}[name])
+    if name == "bf16":
+        raise ValueError("bf16 needs PyTorch tensors (NumPy has no bfloat16)")
+    return x.astype({"f32": np.float32, "f64": np.float64, "f16": np.float16,
+                     "i32": np.int32, "i64": np.int64}[name])
+
+
+def _reshape(x, shape):
+    return x.reshape(*shape) if _is_torch(x) else x.reshape(shape)
+
+
+def _contiguous(x):
+    return x.contiguous() if _is_torch(x) else np.ascontiguousarray(x)
+
+
+def _permuted_copy(x, axes):
+    """A contiguous copy of x with its axes permuted, made by NumPy for
+    PyTorch tensors too (PyTorch 1.13's parallel copy into fresh memory ran
+    100x slower on 2 cores for these strides)."""
+    if _is_torch(x):
+        torch = _torch()
+        bf16 = x.dtype == torch.bfloat16
+        arr = (x.view(torch.int16) if bf16 else x).numpy()
+        out = torch.from_numpy(np.ascontiguousarray(arr.transpose(axes)))
+        return out.view(torch.bfloat16) if bf16 else out
+    return np.ascontiguousarray(x.transpose(axes))
+
+
+def _broadcast(x, shape):
+    return x.expand(*shape) if _is_torch(x) else np.broadcast_to(x, shape)
+
+
+def _copy_into(dst, src):
+    """dst[...] = src, in place (the peers' in-place state updates)."""
+    if _is_torch(dst):
+        torch = _torch()
+        if not _is_torch(src):
+            src = torch.from_numpy(np.ascontiguousarray(src))
+        dst.copy_(src)
+    else:
+        if _is_torch(src):
+            src = src.numpy()
+        np.copyto(dst, src, casting="unsafe")
+
+
+def _to_numpy(x):
+    return x.detach().cpu().numpy() if _is_torch(x) else np.asarray(x)
+
+
+def _like(x, ref):
+    """x as the same kind (NumPy or PyTorch) as ref."""
+    if _is_torch(ref) and not _is_torch(x):
+        return _torch().from_numpy(np.ascontiguousarray(x))
+    if not _is_torch(ref) and _is_torch(x):
+        return x.numpy()
+    return x
+
+
+def _zeros(shape, dtype, ref):
+    if _is_torch(ref):
+        torch = _torch()
+        return torch.zeros(*shape, dtype={"f32": torch.float32, "f64": torch.float64}[dtype])
+    return np.zeros(shape, dtype={"f32": np.float32, "f64": np.float64}[dtype])
+
+
+def _acc(t):
+    """The accumulator type of element type t."""
+    return "f64" if t == "f64" else "f32"
+
+
+def _unsupported(arg, why):
+    raise NotImplementedError(f"ssmc.ops: argument '{arg}' {why}")
+
+
+def _check_shape(name, x, shape):
+    got = tuple(x.shape)
+    if got != tuple(shape):
+        raise ValueError(f"{name}: expected shape {list(shape)}, got {list(got)}")
+
+
+def _check_rank(name, x, ranks):
+    if x.ndim not in ranks:
+        want = " or ".join(str(r) for r in ranks)
+        raise ValueError(f"{name}: expected rank {want}, got rank {x.ndim} (shape {list(x.shape)})")
+
+
+def _float_type(name, x):
+    t = _dtype(x)
+    if t not in _FLOATS:
+        raise ValueError(f"{name}: expected a floating-point array, got {t}")
+    return t
+
+
+def _param(name, x, t):
+    """A parameter (A, D, biases) that may be T or the accumulator type."""
+    _float_type(name, x)
+    return x if _dtype(x) in (t, _acc(t)) else _cast(x, _acc(t))
+
+
+# ---------------------------------------------------------------------------
+# Programs: text per (op, shapes, dtypes, flags), compiled once.
+# ---------------------------------------------------------------------------
+
+def _f64(v):
+    """A float attribute literal (MLIR wants the decimal point)."""
+    return "%.17e" % float(v)
+
+
+def _tensor(shape, t):
+    dims = "x".join(str(int(d)) for d in shape)
+    return f"tensor<{dims}x{t}>" if dims else f"tensor<{t}>"
+
+
+def _program(op, operands, clauses, attrs, results, flags=""):
+    """One func.func @main running one ssm op.
+
+    operands: [(name, array)] positional operands; clauses: [(keyword, name,
+    array)] optional operands written `keyword(%name)`; attrs: attribute
+    dictionary text or ""; results: [(shape, type)].
+    """
+    args = [(n, a) for n, a in operands] + [(n, a) for _, n, a in clauses]
+    # ssm.name: run-time messages name the argument as the caller knows it.
+    sig = ", ".join(f'%{n}: {_tensor(a.shape, _dtype(a))} {{ssm.name = "{n}"}}' for n, a in args)
+    in_types = ", ".join(_tensor(a.shape, _dtype(a)) for _, a in args)
+    res_types = [_tensor(s, t) for s, t in results]
+    res_names = ", ".join(f"%r{i}" for i in range(len(results)))
+    line = f"{op} " + ", ".join(f"%{n}" for n, _ in operands)
+    for kw, n, _ in clauses:
+        line += f" {kw}(%{n})"
+    if flags:
+        line += f" {flags}"
+    if attrs:
+        line += f" {{{attrs}}}"
+    ret = res_types[0] if len(res_types) == 1 else "(" + ", ".join(res_types) + ")"
+    return (f"func.func @main({sig}) -> {ret} {{\n"
+            f"  {res_names} = {line}\n"
+            f"      : ({in_types}) -> {ret}\n"
+            f"  return {res_names} : {', '.join(res_types)}\n"
+            f"}}\n")
+
+
+_lock = threading.Lock()
+_entries = {}
+_last_key = [None]
+_options = {"threads": 0, "check_finite": False}
+
+
+def configure(threads=None, check_finite=None):
+    """Options of the programs compiled from now on: `threads` (OpenMP
+    threads, 0: one per core) and `check_finite` (calls raise ValueError
+    naming the argument when a float input holds NaN or infinity; see
+    ssmc.compile). Returns the options in force."""
+    with _lock:
+        if threads is not None:
+            if int(threads) < 0:
+                raise ValueError(f"threads must be >= 0, got {threads}")
+            _options["threads"] = int(threads)
+        if check_finite is not None:
+            _options["check_finite"] = bool(check_finite)
+        return dict(_options)
+
+
+def clear_cache():
+    """Forgets the programs compiled in this process (the disk cache stays)."""
+    with _lock:
+        _entries.clear()
+
+
+def program_text():
+    """The text of the program the last ops call ran (for inspection)."""
+    hit = _entries.get(_last_key[0])
+    return hit[2] if hit else None
+
+
+def _run(op, operands, clauses, attrs, results, flags=""):
+    """Runs one ssm op on the arrays of operands and clauses (see _program),
+    compiling its program on the first call with these shapes, dtypes and
+    flags; later calls find it by a key built without the program text."""
+    opts = (_options["threads"], _options["check_finite"])
+    key = (opts, op, flags, attrs, tuple(results),
+           tuple((n, a.dtype, tuple(a.shape)) for n, a in operands),
+           tuple((kw, n, a.dtype, tuple(a.shape)) for kw, n, a in clauses))
+    hit = _entries.get(key)
+    if hit is None:
+        import ssmc
+        text = _program(op, operands, clauses, attrs, results, flags)
+        prog = ssmc.compile(text, target="cpu", threads=opts[0], check_finite=opts[1])
+        with _lock:
+            # The program stays referenced with its entry.
+            hit = _entries.setdefault(key, (prog, prog.main, text))
+    _last_key[0] = key
+    res = hit[1](*[a for _, a in operands], *[a for _, _, a in clauses])
+    return res if isinstance(res, tuple) else (res,)
+
+
+# ---------------------------------------------------------------------------
+# mamba_ssm
+# ---------------------------------------------------------------------------
+
+def selective_scan_fn(u, delta, A, B, C, D=None, z=None, delta_bias=None,
+                      delta_softplus=False, return_last_state=False):
+    """mamba_ssm.ops.selective_scan_interface.selective_scan_fn.
+
+    u, delta, z: [batch, dim, L]; A: [dim, N]; B, C: [batch, N, L],
+    [batch, G, N, L] or [dim, N] (input-independent); D, delta_bias: [dim].
+    Returns out [batch, dim, L] in u's dtype, and the last state
+    [batch, dim, N] (float32; float64 for float64 inputs) with
+    return_last_state.
+    """
+    u = _as_array(u, "u")
+    delta, A, B, C = (_as_array(x, n) for x, n in ((delta, "delta"), (A, "A"), (B, "B"), (C, "C")))
+    D, z, delta_bias = _as_array(D, "D"), _as_array(z, "z"), _as_array(delta_bias, "delta_bias")
+    if _is_torch(A) and A.is_complex():
+        _unsupported("A", "is complex; ssm.selective_scan has real state")
+    _check_rank("u", u, (3,))
+    b, dim, L = u.shape
+    t = _float_type("u", u)
+    _check_shape("delta", delta, (b, dim, L))
+    _check_rank("A", A, (2,))
+    n = A.shape[1]
+    _check_shape("A", A, (dim, n))
+    for name, x in (("B", B), ("C", C)):
+        _check_rank(name, x, (2, 3, 4))
+    grouped = False
+    bc = []
+    for name, x in (("B", B), ("C", C)):
+        if x.ndim == 2:  # input-independent [dim, N]: one group per channel
+            _check_shape(name, x, (dim, n))
+            x = _broadcast(_reshape(_cast(x, t), (1, dim, n, 1)), (b, dim, n, L))
+            grouped = True
+        elif x.ndim == 3:
+            _check_shape(name, x, (b, n, L))
+        else:
+            if x.shape[0] != b or tuple(x.shape[2:]) != (n, L):
+                raise ValueError(f"{name}: expected shape [{b}, G, {n}, {L}], got {list(x.shape)}")
+            if x.shape[1] == 0 or dim % x.shape[1]:
+                raise ValueError(f"{name}: the group count {x.shape[1]} does not divide dim {dim}")
+            grouped = True
+        bc.append(_cast(x, t))
+    B, C = bc
+    if grouped:  # both grouped with the same group count
+        if B.ndim == 3:
+            B = _reshape(B, (b, 1, n, L))
+        if C.ndim == 3:
+            C = _reshape(C, (b, 1, n, L))
+        if B.shape[1] != C.shape[1]:
+            g = max(B.shape[1], C.shape[1])
+            B = _broadcast(B, (b, g, n, L)) if B.shape[1] == 1 else B
+            C = _broadcast(C, (b, g, n, L)) if C.shape[1] == 1 else C
+            if B.shape[1] != C.shape[1]:
+                raise ValueError(f"B and C: group counts {B.shape[1]} and {C.shape[1]} differ")
+    operands = [("u", u), ("delta", _cast(delta, t)), ("A", _param("A", A, t)), ("B", B), ("C", C)]
+    clauses = []
+    if D is not None:
+        _check_shape("D", D, (dim,))
+        clauses.append(("D", "D", _param("D", D, t)))
+    if z is not None:
+        _check_shape("z", z, (b, dim, L))
+        clauses.append(("z", "z", _cast(z, t)))
+    if delta_bias is not None:
+        _check_shape("delta_bias", delta_bias, (dim,))
+        clauses.append(("delta_bias", "delta_bias", _param("delta_bias", delta_bias, t)))
+    results = [((b, dim, L), t)]
+    if return_last_state:
+        results.append(((b, dim, n), _acc(t)))
+    res = _run("ssm.selective_scan", operands, clauses, "", results,
+               "delta_softplus" if delta_softplus else "")
+    return (res[0], res[1]) if return_last_state else res[0]
+
+
+def selective_state_update(state, x, dt, A, B, C, D=None, z=None, dt_bias=None,
+                           dt_softplus=False, state_batch_indices=None, out=None):
+    """mamba_ssm.ops.triton.selective_state_update.selective_state_update.
+
+    Mamba-1: state [batch, dim, N], x, dt, z [batch, dim], A [dim, N],
+    B, C [batch, N], D, dt_bias [dim]. Mamba-2: state [batch, H, P, N], x, dt,
+    z [batch, H, P], A [H, P, N], B, C [batch, G, N], D, dt_bias [H, P].
+    Updates `state` in place and returns out (the shape of x).
+    """
+    if state_batch_indices is not None:
+        _unsupported("state_batch_indices", "(indirect state rows) is not supported")
+    state = _as_array(state, "state")
+    x, dt, A, B, C = (_as_array(v, n) for v, n in ((x, "x"), (dt, "dt"), (A, "A"), (B, "B"), (C, "C")))
+    D, z, dt_bias = _as_array(D, "D"), _as_array(z, "z"), _as_array(dt_bias, "dt_bias")
+    _check_rank("state", state, (3, 4))
+    multihead = state.ndim == 4
+    if multihead:
+        b, h, p, n = state.shape
+        xs = (b, h, p)
+        _check_rank("B", B, (3,))
+    else:
+        b, dm, n = state.shape
+        h, p = 1, dm
+        xs = (b, dm)
+        _check_rank("B", B, (2,))
+    dim = h * p
+    _check_shape("x", x, xs)
+    t = _float_type("x", x)
+    _check_shape("dt", dt, xs)
+    _check_shape("A", A, xs[1:] + (n,))
+    if multihead:
+        g = B.shape[1]
+        _check_shape("B", B, (b, g, n))
+        _check_shape("C", C, (b, g, n))
+        if g == 0 or h % g:
+            raise ValueError(f"B: the group count {g} does not divide the head count {h}")
+    else:
+        _check_shape("B", B, (b, n))
+        _check_shape("C", C, (b, n))
+    flat = lambda v: _reshape(v, (b, dim)) if multihead else v  # noqa: E731
+    chan = lambda v: _reshape(v, (dim,)) if multihead else v  # noqa: E731
+    acc = _acc(t)
+    st = _cast(_reshape(state, (b, dim, n)) if multihead else state, acc)
+    operands = [("u", flat(x)), ("delta", flat(_cast(dt, t))),
+                ("A", _param("A", _reshape(A, (dim, n)), t)),
+                ("B", _cast(B, t)), ("C", _cast(C, t)), ("state", st)]
+    clauses = []
+    if D is not None:
+        _check_shape("D", D, xs[1:])
+        clauses.append(("D", "D", _param("D", chan(D), t)))
+    if z is not None:
+        _check_shape("z", z, xs)
+        clauses.append(("z", "z", flat(_cast(z, t))))
+    if dt_bias is not None:
+        _check_shape("dt_bias", dt_bias, xs[1:])
+        clauses.append(("delta_bias", "dt_bias", _param("dt_bias", chan(dt_bias), t)))
+    y, new_state = _run("ssm.selective_scan_step", operands, clauses, "",
+                        [((b, dim), t), ((b, dim, n), acc)],
+                        "delta_softplus" if dt_softplus else "")
+    _copy_into(state, _reshape(new_state, tuple(state.shape)))
+    y = _reshape(y, xs)
+    if out is not None:
+        _copy_into(out, y)
+        return out
+    return y
+
+
+def _segments(b, L, seq_idx, cu_seqlens):
+    """Packed-sequence boundaries over the flattened batch [1, b*L]."""
+    cuts = {0, b * L}
+    cuts.update(r * L for r in range(b))
+    if seq_idx is not None:
+        s = _to_numpy(seq_idx).astype(np.int64)
+        if s.shape != (b, L):
+            raise ValueError(f"seq_idx: expected shape [{b}, {L}], got {list(s.shape)}")
+        change = np.nonzero(s[:, 1:] != s[:, :-1])
+        cuts.update((change[0] * L + change[1] + 1).tolist())
+    if cu_seqlens is not None:
+        cu = _to_numpy(cu_seqlens).astype(np.int64)
+        if cu.ndim != 1 or cu.size < 2 or cu[0] != 0 or cu[-1] != b * L or np.any(np.diff(cu) < 0):
+            raise ValueError("cu_seqlens: expected non-decreasing offsets from 0 to the sequence length "
+                             f"{b * L}, got {cu.tolist()}")
+        cuts.update(cu.tolist())
+    return np.array(sorted(cuts), dtype=np.int64)
+
+
+def mamba_chunk_scan_combined(x, dt, A, B, C, chunk_size, D=None, z=None, dt_bias=None,
+                              initial_states=None, seq_idx=None, cu_seqlens=None,
+                              dt_softplus=False, dt_limit=(0.0, float("inf")),
+                              return_final_states=False, return_varlen_states=False):
+    """mamba_ssm.ops.triton.ssd_combined.mamba_chunk_scan_combined.
+
+    x, z: [batch, L, H, P]; dt: [batch, L, H]; A, D, dt_bias: [H];
+    B, C: [batch, L, G, N]; initial_states: [batch, H, P, N]; seq_idx:
+    [batch, L] (the state restarts where it changes); cu_seqlens: [S + 1]
+    offsets of packed sequences (batch 1), whose final states
+    return_varlen_states returns ([S, H, P, N]). chunk_size is accepted and
+    left to the compiler. Returns out, (out, final_states), (out,
+    varlen_states) or (out, final_states, varlen_states) as mamba_ssm does.
+    """
+    if tuple(float(v) for v in dt_limit) != (0.0, float("inf")):
+        _unsupported("dt_limit", "(clamping dt) is not supported; only (0.0, inf)")
+    if D is not None and getattr(D, "ndim", 1) == 2:
+        _unsupported("D", "of shape [H, P] is not supported; D must be [H]")
+    if int(chunk_size) <= 0:
+        raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+    x = _as_array(x, "x")
+    dt, A, B, C = (_as_array(v, n) for v, n in ((dt, "dt"), (A, "A"), (B, "B"), (C, "C")))
+    D, z, dt_bias = _as_array(D, "D"), _as_array(z, "z"), _as_array(dt_bias, "dt_bias")
+    h0 = _as_array(initial_states, "initial_states")
+    _check_rank("x", x, (4,))
+    b, L, h, p = x.shape
+    t = _float_type("x", x)
+    _check_shape("dt", dt, (b, L, h))
+    _check_shape("A", A, (h,))
+    _check_rank("B", B, (4,))
+    g, n = B.shape[2], B.shape[3]
+    _check_shape("B", B, (b, L, g, n))
+    _check_shape("C", C, (b, L, g, n))
+    if g == 0 or h % g:
+        raise ValueError(f"B: the group count {g} does not divide the head count {h}")
+    if return_varlen_states and cu_seqlens is None:
+        raise ValueError("return_varlen_states requires cu_seqlens")
+    if cu_seqlens is not None and b != 1:
+        raise ValueError(f"cu_seqlens: the batch must be 1, got {b}")
+    acc = _acc(t)
+    packed = seq_idx is not None or cu_seqlens is not None
+    if h0 is not None:
+        _check_shape("initial_states", h0, (b, h, p, n))
+        h0 = _cast(h0, acc)
+    if packed:
+        cuts = _segments(b, L, seq_idx, cu_seqlens)
+        nseg = len(cuts) - 1
+        flat4 = lambda v: _reshape(v, (1, b * L) + tuple(v.shape[2:]))  # noqa: E731
+        xs, dts, Bs, Cs = flat4(x), flat4(_cast(dt, t)), flat4(_cast(B, t)), flat4(_cast(C, t))
+        zs = flat4(_cast(z, t)) if z is not None else None
+        starts = {int(c): i for i, c in enumerate(cuts[:-1])}
+        if h0 is not None:
+            h0s = _zeros((nseg, h, p, n), acc, x)
+            for r in range(b):
+                h0s[starts[r * L]] = _like(h0[r], h0s)
+        else:
+            h0s = None
+        cu = cuts
+        cu = _like(cu, x)
+    else:
+        xs, dts, Bs, Cs = x, _cast(dt, t), _cast(B, t), _cast(C, t)
+        zs = _cast(z, t) if z is not None else None
+        h0s = h0
+    operands = [("x", xs), ("dt", dts), ("A", _param("A", A, t)), ("B", Bs), ("C", Cs)]
+    clauses = []
+    if D is not None:
+        _check_shape("D", D, (h,))
+        clauses.append(("D", "D", _param("D", D, t)))
+    if z is not None:
+        _check_shape("z", z, (b, L, h, p))
+        clauses.append(("z", "z", zs))
+    if dt_bias is not None:
+        _check_shape("dt_bias", dt_bias, (h,))
+        clauses.append(("dt_bias", "dt_bias", _param("dt_bias", dt_bias, t)))
+    if h0s is not None:
+        clauses.append(("h0", "h0", h0s))
+    if packed:
+        clauses.append(("cu_seqlens", "cu_seqlens", cu))
+    want_states = return_final_states or return_varlen_states
+    results = [(tuple(xs.shape), t)]
+    if want_states:
+        results.append((((len(cuts) - 1) if packed else b, h, p, n), acc))
+    res = _run("ssm.ssd", operands, clauses, "", results, "dt_softplus" if dt_softplus else "")
+    out = _reshape(res[0], (b, L, h, p))
+    if not want_states:
+        return out
+    states = res[1]
+    ret = [out]
+    if packed:
+        ends = {int(c): i for i, c in enumerate(cuts[1:])}
+        if return_final_states:
+            idx = [ends[(r + 1) * L] for r in range(b)]
+            ret.append(states[idx] if not _is_torch(states) else states[_torch().tensor(idx)])
+        if return_varlen_states:
+            cu_np = _to_numpy(cu_seqlens).astype(np.int64)
+            rows = []
+            for i in range(len(cu_np) - 1):
+                if cu_np[i] == cu_np[i + 1]:  # an empty sequence keeps its (zero) state
+                    rows.append(_zeros((h, p, n), acc, x))
+                else:
+                    rows.append(states[ends[int(cu_np[i + 1])]])
+            ret.append(_torch().stack(rows) if _is_torch(states) else np.stack(rows))
+    else:
+        ret.append(states)
+    return tuple(ret)
+
+
+# ---------------------------------------------------------------------------
+# causal-conv1d
+# ---------------------------------------------------------------------------
+
+def _activation(activation):
+    if activation not in (None, "silu", "swish"):
+        raise NotImplementedError("activation must be None, silu, or swish")
+    return activation is not None
+
+
+def causal_conv1d_fn(x, weight, bias=None, seq_idx=None, initial_states=None,
+                     return_final_states=False, final_states_out=None, activation=None):
+    """causal_conv1d.causal_conv1d_fn: x [batch, dim, L], weight [dim, W],
+    bias [dim], initial_states [batch, dim, W - 1]. Returns out, or
+    (out, final_states) with return_final_states."""
+    if seq_idx is not None:
+        _unsupported("seq_idx", "(packed sequences in the convolution) is not supported")
+    silu = _activation(activation)
+    x = _as_array(x, "x")
+    weight, bias = _as_array(weight, "weight"), _as_array(bias, "bias")
+    s0 = _as_array(initial_states, "initial_states")
+    _check_rank("x", x, (3,))
+    b, dim, L = x.shape
+    t = _float_type("x", x)
+    _check_rank("weight", weight, (2,))
+    if weight.shape[0] != dim or weight.shape[1] < 1:
+        raise ValueError(f"weight: expected shape [{dim}, W], got {list(weight.shape)}")
+    w = weight.shape[1]
+    operands = [("x", x), ("weight", _cast(weight, t))]
+    clauses = []
+    if bias is not None:
+        _check_shape("bias", bias, (dim,))
+        clauses.append(("bias", "bias", _cast(bias, t)))
+    if s0 is not None:
+        _check_shape("initial_states", s0, (b, dim, w - 1))
+        clauses.append(("initial_state", "initial_state", _cast(s0, t)))
+    final = return_final_states or final_states_out is not None
+    results = [((b, dim, L), t)]
+    if final:
+        results.append(((b, dim, w - 1), t))
+    res = _run("ssm.causal_conv1d", operands, clauses, "", results, "silu" if silu else "")
+    if not return_final_states:
+        return res[0]
+    fs = res[1]
+    if final_states_out is not None:
+        _copy_into(final_states_out, fs)
+        fs = final_states_out
+    return res[0], fs
+
+
+def causal_conv1d_update(x, conv_state, weight, bias=None, activation=None,
+                         cache_seqlens=None, conv_state_indices=None):
+    """causal_conv1d.causal_conv1d_update: x [batch, dim] or [batch, dim, L],
+    conv_state [batch, dim, state_len >= W - 1] (updated in place: it then
+    holds the last state_len inputs), weight [dim, W], bias [dim]. Returns
+    out with the shape of x."""
+    if cache_seqlens is not None:
+        _unsupported("cache_seqlens", "(a circular conv_state) is not supported")
+    if conv_state_indices is not None:
+        _unsupported("conv_state_indices", "(indirect state rows) is not supported")
+    silu = _activation(activation)
+    x = _as_array(x, "x")
+    conv_state = _as_array(conv_state, "conv_state")
+    weight, bias = _as_array(weight, "weight"), _as_array(bias, "bias")
+    _check_rank("x", x, (2, 3))
+    squeeze = x.ndim == 2
+    x3 = _reshape(x, tuple(x.shape) + (1,)) if squeeze else x
+    b, dim, L = x3.shape
+    t = _float_type("x", x)
+    _check_rank("weight", weight, (2,))
+    if weight.shape[0] != dim:
+        raise ValueError(f"weight: expected shape [{dim}, W], got {list(weight.shape)}")
+    w = weight.shape[1]
+    _check_rank("conv_state", conv_state, (3,))
+    if conv_state.shape[:2] != x3.shape[:2] or conv_state.shape[2] < w - 1:
+        raise ValueError(f"conv_state: expected shape [{b}, {dim}, >= {w - 1}], "
+                         f"got {list(conv_state.shape)}")
+    sl = conv_state.shape[2]
+    s0 = _cast(conv_state[:, :, sl - (w - 1):], t)
+    operands = [("x", x3), ("weight", _cast(weight, t))]
+    clauses = []
+    if bias is not None:
+        _check_shape("bias", bias, (dim,))
+        clauses.append(("bias", "bias", _cast(bias, t)))
+    clauses.append(("initial_state", "initial_state", s0))
+    (out,) = _run("ssm.causal_conv1d", operands, clauses, "", [((b, dim, L), t)],
+                  "silu" if silu else "")
+    # conv_state keeps its last state_len inputs: shift left by L, append x.
+    if _is_torch(conv_state):
+        new = _torch().cat([conv_state, x3.to(conv_state.dtype)], dim=2)[:, :, -sl:]
+    else:
+        new = np.concatenate([conv_state, x3.astype(conv_state.dtype)], axis=2)[:, :, -sl:]
+    _copy_into(conv_state, _contiguous(new))
+    return _reshape(out, (b, dim)) if squeeze else out
+
+
+# ---------------------------------------------------------------------------
+# flash-linear-attention
+# ---------------------------------------------------------------------------
+
+def _linear_attention(q, k, v, gate, gate_rank, scale, initial_state, output_final_state,
+                      cu_seqlens, head_first, g_gamma=None):
+    """fla layout [B, T, H, *] (or [B, H, T, *] with head_first) onto
+    ssm.linear_attention's [B, H, T, *]; returns (o, final_state or None)."""
+    q = _as_array(q, "q")
+    k, v = _as_array(k, "k"), _as_array(v, "v")
+    gate = _as_array(gate, "g")
+    g_gamma = _as_array(g_gamma, "g_gamma")
+    h0 = _as_array(initial_state, "initial_state")
+    for name, x in (("q", q), ("k", k), ("v", v)):
+        _check_rank(name, x, (4,))
+    t = _float_type("q", q)
+    if head_first:
+        b, h, L, kd = q.shape
+    else:
+        b, L, h, kd = q.shape
+    vd = v.shape[-1]
+    # [B, T, H, *] -> [B, H, T, *]: one transposing copy per input (a
+    # tight copy here costs less than a strided argument does).
+    to_op = (lambda x: x) if head_first else (lambda x: _permuted_copy(x, (0, 2, 1, 3)))
+    qs = (b, h, L, kd) if head_first else (b, L, h, kd)
+    _check_shape("k", k, qs)
+    _check_shape("v", v, qs[:3] + (vd,))
+    operands = [("q", to_op(q)), ("k", to_op(_cast(k, t))), ("v", to_op(_cast(v, t)))]
+    clauses = []
+    if g_gamma is not None:
+        _check_shape("g_gamma", g_gamma, (h,))
+        gg = _broadcast(_reshape(_cast(g_gamma, _acc(t)), (1, h, 1)), (b, h, L))
+        if gate is not None:
+            _check_shape("g", gate, qs[:3])
+            g_op = _cast(gate, _acc(t)) if head_first else _permuted_copy(_cast(gate, _acc(t)), (0, 2, 1))
+            gate_op = g_op + gg
+        else:
+            gate_op = gg
+        clauses.append(("gate", "gate", gate_op))
+    elif gate is not None:
+        gshape = qs[:3] if gate_rank == 3 else qs
+        _check_shape("g", gate, gshape)
+        gt = _dtype(gate)
+        gate = gate if gt in (t, _acc(t)) else _cast(gate, _acc(t))
+        if not head_first:
+            gate = _permuted_copy(gate, (0, 2, 1) if gate_rank == 3 else (0, 2, 1, 3))
+        clauses.append(("gate", "gate", gate))
+    nstates = b
+    if cu_seqlens is not None:
+        if b != 1:
+            raise ValueError(f"The batch size is expected to be 1 rather than {b} when using `cu_seqlens`.")
+        cu = _as_array(cu_seqlens, "cu_seqlens")
+        if _dtype(cu) not in ("i32", "i64"):
+            cu = _cast(cu, "i64")
+        _check_rank("cu_seqlens", cu, (1,))
+        nstates = cu.shape[0] - 1
+    if h0 is not None:
+        _check_shape("initial_state", h0, (nstates, h, kd, vd))
+        clauses.append(("h0", "h0", _cast(h0, _acc(t))))
+    if cu_seqlens is not None:
+        clauses.append(("cu_seqlens", "cu_seqlens", cu))
+    attrs = "scale = " + _f64(kd ** -0.5 if scale is None else scale)
+    results = [((b, h, L, vd), t)]
+    if output_final_state:
+        results.append(((nstates, h, kd, vd), _acc(t)))
+    res = _run("ssm.linear_attention", operands, clauses, attrs, results)
+    o = res[0] if head_first else _permuted_copy(res[0], (0, 2, 1, 3))
+    return o, (res[1] if output_final_state else None)
+
+
+def chunk_simple_gla(q, k, v, g=None, g_gamma=None, scale=None, initial_state=None,
+                     output_final_state=False, cu_seqlens=None, head_first=False):
+    """fla.ops.simple_gla.chunk_simple_gla: q, k [B, T, H, K], v [B, T, H, V],
+    g [B, T, H] (log decays), g_gamma [H] (a constant log decay per head).
+    Returns (o [B, T, H, V], final_state [N, H, K, V] or None)."""
+    return _linear_attention(q, k, v, g, 3, scale, initial_state, output_final_state,
+                             cu_seqlens, head_first, g_gamma)
+
+
+def fused_recurrent_simple_gla(q, k, v, g=None, g_gamma=None, scale=None, initial_state=None,
+                               output_final_state=False, reverse=False, cu_seqlens=None,
+                               head_first=False):
+    """fla.ops.simple_gla.fused_recurrent_simple_gla (see chunk_simple_gla)."""
+    if reverse:
+        _unsupported("reverse", "(a right-to-left recurrence) is not supported")
+    return _linear_attention(q, k, v, g, 3, scale, initial_state, output_final_state,
+                             cu_seqlens, head_first, g_gamma)
+
+
+def chunk_gla(q, k, v, g, scale=None, initial_state=None, output_final_state=False,
+              cu_seqlens=None, head_first=False):
+    """fla.ops.gla.chunk_gla: q, k, g [B, T, H, K] (g: log decays per key
+    dimension), v [B, T, H, V]. Returns (o, final_state or None)."""
+    if g is None:
+        raise ValueError("g: chunk_gla needs the gate")
+    return _linear_attention(q, k, v, g, 4, scale, initial_state, output_final_state,
+                             cu_seqlens, head_first)
+
+
+def fused_recurrent_gla(q, k, v, gk=None, gv=None, scale=None, initial_state=None,
+                        output_final_state=False, reverse=False, cu_seqlens=None,
+                        head_first=False):
+    """fla.ops.gla.fused_recurrent_gla: gk [B, T, H, K] log decays per key
+    dimension. Returns (o, final_state or None)."""
+    if gv is not None:
+        _unsupported("gv", "(decay per value dimension) is not supported")
+    if reverse:
+        _unsupported("reverse", "(a right-to-left recurrence) is not supported")
+    return _linear_attention(q, k, v, gk, 4, scale, initial_state, output_final_state,
+                             cu_seqlens, head_first)
+
+
+# ---------------------------------------------------------------------------
+# Softmax attention
+# ---------------------------------------------------------------------------
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
+                                 is_causal=False, scale=None, enable_gqa=False, window=None):
+    """torch.nn.functional.scaled_dot_product_attention on [B, H, L, E]
+    (or [H, L, E]) queries and [B, Hkv, S, E] keys and values.
+
+    is_causal masks as PyTorch does (query i sees keys j <= i); enable_gqa
+    lets Hkv divide H; `window = w` (an ssmc extension, with is_causal) keeps
+    the w most recent keys, the query's own included.
+    """
+    if attn_mask is not None:
+        _unsupported("attn_mask", "(an explicit mask) is not supported; use is_causal and window")
+    if dropout_p:
+        _unsupported("dropout_p", "(attention dropout) is not supported")
+    q = _as_array(query, "query")
+    k, v = _as_array(key, "key"), _as_array(value, "value")
+    _check_rank("query", q, (3, 4))
+    squeeze = q.ndim == 3
+    if squeeze:
+        q, k, v = (_reshape(x, (1,) + tuple(x.shape)) if x.ndim == 3 else x for x in (q, k, v))
+    _check_rank("key", k, (4,))
+    _check_rank("value", v, (4,))
+    t = _float_type("query", q)
+    b, h, lq, e = q.shape
+    hkv, lk = k.shape[1], k.shape[2]
+    _check_shape("key", k, (b, hkv, lk, e))
+    _check_shape("value", v, (b, hkv, lk, v.shape[3]))
+    if hkv != h and not enable_gqa:
+        raise ValueError(f"key: {hkv} heads against the query's {h}; pass enable_gqa=True")
+    if hkv == 0 or h % hkv:
+        raise ValueError(f"key: {hkv} heads do not divide the query's {h}")
+    if window is not None:
+        if not is_causal:
+            raise ValueError("window needs is_causal=True")
+        if int(window) <= 0:
+            raise ValueError(f"window must be positive, got {window}")
+    if is_causal and lq > lk:
+        _unsupported("is_causal", "with more queries than keys is not supported")
+    if is_causal and lq < lk:
+        # PyTorch aligns the causal mask top-left: keys past lq are never seen,
+        # and on the first lq keys its mask is ssm.attention's bottom-right one.
+        k = k[:, :, :lq]
+        v = v[:, :, :lq]
+        lk = lq
+    attrs = []
+    if window is not None:
+        attrs.append(f"window = {int(window)} : i64")
+    if scale is not None:
+        attrs.append("scale = " + _f64(scale))
+    operands = [("q", q), ("k", _cast(k, t)), ("v", _cast(v, t))]
+    (o,) = _run("ssm.attention", operands, [], ", ".join(attrs),
+                [((b, h, lq, v.shape[3]), t)], "causal" if is_causal else "")
+    return _reshape(o, tuple(o.shape[1:])) if squeeze else o
