@@ -207,12 +207,20 @@ def linear_attention(k, opts):
     if "h0" in opts:
         args.append(("h0", tt([B, H, k, V])))
         extra += " h0(%h0)"
+    if "z0" in opts:
+        args.append(("z0", tt([B, H, k])))
+        extra += " z0(%z0)"
     if "normalize" in opts:
         extra += " normalize"
+    if "reverse" in opts:
+        extra += " reverse"
     attrs = []
     if feature_attr(opts):
         attrs.append("feature_map = " + feature_attr(opts))
+    if "eps" in opts:
+        attrs.append("eps = 0.5 : f64")
     res = [("o", v)] + ([("s", tt([B, H, k, V]))] if "final" in opts else [])
+    res += [("z", tt([B, H, k]))] if "final_z" in opts else []
     body = op_line([r for r, _ in res], "ssm.linear_attention",
                    "%q, %k, %v" + extra,
                    (" {" + ", ".join(attrs) + "}") if attrs else "",
@@ -231,9 +239,13 @@ def linear_attention_step(k, opts):
     if "gate_key" in opts:
         args.append(("g", q))
         extra = " gate(%g)"
-    attrs = " {feature_map = %s}" % feature_attr(opts) if feature_attr(opts) else ""
     res = [("o", v), ("s1", tt([B, H, k, V]))]
-    body = op_line(["o", "s1"], "ssm.linear_attention_step",
+    if "normalize" in opts:
+        args.append(("z", tt([B, H, k])))
+        extra += " z(%z) normalize"
+        res.append(("z1", tt([B, H, k])))
+    attrs = " {feature_map = %s}" % feature_attr(opts) if feature_attr(opts) else ""
+    body = op_line([r for r, _ in res], "ssm.linear_attention_step",
                    "%q, %k, %v, %s" + extra, attrs,
                    [t for _, t in args], [t for _, t in res])
     return args, body, res
@@ -311,9 +323,11 @@ def variants():
     out.append(("linear_attention", linear_attention,
                 "dyn+gate_key+normalize+elu_plus_one+h0+final", ALL))
     for v in ("plain", "gate_step", "gate_key", "normalize", "relu",
-              "gate_step+normalize+relu+h0+final"):
+              "gate_step+normalize+relu+h0+final",
+              "gate_key+normalize+z0+final+final_z+reverse+eps"):
         out.append(("linear_attention", linear_attention, v, SAMPLE))
-    for v in ("plain", "gate_step", "gate_key+elu_plus_one"):
+    for v in ("plain", "gate_step", "gate_key+elu_plus_one",
+              "gate_step+normalize+relu"):
         out.append(("linear_attention_step", linear_attention_step, v, SAMPLE))
     out.append(("attention", attention, "dyn+causal+window+gqa", ALL))
     for v in ("plain", "causal", "gqa", "causal+dv8"):

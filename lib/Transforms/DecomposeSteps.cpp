@@ -348,14 +348,19 @@ struct LinearAttentionStepToSequence
     Location loc = op.getLoc();
     auto seq = ssm::LinearAttentionOp::create(
         rw, loc, withUnitDim(op.getOut().getType(), 2),
-        op.getNewState().getType(), insertUnitDim(rw, loc, op.getQ(), 2),
+        op.getNewState().getType(),
+        op.getNewZ() ? op.getNewZ().getType() : Type(),
+        insertUnitDim(rw, loc, op.getQ(), 2),
         insertUnitDim(rw, loc, op.getK(), 2),
         insertUnitDim(rw, loc, op.getV(), 2),
-        insertUnitDim(rw, loc, op.getGate(), 2), op.getState(),
+        insertUnitDim(rw, loc, op.getGate(), 2), op.getState(), op.getZ(),
         /*cu_seqlens=*/Value(), op.getFeatureMapAttr(), op.getScaleAttr(),
-        /*normalize=*/UnitAttr());
-    rw.replaceOp(op, {dropUnitDim(rw, loc, seq.getOut(), 2),
-                      seq.getFinalState()});
+        op.getNormalizeAttr(), op.getEpsAttr(), /*reverse=*/UnitAttr());
+    SmallVector<Value> results = {dropUnitDim(rw, loc, seq.getOut(), 2),
+                                  seq.getFinalState()};
+    if (op.getNewZ())
+      results.push_back(seq.getFinalZ());
+    rw.replaceOp(op, results);
     return success();
   }
 };

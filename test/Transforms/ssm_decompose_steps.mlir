@@ -30,6 +30,21 @@ func.func @linear_attention_step(%q: tensor<1x2x4xf32>, %unused: tensor<1x2x4xf3
 
 // -----
 
+// With `normalize` the normaliser's state goes in as z0 and comes out as
+// final_z; eps carries over.
+// CHECK-LABEL: func.func @linear_attention_step_normalized
+// CHECK: %{{.*}}, %[[FS:.*]], %[[FZ:.*]] = ssm.linear_attention %{{.*}}, %{{.*}}, %{{.*}} h0(%arg1) z0(%arg2) normalize {eps = 5.000000e-01 : f64} : (tensor<1x2x1x4xf32>, tensor<1x2x1x4xf32>, tensor<1x2x1x4xf32>, tensor<1x2x4x4xf32>, tensor<1x2x4xf32>) -> (tensor<1x2x1x4xf32>, tensor<1x2x4x4xf32>, tensor<1x2x4xf32>)
+// CHECK: return %{{.*}}, %[[FS]], %[[FZ]]
+func.func @linear_attention_step_normalized(%q: tensor<1x2x4xf32>, %s: tensor<1x2x4x4xf32>, %z: tensor<1x2x4xf32>)
+    -> (tensor<1x2x4xf32>, tensor<1x2x4x4xf32>, tensor<1x2x4xf32>) {
+  %o, %s1, %z1 = ssm.linear_attention_step %q, %q, %q, %s z(%z) normalize {eps = 0.5 : f64}
+      : (tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4x4xf32>, tensor<1x2x4xf32>)
+      -> (tensor<1x2x4xf32>, tensor<1x2x4x4xf32>, tensor<1x2x4xf32>)
+  return %o, %s1, %z1 : tensor<1x2x4xf32>, tensor<1x2x4x4xf32>, tensor<1x2x4xf32>
+}
+
+// -----
+
 // The KV cache step: check position < C, insert the new k/v, attend to the
 // window's slots with a non-causal attention of the single query. With a
 // static capacity a failed check only redirects the write to slot 0 (the

@@ -185,3 +185,15 @@ func.func @more_steps(%x: tensor<1x4x8xf32>, %dt: tensor<1x4xf32>, %A: tensor<4x
       : (tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4x4xf32>) -> (tensor<1x2x4xf32>, tensor<1x2x4x4xf32>)
   return %y, %h1, %o, %s1 : tensor<1x4x8xf32>, tensor<1x4x8x6xf32>, tensor<1x2x4xf32>, tensor<1x2x4x4xf32>
 }
+
+// -----
+
+// A normalised linear_attention_step carries the normaliser too: 1*2*(4*4 + 4) = 40.
+func.func @normalized_step(%q: tensor<1x2x4xf32>, %s: tensor<1x2x4x4xf32>, %z: tensor<1x2x4xf32>)
+    -> (tensor<1x2x4xf32>, tensor<1x2x4x4xf32>, tensor<1x2x4xf32>) {
+  // expected-remark @+1 {{ssm.linear_attention_step: state 40 elements (160 bytes, f32)}}
+  %o, %s1, %z1 = ssm.linear_attention_step %q, %q, %q, %s z(%z) normalize
+      : (tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4x4xf32>, tensor<1x2x4xf32>)
+      -> (tensor<1x2x4xf32>, tensor<1x2x4x4xf32>, tensor<1x2x4xf32>)
+  return %o, %s1, %z1 : tensor<1x2x4xf32>, tensor<1x2x4x4xf32>, tensor<1x2x4xf32>
+}

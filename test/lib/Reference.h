@@ -269,11 +269,15 @@ struct LinearAttentionProblem {
   FeatureMap featureMap = FeatureMap::Identity;
   double scale = -1; ///< < 0: K^-1/2
   bool normalize = false;
+  double eps = 1e-10;    ///< added to the normaliser q . z
+  std::vector<double> z0; ///< [S, H, K] initial normaliser (empty: zeros)
+  bool reverse = false;  ///< steps right to left within each sequence
 };
 
 struct LinearAttentionResult {
   std::vector<double> out;        ///< [B, H, L, V]
   std::vector<double> finalState; ///< [S, H, K, V]
+  std::vector<double> finalZ;     ///< [S, H, K]
 };
 
 inline double featureMap(LinearAttentionProblem::FeatureMap f, double x) {
@@ -297,6 +301,7 @@ linearAttention(const LinearAttentionProblem &p) {
   LinearAttentionResult r;
   r.out.assign(p.batch * H * L * V, 0.0);
   r.finalState.assign(S * H * K * V, 0.0);
+  r.finalZ.assign(S * H * K, 0.0);
   for (int64_t seq = 0; seq < S; ++seq) {
     const int64_t b = packed ? 0 : seq;
     const int64_t begin = packed ? p.cuSeqlens[seq] : 0;
@@ -306,7 +311,11 @@ linearAttention(const LinearAttentionProblem &p) {
       if (!p.h0.empty())
         for (int64_t i = 0; i < K * V; ++i)
           state[i] = p.h0[(seq * H + h) * K * V + i];
-      for (int64_t t = begin; t < end; ++t) {
+      if (!p.z0.empty())
+        for (int64_t i = 0; i < K; ++i)
+          z[i] = p.z0[(seq * H + h) * K + i];
+      for (int64_t step = 0; step < end - begin; ++step) {
+        const int64_t t = p.reverse ? end - 1 - step : begin + step;
         const int64_t bht = (b * H + h) * L + t;
         std::vector<double> qt(K), kt(K);
         for (int64_t i = 0; i < K; ++i) {
@@ -328,11 +337,13 @@ linearAttention(const LinearAttentionProblem &p) {
           double o = 0;
           for (int64_t i = 0; i < K; ++i)
             o += state[i * V + j] * qt[i];
-          r.out[bht * V + j] = p.normalize ? o / den : o;
+          r.out[bht * V + j] = p.normalize ? o / (den + p.eps) : o;
         }
       }
       for (int64_t i = 0; i < K * V; ++i)
         r.finalState[(seq * H + h) * K * V + i] = state[i];
+      for (int64_t i = 0; i < K; ++i)
+        r.finalZ[(seq * H + h) * K + i] = z[i];
     }
   }
   return r;

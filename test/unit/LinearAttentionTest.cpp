@@ -3,7 +3,10 @@
 // ssm.linear_attention through ssm-cpu-pipeline and ssmc::Jit against
 // ssmc::ref::linearAttention: every gate kind, feature map, normalisation,
 // default and explicit scale, initial/final state, packed sequences,
-// dynamic shapes, value widths that leave a masked tail, bf16 inputs.
+// dynamic shapes, value widths that leave a masked tail, bf16 inputs; the
+// normaliser's eps (flash-linear-attention's o / (q . z + eps)), its state
+// in and out (a split run resumed equals the whole run), and right-to-left
+// recurrences.
 //
 //===----------------------------------------------------------------------===//
 
@@ -17,6 +20,7 @@
 
 #include <cmath>
 #include <random>
+#include <tuple>
 
 using namespace ssmc;
 using ssmc::test::LinearAttentionConfig;
@@ -51,6 +55,9 @@ LARun runLinearAttention(const LinearAttentionConfig &c, unsigned seed,
   p.batch = c.batch, p.heads = c.heads, p.seqLen = c.seqLen;
   p.keyDim = c.keyDim, p.valueDim = c.valueDim, p.scale = c.scale;
   p.normalize = c.normalize;
+  p.reverse = c.reverse;
+  if (c.eps >= 0)
+    p.eps = c.eps;
   p.featureMap = c.featureMap == "relu"
                      ? ref::LinearAttentionProblem::FeatureMap::Relu
                  : c.featureMap == "elu_plus_one"
@@ -70,6 +77,8 @@ LARun runLinearAttention(const LinearAttentionConfig &c, unsigned seed,
   const int64_t S = c.sequences ? c.sequences : c.batch;
   if (c.hasH0)
     random(acc, {S, c.heads, c.keyDim, c.valueDim}, -1, 1, p.h0);
+  if (c.hasZ0)
+    random(acc, {S, c.heads, c.keyDim}, 0.1, 2, p.z0);
   if (c.sequences) {
     OwnedTensor cu(DType::I64, {c.sequences + 1});
     for (int64_t i = 0; i <= c.sequences; ++i)
@@ -113,11 +122,13 @@ void expectMatches(const LARun &r, const LinearAttentionConfig &c, double rtol) 
   ASSERT_TRUE(r.error.empty()) << r.error;
   double scale;
   EXPECT_LE(maxError(r.results[0], r.reference.out, &scale), rtol * scale);
-  if (c.finalState) {
-    ASSERT_EQ(r.results.size(), 2u);
+  ASSERT_EQ(r.results.size(), 1u + c.finalState + c.finalZ);
+  if (c.finalState)
     EXPECT_LE(maxError(r.results[1], r.reference.finalState, &scale),
               rtol * scale);
-  }
+  if (c.finalZ)
+    EXPECT_LE(maxError(r.results[1 + c.finalState], r.reference.finalZ, &scale),
+              rtol * scale);
 }
 
 LinearAttentionConfig cfg(int64_t B, int64_t H, int64_t L, int64_t K,
@@ -173,7 +184,13 @@ const auto kShapes = ::testing::Values(
         // elu + 1 without normalisation, K not a multiple of the lanes: the
         // chunked kernel's masked key lanes (phi(0) = 1) must not count.
         with(cfg(1, 2, 13, 5, 7), [](auto &c) { c.featureMap = "elu_plus_one"; c.gate = 1; }),
-        with(cfg(2, 1, 11, 9, 6), [](auto &c) { c.featureMap = "elu_plus_one"; c.gate = 2; c.hasH0 = c.finalState = true; }));
+        with(cfg(2, 1, 11, 9, 6), [](auto &c) { c.featureMap = "elu_plus_one"; c.gate = 2; c.hasH0 = c.finalState = true; }),
+        // The normaliser's state in and out, eps, right-to-left steps.
+        with(cfg(2, 3, 13, 5, 7), [](auto &c) { c.normalize = true; c.gate = 1; c.hasH0 = c.finalState = c.hasZ0 = c.finalZ = true; }),
+        with(cfg(1, 2, 11, 6, 9), [](auto &c) { c.featureMap = "elu_plus_one"; c.normalize = true; c.gate = 2; c.finalZ = true; c.eps = 0.25; }),
+        with(cfg(2, 2, 13, 5, 7), [](auto &c) { c.reverse = true; c.gate = 1; c.hasH0 = c.finalState = true; }),
+        with(cfg(1, 3, 10, 7, 5), [](auto &c) { c.reverse = true; c.gate = 2; c.finalState = true; c.dynamic = true; }),
+        with(cfg(2, 1, 9, 3, 6), [](auto &c) { c.reverse = true; c.featureMap = "relu"; c.normalize = true; c.gate = 2; c.hasH0 = c.finalState = c.hasZ0 = c.finalZ = true; }));
 
 std::string shapeName(const ::testing::TestParamInfo<LinearAttentionConfig> &info) {
       const LinearAttentionConfig &c = info.param;
@@ -181,7 +198,8 @@ std::string shapeName(const ::testing::TestParamInfo<LinearAttentionConfig> &inf
              "_L" + std::to_string(c.seqLen) + "_K" + std::to_string(c.keyDim) +
              "_V" + std::to_string(c.valueDim) + "_g" + std::to_string(c.gate) +
              "_" + c.featureMap + (c.normalize ? "_norm" : "") +
-             (c.dynamic ? "_dyn" : "");
+             (c.hasZ0 ? "_z0" : "") + (c.finalZ ? "_fz" : "") +
+             (c.reverse ? "_rev" : "") + (c.dynamic ? "_dyn" : "");
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, LinearAttentionShapes, kShapes, shapeName);
@@ -251,6 +269,202 @@ TEST(LinearAttentionNumerics, PackedSequencesRestartTheState) {
   c.normalize = true;
   expectMatches(runLinearAttention(c, 7, {0, 9, 10, 20}), c, 1e-4);
 }
+
+TEST(LinearAttentionNumerics, PackedSequencesRunRightToLeftWithinThemselves) {
+  LinearAttentionConfig c = cfg(1, 2, 20, 5, 6);
+  c.sequences = 3;
+  c.reverse = true;
+  c.gate = 2;
+  c.hasH0 = c.finalState = true;
+  // Lengths 7, 0 and 13: each sequence from its last step to its first.
+  expectMatches(runLinearAttention(c, 11, {0, 7, 7, 20}), c, 1e-4);
+  c.featureMap = "elu_plus_one";
+  c.normalize = c.hasZ0 = c.finalZ = true;
+  c.gate = 1;
+  c.dynamic = true;
+  expectMatches(runLinearAttention(c, 12, {0, 1, 10, 20}), c, 1e-4);
+}
+
+/// Runs `src`'s @main on `inputs`.
+llvm::Expected<std::vector<OwnedTensor>>
+runSource(const std::string &src, std::vector<OwnedTensor> &inputs,
+          Target target) {
+  JitOptions options;
+  options.target = target;
+  auto jit = Jit::compile(src, options);
+  if (!jit)
+    return jit.takeError();
+  std::vector<Tensor> views;
+  for (OwnedTensor &t : inputs)
+    views.push_back(t.view());
+  return (*jit)->run("main", views);
+}
+
+OwnedTensor f32Tensor(std::vector<int64_t> shape, const std::vector<double> &v) {
+  OwnedTensor t(DType::F32, shape);
+  for (int64_t i = 0; i < t.numel(); ++i)
+    t.setFromDouble(i, v[i]);
+  return t;
+}
+
+class LinearAttentionTargets : public ::testing::TestWithParam<Target> {};
+
+TEST_P(LinearAttentionTargets, QueryWithNoSharedFeatureReadsOutZero) {
+  // relu features, K = 2: at step 0 phi(q) = (1, 0) and phi(k) = (0, 1),
+  // so q . z = 0 and the read-out is 0 / (0 + eps) = 0, as
+  // flash-linear-attention's o / (q . z + 1e-10) gives (0 / 0 = NaN
+  // without eps). Later steps share features and read out o / (q . z).
+  const std::string src = R"mlir(
+func.func @main(%q: tensor<1x1x3x2xf32>, %k: tensor<1x1x3x2xf32>, %v: tensor<1x1x3x3xf32>)
+    -> tensor<1x1x3x3xf32> {
+  %o = ssm.linear_attention %q, %k, %v normalize {feature_map = #ssm.feature_map<relu>, scale = 1.0 : f64}
+      : (tensor<1x1x3x2xf32>, tensor<1x1x3x2xf32>, tensor<1x1x3x3xf32>) -> tensor<1x1x3x3xf32>
+  return %o : tensor<1x1x3x3xf32>
+}
+)mlir";
+  ref::LinearAttentionProblem p;
+  p.seqLen = 3, p.keyDim = 2, p.valueDim = 3, p.scale = 1;
+  p.featureMap = ref::LinearAttentionProblem::FeatureMap::Relu;
+  p.normalize = true;
+  p.q = {1, -1, 0.5, 0.5, -0.3, 2};
+  p.k = {-1, 1, 1, 0.2, 0.4, -2};
+  p.v = {1, 2, 3, -1, 0.5, 4, 2, -2, 1};
+  std::vector<OwnedTensor> in;
+  in.push_back(f32Tensor({1, 1, 3, 2}, p.q));
+  in.push_back(f32Tensor({1, 1, 3, 2}, p.k));
+  in.push_back(f32Tensor({1, 1, 3, 3}, p.v));
+  auto r = runSource(src, in, GetParam());
+  ASSERT_TRUE(static_cast<bool>(r)) << llvm::toString(r.takeError());
+  std::vector<double> want = ref::linearAttention(p).out;
+  for (int64_t j = 0; j < 3; ++j)
+    EXPECT_EQ((*r)[0].getAsDouble(j), 0.0) << "value " << j << " of step 0";
+  for (int64_t i = 3; i < 9; ++i)
+    EXPECT_NEAR((*r)[0].getAsDouble(i), want[i], 1e-5 * std::max(1.0, std::fabs(want[i])));
+}
+
+/// The whole run against the run split at step L1 and resumed from
+/// (final_state, final_z): left part first, or with `reverse` the right
+/// part first. B 2, H 2, L 13, K 5, V 7, elu + 1, per-step gate, h0, z0.
+std::string splitProgram(bool reverse) {
+  std::string rev = reverse ? " reverse" : "";
+  auto la = [&](const std::string &res, const std::string &l, const std::string &args,
+                const std::string &h0, const std::string &z0) {
+    std::string L = l;
+    return "  " + res + " = ssm.linear_attention " + args + " h0(" + h0 + ") z0(" + z0 +
+           ") normalize" + rev + " {feature_map = #ssm.feature_map<elu_plus_one>} : "
+           "(tensor<2x2x" + L + "x5xf32>, tensor<2x2x" + L + "x5xf32>, tensor<2x2x" + L +
+           "x7xf32>, tensor<2x2x" + L + "xf32>, tensor<2x2x5x7xf32>, tensor<2x2x5xf32>) -> "
+           "(tensor<2x2x" + L + "x7xf32>, tensor<2x2x5x7xf32>, tensor<2x2x5xf32>)\n";
+  };
+  auto slice = [](const std::string &res, const std::string &x, int64_t w,
+                  int64_t from, int64_t len) {
+    std::string full = w ? "tensor<2x2x13x" + std::to_string(w) + "xf32>" : "tensor<2x2x13xf32>";
+    std::string part = w ? "tensor<2x2x" + std::to_string(len) + "x" + std::to_string(w) + "xf32>"
+                         : "tensor<2x2x" + std::to_string(len) + "xf32>";
+    std::string offs = "[0, 0, " + std::to_string(from) + (w ? ", 0]" : "]");
+    std::string sizes = "[2, 2, " + std::to_string(len) + (w ? ", " + std::to_string(w) + "]" : "]");
+    std::string strides = w ? "[1, 1, 1, 1]" : "[1, 1, 1]";
+    return "  " + res + " = tensor.extract_slice " + x + offs + " " + sizes + " " + strides +
+           " : " + full + " to " + part + "\n";
+  };
+  std::string s =
+      "func.func @main(%q: tensor<2x2x13x5xf32>, %k: tensor<2x2x13x5xf32>, "
+      "%v: tensor<2x2x13x7xf32>, %g: tensor<2x2x13xf32>, %h0: tensor<2x2x5x7xf32>, "
+      "%z0: tensor<2x2x5xf32>) -> (tensor<2x2x13x7xf32>, tensor<2x2x5x7xf32>, "
+      "tensor<2x2x5xf32>, tensor<2x2x6x7xf32>, tensor<2x2x7x7xf32>, "
+      "tensor<2x2x5x7xf32>, tensor<2x2x5xf32>) {\n";
+  s += la("%o, %s, %z", "13", "%q, %k, %v gate(%g)", "%h0", "%z0");
+  // Steps [0, 6) and [6, 13).
+  for (auto [suffix, from, len] : {std::tuple{"a", 0, 6}, std::tuple{"b", 6, 7}}) {
+    std::string x = suffix;
+    s += slice("%q" + x, "%q", 5, from, len) + slice("%k" + x, "%k", 5, from, len) +
+         slice("%v" + x, "%v", 7, from, len) + slice("%g" + x, "%g", 0, from, len);
+  }
+  // The part that runs first starts from (h0, z0), the other resumes.
+  std::string first = reverse ? "b" : "a", second = reverse ? "a" : "b";
+  std::string l1 = reverse ? "7" : "6", l2 = reverse ? "6" : "7";
+  s += la("%o1, %s1, %z1", l1, "%q" + first + ", %k" + first + ", %v" + first + " gate(%g" + first + ")", "%h0", "%z0");
+  s += la("%o2, %s2, %z2", l2, "%q" + second + ", %k" + second + ", %v" + second + " gate(%g" + second + ")", "%s1", "%z1");
+  // Results: the whole run, then steps [0, 6) and [6, 13) of the split run
+  // and its final states.
+  std::string oa = reverse ? "%o2" : "%o1", ob = reverse ? "%o1" : "%o2";
+  s += "  return %o, %s, %z, " + oa + ", " + ob + ", %s2, %z2 : tensor<2x2x13x7xf32>, "
+       "tensor<2x2x5x7xf32>, tensor<2x2x5xf32>, tensor<2x2x6x7xf32>, tensor<2x2x7x7xf32>, "
+       "tensor<2x2x5x7xf32>, tensor<2x2x5xf32>\n}\n";
+  return s;
+}
+
+void expectSplitRunResumes(bool reverse, Target target) {
+  std::mt19937 rng(reverse ? 31 : 30);
+  auto random = [&](size_t n, double lo, double hi) {
+    std::uniform_real_distribution<double> d(lo, hi);
+    std::vector<double> v(n);
+    for (double &x : v)
+      x = d(rng);
+    return v;
+  };
+  ref::LinearAttentionProblem p;
+  p.batch = 2, p.heads = 2, p.seqLen = 13, p.keyDim = 5, p.valueDim = 7;
+  p.featureMap = ref::LinearAttentionProblem::FeatureMap::EluPlusOne;
+  p.normalize = true;
+  p.reverse = reverse;
+  p.q = random(2 * 2 * 13 * 5, -1, 1);
+  p.k = random(2 * 2 * 13 * 5, -1, 1);
+  p.v = random(2 * 2 * 13 * 7, -1, 1);
+  p.gate = random(2 * 2 * 13, -0.5, 0);
+  p.h0 = random(2 * 2 * 5 * 7, -1, 1);
+  p.z0 = random(2 * 2 * 5, 0.1, 2);
+  std::vector<OwnedTensor> in;
+  in.push_back(f32Tensor({2, 2, 13, 5}, p.q));
+  in.push_back(f32Tensor({2, 2, 13, 5}, p.k));
+  in.push_back(f32Tensor({2, 2, 13, 7}, p.v));
+  in.push_back(f32Tensor({2, 2, 13}, p.gate));
+  in.push_back(f32Tensor({2, 2, 5, 7}, p.h0));
+  in.push_back(f32Tensor({2, 2, 5}, p.z0));
+  auto r = runSource(splitProgram(reverse), in, target);
+  ASSERT_TRUE(static_cast<bool>(r)) << llvm::toString(r.takeError());
+  ref::LinearAttentionResult want = ref::linearAttention(p);
+  double scale;
+  // The whole run against the reference.
+  EXPECT_LE(maxError((*r)[0], want.out, &scale), 1e-4 * scale);
+  EXPECT_LE(maxError((*r)[1], want.finalState, &scale), 1e-4 * scale);
+  EXPECT_LE(maxError((*r)[2], want.finalZ, &scale), 1e-4 * scale);
+  // The split run against the whole run.
+  std::vector<double> whole, part;
+  for (int64_t i = 0; i < (*r)[0].numel(); ++i)
+    whole.push_back((*r)[0].getAsDouble(i));
+  const OwnedTensor &oa = (*r)[3], &ob = (*r)[4];
+  for (int64_t bh = 0; bh < 4; ++bh)
+    for (int64_t t = 0; t < 13; ++t)
+      for (int64_t j = 0; j < 7; ++j)
+        part.push_back(t < 6 ? oa.getAsDouble((bh * 6 + t) * 7 + j)
+                             : ob.getAsDouble((bh * 7 + t - 6) * 7 + j));
+  double err = 0, big = 1;
+  for (size_t i = 0; i < whole.size(); ++i) {
+    err = std::isnan(part[i]) ? INFINITY : std::max(err, std::fabs(part[i] - whole[i]));
+    big = std::max(big, std::fabs(whole[i]));
+  }
+  EXPECT_LE(err, 1e-4 * big);
+  for (auto [split, full] : {std::pair{5, 1}, std::pair{6, 2}})
+    for (int64_t i = 0; i < (*r)[full].numel(); ++i)
+      EXPECT_NEAR((*r)[split].getAsDouble(i), (*r)[full].getAsDouble(i),
+                  1e-4 * std::max(1.0, std::fabs((*r)[full].getAsDouble(i))));
+}
+
+TEST_P(LinearAttentionTargets, SplitRunResumedFromBothStatesEqualsTheWholeRun) {
+  expectSplitRunResumes(/*reverse=*/false, GetParam());
+}
+
+TEST_P(LinearAttentionTargets, ReverseSplitRunResumedEqualsTheWholeRun) {
+  expectSplitRunResumes(/*reverse=*/true, GetParam());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Targets, LinearAttentionTargets,
+    ::testing::Values(Target::CPU, Target::GPUEmulator),
+    [](const ::testing::TestParamInfo<Target> &info) {
+      return std::string(info.param == Target::CPU ? "CPU" : "GPUEmulator");
+    });
 
 TEST(LinearAttentionNumerics, BadPackedOffsetsAreRunTimeErrors) {
   LinearAttentionConfig c = cfg(1, 1, 8, 2, 2);

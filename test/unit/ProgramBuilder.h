@@ -9,6 +9,7 @@
 #define SSMC_TEST_UNIT_PROGRAMBUILDER_H
 
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -100,9 +101,13 @@ struct LinearAttentionConfig {
   int64_t sequences = 0; // > 0: packed with cu_seqlens (batch must be 1)
   std::string elt = "f32";
   bool dynamic = false;
+  // The normaliser's state in (z0) and out (final_z, after final_state);
+  // right-to-left steps; eps < 0: attribute absent (1e-10).
+  bool hasZ0 = false, finalZ = false, reverse = false;
+  double eps = -1;
 };
 
-/// `func.func @main(q, k, v[, gate][, h0][, cu_seqlens])`.
+/// `func.func @main(q, k, v[, gate][, h0][, z0][, cu_seqlens])`.
 inline std::string linearAttentionProgram(const LinearAttentionConfig &c) {
   const std::string acc = accumulatorOf(c.elt);
   const int64_t S = c.sequences ? c.sequences : c.batch;
@@ -123,26 +128,46 @@ inline std::string linearAttentionProgram(const LinearAttentionConfig &c) {
   add(c.gate == 1, "g", tensorType({c.batch, c.heads, c.seqLen}, acc, c.dynamic), "gate");
   add(c.gate == 2, "g", tensorType({c.batch, c.heads, c.seqLen, c.keyDim}, acc, c.dynamic), "gate");
   add(c.hasH0, "h0", tensorType({S, c.heads, c.keyDim, c.valueDim}, acc, c.dynamic), "h0");
+  add(c.hasZ0, "z0", tensorType({S, c.heads, c.keyDim}, acc, c.dynamic), "z0");
   add(c.sequences > 0, "cu", tensorType({c.sequences + 1}, "i64", c.dynamic), "cu_seqlens");
   std::string outTy = tensorType({c.batch, c.heads, c.seqLen, c.valueDim}, c.elt, c.dynamic);
   std::string fsTy = tensorType({S, c.heads, c.keyDim, c.valueDim}, acc, c.dynamic);
-  std::string results = c.finalState ? "(" + outTy + ", " + fsTy + ")" : outTy;
+  std::string fzTy = tensorType({S, c.heads, c.keyDim}, acc, c.dynamic);
+  std::vector<std::string> resultNames = {"%o"}, resultTypes = {outTy};
+  if (c.finalState)
+    resultNames.push_back("%s"), resultTypes.push_back(fsTy);
+  if (c.finalZ)
+    resultNames.push_back("%z"), resultTypes.push_back(fzTy);
+  std::string names_, types_;
+  for (size_t i = 0; i < resultNames.size(); ++i) {
+    names_ += (i ? ", " : "") + resultNames[i];
+    types_ += (i ? ", " : "") + resultTypes[i];
+  }
+  std::string results =
+      resultTypes.size() > 1 ? "(" + types_ + ")" : types_;
   std::string s = "func.func @main(";
   for (size_t i = 0; i < names.size(); ++i)
     s += (i ? ", %" : "%") + names[i] + ": " + types[i];
   s += ") -> " + results + " {\n  ";
-  s += c.finalState ? "%o, %s" : "%o";
+  s += names_;
   s += " = ssm.linear_attention %q, %k, %v" + extra;
   if (c.normalize)
     s += " normalize";
+  if (c.reverse)
+    s += " reverse";
   std::string attrs = "feature_map = #ssm.feature_map<" + c.featureMap + ">";
   if (c.scale >= 0)
     attrs += ", scale = " + std::to_string(c.scale);
+  if (c.eps >= 0) {
+    char buf[64];
+    snprintf(buf, sizeof buf, ", eps = %.17g : f64", c.eps);
+    attrs += buf;
+  }
   s += " {" + attrs + "} : (";
   for (size_t i = 0; i < types.size(); ++i)
     s += (i ? ", " : "") + types[i];
   s += ") -> " + results + "\n  return ";
-  s += c.finalState ? "%o, %s : " + outTy + ", " + fsTy : "%o : " + outTy;
+  s += names_ + " : " + types_;
   s += "\n}\n";
   return s;
 }

@@ -279,6 +279,68 @@ func.func @step(%q: tensor<1x2x8xf32>, %k: tensor<1x2x8xf32>, %v: tensor<1x2x20x
     ASSERT_NEAR(state.getAsDouble(i), want.finalState[i], 1e-4);
 }
 
+TEST_P(DecodeSteps, NormalizedLinearAttentionStepCarriesTheNormaliser) {
+  // relu features, a per-step gate, K = 5 and V = 7 (masked lanes), h0 and
+  // z0: the step's (state, z) carried from call to call must give the
+  // sequence op's normalised outputs, eps = 1e-10 included, at every step.
+  const int64_t B = 2, H = 3, L = 9, K = 5, V = 7;
+  std::mt19937 rng(3);
+  ref::LinearAttentionProblem p;
+  p.batch = B, p.heads = H, p.seqLen = L, p.keyDim = K, p.valueDim = V;
+  p.featureMap = ref::LinearAttentionProblem::FeatureMap::Relu;
+  p.normalize = true;
+  p.q = randomValues(rng, B * H * L * K, -0.2, 1);
+  p.k = randomValues(rng, B * H * L * K, -0.2, 1);
+  p.v = randomValues(rng, B * H * L * V, -1, 1);
+  p.gate = randomValues(rng, B * H * L, -0.5, 0);
+  p.h0 = randomValues(rng, B * H * K * V, -1, 1);
+  p.z0 = randomValues(rng, B * H * K, 0.1, 1);
+  ref::LinearAttentionResult want = ref::linearAttention(p);
+  auto jit = compileOrFail(GetParam(), R"mlir(
+func.func @step(%q: tensor<2x3x5xf32>, %k: tensor<2x3x5xf32>, %v: tensor<2x3x7xf32>,
+                %s: tensor<2x3x5x7xf32>, %g: tensor<2x3xf32>, %z: tensor<2x3x5xf32>)
+    -> (tensor<2x3x7xf32>, tensor<2x3x5x7xf32>, tensor<2x3x5xf32>) {
+  %o, %s1, %z1 = ssm.linear_attention_step %q, %k, %v, %s gate(%g) z(%z) normalize
+      {feature_map = #ssm.feature_map<relu>}
+      : (tensor<2x3x5xf32>, tensor<2x3x5xf32>, tensor<2x3x7xf32>, tensor<2x3x5x7xf32>,
+         tensor<2x3xf32>, tensor<2x3x5xf32>)
+      -> (tensor<2x3x7xf32>, tensor<2x3x5x7xf32>, tensor<2x3x5xf32>)
+  return %o, %s1, %z1 : tensor<2x3x7xf32>, tensor<2x3x5x7xf32>, tensor<2x3x5xf32>
+}
+)mlir");
+  ASSERT_TRUE(jit);
+  OwnedTensor state = tensorOf({B, H, K, V}, p.h0);
+  OwnedTensor z = tensorOf({B, H, K}, p.z0);
+  double err = 0, scale = 1;
+  for (int64_t t = 0; t < L; ++t) {
+    // Step t of every (batch, head): rows of width `w` of a [B, H, L, w]
+    // (or [B, H, L] when w = 1) array.
+    auto rows = [&](const std::vector<double> &x, int64_t w) {
+      std::vector<double> r;
+      for (int64_t bh = 0; bh < B * H; ++bh)
+        for (int64_t i = 0; i < w; ++i)
+          r.push_back(x[(bh * L + t) * w + i]);
+      return r;
+    };
+    OwnedTensor q = tensorOf({B, H, K}, rows(p.q, K)), k = tensorOf({B, H, K}, rows(p.k, K));
+    OwnedTensor v = tensorOf({B, H, V}, rows(p.v, V)), g = tensorOf({B, H}, rows(p.gate, 1));
+    auto r = jit->run("step", {q.view(), k.view(), v.view(), state.view(), g.view(), z.view()});
+    ASSERT_TRUE(static_cast<bool>(r)) << llvm::toString(r.takeError());
+    std::vector<double> o = rows(want.out, V);
+    for (int64_t i = 0; i < B * H * V; ++i) {
+      err = std::max(err, std::fabs((*r)[0].getAsDouble(i) - o[i]));
+      scale = std::max(scale, std::fabs(o[i]));
+    }
+    state = std::move((*r)[1]);
+    z = std::move((*r)[2]);
+  }
+  EXPECT_LE(err, 1e-4 * scale);
+  for (int64_t i = 0; i < B * H * K * V; ++i)
+    ASSERT_NEAR(state.getAsDouble(i), want.finalState[i], 1e-4);
+  for (int64_t i = 0; i < B * H * K; ++i)
+    ASSERT_NEAR(z.getAsDouble(i), want.finalZ[i], 1e-4 * std::max(1.0, std::fabs(want.finalZ[i])));
+}
+
 TEST_P(DecodeSteps, AttentionStepWithACacheReproducesCausalAttention) {
   const int64_t H = 4, Hkv = 2, L = 10, C = 16, d = 8;
   for (int64_t window : {0, 3}) {

@@ -249,7 +249,9 @@ OpCost costOf(ssm::LinearAttentionOp op, int64_t seqLenOverride) {
                 Count(elementBytes(getElementTypeOrSelf(op.getGate().getType())));
   c.bytesPerToken = batch * heads *
                     ((Count(2) * K + Count(2) * V) * Count(eb) + gateBytes);
-  c.paramBytes = bytesOf(op.getH0()) + bytesOf(op.getFinalState()) +
+  // The states in and out: (h0, z0) and (final_state, final_z).
+  c.paramBytes = bytesOf(op.getH0()) + bytesOf(op.getZ0()) +
+                 bytesOf(op.getFinalState()) + bytesOf(op.getFinalZ()) +
                  bytesOf(op.getCuSeqlens());
   return c;
 }
@@ -387,9 +389,12 @@ std::optional<OpCost> stepCost(Operation *step) {
   } else if (auto op = dyn_cast<ssm::LinearAttentionStepOp>(step)) {
     seq = ssm::LinearAttentionOp::create(
         b, loc, withUnitDim(op.getOut().getType(), 2), op.getNewState().getType(),
-        arg(op.getQ(), 2), arg(op.getK(), 2), arg(op.getV(), 2),
+        op.getNewZ() ? op.getNewZ().getType() : Type(), arg(op.getQ(), 2),
+        arg(op.getK(), 2), arg(op.getV(), 2),
         op.getGate() ? arg(op.getGate(), 2) : Value(), arg(op.getState(), {}),
-        Value(), op.getFeatureMapAttr(), op.getScaleAttr(), UnitAttr());
+        op.getZ() ? arg(op.getZ(), {}) : Value(), Value(),
+        op.getFeatureMapAttr(), op.getScaleAttr(), op.getNormalizeAttr(),
+        op.getEpsAttr(), UnitAttr());
   } else if (auto op = dyn_cast<ssm::AttentionStepOp>(step)) {
     // The query against a full cache (the step's largest cost); a window
     // limits it to the w most recent keys.

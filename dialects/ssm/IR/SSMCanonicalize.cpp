@@ -98,11 +98,13 @@ struct DropZeroLogGate : OpRewritePattern<LinearAttentionOp> {
                                 PatternRewriter &rw) const override {
     if (!isZero(op.getGate()))
       return rw.notifyMatchFailure(op, "no constant-zero log gate");
-    auto [outTy, stateTy] = resultTypes(op);
+    Type stateTy = op.getFinalState() ? op.getFinalState().getType() : Type();
     auto next = LinearAttentionOp::create(
-        rw, op.getLoc(), outTy, stateTy, op.getQ(), op.getK(), op.getV(),
-        /*gate=*/Value(), op.getH0(), op.getCuSeqlens(), op.getFeatureMapAttr(),
-        op.getScaleAttr(), op.getNormalizeAttr());
+        rw, op.getLoc(), op.getOut().getType(), stateTy,
+        op.getFinalZ() ? op.getFinalZ().getType() : Type(), op.getQ(),
+        op.getK(), op.getV(), /*gate=*/Value(), op.getH0(), op.getZ0(),
+        op.getCuSeqlens(), op.getFeatureMapAttr(), op.getScaleAttr(),
+        op.getNormalizeAttr(), op.getEpsAttr(), op.getReverseAttr());
     rw.replaceOp(op, next->getResults());
     return success();
   }
@@ -184,8 +186,10 @@ struct LinearRecurrenceScanToLinearAttention : OpRewritePattern<ScanOp> {
     Value v = reshape(op.getInputs()[1], {1, lanes, len, 1});
     Value gate = reshape(exp.getOperand(), {1, lanes, len});
     auto attn = LinearAttentionOp::create(
-        rw, loc, fourTy, Type(), ones, ones, v, gate, Value(), Value(),
-        ssm::FeatureMapAttr::get(rw.getContext(), ssm::FeatureMap::identity), rw.getF64FloatAttr(1.0), UnitAttr());
+        rw, loc, fourTy, Type(), Type(), ones, ones, v, gate, Value(), Value(),
+        Value(),
+        ssm::FeatureMapAttr::get(rw.getContext(), ssm::FeatureMap::identity),
+        rw.getF64FloatAttr(1.0), UnitAttr(), FloatAttr(), UnitAttr());
     Value h = reshape(attn.getOut(), shape);
     rw.replaceAllUsesWith(op.getResult(1), h);
     rw.eraseOp(op);

@@ -205,6 +205,15 @@ LogicalResult checkHeadSkip(Operation *op, DimEnv &env, Value d) {
   return env.check("D", t, {"H"});
 }
 
+/// The normaliser's epsilon must be finite and non-negative.
+LogicalResult checkEps(Operation *op, FloatAttr eps) {
+  double e = eps.getValueAsDouble();
+  if (!std::isfinite(e) || e < 0)
+    return op->emitOpError() << "eps must be finite and non-negative, got "
+                             << e;
+  return success();
+}
+
 Type accumulatorTypeFor(Type elementType) {
   if (elementType.isF64())
     return elementType;
@@ -406,6 +415,92 @@ std::optional<double> LinearAttentionOp::getEffectiveScale() {
   return 1.0 / std::sqrt(static_cast<double>(keyDim));
 }
 
+ParseResult LinearAttentionOp::parse(OpAsmParser &parser,
+                                     OperationState &result) {
+  SmallVector<OpAsmParser::UnresolvedOperand> operands(3);
+  if (parser.parseOperand(operands[0]) || parser.parseComma() ||
+      parser.parseOperand(operands[1]) || parser.parseComma() ||
+      parser.parseOperand(operands[2]))
+    return failure();
+  auto &props = result.getOrAddProperties<Properties>();
+  props.operandSegmentSizes = {1, 1, 1, 0, 0, 0, 0};
+  // The optional operands, each `keyword(%value)`, in their order.
+  for (auto [i, keyword] : llvm::enumerate(
+           ArrayRef<StringRef>{"gate", "h0", "z0", "cu_seqlens"})) {
+    if (failed(parser.parseOptionalKeyword(keyword)))
+      continue;
+    operands.emplace_back();
+    if (parser.parseLParen() || parser.parseOperand(operands.back()) ||
+        parser.parseRParen())
+      return failure();
+    props.operandSegmentSizes[3 + i] = 1;
+  }
+  if (succeeded(parser.parseOptionalKeyword("normalize")))
+    props.normalize = parser.getBuilder().getUnitAttr();
+  if (succeeded(parser.parseOptionalKeyword("reverse")))
+    props.reverse = parser.getBuilder().getUnitAttr();
+  SMLoc attrLoc = parser.getCurrentLocation();
+  if (parser.parseOptionalAttrDict(result.attributes) ||
+      failed(verifyInherentAttrs(result.name, result.attributes, [&]() {
+        return parser.emitError(attrLoc)
+               << "'" << result.name.getStringRef() << "' op ";
+      })))
+    return failure();
+  FunctionType type;
+  SMLoc typeLoc = parser.getCurrentLocation();
+  if (parser.parseColon() || parser.parseType(type))
+    return failure();
+  // out, then final_state (rank 4) and final_z (rank 3), in that order.
+  ArrayRef<Type> results = type.getResults();
+  if (results.empty() || results.size() > 3)
+    return parser.emitError(typeLoc)
+           << "expected 1 to 3 results (out, final_state, final_z), got "
+           << results.size();
+  props.resultSegmentSizes = {1, 0, 0};
+  int last = 0;
+  for (Type t : results.drop_front()) {
+    auto ranked = dyn_cast<RankedTensorType>(t);
+    int slot = ranked && ranked.getRank() == 4   ? 1
+               : ranked && ranked.getRank() == 3 ? 2
+                                                 : 0;
+    if (slot <= last)
+      return parser.emitError(typeLoc)
+             << "the results after 'out' are 'final_state' (rank 4) then "
+                "'final_z' (rank 3), each at most once; got "
+             << t;
+    props.resultSegmentSizes[slot] = 1;
+    last = slot;
+  }
+  result.addTypes(results);
+  return parser.resolveOperands(operands, type.getInputs(),
+                                parser.getNameLoc(), result.operands);
+}
+
+void LinearAttentionOp::print(OpAsmPrinter &p) {
+  p << ' ' << getQ() << ", " << getK() << ", " << getV();
+  for (auto [keyword, v] :
+       {std::pair<StringRef, Value>{"gate", getGate()},
+        {"h0", getH0()},
+        {"z0", getZ0()},
+        {"cu_seqlens", getCuSeqlens()}})
+    if (v)
+      p << ' ' << keyword << '(' << v << ')';
+  if (getNormalize())
+    p << " normalize";
+  if (getReverse())
+    p << " reverse";
+  SmallVector<StringRef> elided = {"operandSegmentSizes", "resultSegmentSizes",
+                                   "normalize", "reverse"};
+  if (getFeatureMap() == FeatureMap::identity)
+    elided.push_back("feature_map");
+  if (getEpsAttr().getValueAsDouble() == 1e-10)
+    elided.push_back("eps");
+  p.printOptionalAttrDict((*this)->getAttrs(), elided);
+  p << " : ";
+  p.printFunctionalType(getOperation()->getOperandTypes(),
+                        getOperation()->getResultTypes());
+}
+
 LogicalResult LinearAttentionOp::verify() {
   DimEnv env(getOperation());
   auto shaped = [](Value v) { return cast<RankedTensorType>(v.getType()); };
@@ -438,10 +533,21 @@ LogicalResult LinearAttentionOp::verify() {
   };
   if (getH0() && failed(env.check("h0", shaped(getH0()), stateLayout())))
     return failure();
+  if (getZ0() &&
+      failed(env.check("z0", shaped(getZ0()), {stateBatch, "H", "K"})))
+    return failure();
   if (failed(env.check("out", shaped(getOut()), {"B", "H", "L", "V"})))
     return failure();
   if (getFinalState() &&
       failed(env.check("final_state", shaped(getFinalState()), stateLayout())))
+    return failure();
+  if (getFinalZ() &&
+      failed(env.check("final_z", shaped(getFinalZ()), {stateBatch, "H", "K"})))
+    return failure();
+  if (!getNormalize() && (getZ0() || getFinalZ()))
+    return emitOpError() << "'" << (getZ0() ? "z0" : "final_z")
+                         << "' is the normaliser's state and needs 'normalize'";
+  if (failed(checkEps(getOperation(), getEpsAttr())))
     return failure();
   if (failed(checkSequenceCount(getOperation(), env, getCuSeqlens())))
     return failure();
@@ -461,7 +567,10 @@ LogicalResult LinearAttentionOp::verify() {
                            << got;
   }
   for (auto [name, v] :
-       {std::pair<StringRef, Value>{"h0", getH0()}, {"final_state", getFinalState()}})
+       {std::pair<StringRef, Value>{"h0", getH0()},
+        {"final_state", getFinalState()},
+        {"z0", getZ0()},
+        {"final_z", getFinalZ()}})
     if (v && getElementTypeOrSelf(v.getType()) != acc)
       return emitOpError() << "'" << name
                            << "' must have the accumulator element type " << acc
@@ -764,12 +873,27 @@ LogicalResult LinearAttentionStepOp::verify() {
   if (failed(env.check("out", shaped(getOut()), {"B", "H", "V"})) ||
       failed(env.check("new_state", shaped(getNewState()), {"B", "H", "K", "V"})))
     return failure();
-  if (failed(checkScale(getOperation(), getScaleAttr())))
+  if (getNormalize() != static_cast<bool>(getZ()) ||
+      getNormalize() != static_cast<bool>(getNewZ()))
+    return emitOpError()
+           << "the normaliser's state 'z' and the result 'new_z' must be "
+              "present exactly when 'normalize' is (got normalize = "
+           << (getNormalize() ? "true" : "false") << ", z "
+           << (getZ() ? "present" : "absent") << ", new_z "
+           << (getNewZ() ? "present" : "absent") << ")";
+  if (getZ() && (failed(env.check("z", shaped(getZ()), {"B", "H", "K"})) ||
+                 failed(env.check("new_z", shaped(getNewZ()), {"B", "H", "K"}))))
+    return failure();
+  if (failed(checkScale(getOperation(), getScaleAttr())) ||
+      failed(checkEps(getOperation(), getEpsAttr())))
     return failure();
   return checkStepTypes(getOperation(), getQ(),
                         {{"k", getK()}, {"v", getV()}, {"out", getOut()}},
                         {{"gate", getGate()}},
-                        {{"state", getState()}, {"new_state", getNewState()}});
+                        {{"state", getState()},
+                         {"new_state", getNewState()},
+                         {"z", getZ()},
+                         {"new_z", getNewZ()}});
 }
 
 LogicalResult AttentionStepOp::verify() {

@@ -177,9 +177,12 @@ private:
       stateTy = RankedTensorType::get({t.getDimSize(0), H, N, P}, elt);
     }
     attn = ssm::LinearAttentionOp::create(
-        rw, loc, RankedTensorType::get({Bs, H, L, P}, elt), stateTy, q, k, v,
-        gate, h0, op.getCuSeqlens(), ssm::FeatureMapAttr::get(rw.getContext(), ssm::FeatureMap::identity),
-        rw.getF64FloatAttr(1.0), UnitAttr());
+        rw, loc, RankedTensorType::get({Bs, H, L, P}, elt), stateTy,
+        /*final_z=*/Type(), q, k, v, gate, h0, /*z0=*/Value(),
+        op.getCuSeqlens(),
+        ssm::FeatureMapAttr::get(rw.getContext(), ssm::FeatureMap::identity),
+        rw.getF64FloatAttr(1.0), UnitAttr(), /*eps=*/FloatAttr(),
+        /*reverse=*/UnitAttr());
   }
 
   /// y = o (+ D x) * silu(z), back in [B, L, H, P].

@@ -534,15 +534,17 @@ void ColumnScanEmitter::storeFinalState(scf::ForOp fin) {
   if (spec.storeFinal)
     ifThen(rw, loc, arith::AndIOp::create(rw, loc, active, last),
            [&](OpBuilder &fb) {
-             for (int64_t r = 0; r < R; ++r) {
-               if (!padded) {
-                 spec.storeFinal(fb, at, n[r], fin.getResult(r));
-                 continue;
+             for (int64_t set = 0; set < spec.sets; ++set)
+               for (int64_t r = 0; r < R; ++r) {
+                 Value x = fin.getResult(set * R + r);
+                 if (!padded) {
+                   spec.storeFinal(fb, at, set, n[r], x);
+                   continue;
+                 }
+                 ifThen(fb, loc, live[r], [&](OpBuilder &lb) {
+                   spec.storeFinal(lb, at, set, n[r], x);
+                 });
                }
-               ifThen(fb, loc, live[r], [&](OpBuilder &lb) {
-                 spec.storeFinal(lb, at, n[r], fin.getResult(r));
-               });
-             }
            });
 }
 

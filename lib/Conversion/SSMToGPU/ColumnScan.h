@@ -77,8 +77,10 @@ struct ColumnScan {
   std::function<void(OpBuilder &, const ColumnAt &, Value t,
                      ArrayRef<Value> sums)>
       finish;
-  /// Stores element n of the final state (set 0); empty: no final state.
-  std::function<void(OpBuilder &, const ColumnAt &, Value n, Value v)>
+  /// Stores element n of the final state of set `set` (called for every
+  /// set); empty: no final state.
+  std::function<void(OpBuilder &, const ColumnAt &, int64_t set, Value n,
+                     Value v)>
       storeFinal;
 };
 

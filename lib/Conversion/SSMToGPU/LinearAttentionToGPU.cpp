@@ -8,7 +8,9 @@
 // phi(q)) reduced over a column's threads. As for selective_scan, the
 // kernel names host buffers and ssm-gpu-stage-buffers stages them.
 // f32/f16/bf16 operands, static K <= 256, no cu_seqlens; other forms stay
-// on the CPU lowering.
+// on the CPU lowering. `reverse` mirrors the time index (the kernel's step
+// t is step L - 1 - t); the normaliser's state z0 / final_z is the second
+// state set, stored from value column 0.
 //
 //===----------------------------------------------------------------------===//
 
@@ -41,13 +43,20 @@ public:
       : op(op), rw(rw), loc(op.getLoc()), K(K),
         scale(op.getScaleAttr() ? op.getScaleAttr().getValueAsDouble()
                                 : 1.0 / std::sqrt(double(K))),
-        normalize(op.getNormalize()) {}
+        normalize(op.getNormalize()),
+        eps(op.getEps().convertToDouble()), reverse(op.getReverse()) {}
 
   void run() {
     loadOperands();
     allocResults();
     emitColumnScan(rw, loc, describeScan());
-    replaceWithBuffers(rw, loc, op, out, fin);
+    SmallVector<Value> results = {
+        toTensor(rw, loc, op.getOut().getType(), out)};
+    if (fin)
+      results.push_back(toTensor(rw, loc, op.getFinalState().getType(), fin));
+    if (finZ)
+      results.push_back(toTensor(rw, loc, op.getFinalZ().getType(), finZ));
+    rw.replaceOp(op, results);
   }
 
 private:
@@ -75,10 +84,19 @@ private:
   const int64_t K;
   const double scale;
   const bool normalize;
+  const double eps;
+  const bool reverse;
   bool perKey = false;         ///< a gate per key (rank 4), not per step
-  Value q, k, v, gate, h0;     ///< operand buffers
+  Value q, k, v, gate, h0, z0; ///< operand buffers
   Value Bsz, H, L, V, cK;      ///< batch, heads, steps, values; K
-  Value out, fin;              ///< result buffers (fin: optional)
+  Value out, fin, finZ;        ///< result buffers (fin, finZ: optional)
+  /// The step the kernel's step `t` stands for (L - 1 - t with `reverse`).
+  Value stepAt(OpBuilder &b, Value t) const {
+    if (!reverse)
+      return t;
+    return arith::SubIOp::create(
+        b, loc, arith::SubIOp::create(b, loc, L, cidx(b, loc, 1)), t);
+  }
 };
 
 void LinearAttentionKernel::loadOperands() {
@@ -87,6 +105,7 @@ void LinearAttentionKernel::loadOperands() {
   v = toBuffer(rw, loc, op.getV());
   gate = toBuffer(rw, loc, op.getGate());
   h0 = toBuffer(rw, loc, op.getH0());
+  z0 = toBuffer(rw, loc, op.getZ0());
   perKey = gate && cast<MemRefType>(gate.getType()).getRank() == 4;
   Bsz = dimOf(rw, loc, q, 0);
   H = dimOf(rw, loc, q, 1);
@@ -99,6 +118,8 @@ void LinearAttentionKernel::allocResults() {
   out = allocLike(rw, loc, op.getOut().getType(), {Bsz, H, L, V});
   if (op.getFinalState())
     fin = allocLike(rw, loc, op.getFinalState().getType(), {Bsz, H, cK, V});
+  if (op.getFinalZ())
+    finZ = allocLike(rw, loc, op.getFinalZ().getType(), {Bsz, H, cK});
 }
 
 ColumnScan LinearAttentionKernel::describeScan() {
@@ -117,9 +138,11 @@ ColumnScan LinearAttentionKernel::describeScan() {
     stageTile(sb, b, h, lane, stride, row0, t0, cnt, st);
   };
   cs.init = [this](OpBuilder &bb, const ColumnAt &at, int64_t set, Value n) {
-    return set == 0 && h0
-               ? load32(bb, loc, h0, ValueRange{at.b, at.h, n, at.col})
-               : cf32(bb, loc, 0);
+    if (set == 0 && h0)
+      return load32(bb, loc, h0, ValueRange{at.b, at.h, n, at.col});
+    if (set == 1 && z0)
+      return load32(bb, loc, z0, ValueRange{at.b, at.h, n});
+    return cf32(bb, loc, 0);
   };
   cs.step = [this](OpBuilder &bb, const ColumnAt &at, Value tt, Value t,
                    ArrayRef<Value> n, ArrayRef<Value> live, ValueRange st,
@@ -130,10 +153,19 @@ ColumnScan LinearAttentionKernel::describeScan() {
   };
   cs.finish = [this](OpBuilder &bb, const ColumnAt &at, Value t,
                      ArrayRef<Value> sums) { finishStep(bb, at, t, sums); };
-  if (fin)
-    cs.storeFinal = [this](OpBuilder &bb, const ColumnAt &at, Value n,
-                           Value val) {
-      store32(bb, loc, val, fin, ValueRange{at.b, at.h, n, at.col});
+  if (fin || finZ)
+    cs.storeFinal = [this](OpBuilder &bb, const ColumnAt &at, int64_t set,
+                           Value n, Value val) {
+      if (set == 0 && fin)
+        store32(bb, loc, val, fin, ValueRange{at.b, at.h, n, at.col});
+      if (set != 1 || !finZ)
+        return;
+      // Every column carries the same z: column 0 stores it.
+      Value first = arith::CmpIOp::create(bb, loc, arith::CmpIPredicate::eq,
+                                          at.col, cidx(bb, loc, 0));
+      ifThen(bb, loc, first, [&](OpBuilder &zb) {
+        store32(zb, loc, val, finZ, ValueRange{at.b, at.h, n});
+      });
     };
   return cs;
 }
@@ -157,7 +189,7 @@ void LinearAttentionKernel::stageTile(OpBuilder &sb, Value b, Value h,
                                       Value t0, Value cnt, ValueRange st) {
   stageRows(sb, loc, lane, stride, tileRows(st[0]) / K, K, cnt, row0,
             [&](OpBuilder &lb, Value idx, Value tt, Value i) {
-    Value t = arith::AddIOp::create(lb, loc, t0, tt);
+    Value t = stepAt(lb, arith::AddIOp::create(lb, loc, t0, tt));
     Value qi = arith::MulFOp::create(
         lb, loc, cf32(lb, loc, scale),
         feature(lb, load32(lb, loc, q, ValueRange{b, h, t, i})));
@@ -174,7 +206,7 @@ void LinearAttentionKernel::stageTile(OpBuilder &sb, Value b, Value h,
   });
   if (gate && !perKey)
     stageSteps(sb, loc, lane, stride, cnt, [&](OpBuilder &gb, Value s) {
-      Value t = arith::AddIOp::create(gb, loc, t0, s);
+      Value t = stepAt(gb, arith::AddIOp::create(gb, loc, t0, s));
       memref::StoreOp::create(
           gb, loc,
           math::ExpOp::create(gb, loc, load32(gb, loc, gate, ValueRange{b, h, t})),
@@ -189,7 +221,7 @@ void LinearAttentionKernel::step(OpBuilder &bb, const ColumnAt &at, Value tt,
                                  SmallVectorImpl<Value> &partials,
                                  SmallVectorImpl<Value> &decays) {
   const size_t R = n.size();
-  Value vj = load32(bb, loc, v, ValueRange{at.b, at.h, t, at.col});
+  Value vj = load32(bb, loc, v, ValueRange{at.b, at.h, stepAt(bb, t), at.col});
   Value gStep = gate && !perKey
                     ? memref::LoadOp::create(bb, loc, st[2], tt).getResult()
                     : Value();
@@ -226,10 +258,14 @@ void LinearAttentionKernel::step(OpBuilder &bb, const ColumnAt &at, Value tt,
 
 void LinearAttentionKernel::finishStep(OpBuilder &bb, const ColumnAt &at,
                                        Value t, ArrayRef<Value> sums) {
+  // flash-linear-attention's o / (q . z + eps).
   Value o = normalize
-                ? arith::DivFOp::create(bb, loc, sums[0], sums[1]).getResult()
+                ? arith::DivFOp::create(
+                      bb, loc, sums[0],
+                      arith::AddFOp::create(bb, loc, sums[1], cf32(bb, loc, eps)))
+                      .getResult()
                 : sums[0];
-  store32(bb, loc, o, out, ValueRange{at.b, at.h, t, at.col});
+  store32(bb, loc, o, out, ValueRange{at.b, at.h, stepAt(bb, t), at.col});
 }
 
 struct LinearAttentionToGPU : OpRewritePattern<ssm::LinearAttentionOp> {

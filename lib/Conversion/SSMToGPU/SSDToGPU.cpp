@@ -126,8 +126,8 @@ ColumnScan SSDKernel::describeScan() {
   cs.finish = [this](OpBuilder &bb, const ColumnAt &at, Value t,
                      ArrayRef<Value> sums) { finishStep(bb, at, t, sums); };
   if (fin)
-    cs.storeFinal = [this](OpBuilder &bb, const ColumnAt &at, Value n,
-                           Value v) {
+    cs.storeFinal = [this](OpBuilder &bb, const ColumnAt &at, int64_t,
+                           Value n, Value v) {
       store32(bb, loc, v, fin, ValueRange{at.b, at.h, at.col, n});
     };
   return cs;

@@ -53,8 +53,11 @@ public:
     if (normalizer)
       scf::ForOp::create(b, loc, c0, s.keyDim, c1, ValueRange{},
                          [&](OpBuilder &b, Location loc, Value n, ValueRange) {
-                           memref::StoreOp::create(b, loc, zero(b, loc),
-                                                   normalizer, n);
+                           Value z0 = s.initNormalizer
+                                          ? splat(b, loc,
+                                                  s.initNormalizer(b, loc, n))
+                                          : zero(b, loc);
+                           memref::StoreOp::create(b, loc, z0, normalizer, n);
                            scf::YieldOp::create(b, loc);
                          });
     forEachRow(b, loc, [&](OpBuilder &b, Location loc, Value at, Value mask,
@@ -73,6 +76,16 @@ public:
         s.finalState(b, loc, n, at, mask,
                      memref::LoadOp::create(b, loc, state, slot));
       });
+    if (normalizer && s.finalNormalizer)
+      scf::ForOp::create(
+          b, loc, c0, s.keyDim, c1, ValueRange{},
+          [&](OpBuilder &b, Location loc, Value n, ValueRange) {
+            // Every lane of a normaliser row holds the same z[n].
+            Value row = memref::LoadOp::create(b, loc, normalizer, n);
+            s.finalNormalizer(b, loc, n,
+                              vector::ExtractOp::create(b, loc, row, 0));
+            scf::YieldOp::create(b, loc);
+          });
   }
 
 private:
@@ -380,6 +393,11 @@ private:
     if (s.normalize) {
       SmallVector<Value> ones(c.T, splat(b, loc, scalar(b, loc, 1.0)));
       dens = readOutAndUpdate(b, loc, c, normalizer, c0, ones);
+      // flash-linear-attention's o / (q . z + eps): a query that shares no
+      // feature with the keys so far reads out 0 / eps = 0, not 0 / 0.
+      Value eps = splat(b, loc, scalar(b, loc, s.eps));
+      for (Value &d : dens)
+        d = arith::AddFOp::create(b, loc, d, eps);
     }
     forEachValueBlock(
         b, loc, [&](OpBuilder &b, Location loc, Value at, Value mask, Value base) {

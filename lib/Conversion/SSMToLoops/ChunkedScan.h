@@ -60,9 +60,18 @@ struct ChunkedScan {
   VectorFn keyLogDecay;
   /// How vector exps are computed (key decays).
   ExpLowering how;
-  /// Normalised read-out y_t / (q_t . z_t), z_t = decay z_{t-1} + k_t (z_0 =
-  /// 0): z is the state of one more value column, of ones.
+  /// Normalised read-out y_t / (q_t . z_t + eps), z_t = decay z_{t-1} + k_t:
+  /// z is the state of one more value column, of ones.
   bool normalize = false;
+  double eps = 0;
+  /// With `normalize`: element n of z_0 (a scalar; null: zeros) and the
+  /// store of element n of the last z (null: not needed).
+  llvm::function_ref<mlir::Value(mlir::OpBuilder &, mlir::Location,
+                                 mlir::Value n)>
+      initNormalizer;
+  llvm::function_ref<void(mlir::OpBuilder &, mlir::Location, mlir::Value n,
+                          mlir::Value z)>
+      finalNormalizer;
   /// Stores y_t's value lanes from `at` (after any epilogue).
   llvm::function_ref<void(mlir::OpBuilder &, mlir::Location, mlir::Value t,
                           mlir::Value step, mlir::Value at, mlir::Value mask,

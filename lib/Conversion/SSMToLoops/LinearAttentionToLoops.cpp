@@ -36,7 +36,7 @@ constexpr int64_t kChunk = 4;
 
 /// The buffers and sizes every task of one op reads.
 struct Buffers {
-  Value q, k, v, gate, h0, cu, out, fs, keyDim, valueDim, len;
+  Value q, k, v, gate, h0, z0, cu, out, fs, fz, keyDim, valueDim, len;
 };
 
 /// The (sequence `seq`, head `h`) task: its time range, the scale, and the
@@ -68,6 +68,16 @@ private:
     end = m.cu ? packedOffset(b, loc, m.cu,
                               arith::AddIOp::create(b, loc, seq, c1))
                : m.len;
+    // `reverse` runs the steps right to left within the sequence: the
+    // kernel's step t reads and writes step begin + end - 1 - t.
+    if (op.getReverse())
+      mirror = arith::SubIOp::create(
+          b, loc, arith::AddIOp::create(b, loc, begin, end), c1);
+  }
+
+  /// The step the kernel's step `t` stands for.
+  Value stepAt(OpBuilder &b, Location loc, Value t) const {
+    return mirror ? arith::SubIOp::create(b, loc, mirror, t).getResult() : t;
   }
 
   /// scale: the attribute, or K^-1/2 computed at run time.
@@ -117,28 +127,28 @@ private:
     auto query = [&](OpBuilder &b, Location loc, Value t, Value, Value at,
                      Value mask) -> Value {
       return arith::MulFOp::create(b, loc, scaleVec,
-                                   phi(b, load(b, m.q, {bIdx, h, t, at}, mask)));
+                                   phi(b, load(b, m.q, {bIdx, h, stepAt(b, loc, t), at}, mask)));
     };
-    auto key = [&](OpBuilder &b, Location, Value t, Value, Value at,
+    auto key = [&](OpBuilder &b, Location loc, Value t, Value, Value at,
                    Value mask) -> Value {
-      return phi(b, load(b, m.k, {bIdx, h, t, at}, mask));
+      return phi(b, load(b, m.k, {bIdx, h, stepAt(b, loc, t), at}, mask));
     };
-    auto value = [&](OpBuilder &b, Location, Value t, Value, Value at,
+    auto value = [&](OpBuilder &b, Location loc, Value t, Value, Value at,
                      Value mask) -> Value {
-      return load(b, m.v, {bIdx, h, t, at}, mask);
+      return load(b, m.v, {bIdx, h, stepAt(b, loc, t), at}, mask);
     };
-    auto keyLogDecay = [&](OpBuilder &b, Location, Value t, Value, Value at,
-                           Value mask) -> Value {
-      return load(b, m.gate, {bIdx, h, t, at}, mask);
+    auto keyLogDecay = [&](OpBuilder &b, Location loc, Value t, Value,
+                           Value at, Value mask) -> Value {
+      return load(b, m.gate, {bIdx, h, stepAt(b, loc, t), at}, mask);
     };
     auto logDecay = [&](OpBuilder &b, Location loc, Value t, Value) -> Value {
-      return castFloat(b, loc, memref::LoadOp::create(b, loc, m.gate, ValueRange{bIdx, h, t}),
+      return castFloat(b, loc, memref::LoadOp::create(b, loc, m.gate, ValueRange{bIdx, h, stepAt(b, loc, t)}),
                        acc);
     };
     auto output = [&](OpBuilder &b, Location loc, Value t, Value, Value at,
                       Value mask, Value y) {
       Type e = cast<MemRefType>(m.out.getType()).getElementType();
-      vector::MaskedStoreOp::create(b, loc, m.out, ValueRange{bIdx, h, t, at},
+      vector::MaskedStoreOp::create(b, loc, m.out, ValueRange{bIdx, h, stepAt(b, loc, t), at},
                                     mask, castFloat(b, loc, y, e));
     };
     auto initState = [&](OpBuilder &b, Location, Value n, Value at,
@@ -151,6 +161,16 @@ private:
       vector::MaskedStoreOp::create(b, loc, m.fs, ValueRange{seq, h, n, at},
                                     mask, castFloat(b, loc, s, e));
     };
+    auto initNormalizer = [&](OpBuilder &b, Location loc, Value n) -> Value {
+      return castFloat(
+          b, loc, memref::LoadOp::create(b, loc, m.z0, ValueRange{seq, h, n}),
+          acc);
+    };
+    auto finalNormalizer = [&](OpBuilder &b, Location loc, Value n, Value z) {
+      Type e = cast<MemRefType>(m.fz.getType()).getElementType();
+      memref::StoreOp::create(b, loc, castFloat(b, loc, z, e), m.fz,
+                              ValueRange{seq, h, n});
+    };
     ChunkedScan scan;
     scan.acc = acc;
     scan.lanes = vw;
@@ -162,6 +182,11 @@ private:
     scan.value = value;
     scan.output = output;
     scan.normalize = op.getNormalize();
+    scan.eps = op.getEps().convertToDouble();
+    if (m.z0)
+      scan.initNormalizer = initNormalizer;
+    if (m.fz)
+      scan.finalNormalizer = finalNormalizer;
     scan.how.fast = options.fastExp;
     scan.how.avx512 = options.avx512;
     if (m.gate && op.hasKeyGate())
@@ -186,7 +211,7 @@ private:
   VectorType vecTy;
   ssm::FeatureMap featureMap;
   // Computed by the stages for the callbacks.
-  Value bIdx, begin, end, scaleVec;
+  Value bIdx, begin, end, mirror, scaleVec;
 };
 
 struct LinearAttentionToLoops : OpRewritePattern<ssm::LinearAttentionOp> {
@@ -200,6 +225,7 @@ struct LinearAttentionToLoops : OpRewritePattern<ssm::LinearAttentionOp> {
           v = toBuffer(rw, loc, op.getV());
     Value gate = toBuffer(rw, loc, op.getGate());
     Value h0 = toBuffer(rw, loc, op.getH0());
+    Value z0 = toBuffer(rw, loc, op.getZ0());
     Value cu = toBuffer(rw, loc, op.getCuSeqlens());
     Value batch = dimOf(rw, loc, q, 0), heads = dimOf(rw, loc, q, 1),
           len = dimOf(rw, loc, q, 2), keyDim = dimOf(rw, loc, q, 3),
@@ -216,6 +242,9 @@ struct LinearAttentionToLoops : OpRewritePattern<ssm::LinearAttentionOp> {
     Value fs;
     if (Value r = op.getFinalState())
       fs = allocLike(rw, loc, r.getType(), {sequences, heads, keyDim, valueDim});
+    Value fz;
+    if (Value r = op.getFinalZ())
+      fz = allocLike(rw, loc, r.getType(), {sequences, heads, keyDim});
 
     // Run-time checks of dynamic relations, and of the packed offsets.
     RuntimeShapeChecks checks(rw, loc, op);
@@ -234,10 +263,14 @@ struct LinearAttentionToLoops : OpRewritePattern<ssm::LinearAttentionOp> {
         checkOperandDims(checks, rw, loc, gate, "gate", {dB, dH, dL});
     }
     checkOperandDims(checks, rw, loc, h0, "h0", {dS, dH, dK, dV});
+    checkOperandDims(checks, rw, loc, z0, "z0", {dS, dH, dK});
     checkResultDims(checks, rw, loc, outTy, "out", {dB, dH, dL, dV});
     if (Value r = op.getFinalState())
       checkResultDims(checks, rw, loc, cast<RankedTensorType>(r.getType()),
                       "final_state", {dS, dH, dK, dV});
+    if (Value r = op.getFinalZ())
+      checkResultDims(checks, rw, loc, cast<RankedTensorType>(r.getType()),
+                      "final_z", {dS, dH, dK});
     if (cu) {
       NamedDim one{"B", c1, "1 (sequences are packed into one batch entry)"};
       checkOperandDims(checks, rw, loc, q, "q", {one});
@@ -252,11 +285,17 @@ struct LinearAttentionToLoops : OpRewritePattern<ssm::LinearAttentionOp> {
         rw, loc, ValueRange{c0, c0}, ValueRange{sequences, heads},
         ValueRange{c1, c1}, [&](OpBuilder &b, Location loc, ValueRange ivs) {
           ChunkedTask(b, loc, op, options, ivs[0], ivs[1],
-                      {q, k, v, gate, h0, cu, out, fs, keyDim, valueDim, len})
+                      {q, k, v, gate, h0, z0, cu, out, fs, fz, keyDim,
+                       valueDim, len})
               .emit();
         });
     rw.setInsertionPointAfter(guard);
-    replaceWithBuffers(rw, loc, op, out, fs);
+    SmallVector<Value> results = {toTensor(rw, loc, outTy, out)};
+    if (fs)
+      results.push_back(toTensor(rw, loc, op.getFinalState().getType(), fs));
+    if (fz)
+      results.push_back(toTensor(rw, loc, op.getFinalZ().getType(), fz));
+    rw.replaceOp(op, results);
     return success();
   }
 

@@ -130,3 +130,28 @@ func.func @varlen(%q: tensor<1x2x10x4xf32>, %cu: tensor<4xi32>) -> (tensor<1x2x1
       -> (tensor<1x2x10x4xf32>, tensor<3x2x4x4xf32>)
   return %o, %s : tensor<1x2x10x4xf32>, tensor<3x2x4x4xf32>
 }
+
+// -----
+
+// The normaliser's state in and out, eps and right-to-left steps: z0[s, h, n]
+// seeds normaliser row n in every lane, eps is added to each den_j before
+// the division, every load of a step reads step 15 - t (begin + end - 1 -
+// t), and lane 0 of each normaliser row is stored to final_z.
+// CHECK-LABEL: func.func @state_reverse
+// CHECK: %[[EPS:.*]] = arith.constant dense<5.000000e-01> : vector<16xf32>
+// CHECK: %[[FZ:.*]] = memref.alloc() {{.*}} : memref<2x4x8xf32>
+// CHECK: scf.parallel (%[[S:.*]], %[[H:.*]]) = (%c0, %c0) to (%c2, %c4) step (%c1, %c1)
+// CHECK: %[[Z0:.*]] = memref.load %{{.*}}[%[[S]], %[[H]], %{{.*}}] : memref<2x4x8xf32>
+// CHECK: vector.broadcast %[[Z0]] : f32 to vector<16xf32>
+// CHECK: scf.for %[[T:.*]] = %c0 to %c16 step %c4 {
+// CHECK: %[[REV:.*]] = arith.subi %c15, %[[T]] : index
+// CHECK: vector.maskedload %{{.*}}[%[[S]], %[[H]], %[[REV]], %{{.*}}]
+// CHECK: %[[DEN:.*]] = arith.addf %{{.*}}, %[[EPS]] : vector<16xf32>
+// CHECK: arith.divf %{{.*}}, %[[DEN]] : vector<16xf32>
+// CHECK: %[[LANE0:.*]] = vector.extract %{{.*}}[0] : f32 from vector<16xf32>
+// CHECK: memref.store %[[LANE0]], %[[FZ]][%[[S]], %[[H]], %{{.*}}] : memref<2x4x8xf32>
+func.func @state_reverse(%q: tensor<2x4x16x8xf32>, %v: tensor<2x4x16x20xf32>, %z0: tensor<2x4x8xf32>) -> (tensor<2x4x16x20xf32>, tensor<2x4x8xf32>) {
+  %o, %z = ssm.linear_attention %q, %q, %v z0(%z0) normalize reverse {eps = 0.5 : f64}
+      : (tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32>, tensor<2x4x16x20xf32>, tensor<2x4x8xf32>) -> (tensor<2x4x16x20xf32>, tensor<2x4x8xf32>)
+  return %o, %z : tensor<2x4x16x20xf32>, tensor<2x4x8xf32>
+}

@@ -179,6 +179,38 @@ func.func @linear_attention_varlen(%q: tensor<1x2x?x4xf32>, %g: tensor<1x2x?xf32
   return %o, %s : tensor<1x2x?x4xf32>, tensor<3x2x4x4xf32>
 }
 
+// The normaliser's state in and out, eps, right-to-left steps; a final_z
+// without final_state (the result types' ranks tell the results apart).
+// CHECK-LABEL: func.func @linear_attention_normaliser_state
+// CHECK: ssm.linear_attention %{{.*}}, %{{.*}}, %{{.*}} h0(%{{.*}}) z0(%{{.*}}) normalize reverse {eps = 2.500000e-01 : f64} : (tensor<2x3x7x5xf32>, tensor<2x3x7x5xf32>, tensor<2x3x7x6xf32>, tensor<2x3x5x6xf32>, tensor<2x3x5xf32>) -> (tensor<2x3x7x6xf32>, tensor<2x3x5x6xf32>, tensor<2x3x5xf32>)
+// CHECK: ssm.linear_attention %{{.*}}, %{{.*}}, %{{.*}} normalize : (tensor<2x3x7x5xf32>, tensor<2x3x7x5xf32>, tensor<2x3x7x6xf32>) -> (tensor<2x3x7x6xf32>, tensor<2x3x5xf32>)
+// CHECK: ssm.linear_attention %{{.*}}, %{{.*}}, %{{.*}} gate(%{{.*}}) cu_seqlens(%{{.*}}) reverse : (tensor<1x3x?x5xf32>, tensor<1x3x?x5xf32>, tensor<1x3x?x6xf32>, tensor<1x3x?xf32>, tensor<4xi64>) -> (tensor<1x3x?x6xf32>, tensor<3x3x5x6xf32>)
+func.func @linear_attention_normaliser_state(%q: tensor<2x3x7x5xf32>, %v: tensor<2x3x7x6xf32>,
+    %h0: tensor<2x3x5x6xf32>, %z0: tensor<2x3x5xf32>, %pq: tensor<1x3x?x5xf32>,
+    %pv: tensor<1x3x?x6xf32>, %pg: tensor<1x3x?xf32>, %cu: tensor<4xi64>)
+    -> (tensor<2x3x7x6xf32>, tensor<2x3x5x6xf32>, tensor<2x3x5xf32>, tensor<2x3x5xf32>, tensor<3x3x5x6xf32>) {
+  %o, %s, %z = ssm.linear_attention %q, %q, %v h0(%h0) z0(%z0) normalize reverse {eps = 0.25 : f64}
+      : (tensor<2x3x7x5xf32>, tensor<2x3x7x5xf32>, tensor<2x3x7x6xf32>, tensor<2x3x5x6xf32>, tensor<2x3x5xf32>)
+      -> (tensor<2x3x7x6xf32>, tensor<2x3x5x6xf32>, tensor<2x3x5xf32>)
+  %o2, %z2 = ssm.linear_attention %q, %q, %v normalize {eps = 1.0e-10 : f64}
+      : (tensor<2x3x7x5xf32>, tensor<2x3x7x5xf32>, tensor<2x3x7x6xf32>) -> (tensor<2x3x7x6xf32>, tensor<2x3x5xf32>)
+  %o3, %s3 = ssm.linear_attention %pq, %pq, %pv gate(%pg) cu_seqlens(%cu) reverse
+      : (tensor<1x3x?x5xf32>, tensor<1x3x?x5xf32>, tensor<1x3x?x6xf32>, tensor<1x3x?xf32>, tensor<4xi64>)
+      -> (tensor<1x3x?x6xf32>, tensor<3x3x5x6xf32>)
+  return %o, %s, %z, %z2, %s3 : tensor<2x3x7x6xf32>, tensor<2x3x5x6xf32>, tensor<2x3x5xf32>, tensor<2x3x5xf32>, tensor<3x3x5x6xf32>
+}
+
+// CHECK-LABEL: func.func @linear_attention_step_normalized
+// CHECK: ssm.linear_attention_step %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} gate(%{{.*}}) z(%{{.*}}) normalize {eps = 5.000000e-01 : f64} : (tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x3x5xf32>, tensor<2x3x4x5xf32>, tensor<2x3x4xf32>, tensor<2x3x4xf32>) -> (tensor<2x3x5xf32>, tensor<2x3x4x5xf32>, tensor<2x3x4xf32>)
+func.func @linear_attention_step_normalized(%q: tensor<2x3x4xf32>, %v: tensor<2x3x5xf32>,
+    %s: tensor<2x3x4x5xf32>, %g: tensor<2x3x4xf32>, %z: tensor<2x3x4xf32>)
+    -> (tensor<2x3x5xf32>, tensor<2x3x4x5xf32>, tensor<2x3x4xf32>) {
+  %o, %s1, %z1 = ssm.linear_attention_step %q, %q, %v, %s gate(%g) z(%z) normalize {eps = 0.5 : f64}
+      : (tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x3x5xf32>, tensor<2x3x4x5xf32>, tensor<2x3x4xf32>, tensor<2x3x4xf32>)
+      -> (tensor<2x3x5xf32>, tensor<2x3x4x5xf32>, tensor<2x3x4xf32>)
+  return %o, %s1, %z1 : tensor<2x3x5xf32>, tensor<2x3x4x5xf32>, tensor<2x3x4xf32>
+}
+
 // CHECK-LABEL: func.func @attention_forms
 // CHECK: ssm.attention %{{.*}}, %{{.*}}, %{{.*}} : (tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32>) -> tensor<2x4x16x8xf32>
 // CHECK: ssm.attention %{{.*}}, %{{.*}}, %{{.*}} causal {scale = 5.000000e-01 : f64, window = 4 : i64} : (tensor<2x4x16x8xf32>, tensor<2x2x16x8xf32>, tensor<2x2x16x6xf32>) -> tensor<2x4x16x6xf32>

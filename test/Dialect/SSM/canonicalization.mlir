@@ -54,6 +54,21 @@ func.func @linear_attention_zero_log_gate(%q: tensor<1x2x8x4xf32>) -> tensor<1x2
 
 // -----
 
+// Dropping the gate keeps the normaliser's state, eps and reverse, and the
+// final_z result without a final_state.
+// CHECK-LABEL: func.func @linear_attention_zero_log_gate_keeps_normaliser
+// CHECK: %{{.*}}, %[[Z:.*]] = ssm.linear_attention %arg0, %arg0, %arg0 z0(%arg1) normalize reverse {eps = 5.000000e-01 : f64} : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x4xf32>) -> (tensor<1x2x8x4xf32>, tensor<1x2x4xf32>)
+// CHECK: return %[[Z]]
+func.func @linear_attention_zero_log_gate_keeps_normaliser(%q: tensor<1x2x8x4xf32>, %z0: tensor<1x2x4xf32>) -> tensor<1x2x4xf32> {
+  %g = arith.constant dense<0.0> : tensor<1x2x8xf32>
+  %o, %z = ssm.linear_attention %q, %q, %q gate(%g) z0(%z0) normalize reverse {eps = 0.5 : f64}
+      : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8xf32>, tensor<1x2x4xf32>)
+      -> (tensor<1x2x8x4xf32>, tensor<1x2x4xf32>)
+  return %z : tensor<1x2x4xf32>
+}
+
+// -----
+
 // A non-zero gate stays.
 // CHECK-LABEL: func.func @linear_attention_keeps_gate
 // CHECK: gate(

@@ -774,6 +774,78 @@ func.func @sss_state_type(%u: tensor<2x8xbf16>, %A: tensor<8x4xf32>, %B: tensor<
 
 // -----
 
+func.func @la_z0_needs_normalize(%q: tensor<1x2x4x4xf32>, %z: tensor<1x2x4xf32>) {
+  // expected-error @+1 {{'z0' is the normaliser's state and needs 'normalize'}}
+  %o = ssm.linear_attention %q, %q, %q z0(%z) : (tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>, tensor<1x2x4xf32>) -> tensor<1x2x4x4xf32>
+  return
+}
+
+// -----
+
+func.func @la_final_z_needs_normalize(%q: tensor<1x2x4x4xf32>) {
+  // expected-error @+1 {{'final_z' is the normaliser's state and needs 'normalize'}}
+  %o, %z = ssm.linear_attention %q, %q, %q : (tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>) -> (tensor<1x2x4x4xf32>, tensor<1x2x4xf32>)
+  return
+}
+
+// -----
+
+func.func @la_z0_shape(%q: tensor<1x2x4x4xf32>, %z: tensor<1x2x3xf32>) {
+  // expected-error @+1 {{operand 'z0' must have shape [B, H, K] = [1, 2, 4], got [1, 2, 3] (K = 4 from 'q')}}
+  %o = ssm.linear_attention %q, %q, %q z0(%z) normalize : (tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>, tensor<1x2x3xf32>) -> tensor<1x2x4x4xf32>
+  return
+}
+
+// -----
+
+func.func @la_final_z_per_sequence(%q: tensor<1x2x?x4xf32>, %cu: tensor<4xi32>) {
+  // expected-error @+1 {{'cu_seqlens' has 4 offsets, so the states must hold 3 sequences, got 1}}
+  %o, %z = ssm.linear_attention %q, %q, %q cu_seqlens(%cu) normalize : (tensor<1x2x?x4xf32>, tensor<1x2x?x4xf32>, tensor<1x2x?x4xf32>, tensor<4xi32>) -> (tensor<1x2x?x4xf32>, tensor<1x2x4xf32>)
+  return
+}
+
+// -----
+
+func.func @la_z_type(%q: tensor<1x2x4x4xbf16>, %z: tensor<1x2x4xbf16>) {
+  // expected-error @+1 {{'z0' must have the accumulator element type 'f32' for inputs of type 'bf16', got 'bf16'}}
+  %o = ssm.linear_attention %q, %q, %q z0(%z) normalize : (tensor<1x2x4x4xbf16>, tensor<1x2x4x4xbf16>, tensor<1x2x4x4xbf16>, tensor<1x2x4xbf16>) -> tensor<1x2x4x4xbf16>
+  return
+}
+
+// -----
+
+func.func @la_eps(%q: tensor<1x2x4x4xf32>) {
+  // expected-error @+1 {{eps must be finite and non-negative, got -1.000000e+00}}
+  %o = ssm.linear_attention %q, %q, %q normalize {eps = -1.0 : f64} : (tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
+  return
+}
+
+// -----
+
+func.func @la_result_order(%q: tensor<1x2x4x4xf32>) {
+  // expected-error @+1 {{the results after 'out' are 'final_state' (rank 4) then 'final_z' (rank 3), each at most once; got 'tensor<1x2x4x4xf32>'}}
+  %o, %z, %s = ssm.linear_attention %q, %q, %q normalize : (tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>) -> (tensor<1x2x4x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4x4xf32>)
+  return
+}
+
+// -----
+
+func.func @las_normalize_needs_z(%q: tensor<1x2x4xf32>, %s: tensor<1x2x4x4xf32>) {
+  // expected-error @+1 {{the normaliser's state 'z' and the result 'new_z' must be present exactly when 'normalize' is (got normalize = true, z absent, new_z absent)}}
+  %o, %s1 = ssm.linear_attention_step %q, %q, %q, %s normalize : (tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4x4xf32>) -> (tensor<1x2x4xf32>, tensor<1x2x4x4xf32>)
+  return
+}
+
+// -----
+
+func.func @las_z_shape(%q: tensor<1x2x4xf32>, %s: tensor<1x2x4x4xf32>, %z: tensor<1x3x4xf32>) {
+  // expected-error @+1 {{operand 'z' must have shape [B, H, K] = [1, 2, 4], got [1, 3, 4] (H = 2 from 'q')}}
+  %o, %s1, %z1 = ssm.linear_attention_step %q, %q, %q, %s z(%z) normalize : (tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4x4xf32>, tensor<1x3x4xf32>) -> (tensor<1x2x4xf32>, tensor<1x2x4x4xf32>, tensor<1x3x4xf32>)
+  return
+}
+
+// -----
+
 func.func @las_gate_rank(%q: tensor<1x2x4xf32>, %s: tensor<1x2x4x4xf32>, %g: tensor<1xf32>) {
   // expected-error @+1 {{operand 'gate' must have rank 2 [B, H] or rank 3 [B, H, K], got rank 1}}
   %o, %s1 = ssm.linear_attention_step %q, %q, %q, %s gate(%g) : (tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4x4xf32>, tensor<1xf32>) -> (tensor<1x2x4xf32>, tensor<1x2x4x4xf32>)

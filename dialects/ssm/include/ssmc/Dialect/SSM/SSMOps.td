@@ -194,7 +194,8 @@ def SSM_SSDOp : SSM_Op<"ssd",
 //===----------------------------------------------------------------------===//
 
 def SSM_LinearAttentionOp : SSM_Op<"linear_attention",
-    [Pure, AttrSizedOperandSegments, DeclareOpInterfaceMethods<SSM_SequenceOpInterface>]> {
+    [Pure, AttrSizedOperandSegments, AttrSizedResultSegments,
+     DeclareOpInterfaceMethods<SSM_SequenceOpInterface>]> {
   let summary = "Linear attention with optional decay gates (Mamba-2, GLA, RetNet)";
   let description = [{
     Causal linear attention with the layout of flash-linear-attention. For
@@ -205,15 +206,31 @@ def SSM_LinearAttentionOp : SSM_Op<"linear_attention",
     q~_t = s * phi(q_t),  k~_t = phi(k_t)                  (vectors of K)
     S_t  = diag(g_t) S_{t-1} + k~_t v_t^T                  (state K x V)
     o_t  = S_t^T q~_t                                      (vector of V)
-    with `normalize`:  z_t = g_t * z_{t-1} + k~_t,   o_t = S_t^T q~_t / (z_t . q~_t)
+    with `normalize`:  z_t = g_t * z_{t-1} + k~_t          (vector of K)
+                       o_t = S_t^T q~_t / (q~_t . z_t + eps)
     ```
 
     `g_t = exp(gate_t)`: the `gate` operand holds log decays. A gate of shape
     [B, H, L] is one scalar per step and head (Mamba-2 / RetNet); [B, H, L, K]
     is one per key dimension (GLA); without a gate `g_t = 1`. `S_0 = h0` (zero
-    when absent); the optional second result is `S_L`. Feature maps:
+    when absent); the optional result `final_state` is `S_L`. Feature maps:
     `identity` (default), `elu_plus_one` (elu(x) + 1), `relu`. `scale`
     defaults to `K^-1/2`.
+
+    `normalize` divides by the normaliser as flash-linear-attention does:
+    `eps` (default 1e-10) is added to `q~_t . z_t`, so a query that shares no
+    positive feature with the keys so far (0 / 0 without it) reads out 0.
+    The normaliser is a recurrent state of its own: `z0` ([B, H, K]) is
+    `z_0` (zero when absent) and the optional result `final_z` is `z_L`, so
+    a normalised run split at any step and resumed from (`final_state`,
+    `final_z`) equals the whole run. Both need `normalize`.
+
+    With `reverse` the recurrence runs right to left, as flash-linear-
+    attention's `reverse=True`: step t = L-1 first, `S_t = diag(g_t)
+    S_{t+1} + k~_t v_t^T` (likewise z), so S_t sums the steps t..L-1; `h0`
+    (and `z0`) is the state before step L-1, and `final_state` (`final_z`)
+    the state after step 0. With `cu_seqlens` each packed sequence runs
+    right to left within itself.
 
     | operand | shape |
     | --- | --- |
@@ -221,6 +238,7 @@ def SSM_LinearAttentionOp : SSM_Op<"linear_attention",
     | v, result o | [B, H, L, V] |
     | gate | [B, H, L] or [B, H, L, K] |
     | h0, result final_state | [B, H, K, V], or [S, H, K, V] with cu_seqlens |
+    | z0, result final_z | [B, H, K], or [S, H, K] with cu_seqlens |
     | cu_seqlens | [S + 1], i32 or i64 |
 
     With `cu_seqlens` the batch holds S sequences packed along L (B must be
@@ -229,8 +247,20 @@ def SSM_LinearAttentionOp : SSM_Op<"linear_attention",
     state per sequence is returned.
 
     Element types: q, k, v and o share T in {f16, bf16, f32, f64}; gate is T
-    or the accumulator type; h0 and final_state have the accumulator type (f64
-    for f64 programs, f32 otherwise).
+    or the accumulator type; h0, z0, final_state and final_z have the
+    accumulator type (f64 for f64 programs, f32 otherwise).
+
+    Syntax (the optional results are told apart by the ranks of the result
+    types: final_state has rank 4, final_z rank 3; they come in the order
+    out, final_state, final_z):
+
+    ```
+    operation ::= `ssm.linear_attention` $q `,` $k `,` $v
+                  (`gate` `(` $gate^ `)`)? (`h0` `(` $h0^ `)`)?
+                  (`z0` `(` $z0^ `)`)? (`cu_seqlens` `(` $cu_seqlens^ `)`)?
+                  (`normalize`)? (`reverse`)?
+                  attr-dict `:` functional-type(operands, results)
+    ```
 
     ```mlir
     %o, %S = ssm.linear_attention %q, %k, %v gate(%g)
@@ -245,24 +275,26 @@ def SSM_LinearAttentionOp : SSM_Op<"linear_attention",
     SSM_FloatTensor:$v,
     Optional<SSM_FloatTensor>:$gate,
     Optional<SSM_FloatTensor>:$h0,
+    Optional<SSM_FloatTensor>:$z0,
     Optional<RankedTensorOf<[I32, I64]>>:$cu_seqlens,
     DefaultValuedAttr<SSM_FeatureMapAttr, "::mlir::ssm::FeatureMap::identity">:$feature_map,
     OptionalAttr<F64Attr>:$scale,
-    UnitAttr:$normalize
+    UnitAttr:$normalize,
+    DefaultValuedAttr<F64Attr, "1e-10">:$eps,
+    UnitAttr:$reverse
   );
   let results = (outs
     SSM_FloatTensor:$out,
-    Optional<SSM_FloatTensor>:$final_state
+    Optional<SSM_FloatTensor>:$final_state,
+    Optional<SSM_FloatTensor>:$final_z
   );
 
-  let assemblyFormat = [{
-    $q `,` $k `,` $v
-    (`gate` `(` $gate^ `)`)?
-    (`h0` `(` $h0^ `)`)?
-    (`cu_seqlens` `(` $cu_seqlens^ `)`)?
-    (`normalize` $normalize^)?
-    attr-dict `:` functional-type(operands, results)
-  }];
+  // The declarative format cannot tell which optional results a functional
+  // type lists; the parser tells them apart by rank (final_state has rank 4,
+  // final_z rank 3). Syntax:
+  //   $q, $k, $v (gate(..))? (h0(..))? (z0(..))? (cu_seqlens(..))?
+  //   (normalize)? (reverse)? attr-dict : functional-type(operands, results)
+  let hasCustomAssemblyFormat = 1;
 
   let hasVerifier = 1;
   let hasCanonicalizer = 1;
@@ -511,24 +543,32 @@ def SSM_SSDStepOp : SSM_Op<"ssd_step",
 }
 
 def SSM_LinearAttentionStepOp : SSM_Op<"linear_attention_step",
-    [Pure, DeclareOpInterfaceMethods<SSM_SequenceOpInterface, ["isDecodeStep"]>]> {
+    [Pure, AttrSizedOperandSegments,
+     DeclareOpInterfaceMethods<SSM_SequenceOpInterface, ["isDecodeStep"]>]> {
   let summary = "One decode step of linear attention";
   let description = [{
     `ssm.linear_attention` for a single token: q, k [B, H, K], v and out
     [B, H, V], gate (log decays) [B, H] or [B, H, K], `state` and
     `new_state` [B, H, K, V] in the accumulator type; `feature_map` and
-    `scale` as for `ssm.linear_attention` (normalisation needs a second
-    state and is not offered here). Equal to `ssm.linear_attention` with
-    L = 1 and h0 = state, which `ssm-decompose-steps` rewrites it into.
+    `scale` as for `ssm.linear_attention`. With `normalize` the normaliser's
+    state travels with it: the operand `z` and the result `new_z` ([B, H, K],
+    accumulator type) are present exactly when `normalize` is, and the
+    output is divided by `q~ . new_z + eps` (`eps` default 1e-10). Equal to
+    `ssm.linear_attention` with L = 1, h0 = state and z0 = z, which
+    `ssm-decompose-steps` rewrites it into.
   }];
   let arguments = (ins
     SSM_FloatTensor:$q, SSM_FloatTensor:$k, SSM_FloatTensor:$v,
     SSM_FloatTensor:$state, Optional<SSM_FloatTensor>:$gate,
+    Optional<SSM_FloatTensor>:$z,
     DefaultValuedAttr<SSM_FeatureMapAttr, "::mlir::ssm::FeatureMap::identity">:$feature_map,
-    OptionalAttr<F64Attr>:$scale);
-  let results = (outs SSM_FloatTensor:$out, SSM_FloatTensor:$new_state);
+    OptionalAttr<F64Attr>:$scale, UnitAttr:$normalize,
+    DefaultValuedAttr<F64Attr, "1e-10">:$eps);
+  let results = (outs SSM_FloatTensor:$out, SSM_FloatTensor:$new_state,
+                      Optional<SSM_FloatTensor>:$new_z);
   let assemblyFormat = [{
-    $q `,` $k `,` $v `,` $state (`gate` `(` $gate^ `)`)?
+    $q `,` $k `,` $v `,` $state (`gate` `(` $gate^ `)`)? (`z` `(` $z^ `)`)?
+    (`normalize` $normalize^)?
     attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
