@@ -371,8 +371,7 @@ TEST(AttentionNumerics, PackedSequences) {
     check(c, seed++, 1e-4);
 }
 
-/// The GPU kernel's options (packed sequences run on the CPU lowering of
-/// the same program).
+/// The GPU kernel's options, packed sequences included.
 void checkGPUOptions(Target target) {
   unsigned seed = 400;
   for (const AttentionConfig &c : featureCases())
@@ -386,6 +385,13 @@ void checkGPUOptions(Target target) {
   check(d128, seed++, 1e-4, target);
   for (const AttentionConfig &c : packedCases())
     check(c, seed++, 1e-4, target);
+  // Packed at T = 2 (d = 64): blocks of 64 queries that span several
+  // sequences walk the union of their keys, masked per query.
+  AttentionConfig packed64 = cfg(1, 2, 1, 90, 75, 64, 64);
+  packed64.cuQ = {0, 20, 21, 60, 90};
+  packed64.cuK = {0, 30, 31, 31, 75};
+  packed64.causal = true, packed64.windowLeft = 11, packed64.sinks = true;
+  check(packed64, seed++, 1e-4, target);
 }
 TEST(AttentionNumerics, GPUKernelOptionsMatchTheReference) {
   if (llvm::Error e = cuda::available())
