@@ -15,7 +15,8 @@ Coverage: the dimension that drives each kernel's tiling takes every value
 in 1..256 in the variant with every optional operand (selective_scan: N;
 ssd: N; linear_attention: K, with per-key gates, the normaliser, elu+1 and
 both states; attention: the head size d, causal with a window and grouped
-KV heads); the other variants (no options, each gate form, feature map,
+KV heads, and a two-sided window with softcap, ALiBi, sinks and key
+counts); the other variants (no options, each gate form, feature map,
 normalisation, the z gate, grouped B/C, a value width apart from d) and the
 decode steps (whose kernels are the sequence ops' at L = 1) take the sizes
 in SAMPLE: 1, 3, 8, 16, 17, 28..33 (selective_scan's shared-memory edge),
@@ -257,11 +258,28 @@ def attention(d, opts):
     dv = 8 if "dv8" in opts else d
     args = [("q", tt([B, H, L, d])), ("k", tt([B, hkv, L, d])),
             ("v", tt([B, hkv, L, dv]))]
-    attrs = " {window = 5 : i64}" if "window" in opts else ""
+    attrs = []
+    if "window" in opts:
+        attrs.append("window = 5 : i64")
+    if "two_sided" in opts:
+        attrs += ["window_left = 6 : i64", "window_right = 3 : i64"]
+    if "softcap" in opts:
+        attrs.append("softcap = 30.0")
+    extra = ""
+    if "alibi" in opts:
+        args.append(("al", tt([B, H])))
+        extra += " alibi_slopes(%al)"
+    if "sinks" in opts:
+        args.append(("sk", tt([H])))
+        extra += " sinks(%sk)"
+    if "seqused" in opts:
+        args.append(("used", tt([B], "i32")))
+        extra += " seqused_k(%used)"
     res = [("o", tt([B, H, L, dv]))]
     body = op_line(["o"], "ssm.attention",
-                   "%q, %k, %v" + (" causal" if "causal" in opts else ""),
-                   attrs, [t for _, t in args], [t for _, t in res])
+                   "%q, %k, %v" + (" causal" if "causal" in opts else "") + extra,
+                   (" {" + ", ".join(attrs) + "}") if attrs else "",
+                   [t for _, t in args], [t for _, t in res])
     return args, body, res
 
 
@@ -270,16 +288,27 @@ def attention_step(d, opts):
     hkv = ("?" if "dyn" in opts else 2) if "gqa" in opts else H
     args = [("q", tt([B, H, d])), ("k", tt([B, hkv, d])),
             ("v", tt([B, hkv, d])), ("kc", tt([B, hkv, Lc, d])),
-            ("vc", tt([B, hkv, Lc, d])), ("pos", "index")]
+            ("vc", tt([B, hkv, Lc, d]))]
+    operands = "%q, %k, %v, %kc, %vc"
+    if "positions" in opts:
+        args.append(("pos", tt([B], "i64")))
+        operands += " positions(%pos)"
+    else:
+        args.append(("pos", "index"))
+        operands += ", %pos"
+    if "sinks" in opts:
+        args.append(("sk", tt([H])))
+        operands += " sinks(%sk)"
     attrs = []
+    if "softcap" in opts:
+        attrs.append("softcap = 30.0")
     if "window" in opts:
         attrs.append("window = 4 : i64")
     if "ring" in opts:
         attrs.append("ring")
     res = [("o", tt([B, H, d])), ("k1", tt([B, hkv, Lc, d])),
            ("v1", tt([B, hkv, Lc, d]))]
-    body = op_line(["o", "k1", "v1"], "ssm.attention_step",
-                   "%q, %k, %v, %kc, %vc, %pos",
+    body = op_line(["o", "k1", "v1"], "ssm.attention_step", operands,
                    (" {" + ", ".join(attrs) + "}") if attrs else "",
                    [t for _, t in args], [t for _, t in res])
     return args, body, res
@@ -330,9 +359,12 @@ def variants():
               "gate_step+normalize+relu"):
         out.append(("linear_attention_step", linear_attention_step, v, SAMPLE))
     out.append(("attention", attention, "dyn+causal+window+gqa", ALL))
+    out.append(("attention", attention,
+                "gqa+two_sided+softcap+alibi+sinks+seqused", ALL))
     for v in ("plain", "causal", "gqa", "causal+dv8"):
         out.append(("attention", attention, v, SAMPLE))
-    for v in ("plain", "gqa+window", "ring"):
+    for v in ("plain", "gqa+window", "ring", "positions+softcap+sinks+window",
+              "positions+ring"):
         out.append(("attention_step", attention_step, v, SAMPLE))
     widths = list(range(1, 9)) + [16, 64, 256]
     for v in ("plain", "bias", "silu", "states", "bias+silu+states"):

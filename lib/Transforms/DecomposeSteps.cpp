@@ -379,6 +379,10 @@ public:
     c0 = arith::ConstantIndexOp::create(rw, loc, 0);
     c1 = arith::ConstantIndexOp::create(rw, loc, 1);
     capacity = tensor::DimOp::create(rw, loc, kCache, 2);
+    if (op.getPositions()) {
+      rewritePerEntry();
+      return;
+    }
     RuntimeShapeChecks checks(rw, loc, op);
     checkPosition(checks);
     // With a static capacity (C > 0, verified) a failed check only has to
@@ -412,6 +416,96 @@ private:
                      pos, capacity,
                      "'position' must be below the cache capacity C "
                      "(reported: position, C)");
+  }
+
+  /// Position of batch entry `e` (positions operand), as an index.
+  Value positionOf(OpBuilder &b, Location loc, Value e) {
+    Value p = tensor::ExtractOp::create(b, loc, op.getPositions(), e);
+    return arith::IndexCastOp::create(b, loc, b.getIndexType(), p);
+  }
+
+  /// A position per batch entry: the check of every position, then per
+  /// entry its token written at its own slot and its key count (position
+  /// + 1, at most C for a ring), and one ssm.attention over the whole
+  /// caches that sees each entry's count of keys (seqused_k), causal and
+  /// windowed at the entry's own position.
+  void rewritePerEntry() {
+    Value batch = tensor::DimOp::create(rw, loc, op.getQ(), 0);
+    RuntimeShapeChecks checks(rw, loc, op);
+    if (ring) {
+      checkPosition(checks);
+    } else {
+      // The largest position as unsigned (a negative one is out of range).
+      auto worst = scf::ForOp::create(
+          rw, loc, c0, batch, c1, ValueRange{c0},
+          [&](OpBuilder &b, Location loc, Value e, ValueRange w) {
+            scf::YieldOp::create(
+                b, loc,
+                ValueRange{arith::MaxUIOp::create(b, loc, w[0],
+                                                  positionOf(b, loc, e))});
+          });
+      checks.require(arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ult,
+                                           worst.getResult(0), capacity),
+                     worst.getResult(0), capacity,
+                     "every entry of 'positions' must be below the cache "
+                     "capacity C (reported: the largest, C)");
+    }
+    Value ok = checks.allOk();
+    auto psTy = cast<RankedTensorType>(op.getPositions().getType());
+    Type countTy = psTy.getElementType();
+    SmallVector<Value> dyn;
+    if (psTy.isDynamicDim(0))
+      dyn.push_back(batch);
+    Value counts0 = tensor::EmptyOp::create(rw, loc, psTy.getShape(), countTy, dyn);
+    auto entries = scf::ForOp::create(
+        rw, loc, c0, batch, c1, ValueRange{kCache, vCache, counts0},
+        [&](OpBuilder &b, Location loc, Value e, ValueRange st) {
+          // A failed check writes slot 0 and attends to nothing past it.
+          Value p = arith::SelectOp::create(b, loc, ok, positionOf(b, loc, e), c0);
+          Value slot =
+              ring ? arith::RemUIOp::create(b, loc, p, capacity).getResult() : p;
+          Value newK = appendAt(b, loc, op.getK(), st[0], e, slot),
+                newV = appendAt(b, loc, op.getV(), st[1], e, slot);
+          Value count = arith::AddIOp::create(b, loc, p, c1);
+          if (ring)
+            count = arith::MinUIOp::create(b, loc, count, capacity);
+          Value counts = tensor::InsertOp::create(
+              b, loc, arith::IndexCastOp::create(b, loc, countTy, count), st[2],
+              e);
+          scf::YieldOp::create(b, loc, ValueRange{newK, newV, counts});
+        });
+    Value newK = entries.getResult(0), newV = entries.getResult(1);
+    auto attn = ssm::AttentionOp::create(
+        rw, loc, withUnitDim(op.getOut().getType(), 2),
+        insertUnitDim(rw, loc, op.getQ(), 2), newK, newV, op.getAlibiSlopes(),
+        op.getSinks(), /*cu_seqlens_q=*/Value(), /*cu_seqlens_k=*/Value(),
+        /*seqused_k=*/entries.getResult(2),
+        /*causal=*/ring ? UnitAttr() : rw.getUnitAttr(), op.getWindowAttr(),
+        IntegerAttr(), IntegerAttr(), op.getSoftcapAttr(), op.getScaleAttr());
+    rw.replaceOp(op, ValueRange{dropUnitDim(rw, loc, attn.getOut(), 2), newK,
+                                newV});
+  }
+
+  /// `cache` with token row `e` of `tokens` [B, Hkv, d] written into slot
+  /// `slot` of entry `e`.
+  Value appendAt(OpBuilder &b, Location loc, Value tokens, Value cache,
+                 Value e, Value slot) {
+    SmallVector<OpFoldResult> sizes = sizesOf(b, tokens);
+    sizes[0] = b.getIndexAttr(1);
+    auto tt = cast<RankedTensorType>(tokens.getType());
+    SmallVector<int64_t> shape(tt.getShape());
+    shape[0] = 1;
+    Value row = tensor::ExtractSliceOp::create(
+        b, loc, RankedTensorType::get(shape, tt.getElementType()), tokens,
+        SmallVector<OpFoldResult>{OpFoldResult(e), b.getIndexAttr(0),
+                                  b.getIndexAttr(0)},
+        sizes, SmallVector<OpFoldResult>(3, b.getIndexAttr(1)));
+    Value slice = insertUnitDim(b, loc, row, 2);
+    SmallVector<OpFoldResult> offsets = {OpFoldResult(e), b.getIndexAttr(0),
+                                         OpFoldResult(slot), b.getIndexAttr(0)};
+    SmallVector<OpFoldResult> strides(4, b.getIndexAttr(1));
+    return tensor::InsertSliceOp::create(b, loc, slice, cache, offsets,
+                                         sizesOf(b, slice), strides);
   }
 
   /// Every size of `t`, static ones as attributes.
@@ -482,8 +576,10 @@ private:
     auto attn = ssm::AttentionOp::create(
         b, loc, withUnitDim(op.getOut().getType(), 2),
         insertUnitDim(b, loc, op.getQ(), 2), window(b, loc, newK, lo, count),
-        window(b, loc, newV, lo, count),
-        /*causal=*/UnitAttr(), /*window=*/IntegerAttr(), op.getScaleAttr());
+        window(b, loc, newV, lo, count), op.getAlibiSlopes(), op.getSinks(),
+        /*cu_seqlens_q=*/Value(), /*cu_seqlens_k=*/Value(),
+        /*seqused_k=*/Value(), /*causal=*/UnitAttr(), /*window=*/IntegerAttr(),
+        IntegerAttr(), IntegerAttr(), op.getSoftcapAttr(), op.getScaleAttr());
     Value o = dropUnitDim(b, loc, attn.getOut(), 2);
     scf::YieldOp::create(b, loc, ValueRange{o, newK, newV});
   }

@@ -138,3 +138,27 @@ func.func @ssd_step_slots(%x: tensor<2x4x8xf32>, %dt: tensor<2x4xf32>, %A: tenso
       -> (tensor<2x4x8xf32>, tensor<5x4x8x6xf32>)
   return %y, %h1 : tensor<2x4x8xf32>, tensor<5x4x8x6xf32>
 }
+
+// -----
+
+// A position per batch entry (continuous batching): the largest position
+// is checked against C, each entry's token goes to its own slot, and one
+// causal ssm.attention over the whole caches sees each entry's position + 1
+// keys (seqused_k), with the step's window, softcap, ALiBi and sinks.
+// CHECK-LABEL: func.func @attention_step_positions
+// CHECK: scf.for {{.*}} iter_args(%{{.*}} = %c0) -> (index)
+// CHECK: arith.maxui
+// CHECK: arith.cmpi ult, %{{.*}}, %c16 : index
+// CHECK: func.call @ssmcShapeError
+// CHECK: %[[E:.*]]:3 = scf.for %[[B:.*]] = %c0 to %c2 step %c1 iter_args(%{{.*}} = %arg3, %{{.*}} = %arg3, %{{.*}} = %{{.*}}) -> (tensor<2x2x16x8xf32>, tensor<2x2x16x8xf32>, tensor<2xi32>)
+// CHECK: tensor.insert_slice %{{.*}} into %{{.*}}[%[[B]], 0, %{{.*}}, 0] [1, 2, 1, 8] [1, 1, 1, 1]
+// CHECK: tensor.insert %{{.*}} into %{{.*}}[%[[B]]] : tensor<2xi32>
+// CHECK: ssm.attention %{{.*}}, %[[E]]#0, %[[E]]#1 causal alibi_slopes(%arg5) sinks(%arg5) seqused_k(%[[E]]#2) {softcap = 2.000000e+00 : f64, window = 4 : i64}
+func.func @attention_step_positions(%q: tensor<2x4x8xf32>, %k: tensor<2x2x8xf32>, %unused: tensor<2x2x8xf32>,
+                                    %kc: tensor<2x2x16x8xf32>, %p: tensor<2xi32>, %s: tensor<4xf32>)
+    -> (tensor<2x4x8xf32>, tensor<2x2x16x8xf32>, tensor<2x2x16x8xf32>) {
+  %o, %k1, %v1 = ssm.attention_step %q, %k, %k, %kc, %kc positions(%p) alibi_slopes(%s) sinks(%s) {window = 4 : i64, softcap = 2.0}
+      : (tensor<2x4x8xf32>, tensor<2x2x8xf32>, tensor<2x2x8xf32>, tensor<2x2x16x8xf32>, tensor<2x2x16x8xf32>, tensor<2xi32>, tensor<4xf32>, tensor<4xf32>)
+      -> (tensor<2x4x8xf32>, tensor<2x2x16x8xf32>, tensor<2x2x16x8xf32>)
+  return %o, %k1, %v1 : tensor<2x4x8xf32>, tensor<2x2x16x8xf32>, tensor<2x2x16x8xf32>
+}

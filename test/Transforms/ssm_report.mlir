@@ -120,6 +120,20 @@ func.func @attention(%q: tensor<1x4x8x16xf32>, %k: tensor<1x2x8x16xf32>) -> tens
 
 // -----
 
+// A two-sided window (left 1, right 2) without causal, with a softcap.
+// B=1, H=2, Hkv=1, L=6, d=dv=4: query i sees [i-1, i+2] within [0, 6):
+// 3+4+4+4+3+2 = 20 keys, the last query 2. Per key 2d + 2dv + 5 = 21 flops
+// and 3 transcendentals (2 exps, tanh). Cache: left + 1 = 2 keys, 2*8 = 16
+// values; bytes (2*8 + 2*8)*4 per token and (2*6*8 + 20*8)*4 in total.
+func.func @attention_two_sided(%q: tensor<1x2x6x4xf32>, %k: tensor<1x1x6x4xf32>) -> tensor<1x2x6x4xf32> {
+  // expected-remark @+1 {{ssm.attention: state 16 elements (64 bytes, f32); per token 84 flops, 12 transcendentals, 128 bytes; total over L=6: 840 flops, 120 transcendentals, 1024 bytes}}
+  %o = ssm.attention %q, %k, %k {window_left = 1 : i64, window_right = 2 : i64, softcap = 50.0}
+      : (tensor<1x2x6x4xf32>, tensor<1x1x6x4xf32>, tensor<1x1x6x4xf32>) -> tensor<1x2x6x4xf32>
+  return %o : tensor<1x2x6x4xf32>
+}
+
+// -----
+
 // Without a window the cache (and the per-token cost) grows with L.
 func.func @attention_full_cache(%q: tensor<1x1x100x8xf32>) -> tensor<1x1x100x8xf32> {
   // expected-remark @+1 {{ssm.attention: state 1600 elements (6400 bytes, f32); per token 3700 flops}}

@@ -18,6 +18,7 @@
 #include <cassert>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <optional>
 #include <utility>
@@ -350,50 +351,103 @@ linearAttention(const LinearAttentionProblem &p) {
 }
 
 /// Inputs of ssm.attention (row-major): q [B, H, Lq, d], k [B, Hkv, Lk, d],
-/// v [B, Hkv, Lk, dv].
+/// v [B, Hkv, Lk, dv], and flash-attention's score options.
 struct AttentionProblem {
   int64_t batch = 1, heads = 1, kvHeads = 1, queryLen = 1, keyLen = 1,
           headDim = 1, valueDim = 1;
   std::vector<double> q, k, v;
   bool causal = false;
-  int64_t window = 0; ///< > 0: sliding window (with causal)
-  double scale = -1;  ///< < 0: d^-1/2
+  int64_t window = 0; ///< > 0: sliding window (with causal): left = w - 1
+  /// flash-attention's window_size = (left, right); -1: unbounded.
+  int64_t windowLeft = -1, windowRight = -1;
+  double scale = -1;   ///< < 0: d^-1/2
+  double softcap = 0;  ///< > 0: s = softcap * tanh(s / softcap)
+  /// ALiBi slopes [H], or [B, H] with alibiPerBatch.
+  std::vector<double> alibiSlopes;
+  bool alibiPerBatch = false;
+  std::vector<double> sinks; ///< [H] sink logits (gpt-oss)
+  /// Packed sequences (batch = 1): offsets [S + 1] into Lq and Lk.
+  std::vector<int64_t> cuSeqlensQ, cuSeqlensK;
+  /// Keys used per batch entry (or per packed sequence).
+  std::vector<int64_t> sequsedK;
 };
 
-/// o [B, H, Lq, dv], computed with a two-pass softmax over the visible keys.
+/// o [B, H, Lq, dv], from flash-attention's attention_ref formula: scores
+/// scale * q.k, softcap * tanh(scores / softcap), the local mask
+/// row + sk - sq - left <= col <= row + sk - sq + right (causal: right = 0)
+/// per sequence, the ALiBi bias -slope * |row + sk - sq - col|, and a
+/// softmax over the visible keys whose denominator also holds exp(sink)
+/// (gpt-oss's sinks); a row that sees no key is 0.
 inline std::vector<double> attention(const AttentionProblem &p) {
   const int64_t H = p.heads, Lq = p.queryLen, Lk = p.keyLen, d = p.headDim,
                 dv = p.valueDim, group = p.heads / p.kvHeads;
   const double scale = p.scale >= 0 ? p.scale : 1.0 / std::sqrt(double(d));
+  int64_t left = p.windowLeft, right = p.windowRight;
+  if (p.window > 0)
+    left = p.window - 1;
+  if (p.causal)
+    right = 0;
+  // Segments: (batch entry, first query, query count, first key, key count).
+  struct Segment { int64_t b, q0, sq, k0, sk; };
+  std::vector<Segment> segments;
+  if (!p.cuSeqlensQ.empty()) {
+    for (size_t s = 0; s + 1 < p.cuSeqlensQ.size(); ++s) {
+      int64_t sk = p.cuSeqlensK[s + 1] - p.cuSeqlensK[s];
+      if (!p.sequsedK.empty())
+        sk = p.sequsedK[s];
+      segments.push_back({0, p.cuSeqlensQ[s],
+                          p.cuSeqlensQ[s + 1] - p.cuSeqlensQ[s],
+                          p.cuSeqlensK[s], sk});
+    }
+  } else {
+    for (int64_t b = 0; b < p.batch; ++b)
+      segments.push_back(
+          {b, 0, Lq, 0, p.sequsedK.empty() ? Lk : p.sequsedK[b]});
+  }
   std::vector<double> out(p.batch * H * Lq * dv, 0.0);
-  for (int64_t b = 0; b < p.batch; ++b)
+  for (const Segment &seg : segments)
     for (int64_t h = 0; h < H; ++h) {
-      const int64_t hk = h / group;
-      for (int64_t i = 0; i < Lq; ++i) {
-        const int64_t pos = i + Lk - Lq;
-        std::vector<double> score(Lk);
-        std::vector<bool> visible(Lk, true);
-        double best = -INFINITY;
-        for (int64_t j = 0; j < Lk; ++j) {
-          if (p.causal && (j > pos || (p.window > 0 && j <= pos - p.window)))
-            visible[j] = false;
-          if (!visible[j])
+      const int64_t b = seg.b, hk = h / group;
+      for (int64_t row = 0; row < seg.sq; ++row) {
+        const int64_t i = seg.q0 + row;
+        const int64_t pos = row + seg.sk - seg.sq;
+        std::vector<double> score(seg.sk);
+        std::vector<bool> visible(seg.sk, true);
+        bool any = false;
+        double best = p.sinks.empty() ? -INFINITY : p.sinks[h];
+        for (int64_t col = 0; col < seg.sk; ++col) {
+          if ((left >= 0 && col < pos - left) ||
+              (right >= 0 && col > pos + right))
+            visible[col] = false;
+          if (!visible[col])
             continue;
+          const int64_t j = seg.k0 + col;
           double s = 0;
           for (int64_t c = 0; c < d; ++c)
             s += p.q[((b * H + h) * Lq + i) * d + c] *
                  p.k[((b * p.kvHeads + hk) * Lk + j) * d + c];
-          score[j] = s * scale;
-          best = std::max(best, score[j]);
+          s *= scale;
+          if (p.softcap > 0)
+            s = p.softcap * std::tanh(s / p.softcap);
+          if (!p.alibiSlopes.empty()) {
+            double slope = p.alibiSlopes[p.alibiPerBatch ? b * H + h : h];
+            s -= slope * double(std::llabs(pos - col));
+          }
+          score[col] = s;
+          best = std::max(best, s);
+          any = true;
         }
-        double sum = 0;
-        for (int64_t j = 0; j < Lk; ++j)
-          if (visible[j])
-            sum += std::exp(score[j] - best);
-        for (int64_t j = 0; j < Lk; ++j) {
-          if (!visible[j])
+        if (!any)
+          continue;
+        double sum = p.sinks.empty() ? 0.0 : std::exp(p.sinks[h] - best);
+        for (int64_t col = 0; col < seg.sk; ++col)
+          if (visible[col])
+            sum += std::exp(score[col] - best);
+        for (int64_t col = 0; col < seg.sk; ++col) {
+          if (!visible[col])
             continue;
-          const double w = std::exp(score[j] - best) / sum;
+          const double w = std::exp(score[col] - best) / sum;
+          const int64_t j = seg.k0 + col;
           for (int64_t c = 0; c < dv; ++c)
             out[((b * H + h) * Lq + i) * dv + c] +=
                 w * p.v[((b * p.kvHeads + hk) * Lk + j) * dv + c];

@@ -27,10 +27,39 @@ struct AttentionConfig {
           headDim = 1, valueDim = 1;
   bool causal = false;
   int64_t window = 0;
+  /// window_left / window_right attributes (-1: absent).
+  int64_t windowLeft = -1, windowRight = -1;
   double scale = -1;
+  double softcap = 0;
+  /// ALiBi slopes: 0 none, 1 [H], 2 [B, H].
+  int alibi = 0;
+  bool sinks = false;
+  /// Packed sequences (batch = 1) and keys used per entry or sequence.
+  std::vector<int64_t> cuQ, cuK, used;
   std::string elt = "f32";
   bool dynamic = false;
 };
+
+/// The optional operands of `c`, in operand order: (keyword, tensor type).
+std::vector<std::pair<std::string, std::string>>
+optionalOperands(const AttentionConfig &c) {
+  using test::tensorType;
+  std::string side = c.elt == "f64" ? "f64" : "f32";
+  std::vector<std::pair<std::string, std::string>> ops;
+  if (c.alibi == 1)
+    ops.push_back({"alibi_slopes", tensorType({c.heads}, side, c.dynamic)});
+  if (c.alibi == 2)
+    ops.push_back({"alibi_slopes", tensorType({c.batch, c.heads}, side, c.dynamic)});
+  if (c.sinks)
+    ops.push_back({"sinks", tensorType({c.heads}, side, c.dynamic)});
+  if (!c.cuQ.empty()) {
+    ops.push_back({"cu_seqlens_q", tensorType({int64_t(c.cuQ.size())}, "i32", c.dynamic)});
+    ops.push_back({"cu_seqlens_k", tensorType({int64_t(c.cuK.size())}, "i32", c.dynamic)});
+  }
+  if (!c.used.empty())
+    ops.push_back({"seqused_k", tensorType({int64_t(c.used.size())}, "i64", c.dynamic)});
+  return ops;
+}
 
 std::string program(const AttentionConfig &c) {
   using test::tensorType;
@@ -38,15 +67,34 @@ std::string program(const AttentionConfig &c) {
   std::string kt = tensorType({c.batch, c.kvHeads, c.keyLen, c.headDim}, c.elt, c.dynamic);
   std::string vt = tensorType({c.batch, c.kvHeads, c.keyLen, c.valueDim}, c.elt, c.dynamic);
   std::string ot = tensorType({c.batch, c.heads, c.queryLen, c.valueDim}, c.elt, c.dynamic);
-  std::string attrs;
+  std::vector<std::string> attrs;
   if (c.window)
-    attrs += "window = " + std::to_string(c.window) + " : i64";
+    attrs.push_back("window = " + std::to_string(c.window) + " : i64");
+  if (c.windowLeft >= 0)
+    attrs.push_back("window_left = " + std::to_string(c.windowLeft) + " : i64");
+  if (c.windowRight >= 0)
+    attrs.push_back("window_right = " + std::to_string(c.windowRight) + " : i64");
   if (c.scale >= 0)
-    attrs += std::string(attrs.empty() ? "" : ", ") + "scale = " + std::to_string(c.scale);
-  return "func.func @main(%q: " + qt + ", %k: " + kt + ", %v: " + vt + ") -> " +
-         ot + " {\n  %o = ssm.attention %q, %k, %v" +
-         (c.causal ? " causal" : "") + (attrs.empty() ? "" : " {" + attrs + "}") +
-         " : (" + qt + ", " + kt + ", " + vt + ") -> " + ot +
+    attrs.push_back("scale = " + std::to_string(c.scale));
+  if (c.softcap > 0)
+    attrs.push_back("softcap = " + std::to_string(c.softcap));
+  std::string attrDict;
+  for (const std::string &a : attrs)
+    attrDict += (attrDict.empty() ? " {" : ", ") + a;
+  if (!attrDict.empty())
+    attrDict += "}";
+  std::string args = "%q: " + qt + ", %k: " + kt + ", %v: " + vt;
+  std::string uses, types = qt + ", " + kt + ", " + vt;
+  int n = 0;
+  for (auto &[kw, ty] : optionalOperands(c)) {
+    std::string name = "%x" + std::to_string(n++);
+    args += ", " + name + ": " + ty;
+    uses += " " + kw + "(" + name + ")";
+    types += ", " + ty;
+  }
+  return "func.func @main(" + args + ") -> " + ot +
+         " {\n  %o = ssm.attention %q, %k, %v" + (c.causal ? " causal" : "") +
+         uses + attrDict + " : (" + types + ") -> " + ot +
          "\n  return %o : " + ot + "\n}\n";
 }
 
@@ -58,25 +106,51 @@ void check(const AttentionConfig &c, unsigned seed, double rtol,
   p.batch = c.batch, p.heads = c.heads, p.kvHeads = c.kvHeads;
   p.queryLen = c.queryLen, p.keyLen = c.keyLen, p.headDim = c.headDim;
   p.valueDim = c.valueDim, p.causal = c.causal, p.window = c.window;
-  p.scale = c.scale;
+  p.windowLeft = c.windowLeft, p.windowRight = c.windowRight;
+  p.scale = c.scale, p.softcap = c.softcap;
+  p.cuSeqlensQ = c.cuQ, p.cuSeqlensK = c.cuK, p.sequsedK = c.used;
+  p.alibiPerBatch = c.alibi == 2;
   std::vector<OwnedTensor> inputs;
-  auto random = [&](std::vector<int64_t> shape, std::vector<double> &values) {
-    OwnedTensor t(elt, shape);
-    std::uniform_real_distribution<double> d(-2, 2);
-    for (int64_t i = 0; i < t.numel(); ++i) {
-      t.setFromDouble(i, d(rng));
-      values.push_back(t.getAsDouble(i));
+  auto random = [&](DType t, std::vector<int64_t> shape,
+                    std::vector<double> &values, double lo, double hi) {
+    OwnedTensor x(t, shape);
+    std::uniform_real_distribution<double> d(lo, hi);
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      x.setFromDouble(i, d(rng));
+      values.push_back(x.getAsDouble(i));
     }
-    inputs.push_back(std::move(t));
+    inputs.push_back(std::move(x));
   };
-  random({c.batch, c.heads, c.queryLen, c.headDim}, p.q);
-  random({c.batch, c.kvHeads, c.keyLen, c.headDim}, p.k);
-  random({c.batch, c.kvHeads, c.keyLen, c.valueDim}, p.v);
+  auto integers = [&](DType t, const std::vector<int64_t> &values) {
+    OwnedTensor x(t, {int64_t(values.size())});
+    for (size_t i = 0; i < values.size(); ++i)
+      x.setFromDouble(i, double(values[i]));
+    inputs.push_back(std::move(x));
+  };
+  random(elt, {c.batch, c.heads, c.queryLen, c.headDim}, p.q, -2, 2);
+  random(elt, {c.batch, c.kvHeads, c.keyLen, c.headDim}, p.k, -2, 2);
+  random(elt, {c.batch, c.kvHeads, c.keyLen, c.valueDim}, p.v, -2, 2);
+  DType side = elt == DType::F64 ? DType::F64 : DType::F32;
+  if (c.alibi == 1)
+    random(side, {c.heads}, p.alibiSlopes, 0.05, 1.0);
+  if (c.alibi == 2)
+    random(side, {c.batch, c.heads}, p.alibiSlopes, 0.05, 1.0);
+  if (c.sinks)
+    random(side, {c.heads}, p.sinks, -1.5, 3.0);
+  if (!c.cuQ.empty()) {
+    integers(DType::I32, c.cuQ);
+    integers(DType::I32, c.cuK);
+  }
+  if (!c.used.empty())
+    integers(DType::I64, c.used);
   JitOptions options;
   options.target = target;
   auto jit = Jit::compile(program(c), options);
   ASSERT_TRUE(static_cast<bool>(jit)) << llvm::toString(jit.takeError());
-  auto results = (*jit)->run("main", {inputs[0].view(), inputs[1].view(), inputs[2].view()});
+  std::vector<Tensor> views;
+  for (OwnedTensor &t : inputs)
+    views.push_back(t.view());
+  auto results = (*jit)->run("main", views);
   ASSERT_TRUE(static_cast<bool>(results)) << llvm::toString(results.takeError());
   std::vector<double> want = ref::attention(p);
   double err = 0, scale = 1;
@@ -87,7 +161,7 @@ void check(const AttentionConfig &c, unsigned seed, double rtol,
     err = std::isnan(g) ? INFINITY : std::max(err, std::fabs(g - want[i]));
     scale = std::max(scale, std::fabs(want[i]));
   }
-  EXPECT_LE(err, rtol * scale);
+  EXPECT_LE(err, rtol * scale) << program(c);
 }
 
 AttentionConfig cfg(int64_t B, int64_t H, int64_t Hkv, int64_t Lq, int64_t Lk,
@@ -203,5 +277,129 @@ TEST(AttentionNumerics, BF16) {
   check(c, 11, 1e-2);
 }
 TEST(AttentionNumerics, ZeroLengthKeys) { check(cfg(1, 1, 1, 3, 0, 4, 4), 12, 0); }
+
+// flash-attention's score options, against ref::attention (written from
+// flash-attention's attention_ref): two-sided windows with the
+// bottom-right alignment of Lq != Lk, softcap, ALiBi, sinks, packed
+// sequences and per-entry key counts, at odd shapes, on the query-block
+// schedule (Lq >= 8), the one-query schedule (Lq = 1) and packed rows.
+std::vector<AttentionConfig> featureCases() {
+  std::vector<AttentionConfig> cases;
+  auto add = [&](AttentionConfig c) { cases.push_back(c); };
+  for (auto [l, r] : {std::pair<int64_t, int64_t>{3, 2}, {0, 0}, {-1, 4},
+                      {5, -1}, {1, 6}}) {
+    AttentionConfig c = cfg(2, 3, 1, 13, 17, 7, 5);
+    c.windowLeft = l, c.windowRight = r;
+    add(c);
+    AttentionConfig wide = cfg(1, 2, 2, 19, 6, 5, 3); // Lq > Lk
+    wide.windowLeft = l, wide.windowRight = r;
+    add(wide);
+    AttentionConfig one = cfg(2, 2, 1, 1, 23, 9, 9); // one query
+    one.windowLeft = l, one.windowRight = r;
+    add(one);
+  }
+  AttentionConfig causalLeft = cfg(1, 2, 2, 11, 15, 6, 6);
+  causalLeft.causal = true, causalLeft.windowLeft = 4;
+  add(causalLeft);
+  for (bool causal : {false, true}) {
+    AttentionConfig cap = cfg(1, 2, 1, 12, 14, 24, 8);
+    cap.causal = causal, cap.softcap = 1.5;
+    add(cap);
+    AttentionConfig alibi = cfg(2, 3, 3, 10, 13, 8, 4);
+    alibi.causal = causal, alibi.alibi = 1;
+    add(alibi);
+    alibi.alibi = 2, alibi.windowLeft = causal ? 5 : 3,
+    alibi.windowRight = causal ? -1 : 2;
+    add(alibi);
+    AttentionConfig sink = cfg(1, 4, 2, 9, 7, 6, 10); // empty causal rows
+    sink.causal = causal, sink.sinks = true;
+    add(sink);
+    AttentionConfig all = cfg(2, 2, 1, 1, 31, 16, 16); // a decode query
+    all.causal = causal, all.softcap = 3, all.alibi = 2, all.sinks = true;
+    all.windowLeft = 9;
+    add(all);
+    AttentionConfig used = cfg(3, 2, 1, 5, 11, 7, 6); // seqused_k
+    used.causal = causal, used.used = {0, 4, 11};
+    add(used);
+  }
+  return cases;
+}
+
+TEST(AttentionNumerics, FlashAttentionOptions) {
+  unsigned seed = 100;
+  for (const AttentionConfig &c : featureCases())
+    check(c, seed++, 1e-4);
+}
+
+TEST(AttentionNumerics, FlashAttentionOptionsF64BF16AndDynamic) {
+  AttentionConfig c = cfg(1, 2, 1, 9, 12, 6, 6);
+  c.causal = true, c.softcap = 2, c.alibi = 1, c.sinks = true,
+  c.windowLeft = 4;
+  c.elt = "f64";
+  check(c, 200, 1e-10);
+  c.elt = "bf16";
+  check(c, 201, 1e-2);
+  c.elt = "f32";
+  c.dynamic = true;
+  c.windowRight = -1;
+  check(c, 202, 1e-4);
+}
+
+/// Packed sequences (flash_attn_varlen_func): a sequence without queries,
+/// one without keys, query and key lengths that differ per sequence.
+std::vector<AttentionConfig> packedCases() {
+  std::vector<AttentionConfig> cases;
+  for (int variant = 0; variant < 4; ++variant) {
+    AttentionConfig c = cfg(1, 3, 1, 14, 23, 5, 7);
+    c.cuQ = {0, 3, 3, 10, 11, 14};
+    c.cuK = {0, 5, 6, 6, 20, 23};
+    c.causal = variant != 1;
+    if (variant == 1)
+      c.windowLeft = 2, c.windowRight = 1;
+    if (variant == 2)
+      c.window = 3, c.softcap = 2.5, c.sinks = true, c.alibi = 1;
+    if (variant == 3)
+      c.used = {4, 1, 0, 9, 2};
+    cases.push_back(c);
+  }
+  return cases;
+}
+
+TEST(AttentionNumerics, PackedSequences) {
+  unsigned seed = 300;
+  for (const AttentionConfig &c : packedCases())
+    check(c, seed++, 1e-4);
+}
+
+/// The GPU kernel's options, packed sequences included.
+void checkGPUOptions(Target target) {
+  unsigned seed = 400;
+  for (const AttentionConfig &c : featureCases())
+    check(c, seed++, 1e-4, target);
+  AttentionConfig d64 = cfg(1, 2, 1, 45, 50, 64, 64); // T = 2
+  d64.windowLeft = 7, d64.windowRight = 3, d64.softcap = 4, d64.alibi = 2,
+  d64.sinks = true;
+  check(d64, seed++, 1e-4, target);
+  AttentionConfig d128 = cfg(2, 2, 2, 40, 70, 128, 128); // T = 4, tiles
+  d128.causal = true, d128.used = {70, 33}, d128.sinks = true;
+  check(d128, seed++, 1e-4, target);
+  for (const AttentionConfig &c : packedCases())
+    check(c, seed++, 1e-4, target);
+  // Packed at T = 2 (d = 64): blocks of 64 queries that span several
+  // sequences walk the union of their keys, masked per query.
+  AttentionConfig packed64 = cfg(1, 2, 1, 90, 75, 64, 64);
+  packed64.cuQ = {0, 20, 21, 60, 90};
+  packed64.cuK = {0, 30, 31, 31, 75};
+  packed64.causal = true, packed64.windowLeft = 11, packed64.sinks = true;
+  check(packed64, seed++, 1e-4, target);
+}
+TEST(AttentionNumerics, GPUKernelOptionsMatchTheReference) {
+  if (llvm::Error e = cuda::available())
+    GTEST_SKIP() << llvm::toString(std::move(e));
+  checkGPUOptions(Target::CUDA);
+}
+TEST(AttentionNumerics, GPUKernelOptionsOnTheEmulatorMatchTheReference) {
+  checkGPUOptions(Target::GPUEmulator);
+}
 
 } // namespace

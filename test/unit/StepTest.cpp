@@ -455,6 +455,120 @@ func.func @step(%q: tensor<1x2x4xf32>, %k: tensor<1x2x4xf32>, %v: tensor<1x2x4xf
   EXPECT_LE(err, 1e-4);
 }
 
+/// Continuous batching: a position per batch entry (flash_attn_with_kvcache's
+/// cache_seqlens), entries with different prefixes already cached, with a
+/// window, softcap, ALiBi slopes [B, H] and sinks; and a ring cache with a
+/// position per entry. Each entry's outputs are rows of causal attention
+/// over its own sequence.
+void checkPositionPerEntry(Target target) {
+  const int64_t B = 3, H = 4, Hkv = 2, d = 8, N = 6;
+  const std::vector<int64_t> prefix = {0, 5, 2};
+  for (bool ring : {false, true}) {
+    const int64_t C = ring ? 3 : 16;
+    std::mt19937 rng(ring ? 61 : 60);
+    std::vector<ref::AttentionProblem> seqs(B);
+    std::vector<std::vector<double>> want(B);
+    std::vector<double> slopes = randomValues(rng, B * H, 0.1, 0.9);
+    std::vector<double> sinks = randomValues(rng, H, -1, 2);
+    for (int64_t b = 0; b < B; ++b) {
+      ref::AttentionProblem &p = seqs[b];
+      const int64_t L = prefix[b] + N;
+      p.heads = H, p.kvHeads = Hkv, p.queryLen = L, p.keyLen = L;
+      p.headDim = d, p.valueDim = d, p.causal = true;
+      p.window = ring ? C : 4;
+      p.softcap = 2.0;
+      p.sinks = sinks;
+      if (!ring)
+        p.alibiSlopes.assign(slopes.begin() + b * H, slopes.begin() + (b + 1) * H);
+      p.q = randomValues(rng, H * L * d, -2, 2);
+      p.k = randomValues(rng, Hkv * L * d, -2, 2);
+      p.v = randomValues(rng, Hkv * L * d, -2, 2);
+      want[b] = ref::attention(p);
+    }
+    std::string cache = "tensor<3x2x" + std::to_string(C) + "x8xf32>";
+    std::string extra = ring ? "" : " alibi_slopes(%al)";
+    std::string extraArg = ring ? "" : ", %al: tensor<3x4xf32>";
+    std::string extraTy = ring ? "" : ", tensor<3x4xf32>";
+    std::string attrs = ring ? "{ring, softcap = 2.0}" : "{window = 4 : i64, softcap = 2.0}";
+    auto jit = compileOrFail(target, R"mlir(
+func.func @step(%q: tensor<3x4x8xf32>, %k: tensor<3x2x8xf32>, %v: tensor<3x2x8xf32>,
+                %kc: )mlir" + cache + ", %vc: " + cache + R"mlir(, %pos: tensor<3xi32>)mlir" +
+                                 extraArg + R"mlir(, %sk: tensor<4xf32>)
+    -> (tensor<3x4x8xf32>, )mlir" + cache + ", " + cache + R"mlir() {
+  %o, %k1, %v1 = ssm.attention_step %q, %k, %v, %kc, %vc positions(%pos))mlir" + extra +
+                                 " sinks(%sk) " + attrs + R"mlir(
+      : (tensor<3x4x8xf32>, tensor<3x2x8xf32>, tensor<3x2x8xf32>, )mlir" + cache + ", " + cache +
+                                 ", tensor<3xi32>" + extraTy + R"mlir(, tensor<4xf32>)
+      -> (tensor<3x4x8xf32>, )mlir" + cache + ", " + cache + R"mlir()
+  return %o, %k1, %v1 : tensor<3x4x8xf32>, )mlir" + cache + ", " + cache + R"mlir(
+}
+)mlir");
+    ASSERT_TRUE(jit);
+    OwnedTensor kc(DType::F32, {B, Hkv, C, d}), vc(DType::F32, {B, Hkv, C, d});
+    // The cached prefixes (a ring holds the last C of them at slot s mod C).
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t s = 0; s < prefix[b]; ++s)
+        for (int64_t hk = 0; hk < Hkv; ++hk)
+          for (int64_t e = 0; e < d; ++e) {
+            int64_t at = ((b * Hkv + hk) * C + s % C) * d + e;
+            int64_t from = (hk * (prefix[b] + N) + s) * d + e;
+            kc.setFromDouble(at, seqs[b].k[from]);
+            vc.setFromDouble(at, seqs[b].v[from]);
+          }
+    OwnedTensor al = tensorOf({B, H}, slopes), sk = tensorOf({H}, sinks);
+    double err = 0;
+    for (int64_t t = 0; t < N; ++t) {
+      OwnedTensor q(DType::F32, {B, H, d}), k(DType::F32, {B, Hkv, d}),
+          v(DType::F32, {B, Hkv, d}), pos(DType::I32, {B});
+      for (int64_t b = 0; b < B; ++b) {
+        const int64_t L = prefix[b] + N, row = prefix[b] + t;
+        pos.as<int32_t>()[b] = static_cast<int32_t>(row);
+        for (int64_t h = 0; h < H; ++h)
+          for (int64_t e = 0; e < d; ++e)
+            q.setFromDouble((b * H + h) * d + e, seqs[b].q[(h * L + row) * d + e]);
+        for (int64_t h = 0; h < Hkv; ++h)
+          for (int64_t e = 0; e < d; ++e) {
+            k.setFromDouble((b * Hkv + h) * d + e, seqs[b].k[(h * L + row) * d + e]);
+            v.setFromDouble((b * Hkv + h) * d + e, seqs[b].v[(h * L + row) * d + e]);
+          }
+      }
+      std::vector<Tensor> args = {q.view(), k.view(), v.view(), kc.view(), vc.view(), pos.view()};
+      if (!ring)
+        args.push_back(al.view());
+      args.push_back(sk.view());
+      auto r = jit->run("step", args);
+      ASSERT_TRUE(static_cast<bool>(r)) << llvm::toString(r.takeError());
+      for (int64_t b = 0; b < B; ++b) {
+        const int64_t L = prefix[b] + N, row = prefix[b] + t;
+        for (int64_t h = 0; h < H; ++h)
+          for (int64_t e = 0; e < d; ++e)
+            err = std::max(err, std::fabs((*r)[0].getAsDouble((b * H + h) * d + e) -
+                                          want[b][(h * L + row) * d + e]));
+      }
+      kc = std::move((*r)[1]);
+      vc = std::move((*r)[2]);
+    }
+    EXPECT_LE(err, 1e-4) << (ring ? "ring" : "window");
+    if (ring)
+      continue;
+    // A position past the cache is a run-time error naming 'positions'.
+    OwnedTensor q(DType::F32, {B, H, d}), k(DType::F32, {B, Hkv, d}),
+        pos(DType::I32, {B});
+    pos.as<int32_t>()[1] = static_cast<int32_t>(C);
+    auto full = jit->run("step", {q.view(), k.view(), k.view(), kc.view(),
+                                  vc.view(), pos.view(), al.view(), sk.view()});
+    ASSERT_FALSE(full);
+    EXPECT_NE(llvm::toString(full.takeError()).find("'positions'"),
+              std::string::npos);
+  }
+}
+TEST_P(DecodeSteps, AttentionStepWithAPositionPerEntry) {
+  checkPositionPerEntry(GetParam());
+}
+TEST(DecodeStepsOnTheEmulator, AttentionStepWithAPositionPerEntry) {
+  checkPositionPerEntry(Target::GPUEmulator);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Targets, DecodeSteps, ::testing::Values(Target::CPU, Target::CUDA),
     [](const ::testing::TestParamInfo<Target> &info) {

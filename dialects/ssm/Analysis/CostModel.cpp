@@ -266,13 +266,18 @@ OpCost costOf(ssm::AttentionOp op, int64_t seqLenOverride) {
         kvHeads = dim(kTy, 1), dv = dim(vTy, 3);
   Count qLen = seqLenOverride > 0 ? Count(seqLenOverride) : dim(qTy, 2);
   Count kLen = seqLenOverride > 0 ? Count(seqLenOverride) : dim(kTy, 2);
-  std::optional<int64_t> window = op.getWindow();
-  // Keys query i sees (FlashAttention's bottom-right causal alignment).
+  std::optional<int64_t> left = op.getLeftWindow(), right = op.getRightWindow();
+  // The keys a decoder keeps: the left window and the query's own key.
+  std::optional<int64_t> window;
+  if (left)
+    window = *left + 1;
+  // Keys query i sees: [pos - left, pos + right] within [0, Lk), pos
+  // bottom-right aligned (FlashAttention's convention).
   auto visible = [&](int64_t i, int64_t lq, int64_t lk) -> int64_t {
-    if (!op.getCausal())
-      return lk;
-    int64_t n = std::clamp<int64_t>(i + lk - lq + 1, 0, lk);
-    return window ? std::min(n, *window) : n;
+    int64_t pos = i + lk - lq;
+    int64_t lo = left ? std::max<int64_t>(0, pos - *left) : 0;
+    int64_t hi = right ? std::min<int64_t>(lk, pos + *right + 1) : lk;
+    return std::max<int64_t>(0, hi - lo);
   };
   OpCost c;
   c.opName = op->getName().getStringRef().str();
@@ -290,16 +295,20 @@ OpCost costOf(ssm::AttentionOp op, int64_t seqLenOverride) {
   if (qLen && kLen)
     lastVisible = *qLen ? Count(visible(*qLen - 1, *qLen, *kLen)) : Count(0);
   c.flopsPerToken = batch * heads * flopsFor(lastVisible);
-  c.transcendentalsPerToken = batch * heads * Count(2) * lastVisible;
+  // exp twice per key, and tanh with a softcap.
+  const int64_t perKey = op.getSoftcapAttr() ? 3 : 2;
+  c.transcendentalsPerToken = batch * heads * Count(perKey) * lastVisible;
   // The last query reads its keys and values once per KV head.
   c.bytesPerToken = batch * (heads * (d + dv) + kvHeads * lastVisible * (d + dv)) * Count(eb);
-  c.paramBytes = Count(0);
+  c.paramBytes = bytesOf(op.getAlibiSlopes()) + bytesOf(op.getSinks()) +
+                 bytesOf(op.getCuSeqlensQ()) + bytesOf(op.getCuSeqlensK()) +
+                 bytesOf(op.getSequsedK());
   if (qLen && kLen) {
     int64_t keys = 0;
     for (int64_t i = 0; i < *qLen; ++i)
       keys += visible(i, *qLen, *kLen);
     c.exactTotalFlops = batch * heads * flopsFor(Count(keys));
-    c.exactTotalTranscendentals = batch * heads * Count(2 * keys);
+    c.exactTotalTranscendentals = batch * heads * Count(perKey * keys);
     c.exactTotalBytes = batch * (heads * *qLen * (d + dv) + kvHeads * Count(keys) * (d + dv)) * Count(eb);
   } else {
     c.exactTotalFlops = c.exactTotalTranscendentals = c.exactTotalBytes = Count();
@@ -400,9 +409,10 @@ std::optional<OpCost> stepCost(Operation *step) {
     // limits it to the w most recent keys.
     seq = ssm::AttentionOp::create(
         b, loc, withUnitDim(op.getOut().getType(), 2), arg(op.getQ(), 2),
-        arg(op.getKCache(), {}), arg(op.getVCache(), {}),
+        arg(op.getKCache(), {}), arg(op.getVCache(), {}), Value(), Value(),
+        Value(), Value(), Value(),
         op.getWindowAttr() ? b.getUnitAttr() : UnitAttr(), op.getWindowAttr(),
-        op.getScaleAttr());
+        IntegerAttr(), IntegerAttr(), op.getSoftcapAttr(), op.getScaleAttr());
   }
   if (!seq)
     return std::nullopt;

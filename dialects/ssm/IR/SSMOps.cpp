@@ -589,6 +589,42 @@ LogicalResult LinearAttentionOp::verify() {
 // AttentionOp
 //===----------------------------------------------------------------------===//
 
+/// The score modifiers of ssm.attention and ssm.attention_step: `softcap`
+/// positive when given, ALiBi slopes [H] or [B, H] and sinks [H] in f32 (or
+/// the f64 of an f64 program).
+static LogicalResult checkAttentionScores(Operation *op, DimEnv &env,
+                                          FloatAttr softcap, Value slopes,
+                                          Value sinks, Type elt) {
+  if (softcap && !(softcap.getValueAsDouble() > 0))
+    return op->emitOpError() << "'softcap' must be positive (absent: no "
+                                "capping), got "
+                             << softcap.getValueAsDouble();
+  Type want = elt.isF64() ? elt : Float32Type::get(op->getContext());
+  for (auto [name, v] : {std::pair<StringRef, Value>{"alibi_slopes", slopes},
+                         {"sinks", sinks}}) {
+    if (!v)
+      continue;
+    if (getElementTypeOrSelf(v.getType()) != want)
+      return op->emitOpError()
+             << "'" << name << "' must have element type " << want
+             << " (f32, or f64 in an f64 program), got "
+             << getElementTypeOrSelf(v.getType());
+  }
+  if (slopes) {
+    auto t = cast<ShapedType>(slopes.getType());
+    if (t.getRank() == 2) {
+      if (failed(env.check("alibi_slopes", t, {"B", "H"})))
+        return failure();
+    } else if (failed(env.check("alibi_slopes", t, {"H"}))) {
+      return failure();
+    }
+  }
+  if (sinks && failed(env.check("sinks", cast<ShapedType>(sinks.getType()),
+                                {"H"})))
+    return failure();
+  return success();
+}
+
 Type AttentionOp::getAccumulatorType() {
   return accumulatorTypeFor(getQ().getType().getElementType());
 }
@@ -605,7 +641,50 @@ LogicalResult AttentionOp::verify() {
     return failure();
   if (getWindow() && !getCausal())
     return emitOpError() << "a sliding 'window' needs 'causal' (it keeps the "
-                            "w most recent keys of a causal mask)";
+                            "w most recent keys of a causal mask); without "
+                            "'causal' use 'window_left'/'window_right'";
+  if (getWindow() && getWindowLeft())
+    return emitOpError() << "'window' is 'window_left' + 1: give one of them";
+  if (getCausal() && getWindowRight() && *getWindowRight() != 0)
+    return emitOpError() << "'causal' sees no key right of the query: "
+                            "'window_right' must be absent or 0 with it";
+  if (failed(checkAttentionScores(getOperation(), env, getSoftcapAttr(),
+                                  getAlibiSlopes(), getSinks(),
+                                  getQ().getType().getElementType())))
+    return failure();
+  if (static_cast<bool>(getCuSeqlensQ()) != static_cast<bool>(getCuSeqlensK()))
+    return emitOpError() << "packed sequences need both 'cu_seqlens_q' and "
+                            "'cu_seqlens_k'";
+  if (Value cuq = getCuSeqlensQ()) {
+    if (failed(checkPackedSequences(getOperation(), env, cuq)))
+      return failure();
+    auto ranked = [](Value v) { return cast<ShapedType>(v.getType()); };
+    if (ranked(getCuSeqlensK()).getRank() != 1)
+      return emitOpError() << "operand 'cu_seqlens_k' must have rank 1 "
+                              "[S + 1], got rank "
+                           << ranked(getCuSeqlensK()).getRank();
+    int64_t nq = ranked(cuq).getDimSize(0),
+            nk = ranked(getCuSeqlensK()).getDimSize(0);
+    if (!ShapedType::isDynamic(nq) && !ShapedType::isDynamic(nk) && nq != nk)
+      return emitOpError() << "'cu_seqlens_q' and 'cu_seqlens_k' must hold "
+                              "the same number of offsets, got "
+                           << nq << " and " << nk;
+    if (Value used = getSequsedK()) {
+      auto t = ranked(used);
+      if (t.getRank() != 1 ||
+          (!t.isDynamicDim(0) && !ShapedType::isDynamic(nq) &&
+           t.getDimSize(0) != nq - 1))
+        return emitOpError() << "operand 'seqused_k' must have shape [S] "
+                                "(one count per packed sequence), got "
+                             << formatShape(t.getShape());
+    }
+    if (Value a = getAlibiSlopes(); a && ranked(a).getRank() == 2)
+      return emitOpError() << "with packed sequences 'alibi_slopes' must be "
+                              "[H] (the batch holds one entry)";
+  } else if (Value used = getSequsedK()) {
+    if (failed(env.check("seqused_k", cast<ShapedType>(used.getType()), {"B"})))
+      return failure();
+  }
   Type elt = getQ().getType().getElementType();
   for (auto [name, v] : {std::pair<StringRef, Value>{"k", getK()},
                          {"v", getV()}, {"out", getOut()}})
@@ -917,6 +996,19 @@ LogicalResult AttentionStepOp::verify() {
   if (getRing() && getWindow())
     return emitOpError() << "a ring cache is its own window (the C most recent "
                             "tokens); 'window' must be absent with 'ring'";
+  if (static_cast<bool>(getPosition()) == static_cast<bool>(getPositions()))
+    return emitOpError() << "needs exactly one of 'position' (one for the "
+                            "batch) and 'positions' (one per batch entry)";
+  if (Value ps = getPositions())
+    if (failed(env.check("positions", cast<ShapedType>(ps.getType()), {"B"})))
+      return failure();
+  if (getRing() && getAlibiSlopes())
+    return emitOpError() << "ALiBi needs each slot's distance from the "
+                            "query, which a 'ring' cache does not keep";
+  if (failed(checkAttentionScores(getOperation(), env, getSoftcapAttr(),
+                                  getAlibiSlopes(), getSinks(),
+                                  getQ().getType().getElementType())))
+    return failure();
   if (failed(checkScale(getOperation(), getScaleAttr())))
     return failure();
   return checkStepTypes(

@@ -14,8 +14,16 @@
 // no score row or score tile exists, in memory or registers. With T > 1
 // every thread of the block runs the same keys (the block's range, masked
 // per query): the shuffles need their warp converged, and the emulator
-// (which runs a shuffle through block barriers) the whole block. Causal masks are bottom-right aligned,
-// with an optional window. As for selective_scan, the kernel names host
+// (which runs a shuffle through block barriers) the whole block. Queries
+// are bottom-right aligned to the keys (FlashAttention's convention) and
+// see the two-sided window [pos - left, pos + right] (causal: right = 0);
+// scores are capped (softcap), biased (ALiBi) per key, and a sink starts a
+// query's online softmax as a virtual key (max sink, sum 1). With seqused_k
+// a block's keys end at its batch entry's count; with packed sequences
+// (cu_seqlens_q/k) each thread finds its query's sequence by counting the
+// offsets at or below it, and aligns and windows within that sequence's
+// keys (a block's key range stays the union of its queries': both ends are
+// non-decreasing in the query). As for selective_scan, the kernel names host
 // buffers and ssm-gpu-stage-buffers stages them. f32/f16/bf16 operands,
 // static head sizes with d + dv <= 4096; other forms stay on the CPU
 // lowering.
@@ -95,7 +103,12 @@ public:
       : op(op), rw(rw), loc(op.getLoc()), d(d), dv(dv),
         scale(op.getScaleAttr() ? op.getScaleAttr().getValueAsDouble()
                                 : 1.0 / std::sqrt(double(d))),
-        causal(op.getCausal()), window(op.getWindow()), T(plan.T),
+        left(op.getLeftWindow()), right(op.getRightWindow()),
+        softcap(op.getSoftcapAttr()
+                    ? std::optional<double>(
+                          op.getSoftcapAttr().getValueAsDouble())
+                    : std::nullopt),
+        T(plan.T),
         Tk(plan.Tk), Q(kBlock / plan.T), Kd(AttentionPlan::share(d, plan.T)),
         Kv(AttentionPlan::share(dv, plan.T)) {}
 
@@ -112,7 +125,22 @@ private:
   void locateQuery(Value bid, Value tid, ValueRange shared);
   /// Visible keys [lo, hi) of query `qi`: causal is bottom-right aligned;
   /// both ends are non-decreasing in qi.
-  std::pair<Value, Value> keyRange(OpBuilder &bb, Value qi);
+  std::pair<Value, Value> keyRange(OpBuilder &bb, Value qi) {
+    QueryKeys r = keysOf(bb, qi);
+    return {r.lo, r.hi};
+  }
+  /// Query `qi`'s visible keys [lo, hi) and its key position pos (as a key
+  /// index): within its sequence (packed) or batch entry, pos = its index
+  /// there + the keys there - the queries there.
+  struct QueryKeys {
+    Value lo, hi, pos;
+  };
+  QueryKeys keysOf(OpBuilder &bb, Value qi);
+  /// Entry `at` of an integer buffer, as an index.
+  Value indexAt(OpBuilder &bb, Value mem, Value at) {
+    return arith::IndexCastOp::create(bb, loc, bb.getIndexType(),
+                                      memref::LoadOp::create(bb, loc, mem, at));
+  }
   /// The query's keys; the block's (its first query's lo to its last
   /// one's hi); the keys the thread walks (the block's with T > 1).
   void blockKeyRange();
@@ -155,15 +183,19 @@ private:
   Location loc;
   const int64_t d, dv;
   const double scale;
-  const bool causal;
-  const std::optional<uint64_t> window;
+  const std::optional<int64_t> left, right;
+  const std::optional<double> softcap;
   /// Threads per query, key rows per tile, queries per block, the
   /// thread's query and accumulator columns.
   const int64_t T, Tk, Q, Kd, Kv;
 
   // loadOperands() and planGrid().
-  Value q, k, v, out;
+  Value q, k, v, out, slopes, sinks, used, cuQ, cuK, S;
   Value Bsz, H, Lq, Hkv, Lk;
+  /// The keys of this block's batch entry (Lk, or seqused_k's count).
+  Value Lkb;
+  Value slope; ///< this thread's ALiBi slope
+  Value qpos;  ///< this thread's query position, as a key index
   Value c0, c1, group, cTk, cd, cdv;
   Value qBlocks, BH, blocks, H1;
   // locateQuery() and blockKeyRange().
@@ -196,6 +228,14 @@ void AttentionKernel::loadOperands() {
   q = toBuffer(rw, loc, op.getQ());
   k = toBuffer(rw, loc, op.getK());
   v = toBuffer(rw, loc, op.getV());
+  slopes = toBuffer(rw, loc, op.getAlibiSlopes());
+  sinks = toBuffer(rw, loc, op.getSinks());
+  used = toBuffer(rw, loc, op.getSequsedK());
+  cuQ = toBuffer(rw, loc, op.getCuSeqlensQ());
+  cuK = toBuffer(rw, loc, op.getCuSeqlensK());
+  if (cuQ)
+    S = arith::SubIOp::create(rw, loc, dimOf(rw, loc, cuQ, 0),
+                              cidx(rw, loc, 1));
   Bsz = dimOf(rw, loc, q, 0);
   H = dimOf(rw, loc, q, 1);
   Lq = dimOf(rw, loc, q, 2);
@@ -238,22 +278,73 @@ void AttentionKernel::locateQuery(Value bid, Value threadId,
   active = arith::AndIOp::create(
       rw, loc, blockActive,
       arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ult, i, Lq));
+  Lkb = Lk;
+  if (used && !cuQ) {
+    // Idle blocks read entry 0 (B > 0 when any block is active).
+    Value e = arith::SelectOp::create(rw, loc, blockActive, b, c0);
+    Value n = arith::IndexCastOp::create(
+        rw, loc, rw.getIndexType(), memref::LoadOp::create(rw, loc, used, e));
+    Lkb = arith::MinSIOp::create(rw, loc, Lk,
+                                 arith::MaxSIOp::create(rw, loc, c0, n));
+  }
+  if (slopes) {
+    Value hh = arith::SelectOp::create(rw, loc, blockActive, h, c0);
+    SmallVector<Value> at{hh};
+    if (cast<MemRefType>(slopes.getType()).getRank() == 2)
+      at.insert(at.begin(), arith::SelectOp::create(rw, loc, blockActive, b, c0));
+    slope = load32(rw, loc, slopes, at);
+  }
 }
 
-std::pair<Value, Value> AttentionKernel::keyRange(OpBuilder &bb, Value qi) {
-  Value lo = c0, hi = Lk;
-  if (causal) {
-    Value pos = arith::SubIOp::create(
-        bb, loc, arith::AddIOp::create(bb, loc, qi, Lk), Lq); // qi + Lk - Lq
-    Value end = arith::AddIOp::create(bb, loc, pos, c1);
-    hi = arith::MaxSIOp::create(bb, loc, c0,
-                                arith::MinSIOp::create(bb, loc, end, Lk));
-    if (window)
-      lo = arith::MaxSIOp::create(
-          bb, loc, c0,
-          arith::SubIOp::create(bb, loc, end, cidx(bb, loc, *window)));
+AttentionKernel::QueryKeys AttentionKernel::keysOf(OpBuilder &bb,
+                                                   Value qi) {
+  Value kStart = c0, kCount = Lkb, qStart = c0, qCount = Lq;
+  if (cuQ) {
+    // The sequence: the offsets past the first at or below qi. Offsets are
+    // clamped into the keys, so no read leaves them.
+    auto seq = scf::ForOp::create(
+        bb, loc, c1, S, c1, ValueRange{c0},
+        [&](OpBuilder &fb, Location fl, Value t, ValueRange n) {
+          Value in = arith::CmpIOp::create(fb, fl, arith::CmpIPredicate::sle,
+                                           indexAt(fb, cuQ, t), qi);
+          scf::YieldOp::create(
+              fb, fl,
+              ValueRange{arith::SelectOp::create(
+                  fb, fl, in, arith::AddIOp::create(fb, fl, n[0], c1), n[0])});
+        });
+    Value s = seq.getResult(0);
+    Value next = arith::AddIOp::create(bb, loc, s, c1);
+    qStart = indexAt(bb, cuQ, s);
+    qCount = arith::SubIOp::create(bb, loc, indexAt(bb, cuQ, next), qStart);
+    auto clampKeys = [&](Value x, Value floor) {
+      return arith::MinSIOp::create(bb, loc, Lk,
+                                    arith::MaxSIOp::create(bb, loc, floor, x));
+    };
+    kStart = clampKeys(indexAt(bb, cuK, s), c0);
+    kCount = arith::SubIOp::create(
+        bb, loc, clampKeys(indexAt(bb, cuK, next), kStart), kStart);
+    if (used)
+      kCount = arith::MinSIOp::create(
+          bb, loc, kCount,
+          arith::MaxSIOp::create(bb, loc, c0, indexAt(bb, used, s)));
   }
-  return {lo, hi};
+  Value pos = arith::SubIOp::create(
+      bb, loc,
+      arith::AddIOp::create(bb, loc, arith::SubIOp::create(bb, loc, qi, qStart),
+                            kCount),
+      qCount);
+  Value l0 = c0, l1 = kCount;
+  if (right)
+    l1 = arith::MinSIOp::create(
+        bb, loc, kCount,
+        arith::AddIOp::create(bb, loc, pos, cidx(bb, loc, *right + 1)));
+  if (left)
+    l0 = arith::MaxSIOp::create(
+        bb, loc, c0, arith::SubIOp::create(bb, loc, pos, cidx(bb, loc, *left)));
+  l1 = arith::MaxSIOp::create(bb, loc, l0, l1);
+  return {arith::AddIOp::create(bb, loc, kStart, l0),
+          arith::AddIOp::create(bb, loc, kStart, l1),
+          arith::AddIOp::create(bb, loc, kStart, pos)};
 }
 
 void AttentionKernel::blockKeyRange() {
@@ -264,7 +355,8 @@ void AttentionKernel::blockKeyRange() {
         rw, loc, arith::AddIOp::create(rw, loc, first, cidx(rw, loc, count - 1)),
         lastQuery);
   };
-  std::tie(lo, hi) = keyRange(rw, i);
+  QueryKeys own = keysOf(rw, i);
+  lo = own.lo, hi = own.hi, qpos = own.pos;
   blo = keyRange(rw, qFirst).first;
   bhi = keyRange(rw, lastOf(qFirst, Q)).second;
   bhi = arith::MaxSIOp::create(rw, loc, blo, bhi);
@@ -307,11 +399,23 @@ Value AttentionKernel::score(OpBuilder &bb, Location bl, Value jj) {
         bb, bl, sum,
         gpu::ShuffleOp::create(bb, bl, sum, off, kWarp, gpu::ShuffleMode::XOR)
             .getShuffleResult());
+  if (softcap)
+    sum = arith::MulFOp::create(
+        bb, bl,
+        math::TanhOp::create(
+            bb, bl, arith::MulFOp::create(bb, bl, sum, cf32(bb, bl, 1.0 / *softcap))),
+        cf32(bb, bl, *softcap));
   return sum;
 }
 
 scf::ForOp AttentionKernel::emitKeyTiles() {
+  // A sink starts the softmax as a virtual key: (max, sum) = (sink, 1).
   SmallVector<Value> carried{cf32(rw, loc, -3.0e38), cf32(rw, loc, 0)};
+  if (sinks) {
+    Value hh = arith::SelectOp::create(rw, loc, blockActive, h, c0);
+    carried[0] = load32(rw, loc, sinks, ValueRange{hh});
+    carried[1] = cf32(rw, loc, 1);
+  }
   carried.append(Kv, cf32(rw, loc, 0));
   return scf::ForOp::create(
       rw, loc, blo, bhi, cTk, carried,
@@ -364,6 +468,19 @@ SmallVector<Value> AttentionKernel::foldKeys(OpBuilder &tb, Location l,
       tb, l, a0, a1, c1, ml,
       [&](OpBuilder &bb, Location bl, Value jj, ValueRange st) {
         Value s = score(bb, bl, jj);
+        if (slopes) {
+          // - slope * |pos - j|
+          Value j = arith::AddIOp::create(bb, bl, j0, jj);
+          Value pos = qpos;
+          Value dist = arith::MaxSIOp::create(
+              bb, bl, arith::SubIOp::create(bb, bl, pos, j),
+              arith::SubIOp::create(bb, bl, j, pos));
+          Value df = arith::SIToFPOp::create(
+              bb, bl, bb.getF32Type(),
+              arith::IndexCastOp::create(bb, bl, bb.getI32Type(), dist));
+          s = arith::SubFOp::create(bb, bl, s,
+                                    arith::MulFOp::create(bb, bl, slope, df));
+        }
         Value m = st[0];
         Value mNew = arith::MaximumFOp::create(bb, bl, m, s);
         Value p = math::ExpOp::create(bb, bl, arith::SubFOp::create(bb, bl, s, mNew));
@@ -419,8 +536,15 @@ struct AttentionToGPU : OpRewritePattern<ssm::AttentionOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(ssm::AttentionOp op,
                                 PatternRewriter &rw) const override {
-    if (!gpuFloatOperands(op))
-      return rw.notifyMatchFailure(op, "the GPU kernels take f32, f16 or bf16 operands (f64 and packed sequences stay on the host)");
+    auto floatOk = [](Value v) {
+      if (!v)
+        return true;
+      Type e = getElementTypeOrSelf(v.getType());
+      return e.isF32() || e.isF16() || e.isBF16();
+    };
+    if (!floatOk(op.getQ()) || !floatOk(op.getK()) || !floatOk(op.getV()) ||
+        !floatOk(op.getAlibiSlopes()) || !floatOk(op.getSinks()))
+      return rw.notifyMatchFailure(op, "the GPU kernels take f32, f16 or bf16 operands (f64 stays on the host)");
     auto vTy = cast<RankedTensorType>(op.getV().getType());
     auto qTy = cast<RankedTensorType>(op.getQ().getType());
     if (vTy.isDynamicDim(3) || qTy.isDynamicDim(3))

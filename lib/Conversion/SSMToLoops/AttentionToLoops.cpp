@@ -12,7 +12,14 @@
 //
 // A decode step (static Lq below half a vector) would leave most lanes idle:
 // there each task is one query, with the head dimension in the lanes and a
-// horizontal sum per key.
+// horizontal sum per key. Packed sequences (cu_seqlens_q/k) and per-entry
+// key counts (seqused_k) take that one-query-per-task schedule too: each
+// query finds its sequence and its own key range.
+//
+// Scores follow FlashAttention: scale, then the softcap (c tanh(s / c)),
+// then the ALiBi bias -slope |pos - j|, over the keys of the two-sided
+// window [pos - left, pos + right]; sinks add exp(sink) to the softmax
+// denominator when the output is normalised.
 //
 //===----------------------------------------------------------------------===//
 
@@ -57,10 +64,12 @@ struct AttentionOperands {
       : op(op), rw(rw), loc(op.getLoc()),
         acc(cast<FloatType>(op.getAccumulatorType())),
         vw(laneCount(options.vectorBits, acc)),
-        vecTy(VectorType::get({vw}, acc)), causal(op.getCausal()),
-        window(op.getWindow()) {
+        vecTy(VectorType::get({vw}, acc)), left(op.getLeftWindow()),
+        right(op.getRightWindow()) {
     if (auto s = op.getScaleAttr())
       scaleAttr = s.getValueAsDouble();
+    if (auto c = op.getSoftcapAttr())
+      softcap = c.getValueAsDouble();
   }
 
   /// The operand buffers, their sizes and the output buffer.
@@ -76,6 +85,11 @@ struct AttentionOperands {
     kvHeads = dimOf(rw, loc, k, 1);
     kLen = dimOf(rw, loc, k, 2);
     valueDim = dimOf(rw, loc, v, 3);
+    slopes = toBuffer(rw, loc, op.getAlibiSlopes());
+    sinks = toBuffer(rw, loc, op.getSinks());
+    cuQ = toBuffer(rw, loc, op.getCuSeqlensQ());
+    cuK = toBuffer(rw, loc, op.getCuSeqlensK());
+    used = toBuffer(rw, loc, op.getSequsedK());
     outTy = op.getOut().getType();
     out = allocLike(rw, loc, outTy, {batch, heads, qLen, valueDim});
   }
@@ -93,6 +107,32 @@ struct AttentionOperands {
                      {"dv", valueDim, "dimension 3 of 'v'"}});
     c0 = arith::ConstantIndexOp::create(rw, loc, 0);
     c1 = arith::ConstantIndexOp::create(rw, loc, 1);
+    NamedDim dH{"H", heads, "dimension 1 of 'q'"};
+    if (sinks)
+      checkOperandDims(checks, rw, loc, sinks, "sinks", {dH});
+    if (slopes) {
+      if (cast<MemRefType>(slopes.getType()).getRank() == 2)
+        checkOperandDims(checks, rw, loc, slopes, "alibi_slopes", {dB, dH});
+      else
+        checkOperandDims(checks, rw, loc, slopes, "alibi_slopes", {dH});
+    }
+    if (cuQ) {
+      // B = 1 (verified when static) and offsets within the packed rows.
+      checks.requireEqual(batch, c1, "with packed sequences the batch size "
+                                     "B (dimension 0 of 'q') must be 1");
+      sequences = arith::SubIOp::create(rw, loc, dimOf(rw, loc, cuQ, 0), c1);
+      checks.requireEqual(arith::SubIOp::create(rw, loc, dimOf(rw, loc, cuK, 0), c1),
+                          sequences,
+                          "'cu_seqlens_k' must hold as many offsets as "
+                          "'cu_seqlens_q'");
+      checkPackedOffsets(checks, rw, loc, cuQ, sequences, qLen);
+      checkPackedOffsets(checks, rw, loc, cuK, sequences, kLen);
+      if (used)
+        checkOperandDims(checks, rw, loc, used, "seqused_k",
+                         {{"S", sequences, "the number of sequences"}});
+    } else if (used) {
+      checkOperandDims(checks, rw, loc, used, "seqused_k", {dB});
+    }
     if (!getConstantIntValue(kvHeads) || !getConstantIntValue(heads)) {
       // H must be a positive multiple of Hkv (Hkv = 0 reported as such).
       Value isZero = arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::eq,
@@ -116,6 +156,9 @@ struct AttentionOperands {
     std::optional<int64_t> staticQ = getConstantIntValue(qLen);
     return staticQ && *staticQ * 2 < vw;
   }
+  /// Whether each query needs its own key range: packed sequences or
+  /// per-entry key counts.
+  bool needsQueryRows() const { return cuQ || used; }
 
 protected:
   /// Opens the `if` over the shape checks and, in it, the parallel loop
@@ -132,6 +175,46 @@ protected:
     return guard;
   }
 
+  /// A constant of the accumulator type, splat when `like` is a vector.
+  Value constLike(OpBuilder &b, Location loc, Value like, double x) const {
+    if (auto vt = dyn_cast<VectorType>(like.getType()))
+      return arith::ConstantOp::create(
+          b, loc, vt, DenseElementsAttr::get(vt, b.getFloatAttr(acc, x)));
+    return arith::ConstantOp::create(b, loc, b.getFloatAttr(acc, x));
+  }
+
+  /// softcap * tanh(s / softcap) (s itself without a softcap); s a scalar
+  /// or a vector of scores.
+  Value capScore(OpBuilder &b, Location loc, Value s) const {
+    if (!softcap)
+      return s;
+    Value t = math::TanhOp::create(
+        b, loc, arith::MulFOp::create(b, loc, s,
+                                      constLike(b, loc, s, 1.0 / *softcap)));
+    return arith::MulFOp::create(b, loc, t, constLike(b, loc, s, *softcap));
+  }
+
+  /// The ALiBi slope of (bi, h), as the accumulator type.
+  Value slopeOf(OpBuilder &b, Location loc, Value bi, Value h) const {
+    SmallVector<Value> at{h};
+    if (cast<MemRefType>(slopes.getType()).getRank() == 2)
+      at.insert(at.begin(), bi);
+    return castFloat(b, loc, memref::LoadOp::create(b, loc, slopes, at), acc);
+  }
+
+  /// The running (max, sum) the online softmax starts from: (-inf, 0), or
+  /// with a sink the virtual key itself (sink_h, 1), which adds exp(sink_h)
+  /// to the denominator and nothing to the output.
+  std::pair<Value, Value> softmaxStart(OpBuilder &b, Location loc, Value h,
+                                       Value like) const {
+    if (!sinks)
+      return {constLike(b, loc, like, -INFINITY), constLike(b, loc, like, 0)};
+    Value sk = castFloat(b, loc, memref::LoadOp::create(b, loc, sinks, h), acc);
+    if (isa<VectorType>(like.getType()))
+      sk = vector::BroadcastOp::create(b, loc, like.getType(), sk);
+    return {sk, constLike(b, loc, like, 1)};
+  }
+
   /// The key/value head that query head `h` reads (grouped-query attention).
   Value kvHead(OpBuilder &b, Location loc, Value h) const {
     Value group = arith::DivUIOp::create(b, loc, heads, kvHeads);
@@ -145,11 +228,13 @@ public:
   FloatType acc;
   int64_t vw;
   VectorType vecTy;
-  bool causal;
-  std::optional<int64_t> window;
-  std::optional<double> scaleAttr;
+  /// The two-sided window (std::nullopt: unbounded), causal included.
+  std::optional<int64_t> left, right;
+  std::optional<double> scaleAttr, softcap;
 
   Value q, k, v;
+  /// Optional operands: ALiBi slopes, sinks, packed offsets, key counts.
+  Value slopes, sinks, cuQ, cuK, used, sequences;
   Value batch, heads, qLen, headDim, kvHeads, kLen, valueDim;
   RankedTensorType outTy;
   Value out;
@@ -183,32 +268,70 @@ private:
     Value lo, hi;
     visibleKeys(b, loc, lo, hi);
     scale = attentionScale(b, loc, acc, scaleAttr, headDim);
+    if (slopes)
+      slope = slopeOf(b, loc, bi, h);
     allocAccumulator(b, loc);
+    auto [m0, l0] = softmaxStart(b, loc, h, cst(b, loc, 0));
     auto keys = scf::ForOp::create(
-        b, loc, lo, hi, c1, ValueRange{cst(b, loc, -INFINITY), cst(b, loc, 0)},
+        b, loc, lo, hi, c1, ValueRange{m0, l0},
         [&](OpBuilder &b, Location loc, Value j, ValueRange ml) {
           emitKey(b, loc, j, ml);
         });
     storeOutput(b, loc, keys.getResult(1));
   }
 
-  /// Visible keys [lo, hi): causal rows are aligned to the end.
+  /// Visible keys [lo, hi): those of the query's sequence (or batch
+  /// entry) within [pos - left, pos + right], pos the query's key position
+  /// aligned to the end of its keys; sets posG, pos as a key index.
   void visibleKeys(OpBuilder &b, Location loc, Value &lo, Value &hi) {
-    lo = c0;
-    hi = kLen;
-    if (!causal)
-      return;
-    Value pos = arith::SubIOp::create(
-        b, loc, arith::AddIOp::create(b, loc, i, kLen), qLen);
-    Value end = arith::AddIOp::create(b, loc, pos, c1);
-    hi = arith::MaxSIOp::create(
-        b, loc, c0, arith::MinSIOp::create(b, loc, end, kLen));
-    if (window) {
-      Value w = arith::ConstantIndexOp::create(b, loc, *window);
-      lo = arith::MaxSIOp::create(
-          b, loc, c0, arith::SubIOp::create(b, loc, end, w));
-      lo = arith::MinSIOp::create(b, loc, lo, hi);
+    Value kStart = c0, kCount = kLen, qStart = c0, qCount = qLen, entry = bi;
+    if (cuQ) {
+      // The query's sequence: the offsets past the first at or below i.
+      auto seq = scf::ForOp::create(
+          b, loc, c1, sequences, c1, ValueRange{c0},
+          [&](OpBuilder &b, Location loc, Value t, ValueRange n) {
+            Value in = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle,
+                                             packedOffset(b, loc, cuQ, t), i);
+            scf::YieldOp::create(
+                b, loc,
+                ValueRange{arith::SelectOp::create(
+                    b, loc, in, arith::AddIOp::create(b, loc, n[0], c1), n[0])});
+          });
+      entry = seq.getResult(0);
+      Value next = arith::AddIOp::create(b, loc, entry, c1);
+      qStart = packedOffset(b, loc, cuQ, entry);
+      qCount = arith::SubIOp::create(b, loc, packedOffset(b, loc, cuQ, next),
+                                     qStart);
+      kStart = packedOffset(b, loc, cuK, entry);
+      kCount = arith::SubIOp::create(b, loc, packedOffset(b, loc, cuK, next),
+                                     kStart);
     }
+    if (used)
+      kCount = arith::MinSIOp::create(
+          b, loc, kCount,
+          arith::MaxSIOp::create(b, loc, c0,
+                                 packedOffset(b, loc, used, entry)));
+    Value pos = arith::SubIOp::create(
+        b, loc,
+        arith::AddIOp::create(b, loc, arith::SubIOp::create(b, loc, i, qStart),
+                              kCount),
+        qCount);
+    Value l0 = c0, l1 = kCount;
+    if (left)
+      l0 = arith::MaxSIOp::create(
+          b, loc, c0,
+          arith::SubIOp::create(b, loc, pos,
+                                arith::ConstantIndexOp::create(b, loc, *left)));
+    if (right)
+      l1 = arith::MinSIOp::create(
+          b, loc, kCount,
+          arith::AddIOp::create(
+              b, loc, pos,
+              arith::ConstantIndexOp::create(b, loc, *right + 1)));
+    l1 = arith::MaxSIOp::create(b, loc, l0, l1);
+    lo = arith::AddIOp::create(b, loc, kStart, l0);
+    hi = arith::AddIOp::create(b, loc, kStart, l1);
+    posG = arith::AddIOp::create(b, loc, kStart, pos);
   }
 
   /// The value accumulator: valueBlocks vectors on the stack, zeroed.
@@ -251,7 +374,7 @@ private:
     scf::YieldOp::create(b, loc, ValueRange{m, l});
   }
 
-  /// s = scale * q_i . k_j
+  /// s = scale * q_i . k_j, capped, with the ALiBi bias
   Value score(OpBuilder &b, Location loc, Value j) {
     auto dot = scf::ForOp::create(
         b, loc, c0, headBlocks, c1, ValueRange{zeroVec(b, loc, acc)},
@@ -265,7 +388,17 @@ private:
         });
     Value s = vector::ReductionOp::create(
         b, loc, vector::CombiningKind::ADD, dot.getResult(0));
-    return arith::MulFOp::create(b, loc, s, scale);
+    s = capScore(b, loc, arith::MulFOp::create(b, loc, s, scale));
+    if (!slopes)
+      return s;
+    // - slope * |pos - j|
+    Value dist = arith::IndexCastOp::create(
+        b, loc, b.getI64Type(),
+        arith::MaxSIOp::create(b, loc, arith::SubIOp::create(b, loc, posG, j),
+                               arith::SubIOp::create(b, loc, j, posG)));
+    Value df = arith::SIToFPOp::create(b, loc, acc, dist);
+    return arith::SubFOp::create(b, loc, s,
+                                 arith::MulFOp::create(b, loc, slope, df));
   }
 
   /// o_i = acc / l (zero when no key is visible).
@@ -317,8 +450,8 @@ private:
   Value cvw, headBlocks, valueBlocks;
   // The query being emitted: batch entry, head, position, key/value head;
   // its score scale and value accumulator.
-  Value bi, h, i, hk;
-  Value scale, accBuf;
+  Value bi, h, i, hk, posG;
+  Value scale, slope, accBuf;
 };
 
 /// The FlashAttention recurrence with the queries of a block as vector
@@ -353,6 +486,8 @@ private:
         b, loc, arith::SubIOp::create(b, loc, qLen, i0), cvw);
     qMask = vector::CreateMaskOp::create(b, loc, maskTy, ValueRange{nq});
     keyRange(b, loc, nq);
+    if (slopes)
+      slopeV = bcast(b, loc, slopeOf(b, loc, bi, h));
     Value scale = attentionScale(b, loc, acc, scaleAttr, headDim);
     Value scaleV = bcast(b, loc, scale);
     loadQueries(b, loc, scaleV);
@@ -361,18 +496,18 @@ private:
     // Blocks of vw keys: scores of every (query lane, key) pair of the
     // block by broadcast FMAs along d, one online-softmax update per
     // block, then the value accumulation, all lane-wise.
+    auto [m0, l0] = softmaxStart(b, loc, h, splat(b, loc, 0));
     auto keys = scf::ForOp::create(
-        b, loc, jStart, jEnd, cvw,
-        ValueRange{splat(b, loc, -INFINITY), splat(b, loc, 0)},
+        b, loc, jStart, jEnd, cvw, ValueRange{m0, l0},
         [&](OpBuilder &b, Location loc, Value j0, ValueRange ml) {
           emitKeyBlock(b, loc, j0, ml);
         });
     storeOutputs(b, loc, keys.getResult(1));
   }
 
-  /// Key position of each lane's query (causal rows are aligned to the end
-  /// of the keys) and the block's key range: from the first lane's lo to
-  /// the last active lane's hi.
+  /// Key position of each lane's query (aligned to the end of the keys)
+  /// and the block's key range: from the first lane's lo to the last
+  /// active lane's hi.
   void keyRange(OpBuilder &b, Location loc, Value nq) {
     Value shift = arith::SubIOp::create(b, loc, kLen, qLen);
     Value lanes = vector::StepOp::create(b, loc, idxVecTy);
@@ -382,24 +517,24 @@ private:
             b, loc, idxVecTy, arith::AddIOp::create(b, loc, i0, shift)));
     jStart = c0;
     jEnd = kLen;
-    if (!causal)
-      return;
-    Value lastPos = arith::AddIOp::create(
-        b, loc,
-        arith::AddIOp::create(b, loc, i0,
-                              arith::SubIOp::create(b, loc, nq, c1)),
-        shift);
-    jEnd = arith::MaxSIOp::create(
-        b, loc, c0,
-        arith::MinSIOp::create(
-            b, loc, arith::AddIOp::create(b, loc, lastPos, c1), kLen));
-    if (window) {
+    if (right) {
+      Value lastPos = arith::AddIOp::create(
+          b, loc,
+          arith::AddIOp::create(b, loc, i0,
+                                arith::SubIOp::create(b, loc, nq, c1)),
+          shift);
+      jEnd = arith::MaxSIOp::create(
+          b, loc, c0,
+          arith::MinSIOp::create(
+              b, loc,
+              arith::AddIOp::create(b, loc, lastPos, idx(b, loc, *right + 1)),
+              kLen));
+    }
+    if (left) {
       Value firstPos = arith::AddIOp::create(b, loc, i0, shift);
       jStart = arith::MaxSIOp::create(
           b, loc, c0,
-          arith::SubIOp::create(
-              b, loc, arith::AddIOp::create(b, loc, firstPos, c1),
-              idx(b, loc, *window)));
+          arith::SubIOp::create(b, loc, firstPos, idx(b, loc, *left)));
       jStart = arith::MinSIOp::create(b, loc, jStart, jEnd);
     }
   }
@@ -444,7 +579,23 @@ private:
     SmallVector<Value> scores;
     Value mNew = ml[0];
     for (int64_t jj = 0; jj < vw; ++jj) {
-      scores.push_back(sel(b, loc, visible[jj], dots.getResult(jj), negInf));
+      Value sc = capScore(b, loc, dots.getResult(jj));
+      if (slopes) {
+        // - slope * |pos - j| per lane.
+        Value j = arith::AddIOp::create(b, loc, j0, idx(b, loc, jj));
+        Value diff = arith::SubIOp::create(
+            b, loc, posVec, vector::BroadcastOp::create(b, loc, idxVecTy, j));
+        Value neg = arith::SubIOp::create(
+            b, loc, vector::BroadcastOp::create(b, loc, idxVecTy, c0), diff);
+        Value dist = arith::IndexCastOp::create(
+            b, loc, VectorType::get({vw}, b.getI64Type()),
+            arith::MaxSIOp::create(b, loc, diff, neg));
+        sc = arith::SubFOp::create(
+            b, loc, sc,
+            arith::MulFOp::create(b, loc, slopeV,
+                                  arith::SIToFPOp::create(b, loc, vecTy, dist)));
+      }
+      scores.push_back(sel(b, loc, visible[jj], sc, negInf));
       mNew = arith::MaximumFOp::create(b, loc, mNew, scores.back());
     }
     Value none = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, mNew,
@@ -481,20 +632,21 @@ private:
       Value vis = arith::CmpIOp::create(
           b, loc, arith::CmpIPredicate::slt, jv,
           vector::BroadcastOp::create(b, loc, idxVecTy, jEnd));
-      if (causal) {
+      if (right) {
+        Value hiV = arith::AddIOp::create(
+            b, loc, posVec,
+            vector::BroadcastOp::create(b, loc, idxVecTy, idx(b, loc, *right)));
         vis = arith::AndIOp::create(
             b, loc, vis,
-            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, jv,
-                                  posVec));
-        if (window) {
-          Value lo = arith::SubIOp::create(
-              b, loc, posVec,
-              vector::BroadcastOp::create(b, loc, idxVecTy,
-                                          idx(b, loc, *window - 1)));
-          vis = arith::AndIOp::create(
-              b, loc, vis,
-              arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, jv, lo));
-        }
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, jv, hiV));
+      }
+      if (left) {
+        Value loV = arith::SubIOp::create(
+            b, loc, posVec,
+            vector::BroadcastOp::create(b, loc, idxVecTy, idx(b, loc, *left)));
+        vis = arith::AndIOp::create(
+            b, loc, vis,
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, jv, loV));
       }
       visible.push_back(vis);
     }
@@ -587,7 +739,7 @@ private:
   // the block's key range and the last key; the transposed scaled queries
   // (qt), the accumulator (ot) and the lane map of their transfers.
   Value bi, h, i0, hk, qMask;
-  Value posVec, jStart, jEnd, lastKey;
+  Value posVec, jStart, jEnd, lastKey, slopeV;
   Value qt, ot;
   AffineMap laneMap;
 };
@@ -602,8 +754,9 @@ struct AttentionToLoops : OpRewritePattern<ssm::AttentionOp> {
     a.loadOperands();
     RuntimeShapeChecks checks(rw, a.loc, op);
     a.checkShapes(checks);
-    scf::IfOp guard = a.isDecodeStep() ? DecodeStepEmitter(a).emit(checks)
-                                       : QueryBlockEmitter(a).emit(checks);
+    scf::IfOp guard = a.isDecodeStep() || a.needsQueryRows()
+                          ? DecodeStepEmitter(a).emit(checks)
+                          : QueryBlockEmitter(a).emit(checks);
     rw.setInsertionPointAfter(guard);
     rw.replaceOp(op, toTensor(rw, a.loc, a.outTy, a.out));
     return success();

@@ -44,3 +44,36 @@ func.func @decode_query(%q: tensor<1x4x1x16xf32>, %k: tensor<1x4x100x16xf32>) ->
       : (tensor<1x4x1x16xf32>, tensor<1x4x100x16xf32>, tensor<1x4x100x16xf32>) -> tensor<1x4x1x16xf32>
   return %o : tensor<1x4x1x16xf32>
 }
+
+// flash-attention's score options on the query-block schedule: softcap
+// (tanh after the scale), the ALiBi bias -slope |pos - j| per lane, the
+// two-sided window as two lane masks, and a sink as the running max and sum
+// the softmax starts from (sink, 1).
+// CHECK-LABEL: func.func @options
+// CHECK: %[[SLOPE:.*]] = memref.load %{{.*}}[%{{.*}}] : memref<4xf32>
+// CHECK: %[[SINK:.*]] = memref.load %{{.*}}[%{{.*}}] : memref<4xf32>
+// CHECK: %[[M0:.*]] = vector.broadcast %[[SINK]] : f32 to vector<16xf32>
+// CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c16 iter_args(%{{.*}} = %[[M0]], %{{.*}} = %cst{{.*}}) -> (vector<16xf32>, vector<16xf32>)
+// CHECK: arith.cmpi sle
+// CHECK: arith.cmpi sge
+// CHECK: math.tanh {{.*}} : vector<16xf32>
+// CHECK: arith.maxsi {{.*}} : vector<16xindex>
+// CHECK: arith.sitofp {{.*}} : vector<16xi64> to vector<16xf32>
+func.func @options(%q: tensor<1x4x40x16xf32>, %k: tensor<1x2x40x16xf32>, %s: tensor<4xf32>) -> tensor<1x4x40x16xf32> {
+  %o = ssm.attention %q, %k, %k alibi_slopes(%s) sinks(%s) {window_left = 5 : i64, window_right = 2 : i64, softcap = 20.0}
+      : (tensor<1x4x40x16xf32>, tensor<1x2x40x16xf32>, tensor<1x2x40x16xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<1x4x40x16xf32>
+  return %o : tensor<1x4x40x16xf32>
+}
+
+// Packed sequences: one task per query, which counts the offsets at or
+// below it to find its sequence and reads that sequence's key range.
+// CHECK-LABEL: func.func @packed
+// CHECK: scf.parallel (%{{.*}}, %{{.*}}, %[[I:.*]]) = (%c0, %c0, %c0) to (%c1, %c4, %c30)
+// CHECK: scf.for %{{.*}} = %c1 to %{{.*}} step %c1 iter_args(%{{.*}} = %c0) -> (index)
+// CHECK: arith.cmpi sle, %{{.*}}, %[[I]] : index
+// CHECK: vector.reduction <add>
+func.func @packed(%q: tensor<1x4x30x16xf32>, %k: tensor<1x2x50x16xf32>, %cq: tensor<4xi32>, %ck: tensor<4xi32>) -> tensor<1x4x30x16xf32> {
+  %o = ssm.attention %q, %k, %k causal cu_seqlens_q(%cq) cu_seqlens_k(%ck)
+      : (tensor<1x4x30x16xf32>, tensor<1x2x50x16xf32>, tensor<1x2x50x16xf32>, tensor<4xi32>, tensor<4xi32>) -> tensor<1x4x30x16xf32>
+  return %o : tensor<1x4x30x16xf32>
+}

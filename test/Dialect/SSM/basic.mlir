@@ -226,6 +226,27 @@ func.func @attention_forms(%q: tensor<2x4x16x8xf32>, %k2: tensor<2x2x16x8xf32>, 
   return
 }
 
+// flash-attention's options: a two-sided window, softcap, ALiBi, sinks,
+// packed sequences and per-entry key counts; a step with a position per
+// batch entry.
+// CHECK-LABEL: func.func @attention_options
+// CHECK: ssm.attention %{{.*}}, %{{.*}}, %{{.*}} alibi_slopes(%{{.*}}) sinks(%{{.*}}) {softcap = 3.000000e+01 : f64, window_left = 3 : i64, window_right = 2 : i64} : (tensor<2x4x16x8xf32>, tensor<2x2x16x8xf32>, tensor<2x2x16x6xf32>, tensor<2x4xf32>, tensor<4xf32>) -> tensor<2x4x16x6xf32>
+// CHECK: ssm.attention %{{.*}}, %{{.*}}, %{{.*}} causal cu_seqlens_q(%{{.*}}) cu_seqlens_k(%{{.*}}) seqused_k(%{{.*}}) {window_left = 0 : i64} : (tensor<1x4x?x8xbf16>, tensor<1x4x?x8xbf16>, tensor<1x4x?x8xbf16>, tensor<?xi32>, tensor<?xi32>, tensor<?xi64>) -> tensor<1x4x?x8xbf16>
+// CHECK: ssm.attention_step %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} positions(%{{.*}}) alibi_slopes(%{{.*}}) sinks(%{{.*}}) {softcap = 5.000000e+00 : f64, window = 8 : i64} : (tensor<2x4x8xf32>, tensor<2x2x8xf32>, tensor<2x2x8xf32>, tensor<2x2x32x8xf32>, tensor<2x2x32x8xf32>, tensor<2xi32>, tensor<4xf32>, tensor<4xf32>) -> (tensor<2x4x8xf32>, tensor<2x2x32x8xf32>, tensor<2x2x32x8xf32>)
+func.func @attention_options(%q: tensor<2x4x16x8xf32>, %k: tensor<2x2x16x8xf32>, %v: tensor<2x2x16x6xf32>,
+    %slopes: tensor<2x4xf32>, %sinks: tensor<4xf32>, %pq: tensor<1x4x?x8xbf16>, %cu: tensor<?xi32>,
+    %used: tensor<?xi64>, %sq: tensor<2x4x8xf32>, %sk: tensor<2x2x8xf32>, %cache: tensor<2x2x32x8xf32>,
+    %pos: tensor<2xi32>) {
+  %a = ssm.attention %q, %k, %v alibi_slopes(%slopes) sinks(%sinks) {window_left = 3 : i64, window_right = 2 : i64, softcap = 30.0}
+      : (tensor<2x4x16x8xf32>, tensor<2x2x16x8xf32>, tensor<2x2x16x6xf32>, tensor<2x4xf32>, tensor<4xf32>) -> tensor<2x4x16x6xf32>
+  %b = ssm.attention %pq, %pq, %pq causal cu_seqlens_q(%cu) cu_seqlens_k(%cu) seqused_k(%used) {window_left = 0 : i64}
+      : (tensor<1x4x?x8xbf16>, tensor<1x4x?x8xbf16>, tensor<1x4x?x8xbf16>, tensor<?xi32>, tensor<?xi32>, tensor<?xi64>) -> tensor<1x4x?x8xbf16>
+  %o, %k1, %v1 = ssm.attention_step %sq, %sk, %sk, %cache, %cache positions(%pos) alibi_slopes(%sinks) sinks(%sinks) {window = 8 : i64, softcap = 5.0}
+      : (tensor<2x4x8xf32>, tensor<2x2x8xf32>, tensor<2x2x8xf32>, tensor<2x2x32x8xf32>, tensor<2x2x32x8xf32>, tensor<2xi32>, tensor<4xf32>, tensor<4xf32>)
+      -> (tensor<2x4x8xf32>, tensor<2x2x32x8xf32>, tensor<2x2x32x8xf32>)
+  return
+}
+
 // Decode steps.
 // CHECK-LABEL: func.func @steps
 // CHECK: ssm.selective_scan_step %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} D(%{{.*}}) z(%{{.*}}) delta_bias(%{{.*}}) delta_softplus : (tensor<2x8xf32>, tensor<2x8xf32>, tensor<8x4xf32>, tensor<2x2x4xf32>, tensor<2x4xf32>, tensor<2x8x4xf32>, tensor<8xf32>, tensor<2x8xf32>, tensor<8xf32>) -> (tensor<2x8xf32>, tensor<2x8x4xf32>)

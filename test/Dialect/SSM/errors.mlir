@@ -651,7 +651,7 @@ func.func @att_zero_kv_heads(%q: tensor<1x6x16x8xf32>, %k: tensor<1x0x16x8xf32>)
 // -----
 
 func.func @att_window_needs_causal(%q: tensor<1x4x16x8xf32>) {
-  // expected-error @+1 {{a sliding 'window' needs 'causal' (it keeps the w most recent keys of a causal mask)}}
+  // expected-error @+1 {{a sliding 'window' needs 'causal' (it keeps the w most recent keys of a causal mask); without 'causal' use 'window_left'/'window_right'}}
   %o = ssm.attention %q, %q, %q {window = 4 : i64} : (tensor<1x4x16x8xf32>, tensor<1x4x16x8xf32>, tensor<1x4x16x8xf32>) -> tensor<1x4x16x8xf32>
   return
 }
@@ -661,6 +661,86 @@ func.func @att_window_needs_causal(%q: tensor<1x4x16x8xf32>) {
 func.func @att_window_positive(%q: tensor<1x4x16x8xf32>) {
   // expected-error @+1 {{attribute 'window' failed to satisfy constraint: 64-bit signless integer attribute whose value is positive}}
   %o = ssm.attention %q, %q, %q causal {window = 0 : i64} : (tensor<1x4x16x8xf32>, tensor<1x4x16x8xf32>, tensor<1x4x16x8xf32>) -> tensor<1x4x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @att_window_and_left(%q: tensor<1x4x16x8xf32>) {
+  // expected-error @+1 {{'window' is 'window_left' + 1: give one of them}}
+  %o = ssm.attention %q, %q, %q causal {window = 4 : i64, window_left = 3 : i64} : (tensor<1x4x16x8xf32>, tensor<1x4x16x8xf32>, tensor<1x4x16x8xf32>) -> tensor<1x4x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @att_causal_right(%q: tensor<1x4x16x8xf32>) {
+  // expected-error @+1 {{'causal' sees no key right of the query: 'window_right' must be absent or 0 with it}}
+  %o = ssm.attention %q, %q, %q causal {window_right = 2 : i64} : (tensor<1x4x16x8xf32>, tensor<1x4x16x8xf32>, tensor<1x4x16x8xf32>) -> tensor<1x4x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @att_window_left_negative(%q: tensor<1x4x16x8xf32>) {
+  // expected-error @+1 {{attribute 'window_left' failed to satisfy constraint: 64-bit signless integer attribute whose value is non-negative}}
+  %o = ssm.attention %q, %q, %q {window_left = -1 : i64} : (tensor<1x4x16x8xf32>, tensor<1x4x16x8xf32>, tensor<1x4x16x8xf32>) -> tensor<1x4x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @att_softcap(%q: tensor<1x4x16x8xf32>) {
+  // expected-error @+1 {{'softcap' must be positive (absent: no capping), got 0.000000e+00}}
+  %o = ssm.attention %q, %q, %q {softcap = 0.0} : (tensor<1x4x16x8xf32>, tensor<1x4x16x8xf32>, tensor<1x4x16x8xf32>) -> tensor<1x4x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @att_alibi_shape(%q: tensor<1x4x16x8xf32>, %s: tensor<3xf32>) {
+  // expected-error @+1 {{operand 'alibi_slopes' must have shape [H] = [4], got [3] (H = 4 from 'q')}}
+  %o = ssm.attention %q, %q, %q alibi_slopes(%s)  : (tensor<1x4x16x8xf32>, tensor<1x4x16x8xf32>, tensor<1x4x16x8xf32>, tensor<3xf32>) -> tensor<1x4x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @att_alibi_type(%q: tensor<1x4x16x8xf32>, %s: tensor<4xf16>) {
+  // expected-error @+1 {{'alibi_slopes' must have element type 'f32' (f32, or f64 in an f64 program), got 'f16'}}
+  %o = ssm.attention %q, %q, %q alibi_slopes(%s)  : (tensor<1x4x16x8xf32>, tensor<1x4x16x8xf32>, tensor<1x4x16x8xf32>, tensor<4xf16>) -> tensor<1x4x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @att_sinks_shape(%q: tensor<1x4x16x8xf32>, %s: tensor<1x4xf32>) {
+  // expected-error @+1 {{operand 'sinks' must have rank 1 [H], got rank 2}}
+  %o = ssm.attention %q, %q, %q sinks(%s)  : (tensor<1x4x16x8xf32>, tensor<1x4x16x8xf32>, tensor<1x4x16x8xf32>, tensor<1x4xf32>) -> tensor<1x4x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @att_packed_one_side(%q: tensor<1x4x16x8xf32>, %c: tensor<3xi32>) {
+  // expected-error @+1 {{packed sequences need both 'cu_seqlens_q' and 'cu_seqlens_k'}}
+  %o = ssm.attention %q, %q, %q cu_seqlens_q(%c)  : (tensor<1x4x16x8xf32>, tensor<1x4x16x8xf32>, tensor<1x4x16x8xf32>, tensor<3xi32>) -> tensor<1x4x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @att_packed_counts(%q: tensor<1x4x16x8xf32>, %c: tensor<3xi32>, %d: tensor<4xi32>) {
+  // expected-error @+1 {{'cu_seqlens_q' and 'cu_seqlens_k' must hold the same number of offsets, got 3 and 4}}
+  %o = ssm.attention %q, %q, %q cu_seqlens_q(%c) cu_seqlens_k(%d)  : (tensor<1x4x16x8xf32>, tensor<1x4x16x8xf32>, tensor<1x4x16x8xf32>, tensor<3xi32>, tensor<4xi32>) -> tensor<1x4x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @att_seqused_shape(%q: tensor<1x4x16x8xf32>, %u: tensor<2xi32>) {
+  // expected-error @+1 {{operand 'seqused_k' must have shape [B] = [1], got [2] (B = 1 from 'q')}}
+  %o = ssm.attention %q, %q, %q seqused_k(%u)  : (tensor<1x4x16x8xf32>, tensor<1x4x16x8xf32>, tensor<1x4x16x8xf32>, tensor<2xi32>) -> tensor<1x4x16x8xf32>
   return
 }
 
@@ -1282,6 +1362,56 @@ func.func @ss_cu_states(%u: tensor<1x4x8xf32>, %A: tensor<4x2xf32>, %B: tensor<1
 func.func @attention_step_ring_and_window(%q: tensor<1x2x4xf32>, %kc: tensor<1x2x3x4xf32>, %pos: index) -> tensor<1x2x4xf32> {
   // expected-error @+1 {{a ring cache is its own window (the C most recent tokens); 'window' must be absent with 'ring'}}
   %o, %k1, %v1 = ssm.attention_step %q, %q, %q, %kc, %kc, %pos {ring, window = 2 : i64}
+      : (tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x3x4xf32>,
+         tensor<1x2x3x4xf32>, index) -> (tensor<1x2x4xf32>, tensor<1x2x3x4xf32>, tensor<1x2x3x4xf32>)
+  return %o : tensor<1x2x4xf32>
+}
+
+// -----
+
+func.func @attention_step_two_positions(%q: tensor<1x2x4xf32>, %kc: tensor<1x2x3x4xf32>, %pos: index, %ps: tensor<1xi32>) -> tensor<1x2x4xf32> {
+  // expected-error @+1 {{needs exactly one of 'position' (one for the batch) and 'positions' (one per batch entry)}}
+  %o, %k1, %v1 = ssm.attention_step %q, %q, %q, %kc, %kc, %pos positions(%ps)
+      : (tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x3x4xf32>,
+         tensor<1x2x3x4xf32>, index, tensor<1xi32>) -> (tensor<1x2x4xf32>, tensor<1x2x3x4xf32>, tensor<1x2x3x4xf32>)
+  return %o : tensor<1x2x4xf32>
+}
+
+// -----
+
+func.func @attention_step_no_position(%q: tensor<1x2x4xf32>, %kc: tensor<1x2x3x4xf32>) -> tensor<1x2x4xf32> {
+  // expected-error @+1 {{needs exactly one of 'position' (one for the batch) and 'positions' (one per batch entry)}}
+  %o, %k1, %v1 = ssm.attention_step %q, %q, %q, %kc, %kc
+      : (tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x3x4xf32>,
+         tensor<1x2x3x4xf32>) -> (tensor<1x2x4xf32>, tensor<1x2x3x4xf32>, tensor<1x2x3x4xf32>)
+  return %o : tensor<1x2x4xf32>
+}
+
+// -----
+
+func.func @attention_step_positions_shape(%q: tensor<1x2x4xf32>, %kc: tensor<1x2x3x4xf32>, %ps: tensor<2xi64>) -> tensor<1x2x4xf32> {
+  // expected-error @+1 {{operand 'positions' must have shape [B] = [1], got [2] (B = 1 from 'q')}}
+  %o, %k1, %v1 = ssm.attention_step %q, %q, %q, %kc, %kc positions(%ps)
+      : (tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x3x4xf32>,
+         tensor<1x2x3x4xf32>, tensor<2xi64>) -> (tensor<1x2x4xf32>, tensor<1x2x3x4xf32>, tensor<1x2x3x4xf32>)
+  return %o : tensor<1x2x4xf32>
+}
+
+// -----
+
+func.func @attention_step_ring_alibi(%q: tensor<1x2x4xf32>, %kc: tensor<1x2x3x4xf32>, %pos: index, %s: tensor<2xf32>) -> tensor<1x2x4xf32> {
+  // expected-error @+1 {{ALiBi needs each slot's distance from the query, which a 'ring' cache does not keep}}
+  %o, %k1, %v1 = ssm.attention_step %q, %q, %q, %kc, %kc, %pos alibi_slopes(%s) {ring}
+      : (tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x3x4xf32>,
+         tensor<1x2x3x4xf32>, index, tensor<2xf32>) -> (tensor<1x2x4xf32>, tensor<1x2x3x4xf32>, tensor<1x2x3x4xf32>)
+  return %o : tensor<1x2x4xf32>
+}
+
+// -----
+
+func.func @attention_step_softcap(%q: tensor<1x2x4xf32>, %kc: tensor<1x2x3x4xf32>, %pos: index) -> tensor<1x2x4xf32> {
+  // expected-error @+1 {{'softcap' must be positive (absent: no capping), got -1.000000e+00}}
+  %o, %k1, %v1 = ssm.attention_step %q, %q, %q, %kc, %kc, %pos {softcap = -1.0}
       : (tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x3x4xf32>,
          tensor<1x2x3x4xf32>, index) -> (tensor<1x2x4xf32>, tensor<1x2x3x4xf32>, tensor<1x2x3x4xf32>)
   return %o : tensor<1x2x4xf32>

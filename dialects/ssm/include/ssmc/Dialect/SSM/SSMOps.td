@@ -315,32 +315,50 @@ def SSM_LinearAttentionOp : SSM_Op<"linear_attention",
 // attention
 //===----------------------------------------------------------------------===//
 
-def SSM_AttentionOp : SSM_Op<"attention", [Pure, DeclareOpInterfaceMethods<SSM_SequenceOpInterface>]> {
-  let summary = "Softmax attention: causal or not, sliding window, grouped KV heads";
+def SSM_AttentionOp : SSM_Op<"attention",
+    [Pure, AttrSizedOperandSegments, DeclareOpInterfaceMethods<SSM_SequenceOpInterface>]> {
+  let summary = "Softmax attention: causal or not, local windows, softcap, ALiBi, sinks, packed sequences, grouped KV heads";
   let description = [{
-    Scaled dot-product attention with FlashAttention's layout and masking
-    conventions. For batch `b`, query head `h` (using key/value head
-    `h / (H / Hkv)`), query `i` and key `j`:
+    Scaled dot-product attention with FlashAttention's layout, masking and
+    score conventions (flash_attn_func / flash_attn_varlen_func). For batch
+    `b`, query head `h` (using key/value head `h / (H / Hkv)`), query `i`
+    and key `j`, with `pos = i + Lk - Lq` the query's key position
+    (FlashAttention's bottom-right alignment):
 
     ```
     s_ij = scale * q_i . k_j
-    o_i  = sum_j softmax_j(s_ij) v_j     over the keys j that i may see
+    s_ij = softcap * tanh(s_ij / softcap)             with softcap > 0
+    s_ij = s_ij - slope_h * |pos - j|                 with alibi_slopes
+    o_i  = sum_j exp(s_ij) v_j / (sum_j exp(s_ij) + exp(sink_h))
+                                    over the keys j that i may see
     ```
 
-    Without `causal` every key is visible. With `causal`, queries are
-    aligned to the end of the keys (query i is at key position
-    `i + Lk - Lq`, FlashAttention's bottom-right convention, so a single
-    query attends to the whole cache): key j is visible when
-    `j <= i + Lk - Lq`, and with `window = w` also when
-    `j > i + Lk - Lq - w` (the w most recent keys, itself included). A query
-    that sees no key gets a zero output. `scale` defaults to `d^-1/2`.
+    (the `exp(sink_h)` term only with `sinks`). Key j is visible to query i
+    iff `pos - left <= j <= pos + right`, where `left`/`right` are
+    `window_left`/`window_right` (absent: unbounded) and `causal` sets
+    right = 0. The legacy spelling `window = w` (with `causal`) is
+    `window_left = w - 1`. A query that sees no key gets a zero output.
+    `scale` defaults to `d^-1/2`.
 
     | operand | shape |
     | --- | --- |
     | q | [B, H, Lq, d] |
     | k | [B, Hkv, Lk, d] |
     | v | [B, Hkv, Lk, dv] |
+    | alibi_slopes | [H] or [B, H], f32 (f64 in f64 programs) |
+    | sinks | [H], f32 (f64 in f64 programs) |
+    | cu_seqlens_q, cu_seqlens_k | [S + 1], i32 or i64 (B = 1) |
+    | seqused_k | [B] (or [S] with cu_seqlens_k), i32 or i64 |
     | result o | [B, H, Lq, dv] |
+
+    With `cu_seqlens_q` and `cu_seqlens_k` (both or neither) the batch
+    (B = 1) packs S sequences along the length dimension: sequence s has
+    queries `[cu_seqlens_q[s], cu_seqlens_q[s+1])` and keys
+    `[cu_seqlens_k[s], cu_seqlens_k[s+1])`, attends only within itself,
+    and `pos`, causal, windows and ALiBi use its own lengths. With
+    `seqused_k` only the first `seqused_k[b]` keys of batch entry (or
+    sequence) b exist (flash_attn_with_kvcache's `cache_seqlens`): Lk is
+    that count for the alignment and the mask.
 
     Hkv must divide H (grouped-query attention; Hkv = H is multi-head,
     Hkv = 1 multi-query). q, k, v and o share T in {f16, bf16, f32, f64};
@@ -356,15 +374,49 @@ def SSM_AttentionOp : SSM_Op<"attention", [Pure, DeclareOpInterfaceMethods<SSM_S
     SSM_FloatTensor:$q,
     SSM_FloatTensor:$k,
     SSM_FloatTensor:$v,
+    Optional<SSM_FloatTensor>:$alibi_slopes,
+    Optional<SSM_FloatTensor>:$sinks,
+    Optional<RankedTensorOf<[I32, I64]>>:$cu_seqlens_q,
+    Optional<RankedTensorOf<[I32, I64]>>:$cu_seqlens_k,
+    Optional<RankedTensorOf<[I32, I64]>>:$seqused_k,
     UnitAttr:$causal,
     OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$window,
+    OptionalAttr<ConfinedAttr<I64Attr, [IntNonNegative]>>:$window_left,
+    OptionalAttr<ConfinedAttr<I64Attr, [IntNonNegative]>>:$window_right,
+    OptionalAttr<F64Attr>:$softcap,
     OptionalAttr<F64Attr>:$scale
   );
   let results = (outs SSM_FloatTensor:$out);
   let assemblyFormat = [{
-    $q `,` $k `,` $v (`causal` $causal^)? attr-dict `:` functional-type(operands, results)
+    $q `,` $k `,` $v (`causal` $causal^)?
+    (`alibi_slopes` `(` $alibi_slopes^ `)`)? (`sinks` `(` $sinks^ `)`)?
+    (`cu_seqlens_q` `(` $cu_seqlens_q^ `)`)? (`cu_seqlens_k` `(` $cu_seqlens_k^ `)`)?
+    (`seqused_k` `(` $seqused_k^ `)`)?
+    attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// Keys visible left of the query's position (std::nullopt: all):
+    /// `window_left`, or `window - 1`.
+    std::optional<int64_t> getLeftWindow() {
+      if (auto w = getWindow())
+        return static_cast<int64_t>(*w) - 1;
+      if (auto l = getWindowLeft())
+        return static_cast<int64_t>(*l);
+      return std::nullopt;
+    }
+    /// Keys visible right of the query's position (std::nullopt: all):
+    /// 0 with `causal`, else `window_right`.
+    std::optional<int64_t> getRightWindow() {
+      if (getCausal())
+        return 0;
+      if (auto r = getWindowRight())
+        return static_cast<int64_t>(*r);
+      return std::nullopt;
+    }
+    /// Whether the sequences are packed (cu_seqlens_q/k).
+    bool isPacked() { return static_cast<bool>(getCuSeqlensQ()); }
+  }];
 }
 
 //===----------------------------------------------------------------------===//
@@ -575,7 +627,7 @@ def SSM_LinearAttentionStepOp : SSM_Op<"linear_attention_step",
 }
 
 def SSM_AttentionStepOp : SSM_Op<"attention_step",
-    [Pure, DeclareOpInterfaceMethods<SSM_SequenceOpInterface, ["isDecodeStep"]>]> {
+    [Pure, AttrSizedOperandSegments, DeclareOpInterfaceMethods<SSM_SequenceOpInterface, ["isDecodeStep"]>]> {
   let summary = "One decode step of softmax attention with a KV cache";
   let description = [{
     Appends this token's key and value to a KV cache and attends to the
@@ -594,16 +646,30 @@ def SSM_AttentionStepOp : SSM_Op<"attention_step",
     tokens whose memory does not grow with the sequence (softmax attention
     does not depend on the order of the slots). `window` must then be
     absent: the window is C.
+
+    With `positions` ([B], i32 or i64; flash_attn_with_kvcache's
+    `cache_seqlens`) instead of `position`, every batch entry has its own
+    position (continuous batching): entry b writes slot `positions[b]` and
+    attends to its own visible slots. `softcap`, `alibi_slopes` ([H] or
+    [B, H]; bias -slope * (position - slot)) and `sinks` ([H]) are as for
+    `ssm.attention`; ALiBi needs a cache that is not a `ring` (a ring
+    forgets which slot is how far back).
   }];
   let arguments = (ins
     SSM_FloatTensor:$q, SSM_FloatTensor:$k, SSM_FloatTensor:$v,
-    SSM_FloatTensor:$k_cache, SSM_FloatTensor:$v_cache, Index:$position,
+    SSM_FloatTensor:$k_cache, SSM_FloatTensor:$v_cache, Optional<Index>:$position,
+    Optional<RankedTensorOf<[I32, I64]>>:$positions,
+    Optional<SSM_FloatTensor>:$alibi_slopes,
+    Optional<SSM_FloatTensor>:$sinks,
     OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$window,
+    OptionalAttr<F64Attr>:$softcap,
     OptionalAttr<F64Attr>:$scale, UnitAttr:$ring);
   let results = (outs SSM_FloatTensor:$out, SSM_FloatTensor:$new_k_cache,
                       SSM_FloatTensor:$new_v_cache);
   let assemblyFormat = [{
-    $q `,` $k `,` $v `,` $k_cache `,` $v_cache `,` $position
+    $q `,` $k `,` $v `,` $k_cache `,` $v_cache (`,` $position^)?
+    (`positions` `(` $positions^ `)`)?
+    (`alibi_slopes` `(` $alibi_slopes^ `)`)? (`sinks` `(` $sinks^ `)`)?
     attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
