@@ -424,9 +424,11 @@ ParseResult LinearAttentionOp::parse(OpAsmParser &parser,
     return failure();
   auto &props = result.getOrAddProperties<Properties>();
   props.operandSegmentSizes = {1, 1, 1, 0, 0, 0, 0};
-  // The optional operands, each `keyword(%value)`, in their order.
-  for (auto [i, keyword] : llvm::enumerate(
-           ArrayRef<StringRef>{"gate", "h0", "z0", "cu_seqlens"})) {
+  // The optional operands, each `keyword(%value)`, in their order. (A named
+  // array: the one behind a braced list in the range expression dies before
+  // the loop body runs.)
+  static const StringRef keywords[] = {"gate", "h0", "z0", "cu_seqlens"};
+  for (auto [i, keyword] : llvm::enumerate(keywords)) {
     if (failed(parser.parseOptionalKeyword(keyword)))
       continue;
     operands.emplace_back();
