@@ -365,7 +365,8 @@ def selective_scan_fn(u, delta, A, B, C, D=None, z=None, delta_bias=None,
             C = _broadcast(C, (b, g, n, L)) if C.shape[1] == 1 else C
             if B.shape[1] != C.shape[1]:
                 raise ValueError(f"B and C: group counts {B.shape[1]} and {C.shape[1]} differ")
-    operands = [("u", u), ("delta", _cast(delta, t)), ("A", _param("A", A, t)), ("B", B), ("C", C)]
+    operands = [("u", u), ("delta", _param("delta", delta, t)), ("A", _param("A", A, t)),
+                ("B", B), ("C", C)]
     clauses = []
     if D is not None:
         _check_shape("D", D, (dim,))
