@@ -27,6 +27,7 @@ __all__ = [
     "chunk_gla",
     "fused_recurrent_gla",
     "scaled_dot_product_attention",
+    "flash_attn_func",
     "program_text",
     "clear_cache",
     "configure",
@@ -227,12 +228,14 @@ def _tensor(shape, t):
     return f"tensor<{dims}x{t}>" if dims else f"tensor<{t}>"
 
 
-def _program(op, operands, clauses, attrs, results, flags=""):
+def _program(op, operands, clauses, attrs, results, flags="", flags_first=False):
     """One func.func @main running one ssm op.
 
     operands: [(name, array)] positional operands; clauses: [(keyword, name,
     array)] optional operands written `keyword(%name)`; attrs: attribute
-    dictionary text or ""; results: [(shape, type)].
+    dictionary text or ""; results: [(shape, type)]; flags: unit
+    attributes, written after the clauses or, with flags_first, before
+    them (where the op's syntax puts them, as ssm.attention's `causal`).
     """
     args = [(n, a) for n, a in operands] + [(n, a) for _, n, a in clauses]
     # ssm.name: run-time messages name the argument as the caller knows it.
@@ -241,9 +244,11 @@ def _program(op, operands, clauses, attrs, results, flags=""):
     res_types = [_tensor(s, t) for s, t in results]
     res_names = ", ".join(f"%r{i}" for i in range(len(results)))
     line = f"{op} " + ", ".join(f"%{n}" for n, _ in operands)
+    if flags and flags_first:
+        line += f" {flags}"
     for kw, n, _ in clauses:
         line += f" {kw}(%{n})"
-    if flags:
+    if flags and not flags_first:
         line += f" {flags}"
     if attrs:
         line += f" {{{attrs}}}"
@@ -288,7 +293,7 @@ def program_text():
     return hit[2] if hit else None
 
 
-def _run(op, operands, clauses, attrs, results, flags=""):
+def _run(op, operands, clauses, attrs, results, flags="", flags_first=False):
     """Runs one ssm op on the arrays of operands and clauses (see _program),
     compiling its program on the first call with these shapes, dtypes and
     flags; later calls find it by a key built without the program text."""
@@ -299,7 +304,7 @@ def _run(op, operands, clauses, attrs, results, flags=""):
     hit = _entries.get(key)
     if hit is None:
         import ssmc
-        text = _program(op, operands, clauses, attrs, results, flags)
+        text = _program(op, operands, clauses, attrs, results, flags, flags_first)
         prog = ssmc.compile(text, target="cpu", threads=opts[0], check_finite=opts[1])
         with _lock:
             # The program stays referenced with its entry.
@@ -925,3 +930,65 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     (o,) = _run("ssm.attention", operands, [], ", ".join(attrs),
                 [((b, h, lq, v.shape[3]), t)], flag)
     return _reshape(o, tuple(o.shape[1:])) if squeeze else o
+
+
+def flash_attn_func(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False,
+                    window_size=(-1, -1), softcap=0.0, alibi_slopes=None,
+                    deterministic=False, return_attn_probs=False):
+    """flash_attn.flash_attn_func: q [B, Lq, H, d], k [B, Lk, Hkv, d], v
+    [B, Lk, Hkv, dv] (Hkv divides H). causal and window_size = (left, right)
+    align bottom-right (query i's diagonal key is i + Lk - Lq; causal sets
+    right to 0; -1, or a side >= Lk, is no limit, except that next to a
+    bounded side it becomes Lk as in flash-attention's kernel); softcap > 0 caps the scaled scores with
+    softcap * tanh(s / softcap); alibi_slopes [H] or [B, H] (f32) adds
+    -slope * |i + Lk - Lq - j|. A query that sees no key gets 0. Returns o
+    [B, Lq, H, dv] in q's dtype."""
+    if dropout_p:
+        _unsupported("dropout_p", "(attention dropout) is not supported")
+    if return_attn_probs:
+        _unsupported("return_attn_probs", "is not supported: the probabilities are never formed")
+    q = _as_array(q, "q")
+    k, v = _as_array(k, "k"), _as_array(v, "v")
+    alibi = _as_array(alibi_slopes, "alibi_slopes")
+    for name, x in (("q", q), ("k", k), ("v", v)):
+        _check_rank(name, x, (4,))
+    t = _float_type("q", q)
+    b, lq, h, e = q.shape
+    lk, hkv = k.shape[1], k.shape[2]
+    _check_shape("k", k, (b, lk, hkv, e))
+    _check_shape("v", v, (b, lk, hkv, v.shape[3]))
+    if hkv == 0 or h % hkv:
+        raise ValueError(f"k: {hkv} heads do not divide the query's {h}")
+    left, right = (int(w) for w in window_size)
+    # flash-attention's mha_fwd / set_params_fprop: a side >= Lk is
+    # unbounded (-1); causal sets right to 0; an unbounded side next to a
+    # bounded one becomes Lk (which bounds the right side when Lq > Lk + 1).
+    left = -1 if left >= lk else left
+    right = -1 if right >= lk else right
+    if causal:
+        right = 0
+    if left < 0 and right >= 0:
+        left = lk
+    if left >= 0 and right < 0:
+        right = lk
+    attrs = []
+    if left >= 0:
+        attrs.append(f"window_left = {left} : i64")
+    if right >= 0 and not causal:
+        attrs.append(f"window_right = {right} : i64")
+    if softcap:
+        if float(softcap) < 0:
+            raise ValueError(f"softcap must be >= 0, got {softcap}")
+        attrs.append("softcap = " + _f64(softcap))
+    if softmax_scale is not None:
+        attrs.append("scale = " + _f64(softmax_scale))
+    to_op = lambda x: _permuted_copy(x, (0, 2, 1, 3))  # noqa: E731
+    operands = [("q", to_op(q)), ("k", to_op(_cast(k, t))), ("v", to_op(_cast(v, t)))]
+    clauses = []
+    if alibi is not None:
+        _check_rank("alibi_slopes", alibi, (1, 2))
+        _check_shape("alibi_slopes", alibi, (h,) if alibi.ndim == 1 else (b, h))
+        clauses.append(("alibi_slopes", "alibi_slopes", _cast(alibi, _acc(t))))
+    (o,) = _run("ssm.attention", operands, clauses, ", ".join(attrs),
+                [((b, h, lq, v.shape[3]), t)], "causal" if causal else "", flags_first=True)
+    return _permuted_copy(o, (0, 2, 1, 3))

@@ -273,6 +273,55 @@ def attention_ref(q, k, v, causal=False, scale=None, window=None):
     return o
 
 
+def flash_attention_ref(q, k, v, causal=False, window_size=(-1, -1), softcap=0.0, alibi=None,
+                        scale=None):
+    """flash-attention's attention_ref (tests/test_flash_attn.py) in float64
+    on [B, L, H, d]: construct_local_mask's bottom-right window, softcap
+    before the mask, attn_bias_from_alibi_slopes (slope * (j - Lk + 1) for
+    causal, -slope * |i + Lk - Lq - j| otherwise), and rows with every key
+    masked give 0. window_size is first normalised as flash_api.cpp's
+    mha_fwd and set_params_fprop do."""
+    q, k, v = (np.asarray(a, np.float64) for a in (q, k, v))
+    b, lq, h, d = q.shape
+    lk, hkv = k.shape[1], k.shape[2]
+    scale = d ** -0.5 if scale is None else scale
+    # flash_api.cpp: sides >= Lk are unbounded; causal sets right = 0; an
+    # unbounded side next to a bounded one is Lk.
+    left, right = (-1 if w >= lk else w for w in window_size)
+    if causal:
+        right = 0
+    if left < 0 and right >= 0:
+        left = lk
+    if left >= 0 and right < 0:
+        right = lk
+    window_size = (left, right)
+    i = np.arange(lq)[:, None]
+    j = np.arange(lk)[None, :]
+    if window_size[0] < 0 and window_size[1] < 0:
+        masked = np.zeros((lq, lk), bool)
+    elif window_size[0] < 0:
+        masked = j > i + lk - lq + window_size[1]
+    else:
+        masked = (j > np.minimum(i + lk - lq + window_size[1], lk)) | (j < i + lk - lq - window_size[0])
+    o = np.zeros((b, lq, h, v.shape[3]))
+    for bi in range(b):
+        for hi in range(h):
+            kh = hi // (h // hkv)
+            s = (q[bi, :, hi] @ k[bi, :, kh].T) * scale
+            if softcap > 0:
+                s = np.tanh(s / softcap) * softcap
+            s = np.where(masked, -np.inf, s)
+            if alibi is not None:
+                slope = float(np.asarray(alibi, np.float64)[(bi, hi) if np.ndim(alibi) == 2 else hi])
+                s = s + (slope * (j - lk + 1) if causal else -slope * np.abs(i + lk - lq - j))
+            for r in range(lq):
+                if np.all(masked[r]):
+                    continue
+                p = np.exp(s[r] - np.max(s[r]))
+                o[bi, r, hi] = (p / p.sum()) @ v[bi, :, kh]
+    return o
+
+
 # ---------------------------------------------------------------------------
 # mamba_ssm
 # ---------------------------------------------------------------------------
@@ -695,6 +744,26 @@ def test_attention_causal_more_queries_than_keys(window):
         ops.scaled_dot_product_attention(q, k, v, is_causal=True, window=2)
 
 
+@pytest.mark.parametrize("causal,window", [(False, (-1, -1)), (True, (-1, -1)), (True, (3, -1)),
+                                           (False, (2, 1)), (False, (-1, 0)), (False, (4, -1)),
+                                           (False, (2, -1))])
+@pytest.mark.parametrize("lq,lk", [(7, 7), (5, 11), (9, 4)])
+def test_flash_attn_func(causal, window, lq, lk):
+    """flash_attn_func against flash-attention's attention_ref: bottom-right
+    masks, two-sided windows, GQA, softcap and ALiBi ([H] and [B, H])."""
+    b, h, hkv, d = 2, 4, 2, 6
+    q, k, v = rand(b, lq, h, d), rand(b, lk, hkv, d), rand(b, lk, hkv, 5)
+    o = ops.flash_attn_func(q, k, v, causal=causal, window_size=window)
+    assert o.shape == (b, lq, h, 5)
+    assert_close(o, flash_attention_ref(q, k, v, causal, window), what="plain")
+    slopes = np.abs(rand(h, scale=0.5)) if lk % 2 else np.abs(rand(b, h, scale=0.5))
+    o = ops.flash_attn_func(q * 3, k, v, softmax_scale=0.7, causal=causal, window_size=window,
+                            softcap=2.5, alibi_slopes=slopes)
+    ref = flash_attention_ref(q * 3, k, v, causal, window, softcap=2.5, alibi=slopes, scale=0.7)
+    assert_close(o, ref, what="softcap + alibi")
+    assert np.max(np.abs(ref - flash_attention_ref(q * 3, k, v, causal, window, scale=0.7))) > 1e-2
+
+
 def test_attention_top_left_causal_and_scale():
     q, k, v = rand(1, 2, 3, 4), rand(1, 2, 7, 4), rand(1, 2, 7, 4)
     o = ops.scaled_dot_product_attention(q, k, v, is_causal=True, scale=0.25)
@@ -758,6 +827,10 @@ def test_bad_inputs_raise(call):
                                               attn_mask=np.ones((2, 2), bool)), "attn_mask"),
     (lambda: ops.scaled_dot_product_attention(rand(1, 1, 2, 2), rand(1, 1, 2, 2), rand(1, 1, 2, 2),
                                               dropout_p=0.1), "dropout_p"),
+    (lambda: ops.flash_attn_func(rand(1, 2, 1, 2), rand(1, 2, 1, 2), rand(1, 2, 1, 2), dropout_p=0.1),
+     "dropout_p"),
+    (lambda: ops.flash_attn_func(rand(1, 2, 1, 2), rand(1, 2, 1, 2), rand(1, 2, 1, 2),
+                                 return_attn_probs=True), "return_attn_probs"),
 ])
 def test_unsupported_arguments_named(call, arg):
     with pytest.raises(NotImplementedError, match=f"'{arg}'"):
