@@ -28,6 +28,7 @@ __all__ = [
     "fused_recurrent_gla",
     "scaled_dot_product_attention",
     "flash_attn_func",
+    "flash_attn_varlen_func",
     "program_text",
     "clear_cache",
     "configure",
@@ -932,6 +933,35 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     return _reshape(o, tuple(o.shape[1:])) if squeeze else o
 
 
+def _flash_attrs(lk, causal, window_size, softcap, softmax_scale):
+    """ssm.attention's attributes for flash-attention's window_size, softcap
+    and softmax_scale, lk being the key length the peer normalises with."""
+    left, right = (int(w) for w in window_size)
+    # flash-attention's mha_fwd / set_params_fprop: a side >= Lk is
+    # unbounded (-1); causal sets right to 0; an unbounded side next to a
+    # bounded one becomes Lk (which bounds the right side when Lq > Lk + 1).
+    left = -1 if left >= lk else left
+    right = -1 if right >= lk else right
+    if causal:
+        right = 0
+    if left < 0 and right >= 0:
+        left = lk
+    if left >= 0 and right < 0:
+        right = lk
+    attrs = []
+    if left >= 0:
+        attrs.append(f"window_left = {left} : i64")
+    if right >= 0 and not causal:
+        attrs.append(f"window_right = {right} : i64")
+    if softcap:
+        if float(softcap) < 0:
+            raise ValueError(f"softcap must be >= 0, got {softcap}")
+        attrs.append("softcap = " + _f64(softcap))
+    if softmax_scale is not None:
+        attrs.append("scale = " + _f64(softmax_scale))
+    return attrs
+
+
 def flash_attn_func(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False,
                     window_size=(-1, -1), softcap=0.0, alibi_slopes=None,
                     deterministic=False, return_attn_probs=False):
@@ -959,29 +989,7 @@ def flash_attn_func(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False,
     _check_shape("v", v, (b, lk, hkv, v.shape[3]))
     if hkv == 0 or h % hkv:
         raise ValueError(f"k: {hkv} heads do not divide the query's {h}")
-    left, right = (int(w) for w in window_size)
-    # flash-attention's mha_fwd / set_params_fprop: a side >= Lk is
-    # unbounded (-1); causal sets right to 0; an unbounded side next to a
-    # bounded one becomes Lk (which bounds the right side when Lq > Lk + 1).
-    left = -1 if left >= lk else left
-    right = -1 if right >= lk else right
-    if causal:
-        right = 0
-    if left < 0 and right >= 0:
-        left = lk
-    if left >= 0 and right < 0:
-        right = lk
-    attrs = []
-    if left >= 0:
-        attrs.append(f"window_left = {left} : i64")
-    if right >= 0 and not causal:
-        attrs.append(f"window_right = {right} : i64")
-    if softcap:
-        if float(softcap) < 0:
-            raise ValueError(f"softcap must be >= 0, got {softcap}")
-        attrs.append("softcap = " + _f64(softcap))
-    if softmax_scale is not None:
-        attrs.append("scale = " + _f64(softmax_scale))
+    attrs = _flash_attrs(lk, causal, window_size, softcap, softmax_scale)
     to_op = lambda x: _permuted_copy(x, (0, 2, 1, 3))  # noqa: E731
     operands = [("q", to_op(q)), ("k", to_op(_cast(k, t))), ("v", to_op(_cast(v, t)))]
     clauses = []
@@ -992,3 +1000,51 @@ def flash_attn_func(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False,
     (o,) = _run("ssm.attention", operands, clauses, ", ".join(attrs),
                 [((b, h, lq, v.shape[3]), t)], "causal" if causal else "", flags_first=True)
     return _permuted_copy(o, (0, 2, 1, 3))
+
+
+def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k,
+                           dropout_p=0.0, softmax_scale=None, causal=False, window_size=(-1, -1),
+                           softcap=0.0, alibi_slopes=None, deterministic=False,
+                           return_attn_probs=False, block_table=None):
+    """flash_attn.flash_attn_varlen_func: q [total_q, H, d], k, v
+    [total_k, Hkv, d] packing S sequences at offsets cu_seqlens_q,
+    cu_seqlens_k [S + 1]; each sequence attends within itself, masks and
+    ALiBi aligned to its own lengths (flash_attn_func per sequence; the
+    window normalisation uses max_seqlen_k as the peer does). alibi_slopes
+    [H]. Returns o [total_q, H, dv]."""
+    if dropout_p:
+        _unsupported("dropout_p", "(attention dropout) is not supported")
+    if return_attn_probs:
+        _unsupported("return_attn_probs", "is not supported: the probabilities are never formed")
+    if block_table is not None:
+        _unsupported("block_table", "(a paged KV cache) is not supported")
+    q = _as_array(q, "q")
+    k, v = _as_array(k, "k"), _as_array(v, "v")
+    alibi = _as_array(alibi_slopes, "alibi_slopes")
+    for name, x in (("q", q), ("k", k), ("v", v)):
+        _check_rank(name, x, (3,))
+    t = _float_type("q", q)
+    tq, h, e = q.shape
+    tk, hkv = k.shape[0], k.shape[1]
+    _check_shape("k", k, (tk, hkv, e))
+    _check_shape("v", v, (tk, hkv, v.shape[2]))
+    if hkv == 0 or h % hkv:
+        raise ValueError(f"k: {hkv} heads do not divide the query's {h}")
+    cuq = _indices("cu_seqlens_q", cu_seqlens_q, q)
+    cuk = _indices("cu_seqlens_k", cu_seqlens_k, q)
+    _check_rank("cu_seqlens_q", cuq, (1,))
+    _check_shape("cu_seqlens_k", cuk, tuple(cuq.shape))
+    attrs = _flash_attrs(int(max_seqlen_k), causal, window_size, softcap, softmax_scale)
+    def to_op(x):  # [T, H, d] -> [1, H, T, d]
+        y = _permuted_copy(x, (1, 0, 2))
+        return _reshape(y, (1,) + tuple(y.shape))
+
+    operands = [("q", to_op(q)), ("k", to_op(_cast(k, t))), ("v", to_op(_cast(v, t)))]
+    clauses = []
+    if alibi is not None:
+        _check_shape("alibi_slopes", alibi, (h,))
+        clauses.append(("alibi_slopes", "alibi_slopes", _cast(alibi, _acc(t))))
+    clauses += [("cu_seqlens_q", "cu_seqlens_q", cuq), ("cu_seqlens_k", "cu_seqlens_k", cuk)]
+    (o,) = _run("ssm.attention", operands, clauses, ", ".join(attrs),
+                [((1, h, tq, v.shape[2]), t)], "causal" if causal else "", flags_first=True)
+    return _permuted_copy(_reshape(o, (h, tq, v.shape[2])), (1, 0, 2))

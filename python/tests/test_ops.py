@@ -274,27 +274,29 @@ def attention_ref(q, k, v, causal=False, scale=None, window=None):
 
 
 def flash_attention_ref(q, k, v, causal=False, window_size=(-1, -1), softcap=0.0, alibi=None,
-                        scale=None):
+                        scale=None, normalise=True):
     """flash-attention's attention_ref (tests/test_flash_attn.py) in float64
     on [B, L, H, d]: construct_local_mask's bottom-right window, softcap
     before the mask, attn_bias_from_alibi_slopes (slope * (j - Lk + 1) for
     causal, -slope * |i + Lk - Lq - j| otherwise), and rows with every key
     masked give 0. window_size is first normalised as flash_api.cpp's
-    mha_fwd and set_params_fprop do."""
+    mha_fwd and set_params_fprop do (unless normalise is False: the
+    kernel's own window, as the varlen path normalises it)."""
     q, k, v = (np.asarray(a, np.float64) for a in (q, k, v))
     b, lq, h, d = q.shape
     lk, hkv = k.shape[1], k.shape[2]
     scale = d ** -0.5 if scale is None else scale
     # flash_api.cpp: sides >= Lk are unbounded; causal sets right = 0; an
     # unbounded side next to a bounded one is Lk.
-    left, right = (-1 if w >= lk else w for w in window_size)
-    if causal:
-        right = 0
-    if left < 0 and right >= 0:
-        left = lk
-    if left >= 0 and right < 0:
-        right = lk
-    window_size = (left, right)
+    if normalise:
+        left, right = (-1 if w >= lk else w for w in window_size)
+        if causal:
+            right = 0
+        if left < 0 and right >= 0:
+            left = lk
+        if left >= 0 and right < 0:
+            right = lk
+        window_size = (left, right)
     i = np.arange(lq)[:, None]
     j = np.arange(lk)[None, :]
     if window_size[0] < 0 and window_size[1] < 0:
@@ -762,6 +764,40 @@ def test_flash_attn_func(causal, window, lq, lk):
     ref = flash_attention_ref(q * 3, k, v, causal, window, softcap=2.5, alibi=slopes, scale=0.7)
     assert_close(o, ref, what="softcap + alibi")
     assert np.max(np.abs(ref - flash_attention_ref(q * 3, k, v, causal, window, scale=0.7))) > 1e-2
+
+
+@pytest.mark.parametrize("causal,window", [(False, (-1, -1)), (True, (-1, -1)), (True, (2, -1)),
+                                           (False, (1, 2)), (False, (3, -1)), (False, (1, -1))])
+def test_flash_attn_varlen_func(causal, window):
+    """Packed sequences of their own lengths (one empty, Lq > Lk, Lq < Lk):
+    flash_attn_func on each sequence, with the window normalised by
+    max_seqlen_k as flash-attention's varlen path does."""
+    h, hkv, d = 4, 1, 5
+    cuq = np.array([0, 3, 3, 10, 12], np.int32)
+    cuk = np.array([0, 5, 7, 10, 16], np.int32)
+    q, k, v = rand(12, h, d), rand(16, hkv, d), rand(16, hkv, 3)
+    slopes = np.abs(rand(h, scale=0.5))
+    o = ops.flash_attn_varlen_func(q, k, v, cuq, cuk, 7, 6, causal=causal, window_size=window,
+                                   softcap=3.0, alibi_slopes=slopes)
+    assert o.shape == (12, h, 3)
+    mk = int(np.max(np.diff(cuk)))
+    ref = np.zeros((12, h, 3))
+    for i in range(4):
+        q0, q1, k0, k1 = cuq[i], cuq[i + 1], cuk[i], cuk[i + 1]
+        if q1 == q0:
+            continue
+        # The peer normalises the window with max_seqlen_k, not the sequence's Lk.
+        left, right = (-1 if w >= mk else w for w in window)
+        if causal:
+            right = 0
+        if left < 0 and right >= 0:
+            left = mk
+        if left >= 0 and right < 0:
+            right = mk
+        ref[q0:q1] = flash_attention_ref(q[None, q0:q1], k[None, k0:k1], v[None, k0:k1], causal,
+                                         (left, right), softcap=3.0, alibi=slopes,
+                                         normalise=False)[0]
+    assert_close(o, ref)
 
 
 def test_attention_top_left_causal_and_scale():
