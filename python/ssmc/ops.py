@@ -717,7 +717,7 @@ def causal_conv1d_update(x, conv_state, weight, bias=None, activation=None,
                          f"got {list(conv_state.shape)}")
     _float_type("conv_state", conv_state)
     state = _param("conv_state", conv_state, t)
-    operands = [None, ("state", None), ("weight", _param("weight", weight, t))]
+    w_op = _param("weight", weight, t)
     base = []
     if bias is not None:
         _check_shape("bias", bias, (dim,))
@@ -731,9 +731,7 @@ def causal_conv1d_update(x, conv_state, weight, bias=None, activation=None,
         _check_shape("conv_state_indices", idx, (b,))
     outs = []
     for j in range(L):
-        xj = _contiguous(x3[:, :, j])
-        operands[0] = ("x", xj)
-        operands[1] = ("state", state)
+        operands = [("x", _contiguous(x3[:, :, j])), ("state", state), ("weight", w_op)]
         clauses = list(base)
         if seqlens is not None:
             clauses.append(("cache_seqlens", "cache_seqlens", _like(seqlens + j, x)))
