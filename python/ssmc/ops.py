@@ -27,6 +27,8 @@ __all__ = [
     "chunk_gla",
     "fused_recurrent_gla",
     "scaled_dot_product_attention",
+    "flash_attn_func",
+    "flash_attn_varlen_func",
     "program_text",
     "clear_cache",
     "configure",
@@ -202,17 +204,39 @@ def _f64(v):
     return "%.17e" % float(v)
 
 
+def _f64_elem(v):
+    """An element of an `array<f64: ...>` attribute (infinities as hex bit patterns)."""
+    v = float(v)
+    if v == float("inf"):
+        return "0x7FF0000000000000"
+    if v == float("-inf"):
+        return "0xFFF0000000000000"
+    return _f64(v)
+
+
+def _indices(name, x, ref):
+    """An index operand (i32 or i64; other integers become i64) of the kind of ref."""
+    x = _as_array(x, name)
+    if _dtype(x) not in ("i32", "i64"):
+        if _dtype(x) in _FLOATS:
+            raise ValueError(f"{name}: expected integer indices, got {_dtype(x)}")
+        x = _cast(x, "i64")
+    return _like(x, ref)
+
+
 def _tensor(shape, t):
     dims = "x".join(str(int(d)) for d in shape)
     return f"tensor<{dims}x{t}>" if dims else f"tensor<{t}>"
 
 
-def _program(op, operands, clauses, attrs, results, flags=""):
+def _program(op, operands, clauses, attrs, results, flags="", flags_first=False):
     """One func.func @main running one ssm op.
 
     operands: [(name, array)] positional operands; clauses: [(keyword, name,
     array)] optional operands written `keyword(%name)`; attrs: attribute
-    dictionary text or ""; results: [(shape, type)].
+    dictionary text or ""; results: [(shape, type)]; flags: unit
+    attributes, written after the clauses or, with flags_first, before
+    them (where the op's syntax puts them, as ssm.attention's `causal`).
     """
     args = [(n, a) for n, a in operands] + [(n, a) for _, n, a in clauses]
     # ssm.name: run-time messages name the argument as the caller knows it.
@@ -221,9 +245,11 @@ def _program(op, operands, clauses, attrs, results, flags=""):
     res_types = [_tensor(s, t) for s, t in results]
     res_names = ", ".join(f"%r{i}" for i in range(len(results)))
     line = f"{op} " + ", ".join(f"%{n}" for n, _ in operands)
+    if flags and flags_first:
+        line += f" {flags}"
     for kw, n, _ in clauses:
         line += f" {kw}(%{n})"
-    if flags:
+    if flags and not flags_first:
         line += f" {flags}"
     if attrs:
         line += f" {{{attrs}}}"
@@ -268,7 +294,7 @@ def program_text():
     return hit[2] if hit else None
 
 
-def _run(op, operands, clauses, attrs, results, flags=""):
+def _run(op, operands, clauses, attrs, results, flags="", flags_first=False):
     """Runs one ssm op on the arrays of operands and clauses (see _program),
     compiling its program on the first call with these shapes, dtypes and
     flags; later calls find it by a key built without the program text."""
@@ -279,7 +305,7 @@ def _run(op, operands, clauses, attrs, results, flags=""):
     hit = _entries.get(key)
     if hit is None:
         import ssmc
-        text = _program(op, operands, clauses, attrs, results, flags)
+        text = _program(op, operands, clauses, attrs, results, flags, flags_first)
         prog = ssmc.compile(text, target="cpu", threads=opts[0], check_finite=opts[1])
         with _lock:
             # The program stays referenced with its entry.
@@ -345,7 +371,8 @@ def selective_scan_fn(u, delta, A, B, C, D=None, z=None, delta_bias=None,
             C = _broadcast(C, (b, g, n, L)) if C.shape[1] == 1 else C
             if B.shape[1] != C.shape[1]:
                 raise ValueError(f"B and C: group counts {B.shape[1]} and {C.shape[1]} differ")
-    operands = [("u", u), ("delta", _cast(delta, t)), ("A", _param("A", A, t)), ("B", B), ("C", C)]
+    operands = [("u", u), ("delta", _param("delta", delta, t)), ("A", _param("A", A, t)),
+                ("B", B), ("C", C)]
     clauses = []
     if D is not None:
         _check_shape("D", D, (dim,))
@@ -371,21 +398,25 @@ def selective_state_update(state, x, dt, A, B, C, D=None, z=None, dt_bias=None,
     Mamba-1: state [batch, dim, N], x, dt, z [batch, dim], A [dim, N],
     B, C [batch, N], D, dt_bias [dim]. Mamba-2: state [batch, H, P, N], x, dt,
     z [batch, H, P], A [H, P, N], B, C [batch, G, N], D, dt_bias [H, P].
+    With state_batch_indices [batch] (i32/i64) `state` is a pool of slots
+    [P, ...] and batch entry b reads and updates slot state_batch_indices[b];
+    a negative index is padding (output 0, no slot written; vLLM's pad slot).
     Updates `state` in place and returns out (the shape of x).
     """
-    if state_batch_indices is not None:
-        _unsupported("state_batch_indices", "(indirect state rows) is not supported")
     state = _as_array(state, "state")
     x, dt, A, B, C = (_as_array(v, n) for v, n in ((x, "x"), (dt, "dt"), (A, "A"), (B, "B"), (C, "C")))
     D, z, dt_bias = _as_array(D, "D"), _as_array(z, "z"), _as_array(dt_bias, "dt_bias")
     _check_rank("state", state, (3, 4))
     multihead = state.ndim == 4
+    # With state_batch_indices the state is a pool of slots: the batch is x's.
+    nslots = state.shape[0]
+    b = x.shape[0] if state_batch_indices is not None and x.ndim >= 1 else nslots
     if multihead:
-        b, h, p, n = state.shape
+        _, h, p, n = state.shape
         xs = (b, h, p)
         _check_rank("B", B, (3,))
     else:
-        b, dm, n = state.shape
+        _, dm, n = state.shape
         h, p = 1, dm
         xs = (b, dm)
         _check_rank("B", B, (2,))
@@ -406,8 +437,8 @@ def selective_state_update(state, x, dt, A, B, C, D=None, z=None, dt_bias=None,
     flat = lambda v: _reshape(v, (b, dim)) if multihead else v  # noqa: E731
     chan = lambda v: _reshape(v, (dim,)) if multihead else v  # noqa: E731
     acc = _acc(t)
-    st = _cast(_reshape(state, (b, dim, n)) if multihead else state, acc)
-    operands = [("u", flat(x)), ("delta", flat(_cast(dt, t))),
+    st = _cast(_reshape(state, (nslots, dim, n)) if multihead else state, acc)
+    operands = [("u", flat(x)), ("delta", flat(_param("dt", dt, t))),
                 ("A", _param("A", _reshape(A, (dim, n)), t)),
                 ("B", _cast(B, t)), ("C", _cast(C, t)), ("state", st)]
     clauses = []
@@ -420,8 +451,12 @@ def selective_state_update(state, x, dt, A, B, C, D=None, z=None, dt_bias=None,
     if dt_bias is not None:
         _check_shape("dt_bias", dt_bias, xs[1:])
         clauses.append(("delta_bias", "dt_bias", _param("dt_bias", chan(dt_bias), t)))
+    if state_batch_indices is not None:
+        idx = _indices("state_batch_indices", state_batch_indices, x)
+        _check_shape("state_batch_indices", idx, (b,))
+        clauses.append(("state_batch_indices", "state_batch_indices", idx))
     y, new_state = _run("ssm.selective_scan_step", operands, clauses, "",
-                        [((b, dim), t), ((b, dim, n), acc)],
+                        [((b, dim), t), ((nslots, dim, n), acc)],
                         "delta_softplus" if dt_softplus else "")
     _copy_into(state, _reshape(new_state, tuple(state.shape)))
     y = _reshape(y, xs)
@@ -456,18 +491,19 @@ def mamba_chunk_scan_combined(x, dt, A, B, C, chunk_size, D=None, z=None, dt_bia
                               return_final_states=False, return_varlen_states=False):
     """mamba_ssm.ops.triton.ssd_combined.mamba_chunk_scan_combined.
 
-    x, z: [batch, L, H, P]; dt: [batch, L, H]; A, D, dt_bias: [H];
-    B, C: [batch, L, G, N]; initial_states: [batch, H, P, N]; seq_idx:
-    [batch, L] (the state restarts where it changes); cu_seqlens: [S + 1]
+    x, z: [batch, L, H, P]; dt: [batch, L, H]; A, dt_bias: [H]; D: [H] or
+    [H, P]; dt_limit = (lo, hi) clamps dt after the bias and softplus (the
+    default (0, inf) clamps negative steps to 0); B, C: [batch, L, G, N];
+    initial_states: [batch, H, P, N]; seq_idx: [batch, L] (the state
+    restarts where it changes); cu_seqlens: [S + 1]
     offsets of packed sequences (batch 1), whose final states
     return_varlen_states returns ([S, H, P, N]). chunk_size is accepted and
     left to the compiler. Returns out, (out, final_states), (out,
     varlen_states) or (out, final_states, varlen_states) as mamba_ssm does.
     """
-    if tuple(float(v) for v in dt_limit) != (0.0, float("inf")):
-        _unsupported("dt_limit", "(clamping dt) is not supported; only (0.0, inf)")
-    if D is not None and getattr(D, "ndim", 1) == 2:
-        _unsupported("D", "of shape [H, P] is not supported; D must be [H]")
+    lo, hi = (float(v) for v in dt_limit)
+    if not lo <= hi:
+        raise ValueError(f"dt_limit: expected lo <= hi, got {tuple(dt_limit)}")
     if int(chunk_size) <= 0:
         raise ValueError(f"chunk_size must be positive, got {chunk_size}")
     x = _as_array(x, "x")
@@ -498,7 +534,7 @@ def mamba_chunk_scan_combined(x, dt, A, B, C, chunk_size, D=None, z=None, dt_bia
         cuts = _segments(b, L, seq_idx, cu_seqlens)
         nseg = len(cuts) - 1
         flat4 = lambda v: _reshape(v, (1, b * L) + tuple(v.shape[2:]))  # noqa: E731
-        xs, dts, Bs, Cs = flat4(x), flat4(_cast(dt, t)), flat4(_cast(B, t)), flat4(_cast(C, t))
+        xs, dts, Bs, Cs = flat4(x), flat4(_param("dt", dt, t)), flat4(_cast(B, t)), flat4(_cast(C, t))
         zs = flat4(_cast(z, t)) if z is not None else None
         starts = {int(c): i for i, c in enumerate(cuts[:-1])}
         if h0 is not None:
@@ -510,13 +546,14 @@ def mamba_chunk_scan_combined(x, dt, A, B, C, chunk_size, D=None, z=None, dt_bia
         cu = cuts
         cu = _like(cu, x)
     else:
-        xs, dts, Bs, Cs = x, _cast(dt, t), _cast(B, t), _cast(C, t)
+        xs, dts, Bs, Cs = x, _param("dt", dt, t), _cast(B, t), _cast(C, t)
         zs = _cast(z, t) if z is not None else None
         h0s = h0
     operands = [("x", xs), ("dt", dts), ("A", _param("A", A, t)), ("B", Bs), ("C", Cs)]
     clauses = []
     if D is not None:
-        _check_shape("D", D, (h,))
+        _check_rank("D", D, (1, 2))
+        _check_shape("D", D, (h,) if D.ndim == 1 else (h, p))
         clauses.append(("D", "D", _param("D", D, t)))
     if z is not None:
         _check_shape("z", z, (b, L, h, p))
@@ -532,7 +569,12 @@ def mamba_chunk_scan_combined(x, dt, A, B, C, chunk_size, D=None, z=None, dt_bia
     results = [(tuple(xs.shape), t)]
     if want_states:
         results.append((((len(cuts) - 1) if packed else b, h, p, n), acc))
-    res = _run("ssm.ssd", operands, clauses, "", results, "dt_softplus" if dt_softplus else "")
+    # The peer always clamps dt to dt_limit; its default (0, inf) changes
+    # nothing after softplus, so the attribute is left out there.
+    attrs = ""
+    if (lo, hi) != (0.0, float("inf")) or not dt_softplus:
+        attrs = f"dt_limit = array<f64: {_f64_elem(lo)}, {_f64_elem(hi)}>"
+    res = _run("ssm.ssd", operands, clauses, attrs, results, "dt_softplus" if dt_softplus else "")
     out = _reshape(res[0], (b, L, h, p))
     if not want_states:
         return out
@@ -572,9 +614,13 @@ def causal_conv1d_fn(x, weight, bias=None, seq_idx=None, initial_states=None,
     """causal_conv1d.causal_conv1d_fn: x [batch, dim, L], weight [dim, W],
     bias [dim], initial_states [batch, dim, W - 1]. Returns out, or
     (out, final_states) with return_final_states."""
-    if seq_idx is not None:
-        _unsupported("seq_idx", "(packed sequences in the convolution) is not supported")
     silu = _activation(activation)
+    if seq_idx is not None:
+        # The peer's own preconditions.
+        if initial_states is not None:
+            raise ValueError("initial_states must be None if seq_idx is not None")
+        if return_final_states:
+            raise ValueError("If seq_idx is not None, we don't return final_states_out")
     x = _as_array(x, "x")
     weight, bias = _as_array(weight, "weight"), _as_array(bias, "bias")
     s0 = _as_array(initial_states, "initial_states")
@@ -585,11 +631,13 @@ def causal_conv1d_fn(x, weight, bias=None, seq_idx=None, initial_states=None,
     if weight.shape[0] != dim or weight.shape[1] < 1:
         raise ValueError(f"weight: expected shape [{dim}, W], got {list(weight.shape)}")
     w = weight.shape[1]
-    operands = [("x", x), ("weight", _cast(weight, t))]
+    if seq_idx is not None:
+        return _conv1d_packed(x, weight, bias, seq_idx, silu, t)
+    operands = [("x", x), ("weight", _param("weight", weight, t))]
     clauses = []
     if bias is not None:
         _check_shape("bias", bias, (dim,))
-        clauses.append(("bias", "bias", _cast(bias, t)))
+        clauses.append(("bias", "bias", _param("bias", bias, t)))
     if s0 is not None:
         _check_shape("initial_states", s0, (b, dim, w - 1))
         clauses.append(("initial_state", "initial_state", _cast(s0, t)))
@@ -607,16 +655,46 @@ def causal_conv1d_fn(x, weight, bias=None, seq_idx=None, initial_states=None,
     return res[0], fs
 
 
+def _conv1d_packed(x, weight, bias, seq_idx, silu, t):
+    """causal_conv1d_fn with seq_idx [B, L]: a tap reads x[t - i] only when
+    seq_idx there equals seq_idx[t] (and within the row), i.e. the rows
+    packed into one and cut where seq_idx changes: ssm.causal_conv1d with
+    cu_seqlens."""
+    b, dim, L = x.shape
+    s = _to_numpy(seq_idx)
+    if s.shape != (b, L):
+        raise ValueError(f"seq_idx: expected shape [{b}, {L}], got {list(s.shape)}")
+    if s.dtype.kind not in "iu":
+        raise ValueError(f"seq_idx: expected integers, got {s.dtype}")
+    if L > 1 and np.any(s[:, 1:] < s[:, :-1]):
+        # A sequence id that comes back after another one would let the
+        # peer's taps reach across the other sequence; cuts cannot say that.
+        _unsupported("seq_idx", "that decreases along a row is not supported")
+    cuts = _segments(b, L, seq_idx, None)
+    xs = _reshape(_permuted_copy(x, (1, 0, 2)), (1, dim, b * L))
+    operands = [("x", xs), ("weight", _param("weight", weight, t))]
+    clauses = []
+    if bias is not None:
+        _check_shape("bias", bias, (dim,))
+        clauses.append(("bias", "bias", _param("bias", bias, t)))
+    clauses.append(("cu_seqlens", "cu_seqlens", _like(cuts, x)))
+    (out,) = _run("ssm.causal_conv1d", operands, clauses, "", [((1, dim, b * L), t)],
+                  "silu" if silu else "")
+    return _permuted_copy(_reshape(out, (dim, b, L)), (1, 0, 2))
+
+
 def causal_conv1d_update(x, conv_state, weight, bias=None, activation=None,
                          cache_seqlens=None, conv_state_indices=None):
     """causal_conv1d.causal_conv1d_update: x [batch, dim] or [batch, dim, L],
-    conv_state [batch, dim, state_len >= W - 1] (updated in place: it then
-    holds the last state_len inputs), weight [dim, W], bias [dim]. Returns
-    out with the shape of x."""
-    if cache_seqlens is not None:
-        _unsupported("cache_seqlens", "(a circular conv_state) is not supported")
-    if conv_state_indices is not None:
-        _unsupported("conv_state_indices", "(indirect state rows) is not supported")
+    conv_state [batch, dim, state_len >= W - 1] (updated in place), weight
+    [dim, W], bias [dim]. Without cache_seqlens conv_state holds the last
+    state_len inputs (a shift register); with cache_seqlens [batch] it is a
+    ring buffer and token j of entry b is written at slot
+    (cache_seqlens[b] + j) % state_len (cache_seqlens itself is not
+    advanced). With conv_state_indices [batch] conv_state is a pool of slots
+    [P, dim, state_len] and entry b uses slot conv_state_indices[b]; a
+    negative index is padding (output 0, no slot written). Returns out with
+    the shape of x. Each token is one ssm.causal_conv1d_step."""
     silu = _activation(activation)
     x = _as_array(x, "x")
     conv_state = _as_array(conv_state, "conv_state")
@@ -631,26 +709,44 @@ def causal_conv1d_update(x, conv_state, weight, bias=None, activation=None,
         raise ValueError(f"weight: expected shape [{dim}, W], got {list(weight.shape)}")
     w = weight.shape[1]
     _check_rank("conv_state", conv_state, (3,))
-    if conv_state.shape[:2] != x3.shape[:2] or conv_state.shape[2] < w - 1:
-        raise ValueError(f"conv_state: expected shape [{b}, {dim}, >= {w - 1}], "
+    pooled = conv_state_indices is not None
+    if ((not pooled and conv_state.shape[0] != b) or conv_state.shape[1] != dim
+            or conv_state.shape[2] < w - 1):
+        rows = "P" if pooled else str(b)
+        raise ValueError(f"conv_state: expected shape [{rows}, {dim}, >= {w - 1}], "
                          f"got {list(conv_state.shape)}")
-    sl = conv_state.shape[2]
-    s0 = _cast(conv_state[:, :, sl - (w - 1):], t)
-    operands = [("x", x3), ("weight", _cast(weight, t))]
-    clauses = []
+    _float_type("conv_state", conv_state)
+    state = _param("conv_state", conv_state, t)
+    w_op = _param("weight", weight, t)
+    base = []
     if bias is not None:
         _check_shape("bias", bias, (dim,))
-        clauses.append(("bias", "bias", _cast(bias, t)))
-    clauses.append(("initial_state", "initial_state", s0))
-    (out,) = _run("ssm.causal_conv1d", operands, clauses, "", [((b, dim, L), t)],
-                  "silu" if silu else "")
-    # conv_state keeps its last state_len inputs: shift left by L, append x.
-    if _is_torch(conv_state):
-        new = _torch().cat([conv_state, x3.to(conv_state.dtype)], dim=2)[:, :, -sl:]
-    else:
-        new = np.concatenate([conv_state, x3.astype(conv_state.dtype)], axis=2)[:, :, -sl:]
-    _copy_into(conv_state, _contiguous(new))
-    return _reshape(out, (b, dim)) if squeeze else out
+        base.append(("bias", "bias", _param("bias", bias, t)))
+    seqlens = None
+    if cache_seqlens is not None:
+        seqlens = _to_numpy(_indices("cache_seqlens", cache_seqlens, x))
+        _check_shape("cache_seqlens", seqlens, (b,))
+    if pooled:
+        idx = _indices("conv_state_indices", conv_state_indices, x)
+        _check_shape("conv_state_indices", idx, (b,))
+    outs = []
+    for j in range(L):
+        operands = [("x", _contiguous(x3[:, :, j])), ("state", state), ("weight", w_op)]
+        clauses = list(base)
+        if seqlens is not None:
+            clauses.append(("cache_seqlens", "cache_seqlens", _like(seqlens + j, x)))
+        if pooled:
+            clauses.append(("conv_state_indices", "conv_state_indices", idx))
+        out, state = _run("ssm.causal_conv1d_step", operands, clauses, "",
+                          [((b, dim), t), (tuple(conv_state.shape), _dtype(state))],
+                          "silu" if silu else "")
+        outs.append(out)
+    _copy_into(conv_state, state)
+    if squeeze:
+        return outs[0]
+    if _is_torch(outs[0]):
+        return _torch().stack(outs, dim=2)
+    return np.stack(outs, axis=2)
 
 
 # ---------------------------------------------------------------------------
@@ -658,7 +754,7 @@ def causal_conv1d_update(x, conv_state, weight, bias=None, activation=None,
 # ---------------------------------------------------------------------------
 
 def _linear_attention(q, k, v, gate, gate_rank, scale, initial_state, output_final_state,
-                      cu_seqlens, head_first, g_gamma=None):
+                      cu_seqlens, head_first, g_gamma=None, reverse=False):
     """fla layout [B, T, H, *] (or [B, H, T, *] with head_first) onto
     ssm.linear_attention's [B, H, T, *]; returns (o, final_state or None)."""
     q = _as_array(q, "q")
@@ -718,7 +814,8 @@ def _linear_attention(q, k, v, gate, gate_rank, scale, initial_state, output_fin
     results = [((b, h, L, vd), t)]
     if output_final_state:
         results.append(((nstates, h, kd, vd), _acc(t)))
-    res = _run("ssm.linear_attention", operands, clauses, attrs, results)
+    res = _run("ssm.linear_attention", operands, clauses, attrs, results,
+               "reverse" if reverse else "")
     o = res[0] if head_first else _permuted_copy(res[0], (0, 2, 1, 3))
     return o, (res[1] if output_final_state else None)
 
@@ -735,11 +832,11 @@ def chunk_simple_gla(q, k, v, g=None, g_gamma=None, scale=None, initial_state=No
 def fused_recurrent_simple_gla(q, k, v, g=None, g_gamma=None, scale=None, initial_state=None,
                                output_final_state=False, reverse=False, cu_seqlens=None,
                                head_first=False):
-    """fla.ops.simple_gla.fused_recurrent_simple_gla (see chunk_simple_gla)."""
-    if reverse:
-        _unsupported("reverse", "(a right-to-left recurrence) is not supported")
+    """fla.ops.simple_gla.fused_recurrent_simple_gla (see chunk_simple_gla).
+    reverse runs each sequence right to left: initial_state enters before its
+    last step and the final state leaves after its first."""
     return _linear_attention(q, k, v, g, 3, scale, initial_state, output_final_state,
-                             cu_seqlens, head_first, g_gamma)
+                             cu_seqlens, head_first, g_gamma, bool(reverse))
 
 
 def chunk_gla(q, k, v, g, scale=None, initial_state=None, output_final_state=False,
@@ -756,13 +853,12 @@ def fused_recurrent_gla(q, k, v, gk=None, gv=None, scale=None, initial_state=Non
                         output_final_state=False, reverse=False, cu_seqlens=None,
                         head_first=False):
     """fla.ops.gla.fused_recurrent_gla: gk [B, T, H, K] log decays per key
-    dimension. Returns (o, final_state or None)."""
+    dimension; reverse as in fused_recurrent_simple_gla. Returns (o,
+    final_state or None)."""
     if gv is not None:
         _unsupported("gv", "(decay per value dimension) is not supported")
-    if reverse:
-        _unsupported("reverse", "(a right-to-left recurrence) is not supported")
     return _linear_attention(q, k, v, gk, 4, scale, initial_state, output_final_state,
-                             cu_seqlens, head_first)
+                             cu_seqlens, head_first, reverse=bool(reverse))
 
 
 # ---------------------------------------------------------------------------
@@ -804,20 +900,149 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
             raise ValueError("window needs is_causal=True")
         if int(window) <= 0:
             raise ValueError(f"window must be positive, got {window}")
+    attrs = []
+    flag = "causal" if is_causal else ""
     if is_causal and lq > lk:
-        _unsupported("is_causal", "with more queries than keys is not supported")
-    if is_causal and lq < lk:
+        # Top-left alignment with more queries than keys: query i sees keys
+        # j <= i, i.e. ssm.attention's bottom-right window reaching
+        # lq - lk keys right of its diagonal, without `causal`.
+        flag = ""
+        attrs.append(f"window_right = {lq - lk} : i64")
+        if window is not None:
+            left = int(window) - 1 - (lq - lk)
+            if left < 0:
+                _unsupported("window", f"below {lq - lk + 1} with {lq} queries and {lk} keys "
+                             "(queries that see no key) is not supported")
+            attrs.append(f"window_left = {left} : i64")
+        window = None
+    elif is_causal and lq < lk:
         # PyTorch aligns the causal mask top-left: keys past lq are never seen,
         # and on the first lq keys its mask is ssm.attention's bottom-right one.
         k = k[:, :, :lq]
         v = v[:, :, :lq]
         lk = lq
-    attrs = []
     if window is not None:
         attrs.append(f"window = {int(window)} : i64")
     if scale is not None:
         attrs.append("scale = " + _f64(scale))
     operands = [("q", q), ("k", _cast(k, t)), ("v", _cast(v, t))]
     (o,) = _run("ssm.attention", operands, [], ", ".join(attrs),
-                [((b, h, lq, v.shape[3]), t)], "causal" if is_causal else "")
+                [((b, h, lq, v.shape[3]), t)], flag)
     return _reshape(o, tuple(o.shape[1:])) if squeeze else o
+
+
+def _flash_attrs(lk, causal, window_size, softcap, softmax_scale):
+    """ssm.attention's attributes for flash-attention's window_size, softcap
+    and softmax_scale, lk being the key length the peer normalises with."""
+    left, right = (int(w) for w in window_size)
+    # flash-attention's mha_fwd / set_params_fprop: a side >= Lk is
+    # unbounded (-1); causal sets right to 0; an unbounded side next to a
+    # bounded one becomes Lk (which bounds the right side when Lq > Lk + 1).
+    left = -1 if left >= lk else left
+    right = -1 if right >= lk else right
+    if causal:
+        right = 0
+    if left < 0 and right >= 0:
+        left = lk
+    if left >= 0 and right < 0:
+        right = lk
+    attrs = []
+    if left >= 0:
+        attrs.append(f"window_left = {left} : i64")
+    if right >= 0 and not causal:
+        attrs.append(f"window_right = {right} : i64")
+    if softcap:
+        if float(softcap) < 0:
+            raise ValueError(f"softcap must be >= 0, got {softcap}")
+        attrs.append("softcap = " + _f64(softcap))
+    if softmax_scale is not None:
+        attrs.append("scale = " + _f64(softmax_scale))
+    return attrs
+
+
+def flash_attn_func(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False,
+                    window_size=(-1, -1), softcap=0.0, alibi_slopes=None,
+                    deterministic=False, return_attn_probs=False):
+    """flash_attn.flash_attn_func: q [B, Lq, H, d], k [B, Lk, Hkv, d], v
+    [B, Lk, Hkv, dv] (Hkv divides H). causal and window_size = (left, right)
+    align bottom-right (query i's diagonal key is i + Lk - Lq; causal sets
+    right to 0; -1, or a side >= Lk, is no limit, except that next to a
+    bounded side it becomes Lk as in flash-attention's kernel); softcap > 0 caps the scaled scores with
+    softcap * tanh(s / softcap); alibi_slopes [H] or [B, H] (f32) adds
+    -slope * |i + Lk - Lq - j|. A query that sees no key gets 0. Returns o
+    [B, Lq, H, dv] in q's dtype."""
+    if dropout_p:
+        _unsupported("dropout_p", "(attention dropout) is not supported")
+    if return_attn_probs:
+        _unsupported("return_attn_probs", "is not supported: the probabilities are never formed")
+    q = _as_array(q, "q")
+    k, v = _as_array(k, "k"), _as_array(v, "v")
+    alibi = _as_array(alibi_slopes, "alibi_slopes")
+    for name, x in (("q", q), ("k", k), ("v", v)):
+        _check_rank(name, x, (4,))
+    t = _float_type("q", q)
+    b, lq, h, e = q.shape
+    lk, hkv = k.shape[1], k.shape[2]
+    _check_shape("k", k, (b, lk, hkv, e))
+    _check_shape("v", v, (b, lk, hkv, v.shape[3]))
+    if hkv == 0 or h % hkv:
+        raise ValueError(f"k: {hkv} heads do not divide the query's {h}")
+    attrs = _flash_attrs(lk, causal, window_size, softcap, softmax_scale)
+    to_op = lambda x: _permuted_copy(x, (0, 2, 1, 3))  # noqa: E731
+    operands = [("q", to_op(q)), ("k", to_op(_cast(k, t))), ("v", to_op(_cast(v, t)))]
+    clauses = []
+    if alibi is not None:
+        _check_rank("alibi_slopes", alibi, (1, 2))
+        _check_shape("alibi_slopes", alibi, (h,) if alibi.ndim == 1 else (b, h))
+        clauses.append(("alibi_slopes", "alibi_slopes", _cast(alibi, _acc(t))))
+    (o,) = _run("ssm.attention", operands, clauses, ", ".join(attrs),
+                [((b, h, lq, v.shape[3]), t)], "causal" if causal else "", flags_first=True)
+    return _permuted_copy(o, (0, 2, 1, 3))
+
+
+def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k,
+                           dropout_p=0.0, softmax_scale=None, causal=False, window_size=(-1, -1),
+                           softcap=0.0, alibi_slopes=None, deterministic=False,
+                           return_attn_probs=False, block_table=None):
+    """flash_attn.flash_attn_varlen_func: q [total_q, H, d], k, v
+    [total_k, Hkv, d] packing S sequences at offsets cu_seqlens_q,
+    cu_seqlens_k [S + 1]; each sequence attends within itself, masks and
+    ALiBi aligned to its own lengths (flash_attn_func per sequence; the
+    window normalisation uses max_seqlen_k as the peer does). alibi_slopes
+    [H]. Returns o [total_q, H, dv]."""
+    if dropout_p:
+        _unsupported("dropout_p", "(attention dropout) is not supported")
+    if return_attn_probs:
+        _unsupported("return_attn_probs", "is not supported: the probabilities are never formed")
+    if block_table is not None:
+        _unsupported("block_table", "(a paged KV cache) is not supported")
+    q = _as_array(q, "q")
+    k, v = _as_array(k, "k"), _as_array(v, "v")
+    alibi = _as_array(alibi_slopes, "alibi_slopes")
+    for name, x in (("q", q), ("k", k), ("v", v)):
+        _check_rank(name, x, (3,))
+    t = _float_type("q", q)
+    tq, h, e = q.shape
+    tk, hkv = k.shape[0], k.shape[1]
+    _check_shape("k", k, (tk, hkv, e))
+    _check_shape("v", v, (tk, hkv, v.shape[2]))
+    if hkv == 0 or h % hkv:
+        raise ValueError(f"k: {hkv} heads do not divide the query's {h}")
+    cuq = _indices("cu_seqlens_q", cu_seqlens_q, q)
+    cuk = _indices("cu_seqlens_k", cu_seqlens_k, q)
+    _check_rank("cu_seqlens_q", cuq, (1,))
+    _check_shape("cu_seqlens_k", cuk, tuple(cuq.shape))
+    attrs = _flash_attrs(int(max_seqlen_k), causal, window_size, softcap, softmax_scale)
+    def to_op(x):  # [T, H, d] -> [1, H, T, d]
+        y = _permuted_copy(x, (1, 0, 2))
+        return _reshape(y, (1,) + tuple(y.shape))
+
+    operands = [("q", to_op(q)), ("k", to_op(_cast(k, t))), ("v", to_op(_cast(v, t)))]
+    clauses = []
+    if alibi is not None:
+        _check_shape("alibi_slopes", alibi, (h,))
+        clauses.append(("alibi_slopes", "alibi_slopes", _cast(alibi, _acc(t))))
+    clauses += [("cu_seqlens_q", "cu_seqlens_q", cuq), ("cu_seqlens_k", "cu_seqlens_k", cuk)]
+    (o,) = _run("ssm.attention", operands, clauses, ", ".join(attrs),
+                [((1, h, tq, v.shape[2]), t)], "causal" if causal else "", flags_first=True)
+    return _permuted_copy(_reshape(o, (h, tq, v.shape[2])), (1, 0, 2))

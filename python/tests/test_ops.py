@@ -111,10 +111,11 @@ def selective_state_update_ref(state, x, dt, A, B, C, D=None, z=None, dt_bias=No
 
 
 def ssd_ref(x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplus=False, h0=None,
-            resets=None):
+            resets=None, dt_limit=None):
     """The Mamba-2 recurrence step by step; resets[b, t] restarts the state
-    (from zero) before step t. Returns (out, state after each row, state
-    after each step)."""
+    (from zero) before step t; dt_limit (lo, hi) clamps dt after the bias
+    and softplus; D is [H] or [H, P]. Returns (out, state after each row,
+    state after each step)."""
     x, dt, A, B, C = (np.asarray(v, np.float64) for v in (x, dt, A, B, C))
     b, L, h, p = x.shape
     g, n = B.shape[2], B.shape[3]
@@ -122,6 +123,8 @@ def ssd_ref(x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplus=False, h0=
         dt = dt + dt_bias
     if dt_softplus:
         dt = softplus(dt)
+    if dt_limit is not None:
+        dt = np.minimum(np.maximum(dt, dt_limit[0]), dt_limit[1])
     out = np.zeros((b, L, h, p))
     fin = np.zeros((b, h, p, n))
     every = np.zeros((b, L, h, p, n))
@@ -161,9 +164,68 @@ def causal_conv1d_ref(x, weight, bias=None, initial_states=None, silu_act=False)
     return out, xx[:, :, L:]
 
 
-def gla_ref(q, k, v, g=None, scale=None, h0=None, cu_seqlens=None):
+def causal_conv1d_seq_idx_ref(x, weight, bias, seq_idx, silu_act=False):
+    """causal-conv1d's channel-last kernel with seq_idx: tap i of step t
+    reads x[t - (W-1) + i] only when it lies in the row and its seq_idx
+    equals seq_idx[t]."""
+    x, weight = np.asarray(x, np.float64), np.asarray(weight, np.float64)
+    b, dim, L = x.shape
+    w = weight.shape[1]
+    out = np.zeros((b, dim, L))
+    for bi in range(b):
+        for t in range(L):
+            for i in range(w):
+                s = t - (w - 1) + i
+                if s >= 0 and seq_idx[bi, s] == seq_idx[bi, t]:
+                    out[bi, :, t] += weight[:, i] * x[bi, :, s]
+    if bias is not None:
+        out += np.asarray(bias, np.float64)[None, :, None]
+    return silu(out) if silu_act else out
+
+
+def causal_conv1d_update_ref(x, conv_state, weight, bias=None, silu_act=False,
+                             cache_seqlens=None, conv_state_indices=None):
+    """causal-conv1d's causal_conv1d_update_ref (x [B, D, L]) in float64,
+    with conv_state_indices selecting a slot of the pool per batch entry
+    (negative: padding, output 0, as ssmc defines it). Returns (out, the
+    new conv_state)."""
+    x, weight = np.asarray(x, np.float64), np.asarray(weight, np.float64)
+    state = np.array(conv_state, np.float64)
+    b, dim, L = x.shape
+    w = weight.shape[1]
+    S = state.shape[2]
+    out = np.zeros((b, dim, L))
+    for bi in range(b):
+        slot = bi if conv_state_indices is None else int(conv_state_indices[bi])
+        if slot < 0:
+            continue
+        st = state[slot]
+        if cache_seqlens is None:
+            xx = np.concatenate([st, x[bi]], axis=1)
+            state[slot] = xx[:, -S:]
+        else:
+            c = int(cache_seqlens[bi])
+            width_idx = np.remainder(np.arange(-(w - 1), 0) + c, S)
+            xx = np.concatenate([st[:, width_idx], x[bi]], axis=1)
+            copy_idx = np.remainder(np.arange(L) + c, S)
+            st = st.copy()
+            st[:, copy_idx] = x[bi]
+            state[slot] = st
+        for t in range(L):
+            out[bi, :, t] = np.sum(xx[:, xx.shape[1] - L + t - (w - 1):xx.shape[1] - L + t + 1] * weight,
+                                   axis=1)
+        if bias is not None:
+            out[bi] += np.asarray(bias, np.float64)[:, None]
+        if silu_act:
+            out[bi] = silu(out[bi])
+    return out, state
+
+
+def gla_ref(q, k, v, g=None, scale=None, h0=None, cu_seqlens=None, reverse=False):
     """fla's naive recurrent (simple) GLA on [B, T, H, *]: g is [B, T, H]
-    or [B, T, H, K] log decays. Returns (o, final states)."""
+    or [B, T, H, K] log decays; reverse runs each sequence from its last
+    step to its first (fla's fused_recurrent reverse=True). Returns (o,
+    final states)."""
     q, k, v = (np.asarray(a, np.float64) for a in (q, k, v))
     b, T, h, kd = q.shape
     vd = v.shape[-1]
@@ -175,7 +237,7 @@ def gla_ref(q, k, v, g=None, scale=None, h0=None, cu_seqlens=None):
     for si, (bi, t0, t1) in enumerate(segs):
         for hi in range(h):
             S = np.zeros((kd, vd)) if h0 is None else np.array(h0[si, hi], np.float64)
-            for t in range(t0, t1):
+            for t in (range(t1 - 1, t0 - 1, -1) if reverse else range(t0, t1)):
                 if g is not None:
                     gt = np.asarray(g[bi, t, hi], np.float64)
                     S = (np.exp(gt)[:, None] if gt.ndim else np.exp(gt)) * S
@@ -208,6 +270,57 @@ def attention_ref(q, k, v, causal=False, scale=None, window=None):
             p = np.exp(s - s.max(axis=1, keepdims=True))
             p /= p.sum(axis=1, keepdims=True)
             o[bi, hi] = p @ v[bi, kh]
+    return o
+
+
+def flash_attention_ref(q, k, v, causal=False, window_size=(-1, -1), softcap=0.0, alibi=None,
+                        scale=None, normalise=True):
+    """flash-attention's attention_ref (tests/test_flash_attn.py) in float64
+    on [B, L, H, d]: construct_local_mask's bottom-right window, softcap
+    before the mask, attn_bias_from_alibi_slopes (slope * (j - Lk + 1) for
+    causal, -slope * |i + Lk - Lq - j| otherwise), and rows with every key
+    masked give 0. window_size is first normalised as flash_api.cpp's
+    mha_fwd and set_params_fprop do (unless normalise is False: the
+    kernel's own window, as the varlen path normalises it)."""
+    q, k, v = (np.asarray(a, np.float64) for a in (q, k, v))
+    b, lq, h, d = q.shape
+    lk, hkv = k.shape[1], k.shape[2]
+    scale = d ** -0.5 if scale is None else scale
+    # flash_api.cpp: sides >= Lk are unbounded; causal sets right = 0; an
+    # unbounded side next to a bounded one is Lk.
+    if normalise:
+        left, right = (-1 if w >= lk else w for w in window_size)
+        if causal:
+            right = 0
+        if left < 0 and right >= 0:
+            left = lk
+        if left >= 0 and right < 0:
+            right = lk
+        window_size = (left, right)
+    i = np.arange(lq)[:, None]
+    j = np.arange(lk)[None, :]
+    if window_size[0] < 0 and window_size[1] < 0:
+        masked = np.zeros((lq, lk), bool)
+    elif window_size[0] < 0:
+        masked = j > i + lk - lq + window_size[1]
+    else:
+        masked = (j > np.minimum(i + lk - lq + window_size[1], lk)) | (j < i + lk - lq - window_size[0])
+    o = np.zeros((b, lq, h, v.shape[3]))
+    for bi in range(b):
+        for hi in range(h):
+            kh = hi // (h // hkv)
+            s = (q[bi, :, hi] @ k[bi, :, kh].T) * scale
+            if softcap > 0:
+                s = np.tanh(s / softcap) * softcap
+            s = np.where(masked, -np.inf, s)
+            if alibi is not None:
+                slope = float(np.asarray(alibi, np.float64)[(bi, hi) if np.ndim(alibi) == 2 else hi])
+                s = s + (slope * (j - lk + 1) if causal else -slope * np.abs(i + lk - lq - j))
+            for r in range(lq):
+                if np.all(masked[r]):
+                    continue
+                p = np.exp(s[r] - np.max(s[r]))
+                o[bi, r, hi] = (p / p.sum()) @ v[bi, :, kh]
     return o
 
 
@@ -298,6 +411,72 @@ def test_selective_state_update_equals_scan_steps():
         y = ops.selective_state_update(st, u[..., t], delta[..., t], A, B[..., t], C[..., t], D=D,
                                        dt_softplus=True)
         assert_close(y, full[..., t], what=f"step {t}")
+
+
+@pytest.mark.parametrize("multihead", [False, True])
+def test_selective_state_update_state_batch_indices(multihead):
+    """A pool of 5 state slots; batch entry b updates slot idx[b], a
+    negative index pads (output 0, no slot written), other slots keep."""
+    nslots, b, n = 5, 3, 7
+    idx = np.array([4, -1, 1], np.int32)
+    if multihead:
+        h, p, g = 3, 5, 1
+        xs, pool = (b, h, p), rand(nslots, h, p, n)
+        A = -np.exp(rand(h, p, n, scale=0.5))
+        B, C = rand(b, g, n), rand(b, g, n)
+        D, bias = rand(h, p), rand(h, p, scale=0.3)
+    else:
+        dim = 9
+        xs, pool = (b, dim), rand(nslots, dim, n)
+        A = -np.exp(rand(dim, n, scale=0.5))
+        B, C = rand(b, n), rand(b, n)
+        D, bias = rand(dim), rand(dim, scale=0.3)
+    x, dt, z = rand(*xs), rand(*xs, scale=0.5), rand(*xs)
+    ref_out = np.zeros(xs)
+    ref_pool = pool.astype(np.float64)
+    for bi in range(b):
+        if idx[bi] < 0:
+            continue
+        o, st = selective_state_update_ref(pool[idx[bi]][None], x[bi:bi + 1], dt[bi:bi + 1], A,
+                                           B[bi:bi + 1], C[bi:bi + 1], D=D, z=z[bi:bi + 1],
+                                           dt_bias=bias, dt_softplus=True)
+        ref_out[bi], ref_pool[idx[bi]] = o[0], st[0]
+    st = pool.copy()
+    out = ops.selective_state_update(st, x, dt, A, B, C, D=D, z=z, dt_bias=bias, dt_softplus=True,
+                                     state_batch_indices=idx)
+    assert out.shape == xs
+    assert_close(out, ref_out, what="out")
+    assert np.all(out[1] == 0), "a padded entry's output is 0"
+    assert_close(st, ref_pool, what="pool updated in place")
+    assert np.array_equal(st[[0, 2, 3]], pool[[0, 2, 3]]), "slots not named keep their values"
+
+
+@pytest.mark.parametrize("softplus", [False, True])
+def test_mamba_chunk_scan_combined_dt_limit_and_D_per_channel(softplus):
+    """dt_limit clamps dt after the bias and softplus; D [H, P] is one skip
+    weight per head channel (D_has_hdim). Without softplus the default
+    (0, inf) clamps negative steps to 0, as the peer always clamps."""
+    b, L, h, p, g, n = 2, 11, 3, 5, 1, 7
+    x, dt = rand(b, L, h, p), rand(b, L, h)
+    A = -np.exp(rand(h, scale=0.5))
+    B, C = rand(b, L, g, n), rand(b, L, g, n)
+    D, bias, z = rand(h, p), rand(h, scale=0.3), rand(b, L, h, p)
+    h0 = rand(b, h, p, n)
+    limit = (0.2, 0.9) if softplus else (0.0, float("inf"))
+    kw = dict(D=D, z=z, dt_bias=bias, dt_softplus=softplus)
+    out, fin = ops.mamba_chunk_scan_combined(x, dt, A, B, C, 8, initial_states=h0, dt_limit=limit,
+                                             return_final_states=True, **kw)
+    ref, ref_fin, _ = ssd_ref(x, dt, A, B, C, h0=h0, dt_limit=limit, **kw)
+    assert_close(out, ref, what="out")
+    assert_close(fin, ref_fin, what="final_states")
+    # The clamp changes the result (the test can fail).
+    unclamped, _, _ = ssd_ref(x, dt, A, B, C, h0=h0, **kw)
+    assert np.max(np.abs(unclamped - ref)) > 1e-2
+    # Packed along the sequence (seq_idx) the clamp still applies.
+    seq_idx = np.array([[0] * 4 + [1] * 7, [0] * 11], np.int32)
+    resets = np.concatenate([np.zeros((b, 1), bool), seq_idx[:, 1:] != seq_idx[:, :-1]], axis=1)
+    outp = ops.mamba_chunk_scan_combined(x, dt, A, B, C, 8, dt_limit=limit, seq_idx=seq_idx, **kw)
+    assert_close(outp, ssd_ref(x, dt, A, B, C, dt_limit=limit, resets=resets, **kw)[0], what="packed")
 
 
 @pytest.mark.parametrize("full", [False, True])
@@ -410,6 +589,58 @@ def test_causal_conv1d_update(seqlen, state_len):
     assert_close(st, want_state, what="conv_state")
 
 
+@pytest.mark.parametrize("activation", [None, "silu"])
+def test_causal_conv1d_fn_seq_idx(activation):
+    """seq_idx: no tap reads an input of another sequence (or row)."""
+    b, dim, L, w = 2, 5, 11, 4
+    x, weight, bias = rand(b, dim, L), rand(dim, w), rand(dim)
+    seq_idx = np.array([[0, 0, 0, 1, 1, 2, 2, 2, 2, 2, 2], [3] * 6 + [4] * 5], np.int32)
+    out = ops.causal_conv1d_fn(x, weight, bias, seq_idx=seq_idx, activation=activation)
+    ref = causal_conv1d_seq_idx_ref(x, weight, bias, seq_idx, activation == "silu")
+    assert out.shape == (b, dim, L)
+    assert_close(out, ref)
+    # One sequence per row is the plain convolution.
+    one = ops.causal_conv1d_fn(x, weight, bias, seq_idx=np.zeros((b, L), np.int64),
+                               activation=activation)
+    assert_close(one, causal_conv1d_ref(x, weight, bias, None, activation == "silu")[0])
+    assert np.max(np.abs(one - out)) > 1e-3
+
+
+def test_causal_conv1d_fn_seq_idx_preconditions():
+    x, weight = rand(1, 3, 5), rand(3, 2)
+    s = np.zeros((1, 5), np.int32)
+    with pytest.raises(ValueError, match="initial_states"):
+        ops.causal_conv1d_fn(x, weight, seq_idx=s, initial_states=rand(1, 3, 1))
+    with pytest.raises(ValueError, match="final_states"):
+        ops.causal_conv1d_fn(x, weight, seq_idx=s, return_final_states=True)
+    with pytest.raises(NotImplementedError, match="'seq_idx'"):
+        ops.causal_conv1d_fn(x, weight, seq_idx=np.array([[0, 0, 1, 0, 0]], np.int32))
+
+
+@pytest.mark.parametrize("seqlen", [None, 3])
+@pytest.mark.parametrize("ring,pool", [(True, False), (False, True), (True, True)])
+def test_causal_conv1d_update_cache_seqlens_and_indices(seqlen, ring, pool):
+    """causal_conv1d_update_ref's circular conv_state (cache_seqlens) and a
+    pool of conv states (conv_state_indices, -1 pads)."""
+    b, dim, w, state_len = 3, 5, 4, 7
+    xs = (b, dim) if seqlen is None else (b, dim, seqlen)
+    x, weight, bias = rand(*xs), rand(dim, w), rand(dim)
+    conv_state = rand(6 if pool else b, dim, state_len)
+    cache = np.array([2, 9, 0], np.int32) if ring else None
+    idx = np.array([5, -1, 0], np.int64) if pool else None
+    x3 = x[..., None] if seqlen is None else x
+    ref, ref_state = causal_conv1d_update_ref(x3, conv_state, weight, bias, True, cache, idx)
+    st = conv_state.copy()
+    out = ops.causal_conv1d_update(x, st, weight, bias, activation="silu", cache_seqlens=cache,
+                                   conv_state_indices=idx)
+    assert out.shape == xs
+    assert_close(out, ref.reshape(xs), what="out")
+    assert_close(st, ref_state, what="conv_state")
+    if pool:
+        assert np.all(np.asarray(out)[1] == 0)
+        assert np.array_equal(st[1:5], conv_state[1:5])
+
+
 # ---------------------------------------------------------------------------
 # flash-linear-attention
 # ---------------------------------------------------------------------------
@@ -463,6 +694,32 @@ def test_gla_head_first():
     assert_close(o, t(gla_ref(t(q), t(k), t(v), t(g))[0]))
 
 
+@pytest.mark.parametrize("gate", ["simple", "gla"])
+@pytest.mark.parametrize("packed", [False, True])
+def test_fused_recurrent_reverse(gate, packed):
+    """reverse=True: each sequence from its last step to its first;
+    initial_state enters before the last step, the final state leaves
+    after the first."""
+    b, T, h, kd, vd = (1 if packed else 2), 9, 3, 5, 3
+    q, k, v = rand(b, T, h, kd), rand(b, T, h, kd), rand(b, T, h, vd)
+    cu = np.array([0, 4, 4, 9], np.int64) if packed else None
+    nseq = 3 if packed else b
+    h0 = rand(nseq, h, kd, vd)
+    if gate == "simple":
+        g = -np.abs(rand(b, T, h, scale=0.3))
+        o, fin = ops.fused_recurrent_simple_gla(q, k, v, g=g, initial_state=h0, output_final_state=True,
+                                                reverse=True, cu_seqlens=cu)
+    else:
+        g = -np.abs(rand(b, T, h, kd, scale=0.3))
+        o, fin = ops.fused_recurrent_gla(q, k, v, gk=g, initial_state=h0, output_final_state=True,
+                                         reverse=True, cu_seqlens=cu)
+    ref, ref_fin = gla_ref(q, k, v, g, h0=h0, cu_seqlens=cu, reverse=True)
+    assert_close(o, ref, what="o")
+    assert_close(fin, ref_fin, what="final_state")
+    fwd, _ = gla_ref(q, k, v, g, h0=h0, cu_seqlens=cu)
+    assert np.max(np.abs(fwd - ref)) > 1e-2
+
+
 # ---------------------------------------------------------------------------
 # Softmax attention
 # ---------------------------------------------------------------------------
@@ -475,6 +732,72 @@ def test_scaled_dot_product_attention(causal, window, hkv):
     o = ops.scaled_dot_product_attention(q, k, v, is_causal=causal, enable_gqa=hkv != h,
                                          window=window)
     assert_close(o, attention_ref(q, k, v, causal, window=window))
+
+
+@pytest.mark.parametrize("window", [None, 6])
+def test_attention_causal_more_queries_than_keys(window):
+    """is_causal with Lq > Lk: PyTorch's top-left mask, query i sees keys
+    j <= i (the last Lq - Lk queries see every key)."""
+    b, h, lq, lk, e = 2, 3, 9, 5, 4
+    q, k, v = rand(b, h, lq, e), rand(b, h, lk, e), rand(b, h, lk, 3)
+    o = ops.scaled_dot_product_attention(q, k, v, is_causal=True, window=window)
+    assert_close(o, attention_ref(q, k, v, True, window=window))
+    with pytest.raises(NotImplementedError, match="'window'"):
+        ops.scaled_dot_product_attention(q, k, v, is_causal=True, window=2)
+
+
+@pytest.mark.parametrize("causal,window", [(False, (-1, -1)), (True, (-1, -1)), (True, (3, -1)),
+                                           (False, (2, 1)), (False, (-1, 0)), (False, (4, -1)),
+                                           (False, (2, -1))])
+@pytest.mark.parametrize("lq,lk", [(7, 7), (5, 11), (9, 4)])
+def test_flash_attn_func(causal, window, lq, lk):
+    """flash_attn_func against flash-attention's attention_ref: bottom-right
+    masks, two-sided windows, GQA, softcap and ALiBi ([H] and [B, H])."""
+    b, h, hkv, d = 2, 4, 2, 6
+    q, k, v = rand(b, lq, h, d), rand(b, lk, hkv, d), rand(b, lk, hkv, 5)
+    o = ops.flash_attn_func(q, k, v, causal=causal, window_size=window)
+    assert o.shape == (b, lq, h, 5)
+    assert_close(o, flash_attention_ref(q, k, v, causal, window), what="plain")
+    slopes = np.abs(rand(h, scale=0.5)) if lk % 2 else np.abs(rand(b, h, scale=0.5))
+    o = ops.flash_attn_func(q * 3, k, v, softmax_scale=0.7, causal=causal, window_size=window,
+                            softcap=2.5, alibi_slopes=slopes)
+    ref = flash_attention_ref(q * 3, k, v, causal, window, softcap=2.5, alibi=slopes, scale=0.7)
+    assert_close(o, ref, what="softcap + alibi")
+    assert np.max(np.abs(ref - flash_attention_ref(q * 3, k, v, causal, window, scale=0.7))) > 1e-2
+
+
+@pytest.mark.parametrize("causal,window", [(False, (-1, -1)), (True, (-1, -1)), (True, (2, -1)),
+                                           (False, (1, 2)), (False, (3, -1)), (False, (1, -1))])
+def test_flash_attn_varlen_func(causal, window):
+    """Packed sequences of their own lengths (one empty, Lq > Lk, Lq < Lk):
+    flash_attn_func on each sequence, with the window normalised by
+    max_seqlen_k as flash-attention's varlen path does."""
+    h, hkv, d = 4, 1, 5
+    cuq = np.array([0, 3, 3, 10, 12], np.int32)
+    cuk = np.array([0, 5, 7, 10, 16], np.int32)
+    q, k, v = rand(12, h, d), rand(16, hkv, d), rand(16, hkv, 3)
+    slopes = np.abs(rand(h, scale=0.5))
+    o = ops.flash_attn_varlen_func(q, k, v, cuq, cuk, 7, 6, causal=causal, window_size=window,
+                                   softcap=3.0, alibi_slopes=slopes)
+    assert o.shape == (12, h, 3)
+    mk = int(np.max(np.diff(cuk)))
+    ref = np.zeros((12, h, 3))
+    for i in range(4):
+        q0, q1, k0, k1 = cuq[i], cuq[i + 1], cuk[i], cuk[i + 1]
+        if q1 == q0:
+            continue
+        # The peer normalises the window with max_seqlen_k, not the sequence's Lk.
+        left, right = (-1 if w >= mk else w for w in window)
+        if causal:
+            right = 0
+        if left < 0 and right >= 0:
+            left = mk
+        if left >= 0 and right < 0:
+            right = mk
+        ref[q0:q1] = flash_attention_ref(q[None, q0:q1], k[None, k0:k1], v[None, k0:k1], causal,
+                                         (left, right), softcap=3.0, alibi=slopes,
+                                         normalise=False)[0]
+    assert_close(o, ref)
 
 
 def test_attention_top_left_causal_and_scale():
@@ -516,6 +839,17 @@ def test_program_cached_per_specialisation():
     lambda: ops.mamba_chunk_scan_combined(rand(1, 4, 2, 2), rand(1, 4, 2), rand(2), rand(1, 4, 1, 3),
                                           rand(1, 4, 1, 3), 4, cu_seqlens=np.array([0, 5])),
     lambda: ops.causal_conv1d_fn(rand(1, 3, 5), rand(3, 2), activation="relu"),
+    lambda: ops.mamba_chunk_scan_combined(rand(1, 4, 2, 2), rand(1, 4, 2), rand(2), rand(1, 4, 1, 3),
+                                          rand(1, 4, 1, 3), 4, D=rand(2, 3)),
+    lambda: ops.mamba_chunk_scan_combined(rand(1, 4, 2, 2), rand(1, 4, 2), rand(2), rand(1, 4, 1, 3),
+                                          rand(1, 4, 1, 3), 4, dt_limit=(1.0, 0.5)),
+    lambda: ops.selective_state_update(rand(4, 3, 2), rand(2, 3), rand(2, 3), rand(3, 2),
+                                       rand(2, 2), rand(2, 2),
+                                       state_batch_indices=np.array([0, 1, 2])),
+    lambda: ops.causal_conv1d_update(rand(2, 3), rand(4, 3, 3), rand(3, 3)),
+    lambda: ops.causal_conv1d_update(rand(2, 3), rand(4, 3, 3), rand(3, 3),
+                                     conv_state_indices=np.array([0.5, 1.0])),
+    lambda: ops.causal_conv1d_fn(rand(2, 3, 5), rand(3, 2), seq_idx=np.zeros((1, 5), np.int32)),
 ])
 def test_bad_inputs_raise(call):
     with pytest.raises((ValueError, NotImplementedError)):
@@ -523,22 +857,16 @@ def test_bad_inputs_raise(call):
 
 
 @pytest.mark.parametrize("call,arg", [
-    (lambda: ops.mamba_chunk_scan_combined(rand(1, 4, 2, 2), rand(1, 4, 2), rand(2), rand(1, 4, 1, 3),
-                                           rand(1, 4, 1, 3), 4, dt_limit=(0.0, 1.0)), "dt_limit"),
-    (lambda: ops.mamba_chunk_scan_combined(rand(1, 4, 2, 2), rand(1, 4, 2), rand(2), rand(1, 4, 1, 3),
-                                           rand(1, 4, 1, 3), 4, D=rand(2, 2)), "D"),
     (lambda: ops.fused_recurrent_gla(rand(1, 4, 1, 2), rand(1, 4, 1, 2), rand(1, 4, 1, 2),
                                      gv=rand(1, 4, 1, 2)), "gv"),
-    (lambda: ops.fused_recurrent_simple_gla(rand(1, 4, 1, 2), rand(1, 4, 1, 2), rand(1, 4, 1, 2),
-                                            reverse=True), "reverse"),
-    (lambda: ops.causal_conv1d_fn(rand(1, 3, 5), rand(3, 2), seq_idx=np.zeros((1, 5), np.int32)),
-     "seq_idx"),
-    (lambda: ops.causal_conv1d_update(rand(1, 3), rand(1, 3, 2), rand(3, 3),
-                                      cache_seqlens=np.zeros(1, np.int32)), "cache_seqlens"),
     (lambda: ops.scaled_dot_product_attention(rand(1, 1, 2, 2), rand(1, 1, 2, 2), rand(1, 1, 2, 2),
                                               attn_mask=np.ones((2, 2), bool)), "attn_mask"),
     (lambda: ops.scaled_dot_product_attention(rand(1, 1, 2, 2), rand(1, 1, 2, 2), rand(1, 1, 2, 2),
                                               dropout_p=0.1), "dropout_p"),
+    (lambda: ops.flash_attn_func(rand(1, 2, 1, 2), rand(1, 2, 1, 2), rand(1, 2, 1, 2), dropout_p=0.1),
+     "dropout_p"),
+    (lambda: ops.flash_attn_func(rand(1, 2, 1, 2), rand(1, 2, 1, 2), rand(1, 2, 1, 2),
+                                 return_attn_probs=True), "return_attn_probs"),
 ])
 def test_unsupported_arguments_named(call, arg):
     with pytest.raises(NotImplementedError, match=f"'{arg}'"):

@@ -13,7 +13,8 @@ torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
 from ssmc import ops  # noqa: E402
-from test_ops import (assert_close, attention_ref, causal_conv1d_ref, gla_ref,  # noqa: E402
+from test_ops import (assert_close, attention_ref, causal_conv1d_ref,  # noqa: E402
+                      causal_conv1d_seq_idx_ref, causal_conv1d_update_ref, gla_ref,
                       selective_scan_ref, selective_state_update_ref, ssd_ref)
 
 GEN = torch.Generator().manual_seed(11)
@@ -212,6 +213,71 @@ def test_sdpa_bf16_window():
     o = ops.scaled_dot_product_attention(q, k, v, is_causal=True, window=5)
     assert o.dtype == BF
     assert_low_precision(o, attention_ref(f64(q), f64(k), f64(v), True, window=5))
+
+
+def test_ssd_bf16_with_f32_parameters():
+    """Mamba-2's bf16 activations with f32 dt, A, D [H, P] and dt_bias:
+    the f32 operands reach ssm.ssd unrounded; dt_limit clamps."""
+    b, L, h, p, n = 1, 21, 3, 5, 8
+    x, z = trand(b, L, h, p, dtype=BF), trand(b, L, h, p, dtype=BF)
+    dt = trand(b, L, h, scale=0.5)
+    A = -torch.exp(trand(h, scale=0.5))
+    B, C = trand(b, L, 1, n, dtype=BF), trand(b, L, 1, n, dtype=BF)
+    D, bias = trand(h, p), trand(h, scale=0.3)
+    out = ops.mamba_chunk_scan_combined(x, dt, A, B, C, 16, D=D, z=z, dt_bias=bias, dt_softplus=True,
+                                        dt_limit=(0.3, 0.8))
+    assert out.dtype == BF
+    text = ops.program_text()
+    assert f"%dt: tensor<1x{L}x{h}xf32>" in text and f"%D: tensor<{h}x{p}xf32>" in text
+    ref, _, _ = ssd_ref(f64(x), f64(dt), f64(A), f64(B), f64(C), D=f64(D), z=f64(z), dt_bias=f64(bias),
+                        dt_softplus=True, dt_limit=(0.3, 0.8))
+    assert_low_precision(out, ref)
+
+
+def test_selective_state_update_bf16_pool():
+    """bf16 x with f32 dt on a pool of f32 states (state_batch_indices)."""
+    b, dim, n, slots = 3, 12, 4, 6
+    pool = trand(slots, dim, n)
+    x, dt = trand(b, dim, dtype=BF), trand(b, dim, scale=0.5)
+    A = -torch.exp(trand(dim, n, scale=0.5))
+    B, C = trand(b, n, dtype=BF), trand(b, n, dtype=BF)
+    idx = torch.tensor([2, 5, -1], dtype=torch.int32)
+    before = pool.clone()
+    out = ops.selective_state_update(pool, x, dt, A, B, C, dt_softplus=True, state_batch_indices=idx)
+    assert out.dtype == BF and "%delta: tensor<3x12xf32>" in ops.program_text()
+    for bi, slot in enumerate(idx.tolist()):
+        if slot < 0:
+            assert torch.all(out[bi] == 0)
+            continue
+        ref_out, ref_state = selective_state_update_ref(f64(before[slot:slot + 1]), f64(x[bi:bi + 1]),
+                                                        f64(dt[bi:bi + 1]), f64(A), f64(B[bi:bi + 1]),
+                                                        f64(C[bi:bi + 1]), dt_softplus=True)
+        assert_low_precision(out[bi:bi + 1], ref_out)
+        assert_close(pool[slot:slot + 1].numpy(), ref_state, rtol=1e-4)
+    assert torch.equal(pool[[0, 1, 3, 4]], before[[0, 1, 3, 4]])
+
+
+def test_causal_conv1d_bf16_with_f32_weights():
+    """causal-conv1d's f32 weight and bias next to bf16 x, in the packed
+    (seq_idx) convolution and in the decode step on a ring-buffer pool."""
+    b, dim, L, w = 2, 7, 13, 4
+    x, weight, bias = trand(b, dim, L, dtype=BF), trand(dim, w), trand(dim)
+    seq_idx = torch.tensor([[0] * 5 + [1] * 8, [2] * 13], dtype=torch.int32)
+    out = ops.causal_conv1d_fn(x, weight, bias, seq_idx=seq_idx, activation="silu")
+    assert out.dtype == BF and f"%weight: tensor<{dim}x{w}xf32>" in ops.program_text()
+    assert_low_precision(out, causal_conv1d_seq_idx_ref(f64(x), f64(weight), f64(bias),
+                                                        seq_idx.numpy(), True))
+    conv_state = trand(4, dim, 6, dtype=BF)
+    xt = trand(b, dim, dtype=BF)
+    cache = torch.tensor([3, 8], dtype=torch.int32)
+    idx = torch.tensor([3, 0], dtype=torch.int64)
+    ref, ref_state = causal_conv1d_update_ref(f64(xt)[..., None], f64(conv_state), f64(weight),
+                                              f64(bias), True, cache.numpy(), idx.numpy())
+    out = ops.causal_conv1d_update(xt, conv_state, weight, bias, activation="silu",
+                                   cache_seqlens=cache, conv_state_indices=idx)
+    assert out.dtype == BF and "%weight: tensor<7x4xf32>" in ops.program_text()
+    assert_low_precision(out, ref[..., 0])
+    assert np.array_equal(f64(conv_state), ref_state), "the state holds the bf16 inputs exactly"
 
 
 # ---------------------------------------------------------------------------
