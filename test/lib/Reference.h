@@ -159,7 +159,8 @@ causalConv1dStep(int64_t batch, int64_t channels, int64_t stateLen,
     if (slot < 0)
       continue;
     for (int64_t d = 0; d < channels; ++d) {
-      double *st = &state[(slot * channels + d) * stateLen];
+      // (No state at all when S = 0: W = 1 reads only x.)
+      double *st = state.data() + (slot * channels + d) * stateLen;
       const double xv = x[b * channels + d];
       std::vector<double> window(width);
       for (int64_t j = 0; j < width - 1; ++j) {
