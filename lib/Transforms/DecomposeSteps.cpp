@@ -154,50 +154,33 @@ public:
     Value zero = arith::ConstantOp::create(
         rw, loc, rw.getZeroAttr(type.getElementType()));
     Value init = tensor::SplatOp::create(rw, loc, zero, type, dyn);
-    auto loop = scf::ForOp::create(
-        rw, loc, c0, batch, c1, ValueRange{init},
-        [&](OpBuilder &b, Location loc, Value i, ValueRange acc) {
-          Value slot = slotOf(b, i);
-          auto branch = scf::IfOp::create(
-              b, loc, valid(b, slot),
-              [&](OpBuilder &b, Location loc) {
-                RowSlice from = rowOf(b, loc, pool, slot);
-                Value row = tensor::ExtractSliceOp::create(
-                    b, loc, pool, from.offsets, from.sizes, from.strides);
-                RowSlice to = rowOf(b, loc, acc[0], i);
-                scf::YieldOp::create(
-                    b, loc,
-                    ValueRange{tensor::InsertSliceOp::create(
-                        b, loc, row, acc[0], to.offsets, to.sizes,
-                        to.strides)});
-              },
-              [&](OpBuilder &b, Location loc) {
-                scf::YieldOp::create(b, loc, acc[0]);
-              });
-          scf::YieldOp::create(b, loc, branch.getResults());
-        });
-    return loop.getResult(0);
+    return copyRows(pool, init, /*toSlots=*/false);
   }
 
   /// The pool with entry b's new state `states[b]` in slot indices[b], in
   /// batch order (a slot named twice keeps the last entry's state).
-  Value scatter(Value states) {
+  Value scatter(Value states) { return copyRows(states, pool, true); }
+
+  /// For each valid entry b (slot indices[b] not padding), row slot -> row
+  /// b of `into` (`toSlots` false) or row b -> row slot (`toSlots` true),
+  /// in batch order; returns the updated `into`.
+  Value copyRows(Value from, Value into, bool toSlots) {
     auto loop = scf::ForOp::create(
-        rw, loc, c0, batch, c1, ValueRange{pool},
+        rw, loc, c0, batch, c1, ValueRange{into},
         [&](OpBuilder &b, Location loc, Value i, ValueRange acc) {
           Value slot = slotOf(b, i);
+          Value src = toSlots ? i : slot, dst = toSlots ? slot : i;
           auto branch = scf::IfOp::create(
               b, loc, valid(b, slot),
               [&](OpBuilder &b, Location loc) {
-                RowSlice from = rowOf(b, loc, states, i);
+                RowSlice f = rowOf(b, loc, from, src);
                 Value row = tensor::ExtractSliceOp::create(
-                    b, loc, states, from.offsets, from.sizes, from.strides);
-                RowSlice to = rowOf(b, loc, acc[0], slot);
+                    b, loc, from, f.offsets, f.sizes, f.strides);
+                RowSlice t = rowOf(b, loc, acc[0], dst);
                 scf::YieldOp::create(
                     b, loc,
                     ValueRange{tensor::InsertSliceOp::create(
-                        b, loc, row, acc[0], to.offsets, to.sizes,
-                        to.strides)});
+                        b, loc, row, acc[0], t.offsets, t.sizes, t.strides)});
               },
               [&](OpBuilder &b, Location loc) {
                 scf::YieldOp::create(b, loc, acc[0]);
