@@ -88,6 +88,11 @@ configure "$build_dir" Release ${SSMC_CMAKE_ARGS:-}
 echo "== building $build_dir"
 cmake --build "$build_dir"
 
+# ctest runs this many tests at once (the lit suite, one of them, runs its
+# own tests on every core); the tests keep their files apart (unique
+# temporary names, a JIT cache folder per Python test file).
+jobs="$(nproc 2>/dev/null || echo 2)"
+
 case "$job" in
   demo)
     echo "== ssmc-tasks demo: COPY, MQAR, DP with chain-of-thought and generation cost"
@@ -105,11 +110,11 @@ case "$job" in
       cmake --build "$asan_dir"
       echo "== fast tests under ASan + UBSan + LSan"
       LSAN_OPTIONS="suppressions=$PWD/test/lsan.supp" \
-        ctest --test-dir "$asan_dir" --output-on-failure \
+        ctest --test-dir "$asan_dir" --output-on-failure --parallel "$jobs" \
         -E 'LongSequences|Determinism|TaskRuns|Mamba130M'
     fi
     echo "== all tests"
-    ctest --test-dir "$build_dir" --output-on-failure
+    ctest --test-dir "$build_dir" --output-on-failure --parallel "$jobs"
     ;;
   bench)
     BIN="$build_dir/bin" bash bench/run.sh
