@@ -17,7 +17,7 @@ ssd: N; linear_attention: K, with per-key gates, the normaliser, elu+1 and
 both states; attention: the head size d, causal with a window and grouped
 KV heads, and a two-sided window with softcap, ALiBi, sinks and key
 counts); the other variants (no options, each gate form, feature map,
-normalisation, the z gate, grouped B/C, a value width apart from d) and the
+normalisation, the z gate, grouped B/C, B fixed over time, a value width apart from d) and the
 decode steps (whose kernels are the sequence ops' at L = 1) take the sizes
 in SAMPLE: 1, 3, 8, 16, 17, 28..33 (selective_scan's shared-memory edge),
 63, 64, 127..129, 131, 199, 255, 256. The full variants have dynamic
@@ -95,7 +95,9 @@ def selective_scan(n, opts):
     (B, Dm, L), G = dims(opts, 1, 6, 37), 2
     u = tt([B, Dm, L])
     bc = tt([B, G, n, L]) if "grouped" in opts else tt([B, n, L])
-    args = [("u", u), ("dt", u), ("A", tt([Dm, n])), ("B", bc), ("C", bc)]
+    # fixedB: B fixed over time ([Dm, N]) next to a variable C.
+    bt = tt([Dm, n]) if "fixedB" in opts else bc
+    args = [("u", u), ("dt", u), ("A", tt([Dm, n])), ("B", bt), ("C", bc)]
     extra = ""
     for key, kw, ty in (("D", "D", tt([Dm])), ("z", "z", u),
                         ("bias", "delta_bias", tt([Dm])),
@@ -340,7 +342,8 @@ def variants():
     out = []
     ss_all = "D+z+bias+h0+final+softplus"
     out.append(("selective_scan", selective_scan, "dyn+" + ss_all, ALL))
-    for v in ("plain", "z", "h0+final", "grouped+" + ss_all):
+    for v in ("plain", "z", "h0+final", "grouped+" + ss_all,
+              "fixedB+grouped+" + ss_all):
         out.append(("selective_scan", selective_scan, v, SAMPLE))
     for v in ("plain", "D+z+bias+softplus"):
         out.append(("selective_scan_step", selective_scan_step, v, SAMPLE))
