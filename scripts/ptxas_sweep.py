@@ -20,7 +20,8 @@ counts); the other variants (no options, each gate form, feature map,
 normalisation, the z gate, grouped B/C, a value width apart from d) and the
 decode steps (whose kernels are the sequence ops' at L = 1) take the sizes
 in SAMPLE: 1, 3, 8, 16, 17, 28..33 (selective_scan's shared-memory edge),
-63, 64, 127..129, 131, 199, 255, 256. The full variants have dynamic
+63, 64, 127..129, 131, 199, 255, 256; selective_scan with B fixed over
+time takes FIXED_SAMPLE (the kernels' edges). The full variants have dynamic
 batch, length and channel/head counts, so the kernels size their tiles for
 any shape (the largest tiles); the others have small static sizes with
 odd tails (sequence length, heads, channels, value width). causal_conv1d: widths 1..8, 16, 64, 256
@@ -45,6 +46,7 @@ import time
 SAMPLE = [1, 3, 8, 16, 17, 28, 29, 30, 31, 32, 33, 63, 64, 127, 128, 129,
           131, 199, 255, 256]
 ALL = list(range(1, 257))
+FIXED_SAMPLE = [1, 3, 17, 28, 32, 33, 129, 256]
 
 # (op, variant predicate, size predicate, reason): kernels known not to
 # assemble; a listed case that assembles fails the sweep, so the list only
@@ -95,7 +97,9 @@ def selective_scan(n, opts):
     (B, Dm, L), G = dims(opts, 1, 6, 37), 2
     u = tt([B, Dm, L])
     bc = tt([B, G, n, L]) if "grouped" in opts else tt([B, n, L])
-    args = [("u", u), ("dt", u), ("A", tt([Dm, n])), ("B", bc), ("C", bc)]
+    # fixedB: B fixed over time ([Dm, N]) next to a variable C.
+    bt = tt([Dm, n]) if "fixedB" in opts else bc
+    args = [("u", u), ("dt", u), ("A", tt([Dm, n])), ("B", bt), ("C", bc)]
     extra = ""
     for key, kw, ty in (("D", "D", tt([Dm])), ("z", "z", u),
                         ("bias", "delta_bias", tt([Dm])),
@@ -342,6 +346,10 @@ def variants():
     out.append(("selective_scan", selective_scan, "dyn+" + ss_all, ALL))
     for v in ("plain", "z", "h0+final", "grouped+" + ss_all):
         out.append(("selective_scan", selective_scan, v, SAMPLE))
+    # B fixed over time changes only the B loads: the sizes around the
+    # kernels' edges (sub-tiles, N = 32/33 register/private state).
+    out.append(("selective_scan", selective_scan, "fixedB+grouped+" + ss_all,
+                FIXED_SAMPLE))
     for v in ("plain", "D+z+bias+softplus"):
         out.append(("selective_scan_step", selective_scan_step, v, SAMPLE))
     out.append(("ssd", ssd, "dyn+D+z+bias+h0+final+softplus", ALL))

@@ -280,7 +280,8 @@ struct SelectiveScanStepToSequence : OpRewritePattern<ssm::SelectiveScanStepOp> 
         rw, loc, withUnitDim(op.getOut().getType(), 2), stateTy,
         time(op.getU()), time(op.getDelta()), op.getA(), time(op.getB()),
         time(op.getC()), op.getD(), time(op.getZ()), op.getDeltaBias(), state,
-        /*cu_seqlens=*/Value(), op.getDeltaSoftplusAttr());
+        /*cu_seqlens=*/Value(), /*seq_idx=*/Value(),
+        op.getDeltaSoftplusAttr());
     Value out = dropUnitDim(rw, loc, seq.getOut(), 2);
     if (!slots) {
       rw.replaceOp(op, {out, seq.getFinalState()});
@@ -311,7 +312,8 @@ struct SSDStepToSequence : OpRewritePattern<ssm::SSDStepOp> {
         rw, loc, withUnitDim(op.getOut().getType(), 1), stateTy,
         time(op.getX()), time(op.getDt()), op.getA(), time(op.getB()),
         time(op.getC()), op.getD(), time(op.getZ()), op.getDtBias(), state,
-        /*cu_seqlens=*/Value(), op.getDtSoftplusAttr(), op.getDtLimitAttr());
+        /*cu_seqlens=*/Value(), /*seq_idx=*/Value(),
+        op.getDtSoftplusAttr(), op.getDtLimitAttr());
     Value out = dropUnitDim(rw, loc, seq.getOut(), 1);
     if (!slots) {
       rw.replaceOp(op, {out, seq.getFinalState()});

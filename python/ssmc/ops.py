@@ -346,10 +346,8 @@ def selective_scan_fn(u, delta, A, B, C, D=None, z=None, delta_bias=None,
     grouped = False
     bc = []
     for name, x in (("B", B), ("C", C)):
-        if x.ndim == 2:  # input-independent [dim, N]: one group per channel
+        if x.ndim == 2:  # input-independent [dim, N]: the op's fixed form
             _check_shape(name, x, (dim, n))
-            x = _broadcast(_reshape(_cast(x, t), (1, dim, n, 1)), (b, dim, n, L))
-            grouped = True
         elif x.ndim == 3:
             _check_shape(name, x, (b, n, L))
         else:
@@ -360,7 +358,7 @@ def selective_scan_fn(u, delta, A, B, C, D=None, z=None, delta_bias=None,
             grouped = True
         bc.append(_cast(x, t))
     B, C = bc
-    if grouped:  # both grouped with the same group count
+    if grouped and B.ndim != 2 and C.ndim != 2:  # both grouped, one group count
         if B.ndim == 3:
             B = _reshape(B, (b, 1, n, L))
         if C.ndim == 3:

@@ -357,6 +357,20 @@ def test_selective_scan_fn_input_independent_B():
     assert_close(out, selective_scan_ref(u, delta, A, B, C)[0])
 
 
+def test_selective_scan_fn_input_independent_C_next_to_grouped_B():
+    # C [dim, N] reaches the op as its fixed form, B stays grouped.
+    b, dim, n, L = 2, 9, 5, 13
+    u, delta = rand(b, dim, L), rand(b, dim, L, scale=0.5)
+    A = -np.exp(rand(dim, n, scale=0.5))
+    B, C = rand(b, 3, n, L), rand(dim, n)
+    kw = dict(D=rand(dim), z=rand(b, dim, L), delta_bias=rand(dim, scale=0.3),
+              delta_softplus=True)
+    out, last = ops.selective_scan_fn(u, delta, A, B, C, return_last_state=True, **kw)
+    ref, ref_h = selective_scan_ref(u, delta, A, B, C, **kw)
+    assert_close(out, ref, what="out")
+    assert_close(last, ref_h, what="last_state")
+
+
 def test_selective_scan_fn_f64_strided():
     b, dim, n, L = 1, 5, 4, 9
     base = rand(b, L, dim, dtype=np.float64)

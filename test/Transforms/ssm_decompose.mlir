@@ -32,18 +32,41 @@ func.func @full(%u: tensor<1x4x8xf32>, %dt: tensor<1x4x8xf32>, %A: tensor<4x2xf3
 
 // -----
 
+// B or C fixed over time ([Dm, N]) enters the linalg ops through the map
+// (b, d, n, l) -> (d, n): dt B u reads B[d, n], the read-out C[d, n].
+// CHECK-DAG: #[[BDL:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d3)>
+// CHECK-DAG: #[[DN:.*]] = affine_map<(d0, d1, d2, d3) -> (d1, d2)>
+// CHECK-DAG: #[[ALL:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+// CHECK-DAG: #[[BNL:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d2, d3)>
+// CHECK-LABEL: func.func @fixed
+// CHECK: linalg.generic {indexing_maps = [#[[BDL]], #[[DN]], #[[BDL]], #[[ALL]]]{{.*}} ins(%{{.*}}, %arg2, %arg0 : tensor<2x4x8xf32>, tensor<4x2xf32>, tensor<2x4x8xf32>)
+// CHECK: linalg.generic {indexing_maps = [#[[BNL]], #[[ALL]], #[[BDL]]]{{.*}} ins(%arg3,
+// CHECK: linalg.generic {indexing_maps = [#[[BDL]], #[[BNL]], #[[BDL]], #[[ALL]]]{{.*}} ins(%{{.*}}, %arg3, %arg0 :
+// CHECK: linalg.generic {indexing_maps = [#[[DN]], #[[ALL]], #[[BDL]]]{{.*}} ins(%arg2,
+func.func @fixed(%u: tensor<2x4x8xf32>, %A: tensor<4x2xf32>, %Bf: tensor<4x2xf32>, %C: tensor<2x2x8xf32>)
+    -> (tensor<2x4x8xf32>, tensor<2x4x8xf32>) {
+  %y = ssm.selective_scan %u, %u, %A, %Bf, %C : (tensor<2x4x8xf32>, tensor<2x4x8xf32>, tensor<4x2xf32>, tensor<4x2xf32>, tensor<2x2x8xf32>) -> tensor<2x4x8xf32>
+  %w = ssm.selective_scan %u, %u, %A, %C, %Bf : (tensor<2x4x8xf32>, tensor<2x4x8xf32>, tensor<4x2xf32>, tensor<2x2x8xf32>, tensor<4x2xf32>) -> tensor<2x4x8xf32>
+  return %y, %w : tensor<2x4x8xf32>, tensor<2x4x8xf32>
+}
+
+// -----
+
 // Forms the rewrite does not handle are left alone: grouped B/C, bf16
-// activations, and a final state with a dynamic L.
+// activations, a final state with a dynamic L, and packed sequences
+// (seq_idx).
 // CHECK-LABEL: func.func @unchanged
-// CHECK-COUNT-3: ssm.selective_scan
+// CHECK-COUNT-4: ssm.selective_scan
 func.func @unchanged(%u: tensor<1x4x8xf32>, %A: tensor<4x2xf32>, %Bg: tensor<1x2x2x8xf32>,
                      %ub: tensor<1x4x8xbf16>, %Bb: tensor<1x2x8xbf16>,
-                     %ud: tensor<1x4x?xf32>, %Bd: tensor<1x2x?xf32>)
-    -> (tensor<1x4x8xf32>, tensor<1x4x8xbf16>, tensor<1x4x?xf32>, tensor<1x4x2xf32>) {
+                     %ud: tensor<1x4x?xf32>, %Bd: tensor<1x2x?xf32>, %B: tensor<1x2x8xf32>,
+                     %s: tensor<1x8xi32>)
+    -> (tensor<1x4x8xf32>, tensor<1x4x8xbf16>, tensor<1x4x?xf32>, tensor<1x4x2xf32>, tensor<1x4x8xf32>) {
+  %p = ssm.selective_scan %u, %u, %A, %B, %B seq_idx(%s) : (tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<4x2xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>, tensor<1x8xi32>) -> tensor<1x4x8xf32>
   %a = ssm.selective_scan %u, %u, %A, %Bg, %Bg : (tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<4x2xf32>, tensor<1x2x2x8xf32>, tensor<1x2x2x8xf32>) -> tensor<1x4x8xf32>
   %b = ssm.selective_scan %ub, %ub, %A, %Bb, %Bb : (tensor<1x4x8xbf16>, tensor<1x4x8xbf16>, tensor<4x2xf32>, tensor<1x2x8xbf16>, tensor<1x2x8xbf16>) -> tensor<1x4x8xbf16>
   %c, %h = ssm.selective_scan %ud, %ud, %A, %Bd, %Bd : (tensor<1x4x?xf32>, tensor<1x4x?xf32>, tensor<4x2xf32>, tensor<1x2x?xf32>, tensor<1x2x?xf32>) -> (tensor<1x4x?xf32>, tensor<1x4x2xf32>)
-  return %a, %b, %c, %h : tensor<1x4x8xf32>, tensor<1x4x8xbf16>, tensor<1x4x?xf32>, tensor<1x4x2xf32>
+  return %a, %b, %c, %h, %p : tensor<1x4x8xf32>, tensor<1x4x8xbf16>, tensor<1x4x?xf32>, tensor<1x4x2xf32>, tensor<1x4x8xf32>
 }
 
 // -----

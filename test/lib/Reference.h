@@ -34,17 +34,22 @@ inline double softplus(double x) {
 inline double silu(double x) { return x / (1.0 + std::exp(-x)); }
 
 /// Inputs of ssm.selective_scan in its layouts (row-major): u, delta, z
-/// [B, Dm, L]; A [Dm, N]; B, C [B, N, L] when their group count is 0, or
-/// [B, G, N, L] with G dividing Dm; D, deltaBias [Dm]; h0 [B, Dm, N]. Empty
-/// optional vectors mean the operand is absent.
+/// [B, Dm, L]; A [Dm, N]; B, C [B, N, L] when their group count is 0,
+/// [B, G, N, L] with G dividing Dm, or [Dm, N] when fixed over time; D,
+/// deltaBias [Dm]; h0 [B, Dm, N]. Empty optional vectors mean the operand
+/// is absent.
 struct SelectiveScanProblem {
   int64_t batch = 1, channels = 1, seqLen = 1, stateSize = 1;
   int64_t groupsB = 0, groupsC = 0; ///< 0: [B, N, L]; G > 0: [B, G, N, L]
+  bool fixedB = false, fixedC = false; ///< [Dm, N] (groups ignored)
   bool deltaSoftplus = false;
   std::vector<double> u, delta, A, B, C;
   std::vector<double> D, z, deltaBias, h0; ///< h0: [S, Dm, N]
   /// Empty: S = B sequences; else S + 1 offsets into L of a packed batch.
   std::vector<int64_t> cuSeqlens;
+  /// Empty, or [B, L]: the state restarts from zero wherever a row's index
+  /// changes from the step before.
+  std::vector<int64_t> seqIdx;
 };
 
 struct SelectiveScanResult {
@@ -52,10 +57,13 @@ struct SelectiveScanResult {
   std::vector<double> finalState; ///< [B, Dm, N]
 };
 
-/// Index of B[b, g, n, t] / C[b, g, n, t] for channel d.
+/// Index of B[b, g, n, t] / C[b, g, n, t] (B[d, n] / C[d, n] when fixed)
+/// for channel d.
 inline int64_t bcIndex(const SelectiveScanProblem &p, int64_t groups,
-                       int64_t b, int64_t d, int64_t n, int64_t t) {
+                       bool fixed, int64_t b, int64_t d, int64_t n, int64_t t) {
   const int64_t N = p.stateSize, L = p.seqLen;
+  if (fixed)
+    return d * N + n;
   if (groups == 0)
     return (b * N + n) * L + t;
   const int64_t g = d / (p.channels / groups);
@@ -79,6 +87,9 @@ inline SelectiveScanResult selectiveScan(const SelectiveScanProblem &p) {
         for (int64_t n = 0; n < N; ++n)
           h[n] = p.h0[(seq * Dm + d) * N + n];
       for (int64_t t = begin; t < end; ++t) {
+        if (!p.seqIdx.empty() && t > 0 &&
+            p.seqIdx[b * L + t] != p.seqIdx[b * L + t - 1])
+          std::fill(h.begin(), h.end(), 0.0);
         const int64_t i = (b * Dm + d) * L + t;
         double dt = p.delta[i];
         if (!p.deltaBias.empty())
@@ -88,8 +99,8 @@ inline SelectiveScanResult selectiveScan(const SelectiveScanProblem &p) {
         double y = 0.0;
         for (int64_t n = 0; n < N; ++n) {
           const double a = p.A[d * N + n];
-          const double bv = p.B[bcIndex(p, p.groupsB, b, d, n, t)];
-          const double cv = p.C[bcIndex(p, p.groupsC, b, d, n, t)];
+          const double bv = p.B[bcIndex(p, p.groupsB, p.fixedB, b, d, n, t)];
+          const double cv = p.C[bcIndex(p, p.groupsC, p.fixedC, b, d, n, t)];
           h[n] = std::exp(dt * a) * h[n] + dt * bv * p.u[i];
           y += cv * h[n];
         }
@@ -192,7 +203,8 @@ causalConv1dStep(int64_t batch, int64_t channels, int64_t stateLen,
 /// Inputs of ssm.ssd (row-major): x, z [B, L, H, P]; dt [B, L, H]; A,
 /// dtBias [H]; D [H] or [H, P] (told apart by its size); B, C [B, L, G, N];
 /// h0 [S, H, P, N]; cuSeqlens empty (S = B sequences) or S + 1 offsets into
-/// L of a packed batch (B = 1). Empty optionals are absent. dtLimit clamps
+/// L of a packed batch (B = 1); seqIdx empty or [B, L] (the state restarts
+/// from zero wherever a row's index changes). Empty optionals are absent. dtLimit clamps
 /// dt to [lo, hi] after bias and softplus (mamba_chunk_scan_combined's
 /// dt_limit, whose default (0, inf) is no clamp).
 struct SSDProblem {
@@ -201,7 +213,7 @@ struct SSDProblem {
   bool dtSoftplus = false;
   std::optional<std::pair<double, double>> dtLimit;
   std::vector<double> x, dt, A, B, C, D, z, dtBias, h0;
-  std::vector<int64_t> cuSeqlens;
+  std::vector<int64_t> cuSeqlens, seqIdx;
 };
 
 struct SSDResult {
@@ -228,6 +240,9 @@ inline SSDResult ssd(const SSDProblem &p) {
         for (int64_t i = 0; i < P * N; ++i)
           st[i] = p.h0[(seq * H + h) * P * N + i];
       for (int64_t t = begin; t < end; ++t) {
+        if (!p.seqIdx.empty() && t > 0 &&
+            p.seqIdx[b * L + t] != p.seqIdx[b * L + t - 1])
+          std::fill(st.begin(), st.end(), 0.0);
         double dt = p.dt[(b * L + t) * H + h];
         if (!p.dtBias.empty())
           dt += p.dtBias[h];

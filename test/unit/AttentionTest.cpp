@@ -371,6 +371,38 @@ TEST(AttentionNumerics, PackedSequences) {
     check(c, seed++, 1e-4);
 }
 
+TEST(AttentionNumerics, BadPackedOffsetsNameTheirOperand) {
+  // A bad cu_seqlens_q and a bad cu_seqlens_k are run-time errors that name
+  // the operand at fault and the length it must end at.
+  AttentionConfig c = cfg(1, 2, 2, 8, 6, 4, 4);
+  c.cuQ = {0, 3, 8}, c.cuK = {0, 2, 6};
+  auto jit = Jit::compile(program(c));
+  ASSERT_TRUE(static_cast<bool>(jit)) << llvm::toString(jit.takeError());
+  auto runWith = [&](std::vector<int32_t> cuQ,
+                     std::vector<int32_t> cuK) -> std::string {
+    OwnedTensor q(DType::F32, {1, 2, 8, 4}), k(DType::F32, {1, 2, 6, 4}),
+        v(DType::F32, {1, 2, 6, 4}), oq(DType::I32, {3}), ok(DType::I32, {3});
+    for (int i = 0; i < 3; ++i)
+      oq.as<int32_t>()[i] = cuQ[i], ok.as<int32_t>()[i] = cuK[i];
+    auto results =
+        (*jit)->run("main", {q.view(), k.view(), v.view(), oq.view(), ok.view()});
+    return results ? std::string() : llvm::toString(results.takeError());
+  };
+  EXPECT_EQ(runWith({0, 3, 8}, {0, 2, 6}), "");
+  std::string badQ = runWith({0, 5, 3}, {0, 2, 6});
+  EXPECT_NE(badQ.find("'cu_seqlens_q' must start at 0, never decrease and "
+                      "end at Lq"),
+            std::string::npos)
+      << badQ;
+  EXPECT_EQ(badQ.find("'cu_seqlens_k'"), std::string::npos) << badQ;
+  std::string badK = runWith({0, 3, 8}, {0, 2, 7});
+  EXPECT_NE(badK.find("'cu_seqlens_k' must start at 0, never decrease and "
+                      "end at Lk (reported: its last offset)"),
+            std::string::npos)
+      << badK;
+  EXPECT_EQ(badK.find("'cu_seqlens_q'"), std::string::npos) << badK;
+}
+
 /// The GPU kernel's options, packed sequences included.
 void checkGPUOptions(Target target) {
   unsigned seed = 400;

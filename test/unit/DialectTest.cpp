@@ -96,6 +96,32 @@ TEST_F(DialectTest, SelectiveScanCostMatchesHandCount) {
   EXPECT_EQ(*cost->paramBytes, (8 * 4 + 8 + 2 * 8 * 4) * 4);
 }
 
+TEST_F(DialectTest, FixedBIsAParameterNotAStream) {
+  // B fixed over time ([Dm, N]) next to a variable C: only C streams per
+  // step; B's Dm * N values are read once, with A, D and the state; the
+  // flops do not change. seq_idx counts as a parameter too.
+  OwningOpRef<ModuleOp> module = parse(R"mlir(
+func.func @f(%u: tensor<2x8x16xf32>, %A: tensor<8x4xf32>, %B: tensor<8x4xf32>,
+             %C: tensor<2x4x16xf32>, %s: tensor<2x16xi32>) -> tensor<2x8x16xf32> {
+  %y = ssm.selective_scan %u, %u, %A, %B, %C seq_idx(%s)
+    : (tensor<2x8x16xf32>, tensor<2x8x16xf32>, tensor<8x4xf32>, tensor<8x4xf32>,
+       tensor<2x4x16xf32>, tensor<2x16xi32>) -> tensor<2x8x16xf32>
+  return %y : tensor<2x8x16xf32>
+}
+)mlir");
+  ASSERT_TRUE(module) << (messages.empty() ? "" : messages.front());
+  auto op = first<ssm::SelectiveScanOp>(*module);
+  ASSERT_TRUE(op && op.isFixedB() && !op.isFixedC());
+  auto cost = ssmc::estimateCost(op);
+  ASSERT_TRUE(cost);
+  EXPECT_EQ(*cost->stateElements, 2 * 8 * 4);
+  EXPECT_EQ(*cost->flopsPerToken, 2 * 8 * (1 + 6 * 4));
+  // u, delta, out per channel + C per state index (not B).
+  EXPECT_EQ(*cost->bytesPerToken, 2 * 8 * 3 * 4 + 2 * 1 * 4 * 4);
+  // A, B (8 x 4 f32 each) and seq_idx (2 x 16 i32).
+  EXPECT_EQ(*cost->paramBytes, (8 * 4 + 8 * 4) * 4 + 2 * 16 * 4);
+}
+
 TEST_F(DialectTest, DynamicDimensionsGiveUnknownCounts) {
   OwningOpRef<ModuleOp> module = parse(R"mlir(
 func.func @f(%u: tensor<?x8x?xf32>, %A: tensor<8x4xf32>, %B: tensor<?x4x?xf32>)

@@ -85,12 +85,15 @@ void runSelectiveScan(const SelectiveScanConfig &c, unsigned seed,
                       ScanRun &out, unsigned threads = 0,
                       unsigned vectorBits = 0,
                       const std::vector<int64_t> &offsets = {},
-                      Target target = Target::CPU) {
+                      Target target = Target::CPU,
+                      const std::string &source = "") {
   std::mt19937 rng(seed);
   DType elt = dtypeFromName(c.elt), param = dtypeFromName(c.param);
   DType acc = dtypeFromName(test::accumulatorOf(c.elt));
   const int64_t B = c.batch, Dm = c.channels, L = c.seqLen, N = c.stateSize;
-  auto bc = [&](int64_t g) {
+  auto bc = [&](int64_t g, bool fixed) {
+    if (fixed)
+      return std::vector<int64_t>{Dm, N};
     return g ? std::vector<int64_t>{B, g, N, L} : std::vector<int64_t>{B, N, L};
   };
   std::vector<Input> ins;
@@ -101,11 +104,12 @@ void runSelectiveScan(const SelectiveScanConfig &c, unsigned seed,
                             deltaRange ? c.deltaLo : c.softplus ? -3.0 : 0.001,
                             deltaRange ? c.deltaHi : c.softplus ? 1.0 : 0.5));
   ins.push_back(randomInput(rng, param, {Dm, N}, -4, -0.05));        // A < 0
-  ins.push_back(randomInput(rng, elt, bc(c.groupsB), -1, 1));        // B
-  ins.push_back(randomInput(rng, elt, bc(c.groupsC), -1, 1));        // C
+  ins.push_back(randomInput(rng, elt, bc(c.groupsB, c.fixedB), -1, 1)); // B
+  ins.push_back(randomInput(rng, elt, bc(c.groupsC, c.fixedC), -1, 1)); // C
   ref::SelectiveScanProblem p;
   p.batch = B, p.channels = Dm, p.seqLen = L, p.stateSize = N;
   p.groupsB = c.groupsB, p.groupsC = c.groupsC, p.deltaSoftplus = c.softplus;
+  p.fixedB = c.fixedB, p.fixedC = c.fixedC;
   p.u = ins[0].values, p.delta = ins[1].values, p.A = ins[2].values;
   p.B = ins[3].values, p.C = ins[4].values;
   if (c.hasD) {
@@ -132,11 +136,20 @@ void runSelectiveScan(const SelectiveScanConfig &c, unsigned seed,
     ins.push_back(std::move(cu));
     p.cuSeqlens = offsets;
   }
+  if (!c.seqIdx.empty()) {
+    Input seq{OwnedTensor(DType::I64, {B, L}), {}};
+    for (int64_t i = 0; i < B * L; ++i)
+      seq.tensor.as<int64_t>()[i] = c.seqIdx[i];
+    ins.push_back(std::move(seq));
+    p.seqIdx = c.seqIdx;
+  }
   JitOptions options;
   options.threads = threads;
   options.vectorBits = vectorBits;
   options.target = target;
-  ASSERT_OK_AND_ASSIGN(jit, Jit::compile(test::selectiveScanProgram(c), options));
+  ASSERT_OK_AND_ASSIGN(
+      jit, Jit::compile(source.empty() ? test::selectiveScanProgram(c) : source,
+                        options));
   std::vector<Tensor> views;
   for (Input &in : ins)
     views.push_back(in.tensor.view());
@@ -195,6 +208,11 @@ SelectiveScanConfig dynamic(SelectiveScanConfig c) {
   c.dynamic = true;
   return c;
 }
+/// B and/or C fixed over time ([Dm, N], mamba_ssm's non-selective form).
+SelectiveScanConfig fixed(SelectiveScanConfig c, bool b, bool cc) {
+  c.fixedB = b, c.fixedC = cc;
+  return c;
+}
 
 /// The same shapes on the CUDA target (GPU kernel where it applies, the
 /// CPU lowering for the rest); skipped without a CUDA driver and device.
@@ -222,7 +240,11 @@ const auto kShapes = ::testing::Values(
         full(cfg(1, 18, 7, 80)),  // N > 64: state in a stack buffer
         dynamic(full(cfg(2, 19, 23, 16))), // dynamic shapes, register state
         dynamic(cfg(1, 7, 5, 70)),         // dynamic N: buffer state
-        cfg(1, 3, 0, 4)           // zero-length sequence
+        cfg(1, 3, 0, 4),          // zero-length sequence
+        fixed(cfg(2, 37, 13, 16), true, false),       // fixed B, variable C
+        fixed(full(cfg(2, 21, 17, 13)), false, true), // fixed C, variable B
+        fixed(grouped(full(cfg(1, 18, 7, 80)), 3, 0), false, true), // buffer state
+        dynamic(fixed(full(cfg(2, 19, 23, 11)), true, true))
     );
 
 std::string shapeName(const ::testing::TestParamInfo<SelectiveScanConfig> &info) {
@@ -233,6 +255,8 @@ std::string shapeName(const ::testing::TestParamInfo<SelectiveScanConfig> &info)
                      std::to_string(c.stateSize);
   if (c.groupsB || c.groupsC)
     name += "_G" + std::to_string(c.groupsB) + std::to_string(c.groupsC);
+  if (c.fixedB || c.fixedC)
+    name += std::string("_fixed") + (c.fixedB ? "B" : "") + (c.fixedC ? "C" : "");
   if (c.hasD)
     name += "_full";
   if (c.dynamic)
@@ -274,8 +298,8 @@ TEST(SelectiveScanNumerics, F64ProgramsMatchToF64Precision) {
 /// Low-precision inputs with f32 state: within 1e-2 relative, and at most
 /// 2x the error of rounding the exact result to the output type.
 void expectLowPrecision(const std::string &elt, Target target = Target::CPU,
-                        const std::string &delta = "") {
-  SelectiveScanConfig c = full(cfg(1, 24, 40, 16));
+                        const std::string &delta = "",
+                        SelectiveScanConfig c = full(cfg(1, 24, 40, 16))) {
   c.elt = elt;
   c.delta = delta;
   ScanRun r;
@@ -312,6 +336,136 @@ TEST(SelectiveScanNumerics, F32DeltaWithLowPrecisionInputs) {
     expectLowPrecision("bf16", target, "f32");
     expectLowPrecision("f16", target, "f32");
   }
+}
+
+/// [Dm, N] B and C in bf16/f16 next to f32 A, D and delta_bias, odd Dm
+/// and N.
+void expectFixedLowPrecision(Target target) {
+  expectLowPrecision("bf16", target, "",
+                     fixed(full(cfg(2, 21, 29, 13)), true, false));
+  expectLowPrecision("f16", target, "f32",
+                     fixed(full(cfg(1, 19, 37, 7)), true, true));
+}
+TEST(SelectiveScanNumerics, FixedBAndCWithLowPrecisionInputs) {
+  expectFixedLowPrecision(Target::CPU);
+}
+TEST(SelectiveScanNumerics, FixedBAndCWithLowPrecisionInputsOnTheGPUEmulator) {
+  expectFixedLowPrecision(Target::GPUEmulator);
+}
+
+TEST(SelectiveScanNumerics, FixedBIsAVariableBConstantOverTime) {
+  // The same values as [Dm, N] and broadcast to grouped [B, G = Dm, N, L]:
+  // one program each, outputs equal to rounding.
+  SelectiveScanConfig c = fixed(full(cfg(2, 5, 19, 3)), true, true);
+  ScanRun r;
+  runSelectiveScan(c, 41, r);
+  if (::testing::Test::HasFatalFailure())
+    return;
+  expectMatchesF32(r, c);
+  // Independently of the reference's fixed form: the reference on the
+  // broadcast operands gives the same outputs.
+  std::mt19937 rng(41);
+  ref::SelectiveScanProblem p;
+  p.batch = 2, p.channels = 5, p.seqLen = 19, p.stateSize = 3;
+  p.groupsB = p.groupsC = 5;
+  auto take = [&](int64_t n, double lo, double hi) {
+    std::uniform_real_distribution<double> d(lo, hi);
+    std::vector<double> v;
+    for (int64_t i = 0; i < n; ++i)
+      v.push_back(double(float(d(rng))));
+    return v;
+  };
+  // The draw order of runSelectiveScan: u, delta, A, B, C, D, z, bias, h0.
+  p.u = take(2 * 5 * 19, -1, 1);
+  p.delta = take(2 * 5 * 19, -3, 1);
+  p.A = take(5 * 3, -4, -0.05);
+  std::vector<double> fb = take(5 * 3, -1, 1), fc = take(5 * 3, -1, 1);
+  for (auto [fixedValues, grouped] :
+       {std::pair<std::vector<double> *, std::vector<double> *>{&fb, &p.B},
+        {&fc, &p.C}})
+    for (int64_t b = 0; b < 2; ++b)
+      for (int64_t d = 0; d < 5; ++d)
+        for (int64_t n = 0; n < 3; ++n)
+          for (int64_t t = 0; t < 19; ++t)
+            grouped->push_back((*fixedValues)[d * 3 + n]);
+  p.D = take(5, -1, 1);
+  p.z = take(2 * 5 * 19, -3, 3);
+  p.deltaBias = take(5, -1, 0.5);
+  p.h0 = take(2 * 5 * 3, -1, 1);
+  p.deltaSoftplus = true;
+  ref::SelectiveScanResult broadcast = ref::selectiveScan(p);
+  EXPECT_LE(maxError(r.results[0], broadcast.out),
+            1e-4 * std::max(1.0, maxAbs(broadcast.out)));
+  EXPECT_LE(maxError(r.results[1], broadcast.finalState),
+            1e-4 * std::max(1.0, maxAbs(broadcast.finalState)));
+}
+
+TEST(SelectiveScanNumerics, FixedBAndCDecomposedAsAScan) {
+  // ssm-decompose's linalg + ssm.scan form of fixed B (and of fixed C next
+  // to a variable B) against the double reference.
+  for (auto [fb, fc] : {std::pair<bool, bool>{true, true}, {false, true}}) {
+    SelectiveScanConfig c = fixed(full(cfg(2, 7, 11, 5)), fb, fc);
+    std::string decomposed =
+        test::rewrite(test::selectiveScanProgram(c), "ssm-decompose");
+    ASSERT_EQ(decomposed.find("ssm.selective_scan"), std::string::npos)
+        << decomposed;
+    ScanRun r;
+    runSelectiveScan(c, 61, r, 0, 0, {}, Target::CPU, decomposed);
+    if (::testing::Test::HasFatalFailure())
+      return;
+    expectMatchesF32(r, c);
+  }
+}
+
+/// seq_idx rows of L = 23 for B = 3: one sequence; length-1 sequences at
+/// steps 0 and L-1 around a long one; sequences of 3, 1, 17 (a full tile
+/// of 16 steps and a tail) and 1, 1 steps.
+std::vector<int64_t> threeRowPacking() {
+  std::vector<int64_t> rows;
+  auto append = [&](std::initializer_list<std::pair<int64_t, int64_t>> runs) {
+    for (auto [id, count] : runs)
+      rows.insert(rows.end(), count, id);
+  };
+  append({{0, 23}});
+  append({{0, 1}, {1, 21}, {2, 1}});
+  append({{0, 3}, {1, 1}, {2, 17}, {3, 1}, {4, 1}});
+  return rows;
+}
+
+TEST(SelectiveScanNumerics, SequencesPackedPerBatchRow) {
+  // seq_idx [B, L], B = 3, each row packed differently: register state
+  // (N = 16, tiles and tails per sequence) and buffer state (N = 70), with
+  // h0 entering each row's first sequence and the final state leaving its
+  // last.
+  for (int64_t n : {16, 70}) {
+    SelectiveScanConfig c = full(cfg(3, 21, 23, n));
+    c.seqIdx = threeRowPacking();
+    ScanRun r;
+    runSelectiveScan(c, 51, r);
+    if (::testing::Test::HasFatalFailure())
+      return;
+    expectMatchesF32(r, c);
+  }
+}
+
+TEST(SelectiveScanNumerics, SequencesPackedPerBatchRowDynamicAndOnTheGPUTarget) {
+  // The same packing with dynamic shapes and a fixed B, and through the
+  // GPU target's pipeline (the emulator), whose kernels leave seq_idx to
+  // the host loops.
+  SelectiveScanConfig d = dynamic(fixed(full(cfg(3, 9, 23, 5)), true, false));
+  d.seqIdx = threeRowPacking();
+  ScanRun r;
+  runSelectiveScan(d, 52, r);
+  if (::testing::Test::HasFatalFailure())
+    return;
+  expectMatchesF32(r, d);
+  SelectiveScanConfig g = full(cfg(3, 17, 23, 8));
+  g.seqIdx = threeRowPacking();
+  ScanRun e;
+  runSelectiveScan(g, 53, e, 0, 0, {}, Target::GPUEmulator);
+  if (::testing::Test::HasFatalFailure())
+    return;
+  expectMatchesF32(e, g);
 }
 
 TEST(SelectiveScanNumerics, TwoThreadsGiveTheSameBitsAsOne) {

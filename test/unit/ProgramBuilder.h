@@ -26,6 +26,8 @@ inline std::string tensorType(const std::vector<int64_t> &shape,
 struct SelectiveScanConfig {
   int64_t batch = 1, channels = 1, seqLen = 1, stateSize = 1;
   int64_t groupsB = 0, groupsC = 0; // 0: [B, N, L]
+  bool fixedB = false, fixedC = false; // [Dm, N] (groups ignored)
+  std::vector<int64_t> seqIdx;         // non-empty: seq_idx [B, L] (i64)
   bool hasD = false, hasZ = false, hasBias = false, hasH0 = false;
   bool softplus = false, finalState = false;
   std::string elt = "f32";   // u, delta, z, B, C, out
@@ -43,7 +45,9 @@ inline std::string accumulatorOf(const std::string &elt) {
 /// `func.func @main(u, delta, A, B, C[, D][, z][, bias][, h0])`.
 inline std::string selectiveScanProgram(const SelectiveScanConfig &c) {
   const std::string acc = accumulatorOf(c.elt);
-  auto bcShape = [&](int64_t g) {
+  auto bcShape = [&](int64_t g, bool fixed) {
+    if (fixed)
+      return std::vector<int64_t>{c.channels, c.stateSize};
     return g ? std::vector<int64_t>{c.batch, g, c.stateSize, c.seqLen}
              : std::vector<int64_t>{c.batch, c.stateSize, c.seqLen};
   };
@@ -53,8 +57,8 @@ inline std::string selectiveScanProgram(const SelectiveScanConfig &c) {
       tensorType({c.batch, c.channels, c.seqLen},
                  c.delta.empty() ? c.elt : c.delta, c.dynamic),
       tensorType({c.channels, c.stateSize}, c.param, c.dynamic),
-      tensorType(bcShape(c.groupsB), c.elt, c.dynamic),
-      tensorType(bcShape(c.groupsC), c.elt, c.dynamic)};
+      tensorType(bcShape(c.groupsB, c.fixedB), c.elt, c.dynamic),
+      tensorType(bcShape(c.groupsC, c.fixedC), c.elt, c.dynamic)};
   std::string extra;
   auto add = [&](bool on, const std::string &name, const std::string &type,
                  const std::string &kw) {
@@ -70,6 +74,7 @@ inline std::string selectiveScanProgram(const SelectiveScanConfig &c) {
   const int64_t S = c.sequences ? c.sequences : c.batch;
   add(c.hasH0, "h0", tensorType({S, c.channels, c.stateSize}, acc, c.dynamic), "h0");
   add(c.sequences > 0, "cu", tensorType({c.sequences + 1}, "i64", c.dynamic), "cu_seqlens");
+  add(!c.seqIdx.empty(), "seq", tensorType({c.batch, c.seqLen}, "i64", c.dynamic), "seq_idx");
   std::string outTy = tensorType({c.batch, c.channels, c.seqLen}, c.elt, c.dynamic);
   std::string fsTy = tensorType({S, c.channels, c.stateSize}, acc, c.dynamic);
   std::string results = c.finalState ? "(" + outTy + ", " + fsTy + ")" : outTy;

@@ -33,6 +33,7 @@ struct SSDConfig {
   /// hundreds of steps (tests of the GPU kernel's scan over chunks).
   bool slowDecay = false;
   std::vector<int64_t> offsets; // cu_seqlens (batch 1)
+  std::vector<int64_t> seqIdx;  // seq_idx [B, L] (i32), any batch
   std::string elt = "f32";
   bool dynamic = false;
   /// With `full`: D [H, P] (one skip weight per head channel) instead of [H].
@@ -77,6 +78,12 @@ std::string program(const SSDConfig &c) {
     args += ", %cu: " + ct;
     types += ", " + ct;
     extra += " cu_seqlens(%cu)";
+  }
+  if (!c.seqIdx.empty()) {
+    std::string it = tensorType({c.batch, c.len}, "i32", c.dynamic);
+    args += ", %seq: " + it;
+    types += ", " + it;
+    extra += " seq_idx(%seq)";
   }
   if (c.full)
     extra += " dt_softplus";
@@ -137,6 +144,13 @@ void check(const SSDConfig &c, unsigned seed, double rtol,
       cu.as<int32_t>()[i] = static_cast<int32_t>(c.offsets[i]);
     p.cuSeqlens = c.offsets;
     inputs.push_back(std::move(cu));
+  }
+  if (!c.seqIdx.empty()) {
+    OwnedTensor seq(DType::I32, {c.batch, c.len});
+    for (size_t i = 0; i < c.seqIdx.size(); ++i)
+      seq.as<int32_t>()[i] = static_cast<int32_t>(c.seqIdx[i]);
+    p.seqIdx = c.seqIdx;
+    inputs.push_back(std::move(seq));
   }
   std::string source = program(c);
   if (viaLinearAttention)
@@ -320,6 +334,34 @@ TEST(SSDNumerics, PackedSequencesRestartTheState) {
   c.dynamic = true;
   c.offsets = {0, 1, 18, 19};
   check(c, 9, 1e-4);
+}
+
+/// seq_idx rows of L = 19 for B = 3: one sequence; length-1 sequences at
+/// steps 0 and L-1 around a long one; five sequences, one of 12 steps
+/// (three chunks of the CPU kernel) and two of length 1.
+std::vector<int64_t> threeRowPacking() {
+  std::vector<int64_t> rows;
+  auto append = [&](std::initializer_list<std::pair<int64_t, int64_t>> runs) {
+    for (auto [id, count] : runs)
+      rows.insert(rows.end(), count, id);
+  };
+  append({{0, 19}});
+  append({{0, 1}, {1, 17}, {2, 1}});
+  append({{0, 3}, {1, 1}, {2, 12}, {3, 1}, {4, 2}});
+  return rows;
+}
+
+TEST(SSDNumerics, SequencesPackedPerBatchRow) {
+  // seq_idx [B, L] with B = 3 and a different packing per row; h0 enters
+  // each row's first sequence, the final state leaves its last one.
+  SSDConfig c = cfg(3, 19, 2, 9, 2, 5);
+  c.full = true;
+  c.seqIdx = threeRowPacking();
+  check(c, 21, 1e-4);
+  // The GPU target keeps seq_idx on the CPU lowering inside its pipeline.
+  check(c, 22, 1e-4, false, Target::GPUEmulator);
+  c.dynamic = true;
+  check(c, 23, 1e-4);
 }
 
 TEST(SSDDuality, RewrittenAsLinearAttentionMatchesTheReference) {

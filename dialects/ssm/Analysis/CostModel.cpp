@@ -80,8 +80,15 @@ OpCost costOf(ssm::SelectiveScanOp op, int64_t seqLenOverride) {
   int64_t eb = elementBytes(elt), ab = elementBytes(acc);
   Count batch = dim(uTy, 0), channels = dim(uTy, 1);
   Count n = dim(cast<ShapedType>(op.getA().getType()), 1);
+  // B/C rows streamed per step: G groups, one shared row, or none when
+  // fixed over time ([Dm, N], a parameter read once).
   auto groupsOf = [](ShapedType t) -> Count {
+    if (t.getRank() == 2)
+      return Count(0);
     return t.getRank() == 4 ? dim(t, 1) : Count(1);
+  };
+  auto fixedBytes = [&](Value v) -> Count {
+    return cast<ShapedType>(v.getType()).getRank() == 2 ? bytesOf(v) : Count(0);
   };
 
   OpCost c;
@@ -119,7 +126,9 @@ OpCost costOf(ssm::SelectiveScanOp op, int64_t seqLenOverride) {
 
   c.paramBytes = bytesOf(op.getA()) + bytesOf(op.getD()) +
                  bytesOf(op.getDeltaBias()) + bytesOf(op.getH0()) +
-                 bytesOf(op.getFinalState()) + bytesOf(op.getCuSeqlens());
+                 bytesOf(op.getFinalState()) + bytesOf(op.getCuSeqlens()) +
+                 bytesOf(op.getSeqIdx()) + fixedBytes(op.getB()) +
+                 fixedBytes(op.getC());
   return c;
 }
 
@@ -206,7 +215,8 @@ OpCost costOf(ssm::SSDOp op, int64_t seqLenOverride) {
                              Count(2) * G * N) * Count(eb);
   c.paramBytes = bytesOf(op.getA()) + bytesOf(op.getD()) +
                  bytesOf(op.getDtBias()) + bytesOf(op.getH0()) +
-                 bytesOf(op.getFinalState()) + bytesOf(op.getCuSeqlens());
+                 bytesOf(op.getFinalState()) + bytesOf(op.getCuSeqlens()) +
+                 bytesOf(op.getSeqIdx());
   return c;
 }
 
@@ -385,7 +395,7 @@ std::optional<OpCost> stepCost(Operation *step) {
         arg(op.getU(), 2), arg(op.getDelta(), 2), arg(op.getA(), {}),
         arg(op.getB(), atEnd(op.getB())), arg(op.getC(), atEnd(op.getC())),
         arg(op.getD(), {}), op.getZ() ? arg(op.getZ(), 2) : Value(),
-        arg(op.getDeltaBias(), {}), arg(op.getState(), {}), Value(),
+        arg(op.getDeltaBias(), {}), arg(op.getState(), {}), Value(), Value(),
         op.getDeltaSoftplusAttr());
   } else if (auto op = dyn_cast<ssm::SSDStepOp>(step)) {
     seq = ssm::SSDOp::create(
@@ -393,7 +403,7 @@ std::optional<OpCost> stepCost(Operation *step) {
         arg(op.getX(), 1), arg(op.getDt(), 1), arg(op.getA(), {}),
         arg(op.getB(), 1), arg(op.getC(), 1), arg(op.getD(), {}),
         op.getZ() ? arg(op.getZ(), 1) : Value(), arg(op.getDtBias(), {}),
-        arg(op.getState(), {}), Value(), op.getDtSoftplusAttr(),
+        arg(op.getState(), {}), Value(), Value(), op.getDtSoftplusAttr(),
         op.getDtLimitAttr());
   } else if (auto op = dyn_cast<ssm::LinearAttentionStepOp>(step)) {
     seq = ssm::LinearAttentionOp::create(

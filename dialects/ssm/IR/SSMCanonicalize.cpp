@@ -42,7 +42,7 @@ struct DropZeroSelectiveScanOperands : OpRewritePattern<SelectiveScanOp> {
         rw, op.getLoc(), outTy, stateTy, op.getU(), op.getDelta(), op.getA(),
         op.getB(), op.getC(), dropD ? Value() : op.getD(), op.getZ(),
         dropBias ? Value() : op.getDeltaBias(), op.getH0(), op.getCuSeqlens(),
-        op.getDeltaSoftplusAttr());
+        op.getSeqIdx(), op.getDeltaSoftplusAttr());
     rw.replaceOp(op, next->getResults());
     return success();
   }
@@ -86,7 +86,7 @@ struct DropZeroSSDOperands : OpRewritePattern<SSDOp> {
         rw, op.getLoc(), outTy, stateTy, op.getX(), op.getDt(), op.getA(),
         op.getB(), op.getC(), dropD ? Value() : op.getD(), op.getZ(),
         dropBias ? Value() : op.getDtBias(), op.getH0(), op.getCuSeqlens(),
-        op.getDtSoftplusAttr(), op.getDtLimitAttr());
+        op.getSeqIdx(), op.getDtSoftplusAttr(), op.getDtLimitAttr());
     rw.replaceOp(op, next->getResults());
     return success();
   }

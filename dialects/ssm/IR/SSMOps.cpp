@@ -123,6 +123,24 @@ FailureOr<StringRef> checkPackedSequences(Operation *op, DimEnv &env,
   return StringRef("S");
 }
 
+/// Checks the seq_idx operand (when present): rank 2 [B, L], and not
+/// together with cu_seqlens (two packings of the same batch).
+LogicalResult checkSequenceIndex(Operation *op, DimEnv &env, Value seqIdx,
+                                 Value cu) {
+  if (!seqIdx)
+    return success();
+  if (cu)
+    return op->emitOpError() << "takes either 'cu_seqlens' (sequences packed "
+                                "into one batch entry) or 'seq_idx' (packed "
+                                "per batch row), not both";
+  auto t = cast<ShapedType>(seqIdx.getType());
+  if (t.getRank() != 2)
+    return op->emitOpError() << "operand 'seq_idx' must have rank 2 [B, L], "
+                                "got rank "
+                             << t.getRank();
+  return env.check("seq_idx", t, {"B", "L"});
+}
+
 /// Once the states are checked: S must be the offset count minus one.
 LogicalResult checkSequenceCount(Operation *op, DimEnv &env, Value cu) {
   if (!cu)
@@ -247,15 +265,18 @@ LogicalResult SelectiveScanOp::verify() {
   for (auto [name, value] :
        {std::pair<StringRef, Value>{"B", getB()}, {"C", getC()}}) {
     ShapedType t = shaped(value);
-    if (t.getRank() != 3 && t.getRank() != 4)
+    if (t.getRank() < 2 || t.getRank() > 4)
       return emitOpError() << "operand '" << name
-                           << "' must have rank 3 [B, N, L] or rank 4 "
-                              "[B, G, N, L], got rank "
+                           << "' must have rank 3 [B, N, L], rank 4 "
+                              "[B, G, N, L] or rank 2 [Dm, N] (fixed over "
+                              "time), got rank "
                            << t.getRank();
+    static constexpr StringRef layout2[] = {"Dm", "N"};
     static constexpr StringRef layout3[] = {"B", "N", "L"};
     static constexpr StringRef layout4[] = {"B", "G", "N", "L"};
-    ArrayRef<StringRef> layout =
-        t.getRank() == 3 ? ArrayRef<StringRef>(layout3) : ArrayRef<StringRef>(layout4);
+    ArrayRef<StringRef> layout = t.getRank() == 2   ? ArrayRef<StringRef>(layout2)
+                                 : t.getRank() == 3 ? ArrayRef<StringRef>(layout3)
+                                                    : ArrayRef<StringRef>(layout4);
     if (failed(env.check(name, t, layout)))
       return failure();
   }
@@ -267,6 +288,9 @@ LogicalResult SelectiveScanOp::verify() {
       failed(env.check("delta_bias", shaped(getDeltaBias()), {"Dm"})))
     return failure();
   if (failed(env.check("out", shaped(getOut()), {"B", "Dm", "L"})))
+    return failure();
+  if (failed(checkSequenceIndex(getOperation(), env, getSeqIdx(),
+                                getCuSeqlens())))
     return failure();
   // States are per batch entry, or per packed sequence with cu_seqlens.
   FailureOr<StringRef> stateBatchOr =
@@ -353,7 +377,9 @@ LogicalResult SSDOp::verify() {
       failed(checkHeadSkip(getOperation(), env, getD())) ||
       (getZ() && failed(env.check("z", shaped(getZ()), {"B", "L", "H", "P"}))) ||
       (getDtBias() && failed(env.check("dt_bias", shaped(getDtBias()), {"H"}))) ||
-      failed(env.check("out", shaped(getOut()), {"B", "L", "H", "P"})))
+      failed(env.check("out", shaped(getOut()), {"B", "L", "H", "P"})) ||
+      failed(checkSequenceIndex(getOperation(), env, getSeqIdx(),
+                                getCuSeqlens())))
     return failure();
   // States are per batch entry, or per packed sequence with cu_seqlens.
   FailureOr<StringRef> stateBatchOr =

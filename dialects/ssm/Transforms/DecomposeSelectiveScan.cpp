@@ -10,7 +10,8 @@
 // path -- and is applied by `ssm-decompose` only (tests compare it with the
 // fused lowering and the double reference).
 //
-// Handled: shared B/C ([B, N, L]), f32/f64 programs, and a final state only
+// Handled: shared B/C ([B, N, L]) and B/C fixed over time ([Dm, N], read
+// through the maps (d, n)), f32/f64 programs, and a final state only
 // when L is static and positive (h_L is the last element of the scan).
 //
 //===----------------------------------------------------------------------===//
@@ -60,7 +61,7 @@ public:
       return rw.notifyMatchFailure(op, "handles f32/f64 programs only");
     if (op.isGroupedB() || op.isGroupedC())
       return rw.notifyMatchFailure(op, "grouped B/C not handled");
-    if (op.getCuSeqlens())
+    if (op.getCuSeqlens() || op.getSeqIdx())
       return rw.notifyMatchFailure(op, "packed sequences not handled");
     for (Value v : {op.getA(), op.getD(), op.getDeltaBias()})
       if (v && getElementTypeOrSelf(v.getType()) != elt)
@@ -90,6 +91,12 @@ private:
     for (unsigned d : dims)
       exprs.push_back(getAffineDimExpr(d, ctx));
     return AffineMap::get(rank, 0, exprs, ctx);
+  }
+
+  /// B or C in the (b, d, n, l) iteration space: [B, N, L] at (b, n, l),
+  /// fixed over time [Dm, N] at (d, n).
+  AffineMap projectionMap(bool fixed) const {
+    return fixed ? map(4, {1, 2}) : map(4, {0, 2, 3});
   }
 
   /// dt[b,d,l] = softplus(delta + bias)
@@ -122,7 +129,7 @@ private:
               b, loc, arith::MulFOp::create(b, loc, args[0], args[1]));
         });
     SmallVector<Value> ins = {dt, op.getB(), u};
-    SmallVector<AffineMap> maps = {map(4, {0, 1, 3}), map(4, {0, 2, 3}),
+    SmallVector<AffineMap> maps = {map(4, {0, 1, 3}), projectionMap(op.isFixedB()),
                                    map(4, {0, 1, 3})};
     if (Value h0 = op.getH0()) {
       ins.append({a, h0});
@@ -171,7 +178,7 @@ private:
     h = scan.getResult(1);
   }
 
-  /// y[b,d,l] = sum_n C[b,n,l] h[b,d,n,l]
+  /// y[b,d,l] = sum_n C[b,n,l] h[b,d,n,l]  (C[d,n] when fixed)
   void emitReadout() {
     auto par = utils::IteratorType::parallel;
     auto red = utils::IteratorType::reduction;
@@ -182,7 +189,8 @@ private:
             .getResult(0);
     y = linalg::GenericOp::create(
             rw, loc, uTy, ValueRange{op.getC(), h}, ValueRange{zeros},
-            SmallVector<AffineMap>{map(4, {0, 2, 3}), map(4, {0, 1, 2, 3}),
+            SmallVector<AffineMap>{projectionMap(op.isFixedC()),
+                                   map(4, {0, 1, 2, 3}),
                                    map(4, {0, 1, 3})},
             SmallVector<utils::IteratorType>{par, par, red, par},
             [&](OpBuilder &b, Location loc, ValueRange args) {

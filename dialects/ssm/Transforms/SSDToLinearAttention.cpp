@@ -58,6 +58,9 @@ public:
     Type elt = op.getX().getType().getElementType();
     if (elt != op.getAccumulatorType())
       return rw.notifyMatchFailure(op, "handles f32/f64 programs only");
+    if (op.getSeqIdx())
+      return rw.notifyMatchFailure(
+          op, "sequences packed per batch row (seq_idx) not handled");
     for (Value v : {op.getA(), op.getD(), op.getDtBias()})
       if (v && getElementTypeOrSelf(v.getType()) != elt)
         return rw.notifyMatchFailure(op, "mixed parameter types");

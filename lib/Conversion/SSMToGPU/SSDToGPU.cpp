@@ -215,6 +215,9 @@ struct SSDToGPU : OpRewritePattern<ssm::SSDOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(ssm::SSDOp op,
                                 PatternRewriter &rw) const override {
+    if (op.getSeqIdx())
+      return rw.notifyMatchFailure(
+          op, "sequences packed per batch row (seq_idx) stay on the CPU");
     if (failed(matchColumnScanOp(op, rw, op.getB(), "state size N")))
       return failure();
     SSDKernel(op, rw, op.getB().getType().getDimSize(3)).run();

@@ -26,7 +26,8 @@
 // buffers; after bufferization ssm-gpu-stage-buffers gives it device
 // copies.
 //
-// Handled: f32/f16/bf16 operands with static N, shared or grouped B/C, D,
+// Handled: f32/f16/bf16 operands with static N, shared, grouped or fixed
+// ([Dm, N], read at the thread's channel every step, through L1) B/C, D,
 // z, delta_bias, delta_softplus, h0 and final_state. Other forms (packed
 // sequences, f64, dynamic N) are left to the CPU lowering, which the NVPTX
 // pipeline runs after this pass, so every program still runs.
@@ -69,6 +70,20 @@ constexpr int64_t kMinChunkLen = 32;
 /// with z, where 16 would need 49.7-51.7 KB).
 constexpr int64_t kSubTiles[] = {16, 8, 4, 2, 1};
 
+/// Index of B or C for batch b, channel d (in group grp), state index n and
+/// step t, in the operand's form: [B, N, L], [B, G, N, L] or fixed [Dm, N].
+SmallVector<Value> projectionIndex(Value operand, Value b, Value d, Value grp,
+                                   Value n, Value t) {
+  switch (cast<ShapedType>(operand.getType()).getRank()) {
+  case 2:
+    return {d, n};
+  case 4:
+    return {b, grp, n, t};
+  default:
+    return {b, n, t};
+  }
+}
+
 /// What both kernels launch on: the op, its sizes and the host buffers the
 /// launch reads and writes (ssm-gpu-stage-buffers, after bufferization,
 /// moves them to device memory around it).
@@ -103,7 +118,6 @@ public:
   ChunkedKernel(PatternRewriter &rw, Location loc, const ScanOperands &ops,
                 int64_t subTile)
       : rw(rw), loc(loc), ops(ops), op(ops.op), N(ops.N),
-        groupedB(op.isGroupedB()), groupedC(op.isGroupedC()),
         hasZ(static_cast<bool>(op.getZ())), sub(subTile), pitch(subTile + 1) {}
 
   /// The largest sub-tile of kSubTiles whose shared arrays fit the budget
@@ -128,8 +142,8 @@ private:
     /// A's row, delta_bias and D of the channel.
     ArrayRef<Value> aRow;
     Value bias, Dv;
-    /// Batch and B/C group of the channel.
-    Value b, grp;
+    /// Batch, channel and B/C group of the lane.
+    Value b, d, grp;
     /// The thread's row in the sub-tiles and the sub-tile's first step.
     Value rowBase, start;
   };
@@ -211,7 +225,7 @@ private:
   const ScanOperands &ops;
   ssm::SelectiveScanOp op;
   const int64_t N;
-  const bool groupedB, groupedC, hasZ;
+  const bool hasZ;
   /// Steps per sub-tile and values per padded row.
   const int64_t sub, pitch;
 
@@ -401,6 +415,7 @@ scf::IfOp ChunkedKernel::emitSubTileSteps(OpBuilder &tb, Location l,
   in.bias = chan[N], in.Dv = chan[N + 1];
   auto bd = bdOf(tb, me.lane);
   in.b = bd.first;
+  in.d = bd.second;
   in.grp = arith::DivUIOp::create(tb, l, bd.second, ops.perGroup);
   in.rowBase = arith::MulIOp::create(tb, l, tid, cPitch);
   in.start = start;
@@ -417,10 +432,6 @@ scf::IfOp ChunkedKernel::emitSubTileSteps(OpBuilder &tb, Location l,
 
 void ChunkedKernel::emitStep(OpBuilder &lb, Location sl, const StepInputs &in,
                              Value s_, ValueRange hv, bool emit) {
-  auto bcIndex = [&](bool grouped, Value n, Value t) {
-    return grouped ? SmallVector<Value>{in.b, in.grp, n, t}
-                   : SmallVector<Value>{in.b, n, t};
-  };
   Value slot = arith::AddIOp::create(lb, sl, in.rowBase, s_);
   Value t = arith::AddIOp::create(lb, sl, in.start, s_);
   Value u = memref::LoadOp::create(lb, sl, sU, slot);
@@ -436,12 +447,14 @@ void ChunkedKernel::emitStep(OpBuilder &lb, Location sl, const StepInputs &in,
     Value cn = cidx(lb, sl, n);
     Value decay = math::ExpOp::create(
         lb, sl, arith::MulFOp::create(lb, sl, dt, in.aRow[n]));
-    Value bv = load32(lb, sl, ops.devOf(op.getB()), bcIndex(groupedB, cn, t));
+    Value bv = load32(lb, sl, ops.devOf(op.getB()),
+                      projectionIndex(op.getB(), in.b, in.d, in.grp, cn, t));
     Value h = math::FmaOp::create(
         lb, sl, decay, hv[n], arith::MulFOp::create(lb, sl, du, bv));
     next.push_back(h);
     if (emit) {
-      Value cv = load32(lb, sl, ops.devOf(op.getC()), bcIndex(groupedC, cn, t));
+      Value cv = load32(lb, sl, ops.devOf(op.getC()),
+                        projectionIndex(op.getC(), in.b, in.d, in.grp, cn, t));
       y = math::FmaOp::create(lb, sl, cv, h, y);
     }
   }
@@ -589,10 +602,6 @@ private:
   Value stepDt(OpBuilder &bb, Location l, Value t);
   /// Output of one step from the state read-out `y`.
   void finish(OpBuilder &bb, Location l, Value y, Value u, Value t);
-  SmallVector<Value> bcIndex(bool grouped, Value n, Value t) {
-    return grouped ? SmallVector<Value>{b, grp, n, t}
-                   : SmallVector<Value>{b, n, t};
-  }
 
   PatternRewriter &rw;
   Location loc;
@@ -662,8 +671,8 @@ void PrivateStateKernel::emitStep(OpBuilder &bb, Value t) {
         Value a = load32(nb, nl, dA, ValueRange{d, n});
         Value decay = math::ExpOp::create(
             nb, nl, arith::MulFOp::create(nb, nl, dt, a));
-        Value bv = load32(nb, nl, dB, bcIndex(op.isGroupedB(), n, t));
-        Value cv = load32(nb, nl, dC, bcIndex(op.isGroupedC(), n, t));
+        Value bv = load32(nb, nl, dB, projectionIndex(op.getB(), b, d, grp, n, t));
+        Value cv = load32(nb, nl, dC, projectionIndex(op.getC(), b, d, grp, n, t));
         Value hn = load32(nb, nl, h, ValueRange{n});
         Value upd = math::FmaOp::create(
             nb, nl, decay, hn, arith::MulFOp::create(nb, nl, du_, bv));
@@ -692,8 +701,8 @@ struct SelectiveScanToGPU : OpRewritePattern<ssm::SelectiveScanOp> {
     auto aTy = cast<RankedTensorType>(op.getA().getType());
     if (aTy.isDynamicDim(1) || aTy.getDimSize(1) > 256)
       return "needs a static state size N <= 256";
-    if (op.getCuSeqlens())
-      return "packed sequences stay on the CPU";
+    if (op.getCuSeqlens() || op.getSeqIdx())
+      return "packed sequences (cu_seqlens, seq_idx) stay on the CPU";
     return nullptr;
   }
 

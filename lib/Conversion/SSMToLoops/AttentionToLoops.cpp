@@ -125,8 +125,10 @@ struct AttentionOperands {
                           sequences,
                           "'cu_seqlens_k' must hold as many offsets as "
                           "'cu_seqlens_q'");
-      checkPackedOffsets(checks, rw, loc, cuQ, sequences, qLen);
-      checkPackedOffsets(checks, rw, loc, cuK, sequences, kLen);
+      checkPackedOffsets(checks, rw, loc, cuQ, sequences, qLen, "cu_seqlens_q",
+                         "Lq");
+      checkPackedOffsets(checks, rw, loc, cuK, sequences, kLen, "cu_seqlens_k",
+                         "Lk");
       if (used)
         checkOperandDims(checks, rw, loc, used, "seqused_k",
                          {{"S", sequences, "the number of sequences"}});

@@ -5,7 +5,8 @@
 // out are contiguous along p, so the value lanes are head channels and the
 // state rows are the N state indices. dt (bias, softplus) is computed once
 // per step and head; D skip and z gate are applied as each output vector is
-// stored.
+// stored. With seq_idx each (batch row, head) task runs the kernel once per
+// segment of equal index, from zero (the row's first segment from h0).
 //
 //===----------------------------------------------------------------------===//
 
@@ -79,6 +80,7 @@ private:
     bias = toBuffer(rw, loc, op.getDtBias());
     h0 = toBuffer(rw, loc, op.getH0());
     cu = toBuffer(rw, loc, op.getCuSeqlens());
+    seqIdx = toBuffer(rw, loc, op.getSeqIdx());
     batch = dimOf(rw, loc, x, 0);
     len = dimOf(rw, loc, x, 1);
     heads = dimOf(rw, loc, x, 2);
@@ -116,6 +118,7 @@ private:
     NamedDim dS{"S", sequences, cu ? "the number of sequences in 'cu_seqlens'"
                                    : "dimension 0 of 'x'"};
     checkOperandDims(checks, rw, loc, h0, "h0", {dS, dH, dP, dN});
+    checkOperandDims(checks, rw, loc, seqIdx, "seq_idx", {dB, dL});
     checkResultDims(checks, rw, loc, outTy, "out", {dB, dL, dH, dP});
     if (Value r = op.getFinalState())
       checkResultDims(checks, rw, loc, cast<RankedTensorType>(r.getType()),
@@ -169,7 +172,16 @@ private:
     // D [H] is one scalar per head; D [H, P] is loaded with the output lanes.
     dHead = D && !perChannelD() ? scalar(b, D, {h}) : Value();
     biasHead = bias ? scalar(b, bias, {h}) : Value();
-    emitScan(b, loc, begin, end);
+    if (!seqIdx) {
+      emitScan(b, loc, begin, end);
+      return;
+    }
+    forEachSegment(b, loc, seqIdx, bi, len,
+                   [&](OpBuilder &b, Location loc, Value sb, Value se,
+                       Value starts, Value ends) {
+                     startsRow = starts, endsRow = ends;
+                     emitScan(b, loc, sb, se);
+                   });
   }
 
   /// The chunked kernel with q = C, k = B, v = dt x and log decay dt A[h].
@@ -207,6 +219,11 @@ private:
     };
     auto finalState = [&](OpBuilder &b, Location loc, Value n, Value at,
                           Value mask, Value s) {
+      // With seq_idx only the row's last segment leaves the final state.
+      if (endsRow)
+        mask = arith::AndIOp::create(
+            b, loc, mask,
+            vector::BroadcastOp::create(b, loc, mask.getType(), endsRow));
       Type e = cast<MemRefType>(fs.getType()).getElementType();
       vector::ScatterOp::create(b, loc, Type(), fs, ValueRange{seq, h, at, n},
                                 idxN, mask, castFloat(b, loc, s, e));
@@ -287,16 +304,20 @@ private:
                                   castFloat(b, loc, y, e));
   }
 
-  /// State row n of h0, value lanes from `at` (strided by N: a gather).
+  /// State row n of h0, value lanes from `at` (strided by N: a gather);
+  /// with seq_idx zero past the row's first segment.
   Value loadInitState(OpBuilder &b, Location loc, Value n, Value at,
                       Value mask) {
     Type e = cast<MemRefType>(h0.getType()).getElementType();
-    return castFloat(
+    Value init = castFloat(
         b, loc,
         vector::GatherOp::create(b, loc, VectorType::get({vw}, e), h0,
                                  ValueRange{seq, h, at, n}, idxN, mask,
                                  zeroVec(b, e)),
         acc);
+    if (startsRow)
+      init = arith::SelectOp::create(b, loc, startsRow, init, zeroVec(b, acc));
+    return init;
   }
 
   Value zeroVec(OpBuilder &b, Type e) const {
@@ -325,7 +346,7 @@ private:
   VectorType vecTy;
   ExpLowering how;
 
-  Value x, dt, A, Bm, Cm, D, z, bias, h0, cu;
+  Value x, dt, A, Bm, Cm, D, z, bias, h0, cu, seqIdx;
   Value batch, len, heads, headDim, groups, stateSize;
   Value c0, c1, c1i, sequences;
   RankedTensorType outTy;
@@ -335,6 +356,8 @@ private:
   // state rows' lane offsets; the head's A, D and dt bias.
   Value seq, h, bi, g, idxN;
   Value aHead, dHead, biasHead;
+  /// With seq_idx: whether the segment being emitted starts / ends its row.
+  Value startsRow, endsRow;
 };
 
 struct SSDToLoops : OpRewritePattern<ssm::SSDOp> {

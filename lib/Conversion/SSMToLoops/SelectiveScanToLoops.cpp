@@ -8,6 +8,12 @@
 // loop, so nothing of size L*N is ever materialised. Blocks run in parallel
 // (scf.parallel, lowered to OpenMP). Channel tails are masked.
 //
+// B or C fixed over time ([Dm, N]) is gathered once per block into a stack
+// buffer of N vectors (one lane per channel) that every step reads. With
+// seq_idx each (batch row, block) walks the row's segments of equal index
+// in turn: the same time loop per segment, h0 entering the first, the
+// state of the last leaving as the final state.
+//
 //===----------------------------------------------------------------------===//
 
 #include "lib/Conversion/Utils/LoweringUtils.h"
@@ -58,6 +64,12 @@ public:
 
   // Buffers (null when the operand is absent).
   Value u, delta, A, B, C, D, z, bias, h0, out, fs;
+  /// B / C fixed over time: the block's N columns as a stack buffer of N
+  /// vectors (null when the operand varies over time).
+  Value fixedB, fixedC;
+  /// With seq_idx: whether the segment being emitted starts its batch row
+  /// (h0 enters) and ends it (its state is the final state); null without.
+  Value startsRow, endsRow;
   /// The batch entry read, the sequence whose state this is (they differ
   /// for packed sequences), and the steps [begin, end) of the sequence.
   Value batchIdx, stateIdx, begin, end, stateSize, chans;
@@ -97,11 +109,35 @@ public:
 
   /// B or C for state index n at step t, as a vector over the block's lanes.
   Value inputProjection(Value mem, Value groupIdx, Value n, Value t) {
+    if (Value cols = mem == B ? fixedB : mem == C ? fixedC : Value())
+      return memref::LoadOp::create(b, loc, cols, n);
     if (groupIdx)
       return gather(mem, {batchIdx, idx(0), n, t}, groupIdx);
     Value s = memref::LoadOp::create(b, loc, mem, ValueRange{batchIdx, n, t});
     s = castFloat(b, loc, s, acc);
     return vector::BroadcastOp::create(b, loc, vecTy, s);
+  }
+
+  /// The state entering the time loop at index n: h0 (on the row's first
+  /// segment with seq_idx) or zero.
+  Value initialState(Value d0, Value n) {
+    if (!h0)
+      return cst(0.0);
+    Value h = gather(h0, {stateIdx, d0, n}, idxN);
+    if (startsRow)
+      h = arith::SelectOp::create(b, loc, startsRow, h, cst(0.0));
+    return h;
+  }
+  /// Stores state index n as the final state (with seq_idx only from the
+  /// row's last segment).
+  void storeFinalState(Value d0, Value n, Value h) {
+    Value m = mask;
+    if (endsRow)
+      m = arith::AndIOp::create(
+          b, loc, m, vector::BroadcastOp::create(b, loc, m.getType(), endsRow));
+    Type e = cast<MemRefType>(fs.getType()).getElementType();
+    vector::ScatterOp::create(b, loc, Type(), fs, ValueRange{stateIdx, d0, n},
+                              idxN, m, castFloat(b, loc, h, e));
   }
 
   struct Step {
@@ -308,8 +344,7 @@ void emitSteps(OpBuilder &b, Location loc, BlockEmitter &e, Value d0,
       });
   if (e.fs)
     for (int64_t i = 0; i < n; ++i)
-      e.scatter(e.fs, {e.stateIdx, d0, e.idx(i)}, e.idxN,
-                loop.getResult(i));
+      e.storeFinalState(d0, e.idx(i), loop.getResult(i));
 }
 
 /// State in a per-block stack buffer of N vectors: any N, dynamic or large.
@@ -327,10 +362,8 @@ void emitBufferState(OpBuilder &b, Location loc, BlockEmitter &e,
                        memref::StoreOp::create(
                            b, loc, e.prepareA(e.gather(e.A, {d0, n}, e.idxN)),
                            aCols, n);
-                       Value h = e.h0 ? e.gather(e.h0, {e.stateIdx, d0, n},
-                                                 e.idxN)
-                                      : e.cst(0.0);
-                       memref::StoreOp::create(b, loc, h, state, n);
+                       memref::StoreOp::create(b, loc, e.initialState(d0, n),
+                                               state, n);
                        scf::YieldOp::create(b, loc);
                      });
   scf::ForOp::create(
@@ -354,7 +387,7 @@ void emitBufferState(OpBuilder &b, Location loc, BlockEmitter &e,
         b, loc, c0, e.stateSize, c1, ValueRange{},
         [&](OpBuilder &b, Location loc, Value n, ValueRange) {
           Value h = memref::LoadOp::create(b, loc, state, n);
-          e.scatter(e.fs, {e.stateIdx, d0, n}, e.idxN, h);
+          e.storeFinalState(d0, n, h);
           scf::YieldOp::create(b, loc);
         });
 }
@@ -374,7 +407,7 @@ public:
   void emit() {
     SmallVector<Value> init = loadState();
     if (!e.canTile()) {
-      emitSteps(b, loc, e, d0, n, aCols, init, e.idx(0));
+      emitSteps(b, loc, e, d0, n, aCols, init, e.begin);
       return;
     }
     allocTileBuffers();
@@ -399,14 +432,14 @@ private:
     for (int64_t i = 0; i < n; ++i) {
       Value ni = e.idx(i);
       aCols.push_back(e.prepareA(e.gather(e.A, {d0, ni}, e.idxN)));
-      init.push_back(e.h0 ? e.gather(e.h0, {e.stateIdx, d0, ni}, e.idxN)
-                          : e.cst(0.0));
+      init.push_back(e.initialState(d0, ni));
     }
     return init;
   }
 
   /// Stack buffers of the tiled loop: the staged B/C columns (when shared
-  /// by all channels) and, per step of a tile, dt and dt*u then read-out y.
+  /// by all channels; fixed ones are read from the block's columns) and,
+  /// per step of a tile, dt and dt*u then read-out y.
   void allocTileBuffers() {
     const bool sharedB = cast<MemRefType>(e.B.getType()).getRank() == 3;
     const bool sharedC = cast<MemRefType>(e.C.getType()).getRank() == 3;
@@ -575,6 +608,7 @@ private:
     u = toBuffer(rw, loc, op.getU());
     A = toBuffer(rw, loc, op.getA());
     cu = toBuffer(rw, loc, op.getCuSeqlens());
+    seqIdx = toBuffer(rw, loc, op.getSeqIdx());
     batch = dimOf(rw, loc, u, 0), chans = dimOf(rw, loc, u, 1),
     len = dimOf(rw, loc, u, 2), stateSize = dimOf(rw, loc, A, 1);
 
@@ -604,13 +638,14 @@ private:
         dimL{"L", len, "dimension 2 of 'u'"}, dimN{"N", stateSize, "dimension 1 of 'A'"};
     check(checks, delta, "delta", {dimB, dimD, dimL});
     check(checks, A, "A", {dimD, dimN});
-    checkProjections(checks, dimB, dimN, dimL);
+    checkProjections(checks, dimB, dimD, dimN, dimL);
     check(checks, Dm, "D", {dimD});
     check(checks, zm, "z", {dimB, dimD, dimL});
     check(checks, biasm, "delta_bias", {dimD});
     Dim dimS{"S", sequences, cu ? "the number of sequences in 'cu_seqlens'"
                                  : "dimension 0 of 'u'"};
     check(checks, h0m, "h0", {dimS, dimD, dimN});
+    check(checks, seqIdx, "seq_idx", {dimB, dimL});
     if (cu) {
       check(checks, u, "u",
             {{"B", one, "1 (sequences are packed into one batch entry)"}});
@@ -624,13 +659,18 @@ private:
                       "final_state", {dimS, dimD, dimN});
   }
 
-  /// B and C: [B, N, L] shared by all channels, or [B, G, N, L] with G
-  /// groups of channels, nonzero and dividing Dm.
+  /// B and C: [B, N, L] shared by all channels, [Dm, N] fixed over time,
+  /// or [B, G, N, L] with G groups of channels, nonzero and dividing Dm.
   void checkProjections(RuntimeShapeChecks &checks, const Dim &dimB,
-                        const Dim &dimN, const Dim &dimL) {
+                        const Dim &dimD, const Dim &dimN, const Dim &dimL) {
     Value groups;
     for (auto [name, mem] : {std::pair<StringRef, Value>{"B", Bm}, {"C", Cm}}) {
-      if (cast<MemRefType>(mem.getType()).getRank() == 3) {
+      int64_t rank = cast<MemRefType>(mem.getType()).getRank();
+      if (rank == 2) {
+        check(checks, mem, name, {dimD, dimN});
+        continue;
+      }
+      if (rank == 3) {
         check(checks, mem, name, {dimB, dimN, dimL});
         continue;
       }
@@ -694,11 +734,50 @@ private:
       e.biasVec = e.channelVector(biasm, d0);
     if (Dm)
       e.dVec = e.channelVector(Dm, d0);
+    e.fixedB = fixedColumns(b, loc, e, Bm, d0);
+    e.fixedC = Cm == Bm ? e.fixedB : fixedColumns(b, loc, e, Cm, d0);
 
+    if (!seqIdx) {
+      emitScan(b, loc, e, d0);
+      return;
+    }
+    emitSegments(b, loc, e, d0);
+  }
+
+  void emitScan(OpBuilder &b, Location loc, BlockEmitter &e, Value d0) {
     if (registerState)
       RegisterStateScan(b, loc, e, d0, staticN).emit();
     else
       emitBufferState(b, loc, e, d0, acc, vw);
+  }
+
+  /// A [Dm, N] B or C: the block's N columns (lane i: channel d0 + i)
+  /// gathered once into a stack buffer; null for other forms.
+  Value fixedColumns(OpBuilder &b, Location loc, BlockEmitter &e, Value mem,
+                     Value d0) {
+    if (cast<MemRefType>(mem.getType()).getRank() != 2)
+      return {};
+    auto bufTy = MemRefType::get({ShapedType::kDynamic}, e.vectorType());
+    Value cols = memref::AllocaOp::create(b, loc, bufTy, ValueRange{stateSize});
+    scf::ForOp::create(b, loc, c0, stateSize, c1, ValueRange{},
+                       [&](OpBuilder &b, Location loc, Value n, ValueRange) {
+                         memref::StoreOp::create(
+                             b, loc, e.gather(mem, {d0, n}, e.idxN), cols, n);
+                         scf::YieldOp::create(b, loc);
+                       });
+    return cols;
+  }
+
+  /// seq_idx: the row's segments of equal index one after another, each
+  /// the time loop over [begin, end) from zero (the first from h0).
+  void emitSegments(OpBuilder &b, Location loc, BlockEmitter &e, Value d0) {
+    forEachSegment(b, loc, seqIdx, e.batchIdx, len,
+                   [&](OpBuilder &b, Location loc, Value begin, Value end,
+                       Value starts, Value ends) {
+                     e.begin = begin, e.end = end;
+                     e.startsRow = starts, e.endsRow = ends;
+                     emitScan(b, loc, e, d0);
+                   });
   }
 
   /// Per-lane offsets: lane i reads element (d0 + i) of a [.., Dm, X]
@@ -743,7 +822,7 @@ private:
   const int64_t vw, staticN;
   const bool registerState;
   // Buffers (null when the operand is absent) and sizes.
-  Value u, A, cu, delta, Bm, Cm, Dm, zm, biasm, h0m, out, fs;
+  Value u, A, cu, seqIdx, delta, Bm, Cm, Dm, zm, biasm, h0m, out, fs;
   Value batch, chans, len, stateSize, sequences;
   Value one, c0, c1, cvw;
 };

@@ -196,7 +196,8 @@ Value packedOffset(OpBuilder &b, Location loc, Value cuSeqlens, Value i) {
 }
 
 void checkPackedOffsets(RuntimeShapeChecks &checks, OpBuilder &b, Location loc,
-                        Value cu, Value sequences, Value len) {
+                        Value cu, Value sequences, Value len, StringRef name,
+                        StringRef lenName) {
   Value c0 = arith::ConstantIndexOp::create(b, loc, 0);
   Value c1 = arith::ConstantIndexOp::create(b, loc, 1);
   Value okFirst = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
@@ -219,8 +220,100 @@ void checkPackedOffsets(RuntimeShapeChecks &checks, OpBuilder &b, Location loc,
       arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, last, len);
   checks.require(arith::AndIOp::create(b, loc, walk.getResult(0), okLast), last,
                  len,
-                 "'cu_seqlens' must start at 0, never decrease and end at L "
-                 "(reported: its last offset)");
+                 ("'" + name + "' must start at 0, never decrease and end at " +
+                  lenName + " (reported: its last offset)")
+                     .str());
+}
+
+namespace {
+/// The first step after `begin` whose seq_idx differs from step begin's in
+/// row `row` (len when none does, or when begin >= len).
+Value segmentEnd(OpBuilder &b, Location loc, Value seqIdx, Value row,
+                 Value begin, Value len) {
+  Value c1 = arith::ConstantIndexOp::create(b, loc, 1);
+  Value inside =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, begin, len);
+  auto found = scf::IfOp::create(
+      b, loc, inside,
+      [&](OpBuilder &b, Location loc) {
+        Value id =
+            memref::LoadOp::create(b, loc, seqIdx, ValueRange{row, begin});
+        Value last = arith::SubIOp::create(b, loc, len, c1);
+        Value from = arith::AddIOp::create(b, loc, begin, c1);
+        auto walk = scf::WhileOp::create(
+            b, loc, TypeRange{b.getIndexType()}, ValueRange{from},
+            [&](OpBuilder &b, Location loc, ValueRange args) {
+              Value t = args[0];
+              // Clamped so that the load stays inside the row.
+              Value at = arith::MinUIOp::create(b, loc, t, last);
+              Value same = arith::CmpIOp::create(
+                  b, loc, arith::CmpIPredicate::eq,
+                  memref::LoadOp::create(b, loc, seqIdx, ValueRange{row, at}),
+                  id);
+              Value go = arith::AndIOp::create(
+                  b, loc,
+                  arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, t,
+                                        len),
+                  same);
+              scf::ConditionOp::create(b, loc, go, args);
+            },
+            [&](OpBuilder &b, Location loc, ValueRange args) {
+              scf::YieldOp::create(
+                  b, loc,
+                  ValueRange{arith::AddIOp::create(b, loc, args[0], c1)});
+            });
+        scf::YieldOp::create(b, loc, walk.getResults());
+      },
+      [&](OpBuilder &b, Location loc) {
+        scf::YieldOp::create(b, loc, ValueRange{len});
+      });
+  return found.getResult(0);
+}
+} // namespace
+
+void forEachSegment(
+    OpBuilder &b, Location loc, Value seqIdx, Value row, Value len,
+    llvm::function_ref<void(OpBuilder &, Location, Value, Value, Value, Value)>
+        body) {
+  Value c0 = arith::ConstantIndexOp::create(b, loc, 0);
+  Value yes = arith::ConstantIntOp::create(b, loc, 1, 1);
+  Value no = arith::ConstantIntOp::create(b, loc, 0, 1);
+  // Iterates while (first || begin < len): at least one segment.
+  scf::WhileOp::create(
+      b, loc, TypeRange{b.getIndexType(), b.getI1Type()}, ValueRange{c0, yes},
+      [&](OpBuilder &b, Location loc, ValueRange args) {
+        Value more = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                           args[0], len);
+        scf::ConditionOp::create(
+            b, loc, arith::OrIOp::create(b, loc, args[1], more), args);
+      },
+      [&](OpBuilder &b, Location loc, ValueRange args) {
+        Value begin = args[0];
+        Value end = segmentEnd(b, loc, seqIdx, row, begin, len);
+        // The loops inside allocate stack buffers: free them per segment.
+        // The scope sits in a region that may hold several blocks (the
+        // while body may not), kept as such by `no_inline`: lowering the
+        // scope (finalize-memref-to-llvm, before convert-scf-to-cf) splits
+        // the block around it.
+        auto region =
+            scf::ExecuteRegionOp::create(b, loc, TypeRange{}, b.getUnitAttr());
+        OpBuilder::InsertionGuard outer(b);
+        b.setInsertionPointToStart(&region.getRegion().emplaceBlock());
+        auto scope = memref::AllocaScopeOp::create(b, loc, TypeRange{});
+        scf::YieldOp::create(b, loc);
+        {
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPointToStart(&scope.getBodyRegion().emplaceBlock());
+          Value starts = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                               begin, c0);
+          Value ends = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                             end, len);
+          body(b, loc, begin, end, starts, ends);
+          memref::AllocaScopeReturnOp::create(b, loc, ValueRange{});
+        }
+        b.setInsertionPointAfter(region);
+        scf::YieldOp::create(b, loc, ValueRange{end, no});
+      });
 }
 
 Value RuntimeShapeChecks::allOk() {

@@ -220,10 +220,25 @@ mlir::Value packedOffset(mlir::OpBuilder &b, mlir::Location loc,
                          mlir::Value cuSeqlens, mlir::Value i);
 /// Requires 0 = cu[0] <= cu[1] <= ... <= cu[S] = len for the packed
 /// sequences of `cuSeqlens` (S = sequences), or the loops would leave the
-/// packed batch.
+/// packed batch. The message names the operand (`name`) and its length
+/// (`lenName`: "L", or attention's "Lq" / "Lk").
 void checkPackedOffsets(RuntimeShapeChecks &checks, mlir::OpBuilder &b,
                         mlir::Location loc, mlir::Value cuSeqlens,
-                        mlir::Value sequences, mlir::Value len);
+                        mlir::Value sequences, mlir::Value len,
+                        llvm::StringRef name = "cu_seqlens",
+                        llvm::StringRef lenName = "L");
+
+/// seq_idx ([B, L]): runs `body(begin, end, startsRow, endsRow)` for each
+/// segment of batch row `row` -- the maximal runs of steps with equal
+/// index -- in order, each inside its own memref.alloca_scope. startsRow
+/// and endsRow (i1) tell whether the segment starts or ends the row. A row
+/// of L = 0 is one empty segment [0, 0), so a final state is still written.
+void forEachSegment(
+    mlir::OpBuilder &b, mlir::Location loc, mlir::Value seqIdx, mlir::Value row,
+    mlir::Value len,
+    llvm::function_ref<void(mlir::OpBuilder &, mlir::Location, mlir::Value,
+                            mlir::Value, mlir::Value, mlir::Value)>
+        body);
 
 } // namespace ssmc::detail
 

@@ -104,3 +104,34 @@ func.func @chunked(%u: tensor<1x8x4096xf32>, %A: tensor<8x4xf32>, %B: tensor<1x4
       -> tensor<1x8x4096xf32>
   return %y : tensor<1x8x4096xf32>
 }
+
+// B fixed over time ([Dm, N]) next to a grouped C: every step of the
+// thread's channel d reads B[d, n] (the channel's row) and C[b, g, n, t].
+// CHECK-LABEL: func.func @fixed_b
+// CHECK: %[[BF:.*]] = bufferization.to_buffer %arg2 read_only : tensor<8x4xf32> to memref<8x4xf32>
+// CHECK: %[[CG:.*]] = bufferization.to_buffer %arg3 read_only : tensor<2x2x4x5xf32> to memref<2x2x4x5xf32>
+// CHECK: gpu.launch
+// Phase 3's step (the first to read C): per state index dt u B[d, n],
+// then C[b, g, n, t].
+// CHECK: memref.load %[[CG]][%{{.*}}, %{{.*}}, %c0, %[[T:.*]]] : memref<2x2x4x5xf32>
+// CHECK: memref.load %[[BF]][%{{.*}}, %c1] : memref<8x4xf32>
+// CHECK-NEXT: arith.mulf
+// CHECK-NEXT: math.fma
+// CHECK-NEXT: memref.load %[[CG]][%{{.*}}, %{{.*}}, %c1, %[[T]]] : memref<2x2x4x5xf32>
+func.func @fixed_b(%u: tensor<2x8x5xf32>, %A: tensor<8x4xf32>, %B: tensor<8x4xf32>, %C: tensor<2x2x4x5xf32>) -> tensor<2x8x5xf32> {
+  %y = ssm.selective_scan %u, %u, %A, %B, %C
+      : (tensor<2x8x5xf32>, tensor<2x8x5xf32>, tensor<8x4xf32>, tensor<8x4xf32>, tensor<2x2x4x5xf32>)
+      -> tensor<2x8x5xf32>
+  return %y : tensor<2x8x5xf32>
+}
+
+// Sequences packed per batch row (seq_idx) are left to the host loops.
+// CHECK-LABEL: func.func @seq_idx_stays
+// CHECK-NOT: gpu.launch
+// CHECK: ssm.selective_scan {{.*}} seq_idx
+func.func @seq_idx_stays(%u: tensor<2x8x5xf32>, %A: tensor<8x4xf32>, %B: tensor<2x4x5xf32>, %s: tensor<2x5xi32>) -> tensor<2x8x5xf32> {
+  %y = ssm.selective_scan %u, %u, %A, %B, %B seq_idx(%s)
+      : (tensor<2x8x5xf32>, tensor<2x8x5xf32>, tensor<8x4xf32>, tensor<2x4x5xf32>, tensor<2x4x5xf32>, tensor<2x5xi32>)
+      -> tensor<2x8x5xf32>
+  return %y : tensor<2x8x5xf32>
+}

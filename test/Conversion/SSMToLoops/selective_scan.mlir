@@ -137,3 +137,39 @@ func.func @tiled(%u: tensor<1x16x35xf32>, %A: tensor<16x4xf32>, %B: tensor<1x4x3
       : (tensor<1x16x35xf32>, tensor<1x16x35xf32>, tensor<16x4xf32>, tensor<1x4x35xf32>, tensor<1x4x35xf32>, tensor<16xf32>, tensor<1x16x35xf32>) -> tensor<1x16x35xf32>
   return %y : tensor<1x16x35xf32>
 }
+
+// -----
+
+// B fixed over time ([Dm, N]): its block of columns is gathered once per
+// block into a stack buffer of N vectors, which the time loop loads (no
+// per-step gather of B); the shared C is still staged per tile. seq_idx:
+// per (batch row, block) a scf.while over the row's segments, each in an
+// alloca_scope; h0 only on the first segment (select), the final state only
+// from the last (the scatter mask and'ed with "ends the row").
+// CHECK-LABEL: func.func @fixed_b_seq_idx
+// CHECK: scf.parallel (%[[ROW:.*]], %{{.*}}) = (%c0, %c0) to (%c3, %c2)
+// CHECK: %[[COLS:.*]] = memref.alloca(%c4) : memref<?xvector<16xf32>>
+// CHECK: scf.for
+// CHECK: %[[COL:.*]] = vector.gather %{{.*}} : memref<20x4xf32>
+// CHECK: memref.store %[[COL]], %[[COLS]]
+// CHECK: scf.while (%[[BEGIN:.*]] = %c0, %{{.*}} = %true) : (index, i1) -> (index, i1)
+// CHECK: memref.load %{{.*}}[%[[ROW]], %{{.*}}] : memref<3x23xi64>
+// CHECK: scf.while
+// CHECK: memref.alloca_scope
+// CHECK: %[[FIRST:.*]] = arith.cmpi eq, %{{.*}}, %c0 : index
+// CHECK: %[[ENDS:.*]] = arith.cmpi eq, %{{.*}}, %c23 : index
+// CHECK: %[[H0:.*]] = vector.gather %{{.*}}[%[[ROW]], %{{.*}}, %c0]{{.*}} : memref<3x20x4xf32>
+// CHECK: arith.select %[[FIRST]], %[[H0]], %{{.*}} : vector<16xf32>
+// CHECK: memref.alloca() : memref<4x16xf32>
+// CHECK: memref.load %[[COLS]][%c0] : memref<?xvector<16xf32>>
+// CHECK: %[[LANES:.*]] = vector.broadcast %[[ENDS]] : i1 to vector<16xi1>
+// CHECK: %[[MASK:.*]] = arith.andi %{{.*}}, %[[LANES]] : vector<16xi1>
+// CHECK: vector.scatter %{{.*}}[%[[ROW]], %{{.*}}, %c0] [%{{.*}}], %[[MASK]]
+func.func @fixed_b_seq_idx(%u: tensor<3x20x23xf32>, %A: tensor<20x4xf32>, %Bf: tensor<20x4xf32>,
+                           %C: tensor<3x4x23xf32>, %h0: tensor<3x20x4xf32>, %s: tensor<3x23xi64>)
+    -> (tensor<3x20x23xf32>, tensor<3x20x4xf32>) {
+  %y, %h = ssm.selective_scan %u, %u, %A, %Bf, %C h0(%h0) seq_idx(%s)
+      : (tensor<3x20x23xf32>, tensor<3x20x23xf32>, tensor<20x4xf32>, tensor<20x4xf32>,
+         tensor<3x4x23xf32>, tensor<3x20x4xf32>, tensor<3x23xi64>) -> (tensor<3x20x23xf32>, tensor<3x20x4xf32>)
+  return %y, %h : tensor<3x20x23xf32>, tensor<3x20x4xf32>
+}

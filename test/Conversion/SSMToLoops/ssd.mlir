@@ -58,3 +58,27 @@ func.func @ssd_peer_options(%x: tensor<1x8x2x16xbf16>, %dt: tensor<1x8x2xf32>, %
          tensor<2x16xf32>) -> tensor<1x8x2x16xbf16>
   return %y : tensor<1x8x2x16xbf16>
 }
+
+// seq_idx [B, L]: one task per (batch row, head) walks the row's segments
+// (a scf.while finding each segment's end), running the chunked kernel per
+// segment inside an alloca_scope; h0 enters only the first segment, the
+// final state leaves only the last.
+// CHECK-LABEL: func.func @ssd_seq_idx
+// CHECK: scf.parallel (%[[ROW:.*]], %[[HD:.*]]) = (%c0, %c0) to (%c2, %c2)
+// CHECK: scf.while (%{{.*}} = %c0, %{{.*}} = %true) : (index, i1) -> (index, i1)
+// CHECK: memref.load %{{.*}}[%[[ROW]], %{{.*}}] : memref<2x19xi32>
+// CHECK: memref.alloca_scope
+// CHECK: %[[FIRST:.*]] = arith.cmpi eq, %{{.*}}, %c0 : index
+// CHECK: %[[ENDS:.*]] = arith.cmpi eq, %{{.*}}, %c19 : index
+// CHECK: %[[H0:.*]] = vector.gather %{{.*}}[%[[ROW]], %[[HD]], %{{.*}}] {{.*}} : memref<2x2x9x5xf32>
+// CHECK: arith.select %[[FIRST]], %[[H0]], %{{.*}} : vector<16xf32>
+// CHECK: %[[LANES:.*]] = vector.broadcast %[[ENDS]] : i1 to vector<16xi1>
+// CHECK: %[[MASK:.*]] = arith.andi %{{.*}}, %[[LANES]] : vector<16xi1>
+// CHECK: vector.scatter %{{.*}}[%[[ROW]], %[[HD]], %{{.*}}, %{{.*}}] [%{{.*}}], %[[MASK]]
+func.func @ssd_seq_idx(%x: tensor<2x19x2x9xf32>, %dt: tensor<2x19x2xf32>, %A: tensor<2xf32>, %B: tensor<2x19x1x5xf32>,
+                       %h0: tensor<2x2x9x5xf32>, %s: tensor<2x19xi32>) -> (tensor<2x19x2x9xf32>, tensor<2x2x9x5xf32>) {
+  %y, %h = ssm.ssd %x, %dt, %A, %B, %B h0(%h0) seq_idx(%s)
+      : (tensor<2x19x2x9xf32>, tensor<2x19x2xf32>, tensor<2xf32>, tensor<2x19x1x5xf32>, tensor<2x19x1x5xf32>,
+         tensor<2x2x9x5xf32>, tensor<2x19xi32>) -> (tensor<2x19x2x9xf32>, tensor<2x2x9x5xf32>)
+  return %y, %h : tensor<2x19x2x9xf32>, tensor<2x2x9x5xf32>
+}

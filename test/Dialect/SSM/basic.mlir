@@ -49,6 +49,35 @@ func.func @selective_scan_grouped(%u: tensor<2x8x16xf32>, %A: tensor<8x4xf32>,
   return %y : tensor<2x8x16xf32>
 }
 
+// B and C fixed over time ([Dm, N]), each next to the other form.
+// CHECK-LABEL: func.func @selective_scan_fixed
+// CHECK: ssm.selective_scan {{.*}} D(%{{.*}}) delta_softplus : (tensor<2x7x13xbf16>, tensor<2x7x13xf32>, tensor<7x5xf32>, tensor<7x5xbf16>, tensor<2x5x13xbf16>, tensor<7xf32>) -> tensor<2x7x13xbf16>
+// CHECK: ssm.selective_scan {{.*}} : (tensor<?x7x?xf32>, tensor<?x7x?xf32>, tensor<7x5xf32>, tensor<?x?x5x?xf32>, tensor<7x5xf32>) -> tensor<?x7x?xf32>
+func.func @selective_scan_fixed(%u: tensor<2x7x13xbf16>, %dt: tensor<2x7x13xf32>,
+    %A: tensor<7x5xf32>, %Bf: tensor<7x5xbf16>, %C: tensor<2x5x13xbf16>, %D: tensor<7xf32>,
+    %v: tensor<?x7x?xf32>, %Bg: tensor<?x?x5x?xf32>, %Cf: tensor<7x5xf32>)
+    -> (tensor<2x7x13xbf16>, tensor<?x7x?xf32>) {
+  %y = ssm.selective_scan %u, %dt, %A, %Bf, %C D(%D) delta_softplus
+      : (tensor<2x7x13xbf16>, tensor<2x7x13xf32>, tensor<7x5xf32>, tensor<7x5xbf16>,
+         tensor<2x5x13xbf16>, tensor<7xf32>) -> tensor<2x7x13xbf16>
+  %w = ssm.selective_scan %v, %v, %A, %Bg, %Cf
+      : (tensor<?x7x?xf32>, tensor<?x7x?xf32>, tensor<7x5xf32>, tensor<?x?x5x?xf32>,
+         tensor<7x5xf32>) -> tensor<?x7x?xf32>
+  return %y, %w : tensor<2x7x13xbf16>, tensor<?x7x?xf32>
+}
+
+// Sequences packed per batch row (seq_idx [B, L]); states stay [B, Dm, N].
+// CHECK-LABEL: func.func @selective_scan_seq_idx
+// CHECK: ssm.selective_scan {{.*}} h0(%{{.*}}) seq_idx(%{{.*}}) delta_softplus : (tensor<3x4x9xf32>, tensor<3x4x9xf32>, tensor<4x2xf32>, tensor<3x2x9xf32>, tensor<3x2x9xf32>, tensor<3x4x2xf32>, tensor<3x9xi64>) -> (tensor<3x4x9xf32>, tensor<3x4x2xf32>)
+func.func @selective_scan_seq_idx(%u: tensor<3x4x9xf32>, %A: tensor<4x2xf32>,
+    %B: tensor<3x2x9xf32>, %h0: tensor<3x4x2xf32>, %s: tensor<3x9xi64>)
+    -> (tensor<3x4x9xf32>, tensor<3x4x2xf32>) {
+  %y, %h = ssm.selective_scan %u, %u, %A, %B, %B h0(%h0) seq_idx(%s) delta_softplus
+      : (tensor<3x4x9xf32>, tensor<3x4x9xf32>, tensor<4x2xf32>, tensor<3x2x9xf32>,
+         tensor<3x2x9xf32>, tensor<3x4x2xf32>, tensor<3x9xi64>) -> (tensor<3x4x9xf32>, tensor<3x4x2xf32>)
+  return %y, %h : tensor<3x4x9xf32>, tensor<3x4x2xf32>
+}
+
 // Dynamic dimensions, and odd sizes: nothing about a size is special.
 // CHECK-LABEL: func.func @selective_scan_dynamic
 // CHECK: ssm.selective_scan {{.*}} : (tensor<?x7x?xf32>, tensor<?x7x?xf32>, tensor<7x13xf32>, tensor<?x?x13x?xf32>, tensor<?x13x?xf32>) -> tensor<?x7x?xf32>
@@ -347,6 +376,16 @@ func.func @ssd_varlen(%x: tensor<1x?x4x8xf32>, %dt: tensor<1x?x4xf32>, %A: tenso
       : (tensor<1x?x4x8xf32>, tensor<1x?x4xf32>, tensor<4xf32>, tensor<1x?x1x6xf32>, tensor<1x?x1x6xf32>,
          tensor<3x4x8x6xf32>, tensor<4xi64>) -> (tensor<1x?x4x8xf32>, tensor<3x4x8x6xf32>)
   return %y, %h : tensor<1x?x4x8xf32>, tensor<3x4x8x6xf32>
+}
+
+// CHECK-LABEL: func.func @ssd_seq_idx
+// CHECK: ssm.ssd %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} seq_idx(%{{.*}}) : (tensor<2x?x4x8xf32>, tensor<2x?x4xf32>, tensor<4xf32>, tensor<2x?x1x6xf32>, tensor<2x?x1x6xf32>, tensor<2x?xi32>) -> (tensor<2x?x4x8xf32>, tensor<2x4x8x6xf32>)
+func.func @ssd_seq_idx(%x: tensor<2x?x4x8xf32>, %dt: tensor<2x?x4xf32>, %A: tensor<4xf32>, %B: tensor<2x?x1x6xf32>,
+                       %s: tensor<2x?xi32>) -> (tensor<2x?x4x8xf32>, tensor<2x4x8x6xf32>) {
+  %y, %h = ssm.ssd %x, %dt, %A, %B, %B seq_idx(%s)
+      : (tensor<2x?x4x8xf32>, tensor<2x?x4xf32>, tensor<4xf32>, tensor<2x?x1x6xf32>, tensor<2x?x1x6xf32>,
+         tensor<2x?xi32>) -> (tensor<2x?x4x8xf32>, tensor<2x4x8x6xf32>)
+  return %y, %h : tensor<2x?x4x8xf32>, tensor<2x4x8x6xf32>
 }
 
 // Packed sequences in the selective scan.

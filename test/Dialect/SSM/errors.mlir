@@ -38,16 +38,74 @@ func.func @A_channels(%u: tensor<1x4x8xf32>, %A: tensor<5x2xf32>, %B: tensor<1x2
 
 // -----
 
-func.func @B_rank(%u: tensor<1x4x8xf32>, %A: tensor<4x2xf32>, %B: tensor<2x8xf32>, %C: tensor<1x2x8xf32>) {
-  // expected-error @+1 {{operand 'B' must have rank 3 [B, N, L] or rank 4 [B, G, N, L], got rank 2}}
+func.func @B_rank(%u: tensor<1x4x8xf32>, %A: tensor<4x2xf32>, %B: tensor<8xf32>, %C: tensor<1x2x8xf32>) {
+  // expected-error @+1 {{operand 'B' must have rank 3 [B, N, L], rank 4 [B, G, N, L] or rank 2 [Dm, N] (fixed over time), got rank 1}}
+  %y = ssm.selective_scan %u, %u, %A, %B, %C : (tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<4x2xf32>, tensor<8xf32>, tensor<1x2x8xf32>) -> tensor<1x4x8xf32>
+  return
+}
+
+// -----
+
+// A rank-2 B is fixed over time: [Dm, N], not [N, L].
+func.func @B_fixed_shape(%u: tensor<1x4x8xf32>, %A: tensor<4x2xf32>, %B: tensor<2x8xf32>, %C: tensor<1x2x8xf32>) {
+  // expected-error @+1 {{operand 'B' must have shape [Dm, N] = [4, 2], got [2, 8] (Dm = 4 from 'u')}}
   %y = ssm.selective_scan %u, %u, %A, %B, %C : (tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<4x2xf32>, tensor<2x8xf32>, tensor<1x2x8xf32>) -> tensor<1x4x8xf32>
   return
 }
 
 // -----
 
+func.func @C_fixed_state_size(%u: tensor<1x4x8xf32>, %A: tensor<4x2xf32>, %B: tensor<4x2xf32>, %C: tensor<4x3xf32>) {
+  // expected-error @+1 {{operand 'C' must have shape [Dm, N] = [4, 2], got [4, 3] (N = 2 from 'A')}}
+  %y = ssm.selective_scan %u, %u, %A, %B, %C : (tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<4x2xf32>, tensor<4x2xf32>, tensor<4x3xf32>) -> tensor<1x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @C_fixed_element_type(%u: tensor<1x4x8xbf16>, %A: tensor<4x2xf32>, %B: tensor<4x2xbf16>, %C: tensor<4x2xf32>) {
+  // expected-error @+1 {{operand 'C' must have element type 'bf16' (the element type of 'u'), got 'f32'}}
+  %y = ssm.selective_scan %u, %u, %A, %B, %C : (tensor<1x4x8xbf16>, tensor<1x4x8xbf16>, tensor<4x2xf32>, tensor<4x2xbf16>, tensor<4x2xf32>) -> tensor<1x4x8xbf16>
+  return
+}
+
+// -----
+
+func.func @seq_idx_rank(%u: tensor<2x4x8xf32>, %A: tensor<4x2xf32>, %B: tensor<2x2x8xf32>, %s: tensor<8xi32>) {
+  // expected-error @+1 {{operand 'seq_idx' must have rank 2 [B, L], got rank 1}}
+  %y = ssm.selective_scan %u, %u, %A, %B, %B seq_idx(%s) : (tensor<2x4x8xf32>, tensor<2x4x8xf32>, tensor<4x2xf32>, tensor<2x2x8xf32>, tensor<2x2x8xf32>, tensor<8xi32>) -> tensor<2x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @seq_idx_shape(%u: tensor<2x4x8xf32>, %A: tensor<4x2xf32>, %B: tensor<2x2x8xf32>, %s: tensor<2x7xi64>) {
+  // expected-error @+1 {{operand 'seq_idx' must have shape [B, L] = [2, 8], got [2, 7] (L = 8 from 'u')}}
+  %y = ssm.selective_scan %u, %u, %A, %B, %B seq_idx(%s) : (tensor<2x4x8xf32>, tensor<2x4x8xf32>, tensor<4x2xf32>, tensor<2x2x8xf32>, tensor<2x2x8xf32>, tensor<2x7xi64>) -> tensor<2x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @seq_idx_with_cu_seqlens(%u: tensor<1x4x8xf32>, %A: tensor<4x2xf32>, %B: tensor<1x2x8xf32>, %s: tensor<1x8xi32>, %cu: tensor<3xi32>) {
+  // expected-error @+1 {{takes either 'cu_seqlens' (sequences packed into one batch entry) or 'seq_idx' (packed per batch row), not both}}
+  %y = ssm.selective_scan %u, %u, %A, %B, %B cu_seqlens(%cu) seq_idx(%s) : (tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<4x2xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>, tensor<3xi32>, tensor<1x8xi32>) -> tensor<1x4x8xf32>
+  return
+}
+
+// -----
+
+// With seq_idx the states stay per batch row.
+func.func @seq_idx_state_rows(%u: tensor<2x4x8xf32>, %A: tensor<4x2xf32>, %B: tensor<2x2x8xf32>, %s: tensor<2x8xi32>) {
+  // expected-error @+1 {{operand 'final_state' must have shape [B, Dm, N] = [2, 4, 2], got [3, 4, 2] (B = 2 from 'u')}}
+  %y, %h = ssm.selective_scan %u, %u, %A, %B, %B seq_idx(%s) : (tensor<2x4x8xf32>, tensor<2x4x8xf32>, tensor<4x2xf32>, tensor<2x2x8xf32>, tensor<2x2x8xf32>, tensor<2x8xi32>) -> (tensor<2x4x8xf32>, tensor<3x4x2xf32>)
+  return
+}
+
+// -----
+
 func.func @C_rank(%u: tensor<1x4x8xf32>, %A: tensor<4x2xf32>, %B: tensor<1x2x8xf32>, %C: tensor<1x1x1x2x8xf32>) {
-  // expected-error @+1 {{operand 'C' must have rank 3 [B, N, L] or rank 4 [B, G, N, L], got rank 5}}
+  // expected-error @+1 {{operand 'C' must have rank 3 [B, N, L], rank 4 [B, G, N, L] or rank 2 [Dm, N] (fixed over time), got rank 5}}
   %y = ssm.selective_scan %u, %u, %A, %B, %C : (tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<4x2xf32>, tensor<1x2x8xf32>, tensor<1x1x1x2x8xf32>) -> tensor<1x4x8xf32>
   return
 }
@@ -1022,6 +1080,22 @@ func.func @as_types(%q: tensor<1x2x8xf32>, %kc: tensor<1x2x4x8xbf16>, %p: index)
 func.func @ssd_x_rank(%x: tensor<16x4x8xf32>, %dt: tensor<1x16x4xf32>, %A: tensor<4xf32>, %B: tensor<1x16x1x6xf32>) {
   // expected-error @+1 {{operand 'x' must have rank 4 [B, L, H, P], got rank 3}}
   %y = ssm.ssd %x, %dt, %A, %B, %B : (tensor<16x4x8xf32>, tensor<1x16x4xf32>, tensor<4xf32>, tensor<1x16x1x6xf32>, tensor<1x16x1x6xf32>) -> tensor<16x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @ssd_seq_idx_shape(%x: tensor<2x16x4x8xf32>, %dt: tensor<2x16x4xf32>, %A: tensor<4xf32>, %B: tensor<2x16x1x6xf32>, %s: tensor<1x16xi32>) {
+  // expected-error @+1 {{operand 'seq_idx' must have shape [B, L] = [2, 16], got [1, 16] (B = 2 from 'x')}}
+  %y = ssm.ssd %x, %dt, %A, %B, %B seq_idx(%s) : (tensor<2x16x4x8xf32>, tensor<2x16x4xf32>, tensor<4xf32>, tensor<2x16x1x6xf32>, tensor<2x16x1x6xf32>, tensor<1x16xi32>) -> tensor<2x16x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @ssd_seq_idx_with_cu_seqlens(%x: tensor<1x16x4x8xf32>, %dt: tensor<1x16x4xf32>, %A: tensor<4xf32>, %B: tensor<1x16x1x6xf32>, %s: tensor<1x16xi32>, %cu: tensor<2xi64>) {
+  // expected-error @+1 {{takes either 'cu_seqlens' (sequences packed into one batch entry) or 'seq_idx' (packed per batch row), not both}}
+  %y = ssm.ssd %x, %dt, %A, %B, %B cu_seqlens(%cu) seq_idx(%s) : (tensor<1x16x4x8xf32>, tensor<1x16x4xf32>, tensor<4xf32>, tensor<1x16x1x6xf32>, tensor<1x16x1x6xf32>, tensor<2xi64>, tensor<1x16xi32>) -> tensor<1x16x4x8xf32>
   return
 }
 

@@ -37,6 +37,8 @@ cl::opt<int64_t> len("len", cl::init(1), cl::sub(scanCmd));
 cl::opt<int64_t> state("state", cl::init(1), cl::sub(scanCmd));
 cl::opt<int64_t> groups("groups", cl::desc("B/C groups (0: shared)"), cl::init(0), cl::sub(scanCmd));
 cl::opt<bool> full("full", cl::desc("D, z, delta_bias, h0 and softplus"), cl::sub(scanCmd));
+cl::opt<bool> fixedB("fixed-b", cl::desc("B fixed over time: [channels, state]"), cl::sub(scanCmd));
+cl::opt<bool> fixedC("fixed-c", cl::desc("C fixed over time: [channels, state]"), cl::sub(scanCmd));
 cl::opt<unsigned> seed("seed", cl::init(1), cl::sub(scanCmd));
 cl::opt<std::string> dtype("dtype", cl::desc("f32, f16, bf16 or f64 inputs"), cl::init("f32"), cl::sub(scanCmd));
 
@@ -60,6 +62,7 @@ int selectiveScan() {
   ssmc::ref::SelectiveScanProblem p;
   p.batch = batch, p.channels = channels, p.seqLen = len, p.stateSize = state;
   p.groupsB = p.groupsC = groups;
+  p.fixedB = fixedB, p.fixedC = fixedC;
   p.deltaSoftplus = full;
   auto emit = [&](const char *name, ssmc::DType dt, std::vector<int64_t> shape,
                   double lo, double hi, std::vector<double> &values) -> bool {
@@ -82,10 +85,12 @@ int selectiveScan() {
   };
   std::vector<int64_t> bc = groups ? std::vector<int64_t>{batch, groups, state, len}
                                    : std::vector<int64_t>{batch, state, len};
+  std::vector<int64_t> fixedShape = {channels, state};
   bool ok = emit("u", *elt, {batch, channels, len}, -1, 1, p.u) &&
             emit("dt", *elt, {batch, channels, len}, full ? -3 : 0.001, full ? 1 : 0.5, p.delta) &&
             emit("A", acc, {channels, state}, -4, -0.05, p.A) &&
-            emit("B", *elt, bc, -1, 1, p.B) && emit("C", *elt, bc, -1, 1, p.C);
+            emit("B", *elt, fixedB ? fixedShape : bc, -1, 1, p.B) &&
+            emit("C", *elt, fixedC ? fixedShape : bc, -1, 1, p.C);
   if (ok && full)
     ok = emit("D", acc, {channels}, -1, 1, p.D) &&
          emit("z", *elt, {batch, channels, len}, -3, 3, p.z) &&

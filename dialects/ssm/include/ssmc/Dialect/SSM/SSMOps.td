@@ -40,7 +40,12 @@ def SSM_SelectiveScanOp : SSM_Op<"selective_scan",
     ```
 
     with `softplus(x) = log(1 + exp(x))`, `silu(x) = x / (1 + exp(-x))`, and
-    `g = d / (D / G)` the group of channel `d` when B/C are grouped.
+    `g = d / (D / G)` the group of channel `d` when B/C are grouped. B and C
+    may also be fixed over time ([Dm, N], mamba_ssm's non-selective B/C,
+    `is_variable_B = False`): the formula then reads `B[d,n]` (`C[d,n]`) at
+    every batch entry and step, as the peer's
+    `einsum('bdl,dn,bdl->bdln', delta, B, u)` does. Each of B and C takes
+    its own form (B fixed next to a variable C and the reverse).
 
     Shapes (`Dm` is the channel count, `N` the state size):
 
@@ -48,9 +53,10 @@ def SSM_SelectiveScanOp : SSM_Op<"selective_scan",
     | --- | --- |
     | u, delta, z, out | [B, Dm, L] |
     | A | [Dm, N] |
-    | B, C | [B, N, L] (shared by all channels) or [B, G, N, L] (grouped; G divides Dm) |
+    | B, C | [B, N, L] (shared by all channels), [B, G, N, L] (grouped; G divides Dm) or [Dm, N] (fixed over time) |
     | D, delta_bias | [Dm] |
     | h0, final_state | [B, Dm, N] |
+    | seq_idx | [B, L] |
 
     Element types: u, z, B, C and out share one type T in {f16, bf16, f32,
     f64}; delta, A, D and delta_bias are each T or the accumulation type
@@ -64,6 +70,14 @@ def SSM_SelectiveScanOp : SSM_Op<"selective_scan",
     sequences along L: the state restarts at every boundary (from h0[i] or
     zero), and h0 and final_state are [S, Dm, N]; the offsets must start at
     0, never decrease and end at L (checked at run time).
+
+    With `seq_idx` ([B, L], i32 or i64; mamba_ssm's argument) every batch
+    row packs its own sequences, any B: the state restarts from zero at
+    every step t > 0 with seq_idx[b,t] != seq_idx[b,t-1]. h0 [B, Dm, N]
+    enters at step 0 (the row's first sequence, the peer's sequence 0) and
+    final_state [B, Dm, N] is the state after step L-1 (the row's last
+    sequence). Only changes of the index matter (the peer numbers the
+    sequences of a row 0, 1, ...). Not together with `cu_seqlens`.
 
     Example:
 
@@ -88,6 +102,7 @@ def SSM_SelectiveScanOp : SSM_Op<"selective_scan",
     Optional<SSM_FloatTensor>:$delta_bias,
     Optional<SSM_FloatTensor>:$h0,
     Optional<RankedTensorOf<[I32, I64]>>:$cu_seqlens,
+    Optional<RankedTensorOf<[I32, I64]>>:$seq_idx,
     UnitAttr:$delta_softplus
   );
   let results = (outs
@@ -102,6 +117,7 @@ def SSM_SelectiveScanOp : SSM_Op<"selective_scan",
     (`delta_bias` `(` $delta_bias^ `)`)?
     (`h0` `(` $h0^ `)`)?
     (`cu_seqlens` `(` $cu_seqlens^ `)`)?
+    (`seq_idx` `(` $seq_idx^ `)`)?
     (`delta_softplus` $delta_softplus^)?
     attr-dict `:` functional-type(operands, results)
   }];
@@ -113,6 +129,9 @@ def SSM_SelectiveScanOp : SSM_Op<"selective_scan",
     /// True when B and C carry a group dimension ([B, G, N, L]).
     bool isGroupedB() { return getB().getType().getRank() == 4; }
     bool isGroupedC() { return getC().getType().getRank() == 4; }
+    /// True when B and C are fixed over time ([Dm, N]).
+    bool isFixedB() { return getB().getType().getRank() == 2; }
+    bool isFixedC() { return getC().getType().getRank() == 2; }
     /// Static sizes (ShapedType::kDynamic when unknown).
     int64_t getBatchSize();
     int64_t getChannels();
@@ -156,6 +175,14 @@ def SSM_SSDOp : SSM_Op<"ssd",
     zero), and h0 and final_state are [S, H, P, N]; the offsets must start
     at 0, never decrease and end at L (checked at run time).
 
+    With `seq_idx` ([B, L], i32 or i64; `mamba_chunk_scan_combined`'s
+    argument) every batch row packs its own sequences, any B: the state
+    restarts from zero at every step t > 0 with seq_idx[b,t] !=
+    seq_idx[b,t-1]; h0 [B, H, P, N] enters at step 0 (the row's first
+    sequence) and final_state [B, H, P, N] is the state after step L-1 (the
+    row's last sequence). Only changes of the index matter. Not together
+    with `cu_seqlens`.
+
     | operand | shape |
     | --- | --- |
     | x, z, result out | [B, L, H, P] |
@@ -164,6 +191,7 @@ def SSM_SSDOp : SSM_Op<"ssd",
     | D | [H] or [H, P] |
     | B, C | [B, L, G, N], G divides H |
     | h0, result final_state | [B, H, P, N] |
+    | seq_idx | [B, L] |
 
     x, B, C, z and out share T in {f16, bf16, f32, f64}; dt, A, D and
     dt_bias are each T or the accumulator type (f32 step sizes and
@@ -176,12 +204,14 @@ def SSM_SSDOp : SSM_Op<"ssd",
     Optional<SSM_FloatTensor>:$D, Optional<SSM_FloatTensor>:$z,
     Optional<SSM_FloatTensor>:$dt_bias, Optional<SSM_FloatTensor>:$h0,
     Optional<RankedTensorOf<[I32, I64]>>:$cu_seqlens,
+    Optional<RankedTensorOf<[I32, I64]>>:$seq_idx,
     UnitAttr:$dt_softplus, OptionalAttr<DenseF64ArrayAttr>:$dt_limit);
   let results = (outs SSM_FloatTensor:$out, Optional<SSM_FloatTensor>:$final_state);
   let assemblyFormat = [{
     $x `,` $dt `,` $A `,` $B `,` $C
     (`D` `(` $D^ `)`)? (`z` `(` $z^ `)`)? (`dt_bias` `(` $dt_bias^ `)`)?
     (`h0` `(` $h0^ `)`)? (`cu_seqlens` `(` $cu_seqlens^ `)`)?
+    (`seq_idx` `(` $seq_idx^ `)`)?
     (`dt_softplus` $dt_softplus^)?
     attr-dict `:` functional-type(operands, results)
   }];
@@ -526,7 +556,11 @@ def SSM_SelectiveScanStepOp : SSM_Op<"selective_scan_step",
   let description = [{
     `ssm.selective_scan` for a single token with the state passed in and out
     (constant memory per token): u, delta, z and out are [B, Dm]; B and C are
-    [B, N] or [B, G, N]; A [Dm, N]; D and delta_bias [Dm]; `state` and
+    [B, N] or [B, G, N] (a B or C fixed over time, [Dm, N] on
+    `ssm.selective_scan`, is the grouped form with G = Dm broadcast over the
+    batch: the step reads Dm * N values, as many as its state; mamba_ssm's
+    `selective_state_update` has no fixed form); A [Dm, N]; D and
+    delta_bias [Dm]; `state` and
     `new_state` [B, Dm, N] in the accumulator type. Same formula as
     `ssm.selective_scan` with L = 1 and h0 = state; `ssm-decompose-steps`
     rewrites it into exactly that.
