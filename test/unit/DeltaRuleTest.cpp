@@ -6,7 +6,8 @@
 // shapes (K, V not multiples of the vector width, T = 1, prime T, long T
 // with slow decays), grouped heads, l2 normalisation on and off, default
 // and explicit scale, h0 and the final state, packed sequences, bf16 inputs
-// with f32 state; DeltaNet written in the DPLR form agrees with itself;
+// with f32 state; the recurrent and the chunked (WY) forms, each forced
+// with chunk_size; DeltaNet written in the DPLR form agrees with itself;
 // decode steps continue a prefill exactly; the gpu-emulator target (which
 // runs the op on the host) agrees too.
 //
@@ -41,11 +42,6 @@ struct DeltaConfig {
   bool weakGate = false;  ///< log decays in [-0.005, 0] instead of [-0.5, 0]
   std::string elt = "f32";
 };
-
-bool gated(const DeltaConfig &c) { return c.form != Form::DeltaNet; }
-bool keyGate(const DeltaConfig &c) {
-  return c.form == Form::KDA || c.form == Form::DPLR;
-}
 
 /// `func.func @main(q, k, v, beta | a, b [, gate] [, h0] [, cu])`.
 std::string program(const DeltaConfig &c) {
@@ -322,6 +318,71 @@ TEST(DeltaRuleNumerics, BF16InputsWithF32State) {
   c.hasH0 = true;
   c.finalState = true;
   expectMatches(c, 9);
+}
+
+// The chunked (WY) form, forced with chunk_size, at lengths that are not
+// multiples of the chunk.
+TEST(DeltaRuleNumerics, ChunkedGatedGroupedHeads) {
+  DeltaConfig c = cfg(Form::Gated, 2, 37, 1, 2, 24, 35);
+  c.l2norm = true;
+  c.hasH0 = true;
+  c.finalState = true;
+  c.chunk = 16;
+  expectMatches(c, 15);
+}
+
+TEST(DeltaRuleNumerics, ChunkedDeltaNet) {
+  DeltaConfig c = cfg(Form::DeltaNet, 1, 21, 2, 2, 19, 17);
+  c.finalState = true;
+  c.chunk = 8;
+  expectMatches(c, 16);
+}
+
+TEST(DeltaRuleNumerics, ChunkedKDA) {
+  DeltaConfig c = cfg(Form::KDA, 1, 29, 2, 4, 33, 20);
+  c.l2norm = true;
+  c.hasH0 = true;
+  c.finalState = true;
+  c.chunk = 8;
+  expectMatches(c, 17);
+}
+
+TEST(DeltaRuleNumerics, ChunkedPackedSequences) {
+  DeltaConfig c = cfg(Form::Gated, 1, 31, 1, 2, 12, 9);
+  c.sequences = 3;
+  c.hasH0 = true;
+  c.finalState = true;
+  c.l2norm = true;
+  c.chunk = 4;
+  expectMatches(c, 18, {0, 7, 7, 31});
+}
+
+TEST(DeltaRuleNumerics, ChunkedSingleStepChunk) {
+  DeltaConfig c = cfg(Form::KDA, 1, 5, 1, 1, 7, 6);
+  c.finalState = true;
+  c.chunk = 1;
+  expectMatches(c, 19);
+}
+
+TEST(DeltaRuleNumerics, LongSlowDecayChunkedByDefault) {
+  // T >= 64: the lowering picks the chunked form; slow decays carry early
+  // tokens through every chunk boundary.
+  DeltaConfig c = cfg(Form::Gated, 1, 257, 1, 2, 32, 32);
+  c.weakGate = true;
+  c.l2norm = true;
+  c.hasH0 = true;
+  c.finalState = true;
+  expectMatches(c, 8);
+}
+
+TEST(DeltaRuleNumerics, ChunkedBF16) {
+  DeltaConfig c = cfg(Form::KDA, 1, 40, 2, 4, 16, 24);
+  c.elt = "bf16";
+  c.l2norm = true;
+  c.hasH0 = true;
+  c.finalState = true;
+  c.chunk = 16;
+  expectMatches(c, 20);
 }
 
 TEST(DeltaRuleNumerics, F16KDA) {

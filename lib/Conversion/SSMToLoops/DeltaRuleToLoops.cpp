@@ -42,17 +42,20 @@ struct DeltaBuffers {
   Value len, keyHeads, heads, keyDim, valueDim;
 };
 
+/// The chunked form's chunk: by default, at most (its C x C products are
+/// unrolled), and the shortest static T it is chosen for.
+constexpr int64_t kDefaultChunk = 16, kMaxChunk = 32, kMinChunkedLen = 64;
+
 /// Rows of the per-task scratch of key-sized vectors.
 enum ScratchRow : int64_t { kQ = 0, kK, kW, kX, kB, kRows };
 
-/// The recurrent form for the (sequence `seq`, value head `h`) task, in
-/// stages: locate the sequence, load h0, then per step `prepareStep` (the
-/// key-sized vectors) and `updateColumns` (the two passes per V block).
-class RecurrentTask {
+/// What every task of one op shares: the (sequence `seq`, value head `h`)
+/// it runs, its step range and q/k head, the initial state, and loads.
+class DeltaTask {
 public:
-  RecurrentTask(OpBuilder &b, Location loc, ssm::DeltaRuleOp op,
-                const ssmc::SSMToLoopsOptions &options, Value seq, Value h,
-                const DeltaBuffers &m)
+  DeltaTask(OpBuilder &b, Location loc, ssm::DeltaRuleOp op,
+            const ssmc::SSMToLoopsOptions &options, Value seq, Value h,
+            const DeltaBuffers &m)
       : b(b), loc(loc), op(op), seq(seq), h(h), m(m),
         acc(cast<FloatType>(op.getAccumulatorType())),
         lanes(laneCount(options.vectorBits, acc)),
@@ -61,21 +64,7 @@ public:
     how.avx512 = options.avx512;
   }
 
-  void emit() {
-    locateSequence();
-    loadInitialState();
-    scratch = memref::AllocaOp::create(
-        b, loc, MemRefType::get({kRows, ShapedType::kDynamic}, acc),
-        ValueRange{m.keyDim});
-    scf::ForOp::create(b, loc, begin, end, c1, ValueRange{},
-                       [&](OpBuilder &b, Location loc, Value t, ValueRange) {
-                         prepareStep(b, t);
-                         updateColumns(b, t);
-                         scf::YieldOp::create(b, loc);
-                       });
-  }
-
-private:
+protected:
   Value cst(OpBuilder &b, double x) {
     return arith::ConstantOp::create(b, loc, b.getFloatAttr(acc, x));
   }
@@ -162,6 +151,42 @@ private:
                                  arith::AddFOp::create(b, loc, ss, eps));
   }
 
+  OpBuilder &b;
+  Location loc;
+  ssm::DeltaRuleOp op;
+  Value seq, h;
+  DeltaBuffers m;
+  FloatType acc;
+  int64_t lanes;
+  VectorType vecTy;
+  ExpLowering how;
+  // Computed by the stages.
+  Value c0, c1, bIdx, begin, end, hk, scale;
+};
+
+
+/// The recurrent form, in stages: locate the sequence, load h0, then per
+/// step `prepareStep` (the key-sized vectors) and `updateColumns` (the two
+/// passes per V block).
+class RecurrentTask : DeltaTask {
+public:
+  using DeltaTask::DeltaTask;
+
+  void emit() {
+    locateSequence();
+    loadInitialState();
+    scratch = memref::AllocaOp::create(
+        b, loc, MemRefType::get({kRows, ShapedType::kDynamic}, acc),
+        ValueRange{m.keyDim});
+    scf::ForOp::create(b, loc, begin, end, c1, ValueRange{},
+                       [&](OpBuilder &b, Location loc, Value t, ValueRange) {
+                         prepareStep(b, t);
+                         updateColumns(b, t);
+                         scf::YieldOp::create(b, loc);
+                       });
+  }
+
+private:
   /// The step's key-sized rows of the scratch: q~ (scale and norm applied),
   /// k~, the decay w, the read vector x (w k~, or a) and, for DPLR, b.
   void prepareStep(OpBuilder &b, Value t) {
@@ -255,17 +280,348 @@ private:
         });
   }
 
-  OpBuilder &b;
-  Location loc;
-  ssm::DeltaRuleOp op;
-  Value seq, h;
-  DeltaBuffers m;
-  FloatType acc;
-  int64_t lanes;
-  VectorType vecTy;
-  ExpLowering how;
-  // Computed by the stages.
-  Value c0, c1, bIdx, begin, end, hk, scale, scratch;
+  Value scratch;
+};
+
+/// The chunked form of the delta forms (fla's chunk_gated_delta_rule /
+/// chunk_kda; the WY representation of "Parallelizing Linear Transformers
+/// with the Delta Rule over Sequence Length"). Per chunk of C steps, with
+/// G_i the chunk-local cumulative log decay (inclusive) and the rows of
+/// steps past the sequence end zero:
+///   A[i][j] = beta_i sum_d k_i[d] k_j[d] exp(G_i[d] - G_j[d])   (j < i)
+///   T = (I + A)^-1 diag(beta)        (forward substitution, C x C)
+///   W = T (exp(G) k),  U = T v
+///   V' = U - W S;  o = (exp(G) q) S + mask_{j<=i}(q k^T decayed) V'
+///   S = diag(exp(G_C)) S + (exp(G_C - G) k)^T V'
+/// The chunk's rows live in stack buffers padded to whole vectors; per
+/// block of value columns, C vectors of W S, of (exp(G) q) S and of V' stay
+/// in registers, so the state is read three times and written once per
+/// chunk instead of read twice and written once per step.
+class ChunkedTask : DeltaTask {
+public:
+  ChunkedTask(OpBuilder &b, Location loc, ssm::DeltaRuleOp op,
+              const ssmc::SSMToLoopsOptions &options, Value seq, Value h,
+              const DeltaBuffers &m, int64_t chunk)
+      : DeltaTask(b, loc, op, options, seq, h, m), C(chunk) {}
+
+  void emit() {
+    locateSequence();
+    loadInitialState();
+    allocRows();
+    Value step = arith::ConstantIndexOp::create(b, loc, C);
+    scf::ForOp::create(b, loc, begin, end, step, ValueRange{},
+                       [&](OpBuilder &b, Location loc, Value t0, ValueRange) {
+                         loadChunk(b, t0);
+                         solveTriangular(b);
+                         buildWU(b);
+                         updateColumns(b, t0);
+                         scf::YieldOp::create(b, loc);
+                       });
+  }
+
+private:
+  Value idx(OpBuilder &b, int64_t i) {
+    return arith::ConstantIndexOp::create(b, loc, i);
+  }
+  /// A loop i in [lo, hi) (index values) with no carried values.
+  template <typename Fn>
+  void forEach(OpBuilder &b, Value lo, Value hi, Value step, Fn &&body) {
+    scf::ForOp::create(b, loc, lo, hi, step, ValueRange{},
+                       [&](OpBuilder &b, Location loc, Value i, ValueRange) {
+                         body(b, i);
+                         scf::YieldOp::create(b, loc);
+                       });
+  }
+  /// d over the padded key width, one vector at a time.
+  template <typename Fn> void forKeyVectors(OpBuilder &b, Fn &&body) {
+    forEach(b, c0, keyPad, laneStep, body);
+  }
+  Value vload(OpBuilder &b, Value mem, ValueRange at) {
+    return vector::LoadOp::create(b, loc, vecTy, mem, at);
+  }
+  void vstore(OpBuilder &b, Value x, Value mem, ValueRange at) {
+    vector::StoreOp::create(b, loc, x, mem, at);
+  }
+  Value sload(OpBuilder &b, Value mem, ValueRange at) {
+    return memref::LoadOp::create(b, loc, mem, at);
+  }
+  Value fma(OpBuilder &b, Value x, Value y, Value z) {
+    return math::FmaOp::create(b, loc, x, y, z);
+  }
+  Value mul(OpBuilder &b, Value x, Value y) {
+    return arith::MulFOp::create(b, loc, x, y);
+  }
+  Value keyMask(OpBuilder &b, Value d) {
+    return vector::CreateMaskOp::create(
+        b, loc, VectorType::get({lanes}, b.getI1Type()),
+        ValueRange{arith::SubIOp::create(b, loc, m.keyDim, d)});
+  }
+  /// The cumulative log decays of row `r` (0: the chunk start, i: after
+  /// step i - 1) over the key vector at `d` (zeros without a gate).
+  Value logDecay(OpBuilder &b, Value r, Value d) {
+    if (!m.gate)
+      return splat(b, cst(b, 0));
+    if (op.hasKeyGate())
+      return vload(b, G, {r, d});
+    return splat(b, sload(b, G, {r}));
+  }
+  Value expOf(OpBuilder &b, Value x) { return emitExp(b, loc, x, how); }
+  Value plus1(OpBuilder &b, Value i) {
+    return arith::AddIOp::create(b, loc, i, c1);
+  }
+
+  /// Stack buffers for the chunk's rows, padded to whole vectors.
+  void allocRows() {
+    laneStep = idx(b, lanes);
+    auto padded = [&](Value n) {
+      Value l1 = idx(b, lanes - 1);
+      Value q = arith::DivUIOp::create(
+          b, loc, arith::AddIOp::create(b, loc, n, l1), laneStep);
+      return arith::MulIOp::create(b, loc, q, laneStep).getResult();
+    };
+    keyPad = padded(m.keyDim);
+    valuePad = padded(m.valueDim);
+    auto rows = [&](int64_t n, Value width) -> Value {
+      return memref::AllocaOp::create(
+          b, loc, MemRefType::get({n, ShapedType::kDynamic}, acc),
+          ValueRange{width});
+    };
+    Q = rows(C, keyPad);
+    K = rows(C, keyPad);
+    U = rows(C, valuePad);
+    W = rows(C, keyPad);
+    Kd = rows(C, keyPad);
+    if (m.gate && op.hasKeyGate())
+      G = rows(C + 1, keyPad);
+    else if (m.gate)
+      G = memref::AllocaOp::create(b, loc, MemRefType::get({C + 1}, acc));
+    Dl = memref::AllocaOp::create(
+        b, loc, MemRefType::get({ShapedType::kDynamic}, acc),
+        ValueRange{keyPad});
+    Bt = memref::AllocaOp::create(b, loc, MemRefType::get({C}, acc));
+    A = memref::AllocaOp::create(b, loc, MemRefType::get({C, C}, acc));
+    Aq = memref::AllocaOp::create(b, loc, MemRefType::get({C, C}, acc));
+  }
+
+  /// Rows r < C of steps t0 + r: q~, k~, beta, v and the cumulative decays;
+  /// rows past the sequence end are zeros (and decay no further).
+  void loadChunk(OpBuilder &b, Value t0) {
+    if (m.gate && op.hasKeyGate())
+      forKeyVectors(b, [&](OpBuilder &b, Value d) {
+        vstore(b, splat(b, cst(b, 0)), G, {c0, d});
+      });
+    else if (m.gate)
+      memref::StoreOp::create(b, loc, cst(b, 0), G, ValueRange{c0});
+    Value last = arith::SubIOp::create(b, loc, end, c1);
+    forEach(b, c0, idx(b, C), c1, [&](OpBuilder &b, Value r) {
+      Value t = arith::AddIOp::create(b, loc, t0, r);
+      Value valid =
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, t, end);
+      Value tc = arith::SelectOp::create(b, loc, valid, t, last);
+      Value vf = arith::SelectOp::create(b, loc, valid, cst(b, 1), cst(b, 0));
+      Value rq = mul(b, mul(b, scale, inverseNorm(b, m.q, tc)), vf);
+      Value rk = mul(b, inverseNorm(b, m.k, tc), vf);
+      Value r1 = plus1(b, r);
+      forKeyVectors(b, [&](OpBuilder &b, Value d) {
+        Value mask = keyMask(b, d);
+        vstore(b, mul(b, loadVec(b, m.q, {bIdx, tc, hk, d}, mask), splat(b, rq)),
+               Q, {r, d});
+        vstore(b, mul(b, loadVec(b, m.k, {bIdx, tc, hk, d}, mask), splat(b, rk)),
+               K, {r, d});
+        if (m.gate && op.hasKeyGate()) {
+          Value g = mul(b, loadVec(b, m.gate, {bIdx, tc, h, d}, mask),
+                        splat(b, vf));
+          vstore(b, arith::AddFOp::create(b, loc, vload(b, G, {r, d}), g), G,
+                 {r1, d});
+        }
+      });
+      if (m.gate && !op.hasKeyGate()) {
+        Value g = mul(b, loadScalar(b, m.gate, {bIdx, tc, h}), vf);
+        memref::StoreOp::create(
+            b, loc, arith::AddFOp::create(b, loc, sload(b, G, {r}), g), G,
+            ValueRange{r1});
+      }
+      memref::StoreOp::create(b, loc,
+                              mul(b, loadScalar(b, m.beta, {bIdx, tc, h}), vf),
+                              Bt, ValueRange{r});
+      forEach(b, c0, valuePad, laneStep, [&](OpBuilder &b, Value j) {
+        Value mask = vector::CreateMaskOp::create(
+            b, loc, VectorType::get({lanes}, b.getI1Type()),
+            ValueRange{arith::SubIOp::create(b, loc, m.valueDim, j)});
+        vstore(b, mul(b, loadVec(b, m.v, {bIdx, tc, h, j}, mask), splat(b, vf)),
+               U, {r, j});
+      });
+    });
+  }
+
+  /// A (then T) and Aq from the decayed dot products, and the forward
+  /// substitution (fla's: row i of (I + A)^-1 from the rows above it).
+  void solveTriangular(OpBuilder &b) {
+    auto zero = [&](OpBuilder &b) { return splat(b, cst(b, 0)); };
+    forEach(b, c0, idx(b, C), c1, [&](OpBuilder &b, Value i) {
+      Value i1 = plus1(b, i);
+      forEach(b, c0, i1, c1, [&](OpBuilder &b, Value j) {
+        Value j1 = plus1(b, j);
+        auto dots = scf::ForOp::create(
+            b, loc, c0, keyPad, laneStep, ValueRange{zero(b), zero(b)},
+            [&](OpBuilder &b, Location loc, Value d, ValueRange c) {
+              Value decay = expOf(
+                  b, arith::SubFOp::create(b, loc, logDecay(b, i1, d),
+                                           logDecay(b, j1, d)));
+              Value kj = mul(b, vload(b, K, {j, d}), decay);
+              scf::YieldOp::create(
+                  b, loc,
+                  ValueRange{fma(b, vload(b, K, {i, d}), kj, c[0]),
+                             fma(b, vload(b, Q, {i, d}), kj, c[1])});
+            });
+        auto sum = [&](Value v) {
+          return vector::ReductionOp::create(b, loc,
+                                             vector::CombiningKind::ADD, v);
+        };
+        Value beta = sload(b, Bt, {i});
+        memref::StoreOp::create(
+            b, loc, arith::NegFOp::create(b, loc, mul(b, beta, sum(dots.getResult(0)))),
+            A, ValueRange{i, j});
+        memref::StoreOp::create(b, loc, sum(dots.getResult(1)), Aq,
+                                ValueRange{i, j});
+      });
+    });
+    // A[i][j] += sum_{j<m<i} A[i][m] A[m][j], j ascending (row i's entries
+    // right of j are still the original ones, rows above are final).
+    forEach(b, c1, idx(b, C), c1, [&](OpBuilder &b, Value i) {
+      forEach(b, c0, i, c1, [&](OpBuilder &b, Value j) {
+        Value s = scf::ForOp::create(
+                      b, loc, plus1(b, j), i, c1,
+                      ValueRange{sload(b, A, {i, j})},
+                      [&](OpBuilder &b, Location loc, Value mm, ValueRange c) {
+                        scf::YieldOp::create(
+                            b, loc,
+                            ValueRange{fma(b, sload(b, A, {i, mm}),
+                                           sload(b, A, {mm, j}), c[0])});
+                      })
+                      .getResult(0);
+        memref::StoreOp::create(b, loc, s, A, ValueRange{i, j});
+      });
+    });
+    // T = (I + A) diag(beta).
+    forEach(b, c0, idx(b, C), c1, [&](OpBuilder &b, Value i) {
+      forEach(b, c0, i, c1, [&](OpBuilder &b, Value j) {
+        memref::StoreOp::create(
+            b, loc, mul(b, sload(b, A, {i, j}), sload(b, Bt, {j})), A,
+            ValueRange{i, j});
+      });
+      memref::StoreOp::create(b, loc, sload(b, Bt, {i}), A, ValueRange{i, i});
+    });
+  }
+
+  /// W = T (exp(G) k), U = T v (in place, last row first), then the rows
+  /// the column pass reads: exp(G_C - G) k, exp(G) q and exp(G_C).
+  void buildWU(OpBuilder &b) {
+    Value cC = idx(b, C);
+    forEach(b, c0, cC, c1, [&](OpBuilder &b, Value j) {
+      forKeyVectors(b, [&](OpBuilder &b, Value d) {
+        vstore(b, mul(b, vload(b, K, {j, d}), expOf(b, logDecay(b, plus1(b, j), d))),
+               Kd, {j, d});
+      });
+    });
+    auto combine = [&](OpBuilder &b, Value i, Value rows, Value at) {
+      return scf::ForOp::create(
+                 b, loc, c0, plus1(b, i), c1, ValueRange{splat(b, cst(b, 0))},
+                 [&](OpBuilder &b, Location loc, Value j, ValueRange c) {
+                   scf::YieldOp::create(
+                       b, loc,
+                       ValueRange{fma(b, splat(b, sload(b, A, {i, j})),
+                                      vload(b, rows, {j, at}), c[0])});
+                 })
+          .getResult(0);
+    };
+    forEach(b, c0, cC, c1, [&](OpBuilder &b, Value i) {
+      forKeyVectors(b, [&](OpBuilder &b, Value d) {
+        vstore(b, combine(b, i, Kd, d), W, {i, d});
+      });
+    });
+    forEach(b, c0, cC, c1, [&](OpBuilder &b, Value r) {
+      Value i = arith::SubIOp::create(b, loc, idx(b, C - 1), r);
+      forEach(b, c0, valuePad, laneStep, [&](OpBuilder &b, Value j) {
+        vstore(b, combine(b, i, U, j), U, {i, j});
+      });
+    });
+    forEach(b, c0, cC, c1, [&](OpBuilder &b, Value j) {
+      Value j1 = plus1(b, j);
+      forKeyVectors(b, [&](OpBuilder &b, Value d) {
+        Value gEnd = logDecay(b, cC, d);
+        Value toEnd = expOf(b, arith::SubFOp::create(b, loc, gEnd,
+                                                     logDecay(b, j1, d)));
+        vstore(b, mul(b, vload(b, K, {j, d}), toEnd), Kd, {j, d});
+        vstore(b, mul(b, vload(b, Q, {j, d}), expOf(b, logDecay(b, j1, d))), Q,
+               {j, d});
+      });
+    });
+    forKeyVectors(b, [&](OpBuilder &b, Value d) {
+      vstore(b, expOf(b, logDecay(b, cC, d)), Dl, {d});
+    });
+  }
+
+  /// C vectors of rows^T S over the key rows for the value block at `jv`:
+  /// result i = sum_kk rows[i][kk] S[kk, jv].
+  SmallVector<Value> rowsTimesState(OpBuilder &b, Value rows, Value jv,
+                                    Value mask) {
+    SmallVector<Value> init(C, splat(b, cst(b, 0)));
+    auto loop = scf::ForOp::create(
+        b, loc, c0, m.keyDim, c1, init,
+        [&](OpBuilder &b, Location loc, Value kk, ValueRange c) {
+          Value s = loadVec(b, m.state, {seq, h, kk, jv}, mask);
+          SmallVector<Value> next;
+          for (int64_t i = 0; i < C; ++i)
+            next.push_back(fma(b, splat(b, sload(b, rows, {idx(b, i), kk})), s,
+                               c[i]));
+          scf::YieldOp::create(b, loc, next);
+        });
+    return SmallVector<Value>(loop.getResults().begin(), loop.getResults().end());
+  }
+
+  /// Per block of value columns: V' = U - W S, the outputs of the chunk's
+  /// valid steps, and the state passed to the next chunk.
+  void updateColumns(OpBuilder &b, Value t0) {
+    forEach(b, c0, m.valueDim, laneStep, [&](OpBuilder &b, Value jv) {
+      Value mask = vector::CreateMaskOp::create(
+          b, loc, VectorType::get({lanes}, b.getI1Type()),
+          ValueRange{arith::SubIOp::create(b, loc, m.valueDim, jv)});
+      SmallVector<Value> ws = rowsTimesState(b, W, jv, mask);
+      SmallVector<Value> vn;
+      for (int64_t i = 0; i < C; ++i)
+        vn.push_back(arith::SubFOp::create(b, loc, vload(b, U, {idx(b, i), jv}),
+                                           ws[i]));
+      SmallVector<Value> os = rowsTimesState(b, Q, jv, mask);
+      Type e = cast<MemRefType>(m.out.getType()).getElementType();
+      for (int64_t i = 0; i < C; ++i) {
+        Value o = os[i];
+        for (int64_t j = 0; j <= i; ++j)
+          o = fma(b, splat(b, sload(b, Aq, {idx(b, i), idx(b, j)})), vn[j], o);
+        Value t = arith::AddIOp::create(b, loc, t0, idx(b, i));
+        Value valid =
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, t, end);
+        scf::IfOp::create(b, loc, valid, [&](OpBuilder &b, Location loc) {
+          vector::MaskedStoreOp::create(b, loc, m.out,
+                                        ValueRange{bIdx, t, h, jv}, mask,
+                                        castFloat(b, loc, o, e));
+          scf::YieldOp::create(b, loc);
+        });
+      }
+      forEach(b, c0, m.keyDim, c1, [&](OpBuilder &b, Value kk) {
+        Value s = mul(b, splat(b, sload(b, Dl, {kk})),
+                      loadVec(b, m.state, {seq, h, kk, jv}, mask));
+        for (int64_t j = 0; j < C; ++j)
+          s = fma(b, splat(b, sload(b, Kd, {idx(b, j), kk})), vn[j], s);
+        vector::MaskedStoreOp::create(b, loc, m.state,
+                                      ValueRange{seq, h, kk, jv}, mask, s);
+      });
+    });
+  }
+
+  int64_t C;
+  // Set by allocRows.
+  Value laneStep, keyPad, valuePad, Q, K, U, W, Kd, G, Dl, Bt, A, Aq;
 };
 
 /// Lowers ssm.delta_rule: buffers, run-time shape checks, then one task per
@@ -311,13 +667,17 @@ struct DeltaRuleToLoops : OpRewritePattern<ssm::DeltaRuleOp> {
 
     RuntimeShapeChecks checks(rw, loc, op);
     addChecks(checks, rw, loc, op, m, batch, sequences);
+    int64_t chunk = chooseChunk(op);
     auto guard = scf::IfOp::create(rw, loc, checks.allOk(),
                                    /*withElseRegion=*/false);
     rw.setInsertionPointToStart(&guard.getThenRegion().front());
     scf::ParallelOp::create(
         rw, loc, ValueRange{c0, c0}, ValueRange{sequences, m.heads},
         ValueRange{c1, c1}, [&](OpBuilder &b, Location loc, ValueRange ivs) {
-          RecurrentTask(b, loc, op, options, ivs[0], ivs[1], m).emit();
+          if (chunk > 0)
+            ChunkedTask(b, loc, op, options, ivs[0], ivs[1], m, chunk).emit();
+          else
+            RecurrentTask(b, loc, op, options, ivs[0], ivs[1], m).emit();
         });
     rw.setInsertionPointAfter(guard);
     SmallVector<Value> results = {toTensor(rw, loc, outTy, m.out)};
@@ -391,6 +751,21 @@ struct DeltaRuleToLoops : OpRewritePattern<ssm::DeltaRuleOp> {
                    "the value head count H (dimension 2 of 'v') must be a "
                    "positive multiple of the query/key head count Hk "
                    "(dimension 2 of 'q')");
+  }
+
+  /// Steps per chunk of the chunked form, or 0 for the recurrent form: the
+  /// op's `chunk_size` (at most kMaxChunk), else the chunked form with
+  /// kDefaultChunk steps unless T is static and short. The DPLR form has
+  /// the recurrent form only.
+  static int64_t chooseChunk(ssm::DeltaRuleOp op) {
+    if (op.isDPLR())
+      return 0;
+    if (std::optional<int64_t> c = op.getChunkSize())
+      return std::min(*c, kMaxChunk);
+    int64_t len = op.getQ().getType().getDimSize(1);
+    if (!ShapedType::isDynamic(len) && len < kMinChunkedLen)
+      return 0;
+    return kDefaultChunk;
   }
 
   ssmc::SSMToLoopsOptions options;

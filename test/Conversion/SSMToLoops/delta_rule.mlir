@@ -72,3 +72,52 @@ func.func @step(%q: tensor<2x1x8xf32>, %v: tensor<2x2x3xf32>, %s: tensor<2x2x8x3
   %o, %s1 = ssm.delta_rule_step %q, %q, %v, %s beta(%beta) gate(%beta) : (tensor<2x1x8xf32>, tensor<2x1x8xf32>, tensor<2x2x3xf32>, tensor<2x2x8x3xf32>, tensor<2x2xf32>, tensor<2x2xf32>) -> (tensor<2x2x3xf32>, tensor<2x2x8x3xf32>)
   return %o, %s1 : tensor<2x2x3xf32>, tensor<2x2x8x3xf32>
 }
+
+// -----
+
+// The chunked (WY) form, forced with chunk_size = 8 (T = 40): per chunk the
+// rows of q~, k~, W, U (T v), the decayed keys, the cumulative per-key log
+// decays (9 rows: the chunk start and one per step), exp(G_C), beta and the
+// 8 x 8 matrices T and q k^T live in stack buffers padded to whole vectors
+// (K = 20 -> 32); the solve is a forward substitution; per block of value
+// columns 8 vectors of W S and of (exp(G) q) S are carried over the key
+// rows, and the state is written once per chunk.
+// CHECK-LABEL: func.func @chunked
+// CHECK-DAG: memref.alloca() : memref<9x32xf32>
+// CHECK-DAG: memref.alloca() : memref<8x8xf32>
+// CHECK-DAG: memref.alloca() : memref<8xf32>
+// CHECK: scf.for %[[T0:.*]] = %c0 to %c40 step %c8 {
+// CHECK: vector.reduction <add>
+// CHECK: vector.reduction <add>
+// CHECK: scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>) {
+// CHECK: scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>) {
+// CHECK-COUNT-8: scf.if
+// CHECK: scf.for
+// CHECK-COUNT-8: math.fma
+// CHECK: vector.maskedstore
+func.func @chunked(%q: tensor<1x40x1x20xf32>, %v: tensor<1x40x2x20xf32>, %beta: tensor<1x40x2xf32>, %g: tensor<1x40x2x20xf32>) -> tensor<1x40x2x20xf32> {
+  %o = ssm.delta_rule %q, %q, %v beta(%beta) gate(%g) {chunk_size = 8 : i64} : (tensor<1x40x1x20xf32>, tensor<1x40x1x20xf32>, tensor<1x40x2x20xf32>, tensor<1x40x2xf32>, tensor<1x40x2x20xf32>) -> tensor<1x40x2x20xf32>
+  return %o : tensor<1x40x2x20xf32>
+}
+
+// -----
+
+// Without chunk_size: a static T below 64 runs the recurrent form (no
+// chunk buffers), T >= 64 the chunked form with chunks of 16.
+// CHECK-LABEL: func.func @short_is_recurrent
+// CHECK-NOT: memref<16x16xf32>
+// CHECK: return
+func.func @short_is_recurrent(%q: tensor<1x63x1x8xf32>, %beta: tensor<1x63x1xf32>) -> tensor<1x63x1x8xf32> {
+  %o = ssm.delta_rule %q, %q, %q beta(%beta) : (tensor<1x63x1x8xf32>, tensor<1x63x1x8xf32>, tensor<1x63x1x8xf32>, tensor<1x63x1xf32>) -> tensor<1x63x1x8xf32>
+  return %o : tensor<1x63x1x8xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @long_is_chunked
+// CHECK: memref.alloca() : memref<16x16xf32>
+// CHECK: scf.for %{{.*}} = %c0 to %c64 step %c16 {
+func.func @long_is_chunked(%q: tensor<1x64x1x8xf32>, %beta: tensor<1x64x1xf32>) -> tensor<1x64x1x8xf32> {
+  %o = ssm.delta_rule %q, %q, %q beta(%beta) : (tensor<1x64x1x8xf32>, tensor<1x64x1x8xf32>, tensor<1x64x1x8xf32>, tensor<1x64x1xf32>) -> tensor<1x64x1x8xf32>
+  return %o : tensor<1x64x1x8xf32>
+}
