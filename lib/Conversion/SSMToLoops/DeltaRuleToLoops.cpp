@@ -1,19 +1,25 @@
 //===- DeltaRuleToLoops.cpp - CPU lowering of the delta-rule family -------===//
 //
-// ssm.delta_rule on CPU: one task per (sequence, value head), in parallel;
-// each task runs the recurrence step by step with its K x V state in the
-// state buffer (the final_state result when asked for, else a scratch
-// buffer the pipeline's buffer deallocation frees).
-// Every step has the same shape for all forms: with the step's key-sized
-// vectors prepared first (q~, k~, the decay w, the vector x the state is
-// read along, and for DPLR the vector b), each block of `lanes` value
-// columns makes two passes over the K state rows:
+// ssm.delta_rule on CPU: one task per (sequence, value head), in parallel,
+// with its K x V state in the state buffer (the final_state result when
+// asked for, else a scratch buffer the pipeline's buffer deallocation
+// frees). Two forms (chooseChunk picks one per op):
+//
+// The recurrent form (RecurrentTask), for every form of the op. Every step
+// has the same shape: with the step's key-sized vectors prepared first (q~,
+// k~, the decay w, the vector x the state is read along, and for DPLR the
+// vector b), each block of `lanes` value columns makes two passes over the
+// K state rows:
 //   pass 1:  p = x^T S_{t-1}          (x = w k~: the decayed state's
 //                                      prediction of v; DPLR: x = a)
 //   pass 2:  S_t = diag(w) S_{t-1} + k~ u^T,  u = beta (v - p)   (delta)
 //            S_t = diag(w) S_{t-1} + b p^T + k~ v^T              (DPLR)
 //            o   = S_t^T q~  (accumulated in the same pass)
 // so the state is read twice and written once per step, vectorised along V.
+//
+// The chunked form (ChunkedTask), for the delta forms: the WY
+// representation over chunks of C steps (see the class), reading the state
+// three times and writing it once per chunk.
 //
 //===----------------------------------------------------------------------===//
 
