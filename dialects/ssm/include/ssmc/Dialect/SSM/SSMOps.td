@@ -347,8 +347,8 @@ def SSM_DeltaRuleOp : SSM_Op<"delta_rule",
     `chunk_gated_delta_rule`, `fused_recurrent_gated_delta_rule`), Kimi
     Delta Attention (`beta`, gate [B, T, H, K]: `chunk_kda`), RWKV-7 (`a`,
     `b`, gate [B, T, H, K]: `chunk_dplr_delta_rule` with `gk = gate`, and
-    `rwkv7` with `gate = w` where fla's `w` is already the log decay; pass
-    `scale = 1.0` for RWKV-7, whose fla default it is). Written with the
+    `fused_recurrent_rwkv7` with `gate = w`, fla's log decay; RWKV-7
+    models use `scale = 1.0`). Written with the
     transposed state `S^T` (`V x K`), the delta forms are `S_t = S_{t-1}
     (I - beta k k^T) + beta v k^T` and DeltaNet is the DPLR form with `w =
     1`, `a = -beta k`, `b = k` and the value `beta v`.
