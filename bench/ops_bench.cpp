@@ -5,6 +5,8 @@
 // performance issue:
 //
 //   ssd / linear attention  (B, H, L, K, V) = (1, 12, 2048, 64, 64), (4, 32, 4096, 64, 128)
+//   gated delta rule        (B, T, H, K, V) = (1, 4096, 16, 128, 128), recurrent
+//                           and the lowering's choice
 //   attention               (1, 12, 2048, 64) causal, and with window 256
 //   decode steps            selective_scan_step (1536 x 16), ssd_step
 //                           (24 heads x 64 x 128), linear_attention_step
@@ -222,6 +224,89 @@ Case linearAttention(Dims d, bool keyGate = false) {
   double tokens = double(d.B) * d.H * d.L;
   c.flops = tokens * 5.0 * d.K * d.V; // decay, outer product add, read-out
   c.bytes = tokens * 4.0 * (2 * d.K + 2 * d.V + (keyGate ? d.K : 1));
+  c.items = tokens;
+  return c;
+}
+
+/// Gated DeltaNet (fla's chunk_gated_delta_rule shapes: B, T, H, K = V) with
+/// q/k l2-normalised in the op; `chunk` < 0 leaves the algorithm to the
+/// lowering, 0 forces the recurrent form. The plain loop is fla's naive
+/// recurrence in float.
+Case gatedDeltaRule(Dims d, int64_t chunk) {
+  Case c;
+  c.name = std::string("gated_delta_rule/") +
+           (chunk < 0 ? "auto" : chunk == 0 ? "recurrent"
+                                            : "chunk" + std::to_string(chunk)) +
+           "/" + std::to_string(d.B) + "x" + std::to_string(d.L) + "x" +
+           std::to_string(d.H) + "x" + std::to_string(d.K) + "x" +
+           std::to_string(d.V);
+  std::string qk = ty({d.B, d.L, d.H, d.K}), v = ty({d.B, d.L, d.H, d.V}),
+              g = ty({d.B, d.L, d.H});
+  std::string attr =
+      chunk < 0 ? "" : " {chunk_size = " + std::to_string(chunk) + " : i64}";
+  c.program = "func.func @main(%q: " + qk + ", %k: " + qk + ", %v: " + v +
+              ", %beta: " + g + ", %g: " + g + ") -> " + v +
+              " {\n  %o = ssm.delta_rule %q, %k, %v beta(%beta) gate(%g) "
+              "use_qk_l2norm" + attr + " : (" + qk + ", " + qk + ", " + v +
+              ", " + g + ", " + g + ") -> " + v + "\n  return %o : " + v +
+              "\n}\n";
+  c.inputs.emplace_back(DType::F32, std::vector<int64_t>{d.B, d.L, d.H, d.K});
+  c.inputs.emplace_back(DType::F32, std::vector<int64_t>{d.B, d.L, d.H, d.K});
+  c.inputs.emplace_back(DType::F32, std::vector<int64_t>{d.B, d.L, d.H, d.V});
+  c.inputs.emplace_back(DType::F32, std::vector<int64_t>{d.B, d.L, d.H});
+  c.inputs.emplace_back(DType::F32, std::vector<int64_t>{d.B, d.L, d.H});
+  fill(c.inputs[0], -1, 1, 1), fill(c.inputs[1], -1, 1, 2);
+  fill(c.inputs[2], -1, 1, 3), fill(c.inputs[3], 0, 1, 4);
+  fill(c.inputs[4], -0.1f, -0.001f, 5);
+  c.outShapes = {{d.B, d.L, d.H, d.V}};
+  c.plain = [d](const std::vector<OwnedTensor> &in, OwnedTensor &out) {
+    const float *q = in[0].as<float>(), *k = in[1].as<float>(),
+                *v = in[2].as<float>(), *beta = in[3].as<float>(),
+                *g = in[4].as<float>();
+    float *o = out.as<float>();
+    const float scale = 1.0f / std::sqrt(float(d.K));
+    std::vector<float> S(d.K * d.V), qn(d.K), kn(d.K), u(d.V);
+    for (int64_t b = 0; b < d.B; ++b)
+      for (int64_t h = 0; h < d.H; ++h) {
+        std::fill(S.begin(), S.end(), 0.0f);
+        for (int64_t t = 0; t < d.L; ++t) {
+          const int64_t bth = (b * d.L + t) * d.H + h;
+          float sq = 0, sk = 0;
+          for (int64_t i = 0; i < d.K; ++i) {
+            sq += q[bth * d.K + i] * q[bth * d.K + i];
+            sk += k[bth * d.K + i] * k[bth * d.K + i];
+          }
+          float rq = scale / std::sqrt(sq + 1e-6f), rk = 1 / std::sqrt(sk + 1e-6f);
+          for (int64_t i = 0; i < d.K; ++i) {
+            qn[i] = q[bth * d.K + i] * rq;
+            kn[i] = k[bth * d.K + i] * rk;
+          }
+          const float decay = std::exp(g[bth]);
+          for (int64_t j = 0; j < d.V; ++j)
+            u[j] = v[bth * d.V + j];
+          for (int64_t i = 0; i < d.K; ++i)
+            for (int64_t j = 0; j < d.V; ++j) {
+              S[i * d.V + j] *= decay;
+              u[j] -= kn[i] * S[i * d.V + j];
+            }
+          float *ot = o + bth * d.V;
+          for (int64_t j = 0; j < d.V; ++j) {
+            u[j] *= beta[bth];
+            ot[j] = 0;
+          }
+          for (int64_t i = 0; i < d.K; ++i)
+            for (int64_t j = 0; j < d.V; ++j) {
+              S[i * d.V + j] += kn[i] * u[j];
+              ot[j] += qn[i] * S[i * d.V + j];
+            }
+        }
+      }
+  };
+  double tokens = double(d.B) * d.H * d.L;
+  // Decay, prediction k^T S, rank-one update and read-out: 7 flops per
+  // state element and token.
+  c.flops = tokens * 7.0 * d.K * d.V;
+  c.bytes = tokens * 4.0 * (2 * d.K + 2 * d.V + 2);
   c.items = tokens;
   return c;
 }
@@ -493,6 +578,8 @@ void registerAll() {
   add(linearAttention({1, 12, 2048, 64, 64}));
   add(linearAttention({4, 32, 4096, 64, 128}));
   add(linearAttention({4, 32, 4096, 64, 128}, /*keyGate=*/true));
+  add(gatedDeltaRule({1, 16, 4096, 128, 128}, /*chunk=*/0));
+  add(gatedDeltaRule({1, 16, 4096, 128, 128}, /*chunk=*/-1));
   add(ssd({1, 12, 2048, 64, 64}));
   add(ssd({4, 32, 4096, 64, 128}));
   add(attention(1, 12, 2048, 64, 0));

@@ -6,6 +6,8 @@
 //   (with state_batch_indices the states are first gathered from the slots
 //   of a pool and the final states written back into them)
 //   linear_attention_step -> linear_attention (h0 = state, final state out)
+//   delta_rule_step       -> delta_rule       (h0 = state, final state out;
+//                                              state_batch_indices as above)
 //   attention_step        -> insert k/v at `position` into the caches, then
 //                            attention of the query over the visible slots
 // The rewrites are exact (tests check step-by-step decoding against the
@@ -350,6 +352,39 @@ struct LinearAttentionStepToSequence
   }
 };
 
+struct DeltaRuleStepToSequence : OpRewritePattern<ssm::DeltaRuleStepOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ssm::DeltaRuleStepOp op,
+                                PatternRewriter &rw) const override {
+    Location loc = op.getLoc();
+    auto time = [&](Value v) { return insertUnitDim(rw, loc, v, 1); };
+    Value state = op.getState();
+    Type stateTy = op.getNewState().getType();
+    std::optional<StateSlots> slots;
+    if (Value idx = op.getStateBatchIndices()) {
+      slots.emplace(rw, loc, op, op.getState(), idx);
+      auto t = batchStateType(stateTy, op.getV());
+      state = slots->gather(t);
+      stateTy = t;
+    }
+    // One step is the recurrent form.
+    auto seq = ssm::DeltaRuleOp::create(
+        rw, loc, withUnitDim(op.getOut().getType(), 1), stateTy,
+        time(op.getQ()), time(op.getK()), time(op.getV()), time(op.getBeta()),
+        time(op.getGate()), time(op.getA()), time(op.getB()), state,
+        /*cu_seqlens=*/Value(), op.getScaleAttr(), op.getUseQkL2normAttr(),
+        rw.getI64IntegerAttr(0));
+    Value out = dropUnitDim(rw, loc, seq.getOut(), 1);
+    if (!slots) {
+      rw.replaceOp(op, {out, seq.getFinalState()});
+      return success();
+    }
+    rw.replaceOp(op, {slots->zeroPadding(out),
+                      slots->scatter(seq.getFinalState())});
+    return success();
+  }
+};
+
 /// One attention_step as ssm.attention over its caches: the run-time check
 /// of `position`, then the cache update and the attention over the visible
 /// slots, guarded by that check unless the capacity is static.
@@ -625,6 +660,7 @@ struct SSMDecomposeStepsPass
 
 void ssmc::populateDecomposeStepsPatterns(RewritePatternSet &patterns) {
   patterns.add<SelectiveScanStepToSequence, SSDStepToSequence,
-               LinearAttentionStepToSequence, AttentionStepToSequence>(
+               LinearAttentionStepToSequence, DeltaRuleStepToSequence,
+               AttentionStepToSequence>(
       patterns.getContext());
 }

@@ -366,6 +366,109 @@ linearAttention(const LinearAttentionProblem &p) {
   return r;
 }
 
+/// Inputs of ssm.delta_rule (row-major, fla's sequence-first layout): q, k
+/// [B, T, Hk, K]; v [B, T, H, V]; beta [B, T, H] (delta forms) or a, b
+/// [B, T, H, K] (DPLR form); gate (log decays) empty, [B, T, H] or, with
+/// gatePerKey, [B, T, H, K]; h0 [S, H, K, V] or empty; cuSeqlens empty (S =
+/// B) or S + 1 offsets into T of a packed batch (B = 1).
+struct DeltaRuleProblem {
+  int64_t batch = 1, seqLen = 1, keyHeads = 1, heads = 1, keyDim = 1,
+          valueDim = 1;
+  std::vector<double> q, k, v, beta, gate, a, b, h0;
+  bool gatePerKey = false;
+  bool l2norm = false;
+  double scale = -1; ///< < 0: K^-1/2
+  std::vector<int64_t> cuSeqlens;
+};
+
+struct DeltaRuleResult {
+  std::vector<double> out;        ///< [B, T, H, V]
+  std::vector<double> finalState; ///< [S, H, K, V]
+};
+
+/// fla's naive recurrences (gated_delta_rule/naive.py, kda/naive.py,
+/// rwkv7 recurrent_naive.py), one step at a time with the state S [K, V]:
+///   delta forms: S = diag(exp g) S; u = beta (v - S^T k); S += k u^T
+///   DPLR form:   S = diag(exp g) S + b (a^T S_prev) + k v^T
+///   o = S^T (scale q); q and k l2-normalised (x / sqrt(sum x^2 + 1e-6))
+///   first when asked.
+inline DeltaRuleResult deltaRule(const DeltaRuleProblem &p) {
+  const int64_t T = p.seqLen, Hk = p.keyHeads, H = p.heads, K = p.keyDim,
+                V = p.valueDim;
+  const double scale = p.scale >= 0 ? p.scale : 1.0 / std::sqrt(double(K));
+  const bool packed = !p.cuSeqlens.empty(), dplr = !p.a.empty();
+  const int64_t S = packed ? int64_t(p.cuSeqlens.size()) - 1 : p.batch;
+  DeltaRuleResult r;
+  r.out.assign(p.batch * T * H * V, 0.0);
+  r.finalState.assign(S * H * K * V, 0.0);
+  auto normalised = [&](const std::vector<double> &x, int64_t at) {
+    std::vector<double> y(x.begin() + at, x.begin() + at + K);
+    if (p.l2norm) {
+      double ss = 0;
+      for (double e : y)
+        ss += e * e;
+      for (double &e : y)
+        e /= std::sqrt(ss + 1e-6);
+    }
+    return y;
+  };
+  for (int64_t seq = 0; seq < S; ++seq) {
+    const int64_t bi = packed ? 0 : seq;
+    const int64_t begin = packed ? p.cuSeqlens[seq] : 0;
+    const int64_t end = packed ? p.cuSeqlens[seq + 1] : T;
+    for (int64_t h = 0; h < H; ++h) {
+      const int64_t hk = h / (H / Hk);
+      std::vector<double> st(K * V, 0.0);
+      if (!p.h0.empty())
+        for (int64_t i = 0; i < K * V; ++i)
+          st[i] = p.h0[(seq * H + h) * K * V + i];
+      for (int64_t t = begin; t < end; ++t) {
+        const int64_t qkAt = ((bi * T + t) * Hk + hk) * K;
+        const int64_t bth = (bi * T + t) * H + h;
+        std::vector<double> qt = normalised(p.q, qkAt);
+        std::vector<double> kt = normalised(p.k, qkAt);
+        for (double &e : qt)
+          e *= scale;
+        std::vector<double> w(K, 1.0);
+        if (!p.gate.empty())
+          for (int64_t i = 0; i < K; ++i)
+            w[i] = std::exp(p.gatePerKey ? p.gate[bth * K + i] : p.gate[bth]);
+        if (dplr) {
+          std::vector<double> sa(V, 0.0);
+          for (int64_t i = 0; i < K; ++i)
+            for (int64_t j = 0; j < V; ++j)
+              sa[j] += p.a[bth * K + i] * st[i * V + j];
+          for (int64_t i = 0; i < K; ++i)
+            for (int64_t j = 0; j < V; ++j)
+              st[i * V + j] = w[i] * st[i * V + j] + p.b[bth * K + i] * sa[j] +
+                              kt[i] * p.v[bth * V + j];
+        } else {
+          for (int64_t i = 0; i < K; ++i)
+            for (int64_t j = 0; j < V; ++j)
+              st[i * V + j] *= w[i];
+          for (int64_t j = 0; j < V; ++j) {
+            double pred = 0;
+            for (int64_t i = 0; i < K; ++i)
+              pred += kt[i] * st[i * V + j];
+            double u = p.beta[bth] * (p.v[bth * V + j] - pred);
+            for (int64_t i = 0; i < K; ++i)
+              st[i * V + j] += kt[i] * u;
+          }
+        }
+        for (int64_t j = 0; j < V; ++j) {
+          double o = 0;
+          for (int64_t i = 0; i < K; ++i)
+            o += qt[i] * st[i * V + j];
+          r.out[bth * V + j] = o;
+        }
+      }
+      for (int64_t i = 0; i < K * V; ++i)
+        r.finalState[(seq * H + h) * K * V + i] = st[i];
+    }
+  }
+  return r;
+}
+
 /// Inputs of ssm.attention (row-major): q [B, H, Lq, d], k [B, Hkv, Lk, d],
 /// v [B, Hkv, Lk, dv], and flash-attention's score options.
 struct AttentionProblem {

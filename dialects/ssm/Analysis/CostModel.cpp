@@ -266,6 +266,54 @@ OpCost costOf(ssm::LinearAttentionOp op, int64_t seqLenOverride) {
   return c;
 }
 
+OpCost costOf(ssm::DeltaRuleOp op, int64_t seqLenOverride) {
+  auto qTy = op.getQ().getType();
+  auto vTy = op.getV().getType();
+  Type acc = op.getAccumulatorType();
+  int64_t eb = elementBytes(qTy.getElementType()), ab = elementBytes(acc);
+  Count batch = dim(qTy, 0), keyHeads = dim(qTy, 2), K = dim(qTy, 3),
+        heads = dim(vTy, 2), V = dim(vTy, 3);
+  Count sequences = sequencesOf(op.getCuSeqlens(), batch);
+  OpCost c;
+  c.opName = op->getName().getStringRef().str();
+  c.accumulatorType = typeName(acc);
+  c.seqLen = seqLenOverride > 0 ? Count(seqLenOverride) : dim(qTy, 1);
+  // The K x V state of every sequence and value head.
+  c.stateElements = sequences * heads * K * V;
+  c.stateBytes = c.stateElements * Count(ab);
+  // Per value head and step: the read x^T S (2 flops per state element),
+  // the rank-one update (2; DPLR: two, 4) and S^T q (2), the decay (1 per
+  // element when gated); delta forms u = beta (v - p) (2V); per head the
+  // scaled query and the read vector (2K). Per query/key head the l2
+  // normalisation of q and k (3K each).
+  bool gated = static_cast<bool>(op.getGate());
+  int64_t perElement = (op.isDPLR() ? 8 : 6) + (gated ? 1 : 0);
+  Count perHead = K * V * Count(perElement) + Count(2) * K +
+                  (op.isDPLR() ? Count(0) : Count(2) * V);
+  Count perKeyHead = op.getUseQkL2norm() ? Count(6) * K : Count(0);
+  c.flopsPerToken = batch * (heads * perHead + keyHeads * perKeyHead);
+  Count trans = gated ? (op.hasKeyGate() ? K : Count(1)) : Count(0);
+  c.transcendentalsPerToken =
+      batch * (heads * trans +
+               keyHeads * (op.getUseQkL2norm() ? Count(2) : Count(0)));
+  auto bytesPerStep = [&](Value v, Count perHeadElems) {
+    if (!v)
+      return Count(0);
+    return perHeadElems *
+           Count(elementBytes(getElementTypeOrSelf(v.getType())));
+  };
+  c.bytesPerToken =
+      batch * (keyHeads * Count(2) * K * Count(eb) +
+               heads * (Count(2) * V * Count(eb) +
+                        bytesPerStep(op.getBeta(), Count(1)) +
+                        bytesPerStep(op.getGate(),
+                                     op.hasKeyGate() ? K : Count(1)) +
+                        bytesPerStep(op.getA(), K) + bytesPerStep(op.getB(), K)));
+  c.paramBytes = bytesOf(op.getH0()) + bytesOf(op.getFinalState()) +
+                 bytesOf(op.getCuSeqlens());
+  return c;
+}
+
 OpCost costOf(ssm::AttentionOp op, int64_t seqLenOverride) {
   auto qTy = op.getQ().getType();
   auto kTy = op.getK().getType();
@@ -414,6 +462,14 @@ std::optional<OpCost> stepCost(Operation *step) {
         op.getZ() ? arg(op.getZ(), {}) : Value(), Value(),
         op.getFeatureMapAttr(), op.getScaleAttr(), op.getNormalizeAttr(),
         op.getEpsAttr(), UnitAttr());
+  } else if (auto op = dyn_cast<ssm::DeltaRuleStepOp>(step)) {
+    auto one = [&](Value v) { return v ? arg(v, 1) : Value(); };
+    seq = ssm::DeltaRuleOp::create(
+        b, loc, withUnitDim(op.getOut().getType(), 1), op.getNewState().getType(),
+        arg(op.getQ(), 1), arg(op.getK(), 1), arg(op.getV(), 1),
+        one(op.getBeta()), one(op.getGate()), one(op.getA()), one(op.getB()),
+        arg(op.getState(), {}), Value(), op.getScaleAttr(),
+        op.getUseQkL2normAttr(), IntegerAttr());
   } else if (auto op = dyn_cast<ssm::AttentionStepOp>(step)) {
     // The query against a full cache (the step's largest cost); a window
     // limits it to the w most recent keys.
@@ -550,7 +606,7 @@ std::optional<OpCost> estimateCost(Operation *op, int64_t seqLenOverride) {
     return stepCost(op);
   return llvm::TypeSwitch<Operation *, std::optional<OpCost>>(op)
       .Case<ssm::SelectiveScanOp, ssm::ScanOp, ssm::LinearAttentionOp,
-            ssm::AttentionOp, ssm::SSDOp, ssm::CausalConv1dOp>(
+            ssm::DeltaRuleOp, ssm::AttentionOp, ssm::SSDOp, ssm::CausalConv1dOp>(
           [&](auto concrete) { return costOf(concrete, seqLenOverride); })
       .Default([](Operation *) { return std::nullopt; });
 }

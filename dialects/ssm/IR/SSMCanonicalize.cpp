@@ -5,6 +5,8 @@
 //   selective_scan / ssd: D = 0 (no skip), delta_bias / dt_bias = 0, and a
 //   zero z gate (silu(0) = 0: the output is zeros);
 //   linear_attention: a log gate of 0 (decay exp(0) = 1, i.e. no gate).
+//   delta_rule: a log gate of 0 (no decay); in a delta form, beta = 0 with
+//   no h0 never writes the zero state: out and final_state are zeros.
 //
 //===----------------------------------------------------------------------===//
 
@@ -197,6 +199,40 @@ struct LinearRecurrenceScanToLinearAttention : OpRewritePattern<ScanOp> {
   }
 };
 
+/// ssm.delta_rule with a constant-zero log gate: exp(0) = 1, no decay.
+struct DropZeroDeltaRuleGate : OpRewritePattern<DeltaRuleOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(DeltaRuleOp op,
+                                PatternRewriter &rw) const override {
+    if (!isZero(op.getGate()))
+      return rw.notifyMatchFailure(op, "no constant-zero gate");
+    rw.modifyOpInPlace(op, [&] { op.getGateMutable().clear(); });
+    return success();
+  }
+};
+
+/// A delta form with beta = 0 only decays its state (S_t = D_t S_{t-1});
+/// from a zero state (no h0) every output and the final state are zeros.
+struct ZeroBetaDeltaRuleIsZero : OpRewritePattern<DeltaRuleOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(DeltaRuleOp op,
+                                PatternRewriter &rw) const override {
+    if (!isZero(op.getBeta()) || op.getH0())
+      return rw.notifyMatchFailure(op, "no constant-zero beta without h0");
+    SmallVector<Value> zeros;
+    for (Value r : op->getResults()) {
+      auto t = cast<RankedTensorType>(r.getType());
+      if (!t.hasStaticShape())
+        return rw.notifyMatchFailure(op, "dynamic result shape");
+      zeros.push_back(arith::ConstantOp::create(
+          rw, op.getLoc(), t,
+          DenseElementsAttr::get(t, rw.getZeroAttr(t.getElementType()))));
+    }
+    rw.replaceOp(op, zeros);
+    return success();
+  }
+};
+
 } // namespace
 
 void ScanOp::getCanonicalizationPatterns(RewritePatternSet &results,
@@ -218,4 +254,9 @@ void SSDOp::getCanonicalizationPatterns(RewritePatternSet &results,
 void LinearAttentionOp::getCanonicalizationPatterns(RewritePatternSet &results,
                                                     MLIRContext *context) {
   results.add<DropZeroLogGate>(context);
+}
+
+void DeltaRuleOp::getCanonicalizationPatterns(RewritePatternSet &results,
+                                              MLIRContext *context) {
+  results.add<DropZeroDeltaRuleGate, ZeroBetaDeltaRuleIsZero>(context);
 }

@@ -1434,6 +1434,146 @@ LogicalResult DPFetchOp::verify() {
 }
 
 //===----------------------------------------------------------------------===//
+// DeltaRuleOp and DeltaRuleStepOp
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// The operands that choose the delta-rule form, with the layout prefix of
+/// one step: {"B", "T"} for the sequence op, {"B"} for the decode step.
+struct DeltaRuleForm {
+  Value beta, gate, a, b;
+};
+
+/// Checks the form operands (exactly one of beta and the pair a, b; the
+/// gate's rank for that form) and their shapes, and that Hk divides H.
+LogicalResult checkDeltaRuleForm(Operation *op, DimEnv &env,
+                                 ArrayRef<StringRef> prefix,
+                                 const DeltaRuleForm &f) {
+  auto layout = [&](std::initializer_list<StringRef> tail) {
+    SmallVector<StringRef> l(prefix.begin(), prefix.end());
+    l.append(tail.begin(), tail.end());
+    return l;
+  };
+  if (static_cast<bool>(f.a) != static_cast<bool>(f.b))
+    return op->emitOpError() << "the DPLR form needs both 'a' and 'b', got only '"
+                             << (f.a ? "a" : "b") << "'";
+  if (f.a && f.beta)
+    return op->emitOpError()
+           << "'beta' (delta forms) and 'a', 'b' (DPLR form) exclude each "
+              "other; write DeltaNet in the DPLR form as a = -beta k, b = k "
+              "and the value beta v";
+  if (!f.a && !f.beta)
+    return op->emitOpError()
+           << "needs 'beta' (DeltaNet, Gated DeltaNet, KDA) or 'a' and 'b' "
+              "(the DPLR form of RWKV-7)";
+  if (f.beta && failed(env.check("beta", cast<ShapedType>(f.beta.getType()),
+                                 layout({"H"}))))
+    return failure();
+  for (auto [name, v] : {std::pair<StringRef, Value>{"a", f.a}, {"b", f.b}})
+    if (v && failed(env.check(name, cast<ShapedType>(v.getType()),
+                              layout({"H", "K"}))))
+      return failure();
+  if (Value g = f.gate) {
+    auto t = cast<ShapedType>(g.getType());
+    int64_t perStep = prefix.size() + 1;
+    if (f.a && t.getRank() != perStep + 1)
+      return op->emitOpError()
+             << "the DPLR form's 'gate' holds one log decay per key dimension "
+             << "and must have rank " << perStep + 1 << " "
+             << (prefix.size() == 2 ? "[B, T, H, K]" : "[B, H, K]")
+             << ", got rank " << t.getRank();
+    if (t.getRank() != perStep && t.getRank() != perStep + 1)
+      return op->emitOpError()
+             << "operand 'gate' must have rank " << perStep << " "
+             << (prefix.size() == 2 ? "[B, T, H]" : "[B, H]")
+             << " (one log decay per head and step) or rank " << perStep + 1
+             << " " << (prefix.size() == 2 ? "[B, T, H, K]" : "[B, H, K]")
+             << " (one per key dimension), got rank " << t.getRank();
+    if (failed(env.check("gate", t,
+                         t.getRank() == perStep ? layout({"H"})
+                                                : layout({"H", "K"}))))
+      return failure();
+  }
+  int64_t heads = env.lookup("H"), keyHeads = env.lookup("Hk");
+  if (!ShapedType::isDynamic(keyHeads) && keyHeads == 0)
+    return op->emitOpError() << "the query/key head count Hk must be positive";
+  if (!ShapedType::isDynamic(heads) && !ShapedType::isDynamic(keyHeads) &&
+      heads % keyHeads != 0)
+    return op->emitOpError()
+           << "the value head count H = " << heads
+           << " must be a multiple of the query/key head count Hk = "
+           << keyHeads;
+  return success();
+}
+} // namespace
+
+Type DeltaRuleOp::getAccumulatorType() {
+  return accumulatorTypeFor(getQ().getType().getElementType());
+}
+
+LogicalResult DeltaRuleOp::verify() {
+  DimEnv env(getOperation());
+  auto shaped = [](Value v) { return cast<RankedTensorType>(v.getType()); };
+  if (failed(env.check("q", shaped(getQ()), {"B", "T", "Hk", "K"})) ||
+      failed(env.check("k", shaped(getK()), {"B", "T", "Hk", "K"})) ||
+      failed(env.check("v", shaped(getV()), {"B", "T", "H", "V"})) ||
+      failed(checkDeltaRuleForm(getOperation(), env, {"B", "T"},
+                                {getBeta(), getGate(), getA(), getB()})))
+    return failure();
+  FailureOr<StringRef> stateBatch =
+      checkPackedSequences(getOperation(), env, getCuSeqlens());
+  if (failed(stateBatch))
+    return failure();
+  if ((getH0() && failed(env.check("h0", shaped(getH0()),
+                                   {*stateBatch, "H", "K", "V"}))) ||
+      failed(env.check("out", shaped(getOut()), {"B", "T", "H", "V"})) ||
+      (getFinalState() &&
+       failed(env.check("final_state", shaped(getFinalState()),
+                        {*stateBatch, "H", "K", "V"}))) ||
+      failed(checkSequenceCount(getOperation(), env, getCuSeqlens())) ||
+      failed(checkScale(getOperation(), getScaleAttr())))
+    return failure();
+  if (std::optional<int64_t> c = getChunkSize(); c && *c < 0)
+    return emitOpError() << "'chunk_size' must be 0 (recurrent form) or "
+                            "positive (chunked form), got "
+                         << *c;
+  return checkStepTypes(getOperation(), getQ(),
+                        {{"k", getK()}, {"v", getV()}, {"out", getOut()}},
+                        {{"beta", getBeta()},
+                         {"gate", getGate()},
+                         {"a", getA()},
+                         {"b", getB()}},
+                        {{"h0", getH0()}, {"final_state", getFinalState()}});
+}
+
+LogicalResult DeltaRuleStepOp::verify() {
+  DimEnv env(getOperation());
+  auto shaped = [](Value v) { return cast<RankedTensorType>(v.getType()); };
+  StringRef pool = getStateBatchIndices() ? "P" : "B";
+  if (failed(env.check("q", shaped(getQ()), {"B", "Hk", "K"})) ||
+      failed(env.check("k", shaped(getK()), {"B", "Hk", "K"})) ||
+      failed(env.check("v", shaped(getV()), {"B", "H", "V"})) ||
+      failed(checkDeltaRuleForm(getOperation(), env, {"B"},
+                                {getBeta(), getGate(), getA(), getB()})) ||
+      failed(env.check("state", shaped(getState()), {pool, "H", "K", "V"})) ||
+      failed(env.check("out", shaped(getOut()), {"B", "H", "V"})) ||
+      failed(env.check("new_state", shaped(getNewState()),
+                       {pool, "H", "K", "V"})) ||
+      (getStateBatchIndices() &&
+       failed(env.check("state_batch_indices", shaped(getStateBatchIndices()),
+                        {"B"}))) ||
+      failed(checkScale(getOperation(), getScaleAttr())))
+    return failure();
+  return checkStepTypes(getOperation(), getQ(),
+                        {{"k", getK()}, {"v", getV()}, {"out", getOut()}},
+                        {{"beta", getBeta()},
+                         {"gate", getGate()},
+                         {"a", getA()},
+                         {"b", getB()}},
+                        {{"state", getState()}, {"new_state", getNewState()}});
+}
+
+//===----------------------------------------------------------------------===//
 // SequenceOpInterface
 //===----------------------------------------------------------------------===//
 
@@ -1550,6 +1690,25 @@ SmallVector<int64_t> AttentionStepOp::getStateShape() {
 bool AttentionStepOp::isDecodeStep() { return true; }
 StringRef AttentionStepOp::getPairedOpName() {
   return AttentionOp::getOperationName();
+}
+
+SmallVector<int64_t> DeltaRuleOp::getStateShape() {
+  return {sequencesOf(getQ(), getCuSeqlens()), dimOf(getV(), 2),
+          dimOf(getQ(), 3), dimOf(getV(), 3)};
+}
+StringRef DeltaRuleOp::getPairedOpName() {
+  return DeltaRuleStepOp::getOperationName();
+}
+
+Type DeltaRuleStepOp::getAccumulatorType() {
+  return getElementTypeOrSelf(getState().getType());
+}
+SmallVector<int64_t> DeltaRuleStepOp::getStateShape() {
+  return shapeOf(getState());
+}
+bool DeltaRuleStepOp::isDecodeStep() { return true; }
+StringRef DeltaRuleStepOp::getPairedOpName() {
+  return DeltaRuleOp::getOperationName();
 }
 
 #define GET_OP_CLASSES

@@ -43,6 +43,9 @@ void populateAttentionToLoopsPatterns(mlir::RewritePatternSet &patterns,
                                       const SSMToLoopsOptions &options);
 void populateLinearAttentionToLoopsPatterns(mlir::RewritePatternSet &patterns,
                                             const SSMToLoopsOptions &options);
+/// ssm.delta_rule: the recurrent form, one task per (sequence, value head).
+void populateDeltaRuleToLoopsPatterns(mlir::RewritePatternSet &patterns,
+                                      const SSMToLoopsOptions &options);
 
 } // namespace ssmc
 

@@ -52,6 +52,7 @@ struct ConvertSSMToLoopsPass
     ssmc::populateSelectiveScanToLoopsPatterns(patterns, options);
     ssmc::populateScanToLoopsPatterns(patterns);
     ssmc::populateLinearAttentionToLoopsPatterns(patterns, options);
+    ssmc::populateDeltaRuleToLoopsPatterns(patterns, options);
     ssmc::populateAttentionToLoopsPatterns(patterns, options);
     ssmc::populateSSDToLoopsPatterns(patterns, options);
     ssmc::populateCausalConv1dToLoopsPatterns(patterns);

@@ -342,6 +342,117 @@ def SSM_LinearAttentionOp : SSM_Op<"linear_attention",
 }
 
 //===----------------------------------------------------------------------===//
+// delta_rule
+//===----------------------------------------------------------------------===//
+
+def SSM_DeltaRuleOp : SSM_Op<"delta_rule",
+    [Pure, AttrSizedOperandSegments,
+     DeclareOpInterfaceMethods<SSM_SequenceOpInterface>]> {
+  let summary = "Delta-rule family: DeltaNet, Gated DeltaNet, KDA, RWKV-7 (DPLR)";
+  let description = [{
+    The diagonal-plus-low-rank (DPLR) state updates of the delta-rule family,
+    with the layout of flash-linear-attention (fla): sequence-first
+    `[B, T, H, K]`, not head-first. For batch (or packed sequence) `b`,
+    value head `h` (reading query/key head `h / (H / Hk)`) and step `t`, the
+    state `S` is `K x V` (fla's layout; f32, or f64 for f64 programs) and
+
+    ```
+    q~_t = s * n(q_t),  k~_t = n(k_t)     n = l2 normalisation with
+                                          `use_qk_l2norm`, else identity
+    Delta forms (operand `beta`):
+      D_t  = diag(exp(gate_t))            (gate [B,T,H]: scalar per head and
+                                           step; [B,T,H,K]: per key (KDA);
+                                           absent: D_t = I)
+      S'   = D_t S_{t-1}                  (decay first, as fla's naive
+                                           references do)
+      u_t  = beta_t (v_t - S'^T k~_t)
+      S_t  = S' + k~_t u_t^T   = (I - beta_t k~ k~^T) D_t S_{t-1} + beta_t k~ v^T
+    DPLR form (operands `a`, `b`; RWKV-7, fla's generalized delta rule):
+      S_t  = diag(exp(gate_t)) S_{t-1} + b_t (a_t^T S_{t-1}) + k~_t v_t^T
+    o_t = S_t^T q~_t
+    ```
+
+    Forms, as fla names them: DeltaNet (`beta`, no gate:
+    `chunk_delta_rule`), Gated DeltaNet (`beta`, gate [B, T, H]:
+    `chunk_gated_delta_rule`, `fused_recurrent_gated_delta_rule`), Kimi
+    Delta Attention (`beta`, gate [B, T, H, K]: `chunk_kda`), RWKV-7 (`a`,
+    `b`, gate [B, T, H, K]: `chunk_dplr_delta_rule` with `gk = gate`, and
+    `fused_recurrent_rwkv7` with `gate = w`, fla's log decay; RWKV-7
+    models use `scale = 1.0`). Written with the
+    transposed state `S^T` (`V x K`), the delta forms are `S_t = S_{t-1}
+    (I - beta k k^T) + beta v k^T` and DeltaNet is the DPLR form with `w =
+    1`, `a = -beta k`, `b = k` and the value `beta v`.
+
+    `gate` holds log decays (fla's `g` / `gk`). `scale` `s` defaults to
+    `K^-1/2`. `use_qk_l2norm` normalises q and k as fla's
+    `use_qk_l2norm_in_kernel`: `x / sqrt(sum x^2 + 1e-6)`. Grouped heads
+    (fla's GVA, Qwen3-Next): q and k have `Hk` heads, dividing the `H` heads
+    of v, beta, gate, a, b and the state; value head `h` reads query/key
+    head `h / (H / Hk)`.
+
+    `S_0 = h0` (zero when absent); the optional result `final_state` is
+    `S_T`. With `cu_seqlens` ([S + 1] offsets, i32 or i64; B must be 1) the
+    batch packs S sequences along T: the state restarts from `h0[i]` (or
+    zero) at each boundary, and h0 and final_state are [S, H, K, V].
+
+    `chunk_size` selects the CPU algorithm, not the result: 0 runs the
+    recurrent form (one state update per step); C > 0 asks for the chunked
+    (WY / UT transform) form over chunks of C steps where the lowering has
+    it; absent, the lowering chooses from T.
+
+    | operand | shape |
+    | --- | --- |
+    | q, k | [B, T, Hk, K], Hk divides H |
+    | v, result out | [B, T, H, V] |
+    | beta | [B, T, H] |
+    | gate | [B, T, H] (delta forms only) or [B, T, H, K] |
+    | a, b | [B, T, H, K] |
+    | h0, result final_state | [B, H, K, V], or [S, H, K, V] with cu_seqlens |
+    | cu_seqlens | [S + 1], i32 or i64 |
+
+    Exactly one of `beta` (delta forms) and the pair `a`, `b` (DPLR form) is
+    given. q, k, v and out share T in {f16, bf16, f32, f64}; beta, gate, a
+    and b are each T or the accumulator type; h0 and final_state have the
+    accumulator type.
+
+    ```mlir
+    %o, %S = ssm.delta_rule %q, %k, %v beta(%beta) gate(%g) use_qk_l2norm
+        : (tensor<1x64x2x32xbf16>, tensor<1x64x2x32xbf16>, tensor<1x64x4x32xbf16>,
+           tensor<1x64x4xbf16>, tensor<1x64x4xf32>)
+        -> (tensor<1x64x4x32xbf16>, tensor<1x4x32x32xf32>)
+    ```
+  }];
+  let arguments = (ins
+    SSM_FloatTensor:$q, SSM_FloatTensor:$k, SSM_FloatTensor:$v,
+    Optional<SSM_FloatTensor>:$beta, Optional<SSM_FloatTensor>:$gate,
+    Optional<SSM_FloatTensor>:$a, Optional<SSM_FloatTensor>:$b,
+    Optional<SSM_FloatTensor>:$h0,
+    Optional<RankedTensorOf<[I32, I64]>>:$cu_seqlens,
+    OptionalAttr<F64Attr>:$scale, UnitAttr:$use_qk_l2norm,
+    OptionalAttr<I64Attr>:$chunk_size);
+  let results = (outs SSM_FloatTensor:$out,
+                      Optional<SSM_FloatTensor>:$final_state);
+  let assemblyFormat = [{
+    $q `,` $k `,` $v (`beta` `(` $beta^ `)`)? (`gate` `(` $gate^ `)`)?
+    (`a` `(` $a^ `)`)? (`b` `(` $b^ `)`)? (`h0` `(` $h0^ `)`)?
+    (`cu_seqlens` `(` $cu_seqlens^ `)`)? (`use_qk_l2norm` $use_qk_l2norm^)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+  let hasCanonicalizer = 1;
+
+  let extraClassDeclaration = [{
+    /// True for the DPLR form (operands a and b instead of beta).
+    bool isDPLR() { return getA() != nullptr; }
+    /// True when the gate has one value per key dimension ([B, T, H, K]).
+    bool hasKeyGate() {
+      return getGate() && ::llvm::cast<::mlir::ShapedType>(
+                              getGate().getType()).getRank() == 4;
+    }
+  }];
+}
+
+//===----------------------------------------------------------------------===//
 // attention
 //===----------------------------------------------------------------------===//
 
@@ -655,6 +766,39 @@ def SSM_LinearAttentionStepOp : SSM_Op<"linear_attention_step",
   let assemblyFormat = [{
     $q `,` $k `,` $v `,` $state (`gate` `(` $gate^ `)`)? (`z` `(` $z^ `)`)?
     (`normalize` $normalize^)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def SSM_DeltaRuleStepOp : SSM_Op<"delta_rule_step",
+    [Pure, AttrSizedOperandSegments,
+     DeclareOpInterfaceMethods<SSM_SequenceOpInterface, ["isDecodeStep"]>]> {
+  let summary = "One decode step of the delta-rule family";
+  let description = [{
+    `ssm.delta_rule` for a single token: q, k [B, Hk, K]; v and out [B, H,
+    V]; beta [B, H]; gate [B, H] or [B, H, K]; a, b [B, H, K]; `state` and
+    `new_state` [B, H, K, V] in the accumulator type (fla's layout, so an
+    fla final state continues here). Forms, `scale` and `use_qk_l2norm` as
+    for `ssm.delta_rule`; equal to `ssm.delta_rule` with T = 1 and h0 =
+    state, which `ssm-decompose-steps` rewrites it into.
+    `state_batch_indices` ([B], i32 or i64) selects slots of a state pool
+    [P, H, K, V] as for `ssm.selective_scan_step` (negative: padding, zero
+    output, no slot written).
+  }];
+  let arguments = (ins
+    SSM_FloatTensor:$q, SSM_FloatTensor:$k, SSM_FloatTensor:$v,
+    SSM_FloatTensor:$state,
+    Optional<SSM_FloatTensor>:$beta, Optional<SSM_FloatTensor>:$gate,
+    Optional<SSM_FloatTensor>:$a, Optional<SSM_FloatTensor>:$b,
+    Optional<RankedTensorOf<[I32, I64]>>:$state_batch_indices,
+    OptionalAttr<F64Attr>:$scale, UnitAttr:$use_qk_l2norm);
+  let results = (outs SSM_FloatTensor:$out, SSM_FloatTensor:$new_state);
+  let assemblyFormat = [{
+    $q `,` $k `,` $v `,` $state (`beta` `(` $beta^ `)`)?
+    (`gate` `(` $gate^ `)`)? (`a` `(` $a^ `)`)? (`b` `(` $b^ `)`)?
+    (`state_batch_indices` `(` $state_batch_indices^ `)`)?
+    (`use_qk_l2norm` $use_qk_l2norm^)?
     attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
