@@ -157,6 +157,21 @@ TEST(TaskRuns, SmallCopyGivesTheTheorysCounts) {
   // 8 bits of bf16 mantissa at a = 0.9: the limit 52.6 sits inside L = 512.
   for (const Claim &c : r->claims)
     EXPECT_TRUE(c.supported) << c.statement << ": " << c.evidence;
+  // The delta-rule store at N = L/4: the last N positions exactly, the
+  // overwritten ones only by chance.
+  const Table *delta = nullptr;
+  for (const Table &t : r->tables)
+    if (t.id == "copy_delta")
+      delta = &t;
+  ASSERT_TRUE(delta);
+  ASSERT_EQ(delta->rows.size(), 2u);
+  for (const auto &row : delta->rows) {
+    int64_t L = std::stoll(row[0]), N = std::stoll(row[1]);
+    EXPECT_EQ(N, L / 4);
+    std::string lastAll = std::to_string(4 * N) + "/" + std::to_string(4 * N);
+    EXPECT_EQ(row[5], lastAll) << "L=" << L;
+    EXPECT_LT(std::stod(row[6]), 100.0 * 3 / 26) << "L=" << L;
+  }
 }
 
 TEST(TaskRuns, SmallDPIsExactWithFullStateAndLocalWithSmallState) {
