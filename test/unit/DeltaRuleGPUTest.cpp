@@ -7,7 +7,8 @@
 // (DeltaNet, Gated DeltaNet, KDA, RWKV-7's DPLR) at odd K and V (partial
 // value tiles, rows not a multiple of the parts per column), grouped
 // heads, l2 normalisation, packed sequences (an empty one included), h0
-// and the final state, bf16 inputs, and the largest K (256); and on the
+// and the final state, bf16 inputs, the largest K (256), the decode step
+// (T = 1 from a state); and on the
 // CUDA target where a driver is found.
 //
 //===----------------------------------------------------------------------===//
@@ -302,6 +303,46 @@ TEST(DeltaRuleGPU, LargestKeySizeSingleStep) {
   c.hasH0 = true;
   c.finalState = true;
   expectMatches(c, 27);
+}
+
+TEST(DeltaRuleGPU, DecodeStepContinuesFromTheState) {
+  // ssm.delta_rule_step (Gated DeltaNet, l2norm, grouped heads) becomes
+  // ssm.delta_rule with T = 1 and h0 = state (ssm-decompose-steps) and
+  // runs on the kernel: out and new_state against the reference's single
+  // step from that state.
+  const int64_t B = 2, Hk = 1, H = 2, K = 9, V = 5;
+  DeltaConfig c = cfg(Form::Gated, B, 1, Hk, H, K, V);
+  c.l2norm = true;
+  c.hasH0 = true;
+  c.finalState = true;
+  Inputs in = makeInputs(c, 30);
+  // makeInputs' tensors: q, k, v, beta, gate, h0 in fla's sequence layout
+  // with T = 1: the step's shapes hold the same values in the same order.
+  std::vector<std::vector<int64_t>> shapes = {
+      {B, Hk, K}, {B, Hk, K}, {B, H, V}, {B, H}, {B, H}, {B, H, K, V}};
+  std::vector<OwnedTensor> args;
+  for (int i : {0, 1, 2, 5, 3, 4}) {
+    OwnedTensor t(in.tensors[i].dtype(), shapes[i]);
+    std::memcpy(t.data(), in.tensors[i].data(),
+                in.tensors[i].numel() * 4);
+    args.push_back(std::move(t));
+  }
+  std::string qk = tensorType({B, Hk, K}, "f32"), vt = tensorType({B, H, V}, "f32");
+  std::string bh = tensorType({B, H}, "f32"), st = tensorType({B, H, K, V}, "f32");
+  std::string text =
+      "func.func @main(%q: " + qk + ", %k: " + qk + ", %v: " + vt + ", %s: " +
+      st + ", %beta: " + bh + ", %g: " + bh + ") -> (" + vt + ", " + st +
+      ") {\n  %o, %s1 = ssm.delta_rule_step %q, %k, %v, %s beta(%beta) "
+      "gate(%g) use_qk_l2norm : (" + qk + ", " + qk + ", " + vt + ", " + st +
+      ", " + bh + ", " + bh + ") -> (" + vt + ", " + st + ")\n  return %o, "
+      "%s1 : " + vt + ", " + st + "\n}\n";
+  auto results = runProgram(text, args);
+  ASSERT_TRUE(static_cast<bool>(results)) << llvm::toString(results.takeError());
+  ref::DeltaRuleResult want = ref::deltaRule(in.p);
+  auto [err, scale] = maxError((*results)[0], want.out);
+  EXPECT_LE(err, 1e-4 * scale) << "out";
+  auto [serr, sscale] = maxError((*results)[1], want.finalState);
+  EXPECT_LE(serr, 1e-4 * sscale) << "new_state";
 }
 
 TEST(DeltaRuleGPU, GPUKernelMatchesTheReference) {
