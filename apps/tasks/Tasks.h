@@ -125,7 +125,7 @@ struct MQAROptions {
   /// each N here: N orthogonal (one-hot) pairs, N/2 one-hot keys written
   /// twice (the latest value asked), and N/2, N, 2N, 4N pairs with random
   /// unit keys; values from a vocabulary of `deltaValues` tokens.
-  std::vector<int64_t> deltaKeyDims{16, 64, 256};
+  std::vector<int64_t> deltaKeyDims{16, 64};
   int64_t deltaValues = 512;
 };
 llvm::Expected<TaskResult> runMQAR(const MQAROptions &, const RunOptions &);

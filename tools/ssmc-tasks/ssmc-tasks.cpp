@@ -230,7 +230,6 @@ void quickMQAR(MQAROptions &m) {
   m.sizes = {{64, 4}, {128, 8}, {256, 16}, {512, 64}};
   m.stateSizes = {4, 16, 64, 256};
   m.samples = 10;
-  m.deltaKeyDims = {16, 64};
 }
 void quickDP(DPOptions &d) {
   d.lisSizes = {20, 50};
