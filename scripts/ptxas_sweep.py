@@ -14,10 +14,12 @@ bytes are recorded per kernel.
 Coverage: the dimension that drives each kernel's tiling takes every value
 in 1..256 in the variant with every optional operand (selective_scan: N;
 ssd: N; linear_attention: K, with per-key gates, the normaliser, elu+1 and
-both states; attention: the head size d, causal with a window and grouped
+both states; delta_rule: K, in RWKV-7's DPLR form (per-key gate, a, b)
+with l2norm and both states; attention: the head size d, causal with a window and grouped
 KV heads, and a two-sided window with softcap, ALiBi, sinks and key
 counts); the other variants (no options, each gate form, feature map,
-normalisation, the z gate, grouped B/C, a value width apart from d) and the
+normalisation, the z gate, grouped B/C, a value width apart from d, the
+delta rule's DeltaNet / gated / KDA forms) and the
 decode steps (whose kernels are the sequence ops' at L = 1) take the sizes
 in SAMPLE: 1, 3, 8, 16, 17, 28..33 (selective_scan's shared-memory edge),
 63, 64, 127..129, 131, 199, 255, 256; selective_scan with B fixed over
@@ -256,6 +258,50 @@ def linear_attention_step(k, opts):
     return args, body, res
 
 
+def delta_rule(k, opts):
+    """fla's layout [B, T, H, K]; "dplr": RWKV-7's a, b with a per-key
+    gate, else beta with a per-step ("gate_step") or per-key ("gate_key")
+    gate or none (DeltaNet)."""
+    B, T, Hk, H, V = dims(opts, 1, 19, 1, 2, 7)
+    qk, v = tt([B, T, Hk, k]), tt([B, T, H, V])
+    kh = tt([B, T, H, k])
+    args = [("q", qk), ("k", qk), ("v", v)]
+    extra = ""
+    if "dplr" in opts:
+        args += [("g", kh), ("a", kh), ("b", kh)]
+        extra += " gate(%g) a(%a) b(%b)"
+    else:
+        args.append(("beta", tt([B, T, H])))
+        extra += " beta(%beta)"
+        if "gate_step" in opts:
+            args.append(("g", tt([B, T, H])))
+            extra += " gate(%g)"
+        if "gate_key" in opts:
+            args.append(("g", kh))
+            extra += " gate(%g)"
+    if "h0" in opts:
+        args.append(("h0", tt([B, H, k, V])))
+        extra += " h0(%h0)"
+    if "l2norm" in opts:
+        extra += " use_qk_l2norm"
+    res = [("o", v)] + ([("s", tt([B, H, k, V]))] if "final" in opts else [])
+    body = op_line([r for r, _ in res], "ssm.delta_rule",
+                   "%q, %k, %v" + extra, "",
+                   [t for _, t in args], [t for _, t in res])
+    return args, body, res
+
+
+def delta_rule_step(k, opts):
+    B, H, V = dims(opts, 1, 2, 7)
+    q, v, st = tt([B, 1, k]), tt([B, H, V]), tt([B, H, k, V])
+    args = [("q", q), ("k", q), ("v", v), ("s", st), ("beta", tt([B, H])),
+            ("g", tt([B, H]))]
+    body = op_line(["o", "s1"], "ssm.delta_rule_step",
+                   "%q, %k, %v, %s beta(%beta) gate(%g) use_qk_l2norm", "",
+                   [t for _, t in args], [v, st])
+    return args, body, [("o", v), ("s1", st)]
+
+
 def attention(d, opts):
     B, H, L = dims(opts, 1, 4, 23)
     hkv = ("?" if "dyn" in opts else 2) if "gqa" in opts else H
@@ -366,6 +412,11 @@ def variants():
     for v in ("plain", "gate_step", "gate_key+elu_plus_one",
               "gate_step+normalize+relu"):
         out.append(("linear_attention_step", linear_attention_step, v, SAMPLE))
+    out.append(("delta_rule", delta_rule, "dyn+dplr+h0+final+l2norm", ALL))
+    for v in ("plain", "gate_step+l2norm", "gate_key+h0+final"):
+        out.append(("delta_rule", delta_rule, v, SAMPLE))
+    out.append(("delta_rule_step", delta_rule_step, "gate_step+l2norm",
+                SAMPLE))
     out.append(("attention", attention, "dyn+causal+window+gqa", ALL))
     out.append(("attention", attention,
                 "gqa+two_sided+softcap+alibi+sinks+seqused", ALL))

@@ -37,6 +37,19 @@ func.func @store(%q: tensor<?x1x?x?x$T>, %k: tensor<?x1x?x?x$T>,
                     {{"T", elt}});
 }
 
+std::string deltaStoreProgram() {
+  return R"mlir(
+func.func @delta(%q: tensor<?x?x1x?xf32>, %k: tensor<?x?x1x?xf32>,
+                 %v: tensor<?x?x1x?xf32>, %beta: tensor<?x?x1xf32>)
+    -> tensor<?x?x1x?xf32> {
+  %o = ssm.delta_rule %q, %k, %v beta(%beta) {scale = 1.0 : f64}
+      : (tensor<?x?x1x?xf32>, tensor<?x?x1x?xf32>, tensor<?x?x1x?xf32>, tensor<?x?x1xf32>)
+      -> tensor<?x?x1x?xf32>
+  return %o : tensor<?x?x1x?xf32>
+}
+)mlir";
+}
+
 std::string attentionProgram() {
   return R"mlir(
 func.func @attend(%q: tensor<?x1x?x?xf32>, %k: tensor<?x1x?x?xf32>,

@@ -23,6 +23,12 @@ namespace ssmc::tasks::detail {
 ///   @store(q, k [B,1,L,N], v, residual [B,1,L,V], g [B,1,L] f32) -> [B,1,L,V]
 std::string keyedStoreProgram(const std::string &elt);
 
+/// The delta-rule store (DeltaNet, scale 1, no normalisation), batched
+/// over samples: S <- S + k (beta (v - S^T k))^T, read o = S^T q; a step
+/// with k = 0 writes nothing:
+///   @delta(q, k [B,T,1,N], v [B,T,1,V], beta [B,T,1]) -> [B,T,1,V]
+std::string deltaStoreProgram();
+
 /// Softmax attention (non-causal, scale 1) for the COPY baseline:
 ///   @attend(q [B,1,Lq,d], k [B,1,Lk,d], v [B,1,Lk,V]) -> [B,1,Lq,V]
 std::string attentionProgram();

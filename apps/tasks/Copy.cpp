@@ -92,6 +92,50 @@ llvm::Expected<CopyRun> runStore(Jit &jit, DType dtype, Keys keys, int64_t L,
   return run;
 }
 
+/// COPY through the delta-rule store (`@delta`, one-hot keys e_(j mod N),
+/// beta = 1 on the writes, nothing written by the reads): each slot holds
+/// its latest write, so a read of position i returns the token last written
+/// to slot i mod N.
+llvm::Expected<CopyRun> runDeltaStore(Jit &jit, int64_t L, int64_t N,
+                                      int64_t V, int64_t samples, Rng &rng) {
+  const int64_t S = 2 * L;
+  OwnedTensor q(DType::F32, {samples, S, 1, N}), k(DType::F32, {samples, S, 1, N});
+  OwnedTensor v(DType::F32, {samples, S, 1, V}), beta(DType::F32, {samples, S, 1});
+  for (OwnedTensor *t : {&q, &k, &v, &beta})
+    fill(*t, 0.0f);
+  std::vector<std::vector<int>> tokens(samples, std::vector<int>(L));
+  std::uniform_int_distribution<int> tok(0, static_cast<int>(V) - 1);
+  for (int64_t b = 0; b < samples; ++b)
+    for (int64_t j = 0; j < L; ++j) {
+      tokens[b][j] = tok(rng);
+      set(k, ((b * S) + j) * N + j % N, 1.0f);
+      set(q, ((b * S) + L + j) * N + j % N, 1.0f);
+      set(v, ((b * S) + j) * V + tokens[b][j], 1.0f);
+      set(beta, b * S + j, 1.0f);
+    }
+  auto out = jit.run("delta", {q.view(), k.view(), v.view(), beta.view()});
+  if (!out)
+    return out.takeError();
+  const OwnedTensor &o = (*out)[0];
+  CopyRun run;
+  run.samples = samples;
+  run.correctAtDistance.assign(L, 0);
+  std::vector<float> row(V);
+  for (int64_t b = 0; b < samples; ++b) {
+    bool all = true;
+    for (int64_t i = 0; i < L; ++i) {
+      for (int64_t c = 0; c < V; ++c)
+        row[c] = at(o, ((b * S) + L + i) * V + c);
+      bool ok = strictArgmax(row.data(), V) == tokens[b][i];
+      run.tokens.add(ok);
+      all &= ok;
+      run.correctAtDistance[L - 1 - i] += ok;
+    }
+    run.sequences.add(all);
+  }
+  return run;
+}
+
 std::string pct(const Score &s) {
   return llvm::formatv("{0:F1}%", 100.0 * s.rate()).str();
 }
@@ -142,8 +186,9 @@ namespace {
 class CopyTask {
 public:
   CopyTask(const CopyOptions &o, const RunOptions &ro, Jit &f32, Jit &bf16,
-           Jit &attn)
-      : o(o), ro(ro), f32(f32), bf16(bf16), attn(attn), V(o.alphabet),
+           Jit &attn, Jit &delta)
+      : o(o), ro(ro), f32(f32), bf16(bf16), attn(attn), delta(delta),
+        V(o.alphabet),
         rng(ro.seed) {
     result.task = "COPY";
   }
@@ -187,6 +232,45 @@ public:
     return llvm::Error::success();
   }
 
+  /// (e) the delta-rule store at N = L/4 one-hot slots beside linear
+  /// attention in the same slots: the delta rule keeps each slot's latest
+  /// write (the last N positions), linear attention sums a slot's writes.
+  llvm::Error runDelta() {
+    bool lastExact = true, earlierChance = true;
+    std::string evidence;
+    for (int64_t L : o.lengths) {
+      const int64_t N = std::max<int64_t>(1, L / 4);
+      int64_t samples = samplesFor(o, L, N, V);
+      say(llvm::formatv("copy: delta rule, L={0} N={1}, {2} samples", L, N,
+                        samples));
+      auto d = runDeltaStore(delta, L, N, V, samples, rng);
+      if (!d)
+        return d.takeError();
+      auto lin = runStore(f32, DType::F32, Keys::OneHot, L, N, V, 1.0,
+                          samples, rng);
+      if (!lin)
+        return lin.takeError();
+      Score last, earlier;
+      for (int64_t dist = 0; dist < L; ++dist)
+        for (int64_t b = 0; b < samples; ++b)
+          (dist < N ? last : earlier).add(b < d->correctAtDistance[dist]);
+      lastExact &= last.correct == last.total;
+      earlierChance &= earlier.rate() <= 3.0 / double(V);
+      deltaTable.rows.push_back(
+          {std::to_string(L), std::to_string(N), std::to_string(samples),
+           pct(lin->tokens), pct(d->tokens), last.str(), pct(earlier)});
+      evidence += llvm::formatv("L={0}, N={1}: last N {2}, earlier {3}; ", L,
+                                N, last.str(), pct(earlier));
+    }
+    result.claims.push_back(
+        {"COPY",
+         "with N < L one-hot slots the delta-rule store copies exactly the "
+         "last N positions (each slot keeps its latest write) and earlier "
+         "ones only by chance (at most 3/alphabet)",
+         lastExact && earlierChance, evidence});
+    return llvm::Error::success();
+  }
+
   /// (d) softmax attention with a KV cache of L entries.
   llvm::Error runAttention() {
     for (int64_t L : o.lengths)
@@ -205,7 +289,8 @@ public:
   }
 
   TaskResult finish() {
-    result.tables = {matrix, onehot, random, decay, decayCurve, attention};
+    result.tables = {matrix, onehot, random, decay, decayCurve, attention,
+                     deltaTable};
     return std::move(result);
   }
 
@@ -391,7 +476,7 @@ private:
 
   const CopyOptions &o;
   const RunOptions &ro;
-  Jit &f32, &bf16, &attn;
+  Jit &f32, &bf16, &attn, &delta;
   const int64_t V;
   Rng rng;
   TaskResult result;
@@ -412,6 +497,13 @@ private:
                "state bytes", "L", "samples", "token accuracy", "token count",
                "first failing distance", "predicted ln(1/eps)/ln(1/a)"},
               {}};
+  Table deltaTable{"copy_delta",
+                   "COPY with N = L/4 one-hot slots: the delta-rule store "
+                   "(latest write per slot) vs linear attention (sum per slot)",
+                   {"L", "state N", "samples", "linear attention",
+                    "delta rule", "delta: last N positions",
+                    "delta: earlier positions"},
+                   {}};
   Table decayCurve{"copy_decay_curve",
                    "COPY with decay: fraction copied by distance d = L-1-j (longest L)",
                    {"element type", "a", "distance", "copied fraction"}, {},
@@ -447,12 +539,17 @@ llvm::Expected<TaskResult> runCopy(const CopyOptions &o, const RunOptions &ro) {
   auto attn = compileModel(attentionProgram(), "COPY attention", ro);
   if (!attn)
     return attn.takeError();
-  CopyTask task(o, ro, **f32, **bf16, **attn);
+  auto delta = compileModel(deltaStoreProgram(), "COPY delta rule", ro);
+  if (!delta)
+    return delta.takeError();
+  CopyTask task(o, ro, **f32, **bf16, **attn, **delta);
   if (llvm::Error e = task.runGrid())
     return std::move(e);
   if (llvm::Error e = task.runDecay())
     return std::move(e);
   if (llvm::Error e = task.runAttention())
+    return std::move(e);
+  if (llvm::Error e = task.runDelta())
     return std::move(e);
   return task.finish();
 }

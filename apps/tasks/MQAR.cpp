@@ -7,6 +7,9 @@
 // (strict argmax). Tokens other than pairs and queries write nothing (k = 0)
 // and are left out of the computation; the table gives Zoology's sequence
 // length. Softmax attention with a KV cache of the pairs is the baseline.
+// Beside it, the delta-rule store (ssm.delta_rule) and linear attention
+// on the same writes with N-dimensional keys: orthogonal pairs, keys
+// written twice, and random keys up to 4N pairs.
 //
 //===----------------------------------------------------------------------===//
 
@@ -249,6 +252,245 @@ private:
 
 } // namespace
 
+namespace {
+
+/// The delta-rule store beside linear attention at key dimension N: the
+/// same writes (key row, value token) and queries on both, values unembedded
+/// against a vocabulary of their own. Linear attention adds k v^T, so a
+/// key written twice reads the sum of its values; the delta rule (beta =
+/// 1, unit keys) replaces what the key read by the new value. Both read a
+/// linear map of N-dimensional keys: beyond N pairs the keys are linearly
+/// dependent and no update rule stores every pair.
+class DeltaStoreTask {
+public:
+  DeltaStoreTask(const MQAROptions &o, const RunOptions &ro, Jit &linear,
+                 Jit &delta)
+      : o(o), ro(ro), linear(linear), delta(delta), rng(ro.seed + 5),
+        valueEmb(randomSigns(rng, o.deltaValues * kValueDim,
+                             1.0f / std::sqrt(float(kValueDim)))) {}
+
+  llvm::Error runKeyDim(int64_t N) {
+    // Orthogonal keys: the N one-hot rows, each written once.
+    std::vector<float> oneHot(N * N, 0.0f);
+    for (int64_t i = 0; i < N; ++i)
+      oneHot[i * N + i] = 1.0f;
+    if (llvm::Error e = compare(N, "one-hot", N, oneHot, episodes(N, N, 1),
+                                orthogonal))
+      return e;
+    const int64_t half = std::max<int64_t>(1, N / 2);
+    if (llvm::Error e = compare(N, "one-hot, written twice", half, oneHot,
+                                episodes(half, N, 2), overwrite))
+      return e;
+    // Random unit keys (+-1/sqrt(N)) for up to 4N pairs.
+    std::vector<float> random =
+        randomSigns(rng, 4 * N * N, 1.0f / std::sqrt(float(N)));
+    for (int64_t pairs : {half, N, 2 * N, 4 * N})
+      if (llvm::Error e = compare(N, "random", pairs, random,
+                                  episodes(pairs, 4 * N, 1),
+                                  pairs > N ? beyond : within))
+        return e;
+    return llvm::Error::success();
+  }
+
+  Table table() const { return rows; }
+
+  std::vector<Claim> claims() const {
+    bool overwrites = true, bound = true, noBetter = true;
+    std::string ow, bd, nb;
+    for (const Point &p : overwrite) {
+      overwrites &= p.delta.correct == p.delta.total &&
+                    p.linear.rate() < 0.9;
+      ow += llvm::formatv("N={0}: delta {1}, linear attention {2}; ", p.N,
+                          percent(p.delta), percent(p.linear));
+    }
+    for (const Point &p : orthogonal) {
+      bound &= p.delta.correct == p.delta.total &&
+               p.linear.correct == p.linear.total;
+      bd += llvm::formatv("N={0}, {1} orthogonal pairs: delta {2}, linear "
+                          "attention {3}; ",
+                          p.N, p.pairs, percent(p.delta), percent(p.linear));
+    }
+    for (const Point &p : beyond) {
+      bound &= p.delta.correct < p.delta.total &&
+               p.linear.correct < p.linear.total;
+      bd += llvm::formatv("N={0}, {1} random pairs: delta {2}, linear "
+                          "attention {3}; ",
+                          p.N, p.pairs, percent(p.delta), percent(p.linear));
+    }
+    for (const std::vector<Point> *ps : {&within, &beyond})
+      for (const Point &p : *ps) {
+        noBetter &= p.delta.rate() <= p.linear.rate() + 0.02;
+        nb += llvm::formatv("N={0}, {1} pairs: delta {2}, linear attention "
+                            "{3}; ",
+                            p.N, p.pairs, percent(p.delta), percent(p.linear));
+      }
+    return {{"MQAR",
+             "the delta-rule store overwrites a key written twice where "
+             "linear attention accumulates (the latest value is asked)",
+             overwrites && !overwrite.empty(), ow},
+            {"MQAR",
+             "no update rule beats the state-size bound: with N-dimensional "
+             "keys the delta rule, like linear attention, recalls N "
+             "orthogonal pairs exactly and fails beyond N pairs",
+             bound && !orthogonal.empty() && !beyond.empty(), bd},
+            {"MQAR",
+             "on distinct random keys (one pass of writes, beta = 1) the "
+             "delta rule recalls no more than linear attention: each "
+             "correction carries the crosstalk of the pairs before it",
+             noBetter && !within.empty(), nb}};
+  }
+
+private:
+  struct Episode {
+    /// (key row, value token) written in turn, then asked in turn.
+    std::vector<std::pair<int64_t, int64_t>> writes, queries;
+  };
+  struct Point {
+    int64_t N, pairs;
+    Score linear, delta;
+  };
+
+  static std::string percent(const Score &s) {
+    return llvm::formatv("{0:F1}%", 100 * s.rate()).str();
+  }
+
+  /// o.samples episodes: `pairs` distinct key rows of `rows`, each written
+  /// `times` times (a fresh value each time, other than the one before),
+  /// then every key asked once for its latest value, in shuffled orders.
+  std::vector<Episode> episodes(int64_t pairs, int64_t rows, int times) {
+    std::vector<Episode> out(o.samples);
+    std::vector<int64_t> ids(rows);
+    std::iota(ids.begin(), ids.end(), 0);
+    std::uniform_int_distribution<int64_t> val(0, o.deltaValues - 1);
+    for (Episode &e : out) {
+      std::shuffle(ids.begin(), ids.end(), rng);
+      std::vector<int64_t> keys(ids.begin(), ids.begin() + pairs);
+      std::vector<int64_t> latest(pairs, -1);
+      for (int pass = 0; pass < times; ++pass) {
+        std::vector<int64_t> order(pairs);
+        std::iota(order.begin(), order.end(), 0);
+        std::shuffle(order.begin(), order.end(), rng);
+        for (int64_t i : order) {
+          int64_t v = val(rng);
+          while (v == latest[i] && o.deltaValues > 1)
+            v = val(rng);
+          latest[i] = v;
+          e.writes.push_back({keys[i], v});
+        }
+      }
+      std::vector<int64_t> order(pairs);
+      std::iota(order.begin(), order.end(), 0);
+      std::shuffle(order.begin(), order.end(), rng);
+      for (int64_t i : order)
+        e.queries.push_back({keys[i], latest[i]});
+    }
+    return out;
+  }
+
+  llvm::Error compare(int64_t N, const std::string &keys, int64_t pairs,
+                      const std::vector<float> &table,
+                      const std::vector<Episode> &eps,
+                      std::vector<Point> &into) {
+    if (ro.progress)
+      ro.progress(llvm::formatv("mqar: delta rule vs linear attention, N={0}, "
+                                "{1} pairs, keys {2}",
+                                N, pairs, keys));
+    Point p{N, pairs, {}, {}};
+    for (bool isDelta : {false, true}) {
+      auto s = run(isDelta, N, table, eps);
+      if (!s)
+        return s.takeError();
+      (isDelta ? p.delta : p.linear) = *s;
+    }
+    rows.rows.push_back({std::to_string(N), keys, std::to_string(pairs),
+                         std::to_string(eps[0].writes.size()),
+                         std::to_string(o.samples), percent(p.linear),
+                         p.linear.str(), percent(p.delta), p.delta.str()});
+    into.push_back(p);
+    return llvm::Error::success();
+  }
+
+  /// Writes, then queries (k = 0: nothing written), on one store.
+  llvm::Expected<Score> run(bool isDelta, int64_t N,
+                            const std::vector<float> &table,
+                            const std::vector<Episode> &eps) {
+    const int64_t B = eps.size(), W = eps[0].writes.size(),
+                  Q = eps[0].queries.size(), T = W + Q;
+    // [B, T, 1, x] (delta) and [B, 1, T, x] (linear attention) are the same
+    // row-major order with one head.
+    std::vector<float> qf(B * T * N, 0.0f), kf(B * T * N, 0.0f),
+        vf(B * T * kValueDim, 0.0f), bf(B * T, 0.0f);
+    for (int64_t b = 0; b < B; ++b) {
+      for (int64_t i = 0; i < W; ++i) {
+        auto [key, val] = eps[b].writes[i];
+        std::copy_n(&table[key * N], N, &kf[(b * T + i) * N]);
+        std::copy_n(&valueEmb[val * kValueDim], kValueDim,
+                    &vf[(b * T + i) * kValueDim]);
+        bf[b * T + i] = 1.0f;
+      }
+      for (int64_t i = 0; i < Q; ++i)
+        std::copy_n(&table[eps[b].queries[i].first * N], N,
+                    &qf[(b * T + W + i) * N]);
+    }
+    auto tensor = [](std::vector<int64_t> shape, const std::vector<float> &x) {
+      OwnedTensor t(DType::F32, shape);
+      std::copy(x.begin(), x.end(), t.as<float>());
+      return t;
+    };
+    auto runStore = [&]() -> llvm::Expected<std::vector<OwnedTensor>> {
+      if (isDelta) {
+        OwnedTensor q = tensor({B, T, 1, N}, qf), k = tensor({B, T, 1, N}, kf);
+        OwnedTensor v = tensor({B, T, 1, kValueDim}, vf);
+        OwnedTensor beta = tensor({B, T, 1}, bf);
+        return delta.run("delta", {q.view(), k.view(), v.view(), beta.view()});
+      }
+      OwnedTensor q = tensor({B, 1, T, N}, qf), k = tensor({B, 1, T, N}, kf);
+      OwnedTensor v = tensor({B, 1, T, kValueDim}, vf);
+      OwnedTensor res(DType::F32, {B, 1, T, kValueDim});
+      std::fill_n(res.as<float>(), res.numel(), 0.0f);
+      OwnedTensor g(DType::F32, {B, 1, T});
+      std::fill_n(g.as<float>(), g.numel(), 0.0f);
+      return linear.run("store",
+                        {q.view(), k.view(), v.view(), res.view(), g.view()});
+    };
+    auto out = runStore();
+    if (!out)
+      return out.takeError();
+    const float *read = (*out)[0].as<float>();
+    Score s;
+    std::vector<float> logits(o.deltaValues);
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t i = 0; i < Q; ++i) {
+        const float *row = read + (b * T + W + i) * kValueDim;
+        for (int64_t c = 0; c < o.deltaValues; ++c) {
+          const float *e = &valueEmb[c * kValueDim];
+          float acc = 0;
+          for (int64_t t = 0; t < kValueDim; ++t)
+            acc += e[t] * row[t];
+          logits[c] = acc;
+        }
+        s.add(strictArgmax(logits.data(), o.deltaValues) ==
+              eps[b].queries[i].second);
+      }
+    return s;
+  }
+
+  const MQAROptions &o;
+  const RunOptions &ro;
+  Jit &linear, &delta;
+  Rng rng;
+  const std::vector<float> valueEmb;
+  std::vector<Point> orthogonal, overwrite, within, beyond;
+  Table rows{"mqar_delta",
+             "MQAR: the delta-rule store vs linear attention, keys "
+             "N-dimensional (state N x Dv, Dv = 128)",
+             {"key dim N", "keys", "pairs", "writes", "samples",
+              "linear attention", "count", "delta rule", "count"},
+             {}};
+};
+
+} // namespace
+
 llvm::Expected<TaskResult> runMQAR(const MQAROptions &o, const RunOptions &ro) {
   auto store = compileModel(keyedStoreProgram("f32"), "MQAR", ro);
   if (!store)
@@ -260,7 +502,20 @@ llvm::Expected<TaskResult> runMQAR(const MQAROptions &o, const RunOptions &ro) {
   for (auto [seq, pairs] : o.sizes)
     if (llvm::Error e = task.runSize(seq, pairs))
       return std::move(e);
-  return task.finish();
+  TaskResult result = task.finish();
+  if (o.deltaKeyDims.empty())
+    return result;
+  auto delta = compileModel(deltaStoreProgram(), "MQAR delta rule", ro);
+  if (!delta)
+    return delta.takeError();
+  DeltaStoreTask deltaTask(o, ro, **store, **delta);
+  for (int64_t N : o.deltaKeyDims)
+    if (llvm::Error e = deltaTask.runKeyDim(N))
+      return std::move(e);
+  result.tables.push_back(deltaTask.table());
+  for (Claim &c : deltaTask.claims())
+    result.claims.push_back(std::move(c));
+  return result;
 }
 
 } // namespace ssmc::tasks

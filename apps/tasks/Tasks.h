@@ -121,6 +121,12 @@ struct MQAROptions {
   std::vector<int64_t> stateSizes{4, 16, 64, 256, 1024};
   int64_t vocab = 8192; ///< keys from the first half, values the second
   int64_t samples = 50;
+  /// The delta-rule store beside linear attention, keys N-dimensional for
+  /// each N here: N orthogonal (one-hot) pairs, N/2 one-hot keys written
+  /// twice (the latest value asked), and N/2, N, 2N, 4N pairs with random
+  /// unit keys; values from a vocabulary of `deltaValues` tokens.
+  std::vector<int64_t> deltaKeyDims{16, 64};
+  int64_t deltaValues = 512;
 };
 llvm::Expected<TaskResult> runMQAR(const MQAROptions &, const RunOptions &);
 

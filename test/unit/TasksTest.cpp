@@ -3,7 +3,10 @@
 // The chain-of-thought programs must reproduce the independent solvers when
 // every read is exact; scoring must count ties as failures; the small task
 // runs must give the counts the theory fixes (one-hot COPY exact iff
-// N >= L, every DP exact with O(T) state, the local DP exact with O(m)).
+// N >= L, every DP exact with O(T) state, the local DP exact with O(m);
+// the delta-rule store overwrites a key written twice where linear
+// attention accumulates, and neither recalls more than N pairs of
+// N-dimensional keys).
 //
 //===----------------------------------------------------------------------===//
 
@@ -154,6 +157,21 @@ TEST(TaskRuns, SmallCopyGivesTheTheorysCounts) {
   // 8 bits of bf16 mantissa at a = 0.9: the limit 52.6 sits inside L = 512.
   for (const Claim &c : r->claims)
     EXPECT_TRUE(c.supported) << c.statement << ": " << c.evidence;
+  // The delta-rule store at N = L/4: the last N positions exactly, the
+  // overwritten ones only by chance.
+  const Table *delta = nullptr;
+  for (const Table &t : r->tables)
+    if (t.id == "copy_delta")
+      delta = &t;
+  ASSERT_TRUE(delta);
+  ASSERT_EQ(delta->rows.size(), 2u);
+  for (const auto &row : delta->rows) {
+    int64_t L = std::stoll(row[0]), N = std::stoll(row[1]);
+    EXPECT_EQ(N, L / 4);
+    std::string lastAll = std::to_string(4 * N) + "/" + std::to_string(4 * N);
+    EXPECT_EQ(row[5], lastAll) << "L=" << L;
+    EXPECT_LT(std::stod(row[6]), 100.0 * 3 / 26) << "L=" << L;
+  }
 }
 
 TEST(TaskRuns, SmallDPIsExactWithFullStateAndLocalWithSmallState) {
@@ -175,6 +193,52 @@ TEST(TaskRuns, SmallDPIsExactWithFullStateAndLocalWithSmallState) {
     if (full || local)
       EXPECT_EQ(row[9], "100.0%") << row[0] << " " << row[2];
   }
+}
+
+TEST(TaskRuns, SmallDeltaStoreOverwritesAndMeetsTheStateBound) {
+  MQAROptions o;
+  o.sizes = {{16, 2}};
+  o.stateSizes = {8};
+  o.samples = 4;
+  o.vocab = 64;
+  o.deltaKeyDims = {8, 16};
+  o.deltaValues = 64;
+  RunOptions ro;
+  auto r = runMQAR(o, ro);
+  ASSERT_TRUE(static_cast<bool>(r)) << llvm::toString(r.takeError());
+  const Table *t = nullptr;
+  for (const Table &x : r->tables)
+    if (x.id == "mqar_delta")
+      t = &x;
+  ASSERT_TRUE(t);
+  // Per N: one-hot, one-hot written twice, random at N/2, N, 2N, 4N.
+  ASSERT_EQ(t->rows.size(), 12u);
+  for (const auto &row : t->rows) {
+    int64_t N = std::stoll(row[0]), pairs = std::stoll(row[2]);
+    std::string all = std::to_string(4 * pairs) + "/" + std::to_string(4 * pairs);
+    if (row[1] == "one-hot") {
+      // Orthogonal keys, N pairs: both stores are exact.
+      EXPECT_EQ(row[6], all) << "linear, N=" << N;
+      EXPECT_EQ(row[8], all) << "delta, N=" << N;
+    } else if (row[1] == "one-hot, written twice") {
+      // The delta rule replaces the value; linear attention reads the sum
+      // of both, which scores the old and the new value alike.
+      EXPECT_EQ(row[3], std::to_string(2 * pairs));
+      EXPECT_EQ(row[8], all) << "delta, N=" << N;
+      EXPECT_NE(row[6], all) << "linear, N=" << N;
+    } else if (pairs > N) {
+      // Beyond N pairs of N-dimensional keys neither store recalls all.
+      EXPECT_NE(row[6], all) << "linear, N=" << N << " pairs=" << pairs;
+      EXPECT_NE(row[8], all) << "delta, N=" << N << " pairs=" << pairs;
+    }
+  }
+  int deltaClaims = 0;
+  for (const Claim &c : r->claims)
+    if (c.statement.find("delta") != std::string::npos) {
+      ++deltaClaims;
+      EXPECT_TRUE(c.supported) << c.statement << ": " << c.evidence;
+    }
+  EXPECT_EQ(deltaClaims, 3);
 }
 
 TEST(TaskRuns, ReportFilesAreWritten) {

@@ -16,6 +16,9 @@ void populateDPToGPUPatterns(mlir::RewritePatternSet &patterns);
 /// columns split over threads.
 void populateSSDToGPUPatterns(mlir::RewritePatternSet &patterns);
 void populateLinearAttentionToGPUPatterns(mlir::RewritePatternSet &patterns);
+/// ssm.delta_rule: a recurrent kernel, a block per (sequence, head, tile of
+/// value columns) with the tile's state in shared memory.
+void populateDeltaRuleToGPUPatterns(mlir::RewritePatternSet &patterns);
 /// ssm.attention: flash-style key tiles with an online softmax per query
 /// thread.
 void populateAttentionToGPUPatterns(mlir::RewritePatternSet &patterns);

@@ -30,6 +30,7 @@ struct ConvertSSMToGPUPass
     ssmc::populateDPToGPUPatterns(patterns);
     ssmc::populateSSDToGPUPatterns(patterns);
     ssmc::populateLinearAttentionToGPUPatterns(patterns);
+    ssmc::populateDeltaRuleToGPUPatterns(patterns);
     ssmc::populateAttentionToGPUPatterns(patterns);
     ssmc::populateCausalConv1dToGPUPatterns(patterns);
     GreedyRewriteConfig config;

@@ -1,20 +1,31 @@
-// ssm.delta_rule has no GPU kernel: convert-ssm-to-gpu leaves it (and its
-// decode step, once ssm-decompose-steps made it the sequence op) for the
-// CPU lowering, which the GPU pipelines run next on the host.
+// convert-ssm-to-gpu writes ssm.delta_rule as its recurrent kernel (and
+// its decode step, once ssm-decompose-steps made it the sequence op with
+// T = 1): a block of 128 threads per (sequence, head, tile of value
+// columns), the tile's state and the step's vectors in shared memory. f64
+// programs and a dynamic K stay on the CPU lowering.
 // RUN: ssmc-opt %s --ssm-decompose-steps --convert-ssm-to-gpu | FileCheck %s
 // RUN: ssmc-opt %s --ssm-gpu-emulator-pipeline | FileCheck %s --check-prefix=EMU
 // RUN: ssmc-opt %s --ssm-nvptx-pipeline 2>&1 | FileCheck %s --check-prefix=NVPTX
 
-// The NVPTX pipeline compiles the program with no kernel to launch.
-// NVPTX-NOT: gpu.launch_func
 // NVPTX-NOT: ssm.delta_rule
 // NVPTX: llvm.func @gated
-// NVPTX-NOT: gpu.launch_func
+// NVPTX: gpu.launch_func
 // NVPTX: llvm.func @step
+// NVPTX: gpu.launch_func
 
+// K = 5, V = 20: tiles of 16 columns (the next power of two of V, at most
+// 16), 8 parts per column; the state tile [5 x 16] and q, k staged.
 // CHECK-LABEL: func.func @gated
-// CHECK-NOT: gpu.launch
-// CHECK: ssm.delta_rule %{{.*}}, %{{.*}}, %{{.*}} beta(%{{.*}}) gate(%{{.*}})
+// CHECK-NOT: ssm.delta_rule
+// CHECK: gpu.launch
+// CHECK-DAG: memref.alloca() : memref<80xf32, #gpu.address_space<workgroup>>
+// CHECK-DAG: memref.alloca() : memref<5xf32, #gpu.address_space<workgroup>>
+// CHECK-DAG: memref.alloca() : memref<128xf32, #gpu.address_space<workgroup>>
+// CHECK: math.exp
+// CHECK: ssm_gpu.barrier
+// CHECK: ssm_gpu.barrier
+// CHECK: ssm_gpu.barrier
+// CHECK: gpu.terminator
 // EMU-LABEL: llvm.func @gated
 // EMU-NOT: ssm.delta_rule
 func.func @gated(%q: tensor<1x8x1x5xf32>, %v: tensor<1x8x2x20xf32>, %beta: tensor<1x8x2xf32>) -> tensor<1x8x2x20xf32> {
@@ -22,11 +33,21 @@ func.func @gated(%q: tensor<1x8x1x5xf32>, %v: tensor<1x8x2x20xf32>, %beta: tenso
   return %o : tensor<1x8x2x20xf32>
 }
 
+// V = 3: tiles of 4 columns, 32 parts per column.
 // CHECK-LABEL: func.func @step
-// CHECK-NOT: gpu.launch
-// CHECK: ssm.delta_rule
+// CHECK-NOT: ssm.delta_rule
+// CHECK: gpu.launch
+// CHECK: memref.alloca() : memref<32xf32, #gpu.address_space<workgroup>>
 // EMU-LABEL: llvm.func @step
 func.func @step(%q: tensor<2x1x8xf32>, %v: tensor<2x2x3xf32>, %s: tensor<2x2x8x3xf32>, %beta: tensor<2x2xf32>) -> (tensor<2x2x3xf32>, tensor<2x2x8x3xf32>) {
   %o, %s1 = ssm.delta_rule_step %q, %q, %v, %s beta(%beta) : (tensor<2x1x8xf32>, tensor<2x1x8xf32>, tensor<2x2x3xf32>, tensor<2x2x8x3xf32>, tensor<2x2xf32>) -> (tensor<2x2x3xf32>, tensor<2x2x8x3xf32>)
   return %o, %s1 : tensor<2x2x3xf32>, tensor<2x2x8x3xf32>
+}
+
+// CHECK-LABEL: func.func @f64_stays
+// CHECK-NOT: gpu.launch
+// CHECK: ssm.delta_rule
+func.func @f64_stays(%q: tensor<1x4x1x5xf64>, %v: tensor<1x4x1x6xf64>, %beta: tensor<1x4x1xf64>) -> tensor<1x4x1x6xf64> {
+  %o = ssm.delta_rule %q, %q, %v beta(%beta) : (tensor<1x4x1x5xf64>, tensor<1x4x1x5xf64>, tensor<1x4x1x6xf64>, tensor<1x4x1xf64>) -> tensor<1x4x1x6xf64>
+  return %o : tensor<1x4x1x6xf64>
 }
