@@ -445,7 +445,8 @@ Expected<ModelConfig> inferConfig(const WeightMap &w,
   if (!emb)
     return err("checkpoint has no embedding: expected a tensor named "
                "'backbone.embedding.weight' or 'backbone.embeddings.weight' "
-               "(Mamba), or 'model.embed_tokens.weight' (Transformer)");
+               "(Mamba), 'model.embed_tokens.weight' (Transformer) or "
+               "'model.embeddings.weight' (Gated DeltaNet)");
   if (emb->shape().size() != 2)
     return err("tensor '" + embName + "' has shape " +
                formatShape(emb->shape()) + "; expected [vocab, d_model]");

@@ -83,9 +83,10 @@ ModelConfig mamba2_130m();
 /// layers, 12 heads of 64, SwiGLU 2048, vocab 50280, 2048-token cache), the
 /// comparison model for generation cost.
 ModelConfig transformer130m();
-/// A configuration by name: mamba-130m, mamba2-130m, transformer-130m, and
-/// the 2-layer tiny (Mamba-1), tiny2 (Mamba-2) and tiny-transformer models
-/// (d_model 64, vocab 256) of the tests and examples/lm.
+/// A configuration by name: mamba-130m, mamba2-130m, transformer-130m,
+/// gdn-130m (Gated DeltaNet), and the 2-layer tiny (Mamba-1), tiny2
+/// (Mamba-2), tiny-transformer and tiny-gdn models (d_model 64, vocab 256)
+/// of the tests and examples/lm.
 std::optional<ModelConfig> configByName(llvm::StringRef name);
 
 /// What a checkpoint's shapes cannot show, from a HuggingFace config.json
