@@ -32,9 +32,10 @@ std::string layerPrefix(int64_t i) {
 int64_t keyDim(const ModelConfig &c) { return c.attnHeads * c.headDim; }
 int64_t valueDim(const ModelConfig &c) { return c.vHeads * c.headVDim; }
 
-/// Rows of the checkpoint tensors `parts` (each [rows, ...]) stacked into
-/// one f32 tensor of shape {sum rows, cols}; a missing part is zeros of
-/// `zeroRows` rows.
+/// The checkpoint tensors `parts` (name, rows; each [rows, cols] or
+/// [rows, 1, cols], or [rows] when cols = 0) stacked row-wise into one f32
+/// tensor [sum rows, cols] (or [sum rows]); a part the checkpoint lacks
+/// (an absent conv bias) is zeros.
 OwnedTensor concatRows(const WeightMap &w,
                        llvm::ArrayRef<std::pair<std::string, int64_t>> parts,
                        int64_t cols) {
@@ -146,7 +147,9 @@ std::vector<TensorSpec> gatedDeltaNetTensors(const ModelConfig &c) {
 
 Expected<ModelConfig> inferGatedDeltaNet(const WeightMap &w,
                                          const ConfigHints &hints) {
-  ModelConfig c = *gatedDeltaNetConfigByName("tiny-gdn");
+  ModelConfig c;
+  c.arch = Arch::GatedDeltaNet;
+  c.normEps = 1e-6; // fla's default norm_eps
   const OwnedTensor &emb = w.at(kGatedDeltaNetEmbedding);
   if (emb.shape().size() != 2)
     return err(llvm::formatv("tensor '{0}' has shape {1}; expected [vocab, "
@@ -155,7 +158,6 @@ Expected<ModelConfig> inferGatedDeltaNet(const WeightMap &w,
                    .str());
   c.vocab = emb.shape()[0];
   c.dModel = emb.shape()[1];
-  c.nLayer = 0;
   while (w.count(layerPrefix(c.nLayer) + "attn_norm.weight") ||
          w.count(layerPrefix(c.nLayer) + "attn.q_proj.weight"))
     ++c.nLayer;
