@@ -1,6 +1,7 @@
 //===- Config.cpp - checkpoint layouts, configuration inference, init -----===//
 
 #include "apps/lm/LanguageModel.h"
+#include "apps/lm/GatedDeltaNet.h"
 #include "ssmc/TensorIO.h"
 
 #include "llvm/ADT/StringExtras.h"
@@ -80,11 +81,15 @@ StringRef archName(Arch a) {
     return "mamba2";
   case Arch::Transformer:
     return "transformer";
+  case Arch::GatedDeltaNet:
+    return "gated_deltanet";
   }
   return "?";
 }
 
 std::string ModelConfig::describe() const {
+  if (arch == Arch::GatedDeltaNet)
+    return describeGatedDeltaNet(*this);
   if (arch == Arch::Transformer) {
     std::string s =
         llvm::formatv("transformer: d_model {0}, n_layer {1}, vocab {2}, "
@@ -154,6 +159,8 @@ ModelConfig transformer130m() {
 }
 
 std::optional<ModelConfig> configByName(llvm::StringRef name) {
+  if (auto gdn = gatedDeltaNetConfigByName(name))
+    return gdn;
   if (name == "mamba-130m")
     return mamba130m();
   if (name == "mamba2-130m")
@@ -324,7 +331,9 @@ Error writeConfigJson(StringRef path, const ModelConfig &c) {
   o["vocab_size"] = c.vocab;
   o["hidden_size"] = c.dModel;
   o["num_hidden_layers"] = c.nLayer;
-  if (c.arch == Arch::Transformer) {
+  if (c.arch == Arch::GatedDeltaNet) {
+    gatedDeltaNetConfigJson(o, c);
+  } else if (c.arch == Arch::Transformer) {
     o["num_attention_heads"] = c.attnHeads;
     o["num_key_value_heads"] = c.kvHeads;
     o["head_dim"] = c.headDim;
@@ -377,12 +386,15 @@ Expected<ConfigHints> readConfigHints(StringRef path) {
     h.ropeTheta = *v;
   if (auto v = o->getInteger("max_position_embeddings"))
     h.context = *v;
+  readGatedDeltaNetHints(*o, h);
   return h;
 }
 
 std::vector<TensorSpec> checkpointTensors(const ModelConfig &c) {
   if (c.arch == Arch::Transformer)
     return transformerTensors(c);
+  if (c.arch == Arch::GatedDeltaNet)
+    return gatedDeltaNetTensors(c);
   std::vector<TensorSpec> t;
   t.push_back({kEmbeddingNames[0], {c.vocab, c.dModel}});
   for (int64_t i = 0; i < c.nLayer; ++i) {
@@ -422,6 +434,8 @@ Expected<ModelConfig> inferConfig(const WeightMap &w,
                                   const ConfigHints &hints) {
   if (w.count("model.embed_tokens.weight"))
     return inferTransformer(w, hints);
+  if (w.count(kGatedDeltaNetEmbedding))
+    return inferGatedDeltaNet(w, hints);
   ModelConfig c;
   if (hints.normEps > 0)
     c.normEps = hints.normEps;
@@ -431,7 +445,8 @@ Expected<ModelConfig> inferConfig(const WeightMap &w,
   if (!emb)
     return err("checkpoint has no embedding: expected a tensor named "
                "'backbone.embedding.weight' or 'backbone.embeddings.weight' "
-               "(Mamba), or 'model.embed_tokens.weight' (Transformer)");
+               "(Mamba), 'model.embed_tokens.weight' (Transformer) or "
+               "'model.embeddings.weight' (Gated DeltaNet)");
   if (emb->shape().size() != 2)
     return err("tensor '" + embName + "' has shape " +
                formatShape(emb->shape()) + "; expected [vocab, d_model]");
@@ -554,7 +569,8 @@ WeightMap randomWeights(const ModelConfig &c, uint64_t seed) {
     if (name.ends_with("embedding.weight") || name == "lm_head.weight") {
       for (int64_t i = 0; i < n; ++i)
         p[i] = float(0.02 * rng.normal());
-    } else if (name.ends_with("embed_tokens.weight")) {
+    } else if (name.ends_with("embed_tokens.weight") ||
+               name == kGatedDeltaNetEmbedding) {
       for (int64_t i = 0; i < n; ++i)
         p[i] = float(0.02 * rng.normal());
     } else if (name.ends_with("norm.weight") || name.ends_with("norm_f.weight") ||

@@ -1,6 +1,7 @@
 //===- LanguageModel.cpp - compile, load and drive a language model -------===//
 
 #include "apps/lm/LanguageModel.h"
+#include "apps/lm/GatedDeltaNet.h"
 #include "ssmc/TensorIO.h"
 
 #include "llvm/Support/FormatVariadic.h"
@@ -43,6 +44,8 @@ void copyAsF32(const OwnedTensor &src, float *dst) {
 /// weight `name`.
 std::string checkpointName(const ModelConfig &c, const std::string &name,
                            int64_t i, const WeightMap &w) {
+  if (c.arch == Arch::GatedDeltaNet)
+    return gatedDeltaNetCheckpointName(c, name, i);
   bool tf = c.arch == Arch::Transformer;
   if (name == "embedding" || (name == "lm_head" && c.tiedEmbeddings)) {
     if (tf)
@@ -230,6 +233,8 @@ Expected<std::unique_ptr<Model>> Model::fromWeights(WeightMap weights,
   impl->config = *config;
 
   auto t0 = std::chrono::steady_clock::now();
+  if (config->arch == Arch::GatedDeltaNet)
+    fuseGatedDeltaNetWeights(*config, weights);
   for (auto &[name, shape] : programWeights(*config)) {
     OwnedTensor stacked(DType::F32, shape);
     bool perLayer = shape.size() > 1 && name != "embedding" &&

@@ -37,6 +37,7 @@ enum class Arch {
   Mamba1,      ///< selective_scan mixer (mamba_ssm `Mamba`)
   Mamba2,      ///< ssd mixer with gated RMSNorm (mamba_ssm `Mamba2`)
   Transformer, ///< Llama-style: RoPE attention with a KV cache, SwiGLU MLP
+  GatedDeltaNet, ///< fla's GatedDeltaNet: gated delta rule, SwiGLU MLP
 };
 llvm::StringRef archName(Arch a);
 
@@ -62,6 +63,11 @@ struct ModelConfig {
   double normEps = 1e-5;
   /// The lm_head is the embedding (true for every released Mamba).
   bool tiedEmbeddings = true;
+  /// Gated DeltaNet: value heads and their size (Hv, Vd; attnHeads and
+  /// headDim are the query/key heads and K), short convolutions with a
+  /// bias, beta doubled (fla's allow_neg_eigval).
+  int64_t vHeads = 0, headVDim = 0;
+  bool convBias = false, allowNegEigval = false;
 
   /// Mamba-2 heads (d_inner / headdim).
   int64_t nHeads() const { return headDim ? dInner / headDim : 0; }
@@ -77,9 +83,10 @@ ModelConfig mamba2_130m();
 /// layers, 12 heads of 64, SwiGLU 2048, vocab 50280, 2048-token cache), the
 /// comparison model for generation cost.
 ModelConfig transformer130m();
-/// A configuration by name: mamba-130m, mamba2-130m, transformer-130m, and
-/// the 2-layer tiny (Mamba-1), tiny2 (Mamba-2) and tiny-transformer models
-/// (d_model 64, vocab 256) of the tests and examples/lm.
+/// A configuration by name: mamba-130m, mamba2-130m, transformer-130m,
+/// gdn-130m (Gated DeltaNet), and the 2-layer tiny (Mamba-1), tiny2
+/// (Mamba-2), tiny-transformer and tiny-gdn models (d_model 64, vocab 256)
+/// of the tests and examples/lm.
 std::optional<ModelConfig> configByName(llvm::StringRef name);
 
 /// What a checkpoint's shapes cannot show, from a HuggingFace config.json
@@ -92,6 +99,8 @@ struct ConfigHints {
   int64_t headDim = 0;   ///< `head_dim` (default hidden / heads)
   double ropeTheta = 0;  ///< `rope_theta` (10000)
   int64_t context = 0;   ///< `max_position_embeddings` (2048)
+  int64_t numHeads = 0;  ///< Gated DeltaNet `num_heads` (query/key heads)
+  bool allowNegEigval = false; ///< Gated DeltaNet `allow_neg_eigval`
 };
 /// Reads the hints from a config.json; a missing file gives no hints.
 llvm::Expected<ConfigHints> readConfigHints(llvm::StringRef path);

@@ -725,6 +725,12 @@ void transformerLayer(Emitter &e, const ModelConfig &c, const std::string &i,
 }
 
 //===----------------------------------------------------------------------===//
+// Gated DeltaNet (fla layout)
+//===----------------------------------------------------------------------===//
+
+#include "apps/lm/GatedDeltaNetProgram.inc"
+
+//===----------------------------------------------------------------------===//
 // Module assembly
 //===----------------------------------------------------------------------===//
 
@@ -934,6 +940,9 @@ ArchProgram archProgram(const ModelConfig &c) {
     return {mamba1Weights(c), mamba1States(c), mamba1Layer};
   case Arch::Mamba2:
     return {mamba2Weights(c), mamba2States(c), mamba2Layer};
+  case Arch::GatedDeltaNet:
+    return {gatedDeltaNetWeights(c), gatedDeltaNetStates(c),
+            gatedDeltaNetLayer};
   case Arch::Transformer:
     break;
   }

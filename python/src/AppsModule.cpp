@@ -68,6 +68,8 @@ py::dict configDict(const ModelConfig &c) {
   d["ngroups"] = c.nGroups;
   d["attn_heads"] = c.attnHeads;
   d["kv_heads"] = c.kvHeads;
+  d["v_heads"] = c.vHeads;
+  d["head_v_dim"] = c.headVDim;
   d["ffn_dim"] = c.ffnDim;
   d["rope_theta"] = c.ropeTheta;
   d["context"] = c.context;

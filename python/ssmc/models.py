@@ -36,7 +36,8 @@ _apps = _load_apps()
 __all__ = ["Model", "load", "random_model", "write_random_checkpoint", "CONFIGS"]
 
 #: The configurations `random_model` knows (docs/models.md).
-CONFIGS = ("mamba-130m", "mamba2-130m", "transformer-130m", "tiny", "tiny2", "tiny-transformer")
+CONFIGS = ("mamba-130m", "mamba2-130m", "transformer-130m", "gdn-130m", "tiny", "tiny2",
+           "tiny-transformer", "tiny-gdn")
 
 
 def _token_list(ids):

@@ -11,7 +11,8 @@ import ssmc.models as models
 PROMPT = [5, 17, 200, 3, 42]
 
 
-@pytest.fixture(scope="module", params=["tiny", "tiny2", "tiny-transformer"])
+@pytest.fixture(scope="module",
+                params=["tiny", "tiny2", "tiny-transformer", "tiny-gdn"])
 def model(request):
     return models.random_model(request.param, seed=4)
 

@@ -41,7 +41,8 @@ state (the Transformer: against its KV cache). The configuration is read
 off the checkpoint's tensor shapes (mamba_ssm / HuggingFace names:
 backbone.embedding(s).weight, backbone.layers.N.mixer.in_proj.weight, ...;
 Llama names model.embed_tokens.weight, model.layers.N.self_attn.q_proj.weight,
-... for the Transformer) and from MODEL.config.json or config.json beside
+... for the Transformer; fla's model.embeddings.weight,
+model.layers.N.attn.b_proj.weight, ... for Gated DeltaNet) and from MODEL.config.json or config.json beside
 the checkpoint (Mamba-2 n_groups, attention heads, rope_theta, context).
 Prints the new tokens on stdout as they are generated (as text when a
 tokenizer is given or found beside the checkpoint, else as ids), and the
@@ -80,7 +81,7 @@ options:
   --config NAME        mamba-130m, mamba2-130m, transformer-130m, or
                        tiny, tiny2, tiny-transformer (2-layer Mamba-1 /
                        Mamba-2 / Transformer models with d_model 64,
-                       vocab 256)
+                       vocab 256); gdn-130m, tiny-gdn (Gated DeltaNet)
   --emit-mlir          print the ssm program of the model and exit
   -h, --help           this text
 )";
@@ -179,7 +180,7 @@ std::optional<int> applyValue(llvm::StringRef a, llvm::StringRef v,
     if (!configByName(v))
       return usageError("unknown --config '" + v +
                         "' (mamba-130m, mamba2-130m, transformer-130m, tiny, "
-                        "tiny2, tiny-transformer)");
+                        "tiny2, tiny-transformer, gdn-130m, tiny-gdn)");
   } else {
     return usageError("unknown option " + a);
   }
