@@ -19,6 +19,7 @@
 #include "runtime/abi/HeapAccount.h"
 #include "runtime/abi/MemRef.h"
 #include "runtime/abi/ShapeError.h"
+#include "runtime/mpi/MpiRuntime.h"
 #include "runtime/cuda/MgpuRuntime.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -468,6 +469,8 @@ llvm::orc::SymbolMap runtimeSymbolMap(llvm::orc::MangleAndInterner interner) {
   };
   map[interner("ssmcShapeError")] = def(&ssmcShapeError);
   map[interner("_mlir_ciface_ssmcShapeError")] = def(&ssmcShapeError);
+  map[interner("_mlir_ciface_ssmcMpiCombineAffine")] =
+      def(&_mlir_ciface_ssmcMpiCombineAffine);
   for (auto [name, fn] : cuda::runtimeSymbols())
     map[interner(name)] = def(fn);
   map[interner("malloc")] = def(&ssmcTrackedMalloc);
@@ -521,6 +524,8 @@ public:
         return e;
     if (Error e = parse())
       return e;
+    if (Error e = shardSequence())
+      return e;
     if (Error e = describeEntries())
       return e;
     dump(Stage::MLIR);
@@ -549,6 +554,22 @@ private:
     return Error::success();
   }
 
+  /// With JitOptions::shardSequence, each rank's program: its slice of the
+  /// sequence, the incoming state from the ranks before it.
+  Error shardSequence() {
+    if (!options.shardSequence)
+      return Error::success();
+    if (options.target != Target::CPU)
+      return makeError("sequence parallelism (shardSequence) needs the CPU "
+                       "target");
+    PassManager pm(&program.context);
+    pm.addPass(createSSMShardSequence());
+    if (failed(pm.run(*program.module)))
+      return diagnostics.fail(bufferName +
+                              ": cannot distribute the sequence over ranks");
+    return Error::success();
+  }
+
   /// The declared type of every public function's arguments and results.
   Error describeEntries() {
     for (auto fn : program.module->getOps<func::FuncOp>()) {
@@ -571,6 +592,8 @@ private:
                                 info.name + "'");
       if (!a)
         return a.takeError();
+      if (auto d = fn.getArgAttrOfType<IntegerAttr>(i, "ssm.seq_dim"))
+        a->seqDim = static_cast<int>(d.getInt());
       info.inputs.push_back(*a);
       auto name = fn.getArgAttrOfType<StringAttr>(i, "ssm.name");
       info.argNames.push_back(name ? name.str() : "arg" + std::to_string(i));
@@ -584,6 +607,9 @@ private:
         return makeError("result #" + llvm::Twine(i) + " of '" + info.name +
                          "' is a scalar; entry functions return tensors "
                          "(wrap it in a tensor<1x...>)");
+      if (auto d = fn.getResultAttrOfType<IntegerAttr>(i, "ssm.seq_dim"))
+        a->seqDim = static_cast<int>(d.getInt());
+      a->seqLast = static_cast<bool>(fn.getResultAttr(i, "ssm.seq_last"));
       info.results.push_back(*a);
     }
     return info;

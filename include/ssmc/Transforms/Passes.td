@@ -33,6 +33,47 @@ def SSMDecomposeSteps : Pass<"ssm-decompose-steps", "::mlir::ModuleOp"> {
   ];
 }
 
+def SSMShardSequence : Pass<"ssm-shard-sequence", "::mlir::ModuleOp"> {
+  let summary = "Run the sequence ops of the public functions on one slice of L per rank";
+  let description = [{
+    Sequence parallelism (docs/distributed.md): every public function runs
+    on each rank with that rank's contiguous slice of the sequence. The
+    sequence dimension of every argument that feeds a sequence operand, and
+    of every sequence result, becomes dynamic and is marked with the
+    argument or result attribute `ssm.seq_dim = <dim>`; a final state is
+    marked `ssm.seq_last` (the caller takes it from the last rank).
+    Other arguments are replicated on every rank.
+
+    Each `ssm.selective_scan`, `ssm.ssd` and `ssm.linear_attention` (any
+    gate form, normalised or not) becomes: the op over the slice from a zero
+    state with its final state Sloc; the slice's decay product P computed
+    from the gates (exp(A sum dt), exp(sum gate)); the incoming state from
+    `ssmcMpiCombineAffine(P, Sloc, h0, Sin)` (the composition of the maps
+    S -> P S + Sloc of the ranks before this one, applied to h0); and the op
+    again from Sin. On one rank (no MPI) Sin is h0 and the program computes
+    what it computed before.
+
+    A program the pass cannot distribute -- a sequence argument also used
+    by another op, a result that mixes slices, `cu_seqlens`, `reverse`, an
+    op without a distributed form -- is an error naming it.
+
+    ```mlir
+    %y = ssm.selective_scan %u, %dt, %A, %B, %C : ...
+    // becomes
+    %y0, %Sloc = ssm.selective_scan %u, %dt, %A, %B, %C : ... -> (..., tensor<1x4x8xf32>)
+    %P = linalg.generic ... exp(A[d,n] * sum_t dt[b,d,t])
+    call @ssmcMpiCombineAffine(%P, %Sloc, %h0, %Sin)   // on buffers
+    %y = ssm.selective_scan %u, %dt, %A, %B, %C h0(%Sin) : ...
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::tensor::TensorDialect", "::mlir::linalg::LinalgDialect",
+    "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
+    "::mlir::func::FuncDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::bufferization::BufferizationDialect",
+  ];
+}
+
 def SSMProtectInputs : Pass<"ssm-protect-inputs", "::mlir::ModuleOp"> {
   let summary = "Keep bufferization from writing into the caller's input tensors";
   let description = [{
