@@ -45,7 +45,8 @@ void setCombine(Combine c);
 Combine combine();
 
 /// [begin, end) of rank `r`'s slice of `n` steps: contiguous, in rank
-/// order, the first n % R ranks one step longer.
+/// order. Rank 0 scans its slice once and every other rank twice, so rank
+/// 0 takes two of R + 1 near-equal parts and the others one each.
 std::pair<int64_t, int64_t> sliceOf(int64_t n, int r, int ranks);
 
 /// Rank `r`'s slice of `t` along dimension `dim` (a contiguous copy).

@@ -471,6 +471,9 @@ llvm::orc::SymbolMap runtimeSymbolMap(llvm::orc::MangleAndInterner interner) {
   map[interner("_mlir_ciface_ssmcShapeError")] = def(&ssmcShapeError);
   map[interner("_mlir_ciface_ssmcMpiCombineAffine")] =
       def(&_mlir_ciface_ssmcMpiCombineAffine);
+  map[interner("ssmcMpiRank")] = def(&ssmcMpiRank);
+  map[interner("_mlir_ciface_ssmcMpiRank")] = def(&ssmcMpiRank);
+  map[interner("_mlir_ciface_ssmcMpiStepSums")] = def(&_mlir_ciface_ssmcMpiStepSums);
   for (auto [name, fn] : cuda::runtimeSymbols())
     map[interner(name)] = def(fn);
   map[interner("malloc")] = def(&ssmcTrackedMalloc);
@@ -529,6 +532,7 @@ public:
     if (Error e = describeEntries())
       return e;
     dump(Stage::MLIR);
+    dropShardMarks();
     if (Error e = lowerToLoops())
       return e;
     noteLoweringDecisions();
@@ -568,6 +572,21 @@ private:
       return diagnostics.fail(bufferName +
                               ": cannot distribute the sequence over ranks");
     return Error::success();
+  }
+
+  /// The split marks have been read into FunctionInfo; they mean nothing to
+  /// the lowering (LLVM would warn about unknown parameter attributes).
+  void dropShardMarks() {
+    if (!options.shardSequence)
+      return;
+    for (auto fn : program.module->getOps<func::FuncOp>()) {
+      for (unsigned i = 0; i < fn.getNumArguments(); ++i)
+        fn.removeArgAttr(i, StringAttr::get(fn.getContext(), "ssm.seq_dim"));
+      for (unsigned i = 0; i < fn.getNumResults(); ++i) {
+        fn.removeResultAttr(i, StringAttr::get(fn.getContext(), "ssm.seq_dim"));
+        fn.removeResultAttr(i, StringAttr::get(fn.getContext(), "ssm.seq_last"));
+      }
+    }
   }
 
   /// The declared type of every public function's arguments and results.

@@ -21,6 +21,7 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -37,6 +38,8 @@ namespace {
 constexpr llvm::StringLiteral kSeqDim = "ssm.seq_dim";
 constexpr llvm::StringLiteral kSeqLast = "ssm.seq_last";
 constexpr llvm::StringLiteral kCombineFn = "ssmcMpiCombineAffine";
+constexpr llvm::StringLiteral kRankFn = "ssmcMpiRank";
+constexpr llvm::StringLiteral kStepSumsFn = "ssmcMpiStepSums";
 
 /// Where an op keeps its sequence: the operands that carry L (with the
 /// dimension), the dimension of L in its output, and its final states.
@@ -271,8 +274,10 @@ public:
         b, loc, MemRefType::get({ShapedType::kDynamic}, f32), flat);
   }
 
-  /// The incoming state of this rank: ssmcMpiCombineAffine(P, Sloc, h0).
-  Value combine(ModuleOp module, Value decay, Value sloc, Value h0) {
+  /// The incoming state of this rank: ssmcMpiCombineAffine(P, S, Sin),
+  /// where rank 0 gives its final state as S (its P is not used) and the
+  /// others their zero-state final state and decay.
+  Value combine(ModuleOp module, Value decay, Value sloc) {
     declareCombine(module);
     auto st = cast<RankedTensorType>(sloc.getType());
     llvm::SmallVector<Value> sizes;
@@ -281,7 +286,7 @@ public:
     Value sin = ssmc::detail::allocLike(b, loc, st, sizes);
     func::CallOp::create(b, loc, kCombineFn, TypeRange{},
                          ValueRange{flatBuffer(decay), flatBuffer(sloc),
-                                    flatBuffer(h0), flatten(sin)});
+                                    flatten(sin)});
     return ssmc::detail::toTensor(b, loc, st, sin);
   }
 
@@ -291,15 +296,96 @@ public:
     OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
     auto flat = MemRefType::get({ShapedType::kDynamic}, f32);
     auto fn = func::FuncOp::create(mb, loc, kCombineFn,
-                                   mb.getFunctionType({flat, flat, flat, flat}, {}));
+                                   mb.getFunctionType({flat, flat, flat}, {}));
     fn.setPrivate();
     fn->setAttr("llvm.emit_c_interface", mb.getUnitAttr());
+    if (module.lookupSymbol(kRankFn))
+      return;
+    auto rankFn = func::FuncOp::create(mb, loc, kRankFn,
+                                       mb.getFunctionType({}, {mb.getI64Type()}));
+    rankFn.setPrivate();
+  }
+
+  /// sum_t f(x + bias) over the steps (dimension `timeDim` of the 3-D f32
+  /// tensor x) into an f32 tensor of `shape`: ssmcMpiStepSums, whose
+  /// softplus is vectorised (an exp and a log1p per step would cost as much
+  /// as the scan).
+  Value stepSums(ModuleOp module, Value x, Value bias, int64_t timeDim,
+                 bool softplus, std::optional<llvm::ArrayRef<double>> limit,
+                 llvm::ArrayRef<int64_t> shape, llvm::ArrayRef<Value> dyn) {
+    if (!module.lookupSymbol(kStepSumsFn)) {
+      OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
+      auto fn = func::FuncOp::create(
+          mb, loc, kStepSumsFn,
+          mb.getFunctionType({dynMemRef(3), dynMemRef(1), dynMemRef(2),
+                              mb.getI64Type(), mb.getI64Type(), f32, f32},
+                             {}));
+      fn.setPrivate();
+      fn->setAttr("llvm.emit_c_interface", mb.getUnitAttr());
+    }
+    auto outT = RankedTensorType::get(shape, f32);
+    llvm::SmallVector<Value> sizes;
+    for (auto [i, d] : llvm::enumerate(shape))
+      sizes.push_back(ShapedType::isDynamic(d) ? dyn[llvm::count_if(
+                                                     shape.take_front(i),
+                                                     ShapedType::isDynamic)]
+                                               : Value());
+    Value out = ssmc::detail::allocLike(b, loc, outT, sizes);
+    auto cst = [&](double v) -> Value {
+      return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(float(v)));
+    };
+    auto i64 = [&](int64_t v) -> Value {
+      return arith::ConstantIntOp::create(b, loc, v, 64);
+    };
+    Value xm = memref::CastOp::create(b, loc, dynMemRef(3),
+                                      ssmc::detail::toBuffer(b, loc, x));
+    func::CallOp::create(
+        b, loc, kStepSumsFn, TypeRange{},
+        ValueRange{xm, flatBuffer(bias),
+                   memref::CastOp::create(b, loc, dynMemRef(2), out),
+                   i64(timeDim), i64(softplus),
+                   cst(limit ? (*limit)[0] : -INFINITY),
+                   cst(limit ? (*limit)[1] : INFINITY)});
+    return ssmc::detail::toTensor(b, loc, outT, out);
+  }
+
+  MemRefType dynMemRef(int64_t rank) {
+    return MemRefType::get(
+        llvm::SmallVector<int64_t>(rank, ShapedType::kDynamic), f32);
+  }
+
+  /// `first()` on rank 0, `rest()` on the others (scf.if on ssmcMpiRank()),
+  /// both yielding values of `types`.
+  llvm::SmallVector<Value>
+  byRank(ModuleOp module, TypeRange types,
+         llvm::function_ref<llvm::SmallVector<Value>()> first,
+         llvm::function_ref<llvm::SmallVector<Value>()> rest) {
+    declareCombine(module);
+    Value rank = func::CallOp::create(b, loc, kRankFn, b.getI64Type(), ValueRange{})
+                     .getResult(0);
+    Value zero = arith::ConstantIntOp::create(b, loc, 0, 64);
+    Value isFirst =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, rank, zero);
+    auto ifOp = scf::IfOp::create(b, loc, types, isFirst, /*withElse=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    scf::YieldOp::create(b, loc, first());
+    b.setInsertionPointToStart(ifOp.elseBlock());
+    scf::YieldOp::create(b, loc, rest());
+    return llvm::SmallVector<Value>(ifOp.getResults());
   }
 
   OpBuilder &b;
   Location loc;
   Type f32;
 };
+
+/// Whether every value is an f32 tensor (what ssmcMpiStepSums reads).
+bool allF32(ValueRange values) {
+  return llvm::all_of(values, [](Value v) {
+    return cast<ShapedType>(v.getType()).getElementType().isF32();
+  });
+}
 
 /// Sizes of the dims `dims` of `t` that are dynamic in `shape`.
 llvm::SmallVector<Value> dynSizes(ShardEmitter &e, llvm::ArrayRef<int64_t> shape,
@@ -315,161 +401,238 @@ llvm::SmallVector<Value> dynSizes(ShardEmitter &e, llvm::ArrayRef<int64_t> shape
 // One rewrite per op
 //===----------------------------------------------------------------------===//
 
+/// The results of `op` after `run(h0, withFinal)` built the op again from
+/// initial state(s) `h0` (null: zero), with its final states when
+/// `withFinal` or when `op` returns them.
+using RunFn = llvm::function_ref<Operation *(
+    OpBuilder &b, llvm::ArrayRef<Value> h0, bool withFinal)>;
+
+/// The distributed form of `op`: rank 0 runs its slice from the program's
+/// initial states and hands its final states to the combine; every other
+/// rank runs its slice from zero, computes the decay `decay()` (null: the
+/// identity), gets its incoming states from the combine and runs the slice
+/// again from them. `h0` are the program's initial states (null: zero),
+/// `finals` the number of final states the op can return.
+void shardOp(ModuleOp module, Operation *op, llvm::ArrayRef<Value> h0,
+             unsigned finals, RunFn run,
+             llvm::function_ref<Value(ShardEmitter &)> decay,
+             llvm::function_ref<Value(ShardEmitter &)> zeroDecay) {
+  OpBuilder b(op);
+  ShardEmitter e(b, op->getLoc());
+  auto results = [&](Operation *o) {
+    llvm::SmallVector<Value> r;
+    for (unsigned i = 0; i < op->getNumResults(); ++i)
+      r.push_back(o->getResult(i));
+    return r;
+  };
+  // The results of `full`, which has every final state, that `op` has
+  // (told apart by type, as the ops' syntax does).
+  auto asRequested = [&](Operation *full) {
+    llvm::SmallVector<Value> r{full->getResult(0)};
+    llvm::SmallVector<bool> used(full->getNumResults(), false);
+    for (unsigned i = 1; i < op->getNumResults(); ++i)
+      for (unsigned j = 1; j < full->getNumResults(); ++j)
+        if (!used[j] && full->getResult(j).getType() == op->getResult(i).getType()) {
+          used[j] = true;
+          r.push_back(full->getResult(j));
+          break;
+        }
+    return r;
+  };
+  llvm::SmallVector<Value> replaced = e.byRank(
+      module, op->getResultTypes(),
+      [&] {
+        Operation *full = run(e.b, h0, /*withFinal=*/true);
+        Value none = zeroDecay(e);
+        for (unsigned i = 0; i < finals; ++i)
+          (void)e.combine(module, none, full->getResult(1 + i));
+        return asRequested(full);
+      },
+      [&] {
+        Operation *local = run(e.b, {}, /*withFinal=*/true);
+        Value p = decay(e);
+        llvm::SmallVector<Value> incoming;
+        for (unsigned i = 0; i < finals; ++i)
+          incoming.push_back(e.combine(module, p, local->getResult(1 + i)));
+        return results(run(e.b, incoming, /*withFinal=*/false));
+      });
+  op->replaceAllUsesWith(replaced);
+  op->erase();
+}
+
 /// selective_scan: P[b,d,n] = exp(A[d,n] * sum_t dt[b,d,t]).
 void shardSelectiveScan(ModuleOp module, ssm::SelectiveScanOp op) {
-  OpBuilder b(op);
-  ShardEmitter e(b, op.getLoc());
   auto uT = cast<RankedTensorType>(op.getU().getType());
   auto aT = cast<RankedTensorType>(op.getA().getType());
   llvm::SmallVector<int64_t> bd{uT.getDimSize(0), uT.getDimSize(1)};
   llvm::SmallVector<int64_t> bdn{bd[0], bd[1], aT.getDimSize(1)};
+  Type f32 = Float32Type::get(op.getContext());
   auto stateT = op.getFinalState()
                     ? cast<RankedTensorType>(op.getFinalState().getType())
-                    : RankedTensorType::get(bdn, e.f32);
-  auto local = ssm::SelectiveScanOp::create(
-      b, op.getLoc(), op.getOut().getType(), stateT, op.getU(), op.getDelta(),
-      op.getA(), op.getB(), op.getC(), op.getD(), op.getZ(),
-      op.getDeltaBias(), Value(), Value(), op.getDeltaSoftplusAttr());
-  // sum_t dt over the slice.
-  llvm::SmallVector<Value> ins{op.getDelta()};
-  llvm::SmallVector<AffineMap> maps{e.map(3, {0, 1, 2})};
-  if (op.getDeltaBias()) {
-    ins.push_back(op.getDeltaBias());
-    maps.push_back(e.map(3, {1}));
-  }
-  bool softplus = op.getDeltaSoftplus();
+                    : RankedTensorType::get(bdn, f32);
   Value u = op.getU();
-  Value dtSum = e.sumOverSteps(
-      ins, maps, bd, dynSizes(e, bd, {{u, 0}, {u, 1}}), [&](ValueRange a) {
-        Value dt = e.toF32(a[0]);
-        if (a.size() > 1)
-          dt = arith::AddFOp::create(b, e.loc, dt, e.toF32(a[1]));
-        return softplus ? e.softplus(dt) : dt;
-      });
-  Value decay = e.expMap(
-      ValueRange{op.getA(), dtSum}, {e.map(3, {1, 2}), e.map(3, {0, 1})}, bdn,
-      dynSizes(e, bdn, {{u, 0}, {u, 1}, {op.getA(), 1}}), [&](ValueRange a) {
-        return arith::MulFOp::create(b, e.loc, e.toF32(a[0]), a[1]);
-      });
-  Value sin = e.combine(module, decay, local.getFinalState(), op.getH0());
-  auto full = ssm::SelectiveScanOp::create(
-      b, op.getLoc(), op.getOut().getType(),
-      op.getFinalState() ? stateT : Type(), op.getU(), op.getDelta(),
-      op.getA(), op.getB(), op.getC(), op.getD(), op.getZ(),
-      op.getDeltaBias(), sin, Value(), op.getDeltaSoftplusAttr());
-  op->replaceAllUsesWith(full->getResults());
-  op->erase();
+  auto decay = [&](ShardEmitter &e) -> Value {
+    llvm::SmallVector<Value> ins{op.getDelta()};
+    llvm::SmallVector<AffineMap> maps{e.map(3, {0, 1, 2})};
+    if (op.getDeltaBias()) {
+      ins.push_back(op.getDeltaBias());
+      maps.push_back(e.map(3, {1}));
+    }
+    bool softplus = op.getDeltaSoftplus();
+    Value dtSum =
+        allF32(ins)
+            ? e.stepSums(module, op.getDelta(), op.getDeltaBias(), 2, softplus,
+                         std::nullopt, bd, dynSizes(e, bd, {{u, 0}, {u, 1}}))
+            : e.sumOverSteps(
+        ins, maps, bd, dynSizes(e, bd, {{u, 0}, {u, 1}}), [&](ValueRange a) {
+          Value dt = e.toF32(a[0]);
+          if (a.size() > 1)
+            dt = arith::AddFOp::create(e.b, e.loc, dt, e.toF32(a[1]));
+          return softplus ? e.softplus(dt) : dt;
+        });
+    return e.expMap(ValueRange{op.getA(), dtSum},
+                    {e.map(3, {1, 2}), e.map(3, {0, 1})}, bdn,
+                    dynSizes(e, bdn, {{u, 0}, {u, 1}, {op.getA(), 1}}),
+                    [&](ValueRange a) {
+                      return arith::MulFOp::create(e.b, e.loc, e.toF32(a[0]),
+                                                   a[1]);
+                    });
+  };
+  auto zeroDecay = [&](ShardEmitter &e) -> Value {
+    return e.zeros(bdn, dynSizes(e, bdn, {{u, 0}, {u, 1}, {op.getA(), 1}}));
+  };
+  shardOp(
+      module, op, {op.getH0()}, 1,
+      [&](OpBuilder &b, llvm::ArrayRef<Value> h0, bool withFinal) -> Operation * {
+        return ssm::SelectiveScanOp::create(
+            b, op.getLoc(), op.getOut().getType(),
+            withFinal || op.getFinalState() ? Type(stateT) : Type(),
+            op.getU(), op.getDelta(), op.getA(), op.getB(), op.getC(),
+            op.getD(), op.getZ(), op.getDeltaBias(),
+            h0.empty() ? Value() : h0[0], Value(), op.getDeltaSoftplusAttr());
+      },
+      decay, zeroDecay);
 }
 
 /// ssd: P[b,h] = exp(A[h] * sum_t dt[b,t,h]), each scaling P*N state
 /// elements.
 void shardSSD(ModuleOp module, ssm::SSDOp op) {
-  OpBuilder b(op);
-  ShardEmitter e(b, op.getLoc());
   auto xT = cast<RankedTensorType>(op.getX().getType());
   auto bT = cast<RankedTensorType>(op.getB().getType());
   llvm::SmallVector<int64_t> bh{xT.getDimSize(0), xT.getDimSize(2)};
   llvm::SmallVector<int64_t> bhpn{bh[0], bh[1], xT.getDimSize(3),
                                   bT.getDimSize(3)};
+  Type f32 = Float32Type::get(op.getContext());
   auto stateT = op.getFinalState()
                     ? cast<RankedTensorType>(op.getFinalState().getType())
-                    : RankedTensorType::get(bhpn, e.f32);
-  auto local = ssm::SSDOp::create(
-      b, op.getLoc(), op.getOut().getType(), stateT, op.getX(), op.getDt(),
-      op.getA(), op.getB(), op.getC(), op.getD(), op.getZ(), op.getDtBias(),
-      Value(), Value(), op.getDtSoftplusAttr(), op.getDtLimitAttr());
-  llvm::SmallVector<Value> ins{op.getDt()};
-  llvm::SmallVector<AffineMap> maps{e.map(3, {0, 2, 1})};
-  if (op.getDtBias()) {
-    ins.push_back(op.getDtBias());
-    maps.push_back(e.map(3, {1}));
-  }
-  bool softplus = op.getDtSoftplus();
-  std::optional<llvm::ArrayRef<double>> limit = op.getDtLimit();
+                    : RankedTensorType::get(bhpn, f32);
   Value x = op.getX();
-  Value dtSum = e.sumOverSteps(
-      ins, maps, bh, dynSizes(e, bh, {{x, 0}, {x, 2}}), [&](ValueRange a) {
-        Value dt = e.toF32(a[0]);
-        if (a.size() > 1)
-          dt = arith::AddFOp::create(b, e.loc, dt, e.toF32(a[1]));
-        if (softplus)
-          dt = e.softplus(dt);
-        if (limit) {
-          auto c = [&](double v) -> Value {
-            return arith::ConstantOp::create(b, e.loc,
-                                             b.getF32FloatAttr(float(v)));
-          };
-          dt = arith::MaximumFOp::create(b, e.loc, dt, c((*limit)[0]));
-          dt = arith::MinimumFOp::create(b, e.loc, dt, c((*limit)[1]));
-        }
-        return dt;
-      });
-  Value decay = e.expMap(
-      ValueRange{op.getA(), dtSum}, {e.map(2, {1}), e.map(2, {0, 1})}, bh,
-      dynSizes(e, bh, {{x, 0}, {x, 2}}), [&](ValueRange a) {
-        return arith::MulFOp::create(b, e.loc, e.toF32(a[0]), a[1]);
-      });
-  Value sin = e.combine(module, decay, local.getFinalState(), op.getH0());
-  auto full = ssm::SSDOp::create(
-      b, op.getLoc(), op.getOut().getType(),
-      op.getFinalState() ? stateT : Type(), op.getX(), op.getDt(), op.getA(),
-      op.getB(), op.getC(), op.getD(), op.getZ(), op.getDtBias(), sin,
-      Value(), op.getDtSoftplusAttr(), op.getDtLimitAttr());
-  op->replaceAllUsesWith(full->getResults());
-  op->erase();
+  auto decay = [&](ShardEmitter &e) -> Value {
+    llvm::SmallVector<Value> ins{op.getDt()};
+    llvm::SmallVector<AffineMap> maps{e.map(3, {0, 2, 1})};
+    if (op.getDtBias()) {
+      ins.push_back(op.getDtBias());
+      maps.push_back(e.map(3, {1}));
+    }
+    bool softplus = op.getDtSoftplus();
+    std::optional<llvm::ArrayRef<double>> limit = op.getDtLimit();
+    Value dtSum =
+        allF32(ins)
+            ? e.stepSums(module, op.getDt(), op.getDtBias(), 1, softplus, limit,
+                         bh, dynSizes(e, bh, {{x, 0}, {x, 2}}))
+            : e.sumOverSteps(
+        ins, maps, bh, dynSizes(e, bh, {{x, 0}, {x, 2}}), [&](ValueRange a) {
+          Value dt = e.toF32(a[0]);
+          if (a.size() > 1)
+            dt = arith::AddFOp::create(e.b, e.loc, dt, e.toF32(a[1]));
+          if (softplus)
+            dt = e.softplus(dt);
+          if (limit) {
+            auto c = [&](double v) -> Value {
+              return arith::ConstantOp::create(e.b, e.loc,
+                                               e.b.getF32FloatAttr(float(v)));
+            };
+            dt = arith::MaximumFOp::create(e.b, e.loc, dt, c((*limit)[0]));
+            dt = arith::MinimumFOp::create(e.b, e.loc, dt, c((*limit)[1]));
+          }
+          return dt;
+        });
+    return e.expMap(ValueRange{op.getA(), dtSum},
+                    {e.map(2, {1}), e.map(2, {0, 1})}, bh,
+                    dynSizes(e, bh, {{x, 0}, {x, 2}}), [&](ValueRange a) {
+                      return arith::MulFOp::create(e.b, e.loc, e.toF32(a[0]),
+                                                   a[1]);
+                    });
+  };
+  auto zeroDecay = [&](ShardEmitter &e) -> Value {
+    return e.zeros(bh, dynSizes(e, bh, {{x, 0}, {x, 2}}));
+  };
+  shardOp(
+      module, op, {op.getH0()}, 1,
+      [&](OpBuilder &b, llvm::ArrayRef<Value> h0, bool withFinal) -> Operation * {
+        return ssm::SSDOp::create(
+            b, op.getLoc(), op.getOut().getType(),
+            withFinal || op.getFinalState() ? Type(stateT) : Type(),
+            op.getX(), op.getDt(), op.getA(), op.getB(), op.getC(), op.getD(),
+            op.getZ(), op.getDtBias(), h0.empty() ? Value() : h0[0], Value(),
+            op.getDtSoftplusAttr(), op.getDtLimitAttr());
+      },
+      decay, zeroDecay);
 }
 
 /// linear_attention: P = exp(sum_t gate) per (b,h) or, for GLA, per
 /// (b,h,k); the identity without a gate. The normaliser z decays with the
 /// same P.
 void shardLinearAttention(ModuleOp module, ssm::LinearAttentionOp op) {
-  OpBuilder b(op);
-  ShardEmitter e(b, op.getLoc());
   auto qT = cast<RankedTensorType>(op.getQ().getType());
   auto vT = cast<RankedTensorType>(op.getV().getType());
   int64_t B = qT.getDimSize(0), H = qT.getDimSize(1), K = qT.getDimSize(3),
           V = vT.getDimSize(3);
+  Type f32 = Float32Type::get(op.getContext());
   auto stateT = op.getFinalState()
                     ? cast<RankedTensorType>(op.getFinalState().getType())
-                    : RankedTensorType::get({B, H, K, V}, e.f32);
+                    : RankedTensorType::get({B, H, K, V}, f32);
   bool normalize = op.getNormalize();
   auto zT = op.getFinalZ() ? cast<RankedTensorType>(op.getFinalZ().getType())
-                           : RankedTensorType::get({B, H, K}, e.f32);
-  auto make = [&](Type fin, Type finZ, Value h0, Value z0) {
-    return ssm::LinearAttentionOp::create(
-        b, op.getLoc(), op.getOut().getType(), fin, finZ, op.getQ(),
-        op.getK(), op.getV(), op.getGate(), h0, z0, Value(),
-        op.getFeatureMapAttr(), op.getScaleAttr(), op.getNormalizeAttr(),
-        op.getEpsAttr(), op.getReverseAttr());
-  };
-  auto local = make(stateT, normalize ? Type(zT) : Type(), Value(), Value());
-  Value decay;
-  Value q = op.getQ();
-  if (Value gate = op.getGate()) {
-    auto gT = cast<RankedTensorType>(gate.getType());
-    bool perKey = gT.getRank() == 4;
-    llvm::SmallVector<int64_t> shape{B, H};
-    llvm::SmallVector<std::pair<Value, int64_t>> from{{q, 0}, {q, 1}};
-    AffineMap m = e.map(3, {0, 1, 2});
-    if (perKey) {
-      shape.push_back(K);
-      from.push_back({q, 3});
-      m = e.map(4, {0, 1, 3, 2});
-    }
-    Value sum = e.sumOverSteps(gate, m, shape, dynSizes(e, shape, from),
-                               [&](ValueRange a) { return e.toF32(a[0]); });
-    decay = e.expMap(sum, b.getMultiDimIdentityMap(shape.size()), shape,
-                     dynSizes(e, shape, from),
-                     [&](ValueRange a) { return a[0]; });
+                           : RankedTensorType::get({B, H, K}, f32);
+  Value q = op.getQ(), gate = op.getGate();
+  llvm::SmallVector<int64_t> shape{B, H};
+  llvm::SmallVector<std::pair<Value, int64_t>> from{{q, 0}, {q, 1}};
+  bool perKey = gate && cast<RankedTensorType>(gate.getType()).getRank() == 4;
+  if (perKey) {
+    shape.push_back(K);
+    from.push_back({q, 3});
   }
-  Value sin = e.combine(module, decay, local.getFinalState(), op.getH0());
-  Value zin;
-  if (normalize)
-    zin = e.combine(module, decay, local.getFinalZ(), op.getZ0());
-  auto full = make(op.getFinalState() ? Type(stateT) : Type(),
-                   op.getFinalZ() ? Type(zT) : Type(), sin, zin);
-  op->replaceAllUsesWith(full->getResults());
-  op->erase();
+  auto decay = [&](ShardEmitter &e) -> Value {
+    if (!gate)
+      return Value();
+    AffineMap m = perKey ? e.map(4, {0, 1, 3, 2}) : e.map(3, {0, 1, 2});
+    Value sum =
+        !perKey && allF32(gate)
+            ? e.stepSums(module, gate, Value(), 2, false, std::nullopt, shape,
+                         dynSizes(e, shape, from))
+            : e.sumOverSteps(gate, m, shape, dynSizes(e, shape, from),
+                             [&](ValueRange a) { return e.toF32(a[0]); });
+    return e.expMap(sum, e.b.getMultiDimIdentityMap(shape.size()), shape,
+                    dynSizes(e, shape, from),
+                    [&](ValueRange a) { return a[0]; });
+  };
+  auto zeroDecay = [&](ShardEmitter &e) -> Value {
+    return gate ? e.zeros(shape, dynSizes(e, shape, from)) : Value();
+  };
+  shardOp(
+      module, op, {op.getH0(), op.getZ0()}, normalize ? 2 : 1,
+      [&](OpBuilder &b, llvm::ArrayRef<Value> h0, bool withFinal) -> Operation * {
+        Type fin = withFinal || op.getFinalState() ? Type(stateT) : Type();
+        Type finZ = normalize && (withFinal || op.getFinalZ()) ? Type(zT) : Type();
+        return ssm::LinearAttentionOp::create(
+            b, op.getLoc(), op.getOut().getType(), fin, finZ, op.getQ(),
+            op.getK(), op.getV(), op.getGate(),
+            h0.size() > 0 ? h0[0] : Value(), h0.size() > 1 ? h0[1] : Value(),
+            Value(), op.getFeatureMapAttr(), op.getScaleAttr(),
+            op.getNormalizeAttr(), op.getEpsAttr(), op.getReverseAttr());
+      },
+      decay, zeroDecay);
 }
 
 struct SSMShardSequencePass
@@ -491,13 +654,22 @@ struct SSMShardSequencePass
     FunctionPlan plan;
     if (failed(planFunction(fn, plan)))
       return failure();
+    // Results: slices along their dimension, final states from the last
+    // rank, everything else replicated.
+    auto ret = cast<func::ReturnOp>(fn.getBody().front().getTerminator());
+    auto i64 = IntegerType::get(fn.getContext(), 64);
+    for (auto [i, v] : llvm::enumerate(ret.getOperands())) {
+      if (auto it = plan.seqDim.find(v); it != plan.seqDim.end())
+        fn.setResultAttr(i, kSeqDim, IntegerAttr::get(i64, it->second));
+      else if (plan.finals.count(v))
+        fn.setResultAttr(i, kSeqLast, UnitAttr::get(fn.getContext()));
+    }
     // L becomes dynamic: every rank holds a slice of its own length.
     for (BlockArgument arg : fn.getArguments())
       if (auto it = plan.seqDim.find(arg); it != plan.seqDim.end()) {
         arg.setType(withDynamicDim(arg.getType(), it->second));
         fn.setArgAttr(arg.getArgNumber(), kSeqDim,
-                      IntegerAttr::get(IntegerType::get(fn.getContext(), 64),
-                                       it->second));
+                      IntegerAttr::get(i64, it->second));
       }
     for (Operation *op : plan.ops)
       op->getResult(0).setType(
@@ -510,25 +682,7 @@ struct SSMShardSequencePass
       else if (auto s = dyn_cast<ssm::LinearAttentionOp>(op))
         shardLinearAttention(module, s);
     }
-    // Results: slices along their dimension, final states from the last
-    // rank, everything else replicated.
-    auto ret = cast<func::ReturnOp>(fn.getBody().front().getTerminator());
-    llvm::SmallVector<Type> results;
-    for (auto [i, v] : llvm::enumerate(ret.getOperands())) {
-      results.push_back(v.getType());
-      Operation *def = v.getDefiningOp();
-      if (def && isa<ssm::SequenceOpInterface>(def)) {
-        if (v == def->getResult(0))
-          fn.setResultAttr(i, kSeqDim,
-                           IntegerAttr::get(IntegerType::get(fn.getContext(), 64),
-                                            isa<ssm::SSDOp>(def) ? 1 : 2));
-        else
-          fn.setResultAttr(i, kSeqLast, UnitAttr::get(fn.getContext()));
-      } else if (auto arg = dyn_cast<BlockArgument>(v);
-                 arg && fn.getArgAttr(arg.getArgNumber(), kSeqDim)) {
-        fn.setResultAttr(i, kSeqDim, fn.getArgAttr(arg.getArgNumber(), kSeqDim));
-      }
-    }
+    llvm::SmallVector<Type> results(ret.getOperandTypes());
     fn.setType(FunctionType::get(fn.getContext(), fn.getBody().getArgumentTypes(), results));
     return success();
   }

@@ -10,7 +10,9 @@
 #include "ssmc/Distributed.h"
 #include "runtime/mpi/MpiRuntime.h"
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -115,9 +117,14 @@ void abortAll(const std::string &msg, int code) {
 }
 
 std::pair<int64_t, int64_t> sliceOf(int64_t n, int r, int ranks) {
-  int64_t base = n / ranks, extra = n % ranks;
-  int64_t begin = r * base + std::min<int64_t>(r, extra);
-  return {begin, begin + base + (r < extra ? 1 : 0)};
+  if (ranks == 1)
+    return {0, n};
+  // R + 1 near-equal units: rank 0 scans its slice once, the others twice
+  // (from zero, then from their incoming state), so rank 0 takes two.
+  const int64_t units = ranks + 1, base = n / units, extra = n % units;
+  auto unitBegin = [&](int64_t u) { return u * base + std::min(u, extra); };
+  return r == 0 ? std::pair<int64_t, int64_t>{0, unitBegin(2)}
+                : std::pair<int64_t, int64_t>{unitBegin(r + 1), unitBegin(r + 2)};
 }
 
 namespace {
@@ -300,34 +307,106 @@ void applyAffine(float *s, const float *p, int64_t np, const float *l,
 }
 } // namespace
 
-extern "C" void _mlir_ciface_ssmcMpiCombineAffine(Buf *decay, Buf *sloc,
-                                                  Buf *h0, Buf *sin) {
+namespace {
+/// softplus(x) = max(x, 0) + log1p(e), e = exp(-|x|) in (0, 1]: e as
+/// 2^k * 2^f with f in [-1/2, 1/2] (degree-7 Taylor, relative error < 1e-8)
+/// and log1p(e) = e g(e), g interpolating log1p(e)/e at Chebyshev nodes of
+/// [0, 1] (relative error 3.4e-8). Branch-free, so loops of it vectorize.
+inline float softplusFast(float x) {
+  float t = std::max(-std::fabs(x) * 1.4426950408889634f, -126.0f);
+  float k = std::floor(t + 0.5f), f = (t - k) * 0.6931471805599453f;
+  float p = 1.0f + f * (1.0f + f * (0.5f + f * (1.0f / 6 + f * (1.0f / 24 +
+            f * (1.0f / 120 + f * (1.0f / 720 + f * (1.0f / 5040)))))));
+  int bits = (static_cast<int>(k) + 127) << 23;
+  float e = p * __builtin_bit_cast(float, bits);
+  static constexpr float g[] = {0.9999999659255097f,  -0.49999444976340807f,
+                                0.333181217075448f,   -0.24835398988585736f,
+                                0.19076880735962676f, -0.13602247622848157f,
+                                0.07751608674395996f, -0.029074064679343068f,
+                                0.00512610214135673f};
+  float q = g[8];
+  for (int i = 7; i >= 0; --i)
+    q = q * e + g[i];
+  return std::max(x, 0.0f) + q * e;
+}
+
+/// sum_t f(x[t * stride] + b) over `n` steps, in 16 double accumulators.
+__attribute__((target_clones("avx512f", "avx2", "default"))) double
+stepSum(const float *x, int64_t n, int64_t stride, float b, bool softplus) {
+  double acc[16] = {};
+  int64_t t = 0;
+  if (stride == 1)
+    for (; t + 16 <= n; t += 16)
+      for (int i = 0; i < 16; ++i) {
+        float v = x[t + i] + b;
+        acc[i] += softplus ? softplusFast(v) : v;
+      }
+  double s = 0;
+  for (; t < n; ++t) {
+    float v = x[t * stride] + b;
+    s += softplus ? softplusFast(v) : v;
+  }
+  for (double a : acc)
+    s += a;
+  return s;
+}
+} // namespace
+
+extern "C" void _mlir_ciface_ssmcMpiStepSums(
+    ssmc::abi::StridedMemRef<float, 3> *x, Buf *bias,
+    ssmc::abi::StridedMemRef<float, 2> *out, int64_t timeDim, int64_t softplus,
+    float lo, float hi) {
+  const float *xs = x->aligned + x->offset;
+  const float *bs = bias->aligned + bias->offset;
+  float *o = out->aligned + out->offset;
+  const int64_t a0 = x->sizes[0], a1 = x->sizes[1], a2 = x->sizes[2];
+  const int64_t steps = timeDim == 1 ? a1 : a2, cols = timeDim == 1 ? a2 : a1;
+  for (int64_t i = 0; i < a0; ++i)
+    for (int64_t j = 0; j < cols; ++j) {
+      float b = bias->sizes[0] ? bs[j] : 0.0f;
+      const float *row = timeDim == 1 ? xs + i * a1 * a2 + j : xs + (i * a1 + j) * a2;
+      double s = 0;
+      if (lo <= -1e30f && hi >= 1e30f) {
+        s = stepSum(row, steps, timeDim == 1 ? a2 : 1, b, softplus != 0);
+      } else {
+        for (int64_t t = 0; t < steps; ++t) {
+          float v = row[t * (timeDim == 1 ? a2 : 1)] + b;
+          v = softplus ? softplusFast(v) : v;
+          s += std::min(std::max(v, lo), hi);
+        }
+      }
+      o[i * cols + j] = static_cast<float>(s);
+    }
+}
+
+extern "C" int64_t ssmcMpiRank() { return ssmc::dist::rank(); }
+
+extern "C" void _mlir_ciface_ssmcMpiCombineAffine(Buf *decay, Buf *state,
+                                                  Buf *sin) {
   using namespace ssmc::dist;
   const int64_t n = sin->sizes[0], np = decay->sizes[0];
   const float *p = decay->aligned + decay->offset;
-  const float *l = sloc->aligned + sloc->offset;
+  const float *l = state->aligned + state->offset;
   float *s = sin->aligned + sin->offset;
-  if (sloc->sizes[0] != n || (np && n % np) ||
-      (h0->sizes[0] && h0->sizes[0] != n))
+  if (state->sizes[0] != n || (np && n % np))
     abortAll("ssmcMpiCombineAffine: inconsistent state sizes");
-  if (h0->sizes[0])
-    std::memcpy(s, h0->aligned + h0->offset, n * sizeof(float));
-  else
-    std::memset(s, 0, n * sizeof(float));
+  std::memcpy(s, l, n * sizeof(float));
   const int r = rank(), R = size();
   if (R == 1)
     return;
 #ifdef SSMC_HAVE_MPI
   if (combine() == Combine::Chain) {
     // Rank r waits for the state entering it, extends it by its own map
-    // and passes it on.
-    if (r > 0)
+    // and passes it on; rank 0 starts the chain with its final state.
+    std::vector<float> out(l, l + n);
+    if (r > 0) {
       check(MPI_Recv(s, static_cast<int>(n), MPI_FLOAT, r - 1, 9,
                      MPI_COMM_WORLD, MPI_STATUS_IGNORE),
             "MPI_Recv (state chain)");
-    if (r + 1 < R) {
-      std::vector<float> out(s, s + n);
+      std::memcpy(out.data(), s, n * sizeof(float));
       applyAffine(out.data(), p, np, l, n);
+    }
+    if (r + 1 < R) {
       sent += n * sizeof(float);
       check(MPI_Send(out.data(), static_cast<int>(n), MPI_FLOAT, r + 1, 9,
                      MPI_COMM_WORLD),
@@ -335,7 +414,8 @@ extern "C" void _mlir_ciface_ssmcMpiCombineAffine(Buf *decay, Buf *sloc,
     }
     return;
   }
-  // All-gather every rank's (P, Sloc) and fold ranks 0..r-1 over h0.
+  // All-gather every rank's (P, S) and carry rank 0's final state through
+  // the maps of ranks 1..r-1.
   const int64_t w = np + n;
   std::vector<float> mine(w), all(w * R);
   std::memcpy(mine.data(), p, np * sizeof(float));
@@ -344,7 +424,10 @@ extern "C" void _mlir_ciface_ssmcMpiCombineAffine(Buf *decay, Buf *sloc,
   check(MPI_Allgather(mine.data(), static_cast<int>(w), MPI_FLOAT, all.data(),
                       static_cast<int>(w), MPI_FLOAT, MPI_COMM_WORLD),
         "MPI_Allgather (states)");
-  for (int j = 0; j < r; ++j)
+  if (r == 0)
+    return;
+  std::memcpy(s, all.data() + np, n * sizeof(float));
+  for (int j = 1; j < r; ++j)
     applyAffine(s, all.data() + j * w, np, all.data() + j * w + np, n);
 #else
   (void)r;

@@ -11,18 +11,31 @@
 #include "runtime/abi/MemRef.h"
 
 extern "C" {
-/// The incoming state of this rank's slice. Each rank's slice maps an
-/// initial state S to P * S + Sloc, where `decay` P is diagonal: element i
-/// of P scales `n / size(decay)` consecutive state elements (an empty P is
-/// the identity). `sin` = the composition of the maps of ranks 0..r-1
-/// applied to `h0` (the state before rank 0; empty means zero). Every
-/// buffer is contiguous f32 of the state's n elements, P excepted. An MPI
+/// This process's rank (0 without MPI).
+int64_t ssmcMpiRank();
+/// The state entering this rank's slice. Rank r > 0 ran its slice from a
+/// zero state: its slice maps an initial state S to P * S + `state`, where
+/// `decay` P is diagonal, element i scaling `n / size(decay)` consecutive
+/// state elements (an empty P is the identity). Rank 0 ran its slice from
+/// the program's initial state and gives its final state (its `decay` only
+/// fixes the size all ranks send). `sin` = rank 0's final state carried
+/// through the maps of ranks 1..r-1 (on rank 0: `state`). Every buffer is
+/// contiguous f32, `state` and `sin` of the state's n elements. An MPI
 /// failure stops every rank with a message (ssmc::dist::abortAll).
 void _mlir_ciface_ssmcMpiCombineAffine(
     ssmc::abi::StridedMemRef<float, 1> *decay,
-    ssmc::abi::StridedMemRef<float, 1> *sloc,
-    ssmc::abi::StridedMemRef<float, 1> *h0,
+    ssmc::abi::StridedMemRef<float, 1> *state,
     ssmc::abi::StridedMemRef<float, 1> *sin);
+/// Sums over the steps of a slice, for its decay product: x is [A0, A1, A2]
+/// with the steps along `timeDim` (1 or 2), `out` x's shape without it,
+/// out[i, j] = sum_t f(x[.., t, ..] + bias[j]) with f = softplus when
+/// `softplus` is non-zero, the identity otherwise, then clamped to
+/// [lo, hi]; an empty `bias` is zero. Contiguous f32 buffers.
+void _mlir_ciface_ssmcMpiStepSums(ssmc::abi::StridedMemRef<float, 3> *x,
+                                  ssmc::abi::StridedMemRef<float, 1> *bias,
+                                  ssmc::abi::StridedMemRef<float, 2> *out,
+                                  int64_t timeDim, int64_t softplus, float lo,
+                                  float hi);
 }
 
 #endif // SSMC_RUNTIME_MPI_MPIRUNTIME_H
