@@ -38,15 +38,16 @@ int rank();
 int size();
 
 /// How ranks combine their (decay, state) pairs: every rank gathers every
-/// pair (one all-gather), or each passes its outgoing state to the next
-/// (a chain of R - 1 point-to-point messages).
-enum class Combine { AllGather, Chain };
+/// pair (one all-gather) and folds those before it; each passes its
+/// outgoing state to the next (a chain of R - 1 point-to-point messages);
+/// or a parallel prefix of the maps (MPI_Exscan with a composing
+/// operator: log2 R rounds). SSMC_MPI_COMBINE=allgather|chain|exscan.
+enum class Combine { AllGather, Chain, ExScan };
 void setCombine(Combine c);
 Combine combine();
 
 /// [begin, end) of rank `r`'s slice of `n` steps: contiguous, in rank
-/// order. Rank 0 scans its slice once and every other rank twice, so rank
-/// 0 takes two of R + 1 near-equal parts and the others one each.
+/// order, the first n % R ranks one step longer.
 std::pair<int64_t, int64_t> sliceOf(int64_t n, int r, int ranks);
 
 /// Rank `r`'s slice of `t` along dimension `dim` (a contiguous copy).

@@ -72,9 +72,16 @@ llvm::Error init(int *argc, char ***argv) {
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   MPI_Comm_rank(MPI_COMM_WORLD, &theRank);
   MPI_Comm_size(MPI_COMM_WORLD, &theSize);
-  if (const char *c = std::getenv("SSMC_MPI_COMBINE"))
-    theCombine = std::strcmp(c, "chain") == 0 ? Combine::Chain
-                                               : Combine::AllGather;
+  if (const char *c = std::getenv("SSMC_MPI_COMBINE")) {
+    if (std::strcmp(c, "chain") == 0)
+      theCombine = Combine::Chain;
+    else if (std::strcmp(c, "exscan") == 0)
+      theCombine = Combine::ExScan;
+    else if (std::strcmp(c, "allgather") != 0)
+      return llvm::createStringError(
+          "SSMC_MPI_COMBINE must be allgather, chain or exscan, got '" +
+          std::string(c) + "'");
+  }
   return llvm::Error::success();
 #else
   (void)argc;
@@ -117,14 +124,13 @@ void abortAll(const std::string &msg, int code) {
 }
 
 std::pair<int64_t, int64_t> sliceOf(int64_t n, int r, int ranks) {
-  if (ranks == 1)
-    return {0, n};
-  // R + 1 near-equal units: rank 0 scans its slice once, the others twice
-  // (from zero, then from their incoming state), so rank 0 takes two.
-  const int64_t units = ranks + 1, base = n / units, extra = n % units;
-  auto unitBegin = [&](int64_t u) { return u * base + std::min(u, extra); };
-  return r == 0 ? std::pair<int64_t, int64_t>{0, unitBegin(2)}
-                : std::pair<int64_t, int64_t>{unitBegin(r + 1), unitBegin(r + 2)};
+  // Equal slices: every rank but 0 scans its slice twice, and rank 0's
+  // final state must be known before they rescan, so the critical path is
+  // max(slice of rank 0, slice of the others) + slice of the others, least
+  // when all are equal (a larger slice for rank 0 lengthens it).
+  const int64_t base = n / ranks, extra = n % ranks;
+  const int64_t begin = r * base + std::min<int64_t>(r, extra);
+  return {begin, begin + base + (r < extra ? 1 : 0)};
 }
 
 namespace {
@@ -379,6 +385,29 @@ extern "C" void _mlir_ciface_ssmcMpiStepSums(
     }
 }
 
+#ifdef SSMC_HAVE_MPI
+namespace {
+int64_t composeN = 0, composeNP = 0;
+/// MPI_Exscan's operator: inout = (the map in, then the map inout), for
+/// `len` (P, S) pairs of composeNP + composeN floats.
+void composeAffine(void *in, void *inout, int *len, MPI_Datatype *) {
+  const int64_t n = composeN, np = composeNP, w = n + np;
+  for (int k = 0; k < *len; ++k) {
+    const float *a = static_cast<const float *>(in) + k * w;
+    float *b = static_cast<float *>(inout) + k * w;
+    std::vector<float> sa(a + np, a + w);
+    // S: P_b S_a + S_b; then P: P_b P_a.
+    std::vector<float> out(b + np, b + w);
+    std::vector<float> t(sa);
+    applyAffine(t.data(), b, np, out.data(), n);
+    std::memcpy(b + np, t.data(), n * sizeof(float));
+    for (int64_t i = 0; i < np; ++i)
+      b[i] *= a[i];
+  }
+}
+} // namespace
+#endif
+
 extern "C" int64_t ssmcMpiRank() { return ssmc::dist::rank(); }
 
 extern "C" void _mlir_ciface_ssmcMpiCombineAffine(Buf *decay, Buf *state,
@@ -414,9 +443,36 @@ extern "C" void _mlir_ciface_ssmcMpiCombineAffine(Buf *decay, Buf *state,
     }
     return;
   }
+  const int64_t w = np + n;
+  if (combine() == Combine::ExScan) {
+    // A parallel prefix (MPI_Exscan) of the maps, composed by an operator
+    // of ours: rank r receives the composition of ranks 0..r-1, whose
+    // state part is its incoming state (rank 0's map is constant).
+    std::vector<float> mine(w), prefix(w);
+    std::memcpy(mine.data(), p, np * sizeof(float));
+    std::memcpy(mine.data() + np, l, n * sizeof(float));
+    MPI_Datatype pair;
+    check(MPI_Type_contiguous(static_cast<int>(w), MPI_FLOAT, &pair),
+          "MPI_Type_contiguous");
+    check(MPI_Type_commit(&pair), "MPI_Type_commit");
+    MPI_Op op;
+    composeN = n;
+    composeNP = np;
+    check(MPI_Op_create(&composeAffine, /*commute=*/0, &op), "MPI_Op_create");
+    int rounds = 0;
+    while ((1 << rounds) < R)
+      ++rounds;
+    sent += rounds * w * sizeof(float);
+    check(MPI_Exscan(mine.data(), prefix.data(), 1, pair, op, MPI_COMM_WORLD),
+          "MPI_Exscan (states)");
+    MPI_Op_free(&op);
+    MPI_Type_free(&pair);
+    if (r > 0)
+      std::memcpy(s, prefix.data() + np, n * sizeof(float));
+    return;
+  }
   // All-gather every rank's (P, S) and carry rank 0's final state through
   // the maps of ranks 1..r-1.
-  const int64_t w = np + n;
   std::vector<float> mine(w), all(w * R);
   std::memcpy(mine.data(), p, np * sizeof(float));
   std::memcpy(mine.data() + np, l, n * sizeof(float));

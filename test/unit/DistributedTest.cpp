@@ -35,7 +35,7 @@ template <int R> StridedMemRef<float, R> ref(std::vector<float> &v,
   return m;
 }
 
-TEST(Distributed, SlicesCoverTheSequenceRankZeroTakesTwoParts) {
+TEST(Distributed, SlicesCoverTheSequenceEvenly) {
   for (int ranks : {1, 2, 3, 5, 8})
     for (int64_t n : {0, 1, 2, 7, 13, 64, 65537}) {
       int64_t at = 0;
@@ -46,10 +46,9 @@ TEST(Distributed, SlicesCoverTheSequenceRankZeroTakesTwoParts) {
         at = e;
       }
       EXPECT_EQ(at, n);
-      if (ranks > 1 && n >= 3 * (ranks + 1)) {
-        auto [b0, e0] = ssmc::dist::sliceOf(n, 0, ranks);
-        auto [b1, e1] = ssmc::dist::sliceOf(n, 1, ranks);
-        EXPECT_NEAR(double(e0 - b0) / double(e1 - b1), 2.0, 0.5);
+      for (int r = 0; r < ranks; ++r) {
+        auto [b, e] = ssmc::dist::sliceOf(n, r, ranks);
+        EXPECT_EQ(e - b, n / ranks + (r < n % ranks ? 1 : 0));
       }
     }
 }
@@ -97,6 +96,12 @@ void checkCombine() {
 TEST(Distributed, CombineAllGather) {
   ssmc::dist::setCombine(ssmc::dist::Combine::AllGather);
   checkCombine();
+}
+
+TEST(Distributed, CombineExScan) {
+  ssmc::dist::setCombine(ssmc::dist::Combine::ExScan);
+  checkCombine();
+  ssmc::dist::setCombine(ssmc::dist::Combine::AllGather);
 }
 
 TEST(Distributed, CombineChain) {

@@ -45,25 +45,37 @@ def SSMShardSequence : Pass<"ssm-shard-sequence", "::mlir::ModuleOp"> {
     Other arguments are replicated on every rank.
 
     Each `ssm.selective_scan`, `ssm.ssd` and `ssm.linear_attention` (any
-    gate form, normalised or not) becomes: the op over the slice from a zero
-    state with its final state Sloc; the slice's decay product P computed
-    from the gates (exp(A sum dt), exp(sum gate)); the incoming state from
-    `ssmcMpiCombineAffine(P, Sloc, h0, Sin)` (the composition of the maps
-    S -> P S + Sloc of the ranks before this one, applied to h0); and the op
-    again from Sin. On one rank (no MPI) Sin is h0 and the program computes
-    what it computed before.
+    gate form, normalised or not) becomes `scf.if (ssmcMpiRank() == 0)`:
+    rank 0 runs its slice from the program's h0 and hands its final state
+    to `ssmcMpiCombineAffine`; every other rank runs its slice from a zero
+    state (final state Sloc), computes the slice's decay product P from the
+    gates (exp(A sum dt), exp(sum gate); the sums by `ssmcMpiStepSums`),
+    gets its incoming state Sin from `ssmcMpiCombineAffine(P, Sloc, Sin)`
+    (rank 0's final state carried through the maps S -> P S + Sloc of the
+    ranks between) and runs the slice again from Sin. On one rank (no MPI)
+    only the first branch runs: the program computes what it computed
+    before.
 
     A program the pass cannot distribute -- a sequence argument also used
     by another op, a result that mixes slices, `cu_seqlens`, `reverse`, an
     op without a distributed form -- is an error naming it.
 
     ```mlir
-    %y = ssm.selective_scan %u, %dt, %A, %B, %C : ...
+    %y = ssm.selective_scan %u, %dt, %A, %B, %C h0(%h0) : ...
     // becomes
-    %y0, %Sloc = ssm.selective_scan %u, %dt, %A, %B, %C : ... -> (..., tensor<1x4x8xf32>)
-    %P = linalg.generic ... exp(A[d,n] * sum_t dt[b,d,t])
-    call @ssmcMpiCombineAffine(%P, %Sloc, %h0, %Sin)   // on buffers
-    %y = ssm.selective_scan %u, %dt, %A, %B, %C h0(%Sin) : ...
+    %r = call @ssmcMpiRank() : () -> i64
+    %y = scf.if (%r == 0) {
+      %y0, %S0 = ssm.selective_scan %u, %dt, %A, %B, %C h0(%h0) : ...
+      call @ssmcMpiCombineAffine(%zeros, %S0, %unused)     // on buffers
+      scf.yield %y0
+    } else {
+      %y1, %Sloc = ssm.selective_scan %u, %dt, %A, %B, %C : ...
+      call @ssmcMpiStepSums(%dt, ...)                      // sum_t dt
+      %P = linalg.generic ... exp(A[d,n] * sum_t dt[b,d,t])
+      call @ssmcMpiCombineAffine(%P, %Sloc, %Sin)
+      %y2 = ssm.selective_scan %u, %dt, %A, %B, %C h0(%Sin) : ...
+      scf.yield %y2
+    }
     ```
   }];
   let dependentDialects = [

@@ -1,8 +1,8 @@
 // Sequence parallelism of ssm.linear_attention (ssmc-run --shard-seq) in
 // each gate form, against the double-precision reference and the
 // single-process run: a scalar gate per step with normalisation and
-// initial states h0 and z0 on 2 ranks (L = 9: 6 + 3), a gate per key
-// dimension (GLA) on 3 ranks, and no gate on 3 ranks (L = 10: 6 + 2 + 2).
+// initial states h0 and z0 on 2 ranks (L = 9: 5 + 4), a gate per key
+// dimension (GLA) on 3 ranks, and no gate on 3 ranks (L = 10: 4 + 3 + 3).
 // REQUIRES: mpi
 // UNSUPPORTED: sanitizers
 // RUN: rm -rf %t && mkdir -p %t

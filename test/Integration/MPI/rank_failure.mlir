@@ -15,8 +15,8 @@
 // CHECK: ssmc: rank 1 of 2: error: ssmc-run: {{.*}}missing.npy
 // RUN: not ssmc-run %S/Inputs/mixed.mlir --shard-seq --input %t/u.npy --input %t/dt.npy \
 // RUN:   --input %t/A.npy --input %t/B.npy --input %t/C.npy 2>&1 | FileCheck %s --check-prefix=MIXED
-// MIXED: uses a slice of the sequence or a final state; under ssm-shard-sequence only the sequence ops and the return may
-// MIXED: cannot distribute the sequence over ranks
+// MIXED-DAG: uses a slice of the sequence or a final state; under ssm-shard-sequence only the sequence ops and the return may
+// MIXED-DAG: cannot distribute the sequence over ranks
 
 func.func @main(%u: tensor<1x3x8xf32>, %dt: tensor<1x3x8xf32>, %A: tensor<3x2xf32>,
                 %B: tensor<1x2x8xf32>, %C: tensor<1x2x8xf32>) -> tensor<1x3x8xf32> {

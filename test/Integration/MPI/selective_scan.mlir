@@ -1,11 +1,10 @@
 // Sequence parallelism of ssm.selective_scan (ssmc-run --shard-seq): every
-// optional operand, L = 13 split over 2 and 3 ranks (slices of 9+4 and
-// 7+3+3: rank 0, which scans once, takes two of R + 1 parts; L not
-// divisible by R), the outputs gathered on rank 0
+// optional operand, L = 13 split over 2 and 3 ranks (slices of 7+6 and
+// 5+4+4: L not divisible by R), the outputs gathered on rank 0
 // and the final state taken from the last rank, compared with the
 // double-precision reference and with the single-process run at
-// DESIGN.md's f32 tolerance. Then L = 2 on 3 ranks: ranks 1 and 2 get
-// empty slices and the state passes through them.
+// DESIGN.md's f32 tolerance. Then L = 2 on 3 ranks: rank 2's slice is
+// empty and the state passes through it.
 // REQUIRES: mpi
 // UNSUPPORTED: sanitizers
 // RUN: rm -rf %t && ssmc-testdata selective-scan --out %t --batch 2 --channels 5 --len 13 --state 4 --full --seed 7

@@ -1,5 +1,5 @@
 // Sequence parallelism of ssm.ssd (ssmc-run --shard-seq): D, z, dt bias,
-// softplus, dt_limit and h0, L = 11 over 3 ranks (slices of 6+3+2, fewer
+// softplus, dt_limit and h0, L = 11 over 3 ranks (slices of 4+4+3, fewer
 // steps than one chunk of the CPU kernel), against the double-precision
 // reference and the single-process run.
 // REQUIRES: mpi
