@@ -3,7 +3,7 @@
 # of one thread each at L = 65536, for selective_scan, ssd and linear
 # attention: the plain program on one process, the sharded program on one
 # process (its two scans), and the sharded program under
-# `mpirun -np 2` with the all-gather and the chain combine; the gathered
+# `mpirun -np 2` with the all-gather, chain and exscan combines; the gathered
 # results are checked against the one-process run, and the bytes each rank
 # sent per call are printed.
 #
@@ -34,16 +34,17 @@ run_case() { # name program inputs...
   t2=$(echo "$r2" | median)
   bytes=$(echo "$r2" | sed -n 's/.*rank 0 sent \([0-9]*\) bytes.*/\1/p')
   t2c=$(SSMC_MPI_COMBINE=chain "${mpirun[@]}" -np 2 "${base[@]}" --shard-seq | median)
+  t2e=$(SSMC_MPI_COMBINE=exscan "${mpirun[@]}" -np 2 "${base[@]}" --shard-seq | median)
   "$bin/ssmc-testdata" compare "$out/$name.y2.npy" "$out/$name.y1.npy" --rtol 1e-4 >/dev/null
   "$bin/ssmc-testdata" compare "$out/$name.h2.npy" "$out/$name.h1.npy" --rtol 1e-4 >/dev/null
-  printf '| %s | %s | %s | %s | %s | %.2fx | %s |\n' "$name" "$t1" "$t1s" "$t2" "$t2c" \
+  printf '| %s | %s | %s | %s | %s | %s | %.2fx | %s |\n' "$name" "$t1" "$t1s" "$t2" "$t2c" "$t2e" \
     "$(echo "$t1 / $t2" | bc -l)" "$bytes"
 }
 
 echo "L = $L, median of $runs runs, ms, one thread per rank ($(nproc) cores)"
 echo
-echo "| op | 1 process | 1 rank, sharded | 2 ranks, all-gather | 2 ranks, chain | speed-up | bytes sent by rank 0 per call |"
-echo "| --- | --- | --- | --- | --- | --- | --- |"
+echo "| op | 1 process | 1 rank, sharded | 2 ranks, all-gather | 2 ranks, chain | 2 ranks, exscan | speed-up (all-gather) | bytes sent by rank 0 per call (all-gather) |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
 "$bin/ssmc-testdata" selective-scan --out "$out/ss" --channels 64 --state 16 --len "$L" --full --seed 1
 run_case selective_scan "$here/selective_scan.mlir" "$out"/ss/{u,dt,A,B,C,D,z,bias,h0}.npy
 "$bin/ssmc-testdata" ssd --out "$out/ssd" --len "$L" --heads 4 --head-dim 32 --state 32 --full --seed 2

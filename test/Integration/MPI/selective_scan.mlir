@@ -3,7 +3,8 @@
 // 5+4+4: L not divisible by R), the outputs gathered on rank 0
 // and the final state taken from the last rank, compared with the
 // double-precision reference and with the single-process run at
-// DESIGN.md's f32 tolerance. Then L = 2 on 3 ranks: rank 2's slice is
+// DESIGN.md's f32 tolerance (3 ranks: the chain combine). Then L = 2 on 3
+// ranks with the exscan combine: rank 2's slice is
 // empty and the state passes through it.
 // REQUIRES: mpi
 // UNSUPPORTED: sanitizers
@@ -23,7 +24,7 @@
 // RUN: ssmc-testdata compare %t/y3.npy %t/ref_out.npy --rtol 1e-4 | FileCheck %s
 // RUN: ssmc-testdata compare %t/h3.npy %t/ref_state.npy --rtol 1e-4 | FileCheck %s
 // RUN: rm -rf %t.short && ssmc-testdata selective-scan --out %t.short --batch 1 --channels 3 --len 2 --state 2 --full --seed 8
-// RUN: %mpirun 3 ssmc-run %s --shard-seq --threads 1 --input %t.short/u.npy --input %t.short/dt.npy \
+// RUN: env SSMC_MPI_COMBINE=exscan %mpirun 3 ssmc-run %s --shard-seq --threads 1 --input %t.short/u.npy --input %t.short/dt.npy \
 // RUN:   --input %t.short/A.npy --input %t.short/B.npy --input %t.short/C.npy --input %t.short/D.npy \
 // RUN:   --input %t.short/z.npy --input %t.short/bias.npy --input %t.short/h0.npy --output %t.short/y.npy --output %t.short/h.npy
 // RUN: ssmc-testdata compare %t.short/y.npy %t.short/ref_out.npy --rtol 1e-4 | FileCheck %s
