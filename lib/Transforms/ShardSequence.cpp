@@ -93,9 +93,21 @@ FailureOr<SequenceLayout> layoutOf(Operation *op) {
       l.finals.push_back(s.getFinalZ());
     return l;
   }
+  if (auto s = dyn_cast<ssm::CausalConv1dOp>(op)) {
+    if (s.getCuSeqlens())
+      return s.emitOpError("with cu_seqlens has no sequence-parallel form");
+    if (!cast<ShapedType>(s.getX().getType()).getElementType().isF32())
+      return s.emitOpError("sequence parallelism of the convolution needs f32 "
+                           "inputs (the halo is exchanged as f32)");
+    add(s.getX(), 2);
+    l.outDim = 2;
+    if (s.getFinalState())
+      l.finals.push_back(s.getFinalState());
+    return l;
+  }
   return op->emitOpError("has no sequence-parallel form yet "
                          "(ssm-shard-sequence distributes selective_scan, "
-                         "ssd and linear_attention)");
+                         "ssd, linear_attention and causal_conv1d)");
 }
 
 RankedTensorType withDynamicDim(Type t, int64_t dim) {
@@ -635,6 +647,58 @@ void shardLinearAttention(ModuleOp module, ssm::LinearAttentionOp op) {
       decay, zeroDecay);
 }
 
+/// causal_conv1d: the W - 1 steps before the slice (the halo, from the
+/// ranks before; the program's initial state before the first step) are
+/// the slice's initial state. No rescan: a convolution only looks back W - 1
+/// steps.
+void shardCausalConv(ModuleOp module, ssm::CausalConv1dOp op) {
+  OpBuilder b(op);
+  ShardEmitter e(b, op.getLoc());
+  constexpr llvm::StringLiteral kHaloFn = "ssmcMpiHalo";
+  if (!module.lookupSymbol(kHaloFn)) {
+    OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
+    auto fn = func::FuncOp::create(
+        mb, op.getLoc(), kHaloFn,
+        mb.getFunctionType({e.dynMemRef(3), e.dynMemRef(3), e.dynMemRef(3)}, {}));
+    fn.setPrivate();
+    fn->setAttr("llvm.emit_c_interface", mb.getUnitAttr());
+  }
+  auto xT = cast<RankedTensorType>(op.getX().getType());
+  auto wT = cast<RankedTensorType>(op.getWeight().getType());
+  int64_t H = ShapedType::isDynamic(wT.getDimSize(1)) ? ShapedType::kDynamic
+                                                      : wT.getDimSize(1) - 1;
+  auto haloT = RankedTensorType::get({xT.getDimSize(0), xT.getDimSize(1), H}, e.f32);
+  Value c1 = arith::ConstantIndexOp::create(b, e.loc, 1);
+  llvm::SmallVector<Value> sizes{
+      e.dimSize(op.getX(), 0), e.dimSize(op.getX(), 1),
+      arith::SubIOp::create(b, e.loc, e.dimSize(op.getWeight(), 1), c1)};
+  Value halo = ssmc::detail::allocLike(b, e.loc, haloT, sizes);
+  Value init;
+  if (op.getInitialState())
+    init = memref::CastOp::create(
+        b, e.loc, e.dynMemRef(3),
+        ssmc::detail::toBuffer(b, e.loc, op.getInitialState()));
+  else
+    init = memref::CastOp::create(
+        b, e.loc, e.dynMemRef(3),
+        memref::AllocaOp::create(b, e.loc, MemRefType::get({0, 0, 0}, e.f32)));
+  Value x = memref::CastOp::create(b, e.loc, e.dynMemRef(3),
+                                   ssmc::detail::toBuffer(b, e.loc, op.getX()));
+  func::CallOp::create(b, e.loc, kHaloFn, TypeRange{},
+                       ValueRange{x, init,
+                                  memref::CastOp::create(b, e.loc, e.dynMemRef(3), halo)});
+  Value haloTensor = ssmc::detail::toTensor(b, e.loc, haloT, halo);
+  if (op.getInitialState() && op.getInitialState().getType() != haloT)
+    haloTensor = tensor::CastOp::create(b, e.loc, op.getInitialState().getType(),
+                                        haloTensor);
+  auto full = ssm::CausalConv1dOp::create(
+      b, op.getLoc(), op.getOut().getType(),
+      op.getFinalState() ? op.getFinalState().getType() : Type(), op.getX(),
+      op.getWeight(), op.getBias(), haloTensor, Value(), op.getSiluAttr());
+  op->replaceAllUsesWith(full->getResults());
+  op->erase();
+}
+
 struct SSMShardSequencePass
     : public ssmc::impl::SSMShardSequenceBase<SSMShardSequencePass> {
   void runOnOperation() override {
@@ -681,6 +745,8 @@ struct SSMShardSequencePass
         shardSSD(module, s);
       else if (auto s = dyn_cast<ssm::LinearAttentionOp>(op))
         shardLinearAttention(module, s);
+      else if (auto s = dyn_cast<ssm::CausalConv1dOp>(op))
+        shardCausalConv(module, s);
     }
     llvm::SmallVector<Type> results(ret.getOperandTypes());
     fn.setType(FunctionType::get(fn.getContext(), fn.getBody().getArgumentTypes(), results));

@@ -408,6 +408,64 @@ void composeAffine(void *in, void *inout, int *len, MPI_Datatype *) {
 } // namespace
 #endif
 
+extern "C" void _mlir_ciface_ssmcMpiHalo(ssmc::abi::StridedMemRef<float, 3> *x,
+                                         ssmc::abi::StridedMemRef<float, 3> *init,
+                                         ssmc::abi::StridedMemRef<float, 3> *halo) {
+  using namespace ssmc::dist;
+  const int64_t rows = halo->sizes[0] * halo->sizes[1], H = halo->sizes[2];
+  const int64_t L = x->sizes[2];
+  const float *xs = x->aligned + x->offset;
+  float *hs = halo->aligned + halo->offset;
+  const bool hasInit = init->sizes[0] * init->sizes[1] * init->sizes[2] != 0;
+  if (hasInit && init->sizes[2] != H)
+    abortAll("ssmcMpiHalo: initial state of another width");
+  // The start of the sequence: the program's initial state, or zero.
+  if (hasInit)
+    std::memcpy(hs, init->aligned + init->offset, rows * H * sizeof(float));
+  else
+    std::memset(hs, 0, rows * H * sizeof(float));
+  const int r = rank(), R = size();
+  if (R == 1 || H == 0)
+    return;
+#ifdef SSMC_HAVE_MPI
+  // Every rank's last min(L, H) steps, right-aligned in [rows, H], and L.
+  std::vector<float> tail(rows * H, 0.0f), tails(rows * H * R);
+  const int64_t k = std::min(L, H);
+  for (int64_t i = 0; i < rows; ++i)
+    std::memcpy(&tail[i * H + H - k], xs + i * L + L - k, k * sizeof(float));
+  long long mine = L;
+  std::vector<long long> lens(R);
+  sent += (rows * H * sizeof(float) + sizeof mine) * (R - 1);
+  check(MPI_Allgather(&mine, 1, MPI_LONG_LONG, lens.data(), 1, MPI_LONG_LONG,
+                      MPI_COMM_WORLD),
+        "MPI_Allgather (halo lengths)");
+  check(MPI_Allgather(tail.data(), static_cast<int>(rows * H), MPI_FLOAT,
+                      tails.data(), static_cast<int>(rows * H), MPI_FLOAT,
+                      MPI_COMM_WORLD),
+        "MPI_Allgather (halos)");
+  // Fill the halo from its end: rank r-1's last steps, then r-2's, ...
+  int64_t filled = 0;
+  for (int j = r - 1; j >= 0 && filled < H; --j) {
+    const int64_t take = std::min<int64_t>(std::min<long long>(lens[j], H), H - filled);
+    for (int64_t i = 0; i < rows; ++i)
+      std::memcpy(hs + i * H + H - filled - take,
+                  &tails[(j * rows + i) * H + H - take], take * sizeof(float));
+    filled += take;
+  }
+  // What is left before the first step keeps init (or zero): it is the
+  // state before the sequence, right-aligned as the steps were.
+  if (filled < H && hasInit) {
+    const float *is = init->aligned + init->offset;
+    for (int64_t i = 0; i < rows; ++i)
+      std::memcpy(hs + i * H, is + i * H + filled, (H - filled) * sizeof(float));
+  }
+#else
+  (void)xs;
+  (void)L;
+  abortAll("more than one rank without MPI");
+#endif
+}
+
 extern "C" int64_t ssmcMpiRank() { return ssmc::dist::rank(); }
 
 extern "C" void _mlir_ciface_ssmcMpiCombineAffine(Buf *decay, Buf *state,

@@ -26,6 +26,14 @@ void _mlir_ciface_ssmcMpiCombineAffine(
     ssmc::abi::StridedMemRef<float, 1> *decay,
     ssmc::abi::StridedMemRef<float, 1> *state,
     ssmc::abi::StridedMemRef<float, 1> *sin);
+/// The `halo` [B, D, H] of steps before this rank's slice `x` [B, D, L_r],
+/// for a causal convolution of width H + 1: the last H steps of the
+/// slices before it (several ranks' when they are short), then `init`
+/// [B, D, H] (the program's initial state; empty: zero) where the sequence
+/// starts within them. Rank 0's halo is `init`.
+void _mlir_ciface_ssmcMpiHalo(ssmc::abi::StridedMemRef<float, 3> *x,
+                              ssmc::abi::StridedMemRef<float, 3> *init,
+                              ssmc::abi::StridedMemRef<float, 3> *halo);
 /// Sums over the steps of a slice, for its decay product: x is [A0, A1, A2]
 /// with the steps along `timeDim` (1 or 2), `out` x's shape without it,
 /// out[i, j] = sum_t f(x[.., t, ..] + bias[j]) with f = softplus when

@@ -104,3 +104,21 @@ func.func @per_key_gate(%q: tensor<1x2x8x4xf32>, %k: tensor<1x2x8x4xf32>, %v: te
       : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x3xf32>, tensor<1x2x8x4xf32>) -> tensor<1x2x8x3xf32>
   return %o : tensor<1x2x8x3xf32>
 }
+
+// -----
+
+// causal_conv1d: the halo of W - 1 steps before the slice becomes the
+// op's initial state; no rescan.
+// CHECK-LABEL: func.func @conv(
+// CHECK-SAME: %[[X:[a-z0-9]+]]: tensor<1x4x?xf32> {ssm.seq_dim = 2 : i64}
+// CHECK-SAME: -> (tensor<1x4x?xf32> {ssm.seq_dim = 2 : i64}, tensor<1x4x2xf32> {ssm.seq_last})
+// CHECK: %[[HALO:.*]] = memref.alloc() {alignment = 64 : i64} : memref<1x4x2xf32>
+// CHECK: call @ssmcMpiHalo(
+// CHECK: %[[H:.*]] = bufferization.to_tensor %[[HALO]] restrict writable
+// CHECK: %[[Y:.*]], %[[F:.*]] = ssm.causal_conv1d %[[X]], %{{.*}} initial_state(%[[H]]) silu
+// CHECK-NOT: ssm.causal_conv1d
+// CHECK: return %[[Y]], %[[F]]
+func.func @conv(%x: tensor<1x4x10xf32>, %w: tensor<4x3xf32>) -> (tensor<1x4x10xf32>, tensor<1x4x2xf32>) {
+  %y, %h = ssm.causal_conv1d %x, %w silu : (tensor<1x4x10xf32>, tensor<4x3xf32>) -> (tensor<1x4x10xf32>, tensor<1x4x2xf32>)
+  return %y, %h : tensor<1x4x10xf32>, tensor<1x4x2xf32>
+}

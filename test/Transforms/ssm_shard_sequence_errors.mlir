@@ -57,8 +57,16 @@ func.func @state_reused(%u: tensor<1x4x10xf32>, %dt: tensor<1x4x10xf32>, %A: ten
 
 // -----
 
-func.func @conv(%x: tensor<1x4x10xf32>, %w: tensor<4x3xf32>) -> tensor<1x4x10xf32> {
+func.func @attention(%q: tensor<1x2x8x4xf32>, %k: tensor<1x2x8x4xf32>, %v: tensor<1x2x8x4xf32>) -> tensor<1x2x8x4xf32> {
   // expected-error @+1 {{has no sequence-parallel form yet}}
-  %y = ssm.causal_conv1d %x, %w : (tensor<1x4x10xf32>, tensor<4x3xf32>) -> tensor<1x4x10xf32>
-  return %y : tensor<1x4x10xf32>
+  %o = ssm.attention %q, %k, %v causal : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>) -> tensor<1x2x8x4xf32>
+  return %o : tensor<1x2x8x4xf32>
+}
+
+// -----
+
+func.func @conv_bf16(%x: tensor<1x4x10xbf16>, %w: tensor<4x3xbf16>) -> tensor<1x4x10xbf16> {
+  // expected-error @+1 {{sequence parallelism of the convolution needs f32 inputs}}
+  %y = ssm.causal_conv1d %x, %w : (tensor<1x4x10xbf16>, tensor<4x3xbf16>) -> tensor<1x4x10xbf16>
+  return %y : tensor<1x4x10xbf16>
 }

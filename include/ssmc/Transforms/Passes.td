@@ -54,7 +54,9 @@ def SSMShardSequence : Pass<"ssm-shard-sequence", "::mlir::ModuleOp"> {
     (rank 0's final state carried through the maps S -> P S + Sloc of the
     ranks between) and runs the slice again from Sin. On one rank (no MPI)
     only the first branch runs: the program computes what it computed
-    before.
+    before. Each `ssm.causal_conv1d` takes the W - 1 steps before its slice
+    (`ssmcMpiHalo`: from the ranks before, the program's initial state
+    before the first step) as its initial state.
 
     A program the pass cannot distribute -- a sequence argument also used
     by another op, a result that mixes slices, `cu_seqlens`, `reverse`, an

@@ -15,6 +15,9 @@
 // RUN: ssmc-run %s --shard-seq --emit=mlir | FileCheck %s --check-prefix=IR
 // IR: func.func @main(%{{.*}}: tensor<1x5x?xf32> {ssm.seq_dim = 2 : i64}
 // IR-SAME: -> (tensor<1x5x?xf32> {ssm.seq_dim = 2 : i64}, tensor<1x5x3xf32> {ssm.seq_last})
+// Sequence parallelism is a CPU-target feature.
+// RUN: not ssmc-run %s --shard-seq --target gpu-emulator 2>&1 | FileCheck %s --check-prefix=TARGET
+// TARGET: sequence parallelism (shardSequence) needs the CPU target
 
 func.func @main(%u: tensor<1x5x9xf32>, %dt: tensor<1x5x9xf32>, %A: tensor<5x3xf32>,
                 %B: tensor<1x3x9xf32>, %C: tensor<1x3x9xf32>, %D: tensor<5xf32>, %z: tensor<1x5x9xf32>,

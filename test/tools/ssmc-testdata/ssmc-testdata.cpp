@@ -10,6 +10,8 @@
 //   ssmc-testdata linear-attention --out DIR [shape flags]
 //       [--gate none|scalar|key] [--normalize] [--h0]
 //       q, k, v (+ gate, h0, z0), ref_out.npy, ref_state.npy (+ ref_z.npy)
+//   ssmc-testdata causal-conv1d --out DIR --batch B --channels D --len L
+//       --width W   x, weight, bias, init (+ silu), ref_out.npy, ref_state.npy
 //   ssmc-testdata compare GOT WANT [--rtol R]   (.npy or .safetensors[:name])
 //       passes when max |got - want| <= R * max(1, max |want|)
 //
@@ -36,15 +38,17 @@ namespace {
 cl::SubCommand scanCmd("selective-scan", "Write selective-scan inputs and reference");
 cl::SubCommand ssdCmd("ssd", "Write ssd inputs and reference");
 cl::SubCommand laCmd("linear-attention", "Write linear-attention inputs and reference");
+cl::SubCommand convCmd("causal-conv1d", "Write causal-conv1d inputs and reference");
 cl::SubCommand compareCmd("compare", "Compare a result with a reference");
 
 cl::opt<std::string> outDir("out", cl::desc("Output directory"), cl::sub(scanCmd),
-                            cl::sub(ssdCmd), cl::sub(laCmd));
+                            cl::sub(ssdCmd), cl::sub(laCmd), cl::sub(convCmd));
 cl::opt<int64_t> batch("batch", cl::init(1), cl::sub(scanCmd), cl::sub(ssdCmd),
-                       cl::sub(laCmd));
-cl::opt<int64_t> channels("channels", cl::init(1), cl::sub(scanCmd));
+                       cl::sub(laCmd), cl::sub(convCmd));
+cl::opt<int64_t> channels("channels", cl::init(1), cl::sub(scanCmd), cl::sub(convCmd));
+cl::opt<int64_t> width("width", cl::init(4), cl::sub(convCmd));
 cl::opt<int64_t> len("len", cl::init(1), cl::sub(scanCmd), cl::sub(ssdCmd),
-                     cl::sub(laCmd));
+                     cl::sub(laCmd), cl::sub(convCmd));
 cl::opt<int64_t> state("state", cl::init(1), cl::sub(scanCmd), cl::sub(ssdCmd));
 cl::opt<int64_t> heads("heads", cl::init(1), cl::sub(ssdCmd), cl::sub(laCmd));
 cl::opt<int64_t> headDim("head-dim", cl::desc("P (ssd), K (linear attention)"),
@@ -58,7 +62,7 @@ cl::opt<int64_t> groups("groups", cl::desc("B/C groups (0: shared)"), cl::init(0
 cl::opt<bool> full("full", cl::desc("D, z, delta_bias, h0 and softplus"), cl::sub(scanCmd),
                    cl::sub(ssdCmd));
 cl::opt<unsigned> seed("seed", cl::init(1), cl::sub(scanCmd), cl::sub(ssdCmd),
-                       cl::sub(laCmd));
+                       cl::sub(laCmd), cl::sub(convCmd));
 cl::opt<std::string> dtype("dtype", cl::desc("f32, f16, bf16 or f64 inputs"), cl::init("f32"), cl::sub(scanCmd));
 
 cl::opt<std::string> got(cl::Positional, cl::desc("<got>"), cl::sub(compareCmd));
@@ -239,6 +243,24 @@ int linearAttention() {
              : 1;
 }
 
+int causalConv() {
+  Writer w;
+  const int64_t B = batch, D = channels, L = len, W = width;
+  std::vector<double> x, weight, bias, init;
+  bool ok = w.start() && w.input("x", {B, D, L}, -1, 1, x) &&
+            w.input("weight", {D, W}, -1, 1, weight) &&
+            w.input("bias", {D}, -0.5, 0.5, bias) &&
+            w.input("init", {B, D, W - 1}, -1, 1, init);
+  if (!ok)
+    return 1;
+  auto [out, fin] = ssmc::ref::causalConv1d(B, D, L, W, x, weight, bias, init,
+                                            /*applySilu=*/true);
+  return w.reference("ref_out", out, {B, D, L}) &&
+                 w.reference("ref_state", fin, {B, D, W - 1})
+             ? 0
+             : 1;
+}
+
 int compare() {
   auto a = ssmc::readTensorSpec(got);
   if (!a)
@@ -272,6 +294,8 @@ int main(int argc, char **argv) {
     return ssd();
   if (laCmd)
     return linearAttention();
+  if (convCmd)
+    return causalConv();
   if (compareCmd)
     return compare();
   return fail("give a subcommand: selective-scan or compare (see --help)");
