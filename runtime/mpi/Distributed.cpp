@@ -299,8 +299,8 @@ namespace {
 using Buf = ssmc::abi::StridedMemRef<float, 1>;
 
 /// s = P * s + l, P diagonal with each element scaling `inner` elements.
-void applyAffine(float *s, const float *p, int64_t np, const float *l,
-                 int64_t n) {
+[[maybe_unused]] void applyAffine(float *s, const float *p, int64_t np,
+                                  const float *l, int64_t n) {
   if (np == 0) {
     for (int64_t i = 0; i < n; ++i)
       s[i] += l[i];
@@ -462,6 +462,7 @@ extern "C" void _mlir_ciface_ssmcMpiHalo(ssmc::abi::StridedMemRef<float, 3> *x,
 #else
   (void)xs;
   (void)L;
+  (void)r;
   abortAll("more than one rank without MPI");
 #endif
 }
@@ -545,6 +546,7 @@ extern "C" void _mlir_ciface_ssmcMpiCombineAffine(Buf *decay, Buf *state,
     applyAffine(s, all.data() + j * w, np, all.data() + j * w + np, n);
 #else
   (void)r;
+  (void)p;
   abortAll("more than one rank without MPI");
 #endif
 }
