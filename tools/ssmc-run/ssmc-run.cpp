@@ -374,15 +374,19 @@ int writeResults(std::vector<ssmc::OwnedTensor> &results) {
       continue;
     }
     StringRef path = outputs[i];
-    std::string partial = (path + ".partial").str();
+    // A device or pipe is written in place.
+    const bool viaPartial =
+        !sys::fs::exists(path) || sys::fs::is_regular_file(path);
+    std::string partial = viaPartial ? (path + ".partial").str() : path.str();
     Error e = path.ends_with(".safetensors")
                   ? ssmc::writeSafetensors(partial, {{"result" + std::to_string(i), r.view()}})
                   : ssmc::writeNpy(partial, r.view());
-    if (!e)
+    if (!e && viaPartial)
       if (std::error_code ec = sys::fs::rename(partial, path))
         e = createStringError(ec, "cannot write " + path);
     if (e) {
-      (void)sys::fs::remove(partial);
+      if (viaPartial)
+        (void)sys::fs::remove(partial);
       return fail(toString(std::move(e)));
     }
   }
