@@ -166,11 +166,9 @@ LogicalResult planFunction(func::FuncOp fn, FunctionPlan &plan) {
       if (!seqOperands.count(v) && (plan.seqDim.count(v) || plan.finals.count(v)))
         return op.emitOpError("uses a slice of the sequence or a final state "
                               "as a non-sequence operand");
-    Type acc = cast<ShapedType>(op.getResult(0).getType()).getElementType();
     for (Value f : layout->finals)
       if (!cast<ShapedType>(f.getType()).getElementType().isF32())
         return op.emitOpError("sequence parallelism needs f32 states");
-    (void)acc;
     plan.seqDim[op.getResult(0)] = layout->outDim;
     for (Value f : layout->finals)
       plan.finals.insert(f);
@@ -209,8 +207,7 @@ public:
     return tensor::DimOp::create(b, loc, t, i);
   }
 
-  /// A zero-filled f32 tensor of `shape` (sizes of `like`'s dims `dims`
-  /// where dynamic).
+  /// A zero-filled f32 tensor of `shape` (`dyn`: its dynamic sizes).
   Value zeros(llvm::ArrayRef<int64_t> shape, llvm::ArrayRef<Value> dyn) {
     Value empty = tensor::EmptyOp::create(b, loc, shape, f32, dyn);
     Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
@@ -399,7 +396,8 @@ bool allF32(ValueRange values) {
   });
 }
 
-/// Sizes of the dims `dims` of `t` that are dynamic in `shape`.
+/// The sizes of the dimensions that are dynamic in `shape`, dimension i
+/// read from `from[i]` (a value and its dimension).
 llvm::SmallVector<Value> dynSizes(ShardEmitter &e, llvm::ArrayRef<int64_t> shape,
                                   llvm::ArrayRef<std::pair<Value, int64_t>> from) {
   llvm::SmallVector<Value> out;
