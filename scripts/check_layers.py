@@ -22,7 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # (layer, path regex), first match wins.
 LAYERS = [
-    ("runtime", r"^runtime/|^include/ssmc/(Tensor|TensorIO|Cuda)\.h$"),
+    ("runtime", r"^runtime/|^include/ssmc/(Tensor|TensorIO|Cuda|Distributed)\.h$"),
     ("dialect", r"^dialects/"),
     ("emit-utils", r"^lib/Conversion/Utils/"),
     ("gpu-ir", r"^lib/GPU/IR/"),

@@ -2,7 +2,8 @@
 # Sets up ssmc on Debian 12 and runs it: installs the missing apt packages
 # (LLVM/MLIR 22 and libomp from the security suite, CMake, Ninja, ccache,
 # GoogleTest, Google Benchmark; the Python package's python3-dev, pybind11,
-# NumPy, pytest and PyTorch; python3-matplotlib for the demo's plots),
+# NumPy, pytest and PyTorch; python3-matplotlib for the demo's plots;
+# OpenMPI for sequence parallelism, docs/distributed.md),
 # configures and builds, then runs the job.
 #
 #   scripts/dev.sh demo    build, then run the main job: ssmc-tasks demo (the
@@ -41,7 +42,8 @@ llvm_prefix=/usr/lib/llvm-22
 
 packages=(cmake ninja-build ccache git python3 clang-22 llvm-22-dev llvm-22-tools
   libmlir-22-dev mlir-22-tools libomp-22-dev libgtest-dev libbenchmark-dev
-  python3-dev python3-numpy python3-pybind11 pybind11-dev python3-pytest python3-torch)
+  python3-dev python3-numpy python3-pybind11 pybind11-dev python3-pytest python3-torch
+  libopenmpi-dev openmpi-bin)
 # Sanitizer builds (the test job's second build, or SSMC_CMAKE_ARGS asking
 # for one) need clang's runtime libraries.
 sanitizer_tests="${SSMC_SANITIZER_TESTS:-1}"

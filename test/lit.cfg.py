@@ -58,3 +58,16 @@ config.substitutions.append(
 config.substitutions.append(("%cuda_root", config.cuda_root))
 if os.path.exists(os.path.join(config.cuda_root, "bin", "ptxas")):
     config.available_features.add("ptxas")
+
+# `mpi` when ssmc was built with MPI and mpirun is on PATH: `%mpirun N CMD`
+# starts N ranks of CMD (oversubscribed: the test machines have fewer cores
+# than ranks; as root, as CI runs). Tests of sequence parallelism say
+# REQUIRES: mpi and are UNSUPPORTED without it.
+import shutil
+mpirun = shutil.which("mpirun")
+if mpirun and config.ssmc_have_mpi.upper() in ("ON", "1", "TRUE", "YES"):
+    config.available_features.add("mpi")
+    flags = "--oversubscribe --bind-to none"
+    if os.geteuid() == 0:
+        flags += " --allow-run-as-root"
+    config.substitutions.append(("%mpirun", mpirun + " " + flags + " -np"))

@@ -84,6 +84,12 @@ struct JitOptions {
   std::function<void(Stage, llvm::StringRef)> dumpIR;
   /// Keep the generated machine code, so that Jit::save can write it.
   bool keepObject = false;
+  /// Sequence parallelism (docs/distributed.md): run the public functions
+  /// through `ssm-shard-sequence`, so that each rank of an MPI run computes
+  /// its slice of the sequence (ArgInfo::seqDim says which inputs and
+  /// results are sliced). On one rank the results equal the plain
+  /// program's. CPU target only.
+  bool shardSequence = false;
 };
 
 /// Type of one entry argument or result as the program declares it.
@@ -91,6 +97,12 @@ struct ArgInfo {
   bool isTensor = true;
   DType dtype = DType::F32;
   std::vector<int64_t> shape; ///< -1 for a dynamic dimension
+  /// With JitOptions::shardSequence: the dimension along which each rank
+  /// holds a slice of this input or result (-1: the same on every rank),
+  /// and whether this result is a final state (the last rank's is the
+  /// whole sequence's).
+  int seqDim = -1;
+  bool seqLast = false;
 };
 
 struct FunctionInfo {

@@ -19,6 +19,7 @@
 #include "runtime/abi/HeapAccount.h"
 #include "runtime/abi/MemRef.h"
 #include "runtime/abi/ShapeError.h"
+#include "runtime/mpi/MpiRuntime.h"
 #include "runtime/cuda/MgpuRuntime.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -468,6 +469,12 @@ llvm::orc::SymbolMap runtimeSymbolMap(llvm::orc::MangleAndInterner interner) {
   };
   map[interner("ssmcShapeError")] = def(&ssmcShapeError);
   map[interner("_mlir_ciface_ssmcShapeError")] = def(&ssmcShapeError);
+  map[interner("_mlir_ciface_ssmcMpiCombineAffine")] =
+      def(&_mlir_ciface_ssmcMpiCombineAffine);
+  map[interner("ssmcMpiRank")] = def(&ssmcMpiRank);
+  map[interner("_mlir_ciface_ssmcMpiRank")] = def(&ssmcMpiRank);
+  map[interner("_mlir_ciface_ssmcMpiStepSums")] = def(&_mlir_ciface_ssmcMpiStepSums);
+  map[interner("_mlir_ciface_ssmcMpiHalo")] = def(&_mlir_ciface_ssmcMpiHalo);
   for (auto [name, fn] : cuda::runtimeSymbols())
     map[interner(name)] = def(fn);
   map[interner("malloc")] = def(&ssmcTrackedMalloc);
@@ -521,9 +528,12 @@ public:
         return e;
     if (Error e = parse())
       return e;
+    if (Error e = shardSequence())
+      return e;
     if (Error e = describeEntries())
       return e;
     dump(Stage::MLIR);
+    dropShardMarks();
     if (Error e = lowerToLoops())
       return e;
     noteLoweringDecisions();
@@ -549,6 +559,37 @@ private:
     return Error::success();
   }
 
+  /// With JitOptions::shardSequence, each rank's program: its slice of the
+  /// sequence, the incoming state from the ranks before it.
+  Error shardSequence() {
+    if (!options.shardSequence)
+      return Error::success();
+    if (options.target != Target::CPU)
+      return makeError("sequence parallelism (shardSequence) needs the CPU "
+                       "target");
+    PassManager pm(&program.context);
+    pm.addPass(createSSMShardSequence());
+    if (failed(pm.run(*program.module)))
+      return diagnostics.fail(bufferName +
+                              ": cannot distribute the sequence over ranks");
+    return Error::success();
+  }
+
+  /// The split marks have been read into FunctionInfo; they mean nothing to
+  /// the lowering (LLVM would warn about unknown parameter attributes).
+  void dropShardMarks() {
+    if (!options.shardSequence)
+      return;
+    for (auto fn : program.module->getOps<func::FuncOp>()) {
+      for (unsigned i = 0; i < fn.getNumArguments(); ++i)
+        fn.removeArgAttr(i, StringAttr::get(fn.getContext(), "ssm.seq_dim"));
+      for (unsigned i = 0; i < fn.getNumResults(); ++i) {
+        fn.removeResultAttr(i, StringAttr::get(fn.getContext(), "ssm.seq_dim"));
+        fn.removeResultAttr(i, StringAttr::get(fn.getContext(), "ssm.seq_last"));
+      }
+    }
+  }
+
   /// The declared type of every public function's arguments and results.
   Error describeEntries() {
     for (auto fn : program.module->getOps<func::FuncOp>()) {
@@ -571,6 +612,8 @@ private:
                                 info.name + "'");
       if (!a)
         return a.takeError();
+      if (auto d = fn.getArgAttrOfType<IntegerAttr>(i, "ssm.seq_dim"))
+        a->seqDim = static_cast<int>(d.getInt());
       info.inputs.push_back(*a);
       auto name = fn.getArgAttrOfType<StringAttr>(i, "ssm.name");
       info.argNames.push_back(name ? name.str() : "arg" + std::to_string(i));
@@ -584,6 +627,9 @@ private:
         return makeError("result #" + llvm::Twine(i) + " of '" + info.name +
                          "' is a scalar; entry functions return tensors "
                          "(wrap it in a tensor<1x...>)");
+      if (auto d = fn.getResultAttrOfType<IntegerAttr>(i, "ssm.seq_dim"))
+        a->seqDim = static_cast<int>(d.getInt());
+      a->seqLast = static_cast<bool>(fn.getResultAttr(i, "ssm.seq_last"));
       info.results.push_back(*a);
     }
     return info;

@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ssmc/Distributed.h"
 #include "ssmc/Jit.h"
 #include "ssmc/Pipelines.h"
 #include "ssmc/TensorIO.h"
@@ -14,6 +15,7 @@
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -97,6 +99,14 @@ cl::opt<bool> hostTwins(
              "driver; objects then need libomp)"),
     cl::init(false), cl::cat(category));
 
+cl::opt<bool> shardSeq(
+    "shard-seq",
+    cl::desc("Sequence parallelism: under mpirun, each rank runs its slice of "
+             "the sequence dimension of the inputs (ssm-shard-sequence) and "
+             "rank 0 prints or writes the whole results, as one process "
+             "would. SSMC_MPI_COMBINE=chain passes states rank to rank "
+             "instead of one all-gather"),
+    cl::init(false), cl::cat(category));
 enum class Emit { MLIR, Loops, PTX, LLVMDialect, LLVM, Object, Jit };
 cl::opt<Emit> emit(
     "emit", cl::desc("Stage to stop at"), cl::init(Emit::Jit),
@@ -115,6 +125,9 @@ cl::opt<Emit> emit(
     cl::cat(category));
 
 int fail(const Twine &msg, int code = 1) {
+  // A rank that fails stops the others, which may be waiting for it.
+  if (ssmc::dist::size() > 1)
+    ssmc::dist::abortAll("ssmc-run: " + msg.str(), code);
   errs() << "ssmc-run: error: " << msg << "\n";
   return code;
 }
@@ -294,8 +307,13 @@ int readInputs(const ssmc::FunctionInfo &info,
   }
   if (Error e = binder.checkComplete())
     return fail(toString(std::move(e)), 2);
-  for (std::optional<ssmc::OwnedTensor> &arg : given)
+  for (auto [i, arg] : llvm::enumerate(given)) {
+    int dim = info.inputs[i].seqDim;
+    if (dim >= 0 && ssmc::dist::size() > 1)
+      arg = ssmc::dist::slice(arg->view(), dim, ssmc::dist::rank(),
+                              ssmc::dist::size());
     args.push_back(std::move(*arg));
+  }
   return 0;
 }
 
@@ -303,6 +321,7 @@ int readInputs(const ssmc::FunctionInfo &info,
 int runBench(ssmc::Jit &jit, ArrayRef<ssmc::Tensor> views) {
   std::vector<double> ms;
   for (unsigned r = 0; r < bench; ++r) {
+    (void)ssmc::dist::allOk(true); // the ranks start each run together
     auto t0 = std::chrono::steady_clock::now();
     auto again = jit.run(entry, views);
     auto t1 = std::chrono::steady_clock::now();
@@ -311,13 +330,42 @@ int runBench(ssmc::Jit &jit, ArrayRef<ssmc::Tensor> views) {
     ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
   }
   std::sort(ms.begin(), ms.end());
+  if (ssmc::dist::rank() != 0)
+    return 0;
   outs() << format("bench: %u runs, median %.3f ms, min %.3f ms\n",
                    unsigned(bench), ms[ms.size() / 2], ms.front());
+  if (shardSeq)
+    outs() << format("bench: %d ranks, rank 0 sent %llu bytes per run\n",
+                     ssmc::dist::size(),
+                     (unsigned long long)(ssmc::dist::bytesSent() /
+                                          (bench + 1)));
   return 0;
 }
 
-/// The results, printed or written to the --output files.
+/// With --shard-seq, the whole results on rank 0: slices gathered along
+/// their dimension, final states from the last rank; empty on other ranks.
+int gatherResults(const ssmc::FunctionInfo &info,
+                  std::vector<ssmc::OwnedTensor> &results) {
+  if (ssmc::dist::size() == 1)
+    return 0;
+  for (size_t i = 0; i < results.size(); ++i) {
+    const ssmc::ArgInfo &r = info.results[i];
+    llvm::Expected<ssmc::OwnedTensor> whole =
+        r.seqDim >= 0 ? ssmc::dist::gatherAlong(results[i], r.seqDim)
+        : r.seqLast   ? ssmc::dist::fetchFrom(results[i], ssmc::dist::size() - 1)
+                      : ssmc::dist::fetchFrom(results[i], 0);
+    if (!whole)
+      return fail(toString(whole.takeError()));
+    results[i] = std::move(*whole);
+  }
+  return 0;
+}
+/// The results, printed or written to the --output files. Each file is
+/// written next to its name and renamed into place, so a failed run leaves
+/// no partial file.
 int writeResults(std::vector<ssmc::OwnedTensor> &results) {
+  if (ssmc::dist::rank() != 0)
+    return 0;
   for (size_t i = 0; i < results.size(); ++i) {
     ssmc::OwnedTensor &r = results[i];
     if (outputs.empty()) {
@@ -326,11 +374,21 @@ int writeResults(std::vector<ssmc::OwnedTensor> &results) {
       continue;
     }
     StringRef path = outputs[i];
+    // A device or pipe is written in place.
+    const bool viaPartial =
+        !sys::fs::exists(path) || sys::fs::is_regular_file(path);
+    std::string partial = viaPartial ? (path + ".partial").str() : path.str();
     Error e = path.ends_with(".safetensors")
-                  ? ssmc::writeSafetensors(path, {{"result" + std::to_string(i), r.view()}})
-                  : ssmc::writeNpy(path, r.view());
-    if (e)
+                  ? ssmc::writeSafetensors(partial, {{"result" + std::to_string(i), r.view()}})
+                  : ssmc::writeNpy(partial, r.view());
+    if (!e && viaPartial)
+      if (std::error_code ec = sys::fs::rename(partial, path))
+        e = createStringError(ec, "cannot write " + path);
+    if (e) {
+      if (viaPartial)
+        (void)sys::fs::remove(partial);
       return fail(toString(std::move(e)));
+    }
   }
   return 0;
 }
@@ -354,11 +412,13 @@ int runEntry(ssmc::Jit &jit) {
   auto results = jit.run(entry, views);
   if (!results)
     return fail(toString(results.takeError()));
-  if (peakHeap)
+  if (peakHeap && ssmc::dist::rank() == 0)
     outs() << "peak heap: " << jit.lastCallPeakHeapBytes() << " bytes\n";
   if (bench)
     if (int status = runBench(jit, views))
       return status;
+  if (int status = gatherResults(info, *results))
+    return status;
   return writeResults(*results);
 }
 
@@ -372,6 +432,14 @@ int main(int argc, char **argv) {
   ssmc::JitOptions options;
   if (int status = jitOptions(threads, options))
     return status;
+  if (shardSeq) {
+    if (llvm::Error e = ssmc::dist::init(&argc, &argv))
+      return fail("--shard-seq: " + toString(std::move(e)));
+    options.shardSequence = true;
+  }
+  struct Finalize {
+    ~Finalize() { ssmc::dist::finalize(); }
+  } finalizeAtExit;
   if (emit == Emit::Object)
     return emitObject(options);
   std::optional<ssmc::Stage> stopAt;

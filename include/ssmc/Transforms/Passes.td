@@ -33,6 +33,61 @@ def SSMDecomposeSteps : Pass<"ssm-decompose-steps", "::mlir::ModuleOp"> {
   ];
 }
 
+def SSMShardSequence : Pass<"ssm-shard-sequence", "::mlir::ModuleOp"> {
+  let summary = "Run the sequence ops of the public functions on one slice of L per rank";
+  let description = [{
+    Sequence parallelism (docs/distributed.md): every public function runs
+    on each rank with that rank's contiguous slice of the sequence. The
+    sequence dimension of every argument that feeds a sequence operand, and
+    of every sequence result, becomes dynamic and is marked with the
+    argument or result attribute `ssm.seq_dim = <dim>`; a final state is
+    marked `ssm.seq_last` (the caller takes it from the last rank).
+    Other arguments are replicated on every rank.
+
+    Each `ssm.selective_scan`, `ssm.ssd` and `ssm.linear_attention` (any
+    gate form, normalised or not) becomes `scf.if (ssmcMpiRank() == 0)`:
+    rank 0 runs its slice from the program's h0 and hands its final state
+    to `ssmcMpiCombineAffine`; every other rank runs its slice from a zero
+    state (final state Sloc), computes the slice's decay product P from the
+    gates (exp(A sum dt), exp(sum gate); the sums by `ssmcMpiStepSums`),
+    gets its incoming state Sin from `ssmcMpiCombineAffine(P, Sloc, Sin)`
+    (rank 0's final state carried through the maps S -> P S + Sloc of the
+    ranks between) and runs the slice again from Sin. On one rank (no MPI)
+    only the first branch runs: the program computes what it computed
+    before. Each `ssm.causal_conv1d` takes the W - 1 steps before its slice
+    (`ssmcMpiHalo`: from the ranks before, the program's initial state
+    before the first step) as its initial state.
+
+    A program the pass cannot distribute -- a sequence argument also used
+    by another op, a result that mixes slices, `cu_seqlens`, `reverse`, an
+    op without a distributed form -- is an error naming it.
+
+    ```mlir
+    %y = ssm.selective_scan %u, %dt, %A, %B, %C h0(%h0) : ...
+    // becomes
+    %r = call @ssmcMpiRank() : () -> i64
+    %y = scf.if (%r == 0) {
+      %y0, %S0 = ssm.selective_scan %u, %dt, %A, %B, %C h0(%h0) : ...
+      call @ssmcMpiCombineAffine(%zeros, %S0, %unused)     // on buffers
+      scf.yield %y0
+    } else {
+      %y1, %Sloc = ssm.selective_scan %u, %dt, %A, %B, %C : ...
+      call @ssmcMpiStepSums(%dt, ...)                      // sum_t dt
+      %P = linalg.generic ... exp(A[d,n] * sum_t dt[b,d,t])
+      call @ssmcMpiCombineAffine(%P, %Sloc, %Sin)
+      %y2 = ssm.selective_scan %u, %dt, %A, %B, %C h0(%Sin) : ...
+      scf.yield %y2
+    }
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::tensor::TensorDialect", "::mlir::linalg::LinalgDialect",
+    "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
+    "::mlir::func::FuncDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::bufferization::BufferizationDialect",
+  ];
+}
+
 def SSMProtectInputs : Pass<"ssm-protect-inputs", "::mlir::ModuleOp"> {
   let summary = "Keep bufferization from writing into the caller's input tensors";
   let description = [{

@@ -4,6 +4,14 @@
 //       writes u.npy, dt.npy, A.npy, B.npy, C.npy (+ D, z, bias, h0; bf16
 //       tensors as NAME.safetensors) and the
 //       double-precision reference results ref_out.npy, ref_state.npy
+//   ssmc-testdata ssd --out DIR [shape flags] [--full]
+//       x, dt, A, B, C (+ D, z, bias, h0, softplus, dt_limit [0, 2]),
+//       ref_out.npy, ref_state.npy
+//   ssmc-testdata linear-attention --out DIR [shape flags]
+//       [--gate none|scalar|key] [--normalize] [--h0]
+//       q, k, v (+ gate, h0, z0), ref_out.npy, ref_state.npy (+ ref_z.npy)
+//   ssmc-testdata causal-conv1d --out DIR --batch B --channels D --len L
+//       --width W   x, weight, bias, init (+ silu), ref_out.npy, ref_state.npy
 //   ssmc-testdata compare GOT WANT [--rtol R]   (.npy or .safetensors[:name])
 //       passes when max |got - want| <= R * max(1, max |want|)
 //
@@ -28,18 +36,35 @@ using namespace llvm;
 namespace {
 
 cl::SubCommand scanCmd("selective-scan", "Write selective-scan inputs and reference");
+cl::SubCommand ssdCmd("ssd", "Write ssd inputs and reference");
+cl::SubCommand laCmd("linear-attention", "Write linear-attention inputs and reference");
+cl::SubCommand convCmd("causal-conv1d", "Write causal-conv1d inputs and reference");
 cl::SubCommand compareCmd("compare", "Compare a result with a reference");
 
-cl::opt<std::string> outDir("out", cl::desc("Output directory"), cl::sub(scanCmd));
-cl::opt<int64_t> batch("batch", cl::init(1), cl::sub(scanCmd));
-cl::opt<int64_t> channels("channels", cl::init(1), cl::sub(scanCmd));
-cl::opt<int64_t> len("len", cl::init(1), cl::sub(scanCmd));
-cl::opt<int64_t> state("state", cl::init(1), cl::sub(scanCmd));
+cl::opt<std::string> outDir("out", cl::desc("Output directory"), cl::sub(scanCmd),
+                            cl::sub(ssdCmd), cl::sub(laCmd), cl::sub(convCmd));
+cl::opt<int64_t> batch("batch", cl::init(1), cl::sub(scanCmd), cl::sub(ssdCmd),
+                       cl::sub(laCmd), cl::sub(convCmd));
+cl::opt<int64_t> channels("channels", cl::init(1), cl::sub(scanCmd), cl::sub(convCmd));
+cl::opt<int64_t> width("width", cl::init(4), cl::sub(convCmd));
+cl::opt<int64_t> len("len", cl::init(1), cl::sub(scanCmd), cl::sub(ssdCmd),
+                     cl::sub(laCmd), cl::sub(convCmd));
+cl::opt<int64_t> state("state", cl::init(1), cl::sub(scanCmd), cl::sub(ssdCmd));
+cl::opt<int64_t> heads("heads", cl::init(1), cl::sub(ssdCmd), cl::sub(laCmd));
+cl::opt<int64_t> headDim("head-dim", cl::desc("P (ssd), K (linear attention)"),
+                         cl::init(1), cl::sub(ssdCmd), cl::sub(laCmd));
+cl::opt<int64_t> valueDim("value-dim", cl::init(1), cl::sub(laCmd));
+cl::opt<std::string> gateKind("gate", cl::desc("none, scalar or key"),
+                              cl::init("none"), cl::sub(laCmd));
+cl::opt<bool> normalize("normalize", cl::sub(laCmd));
+cl::opt<bool> withH0("h0", cl::desc("h0 (and z0 with --normalize)"), cl::sub(laCmd));
 cl::opt<int64_t> groups("groups", cl::desc("B/C groups (0: shared)"), cl::init(0), cl::sub(scanCmd));
-cl::opt<bool> full("full", cl::desc("D, z, delta_bias, h0 and softplus"), cl::sub(scanCmd));
+cl::opt<bool> full("full", cl::desc("D, z, delta_bias, h0 and softplus"), cl::sub(scanCmd),
+                   cl::sub(ssdCmd));
 cl::opt<bool> fixedB("fixed-b", cl::desc("B fixed over time: [channels, state]"), cl::sub(scanCmd));
 cl::opt<bool> fixedC("fixed-c", cl::desc("C fixed over time: [channels, state]"), cl::sub(scanCmd));
-cl::opt<unsigned> seed("seed", cl::init(1), cl::sub(scanCmd));
+cl::opt<unsigned> seed("seed", cl::init(1), cl::sub(scanCmd), cl::sub(ssdCmd),
+                       cl::sub(laCmd), cl::sub(convCmd));
 cl::opt<std::string> dtype("dtype", cl::desc("f32, f16, bf16 or f64 inputs"), cl::init("f32"), cl::sub(scanCmd));
 
 cl::opt<std::string> got(cl::Positional, cl::desc("<got>"), cl::sub(compareCmd));
@@ -122,6 +147,125 @@ int selectiveScan() {
              : 1;
 }
 
+/// Random f32 tensors and f64 references for the ssd and linear-attention
+/// subcommands.
+class Writer {
+public:
+  Writer() : rng(seed) {}
+  bool start() {
+    if (std::error_code ec = sys::fs::create_directories(outDir)) {
+      errs() << "cannot create " << outDir << ": " << ec.message() << "\n";
+      return false;
+    }
+    return true;
+  }
+  bool input(const char *name, std::vector<int64_t> shape, double lo, double hi,
+             std::vector<double> &values) {
+    ssmc::OwnedTensor t(ssmc::DType::F32, shape);
+    std::uniform_real_distribution<double> dist(lo, hi);
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      t.setFromDouble(i, dist(rng));
+      values.push_back(t.getAsDouble(i));
+    }
+    return write(outDir + "/" + name + ".npy", t);
+  }
+  bool reference(const char *name, const std::vector<double> &v,
+                 std::vector<int64_t> shape) {
+    ssmc::OwnedTensor t(ssmc::DType::F64, shape);
+    for (size_t i = 0; i < v.size(); ++i)
+      t.as<double>()[i] = v[i];
+    return write(outDir + "/" + name + ".npy", t);
+  }
+
+private:
+  bool write(const std::string &path, ssmc::OwnedTensor &t) {
+    if (Error e = ssmc::writeNpy(path, t.view())) {
+      errs() << toString(std::move(e)) << "\n";
+      return false;
+    }
+    return true;
+  }
+  std::mt19937 rng;
+};
+
+int ssd() {
+  Writer w;
+  ssmc::ref::SSDProblem p;
+  const int64_t B = batch, L = len, H = heads, P = headDim, N = state;
+  p.batch = B, p.seqLen = L, p.heads = H, p.headDim = P, p.stateSize = N;
+  p.groups = 1;
+  p.dtSoftplus = full;
+  if (full)
+    p.dtLimit = std::pair<double, double>(0.0, 2.0);
+  bool ok = w.start() && w.input("x", {B, L, H, P}, -1, 1, p.x) &&
+            w.input("dt", {B, L, H}, full ? -3 : 0.01, full ? 1 : 0.5, p.dt) &&
+            w.input("A", {H}, -2, -0.1, p.A) &&
+            w.input("B", {B, L, 1, N}, -1, 1, p.B) &&
+            w.input("C", {B, L, 1, N}, -1, 1, p.C);
+  if (ok && full)
+    ok = w.input("D", {H}, -1, 1, p.D) && w.input("z", {B, L, H, P}, -3, 3, p.z) &&
+         w.input("bias", {H}, -1, 0.5, p.dtBias) &&
+         w.input("h0", {B, H, P, N}, -1, 1, p.h0);
+  if (!ok)
+    return 1;
+  ssmc::ref::SSDResult r = ssmc::ref::ssd(p);
+  return w.reference("ref_out", r.out, {B, L, H, P}) &&
+                 w.reference("ref_state", r.finalState, {B, H, P, N})
+             ? 0
+             : 1;
+}
+
+int linearAttention() {
+  Writer w;
+  ssmc::ref::LinearAttentionProblem p;
+  const int64_t B = batch, H = heads, L = len, K = headDim, V = valueDim;
+  p.batch = B, p.heads = H, p.seqLen = L, p.keyDim = K, p.valueDim = V;
+  p.normalize = normalize;
+  // Positive features keep the normaliser away from zero.
+  const double lo = normalize ? 0.05 : -1;
+  bool ok = w.start() && w.input("q", {B, H, L, K}, lo, 1, p.q) &&
+            w.input("k", {B, H, L, K}, lo, 1, p.k) &&
+            w.input("v", {B, H, L, V}, -1, 1, p.v);
+  if (gateKind == "scalar")
+    ok = ok && w.input("gate", {B, H, L}, -0.5, 0, p.gate);
+  else if (gateKind == "key")
+    ok = ok && w.input("gate", {B, H, L, K}, -0.5, 0, p.gate),
+    p.gatePerKey = true;
+  else if (gateKind != "none")
+    return fail("--gate must be none, scalar or key");
+  if (ok && withH0) {
+    ok = w.input("h0", {B, H, K, V}, -1, 1, p.h0);
+    if (ok && normalize)
+      ok = w.input("z0", {B, H, K}, 0, 1, p.z0);
+  }
+  if (!ok)
+    return 1;
+  ssmc::ref::LinearAttentionResult r = ssmc::ref::linearAttention(p);
+  return w.reference("ref_out", r.out, {B, H, L, V}) &&
+                 w.reference("ref_state", r.finalState, {B, H, K, V}) &&
+                 (!normalize || w.reference("ref_z", r.finalZ, {B, H, K}))
+             ? 0
+             : 1;
+}
+
+int causalConv() {
+  Writer w;
+  const int64_t B = batch, D = channels, L = len, W = width;
+  std::vector<double> x, weight, bias, init;
+  bool ok = w.start() && w.input("x", {B, D, L}, -1, 1, x) &&
+            w.input("weight", {D, W}, -1, 1, weight) &&
+            w.input("bias", {D}, -0.5, 0.5, bias) &&
+            w.input("init", {B, D, W - 1}, -1, 1, init);
+  if (!ok)
+    return 1;
+  auto [out, fin] = ssmc::ref::causalConv1d(B, D, L, W, x, weight, bias, init,
+                                            /*applySilu=*/true);
+  return w.reference("ref_out", out, {B, D, L}) &&
+                 w.reference("ref_state", fin, {B, D, W - 1})
+             ? 0
+             : 1;
+}
+
 int compare() {
   auto a = ssmc::readTensorSpec(got);
   if (!a)
@@ -151,6 +295,12 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(argc, argv, "ssmc test data and comparisons\n");
   if (scanCmd)
     return selectiveScan();
+  if (ssdCmd)
+    return ssd();
+  if (laCmd)
+    return linearAttention();
+  if (convCmd)
+    return causalConv();
   if (compareCmd)
     return compare();
   return fail("give a subcommand: selective-scan or compare (see --help)");

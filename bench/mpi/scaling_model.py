@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""Time model of sequence parallelism at R = 2..1024 ranks (docs/distributed.md).
+
+From one measured op -- the one-process time T1 at L steps, the state and
+decay sizes -- and a stated network (bandwidth, per-message latency), the
+time of one call on R ranks:
+
+  compute  = 2 * T1 / R           every rank but 0 scans its slice twice,
+                                  and rank 0's state must be known before
+                                  the second scan (critical path: 2 slices)
+  decay    = small (vectorised sums over the slice; neglected)
+  combine  = all-gather: ceil(log2 R) * alpha + (R - 1) * m / beta
+                         + (R - 1) * n * t_fold   (rank R-1 folds R-1 maps)
+             chain:      (R - 1) * (alpha + s / beta + n * t_fold)
+             exscan:     ceil(log2 R) * (alpha + m / beta + 2 n t_fold)
+                         (a parallel prefix of the affine maps: not built)
+
+with m = bytes of one rank's (decay, state) pair, s = bytes of a state,
+n = state elements, t_fold = time of one fused multiply-add on the CPU.
+
+  python3 bench/mpi/scaling_model.py --t1-ms 33.7 --state 1024 --decay 1024
+"""
+import argparse
+import math
+
+
+def model(t1_ms, n, npd, gbps, alpha_us, fold_ns, ranks):
+    beta = gbps * 1e9 / 8  # bytes per second
+    m = 4 * (n + npd)
+    s = 4 * n
+    alpha = alpha_us * 1e-6
+    fold = fold_ns * 1e-9
+    compute = 2 * t1_ms * 1e-3 / ranks
+    lg = math.ceil(math.log2(ranks))
+    allgather = lg * alpha + (ranks - 1) * m / beta + (ranks - 1) * n * fold
+    chain = (ranks - 1) * (alpha + s / beta + n * fold)
+    exscan = lg * (alpha + m / beta + 2 * n * fold)
+    return compute, allgather, chain, exscan
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--name", default="op")
+    p.add_argument("--t1-ms", type=float, required=True,
+                   help="one-process time of the op at L (ms)")
+    p.add_argument("--len", type=int, default=65536, help="L of the measurement")
+    p.add_argument("--scale-len", type=int, default=0,
+                   help="also model L' = this many steps (T1 scaled by L'/L)")
+    p.add_argument("--state", type=int, required=True, help="state elements n")
+    p.add_argument("--decay", type=int, default=0, help="decay elements")
+    p.add_argument("--gbps", type=float, default=100.0, help="network Gb/s")
+    p.add_argument("--latency-us", type=float, default=5.0)
+    p.add_argument("--fold-ns", type=float, default=0.5,
+                   help="seconds per state element per folded map (ns)")
+    a = p.parse_args()
+    lengths = [a.len] + ([a.scale_len] if a.scale_len else [])
+    print(f"{a.name}: n = {a.state} state + {a.decay} decay elements "
+          f"({4 * (a.state + a.decay)} bytes per rank), network "
+          f"{a.gbps:g} Gb/s, {a.latency_us:g} us per message\n")
+    print("| L | R | compute per rank (ms) | all-gather (ms) | chain (ms) "
+          "| exscan (ms) | speed-up (all-gather) | speed-up (exscan) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for L in lengths:
+        t1 = a.t1_ms * L / a.len
+        for r in [2, 4, 8, 16, 64, 256, 1024]:
+            c, ag, ch, ex = model(t1, a.state, a.decay, a.gbps, a.latency_us,
+                                  a.fold_ns, r)
+            print(f"| {L} | {r} | {c * 1e3:.3f} | {ag * 1e3:.3f} | "
+                  f"{ch * 1e3:.3f} | {ex * 1e3:.3f} | "
+                  f"{t1 * 1e-3 / (c + ag):.1f}x | {t1 * 1e-3 / (c + ex):.1f}x |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Strong scaling of sequence parallelism (docs/distributed.md), 1 -> 2 ranks
+# of one thread each at L = 65536, for selective_scan, ssd and linear
+# attention: the plain program on one process, the sharded program on one
+# process (its two scans), and the sharded program under
+# `mpirun -np 2` with the all-gather, chain and exscan combines; the gathered
+# results are checked against the one-process run, and the bytes each rank
+# sent per call are printed.
+#
+#   bench/mpi/shard_bench.sh [BUILD_DIR] [L] [RUNS]
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+build=${1:-$here/../../build}
+L=${2:-65536}
+runs=${3:-5}
+bin=$build/bin
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+mpirun=(mpirun --oversubscribe --bind-to none)
+[ "$(id -u)" = 0 ] && mpirun+=(--allow-run-as-root)
+
+median() { sed -n 's/^bench: .*median \([0-9.]*\) ms.*/\1/p'; }
+
+run_case() { # name program inputs...
+  local name=$1 prog=$2; shift 2
+  local ins=() outs1=() i
+  for i in "$@"; do ins+=(--input "$i"); done
+  local base=("$bin/ssmc-run" "$prog" --threads 1 "${ins[@]}" --bench "$runs")
+  local t1 t1s t2 t2c bytes
+  t1=$("${base[@]}" --output "$out/$name.y1.npy" --output "$out/$name.h1.npy" | median)
+  t1s=$("${base[@]}" --shard-seq --output "$out/$name.y.npy" --output "$out/$name.h.npy" | median)
+  local r2
+  r2=$("${mpirun[@]}" -np 2 "${base[@]}" --shard-seq --output "$out/$name.y2.npy" --output "$out/$name.h2.npy")
+  t2=$(echo "$r2" | median)
+  bytes=$(echo "$r2" | sed -n 's/.*rank 0 sent \([0-9]*\) bytes.*/\1/p')
+  t2c=$(SSMC_MPI_COMBINE=chain "${mpirun[@]}" -np 2 "${base[@]}" --shard-seq | median)
+  t2e=$(SSMC_MPI_COMBINE=exscan "${mpirun[@]}" -np 2 "${base[@]}" --shard-seq | median)
+  "$bin/ssmc-testdata" compare "$out/$name.y2.npy" "$out/$name.y1.npy" --rtol 1e-4 >/dev/null
+  "$bin/ssmc-testdata" compare "$out/$name.h2.npy" "$out/$name.h1.npy" --rtol 1e-4 >/dev/null
+  printf '| %s | %s | %s | %s | %s | %s | %.2fx | %s |\n' "$name" "$t1" "$t1s" "$t2" "$t2c" "$t2e" \
+    "$(echo "$t1 / $t2" | bc -l)" "$bytes"
+}
+
+echo "L = $L, median of $runs runs, ms, one thread per rank ($(nproc) cores)"
+echo
+echo "| op | 1 process | 1 rank, sharded | 2 ranks, all-gather | 2 ranks, chain | 2 ranks, exscan | speed-up (all-gather) | bytes sent by rank 0 per call (all-gather) |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+"$bin/ssmc-testdata" selective-scan --out "$out/ss" --channels 64 --state 16 --len "$L" --full --seed 1
+run_case selective_scan "$here/selective_scan.mlir" "$out"/ss/{u,dt,A,B,C,D,z,bias,h0}.npy
+"$bin/ssmc-testdata" ssd --out "$out/ssd" --len "$L" --heads 4 --head-dim 32 --state 32 --full --seed 2
+run_case ssd "$here/ssd.mlir" "$out"/ssd/{x,dt,A,B,C,D,z,bias,h0}.npy
+"$bin/ssmc-testdata" linear-attention --out "$out/la" --heads 4 --len "$L" --head-dim 32 --value-dim 32 --gate scalar --seed 3
+run_case linear_attention "$here/linear_attention.mlir" "$out"/la/{q,k,v,gate}.npy

@@ -1,0 +1,755 @@
+//===- ShardSequence.cpp - sequence parallelism: one slice of L per rank --===//
+//
+// A recurrent op's slice maps its initial state affinely to its final state,
+// S_out = P S_in + S_loc, with P diagonal (a product of decays). Each rank
+// runs the op over its slice from a zero state (S_loc), computes P from the
+// gates, gets its incoming state from the runtime's combine of every
+// rank's (P, S_loc), and runs the slice again from that state. The program
+// stays MPI-agnostic: the combine is one call into runtime/mpi, which is
+// the identity on one rank.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ssmc/Transforms/Passes.h"
+
+#include "lib/Conversion/Utils/LoweringUtils.h"
+#include "ssmc/Dialect/SSM/SSMOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+
+namespace ssmc {
+#define GEN_PASS_DEF_SSMSHARDSEQUENCE
+#include "ssmc/Transforms/Passes.h.inc"
+} // namespace ssmc
+
+using namespace mlir;
+
+namespace {
+
+constexpr llvm::StringLiteral kSeqDim = "ssm.seq_dim";
+constexpr llvm::StringLiteral kSeqLast = "ssm.seq_last";
+constexpr llvm::StringLiteral kCombineFn = "ssmcMpiCombineAffine";
+constexpr llvm::StringLiteral kRankFn = "ssmcMpiRank";
+constexpr llvm::StringLiteral kStepSumsFn = "ssmcMpiStepSums";
+
+/// Where an op keeps its sequence: the operands that carry L (with the
+/// dimension), the dimension of L in its output, and its final states.
+struct SequenceLayout {
+  llvm::SmallVector<std::pair<Value, int64_t>> operands;
+  int64_t outDim = -1;
+  llvm::SmallVector<Value> finals;
+};
+
+/// The layout of a sequence op with a distributed form; failure (with the
+/// reason on the op) for one without.
+FailureOr<SequenceLayout> layoutOf(Operation *op) {
+  SequenceLayout l;
+  auto add = [&](Value v, int64_t dim) {
+    if (v)
+      l.operands.push_back({v, dim});
+  };
+  auto lastDim = [](Value v) {
+    return cast<RankedTensorType>(v.getType()).getRank() - 1;
+  };
+  if (auto s = dyn_cast<ssm::SelectiveScanOp>(op)) {
+    if (s.getCuSeqlens())
+      return s.emitOpError("with cu_seqlens has no sequence-parallel form");
+    add(s.getU(), 2), add(s.getDelta(), 2), add(s.getZ(), 2);
+    add(s.getB(), lastDim(s.getB())), add(s.getC(), lastDim(s.getC()));
+    l.outDim = 2;
+    if (s.getFinalState())
+      l.finals.push_back(s.getFinalState());
+    return l;
+  }
+  if (auto s = dyn_cast<ssm::SSDOp>(op)) {
+    if (s.getCuSeqlens())
+      return s.emitOpError("with cu_seqlens has no sequence-parallel form");
+    add(s.getX(), 1), add(s.getDt(), 1), add(s.getB(), 1), add(s.getC(), 1);
+    add(s.getZ(), 1);
+    l.outDim = 1;
+    if (s.getFinalState())
+      l.finals.push_back(s.getFinalState());
+    return l;
+  }
+  if (auto s = dyn_cast<ssm::LinearAttentionOp>(op)) {
+    if (s.getCuSeqlens())
+      return s.emitOpError("with cu_seqlens has no sequence-parallel form");
+    if (s.getReverse())
+      return s.emitOpError("with reverse has no sequence-parallel form");
+    add(s.getQ(), 2), add(s.getK(), 2), add(s.getV(), 2), add(s.getGate(), 2);
+    l.outDim = 2;
+    if (s.getFinalState())
+      l.finals.push_back(s.getFinalState());
+    if (s.getFinalZ())
+      l.finals.push_back(s.getFinalZ());
+    return l;
+  }
+  if (auto s = dyn_cast<ssm::CausalConv1dOp>(op)) {
+    if (s.getCuSeqlens())
+      return s.emitOpError("with cu_seqlens has no sequence-parallel form");
+    if (!cast<ShapedType>(s.getX().getType()).getElementType().isF32())
+      return s.emitOpError("sequence parallelism of the convolution needs f32 "
+                           "inputs (the halo is exchanged as f32)");
+    add(s.getX(), 2);
+    l.outDim = 2;
+    if (s.getFinalState())
+      l.finals.push_back(s.getFinalState());
+    return l;
+  }
+  return op->emitOpError("has no sequence-parallel form yet "
+                         "(ssm-shard-sequence distributes selective_scan, "
+                         "ssd, linear_attention and causal_conv1d)");
+}
+
+RankedTensorType withDynamicDim(Type t, int64_t dim) {
+  auto tt = cast<RankedTensorType>(t);
+  llvm::SmallVector<int64_t> shape(tt.getShape());
+  shape[dim] = ShapedType::kDynamic;
+  return RankedTensorType::get(shape, tt.getElementType());
+}
+
+/// The analysis of one function: which values are slices of the sequence
+/// (and along which dimension), which are final states.
+struct FunctionPlan {
+  llvm::DenseMap<Value, int64_t> seqDim;
+  llvm::DenseSet<Value> finals;
+  llvm::SmallVector<Operation *> ops;
+};
+
+LogicalResult planFunction(func::FuncOp fn, FunctionPlan &plan) {
+  for (Operation &op : fn.getBody().front()) {
+    if (isa<func::ReturnOp>(op))
+      continue;
+    bool sequenceOp = isa<ssm::SequenceOpInterface>(op);
+    if (!sequenceOp) {
+      for (Value v : op.getOperands())
+        if (plan.seqDim.count(v) || plan.finals.count(v))
+          return op.emitOpError(
+              "uses a slice of the sequence or a final state; under "
+              "ssm-shard-sequence only the sequence ops and the return may");
+      if (op.getNumRegions())
+        op.walk([&](Operation *inner) {
+          if (isa<ssm::SequenceOpInterface>(inner))
+            inner->emitOpError("inside a region cannot be distributed");
+        });
+      continue;
+    }
+    FailureOr<SequenceLayout> layout = layoutOf(&op);
+    if (failed(layout))
+      return failure();
+    llvm::DenseSet<Value> seqOperands;
+    for (auto [v, dim] : layout->operands) {
+      seqOperands.insert(v);
+      auto it = plan.seqDim.find(v);
+      if (it != plan.seqDim.end()) {
+        if (it->second != dim)
+          return op.emitOpError("reads a sequence slice along dimension ")
+                 << dim << " that is split along dimension " << it->second;
+        continue;
+      }
+      auto arg = dyn_cast<BlockArgument>(v);
+      if (!arg || arg.getOwner()->getParentOp() != fn)
+        return op.emitOpError("sequence operand must be a function argument "
+                              "or the output of a sequence op to be split");
+      plan.seqDim[v] = dim;
+    }
+    for (Value v : op.getOperands())
+      if (!seqOperands.count(v) && (plan.seqDim.count(v) || plan.finals.count(v)))
+        return op.emitOpError("uses a slice of the sequence or a final state "
+                              "as a non-sequence operand");
+    for (Value f : layout->finals)
+      if (!cast<ShapedType>(f.getType()).getElementType().isF32())
+        return op.emitOpError("sequence parallelism needs f32 states");
+    plan.seqDim[op.getResult(0)] = layout->outDim;
+    for (Value f : layout->finals)
+      plan.finals.insert(f);
+    plan.ops.push_back(&op);
+  }
+  // A sequence argument is split once, so all of its uses must agree.
+  for (BlockArgument arg : fn.getArguments())
+    if (plan.seqDim.count(arg))
+      for (Operation *user : arg.getUsers())
+        if (!isa<ssm::SequenceOpInterface>(user))
+          return user->emitOpError("uses sequence argument #")
+                 << arg.getArgNumber() << ", which is split over the ranks";
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// The emitted pieces: decay products, the combine call
+//===----------------------------------------------------------------------===//
+
+class ShardEmitter {
+public:
+  ShardEmitter(OpBuilder &b, Location loc) : b(b), loc(loc), f32(b.getF32Type()) {}
+
+  /// x as f32 (extended or truncated).
+  Value toF32(Value x) { return ssmc::detail::castFloat(b, loc, x, f32); }
+
+  /// softplus(x) = log1p(exp(x)), x itself above 20.
+  Value softplus(Value x) {
+    Value big = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(20.0f));
+    Value sp = math::Log1pOp::create(b, loc, math::ExpOp::create(b, loc, x));
+    Value above = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, x, big);
+    return arith::SelectOp::create(b, loc, above, x, sp);
+  }
+
+  Value dimSize(Value t, int64_t i) {
+    return tensor::DimOp::create(b, loc, t, i);
+  }
+
+  /// A zero-filled f32 tensor of `shape` (`dyn`: its dynamic sizes).
+  Value zeros(llvm::ArrayRef<int64_t> shape, llvm::ArrayRef<Value> dyn) {
+    Value empty = tensor::EmptyOp::create(b, loc, shape, f32, dyn);
+    Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
+    return linalg::FillOp::create(b, loc, zero, empty).getResult(0);
+  }
+
+  /// sum over t of step(inputs at t): a reduction over the last of
+  /// `loops` iteration dims into a tensor of the first loops-1 dims.
+  Value sumOverSteps(ValueRange inputs, llvm::ArrayRef<AffineMap> maps,
+                     llvm::ArrayRef<int64_t> outShape, llvm::ArrayRef<Value> dyn,
+                     llvm::function_ref<Value(ValueRange)> step) {
+    unsigned loops = maps.front().getNumDims();
+    Value init = zeros(outShape, dyn);
+    llvm::SmallVector<AffineMap> all(maps);
+    llvm::SmallVector<AffineExpr> outExprs;
+    for (unsigned i = 0; i + 1 < loops; ++i)
+      outExprs.push_back(b.getAffineDimExpr(i));
+    all.push_back(AffineMap::get(loops, 0, outExprs, b.getContext()));
+    llvm::SmallVector<utils::IteratorType> its(loops, utils::IteratorType::parallel);
+    its.back() = utils::IteratorType::reduction;
+    return linalg::GenericOp::create(
+               b, loc, init.getType(), inputs, init, all, its,
+               [&](OpBuilder &nb, Location nl, ValueRange args) {
+                 Value v = step(args.drop_back());
+                 Value s = arith::AddFOp::create(nb, nl, args.back(), v);
+                 linalg::YieldOp::create(nb, nl, s);
+               })
+        .getResult(0);
+  }
+
+  /// exp(body(inputs)) elementwise into a tensor of `shape`.
+  Value expMap(ValueRange inputs, llvm::ArrayRef<AffineMap> maps,
+               llvm::ArrayRef<int64_t> shape, llvm::ArrayRef<Value> dyn,
+               llvm::function_ref<Value(ValueRange)> body) {
+    Value init = tensor::EmptyOp::create(b, loc, shape, f32, dyn);
+    llvm::SmallVector<AffineMap> all(maps);
+    all.push_back(b.getMultiDimIdentityMap(shape.size()));
+    llvm::SmallVector<utils::IteratorType> its(shape.size(),
+                                               utils::IteratorType::parallel);
+    return linalg::GenericOp::create(
+               b, loc, init.getType(), inputs, init, all, its,
+               [&](OpBuilder &nb, Location nl, ValueRange args) {
+                 Value e = math::ExpOp::create(nb, nl, body(args.drop_back()));
+                 linalg::YieldOp::create(nb, nl, e);
+               })
+        .getResult(0);
+  }
+
+  AffineMap map(unsigned dims, llvm::ArrayRef<unsigned> results) {
+    llvm::SmallVector<AffineExpr> e;
+    for (unsigned r : results)
+      e.push_back(b.getAffineDimExpr(r));
+    return AffineMap::get(dims, 0, e, b.getContext());
+  }
+
+  /// The contiguous rank-1 f32 buffer of tensor `t` (an empty one for null).
+  Value flatBuffer(Value t) {
+    auto flatType = MemRefType::get({ShapedType::kDynamic}, f32);
+    if (!t) {
+      Value none = memref::AllocaOp::create(b, loc, MemRefType::get({0}, f32));
+      return memref::CastOp::create(b, loc, flatType, none);
+    }
+    return flatten(ssmc::detail::toBuffer(b, loc, t));
+  }
+
+  Value flatten(Value m) {
+    auto mt = cast<MemRefType>(m.getType());
+    ReassociationIndices all;
+    for (int64_t i = 0; i < mt.getRank(); ++i)
+      all.push_back(i);
+    Value flat = memref::CollapseShapeOp::create(b, loc, m, {all});
+    return memref::CastOp::create(
+        b, loc, MemRefType::get({ShapedType::kDynamic}, f32), flat);
+  }
+
+  /// The incoming state of this rank: ssmcMpiCombineAffine(P, S, Sin),
+  /// where rank 0 gives its final state as S (its P is not used) and the
+  /// others their zero-state final state and decay.
+  Value combine(ModuleOp module, Value decay, Value sloc) {
+    declareCombine(module);
+    auto st = cast<RankedTensorType>(sloc.getType());
+    llvm::SmallVector<Value> sizes;
+    for (int64_t i = 0; i < st.getRank(); ++i)
+      sizes.push_back(dimSize(sloc, i));
+    Value sin = ssmc::detail::allocLike(b, loc, st, sizes);
+    func::CallOp::create(b, loc, kCombineFn, TypeRange{},
+                         ValueRange{flatBuffer(decay), flatBuffer(sloc),
+                                    flatten(sin)});
+    return ssmc::detail::toTensor(b, loc, st, sin);
+  }
+
+  void declareCombine(ModuleOp module) {
+    if (module.lookupSymbol(kCombineFn))
+      return;
+    OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
+    auto flat = MemRefType::get({ShapedType::kDynamic}, f32);
+    auto fn = func::FuncOp::create(mb, loc, kCombineFn,
+                                   mb.getFunctionType({flat, flat, flat}, {}));
+    fn.setPrivate();
+    fn->setAttr("llvm.emit_c_interface", mb.getUnitAttr());
+    if (module.lookupSymbol(kRankFn))
+      return;
+    auto rankFn = func::FuncOp::create(mb, loc, kRankFn,
+                                       mb.getFunctionType({}, {mb.getI64Type()}));
+    rankFn.setPrivate();
+  }
+
+  /// sum_t f(x + bias) over the steps (dimension `timeDim` of the 3-D f32
+  /// tensor x) into an f32 tensor of `shape`: ssmcMpiStepSums, whose
+  /// softplus is vectorised (an exp and a log1p per step would cost as much
+  /// as the scan).
+  Value stepSums(ModuleOp module, Value x, Value bias, int64_t timeDim,
+                 bool softplus, std::optional<llvm::ArrayRef<double>> limit,
+                 llvm::ArrayRef<int64_t> shape, llvm::ArrayRef<Value> dyn) {
+    if (!module.lookupSymbol(kStepSumsFn)) {
+      OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
+      auto fn = func::FuncOp::create(
+          mb, loc, kStepSumsFn,
+          mb.getFunctionType({dynMemRef(3), dynMemRef(1), dynMemRef(2),
+                              mb.getI64Type(), mb.getI64Type(), f32, f32},
+                             {}));
+      fn.setPrivate();
+      fn->setAttr("llvm.emit_c_interface", mb.getUnitAttr());
+    }
+    auto outT = RankedTensorType::get(shape, f32);
+    llvm::SmallVector<Value> sizes;
+    for (auto [i, d] : llvm::enumerate(shape))
+      sizes.push_back(ShapedType::isDynamic(d) ? dyn[llvm::count_if(
+                                                     shape.take_front(i),
+                                                     ShapedType::isDynamic)]
+                                               : Value());
+    Value out = ssmc::detail::allocLike(b, loc, outT, sizes);
+    auto cst = [&](double v) -> Value {
+      return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(float(v)));
+    };
+    auto i64 = [&](int64_t v) -> Value {
+      return arith::ConstantIntOp::create(b, loc, v, 64);
+    };
+    Value xm = memref::CastOp::create(b, loc, dynMemRef(3),
+                                      ssmc::detail::toBuffer(b, loc, x));
+    func::CallOp::create(
+        b, loc, kStepSumsFn, TypeRange{},
+        ValueRange{xm, flatBuffer(bias),
+                   memref::CastOp::create(b, loc, dynMemRef(2), out),
+                   i64(timeDim), i64(softplus),
+                   cst(limit ? (*limit)[0] : -INFINITY),
+                   cst(limit ? (*limit)[1] : INFINITY)});
+    return ssmc::detail::toTensor(b, loc, outT, out);
+  }
+
+  MemRefType dynMemRef(int64_t rank) {
+    return MemRefType::get(
+        llvm::SmallVector<int64_t>(rank, ShapedType::kDynamic), f32);
+  }
+
+  /// `first()` on rank 0, `rest()` on the others (scf.if on ssmcMpiRank()),
+  /// both yielding values of `types`.
+  llvm::SmallVector<Value>
+  byRank(ModuleOp module, TypeRange types,
+         llvm::function_ref<llvm::SmallVector<Value>()> first,
+         llvm::function_ref<llvm::SmallVector<Value>()> rest) {
+    declareCombine(module);
+    Value rank = func::CallOp::create(b, loc, kRankFn, b.getI64Type(), ValueRange{})
+                     .getResult(0);
+    Value zero = arith::ConstantIntOp::create(b, loc, 0, 64);
+    Value isFirst =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, rank, zero);
+    auto ifOp = scf::IfOp::create(b, loc, types, isFirst, /*withElse=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    scf::YieldOp::create(b, loc, first());
+    b.setInsertionPointToStart(ifOp.elseBlock());
+    scf::YieldOp::create(b, loc, rest());
+    return llvm::SmallVector<Value>(ifOp.getResults());
+  }
+
+  OpBuilder &b;
+  Location loc;
+  Type f32;
+};
+
+/// Whether every value is an f32 tensor (what ssmcMpiStepSums reads).
+bool allF32(ValueRange values) {
+  return llvm::all_of(values, [](Value v) {
+    return cast<ShapedType>(v.getType()).getElementType().isF32();
+  });
+}
+
+/// The sizes of the dimensions that are dynamic in `shape`, dimension i
+/// read from `from[i]` (a value and its dimension).
+llvm::SmallVector<Value> dynSizes(ShardEmitter &e, llvm::ArrayRef<int64_t> shape,
+                                  llvm::ArrayRef<std::pair<Value, int64_t>> from) {
+  llvm::SmallVector<Value> out;
+  for (auto [i, s] : llvm::enumerate(shape))
+    if (ShapedType::isDynamic(s))
+      out.push_back(e.dimSize(from[i].first, from[i].second));
+  return out;
+}
+
+//===----------------------------------------------------------------------===//
+// One rewrite per op
+//===----------------------------------------------------------------------===//
+
+/// The results of `op` after `run(h0, withFinal)` built the op again from
+/// initial state(s) `h0` (null: zero), with its final states when
+/// `withFinal` or when `op` returns them.
+using RunFn = llvm::function_ref<Operation *(
+    OpBuilder &b, llvm::ArrayRef<Value> h0, bool withFinal)>;
+
+/// The distributed form of `op`: rank 0 runs its slice from the program's
+/// initial states and hands its final states to the combine; every other
+/// rank runs its slice from zero, computes the decay `decay()` (null: the
+/// identity), gets its incoming states from the combine and runs the slice
+/// again from them. `h0` are the program's initial states (null: zero),
+/// `finals` the number of final states the op can return.
+void shardOp(ModuleOp module, Operation *op, llvm::ArrayRef<Value> h0,
+             unsigned finals, RunFn run,
+             llvm::function_ref<Value(ShardEmitter &)> decay,
+             llvm::function_ref<Value(ShardEmitter &)> zeroDecay) {
+  OpBuilder b(op);
+  ShardEmitter e(b, op->getLoc());
+  auto results = [&](Operation *o) {
+    llvm::SmallVector<Value> r;
+    for (unsigned i = 0; i < op->getNumResults(); ++i)
+      r.push_back(o->getResult(i));
+    return r;
+  };
+  // The results of `full`, which has every final state, that `op` has
+  // (told apart by type, as the ops' syntax does).
+  auto asRequested = [&](Operation *full) {
+    llvm::SmallVector<Value> r{full->getResult(0)};
+    llvm::SmallVector<bool> used(full->getNumResults(), false);
+    for (unsigned i = 1; i < op->getNumResults(); ++i)
+      for (unsigned j = 1; j < full->getNumResults(); ++j)
+        if (!used[j] && full->getResult(j).getType() == op->getResult(i).getType()) {
+          used[j] = true;
+          r.push_back(full->getResult(j));
+          break;
+        }
+    return r;
+  };
+  llvm::SmallVector<Value> replaced = e.byRank(
+      module, op->getResultTypes(),
+      [&] {
+        Operation *full = run(e.b, h0, /*withFinal=*/true);
+        Value none = zeroDecay(e);
+        for (unsigned i = 0; i < finals; ++i)
+          (void)e.combine(module, none, full->getResult(1 + i));
+        return asRequested(full);
+      },
+      [&] {
+        Operation *local = run(e.b, {}, /*withFinal=*/true);
+        Value p = decay(e);
+        llvm::SmallVector<Value> incoming;
+        for (unsigned i = 0; i < finals; ++i)
+          incoming.push_back(e.combine(module, p, local->getResult(1 + i)));
+        return results(run(e.b, incoming, /*withFinal=*/false));
+      });
+  op->replaceAllUsesWith(replaced);
+  op->erase();
+}
+
+/// selective_scan: P[b,d,n] = exp(A[d,n] * sum_t dt[b,d,t]).
+void shardSelectiveScan(ModuleOp module, ssm::SelectiveScanOp op) {
+  auto uT = cast<RankedTensorType>(op.getU().getType());
+  auto aT = cast<RankedTensorType>(op.getA().getType());
+  llvm::SmallVector<int64_t> bd{uT.getDimSize(0), uT.getDimSize(1)};
+  llvm::SmallVector<int64_t> bdn{bd[0], bd[1], aT.getDimSize(1)};
+  Type f32 = Float32Type::get(op.getContext());
+  auto stateT = op.getFinalState()
+                    ? cast<RankedTensorType>(op.getFinalState().getType())
+                    : RankedTensorType::get(bdn, f32);
+  Value u = op.getU();
+  auto decay = [&](ShardEmitter &e) -> Value {
+    llvm::SmallVector<Value> ins{op.getDelta()};
+    llvm::SmallVector<AffineMap> maps{e.map(3, {0, 1, 2})};
+    if (op.getDeltaBias()) {
+      ins.push_back(op.getDeltaBias());
+      maps.push_back(e.map(3, {1}));
+    }
+    bool softplus = op.getDeltaSoftplus();
+    Value dtSum =
+        allF32(ins)
+            ? e.stepSums(module, op.getDelta(), op.getDeltaBias(), 2, softplus,
+                         std::nullopt, bd, dynSizes(e, bd, {{u, 0}, {u, 1}}))
+            : e.sumOverSteps(
+        ins, maps, bd, dynSizes(e, bd, {{u, 0}, {u, 1}}), [&](ValueRange a) {
+          Value dt = e.toF32(a[0]);
+          if (a.size() > 1)
+            dt = arith::AddFOp::create(e.b, e.loc, dt, e.toF32(a[1]));
+          return softplus ? e.softplus(dt) : dt;
+        });
+    return e.expMap(ValueRange{op.getA(), dtSum},
+                    {e.map(3, {1, 2}), e.map(3, {0, 1})}, bdn,
+                    dynSizes(e, bdn, {{u, 0}, {u, 1}, {op.getA(), 1}}),
+                    [&](ValueRange a) {
+                      return arith::MulFOp::create(e.b, e.loc, e.toF32(a[0]),
+                                                   a[1]);
+                    });
+  };
+  auto zeroDecay = [&](ShardEmitter &e) -> Value {
+    return e.zeros(bdn, dynSizes(e, bdn, {{u, 0}, {u, 1}, {op.getA(), 1}}));
+  };
+  shardOp(
+      module, op, {op.getH0()}, 1,
+      [&](OpBuilder &b, llvm::ArrayRef<Value> h0, bool withFinal) -> Operation * {
+        return ssm::SelectiveScanOp::create(
+            b, op.getLoc(), op.getOut().getType(),
+            withFinal || op.getFinalState() ? Type(stateT) : Type(),
+            op.getU(), op.getDelta(), op.getA(), op.getB(), op.getC(),
+            op.getD(), op.getZ(), op.getDeltaBias(),
+            h0.empty() ? Value() : h0[0], Value(), op.getDeltaSoftplusAttr());
+      },
+      decay, zeroDecay);
+}
+
+/// ssd: P[b,h] = exp(A[h] * sum_t dt[b,t,h]), each scaling P*N state
+/// elements.
+void shardSSD(ModuleOp module, ssm::SSDOp op) {
+  auto xT = cast<RankedTensorType>(op.getX().getType());
+  auto bT = cast<RankedTensorType>(op.getB().getType());
+  llvm::SmallVector<int64_t> bh{xT.getDimSize(0), xT.getDimSize(2)};
+  llvm::SmallVector<int64_t> bhpn{bh[0], bh[1], xT.getDimSize(3),
+                                  bT.getDimSize(3)};
+  Type f32 = Float32Type::get(op.getContext());
+  auto stateT = op.getFinalState()
+                    ? cast<RankedTensorType>(op.getFinalState().getType())
+                    : RankedTensorType::get(bhpn, f32);
+  Value x = op.getX();
+  auto decay = [&](ShardEmitter &e) -> Value {
+    llvm::SmallVector<Value> ins{op.getDt()};
+    llvm::SmallVector<AffineMap> maps{e.map(3, {0, 2, 1})};
+    if (op.getDtBias()) {
+      ins.push_back(op.getDtBias());
+      maps.push_back(e.map(3, {1}));
+    }
+    bool softplus = op.getDtSoftplus();
+    std::optional<llvm::ArrayRef<double>> limit = op.getDtLimit();
+    Value dtSum =
+        allF32(ins)
+            ? e.stepSums(module, op.getDt(), op.getDtBias(), 1, softplus, limit,
+                         bh, dynSizes(e, bh, {{x, 0}, {x, 2}}))
+            : e.sumOverSteps(
+        ins, maps, bh, dynSizes(e, bh, {{x, 0}, {x, 2}}), [&](ValueRange a) {
+          Value dt = e.toF32(a[0]);
+          if (a.size() > 1)
+            dt = arith::AddFOp::create(e.b, e.loc, dt, e.toF32(a[1]));
+          if (softplus)
+            dt = e.softplus(dt);
+          if (limit) {
+            auto c = [&](double v) -> Value {
+              return arith::ConstantOp::create(e.b, e.loc,
+                                               e.b.getF32FloatAttr(float(v)));
+            };
+            dt = arith::MaximumFOp::create(e.b, e.loc, dt, c((*limit)[0]));
+            dt = arith::MinimumFOp::create(e.b, e.loc, dt, c((*limit)[1]));
+          }
+          return dt;
+        });
+    return e.expMap(ValueRange{op.getA(), dtSum},
+                    {e.map(2, {1}), e.map(2, {0, 1})}, bh,
+                    dynSizes(e, bh, {{x, 0}, {x, 2}}), [&](ValueRange a) {
+                      return arith::MulFOp::create(e.b, e.loc, e.toF32(a[0]),
+                                                   a[1]);
+                    });
+  };
+  auto zeroDecay = [&](ShardEmitter &e) -> Value {
+    return e.zeros(bh, dynSizes(e, bh, {{x, 0}, {x, 2}}));
+  };
+  shardOp(
+      module, op, {op.getH0()}, 1,
+      [&](OpBuilder &b, llvm::ArrayRef<Value> h0, bool withFinal) -> Operation * {
+        return ssm::SSDOp::create(
+            b, op.getLoc(), op.getOut().getType(),
+            withFinal || op.getFinalState() ? Type(stateT) : Type(),
+            op.getX(), op.getDt(), op.getA(), op.getB(), op.getC(), op.getD(),
+            op.getZ(), op.getDtBias(), h0.empty() ? Value() : h0[0], Value(),
+            op.getDtSoftplusAttr(), op.getDtLimitAttr());
+      },
+      decay, zeroDecay);
+}
+
+/// linear_attention: P = exp(sum_t gate) per (b,h) or, for GLA, per
+/// (b,h,k); the identity without a gate. The normaliser z decays with the
+/// same P.
+void shardLinearAttention(ModuleOp module, ssm::LinearAttentionOp op) {
+  auto qT = cast<RankedTensorType>(op.getQ().getType());
+  auto vT = cast<RankedTensorType>(op.getV().getType());
+  int64_t B = qT.getDimSize(0), H = qT.getDimSize(1), K = qT.getDimSize(3),
+          V = vT.getDimSize(3);
+  Type f32 = Float32Type::get(op.getContext());
+  auto stateT = op.getFinalState()
+                    ? cast<RankedTensorType>(op.getFinalState().getType())
+                    : RankedTensorType::get({B, H, K, V}, f32);
+  bool normalize = op.getNormalize();
+  auto zT = op.getFinalZ() ? cast<RankedTensorType>(op.getFinalZ().getType())
+                           : RankedTensorType::get({B, H, K}, f32);
+  Value q = op.getQ(), gate = op.getGate();
+  llvm::SmallVector<int64_t> shape{B, H};
+  llvm::SmallVector<std::pair<Value, int64_t>> from{{q, 0}, {q, 1}};
+  bool perKey = gate && cast<RankedTensorType>(gate.getType()).getRank() == 4;
+  if (perKey) {
+    shape.push_back(K);
+    from.push_back({q, 3});
+  }
+  auto decay = [&](ShardEmitter &e) -> Value {
+    if (!gate)
+      return Value();
+    AffineMap m = perKey ? e.map(4, {0, 1, 3, 2}) : e.map(3, {0, 1, 2});
+    Value sum =
+        !perKey && allF32(gate)
+            ? e.stepSums(module, gate, Value(), 2, false, std::nullopt, shape,
+                         dynSizes(e, shape, from))
+            : e.sumOverSteps(gate, m, shape, dynSizes(e, shape, from),
+                             [&](ValueRange a) { return e.toF32(a[0]); });
+    return e.expMap(sum, e.b.getMultiDimIdentityMap(shape.size()), shape,
+                    dynSizes(e, shape, from),
+                    [&](ValueRange a) { return a[0]; });
+  };
+  auto zeroDecay = [&](ShardEmitter &e) -> Value {
+    return gate ? e.zeros(shape, dynSizes(e, shape, from)) : Value();
+  };
+  shardOp(
+      module, op, {op.getH0(), op.getZ0()}, normalize ? 2 : 1,
+      [&](OpBuilder &b, llvm::ArrayRef<Value> h0, bool withFinal) -> Operation * {
+        Type fin = withFinal || op.getFinalState() ? Type(stateT) : Type();
+        Type finZ = normalize && (withFinal || op.getFinalZ()) ? Type(zT) : Type();
+        return ssm::LinearAttentionOp::create(
+            b, op.getLoc(), op.getOut().getType(), fin, finZ, op.getQ(),
+            op.getK(), op.getV(), op.getGate(),
+            h0.size() > 0 ? h0[0] : Value(), h0.size() > 1 ? h0[1] : Value(),
+            Value(), op.getFeatureMapAttr(), op.getScaleAttr(),
+            op.getNormalizeAttr(), op.getEpsAttr(), op.getReverseAttr());
+      },
+      decay, zeroDecay);
+}
+
+/// causal_conv1d: the W - 1 steps before the slice (the halo, from the
+/// ranks before; the program's initial state before the first step) are
+/// the slice's initial state. No rescan: a convolution only looks back W - 1
+/// steps.
+void shardCausalConv(ModuleOp module, ssm::CausalConv1dOp op) {
+  OpBuilder b(op);
+  ShardEmitter e(b, op.getLoc());
+  constexpr llvm::StringLiteral kHaloFn = "ssmcMpiHalo";
+  if (!module.lookupSymbol(kHaloFn)) {
+    OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
+    auto fn = func::FuncOp::create(
+        mb, op.getLoc(), kHaloFn,
+        mb.getFunctionType({e.dynMemRef(3), e.dynMemRef(3), e.dynMemRef(3)}, {}));
+    fn.setPrivate();
+    fn->setAttr("llvm.emit_c_interface", mb.getUnitAttr());
+  }
+  auto xT = cast<RankedTensorType>(op.getX().getType());
+  auto wT = cast<RankedTensorType>(op.getWeight().getType());
+  int64_t H = ShapedType::isDynamic(wT.getDimSize(1)) ? ShapedType::kDynamic
+                                                      : wT.getDimSize(1) - 1;
+  auto haloT = RankedTensorType::get({xT.getDimSize(0), xT.getDimSize(1), H}, e.f32);
+  Value c1 = arith::ConstantIndexOp::create(b, e.loc, 1);
+  llvm::SmallVector<Value> sizes{
+      e.dimSize(op.getX(), 0), e.dimSize(op.getX(), 1),
+      arith::SubIOp::create(b, e.loc, e.dimSize(op.getWeight(), 1), c1)};
+  Value halo = ssmc::detail::allocLike(b, e.loc, haloT, sizes);
+  Value init;
+  if (op.getInitialState())
+    init = memref::CastOp::create(
+        b, e.loc, e.dynMemRef(3),
+        ssmc::detail::toBuffer(b, e.loc, op.getInitialState()));
+  else
+    init = memref::CastOp::create(
+        b, e.loc, e.dynMemRef(3),
+        memref::AllocaOp::create(b, e.loc, MemRefType::get({0, 0, 0}, e.f32)));
+  Value x = memref::CastOp::create(b, e.loc, e.dynMemRef(3),
+                                   ssmc::detail::toBuffer(b, e.loc, op.getX()));
+  func::CallOp::create(b, e.loc, kHaloFn, TypeRange{},
+                       ValueRange{x, init,
+                                  memref::CastOp::create(b, e.loc, e.dynMemRef(3), halo)});
+  Value haloTensor = ssmc::detail::toTensor(b, e.loc, haloT, halo);
+  if (op.getInitialState() && op.getInitialState().getType() != haloT)
+    haloTensor = tensor::CastOp::create(b, e.loc, op.getInitialState().getType(),
+                                        haloTensor);
+  auto full = ssm::CausalConv1dOp::create(
+      b, op.getLoc(), op.getOut().getType(),
+      op.getFinalState() ? op.getFinalState().getType() : Type(), op.getX(),
+      op.getWeight(), op.getBias(), haloTensor, Value(), op.getSiluAttr());
+  op->replaceAllUsesWith(full->getResults());
+  op->erase();
+}
+
+struct SSMShardSequencePass
+    : public ssmc::impl::SSMShardSequenceBase<SSMShardSequencePass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    llvm::SmallVector<func::FuncOp> fns;
+    for (auto fn : module.getOps<func::FuncOp>())
+      if (fn.isPublic() && !fn.isExternal())
+        fns.push_back(fn);
+    for (func::FuncOp fn : fns)
+      if (failed(shardFunction(module, fn)))
+        return signalPassFailure();
+  }
+
+  LogicalResult shardFunction(ModuleOp module, func::FuncOp fn) {
+    if (!fn.getBody().hasOneBlock())
+      return fn.emitOpError("with more than one block cannot be distributed");
+    FunctionPlan plan;
+    if (failed(planFunction(fn, plan)))
+      return failure();
+    // Results: slices along their dimension, final states from the last
+    // rank, everything else replicated.
+    auto ret = cast<func::ReturnOp>(fn.getBody().front().getTerminator());
+    auto i64 = IntegerType::get(fn.getContext(), 64);
+    for (auto [i, v] : llvm::enumerate(ret.getOperands())) {
+      if (auto it = plan.seqDim.find(v); it != plan.seqDim.end())
+        fn.setResultAttr(i, kSeqDim, IntegerAttr::get(i64, it->second));
+      else if (plan.finals.count(v))
+        fn.setResultAttr(i, kSeqLast, UnitAttr::get(fn.getContext()));
+    }
+    // L becomes dynamic: every rank holds a slice of its own length.
+    for (BlockArgument arg : fn.getArguments())
+      if (auto it = plan.seqDim.find(arg); it != plan.seqDim.end()) {
+        arg.setType(withDynamicDim(arg.getType(), it->second));
+        fn.setArgAttr(arg.getArgNumber(), kSeqDim,
+                      IntegerAttr::get(i64, it->second));
+      }
+    for (Operation *op : plan.ops)
+      op->getResult(0).setType(
+          withDynamicDim(op->getResult(0).getType(), plan.seqDim[op->getResult(0)]));
+    for (Operation *op : plan.ops) {
+      if (auto s = dyn_cast<ssm::SelectiveScanOp>(op))
+        shardSelectiveScan(module, s);
+      else if (auto s = dyn_cast<ssm::SSDOp>(op))
+        shardSSD(module, s);
+      else if (auto s = dyn_cast<ssm::LinearAttentionOp>(op))
+        shardLinearAttention(module, s);
+      else if (auto s = dyn_cast<ssm::CausalConv1dOp>(op))
+        shardCausalConv(module, s);
+    }
+    llvm::SmallVector<Type> results(ret.getOperandTypes());
+    fn.setType(FunctionType::get(fn.getContext(), fn.getBody().getArgumentTypes(), results));
+    return success();
+  }
+};
+
+} // namespace

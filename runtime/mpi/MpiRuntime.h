@@ -1,0 +1,49 @@
+//===- MpiRuntime.h - what sharded programs call ----------------*- C++ -*-===//
+//
+// Programs rewritten by `ssm-shard-sequence` call these through their C
+// interface (memref descriptors of rank 1, f32). Plain C++: no LLVM, no MLIR.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SSMC_RUNTIME_MPI_MPIRUNTIME_H
+#define SSMC_RUNTIME_MPI_MPIRUNTIME_H
+
+#include "runtime/abi/MemRef.h"
+
+extern "C" {
+/// This process's rank (0 without MPI).
+int64_t ssmcMpiRank();
+/// The state entering this rank's slice. Rank r > 0 ran its slice from a
+/// zero state: its slice maps an initial state S to P * S + `state`, where
+/// `decay` P is diagonal, element i scaling `n / size(decay)` consecutive
+/// state elements (an empty P is the identity). Rank 0 ran its slice from
+/// the program's initial state and gives its final state (its `decay` only
+/// fixes the size all ranks send). `sin` = rank 0's final state carried
+/// through the maps of ranks 1..r-1 (on rank 0: `state`). Every buffer is
+/// contiguous f32, `state` and `sin` of the state's n elements. An MPI
+/// failure stops every rank with a message (ssmc::dist::abortAll).
+void _mlir_ciface_ssmcMpiCombineAffine(
+    ssmc::abi::StridedMemRef<float, 1> *decay,
+    ssmc::abi::StridedMemRef<float, 1> *state,
+    ssmc::abi::StridedMemRef<float, 1> *sin);
+/// The `halo` [B, D, H] of steps before this rank's slice `x` [B, D, L_r],
+/// for a causal convolution of width H + 1: the last H steps of the
+/// slices before it (several ranks' when they are short), then `init`
+/// [B, D, H] (the program's initial state; empty: zero) where the sequence
+/// starts within them. Rank 0's halo is `init`.
+void _mlir_ciface_ssmcMpiHalo(ssmc::abi::StridedMemRef<float, 3> *x,
+                              ssmc::abi::StridedMemRef<float, 3> *init,
+                              ssmc::abi::StridedMemRef<float, 3> *halo);
+/// Sums over the steps of a slice, for its decay product: x is [A0, A1, A2]
+/// with the steps along `timeDim` (1 or 2), `out` x's shape without it,
+/// out[i, j] = sum_t f(x[.., t, ..] + bias[j]) with f = softplus when
+/// `softplus` is non-zero, the identity otherwise, then clamped to
+/// [lo, hi]; an empty `bias` is zero. Contiguous f32 buffers.
+void _mlir_ciface_ssmcMpiStepSums(ssmc::abi::StridedMemRef<float, 3> *x,
+                                  ssmc::abi::StridedMemRef<float, 1> *bias,
+                                  ssmc::abi::StridedMemRef<float, 2> *out,
+                                  int64_t timeDim, int64_t softplus, float lo,
+                                  float hi);
+}
+
+#endif // SSMC_RUNTIME_MPI_MPIRUNTIME_H

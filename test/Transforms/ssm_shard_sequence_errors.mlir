@@ -1,0 +1,72 @@
+// ssm-shard-sequence rejects, with the reason, every program it cannot
+// distribute over the ranks.
+// RUN: ssmc-opt %s --ssm-shard-sequence -split-input-file -verify-diagnostics
+
+func.func @slice_used_elsewhere(%u: tensor<1x4x10xf32>, %dt: tensor<1x4x10xf32>, %A: tensor<4x3xf32>,
+                                %B: tensor<1x3x10xf32>) -> tensor<1x4x10xf32> {
+  %y = ssm.selective_scan %u, %dt, %A, %B, %B
+      : (tensor<1x4x10xf32>, tensor<1x4x10xf32>, tensor<4x3xf32>, tensor<1x3x10xf32>, tensor<1x3x10xf32>) -> tensor<1x4x10xf32>
+  // expected-error @+1 {{uses a slice of the sequence or a final state; under ssm-shard-sequence only the sequence ops and the return may}}
+  %s = arith.addf %y, %u : tensor<1x4x10xf32>
+  return %s : tensor<1x4x10xf32>
+}
+
+// -----
+
+func.func @packed(%u: tensor<1x4x10xf32>, %dt: tensor<1x4x10xf32>, %A: tensor<4x3xf32>,
+                  %B: tensor<1x3x10xf32>, %cu: tensor<3xi32>) -> tensor<1x4x10xf32> {
+  // expected-error @+1 {{with cu_seqlens has no sequence-parallel form}}
+  %y = ssm.selective_scan %u, %dt, %A, %B, %B cu_seqlens(%cu)
+      : (tensor<1x4x10xf32>, tensor<1x4x10xf32>, tensor<4x3xf32>, tensor<1x3x10xf32>, tensor<1x3x10xf32>, tensor<3xi32>) -> tensor<1x4x10xf32>
+  return %y : tensor<1x4x10xf32>
+}
+
+// -----
+
+func.func @reverse(%q: tensor<1x2x8x4xf32>, %k: tensor<1x2x8x4xf32>, %v: tensor<1x2x8x3xf32>) -> tensor<1x2x8x3xf32> {
+  // expected-error @+1 {{with reverse has no sequence-parallel form}}
+  %o = ssm.linear_attention %q, %k, %v reverse
+      : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x3xf32>) -> tensor<1x2x8x3xf32>
+  return %o : tensor<1x2x8x3xf32>
+}
+
+// -----
+
+func.func @computed_input(%u: tensor<1x4x10xf32>, %dt: tensor<1x4x10xf32>, %A: tensor<4x3xf32>,
+                          %B: tensor<1x3x10xf32>) -> tensor<1x4x10xf32> {
+  %e = arith.mulf %u, %u : tensor<1x4x10xf32>
+  // expected-error @+1 {{sequence operand must be a function argument or the output of a sequence op to be split}}
+  %y = ssm.selective_scan %e, %dt, %A, %B, %B
+      : (tensor<1x4x10xf32>, tensor<1x4x10xf32>, tensor<4x3xf32>, tensor<1x3x10xf32>, tensor<1x3x10xf32>) -> tensor<1x4x10xf32>
+  return %y : tensor<1x4x10xf32>
+}
+
+// -----
+
+func.func @state_reused(%u: tensor<1x4x10xf32>, %dt: tensor<1x4x10xf32>, %A: tensor<4x3xf32>,
+                        %B: tensor<1x3x10xf32>) -> tensor<1x4x10xf32> {
+  %y, %h = ssm.selective_scan %u, %dt, %A, %B, %B
+      : (tensor<1x4x10xf32>, tensor<1x4x10xf32>, tensor<4x3xf32>, tensor<1x3x10xf32>, tensor<1x3x10xf32>)
+      -> (tensor<1x4x10xf32>, tensor<1x4x3xf32>)
+  // expected-error @+1 {{uses a slice of the sequence or a final state as a non-sequence operand}}
+  %y2 = ssm.selective_scan %y, %dt, %A, %B, %B h0(%h)
+      : (tensor<1x4x10xf32>, tensor<1x4x10xf32>, tensor<4x3xf32>, tensor<1x3x10xf32>, tensor<1x3x10xf32>, tensor<1x4x3xf32>)
+      -> tensor<1x4x10xf32>
+  return %y2 : tensor<1x4x10xf32>
+}
+
+// -----
+
+func.func @attention(%q: tensor<1x2x8x4xf32>, %k: tensor<1x2x8x4xf32>, %v: tensor<1x2x8x4xf32>) -> tensor<1x2x8x4xf32> {
+  // expected-error @+1 {{has no sequence-parallel form yet}}
+  %o = ssm.attention %q, %k, %v causal : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>) -> tensor<1x2x8x4xf32>
+  return %o : tensor<1x2x8x4xf32>
+}
+
+// -----
+
+func.func @conv_bf16(%x: tensor<1x4x10xbf16>, %w: tensor<4x3xbf16>) -> tensor<1x4x10xbf16> {
+  // expected-error @+1 {{sequence parallelism of the convolution needs f32 inputs}}
+  %y = ssm.causal_conv1d %x, %w : (tensor<1x4x10xbf16>, tensor<4x3xbf16>) -> tensor<1x4x10xbf16>
+  return %y : tensor<1x4x10xbf16>
+}

@@ -1,0 +1,165 @@
+//===- DistributedTest.cpp - the sequence-parallel runtime ----------------===//
+//
+// runtime/mpi without the compiler: how a sequence is split, the combine
+// of the ranks' affine state maps (on one rank here; on 2 and 3 ranks
+// under mpirun, see CMakeLists.txt), and the step sums of the decay
+// against plain double-precision loops.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ssmc/Distributed.h"
+#include "runtime/mpi/MpiRuntime.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <random>
+#include <vector>
+
+namespace {
+
+using ssmc::abi::StridedMemRef;
+
+template <int R> StridedMemRef<float, R> ref(std::vector<float> &v,
+                                             std::vector<int64_t> shape) {
+  StridedMemRef<float, R> m;
+  m.allocated = m.aligned = v.data();
+  m.offset = 0;
+  int64_t stride = 1;
+  for (int i = R - 1; i >= 0; --i) {
+    m.sizes[i] = shape[i];
+    m.strides[i] = stride;
+    stride *= shape[i];
+  }
+  return m;
+}
+
+TEST(Distributed, SlicesCoverTheSequenceEvenly) {
+  for (int ranks : {1, 2, 3, 5, 8})
+    for (int64_t n : {0, 1, 2, 7, 13, 64, 65537}) {
+      int64_t at = 0;
+      for (int r = 0; r < ranks; ++r) {
+        auto [b, e] = ssmc::dist::sliceOf(n, r, ranks);
+        EXPECT_EQ(b, at) << n << " steps, rank " << r << " of " << ranks;
+        EXPECT_LE(b, e);
+        at = e;
+      }
+      EXPECT_EQ(at, n);
+      for (int r = 0; r < ranks; ++r) {
+        auto [b, e] = ssmc::dist::sliceOf(n, r, ranks);
+        EXPECT_EQ(e - b, n / ranks + (r < n % ranks ? 1 : 0));
+      }
+    }
+}
+
+TEST(Distributed, SliceAndGatherRoundTrip) {
+  if (ssmc::dist::size() != 1)
+    GTEST_SKIP() << "one process";
+  ssmc::OwnedTensor t(ssmc::DType::F32, {2, 3, 5});
+  for (int64_t i = 0; i < t.numel(); ++i)
+    t.as<float>()[i] = float(i);
+  ssmc::OwnedTensor s = ssmc::dist::slice(t.view(), 2, 0, 1);
+  auto g = ssmc::dist::gatherAlong(s, 2);
+  ASSERT_TRUE(static_cast<bool>(g));
+  ASSERT_EQ(g->shape(), t.shape());
+  for (int64_t i = 0; i < t.numel(); ++i)
+    EXPECT_EQ(g->as<float>()[i], t.as<float>()[i]);
+}
+
+/// The combine on every rank r: rank 0 gives its final state S0, rank j > 0
+/// the map S -> P_j S + S_j with P_j and S_j known to all; the result must
+/// be S0 carried through the maps of ranks 1..r-1.
+void checkCombine() {
+  const int r = ssmc::dist::rank(), R = ssmc::dist::size();
+  const int64_t n = 12, np = 3; // each decay scales 4 state elements
+  auto decayOf = [&](int j, int64_t i) { return 0.5f + 0.1f * float(j) + 0.01f * float(i); };
+  auto stateOf = [&](int j, int64_t i) { return float(j) - 0.25f * float(i); };
+  std::vector<float> p(np), s(n), sin(n, -99.0f);
+  for (int64_t i = 0; i < np; ++i)
+    p[i] = decayOf(r, i);
+  for (int64_t i = 0; i < n; ++i)
+    s[i] = stateOf(r, i);
+  auto pm = ref<1>(p, {np}), sm = ref<1>(s, {n}), om = ref<1>(sin, {n});
+  _mlir_ciface_ssmcMpiCombineAffine(&pm, &sm, &om);
+  std::vector<double> want(n);
+  for (int64_t i = 0; i < n; ++i)
+    want[i] = r == 0 ? stateOf(r, i) : stateOf(0, i);
+  for (int j = 1; j < r; ++j)
+    for (int64_t i = 0; i < n; ++i)
+      want[i] = decayOf(j, i / (n / np)) * want[i] + stateOf(j, i);
+  for (int64_t i = 0; i < n; ++i)
+    EXPECT_NEAR(sin[i], want[i], 1e-5 * std::max(1.0, std::fabs(want[i])))
+        << "rank " << r << " of " << R << ", element " << i;
+}
+
+TEST(Distributed, CombineAllGather) {
+  ssmc::dist::setCombine(ssmc::dist::Combine::AllGather);
+  checkCombine();
+}
+
+TEST(Distributed, CombineExScan) {
+  ssmc::dist::setCombine(ssmc::dist::Combine::ExScan);
+  checkCombine();
+  ssmc::dist::setCombine(ssmc::dist::Combine::AllGather);
+}
+
+TEST(Distributed, CombineChain) {
+  ssmc::dist::setCombine(ssmc::dist::Combine::Chain);
+  checkCombine();
+  ssmc::dist::setCombine(ssmc::dist::Combine::AllGather);
+}
+
+double softplus(double x) { return x > 20 ? x : std::log1p(std::exp(x)); }
+
+/// ssmcMpiStepSums against plain double loops: rows long enough for the
+/// vectorised blocks and a tail, both layouts, bias, softplus, clamps.
+TEST(Distributed, StepSumsMatchDoubleLoops) {
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> dist(-12.0f, 8.0f);
+  const int64_t a0 = 2, a1 = 3, L = 1003;
+  for (int timeDim : {1, 2})
+    for (int sp : {0, 1})
+      for (bool clamp : {false, true}) {
+        std::vector<int64_t> shape = timeDim == 2 ? std::vector<int64_t>{a0, a1, L}
+                                                  : std::vector<int64_t>{a0, L, a1};
+        std::vector<float> x(a0 * a1 * L), bias(a1), out(a0 * a1);
+        for (float &v : x)
+          v = dist(rng);
+        for (float &v : bias)
+          v = 0.5f * dist(rng);
+        float lo = clamp ? 0.1f : -INFINITY, hi = clamp ? 3.0f : INFINITY;
+        auto xm = ref<3>(x, shape);
+        auto bm = ref<1>(bias, {a1});
+        auto om = ref<2>(out, {a0, a1});
+        _mlir_ciface_ssmcMpiStepSums(&xm, &bm, &om, timeDim, sp, lo, hi);
+        for (int64_t i = 0; i < a0; ++i)
+          for (int64_t j = 0; j < a1; ++j) {
+            double want = 0;
+            for (int64_t t = 0; t < L; ++t) {
+              double v = timeDim == 2 ? x[(i * a1 + j) * L + t]
+                                      : x[(i * L + t) * a1 + j];
+              v += bias[j];
+              v = sp ? softplus(v) : v;
+              want += std::min(std::max(v, double(lo)), double(hi));
+            }
+            EXPECT_NEAR(out[i * a1 + j], want, 1e-5 * std::max(1.0, std::fabs(want)))
+                << "timeDim " << timeDim << " softplus " << sp << " clamp " << clamp;
+          }
+      }
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  if (llvm::Error e = ssmc::dist::init(&argc, &argv)) {
+    fprintf(stderr, "%s\n", llvm::toString(std::move(e)).c_str());
+    return 1;
+  }
+  // Every rank's failures count.
+  int status = RUN_ALL_TESTS();
+  bool ok = ssmc::dist::allOk(status == 0);
+  ssmc::dist::finalize();
+  return ok ? 0 : 1;
+}
