@@ -3,6 +3,9 @@
 #include "apps/lm/LanguageModel.h"
 #include "ssmc/TensorIO.h"
 
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/SmallString.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -139,7 +142,33 @@ struct Model::Impl {
   std::vector<OwnedTensor> states; // decoding state, updated in place
   bool primed = false;  // prefill has run
   int64_t position = 0; // tokens in the state
+  OwnedTensor lastLogits; // after the last token run (saveState)
+  std::string identity;
   double compileSeconds = 0, loadSeconds = 0;
+
+  void keepLogits(const OwnedTensor &logits) {
+    if (lastLogits.numel() != logits.numel())
+      lastLogits = OwnedTensor(DType::F32, {config.vocab});
+    std::memcpy(lastLogits.data(), logits.data(), logits.sizeInBytes());
+  }
+
+  /// One piece of a prompt: @prefill from an empty state, else @extend at
+  /// the current position.
+  Expected<OwnedTensor> runPiece(llvm::ArrayRef<int64_t> tokens) {
+    Tensor tok{const_cast<int64_t *>(tokens.data()), DType::I64,
+               {int64_t(tokens.size())}, {}};
+    int64_t pos = position;
+    std::vector<Tensor> lead{tok};
+    if (primed && config.arch == Arch::Transformer)
+      lead.push_back(Tensor{&pos, DType::I64, {}, {}});
+    auto logits = callWithStates(primed ? "extend" : "prefill", lead);
+    if (!logits)
+      return logits.takeError();
+    primed = true;
+    position += tokens.size();
+    keepLogits(*logits);
+    return logits;
+  }
 
   std::vector<Tensor> weightViews() {
     std::vector<Tensor> v;
@@ -188,6 +217,25 @@ struct Model::Impl {
   }
 };
 
+namespace {
+/// FNV-1a, 64 bits.
+uint64_t fnv1a(const void *data, size_t n, uint64_t h = 0xcbf29ce484222325ULL) {
+  const auto *p = static_cast<const unsigned char *>(data);
+  for (size_t i = 0; i < n; ++i)
+    h = (h ^ p[i]) * 0x100000001b3ULL;
+  return h;
+}
+std::string hex64(uint64_t v) { return llvm::formatv("{0:x-16}", v).str(); }
+} // namespace
+
+NamedShapes savedStateShapes(const ModelConfig &config, int64_t position) {
+  NamedShapes shapes = programStates(config);
+  if (config.arch == Arch::Transformer)
+    for (auto &[name, shape] : shapes)
+      shape[2] = position;
+  return shapes;
+}
+
 Model::Model(std::unique_ptr<Impl> impl) : impl(std::move(impl)) {}
 Model::~Model() = default;
 
@@ -215,8 +263,20 @@ Expected<std::unique_ptr<Model>> Model::load(llvm::StringRef path,
     return weights.takeError();
   double readSeconds = secondsSince(t0);
   auto model = fromWeights(std::move(*weights), options, *hints);
-  if (model)
-    (*model)->impl->loadSeconds += readSeconds;
+  if (!model)
+    return model;
+  (*model)->impl->loadSeconds += readSeconds;
+  // The file's identity (path, size, modification time) rather than a hash
+  // of hundreds of megabytes of weights.
+  llvm::SmallString<256> abs(path);
+  llvm::sys::fs::make_absolute(abs);
+  llvm::sys::fs::file_status st;
+  std::string id = (*model)->impl->config.describe() + "\n" + abs.str().str();
+  if (!llvm::sys::fs::status(abs, st))
+    id += llvm::formatv("\n{0}\n{1}", st.getSize(),
+                        st.getLastModificationTime().time_since_epoch().count())
+              .str();
+  (*model)->impl->identity = hex64(fnv1a(id.data(), id.size()));
   return model;
 }
 
@@ -250,6 +310,11 @@ Expected<std::unique_ptr<Model>> Model::fromWeights(WeightMap weights,
     impl->weights.push_back(std::move(stacked));
   }
   weights.clear();
+  std::string desc = config->describe();
+  uint64_t h = fnv1a(desc.data(), desc.size());
+  for (const OwnedTensor &w : impl->weights)
+    h = fnv1a(w.data(), w.sizeInBytes(), h);
+  impl->identity = hex64(h);
   for (auto &[name, shape] : programStates(*config))
     impl->states.emplace_back(DType::F32, shape);
   impl->loadSeconds = secondsSince(t0);
@@ -279,19 +344,139 @@ Expected<OwnedTensor> Model::forward(llvm::ArrayRef<int64_t> tokens) {
 }
 
 Expected<OwnedTensor> Model::prefill(llvm::ArrayRef<int64_t> tokens) {
+  return prefill(tokens, {}, {});
+}
+
+Expected<OwnedTensor> Model::prefill(llvm::ArrayRef<int64_t> tokens,
+                                     llvm::ArrayRef<int64_t> savePositions,
+                                     const StateSink &onState) {
   if (Error e = impl->checkTokens(tokens))
     return std::move(e);
   if (Error e = impl->checkContext(tokens.size()))
     return std::move(e);
-  Tensor tok{const_cast<int64_t *>(tokens.data()), DType::I64,
-             {int64_t(tokens.size())}, {}};
-  auto logits = impl->callWithStates("prefill", {tok});
-  if (!logits)
-    return logits.takeError();
-  impl->primed = true;
-  impl->position = tokens.size();
+  impl->primed = false;
+  impl->position = 0;
+  return extend(tokens, savePositions, onState);
+}
+
+Expected<OwnedTensor> Model::extend(llvm::ArrayRef<int64_t> tokens,
+                                    llvm::ArrayRef<int64_t> savePositions,
+                                    const StateSink &onState) {
+  if (Error e = impl->checkTokens(tokens))
+    return std::move(e);
+  int64_t start = impl->primed ? impl->position : 0;
+  int64_t end = start + int64_t(tokens.size());
+  if (Error e = impl->checkContext(end))
+    return std::move(e);
+  // Split points strictly inside the tokens; the end is saved after the
+  // last piece.
+  std::vector<int64_t> cuts;
+  bool saveEnd = false;
+  for (int64_t p : savePositions) {
+    if (p == end)
+      saveEnd = true;
+    else if (p > start && p < end)
+      cuts.push_back(p);
+  }
+  llvm::sort(cuts);
+  cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+  cuts.push_back(end);
+  int64_t at = start;
+  Expected<OwnedTensor> logits = OwnedTensor();
+  for (int64_t cut : cuts) {
+    logits = impl->runPiece(tokens.slice(at - start, cut - at));
+    if (!logits)
+      return logits.takeError();
+    at = cut;
+    if ((cut != end || saveEnd) && onState) {
+      auto state = saveState();
+      if (!state)
+        return state.takeError();
+      if (Error e = onState(std::move(*state)))
+        return std::move(e);
+    }
+  }
   return logits;
 }
+
+Expected<SequenceState> Model::saveState() const {
+  if (!impl->primed)
+    return err("no state to save: run prefill first");
+  SequenceState s;
+  s.position = impl->position;
+  NamedShapes shapes = savedStateShapes(impl->config, impl->position);
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    OwnedTensor t(DType::F32, shapes[i].second);
+    const OwnedTensor &live = impl->states[i];
+    if (impl->config.arch != Arch::Transformer) {
+      std::memcpy(t.data(), live.data(), live.sizeInBytes());
+    } else {
+      // [NL, Hk, C, d] -> the first `position` slots of every row.
+      int64_t rows = live.shape()[0] * live.shape()[1],
+              C = live.shape()[2], d = live.shape()[3], P = impl->position;
+      for (int64_t r = 0; r < rows; ++r)
+        std::memcpy(t.as<float>() + r * P * d, live.as<float>() + r * C * d,
+                    P * d * sizeof(float));
+    }
+    s.tensors.push_back(std::move(t));
+  }
+  s.logits = OwnedTensor(DType::F32, {impl->config.vocab});
+  std::memcpy(s.logits.data(), impl->lastLogits.data(),
+              s.logits.sizeInBytes());
+  return std::move(s);
+}
+
+Error Model::restoreState(const SequenceState &s) {
+  const ModelConfig &c = impl->config;
+  if (s.position <= 0)
+    return err(llvm::formatv("a saved state holds at least one token; this "
+                             "one has position {0}",
+                             s.position)
+                   .str());
+  if (Error e = impl->checkContext(s.position))
+    return e;
+  NamedShapes shapes = savedStateShapes(c, s.position);
+  if (s.tensors.size() != shapes.size())
+    return err(llvm::formatv("the state has {0} tensors; {1} expects {2}",
+                             s.tensors.size(), archName(c.arch),
+                             shapes.size())
+                   .str());
+  auto shapeStr = [](llvm::ArrayRef<int64_t> v) {
+    std::string r = "[";
+    for (size_t i = 0; i < v.size(); ++i)
+      r += (i ? ", " : "") + std::to_string(v[i]);
+    return r + "]";
+  };
+  for (size_t i = 0; i < shapes.size(); ++i)
+    if (s.tensors[i].dtype() != DType::F32 ||
+        s.tensors[i].shape() != shapes[i].second)
+      return err("state tensor '" + shapes[i].first + "' has shape " +
+                 shapeStr(s.tensors[i].shape()) + "; the model expects f32 " +
+                 shapeStr(shapes[i].second));
+  if (s.logits.dtype() != DType::F32 || s.logits.numel() != c.vocab)
+    return err(llvm::formatv("the state's logits have {0} entries; the "
+                             "vocabulary has {1}",
+                             s.logits.numel(), c.vocab)
+                   .str());
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    OwnedTensor &live = impl->states[i];
+    if (c.arch != Arch::Transformer) {
+      std::memcpy(live.data(), s.tensors[i].data(), live.sizeInBytes());
+      continue;
+    }
+    int64_t rows = live.shape()[0] * live.shape()[1], C = live.shape()[2],
+            d = live.shape()[3], P = s.position;
+    for (int64_t r = 0; r < rows; ++r)
+      std::memcpy(live.as<float>() + r * C * d,
+                  s.tensors[i].as<float>() + r * P * d, P * d * sizeof(float));
+  }
+  impl->keepLogits(s.logits);
+  impl->primed = true;
+  impl->position = s.position;
+  return Error::success();
+}
+
+const std::string &Model::identity() const { return impl->identity; }
 
 Expected<OwnedTensor> Model::decode(int64_t token) {
   if (!impl->primed)
@@ -308,6 +493,7 @@ Expected<OwnedTensor> Model::decode(int64_t token) {
   if (!logits)
     return logits.takeError();
   ++impl->position;
+  impl->keepLogits(*logits);
   return logits;
 }
 
@@ -317,24 +503,43 @@ Model::generate(llvm::ArrayRef<int64_t> prompt, int64_t newTokens,
                 const std::function<void(int64_t)> &onToken) {
   GenerationStats local;
   GenerationStats &s = stats ? *stats : local;
-  s = GenerationStats();
+  if (newTokens <= 0) {
+    s = GenerationStats();
+    return std::vector<int64_t>();
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  auto logits = prefill(prompt);
+  if (!logits)
+    return logits.takeError();
+  double prefillSeconds = secondsSince(t0);
+  auto out = generateFrom(*logits, newTokens, sampling, &s, onToken);
   s.promptTokens = prompt.size();
+  s.prefillSeconds = prefillSeconds;
+  return out;
+}
+
+Expected<std::vector<int64_t>>
+Model::generateFrom(const OwnedTensor &logits, int64_t newTokens,
+                    const SamplingOptions &sampling, GenerationStats *stats,
+                    const std::function<void(int64_t)> &onToken) {
+  GenerationStats local;
+  GenerationStats &s = stats ? *stats : local;
+  s = GenerationStats();
   s.compileSeconds = impl->compileSeconds;
   s.loadSeconds = impl->loadSeconds;
   Sampler sampler(sampling);
   std::vector<int64_t> out;
   if (newTokens <= 0)
     return out;
-  auto t0 = std::chrono::steady_clock::now();
-  auto logits = prefill(prompt);
-  if (!logits)
-    return logits.takeError();
-  s.prefillSeconds = secondsSince(t0);
-  int64_t tok = sampler.next(logits->as<float>(), impl->config.vocab);
+  if (logits.numel() != impl->config.vocab)
+    return err(llvm::formatv("logits of {0} entries; the vocabulary has {1}",
+                             logits.numel(), impl->config.vocab)
+                   .str());
+  int64_t tok = sampler.next(logits.as<float>(), impl->config.vocab);
   out.push_back(tok);
   if (onToken)
     onToken(tok);
-  t0 = std::chrono::steady_clock::now();
+  auto t0 = std::chrono::steady_clock::now();
   while (int64_t(out.size()) < newTokens) {
     auto next = decode(tok);
     if (!next)

@@ -169,6 +169,23 @@ struct GenerationStats {
   }
 };
 
+/// A sequence's decoding state after `position` tokens, detached from the
+/// model: saved after a prefill (or at positions inside one), written to a
+/// file (apps/lm/StateCache.h) and restored later to continue the sequence
+/// without running its tokens again.
+struct SequenceState {
+  int64_t position = 0;
+  /// In `programStates` order. Mamba: the conv and SSM states as they are;
+  /// Transformer: the caches' filled slots only,
+  /// [n_layer, kv_heads, position, head_dim] (see `savedStateShapes`).
+  std::vector<OwnedTensor> tensors;
+  /// The logits after the last token [vocab]: the next token's
+  /// distribution, so a restored state can generate at once.
+  OwnedTensor logits;
+};
+/// Shapes of SequenceState::tensors of `config` at `position`.
+NamedShapes savedStateShapes(const ModelConfig &config, int64_t position);
+
 /// Picks the next token from `logits` (greedy or sampled).
 class Sampler {
 public:
@@ -209,12 +226,50 @@ public:
   /// Feeds one token (after prefill) and returns the next logits [vocab].
   llvm::Expected<OwnedTensor> decode(int64_t token);
 
+  /// Called with the state at each save position of a prefill; an error
+  /// stops the prefill and is returned.
+  using StateSink = std::function<llvm::Error(SequenceState)>;
+  /// Prefill that also hands out the states at `savePositions` (token
+  /// counts in (0, L]; others are ignored): the prompt is run in pieces
+  /// split there, each piece continuing from the state the previous one
+  /// left (@extend), which is exact because every sequence op takes its
+  /// initial state. A position of L gives the state after the prompt.
+  llvm::Expected<OwnedTensor> prefill(llvm::ArrayRef<int64_t> tokens,
+                                      llvm::ArrayRef<int64_t> savePositions,
+                                      const StateSink &onState);
+  /// Runs `tokens` on from the current state (prefill when there is
+  /// none): the logits after the last one. `savePositions` are sequence
+  /// positions (counted from the start of the sequence, not of `tokens`)
+  /// in (position(), position() + L].
+  llvm::Expected<OwnedTensor>
+  extend(llvm::ArrayRef<int64_t> tokens,
+         llvm::ArrayRef<int64_t> savePositions = {},
+         const StateSink &onState = {});
+  /// The current state (an error before prefill).
+  llvm::Expected<SequenceState> saveState() const;
+  /// Makes `state` the current one; checks its shapes against the model
+  /// (and the Transformer's position against the cache).
+  llvm::Error restoreState(const SequenceState &state);
+  /// Identifies the model for state caches: a hash of the configuration
+  /// and the checkpoint file's path, size and modification time (`load`),
+  /// or of the configuration and the weights' values (`fromWeights`).
+  const std::string &identity() const;
+
   /// Prefill `prompt`, then `newTokens` decode steps with `sampling`;
   /// returns the new tokens. `onToken` (optional) sees each as it comes.
   llvm::Expected<std::vector<int64_t>>
   generate(llvm::ArrayRef<int64_t> prompt, int64_t newTokens,
            const SamplingOptions &sampling, GenerationStats *stats = nullptr,
            const std::function<void(int64_t)> &onToken = {});
+
+  /// Samples the first token from `logits` (the result of a prefill,
+  /// extend or restored state), then `newTokens - 1` decode steps; the
+  /// stats count no prefill.
+  llvm::Expected<std::vector<int64_t>>
+  generateFrom(const OwnedTensor &logits, int64_t newTokens,
+               const SamplingOptions &sampling,
+               GenerationStats *stats = nullptr,
+               const std::function<void(int64_t)> &onToken = {});
 
   /// Bytes of the decoding state: constant for the Mamba models; for the
   /// Transformer, the KV cache of `context` tokens.

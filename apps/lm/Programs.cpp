@@ -660,7 +660,39 @@ void transformerLayer(Emitter &e, const ModelConfig &c, const std::string &i,
   std::string cacheT = tensorType({1, Hk, C, d});
   std::string qT = e.ty({"1", sH, "L", sd}), kT = e.ty({"1", sHk, "L", sd});
   std::string o4, kcNew, vcNew;
-  if (e.dynamic()) {
+  if (e.dynamic() && !e.pos.empty()) {
+    // Continuing a sequence at position `pos`: the new keys and values go
+    // to slots [pos, pos + L) and the queries attend over the cache with
+    // seqused_k = pos + L (bottom-right aligned: query l sits at pos + l).
+    // Clamped to the cache as the prompt form is.
+    std::string cC = e.constIndex(C);
+    std::string at = e.fresh("at"), room = e.fresh("room"), n = e.fresh("fill");
+    e.line(at + " = arith.minsi " + e.pos + ", " + cC + " : index");
+    e.line(room + " = arith.subi " + cC + ", " + at + " : index");
+    e.line(n + " = arith.minsi " + e.lenVal + ", " + room + " : index");
+    auto store = [&](const std::string &src, const std::string &cache) {
+      std::string part = e.fresh("kv"), out = e.fresh("cache");
+      std::string partT = "tensor<1x" + sHk + "x?x" + sd + "xf32>";
+      e.line(part + " = tensor.extract_slice " + src + "[0, 0, 0, 0] [1, " +
+             sHk + ", " + n + ", " + sd + "] [1, 1, 1, 1] : " + kT + " to " +
+             partT);
+      e.line(out + " = tensor.insert_slice " + part + " into " + cache +
+             "[0, 0, " + at + ", 0] [1, " + sHk + ", " + n + ", " + sd +
+             "] [1, 1, 1, 1] : " + partT + " into " + cacheT);
+      return out;
+    };
+    kcNew = store(k4, kc);
+    vcNew = store(v4, vc);
+    std::string used = e.fresh("used"), usedI = e.fresh("usedi"),
+                usedT = e.fresh("seqused");
+    e.line(used + " = arith.addi " + at + ", " + n + " : index");
+    e.line(usedI + " = arith.index_cast " + used + " : index to i64");
+    e.line(usedT + " = tensor.from_elements " + usedI + " : tensor<1xi64>");
+    o4 = e.fresh("attn");
+    e.line(o4 + " = ssm.attention " + q4 + ", " + kcNew + ", " + vcNew +
+           " causal seqused_k(" + usedT + ") : (" + qT + ", " + cacheT + ", " +
+           cacheT + ", tensor<1xi64>) -> " + qT);
+  } else if (e.dynamic()) {
     o4 = e.fresh("attn");
     e.line(o4 + " = ssm.attention " + q4 + ", " + k4 + ", " + v4 +
            " {causal} : (" + qT + ", " + kT + ", " + kT + ") -> " + qT);
@@ -825,19 +857,29 @@ struct ModuleAssembler {
            "    return " + n + " : " + outT + "\n}\n\n";
   }
 
-  /// prefill: logits after the last token, and the states.
-  std::string prefill() const {
+  /// prefill: logits after the last token, and the states. With
+  /// `extend`, the entry @extend: the tokens continue the sequence whose
+  /// states are lent (the recurrent models take them as the scans' and
+  /// convolutions' initial states; the Transformer takes the position of
+  /// the first new token and attends over its cache), so a prompt split
+  /// anywhere and run piece by piece gives the states of one prefill.
+  std::string prefill(bool extend = false) const {
     Emitter e("?");
     std::string c0 = e.constIndex(0), c1 = e.constIndex(1);
     e.lenVal = e.fresh("len");
     e.line(e.lenVal + " = tensor.dim %tokens, " + c0 + " : tensor<?xi64>");
+    bool positioned = extend && c.arch == Arch::Transformer;
+    if (positioned) {
+      e.pos = e.fresh("pos");
+      e.line(e.pos + " = arith.index_cast %position : i64 to index");
+    }
     // The states are lent by the caller and overwritten in place: zeroed
     // for the recurrent models, used as they are for a KV cache (read only
-    // where written).
+    // where written) and by @extend.
     std::vector<std::string> z;
     for (const WeightArg &st : states) {
       std::string t = tensorType(st.shape);
-      if (c.arch == Arch::Transformer) {
+      if (c.arch == Arch::Transformer || extend) {
         z.push_back("%" + st.name);
         continue;
       }
@@ -861,8 +903,10 @@ struct ModuleAssembler {
     std::string n = e.fresh("logits");
     e.line(n + " = tensor.collapse_shape " + logits + " [[0, 1]] : tensor<" +
            V + "x1xf32> into tensor<" + V + "xf32>");
-    return "func.func @prefill(%tokens: tensor<?xi64> {ssm.name = "
-           "\"tokens\"},\n      " +
+    return std::string("func.func @") + (extend ? "extend" : "prefill") +
+           "(%tokens: tensor<?xi64> {ssm.name = \"tokens\"}," +
+           (positioned ? " %position: i64 {ssm.name = \"position\"}," : "") +
+           "\n      " +
            argList(weights) + ",\n      " +
            argList(states, /*inPlace=*/true) + ")\n    -> (tensor<" + V +
            "xf32>, " + stTys +
@@ -918,7 +962,8 @@ std::string moduleText(const ModelConfig &c,
                        const std::vector<WeightArg> &weights,
                        const std::vector<WeightArg> &states, LayerFn layer) {
   ModuleAssembler m(c, weights, states, layer);
-  return m.header() + m.forward() + m.prefill() + m.decode();
+  return m.header() + m.forward() + m.prefill() + m.prefill(/*extend=*/true) +
+         m.decode();
 }
 
 } // namespace

@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "apps/lm/LanguageModel.h"
+#include "apps/lm/StateCache.h"
 #include "apps/lm/Tokenizer.h"
 #include "ssmc/Pipelines.h"
 #include "ssmc/TensorIO.h"
@@ -74,6 +75,16 @@ options:
   --cuda-toolkit DIR   CUDA toolkit with bin/ptxas and bin/fatbinary
                        (default: $CUDA_ROOT, $CUDA_PATH, /usr/local/cuda,
                        then ptxas on PATH)
+  --cache DIR          state cache: the state after the longest prefix of
+                       the prompt found in DIR is restored and only the
+                       rest is prefilled; the state after the prompt (and
+                       at --cache-at / --cache-every) is written to DIR.
+                       Files are keyed by a hash of the model (config,
+                       checkpoint path, size, mtime) and the token ids
+  --cache-at P,Q,...   also save the states after P, Q, ... prompt tokens
+                       (the prefill is split there and continued from the
+                       saved state, which gives the same states)
+  --cache-every K      also save the state every K prompt tokens
   --json               print the tokens and timings as one JSON object
   --write-random FILE  write random weights of --config to FILE (and its
                        configuration to FILE's stem + .config.json), exit
@@ -117,6 +128,9 @@ struct Request {
   int64_t randomPrompt = 0, newTokens = 16, threads = 0;
   SamplingOptions sampling;
   bool json = false, emitMlir = false;
+  std::string cacheDir;
+  std::vector<int64_t> cacheAt;
+  int64_t cacheEvery = 0;
   Target target = Target::CPU;
   std::string gpuArch = "sm_90", cudaToolkit;
 };
@@ -172,6 +186,16 @@ std::optional<int> applyValue(llvm::StringRef a, llvm::StringRef v,
     r.gpuArch = v.str();
   } else if (a == "--cuda-toolkit") {
     r.cudaToolkit = v.str();
+  } else if (a == "--cache") {
+    r.cacheDir = v.str();
+  } else if (a == "--cache-at") {
+    if (!parseTokens(v, r.cacheAt) ||
+        llvm::any_of(r.cacheAt, [](int64_t p) { return p < 1; }))
+      return usageError("--cache-at takes comma-separated token counts >= 1, "
+                        "got '" + v + "'");
+  } else if (a == "--cache-every") {
+    if (!integer(r.cacheEvery, 1))
+      return usageError("--cache-every takes a count >= 1");
   } else if (a == "--write-random") {
     r.writeRandom = v.str();
   } else if (a == "--config") {
@@ -288,7 +312,8 @@ std::vector<int64_t> promptFor(const Request &r, const ModelConfig &c,
 }
 
 void printJson(const Model &model, const std::vector<int64_t> &tokens,
-               const GenerationStats &stats, const Tokenizer *tokenizer) {
+               const GenerationStats &stats, const Tokenizer *tokenizer,
+               int64_t cachedTokens) {
   std::string ids;
   for (size_t i = 0; i < tokens.size(); ++i)
     ids += (i ? "," : "") + std::to_string(tokens[i]);
@@ -304,11 +329,11 @@ void printJson(const Model &model, const std::vector<int64_t> &tokens,
       "\"compile_s\": {3:f3}, \"load_s\": {4:f3}, \"prefill_s\": {5:f4}, "
       "\"prefill_tok_per_s\": {6:f1}, \"decode_steps\": {7}, "
       "\"decode_s\": {8:f4}, \"decode_tok_per_s\": {9:f2}, "
-      "\"state_bytes\": {10}}\n",
+      "\"state_bytes\": {10}, \"cached_tokens\": {12}}\n",
       model.config().describe(), stats.promptTokens, ids, stats.compileSeconds,
       stats.loadSeconds, stats.prefillSeconds, stats.prefillTokensPerSecond(),
       stats.decodeSteps, stats.decodeSeconds, stats.decodeTokensPerSecond(),
-      model.stateBytes(), text);
+      model.stateBytes(), text, cachedTokens);
 }
 
 /// Loads and compiles the model, then prefill and decode: the new tokens
@@ -341,6 +366,49 @@ int generate(const Request &r) {
   if (tok)
     llvm::errs() << "prompt: " << prompt.size() << " tokens\n";
 
+  // Prefill, from the longest cached prefix when there is a cache.
+  std::optional<StateCache> cache;
+  if (!r.cacheDir.empty())
+    cache.emplace(r.cacheDir, c, (*model)->identity());
+  int64_t L = prompt.size(), cached = 0;
+  auto t0 = std::chrono::steady_clock::now();
+  OwnedTensor logits;
+  if (cache) {
+    auto hit = cache->lookup(prompt, [](llvm::Error e) {
+      llvm::errs() << "ssmc-generate: warning: " << llvm::toString(std::move(e))
+                   << "; not used\n";
+    });
+    if (hit) {
+      if (llvm::Error e = (*model)->restoreState(hit->state))
+        return fail(std::move(e));
+      cached = hit->state.position;
+      logits = std::move(hit->state.logits);
+      llvm::errs() << "cache: restored the state after " << cached
+                   << " prompt tokens from " << hit->path << "\n";
+    }
+  }
+  if (cached < L) {
+    std::vector<int64_t> saves;
+    if (cache) {
+      saves = r.cacheAt;
+      for (int64_t p = r.cacheEvery; r.cacheEvery && p <= L; p += r.cacheEvery)
+        saves.push_back(p);
+      saves.push_back(L);
+    }
+    Model::StateSink sink;
+    if (cache)
+      sink = cache->sink(prompt);
+    llvm::ArrayRef<int64_t> rest = llvm::ArrayRef(prompt).drop_front(cached);
+    auto out = cached ? (*model)->extend(rest, saves, sink)
+                      : (*model)->prefill(rest, saves, sink);
+    if (!out)
+      return fail(out.takeError());
+    logits = std::move(*out);
+  }
+  double prefillSeconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+          .count();
+
   GenerationStats stats;
   // Without --json, each token is printed (and flushed) as it comes: as
   // text with a tokenizer (a character split over tokens waits for its
@@ -356,9 +424,12 @@ int generate(const Request &r) {
       llvm::outs() << (printed++ ? " " : "") << id;
     llvm::outs().flush();
   };
-  auto tokens = (*model)->generate(prompt, r.newTokens, r.sampling, &stats,
-                                   r.json ? std::function<void(int64_t)>()
-                                          : std::function<void(int64_t)>(stream));
+  auto tokens = (*model)->generateFrom(
+      logits, r.newTokens, r.sampling, &stats,
+      r.json ? std::function<void(int64_t)>()
+             : std::function<void(int64_t)>(stream));
+  stats.promptTokens = L - cached;
+  stats.prefillSeconds = prefillSeconds;
   if (text)
     llvm::outs() << text->finish();
   if (!tokens) {
@@ -367,7 +438,7 @@ int generate(const Request &r) {
     return fail(tokens.takeError());
   }
   if (r.json) {
-    printJson(**model, *tokens, stats, tok);
+    printJson(**model, *tokens, stats, tok, cached);
     return 0;
   }
   llvm::outs() << "\n";
@@ -395,5 +466,7 @@ int main(int argc, char **argv) {
   }
   if (r.modelPath.empty())
     return usageError("no model file given");
+  if (r.cacheDir.empty() && (!r.cacheAt.empty() || r.cacheEvery))
+    return usageError("--cache-at and --cache-every need --cache DIR");
   return r.emitMlir ? emitCheckpointProgram(r) : generate(r);
 }
