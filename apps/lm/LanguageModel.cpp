@@ -145,6 +145,58 @@ struct Model::Impl {
   OwnedTensor lastLogits; // after the last token run (saveState)
   std::string identity;
   double compileSeconds = 0, loadSeconds = 0;
+  JitOptions jitOptions;
+
+  /// The batched program of one batch size and its state pools.
+  struct Batch {
+    int64_t size = 0;
+    std::unique_ptr<Jit> jit;
+    std::vector<OwnedTensor> pools;     // [NL, B, ...]
+    std::vector<int64_t> positions;     // tokens per sequence
+    double compileSeconds = 0;
+  };
+  std::map<int64_t, Batch> batches;
+  Batch *current = nullptr; // of the last prefillBatch
+
+  Expected<Batch *> batchOf(int64_t size) {
+    auto it = batches.find(size);
+    if (it != batches.end())
+      return &it->second;
+    Batch b;
+    b.size = size;
+    auto t0 = std::chrono::steady_clock::now();
+    auto jit = Jit::compile(batchProgramText(config, size), jitOptions,
+                            "<" + archName(config.arch).str() +
+                                " model, batch " + std::to_string(size) + ">");
+    if (!jit)
+      return jit.takeError();
+    b.jit = std::move(*jit);
+    b.compileSeconds = secondsSince(t0);
+    for (auto &[name, shape] : programStates(config)) {
+      std::vector<int64_t> pool(shape);
+      pool.insert(pool.begin() + 1, size);
+      b.pools.emplace_back(DType::F32, pool);
+    }
+    return &batches.emplace(size, std::move(b)).first->second;
+  }
+
+  /// Calls a batched entry: `lead`, the weights and the pools (in place);
+  /// returns the logits [B, vocab].
+  Expected<OwnedTensor> callBatch(Batch &b, llvm::StringRef entry,
+                                  llvm::ArrayRef<Tensor> lead) {
+    std::vector<Tensor> inputs(lead.begin(), lead.end());
+    for (Tensor &w : weightViews())
+      inputs.push_back(w);
+    for (OwnedTensor &s : b.pools)
+      inputs.push_back(s.view());
+    OwnedTensor logits(DType::F32, {b.size, config.vocab});
+    std::vector<Tensor> outputs{logits.view()};
+    for (OwnedTensor &s : b.pools)
+      outputs.push_back(s.view());
+    if (Error e = b.jit->invoke(entry, inputs, outputs))
+      return std::move(e);
+    return std::move(logits);
+  }
 
   void keepLogits(const OwnedTensor &logits) {
     if (lastLogits.numel() != logits.numel())
@@ -288,6 +340,7 @@ Expected<std::unique_ptr<Model>> Model::fromWeights(WeightMap weights,
     return config.takeError();
   auto impl = std::make_unique<Impl>();
   impl->config = *config;
+  impl->jitOptions = options;
 
   auto t0 = std::chrono::steady_clock::now();
   for (auto &[name, shape] : programWeights(*config)) {
@@ -477,6 +530,132 @@ Error Model::restoreState(const SequenceState &s) {
 }
 
 const std::string &Model::identity() const { return impl->identity; }
+
+Expected<OwnedTensor>
+Model::prefillBatch(llvm::ArrayRef<std::vector<int64_t>> prompts) {
+  if (prompts.empty())
+    return err("prefillBatch needs at least one prompt");
+  std::vector<int64_t> tokens, cu{0}, positions;
+  for (size_t s = 0; s < prompts.size(); ++s) {
+    Error e = impl->checkTokens(prompts[s]);
+    if (!e)
+      e = impl->checkContext(prompts[s].size());
+    if (e)
+      return err("prompt #" + std::to_string(s) + ": " +
+                 llvm::toString(std::move(e)));
+    tokens.insert(tokens.end(), prompts[s].begin(), prompts[s].end());
+    cu.push_back(tokens.size());
+    for (size_t l = 0; l < prompts[s].size(); ++l)
+      positions.push_back(l);
+  }
+  auto batch = impl->batchOf(prompts.size());
+  if (!batch)
+    return batch.takeError();
+  Impl::Batch &b = **batch;
+  impl->current = nullptr;
+  int64_t T = tokens.size(), B = b.size;
+  Tensor tok{tokens.data(), DType::I64, {T}, {}};
+  Tensor cuT{cu.data(), DType::I64, {B + 1}, {}};
+  Expected<OwnedTensor> logits = OwnedTensor();
+  if (impl->config.arch == Arch::Transformer) {
+    // Cache rows are read only where written.
+    Tensor pos{positions.data(), DType::I64, {T}, {}};
+    logits = impl->callBatch(b, "prefill_batch", {tok, cuT, pos});
+  } else {
+    // New sequences start from zero states.
+    for (OwnedTensor &p : b.pools)
+      std::memset(p.data(), 0, p.sizeInBytes());
+    logits = impl->callBatch(b, "extend_batch", {tok, cuT});
+  }
+  if (!logits)
+    return logits.takeError();
+  b.positions.assign(B, 0);
+  for (int64_t s = 0; s < B; ++s)
+    b.positions[s] = prompts[s].size();
+  impl->current = &b;
+  return logits;
+}
+
+Expected<OwnedTensor> Model::decodeBatch(llvm::ArrayRef<int64_t> tokens) {
+  Impl::Batch *b = impl->current;
+  if (!b)
+    return err("decodeBatch before prefillBatch: prefill the prompts first");
+  if (int64_t(tokens.size()) != b->size)
+    return err(llvm::formatv("decodeBatch got {0} tokens for a batch of {1} "
+                             "sequences",
+                             tokens.size(), b->size)
+                   .str());
+  if (Error e = impl->checkTokens(tokens))
+    return std::move(e);
+  for (int64_t s = 0; s < b->size; ++s)
+    if (Error e = impl->checkContext(b->positions[s] + 1))
+      return err("sequence #" + std::to_string(s) + ": " +
+                 llvm::toString(std::move(e)));
+  std::vector<int64_t> ids(tokens.begin(), tokens.end());
+  Tensor tok{ids.data(), DType::I64, {b->size}, {}};
+  Expected<OwnedTensor> logits = OwnedTensor();
+  if (impl->config.arch == Arch::Transformer) {
+    Tensor pos{b->positions.data(), DType::I64, {b->size}, {}};
+    logits = impl->callBatch(*b, "decode_batch", {tok, pos});
+  } else {
+    // One token per sequence: cu_seqlens = 0, 1, ..., B.
+    std::vector<int64_t> cu(b->size + 1);
+    std::iota(cu.begin(), cu.end(), 0);
+    Tensor cuT{cu.data(), DType::I64, {b->size + 1}, {}};
+    logits = impl->callBatch(*b, "extend_batch", {tok, cuT});
+  }
+  if (!logits)
+    return logits.takeError();
+  for (int64_t &p : b->positions)
+    ++p;
+  return logits;
+}
+
+Expected<std::vector<std::vector<int64_t>>>
+Model::generateBatch(llvm::ArrayRef<std::vector<int64_t>> prompts,
+                     int64_t newTokens, const SamplingOptions &sampling,
+                     GenerationStats *stats) {
+  GenerationStats local;
+  GenerationStats &st = stats ? *stats : local;
+  st = GenerationStats();
+  int64_t B = prompts.size();
+  std::vector<std::vector<int64_t>> out(B);
+  if (newTokens <= 0)
+    return out;
+  for (const std::vector<int64_t> &p : prompts)
+    st.promptTokens += p.size();
+  // The batched program compiles on first use: not prefill time.
+  if (auto b = impl->batchOf(B); !b)
+    return b.takeError();
+  auto t0 = std::chrono::steady_clock::now();
+  auto logits = prefillBatch(prompts);
+  if (!logits)
+    return logits.takeError();
+  st.prefillSeconds = secondsSince(t0);
+  st.compileSeconds = impl->compileSeconds + impl->current->compileSeconds;
+  st.loadSeconds = impl->loadSeconds;
+  std::vector<Sampler> samplers(B, Sampler(sampling));
+  int64_t V = impl->config.vocab;
+  std::vector<int64_t> next(B);
+  for (int64_t s = 0; s < B; ++s) {
+    next[s] = samplers[s].next(logits->as<float>() + s * V, V);
+    out[s].push_back(next[s]);
+  }
+  t0 = std::chrono::steady_clock::now();
+  for (int64_t step = 1; step < newTokens; ++step) {
+    auto step_logits = decodeBatch(next);
+    if (!step_logits)
+      return step_logits.takeError();
+    st.decodeSteps += B;
+    for (int64_t s = 0; s < B; ++s) {
+      next[s] = samplers[s].next(step_logits->as<float>() + s * V, V);
+      out[s].push_back(next[s]);
+    }
+  }
+  st.decodeSeconds = secondsSince(t0);
+  st.newTokens = B * newTokens;
+  return out;
+}
 
 Expected<OwnedTensor> Model::decode(int64_t token) {
   if (!impl->primed)

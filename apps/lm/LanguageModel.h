@@ -141,6 +141,20 @@ llvm::Error writeWeights(llvm::StringRef path, const WeightMap &weights);
 /// and decode, which update them in place (pass the same buffers as the
 /// state out-params).
 std::string programText(const ModelConfig &config);
+/// The batched program of `config` for `batch` sequences (static: the
+/// state pools are [n_layer, batch, ...] and updated in place, as the
+/// single-sequence states are). Mamba:
+///   @extend_batch(tokens: [T] i64, cu_seqlens: [batch + 1] i64, weights...,
+///                 pools...) -> (logits [batch, vocab], pools...)
+/// the sequences packed along the tokens, each continuing from its pool row
+/// (zeroed by the caller for a new sequence): a batch of prompts, or a
+/// decode step with one token per sequence. Transformer:
+///   @prefill_batch(tokens [T], cu_seqlens, positions [T], weights...,
+///                  caches...) -> (logits [batch, vocab], caches...)
+///   @decode_batch(tokens [batch], positions [batch], weights..., caches...)
+/// (packed causal attention within each prompt; ssm.attention_step with a
+/// position per sequence).
+std::string batchProgramText(const ModelConfig &config, int64_t batch);
 /// Names and shapes of the program's weight arguments (stacked over layers)
 /// and of its decoding states, in argument order.
 using NamedShapes = std::vector<std::pair<std::string, std::vector<int64_t>>>;
@@ -270,6 +284,26 @@ public:
                const SamplingOptions &sampling,
                GenerationStats *stats = nullptr,
                const std::function<void(int64_t)> &onToken = {});
+
+  /// Batched generation: B sequences at once, with their own state pools
+  /// (independent of the single-sequence state above), compiled on first
+  /// use of each B (batchProgramText).
+  ///
+  /// Prefills B prompts (any lengths >= 1) in one call, packed along the
+  /// tokens; returns the logits after each prompt's last token [B, vocab].
+  llvm::Expected<OwnedTensor>
+  prefillBatch(llvm::ArrayRef<std::vector<int64_t>> prompts);
+  /// One decode step of each sequence of the last prefillBatch: `tokens`
+  /// [B]; returns the next logits [B, vocab].
+  llvm::Expected<OwnedTensor> decodeBatch(llvm::ArrayRef<int64_t> tokens);
+  /// prefillBatch, then `newTokens` per prompt, each sequence sampled as
+  /// `generate` samples it alone (its own Sampler with `sampling`'s seed).
+  /// Stats count the tokens of all sequences (tokens/s is the batch's
+  /// throughput); compileSeconds includes compiling the batched program.
+  llvm::Expected<std::vector<std::vector<int64_t>>>
+  generateBatch(llvm::ArrayRef<std::vector<int64_t>> prompts,
+                int64_t newTokens, const SamplingOptions &sampling,
+                GenerationStats *stats = nullptr);
 
   /// Bytes of the decoding state: constant for the Mamba models; for the
   /// Transformer, the KV cache of `context` tokens.

@@ -783,4 +783,106 @@ TEST(ModelStates, BadStateFilesAreRejected) {
   llvm::sys::fs::remove_directories(dir);
 }
 
+
+//===----------------------------------------------------------------------===//
+// Batched generation: prompts of different lengths (one of them a single
+// token) in one packed prefill and batched decode steps give what each
+// prompt gives alone.
+//===----------------------------------------------------------------------===//
+
+void checkBatchEqualsSeparateRuns(Arch arch) {
+  std::vector<int64_t> all = someTokens(7 + 1 + 4, 1000, 6);
+  KindUnderTest k = kindUnderTest(arch, all);
+  ASSERT_TRUE(k.model);
+  Model &m = *k.model;
+  for (int64_t &t : all)
+    t %= k.config.vocab;
+  std::vector<std::vector<int64_t>> prompts{
+      {all.begin(), all.begin() + 7},
+      {all.begin() + 7, all.begin() + 8},
+      {all.begin() + 8, all.end()}};
+  const int64_t B = prompts.size(), V = k.config.vocab, steps = 5;
+  SamplingOptions greedy;
+
+  auto early = m.decodeBatch({1, 2, 3});
+  ASSERT_FALSE(bool(early));
+  EXPECT_NE(llvm::toString(early.takeError()).find("before prefillBatch"),
+            std::string::npos);
+  auto empty = m.prefillBatch({{1, 2}, {}});
+  ASSERT_FALSE(bool(empty));
+  EXPECT_NE(llvm::toString(empty.takeError())
+                .find("prompt #1: the prompt is empty"),
+            std::string::npos);
+
+  // Each prompt alone: its greedy tokens and the logits of every step.
+  std::vector<std::vector<int64_t>> tokens(B);
+  std::vector<std::vector<OwnedTensor>> logits(B);
+  for (int64_t s = 0; s < B; ++s) {
+    auto first = m.prefill(prompts[s]);
+    ASSERT_TRUE(bool(first)) << llvm::toString(first.takeError());
+    logits[s].push_back(std::move(*first));
+    for (int64_t i = 0; i < steps; ++i) {
+      Sampler pick(greedy);
+      tokens[s].push_back(pick.next(logits[s].back().as<float>(), V));
+      if (i + 1 == steps)
+        break;
+      auto next = m.decode(tokens[s].back());
+      ASSERT_TRUE(bool(next)) << llvm::toString(next.takeError());
+      logits[s].push_back(std::move(*next));
+    }
+  }
+  // The first prompt's logits are the double reference's.
+  EXPECT_LT(relError(logits[0][0], 0, k.want[6]), 2e-5);
+
+  auto rowOf = [&](const OwnedTensor &batch, int64_t s) {
+    OwnedTensor row(DType::F32, {V});
+    std::memcpy(row.data(), batch.as<float>() + s * V, V * sizeof(float));
+    return row;
+  };
+  auto first = m.prefillBatch(prompts);
+  ASSERT_TRUE(bool(first)) << llvm::toString(first.takeError());
+  ASSERT_EQ(first->shape(), (std::vector<int64_t>{B, V}));
+  for (int64_t s = 0; s < B; ++s)
+    expectClose(rowOf(*first, s), logits[s][0],
+                "prefill of prompt " + std::to_string(s));
+  for (int64_t i = 1; i < steps; ++i) {
+    std::vector<int64_t> step;
+    for (int64_t s = 0; s < B; ++s)
+      step.push_back(tokens[s][i - 1]);
+    auto next = m.decodeBatch(step);
+    ASSERT_TRUE(bool(next)) << llvm::toString(next.takeError());
+    for (int64_t s = 0; s < B; ++s)
+      expectClose(rowOf(*next, s), logits[s][i],
+                  "decode step " + std::to_string(i) + " of prompt " +
+                      std::to_string(s));
+  }
+  auto wrong = m.decodeBatch({1, 2});
+  ASSERT_FALSE(bool(wrong));
+  EXPECT_NE(llvm::toString(wrong.takeError())
+                .find("2 tokens for a batch of 3 sequences"),
+            std::string::npos);
+
+  GenerationStats stats;
+  auto generated = m.generateBatch(prompts, steps, greedy, &stats);
+  ASSERT_TRUE(bool(generated)) << llvm::toString(generated.takeError());
+  EXPECT_EQ(*generated, tokens);
+  EXPECT_EQ(stats.promptTokens, 12);
+  EXPECT_EQ(stats.decodeSteps, B * (steps - 1));
+
+  // A batch of one is the single run too.
+  auto one = m.generateBatch({prompts[2]}, steps, greedy);
+  ASSERT_TRUE(bool(one)) << llvm::toString(one.takeError());
+  EXPECT_EQ((*one)[0], tokens[2]);
+}
+
+TEST(ModelBatch, Mamba1BatchEqualsSeparateRuns) {
+  checkBatchEqualsSeparateRuns(Arch::Mamba1);
+}
+TEST(ModelBatch, Mamba2BatchEqualsSeparateRuns) {
+  checkBatchEqualsSeparateRuns(Arch::Mamba2);
+}
+TEST(ModelBatch, TransformerBatchEqualsSeparateRuns) {
+  checkBatchEqualsSeparateRuns(Arch::Transformer);
+}
+
 } // namespace
