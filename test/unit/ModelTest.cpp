@@ -504,33 +504,39 @@ TEST(Models, TransformerConfigFromJsonAndErrors) {
 // logits of the uninterrupted run and the same greedy tokens.
 //===----------------------------------------------------------------------===//
 
-/// A model of each kind with the double-precision logits of `tokens`.
+/// A compiled model of each kind, and the double-precision reference.
 struct KindUnderTest {
   ModelConfig config;
+  WeightMap weights;
   std::unique_ptr<Model> model;
-  std::vector<std::vector<double>> want; // logits at every position
+  std::vector<std::vector<double>> want; // logits of the last `reference`
+
+  /// Token ids of the vocabulary (`tokens` reduced modulo its size), with
+  /// their reference logits in `want`.
+  std::vector<int64_t> reference(std::vector<int64_t> tokens) {
+    for (int64_t &t : tokens)
+      t %= config.vocab;
+    want = config.arch == Arch::Mamba1 ? ref::mamba1Logits(weights, tokens)
+           : config.arch == Arch::Mamba2
+               ? ref::mamba2Logits(weights, tokens, config.nGroups)
+               : ref::transformerLogits(weights, tokens, 4, 2, 500.0);
+    return tokens;
+  }
 };
 
-KindUnderTest kindUnderTest(Arch arch, const std::vector<int64_t> &tokens) {
-  KindUnderTest k;
-  k.config = arch == Arch::Mamba1   ? tinyMamba1()
-             : arch == Arch::Mamba2 ? tinyMamba2(2)
-                                    : tinyTransformer();
-  WeightMap w = randomWeights(k.config, 11);
-  ConfigHints hints = hintsOf(k.config);
-  hints.nGroups = k.config.nGroups;
-  std::vector<int64_t> ids(tokens);
-  for (int64_t &t : ids)
-    t %= k.config.vocab;
-  k.want = arch == Arch::Mamba1 ? ref::mamba1Logits(w, ids)
-           : arch == Arch::Mamba2
-               ? ref::mamba2Logits(w, ids, k.config.nGroups)
-               : ref::transformerLogits(w, ids, 4, 2, 500.0);
-  auto m = Model::fromWeights(std::move(w), {}, hints);
+std::unique_ptr<KindUnderTest> kindUnderTest(Arch arch) {
+  auto k = std::make_unique<KindUnderTest>();
+  k->config = arch == Arch::Mamba1   ? tinyMamba1()
+              : arch == Arch::Mamba2 ? tinyMamba2(2)
+                                     : tinyTransformer();
+  k->weights = randomWeights(k->config, 11);
+  ConfigHints hints = hintsOf(k->config);
+  hints.nGroups = k->config.nGroups;
+  auto m = Model::fromWeights(copyOf(k->weights), {}, hints);
   if (!m)
     ADD_FAILURE() << llvm::toString(m.takeError());
   else
-    k.model = std::move(*m);
+    k->model = std::move(*m);
   return k;
 }
 
@@ -582,14 +588,11 @@ std::string errorOf(llvm::Expected<SequenceState> s) {
   return llvm::toString(s.takeError());
 }
 
-void checkSavedStatesContinueExactly(Arch arch) {
+void checkSavedStatesContinueExactly(KindUnderTest &k) {
   // 13 prompt tokens + 6 new ones fit the tiny Transformer's 24-slot cache.
-  std::vector<int64_t> prompt = someTokens(13, 1000, 4);
-  KindUnderTest k = kindUnderTest(arch, prompt);
-  ASSERT_TRUE(k.model);
+  std::vector<int64_t> prompt = k.reference(someTokens(13, 1000, 4));
   Model &m = *k.model;
-  for (int64_t &t : prompt)
-    t %= k.config.vocab;
+  Arch arch = k.config.arch;
   SamplingOptions greedy;
 
   auto whole = m.prefill(prompt);
@@ -673,17 +676,8 @@ void checkSavedStatesContinueExactly(Arch arch) {
             std::string::npos);
 }
 
-TEST(ModelStates, Mamba1RestoredStatePlusSuffixIsOneRun) {
-  checkSavedStatesContinueExactly(Arch::Mamba1);
-}
-TEST(ModelStates, Mamba2RestoredStatePlusSuffixIsOneRun) {
-  checkSavedStatesContinueExactly(Arch::Mamba2);
-}
-TEST(ModelStates, TransformerRestoredStatePlusSuffixIsOneRun) {
-  checkSavedStatesContinueExactly(Arch::Transformer);
-}
 
-TEST(ModelStates, BadStateFilesAreRejected) {
+TEST(ModelServing, BadStateFilesAreRejected) {
   ModelConfig c = tinyMamba1();
   std::string key = "00c0ffee00c0ffee";
   std::vector<int64_t> prompt = someTokens(6, 37, 5);
@@ -790,13 +784,9 @@ TEST(ModelStates, BadStateFilesAreRejected) {
 // prompt gives alone.
 //===----------------------------------------------------------------------===//
 
-void checkBatchEqualsSeparateRuns(Arch arch) {
-  std::vector<int64_t> all = someTokens(7 + 1 + 4, 1000, 6);
-  KindUnderTest k = kindUnderTest(arch, all);
-  ASSERT_TRUE(k.model);
+void checkBatchEqualsSeparateRuns(KindUnderTest &k) {
+  std::vector<int64_t> all = k.reference(someTokens(7 + 1 + 4, 1000, 6));
   Model &m = *k.model;
-  for (int64_t &t : all)
-    t %= k.config.vocab;
   std::vector<std::vector<int64_t>> prompts{
       {all.begin(), all.begin() + 7},
       {all.begin() + 7, all.begin() + 8},
@@ -875,14 +865,24 @@ void checkBatchEqualsSeparateRuns(Arch arch) {
   EXPECT_EQ((*one)[0], tokens[2]);
 }
 
-TEST(ModelBatch, Mamba1BatchEqualsSeparateRuns) {
-  checkBatchEqualsSeparateRuns(Arch::Mamba1);
+// One compiled model per kind serves both checks.
+TEST(ModelServing, Mamba1SavedStatesAndBatches) {
+  auto k = kindUnderTest(Arch::Mamba1);
+  ASSERT_TRUE(k->model);
+  checkSavedStatesContinueExactly(*k);
+  checkBatchEqualsSeparateRuns(*k);
 }
-TEST(ModelBatch, Mamba2BatchEqualsSeparateRuns) {
-  checkBatchEqualsSeparateRuns(Arch::Mamba2);
+TEST(ModelServing, Mamba2SavedStatesAndBatches) {
+  auto k = kindUnderTest(Arch::Mamba2);
+  ASSERT_TRUE(k->model);
+  checkSavedStatesContinueExactly(*k);
+  checkBatchEqualsSeparateRuns(*k);
 }
-TEST(ModelBatch, TransformerBatchEqualsSeparateRuns) {
-  checkBatchEqualsSeparateRuns(Arch::Transformer);
+TEST(ModelServing, TransformerSavedStatesAndBatches) {
+  auto k = kindUnderTest(Arch::Transformer);
+  ASSERT_TRUE(k->model);
+  checkSavedStatesContinueExactly(*k);
+  checkBatchEqualsSeparateRuns(*k);
 }
 
 } // namespace
