@@ -133,9 +133,11 @@ llvm::Error writeWeights(llvm::StringRef path, const WeightMap &weights);
 /// The ssm program of `config`: public functions
 ///   @forward(tokens: [L] i64, weights...) -> logits [L, vocab]
 ///   @prefill(tokens: [L] i64, weights..., states...) -> (last logits [vocab], states...)
+///   @extend(tokens: [L] i64, weights..., states...) -> (last logits [vocab], states...)
+///     (prefill continued from the lent states)
 ///   @decode(token: [1] i64, weights..., states...) -> (logits [vocab], states...)
-/// (the Transformer's decode also takes its position, an i64, after the
-/// token).
+/// (the Transformer's extend and decode also take the position, an i64,
+/// after the tokens).
 /// Weights are the checkpoint tensors stacked over layers (see
 /// `programWeights`); states are stacked the same way and lent to prefill
 /// and decode, which update them in place (pass the same buffers as the
