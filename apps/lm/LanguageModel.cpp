@@ -4,6 +4,9 @@
 #include "apps/lm/GatedDeltaNet.h"
 #include "ssmc/TensorIO.h"
 
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/SmallString.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -142,7 +145,85 @@ struct Model::Impl {
   std::vector<OwnedTensor> states; // decoding state, updated in place
   bool primed = false;  // prefill has run
   int64_t position = 0; // tokens in the state
+  OwnedTensor lastLogits; // after the last token run (saveState)
+  std::string identity;
   double compileSeconds = 0, loadSeconds = 0;
+  JitOptions jitOptions;
+
+  /// The batched program of one batch size and its state pools.
+  struct Batch {
+    int64_t size = 0;
+    std::unique_ptr<Jit> jit;
+    std::vector<OwnedTensor> pools;     // [NL, B, ...]
+    std::vector<int64_t> positions;     // tokens per sequence
+    double compileSeconds = 0;
+  };
+  std::map<int64_t, Batch> batches;
+  Batch *current = nullptr; // of the last prefillBatch
+
+  Expected<Batch *> batchOf(int64_t size) {
+    auto it = batches.find(size);
+    if (it != batches.end())
+      return &it->second;
+    Batch b;
+    b.size = size;
+    auto t0 = std::chrono::steady_clock::now();
+    auto jit = Jit::compile(batchProgramText(config, size), jitOptions,
+                            "<" + archName(config.arch).str() +
+                                " model, batch " + std::to_string(size) + ">");
+    if (!jit)
+      return jit.takeError();
+    b.jit = std::move(*jit);
+    b.compileSeconds = secondsSince(t0);
+    for (auto &[name, shape] : programStates(config)) {
+      std::vector<int64_t> pool(shape);
+      pool.insert(pool.begin() + 1, size);
+      b.pools.emplace_back(DType::F32, pool);
+    }
+    return &batches.emplace(size, std::move(b)).first->second;
+  }
+
+  /// Calls a batched entry: `lead`, the weights and the pools (in place);
+  /// returns the logits [B, vocab].
+  Expected<OwnedTensor> callBatch(Batch &b, llvm::StringRef entry,
+                                  llvm::ArrayRef<Tensor> lead) {
+    std::vector<Tensor> inputs(lead.begin(), lead.end());
+    for (Tensor &w : weightViews())
+      inputs.push_back(w);
+    for (OwnedTensor &s : b.pools)
+      inputs.push_back(s.view());
+    OwnedTensor logits(DType::F32, {b.size, config.vocab});
+    std::vector<Tensor> outputs{logits.view()};
+    for (OwnedTensor &s : b.pools)
+      outputs.push_back(s.view());
+    if (Error e = b.jit->invoke(entry, inputs, outputs))
+      return std::move(e);
+    return std::move(logits);
+  }
+
+  void keepLogits(const OwnedTensor &logits) {
+    if (lastLogits.numel() != logits.numel())
+      lastLogits = OwnedTensor(DType::F32, {config.vocab});
+    std::memcpy(lastLogits.data(), logits.data(), logits.sizeInBytes());
+  }
+
+  /// One piece of a prompt: @prefill from an empty state, else @extend at
+  /// the current position.
+  Expected<OwnedTensor> runPiece(llvm::ArrayRef<int64_t> tokens) {
+    Tensor tok{const_cast<int64_t *>(tokens.data()), DType::I64,
+               {int64_t(tokens.size())}, {}};
+    int64_t pos = position;
+    std::vector<Tensor> lead{tok};
+    if (primed && config.arch == Arch::Transformer)
+      lead.push_back(Tensor{&pos, DType::I64, {}, {}});
+    auto logits = callWithStates(primed ? "extend" : "prefill", lead);
+    if (!logits)
+      return logits.takeError();
+    primed = true;
+    position += tokens.size();
+    keepLogits(*logits);
+    return logits;
+  }
 
   std::vector<Tensor> weightViews() {
     std::vector<Tensor> v;
@@ -191,6 +272,25 @@ struct Model::Impl {
   }
 };
 
+namespace {
+/// FNV-1a, 64 bits.
+uint64_t fnv1a(const void *data, size_t n, uint64_t h = 0xcbf29ce484222325ULL) {
+  const auto *p = static_cast<const unsigned char *>(data);
+  for (size_t i = 0; i < n; ++i)
+    h = (h ^ p[i]) * 0x100000001b3ULL;
+  return h;
+}
+std::string hex64(uint64_t v) { return llvm::formatv("{0:x-16}", v).str(); }
+} // namespace
+
+NamedShapes savedStateShapes(const ModelConfig &config, int64_t position) {
+  NamedShapes shapes = programStates(config);
+  if (config.arch == Arch::Transformer)
+    for (auto &[name, shape] : shapes)
+      shape[2] = position;
+  return shapes;
+}
+
 Model::Model(std::unique_ptr<Impl> impl) : impl(std::move(impl)) {}
 Model::~Model() = default;
 
@@ -218,8 +318,20 @@ Expected<std::unique_ptr<Model>> Model::load(llvm::StringRef path,
     return weights.takeError();
   double readSeconds = secondsSince(t0);
   auto model = fromWeights(std::move(*weights), options, *hints);
-  if (model)
-    (*model)->impl->loadSeconds += readSeconds;
+  if (!model)
+    return model;
+  (*model)->impl->loadSeconds += readSeconds;
+  // The file's identity (path, size, modification time) rather than a hash
+  // of hundreds of megabytes of weights.
+  llvm::SmallString<256> abs(path);
+  llvm::sys::fs::make_absolute(abs);
+  llvm::sys::fs::file_status st;
+  std::string id = (*model)->impl->config.describe() + "\n" + abs.str().str();
+  if (!llvm::sys::fs::status(abs, st))
+    id += llvm::formatv("\n{0}\n{1}", st.getSize(),
+                        st.getLastModificationTime().time_since_epoch().count())
+              .str();
+  (*model)->impl->identity = hex64(fnv1a(id.data(), id.size()));
   return model;
 }
 
@@ -231,6 +343,7 @@ Expected<std::unique_ptr<Model>> Model::fromWeights(WeightMap weights,
     return config.takeError();
   auto impl = std::make_unique<Impl>();
   impl->config = *config;
+  impl->jitOptions = options;
 
   auto t0 = std::chrono::steady_clock::now();
   if (config->arch == Arch::GatedDeltaNet)
@@ -255,6 +368,11 @@ Expected<std::unique_ptr<Model>> Model::fromWeights(WeightMap weights,
     impl->weights.push_back(std::move(stacked));
   }
   weights.clear();
+  std::string desc = config->describe();
+  uint64_t h = fnv1a(desc.data(), desc.size());
+  for (const OwnedTensor &w : impl->weights)
+    h = fnv1a(w.data(), w.sizeInBytes(), h);
+  impl->identity = hex64(h);
   for (auto &[name, shape] : programStates(*config))
     impl->states.emplace_back(DType::F32, shape);
   impl->loadSeconds = secondsSince(t0);
@@ -284,18 +402,264 @@ Expected<OwnedTensor> Model::forward(llvm::ArrayRef<int64_t> tokens) {
 }
 
 Expected<OwnedTensor> Model::prefill(llvm::ArrayRef<int64_t> tokens) {
+  return prefill(tokens, {}, {});
+}
+
+Expected<OwnedTensor> Model::prefill(llvm::ArrayRef<int64_t> tokens,
+                                     llvm::ArrayRef<int64_t> savePositions,
+                                     const StateSink &onState) {
   if (Error e = impl->checkTokens(tokens))
     return std::move(e);
   if (Error e = impl->checkContext(tokens.size()))
     return std::move(e);
-  Tensor tok{const_cast<int64_t *>(tokens.data()), DType::I64,
-             {int64_t(tokens.size())}, {}};
-  auto logits = impl->callWithStates("prefill", {tok});
+  impl->primed = false;
+  impl->position = 0;
+  return extend(tokens, savePositions, onState);
+}
+
+Expected<OwnedTensor> Model::extend(llvm::ArrayRef<int64_t> tokens,
+                                    llvm::ArrayRef<int64_t> savePositions,
+                                    const StateSink &onState) {
+  if (Error e = impl->checkTokens(tokens))
+    return std::move(e);
+  int64_t start = impl->primed ? impl->position : 0;
+  int64_t end = start + int64_t(tokens.size());
+  if (Error e = impl->checkContext(end))
+    return std::move(e);
+  // Split points strictly inside the tokens; the end is saved after the
+  // last piece.
+  std::vector<int64_t> cuts;
+  bool saveEnd = false;
+  for (int64_t p : savePositions) {
+    if (p == end)
+      saveEnd = true;
+    else if (p > start && p < end)
+      cuts.push_back(p);
+  }
+  llvm::sort(cuts);
+  cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+  cuts.push_back(end);
+  int64_t at = start;
+  Expected<OwnedTensor> logits = OwnedTensor();
+  for (int64_t cut : cuts) {
+    logits = impl->runPiece(tokens.slice(at - start, cut - at));
+    if (!logits)
+      return logits.takeError();
+    at = cut;
+    if ((cut != end || saveEnd) && onState) {
+      auto state = saveState();
+      if (!state)
+        return state.takeError();
+      if (Error e = onState(std::move(*state)))
+        return std::move(e);
+    }
+  }
+  return logits;
+}
+
+Expected<SequenceState> Model::saveState() const {
+  if (!impl->primed)
+    return err("no state to save: run prefill first");
+  SequenceState s;
+  s.position = impl->position;
+  NamedShapes shapes = savedStateShapes(impl->config, impl->position);
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    OwnedTensor t(DType::F32, shapes[i].second);
+    const OwnedTensor &live = impl->states[i];
+    if (impl->config.arch != Arch::Transformer) {
+      std::memcpy(t.data(), live.data(), live.sizeInBytes());
+    } else {
+      // [NL, Hk, C, d] -> the first `position` slots of every row.
+      int64_t rows = live.shape()[0] * live.shape()[1],
+              C = live.shape()[2], d = live.shape()[3], P = impl->position;
+      for (int64_t r = 0; r < rows; ++r)
+        std::memcpy(t.as<float>() + r * P * d, live.as<float>() + r * C * d,
+                    P * d * sizeof(float));
+    }
+    s.tensors.push_back(std::move(t));
+  }
+  s.logits = OwnedTensor(DType::F32, {impl->config.vocab});
+  std::memcpy(s.logits.data(), impl->lastLogits.data(),
+              s.logits.sizeInBytes());
+  return std::move(s);
+}
+
+Error Model::restoreState(const SequenceState &s) {
+  const ModelConfig &c = impl->config;
+  if (s.position <= 0)
+    return err(llvm::formatv("a saved state holds at least one token; this "
+                             "one has position {0}",
+                             s.position)
+                   .str());
+  if (Error e = impl->checkContext(s.position))
+    return e;
+  NamedShapes shapes = savedStateShapes(c, s.position);
+  if (s.tensors.size() != shapes.size())
+    return err(llvm::formatv("the state has {0} tensors; {1} expects {2}",
+                             s.tensors.size(), archName(c.arch),
+                             shapes.size())
+                   .str());
+  auto shapeStr = [](llvm::ArrayRef<int64_t> v) {
+    std::string r = "[";
+    for (size_t i = 0; i < v.size(); ++i)
+      r += (i ? ", " : "") + std::to_string(v[i]);
+    return r + "]";
+  };
+  for (size_t i = 0; i < shapes.size(); ++i)
+    if (s.tensors[i].dtype() != DType::F32 ||
+        s.tensors[i].shape() != shapes[i].second)
+      return err("state tensor '" + shapes[i].first + "' has shape " +
+                 shapeStr(s.tensors[i].shape()) + "; the model expects f32 " +
+                 shapeStr(shapes[i].second));
+  if (s.logits.dtype() != DType::F32 || s.logits.numel() != c.vocab)
+    return err(llvm::formatv("the state's logits have {0} entries; the "
+                             "vocabulary has {1}",
+                             s.logits.numel(), c.vocab)
+                   .str());
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    OwnedTensor &live = impl->states[i];
+    if (c.arch != Arch::Transformer) {
+      std::memcpy(live.data(), s.tensors[i].data(), live.sizeInBytes());
+      continue;
+    }
+    int64_t rows = live.shape()[0] * live.shape()[1], C = live.shape()[2],
+            d = live.shape()[3], P = s.position;
+    for (int64_t r = 0; r < rows; ++r)
+      std::memcpy(live.as<float>() + r * C * d,
+                  s.tensors[i].as<float>() + r * P * d, P * d * sizeof(float));
+  }
+  impl->keepLogits(s.logits);
+  impl->primed = true;
+  impl->position = s.position;
+  return Error::success();
+}
+
+const std::string &Model::identity() const { return impl->identity; }
+
+Expected<OwnedTensor>
+Model::prefillBatch(llvm::ArrayRef<std::vector<int64_t>> prompts) {
+  if (prompts.empty())
+    return err("prefillBatch needs at least one prompt");
+  std::vector<int64_t> tokens, cu{0}, positions;
+  for (size_t s = 0; s < prompts.size(); ++s) {
+    Error e = impl->checkTokens(prompts[s]);
+    if (!e)
+      e = impl->checkContext(prompts[s].size());
+    if (e)
+      return err("prompt #" + std::to_string(s) + ": " +
+                 llvm::toString(std::move(e)));
+    tokens.insert(tokens.end(), prompts[s].begin(), prompts[s].end());
+    cu.push_back(tokens.size());
+    for (size_t l = 0; l < prompts[s].size(); ++l)
+      positions.push_back(l);
+  }
+  auto batch = impl->batchOf(prompts.size());
+  if (!batch)
+    return batch.takeError();
+  Impl::Batch &b = **batch;
+  impl->current = nullptr;
+  int64_t T = tokens.size(), B = b.size;
+  Tensor tok{tokens.data(), DType::I64, {T}, {}};
+  Tensor cuT{cu.data(), DType::I64, {B + 1}, {}};
+  Expected<OwnedTensor> logits = OwnedTensor();
+  if (impl->config.arch == Arch::Transformer) {
+    // Cache rows are read only where written.
+    Tensor pos{positions.data(), DType::I64, {T}, {}};
+    logits = impl->callBatch(b, "prefill_batch", {tok, cuT, pos});
+  } else {
+    // New sequences start from zero states.
+    for (OwnedTensor &p : b.pools)
+      std::memset(p.data(), 0, p.sizeInBytes());
+    logits = impl->callBatch(b, "extend_batch", {tok, cuT});
+  }
   if (!logits)
     return logits.takeError();
-  impl->primed = true;
-  impl->position = tokens.size();
+  b.positions.assign(B, 0);
+  for (int64_t s = 0; s < B; ++s)
+    b.positions[s] = prompts[s].size();
+  impl->current = &b;
   return logits;
+}
+
+Expected<OwnedTensor> Model::decodeBatch(llvm::ArrayRef<int64_t> tokens) {
+  Impl::Batch *b = impl->current;
+  if (!b)
+    return err("decodeBatch before prefillBatch: prefill the prompts first");
+  if (int64_t(tokens.size()) != b->size)
+    return err(llvm::formatv("decodeBatch got {0} tokens for a batch of {1} "
+                             "sequences",
+                             tokens.size(), b->size)
+                   .str());
+  if (Error e = impl->checkTokens(tokens))
+    return std::move(e);
+  for (int64_t s = 0; s < b->size; ++s)
+    if (Error e = impl->checkContext(b->positions[s] + 1))
+      return err("sequence #" + std::to_string(s) + ": " +
+                 llvm::toString(std::move(e)));
+  std::vector<int64_t> ids(tokens.begin(), tokens.end());
+  Tensor tok{ids.data(), DType::I64, {b->size}, {}};
+  Expected<OwnedTensor> logits = OwnedTensor();
+  if (impl->config.arch == Arch::Transformer) {
+    Tensor pos{b->positions.data(), DType::I64, {b->size}, {}};
+    logits = impl->callBatch(*b, "decode_batch", {tok, pos});
+  } else {
+    // One token per sequence: cu_seqlens = 0, 1, ..., B.
+    std::vector<int64_t> cu(b->size + 1);
+    std::iota(cu.begin(), cu.end(), 0);
+    Tensor cuT{cu.data(), DType::I64, {b->size + 1}, {}};
+    logits = impl->callBatch(*b, "extend_batch", {tok, cuT});
+  }
+  if (!logits)
+    return logits.takeError();
+  for (int64_t &p : b->positions)
+    ++p;
+  return logits;
+}
+
+Expected<std::vector<std::vector<int64_t>>>
+Model::generateBatch(llvm::ArrayRef<std::vector<int64_t>> prompts,
+                     int64_t newTokens, const SamplingOptions &sampling,
+                     GenerationStats *stats) {
+  GenerationStats local;
+  GenerationStats &st = stats ? *stats : local;
+  st = GenerationStats();
+  int64_t B = prompts.size();
+  std::vector<std::vector<int64_t>> out(B);
+  if (newTokens <= 0)
+    return out;
+  for (const std::vector<int64_t> &p : prompts)
+    st.promptTokens += p.size();
+  // The batched program compiles on first use: not prefill time.
+  if (auto b = impl->batchOf(B); !b)
+    return b.takeError();
+  auto t0 = std::chrono::steady_clock::now();
+  auto logits = prefillBatch(prompts);
+  if (!logits)
+    return logits.takeError();
+  st.prefillSeconds = secondsSince(t0);
+  st.compileSeconds = impl->compileSeconds + impl->current->compileSeconds;
+  st.loadSeconds = impl->loadSeconds;
+  std::vector<Sampler> samplers(B, Sampler(sampling));
+  int64_t V = impl->config.vocab;
+  std::vector<int64_t> next(B);
+  for (int64_t s = 0; s < B; ++s) {
+    next[s] = samplers[s].next(logits->as<float>() + s * V, V);
+    out[s].push_back(next[s]);
+  }
+  t0 = std::chrono::steady_clock::now();
+  for (int64_t step = 1; step < newTokens; ++step) {
+    auto step_logits = decodeBatch(next);
+    if (!step_logits)
+      return step_logits.takeError();
+    st.decodeSteps += B;
+    for (int64_t s = 0; s < B; ++s) {
+      next[s] = samplers[s].next(step_logits->as<float>() + s * V, V);
+      out[s].push_back(next[s]);
+    }
+  }
+  st.decodeSeconds = secondsSince(t0);
+  st.newTokens = B * newTokens;
+  return out;
 }
 
 Expected<OwnedTensor> Model::decode(int64_t token) {
@@ -313,6 +677,7 @@ Expected<OwnedTensor> Model::decode(int64_t token) {
   if (!logits)
     return logits.takeError();
   ++impl->position;
+  impl->keepLogits(*logits);
   return logits;
 }
 
@@ -322,24 +687,43 @@ Model::generate(llvm::ArrayRef<int64_t> prompt, int64_t newTokens,
                 const std::function<void(int64_t)> &onToken) {
   GenerationStats local;
   GenerationStats &s = stats ? *stats : local;
-  s = GenerationStats();
+  if (newTokens <= 0) {
+    s = GenerationStats();
+    return std::vector<int64_t>();
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  auto logits = prefill(prompt);
+  if (!logits)
+    return logits.takeError();
+  double prefillSeconds = secondsSince(t0);
+  auto out = generateFrom(*logits, newTokens, sampling, &s, onToken);
   s.promptTokens = prompt.size();
+  s.prefillSeconds = prefillSeconds;
+  return out;
+}
+
+Expected<std::vector<int64_t>>
+Model::generateFrom(const OwnedTensor &logits, int64_t newTokens,
+                    const SamplingOptions &sampling, GenerationStats *stats,
+                    const std::function<void(int64_t)> &onToken) {
+  GenerationStats local;
+  GenerationStats &s = stats ? *stats : local;
+  s = GenerationStats();
   s.compileSeconds = impl->compileSeconds;
   s.loadSeconds = impl->loadSeconds;
   Sampler sampler(sampling);
   std::vector<int64_t> out;
   if (newTokens <= 0)
     return out;
-  auto t0 = std::chrono::steady_clock::now();
-  auto logits = prefill(prompt);
-  if (!logits)
-    return logits.takeError();
-  s.prefillSeconds = secondsSince(t0);
-  int64_t tok = sampler.next(logits->as<float>(), impl->config.vocab);
+  if (logits.numel() != impl->config.vocab)
+    return err(llvm::formatv("logits of {0} entries; the vocabulary has {1}",
+                             logits.numel(), impl->config.vocab)
+                   .str());
+  int64_t tok = sampler.next(logits.as<float>(), impl->config.vocab);
   out.push_back(tok);
   if (onToken)
     onToken(tok);
-  t0 = std::chrono::steady_clock::now();
+  auto t0 = std::chrono::steady_clock::now();
   while (int64_t(out.size()) < newTokens) {
     auto next = decode(tok);
     if (!next)

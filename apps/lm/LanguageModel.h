@@ -142,14 +142,30 @@ llvm::Error writeWeights(llvm::StringRef path, const WeightMap &weights);
 /// The ssm program of `config`: public functions
 ///   @forward(tokens: [L] i64, weights...) -> logits [L, vocab]
 ///   @prefill(tokens: [L] i64, weights..., states...) -> (last logits [vocab], states...)
+///   @extend(tokens: [L] i64, weights..., states...) -> (last logits [vocab], states...)
+///     (prefill continued from the lent states)
 ///   @decode(token: [1] i64, weights..., states...) -> (logits [vocab], states...)
-/// (the Transformer's decode also takes its position, an i64, after the
-/// token).
+/// (the Transformer's extend and decode also take the position, an i64,
+/// after the tokens).
 /// Weights are the checkpoint tensors stacked over layers (see
 /// `programWeights`); states are stacked the same way and lent to prefill
 /// and decode, which update them in place (pass the same buffers as the
 /// state out-params).
 std::string programText(const ModelConfig &config);
+/// The batched program of `config` for `batch` sequences (static: the
+/// state pools are [n_layer, batch, ...] and updated in place, as the
+/// single-sequence states are). Mamba:
+///   @extend_batch(tokens: [T] i64, cu_seqlens: [batch + 1] i64, weights...,
+///                 pools...) -> (logits [batch, vocab], pools...)
+/// the sequences packed along the tokens, each continuing from its pool row
+/// (zeroed by the caller for a new sequence): a batch of prompts, or a
+/// decode step with one token per sequence. Transformer:
+///   @prefill_batch(tokens [T], cu_seqlens, positions [T], weights...,
+///                  caches...) -> (logits [batch, vocab], caches...)
+///   @decode_batch(tokens [batch], positions [batch], weights..., caches...)
+/// (packed causal attention within each prompt; ssm.attention_step with a
+/// position per sequence).
+std::string batchProgramText(const ModelConfig &config, int64_t batch);
 /// Names and shapes of the program's weight arguments (stacked over layers)
 /// and of its decoding states, in argument order.
 using NamedShapes = std::vector<std::pair<std::string, std::vector<int64_t>>>;
@@ -177,6 +193,23 @@ struct GenerationStats {
     return decodeSeconds > 0 ? decodeSteps / decodeSeconds : 0;
   }
 };
+
+/// A sequence's decoding state after `position` tokens, detached from the
+/// model: saved after a prefill (or at positions inside one), written to a
+/// file (apps/lm/StateCache.h) and restored later to continue the sequence
+/// without running its tokens again.
+struct SequenceState {
+  int64_t position = 0;
+  /// In `programStates` order. Mamba: the conv and SSM states as they are;
+  /// Transformer: the caches' filled slots only,
+  /// [n_layer, kv_heads, position, head_dim] (see `savedStateShapes`).
+  std::vector<OwnedTensor> tensors;
+  /// The logits after the last token [vocab]: the next token's
+  /// distribution, so a restored state can generate at once.
+  OwnedTensor logits;
+};
+/// Shapes of SequenceState::tensors of `config` at `position`.
+NamedShapes savedStateShapes(const ModelConfig &config, int64_t position);
 
 /// Picks the next token from `logits` (greedy or sampled).
 class Sampler {
@@ -218,12 +251,70 @@ public:
   /// Feeds one token (after prefill) and returns the next logits [vocab].
   llvm::Expected<OwnedTensor> decode(int64_t token);
 
+  /// Called with the state at each save position of a prefill; an error
+  /// stops the prefill and is returned.
+  using StateSink = std::function<llvm::Error(SequenceState)>;
+  /// Prefill that also hands out the states at `savePositions` (token
+  /// counts in (0, L]; others are ignored): the prompt is run in pieces
+  /// split there, each piece continuing from the state the previous one
+  /// left (@extend), which is exact because every sequence op takes its
+  /// initial state. A position of L gives the state after the prompt.
+  llvm::Expected<OwnedTensor> prefill(llvm::ArrayRef<int64_t> tokens,
+                                      llvm::ArrayRef<int64_t> savePositions,
+                                      const StateSink &onState);
+  /// Runs `tokens` on from the current state (prefill when there is
+  /// none): the logits after the last one. `savePositions` are sequence
+  /// positions (counted from the start of the sequence, not of `tokens`)
+  /// in (position(), position() + L].
+  llvm::Expected<OwnedTensor>
+  extend(llvm::ArrayRef<int64_t> tokens,
+         llvm::ArrayRef<int64_t> savePositions = {},
+         const StateSink &onState = {});
+  /// The current state (an error before prefill).
+  llvm::Expected<SequenceState> saveState() const;
+  /// Makes `state` the current one; checks its shapes against the model
+  /// (and the Transformer's position against the cache).
+  llvm::Error restoreState(const SequenceState &state);
+  /// Identifies the model for state caches: a hash of the configuration
+  /// and the checkpoint file's path, size and modification time (`load`),
+  /// or of the configuration and the weights' values (`fromWeights`).
+  const std::string &identity() const;
+
   /// Prefill `prompt`, then `newTokens` decode steps with `sampling`;
   /// returns the new tokens. `onToken` (optional) sees each as it comes.
   llvm::Expected<std::vector<int64_t>>
   generate(llvm::ArrayRef<int64_t> prompt, int64_t newTokens,
            const SamplingOptions &sampling, GenerationStats *stats = nullptr,
            const std::function<void(int64_t)> &onToken = {});
+
+  /// Samples the first token from `logits` (the result of a prefill,
+  /// extend or restored state), then `newTokens - 1` decode steps; the
+  /// stats count no prefill.
+  llvm::Expected<std::vector<int64_t>>
+  generateFrom(const OwnedTensor &logits, int64_t newTokens,
+               const SamplingOptions &sampling,
+               GenerationStats *stats = nullptr,
+               const std::function<void(int64_t)> &onToken = {});
+
+  /// Batched generation: B sequences at once, with their own state pools
+  /// (independent of the single-sequence state above), compiled on first
+  /// use of each B (batchProgramText).
+  ///
+  /// Prefills B prompts (any lengths >= 1) in one call, packed along the
+  /// tokens; returns the logits after each prompt's last token [B, vocab].
+  llvm::Expected<OwnedTensor>
+  prefillBatch(llvm::ArrayRef<std::vector<int64_t>> prompts);
+  /// One decode step of each sequence of the last prefillBatch: `tokens`
+  /// [B]; returns the next logits [B, vocab].
+  llvm::Expected<OwnedTensor> decodeBatch(llvm::ArrayRef<int64_t> tokens);
+  /// prefillBatch, then `newTokens` per prompt, each sequence sampled as
+  /// `generate` samples it alone (its own Sampler with `sampling`'s seed).
+  /// Stats count the tokens of all sequences (tokens/s is the batch's
+  /// throughput); compileSeconds includes compiling the batched program.
+  llvm::Expected<std::vector<std::vector<int64_t>>>
+  generateBatch(llvm::ArrayRef<std::vector<int64_t>> prompts,
+                int64_t newTokens, const SamplingOptions &sampling,
+                GenerationStats *stats = nullptr);
 
   /// Bytes of the decoding state: constant for the Mamba models; for the
   /// Transformer, the KV cache of `context` tokens.

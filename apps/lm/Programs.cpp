@@ -369,7 +369,9 @@ public:
     line("  %j1 = arith.addi %j, %half : index");
     line("  %partner = arith.select %lo, %j1, %i0 : index");
     line("  %xp = tensor.extract " + x + "[%b, %h, %l, %partner] : " + t);
-    if (offset.empty()) {
+    if (!posTensor.empty()) {
+      line("  %pi = tensor.extract " + posTensor + "[%l] : " + ty({"L"}, "i64"));
+    } else if (offset.empty()) {
       line("  %pi = arith.index_cast %l : index to i64");
     } else {
       line("  %p0 = arith.addi %l, " + offset + " : index");
@@ -420,9 +422,88 @@ public:
 
   std::string lenOrStatic() const { return dynamic() ? lenVal : L; }
 
+  /// Packed batches: layer `i`'s states [S, dims...] of a state pool
+  /// [NL, S, dims...] whose S (`nseq`) is dynamic, and back.
+  std::string poolType(int64_t NL, llvm::ArrayRef<int64_t> dims,
+                       bool stacked) const {
+    std::string t = stacked ? "tensor<" + std::to_string(NL) + "x" + S + "x"
+                            : "tensor<" + S + "x";
+    for (int64_t d : dims)
+      t += std::to_string(d) + "x";
+    return t + "f32>";
+  }
+  std::string poolSlice(const std::string &w, const std::string &i,
+                        int64_t NL, llvm::ArrayRef<int64_t> dims) {
+    std::string offs = i + ", 0", sizes = "1, " + (S == "?" ? nseq : S),
+                strides = "1, 1";
+    for (int64_t d : dims) {
+      offs += ", 0";
+      sizes += ", " + std::to_string(d);
+      strides += ", 1";
+    }
+    std::string n = fresh("ps");
+    line(n + " = tensor.extract_slice " + w + "[" + offs + "] [" + sizes +
+         "] [" + strides + "] : " + poolType(NL, dims, true) + " to " +
+         poolType(NL, dims, false));
+    return n;
+  }
+  std::string poolInsert(const std::string &v, const std::string &into,
+                         const std::string &i, int64_t NL,
+                         llvm::ArrayRef<int64_t> dims) {
+    std::string offs = i + ", 0", sizes = "1, " + (S == "?" ? nseq : S),
+                strides = "1, 1";
+    for (int64_t d : dims) {
+      offs += ", 0";
+      sizes += ", " + std::to_string(d);
+      strides += ", 1";
+    }
+    std::string n = fresh("pi");
+    line(n + " = tensor.insert_slice " + v + " into " + into + "[" + offs +
+         "] [" + sizes + "] [" + strides + "] : " + poolType(NL, dims, false) +
+         " into " + poolType(NL, dims, true));
+    return n;
+  }
+  /// A layer's initial state: [1, dims...] of the stacked state, or
+  /// [S, dims...] of a packed batch's pool.
+  std::string stateIn(const std::string &w, const std::string &i, int64_t NL,
+                      std::vector<int64_t> dims) {
+    return packed() ? poolSlice(w, i, NL, dims)
+                    : layer(w, i, NL, dims, /*keepUnit=*/true);
+  }
+  std::string stateOut(const std::string &v, const std::string &into,
+                       const std::string &i, int64_t NL,
+                       std::vector<int64_t> dims) {
+    return packed() ? poolInsert(v, into, i, NL, dims)
+                    : insertLayer(v, into, i, NL, dims);
+  }
+  /// The type of one layer's state of a sequence op.
+  std::string stateType(llvm::ArrayRef<int64_t> dims) const {
+    std::string t = packed() ? "tensor<" + S + "x" : "tensor<1x";
+    for (int64_t d : dims)
+      t += std::to_string(d) + "x";
+    return t + "f32>";
+  }
+  bool packed() const { return !nseq.empty(); }
+  /// " cu_seqlens(%cu_seqlens)" in a packed batch.
+  std::string cuOperand() const {
+    return packed() ? " cu_seqlens(%cu_seqlens)" : "";
+  }
+  std::string cuType() const { return packed() ? ", " + cuT() : ""; }
+  /// cu_seqlens: [S + 1] i64.
+  std::string cuT() const {
+    return "tensor<" + (S == "?" ? S : std::to_string(std::stoll(S) + 1)) +
+           "xi64>";
+  }
+
   std::string L;            ///< "?" or a static length
   std::string lenVal;       ///< SSA value of the length when dynamic
   std::string pos;          ///< SSA index of the first position ("" = 0)
+  std::string nseq;         ///< packed batch: SSA index of S ("" = none)
+  std::string S = "?";      ///< packed batch: S as a type dimension
+  /// Packed batch: the position of every token ([L] i64, for RoPE), and
+  /// whether the tokens are one decode step per sequence (L = S).
+  std::string posTensor;
+  bool batchStep = false;
   std::string body;
   int counter = 0;
 };
@@ -441,6 +522,15 @@ std::string tensorType(llvm::ArrayRef<int64_t> shape) {
   std::string s = "tensor<";
   for (int64_t d : shape)
     s += std::to_string(d) + "x";
+  return s + "f32>";
+}
+
+/// A state stacked over layers, [NL, dims...], as the pool of a packed
+/// batch: [NL, S, dims...] with S dynamic.
+std::string poolTypeOf(const WeightArg &state, const std::string &S) {
+  std::string s = "tensor<" + std::to_string(state.shape[0]) + "x" + S + "x";
+  for (size_t i = 1; i < state.shape.size(); ++i)
+    s += std::to_string(state.shape[i]) + "x";
   return s + "f32>";
 }
 
@@ -486,14 +576,15 @@ void mamba1Layer(Emitter &e, const ModelConfig &c, const std::string &i,
   std::string z = e.batch(e.rows(xz, 2 * E, E, E), E);
   std::string cw = e.layer("%conv_weight", i, NL, {E, W});
   std::string cb = e.layer("%conv_bias", i, NL, {E});
-  std::string cs = e.layer(convState, i, NL, {E, W - 1}, /*keepUnit=*/true);
+  std::string cs = e.stateIn(convState, i, NL, {E, W - 1});
   std::string xc = e.fresh("xc"), csNew = e.fresh("cs");
   std::string bt = e.ty({"1", sE, "L"});
-  std::string cst = "tensor<1x" + sE + "x" + std::to_string(W - 1) + "xf32>";
+  std::string cst = e.stateType({E, W - 1});
   e.line(xc + ", " + csNew + " = ssm.causal_conv1d " + xin + ", " + cw +
-         " bias(" + cb + ") initial_state(" + cs + ") silu : (" + bt + ", " +
-         tensorType({E, W}) + ", " + tensorType({E}) + ", " + cst + ") -> (" +
-         bt + ", " + cst + ")");
+         " bias(" + cb + ") initial_state(" + cs + ")" + e.cuOperand() +
+         " silu : (" + bt + ", " + tensorType({E, W}) + ", " +
+         tensorType({E}) + ", " + cst + e.cuType() + ") -> (" + bt + ", " +
+         cst + ")");
   std::string xc2 = e.unbatch(xc, E);
   std::string dbl = e.matmul(e.layer("%x_proj", i, NL, {R + 2 * N, E}),
                              R + 2 * N, E, xc2);
@@ -508,22 +599,22 @@ void mamba1Layer(Emitter &e, const ModelConfig &c, const std::string &i,
   e.line(A + " = arith.negf " + ea + " : " + tensorType({E, N}));
   std::string D = e.layer("%D", i, NL, {E});
   std::string dtb = e.layer("%dt_proj_bias", i, NL, {E});
-  std::string h0 = e.layer(ssmState, i, NL, {E, N}, /*keepUnit=*/true);
+  std::string h0 = e.stateIn(ssmState, i, NL, {E, N});
   std::string y = e.fresh("y"), h = e.fresh("h");
-  std::string nt = e.ty({"1", sN, "L"}), ht = tensorType({1, E, N});
+  std::string nt = e.ty({"1", sN, "L"}), ht = e.stateType({E, N});
   e.line(y + ", " + h + " = ssm.selective_scan " + xc + ", " + delta + ", " +
          A + ", " + B + ", " + C + " D(" + D + ") z(" + z + ") delta_bias(" +
-         dtb + ") h0(" + h0 + ") delta_softplus : (" + bt + ", " + bt + ", " +
-         tensorType({E, N}) + ", " + nt + ", " + nt + ", " + tensorType({E}) +
-         ", " + bt + ", " + tensorType({E}) + ", " + ht + ") -> (" + bt +
-         ", " + ht + ")");
+         dtb + ") h0(" + h0 + ")" + e.cuOperand() + " delta_softplus : (" +
+         bt + ", " + bt + ", " + tensorType({E, N}) + ", " + nt + ", " + nt +
+         ", " + tensorType({E}) + ", " + bt + ", " + tensorType({E}) + ", " +
+         ht + e.cuType() + ") -> (" + bt + ", " + ht + ")");
   std::string out = e.matmul(e.layer("%out_proj", i, NL, {Dm, E}), Dm, E,
                              e.unbatch(y, E));
   std::string xNew = e.fresh("res");
   e.line(xNew + " = arith.addf " + x + ", " + out + " : " +
          e.ty({std::to_string(Dm), "L"}));
-  convState = e.insertLayer(csNew, convState, i, NL, {E, W - 1});
-  ssmState = e.insertLayer(h, ssmState, i, NL, {E, N});
+  convState = e.stateOut(csNew, convState, i, NL, {E, W - 1});
+  ssmState = e.stateOut(h, ssmState, i, NL, {E, N});
   x = xNew;
 }
 
@@ -573,14 +664,15 @@ void mamba2Layer(Emitter &e, const ModelConfig &c, const std::string &i,
   std::string dtRaw = e.rows(zxbcdt, DIP, E + CD, H);
   std::string cw = e.layer("%conv_weight", i, NL, {CD, W});
   std::string cb = e.layer("%conv_bias", i, NL, {CD});
-  std::string cs = e.layer(convState, i, NL, {CD, W - 1}, /*keepUnit=*/true);
+  std::string cs = e.stateIn(convState, i, NL, {CD, W - 1});
   std::string xc = e.fresh("xc"), csNew = e.fresh("cs");
   std::string bt = e.ty({"1", sCD, "L"});
-  std::string cst = "tensor<1x" + sCD + "x" + std::to_string(W - 1) + "xf32>";
+  std::string cst = e.stateType({CD, W - 1});
   e.line(xc + ", " + csNew + " = ssm.causal_conv1d " + xBC + ", " + cw +
-         " bias(" + cb + ") initial_state(" + cs + ") silu : (" + bt + ", " +
-         tensorType({CD, W}) + ", " + tensorType({CD}) + ", " + cst +
-         ") -> (" + bt + ", " + cst + ")");
+         " bias(" + cb + ") initial_state(" + cs + ")" + e.cuOperand() +
+         " silu : (" + bt + ", " + tensorType({CD, W}) + ", " +
+         tensorType({CD}) + ", " + cst + e.cuType() + ") -> (" + bt + ", " +
+         cst + ")");
   std::string xc2 = e.unbatch(xc, CD);
   std::string xs = e.tokenMajor(e.rows(xc2, CD, 0, E), H, P);
   std::string Bs = e.tokenMajor(e.rows(xc2, CD, E, G * N), G, N);
@@ -592,18 +684,18 @@ void mamba2Layer(Emitter &e, const ModelConfig &c, const std::string &i,
   e.line(A + " = arith.negf " + ea + " : " + tensorType({H}));
   std::string D = e.layer("%D", i, NL, {H});
   std::string dtb = e.layer("%dt_bias", i, NL, {H});
-  std::string h0 = e.layer(ssmState, i, NL, {H, P, N}, /*keepUnit=*/true);
+  std::string h0 = e.stateIn(ssmState, i, NL, {H, P, N});
   std::string y = e.fresh("y"), h = e.fresh("h");
   std::string sH = std::to_string(H), sP = std::to_string(P),
               sG = std::to_string(G), sN = std::to_string(N);
   std::string xt = e.ty({"1", "L", sH, sP}), gt = e.ty({"1", "L", sG, sN}),
-              dtt = e.ty({"1", "L", sH}), ht = tensorType({1, H, P, N}),
+              dtt = e.ty({"1", "L", sH}), ht = e.stateType({H, P, N}),
               pt = tensorType({H});
   e.line(y + ", " + h + " = ssm.ssd " + xs + ", " + dt + ", " + A + ", " + Bs +
-         ", " + Cs + " D(" + D + ") dt_bias(" + dtb + ") h0(" + h0 +
-         ") dt_softplus : (" + xt + ", " + dtt + ", " + pt + ", " + gt + ", " +
-         gt + ", " + pt + ", " + pt + ", " + ht + ") -> (" + xt + ", " + ht +
-         ")");
+         ", " + Cs + " D(" + D + ") dt_bias(" + dtb + ") h0(" + h0 + ")" +
+         e.cuOperand() + " dt_softplus : (" + xt + ", " + dtt + ", " + pt +
+         ", " + gt + ", " + gt + ", " + pt + ", " + pt + ", " + ht +
+         e.cuType() + ") -> (" + xt + ", " + ht + ")");
   std::string yc = e.channelMajor(y, H, P);
   std::string g = e.gatedGroupNorm(yc, z, e.layer("%gate_norm", i, NL, {E}),
                                    E, G, c.normEps);
@@ -611,8 +703,8 @@ void mamba2Layer(Emitter &e, const ModelConfig &c, const std::string &i,
   std::string xNew = e.fresh("res");
   e.line(xNew + " = arith.addf " + x + ", " + out + " : " +
          e.ty({std::to_string(Dm), "L"}));
-  convState = e.insertLayer(csNew, convState, i, NL, {CD, W - 1});
-  ssmState = e.insertLayer(h, ssmState, i, NL, {H, P, N});
+  convState = e.stateOut(csNew, convState, i, NL, {CD, W - 1});
+  ssmState = e.stateOut(h, ssmState, i, NL, {H, P, N});
   x = xNew;
 }
 
@@ -655,12 +747,131 @@ void transformerLayer(Emitter &e, const ModelConfig &c, const std::string &i,
   std::string q4 = e.rope(e.headsMajor(q, H, d), H, d, c.ropeTheta, e.pos);
   std::string k4 = e.rope(e.headsMajor(k, Hk, d), Hk, d, c.ropeTheta, e.pos);
   std::string v4 = e.headsMajor(v, Hk, d);
-  std::string kc = e.layer(kCache, i, NL, {Hk, C, d}, /*keepUnit=*/true);
-  std::string vc = e.layer(vCache, i, NL, {Hk, C, d}, /*keepUnit=*/true);
+  std::string kc, vc;
+  if (!e.packed()) {
+    kc = e.layer(kCache, i, NL, {Hk, C, d}, /*keepUnit=*/true);
+    vc = e.layer(vCache, i, NL, {Hk, C, d}, /*keepUnit=*/true);
+  }
   std::string cacheT = tensorType({1, Hk, C, d});
   std::string qT = e.ty({"1", sH, "L", sd}), kT = e.ty({"1", sHk, "L", sd});
   std::string o4, kcNew, vcNew;
-  if (e.dynamic()) {
+  if (e.packed()) {
+    // A packed batch of S sequences with caches [S, Hk, C, d] per layer.
+    std::string poolT = e.poolType(NL, {Hk, C, d}, false);
+    std::string kp = e.poolSlice(kCache, i, NL, {Hk, C, d});
+    std::string vp = e.poolSlice(vCache, i, NL, {Hk, C, d});
+    if (e.batchStep) {
+      // One token per sequence (L = S) at positions[s]: [1, H, S, d] <->
+      // the step's [S, H, d].
+      auto toStep = [&](const std::string &t4, const std::string &heads) {
+        std::string hsd = e.ty({heads, "L", sd}), shd = e.ty({"L", heads, sd});
+        std::string a = e.fresh("hsd");
+        e.line(a + " = tensor.collapse_shape " + t4 + " [[0, 1], [2], [3]] : " +
+               e.ty({"1", heads, "L", sd}) + " into " + hsd);
+        std::string em = e.empty(shd), n = e.fresh("shd");
+        e.line(n + " = linalg.transpose ins(" + a + " : " + hsd + ") outs(" +
+               em + " : " + shd + ") permutation = [1, 0, 2]");
+        return n;
+      };
+      std::string q3 = toStep(q4, sH), k3 = toStep(k4, sHk),
+                  v3 = toStep(v4, sHk);
+      std::string t3q = e.ty({"L", sH, sd}), t3k = e.ty({"L", sHk, sd});
+      std::string o3 = e.fresh("attn");
+      kcNew = e.fresh("kc");
+      vcNew = e.fresh("vc");
+      e.line(o3 + ", " + kcNew + ", " + vcNew + " = ssm.attention_step " + q3 +
+             ", " + k3 + ", " + v3 + ", " + kp + ", " + vp +
+             " positions(%positions) : (" + t3q + ", " + t3k + ", " + t3k +
+             ", " + poolT + ", " + poolT + ", " + e.ty({"L"}, "i64") +
+             ") -> (" + t3q +
+             ", " + poolT + ", " + poolT + ")");
+      std::string hsd = e.ty({sH, "L", sd});
+      std::string em = e.empty(hsd), back = e.fresh("hsd");
+      e.line(back + " = linalg.transpose ins(" + o3 + " : " + t3q +
+             ") outs(" + em + " : " + hsd + ") permutation = [1, 0, 2]");
+      o4 = e.fresh("attn4");
+      e.line(o4 + " = tensor.expand_shape " + back +
+             " [[0, 1], [2], [3]] output_shape [1, " + sH + ", " +
+             e.lenOrStatic() +
+             ", " + sd + "] : " + hsd + " into " + qT);
+    } else {
+      // New sequences packed along L: attention within each, then each
+      // sequence's keys and values to slots [0, len) of its cache row.
+      o4 = e.fresh("attn");
+      e.line(o4 + " = ssm.attention " + q4 + ", " + k4 + ", " + v4 +
+             " causal cu_seqlens_q(%cu_seqlens) cu_seqlens_k(%cu_seqlens) : (" +
+             qT + ", " + kT + ", " + kT +
+             ", " + e.cuT() + ", " + e.cuT() + ") -> " + qT);
+      std::string c0 = e.constIndex(0), c1 = e.constIndex(1),
+                  cC = e.constIndex(C);
+      std::string loop = e.fresh("store"), sv = e.fresh("seq"),
+                  ka = e.fresh("kacc"), va = e.fresh("vacc");
+      e.line(loop + ":2 = scf.for " + sv + " = " + c0 + " to " + e.nseq +
+             " step " + c1 + " iter_args(" + ka + " = " + kp + ", " + va +
+             " = " + vp + ") -> (" + poolT + ", " + poolT + ") {");
+      std::string s1 = e.fresh("s1"), b64 = e.fresh("b"), e64 = e.fresh("e"),
+                  bI = e.fresh("bi"), eI = e.fresh("ei"), ln = e.fresh("ln"),
+                  n = e.fresh("n");
+      e.line("  " + s1 + " = arith.addi " + sv + ", " + c1 + " : index");
+      e.line("  " + b64 + " = tensor.extract %cu_seqlens[" + sv +
+             "] : " + e.cuT());
+      e.line("  " + e64 + " = tensor.extract %cu_seqlens[" + s1 +
+             "] : " + e.cuT());
+      e.line("  " + bI + " = arith.index_cast " + b64 + " : i64 to index");
+      e.line("  " + eI + " = arith.index_cast " + e64 + " : i64 to index");
+      e.line("  " + ln + " = arith.subi " + eI + ", " + bI + " : index");
+      e.line("  " + n + " = arith.minsi " + ln + ", " + cC + " : index");
+      auto store = [&](const std::string &src, const std::string &acc) {
+        std::string part = e.fresh("kv"), out = e.fresh("row");
+        std::string partT = "tensor<1x" + sHk + "x?x" + sd + "xf32>";
+        e.line("  " + part + " = tensor.extract_slice " + src + "[0, 0, " + bI +
+               ", 0] [1, " + sHk + ", " + n + ", " + sd + "] [1, 1, 1, 1] : " +
+               kT + " to " + partT);
+        e.line("  " + out + " = tensor.insert_slice " + part + " into " + acc +
+               "[" + sv + ", 0, 0, 0] [1, " + sHk + ", " + n + ", " + sd +
+               "] [1, 1, 1, 1] : " + partT + " into " + poolT);
+        return out;
+      };
+      std::string kOut = store(k4, ka), vOut = store(v4, va);
+      e.line("  scf.yield " + kOut + ", " + vOut + " : " + poolT + ", " +
+             poolT);
+      e.line("}");
+      kcNew = loop + "#0";
+      vcNew = loop + "#1";
+    }
+  } else if (e.dynamic() && !e.pos.empty()) {
+    // Continuing a sequence at position `pos`: the new keys and values go
+    // to slots [pos, pos + L) and the queries attend over the cache with
+    // seqused_k = pos + L (bottom-right aligned: query l sits at pos + l).
+    // Clamped to the cache as the prompt form is.
+    std::string cC = e.constIndex(C);
+    std::string at = e.fresh("at"), room = e.fresh("room"), n = e.fresh("fill");
+    e.line(at + " = arith.minsi " + e.pos + ", " + cC + " : index");
+    e.line(room + " = arith.subi " + cC + ", " + at + " : index");
+    e.line(n + " = arith.minsi " + e.lenVal + ", " + room + " : index");
+    auto store = [&](const std::string &src, const std::string &cache) {
+      std::string part = e.fresh("kv"), out = e.fresh("cache");
+      std::string partT = "tensor<1x" + sHk + "x?x" + sd + "xf32>";
+      e.line(part + " = tensor.extract_slice " + src + "[0, 0, 0, 0] [1, " +
+             sHk + ", " + n + ", " + sd + "] [1, 1, 1, 1] : " + kT + " to " +
+             partT);
+      e.line(out + " = tensor.insert_slice " + part + " into " + cache +
+             "[0, 0, " + at + ", 0] [1, " + sHk + ", " + n + ", " + sd +
+             "] [1, 1, 1, 1] : " + partT + " into " + cacheT);
+      return out;
+    };
+    kcNew = store(k4, kc);
+    vcNew = store(v4, vc);
+    std::string used = e.fresh("used"), usedI = e.fresh("usedi"),
+                usedT = e.fresh("seqused");
+    e.line(used + " = arith.addi " + at + ", " + n + " : index");
+    e.line(usedI + " = arith.index_cast " + used + " : index to i64");
+    e.line(usedT + " = tensor.from_elements " + usedI + " : tensor<1xi64>");
+    o4 = e.fresh("attn");
+    e.line(o4 + " = ssm.attention " + q4 + ", " + kcNew + ", " + vcNew +
+           " causal seqused_k(" + usedT + ") : (" + qT + ", " + cacheT + ", " +
+           cacheT + ", tensor<1xi64>) -> " + qT);
+  } else if (e.dynamic()) {
     o4 = e.fresh("attn");
     e.line(o4 + " = ssm.attention " + q4 + ", " + k4 + ", " + v4 +
            " {causal} : (" + qT + ", " + kT + ", " + kT + ") -> " + qT);
@@ -719,8 +930,10 @@ void transformerLayer(Emitter &e, const ModelConfig &c, const std::string &i,
                               e.swiglu(g, u, F));
   std::string x2 = e.fresh("res");
   e.line(x2 + " = arith.addf " + x1 + ", " + down + " : " + xt);
-  kCache = e.insertLayer(kcNew, kCache, i, NL, {Hk, C, d});
-  vCache = e.insertLayer(vcNew, vCache, i, NL, {Hk, C, d});
+  kCache = e.packed() ? e.poolInsert(kcNew, kCache, i, NL, {Hk, C, d})
+                      : e.insertLayer(kcNew, kCache, i, NL, {Hk, C, d});
+  vCache = e.packed() ? e.poolInsert(vcNew, vCache, i, NL, {Hk, C, d})
+                      : e.insertLayer(vcNew, vCache, i, NL, {Hk, C, d});
   x = x2;
 }
 
@@ -768,7 +981,7 @@ emitBackbone(Emitter &e, const ModelConfig &c, const std::string &tokens,
               step = e.constIndex(1);
   std::vector<std::string> stateTys;
   for (const WeightArg &s : states)
-    stateTys.push_back(tensorType(s.shape));
+    stateTys.push_back(e.packed() ? poolTypeOf(s, e.S) : tensorType(s.shape));
   std::string loop = e.fresh("layers");
   e.line(loop + ":" + std::to_string(1 + states.size()) + " = scf.for %i = " +
          lo + " to " + hi + " step " + step + " iter_args(%x = " + x +
@@ -831,19 +1044,29 @@ struct ModuleAssembler {
            "    return " + n + " : " + outT + "\n}\n\n";
   }
 
-  /// prefill: logits after the last token, and the states.
-  std::string prefill() const {
+  /// prefill: logits after the last token, and the states. With
+  /// `extend`, the entry @extend: the tokens continue the sequence whose
+  /// states are lent (the recurrent models take them as the scans' and
+  /// convolutions' initial states; the Transformer takes the position of
+  /// the first new token and attends over its cache), so a prompt split
+  /// anywhere and run piece by piece gives the states of one prefill.
+  std::string prefill(bool extend = false) const {
     Emitter e("?");
     std::string c0 = e.constIndex(0), c1 = e.constIndex(1);
     e.lenVal = e.fresh("len");
     e.line(e.lenVal + " = tensor.dim %tokens, " + c0 + " : tensor<?xi64>");
+    bool positioned = extend && c.arch == Arch::Transformer;
+    if (positioned) {
+      e.pos = e.fresh("pos");
+      e.line(e.pos + " = arith.index_cast %position : i64 to index");
+    }
     // The states are lent by the caller and overwritten in place: zeroed
     // for the recurrent models, used as they are for a KV cache (read only
-    // where written).
+    // where written) and by @extend.
     std::vector<std::string> z;
     for (const WeightArg &st : states) {
       std::string t = tensorType(st.shape);
-      if (c.arch == Arch::Transformer) {
+      if (c.arch == Arch::Transformer || extend) {
         z.push_back("%" + st.name);
         continue;
       }
@@ -867,8 +1090,10 @@ struct ModuleAssembler {
     std::string n = e.fresh("logits");
     e.line(n + " = tensor.collapse_shape " + logits + " [[0, 1]] : tensor<" +
            V + "x1xf32> into tensor<" + V + "xf32>");
-    return "func.func @prefill(%tokens: tensor<?xi64> {ssm.name = "
-           "\"tokens\"},\n      " +
+    return std::string("func.func @") + (extend ? "extend" : "prefill") +
+           "(%tokens: tensor<?xi64> {ssm.name = \"tokens\"}," +
+           (positioned ? " %position: i64 {ssm.name = \"position\"}," : "") +
+           "\n      " +
            argList(weights) + ",\n      " +
            argList(states, /*inPlace=*/true) + ")\n    -> (tensor<" + V +
            "xf32>, " + stTys +
@@ -902,6 +1127,91 @@ struct ModuleAssembler {
            "\n}\n";
   }
 
+  /// extend_batch (Mamba): S sequences packed along the tokens
+  /// (cu_seqlens [S + 1]), each continuing from its row of the state pools
+  /// [NL, S, ...] (zeroed by the caller for a new sequence), updated in
+  /// place; the logits after each sequence's last token, [S, V]. A batch
+  /// of S prompts is one call; a decode step of S sequences is the same
+  /// call with one token each.
+  ///
+  /// The Transformer has two: prefill_batch (new sequences packed with
+  /// cu_seqlens, `positions` [L] for RoPE; attention within each sequence,
+  /// keys and values to slots [0, len) of its cache row) and decode_batch
+  /// (one token per sequence at positions[s], ssm.attention_step with
+  /// `positions`; no cu_seqlens).
+  std::string extendBatch(int64_t batch, llvm::StringRef name = "extend_batch",
+                          bool withPositions = false,
+                          bool step = false) const {
+    std::string B = std::to_string(batch);
+    Emitter e(step ? B : "?");
+    e.S = B;
+    std::string c0 = e.constIndex(0);
+    if (!step) {
+      e.lenVal = e.fresh("len");
+      e.line(e.lenVal + " = tensor.dim %tokens, " + c0 + " : tensor<?xi64>");
+    }
+    e.nseq = e.constIndex(batch);
+    if (withPositions)
+      e.posTensor = "%positions";
+    e.batchStep = step;
+    std::vector<std::string> stIn, poolTys;
+    for (const WeightArg &s : states) {
+      stIn.push_back("%" + s.name);
+      poolTys.push_back(poolTypeOf(s, B));
+    }
+    auto [hidden, loop] = emitBackbone(e, c, "%tokens", states, stIn, layer);
+    // The hidden state after each sequence's last token: [Dm, S].
+    Emitter per(B);
+    per.counter = e.counter;
+    std::string last = hidden;
+    if (!step) {
+      std::string lastT = per.ty({Dm, "L"});
+      std::string out = per.empty(lastT);
+      last = per.fresh("last");
+      per.line(last + " = linalg.generic {indexing_maps = [affine_map<(d, s) "
+                      "-> (d, s)>], iterator_types = [\"parallel\", "
+                      "\"parallel\"]} outs(" +
+               out + " : " + lastT + ") {");
+      per.line("^bb0(%o: f32):");
+      per.line("  %d = linalg.index 0 : index");
+      per.line("  %s = linalg.index 1 : index");
+      per.line("  %one = arith.constant 1 : index");
+      per.line("  %s1 = arith.addi %s, %one : index");
+      per.line("  %end = tensor.extract %cu_seqlens[%s1] : " + e.cuT());
+      per.line("  %endi = arith.index_cast %end : i64 to index");
+      per.line("  %at = arith.subi %endi, %one : index");
+      per.line("  %v = tensor.extract " + hidden + "[%d, %at] : " +
+               e.ty({Dm, "L"}));
+      per.line("  linalg.yield %v : f32");
+      per.line("} -> " + lastT);
+    }
+    std::string logits = lmHead(per, last);
+    std::string outT = "tensor<" + B + "x" + V + "xf32>";
+    std::string t = per.empty(outT), n = per.fresh("logits");
+    per.line(n + " = linalg.transpose ins(" + logits + " : " +
+             per.ty({V, "L"}) + ") outs(" + t + " : " + outT +
+             ") permutation = [1, 0]");
+    e.body += per.body;
+    std::vector<std::string> args;
+    for (const WeightArg &s : states)
+      args.push_back("%" + s.name + ": " + poolTypeOf(s, B) +
+                     " {bufferization.writable = true, ssm.name = \"" +
+                     s.name + "\"}");
+    std::string poolList = join(poolTys, ", ");
+    std::string tokT = step ? "tensor<" + B + "xi64>" : "tensor<?xi64>";
+    return "func.func @" + name.str() + "(%tokens: " + tokT +
+           " {ssm.name = \"tokens\"}," +
+           (step ? "" : " %cu_seqlens: " + e.cuT() + " {ssm.name = "
+                        "\"cu_seqlens\"},") +
+           (withPositions ? " %positions: " + tokT + " {ssm.name = "
+                            "\"positions\"}," : "") +
+           "\n      " +
+           argList(weights) + ",\n      " + join(args, ",\n      ") +
+           ")\n    -> (" + outT + ", " + poolList + ") {\n" + e.body +
+           "    return " + n + ", " + loop + "#1, " + loop + "#2 : " + outT +
+           ", " + poolList + "\n}\n\n";
+  }
+
 private:
   /// Initial states for forward: zero for the recurrent models; a KV cache
   /// is only read where it was written, so it starts unfilled (zeroing 2048
@@ -924,7 +1234,24 @@ std::string moduleText(const ModelConfig &c,
                        const std::vector<WeightArg> &weights,
                        const std::vector<WeightArg> &states, LayerFn layer) {
   ModuleAssembler m(c, weights, states, layer);
-  return m.header() + m.forward() + m.prefill() + m.decode();
+  return m.header() + m.forward() + m.prefill() + m.prefill(/*extend=*/true) +
+         m.decode();
+}
+
+std::string batchModuleText(const ModelConfig &c,
+                            const std::vector<WeightArg> &weights,
+                            const std::vector<WeightArg> &states,
+                            LayerFn layer, int64_t batch) {
+  ModuleAssembler m(c, weights, states, layer);
+  std::string head = "// " + c.describe() +
+                     "\n// Batched entries for " + std::to_string(batch) +
+                     " sequences, generated by ssmc::models::"
+                     "batchProgramText.\n\n";
+  if (c.arch != Arch::Transformer)
+    return head + m.extendBatch(batch);
+  return head + m.extendBatch(batch, "prefill_batch", /*withPositions=*/true) +
+         m.extendBatch(batch, "decode_batch", /*withPositions=*/true,
+                       /*step=*/true);
 }
 
 } // namespace
@@ -967,6 +1294,11 @@ NamedShapes programStates(const ModelConfig &c) {
 std::string programText(const ModelConfig &c) {
   ArchProgram p = archProgram(c);
   return moduleText(c, p.weights, p.states, p.layer);
+}
+
+std::string batchProgramText(const ModelConfig &c, int64_t batch) {
+  ArchProgram p = archProgram(c);
+  return batchModuleText(c, p.weights, p.states, p.layer, batch);
 }
 
 } // namespace ssmc::models

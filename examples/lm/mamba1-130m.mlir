@@ -294,6 +294,149 @@ func.func @prefill(%tokens: tensor<?xi64> {ssm.name = "tokens"},
     return %logits86, %layers12#1, %layers12#2 : tensor<50280xf32>, tensor<24x1536x3xf32>, tensor<24x1536x16xf32>
 }
 
+func.func @extend(%tokens: tensor<?xi64> {ssm.name = "tokens"},
+      %embedding: tensor<50280x768xf32> {ssm.name = "embedding"},
+      %norm: tensor<24x768xf32> {ssm.name = "norm"},
+      %in_proj: tensor<24x3072x768xf32> {ssm.name = "in_proj"},
+      %conv_weight: tensor<24x1536x4xf32> {ssm.name = "conv_weight"},
+      %conv_bias: tensor<24x1536xf32> {ssm.name = "conv_bias"},
+      %x_proj: tensor<24x80x1536xf32> {ssm.name = "x_proj"},
+      %dt_proj_weight: tensor<24x1536x48xf32> {ssm.name = "dt_proj_weight"},
+      %dt_proj_bias: tensor<24x1536xf32> {ssm.name = "dt_proj_bias"},
+      %A_log: tensor<24x1536x16xf32> {ssm.name = "A_log"},
+      %D: tensor<24x1536xf32> {ssm.name = "D"},
+      %out_proj: tensor<24x768x1536xf32> {ssm.name = "out_proj"},
+      %norm_f: tensor<768xf32> {ssm.name = "norm_f"},
+      %lm_head: tensor<50280x768xf32> {ssm.name = "lm_head"},
+      %conv_state: tensor<24x1536x3xf32> {bufferization.writable = true, ssm.name = "conv_state"},
+      %ssm_state: tensor<24x1536x16xf32> {bufferization.writable = true, ssm.name = "ssm_state"})
+    -> (tensor<50280xf32>, tensor<24x1536x3xf32>, tensor<24x1536x16xf32>) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %len2 = tensor.dim %tokens, %c0 : tensor<?xi64>
+    %e3 = tensor.empty(%len2) : tensor<768x?xf32>
+    %x4 = linalg.generic {indexing_maps = [affine_map<(d, l) -> (d, l)>], iterator_types = ["parallel", "parallel"]} outs(%e3 : tensor<768x?xf32>) {
+    ^bb0(%o: f32):
+      %d = linalg.index 0 : index
+      %l = linalg.index 1 : index
+      %t = tensor.extract %tokens[%l] : tensor<?xi64>
+      %ti = arith.index_cast %t : i64 to index
+      %lo = arith.constant 0 : index
+      %hi = arith.constant 50279 : index
+      %t1 = arith.maxsi %ti, %lo : index
+      %t2 = arith.minsi %t1, %hi : index
+      %v = tensor.extract %embedding[%t2, %d] : tensor<50280x768xf32>
+      linalg.yield %v : f32
+    } -> tensor<768x?xf32>
+    %c5 = arith.constant 0 : index
+    %c6 = arith.constant 24 : index
+    %c7 = arith.constant 1 : index
+    %layers8:3 = scf.for %i = %c5 to %c6 step %c7 iter_args(%x = %x4, %s0 = %conv_state, %s1 = %ssm_state) -> (tensor<768x?xf32>, tensor<24x1536x3xf32>, tensor<24x1536x16xf32>) {
+    %w9 = tensor.extract_slice %norm[%i, 0] [1, 768] [1, 1] : tensor<24x768xf32> to tensor<768xf32>
+    %e10 = tensor.empty(%len2) : tensor<?xf32>
+    %cst11 = arith.constant 0.000000000e+00 : f32
+    %z12 = linalg.fill ins(%cst11 : f32) outs(%e10 : tensor<?xf32>) -> tensor<?xf32>
+    %sumsq13 = linalg.generic {indexing_maps = [affine_map<(c, l) -> (c, l)>, affine_map<(c, l) -> (l)>], iterator_types = ["reduction", "parallel"]} ins(%x : tensor<768x?xf32>) outs(%z12 : tensor<?xf32>) {
+    ^bb0(%a: f32, %s: f32):
+      %m = arith.mulf %a, %a : f32
+      %n = arith.addf %s, %m : f32
+      linalg.yield %n : f32
+    } -> tensor<?xf32>
+    %cst14 = arith.constant 1.302083333e-03 : f32
+    %cst15 = arith.constant 1.000000000e-05 : f32
+    %cst16 = arith.constant 1.000000000e+00 : f32
+    %e17 = tensor.empty(%len2) : tensor<768x?xf32>
+    %normed18 = linalg.generic {indexing_maps = [affine_map<(c, l) -> (c, l)>, affine_map<(c, l) -> (l)>, affine_map<(c, l) -> (c)>, affine_map<(c, l) -> (c, l)>], iterator_types = ["parallel", "parallel"]} ins(%x, %sumsq13, %w9 : tensor<768x?xf32>, tensor<?xf32>, tensor<768xf32>) outs(%e17 : tensor<768x?xf32>) {
+    ^bb0(%a: f32, %s: f32, %g: f32, %o: f32):
+      %mean = arith.mulf %s, %cst14 : f32
+      %v = arith.addf %mean, %cst15 : f32
+      %r = math.sqrt %v : f32
+      %ir = arith.divf %cst16, %r : f32
+      %y = arith.mulf %a, %ir : f32
+      %yg = arith.mulf %y, %g : f32
+      linalg.yield %yg : f32
+    } -> tensor<768x?xf32>
+    %w19 = tensor.extract_slice %in_proj[%i, 0, 0] [1, 3072, 768] [1, 1, 1] : tensor<24x3072x768xf32> to tensor<3072x768xf32>
+    %e20 = tensor.empty(%len2) : tensor<3072x?xf32>
+    %cst21 = arith.constant 0.000000000e+00 : f32
+    %z22 = linalg.fill ins(%cst21 : f32) outs(%e20 : tensor<3072x?xf32>) -> tensor<3072x?xf32>
+    %mm23 = linalg.matmul ins(%w19, %normed18 : tensor<3072x768xf32>, tensor<768x?xf32>) outs(%z22 : tensor<3072x?xf32>) -> tensor<3072x?xf32>
+    %rows24 = tensor.extract_slice %mm23[0, 0] [1536, %len2] [1, 1] : tensor<3072x?xf32> to tensor<1536x?xf32>
+    %b25 = tensor.expand_shape %rows24 [[0, 1], [2]] output_shape [1, 1536, %len2] : tensor<1536x?xf32> into tensor<1x1536x?xf32>
+    %rows26 = tensor.extract_slice %mm23[1536, 0] [1536, %len2] [1, 1] : tensor<3072x?xf32> to tensor<1536x?xf32>
+    %b27 = tensor.expand_shape %rows26 [[0, 1], [2]] output_shape [1, 1536, %len2] : tensor<1536x?xf32> into tensor<1x1536x?xf32>
+    %w28 = tensor.extract_slice %conv_weight[%i, 0, 0] [1, 1536, 4] [1, 1, 1] : tensor<24x1536x4xf32> to tensor<1536x4xf32>
+    %w29 = tensor.extract_slice %conv_bias[%i, 0] [1, 1536] [1, 1] : tensor<24x1536xf32> to tensor<1536xf32>
+    %w30 = tensor.extract_slice %s0[%i, 0, 0] [1, 1536, 3] [1, 1, 1] : tensor<24x1536x3xf32> to tensor<1x1536x3xf32>
+    %xc31, %cs32 = ssm.causal_conv1d %b25, %w28 bias(%w29) initial_state(%w30) silu : (tensor<1x1536x?xf32>, tensor<1536x4xf32>, tensor<1536xf32>, tensor<1x1536x3xf32>) -> (tensor<1x1536x?xf32>, tensor<1x1536x3xf32>)
+    %u33 = tensor.collapse_shape %xc31 [[0, 1], [2]] : tensor<1x1536x?xf32> into tensor<1536x?xf32>
+    %w34 = tensor.extract_slice %x_proj[%i, 0, 0] [1, 80, 1536] [1, 1, 1] : tensor<24x80x1536xf32> to tensor<80x1536xf32>
+    %e35 = tensor.empty(%len2) : tensor<80x?xf32>
+    %cst36 = arith.constant 0.000000000e+00 : f32
+    %z37 = linalg.fill ins(%cst36 : f32) outs(%e35 : tensor<80x?xf32>) -> tensor<80x?xf32>
+    %mm38 = linalg.matmul ins(%w34, %u33 : tensor<80x1536xf32>, tensor<1536x?xf32>) outs(%z37 : tensor<80x?xf32>) -> tensor<80x?xf32>
+    %rows39 = tensor.extract_slice %mm38[0, 0] [48, %len2] [1, 1] : tensor<80x?xf32> to tensor<48x?xf32>
+    %rows40 = tensor.extract_slice %mm38[48, 0] [16, %len2] [1, 1] : tensor<80x?xf32> to tensor<16x?xf32>
+    %b41 = tensor.expand_shape %rows40 [[0, 1], [2]] output_shape [1, 16, %len2] : tensor<16x?xf32> into tensor<1x16x?xf32>
+    %rows42 = tensor.extract_slice %mm38[64, 0] [16, %len2] [1, 1] : tensor<80x?xf32> to tensor<16x?xf32>
+    %b43 = tensor.expand_shape %rows42 [[0, 1], [2]] output_shape [1, 16, %len2] : tensor<16x?xf32> into tensor<1x16x?xf32>
+    %w44 = tensor.extract_slice %dt_proj_weight[%i, 0, 0] [1, 1536, 48] [1, 1, 1] : tensor<24x1536x48xf32> to tensor<1536x48xf32>
+    %e45 = tensor.empty(%len2) : tensor<1536x?xf32>
+    %cst46 = arith.constant 0.000000000e+00 : f32
+    %z47 = linalg.fill ins(%cst46 : f32) outs(%e45 : tensor<1536x?xf32>) -> tensor<1536x?xf32>
+    %mm48 = linalg.matmul ins(%w44, %rows39 : tensor<1536x48xf32>, tensor<48x?xf32>) outs(%z47 : tensor<1536x?xf32>) -> tensor<1536x?xf32>
+    %b49 = tensor.expand_shape %mm48 [[0, 1], [2]] output_shape [1, 1536, %len2] : tensor<1536x?xf32> into tensor<1x1536x?xf32>
+    %w50 = tensor.extract_slice %A_log[%i, 0, 0] [1, 1536, 16] [1, 1, 1] : tensor<24x1536x16xf32> to tensor<1536x16xf32>
+    %expA51 = math.exp %w50 : tensor<1536x16xf32>
+    %A52 = arith.negf %expA51 : tensor<1536x16xf32>
+    %w53 = tensor.extract_slice %D[%i, 0] [1, 1536] [1, 1] : tensor<24x1536xf32> to tensor<1536xf32>
+    %w54 = tensor.extract_slice %dt_proj_bias[%i, 0] [1, 1536] [1, 1] : tensor<24x1536xf32> to tensor<1536xf32>
+    %w55 = tensor.extract_slice %s1[%i, 0, 0] [1, 1536, 16] [1, 1, 1] : tensor<24x1536x16xf32> to tensor<1x1536x16xf32>
+    %y56, %h57 = ssm.selective_scan %xc31, %b49, %A52, %b41, %b43 D(%w53) z(%b27) delta_bias(%w54) h0(%w55) delta_softplus : (tensor<1x1536x?xf32>, tensor<1x1536x?xf32>, tensor<1536x16xf32>, tensor<1x16x?xf32>, tensor<1x16x?xf32>, tensor<1536xf32>, tensor<1x1536x?xf32>, tensor<1536xf32>, tensor<1x1536x16xf32>) -> (tensor<1x1536x?xf32>, tensor<1x1536x16xf32>)
+    %w58 = tensor.extract_slice %out_proj[%i, 0, 0] [1, 768, 1536] [1, 1, 1] : tensor<24x768x1536xf32> to tensor<768x1536xf32>
+    %u59 = tensor.collapse_shape %y56 [[0, 1], [2]] : tensor<1x1536x?xf32> into tensor<1536x?xf32>
+    %e60 = tensor.empty(%len2) : tensor<768x?xf32>
+    %cst61 = arith.constant 0.000000000e+00 : f32
+    %z62 = linalg.fill ins(%cst61 : f32) outs(%e60 : tensor<768x?xf32>) -> tensor<768x?xf32>
+    %mm63 = linalg.matmul ins(%w58, %u59 : tensor<768x1536xf32>, tensor<1536x?xf32>) outs(%z62 : tensor<768x?xf32>) -> tensor<768x?xf32>
+    %res64 = arith.addf %x, %mm63 : tensor<768x?xf32>
+    %st65 = tensor.insert_slice %cs32 into %s0[%i, 0, 0] [1, 1536, 3] [1, 1, 1] : tensor<1x1536x3xf32> into tensor<24x1536x3xf32>
+    %st66 = tensor.insert_slice %h57 into %s1[%i, 0, 0] [1, 1536, 16] [1, 1, 1] : tensor<1x1536x16xf32> into tensor<24x1536x16xf32>
+      scf.yield %res64, %st65, %st66 : tensor<768x?xf32>, tensor<24x1536x3xf32>, tensor<24x1536x16xf32>
+    }
+    %e67 = tensor.empty(%len2) : tensor<?xf32>
+    %cst68 = arith.constant 0.000000000e+00 : f32
+    %z69 = linalg.fill ins(%cst68 : f32) outs(%e67 : tensor<?xf32>) -> tensor<?xf32>
+    %sumsq70 = linalg.generic {indexing_maps = [affine_map<(c, l) -> (c, l)>, affine_map<(c, l) -> (l)>], iterator_types = ["reduction", "parallel"]} ins(%layers8#0 : tensor<768x?xf32>) outs(%z69 : tensor<?xf32>) {
+    ^bb0(%a: f32, %s: f32):
+      %m = arith.mulf %a, %a : f32
+      %n = arith.addf %s, %m : f32
+      linalg.yield %n : f32
+    } -> tensor<?xf32>
+    %cst71 = arith.constant 1.302083333e-03 : f32
+    %cst72 = arith.constant 1.000000000e-05 : f32
+    %cst73 = arith.constant 1.000000000e+00 : f32
+    %e74 = tensor.empty(%len2) : tensor<768x?xf32>
+    %normed75 = linalg.generic {indexing_maps = [affine_map<(c, l) -> (c, l)>, affine_map<(c, l) -> (l)>, affine_map<(c, l) -> (c)>, affine_map<(c, l) -> (c, l)>], iterator_types = ["parallel", "parallel"]} ins(%layers8#0, %sumsq70, %norm_f : tensor<768x?xf32>, tensor<?xf32>, tensor<768xf32>) outs(%e74 : tensor<768x?xf32>) {
+    ^bb0(%a: f32, %s: f32, %g: f32, %o: f32):
+      %mean = arith.mulf %s, %cst71 : f32
+      %v = arith.addf %mean, %cst72 : f32
+      %r = math.sqrt %v : f32
+      %ir = arith.divf %cst73, %r : f32
+      %y = arith.mulf %a, %ir : f32
+      %yg = arith.mulf %y, %g : f32
+      linalg.yield %yg : f32
+    } -> tensor<768x?xf32>
+    %lastIdx77 = arith.subi %len2, %c1 : index
+    %last76 = tensor.extract_slice %normed75[0, %lastIdx77] [768, 1] [1, 1] : tensor<768x?xf32> to tensor<768x1xf32>
+    %e78 = tensor.empty() : tensor<50280x1xf32>
+    %cst79 = arith.constant 0.000000000e+00 : f32
+    %z80 = linalg.fill ins(%cst79 : f32) outs(%e78 : tensor<50280x1xf32>) -> tensor<50280x1xf32>
+    %mm81 = linalg.matmul ins(%lm_head, %last76 : tensor<50280x768xf32>, tensor<768x1xf32>) outs(%z80 : tensor<50280x1xf32>) -> tensor<50280x1xf32>
+    %logits82 = tensor.collapse_shape %mm81 [[0, 1]] : tensor<50280x1xf32> into tensor<50280xf32>
+    return %logits82, %layers8#1, %layers8#2 : tensor<50280xf32>, tensor<24x1536x3xf32>, tensor<24x1536x16xf32>
+}
+
 func.func @decode(%token: tensor<1xi64> {ssm.name = "token"},
       %embedding: tensor<50280x768xf32> {ssm.name = "embedding"},
       %norm: tensor<24x768xf32> {ssm.name = "norm"},

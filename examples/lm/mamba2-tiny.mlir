@@ -370,6 +370,187 @@ func.func @prefill(%tokens: tensor<?xi64> {ssm.name = "tokens"},
     return %logits102, %layers12#1, %layers12#2 : tensor<256xf32>, tensor<2x160x3xf32>, tensor<2x4x32x16xf32>
 }
 
+func.func @extend(%tokens: tensor<?xi64> {ssm.name = "tokens"},
+      %embedding: tensor<256x64xf32> {ssm.name = "embedding"},
+      %norm: tensor<2x64xf32> {ssm.name = "norm"},
+      %in_proj: tensor<2x292x64xf32> {ssm.name = "in_proj"},
+      %conv_weight: tensor<2x160x4xf32> {ssm.name = "conv_weight"},
+      %conv_bias: tensor<2x160xf32> {ssm.name = "conv_bias"},
+      %dt_bias: tensor<2x4xf32> {ssm.name = "dt_bias"},
+      %A_log: tensor<2x4xf32> {ssm.name = "A_log"},
+      %D: tensor<2x4xf32> {ssm.name = "D"},
+      %gate_norm: tensor<2x128xf32> {ssm.name = "gate_norm"},
+      %out_proj: tensor<2x64x128xf32> {ssm.name = "out_proj"},
+      %norm_f: tensor<64xf32> {ssm.name = "norm_f"},
+      %lm_head: tensor<256x64xf32> {ssm.name = "lm_head"},
+      %conv_state: tensor<2x160x3xf32> {bufferization.writable = true, ssm.name = "conv_state"},
+      %ssm_state: tensor<2x4x32x16xf32> {bufferization.writable = true, ssm.name = "ssm_state"})
+    -> (tensor<256xf32>, tensor<2x160x3xf32>, tensor<2x4x32x16xf32>) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %len2 = tensor.dim %tokens, %c0 : tensor<?xi64>
+    %e3 = tensor.empty(%len2) : tensor<64x?xf32>
+    %x4 = linalg.generic {indexing_maps = [affine_map<(d, l) -> (d, l)>], iterator_types = ["parallel", "parallel"]} outs(%e3 : tensor<64x?xf32>) {
+    ^bb0(%o: f32):
+      %d = linalg.index 0 : index
+      %l = linalg.index 1 : index
+      %t = tensor.extract %tokens[%l] : tensor<?xi64>
+      %ti = arith.index_cast %t : i64 to index
+      %lo = arith.constant 0 : index
+      %hi = arith.constant 255 : index
+      %t1 = arith.maxsi %ti, %lo : index
+      %t2 = arith.minsi %t1, %hi : index
+      %v = tensor.extract %embedding[%t2, %d] : tensor<256x64xf32>
+      linalg.yield %v : f32
+    } -> tensor<64x?xf32>
+    %c5 = arith.constant 0 : index
+    %c6 = arith.constant 2 : index
+    %c7 = arith.constant 1 : index
+    %layers8:3 = scf.for %i = %c5 to %c6 step %c7 iter_args(%x = %x4, %s0 = %conv_state, %s1 = %ssm_state) -> (tensor<64x?xf32>, tensor<2x160x3xf32>, tensor<2x4x32x16xf32>) {
+    %w9 = tensor.extract_slice %norm[%i, 0] [1, 64] [1, 1] : tensor<2x64xf32> to tensor<64xf32>
+    %e10 = tensor.empty(%len2) : tensor<?xf32>
+    %cst11 = arith.constant 0.000000000e+00 : f32
+    %z12 = linalg.fill ins(%cst11 : f32) outs(%e10 : tensor<?xf32>) -> tensor<?xf32>
+    %sumsq13 = linalg.generic {indexing_maps = [affine_map<(c, l) -> (c, l)>, affine_map<(c, l) -> (l)>], iterator_types = ["reduction", "parallel"]} ins(%x : tensor<64x?xf32>) outs(%z12 : tensor<?xf32>) {
+    ^bb0(%a: f32, %s: f32):
+      %m = arith.mulf %a, %a : f32
+      %n = arith.addf %s, %m : f32
+      linalg.yield %n : f32
+    } -> tensor<?xf32>
+    %cst14 = arith.constant 1.562500000e-02 : f32
+    %cst15 = arith.constant 1.000000000e-05 : f32
+    %cst16 = arith.constant 1.000000000e+00 : f32
+    %e17 = tensor.empty(%len2) : tensor<64x?xf32>
+    %normed18 = linalg.generic {indexing_maps = [affine_map<(c, l) -> (c, l)>, affine_map<(c, l) -> (l)>, affine_map<(c, l) -> (c)>, affine_map<(c, l) -> (c, l)>], iterator_types = ["parallel", "parallel"]} ins(%x, %sumsq13, %w9 : tensor<64x?xf32>, tensor<?xf32>, tensor<64xf32>) outs(%e17 : tensor<64x?xf32>) {
+    ^bb0(%a: f32, %s: f32, %g: f32, %o: f32):
+      %mean = arith.mulf %s, %cst14 : f32
+      %v = arith.addf %mean, %cst15 : f32
+      %r = math.sqrt %v : f32
+      %ir = arith.divf %cst16, %r : f32
+      %y = arith.mulf %a, %ir : f32
+      %yg = arith.mulf %y, %g : f32
+      linalg.yield %yg : f32
+    } -> tensor<64x?xf32>
+    %w19 = tensor.extract_slice %in_proj[%i, 0, 0] [1, 292, 64] [1, 1, 1] : tensor<2x292x64xf32> to tensor<292x64xf32>
+    %e20 = tensor.empty(%len2) : tensor<292x?xf32>
+    %cst21 = arith.constant 0.000000000e+00 : f32
+    %z22 = linalg.fill ins(%cst21 : f32) outs(%e20 : tensor<292x?xf32>) -> tensor<292x?xf32>
+    %mm23 = linalg.matmul ins(%w19, %normed18 : tensor<292x64xf32>, tensor<64x?xf32>) outs(%z22 : tensor<292x?xf32>) -> tensor<292x?xf32>
+    %rows24 = tensor.extract_slice %mm23[0, 0] [128, %len2] [1, 1] : tensor<292x?xf32> to tensor<128x?xf32>
+    %rows25 = tensor.extract_slice %mm23[128, 0] [160, %len2] [1, 1] : tensor<292x?xf32> to tensor<160x?xf32>
+    %b26 = tensor.expand_shape %rows25 [[0, 1], [2]] output_shape [1, 160, %len2] : tensor<160x?xf32> into tensor<1x160x?xf32>
+    %rows27 = tensor.extract_slice %mm23[288, 0] [4, %len2] [1, 1] : tensor<292x?xf32> to tensor<4x?xf32>
+    %w28 = tensor.extract_slice %conv_weight[%i, 0, 0] [1, 160, 4] [1, 1, 1] : tensor<2x160x4xf32> to tensor<160x4xf32>
+    %w29 = tensor.extract_slice %conv_bias[%i, 0] [1, 160] [1, 1] : tensor<2x160xf32> to tensor<160xf32>
+    %w30 = tensor.extract_slice %s0[%i, 0, 0] [1, 160, 3] [1, 1, 1] : tensor<2x160x3xf32> to tensor<1x160x3xf32>
+    %xc31, %cs32 = ssm.causal_conv1d %b26, %w28 bias(%w29) initial_state(%w30) silu : (tensor<1x160x?xf32>, tensor<160x4xf32>, tensor<160xf32>, tensor<1x160x3xf32>) -> (tensor<1x160x?xf32>, tensor<1x160x3xf32>)
+    %u33 = tensor.collapse_shape %xc31 [[0, 1], [2]] : tensor<1x160x?xf32> into tensor<160x?xf32>
+    %rows34 = tensor.extract_slice %u33[0, 0] [128, %len2] [1, 1] : tensor<160x?xf32> to tensor<128x?xf32>
+    %e35 = tensor.empty(%len2) : tensor<?x128xf32>
+    %tr36 = linalg.transpose ins(%rows34 : tensor<128x?xf32>) outs(%e35 : tensor<?x128xf32>) permutation = [1, 0]
+    %tm37 = tensor.expand_shape %tr36 [[0, 1], [2, 3]] output_shape [1, %len2, 4, 32] : tensor<?x128xf32> into tensor<1x?x4x32xf32>
+    %rows38 = tensor.extract_slice %u33[128, 0] [16, %len2] [1, 1] : tensor<160x?xf32> to tensor<16x?xf32>
+    %e39 = tensor.empty(%len2) : tensor<?x16xf32>
+    %tr40 = linalg.transpose ins(%rows38 : tensor<16x?xf32>) outs(%e39 : tensor<?x16xf32>) permutation = [1, 0]
+    %tm41 = tensor.expand_shape %tr40 [[0, 1], [2, 3]] output_shape [1, %len2, 1, 16] : tensor<?x16xf32> into tensor<1x?x1x16xf32>
+    %rows42 = tensor.extract_slice %u33[144, 0] [16, %len2] [1, 1] : tensor<160x?xf32> to tensor<16x?xf32>
+    %e43 = tensor.empty(%len2) : tensor<?x16xf32>
+    %tr44 = linalg.transpose ins(%rows42 : tensor<16x?xf32>) outs(%e43 : tensor<?x16xf32>) permutation = [1, 0]
+    %tm45 = tensor.expand_shape %tr44 [[0, 1], [2, 3]] output_shape [1, %len2, 1, 16] : tensor<?x16xf32> into tensor<1x?x1x16xf32>
+    %e46 = tensor.empty(%len2) : tensor<?x4xf32>
+    %tr47 = linalg.transpose ins(%rows27 : tensor<4x?xf32>) outs(%e46 : tensor<?x4xf32>) permutation = [1, 0]
+    %tm48 = tensor.expand_shape %tr47 [[0, 1], [2]] output_shape [1, %len2, 4] : tensor<?x4xf32> into tensor<1x?x4xf32>
+    %w49 = tensor.extract_slice %A_log[%i, 0] [1, 4] [1, 1] : tensor<2x4xf32> to tensor<4xf32>
+    %expA50 = math.exp %w49 : tensor<4xf32>
+    %A51 = arith.negf %expA50 : tensor<4xf32>
+    %w52 = tensor.extract_slice %D[%i, 0] [1, 4] [1, 1] : tensor<2x4xf32> to tensor<4xf32>
+    %w53 = tensor.extract_slice %dt_bias[%i, 0] [1, 4] [1, 1] : tensor<2x4xf32> to tensor<4xf32>
+    %w54 = tensor.extract_slice %s1[%i, 0, 0, 0] [1, 4, 32, 16] [1, 1, 1, 1] : tensor<2x4x32x16xf32> to tensor<1x4x32x16xf32>
+    %y55, %h56 = ssm.ssd %tm37, %tm48, %A51, %tm41, %tm45 D(%w52) dt_bias(%w53) h0(%w54) dt_softplus : (tensor<1x?x4x32xf32>, tensor<1x?x4xf32>, tensor<4xf32>, tensor<1x?x1x16xf32>, tensor<1x?x1x16xf32>, tensor<4xf32>, tensor<4xf32>, tensor<1x4x32x16xf32>) -> (tensor<1x?x4x32xf32>, tensor<1x4x32x16xf32>)
+    %cm57 = tensor.collapse_shape %y55 [[0, 1], [2, 3]] : tensor<1x?x4x32xf32> into tensor<?x128xf32>
+    %e58 = tensor.empty(%len2) : tensor<128x?xf32>
+    %tr59 = linalg.transpose ins(%cm57 : tensor<?x128xf32>) outs(%e58 : tensor<128x?xf32>) permutation = [1, 0]
+    %w60 = tensor.extract_slice %gate_norm[%i, 0] [1, 128] [1, 1] : tensor<2x128xf32> to tensor<128xf32>
+    %e61 = tensor.empty(%len2) : tensor<128x?xf32>
+    %gated62 = linalg.generic {indexing_maps = [affine_map<(c, l) -> (c, l)>, affine_map<(c, l) -> (c, l)>, affine_map<(c, l) -> (c, l)>], iterator_types = ["parallel", "parallel"]} ins(%tr59, %rows24 : tensor<128x?xf32>, tensor<128x?xf32>) outs(%e61 : tensor<128x?xf32>) {
+    ^bb0(%a: f32, %b: f32, %o: f32):
+      %one = arith.constant 1.0 : f32
+      %nb = arith.negf %b : f32
+      %e = math.exp %nb : f32
+      %d = arith.addf %one, %e : f32
+      %s = arith.divf %b, %d : f32
+      %r = arith.mulf %a, %s : f32
+      linalg.yield %r : f32
+    } -> tensor<128x?xf32>
+    %g363 = tensor.expand_shape %gated62 [[0, 1], [2]] output_shape [1, 128, %len2] : tensor<128x?xf32> into tensor<1x128x?xf32>
+    %gw64 = tensor.expand_shape %w60 [[0, 1]] output_shape [1, 128] : tensor<128xf32> into tensor<1x128xf32>
+    %e65 = tensor.empty(%len2) : tensor<1x?xf32>
+    %cst66 = arith.constant 0.000000000e+00 : f32
+    %z67 = linalg.fill ins(%cst66 : f32) outs(%e65 : tensor<1x?xf32>) -> tensor<1x?xf32>
+    %sumsq68 = linalg.generic {indexing_maps = [affine_map<(g, s, l) -> (g, s, l)>, affine_map<(g, s, l) -> (g, l)>], iterator_types = ["parallel", "reduction", "parallel"]} ins(%g363 : tensor<1x128x?xf32>) outs(%z67 : tensor<1x?xf32>) {
+    ^bb0(%a: f32, %s: f32):
+      %m = arith.mulf %a, %a : f32
+      %n = arith.addf %s, %m : f32
+      linalg.yield %n : f32
+    } -> tensor<1x?xf32>
+    %cst69 = arith.constant 7.812500000e-03 : f32
+    %cst70 = arith.constant 1.000000000e-05 : f32
+    %cst71 = arith.constant 1.000000000e+00 : f32
+    %e72 = tensor.empty(%len2) : tensor<1x128x?xf32>
+    %gnormed73 = linalg.generic {indexing_maps = [affine_map<(g, s, l) -> (g, s, l)>, affine_map<(g, s, l) -> (g, l)>, affine_map<(g, s, l) -> (g, s)>, affine_map<(g, s, l) -> (g, s, l)>], iterator_types = ["parallel", "parallel", "parallel"]} ins(%g363, %sumsq68, %gw64 : tensor<1x128x?xf32>, tensor<1x?xf32>, tensor<1x128xf32>) outs(%e72 : tensor<1x128x?xf32>) {
+    ^bb0(%a: f32, %s: f32, %k: f32, %o: f32):
+      %mean = arith.mulf %s, %cst69 : f32
+      %v = arith.addf %mean, %cst70 : f32
+      %r = math.sqrt %v : f32
+      %ir = arith.divf %cst71, %r : f32
+      %y = arith.mulf %a, %ir : f32
+      %yk = arith.mulf %y, %k : f32
+      linalg.yield %yk : f32
+    } -> tensor<1x128x?xf32>
+    %gflat74 = tensor.collapse_shape %gnormed73 [[0, 1], [2]] : tensor<1x128x?xf32> into tensor<128x?xf32>
+    %w75 = tensor.extract_slice %out_proj[%i, 0, 0] [1, 64, 128] [1, 1, 1] : tensor<2x64x128xf32> to tensor<64x128xf32>
+    %e76 = tensor.empty(%len2) : tensor<64x?xf32>
+    %cst77 = arith.constant 0.000000000e+00 : f32
+    %z78 = linalg.fill ins(%cst77 : f32) outs(%e76 : tensor<64x?xf32>) -> tensor<64x?xf32>
+    %mm79 = linalg.matmul ins(%w75, %gflat74 : tensor<64x128xf32>, tensor<128x?xf32>) outs(%z78 : tensor<64x?xf32>) -> tensor<64x?xf32>
+    %res80 = arith.addf %x, %mm79 : tensor<64x?xf32>
+    %st81 = tensor.insert_slice %cs32 into %s0[%i, 0, 0] [1, 160, 3] [1, 1, 1] : tensor<1x160x3xf32> into tensor<2x160x3xf32>
+    %st82 = tensor.insert_slice %h56 into %s1[%i, 0, 0, 0] [1, 4, 32, 16] [1, 1, 1, 1] : tensor<1x4x32x16xf32> into tensor<2x4x32x16xf32>
+      scf.yield %res80, %st81, %st82 : tensor<64x?xf32>, tensor<2x160x3xf32>, tensor<2x4x32x16xf32>
+    }
+    %e83 = tensor.empty(%len2) : tensor<?xf32>
+    %cst84 = arith.constant 0.000000000e+00 : f32
+    %z85 = linalg.fill ins(%cst84 : f32) outs(%e83 : tensor<?xf32>) -> tensor<?xf32>
+    %sumsq86 = linalg.generic {indexing_maps = [affine_map<(c, l) -> (c, l)>, affine_map<(c, l) -> (l)>], iterator_types = ["reduction", "parallel"]} ins(%layers8#0 : tensor<64x?xf32>) outs(%z85 : tensor<?xf32>) {
+    ^bb0(%a: f32, %s: f32):
+      %m = arith.mulf %a, %a : f32
+      %n = arith.addf %s, %m : f32
+      linalg.yield %n : f32
+    } -> tensor<?xf32>
+    %cst87 = arith.constant 1.562500000e-02 : f32
+    %cst88 = arith.constant 1.000000000e-05 : f32
+    %cst89 = arith.constant 1.000000000e+00 : f32
+    %e90 = tensor.empty(%len2) : tensor<64x?xf32>
+    %normed91 = linalg.generic {indexing_maps = [affine_map<(c, l) -> (c, l)>, affine_map<(c, l) -> (l)>, affine_map<(c, l) -> (c)>, affine_map<(c, l) -> (c, l)>], iterator_types = ["parallel", "parallel"]} ins(%layers8#0, %sumsq86, %norm_f : tensor<64x?xf32>, tensor<?xf32>, tensor<64xf32>) outs(%e90 : tensor<64x?xf32>) {
+    ^bb0(%a: f32, %s: f32, %g: f32, %o: f32):
+      %mean = arith.mulf %s, %cst87 : f32
+      %v = arith.addf %mean, %cst88 : f32
+      %r = math.sqrt %v : f32
+      %ir = arith.divf %cst89, %r : f32
+      %y = arith.mulf %a, %ir : f32
+      %yg = arith.mulf %y, %g : f32
+      linalg.yield %yg : f32
+    } -> tensor<64x?xf32>
+    %lastIdx93 = arith.subi %len2, %c1 : index
+    %last92 = tensor.extract_slice %normed91[0, %lastIdx93] [64, 1] [1, 1] : tensor<64x?xf32> to tensor<64x1xf32>
+    %e94 = tensor.empty() : tensor<256x1xf32>
+    %cst95 = arith.constant 0.000000000e+00 : f32
+    %z96 = linalg.fill ins(%cst95 : f32) outs(%e94 : tensor<256x1xf32>) -> tensor<256x1xf32>
+    %mm97 = linalg.matmul ins(%lm_head, %last92 : tensor<256x64xf32>, tensor<64x1xf32>) outs(%z96 : tensor<256x1xf32>) -> tensor<256x1xf32>
+    %logits98 = tensor.collapse_shape %mm97 [[0, 1]] : tensor<256x1xf32> into tensor<256xf32>
+    return %logits98, %layers8#1, %layers8#2 : tensor<256xf32>, tensor<2x160x3xf32>, tensor<2x4x32x16xf32>
+}
+
 func.func @decode(%token: tensor<1xi64> {ssm.name = "token"},
       %embedding: tensor<256x64xf32> {ssm.name = "embedding"},
       %norm: tensor<2x64xf32> {ssm.name = "norm"},

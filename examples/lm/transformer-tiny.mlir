@@ -522,6 +522,275 @@ func.func @prefill(%tokens: tensor<?xi64> {ssm.name = "tokens"},
     return %logits114, %layers8#1, %layers8#2 : tensor<256xf32>, tensor<2x2x512x16xf32>, tensor<2x2x512x16xf32>
 }
 
+func.func @extend(%tokens: tensor<?xi64> {ssm.name = "tokens"}, %position: i64 {ssm.name = "position"},
+      %embedding: tensor<256x64xf32> {ssm.name = "embedding"},
+      %attn_norm: tensor<2x64xf32> {ssm.name = "attn_norm"},
+      %wq: tensor<2x64x64xf32> {ssm.name = "wq"},
+      %wk: tensor<2x32x64xf32> {ssm.name = "wk"},
+      %wv: tensor<2x32x64xf32> {ssm.name = "wv"},
+      %wo: tensor<2x64x64xf32> {ssm.name = "wo"},
+      %mlp_norm: tensor<2x64xf32> {ssm.name = "mlp_norm"},
+      %w_gate: tensor<2x128x64xf32> {ssm.name = "w_gate"},
+      %w_up: tensor<2x128x64xf32> {ssm.name = "w_up"},
+      %w_down: tensor<2x64x128xf32> {ssm.name = "w_down"},
+      %norm_f: tensor<64xf32> {ssm.name = "norm_f"},
+      %lm_head: tensor<256x64xf32> {ssm.name = "lm_head"},
+      %k_cache: tensor<2x2x512x16xf32> {bufferization.writable = true, ssm.name = "k_cache"},
+      %v_cache: tensor<2x2x512x16xf32> {bufferization.writable = true, ssm.name = "v_cache"})
+    -> (tensor<256xf32>, tensor<2x2x512x16xf32>, tensor<2x2x512x16xf32>) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %len2 = tensor.dim %tokens, %c0 : tensor<?xi64>
+    %pos3 = arith.index_cast %position : i64 to index
+    %e4 = tensor.empty(%len2) : tensor<64x?xf32>
+    %x5 = linalg.generic {indexing_maps = [affine_map<(d, l) -> (d, l)>], iterator_types = ["parallel", "parallel"]} outs(%e4 : tensor<64x?xf32>) {
+    ^bb0(%o: f32):
+      %d = linalg.index 0 : index
+      %l = linalg.index 1 : index
+      %t = tensor.extract %tokens[%l] : tensor<?xi64>
+      %ti = arith.index_cast %t : i64 to index
+      %lo = arith.constant 0 : index
+      %hi = arith.constant 255 : index
+      %t1 = arith.maxsi %ti, %lo : index
+      %t2 = arith.minsi %t1, %hi : index
+      %v = tensor.extract %embedding[%t2, %d] : tensor<256x64xf32>
+      linalg.yield %v : f32
+    } -> tensor<64x?xf32>
+    %c6 = arith.constant 0 : index
+    %c7 = arith.constant 2 : index
+    %c8 = arith.constant 1 : index
+    %layers9:3 = scf.for %i = %c6 to %c7 step %c8 iter_args(%x = %x5, %s0 = %k_cache, %s1 = %v_cache) -> (tensor<64x?xf32>, tensor<2x2x512x16xf32>, tensor<2x2x512x16xf32>) {
+    %w10 = tensor.extract_slice %attn_norm[%i, 0] [1, 64] [1, 1] : tensor<2x64xf32> to tensor<64xf32>
+    %e11 = tensor.empty(%len2) : tensor<?xf32>
+    %cst12 = arith.constant 0.000000000e+00 : f32
+    %z13 = linalg.fill ins(%cst12 : f32) outs(%e11 : tensor<?xf32>) -> tensor<?xf32>
+    %sumsq14 = linalg.generic {indexing_maps = [affine_map<(c, l) -> (c, l)>, affine_map<(c, l) -> (l)>], iterator_types = ["reduction", "parallel"]} ins(%x : tensor<64x?xf32>) outs(%z13 : tensor<?xf32>) {
+    ^bb0(%a: f32, %s: f32):
+      %m = arith.mulf %a, %a : f32
+      %n = arith.addf %s, %m : f32
+      linalg.yield %n : f32
+    } -> tensor<?xf32>
+    %cst15 = arith.constant 1.562500000e-02 : f32
+    %cst16 = arith.constant 1.000000000e-05 : f32
+    %cst17 = arith.constant 1.000000000e+00 : f32
+    %e18 = tensor.empty(%len2) : tensor<64x?xf32>
+    %normed19 = linalg.generic {indexing_maps = [affine_map<(c, l) -> (c, l)>, affine_map<(c, l) -> (l)>, affine_map<(c, l) -> (c)>, affine_map<(c, l) -> (c, l)>], iterator_types = ["parallel", "parallel"]} ins(%x, %sumsq14, %w10 : tensor<64x?xf32>, tensor<?xf32>, tensor<64xf32>) outs(%e18 : tensor<64x?xf32>) {
+    ^bb0(%a: f32, %s: f32, %g: f32, %o: f32):
+      %mean = arith.mulf %s, %cst15 : f32
+      %v = arith.addf %mean, %cst16 : f32
+      %r = math.sqrt %v : f32
+      %ir = arith.divf %cst17, %r : f32
+      %y = arith.mulf %a, %ir : f32
+      %yg = arith.mulf %y, %g : f32
+      linalg.yield %yg : f32
+    } -> tensor<64x?xf32>
+    %w20 = tensor.extract_slice %wq[%i, 0, 0] [1, 64, 64] [1, 1, 1] : tensor<2x64x64xf32> to tensor<64x64xf32>
+    %e21 = tensor.empty(%len2) : tensor<64x?xf32>
+    %cst22 = arith.constant 0.000000000e+00 : f32
+    %z23 = linalg.fill ins(%cst22 : f32) outs(%e21 : tensor<64x?xf32>) -> tensor<64x?xf32>
+    %mm24 = linalg.matmul ins(%w20, %normed19 : tensor<64x64xf32>, tensor<64x?xf32>) outs(%z23 : tensor<64x?xf32>) -> tensor<64x?xf32>
+    %w25 = tensor.extract_slice %wk[%i, 0, 0] [1, 32, 64] [1, 1, 1] : tensor<2x32x64xf32> to tensor<32x64xf32>
+    %e26 = tensor.empty(%len2) : tensor<32x?xf32>
+    %cst27 = arith.constant 0.000000000e+00 : f32
+    %z28 = linalg.fill ins(%cst27 : f32) outs(%e26 : tensor<32x?xf32>) -> tensor<32x?xf32>
+    %mm29 = linalg.matmul ins(%w25, %normed19 : tensor<32x64xf32>, tensor<64x?xf32>) outs(%z28 : tensor<32x?xf32>) -> tensor<32x?xf32>
+    %w30 = tensor.extract_slice %wv[%i, 0, 0] [1, 32, 64] [1, 1, 1] : tensor<2x32x64xf32> to tensor<32x64xf32>
+    %e31 = tensor.empty(%len2) : tensor<32x?xf32>
+    %cst32 = arith.constant 0.000000000e+00 : f32
+    %z33 = linalg.fill ins(%cst32 : f32) outs(%e31 : tensor<32x?xf32>) -> tensor<32x?xf32>
+    %mm34 = linalg.matmul ins(%w30, %normed19 : tensor<32x64xf32>, tensor<64x?xf32>) outs(%z33 : tensor<32x?xf32>) -> tensor<32x?xf32>
+    %hd35 = tensor.expand_shape %mm24 [[0, 1], [2]] output_shape [4, 16, %len2] : tensor<64x?xf32> into tensor<4x16x?xf32>
+    %e36 = tensor.empty(%len2) : tensor<4x?x16xf32>
+    %hl37 = linalg.transpose ins(%hd35 : tensor<4x16x?xf32>) outs(%e36 : tensor<4x?x16xf32>) permutation = [0, 2, 1]
+    %heads38 = tensor.expand_shape %hl37 [[0, 1], [2], [3]] output_shape [1, 4, %len2, 16] : tensor<4x?x16xf32> into tensor<1x4x?x16xf32>
+    %e39 = tensor.empty(%len2) : tensor<1x4x?x16xf32>
+    %rope40 = linalg.generic {indexing_maps = [affine_map<(b, h, l, j) -> (b, h, l, j)>, affine_map<(b, h, l, j) -> (b, h, l, j)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%heads38 : tensor<1x4x?x16xf32>) outs(%e39 : tensor<1x4x?x16xf32>) {
+    ^bb0(%a: f32, %o: f32):
+      %b = linalg.index 0 : index
+      %h = linalg.index 1 : index
+      %l = linalg.index 2 : index
+      %j = linalg.index 3 : index
+      %half = arith.constant 8 : index
+      %lo = arith.cmpi ult, %j, %half : index
+      %i0 = arith.subi %j, %half : index
+      %ri = arith.select %lo, %j, %i0 : index
+      %j1 = arith.addi %j, %half : index
+      %partner = arith.select %lo, %j1, %i0 : index
+      %xp = tensor.extract %heads38[%b, %h, %l, %partner] : tensor<1x4x?x16xf32>
+      %p0 = arith.addi %l, %pos3 : index
+      %pi = arith.index_cast %p0 : index to i64
+      %pf = arith.sitofp %pi : i64 to f64
+      %ii = arith.index_cast %ri : index to i64
+      %if = arith.sitofp %ii : i64 to f64
+      %k = arith.constant -1.15129254649702295e+00 : f64
+      %ke = arith.mulf %if, %k : f64
+      %freq = math.exp %ke : f64
+      %ang = arith.mulf %pf, %freq : f64
+      %c64 = math.cos %ang : f64
+      %s64 = math.sin %ang : f64
+      %c = arith.truncf %c64 : f64 to f32
+      %s = arith.truncf %s64 : f64 to f32
+      %xps = arith.mulf %xp, %s : f32
+      %neg = arith.negf %xps : f32
+      %rot = arith.select %lo, %neg, %xps : f32
+      %ac = arith.mulf %a, %c : f32
+      %r = arith.addf %ac, %rot : f32
+      linalg.yield %r : f32
+    } -> tensor<1x4x?x16xf32>
+    %hd41 = tensor.expand_shape %mm29 [[0, 1], [2]] output_shape [2, 16, %len2] : tensor<32x?xf32> into tensor<2x16x?xf32>
+    %e42 = tensor.empty(%len2) : tensor<2x?x16xf32>
+    %hl43 = linalg.transpose ins(%hd41 : tensor<2x16x?xf32>) outs(%e42 : tensor<2x?x16xf32>) permutation = [0, 2, 1]
+    %heads44 = tensor.expand_shape %hl43 [[0, 1], [2], [3]] output_shape [1, 2, %len2, 16] : tensor<2x?x16xf32> into tensor<1x2x?x16xf32>
+    %e45 = tensor.empty(%len2) : tensor<1x2x?x16xf32>
+    %rope46 = linalg.generic {indexing_maps = [affine_map<(b, h, l, j) -> (b, h, l, j)>, affine_map<(b, h, l, j) -> (b, h, l, j)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%heads44 : tensor<1x2x?x16xf32>) outs(%e45 : tensor<1x2x?x16xf32>) {
+    ^bb0(%a: f32, %o: f32):
+      %b = linalg.index 0 : index
+      %h = linalg.index 1 : index
+      %l = linalg.index 2 : index
+      %j = linalg.index 3 : index
+      %half = arith.constant 8 : index
+      %lo = arith.cmpi ult, %j, %half : index
+      %i0 = arith.subi %j, %half : index
+      %ri = arith.select %lo, %j, %i0 : index
+      %j1 = arith.addi %j, %half : index
+      %partner = arith.select %lo, %j1, %i0 : index
+      %xp = tensor.extract %heads44[%b, %h, %l, %partner] : tensor<1x2x?x16xf32>
+      %p0 = arith.addi %l, %pos3 : index
+      %pi = arith.index_cast %p0 : index to i64
+      %pf = arith.sitofp %pi : i64 to f64
+      %ii = arith.index_cast %ri : index to i64
+      %if = arith.sitofp %ii : i64 to f64
+      %k = arith.constant -1.15129254649702295e+00 : f64
+      %ke = arith.mulf %if, %k : f64
+      %freq = math.exp %ke : f64
+      %ang = arith.mulf %pf, %freq : f64
+      %c64 = math.cos %ang : f64
+      %s64 = math.sin %ang : f64
+      %c = arith.truncf %c64 : f64 to f32
+      %s = arith.truncf %s64 : f64 to f32
+      %xps = arith.mulf %xp, %s : f32
+      %neg = arith.negf %xps : f32
+      %rot = arith.select %lo, %neg, %xps : f32
+      %ac = arith.mulf %a, %c : f32
+      %r = arith.addf %ac, %rot : f32
+      linalg.yield %r : f32
+    } -> tensor<1x2x?x16xf32>
+    %hd47 = tensor.expand_shape %mm34 [[0, 1], [2]] output_shape [2, 16, %len2] : tensor<32x?xf32> into tensor<2x16x?xf32>
+    %e48 = tensor.empty(%len2) : tensor<2x?x16xf32>
+    %hl49 = linalg.transpose ins(%hd47 : tensor<2x16x?xf32>) outs(%e48 : tensor<2x?x16xf32>) permutation = [0, 2, 1]
+    %heads50 = tensor.expand_shape %hl49 [[0, 1], [2], [3]] output_shape [1, 2, %len2, 16] : tensor<2x?x16xf32> into tensor<1x2x?x16xf32>
+    %w51 = tensor.extract_slice %s0[%i, 0, 0, 0] [1, 2, 512, 16] [1, 1, 1, 1] : tensor<2x2x512x16xf32> to tensor<1x2x512x16xf32>
+    %w52 = tensor.extract_slice %s1[%i, 0, 0, 0] [1, 2, 512, 16] [1, 1, 1, 1] : tensor<2x2x512x16xf32> to tensor<1x2x512x16xf32>
+    %c53 = arith.constant 512 : index
+    %at54 = arith.minsi %pos3, %c53 : index
+    %room55 = arith.subi %c53, %at54 : index
+    %fill56 = arith.minsi %len2, %room55 : index
+    %kv57 = tensor.extract_slice %rope46[0, 0, 0, 0] [1, 2, %fill56, 16] [1, 1, 1, 1] : tensor<1x2x?x16xf32> to tensor<1x2x?x16xf32>
+    %cache58 = tensor.insert_slice %kv57 into %w51[0, 0, %at54, 0] [1, 2, %fill56, 16] [1, 1, 1, 1] : tensor<1x2x?x16xf32> into tensor<1x2x512x16xf32>
+    %kv59 = tensor.extract_slice %heads50[0, 0, 0, 0] [1, 2, %fill56, 16] [1, 1, 1, 1] : tensor<1x2x?x16xf32> to tensor<1x2x?x16xf32>
+    %cache60 = tensor.insert_slice %kv59 into %w52[0, 0, %at54, 0] [1, 2, %fill56, 16] [1, 1, 1, 1] : tensor<1x2x?x16xf32> into tensor<1x2x512x16xf32>
+    %used61 = arith.addi %at54, %fill56 : index
+    %usedi62 = arith.index_cast %used61 : index to i64
+    %seqused63 = tensor.from_elements %usedi62 : tensor<1xi64>
+    %attn64 = ssm.attention %rope40, %cache58, %cache60 causal seqused_k(%seqused63) : (tensor<1x4x?x16xf32>, tensor<1x2x512x16xf32>, tensor<1x2x512x16xf32>, tensor<1xi64>) -> tensor<1x4x?x16xf32>
+    %w65 = tensor.extract_slice %wo[%i, 0, 0] [1, 64, 64] [1, 1, 1] : tensor<2x64x64xf32> to tensor<64x64xf32>
+    %hl66 = tensor.collapse_shape %attn64 [[0, 1], [2], [3]] : tensor<1x4x?x16xf32> into tensor<4x?x16xf32>
+    %e67 = tensor.empty(%len2) : tensor<4x16x?xf32>
+    %hd68 = linalg.transpose ins(%hl66 : tensor<4x?x16xf32>) outs(%e67 : tensor<4x16x?xf32>) permutation = [0, 2, 1]
+    %chan69 = tensor.collapse_shape %hd68 [[0, 1], [2]] : tensor<4x16x?xf32> into tensor<64x?xf32>
+    %e70 = tensor.empty(%len2) : tensor<64x?xf32>
+    %cst71 = arith.constant 0.000000000e+00 : f32
+    %z72 = linalg.fill ins(%cst71 : f32) outs(%e70 : tensor<64x?xf32>) -> tensor<64x?xf32>
+    %mm73 = linalg.matmul ins(%w65, %chan69 : tensor<64x64xf32>, tensor<64x?xf32>) outs(%z72 : tensor<64x?xf32>) -> tensor<64x?xf32>
+    %res74 = arith.addf %x, %mm73 : tensor<64x?xf32>
+    %w75 = tensor.extract_slice %mlp_norm[%i, 0] [1, 64] [1, 1] : tensor<2x64xf32> to tensor<64xf32>
+    %e76 = tensor.empty(%len2) : tensor<?xf32>
+    %cst77 = arith.constant 0.000000000e+00 : f32
+    %z78 = linalg.fill ins(%cst77 : f32) outs(%e76 : tensor<?xf32>) -> tensor<?xf32>
+    %sumsq79 = linalg.generic {indexing_maps = [affine_map<(c, l) -> (c, l)>, affine_map<(c, l) -> (l)>], iterator_types = ["reduction", "parallel"]} ins(%res74 : tensor<64x?xf32>) outs(%z78 : tensor<?xf32>) {
+    ^bb0(%a: f32, %s: f32):
+      %m = arith.mulf %a, %a : f32
+      %n = arith.addf %s, %m : f32
+      linalg.yield %n : f32
+    } -> tensor<?xf32>
+    %cst80 = arith.constant 1.562500000e-02 : f32
+    %cst81 = arith.constant 1.000000000e-05 : f32
+    %cst82 = arith.constant 1.000000000e+00 : f32
+    %e83 = tensor.empty(%len2) : tensor<64x?xf32>
+    %normed84 = linalg.generic {indexing_maps = [affine_map<(c, l) -> (c, l)>, affine_map<(c, l) -> (l)>, affine_map<(c, l) -> (c)>, affine_map<(c, l) -> (c, l)>], iterator_types = ["parallel", "parallel"]} ins(%res74, %sumsq79, %w75 : tensor<64x?xf32>, tensor<?xf32>, tensor<64xf32>) outs(%e83 : tensor<64x?xf32>) {
+    ^bb0(%a: f32, %s: f32, %g: f32, %o: f32):
+      %mean = arith.mulf %s, %cst80 : f32
+      %v = arith.addf %mean, %cst81 : f32
+      %r = math.sqrt %v : f32
+      %ir = arith.divf %cst82, %r : f32
+      %y = arith.mulf %a, %ir : f32
+      %yg = arith.mulf %y, %g : f32
+      linalg.yield %yg : f32
+    } -> tensor<64x?xf32>
+    %w85 = tensor.extract_slice %w_gate[%i, 0, 0] [1, 128, 64] [1, 1, 1] : tensor<2x128x64xf32> to tensor<128x64xf32>
+    %e86 = tensor.empty(%len2) : tensor<128x?xf32>
+    %cst87 = arith.constant 0.000000000e+00 : f32
+    %z88 = linalg.fill ins(%cst87 : f32) outs(%e86 : tensor<128x?xf32>) -> tensor<128x?xf32>
+    %mm89 = linalg.matmul ins(%w85, %normed84 : tensor<128x64xf32>, tensor<64x?xf32>) outs(%z88 : tensor<128x?xf32>) -> tensor<128x?xf32>
+    %w90 = tensor.extract_slice %w_up[%i, 0, 0] [1, 128, 64] [1, 1, 1] : tensor<2x128x64xf32> to tensor<128x64xf32>
+    %e91 = tensor.empty(%len2) : tensor<128x?xf32>
+    %cst92 = arith.constant 0.000000000e+00 : f32
+    %z93 = linalg.fill ins(%cst92 : f32) outs(%e91 : tensor<128x?xf32>) -> tensor<128x?xf32>
+    %mm94 = linalg.matmul ins(%w90, %normed84 : tensor<128x64xf32>, tensor<64x?xf32>) outs(%z93 : tensor<128x?xf32>) -> tensor<128x?xf32>
+    %w95 = tensor.extract_slice %w_down[%i, 0, 0] [1, 64, 128] [1, 1, 1] : tensor<2x64x128xf32> to tensor<64x128xf32>
+    %e96 = tensor.empty(%len2) : tensor<128x?xf32>
+    %swiglu97 = linalg.generic {indexing_maps = [affine_map<(c, l) -> (c, l)>, affine_map<(c, l) -> (c, l)>, affine_map<(c, l) -> (c, l)>], iterator_types = ["parallel", "parallel"]} ins(%mm89, %mm94 : tensor<128x?xf32>, tensor<128x?xf32>) outs(%e96 : tensor<128x?xf32>) {
+    ^bb0(%a: f32, %b: f32, %o: f32):
+      %one = arith.constant 1.0 : f32
+      %na = arith.negf %a : f32
+      %e = math.exp %na : f32
+      %d = arith.addf %one, %e : f32
+      %s = arith.divf %a, %d : f32
+      %r = arith.mulf %s, %b : f32
+      linalg.yield %r : f32
+    } -> tensor<128x?xf32>
+    %e98 = tensor.empty(%len2) : tensor<64x?xf32>
+    %cst99 = arith.constant 0.000000000e+00 : f32
+    %z100 = linalg.fill ins(%cst99 : f32) outs(%e98 : tensor<64x?xf32>) -> tensor<64x?xf32>
+    %mm101 = linalg.matmul ins(%w95, %swiglu97 : tensor<64x128xf32>, tensor<128x?xf32>) outs(%z100 : tensor<64x?xf32>) -> tensor<64x?xf32>
+    %res102 = arith.addf %res74, %mm101 : tensor<64x?xf32>
+    %st103 = tensor.insert_slice %cache58 into %s0[%i, 0, 0, 0] [1, 2, 512, 16] [1, 1, 1, 1] : tensor<1x2x512x16xf32> into tensor<2x2x512x16xf32>
+    %st104 = tensor.insert_slice %cache60 into %s1[%i, 0, 0, 0] [1, 2, 512, 16] [1, 1, 1, 1] : tensor<1x2x512x16xf32> into tensor<2x2x512x16xf32>
+      scf.yield %res102, %st103, %st104 : tensor<64x?xf32>, tensor<2x2x512x16xf32>, tensor<2x2x512x16xf32>
+    }
+    %e105 = tensor.empty(%len2) : tensor<?xf32>
+    %cst106 = arith.constant 0.000000000e+00 : f32
+    %z107 = linalg.fill ins(%cst106 : f32) outs(%e105 : tensor<?xf32>) -> tensor<?xf32>
+    %sumsq108 = linalg.generic {indexing_maps = [affine_map<(c, l) -> (c, l)>, affine_map<(c, l) -> (l)>], iterator_types = ["reduction", "parallel"]} ins(%layers9#0 : tensor<64x?xf32>) outs(%z107 : tensor<?xf32>) {
+    ^bb0(%a: f32, %s: f32):
+      %m = arith.mulf %a, %a : f32
+      %n = arith.addf %s, %m : f32
+      linalg.yield %n : f32
+    } -> tensor<?xf32>
+    %cst109 = arith.constant 1.562500000e-02 : f32
+    %cst110 = arith.constant 1.000000000e-05 : f32
+    %cst111 = arith.constant 1.000000000e+00 : f32
+    %e112 = tensor.empty(%len2) : tensor<64x?xf32>
+    %normed113 = linalg.generic {indexing_maps = [affine_map<(c, l) -> (c, l)>, affine_map<(c, l) -> (l)>, affine_map<(c, l) -> (c)>, affine_map<(c, l) -> (c, l)>], iterator_types = ["parallel", "parallel"]} ins(%layers9#0, %sumsq108, %norm_f : tensor<64x?xf32>, tensor<?xf32>, tensor<64xf32>) outs(%e112 : tensor<64x?xf32>) {
+    ^bb0(%a: f32, %s: f32, %g: f32, %o: f32):
+      %mean = arith.mulf %s, %cst109 : f32
+      %v = arith.addf %mean, %cst110 : f32
+      %r = math.sqrt %v : f32
+      %ir = arith.divf %cst111, %r : f32
+      %y = arith.mulf %a, %ir : f32
+      %yg = arith.mulf %y, %g : f32
+      linalg.yield %yg : f32
+    } -> tensor<64x?xf32>
+    %lastIdx115 = arith.subi %len2, %c1 : index
+    %last114 = tensor.extract_slice %normed113[0, %lastIdx115] [64, 1] [1, 1] : tensor<64x?xf32> to tensor<64x1xf32>
+    %e116 = tensor.empty() : tensor<256x1xf32>
+    %cst117 = arith.constant 0.000000000e+00 : f32
+    %z118 = linalg.fill ins(%cst117 : f32) outs(%e116 : tensor<256x1xf32>) -> tensor<256x1xf32>
+    %mm119 = linalg.matmul ins(%lm_head, %last114 : tensor<256x64xf32>, tensor<64x1xf32>) outs(%z118 : tensor<256x1xf32>) -> tensor<256x1xf32>
+    %logits120 = tensor.collapse_shape %mm119 [[0, 1]] : tensor<256x1xf32> into tensor<256xf32>
+    return %logits120, %layers9#1, %layers9#2 : tensor<256xf32>, tensor<2x2x512x16xf32>, tensor<2x2x512x16xf32>
+}
+
 func.func @decode(%token: tensor<1xi64> {ssm.name = "token"}, %position: i64 {ssm.name = "position"},
       %embedding: tensor<256x64xf32> {ssm.name = "embedding"},
       %attn_norm: tensor<2x64xf32> {ssm.name = "attn_norm"},

@@ -9,14 +9,19 @@
 
 #include "test/lib/ModelReference.h"
 #include "apps/lm/LanguageModel.h"
+#include "apps/lm/StateCache.h"
 #include "ssmc/TensorIO.h"
 
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/raw_ostream.h"
 #include "llvm/Support/Path.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
+#include <optional>
 
 using namespace ssmc;
 using namespace ssmc::models;
@@ -492,6 +497,392 @@ TEST(Models, TransformerConfigFromJsonAndErrors) {
                 .find("missing tensor 'model.layers.1.mlp.up_proj.weight' "
                       "(expected [40, 32])"),
             std::string::npos);
+}
+
+//===----------------------------------------------------------------------===//
+// Saved states: a prompt run in pieces, or from a restored state, gives the
+// logits of the uninterrupted run and the same greedy tokens.
+//===----------------------------------------------------------------------===//
+
+/// A compiled model of each kind, and the double-precision reference.
+struct KindUnderTest {
+  ModelConfig config;
+  WeightMap weights;
+  std::unique_ptr<Model> model;
+  std::vector<std::vector<double>> want; // logits of the last `reference`
+
+  /// Token ids of the vocabulary (`tokens` reduced modulo its size), with
+  /// their reference logits in `want`.
+  std::vector<int64_t> reference(std::vector<int64_t> tokens) {
+    for (int64_t &t : tokens)
+      t %= config.vocab;
+    want = config.arch == Arch::Mamba1 ? ref::mamba1Logits(weights, tokens)
+           : config.arch == Arch::Mamba2
+               ? ref::mamba2Logits(weights, tokens, config.nGroups)
+               : ref::transformerLogits(weights, tokens, 4, 2, 500.0);
+    return tokens;
+  }
+};
+
+std::unique_ptr<KindUnderTest> kindUnderTest(Arch arch) {
+  auto k = std::make_unique<KindUnderTest>();
+  k->config = arch == Arch::Mamba1   ? tinyMamba1()
+              : arch == Arch::Mamba2 ? tinyMamba2(2)
+                                     : tinyTransformer();
+  k->weights = randomWeights(k->config, 11);
+  ConfigHints hints = hintsOf(k->config);
+  hints.nGroups = k->config.nGroups;
+  auto m = Model::fromWeights(copyOf(k->weights), {}, hints);
+  if (!m)
+    ADD_FAILURE() << llvm::toString(m.takeError());
+  else
+    k->model = std::move(*m);
+  return k;
+}
+
+/// max |a - b| <= 1e-4 * max(1, max |b|) (DESIGN.md, f32).
+void expectClose(const OwnedTensor &got, const OwnedTensor &want,
+                 const std::string &what) {
+  ASSERT_EQ(got.numel(), want.numel()) << what;
+  double num = 0, den = 1;
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    num = std::max(num, std::fabs(got.getAsDouble(i) - want.getAsDouble(i)));
+    den = std::max(den, std::fabs(want.getAsDouble(i)));
+  }
+  EXPECT_LE(num, 1e-4 * den) << what;
+}
+
+/// A state of `c` at `position` with values that tell the tensors apart.
+SequenceState someState(const ModelConfig &c, int64_t position) {
+  SequenceState s;
+  s.position = position;
+  float v = 0.5f;
+  for (auto &[name, shape] : savedStateShapes(c, position)) {
+    OwnedTensor t(DType::F32, shape);
+    for (int64_t i = 0; i < t.numel(); ++i)
+      t.as<float>()[i] = (v += 0.25f);
+    s.tensors.push_back(std::move(t));
+  }
+  s.logits = OwnedTensor(DType::F32, {c.vocab});
+  for (int64_t i = 0; i < c.vocab; ++i)
+    s.logits.as<float>()[i] = float(i) - 3;
+  return s;
+}
+
+/// The file's bytes, changed by `edit`, written back.
+void rewrite(const std::string &path,
+             const std::function<void(std::string &)> &edit) {
+  auto buf = llvm::MemoryBuffer::getFile(path, false, false);
+  ASSERT_TRUE(bool(buf));
+  std::string bytes = (*buf)->getBuffer().str();
+  edit(bytes);
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path, ec);
+  ASSERT_FALSE(ec);
+  os << bytes;
+}
+
+std::string errorOf(llvm::Expected<SequenceState> s) {
+  if (s)
+    return "(no error)";
+  return llvm::toString(s.takeError());
+}
+
+void checkSavedStatesContinueExactly(KindUnderTest &k) {
+  // 13 prompt tokens + 6 new ones fit the tiny Transformer's 24-slot cache.
+  std::vector<int64_t> prompt = k.reference(someTokens(13, 1000, 4));
+  Model &m = *k.model;
+  Arch arch = k.config.arch;
+  SamplingOptions greedy;
+
+  auto whole = m.prefill(prompt);
+  ASSERT_TRUE(bool(whole)) << llvm::toString(whole.takeError());
+  EXPECT_LT(relError(*whole, 0, k.want[12]), 2e-5);
+  auto tokens = m.generateFrom(*whole, 6, greedy);
+  ASSERT_TRUE(bool(tokens)) << llvm::toString(tokens.takeError());
+
+  // One prefill split at 1, 5 and 9 hands out those states (and the end's,
+  // asked for with 13) and still ends with the same logits.
+  std::vector<SequenceState> saved;
+  auto split = m.prefill(prompt, {9, 1, 5, 13, 40}, [&](SequenceState s) {
+    saved.push_back(std::move(s));
+    return llvm::Error::success();
+  });
+  ASSERT_TRUE(bool(split)) << llvm::toString(split.takeError());
+  expectClose(*split, *whole, "split prefill");
+  ASSERT_EQ(saved.size(), 4u);
+  const int64_t positions[] = {1, 5, 9, 13};
+  for (size_t i = 0; i < 4; ++i)
+    EXPECT_EQ(saved[i].position, positions[i]);
+  for (size_t i = 0; i < 3; ++i) {
+    // The logits a saved state carries are those after its last token.
+    EXPECT_LT(relError(saved[i].logits, 0, k.want[saved[i].position - 1]),
+              2e-5)
+        << "state at " << saved[i].position;
+  }
+
+  // A state taken by a prefill of the prefix equals the one handed out.
+  auto prefix = m.prefill(llvm::ArrayRef(prompt).take_front(5));
+  ASSERT_TRUE(bool(prefix)) << llvm::toString(prefix.takeError());
+  auto direct = m.saveState();
+  ASSERT_TRUE(bool(direct)) << llvm::toString(direct.takeError());
+  ASSERT_EQ(direct->tensors.size(), saved[1].tensors.size());
+  for (size_t i = 0; i < direct->tensors.size(); ++i)
+    expectClose(saved[1].tensors[i], direct->tensors[i], "state tensor");
+
+  // Restored state + suffix = the uninterrupted run, through a file too.
+  std::string file = tempPath("state-" + archName(arch).str());
+  for (size_t i = 0; i < 3; ++i) {
+    const SequenceState *s = &saved[i];
+    std::optional<SequenceState> reread;
+    if (i == 2) {
+      ASSERT_FALSE(bool(writeStateFile(file, m.config(), m.identity(), prompt,
+                                       *s)));
+      auto r = readStateFile(file, m.config(), m.identity());
+      ASSERT_TRUE(bool(r)) << llvm::toString(r.takeError());
+      reread = std::move(*r);
+      s = &*reread;
+    }
+    auto other = m.prefill(someTokens(7, k.config.vocab, 9)); // clobber
+    ASSERT_TRUE(bool(other)) << llvm::toString(other.takeError());
+    ASSERT_FALSE(bool(m.restoreState(*s)));
+    EXPECT_EQ(m.position(), s->position);
+    auto rest = m.extend(llvm::ArrayRef(prompt).drop_front(s->position));
+    ASSERT_TRUE(bool(rest)) << llvm::toString(rest.takeError());
+    expectClose(*rest, *whole, "restored at " + std::to_string(s->position));
+    EXPECT_LT(relError(*rest, 0, k.want[12]), 2e-5);
+    auto again = m.generateFrom(*rest, 6, greedy);
+    ASSERT_TRUE(bool(again)) << llvm::toString(again.takeError());
+    EXPECT_EQ(*again, *tokens) << "restored at " << s->position;
+  }
+  llvm::sys::fs::remove(file);
+
+  // The state after the whole prompt generates at once from its logits.
+  ASSERT_FALSE(bool(m.restoreState(saved[3])));
+  auto fromEnd = m.generateFrom(saved[3].logits, 6, greedy);
+  ASSERT_TRUE(bool(fromEnd)) << llvm::toString(fromEnd.takeError());
+  EXPECT_EQ(*fromEnd, *tokens);
+
+  // States that do not fit the model are refused by restoreState.
+  SequenceState wrong = someState(k.config, 3);
+  std::vector<int64_t> shape = wrong.tensors[0].shape();
+  ++shape.back();
+  wrong.tensors[0] = OwnedTensor(DType::F32, shape);
+  EXPECT_NE(llvm::toString(m.restoreState(wrong))
+                .find("the model expects f32"),
+            std::string::npos);
+  wrong.position = 0;
+  EXPECT_NE(llvm::toString(m.restoreState(wrong)).find("at least one token"),
+            std::string::npos);
+}
+
+
+TEST(ModelServing, BadStateFilesAreRejected) {
+  ModelConfig c = tinyMamba1();
+  std::string key = "00c0ffee00c0ffee";
+  std::vector<int64_t> prompt = someTokens(6, 37, 5);
+  std::vector<SequenceState> saved;
+  saved.push_back(someState(c, 3));
+  saved.push_back(someState(c, 6));
+  std::string dir = tempPath("cache");
+  StateCache cache(dir, c, key);
+  ASSERT_FALSE(bool(cache.store(prompt, saved[0])));
+  ASSERT_FALSE(bool(cache.store(prompt, saved[1])));
+  std::string full = cache.pathFor(prompt);
+  auto read = [&] { return errorOf(readStateFile(full, c, key)); };
+  EXPECT_EQ(read(), "(no error)");
+
+  // What is read back is what was written.
+  std::vector<int64_t> ids;
+  auto back = readStateFile(full, c, key, &ids);
+  ASSERT_TRUE(bool(back)) << llvm::toString(back.takeError());
+  EXPECT_EQ(ids, prompt);
+  EXPECT_EQ(back->position, 6);
+  ASSERT_EQ(back->tensors.size(), 2u);
+  for (size_t i = 0; i < 2; ++i)
+    EXPECT_EQ(std::memcmp(back->tensors[i].data(), saved[1].tensors[i].data(),
+                          saved[1].tensors[i].sizeInBytes()),
+              0);
+  EXPECT_EQ(std::memcmp(back->logits.data(), saved[1].logits.data(),
+                        saved[1].logits.sizeInBytes()),
+            0);
+
+  // The longest cached prefix wins; a prompt diverging after 3 tokens
+  // finds the 3-token state.
+  auto hit = cache.lookup(prompt);
+  ASSERT_TRUE(hit);
+  EXPECT_EQ(hit->state.position, 6);
+  std::vector<int64_t> diverging(prompt.begin(), prompt.begin() + 4);
+  diverging[3] = (diverging[3] + 1) % 37;
+  hit = cache.lookup(diverging);
+  ASSERT_TRUE(hit);
+  EXPECT_EQ(hit->state.position, 3);
+  EXPECT_FALSE(cache.lookup(llvm::ArrayRef(prompt).take_front(2)));
+
+  auto expectError = [&](const std::function<void(std::string &)> &edit,
+                         llvm::StringRef message) {
+    ASSERT_FALSE(bool(cache.store(prompt, saved[1])));
+    rewrite(full, edit);
+    std::string e = read();
+    EXPECT_NE(e.find(message.str()), std::string::npos) << e;
+    EXPECT_NE(e.find(full), std::string::npos) << e; // names the file
+  };
+  expectError([](std::string &b) { b[0] = 'X'; }, "not an ssmc state file");
+  expectError([](std::string &b) { b[8] = 2; },
+              "format version 2; this ssmc reads version 1");
+  expectError([](std::string &b) { b.resize(b.size() - 10); },
+              "truncated or overwritten");
+  expectError([](std::string &b) { b[b.size() - 7] ^= 0x40; },
+              "checksum mismatch");
+  expectError([](std::string &b) { b.resize(20); }, "truncated header");
+  expectError([](std::string &b) { b[17] = '['; }, "corrupt header");
+  expectError(
+      [](std::string &b) {
+        size_t at = b.find("\"position\":6");
+        ASSERT_NE(at, std::string::npos);
+        b[at + 11] = '5';
+      },
+      "position 5 with 6 token ids");
+
+  // A corrupt file is reported and skipped; the shorter prefix is used.
+  int bad = 0;
+  hit = cache.lookup(prompt, [&](llvm::Error e) {
+    ++bad;
+    EXPECT_NE(llvm::toString(std::move(e)).find("position 5"),
+              std::string::npos);
+  });
+  EXPECT_EQ(bad, 1);
+  ASSERT_TRUE(hit);
+  EXPECT_EQ(hit->state.position, 3);
+
+  // Another model's files: other weights, another configuration.
+  ASSERT_FALSE(bool(cache.store(prompt, saved[1])));
+  EXPECT_NE(errorOf(readStateFile(full, c, "0123456789abcdef"))
+                .find("saved for other weights"),
+            std::string::npos);
+  EXPECT_NE(errorOf(readStateFile(full, tinyMamba2(), key))
+                .find("saved for mamba1"),
+            std::string::npos);
+  StateCache otherModel(dir, c, "0123456789abcdef");
+  EXPECT_FALSE(otherModel.lookup(prompt));
+
+  // A state that does not fit the configuration is not written.
+  SequenceState wrong = someState(tinyMamba2(), 6);
+  llvm::Error e = writeStateFile(full + ".x", c, key, prompt, wrong);
+  EXPECT_NE(llvm::toString(std::move(e)).find("state tensor 'conv_state' has "
+                                              "shape [2, 60, 3]; expected f32 "
+                                              "[2, 48, 3]"),
+            std::string::npos);
+  EXPECT_FALSE(llvm::sys::fs::exists(full + ".x"));
+  llvm::sys::fs::remove_directories(dir);
+}
+
+
+//===----------------------------------------------------------------------===//
+// Batched generation: prompts of different lengths (one of them a single
+// token) in one packed prefill and batched decode steps give what each
+// prompt gives alone.
+//===----------------------------------------------------------------------===//
+
+void checkBatchEqualsSeparateRuns(KindUnderTest &k) {
+  std::vector<int64_t> all = k.reference(someTokens(7 + 1 + 4, 1000, 6));
+  Model &m = *k.model;
+  std::vector<std::vector<int64_t>> prompts{
+      {all.begin(), all.begin() + 7},
+      {all.begin() + 7, all.begin() + 8},
+      {all.begin() + 8, all.end()}};
+  const int64_t B = prompts.size(), V = k.config.vocab, steps = 5;
+  SamplingOptions greedy;
+
+  auto early = m.decodeBatch({1, 2, 3});
+  ASSERT_FALSE(bool(early));
+  EXPECT_NE(llvm::toString(early.takeError()).find("before prefillBatch"),
+            std::string::npos);
+  auto empty = m.prefillBatch({{1, 2}, {}});
+  ASSERT_FALSE(bool(empty));
+  EXPECT_NE(llvm::toString(empty.takeError())
+                .find("prompt #1: the prompt is empty"),
+            std::string::npos);
+
+  // Each prompt alone: its greedy tokens and the logits of every step.
+  std::vector<std::vector<int64_t>> tokens(B);
+  std::vector<std::vector<OwnedTensor>> logits(B);
+  for (int64_t s = 0; s < B; ++s) {
+    auto first = m.prefill(prompts[s]);
+    ASSERT_TRUE(bool(first)) << llvm::toString(first.takeError());
+    logits[s].push_back(std::move(*first));
+    for (int64_t i = 0; i < steps; ++i) {
+      Sampler pick(greedy);
+      tokens[s].push_back(pick.next(logits[s].back().as<float>(), V));
+      if (i + 1 == steps)
+        break;
+      auto next = m.decode(tokens[s].back());
+      ASSERT_TRUE(bool(next)) << llvm::toString(next.takeError());
+      logits[s].push_back(std::move(*next));
+    }
+  }
+  // The first prompt's logits are the double reference's.
+  EXPECT_LT(relError(logits[0][0], 0, k.want[6]), 2e-5);
+
+  auto rowOf = [&](const OwnedTensor &batch, int64_t s) {
+    OwnedTensor row(DType::F32, {V});
+    std::memcpy(row.data(), batch.as<float>() + s * V, V * sizeof(float));
+    return row;
+  };
+  auto first = m.prefillBatch(prompts);
+  ASSERT_TRUE(bool(first)) << llvm::toString(first.takeError());
+  ASSERT_EQ(first->shape(), (std::vector<int64_t>{B, V}));
+  for (int64_t s = 0; s < B; ++s)
+    expectClose(rowOf(*first, s), logits[s][0],
+                "prefill of prompt " + std::to_string(s));
+  for (int64_t i = 1; i < steps; ++i) {
+    std::vector<int64_t> step;
+    for (int64_t s = 0; s < B; ++s)
+      step.push_back(tokens[s][i - 1]);
+    auto next = m.decodeBatch(step);
+    ASSERT_TRUE(bool(next)) << llvm::toString(next.takeError());
+    for (int64_t s = 0; s < B; ++s)
+      expectClose(rowOf(*next, s), logits[s][i],
+                  "decode step " + std::to_string(i) + " of prompt " +
+                      std::to_string(s));
+  }
+  auto wrong = m.decodeBatch({1, 2});
+  ASSERT_FALSE(bool(wrong));
+  EXPECT_NE(llvm::toString(wrong.takeError())
+                .find("2 tokens for a batch of 3 sequences"),
+            std::string::npos);
+
+  GenerationStats stats;
+  auto generated = m.generateBatch(prompts, steps, greedy, &stats);
+  ASSERT_TRUE(bool(generated)) << llvm::toString(generated.takeError());
+  EXPECT_EQ(*generated, tokens);
+  EXPECT_EQ(stats.promptTokens, 12);
+  EXPECT_EQ(stats.decodeSteps, B * (steps - 1));
+
+  // A batch of one is the single run too.
+  auto one = m.generateBatch({prompts[2]}, steps, greedy);
+  ASSERT_TRUE(bool(one)) << llvm::toString(one.takeError());
+  EXPECT_EQ((*one)[0], tokens[2]);
+}
+
+// One compiled model per kind serves both checks.
+TEST(ModelServing, Mamba1SavedStatesAndBatches) {
+  auto k = kindUnderTest(Arch::Mamba1);
+  ASSERT_TRUE(k->model);
+  checkSavedStatesContinueExactly(*k);
+  checkBatchEqualsSeparateRuns(*k);
+}
+TEST(ModelServing, Mamba2SavedStatesAndBatches) {
+  auto k = kindUnderTest(Arch::Mamba2);
+  ASSERT_TRUE(k->model);
+  checkSavedStatesContinueExactly(*k);
+  checkBatchEqualsSeparateRuns(*k);
+}
+TEST(ModelServing, TransformerSavedStatesAndBatches) {
+  auto k = kindUnderTest(Arch::Transformer);
+  ASSERT_TRUE(k->model);
+  checkSavedStatesContinueExactly(*k);
+  checkBatchEqualsSeparateRuns(*k);
 }
 
 } // namespace

@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "apps/lm/LanguageModel.h"
+#include "apps/lm/StateCache.h"
 #include "apps/lm/Tokenizer.h"
 #include "ssmc/Pipelines.h"
 #include "ssmc/TensorIO.h"
@@ -18,6 +19,7 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -46,11 +48,17 @@ model.layers.N.attn.b_proj.weight, ... for Gated DeltaNet) and from MODEL.config
 the checkpoint (Mamba-2 n_groups, attention heads, rope_theta, context).
 Prints the new tokens on stdout as they are generated (as text when a
 tokenizer is given or found beside the checkpoint, else as ids), and the
-timings on stderr.
+timings on stderr. A batch (--prompts, or --prompt-text more than once)
+runs all prompts in one packed prefill and batched decode steps, and
+prints one line per prompt, "#I: TOKENS", in the order given.
 
 options:
   --prompt IDS         comma-separated token ids (default: 0)
-  --prompt-text TEXT   the prompt as text, encoded with the tokenizer
+  --prompt-text TEXT   the prompt as text, encoded with the tokenizer;
+                       given more than once, each is a prompt of a batch
+  --prompts FILE       a batch: one prompt per line, token ids
+                       (comma-separated) or text (any other line; needs a
+                       tokenizer); empty lines are skipped
   --tokenizer FILE     a Hugging Face tokenizer.json with a byte-level BPE
                        (GPT-2 / GPT-NeoX, the Mamba checkpoints' tokenizer);
                        default: tokenizer.json beside the checkpoint, if any
@@ -75,7 +83,19 @@ options:
   --cuda-toolkit DIR   CUDA toolkit with bin/ptxas and bin/fatbinary
                        (default: $CUDA_ROOT, $CUDA_PATH, /usr/local/cuda,
                        then ptxas on PATH)
+  --cache DIR          state cache: the state after the longest prefix of
+                       the prompt found in DIR is restored and only the
+                       rest is prefilled; the state after the prompt (and
+                       at --cache-at / --cache-every) is written to DIR.
+                       Files are keyed by a hash of the model (config,
+                       checkpoint path, size, mtime) and the token ids
+  --cache-at P,Q,...   also save the states after P, Q, ... prompt tokens
+                       (the prefill is split there and continued from the
+                       saved state, which gives the same states)
+  --cache-every K      also save the state every K prompt tokens
   --json               print the tokens and timings as one JSON object
+  --batch N            with --emit-mlir: the batched program for N
+                       sequences
   --write-random FILE  write random weights of --config to FILE (and its
                        configuration to FILE's stem + .config.json), exit
   --config NAME        mamba-130m, mamba2-130m, transformer-130m, or
@@ -113,11 +133,16 @@ int fail(llvm::Error e) {
 struct Request {
   std::string modelPath, writeRandom, configName;
   std::vector<int64_t> prompt;
-  std::string promptText, tokenizerPath;
+  std::string promptText, tokenizerPath, promptsFile;
+  std::vector<std::string> promptTexts; // every --prompt-text
+  int64_t emitBatch = 0;
   bool printIds = false;
   int64_t randomPrompt = 0, newTokens = 16, threads = 0;
   SamplingOptions sampling;
   bool json = false, emitMlir = false;
+  std::string cacheDir;
+  std::vector<int64_t> cacheAt;
+  int64_t cacheEvery = 0;
   Target target = Target::CPU;
   std::string gpuArch = "sm_90", cudaToolkit;
 };
@@ -135,6 +160,12 @@ std::optional<int> applyValue(llvm::StringRef a, llvm::StringRef v,
                         v + "'");
   } else if (a == "--prompt-text") {
     r.promptText = v.str();
+    r.promptTexts.push_back(v.str());
+  } else if (a == "--prompts") {
+    r.promptsFile = v.str();
+  } else if (a == "--batch") {
+    if (!integer(r.emitBatch, 1))
+      return usageError("--batch takes a count >= 1");
   } else if (a == "--tokenizer") {
     r.tokenizerPath = v.str();
   } else if (a == "--random-prompt") {
@@ -173,6 +204,16 @@ std::optional<int> applyValue(llvm::StringRef a, llvm::StringRef v,
     r.gpuArch = v.str();
   } else if (a == "--cuda-toolkit") {
     r.cudaToolkit = v.str();
+  } else if (a == "--cache") {
+    r.cacheDir = v.str();
+  } else if (a == "--cache-at") {
+    if (!parseTokens(v, r.cacheAt) ||
+        llvm::any_of(r.cacheAt, [](int64_t p) { return p < 1; }))
+      return usageError("--cache-at takes comma-separated token counts >= 1, "
+                        "got '" + v + "'");
+  } else if (a == "--cache-every") {
+    if (!integer(r.cacheEvery, 1))
+      return usageError("--cache-every takes a count >= 1");
   } else if (a == "--write-random") {
     r.writeRandom = v.str();
   } else if (a == "--config") {
@@ -250,7 +291,8 @@ int emitCheckpointProgram(const Request &r) {
   auto config = inferConfig(*weights, *hints);
   if (!config)
     return fail(config.takeError());
-  llvm::outs() << programText(*config);
+  llvm::outs() << (r.emitBatch ? batchProgramText(*config, r.emitBatch)
+                               : programText(*config));
   return 0;
 }
 
@@ -289,7 +331,8 @@ std::vector<int64_t> promptFor(const Request &r, const ModelConfig &c,
 }
 
 void printJson(const Model &model, const std::vector<int64_t> &tokens,
-               const GenerationStats &stats, const Tokenizer *tokenizer) {
+               const GenerationStats &stats, const Tokenizer *tokenizer,
+               int64_t cachedTokens) {
   std::string ids;
   for (size_t i = 0; i < tokens.size(); ++i)
     ids += (i ? "," : "") + std::to_string(tokens[i]);
@@ -305,11 +348,119 @@ void printJson(const Model &model, const std::vector<int64_t> &tokens,
       "\"compile_s\": {3:f3}, \"load_s\": {4:f3}, \"prefill_s\": {5:f4}, "
       "\"prefill_tok_per_s\": {6:f1}, \"decode_steps\": {7}, "
       "\"decode_s\": {8:f4}, \"decode_tok_per_s\": {9:f2}, "
-      "\"state_bytes\": {10}}\n",
+      "\"state_bytes\": {10}, \"cached_tokens\": {12}}\n",
       model.config().describe(), stats.promptTokens, ids, stats.compileSeconds,
       stats.loadSeconds, stats.prefillSeconds, stats.prefillTokensPerSecond(),
       stats.decodeSteps, stats.decodeSeconds, stats.decodeTokensPerSecond(),
-      model.stateBytes(), text);
+      model.stateBytes(), text, cachedTokens);
+}
+
+/// The prompts of a batch: each --prompt-text, then each line of
+/// --prompts (ids when it holds only digits, commas and blanks, else text).
+llvm::Expected<std::vector<std::vector<int64_t>>>
+batchPrompts(const Request &r, const Tokenizer *tok) {
+  std::vector<std::vector<int64_t>> prompts;
+  auto encode = [&](llvm::StringRef text,
+                    const llvm::Twine &where) -> llvm::Error {
+    if (!tok)
+      return llvm::createStringError(
+          llvm::inconvertibleErrorCode(),
+          where + " is text and needs a tokenizer: --tokenizer FILE, or "
+                  "tokenizer.json beside the checkpoint");
+    prompts.push_back(tok->encode(text));
+    return llvm::Error::success();
+  };
+  if (r.promptTexts.size() > 1)
+    for (const std::string &t : r.promptTexts)
+      if (llvm::Error e = encode(t, "--prompt-text"))
+        return std::move(e);
+  if (!r.promptsFile.empty()) {
+    auto buf = llvm::MemoryBuffer::getFile(r.promptsFile, /*IsText=*/true);
+    if (!buf)
+      return llvm::createStringError(buf.getError(),
+                                     "cannot read '" + r.promptsFile +
+                                         "': " + buf.getError().message());
+    llvm::SmallVector<llvm::StringRef> lines;
+    (*buf)->getBuffer().split(lines, '\n');
+    for (size_t i = 0; i < lines.size(); ++i) {
+      llvm::StringRef line = lines[i].rtrim("\r");
+      if (line.trim().empty())
+        continue;
+      std::string where = r.promptsFile + " line " + std::to_string(i + 1);
+      if (line.find_first_not_of("0123456789, \t") == llvm::StringRef::npos) {
+        std::vector<int64_t> ids;
+        if (!parseTokens(line, ids))
+          return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                         where + ": bad token ids '" + line +
+                                             "'");
+        prompts.push_back(std::move(ids));
+      } else if (llvm::Error e = encode(line, where)) {
+        return std::move(e);
+      }
+    }
+  }
+  if (prompts.empty())
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "the batch has no prompts");
+  return std::move(prompts);
+}
+
+/// A batch: one packed prefill, batched decode steps; one line (or JSON
+/// entry) per prompt.
+int generateBatch(const Request &r, Model &model, const Tokenizer *tok) {
+  auto prompts = batchPrompts(r, tok);
+  if (!prompts)
+    return fail(prompts.takeError());
+  int64_t B = prompts->size();
+  llvm::errs() << "batch: " << B << " prompts\n";
+  GenerationStats stats;
+  auto out = model.generateBatch(*prompts, r.newTokens, r.sampling, &stats);
+  if (!out)
+    return fail(out.takeError());
+  auto render = [&](const std::vector<int64_t> &ids) {
+    if (tok && !r.printIds)
+      return tok->decode(ids);
+    std::string s;
+    for (size_t i = 0; i < ids.size(); ++i)
+      s += (i ? " " : "") + std::to_string(ids[i]);
+    return s;
+  };
+  if (r.json) {
+    llvm::json::Array outputs;
+    for (int64_t s = 0; s < B; ++s) {
+      llvm::json::Array ids;
+      for (int64_t t : (*out)[s])
+        ids.push_back(t);
+      llvm::json::Object o{{"prompt_tokens", int64_t((*prompts)[s].size())},
+                           {"tokens", std::move(ids)}};
+      if (tok)
+        o["text"] = llvm::json::fixUTF8(tok->decode((*out)[s]));
+      outputs.push_back(std::move(o));
+    }
+    llvm::json::Object all{
+        {"model", model.config().describe()},
+        {"batch", B},
+        {"outputs", std::move(outputs)},
+        {"prompt_tokens", stats.promptTokens},
+        {"compile_s", stats.compileSeconds},
+        {"load_s", stats.loadSeconds},
+        {"prefill_s", stats.prefillSeconds},
+        {"prefill_tok_per_s", stats.prefillTokensPerSecond()},
+        {"decode_steps", stats.decodeSteps},
+        {"decode_s", stats.decodeSeconds},
+        {"decode_tok_per_s", stats.decodeTokensPerSecond()}};
+    llvm::outs() << llvm::json::Value(std::move(all)) << "\n";
+    return 0;
+  }
+  for (int64_t s = 0; s < B; ++s)
+    llvm::outs() << "#" << s << ": " << render((*out)[s]) << "\n";
+  llvm::errs() << llvm::formatv(
+      "prefill: {0} tokens of {1} prompts in {2:f3} s ({3:f1} tokens/s)\n"
+      "decode:  {4} tokens ({1} per step) in {5:f3} s ({6:f2} tokens/s)\n",
+      stats.promptTokens, B, stats.prefillSeconds,
+      stats.prefillTokensPerSecond(), stats.decodeSteps, stats.decodeSeconds,
+      stats.decodeTokensPerSecond());
+  return 0;
 }
 
 /// Loads and compiles the model, then prefill and decode: the new tokens
@@ -338,9 +489,54 @@ int generate(const Request &r) {
                                 (*model)->loadSeconds(),
                                 (*model)->compileSeconds(),
                                 (*model)->stateBytes());
+  if (!r.promptsFile.empty() || r.promptTexts.size() > 1)
+    return generateBatch(r, **model, tok);
   std::vector<int64_t> prompt = promptFor(r, c, tok);
   if (tok)
     llvm::errs() << "prompt: " << prompt.size() << " tokens\n";
+
+  // Prefill, from the longest cached prefix when there is a cache.
+  std::optional<StateCache> cache;
+  if (!r.cacheDir.empty())
+    cache.emplace(r.cacheDir, c, (*model)->identity());
+  int64_t L = prompt.size(), cached = 0;
+  auto t0 = std::chrono::steady_clock::now();
+  OwnedTensor logits;
+  if (cache) {
+    auto hit = cache->lookup(prompt, [](llvm::Error e) {
+      llvm::errs() << "ssmc-generate: warning: " << llvm::toString(std::move(e))
+                   << "; not used\n";
+    });
+    if (hit) {
+      if (llvm::Error e = (*model)->restoreState(hit->state))
+        return fail(std::move(e));
+      cached = hit->state.position;
+      logits = std::move(hit->state.logits);
+      llvm::errs() << "cache: restored the state after " << cached
+                   << " prompt tokens from " << hit->path << "\n";
+    }
+  }
+  if (cached < L) {
+    std::vector<int64_t> saves;
+    if (cache) {
+      saves = r.cacheAt;
+      for (int64_t p = r.cacheEvery; r.cacheEvery && p <= L; p += r.cacheEvery)
+        saves.push_back(p);
+      saves.push_back(L);
+    }
+    Model::StateSink sink;
+    if (cache)
+      sink = cache->sink(prompt);
+    llvm::ArrayRef<int64_t> rest = llvm::ArrayRef(prompt).drop_front(cached);
+    auto out = cached ? (*model)->extend(rest, saves, sink)
+                      : (*model)->prefill(rest, saves, sink);
+    if (!out)
+      return fail(out.takeError());
+    logits = std::move(*out);
+  }
+  double prefillSeconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+          .count();
 
   GenerationStats stats;
   // Without --json, each token is printed (and flushed) as it comes: as
@@ -357,9 +553,12 @@ int generate(const Request &r) {
       llvm::outs() << (printed++ ? " " : "") << id;
     llvm::outs().flush();
   };
-  auto tokens = (*model)->generate(prompt, r.newTokens, r.sampling, &stats,
-                                   r.json ? std::function<void(int64_t)>()
-                                          : std::function<void(int64_t)>(stream));
+  auto tokens = (*model)->generateFrom(
+      logits, r.newTokens, r.sampling, &stats,
+      r.json ? std::function<void(int64_t)>()
+             : std::function<void(int64_t)>(stream));
+  stats.promptTokens = L - cached;
+  stats.prefillSeconds = prefillSeconds;
   if (text)
     llvm::outs() << text->finish();
   if (!tokens) {
@@ -368,7 +567,7 @@ int generate(const Request &r) {
     return fail(tokens.takeError());
   }
   if (r.json) {
-    printJson(**model, *tokens, stats, tok);
+    printJson(**model, *tokens, stats, tok, cached);
     return 0;
   }
   llvm::outs() << "\n";
@@ -391,10 +590,21 @@ int main(int argc, char **argv) {
   if (r.emitMlir && r.modelPath.empty()) {
     if (r.configName.empty())
       return usageError("--emit-mlir needs a model file or --config");
-    llvm::outs() << programText(*configByName(r.configName));
+    ModelConfig c = *configByName(r.configName);
+    llvm::outs() << (r.emitBatch ? batchProgramText(c, r.emitBatch)
+                                 : programText(c));
     return 0;
   }
+  if (r.emitBatch && !r.emitMlir)
+    return usageError("--batch goes with --emit-mlir (a batch of prompts is "
+                      "--prompts FILE or --prompt-text given more than once)");
   if (r.modelPath.empty())
     return usageError("no model file given");
+  if (r.cacheDir.empty() && (!r.cacheAt.empty() || r.cacheEvery))
+    return usageError("--cache-at and --cache-every need --cache DIR");
+  bool batch = !r.promptsFile.empty() || r.promptTexts.size() > 1;
+  if (batch && (!r.cacheDir.empty() || !r.prompt.empty() || r.randomPrompt))
+    return usageError("a batch (--prompts, or --prompt-text more than once) "
+                      "takes no --cache, --prompt or --random-prompt");
   return r.emitMlir ? emitCheckpointProgram(r) : generate(r);
 }
