@@ -13,8 +13,12 @@
 
 #include <gtest/gtest.h>
 
+#include "llvm/ADT/StringMap.h"
+#include "llvm/TargetParser/Host.h"
+
 #include <cmath>
 #include <random>
+#include <tuple>
 
 using namespace ssmc;
 
@@ -141,6 +145,105 @@ TEST(Matmul, TransposedB) {
   for (MatmulCase c : {t(7, 5, 37), t(9, 33, 100), t(3, 17, 513), t(5, 15, 1),
                        t(11, 50, 3), t(7, 19, 45, true), t(64, 96, 300, false, 2)})
     check(c);
+}
+
+/// C = A x B + C0 with A low-precision (bf16 or i8, linalg's signed casts)
+/// and B, C f32: rows read at their own width and widened in registers; with
+/// 512-bit vectors on a host with avx512bf16 the bf16 decode kernel uses
+/// vdpbf16ps, rounding B to bf16 (then the reference rounds B too).
+struct LowPrecisionCase {
+  int64_t M, K, N;
+  DType weights;
+  unsigned vectorBits; // 256 forces the portable kernels
+};
+
+void checkLowPrecision(const LowPrecisionCase &c) {
+  const char *elt = c.weights == DType::BF16 ? "bf16" : "i8";
+  std::string a = "tensor<" + dims(c.M, c.K, false) + "x" + elt + ">";
+  std::string b = "tensor<" + dims(c.K, c.N, false) + "xf32>";
+  std::string o = "tensor<" + dims(c.M, c.N, false) + "xf32>";
+  std::string text = "func.func @main(%a: " + a + ", %b: " + b + ", %c: " + o +
+                     ") -> " + o + " {\n  %r = linalg.matmul ins(%a, %b : " +
+                     a + ", " + b + ") outs(%c : " + o + ") -> " + o +
+                     "\n  return %r : " + o + "\n}\n";
+  SCOPED_TRACE(text);
+  JitOptions options;
+  options.vectorBits = c.vectorBits;
+  bool usedDot = false;
+  options.dumpIR = [&](Stage, llvm::StringRef ir) {
+    usedDot |= ir.contains("dpbf16ps");
+  };
+  auto jit = Jit::compile(text, options);
+  ASSERT_TRUE(bool(jit)) << llvm::toString(jit.takeError());
+  OwnedTensor A(c.weights, {c.M, c.K}), B(DType::F32, {c.K, c.N}),
+      C0(DType::F32, {c.M, c.N});
+  std::mt19937 rng(c.M * 1000003 + c.K * 1009 + c.N);
+  std::uniform_real_distribution<float> dist(-1, 1);
+  std::uniform_int_distribution<int> q(-127, 127);
+  for (int64_t i = 0; i < A.numel(); ++i) {
+    if (c.weights == DType::I8)
+      A.as<int8_t>()[i] = int8_t(q(rng));
+    else
+      A.as<uint16_t>()[i] = floatToBf16(dist(rng));
+  }
+  for (OwnedTensor *t : {&B, &C0})
+    for (int64_t i = 0; i < t->numel(); ++i)
+      t->as<float>()[i] = dist(rng);
+  auto out = (*jit)->run("main", {A.view(), B.view(), C0.view()});
+  ASSERT_TRUE(bool(out)) << llvm::toString(out.takeError());
+  // vdpbf16ps only in the bf16 decode kernel, only at 16 lanes.
+  bool bf16Decode = c.weights == DType::BF16 && c.N < c.vectorBits / 32;
+  if (!bf16Decode || c.vectorBits != 512)
+    EXPECT_FALSE(usedDot);
+  const float *r = (*out)[0].as<float>();
+  double worst = 0, scale = c.weights == DType::I8 ? 127 : 1;
+  for (int64_t m = 0; m < c.M; ++m)
+    for (int64_t n = 0; n < c.N; ++n) {
+      double s = C0.as<float>()[m * c.N + n];
+      for (int64_t k = 0; k < c.K; ++k) {
+        double x = B.as<float>()[k * c.N + n];
+        if (usedDot)
+          x = bf16ToFloat(floatToBf16(float(x)));
+        s += A.getAsDouble(m * c.K + k) * x;
+      }
+      worst = std::max(worst, std::fabs(r[m * c.N + n] - s) /
+                                  (scale * (1 + std::sqrt(double(c.K)))));
+    }
+  EXPECT_LT(worst, 2e-6) << "M=" << c.M << " K=" << c.K << " N=" << c.N
+                         << (usedDot ? " (vdpbf16ps)" : "");
+}
+
+TEST(Matmul, LowPrecisionWeights) {
+  for (DType w : {DType::BF16, DType::I8})
+    for (unsigned bits : {512u, 256u})
+      for (auto [M, K, N] : {std::tuple<int64_t, int64_t, int64_t>{7, 5, 37},
+                             {9, 37, 1},
+                             {11, 70, 3},
+                             {6, 768, 1}})
+        checkLowPrecision({M, K, N, w, bits});
+}
+
+/// On a host with avx512bf16 the bf16 decode kernel is vdpbf16ps.
+TEST(Matmul, BF16DotWhereTheHostHasIt) {
+  llvm::StringMap<bool> host = llvm::sys::getHostCPUFeatures();
+  if (!host.lookup("avx512bf16") || !host.lookup("avx512f"))
+    GTEST_SKIP() << "the host has no avx512bf16";
+  std::string text =
+      "func.func @main(%a: tensor<64x96xbf16>, %b: tensor<96x1xf32>, %c: "
+      "tensor<64x1xf32>) -> tensor<64x1xf32> {\n  %r = linalg.matmul ins(%a, "
+      "%b : tensor<64x96xbf16>, tensor<96x1xf32>) outs(%c : tensor<64x1xf32>) "
+      "-> tensor<64x1xf32>\n  return %r : tensor<64x1xf32>\n}\n";
+  for (unsigned bits : {512u, 256u}) {
+    JitOptions options;
+    options.vectorBits = bits;
+    bool usedDot = false;
+    options.dumpIR = [&](Stage, llvm::StringRef ir) {
+      usedDot |= ir.contains("dpbf16ps");
+    };
+    auto jit = Jit::compile(text, options);
+    ASSERT_TRUE(bool(jit)) << llvm::toString(jit.takeError());
+    EXPECT_EQ(usedDot, bits == 512) << bits << "-bit vectors";
+  }
 }
 
 } // namespace
