@@ -62,6 +62,12 @@ options:
   --seed N             seed of the sampler, random prompt and random
                        weights (default 1)
   --threads N          OpenMP threads of the compiled code (0: default)
+  --weights f32|bf16|int8
+                       storage of the projection weights (in/x/dt/out
+                       projections, attention and MLP, LM head), converted
+                       on load (a bf16 checkpoint's tensors taken as they
+                       are): f32 (default), bf16, or int8 with one scale per
+                       output row; decode reads 4, 2 or 1 bytes per weight
   --target cpu|cuda|gpu-emulator
                        where the ssm ops run (default cpu); cuda runs each
                        ssm op as a GPU kernel with the projections on the
@@ -119,6 +125,7 @@ struct Request {
   bool json = false, emitMlir = false;
   Target target = Target::CPU;
   std::string gpuArch = "sm_90", cudaToolkit;
+  WeightPrecision precision = WeightPrecision::F32;
 };
 
 /// Applies option `a` with its value `v`; returns the exit status of a bad
@@ -172,6 +179,11 @@ std::optional<int> applyValue(llvm::StringRef a, llvm::StringRef v,
     r.gpuArch = v.str();
   } else if (a == "--cuda-toolkit") {
     r.cudaToolkit = v.str();
+  } else if (a == "--weights") {
+    std::optional<WeightPrecision> p = parsePrecision(v);
+    if (!p)
+      return usageError("--weights takes f32, bf16 or int8, got '" + v + "'");
+    r.precision = *p;
   } else if (a == "--write-random") {
     r.writeRandom = v.str();
   } else if (a == "--config") {
@@ -249,6 +261,7 @@ int emitCheckpointProgram(const Request &r) {
   auto config = inferConfig(*weights, *hints);
   if (!config)
     return fail(config.takeError());
+  config->precision = r.precision;
   llvm::outs() << programText(*config);
   return 0;
 }
@@ -327,7 +340,7 @@ int generate(const Request &r) {
   if (!r.promptText.empty() && !tok)
     return usageError("--prompt-text needs a tokenizer: --tokenizer FILE, "
                       "or tokenizer.json beside the checkpoint");
-  auto model = Model::load(r.modelPath, options);
+  auto model = Model::load(r.modelPath, options, r.precision);
   if (!model)
     return fail(model.takeError());
   const ModelConfig &c = (*model)->config();
@@ -337,6 +350,9 @@ int generate(const Request &r) {
                                 (*model)->loadSeconds(),
                                 (*model)->compileSeconds(),
                                 (*model)->stateBytes());
+  llvm::errs() << llvm::formatv("weights: {0} projections, {1} bytes\n",
+                                precisionName(r.precision),
+                                (*model)->weightBytes());
   std::vector<int64_t> prompt = promptFor(r, c, tok);
   if (tok)
     llvm::errs() << "prompt: " << prompt.size() << " tokens\n";
@@ -390,7 +406,9 @@ int main(int argc, char **argv) {
   if (r.emitMlir && r.modelPath.empty()) {
     if (r.configName.empty())
       return usageError("--emit-mlir needs a model file or --config");
-    llvm::outs() << programText(*configByName(r.configName));
+    ModelConfig config = *configByName(r.configName);
+    config.precision = r.precision;
+    llvm::outs() << programText(config);
     return 0;
   }
   if (r.modelPath.empty())
