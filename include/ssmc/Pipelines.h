@@ -40,7 +40,8 @@ struct CPUPipelineOptions
   Option<std::string> cpuFeatures{
       *this, "cpu-features",
       llvm::cl::desc("Comma-separated x86 features the matmul kernels may use "
-                     "(avx512bf16: vdpbf16ps for bf16 weights)"),
+                     "(avx512bf16: vdpbf16ps for bf16 weights; avx512vnni: "
+                     "vpdpbusd for i8 weights)"),
       llvm::cl::init("")};
   Option<bool> openmp{
       *this, "openmp",

@@ -513,8 +513,11 @@ public:
     pipeline.avx512 = host.lookup("avx512f");
     // Dot-product instructions of the low-precision matmul kernels, where
     // the host has them (the code is compiled for the host CPU).
-    if (host.lookup("avx512bf16"))
-      pipeline.cpuFeatures = "avx512bf16";
+    std::string dots;
+    for (const char *f : {"avx512bf16", "avx512vnni"})
+      if (host.lookup(f))
+        dots += (dots.empty() ? "" : ",") + std::string(f);
+    pipeline.cpuFeatures = dots;
     // Under the test driver (test/fakecuda) kernels run as host twins.
     gpu.hostTwins =
         cudaTarget && (options.hostTwins || ssmcCudaHostTwinsWanted());

@@ -22,7 +22,12 @@
 // in registers. With vdpbf16ps available (cpu-features avx512bf16) and 16
 // f32 lanes, the narrow kernel of a bf16 A rounds its column of B to bf16
 // once and takes 32 products per instruction (x86vector.avx512.dot), the
-// pairs summed into 16 f32 accumulators.
+// pairs summed into 16 f32 accumulators. With vpdpbusd (avx512vnni) the
+// narrow kernel of an i8 A quantizes its column of B to int8 (one scale,
+// max |b| / 127, per column, as llama.cpp's Q8 activations) and takes 64
+// byte products per instruction into 16 i32 accumulators: A's bytes are
+// offset to unsigned (a + 128, one xor), the offset removed at the end
+// (128 * sum of the quantized column).
 //
 // Blocks past the last row repeat it: every accumulator is read before any
 // is written, so the repeated row stores the same value twice.
@@ -32,6 +37,7 @@
 #include "ssmc/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -300,8 +306,10 @@ private:
 };
 
 struct LowerMatmul : OpRewritePattern<linalg::MatmulOp> {
-  LowerMatmul(MLIRContext *ctx, int64_t lanes, int64_t panel, bool bf16Dot)
-      : OpRewritePattern(ctx), lanes(lanes), panel(panel), bf16Dot(bf16Dot) {}
+  LowerMatmul(MLIRContext *ctx, int64_t lanes, int64_t panel, bool bf16Dot,
+              bool i8Dot)
+      : OpRewritePattern(ctx), lanes(lanes), panel(panel), bf16Dot(bf16Dot),
+        i8Dot(i8Dot) {}
 
   LogicalResult matchAndRewrite(linalg::MatmulOp op,
                                 PatternRewriter &rw) const override {
@@ -339,10 +347,12 @@ struct LowerMatmul : OpRewritePattern<linalg::MatmulOp> {
     Builder h{rw, loc, VectorType::get({lanes}, rw.getF32Type()),
               VectorType::get({lanes}, rw.getI1Type())};
     int64_t staticN = cast<MemRefType>(B.getType()).getDimSize(transB ? 0 : 1);
-    bool bf16A = cast<MemRefType>(A.getType()).getElementType().isBF16();
-    if (!ShapedType::isDynamic(staticN) && staticN < lanes && bf16A &&
-        bf16Dot && lanes == 16)
+    Type eltA = cast<MemRefType>(A.getType()).getElementType();
+    bool narrow = !ShapedType::isDynamic(staticN) && staticN < lanes;
+    if (narrow && eltA.isBF16() && bf16Dot && lanes == 16)
       emitNarrowBF16Dot(h, A, B, C, staticN, transB);
+    else if (narrow && eltA.isSignlessInteger(8) && i8Dot && lanes == 16)
+      emitNarrowI8Dot(h, A, B, C, staticN, transB);
     else if (!ShapedType::isDynamic(staticN) && staticN < lanes)
       emitNarrow(h, A, B, C, staticN, transB);
     else
@@ -491,13 +501,140 @@ struct LowerMatmul : OpRewritePattern<linalg::MatmulOp> {
     memref::DeallocOp::create(b, loc, column);
   }
 
+  /// The narrow kernel for an i8 A with vpdpbusd: column n of B quantized
+  /// to int8 (scale s = max |b| / 127, q = roundeven(b / s)) into a
+  /// contiguous buffer, with the sum of its q; then per block of kRows rows
+  /// and step of 4 * lanes along K one vpdpbusd per row on A's bytes made
+  /// unsigned (a + 128: xor 0x80) and q (zero past K), and per result
+  /// (sum - 128 * sum(q)) * s.
+  void emitNarrowI8Dot(Builder &h, Value A, Value B, Value C,
+                       int64_t staticN, bool transB) const {
+    OpBuilder &b = h.b;
+    Location loc = h.loc;
+    Type i8 = b.getI8Type(), i32 = b.getI32Type(), f32 = b.getF32Type();
+    auto bytesTy = VectorType::get({4 * lanes}, i8);
+    auto bytesMaskTy = VectorType::get({4 * lanes}, b.getI1Type());
+    auto accTy = VectorType::get({lanes}, i32);
+    Value M = h.dim(A, 0), K = h.dim(A, 1);
+    Value c0 = h.idx(0), c1 = h.idx(1), step = h.idx(4 * lanes);
+    Value last = h.sub(M, c1);
+    Value blocks = arith::CeilDivSIOp::create(b, loc, M, h.idx(kRows));
+    Value column = memref::AllocOp::create(
+        b, loc, MemRefType::get({ShapedType::kDynamic}, i8), ValueRange{K},
+        b.getI64IntegerAttr(64));
+    auto splat = [&](VectorType t, TypedAttr v) -> Value {
+      return arith::ConstantOp::create(b, loc, t,
+                                       DenseElementsAttr::get(t, v));
+    };
+    Value zeroBytes = splat(bytesTy, b.getIntegerAttr(i8, 0));
+    Value offset = splat(bytesTy, b.getIntegerAttr(i8, -128));
+    Value zeroAcc = splat(accTy, b.getIntegerAttr(i32, 0));
+    StringAttr vpdpbusd = b.getStringAttr("llvm.x86.avx512.vpdpbusd.512");
+    for (int64_t n = 0; n < staticN; ++n) {
+      Value cn = h.idx(n);
+      auto loadB = [&](OpBuilder &b, Location loc, Value k) -> Value {
+        SmallVector<Value> at = {k, cn};
+        if (transB)
+          std::swap(at[0], at[1]);
+        return memref::LoadOp::create(b, loc, B, at);
+      };
+      // The column's scale.
+      Value zeroF = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0));
+      auto amaxLoop = scf::ForOp::create(
+          b, loc, c0, K, c1, ValueRange{zeroF},
+          [&](OpBuilder &b, Location loc, Value k, ValueRange m) {
+            Value v = math::AbsFOp::create(b, loc, loadB(b, loc, k));
+            scf::YieldOp::create(
+                b, loc, ValueRange{arith::MaximumFOp::create(b, loc, m[0], v)});
+          });
+      Value amax = amaxLoop.getResult(0);
+      Value c127 = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(127));
+      Value scale = arith::DivFOp::create(b, loc, amax, c127);
+      Value positive = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
+                                             amax, zeroF);
+      Value inv = arith::SelectOp::create(
+          b, loc, positive, arith::DivFOp::create(b, loc, c127, amax), zeroF);
+      // The quantized column and the sum of its values.
+      Value zeroI = arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(0));
+      auto quantLoop = scf::ForOp::create(
+          b, loc, c0, K, c1, ValueRange{zeroI},
+          [&](OpBuilder &b, Location loc, Value k, ValueRange sum) {
+            Value x = arith::MulFOp::create(b, loc, loadB(b, loc, k), inv);
+            Value q = arith::FPToSIOp::create(
+                b, loc, i32, math::RoundEvenOp::create(b, loc, x));
+            memref::StoreOp::create(b, loc,
+                                    arith::TruncIOp::create(b, loc, i8, q),
+                                    column, ValueRange{k});
+            scf::YieldOp::create(
+                b, loc, ValueRange{arith::AddIOp::create(b, loc, sum[0], q)});
+          });
+      // 128 * sum(q), what the offset of A's bytes adds to each dot.
+      Value bias = arith::MulIOp::create(
+          b, loc, quantLoop.getResult(0),
+          arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(128)));
+      scf::ParallelOp::create(
+          b, loc, ValueRange{c0}, ValueRange{blocks}, ValueRange{c1},
+          [&](OpBuilder &b, Location loc, ValueRange ivs) {
+            Builder h3{b, loc, h.vec, h.maskTy};
+            Value r0 = h3.mul(ivs[0], h3.idx(kRows));
+            SmallVector<Value> rows, acc;
+            for (int64_t i = 0; i < kRows; ++i) {
+              rows.push_back(h3.row(r0, i, last));
+              acc.push_back(zeroAcc);
+            }
+            auto kLoop = scf::ForOp::create(
+                b, loc, c0, K, step, acc,
+                [&](OpBuilder &b, Location loc, Value k, ValueRange a) {
+                  Builder h4{b, loc, h.vec, h.maskTy};
+                  Value m = vector::CreateMaskOp::create(
+                      b, loc, bytesMaskTy, ValueRange{h4.sub(K, k)});
+                  Value q = vector::MaskedLoadOp::create(
+                      b, loc, bytesTy, column, ValueRange{k}, m, zeroBytes);
+                  SmallVector<Value> next;
+                  for (int64_t i = 0; i < kRows; ++i) {
+                    Value w = vector::MaskedLoadOp::create(
+                        b, loc, bytesTy, A, ValueRange{rows[i], k}, m,
+                        zeroBytes);
+                    Value u = arith::XOrIOp::create(b, loc, w, offset);
+                    next.push_back(
+                        LLVM::CallIntrinsicOp::create(
+                            b, loc, accTy, vpdpbusd, ValueRange{a[i], u, q})
+                            .getResult(0));
+                  }
+                  scf::YieldOp::create(b, loc, next);
+                });
+            SmallVector<Value> results;
+            for (int64_t i = 0; i < kRows; ++i) {
+              Value s = vector::ReductionOp::create(
+                  b, loc, vector::CombiningKind::ADD, kLoop.getResult(i));
+              Value dot = arith::SubIOp::create(b, loc, s, bias);
+              Value v = arith::MulFOp::create(
+                  b, loc, arith::SIToFPOp::create(b, loc, f32, dot), scale);
+              Value c = memref::LoadOp::create(b, loc, C, ValueRange{rows[i], cn});
+              results.push_back(arith::AddFOp::create(b, loc, c, v));
+            }
+            for (int64_t i = 0; i < kRows; ++i)
+              memref::StoreOp::create(b, loc, results[i], C,
+                                      ValueRange{rows[i], cn});
+            scf::ReduceOp::create(b, loc);
+          });
+    }
+    memref::DeallocOp::create(b, loc, column);
+  }
+
   int64_t lanes, panel;
-  bool bf16Dot;
+  bool bf16Dot, i8Dot;
 };
 
 struct SSMLowerMatmulPass
     : public ssmc::impl::SSMLowerMatmulBase<SSMLowerMatmulPass> {
   using Base::Base;
+  /// The vpdpbusd kernel calls the LLVM intrinsic directly (no x86vector op
+  /// has vpdpbusd).
+  void getDependentDialects(DialectRegistry &registry) const override {
+    Base::getDependentDialects(registry);
+    registry.insert<LLVM::LLVMDialect>();
+  }
   void runOnOperation() override {
     int64_t lanes = std::max<int64_t>(vectorBits / 32, 1);
     int64_t columns = panel;
@@ -510,8 +647,9 @@ struct SSMLowerMatmulPass
     SmallVector<StringRef> features;
     StringRef(cpuFeatures).split(features, ',', -1, /*KeepEmpty=*/false);
     bool bf16Dot = llvm::is_contained(features, "avx512bf16");
+    bool i8Dot = llvm::is_contained(features, "avx512vnni");
     RewritePatternSet patterns(&getContext());
-    patterns.add<LowerMatmul>(&getContext(), lanes, columns, bf16Dot);
+    patterns.add<LowerMatmul>(&getContext(), lanes, columns, bf16Dot, i8Dot);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
   }

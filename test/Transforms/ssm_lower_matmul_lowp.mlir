@@ -1,6 +1,7 @@
 // RUN: ssmc-opt %s -split-input-file --pass-pipeline='builtin.module(func.func(ssm-lower-matmul{vector-bits=512 panel=64}))' | FileCheck %s --check-prefixes=CHECK,PORTABLE
 // RUN: ssmc-opt %s -split-input-file --pass-pipeline='builtin.module(func.func(ssm-lower-matmul{vector-bits=512 panel=64 cpu-features=avx2,avx512bf16}))' | FileCheck %s --check-prefixes=CHECK,DOT
-// RUN: ssmc-opt %s -split-input-file --pass-pipeline='builtin.module(func.func(ssm-lower-matmul{vector-bits=256 panel=64 cpu-features=avx512bf16}))' | FileCheck %s --check-prefix=NARROW256
+// RUN: ssmc-opt %s -split-input-file --pass-pipeline='builtin.module(func.func(ssm-lower-matmul{vector-bits=256 panel=64 cpu-features=avx512bf16,avx512vnni}))' | FileCheck %s --check-prefix=NARROW256
+// RUN: ssmc-opt %s -split-input-file --pass-pipeline='builtin.module(func.func(ssm-lower-matmul{vector-bits=512 panel=64 cpu-features=avx512vnni}))' | FileCheck %s --check-prefix=VNNI
 
 // Low-precision weights (A bf16 or i8; B and C f32).
 
@@ -36,14 +37,39 @@ func.func @narrow_bf16(%a: memref<96x40xbf16>, %b: memref<40x1xf32>, %c: memref<
 
 // -----
 
-// Decode with i8 weights: read as i8 vectors, widened with sitofp (the
-// dot instructions are for bf16 only).
+// Decode with i8 weights: read as i8 vectors, widened with sitofp. With
+// vpdpbusd (avx512vnni, 16 lanes): the column quantized to int8 (scale
+// max |b| / 127, its sum kept), 64 byte products per instruction on A's
+// bytes offset to unsigned (xor -128), the offset's 128 * sum(q) removed.
 // CHECK-LABEL: func.func @narrow_i8
 // CHECK-NOT: linalg.matmul
 // CHECK-NOT: x86vector
 // CHECK: vector.maskedload %{{.*}} : memref<96x40xi8>, vector<16xi1>, vector<16xi8> into vector<16xi8>
 // CHECK: arith.sitofp %{{.*}} : vector<16xi8> to vector<16xf32>
 // CHECK: math.fma
+// NARROW256-LABEL: func.func @narrow_i8
+// NARROW256-NOT: llvm.call_intrinsic
+// NARROW256: arith.sitofp %{{.*}} : vector<8xi8> to vector<8xf32>
+// VNNI-LABEL: func.func @narrow_i8
+// VNNI: %[[COL:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?xi8>
+// VNNI: %[[AMAX:.*]] = scf.for {{.*}} -> (f32)
+// VNNI: math.absf
+// VNNI: arith.maximumf
+// VNNI: %[[SCALE:.*]] = arith.divf %[[AMAX]], %{{.*}} : f32
+// VNNI: %[[SUM:.*]] = scf.for {{.*}} -> (i32)
+// VNNI: math.roundeven
+// VNNI: arith.fptosi
+// VNNI: memref.store %{{.*}}, %[[COL]]
+// VNNI: %[[BIAS:.*]] = arith.muli %[[SUM]], %{{.*}} : i32
+// VNNI: scf.parallel
+// VNNI: vector.create_mask %{{.*}} : vector<64xi1>
+// VNNI: vector.maskedload %[[COL]]{{.*}} into vector<64xi8>
+// VNNI-COUNT-4: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
+// VNNI-NOT: math.fma
+// VNNI: vector.reduction <add>, %{{.*}} : vector<16xi32> into i32
+// VNNI: arith.subi %{{.*}}, %[[BIAS]] : i32
+// VNNI: arith.sitofp
+// VNNI: arith.mulf %{{.*}}, %[[SCALE]] : f32
 func.func @narrow_i8(%a: memref<96x40xi8>, %b: memref<40x1xf32>, %c: memref<96x1xf32>) {
   linalg.matmul ins(%a, %b : memref<96x40xi8>, memref<40x1xf32>) outs(%c : memref<96x1xf32>)
   return

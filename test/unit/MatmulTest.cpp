@@ -148,9 +148,11 @@ TEST(Matmul, TransposedB) {
 }
 
 /// C = A x B + C0 with A low-precision (bf16 or i8, linalg's signed casts)
-/// and B, C f32: rows read at their own width and widened in registers; with
-/// 512-bit vectors on a host with avx512bf16 the bf16 decode kernel uses
-/// vdpbf16ps, rounding B to bf16 (then the reference rounds B too).
+/// and B, C f32: rows read at their own width and widened in registers. With
+/// 512-bit vectors the decode kernels use the host's dot instructions, and
+/// the reference rounds B as they do: vdpbf16ps (avx512bf16) rounds it to
+/// bf16; vpdpbusd (avx512vnni) quantizes each column to int8 with scale
+/// max |b| / 127, rounding half to even.
 struct LowPrecisionCase {
   int64_t M, K, N;
   DType weights;
@@ -169,9 +171,10 @@ void checkLowPrecision(const LowPrecisionCase &c) {
   SCOPED_TRACE(text);
   JitOptions options;
   options.vectorBits = c.vectorBits;
-  bool usedDot = false;
+  bool usedDot = false, usedVnni = false;
   options.dumpIR = [&](Stage, llvm::StringRef ir) {
     usedDot |= ir.contains("dpbf16ps");
+    usedVnni |= ir.contains("vpdpbusd");
   };
   auto jit = Jit::compile(text, options);
   ASSERT_TRUE(bool(jit)) << llvm::toString(jit.takeError());
@@ -191,26 +194,44 @@ void checkLowPrecision(const LowPrecisionCase &c) {
       t->as<float>()[i] = dist(rng);
   auto out = (*jit)->run("main", {A.view(), B.view(), C0.view()});
   ASSERT_TRUE(bool(out)) << llvm::toString(out.takeError());
-  // vdpbf16ps only in the bf16 decode kernel, only at 16 lanes.
-  bool bf16Decode = c.weights == DType::BF16 && c.N < c.vectorBits / 32;
-  if (!bf16Decode || c.vectorBits != 512)
+  // Dot instructions only in the decode kernel of their type, at 16 lanes.
+  bool decode = c.N < int64_t(c.vectorBits / 32) && c.vectorBits == 512;
+  if (!decode || c.weights != DType::BF16)
     EXPECT_FALSE(usedDot);
+  if (!decode || c.weights != DType::I8)
+    EXPECT_FALSE(usedVnni);
+  // Column n of B as the kernel reads it.
+  std::vector<double> column(c.K);
+  auto readColumn = [&](int64_t n) {
+    float amax = 0;
+    for (int64_t k = 0; k < c.K; ++k)
+      amax = std::max(amax, std::fabs(B.as<float>()[k * c.N + n]));
+    float inv = amax > 0 ? 127.0f / amax : 0.0f;
+    for (int64_t k = 0; k < c.K; ++k) {
+      float x = B.as<float>()[k * c.N + n];
+      if (usedDot)
+        column[k] = bf16ToFloat(floatToBf16(x));
+      else if (usedVnni)
+        column[k] = std::nearbyint(x * inv) * double(amax / 127.0f);
+      else
+        column[k] = x;
+    }
+  };
   const float *r = (*out)[0].as<float>();
   double worst = 0, scale = c.weights == DType::I8 ? 127 : 1;
-  for (int64_t m = 0; m < c.M; ++m)
-    for (int64_t n = 0; n < c.N; ++n) {
+  for (int64_t n = 0; n < c.N; ++n) {
+    readColumn(n);
+    for (int64_t m = 0; m < c.M; ++m) {
       double s = C0.as<float>()[m * c.N + n];
-      for (int64_t k = 0; k < c.K; ++k) {
-        double x = B.as<float>()[k * c.N + n];
-        if (usedDot)
-          x = bf16ToFloat(floatToBf16(float(x)));
-        s += A.getAsDouble(m * c.K + k) * x;
-      }
+      for (int64_t k = 0; k < c.K; ++k)
+        s += A.getAsDouble(m * c.K + k) * column[k];
       worst = std::max(worst, std::fabs(r[m * c.N + n] - s) /
                                   (scale * (1 + std::sqrt(double(c.K)))));
     }
+  }
   EXPECT_LT(worst, 2e-6) << "M=" << c.M << " K=" << c.K << " N=" << c.N
-                         << (usedDot ? " (vdpbf16ps)" : "");
+                         << (usedDot ? " (vdpbf16ps)" : "")
+                         << (usedVnni ? " (vpdpbusd)" : "");
 }
 
 TEST(Matmul, LowPrecisionWeights) {
@@ -223,26 +244,35 @@ TEST(Matmul, LowPrecisionWeights) {
         checkLowPrecision({M, K, N, w, bits});
 }
 
-/// On a host with avx512bf16 the bf16 decode kernel is vdpbf16ps.
-TEST(Matmul, BF16DotWhereTheHostHasIt) {
+/// On a host with avx512bf16 the bf16 decode kernel is vdpbf16ps; with
+/// avx512vnni the i8 one is vpdpbusd (at 512-bit vectors only).
+TEST(Matmul, DotInstructionsWhereTheHostHasThem) {
   llvm::StringMap<bool> host = llvm::sys::getHostCPUFeatures();
-  if (!host.lookup("avx512bf16") || !host.lookup("avx512f"))
-    GTEST_SKIP() << "the host has no avx512bf16";
-  std::string text =
-      "func.func @main(%a: tensor<64x96xbf16>, %b: tensor<96x1xf32>, %c: "
-      "tensor<64x1xf32>) -> tensor<64x1xf32> {\n  %r = linalg.matmul ins(%a, "
-      "%b : tensor<64x96xbf16>, tensor<96x1xf32>) outs(%c : tensor<64x1xf32>) "
-      "-> tensor<64x1xf32>\n  return %r : tensor<64x1xf32>\n}\n";
-  for (unsigned bits : {512u, 256u}) {
-    JitOptions options;
-    options.vectorBits = bits;
-    bool usedDot = false;
-    options.dumpIR = [&](Stage, llvm::StringRef ir) {
-      usedDot |= ir.contains("dpbf16ps");
-    };
-    auto jit = Jit::compile(text, options);
-    ASSERT_TRUE(bool(jit)) << llvm::toString(jit.takeError());
-    EXPECT_EQ(usedDot, bits == 512) << bits << "-bit vectors";
+  for (auto [elt, feature, instruction] :
+       {std::tuple<const char *, const char *, const char *>{
+            "bf16", "avx512bf16", "dpbf16ps"},
+        {"i8", "avx512vnni", "vpdpbusd"}}) {
+    if (!host.lookup(feature) || !host.lookup("avx512f"))
+      continue;
+    std::string a = std::string("tensor<64x96x") + elt + ">";
+    std::string text =
+        "func.func @main(%a: " + a + ", %b: tensor<96x1xf32>, %c: "
+        "tensor<64x1xf32>) -> tensor<64x1xf32> {\n  %r = linalg.matmul "
+        "ins(%a, %b : " + a + ", tensor<96x1xf32>) outs(%c : "
+        "tensor<64x1xf32>) -> tensor<64x1xf32>\n  return %r : "
+        "tensor<64x1xf32>\n}\n";
+    for (unsigned bits : {512u, 256u}) {
+      JitOptions options;
+      options.vectorBits = bits;
+      bool used = false;
+      options.dumpIR = [&, instruction = instruction](Stage,
+                                                      llvm::StringRef ir) {
+        used |= ir.contains(instruction);
+      };
+      auto jit = Jit::compile(text, options);
+      ASSERT_TRUE(bool(jit)) << llvm::toString(jit.takeError());
+      EXPECT_EQ(used, bits == 512) << elt << ", " << bits << "-bit vectors";
+    }
   }
 }
 

@@ -9,9 +9,9 @@
 //    dequantized values, to f32 accuracy (2e-5 of the largest logit). The
 //    prompt (forward, the wide kernel) and each decode step (the narrow
 //    kernel) are checked, the latter on both decode kernels: the portable
-//    one (256-bit vectors, a bf16 checkpoint) and, on a host with
-//    avx512bf16, vdpbf16ps, whose activations are rounded to bf16 too (the
-//    f32 bound below);
+//    one (256-bit vectors) and, on a host with avx512bf16 / avx512vnni,
+//    vdpbf16ps / vpdpbusd, whose activations are rounded to bf16 /
+//    quantized to int8 too (then within the f32 bound below);
 //  - against the f32 model: the logit error within a bound derived from
 //    the precision, and the same most likely token wherever the f32
 //    model's top two logits are further apart than twice that bound.
@@ -202,11 +202,10 @@ TEST_P(QuantizedModels, MatchStoredWeightsAndTrackF32) {
       vsF32 = std::max(vsF32, relError(got, wantF32[l]));
     }
     EXPECT_LT(stored, 2e-5) << "forward against the stored weights";
-    // The bf16 decode kernel with vdpbf16ps (where the host has
-    // avx512bf16) also rounds the activations to bf16: 2^-9 of each input,
-    // compounded like the weights' rounding against f32.
-    double decodeTol = precision == WeightPrecision::BF16 ? f32Bound(precision)
-                                                          : 2e-5;
+    // The decode kernels with vdpbf16ps / vpdpbusd (where the host has
+    // them) also round the activations, to bf16 (2^-9) or int8 (half a
+    // step of max |x| / 127), compounded like the weights' rounding.
+    double decodeTol = f32Bound(precision);
     auto first = model->prefill({tokens.data(), 5});
     ASSERT_TRUE(bool(first)) << llvm::toString(first.takeError());
     stepErr = relError(first->as<float>(), want[4]);
@@ -260,8 +259,8 @@ INSTANTIATE_TEST_SUITE_P(Archs, QuantizedModels,
                          });
 
 /// A bf16 checkpoint loaded at bf16 keeps its tensors as they are; with
-/// 256-bit vectors the decode kernel is the portable one (activations
-/// f32), as exact as forward.
+/// 256-bit vectors the decode kernels are the portable ones (activations
+/// f32), as exact as forward, at bf16 and int8.
 TEST(QuantizedModelsLoad, BF16CheckpointOnThePortableKernels) {
   ModelConfig c = tinyConfig(Arch::Mamba1);
   WeightMap w = randomWeights(c, 13);
@@ -298,6 +297,19 @@ TEST(QuantizedModelsLoad, BF16CheckpointOnThePortableKernels) {
     ASSERT_TRUE(bool(next)) << llvm::toString(next.takeError());
     EXPECT_LT(relError(next->as<float>(), want[l]), 2e-5)
         << "decode, position " << l;
+  }
+
+  auto wantI8 = reference(c, asStored(w, WeightPrecision::Int8), tokens);
+  auto i8 = compile(c, w, WeightPrecision::Int8, 256);
+  ASSERT_TRUE(i8);
+  auto firstI8 = i8->prefill({tokens.data(), 3});
+  ASSERT_TRUE(bool(firstI8)) << llvm::toString(firstI8.takeError());
+  EXPECT_LT(relError(firstI8->as<float>(), wantI8[2]), 2e-5);
+  for (size_t l = 3; l < tokens.size(); ++l) {
+    auto next = i8->decode(tokens[l]);
+    ASSERT_TRUE(bool(next)) << llvm::toString(next.takeError());
+    EXPECT_LT(relError(next->as<float>(), wantI8[l]), 2e-5)
+        << "int8 decode, position " << l;
   }
 }
 

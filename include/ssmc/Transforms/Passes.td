@@ -125,8 +125,11 @@ def SSMLowerMatmul : Pass<"ssm-lower-matmul"> {
     registers, so a decode step reads 2 or 1 bytes per weight. With
     `cpu-features` naming `avx512bf16` and 16 f32 lanes, the decode kernel
     of a bf16 A rounds its column of B to bf16 once and accumulates pairs
-    with `x86vector.avx512.dot` (vdpbf16ps). Other matmuls (other maps,
-    other element types, strided last dimensions) are left for
+    with `x86vector.avx512.dot` (vdpbf16ps); naming `avx512vnni`, the
+    decode kernel of an i8 A quantizes its column of B to int8 (scale
+    max |b| / 127) and accumulates 64 byte products per
+    `llvm.x86.avx512.vpdpbusd.512`. Other matmuls (other maps, other
+    element types, strided last dimensions) are left for
     convert-linalg-to-loops.
   }];
   let options = [
@@ -136,7 +139,8 @@ def SSMLowerMatmul : Pass<"ssm-lower-matmul"> {
            "Columns of B per panel (a multiple of two vectors)">,
     Option<"cpuFeatures", "cpu-features", "std::string", /*default=*/"\"\"",
            "Comma-separated x86 features the kernels may use beyond the "
-           "vector width (avx512bf16: vdpbf16ps for bf16 weights)">,
+           "vector width (avx512bf16: vdpbf16ps for bf16 weights; "
+           "avx512vnni: vpdpbusd for i8 weights)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect",
