@@ -33,6 +33,38 @@ double secondsSince(std::chrono::steady_clock::time_point t0) {
       .count();
 }
 
+/// Copies `src` (any float dtype) into `dst` as bf16, rounded to nearest
+/// even; a bf16 tensor is copied as it is.
+void copyAsBF16(const OwnedTensor &src, uint16_t *dst) {
+  if (src.dtype() == DType::BF16) {
+    std::memcpy(dst, src.data(), src.numel() * sizeof(uint16_t));
+    return;
+  }
+  for (int64_t i = 0, n = src.numel(); i < n; ++i)
+    dst[i] = floatToBf16(float(src.getAsDouble(i)));
+}
+
+/// Quantizes `src` ([rows, cols], any float dtype) to int8 with one scale
+/// per row: scale = max |w| / 127, q = round(w / scale) (0 for a zero row).
+void quantizeRowsInt8(const OwnedTensor &src, int64_t rows, int8_t *q,
+                      float *scales) {
+  int64_t cols = src.numel() / rows;
+  std::vector<float> row(cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    float amax = 0;
+    for (int64_t j = 0; j < cols; ++j) {
+      row[j] = float(src.getAsDouble(r * cols + j));
+      amax = std::max(amax, std::fabs(row[j]));
+    }
+    float scale = amax / 127.0f;
+    float inv = amax > 0 ? 127.0f / amax : 0.0f;
+    scales[r] = scale;
+    for (int64_t j = 0; j < cols; ++j)
+      q[r * cols + j] = int8_t(
+          std::clamp(std::nearbyint(row[j] * inv), -127.0f, 127.0f));
+  }
+}
+
 /// Copies `src` (any float dtype, contiguous) into `dst` as f32.
 void copyAsF32(const OwnedTensor &src, float *dst) {
   if (src.dtype() == DType::F32) {
@@ -92,6 +124,26 @@ std::string checkpointName(const ModelConfig &c, const std::string &name,
   return name;
 }
 } // namespace
+
+llvm::StringRef precisionName(WeightPrecision p) {
+  switch (p) {
+  case WeightPrecision::BF16:
+    return "bf16";
+  case WeightPrecision::Int8:
+    return "int8";
+  case WeightPrecision::F32:
+    break;
+  }
+  return "f32";
+}
+
+std::optional<WeightPrecision> parsePrecision(llvm::StringRef name) {
+  for (WeightPrecision p : {WeightPrecision::F32, WeightPrecision::BF16,
+                            WeightPrecision::Int8})
+    if (name == precisionName(p))
+      return p;
+  return std::nullopt;
+}
 
 //===----------------------------------------------------------------------===//
 // Sampler
@@ -300,6 +352,13 @@ double Model::loadSeconds() const { return impl->loadSeconds; }
 
 int64_t Model::position() const { return impl->position; }
 
+size_t Model::weightBytes() const {
+  size_t b = 0;
+  for (const OwnedTensor &t : impl->weights)
+    b += t.sizeInBytes();
+  return b;
+}
+
 size_t Model::stateBytes() const {
   size_t b = 0;
   for (const OwnedTensor &t : impl->states)
@@ -308,7 +367,8 @@ size_t Model::stateBytes() const {
 }
 
 Expected<std::unique_ptr<Model>> Model::load(llvm::StringRef path,
-                                             const JitOptions &options) {
+                                             const JitOptions &options,
+                                             WeightPrecision precision) {
   auto t0 = std::chrono::steady_clock::now();
   auto hints = readConfigHints(configPathFor(path));
   if (!hints)
@@ -317,16 +377,19 @@ Expected<std::unique_ptr<Model>> Model::load(llvm::StringRef path,
   if (!weights)
     return weights.takeError();
   double readSeconds = secondsSince(t0);
-  auto model = fromWeights(std::move(*weights), options, *hints);
+  auto model = fromWeights(std::move(*weights), options, *hints, precision);
   if (!model)
     return model;
   (*model)->impl->loadSeconds += readSeconds;
   // The file's identity (path, size, modification time) rather than a hash
-  // of hundreds of megabytes of weights.
+  // of hundreds of megabytes of weights, and the weight precision (the
+  // states a prompt leaves depend on it).
   llvm::SmallString<256> abs(path);
   llvm::sys::fs::make_absolute(abs);
   llvm::sys::fs::file_status st;
-  std::string id = (*model)->impl->config.describe() + "\n" + abs.str().str();
+  std::string id = (*model)->impl->config.describe() + "\nweights " +
+                   precisionName((*model)->impl->config.precision).str() +
+                   "\n" + abs.str().str();
   if (!llvm::sys::fs::status(abs, st))
     id += llvm::formatv("\n{0}\n{1}", st.getSize(),
                         st.getLastModificationTime().time_since_epoch().count())
@@ -335,12 +398,13 @@ Expected<std::unique_ptr<Model>> Model::load(llvm::StringRef path,
   return model;
 }
 
-Expected<std::unique_ptr<Model>> Model::fromWeights(WeightMap weights,
-                                                    const JitOptions &options,
-                                                    const ConfigHints &hints) {
+Expected<std::unique_ptr<Model>>
+Model::fromWeights(WeightMap weights, const JitOptions &options,
+                   const ConfigHints &hints, WeightPrecision precision) {
   auto config = inferConfig(weights, hints);
   if (!config)
     return config.takeError();
+  config->precision = precision;
   auto impl = std::make_unique<Impl>();
   impl->config = *config;
   impl->jitOptions = options;
@@ -348,8 +412,17 @@ Expected<std::unique_ptr<Model>> Model::fromWeights(WeightMap weights,
   auto t0 = std::chrono::steady_clock::now();
   if (config->arch == Arch::GatedDeltaNet)
     fuseGatedDeltaNetWeights(*config, weights);
+  // An int8 projection's row scales, filled with it, wait for their own
+  // argument (the next one).
+  std::map<std::string, OwnedTensor> scales;
   for (auto &[name, shape] : programWeights(*config)) {
-    OwnedTensor stacked(DType::F32, shape);
+    if (auto it = scales.find(name); it != scales.end()) {
+      impl->weights.push_back(std::move(it->second));
+      scales.erase(it);
+      continue;
+    }
+    DType dtype = programWeightType(*config, name);
+    OwnedTensor stacked(dtype, shape);
     bool perLayer = shape.size() > 1 && name != "embedding" &&
                     name != "lm_head";
     if (name == "norm_f")
@@ -363,7 +436,18 @@ Expected<std::unique_ptr<Model>> Model::fromWeights(WeightMap weights,
         return err("internal: tensor for '" + name + "' has " +
                    std::to_string(src.numel()) + " elements, expected " +
                    std::to_string(per));
-      copyAsF32(src, stacked.as<float>() + i * per);
+      if (dtype == DType::BF16) {
+        copyAsBF16(src, stacked.as<uint16_t>() + i * per);
+      } else if (dtype == DType::I8) {
+        int64_t rows = shape[shape.size() - 2];
+        auto [it, fresh] = scales.try_emplace(
+            name + "_scale", DType::F32,
+            std::vector<int64_t>(shape.begin(), shape.end() - 1));
+        quantizeRowsInt8(src, rows, stacked.as<int8_t>() + i * per,
+                         it->second.as<float>() + i * rows);
+      } else {
+        copyAsF32(src, stacked.as<float>() + i * per);
+      }
     }
     impl->weights.push_back(std::move(stacked));
   }

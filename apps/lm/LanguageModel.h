@@ -41,6 +41,18 @@ enum class Arch {
 };
 llvm::StringRef archName(Arch a);
 
+/// How the projection weights (every matmul: Mamba's in/x/dt/out
+/// projections, the Transformer's q/k/v/o and MLP, the LM head) are stored
+/// and read; everything else (embedding, norms, convolution, scan
+/// parameters) stays f32, and so do activations and accumulation.
+enum class WeightPrecision {
+  F32,
+  BF16, ///< bfloat16, rounded to nearest even
+  Int8, ///< int8 with one f32 scale per output row (max |w| / 127)
+};
+llvm::StringRef precisionName(WeightPrecision p); ///< f32, bf16, int8
+std::optional<WeightPrecision> parsePrecision(llvm::StringRef name);
+
 /// Hyper-parameters of a model. Every size is read off the checkpoint's
 /// tensor shapes by `inferConfig`; the fields a checkpoint cannot show
 /// (norm epsilon) keep the mamba_ssm defaults.
@@ -68,6 +80,9 @@ struct ModelConfig {
   /// bias, beta doubled (fla's allow_neg_eigval).
   int64_t vHeads = 0, headVDim = 0;
   bool convBias = false, allowNegEigval = false;
+  /// Storage of the projection weights; not read off the checkpoint (a
+  /// loading choice, see Model::load).
+  WeightPrecision precision = WeightPrecision::F32;
 
   /// Mamba-2 heads (d_inner / headdim).
   int64_t nHeads() const { return headDim ? dInner / headDim : 0; }
@@ -169,8 +184,15 @@ std::string batchProgramText(const ModelConfig &config, int64_t batch);
 /// Names and shapes of the program's weight arguments (stacked over layers)
 /// and of its decoding states, in argument order.
 using NamedShapes = std::vector<std::pair<std::string, std::vector<int64_t>>>;
+/// With Int8 precision each projection `P` is an i8 argument followed by
+/// `P_scale` (f32, its shape less the last dimension: one scale per row).
 NamedShapes programWeights(const ModelConfig &config);
 NamedShapes programStates(const ModelConfig &config);
+/// Whether program weight `name` is a projection (stored at the
+/// configuration's precision; see WeightPrecision).
+bool isProjection(llvm::StringRef name);
+/// The element type of program weight `name` under `config`.
+DType programWeightType(const ModelConfig &config, llvm::StringRef name);
 
 struct SamplingOptions {
   /// 0 picks the most likely token (greedy); otherwise logits are divided
@@ -229,12 +251,17 @@ public:
   /// Reads a .safetensors checkpoint, infers its configuration and compiles
   /// its program. The config.json of `configPathFor(path)`, when present,
   /// supplies what the shapes cannot show (see ConfigHints).
+  /// `precision` is how the projection weights are held: converted on
+  /// load (bf16 tensors of a bf16 checkpoint are taken as they are).
   static llvm::Expected<std::unique_ptr<Model>>
-  load(llvm::StringRef path, const JitOptions &options = {});
-  /// Takes checkpoint-layout weights (any float dtype; converted to f32).
+  load(llvm::StringRef path, const JitOptions &options = {},
+       WeightPrecision precision = WeightPrecision::F32);
+  /// Takes checkpoint-layout weights (any float dtype; converted to f32,
+  /// the projections to `precision`).
   static llvm::Expected<std::unique_ptr<Model>>
   fromWeights(WeightMap weights, const JitOptions &options = {},
-              const ConfigHints &hints = {});
+              const ConfigHints &hints = {},
+              WeightPrecision precision = WeightPrecision::F32);
   ~Model();
 
   const ModelConfig &config() const;
@@ -316,6 +343,9 @@ public:
                 int64_t newTokens, const SamplingOptions &sampling,
                 GenerationStats *stats = nullptr);
 
+  /// Bytes of the weights the program reads (projections at their
+  /// precision, with their scales).
+  size_t weightBytes() const;
   /// Bytes of the decoding state: constant for the Mamba models; for the
   /// Transformer, the KV cache of `context` tokens.
   size_t stateBytes() const;

@@ -17,16 +17,32 @@
 #include "llvm/Support/FormatVariadic.h"
 
 #include <cmath>
+#include <map>
 #include <string>
 
 namespace ssmc::models {
 
 namespace {
 
+/// The MLIR element type of the projections at precision `p`.
+const char *projectionElt(WeightPrecision p) {
+  switch (p) {
+  case WeightPrecision::BF16:
+    return "bf16";
+  case WeightPrecision::Int8:
+    return "i8";
+  case WeightPrecision::F32:
+    break;
+  }
+  return "f32";
+}
+
 /// Builds function bodies as text with fresh SSA names.
 class Emitter {
 public:
-  explicit Emitter(std::string seqLen) : L(std::move(seqLen)) {}
+  explicit Emitter(std::string seqLen,
+                   WeightPrecision precision = WeightPrecision::F32)
+      : L(std::move(seqLen)), precision(precision) {}
 
   /// "tensor<AxBx...xf32>" from sizes; "L" stands for the sequence length.
   std::string ty(std::initializer_list<std::string> dims,
@@ -70,16 +86,45 @@ public:
     return n;
   }
 
-  /// out[M, L] = w[M, K] x[K, L]
+  /// The element type of weight argument `w` ("%name").
+  const char *weightElt(const std::string &w) const {
+    return isProjection(llvm::StringRef(w).drop_front())
+               ? projectionElt(precision)
+               : "f32";
+  }
+
+  /// out[M, L] = w[M, K] x[K, L]. A bf16 or i8 weight is widened by the
+  /// matmul (linalg's casts); an i8 weight's rows are then scaled by its
+  /// per-row scales.
   std::string matmul(const std::string &w, int64_t M, int64_t K,
                      const std::string &x) {
-    std::string wt = ty({std::to_string(M), std::to_string(K)});
+    std::string elt = "f32", scale;
+    if (auto it = lowPrecision.find(w); it != lowPrecision.end())
+      std::tie(elt, scale) = it->second;
+    else if (w.size() > 1 && w[0] == '%' && isProjection(w.substr(1))) {
+      elt = weightElt(w);
+      if (precision == WeightPrecision::Int8)
+        scale = w + "_scale";
+    }
+    std::string wt = ty({std::to_string(M), std::to_string(K)}, elt.c_str());
     std::string xt = ty({std::to_string(K), "L"});
     std::string ot = ty({std::to_string(M), "L"});
     std::string acc = zeros(ot), n = fresh("mm");
     line(n + " = linalg.matmul ins(" + w + ", " + x + " : " + wt + ", " + xt +
          ") outs(" + acc + " : " + ot + ") -> " + ot);
-    return n;
+    if (scale.empty())
+      return n;
+    std::string r = fresh("scaled");
+    line(r + " = linalg.generic {indexing_maps = [affine_map<(m, l) -> (m)>, "
+             "affine_map<(m, l) -> (m, l)>], iterator_types = [\"parallel\", "
+             "\"parallel\"]} ins(" +
+         scale + " : " + ty({std::to_string(M)}) + ") outs(" + n + " : " + ot +
+         ") {");
+    line("^bb0(%s: f32, %o: f32):");
+    line("  %p = arith.mulf %o, %s : f32");
+    line("  linalg.yield %p : f32");
+    line("} -> " + ot);
+    return r;
   }
 
   /// Rows [off, off + rows) of x[R, L].
@@ -103,10 +148,24 @@ public:
       full += "x" + std::to_string(d);
       part += (part.empty() ? "" : "x") + std::to_string(d);
     }
+    std::string elt = weightElt(w);
     std::string n = fresh("w");
     line(n + " = tensor.extract_slice " + w + "[" + offs + "] [" + sizes +
-         "] [" + strides + "] : tensor<" + full + "xf32> to tensor<" + part +
-         "xf32>");
+         "] [" + strides + "] : tensor<" + full + "x" + elt + "> to tensor<" +
+         part + "x" + elt + ">");
+    if (elt == std::string("f32"))
+      return n;
+    // A low-precision projection [M, K]: the matmul widens it; i8 weights
+    // come with the layer's row scales [M].
+    std::string scale;
+    if (precision == WeightPrecision::Int8 && dims.size() == 2) {
+      scale = fresh("ws");
+      std::string sNL = std::to_string(NL), sM = std::to_string(dims[0]);
+      line(scale + " = tensor.extract_slice " + w + "_scale[" + i +
+           ", 0] [1, " + sM + "] [1, 1] : tensor<" + sNL + "x" + sM +
+           "xf32> to tensor<" + sM + "xf32>");
+    }
+    lowPrecision[n] = {elt, scale};
     return n;
   }
   std::string insertLayer(const std::string &v, const std::string &into,
@@ -506,6 +565,10 @@ public:
   bool batchStep = false;
   std::string body;
   int counter = 0;
+  WeightPrecision precision;
+  /// Slices of low-precision projections: element type and row scales
+  /// (i8; "" otherwise).
+  std::map<std::string, std::pair<std::string, std::string>> lowPrecision;
 };
 
 std::string join(llvm::ArrayRef<std::string> parts, llvm::StringRef sep) {
@@ -516,13 +579,15 @@ std::string join(llvm::ArrayRef<std::string> parts, llvm::StringRef sep) {
 struct WeightArg {
   std::string name;
   std::vector<int64_t> shape; // with the leading n_layer for stacked ones
+  std::string elt = "f32";
 };
 
-std::string tensorType(llvm::ArrayRef<int64_t> shape) {
+std::string tensorType(llvm::ArrayRef<int64_t> shape,
+                       llvm::StringRef elt = "f32") {
   std::string s = "tensor<";
   for (int64_t d : shape)
     s += std::to_string(d) + "x";
-  return s + "f32>";
+  return s + elt.str() + ">";
 }
 
 /// A state stacked over layers, [NL, dims...], as the pool of a packed
@@ -956,7 +1021,7 @@ using LayerFn = void (*)(Emitter &, const ModelConfig &, const std::string &,
 std::string argList(llvm::ArrayRef<WeightArg> args, bool inPlace = false) {
   std::vector<std::string> parts;
   for (const WeightArg &a : args)
-    parts.push_back("%" + a.name + ": " + tensorType(a.shape) +
+    parts.push_back("%" + a.name + ": " + tensorType(a.shape, a.elt) +
                     " {" + (inPlace ? "bufferization.writable = true, " : "") +
                     "ssm.name = \"" + a.name + "\"}");
   return join(parts, ",\n      ");
@@ -1027,7 +1092,7 @@ struct ModuleAssembler {
 
   /// forward: logits at every position.
   std::string forward() const {
-    Emitter e("?");
+    Emitter e("?", c.precision);
     std::string c0 = e.constIndex(0);
     e.lenVal = e.fresh("len");
     e.line(e.lenVal + " = tensor.dim %tokens, " + c0 + " : tensor<?xi64>");
@@ -1051,7 +1116,7 @@ struct ModuleAssembler {
   /// the first new token and attends over its cache), so a prompt split
   /// anywhere and run piece by piece gives the states of one prefill.
   std::string prefill(bool extend = false) const {
-    Emitter e("?");
+    Emitter e("?", c.precision);
     std::string c0 = e.constIndex(0), c1 = e.constIndex(1);
     e.lenVal = e.fresh("len");
     e.line(e.lenVal + " = tensor.dim %tokens, " + c0 + " : tensor<?xi64>");
@@ -1082,7 +1147,7 @@ struct ModuleAssembler {
     e.line(last + " = tensor.extract_slice " + hidden + "[0, " + lastIdx +
            "] [" + Dm + ", 1] [1, 1] : " + e.ty({Dm, "L"}) + " to tensor<" +
            Dm + "x1xf32>");
-    Emitter one("1");
+    Emitter one("1", c.precision);
     one.counter = e.counter;
     std::string logits = lmHead(one, last);
     e.body += one.body;
@@ -1103,7 +1168,7 @@ struct ModuleAssembler {
 
   /// decode: one token against the states, which it updates in place.
   std::string decode() const {
-    Emitter e("1");
+    Emitter e("1", c.precision);
     bool positioned = c.arch == Arch::Transformer;
     if (positioned) {
       e.pos = e.fresh("pos");
@@ -1143,7 +1208,7 @@ struct ModuleAssembler {
                           bool withPositions = false,
                           bool step = false) const {
     std::string B = std::to_string(batch);
-    Emitter e(step ? B : "?");
+    Emitter e(step ? B : "?", c.precision);
     e.S = B;
     std::string c0 = e.constIndex(0);
     if (!step) {
@@ -1161,7 +1226,7 @@ struct ModuleAssembler {
     }
     auto [hidden, loop] = emitBackbone(e, c, "%tokens", states, stIn, layer);
     // The hidden state after each sequence's last token: [Dm, S].
-    Emitter per(B);
+    Emitter per(B, c.precision);
     per.counter = e.counter;
     std::string last = hidden;
     if (!step) {
@@ -1261,7 +1326,7 @@ struct ArchProgram {
   std::vector<WeightArg> weights, states;
   LayerFn layer;
 };
-ArchProgram archProgram(const ModelConfig &c) {
+ArchProgram archProgramF32(const ModelConfig &c) {
   switch (c.arch) {
   case Arch::Mamba1:
     return {mamba1Weights(c), mamba1States(c), mamba1Layer};
@@ -1275,6 +1340,28 @@ ArchProgram archProgram(const ModelConfig &c) {
   }
   return {transformerWeights(c), transformerStates(c), transformerLayer};
 }
+/// The projections at the configuration's precision, each i8 one followed
+/// by its row scales.
+ArchProgram archProgram(const ModelConfig &c) {
+  ArchProgram p = archProgramF32(c);
+  if (c.precision == WeightPrecision::F32)
+    return p;
+  std::vector<WeightArg> weights;
+  for (WeightArg &w : p.weights) {
+    if (!isProjection(w.name)) {
+      weights.push_back(std::move(w));
+      continue;
+    }
+    w.elt = projectionElt(c.precision);
+    weights.push_back(w);
+    if (c.precision == WeightPrecision::Int8)
+      weights.push_back({w.name + "_scale",
+                         std::vector<int64_t>(w.shape.begin(),
+                                              w.shape.end() - 1)});
+  }
+  p.weights = std::move(weights);
+  return p;
+}
 NamedShapes named(const std::vector<WeightArg> &args) {
   NamedShapes r;
   for (const WeightArg &w : args)
@@ -1282,6 +1369,27 @@ NamedShapes named(const std::vector<WeightArg> &args) {
   return r;
 }
 } // namespace
+
+bool isProjection(llvm::StringRef name) {
+  static const char *const kProjections[] = {
+      "in_proj", "x_proj", "dt_proj_weight", "out_proj", "wq",  "wk",
+      "wv",      "wo",     "w_gate",         "w_up",     "w_down", "lm_head"};
+  return llvm::is_contained(kProjections, name);
+}
+
+DType programWeightType(const ModelConfig &c, llvm::StringRef name) {
+  if (!isProjection(name))
+    return DType::F32;
+  switch (c.precision) {
+  case WeightPrecision::BF16:
+    return DType::BF16;
+  case WeightPrecision::Int8:
+    return DType::I8;
+  case WeightPrecision::F32:
+    break;
+  }
+  return DType::F32;
+}
 
 NamedShapes programWeights(const ModelConfig &c) {
   return named(archProgram(c).weights);

@@ -37,6 +37,12 @@ struct CPUPipelineOptions
       *this, "avx512",
       llvm::cl::desc("The target has AVX-512 (x86vector ops may be used)"),
       llvm::cl::init(true)};
+  Option<std::string> cpuFeatures{
+      *this, "cpu-features",
+      llvm::cl::desc("Comma-separated x86 features the matmul kernels may use "
+                     "(avx512bf16: vdpbf16ps for bf16 weights; avx512vnni: "
+                     "vpdpbusd for i8 weights)"),
+      llvm::cl::init("")};
   Option<bool> openmp{
       *this, "openmp",
       llvm::cl::desc("Parallel loops through OpenMP (else sequential: code "

@@ -516,7 +516,15 @@ public:
     pipeline.threads = options.threads;
     pipeline.vectorBits =
         options.vectorBits ? options.vectorBits : hostVectorBits();
-    pipeline.avx512 = llvm::sys::getHostCPUFeatures().lookup("avx512f");
+    llvm::StringMap<bool> host = llvm::sys::getHostCPUFeatures();
+    pipeline.avx512 = host.lookup("avx512f");
+    // Dot-product instructions of the low-precision matmul kernels, where
+    // the host has them (the code is compiled for the host CPU).
+    std::string dots;
+    for (const char *f : {"avx512bf16", "avx512vnni"})
+      if (host.lookup(f))
+        dots += (dots.empty() ? "" : ",") + std::string(f);
+    pipeline.cpuFeatures = dots;
     // Under the test driver (test/fakecuda) kernels run as host twins.
     gpu.hostTwins =
         cudaTarget && (options.hostTwins || ssmcCudaHostTwinsWanted());

@@ -51,6 +51,7 @@ void addSSMToLoopsPasses(OpPassManager &pm,
   pm.addPass(createConvertBufferizationToMemRefPass());
   SSMLowerMatmulOptions matmul;
   matmul.vectorBits = options.vectorBits ? options.vectorBits : 128;
+  matmul.cpuFeatures = options.cpuFeatures;
   pm.addNestedPass<func::FuncOp>(createSSMLowerMatmul(matmul));
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
   pm.addPass(createCanonicalizerPass());

@@ -17,6 +17,18 @@
 // B may also be given transposed ([N, K], the maps (m, k), (n, k), (m, n)):
 // the packing reads its rows, the decode kernel its row n.
 //
+// A may hold bf16 or i8 weights (linalg's casts to the f32 accumulator:
+// extf, sitofp): both kernels read them at their own width and widen them
+// in registers. With vdpbf16ps available (cpu-features avx512bf16) and 16
+// f32 lanes, the narrow kernel of a bf16 A rounds its column of B to bf16
+// once and takes 32 products per instruction (x86vector.avx512.dot), the
+// pairs summed into 16 f32 accumulators. With vpdpbusd (avx512vnni) the
+// narrow kernel of an i8 A quantizes its column of B to int8 (one scale,
+// max |b| / 127, per column, as llama.cpp's Q8 activations) and takes 64
+// byte products per instruction into 16 i32 accumulators: A's bytes are
+// offset to unsigned (a + 128, one xor), the offset removed at the end
+// (128 * sum of the quantized column).
+//
 // Blocks past the last row repeat it: every accumulator is read before any
 // is written, so the repeated row stores the same value twice.
 //
@@ -25,13 +37,17 @@
 #include "ssmc/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Dialect/X86Vector/X86VectorDialect.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+#include "llvm/ADT/StringExtras.h"
 
 namespace ssmc {
 #define GEN_PASS_DEF_SSMLOWERMATMUL
@@ -67,6 +83,31 @@ struct Builder {
   Value load(Value mem, ValueRange at, Value m) {
     return vector::MaskedLoadOp::create(b, loc, vec, mem, at, m, zeroVec());
   }
+  /// Lanes [0, n) of `mem` at its own element type (zero past n), widened
+  /// to f32 the way linalg.matmul casts its operands (extf, sitofp).
+  Value loadWidened(Value mem, ValueRange at, Value m) {
+    Type elt = cast<MemRefType>(mem.getType()).getElementType();
+    if (elt.isF32())
+      return load(mem, at, m);
+    auto narrow = VectorType::get(vec.getShape(), elt);
+    Value zero = arith::ConstantOp::create(
+        b, loc, narrow, DenseElementsAttr::get(narrow, b.getZeroAttr(elt)));
+    Value v = vector::MaskedLoadOp::create(b, loc, narrow, mem, at, m, zero);
+    return widen(v);
+  }
+  /// A bf16 or i8 scalar or vector as f32.
+  Value widen(Value v) {
+    Type elt = getElementTypeOrSelf(v.getType());
+    if (elt.isF32())
+      return v;
+    Type f32 = b.getF32Type();
+    Type to = f32;
+    if (auto vt = dyn_cast<VectorType>(v.getType()))
+      to = VectorType::get(vt.getShape(), f32);
+    if (isa<FloatType>(elt))
+      return arith::ExtFOp::create(b, loc, to, v);
+    return arith::SIToFPOp::create(b, loc, to, v);
+  }
   void store(Value mem, ValueRange at, Value m, Value v) {
     vector::MaskedStoreOp::create(b, loc, mem, at, m, v);
   }
@@ -80,6 +121,15 @@ bool isUnitStrideF32Matrix(Value v) {
   auto t = dyn_cast<MemRefType>(v.getType());
   return t && t.getRank() == 2 && t.getElementType().isF32() &&
          t.isLastDimUnitStride();
+}
+
+/// A weight matrix the kernels read: f32, bf16 or i8, unit stride along K.
+bool isUnitStrideWeightMatrix(Value v) {
+  auto t = dyn_cast<MemRefType>(v.getType());
+  if (!t || t.getRank() != 2 || !t.isLastDimUnitStride())
+    return false;
+  Type elt = t.getElementType();
+  return elt.isF32() || elt.isBF16() || elt.isSignlessInteger(8);
 }
 
 /// The wide kernel: a loop over panels of B's columns; per panel, B is
@@ -231,8 +281,8 @@ private:
                                                 ValueRange{t, k, cLanes})};
           SmallVector<Value> next;
           for (int64_t i = 0; i < kRows; ++i) {
-            Value s =
-                memref::LoadOp::create(b, loc, A, ValueRange{rows[i], k});
+            Value s = at(b, loc).widen(
+                memref::LoadOp::create(b, loc, A, ValueRange{rows[i], k}));
             Value av = vector::BroadcastOp::create(b, loc, h.vec, s);
             for (int j = 0; j < 2; ++j)
               next.push_back(
@@ -256,8 +306,10 @@ private:
 };
 
 struct LowerMatmul : OpRewritePattern<linalg::MatmulOp> {
-  LowerMatmul(MLIRContext *ctx, int64_t lanes, int64_t panel)
-      : OpRewritePattern(ctx), lanes(lanes), panel(panel) {}
+  LowerMatmul(MLIRContext *ctx, int64_t lanes, int64_t panel, bool bf16Dot,
+              bool i8Dot)
+      : OpRewritePattern(ctx), lanes(lanes), panel(panel), bf16Dot(bf16Dot),
+        i8Dot(i8Dot) {}
 
   LogicalResult matchAndRewrite(linalg::MatmulOp op,
                                 PatternRewriter &rw) const override {
@@ -281,17 +333,27 @@ struct LowerMatmul : OpRewritePattern<linalg::MatmulOp> {
     }
     Value A = op.getDpsInputs()[0], B = op.getDpsInputs()[1],
           C = op.getDpsInits()[0];
-    if (!isUnitStrideF32Matrix(A) || !isUnitStrideF32Matrix(B) ||
+    if (!isUnitStrideWeightMatrix(A) || !isUnitStrideF32Matrix(B) ||
         !isUnitStrideF32Matrix(C))
       return rw.notifyMatchFailure(
-          op, "needs f32 matrices with a unit-stride last dimension");
+          op, "needs an f32, bf16 or i8 A and f32 B and C, each with a "
+              "unit-stride last dimension");
+    if (!cast<MemRefType>(A.getType()).getElementType().isF32() &&
+        op.getCast() != linalg::TypeFn::cast_signed)
+      return rw.notifyMatchFailure(op, "low-precision A needs signed casts");
 
     Location loc = op.getLoc();
     rw.setInsertionPoint(op);
     Builder h{rw, loc, VectorType::get({lanes}, rw.getF32Type()),
               VectorType::get({lanes}, rw.getI1Type())};
     int64_t staticN = cast<MemRefType>(B.getType()).getDimSize(transB ? 0 : 1);
-    if (!ShapedType::isDynamic(staticN) && staticN < lanes)
+    Type eltA = cast<MemRefType>(A.getType()).getElementType();
+    bool narrow = !ShapedType::isDynamic(staticN) && staticN < lanes;
+    if (narrow && eltA.isBF16() && bf16Dot && lanes == 16)
+      emitNarrowBF16Dot(h, A, B, C, staticN, transB);
+    else if (narrow && eltA.isSignlessInteger(8) && i8Dot && lanes == 16)
+      emitNarrowI8Dot(h, A, B, C, staticN, transB);
+    else if (!ShapedType::isDynamic(staticN) && staticN < lanes)
       emitNarrow(h, A, B, C, staticN, transB);
     else
       WideMatmul(h, A, B, C, transB, lanes, panel).emit();
@@ -341,7 +403,8 @@ struct LowerMatmul : OpRewritePattern<linalg::MatmulOp> {
                   SmallVector<Value> next;
                   for (int64_t i = 0; i < kRows; ++i)
                     next.push_back(math::FmaOp::create(
-                        b, loc, h4.load(A, {rows[i], k}, m), bv, a[i]));
+                        b, loc, h4.loadWidened(A, {rows[i], k}, m), bv,
+                        a[i]));
                   scf::YieldOp::create(b, loc, next);
                 });
             SmallVector<Value> results;
@@ -360,12 +423,218 @@ struct LowerMatmul : OpRewritePattern<linalg::MatmulOp> {
     memref::DeallocOp::create(b, loc, column);
   }
 
+  /// The narrow kernel for a bf16 A with vdpbf16ps: column n of B rounded
+  /// to bf16 into a contiguous buffer, then per block of kRows rows and
+  /// step of 2 * lanes along K one x86vector.avx512.dot per row (lane j
+  /// accumulates the products of elements 2j and 2j + 1), a masked tail
+  /// reading zeros past K, one horizontal sum per result.
+  void emitNarrowBF16Dot(Builder &h, Value A, Value B, Value C,
+                         int64_t staticN, bool transB) const {
+    OpBuilder &b = h.b;
+    Location loc = h.loc;
+    Type bf16 = b.getBF16Type();
+    auto pairTy = VectorType::get({2 * lanes}, bf16);
+    auto pairMaskTy = VectorType::get({2 * lanes}, b.getI1Type());
+    Value M = h.dim(A, 0), K = h.dim(A, 1);
+    Value c0 = h.idx(0), c1 = h.idx(1), step = h.idx(2 * lanes);
+    Value last = h.sub(M, c1);
+    Value blocks = arith::CeilDivSIOp::create(b, loc, M, h.idx(kRows));
+    Value column = memref::AllocOp::create(
+        b, loc, MemRefType::get({ShapedType::kDynamic}, bf16), ValueRange{K},
+        b.getI64IntegerAttr(64));
+    Value zeroPair = arith::ConstantOp::create(
+        b, loc, pairTy, DenseElementsAttr::get(pairTy, b.getZeroAttr(bf16)));
+    for (int64_t n = 0; n < staticN; ++n) {
+      Value cn = h.idx(n);
+      scf::ForOp::create(b, loc, c0, K, c1, ValueRange{},
+                         [&](OpBuilder &b, Location loc, Value k, ValueRange) {
+                           SmallVector<Value> at = {k, cn};
+                           if (transB)
+                             std::swap(at[0], at[1]);
+                           Value v = memref::LoadOp::create(b, loc, B, at);
+                           Value r = arith::TruncFOp::create(b, loc, bf16, v);
+                           memref::StoreOp::create(b, loc, r, column,
+                                                   ValueRange{k});
+                           scf::YieldOp::create(b, loc);
+                         });
+      scf::ParallelOp::create(
+          b, loc, ValueRange{c0}, ValueRange{blocks}, ValueRange{c1},
+          [&](OpBuilder &b, Location loc, ValueRange ivs) {
+            Builder h3{b, loc, h.vec, h.maskTy};
+            Value r0 = h3.mul(ivs[0], h3.idx(kRows));
+            SmallVector<Value> rows, acc;
+            for (int64_t i = 0; i < kRows; ++i) {
+              rows.push_back(h3.row(r0, i, last));
+              acc.push_back(h3.zeroVec());
+            }
+            auto kLoop = scf::ForOp::create(
+                b, loc, c0, K, step, acc,
+                [&](OpBuilder &b, Location loc, Value k, ValueRange a) {
+                  Builder h4{b, loc, h.vec, h.maskTy};
+                  Value m = vector::CreateMaskOp::create(
+                      b, loc, pairMaskTy, ValueRange{h4.sub(K, k)});
+                  Value bv = vector::MaskedLoadOp::create(
+                      b, loc, pairTy, column, ValueRange{k}, m, zeroPair);
+                  SmallVector<Value> next;
+                  for (int64_t i = 0; i < kRows; ++i) {
+                    Value av = vector::MaskedLoadOp::create(
+                        b, loc, pairTy, A, ValueRange{rows[i], k}, m,
+                        zeroPair);
+                    next.push_back(
+                        x86vector::DotBF16Op::create(b, loc, a[i], av, bv));
+                  }
+                  scf::YieldOp::create(b, loc, next);
+                });
+            SmallVector<Value> results;
+            for (int64_t i = 0; i < kRows; ++i) {
+              Value s = vector::ReductionOp::create(
+                  b, loc, vector::CombiningKind::ADD, kLoop.getResult(i));
+              Value c = memref::LoadOp::create(b, loc, C, ValueRange{rows[i], cn});
+              results.push_back(arith::AddFOp::create(b, loc, c, s));
+            }
+            for (int64_t i = 0; i < kRows; ++i)
+              memref::StoreOp::create(b, loc, results[i], C,
+                                      ValueRange{rows[i], cn});
+            scf::ReduceOp::create(b, loc);
+          });
+    }
+    memref::DeallocOp::create(b, loc, column);
+  }
+
+  /// The narrow kernel for an i8 A with vpdpbusd: column n of B quantized
+  /// to int8 (scale s = max |b| / 127, q = roundeven(b / s)) into a
+  /// contiguous buffer, with the sum of its q; then per block of kRows rows
+  /// and step of 4 * lanes along K one vpdpbusd per row on A's bytes made
+  /// unsigned (a + 128: xor 0x80) and q (zero past K), and per result
+  /// (sum - 128 * sum(q)) * s.
+  void emitNarrowI8Dot(Builder &h, Value A, Value B, Value C,
+                       int64_t staticN, bool transB) const {
+    OpBuilder &b = h.b;
+    Location loc = h.loc;
+    Type i8 = b.getI8Type(), i32 = b.getI32Type(), f32 = b.getF32Type();
+    auto bytesTy = VectorType::get({4 * lanes}, i8);
+    auto bytesMaskTy = VectorType::get({4 * lanes}, b.getI1Type());
+    auto accTy = VectorType::get({lanes}, i32);
+    Value M = h.dim(A, 0), K = h.dim(A, 1);
+    Value c0 = h.idx(0), c1 = h.idx(1), step = h.idx(4 * lanes);
+    Value last = h.sub(M, c1);
+    Value blocks = arith::CeilDivSIOp::create(b, loc, M, h.idx(kRows));
+    Value column = memref::AllocOp::create(
+        b, loc, MemRefType::get({ShapedType::kDynamic}, i8), ValueRange{K},
+        b.getI64IntegerAttr(64));
+    auto splat = [&](VectorType t, TypedAttr v) -> Value {
+      return arith::ConstantOp::create(b, loc, t,
+                                       DenseElementsAttr::get(t, v));
+    };
+    Value zeroBytes = splat(bytesTy, b.getIntegerAttr(i8, 0));
+    Value offset = splat(bytesTy, b.getIntegerAttr(i8, -128));
+    Value zeroAcc = splat(accTy, b.getIntegerAttr(i32, 0));
+    StringAttr vpdpbusd = b.getStringAttr("llvm.x86.avx512.vpdpbusd.512");
+    for (int64_t n = 0; n < staticN; ++n) {
+      Value cn = h.idx(n);
+      auto loadB = [&](OpBuilder &b, Location loc, Value k) -> Value {
+        SmallVector<Value> at = {k, cn};
+        if (transB)
+          std::swap(at[0], at[1]);
+        return memref::LoadOp::create(b, loc, B, at);
+      };
+      // The column's scale.
+      Value zeroF = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0));
+      auto amaxLoop = scf::ForOp::create(
+          b, loc, c0, K, c1, ValueRange{zeroF},
+          [&](OpBuilder &b, Location loc, Value k, ValueRange m) {
+            Value v = math::AbsFOp::create(b, loc, loadB(b, loc, k));
+            scf::YieldOp::create(
+                b, loc, ValueRange{arith::MaximumFOp::create(b, loc, m[0], v)});
+          });
+      Value amax = amaxLoop.getResult(0);
+      Value c127 = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(127));
+      Value scale = arith::DivFOp::create(b, loc, amax, c127);
+      Value positive = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
+                                             amax, zeroF);
+      Value inv = arith::SelectOp::create(
+          b, loc, positive, arith::DivFOp::create(b, loc, c127, amax), zeroF);
+      // The quantized column and the sum of its values.
+      Value zeroI = arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(0));
+      auto quantLoop = scf::ForOp::create(
+          b, loc, c0, K, c1, ValueRange{zeroI},
+          [&](OpBuilder &b, Location loc, Value k, ValueRange sum) {
+            Value x = arith::MulFOp::create(b, loc, loadB(b, loc, k), inv);
+            Value q = arith::FPToSIOp::create(
+                b, loc, i32, math::RoundEvenOp::create(b, loc, x));
+            memref::StoreOp::create(b, loc,
+                                    arith::TruncIOp::create(b, loc, i8, q),
+                                    column, ValueRange{k});
+            scf::YieldOp::create(
+                b, loc, ValueRange{arith::AddIOp::create(b, loc, sum[0], q)});
+          });
+      // 128 * sum(q), what the offset of A's bytes adds to each dot.
+      Value bias = arith::MulIOp::create(
+          b, loc, quantLoop.getResult(0),
+          arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(128)));
+      scf::ParallelOp::create(
+          b, loc, ValueRange{c0}, ValueRange{blocks}, ValueRange{c1},
+          [&](OpBuilder &b, Location loc, ValueRange ivs) {
+            Builder h3{b, loc, h.vec, h.maskTy};
+            Value r0 = h3.mul(ivs[0], h3.idx(kRows));
+            SmallVector<Value> rows, acc;
+            for (int64_t i = 0; i < kRows; ++i) {
+              rows.push_back(h3.row(r0, i, last));
+              acc.push_back(zeroAcc);
+            }
+            auto kLoop = scf::ForOp::create(
+                b, loc, c0, K, step, acc,
+                [&](OpBuilder &b, Location loc, Value k, ValueRange a) {
+                  Builder h4{b, loc, h.vec, h.maskTy};
+                  Value m = vector::CreateMaskOp::create(
+                      b, loc, bytesMaskTy, ValueRange{h4.sub(K, k)});
+                  Value q = vector::MaskedLoadOp::create(
+                      b, loc, bytesTy, column, ValueRange{k}, m, zeroBytes);
+                  SmallVector<Value> next;
+                  for (int64_t i = 0; i < kRows; ++i) {
+                    Value w = vector::MaskedLoadOp::create(
+                        b, loc, bytesTy, A, ValueRange{rows[i], k}, m,
+                        zeroBytes);
+                    Value u = arith::XOrIOp::create(b, loc, w, offset);
+                    next.push_back(
+                        LLVM::CallIntrinsicOp::create(
+                            b, loc, accTy, vpdpbusd, ValueRange{a[i], u, q})
+                            .getResult(0));
+                  }
+                  scf::YieldOp::create(b, loc, next);
+                });
+            SmallVector<Value> results;
+            for (int64_t i = 0; i < kRows; ++i) {
+              Value s = vector::ReductionOp::create(
+                  b, loc, vector::CombiningKind::ADD, kLoop.getResult(i));
+              Value dot = arith::SubIOp::create(b, loc, s, bias);
+              Value v = arith::MulFOp::create(
+                  b, loc, arith::SIToFPOp::create(b, loc, f32, dot), scale);
+              Value c = memref::LoadOp::create(b, loc, C, ValueRange{rows[i], cn});
+              results.push_back(arith::AddFOp::create(b, loc, c, v));
+            }
+            for (int64_t i = 0; i < kRows; ++i)
+              memref::StoreOp::create(b, loc, results[i], C,
+                                      ValueRange{rows[i], cn});
+            scf::ReduceOp::create(b, loc);
+          });
+    }
+    memref::DeallocOp::create(b, loc, column);
+  }
+
   int64_t lanes, panel;
+  bool bf16Dot, i8Dot;
 };
 
 struct SSMLowerMatmulPass
     : public ssmc::impl::SSMLowerMatmulBase<SSMLowerMatmulPass> {
   using Base::Base;
+  /// The vpdpbusd kernel calls the LLVM intrinsic directly (no x86vector op
+  /// has vpdpbusd).
+  void getDependentDialects(DialectRegistry &registry) const override {
+    Base::getDependentDialects(registry);
+    registry.insert<LLVM::LLVMDialect>();
+  }
   void runOnOperation() override {
     int64_t lanes = std::max<int64_t>(vectorBits / 32, 1);
     int64_t columns = panel;
@@ -375,8 +644,12 @@ struct SSMLowerMatmulPass
           << 2 * lanes << " columns)";
       return signalPassFailure();
     }
+    SmallVector<StringRef> features;
+    StringRef(cpuFeatures).split(features, ',', -1, /*KeepEmpty=*/false);
+    bool bf16Dot = llvm::is_contained(features, "avx512bf16");
+    bool i8Dot = llvm::is_contained(features, "avx512vnni");
     RewritePatternSet patterns(&getContext());
-    patterns.add<LowerMatmul>(&getContext(), lanes, columns);
+    patterns.add<LowerMatmul>(&getContext(), lanes, columns, bf16Dot, i8Dot);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
   }

@@ -226,6 +226,15 @@ py::dict runTask(const std::string &name, uint64_t seed, unsigned threads,
   return taskResultDict(result);
 }
 
+/// The WeightPrecision named `name` (f32, bf16, int8), else ValueError.
+WeightPrecision precisionOf(const std::string &name) {
+  std::optional<WeightPrecision> p = parsePrecision(name);
+  if (!p)
+    throw py::value_error("weights must be f32, bf16 or int8, got '" + name +
+                          "'");
+  return *p;
+}
+
 } // namespace
 
 PYBIND11_MODULE(_apps, m) {
@@ -234,19 +243,25 @@ PYBIND11_MODULE(_apps, m) {
   py::class_<PyModel>(m, "Model")
       .def_static(
           "load",
-          [](const std::string &path, unsigned threads, unsigned optLevel) {
+          [](const std::string &path, unsigned threads, unsigned optLevel,
+             const std::string &weights) {
+            WeightPrecision precision = precisionOf(weights);
             llvm::Expected<std::unique_ptr<Model>> mdl = [&] {
               py::gil_scoped_release nogil;
-              return Model::load(path, jitOptions(threads, optLevel));
+              return Model::load(path, jitOptions(threads, optLevel),
+                                 precision);
             }();
             if (!mdl)
               throwValue(mdl.takeError());
             return PyModel{std::move(*mdl), std::nullopt};
           },
-          py::arg("path"), py::arg("threads") = 0, py::arg("opt_level") = 3)
+          py::arg("path"), py::arg("threads") = 0, py::arg("opt_level") = 3,
+          py::arg("weights") = "f32")
       .def_static(
           "random",
-          [](const std::string &name, uint64_t seed, unsigned threads) {
+          [](const std::string &name, uint64_t seed, unsigned threads,
+             const std::string &weights) {
+            WeightPrecision precision = precisionOf(weights);
             std::optional<ModelConfig> c = configByName(name);
             if (!c)
               throw py::value_error("unknown configuration '" + name +
@@ -264,13 +279,15 @@ PYBIND11_MODULE(_apps, m) {
             llvm::Expected<std::unique_ptr<Model>> mdl = [&] {
               py::gil_scoped_release nogil;
               return Model::fromWeights(randomWeights(*c, seed),
-                                        jitOptions(threads, 3), hints);
+                                        jitOptions(threads, 3), hints,
+                                        precision);
             }();
             if (!mdl)
               throwValue(mdl.takeError());
             return PyModel{std::move(*mdl), std::nullopt};
           },
-          py::arg("name"), py::arg("seed") = 1, py::arg("threads") = 0)
+          py::arg("name"), py::arg("seed") = 1, py::arg("threads") = 0,
+          py::arg("weights") = "f32")
       .def_static(
           "write_random",
           [](const std::string &name, uint64_t seed, const std::string &path) {

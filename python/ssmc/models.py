@@ -127,17 +127,20 @@ class Model:
                                      int(top_k), int(seed))
 
 
-def load(path, threads=0, opt_level=3):
+def load(path, threads=0, opt_level=3, weights="f32"):
     """Reads a .safetensors checkpoint (and the config.json next to it, when
-    present) and compiles its model. ValueError when the file is missing or
-    its tensors do not make a known model."""
-    return Model(_apps.Model.load(str(path), int(threads), int(opt_level)))
+    present) and compiles its model. `weights` is how the projections are
+    held: "f32", "bf16" or "int8" (one scale per row), converted on load.
+    ValueError when the file is missing, its tensors do not make a known
+    model, or `weights` is none of these."""
+    return Model(_apps.Model.load(str(path), int(threads), int(opt_level), str(weights)))
 
 
-def random_model(name="tiny", seed=1, threads=0):
+def random_model(name="tiny", seed=1, threads=0, weights="f32"):
     """A model of a named configuration (CONFIGS) with random weights,
-    initialised as mamba_ssm initialises a fresh model."""
-    return Model(_apps.Model.random(name, int(seed), int(threads)))
+    initialised as mamba_ssm initialises a fresh model; `weights` as for
+    load."""
+    return Model(_apps.Model.random(name, int(seed), int(threads), str(weights)))
 
 
 def write_random_checkpoint(name, path, seed=1):

@@ -122,3 +122,31 @@ def test_ops_then_models_in_one_process():
             "ops.causal_conv1d_fn(x, np.ones((3, 3), np.float32))\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0 and r.stdout.strip() == "3", r.stderr[-2000:]
+
+
+@pytest.fixture(scope="module")
+def tiny_f32_logits():
+    return models.random_model("tiny", seed=4).forward(PROMPT + [9])
+
+
+@pytest.mark.parametrize("weights", ["bf16", "int8"])
+def test_low_precision_weights_track_f32(weights, tiny_f32_logits):
+    """Projections held as bf16 or int8 (one scale per row): the logits stay
+    within the precision's bound of the f32 model's (bf16: 16 * 2^-9, int8:
+    16 * 2^-8 of the largest logit), differ from them (the weights were
+    converted), and decode continues prefill as with f32 weights."""
+    low = models.random_model("tiny", seed=4, weights=weights)
+    want = tiny_f32_logits
+    got = low.forward(PROMPT + [9])
+    err = np.abs(got - want).max() / np.abs(want).max()
+    bound = 16 * 2.0 ** (-9 if weights == "bf16" else -8)
+    assert 0 < err < bound
+    last = low.prefill(PROMPT)
+    step = low.decode(9)
+    assert np.abs(last - got[-2]).max() < bound * np.abs(want).max()
+    assert np.abs(step - got[-1]).max() < bound * np.abs(want).max()
+
+
+def test_unknown_weights_raise():
+    with pytest.raises(ValueError, match="f32, bf16 or int8"):
+        models.random_model("tiny", weights="q3")

@@ -13,8 +13,12 @@
 
 #include <gtest/gtest.h>
 
+#include "llvm/ADT/StringMap.h"
+#include "llvm/TargetParser/Host.h"
+
 #include <cmath>
 #include <random>
+#include <tuple>
 
 using namespace ssmc;
 
@@ -141,6 +145,135 @@ TEST(Matmul, TransposedB) {
   for (MatmulCase c : {t(7, 5, 37), t(9, 33, 100), t(3, 17, 513), t(5, 15, 1),
                        t(11, 50, 3), t(7, 19, 45, true), t(64, 96, 300, false, 2)})
     check(c);
+}
+
+/// C = A x B + C0 with A low-precision (bf16 or i8, linalg's signed casts)
+/// and B, C f32: rows read at their own width and widened in registers. With
+/// 512-bit vectors the decode kernels use the host's dot instructions, and
+/// the reference rounds B as they do: vdpbf16ps (avx512bf16) rounds it to
+/// bf16; vpdpbusd (avx512vnni) quantizes each column to int8 with scale
+/// max |b| / 127, rounding half to even.
+struct LowPrecisionCase {
+  int64_t M, K, N;
+  DType weights;
+  unsigned vectorBits; // 256 forces the portable kernels
+};
+
+void checkLowPrecision(const LowPrecisionCase &c) {
+  const char *elt = c.weights == DType::BF16 ? "bf16" : "i8";
+  std::string a = "tensor<" + dims(c.M, c.K, false) + "x" + elt + ">";
+  std::string b = "tensor<" + dims(c.K, c.N, false) + "xf32>";
+  std::string o = "tensor<" + dims(c.M, c.N, false) + "xf32>";
+  std::string text = "func.func @main(%a: " + a + ", %b: " + b + ", %c: " + o +
+                     ") -> " + o + " {\n  %r = linalg.matmul ins(%a, %b : " +
+                     a + ", " + b + ") outs(%c : " + o + ") -> " + o +
+                     "\n  return %r : " + o + "\n}\n";
+  SCOPED_TRACE(text);
+  JitOptions options;
+  options.vectorBits = c.vectorBits;
+  bool usedDot = false, usedVnni = false;
+  options.dumpIR = [&](Stage, llvm::StringRef ir) {
+    usedDot |= ir.contains("dpbf16ps");
+    usedVnni |= ir.contains("vpdpbusd");
+  };
+  auto jit = Jit::compile(text, options);
+  ASSERT_TRUE(bool(jit)) << llvm::toString(jit.takeError());
+  OwnedTensor A(c.weights, {c.M, c.K}), B(DType::F32, {c.K, c.N}),
+      C0(DType::F32, {c.M, c.N});
+  std::mt19937 rng(c.M * 1000003 + c.K * 1009 + c.N);
+  std::uniform_real_distribution<float> dist(-1, 1);
+  std::uniform_int_distribution<int> q(-127, 127);
+  for (int64_t i = 0; i < A.numel(); ++i) {
+    if (c.weights == DType::I8)
+      A.as<int8_t>()[i] = int8_t(q(rng));
+    else
+      A.as<uint16_t>()[i] = floatToBf16(dist(rng));
+  }
+  for (OwnedTensor *t : {&B, &C0})
+    for (int64_t i = 0; i < t->numel(); ++i)
+      t->as<float>()[i] = dist(rng);
+  auto out = (*jit)->run("main", {A.view(), B.view(), C0.view()});
+  ASSERT_TRUE(bool(out)) << llvm::toString(out.takeError());
+  // Dot instructions only in the decode kernel of their type, at 16 lanes.
+  bool decode = c.N < int64_t(c.vectorBits / 32) && c.vectorBits == 512;
+  if (!decode || c.weights != DType::BF16)
+    EXPECT_FALSE(usedDot);
+  if (!decode || c.weights != DType::I8)
+    EXPECT_FALSE(usedVnni);
+  // Column n of B as the kernel reads it.
+  std::vector<double> column(c.K);
+  auto readColumn = [&](int64_t n) {
+    float amax = 0;
+    for (int64_t k = 0; k < c.K; ++k)
+      amax = std::max(amax, std::fabs(B.as<float>()[k * c.N + n]));
+    float inv = amax > 0 ? 127.0f / amax : 0.0f;
+    for (int64_t k = 0; k < c.K; ++k) {
+      float x = B.as<float>()[k * c.N + n];
+      if (usedDot)
+        column[k] = bf16ToFloat(floatToBf16(x));
+      else if (usedVnni)
+        column[k] = std::nearbyint(x * inv) * double(amax / 127.0f);
+      else
+        column[k] = x;
+    }
+  };
+  const float *r = (*out)[0].as<float>();
+  double worst = 0, scale = c.weights == DType::I8 ? 127 : 1;
+  for (int64_t n = 0; n < c.N; ++n) {
+    readColumn(n);
+    for (int64_t m = 0; m < c.M; ++m) {
+      double s = C0.as<float>()[m * c.N + n];
+      for (int64_t k = 0; k < c.K; ++k)
+        s += A.getAsDouble(m * c.K + k) * column[k];
+      worst = std::max(worst, std::fabs(r[m * c.N + n] - s) /
+                                  (scale * (1 + std::sqrt(double(c.K)))));
+    }
+  }
+  EXPECT_LT(worst, 2e-6) << "M=" << c.M << " K=" << c.K << " N=" << c.N
+                         << (usedDot ? " (vdpbf16ps)" : "")
+                         << (usedVnni ? " (vpdpbusd)" : "");
+}
+
+TEST(Matmul, LowPrecisionWeights) {
+  for (DType w : {DType::BF16, DType::I8})
+    for (unsigned bits : {512u, 256u})
+      for (auto [M, K, N] : {std::tuple<int64_t, int64_t, int64_t>{7, 5, 37},
+                             {9, 37, 1},
+                             {11, 70, 3},
+                             {6, 768, 1}})
+        checkLowPrecision({M, K, N, w, bits});
+}
+
+/// On a host with avx512bf16 the bf16 decode kernel is vdpbf16ps; with
+/// avx512vnni the i8 one is vpdpbusd (at 512-bit vectors only).
+TEST(Matmul, DotInstructionsWhereTheHostHasThem) {
+  llvm::StringMap<bool> host = llvm::sys::getHostCPUFeatures();
+  for (auto [elt, feature, instruction] :
+       {std::tuple<const char *, const char *, const char *>{
+            "bf16", "avx512bf16", "dpbf16ps"},
+        {"i8", "avx512vnni", "vpdpbusd"}}) {
+    if (!host.lookup(feature) || !host.lookup("avx512f"))
+      continue;
+    std::string a = std::string("tensor<64x96x") + elt + ">";
+    std::string text =
+        "func.func @main(%a: " + a + ", %b: tensor<96x1xf32>, %c: "
+        "tensor<64x1xf32>) -> tensor<64x1xf32> {\n  %r = linalg.matmul "
+        "ins(%a, %b : " + a + ", tensor<96x1xf32>) outs(%c : "
+        "tensor<64x1xf32>) -> tensor<64x1xf32>\n  return %r : "
+        "tensor<64x1xf32>\n}\n";
+    for (unsigned bits : {512u, 256u}) {
+      JitOptions options;
+      options.vectorBits = bits;
+      bool used = false;
+      options.dumpIR = [&, instruction = instruction](Stage,
+                                                      llvm::StringRef ir) {
+        used |= ir.contains(instruction);
+      };
+      auto jit = Jit::compile(text, options);
+      ASSERT_TRUE(bool(jit)) << llvm::toString(jit.takeError());
+      EXPECT_EQ(used, bits == 512) << elt << ", " << bits << "-bit vectors";
+    }
+  }
 }
 
 } // namespace

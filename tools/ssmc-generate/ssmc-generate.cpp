@@ -71,6 +71,12 @@ options:
   --seed N             seed of the sampler, random prompt and random
                        weights (default 1)
   --threads N          OpenMP threads of the compiled code (0: default)
+  --weights f32|bf16|int8
+                       storage of the projection weights (in/x/dt/out
+                       projections, attention and MLP, LM head), converted
+                       on load (a bf16 checkpoint's tensors taken as they
+                       are): f32 (default), bf16, or int8 with one scale per
+                       output row; decode reads 4, 2 or 1 bytes per weight
   --target cpu|cuda|gpu-emulator
                        where the ssm ops run (default cpu); cuda runs each
                        ssm op as a GPU kernel with the projections on the
@@ -145,6 +151,7 @@ struct Request {
   int64_t cacheEvery = 0;
   Target target = Target::CPU;
   std::string gpuArch = "sm_90", cudaToolkit;
+  WeightPrecision precision = WeightPrecision::F32;
 };
 
 /// Applies option `a` with its value `v`; returns the exit status of a bad
@@ -214,6 +221,11 @@ std::optional<int> applyValue(llvm::StringRef a, llvm::StringRef v,
   } else if (a == "--cache-every") {
     if (!integer(r.cacheEvery, 1))
       return usageError("--cache-every takes a count >= 1");
+  } else if (a == "--weights") {
+    std::optional<WeightPrecision> p = parsePrecision(v);
+    if (!p)
+      return usageError("--weights takes f32, bf16 or int8, got '" + v + "'");
+    r.precision = *p;
   } else if (a == "--write-random") {
     r.writeRandom = v.str();
   } else if (a == "--config") {
@@ -291,6 +303,7 @@ int emitCheckpointProgram(const Request &r) {
   auto config = inferConfig(*weights, *hints);
   if (!config)
     return fail(config.takeError());
+  config->precision = r.precision;
   llvm::outs() << (r.emitBatch ? batchProgramText(*config, r.emitBatch)
                                : programText(*config));
   return 0;
@@ -479,7 +492,7 @@ int generate(const Request &r) {
   if (!r.promptText.empty() && !tok)
     return usageError("--prompt-text needs a tokenizer: --tokenizer FILE, "
                       "or tokenizer.json beside the checkpoint");
-  auto model = Model::load(r.modelPath, options);
+  auto model = Model::load(r.modelPath, options, r.precision);
   if (!model)
     return fail(model.takeError());
   const ModelConfig &c = (*model)->config();
@@ -489,6 +502,9 @@ int generate(const Request &r) {
                                 (*model)->loadSeconds(),
                                 (*model)->compileSeconds(),
                                 (*model)->stateBytes());
+  llvm::errs() << llvm::formatv("weights: {0} projections, {1} bytes\n",
+                                precisionName(r.precision),
+                                (*model)->weightBytes());
   if (!r.promptsFile.empty() || r.promptTexts.size() > 1)
     return generateBatch(r, **model, tok);
   std::vector<int64_t> prompt = promptFor(r, c, tok);
@@ -591,6 +607,7 @@ int main(int argc, char **argv) {
     if (r.configName.empty())
       return usageError("--emit-mlir needs a model file or --config");
     ModelConfig c = *configByName(r.configName);
+    c.precision = r.precision;
     llvm::outs() << (r.emitBatch ? batchProgramText(c, r.emitBatch)
                                  : programText(c));
     return 0;

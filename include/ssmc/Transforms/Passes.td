@@ -173,18 +173,34 @@ def SSMLowerMatmul : Pass<"ssm-lower-matmul"> {
     B may be transposed (indexing maps (m, k), (n, k), (m, n): a row-major
     [N, K] weight applied to token-major activations); its rows are packed.
     Row tails repeat the last row (same value stored twice) rather than
-    branching. Other matmuls (other maps, other element types, strided last
-    dimensions) are left for convert-linalg-to-loops.
+    branching.
+
+    A may hold low-precision weights, bf16 or i8 (B and C f32; linalg's
+    casts: extf, sitofp), read at their own width and widened to f32 in
+    registers, so a decode step reads 2 or 1 bytes per weight. With
+    `cpu-features` naming `avx512bf16` and 16 f32 lanes, the decode kernel
+    of a bf16 A rounds its column of B to bf16 once and accumulates pairs
+    with `x86vector.avx512.dot` (vdpbf16ps); naming `avx512vnni`, the
+    decode kernel of an i8 A quantizes its column of B to int8 (scale
+    max |b| / 127) and accumulates 64 byte products per
+    `llvm.x86.avx512.vpdpbusd.512`. Other matmuls (other maps, other
+    element types, strided last dimensions) are left for
+    convert-linalg-to-loops.
   }];
   let options = [
     Option<"vectorBits", "vector-bits", "unsigned", /*default=*/"512",
            "Vector register width in bits (f32 lanes = vector-bits / 32)">,
     Option<"panel", "panel", "int64_t", /*default=*/"256",
            "Columns of B per panel (a multiple of two vectors)">,
+    Option<"cpuFeatures", "cpu-features", "std::string", /*default=*/"\"\"",
+           "Comma-separated x86 features the kernels may use beyond the "
+           "vector width (avx512bf16: vdpbf16ps for bf16 weights; "
+           "avx512vnni: vpdpbusd for i8 weights)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect",
     "::mlir::vector::VectorDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::x86vector::X86VectorDialect",
   ];
 }
 
