@@ -63,8 +63,14 @@ FailureOr<SequenceLayout> layoutOf(Operation *op) {
   if (auto s = dyn_cast<ssm::SelectiveScanOp>(op)) {
     if (s.getCuSeqlens())
       return s.emitOpError("with cu_seqlens has no sequence-parallel form");
+    if (s.getSeqIdx())
+      return s.emitOpError("with seq_idx has no sequence-parallel form");
     add(s.getU(), 2), add(s.getDelta(), 2), add(s.getZ(), 2);
-    add(s.getB(), lastDim(s.getB())), add(s.getC(), lastDim(s.getC()));
+    // B and C fixed over time ([D, N]) are not sliced: every rank reads them
+    // whole.
+    for (Value bc : {s.getB(), s.getC()})
+      if (cast<RankedTensorType>(bc.getType()).getRank() >= 3)
+        add(bc, lastDim(bc));
     l.outDim = 2;
     if (s.getFinalState())
       l.finals.push_back(s.getFinalState());
@@ -73,6 +79,8 @@ FailureOr<SequenceLayout> layoutOf(Operation *op) {
   if (auto s = dyn_cast<ssm::SSDOp>(op)) {
     if (s.getCuSeqlens())
       return s.emitOpError("with cu_seqlens has no sequence-parallel form");
+    if (s.getSeqIdx())
+      return s.emitOpError("with seq_idx has no sequence-parallel form");
     add(s.getX(), 1), add(s.getDt(), 1), add(s.getB(), 1), add(s.getC(), 1);
     add(s.getZ(), 1);
     l.outDim = 1;
@@ -519,7 +527,8 @@ void shardSelectiveScan(ModuleOp module, ssm::SelectiveScanOp op) {
             withFinal || op.getFinalState() ? Type(stateT) : Type(),
             op.getU(), op.getDelta(), op.getA(), op.getB(), op.getC(),
             op.getD(), op.getZ(), op.getDeltaBias(),
-            h0.empty() ? Value() : h0[0], Value(), op.getDeltaSoftplusAttr());
+            h0.empty() ? Value() : h0[0], /*cu_seqlens=*/Value(),
+            /*seq_idx=*/Value(), op.getDeltaSoftplusAttr());
       },
       decay, zeroDecay);
 }
@@ -584,8 +593,9 @@ void shardSSD(ModuleOp module, ssm::SSDOp op) {
             b, op.getLoc(), op.getOut().getType(),
             withFinal || op.getFinalState() ? Type(stateT) : Type(),
             op.getX(), op.getDt(), op.getA(), op.getB(), op.getC(), op.getD(),
-            op.getZ(), op.getDtBias(), h0.empty() ? Value() : h0[0], Value(),
-            op.getDtSoftplusAttr(), op.getDtLimitAttr());
+            op.getZ(), op.getDtBias(), h0.empty() ? Value() : h0[0],
+            /*cu_seqlens=*/Value(), /*seq_idx=*/Value(), op.getDtSoftplusAttr(),
+            op.getDtLimitAttr());
       },
       decay, zeroDecay);
 }

@@ -122,3 +122,17 @@ func.func @conv(%x: tensor<1x4x10xf32>, %w: tensor<4x3xf32>) -> (tensor<1x4x10xf
   %y, %h = ssm.causal_conv1d %x, %w silu : (tensor<1x4x10xf32>, tensor<4x3xf32>) -> (tensor<1x4x10xf32>, tensor<1x4x2xf32>)
   return %y, %h : tensor<1x4x10xf32>, tensor<1x4x2xf32>
 }
+
+// -----
+
+// B and C fixed over time ([Dm, N]) are read whole by every rank: only u
+// and delta are split.
+// CHECK-LABEL: func.func @scan_fixed_bc(
+// CHECK-SAME: tensor<1x4x?xf32> {ssm.seq_dim = 2 : i64}, %{{[a-z0-9]+}}: tensor<1x4x?xf32> {ssm.seq_dim = 2 : i64}, %{{[a-z0-9]+}}: tensor<4x3xf32>, %{{[a-z0-9]+}}: tensor<4x3xf32>, %{{[a-z0-9]+}}: tensor<4x3xf32>)
+// CHECK: ssm.selective_scan
+func.func @scan_fixed_bc(%u: tensor<1x4x10xf32>, %dt: tensor<1x4x10xf32>, %A: tensor<4x3xf32>,
+                         %B: tensor<4x3xf32>, %C: tensor<4x3xf32>) -> tensor<1x4x10xf32> {
+  %y = ssm.selective_scan %u, %dt, %A, %B, %C
+      : (tensor<1x4x10xf32>, tensor<1x4x10xf32>, tensor<4x3xf32>, tensor<4x3xf32>, tensor<4x3xf32>) -> tensor<1x4x10xf32>
+  return %y : tensor<1x4x10xf32>
+}

@@ -70,3 +70,13 @@ func.func @conv_bf16(%x: tensor<1x4x10xbf16>, %w: tensor<4x3xbf16>) -> tensor<1x
   %y = ssm.causal_conv1d %x, %w : (tensor<1x4x10xbf16>, tensor<4x3xbf16>) -> tensor<1x4x10xbf16>
   return %y : tensor<1x4x10xbf16>
 }
+
+// -----
+
+func.func @packed_rows(%u: tensor<2x4x10xf32>, %dt: tensor<2x4x10xf32>, %A: tensor<4x3xf32>,
+                       %B: tensor<2x3x10xf32>, %s: tensor<2x10xi64>) -> tensor<2x4x10xf32> {
+  // expected-error @+1 {{with seq_idx has no sequence-parallel form}}
+  %y = ssm.selective_scan %u, %dt, %A, %B, %B seq_idx(%s)
+      : (tensor<2x4x10xf32>, tensor<2x4x10xf32>, tensor<4x3xf32>, tensor<2x3x10xf32>, tensor<2x3x10xf32>, tensor<2x10xi64>) -> tensor<2x4x10xf32>
+  return %y : tensor<2x4x10xf32>
+}
