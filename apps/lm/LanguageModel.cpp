@@ -624,6 +624,10 @@ Expected<OwnedTensor>
 Model::prefillBatch(llvm::ArrayRef<std::vector<int64_t>> prompts) {
   if (prompts.empty())
     return err("prefillBatch needs at least one prompt");
+  if (impl->config.arch == Arch::GatedDeltaNet)
+    return err("batched generation is not available for Gated DeltaNet "
+               "models yet (its layer has no packed form); run the prompts "
+               "one at a time");
   std::vector<int64_t> tokens, cu{0}, positions;
   for (size_t s = 0; s < prompts.size(); ++s) {
     Error e = impl->checkTokens(prompts[s]);

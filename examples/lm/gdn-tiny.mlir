@@ -518,6 +518,261 @@ func.func @prefill(%tokens: tensor<?xi64> {ssm.name = "tokens"},
     return %logits130, %layers12#1, %layers12#2 : tensor<256xf32>, tensor<2x128x3xf32>, tensor<2x2x16x32xf32>
 }
 
+func.func @extend(%tokens: tensor<?xi64> {ssm.name = "tokens"},
+      %embedding: tensor<256x64xf32> {ssm.name = "embedding"},
+      %attn_norm: tensor<2x64xf32> {ssm.name = "attn_norm"},
+      %in_proj: tensor<2x196x64xf32> {ssm.name = "in_proj"},
+      %conv_weight: tensor<2x128x4xf32> {ssm.name = "conv_weight"},
+      %conv_bias: tensor<2x128xf32> {ssm.name = "conv_bias"},
+      %A_log: tensor<2x2xf32> {ssm.name = "A_log"},
+      %dt_bias: tensor<2x2xf32> {ssm.name = "dt_bias"},
+      %o_norm: tensor<2x32xf32> {ssm.name = "o_norm"},
+      %o_proj: tensor<2x64x64xf32> {ssm.name = "o_proj"},
+      %mlp_norm: tensor<2x64xf32> {ssm.name = "mlp_norm"},
+      %w_gate_up: tensor<2x256x64xf32> {ssm.name = "w_gate_up"},
+      %w_down: tensor<2x64x128xf32> {ssm.name = "w_down"},
+      %norm_f: tensor<64xf32> {ssm.name = "norm_f"},
+      %lm_head: tensor<256x64xf32> {ssm.name = "lm_head"},
+      %conv_state: tensor<2x128x3xf32> {bufferization.writable = true, ssm.name = "conv_state"},
+      %delta_state: tensor<2x2x16x32xf32> {bufferization.writable = true, ssm.name = "delta_state"})
+    -> (tensor<256xf32>, tensor<2x128x3xf32>, tensor<2x2x16x32xf32>) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %len2 = tensor.dim %tokens, %c0 : tensor<?xi64>
+    %e3 = tensor.empty(%len2) : tensor<64x?xf32>
+    %x4 = linalg.generic {indexing_maps = [affine_map<(d, l) -> (d, l)>], iterator_types = ["parallel", "parallel"]} outs(%e3 : tensor<64x?xf32>) {
+    ^bb0(%o: f32):
+      %d = linalg.index 0 : index
+      %l = linalg.index 1 : index
+      %t = tensor.extract %tokens[%l] : tensor<?xi64>
+      %ti = arith.index_cast %t : i64 to index
+      %lo = arith.constant 0 : index
+      %hi = arith.constant 255 : index
+      %t1 = arith.maxsi %ti, %lo : index
+      %t2 = arith.minsi %t1, %hi : index
+      %v = tensor.extract %embedding[%t2, %d] : tensor<256x64xf32>
+      linalg.yield %v : f32
+    } -> tensor<64x?xf32>
+    %c5 = arith.constant 0 : index
+    %c6 = arith.constant 2 : index
+    %c7 = arith.constant 1 : index
+    %layers8:3 = scf.for %i = %c5 to %c6 step %c7 iter_args(%x = %x4, %s0 = %conv_state, %s1 = %delta_state) -> (tensor<64x?xf32>, tensor<2x128x3xf32>, tensor<2x2x16x32xf32>) {
+    %w9 = tensor.extract_slice %attn_norm[%i, 0] [1, 64] [1, 1] : tensor<2x64xf32> to tensor<64xf32>
+    %e10 = tensor.empty(%len2) : tensor<?xf32>
+    %cst11 = arith.constant 0.000000000e+00 : f32
+    %z12 = linalg.fill ins(%cst11 : f32) outs(%e10 : tensor<?xf32>) -> tensor<?xf32>
+    %sumsq13 = linalg.generic {indexing_maps = [affine_map<(c, l) -> (c, l)>, affine_map<(c, l) -> (l)>], iterator_types = ["reduction", "parallel"]} ins(%x : tensor<64x?xf32>) outs(%z12 : tensor<?xf32>) {
+    ^bb0(%a: f32, %s: f32):
+      %m = arith.mulf %a, %a : f32
+      %n = arith.addf %s, %m : f32
+      linalg.yield %n : f32
+    } -> tensor<?xf32>
+    %cst14 = arith.constant 1.562500000e-02 : f32
+    %cst15 = arith.constant 1.000000000e-06 : f32
+    %cst16 = arith.constant 1.000000000e+00 : f32
+    %e17 = tensor.empty(%len2) : tensor<64x?xf32>
+    %normed18 = linalg.generic {indexing_maps = [affine_map<(c, l) -> (c, l)>, affine_map<(c, l) -> (l)>, affine_map<(c, l) -> (c)>, affine_map<(c, l) -> (c, l)>], iterator_types = ["parallel", "parallel"]} ins(%x, %sumsq13, %w9 : tensor<64x?xf32>, tensor<?xf32>, tensor<64xf32>) outs(%e17 : tensor<64x?xf32>) {
+    ^bb0(%a: f32, %s: f32, %g: f32, %o: f32):
+      %mean = arith.mulf %s, %cst14 : f32
+      %v = arith.addf %mean, %cst15 : f32
+      %r = math.sqrt %v : f32
+      %ir = arith.divf %cst16, %r : f32
+      %y = arith.mulf %a, %ir : f32
+      %yg = arith.mulf %y, %g : f32
+      linalg.yield %yg : f32
+    } -> tensor<64x?xf32>
+    %w19 = tensor.extract_slice %in_proj[%i, 0, 0] [1, 196, 64] [1, 1, 1] : tensor<2x196x64xf32> to tensor<196x64xf32>
+    %e20 = tensor.empty(%len2) : tensor<196x?xf32>
+    %cst21 = arith.constant 0.000000000e+00 : f32
+    %z22 = linalg.fill ins(%cst21 : f32) outs(%e20 : tensor<196x?xf32>) -> tensor<196x?xf32>
+    %mm23 = linalg.matmul ins(%w19, %normed18 : tensor<196x64xf32>, tensor<64x?xf32>) outs(%z22 : tensor<196x?xf32>) -> tensor<196x?xf32>
+    %rows24 = tensor.extract_slice %mm23[0, 0] [128, %len2] [1, 1] : tensor<196x?xf32> to tensor<128x?xf32>
+    %b25 = tensor.expand_shape %rows24 [[0, 1], [2]] output_shape [1, 128, %len2] : tensor<128x?xf32> into tensor<1x128x?xf32>
+    %w26 = tensor.extract_slice %conv_weight[%i, 0, 0] [1, 128, 4] [1, 1, 1] : tensor<2x128x4xf32> to tensor<128x4xf32>
+    %w27 = tensor.extract_slice %conv_bias[%i, 0] [1, 128] [1, 1] : tensor<2x128xf32> to tensor<128xf32>
+    %w28 = tensor.extract_slice %s0[%i, 0, 0] [1, 128, 3] [1, 1, 1] : tensor<2x128x3xf32> to tensor<1x128x3xf32>
+    %xc29, %cs30 = ssm.causal_conv1d %b25, %w26 bias(%w27) initial_state(%w28) silu : (tensor<1x128x?xf32>, tensor<128x4xf32>, tensor<128xf32>, tensor<1x128x3xf32>) -> (tensor<1x128x?xf32>, tensor<1x128x3xf32>)
+    %u31 = tensor.collapse_shape %xc29 [[0, 1], [2]] : tensor<1x128x?xf32> into tensor<128x?xf32>
+    %rows32 = tensor.extract_slice %u31[0, 0] [32, %len2] [1, 1] : tensor<128x?xf32> to tensor<32x?xf32>
+    %e33 = tensor.empty(%len2) : tensor<?x32xf32>
+    %tr34 = linalg.transpose ins(%rows32 : tensor<32x?xf32>) outs(%e33 : tensor<?x32xf32>) permutation = [1, 0]
+    %tm35 = tensor.expand_shape %tr34 [[0, 1], [2, 3]] output_shape [1, %len2, 2, 16] : tensor<?x32xf32> into tensor<1x?x2x16xf32>
+    %rows36 = tensor.extract_slice %u31[32, 0] [32, %len2] [1, 1] : tensor<128x?xf32> to tensor<32x?xf32>
+    %e37 = tensor.empty(%len2) : tensor<?x32xf32>
+    %tr38 = linalg.transpose ins(%rows36 : tensor<32x?xf32>) outs(%e37 : tensor<?x32xf32>) permutation = [1, 0]
+    %tm39 = tensor.expand_shape %tr38 [[0, 1], [2, 3]] output_shape [1, %len2, 2, 16] : tensor<?x32xf32> into tensor<1x?x2x16xf32>
+    %rows40 = tensor.extract_slice %u31[64, 0] [64, %len2] [1, 1] : tensor<128x?xf32> to tensor<64x?xf32>
+    %e41 = tensor.empty(%len2) : tensor<?x64xf32>
+    %tr42 = linalg.transpose ins(%rows40 : tensor<64x?xf32>) outs(%e41 : tensor<?x64xf32>) permutation = [1, 0]
+    %tm43 = tensor.expand_shape %tr42 [[0, 1], [2, 3]] output_shape [1, %len2, 2, 32] : tensor<?x64xf32> into tensor<1x?x2x32xf32>
+    %rows44 = tensor.extract_slice %mm23[128, 0] [64, %len2] [1, 1] : tensor<196x?xf32> to tensor<64x?xf32>
+    %rows45 = tensor.extract_slice %mm23[194, 0] [2, %len2] [1, 1] : tensor<196x?xf32> to tensor<2x?xf32>
+    %e46 = tensor.empty(%len2) : tensor<2x?xf32>
+    %beta47 = linalg.generic {indexing_maps = [affine_map<(h, l) -> (h, l)>, affine_map<(h, l) -> (h, l)>], iterator_types = ["parallel", "parallel"]} ins(%rows45 : tensor<2x?xf32>) outs(%e46 : tensor<2x?xf32>) {
+    ^bb0(%u: f32, %o: f32):
+      %one = arith.constant 1.0 : f32
+      %top = arith.constant 1.0 : f32
+      %nu = arith.negf %u : f32
+      %ex = math.exp %nu : f32
+      %d = arith.addf %one, %ex : f32
+      %r = arith.divf %top, %d : f32
+      linalg.yield %r : f32
+    } -> tensor<2x?xf32>
+    %e48 = tensor.empty(%len2) : tensor<?x2xf32>
+    %tr49 = linalg.transpose ins(%beta47 : tensor<2x?xf32>) outs(%e48 : tensor<?x2xf32>) permutation = [1, 0]
+    %tm50 = tensor.expand_shape %tr49 [[0, 1], [2]] output_shape [1, %len2, 2] : tensor<?x2xf32> into tensor<1x?x2xf32>
+    %rows51 = tensor.extract_slice %mm23[192, 0] [2, %len2] [1, 1] : tensor<196x?xf32> to tensor<2x?xf32>
+    %w52 = tensor.extract_slice %A_log[%i, 0] [1, 2] [1, 1] : tensor<2x2xf32> to tensor<2xf32>
+    %w53 = tensor.extract_slice %dt_bias[%i, 0] [1, 2] [1, 1] : tensor<2x2xf32> to tensor<2xf32>
+    %e54 = tensor.empty(%len2) : tensor<2x?xf32>
+    %decay55 = linalg.generic {indexing_maps = [affine_map<(h, l) -> (h, l)>, affine_map<(h, l) -> (h)>, affine_map<(h, l) -> (h)>, affine_map<(h, l) -> (h, l)>], iterator_types = ["parallel", "parallel"]} ins(%rows51, %w52, %w53 : tensor<2x?xf32>, tensor<2xf32>, tensor<2xf32>) outs(%e54 : tensor<2x?xf32>) {
+    ^bb0(%u: f32, %al: f32, %db: f32, %o: f32):
+      %zero = arith.constant 0.0 : f32
+      %one = arith.constant 1.0 : f32
+      %sa = arith.addf %u, %db : f32
+      %pos = arith.maximumf %sa, %zero : f32
+      %ab = math.absf %sa : f32
+      %nab = arith.negf %ab : f32
+      %ex = math.exp %nab : f32
+      %opx = arith.addf %one, %ex : f32
+      %lg = math.log %opx : f32
+      %sp = arith.addf %pos, %lg : f32
+      %ea = math.exp %al : f32
+      %m = arith.mulf %ea, %sp : f32
+      %r = arith.negf %m : f32
+      linalg.yield %r : f32
+    } -> tensor<2x?xf32>
+    %e56 = tensor.empty(%len2) : tensor<?x2xf32>
+    %tr57 = linalg.transpose ins(%decay55 : tensor<2x?xf32>) outs(%e56 : tensor<?x2xf32>) permutation = [1, 0]
+    %tm58 = tensor.expand_shape %tr57 [[0, 1], [2]] output_shape [1, %len2, 2] : tensor<?x2xf32> into tensor<1x?x2xf32>
+    %w59 = tensor.extract_slice %s1[%i, 0, 0, 0] [1, 2, 16, 32] [1, 1, 1, 1] : tensor<2x2x16x32xf32> to tensor<1x2x16x32xf32>
+    %o61, %S60 = ssm.delta_rule %tm35, %tm39, %tm43 beta(%tm50) gate(%tm58) h0(%w59) use_qk_l2norm : (tensor<1x?x2x16xf32>, tensor<1x?x2x16xf32>, tensor<1x?x2x32xf32>, tensor<1x?x2xf32>, tensor<1x?x2xf32>, tensor<1x2x16x32xf32>) -> (tensor<1x?x2x32xf32>, tensor<1x2x16x32xf32>)
+    %cm62 = tensor.collapse_shape %o61 [[0, 1], [2, 3]] : tensor<1x?x2x32xf32> into tensor<?x64xf32>
+    %e63 = tensor.empty(%len2) : tensor<64x?xf32>
+    %tr64 = linalg.transpose ins(%cm62 : tensor<?x64xf32>) outs(%e63 : tensor<64x?xf32>) permutation = [1, 0]
+    %w65 = tensor.extract_slice %o_norm[%i, 0] [1, 32] [1, 1] : tensor<2x32xf32> to tensor<32xf32>
+    %heads66 = tensor.expand_shape %tr64 [[0, 1], [2]] output_shape [2, 32, %len2] : tensor<64x?xf32> into tensor<2x32x?xf32>
+    %heads67 = tensor.expand_shape %rows44 [[0, 1], [2]] output_shape [2, 32, %len2] : tensor<64x?xf32> into tensor<2x32x?xf32>
+    %e68 = tensor.empty(%len2) : tensor<2x?xf32>
+    %cst69 = arith.constant 0.000000000e+00 : f32
+    %z70 = linalg.fill ins(%cst69 : f32) outs(%e68 : tensor<2x?xf32>) -> tensor<2x?xf32>
+    %sumsq71 = linalg.generic {indexing_maps = [affine_map<(h, v, l) -> (h, v, l)>, affine_map<(h, v, l) -> (h, l)>], iterator_types = ["parallel", "reduction", "parallel"]} ins(%heads66 : tensor<2x32x?xf32>) outs(%z70 : tensor<2x?xf32>) {
+    ^bb0(%a: f32, %s: f32):
+      %m = arith.mulf %a, %a : f32
+      %n = arith.addf %s, %m : f32
+      linalg.yield %n : f32
+    } -> tensor<2x?xf32>
+    %cst72 = arith.constant 3.125000000e-02 : f32
+    %cst73 = arith.constant 1.000000000e-06 : f32
+    %cst74 = arith.constant 1.000000000e+00 : f32
+    %e75 = tensor.empty(%len2) : tensor<2x32x?xf32>
+    %onormed76 = linalg.generic {indexing_maps = [affine_map<(h, v, l) -> (h, v, l)>, affine_map<(h, v, l) -> (h, l)>, affine_map<(h, v, l) -> (v)>, affine_map<(h, v, l) -> (h, v, l)>, affine_map<(h, v, l) -> (h, v, l)>], iterator_types = ["parallel", "parallel", "parallel"]} ins(%heads66, %sumsq71, %w65, %heads67 : tensor<2x32x?xf32>, tensor<2x?xf32>, tensor<32xf32>, tensor<2x32x?xf32>) outs(%e75 : tensor<2x32x?xf32>) {
+    ^bb0(%a: f32, %s: f32, %k: f32, %z: f32, %o: f32):
+      %mean = arith.mulf %s, %cst72 : f32
+      %v = arith.addf %mean, %cst73 : f32
+      %r = math.sqrt %v : f32
+      %ir = arith.divf %cst74, %r : f32
+      %y = arith.mulf %a, %ir : f32
+      %yk = arith.mulf %y, %k : f32
+      %nz = arith.negf %z : f32
+      %ez = math.exp %nz : f32
+      %dz = arith.addf %cst74, %ez : f32
+      %sz = arith.divf %z, %dz : f32
+      %g = arith.mulf %yk, %sz : f32
+      linalg.yield %g : f32
+    } -> tensor<2x32x?xf32>
+    %oflat77 = tensor.collapse_shape %onormed76 [[0, 1], [2]] : tensor<2x32x?xf32> into tensor<64x?xf32>
+    %w78 = tensor.extract_slice %o_proj[%i, 0, 0] [1, 64, 64] [1, 1, 1] : tensor<2x64x64xf32> to tensor<64x64xf32>
+    %e79 = tensor.empty(%len2) : tensor<64x?xf32>
+    %cst80 = arith.constant 0.000000000e+00 : f32
+    %z81 = linalg.fill ins(%cst80 : f32) outs(%e79 : tensor<64x?xf32>) -> tensor<64x?xf32>
+    %mm82 = linalg.matmul ins(%w78, %oflat77 : tensor<64x64xf32>, tensor<64x?xf32>) outs(%z81 : tensor<64x?xf32>) -> tensor<64x?xf32>
+    %res83 = arith.addf %x, %mm82 : tensor<64x?xf32>
+    %w84 = tensor.extract_slice %mlp_norm[%i, 0] [1, 64] [1, 1] : tensor<2x64xf32> to tensor<64xf32>
+    %e85 = tensor.empty(%len2) : tensor<?xf32>
+    %cst86 = arith.constant 0.000000000e+00 : f32
+    %z87 = linalg.fill ins(%cst86 : f32) outs(%e85 : tensor<?xf32>) -> tensor<?xf32>
+    %sumsq88 = linalg.generic {indexing_maps = [affine_map<(c, l) -> (c, l)>, affine_map<(c, l) -> (l)>], iterator_types = ["reduction", "parallel"]} ins(%res83 : tensor<64x?xf32>) outs(%z87 : tensor<?xf32>) {
+    ^bb0(%a: f32, %s: f32):
+      %m = arith.mulf %a, %a : f32
+      %n = arith.addf %s, %m : f32
+      linalg.yield %n : f32
+    } -> tensor<?xf32>
+    %cst89 = arith.constant 1.562500000e-02 : f32
+    %cst90 = arith.constant 1.000000000e-06 : f32
+    %cst91 = arith.constant 1.000000000e+00 : f32
+    %e92 = tensor.empty(%len2) : tensor<64x?xf32>
+    %normed93 = linalg.generic {indexing_maps = [affine_map<(c, l) -> (c, l)>, affine_map<(c, l) -> (l)>, affine_map<(c, l) -> (c)>, affine_map<(c, l) -> (c, l)>], iterator_types = ["parallel", "parallel"]} ins(%res83, %sumsq88, %w84 : tensor<64x?xf32>, tensor<?xf32>, tensor<64xf32>) outs(%e92 : tensor<64x?xf32>) {
+    ^bb0(%a: f32, %s: f32, %g: f32, %o: f32):
+      %mean = arith.mulf %s, %cst89 : f32
+      %v = arith.addf %mean, %cst90 : f32
+      %r = math.sqrt %v : f32
+      %ir = arith.divf %cst91, %r : f32
+      %y = arith.mulf %a, %ir : f32
+      %yg = arith.mulf %y, %g : f32
+      linalg.yield %yg : f32
+    } -> tensor<64x?xf32>
+    %w94 = tensor.extract_slice %w_gate_up[%i, 0, 0] [1, 256, 64] [1, 1, 1] : tensor<2x256x64xf32> to tensor<256x64xf32>
+    %e95 = tensor.empty(%len2) : tensor<256x?xf32>
+    %cst96 = arith.constant 0.000000000e+00 : f32
+    %z97 = linalg.fill ins(%cst96 : f32) outs(%e95 : tensor<256x?xf32>) -> tensor<256x?xf32>
+    %mm98 = linalg.matmul ins(%w94, %normed93 : tensor<256x64xf32>, tensor<64x?xf32>) outs(%z97 : tensor<256x?xf32>) -> tensor<256x?xf32>
+    %rows99 = tensor.extract_slice %mm98[0, 0] [128, %len2] [1, 1] : tensor<256x?xf32> to tensor<128x?xf32>
+    %rows100 = tensor.extract_slice %mm98[128, 0] [128, %len2] [1, 1] : tensor<256x?xf32> to tensor<128x?xf32>
+    %e101 = tensor.empty(%len2) : tensor<128x?xf32>
+    %swiglu102 = linalg.generic {indexing_maps = [affine_map<(c, l) -> (c, l)>, affine_map<(c, l) -> (c, l)>, affine_map<(c, l) -> (c, l)>], iterator_types = ["parallel", "parallel"]} ins(%rows99, %rows100 : tensor<128x?xf32>, tensor<128x?xf32>) outs(%e101 : tensor<128x?xf32>) {
+    ^bb0(%a: f32, %b: f32, %o: f32):
+      %one = arith.constant 1.0 : f32
+      %na = arith.negf %a : f32
+      %e = math.exp %na : f32
+      %d = arith.addf %one, %e : f32
+      %s = arith.divf %a, %d : f32
+      %r = arith.mulf %s, %b : f32
+      linalg.yield %r : f32
+    } -> tensor<128x?xf32>
+    %w103 = tensor.extract_slice %w_down[%i, 0, 0] [1, 64, 128] [1, 1, 1] : tensor<2x64x128xf32> to tensor<64x128xf32>
+    %e104 = tensor.empty(%len2) : tensor<64x?xf32>
+    %cst105 = arith.constant 0.000000000e+00 : f32
+    %z106 = linalg.fill ins(%cst105 : f32) outs(%e104 : tensor<64x?xf32>) -> tensor<64x?xf32>
+    %mm107 = linalg.matmul ins(%w103, %swiglu102 : tensor<64x128xf32>, tensor<128x?xf32>) outs(%z106 : tensor<64x?xf32>) -> tensor<64x?xf32>
+    %res108 = arith.addf %res83, %mm107 : tensor<64x?xf32>
+    %st109 = tensor.insert_slice %cs30 into %s0[%i, 0, 0] [1, 128, 3] [1, 1, 1] : tensor<1x128x3xf32> into tensor<2x128x3xf32>
+    %st110 = tensor.insert_slice %S60 into %s1[%i, 0, 0, 0] [1, 2, 16, 32] [1, 1, 1, 1] : tensor<1x2x16x32xf32> into tensor<2x2x16x32xf32>
+      scf.yield %res108, %st109, %st110 : tensor<64x?xf32>, tensor<2x128x3xf32>, tensor<2x2x16x32xf32>
+    }
+    %e111 = tensor.empty(%len2) : tensor<?xf32>
+    %cst112 = arith.constant 0.000000000e+00 : f32
+    %z113 = linalg.fill ins(%cst112 : f32) outs(%e111 : tensor<?xf32>) -> tensor<?xf32>
+    %sumsq114 = linalg.generic {indexing_maps = [affine_map<(c, l) -> (c, l)>, affine_map<(c, l) -> (l)>], iterator_types = ["reduction", "parallel"]} ins(%layers8#0 : tensor<64x?xf32>) outs(%z113 : tensor<?xf32>) {
+    ^bb0(%a: f32, %s: f32):
+      %m = arith.mulf %a, %a : f32
+      %n = arith.addf %s, %m : f32
+      linalg.yield %n : f32
+    } -> tensor<?xf32>
+    %cst115 = arith.constant 1.562500000e-02 : f32
+    %cst116 = arith.constant 1.000000000e-06 : f32
+    %cst117 = arith.constant 1.000000000e+00 : f32
+    %e118 = tensor.empty(%len2) : tensor<64x?xf32>
+    %normed119 = linalg.generic {indexing_maps = [affine_map<(c, l) -> (c, l)>, affine_map<(c, l) -> (l)>, affine_map<(c, l) -> (c)>, affine_map<(c, l) -> (c, l)>], iterator_types = ["parallel", "parallel"]} ins(%layers8#0, %sumsq114, %norm_f : tensor<64x?xf32>, tensor<?xf32>, tensor<64xf32>) outs(%e118 : tensor<64x?xf32>) {
+    ^bb0(%a: f32, %s: f32, %g: f32, %o: f32):
+      %mean = arith.mulf %s, %cst115 : f32
+      %v = arith.addf %mean, %cst116 : f32
+      %r = math.sqrt %v : f32
+      %ir = arith.divf %cst117, %r : f32
+      %y = arith.mulf %a, %ir : f32
+      %yg = arith.mulf %y, %g : f32
+      linalg.yield %yg : f32
+    } -> tensor<64x?xf32>
+    %lastIdx121 = arith.subi %len2, %c1 : index
+    %last120 = tensor.extract_slice %normed119[0, %lastIdx121] [64, 1] [1, 1] : tensor<64x?xf32> to tensor<64x1xf32>
+    %e122 = tensor.empty() : tensor<256x1xf32>
+    %cst123 = arith.constant 0.000000000e+00 : f32
+    %z124 = linalg.fill ins(%cst123 : f32) outs(%e122 : tensor<256x1xf32>) -> tensor<256x1xf32>
+    %mm125 = linalg.matmul ins(%lm_head, %last120 : tensor<256x64xf32>, tensor<64x1xf32>) outs(%z124 : tensor<256x1xf32>) -> tensor<256x1xf32>
+    %logits126 = tensor.collapse_shape %mm125 [[0, 1]] : tensor<256x1xf32> into tensor<256xf32>
+    return %logits126, %layers8#1, %layers8#2 : tensor<256xf32>, tensor<2x128x3xf32>, tensor<2x2x16x32xf32>
+}
+
 func.func @decode(%token: tensor<1xi64> {ssm.name = "token"},
       %embedding: tensor<256x64xf32> {ssm.name = "embedding"},
       %attn_norm: tensor<2x64xf32> {ssm.name = "attn_norm"},
