@@ -217,6 +217,10 @@ struct Model::Impl {
     auto it = batches.find(size);
     if (it != batches.end())
       return &it->second;
+    if (config.arch == Arch::GatedDeltaNet)
+      return err("batched generation is not available for Gated DeltaNet "
+                 "models yet (its layer has no packed form); run the prompts "
+                 "one at a time");
     Batch b;
     b.size = size;
     auto t0 = std::chrono::steady_clock::now();
@@ -624,10 +628,6 @@ Expected<OwnedTensor>
 Model::prefillBatch(llvm::ArrayRef<std::vector<int64_t>> prompts) {
   if (prompts.empty())
     return err("prefillBatch needs at least one prompt");
-  if (impl->config.arch == Arch::GatedDeltaNet)
-    return err("batched generation is not available for Gated DeltaNet "
-               "models yet (its layer has no packed form); run the prompts "
-               "one at a time");
   std::vector<int64_t> tokens, cu{0}, positions;
   for (size_t s = 0; s < prompts.size(); ++s) {
     Error e = impl->checkTokens(prompts[s]);
