@@ -111,7 +111,9 @@ options:
                        between the ranks (docs/distributed.md); then the
                        last rank decodes and prints, the others print
                        nothing. Mamba-1 and Mamba-2 models, CPU target;
-                       takes no --cache and no batch
+                       takes no --cache and no batch. A rank that waits
+                       longer than SSMC_MPI_TIMEOUT seconds (default 300)
+                       for the others stops every rank
   --batch N            with --emit-mlir: the batched program for N
                        sequences
   --write-random FILE  write random weights of --config to FILE (and its
