@@ -409,6 +409,16 @@ Model::fromWeights(WeightMap weights, const JitOptions &options,
   if (!config)
     return config.takeError();
   config->precision = precision;
+  if (!options.shardSequenceFunctions.empty() &&
+      (config->arch == Arch::Transformer ||
+       config->arch == Arch::GatedDeltaNet))
+    return err(config->arch == Arch::Transformer
+                   ? "a prompt prefilled across ranks needs Mamba-1 or "
+                     "Mamba-2 layers: the Transformer's softmax attention "
+                     "has no sequence-parallel form yet"
+                   : "a prompt prefilled across ranks needs Mamba-1 or "
+                     "Mamba-2 layers: ssm.delta_rule (Gated DeltaNet) has "
+                     "no sequence-parallel form yet");
   auto impl = std::make_unique<Impl>();
   impl->config = *config;
   impl->jitOptions = options;
@@ -542,6 +552,22 @@ Expected<OwnedTensor> Model::extend(llvm::ArrayRef<int64_t> tokens,
         return std::move(e);
     }
   }
+  return logits;
+}
+
+Expected<OwnedTensor> Model::prefillSlice(llvm::ArrayRef<int64_t> slice,
+                                          int64_t promptLength) {
+  if (impl->jitOptions.shardSequenceFunctions.empty())
+    return err("prefillSlice needs a model loaded for a prefill across "
+               "ranks (JitOptions::shardSequenceFunctions)");
+  if (Error e = impl->checkTokens(slice))
+    return std::move(e);
+  impl->primed = false;
+  impl->position = 0;
+  auto logits = impl->runPiece(slice);
+  if (!logits)
+    return logits.takeError();
+  impl->position = promptLength;
   return logits;
 }
 

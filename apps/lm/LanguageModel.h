@@ -277,6 +277,16 @@ public:
   llvm::Expected<OwnedTensor> prefill(llvm::ArrayRef<int64_t> tokens);
   /// Feeds one token (after prefill) and returns the next logits [vocab].
   llvm::Expected<OwnedTensor> decode(int64_t token);
+  /// One rank's part of a prompt prefilled across ranks: the model was
+  /// loaded with JitOptions::shardSequenceFunctions = {"prefill"}, every
+  /// rank calls this with its contiguous `slice` (in rank order, none
+  /// empty) of a prompt of `promptLength` tokens, and the layers'
+  /// recurrences are combined between the ranks (docs/distributed.md).
+  /// On the last rank the logits and the decoding state are the whole
+  /// prompt's (position() = promptLength), ready to decode; on the others
+  /// they are their slice's and mean nothing.
+  llvm::Expected<OwnedTensor> prefillSlice(llvm::ArrayRef<int64_t> slice,
+                                           int64_t promptLength);
 
   /// Called with the state at each save position of a prefill; an error
   /// stops the prefill and is returned.

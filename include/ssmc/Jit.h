@@ -90,6 +90,11 @@ struct JitOptions {
   /// results are sliced). On one rank the results equal the plain
   /// program's. CPU target only.
   bool shardSequence = false;
+  /// Sequence parallelism of these functions only, rewritten in place
+  /// (`ssm-shard-sequence{functions=...}`): the caller hands each rank its
+  /// own slice of the sequence inputs (a language model's prompt), and
+  /// the signatures stay as they are. CPU target only.
+  std::vector<std::string> shardSequenceFunctions;
 };
 
 /// Type of one entry argument or result as the program declares it.

@@ -570,13 +570,17 @@ private:
   /// With JitOptions::shardSequence, each rank's program: its slice of the
   /// sequence, the incoming state from the ranks before it.
   Error shardSequence() {
-    if (!options.shardSequence)
+    if (!options.shardSequence && options.shardSequenceFunctions.empty())
       return Error::success();
     if (options.target != Target::CPU)
       return makeError("sequence parallelism (shardSequence) needs the CPU "
                        "target");
     PassManager pm(&program.context);
-    pm.addPass(createSSMShardSequence());
+    SSMShardSequenceOptions shardOptions;
+    if (!options.shardSequence)
+      shardOptions.functions.assign(options.shardSequenceFunctions.begin(),
+                                    options.shardSequenceFunctions.end());
+    pm.addPass(createSSMShardSequence(shardOptions));
     if (failed(pm.run(*program.module)))
       return diagnostics.fail(bufferName +
                               ": cannot distribute the sequence over ranks");

@@ -707,10 +707,30 @@ void shardCausalConv(ModuleOp module, ssm::CausalConv1dOp op) {
   op->erase();
 }
 
+/// The distributed form of one sequence op (its layout checked).
+void shardSequenceOp(ModuleOp module, Operation *op) {
+  if (auto s = dyn_cast<ssm::SelectiveScanOp>(op))
+    shardSelectiveScan(module, s);
+  else if (auto s = dyn_cast<ssm::SSDOp>(op))
+    shardSSD(module, s);
+  else if (auto s = dyn_cast<ssm::LinearAttentionOp>(op))
+    shardLinearAttention(module, s);
+  else if (auto s = dyn_cast<ssm::CausalConv1dOp>(op))
+    shardCausalConv(module, s);
+}
+
 struct SSMShardSequencePass
     : public ssmc::impl::SSMShardSequenceBase<SSMShardSequencePass> {
+  using SSMShardSequenceBase::SSMShardSequenceBase;
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    if (!functions.empty()) {
+      for (const std::string &name : functions)
+        if (failed(shardInPlace(module, name)))
+          return signalPassFailure();
+      return;
+    }
     llvm::SmallVector<func::FuncOp> fns;
     for (auto fn : module.getOps<func::FuncOp>())
       if (fn.isPublic() && !fn.isExternal())
@@ -718,6 +738,37 @@ struct SSMShardSequencePass
     for (func::FuncOp fn : fns)
       if (failed(shardFunction(module, fn)))
         return signalPassFailure();
+  }
+
+  /// `functions=`: every sequence op of function `name`, wherever it is,
+  /// rewritten in place; the signature stays (the caller slices).
+  LogicalResult shardInPlace(ModuleOp module, llvm::StringRef name) {
+    auto fn = module.lookupSymbol<func::FuncOp>(name);
+    if (!fn || fn.isExternal())
+      return module.emitError("ssm-shard-sequence: no function '")
+             << name << "' with a body to distribute";
+    llvm::SmallVector<Operation *> ops;
+    bool ok = true;
+    fn.walk([&](Operation *op) {
+      if (!isa<ssm::SequenceOpInterface>(op))
+        return;
+      if (failed(layoutOf(op))) {
+        ok = false;
+        return;
+      }
+      for (Value f : op->getResults().drop_front())
+        if (!cast<ShapedType>(f.getType()).getElementType().isF32()) {
+          op->emitOpError("sequence parallelism needs f32 states");
+          ok = false;
+          return;
+        }
+      ops.push_back(op);
+    });
+    if (!ok)
+      return failure();
+    for (Operation *op : ops)
+      shardSequenceOp(module, op);
+    return success();
   }
 
   LogicalResult shardFunction(ModuleOp module, func::FuncOp fn) {
@@ -746,16 +797,8 @@ struct SSMShardSequencePass
     for (Operation *op : plan.ops)
       op->getResult(0).setType(
           withDynamicDim(op->getResult(0).getType(), plan.seqDim[op->getResult(0)]));
-    for (Operation *op : plan.ops) {
-      if (auto s = dyn_cast<ssm::SelectiveScanOp>(op))
-        shardSelectiveScan(module, s);
-      else if (auto s = dyn_cast<ssm::SSDOp>(op))
-        shardSSD(module, s);
-      else if (auto s = dyn_cast<ssm::LinearAttentionOp>(op))
-        shardLinearAttention(module, s);
-      else if (auto s = dyn_cast<ssm::CausalConv1dOp>(op))
-        shardCausalConv(module, s);
-    }
+    for (Operation *op : plan.ops)
+      shardSequenceOp(module, op);
     llvm::SmallVector<Type> results(ret.getOperandTypes());
     fn.setType(FunctionType::get(fn.getContext(), fn.getBody().getArgumentTypes(), results));
     return success();

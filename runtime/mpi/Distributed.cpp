@@ -12,10 +12,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
 #ifdef SSMC_HAVE_MPI
 #include <mpi.h>
@@ -40,6 +42,44 @@ std::string mpiMessage(int code) {
 void check(int code, const char *what) {
   if (code != MPI_SUCCESS)
     abortAll(std::string(what) + " failed: " + mpiMessage(code));
+}
+
+/// Seconds a rank waits for its peers in one call (0: without limit);
+/// SSMC_MPI_TIMEOUT.
+double waitLimit = 300;
+
+/// Completes `req`, started by `code` (a non-blocking call of `what`):
+/// MPI_Test polling until it is done, and every rank stopped with a
+/// message when that takes longer than the time-out (a peer that hangs or
+/// died without MPI noticing), rather than a wait without end.
+void await(int code, MPI_Request &req, const char *what) {
+  check(code, what);
+  if (waitLimit <= 0) {
+    check(MPI_Wait(&req, MPI_STATUS_IGNORE), what);
+    return;
+  }
+  using Clock = std::chrono::steady_clock;
+  const auto deadline =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                         std::chrono::duration<double>(waitLimit));
+  auto nap = std::chrono::microseconds(20);
+  for (;;) {
+    int done = 0;
+    check(MPI_Test(&req, &done, MPI_STATUS_IGNORE), what);
+    if (done)
+      return;
+    if (Clock::now() > deadline) {
+      char limit[32];
+      std::snprintf(limit, sizeof limit, "%g", waitLimit);
+      abortAll(std::string(what) + " timed out: no answer from the other "
+               "ranks within " + limit + " s (SSMC_MPI_TIMEOUT); a rank is "
+               "hung, died, or is slower than that");
+    }
+    // Short naps first (a combine usually completes in microseconds), then
+    // at most a millisecond, so a waiting rank leaves its core to others.
+    std::this_thread::sleep_for(nap);
+    nap = std::min(nap * 2, std::chrono::microseconds(1000));
+  }
 }
 #endif
 } // namespace
@@ -72,6 +112,15 @@ llvm::Error init(int *argc, char ***argv) {
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   MPI_Comm_rank(MPI_COMM_WORLD, &theRank);
   MPI_Comm_size(MPI_COMM_WORLD, &theSize);
+  if (const char *t = std::getenv("SSMC_MPI_TIMEOUT")) {
+    char *end = nullptr;
+    double v = std::strtod(t, &end);
+    if (end == t || *end || !(v >= 0))
+      return llvm::createStringError(
+          "SSMC_MPI_TIMEOUT must be a number of seconds >= 0 (0: no limit), "
+          "got '" + std::string(t) + "'");
+    waitLimit = v;
+  }
   if (const char *c = std::getenv("SSMC_MPI_COMBINE")) {
     if (std::strcmp(c, "chain") == 0)
       theCombine = Combine::Chain;
@@ -164,16 +213,18 @@ gatherBytes(const std::vector<char> &local) {
 #ifdef SSMC_HAVE_MPI
   long long n = static_cast<long long>(local.size());
   std::vector<long long> counts(theSize);
-  check(MPI_Gather(&n, 1, MPI_LONG_LONG, counts.data(), 1, MPI_LONG_LONG, 0,
-                   MPI_COMM_WORLD),
-        "MPI_Gather");
+  MPI_Request req;
+  await(MPI_Igather(&n, 1, MPI_LONG_LONG, counts.data(), 1, MPI_LONG_LONG, 0,
+                    MPI_COMM_WORLD, &req),
+        req, "MPI_Gather");
   if (theRank != 0) {
     sent += local.size() + sizeof n;
     // Large tensors in pieces under INT_MAX bytes.
     for (size_t off = 0; off < local.size(); off += 1 << 30) {
       int piece = static_cast<int>(std::min<size_t>(1 << 30, local.size() - off));
-      check(MPI_Send(local.data() + off, piece, MPI_BYTE, 0, 7, MPI_COMM_WORLD),
-            "MPI_Send");
+      await(MPI_Isend(local.data() + off, piece, MPI_BYTE, 0, 7,
+                      MPI_COMM_WORLD, &req),
+            req, "MPI_Send");
     }
     return all;
   }
@@ -183,9 +234,9 @@ gatherBytes(const std::vector<char> &local) {
     all[r].resize(counts[r]);
     for (size_t off = 0; off < all[r].size(); off += 1 << 30) {
       int piece = static_cast<int>(std::min<size_t>(1 << 30, all[r].size() - off));
-      check(MPI_Recv(all[r].data() + off, piece, MPI_BYTE, r, 7,
-                     MPI_COMM_WORLD, MPI_STATUS_IGNORE),
-            "MPI_Recv");
+      await(MPI_Irecv(all[r].data() + off, piece, MPI_BYTE, r, 7,
+                      MPI_COMM_WORLD, &req),
+            req, "MPI_Recv");
     }
   }
   return all;
@@ -199,11 +250,13 @@ llvm::Error broadcast(std::vector<char> &bytes) {
     return llvm::Error::success();
 #ifdef SSMC_HAVE_MPI
   long long n = static_cast<long long>(bytes.size());
-  check(MPI_Bcast(&n, 1, MPI_LONG_LONG, 0, MPI_COMM_WORLD), "MPI_Bcast");
-  bytes.resize(n);
-  check(MPI_Bcast(bytes.data(), static_cast<int>(n), MPI_BYTE, 0,
-                  MPI_COMM_WORLD),
+  MPI_Request req;
+  await(MPI_Ibcast(&n, 1, MPI_LONG_LONG, 0, MPI_COMM_WORLD, &req), req,
         "MPI_Bcast");
+  bytes.resize(n);
+  await(MPI_Ibcast(bytes.data(), static_cast<int>(n), MPI_BYTE, 0,
+                   MPI_COMM_WORLD, &req),
+        req, "MPI_Bcast");
   if (theRank == 0)
     sent += n * (theSize - 1);
 #endif
@@ -215,9 +268,11 @@ bool allOk(bool ok) {
     return ok;
 #ifdef SSMC_HAVE_MPI
   int mine = ok ? 1 : 0, all = 0;
-  if (MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD) !=
+  MPI_Request req;
+  if (MPI_Iallreduce(&mine, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD, &req) !=
       MPI_SUCCESS)
     return false;
+  await(MPI_SUCCESS, req, "MPI_Allreduce");
   return all == 1;
 #else
   return ok;
@@ -276,14 +331,16 @@ llvm::Expected<OwnedTensor> fetchFrom(const OwnedTensor &local, int from) {
 #ifdef SSMC_HAVE_MPI
   if (theRank == from) {
     sent += local.sizeInBytes();
-    check(MPI_Send(local.data(), static_cast<int>(local.sizeInBytes()),
-                   MPI_BYTE, 0, 8, MPI_COMM_WORLD),
-          "MPI_Send");
+    MPI_Request req;
+    await(MPI_Isend(local.data(), static_cast<int>(local.sizeInBytes()),
+                    MPI_BYTE, 0, 8, MPI_COMM_WORLD, &req),
+          req, "MPI_Send");
   } else if (theRank == 0) {
     out = OwnedTensor(local.dtype(), local.shape());
-    check(MPI_Recv(out.data(), static_cast<int>(out.sizeInBytes()), MPI_BYTE,
-                   from, 8, MPI_COMM_WORLD, MPI_STATUS_IGNORE),
-          "MPI_Recv");
+    MPI_Request req;
+    await(MPI_Irecv(out.data(), static_cast<int>(out.sizeInBytes()), MPI_BYTE,
+                    from, 8, MPI_COMM_WORLD, &req),
+          req, "MPI_Recv");
   }
 #endif
   return out;
@@ -436,13 +493,14 @@ extern "C" void _mlir_ciface_ssmcMpiHalo(ssmc::abi::StridedMemRef<float, 3> *x,
   long long mine = L;
   std::vector<long long> lens(R);
   sent += (rows * H * sizeof(float) + sizeof mine) * (R - 1);
-  check(MPI_Allgather(&mine, 1, MPI_LONG_LONG, lens.data(), 1, MPI_LONG_LONG,
-                      MPI_COMM_WORLD),
-        "MPI_Allgather (halo lengths)");
-  check(MPI_Allgather(tail.data(), static_cast<int>(rows * H), MPI_FLOAT,
-                      tails.data(), static_cast<int>(rows * H), MPI_FLOAT,
-                      MPI_COMM_WORLD),
-        "MPI_Allgather (halos)");
+  MPI_Request req;
+  await(MPI_Iallgather(&mine, 1, MPI_LONG_LONG, lens.data(), 1, MPI_LONG_LONG,
+                       MPI_COMM_WORLD, &req),
+        req, "MPI_Allgather (halo lengths)");
+  await(MPI_Iallgather(tail.data(), static_cast<int>(rows * H), MPI_FLOAT,
+                       tails.data(), static_cast<int>(rows * H), MPI_FLOAT,
+                       MPI_COMM_WORLD, &req),
+        req, "MPI_Allgather (halos)");
   // Fill the halo from its end: rank r-1's last steps, then r-2's, ...
   int64_t filled = 0;
   for (int j = r - 1; j >= 0 && filled < H; --j) {
@@ -483,22 +541,23 @@ extern "C" void _mlir_ciface_ssmcMpiCombineAffine(Buf *decay, Buf *state,
   if (R == 1)
     return;
 #ifdef SSMC_HAVE_MPI
+  MPI_Request req;
   if (combine() == Combine::Chain) {
     // Rank r waits for the state entering it, extends it by its own map
     // and passes it on; rank 0 starts the chain with its final state.
     std::vector<float> out(l, l + n);
     if (r > 0) {
-      check(MPI_Recv(s, static_cast<int>(n), MPI_FLOAT, r - 1, 9,
-                     MPI_COMM_WORLD, MPI_STATUS_IGNORE),
-            "MPI_Recv (state chain)");
+      await(MPI_Irecv(s, static_cast<int>(n), MPI_FLOAT, r - 1, 9,
+                      MPI_COMM_WORLD, &req),
+            req, "MPI_Recv (state chain)");
       std::memcpy(out.data(), s, n * sizeof(float));
       applyAffine(out.data(), p, np, l, n);
     }
     if (r + 1 < R) {
       sent += n * sizeof(float);
-      check(MPI_Send(out.data(), static_cast<int>(n), MPI_FLOAT, r + 1, 9,
-                     MPI_COMM_WORLD),
-            "MPI_Send (state chain)");
+      await(MPI_Isend(out.data(), static_cast<int>(n), MPI_FLOAT, r + 1, 9,
+                      MPI_COMM_WORLD, &req),
+            req, "MPI_Send (state chain)");
     }
     return;
   }
@@ -522,8 +581,9 @@ extern "C" void _mlir_ciface_ssmcMpiCombineAffine(Buf *decay, Buf *state,
     while ((1 << rounds) < R)
       ++rounds;
     sent += rounds * w * sizeof(float);
-    check(MPI_Exscan(mine.data(), prefix.data(), 1, pair, op, MPI_COMM_WORLD),
-          "MPI_Exscan (states)");
+    await(MPI_Iexscan(mine.data(), prefix.data(), 1, pair, op, MPI_COMM_WORLD,
+                      &req),
+          req, "MPI_Exscan (states)");
     MPI_Op_free(&op);
     MPI_Type_free(&pair);
     if (r > 0)
@@ -536,9 +596,10 @@ extern "C" void _mlir_ciface_ssmcMpiCombineAffine(Buf *decay, Buf *state,
   std::memcpy(mine.data(), p, np * sizeof(float));
   std::memcpy(mine.data() + np, l, n * sizeof(float));
   sent += w * sizeof(float) * (R - 1);
-  check(MPI_Allgather(mine.data(), static_cast<int>(w), MPI_FLOAT, all.data(),
-                      static_cast<int>(w), MPI_FLOAT, MPI_COMM_WORLD),
-        "MPI_Allgather (states)");
+  await(MPI_Iallgather(mine.data(), static_cast<int>(w), MPI_FLOAT,
+                       all.data(), static_cast<int>(w), MPI_FLOAT,
+                       MPI_COMM_WORLD, &req),
+        req, "MPI_Allgather (states)");
   if (r == 0)
     return;
   std::memcpy(s, all.data() + np, n * sizeof(float));

@@ -3,6 +3,7 @@
 //   ssmc-generate MODEL.safetensors --prompt 1,2,3 --new-tokens 32
 //   ssmc-generate MODEL.safetensors --prompt-text "Mamba is" --tokenizer tokenizer.json
 //   ssmc-generate --write-random FILE --config mamba-130m
+//   mpirun -np 2 ssmc-generate MODEL.safetensors --prefill-ranks 2 ...
 //
 // Exit status: 0 success, 1 the model failed to load, compile or run,
 // 2 bad command line.
@@ -12,6 +13,7 @@
 #include "apps/lm/LanguageModel.h"
 #include "apps/lm/StateCache.h"
 #include "apps/lm/Tokenizer.h"
+#include "ssmc/Distributed.h"
 #include "ssmc/Pipelines.h"
 #include "ssmc/TensorIO.h"
 
@@ -36,6 +38,7 @@ namespace {
 const char *kUsage = R"(usage: ssmc-generate MODEL.safetensors [options]
        ssmc-generate --write-random FILE --config NAME [--seed N]
        ssmc-generate --emit-mlir (MODEL.safetensors | --config NAME)
+       mpirun -np R ssmc-generate MODEL.safetensors --prefill-ranks R [options]
 
 Runs a Mamba language model compiled by ssmc: prefill over the prompt with
 the sequence ops, then one decode step per new token against a constant-size
@@ -100,6 +103,17 @@ options:
                        saved state, which gives the same states)
   --cache-every K      also save the state every K prompt tokens
   --json               print the tokens and timings as one JSON object
+  --logits FILE        write the logits after the prompt (the first new
+                       token's distribution, [vocab] f32) to FILE as .npy
+  --prefill-ranks R    under mpirun -np R: the prompt (at least R tokens)
+                       is prefilled across the R ranks, each a contiguous
+                       slice of it, the layers' recurrences combined
+                       between the ranks (docs/distributed.md); then the
+                       last rank decodes and prints, the others print
+                       nothing. Mamba-1 and Mamba-2 models, CPU target;
+                       takes no --cache and no batch. A rank that waits
+                       longer than SSMC_MPI_TIMEOUT seconds (default 300)
+                       for the others stops every rank
   --batch N            with --emit-mlir: the batched program for N
                        sequences
   --write-random FILE  write random weights of --config to FILE (and its
@@ -131,6 +145,10 @@ int usageError(const llvm::Twine &msg) {
 }
 
 int fail(llvm::Error e) {
+  // Across ranks, every rank stops with the message (no rank waits for
+  // one that gave up).
+  if (dist::size() > 1)
+    dist::abortAll("ssmc-generate: " + llvm::toString(std::move(e)));
   llvm::errs() << "ssmc-generate: " << llvm::toString(std::move(e)) << "\n";
   return 1;
 }
@@ -152,6 +170,8 @@ struct Request {
   Target target = Target::CPU;
   std::string gpuArch = "sm_90", cudaToolkit;
   WeightPrecision precision = WeightPrecision::F32;
+  std::string logitsPath;
+  int64_t prefillRanks = 0;
 };
 
 /// Applies option `a` with its value `v`; returns the exit status of a bad
@@ -226,6 +246,11 @@ std::optional<int> applyValue(llvm::StringRef a, llvm::StringRef v,
     if (!p)
       return usageError("--weights takes f32, bf16 or int8, got '" + v + "'");
     r.precision = *p;
+  } else if (a == "--logits") {
+    r.logitsPath = v.str();
+  } else if (a == "--prefill-ranks") {
+    if (!integer(r.prefillRanks, 1))
+      return usageError("--prefill-ranks takes a count >= 1");
   } else if (a == "--write-random") {
     r.writeRandom = v.str();
   } else if (a == "--config") {
@@ -484,6 +509,10 @@ int generate(const Request &r) {
   options.target = r.target;
   options.gpuArch = r.gpuArch;
   options.cudaToolkit = r.cudaToolkit;
+  if (r.prefillRanks)
+    options.shardSequenceFunctions = {"prefill"};
+  // Only the rank that decodes (the last) reports.
+  const bool reporting = dist::rank() == dist::size() - 1;
   // The tokenizer first: a bad file fails before the model compiles.
   auto tokenizer = tokenizerFor(r);
   if (!tokenizer)
@@ -496,19 +525,21 @@ int generate(const Request &r) {
   if (!model)
     return fail(model.takeError());
   const ModelConfig &c = (*model)->config();
-  llvm::errs() << "model: " << c.describe() << "\n";
-  llvm::errs() << llvm::formatv("loaded in {0:f2} s, compiled in {1:f2} s; "
-                                "decoding state {2} bytes\n",
-                                (*model)->loadSeconds(),
-                                (*model)->compileSeconds(),
-                                (*model)->stateBytes());
-  llvm::errs() << llvm::formatv("weights: {0} projections, {1} bytes\n",
-                                precisionName(r.precision),
-                                (*model)->weightBytes());
+  if (reporting) {
+    llvm::errs() << "model: " << c.describe() << "\n";
+    llvm::errs() << llvm::formatv("loaded in {0:f2} s, compiled in {1:f2} s; "
+                                  "decoding state {2} bytes\n",
+                                  (*model)->loadSeconds(),
+                                  (*model)->compileSeconds(),
+                                  (*model)->stateBytes());
+    llvm::errs() << llvm::formatv("weights: {0} projections, {1} bytes\n",
+                                  precisionName(r.precision),
+                                  (*model)->weightBytes());
+  }
   if (!r.promptsFile.empty() || r.promptTexts.size() > 1)
     return generateBatch(r, **model, tok);
   std::vector<int64_t> prompt = promptFor(r, c, tok);
-  if (tok)
+  if (tok && reporting)
     llvm::errs() << "prompt: " << prompt.size() << " tokens\n";
 
   // Prefill, from the longest cached prefix when there is a cache.
@@ -532,7 +563,25 @@ int generate(const Request &r) {
                    << " prompt tokens from " << hit->path << "\n";
     }
   }
-  if (cached < L) {
+  if (r.prefillRanks) {
+    if (L < r.prefillRanks)
+      return fail(llvm::createStringError(
+          llvm::formatv("--prefill-ranks {0}: the prompt has {1} tokens, "
+                        "fewer than the ranks",
+                        r.prefillRanks, L)
+              .str()));
+    auto [begin, end] = dist::sliceOf(L, dist::rank(), dist::size());
+    auto out = (*model)->prefillSlice(
+        llvm::ArrayRef(prompt).slice(begin, end - begin), L);
+    if (!out)
+      return fail(out.takeError());
+    if (!reporting)
+      return 0;
+    logits = std::move(*out);
+    llvm::errs() << llvm::formatv("prefill: {0} ranks, {1} tokens on this "
+                                  "one\n",
+                                  dist::size(), end - begin);
+  } else if (cached < L) {
     std::vector<int64_t> saves;
     if (cache) {
       saves = r.cacheAt;
@@ -553,6 +602,10 @@ int generate(const Request &r) {
   double prefillSeconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
           .count();
+
+  if (!r.logitsPath.empty())
+    if (llvm::Error e = writeNpy(r.logitsPath, logits.view()))
+      return fail(std::move(e));
 
   GenerationStats stats;
   // Without --json, each token is printed (and flushed) as it comes: as
@@ -597,10 +650,40 @@ int generate(const Request &r) {
 
 } // namespace
 
+/// MPI for --prefill-ranks; ended at exit.
+struct Ranks {
+  bool started = false;
+  ~Ranks() {
+    if (started)
+      dist::finalize();
+  }
+};
+
 int main(int argc, char **argv) {
   Request r;
   if (std::optional<int> status = parseCommandLine(argc, argv, r))
     return *status;
+  Ranks ranks;
+  if (r.prefillRanks) {
+    if (r.emitMlir || !r.writeRandom.empty())
+      return usageError("--prefill-ranks goes with generation, not with "
+                        "--emit-mlir or --write-random");
+    if (!r.promptsFile.empty() || r.promptTexts.size() > 1)
+      return usageError("--prefill-ranks takes one prompt, not a batch");
+    if (!r.cacheDir.empty())
+      return usageError("--prefill-ranks takes no --cache");
+    if (r.target != Target::CPU)
+      return usageError("--prefill-ranks needs --target cpu");
+    if (llvm::Error e = dist::init(&argc, &argv))
+      return fail(std::move(e));
+    ranks.started = true;
+    if (dist::size() != r.prefillRanks)
+      return fail(llvm::createStringError(
+          llvm::formatv("--prefill-ranks {0}, but this is one of {1} "
+                        "processes (start it with mpirun -np {0})",
+                        r.prefillRanks, dist::size())
+              .str()));
+  }
   if (!r.writeRandom.empty())
     return writeRandomModel(r);
   if (r.emitMlir && r.modelPath.empty()) {

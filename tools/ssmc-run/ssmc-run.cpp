@@ -105,7 +105,9 @@ cl::opt<bool> shardSeq(
              "the sequence dimension of the inputs (ssm-shard-sequence) and "
              "rank 0 prints or writes the whole results, as one process "
              "would. SSMC_MPI_COMBINE=chain passes states rank to rank "
-             "instead of one all-gather"),
+             "instead of one all-gather (exscan: a parallel prefix); a rank "
+             "that waits longer than SSMC_MPI_TIMEOUT seconds (default "
+             "300, 0: no limit) for the others stops every rank"),
     cl::init(false), cl::cat(category));
 enum class Emit { MLIR, Loops, PTX, LLVMDialect, LLVM, Object, Jit };
 cl::opt<Emit> emit(

@@ -62,6 +62,15 @@ def SSMShardSequence : Pass<"ssm-shard-sequence", "::mlir::ModuleOp"> {
     by another op, a result that mixes slices, `cu_seqlens`, `reverse`, an
     op without a distributed form -- is an error naming it.
 
+    With `functions=f,g`, only those functions are rewritten, and in place:
+    their callers already hand each rank its own slice of every input that
+    carries the sequence (a language model's prompt tokens), so the
+    signatures stay as they are, every other op runs on the rank's slice
+    as it is (it must be position-wise along the sequence, as a model's
+    projections, norms and embedding lookups are), and each sequence op is
+    rewritten wherever it is, inside loops too (a model's layer loop). An
+    op without a distributed form in those functions is an error naming it.
+
     ```mlir
     %y = ssm.selective_scan %u, %dt, %A, %B, %C h0(%h0) : ...
     // becomes
@@ -80,6 +89,11 @@ def SSMShardSequence : Pass<"ssm-shard-sequence", "::mlir::ModuleOp"> {
     }
     ```
   }];
+  let options = [
+    ListOption<"functions", "functions", "std::string",
+               "Rewrite only these functions, in place (their callers slice "
+               "the sequence inputs)">,
+  ];
   let dependentDialects = [
     "::mlir::tensor::TensorDialect", "::mlir::linalg::LinalgDialect",
     "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",

@@ -1,0 +1,70 @@
+// ssm-shard-sequence{functions=...}: only the named functions, rewritten in
+// place. The caller hands each rank its slice already, so the signature
+// keeps its types and marks; other ops (the elementwise add) stay as they
+// are; a sequence op inside a loop (a model's layers) is distributed where
+// it is; the other functions (@decode) are untouched.
+// RUN: ssmc-opt %s --ssm-shard-sequence="functions=prefill" -split-input-file -verify-diagnostics | FileCheck %s
+
+// CHECK-LABEL: func.func @prefill(
+// CHECK-SAME: %[[U:[a-z0-9]+]]: tensor<1x4x?xf32>, %{{.*}}: tensor<1x4x?xf32>, %{{.*}}: tensor<4x3xf32>, %{{.*}}: tensor<1x3x?xf32>, %{{.*}}: tensor<1x4x3xf32>)
+// CHECK-SAME: -> (tensor<1x4x?xf32>, tensor<1x4x3xf32>) {
+// CHECK-NOT: ssm.seq_dim
+// CHECK: scf.for
+// CHECK: %[[RANK:.*]] = func.call @ssmcMpiRank() : () -> i64
+// CHECK: scf.if
+// CHECK: ssm.selective_scan {{.*}} h0(
+// CHECK: func.call @ssmcMpiCombineAffine(
+// CHECK: } else {
+// CHECK: ssm.selective_scan
+// CHECK: func.call @ssmcMpiStepSums(
+// CHECK: func.call @ssmcMpiCombineAffine(
+// CHECK: ssm.selective_scan {{.*}} h0(
+// CHECK: }
+// CHECK: arith.addf
+// CHECK: scf.yield
+// CHECK-LABEL: func.func @decode(
+// CHECK-NOT: ssmcMpi
+// CHECK: ssm.selective_scan
+// CHECK-NOT: ssmcMpi
+// CHECK: return
+func.func @prefill(%u: tensor<1x4x?xf32>, %dt: tensor<1x4x?xf32>, %A: tensor<4x3xf32>,
+                   %B: tensor<1x3x?xf32>, %h0: tensor<1x4x3xf32>)
+    -> (tensor<1x4x?xf32>, tensor<1x4x3xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %r:2 = scf.for %i = %c0 to %c2 step %c1 iter_args(%x = %u, %s = %h0)
+      -> (tensor<1x4x?xf32>, tensor<1x4x3xf32>) {
+    %y, %h = ssm.selective_scan %x, %dt, %A, %B, %B h0(%s) delta_softplus
+        : (tensor<1x4x?xf32>, tensor<1x4x?xf32>, tensor<4x3xf32>, tensor<1x3x?xf32>,
+           tensor<1x3x?xf32>, tensor<1x4x3xf32>) -> (tensor<1x4x?xf32>, tensor<1x4x3xf32>)
+    %n = arith.addf %x, %y : tensor<1x4x?xf32>
+    scf.yield %n, %h : tensor<1x4x?xf32>, tensor<1x4x3xf32>
+  }
+  return %r#0, %r#1 : tensor<1x4x?xf32>, tensor<1x4x3xf32>
+}
+
+func.func @decode(%u: tensor<1x4x1xf32>, %dt: tensor<1x4x1xf32>, %A: tensor<4x3xf32>,
+                  %B: tensor<1x3x1xf32>) -> tensor<1x4x1xf32> {
+  %y = ssm.selective_scan %u, %dt, %A, %B, %B
+      : (tensor<1x4x1xf32>, tensor<1x4x1xf32>, tensor<4x3xf32>, tensor<1x3x1xf32>, tensor<1x3x1xf32>) -> tensor<1x4x1xf32>
+  return %y : tensor<1x4x1xf32>
+}
+
+// -----
+
+// An op without a distributed form in a named function is an error naming it.
+func.func @prefill(%q: tensor<1x2x5x4xf32>) -> tensor<1x2x5x4xf32> {
+  // expected-error @+1 {{has no sequence-parallel form yet}}
+  %o = ssm.attention %q, %q, %q causal : (tensor<1x2x5x4xf32>, tensor<1x2x5x4xf32>, tensor<1x2x5x4xf32>) -> tensor<1x2x5x4xf32>
+  return %o : tensor<1x2x5x4xf32>
+}
+
+// -----
+
+// expected-error @+1 {{ssm-shard-sequence: no function 'prefill' with a body to distribute}}
+module {
+  func.func @other() {
+    return
+  }
+}
