@@ -100,6 +100,9 @@ options:
                        saved state, which gives the same states)
   --cache-every K      also save the state every K prompt tokens
   --json               print the tokens and timings as one JSON object
+  --logits-out FILE    write the logits after the prompt (the first new
+                       token's distribution, [vocab] f32, raw little-endian)
+                       to FILE; one prompt only
   --batch N            with --emit-mlir: the batched program for N
                        sequences
   --write-random FILE  write random weights of --config to FILE (and its
@@ -146,7 +149,7 @@ struct Request {
   int64_t randomPrompt = 0, newTokens = 16, threads = 0;
   SamplingOptions sampling;
   bool json = false, emitMlir = false;
-  std::string cacheDir;
+  std::string cacheDir, logitsOut;
   std::vector<int64_t> cacheAt;
   int64_t cacheEvery = 0;
   Target target = Target::CPU;
@@ -213,6 +216,8 @@ std::optional<int> applyValue(llvm::StringRef a, llvm::StringRef v,
     r.cudaToolkit = v.str();
   } else if (a == "--cache") {
     r.cacheDir = v.str();
+  } else if (a == "--logits-out") {
+    r.logitsOut = v.str();
   } else if (a == "--cache-at") {
     if (!parseTokens(v, r.cacheAt) ||
         llvm::any_of(r.cacheAt, [](int64_t p) { return p < 1; }))
@@ -238,6 +243,20 @@ std::optional<int> applyValue(llvm::StringRef a, llvm::StringRef v,
     return usageError("unknown option " + a);
   }
   return std::nullopt;
+}
+
+/// --logits-out: `logits` [vocab] f32 as raw bytes.
+llvm::Error writeLogits(llvm::StringRef path, const OwnedTensor &logits) {
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path, ec);
+  if (ec)
+    return llvm::createStringError(ec, "cannot write '%s': %s",
+                                   path.str().c_str(), ec.message().c_str());
+  if (logits.dtype() != DType::F32)
+    return llvm::createStringError(std::errc::invalid_argument,
+                                   "the logits are not f32");
+  os.write(static_cast<const char *>(logits.data()), logits.sizeInBytes());
+  return llvm::Error::success();
 }
 
 /// Parses the command line into `r`; returns the exit status when the
@@ -554,6 +573,10 @@ int generate(const Request &r) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
           .count();
 
+  if (!r.logitsOut.empty())
+    if (llvm::Error e = writeLogits(r.logitsOut, logits))
+      return fail(std::move(e));
+
   GenerationStats stats;
   // Without --json, each token is printed (and flushed) as it comes: as
   // text with a tokenizer (a character split over tokens waits for its
@@ -620,6 +643,8 @@ int main(int argc, char **argv) {
   if (r.cacheDir.empty() && (!r.cacheAt.empty() || r.cacheEvery))
     return usageError("--cache-at and --cache-every need --cache DIR");
   bool batch = !r.promptsFile.empty() || r.promptTexts.size() > 1;
+  if (batch && !r.logitsOut.empty())
+    return usageError("--logits-out takes one prompt, not a batch");
   if (batch && (!r.cacheDir.empty() || !r.prompt.empty() || r.randomPrompt))
     return usageError("a batch (--prompts, or --prompt-text more than once) "
                       "takes no --cache, --prompt or --random-prompt");
