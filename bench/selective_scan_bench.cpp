@@ -189,8 +189,8 @@ void BM_SSMC(benchmark::State &state) {
     }
     benchmark::ClobberMemory();
   }
-  state.counters["faults_per_call"] =
-      double(minorFaults() - faults0) / std::max<int64_t>(1, state.iterations());
+  state.counters["faults_per_call"] = double(minorFaults() - faults0) /
+                                      std::max<int64_t>(1, state.iterations());
   setCounters(state, s);
   state.counters["threads"] = options.threads;
   state.counters["compile_ms"] =
