@@ -18,7 +18,10 @@
 // are compared (rel_err_vs_plain). Counters: GFLOP/s (matmul-equivalent
 // flops of the recurrence or of attention), GB/s (operands read and results
 // written once), items/s (tokens x heads). Decode steps update their state in
-// place (lent buffers, as the model decoder does).
+// place (lent buffers, as the model decoder does). ssmc-run/ rows run the
+// same compiled program through Jit::run (results allocated by the JIT and
+// handed over) and report run_over_invoke, its time over invoke's measured
+// in the same iterations.
 //
 //   build/bin/ssmc-bench-ops --benchmark_min_time=1
 //
@@ -37,6 +40,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <sys/resource.h>
 #include <vector>
 
 using namespace ssmc;
@@ -151,6 +155,89 @@ void runSSMC(benchmark::State &state, const Case *c, unsigned threads) {
     else
       state.counters["rel_err_vs_plain"] = relError(got, want);
   }
+}
+
+/// runSSMC through Jit::run, the path of ssmc-run and of callers that let
+/// the JIT allocate results: every call returns owned result tensors
+/// (decode steps: new state tensors instead of updating in place) that the
+/// caller drops before the next call. Each iteration also times one invoke
+/// call as runSSMC makes it, alternately before and after the run call, so
+/// that run_over_invoke compares the two under the same machine load; it
+/// is meant to stay within 1.10. faults_per_call counts the minor page
+/// faults of a run call. The iteration time reported is the run call's.
+void runSSMCRun(benchmark::State &state, const Case *c, unsigned threads) {
+  double compileMs = 0;
+  Jit *jit = compiled(*c, threads, &compileMs);
+  if (!jit) {
+    state.SkipWithError("compile failed");
+    return;
+  }
+  std::vector<Tensor> in;
+  for (const OwnedTensor &t : c->inputs)
+    in.push_back(const_cast<OwnedTensor &>(t).view());
+  std::vector<OwnedTensor> outs;
+  std::vector<Tensor> out;
+  for (size_t i = 0; i < c->outShapes.size(); ++i) {
+    if (auto it = c->inPlace.find(i); it != c->inPlace.end()) {
+      out.push_back(in[it->second]);
+      continue;
+    }
+    outs.emplace_back(DType::F32, c->outShapes[i]);
+    out.push_back(outs.back().view());
+  }
+  auto minorFaults = [] {
+    rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_minflt;
+  };
+  // A first call of each path outside the timing (the code's first run
+  // faults in its pages and starts the thread pool).
+  if (llvm::Error e = jit->invoke("main", in, out)) {
+    state.SkipWithError(llvm::toString(std::move(e)).c_str());
+    return;
+  }
+  if (auto r = jit->run("main", in); !r) {
+    state.SkipWithError(llvm::toString(r.takeError()).c_str());
+    return;
+  }
+  using Clock = std::chrono::steady_clock;
+  double runS = 0, invokeS = 0;
+  long faults = 0;
+  int64_t n = 0;
+  for (auto _ : state) {
+    auto t0 = Clock::now();
+    if (n % 2)
+      if (llvm::Error e = jit->invoke("main", in, out)) {
+        state.SkipWithError(llvm::toString(std::move(e)).c_str());
+        return;
+      }
+    auto t1 = Clock::now();
+    long f0 = minorFaults();
+    auto r = jit->run("main", in);
+    if (!r) {
+      state.SkipWithError(llvm::toString(r.takeError()).c_str());
+      return;
+    }
+    benchmark::DoNotOptimize((*r)[0].data());
+    r->clear();
+    faults += minorFaults() - f0;
+    auto t2 = Clock::now();
+    if (n % 2 == 0)
+      if (llvm::Error e = jit->invoke("main", in, out)) {
+        state.SkipWithError(llvm::toString(std::move(e)).c_str());
+        return;
+      }
+    auto t3 = Clock::now();
+    double runT = std::chrono::duration<double>(t2 - t1).count();
+    runS += runT;
+    invokeS += std::chrono::duration<double>((t1 - t0) + (t3 - t2)).count();
+    state.SetIterationTime(runT);
+    ++n;
+  }
+  state.counters["faults_per_call"] = double(faults) / std::max<double>(1, n);
+  state.counters["run_over_invoke"] = invokeS > 0 ? runS / invokeS : 0;
+  setCounters(state, *c);
+  state.counters["threads"] = threads;
 }
 
 void runPlain(benchmark::State &state, const Case *c) {
@@ -573,6 +660,13 @@ void registerAll() {
           ("ssmc/" + p->name + "/threads:" + std::to_string(t)).c_str(),
           runSSMC, p, t)
           ->UseRealTime()
+          ->Unit(benchmark::kMillisecond);
+    for (unsigned t : twoThreads ? std::vector<unsigned>{1, 2}
+                                 : std::vector<unsigned>{1})
+      benchmark::RegisterBenchmark(
+          ("ssmc-run/" + p->name + "/threads:" + std::to_string(t)).c_str(),
+          runSSMCRun, p, t)
+          ->UseManualTime()
           ->Unit(benchmark::kMillisecond);
   };
   add(linearAttention({1, 12, 2048, 64, 64}));

@@ -10,6 +10,10 @@
 #include <unordered_map>
 #include <vector>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 namespace {
 
 /// Heap accounting for compiled code: the JIT resolves the program's
@@ -21,10 +25,19 @@ namespace {
 /// a decode step allocates the same temporaries every token, and returning
 /// megabytes to the system and faulting them in again each time costs more
 /// than the step's arithmetic (Mamba-2 130M decode: 19 -> 29 tokens/s).
+///
+/// Blocks of kHugeBlock and more (results and temporaries of tens to
+/// hundreds of MB, beyond what the cache keeps: a 128k-token KV cache is
+/// 400 MB) are aligned to 2 MB and offered to the kernel's transparent huge
+/// pages (madvise MADV_HUGEPAGE), so that a fresh one faults in 2 MB at a
+/// time instead of 4 KB: 98,305 minor faults a call -> ~200 for
+/// attention_step's two new 400 MB caches through Jit::run.
 struct HeapAccount {
   static constexpr size_t kLargeBlock = 256 * 1024;
   static constexpr size_t kCacheBytes = size_t(512) << 20;
   static constexpr size_t kLargeAlign = 64;
+  static constexpr size_t kHugeBlock = size_t(16) << 20;
+  static constexpr size_t kHugePage = size_t(2) << 20;
 
   std::mutex mutex;
   std::unordered_map<void *, size_t> sizes; ///< live buffer -> bytes asked
@@ -34,7 +47,21 @@ struct HeapAccount {
   size_t current = 0, peak = 0, cached = 0;
 
   static size_t capacityFor(size_t n) {
+    if (n >= kHugeBlock)
+      return (n + kHugePage - 1) & ~(kHugePage - 1);
     return (n + 4095) & ~size_t(4095);
+  }
+
+  /// A new large block of `cap` bytes (see kHugeBlock).
+  static void *newLargeBlock(size_t cap) {
+    if (cap < kHugeBlock)
+      return std::aligned_alloc(kLargeAlign, cap);
+    void *p = std::aligned_alloc(kHugePage, cap);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (p)
+      (void)madvise(p, cap, MADV_HUGEPAGE); // advice: ignored where THP is off
+#endif
+    return p;
   }
 
   void *allocate(size_t alignment, size_t n) {
@@ -62,7 +89,7 @@ struct HeapAccount {
       }
     }
     if (!p)
-      p = std::aligned_alloc(kLargeAlign, cap);
+      p = newLargeBlock(cap);
     add(p, n, cap);
     return p;
   }

@@ -104,7 +104,8 @@ options:
   --cache-every K      also save the state every K prompt tokens
   --json               print the tokens and timings as one JSON object
   --logits FILE        write the logits after the prompt (the first new
-                       token's distribution, [vocab] f32) to FILE as .npy
+                       token's distribution, [vocab] f32) to FILE as .npy;
+                       one prompt only
   --prefill-ranks R    under mpirun -np R: the prompt (at least R tokens)
                        is prefilled across the R ranks, each a contiguous
                        slice of it, the layers' recurrences combined
@@ -703,6 +704,8 @@ int main(int argc, char **argv) {
   if (r.cacheDir.empty() && (!r.cacheAt.empty() || r.cacheEvery))
     return usageError("--cache-at and --cache-every need --cache DIR");
   bool batch = !r.promptsFile.empty() || r.promptTexts.size() > 1;
+  if (batch && !r.logitsPath.empty())
+    return usageError("--logits takes one prompt, not a batch");
   if (batch && (!r.cacheDir.empty() || !r.prompt.empty() || r.randomPrompt))
     return usageError("a batch (--prompts, or --prompt-text more than once) "
                       "takes no --cache, --prompt or --random-prompt");
