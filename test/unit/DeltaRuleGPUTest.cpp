@@ -415,7 +415,8 @@ TEST(DeltaRuleGPU, ChunkedLargestKeySize) {
 TEST(DeltaRuleGPU, GPUKernelMatchesTheReference) {
   // The CUDA target (a driver and a device, or ctest's
   // fakecuda.kernels_vs_reference over the test driver's host twins):
-  // gated with l2norm and both states, and the DPLR form.
+  // gated with l2norm and both states, the DPLR form, and KDA on the
+  // chunked kernel.
   if (llvm::Error e = cuda::available())
     GTEST_SKIP() << llvm::toString(std::move(e));
   DeltaConfig c = cfg(Form::Gated, 1, 5, 1, 2, 12, 9);
@@ -427,6 +428,13 @@ TEST(DeltaRuleGPU, GPUKernelMatchesTheReference) {
   d.scale = 1.0;
   d.finalState = true;
   expectMatches(d, 29, {}, Target::CUDA);
+  // The chunked kernel (chunks of 4, a partial last one).
+  DeltaConfig k = cfg(Form::KDA, 1, 9, 1, 2, 6, 5);
+  k.chunk = 4;
+  k.l2norm = true;
+  k.hasH0 = true;
+  k.finalState = true;
+  expectMatches(k, 31, {}, Target::CUDA);
 }
 
 } // namespace
