@@ -48,8 +48,12 @@ struct DeltaBuffers {
   Value len, keyHeads, heads, keyDim, valueDim;
 };
 
-/// The chunked form's chunk: by default, at most (its C x C products are
-/// unrolled), and the shortest static T it is chosen for.
+/// The chunked form's chunk: by default, at most, and the shortest static
+/// T it is chosen for. The column pass keeps C vectors per value block in
+/// registers and unrolls the C x C combinations, so code size grows as C^2
+/// and the accumulators spill past C = 16: fla's C = 64 runs (and
+/// compiles) slower here, not faster (docs/lowering.md has the numbers),
+/// and chunk_size is clamped to 32.
 constexpr int64_t kDefaultChunk = 16, kMaxChunk = 32, kMinChunkedLen = 64;
 
 /// Rows of the per-task scratch of key-sized vectors.
