@@ -351,7 +351,7 @@ TEST(DeltaRuleGPU, DecodeStepContinuesFromTheState) {
 // a dynamic T, or chunk_size): chunks of at most 16 steps with the UT
 // transform per chunk, a partial last chunk at prime T.
 TEST(DeltaRuleGPU, ChunkedDeltaNetOddShapesPrimeLength) {
-  DeltaConfig c = cfg(Form::DeltaNet, 2, 67, 1, 2, 19, 21);
+  DeltaConfig c = cfg(Form::DeltaNet, 2, 67, 1, 1, 19, 21);
   c.finalState = true;
   expectMatches(c, 41);
 }
@@ -366,7 +366,8 @@ TEST(DeltaRuleGPU, ChunkedGatedGroupedHeadsL2NormH0) {
 }
 
 TEST(DeltaRuleGPU, ChunkedKDAPerKeyDecay) {
-  DeltaConfig c = cfg(Form::KDA, 1, 71, 1, 2, 33, 17);
+  DeltaConfig c = cfg(Form::KDA, 1, 23, 1, 2, 33, 17);
+  c.chunk = 16;
   c.l2norm = true;
   c.hasH0 = true;
   c.finalState = true;
