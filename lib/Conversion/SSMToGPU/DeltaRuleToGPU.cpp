@@ -555,11 +555,11 @@ struct ChunkedDeltaPlan {
 /// value columns, the tile's state S [K, Vt] in shared memory). With G_r
 /// the cumulative log decay after r steps of the chunk (G_0 = 0) and the
 /// chunk's rows q~_i, k~_i, beta_i, v_i, each chunk runs seven phases
-/// separated by block barriers:
+/// (six without l2norm), each followed by a block barrier:
 ///  1. stage q~ (scaled), k~, beta and the log decays of the chunk (zeros
 ///     past the sequence end, which then changes nothing);
 ///  2. inverse norms of the rows (l2norm) and the prefix sums G;
-///  3. l2-normalise the rows;
+///  3. l2-normalise the rows (with use_qk_l2norm);
 ///  4. A[i][j] = -beta_i k~_i . (exp(G_{i+1} - G_{j+1}) k~_j) (j < i),
 ///     Aq[i][j] = q~_i . (exp(G_{i+1} - G_{j+1}) k~_j) (j <= i),
 ///     P = V - (exp(G) k~) S and O = (exp(G) q~) S;
