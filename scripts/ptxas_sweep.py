@@ -19,7 +19,7 @@ with l2norm and both states; attention: the head size d, causal with a window an
 KV heads, and a two-sided window with softcap, ALiBi, sinks and key
 counts); the other variants (no options, each gate form, feature map,
 normalisation, the z gate, grouped B/C, a value width apart from d, the
-delta rule's DeltaNet / gated / KDA forms) and the
+delta rule's DeltaNet / gated / KDA forms and its chunked kernel) and the
 decode steps (whose kernels are the sequence ops' at L = 1) take the sizes
 in SAMPLE: 1, 3, 8, 16, 17, 28..33 (selective_scan's shared-memory edge),
 63, 64, 127..129, 131, 199, 255, 256; selective_scan with B fixed over
@@ -261,7 +261,8 @@ def linear_attention_step(k, opts):
 def delta_rule(k, opts):
     """fla's layout [B, T, H, K]; "dplr": RWKV-7's a, b with a per-key
     gate, else beta with a per-step ("gate_step") or per-key ("gate_key")
-    gate or none (DeltaNet)."""
+    gate or none (DeltaNet); "chunk": chunk_size = 64, the chunked kernel
+    (the other static variants, T = 19, take the recurrent one)."""
     B, T, Hk, H, V = dims(opts, 1, 19, 1, 2, 7)
     qk, v = tt([B, T, Hk, k]), tt([B, T, H, V])
     kh = tt([B, T, H, k])
@@ -285,8 +286,9 @@ def delta_rule(k, opts):
     if "l2norm" in opts:
         extra += " use_qk_l2norm"
     res = [("o", v)] + ([("s", tt([B, H, k, V]))] if "final" in opts else [])
+    attrs = " {chunk_size = 64 : i64}" if "chunk" in opts else ""
     body = op_line([r for r, _ in res], "ssm.delta_rule",
-                   "%q, %k, %v" + extra, "",
+                   "%q, %k, %v" + extra, attrs,
                    [t for _, t in args], [t for _, t in res])
     return args, body, res
 
@@ -413,7 +415,8 @@ def variants():
               "gate_step+normalize+relu"):
         out.append(("linear_attention_step", linear_attention_step, v, SAMPLE))
     out.append(("delta_rule", delta_rule, "dyn+dplr+h0+final+l2norm", ALL))
-    for v in ("plain", "gate_step+l2norm", "gate_key+h0+final"):
+    for v in ("plain", "gate_step+l2norm", "gate_key+h0+final",
+              "chunk+gate_key+l2norm+h0+final"):
         out.append(("delta_rule", delta_rule, v, SAMPLE))
     out.append(("delta_rule_step", delta_rule_step, "gate_step+l2norm",
                 SAMPLE))

@@ -8,8 +8,10 @@
 // value tiles, rows not a multiple of the parts per column), grouped
 // heads, l2 normalisation, packed sequences (an empty one included), h0
 // and the final state, bf16 inputs, the largest K (256), the decode step
-// (T = 1 from a state); and on the
-// CUDA target where a driver is found.
+// (T = 1 from a state); the chunked kernel (DeltaNet, Gated DeltaNet,
+// KDA) at prime T, odd K and V, packed sequences, slow decays over many
+// chunks, bf16 and K = 256; and on the CUDA target where a driver is
+// found.
 //
 //===----------------------------------------------------------------------===//
 
@@ -345,10 +347,77 @@ TEST(DeltaRuleGPU, DecodeStepContinuesFromTheState) {
   EXPECT_LE(serr, 1e-4 * sscale) << "new_state";
 }
 
+// The chunked kernel (DeltaNet, Gated DeltaNet, KDA at a static T >= 64,
+// a dynamic T, or chunk_size): chunks of at most 16 steps with the UT
+// transform per chunk, a partial last chunk at prime T.
+TEST(DeltaRuleGPU, ChunkedDeltaNetOddShapesPrimeLength) {
+  DeltaConfig c = cfg(Form::DeltaNet, 2, 67, 1, 1, 19, 21);
+  c.finalState = true;
+  expectMatches(c, 41);
+}
+
+TEST(DeltaRuleGPU, ChunkedGatedGroupedHeadsL2NormH0) {
+  DeltaConfig c = cfg(Form::Gated, 1, 37, 2, 4, 24, 5);
+  c.chunk = 16;
+  c.l2norm = true;
+  c.hasH0 = true;
+  c.finalState = true;
+  expectMatches(c, 42);
+}
+
+TEST(DeltaRuleGPU, ChunkedKDAPerKeyDecay) {
+  DeltaConfig c = cfg(Form::KDA, 1, 23, 1, 2, 33, 17);
+  c.chunk = 16;
+  c.l2norm = true;
+  c.hasH0 = true;
+  c.finalState = true;
+  expectMatches(c, 43);
+}
+
+TEST(DeltaRuleGPU, ChunkedKDASlowDecayAcrossChunks) {
+  // Log decays in [-0.005, 0]: the state carries over all 13 chunks.
+  DeltaConfig c = cfg(Form::KDA, 1, 199, 1, 1, 7, 9);
+  c.weakGate = true;
+  c.l2norm = true;
+  c.finalState = true;
+  expectMatches(c, 44);
+}
+
+TEST(DeltaRuleGPU, ChunkedPackedSequencesWithAnEmptyOne) {
+  DeltaConfig c = cfg(Form::Gated, 1, 41, 1, 2, 12, 9);
+  c.chunk = 8;
+  c.sequences = 3;
+  c.hasH0 = true;
+  c.finalState = true;
+  c.l2norm = true;
+  expectMatches(c, 45, {0, 17, 17, 41});
+}
+
+TEST(DeltaRuleGPU, ChunkedBF16InputsWithF32State) {
+  DeltaConfig c = cfg(Form::KDA, 1, 64, 1, 2, 16, 24);
+  c.elt = "bf16";
+  c.l2norm = true;
+  c.hasH0 = true;
+  c.finalState = true;
+  expectMatches(c, 46);
+}
+
+TEST(DeltaRuleGPU, ChunkedLargestKeySize) {
+  // K = 256 with a per-key gate: chunks of 8 (16 rows of q, k and the
+  // decays would not fit the shared-memory budget beside the state tile).
+  DeltaConfig c = cfg(Form::KDA, 1, 19, 1, 1, 256, 3);
+  c.chunk = 64;
+  c.l2norm = true;
+  c.hasH0 = true;
+  c.finalState = true;
+  expectMatches(c, 47);
+}
+
 TEST(DeltaRuleGPU, GPUKernelMatchesTheReference) {
   // The CUDA target (a driver and a device, or ctest's
   // fakecuda.kernels_vs_reference over the test driver's host twins):
-  // gated with l2norm and both states, and the DPLR form.
+  // gated with l2norm and both states, the DPLR form, and KDA on the
+  // chunked kernel.
   if (llvm::Error e = cuda::available())
     GTEST_SKIP() << llvm::toString(std::move(e));
   DeltaConfig c = cfg(Form::Gated, 1, 5, 1, 2, 12, 9);
@@ -360,6 +429,13 @@ TEST(DeltaRuleGPU, GPUKernelMatchesTheReference) {
   d.scale = 1.0;
   d.finalState = true;
   expectMatches(d, 29, {}, Target::CUDA);
+  // The chunked kernel (chunks of 4, a partial last one).
+  DeltaConfig k = cfg(Form::KDA, 1, 9, 1, 2, 6, 5);
+  k.chunk = 4;
+  k.l2norm = true;
+  k.hasH0 = true;
+  k.finalState = true;
+  expectMatches(k, 31, {}, Target::CUDA);
 }
 
 } // namespace

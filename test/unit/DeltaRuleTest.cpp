@@ -7,9 +7,11 @@
 // with slow decays), grouped heads, l2 normalisation on and off, default
 // and explicit scale, h0 and the final state, packed sequences, bf16 inputs
 // with f32 state; the recurrent and the chunked (WY) forms, each forced
-// with chunk_size; DeltaNet written in the DPLR form agrees with itself;
+// with chunk_size (the DPLR form chunked too: odd shapes, grouped heads,
+// packed sequences, bf16, a long slow decay); DeltaNet written in the DPLR
+// form agrees with itself;
 // decode steps continue a prefill exactly; the gpu-emulator target (which
-// runs the op on the host) agrees too.
+// runs the op's GPU kernel on the host) agrees too.
 //
 //===----------------------------------------------------------------------===//
 
@@ -64,7 +66,8 @@ std::string program(const DeltaConfig &c) {
     use += " " + name + "(%" + name + ")";
   };
   if (c.form == Form::DPLR) {
-    add("gate", kt);
+    // The log decays in the accumulator type, as makeInputs stores them.
+    add("gate", tensorType({c.batch, c.seqLen, c.heads, c.keyDim}, acc));
     add("a", kt);
     add("b", kt);
   } else {
@@ -390,6 +393,54 @@ TEST(DeltaRuleNumerics, ChunkedBF16) {
   expectMatches(c, 20);
 }
 
+// RWKV-7's DPLR form chunked (fla's chunk_dplr_delta_rule: the reads
+// a_j . s_{j-1} by forward substitution within the chunk).
+TEST(DeltaRuleNumerics, ChunkedRWKV7OddShapesPrimeLength) {
+  DeltaConfig c = cfg(Form::DPLR, 2, 37, 1, 2, 19, 21);
+  c.scale = 1.0;
+  c.l2norm = true;
+  c.finalState = true;
+  c.chunk = 16;
+  expectMatches(c, 22);
+}
+
+TEST(DeltaRuleNumerics, ChunkedRWKV7GroupedHeadsH0) {
+  DeltaConfig c = cfg(Form::DPLR, 1, 23, 2, 4, 16, 5);
+  c.hasH0 = true;
+  c.finalState = true;
+  c.chunk = 8;
+  expectMatches(c, 23);
+}
+
+TEST(DeltaRuleNumerics, ChunkedRWKV7PackedSequences) {
+  DeltaConfig c = cfg(Form::DPLR, 1, 31, 1, 2, 12, 9);
+  c.sequences = 3;
+  c.hasH0 = true;
+  c.finalState = true;
+  c.chunk = 4;
+  expectMatches(c, 24, {0, 9, 9, 31});
+}
+
+TEST(DeltaRuleNumerics, LongSlowDecayRWKV7ChunkedByDefault) {
+  // T >= 64: the DPLR form is chunked too; slow decays carry early tokens
+  // through all 17 chunk boundaries.
+  DeltaConfig c = cfg(Form::DPLR, 1, 257, 1, 1, 32, 32);
+  c.weakGate = true;
+  c.scale = 1.0;
+  c.hasH0 = true;
+  c.finalState = true;
+  expectMatches(c, 25);
+}
+
+TEST(DeltaRuleNumerics, ChunkedRWKV7BF16) {
+  DeltaConfig c = cfg(Form::DPLR, 1, 40, 1, 2, 16, 24);
+  c.elt = "bf16";
+  c.hasH0 = true;
+  c.finalState = true;
+  c.chunk = 16;
+  expectMatches(c, 26);
+}
+
 TEST(DeltaRuleNumerics, DynamicShapesBothForms) {
   for (int64_t chunk : {-1, 0}) {
     DeltaConfig c = cfg(Form::KDA, 2, 70, 1, 2, 12, 18);
@@ -443,7 +494,8 @@ TEST(DeltaRuleNumerics, F16KDA) {
 }
 
 TEST(DeltaRuleNumerics, RunsOnTheGPUEmulatorTargetOnTheHost) {
-  // No GPU kernel: the GPU pipelines leave the op to the CPU lowering.
+  // The recurrent GPU kernel (T = 9) on the emulator, through the host
+  // runner this test file uses.
   DeltaConfig c = cfg(Form::Gated, 1, 9, 1, 2, 8, 12);
   c.finalState = true;
   expectMatches(c, 11, {}, Target::GPUEmulator);

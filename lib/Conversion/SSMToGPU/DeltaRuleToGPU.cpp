@@ -1,5 +1,10 @@
-//===- DeltaRuleToGPU.cpp - ssm.delta_rule as a recurrent kernel ----------===//
+//===- DeltaRuleToGPU.cpp - ssm.delta_rule as GPU kernels -----------------===//
 //
+// Two kernels: the recurrent one below, for every form, and the chunked
+// one (ChunkedDeltaKernel, fla's chunk_gated_delta_rule) for the delta
+// forms at a static T >= kMinChunkedLen, a dynamic T or a chunk_size.
+//
+// The recurrent kernel.
 // Every value column j of a head's state S [K, V] evolves on its own: the
 // delta forms update it as
 //   s_j <- w * s_j + k~ (beta (v_j - k~ . (w * s_j)))
@@ -486,6 +491,601 @@ void DeltaRuleKernel::emitLaunch() {
   });
 }
 
+/// The tiling of the chunked kernel: C steps per chunk, Vt value columns
+/// per block.
+struct ChunkedDeltaPlan {
+  int64_t K = 1, C = 16, cols = 16;
+  bool keyGate = false, gate = false, l2norm = false;
+
+  /// Chunks are at most this long: the forward substitution runs C
+  /// threads through a C x C triangle and the C x K rows of q and k sit in
+  /// shared memory beside the state tile.
+  static constexpr int64_t kMaxChunk = 16;
+  /// Like the recurrent kernel, the state is in shared memory and a
+  /// thread's registers do not depend on K, C or Vt.
+  static constexpr int64_t kRegisterEstimate = 64;
+
+  /// f32 values of shared memory: the state tile [K, Vt]; q~ and k~ of the
+  /// chunk [C, K]; the cumulative log decays [C + 1, K] (per key) or
+  /// [C + 1]; beta [C]; A, Aq and T [C, C]; P, O and V' [C, Vt]; the
+  /// inverse norms [2 C].
+  int64_t sharedFloats() const {
+    int64_t g = gate ? (keyGate ? (C + 1) * K : C + 1) : 0;
+    return K * cols + 2 * C * K + g + C + 3 * C * C + 3 * C * cols +
+           (l2norm ? 2 * C : 0);
+  }
+
+  /// The largest chunk (at most `maxChunk`), then the widest tile, whose
+  /// shared arrays fit the static budget; std::nullopt when none does.
+  static std::optional<ChunkedDeltaPlan> choose(int64_t K, int64_t V,
+                                                int64_t maxChunk, bool gate,
+                                                bool keyGate, bool l2norm) {
+    int64_t start = 16;
+    if (V > 0)
+      start = std::min<int64_t>(16, llvm::PowerOf2Ceil(V));
+    SmallVector<std::pair<int64_t, int64_t>> pairs;
+    for (int64_t c = kMaxChunk; c >= 1; c /= 2) {
+      if (c > maxChunk)
+        continue;
+      for (int64_t v = start; v >= 1; v /= 2)
+        pairs.push_back({c, v});
+    }
+    SmallVector<int64_t> candidates;
+    for (size_t i = 0; i < pairs.size(); ++i)
+      candidates.push_back(i);
+    ChunkedDeltaPlan plan;
+    plan.K = K, plan.gate = gate, plan.keyGate = keyGate, plan.l2norm = l2norm;
+    KernelBudget budget;
+    std::optional<int64_t> pick = pickTile(candidates, [&](int64_t i) {
+      ChunkedDeltaPlan p = plan;
+      p.C = pairs[i].first, p.cols = pairs[i].second;
+      return KernelBudget::sharedFits(p.sharedFloats()) &&
+             budget.registersFit(kRegisterEstimate);
+    });
+    if (!pick)
+      return std::nullopt;
+    plan.C = pairs[*pick].first, plan.cols = pairs[*pick].second;
+    return plan;
+  }
+};
+
+/// The chunked kernel for the delta forms (DeltaNet, Gated DeltaNet, KDA):
+/// fla's chunk_gated_delta_rule over chunks of C steps, with the blocks of
+/// the recurrent kernel (one per sequence, value head and tile of Vt
+/// value columns, the tile's state S [K, Vt] in shared memory). With G_r
+/// the cumulative log decay after r steps of the chunk (G_0 = 0) and the
+/// chunk's rows q~_i, k~_i, beta_i, v_i, each chunk runs seven phases
+/// (six without l2norm), each followed by a block barrier:
+///  1. stage q~ (scaled), k~, beta and the log decays of the chunk (zeros
+///     past the sequence end, which then changes nothing);
+///  2. inverse norms of the rows (l2norm) and the prefix sums G;
+///  3. l2-normalise the rows (with use_qk_l2norm);
+///  4. A[i][j] = -beta_i k~_i . (exp(G_{i+1} - G_{j+1}) k~_j) (j < i),
+///     Aq[i][j] = q~_i . (exp(G_{i+1} - G_{j+1}) k~_j) (j <= i),
+///     P = V - (exp(G) k~) S and O = (exp(G) q~) S;
+///  5. the UT transform: thread j solves column j of
+///     T = (I - tril(A))^-1 diag(beta) by forward substitution;
+///  6. V' = T P (the WY form's U - W S);
+///  7. out_i = O_i + sum_{j <= i} Aq[i][j] V'_j, and
+///     S <- exp(G_C) S + sum_j exp(G_C - G_{j+1}) k~_j V'_j^T.
+/// Every exponent is a difference G_a - G_b with a >= b (at most 0), so
+/// the decays never overflow.
+class ChunkedDeltaKernel {
+public:
+  ChunkedDeltaKernel(ssm::DeltaRuleOp op, PatternRewriter &rw,
+                     const ChunkedDeltaPlan &plan)
+      : op(op), rw(rw), loc(op.getLoc()), plan(plan),
+        scale(op.getScale() ? op.getScale()->convertToDouble()
+                            : 1.0 / std::sqrt(double(plan.K))) {}
+
+  void run() {
+    loadOperands();
+    out = allocLike(rw, loc, op.getOut().getType(), {Bsz, T, H, V});
+    if (op.getFinalState())
+      fin = allocLike(rw, loc, op.getFinalState().getType(),
+                      {S, H, cidx(rw, loc, plan.K), V});
+    emitLaunch();
+    replaceWithBuffers(rw, loc, op, out, fin);
+  }
+
+private:
+  struct Shared {
+    Value state, q, k, g, beta, A, Aq, Tm, P, O, Vn, norms;
+  };
+  struct Where {
+    Value seq, h, hk, bi, j0, tid, begin, end, t0;
+  };
+
+  void loadOperands() {
+    q = toBuffer(rw, loc, op.getQ());
+    k = toBuffer(rw, loc, op.getK());
+    v = toBuffer(rw, loc, op.getV());
+    beta = toBuffer(rw, loc, op.getBeta());
+    gate = toBuffer(rw, loc, op.getGate());
+    h0 = toBuffer(rw, loc, op.getH0());
+    cu = toBuffer(rw, loc, op.getCuSeqlens());
+    Bsz = dimOf(rw, loc, q, 0);
+    T = dimOf(rw, loc, q, 1);
+    Hk = dimOf(rw, loc, q, 2);
+    H = dimOf(rw, loc, v, 2);
+    V = dimOf(rw, loc, v, 3);
+    S = cu ? arith::SubIOp::create(rw, loc, dimOf(rw, loc, cu, 0),
+                                   cidx(rw, loc, 1))
+                 .getResult()
+           : Bsz;
+  }
+
+  Value add(OpBuilder &b, Value x, Value y) {
+    return arith::AddIOp::create(b, loc, x, y);
+  }
+  Value mul(OpBuilder &b, Value x, Value y) {
+    return arith::MulIOp::create(b, loc, x, y);
+  }
+  Value fmul(OpBuilder &b, Value x, Value y) {
+    return arith::MulFOp::create(b, loc, x, y);
+  }
+  Value ult(OpBuilder &b, Value x, Value y) {
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, x, y);
+  }
+  Value ld(OpBuilder &b, Value mem, Value at) {
+    return memref::LoadOp::create(b, loc, mem, at);
+  }
+  void st(OpBuilder &b, Value x, Value mem, Value at) {
+    memref::StoreOp::create(b, loc, x, mem, at);
+  }
+  /// for (i = lo; i < hi; ++i) with one carried f32 sum.
+  Value sumOver(OpBuilder &b, Value lo, Value hi, Value init,
+                llvm::function_ref<Value(OpBuilder &, Value, Value)> body) {
+    return scf::ForOp::create(
+               b, loc, lo, hi, cidx(b, loc, 1), ValueRange{init},
+               [&](OpBuilder &lb, Location l, Value i, ValueRange acc) {
+                 scf::YieldOp::create(lb, l, ValueRange{body(lb, i, acc[0])});
+               })
+        .getResult(0);
+  }
+  /// The step t0 + r lies in the sequence.
+  Value validRow(OpBuilder &b, const Where &bl, Value r) {
+    return ult(b, add(b, bl.t0, r), bl.end);
+  }
+  /// The cumulative log decay G_r at key d (0 without a gate).
+  Value logDecay(OpBuilder &b, const Shared &sh, Value r, Value d) {
+    if (!gate)
+      return cf32(b, loc, 0);
+    if (plan.keyGate)
+      return ld(b, sh.g, add(b, mul(b, r, cidx(b, loc, plan.K)), d));
+    return ld(b, sh.g, r);
+  }
+  /// exp(G_a - G_b) at key d (1 without a gate).
+  Value decay(OpBuilder &b, const Shared &sh, Value ra, Value rb, Value d) {
+    if (!gate)
+      return cf32(b, loc, 1);
+    return math::ExpOp::create(
+        b, loc,
+        arith::SubFOp::create(b, loc, logDecay(b, sh, ra, d),
+                              logDecay(b, sh, rb, d)));
+  }
+  /// for e in the block's share of [0, rows * width): body(row, col).
+  void forElements(OpBuilder &b, const Where &bl, int64_t rows, int64_t width,
+                   llvm::function_ref<void(OpBuilder &, Value, Value, Value)>
+                       body) {
+    blockStrided(b, loc, bl.tid, cidx(b, loc, rows * width),
+                 [&](OpBuilder &lb, Value e) {
+                   Value w = cidx(lb, loc, width);
+                   body(lb, e, arith::DivUIOp::create(lb, loc, e, w),
+                        arith::RemUIOp::create(lb, loc, e, w));
+                 });
+  }
+
+  void initState(OpBuilder &b, const Where &bl, const Shared &sh) {
+    forElements(b, bl, plan.K, plan.cols,
+                [&](OpBuilder &lb, Value e, Value d, Value c) {
+                  Value j = add(lb, bl.j0, c);
+                  Value s0 = cf32(lb, loc, 0);
+                  if (h0)
+                    s0 = valuesIf(lb, loc, ult(lb, j, V), ValueRange{s0},
+                                  [&](OpBuilder &ib) {
+                                    return SmallVector<Value>{load32(
+                                        ib, loc, h0,
+                                        ValueRange{bl.seq, bl.h, d, j})};
+                                  })[0];
+                  st(lb, s0, sh.state, e);
+                });
+  }
+
+  /// Phase 1: the chunk's rows, zeros past the sequence end.
+  void stage(OpBuilder &b, const Where &bl, const Shared &sh) {
+    Value zero = cf32(b, loc, 0);
+    forElements(b, bl, plan.C, plan.K,
+                [&](OpBuilder &lb, Value e, Value r, Value d) {
+                  Value t = add(lb, bl.t0, r);
+                  SmallVector<Value> vals = valuesIf(
+                      lb, loc, validRow(lb, bl, r), ValueRange{zero, zero, zero},
+                      [&](OpBuilder &ib) {
+                        SmallVector<Value, 4> at{bl.bi, t, bl.hk, d};
+                        Value qv = load32(ib, loc, q, at);
+                        if (!plan.l2norm)
+                          qv = fmul(ib, qv, cf32(ib, loc, scale));
+                        Value g = zero;
+                        if (plan.keyGate)
+                          g = load32(ib, loc, gate,
+                                     ValueRange{bl.bi, t, bl.h, d});
+                        return SmallVector<Value>{qv, load32(ib, loc, k, at),
+                                                  g};
+                      });
+                  st(lb, vals[0], sh.q, e);
+                  st(lb, vals[1], sh.k, e);
+                  if (plan.keyGate)
+                    st(lb, vals[2], sh.g,
+                       add(lb, e, cidx(lb, loc, plan.K)));
+                });
+    Value mine = ult(b, bl.tid, cidx(b, loc, plan.C));
+    ifThen(b, loc, mine, [&](OpBuilder &ib) {
+      Value r = bl.tid, t = add(ib, bl.t0, r);
+      SmallVector<Value> vals = valuesIf(
+          ib, loc, validRow(ib, bl, r), ValueRange{zero, zero},
+          [&](OpBuilder &vb) {
+            SmallVector<Value, 3> at{bl.bi, t, bl.h};
+            Value g = zero;
+            if (gate && !plan.keyGate)
+              g = load32(vb, loc, gate, at);
+            return SmallVector<Value>{load32(vb, loc, beta, at), g};
+          });
+      st(ib, vals[0], sh.beta, r);
+      if (gate && !plan.keyGate)
+        st(ib, vals[1], sh.g, add(ib, r, cidx(ib, loc, 1)));
+    });
+  }
+
+  /// Phase 2: the rows' inverse norms (threads 0.. for q, 64.. for k) and
+  /// the prefix sums of the log decays.
+  void normsAndPrefix(OpBuilder &b, const Where &bl, const Shared &sh) {
+    Value cC = cidx(b, loc, plan.C), cK = cidx(b, loc, plan.K);
+    if (plan.l2norm) {
+      for (int64_t which = 0; which < 2; ++which) {
+        Value first = cidx(b, loc, 64 * which);
+        Value r = arith::SubIOp::create(b, loc, bl.tid, first);
+        Value mine = arith::AndIOp::create(
+            b, loc,
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, bl.tid,
+                                  first),
+            ult(b, r, cC));
+        ifThen(b, loc, mine, [&](OpBuilder &ib) {
+          Value rows = which == 0 ? sh.q : sh.k;
+          Value base = mul(ib, r, cK);
+          Value ss = sumOver(ib, cidx(ib, loc, 0), cK, cf32(ib, loc, 0),
+                             [&](OpBuilder &lb, Value d, Value acc) {
+                               Value x = ld(lb, rows, add(lb, base, d));
+                               return math::FmaOp::create(lb, loc, x, x, acc)
+                                   .getResult();
+                             });
+          // fla's x / sqrt(sum x^2 + 1e-6), as the recurrent kernel.
+          Value inv = arith::DivFOp::create(
+              ib, loc, cf32(ib, loc, 1),
+              math::SqrtOp::create(
+                  ib, loc, arith::AddFOp::create(ib, loc, ss,
+                                                 cf32(ib, loc, 1e-6))));
+          if (which == 0)
+            inv = fmul(ib, inv, cf32(ib, loc, scale));
+          st(ib, inv, sh.norms, add(ib, r, cidx(ib, loc, which * plan.C)));
+        });
+      }
+    }
+    if (!gate)
+      return;
+    auto prefix = [&](OpBuilder &pb, Value d, int64_t width) {
+      Value w = cidx(pb, loc, width);
+      st(pb, cf32(pb, loc, 0), sh.g, d);
+      scf::ForOp::create(
+          pb, loc, cidx(pb, loc, 1), add(pb, cC, cidx(pb, loc, 1)),
+          cidx(pb, loc, 1), ValueRange{cf32(pb, loc, 0)},
+          [&](OpBuilder &lb, Location l, Value r, ValueRange acc) {
+            Value at = add(lb, mul(lb, r, w), d);
+            Value g = arith::AddFOp::create(lb, l, acc[0], ld(lb, sh.g, at));
+            st(lb, g, sh.g, at);
+            scf::YieldOp::create(lb, l, ValueRange{g});
+          });
+    };
+    if (plan.keyGate) {
+      blockStrided(b, loc, bl.tid, cK,
+                   [&](OpBuilder &lb, Value d) { prefix(lb, d, plan.K); });
+      return;
+    }
+    Value last = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                       bl.tid, cidx(b, loc, kBlock - 1));
+    ifThen(b, loc, last,
+           [&](OpBuilder &ib) { prefix(ib, cidx(ib, loc, 0), 1); });
+  }
+
+  /// Phase 3: q~ = q * scale / |q|, k~ = k / |k|.
+  void normalize(OpBuilder &b, const Where &bl, const Shared &sh) {
+    forElements(b, bl, plan.C, plan.K,
+                [&](OpBuilder &lb, Value e, Value r, Value) {
+                  Value rq = ld(lb, sh.norms, r);
+                  Value rk = ld(lb, sh.norms, add(lb, r, cidx(lb, loc, plan.C)));
+                  st(lb, fmul(lb, ld(lb, sh.q, e), rq), sh.q, e);
+                  st(lb, fmul(lb, ld(lb, sh.k, e), rk), sh.k, e);
+                });
+  }
+
+  /// Phase 4: A, Aq (zeros above the diagonal), P and O.
+  void products(OpBuilder &b, const Where &bl, const Shared &sh) {
+    Value cK = cidx(b, loc, plan.K), c0 = cidx(b, loc, 0),
+          c1 = cidx(b, loc, 1), zero = cf32(b, loc, 0);
+    forElements(
+        b, bl, plan.C, plan.C, [&](OpBuilder &lb, Value e, Value i, Value j) {
+          Value lower = arith::CmpIOp::create(
+              lb, loc, arith::CmpIPredicate::ule, j, i);
+          SmallVector<Value> dots = valuesIf(
+              lb, loc, lower, ValueRange{zero, zero}, [&](OpBuilder &ib) {
+                Value i1 = add(ib, i, c1), j1 = add(ib, j, c1);
+                Value bi = mul(ib, i, cK), bj = mul(ib, j, cK);
+                auto loop = scf::ForOp::create(
+                    ib, loc, c0, cK, c1, ValueRange{zero, zero},
+                    [&](OpBuilder &fb, Location l, Value d, ValueRange acc) {
+                      Value kj = fmul(fb, ld(fb, sh.k, add(fb, bj, d)),
+                                      decay(fb, sh, i1, j1, d));
+                      Value at = add(fb, bi, d);
+                      scf::YieldOp::create(
+                          fb, l,
+                          ValueRange{math::FmaOp::create(fb, l, ld(fb, sh.k, at),
+                                                         kj, acc[0]),
+                                     math::FmaOp::create(fb, l, ld(fb, sh.q, at),
+                                                         kj, acc[1])});
+                    });
+                Value strict = ult(ib, j, i);
+                Value a = arith::NegFOp::create(
+                    ib, loc, fmul(ib, ld(ib, sh.beta, i), loop.getResult(0)));
+                return SmallVector<Value>{
+                    arith::SelectOp::create(ib, loc, strict, a, zero),
+                    loop.getResult(1)};
+              });
+          st(lb, dots[0], sh.A, e);
+          st(lb, dots[1], sh.Aq, e);
+        });
+    forElements(
+        b, bl, plan.C, plan.cols,
+        [&](OpBuilder &lb, Value e, Value r, Value c) {
+          Value r1 = add(lb, r, c1), base = mul(lb, r, cK);
+          auto loop = scf::ForOp::create(
+              lb, loc, c0, cK, c1, ValueRange{zero, zero},
+              [&](OpBuilder &fb, Location l, Value d, ValueRange acc) {
+                Value s = ld(fb, sh.state,
+                             add(fb, mul(fb, d, cidx(fb, l, plan.cols)), c));
+                Value w = decay(fb, sh, r1, c0, d);
+                Value at = add(fb, base, d);
+                Value ws = fmul(fb, w, s);
+                scf::YieldOp::create(
+                    fb, l,
+                    ValueRange{
+                        math::FmaOp::create(fb, l, ld(fb, sh.k, at), ws, acc[0]),
+                        math::FmaOp::create(fb, l, ld(fb, sh.q, at), ws,
+                                            acc[1])});
+              });
+          Value j = add(lb, bl.j0, c);
+          Value live = arith::AndIOp::create(lb, loc, ult(lb, j, V),
+                                             validRow(lb, bl, r));
+          Value vv = valuesIf(lb, loc, live, ValueRange{zero},
+                              [&](OpBuilder &ib) {
+                                return SmallVector<Value>{load32(
+                                    ib, loc, v,
+                                    ValueRange{bl.bi, add(ib, bl.t0, r), bl.h,
+                                               j})};
+                              })[0];
+          st(lb, arith::SubFOp::create(lb, loc, vv, loop.getResult(0)), sh.P,
+             e);
+          st(lb, loop.getResult(1), sh.O, e);
+        });
+  }
+
+  /// Phase 5: thread j < C solves column j of T by forward substitution
+  /// (T[i][j] = A[i][j] + sum_{j < m < i} A[i][m] T[m][j]: only column j of
+  /// T is read and written, A is read only), then scales it by beta_j.
+  void solve(OpBuilder &b, const Where &bl, const Shared &sh) {
+    Value cC = cidx(b, loc, plan.C), c1 = cidx(b, loc, 1);
+    ifThen(b, loc, ult(b, bl.tid, cC), [&](OpBuilder &ib) {
+      Value j = bl.tid, j1 = add(ib, j, c1);
+      forEach(ib, loc, cC, [&](OpBuilder &lb, Value i) {
+        ifThen(lb, loc, ult(lb, j, i), [&](OpBuilder &tb) {
+          Value row = mul(tb, i, cC);
+          Value x = sumOver(tb, j1, i, ld(tb, sh.A, add(tb, row, j)),
+                            [&](OpBuilder &fb, Value m, Value acc) {
+                              return math::FmaOp::create(
+                                         fb, loc, ld(fb, sh.A, add(fb, row, m)),
+                                         ld(fb, sh.Tm, add(fb, mul(fb, m, cC), j)),
+                                         acc)
+                                  .getResult();
+                            });
+          st(tb, x, sh.Tm, add(tb, row, j));
+        });
+      });
+      Value bj = ld(ib, sh.beta, j);
+      forEach(ib, loc, cC, [&](OpBuilder &lb, Value i) {
+        Value at = add(lb, mul(lb, i, cC), j);
+        Value above = ult(lb, i, j);
+        Value diag = arith::CmpIOp::create(lb, loc, arith::CmpIPredicate::eq,
+                                           i, j);
+        Value below = valuesIf(lb, loc, ult(lb, j, i),
+                               ValueRange{cf32(lb, loc, 0)},
+                               [&](OpBuilder &vb) {
+                                 return SmallVector<Value>{
+                                     fmul(vb, ld(vb, sh.Tm, at), bj)};
+                               })[0];
+        Value x = arith::SelectOp::create(
+            lb, loc, above, cf32(lb, loc, 0),
+            arith::SelectOp::create(lb, loc, diag, bj, below));
+        st(lb, x, sh.Tm, at);
+      });
+    });
+  }
+
+  /// Phase 6: V' = T P.
+  void solveValues(OpBuilder &b, const Where &bl, const Shared &sh) {
+    Value cC = cidx(b, loc, plan.C), cols = cidx(b, loc, plan.cols);
+    forElements(b, bl, plan.C, plan.cols,
+                [&](OpBuilder &lb, Value e, Value r, Value c) {
+                  Value row = mul(lb, r, cC);
+                  Value x = sumOver(
+                      lb, cidx(lb, loc, 0), add(lb, r, cidx(lb, loc, 1)),
+                      cf32(lb, loc, 0), [&](OpBuilder &fb, Value j, Value acc) {
+                        return math::FmaOp::create(
+                                   fb, loc, ld(fb, sh.Tm, add(fb, row, j)),
+                                   ld(fb, sh.P, add(fb, mul(fb, j, cols), c)),
+                                   acc)
+                            .getResult();
+                      });
+                  st(lb, x, sh.Vn, e);
+                });
+  }
+
+  /// Phase 7: the chunk's outputs and the state passed on.
+  void outputsAndState(OpBuilder &b, const Where &bl, const Shared &sh) {
+    Value cC = cidx(b, loc, plan.C), cols = cidx(b, loc, plan.cols),
+          c0 = cidx(b, loc, 0), c1 = cidx(b, loc, 1);
+    forElements(
+        b, bl, plan.C, plan.cols,
+        [&](OpBuilder &lb, Value e, Value r, Value c) {
+          Value j = add(lb, bl.j0, c);
+          Value live = arith::AndIOp::create(lb, loc, ult(lb, j, V),
+                                             validRow(lb, bl, r));
+          ifThen(lb, loc, live, [&](OpBuilder &ib) {
+            Value row = mul(ib, r, cC);
+            Value o = sumOver(
+                ib, c0, add(ib, r, c1), ld(ib, sh.O, e),
+                [&](OpBuilder &fb, Value m, Value acc) {
+                  return math::FmaOp::create(
+                             fb, loc, ld(fb, sh.Aq, add(fb, row, m)),
+                             ld(fb, sh.Vn, add(fb, mul(fb, m, cols), c)), acc)
+                      .getResult();
+                });
+            store32(ib, loc, o, out,
+                    ValueRange{bl.bi, add(ib, bl.t0, r), bl.h, j});
+          });
+        });
+    Value cK = cidx(b, loc, plan.K);
+    forElements(
+        b, bl, plan.K, plan.cols,
+        [&](OpBuilder &lb, Value e, Value d, Value c) {
+          Value s = fmul(lb, decay(lb, sh, cC, c0, d), ld(lb, sh.state, e));
+          Value x = sumOver(
+              lb, c0, cC, s, [&](OpBuilder &fb, Value m, Value acc) {
+                Value kd = fmul(fb, ld(fb, sh.k, add(fb, mul(fb, m, cK), d)),
+                                decay(fb, sh, cC, add(fb, m, c1), d));
+                return math::FmaOp::create(
+                           fb, loc, kd,
+                           ld(fb, sh.Vn, add(fb, mul(fb, m, cols), c)), acc)
+                    .getResult();
+              });
+          st(lb, x, sh.state, e);
+        });
+  }
+
+  void storeFinal(OpBuilder &b, const Where &bl, const Shared &sh) {
+    forElements(b, bl, plan.K, plan.cols,
+                [&](OpBuilder &lb, Value e, Value d, Value c) {
+                  Value j = add(lb, bl.j0, c);
+                  ifThen(lb, loc, ult(lb, j, V), [&](OpBuilder &ib) {
+                    store32(ib, loc, ld(ib, sh.state, e), fin,
+                            ValueRange{bl.seq, bl.h, d, j});
+                  });
+                });
+  }
+
+  void emitLaunch() {
+    MLIRContext *ctx = rw.getContext();
+    const int64_t K = plan.K, C = plan.C, Vt = plan.cols;
+    SmallVector<Type> shared = {
+        sharedArrayType(ctx, K * Vt), sharedArrayType(ctx, C * K),
+        sharedArrayType(ctx, C * K),  sharedArrayType(ctx, C),
+        sharedArrayType(ctx, C * C),  sharedArrayType(ctx, C * C),
+        sharedArrayType(ctx, C * C),  sharedArrayType(ctx, C * Vt),
+        sharedArrayType(ctx, C * Vt), sharedArrayType(ctx, C * Vt)};
+    if (gate)
+      shared.push_back(
+          sharedArrayType(ctx, plan.keyGate ? (C + 1) * K : C + 1));
+    if (plan.l2norm)
+      shared.push_back(sharedArrayType(ctx, 2 * C));
+    Value cCols = cidx(rw, loc, Vt);
+    Value tiles = arith::CeilDivUIOp::create(rw, loc, V, cCols);
+    Value blocks = mul(rw, mul(rw, S, H), tiles);
+    launchBlocks(rw, loc, blocks, shared, [&](Value bid, Value tid,
+                                              ValueRange arrays) {
+      Shared sh;
+      sh.state = arrays[0], sh.q = arrays[1], sh.k = arrays[2];
+      sh.beta = arrays[3], sh.A = arrays[4], sh.Aq = arrays[5];
+      sh.Tm = arrays[6], sh.P = arrays[7], sh.O = arrays[8], sh.Vn = arrays[9];
+      size_t next = 10;
+      if (gate)
+        sh.g = arrays[next++];
+      if (plan.l2norm)
+        sh.norms = arrays[next++];
+      // The condition is the same for the whole block (see the recurrent
+      // kernel).
+      ifThen(rw, loc, ult(rw, bid, blocks), [&](OpBuilder &b) {
+        Where bl;
+        bl.tid = tid;
+        Value tile = arith::RemUIOp::create(b, loc, bid, tiles);
+        Value rest = arith::DivUIOp::create(b, loc, bid, tiles);
+        bl.h = arith::RemUIOp::create(b, loc, rest, H);
+        bl.seq = arith::DivUIOp::create(b, loc, rest, H);
+        Value group = arith::MaxUIOp::create(
+            b, loc, arith::DivUIOp::create(b, loc, H, Hk), cidx(b, loc, 1));
+        bl.hk = arith::DivUIOp::create(b, loc, bl.h, group);
+        bl.bi = cu ? cidx(b, loc, 0) : bl.seq;
+        bl.j0 = mul(b, tile, cCols);
+        bl.begin = cidx(b, loc, 0), bl.end = T;
+        if (cu) {
+          auto indexAt = [&](Value at) {
+            return arith::IndexCastOp::create(b, loc, b.getIndexType(),
+                                              ld(b, cu, at))
+                .getResult();
+          };
+          bl.begin = indexAt(bl.seq);
+          bl.end = indexAt(add(b, bl.seq, cidx(b, loc, 1)));
+        }
+        initState(b, bl, sh);
+        scf::ForOp::create(
+            b, loc, bl.begin, bl.end, cidx(b, loc, C), ValueRange{},
+            [&](OpBuilder &cb, Location, Value t0, ValueRange) {
+              Where cbl = bl;
+              cbl.t0 = t0;
+              stage(cb, cbl, sh);
+              barrier(cb, loc);
+              normsAndPrefix(cb, cbl, sh);
+              barrier(cb, loc);
+              if (plan.l2norm) {
+                normalize(cb, cbl, sh);
+                barrier(cb, loc);
+              }
+              products(cb, cbl, sh);
+              barrier(cb, loc);
+              solve(cb, cbl, sh);
+              barrier(cb, loc);
+              solveValues(cb, cbl, sh);
+              barrier(cb, loc);
+              outputsAndState(cb, cbl, sh);
+              barrier(cb, loc);
+              scf::YieldOp::create(cb, loc);
+            });
+        if (fin)
+          storeFinal(b, bl, sh);
+      });
+    });
+  }
+
+  ssm::DeltaRuleOp op;
+  PatternRewriter &rw;
+  Location loc;
+  const ChunkedDeltaPlan plan;
+  const double scale;
+  Value q, k, v, beta, gate, h0, cu; ///< operand buffers
+  Value Bsz, T, Hk, H, V, S;         ///< sizes (S: sequences)
+  Value out, fin;                    ///< result buffers
+};
+
+/// The shortest static T the chunked kernel is chosen for (a dynamic T,
+/// a prefill's, takes it too; chunk_size asks for it at any T).
+constexpr int64_t kMinChunkedLen = 64;
+
 struct DeltaRuleToGPU : OpRewritePattern<ssm::DeltaRuleOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(ssm::DeltaRuleOp op,
@@ -506,6 +1106,21 @@ struct DeltaRuleToGPU : OpRewritePattern<ssm::DeltaRuleOp> {
     int64_t V = vTy.isDynamicDim(3) ? -1 : vTy.getDimSize(3);
     bool perKey = op.getGate() && op.getGate().getType().getRank() == 4;
     int64_t vectors = 2 + (perKey ? 1 : 0) + (op.getA() ? 2 : 0);
+    if (!op.isDPLR()) {
+      int64_t len = qTy.getDimSize(1);
+      std::optional<uint64_t> asked = op.getChunkSize();
+      if (asked || ShapedType::isDynamic(len) || len >= kMinChunkedLen) {
+        int64_t maxChunk =
+            asked ? std::max<int64_t>(1, std::min<uint64_t>(*asked, 1u << 20))
+                  : ChunkedDeltaPlan::kMaxChunk;
+        if (std::optional<ChunkedDeltaPlan> chunked = ChunkedDeltaPlan::choose(
+                qTy.getDimSize(3), V, maxChunk, op.getGate() != nullptr,
+                perKey, op.getUseQkL2norm())) {
+          ChunkedDeltaKernel(op, rw, *chunked).run();
+          return success();
+        }
+      }
+    }
     std::optional<DeltaRulePlan> plan = DeltaRulePlan::choose(
         qTy.getDimSize(3), V, vectors, op.getUseQkL2norm());
     if (!plan)

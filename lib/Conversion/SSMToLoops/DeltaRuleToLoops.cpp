@@ -17,9 +17,9 @@
 //            o   = S_t^T q~  (accumulated in the same pass)
 // so the state is read twice and written once per step, vectorised along V.
 //
-// The chunked form (ChunkedTask), for the delta forms: the WY
-// representation over chunks of C steps (see the class), reading the state
-// three times and writing it once per chunk.
+// The chunked form (ChunkedTask), for every form: the WY representation
+// over chunks of C steps (see the class), reading the state three times
+// (the DPLR form: twice) and writing it once per chunk.
 //
 //===----------------------------------------------------------------------===//
 
@@ -48,8 +48,12 @@ struct DeltaBuffers {
   Value len, keyHeads, heads, keyDim, valueDim;
 };
 
-/// The chunked form's chunk: by default, at most (its C x C products are
-/// unrolled), and the shortest static T it is chosen for.
+/// The chunked form's chunk: by default, at most, and the shortest static
+/// T it is chosen for. The column pass keeps C vectors per value block in
+/// registers and unrolls the C x C combinations, so code size grows as C^2
+/// and the accumulators spill past C = 16: fla's C = 64 runs (and
+/// compiles) slower here, not faster (docs/lowering.md has the numbers),
+/// and chunk_size is clamped to 32.
 constexpr int64_t kDefaultChunk = 16, kMaxChunk = 32, kMinChunkedLen = 64;
 
 /// Rows of the per-task scratch of key-sized vectors.
@@ -303,6 +307,10 @@ private:
 /// block of value columns, C vectors of W S, of (exp(G) q) S and of V' stay
 /// in registers, so the state is read three times and written once per
 /// chunk instead of read twice and written once per step.
+/// The DPLR form (fla's chunk_dplr_delta_rule) shares the chunk's rows and
+/// has its own stages (dplrMatrices, dplrRows, dplrColumns): per chunk the
+/// state's reads along a, p_j = a_j . s_{j-1}, by forward substitution
+/// over C vectors per block of value columns (docs/lowering.md).
 class ChunkedTask : DeltaTask {
 public:
   ChunkedTask(OpBuilder &b, Location loc, ssm::DeltaRuleOp op,
@@ -318,9 +326,15 @@ public:
     scf::ForOp::create(b, loc, begin, end, step, ValueRange{},
                        [&](OpBuilder &b, Location loc, Value t0, ValueRange) {
                          loadChunk(b, t0);
-                         solveTriangular(b);
-                         buildWU(b);
-                         updateColumns(b, t0);
+                         if (op.isDPLR()) {
+                           dplrMatrices(b);
+                           dplrRows(b);
+                           dplrColumns(b, t0);
+                         } else {
+                           solveTriangular(b);
+                           buildWU(b);
+                           updateColumns(b, t0);
+                         }
                          scf::YieldOp::create(b, loc);
                        });
   }
@@ -407,6 +421,12 @@ private:
     Bt = memref::AllocaOp::create(b, loc, MemRefType::get({C}, acc));
     A = memref::AllocaOp::create(b, loc, MemRefType::get({C, C}, acc));
     Aq = memref::AllocaOp::create(b, loc, MemRefType::get({C, C}, acc));
+    if (op.isDPLR()) {
+      Ar = rows(C, keyPad);
+      Br = rows(C, keyPad);
+      Lab = memref::AllocaOp::create(b, loc, MemRefType::get({C, C}, acc));
+      Qb = memref::AllocaOp::create(b, loc, MemRefType::get({C, C}, acc));
+    }
   }
 
   /// Rows r < C of steps t0 + r: q~, k~, beta, v and the cumulative decays;
@@ -434,6 +454,12 @@ private:
                Q, {r, d});
         vstore(b, mul(b, loadVec(b, m.k, {bIdx, tc, hk, d}, mask), splat(b, rk)),
                K, {r, d});
+        if (op.isDPLR()) {
+          vstore(b, mul(b, loadVec(b, m.a, {bIdx, tc, h, d}, mask), splat(b, vf)),
+                 Ar, {r, d});
+          vstore(b, mul(b, loadVec(b, m.b, {bIdx, tc, h, d}, mask), splat(b, vf)),
+                 Br, {r, d});
+        }
         if (m.gate && op.hasKeyGate()) {
           Value g = mul(b, loadVec(b, m.gate, {bIdx, tc, h, d}, mask),
                         splat(b, vf));
@@ -447,9 +473,10 @@ private:
             b, loc, arith::AddFOp::create(b, loc, sload(b, G, {r}), g), G,
             ValueRange{r1});
       }
-      memref::StoreOp::create(b, loc,
-                              mul(b, loadScalar(b, m.beta, {bIdx, tc, h}), vf),
-                              Bt, ValueRange{r});
+      if (m.beta)
+        memref::StoreOp::create(
+            b, loc, mul(b, loadScalar(b, m.beta, {bIdx, tc, h}), vf), Bt,
+            ValueRange{r});
       forEach(b, c0, valuePad, laneStep, [&](OpBuilder &b, Value j) {
         Value mask = vector::CreateMaskOp::create(
             b, loc, VectorType::get({lanes}, b.getI1Type()),
@@ -625,9 +652,140 @@ private:
     });
   }
 
+  /// The DPLR form's C x C matrices (one pass over the key vectors per
+  /// pair j <= i): A (a~ . k) and Lab (a~ . b) with a~_i = a_i decayed to
+  /// the step before i (strictly lower), Aq (q~ . k) and Qb (q~ . b) with
+  /// q~_i decayed to step i (lower, diagonal included).
+  void dplrMatrices(OpBuilder &b) {
+    auto zero = [&](OpBuilder &b) { return splat(b, cst(b, 0)); };
+    forEach(b, c0, idx(b, C), c1, [&](OpBuilder &b, Value i) {
+      Value i1 = plus1(b, i);
+      forEach(b, c0, i1, c1, [&](OpBuilder &b, Value j) {
+        Value j1 = plus1(b, j);
+        // The a rows' decay exp(G_i - G_{j+1}) is > 1 on the diagonal
+        // (unused there): it is only formed for j < i.
+        Value strict =
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, j, i);
+        Value ia = arith::SelectOp::create(b, loc, strict, i, j1);
+        auto dots = scf::ForOp::create(
+            b, loc, c0, keyPad, laneStep,
+            ValueRange{zero(b), zero(b), zero(b), zero(b)},
+            [&](OpBuilder &b, Location loc, Value d, ValueRange c) {
+              Value gj = logDecay(b, j1, d);
+              Value dq = expOf(b, arith::SubFOp::create(
+                                      b, loc, logDecay(b, i1, d), gj));
+              Value da = expOf(b, arith::SubFOp::create(
+                                      b, loc, logDecay(b, ia, d), gj));
+              Value kj = vload(b, K, {j, d}), bj = vload(b, Br, {j, d});
+              Value qi = mul(b, vload(b, Q, {i, d}), dq);
+              Value ai = mul(b, vload(b, Ar, {i, d}), da);
+              scf::YieldOp::create(
+                  b, loc,
+                  ValueRange{fma(b, ai, kj, c[0]), fma(b, ai, bj, c[1]),
+                             fma(b, qi, kj, c[2]), fma(b, qi, bj, c[3])});
+            });
+        auto sum = [&](Value v) {
+          return vector::ReductionOp::create(b, loc,
+                                             vector::CombiningKind::ADD, v);
+        };
+        Value z = cst(b, 0);
+        auto lower = [&](Value x) {
+          return arith::SelectOp::create(b, loc, strict, x, z);
+        };
+        memref::StoreOp::create(b, loc, lower(sum(dots.getResult(0))), A,
+                                ValueRange{i, j});
+        memref::StoreOp::create(b, loc, lower(sum(dots.getResult(1))), Lab,
+                                ValueRange{i, j});
+        memref::StoreOp::create(b, loc, sum(dots.getResult(2)), Aq,
+                                ValueRange{i, j});
+        memref::StoreOp::create(b, loc, sum(dots.getResult(3)), Qb,
+                                ValueRange{i, j});
+      });
+    });
+  }
+
+  /// The DPLR form's rows the column pass reads: exp(G_j) a_j (into W),
+  /// exp(G_{j+1}) q_j (Q, in place), the keys and b decayed to the chunk
+  /// end (Kd, Br in place) and exp(G_C).
+  void dplrRows(OpBuilder &b) {
+    Value cC = idx(b, C);
+    forEach(b, c0, cC, c1, [&](OpBuilder &b, Value j) {
+      Value j1 = plus1(b, j);
+      forKeyVectors(b, [&](OpBuilder &b, Value d) {
+        Value gj = logDecay(b, j1, d);
+        Value toEnd =
+            expOf(b, arith::SubFOp::create(b, loc, logDecay(b, cC, d), gj));
+        vstore(b, mul(b, vload(b, Ar, {j, d}), expOf(b, logDecay(b, j, d))), W,
+               {j, d});
+        vstore(b, mul(b, vload(b, Q, {j, d}), expOf(b, gj)), Q, {j, d});
+        vstore(b, mul(b, vload(b, K, {j, d}), toEnd), Kd, {j, d});
+        vstore(b, mul(b, vload(b, Br, {j, d}), toEnd), Br, {j, d});
+      });
+    });
+    forKeyVectors(b, [&](OpBuilder &b, Value d) {
+      vstore(b, expOf(b, logDecay(b, cC, d)), Dl, {d});
+    });
+  }
+
+  /// Per block of value columns of the DPLR form: the chunk's reads of the
+  /// state along a, p_j = a_j . s_{j-1} (forward substitution:
+  /// p_j = (exp(G_j) a_j)^T S + sum_{m<j} Lab[j][m] p_m + A[j][m] v_m),
+  /// the outputs o_i = (exp(G_{i+1}) q_i)^T S + sum_{j<=i} Qb[i][j] p_j
+  /// + Aq[i][j] v_j, and the state passed on,
+  /// S = diag(exp(G_C)) S + sum_j exp(G_C - G_{j+1}) (b_j p_j^T + k_j v_j^T).
+  void dplrColumns(OpBuilder &b, Value t0) {
+    forEach(b, c0, m.valueDim, laneStep, [&](OpBuilder &b, Value jv) {
+      Value mask = vector::CreateMaskOp::create(
+          b, loc, VectorType::get({lanes}, b.getI1Type()),
+          ValueRange{arith::SubIOp::create(b, loc, m.valueDim, jv)});
+      SmallVector<Value> p = rowsTimesState(b, W, jv, mask);
+      SmallVector<Value> vs;
+      for (int64_t j = 0; j < C; ++j)
+        vs.push_back(vload(b, U, {idx(b, j), jv}));
+      auto at = [&](Value mat, int64_t i, int64_t j) {
+        return splat(b, sload(b, mat, {idx(b, i), idx(b, j)}));
+      };
+      for (int64_t j = 1; j < C; ++j)
+        for (int64_t mm = 0; mm < j; ++mm) {
+          p[j] = fma(b, at(Lab, j, mm), p[mm], p[j]);
+          p[j] = fma(b, at(A, j, mm), vs[mm], p[j]);
+        }
+      SmallVector<Value> os = rowsTimesState(b, Q, jv, mask);
+      Type e = cast<MemRefType>(m.out.getType()).getElementType();
+      for (int64_t i = 0; i < C; ++i) {
+        Value o = os[i];
+        for (int64_t j = 0; j <= i; ++j) {
+          o = fma(b, at(Qb, i, j), p[j], o);
+          o = fma(b, at(Aq, i, j), vs[j], o);
+        }
+        Value t = arith::AddIOp::create(b, loc, t0, idx(b, i));
+        Value valid =
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, t, end);
+        scf::IfOp::create(b, loc, valid, [&](OpBuilder &b, Location loc) {
+          vector::MaskedStoreOp::create(b, loc, m.out,
+                                        ValueRange{bIdx, t, h, jv}, mask,
+                                        castFloat(b, loc, o, e));
+          scf::YieldOp::create(b, loc);
+        });
+      }
+      forEach(b, c0, m.keyDim, c1, [&](OpBuilder &b, Value kk) {
+        Value s = mul(b, splat(b, sload(b, Dl, {kk})),
+                      loadVec(b, m.state, {seq, h, kk, jv}, mask));
+        for (int64_t j = 0; j < C; ++j) {
+          s = fma(b, splat(b, sload(b, Br, {idx(b, j), kk})), p[j], s);
+          s = fma(b, splat(b, sload(b, Kd, {idx(b, j), kk})), vs[j], s);
+        }
+        vector::MaskedStoreOp::create(b, loc, m.state,
+                                      ValueRange{seq, h, kk, jv}, mask, s);
+      });
+    });
+  }
+
   int64_t C;
   // Set by allocRows.
   Value laneStep, keyPad, valuePad, Q, K, U, W, Kd, G, Dl, Bt, A, Aq;
+  // The DPLR form's a and b rows and its a . b and q . b matrices.
+  Value Ar, Br, Lab, Qb;
 };
 
 /// Lowers ssm.delta_rule: buffers, run-time shape checks, then one task per
@@ -764,8 +922,6 @@ struct DeltaRuleToLoops : OpRewritePattern<ssm::DeltaRuleOp> {
   /// kDefaultChunk steps unless T is static and short. The DPLR form has
   /// the recurrent form only.
   static int64_t chooseChunk(ssm::DeltaRuleOp op) {
-    if (op.isDPLR())
-      return 0;
     if (std::optional<int64_t> c = op.getChunkSize())
       return std::min(*c, kMaxChunk);
     int64_t len = op.getQ().getType().getDimSize(1);

@@ -121,3 +121,29 @@ func.func @long_is_chunked(%q: tensor<1x64x1x8xf32>, %beta: tensor<1x64x1xf32>) 
   %o = ssm.delta_rule %q, %q, %q beta(%beta) : (tensor<1x64x1x8xf32>, tensor<1x64x1x8xf32>, tensor<1x64x1x8xf32>, tensor<1x64x1xf32>) -> tensor<1x64x1x8xf32>
   return %o : tensor<1x64x1x8xf32>
 }
+
+// -----
+
+// RWKV-7's DPLR form chunked (chunk_size = 8, T = 40): the a and b rows
+// beside q~, k~ and v, four 8 x 8 matrices (a . k and a . b strictly
+// lower, q . k and q . b lower) from one pass over the key vectors (four
+// reductions), then per block of value columns 8 vectors of
+// (exp(G_j) a_j)^T S and of (exp(G) q)^T S carried over the key rows, and
+// the state written once per chunk.
+// CHECK-LABEL: func.func @dplr_chunked
+// CHECK-COUNT-2: memref.alloca() : memref<8x8xf32>
+// CHECK: memref.alloca() : memref<8x32xf32>
+// CHECK: memref.alloca() : memref<8x32xf32>
+// CHECK-COUNT-2: memref.alloca() : memref<8x8xf32>
+// CHECK: scf.for %{{.*}} = %c0 to %c40 step %c8 {
+// CHECK-COUNT-4: vector.reduction <add>
+// CHECK: scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>) {
+// CHECK: scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>) {
+// CHECK-COUNT-8: scf.if
+// CHECK: scf.for
+// CHECK-COUNT-16: math.fma
+// CHECK: vector.maskedstore
+func.func @dplr_chunked(%q: tensor<1x40x1x20xf32>, %v: tensor<1x40x2x20xf32>, %g: tensor<1x40x2x20xf32>) -> tensor<1x40x2x20xf32> {
+  %o = ssm.delta_rule %q, %q, %v gate(%g) a(%g) b(%g) {chunk_size = 8 : i64} : (tensor<1x40x1x20xf32>, tensor<1x40x1x20xf32>, tensor<1x40x2x20xf32>, tensor<1x40x2x20xf32>, tensor<1x40x2x20xf32>, tensor<1x40x2x20xf32>) -> tensor<1x40x2x20xf32>
+  return %o : tensor<1x40x2x20xf32>
+}
