@@ -217,10 +217,6 @@ struct Model::Impl {
     auto it = batches.find(size);
     if (it != batches.end())
       return &it->second;
-    if (config.arch == Arch::GatedDeltaNet)
-      return err("batched generation is not available for Gated DeltaNet "
-                 "models yet (its layer has no packed form); run the prompts "
-                 "one at a time");
     Batch b;
     b.size = size;
     auto t0 = std::chrono::steady_clock::now();

@@ -26,6 +26,16 @@ __all__ = [
     "fused_recurrent_simple_gla",
     "chunk_gla",
     "fused_recurrent_gla",
+    "chunk_delta_rule",
+    "fused_recurrent_delta_rule",
+    "chunk_gated_delta_rule",
+    "fused_recurrent_gated_delta_rule",
+    "chunk_kda",
+    "fused_recurrent_kda",
+    "chunk_dplr_delta_rule",
+    "fused_recurrent_dplr_delta_rule",
+    "chunk_rwkv7",
+    "fused_recurrent_rwkv7",
     "scaled_dot_product_attention",
     "flash_attn_func",
     "flash_attn_varlen_func",
@@ -857,6 +867,410 @@ def fused_recurrent_gla(q, k, v, gk=None, gv=None, scale=None, initial_state=Non
         _unsupported("gv", "(decay per value dimension) is not supported")
     return _linear_attention(q, k, v, gk, 4, scale, initial_state, output_final_state,
                              cu_seqlens, head_first, reverse=bool(reverse))
+
+
+# ---------------------------------------------------------------------------
+# flash-linear-attention: the delta-rule family (ssm.delta_rule)
+# ---------------------------------------------------------------------------
+
+def _no_head_first(kwargs):
+    """fla removed head_first from the delta-rule functions and raises
+    DeprecationWarning when it is passed; so do these."""
+    if "head_first" in kwargs:
+        raise DeprecationWarning(
+            "head_first has been removed. Inputs must be in `[B, T, H, ...]` format.")
+
+
+def _float_array(x, t):
+    """x as a NumPy array in the accumulator type of t (a float32/float64
+    copy of PyTorch tensors, bf16 included), for the gate and beta
+    activations computed before the op."""
+    dt = np.float64 if t == "f64" else np.float32
+    if _is_torch(x):
+        torch = _torch()
+        return x.detach().to(torch.float64 if t == "f64" else torch.float32).numpy()
+    return np.asarray(x, dtype=dt)
+
+
+def _beta_activation(beta, t, use_beta_sigmoid, allow_neg_eigval, ref):
+    """fla's use_beta_sigmoid_in_kernel / allow_neg_eigval: beta = sigmoid(beta),
+    times 2 with allow_neg_eigval."""
+    if allow_neg_eigval and not use_beta_sigmoid:
+        raise ValueError("`allow_neg_eigval=True` requires `use_beta_sigmoid_in_kernel=True`.")
+    if not use_beta_sigmoid:
+        return beta
+    x = _float_array(beta, t)
+    y = 1.0 / (1.0 + np.exp(-x))
+    if allow_neg_eigval:
+        y = 2.0 * y
+    return _like(y.astype(x.dtype), ref)
+
+
+def _gate_activation(g, A_log, dt_bias, lower_bound, t, ref):
+    """fla's use_gate_in_kernel: the log decay from the raw gate g
+    ([B, T, HV] or [B, T, HV, K]) with A_log [HV] and dt_bias ([HV], or
+    [HV * K] for per-key gates): -exp(A_log) softplus(g + dt_bias), or with
+    lower_bound: lower_bound sigmoid(exp(A_log) (g + dt_bias)) (A_log may be
+    None there: lower_bound sigmoid(g + dt_bias))."""
+    x = _float_array(g, t)
+    hv = x.shape[2]
+    per_key = x.ndim == 4
+    if dt_bias is not None:
+        bias = _float_array(_as_array(dt_bias, "dt_bias"), t)
+        want = hv * x.shape[3] if per_key else hv
+        if bias.size != want:
+            raise ValueError(f"dt_bias: expected {want} elements, got shape {list(bias.shape)}")
+        x = x + (bias.reshape(hv, x.shape[3]) if per_key else bias.reshape(hv))
+    a = None
+    if A_log is not None:
+        a = _float_array(_as_array(A_log, "A_log"), t)
+        if a.size != hv:
+            raise ValueError(f"A_log: expected {hv} elements, got shape {list(a.shape)}")
+        a = np.exp(a.reshape((hv, 1) if per_key else (hv,)))
+    if lower_bound is not None:
+        y = float(lower_bound) / (1.0 + np.exp(-(x if a is None else a * x)))
+    else:
+        if a is None:
+            raise ValueError("`A_log` must be provided when `use_gate_in_kernel=True`.")
+        y = -a * np.logaddexp(0.0, x)
+    return _like(y.astype(x.dtype), ref)
+
+
+def _state_in(h0, state_v_first):
+    """An fla initial state as the op's [N, H, K, V] (from [N, H, V, K] with
+    state_v_first)."""
+    if h0 is None or not state_v_first:
+        return h0
+    _check_rank("initial_state", h0, (4,))
+    return _permuted_copy(h0, (0, 1, 3, 2))
+
+
+def _delta_rule(q, k, v, *, beta=None, gate=None, a=None, b=None, scale=None,
+                initial_state=None, output_final_state=False, use_qk_l2norm=False,
+                cu_seqlens=None, chunk_size=None, state_v_first=False):
+    """fla's [B, T, H, *] layout is ssm.delta_rule's: no transposes. Returns
+    (o [B, T, HV, V] in q's dtype, final_state [N, HV, K, V] or None)."""
+    q = _as_array(q, "q")
+    k, v = _as_array(k, "k"), _as_array(v, "v")
+    for name, x in (("q", q), ("k", k), ("v", v)):
+        _check_rank(name, x, (4,))
+    t = _float_type("q", q)
+    bsz, L, hk, kd = q.shape
+    hv, vd = v.shape[2], v.shape[3]
+    _check_shape("k", k, q.shape)
+    _check_shape("v", v, (bsz, L, hv, vd))
+    if hv % hk != 0:
+        raise ValueError(f"For GVA, num_v_heads (HV={hv}) must be evenly divisible by "
+                         f"num_heads (H={hk}), but got HV % H = {hv % hk}")
+    operands = [("q", _contiguous(q)), ("k", _contiguous(_cast(k, t))),
+                ("v", _contiguous(_cast(v, t)))]
+    clauses = []
+    if beta is not None:
+        beta = _as_array(beta, "beta")
+        _check_shape("beta", beta, (bsz, L, hv))
+        clauses.append(("beta", "beta", _contiguous(_param("beta", beta, t))))
+    if gate is not None:
+        gate = _as_array(gate, "g")
+        _check_rank("g", gate, (3, 4))
+        _check_shape("g", gate, (bsz, L, hv) if gate.ndim == 3 else (bsz, L, hv, kd))
+        clauses.append(("gate", "gate", _contiguous(_param("g", gate, t))))
+    for name, x in (("a", a), ("b", b)):
+        if x is not None:
+            x = _as_array(x, name)
+            _check_shape(name, x, (bsz, L, hv, kd))
+            clauses.append((name, name, _contiguous(_param(name, x, t))))
+    nstates = bsz
+    cu = None
+    if cu_seqlens is not None:
+        if bsz != 1:
+            raise ValueError(f"The batch size is expected to be 1 rather than {bsz} when using "
+                             "`cu_seqlens`. Please flatten variable-length inputs before processing.")
+        cu = _indices("cu_seqlens", cu_seqlens, q)
+        _check_rank("cu_seqlens", cu, (1,))
+        nstates = cu.shape[0] - 1
+    h0 = _state_in(_as_array(initial_state, "initial_state"), state_v_first)
+    if h0 is not None:
+        if cu is not None and h0.shape[0] != nstates:
+            raise ValueError("The number of initial states is expected to be equal to the number "
+                             f"of input sequences, i.e., {nstates} rather than {h0.shape[0]}.")
+        _check_shape("initial_state", h0, (nstates, hv, kd, vd))
+        clauses.append(("h0", "h0", _contiguous(_cast(h0, _acc(t)))))
+    if cu is not None:
+        clauses.append(("cu_seqlens", "cu_seqlens", _contiguous(cu)))
+    attrs = "scale = " + _f64(kd ** -0.5 if scale is None else scale)
+    if chunk_size is not None:
+        attrs += f", chunk_size = {int(chunk_size)} : i64"
+    results = [((bsz, L, hv, vd), t)]
+    if output_final_state:
+        results.append(((nstates, hv, kd, vd), _acc(t)))
+    res = _run("ssm.delta_rule", operands, clauses, attrs, results,
+               "use_qk_l2norm" if use_qk_l2norm else "")
+    final = res[1] if output_final_state else None
+    if final is not None and state_v_first:
+        final = _permuted_copy(final, (0, 1, 3, 2))
+    return res[0], final
+
+
+def _fla_chunk_size(kwargs, allowed=(16, 32, 64)):
+    """fla's chunk_size keyword of the chunk_* functions (default 64): the
+    op's chunk_size, which asks for the chunked form."""
+    c = kwargs.pop("chunk_size", 64)
+    if c is None:
+        c = 64
+    if allowed and c not in allowed:
+        raise ValueError(f"`chunk_size` must be 16, 32, or 64, got {c}.")
+    return int(c)
+
+
+def _no_extra(fn, kwargs):
+    if kwargs:
+        raise TypeError(f"{fn}() got unexpected keyword arguments {sorted(kwargs)}")
+
+
+def chunk_delta_rule(q, k, v, beta, scale=None, initial_state=None, output_final_state=False,
+                     use_qk_l2norm_in_kernel=False, cu_seqlens=None, cu_seqlens_cpu=None,
+                     **kwargs):
+    """fla.ops.delta_rule.chunk_delta_rule: q, k [B, T, H, K], v [B, T, H, V],
+    beta [B, T, H]. Returns (o [B, T, H, V], final_state [N, H, K, V] float32
+    or None). The chunked form."""
+    _no_head_first(kwargs)
+    chunk = _fla_chunk_size(kwargs)
+    _no_extra("chunk_delta_rule", kwargs)
+    beta = _as_array(beta, "beta")
+    if beta.ndim != 3:
+        raise ValueError("beta must be of shape (batch size, num of head, seq len).")
+    return _delta_rule(q, k, v, beta=beta, scale=scale, initial_state=initial_state,
+                       output_final_state=output_final_state,
+                       use_qk_l2norm=use_qk_l2norm_in_kernel, cu_seqlens=cu_seqlens,
+                       chunk_size=chunk)
+
+
+def fused_recurrent_delta_rule(q, k, v, beta=None, scale=None, initial_state=None,
+                               output_final_state=False, use_qk_l2norm_in_kernel=False,
+                               cu_seqlens=None):
+    """fla.ops.delta_rule.fused_recurrent_delta_rule (beta None: ones). The
+    recurrent form."""
+    if scale is not None and not scale > 0:
+        raise ValueError("scale must be positive")
+    q = _as_array(q, "q")
+    if beta is None:
+        beta = _like(np.ones(tuple(q.shape[:2]) + (_as_array(v, "v").shape[2],),
+                             np.float64 if _dtype(q) == "f64" else np.float32), q)
+    beta = _as_array(beta, "beta")
+    if beta.ndim == 4:
+        _unsupported("beta", "per value dimension ([B, T, H, V]) is not supported")
+    return _delta_rule(q, k, v, beta=beta, scale=scale, initial_state=initial_state,
+                       output_final_state=output_final_state,
+                       use_qk_l2norm=use_qk_l2norm_in_kernel, cu_seqlens=cu_seqlens,
+                       chunk_size=0)
+
+
+def chunk_gated_delta_rule(q, k, v, g, beta, scale=None, initial_state=None,
+                           output_final_state=False, use_qk_l2norm_in_kernel=False,
+                           use_beta_sigmoid_in_kernel=False, allow_neg_eigval=False,
+                           state_v_first=False, cu_seqlens=None, cu_seqlens_cpu=None,
+                           chunk_indices=None, cp_context=None, **kwargs):
+    """fla.ops.gated_delta_rule.chunk_gated_delta_rule: q, k [B, T, H, K],
+    v [B, T, HV, V] (HV a multiple of H), g (log decays) and beta
+    [B, T, HV]; keywords use_gate_in_kernel, A_log [HV], dt_bias [HV] and
+    chunk_size as fla takes them. Returns (o [B, T, HV, V], final_state
+    [N, HV, K, V] or None). The chunked form."""
+    _no_head_first(kwargs)
+    if "transpose_state_layout" in kwargs:
+        state_v_first = state_v_first or bool(kwargs.pop("transpose_state_layout"))
+    chunk = _fla_chunk_size(kwargs)
+    use_gate = kwargs.pop("use_gate_in_kernel", False)
+    A_log, dt_bias = kwargs.pop("A_log", None), kwargs.pop("dt_bias", None)
+    _no_extra("chunk_gated_delta_rule", kwargs)
+    if cp_context is not None:
+        _unsupported("cp_context", "(context parallelism) is not supported")
+    q = _as_array(q, "q")
+    t = _float_type("q", q)
+    if use_gate:
+        if A_log is None:
+            raise ValueError("A_log must be provided when use_gate_in_kernel=True.")
+        g = _gate_activation(_as_array(g, "g"), A_log, dt_bias, None, t, q)
+    beta = _beta_activation(_as_array(beta, "beta"), t, use_beta_sigmoid_in_kernel,
+                            allow_neg_eigval, q)
+    g = _as_array(g, "g")
+    if g is not None and g.ndim != 3:
+        raise ValueError(f"g: expected shape [B, T, HV], got {list(g.shape)}")
+    return _delta_rule(q, k, v, beta=beta, gate=g, scale=scale, initial_state=initial_state,
+                       output_final_state=output_final_state,
+                       use_qk_l2norm=use_qk_l2norm_in_kernel, cu_seqlens=cu_seqlens,
+                       chunk_size=chunk, state_v_first=state_v_first)
+
+
+def fused_recurrent_gated_delta_rule(q, k, v, g=None, gk=None, gv=None, beta=None, scale=None,
+                                     initial_state=None, output_final_state=False,
+                                     use_qk_l2norm_in_kernel=False, use_gate_in_kernel=False,
+                                     A_log=None, dt_bias=None, use_beta_sigmoid_in_kernel=False,
+                                     allow_neg_eigval=False, state_v_first=False,
+                                     cu_seqlens=None, **kwargs):
+    """fla.ops.gated_delta_rule.fused_recurrent_gated_delta_rule: g [B, T, HV]
+    and/or gk [B, T, HV, K] (log decays; both: their sum per key), beta
+    [B, T, HV] (None: ones). The recurrent form."""
+    if "transpose_state_layout" in kwargs:
+        state_v_first = state_v_first or bool(kwargs.pop("transpose_state_layout"))
+    _no_extra("fused_recurrent_gated_delta_rule", kwargs)
+    if gv is not None:
+        _unsupported("gv", "(decay per value dimension) is not supported")
+    q = _as_array(q, "q")
+    t = _float_type("q", q)
+    v_arr = _as_array(v, "v")
+    if use_gate_in_kernel:
+        if A_log is None:
+            raise ValueError("`A_log` must be provided when `use_gate_in_kernel=True`.")
+        if g is None:
+            raise ValueError("`g` (raw pre-activation) must be provided when `use_gate_in_kernel=True`.")
+        g = _gate_activation(_as_array(g, "g"), A_log, dt_bias, None, t, q)
+    if beta is None:
+        beta = _like(np.ones(tuple(q.shape[:2]) + (v_arr.shape[2],),
+                             np.float64 if t == "f64" else np.float32), q)
+    beta = _beta_activation(_as_array(beta, "beta"), t, use_beta_sigmoid_in_kernel,
+                            allow_neg_eigval, q)
+    g, gk = _as_array(g, "g"), _as_array(gk, "gk")
+    gate = g
+    if gk is not None:
+        _check_rank("gk", gk, (4,))
+        gate = gk
+        if g is not None:
+            _check_rank("g", g, (3,))
+            gate = _like(_float_array(gk, t) + _float_array(g, t)[..., None], q)
+    return _delta_rule(q, k, v, beta=beta, gate=gate, scale=scale, initial_state=initial_state,
+                       output_final_state=output_final_state,
+                       use_qk_l2norm=use_qk_l2norm_in_kernel, cu_seqlens=cu_seqlens,
+                       chunk_size=0, state_v_first=state_v_first)
+
+
+def _kda(fn, q, k, v, g, beta, scale, initial_state, output_final_state,
+         use_qk_l2norm_in_kernel, use_gate_in_kernel, A_log, dt_bias,
+         use_beta_sigmoid_in_kernel, allow_neg_eigval, lower_bound, state_v_first,
+         cu_seqlens, chunk_size):
+    q = _as_array(q, "q")
+    t = _float_type("q", q)
+    g = _as_array(g, "g")
+    if g is None:
+        raise ValueError(f"g: {fn} needs the gate")
+    _check_rank("g", g, (4,))
+    if use_gate_in_kernel:
+        if A_log is None and lower_bound is None:
+            raise ValueError("`A_log` must be provided when `use_gate_in_kernel=True` and "
+                             "`lower_bound` is not set.")
+        g = _gate_activation(g, A_log, dt_bias, lower_bound, t, q)
+    beta = _beta_activation(_as_array(beta, "beta"), t, use_beta_sigmoid_in_kernel,
+                            allow_neg_eigval, q)
+    return _delta_rule(q, k, v, beta=beta, gate=g, scale=scale, initial_state=initial_state,
+                       output_final_state=output_final_state,
+                       use_qk_l2norm=use_qk_l2norm_in_kernel, cu_seqlens=cu_seqlens,
+                       chunk_size=chunk_size, state_v_first=state_v_first)
+
+
+def chunk_kda(q, k, v, g, beta, scale=None, initial_state=None, output_final_state=False,
+              use_qk_l2norm_in_kernel=False, use_gate_in_kernel=False,
+              use_beta_sigmoid_in_kernel=False, allow_neg_eigval=False, safe_gate=False,
+              lower_bound=None, disable_recompute=False, return_intermediate_states=False,
+              state_v_first=False, cu_seqlens=None, cu_seqlens_cpu=None, cp_context=None,
+              **kwargs):
+    """fla.ops.kda.chunk_kda: Kimi Delta Attention, g [B, T, HV, K] (log decays
+    per key; raw with use_gate_in_kernel, A_log [HV], dt_bias [HV * K],
+    lower_bound), beta [B, T, HV]. safe_gate and disable_recompute are
+    GPU/training hints without effect here. Returns (o, final_state or
+    None). The chunked form."""
+    _no_head_first(kwargs)
+    if "transpose_state_layout" in kwargs:
+        state_v_first = state_v_first or bool(kwargs.pop("transpose_state_layout"))
+    chunk = _fla_chunk_size(kwargs, allowed=None)
+    A_log, dt_bias = kwargs.pop("A_log", None), kwargs.pop("dt_bias", None)
+    _no_extra("chunk_kda", kwargs)
+    if return_intermediate_states:
+        _unsupported("return_intermediate_states", "(per-chunk states) is not supported")
+    if cp_context is not None:
+        _unsupported("cp_context", "(context parallelism) is not supported")
+    if safe_gate and use_gate_in_kernel:
+        if lower_bound is None:
+            raise ValueError("`lower_bound` must be specified when `safe_gate=True` and "
+                             "`use_gate_in_kernel=True`.")
+        if not -5 <= lower_bound < 0:
+            raise ValueError(f"`lower_bound` must be in the safe range [-5, 0), got {lower_bound}.")
+    return _kda("chunk_kda", q, k, v, g, beta, scale, initial_state, output_final_state,
+                use_qk_l2norm_in_kernel, use_gate_in_kernel, A_log, dt_bias,
+                use_beta_sigmoid_in_kernel, allow_neg_eigval, lower_bound, state_v_first,
+                cu_seqlens, chunk)
+
+
+def fused_recurrent_kda(q, k, v, g, beta, A_log=None, dt_bias=None, scale=None,
+                        initial_state=None, output_final_state=False,
+                        use_qk_l2norm_in_kernel=False, use_gate_in_kernel=False,
+                        use_beta_sigmoid_in_kernel=False, allow_neg_eigval=False,
+                        lower_bound=None, state_v_first=False, cu_seqlens=None, **kwargs):
+    """fla.ops.kda.fused_recurrent_kda (see chunk_kda). The recurrent form."""
+    if "transpose_state_layout" in kwargs:
+        state_v_first = state_v_first or bool(kwargs.pop("transpose_state_layout"))
+    _no_extra("fused_recurrent_kda", kwargs)
+    return _kda("fused_recurrent_kda", q, k, v, g, beta, scale, initial_state,
+                output_final_state, use_qk_l2norm_in_kernel, use_gate_in_kernel, A_log,
+                dt_bias, use_beta_sigmoid_in_kernel, allow_neg_eigval, lower_bound,
+                state_v_first, cu_seqlens, 0)
+
+
+def chunk_dplr_delta_rule(q, k, v, a, b, gk, scale=None, initial_state=None,
+                          output_final_state=False, cu_seqlens=None, cu_seqlens_cpu=None,
+                          safe_gate=False, chunk_size=None, disable_recompute=False,
+                          cp_context=None, lower_bound=None, **kwargs):
+    """fla.ops.generalized_delta_rule.chunk_dplr_delta_rule: S_t = diag(exp(gk_t))
+    S_{t-1} + b_t (a_t^T S_{t-1}) + k_t v_t^T (K x V state), q, k, a, b, gk
+    [B, T, H, K], v [B, T, H, V]. The DPLR form runs the recurrent form on
+    CPU whatever chunk_size says."""
+    _no_head_first(kwargs)
+    _no_extra("chunk_dplr_delta_rule", kwargs)
+    if lower_bound is not None and lower_bound >= 0:
+        raise ValueError(f"`lower_bound` must be negative (gk is a log-decay < 0), got {lower_bound}.")
+    if cp_context is not None:
+        _unsupported("cp_context", "(context parallelism) is not supported")
+    if gk is None:
+        raise ValueError("gk: chunk_dplr_delta_rule needs the decay")
+    return _delta_rule(q, k, v, a=a, b=b, gate=gk, scale=scale, initial_state=initial_state,
+                       output_final_state=output_final_state, cu_seqlens=cu_seqlens)
+
+
+def fused_recurrent_dplr_delta_rule(q, k, v, a, b, gk, scale=None, initial_state=None,
+                                    output_final_state=False, reverse=False, cu_seqlens=None):
+    """fla.ops.generalized_delta_rule.fused_recurrent_dplr_delta_rule (see
+    chunk_dplr_delta_rule); reverse=True is not supported."""
+    if reverse:
+        _unsupported("reverse", "(right-to-left recurrence) is not supported by ssm.delta_rule")
+    if gk is None:
+        raise ValueError("gk: fused_recurrent_dplr_delta_rule needs the decay")
+    return _delta_rule(q, k, v, a=a, b=b, gate=gk, scale=scale, initial_state=initial_state,
+                       output_final_state=output_final_state, cu_seqlens=cu_seqlens,
+                       chunk_size=0)
+
+
+def chunk_rwkv7(r, w, k, v, a, b, scale=1.0, initial_state=None, output_final_state=False,
+                cu_seqlens=None, cu_seqlens_cpu=None, safe_gate=False, chunk_size=None,
+                disable_recompute=False, cp_context=None, lower_bound=None, **kwargs):
+    """fla.ops.rwkv7.chunk_rwkv7: chunk_dplr_delta_rule with q = r and
+    gk = w (log decays); scale defaults to 1.0 as in fla."""
+    _no_head_first(kwargs)
+    return chunk_dplr_delta_rule(r, k, v, a, b, w, scale=scale, initial_state=initial_state,
+                                 output_final_state=output_final_state, cu_seqlens=cu_seqlens,
+                                 safe_gate=safe_gate, chunk_size=chunk_size,
+                                 disable_recompute=disable_recompute, cp_context=cp_context,
+                                 lower_bound=lower_bound, **kwargs)
+
+
+def fused_recurrent_rwkv7(r, w, k, v, a, b, scale=None, initial_state=None,
+                          output_final_state=True, cu_seqlens=None, **kwargs):
+    """fla.ops.rwkv7.fused_recurrent_rwkv7: fused_recurrent_dplr_delta_rule
+    with q = r, gk = w; scale defaults to K^-1/2 and output_final_state to
+    True, as in fla."""
+    _no_head_first(kwargs)
+    _no_extra("fused_recurrent_rwkv7", kwargs)
+    return fused_recurrent_dplr_delta_rule(r, k, v, a, b, w, scale=scale,
+                                           initial_state=initial_state,
+                                           output_final_state=output_final_state,
+                                           cu_seqlens=cu_seqlens)
 
 
 # ---------------------------------------------------------------------------
