@@ -115,6 +115,15 @@ struct NVPTXPipelineOptions
       *this, "threads",
       llvm::cl::desc("OpenMP threads of host loops (ops without a GPU kernel)"),
       llvm::cl::init(0)};
+  Option<int64_t> maxSharedBytes{
+      *this, "max-shared-bytes",
+      llvm::cl::desc("Most shared memory (bytes) a kernel's block may use: "
+                     "the card's opt-in maximum of dynamic shared memory "
+                     "(sm_90: 232448); tiles over 48 KB become dynamic "
+                     "shared memory, which the runtime opts in to at "
+                     "launch; 49152 keeps every kernel in static shared "
+                     "memory"),
+      llvm::cl::init(232448)};
   Option<bool> hostTwins{
       *this, "host-twins",
       llvm::cl::desc("Also compile every kernel for the host and register it "

@@ -81,7 +81,9 @@ LogicalResult buildSSMToKernelsStage(OpPassManager &pm,
                                      const CPUPipelineOptions &host) {
   // Decode steps become the sequence ops whose kernels run them.
   pm.addPass(createSSMDecomposeSteps());
-  pm.addPass(createConvertSSMToGPU());
+  ConvertSSMToGPUOptions kernelOptions;
+  kernelOptions.maxSharedBytes = options.maxSharedBytes;
+  pm.addPass(createConvertSSMToGPU(kernelOptions));
   pipelines::addSSMToLoopsPasses(pm, host);
   pm.addPass(createSSMGPUStageBuffers());
   pm.addPass(createGpuKernelOutliningPass());
@@ -111,6 +113,7 @@ LogicalResult buildSSMToKernelsStage(OpPassManager &pm,
   kernels.addPass(createSCFToControlFlowPass());
   kernels.addPass(createConvertGpuOpsToNVVMOps());
   kernels.addPass(createSSMGPUReplaceLibdevice());
+  kernels.addPass(createSSMGPUExternDynamicShared());
   kernels.addPass(createCanonicalizerPass());
   kernels.addPass(createCSEPass());
   kernels.addPass(createReconcileUnrealizedCastsPass());

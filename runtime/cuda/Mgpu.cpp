@@ -22,6 +22,7 @@
 
 #include <dlfcn.h>
 
+#include <atomic>
 #include <cctype>
 #include <cstdint>
 #include <cstdio>
@@ -62,6 +63,8 @@ struct Driver {
   SSMC_CU_FN(cuDeviceGetCount, int *)
   SSMC_CU_FN(cuDeviceGet, CUdevice *, int)
   SSMC_CU_FN(cuDeviceGetName, char *, int, CUdevice)
+  SSMC_CU_FN(cuDeviceGetAttribute, int *, int, CUdevice)
+  SSMC_CU_FN(cuFuncSetAttribute, CUfunction, int, int)
   SSMC_CU_FN(cuDevicePrimaryCtxRetain, CUcontext *, CUdevice)
   SSMC_CU_FN(cuCtxSetCurrent, CUcontext)
   SSMC_CU_FN(cuGetErrorString, CUresult, const char **)
@@ -117,6 +120,8 @@ Driver &driver() {
     resolve(d->lib, d->cuDeviceGetCount, "cuDeviceGetCount", missing);
     resolve(d->lib, d->cuDeviceGet, "cuDeviceGet", missing);
     resolve(d->lib, d->cuDeviceGetName, "cuDeviceGetName", missing);
+    resolve(d->lib, d->cuDeviceGetAttribute, "cuDeviceGetAttribute", missing);
+    resolve(d->lib, d->cuFuncSetAttribute, "cuFuncSetAttribute", missing);
     resolve(d->lib, d->cuDevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain", missing);
     resolve(d->lib, d->cuCtxSetCurrent, "cuCtxSetCurrent", missing);
     resolve(d->lib, d->cuGetErrorString, "cuGetErrorString", missing);
@@ -255,6 +260,9 @@ struct Kernel {
   CUfunction function = nullptr;
   std::string name;
   std::string error; ///< why it cannot be launched ("" when it can)
+  /// Dynamic shared memory (bytes) the function is opted in to beyond the
+  /// default 48 KB (CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES).
+  std::atomic<int32_t> sharedOptIn{0};
 };
 
 struct Module {
@@ -418,6 +426,36 @@ template <typename F> double timed(CUstream stream, F &&enqueue) {
   return ms;
 }
 
+/// A launch with more than 48 KB of dynamic shared memory needs the
+/// function's opt-in (cuFuncSetAttribute with
+/// CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES) up to the card's
+/// CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN; once per kernel
+/// and size. "" when the launch may go ahead, else why not.
+std::string optInSharedMemory(Kernel &k, int32_t smem) {
+  constexpr int32_t kDefaultDynamicShared = 48 * 1024;
+  constexpr int kMaxSharedOptInAttr = 97;   // CU_DEVICE_ATTRIBUTE_...
+  constexpr int kMaxDynamicSharedAttr = 8;  // CU_FUNC_ATTRIBUTE_...
+  if (smem <= kDefaultDynamicShared || smem <= k.sharedOptIn.load())
+    return "";
+  Driver &d = driver();
+  int limit = 0;
+  if (CUresult r = d.cuDeviceGetAttribute(&limit, kMaxSharedOptInAttr,
+                                          d.device))
+    return describe(r, "cuDeviceGetAttribute") +
+           " (the opt-in shared-memory limit) for kernel '" + k.name + "'";
+  if (smem > limit)
+    return "kernel '" + k.name + "' needs " + std::to_string(smem) +
+           " bytes of dynamic shared memory per block; this card allows " +
+           std::to_string(limit) + " (lower for it with ssm-nvptx-pipeline's max-shared-bytes=" +
+           std::to_string(limit) + ")";
+  if (CUresult r = d.cuFuncSetAttribute(k.function, kMaxDynamicSharedAttr,
+                                        smem))
+    return describe(r, "cuFuncSetAttribute") + " (" + std::to_string(smem) +
+           " bytes of dynamic shared memory) for kernel '" + k.name + "'";
+  k.sharedOptIn.store(smem);
+  return "";
+}
+
 } // namespace
 
 extern "C" {
@@ -480,6 +518,10 @@ void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
   }
   if (runError.set)
     return; // an earlier call of this run failed
+  if (std::string why = optInSharedMemory(*k, smem); !why.empty()) {
+    runError.record(why);
+    return;
+  }
   auto launch = [&] {
     CUresult r = driver().cuLaunchKernel(k->function, gridX, gridY, gridZ,
                                          blockX, blockY, blockZ, smem, stream,

@@ -22,6 +22,11 @@
 //    race on stderr and counted);
 //  - synchronising calls (cuStreamSynchronize, cuEventSynchronize,
 //    cuCtxSynchronize, cuMemFree, cuMemFreeHost) are counted;
+//  - dynamic shared memory: a launch may ask for 48 KB, or up to what
+//    cuFuncSetAttribute(CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES) set
+//    for the function before it, itself at most the device's opt-in maximum
+//    (attribute 97; 227 KB as on sm_90, SSMC_FAKE_CUDA_SHARED_OPTIN=bytes
+//    lowers it); the twin gets a host buffer of the launch's size;
 //  - SSMC_FAKE_CUDA_FAIL=name[:N|:*][,name...] makes the Nth call (default
 //    the first; * every call) of the driver function `name` fail, with a
 //    fake JIT error log for module loads; SSMC_FAKE_CUDA_DEVICES=0 reports
@@ -168,6 +173,11 @@ struct Function {
   Module *module = nullptr;
   std::string name;
   std::vector<Param> params;
+  /// CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES: the most dynamic
+  /// shared memory a launch may ask for (48 KB until opted in).
+  int maxDynamicShared = 48 * 1024;
+  /// The dynamic shared memory of the last launch (-1: never launched).
+  int64_t lastLaunchShared = -1;
 };
 
 struct Module {
@@ -184,6 +194,9 @@ struct State {
   std::mutex mutex;
   bool initialized = false;
   int deviceCount = 1;
+  /// CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN (sm_90's 227 KB;
+  /// SSMC_FAKE_CUDA_SHARED_OPTIN or ssmcFakeCudaSetSharedOptIn change it).
+  int sharedOptIn = 227 * 1024;
   std::map<std::string, int64_t> calls;
   std::map<std::string, Failure> failures;
   int64_t syncCalls = 0;
@@ -214,6 +227,8 @@ struct State {
     defaultStream.isDefault = true;
     if (const char *n = std::getenv("SSMC_FAKE_CUDA_DEVICES"))
       deviceCount = std::atoi(n);
+    if (const char *n = std::getenv("SSMC_FAKE_CUDA_SHARED_OPTIN"))
+      sharedOptIn = std::atoi(n);
     if (const char *spec = std::getenv("SSMC_FAKE_CUDA_FAIL"))
       setFailures(spec);
   }
@@ -770,6 +785,7 @@ CUresult cuDeviceGetAttribute(int *value, int attribute, int device) {
   case 16: *value = 132; return CUDA_SUCCESS; // multiprocessors
   case 1: *value = 1024; return CUDA_SUCCESS; // max threads per block
   case 8: *value = 49152; return CUDA_SUCCESS; // shared memory per block
+  case 97: *value = S.sharedOptIn; return CUDA_SUCCESS; // opt-in maximum
   case 10: *value = 32; return CUDA_SUCCESS;  // warp size
   default:
     return S.error("cuDeviceGetAttribute", CUDA_ERROR_INVALID_VALUE,
@@ -871,6 +887,27 @@ CUresult cuModuleGetFunction(void **function, void *module, const char *name) {
   return CUDA_SUCCESS;
 }
 
+CUresult cuFuncSetAttribute(void *function, int attribute, int value) {
+  const char *fn = "cuFuncSetAttribute";
+  SSMC_ENTER(fn)
+  SSMC_REQUIRE_INIT(fn)
+  auto *f = static_cast<Function *>(function);
+  if (!S.functions.count(f))
+    return S.error(fn, CUDA_ERROR_INVALID_HANDLE, "unknown function %p",
+                   function);
+  if (attribute != 8) // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+    return S.error(fn, CUDA_ERROR_INVALID_VALUE,
+                   "kernel '%s': attribute %d is not modelled",
+                   f->name.c_str(), attribute);
+  if (value < 0 || value > S.sharedOptIn)
+    return S.error(fn, CUDA_ERROR_INVALID_VALUE,
+                   "kernel '%s': %d bytes of dynamic shared memory exceed "
+                   "the device's opt-in maximum of %d",
+                   f->name.c_str(), value, S.sharedOptIn);
+  f->maxDynamicShared = value;
+  return CUDA_SUCCESS;
+}
+
 CUresult cuLaunchKernel(void *function, unsigned gridX, unsigned gridY,
                         unsigned gridZ, unsigned blockX, unsigned blockY,
                         unsigned blockZ, unsigned smem, void *stream,
@@ -901,11 +938,13 @@ CUresult cuLaunchKernel(void *function, unsigned gridX, unsigned gridY,
                    "exceed the device limits",
                    f->name.c_str(), gridX, gridY, gridZ, blockX, blockY,
                    blockZ);
-  if (smem > 48 * 1024)
+  if (int64_t(smem) > f->maxDynamicShared)
     return S.error(fn, CUDA_ERROR_INVALID_VALUE,
                    "kernel '%s': %u bytes of dynamic shared memory exceed "
-                   "48 KiB (no cuFuncSetAttribute opt-in)",
-                   f->name.c_str(), smem);
+                   "its limit of %d (over 48 KiB needs a cuFuncSetAttribute "
+                   "opt-in before the launch)",
+                   f->name.c_str(), smem, f->maxDynamicShared);
+  f->lastLaunchShared = smem;
   if (extra)
     return S.error(fn, CUDA_ERROR_NOT_SUPPORTED,
                    "kernel '%s': the `extra` parameter form is not modelled",
@@ -1223,6 +1262,38 @@ int64_t ssmcFakeCudaLiveAllocations() {
   State &S = state();
   std::lock_guard<std::mutex> lock(S.mutex);
   return static_cast<int64_t>(S.allocations.size());
+}
+
+/// Over the functions named `kernel`, the largest dynamic shared-memory
+/// limit set with cuFuncSetAttribute (49152 when none was), or -1 when no
+/// function has that name.
+int64_t ssmcFakeCudaKernelSharedLimit(const char *kernel) {
+  State &S = state();
+  std::lock_guard<std::mutex> lock(S.mutex);
+  int64_t most = -1;
+  for (const Function *f : S.functions)
+    if (kernel && f->name == kernel)
+      most = std::max<int64_t>(most, f->maxDynamicShared);
+  return most;
+}
+
+/// Over the functions named `kernel`, the largest dynamic shared memory a
+/// launch asked for (-1 when none was launched).
+int64_t ssmcFakeCudaKernelLaunchShared(const char *kernel) {
+  State &S = state();
+  std::lock_guard<std::mutex> lock(S.mutex);
+  int64_t most = -1;
+  for (const Function *f : S.functions)
+    if (kernel && f->name == kernel)
+      most = std::max(most, f->lastLaunchShared);
+  return most;
+}
+
+/// Sets the device's opt-in maximum of dynamic shared memory per block.
+void ssmcFakeCudaSetSharedOptIn(int bytes) {
+  State &S = state();
+  std::lock_guard<std::mutex> lock(S.mutex);
+  S.sharedOptIn = bytes;
 }
 
 /// The text of the last error the fake reported ("" when none); valid

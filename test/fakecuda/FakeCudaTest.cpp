@@ -68,6 +68,8 @@ struct Driver {
   FN(cuDeviceGetCount, int *)
   FN(cuDeviceGet, int *, int)
   FN(cuDeviceGetName, char *, int, int)
+  FN(cuDeviceGetAttribute, int *, int, int)
+  FN(cuFuncSetAttribute, void *, int, int)
   FN(cuDevicePrimaryCtxRetain, void **, int)
   FN(cuCtxSetCurrent, void *)
   FN(cuGetErrorString, CUresult, const char **)
@@ -100,6 +102,8 @@ struct Driver {
   int64_t (*raceCount)() = nullptr;
   int64_t (*liveAllocations)() = nullptr;
   const char *(*lastMessage)() = nullptr;
+  int64_t (*kernelSharedLimit)(const char *) = nullptr;
+  int64_t (*kernelLaunchShared)(const char *) = nullptr;
 };
 
 template <typename F> void get(void *lib, F &fn, const char *name) {
@@ -116,6 +120,7 @@ const Driver &fake() {
       return d;
 #define GET(name) get(d.lib, d.name, #name);
     GET(cuInit) GET(cuDeviceGetCount) GET(cuDeviceGet) GET(cuDeviceGetName)
+    GET(cuDeviceGetAttribute) GET(cuFuncSetAttribute)
     GET(cuDevicePrimaryCtxRetain) GET(cuCtxSetCurrent) GET(cuGetErrorString)
     GET(cuModuleLoadData) GET(cuModuleLoadDataEx) GET(cuModuleUnload)
     GET(cuModuleGetFunction) GET(cuLaunchKernel) GET(cuStreamCreate)
@@ -132,6 +137,8 @@ const Driver &fake() {
     get(d.lib, d.raceCount, "ssmcFakeCudaRaceCount");
     get(d.lib, d.liveAllocations, "ssmcFakeCudaLiveAllocations");
     get(d.lib, d.lastMessage, "ssmcFakeCudaLastMessage");
+    get(d.lib, d.kernelSharedLimit, "ssmcFakeCudaKernelSharedLimit");
+    get(d.lib, d.kernelLaunchShared, "ssmcFakeCudaKernelLaunchShared");
     if (d.cuInit)
       d.cuInit(0);
     return d;
@@ -391,6 +398,50 @@ TEST_F(FakeCuda, TwinCallingConvention) {
             kInvalidValue);
   EXPECT_EQ(d.cuLaunchKernel(shape, 1, 1, 1, 1, 1, 1, 0, nullptr, nullptr,
                              nullptr),
+            kInvalidValue);
+  EXPECT_EQ(seen.calls, 1);
+  EXPECT_EQ(d.cuModuleUnload(m), 0);
+}
+
+// Dynamic shared memory over 48 KB needs the function's opt-in
+// (cuFuncSetAttribute, MAX_DYNAMIC_SHARED_SIZE_BYTES = 8) before the
+// launch, up to the device's opt-in maximum (attribute 97: sm_90's 227 KB);
+// the twin gets the launch's size.
+TEST_F(FakeCuda, DynamicSharedMemoryNeedsTheOptIn) {
+  void *m = load();
+  void *shape = function(m, "shape");
+  ASSERT_EQ(d.registerKernel(ssmcHostTwinImageHash(kPtx, std::strlen(kPtx)),
+                             "shape", shapeTwin),
+            0);
+  int optIn = 0;
+  ASSERT_EQ(d.cuDeviceGetAttribute(&optIn, 97, 0), 0);
+  EXPECT_EQ(optIn, 227 * 1024);
+  unsigned char bytes[24] = {};
+  uint16_t scalar = 1;
+  void *params[] = {bytes, &scalar};
+  seen = Seen();
+  EXPECT_EQ(d.kernelSharedLimit("shape"), 48 * 1024);
+  EXPECT_EQ(d.cuLaunchKernel(shape, 1, 1, 1, 1, 1, 1, 100 * 1024, nullptr,
+                             params, nullptr),
+            kInvalidValue);
+  EXPECT_NE(std::string(d.lastMessage()).find("cuFuncSetAttribute"),
+            std::string::npos)
+      << d.lastMessage();
+  EXPECT_EQ(seen.calls, 0);
+  EXPECT_EQ(d.cuFuncSetAttribute(shape, 8, optIn + 1), kInvalidValue);
+  EXPECT_EQ(d.cuFuncSetAttribute(shape, 0, 1024), kInvalidValue);
+  ASSERT_EQ(d.cuFuncSetAttribute(shape, 8, 100 * 1024), 0) << d.lastMessage();
+  EXPECT_EQ(d.kernelSharedLimit("shape"), 100 * 1024);
+  ASSERT_EQ(d.cuLaunchKernel(shape, 1, 1, 1, 1, 1, 1, 100 * 1024, nullptr,
+                             params, nullptr),
+            0)
+      << d.lastMessage();
+  EXPECT_EQ(seen.calls, 1);
+  EXPECT_EQ(seen.dims[6], 100 * 1024);
+  EXPECT_EQ(d.kernelLaunchShared("shape"), 100 * 1024);
+  // Beyond what the function was opted in to.
+  EXPECT_EQ(d.cuLaunchKernel(shape, 1, 1, 1, 1, 1, 1, 100 * 1024 + 1,
+                             nullptr, params, nullptr),
             kInvalidValue);
   EXPECT_EQ(seen.calls, 1);
   EXPECT_EQ(d.cuModuleUnload(m), 0);

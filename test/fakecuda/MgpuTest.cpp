@@ -60,6 +60,8 @@ struct Fake {
   int64_t (*callCount)(const char *) = nullptr;
   int64_t (*syncCount)() = nullptr;
   int64_t (*raceCount)() = nullptr;
+  void (*setSharedOptIn)(int) = nullptr;
+  int64_t (*kernelSharedLimit)(const char *) = nullptr;
 };
 
 const Fake &fake() {
@@ -79,6 +81,10 @@ const Fake &fake() {
         reinterpret_cast<int64_t (*)()>(dlsym(lib, "ssmcFakeCudaSyncCount"));
     f.raceCount =
         reinterpret_cast<int64_t (*)()>(dlsym(lib, "ssmcFakeCudaRaceCount"));
+    f.setSharedOptIn = reinterpret_cast<void (*)(int)>(
+        dlsym(lib, "ssmcFakeCudaSetSharedOptIn"));
+    f.kernelSharedLimit = reinterpret_cast<int64_t (*)(const char *)>(
+        dlsym(lib, "ssmcFakeCudaKernelSharedLimit"));
     return f;
   }();
   return f;
@@ -118,7 +124,7 @@ protected:
   /// One "program": y = a * x on the device, as generated host code runs
   /// it; the output (NaN where the kernel did not write).
   std::vector<float> runScale(void *module, const std::vector<float> &x,
-                              float a) {
+                              float a, int32_t smem = 0) {
     size_t n = x.size(), bytes = n * sizeof(float);
     void *stream = mgpuStreamCreate();
     void *dx = mgpuMemAlloc(bytes, stream, false);
@@ -127,8 +133,8 @@ protected:
     void *fn = mgpuModuleGetFunction(module, "scale");
     uint32_t count = static_cast<uint32_t>(n);
     void *params[] = {&dx, &dy, &a, &count};
-    mgpuLaunchKernel(fn, (n + 127) / 128, 1, 1, 128, 1, 1, 0, stream, params,
-                     nullptr, 4);
+    mgpuLaunchKernel(fn, (n + 127) / 128, 1, 1, 128, 1, 1, smem, stream,
+                     params, nullptr, 4);
     std::vector<float> y(n, -7.0f);
     mgpuMemcpy(y.data(), dy, bytes, stream);
     mgpuStreamSynchronize(stream);
@@ -326,3 +332,37 @@ TEST_F(Mgpu, CachedBlocksMatchTheRequestedSize) {
 }
 
 } // namespace
+
+// A launch with more than 48 KB of dynamic shared memory opts the kernel in
+// (cuFuncSetAttribute) before it, once per kernel; on a card whose opt-in
+// maximum is lower the launch is an error naming both sizes, and nothing
+// runs.
+TEST_F(Mgpu, LargeDynamicSharedMemoryIsOptedIn) {
+  ASSERT_NE(fake().setSharedOptIn, nullptr);
+  ASSERT_NE(fake().kernelSharedLimit, nullptr);
+  fake().setSharedOptIn(227 * 1024);
+  void *m = loadScale("smem");
+  std::vector<float> x = input(300);
+  expectScaled(runScale(m, x, 2.5f, 100 * 1024), x, 2.5);
+  EXPECT_EQ(takeError(), "");
+  EXPECT_EQ(fake().callCount("cuFuncSetAttribute"), 1);
+  EXPECT_EQ(fake().kernelSharedLimit("scale"), 100 * 1024);
+  expectScaled(runScale(m, x, 1.5f, 100 * 1024), x, 1.5);
+  EXPECT_EQ(fake().callCount("cuFuncSetAttribute"), 1);
+  // Within 48 KB no opt-in is needed.
+  expectScaled(runScale(m, x, 0.5f, 48 * 1024), x, 0.5);
+  EXPECT_EQ(fake().callCount("cuFuncSetAttribute"), 1);
+  mgpuModuleUnload(m);
+
+  fake().setSharedOptIn(64 * 1024);
+  void *small = loadScale("smem-small-card");
+  std::vector<float> y = runScale(small, x, 2.0f, 100 * 1024);
+  std::string run = takeError();
+  EXPECT_NE(run.find("kernel 'scale' needs 102400 bytes of dynamic shared "
+                     "memory per block; this card allows 65536"),
+            std::string::npos)
+      << run;
+  EXPECT_NE(y[5], 2.0f * x[5]) << "the kernel ran";
+  fake().setSharedOptIn(227 * 1024);
+  mgpuModuleUnload(small);
+}

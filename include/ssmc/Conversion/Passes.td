@@ -69,7 +69,22 @@ def ConvertSSMToGPU : Pass<"convert-ssm-to-gpu", "::mlir::ModuleOp"> {
     Ops (or forms) without a GPU kernel are left for `convert-ssm-to-loops`,
     so a program always compiles; `ssm-nvptx-pipeline` runs both. Kernels:
     `ssm.selective_scan` (one thread per channel, f32, static N).
+
+    Kernels size their shared-memory tiles at rewrite time against
+    `max-shared-bytes`, the most shared memory one block may use on the
+    target: the card's opt-in maximum of dynamic shared memory (sm_90:
+    227 KB, the default). A kernel whose shared arrays exceed the 48 KB of
+    static shared memory gets them as dynamic shared memory
+    (`ssm-gpu-stage-buffers`), which the runtime opts in to at launch;
+    49152 keeps every kernel within static shared memory.
   }];
+  let options = [
+    Option<"maxSharedBytes", "max-shared-bytes", "int64_t",
+           /*default=*/"232448",
+           "Most shared memory (bytes) a kernel's block may use: the "
+           "target's opt-in maximum of dynamic shared memory (sm_90: "
+           "232448); 49152 keeps every kernel in static shared memory">,
+  ];
   let dependentDialects = [
     "::mlir::gpu::GPUDialect", "::mlir::ssm_gpu::SSMGPUDialect",
     "::mlir::arith::ArithDialect",

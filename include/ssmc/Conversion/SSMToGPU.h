@@ -5,9 +5,16 @@
 
 #include "mlir/IR/PatternMatch.h"
 
+#include <cstdint>
+
 namespace ssmc {
 
-void populateSelectiveScanToGPUPatterns(mlir::RewritePatternSet &patterns);
+/// ssm.selective_scan: a chunked kernel with shared sub-tiles of the
+/// per-step rows sized to fit `maxSharedBytes` of shared memory per block
+/// (over 48 KB they become dynamic shared memory), or a kernel with the
+/// state in registers.
+void populateSelectiveScanToGPUPatterns(mlir::RewritePatternSet &patterns,
+                                        int64_t maxSharedBytes);
 /// ssm.dp as one kernel of a single block: wavefront cells strided over the
 /// threads with a barrier per wavefront (the CPU lowering's schedule,
 /// DPLowering).

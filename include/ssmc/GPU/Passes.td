@@ -80,14 +80,30 @@ def SSMGPUReplaceLibdevice : Pass<"ssm-gpu-replace-libdevice"> {
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
+def SSMGPUExternDynamicShared : Pass<"ssm-gpu-extern-dynamic-shared"> {
+  let summary = "Make a kernel module's dynamic shared memory an extern array";
+  let description = [{
+    After convert-gpu-to-nvvm, which gives `gpu.dynamic_shared_memory` an
+    internal zero-sized `llvm.mlir.global` in address space 3: makes every
+    such global external (a declaration). The NVPTX backend would otherwise
+    demote the internal global into the kernel as a 1-byte static
+    `.shared` variable, and the kernel would index past it; an external one
+    is `.extern .shared .align 16 .b8 name[]`, the window of dynamic shared
+    memory the launch sizes.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
 def SSMGPUHostTwins : Pass<"ssm-gpu-host-twins", "::mlir::ModuleOp"> {
   let summary = "Give every outlined GPU kernel a host function running one launch of it";
   let description = [{
     After gpu-kernel-outlining, for each `gpu.func` kernel `@k` of
     `gpu.module @m`, adds a private host function
     `@__ssmc_twin_m_k(kernel arguments..., gridX, gridY, gridZ, blockX,
-    blockY, blockZ: index)` tagged `ssm_gpu.host_twin = @m::@k`, whose body
-    is a `gpu.launch` of those sizes holding a clone of the kernel's body:
+    blockY, blockZ, dynamicSharedBytes: index)` tagged
+    `ssm_gpu.host_twin = @m::@k`, whose body is a `gpu.launch` of those
+    sizes (and that much dynamic shared memory) holding a clone of the
+    kernel's body:
     workgroup and private attributions become the launch's, `gpu.thread_id`,
     `gpu.block_id`, `gpu.block_dim` and `gpu.grid_dim` the launch's block
     arguments, `gpu.return` its terminator. ssm-gpu-emulate then turns the
@@ -105,7 +121,7 @@ def SSMGPUHostTwins : Pass<"ssm-gpu-host-twins", "::mlir::ModuleOp"> {
     }
     // becomes, in addition:
     func.func private @__ssmc_twin_m_k(%x: memref<?xf32>, %gx: index, ...,
-                                       %bz: index)
+                                       %bz: index, %smem: index)
         attributes {ssm_gpu.host_twin = @m::@k} {
       gpu.launch blocks(...) in (%a = %gx, ...) threads(%tx, ...) in (...) {
         ... uses %tx ...
@@ -115,7 +131,8 @@ def SSMGPUHostTwins : Pass<"ssm-gpu-host-twins", "::mlir::ModuleOp"> {
     }
     ```
   }];
-  let dependentDialects = ["::mlir::gpu::GPUDialect", "::mlir::func::FuncDialect"];
+  let dependentDialects = ["::mlir::gpu::GPUDialect", "::mlir::func::FuncDialect",
+                           "::mlir::arith::ArithDialect"];
 }
 
 def SSMGPUHostTwinWrappers : Pass<"ssm-gpu-host-twin-wrappers", "::mlir::ModuleOp"> {
@@ -126,8 +143,8 @@ def SSMGPUHostTwinWrappers : Pass<"ssm-gpu-host-twin-wrappers", "::mlir::ModuleO
     @m::@k`): an internal `void <twin>_packed(ptr args)` that loads the
     twin's arguments from `args[i]` exactly as `cuLaunchKernel`'s
     kernelParams hold them (memrefs as expanded descriptors, as gpu-to-llvm
-    marshals them), then the int64 grid and block sizes from the six
-    pointers after them; and a global constructor calling
+    marshals them), then the int64 grid and block sizes and the dynamic
+    shared-memory size from the seven pointers after them; and a global constructor calling
     `ssmcCudaRegisterHostTwin(hash, "k", wrapper)`, where hash is the
     64-bit FNV-1a of the PTX text of `gpu.binary @m` up to its first NUL
     (the interface in runtime/cuda/HostTwin.h). Fails unless the binary

@@ -31,12 +31,16 @@ constexpr int64_t kBlock = 128;
 /// What one block of a kernel may use on the GPUs the NVPTX pipeline
 /// targets (sm_90; the same limits hold from sm_70 on). The emulator has no
 /// such limits, so every kernel checks its tiles against these at rewrite
-/// time: ptxas rejects more than 48 KB of static shared memory (more needs
-/// dynamic shared memory and an opt-in at launch); a thread addresses at
-/// most 255 registers, and the threads of a block share 64K of them (over
-/// that the launch fails).
+/// time: ptxas rejects more than 48 KB of static shared memory; more is
+/// dynamic shared memory (ssm-gpu-stage-buffers turns shared arrays over
+/// 48 KB into it), which the runtime opts in to at launch up to the card's
+/// limit (convert-ssm-to-gpu's max-shared-bytes; sm_90: 227 KB); a thread
+/// addresses at most 255 registers, and the threads of a block share 64K
+/// of them (over that the launch fails).
 struct KernelBudget {
   static constexpr int64_t kStaticSharedBytes = 48 * 1024;
+  /// sm_90's opt-in maximum of dynamic shared memory per block.
+  static constexpr int64_t kMaxDynamicSharedBytesSM90 = 227 * 1024;
   static constexpr int64_t kRegistersPerThread = 255;
   static constexpr int64_t kRegistersPerBlock = 64 * 1024;
 
@@ -50,6 +54,14 @@ struct KernelBudget {
   static bool sharedFits(int64_t floats) {
     return floats * 4 <= kStaticSharedBytes;
   }
+  /// Whether `floats` f32 values fit `maxSharedBytes` of (static or
+  /// dynamic) shared memory, the alignment padding of the arrays included.
+  static bool sharedFits(int64_t floats, int64_t arrays,
+                         int64_t maxSharedBytes) {
+    return floats * 4 + arrays * kSharedArrayAlign <= maxSharedBytes;
+  }
+  /// Byte alignment of each array in dynamic shared memory.
+  static constexpr int64_t kSharedArrayAlign = 16;
   /// Whether `registers` per thread (a kernel's own estimate) fit.
   bool registersFit(int64_t registers) const {
     return registers <= registersPerThread();

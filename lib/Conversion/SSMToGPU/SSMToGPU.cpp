@@ -24,9 +24,18 @@ using namespace mlir;
 namespace {
 struct ConvertSSMToGPUPass
     : public ssmc::impl::ConvertSSMToGPUBase<ConvertSSMToGPUPass> {
+  using Base::Base;
+
   void runOnOperation() override {
+    if (maxSharedBytes < 48 * 1024) {
+      getOperation().emitError("convert-ssm-to-gpu: max-shared-bytes must be "
+                               "at least 49152 (the static shared memory "
+                               "every target has), got ")
+          << static_cast<int64_t>(maxSharedBytes);
+      return signalPassFailure();
+    }
     RewritePatternSet patterns(&getContext());
-    ssmc::populateSelectiveScanToGPUPatterns(patterns);
+    ssmc::populateSelectiveScanToGPUPatterns(patterns, maxSharedBytes);
     ssmc::populateDPToGPUPatterns(patterns);
     ssmc::populateSSDToGPUPatterns(patterns);
     ssmc::populateLinearAttentionToGPUPatterns(patterns);

@@ -19,8 +19,11 @@
 // single-pass recurrence of the CPU lowering. The state is N loop-carried
 // scalars and A's row N values: registers. The per-step rows pass through
 // shared sub-tiles whose step count is sized at rewrite time from the
-// static shared-memory budget (KernelBudget: 48 KB), 16 steps where they
-// fit, fewer where not (8 with a z gate at N = 28..32).
+// shared-memory budget (convert-ssm-to-gpu's max-shared-bytes, sm_90's
+// 227 KB by default), 16 steps where they fit, fewer where not. With a z
+// gate at N = 28..32 the 16-step arrays take 49.7-51.7 KB, over the 48 KB
+// of static shared memory: they become dynamic shared memory
+// (ssm-gpu-stage-buffers); with a 48 KB budget the tile drops to 8 steps.
 // Larger states use one thread per channel with the state in a private
 // array, which ptxas puts in local memory. The launch names the host
 // buffers; after bufferization ssm-gpu-stage-buffers gives it device
@@ -65,9 +68,10 @@ constexpr int64_t kMaxChunks = 32;
 /// Shorter chunks would spend more on the scan over chunks than they save.
 constexpr int64_t kMinChunkLen = 32;
 /// Steps per shared-memory sub-tile of the per-step rows, largest first:
-/// the kernel takes the first whose arrays fit the static shared-memory
-/// budget (16 up to N = 27 with z and N = 32 without; 8 for N = 28..32
-/// with z, where 16 would need 49.7-51.7 KB).
+/// the kernel takes the first whose arrays fit the shared-memory budget
+/// (always 16 under sm_90's 227 KB; under a 48 KB budget 16 up to N = 27
+/// with z and N = 32 without, 8 for N = 28..32 with z, where 16 would need
+/// 49.7-51.7 KB).
 constexpr int64_t kSubTiles[] = {16, 8, 4, 2, 1};
 
 /// Index of B or C for batch b, channel d (in group grp), state index n and
@@ -123,9 +127,11 @@ public:
   /// The largest sub-tile of kSubTiles whose shared arrays fit the budget
   /// for state size N (with a z gate: one more array); std::nullopt when
   /// even the smallest does not (then the private-state kernel runs).
-  static std::optional<int64_t> chooseSubTile(int64_t N, bool hasZ) {
+  static std::optional<int64_t> chooseSubTile(int64_t N, bool hasZ,
+                                              int64_t maxSharedBytes) {
     return pickTile(kSubTiles, [&](int64_t s) {
-      return KernelBudget::sharedFits(sharedFloats(N, hasZ, s));
+      return KernelBudget::sharedFits(sharedFloats(N, hasZ, s),
+                                      hasZ ? 6 : 5, maxSharedBytes);
     });
   }
 
@@ -692,7 +698,11 @@ void PrivateStateKernel::storeFinalState() {
 }
 
 struct SelectiveScanToGPU : OpRewritePattern<ssm::SelectiveScanOp> {
-  using OpRewritePattern::OpRewritePattern;
+  SelectiveScanToGPU(MLIRContext *ctx, int64_t maxSharedBytes)
+      : OpRewritePattern(ctx), maxSharedBytes(maxSharedBytes) {}
+
+  /// The shared-memory budget of a block (convert-ssm-to-gpu's option).
+  int64_t maxSharedBytes;
 
   /// Why the kernels cannot take `op`, or null.
   static const char *unsupported(ssm::SelectiveScanOp op) {
@@ -744,7 +754,8 @@ struct SelectiveScanToGPU : OpRewritePattern<ssm::SelectiveScanOp> {
     Value c0 = cidx(rw, loc, 0), c1 = cidx(rw, loc, 1), cN = cidx(rw, loc, N);
     std::optional<int64_t> subTile;
     if (N <= kRegisterStateMax)
-      subTile = ChunkedKernel::chooseSubTile(N, static_cast<bool>(op.getZ()));
+      subTile = ChunkedKernel::chooseSubTile(N, static_cast<bool>(op.getZ()),
+                                             maxSharedBytes);
     if (subTile)
       ChunkedKernel(rw, loc, ops, *subTile).emit();
     else
@@ -756,6 +767,7 @@ struct SelectiveScanToGPU : OpRewritePattern<ssm::SelectiveScanOp> {
 
 } // namespace
 
-void ssmc::populateSelectiveScanToGPUPatterns(RewritePatternSet &patterns) {
-  patterns.add<SelectiveScanToGPU>(patterns.getContext());
+void ssmc::populateSelectiveScanToGPUPatterns(RewritePatternSet &patterns,
+                                              int64_t maxSharedBytes) {
+  patterns.add<SelectiveScanToGPU>(patterns.getContext(), maxSharedBytes);
 }

@@ -7,7 +7,9 @@
 // blockDim OpenMP threads, one per GPU thread. Inside it
 //  - the thread index is omp_get_thread_num() split into x/y/z;
 //  - workgroup (shared) memory is one host buffer per block, allocated
-//    before the region, so every thread of the block sees it;
+//    before the region, so every thread of the block sees it; dynamic
+//    shared memory (gpu.dynamic_shared_memory) a byte buffer of the
+//    launch's dynamic size, its memref.view ops views of it;
 //  - private memory is a stack allocation of the thread;
 //  - ssm_gpu.barrier / gpu.barrier become omp.barrier;
 //  - gpu.shuffle goes through a per-block scratch array of blockDim values
@@ -175,6 +177,24 @@ LogicalResult LaunchEmulator::allocateSharedMemory() {
   });
   if (walk.wasInterrupted())
     return failure();
+  // Dynamic shared memory: a host buffer of the launch's dynamic size.
+  walk = body->walk([&](gpu::DynamicSharedMemoryOp d) {
+    Value size = launch.getDynamicSharedMemorySize();
+    if (d->getBlock() != body || !size) {
+      d.emitError("ssm-gpu-emulate: dynamic shared memory must be taken at "
+                  "the top of a launch body that gives its size");
+      return WalkResult::interrupt();
+    }
+    Value bytes = arith::IndexCastUIOp::create(b, loc, b.getIndexType(), size);
+    shared.push_back(memref::AllocOp::create(
+        b, loc, MemRefType::get({ShapedType::kDynamic}, b.getI8Type()),
+        ValueRange{bytes}));
+    map.map(d.getResult(), shared.back());
+    hoisted.insert(d);
+    return WalkResult::advance();
+  });
+  if (walk.wasInterrupted())
+    return failure();
   Value nThreads = arith::MulIOp::create(
       b, loc, arith::MulIOp::create(b, loc, block.x, block.y), block.z);
   body->walk([&](gpu::ShuffleOp s) {
@@ -230,9 +250,24 @@ void LaunchEmulator::mapLaunchValues() {
 }
 
 void LaunchEmulator::cloneBody() {
-  for (Operation &op : body->without_terminator())
-    if (!hoisted.contains(&op))
-      b.clone(op, map);
+  for (Operation &op : body->without_terminator()) {
+    if (hoisted.contains(&op))
+      continue;
+    // A view of dynamic shared memory views its host buffer.
+    auto view = dyn_cast<memref::ViewOp>(op);
+    if (view && view.getSource().getDefiningOp<gpu::DynamicSharedMemoryOp>()) {
+      SmallVector<Value> sizes;
+      for (Value v : view.getSizes())
+        sizes.push_back(map.lookupOrDefault(v));
+      map.map(view.getResult(),
+              memref::ViewOp::create(
+                  b, view.getLoc(), cast<MemRefType>(hostType(view.getType())),
+                  map.lookup(view.getSource()),
+                  map.lookupOrDefault(view.getByteShift()), sizes));
+      continue;
+    }
+    b.clone(op, map);
+  }
   omp::TerminatorOp::create(b, loc);
 }
 

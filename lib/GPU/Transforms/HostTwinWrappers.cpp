@@ -6,8 +6,8 @@
 //    kernel's parameters exactly as cuLaunchKernel's kernelParams (one
 //    pointer per LLVM-level kernel argument: gpu-to-llvm passes a memref as
 //    its expanded descriptor, as func-to-llvm expands the twin's), then
-//    pointers to the int64 grid x/y/z and block x/y/z (and one to the
-//    dynamic shared-memory size, which no twin reads);
+//    pointers to the int64 grid x/y/z, block x/y/z and dynamic
+//    shared-memory size (the bytes the twin's block gets, as on the GPU);
 //  - a global constructor calling ssmcCudaRegisterHostTwin(hash, kernel,
 //    wrapper) per twin, the hash being the 64-bit FNV-1a of the gpu.binary
 //    object (PTX text up to its first NUL) that cuModuleLoadData receives.
@@ -36,7 +36,7 @@ constexpr llvm::StringLiteral kRegister = "ssmcCudaRegisterHostTwin";
 constexpr llvm::StringLiteral kCtor = "__ssmc_register_host_twins";
 constexpr llvm::StringLiteral kCInterfacePrefix = "_mlir_ciface_";
 /// Grid x/y/z and block x/y/z follow the kernel's arguments.
-constexpr unsigned kLaunchSizes = 6;
+constexpr unsigned kLaunchSizes = 7;
 
 /// The image hash of the host-twin interface (runtime/cuda/HostTwin.h):
 /// FNV-1a over the bytes before the first NUL of a PTX image.

@@ -2,7 +2,8 @@
 //
 // Gives every outlined kernel a host twin: a func.func that runs one whole
 // launch of the kernel on the host CPU. Its arguments are the kernel's,
-// then the grid and block sizes; its body is a gpu.launch of those sizes
+// then the grid and block sizes and the launch's dynamic shared-memory
+// bytes; its body is a gpu.launch of those sizes
 // holding a clone of the kernel's body (workgroup attributions become the
 // launch's, the id and size ops the launch's block arguments), which
 // ssm-gpu-emulate then turns into block loops and OpenMP thread regions
@@ -17,6 +18,7 @@
 
 #include "ssmc/GPU/Passes.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/Builders.h"
@@ -45,7 +47,8 @@ public:
 private:
   LogicalResult checkSupported();
   /// func.func @__ssmc_twin_<module>_<kernel>(kernel args..., grid x/y/z,
-  /// block x/y/z: index), tagged with the kernel it stands for.
+  /// block x/y/z, dynamic shared bytes: index), tagged with the kernel it
+  /// stands for.
   void createFunction();
   /// The gpu.launch over the size arguments, with the kernel's workgroup
   /// and private attributions.
@@ -85,8 +88,8 @@ LogicalResult TwinBuilder::checkSupported() {
   WalkResult walk = kernel.walk([&](Operation *op) {
     if (isa<gpu::GlobalIdOp, gpu::LaneIdOp, gpu::SubgroupIdOp,
             gpu::NumSubgroupsOp, gpu::SubgroupSizeOp, gpu::ClusterIdOp,
-            gpu::ClusterDimOp, gpu::ClusterBlockIdOp, gpu::ClusterDimBlocksOp,
-            gpu::DynamicSharedMemoryOp>(op)) {
+            gpu::ClusterDimOp, gpu::ClusterBlockIdOp,
+            gpu::ClusterDimBlocksOp>(op)) {
       op->emitError("ssm-gpu-host-twins: '")
           << op->getName() << "' has no host twin";
       return WalkResult::interrupt();
@@ -98,7 +101,7 @@ LogicalResult TwinBuilder::checkSupported() {
 
 void TwinBuilder::createFunction() {
   SmallVector<Type> inputs(kernel.getArgumentTypes());
-  inputs.append(6, b.getIndexType());
+  inputs.append(7, b.getIndexType());
   std::string name = ("__ssmc_twin_" + kernels.getName() + "_" +
                       kernel.getName())
                          .str();
@@ -117,15 +120,16 @@ void TwinBuilder::createFunction() {
 }
 
 void TwinBuilder::createLaunch() {
-  auto sizes = twin.getArguments().take_back(6);
+  auto sizes = twin.getArguments().take_back(7);
   SmallVector<Type> workgroup, priv;
   for (BlockArgument a : kernel.getWorkgroupAttributions())
     workgroup.push_back(a.getType());
   for (BlockArgument a : kernel.getPrivateAttributions())
     priv.push_back(a.getType());
+  Value dynamicShared =
+      arith::IndexCastUIOp::create(b, loc, b.getI32Type(), sizes[6]);
   launch = gpu::LaunchOp::create(b, loc, sizes[0], sizes[1], sizes[2],
-                                 sizes[3], sizes[4], sizes[5],
-                                 /*dynamicSharedMemorySize=*/nullptr,
+                                 sizes[3], sizes[4], sizes[5], dynamicShared,
                                  /*asyncTokenType=*/nullptr, ValueRange{},
                                  workgroup, priv);
   func::ReturnOp::create(b, loc);

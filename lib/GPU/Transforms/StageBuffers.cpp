@@ -12,7 +12,9 @@
 // as uninitialised device memory, which the emulator models by poisoning
 // (ssm-gpu-poison-write-only). Barrier markers (ssm_gpu.barrier) become gpu.barrier, and
 // workgroup-space allocas in a launch (shared arrays) its workgroup
-// attributions.
+// attributions, or, where together they exceed the 48 KB of static shared
+// memory, views (16-byte aligned) into the launch's dynamic shared memory
+// (gpu.dynamic_shared_memory; the launch's dynamic size is their total).
 //
 //===----------------------------------------------------------------------===//
 
@@ -56,7 +58,9 @@ struct StageBuffersPass
   }
 
   /// Workgroup-space allocas in the launch body (the kernels' shared
-  /// arrays) become workgroup attributions of the launch.
+  /// arrays) become workgroup attributions of the launch (static shared
+  /// memory) when they fit its 48 KB, and views into the launch's dynamic
+  /// shared memory when not.
   static void sharedToAttributions(gpu::LaunchOp launch) {
     SmallVector<memref::AllocaOp> allocas;
     launch.getBody().walk([&](memref::AllocaOp a) {
@@ -64,11 +68,67 @@ struct StageBuffersPass
               a.getType().getMemorySpace()))
         allocas.push_back(a);
     });
+    DataLayout layout = DataLayout::closest(launch);
+    int64_t bytes = 0;
+    bool allStatic = true;
+    for (memref::AllocaOp a : allocas) {
+      allStatic &= a.getType().hasStaticShape() &&
+                   a.getType().getLayout().isIdentity();
+      bytes += arrayBytes(layout, a.getType());
+    }
+    if (allStatic && bytes > kStaticSharedBytes) {
+      sharedToDynamic(launch, allocas, layout);
+      return;
+    }
     for (memref::AllocaOp a : allocas) {
       BlockArgument arg = launch.addWorkgroupAttribution(a.getType(), a.getLoc());
       a.getResult().replaceAllUsesWith(arg);
       a.erase();
     }
+  }
+
+  /// Static shared memory a kernel may declare (ptxas' limit).
+  static constexpr int64_t kStaticSharedBytes = 48 * 1024;
+  /// Alignment of each array in dynamic shared memory.
+  static constexpr int64_t kDynamicArrayAlign = 16;
+
+  static int64_t arrayBytes(DataLayout &layout, MemRefType t) {
+    if (!t.hasStaticShape())
+      return 0;
+    return t.getNumElements() *
+           int64_t(layout.getTypeSize(t.getElementType()).getFixedValue());
+  }
+
+  /// The shared arrays as views of one gpu.dynamic_shared_memory buffer,
+  /// each at an offset aligned to kDynamicArrayAlign, and the launch's
+  /// dynamic shared-memory size their total (the runtime opts in to it
+  /// above 48 KB; the card's limit was the kernel's budget at rewrite).
+  static void sharedToDynamic(gpu::LaunchOp launch,
+                              ArrayRef<memref::AllocaOp> allocas,
+                              DataLayout &layout) {
+    Location loc = launch.getLoc();
+    MLIRContext *ctx = launch.getContext();
+    OpBuilder b(launch.getContext());
+    b.setInsertionPointToStart(&launch.getBody().front());
+    auto bytesTy = MemRefType::get(
+        {ShapedType::kDynamic}, IntegerType::get(ctx, 8), AffineMap(),
+        gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup));
+    auto raw = gpu::DynamicSharedMemoryOp::create(b, loc, bytesTy);
+    int64_t offset = 0;
+    for (memref::AllocaOp a : allocas) {
+      Value at = arith::ConstantIndexOp::create(b, a.getLoc(), offset);
+      Value view = memref::ViewOp::create(b, a.getLoc(), a.getType(), raw, at,
+                                          ValueRange{});
+      offset += llvm::alignTo(arrayBytes(layout, a.getType()),
+                              kDynamicArrayAlign);
+      a.getResult().replaceAllUsesWith(view);
+    }
+    // Erased only now: the insertion point may be before the first alloca.
+    b.setInsertionPoint(launch);
+    for (memref::AllocaOp a : allocas)
+      a.erase();
+    Value size = arith::ConstantIntOp::create(b, loc, b.getI32Type(), offset);
+    launch.getDynamicSharedMemorySizeMutable().assign(size);
   }
 
   /// One host buffer a launch uses, and what staging made of it.

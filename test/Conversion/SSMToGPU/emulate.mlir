@@ -51,6 +51,45 @@ func.func @reverse_in_blocks(%x: memref<256xf32>) {
 
 // -----
 
+// Dynamic shared memory: a byte buffer per block of the launch's dynamic
+// size, its views host views at the same offsets.
+// CHECK-LABEL: func.func @dynamic_shared
+// CHECK-SAME: (%[[X:.*]]: memref<128xf32>, %[[SMEM:.*]]: i32)
+// CHECK: scf.for
+// CHECK: %[[BYTES:.*]] = arith.index_castui %[[SMEM]] : i32 to index
+// CHECK: %[[RAW:.*]] = memref.alloc(%[[BYTES]]) : memref<?xi8>
+// CHECK: omp.parallel
+// CHECK: %[[TILE:.*]] = memref.view %[[RAW]][%{{.*}}][] : memref<?xi8> to memref<128xf32>
+// CHECK: memref.store %{{.*}}, %[[TILE]][%{{.*}}] : memref<128xf32>
+// CHECK: omp.barrier
+// CHECK: memref.load %[[TILE]]
+// CHECK: omp.terminator
+// CHECK: memref.dealloc %[[RAW]]
+// CHECK-NOT: gpu.
+func.func @dynamic_shared(%x: memref<128xf32>, %smem: i32) {
+  %c1 = arith.constant 1 : index
+  %c127 = arith.constant 127 : index
+  %c128 = arith.constant 128 : index
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1)
+             threads(%tx, %ty, %tz) in (%sx = %c128, %sy = %c1, %sz = %c1)
+             dynamic_shared_memory_size %smem {
+    %raw = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
+    %c64 = arith.constant 64 : index
+    %tile = memref.view %raw[%c64][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<128xf32, #gpu.address_space<workgroup>>
+    %v = memref.load %x[%tx] : memref<128xf32>
+    memref.store %v, %tile[%tx] : memref<128xf32, #gpu.address_space<workgroup>>
+    gpu.barrier
+    %r = arith.subi %c127, %tx : index
+    %w = memref.load %tile[%r] : memref<128xf32, #gpu.address_space<workgroup>>
+    gpu.barrier
+    memref.store %w, %x[%tx] : memref<128xf32>
+    gpu.terminator
+  }
+  return
+}
+
+// -----
+
 // A module without launches is left as it is.
 // CHECK-LABEL: func.func @no_launch
 // CHECK-NOT: omp_get_thread_num

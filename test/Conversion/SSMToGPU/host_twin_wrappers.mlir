@@ -1,7 +1,7 @@
 // ssm-gpu-host-twin-wrappers: after LLVM lowering, each host twin gets a
 // wrapper `void(void **args)` that unpacks cuLaunchKernel-style parameters
 // (a pointer per LLVM-level kernel argument, then pointers to the int64
-// grid and block sizes), and a global constructor registers every wrapper
+// grid and block sizes and the dynamic shared-memory size), and a global constructor registers every wrapper
 // under the FNV-1a hash of its module's PTX text (up to the first NUL) and
 // the kernel's name.
 // RUN: ssmc-opt %s -ssm-gpu-host-twin-wrappers -split-input-file -verify-diagnostics | FileCheck %s
@@ -24,8 +24,11 @@
 // CHECK: %[[S8:.*]] = llvm.getelementptr %[[ARGS]][8]
 // CHECK: %[[P8:.*]] = llvm.load %[[S8]] : !llvm.ptr -> !llvm.ptr
 // CHECK: %[[A8:.*]] = llvm.load %[[P8]] : !llvm.ptr -> i64
-// CHECK-NOT: llvm.getelementptr %[[ARGS]][9]
-// CHECK: llvm.call @__ssmc_twin_m_k(%[[A0]], %[[A1]], %[[A2]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[A8]])
+// CHECK: %[[S9:.*]] = llvm.getelementptr %[[ARGS]][9]
+// CHECK: %[[P9:.*]] = llvm.load %[[S9]] : !llvm.ptr -> !llvm.ptr
+// CHECK: %[[A9:.*]] = llvm.load %[[P9]] : !llvm.ptr -> i64
+// CHECK-NOT: llvm.getelementptr %[[ARGS]][10]
+// CHECK: llvm.call @__ssmc_twin_m_k(%[[A0]], %[[A1]], %[[A2]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[A8]], %[[A9]])
 // CHECK: llvm.return
 // CHECK: llvm.func @ssmcCudaRegisterHostTwin(i64, !llvm.ptr, !llvm.ptr)
 // CHECK: llvm.mlir.global internal constant @[[NAME:.*]]("k\00")
@@ -44,15 +47,16 @@ module attributes {gpu.container_module} {
     llvm.return
   }
   llvm.func @__ssmc_twin_m_k(%p: !llvm.ptr, %n: i64, %s: f32, %gx: i64, %gy: i64,
-                             %gz: i64, %bx: i64, %by: i64, %bz: i64)
+                             %gz: i64, %bx: i64, %by: i64, %bz: i64, %smem: i64)
       attributes {ssm_gpu.host_twin = @m::@k} {
     llvm.return
   }
   llvm.func @_mlir_ciface___ssmc_twin_m_k(%p: !llvm.ptr, %n: i64, %s: f32, %gx: i64,
-                                          %gy: i64, %gz: i64, %bx: i64, %by: i64, %bz: i64)
+                                          %gy: i64, %gz: i64, %bx: i64, %by: i64, %bz: i64,
+                                          %smem: i64)
       attributes {ssm_gpu.host_twin = @m::@k} {
-    llvm.call @__ssmc_twin_m_k(%p, %n, %s, %gx, %gy, %gz, %bx, %by, %bz)
-        : (!llvm.ptr, i64, f32, i64, i64, i64, i64, i64, i64) -> ()
+    llvm.call @__ssmc_twin_m_k(%p, %n, %s, %gx, %gy, %gz, %bx, %by, %bz, %smem)
+        : (!llvm.ptr, i64, f32, i64, i64, i64, i64, i64, i64, i64) -> ()
     llvm.return
   }
 }
@@ -82,7 +86,7 @@ module attributes {gpu.container_module} {
     llvm.return
   }
   llvm.func @__ssmc_twin_m_k(%p: !llvm.ptr, %gx: i64, %gy: i64, %gz: i64, %bx: i64,
-                             %by: i64, %bz: i64)
+                             %by: i64, %bz: i64, %smem: i64)
       attributes {ssm_gpu.host_twin = @m::@k} {
     llvm.return
   }
@@ -95,7 +99,7 @@ module attributes {gpu.container_module} {
   // expected-error @+1 {{the binary must be in format 'isa'}}
   gpu.binary @m [#gpu.object<#nvvm.target, bin = "\7FELF">]
   llvm.func @__ssmc_twin_m_k(%gx: i64, %gy: i64, %gz: i64, %bx: i64, %by: i64,
-                             %bz: i64)
+                             %bz: i64, %smem: i64)
       attributes {ssm_gpu.host_twin = @m::@k} {
     llvm.return
   }

@@ -9,11 +9,11 @@
 // CHECK: gpu.func @reverse
 // CHECK-NOT: __ssmc_twin_mods_helper
 // CHECK-LABEL: func.func private @__ssmc_twin_mods_reverse
-// CHECK-SAME: (%[[X:.*]]: memref<?xf32>, %[[N:.*]]: index, %[[GX:.*]]: index, %[[GY:.*]]: index, %[[GZ:.*]]: index, %[[BX:.*]]: index, %[[BY:.*]]: index, %[[BZ:.*]]: index)
+// CHECK-SAME: (%[[X:.*]]: memref<?xf32>, %[[N:.*]]: index, %[[GX:.*]]: index, %[[GY:.*]]: index, %[[GZ:.*]]: index, %[[BX:.*]]: index, %[[BY:.*]]: index, %[[BZ:.*]]: index, %[[SMEM:.*]]: index)
 // CHECK-SAME: attributes {ssm_gpu.host_twin = @mods::@reverse}
 // CHECK: gpu.launch blocks(%[[BIDX:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[GX]], %[[GSY:.*]] = %[[GY]], %{{.*}} = %[[GZ]])
 // CHECK-SAME: threads(%[[TIDX:.*]], %{{.*}}, %{{.*}}) in (%[[BSX:.*]] = %[[BX]], %{{.*}} = %[[BY]], %{{.*}} = %[[BZ]])
-// CHECK-SAME: workgroup(%[[TILE:.*]] : memref<128xf32, #gpu.address_space<workgroup>>)
+// CHECK-SAME: dynamic_shared_memory_size %{{.*}} workgroup(%[[TILE:.*]] : memref<128xf32, #gpu.address_space<workgroup>>)
 // CHECK-NOT: gpu.thread_id
 // CHECK-NOT: gpu.block_id
 // CHECK: %[[BASE:.*]] = arith.muli %[[BIDX]], %[[BSX]] : index
@@ -30,7 +30,7 @@
 // Emulated: the launch's sizes are the twin's arguments, the shared tile a
 // host buffer per block, the thread index OpenMP's.
 // EMU-LABEL: func.func private @__ssmc_twin_mods_reverse
-// EMU-SAME: (%[[X:.*]]: memref<?xf32>, %[[N:.*]]: index, %[[GX:.*]]: index, %[[GY:.*]]: index, %[[GZ:.*]]: index, %[[BX:.*]]: index, %[[BY:.*]]: index, %[[BZ:.*]]: index)
+// EMU-SAME: (%[[X:.*]]: memref<?xf32>, %[[N:.*]]: index, %[[GX:.*]]: index, %[[GY:.*]]: index, %[[GZ:.*]]: index, %[[BX:.*]]: index, %[[BY:.*]]: index, %[[BZ:.*]]: index, %[[SMEM:.*]]: index)
 // EMU: scf.for %{{.*}} = %{{.*}} to %[[GZ]]
 // EMU: scf.for %{{.*}} = %{{.*}} to %[[GY]]
 // EMU: scf.for %[[B:.*]] = %{{.*}} to %[[GX]]
@@ -83,7 +83,7 @@ module attributes {gpu.container_module} {
 // CHECK: private(%[[P:.*]] : memref<2xf32, #gpu.address_space<private>>)
 // CHECK: memref.store %{{.*}}, %[[P]]
 // CHECK-LABEL: func.func private @__ssmc_twin_b_k
-// CHECK-SAME: (%{{.*}}: f32, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index)
+// CHECK-SAME: (%{{.*}}: f32, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index)
 // CHECK-SAME: attributes {ssm_gpu.host_twin = @b::@k}
 module attributes {gpu.container_module} {
   gpu.module @a {
@@ -97,6 +97,37 @@ module attributes {gpu.container_module} {
   }
   gpu.module @b {
     gpu.func @k(%s: f32) kernel {
+      gpu.return
+    }
+  }
+}
+
+// -----
+
+// Dynamic shared memory: the twin's launch gets the size the driver passes
+// (its last argument), emulated as a byte buffer per block of that size.
+// CHECK-LABEL: func.func private @__ssmc_twin_d_k
+// CHECK-SAME: %[[DSMEM:[^:]*]]: index) attributes
+// CHECK: %[[DBYTES:.*]] = arith.index_castui %[[DSMEM]] : index to i32
+// CHECK: gpu.launch
+// CHECK-SAME: dynamic_shared_memory_size %[[DBYTES]]
+// CHECK: gpu.dynamic_shared_memory
+// EMU-LABEL: func.func private @__ssmc_twin_d_k
+// EMU-SAME: %[[DSMEM:[^:]*]]: index) attributes
+// EMU: %[[DBYTES:.*]] = arith.index_castui %[[DSMEM]] : index to i32
+// EMU: %[[DIDX:.*]] = arith.index_castui %[[DBYTES]] : i32 to index
+// EMU: %[[RAW:.*]] = memref.alloc(%[[DIDX]]) : memref<?xi8>
+// EMU: omp.parallel
+// EMU: memref.view %[[RAW]]
+module attributes {gpu.container_module} {
+  gpu.module @d {
+    gpu.func @k(%x: memref<32xf32>) kernel {
+      %raw = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
+      %c0 = arith.constant 0 : index
+      %tile = memref.view %raw[%c0][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<32xf32, #gpu.address_space<workgroup>>
+      %t = gpu.thread_id x
+      %v = memref.load %x[%t] : memref<32xf32>
+      memref.store %v, %tile[%t] : memref<32xf32, #gpu.address_space<workgroup>>
       gpu.return
     }
   }

@@ -138,3 +138,62 @@ func.func @dim_only(%x: memref<?xf32>, %y: memref<?xindex>) {
   }
   return
 }
+
+// -----
+
+// Shared arrays (workgroup allocas) within the 48 KB of static shared
+// memory become workgroup attributions: here exactly 49152 bytes.
+// CHECK-LABEL: func.func @static_shared
+// CHECK: gpu.launch
+// CHECK-SAME: workgroup(%{{.*}} : memref<8192xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<4096xf32, #gpu.address_space<workgroup>>)
+// CHECK-NOT: dynamic_shared_memory
+// CHECK-NOT: memref.alloca
+// CHECK: gpu.terminator
+func.func @static_shared(%x: memref<128xf32>) {
+  %c1 = arith.constant 1 : index
+  %c128 = arith.constant 128 : index
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1)
+             threads(%tx, %ty, %tz) in (%sx = %c128, %sy = %c1, %sz = %c1) {
+    %a = memref.alloca() : memref<8192xf32, #gpu.address_space<workgroup>>
+    %b = memref.alloca() : memref<4096xf32, #gpu.address_space<workgroup>>
+    %v = memref.load %x[%tx] : memref<128xf32>
+    memref.store %v, %a[%tx] : memref<8192xf32, #gpu.address_space<workgroup>>
+    memref.store %v, %b[%tx] : memref<4096xf32, #gpu.address_space<workgroup>>
+    gpu.terminator
+  }
+  return
+}
+
+// -----
+
+// Over 48 KB they become views of the launch's dynamic shared memory, each
+// at a 16-byte aligned offset (the 5-float array takes 32 bytes), and the
+// launch asks for their total: 32 + 49152 = 49184 bytes.
+// CHECK-LABEL: func.func @dynamic_shared
+// CHECK: %[[SIZE:.*]] = arith.constant 49184 : i32
+// CHECK: gpu.launch
+// CHECK-SAME: dynamic_shared_memory_size %[[SIZE]]
+// CHECK-NOT: workgroup(
+// CHECK: %[[RAW:.*]] = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
+// CHECK: %[[O0:.*]] = arith.constant 0 : index
+// CHECK: %[[A:.*]] = memref.view %[[RAW]][%[[O0]]][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<5xf32, #gpu.address_space<workgroup>>
+// CHECK: %[[O1:.*]] = arith.constant 32 : index
+// CHECK: %[[B:.*]] = memref.view %[[RAW]][%[[O1]]][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<12288xf32, #gpu.address_space<workgroup>>
+// CHECK-NOT: memref.alloca
+// CHECK: memref.store %{{.*}}, %[[A]]
+// CHECK: memref.store %{{.*}}, %[[B]]
+func.func @dynamic_shared(%x: memref<128xf32>) {
+  %c1 = arith.constant 1 : index
+  %c128 = arith.constant 128 : index
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1)
+             threads(%tx, %ty, %tz) in (%sx = %c128, %sy = %c1, %sz = %c1) {
+    %a = memref.alloca() : memref<5xf32, #gpu.address_space<workgroup>>
+    %b = memref.alloca() : memref<12288xf32, #gpu.address_space<workgroup>>
+    %v = memref.load %x[%tx] : memref<128xf32>
+    %c0 = arith.constant 0 : index
+    memref.store %v, %a[%c0] : memref<5xf32, #gpu.address_space<workgroup>>
+    memref.store %v, %b[%tx] : memref<12288xf32, #gpu.address_space<workgroup>>
+    gpu.terminator
+  }
+  return
+}

@@ -1,7 +1,9 @@
-// selective_scan's GPU kernel at the state sizes where it fits the static
-// shared-memory budget only with smaller tiles or not at all: with a z gate
-// at N = 28..32 the register-state kernel takes 8-step sub-tiles (16 would
-// need over 48 KB), N = 256 runs the private-state kernel. Every optional
+// selective_scan's GPU kernel at the state sizes where its tiles outgrow
+// static shared memory: with a z gate at N = 28..32 the register-state
+// kernel's 16-step sub-tiles need 49.7-51.7 KB (dynamic shared memory on
+// the GPU, within sm_90's 227 KB; host_twins.test runs them through the
+// CUDA host path; under max-shared-bytes=49152 the kernel takes 8-step
+// sub-tiles instead); N = 256 runs the private-state kernel. Every optional
 // operand, 37 channels (3 blocks of 16) and L = 300 (8 chunks of 38 steps,
 // 5 sub-tiles each, the last partial), on the GPU emulator against the
 // double reference. The function below (N = 32) is copied for each N.
