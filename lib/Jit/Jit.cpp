@@ -471,6 +471,8 @@ llvm::orc::SymbolMap runtimeSymbolMap(llvm::orc::MangleAndInterner interner) {
   map[interner("_mlir_ciface_ssmcShapeError")] = def(&ssmcShapeError);
   map[interner("_mlir_ciface_ssmcMpiCombineAffine")] =
       def(&_mlir_ciface_ssmcMpiCombineAffine);
+  map[interner("_mlir_ciface_ssmcMpiCombineMatrix")] =
+      def(&_mlir_ciface_ssmcMpiCombineMatrix);
   map[interner("ssmcMpiRank")] = def(&ssmcMpiRank);
   map[interner("_mlir_ciface_ssmcMpiRank")] = def(&ssmcMpiRank);
   map[interner("_mlir_ciface_ssmcMpiStepSums")] = def(&_mlir_ciface_ssmcMpiStepSums);

@@ -38,6 +38,7 @@ namespace {
 constexpr llvm::StringLiteral kSeqDim = "ssm.seq_dim";
 constexpr llvm::StringLiteral kSeqLast = "ssm.seq_last";
 constexpr llvm::StringLiteral kCombineFn = "ssmcMpiCombineAffine";
+constexpr llvm::StringLiteral kCombineMatrixFn = "ssmcMpiCombineMatrix";
 constexpr llvm::StringLiteral kRankFn = "ssmcMpiRank";
 constexpr llvm::StringLiteral kStepSumsFn = "ssmcMpiStepSums";
 
@@ -113,9 +114,24 @@ FailureOr<SequenceLayout> layoutOf(Operation *op) {
       l.finals.push_back(s.getFinalState());
     return l;
   }
+  if (auto s = dyn_cast<ssm::DeltaRuleOp>(op)) {
+    if (s.getCuSeqlens())
+      return s.emitOpError("with cu_seqlens has no sequence-parallel form");
+    if (cast<ShapedType>(s.getV().getType()).getElementType().isF64())
+      return s.emitOpError("sequence parallelism needs f32 states (f64 "
+                           "programs keep an f64 state)");
+    add(s.getQ(), 1), add(s.getK(), 1), add(s.getV(), 1);
+    add(s.getBeta(), 1), add(s.getGate(), 1), add(s.getA(), 1),
+        add(s.getB(), 1);
+    l.outDim = 1;
+    if (s.getFinalState())
+      l.finals.push_back(s.getFinalState());
+    return l;
+  }
   return op->emitOpError("has no sequence-parallel form yet "
                          "(ssm-shard-sequence distributes selective_scan, "
-                         "ssd, linear_attention and causal_conv1d)");
+                         "ssd, linear_attention, delta_rule and "
+                         "causal_conv1d)");
 }
 
 RankedTensorType withDynamicDim(Type t, int64_t dim) {
@@ -293,34 +309,55 @@ public:
 
   /// The incoming state of this rank: ssmcMpiCombineAffine(P, S, Sin),
   /// where rank 0 gives its final state as S (its P is not used) and the
-  /// others their zero-state final state and decay.
-  Value combine(ModuleOp module, Value decay, Value sloc) {
-    declareCombine(module);
+  /// others their zero-state final state and decay. With `matrixK` (an
+  /// i64), P is dense, blocks of matrixK x matrixK multiplying the state
+  /// from the left: ssmcMpiCombineMatrix.
+  Value combine(ModuleOp module, Value decay, Value sloc,
+                Value matrixK = Value()) {
+    declareCombine(module, /*matrix=*/bool(matrixK));
     auto st = cast<RankedTensorType>(sloc.getType());
     llvm::SmallVector<Value> sizes;
     for (int64_t i = 0; i < st.getRank(); ++i)
       sizes.push_back(dimSize(sloc, i));
     Value sin = ssmc::detail::allocLike(b, loc, st, sizes);
-    func::CallOp::create(b, loc, kCombineFn, TypeRange{},
-                         ValueRange{flatBuffer(decay), flatBuffer(sloc),
-                                    flatten(sin)});
+    llvm::SmallVector<Value> args{flatBuffer(decay), flatBuffer(sloc),
+                                  flatten(sin)};
+    if (matrixK)
+      args.push_back(matrixK);
+    func::CallOp::create(b, loc, matrixK ? kCombineMatrixFn : kCombineFn,
+                         TypeRange{}, args);
     return ssmc::detail::toTensor(b, loc, st, sin);
   }
 
-  void declareCombine(ModuleOp module) {
-    if (module.lookupSymbol(kCombineFn))
+  /// A private declaration of runtime function `name` (once), with its C
+  /// interface when `ciface`.
+  void declareRuntime(ModuleOp module, llvm::StringRef name, FunctionType type,
+                      bool ciface) {
+    if (module.lookupSymbol(name))
       return;
     OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
-    auto flat = MemRefType::get({ShapedType::kDynamic}, f32);
-    auto fn = func::FuncOp::create(mb, loc, kCombineFn,
-                                   mb.getFunctionType({flat, flat, flat}, {}));
+    auto fn = func::FuncOp::create(mb, loc, name, type);
     fn.setPrivate();
-    fn->setAttr("llvm.emit_c_interface", mb.getUnitAttr());
-    if (module.lookupSymbol(kRankFn))
-      return;
-    auto rankFn = func::FuncOp::create(mb, loc, kRankFn,
-                                       mb.getFunctionType({}, {mb.getI64Type()}));
-    rankFn.setPrivate();
+    if (ciface)
+      fn->setAttr("llvm.emit_c_interface", mb.getUnitAttr());
+  }
+
+  void declareRank(ModuleOp module) {
+    declareRuntime(module, kRankFn, b.getFunctionType({}, {b.getI64Type()}),
+                   false);
+  }
+
+  /// ssmcMpiCombineAffine(P, S, Sin) or, `matrix`,
+  /// ssmcMpiCombineMatrix(P, S, Sin, k).
+  void declareCombine(ModuleOp module, bool matrix) {
+    auto flat = MemRefType::get({ShapedType::kDynamic}, f32);
+    if (matrix)
+      declareRuntime(module, kCombineMatrixFn,
+                     b.getFunctionType({flat, flat, flat, b.getI64Type()}, {}),
+                     true);
+    else
+      declareRuntime(module, kCombineFn,
+                     b.getFunctionType({flat, flat, flat}, {}), true);
   }
 
   /// sum_t f(x + bias) over the steps (dimension `timeDim` of the 3-D f32
@@ -377,7 +414,7 @@ public:
   byRank(ModuleOp module, TypeRange types,
          llvm::function_ref<llvm::SmallVector<Value>()> first,
          llvm::function_ref<llvm::SmallVector<Value>()> rest) {
-    declareCombine(module);
+    declareRank(module);
     Value rank = func::CallOp::create(b, loc, kRankFn, b.getI64Type(), ValueRange{})
                      .getResult(0);
     Value zero = arith::ConstantIntOp::create(b, loc, 0, 64);
@@ -434,9 +471,12 @@ using RunFn = llvm::function_ref<Operation *(
 void shardOp(ModuleOp module, Operation *op, llvm::ArrayRef<Value> h0,
              unsigned finals, RunFn run,
              llvm::function_ref<Value(ShardEmitter &)> decay,
-             llvm::function_ref<Value(ShardEmitter &)> zeroDecay) {
+             llvm::function_ref<Value(ShardEmitter &)> zeroDecay,
+             llvm::function_ref<Value(ShardEmitter &)> matrixK = nullptr) {
   OpBuilder b(op);
   ShardEmitter e(b, op->getLoc());
+  // Dense decays: the size of their blocks, known to every rank.
+  Value k = matrixK ? matrixK(e) : Value();
   auto results = [&](Operation *o) {
     llvm::SmallVector<Value> r;
     for (unsigned i = 0; i < op->getNumResults(); ++i)
@@ -463,7 +503,7 @@ void shardOp(ModuleOp module, Operation *op, llvm::ArrayRef<Value> h0,
         Operation *full = run(e.b, h0, /*withFinal=*/true);
         Value none = zeroDecay(e);
         for (unsigned i = 0; i < finals; ++i)
-          (void)e.combine(module, none, full->getResult(1 + i));
+          (void)e.combine(module, none, full->getResult(1 + i), k);
         return asRequested(full);
       },
       [&] {
@@ -471,7 +511,7 @@ void shardOp(ModuleOp module, Operation *op, llvm::ArrayRef<Value> h0,
         Value p = decay(e);
         llvm::SmallVector<Value> incoming;
         for (unsigned i = 0; i < finals; ++i)
-          incoming.push_back(e.combine(module, p, local->getResult(1 + i)));
+          incoming.push_back(e.combine(module, p, local->getResult(1 + i), k));
         return results(run(e.b, incoming, /*withFinal=*/false));
       });
   op->replaceAllUsesWith(replaced);
@@ -655,6 +695,85 @@ void shardLinearAttention(ModuleOp module, ssm::LinearAttentionOp op) {
       decay, zeroDecay);
 }
 
+/// delta_rule: the slice's transition is dense, S_out = P S_in + S_loc with
+/// P [B, H, K, K] (the state S [K, V] multiplied from the left). Every form
+/// is linear in S with an inhomogeneous term proportional to v (delta
+/// forms: beta k v^T; DPLR: k v^T), so P is the same op over the slice
+/// with v = 0 (V = K) from the identity state: its final state is P I = P.
+void shardDeltaRule(ModuleOp module, ssm::DeltaRuleOp op) {
+  auto vT = cast<RankedTensorType>(op.getV().getType());
+  auto kT = cast<RankedTensorType>(op.getK().getType());
+  Type f32 = Float32Type::get(op.getContext());
+  const int64_t B = vT.getDimSize(0), T = vT.getDimSize(1),
+                H = vT.getDimSize(2), K = kT.getDimSize(3),
+                V = vT.getDimSize(3);
+  auto stateT = op.getFinalState()
+                    ? cast<RankedTensorType>(op.getFinalState().getType())
+                    : RankedTensorType::get({B, H, K, V}, f32);
+  llvm::SmallVector<int64_t> bhkk{B, H, K, K};
+  auto transT = RankedTensorType::get(bhkk, f32);
+  Value v = op.getV(), k = op.getK();
+  llvm::SmallVector<std::pair<Value, int64_t>> bhkkFrom{
+      {v, 0}, {v, 2}, {k, 3}, {k, 3}};
+  auto decay = [&](ShardEmitter &e) -> Value {
+    // v = 0 with K columns, in v's element type.
+    llvm::SmallVector<int64_t> zShape{B, T, H, K};
+    Value vz = tensor::EmptyOp::create(
+        e.b, e.loc, zShape, vT.getElementType(),
+        dynSizes(e, zShape, {{v, 0}, {v, 1}, {v, 2}, {k, 3}}));
+    Value zero = arith::ConstantOp::create(
+        e.b, e.loc, e.b.getFloatAttr(vT.getElementType(), 0.0));
+    vz = linalg::FillOp::create(e.b, e.loc, zero, vz).getResult(0);
+    // The identity state [B, H, K, K].
+    Value eye = tensor::EmptyOp::create(e.b, e.loc, bhkk, f32,
+                                        dynSizes(e, bhkk, bhkkFrom));
+    eye = linalg::GenericOp::create(
+              e.b, e.loc, transT, ValueRange{}, eye,
+              e.b.getMultiDimIdentityMap(4),
+              llvm::SmallVector<utils::IteratorType>(
+                  4, utils::IteratorType::parallel),
+              [&](OpBuilder &nb, Location nl, ValueRange) {
+                Value i = linalg::IndexOp::create(nb, nl, 2);
+                Value j = linalg::IndexOp::create(nb, nl, 3);
+                Value same = arith::CmpIOp::create(
+                    nb, nl, arith::CmpIPredicate::eq, i, j);
+                Value one = arith::ConstantOp::create(nb, nl,
+                                                      nb.getF32FloatAttr(1.0f));
+                Value none = arith::ConstantOp::create(
+                    nb, nl, nb.getF32FloatAttr(0.0f));
+                linalg::YieldOp::create(
+                    nb, nl, arith::SelectOp::create(nb, nl, same, one, none)
+                                .getResult());
+              })
+              .getResult(0);
+    auto outT = RankedTensorType::get(zShape, vT.getElementType());
+    auto trans = ssm::DeltaRuleOp::create(
+        e.b, op.getLoc(), outT, transT, op.getQ(), k, vz, op.getBeta(),
+        op.getGate(), op.getA(), op.getB(), eye, /*cu_seqlens=*/Value(),
+        op.getScaleAttr(), op.getUseQkL2normAttr(), op.getChunkSizeAttr());
+    return trans.getFinalState();
+  };
+  auto zeroDecay = [&](ShardEmitter &e) -> Value {
+    return e.zeros(bhkk, dynSizes(e, bhkk, bhkkFrom));
+  };
+  auto blockSize = [&](ShardEmitter &e) -> Value {
+    return arith::IndexCastOp::create(e.b, e.loc, e.b.getI64Type(),
+                                      e.dimSize(k, 3));
+  };
+  shardOp(
+      module, op, {op.getH0()}, 1,
+      [&](OpBuilder &b, llvm::ArrayRef<Value> h0, bool withFinal) -> Operation * {
+        return ssm::DeltaRuleOp::create(
+            b, op.getLoc(), op.getOut().getType(),
+            withFinal || op.getFinalState() ? Type(stateT) : Type(),
+            op.getQ(), op.getK(), op.getV(), op.getBeta(), op.getGate(),
+            op.getA(), op.getB(), h0.empty() ? Value() : h0[0],
+            /*cu_seqlens=*/Value(), op.getScaleAttr(),
+            op.getUseQkL2normAttr(), op.getChunkSizeAttr());
+      },
+      decay, zeroDecay, blockSize);
+}
+
 /// causal_conv1d: the W - 1 steps before the slice (the halo, from the
 /// ranks before; the program's initial state before the first step) are
 /// the slice's initial state. No rescan: a convolution only looks back W - 1
@@ -715,6 +834,8 @@ void shardSequenceOp(ModuleOp module, Operation *op) {
     shardSSD(module, s);
   else if (auto s = dyn_cast<ssm::LinearAttentionOp>(op))
     shardLinearAttention(module, s);
+  else if (auto s = dyn_cast<ssm::DeltaRuleOp>(op))
+    shardDeltaRule(module, s);
   else if (auto s = dyn_cast<ssm::CausalConv1dOp>(op))
     shardCausalConv(module, s);
 }

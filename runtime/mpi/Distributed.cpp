@@ -356,8 +356,8 @@ namespace {
 using Buf = ssmc::abi::StridedMemRef<float, 1>;
 
 /// s = P * s + l, P diagonal with each element scaling `inner` elements.
-[[maybe_unused]] void applyAffine(float *s, const float *p, int64_t np,
-                                  const float *l, int64_t n) {
+void applyAffine(float *s, const float *p, int64_t np, const float *l,
+                 int64_t n) {
   if (np == 0) {
     for (int64_t i = 0; i < n; ++i)
       s[i] += l[i];
@@ -367,6 +367,49 @@ using Buf = ssmc::abi::StridedMemRef<float, 1>;
   for (int64_t j = 0; j < np; ++j)
     for (int64_t i = j * inner, e = i + inner; i < e; ++i)
       s[i] = p[j] * s[i] + l[i];
+}
+
+/// The maps the combine composes, s -> P s + l on a state of n floats:
+/// with k == 0, P diagonal (`applyAffine`); with k > 0, P is np / (k k)
+/// dense k x k blocks, block g multiplying the k x (n / blocks) block g of
+/// the state from the left (ssm.delta_rule's transition per head).
+struct MapShape {
+  int64_t n = 0, np = 0, k = 0;
+  int64_t blocks() const { return np / (k * k); }
+  int64_t cols() const { return n / (blocks() * k); }
+};
+
+/// out = P x (+ l when given) per block, x of `cols` columns; out may not
+/// alias x.
+void blockMatMul(float *out, const float *p, const float *x, const float *l,
+                 int64_t blocks, int64_t k, int64_t cols) {
+  for (int64_t g = 0; g < blocks; ++g) {
+    const float *P = p + g * k * k, *X = x + g * k * cols;
+    float *O = out + g * k * cols;
+    for (int64_t i = 0; i < k; ++i) {
+      float *row = O + i * cols;
+      if (l)
+        std::memcpy(row, l + (g * k + i) * cols, cols * sizeof(float));
+      else
+        std::memset(row, 0, cols * sizeof(float));
+      for (int64_t j = 0; j < k; ++j) {
+        const float a = P[i * k + j];
+        const float *xr = X + j * cols;
+        for (int64_t c = 0; c < cols; ++c)
+          row[c] += a * xr[c];
+      }
+    }
+  }
+}
+
+/// s = P s + l for a map of shape `m`.
+[[maybe_unused]] void applyMap(float *s, const float *p, const float *l,
+                               const MapShape &m) {
+  if (m.k == 0)
+    return applyAffine(s, p, m.np, l, m.n);
+  std::vector<float> t(m.n);
+  blockMatMul(t.data(), p, s, l, m.blocks(), m.k, m.cols());
+  std::memcpy(s, t.data(), m.n * sizeof(float));
 }
 } // namespace
 
@@ -444,22 +487,26 @@ extern "C" void _mlir_ciface_ssmcMpiStepSums(
 
 #ifdef SSMC_HAVE_MPI
 namespace {
-int64_t composeN = 0, composeNP = 0;
+MapShape composeShape;
 /// MPI_Exscan's operator: inout = (the map in, then the map inout), for
-/// `len` (P, S) pairs of composeNP + composeN floats.
+/// `len` (P, S) pairs of np + n floats.
 void composeAffine(void *in, void *inout, int *len, MPI_Datatype *) {
-  const int64_t n = composeN, np = composeNP, w = n + np;
-  for (int k = 0; k < *len; ++k) {
-    const float *a = static_cast<const float *>(in) + k * w;
-    float *b = static_cast<float *>(inout) + k * w;
-    std::vector<float> sa(a + np, a + w);
+  const MapShape m = composeShape;
+  const int64_t n = m.n, np = m.np, w = n + np;
+  for (int i = 0; i < *len; ++i) {
+    const float *a = static_cast<const float *>(in) + i * w;
+    float *b = static_cast<float *>(inout) + i * w;
     // S: P_b S_a + S_b; then P: P_b P_a.
-    std::vector<float> out(b + np, b + w);
-    std::vector<float> t(sa);
-    applyAffine(t.data(), b, np, out.data(), n);
+    std::vector<float> t(a + np, a + w);
+    applyMap(t.data(), b, b + np, m);
     std::memcpy(b + np, t.data(), n * sizeof(float));
-    for (int64_t i = 0; i < np; ++i)
-      b[i] *= a[i];
+    if (m.k == 0) {
+      for (int64_t j = 0; j < np; ++j)
+        b[j] *= a[j];
+    } else {
+      std::vector<float> pb(b, b + np);
+      blockMatMul(b, pb.data(), a, nullptr, m.blocks(), m.k, m.k);
+    }
   }
 }
 } // namespace
@@ -527,15 +574,13 @@ extern "C" void _mlir_ciface_ssmcMpiHalo(ssmc::abi::StridedMemRef<float, 3> *x,
 
 extern "C" int64_t ssmcMpiRank() { return ssmc::dist::rank(); }
 
-extern "C" void _mlir_ciface_ssmcMpiCombineAffine(Buf *decay, Buf *state,
-                                                  Buf *sin) {
+namespace {
+/// The combine of both entry points: `sin` = rank 0's final state carried
+/// through the maps (P, S) of ranks 1..r-1, in the form SSMC_MPI_COMBINE
+/// picks.
+void combineStates(const float *p, const float *l, float *s, MapShape m) {
   using namespace ssmc::dist;
-  const int64_t n = sin->sizes[0], np = decay->sizes[0];
-  const float *p = decay->aligned + decay->offset;
-  const float *l = state->aligned + state->offset;
-  float *s = sin->aligned + sin->offset;
-  if (state->sizes[0] != n || (np && n % np))
-    abortAll("ssmcMpiCombineAffine: inconsistent state sizes");
+  const int64_t n = m.n, np = m.np;
   std::memcpy(s, l, n * sizeof(float));
   const int r = rank(), R = size();
   if (R == 1)
@@ -551,7 +596,7 @@ extern "C" void _mlir_ciface_ssmcMpiCombineAffine(Buf *decay, Buf *state,
                       MPI_COMM_WORLD, &req),
             req, "MPI_Recv (state chain)");
       std::memcpy(out.data(), s, n * sizeof(float));
-      applyAffine(out.data(), p, np, l, n);
+      applyMap(out.data(), p, l, m);
     }
     if (r + 1 < R) {
       sent += n * sizeof(float);
@@ -574,8 +619,7 @@ extern "C" void _mlir_ciface_ssmcMpiCombineAffine(Buf *decay, Buf *state,
           "MPI_Type_contiguous");
     check(MPI_Type_commit(&pair), "MPI_Type_commit");
     MPI_Op op;
-    composeN = n;
-    composeNP = np;
+    composeShape = m;
     check(MPI_Op_create(&composeAffine, /*commute=*/0, &op), "MPI_Op_create");
     int rounds = 0;
     while ((1 << rounds) < R)
@@ -604,10 +648,30 @@ extern "C" void _mlir_ciface_ssmcMpiCombineAffine(Buf *decay, Buf *state,
     return;
   std::memcpy(s, all.data() + np, n * sizeof(float));
   for (int j = 1; j < r; ++j)
-    applyAffine(s, all.data() + j * w, np, all.data() + j * w + np, n);
+    applyMap(s, all.data() + j * w, all.data() + j * w + np, m);
 #else
   (void)r;
   (void)p;
   abortAll("more than one rank without MPI");
 #endif
+}
+} // namespace
+
+extern "C" void _mlir_ciface_ssmcMpiCombineAffine(Buf *decay, Buf *state,
+                                                  Buf *sin) {
+  const int64_t n = sin->sizes[0], np = decay->sizes[0];
+  if (state->sizes[0] != n || (np && n % np))
+    ssmc::dist::abortAll("ssmcMpiCombineAffine: inconsistent state sizes");
+  combineStates(decay->aligned + decay->offset, state->aligned + state->offset,
+                sin->aligned + sin->offset, MapShape{n, np, 0});
+}
+
+extern "C" void _mlir_ciface_ssmcMpiCombineMatrix(Buf *decay, Buf *state,
+                                                  Buf *sin, int64_t k) {
+  const int64_t n = sin->sizes[0], np = decay->sizes[0];
+  if (k <= 0 || state->sizes[0] != n || np % (k * k) || np == 0 ||
+      n % (np / (k * k)) || (n / (np / (k * k))) % k)
+    ssmc::dist::abortAll("ssmcMpiCombineMatrix: inconsistent state sizes");
+  combineStates(decay->aligned + decay->offset, state->aligned + state->offset,
+                sin->aligned + sin->offset, MapShape{n, np, k});
 }

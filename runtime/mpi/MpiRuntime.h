@@ -26,6 +26,16 @@ void _mlir_ciface_ssmcMpiCombineAffine(
     ssmc::abi::StridedMemRef<float, 1> *decay,
     ssmc::abi::StridedMemRef<float, 1> *state,
     ssmc::abi::StridedMemRef<float, 1> *sin);
+/// ssmcMpiCombineAffine for maps whose P is dense: `decay` holds G blocks
+/// of k x k (row-major), block g multiplying the state's block g, k x V
+/// row-major (n = G k V), from the left: S -> P S + `state`
+/// (ssm.delta_rule's slice transition per batch and head). Rank 0's
+/// `decay` only fixes the size all ranks send; the same combine forms
+/// (SSMC_MPI_COMBINE) apply, each fold costing k^2 V per block.
+void _mlir_ciface_ssmcMpiCombineMatrix(
+    ssmc::abi::StridedMemRef<float, 1> *decay,
+    ssmc::abi::StridedMemRef<float, 1> *state,
+    ssmc::abi::StridedMemRef<float, 1> *sin, int64_t k);
 /// The `halo` [B, D, H] of steps before this rank's slice `x` [B, D, L_r],
 /// for a causal convolution of width H + 1: the last H steps of the
 /// slices before it (several ranks' when they are short), then `init`

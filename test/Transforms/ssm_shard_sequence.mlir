@@ -136,3 +136,61 @@ func.func @scan_fixed_bc(%u: tensor<1x4x10xf32>, %dt: tensor<1x4x10xf32>, %A: te
       : (tensor<1x4x10xf32>, tensor<1x4x10xf32>, tensor<4x3xf32>, tensor<4x3xf32>, tensor<4x3xf32>) -> tensor<1x4x10xf32>
   return %y : tensor<1x4x10xf32>
 }
+
+// -----
+
+// delta_rule (Gated DeltaNet, grouped heads): the slice's transition is a
+// dense K x K matrix per head, the same op with v = 0 (K columns) from the
+// identity state; the combine multiplies by it (ssmcMpiCombineMatrix, with
+// K) and the other ranks rescan from the incoming state.
+// CHECK-LABEL: func.func @delta_rule(
+// CHECK-SAME: %[[Q:[a-z0-9]+]]: tensor<1x?x1x4xf32> {ssm.seq_dim = 1 : i64}, %[[K:[a-z0-9]+]]: tensor<1x?x1x4xf32> {ssm.seq_dim = 1 : i64}, %[[V:[a-z0-9]+]]: tensor<1x?x2x3xf32> {ssm.seq_dim = 1 : i64}, %[[BETA:[a-z0-9]+]]: tensor<1x?x2xf32> {ssm.seq_dim = 1 : i64}, %[[G:[a-z0-9]+]]: tensor<1x?x2xf32> {ssm.seq_dim = 1 : i64}, %[[H0:[a-z0-9]+]]: tensor<1x2x4x3xf32>)
+// CHECK-SAME: -> (tensor<1x?x2x3xf32> {ssm.seq_dim = 1 : i64}, tensor<1x2x4x3xf32> {ssm.seq_last})
+// CHECK: %[[KD:.*]] = tensor.dim %[[K]], %c3
+// CHECK: %[[KI:.*]] = arith.index_cast %[[KD]] : index to i64
+// CHECK: scf.if
+// CHECK: ssm.delta_rule %[[Q]], %[[K]], %[[V]] beta(%[[BETA]]) gate(%[[G]]) h0(%[[H0]]) use_qk_l2norm {chunk_size = 16 : i64}
+// CHECK: linalg.fill {{.*}} -> tensor<1x2x4x4xf32>
+// CHECK: call @ssmcMpiCombineMatrix({{.*}}, %[[KI]])
+// CHECK: } else {
+// CHECK: %[[OUT:.*]], %[[SLOC:.*]] = ssm.delta_rule %[[Q]], %[[K]], %[[V]] beta(%[[BETA]]) gate(%[[G]]) use_qk_l2norm {chunk_size = 16 : i64}
+// CHECK: %[[VZ:.*]] = linalg.fill {{.*}} -> tensor<1x?x2x4xf32>
+// CHECK: %[[EYE:.*]] = linalg.generic
+// CHECK: linalg.index 2
+// CHECK: linalg.index 3
+// CHECK: arith.cmpi eq
+// CHECK: %{{.*}}, %[[P:.*]] = ssm.delta_rule %[[Q]], %[[K]], %[[VZ]] beta(%[[BETA]]) gate(%[[G]]) h0(%[[EYE]]) use_qk_l2norm {chunk_size = 16 : i64}
+// CHECK-SAME: -> (tensor<1x?x2x4xf32>, tensor<1x2x4x4xf32>)
+// CHECK: bufferization.to_buffer %[[P]]
+// CHECK: bufferization.to_buffer %[[SLOC]]
+// CHECK: call @ssmcMpiCombineMatrix({{.*}}, %[[KI]]) : (memref<?xf32>, memref<?xf32>, memref<?xf32>, i64) -> ()
+// CHECK: %[[SIN:.*]] = bufferization.to_tensor
+// CHECK: ssm.delta_rule %[[Q]], %[[K]], %[[V]] beta(%[[BETA]]) gate(%[[G]]) h0(%[[SIN]]) use_qk_l2norm
+// CHECK: func.func private @ssmcMpiCombineMatrix(memref<?xf32>, memref<?xf32>, memref<?xf32>, i64) attributes {llvm.emit_c_interface}
+func.func @delta_rule(%q: tensor<1x8x1x4xf32>, %k: tensor<1x8x1x4xf32>, %v: tensor<1x8x2x3xf32>,
+                      %beta: tensor<1x8x2xf32>, %g: tensor<1x8x2xf32>, %h0: tensor<1x2x4x3xf32>)
+    -> (tensor<1x8x2x3xf32>, tensor<1x2x4x3xf32>) {
+  %o, %h = ssm.delta_rule %q, %k, %v beta(%beta) gate(%g) h0(%h0) use_qk_l2norm {chunk_size = 16 : i64}
+      : (tensor<1x8x1x4xf32>, tensor<1x8x1x4xf32>, tensor<1x8x2x3xf32>, tensor<1x8x2xf32>,
+         tensor<1x8x2xf32>, tensor<1x2x4x3xf32>) -> (tensor<1x8x2x3xf32>, tensor<1x2x4x3xf32>)
+  return %o, %h : tensor<1x8x2x3xf32>, tensor<1x2x4x3xf32>
+}
+
+// -----
+
+// The DPLR form (RWKV-7): a and b are split with the sequence; v = 0 also
+// removes its k v^T term, so the transition is again the op from the
+// identity.
+// CHECK-LABEL: func.func @rwkv7(
+// CHECK: } else {
+// CHECK: ssm.delta_rule %{{.*}}, %{{.*}}, %{{.*}} gate(%{{.*}}) a(%{{.*}}) b(%{{.*}}) h0(%{{.*}}) {scale = 1.000000e+00 : f64}
+// CHECK-SAME: -> (tensor<2x?x2x5xf32>, tensor<2x2x5x5xf32>)
+// CHECK: call @ssmcMpiCombineMatrix
+func.func @rwkv7(%q: tensor<2x9x2x5xf32>, %k: tensor<2x9x2x5xf32>, %v: tensor<2x9x2x3xf32>,
+                 %w: tensor<2x9x2x5xf32>, %a: tensor<2x9x2x5xf32>, %b: tensor<2x9x2x5xf32>)
+    -> tensor<2x9x2x3xf32> {
+  %o = ssm.delta_rule %q, %k, %v gate(%w) a(%a) b(%b) {scale = 1.0 : f64}
+      : (tensor<2x9x2x5xf32>, tensor<2x9x2x5xf32>, tensor<2x9x2x3xf32>, tensor<2x9x2x5xf32>,
+         tensor<2x9x2x5xf32>, tensor<2x9x2x5xf32>) -> tensor<2x9x2x3xf32>
+  return %o : tensor<2x9x2x3xf32>
+}

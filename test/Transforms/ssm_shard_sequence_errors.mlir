@@ -80,3 +80,39 @@ func.func @packed_rows(%u: tensor<2x4x10xf32>, %dt: tensor<2x4x10xf32>, %A: tens
       : (tensor<2x4x10xf32>, tensor<2x4x10xf32>, tensor<4x3xf32>, tensor<2x3x10xf32>, tensor<2x3x10xf32>, tensor<2x10xi64>) -> tensor<2x4x10xf32>
   return %y : tensor<2x4x10xf32>
 }
+
+// -----
+
+func.func @delta_rule_packed(%q: tensor<1x10x2x4xf32>, %v: tensor<1x10x2x3xf32>, %beta: tensor<1x10x2xf32>,
+                             %cu: tensor<3xi32>) -> tensor<1x10x2x3xf32> {
+  // expected-error @+1 {{with cu_seqlens has no sequence-parallel form}}
+  %o = ssm.delta_rule %q, %q, %v beta(%beta) cu_seqlens(%cu)
+      : (tensor<1x10x2x4xf32>, tensor<1x10x2x4xf32>, tensor<1x10x2x3xf32>, tensor<1x10x2xf32>, tensor<3xi32>)
+      -> tensor<1x10x2x3xf32>
+  return %o : tensor<1x10x2x3xf32>
+}
+
+// -----
+
+func.func @delta_rule_f64(%q: tensor<1x10x2x4xf64>, %v: tensor<1x10x2x3xf64>, %beta: tensor<1x10x2xf64>)
+    -> tensor<1x10x2x3xf64> {
+  // expected-error @+1 {{sequence parallelism needs f32 states (f64 programs keep an f64 state)}}
+  %o = ssm.delta_rule %q, %q, %v beta(%beta)
+      : (tensor<1x10x2x4xf64>, tensor<1x10x2x4xf64>, tensor<1x10x2x3xf64>, tensor<1x10x2xf64>)
+      -> tensor<1x10x2x3xf64>
+  return %o : tensor<1x10x2x3xf64>
+}
+
+// -----
+
+func.func @delta_rule_state_reused(%q: tensor<1x10x2x4xf32>, %v: tensor<1x10x2x3xf32>, %beta: tensor<1x10x2xf32>)
+    -> tensor<1x10x2x3xf32> {
+  %o, %h = ssm.delta_rule %q, %q, %v beta(%beta)
+      : (tensor<1x10x2x4xf32>, tensor<1x10x2x4xf32>, tensor<1x10x2x3xf32>, tensor<1x10x2xf32>)
+      -> (tensor<1x10x2x3xf32>, tensor<1x2x4x3xf32>)
+  // expected-error @+1 {{uses a slice of the sequence or a final state as a non-sequence operand}}
+  %o2 = ssm.delta_rule %q, %q, %o beta(%beta) h0(%h)
+      : (tensor<1x10x2x4xf32>, tensor<1x10x2x4xf32>, tensor<1x10x2x3xf32>, tensor<1x10x2xf32>, tensor<1x2x4x3xf32>)
+      -> tensor<1x10x2x3xf32>
+  return %o2 : tensor<1x10x2x3xf32>
+}

@@ -12,6 +12,9 @@
 //       q, k, v (+ gate, h0, z0), ref_out.npy, ref_state.npy (+ ref_z.npy)
 //   ssmc-testdata causal-conv1d --out DIR --batch B --channels D --len L
 //       --width W   x, weight, bias, init (+ silu), ref_out.npy, ref_state.npy
+//   ssmc-testdata delta-rule --out DIR [shape flags] [--key-heads Hk]
+//       [--form deltanet|gated|kda|rwkv7] [--l2norm] [--scale S] [--h0]
+//       q, k, v (+ beta or a, b; gate; h0), ref_out.npy, ref_state.npy
 //   ssmc-testdata compare GOT WANT [--rtol R]   (.npy or .safetensors[:name])
 //       passes when max |got - want| <= R * max(1, max |want|)
 //
@@ -39,32 +42,40 @@ cl::SubCommand scanCmd("selective-scan", "Write selective-scan inputs and refere
 cl::SubCommand ssdCmd("ssd", "Write ssd inputs and reference");
 cl::SubCommand laCmd("linear-attention", "Write linear-attention inputs and reference");
 cl::SubCommand convCmd("causal-conv1d", "Write causal-conv1d inputs and reference");
+cl::SubCommand drCmd("delta-rule", "Write delta-rule inputs and reference");
 cl::SubCommand compareCmd("compare", "Compare a result with a reference");
 
 cl::opt<std::string> outDir("out", cl::desc("Output directory"), cl::sub(scanCmd),
-                            cl::sub(ssdCmd), cl::sub(laCmd), cl::sub(convCmd));
+                            cl::sub(ssdCmd), cl::sub(laCmd), cl::sub(convCmd), cl::sub(drCmd));
 cl::opt<int64_t> batch("batch", cl::init(1), cl::sub(scanCmd), cl::sub(ssdCmd),
-                       cl::sub(laCmd), cl::sub(convCmd));
+                       cl::sub(laCmd), cl::sub(convCmd), cl::sub(drCmd));
 cl::opt<int64_t> channels("channels", cl::init(1), cl::sub(scanCmd), cl::sub(convCmd));
 cl::opt<int64_t> width("width", cl::init(4), cl::sub(convCmd));
 cl::opt<int64_t> len("len", cl::init(1), cl::sub(scanCmd), cl::sub(ssdCmd),
-                     cl::sub(laCmd), cl::sub(convCmd));
+                     cl::sub(laCmd), cl::sub(convCmd), cl::sub(drCmd));
 cl::opt<int64_t> state("state", cl::init(1), cl::sub(scanCmd), cl::sub(ssdCmd));
-cl::opt<int64_t> heads("heads", cl::init(1), cl::sub(ssdCmd), cl::sub(laCmd));
+cl::opt<int64_t> heads("heads", cl::init(1), cl::sub(ssdCmd), cl::sub(laCmd), cl::sub(drCmd));
 cl::opt<int64_t> headDim("head-dim", cl::desc("P (ssd), K (linear attention)"),
-                         cl::init(1), cl::sub(ssdCmd), cl::sub(laCmd));
-cl::opt<int64_t> valueDim("value-dim", cl::init(1), cl::sub(laCmd));
+                         cl::init(1), cl::sub(ssdCmd), cl::sub(laCmd), cl::sub(drCmd));
+cl::opt<int64_t> valueDim("value-dim", cl::init(1), cl::sub(laCmd), cl::sub(drCmd));
 cl::opt<std::string> gateKind("gate", cl::desc("none, scalar or key"),
                               cl::init("none"), cl::sub(laCmd));
 cl::opt<bool> normalize("normalize", cl::sub(laCmd));
-cl::opt<bool> withH0("h0", cl::desc("h0 (and z0 with --normalize)"), cl::sub(laCmd));
+cl::opt<bool> withH0("h0", cl::desc("h0 (and z0 with --normalize)"), cl::sub(laCmd), cl::sub(drCmd));
 cl::opt<int64_t> groups("groups", cl::desc("B/C groups (0: shared)"), cl::init(0), cl::sub(scanCmd));
 cl::opt<bool> full("full", cl::desc("D, z, delta_bias, h0 and softplus"), cl::sub(scanCmd),
                    cl::sub(ssdCmd));
 cl::opt<bool> fixedB("fixed-b", cl::desc("B fixed over time: [channels, state]"), cl::sub(scanCmd));
 cl::opt<bool> fixedC("fixed-c", cl::desc("C fixed over time: [channels, state]"), cl::sub(scanCmd));
 cl::opt<unsigned> seed("seed", cl::init(1), cl::sub(scanCmd), cl::sub(ssdCmd),
-                       cl::sub(laCmd), cl::sub(convCmd));
+                       cl::sub(laCmd), cl::sub(convCmd), cl::sub(drCmd));
+cl::opt<int64_t> keyHeads("key-heads", cl::desc("q/k heads (0: --heads)"), cl::init(0),
+                          cl::sub(drCmd));
+cl::opt<std::string> drForm("form", cl::desc("deltanet, gated, kda or rwkv7"),
+                            cl::init("deltanet"), cl::sub(drCmd));
+cl::opt<bool> l2norm("l2norm", cl::desc("use_qk_l2norm"), cl::sub(drCmd));
+cl::opt<double> drScale("scale", cl::desc("query scale (< 0: K^-1/2)"), cl::init(-1),
+                        cl::sub(drCmd));
 cl::opt<std::string> dtype("dtype", cl::desc("f32, f16, bf16 or f64 inputs"), cl::init("f32"), cl::sub(scanCmd));
 
 cl::opt<std::string> got(cl::Positional, cl::desc("<got>"), cl::sub(compareCmd));
@@ -266,6 +277,45 @@ int causalConv() {
              : 1;
 }
 
+int deltaRule() {
+  Writer w;
+  ssmc::ref::DeltaRuleProblem p;
+  const int64_t B = batch, T = len, H = heads, Hk = keyHeads ? keyHeads : heads,
+                K = headDim, V = valueDim;
+  if (H % Hk)
+    return fail("--key-heads must divide --heads");
+  p.batch = B, p.seqLen = T, p.keyHeads = Hk, p.heads = H, p.keyDim = K,
+  p.valueDim = V;
+  p.l2norm = l2norm;
+  p.scale = drScale;
+  const bool dplr = drForm == "rwkv7";
+  if (!dplr && drForm != "deltanet" && drForm != "gated" && drForm != "kda")
+    return fail("--form must be deltanet, gated, kda or rwkv7");
+  // Without normalisation small keys keep I - beta k k^T a contraction.
+  const double kr = l2norm ? 1.0 : 0.4;
+  bool ok = w.start() && w.input("q", {B, T, Hk, K}, -1, 1, p.q) &&
+            w.input("k", {B, T, Hk, K}, -kr, kr, p.k) &&
+            w.input("v", {B, T, H, V}, -1, 1, p.v);
+  if (ok && !dplr)
+    ok = w.input("beta", {B, T, H}, 0.1, 0.9, p.beta);
+  if (ok && drForm == "gated")
+    ok = w.input("gate", {B, T, H}, -0.5, 0, p.gate);
+  if (ok && (drForm == "kda" || dplr))
+    ok = w.input("gate", {B, T, H, K}, -0.5, 0, p.gate), p.gatePerKey = true;
+  if (ok && dplr)
+    ok = w.input("a", {B, T, H, K}, -0.3, 0.3, p.a) &&
+         w.input("b", {B, T, H, K}, -0.3, 0.3, p.b);
+  if (ok && withH0)
+    ok = w.input("h0", {B, H, K, V}, -1, 1, p.h0);
+  if (!ok)
+    return 1;
+  ssmc::ref::DeltaRuleResult r = ssmc::ref::deltaRule(p);
+  return w.reference("ref_out", r.out, {B, T, H, V}) &&
+                 w.reference("ref_state", r.finalState, {B, H, K, V})
+             ? 0
+             : 1;
+}
+
 int compare() {
   auto a = ssmc::readTensorSpec(got);
   if (!a)
@@ -301,6 +351,8 @@ int main(int argc, char **argv) {
     return linearAttention();
   if (convCmd)
     return causalConv();
+  if (drCmd)
+    return deltaRule();
   if (compareCmd)
     return compare();
   return fail("give a subcommand: selective-scan or compare (see --help)");
