@@ -18,23 +18,37 @@ time of one call on R ranks:
 with m = bytes of one rank's (decay, state) pair, s = bytes of a state,
 n = state elements, t_fold = time of one fused multiply-add on the CPU.
 
+With --matrix-k K (ssm.delta_rule: P is a dense K x K matrix per head,
+--decay = heads * K^2, --state = heads * K * V) a fold costs K multiply-adds
+per state element (K^2 V per head), exscan's composition P_b P_a K per
+decay element, and the ranks but 0 run the op three times on their slice:
+from zero, for P (V = K columns: K / V of a run), and the rescan, so
+
+  compute  = (2 + K / V) * T1 / R
+
   python3 bench/mpi/scaling_model.py --t1-ms 33.7 --state 1024 --decay 1024
+  python3 bench/mpi/scaling_model.py --name delta_rule --t1-ms 100 \
+      --state 4096 --decay 4096 --matrix-k 32
 """
 import argparse
 import math
 
 
-def model(t1_ms, n, npd, gbps, alpha_us, fold_ns, ranks):
+def model(t1_ms, n, npd, gbps, alpha_us, fold_ns, ranks, matrix_k=0):
     beta = gbps * 1e9 / 8  # bytes per second
     m = 4 * (n + npd)
     s = 4 * n
     alpha = alpha_us * 1e-6
     fold = fold_ns * 1e-9
-    compute = 2 * t1_ms * 1e-3 / ranks
+    passes = 2 + (npd / n if matrix_k else 0)
+    compute = passes * t1_ms * 1e-3 / ranks
+    # Multiply-adds of one fold (S -> P S + L) and of one composition.
+    per_fold = n * (matrix_k or 1)
+    per_compose = per_fold + (npd * matrix_k if matrix_k else n)
     lg = math.ceil(math.log2(ranks))
-    allgather = lg * alpha + (ranks - 1) * m / beta + (ranks - 1) * n * fold
-    chain = (ranks - 1) * (alpha + s / beta + n * fold)
-    exscan = lg * (alpha + m / beta + 2 * n * fold)
+    allgather = lg * alpha + (ranks - 1) * m / beta + (ranks - 1) * per_fold * fold
+    chain = (ranks - 1) * (alpha + s / beta + per_fold * fold)
+    exscan = lg * (alpha + m / beta + per_compose * fold)
     return compute, allgather, chain, exscan
 
 
@@ -51,6 +65,8 @@ def main():
     p.add_argument("--decay", type=int, default=0, help="decay elements")
     p.add_argument("--gbps", type=float, default=100.0, help="network Gb/s")
     p.add_argument("--latency-us", type=float, default=5.0)
+    p.add_argument("--matrix-k", type=int, default=0,
+                   help="dense K x K decays (ssm.delta_rule); 0: diagonal")
     p.add_argument("--fold-ns", type=float, default=0.5,
                    help="seconds per state element per folded map (ns)")
     a = p.parse_args()
@@ -65,7 +81,7 @@ def main():
         t1 = a.t1_ms * L / a.len
         for r in [2, 4, 8, 16, 64, 256, 1024]:
             c, ag, ch, ex = model(t1, a.state, a.decay, a.gbps, a.latency_us,
-                                  a.fold_ns, r)
+                                  a.fold_ns, r, a.matrix_k)
             print(f"| {L} | {r} | {c * 1e3:.3f} | {ag * 1e3:.3f} | "
                   f"{ch * 1e3:.3f} | {ex * 1e3:.3f} | "
                   f"{t1 * 1e-3 / (c + ag):.1f}x | {t1 * 1e-3 / (c + ex):.1f}x |")

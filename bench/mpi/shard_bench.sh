@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # Strong scaling of sequence parallelism (docs/distributed.md), 1 -> 2 ranks
-# of one thread each at L = 65536, for selective_scan, ssd and linear
-# attention: the plain program on one process, the sharded program on one
+# of one thread each at L = 65536, for selective_scan, ssd, linear
+# attention and delta_rule (Gated DeltaNet): the plain program on one process, the sharded program on one
 # process (its two scans), and the sharded program under
 # `mpirun -np 2` with the all-gather, chain and exscan combines; the gathered
 # results are checked against the one-process run, and the bytes each rank
 # sent per call are printed.
 #
-#   bench/mpi/shard_bench.sh [BUILD_DIR] [L] [RUNS]
+#   bench/mpi/shard_bench.sh [BUILD_DIR] [L] [RUNS] [OPS]
+#
+# OPS: a regular expression of the ops to run (default: all).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../../build}
 L=${2:-65536}
 runs=${3:-5}
+ops=${4:-.}
 bin=$build/bin
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
@@ -23,6 +26,7 @@ median() { sed -n 's/^bench: .*median \([0-9.]*\) ms.*/\1/p'; }
 
 run_case() { # name program inputs...
   local name=$1 prog=$2; shift 2
+  [[ $name =~ $ops ]] || return 0
   local ins=() outs1=() i
   for i in "$@"; do ins+=(--input "$i"); done
   local base=("$bin/ssmc-run" "$prog" --threads 1 "${ins[@]}" --bench "$runs")
@@ -45,9 +49,20 @@ echo "L = $L, median of $runs runs, ms, one thread per rank ($(nproc) cores)"
 echo
 echo "| op | 1 process | 1 rank, sharded | 2 ranks, all-gather | 2 ranks, chain | 2 ranks, exscan | speed-up (all-gather) | bytes sent by rank 0 per call (all-gather) |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
-"$bin/ssmc-testdata" selective-scan --out "$out/ss" --channels 64 --state 16 --len "$L" --full --seed 1
-run_case selective_scan "$here/selective_scan.mlir" "$out"/ss/{u,dt,A,B,C,D,z,bias,h0}.npy
-"$bin/ssmc-testdata" ssd --out "$out/ssd" --len "$L" --heads 4 --head-dim 32 --state 32 --full --seed 2
-run_case ssd "$here/ssd.mlir" "$out"/ssd/{x,dt,A,B,C,D,z,bias,h0}.npy
-"$bin/ssmc-testdata" linear-attention --out "$out/la" --heads 4 --len "$L" --head-dim 32 --value-dim 32 --gate scalar --seed 3
-run_case linear_attention "$here/linear_attention.mlir" "$out"/la/{q,k,v,gate}.npy
+want() { [[ $1 =~ $ops ]]; }
+if want selective_scan; then
+  "$bin/ssmc-testdata" selective-scan --out "$out/ss" --channels 64 --state 16 --len "$L" --full --seed 1
+  run_case selective_scan "$here/selective_scan.mlir" "$out"/ss/{u,dt,A,B,C,D,z,bias,h0}.npy
+fi
+if want ssd; then
+  "$bin/ssmc-testdata" ssd --out "$out/ssd" --len "$L" --heads 4 --head-dim 32 --state 32 --full --seed 2
+  run_case ssd "$here/ssd.mlir" "$out"/ssd/{x,dt,A,B,C,D,z,bias,h0}.npy
+fi
+if want linear_attention; then
+  "$bin/ssmc-testdata" linear-attention --out "$out/la" --heads 4 --len "$L" --head-dim 32 --value-dim 32 --gate scalar --seed 3
+  run_case linear_attention "$here/linear_attention.mlir" "$out"/la/{q,k,v,gate}.npy
+fi
+if want delta_rule; then
+  "$bin/ssmc-testdata" delta-rule --out "$out/dr" --heads 4 --len "$L" --head-dim 32 --value-dim 32 --form gated --l2norm --h0 --seed 4
+  run_case delta_rule "$here/delta_rule.mlir" "$out"/dr/{q,k,v,beta,gate,h0}.npy
+fi

@@ -695,11 +695,34 @@ void shardLinearAttention(ModuleOp module, ssm::LinearAttentionOp op) {
       decay, zeroDecay);
 }
 
+/// init + sum over the last of 5 loops of a * c (f32), `a` and `c` read
+/// through `am` and `cm`, into init's shape (the first 4 loops).
+Value contractInto(ShardEmitter &e, Value a, AffineMap am, Value c,
+                   AffineMap cm, Value init) {
+  llvm::SmallVector<utils::IteratorType> its(4, utils::IteratorType::parallel);
+  its.push_back(utils::IteratorType::reduction);
+  return linalg::GenericOp::create(
+             e.b, e.loc, init.getType(), ValueRange{a, c}, init,
+             llvm::ArrayRef<AffineMap>{am, cm, e.map(5, {0, 1, 2, 3})}, its,
+             [&](OpBuilder &nb, Location nl, ValueRange args) {
+               Value m = arith::MulFOp::create(nb, nl, args[0], args[1]);
+               linalg::YieldOp::create(
+                   nb, nl, arith::AddFOp::create(nb, nl, args[2], m).getResult());
+             })
+      .getResult(0);
+}
+
 /// delta_rule: the slice's transition is dense, S_out = P S_in + S_loc with
 /// P [B, H, K, K] (the state S [K, V] multiplied from the left). Every form
 /// is linear in S with an inhomogeneous term proportional to v (delta
 /// forms: beta k v^T; DPLR: k v^T), so P is the same op over the slice
-/// with v = 0 (V = K) from the identity state: its final state is P I = P.
+/// with v = 0 (V = K) from the identity state: its final state is P I = P,
+/// and its output at t is P_t^T q~_t (P_t: the transition up to t). The
+/// slice's outputs from S_in are then o_t = o_loc_t + S_in^T P_t^T q~_t:
+/// with f32 outputs the ranks correct the zero-state outputs by that
+/// product (K V multiply-adds per step and head) instead of running the
+/// slice a third time; with f16/bf16 outputs (rounded once more by a
+/// correction) they rescan from S_in.
 void shardDeltaRule(ModuleOp module, ssm::DeltaRuleOp op) {
   auto vT = cast<RankedTensorType>(op.getV().getType());
   auto kT = cast<RankedTensorType>(op.getK().getType());
@@ -715,7 +738,8 @@ void shardDeltaRule(ModuleOp module, ssm::DeltaRuleOp op) {
   Value v = op.getV(), k = op.getK();
   llvm::SmallVector<std::pair<Value, int64_t>> bhkkFrom{
       {v, 0}, {v, 2}, {k, 3}, {k, 3}};
-  auto decay = [&](ShardEmitter &e) -> Value {
+  // The op over the slice with v = 0 from the identity: (P_t^T q~_t, P).
+  auto transition = [&](ShardEmitter &e) -> ssm::DeltaRuleOp {
     // v = 0 with K columns, in v's element type.
     llvm::SmallVector<int64_t> zShape{B, T, H, K};
     Value vz = tensor::EmptyOp::create(
@@ -747,11 +771,10 @@ void shardDeltaRule(ModuleOp module, ssm::DeltaRuleOp op) {
               })
               .getResult(0);
     auto outT = RankedTensorType::get(zShape, vT.getElementType());
-    auto trans = ssm::DeltaRuleOp::create(
+    return ssm::DeltaRuleOp::create(
         e.b, op.getLoc(), outT, transT, op.getQ(), k, vz, op.getBeta(),
         op.getGate(), op.getA(), op.getB(), eye, /*cu_seqlens=*/Value(),
         op.getScaleAttr(), op.getUseQkL2normAttr(), op.getChunkSizeAttr());
-    return trans.getFinalState();
   };
   auto zeroDecay = [&](ShardEmitter &e) -> Value {
     return e.zeros(bhkk, dynSizes(e, bhkk, bhkkFrom));
@@ -760,18 +783,56 @@ void shardDeltaRule(ModuleOp module, ssm::DeltaRuleOp op) {
     return arith::IndexCastOp::create(e.b, e.loc, e.b.getI64Type(),
                                       e.dimSize(k, 3));
   };
-  shardOp(
-      module, op, {op.getH0()}, 1,
-      [&](OpBuilder &b, llvm::ArrayRef<Value> h0, bool withFinal) -> Operation * {
-        return ssm::DeltaRuleOp::create(
-            b, op.getLoc(), op.getOut().getType(),
-            withFinal || op.getFinalState() ? Type(stateT) : Type(),
-            op.getQ(), op.getK(), op.getV(), op.getBeta(), op.getGate(),
-            op.getA(), op.getB(), h0.empty() ? Value() : h0[0],
-            /*cu_seqlens=*/Value(), op.getScaleAttr(),
-            op.getUseQkL2normAttr(), op.getChunkSizeAttr());
+  auto run = [&](OpBuilder &b, Value h0, bool withFinal) -> Operation * {
+    return ssm::DeltaRuleOp::create(
+        b, op.getLoc(), op.getOut().getType(),
+        withFinal || op.getFinalState() ? Type(stateT) : Type(), op.getQ(),
+        op.getK(), op.getV(), op.getBeta(), op.getGate(), op.getA(),
+        op.getB(), h0, /*cu_seqlens=*/Value(), op.getScaleAttr(),
+        op.getUseQkL2normAttr(), op.getChunkSizeAttr());
+  };
+  if (!vT.getElementType().isF32()) {
+    shardOp(
+        module, op, {op.getH0()}, 1,
+        [&](OpBuilder &b, llvm::ArrayRef<Value> h0, bool withFinal) {
+          return run(b, h0.empty() ? Value() : h0[0], withFinal);
+        },
+        [&](ShardEmitter &e) { return transition(e).getFinalState(); },
+        zeroDecay, blockSize);
+    return;
+  }
+  OpBuilder b(op);
+  ShardEmitter e(b, op.getLoc());
+  Value kSize = blockSize(e);
+  const bool withFinal = bool(op.getFinalState());
+  llvm::SmallVector<Value> replaced = e.byRank(
+      module, op->getResultTypes(),
+      [&] {
+        Operation *full = run(e.b, op.getH0(), /*withFinal=*/true);
+        (void)e.combine(module, zeroDecay(e), full->getResult(1), kSize);
+        llvm::SmallVector<Value> r{full->getResult(0)};
+        if (withFinal)
+          r.push_back(full->getResult(1));
+        return r;
       },
-      decay, zeroDecay, blockSize);
+      [&] {
+        Operation *local = run(e.b, Value(), /*withFinal=*/true);
+        ssm::DeltaRuleOp trans = transition(e);
+        Value sloc = local->getResult(1);
+        Value sin = e.combine(module, trans.getFinalState(), sloc, kSize);
+        // o[b,t,h,v] += sum_k (P_t^T q~_t)[b,t,h,k] S_in[b,h,k,v].
+        llvm::SmallVector<Value> r{contractInto(
+            e, trans.getOut(), e.map(5, {0, 1, 2, 4}), sin,
+            e.map(5, {0, 2, 4, 3}), local->getResult(0))};
+        // S_out[b,h,i,v] = S_loc + sum_j P[b,h,i,j] S_in[b,h,j,v].
+        if (withFinal)
+          r.push_back(contractInto(e, trans.getFinalState(),
+                                   e.map(5, {0, 1, 2, 4}), sin,
+                                   e.map(5, {0, 1, 4, 3}), sloc));
+        return r;
+      });
+  op->replaceAllUsesWith(replaced);
+  op->erase();
 }
 
 /// causal_conv1d: the W - 1 steps before the slice (the halo, from the

@@ -142,7 +142,13 @@ func.func @scan_fixed_bc(%u: tensor<1x4x10xf32>, %dt: tensor<1x4x10xf32>, %A: te
 // delta_rule (Gated DeltaNet, grouped heads): the slice's transition is a
 // dense K x K matrix per head, the same op with v = 0 (K columns) from the
 // identity state; the combine multiplies by it (ssmcMpiCombineMatrix, with
-// K) and the other ranks rescan from the incoming state.
+// K). With f32 outputs the other ranks correct their zero-state outputs by
+// S_in^T (P_t^T q_t), the transition op's outputs, and carry the final
+// state as P S_in + S_loc: no rescan.
+// CHECK-DAG: #[[OP:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d4)>
+// CHECK-DAG: #[[OS:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d2, d4, d3)>
+// CHECK-DAG: #[[OO:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3)>
+// CHECK-DAG: #[[FS:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d4, d3)>
 // CHECK-LABEL: func.func @delta_rule(
 // CHECK-SAME: %[[Q:[a-z0-9]+]]: tensor<1x?x1x4xf32> {ssm.seq_dim = 1 : i64}, %[[K:[a-z0-9]+]]: tensor<1x?x1x4xf32> {ssm.seq_dim = 1 : i64}, %[[V:[a-z0-9]+]]: tensor<1x?x2x3xf32> {ssm.seq_dim = 1 : i64}, %[[BETA:[a-z0-9]+]]: tensor<1x?x2xf32> {ssm.seq_dim = 1 : i64}, %[[G:[a-z0-9]+]]: tensor<1x?x2xf32> {ssm.seq_dim = 1 : i64}, %[[H0:[a-z0-9]+]]: tensor<1x2x4x3xf32>)
 // CHECK-SAME: -> (tensor<1x?x2x3xf32> {ssm.seq_dim = 1 : i64}, tensor<1x2x4x3xf32> {ssm.seq_last})
@@ -159,13 +165,16 @@ func.func @scan_fixed_bc(%u: tensor<1x4x10xf32>, %dt: tensor<1x4x10xf32>, %A: te
 // CHECK: linalg.index 2
 // CHECK: linalg.index 3
 // CHECK: arith.cmpi eq
-// CHECK: %{{.*}}, %[[P:.*]] = ssm.delta_rule %[[Q]], %[[K]], %[[VZ]] beta(%[[BETA]]) gate(%[[G]]) h0(%[[EYE]]) use_qk_l2norm {chunk_size = 16 : i64}
+// CHECK: %[[OTR:.*]], %[[P:.*]] = ssm.delta_rule %[[Q]], %[[K]], %[[VZ]] beta(%[[BETA]]) gate(%[[G]]) h0(%[[EYE]]) use_qk_l2norm {chunk_size = 16 : i64}
 // CHECK-SAME: -> (tensor<1x?x2x4xf32>, tensor<1x2x4x4xf32>)
 // CHECK: bufferization.to_buffer %[[P]]
 // CHECK: bufferization.to_buffer %[[SLOC]]
 // CHECK: call @ssmcMpiCombineMatrix({{.*}}, %[[KI]]) : (memref<?xf32>, memref<?xf32>, memref<?xf32>, i64) -> ()
 // CHECK: %[[SIN:.*]] = bufferization.to_tensor
-// CHECK: ssm.delta_rule %[[Q]], %[[K]], %[[V]] beta(%[[BETA]]) gate(%[[G]]) h0(%[[SIN]]) use_qk_l2norm
+// CHECK: %[[Y:.*]] = linalg.generic {indexing_maps = [#[[OP]], #[[OS]], #[[OO]]], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%[[OTR]], %[[SIN]] : {{.*}}) outs(%[[OUT]] : tensor<1x?x2x3xf32>)
+// CHECK: %[[F:.*]] = linalg.generic {indexing_maps = [#[[OP]], #[[FS]], #[[OO]]], {{.*}} ins(%[[P]], %[[SIN]] : {{.*}}) outs(%[[SLOC]] : tensor<1x2x4x3xf32>)
+// CHECK-NOT: ssm.delta_rule
+// CHECK: scf.yield %[[Y]], %[[F]]
 // CHECK: func.func private @ssmcMpiCombineMatrix(memref<?xf32>, memref<?xf32>, memref<?xf32>, i64) attributes {llvm.emit_c_interface}
 func.func @delta_rule(%q: tensor<1x8x1x4xf32>, %k: tensor<1x8x1x4xf32>, %v: tensor<1x8x2x3xf32>,
                       %beta: tensor<1x8x2xf32>, %g: tensor<1x8x2xf32>, %h0: tensor<1x2x4x3xf32>)
@@ -180,12 +189,15 @@ func.func @delta_rule(%q: tensor<1x8x1x4xf32>, %k: tensor<1x8x1x4xf32>, %v: tens
 
 // The DPLR form (RWKV-7): a and b are split with the sequence; v = 0 also
 // removes its k v^T term, so the transition is again the op from the
-// identity.
+// identity. Without a final state only the outputs are corrected.
 // CHECK-LABEL: func.func @rwkv7(
 // CHECK: } else {
 // CHECK: ssm.delta_rule %{{.*}}, %{{.*}}, %{{.*}} gate(%{{.*}}) a(%{{.*}}) b(%{{.*}}) h0(%{{.*}}) {scale = 1.000000e+00 : f64}
 // CHECK-SAME: -> (tensor<2x?x2x5xf32>, tensor<2x2x5x5xf32>)
 // CHECK: call @ssmcMpiCombineMatrix
+// CHECK: linalg.generic
+// CHECK-NOT: linalg.generic
+// CHECK: scf.yield
 func.func @rwkv7(%q: tensor<2x9x2x5xf32>, %k: tensor<2x9x2x5xf32>, %v: tensor<2x9x2x3xf32>,
                  %w: tensor<2x9x2x5xf32>, %a: tensor<2x9x2x5xf32>, %b: tensor<2x9x2x5xf32>)
     -> tensor<2x9x2x3xf32> {
@@ -193,4 +205,26 @@ func.func @rwkv7(%q: tensor<2x9x2x5xf32>, %k: tensor<2x9x2x5xf32>, %v: tensor<2x
       : (tensor<2x9x2x5xf32>, tensor<2x9x2x5xf32>, tensor<2x9x2x3xf32>, tensor<2x9x2x5xf32>,
          tensor<2x9x2x5xf32>, tensor<2x9x2x5xf32>) -> tensor<2x9x2x3xf32>
   return %o : tensor<2x9x2x3xf32>
+}
+
+// -----
+
+// f16 outputs: a correction would round them once more, so the other
+// ranks run the slice again from S_in (the rescan).
+// CHECK-LABEL: func.func @delta_rule_f16(
+// CHECK: } else {
+// CHECK: ssm.delta_rule %{{.*}}, %{{.*}}, %{{.*}} beta(%{{.*}}) use_qk_l2norm
+// CHECK: linalg.fill {{.*}} -> tensor<1x?x2x4xf16>
+// CHECK: ssm.delta_rule {{.*}} h0(%{{.*}}) use_qk_l2norm
+// CHECK-SAME: -> (tensor<1x?x2x4xf16>, tensor<1x2x4x4xf32>)
+// CHECK: call @ssmcMpiCombineMatrix
+// CHECK: %[[SIN:.*]] = bufferization.to_tensor
+// CHECK-NOT: linalg.generic
+// CHECK: ssm.delta_rule {{.*}} h0(%[[SIN]]) use_qk_l2norm
+// CHECK-SAME: -> tensor<1x?x2x3xf16>
+func.func @delta_rule_f16(%q: tensor<1x8x1x4xf16>, %v: tensor<1x8x2x3xf16>, %beta: tensor<1x8x2xf32>)
+    -> tensor<1x8x2x3xf16> {
+  %o = ssm.delta_rule %q, %q, %v beta(%beta) use_qk_l2norm
+      : (tensor<1x8x1x4xf16>, tensor<1x8x1x4xf16>, tensor<1x8x2x3xf16>, tensor<1x8x2xf32>) -> tensor<1x8x2x3xf16>
+  return %o : tensor<1x8x2x3xf16>
 }

@@ -54,7 +54,11 @@ def SSMShardSequence : Pass<"ssm-shard-sequence", "::mlir::ModuleOp"> {
     (rank 0's final state carried through the maps S -> P S + Sloc of the
     ranks between) and runs the slice again from Sin. On one rank (no MPI)
     only the first branch runs: the program computes what it computed
-    before. Each `ssm.causal_conv1d` takes the W - 1 steps before its slice
+    before. `ssm.delta_rule` (every form) does the same with a dense
+    transition: P [B, H, K, K] is the op over the slice with v = 0 (K
+    columns) from the identity state, and the combine is
+    `ssmcMpiCombineMatrix(P, Sloc, Sin, K)` (S -> P S + Sloc per head).
+    Each `ssm.causal_conv1d` takes the W - 1 steps before its slice
     (`ssmcMpiHalo`: from the ranks before, the program's initial state
     before the first step) as its initial state.
 

@@ -14,6 +14,7 @@
 //       --width W   x, weight, bias, init (+ silu), ref_out.npy, ref_state.npy
 //   ssmc-testdata delta-rule --out DIR [shape flags] [--key-heads Hk]
 //       [--form deltanet|gated|kda|rwkv7] [--l2norm] [--scale S] [--h0]
+//       [--dtype f32|f16]
 //       q, k, v (+ beta or a, b; gate; h0), ref_out.npy, ref_state.npy
 //   ssmc-testdata compare GOT WANT [--rtol R]   (.npy or .safetensors[:name])
 //       passes when max |got - want| <= R * max(1, max |want|)
@@ -76,7 +77,8 @@ cl::opt<std::string> drForm("form", cl::desc("deltanet, gated, kda or rwkv7"),
 cl::opt<bool> l2norm("l2norm", cl::desc("use_qk_l2norm"), cl::sub(drCmd));
 cl::opt<double> drScale("scale", cl::desc("query scale (< 0: K^-1/2)"), cl::init(-1),
                         cl::sub(drCmd));
-cl::opt<std::string> dtype("dtype", cl::desc("f32, f16, bf16 or f64 inputs"), cl::init("f32"), cl::sub(scanCmd));
+cl::opt<std::string> dtype("dtype", cl::desc("f32, f16, bf16 or f64 inputs (delta-rule: f32 or f16 q, k, v)"),
+                          cl::init("f32"), cl::sub(scanCmd), cl::sub(drCmd));
 
 cl::opt<std::string> got(cl::Positional, cl::desc("<got>"), cl::sub(compareCmd));
 cl::opt<std::string> want(cl::Positional, cl::desc("<want>"), cl::sub(compareCmd));
@@ -171,8 +173,8 @@ public:
     return true;
   }
   bool input(const char *name, std::vector<int64_t> shape, double lo, double hi,
-             std::vector<double> &values) {
-    ssmc::OwnedTensor t(ssmc::DType::F32, shape);
+             std::vector<double> &values, ssmc::DType dt = ssmc::DType::F32) {
+    ssmc::OwnedTensor t(dt, shape);
     std::uniform_real_distribution<double> dist(lo, hi);
     for (int64_t i = 0; i < t.numel(); ++i) {
       t.setFromDouble(i, dist(rng));
@@ -291,11 +293,16 @@ int deltaRule() {
   const bool dplr = drForm == "rwkv7";
   if (!dplr && drForm != "deltanet" && drForm != "gated" && drForm != "kda")
     return fail("--form must be deltanet, gated, kda or rwkv7");
+  if (dtype != "f32" && dtype != "f16")
+    return fail("delta-rule takes --dtype f32 or f16");
+  // q, k, v in that type (NumPy has f16), the gates and h0 in f32; the
+  // reference reads the rounded values.
+  const ssmc::DType qkv = dtype == "f16" ? ssmc::DType::F16 : ssmc::DType::F32;
   // Without normalisation small keys keep I - beta k k^T a contraction.
   const double kr = l2norm ? 1.0 : 0.4;
-  bool ok = w.start() && w.input("q", {B, T, Hk, K}, -1, 1, p.q) &&
-            w.input("k", {B, T, Hk, K}, -kr, kr, p.k) &&
-            w.input("v", {B, T, H, V}, -1, 1, p.v);
+  bool ok = w.start() && w.input("q", {B, T, Hk, K}, -1, 1, p.q, qkv) &&
+            w.input("k", {B, T, Hk, K}, -kr, kr, p.k, qkv) &&
+            w.input("v", {B, T, H, V}, -1, 1, p.v, qkv);
   if (ok && !dplr)
     ok = w.input("beta", {B, T, H}, 0.1, 0.9, p.beta);
   if (ok && drForm == "gated")
