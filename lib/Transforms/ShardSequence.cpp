@@ -1,10 +1,12 @@
 //===- ShardSequence.cpp - sequence parallelism: one slice of L per rank --===//
 //
 // A recurrent op's slice maps its initial state affinely to its final state,
-// S_out = P S_in + S_loc, with P diagonal (a product of decays). Each rank
-// runs the op over its slice from a zero state (S_loc), computes P from the
-// gates, gets its incoming state from the runtime's combine of every
-// rank's (P, S_loc), and runs the slice again from that state. The program
+// S_out = P S_in + S_loc, with P diagonal (a product of decays) or, for
+// ssm.delta_rule, a dense K x K matrix per head. Each rank runs the op over
+// its slice from a zero state (S_loc), computes P from the gates (delta_rule:
+// the op from the identity with v = 0), gets its incoming state from the
+// runtime's combine of every rank's (P, S_loc), and runs the slice again
+// from that state (delta_rule with f32 outputs: corrects them). The program
 // stays MPI-agnostic: the combine is one call into runtime/mpi, which is
 // the identity on one rank.
 //

@@ -57,7 +57,9 @@ def SSMShardSequence : Pass<"ssm-shard-sequence", "::mlir::ModuleOp"> {
     before. `ssm.delta_rule` (every form) does the same with a dense
     transition: P [B, H, K, K] is the op over the slice with v = 0 (K
     columns) from the identity state, and the combine is
-    `ssmcMpiCombineMatrix(P, Sloc, Sin, K)` (S -> P S + Sloc per head).
+    `ssmcMpiCombineMatrix(P, Sloc, Sin, K)` (S -> P S + Sloc per head);
+    with f32 outputs the ranks add Sin^T (P_t^T q_t), that op's outputs,
+    to their zero-state outputs instead of rescanning.
     Each `ssm.causal_conv1d` takes the W - 1 steps before its slice
     (`ssmcMpiHalo`: from the ranks before, the program's initial state
     before the first step) as its initial state.
