@@ -68,3 +68,37 @@ module {
     return
   }
 }
+
+// -----
+
+// A delta_rule in a layer loop (Gated DeltaNet's prefill) is rewritten in
+// place too: the transition op, the dense combine and the correction.
+// CHECK-LABEL: func.func @prefill(
+// CHECK-SAME: -> (tensor<1x?x2x3xf32>, tensor<1x2x4x3xf32>) {
+// CHECK: scf.for
+// CHECK: scf.if
+// CHECK: ssm.delta_rule {{.*}} h0(
+// CHECK: func.call @ssmcMpiCombineMatrix(
+// CHECK: } else {
+// CHECK: ssm.delta_rule
+// CHECK: ssm.delta_rule {{.*}} -> (tensor<1x?x2x4xf32>, tensor<1x2x4x4xf32>)
+// CHECK: func.call @ssmcMpiCombineMatrix(
+// CHECK: linalg.generic
+// CHECK: linalg.generic
+// CHECK: }
+// CHECK: scf.yield
+func.func @prefill(%q: tensor<1x?x1x4xf32>, %k: tensor<1x?x1x4xf32>, %v: tensor<1x?x2x3xf32>,
+                   %beta: tensor<1x?x2xf32>, %g: tensor<1x?x2xf32>, %h0: tensor<1x2x4x3xf32>)
+    -> (tensor<1x?x2x3xf32>, tensor<1x2x4x3xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %r:2 = scf.for %i = %c0 to %c2 step %c1 iter_args(%x = %v, %s = %h0)
+      -> (tensor<1x?x2x3xf32>, tensor<1x2x4x3xf32>) {
+    %o, %h = ssm.delta_rule %q, %k, %x beta(%beta) gate(%g) h0(%s) use_qk_l2norm
+        : (tensor<1x?x1x4xf32>, tensor<1x?x1x4xf32>, tensor<1x?x2x3xf32>, tensor<1x?x2xf32>,
+           tensor<1x?x2xf32>, tensor<1x2x4x3xf32>) -> (tensor<1x?x2x3xf32>, tensor<1x2x4x3xf32>)
+    scf.yield %o, %h : tensor<1x?x2x3xf32>, tensor<1x2x4x3xf32>
+  }
+  return %r#0, %r#1 : tensor<1x?x2x3xf32>, tensor<1x2x4x3xf32>
+}
