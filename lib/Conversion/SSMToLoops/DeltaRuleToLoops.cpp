@@ -56,6 +56,9 @@ struct DeltaBuffers {
 /// and chunk_size is clamped to 32.
 constexpr int64_t kDefaultChunk = 16, kMaxChunk = 32, kMinChunkedLen = 64;
 
+/// Independent FMA chains of the chunked form's state update.
+constexpr int64_t kChains = 4;
+
 /// Rows of the per-task scratch of key-sized vectors.
 enum ScratchRow : int64_t { kQ = 0, kK, kW, kX, kB, kRows };
 
@@ -429,6 +432,52 @@ private:
     }
   }
 
+  /// Prefetches the rows of steps t0 + r, r < C (clamped to `last`): the
+  /// key-sized inputs, v, and the output rows (for writing). Consecutive
+  /// steps of one head are H rows apart, a new page per step, which the
+  /// hardware prefetchers do not follow; the chunk's work hides the fetch.
+  void prefetchChunk(OpBuilder &b, Value t0, Value last) {
+    forEach(b, c0, idx(b, C), c1, [&](OpBuilder &b, Value r) {
+      Value t = arith::MinUIOp::create(
+          b, loc, arith::AddIOp::create(b, loc, t0, r), last);
+      auto fetch = [&](Value mem, Value head, Value width, bool write) {
+        forEach(b, c0, width, laneStep, [&](OpBuilder &b, Value d) {
+          memref::PrefetchOp::create(b, loc, mem, ValueRange{bIdx, t, head, d},
+                                     write, /*locality=*/3, true);
+        });
+      };
+      fetch(m.q, hk, m.keyDim, false);
+      fetch(m.k, hk, m.keyDim, false);
+      fetch(m.v, h, m.valueDim, false);
+      fetch(m.out, h, m.valueDim, true);
+      if (m.gate && op.hasKeyGate())
+        fetch(m.gate, h, m.keyDim, false);
+      if (op.isDPLR()) {
+        fetch(m.a, h, m.keyDim, false);
+        fetch(m.b, h, m.keyDim, false);
+      }
+    });
+  }
+
+  /// inverseNorm over whole key vectors: 1 / sqrt(sum x^2 + 1e-6) of the
+  /// row `mem`[bIdx, t, hk, :], or 1 without `use_qk_l2norm`.
+  Value rowInverseNorm(OpBuilder &b, Value mem, Value t) {
+    if (!op.getUseQkL2norm())
+      return cst(b, 1);
+    Value ss =
+        scf::ForOp::create(
+            b, loc, c0, keyPad, laneStep, ValueRange{splat(b, cst(b, 0))},
+            [&](OpBuilder &b, Location loc, Value d, ValueRange c) {
+              Value x = loadVec(b, mem, {bIdx, t, hk, d}, keyMask(b, d));
+              scf::YieldOp::create(b, loc, ValueRange{fma(b, x, x, c[0])});
+            })
+            .getResult(0);
+    Value sum =
+        vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD, ss);
+    return math::RsqrtOp::create(b, loc,
+                                 arith::AddFOp::create(b, loc, sum, cst(b, 1e-6)));
+  }
+
   /// Rows r < C of steps t0 + r: q~, k~, beta, v and the cumulative decays;
   /// rows past the sequence end are zeros (and decay no further).
   void loadChunk(OpBuilder &b, Value t0) {
@@ -439,14 +488,15 @@ private:
     else if (m.gate)
       memref::StoreOp::create(b, loc, cst(b, 0), G, ValueRange{c0});
     Value last = arith::SubIOp::create(b, loc, end, c1);
+    prefetchChunk(b, arith::AddIOp::create(b, loc, t0, idx(b, C)), last);
     forEach(b, c0, idx(b, C), c1, [&](OpBuilder &b, Value r) {
       Value t = arith::AddIOp::create(b, loc, t0, r);
       Value valid =
           arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, t, end);
       Value tc = arith::SelectOp::create(b, loc, valid, t, last);
       Value vf = arith::SelectOp::create(b, loc, valid, cst(b, 1), cst(b, 0));
-      Value rq = mul(b, mul(b, scale, inverseNorm(b, m.q, tc)), vf);
-      Value rk = mul(b, inverseNorm(b, m.k, tc), vf);
+      Value rq = mul(b, mul(b, scale, rowInverseNorm(b, m.q, tc)), vf);
+      Value rk = mul(b, rowInverseNorm(b, m.k, tc), vf);
       Value r1 = plus1(b, r);
       forKeyVectors(b, [&](OpBuilder &b, Value d) {
         Value mask = keyMask(b, d);
@@ -495,13 +545,18 @@ private:
       Value i1 = plus1(b, i);
       forEach(b, c0, i1, c1, [&](OpBuilder &b, Value j) {
         Value j1 = plus1(b, j);
+        // Per-key decays scale each key vector; a per-step decay is one
+        // factor exp(G_i - G_j) of both dot products.
+        bool keyGate = m.gate && op.hasKeyGate();
         auto dots = scf::ForOp::create(
             b, loc, c0, keyPad, laneStep, ValueRange{zero(b), zero(b)},
             [&](OpBuilder &b, Location loc, Value d, ValueRange c) {
-              Value decay = expOf(
-                  b, arith::SubFOp::create(b, loc, logDecay(b, i1, d),
-                                           logDecay(b, j1, d)));
-              Value kj = mul(b, vload(b, K, {j, d}), decay);
+              Value kj = vload(b, K, {j, d});
+              if (keyGate)
+                kj = mul(b, kj,
+                         expOf(b, arith::SubFOp::create(
+                                      b, loc, logDecay(b, i1, d),
+                                      logDecay(b, j1, d))));
               scf::YieldOp::create(
                   b, loc,
                   ValueRange{fma(b, vload(b, K, {i, d}), kj, c[0]),
@@ -511,12 +566,19 @@ private:
           return vector::ReductionOp::create(b, loc,
                                              vector::CombiningKind::ADD, v);
         };
+        Value kk = sum(dots.getResult(0)), qk = sum(dots.getResult(1));
+        if (m.gate && !keyGate) {
+          Value decay = math::ExpOp::create(
+              b, loc,
+              arith::SubFOp::create(b, loc, sload(b, G, {i1}), sload(b, G, {j1})));
+          kk = mul(b, kk, decay);
+          qk = mul(b, qk, decay);
+        }
         Value beta = sload(b, Bt, {i});
-        memref::StoreOp::create(
-            b, loc, arith::NegFOp::create(b, loc, mul(b, beta, sum(dots.getResult(0)))),
-            A, ValueRange{i, j});
-        memref::StoreOp::create(b, loc, sum(dots.getResult(1)), Aq,
-                                ValueRange{i, j});
+        memref::StoreOp::create(b, loc,
+                                arith::NegFOp::create(b, loc, mul(b, beta, kk)),
+                                A, ValueRange{i, j});
+        memref::StoreOp::create(b, loc, qk, Aq, ValueRange{i, j});
       });
     });
     // A[i][j] += sum_{j<m<i} A[i][m] A[m][j], j ascending (row i's entries
@@ -620,12 +682,18 @@ private:
       Value mask = vector::CreateMaskOp::create(
           b, loc, VectorType::get({lanes}, b.getI1Type()),
           ValueRange{arith::SubIOp::create(b, loc, m.valueDim, jv)});
+      // V' replaces U's block (U's other blocks are still to come), so
+      // that the (exp(G) q) S pass holds only its C accumulators.
       SmallVector<Value> ws = rowsTimesState(b, W, jv, mask);
+      for (int64_t i = 0; i < C; ++i)
+        vstore(b,
+               arith::SubFOp::create(b, loc, vload(b, U, {idx(b, i), jv}),
+                                     ws[i]),
+               U, {idx(b, i), jv});
+      SmallVector<Value> os = rowsTimesState(b, Q, jv, mask);
       SmallVector<Value> vn;
       for (int64_t i = 0; i < C; ++i)
-        vn.push_back(arith::SubFOp::create(b, loc, vload(b, U, {idx(b, i), jv}),
-                                           ws[i]));
-      SmallVector<Value> os = rowsTimesState(b, Q, jv, mask);
+        vn.push_back(vload(b, U, {idx(b, i), jv}));
       Type e = cast<MemRefType>(m.out.getType()).getElementType();
       for (int64_t i = 0; i < C; ++i) {
         Value o = os[i];
@@ -641,11 +709,22 @@ private:
           scf::YieldOp::create(b, loc);
         });
       }
+      // The C terms in kChains independent FMA chains (one chain would
+      // wait on the FMA latency at every term).
       forEach(b, c0, m.keyDim, c1, [&](OpBuilder &b, Value kk) {
-        Value s = mul(b, splat(b, sload(b, Dl, {kk})),
-                      loadVec(b, m.state, {seq, h, kk, jv}, mask));
-        for (int64_t j = 0; j < C; ++j)
-          s = fma(b, splat(b, sload(b, Kd, {idx(b, j), kk})), vn[j], s);
+        SmallVector<Value> part;
+        part.push_back(mul(b, splat(b, sload(b, Dl, {kk})),
+                           loadVec(b, m.state, {seq, h, kk, jv}, mask)));
+        for (int64_t j = 0; j < C; ++j) {
+          Value kd = splat(b, sload(b, Kd, {idx(b, j), kk}));
+          if (j + 1 < kChains && j + 1 < C)
+            part.push_back(mul(b, kd, vn[j]));
+          else
+            part[j % kChains] = fma(b, kd, vn[j], part[j % kChains]);
+        }
+        Value s = part[0];
+        for (size_t c = 1; c < part.size(); ++c)
+          s = arith::AddFOp::create(b, loc, s, part[c]);
         vector::MaskedStoreOp::create(b, loc, m.state,
                                       ValueRange{seq, h, kk, jv}, mask, s);
       });
