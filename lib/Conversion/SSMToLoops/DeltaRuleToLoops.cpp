@@ -57,7 +57,7 @@ struct DeltaBuffers {
 constexpr int64_t kDefaultChunk = 16, kMaxChunk = 32, kMinChunkedLen = 64;
 
 /// Independent FMA chains of the chunked form's state update.
-constexpr int64_t kChains = 4;
+constexpr int64_t kChains = 2;
 
 /// Rows of the per-task scratch of key-sized vectors.
 enum ScratchRow : int64_t { kQ = 0, kK, kW, kX, kB, kRows };
@@ -432,31 +432,48 @@ private:
     }
   }
 
-  /// Prefetches the rows of steps t0 + r, r < C (clamped to `last`): the
-  /// key-sized inputs, v, and the output rows (for writing). Consecutive
-  /// steps of one head are H rows apart, a new page per step, which the
-  /// hardware prefetchers do not follow; the chunk's work hides the fetch.
-  void prefetchChunk(OpBuilder &b, Value t0, Value last) {
+  /// Prefetches the next chunk's rows (steps t0 + C + r, r < C, clamped to
+  /// the sequence's last step) a value block `jv` at a time: the line of v
+  /// and of the output (for writing) at jv and the key-sized rows' lines at
+  /// [jv, jv + lanes) (the last value block also the keys past V).
+  /// Consecutive steps of one head are H rows apart, a new page per step,
+  /// which the hardware prefetchers do not follow; spreading the lines over
+  /// the value blocks keeps the misses in flight few at a time.
+  void prefetchNextChunk(OpBuilder &b, Value t0, Value jv) {
+    Value last = arith::SubIOp::create(b, loc, end, c1);
+    Value next = arith::AddIOp::create(b, loc, t0, idx(b, C));
+    Value jEnd = arith::AddIOp::create(b, loc, jv, laneStep);
+    Value lastBlock = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge,
+                                            jEnd, m.valueDim);
+    Value keyEnd = arith::SelectOp::create(
+        b, loc, lastBlock, m.keyDim,
+        arith::MinUIOp::create(b, loc, jEnd, m.keyDim));
     forEach(b, c0, idx(b, C), c1, [&](OpBuilder &b, Value r) {
       Value t = arith::MinUIOp::create(
-          b, loc, arith::AddIOp::create(b, loc, t0, r), last);
-      auto fetch = [&](Value mem, Value head, Value width, bool write) {
-        forEach(b, c0, width, laneStep, [&](OpBuilder &b, Value d) {
-          memref::PrefetchOp::create(b, loc, mem, ValueRange{bIdx, t, head, d},
-                                     write, /*locality=*/3, true);
-        });
+          b, loc, arith::AddIOp::create(b, loc, next, r), last);
+      auto fetch = [&](Value mem, Value head, Value at, bool write) {
+        memref::PrefetchOp::create(b, loc, mem, ValueRange{bIdx, t, head, at},
+                                   write, /*locality=*/3, true);
       };
-      fetch(m.q, hk, m.keyDim, false);
-      fetch(m.k, hk, m.keyDim, false);
-      fetch(m.v, h, m.valueDim, false);
-      fetch(m.out, h, m.valueDim, true);
-      if (m.gate && op.hasKeyGate())
-        fetch(m.gate, h, m.keyDim, false);
-      if (op.isDPLR()) {
-        fetch(m.a, h, m.keyDim, false);
-        fetch(m.b, h, m.keyDim, false);
-      }
+      fetch(m.v, h, jv, false);
+      fetch(m.out, h, jv, true);
+      forEach(b, jv, keyEnd, laneStep, [&](OpBuilder &b, Value d) {
+        fetch(m.q, hk, d, false);
+        fetch(m.k, hk, d, false);
+        if (m.gate && op.hasKeyGate())
+          fetch(m.gate, h, d, false);
+        if (op.isDPLR()) {
+          fetch(m.a, h, d, false);
+          fetch(m.b, h, d, false);
+        }
+      });
     });
+  }
+
+  /// The sum of the lanes of `v` (in any order).
+  Value hsum(OpBuilder &b, Value v) {
+    return vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD, v,
+                                       arith::FastMathFlags::reassoc);
   }
 
   /// inverseNorm over whole key vectors: 1 / sqrt(sum x^2 + 1e-6) of the
@@ -472,8 +489,7 @@ private:
               scf::YieldOp::create(b, loc, ValueRange{fma(b, x, x, c[0])});
             })
             .getResult(0);
-    Value sum =
-        vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD, ss);
+    Value sum = hsum(b, ss);
     return math::RsqrtOp::create(b, loc,
                                  arith::AddFOp::create(b, loc, sum, cst(b, 1e-6)));
   }
@@ -488,7 +504,6 @@ private:
     else if (m.gate)
       memref::StoreOp::create(b, loc, cst(b, 0), G, ValueRange{c0});
     Value last = arith::SubIOp::create(b, loc, end, c1);
-    prefetchChunk(b, arith::AddIOp::create(b, loc, t0, idx(b, C)), last);
     forEach(b, c0, idx(b, C), c1, [&](OpBuilder &b, Value r) {
       Value t = arith::AddIOp::create(b, loc, t0, r);
       Value valid =
@@ -562,10 +577,7 @@ private:
                   ValueRange{fma(b, vload(b, K, {i, d}), kj, c[0]),
                              fma(b, vload(b, Q, {i, d}), kj, c[1])});
             });
-        auto sum = [&](Value v) {
-          return vector::ReductionOp::create(b, loc,
-                                             vector::CombiningKind::ADD, v);
-        };
+        auto sum = [&](Value v) { return hsum(b, v); };
         Value kk = sum(dots.getResult(0)), qk = sum(dots.getResult(1));
         if (m.gate && !keyGate) {
           Value decay = math::ExpOp::create(
@@ -682,6 +694,7 @@ private:
       Value mask = vector::CreateMaskOp::create(
           b, loc, VectorType::get({lanes}, b.getI1Type()),
           ValueRange{arith::SubIOp::create(b, loc, m.valueDim, jv)});
+      prefetchNextChunk(b, t0, jv);
       // V' replaces U's block (U's other blocks are still to come), so
       // that the (exp(G) q) S pass holds only its C accumulators.
       SmallVector<Value> ws = rowsTimesState(b, W, jv, mask);
@@ -709,8 +722,8 @@ private:
           scf::YieldOp::create(b, loc);
         });
       }
-      // The C terms in kChains independent FMA chains (one chain would
-      // wait on the FMA latency at every term).
+      // The C terms in kChains independent FMA chains (with one, each
+      // key row's FMAs wait on each other's latency).
       forEach(b, c0, m.keyDim, c1, [&](OpBuilder &b, Value kk) {
         SmallVector<Value> part;
         part.push_back(mul(b, splat(b, sload(b, Dl, {kk})),
@@ -763,10 +776,7 @@ private:
                   ValueRange{fma(b, ai, kj, c[0]), fma(b, ai, bj, c[1]),
                              fma(b, qi, kj, c[2]), fma(b, qi, bj, c[3])});
             });
-        auto sum = [&](Value v) {
-          return vector::ReductionOp::create(b, loc,
-                                             vector::CombiningKind::ADD, v);
-        };
+        auto sum = [&](Value v) { return hsum(b, v); };
         Value z = cst(b, 0);
         auto lower = [&](Value x) {
           return arith::SelectOp::create(b, loc, strict, x, z);
@@ -817,6 +827,7 @@ private:
       Value mask = vector::CreateMaskOp::create(
           b, loc, VectorType::get({lanes}, b.getI1Type()),
           ValueRange{arith::SubIOp::create(b, loc, m.valueDim, jv)});
+      prefetchNextChunk(b, t0, jv);
       SmallVector<Value> p = rowsTimesState(b, W, jv, mask);
       SmallVector<Value> vs;
       for (int64_t j = 0; j < C; ++j)
