@@ -307,9 +307,11 @@ private:
 ///   V' = U - W S;  o = (exp(G) q) S + mask_{j<=i}(q k^T decayed) V'
 ///   S = diag(exp(G_C)) S + (exp(G_C - G) k)^T V'
 /// The chunk's rows live in stack buffers padded to whole vectors; per
-/// block of value columns, C vectors of W S, of (exp(G) q) S and of V' stay
-/// in registers, so the state is read three times and written once per
-/// chunk instead of read twice and written once per step.
+/// block of value columns, C vectors of W S, then of (exp(G) q) S, then of
+/// V' stay in registers (V' also written over U's block in between), so
+/// the state is read three times and written once per chunk instead of
+/// read twice and written once per step. The next chunk's rows are
+/// prefetched a value block at a time.
 /// The DPLR form (fla's chunk_dplr_delta_rule) shares the chunk's rows and
 /// has its own stages (dplrMatrices, dplrRows, dplrColumns): per chunk the
 /// state's reads along a, p_j = a_j . s_{j-1}, by forward substitution
