@@ -860,15 +860,19 @@ private:
           scf::YieldOp::create(b, loc);
         });
       }
+      // The 2 C terms in two chains, as the delta forms' update.
       forEach(b, c0, m.keyDim, c1, [&](OpBuilder &b, Value kk) {
         Value s = mul(b, splat(b, sload(b, Dl, {kk})),
                       loadVec(b, m.state, {seq, h, kk, jv}, mask));
+        Value t = mul(b, splat(b, sload(b, Kd, {c0, kk})), vs[0]);
         for (int64_t j = 0; j < C; ++j) {
           s = fma(b, splat(b, sload(b, Br, {idx(b, j), kk})), p[j], s);
-          s = fma(b, splat(b, sload(b, Kd, {idx(b, j), kk})), vs[j], s);
+          if (j > 0)
+            t = fma(b, splat(b, sload(b, Kd, {idx(b, j), kk})), vs[j], t);
         }
         vector::MaskedStoreOp::create(b, loc, m.state,
-                                      ValueRange{seq, h, kk, jv}, mask, s);
+                                      ValueRange{seq, h, kk, jv}, mask,
+                                      arith::AddFOp::create(b, loc, s, t));
       });
     });
   }
