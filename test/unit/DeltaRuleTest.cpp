@@ -365,6 +365,35 @@ TEST(DeltaRuleNumerics, ChunkedPackedSequences) {
   expectMatches(c, 18, {0, 7, 7, 31});
 }
 
+// The chunk's prefetches of the next chunk go a value block at a time: the
+// last block also takes the keys past V (K > V), and with K < V the later
+// blocks take none. C = 32 is the largest chunk; C = 3 leaves the state
+// update's FMA chains unequal.
+TEST(DeltaRuleNumerics, ChunkedGatedKeysWiderThanValuesChunk32) {
+  DeltaConfig c = cfg(Form::Gated, 1, 71, 1, 2, 40, 23);
+  c.l2norm = true;
+  c.hasH0 = true;
+  c.finalState = true;
+  c.chunk = 32;
+  expectMatches(c, 31);
+}
+
+TEST(DeltaRuleNumerics, ChunkedKDAChunk32) {
+  DeltaConfig c = cfg(Form::KDA, 1, 45, 1, 1, 21, 18);
+  c.l2norm = true;
+  c.finalState = true;
+  c.chunk = 32;
+  expectMatches(c, 32);
+}
+
+TEST(DeltaRuleNumerics, ChunkedDeltaNetKeysNarrowerThanValuesChunk3) {
+  DeltaConfig c = cfg(Form::DeltaNet, 2, 17, 1, 1, 5, 37);
+  c.l2norm = true;
+  c.finalState = true;
+  c.chunk = 3;
+  expectMatches(c, 33);
+}
+
 TEST(DeltaRuleNumerics, ChunkedSingleStepChunk) {
   DeltaConfig c = cfg(Form::KDA, 1, 5, 1, 1, 7, 6);
   c.finalState = true;

@@ -56,6 +56,9 @@ struct DeltaBuffers {
 /// and chunk_size is clamped to 32.
 constexpr int64_t kDefaultChunk = 16, kMaxChunk = 32, kMinChunkedLen = 64;
 
+/// Independent FMA chains of the chunked form's state update.
+constexpr int64_t kChains = 2;
+
 /// Rows of the per-task scratch of key-sized vectors.
 enum ScratchRow : int64_t { kQ = 0, kK, kW, kX, kB, kRows };
 
@@ -304,9 +307,11 @@ private:
 ///   V' = U - W S;  o = (exp(G) q) S + mask_{j<=i}(q k^T decayed) V'
 ///   S = diag(exp(G_C)) S + (exp(G_C - G) k)^T V'
 /// The chunk's rows live in stack buffers padded to whole vectors; per
-/// block of value columns, C vectors of W S, of (exp(G) q) S and of V' stay
-/// in registers, so the state is read three times and written once per
-/// chunk instead of read twice and written once per step.
+/// block of value columns, C vectors of W S, then of (exp(G) q) S, then of
+/// V' stay in registers (V' also written over U's block in between), so
+/// the state is read three times and written once per chunk instead of
+/// read twice and written once per step. The next chunk's rows are
+/// prefetched a value block at a time.
 /// The DPLR form (fla's chunk_dplr_delta_rule) shares the chunk's rows and
 /// has its own stages (dplrMatrices, dplrRows, dplrColumns): per chunk the
 /// state's reads along a, p_j = a_j . s_{j-1}, by forward substitution
@@ -429,6 +434,68 @@ private:
     }
   }
 
+  /// Prefetches the next chunk's rows (steps t0 + C + r, r < C, clamped to
+  /// the sequence's last step) a value block `jv` at a time: the line of v
+  /// and of the output (for writing) at jv and the key-sized rows' lines at
+  /// [jv, jv + lanes) (the last value block also the keys past V).
+  /// Consecutive steps of one head are H rows apart, a new page per step,
+  /// which the hardware prefetchers do not follow; spreading the lines over
+  /// the value blocks keeps the misses in flight few at a time.
+  void prefetchNextChunk(OpBuilder &b, Value t0, Value jv) {
+    Value last = arith::SubIOp::create(b, loc, end, c1);
+    Value next = arith::AddIOp::create(b, loc, t0, idx(b, C));
+    Value jEnd = arith::AddIOp::create(b, loc, jv, laneStep);
+    Value lastBlock = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge,
+                                            jEnd, m.valueDim);
+    Value keyEnd = arith::SelectOp::create(
+        b, loc, lastBlock, m.keyDim,
+        arith::MinUIOp::create(b, loc, jEnd, m.keyDim));
+    forEach(b, c0, idx(b, C), c1, [&](OpBuilder &b, Value r) {
+      Value t = arith::MinUIOp::create(
+          b, loc, arith::AddIOp::create(b, loc, next, r), last);
+      auto fetch = [&](Value mem, Value head, Value at, bool write) {
+        memref::PrefetchOp::create(b, loc, mem, ValueRange{bIdx, t, head, at},
+                                   write, /*locality=*/3, true);
+      };
+      fetch(m.v, h, jv, false);
+      fetch(m.out, h, jv, true);
+      forEach(b, jv, keyEnd, laneStep, [&](OpBuilder &b, Value d) {
+        fetch(m.q, hk, d, false);
+        fetch(m.k, hk, d, false);
+        if (m.gate && op.hasKeyGate())
+          fetch(m.gate, h, d, false);
+        if (op.isDPLR()) {
+          fetch(m.a, h, d, false);
+          fetch(m.b, h, d, false);
+        }
+      });
+    });
+  }
+
+  /// The sum of the lanes of `v` (in any order).
+  Value hsum(OpBuilder &b, Value v) {
+    return vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD, v,
+                                       arith::FastMathFlags::reassoc);
+  }
+
+  /// inverseNorm over whole key vectors: 1 / sqrt(sum x^2 + 1e-6) of the
+  /// row `mem`[bIdx, t, hk, :], or 1 without `use_qk_l2norm`.
+  Value rowInverseNorm(OpBuilder &b, Value mem, Value t) {
+    if (!op.getUseQkL2norm())
+      return cst(b, 1);
+    Value ss =
+        scf::ForOp::create(
+            b, loc, c0, keyPad, laneStep, ValueRange{splat(b, cst(b, 0))},
+            [&](OpBuilder &b, Location loc, Value d, ValueRange c) {
+              Value x = loadVec(b, mem, {bIdx, t, hk, d}, keyMask(b, d));
+              scf::YieldOp::create(b, loc, ValueRange{fma(b, x, x, c[0])});
+            })
+            .getResult(0);
+    Value sum = hsum(b, ss);
+    return math::RsqrtOp::create(b, loc,
+                                 arith::AddFOp::create(b, loc, sum, cst(b, 1e-6)));
+  }
+
   /// Rows r < C of steps t0 + r: q~, k~, beta, v and the cumulative decays;
   /// rows past the sequence end are zeros (and decay no further).
   void loadChunk(OpBuilder &b, Value t0) {
@@ -445,8 +512,8 @@ private:
           arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, t, end);
       Value tc = arith::SelectOp::create(b, loc, valid, t, last);
       Value vf = arith::SelectOp::create(b, loc, valid, cst(b, 1), cst(b, 0));
-      Value rq = mul(b, mul(b, scale, inverseNorm(b, m.q, tc)), vf);
-      Value rk = mul(b, inverseNorm(b, m.k, tc), vf);
+      Value rq = mul(b, mul(b, scale, rowInverseNorm(b, m.q, tc)), vf);
+      Value rk = mul(b, rowInverseNorm(b, m.k, tc), vf);
       Value r1 = plus1(b, r);
       forKeyVectors(b, [&](OpBuilder &b, Value d) {
         Value mask = keyMask(b, d);
@@ -495,28 +562,37 @@ private:
       Value i1 = plus1(b, i);
       forEach(b, c0, i1, c1, [&](OpBuilder &b, Value j) {
         Value j1 = plus1(b, j);
+        // Per-key decays scale each key vector; a per-step decay is one
+        // factor exp(G_i - G_j) of both dot products.
+        bool keyGate = m.gate && op.hasKeyGate();
         auto dots = scf::ForOp::create(
             b, loc, c0, keyPad, laneStep, ValueRange{zero(b), zero(b)},
             [&](OpBuilder &b, Location loc, Value d, ValueRange c) {
-              Value decay = expOf(
-                  b, arith::SubFOp::create(b, loc, logDecay(b, i1, d),
-                                           logDecay(b, j1, d)));
-              Value kj = mul(b, vload(b, K, {j, d}), decay);
+              Value kj = vload(b, K, {j, d});
+              if (keyGate)
+                kj = mul(b, kj,
+                         expOf(b, arith::SubFOp::create(
+                                      b, loc, logDecay(b, i1, d),
+                                      logDecay(b, j1, d))));
               scf::YieldOp::create(
                   b, loc,
                   ValueRange{fma(b, vload(b, K, {i, d}), kj, c[0]),
                              fma(b, vload(b, Q, {i, d}), kj, c[1])});
             });
-        auto sum = [&](Value v) {
-          return vector::ReductionOp::create(b, loc,
-                                             vector::CombiningKind::ADD, v);
-        };
+        auto sum = [&](Value v) { return hsum(b, v); };
+        Value kk = sum(dots.getResult(0)), qk = sum(dots.getResult(1));
+        if (m.gate && !keyGate) {
+          Value decay = math::ExpOp::create(
+              b, loc,
+              arith::SubFOp::create(b, loc, sload(b, G, {i1}), sload(b, G, {j1})));
+          kk = mul(b, kk, decay);
+          qk = mul(b, qk, decay);
+        }
         Value beta = sload(b, Bt, {i});
-        memref::StoreOp::create(
-            b, loc, arith::NegFOp::create(b, loc, mul(b, beta, sum(dots.getResult(0)))),
-            A, ValueRange{i, j});
-        memref::StoreOp::create(b, loc, sum(dots.getResult(1)), Aq,
-                                ValueRange{i, j});
+        memref::StoreOp::create(b, loc,
+                                arith::NegFOp::create(b, loc, mul(b, beta, kk)),
+                                A, ValueRange{i, j});
+        memref::StoreOp::create(b, loc, qk, Aq, ValueRange{i, j});
       });
     });
     // A[i][j] += sum_{j<m<i} A[i][m] A[m][j], j ascending (row i's entries
@@ -620,12 +696,19 @@ private:
       Value mask = vector::CreateMaskOp::create(
           b, loc, VectorType::get({lanes}, b.getI1Type()),
           ValueRange{arith::SubIOp::create(b, loc, m.valueDim, jv)});
+      prefetchNextChunk(b, t0, jv);
+      // V' replaces U's block (U's other blocks are still to come), so
+      // that the (exp(G) q) S pass holds only its C accumulators.
       SmallVector<Value> ws = rowsTimesState(b, W, jv, mask);
+      for (int64_t i = 0; i < C; ++i)
+        vstore(b,
+               arith::SubFOp::create(b, loc, vload(b, U, {idx(b, i), jv}),
+                                     ws[i]),
+               U, {idx(b, i), jv});
+      SmallVector<Value> os = rowsTimesState(b, Q, jv, mask);
       SmallVector<Value> vn;
       for (int64_t i = 0; i < C; ++i)
-        vn.push_back(arith::SubFOp::create(b, loc, vload(b, U, {idx(b, i), jv}),
-                                           ws[i]));
-      SmallVector<Value> os = rowsTimesState(b, Q, jv, mask);
+        vn.push_back(vload(b, U, {idx(b, i), jv}));
       Type e = cast<MemRefType>(m.out.getType()).getElementType();
       for (int64_t i = 0; i < C; ++i) {
         Value o = os[i];
@@ -641,11 +724,22 @@ private:
           scf::YieldOp::create(b, loc);
         });
       }
+      // The C terms in kChains independent FMA chains (with one, each
+      // key row's FMAs wait on each other's latency).
       forEach(b, c0, m.keyDim, c1, [&](OpBuilder &b, Value kk) {
-        Value s = mul(b, splat(b, sload(b, Dl, {kk})),
-                      loadVec(b, m.state, {seq, h, kk, jv}, mask));
-        for (int64_t j = 0; j < C; ++j)
-          s = fma(b, splat(b, sload(b, Kd, {idx(b, j), kk})), vn[j], s);
+        SmallVector<Value> part;
+        part.push_back(mul(b, splat(b, sload(b, Dl, {kk})),
+                           loadVec(b, m.state, {seq, h, kk, jv}, mask)));
+        for (int64_t j = 0; j < C; ++j) {
+          Value kd = splat(b, sload(b, Kd, {idx(b, j), kk}));
+          if (j + 1 < kChains && j + 1 < C)
+            part.push_back(mul(b, kd, vn[j]));
+          else
+            part[j % kChains] = fma(b, kd, vn[j], part[j % kChains]);
+        }
+        Value s = part[0];
+        for (size_t c = 1; c < part.size(); ++c)
+          s = arith::AddFOp::create(b, loc, s, part[c]);
         vector::MaskedStoreOp::create(b, loc, m.state,
                                       ValueRange{seq, h, kk, jv}, mask, s);
       });
@@ -684,10 +778,7 @@ private:
                   ValueRange{fma(b, ai, kj, c[0]), fma(b, ai, bj, c[1]),
                              fma(b, qi, kj, c[2]), fma(b, qi, bj, c[3])});
             });
-        auto sum = [&](Value v) {
-          return vector::ReductionOp::create(b, loc,
-                                             vector::CombiningKind::ADD, v);
-        };
+        auto sum = [&](Value v) { return hsum(b, v); };
         Value z = cst(b, 0);
         auto lower = [&](Value x) {
           return arith::SelectOp::create(b, loc, strict, x, z);
@@ -738,6 +829,7 @@ private:
       Value mask = vector::CreateMaskOp::create(
           b, loc, VectorType::get({lanes}, b.getI1Type()),
           ValueRange{arith::SubIOp::create(b, loc, m.valueDim, jv)});
+      prefetchNextChunk(b, t0, jv);
       SmallVector<Value> p = rowsTimesState(b, W, jv, mask);
       SmallVector<Value> vs;
       for (int64_t j = 0; j < C; ++j)
@@ -768,15 +860,19 @@ private:
           scf::YieldOp::create(b, loc);
         });
       }
+      // The 2 C terms in two chains, as the delta forms' update.
       forEach(b, c0, m.keyDim, c1, [&](OpBuilder &b, Value kk) {
         Value s = mul(b, splat(b, sload(b, Dl, {kk})),
                       loadVec(b, m.state, {seq, h, kk, jv}, mask));
+        Value t = mul(b, splat(b, sload(b, Kd, {c0, kk})), vs[0]);
         for (int64_t j = 0; j < C; ++j) {
           s = fma(b, splat(b, sload(b, Br, {idx(b, j), kk})), p[j], s);
-          s = fma(b, splat(b, sload(b, Kd, {idx(b, j), kk})), vs[j], s);
+          if (j > 0)
+            t = fma(b, splat(b, sload(b, Kd, {idx(b, j), kk})), vs[j], t);
         }
         vector::MaskedStoreOp::create(b, loc, m.state,
-                                      ValueRange{seq, h, kk, jv}, mask, s);
+                                      ValueRange{seq, h, kk, jv}, mask,
+                                      arith::AddFOp::create(b, loc, s, t));
       });
     });
   }

@@ -80,21 +80,26 @@ func.func @step(%q: tensor<2x1x8xf32>, %v: tensor<2x2x3xf32>, %s: tensor<2x2x8x3
 // decays (9 rows: the chunk start and one per step), exp(G_C), beta and the
 // 8 x 8 matrices T and q k^T live in stack buffers padded to whole vectors
 // (K = 20 -> 32); the solve is a forward substitution; per block of value
-// columns 8 vectors of W S and of (exp(G) q) S are carried over the key
-// rows, and the state is written once per chunk.
+// columns the next chunk's lines at that block are prefetched, 8 vectors
+// of W S and of (exp(G) q) S are carried over the key rows, and the state
+// is written once per chunk (the decay and 8 terms in two FMA chains).
 // CHECK-LABEL: func.func @chunked
 // CHECK-DAG: memref.alloca() : memref<9x32xf32>
 // CHECK-DAG: memref.alloca() : memref<8x8xf32>
 // CHECK-DAG: memref.alloca() : memref<8xf32>
 // CHECK: scf.for %[[T0:.*]] = %c0 to %c40 step %c8 {
+// CHECK: vector.reduction <add>, {{.*}} fastmath<reassoc>
 // CHECK: vector.reduction <add>
-// CHECK: vector.reduction <add>
+// CHECK: memref.prefetch {{.*}}, read, locality<3>, data : memref<1x40x2x20xf32>
+// CHECK: memref.prefetch {{.*}}, write, locality<3>, data : memref<1x40x2x20xf32>
+// CHECK: memref.prefetch {{.*}}, read, locality<3>, data : memref<1x40x1x20xf32>
 // CHECK: scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>) {
 // CHECK: scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>) {
 // CHECK-COUNT-8: scf.if
 // CHECK: scf.for
-// CHECK-COUNT-8: math.fma
-// CHECK: vector.maskedstore
+// CHECK-COUNT-7: math.fma
+// CHECK-NEXT: arith.addf
+// CHECK-NEXT: vector.maskedstore
 func.func @chunked(%q: tensor<1x40x1x20xf32>, %v: tensor<1x40x2x20xf32>, %beta: tensor<1x40x2xf32>, %g: tensor<1x40x2x20xf32>) -> tensor<1x40x2x20xf32> {
   %o = ssm.delta_rule %q, %q, %v beta(%beta) gate(%g) {chunk_size = 8 : i64} : (tensor<1x40x1x20xf32>, tensor<1x40x1x20xf32>, tensor<1x40x2x20xf32>, tensor<1x40x2xf32>, tensor<1x40x2x20xf32>) -> tensor<1x40x2x20xf32>
   return %o : tensor<1x40x2x20xf32>
@@ -129,7 +134,7 @@ func.func @long_is_chunked(%q: tensor<1x64x1x8xf32>, %beta: tensor<1x64x1xf32>) 
 // lower, q . k and q . b lower) from one pass over the key vectors (four
 // reductions), then per block of value columns 8 vectors of
 // (exp(G_j) a_j)^T S and of (exp(G) q)^T S carried over the key rows, and
-// the state written once per chunk.
+// the state written once per chunk (b p^T and k v^T in two FMA chains).
 // CHECK-LABEL: func.func @dplr_chunked
 // CHECK-COUNT-2: memref.alloca() : memref<8x8xf32>
 // CHECK: memref.alloca() : memref<8x32xf32>
@@ -141,8 +146,9 @@ func.func @long_is_chunked(%q: tensor<1x64x1x8xf32>, %beta: tensor<1x64x1xf32>) 
 // CHECK: scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>) {
 // CHECK-COUNT-8: scf.if
 // CHECK: scf.for
-// CHECK-COUNT-16: math.fma
-// CHECK: vector.maskedstore
+// CHECK-COUNT-15: math.fma
+// CHECK-NEXT: arith.addf
+// CHECK-NEXT: vector.maskedstore
 func.func @dplr_chunked(%q: tensor<1x40x1x20xf32>, %v: tensor<1x40x2x20xf32>, %g: tensor<1x40x2x20xf32>) -> tensor<1x40x2x20xf32> {
   %o = ssm.delta_rule %q, %q, %v gate(%g) a(%g) b(%g) {chunk_size = 8 : i64} : (tensor<1x40x1x20xf32>, tensor<1x40x1x20xf32>, tensor<1x40x2x20xf32>, tensor<1x40x2x20xf32>, tensor<1x40x2x20xf32>, tensor<1x40x2x20xf32>) -> tensor<1x40x2x20xf32>
   return %o : tensor<1x40x2x20xf32>
