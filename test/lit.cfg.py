@@ -28,6 +28,13 @@ llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.ssmc_tools_dir, append_path=True)
 
+# The tools keep compiled programs on disk (Jit::defaultCacheDir): here in
+# one folder of this build that the tests share (an entry's key names the
+# tool binary, so a rebuilt tool never loads an old entry), never in the
+# user's ~/.cache. Tests of the cache itself set their own folder.
+config.environment["SSMC_CACHE_DIR"] = os.path.join(config.test_exec_root,
+                                                     "program-cache")
+
 tool_dirs = [config.ssmc_tools_dir, config.llvm_tools_dir]
 tools = ["ssmc-opt", "ssmc-run", "ssmc-testdata", "ssmc-tasks", "ssmc-generate"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)

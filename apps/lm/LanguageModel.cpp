@@ -348,6 +348,7 @@ Model::~Model() = default;
 
 const ModelConfig &Model::config() const { return impl->config; }
 double Model::compileSeconds() const { return impl->compileSeconds; }
+bool Model::programFromCache() const { return impl->jit->fromCache(); }
 double Model::loadSeconds() const { return impl->loadSeconds; }
 
 int64_t Model::position() const { return impl->position; }

@@ -267,6 +267,9 @@ public:
   const ModelConfig &config() const;
   /// Seconds spent compiling the program / reading and stacking weights.
   double compileSeconds() const;
+  /// Whether the model's program came from JitOptions::cacheDir (then
+  /// compileSeconds is the time to load it).
+  bool programFromCache() const;
   double loadSeconds() const;
 
   /// Logits at every position of `tokens`, [L, vocab]; the decoding state

@@ -118,6 +118,7 @@ llvm::Expected<std::unique_ptr<Jit>> compileModel(const std::string &source,
   JitOptions jo;
   jo.target = options.target;
   jo.threads = options.threads;
+  jo.cacheDir = options.cacheDir;
   auto jit = Jit::compile(source, jo, what);
   if (!jit)
     return llvm::createStringError(llvm::inconvertibleErrorCode(),

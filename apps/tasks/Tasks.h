@@ -32,6 +32,9 @@ struct RunOptions {
   uint64_t seed = 1;
   Target target = Target::CPU;
   unsigned threads = 0;
+  /// JitOptions::cacheDir of the compiled models (empty: compiled every
+  /// run); the cost task always compiles, since it measures the compile.
+  std::string cacheDir;
   /// Receives one line per unit of progress ("copy: L=256 N=64 ... 3/20").
   std::function<void(const std::string &)> progress;
 };

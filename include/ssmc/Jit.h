@@ -84,6 +84,20 @@ struct JitOptions {
   std::function<void(Stage, llvm::StringRef)> dumpIR;
   /// Keep the generated machine code, so that Jit::save can write it.
   bool keepObject = false;
+  /// Disk cache of compiled programs (README.md, The program cache): when
+  /// set, compile() loads the program from
+  /// `cacheDir/<key>.ssmco` if an entry for it loads, and otherwise
+  /// compiles it and stores it there (written to a temporary name and
+  /// renamed, so concurrent processes never read half an entry). The key
+  /// is a SHA-256 of the source, every option that changes the code, the
+  /// binary holding this compiler (path, size, modification time), LLVM's
+  /// version and the host CPU with its features: a rebuilt compiler or
+  /// another machine never loads stale code. Bypassed (compiled as usual)
+  /// for the CUDA target (its kernels load in global constructors, which a
+  /// loaded program does not run), with dumpIR or keepObject set; a cache
+  /// that cannot be written costs only the next process a compile.
+  /// Jit::defaultCacheDir() is the folder the tools use.
+  std::string cacheDir;
   /// Sequence parallelism (docs/distributed.md): run the public functions
   /// through `ssm-shard-sequence`, so that each rank of an MPI run computes
   /// its slice of the sequence (ArgInfo::seqDim says which inputs and
@@ -193,6 +207,16 @@ public:
   static llvm::Expected<std::unique_ptr<Jit>>
   load(llvm::StringRef path, const JitOptions &options = {});
 
+  /// The program cache folder of the tools (ssmc-generate, ssmc-tasks,
+  /// ssmc-run) and the Python package: $SSMC_CACHE_DIR, else
+  /// $XDG_CACHE_HOME/ssmc, else $HOME/.cache/ssmc; empty (no disk cache)
+  /// when SSMC_NO_DISK_CACHE is set to anything but "" or "0", or no
+  /// folder can be named.
+  static std::string defaultCacheDir();
+  /// Whether compile() loaded this program from JitOptions::cacheDir
+  /// instead of compiling it.
+  bool fromCache() const { return loadedFromCache; }
+
   ~Jit();
 
   /// Public functions of the program with their declared types.
@@ -231,7 +255,11 @@ private:
   llvm::Error call(const FunctionInfo &fn, llvm::ArrayRef<Tensor> inputs,
                    llvm::ArrayRef<Tensor> outParams,
                    std::vector<OwnedTensor> *returned);
+  static llvm::Expected<std::unique_ptr<Jit>>
+  compileThroughCache(llvm::StringRef source, const JitOptions &options,
+                      llvm::StringRef bufferName);
   std::unique_ptr<Impl> impl;
+  bool loadedFromCache = false;
 };
 
 } // namespace ssmc

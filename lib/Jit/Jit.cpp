@@ -811,6 +811,9 @@ Expected<std::unique_ptr<Jit>> Jit::compile(llvm::StringRef source,
                                             llvm::StringRef bufferName) {
   if (Error e = checkOptions(options))
     return std::move(e);
+  if (!options.cacheDir.empty() && options.target != Target::CUDA &&
+      !options.dumpIR && !options.keepObject)
+    return compileThroughCache(source, options, bufferName);
   ssmc::registerAllPasses();
   auto impl = std::make_unique<Impl>();
   impl->options = options;

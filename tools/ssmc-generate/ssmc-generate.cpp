@@ -125,6 +125,13 @@ options:
                        vocab 256); gdn-130m, tiny-gdn (Gated DeltaNet)
   --emit-mlir          print the ssm program of the model and exit
   -h, --help           this text
+
+Compiled programs are kept in a disk cache, so a second run of the same
+model skips the compile (stderr then says "program cache"): the folder
+$SSMC_CACHE_DIR, else $XDG_CACHE_HOME/ssmc or ~/.cache/ssmc;
+SSMC_NO_DISK_CACHE=1 turns it off (README.md, The program cache). Entries
+are keyed by the program, the options, this binary and the CPU; delete the
+folder to clear it.
 )";
 
 bool parseTokens(llvm::StringRef s, std::vector<int64_t> &out) {
@@ -510,6 +517,7 @@ int generate(const Request &r) {
   options.target = r.target;
   options.gpuArch = r.gpuArch;
   options.cudaToolkit = r.cudaToolkit;
+  options.cacheDir = Jit::defaultCacheDir();
   if (r.prefillRanks)
     options.shardSequenceFunctions = {"prefill"};
   // Only the rank that decodes (the last) reports.
@@ -528,11 +536,14 @@ int generate(const Request &r) {
   const ModelConfig &c = (*model)->config();
   if (reporting) {
     llvm::errs() << "model: " << c.describe() << "\n";
-    llvm::errs() << llvm::formatv("loaded in {0:f2} s, compiled in {1:f2} s; "
+    llvm::errs() << llvm::formatv("loaded in {0:f2} s, compiled in {1:f2} s{3}; "
                                   "decoding state {2} bytes\n",
                                   (*model)->loadSeconds(),
                                   (*model)->compileSeconds(),
-                                  (*model)->stateBytes());
+                                  (*model)->stateBytes(),
+                                  (*model)->programFromCache()
+                                      ? " (program cache)"
+                                      : "");
     llvm::errs() << llvm::formatv("weights: {0} projections, {1} bytes\n",
                                   precisionName(r.precision),
                                   (*model)->weightBytes());

@@ -47,7 +47,9 @@ cl::list<std::string> outputs(
     cl::value_desc("file"), cl::cat(category));
 cl::opt<unsigned> bench("bench",
                         cl::desc("Run R more times after one warm-up and "
-                                 "print median and minimum time"),
+                                 "print the compile time (or the program "
+                                 "cache's load time), then the runs' median "
+                                 "and minimum time"),
                         cl::value_desc("R"), cl::init(0), cl::cat(category));
 cl::opt<std::string> objectFile("o",
                                cl::desc("Object file written by --emit=object"),
@@ -198,6 +200,10 @@ int parseCommandLine(int &argc, char **argv, unsigned &threads) {
       "--output y.npy\n\n"
       "  --threads=N   OpenMP threads for parallel loops (default 0: one per "
       "core)\n\n"
+      "Compiled programs are kept in a disk cache ($SSMC_CACHE_DIR, else "
+      "$XDG_CACHE_HOME/ssmc or ~/.cache/ssmc; SSMC_NO_DISK_CACHE=1 turns "
+      "it off; README.md, The program cache), except for --target cuda "
+      "and --emit.\n\n"
       "Exit status: 0 success; 1 invalid program, bad input file or "
       "runtime error; 2 bad command line.\n");
   return 0;
@@ -231,6 +237,7 @@ int jitOptions(unsigned threads, ssmc::JitOptions &options) {
   options.threads = threads;
   options.optLevel = optLevel;
   options.vectorBits = vectorBits;
+  options.cacheDir = ssmc::Jit::defaultCacheDir();
   return 0;
 }
 
@@ -319,6 +326,9 @@ int readInputs(const ssmc::FunctionInfo &info,
   return 0;
 }
 
+/// Milliseconds compile() took (or loading from the program cache).
+double compileMs = 0;
+
 /// --bench: R more runs, their median and minimum time.
 int runBench(ssmc::Jit &jit, ArrayRef<ssmc::Tensor> views) {
   std::vector<double> ms;
@@ -334,6 +344,10 @@ int runBench(ssmc::Jit &jit, ArrayRef<ssmc::Tensor> views) {
   std::sort(ms.begin(), ms.end());
   if (ssmc::dist::rank() != 0)
     return 0;
+  outs() << format("bench: %s in %.1f ms\n",
+                   jit.fromCache() ? "loaded from the program cache"
+                                   : "compiled",
+                   compileMs);
   outs() << format("bench: %u runs, median %.3f ms, min %.3f ms\n",
                    unsigned(bench), ms[ms.size() / 2], ms.front());
   if (shardSeq)
@@ -453,7 +467,11 @@ int main(int argc, char **argv) {
         outs() << text;
     };
 
+  auto t0 = std::chrono::steady_clock::now();
   auto jit = ssmc::Jit::compileFile(inputFile, options);
+  compileMs = std::chrono::duration<double, std::milli>(
+                  std::chrono::steady_clock::now() - t0)
+                  .count();
   if (!jit)
     return fail(toString(jit.takeError()));
   if (stopAt)

@@ -37,7 +37,10 @@ const char *kOverview =
     R"(Runs compiled ssm models on the theory tasks (TASKS.md) and
 writes tables (markdown, CSV, JSON), PNG plots and a report of each claim to
 --out. Exit status: 0 the tasks ran, 1 a task could not run, 2 bad command
-line. List values are comma-separated.
+line. List values are comma-separated. Compiled models are kept in a disk
+cache ($SSMC_CACHE_DIR, else $XDG_CACHE_HOME/ssmc or ~/.cache/ssmc;
+SSMC_NO_DISK_CACHE=1 turns it off; README.md, The program cache), except
+the cost task's, whose table reports the compile time.
 )";
 
 //===----------------------------------------------------------------------===//
@@ -509,6 +512,7 @@ void printClaims(const std::vector<TaskResult> &results, const std::string &out)
 
 int main(int argc, char **argv) {
   Settings s;
+  s.run.cacheDir = ssmc::Jit::defaultCacheDir();
   if (std::optional<int> status = parseCommandLine(argc, argv, s))
     return *status;
   if (std::optional<int> status = applyValues(s))
