@@ -519,15 +519,16 @@ void DeltaRuleKernel::emitLaunch() {
   });
 }
 
-/// The tiling of the chunked kernels: C steps per chunk, Vt value columns
+/// The tiling of the chunked kernel: C steps per chunk, Vt value columns
 /// per block.
 struct ChunkedDeltaPlan {
   int64_t K = 1, C = 16, cols = 16;
   bool keyGate = false, gate = false, l2norm = false, dplr = false;
 
   /// Chunks are at most this long: the forward substitution runs C
-  /// threads through a C x C triangle and the C x K rows of q and k sit in
-  /// shared memory beside the state tile.
+  /// threads through a C x C triangle (DPLR: Vt threads down C rows) and
+  /// the C x K rows of q and k (and a, b) sit in shared memory beside the
+  /// state tile.
   static constexpr int64_t kMaxChunk = 16;
   /// Like the recurrent kernel, the state is in shared memory and a
   /// thread's registers do not depend on K, C or Vt.
@@ -1288,7 +1289,8 @@ private:
 };
 
 /// The shortest static T the chunked kernel is chosen for (a dynamic T,
-/// a prefill's, takes it too; chunk_size asks for it at any T).
+/// a prefill's, takes it too; chunk_size > 0 asks for it at any T, and
+/// chunk_size = 0 for the recurrent kernel).
 constexpr int64_t kMinChunkedLen = 64;
 
 struct DeltaRuleToGPU : OpRewritePattern<ssm::DeltaRuleOp> {
