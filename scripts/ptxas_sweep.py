@@ -15,11 +15,12 @@ Coverage: the dimension that drives each kernel's tiling takes every value
 in 1..256 in the variant with every optional operand (selective_scan: N;
 ssd: N; linear_attention: K, with per-key gates, the normaliser, elu+1 and
 both states; delta_rule: K, in RWKV-7's DPLR form (per-key gate, a, b)
-with l2norm and both states; attention: the head size d, causal with a window and grouped
+with l2norm and both states on the recurrent kernel (chunk_size = 0); attention: the head size d, causal with a window and grouped
 KV heads, and a two-sided window with softcap, ALiBi, sinks and key
 counts); the other variants (no options, each gate form, feature map,
 normalisation, the z gate, grouped B/C, a value width apart from d, the
-delta rule's DeltaNet / gated / KDA forms and its chunked kernel) and the
+delta rule's DeltaNet / gated / KDA forms and its chunked kernel for KDA
+and RWKV-7) and the
 decode steps (whose kernels are the sequence ops' at L = 1) take the sizes
 in SAMPLE: 1, 3, 8, 16, 17, 28..33 (selective_scan's shared-memory edge),
 63, 64, 127..129, 131, 199, 255, 256; selective_scan with B fixed over
@@ -262,7 +263,8 @@ def delta_rule(k, opts):
     """fla's layout [B, T, H, K]; "dplr": RWKV-7's a, b with a per-key
     gate, else beta with a per-step ("gate_step") or per-key ("gate_key")
     gate or none (DeltaNet); "chunk": chunk_size = 64, the chunked kernel
-    (the other static variants, T = 19, take the recurrent one)."""
+    (the other static variants, T = 19, take the recurrent one);
+    "recurrent": chunk_size = 0, the recurrent kernel at a dynamic T."""
     B, T, Hk, H, V = dims(opts, 1, 19, 1, 2, 7)
     qk, v = tt([B, T, Hk, k]), tt([B, T, H, V])
     kh = tt([B, T, H, k])
@@ -287,6 +289,8 @@ def delta_rule(k, opts):
         extra += " use_qk_l2norm"
     res = [("o", v)] + ([("s", tt([B, H, k, V]))] if "final" in opts else [])
     attrs = " {chunk_size = 64 : i64}" if "chunk" in opts else ""
+    if "recurrent" in opts:
+        attrs = " {chunk_size = 0 : i64}"
     body = op_line([r for r, _ in res], "ssm.delta_rule",
                    "%q, %k, %v" + extra, attrs,
                    [t for _, t in args], [t for _, t in res])
@@ -414,9 +418,10 @@ def variants():
     for v in ("plain", "gate_step", "gate_key+elu_plus_one",
               "gate_step+normalize+relu"):
         out.append(("linear_attention_step", linear_attention_step, v, SAMPLE))
-    out.append(("delta_rule", delta_rule, "dyn+dplr+h0+final+l2norm", ALL))
+    out.append(("delta_rule", delta_rule,
+                "dyn+recurrent+dplr+h0+final+l2norm", ALL))
     for v in ("plain", "gate_step+l2norm", "gate_key+h0+final",
-              "chunk+gate_key+l2norm+h0+final"):
+              "chunk+gate_key+l2norm+h0+final", "chunk+dplr+l2norm+h0+final"):
         out.append(("delta_rule", delta_rule, v, SAMPLE))
     out.append(("delta_rule_step", delta_rule_step, "gate_step+l2norm",
                 SAMPLE))

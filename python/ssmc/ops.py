@@ -1220,8 +1220,8 @@ def chunk_dplr_delta_rule(q, k, v, a, b, gk, scale=None, initial_state=None,
                           cp_context=None, lower_bound=None, **kwargs):
     """fla.ops.generalized_delta_rule.chunk_dplr_delta_rule: S_t = diag(exp(gk_t))
     S_{t-1} + b_t (a_t^T S_{t-1}) + k_t v_t^T (K x V state), q, k, a, b, gk
-    [B, T, H, K], v [B, T, H, V]. The DPLR form runs the recurrent form on
-    CPU whatever chunk_size says."""
+    [B, T, H, K], v [B, T, H, V]. chunk_size is not passed on: the lowering
+    chooses the form from T (chunked at T >= 64, on CPU and GPU)."""
     _no_head_first(kwargs)
     _no_extra("chunk_dplr_delta_rule", kwargs)
     if lower_bound is not None and lower_bound >= 0:

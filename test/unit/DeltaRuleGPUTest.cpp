@@ -9,9 +9,9 @@
 // heads, l2 normalisation, packed sequences (an empty one included), h0
 // and the final state, bf16 inputs, the largest K (256), the decode step
 // (T = 1 from a state); the chunked kernel (DeltaNet, Gated DeltaNet,
-// KDA) at prime T, odd K and V, packed sequences, slow decays over many
-// chunks, bf16 and K = 256; and on the CUDA target where a driver is
-// found.
+// KDA, RWKV-7) at prime T, odd K and V, grouped heads, packed sequences,
+// slow decays over many chunks, bf16 and K = 256; and on the CUDA target
+// where a driver is found.
 //
 //===----------------------------------------------------------------------===//
 
@@ -62,7 +62,8 @@ std::string program(const DeltaConfig &c) {
     use += " " + name + "(%" + name + ")";
   };
   if (c.form == Form::DPLR) {
-    add("gate", kt);
+    // The log decays in the accumulator type, as makeInputs stores them.
+    add("gate", tensorType({c.batch, c.seqLen, c.heads, c.keyDim}, acc));
     add("a", kt);
     add("b", kt);
   } else {
@@ -413,11 +414,79 @@ TEST(DeltaRuleGPU, ChunkedLargestKeySize) {
   expectMatches(c, 47);
 }
 
+TEST(DeltaRuleGPU, RWKV7BF16InputsWithF32State) {
+  // bf16 q, k, v, a, b; f32 log decays and state (the recurrent kernel).
+  DeltaConfig c = cfg(Form::DPLR, 1, 6, 1, 2, 16, 24);
+  c.elt = "bf16";
+  c.scale = 1.0;
+  c.hasH0 = true;
+  c.finalState = true;
+  expectMatches(c, 48);
+}
+
+// RWKV-7's DPLR form on the chunked kernel (fla's chunk_dplr_delta_rule:
+// the reads a_i . s_{i-1} of each chunk by forward substitution).
+TEST(DeltaRuleGPU, ChunkedRWKV7OddShapesPrimeLength) {
+  DeltaConfig c = cfg(Form::DPLR, 2, 67, 1, 1, 19, 21);
+  c.scale = 1.0;
+  c.finalState = true;
+  expectMatches(c, 51);
+}
+
+TEST(DeltaRuleGPU, ChunkedRWKV7GroupedHeadsL2NormH0) {
+  DeltaConfig c = cfg(Form::DPLR, 1, 37, 2, 4, 24, 5);
+  c.chunk = 16;
+  c.l2norm = true;
+  c.hasH0 = true;
+  c.finalState = true;
+  expectMatches(c, 52);
+}
+
+TEST(DeltaRuleGPU, ChunkedRWKV7PackedSequencesWithAnEmptyOne) {
+  DeltaConfig c = cfg(Form::DPLR, 1, 41, 1, 2, 12, 9);
+  c.chunk = 8;
+  c.scale = 1.0;
+  c.sequences = 3;
+  c.hasH0 = true;
+  c.finalState = true;
+  expectMatches(c, 53, {0, 17, 17, 41});
+}
+
+TEST(DeltaRuleGPU, ChunkedRWKV7SlowDecayAcrossChunks) {
+  // Log decays in [-0.005, 0]: the state carries over all 13 chunks.
+  DeltaConfig c = cfg(Form::DPLR, 1, 199, 1, 1, 7, 9);
+  c.weakGate = true;
+  c.scale = 1.0;
+  c.hasH0 = true;
+  c.finalState = true;
+  expectMatches(c, 54);
+}
+
+TEST(DeltaRuleGPU, ChunkedRWKV7BF16InputsWithF32State) {
+  DeltaConfig c = cfg(Form::DPLR, 1, 64, 1, 2, 16, 24);
+  c.elt = "bf16";
+  c.scale = 1.0;
+  c.hasH0 = true;
+  c.finalState = true;
+  expectMatches(c, 55);
+}
+
+TEST(DeltaRuleGPU, ChunkedRWKV7LargestKeySize) {
+  // K = 256, V = 3: tiles of 4 columns and chunks of 8 (q, k, a, b and
+  // the per-key decays of 16 steps would not fit beside the state tile).
+  DeltaConfig c = cfg(Form::DPLR, 1, 11, 1, 1, 256, 3);
+  c.chunk = 64;
+  c.scale = 1.0;
+  c.hasH0 = true;
+  c.finalState = true;
+  expectMatches(c, 56);
+}
+
 TEST(DeltaRuleGPU, GPUKernelMatchesTheReference) {
   // The CUDA target (a driver and a device, or ctest's
   // fakecuda.kernels_vs_reference over the test driver's host twins):
-  // gated with l2norm and both states, the DPLR form, and KDA on the
-  // chunked kernel.
+  // gated with l2norm and both states, the DPLR form, and KDA and the
+  // DPLR form on the chunked kernel.
   if (llvm::Error e = cuda::available())
     GTEST_SKIP() << llvm::toString(std::move(e));
   DeltaConfig c = cfg(Form::Gated, 1, 5, 1, 2, 12, 9);
@@ -436,6 +505,13 @@ TEST(DeltaRuleGPU, GPUKernelMatchesTheReference) {
   k.hasH0 = true;
   k.finalState = true;
   expectMatches(k, 31, {}, Target::CUDA);
+  // The DPLR form on the chunked kernel.
+  DeltaConfig r = cfg(Form::DPLR, 1, 9, 1, 2, 6, 5);
+  r.chunk = 4;
+  r.scale = 1.0;
+  r.hasH0 = true;
+  r.finalState = true;
+  expectMatches(r, 32, {}, Target::CUDA);
 }
 
 } // namespace

@@ -1,8 +1,10 @@
 //===- DeltaRuleToGPU.cpp - ssm.delta_rule as GPU kernels -----------------===//
 //
-// Two kernels: the recurrent one below, for every form, and the chunked
-// one (ChunkedDeltaKernel, fla's chunk_gated_delta_rule) for the delta
-// forms at a static T >= kMinChunkedLen, a dynamic T or a chunk_size.
+// Two kernels, for every form: the recurrent one below, and the chunked
+// one (ChunkedDeltaKernel: fla's chunk_gated_delta_rule for the delta
+// forms, chunk_dplr_delta_rule for the DPLR form) at a static T >=
+// kMinChunkedLen, a dynamic T or a chunk_size > 0. DeltaRuleLaunch holds
+// what they share: the operands, the results and the blocks' places.
 //
 // The recurrent kernel.
 // Every value column j of a head's state S [K, V] evolves on its own: the
@@ -96,18 +98,103 @@ struct DeltaRulePlan {
   }
 };
 
-class DeltaRuleKernel {
+/// What both kernels share: the op's operand buffers and sizes, the
+/// effective scale, the result buffers, and where a block of the grid
+/// (sequence, value head, tile of value columns) and its steps lie.
+class DeltaRuleLaunch {
+protected:
+  DeltaRuleLaunch(ssm::DeltaRuleOp op, PatternRewriter &rw, int64_t K)
+      : op(op), rw(rw), loc(op.getLoc()), K(K),
+        scale(op.getScale() ? op.getScale()->convertToDouble()
+                            : 1.0 / std::sqrt(double(K))),
+        dplr(op.isDPLR()), perKeyGate(op.hasKeyGate()) {}
+
+  /// The operand buffers and sizes, then the result buffers.
+  void setUp() {
+    q = toBuffer(rw, loc, op.getQ());
+    k = toBuffer(rw, loc, op.getK());
+    v = toBuffer(rw, loc, op.getV());
+    beta = toBuffer(rw, loc, op.getBeta());
+    gate = toBuffer(rw, loc, op.getGate());
+    a = toBuffer(rw, loc, op.getA());
+    bv = toBuffer(rw, loc, op.getB());
+    h0 = toBuffer(rw, loc, op.getH0());
+    cu = toBuffer(rw, loc, op.getCuSeqlens());
+    Bsz = dimOf(rw, loc, q, 0);
+    T = dimOf(rw, loc, q, 1);
+    Hk = dimOf(rw, loc, q, 2);
+    H = dimOf(rw, loc, v, 2);
+    V = dimOf(rw, loc, v, 3);
+    S = cu ? arith::SubIOp::create(rw, loc, dimOf(rw, loc, cu, 0),
+                                   cidx(rw, loc, 1))
+                 .getResult()
+           : Bsz;
+    out = allocLike(rw, loc, op.getOut().getType(), {Bsz, T, H, V});
+    if (op.getFinalState())
+      fin = allocLike(rw, loc, op.getFinalState().getType(),
+                      {S, H, cidx(rw, loc, K), V});
+  }
+
+  /// The grid: one block per (sequence, value head, tile of `cols` value
+  /// columns).
+  Value blockCount(int64_t cols) {
+    Value tiles = arith::CeilDivUIOp::create(rw, loc, V, cidx(rw, loc, cols));
+    return arith::MulIOp::create(
+        rw, loc, arith::MulIOp::create(rw, loc, S, H), tiles);
+  }
+
+  /// Block `bid`'s place: its sequence, value head, query/key head, batch
+  /// row (0 for packed sequences) and tile.
+  struct Block {
+    Value seq, h, hk, bi, tile;
+  };
+  Block locateBlock(OpBuilder &b, Value bid, int64_t cols) {
+    Block bl;
+    Value c1 = cidx(b, loc, 1);
+    Value tiles = arith::CeilDivUIOp::create(b, loc, V, cidx(b, loc, cols));
+    bl.tile = arith::RemUIOp::create(b, loc, bid, tiles);
+    Value rest = arith::DivUIOp::create(b, loc, bid, tiles);
+    bl.h = arith::RemUIOp::create(b, loc, rest, H);
+    bl.seq = arith::DivUIOp::create(b, loc, rest, H);
+    Value group = arith::MaxUIOp::create(
+        b, loc, arith::DivUIOp::create(b, loc, H, Hk), c1);
+    bl.hk = arith::DivUIOp::create(b, loc, bl.h, group);
+    bl.bi = cu ? cidx(b, loc, 0) : bl.seq;
+    return bl;
+  }
+
+  /// [begin, end) of sequence `seq`'s steps: [0, T), or cu_seqlens'.
+  std::pair<Value, Value> stepRange(OpBuilder &b, Value seq) {
+    if (!cu)
+      return {cidx(b, loc, 0), T};
+    auto indexAt = [&](Value at) {
+      return arith::IndexCastOp::create(b, loc, b.getIndexType(),
+                                        memref::LoadOp::create(b, loc, cu, at))
+          .getResult();
+    };
+    return {indexAt(seq),
+            indexAt(arith::AddIOp::create(b, loc, seq, cidx(b, loc, 1)))};
+  }
+
+  ssm::DeltaRuleOp op;
+  PatternRewriter &rw;
+  Location loc;
+  const int64_t K;
+  const double scale;
+  const bool dplr, perKeyGate;
+  Value q, k, v, beta, gate, a, bv, h0, cu; ///< operand buffers
+  Value Bsz, T, Hk, H, V, S;                ///< sizes (S: sequences)
+  Value out, fin;                           ///< result buffers
+};
+
+class DeltaRuleKernel : DeltaRuleLaunch {
 public:
   DeltaRuleKernel(ssm::DeltaRuleOp op, PatternRewriter &rw,
                   const DeltaRulePlan &plan)
-      : op(op), rw(rw), loc(op.getLoc()), plan(plan),
-        scale(op.getScale() ? op.getScale()->convertToDouble()
-                            : 1.0 / std::sqrt(double(plan.K))),
-        dplr(op.getA() != nullptr) {}
+      : DeltaRuleLaunch(op, rw, plan.K), plan(plan) {}
 
   void run() {
-    loadOperands();
-    allocResults();
+    setUp();
     emitLaunch();
     replaceWithBuffers(rw, loc, op, out, fin);
   }
@@ -122,8 +209,6 @@ private:
     Value state, q, k, g, a, b, share, outShare, norms;
   };
 
-  void loadOperands();
-  void allocResults();
   void emitLaunch();
   /// The block's (sequence, head, tile) and the thread's column and part.
   Thread locate(OpBuilder &b, Value bid, Value tid);
@@ -162,61 +247,17 @@ private:
                                   ValueRange{cidx(b, loc, which)});
   }
 
-  ssm::DeltaRuleOp op;
-  PatternRewriter &rw;
-  Location loc;
   const DeltaRulePlan plan;
-  const double scale;
-  const bool dplr;
-  bool perKeyGate = false;
   Value stepDecay; ///< exp(gate) of the current step (gate per step)
-  Value q, k, v, beta, gate, a, bv, h0, cu; ///< operand buffers
-  Value Bsz, T, Hk, H, V, S;                ///< sizes (S: sequences)
-  Value out, fin;                           ///< result buffers
 };
-
-void DeltaRuleKernel::loadOperands() {
-  q = toBuffer(rw, loc, op.getQ());
-  k = toBuffer(rw, loc, op.getK());
-  v = toBuffer(rw, loc, op.getV());
-  beta = toBuffer(rw, loc, op.getBeta());
-  gate = toBuffer(rw, loc, op.getGate());
-  a = toBuffer(rw, loc, op.getA());
-  bv = toBuffer(rw, loc, op.getB());
-  h0 = toBuffer(rw, loc, op.getH0());
-  cu = toBuffer(rw, loc, op.getCuSeqlens());
-  perKeyGate = gate && cast<MemRefType>(gate.getType()).getRank() == 4;
-  Bsz = dimOf(rw, loc, q, 0);
-  T = dimOf(rw, loc, q, 1);
-  Hk = dimOf(rw, loc, q, 2);
-  H = dimOf(rw, loc, v, 2);
-  V = dimOf(rw, loc, v, 3);
-  S = cu ? arith::SubIOp::create(rw, loc, dimOf(rw, loc, cu, 0),
-                                 cidx(rw, loc, 1))
-               .getResult()
-         : Bsz;
-}
-
-void DeltaRuleKernel::allocResults() {
-  out = allocLike(rw, loc, op.getOut().getType(), {Bsz, T, H, V});
-  if (op.getFinalState())
-    fin = allocLike(rw, loc, op.getFinalState().getType(),
-                    {S, H, cidx(rw, loc, plan.K), V});
-}
 
 DeltaRuleKernel::Thread DeltaRuleKernel::locate(OpBuilder &b, Value bid,
                                                 Value tid) {
   Thread th;
-  Value cCols = cidx(b, loc, plan.cols), c1 = cidx(b, loc, 1);
-  Value tiles = arith::CeilDivUIOp::create(b, loc, V, cCols);
-  Value tile = arith::RemUIOp::create(b, loc, bid, tiles);
-  Value rest = arith::DivUIOp::create(b, loc, bid, tiles);
-  th.h = arith::RemUIOp::create(b, loc, rest, H);
-  th.seq = arith::DivUIOp::create(b, loc, rest, H);
-  Value group = arith::MaxUIOp::create(
-      b, loc, arith::DivUIOp::create(b, loc, H, Hk), c1);
-  th.hk = arith::DivUIOp::create(b, loc, th.h, group);
-  th.bi = cu ? cidx(b, loc, 0) : th.seq;
+  Value cCols = cidx(b, loc, plan.cols);
+  Block bl = locateBlock(b, bid, plan.cols);
+  Value tile = bl.tile;
+  th.seq = bl.seq, th.h = bl.h, th.hk = bl.hk, th.bi = bl.bi;
   th.c = arith::RemUIOp::create(b, loc, tid, cCols);
   th.p = arith::DivUIOp::create(b, loc, tid, cCols);
   th.j = arith::AddIOp::create(
@@ -424,7 +465,6 @@ void DeltaRuleKernel::storeFinal(OpBuilder &b, const Thread &th,
 
 void DeltaRuleKernel::emitLaunch() {
   MLIRContext *ctx = rw.getContext();
-  const int64_t K = plan.K;
   SmallVector<Type> shared = {sharedArrayType(ctx, K * plan.cols),
                               sharedArrayType(ctx, K),
                               sharedArrayType(ctx, K),
@@ -437,10 +477,7 @@ void DeltaRuleKernel::emitLaunch() {
     shared.push_back(sharedArrayType(ctx, K));
     shared.push_back(sharedArrayType(ctx, K));
   }
-  Value tiles =
-      arith::CeilDivUIOp::create(rw, loc, V, cidx(rw, loc, plan.cols));
-  Value blocks = arith::MulIOp::create(
-      rw, loc, arith::MulIOp::create(rw, loc, S, H), tiles);
+  Value blocks = blockCount(plan.cols);
   launchBlocks(rw, loc, blocks, shared, [&](Value bid, Value tid,
                                             ValueRange arrays) {
     Shared sh;
@@ -460,16 +497,7 @@ void DeltaRuleKernel::emitLaunch() {
     ifThen(rw, loc, real, [&](OpBuilder &b) {
       Thread th = locate(b, bid, tid);
       initState(b, th, sh);
-      Value begin = cidx(b, loc, 0), end = T;
-      if (cu) {
-        auto indexAt = [&](Value at) {
-          return arith::IndexCastOp::create(
-              b, loc, b.getIndexType(),
-              memref::LoadOp::create(b, loc, cu, at));
-        };
-        begin = indexAt(th.seq);
-        end = indexAt(arith::AddIOp::create(b, loc, th.seq, cidx(b, loc, 1)));
-      }
+      auto [begin, end] = stepRange(b, th.seq);
       scf::ForOp::create(
           b, loc, begin, end, cidx(b, loc, 1), ValueRange{},
           [&](OpBuilder &sb, Location, Value t, ValueRange) {
@@ -495,31 +523,38 @@ void DeltaRuleKernel::emitLaunch() {
 /// per block.
 struct ChunkedDeltaPlan {
   int64_t K = 1, C = 16, cols = 16;
-  bool keyGate = false, gate = false, l2norm = false;
+  bool keyGate = false, gate = false, l2norm = false, dplr = false;
 
   /// Chunks are at most this long: the forward substitution runs C
-  /// threads through a C x C triangle and the C x K rows of q and k sit in
-  /// shared memory beside the state tile.
+  /// threads through a C x C triangle (DPLR: Vt threads down C rows) and
+  /// the C x K rows of q and k (and a, b) sit in shared memory beside the
+  /// state tile.
   static constexpr int64_t kMaxChunk = 16;
   /// Like the recurrent kernel, the state is in shared memory and a
   /// thread's registers do not depend on K, C or Vt.
   static constexpr int64_t kRegisterEstimate = 64;
 
   /// f32 values of shared memory: the state tile [K, Vt]; q~ and k~ of the
-  /// chunk [C, K]; the cumulative log decays [C + 1, K] (per key) or
-  /// [C + 1]; beta [C]; A, Aq and T [C, C]; P, O and V' [C, Vt]; the
-  /// inverse norms [2 C].
+  /// chunk [C, K] (DPLR: a and b too); the cumulative log decays
+  /// [C + 1, K] (per key) or [C + 1]; the delta forms' beta [C] and A, Aq
+  /// and T [C, C], or the DPLR form's four C x C matrices; P, O and V'
+  /// [C, Vt]; the inverse norms [2 C].
   int64_t sharedFloats() const {
     int64_t g = gate ? (keyGate ? (C + 1) * K : C + 1) : 0;
-    return K * cols + 2 * C * K + g + C + 3 * C * C + 3 * C * cols +
-           (l2norm ? 2 * C : 0);
+    int64_t rows = (dplr ? 4 : 2) * C * K;
+    int64_t square = dplr ? 4 * C * C : C + 3 * C * C;
+    return K * cols + rows + g + square + 3 * C * cols + (l2norm ? 2 * C : 0);
   }
 
-  /// The largest chunk (at most `maxChunk`), then the widest tile, whose
-  /// shared arrays fit the static budget; std::nullopt when none does.
+  /// The delta forms: the largest chunk (at most `maxChunk`), then the
+  /// widest tile, whose shared arrays fit the static budget. The DPLR
+  /// form: the widest tile, then the largest chunk (every tile recomputes
+  /// the chunk's four C x C x K products, so narrowing the tile to lengthen
+  /// the chunk costs more than it saves). std::nullopt when none fits.
   static std::optional<ChunkedDeltaPlan> choose(int64_t K, int64_t V,
                                                 int64_t maxChunk, bool gate,
-                                                bool keyGate, bool l2norm) {
+                                                bool keyGate, bool l2norm,
+                                                bool dplr) {
     int64_t start = 16;
     if (V > 0)
       start = std::min<int64_t>(16, llvm::PowerOf2Ceil(V));
@@ -530,11 +565,19 @@ struct ChunkedDeltaPlan {
       for (int64_t v = start; v >= 1; v /= 2)
         pairs.push_back({c, v});
     }
+    if (dplr) {
+      pairs.clear();
+      for (int64_t v = start; v >= 1; v /= 2)
+        for (int64_t c = kMaxChunk; c >= 1; c /= 2)
+          if (c <= maxChunk)
+            pairs.push_back({c, v});
+    }
     SmallVector<int64_t> candidates;
     for (size_t i = 0; i < pairs.size(); ++i)
       candidates.push_back(i);
     ChunkedDeltaPlan plan;
     plan.K = K, plan.gate = gate, plan.keyGate = keyGate, plan.l2norm = l2norm;
+    plan.dplr = dplr;
     KernelBudget budget;
     std::optional<int64_t> pick = pickTile(candidates, [&](int64_t i) {
       ChunkedDeltaPlan p = plan;
@@ -549,7 +592,7 @@ struct ChunkedDeltaPlan {
   }
 };
 
-/// The chunked kernel for the delta forms (DeltaNet, Gated DeltaNet, KDA):
+/// The chunked kernel. The delta forms (DeltaNet, Gated DeltaNet, KDA):
 /// fla's chunk_gated_delta_rule over chunks of C steps, with the blocks of
 /// the recurrent kernel (one per sequence, value head and tile of Vt
 /// value columns, the tile's state S [K, Vt] in shared memory). With G_r
@@ -568,52 +611,42 @@ struct ChunkedDeltaPlan {
 ///  6. V' = T P (the WY form's U - W S);
 ///  7. out_i = O_i + sum_{j <= i} Aq[i][j] V'_j, and
 ///     S <- exp(G_C) S + sum_j exp(G_C - G_{j+1}) k~_j V'_j^T.
+/// The DPLR form (RWKV-7: S <- diag(w) S + b (a . S) + k~ v^T) shares
+/// phases 1-3 (a and b staged beside q~ and k~, no beta) and then, with
+/// G_i the log decay before step i of the chunk, runs
+///  4. the four C x C matrices A = a . e k~, Ab = a . e b (exponents
+///     G_i - G_{j+1}, j < i), Aq = q~ . e k~, Qb = q~ . e b (G_{i+1} -
+///     G_{j+1}, j <= i); the reads of the entering state P = (exp(G) a) S,
+///     O = (exp(G_{i+1}) q~) S and the value rows V';
+///  5. thread c < Vt solves column c of the reads p = P + Ab p + A V' by
+///     forward substitution, in place;
+///  6. out = O + Qb p + Aq V' and
+///     S <- exp(G_C) S + sum_j exp(G_C - G_{j+1}) (b_j p_j^T + k~_j v_j^T)
+/// (5 barriers per chunk, 6 with l2norm).
 /// Every exponent is a difference G_a - G_b with a >= b (at most 0), so
 /// the decays never overflow.
-class ChunkedDeltaKernel {
+class ChunkedDeltaKernel : DeltaRuleLaunch {
 public:
   ChunkedDeltaKernel(ssm::DeltaRuleOp op, PatternRewriter &rw,
                      const ChunkedDeltaPlan &plan)
-      : op(op), rw(rw), loc(op.getLoc()), plan(plan),
-        scale(op.getScale() ? op.getScale()->convertToDouble()
-                            : 1.0 / std::sqrt(double(plan.K))) {}
+      : DeltaRuleLaunch(op, rw, plan.K), plan(plan) {}
 
   void run() {
-    loadOperands();
-    out = allocLike(rw, loc, op.getOut().getType(), {Bsz, T, H, V});
-    if (op.getFinalState())
-      fin = allocLike(rw, loc, op.getFinalState().getType(),
-                      {S, H, cidx(rw, loc, plan.K), V});
+    setUp();
     emitLaunch();
     replaceWithBuffers(rw, loc, op, out, fin);
   }
 
 private:
+  /// The shared arrays. The delta forms use beta, A, Aq, Tm; the DPLR
+  /// form a, b, A (a . k), Ab (a . b), Aq (q . k), Qb (q . b).
   struct Shared {
     Value state, q, k, g, beta, A, Aq, Tm, P, O, Vn, norms;
+    Value a, b, Ab, Qb;
   };
   struct Where {
     Value seq, h, hk, bi, j0, tid, begin, end, t0;
   };
-
-  void loadOperands() {
-    q = toBuffer(rw, loc, op.getQ());
-    k = toBuffer(rw, loc, op.getK());
-    v = toBuffer(rw, loc, op.getV());
-    beta = toBuffer(rw, loc, op.getBeta());
-    gate = toBuffer(rw, loc, op.getGate());
-    h0 = toBuffer(rw, loc, op.getH0());
-    cu = toBuffer(rw, loc, op.getCuSeqlens());
-    Bsz = dimOf(rw, loc, q, 0);
-    T = dimOf(rw, loc, q, 1);
-    Hk = dimOf(rw, loc, q, 2);
-    H = dimOf(rw, loc, v, 2);
-    V = dimOf(rw, loc, v, 3);
-    S = cu ? arith::SubIOp::create(rw, loc, dimOf(rw, loc, cu, 0),
-                                   cidx(rw, loc, 1))
-                 .getResult()
-           : Bsz;
-  }
 
   Value add(OpBuilder &b, Value x, Value y) {
     return arith::AddIOp::create(b, loc, x, y);
@@ -699,25 +732,36 @@ private:
                 [&](OpBuilder &lb, Value e, Value r, Value d) {
                   Value t = add(lb, bl.t0, r);
                   SmallVector<Value> vals = valuesIf(
-                      lb, loc, validRow(lb, bl, r), ValueRange{zero, zero, zero},
+                      lb, loc, validRow(lb, bl, r),
+                      ValueRange{zero, zero, zero, zero, zero},
                       [&](OpBuilder &ib) {
                         SmallVector<Value, 4> at{bl.bi, t, bl.hk, d};
+                        SmallVector<Value, 4> hAt{bl.bi, t, bl.h, d};
                         Value qv = load32(ib, loc, q, at);
                         if (!plan.l2norm)
                           qv = fmul(ib, qv, cf32(ib, loc, scale));
-                        Value g = zero;
+                        Value g = zero, av = zero, bw = zero;
                         if (plan.keyGate)
-                          g = load32(ib, loc, gate,
-                                     ValueRange{bl.bi, t, bl.h, d});
+                          g = load32(ib, loc, gate, hAt);
+                        if (plan.dplr) {
+                          av = load32(ib, loc, a, hAt);
+                          bw = load32(ib, loc, bv, hAt);
+                        }
                         return SmallVector<Value>{qv, load32(ib, loc, k, at),
-                                                  g};
+                                                  g, av, bw};
                       });
                   st(lb, vals[0], sh.q, e);
                   st(lb, vals[1], sh.k, e);
                   if (plan.keyGate)
                     st(lb, vals[2], sh.g,
                        add(lb, e, cidx(lb, loc, plan.K)));
+                  if (plan.dplr) {
+                    st(lb, vals[3], sh.a, e);
+                    st(lb, vals[4], sh.b, e);
+                  }
                 });
+    if (plan.dplr)
+      return;
     Value mine = ult(b, bl.tid, cidx(b, loc, plan.C));
     ifThen(b, loc, mine, [&](OpBuilder &ib) {
       Value r = bl.tid, t = add(ib, bl.t0, r);
@@ -979,6 +1023,167 @@ private:
         });
   }
 
+  /// DPLR phase 4: the four C x C matrices (row i, column j; exponents
+  /// G_i - G_{j+1} for the reads, strictly lower, and G_{i+1} - G_{j+1}
+  /// for the outputs, lower)
+  ///   A[i][j] = a_i . e k_j,  Ab[i][j] = a_i . e b_j        (j < i)
+  ///   Aq[i][j] = q~_i . e k~_j,  Qb[i][j] = q~_i . e b_j    (j <= i),
+  /// the reads of the entering state P = (exp(G_i) a_i)^T S, the outputs'
+  /// share O = (exp(G_{i+1}) q~_i)^T S, and the value rows V'.
+  void dplrProducts(OpBuilder &b, const Where &bl, const Shared &sh) {
+    Value cK = cidx(b, loc, plan.K), c0 = cidx(b, loc, 0),
+          c1 = cidx(b, loc, 1), zero = cf32(b, loc, 0);
+    forElements(
+        b, bl, plan.C, plan.C, [&](OpBuilder &lb, Value e, Value i, Value j) {
+          Value lower = arith::CmpIOp::create(
+              lb, loc, arith::CmpIPredicate::ule, j, i);
+          SmallVector<Value> dots = valuesIf(
+              lb, loc, lower, ValueRange{zero, zero, zero, zero},
+              [&](OpBuilder &ib) {
+                Value strict = ult(ib, j, i);
+                Value i1 = add(ib, i, c1), j1 = add(ib, j, c1);
+                // On the diagonal the reads' entries are not used: the
+                // exponent G_i - G_i keeps them finite.
+                Value jr = arith::SelectOp::create(ib, loc, strict, j1, i);
+                Value bi = mul(ib, i, cK), bj = mul(ib, j, cK);
+                auto loop = scf::ForOp::create(
+                    ib, loc, c0, cK, c1, ValueRange{zero, zero, zero, zero},
+                    [&](OpBuilder &fb, Location l, Value d, ValueRange acc) {
+                      Value at = add(fb, bi, d), bt = add(fb, bj, d);
+                      Value er = decay(fb, sh, i, jr, d);
+                      Value eo = decay(fb, sh, i1, j1, d);
+                      Value kj = ld(fb, sh.k, bt), bw = ld(fb, sh.b, bt);
+                      Value ar = fmul(fb, ld(fb, sh.a, at), er);
+                      Value qr = fmul(fb, ld(fb, sh.q, at), eo);
+                      auto fma = [&](Value x, Value y, Value z) {
+                        return math::FmaOp::create(fb, l, x, y, z).getResult();
+                      };
+                      scf::YieldOp::create(
+                          fb, l,
+                          ValueRange{fma(ar, kj, acc[0]), fma(ar, bw, acc[1]),
+                                     fma(qr, kj, acc[2]), fma(qr, bw, acc[3])});
+                    });
+                return SmallVector<Value>{
+                    arith::SelectOp::create(ib, loc, strict,
+                                            loop.getResult(0), zero),
+                    arith::SelectOp::create(ib, loc, strict,
+                                            loop.getResult(1), zero),
+                    loop.getResult(2), loop.getResult(3)};
+              });
+          st(lb, dots[0], sh.A, e);
+          st(lb, dots[1], sh.Ab, e);
+          st(lb, dots[2], sh.Aq, e);
+          st(lb, dots[3], sh.Qb, e);
+        });
+    forElements(
+        b, bl, plan.C, plan.cols,
+        [&](OpBuilder &lb, Value e, Value r, Value c) {
+          Value r1 = add(lb, r, c1), base = mul(lb, r, cK);
+          auto loop = scf::ForOp::create(
+              lb, loc, c0, cK, c1, ValueRange{zero, zero},
+              [&](OpBuilder &fb, Location l, Value d, ValueRange acc) {
+                Value s = ld(fb, sh.state,
+                             add(fb, mul(fb, d, cidx(fb, l, plan.cols)), c));
+                Value at = add(fb, base, d);
+                Value ar = fmul(fb, ld(fb, sh.a, at), decay(fb, sh, r, c0, d));
+                Value qr =
+                    fmul(fb, ld(fb, sh.q, at), decay(fb, sh, r1, c0, d));
+                scf::YieldOp::create(
+                    fb, l,
+                    ValueRange{math::FmaOp::create(fb, l, ar, s, acc[0]),
+                               math::FmaOp::create(fb, l, qr, s, acc[1])});
+              });
+          Value j = add(lb, bl.j0, c);
+          Value live = arith::AndIOp::create(lb, loc, ult(lb, j, V),
+                                             validRow(lb, bl, r));
+          Value vv = valuesIf(lb, loc, live, ValueRange{zero},
+                              [&](OpBuilder &ib) {
+                                return SmallVector<Value>{load32(
+                                    ib, loc, v,
+                                    ValueRange{bl.bi, add(ib, bl.t0, r), bl.h,
+                                               j})};
+                              })[0];
+          st(lb, loop.getResult(0), sh.P, e);
+          st(lb, loop.getResult(1), sh.O, e);
+          st(lb, vv, sh.Vn, e);
+        });
+  }
+
+  /// DPLR phase 5: thread c < Vt solves its column's reads in place by
+  /// forward substitution, p_i = P_i + sum_{j < i} Ab[i][j] p_j +
+  /// A[i][j] v_j.
+  void dplrSolve(OpBuilder &b, const Where &bl, const Shared &sh) {
+    Value cC = cidx(b, loc, plan.C), cols = cidx(b, loc, plan.cols),
+          c0 = cidx(b, loc, 0);
+    ifThen(b, loc, ult(b, bl.tid, cols), [&](OpBuilder &ib) {
+      Value c = bl.tid;
+      forEach(ib, loc, cC, [&](OpBuilder &lb, Value i) {
+        Value row = mul(lb, i, cC), at = add(lb, mul(lb, i, cols), c);
+        Value x = sumOver(
+            lb, c0, i, ld(lb, sh.P, at),
+            [&](OpBuilder &fb, Value j, Value acc) {
+              Value jc = add(fb, mul(fb, j, cols), c), ij = add(fb, row, j);
+              Value y = math::FmaOp::create(fb, loc, ld(fb, sh.Ab, ij),
+                                            ld(fb, sh.P, jc), acc);
+              return math::FmaOp::create(fb, loc, ld(fb, sh.A, ij),
+                                         ld(fb, sh.Vn, jc), y)
+                  .getResult();
+            });
+        st(lb, x, sh.P, at);
+      });
+    });
+  }
+
+  /// DPLR phase 6: out_i = O_i + sum_{j <= i} Qb[i][j] p_j + Aq[i][j] v_j,
+  /// and S <- exp(G_C) S + sum_j exp(G_C - G_{j+1}) (b_j p_j^T + k~_j v_j^T).
+  void dplrOutputsAndState(OpBuilder &b, const Where &bl, const Shared &sh) {
+    Value cC = cidx(b, loc, plan.C), cols = cidx(b, loc, plan.cols),
+          c0 = cidx(b, loc, 0), c1 = cidx(b, loc, 1);
+    forElements(
+        b, bl, plan.C, plan.cols,
+        [&](OpBuilder &lb, Value e, Value r, Value c) {
+          Value j = add(lb, bl.j0, c);
+          Value live = arith::AndIOp::create(lb, loc, ult(lb, j, V),
+                                             validRow(lb, bl, r));
+          ifThen(lb, loc, live, [&](OpBuilder &ib) {
+            Value row = mul(ib, r, cC);
+            Value o = sumOver(
+                ib, c0, add(ib, r, c1), ld(ib, sh.O, e),
+                [&](OpBuilder &fb, Value m, Value acc) {
+                  Value mc = add(fb, mul(fb, m, cols), c),
+                        rm = add(fb, row, m);
+                  Value y = math::FmaOp::create(fb, loc, ld(fb, sh.Qb, rm),
+                                                ld(fb, sh.P, mc), acc);
+                  return math::FmaOp::create(fb, loc, ld(fb, sh.Aq, rm),
+                                             ld(fb, sh.Vn, mc), y)
+                      .getResult();
+                });
+            store32(ib, loc, o, out,
+                    ValueRange{bl.bi, add(ib, bl.t0, r), bl.h, j});
+          });
+        });
+    Value cK = cidx(b, loc, plan.K);
+    forElements(
+        b, bl, plan.K, plan.cols,
+        [&](OpBuilder &lb, Value e, Value d, Value c) {
+          Value s = fmul(lb, decay(lb, sh, cC, c0, d), ld(lb, sh.state, e));
+          Value x = sumOver(
+              lb, c0, cC, s, [&](OpBuilder &fb, Value m, Value acc) {
+                Value md = add(fb, mul(fb, m, cK), d),
+                      mc = add(fb, mul(fb, m, cols), c);
+                Value w = decay(fb, sh, cC, add(fb, m, c1), d);
+                Value y = math::FmaOp::create(
+                    fb, loc, fmul(fb, ld(fb, sh.b, md), w), ld(fb, sh.P, mc),
+                    acc);
+                return math::FmaOp::create(fb, loc,
+                                           fmul(fb, ld(fb, sh.k, md), w),
+                                           ld(fb, sh.Vn, mc), y)
+                    .getResult();
+              });
+          st(lb, x, sh.state, e);
+        });
+  }
+
   void storeFinal(OpBuilder &b, const Where &bl, const Shared &sh) {
     forElements(b, bl, plan.K, plan.cols,
                 [&](OpBuilder &lb, Value e, Value d, Value c) {
@@ -992,28 +1197,41 @@ private:
 
   void emitLaunch() {
     MLIRContext *ctx = rw.getContext();
-    const int64_t K = plan.K, C = plan.C, Vt = plan.cols;
-    SmallVector<Type> shared = {
-        sharedArrayType(ctx, K * Vt), sharedArrayType(ctx, C * K),
-        sharedArrayType(ctx, C * K),  sharedArrayType(ctx, C),
-        sharedArrayType(ctx, C * C),  sharedArrayType(ctx, C * C),
-        sharedArrayType(ctx, C * C),  sharedArrayType(ctx, C * Vt),
-        sharedArrayType(ctx, C * Vt), sharedArrayType(ctx, C * Vt)};
+    const int64_t C = plan.C, Vt = plan.cols;
+    // Delta forms: state, q, k, beta, A, Aq, T, P, O, V'. DPLR: state, q,
+    // k, a, b, A, Ab, Aq, Qb, P, O, V'. Then the decays and the norms.
+    SmallVector<Type> shared = {sharedArrayType(ctx, K * Vt),
+                                sharedArrayType(ctx, C * K),
+                                sharedArrayType(ctx, C * K)};
+    if (plan.dplr)
+      shared.append({sharedArrayType(ctx, C * K), sharedArrayType(ctx, C * K),
+                     sharedArrayType(ctx, C * C), sharedArrayType(ctx, C * C),
+                     sharedArrayType(ctx, C * C), sharedArrayType(ctx, C * C)});
+    else
+      shared.append({sharedArrayType(ctx, C), sharedArrayType(ctx, C * C),
+                     sharedArrayType(ctx, C * C), sharedArrayType(ctx, C * C)});
+    shared.append({sharedArrayType(ctx, C * Vt), sharedArrayType(ctx, C * Vt),
+                   sharedArrayType(ctx, C * Vt)});
     if (gate)
       shared.push_back(
           sharedArrayType(ctx, plan.keyGate ? (C + 1) * K : C + 1));
     if (plan.l2norm)
       shared.push_back(sharedArrayType(ctx, 2 * C));
-    Value cCols = cidx(rw, loc, Vt);
-    Value tiles = arith::CeilDivUIOp::create(rw, loc, V, cCols);
-    Value blocks = mul(rw, mul(rw, S, H), tiles);
+    Value blocks = blockCount(Vt);
     launchBlocks(rw, loc, blocks, shared, [&](Value bid, Value tid,
                                               ValueRange arrays) {
       Shared sh;
       sh.state = arrays[0], sh.q = arrays[1], sh.k = arrays[2];
-      sh.beta = arrays[3], sh.A = arrays[4], sh.Aq = arrays[5];
-      sh.Tm = arrays[6], sh.P = arrays[7], sh.O = arrays[8], sh.Vn = arrays[9];
-      size_t next = 10;
+      size_t next = 3;
+      if (plan.dplr) {
+        sh.a = arrays[next++], sh.b = arrays[next++];
+        sh.A = arrays[next++], sh.Ab = arrays[next++];
+        sh.Aq = arrays[next++], sh.Qb = arrays[next++];
+      } else {
+        sh.beta = arrays[next++], sh.A = arrays[next++];
+        sh.Aq = arrays[next++], sh.Tm = arrays[next++];
+      }
+      sh.P = arrays[next++], sh.O = arrays[next++], sh.Vn = arrays[next++];
       if (gate)
         sh.g = arrays[next++];
       if (plan.l2norm)
@@ -1021,27 +1239,12 @@ private:
       // The condition is the same for the whole block (see the recurrent
       // kernel).
       ifThen(rw, loc, ult(rw, bid, blocks), [&](OpBuilder &b) {
+        Block where = locateBlock(b, bid, Vt);
         Where bl;
         bl.tid = tid;
-        Value tile = arith::RemUIOp::create(b, loc, bid, tiles);
-        Value rest = arith::DivUIOp::create(b, loc, bid, tiles);
-        bl.h = arith::RemUIOp::create(b, loc, rest, H);
-        bl.seq = arith::DivUIOp::create(b, loc, rest, H);
-        Value group = arith::MaxUIOp::create(
-            b, loc, arith::DivUIOp::create(b, loc, H, Hk), cidx(b, loc, 1));
-        bl.hk = arith::DivUIOp::create(b, loc, bl.h, group);
-        bl.bi = cu ? cidx(b, loc, 0) : bl.seq;
-        bl.j0 = mul(b, tile, cCols);
-        bl.begin = cidx(b, loc, 0), bl.end = T;
-        if (cu) {
-          auto indexAt = [&](Value at) {
-            return arith::IndexCastOp::create(b, loc, b.getIndexType(),
-                                              ld(b, cu, at))
-                .getResult();
-          };
-          bl.begin = indexAt(bl.seq);
-          bl.end = indexAt(add(b, bl.seq, cidx(b, loc, 1)));
-        }
+        bl.seq = where.seq, bl.h = where.h, bl.hk = where.hk, bl.bi = where.bi;
+        bl.j0 = mul(b, where.tile, cidx(b, loc, Vt));
+        std::tie(bl.begin, bl.end) = stepRange(b, bl.seq);
         initState(b, bl, sh);
         scf::ForOp::create(
             b, loc, bl.begin, bl.end, cidx(b, loc, C), ValueRange{},
@@ -1055,6 +1258,16 @@ private:
               if (plan.l2norm) {
                 normalize(cb, cbl, sh);
                 barrier(cb, loc);
+              }
+              if (plan.dplr) {
+                dplrProducts(cb, cbl, sh);
+                barrier(cb, loc);
+                dplrSolve(cb, cbl, sh);
+                barrier(cb, loc);
+                dplrOutputsAndState(cb, cbl, sh);
+                barrier(cb, loc);
+                scf::YieldOp::create(cb, loc);
+                return;
               }
               products(cb, cbl, sh);
               barrier(cb, loc);
@@ -1072,18 +1285,12 @@ private:
     });
   }
 
-  ssm::DeltaRuleOp op;
-  PatternRewriter &rw;
-  Location loc;
   const ChunkedDeltaPlan plan;
-  const double scale;
-  Value q, k, v, beta, gate, h0, cu; ///< operand buffers
-  Value Bsz, T, Hk, H, V, S;         ///< sizes (S: sequences)
-  Value out, fin;                    ///< result buffers
 };
 
 /// The shortest static T the chunked kernel is chosen for (a dynamic T,
-/// a prefill's, takes it too; chunk_size asks for it at any T).
+/// a prefill's, takes it too; chunk_size > 0 asks for it at any T, and
+/// chunk_size = 0 for the recurrent kernel).
 constexpr int64_t kMinChunkedLen = 64;
 
 struct DeltaRuleToGPU : OpRewritePattern<ssm::DeltaRuleOp> {
@@ -1106,19 +1313,20 @@ struct DeltaRuleToGPU : OpRewritePattern<ssm::DeltaRuleOp> {
     int64_t V = vTy.isDynamicDim(3) ? -1 : vTy.getDimSize(3);
     bool perKey = op.getGate() && op.getGate().getType().getRank() == 4;
     int64_t vectors = 2 + (perKey ? 1 : 0) + (op.getA() ? 2 : 0);
-    if (!op.isDPLR()) {
-      int64_t len = qTy.getDimSize(1);
-      std::optional<uint64_t> asked = op.getChunkSize();
-      if (asked || ShapedType::isDynamic(len) || len >= kMinChunkedLen) {
-        int64_t maxChunk =
-            asked ? std::max<int64_t>(1, std::min<uint64_t>(*asked, 1u << 20))
-                  : ChunkedDeltaPlan::kMaxChunk;
-        if (std::optional<ChunkedDeltaPlan> chunked = ChunkedDeltaPlan::choose(
-                qTy.getDimSize(3), V, maxChunk, op.getGate() != nullptr,
-                perKey, op.getUseQkL2norm())) {
-          ChunkedDeltaKernel(op, rw, *chunked).run();
-          return success();
-        }
+    int64_t len = qTy.getDimSize(1);
+    std::optional<uint64_t> asked = op.getChunkSize();
+    // chunk_size = 0 asks for the recurrent form.
+    bool chunkedForm = asked ? *asked > 0
+                             : ShapedType::isDynamic(len) || len >= kMinChunkedLen;
+    if (chunkedForm) {
+      int64_t maxChunk =
+          asked ? std::max<int64_t>(1, std::min<uint64_t>(*asked, 1u << 20))
+                : ChunkedDeltaPlan::kMaxChunk;
+      if (std::optional<ChunkedDeltaPlan> chunked = ChunkedDeltaPlan::choose(
+              qTy.getDimSize(3), V, maxChunk, op.getGate() != nullptr, perKey,
+              op.getUseQkL2norm(), op.isDPLR())) {
+        ChunkedDeltaKernel(op, rw, *chunked).run();
+        return success();
       }
     }
     std::optional<DeltaRulePlan> plan = DeltaRulePlan::choose(

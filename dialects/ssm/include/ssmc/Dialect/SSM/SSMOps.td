@@ -398,11 +398,11 @@ def SSM_DeltaRuleOp : SSM_Op<"delta_rule",
     `chunk_size` selects the algorithm, not the result: 0 runs the
     recurrent form (one state update per step); C > 0 asks for the chunked
     (WY / UT transform) form over chunks of C steps where the lowering has
-    it (CPU: chunks of min(C, 32); GPU: the largest power of two <= min(C,
-    16) whose shared arrays fit the budget); absent, the lowering chooses
-    from T (the chunked form for a static T >= 64 or a dynamic T, on CPU and
-    GPU). The DPLR form (RWKV-7) has the chunked form on the CPU only (the
-    GPU runs its recurrent kernel).
+    it (CPU: chunks of min(C, 32); GPU: a power of two <= min(C, 16) whose
+    shared arrays fit the budget); absent, the lowering chooses from T (the
+    chunked form for a static T >= 64 or a dynamic T, on CPU and GPU).
+    Every form, the DPLR form (RWKV-7) included, has both forms on the CPU
+    and on the GPU.
 
     | operand | shape |
     | --- | --- |
