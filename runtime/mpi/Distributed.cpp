@@ -16,8 +16,11 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstdint>
 #include <cstring>
+#include <optional>
 #include <thread>
+#include <vector>
 
 #ifdef SSMC_HAVE_MPI
 #include <mpi.h>
@@ -610,4 +613,218 @@ extern "C" void _mlir_ciface_ssmcMpiCombineAffine(Buf *decay, Buf *state,
   (void)p;
   abortAll("more than one rank without MPI");
 #endif
+}
+
+//===----------------------------------------------------------------------===//
+// Ring attention: causal softmax attention over the ranks' slices
+//===----------------------------------------------------------------------===//
+
+namespace {
+using Buf4 = ssmc::abi::StridedMemRef<float, 4>;
+
+/// Appends the strided 4-D view `m` to `out`, row-major.
+void appendContiguous(const Buf4 *m, std::vector<float> &out) {
+  const int64_t *n = m->sizes, *s = m->strides;
+  const float *base = m->aligned + m->offset;
+  out.reserve(out.size() + n[0] * n[1] * n[2] * n[3]);
+  for (int64_t a = 0; a < n[0]; ++a)
+    for (int64_t b = 0; b < n[1]; ++b)
+      for (int64_t c = 0; c < n[2]; ++c)
+        for (int64_t e = 0; e < n[3]; ++e)
+          out.push_back(base[a * s[0] + b * s[1] + c * s[2] + e * s[3]]);
+}
+
+/// The query rows of one rank and their online-softmax state: per row the
+/// running maximum m of the scores seen so far, the sum l of exp(s - m)
+/// and the sum acc of exp(s - m) v. A block of keys is folded in by
+/// rescaling l and acc by exp(m_old - m_new) once per row and block.
+class SoftmaxRows {
+public:
+  SoftmaxRows(const Buf4 *q, int64_t Hkv, int64_t dv, int64_t first,
+              float scale, float softcap, int64_t left, const float *alibi,
+              int64_t nAlibi)
+      : B(q->sizes[0]), H(q->sizes[1]), L(q->sizes[2]), d(q->sizes[3]),
+        Hkv(Hkv), dv(dv), first(first), scale(scale), softcap(softcap),
+        left(left), alibi(alibi), nAlibi(nAlibi) {
+    appendContiguous(q, rows);
+    m.assign(B * H * L, -INFINITY);
+    l.assign(B * H * L, 0.0);
+    acc.assign(B * H * L * dv, 0.0);
+  }
+
+  /// Folds in the keys at positions [k0, k0 + n): `kv` holds their K
+  /// [B, Hkv, n, d], then their V [B, Hkv, n, dv].
+  void fold(const float *kv, int64_t n, int64_t k0) {
+    const float *K = kv, *V = kv + B * Hkv * n * d;
+    std::vector<float> s(n);
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t h = 0; h < H; ++h) {
+        const int64_t hk = h / (H / Hkv);
+        const float slope =
+            nAlibi == 0 ? 0.0f : alibi[nAlibi == H ? h : b * H + h];
+        for (int64_t i = 0; i < L; ++i) {
+          const int64_t pos = first + i;
+          const int64_t lo = std::max(k0, left >= 0 ? pos - left : k0);
+          const int64_t hi = std::min(k0 + n - 1, pos);
+          if (lo > hi)
+            continue;
+          const int64_t row = (b * H + h) * L + i;
+          const float *qr = &rows[row * d];
+          float best = -INFINITY;
+          for (int64_t j = lo; j <= hi; ++j) {
+            const float *kr = K + ((b * Hkv + hk) * n + (j - k0)) * d;
+            float x = 0;
+            for (int64_t c = 0; c < d; ++c)
+              x += qr[c] * kr[c];
+            x *= scale;
+            if (softcap > 0)
+              x = softcap * std::tanh(x / softcap);
+            x -= slope * static_cast<float>(pos - j);
+            s[j - lo] = x;
+            best = std::max(best, x);
+          }
+          const double mNew = std::max(m[row], static_cast<double>(best));
+          const double c = std::exp(m[row] - mNew); // 0 for the first block
+          double *a = &acc[row * dv];
+          l[row] *= c;
+          for (int64_t e = 0; e < dv; ++e)
+            a[e] *= c;
+          for (int64_t j = lo; j <= hi; ++j) {
+            const double p = std::exp(s[j - lo] - mNew);
+            const float *vr = V + ((b * Hkv + hk) * n + (j - k0)) * dv;
+            l[row] += p;
+            for (int64_t e = 0; e < dv; ++e)
+              a[e] += p * vr[e];
+          }
+          m[row] = mNew;
+        }
+      }
+  }
+
+  /// o = acc / (l + exp(sink - m)); a row that saw no key is zero.
+  void finish(Buf4 *out, const float *sinks) const {
+    const int64_t *st = out->strides;
+    float *o = out->aligned + out->offset;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t i = 0; i < L; ++i) {
+          const int64_t row = (b * H + h) * L + i;
+          double denom = l[row];
+          if (sinks && denom > 0)
+            denom += std::exp(static_cast<double>(sinks[h]) - m[row]);
+          for (int64_t e = 0; e < dv; ++e)
+            o[b * st[0] + h * st[1] + i * st[2] + e * st[3]] =
+                denom > 0 ? static_cast<float>(acc[row * dv + e] / denom) : 0.0f;
+        }
+  }
+
+private:
+  int64_t B, H, L, d, Hkv, dv, first;
+  float scale, softcap;
+  int64_t left;
+  const float *alibi;
+  int64_t nAlibi;
+  std::vector<float> rows;
+  std::vector<double> m, l, acc;
+};
+} // namespace
+
+extern "C" void _mlir_ciface_ssmcMpiRingAttention(
+    Buf4 *q, Buf4 *k, Buf4 *v, Buf *alibi, Buf *sinks, Buf4 *out, float scale,
+    float softcap, int64_t windowLeft, int64_t computeOut) {
+  using namespace ssmc::dist;
+  const int64_t B = q->sizes[0], H = q->sizes[1], L = q->sizes[2],
+                d = q->sizes[3], Hkv = k->sizes[1], dv = v->sizes[3];
+  if (k->sizes[0] != B || k->sizes[2] != L || k->sizes[3] != d ||
+      v->sizes[0] != B || v->sizes[1] != Hkv || v->sizes[2] != L ||
+      Hkv == 0 || H % Hkv)
+    abortAll("ssmcMpiRingAttention: q, k and v slices of inconsistent shapes");
+  if (computeOut && (out->sizes[0] != B || out->sizes[1] != H ||
+                     out->sizes[2] != L || out->sizes[3] != dv))
+    abortAll("ssmcMpiRingAttention: output of another shape");
+  const int64_t nAlibi = alibi->sizes[0];
+  if (nAlibi != 0 && nAlibi != H && nAlibi != B * H)
+    abortAll("ssmcMpiRingAttention: ALiBi slopes are neither [H] nor [B, H]");
+  if (sinks->sizes[0] != 0 && sinks->sizes[0] != H)
+    abortAll("ssmcMpiRingAttention: sinks are not [H]");
+  if (std::isnan(scale))
+    scale = 1.0f / std::sqrt(static_cast<float>(d));
+  const int r = rank(), R = size();
+
+  // Every rank's slice length, hence the position of its first key.
+  std::vector<long long> lens(R, L);
+#ifdef SSMC_HAVE_MPI
+  if (R > 1) {
+    long long mine = L;
+    MPI_Request req;
+    sent += sizeof mine * (R - 1);
+    await(MPI_Iallgather(&mine, 1, MPI_LONG_LONG, lens.data(), 1,
+                         MPI_LONG_LONG, MPI_COMM_WORLD, &req),
+          req, "MPI_Allgather (attention slice lengths)");
+  }
+#endif
+  std::vector<int64_t> offs(R + 1, 0);
+  for (int j = 0; j < R; ++j)
+    offs[j + 1] = offs[j] + lens[j];
+  // Whether the rows of rank t see a key of rank j: j <= t (causal), and
+  // with a window the last key of j reaches the window of t's first row.
+  // For a given t the ranks it sees are contiguous, ending at t (empty
+  // slices are the last ones, sliceOf).
+  auto sees = [&](int t, int j) {
+    return j >= 0 && j <= t && t < R && lens[j] > 0 && lens[t] > 0 &&
+           (windowLeft < 0 || offs[j + 1] - 1 >= offs[t] - windowLeft);
+  };
+  auto blockFloats = [&](int j) { return B * Hkv * lens[j] * (d + dv); };
+
+  std::optional<SoftmaxRows> rows;
+  if (computeOut)
+    rows.emplace(q, Hkv, dv, offs[r], scale, softcap, windowLeft,
+                 alibi->aligned + alibi->offset, nAlibi);
+  // Step s: this rank holds the block of rank r - s (its own at s = 0),
+  // passes it on to r + 1 if r + 1 sees it, and receives the block of
+  // rank r - 1 - s from r - 1 if it sees it (what r + 1 sees, r sees: its
+  // rows come first), computing on the held block while both travel.
+  std::vector<float> held, next;
+  appendContiguous(k, held);
+  appendContiguous(v, held);
+  for (int s = 0; s <= r; ++s) {
+    const int mine = r - s, incoming = r - 1 - s;
+    const bool recv = sees(r, incoming), send = sees(r + 1, mine);
+#ifdef SSMC_HAVE_MPI
+    MPI_Request recvReq = MPI_REQUEST_NULL, sendReq = MPI_REQUEST_NULL;
+    if (recv) {
+      if (blockFloats(incoming) > INT32_MAX)
+        abortAll("ssmcMpiRingAttention: a K/V block of more than 2^31 floats");
+      next.resize(blockFloats(incoming));
+      check(MPI_Irecv(next.data(), static_cast<int>(next.size()), MPI_FLOAT,
+                      r - 1, 11, MPI_COMM_WORLD, &recvReq),
+            "MPI_Recv (K/V block)");
+    }
+    if (send) {
+      if (held.size() > static_cast<size_t>(INT32_MAX))
+        abortAll("ssmcMpiRingAttention: a K/V block of more than 2^31 floats");
+      sent += held.size() * sizeof(float);
+      check(MPI_Isend(held.data(), static_cast<int>(held.size()), MPI_FLOAT,
+                      r + 1, 11, MPI_COMM_WORLD, &sendReq),
+            "MPI_Send (K/V block)");
+    }
+#else
+    if (recv || send)
+      abortAll("more than one rank without MPI");
+#endif
+    if (rows && sees(r, mine))
+      rows->fold(held.data(), lens[mine], offs[mine]);
+#ifdef SSMC_HAVE_MPI
+    if (send)
+      await(MPI_SUCCESS, sendReq, "MPI_Send (K/V block)");
+    if (recv)
+      await(MPI_SUCCESS, recvReq, "MPI_Recv (K/V block)");
+#endif
+    if (!recv)
+      break; // the blocks before are not seen either
+    std::swap(held, next);
+  }
+  if (rows)
+    rows->finish(out, sinks->sizes[0] ? sinks->aligned + sinks->offset
+                                      : nullptr);
 }
