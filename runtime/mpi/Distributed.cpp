@@ -207,7 +207,7 @@ OwnedTensor slice(const Tensor &t, int dim, int r, int ranks) {
 }
 
 llvm::Expected<std::vector<std::vector<char>>>
-gatherBytes(const std::vector<char> &local) {
+gatherBytes(const std::vector<char> &local, int root) {
   std::vector<std::vector<char>> all;
   if (theSize == 1) {
     all.push_back(local);
@@ -217,23 +217,25 @@ gatherBytes(const std::vector<char> &local) {
   long long n = static_cast<long long>(local.size());
   std::vector<long long> counts(theSize);
   MPI_Request req;
-  await(MPI_Igather(&n, 1, MPI_LONG_LONG, counts.data(), 1, MPI_LONG_LONG, 0,
-                    MPI_COMM_WORLD, &req),
+  await(MPI_Igather(&n, 1, MPI_LONG_LONG, counts.data(), 1, MPI_LONG_LONG,
+                    root, MPI_COMM_WORLD, &req),
         req, "MPI_Gather");
-  if (theRank != 0) {
+  if (theRank != root) {
     sent += local.size() + sizeof n;
     // Large tensors in pieces under INT_MAX bytes.
     for (size_t off = 0; off < local.size(); off += 1 << 30) {
       int piece = static_cast<int>(std::min<size_t>(1 << 30, local.size() - off));
-      await(MPI_Isend(local.data() + off, piece, MPI_BYTE, 0, 7,
+      await(MPI_Isend(local.data() + off, piece, MPI_BYTE, root, 7,
                       MPI_COMM_WORLD, &req),
             req, "MPI_Send");
     }
     return all;
   }
   all.resize(theSize);
-  all[0] = local;
-  for (int r = 1; r < theSize; ++r) {
+  all[root] = local;
+  for (int r = 0; r < theSize; ++r) {
+    if (r == root)
+      continue;
     all[r].resize(counts[r]);
     for (size_t off = 0; off < all[r].size(); off += 1 << 30) {
       int piece = static_cast<int>(std::min<size_t>(1 << 30, all[r].size() - off));
@@ -244,6 +246,7 @@ gatherBytes(const std::vector<char> &local) {
   }
   return all;
 #else
+  (void)root;
   return llvm::createStringError("more than one rank without MPI");
 #endif
 }
@@ -634,6 +637,50 @@ void appendContiguous(const Buf4 *m, std::vector<float> &out) {
           out.push_back(base[a * s[0] + b * s[1] + c * s[2] + e * s[3]]);
 }
 
+/// s[j] for keys j in [lo, hi] of a block (kt: its K^T [d, n]): scale *
+/// q.k_j, softcapped, minus slope * (pos - j); returns their maximum.
+__attribute__((target_clones("avx512f", "avx2", "default"))) float
+blockScores(const float *q, const float *kt, int64_t n, int64_t d, int64_t lo,
+            int64_t hi, float scale, float softcap, float slope, int64_t pos,
+            float *s) {
+  for (int64_t j = lo; j <= hi; ++j)
+    s[j] = 0.0f;
+  for (int64_t c = 0; c < d; ++c) {
+    const float qc = q[c] * scale;
+    const float *kr = kt + c * n;
+    for (int64_t j = lo; j <= hi; ++j)
+      s[j] += qc * kr[j];
+  }
+  float best = -INFINITY;
+  for (int64_t j = lo; j <= hi; ++j) {
+    float x = s[j];
+    if (softcap > 0)
+      x = softcap * std::tanh(x / softcap);
+    x -= slope * static_cast<float>(pos - j);
+    s[j] = x;
+    best = std::max(best, x);
+  }
+  return best;
+}
+
+/// acc = c * acc + sum_j exp(s[j] - m) v_j over keys [lo, hi] of a block
+/// (v: its V [n, dv]); returns sum_j exp(s[j] - m).
+__attribute__((target_clones("avx512f", "avx2", "default"))) double
+blockValues(const float *s, const float *v, int64_t dv, int64_t lo, int64_t hi,
+            double m, double c, double *acc) {
+  for (int64_t e = 0; e < dv; ++e)
+    acc[e] *= c;
+  double sum = 0;
+  for (int64_t j = lo; j <= hi; ++j) {
+    const double p = std::exp(s[j] - m);
+    const float *vr = v + j * dv;
+    sum += p;
+    for (int64_t e = 0; e < dv; ++e)
+      acc[e] += p * vr[e];
+  }
+  return sum;
+}
+
 /// The query rows of one rank and their online-softmax state: per row the
 /// running maximum m of the scores seen so far, the sum l of exp(s - m)
 /// and the sum acc of exp(s - m) v. A block of keys is folded in by
@@ -656,47 +703,35 @@ public:
   /// [B, Hkv, n, d], then their V [B, Hkv, n, dv].
   void fold(const float *kv, int64_t n, int64_t k0) {
     const float *K = kv, *V = kv + B * Hkv * n * d;
-    std::vector<float> s(n);
+    std::vector<float> s(n), kt(d * n);
     for (int64_t b = 0; b < B; ++b)
-      for (int64_t h = 0; h < H; ++h) {
-        const int64_t hk = h / (H / Hkv);
-        const float slope =
-            nAlibi == 0 ? 0.0f : alibi[nAlibi == H ? h : b * H + h];
-        for (int64_t i = 0; i < L; ++i) {
-          const int64_t pos = first + i;
-          const int64_t lo = std::max(k0, left >= 0 ? pos - left : k0);
-          const int64_t hi = std::min(k0 + n - 1, pos);
-          if (lo > hi)
-            continue;
-          const int64_t row = (b * H + h) * L + i;
-          const float *qr = &rows[row * d];
-          float best = -INFINITY;
-          for (int64_t j = lo; j <= hi; ++j) {
-            const float *kr = K + ((b * Hkv + hk) * n + (j - k0)) * d;
-            float x = 0;
-            for (int64_t c = 0; c < d; ++c)
-              x += qr[c] * kr[c];
-            x *= scale;
-            if (softcap > 0)
-              x = softcap * std::tanh(x / softcap);
-            x -= slope * static_cast<float>(pos - j);
-            s[j - lo] = x;
-            best = std::max(best, x);
+      for (int64_t hk = 0; hk < Hkv; ++hk) {
+        // K^T [d, n]: a row's scores then accumulate over d in vectors.
+        const float *kh = K + (b * Hkv + hk) * n * d;
+        for (int64_t j = 0; j < n; ++j)
+          for (int64_t c = 0; c < d; ++c)
+            kt[c * n + j] = kh[j * d + c];
+        const float *vh = V + (b * Hkv + hk) * n * dv;
+        for (int64_t h = hk * (H / Hkv); h < (hk + 1) * (H / Hkv); ++h) {
+          const float slope =
+              nAlibi == 0 ? 0.0f : alibi[nAlibi == H ? h : b * H + h];
+          for (int64_t i = 0; i < L; ++i) {
+            const int64_t pos = first + i;
+            const int64_t lo = std::max(k0, left >= 0 ? pos - left : k0);
+            const int64_t hi = std::min(k0 + n - 1, pos);
+            if (lo > hi)
+              continue;
+            const int64_t row = (b * H + h) * L + i;
+            const float best =
+                blockScores(&rows[row * d], kt.data(), n, d, lo - k0, hi - k0,
+                            scale, softcap, slope, pos - k0, s.data());
+            const double mNew = std::max(m[row], static_cast<double>(best));
+            const double c = std::exp(m[row] - mNew); // 0 for the first block
+            l[row] = c * l[row] +
+                     blockValues(s.data(), vh, dv, lo - k0, hi - k0, mNew, c,
+                                 &acc[row * dv]);
+            m[row] = mNew;
           }
-          const double mNew = std::max(m[row], static_cast<double>(best));
-          const double c = std::exp(m[row] - mNew); // 0 for the first block
-          double *a = &acc[row * dv];
-          l[row] *= c;
-          for (int64_t e = 0; e < dv; ++e)
-            a[e] *= c;
-          for (int64_t j = lo; j <= hi; ++j) {
-            const double p = std::exp(s[j - lo] - mNew);
-            const float *vr = V + ((b * Hkv + hk) * n + (j - k0)) * dv;
-            l[row] += p;
-            for (int64_t e = 0; e < dv; ++e)
-              a[e] += p * vr[e];
-          }
-          m[row] = mNew;
         }
       }
   }
