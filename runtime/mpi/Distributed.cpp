@@ -640,9 +640,9 @@ void appendContiguous(const Buf4 *m, std::vector<float> &out) {
 /// s[j] for keys j in [lo, hi] of a block (kt: its K^T [d, n]): scale *
 /// q.k_j, softcapped, minus slope * (pos - j); returns their maximum.
 __attribute__((target_clones("avx512f", "avx2", "default"))) float
-blockScores(const float *q, const float *kt, int64_t n, int64_t d, int64_t lo,
-            int64_t hi, float scale, float softcap, float slope, int64_t pos,
-            float *s) {
+blockScores(const float *__restrict q, const float *__restrict kt, int64_t n,
+            int64_t d, int64_t lo, int64_t hi, float scale, float softcap,
+            float slope, int64_t pos, float *__restrict s) {
   for (int64_t j = lo; j <= hi; ++j)
     s[j] = 0.0f;
   for (int64_t c = 0; c < d; ++c) {
@@ -663,18 +663,36 @@ blockScores(const float *q, const float *kt, int64_t n, int64_t d, int64_t lo,
   return best;
 }
 
+/// exp(x) for x <= 0 (a score minus the running maximum): 2^k * 2^f with
+/// f in [-1/2, 1/2] as in softplusFast (relative error < 1e-8), 0 below
+/// 2^-126. Branch-free, so loops of it vectorize.
+inline float expNonPositive(float x) {
+  float t = std::max(x * 1.4426950408889634f, -126.0f);
+  float k = std::floor(t + 0.5f), f = (t - k) * 0.6931471805599453f;
+  float p = 1.0f + f * (1.0f + f * (0.5f + f * (1.0f / 6 + f * (1.0f / 24 +
+            f * (1.0f / 120 + f * (1.0f / 720 + f * (1.0f / 5040)))))));
+  int bits = (static_cast<int>(k) + 127) << 23;
+  return x < -87.0f ? 0.0f : p * __builtin_bit_cast(float, bits);
+}
+
 /// acc = c * acc + sum_j exp(s[j] - m) v_j over keys [lo, hi] of a block
-/// (v: its V [n, dv]); returns sum_j exp(s[j] - m).
+/// (v: its V [n, dv]); returns sum_j exp(s[j] - m). s is overwritten.
 __attribute__((target_clones("avx512f", "avx2", "default"))) double
-blockValues(const float *s, const float *v, int64_t dv, int64_t lo, int64_t hi,
-            double m, double c, double *acc) {
-  for (int64_t e = 0; e < dv; ++e)
-    acc[e] *= c;
+blockValues(float *__restrict s, const float *__restrict v, int64_t dv,
+            int64_t lo, int64_t hi, double m, double c,
+            float *__restrict acc) {
+  const float mf = static_cast<float>(m);
+  for (int64_t j = lo; j <= hi; ++j)
+    s[j] = expNonPositive(s[j] - mf);
   double sum = 0;
+  for (int64_t j = lo; j <= hi; ++j)
+    sum += s[j];
+  const float cf = static_cast<float>(c);
+  for (int64_t e = 0; e < dv; ++e)
+    acc[e] *= cf;
   for (int64_t j = lo; j <= hi; ++j) {
-    const double p = std::exp(s[j] - m);
+    const float p = s[j];
     const float *vr = v + j * dv;
-    sum += p;
     for (int64_t e = 0; e < dv; ++e)
       acc[e] += p * vr[e];
   }
@@ -683,7 +701,7 @@ blockValues(const float *s, const float *v, int64_t dv, int64_t lo, int64_t hi,
 
 /// The query rows of one rank and their online-softmax state: per row the
 /// running maximum m of the scores seen so far, the sum l of exp(s - m)
-/// and the sum acc of exp(s - m) v. A block of keys is folded in by
+/// (f64) and the sum acc of exp(s - m) v (f32, as the kernels keep it). A block of keys is folded in by
 /// rescaling l and acc by exp(m_old - m_new) once per row and block.
 class SoftmaxRows {
 public:
@@ -696,12 +714,13 @@ public:
     appendContiguous(q, rows);
     m.assign(B * H * L, -INFINITY);
     l.assign(B * H * L, 0.0);
-    acc.assign(B * H * L * dv, 0.0);
+    acc.assign(B * H * L * dv, 0.0f);
   }
 
   /// Folds in the keys at positions [k0, k0 + n): `kv` holds their K
   /// [B, Hkv, n, d], then their V [B, Hkv, n, dv].
   void fold(const float *kv, int64_t n, int64_t k0) {
+    constexpr int64_t kTile = 256;
     const float *K = kv, *V = kv + B * Hkv * n * d;
     std::vector<float> s(n), kt(d * n);
     for (int64_t b = 0; b < B; ++b)
@@ -712,13 +731,16 @@ public:
           for (int64_t c = 0; c < d; ++c)
             kt[c * n + j] = kh[j * d + c];
         const float *vh = V + (b * Hkv + hk) * n * dv;
+        // Tiles of kTile keys (their K^T and V stay in cache) against every
+        // row of the heads that share them.
+        for (int64_t j0 = 0; j0 < n; j0 += kTile)
         for (int64_t h = hk * (H / Hkv); h < (hk + 1) * (H / Hkv); ++h) {
           const float slope =
               nAlibi == 0 ? 0.0f : alibi[nAlibi == H ? h : b * H + h];
           for (int64_t i = 0; i < L; ++i) {
             const int64_t pos = first + i;
-            const int64_t lo = std::max(k0, left >= 0 ? pos - left : k0);
-            const int64_t hi = std::min(k0 + n - 1, pos);
+            const int64_t lo = std::max(k0 + j0, left >= 0 ? pos - left : k0);
+            const int64_t hi = std::min(k0 + std::min(n, j0 + kTile) - 1, pos);
             if (lo > hi)
               continue;
             const int64_t row = (b * H + h) * L + i;
@@ -760,7 +782,8 @@ private:
   const float *alibi;
   int64_t nAlibi;
   std::vector<float> rows;
-  std::vector<double> m, l, acc;
+  std::vector<double> m, l;
+  std::vector<float> acc;
 };
 } // namespace
 
