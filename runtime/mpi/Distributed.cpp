@@ -699,6 +699,114 @@ blockValues(float *__restrict s, const float *__restrict v, int64_t dv,
   return sum;
 }
 
+/// The raw scores scale * q_r.k_j of 4 consecutive rows (q: [4, d]) for
+/// keys j in [lo, hi] (kt: K^T [d, n]) into s + r * n: 16 keys by 4 rows
+/// accumulate in registers, each key vector loaded once for the 4 rows.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void
+blockScores4(const float *__restrict q, const float *__restrict kt, int64_t n,
+             int64_t d, int64_t lo, int64_t hi, float scale,
+             float *__restrict s) {
+  int64_t j = lo;
+  for (; j + 16 <= hi + 1; j += 16) {
+    float a0[16] = {}, a1[16] = {}, a2[16] = {}, a3[16] = {};
+    for (int64_t c = 0; c < d; ++c) {
+      const float *k = kt + c * n + j;
+      const float x0 = q[c], x1 = q[d + c], x2 = q[2 * d + c],
+                  x3 = q[3 * d + c];
+      for (int t = 0; t < 16; ++t) {
+        a0[t] += x0 * k[t];
+        a1[t] += x1 * k[t];
+        a2[t] += x2 * k[t];
+        a3[t] += x3 * k[t];
+      }
+    }
+    for (int t = 0; t < 16; ++t) {
+      s[j + t] = a0[t] * scale;
+      s[n + j + t] = a1[t] * scale;
+      s[2 * n + j + t] = a2[t] * scale;
+      s[3 * n + j + t] = a3[t] * scale;
+    }
+  }
+  for (; j <= hi; ++j)
+    for (int r = 0; r < 4; ++r) {
+      float x = 0;
+      for (int64_t c = 0; c < d; ++c)
+        x += q[r * d + c] * kt[c * n + j];
+      s[r * n + j] = x * scale;
+    }
+}
+
+/// Softcap and ALiBi on the raw scores s[lo..hi] of one row at `pos`;
+/// returns their maximum.
+__attribute__((target_clones("avx512f", "avx2", "default"))) float
+finishScores(float *__restrict s, int64_t lo, int64_t hi, float softcap,
+             float slope, int64_t pos) {
+  float best = -INFINITY;
+  for (int64_t j = lo; j <= hi; ++j) {
+    float x = s[j];
+    if (softcap > 0)
+      x = softcap * std::tanh(x / softcap);
+    x -= slope * static_cast<float>(pos - j);
+    s[j] = x;
+    best = std::max(best, x);
+  }
+  return best;
+}
+
+/// For 4 consecutive rows (p: their weights exp(s - m) at s + r * n, acc:
+/// [4, dv]), acc_r += sum_j p_r[j] v_j over keys [lo, hi]: 16 value
+/// columns by 4 rows in registers, each V vector loaded once.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void
+blockValues4(const float *__restrict p, int64_t n, const float *__restrict v,
+             int64_t dv, int64_t lo, int64_t hi, float *__restrict acc) {
+  int64_t e0 = 0;
+  for (; e0 + 16 <= dv; e0 += 16) {
+    float a0[16], a1[16], a2[16], a3[16];
+    for (int t = 0; t < 16; ++t) {
+      a0[t] = acc[e0 + t];
+      a1[t] = acc[dv + e0 + t];
+      a2[t] = acc[2 * dv + e0 + t];
+      a3[t] = acc[3 * dv + e0 + t];
+    }
+    for (int64_t j = lo; j <= hi; ++j) {
+      const float *vr = v + j * dv + e0;
+      const float p0 = p[j], p1 = p[n + j], p2 = p[2 * n + j],
+                  p3 = p[3 * n + j];
+      for (int t = 0; t < 16; ++t) {
+        a0[t] += p0 * vr[t];
+        a1[t] += p1 * vr[t];
+        a2[t] += p2 * vr[t];
+        a3[t] += p3 * vr[t];
+      }
+    }
+    for (int t = 0; t < 16; ++t) {
+      acc[e0 + t] = a0[t];
+      acc[dv + e0 + t] = a1[t];
+      acc[2 * dv + e0 + t] = a2[t];
+      acc[3 * dv + e0 + t] = a3[t];
+    }
+  }
+  for (; e0 < dv; ++e0)
+    for (int r = 0; r < 4; ++r) {
+      float a = acc[r * dv + e0];
+      for (int64_t j = lo; j <= hi; ++j)
+        a += p[r * n + j] * v[j * dv + e0];
+      acc[r * dv + e0] = a;
+    }
+}
+
+/// p[j] = exp(s[j] - m) over [lo, hi] in place; returns their sum.
+__attribute__((target_clones("avx512f", "avx2", "default"))) double
+weights(float *__restrict s, int64_t lo, int64_t hi, double m) {
+  const float mf = static_cast<float>(m);
+  for (int64_t j = lo; j <= hi; ++j)
+    s[j] = expNonPositive(s[j] - mf);
+  double sum = 0;
+  for (int64_t j = lo; j <= hi; ++j)
+    sum += s[j];
+  return sum;
+}
+
 /// The query rows of one rank and their online-softmax state: per row the
 /// running maximum m of the scores seen so far, the sum l of exp(s - m)
 /// (f64) and the sum acc of exp(s - m) v (f32, as the kernels keep it). A block of keys is folded in by
@@ -722,7 +830,7 @@ public:
   void fold(const float *kv, int64_t n, int64_t k0) {
     constexpr int64_t kTile = 256;
     const float *K = kv, *V = kv + B * Hkv * n * d;
-    std::vector<float> s(n), kt(d * n);
+    std::vector<float> s(n), s4(4 * n), kt(d * n);
     for (int64_t b = 0; b < B; ++b)
       for (int64_t hk = 0; hk < Hkv; ++hk) {
         // K^T [d, n]: a row's scores then accumulate over d in vectors.
@@ -737,13 +845,40 @@ public:
         for (int64_t h = hk * (H / Hkv); h < (hk + 1) * (H / Hkv); ++h) {
           const float slope =
               nAlibi == 0 ? 0.0f : alibi[nAlibi == H ? h : b * H + h];
+          auto range = [&](int64_t i) {
+            const int64_t pos = first + i;
+            return std::make_pair(
+                std::max(k0 + j0, left >= 0 ? pos - left : k0),
+                std::min(k0 + std::min(n, j0 + kTile) - 1, pos));
+          };
           for (int64_t i = 0; i < L; ++i) {
             const int64_t pos = first + i;
-            const int64_t lo = std::max(k0 + j0, left >= 0 ? pos - left : k0);
-            const int64_t hi = std::min(k0 + std::min(n, j0 + kTile) - 1, pos);
+            const auto [lo, hi] = range(i);
             if (lo > hi)
               continue;
             const int64_t row = (b * H + h) * L + i;
+            // 4 rows that see the same keys (the ranges only grow with
+            // the row, so the first and the last agreeing suffices).
+            if (i + 4 <= L && range(i + 3) == range(i)) {
+              blockScores4(&rows[row * d], kt.data(), n, d, lo - k0, hi - k0,
+                           scale, s4.data());
+              double mNew[4], c4[4];
+              for (int r = 0; r < 4; ++r) {
+                float best = finishScores(&s4[r * n], lo - k0, hi - k0,
+                                          softcap, slope, pos + r - k0);
+                mNew[r] = std::max(m[row + r], static_cast<double>(best));
+                c4[r] = std::exp(m[row + r] - mNew[r]);
+                l[row + r] = c4[r] * l[row + r] +
+                             weights(&s4[r * n], lo - k0, hi - k0, mNew[r]);
+                for (int64_t e = 0; e < dv; ++e)
+                  acc[(row + r) * dv + e] *= static_cast<float>(c4[r]);
+                m[row + r] = mNew[r];
+              }
+              blockValues4(s4.data(), n, vh, dv, lo - k0, hi - k0,
+                           &acc[row * dv]);
+              i += 3;
+              continue;
+            }
             const float best =
                 blockScores(&rows[row * d], kt.data(), n, d, lo - k0, hi - k0,
                             scale, softcap, slope, pos - k0, s.data());

@@ -154,7 +154,9 @@ TEST(Distributed, StepSumsMatchDoubleLoops) {
 /// ssmcMpiRingAttention on every rank's slice (computing its rows on rank
 /// 0 too) against ssmc::ref::attention over the whole sequence: grouped
 /// K/V heads; then a window, softcap, scale, ALiBi per batch entry and
-/// sinks; then fewer steps than ranks under mpirun -np 3 (an empty slice).
+/// sinks; then fewer steps than ranks under mpirun -np 3 (an empty slice);
+/// then blocks that whole groups of 4 rows see (the register-blocked path,
+/// with key and value tails: 20 keys, dv = 17) under mpirun.
 TEST(Distributed, RingAttentionMatchesTheReference) {
   struct Case {
     int64_t B, H, Hkv, L, d, dv, window;
@@ -163,7 +165,8 @@ TEST(Distributed, RingAttentionMatchesTheReference) {
   };
   const Case cases[] = {{2, 4, 2, 7, 5, 3, 0, -1, 0, false, false},
                         {2, 4, 1, 11, 4, 6, 4, 0.7, 3.0, true, true},
-                        {1, 2, 2, 2, 3, 2, 0, -1, 0, false, false}};
+                        {1, 2, 2, 2, 3, 2, 0, -1, 0, false, false},
+                        {1, 2, 1, 40, 3, 17, 0, -1, 2.5, true, false}};
   const int r = ssmc::dist::rank(), R = ssmc::dist::size();
   std::mt19937 rng(11);
   std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
