@@ -2,6 +2,7 @@
 
 #include "apps/lm/LanguageModel.h"
 #include "apps/lm/GatedDeltaNet.h"
+#include "ssmc/Distributed.h"
 #include "ssmc/TensorIO.h"
 
 #include "llvm/ADT/STLExtras.h"
@@ -407,15 +408,10 @@ Model::fromWeights(WeightMap weights, const JitOptions &options,
     return config.takeError();
   config->precision = precision;
   if (!options.shardSequenceFunctions.empty() &&
-      (config->arch == Arch::Transformer ||
-       config->arch == Arch::GatedDeltaNet))
-    return err(config->arch == Arch::Transformer
-                   ? "a prompt prefilled across ranks needs Mamba-1 or "
-                     "Mamba-2 layers: the Transformer's softmax attention "
-                     "has no sequence-parallel form yet"
-                   : "a prompt prefilled across ranks needs Mamba-1 or "
-                     "Mamba-2 layers: ssm.delta_rule (Gated DeltaNet) has "
-                     "no sequence-parallel form yet");
+      config->arch == Arch::GatedDeltaNet)
+    return err("a prompt prefilled across ranks needs Mamba-1, Mamba-2 or "
+               "Transformer layers: Gated DeltaNet's prefill is not "
+               "distributed yet (ssm.delta_rule is, in ssmc-run --shard-seq)");
   auto impl = std::make_unique<Impl>();
   impl->config = *config;
   impl->jitOptions = options;
@@ -473,7 +469,8 @@ Model::fromWeights(WeightMap weights, const JitOptions &options,
   impl->loadSeconds = secondsSince(t0);
 
   t0 = std::chrono::steady_clock::now();
-  auto jit = Jit::compile(programText(*config), options,
+  auto jit = Jit::compile(
+      programText(*config, !options.shardSequenceFunctions.empty()), options,
                           "<" + archName(config->arch).str() + " model>");
   if (!jit)
     return jit.takeError();
@@ -561,10 +558,66 @@ Expected<OwnedTensor> Model::prefillSlice(llvm::ArrayRef<int64_t> slice,
     return std::move(e);
   impl->primed = false;
   impl->position = 0;
-  auto logits = impl->runPiece(slice);
+  if (impl->config.arch != Arch::Transformer) {
+    auto logits = impl->runPiece(slice);
+    if (!logits)
+      return logits.takeError();
+    impl->position = promptLength;
+    return logits;
+  }
+  if (Error e = impl->checkContext(promptLength))
+    return std::move(e);
+  const int R = dist::size(), last = R - 1;
+  int64_t begin = dist::sliceOf(promptLength, dist::rank(), R).first;
+  Tensor tok{const_cast<int64_t *>(slice.data()), DType::I64,
+             {int64_t(slice.size())}, {}};
+  Tensor pos{&begin, DType::I64, {}, {}};
+  auto logits = impl->callWithStates("prefill", {tok, pos});
   if (!logits)
     return logits.takeError();
+  // Each rank wrote its keys and values to slots [0, L_r) of its caches
+  // ([n_layer, Hk, C, d] each); the last rank collects them at the
+  // slice's positions [begin_r, begin_r + L_r).
+  auto rowsOf = [](const OwnedTensor &t) {
+    return t.shape()[0] * t.shape()[1];
+  };
+  std::vector<char> mine;
+  for (const OwnedTensor &st : impl->states) {
+    int64_t C = st.shape()[2], d = st.shape()[3];
+    for (int64_t r = 0; r < rowsOf(st); ++r) {
+      const char *row = static_cast<const char *>(st.data()) +
+                        r * C * d * sizeof(float);
+      mine.insert(mine.end(), row, row + slice.size() * d * sizeof(float));
+    }
+  }
+  auto all = dist::gatherBytes(mine, last);
+  if (!all)
+    return all.takeError();
+  if (dist::rank() == last) {
+    for (int j = 0; j < R; ++j) {
+      auto [b, e] = dist::sliceOf(promptLength, j, R);
+      const char *at = (*all)[j].data();
+      size_t expected = 0;
+      for (const OwnedTensor &st : impl->states)
+        expected += rowsOf(st) * (e - b) * st.shape()[3] * sizeof(float);
+      if ((*all)[j].size() != expected)
+        return err(llvm::formatv("rank {0} sent {1} bytes of keys and values "
+                                 "for its {2} tokens; {3} expected",
+                                 j, (*all)[j].size(), e - b, expected)
+                       .str());
+      for (OwnedTensor &st : impl->states) {
+        int64_t C = st.shape()[2], d = st.shape()[3];
+        size_t n = (e - b) * d * sizeof(float);
+        for (int64_t r = 0; r < rowsOf(st); ++r, at += n)
+          std::memcpy(static_cast<char *>(st.data()) +
+                          (r * C + b) * d * sizeof(float),
+                      at, n);
+      }
+    }
+  }
+  impl->primed = true;
   impl->position = promptLength;
+  impl->keepLogits(*logits);
   return logits;
 }
 

@@ -165,8 +165,11 @@ llvm::Error writeWeights(llvm::StringRef path, const WeightMap &weights);
 /// Weights are the checkpoint tensors stacked over layers (see
 /// `programWeights`); states are stacked the same way and lent to prefill
 /// and decode, which update them in place (pass the same buffers as the
-/// state out-params).
-std::string programText(const ModelConfig &config);
+/// state out-params). With `promptSlices` the Transformer's @prefill also
+/// takes the position of its first token (after the tokens): one rank's
+/// slice of a prompt prefilled across ranks, its keys and values written
+/// to cache slots [0, L).
+std::string programText(const ModelConfig &config, bool promptSlices = false);
 /// The batched program of `config` for `batch` sequences (static: the
 /// state pools are [n_layer, batch, ...] and updated in place, as the
 /// single-sequence states are). Mamba:
@@ -287,7 +290,9 @@ public:
   /// recurrences are combined between the ranks (docs/distributed.md).
   /// On the last rank the logits and the decoding state are the whole
   /// prompt's (position() = promptLength), ready to decode; on the others
-  /// they are their slice's and mean nothing.
+  /// they are their slice's and mean nothing. The Transformer's slices
+  /// attend over the keys before them through the ring attention, and the
+  /// ranks' keys and values are then gathered into the last rank's cache.
   llvm::Expected<OwnedTensor> prefillSlice(llvm::ArrayRef<int64_t> slice,
                                            int64_t promptLength);
 

@@ -557,6 +557,11 @@ public:
   std::string L;            ///< "?" or a static length
   std::string lenVal;       ///< SSA value of the length when dynamic
   std::string pos;          ///< SSA index of the first position ("" = 0)
+  /// The tokens are one rank's slice of a prompt prefilled across ranks,
+  /// starting at `pos`: RoPE at their positions, attention within them
+  /// (the ring brings the keys before), keys and values to cache slots
+  /// [0, L) (gathered onto the decoding rank afterwards).
+  bool promptSlice = false;
   std::string nseq;         ///< packed batch: SSA index of S ("" = none)
   std::string S = "?";      ///< packed batch: S as a type dimension
   /// Packed batch: the position of every token ([L] i64, for RoPE), and
@@ -904,7 +909,7 @@ void transformerLayer(Emitter &e, const ModelConfig &c, const std::string &i,
       kcNew = loop + "#0";
       vcNew = loop + "#1";
     }
-  } else if (e.dynamic() && !e.pos.empty()) {
+  } else if (e.dynamic() && !e.pos.empty() && !e.promptSlice) {
     // Continuing a sequence at position `pos`: the new keys and values go
     // to slots [pos, pos + L) and the queries attend over the cache with
     // seqused_k = pos + L (bottom-right aligned: query l sits at pos + l).
@@ -1115,12 +1120,15 @@ struct ModuleAssembler {
   /// convolutions' initial states; the Transformer takes the position of
   /// the first new token and attends over its cache), so a prompt split
   /// anywhere and run piece by piece gives the states of one prefill.
-  std::string prefill(bool extend = false) const {
+  /// With `promptSlice` (the Transformer's prefill across ranks) @prefill
+  /// takes the position of its first token too (Emitter::promptSlice).
+  std::string prefill(bool extend = false, bool promptSlice = false) const {
     Emitter e("?", c.precision);
     std::string c0 = e.constIndex(0), c1 = e.constIndex(1);
     e.lenVal = e.fresh("len");
     e.line(e.lenVal + " = tensor.dim %tokens, " + c0 + " : tensor<?xi64>");
-    bool positioned = extend && c.arch == Arch::Transformer;
+    bool positioned = (extend || promptSlice) && c.arch == Arch::Transformer;
+    e.promptSlice = promptSlice && !extend;
     if (positioned) {
       e.pos = e.fresh("pos");
       e.line(e.pos + " = arith.index_cast %position : i64 to index");
@@ -1297,10 +1305,12 @@ private:
 
 std::string moduleText(const ModelConfig &c,
                        const std::vector<WeightArg> &weights,
-                       const std::vector<WeightArg> &states, LayerFn layer) {
+                       const std::vector<WeightArg> &states, LayerFn layer,
+                       bool promptSlices) {
   ModuleAssembler m(c, weights, states, layer);
-  return m.header() + m.forward() + m.prefill() + m.prefill(/*extend=*/true) +
-         m.decode();
+  return m.header() + m.forward() +
+         m.prefill(/*extend=*/false, promptSlices) +
+         m.prefill(/*extend=*/true) + m.decode();
 }
 
 std::string batchModuleText(const ModelConfig &c,
@@ -1399,9 +1409,10 @@ NamedShapes programStates(const ModelConfig &c) {
   return named(archProgram(c).states);
 }
 
-std::string programText(const ModelConfig &c) {
+std::string programText(const ModelConfig &c, bool promptSlices) {
   ArchProgram p = archProgram(c);
-  return moduleText(c, p.weights, p.states, p.layer);
+  return moduleText(c, p.weights, p.states, p.layer,
+                    promptSlices && c.arch == Arch::Transformer);
 }
 
 std::string batchProgramText(const ModelConfig &c, int64_t batch) {

@@ -28,9 +28,23 @@ so
 
   compute  = (1 + K / V + correction) * T1 / R   (no rescan)
 
+Causal softmax attention (--attention-kv F: K/V floats per step,
+B * Hkv * (d + dv)) has no state: its K/V blocks of L/R steps,
+b = 4 F L / R bytes, travel along the ring while each rank folds the block
+it holds. A full block costs c = 2 T1 / R^2 (T1 ~ L^2 / 2), the diagonal
+one c / 2; the last rank sees every block and bounds the call:
+
+  attention = ceil(log2 R) * alpha        (all-gather of the slice lengths)
+              + c / 2 + (R - 1) * max(c, alpha + b / beta)
+
+Rank r < R - 1 sends r + 1 blocks (rank R - 2 the most, (R - 1) b), the
+last rank none.
+
   python3 bench/mpi/scaling_model.py --t1-ms 33.7 --state 1024 --decay 1024
   python3 bench/mpi/scaling_model.py --name delta_rule --t1-ms 100 \
       --state 4096 --decay 4096 --matrix-k 32
+  python3 bench/mpi/scaling_model.py --name attention --t1-ms 180 --len 4096 \
+      --attention-kv 256 --state 0
 """
 import argparse
 import math
@@ -55,6 +69,16 @@ def model(t1_ms, n, npd, gbps, alpha_us, fold_ns, ranks, matrix_k=0,
     return compute, allgather, chain, exscan
 
 
+def attention_model(t1_ms, kv, length, gbps, alpha_us, ranks):
+    beta = gbps * 1e9 / 8
+    alpha = alpha_us * 1e-6
+    c = 2 * t1_ms * 1e-3 / ranks ** 2
+    b = 4 * kv * length / ranks
+    lg = math.ceil(math.log2(ranks))
+    total = lg * alpha + c / 2 + (ranks - 1) * max(c, alpha + b / beta)
+    return c, b, total
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -75,8 +99,25 @@ def main():
                    "fraction of a run")
     p.add_argument("--fold-ns", type=float, default=0.5,
                    help="seconds per state element per folded map (ns)")
+    p.add_argument("--attention-kv", type=int, default=0,
+                   help="causal attention: K/V floats per step (the ring)")
     a = p.parse_args()
     lengths = [a.len] + ([a.scale_len] if a.scale_len else [])
+    if a.attention_kv:
+        print(f"{a.name}: {a.attention_kv} K/V floats per step, network "
+              f"{a.gbps:g} Gb/s, {a.latency_us:g} us per message\n")
+        print("| L | R | block compute (ms) | block (KiB) | last rank (ms) "
+              "| most sent by a rank (MiB) | speed-up |")
+        print("| --- | --- | --- | --- | --- | --- | --- |")
+        for L in lengths:
+            t1 = a.t1_ms * (L / a.len) ** 2
+            for r in [2, 4, 8, 16, 64, 256, 1024]:
+                c, b, total = attention_model(t1, a.attention_kv, L, a.gbps,
+                                              a.latency_us, r)
+                print(f"| {L} | {r} | {c * 1e3:.3f} | {b / 1024:.1f} | "
+                      f"{total * 1e3:.3f} | {(r - 1) * b / 2**20:.2f} | "
+                      f"{t1 * 1e-3 / total:.1f}x |")
+        return
     print(f"{a.name}: n = {a.state} state + {a.decay} decay elements "
           f"({4 * (a.state + a.decay)} bytes per rank), network "
           f"{a.gbps:g} Gb/s, {a.latency_us:g} us per message\n")

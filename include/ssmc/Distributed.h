@@ -63,9 +63,10 @@ llvm::Expected<OwnedTensor> fetchFrom(const OwnedTensor &local, int from);
 /// Every rank gets rank 0's bytes: `bytes` is rank 0's input and every
 /// other rank's output (resized).
 llvm::Error broadcast(std::vector<char> &bytes);
-/// Rank 0 receives every rank's bytes (in rank order); others get nothing.
+/// Rank `root` receives every rank's bytes (in rank order); others get
+/// nothing.
 llvm::Expected<std::vector<std::vector<char>>>
-gatherBytes(const std::vector<char> &local);
+gatherBytes(const std::vector<char> &local, int root = 0);
 /// The logical and of `ok` over the ranks (false on any MPI error): a rank
 /// that failed tells the others, who stop too.
 bool allOk(bool ok);

@@ -477,6 +477,8 @@ llvm::orc::SymbolMap runtimeSymbolMap(llvm::orc::MangleAndInterner interner) {
   map[interner("_mlir_ciface_ssmcMpiRank")] = def(&ssmcMpiRank);
   map[interner("_mlir_ciface_ssmcMpiStepSums")] = def(&_mlir_ciface_ssmcMpiStepSums);
   map[interner("_mlir_ciface_ssmcMpiHalo")] = def(&_mlir_ciface_ssmcMpiHalo);
+  map[interner("_mlir_ciface_ssmcMpiRingAttention")] =
+      def(&_mlir_ciface_ssmcMpiRingAttention);
   for (auto [name, fn] : cuda::runtimeSymbols())
     map[interner(name)] = def(fn);
   map[interner("malloc")] = def(&ssmcTrackedMalloc);

@@ -130,10 +130,27 @@ FailureOr<SequenceLayout> layoutOf(Operation *op) {
       l.finals.push_back(s.getFinalState());
     return l;
   }
+  if (auto s = dyn_cast<ssm::AttentionOp>(op)) {
+    if (!s.getCausal())
+      return s.emitOpError(
+          "without causal has no sequence-parallel form: every rank would "
+          "need every rank's K/V (a full ring), which is not built");
+    if (s.isPacked() || s.getSequsedK())
+      return s.emitOpError("with cu_seqlens or seqused_k has no "
+                           "sequence-parallel form");
+    for (Value t : {s.getQ(), s.getK(), s.getV(), s.getAlibiSlopes(),
+                    s.getSinks()})
+      if (t && !cast<ShapedType>(t.getType()).getElementType().isF32())
+        return s.emitOpError("sequence parallelism of attention needs f32 "
+                             "operands (the K/V blocks travel as f32)");
+    add(s.getQ(), 2), add(s.getK(), 2), add(s.getV(), 2);
+    l.outDim = 2;
+    return l;
+  }
   return op->emitOpError("has no sequence-parallel form yet "
                          "(ssm-shard-sequence distributes selective_scan, "
-                         "ssd, linear_attention, delta_rule and "
-                         "causal_conv1d)");
+                         "ssd, linear_attention, delta_rule, causal_conv1d "
+                         "and causal attention)");
 }
 
 RankedTensorType withDynamicDim(Type t, int64_t dim) {
@@ -889,6 +906,73 @@ void shardCausalConv(ModuleOp module, ssm::CausalConv1dOp op) {
   op->erase();
 }
 
+/// causal attention (ring attention): rank 0's rows see only its own keys,
+/// so it runs the op on its slice as it is and passes its K/V on; every
+/// other rank gets its rows from ssmcMpiRingAttention, which moves the K/V
+/// blocks of the ranks before it along the ring and folds each into the
+/// rows with the online softmax. The same options reach both: scale,
+/// softcap, the left window, ALiBi slopes and sinks (positions are the
+/// sequence's: the runtime knows every slice's length).
+void shardAttention(ModuleOp module, ssm::AttentionOp op) {
+  constexpr llvm::StringLiteral kRingFn = "ssmcMpiRingAttention";
+  OpBuilder b(op);
+  ShardEmitter e(b, op.getLoc());
+  Type i64 = b.getI64Type();
+  if (!module.lookupSymbol(kRingFn)) {
+    OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
+    auto flat = MemRefType::get({ShapedType::kDynamic}, e.f32);
+    auto fn = func::FuncOp::create(
+        mb, op.getLoc(), kRingFn,
+        mb.getFunctionType({e.dynMemRef(4), e.dynMemRef(4), e.dynMemRef(4),
+                            flat, flat, e.dynMemRef(4), e.f32, e.f32, i64, i64},
+                           {}));
+    fn.setPrivate();
+    fn->setAttr("llvm.emit_c_interface", mb.getUnitAttr());
+  }
+  auto ring = [&](Value out, bool compute) {
+    auto buf4 = [&](Value t) -> Value {
+      return memref::CastOp::create(e.b, e.loc, e.dynMemRef(4),
+                                    ssmc::detail::toBuffer(e.b, e.loc, t));
+    };
+    auto f32c = [&](double v) -> Value {
+      return arith::ConstantOp::create(e.b, e.loc,
+                                       e.b.getF32FloatAttr(float(v)));
+    };
+    std::optional<llvm::APFloat> scale = op.getScale();
+    std::optional<llvm::APFloat> softcap = op.getSoftcap();
+    func::CallOp::create(
+        e.b, e.loc, kRingFn, TypeRange{},
+        ValueRange{buf4(op.getQ()), buf4(op.getK()), buf4(op.getV()),
+                   e.flatBuffer(op.getAlibiSlopes()),
+                   e.flatBuffer(op.getSinks()), out,
+                   f32c(scale ? scale->convertToDouble() : NAN),
+                   f32c(softcap ? softcap->convertToDouble() : 0.0),
+                   arith::ConstantIntOp::create(
+                       e.b, e.loc, op.getLeftWindow().value_or(-1), 64),
+                   arith::ConstantIntOp::create(e.b, e.loc, compute, 64)});
+  };
+  auto outT = cast<RankedTensorType>(op.getOut().getType());
+  llvm::SmallVector<Value> replaced = e.byRank(
+      module, op->getResultTypes(),
+      [&] {
+        Value none = memref::AllocaOp::create(
+            e.b, e.loc, MemRefType::get({0, 0, 0, 0}, e.f32));
+        ring(memref::CastOp::create(e.b, e.loc, e.dynMemRef(4), none), false);
+        return llvm::SmallVector<Value>{e.b.clone(*op)->getResult(0)};
+      },
+      [&] {
+        llvm::SmallVector<Value> sizes{
+            e.dimSize(op.getQ(), 0), e.dimSize(op.getQ(), 1),
+            e.dimSize(op.getQ(), 2), e.dimSize(op.getV(), 3)};
+        Value out = ssmc::detail::allocLike(e.b, e.loc, outT, sizes);
+        ring(memref::CastOp::create(e.b, e.loc, e.dynMemRef(4), out), true);
+        return llvm::SmallVector<Value>{
+            ssmc::detail::toTensor(e.b, e.loc, outT, out)};
+      });
+  op->replaceAllUsesWith(replaced);
+  op->erase();
+}
+
 /// The distributed form of one sequence op (its layout checked).
 void shardSequenceOp(ModuleOp module, Operation *op) {
   if (auto s = dyn_cast<ssm::SelectiveScanOp>(op))
@@ -901,6 +985,8 @@ void shardSequenceOp(ModuleOp module, Operation *op) {
     shardDeltaRule(module, s);
   else if (auto s = dyn_cast<ssm::CausalConv1dOp>(op))
     shardCausalConv(module, s);
+  else if (auto s = dyn_cast<ssm::AttentionOp>(op))
+    shardAttention(module, s);
 }
 
 struct SSMShardSequencePass

@@ -16,8 +16,11 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstdint>
 #include <cstring>
+#include <optional>
 #include <thread>
+#include <vector>
 
 #ifdef SSMC_HAVE_MPI
 #include <mpi.h>
@@ -204,7 +207,7 @@ OwnedTensor slice(const Tensor &t, int dim, int r, int ranks) {
 }
 
 llvm::Expected<std::vector<std::vector<char>>>
-gatherBytes(const std::vector<char> &local) {
+gatherBytes(const std::vector<char> &local, int root) {
   std::vector<std::vector<char>> all;
   if (theSize == 1) {
     all.push_back(local);
@@ -214,23 +217,25 @@ gatherBytes(const std::vector<char> &local) {
   long long n = static_cast<long long>(local.size());
   std::vector<long long> counts(theSize);
   MPI_Request req;
-  await(MPI_Igather(&n, 1, MPI_LONG_LONG, counts.data(), 1, MPI_LONG_LONG, 0,
-                    MPI_COMM_WORLD, &req),
+  await(MPI_Igather(&n, 1, MPI_LONG_LONG, counts.data(), 1, MPI_LONG_LONG,
+                    root, MPI_COMM_WORLD, &req),
         req, "MPI_Gather");
-  if (theRank != 0) {
+  if (theRank != root) {
     sent += local.size() + sizeof n;
     // Large tensors in pieces under INT_MAX bytes.
     for (size_t off = 0; off < local.size(); off += 1 << 30) {
       int piece = static_cast<int>(std::min<size_t>(1 << 30, local.size() - off));
-      await(MPI_Isend(local.data() + off, piece, MPI_BYTE, 0, 7,
+      await(MPI_Isend(local.data() + off, piece, MPI_BYTE, root, 7,
                       MPI_COMM_WORLD, &req),
             req, "MPI_Send");
     }
     return all;
   }
   all.resize(theSize);
-  all[0] = local;
-  for (int r = 1; r < theSize; ++r) {
+  all[root] = local;
+  for (int r = 0; r < theSize; ++r) {
+    if (r == root)
+      continue;
     all[r].resize(counts[r]);
     for (size_t off = 0; off < all[r].size(); off += 1 << 30) {
       int piece = static_cast<int>(std::min<size_t>(1 << 30, all[r].size() - off));
@@ -241,6 +246,7 @@ gatherBytes(const std::vector<char> &local) {
   }
   return all;
 #else
+  (void)root;
   return llvm::createStringError("more than one rank without MPI");
 #endif
 }
@@ -674,4 +680,408 @@ extern "C" void _mlir_ciface_ssmcMpiCombineMatrix(Buf *decay, Buf *state,
     ssmc::dist::abortAll("ssmcMpiCombineMatrix: inconsistent state sizes");
   combineStates(decay->aligned + decay->offset, state->aligned + state->offset,
                 sin->aligned + sin->offset, MapShape{n, np, k});
+}
+
+//===----------------------------------------------------------------------===//
+// Ring attention: causal softmax attention over the ranks' slices
+//===----------------------------------------------------------------------===//
+
+namespace {
+using Buf4 = ssmc::abi::StridedMemRef<float, 4>;
+
+/// Appends the strided 4-D view `m` to `out`, row-major.
+void appendContiguous(const Buf4 *m, std::vector<float> &out) {
+  const int64_t *n = m->sizes, *s = m->strides;
+  const float *base = m->aligned + m->offset;
+  out.reserve(out.size() + n[0] * n[1] * n[2] * n[3]);
+  for (int64_t a = 0; a < n[0]; ++a)
+    for (int64_t b = 0; b < n[1]; ++b)
+      for (int64_t c = 0; c < n[2]; ++c)
+        for (int64_t e = 0; e < n[3]; ++e)
+          out.push_back(base[a * s[0] + b * s[1] + c * s[2] + e * s[3]]);
+}
+
+/// s[j] for keys j in [lo, hi] of a block (kt: its K^T [d, n]): scale *
+/// q.k_j, softcapped, minus slope * (pos - j); returns their maximum.
+__attribute__((target_clones("avx512f", "avx2", "default"))) float
+blockScores(const float *__restrict q, const float *__restrict kt, int64_t n,
+            int64_t d, int64_t lo, int64_t hi, float scale, float softcap,
+            float slope, int64_t pos, float *__restrict s) {
+  for (int64_t j = lo; j <= hi; ++j)
+    s[j] = 0.0f;
+  for (int64_t c = 0; c < d; ++c) {
+    const float qc = q[c] * scale;
+    const float *kr = kt + c * n;
+    for (int64_t j = lo; j <= hi; ++j)
+      s[j] += qc * kr[j];
+  }
+  float best = -INFINITY;
+  for (int64_t j = lo; j <= hi; ++j) {
+    float x = s[j];
+    if (softcap > 0)
+      x = softcap * std::tanh(x / softcap);
+    x -= slope * static_cast<float>(pos - j);
+    s[j] = x;
+    best = std::max(best, x);
+  }
+  return best;
+}
+
+/// exp(x) for x <= 0 (a score minus the running maximum): 2^k * 2^f with
+/// f in [-1/2, 1/2] as in softplusFast (relative error < 1e-8), 0 below
+/// 2^-126. Branch-free, so loops of it vectorize.
+inline float expNonPositive(float x) {
+  float t = std::max(x * 1.4426950408889634f, -126.0f);
+  float k = std::floor(t + 0.5f), f = (t - k) * 0.6931471805599453f;
+  float p = 1.0f + f * (1.0f + f * (0.5f + f * (1.0f / 6 + f * (1.0f / 24 +
+            f * (1.0f / 120 + f * (1.0f / 720 + f * (1.0f / 5040)))))));
+  int bits = (static_cast<int>(k) + 127) << 23;
+  return x < -87.0f ? 0.0f : p * __builtin_bit_cast(float, bits);
+}
+
+/// acc = c * acc + sum_j exp(s[j] - m) v_j over keys [lo, hi] of a block
+/// (v: its V [n, dv]); returns sum_j exp(s[j] - m). s is overwritten.
+__attribute__((target_clones("avx512f", "avx2", "default"))) double
+blockValues(float *__restrict s, const float *__restrict v, int64_t dv,
+            int64_t lo, int64_t hi, double m, double c,
+            float *__restrict acc) {
+  const float mf = static_cast<float>(m);
+  for (int64_t j = lo; j <= hi; ++j)
+    s[j] = expNonPositive(s[j] - mf);
+  double sum = 0;
+  for (int64_t j = lo; j <= hi; ++j)
+    sum += s[j];
+  const float cf = static_cast<float>(c);
+  for (int64_t e = 0; e < dv; ++e)
+    acc[e] *= cf;
+  for (int64_t j = lo; j <= hi; ++j) {
+    const float p = s[j];
+    const float *vr = v + j * dv;
+    for (int64_t e = 0; e < dv; ++e)
+      acc[e] += p * vr[e];
+  }
+  return sum;
+}
+
+/// The raw scores scale * q_r.k_j of 4 consecutive rows (q: [4, d]) for
+/// keys j in [lo, hi] (kt: K^T [d, n]) into s + r * n: 16 keys by 4 rows
+/// accumulate in registers, each key vector loaded once for the 4 rows.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void
+blockScores4(const float *__restrict q, const float *__restrict kt, int64_t n,
+             int64_t d, int64_t lo, int64_t hi, float scale,
+             float *__restrict s) {
+  int64_t j = lo;
+  for (; j + 16 <= hi + 1; j += 16) {
+    float a0[16] = {}, a1[16] = {}, a2[16] = {}, a3[16] = {};
+    for (int64_t c = 0; c < d; ++c) {
+      const float *k = kt + c * n + j;
+      const float x0 = q[c], x1 = q[d + c], x2 = q[2 * d + c],
+                  x3 = q[3 * d + c];
+      for (int t = 0; t < 16; ++t) {
+        a0[t] += x0 * k[t];
+        a1[t] += x1 * k[t];
+        a2[t] += x2 * k[t];
+        a3[t] += x3 * k[t];
+      }
+    }
+    for (int t = 0; t < 16; ++t) {
+      s[j + t] = a0[t] * scale;
+      s[n + j + t] = a1[t] * scale;
+      s[2 * n + j + t] = a2[t] * scale;
+      s[3 * n + j + t] = a3[t] * scale;
+    }
+  }
+  for (; j <= hi; ++j)
+    for (int r = 0; r < 4; ++r) {
+      float x = 0;
+      for (int64_t c = 0; c < d; ++c)
+        x += q[r * d + c] * kt[c * n + j];
+      s[r * n + j] = x * scale;
+    }
+}
+
+/// Softcap and ALiBi on the raw scores s[lo..hi] of one row at `pos`;
+/// returns their maximum.
+__attribute__((target_clones("avx512f", "avx2", "default"))) float
+finishScores(float *__restrict s, int64_t lo, int64_t hi, float softcap,
+             float slope, int64_t pos) {
+  float best = -INFINITY;
+  for (int64_t j = lo; j <= hi; ++j) {
+    float x = s[j];
+    if (softcap > 0)
+      x = softcap * std::tanh(x / softcap);
+    x -= slope * static_cast<float>(pos - j);
+    s[j] = x;
+    best = std::max(best, x);
+  }
+  return best;
+}
+
+/// For 4 consecutive rows (p: their weights exp(s - m) at s + r * n, acc:
+/// [4, dv]), acc_r += sum_j p_r[j] v_j over keys [lo, hi]: 16 value
+/// columns by 4 rows in registers, each V vector loaded once.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void
+blockValues4(const float *__restrict p, int64_t n, const float *__restrict v,
+             int64_t dv, int64_t lo, int64_t hi, float *__restrict acc) {
+  int64_t e0 = 0;
+  for (; e0 + 16 <= dv; e0 += 16) {
+    float a0[16], a1[16], a2[16], a3[16];
+    for (int t = 0; t < 16; ++t) {
+      a0[t] = acc[e0 + t];
+      a1[t] = acc[dv + e0 + t];
+      a2[t] = acc[2 * dv + e0 + t];
+      a3[t] = acc[3 * dv + e0 + t];
+    }
+    for (int64_t j = lo; j <= hi; ++j) {
+      const float *vr = v + j * dv + e0;
+      const float p0 = p[j], p1 = p[n + j], p2 = p[2 * n + j],
+                  p3 = p[3 * n + j];
+      for (int t = 0; t < 16; ++t) {
+        a0[t] += p0 * vr[t];
+        a1[t] += p1 * vr[t];
+        a2[t] += p2 * vr[t];
+        a3[t] += p3 * vr[t];
+      }
+    }
+    for (int t = 0; t < 16; ++t) {
+      acc[e0 + t] = a0[t];
+      acc[dv + e0 + t] = a1[t];
+      acc[2 * dv + e0 + t] = a2[t];
+      acc[3 * dv + e0 + t] = a3[t];
+    }
+  }
+  for (; e0 < dv; ++e0)
+    for (int r = 0; r < 4; ++r) {
+      float a = acc[r * dv + e0];
+      for (int64_t j = lo; j <= hi; ++j)
+        a += p[r * n + j] * v[j * dv + e0];
+      acc[r * dv + e0] = a;
+    }
+}
+
+/// p[j] = exp(s[j] - m) over [lo, hi] in place; returns their sum.
+__attribute__((target_clones("avx512f", "avx2", "default"))) double
+weights(float *__restrict s, int64_t lo, int64_t hi, double m) {
+  const float mf = static_cast<float>(m);
+  for (int64_t j = lo; j <= hi; ++j)
+    s[j] = expNonPositive(s[j] - mf);
+  double sum = 0;
+  for (int64_t j = lo; j <= hi; ++j)
+    sum += s[j];
+  return sum;
+}
+
+/// The query rows of one rank and their online-softmax state: per row the
+/// running maximum m of the scores seen so far, the sum l of exp(s - m)
+/// (f64) and the sum acc of exp(s - m) v (f32, as the kernels keep it). A block of keys is folded in by
+/// rescaling l and acc by exp(m_old - m_new) once per row and block.
+class SoftmaxRows {
+public:
+  SoftmaxRows(const Buf4 *q, int64_t Hkv, int64_t dv, int64_t first,
+              float scale, float softcap, int64_t left, const float *alibi,
+              int64_t nAlibi)
+      : B(q->sizes[0]), H(q->sizes[1]), L(q->sizes[2]), d(q->sizes[3]),
+        Hkv(Hkv), dv(dv), first(first), scale(scale), softcap(softcap),
+        left(left), alibi(alibi), nAlibi(nAlibi) {
+    appendContiguous(q, rows);
+    m.assign(B * H * L, -INFINITY);
+    l.assign(B * H * L, 0.0);
+    acc.assign(B * H * L * dv, 0.0f);
+  }
+
+  /// Folds in the keys at positions [k0, k0 + n): `kv` holds their K
+  /// [B, Hkv, n, d], then their V [B, Hkv, n, dv].
+  void fold(const float *kv, int64_t n, int64_t k0) {
+    constexpr int64_t kTile = 256;
+    const float *K = kv, *V = kv + B * Hkv * n * d;
+    std::vector<float> s(n), s4(4 * n), kt(d * n);
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t hk = 0; hk < Hkv; ++hk) {
+        // K^T [d, n]: a row's scores then accumulate over d in vectors.
+        const float *kh = K + (b * Hkv + hk) * n * d;
+        for (int64_t j = 0; j < n; ++j)
+          for (int64_t c = 0; c < d; ++c)
+            kt[c * n + j] = kh[j * d + c];
+        const float *vh = V + (b * Hkv + hk) * n * dv;
+        // Tiles of kTile keys (their K^T and V stay in cache) against every
+        // row of the heads that share them.
+        for (int64_t j0 = 0; j0 < n; j0 += kTile)
+        for (int64_t h = hk * (H / Hkv); h < (hk + 1) * (H / Hkv); ++h) {
+          const float slope =
+              nAlibi == 0 ? 0.0f : alibi[nAlibi == H ? h : b * H + h];
+          auto range = [&](int64_t i) {
+            const int64_t pos = first + i;
+            return std::make_pair(
+                std::max(k0 + j0, left >= 0 ? pos - left : k0),
+                std::min(k0 + std::min(n, j0 + kTile) - 1, pos));
+          };
+          for (int64_t i = 0; i < L; ++i) {
+            const int64_t pos = first + i;
+            const auto [lo, hi] = range(i);
+            if (lo > hi)
+              continue;
+            const int64_t row = (b * H + h) * L + i;
+            // 4 rows that see the same keys (the ranges only grow with
+            // the row, so the first and the last agreeing suffices).
+            if (i + 4 <= L && range(i + 3) == range(i)) {
+              blockScores4(&rows[row * d], kt.data(), n, d, lo - k0, hi - k0,
+                           scale, s4.data());
+              double mNew[4], c4[4];
+              for (int r = 0; r < 4; ++r) {
+                float best = finishScores(&s4[r * n], lo - k0, hi - k0,
+                                          softcap, slope, pos + r - k0);
+                mNew[r] = std::max(m[row + r], static_cast<double>(best));
+                c4[r] = std::exp(m[row + r] - mNew[r]);
+                l[row + r] = c4[r] * l[row + r] +
+                             weights(&s4[r * n], lo - k0, hi - k0, mNew[r]);
+                for (int64_t e = 0; e < dv; ++e)
+                  acc[(row + r) * dv + e] *= static_cast<float>(c4[r]);
+                m[row + r] = mNew[r];
+              }
+              blockValues4(s4.data(), n, vh, dv, lo - k0, hi - k0,
+                           &acc[row * dv]);
+              i += 3;
+              continue;
+            }
+            const float best =
+                blockScores(&rows[row * d], kt.data(), n, d, lo - k0, hi - k0,
+                            scale, softcap, slope, pos - k0, s.data());
+            const double mNew = std::max(m[row], static_cast<double>(best));
+            const double c = std::exp(m[row] - mNew); // 0 for the first block
+            l[row] = c * l[row] +
+                     blockValues(s.data(), vh, dv, lo - k0, hi - k0, mNew, c,
+                                 &acc[row * dv]);
+            m[row] = mNew;
+          }
+        }
+      }
+  }
+
+  /// o = acc / (l + exp(sink - m)); a row that saw no key is zero.
+  void finish(Buf4 *out, const float *sinks) const {
+    const int64_t *st = out->strides;
+    float *o = out->aligned + out->offset;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t i = 0; i < L; ++i) {
+          const int64_t row = (b * H + h) * L + i;
+          double denom = l[row];
+          if (sinks && denom > 0)
+            denom += std::exp(static_cast<double>(sinks[h]) - m[row]);
+          for (int64_t e = 0; e < dv; ++e)
+            o[b * st[0] + h * st[1] + i * st[2] + e * st[3]] =
+                denom > 0 ? static_cast<float>(acc[row * dv + e] / denom) : 0.0f;
+        }
+  }
+
+private:
+  int64_t B, H, L, d, Hkv, dv, first;
+  float scale, softcap;
+  int64_t left;
+  const float *alibi;
+  int64_t nAlibi;
+  std::vector<float> rows;
+  std::vector<double> m, l;
+  std::vector<float> acc;
+};
+} // namespace
+
+extern "C" void _mlir_ciface_ssmcMpiRingAttention(
+    Buf4 *q, Buf4 *k, Buf4 *v, Buf *alibi, Buf *sinks, Buf4 *out, float scale,
+    float softcap, int64_t windowLeft, int64_t computeOut) {
+  using namespace ssmc::dist;
+  const int64_t B = q->sizes[0], H = q->sizes[1], L = q->sizes[2],
+                d = q->sizes[3], Hkv = k->sizes[1], dv = v->sizes[3];
+  if (k->sizes[0] != B || k->sizes[2] != L || k->sizes[3] != d ||
+      v->sizes[0] != B || v->sizes[1] != Hkv || v->sizes[2] != L ||
+      Hkv == 0 || H % Hkv)
+    abortAll("ssmcMpiRingAttention: q, k and v slices of inconsistent shapes");
+  if (computeOut && (out->sizes[0] != B || out->sizes[1] != H ||
+                     out->sizes[2] != L || out->sizes[3] != dv))
+    abortAll("ssmcMpiRingAttention: output of another shape");
+  const int64_t nAlibi = alibi->sizes[0];
+  if (nAlibi != 0 && nAlibi != H && nAlibi != B * H)
+    abortAll("ssmcMpiRingAttention: ALiBi slopes are neither [H] nor [B, H]");
+  if (sinks->sizes[0] != 0 && sinks->sizes[0] != H)
+    abortAll("ssmcMpiRingAttention: sinks are not [H]");
+  if (std::isnan(scale))
+    scale = 1.0f / std::sqrt(static_cast<float>(d));
+  const int r = rank(), R = size();
+
+  // Every rank's slice length, hence the position of its first key.
+  std::vector<long long> lens(R, L);
+#ifdef SSMC_HAVE_MPI
+  if (R > 1) {
+    long long mine = L;
+    MPI_Request req;
+    sent += sizeof mine * (R - 1);
+    await(MPI_Iallgather(&mine, 1, MPI_LONG_LONG, lens.data(), 1,
+                         MPI_LONG_LONG, MPI_COMM_WORLD, &req),
+          req, "MPI_Allgather (attention slice lengths)");
+  }
+#endif
+  std::vector<int64_t> offs(R + 1, 0);
+  for (int j = 0; j < R; ++j)
+    offs[j + 1] = offs[j] + lens[j];
+  // Whether the rows of rank t see a key of rank j: j <= t (causal), and
+  // with a window the last key of j reaches the window of t's first row.
+  // For a given t the ranks it sees are contiguous, ending at t (empty
+  // slices are the last ones, sliceOf).
+  auto sees = [&](int t, int j) {
+    return j >= 0 && j <= t && t < R && lens[j] > 0 && lens[t] > 0 &&
+           (windowLeft < 0 || offs[j + 1] - 1 >= offs[t] - windowLeft);
+  };
+  auto blockFloats = [&](int j) { return B * Hkv * lens[j] * (d + dv); };
+
+  std::optional<SoftmaxRows> rows;
+  if (computeOut)
+    rows.emplace(q, Hkv, dv, offs[r], scale, softcap, windowLeft,
+                 alibi->aligned + alibi->offset, nAlibi);
+  // Step s: this rank holds the block of rank r - s (its own at s = 0),
+  // passes it on to r + 1 if r + 1 sees it, and receives the block of
+  // rank r - 1 - s from r - 1 if it sees it (what r + 1 sees, r sees: its
+  // rows come first), computing on the held block while both travel.
+  std::vector<float> held, next;
+  appendContiguous(k, held);
+  appendContiguous(v, held);
+  for (int s = 0; s <= r; ++s) {
+    const int mine = r - s, incoming = r - 1 - s;
+    const bool recv = sees(r, incoming), send = sees(r + 1, mine);
+#ifdef SSMC_HAVE_MPI
+    MPI_Request recvReq = MPI_REQUEST_NULL, sendReq = MPI_REQUEST_NULL;
+    if (recv) {
+      if (blockFloats(incoming) > INT32_MAX)
+        abortAll("ssmcMpiRingAttention: a K/V block of more than 2^31 floats");
+      next.resize(blockFloats(incoming));
+      check(MPI_Irecv(next.data(), static_cast<int>(next.size()), MPI_FLOAT,
+                      r - 1, 11, MPI_COMM_WORLD, &recvReq),
+            "MPI_Recv (K/V block)");
+    }
+    if (send) {
+      if (held.size() > static_cast<size_t>(INT32_MAX))
+        abortAll("ssmcMpiRingAttention: a K/V block of more than 2^31 floats");
+      sent += held.size() * sizeof(float);
+      check(MPI_Isend(held.data(), static_cast<int>(held.size()), MPI_FLOAT,
+                      r + 1, 11, MPI_COMM_WORLD, &sendReq),
+            "MPI_Send (K/V block)");
+    }
+#else
+    if (recv || send)
+      abortAll("more than one rank without MPI");
+#endif
+    if (rows && sees(r, mine))
+      rows->fold(held.data(), lens[mine], offs[mine]);
+#ifdef SSMC_HAVE_MPI
+    if (send)
+      await(MPI_SUCCESS, sendReq, "MPI_Send (K/V block)");
+    if (recv)
+      await(MPI_SUCCESS, recvReq, "MPI_Recv (K/V block)");
+#endif
+    if (!recv)
+      break; // the blocks before are not seen either
+    std::swap(held, next);
+  }
+  if (rows)
+    rows->finish(out, sinks->sizes[0] ? sinks->aligned + sinks->offset
+                                      : nullptr);
 }

@@ -54,6 +54,27 @@ void _mlir_ciface_ssmcMpiStepSums(ssmc::abi::StridedMemRef<float, 3> *x,
                                   ssmc::abi::StridedMemRef<float, 2> *out,
                                   int64_t timeDim, int64_t softplus, float lo,
                                   float hi);
+/// Causal softmax attention over the sequence split across the ranks (ring
+/// attention): q [B, H, L_r, d], k [B, Hkv, L_r, d], v [B, Hkv, L_r, dv]
+/// are this rank's slices (row-major, f32). The K/V slices travel along
+/// the ranks (rank r sends the blocks of ranks r, r-1, ... on to r + 1,
+/// non-blocking, while it computes on the block it holds), and every rank
+/// folds each block into its rows with the online softmax (a running max
+/// and sum per query row). Only the blocks a causal row can see travel:
+/// the ranks before, and with a `windowLeft` >= 0 only those that reach
+/// into the window. Scores: `scale` * q.k (NaN: d^-1/2), then
+/// softcap * tanh(s / softcap) when `softcap` > 0, then
+/// - slope * |i - j| with `alibi` slopes ([H] or [B, H]; empty: none);
+/// `sinks` [H] (empty: none) add exp(sink) to each row's denominator.
+/// With `computeOut` zero the rank only sends (rank 0, whose rows see its
+/// own keys only, computes them in generated code); otherwise `out`
+/// [B, H, L_r, dv] receives its rows.
+void _mlir_ciface_ssmcMpiRingAttention(
+    ssmc::abi::StridedMemRef<float, 4> *q, ssmc::abi::StridedMemRef<float, 4> *k,
+    ssmc::abi::StridedMemRef<float, 4> *v, ssmc::abi::StridedMemRef<float, 1> *alibi,
+    ssmc::abi::StridedMemRef<float, 1> *sinks,
+    ssmc::abi::StridedMemRef<float, 4> *out, float scale, float softcap,
+    int64_t windowLeft, int64_t computeOut);
 }
 
 #endif // SSMC_RUNTIME_MPI_MPIRUNTIME_H

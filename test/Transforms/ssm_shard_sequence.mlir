@@ -228,3 +228,33 @@ func.func @delta_rule_f16(%q: tensor<1x8x1x4xf16>, %v: tensor<1x8x2x3xf16>, %bet
       : (tensor<1x8x1x4xf16>, tensor<1x8x1x4xf16>, tensor<1x8x2x3xf16>, tensor<1x8x2xf32>) -> tensor<1x8x2x3xf16>
   return %o : tensor<1x8x2x3xf16>
 }
+
+// -----
+
+// Causal attention (ring attention): rank 0 runs the op on its slice as it
+// is after passing its K/V on (ssmcMpiRingAttention without output); the
+// other ranks get their rows from the ring, with the op's options: scale
+// 0.5, softcap 0 (none), window 4 (left 3), the ALiBi slopes and no sinks.
+// CHECK-LABEL: func.func @attention(
+// CHECK-SAME: %[[Q:[a-z0-9]+]]: tensor<1x4x?x8xf32> {ssm.seq_dim = 2 : i64}, %[[K:[a-z0-9]+]]: tensor<1x2x?x8xf32> {ssm.seq_dim = 2 : i64}, %[[V:[a-z0-9]+]]: tensor<1x2x?x6xf32> {ssm.seq_dim = 2 : i64}, %[[S:[a-z0-9]+]]: tensor<4xf32>)
+// CHECK-SAME: -> (tensor<1x4x?x6xf32> {ssm.seq_dim = 2 : i64})
+// CHECK: %[[RANK:.*]] = call @ssmcMpiRank()
+// CHECK: scf.if
+// CHECK: %[[NONE:.*]] = memref.alloca() : memref<0x0x0x0xf32>
+// CHECK: %[[C0:.*]] = arith.constant 0 : i64
+// CHECK: call @ssmcMpiRingAttention({{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[C0]])
+// CHECK: ssm.attention %[[Q]], %[[K]], %[[V]] causal alibi_slopes(%[[S]]) {scale = 5.000000e-01 : f64, window = 4 : i64}
+// CHECK: } else {
+// CHECK-DAG: %[[SCALE:.*]] = arith.constant 5.000000e-01 : f32
+// CHECK-DAG: %[[CAP:.*]] = arith.constant 0.000000e+00 : f32
+// CHECK-DAG: %[[LEFT:.*]] = arith.constant 3 : i64
+// CHECK-DAG: %[[C1:.*]] = arith.constant 1 : i64
+// CHECK: call @ssmcMpiRingAttention({{.*}}, %[[SCALE]], %[[CAP]], %[[LEFT]], %[[C1]])
+// CHECK-NOT: ssm.attention
+// CHECK: func.func private @ssmcMpiRingAttention(memref<?x?x?x?xf32>, memref<?x?x?x?xf32>, memref<?x?x?x?xf32>, memref<?xf32>, memref<?xf32>, memref<?x?x?x?xf32>, f32, f32, i64, i64) attributes {llvm.emit_c_interface}
+func.func @attention(%q: tensor<1x4x10x8xf32>, %k: tensor<1x2x10x8xf32>, %v: tensor<1x2x10x6xf32>,
+                     %slopes: tensor<4xf32>) -> tensor<1x4x10x6xf32> {
+  %o = ssm.attention %q, %k, %v causal alibi_slopes(%slopes) {window = 4 : i64, scale = 0.5 : f64}
+      : (tensor<1x4x10x8xf32>, tensor<1x2x10x8xf32>, tensor<1x2x10x6xf32>, tensor<4xf32>) -> tensor<1x4x10x6xf32>
+  return %o : tensor<1x4x10x6xf32>
+}

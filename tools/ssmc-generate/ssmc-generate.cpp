@@ -109,9 +109,11 @@ options:
   --prefill-ranks R    under mpirun -np R: the prompt (at least R tokens)
                        is prefilled across the R ranks, each a contiguous
                        slice of it, the layers' recurrences combined
-                       between the ranks (docs/distributed.md); then the
-                       last rank decodes and prints, the others print
-                       nothing. Mamba-1 and Mamba-2 models, CPU target;
+                       between the ranks (the Transformer: attention as a
+                       ring of K/V blocks, the KV cache gathered onto the
+                       last rank; docs/distributed.md); then the last rank
+                       decodes and prints, the others print nothing.
+                       Mamba-1, Mamba-2 and Transformer models, CPU target;
                        takes no --cache and no batch. A rank that waits
                        longer than SSMC_MPI_TIMEOUT seconds (default 300)
                        for the others stops every rank

@@ -16,6 +16,9 @@
 //       [--form deltanet|gated|kda|rwkv7] [--l2norm] [--scale S] [--h0]
 //       [--dtype f32|f16]
 //       q, k, v (+ beta or a, b; gate; h0), ref_out.npy, ref_state.npy
+//   ssmc-testdata attention --out DIR [shape flags] [--kv-heads Hkv]
+//       [--window W] [--softcap C] [--scale S] [--alibi] [--sinks]   causal attention:
+//       q, k, v (+ alibi, sinks), ref_out.npy
 //   ssmc-testdata compare GOT WANT [--rtol R]   (.npy or .safetensors[:name])
 //       passes when max |got - want| <= R * max(1, max |want|)
 //
@@ -44,21 +47,35 @@ cl::SubCommand ssdCmd("ssd", "Write ssd inputs and reference");
 cl::SubCommand laCmd("linear-attention", "Write linear-attention inputs and reference");
 cl::SubCommand convCmd("causal-conv1d", "Write causal-conv1d inputs and reference");
 cl::SubCommand drCmd("delta-rule", "Write delta-rule inputs and reference");
+cl::SubCommand attnCmd("attention", "Write causal attention inputs and reference");
 cl::SubCommand compareCmd("compare", "Compare a result with a reference");
 
 cl::opt<std::string> outDir("out", cl::desc("Output directory"), cl::sub(scanCmd),
-                            cl::sub(ssdCmd), cl::sub(laCmd), cl::sub(convCmd), cl::sub(drCmd));
+                            cl::sub(ssdCmd), cl::sub(laCmd), cl::sub(convCmd), cl::sub(drCmd),
+                            cl::sub(attnCmd));
 cl::opt<int64_t> batch("batch", cl::init(1), cl::sub(scanCmd), cl::sub(ssdCmd),
-                       cl::sub(laCmd), cl::sub(convCmd), cl::sub(drCmd));
+                       cl::sub(laCmd), cl::sub(convCmd), cl::sub(drCmd), cl::sub(attnCmd));
 cl::opt<int64_t> channels("channels", cl::init(1), cl::sub(scanCmd), cl::sub(convCmd));
 cl::opt<int64_t> width("width", cl::init(4), cl::sub(convCmd));
 cl::opt<int64_t> len("len", cl::init(1), cl::sub(scanCmd), cl::sub(ssdCmd),
-                     cl::sub(laCmd), cl::sub(convCmd), cl::sub(drCmd));
+                     cl::sub(laCmd), cl::sub(convCmd), cl::sub(drCmd), cl::sub(attnCmd));
 cl::opt<int64_t> state("state", cl::init(1), cl::sub(scanCmd), cl::sub(ssdCmd));
-cl::opt<int64_t> heads("heads", cl::init(1), cl::sub(ssdCmd), cl::sub(laCmd), cl::sub(drCmd));
-cl::opt<int64_t> headDim("head-dim", cl::desc("P (ssd), K (linear attention)"),
-                         cl::init(1), cl::sub(ssdCmd), cl::sub(laCmd), cl::sub(drCmd));
-cl::opt<int64_t> valueDim("value-dim", cl::init(1), cl::sub(laCmd), cl::sub(drCmd));
+cl::opt<int64_t> heads("heads", cl::init(1), cl::sub(ssdCmd), cl::sub(laCmd), cl::sub(drCmd),
+                       cl::sub(attnCmd));
+cl::opt<int64_t> headDim("head-dim", cl::desc("P (ssd), K (linear attention, delta rule), d (attention)"),
+                         cl::init(1), cl::sub(ssdCmd), cl::sub(laCmd), cl::sub(drCmd),
+                         cl::sub(attnCmd));
+cl::opt<int64_t> valueDim("value-dim", cl::init(1), cl::sub(laCmd), cl::sub(drCmd),
+                          cl::sub(attnCmd));
+cl::opt<int64_t> kvHeads("kv-heads", cl::desc("K/V heads (0: --heads)"), cl::init(0),
+                         cl::sub(attnCmd));
+cl::opt<int64_t> window("window", cl::desc("sliding window (0: none)"), cl::init(0),
+                        cl::sub(attnCmd));
+cl::opt<double> softcap("softcap", cl::init(0), cl::sub(attnCmd));
+cl::opt<double> scale("scale", cl::desc("score scale (< 0: d^-1/2)"), cl::init(-1),
+                      cl::sub(attnCmd));
+cl::opt<bool> alibi("alibi", cl::desc("ALiBi slopes [H]"), cl::sub(attnCmd));
+cl::opt<bool> sinks("sinks", cl::desc("sink logits [H]"), cl::sub(attnCmd));
 cl::opt<std::string> gateKind("gate", cl::desc("none, scalar or key"),
                               cl::init("none"), cl::sub(laCmd));
 cl::opt<bool> normalize("normalize", cl::sub(laCmd));
@@ -69,7 +86,7 @@ cl::opt<bool> full("full", cl::desc("D, z, delta_bias, h0 and softplus"), cl::su
 cl::opt<bool> fixedB("fixed-b", cl::desc("B fixed over time: [channels, state]"), cl::sub(scanCmd));
 cl::opt<bool> fixedC("fixed-c", cl::desc("C fixed over time: [channels, state]"), cl::sub(scanCmd));
 cl::opt<unsigned> seed("seed", cl::init(1), cl::sub(scanCmd), cl::sub(ssdCmd),
-                       cl::sub(laCmd), cl::sub(convCmd), cl::sub(drCmd));
+                       cl::sub(laCmd), cl::sub(convCmd), cl::sub(drCmd), cl::sub(attnCmd));
 cl::opt<int64_t> keyHeads("key-heads", cl::desc("q/k heads (0: --heads)"), cl::init(0),
                           cl::sub(drCmd));
 cl::opt<std::string> drForm("form", cl::desc("deltanet, gated, kda or rwkv7"),
@@ -323,6 +340,29 @@ int deltaRule() {
              : 1;
 }
 
+int attention() {
+  Writer w;
+  ssmc::ref::AttentionProblem p;
+  const int64_t B = batch, H = heads, Hkv = kvHeads ? kvHeads : heads, L = len,
+                d = headDim, dv = valueDim;
+  if (H % Hkv)
+    return fail("--kv-heads must divide --heads");
+  p.batch = B, p.heads = H, p.kvHeads = Hkv, p.queryLen = p.keyLen = L;
+  p.headDim = d, p.valueDim = dv, p.causal = true, p.window = window;
+  p.softcap = softcap, p.scale = scale;
+  // Scores of a few units: the softmax is neither flat nor one-hot.
+  bool ok = w.start() && w.input("q", {B, H, L, d}, -2, 2, p.q) &&
+            w.input("k", {B, Hkv, L, d}, -2, 2, p.k) &&
+            w.input("v", {B, Hkv, L, dv}, -1, 1, p.v);
+  if (ok && alibi)
+    ok = w.input("alibi", {H}, 0.05, 0.5, p.alibiSlopes);
+  if (ok && sinks)
+    ok = w.input("sinks", {H}, -1, 1, p.sinks);
+  if (!ok)
+    return 1;
+  return w.reference("ref_out", ssmc::ref::attention(p), {B, H, L, dv}) ? 0 : 1;
+}
+
 int compare() {
   auto a = ssmc::readTensorSpec(got);
   if (!a)
@@ -360,6 +400,8 @@ int main(int argc, char **argv) {
     return causalConv();
   if (drCmd)
     return deltaRule();
+  if (attnCmd)
+    return attention();
   if (compareCmd)
     return compare();
   return fail("give a subcommand: selective-scan or compare (see --help)");
