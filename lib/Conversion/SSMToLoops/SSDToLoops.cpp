@@ -78,7 +78,8 @@ private:
     D = toBuffer(rw, loc, op.getD());
     z = toBuffer(rw, loc, op.getZ());
     bias = toBuffer(rw, loc, op.getDtBias());
-    h0 = toBuffer(rw, loc, op.getH0());
+    // A layer's slice of a state tensor is read where it lies.
+    h0 = toStridedBuffer(rw, loc, op.getH0());
     cu = toBuffer(rw, loc, op.getCuSeqlens());
     seqIdx = toBuffer(rw, loc, op.getSeqIdx());
     batch = dimOf(rw, loc, x, 0);
@@ -274,7 +275,7 @@ private:
     Value cVw = arith::ConstantIndexOp::create(b, loc, vw);
     auto maskTy = VectorType::get({vw}, b.getI1Type());
     Value zero = zeroVec(b, acc);
-    scf::ForOp::create(
+    auto channels = scf::ForOp::create(
         b, loc, c0, headDim, c1, ValueRange{},
         [&](OpBuilder &b, Location loc, Value p, ValueRange) {
           Value xp = scalar(b, x, {bi, t, h, p});
@@ -308,6 +309,12 @@ private:
           storeChannel(b, loc, t, p, xp, y);
           scf::YieldOp::create(b, loc);
         });
+    // The task's only accesses to h0 and the final state: each element of
+    // h0 is read before the same element of the final state is written,
+    // and never after, so ssm-forward-state-copies may store the final
+    // state over h0 when h0 is the slice the state goes back to.
+    if (h0 && fs)
+      channels->setAttr("ssm.in_place_final_state", b.getUnitAttr());
   }
 
   /// Stores channel p's y (a scalar) with the D skip and the z gate.
