@@ -304,8 +304,10 @@ private:
                 Value y = math::FmaOp::create(b, loc, cv, hv, iter[0]);
                 scf::YieldOp::create(b, loc, y);
               });
+          // Reassociated: a tree, not a chain of dependent scalar adds.
           Value y = vector::ReductionOp::create(
-              b, loc, vector::CombiningKind::ADD, row.getResult(0));
+              b, loc, vector::CombiningKind::ADD, row.getResult(0),
+              arith::FastMathFlags::reassoc);
           storeChannel(b, loc, t, p, xp, y);
           scf::YieldOp::create(b, loc);
         });

@@ -70,7 +70,7 @@ func.func @ssd_peer_options(%x: tensor<1x8x2x16xbf16>, %dt: tensor<1x8x2xf32>, %
 // CHECK: memref.alloca_scope
 // CHECK: %[[FIRST:.*]] = arith.cmpi eq, %{{.*}}, %c0 : index
 // CHECK: %[[ENDS:.*]] = arith.cmpi eq, %{{.*}}, %c19 : index
-// CHECK: %[[H0:.*]] = vector.gather %{{.*}}[%[[ROW]], %[[HD]], %{{.*}}] {{.*}} : memref<2x2x9x5xf32>
+// CHECK: %[[H0:.*]] = vector.gather %{{.*}}[%[[ROW]], %[[HD]], %{{.*}}] {{.*}} : memref<2x2x9x5xf32, strided<[?, ?, ?, 1], offset: ?>>
 // CHECK: arith.select %[[FIRST]], %[[H0]], %{{.*}} : vector<16xf32>
 // CHECK: %[[LANES:.*]] = vector.broadcast %[[ENDS]] : i1 to vector<16xi1>
 // CHECK: %[[MASK:.*]] = arith.andi %{{.*}}, %[[LANES]] : vector<16xi1>
