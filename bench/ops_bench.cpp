@@ -694,5 +694,12 @@ int main(int argc, char **argv) {
     return 1;
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
+  // The engines go before main returns: destroyed among the static
+  // objects at exit, their deinitialisation generated code after the
+  // code generator's own function-local statics (created later, during the
+  // first compile, so destroyed earlier) were gone, and the process died
+  // after printing its rows ("scalar-to-vector conversion failed", "Do not
+  // know how to promote this operator", or a segfault).
+  jits().clear();
   return 0;
 }

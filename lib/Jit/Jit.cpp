@@ -712,7 +712,7 @@ private:
         static_cast<llvm::CodeGenOptLevel>(options.optLevel);
     eo.sharedLibPaths = libs;
     eo.enableGDBNotificationListener = false;
-    eo.enablePerfNotificationListener = false;
+    eo.enablePerfNotificationListener = std::getenv("SSMC_JIT_PERF") != nullptr;
     eo.enableObjectDump = options.keepObject;
     auto engine = ExecutionEngine::create(*program.module, eo, std::move(*tm));
     if (!engine)

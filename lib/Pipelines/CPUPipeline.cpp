@@ -44,6 +44,8 @@ void addSSMToLoopsPasses(OpPassManager &pm,
   bufferize.functionBoundaryTypeConversion =
       bufferization::LayoutMapOption::IdentityLayoutMap;
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  // A decode step's final state goes where its h0 came from.
+  pm.addNestedPass<func::FuncOp>(createSSMForwardStateCopies());
   // Static results become caller-provided buffers before deallocation is
   // decided, so they are never freed by the callee.
   pm.addPass(createSSMStaticResultsToOutParams());

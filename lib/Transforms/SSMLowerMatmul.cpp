@@ -409,8 +409,11 @@ struct LowerMatmul : OpRewritePattern<linalg::MatmulOp> {
                 });
             SmallVector<Value> results;
             for (int64_t i = 0; i < kRows; ++i) {
+              // Reassociated: a tree of shuffles and adds rather than a
+              // chain of 15 dependent scalar adds per row.
               Value s = vector::ReductionOp::create(
-                  b, loc, vector::CombiningKind::ADD, kLoop.getResult(i));
+                  b, loc, vector::CombiningKind::ADD, kLoop.getResult(i),
+                  arith::FastMathFlags::reassoc);
               Value c = memref::LoadOp::create(b, loc, C, ValueRange{rows[i], cn});
               results.push_back(arith::AddFOp::create(b, loc, c, s));
             }
@@ -487,8 +490,11 @@ struct LowerMatmul : OpRewritePattern<linalg::MatmulOp> {
                 });
             SmallVector<Value> results;
             for (int64_t i = 0; i < kRows; ++i) {
+              // Reassociated: a tree of shuffles and adds rather than a
+              // chain of 15 dependent scalar adds per row.
               Value s = vector::ReductionOp::create(
-                  b, loc, vector::CombiningKind::ADD, kLoop.getResult(i));
+                  b, loc, vector::CombiningKind::ADD, kLoop.getResult(i),
+                  arith::FastMathFlags::reassoc);
               Value c = memref::LoadOp::create(b, loc, C, ValueRange{rows[i], cn});
               results.push_back(arith::AddFOp::create(b, loc, c, s));
             }

@@ -143,6 +143,37 @@ def SSMApproximateMath : Pass<"ssm-approximate-math"> {
   ];
 }
 
+def SSMForwardStateCopies : Pass<"ssm-forward-state-copies"> {
+  let summary = "Write a kernel's final state straight into the slice its "
+                "initial state came from";
+  let description = [{
+    After bufferization, a recurrent op that updates one layer's slice of a
+    state tensor writes its final state to a fresh buffer that
+    `tensor.insert_slice` then copies back into the slice its initial state
+    was read from. When the stores and the h0 reads lie in loops marked
+    `ssm.in_place_final_state` (each task reads each element of h0 before it
+    writes the same element of the final state, and never reads it
+    afterwards), the fresh buffer is only written,
+    the copy's target is a view equal to the h0 view the kernel reads, and
+    nothing between the kernel and the copy touches that memory, the kernel
+    stores into the h0 view and the buffer and the copy go away: a decode
+    step reads and writes each state element once.
+
+    ```mlir
+    %h0 = memref.subview %S[%i, 0, 0] ...
+    %fs = memref.alloc() : memref<...>
+    scf.parallel ... { scf.for ... { ... load %h0 ... store %fs ... } {ssm.in_place_final_state} }
+    %dst = memref.subview %S[%i, 0, 0] ...
+    memref.copy %fs, %dst
+    // becomes
+    scf.parallel ... { ... load %h0 ... store %h0 ... }
+    ```
+
+    Distinct block arguments are taken to be distinct buffers (entries are
+    called with one buffer per argument before out-params exist).
+  }];
+}
+
 def SSMStaticResultsToOutParams
     : Pass<"ssm-static-results-to-out-params", "::mlir::ModuleOp"> {
   let summary = "Make public functions with static result shapes write into "

@@ -78,7 +78,8 @@ private:
     D = toBuffer(rw, loc, op.getD());
     z = toBuffer(rw, loc, op.getZ());
     bias = toBuffer(rw, loc, op.getDtBias());
-    h0 = toBuffer(rw, loc, op.getH0());
+    // A layer's slice of a state tensor is read where it lies.
+    h0 = toStridedBuffer(rw, loc, op.getH0());
     cu = toBuffer(rw, loc, op.getCuSeqlens());
     seqIdx = toBuffer(rw, loc, op.getSeqIdx());
     batch = dimOf(rw, loc, x, 0);
@@ -172,6 +173,10 @@ private:
     // D [H] is one scalar per head; D [H, P] is loaded with the output lanes.
     dHead = D && !perChannelD() ? scalar(b, D, {h}) : Value();
     biasHead = bias ? scalar(b, bias, {h}) : Value();
+    if (isSingleStep()) {
+      emitSingleStep(b, loc);
+      return;
+    }
     if (!seqIdx) {
       emitScan(b, loc, begin, end);
       return;
@@ -246,6 +251,92 @@ private:
     if (fs)
       scan.finalState = finalState;
     emitChunkedScan(b, loc, scan, begin, end);
+  }
+
+  /// A decode step: one token per batch entry (static L = 1, no packing or
+  /// segments).
+  bool isSingleStep() const {
+    auto lenConst = getConstantIntValue(len);
+    return lenConst && *lenConst == 1 && !cu && !seqIdx;
+  }
+
+  /// The decode step with the state rows as they lie: per head channel p,
+  /// the state row h[p, :] is read once along N (contiguous, one vector of
+  /// state indices at a time), updated (h = exp(dt A) h + dt x[p] B) and
+  /// written once, and y[p] = C . h accumulates on the way; one horizontal
+  /// sum per channel. The chunked kernel's value lanes run along P, which
+  /// makes every state access a gather or scatter with stride N.
+  void emitSingleStep(OpBuilder &b, Location loc) {
+    Value t = c0;
+    Value step = computeStep(b, loc, t);
+    Value decay = math::ExpOp::create(
+        b, loc, arith::MulFOp::create(b, loc, step, aHead));
+    Value decayVec = vector::BroadcastOp::create(b, loc, vecTy, decay);
+    Value cVw = arith::ConstantIndexOp::create(b, loc, vw);
+    auto maskTy = VectorType::get({vw}, b.getI1Type());
+    Value zero = zeroVec(b, acc);
+    auto channels = scf::ForOp::create(
+        b, loc, c0, headDim, c1, ValueRange{},
+        [&](OpBuilder &b, Location loc, Value p, ValueRange) {
+          Value xp = scalar(b, x, {bi, t, h, p});
+          Value dtx = vector::BroadcastOp::create(
+              b, loc, vecTy, arith::MulFOp::create(b, loc, step, xp));
+          auto row = scf::ForOp::create(
+              b, loc, c0, stateSize, cVw, ValueRange{zero},
+              [&](OpBuilder &b, Location loc, Value n, ValueRange iter) {
+                Value rest = arith::SubIOp::create(b, loc, stateSize, n);
+                Value mask = vector::CreateMaskOp::create(b, loc, maskTy,
+                                                          ValueRange{rest});
+                Value bv = load(b, Bm, {bi, t, g, n}, mask);
+                Value cv = load(b, Cm, {bi, t, g, n}, mask);
+                Value inject = arith::MulFOp::create(b, loc, dtx, bv);
+                Value hv = inject;
+                if (h0)
+                  hv = math::FmaOp::create(b, loc, decayVec,
+                                           load(b, h0, {seq, h, p, n}, mask),
+                                           inject);
+                if (fs) {
+                  Type e = cast<MemRefType>(fs.getType()).getElementType();
+                  vector::MaskedStoreOp::create(b, loc, fs,
+                                                ValueRange{seq, h, p, n}, mask,
+                                                castFloat(b, loc, hv, e));
+                }
+                Value y = math::FmaOp::create(b, loc, cv, hv, iter[0]);
+                scf::YieldOp::create(b, loc, y);
+              });
+          // Reassociated: a tree, not a chain of dependent scalar adds.
+          Value y = vector::ReductionOp::create(
+              b, loc, vector::CombiningKind::ADD, row.getResult(0),
+              arith::FastMathFlags::reassoc);
+          storeChannel(b, loc, t, p, xp, y);
+          scf::YieldOp::create(b, loc);
+        });
+    // The task's only accesses to h0 and the final state: each element of
+    // h0 is read before the same element of the final state is written,
+    // and never after, so ssm-forward-state-copies may store the final
+    // state over h0 when h0 is the slice the state goes back to.
+    if (h0 && fs)
+      channels->setAttr("ssm.in_place_final_state", b.getUnitAttr());
+  }
+
+  /// Stores channel p's y (a scalar) with the D skip and the z gate.
+  void storeChannel(OpBuilder &b, Location loc, Value t, Value p, Value xp,
+                    Value y) {
+    if (dHead)
+      y = math::FmaOp::create(b, loc, dHead, xp, y);
+    else if (perChannelD())
+      y = math::FmaOp::create(b, loc, scalar(b, D, {h, p}), xp, y);
+    if (z) {
+      Value zv = scalar(b, z, {bi, t, h, p});
+      Value e = emitExp(b, loc, arith::NegFOp::create(b, loc, zv), how);
+      y = arith::MulFOp::create(
+          b, loc, y,
+          arith::DivFOp::create(
+              b, loc, zv, arith::AddFOp::create(b, loc, cst(b, 1), e)));
+    }
+    Type e = cast<MemRefType>(out.getType()).getElementType();
+    memref::StoreOp::create(b, loc, castFloat(b, loc, y, e), out,
+                            ValueRange{bi, t, h, p});
   }
 
   /// dt after bias and softplus, once per step.

@@ -70,7 +70,7 @@ func.func @ssd_peer_options(%x: tensor<1x8x2x16xbf16>, %dt: tensor<1x8x2xf32>, %
 // CHECK: memref.alloca_scope
 // CHECK: %[[FIRST:.*]] = arith.cmpi eq, %{{.*}}, %c0 : index
 // CHECK: %[[ENDS:.*]] = arith.cmpi eq, %{{.*}}, %c19 : index
-// CHECK: %[[H0:.*]] = vector.gather %{{.*}}[%[[ROW]], %[[HD]], %{{.*}}] {{.*}} : memref<2x2x9x5xf32>
+// CHECK: %[[H0:.*]] = vector.gather %{{.*}}[%[[ROW]], %[[HD]], %{{.*}}] {{.*}} : memref<2x2x9x5xf32, strided<[?, ?, ?, 1], offset: ?>>
 // CHECK: arith.select %[[FIRST]], %[[H0]], %{{.*}} : vector<16xf32>
 // CHECK: %[[LANES:.*]] = vector.broadcast %[[ENDS]] : i1 to vector<16xi1>
 // CHECK: %[[MASK:.*]] = arith.andi %{{.*}}, %[[LANES]] : vector<16xi1>
@@ -81,4 +81,31 @@ func.func @ssd_seq_idx(%x: tensor<2x19x2x9xf32>, %dt: tensor<2x19x2xf32>, %A: te
       : (tensor<2x19x2x9xf32>, tensor<2x19x2xf32>, tensor<2xf32>, tensor<2x19x1x5xf32>, tensor<2x19x1x5xf32>,
          tensor<2x2x9x5xf32>, tensor<2x19xi32>) -> (tensor<2x19x2x9xf32>, tensor<2x2x9x5xf32>)
   return %y, %h : tensor<2x19x2x9xf32>, tensor<2x2x9x5xf32>
+}
+
+// A decode step (static L = 1): per head channel p the state row h0[p, :]
+// is read along N with contiguous masked loads, updated and stored once,
+// and C . h is one horizontal sum per channel; no gathers or scatters.
+// CHECK-LABEL: func.func @ssd_single_step
+// CHECK: scf.parallel (%[[S:.*]], %[[H:.*]]) =
+// CHECK: math.exp %{{.*}} : f32
+// CHECK: scf.for %[[P:.*]] = %c0 to %c8 step %c1 {
+// CHECK: scf.for %[[N:.*]] = %c0 to %c20 step %c16 iter_args(%{{.*}} = %{{.*}}) -> (vector<16xf32>) {
+// CHECK: vector.create_mask
+// CHECK: vector.maskedload %{{.*}}[%[[S]], %[[H]], %[[P]], %[[N]]]
+// CHECK: math.fma
+// CHECK: vector.maskedstore %{{.*}}[%[[S]], %[[H]], %[[P]], %[[N]]]
+// CHECK: math.fma
+// CHECK: vector.reduction <add>
+// CHECK: memref.store %{{.*}}[%{{.*}}, %c0, %[[H]], %[[P]]]
+// CHECK-NOT: vector.gather
+// CHECK-NOT: vector.scatter
+func.func @ssd_single_step(%x: tensor<2x1x4x8xf32>, %dt: tensor<2x1x4xf32>, %A: tensor<4xf32>,
+                           %B: tensor<2x1x2x20xf32>, %h0: tensor<2x4x8x20xf32>, %D: tensor<4xf32>)
+    -> (tensor<2x1x4x8xf32>, tensor<2x4x8x20xf32>) {
+  %y, %h = ssm.ssd %x, %dt, %A, %B, %B D(%D) h0(%h0) dt_softplus
+      : (tensor<2x1x4x8xf32>, tensor<2x1x4xf32>, tensor<4xf32>, tensor<2x1x2x20xf32>, tensor<2x1x2x20xf32>,
+         tensor<4xf32>, tensor<2x4x8x20xf32>)
+      -> (tensor<2x1x4x8xf32>, tensor<2x4x8x20xf32>)
+  return %y, %h : tensor<2x1x4x8xf32>, tensor<2x4x8x20xf32>
 }
