@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <thread>
 
 #ifdef SSMC_HAVE_MPI
@@ -276,6 +277,85 @@ bool allOk(bool ok) {
   return all == 1;
 #else
   return ok;
+#endif
+}
+
+namespace {
+#ifdef SSMC_HAVE_MPI
+constexpr int kNoteTag = 9;
+/// Posted notes and their requests (the values must live until sent).
+std::vector<std::unique_ptr<long long>> noteValues;
+std::vector<MPI_Request> noteRequests;
+#endif
+size_t notesSeen = 0;
+} // namespace
+
+void postNote(int64_t value) {
+#ifdef SSMC_HAVE_MPI
+  if (theSize == 1 || theRank == 0)
+    return;
+  noteValues.push_back(std::make_unique<long long>(value));
+  noteRequests.emplace_back();
+  check(MPI_Isend(noteValues.back().get(), 1, MPI_LONG_LONG, 0, kNoteTag,
+                  MPI_COMM_WORLD, &noteRequests.back()),
+        "MPI_Isend (progress)");
+  sent += sizeof(long long);
+#else
+  (void)value;
+#endif
+}
+
+void flushNotes() {
+#ifdef SSMC_HAVE_MPI
+  for (MPI_Request &req : noteRequests)
+    await(MPI_SUCCESS, req, "MPI_Send (progress)");
+  noteRequests.clear();
+  noteValues.clear();
+#endif
+}
+
+size_t takeNotes(size_t until, const std::function<void(int, int64_t)> &seen) {
+#ifdef SSMC_HAVE_MPI
+  if (theSize == 1 || theRank != 0)
+    return notesSeen;
+  using Clock = std::chrono::steady_clock;
+  auto last = Clock::now();
+  auto nap = std::chrono::microseconds(20);
+  for (;;) {
+    int flag = 0;
+    MPI_Status status;
+    check(MPI_Iprobe(MPI_ANY_SOURCE, kNoteTag, MPI_COMM_WORLD, &flag, &status),
+          "MPI_Iprobe (progress)");
+    if (flag) {
+      long long v = 0;
+      MPI_Request req;
+      await(MPI_Irecv(&v, 1, MPI_LONG_LONG, status.MPI_SOURCE, kNoteTag,
+                      MPI_COMM_WORLD, &req),
+            req, "MPI_Recv (progress)");
+      ++notesSeen;
+      seen(status.MPI_SOURCE, v);
+      last = Clock::now();
+      nap = std::chrono::microseconds(20);
+      continue;
+    }
+    if (notesSeen >= until)
+      return notesSeen;
+    if (waitLimit > 0 &&
+        Clock::now() - last > std::chrono::duration<double>(waitLimit)) {
+      char limit[32];
+      std::snprintf(limit, sizeof limit, "%g", waitLimit);
+      abortAll(std::string("waiting for the other ranks' progress timed "
+                           "out: no answer within ") +
+               limit + " s (SSMC_MPI_TIMEOUT); a rank is hung, died, or "
+                       "computes one unit of work for longer than that");
+    }
+    std::this_thread::sleep_for(nap);
+    nap = std::min(nap * 2, std::chrono::microseconds(1000));
+  }
+#else
+  (void)until;
+  (void)seen;
+  return notesSeen;
 #endif
 }
 
