@@ -475,6 +475,10 @@ llvm::orc::SymbolMap runtimeSymbolMap(llvm::orc::MangleAndInterner interner) {
   map[interner("_mlir_ciface_ssmcMpiRank")] = def(&ssmcMpiRank);
   map[interner("_mlir_ciface_ssmcMpiStepSums")] = def(&_mlir_ciface_ssmcMpiStepSums);
   map[interner("_mlir_ciface_ssmcMpiHalo")] = def(&_mlir_ciface_ssmcMpiHalo);
+  map[interner("_mlir_ciface_ssmcMpiLocalSeqlens")] =
+      def(&_mlir_ciface_ssmcMpiLocalSeqlens);
+  map[interner("_mlir_ciface_ssmcMpiSegmentSums")] =
+      def(&_mlir_ciface_ssmcMpiSegmentSums);
   for (auto [name, fn] : cuda::runtimeSymbols())
     map[interner(name)] = def(fn);
   map[interner("malloc")] = def(&ssmcTrackedMalloc);

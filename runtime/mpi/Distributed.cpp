@@ -522,6 +522,82 @@ extern "C" void _mlir_ciface_ssmcMpiStepSums(
     }
 }
 
+extern "C" void _mlir_ciface_ssmcMpiSegmentSums(
+    ssmc::abi::StridedMemRef<float, 3> *x, Buf *bias,
+    ssmc::abi::StridedMemRef<float, 2> *out,
+    ssmc::abi::StridedMemRef<int64_t, 1> *cu, int64_t timeDim,
+    int64_t softplus, float lo, float hi) {
+  using namespace ssmc::dist;
+  const float *xs = x->aligned + x->offset;
+  const float *bs = bias->aligned + bias->offset;
+  const int64_t *c = cu->aligned + cu->offset;
+  float *o = out->aligned + out->offset;
+  const int64_t a1 = x->sizes[1], a2 = x->sizes[2];
+  const int64_t steps = timeDim == 1 ? a1 : a2, cols = timeDim == 1 ? a2 : a1;
+  const int64_t stride = timeDim == 1 ? a2 : 1;
+  const int64_t S = out->sizes[0];
+  if (x->sizes[0] != 1 || cu->sizes[0] != S + 1 || out->sizes[1] != cols)
+    abortAll("ssmcMpiSegmentSums: inconsistent sizes");
+  for (int64_t i = 0; i < S; ++i) {
+    const int64_t t0 = c[i], t1 = c[i + 1];
+    if (t0 < 0 || t1 < t0 || t1 > steps)
+      abortAll("ssmcMpiSegmentSums: offsets outside the slice");
+    for (int64_t j = 0; j < cols; ++j) {
+      float b = bias->sizes[0] ? bs[j] : 0.0f;
+      const float *row = (timeDim == 1 ? xs + j : xs + j * a2) + t0 * stride;
+      double sum = 0;
+      if (lo <= -1e30f && hi >= 1e30f) {
+        sum = stepSum(row, t1 - t0, stride, b, softplus != 0);
+      } else {
+        for (int64_t t = 0; t < t1 - t0; ++t) {
+          float v = row[t * stride] + b;
+          v = softplus ? softplusFast(v) : v;
+          sum += std::min(std::max(v, lo), hi);
+        }
+      }
+      o[i * cols + j] = static_cast<float>(sum);
+    }
+  }
+}
+
+extern "C" void
+_mlir_ciface_ssmcMpiLocalSeqlens(ssmc::abi::StridedMemRef<int64_t, 1> *cu,
+                                 int64_t localLen,
+                                 ssmc::abi::StridedMemRef<int64_t, 1> *out) {
+  using namespace ssmc::dist;
+  const int64_t n = cu->sizes[0];
+  const int64_t *c = cu->aligned + cu->offset;
+  int64_t *o = out->aligned + out->offset;
+  if (out->sizes[0] != n || n < 1)
+    abortAll("ssmcMpiLocalSeqlens: inconsistent sizes");
+  // This slice's first step and the sequence's length: the lengths of
+  // the slices before it, and of all.
+  long long mine = localLen, before = 0, total = localLen;
+#ifdef SSMC_HAVE_MPI
+  if (size() > 1) {
+    MPI_Request req;
+    await(MPI_Iexscan(&mine, &before, 1, MPI_LONG_LONG, MPI_SUM,
+                      MPI_COMM_WORLD, &req),
+          req, "MPI_Exscan (slice offsets)");
+    if (rank() == 0)
+      before = 0;
+    await(MPI_Iallreduce(&mine, &total, 1, MPI_LONG_LONG, MPI_SUM,
+                         MPI_COMM_WORLD, &req),
+          req, "MPI_Allreduce (sequence length)");
+  }
+#endif
+  if (c[0] != 0 || c[n - 1] != total)
+    abortAll("cu_seqlens must start at 0 and end at the sequence length " +
+             std::to_string(total) + " (got " + std::to_string(c[0]) +
+             " .. " + std::to_string(c[n - 1]) + ")");
+  for (int64_t i = 0; i < n; ++i) {
+    if (i && c[i] < c[i - 1])
+      abortAll("cu_seqlens must not decrease (offset " + std::to_string(i) +
+               ")");
+    o[i] = std::min<int64_t>(std::max<int64_t>(c[i] - before, 0), localLen);
+  }
+}
+
 #ifdef SSMC_HAVE_MPI
 namespace {
 int64_t composeN = 0, composeNP = 0;

@@ -44,6 +44,24 @@ void _mlir_ciface_ssmcMpiStepSums(ssmc::abi::StridedMemRef<float, 3> *x,
                                   ssmc::abi::StridedMemRef<float, 2> *out,
                                   int64_t timeDim, int64_t softplus, float lo,
                                   float hi);
+/// Packed sequences: the offsets `out` of this rank's slice (`localLen`
+/// steps) from the whole sequence's `cu` [S + 1]: out[i] = cu[i] minus the
+/// slice's first step, clamped to [0, localLen], so sequence i covers the
+/// part of itself inside the slice (empty when it lies elsewhere). Checks
+/// that cu starts at 0, never decreases and ends at the sequence's length
+/// (the sum of the ranks' lengths), stopping every rank otherwise.
+void _mlir_ciface_ssmcMpiLocalSeqlens(
+    ssmc::abi::StridedMemRef<int64_t, 1> *cu, int64_t localLen,
+    ssmc::abi::StridedMemRef<int64_t, 1> *out);
+/// ssmcMpiStepSums per packed sequence: x [1, A1, A2] (batch 1), out
+/// [S, cols], out[i, j] the sum over the steps [cu[i], cu[i+1]) of the
+/// slice (cu: this slice's offsets, [S + 1]).
+void _mlir_ciface_ssmcMpiSegmentSums(
+    ssmc::abi::StridedMemRef<float, 3> *x,
+    ssmc::abi::StridedMemRef<float, 1> *bias,
+    ssmc::abi::StridedMemRef<float, 2> *out,
+    ssmc::abi::StridedMemRef<int64_t, 1> *cu, int64_t timeDim,
+    int64_t softplus, float lo, float hi);
 }
 
 #endif // SSMC_RUNTIME_MPI_MPIRUNTIME_H

@@ -136,3 +136,33 @@ func.func @scan_fixed_bc(%u: tensor<1x4x10xf32>, %dt: tensor<1x4x10xf32>, %A: te
       : (tensor<1x4x10xf32>, tensor<1x4x10xf32>, tensor<4x3xf32>, tensor<4x3xf32>, tensor<4x3xf32>) -> tensor<1x4x10xf32>
   return %y : tensor<1x4x10xf32>
 }
+
+// -----
+
+// Packed sequences: the program's offsets stay whole on every rank; each
+// rank clips them to its slice (ssmcMpiLocalSeqlens, before the rank
+// branches: a collective), runs the op on its slice with them, and sums
+// the steps of each sequence (ssmcMpiSegmentSums) for one decay per
+// sequence; the states are per sequence, [S, D, N].
+// CHECK-LABEL: func.func @packed_scan(
+// CHECK-SAME: %[[U:[a-z0-9]+]]: tensor<1x4x?xf32> {ssm.seq_dim = 2 : i64}, %[[DT:[a-z0-9]+]]: tensor<1x4x?xf32> {ssm.seq_dim = 2 : i64}, %[[A:[a-z0-9]+]]: tensor<4x3xf32>,
+// CHECK-SAME: %[[B:[a-z0-9]+]]: tensor<1x3x?xf32> {ssm.seq_dim = 2 : i64}, %[[H0:[a-z0-9]+]]: tensor<2x4x3xf32>, %[[CU:[a-z0-9]+]]: tensor<3xi32>)
+// CHECK-SAME: -> (tensor<1x4x?xf32> {ssm.seq_dim = 2 : i64}, tensor<2x4x3xf32> {ssm.seq_last})
+// CHECK: arith.extsi {{.*}} : i32 to i64
+// CHECK: call @ssmcMpiLocalSeqlens(%{{.*}}, %{{.*}}, %{{.*}}) : (memref<?xi64>, i64, memref<?xi64>) -> ()
+// CHECK: %[[LCU:.*]] = bufferization.to_tensor %{{.*}} : memref<3xi64> to tensor<3xi64>
+// CHECK: call @ssmcMpiRank()
+// CHECK: ssm.selective_scan %[[U]], %[[DT]], %[[A]], %[[B]], %[[B]] h0(%[[H0]]) cu_seqlens(%[[LCU]])
+// CHECK: } else {
+// CHECK: ssm.selective_scan %[[U]], %[[DT]], %[[A]], %[[B]], %[[B]] cu_seqlens(%[[LCU]])
+// CHECK: call @ssmcMpiSegmentSums({{.*}}) : (memref<?x?x?xf32>, memref<?xf32>, memref<?x?xf32>, memref<?xi64>, i64, i64, f32, f32) -> ()
+// CHECK: call @ssmcMpiCombineAffine
+// CHECK: ssm.selective_scan %[[U]], %[[DT]], %[[A]], %[[B]], %[[B]] h0(%{{.*}}) cu_seqlens(%[[LCU]])
+func.func @packed_scan(%u: tensor<1x4x10xf32>, %dt: tensor<1x4x10xf32>, %A: tensor<4x3xf32>,
+                       %B: tensor<1x3x10xf32>, %h0: tensor<2x4x3xf32>, %cu: tensor<3xi32>)
+    -> (tensor<1x4x10xf32>, tensor<2x4x3xf32>) {
+  %y, %h = ssm.selective_scan %u, %dt, %A, %B, %B h0(%h0) cu_seqlens(%cu)
+      : (tensor<1x4x10xf32>, tensor<1x4x10xf32>, tensor<4x3xf32>, tensor<1x3x10xf32>, tensor<1x3x10xf32>,
+         tensor<2x4x3xf32>, tensor<3xi32>) -> (tensor<1x4x10xf32>, tensor<2x4x3xf32>)
+  return %y, %h : tensor<1x4x10xf32>, tensor<2x4x3xf32>
+}

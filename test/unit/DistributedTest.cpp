@@ -2,8 +2,9 @@
 //
 // runtime/mpi without the compiler: how a sequence is split, the combine
 // of the ranks' affine state maps (on one rank here; on 2 and 3 ranks
-// under mpirun, see CMakeLists.txt), and the step sums of the decay
-// against plain double-precision loops.
+// under mpirun, see CMakeLists.txt), the step sums of the decay (whole
+// slices and per packed sequence) against plain double-precision loops,
+// and packed-sequence offsets clipped to each rank's slice.
 //
 //===----------------------------------------------------------------------===//
 
@@ -147,6 +148,68 @@ TEST(Distributed, StepSumsMatchDoubleLoops) {
                 << "timeDim " << timeDim << " softplus " << sp << " clamp " << clamp;
           }
       }
+}
+
+StridedMemRef<int64_t, 1> ref64(std::vector<int64_t> &v) {
+  StridedMemRef<int64_t, 1> m;
+  m.allocated = m.aligned = v.data();
+  m.offset = 0;
+  m.sizes[0] = v.size();
+  m.strides[0] = 1;
+  return m;
+}
+
+/// Rank r holds 3 + r steps; every rank gets the offsets less the steps
+/// before its slice, clamped to its slice.
+TEST(Distributed, LocalSeqlensClipTheOffsetsToTheSlice) {
+  const int r = ssmc::dist::rank(), R = ssmc::dist::size();
+  int64_t before = 0, total = 0;
+  for (int j = 0; j < R; ++j) {
+    before += j < r ? 3 + j : 0;
+    total += 3 + j;
+  }
+  const int64_t mine = 3 + r;
+  std::vector<int64_t> cu{0, 1, 1, total / 2, total - 1, total}, out(6, -7);
+  auto cm = ref64(cu), om = ref64(out);
+  _mlir_ciface_ssmcMpiLocalSeqlens(&cm, mine, &om);
+  for (size_t i = 0; i < cu.size(); ++i)
+    EXPECT_EQ(out[i], std::min(std::max<int64_t>(cu[i] - before, 0), mine))
+        << "offset " << i << " on rank " << r;
+}
+
+/// ssmcMpiSegmentSums: the sums of ssmcMpiStepSums over each packed
+/// sequence's steps (an empty one sums to 0), both layouts.
+TEST(Distributed, SegmentSumsMatchDoubleLoops) {
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> dist(-4.0f, 3.0f);
+  const int64_t cols = 3, L = 41;
+  std::vector<int64_t> cu{0, 17, 17, 18, 41};
+  for (int timeDim : {1, 2})
+    for (int sp : {0, 1}) {
+      std::vector<int64_t> shape = timeDim == 2 ? std::vector<int64_t>{1, cols, L}
+                                                : std::vector<int64_t>{1, L, cols};
+      std::vector<float> x(cols * L), bias(cols), out(4 * cols, -1.0f);
+      for (float &v : x)
+        v = dist(rng);
+      for (float &v : bias)
+        v = 0.5f * dist(rng);
+      auto xm = ref<3>(x, shape);
+      auto bm = ref<1>(bias, {cols});
+      auto om = ref<2>(out, {4, cols});
+      auto cm = ref64(cu);
+      _mlir_ciface_ssmcMpiSegmentSums(&xm, &bm, &om, &cm, timeDim, sp,
+                                      -INFINITY, INFINITY);
+      for (int64_t i = 0; i < 4; ++i)
+        for (int64_t j = 0; j < cols; ++j) {
+          double want = 0;
+          for (int64_t t = cu[i]; t < cu[i + 1]; ++t) {
+            double v = (timeDim == 2 ? x[j * L + t] : x[t * cols + j]) + bias[j];
+            want += sp ? softplus(v) : v;
+          }
+          EXPECT_NEAR(out[i * cols + j], want, 1e-5 * std::max(1.0, std::fabs(want)))
+              << "sequence " << i << " timeDim " << timeDim << " softplus " << sp;
+        }
+    }
 }
 
 } // namespace
