@@ -479,6 +479,10 @@ llvm::orc::SymbolMap runtimeSymbolMap(llvm::orc::MangleAndInterner interner) {
       def(&_mlir_ciface_ssmcMpiLocalSeqlens);
   map[interner("_mlir_ciface_ssmcMpiSegmentSums")] =
       def(&_mlir_ciface_ssmcMpiSegmentSums);
+  map[interner("_mlir_ciface_ssmcMpiPackedHalo")] =
+      def(&_mlir_ciface_ssmcMpiPackedHalo);
+  map[interner("_mlir_ciface_ssmcMpiPackedFinals")] =
+      def(&_mlir_ciface_ssmcMpiPackedFinals);
   for (auto [name, fn] : cuda::runtimeSymbols())
     map[interner(name)] = def(fn);
   map[interner("malloc")] = def(&ssmcTrackedMalloc);

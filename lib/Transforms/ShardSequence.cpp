@@ -119,9 +119,6 @@ FailureOr<SequenceLayout> layoutOf(Operation *op) {
     return l;
   }
   if (auto s = dyn_cast<ssm::CausalConv1dOp>(op)) {
-    if (s.getCuSeqlens())
-      return s.emitOpError("with cu_seqlens has no sequence-parallel form "
-                           "yet (a halo must stop at a sequence start)");
     if (!cast<ShapedType>(s.getX().getType()).getElementType().isF32())
       return s.emitOpError("sequence parallelism of the convolution needs f32 "
                            "inputs (the halo is exchanged as f32)");
@@ -849,11 +846,117 @@ void shardLinearAttention(ModuleOp module, ssm::LinearAttentionOp op) {
       decay, zeroDecay);
 }
 
+/// Declares `name` (C interface, no results) with `inputs` once.
+void declareRuntime(ModuleOp module, Location loc, llvm::StringRef name,
+                    llvm::ArrayRef<Type> inputs) {
+  if (module.lookupSymbol(name))
+    return;
+  OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
+  auto fn = func::FuncOp::create(mb, loc, name, mb.getFunctionType(inputs, {}));
+  fn.setPrivate();
+  fn->setAttr("llvm.emit_c_interface", mb.getUnitAttr());
+}
+
+/// causal_conv1d with packed sequences: each rank runs its slice with its
+/// clipped offsets; a sequence that runs through the slice's first step
+/// starts from the W - 1 steps before it (only its own: its initial state
+/// before its first step), every other sequence from its initial state
+/// (ssmcMpiPackedHalo); each sequence's final state comes from the rank
+/// holding its last step (ssmcMpiPackedFinals).
+void shardPackedCausalConv(ModuleOp module, ssm::CausalConv1dOp op) {
+  OpBuilder b(op);
+  ShardEmitter e(b, op.getLoc());
+  Location loc = op.getLoc();
+  Value cu = op.getCuSeqlens();
+  Value localCu = e.localSeqlens(module, cu, op.getX(), 2);
+  // The whole offsets as i64, for the halo and the final states.
+  auto i64Flat = MemRefType::get({ShapedType::kDynamic}, b.getI64Type());
+  Value cu64 = cu;
+  {
+    auto cuT = cast<RankedTensorType>(cu.getType());
+    auto t64 = RankedTensorType::get(cuT.getShape(), b.getI64Type());
+    if (!cuT.getElementType().isInteger(64)) {
+      llvm::SmallVector<Value> n;
+      if (cuT.isDynamicDim(0))
+        n.push_back(e.dimSize(cu, 0));
+      Value init = tensor::EmptyOp::create(b, loc, t64.getShape(),
+                                           b.getI64Type(), n);
+      AffineMap id = b.getMultiDimIdentityMap(1);
+      cu64 = linalg::GenericOp::create(
+                 b, loc, t64, cu, init, llvm::ArrayRef<AffineMap>{id, id},
+                 llvm::ArrayRef<utils::IteratorType>{
+                     utils::IteratorType::parallel},
+                 [&](OpBuilder &nb, Location nl, ValueRange a) {
+                   linalg::YieldOp::create(
+                       nb, nl,
+                       Value(arith::ExtSIOp::create(nb, nl, nb.getI64Type(),
+                                                    a[0])));
+                 })
+                 .getResult(0);
+    }
+  }
+  Value cuBuf = memref::CastOp::create(b, loc, i64Flat,
+                                       ssmc::detail::toBuffer(b, loc, cu64));
+  declareRuntime(module, loc, "ssmcMpiPackedHalo",
+                 {e.dynMemRef(3), e.dynMemRef(3), i64Flat, e.dynMemRef(3)});
+  auto xT = cast<RankedTensorType>(op.getX().getType());
+  auto wT = cast<RankedTensorType>(op.getWeight().getType());
+  int64_t H = ShapedType::isDynamic(wT.getDimSize(1)) ? ShapedType::kDynamic
+                                                      : wT.getDimSize(1) - 1;
+  auto haloT =
+      RankedTensorType::get({staticCount(cu.getType()), xT.getDimSize(1), H}, e.f32);
+  Value c1 = arith::ConstantIndexOp::create(b, loc, 1);
+  llvm::SmallVector<Value> sizes{
+      e.sequenceCount(cu), e.dimSize(op.getX(), 1),
+      arith::SubIOp::create(b, loc, e.dimSize(op.getWeight(), 1), c1)};
+  Value halo = ssmc::detail::allocLike(b, loc, haloT, sizes);
+  Value init = memref::CastOp::create(
+      b, loc, e.dynMemRef(3),
+      op.getInitialState()
+          ? ssmc::detail::toBuffer(b, loc, op.getInitialState())
+          : Value(memref::AllocaOp::create(b, loc,
+                                           MemRefType::get({0, 0, 0}, e.f32))));
+  Value x = memref::CastOp::create(b, loc, e.dynMemRef(3),
+                                   ssmc::detail::toBuffer(b, loc, op.getX()));
+  func::CallOp::create(
+      b, loc, "ssmcMpiPackedHalo", TypeRange{},
+      ValueRange{x, init, cuBuf,
+                 memref::CastOp::create(b, loc, e.dynMemRef(3), halo)});
+  Value haloTensor = ssmc::detail::toTensor(b, loc, haloT, halo);
+  if (op.getInitialState() && op.getInitialState().getType() != haloT)
+    haloTensor = tensor::CastOp::create(b, loc, op.getInitialState().getType(),
+                                        haloTensor);
+  Type finalT = op.getFinalState() ? op.getFinalState().getType() : Type();
+  auto full = ssm::CausalConv1dOp::create(
+      b, loc, op.getOut().getType(), finalT, op.getX(), op.getWeight(),
+      op.getBias(), haloTensor, localCu, op.getSiluAttr());
+  llvm::SmallVector<Value> results{full.getOut()};
+  if (op.getFinalState()) {
+    declareRuntime(module, loc, "ssmcMpiPackedFinals",
+                   {e.dynMemRef(1), i64Flat, b.getI64Type(), e.dynMemRef(1)});
+    auto fT = cast<RankedTensorType>(finalT);
+    llvm::SmallVector<Value> fsizes;
+    for (int64_t i = 0; i < fT.getRank(); ++i)
+      fsizes.push_back(e.dimSize(full.getFinalState(), i));
+    Value gathered = ssmc::detail::allocLike(b, loc, fT, fsizes);
+    Value len = arith::IndexCastOp::create(b, loc, b.getI64Type(),
+                                           e.dimSize(op.getX(), 2));
+    func::CallOp::create(b, loc, "ssmcMpiPackedFinals", TypeRange{},
+                         ValueRange{e.flatBuffer(full.getFinalState()), cuBuf,
+                                    len, e.flatten(gathered)});
+    results.push_back(ssmc::detail::toTensor(b, loc, fT, gathered));
+  }
+  op->replaceAllUsesWith(results);
+  op->erase();
+}
+
 /// causal_conv1d: the W - 1 steps before the slice (the halo, from the
 /// ranks before; the program's initial state before the first step) are
 /// the slice's initial state. No rescan: a convolution only looks back W - 1
 /// steps.
 void shardCausalConv(ModuleOp module, ssm::CausalConv1dOp op) {
+  if (op.getCuSeqlens())
+    return shardPackedCausalConv(module, op);
   OpBuilder b(op);
   ShardEmitter e(b, op.getLoc());
   constexpr llvm::StringLiteral kHaloFn = "ssmcMpiHalo";

@@ -681,6 +681,109 @@ extern "C" void _mlir_ciface_ssmcMpiHalo(ssmc::abi::StridedMemRef<float, 3> *x,
 #endif
 }
 
+namespace {
+/// Every rank's slice length (an all-gather; one entry without MPI).
+std::vector<long long> sliceLengths(long long mine) {
+  using namespace ssmc::dist;
+  std::vector<long long> lens(size(), mine);
+#ifdef SSMC_HAVE_MPI
+  if (size() > 1) {
+    MPI_Request req;
+    await(MPI_Iallgather(&mine, 1, MPI_LONG_LONG, lens.data(), 1,
+                         MPI_LONG_LONG, MPI_COMM_WORLD, &req),
+          req, "MPI_Allgather (slice lengths)");
+  }
+#endif
+  return lens;
+}
+} // namespace
+
+extern "C" void _mlir_ciface_ssmcMpiPackedHalo(
+    ssmc::abi::StridedMemRef<float, 3> *x,
+    ssmc::abi::StridedMemRef<float, 3> *init,
+    ssmc::abi::StridedMemRef<int64_t, 1> *cu,
+    ssmc::abi::StridedMemRef<float, 3> *halo) {
+  using namespace ssmc::dist;
+  const int64_t S = halo->sizes[0], D = halo->sizes[1], H = halo->sizes[2];
+  const bool hasInit = init->sizes[0] * init->sizes[1] * init->sizes[2] != 0;
+  if (x->sizes[0] != 1 || x->sizes[1] != D || cu->sizes[0] != S + 1 ||
+      (hasInit && (init->sizes[0] != S || init->sizes[2] != H)))
+    abortAll("ssmcMpiPackedHalo: inconsistent sizes");
+  // The H steps before this slice, whatever sequence they belong to.
+  std::vector<float> raw(D * H);
+  ssmc::abi::StridedMemRef<float, 3> rawRef{raw.data(), raw.data(), 0,
+                                            {1, D, H}, {D * H, H, 1}};
+  std::vector<float> none;
+  ssmc::abi::StridedMemRef<float, 3> noInit{none.data(), none.data(), 0,
+                                            {0, 0, 0}, {0, 0, 1}};
+  _mlir_ciface_ssmcMpiHalo(x, &noInit, &rawRef);
+  std::vector<long long> lens = sliceLengths(x->sizes[2]);
+  int64_t a = 0;
+  for (int j = 0; j < rank(); ++j)
+    a += lens[j];
+  const int64_t *c = cu->aligned + cu->offset;
+  const float *is = init->aligned + init->offset;
+  float *hs = halo->aligned + halo->offset;
+  for (int64_t i = 0; i < S; ++i)
+    for (int64_t d = 0; d < D; ++d)
+      for (int64_t j = 0; j < H; ++j) {
+        // Step p = a - H + j: sequence i's own input when the sequence
+        // runs through the slice start, its initial state before its first
+        // step (or zero); a sequence that starts in or after the slice, or
+        // ended before it, starts from its initial state.
+        const int64_t p = a - H + j;
+        const bool through = c[i] < a && a < c[i + 1];
+        float v = 0.0f;
+        if (through && p >= c[i])
+          v = raw[d * H + j];
+        else if (hasInit)
+          v = is[(i * D + d) * H + (through ? H + (p - c[i]) : j)];
+        hs[(i * D + d) * H + j] = v;
+      }
+}
+
+extern "C" void _mlir_ciface_ssmcMpiPackedFinals(Buf *finals,
+                                                 ssmc::abi::StridedMemRef<int64_t, 1> *cu,
+                                                 int64_t localLen, Buf *out) {
+  using namespace ssmc::dist;
+  const int64_t n = finals->sizes[0], S = cu->sizes[0] - 1;
+  if (out->sizes[0] != n || S < 0 || (S && n % S))
+    abortAll("ssmcMpiPackedFinals: inconsistent sizes");
+  const int64_t row = S ? n / S : 0;
+  const float *f = finals->aligned + finals->offset;
+  float *o = out->aligned + out->offset;
+  std::vector<long long> lens = sliceLengths(localLen);
+  const int R = size();
+  std::vector<float> all(f, f + n);
+#ifdef SSMC_HAVE_MPI
+  if (R > 1) {
+    all.resize(n * R);
+    MPI_Request req;
+    sent += n * sizeof(float) * (R - 1);
+    await(MPI_Iallgather(f, static_cast<int>(n), MPI_FLOAT, all.data(),
+                         static_cast<int>(n), MPI_FLOAT, MPI_COMM_WORLD, &req),
+          req, "MPI_Allgather (final states)");
+  }
+#endif
+  const int64_t *c = cu->aligned + cu->offset;
+  for (int64_t i = 0; i < S; ++i) {
+    // The rank holding the sequence's last step (for an empty sequence,
+    // its position), whose final state for it is the sequence's.
+    const int64_t q = c[i + 1] > c[i] ? c[i + 1] - 1 : c[i];
+    int owner = R - 1;
+    int64_t begin = 0;
+    for (int r = 0; r < R; ++r) {
+      if (begin <= q && q < begin + lens[r]) {
+        owner = r;
+        break;
+      }
+      begin += lens[r];
+    }
+    std::memcpy(o + i * row, all.data() + owner * n + i * row,
+                row * sizeof(float));
+  }
+}
+
 extern "C" int64_t ssmcMpiRank() { return ssmc::dist::rank(); }
 
 extern "C" void _mlir_ciface_ssmcMpiCombineAffine(Buf *decay, Buf *state,

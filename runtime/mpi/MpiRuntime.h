@@ -62,6 +62,26 @@ void _mlir_ciface_ssmcMpiSegmentSums(
     ssmc::abi::StridedMemRef<float, 2> *out,
     ssmc::abi::StridedMemRef<int64_t, 1> *cu, int64_t timeDim,
     int64_t softplus, float lo, float hi);
+/// The initial states [S, D, H] of a packed convolution of width H + 1 on
+/// this rank's slice x [1, D, L_r], from the whole sequence's offsets `cu`
+/// [S + 1] and the program's `init` [S, D, H] (empty: zero): for a sequence
+/// that runs through the slice's first step, the H steps before it (from
+/// the ranks before, `init` before the sequence's first step); for every
+/// other sequence, its init row. A collective.
+void _mlir_ciface_ssmcMpiPackedHalo(
+    ssmc::abi::StridedMemRef<float, 3> *x,
+    ssmc::abi::StridedMemRef<float, 3> *init,
+    ssmc::abi::StridedMemRef<int64_t, 1> *cu,
+    ssmc::abi::StridedMemRef<float, 3> *halo);
+/// Per-sequence final states `out` [S * row] of a packed op: each
+/// sequence's row from the rank holding its last step (an empty
+/// sequence's: the rank holding its position), every rank's `finals` (same
+/// layout) all-gathered; `localLen` is this rank's slice length. A
+/// collective.
+void _mlir_ciface_ssmcMpiPackedFinals(
+    ssmc::abi::StridedMemRef<float, 1> *finals,
+    ssmc::abi::StridedMemRef<int64_t, 1> *cu, int64_t localLen,
+    ssmc::abi::StridedMemRef<float, 1> *out);
 }
 
 #endif // SSMC_RUNTIME_MPI_MPIRUNTIME_H

@@ -166,3 +166,24 @@ func.func @packed_scan(%u: tensor<1x4x10xf32>, %dt: tensor<1x4x10xf32>, %A: tens
          tensor<2x4x3xf32>, tensor<3xi32>) -> (tensor<1x4x10xf32>, tensor<2x4x3xf32>)
   return %y, %h : tensor<1x4x10xf32>, tensor<2x4x3xf32>
 }
+
+// -----
+
+// A packed convolution: each sequence's initial state from
+// ssmcMpiPackedHalo (the steps before the slice for a sequence running
+// through its start, the program's initial state otherwise), the op on the
+// slice with the clipped offsets, and each sequence's final state from the
+// rank holding its last step (ssmcMpiPackedFinals).
+// CHECK-LABEL: func.func @packed_conv(
+// CHECK: call @ssmcMpiLocalSeqlens
+// CHECK: %[[LCU:.*]] = bufferization.to_tensor %{{.*}} : memref<3xi64> to tensor<3xi64>
+// CHECK: call @ssmcMpiPackedHalo(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : (memref<?x?x?xf32>, memref<?x?x?xf32>, memref<?xi64>, memref<?x?x?xf32>) -> ()
+// CHECK: %[[HALO:.*]] = bufferization.to_tensor %{{.*}} : memref<2x4x2xf32> to tensor<2x4x2xf32>
+// CHECK: %{{.*}}, %[[F:.*]] = ssm.causal_conv1d %{{.*}}, %{{.*}} initial_state(%[[HALO]]) cu_seqlens(%[[LCU]])
+// CHECK: call @ssmcMpiPackedFinals(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : (memref<?xf32>, memref<?xi64>, i64, memref<?xf32>) -> ()
+func.func @packed_conv(%x: tensor<1x4x10xf32>, %w: tensor<4x3xf32>, %init: tensor<2x4x2xf32>,
+                       %cu: tensor<3xi64>) -> (tensor<1x4x10xf32>, tensor<2x4x2xf32>) {
+  %y, %f = ssm.causal_conv1d %x, %w initial_state(%init) cu_seqlens(%cu)
+      : (tensor<1x4x10xf32>, tensor<4x3xf32>, tensor<2x4x2xf32>, tensor<3xi64>) -> (tensor<1x4x10xf32>, tensor<2x4x2xf32>)
+  return %y, %f : tensor<1x4x10xf32>, tensor<2x4x2xf32>
+}

@@ -13,15 +13,6 @@ func.func @slice_used_elsewhere(%u: tensor<1x4x10xf32>, %dt: tensor<1x4x10xf32>,
 
 // -----
 
-func.func @packed_conv(%x: tensor<1x4x10xf32>, %w: tensor<4x3xf32>, %cu: tensor<3xi32>) -> tensor<1x4x10xf32> {
-  // expected-error @+1 {{with cu_seqlens has no sequence-parallel form yet (a halo must stop at a sequence start)}}
-  %y = ssm.causal_conv1d %x, %w cu_seqlens(%cu)
-      : (tensor<1x4x10xf32>, tensor<4x3xf32>, tensor<3xi32>) -> tensor<1x4x10xf32>
-  return %y : tensor<1x4x10xf32>
-}
-
-// -----
-
 func.func @packed_gla(%q: tensor<1x2x8x4xf32>, %v: tensor<1x2x8x3xf32>, %g: tensor<1x2x8x4xf32>,
                       %cu: tensor<3xi64>) -> tensor<1x2x8x3xf32> {
   // expected-error @+1 {{with cu_seqlens is distributed with an f32 scalar gate per step or none}}

@@ -212,6 +212,61 @@ TEST(Distributed, SegmentSumsMatchDoubleLoops) {
     }
 }
 
+/// ssmcMpiPackedHalo and ssmcMpiPackedFinals on any number of ranks (rank
+/// r holds 3 + r steps; x[d, t] = 100 d + the step's global position): a
+/// sequence running through a slice's first step gets the steps before it
+/// that are its own and its initial state before them; every other one its
+/// initial state; each final state comes from the rank holding the
+/// sequence's last step.
+TEST(Distributed, PackedHaloStopsAtSequenceStarts) {
+  const int r = ssmc::dist::rank(), R = ssmc::dist::size();
+  std::vector<int64_t> begin(R + 1, 0);
+  for (int j = 0; j < R; ++j)
+    begin[j + 1] = begin[j] + 3 + j;
+  const int64_t a = begin[r], mine = 3 + r, total = begin[R];
+  const int64_t D = 2, H = 2, S = 5;
+  std::vector<int64_t> cu{0, 1, 1, total / 2, total - 1, total};
+  std::vector<float> x(D * mine), init(S * D * H), halo(S * D * H, -1.0f);
+  for (int64_t d = 0; d < D; ++d)
+    for (int64_t t = 0; t < mine; ++t)
+      x[d * mine + t] = 100.0f * d + float(a + t);
+  for (size_t i = 0; i < init.size(); ++i)
+    init[i] = -1000.0f - float(i);
+  auto xm = ref<3>(x, {1, D, mine});
+  auto im = ref<3>(init, {S, D, H});
+  auto hm = ref<3>(halo, {S, D, H});
+  auto cm = ref64(cu);
+  _mlir_ciface_ssmcMpiPackedHalo(&xm, &im, &cm, &hm);
+  for (int64_t i = 0; i < S; ++i)
+    for (int64_t d = 0; d < D; ++d)
+      for (int64_t j = 0; j < H; ++j) {
+        const int64_t p = a - H + j;
+        float want = init[(i * D + d) * H + j];
+        if (cu[i] < a && a < cu[i + 1])
+          want = p >= cu[i] ? 100.0f * d + float(p)
+                            : init[(i * D + d) * H + H + (p - cu[i])];
+        EXPECT_EQ(halo[(i * D + d) * H + j], want)
+            << "sequence " << i << " d " << d << " j " << j << " rank " << r;
+      }
+  // Finals: rank r's row i holds 10 r + i.
+  std::vector<float> fin(S * 3), out(S * 3, -1.0f);
+  for (int64_t i = 0; i < S; ++i)
+    for (int k = 0; k < 3; ++k)
+      fin[i * 3 + k] = 10.0f * r + float(i);
+  auto fm = ref<1>(fin, {S * 3});
+  auto om = ref<1>(out, {S * 3});
+  _mlir_ciface_ssmcMpiPackedFinals(&fm, &cm, mine, &om);
+  for (int64_t i = 0; i < S; ++i) {
+    const int64_t q = cu[i + 1] > cu[i] ? cu[i + 1] - 1 : cu[i];
+    int owner = R - 1;
+    for (int j = R - 1; j >= 0; --j)
+      if (begin[j] <= q && q < begin[j + 1])
+        owner = j;
+    for (int k = 0; k < 3; ++k)
+      EXPECT_EQ(out[i * 3 + k], 10.0f * owner + float(i)) << "sequence " << i;
+  }
+}
+
 } // namespace
 
 int main(int argc, char **argv) {

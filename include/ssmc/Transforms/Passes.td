@@ -57,14 +57,16 @@ def SSMShardSequence : Pass<"ssm-shard-sequence", "::mlir::ModuleOp"> {
     before. Each `ssm.causal_conv1d` takes the W - 1 steps before its slice
     (`ssmcMpiHalo`: from the ranks before, the program's initial state
     before the first step) as its initial state. With `cu_seqlens` (packed
-    sequences; selective_scan, ssd and scalar- or un-gated linear_attention)
-    each rank clips the offsets to its slice (`ssmcMpiLocalSeqlens`) and
-    combines one state per sequence, the decays summed per sequence
-    (`ssmcMpiSegmentSums`).
+    sequences) each rank clips the offsets to its slice
+    (`ssmcMpiLocalSeqlens`); the scans combine one state per sequence, the
+    decays summed per sequence (`ssmcMpiSegmentSums`), and the convolution
+    takes a halo per sequence that stops at its start (`ssmcMpiPackedHalo`)
+    and each sequence's final state from the rank holding its last step
+    (`ssmcMpiPackedFinals`).
 
     A program the pass cannot distribute -- a sequence argument also used
-    by another op, a result that mixes slices, `cu_seqlens` on a
-    convolution or with a per-key or non-f32 gate, `reverse`, an op
+    by another op, a result that mixes slices, `cu_seqlens` with a per-key
+    or non-f32 gate, `reverse`, an op
     without a distributed form -- is an error naming it.
 
     With `functions=f,g`, only those functions are rewritten, and in place:

@@ -1,6 +1,6 @@
 """Writes the inputs of packed.mlir as .npy files (no NumPy needed): the
-sequence operands of selective_scan, ssd and linear_attention (L = 11,
-batch 1), per-sequence initial states for S = 4 and S = 2, and the two
+sequence operands of selective_scan, ssd, linear_attention and
+causal_conv1d (L = 11, batch 1), per-sequence initial states for S = 4 and S = 2, and the two
 offset arrays."""
 import random
 import struct
@@ -33,7 +33,8 @@ def main(out):
             ("q", [1, 2, 11, 2], -1, 1), ("k", [1, 2, 11, 2], -1, 1), ("v", [1, 2, 11, 3], -1, 1),
             ("g", [1, 2, 11], -0.7, -0.05),
             ("h4", [4, 3, 2], -1, 1), ("s4", [4, 2, 2, 3], -1, 1), ("l4", [4, 2, 2, 3], -1, 1),
-            ("h2", [2, 3, 2], -1, 1), ("s2", [2, 2, 2, 3], -1, 1), ("l2", [2, 2, 2, 3], -1, 1)]:
+            ("h2", [2, 3, 2], -1, 1), ("s2", [2, 2, 2, 3], -1, 1), ("l2", [2, 2, 2, 3], -1, 1),
+            ("w", [3, 3], -1, 1), ("c4", [4, 3, 2], -1, 1), ("c2", [2, 3, 2], -1, 1)]:
         rand(shape, lo, hi)
     # S = 4: on 3 ranks (steps 0-3, 4-7, 8-10) sequence 0 crosses from
     # rank 0 to 1, 1 is empty, 2 lies inside rank 1, 3 crosses from 1 to 2;
