@@ -50,6 +50,36 @@ llvm::Expected<std::unique_ptr<Jit>> compileModel(const std::string &source,
                                                   const std::string &what,
                                                   const RunOptions &options);
 
+/// A model compiled when first used: a process that computes none of a
+/// model's cells (Cells.h) never compiles it.
+class LazyModel {
+public:
+  LazyModel(std::string source, std::string what, const RunOptions &options)
+      : source(std::move(source)), what(std::move(what)), options(options) {}
+  llvm::Expected<Jit &> get() {
+    if (!jit) {
+      auto j = compileModel(source, what, options);
+      if (!j)
+        return j.takeError();
+      jit = std::move(*j);
+    }
+    return *jit;
+  }
+  /// Runs `entry` of the model, compiling it first if needed.
+  llvm::Expected<std::vector<OwnedTensor>> run(llvm::StringRef entry,
+                                               llvm::ArrayRef<Tensor> inputs) {
+    auto j = get();
+    if (!j)
+      return j.takeError();
+    return j->run(entry, inputs);
+  }
+
+private:
+  std::string source, what;
+  const RunOptions &options;
+  std::unique_ptr<Jit> jit;
+};
+
 /// Sets every element of `t` (f32 or bf16) to `v`.
 void fill(OwnedTensor &t, float v);
 /// Element i of an f32 or bf16 tensor.

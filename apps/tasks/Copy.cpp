@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "Cells.h"
 #include "Constructions.h"
 
 #include "llvm/Support/FormatVariadic.h"
@@ -33,8 +34,47 @@ struct CopyRun {
   int64_t samples = 0;
 };
 
+void encodeCell(CellWriter &w, const CopyRun &r) {
+  w.put(r.tokens);
+  w.put(r.sequences);
+  w.put(r.correctAtDistance);
+  w.put(r.samples);
+}
+void decodeCell(CellReader &rd, CopyRun &r) {
+  rd.get(r.tokens);
+  rd.get(r.sequences);
+  rd.get(r.correctAtDistance);
+  rd.get(r.samples);
+}
+
+/// The delta-rule store and linear attention on the same slots.
+struct DeltaPair {
+  CopyRun delta, linear;
+};
+void encodeCell(CellWriter &w, const DeltaPair &p) {
+  encodeCell(w, p.delta);
+  encodeCell(w, p.linear);
+}
+void decodeCell(CellReader &rd, DeltaPair &p) {
+  decodeCell(rd, p.delta);
+  decodeCell(rd, p.linear);
+}
+
+/// Softmax attention's token and sequence scores.
+struct ScorePair {
+  Score tokens, sequences;
+};
+void encodeCell(CellWriter &w, const ScorePair &p) {
+  w.put(p.tokens);
+  w.put(p.sequences);
+}
+void decodeCell(CellReader &rd, ScorePair &p) {
+  rd.get(p.tokens);
+  rd.get(p.sequences);
+}
+
 /// Runs `samples` COPY instances of length L through the keyed store.
-llvm::Expected<CopyRun> runStore(Jit &jit, DType dtype, Keys keys, int64_t L,
+llvm::Expected<CopyRun> runStore(LazyModel &jit, DType dtype, Keys keys, int64_t L,
                                  int64_t N, int64_t V, double decay,
                                  int64_t samples, Rng &rng) {
   const int64_t S = 2 * L;
@@ -96,7 +136,7 @@ llvm::Expected<CopyRun> runStore(Jit &jit, DType dtype, Keys keys, int64_t L,
 /// beta = 1 on the writes, nothing written by the reads): each slot holds
 /// its latest write, so a read of position i returns the token last written
 /// to slot i mod N.
-llvm::Expected<CopyRun> runDeltaStore(Jit &jit, int64_t L, int64_t N,
+llvm::Expected<CopyRun> runDeltaStore(LazyModel &jit, int64_t L, int64_t N,
                                       int64_t V, int64_t samples, Rng &rng) {
   const int64_t S = 2 * L;
   OwnedTensor q(DType::F32, {samples, S, 1, N}), k(DType::F32, {samples, S, 1, N});
@@ -181,15 +221,14 @@ double predictedDecayLimit(double a, int mantissaBits) {
 
 namespace {
 
-/// One run of the COPY task: its compiled models, the random stream every
-/// experiment draws from in turn, and the tables and claims they fill.
+/// One run of the COPY task: its models, its cells (each drawing from a
+/// generator of its own), and the tables and claims they fill.
 class CopyTask {
 public:
-  CopyTask(const CopyOptions &o, const RunOptions &ro, Jit &f32, Jit &bf16,
-           Jit &attn, Jit &delta)
+  CopyTask(const CopyOptions &o, const RunOptions &ro, LazyModel &f32,
+           LazyModel &bf16, LazyModel &attn, LazyModel &delta)
       : o(o), ro(ro), f32(f32), bf16(bf16), attn(attn), delta(delta),
-        V(o.alphabet),
-        rng(ro.seed) {
+        V(o.alphabet) {
     result.task = "COPY";
   }
 
@@ -208,7 +247,8 @@ public:
           return e;
       matrix.rows.push_back(mrow);
     }
-    addGridClaims();
+    if (folding(ro))
+      addGridClaims();
     return llvm::Error::success();
   }
 
@@ -241,26 +281,36 @@ public:
     for (int64_t L : o.lengths) {
       const int64_t N = std::max<int64_t>(1, L / 4);
       int64_t samples = samplesFor(o, L, N, V);
-      say(llvm::formatv("copy: delta rule, L={0} N={1}, {2} samples", L, N,
-                        samples));
-      auto d = runDeltaStore(delta, L, N, V, samples, rng);
-      if (!d)
-        return d.takeError();
-      auto lin = runStore(f32, DType::F32, Keys::OneHot, L, N, V, 1.0,
-                          samples, rng);
-      if (!lin)
-        return lin.takeError();
-      Score last, earlier;
-      for (int64_t dist = 0; dist < L; ++dist)
-        for (int64_t b = 0; b < samples; ++b)
-          (dist < N ? last : earlier).add(b < d->correctAtDistance[dist]);
-      lastExact &= last.correct == last.total;
-      earlierChance &= earlier.rate() <= 3.0 / double(V);
-      deltaTable.rows.push_back(
-          {std::to_string(L), std::to_string(N), std::to_string(samples),
-           pct(lin->tokens), pct(d->tokens), last.str(), pct(earlier)});
-      evidence += llvm::formatv("L={0}, N={1}: last N {2}, earlier {3}; ", L,
-                                N, last.str(), pct(earlier));
+      auto compute = [&](Rng &rng) -> llvm::Expected<DeltaPair> {
+        say(llvm::formatv("copy: delta rule, L={0} N={1}, {2} samples", L, N,
+                          samples));
+        auto d = runDeltaStore(delta, L, N, V, samples, rng);
+        if (!d)
+          return d.takeError();
+        auto lin = runStore(f32, DType::F32, Keys::OneHot, L, N, V, 1.0,
+                            samples, rng);
+        if (!lin)
+          return lin.takeError();
+        return DeltaPair{std::move(*d), std::move(*lin)};
+      };
+      auto fold = [&](const DeltaPair &p) {
+        const CopyRun *d = &p.delta, *lin = &p.linear;
+        Score last, earlier;
+        for (int64_t dist = 0; dist < L; ++dist)
+          for (int64_t b = 0; b < samples; ++b)
+            (dist < N ? last : earlier).add(b < d->correctAtDistance[dist]);
+        lastExact &= last.correct == last.total;
+        earlierChance &= earlier.rate() <= 3.0 / double(V);
+        deltaTable.rows.push_back(
+            {std::to_string(L), std::to_string(N), std::to_string(samples),
+             pct(lin->tokens), pct(d->tokens), last.str(), pct(earlier)});
+        evidence += llvm::formatv("L={0}, N={1}: last N {2}, earlier {3}; ", L,
+                                  N, last.str(), pct(earlier));
+      };
+      if (llvm::Error e = runCell<DeltaPair>(
+              ro, llvm::formatv("copy/delta L={0} N={1}", L, N),
+              8.0 * samples * L * N * V, compute, fold))
+        return e;
     }
     result.claims.push_back(
         {"COPY",
@@ -309,18 +359,29 @@ private:
   llvm::Error runGridCell(size_t li, int64_t N, std::vector<std::string> &mrow) {
     const int64_t L = o.lengths[li];
     int64_t samples = samplesFor(o, L, N, V);
-    say(llvm::formatv("copy: L={0} N={1}, {2} samples (cell {3}/{4})", L, N,
-                      samples, ++cell, cells));
-    if (llvm::Error e = runOneHotCell(L, N, samples, mrow))
+    double cost = 4.0 * samples * L * N * V;
+    auto oneHot = [&, this](Rng &rng) {
+      say(llvm::formatv("copy: L={0} N={1}, {2} samples (cell {3}/{4})", L, N,
+                        samples, ++cell, cells));
+      return runStore(f32, DType::F32, Keys::OneHot, L, N, V, 1.0, samples,
+                      rng);
+    };
+    if (llvm::Error e = runCell<CopyRun>(
+            ro, llvm::formatv("copy/onehot L={0} N={1}", L, N), cost, oneHot,
+            [&](const CopyRun &r) { foldOneHot(L, N, samples, r, mrow); }))
       return e;
-    return runRandomCell(li, N, samples);
+    auto random = [&, this](Rng &rng) {
+      return runStore(f32, DType::F32, Keys::Random, L, N, V, 1.0, samples,
+                      rng);
+    };
+    return runCell<CopyRun>(
+        ro, llvm::formatv("copy/random L={0} N={1}", L, N), cost, random,
+        [&](const CopyRun &r) { foldRandom(li, N, samples, r); });
   }
 
-  llvm::Error runOneHotCell(int64_t L, int64_t N, int64_t samples,
-                            std::vector<std::string> &mrow) {
-    auto one = runStore(f32, DType::F32, Keys::OneHot, L, N, V, 1.0, samples, rng);
-    if (!one)
-      return one.takeError();
+  void foldOneHot(int64_t L, int64_t N, int64_t samples, const CopyRun &r,
+                  std::vector<std::string> &mrow) {
+    const CopyRun *one = &r;
     std::vector<std::string> row{"linear attention", "one-hot"};
     for (auto &c : stateCols(N, 4))
       row.push_back(c);
@@ -334,14 +395,11 @@ private:
       ++cellsFit, exactWhenFits += exact;
     else
       ++cellsNot, exactWhenNot += exact;
-    return llvm::Error::success();
   }
 
-  llvm::Error runRandomCell(size_t li, int64_t N, int64_t samples) {
+  void foldRandom(size_t li, int64_t N, int64_t samples, const CopyRun &r) {
     const int64_t L = o.lengths[li];
-    auto rnd = runStore(f32, DType::F32, Keys::Random, L, N, V, 1.0, samples, rng);
-    if (!rnd)
-      return rnd.takeError();
+    const CopyRun *rnd = &r;
     double law = predictedRandomKeyAccuracy(L, N, V, ro.seed + L * 7919 + N);
     if (N >= 64) // the law is the large-N limit (Gaussian interference)
       worstLawGap = std::max(worstLawGap, std::fabs(rnd->tokens.rate() - law));
@@ -355,7 +413,6 @@ private:
                  pct(rnd->tokens), rnd->tokens.str(),
                  llvm::formatv("{0:F1}%", 100 * law).str()});
     random.rows.push_back(rrow);
-    return llvm::Error::success();
   }
 
   void addGridClaims() {
@@ -388,12 +445,25 @@ private:
     const bool isF32 = dt == DType::F32;
     double predicted = predictedDecayLimit(a, isF32 ? 23 : 7);
     int64_t samples = std::max<int64_t>(1, samplesFor(o, L, L, V) / 2);
-    say(llvm::formatv("copy: decay a={0} {1} L={2}, {3} samples", shortDouble(a),
-                      dtypeName(dt), L, samples));
-    auto run = runStore(isF32 ? f32 : bf16, dt, Keys::OneHot, L, L, V, a,
-                        samples, rng);
-    if (!run)
-      return run.takeError();
+    auto compute = [&](Rng &rng) {
+      say(llvm::formatv("copy: decay a={0} {1} L={2}, {3} samples",
+                        shortDouble(a), dtypeName(dt), L, samples));
+      return runStore(isF32 ? f32 : bf16, dt, Keys::OneHot, L, L, V, a,
+                      samples, rng);
+    };
+    return runCell<CopyRun>(
+        ro,
+        llvm::formatv("copy/decay a={0} {1} L={2}", shortDouble(a),
+                      dtypeName(dt), L),
+        4.0 * samples * L * L * V, compute, [&](const CopyRun &r) {
+          foldDecay(a, dt, L, samples, predicted, r, limit);
+        });
+  }
+
+  void foldDecay(double a, DType dt, int64_t L, int64_t samples,
+                 double predicted, const CopyRun &r, double &limit) {
+    const bool isF32 = dt == DType::F32;
+    const CopyRun *run = &r;
     int64_t firstFail = -1;
     for (int64_t d = 0; d < L && firstFail < 0; ++d)
       if (run->correctAtDistance[d] < samples)
@@ -425,7 +495,6 @@ private:
     } else {
       decayOk &= firstFail < 0 || firstFail > 0.98 * predicted;
     }
-    return llvm::Error::success();
   }
 
   /// Random +-1 position keys of width d (the matching key scores d, the
@@ -435,50 +504,61 @@ private:
     int64_t samples = std::clamp<int64_t>(
         static_cast<int64_t>(o.workBudget / (2.0 * L * L * (d + V))), 1,
         o.samples);
-    say(llvm::formatv("copy: attention L={0}, {1} samples", L, samples));
-    OwnedTensor q(DType::F32, {samples, 1, L, d}), k(DType::F32, {samples, 1, L, d});
-    OwnedTensor v(DType::F32, {samples, 1, L, V});
-    std::vector<std::vector<int>> tokens(samples, std::vector<int>(L));
-    std::uniform_int_distribution<int> tok(0, static_cast<int>(V) - 1);
-    std::bernoulli_distribution coin(0.5);
-    for (int64_t b = 0; b < samples; ++b)
-      for (int64_t j = 0; j < L; ++j) {
-        tokens[b][j] = tok(rng);
-        for (int64_t n = 0; n < d; ++n) {
-          float x = coin(rng) ? 1.0f : -1.0f;
-          k.as<float>()[((b * L) + j) * d + n] = x;
-          q.as<float>()[((b * L) + j) * d + n] = x;
+    auto compute = [&](Rng &rng) -> llvm::Expected<ScorePair> {
+      say(llvm::formatv("copy: attention L={0}, {1} samples", L, samples));
+      OwnedTensor q(DType::F32, {samples, 1, L, d}), k(DType::F32, {samples, 1, L, d});
+      OwnedTensor v(DType::F32, {samples, 1, L, V});
+      std::vector<std::vector<int>> tokens(samples, std::vector<int>(L));
+      std::uniform_int_distribution<int> tok(0, static_cast<int>(V) - 1);
+      std::bernoulli_distribution coin(0.5);
+      for (int64_t b = 0; b < samples; ++b)
+        for (int64_t j = 0; j < L; ++j) {
+          tokens[b][j] = tok(rng);
+          for (int64_t n = 0; n < d; ++n) {
+            float x = coin(rng) ? 1.0f : -1.0f;
+            k.as<float>()[((b * L) + j) * d + n] = x;
+            q.as<float>()[((b * L) + j) * d + n] = x;
+          }
+          v.as<float>()[((b * L) + j) * V + tokens[b][j]] = 1.0f;
         }
-        v.as<float>()[((b * L) + j) * V + tokens[b][j]] = 1.0f;
+      auto out = attn.run("attend", {q.view(), k.view(), v.view()});
+      if (!out)
+        return out.takeError();
+      Score tokScore, seqScore;
+      for (int64_t b = 0; b < samples; ++b) {
+        bool all = true;
+        for (int64_t i = 0; i < L; ++i) {
+          bool ok = strictArgmax((*out)[0].as<float>() + ((b * L) + i) * V, V) ==
+                    tokens[b][i];
+          tokScore.add(ok);
+          all &= ok;
+        }
+        seqScore.add(all);
       }
-    auto out = attn.run("attend", {q.view(), k.view(), v.view()});
-    if (!out)
-      return out.takeError();
-    Score tokScore, seqScore;
-    for (int64_t b = 0; b < samples; ++b) {
-      bool all = true;
-      for (int64_t i = 0; i < L; ++i) {
-        bool ok = strictArgmax((*out)[0].as<float>() + ((b * L) + i) * V, V) ==
-                  tokens[b][i];
-        tokScore.add(ok);
-        all &= ok;
-      }
-      seqScore.add(all);
-    }
+      return ScorePair{tokScore, seqScore};
+    };
+    return runCell<ScorePair>(
+        ro, llvm::formatv("copy/attention L={0}", L),
+        2.0 * samples * L * L * (d + V), compute, [&](const ScorePair &p) {
+          foldAttention(L, samples, p.tokens, p.sequences);
+        });
+  }
+
+  void foldAttention(int64_t L, int64_t samples, const Score &tokScore,
+                     const Score &seqScore) {
+    const int64_t d = o.attentionKeyDim;
     attnExact &= seqScore.correct == seqScore.total;
     attention.rows.push_back(
         {"softmax attention", "random +-1, d = " + std::to_string(d),
          std::to_string(L * (d + V)), std::to_string(L * (d + V) * 4),
          std::to_string(L), std::to_string(samples), pct(tokScore),
          tokScore.str(), seqScore.str()});
-    return llvm::Error::success();
   }
 
   const CopyOptions &o;
   const RunOptions &ro;
-  Jit &f32, &bf16, &attn, &delta;
+  LazyModel &f32, &bf16, &attn, &delta;
   const int64_t V;
-  Rng rng;
   TaskResult result;
 
   Table onehot{"copy_onehot", "COPY, one-hot position keys, a = 1 (f32)",
@@ -530,19 +610,11 @@ private:
 } // namespace
 
 llvm::Expected<TaskResult> runCopy(const CopyOptions &o, const RunOptions &ro) {
-  auto f32 = compileModel(keyedStoreProgram("f32"), "COPY (f32)", ro);
-  if (!f32)
-    return f32.takeError();
-  auto bf16 = compileModel(keyedStoreProgram("bf16"), "COPY (bf16)", ro);
-  if (!bf16)
-    return bf16.takeError();
-  auto attn = compileModel(attentionProgram(), "COPY attention", ro);
-  if (!attn)
-    return attn.takeError();
-  auto delta = compileModel(deltaStoreProgram(), "COPY delta rule", ro);
-  if (!delta)
-    return delta.takeError();
-  CopyTask task(o, ro, **f32, **bf16, **attn, **delta);
+  LazyModel f32(keyedStoreProgram("f32"), "COPY (f32)", ro);
+  LazyModel bf16(keyedStoreProgram("bf16"), "COPY (bf16)", ro);
+  LazyModel attn(attentionProgram(), "COPY attention", ro);
+  LazyModel delta(deltaStoreProgram(), "COPY delta rule", ro);
+  CopyTask task(o, ro, f32, bf16, attn, delta);
   if (llvm::Error e = task.runGrid())
     return std::move(e);
   if (llvm::Error e = task.runDecay())

@@ -13,6 +13,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "Cells.h"
 #include "Constructions.h"
 
 #include "llvm/Support/FormatVariadic.h"
@@ -34,6 +35,22 @@ struct Measurement {
   int64_t carriedBytes = 0, peakHeapBytes = 0;
   double compileMs = 0;
 };
+void encodeCell(CellWriter &w, const Measurement &m) {
+  w.put(m.totalMs);
+  w.put(m.firstTokenUs);
+  w.put(m.lastTokenUs);
+  w.put(m.carriedBytes);
+  w.put(m.peakHeapBytes);
+  w.put(m.compileMs);
+}
+void decodeCell(CellReader &r, Measurement &m) {
+  r.get(m.totalMs);
+  r.get(m.firstTokenUs);
+  r.get(m.lastTokenUs);
+  r.get(m.carriedBytes);
+  r.get(m.peakHeapBytes);
+  r.get(m.compileMs);
+}
 
 double median(std::vector<double> v) {
   if (v.empty())
@@ -140,7 +157,6 @@ llvm::Expected<Measurement> measure(Kind kind, int64_t T, const CostOptions &o,
 } // namespace
 
 llvm::Expected<TaskResult> runCost(const CostOptions &o, const RunOptions &ro) {
-  Rng rng(ro.seed + 4);
   struct Model {
     Kind kind;
     std::string name;
@@ -177,23 +193,36 @@ llvm::Expected<TaskResult> runCost(const CostOptions &o, const RunOptions &ro) {
     for (int64_t T : o.lengths) {
       if (m.quadratic && T > o.maxQuadraticLength)
         continue;
-      if (ro.progress)
-        ro.progress(llvm::formatv("cost: {0}, T={1} ({2}/{3})", m.name, T,
-                                  ++done, total));
-      auto r = measure(m.kind, T, o, ro, rng);
-      if (!r)
-        return r.takeError();
-      Ts.push_back(T);
-      totals.push_back(r->totalMs);
-      if (T >= 1000)
-        upperT.push_back(T), upperTotals.push_back(r->totalMs);
-      carried.push_back(r->carriedBytes);
-      table.rows.push_back(
-          {m.name, std::to_string(T), llvm::formatv("{0:F2}", r->totalMs).str(),
-           llvm::formatv("{0:F2}", r->firstTokenUs).str(),
-           llvm::formatv("{0:F2}", r->lastTokenUs).str(),
-           std::to_string(r->carriedBytes), std::to_string(r->peakHeapBytes),
-           llvm::formatv("{0:F0}", r->compileMs).str()});
+      auto compute = [&](Rng &rng) {
+        if (ro.progress)
+          ro.progress(llvm::formatv("cost: {0}, T={1} ({2}/{3})", m.name, T,
+                                    ++done, total));
+        return measure(m.kind, T, o, ro, rng);
+      };
+      // Time per token: the state or cache it reads (plus a fixed call
+      // cost), so the decoders of state O(T) cost T^2 in all.
+      const double size = m.kind == Kind::RecurrentLocal ? o.localState
+                          : m.kind == Kind::Window       ? o.window
+                                                         : double(T);
+      const double cost = double(T) * (size * (o.valueDim + o.headDim) + 1e4);
+      auto fold = [&](const Measurement &meas) {
+        const Measurement *r = &meas;
+        Ts.push_back(T);
+        totals.push_back(r->totalMs);
+        if (T >= 1000)
+          upperT.push_back(T), upperTotals.push_back(r->totalMs);
+        carried.push_back(r->carriedBytes);
+        table.rows.push_back(
+            {m.name, std::to_string(T), llvm::formatv("{0:F2}", r->totalMs).str(),
+             llvm::formatv("{0:F2}", r->firstTokenUs).str(),
+             llvm::formatv("{0:F2}", r->lastTokenUs).str(),
+             std::to_string(r->carriedBytes), std::to_string(r->peakHeapBytes),
+             llvm::formatv("{0:F0}", r->compileMs).str()});
+      };
+      if (llvm::Error e = runCell<Measurement>(
+              ro, llvm::formatv("cost/{0} T={1}", m.name, T), cost, compute,
+              fold))
+        return e;
     }
     double slope = logLogSlope(Ts, totals);
     double upper = upperT.size() >= 2 ? logLogSlope(upperT, upperTotals) : NAN;
@@ -220,6 +249,8 @@ llvm::Expected<TaskResult> runCost(const CostOptions &o, const RunOptions &ro) {
                                    carried.empty() ? 0 : carried.front(),
                                    carried.empty() ? 0 : carried.back())
                          .str();
+    if (!folding(ro))
+      continue;
     if (m.quadratic)
       result.claims.push_back({"Cost", m.name + ": total time grows as T^2 "
                                                 "(log-log slope about 2)",

@@ -15,6 +15,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "Cells.h"
 #include "Constructions.h"
 
 #include "apps/tasks/DPSolvers.h"
@@ -300,7 +301,7 @@ int64_t maxReadDistance(const CoTProgram &p) {
 
 /// Runs `program` through the compiled keyed store token by token; returns
 /// the answer token.
-llvm::Expected<int> runOnModel(Jit &jit, const CoTProgram &program, int64_t N,
+llvm::Expected<int> runOnModel(LazyModel &jit, const CoTProgram &program, int64_t N,
                                int64_t V, double decay) {
   OwnedTensor state(DType::F32, {1, 1, N, V});
   const float logDecay = static_cast<float>(std::log(decay));
@@ -357,22 +358,26 @@ struct Problem {
 };
 using ProblemGroup = std::vector<Problem>;
 
-/// Draws the instances, in a fixed order from one generator: `samples` per
-/// size of every problem (at most 3 of the long local sums).
+/// Draws the instances: `samples` per size of every problem (at most 3 of
+/// the long local sums), each size from a generator seeded by the run's
+/// seed and the problem and size.
 class InstanceGenerator {
 public:
-  InstanceGenerator(const DPOptions &o, uint64_t seed) : o(o), rng(seed) {}
+  InstanceGenerator(const DPOptions &o, uint64_t seed) : o(o), seed(seed) {}
 
   std::vector<ProblemGroup> all() {
     std::vector<ProblemGroup> groups;
+    auto reseed = [&](const std::string &what, int64_t n) {
+      rng.seed(cellSeed(seed, "dp/instances " + what + "=" + std::to_string(n)));
+    };
     for (int64_t n : o.lisSizes)
-      groups.push_back(lisGroup(n));
+      reseed("LIS n", n), groups.push_back(lisGroup(n));
     for (int64_t n : o.editSizes)
-      groups.push_back(editDistanceGroup(n));
+      reseed("edit distance n", n), groups.push_back(editDistanceGroup(n));
     for (int64_t ops : o.arithmeticOps)
-      groups.push_back(arithmeticGroup(ops));
+      reseed("arithmetic ops", ops), groups.push_back(arithmeticGroup(ops));
     for (int64_t T : o.localSizes)
-      groups.push_back(localSumGroup(T));
+      reseed("local sum T", T), groups.push_back(localSumGroup(T));
     return groups;
   }
 
@@ -436,6 +441,7 @@ private:
   }
 
   const DPOptions &o;
+  const uint64_t seed;
   Rng rng;
 };
 
@@ -443,7 +449,7 @@ private:
 /// the claims are decided on.
 class ModelRuns {
 public:
-  ModelRuns(const DPOptions &o, const RunOptions &ro, Jit &jit)
+  ModelRuns(const DPOptions &o, const RunOptions &ro, LazyModel &jit)
       : o(o), ro(ro), jit(jit), slots(2 * o.localWindow + 2),
         slotDecay(std::pow(0.25, 1.0 / slots)) {}
 
@@ -460,15 +466,25 @@ public:
     for (int full = 1; full >= 0; --full) {
       if (full && tokens > o.maxFullStateTokens)
         continue;
-      if (ro.progress)
-        ro.progress(llvm::formatv(
-            "dp: {0} {1}, state {2}, {3} samples (group {4}/{5})",
-            g.front().name, g.front().size, full ? "O(T)" : "O(m)", g.size(),
-            index + 1, count));
-      auto score = runState(g, full, full ? tokens : slots);
-      if (!score)
-        return score.takeError();
-      tally(g, full, tokens, far, *score);
+      auto compute = [&](Rng &) {
+        if (ro.progress)
+          ro.progress(llvm::formatv(
+              "dp: {0} {1}, state {2}, {3} samples (group {4}/{5})",
+              g.front().name, g.front().size, full ? "O(T)" : "O(m)",
+              g.size(), index + 1, count));
+        return runState(g, full, full ? tokens : slots);
+      };
+      const int64_t N = full ? tokens : slots;
+      double cost = 0;
+      for (const Problem &p : g)
+        cost += double(p.program.length()) * N * p.vocab;
+      if (llvm::Error e = runCell<Score>(
+              ro,
+              llvm::formatv("dp/{0} {1} {2}", g.front().name, g.front().size,
+                            full ? "O(T)" : "O(m)"),
+              cost, compute,
+              [&](const Score &s) { tally(g, full, tokens, far, s); }))
+        return e;
     }
     return llvm::Error::success();
   }
@@ -552,7 +568,7 @@ private:
 
   const DPOptions &o;
   const RunOptions &ro;
-  Jit &jit;
+  LazyModel &jit;
   const int64_t slots;
   const double slotDecay;
   std::map<std::string, std::pair<Score, Score>> byProblem; // O(T), O(m)
@@ -602,17 +618,16 @@ Table analysisTable(const DPOptions &o) {
 } // namespace
 
 llvm::Expected<TaskResult> runDP(const DPOptions &o, const RunOptions &ro) {
-  auto jit = compileModel(cotStepProgram(), "DP chain-of-thought", ro);
-  if (!jit)
-    return jit.takeError();
-  std::vector<ProblemGroup> groups = InstanceGenerator(o, ro.seed + 3).all();
-  ModelRuns runs(o, ro, **jit);
+  LazyModel jit(cotStepProgram(), "DP chain-of-thought", ro);
+  std::vector<ProblemGroup> groups = InstanceGenerator(o, ro.seed).all();
+  ModelRuns runs(o, ro, jit);
   for (size_t i = 0; i < groups.size(); ++i)
     if (llvm::Error e = runs.runGroup(groups[i], i, groups.size()))
       return std::move(e);
   TaskResult result;
   result.task = "DP with chain-of-thought";
-  result.claims = runs.claims();
+  if (folding(ro))
+    result.claims = runs.claims();
   result.tables = {runs.table, analysisTable(o)};
   return result;
 }

@@ -13,6 +13,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "Cells.h"
 #include "Constructions.h"
 
 #include "llvm/Support/FormatVariadic.h"
@@ -35,6 +36,10 @@ std::vector<float> randomSigns(Rng &rng, int64_t n, float amp) {
   for (float &x : v)
     x = coin(rng) ? amp : -amp;
   return v;
+}
+std::vector<float> randomSigns(uint64_t seed, int64_t n, float amp) {
+  Rng rng(seed);
+  return randomSigns(rng, n, amp);
 }
 
 struct Instance {
@@ -86,15 +91,17 @@ Score unembed(const OwnedTensor &o, const std::vector<Instance> &inst,
 
 namespace {
 
-/// One run of MQAR: the two models, the embeddings and instances drawn in
-/// turn from one random stream, and the tables and claims they fill.
+/// One run of MQAR: the two models, the embeddings and the instances of
+/// each size (each from a generator of its own), the cells that run them,
+/// and the tables and claims they fill.
 class MQARTask {
 public:
-  MQARTask(const MQAROptions &o, const RunOptions &ro, Jit &store, Jit &attn)
-      : o(o), ro(ro), store(store), attn(attn), rng(ro.seed + 2),
-        half(o.vocab / 2),
-        valueEmb(randomSigns(rng, half * kValueDim,
-                             1.0f / std::sqrt(float(kValueDim)))),
+  MQARTask(const MQAROptions &o, const RunOptions &ro, LazyModel &store,
+           LazyModel &attn)
+      : o(o), ro(ro), store(store), attn(attn), half(o.vocab / 2),
+        valueEmb(randomSigns(
+            cellSeed(ro.seed, "mqar/value embeddings"),
+            half * kValueDim, 1.0f / std::sqrt(float(kValueDim)))),
         total(o.sizes.size() * (o.stateSizes.size() + 1)) {
     for (int64_t N : o.stateSizes)
       matrix.columns.push_back("N=" + std::to_string(N));
@@ -104,24 +111,45 @@ public:
   /// One (sequence, pairs) size: the same instances on the keyed store at
   /// every N, then on softmax attention.
   llvm::Error runSize(int64_t seq, int64_t pairs) {
+    Rng rng(cellSeed(ro.seed, llvm::formatv("mqar/instances sequence={0} "
+                                            "pairs={1}",
+                                            seq, pairs)));
     std::vector<Instance> inst = makeInstances(rng, o.samples, pairs, half);
     std::vector<std::string> mrow{std::to_string(seq) + " / " + std::to_string(pairs)};
     acc.emplace_back();
+    // Unembedding every query against the half vocabulary dominates.
+    const double unembedCost = double(o.samples) * pairs * half * kValueDim;
     for (int64_t N : o.stateSizes) {
-      auto s = runStore(seq, pairs, N, inst);
-      if (!s)
-        return s.takeError();
-      acc.back().push_back(s->rate());
-      rows.rows.push_back({"linear attention", std::to_string(N),
-                           std::to_string(N * kValueDim),
-                           std::to_string(N * kValueDim * 4), std::to_string(seq),
-                           std::to_string(pairs), std::to_string(o.samples),
-                           percent(*s), s->str()});
-      mrow.push_back(percent(*s));
+      auto fold = [&](const Score &sc) {
+        const Score *s = &sc;
+        acc.back().push_back(s->rate());
+        rows.rows.push_back({"linear attention", std::to_string(N),
+                             std::to_string(N * kValueDim),
+                             std::to_string(N * kValueDim * 4), std::to_string(seq),
+                             std::to_string(pairs), std::to_string(o.samples),
+                             percent(*s), s->str()});
+        mrow.push_back(percent(*s));
+      };
+      if (llvm::Error e = runCell<Score>(
+              ro,
+              llvm::formatv("mqar/store sequence={0} pairs={1} N={2}", seq,
+                            pairs, N),
+              unembedCost + 4.0 * o.samples * pairs * N * kValueDim,
+              [&](Rng &rng) { return runStore(seq, pairs, N, inst, rng); },
+              fold))
+        return e;
     }
-    auto s = runAttention(seq, pairs, inst);
-    if (!s)
-      return s.takeError();
+    return runCell<Score>(
+        ro, llvm::formatv("mqar/attention sequence={0} pairs={1}", seq, pairs),
+        unembedCost +
+            2.0 * o.samples * pairs * pairs * (kAttnKeyDim + kValueDim),
+        [&](Rng &rng) { return runAttention(seq, pairs, inst, rng); },
+        [&](const Score &sc) { foldAttention(seq, pairs, sc, mrow); });
+  }
+
+  void foldAttention(int64_t seq, int64_t pairs, const Score &sc,
+                     std::vector<std::string> &mrow) {
+    const Score *s = &sc;
     attnExact &= s->correct == s->total;
     int64_t cache = pairs * (kAttnKeyDim + kValueDim);
     rows.rows.push_back({"softmax attention", "-", std::to_string(cache),
@@ -130,13 +158,13 @@ public:
                          percent(*s), s->str()});
     mrow.push_back(percent(*s));
     matrix.rows.push_back(mrow);
-    return llvm::Error::success();
   }
 
   TaskResult finish() {
     TaskResult result;
     result.task = "MQAR";
-    result.claims = claims();
+    if (folding(ro))
+      result.claims = claims();
     result.tables = {matrix, rows};
     return result;
   }
@@ -154,7 +182,7 @@ private:
   /// The keyed store with state N x Dv: pairs write key embedding ->
   /// value embedding, queries read with their key's embedding.
   llvm::Expected<Score> runStore(int64_t seq, int64_t pairs, int64_t N,
-                                 const std::vector<Instance> &inst) {
+                                 const std::vector<Instance> &inst, Rng &rng) {
     say(llvm::formatv("mqar: sequence {0}, {1} pairs, N={2} ({3}/{4})", seq,
                       pairs, N, ++step, total));
     std::vector<float> keyEmb =
@@ -180,7 +208,8 @@ private:
 
   /// Softmax attention over the pairs (random +-1 keys of width 64).
   llvm::Expected<Score> runAttention(int64_t seq, int64_t pairs,
-                                     const std::vector<Instance> &inst) {
+                                     const std::vector<Instance> &inst,
+                                     Rng &rng) {
     say(llvm::formatv("mqar: sequence {0}, {1} pairs, attention ({2}/{3})", seq,
                       pairs, ++step, total));
     std::vector<float> attnKeys = randomSigns(rng, half * kAttnKeyDim, 1.0f);
@@ -233,8 +262,7 @@ private:
 
   const MQAROptions &o;
   const RunOptions &ro;
-  Jit &store, &attn;
-  Rng rng;
+  LazyModel &store, &attn;
   const int64_t half; ///< keys are the first half of the vocabulary
   const std::vector<float> valueEmb;
   const size_t total; ///< progress steps: every N and attention, per size
@@ -263,13 +291,18 @@ namespace {
 /// dependent and no update rule stores every pair.
 class DeltaStoreTask {
 public:
-  DeltaStoreTask(const MQAROptions &o, const RunOptions &ro, Jit &linear,
-                 Jit &delta)
-      : o(o), ro(ro), linear(linear), delta(delta), rng(ro.seed + 5),
-        valueEmb(randomSigns(rng, o.deltaValues * kValueDim,
+  DeltaStoreTask(const MQAROptions &o, const RunOptions &ro, LazyModel &linear,
+                 LazyModel &delta)
+      : o(o), ro(ro), linear(linear), delta(delta),
+        valueEmb(randomSigns(cellSeed(ro.seed, "mqar/delta value embeddings"),
+                             o.deltaValues * kValueDim,
                              1.0f / std::sqrt(float(kValueDim)))) {}
 
   llvm::Error runKeyDim(int64_t N) {
+    Rng rng(cellSeed(ro.seed, "mqar/delta episodes N=" + std::to_string(N)));
+    auto episodes = [&](int64_t pairs, int64_t rows, int times) {
+      return this->episodes(rng, pairs, rows, times);
+    };
     // Orthogonal keys: the N one-hot rows, each written once.
     std::vector<float> oneHot(N * N, 0.0f);
     for (int64_t i = 0; i < N; ++i)
@@ -346,9 +379,21 @@ private:
     std::vector<std::pair<int64_t, int64_t>> writes, queries;
   };
   struct Point {
-    int64_t N, pairs;
+    int64_t N = 0, pairs = 0;
     Score linear, delta;
   };
+  friend void encodeCell(CellWriter &w, const Point &p) {
+    w.put(p.N);
+    w.put(p.pairs);
+    w.put(p.linear);
+    w.put(p.delta);
+  }
+  friend void decodeCell(CellReader &r, Point &p) {
+    r.get(p.N);
+    r.get(p.pairs);
+    r.get(p.linear);
+    r.get(p.delta);
+  }
 
   static std::string percent(const Score &s) {
     return llvm::formatv("{0:F1}%", 100 * s.rate()).str();
@@ -357,7 +402,8 @@ private:
   /// o.samples episodes: `pairs` distinct key rows of `rows`, each written
   /// `times` times (a fresh value each time, other than the one before),
   /// then every key asked once for its latest value, in shuffled orders.
-  std::vector<Episode> episodes(int64_t pairs, int64_t rows, int times) {
+  std::vector<Episode> episodes(Rng &rng, int64_t pairs, int64_t rows,
+                                int times) {
     std::vector<Episode> out(o.samples);
     std::vector<int64_t> ids(rows);
     std::iota(ids.begin(), ids.end(), 0);
@@ -391,23 +437,38 @@ private:
                       const std::vector<float> &table,
                       const std::vector<Episode> &eps,
                       std::vector<Point> &into) {
-    if (ro.progress)
-      ro.progress(llvm::formatv("mqar: delta rule vs linear attention, N={0}, "
-                                "{1} pairs, keys {2}",
-                                N, pairs, keys));
-    Point p{N, pairs, {}, {}};
-    for (bool isDelta : {false, true}) {
-      auto s = run(isDelta, N, table, eps);
-      if (!s)
-        return s.takeError();
-      (isDelta ? p.delta : p.linear) = *s;
-    }
+    auto compute = [&](Rng &) -> llvm::Expected<Point> {
+      if (ro.progress)
+        ro.progress(llvm::formatv("mqar: delta rule vs linear attention, "
+                                  "N={0}, {1} pairs, keys {2}",
+                                  N, pairs, keys));
+      Point p{N, pairs, {}, {}};
+      for (bool isDelta : {false, true}) {
+        auto s = run(isDelta, N, table, eps);
+        if (!s)
+          return s.takeError();
+        (isDelta ? p.delta : p.linear) = *s;
+      }
+      return p;
+    };
+    const double steps = double(o.samples) * (eps[0].writes.size() +
+                                              eps[0].queries.size());
+    return runCell<Point>(
+        ro,
+        llvm::formatv("mqar/delta N={0} keys={1} pairs={2}", N, keys, pairs),
+        steps * 8.0 * N * kValueDim +
+            2.0 * o.samples * pairs * o.deltaValues * kValueDim,
+        compute, [&](const Point &p) { fold(p, keys, eps, into); });
+  }
+
+  void fold(const Point &p, const std::string &keys,
+            const std::vector<Episode> &eps, std::vector<Point> &into) {
+    const int64_t N = p.N, pairs = p.pairs;
     rows.rows.push_back({std::to_string(N), keys, std::to_string(pairs),
                          std::to_string(eps[0].writes.size()),
                          std::to_string(o.samples), percent(p.linear),
                          p.linear.str(), percent(p.delta), p.delta.str()});
     into.push_back(p);
-    return llvm::Error::success();
   }
 
   /// Writes, then queries (k = 0: nothing written), on one store.
@@ -477,8 +538,7 @@ private:
 
   const MQAROptions &o;
   const RunOptions &ro;
-  Jit &linear, &delta;
-  Rng rng;
+  LazyModel &linear, &delta;
   const std::vector<float> valueEmb;
   std::vector<Point> orthogonal, overwrite, within, beyond;
   Table rows{"mqar_delta",
@@ -492,29 +552,24 @@ private:
 } // namespace
 
 llvm::Expected<TaskResult> runMQAR(const MQAROptions &o, const RunOptions &ro) {
-  auto store = compileModel(keyedStoreProgram("f32"), "MQAR", ro);
-  if (!store)
-    return store.takeError();
-  auto attn = compileModel(attentionProgram(), "MQAR attention", ro);
-  if (!attn)
-    return attn.takeError();
-  MQARTask task(o, ro, **store, **attn);
+  LazyModel store(keyedStoreProgram("f32"), "MQAR", ro);
+  LazyModel attn(attentionProgram(), "MQAR attention", ro);
+  MQARTask task(o, ro, store, attn);
   for (auto [seq, pairs] : o.sizes)
     if (llvm::Error e = task.runSize(seq, pairs))
       return std::move(e);
   TaskResult result = task.finish();
   if (o.deltaKeyDims.empty())
     return result;
-  auto delta = compileModel(deltaStoreProgram(), "MQAR delta rule", ro);
-  if (!delta)
-    return delta.takeError();
-  DeltaStoreTask deltaTask(o, ro, **store, **delta);
+  LazyModel delta(deltaStoreProgram(), "MQAR delta rule", ro);
+  DeltaStoreTask deltaTask(o, ro, store, delta);
   for (int64_t N : o.deltaKeyDims)
     if (llvm::Error e = deltaTask.runKeyDim(N))
       return std::move(e);
   result.tables.push_back(deltaTask.table());
-  for (Claim &c : deltaTask.claims())
-    result.claims.push_back(std::move(c));
+  if (folding(ro))
+    for (Claim &c : deltaTask.claims())
+      result.claims.push_back(std::move(c));
   return result;
 }
 

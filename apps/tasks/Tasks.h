@@ -24,8 +24,11 @@
 
 namespace ssmc::tasks {
 
-/// Deterministic for a seed: every generator draws from one of these.
+/// Deterministic for a seed: every generator draws from one of these, each
+/// seeded from the run's seed and what it generates (Cells.h: cellSeed).
 using Rng = std::mt19937_64;
+
+class Cells;
 
 /// Options every task takes.
 struct RunOptions {
@@ -37,6 +40,8 @@ struct RunOptions {
   std::string cacheDir;
   /// Receives one line per unit of progress ("copy: L=256 N=64 ... 3/20").
   std::function<void(const std::string &)> progress;
+  /// Where the tasks' cells run (Cells.h); null: all here, folded at once.
+  Cells *cells = nullptr;
 };
 
 /// A count of correct answers, printed "998/1000".

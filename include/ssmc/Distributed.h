@@ -16,6 +16,7 @@
 #include "llvm/Support/Error.h"
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -70,6 +71,19 @@ gatherBytes(const std::vector<char> &local, int root = 0);
 /// The logical and of `ok` over the ranks (false on any MPI error): a rank
 /// that failed tells the others, who stop too.
 bool allOk(bool ok);
+
+/// Progress notes to rank 0 (e.g. "unit of work `value` done"): a rank
+/// other than 0 posts them without waiting; flushNotes completes its posted
+/// notes before it moves on to other messages. On rank 0 postNote does
+/// nothing.
+void postNote(int64_t value);
+void flushNotes();
+/// Rank 0: calls `seen(rank, value)` for every note that has arrived; with
+/// `until` > 0, waits until that many notes have arrived in all, stopping
+/// every rank when none arrives within the time-out (SSMC_MPI_TIMEOUT).
+/// Returns the number of notes seen so far.
+size_t takeNotes(size_t until,
+                 const std::function<void(int, int64_t)> &seen);
 
 /// Reports `msg` for this rank on stderr and stops every rank (MPI_Abort)
 /// with exit status `code`; a plain exit with one rank.

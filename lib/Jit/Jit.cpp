@@ -479,6 +479,14 @@ llvm::orc::SymbolMap runtimeSymbolMap(llvm::orc::MangleAndInterner interner) {
   map[interner("_mlir_ciface_ssmcMpiHalo")] = def(&_mlir_ciface_ssmcMpiHalo);
   map[interner("_mlir_ciface_ssmcMpiRingAttention")] =
       def(&_mlir_ciface_ssmcMpiRingAttention);
+  map[interner("_mlir_ciface_ssmcMpiLocalSeqlens")] =
+      def(&_mlir_ciface_ssmcMpiLocalSeqlens);
+  map[interner("_mlir_ciface_ssmcMpiSegmentSums")] =
+      def(&_mlir_ciface_ssmcMpiSegmentSums);
+  map[interner("_mlir_ciface_ssmcMpiPackedHalo")] =
+      def(&_mlir_ciface_ssmcMpiPackedHalo);
+  map[interner("_mlir_ciface_ssmcMpiPackedFinals")] =
+      def(&_mlir_ciface_ssmcMpiPackedFinals);
   for (auto [name, fn] : cuda::runtimeSymbols())
     map[interner(name)] = def(fn);
   map[interner("malloc")] = def(&ssmcTrackedMalloc);

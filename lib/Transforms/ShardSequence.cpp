@@ -44,6 +44,16 @@ constexpr llvm::StringLiteral kCombineMatrixFn = "ssmcMpiCombineMatrix";
 constexpr llvm::StringLiteral kRankFn = "ssmcMpiRank";
 constexpr llvm::StringLiteral kStepSumsFn = "ssmcMpiStepSums";
 
+constexpr llvm::StringLiteral kLocalSeqlensFn = "ssmcMpiLocalSeqlens";
+constexpr llvm::StringLiteral kSegmentSumsFn = "ssmcMpiSegmentSums";
+
+/// Whether every value present is an f32 tensor.
+bool allF32Values(std::initializer_list<Value> values) {
+  return llvm::all_of(values, [](Value v) {
+    return !v || cast<ShapedType>(v.getType()).getElementType().isF32();
+  });
+}
+
 /// Where an op keeps its sequence: the operands that carry L (with the
 /// dimension), the dimension of L in its output, and its final states.
 struct SequenceLayout {
@@ -64,8 +74,10 @@ FailureOr<SequenceLayout> layoutOf(Operation *op) {
     return cast<RankedTensorType>(v.getType()).getRank() - 1;
   };
   if (auto s = dyn_cast<ssm::SelectiveScanOp>(op)) {
-    if (s.getCuSeqlens())
-      return s.emitOpError("with cu_seqlens has no sequence-parallel form");
+    if (s.getCuSeqlens() && !allF32Values({s.getDelta(), s.getDeltaBias()}))
+      return s.emitOpError("with cu_seqlens needs f32 delta and delta_bias "
+                           "to be distributed (the sums per sequence are "
+                           "f32)");
     if (s.getSeqIdx())
       return s.emitOpError("with seq_idx has no sequence-parallel form");
     add(s.getU(), 2), add(s.getDelta(), 2), add(s.getZ(), 2);
@@ -80,8 +92,9 @@ FailureOr<SequenceLayout> layoutOf(Operation *op) {
     return l;
   }
   if (auto s = dyn_cast<ssm::SSDOp>(op)) {
-    if (s.getCuSeqlens())
-      return s.emitOpError("with cu_seqlens has no sequence-parallel form");
+    if (s.getCuSeqlens() && !allF32Values({s.getDt(), s.getDtBias()}))
+      return s.emitOpError("with cu_seqlens needs f32 dt and dt_bias to be "
+                           "distributed (the sums per sequence are f32)");
     if (s.getSeqIdx())
       return s.emitOpError("with seq_idx has no sequence-parallel form");
     add(s.getX(), 1), add(s.getDt(), 1), add(s.getB(), 1), add(s.getC(), 1);
@@ -92,8 +105,12 @@ FailureOr<SequenceLayout> layoutOf(Operation *op) {
     return l;
   }
   if (auto s = dyn_cast<ssm::LinearAttentionOp>(op)) {
-    if (s.getCuSeqlens())
-      return s.emitOpError("with cu_seqlens has no sequence-parallel form");
+    if (s.getCuSeqlens() && s.getGate() &&
+        (cast<RankedTensorType>(s.getGate().getType()).getRank() != 3 ||
+         !allF32Values({s.getGate()})))
+      return s.emitOpError("with cu_seqlens is distributed with an f32 "
+                           "scalar gate per step or none, not a gate per key "
+                           "dimension or of another type");
     if (s.getReverse())
       return s.emitOpError("with reverse has no sequence-parallel form");
     add(s.getQ(), 2), add(s.getK(), 2), add(s.getV(), 2), add(s.getGate(), 2);
@@ -105,8 +122,6 @@ FailureOr<SequenceLayout> layoutOf(Operation *op) {
     return l;
   }
   if (auto s = dyn_cast<ssm::CausalConv1dOp>(op)) {
-    if (s.getCuSeqlens())
-      return s.emitOpError("with cu_seqlens has no sequence-parallel form");
     if (!cast<ShapedType>(s.getX().getType()).getElementType().isF32())
       return s.emitOpError("sequence parallelism of the convolution needs f32 "
                            "inputs (the halo is exchanged as f32)");
@@ -422,6 +437,92 @@ public:
     return ssmc::detail::toTensor(b, loc, outT, out);
   }
 
+  /// Packed sequences: this rank's offsets [S + 1] (i64) of the program's
+  /// `cu` for its slice, whose length is dimension `dim` of `seq`
+  /// (ssmcMpiLocalSeqlens, a collective: every rank calls it in turn).
+  Value localSeqlens(ModuleOp module, Value cu, Value seq, int64_t dim) {
+    Type i64 = b.getI64Type();
+    auto flat = MemRefType::get({ShapedType::kDynamic}, i64);
+    if (!module.lookupSymbol(kLocalSeqlensFn)) {
+      OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
+      auto fn = func::FuncOp::create(mb, loc, kLocalSeqlensFn,
+                                     mb.getFunctionType({flat, i64, flat}, {}));
+      fn.setPrivate();
+      fn->setAttr("llvm.emit_c_interface", mb.getUnitAttr());
+    }
+    auto cuT = cast<RankedTensorType>(cu.getType());
+    auto t64 = RankedTensorType::get(cuT.getShape(), i64);
+    llvm::SmallVector<Value> n{dimSize(cu, 0)};
+    Value cu64 = cu;
+    if (!cuT.getElementType().isInteger(64)) {
+      Value init = tensor::EmptyOp::create(
+          b, loc, t64.getShape(), i64,
+          cuT.isDynamicDim(0) ? llvm::ArrayRef<Value>(n) : llvm::ArrayRef<Value>());
+      AffineMap id = b.getMultiDimIdentityMap(1);
+      cu64 = linalg::GenericOp::create(
+                 b, loc, t64, cu, init, llvm::ArrayRef<AffineMap>{id, id},
+                 llvm::ArrayRef<utils::IteratorType>{utils::IteratorType::parallel},
+                 [&](OpBuilder &nb, Location nl, ValueRange a) {
+                   linalg::YieldOp::create(
+                       nb, nl, Value(arith::ExtSIOp::create(nb, nl, i64, a[0])));
+                 })
+                 .getResult(0);
+    }
+    Value in = memref::CastOp::create(b, loc, flat,
+                                      ssmc::detail::toBuffer(b, loc, cu64));
+    Value out = ssmc::detail::allocLike(b, loc, t64, n);
+    Value len = arith::IndexCastOp::create(b, loc, i64, dimSize(seq, dim));
+    func::CallOp::create(b, loc, kLocalSeqlensFn, TypeRange{},
+                         ValueRange{in, len,
+                                    memref::CastOp::create(b, loc, flat, out)});
+    return ssmc::detail::toTensor(b, loc, t64, out);
+  }
+
+  /// The number of packed sequences S of offsets `cu` [S + 1] (index).
+  Value sequenceCount(Value cu) {
+    Value c1 = arith::ConstantIndexOp::create(b, loc, 1);
+    return arith::SubIOp::create(b, loc, dimSize(cu, 0), c1);
+  }
+
+  /// stepSums per packed sequence: [S, cols] from x [1, A1, A2] and this
+  /// slice's offsets `cu` (i64 [S + 1]); `S` and `cols` are the sizes.
+  Value segmentSums(ModuleOp module, Value x, Value bias, Value cu,
+                    int64_t timeDim, bool softplus,
+                    std::optional<llvm::ArrayRef<double>> limit,
+                    llvm::ArrayRef<int64_t> shape, Value S, Value cols) {
+    auto flat64 = MemRefType::get({ShapedType::kDynamic}, b.getI64Type());
+    if (!module.lookupSymbol(kSegmentSumsFn)) {
+      OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
+      auto fn = func::FuncOp::create(
+          mb, loc, kSegmentSumsFn,
+          mb.getFunctionType({dynMemRef(3), dynMemRef(1), dynMemRef(2), flat64,
+                              mb.getI64Type(), mb.getI64Type(), f32, f32},
+                             {}));
+      fn.setPrivate();
+      fn->setAttr("llvm.emit_c_interface", mb.getUnitAttr());
+    }
+    auto outT = RankedTensorType::get(shape, f32);
+    Value out = ssmc::detail::allocLike(b, loc, outT, {S, cols});
+    auto cst = [&](double v) -> Value {
+      return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(float(v)));
+    };
+    auto i64 = [&](int64_t v) -> Value {
+      return arith::ConstantIntOp::create(b, loc, v, 64);
+    };
+    Value xm = memref::CastOp::create(b, loc, dynMemRef(3),
+                                      ssmc::detail::toBuffer(b, loc, x));
+    Value cum = memref::CastOp::create(b, loc, flat64,
+                                       ssmc::detail::toBuffer(b, loc, cu));
+    func::CallOp::create(
+        b, loc, kSegmentSumsFn, TypeRange{},
+        ValueRange{xm, flatBuffer(bias),
+                   memref::CastOp::create(b, loc, dynMemRef(2), out), cum,
+                   i64(timeDim), i64(softplus),
+                   cst(limit ? (*limit)[0] : -INFINITY),
+                   cst(limit ? (*limit)[1] : INFINITY)});
+    return ssmc::detail::toTensor(b, loc, outT, out);
+  }
+
   MemRefType dynMemRef(int64_t rank) {
     return MemRefType::get(
         llvm::SmallVector<int64_t>(rank, ShapedType::kDynamic), f32);
@@ -458,6 +559,24 @@ bool allF32(ValueRange values) {
   return llvm::all_of(values, [](Value v) {
     return cast<ShapedType>(v.getType()).getElementType().isF32();
   });
+}
+
+/// The sizes of the dimensions that are dynamic in `shape`, dimension i
+/// given by `sizes[i]`.
+llvm::SmallVector<Value> dynOf(llvm::ArrayRef<int64_t> shape,
+                               llvm::ArrayRef<Value> sizes) {
+  llvm::SmallVector<Value> out;
+  for (auto [i, s] : llvm::enumerate(shape))
+    if (ShapedType::isDynamic(s))
+      out.push_back(sizes[i]);
+  return out;
+}
+
+/// The packed-sequence count S of offsets of type `cuType` ([S + 1]) as a
+/// static size (dynamic when the offsets' size is).
+int64_t staticCount(Type cuType) {
+  int64_t n = cast<RankedTensorType>(cuType).getDimSize(0);
+  return ShapedType::isDynamic(n) ? ShapedType::kDynamic : n - 1;
 }
 
 /// The sizes of the dimensions that are dynamic in `shape`, dimension i
@@ -541,14 +660,39 @@ void shardOp(ModuleOp module, Operation *op, llvm::ArrayRef<Value> h0,
 void shardSelectiveScan(ModuleOp module, ssm::SelectiveScanOp op) {
   auto uT = cast<RankedTensorType>(op.getU().getType());
   auto aT = cast<RankedTensorType>(op.getA().getType());
-  llvm::SmallVector<int64_t> bd{uT.getDimSize(0), uT.getDimSize(1)};
+  // Packed sequences: one state per sequence ([S, D, N]), each rank's
+  // offsets clipped to its slice (a sequence outside it is empty there: its
+  // map is the identity, so its state passes through to the ranks after).
+  Value cu = op.getCuSeqlens(), localCu;
+  if (cu) {
+    OpBuilder ob(op);
+    localCu = ShardEmitter(ob, op.getLoc()).localSeqlens(module, cu, op.getU(), 2);
+  }
+  llvm::SmallVector<int64_t> bd{cu ? staticCount(cu.getType()) : uT.getDimSize(0),
+                                uT.getDimSize(1)};
   llvm::SmallVector<int64_t> bdn{bd[0], bd[1], aT.getDimSize(1)};
   Type f32 = Float32Type::get(op.getContext());
   auto stateT = op.getFinalState()
                     ? cast<RankedTensorType>(op.getFinalState().getType())
                     : RankedTensorType::get(bdn, f32);
   Value u = op.getU();
+  auto sizes = [&](ShardEmitter &e) {
+    return llvm::SmallVector<Value>{e.sequenceCount(cu), e.dimSize(u, 1),
+                                    e.dimSize(op.getA(), 1)};
+  };
   auto decay = [&](ShardEmitter &e) -> Value {
+    if (cu) {
+      llvm::SmallVector<Value> n = sizes(e);
+      Value dtSum = e.segmentSums(module, op.getDelta(), op.getDeltaBias(),
+                                  localCu, 2, op.getDeltaSoftplus(),
+                                  std::nullopt, bd, n[0], n[1]);
+      return e.expMap(ValueRange{op.getA(), dtSum},
+                      {e.map(3, {1, 2}), e.map(3, {0, 1})}, bdn, dynOf(bdn, n),
+                      [&](ValueRange a) {
+                        return arith::MulFOp::create(e.b, e.loc,
+                                                     e.toF32(a[0]), a[1]);
+                      });
+    }
     llvm::SmallVector<Value> ins{op.getDelta()};
     llvm::SmallVector<AffineMap> maps{e.map(3, {0, 1, 2})};
     if (op.getDeltaBias()) {
@@ -576,6 +720,8 @@ void shardSelectiveScan(ModuleOp module, ssm::SelectiveScanOp op) {
                     });
   };
   auto zeroDecay = [&](ShardEmitter &e) -> Value {
+    if (cu)
+      return e.zeros(bdn, dynOf(bdn, sizes(e)));
     return e.zeros(bdn, dynSizes(e, bdn, {{u, 0}, {u, 1}, {op.getA(), 1}}));
   };
   shardOp(
@@ -586,8 +732,8 @@ void shardSelectiveScan(ModuleOp module, ssm::SelectiveScanOp op) {
             withFinal || op.getFinalState() ? Type(stateT) : Type(),
             op.getU(), op.getDelta(), op.getA(), op.getB(), op.getC(),
             op.getD(), op.getZ(), op.getDeltaBias(),
-            h0.empty() ? Value() : h0[0], /*cu_seqlens=*/Value(),
-            /*seq_idx=*/Value(), op.getDeltaSoftplusAttr());
+            h0.empty() ? Value() : h0[0], localCu, /*seq_idx=*/Value(),
+            op.getDeltaSoftplusAttr());
       },
       decay, zeroDecay);
 }
@@ -597,7 +743,14 @@ void shardSelectiveScan(ModuleOp module, ssm::SelectiveScanOp op) {
 void shardSSD(ModuleOp module, ssm::SSDOp op) {
   auto xT = cast<RankedTensorType>(op.getX().getType());
   auto bT = cast<RankedTensorType>(op.getB().getType());
-  llvm::SmallVector<int64_t> bh{xT.getDimSize(0), xT.getDimSize(2)};
+  // Packed sequences: as for selective_scan, one state per sequence.
+  Value cu = op.getCuSeqlens(), localCu;
+  if (cu) {
+    OpBuilder ob(op);
+    localCu = ShardEmitter(ob, op.getLoc()).localSeqlens(module, cu, op.getX(), 1);
+  }
+  llvm::SmallVector<int64_t> bh{cu ? staticCount(cu.getType()) : xT.getDimSize(0),
+                                xT.getDimSize(2)};
   llvm::SmallVector<int64_t> bhpn{bh[0], bh[1], xT.getDimSize(3),
                                   bT.getDimSize(3)};
   Type f32 = Float32Type::get(op.getContext());
@@ -605,7 +758,22 @@ void shardSSD(ModuleOp module, ssm::SSDOp op) {
                     ? cast<RankedTensorType>(op.getFinalState().getType())
                     : RankedTensorType::get(bhpn, f32);
   Value x = op.getX();
+  auto sizes = [&](ShardEmitter &e) {
+    return llvm::SmallVector<Value>{e.sequenceCount(cu), e.dimSize(x, 2)};
+  };
   auto decay = [&](ShardEmitter &e) -> Value {
+    if (cu) {
+      llvm::SmallVector<Value> n = sizes(e);
+      Value dtSum = e.segmentSums(module, op.getDt(), op.getDtBias(), localCu,
+                                  1, op.getDtSoftplus(), op.getDtLimit(), bh,
+                                  n[0], n[1]);
+      return e.expMap(ValueRange{op.getA(), dtSum},
+                      {e.map(2, {1}), e.map(2, {0, 1})}, bh, dynOf(bh, n),
+                      [&](ValueRange a) {
+                        return arith::MulFOp::create(e.b, e.loc,
+                                                     e.toF32(a[0]), a[1]);
+                      });
+    }
     llvm::SmallVector<Value> ins{op.getDt()};
     llvm::SmallVector<AffineMap> maps{e.map(3, {0, 2, 1})};
     if (op.getDtBias()) {
@@ -643,6 +811,8 @@ void shardSSD(ModuleOp module, ssm::SSDOp op) {
                     });
   };
   auto zeroDecay = [&](ShardEmitter &e) -> Value {
+    if (cu)
+      return e.zeros(bh, dynOf(bh, sizes(e)));
     return e.zeros(bh, dynSizes(e, bh, {{x, 0}, {x, 2}}));
   };
   shardOp(
@@ -653,7 +823,7 @@ void shardSSD(ModuleOp module, ssm::SSDOp op) {
             withFinal || op.getFinalState() ? Type(stateT) : Type(),
             op.getX(), op.getDt(), op.getA(), op.getB(), op.getC(), op.getD(),
             op.getZ(), op.getDtBias(), h0.empty() ? Value() : h0[0],
-            /*cu_seqlens=*/Value(), /*seq_idx=*/Value(), op.getDtSoftplusAttr(),
+            localCu, /*seq_idx=*/Value(), op.getDtSoftplusAttr(),
             op.getDtLimitAttr());
       },
       decay, zeroDecay);
@@ -668,6 +838,8 @@ void shardLinearAttention(ModuleOp module, ssm::LinearAttentionOp op) {
   int64_t B = qT.getDimSize(0), H = qT.getDimSize(1), K = qT.getDimSize(3),
           V = vT.getDimSize(3);
   Type f32 = Float32Type::get(op.getContext());
+  if (op.getCuSeqlens())
+    B = staticCount(op.getCuSeqlens().getType());
   auto stateT = op.getFinalState()
                     ? cast<RankedTensorType>(op.getFinalState().getType())
                     : RankedTensorType::get({B, H, K, V}, f32);
@@ -675,6 +847,13 @@ void shardLinearAttention(ModuleOp module, ssm::LinearAttentionOp op) {
   auto zT = op.getFinalZ() ? cast<RankedTensorType>(op.getFinalZ().getType())
                            : RankedTensorType::get({B, H, K}, f32);
   Value q = op.getQ(), gate = op.getGate();
+  // Packed sequences: as for selective_scan, one state per sequence (the
+  // gate is scalar per step: layoutOf refuses the others).
+  Value cu = op.getCuSeqlens(), localCu;
+  if (cu) {
+    OpBuilder ob(op);
+    localCu = ShardEmitter(ob, op.getLoc()).localSeqlens(module, cu, q, 2);
+  }
   llvm::SmallVector<int64_t> shape{B, H};
   llvm::SmallVector<std::pair<Value, int64_t>> from{{q, 0}, {q, 1}};
   bool perKey = gate && cast<RankedTensorType>(gate.getType()).getRank() == 4;
@@ -682,9 +861,19 @@ void shardLinearAttention(ModuleOp module, ssm::LinearAttentionOp op) {
     shape.push_back(K);
     from.push_back({q, 3});
   }
+  auto sizes = [&](ShardEmitter &e) {
+    return llvm::SmallVector<Value>{e.sequenceCount(cu), e.dimSize(q, 1)};
+  };
   auto decay = [&](ShardEmitter &e) -> Value {
     if (!gate)
       return Value();
+    if (cu) {
+      llvm::SmallVector<Value> n = sizes(e);
+      Value sum = e.segmentSums(module, gate, Value(), localCu, 2, false,
+                                std::nullopt, shape, n[0], n[1]);
+      return e.expMap(sum, e.b.getMultiDimIdentityMap(2), shape,
+                      dynOf(shape, n), [&](ValueRange a) { return a[0]; });
+    }
     AffineMap m = perKey ? e.map(4, {0, 1, 3, 2}) : e.map(3, {0, 1, 2});
     Value sum =
         !perKey && allF32(gate)
@@ -697,6 +886,8 @@ void shardLinearAttention(ModuleOp module, ssm::LinearAttentionOp op) {
                     [&](ValueRange a) { return a[0]; });
   };
   auto zeroDecay = [&](ShardEmitter &e) -> Value {
+    if (gate && cu)
+      return e.zeros(shape, dynOf(shape, sizes(e)));
     return gate ? e.zeros(shape, dynSizes(e, shape, from)) : Value();
   };
   shardOp(
@@ -708,7 +899,7 @@ void shardLinearAttention(ModuleOp module, ssm::LinearAttentionOp op) {
             b, op.getLoc(), op.getOut().getType(), fin, finZ, op.getQ(),
             op.getK(), op.getV(), op.getGate(),
             h0.size() > 0 ? h0[0] : Value(), h0.size() > 1 ? h0[1] : Value(),
-            Value(), op.getFeatureMapAttr(), op.getScaleAttr(),
+            localCu, op.getFeatureMapAttr(), op.getScaleAttr(),
             op.getNormalizeAttr(), op.getEpsAttr(), op.getReverseAttr());
       },
       decay, zeroDecay);
@@ -854,11 +1045,117 @@ void shardDeltaRule(ModuleOp module, ssm::DeltaRuleOp op) {
   op->erase();
 }
 
+/// Declares `name` (C interface, no results) with `inputs` once.
+void declareRuntime(ModuleOp module, Location loc, llvm::StringRef name,
+                    llvm::ArrayRef<Type> inputs) {
+  if (module.lookupSymbol(name))
+    return;
+  OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
+  auto fn = func::FuncOp::create(mb, loc, name, mb.getFunctionType(inputs, {}));
+  fn.setPrivate();
+  fn->setAttr("llvm.emit_c_interface", mb.getUnitAttr());
+}
+
+/// causal_conv1d with packed sequences: each rank runs its slice with its
+/// clipped offsets; a sequence that runs through the slice's first step
+/// starts from the W - 1 steps before it (only its own: its initial state
+/// before its first step), every other sequence from its initial state
+/// (ssmcMpiPackedHalo); each sequence's final state comes from the rank
+/// holding its last step (ssmcMpiPackedFinals).
+void shardPackedCausalConv(ModuleOp module, ssm::CausalConv1dOp op) {
+  OpBuilder b(op);
+  ShardEmitter e(b, op.getLoc());
+  Location loc = op.getLoc();
+  Value cu = op.getCuSeqlens();
+  Value localCu = e.localSeqlens(module, cu, op.getX(), 2);
+  // The whole offsets as i64, for the halo and the final states.
+  auto i64Flat = MemRefType::get({ShapedType::kDynamic}, b.getI64Type());
+  Value cu64 = cu;
+  {
+    auto cuT = cast<RankedTensorType>(cu.getType());
+    auto t64 = RankedTensorType::get(cuT.getShape(), b.getI64Type());
+    if (!cuT.getElementType().isInteger(64)) {
+      llvm::SmallVector<Value> n;
+      if (cuT.isDynamicDim(0))
+        n.push_back(e.dimSize(cu, 0));
+      Value init = tensor::EmptyOp::create(b, loc, t64.getShape(),
+                                           b.getI64Type(), n);
+      AffineMap id = b.getMultiDimIdentityMap(1);
+      cu64 = linalg::GenericOp::create(
+                 b, loc, t64, cu, init, llvm::ArrayRef<AffineMap>{id, id},
+                 llvm::ArrayRef<utils::IteratorType>{
+                     utils::IteratorType::parallel},
+                 [&](OpBuilder &nb, Location nl, ValueRange a) {
+                   linalg::YieldOp::create(
+                       nb, nl,
+                       Value(arith::ExtSIOp::create(nb, nl, nb.getI64Type(),
+                                                    a[0])));
+                 })
+                 .getResult(0);
+    }
+  }
+  Value cuBuf = memref::CastOp::create(b, loc, i64Flat,
+                                       ssmc::detail::toBuffer(b, loc, cu64));
+  declareRuntime(module, loc, "ssmcMpiPackedHalo",
+                 {e.dynMemRef(3), e.dynMemRef(3), i64Flat, e.dynMemRef(3)});
+  auto xT = cast<RankedTensorType>(op.getX().getType());
+  auto wT = cast<RankedTensorType>(op.getWeight().getType());
+  int64_t H = ShapedType::isDynamic(wT.getDimSize(1)) ? ShapedType::kDynamic
+                                                      : wT.getDimSize(1) - 1;
+  auto haloT =
+      RankedTensorType::get({staticCount(cu.getType()), xT.getDimSize(1), H}, e.f32);
+  Value c1 = arith::ConstantIndexOp::create(b, loc, 1);
+  llvm::SmallVector<Value> sizes{
+      e.sequenceCount(cu), e.dimSize(op.getX(), 1),
+      arith::SubIOp::create(b, loc, e.dimSize(op.getWeight(), 1), c1)};
+  Value halo = ssmc::detail::allocLike(b, loc, haloT, sizes);
+  Value init = memref::CastOp::create(
+      b, loc, e.dynMemRef(3),
+      op.getInitialState()
+          ? ssmc::detail::toBuffer(b, loc, op.getInitialState())
+          : Value(memref::AllocaOp::create(b, loc,
+                                           MemRefType::get({0, 0, 0}, e.f32))));
+  Value x = memref::CastOp::create(b, loc, e.dynMemRef(3),
+                                   ssmc::detail::toBuffer(b, loc, op.getX()));
+  func::CallOp::create(
+      b, loc, "ssmcMpiPackedHalo", TypeRange{},
+      ValueRange{x, init, cuBuf,
+                 memref::CastOp::create(b, loc, e.dynMemRef(3), halo)});
+  Value haloTensor = ssmc::detail::toTensor(b, loc, haloT, halo);
+  if (op.getInitialState() && op.getInitialState().getType() != haloT)
+    haloTensor = tensor::CastOp::create(b, loc, op.getInitialState().getType(),
+                                        haloTensor);
+  Type finalT = op.getFinalState() ? op.getFinalState().getType() : Type();
+  auto full = ssm::CausalConv1dOp::create(
+      b, loc, op.getOut().getType(), finalT, op.getX(), op.getWeight(),
+      op.getBias(), haloTensor, localCu, op.getSiluAttr());
+  llvm::SmallVector<Value> results{full.getOut()};
+  if (op.getFinalState()) {
+    declareRuntime(module, loc, "ssmcMpiPackedFinals",
+                   {e.dynMemRef(1), i64Flat, b.getI64Type(), e.dynMemRef(1)});
+    auto fT = cast<RankedTensorType>(finalT);
+    llvm::SmallVector<Value> fsizes;
+    for (int64_t i = 0; i < fT.getRank(); ++i)
+      fsizes.push_back(e.dimSize(full.getFinalState(), i));
+    Value gathered = ssmc::detail::allocLike(b, loc, fT, fsizes);
+    Value len = arith::IndexCastOp::create(b, loc, b.getI64Type(),
+                                           e.dimSize(op.getX(), 2));
+    func::CallOp::create(b, loc, "ssmcMpiPackedFinals", TypeRange{},
+                         ValueRange{e.flatBuffer(full.getFinalState()), cuBuf,
+                                    len, e.flatten(gathered)});
+    results.push_back(ssmc::detail::toTensor(b, loc, fT, gathered));
+  }
+  op->replaceAllUsesWith(results);
+  op->erase();
+}
+
 /// causal_conv1d: the W - 1 steps before the slice (the halo, from the
 /// ranks before; the program's initial state before the first step) are
 /// the slice's initial state. No rescan: a convolution only looks back W - 1
 /// steps.
 void shardCausalConv(ModuleOp module, ssm::CausalConv1dOp op) {
+  if (op.getCuSeqlens())
+    return shardPackedCausalConv(module, op);
   OpBuilder b(op);
   ShardEmitter e(b, op.getLoc());
   constexpr llvm::StringLiteral kHaloFn = "ssmcMpiHalo";

@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -285,6 +286,85 @@ bool allOk(bool ok) {
 #endif
 }
 
+namespace {
+#ifdef SSMC_HAVE_MPI
+constexpr int kNoteTag = 9;
+/// Posted notes and their requests (the values must live until sent).
+std::vector<std::unique_ptr<long long>> noteValues;
+std::vector<MPI_Request> noteRequests;
+#endif
+size_t notesSeen = 0;
+} // namespace
+
+void postNote(int64_t value) {
+#ifdef SSMC_HAVE_MPI
+  if (theSize == 1 || theRank == 0)
+    return;
+  noteValues.push_back(std::make_unique<long long>(value));
+  noteRequests.emplace_back();
+  check(MPI_Isend(noteValues.back().get(), 1, MPI_LONG_LONG, 0, kNoteTag,
+                  MPI_COMM_WORLD, &noteRequests.back()),
+        "MPI_Isend (progress)");
+  sent += sizeof(long long);
+#else
+  (void)value;
+#endif
+}
+
+void flushNotes() {
+#ifdef SSMC_HAVE_MPI
+  for (MPI_Request &req : noteRequests)
+    await(MPI_SUCCESS, req, "MPI_Send (progress)");
+  noteRequests.clear();
+  noteValues.clear();
+#endif
+}
+
+size_t takeNotes(size_t until, const std::function<void(int, int64_t)> &seen) {
+#ifdef SSMC_HAVE_MPI
+  if (theSize == 1 || theRank != 0)
+    return notesSeen;
+  using Clock = std::chrono::steady_clock;
+  auto last = Clock::now();
+  auto nap = std::chrono::microseconds(20);
+  for (;;) {
+    int flag = 0;
+    MPI_Status status;
+    check(MPI_Iprobe(MPI_ANY_SOURCE, kNoteTag, MPI_COMM_WORLD, &flag, &status),
+          "MPI_Iprobe (progress)");
+    if (flag) {
+      long long v = 0;
+      MPI_Request req;
+      await(MPI_Irecv(&v, 1, MPI_LONG_LONG, status.MPI_SOURCE, kNoteTag,
+                      MPI_COMM_WORLD, &req),
+            req, "MPI_Recv (progress)");
+      ++notesSeen;
+      seen(status.MPI_SOURCE, v);
+      last = Clock::now();
+      nap = std::chrono::microseconds(20);
+      continue;
+    }
+    if (notesSeen >= until)
+      return notesSeen;
+    if (waitLimit > 0 &&
+        Clock::now() - last > std::chrono::duration<double>(waitLimit)) {
+      char limit[32];
+      std::snprintf(limit, sizeof limit, "%g", waitLimit);
+      abortAll(std::string("waiting for the other ranks' progress timed "
+                           "out: no answer within ") +
+               limit + " s (SSMC_MPI_TIMEOUT); a rank is hung, died, or "
+                       "computes one unit of work for longer than that");
+    }
+    std::this_thread::sleep_for(nap);
+    nap = std::min(nap * 2, std::chrono::microseconds(1000));
+  }
+#else
+  (void)until;
+  (void)seen;
+  return notesSeen;
+#endif
+}
+
 llvm::Expected<OwnedTensor> gatherAlong(const OwnedTensor &local, int dim) {
   std::vector<char> mine(static_cast<const char *>(local.data()),
                          static_cast<const char *>(local.data()) +
@@ -491,6 +571,82 @@ extern "C" void _mlir_ciface_ssmcMpiStepSums(
     }
 }
 
+extern "C" void _mlir_ciface_ssmcMpiSegmentSums(
+    ssmc::abi::StridedMemRef<float, 3> *x, Buf *bias,
+    ssmc::abi::StridedMemRef<float, 2> *out,
+    ssmc::abi::StridedMemRef<int64_t, 1> *cu, int64_t timeDim,
+    int64_t softplus, float lo, float hi) {
+  using namespace ssmc::dist;
+  const float *xs = x->aligned + x->offset;
+  const float *bs = bias->aligned + bias->offset;
+  const int64_t *c = cu->aligned + cu->offset;
+  float *o = out->aligned + out->offset;
+  const int64_t a1 = x->sizes[1], a2 = x->sizes[2];
+  const int64_t steps = timeDim == 1 ? a1 : a2, cols = timeDim == 1 ? a2 : a1;
+  const int64_t stride = timeDim == 1 ? a2 : 1;
+  const int64_t S = out->sizes[0];
+  if (x->sizes[0] != 1 || cu->sizes[0] != S + 1 || out->sizes[1] != cols)
+    abortAll("ssmcMpiSegmentSums: inconsistent sizes");
+  for (int64_t i = 0; i < S; ++i) {
+    const int64_t t0 = c[i], t1 = c[i + 1];
+    if (t0 < 0 || t1 < t0 || t1 > steps)
+      abortAll("ssmcMpiSegmentSums: offsets outside the slice");
+    for (int64_t j = 0; j < cols; ++j) {
+      float b = bias->sizes[0] ? bs[j] : 0.0f;
+      const float *row = (timeDim == 1 ? xs + j : xs + j * a2) + t0 * stride;
+      double sum = 0;
+      if (lo <= -1e30f && hi >= 1e30f) {
+        sum = stepSum(row, t1 - t0, stride, b, softplus != 0);
+      } else {
+        for (int64_t t = 0; t < t1 - t0; ++t) {
+          float v = row[t * stride] + b;
+          v = softplus ? softplusFast(v) : v;
+          sum += std::min(std::max(v, lo), hi);
+        }
+      }
+      o[i * cols + j] = static_cast<float>(sum);
+    }
+  }
+}
+
+extern "C" void
+_mlir_ciface_ssmcMpiLocalSeqlens(ssmc::abi::StridedMemRef<int64_t, 1> *cu,
+                                 int64_t localLen,
+                                 ssmc::abi::StridedMemRef<int64_t, 1> *out) {
+  using namespace ssmc::dist;
+  const int64_t n = cu->sizes[0];
+  const int64_t *c = cu->aligned + cu->offset;
+  int64_t *o = out->aligned + out->offset;
+  if (out->sizes[0] != n || n < 1)
+    abortAll("ssmcMpiLocalSeqlens: inconsistent sizes");
+  // This slice's first step and the sequence's length: the lengths of
+  // the slices before it, and of all.
+  long long mine = localLen, before = 0, total = localLen;
+#ifdef SSMC_HAVE_MPI
+  if (size() > 1) {
+    MPI_Request req;
+    await(MPI_Iexscan(&mine, &before, 1, MPI_LONG_LONG, MPI_SUM,
+                      MPI_COMM_WORLD, &req),
+          req, "MPI_Exscan (slice offsets)");
+    if (rank() == 0)
+      before = 0;
+    await(MPI_Iallreduce(&mine, &total, 1, MPI_LONG_LONG, MPI_SUM,
+                         MPI_COMM_WORLD, &req),
+          req, "MPI_Allreduce (sequence length)");
+  }
+#endif
+  if (c[0] != 0 || c[n - 1] != total)
+    abortAll("cu_seqlens must start at 0 and end at the sequence length " +
+             std::to_string(total) + " (got " + std::to_string(c[0]) +
+             " .. " + std::to_string(c[n - 1]) + ")");
+  for (int64_t i = 0; i < n; ++i) {
+    if (i && c[i] < c[i - 1])
+      abortAll("cu_seqlens must not decrease (offset " + std::to_string(i) +
+               ")");
+    o[i] = std::min<int64_t>(std::max<int64_t>(c[i] - before, 0), localLen);
+  }
+}
+
 #ifdef SSMC_HAVE_MPI
 namespace {
 MapShape composeShape;
@@ -576,6 +732,109 @@ extern "C" void _mlir_ciface_ssmcMpiHalo(ssmc::abi::StridedMemRef<float, 3> *x,
   (void)r;
   abortAll("more than one rank without MPI");
 #endif
+}
+
+namespace {
+/// Every rank's slice length (an all-gather; one entry without MPI).
+std::vector<long long> sliceLengths(long long mine) {
+  using namespace ssmc::dist;
+  std::vector<long long> lens(size(), mine);
+#ifdef SSMC_HAVE_MPI
+  if (size() > 1) {
+    MPI_Request req;
+    await(MPI_Iallgather(&mine, 1, MPI_LONG_LONG, lens.data(), 1,
+                         MPI_LONG_LONG, MPI_COMM_WORLD, &req),
+          req, "MPI_Allgather (slice lengths)");
+  }
+#endif
+  return lens;
+}
+} // namespace
+
+extern "C" void _mlir_ciface_ssmcMpiPackedHalo(
+    ssmc::abi::StridedMemRef<float, 3> *x,
+    ssmc::abi::StridedMemRef<float, 3> *init,
+    ssmc::abi::StridedMemRef<int64_t, 1> *cu,
+    ssmc::abi::StridedMemRef<float, 3> *halo) {
+  using namespace ssmc::dist;
+  const int64_t S = halo->sizes[0], D = halo->sizes[1], H = halo->sizes[2];
+  const bool hasInit = init->sizes[0] * init->sizes[1] * init->sizes[2] != 0;
+  if (x->sizes[0] != 1 || x->sizes[1] != D || cu->sizes[0] != S + 1 ||
+      (hasInit && (init->sizes[0] != S || init->sizes[2] != H)))
+    abortAll("ssmcMpiPackedHalo: inconsistent sizes");
+  // The H steps before this slice, whatever sequence they belong to.
+  std::vector<float> raw(D * H);
+  ssmc::abi::StridedMemRef<float, 3> rawRef{raw.data(), raw.data(), 0,
+                                            {1, D, H}, {D * H, H, 1}};
+  std::vector<float> none;
+  ssmc::abi::StridedMemRef<float, 3> noInit{none.data(), none.data(), 0,
+                                            {0, 0, 0}, {0, 0, 1}};
+  _mlir_ciface_ssmcMpiHalo(x, &noInit, &rawRef);
+  std::vector<long long> lens = sliceLengths(x->sizes[2]);
+  int64_t a = 0;
+  for (int j = 0; j < rank(); ++j)
+    a += lens[j];
+  const int64_t *c = cu->aligned + cu->offset;
+  const float *is = init->aligned + init->offset;
+  float *hs = halo->aligned + halo->offset;
+  for (int64_t i = 0; i < S; ++i)
+    for (int64_t d = 0; d < D; ++d)
+      for (int64_t j = 0; j < H; ++j) {
+        // Step p = a - H + j: sequence i's own input when the sequence
+        // runs through the slice start, its initial state before its first
+        // step (or zero); a sequence that starts in or after the slice, or
+        // ended before it, starts from its initial state.
+        const int64_t p = a - H + j;
+        const bool through = c[i] < a && a < c[i + 1];
+        float v = 0.0f;
+        if (through && p >= c[i])
+          v = raw[d * H + j];
+        else if (hasInit)
+          v = is[(i * D + d) * H + (through ? H + (p - c[i]) : j)];
+        hs[(i * D + d) * H + j] = v;
+      }
+}
+
+extern "C" void _mlir_ciface_ssmcMpiPackedFinals(Buf *finals,
+                                                 ssmc::abi::StridedMemRef<int64_t, 1> *cu,
+                                                 int64_t localLen, Buf *out) {
+  using namespace ssmc::dist;
+  const int64_t n = finals->sizes[0], S = cu->sizes[0] - 1;
+  if (out->sizes[0] != n || S < 0 || (S && n % S))
+    abortAll("ssmcMpiPackedFinals: inconsistent sizes");
+  const int64_t row = S ? n / S : 0;
+  const float *f = finals->aligned + finals->offset;
+  float *o = out->aligned + out->offset;
+  std::vector<long long> lens = sliceLengths(localLen);
+  const int R = size();
+  std::vector<float> all(f, f + n);
+#ifdef SSMC_HAVE_MPI
+  if (R > 1) {
+    all.resize(n * R);
+    MPI_Request req;
+    sent += n * sizeof(float) * (R - 1);
+    await(MPI_Iallgather(f, static_cast<int>(n), MPI_FLOAT, all.data(),
+                         static_cast<int>(n), MPI_FLOAT, MPI_COMM_WORLD, &req),
+          req, "MPI_Allgather (final states)");
+  }
+#endif
+  const int64_t *c = cu->aligned + cu->offset;
+  for (int64_t i = 0; i < S; ++i) {
+    // The rank holding the sequence's last step (for an empty sequence,
+    // its position), whose final state for it is the sequence's.
+    const int64_t q = c[i + 1] > c[i] ? c[i + 1] - 1 : c[i];
+    int owner = R - 1;
+    int64_t begin = 0;
+    for (int r = 0; r < R; ++r) {
+      if (begin <= q && q < begin + lens[r]) {
+        owner = r;
+        break;
+      }
+      begin += lens[r];
+    }
+    std::memcpy(o + i * row, all.data() + owner * n + i * row,
+                row * sizeof(float));
+  }
 }
 
 extern "C" int64_t ssmcMpiRank() { return ssmc::dist::rank(); }

@@ -75,6 +75,44 @@ void _mlir_ciface_ssmcMpiRingAttention(
     ssmc::abi::StridedMemRef<float, 1> *sinks,
     ssmc::abi::StridedMemRef<float, 4> *out, float scale, float softcap,
     int64_t windowLeft, int64_t computeOut);
+/// Packed sequences: the offsets `out` of this rank's slice (`localLen`
+/// steps) from the whole sequence's `cu` [S + 1]: out[i] = cu[i] minus the
+/// slice's first step, clamped to [0, localLen], so sequence i covers the
+/// part of itself inside the slice (empty when it lies elsewhere). Checks
+/// that cu starts at 0, never decreases and ends at the sequence's length
+/// (the sum of the ranks' lengths), stopping every rank otherwise.
+void _mlir_ciface_ssmcMpiLocalSeqlens(
+    ssmc::abi::StridedMemRef<int64_t, 1> *cu, int64_t localLen,
+    ssmc::abi::StridedMemRef<int64_t, 1> *out);
+/// ssmcMpiStepSums per packed sequence: x [1, A1, A2] (batch 1), out
+/// [S, cols], out[i, j] the sum over the steps [cu[i], cu[i+1]) of the
+/// slice (cu: this slice's offsets, [S + 1]).
+void _mlir_ciface_ssmcMpiSegmentSums(
+    ssmc::abi::StridedMemRef<float, 3> *x,
+    ssmc::abi::StridedMemRef<float, 1> *bias,
+    ssmc::abi::StridedMemRef<float, 2> *out,
+    ssmc::abi::StridedMemRef<int64_t, 1> *cu, int64_t timeDim,
+    int64_t softplus, float lo, float hi);
+/// The initial states [S, D, H] of a packed convolution of width H + 1 on
+/// this rank's slice x [1, D, L_r], from the whole sequence's offsets `cu`
+/// [S + 1] and the program's `init` [S, D, H] (empty: zero): for a sequence
+/// that runs through the slice's first step, the H steps before it (from
+/// the ranks before, `init` before the sequence's first step); for every
+/// other sequence, its init row. A collective.
+void _mlir_ciface_ssmcMpiPackedHalo(
+    ssmc::abi::StridedMemRef<float, 3> *x,
+    ssmc::abi::StridedMemRef<float, 3> *init,
+    ssmc::abi::StridedMemRef<int64_t, 1> *cu,
+    ssmc::abi::StridedMemRef<float, 3> *halo);
+/// Per-sequence final states `out` [S * row] of a packed op: each
+/// sequence's row from the rank holding its last step (an empty
+/// sequence's: the rank holding its position), every rank's `finals` (same
+/// layout) all-gathered; `localLen` is this rank's slice length. A
+/// collective.
+void _mlir_ciface_ssmcMpiPackedFinals(
+    ssmc::abi::StridedMemRef<float, 1> *finals,
+    ssmc::abi::StridedMemRef<int64_t, 1> *cu, int64_t localLen,
+    ssmc::abi::StridedMemRef<float, 1> *out);
 }
 
 #endif // SSMC_RUNTIME_MPI_MPIRUNTIME_H

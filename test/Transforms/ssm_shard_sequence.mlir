@@ -187,6 +187,36 @@ func.func @delta_rule(%q: tensor<1x8x1x4xf32>, %k: tensor<1x8x1x4xf32>, %v: tens
 
 // -----
 
+// Packed sequences: the program's offsets stay whole on every rank; each
+// rank clips them to its slice (ssmcMpiLocalSeqlens, before the rank
+// branches: a collective), runs the op on its slice with them, and sums
+// the steps of each sequence (ssmcMpiSegmentSums) for one decay per
+// sequence; the states are per sequence, [S, D, N].
+// CHECK-LABEL: func.func @packed_scan(
+// CHECK-SAME: %[[U:[a-z0-9]+]]: tensor<1x4x?xf32> {ssm.seq_dim = 2 : i64}, %[[DT:[a-z0-9]+]]: tensor<1x4x?xf32> {ssm.seq_dim = 2 : i64}, %[[A:[a-z0-9]+]]: tensor<4x3xf32>,
+// CHECK-SAME: %[[B:[a-z0-9]+]]: tensor<1x3x?xf32> {ssm.seq_dim = 2 : i64}, %[[H0:[a-z0-9]+]]: tensor<2x4x3xf32>, %[[CU:[a-z0-9]+]]: tensor<3xi32>)
+// CHECK-SAME: -> (tensor<1x4x?xf32> {ssm.seq_dim = 2 : i64}, tensor<2x4x3xf32> {ssm.seq_last})
+// CHECK: arith.extsi {{.*}} : i32 to i64
+// CHECK: call @ssmcMpiLocalSeqlens(%{{.*}}, %{{.*}}, %{{.*}}) : (memref<?xi64>, i64, memref<?xi64>) -> ()
+// CHECK: %[[LCU:.*]] = bufferization.to_tensor %{{.*}} : memref<3xi64> to tensor<3xi64>
+// CHECK: call @ssmcMpiRank()
+// CHECK: ssm.selective_scan %[[U]], %[[DT]], %[[A]], %[[B]], %[[B]] h0(%[[H0]]) cu_seqlens(%[[LCU]])
+// CHECK: } else {
+// CHECK: ssm.selective_scan %[[U]], %[[DT]], %[[A]], %[[B]], %[[B]] cu_seqlens(%[[LCU]])
+// CHECK: call @ssmcMpiSegmentSums({{.*}}) : (memref<?x?x?xf32>, memref<?xf32>, memref<?x?xf32>, memref<?xi64>, i64, i64, f32, f32) -> ()
+// CHECK: call @ssmcMpiCombineAffine
+// CHECK: ssm.selective_scan %[[U]], %[[DT]], %[[A]], %[[B]], %[[B]] h0(%{{.*}}) cu_seqlens(%[[LCU]])
+func.func @packed_scan(%u: tensor<1x4x10xf32>, %dt: tensor<1x4x10xf32>, %A: tensor<4x3xf32>,
+                       %B: tensor<1x3x10xf32>, %h0: tensor<2x4x3xf32>, %cu: tensor<3xi32>)
+    -> (tensor<1x4x10xf32>, tensor<2x4x3xf32>) {
+  %y, %h = ssm.selective_scan %u, %dt, %A, %B, %B h0(%h0) cu_seqlens(%cu)
+      : (tensor<1x4x10xf32>, tensor<1x4x10xf32>, tensor<4x3xf32>, tensor<1x3x10xf32>, tensor<1x3x10xf32>,
+         tensor<2x4x3xf32>, tensor<3xi32>) -> (tensor<1x4x10xf32>, tensor<2x4x3xf32>)
+  return %y, %h : tensor<1x4x10xf32>, tensor<2x4x3xf32>
+}
+
+// -----
+
 // The DPLR form (RWKV-7): a and b are split with the sequence; v = 0 also
 // removes its k v^T term, so the transition is again the op from the
 // identity. Without a final state only the outputs are corrected.
@@ -257,4 +287,25 @@ func.func @attention(%q: tensor<1x4x10x8xf32>, %k: tensor<1x2x10x8xf32>, %v: ten
   %o = ssm.attention %q, %k, %v causal alibi_slopes(%slopes) {window = 4 : i64, scale = 0.5 : f64}
       : (tensor<1x4x10x8xf32>, tensor<1x2x10x8xf32>, tensor<1x2x10x6xf32>, tensor<4xf32>) -> tensor<1x4x10x6xf32>
   return %o : tensor<1x4x10x6xf32>
+}
+
+// -----
+
+// A packed convolution: each sequence's initial state from
+// ssmcMpiPackedHalo (the steps before the slice for a sequence running
+// through its start, the program's initial state otherwise), the op on the
+// slice with the clipped offsets, and each sequence's final state from the
+// rank holding its last step (ssmcMpiPackedFinals).
+// CHECK-LABEL: func.func @packed_conv(
+// CHECK: call @ssmcMpiLocalSeqlens
+// CHECK: %[[LCU:.*]] = bufferization.to_tensor %{{.*}} : memref<3xi64> to tensor<3xi64>
+// CHECK: call @ssmcMpiPackedHalo(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : (memref<?x?x?xf32>, memref<?x?x?xf32>, memref<?xi64>, memref<?x?x?xf32>) -> ()
+// CHECK: %[[HALO:.*]] = bufferization.to_tensor %{{.*}} : memref<2x4x2xf32> to tensor<2x4x2xf32>
+// CHECK: %{{.*}}, %[[F:.*]] = ssm.causal_conv1d %{{.*}}, %{{.*}} initial_state(%[[HALO]]) cu_seqlens(%[[LCU]])
+// CHECK: call @ssmcMpiPackedFinals(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : (memref<?xf32>, memref<?xi64>, i64, memref<?xf32>) -> ()
+func.func @packed_conv(%x: tensor<1x4x10xf32>, %w: tensor<4x3xf32>, %init: tensor<2x4x2xf32>,
+                       %cu: tensor<3xi64>) -> (tensor<1x4x10xf32>, tensor<2x4x2xf32>) {
+  %y, %f = ssm.causal_conv1d %x, %w initial_state(%init) cu_seqlens(%cu)
+      : (tensor<1x4x10xf32>, tensor<4x3xf32>, tensor<2x4x2xf32>, tensor<3xi64>) -> (tensor<1x4x10xf32>, tensor<2x4x2xf32>)
+  return %y, %f : tensor<1x4x10xf32>, tensor<2x4x2xf32>
 }

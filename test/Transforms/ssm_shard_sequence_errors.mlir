@@ -13,12 +13,12 @@ func.func @slice_used_elsewhere(%u: tensor<1x4x10xf32>, %dt: tensor<1x4x10xf32>,
 
 // -----
 
-func.func @packed(%u: tensor<1x4x10xf32>, %dt: tensor<1x4x10xf32>, %A: tensor<4x3xf32>,
-                  %B: tensor<1x3x10xf32>, %cu: tensor<3xi32>) -> tensor<1x4x10xf32> {
-  // expected-error @+1 {{with cu_seqlens has no sequence-parallel form}}
-  %y = ssm.selective_scan %u, %dt, %A, %B, %B cu_seqlens(%cu)
-      : (tensor<1x4x10xf32>, tensor<1x4x10xf32>, tensor<4x3xf32>, tensor<1x3x10xf32>, tensor<1x3x10xf32>, tensor<3xi32>) -> tensor<1x4x10xf32>
-  return %y : tensor<1x4x10xf32>
+func.func @packed_gla(%q: tensor<1x2x8x4xf32>, %v: tensor<1x2x8x3xf32>, %g: tensor<1x2x8x4xf32>,
+                      %cu: tensor<3xi64>) -> tensor<1x2x8x3xf32> {
+  // expected-error @+1 {{with cu_seqlens is distributed with an f32 scalar gate per step or none}}
+  %o = ssm.linear_attention %q, %q, %v gate(%g) cu_seqlens(%cu)
+      : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x3xf32>, tensor<1x2x8x4xf32>, tensor<3xi64>) -> tensor<1x2x8x3xf32>
+  return %o : tensor<1x2x8x3xf32>
 }
 
 // -----

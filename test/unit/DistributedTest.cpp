@@ -2,9 +2,10 @@
 //
 // runtime/mpi without the compiler: how a sequence is split, the combine
 // of the ranks' affine state maps (on one rank here; on 2 and 3 ranks
-// under mpirun, see CMakeLists.txt), the step sums of the decay against
-// plain double-precision loops, and the ring attention against the
-// reference attention.
+// under mpirun, see CMakeLists.txt), the step sums of the decay (whole
+// slices and per packed sequence) against plain double-precision loops,
+// packed-sequence offsets clipped to each rank's slice, and the ring
+// attention against the reference attention.
 //
 //===----------------------------------------------------------------------===//
 
@@ -272,6 +273,123 @@ TEST(Distributed, RingAttentionMatchesTheReference) {
                       want[(i * c.L + b + t) * c.dv + x], 1e-4 * peak)
               << "L " << c.L << ", rank " << r << " of " << R << ", row "
               << b + t;
+  }
+}
+
+StridedMemRef<int64_t, 1> ref64(std::vector<int64_t> &v) {
+  StridedMemRef<int64_t, 1> m;
+  m.allocated = m.aligned = v.data();
+  m.offset = 0;
+  m.sizes[0] = v.size();
+  m.strides[0] = 1;
+  return m;
+}
+
+/// Rank r holds 3 + r steps; every rank gets the offsets less the steps
+/// before its slice, clamped to its slice.
+TEST(Distributed, LocalSeqlensClipTheOffsetsToTheSlice) {
+  const int r = ssmc::dist::rank(), R = ssmc::dist::size();
+  int64_t before = 0, total = 0;
+  for (int j = 0; j < R; ++j) {
+    before += j < r ? 3 + j : 0;
+    total += 3 + j;
+  }
+  const int64_t mine = 3 + r;
+  std::vector<int64_t> cu{0, 1, 1, total / 2, total - 1, total}, out(6, -7);
+  auto cm = ref64(cu), om = ref64(out);
+  _mlir_ciface_ssmcMpiLocalSeqlens(&cm, mine, &om);
+  for (size_t i = 0; i < cu.size(); ++i)
+    EXPECT_EQ(out[i], std::min(std::max<int64_t>(cu[i] - before, 0), mine))
+        << "offset " << i << " on rank " << r;
+}
+
+/// ssmcMpiSegmentSums: the sums of ssmcMpiStepSums over each packed
+/// sequence's steps (an empty one sums to 0), both layouts.
+TEST(Distributed, SegmentSumsMatchDoubleLoops) {
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> dist(-4.0f, 3.0f);
+  const int64_t cols = 3, L = 41;
+  std::vector<int64_t> cu{0, 17, 17, 18, 41};
+  for (int timeDim : {1, 2})
+    for (int sp : {0, 1}) {
+      std::vector<int64_t> shape = timeDim == 2 ? std::vector<int64_t>{1, cols, L}
+                                                : std::vector<int64_t>{1, L, cols};
+      std::vector<float> x(cols * L), bias(cols), out(4 * cols, -1.0f);
+      for (float &v : x)
+        v = dist(rng);
+      for (float &v : bias)
+        v = 0.5f * dist(rng);
+      auto xm = ref<3>(x, shape);
+      auto bm = ref<1>(bias, {cols});
+      auto om = ref<2>(out, {4, cols});
+      auto cm = ref64(cu);
+      _mlir_ciface_ssmcMpiSegmentSums(&xm, &bm, &om, &cm, timeDim, sp,
+                                      -INFINITY, INFINITY);
+      for (int64_t i = 0; i < 4; ++i)
+        for (int64_t j = 0; j < cols; ++j) {
+          double want = 0;
+          for (int64_t t = cu[i]; t < cu[i + 1]; ++t) {
+            double v = (timeDim == 2 ? x[j * L + t] : x[t * cols + j]) + bias[j];
+            want += sp ? softplus(v) : v;
+          }
+          EXPECT_NEAR(out[i * cols + j], want, 1e-5 * std::max(1.0, std::fabs(want)))
+              << "sequence " << i << " timeDim " << timeDim << " softplus " << sp;
+        }
+    }
+}
+
+/// ssmcMpiPackedHalo and ssmcMpiPackedFinals on any number of ranks (rank
+/// r holds 3 + r steps; x[d, t] = 100 d + the step's global position): a
+/// sequence running through a slice's first step gets the steps before it
+/// that are its own and its initial state before them; every other one its
+/// initial state; each final state comes from the rank holding the
+/// sequence's last step.
+TEST(Distributed, PackedHaloStopsAtSequenceStarts) {
+  const int r = ssmc::dist::rank(), R = ssmc::dist::size();
+  std::vector<int64_t> begin(R + 1, 0);
+  for (int j = 0; j < R; ++j)
+    begin[j + 1] = begin[j] + 3 + j;
+  const int64_t a = begin[r], mine = 3 + r, total = begin[R];
+  const int64_t D = 2, H = 2, S = 5;
+  std::vector<int64_t> cu{0, 1, 1, total / 2, total - 1, total};
+  std::vector<float> x(D * mine), init(S * D * H), halo(S * D * H, -1.0f);
+  for (int64_t d = 0; d < D; ++d)
+    for (int64_t t = 0; t < mine; ++t)
+      x[d * mine + t] = 100.0f * d + float(a + t);
+  for (size_t i = 0; i < init.size(); ++i)
+    init[i] = -1000.0f - float(i);
+  auto xm = ref<3>(x, {1, D, mine});
+  auto im = ref<3>(init, {S, D, H});
+  auto hm = ref<3>(halo, {S, D, H});
+  auto cm = ref64(cu);
+  _mlir_ciface_ssmcMpiPackedHalo(&xm, &im, &cm, &hm);
+  for (int64_t i = 0; i < S; ++i)
+    for (int64_t d = 0; d < D; ++d)
+      for (int64_t j = 0; j < H; ++j) {
+        const int64_t p = a - H + j;
+        float want = init[(i * D + d) * H + j];
+        if (cu[i] < a && a < cu[i + 1])
+          want = p >= cu[i] ? 100.0f * d + float(p)
+                            : init[(i * D + d) * H + H + (p - cu[i])];
+        EXPECT_EQ(halo[(i * D + d) * H + j], want)
+            << "sequence " << i << " d " << d << " j " << j << " rank " << r;
+      }
+  // Finals: rank r's row i holds 10 r + i.
+  std::vector<float> fin(S * 3), out(S * 3, -1.0f);
+  for (int64_t i = 0; i < S; ++i)
+    for (int k = 0; k < 3; ++k)
+      fin[i * 3 + k] = 10.0f * r + float(i);
+  auto fm = ref<1>(fin, {S * 3});
+  auto om = ref<1>(out, {S * 3});
+  _mlir_ciface_ssmcMpiPackedFinals(&fm, &cm, mine, &om);
+  for (int64_t i = 0; i < S; ++i) {
+    const int64_t q = cu[i + 1] > cu[i] ? cu[i + 1] - 1 : cu[i];
+    int owner = R - 1;
+    for (int j = R - 1; j >= 0; --j)
+      if (begin[j] <= q && q < begin[j + 1])
+        owner = j;
+    for (int k = 0; k < 3; ++k)
+      EXPECT_EQ(out[i * 3 + k], 10.0f * owner + float(i)) << "sequence " << i;
   }
 }
 

@@ -6,10 +6,12 @@
 // N >= L, every DP exact with O(T) state, the local DP exact with O(m);
 // the delta-rule store overwrites a key written twice where linear
 // attention accumulates, and neither recalls more than N pairs of
-// N-dimensional keys).
+// N-dimensional keys). A task's cells spread over two (simulated) ranks
+// and replayed give the one-process tables exactly.
 //
 //===----------------------------------------------------------------------===//
 
+#include "apps/tasks/Cells.h"
 #include "apps/tasks/DPSolvers.h"
 #include "apps/tasks/Tasks.h"
 
@@ -256,6 +258,96 @@ TEST(TaskRuns, ReportFilesAreWritten) {
   auto parsed = llvm::json::parse((*json)->getBuffer());
   ASSERT_TRUE(static_cast<bool>(parsed)) << llvm::toString(parsed.takeError());
   llvm::sys::fs::remove_directories(dir);
+}
+
+TEST(TaskCells, AssignLargestFirstToTheLeastLoadedRank) {
+  RunOptions ro;
+  Cells plan(Cells::Mode::Plan);
+  ro.cells = &plan;
+  const double costs[] = {3, 5, 3, 4, 3};
+  for (int i = 0; i < 5; ++i)
+    ASSERT_FALSE(static_cast<bool>(runCell<Score>(
+        ro, "cell " + std::to_string(i), costs[i],
+        [](Rng &) -> llvm::Expected<Score> { return Score(); },
+        [](const Score &) {})));
+  ASSERT_EQ(plan.plan().size(), 5u);
+  plan.assign(0, 2);
+  // 5 -> rank 0, 4 -> rank 1, then the 3s in plan order: rank 1 (4 < 5),
+  // rank 0 (5 < 7), rank 1 (7 < 8).
+  EXPECT_EQ(plan.ownerOf(1), 0);
+  EXPECT_EQ(plan.ownerOf(3), 1);
+  EXPECT_EQ(plan.ownerOf(0), 1);
+  EXPECT_EQ(plan.ownerOf(2), 0);
+  EXPECT_EQ(plan.ownerOf(4), 1);
+  // A second cell of the same name is refused (it would share a seed).
+  auto dup = runCell<Score>(
+      ro, "cell 0", 1, [](Rng &) -> llvm::Expected<Score> { return Score(); },
+      [](const Score &) {});
+  ASSERT_TRUE(static_cast<bool>(dup));
+  EXPECT_NE(llvm::toString(std::move(dup)).find("two cells named 'cell 0'"),
+            std::string::npos);
+  EXPECT_NE(cellSeed(1, "cell 0"), cellSeed(1, "cell 1"));
+  EXPECT_NE(cellSeed(1, "cell 0"), cellSeed(2, "cell 0"));
+}
+
+/// Every table of `a` equals the same table of `b`, row by row.
+void expectSameTables(const TaskResult &a, const TaskResult &b) {
+  ASSERT_EQ(a.tables.size(), b.tables.size());
+  for (size_t i = 0; i < a.tables.size(); ++i) {
+    EXPECT_EQ(a.tables[i].id, b.tables[i].id);
+    EXPECT_EQ(a.tables[i].rows, b.tables[i].rows) << a.tables[i].id;
+  }
+  ASSERT_EQ(a.claims.size(), b.claims.size());
+  for (size_t i = 0; i < a.claims.size(); ++i)
+    EXPECT_EQ(a.claims[i].evidence, b.claims[i].evidence);
+}
+
+// MQAR draws its key embeddings inside the cells: computed by two ranks
+// in another order, each from its own seed, the tables are the same.
+TEST(TaskRuns, CellsOverTwoRanksGiveTheOneProcessTables) {
+  MQAROptions o;
+  o.sizes = {{16, 2}, {32, 4}};
+  o.stateSizes = {2, 8};
+  o.samples = 3;
+  o.vocab = 64;
+  o.deltaKeyDims = {};
+  RunOptions ro;
+  auto one = runMQAR(o, ro);
+  ASSERT_TRUE(static_cast<bool>(one)) << llvm::toString(one.takeError());
+
+  std::vector<std::unique_ptr<Cells>> ranks;
+  for (int r = 0; r < 2; ++r) {
+    ranks.push_back(std::make_unique<Cells>(Cells::Mode::Plan));
+    RunOptions rr = ro;
+    rr.cells = ranks.back().get();
+    auto plan = runMQAR(o, rr);
+    ASSERT_TRUE(static_cast<bool>(plan)) << llvm::toString(plan.takeError());
+    rr.cells->assign(r, 2);
+    rr.cells->setMode(Cells::Mode::Share);
+    auto share = runMQAR(o, rr);
+    ASSERT_TRUE(static_cast<bool>(share)) << llvm::toString(share.takeError());
+  }
+  const size_t n = ranks[0]->plan().size();
+  ASSERT_EQ(n, 6u); // per size: the store at 2 N, attention
+  std::vector<std::vector<char>> all(n);
+  size_t owned[2] = {0, 0};
+  for (int r = 0; r < 2; ++r)
+    for (const auto &[index, bytes] : ranks[r]->computed()) {
+      EXPECT_EQ(ranks[r]->ownerOf(index), r);
+      all[index] = bytes;
+      ++owned[r];
+    }
+  EXPECT_EQ(owned[0] + owned[1], n);
+  EXPECT_GT(owned[0], 0u);
+  EXPECT_GT(owned[1], 0u);
+  ranks[0]->setResults(std::move(all));
+  ranks[0]->setMode(Cells::Mode::Replay);
+  RunOptions r0 = ro;
+  r0.cells = ranks[0].get();
+  auto replayed = runMQAR(o, r0);
+  ASSERT_TRUE(static_cast<bool>(replayed))
+      << llvm::toString(replayed.takeError());
+  expectSameTables(*one, *replayed);
 }
 
 } // namespace

@@ -1,25 +1,32 @@
 //===- ssmc-tasks.cpp - run the theory tasks on compiled ssm models -------===//
 //
 //   ssmc-tasks copy|mqar|dp|cost|demo [options]
+//   mpirun -np R ssmc-tasks copy|mqar|dp|cost|demo [options]
 //
 // Each task compiles its models with the CPU pipeline, runs them, prints
 // markdown tables and writes DIR/*.md, *.csv, results.json, report.md and
 // (with python3-matplotlib) PNG plots. Exit status: 0 success, 1 a task
 // failed to run, 2 bad command line. The plotting script is built into the
-// binary, so an installed ssmc-tasks needs no source tree.
+// binary, so an installed ssmc-tasks needs no source tree. Under mpirun the
+// tasks' cells (apps/tasks/Cells.h) are spread over the ranks and rank 0
+// writes what one process would.
 //
 //===----------------------------------------------------------------------===//
 
+#include "apps/tasks/Cells.h"
 #include "apps/tasks/Tasks.h"
+#include "ssmc/Distributed.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <chrono>
+#include <cstring>
 #include <cstdio>
 #include <map>
 #include <optional>
@@ -41,6 +48,16 @@ line. List values are comma-separated. Compiled models are kept in a disk
 cache ($SSMC_CACHE_DIR, else $XDG_CACHE_HOME/ssmc or ~/.cache/ssmc;
 SSMC_NO_DISK_CACHE=1 turns it off; README.md, The program cache), except
 the cost task's, whose table reports the compile time.
+
+Under `mpirun -np R` the cells of the tasks (a grid point, a model at one
+size) are spread over the R ranks, largest estimated cost first to the least
+loaded rank; rank 0 gathers their results and alone prints and writes the
+same tables as one process (cells draw their random numbers from seeds of
+their own, so only measured times differ). Every rank must be given the same
+command line. An error on any rank stops all of them
+("ssmc: rank r of R: error: ..."); SSMC_MPI_TIMEOUT (seconds, default 300)
+bounds every wait for the other ranks. Outputs are written to a temporary
+folder beside --out and moved into place when complete.
 )";
 
 //===----------------------------------------------------------------------===//
@@ -111,6 +128,13 @@ cl::opt<std::string> decaysOpt("decays",
                                         "decay experiment"),
                                cl::value_desc("a,.."), cl::sub(copyTask),
                                cl::sub(demoTask), cl::cat(taskOptions));
+cl::opt<std::string>
+    decayLengthsOpt("decay-lengths",
+                    cl::desc("Lengths L (= N) of the COPY decay experiment "
+                             "(default 256,1024,4096; 1024,2048 in demo and "
+                             "with --quick)"),
+                    cl::value_desc("L,.."), cl::sub(copyTask),
+                    cl::sub(demoTask), cl::cat(taskOptions));
 cl::opt<std::string>
     samplesOpt("samples",
                cl::desc("Samples per COPY grid cell, MQAR size and DP problem "
@@ -259,6 +283,10 @@ const ValueOption kValueOptions[] = {
      [](Settings &s, llvm::StringRef v) {
        return parseList(v, s.dp.arithmeticOps);
      }},
+    {decayLengthsOpt,
+     [](Settings &s, llvm::StringRef v) {
+       return parseList(v, s.copy.decayLengths);
+     }},
     {decaysOpt,
      [](Settings &s, llvm::StringRef v) { return parseDoubles(v, s.copy.decays); }},
     {editOpt,
@@ -389,26 +417,30 @@ std::optional<int> applyValues(Settings &s) {
 // Running
 //===----------------------------------------------------------------------===//
 
-/// Runs the task (every task for demo), printing each table as it comes;
-/// false when one could not run.
-bool runTasks(Settings &s, std::vector<TaskResult> &results) {
-  auto start = std::chrono::steady_clock::now();
-  s.run.progress = [start](const std::string &line) {
-    double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-                     .count();
-    llvm::errs() << llvm::formatv("[{0,3}:{1:D2}] ", int(sec) / 60, int(sec) % 60)
-                 << line << "\n";
-  };
+/// "[  m:ss] line" on stderr, the time counted from the first call.
+void progressLine(const std::string &line) {
+  static const auto start = std::chrono::steady_clock::now();
+  double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+                   .count();
+  llvm::errs() << llvm::formatv("[{0,3}:{1:D2}] ", int(sec) / 60, int(sec) % 60)
+               << line << "\n";
+}
+
+/// Runs the task (every task for demo), printing each table as it comes
+/// when `print`; false when one could not run (`failure` says why).
+bool runTasks(Settings &s, std::vector<TaskResult> &results, bool print,
+              std::string &failure) {
   auto runOne = [&](llvm::Expected<TaskResult> r) -> bool {
     if (!r) {
-      llvm::errs() << "ssmc-tasks: error: " << llvm::toString(r.takeError())
-                   << "\n";
+      failure = llvm::toString(r.takeError());
       return false;
     }
-    for (const Table &t : r->tables)
-      if (t.printed)
-        llvm::outs() << "\n## " << t.title << "\n\n" << t.markdown();
-    llvm::outs().flush();
+    if (print) {
+      for (const Table &t : r->tables)
+        if (t.printed)
+          llvm::outs() << "\n## " << t.title << "\n\n" << t.markdown();
+      llvm::outs().flush();
+    }
     results.push_back(std::move(*r));
     return true;
   };
@@ -461,7 +493,7 @@ struct TemporaryScript {
 
 /// Writes DIR/<table>.png with the first python3 that has matplotlib;
 /// returns why it did not (empty when it did).
-std::string plot(const Settings &s) {
+std::string plot(const Settings &s, const std::string &dir) {
   std::optional<TemporaryScript> builtIn;
   std::string script = s.plotScript;
   if (script.empty()) {
@@ -479,7 +511,7 @@ std::string plot(const Settings &s) {
       withoutMatplotlib.push_back(py);
       continue;
     }
-    int rc = llvm::sys::ExecuteAndWait(py, {py, script, s.out});
+    int rc = llvm::sys::ExecuteAndWait(py, {py, script, dir});
     if (rc == 0)
       return "";
     failed = py + " exited with " + std::to_string(rc);
@@ -508,6 +540,187 @@ void printClaims(const std::vector<TaskResult> &results, const std::string &out)
                                 supported, claims, out);
 }
 
+/// Writes the tables, report and plots into a fresh folder beside s.out,
+/// then moves each file into s.out: a run that fails leaves no partial
+/// file there.
+llvm::Error writeOutputs(const Settings &s,
+                         const std::vector<TaskResult> &results) {
+  llvm::SmallString<128> tmp;
+  llvm::StringRef out = s.out;
+  if (llvm::StringRef parent = llvm::sys::path::parent_path(out); !parent.empty())
+    if (std::error_code ec = llvm::sys::fs::create_directories(parent))
+      return llvm::createStringError(ec, "cannot create " + parent.str() +
+                                             ": " + ec.message());
+  if (std::error_code ec = llvm::sys::fs::createUniqueDirectory(
+          out.rtrim('/') + ".partial", tmp))
+    return llvm::createStringError(ec, "cannot create a folder beside " +
+                                           s.out + ": " + ec.message());
+  struct RemoveAtExit {
+    llvm::SmallString<128> &dir;
+    ~RemoveAtExit() { llvm::sys::fs::remove_directories(dir); }
+  } removeTmp{tmp};
+  std::string dir = tmp.str().str();
+  if (llvm::Error e = writeReport(results, dir, s.command))
+    return e;
+  if (s.plots) {
+    std::string why = plot(s, dir);
+    if (!why.empty())
+      llvm::errs() << "ssmc-tasks: plots skipped: " << why << "\n";
+    else if (llvm::Error e = writeReport(results, dir, s.command)) // embed PNGs
+      return e;
+  }
+  if (std::error_code ec = llvm::sys::fs::create_directories(s.out))
+    return llvm::createStringError(ec, "cannot create " + s.out + ": " +
+                                           ec.message());
+  std::error_code ec;
+  for (llvm::sys::fs::directory_iterator it(dir, ec), end; it != end && !ec;
+       it.increment(ec)) {
+    std::string to = s.out + "/" + llvm::sys::path::filename(it->path()).str();
+    if (std::error_code rc = llvm::sys::fs::rename(it->path(), to))
+      return llvm::createStringError(rc, "cannot move " + it->path() +
+                                             " to " + to + ": " + rc.message());
+  }
+  if (ec)
+    return llvm::createStringError(ec, "cannot list " + dir + ": " +
+                                           ec.message());
+  return llvm::Error::success();
+}
+
+/// The one-process run: every cell here, folded as it completes.
+int runHere(Settings &s) {
+  s.run.progress = progressLine;
+  std::vector<TaskResult> results;
+  std::string failure;
+  if (!runTasks(s, results, /*print=*/true, failure)) {
+    llvm::errs() << "ssmc-tasks: error: " << failure << "\n";
+    return 1;
+  }
+  if (llvm::Error e = writeOutputs(s, results)) {
+    llvm::errs() << "ssmc-tasks: error: " << llvm::toString(std::move(e)) << "\n";
+    return 1;
+  }
+  printClaims(results, s.out);
+  return 0;
+}
+
+/// FNV-1a over `text`.
+uint64_t hashOf(llvm::StringRef text, uint64_t h = 0xcbf29ce484222325ULL) {
+  for (unsigned char c : text)
+    h = (h ^ c) * 0x100000001b3ULL;
+  return h;
+}
+
+/// The cells' results of this rank as bytes: per cell its plan index, its
+/// length and its bytes.
+std::vector<char> packResults(const Cells &cells) {
+  CellWriter w;
+  for (const auto &[index, bytes] : cells.computed()) {
+    w.put<int64_t>(index);
+    w.put<int64_t>(bytes.size());
+    w.bytes.insert(w.bytes.end(), bytes.begin(), bytes.end());
+  }
+  return std::move(w.bytes);
+}
+
+/// The run over R ranks: every rank plans the same cells, computes its
+/// share, rank 0 gathers the results, replays the tasks over them and
+/// writes what one process would.
+int runOverRanks(Settings &s) {
+  using namespace ssmc;
+  const int rank = dist::rank(), ranks = dist::size();
+  auto fail = [](const std::string &msg) { dist::abortAll(msg); };
+  Cells cells(Cells::Mode::Plan);
+  s.run.cells = &cells;
+  s.run.progress = nullptr;
+  std::vector<TaskResult> results;
+  std::string failure;
+  if (!runTasks(s, results, /*print=*/false, failure))
+    fail(failure);
+
+  // Every rank must have planned the same cells from the same command line.
+  uint64_t h = hashOf(s.command);
+  for (const Cells::Planned &p : cells.plan())
+    h = hashOf(p.key, h ^ 0xff);
+  std::vector<char> rank0Hash(reinterpret_cast<char *>(&h),
+                              reinterpret_cast<char *>(&h) + sizeof h);
+  if (llvm::Error e = dist::broadcast(rank0Hash))
+    fail(llvm::toString(std::move(e)));
+  if (std::memcmp(rank0Hash.data(), &h, sizeof h) != 0)
+    fail("this rank's command line or cells differ from rank 0's (every "
+         "rank must run the same ssmc-tasks command); this rank ran '" +
+         s.command + "'");
+
+  const size_t total = cells.plan().size();
+  cells.assign(rank, ranks);
+  size_t mine = 0;
+  for (size_t i = 0; i < total; ++i)
+    mine += cells.owns(i);
+  size_t done = 0;
+  auto report = [&](int from, int64_t index) {
+    ++done;
+    progressLine(llvm::formatv("{0}/{1} cells: {2} (rank {3})", done, total,
+                               cells.plan()[index].key, from));
+  };
+  if (rank == 0)
+    cells.onComputed = [&](size_t index) {
+      report(0, index);
+      dist::takeNotes(0, report);
+    };
+  else
+    cells.onComputed = [](size_t index) { dist::postNote(index); };
+  if (rank == 0)
+    progressLine(llvm::formatv("{0} cells over {1} ranks ({2} on rank 0)",
+                               total, ranks, mine));
+  cells.setMode(Cells::Mode::Share);
+  results.clear();
+  if (!runTasks(s, results, /*print=*/false, failure))
+    fail(failure);
+  if (rank == 0)
+    dist::takeNotes(total - mine, report);
+  else
+    dist::flushNotes();
+
+  auto gathered = dist::gatherBytes(packResults(cells));
+  if (!gathered)
+    fail(llvm::toString(gathered.takeError()));
+  if (rank != 0)
+    return 0;
+  std::vector<std::vector<char>> byIndex(total);
+  std::vector<bool> have(total, false);
+  for (size_t r = 0; r < gathered->size(); ++r) {
+    CellReader rd{(*gathered)[r]};
+    while (rd.ok && rd.at < rd.bytes.size()) {
+      int64_t index = -1, len = -1;
+      rd.get(index);
+      rd.get(len);
+      if (!rd.ok || index < 0 || size_t(index) >= total || len < 0 ||
+          size_t(len) > rd.bytes.size() - rd.at || have[index]) {
+        rd.ok = false;
+        break;
+      }
+      byIndex[index].assign(rd.bytes.begin() + rd.at,
+                            rd.bytes.begin() + rd.at + len);
+      have[index] = true;
+      rd.at += len;
+    }
+    if (!rd.ok)
+      fail("the results of rank " + std::to_string(r) + " arrived damaged");
+  }
+  for (size_t i = 0; i < total; ++i)
+    if (!have[i])
+      fail("no rank returned the result of cell '" + cells.plan()[i].key +
+           "'");
+  cells.setResults(std::move(byIndex));
+  cells.setMode(Cells::Mode::Replay);
+  results.clear();
+  if (!runTasks(s, results, /*print=*/true, failure))
+    fail(failure);
+  if (llvm::Error e = writeOutputs(s, results))
+    fail(llvm::toString(std::move(e)));
+  printClaims(results, s.out);
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -517,21 +730,14 @@ int main(int argc, char **argv) {
     return *status;
   if (std::optional<int> status = applyValues(s))
     return *status;
-
-  std::vector<TaskResult> results;
-  if (!runTasks(s, results))
-    return 1;
-  if (llvm::Error e = writeReport(results, s.out, s.command)) {
+  if (llvm::Error e = ssmc::dist::init(&argc, &argv)) {
     llvm::errs() << "ssmc-tasks: error: " << llvm::toString(std::move(e)) << "\n";
     return 1;
   }
-  if (s.plots) {
-    std::string why = plot(s);
-    if (!why.empty())
-      llvm::errs() << "ssmc-tasks: plots skipped: " << why << "\n";
-    else if (llvm::Error e = writeReport(results, s.out, s.command)) // embed PNGs
-      llvm::consumeError(std::move(e));
-  }
-  printClaims(results, s.out);
-  return 0;
+  struct Finalize {
+    ~Finalize() { ssmc::dist::finalize(); }
+  } finalizeAtExit;
+  if (ssmc::dist::size() == 1)
+    return runHere(s);
+  return runOverRanks(s);
 }

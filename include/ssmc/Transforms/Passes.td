@@ -62,11 +62,18 @@ def SSMShardSequence : Pass<"ssm-shard-sequence", "::mlir::ModuleOp"> {
     to their zero-state outputs instead of rescanning.
     Each `ssm.causal_conv1d` takes the W - 1 steps before its slice
     (`ssmcMpiHalo`: from the ranks before, the program's initial state
-    before the first step) as its initial state.
+    before the first step) as its initial state. With `cu_seqlens` (packed
+    sequences) each rank clips the offsets to its slice
+    (`ssmcMpiLocalSeqlens`); the scans combine one state per sequence, the
+    decays summed per sequence (`ssmcMpiSegmentSums`), and the convolution
+    takes a halo per sequence that stops at its start (`ssmcMpiPackedHalo`)
+    and each sequence's final state from the rank holding its last step
+    (`ssmcMpiPackedFinals`).
 
     A program the pass cannot distribute -- a sequence argument also used
-    by another op, a result that mixes slices, `cu_seqlens`, `reverse`, an
-    op without a distributed form -- is an error naming it.
+    by another op, a result that mixes slices, `cu_seqlens` with a per-key
+    or non-f32 gate, `reverse`, an op
+    without a distributed form -- is an error naming it.
 
     With `functions=f,g`, only those functions are rewritten, and in place:
     their callers already hand each rank its own slice of every input that
