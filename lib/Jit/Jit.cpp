@@ -840,14 +840,16 @@ Expected<std::unique_ptr<Jit>> Jit::compile(llvm::StringRef source,
 // A saved program is one file:
 //   "SSMCJIT\n", u32 format version, u32 target,
 //   the entries (name, destination passing, argument names and types,
-//   result types), the run-time check messages, the object code,
+//   result types; each type with its sequence dimension and final-state
+//   mark under sequence parallelism), the run-time check messages, the
+//   object code,
 //   then the xxh3 checksum of everything before it.
 // Integers are little-endian; strings and the object are length-prefixed.
 
 namespace {
 
 constexpr llvm::StringLiteral kSavedMagic = "SSMCJIT\n";
-constexpr uint32_t kSavedFormat = 1;
+constexpr uint32_t kSavedFormat = 2;
 
 class SavedWriter {
 public:
@@ -863,6 +865,8 @@ public:
     u32(a.shape.size());
     for (int64_t d : a.shape)
       u64(static_cast<uint64_t>(d));
+    u32(static_cast<uint32_t>(a.seqDim + 1)); // 0: not split
+    u32(a.seqLast);
   }
   void bytes(const void *p, size_t n) {
     out.append(static_cast<const char *>(p), n);
@@ -898,6 +902,11 @@ public:
         return false;
       d = static_cast<int64_t>(v);
     }
+    uint32_t seqDim, seqLast;
+    if (!u32(seqDim) || !u32(seqLast) || seqDim > rank || seqLast > 1)
+      return false;
+    a.seqDim = static_cast<int>(seqDim) - 1;
+    a.seqLast = seqLast;
     return true;
   }
   bool bytes(void *p, size_t n) {

@@ -1193,6 +1193,44 @@ func.func @dynamic(%u: tensor<1x2x?xf32>, %dt: tensor<1x2x?xf32>, %A: tensor<2x3
   llvm::sys::fs::remove(path);
 }
 
+// A sequence-parallel program keeps, through save/load and so through the
+// program cache (JitOptions::cacheDir), which inputs and results are split
+// along the sequence and which result is a final state: a rank that loaded
+// the program without them would be handed the whole sequence.
+TEST(JitSaveLoad, ShardedProgramKeepsItsSequenceDimensionsThroughTheCache) {
+  const char *program = R"mlir(
+func.func @main(%u: tensor<1x2x8xf32>, %dt: tensor<1x2x8xf32>, %A: tensor<2x3xf32>,
+                %B: tensor<1x3x8xf32>, %C: tensor<1x3x8xf32>)
+    -> (tensor<1x2x8xf32>, tensor<1x2x3xf32>) {
+  %y, %h = ssm.selective_scan %u, %dt, %A, %B, %C
+      : (tensor<1x2x8xf32>, tensor<1x2x8xf32>, tensor<2x3xf32>, tensor<1x3x8xf32>,
+         tensor<1x3x8xf32>) -> (tensor<1x2x8xf32>, tensor<1x2x3xf32>)
+  return %y, %h : tensor<1x2x8xf32>, tensor<1x2x3xf32>
+}
+)mlir";
+  llvm::SmallString<128> dir;
+  ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("jit-cache", dir));
+  JitOptions options;
+  options.shardSequence = true;
+  options.cacheDir = std::string(dir.str());
+  std::vector<std::vector<int>> dims;
+  for (bool expectCached : {false, true}) {
+    ASSERT_OK_AND_ASSIGN(jit, Jit::compile(program, options));
+    EXPECT_EQ(jit->fromCache(), expectCached);
+    const FunctionInfo &fn = jit->functions()[0];
+    std::vector<int> d;
+    for (const ArgInfo &a : fn.inputs)
+      d.push_back(a.seqDim);
+    for (const ArgInfo &r : fn.results)
+      d.push_back(r.seqDim), d.push_back(r.seqLast);
+    dims.push_back(d);
+  }
+  // u, dt, B, C split along L (dimension 2), A whole; y split, h the last
+  // rank's final state.
+  EXPECT_EQ(dims[0], (std::vector<int>{2, 2, -1, 2, 2, 2, 0, -1, 1}));
+  EXPECT_EQ(dims[1], dims[0]);
+  llvm::sys::fs::remove_directories(dir);
+}
 
 TEST(JitCalls, LargeBlocksAreHugePageAligned) {
   // Blocks of 16 MB and more (a fresh 400 MB KV cache returned by a decode
