@@ -310,8 +310,13 @@ void checkBatchEqualsSeparateRuns(Model *model, const ModelConfig &c,
   auto first = model->prefillBatch(prompts);
   ASSERT_TRUE(bool(first)) << llvm::toString(first.takeError());
   ASSERT_EQ(first->shape(), (std::vector<int64_t>{B, V}));
+  // Two f32 summation orders: alone, a decode step's projections run the
+  // matrix-vector kernel (each row summed as a tree), in a batch the wide
+  // kernel (K walked in order); 1e-5 of the largest logit is far below what
+  // a wrong state slot or sequence offset gives.
+  const double batchTol = 1e-5;
   for (int64_t s = 0; s < B; ++s)
-    EXPECT_LT(relError(logits[s][0], 0, row(*first, s)), 2e-6)
+    EXPECT_LT(relError(logits[s][0], 0, row(*first, s)), batchTol)
         << "prefill of prompt " << s;
   for (int64_t i = 1; i < steps; ++i) {
     std::vector<int64_t> step;
@@ -320,7 +325,7 @@ void checkBatchEqualsSeparateRuns(Model *model, const ModelConfig &c,
     auto next = model->decodeBatch(step);
     ASSERT_TRUE(bool(next)) << llvm::toString(next.takeError());
     for (int64_t s = 0; s < B; ++s)
-      EXPECT_LT(relError(logits[s][i], 0, row(*next, s)), 2e-6)
+      EXPECT_LT(relError(logits[s][i], 0, row(*next, s)), batchTol)
           << "decode step " << i << " of prompt " << s;
   }
   auto generated = model->generateBatch(prompts, steps, SamplingOptions{});
