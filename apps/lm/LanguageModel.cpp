@@ -407,11 +407,6 @@ Model::fromWeights(WeightMap weights, const JitOptions &options,
   if (!config)
     return config.takeError();
   config->precision = precision;
-  if (!options.shardSequenceFunctions.empty() &&
-      config->arch == Arch::GatedDeltaNet)
-    return err("a prompt prefilled across ranks needs Mamba-1, Mamba-2 or "
-               "Transformer layers: Gated DeltaNet's prefill is not "
-               "distributed yet (ssm.delta_rule is, in ssmc-run --shard-seq)");
   auto impl = std::make_unique<Impl>();
   impl->config = *config;
   impl->jitOptions = options;

@@ -132,8 +132,6 @@ FailureOr<SequenceLayout> layoutOf(Operation *op) {
     return l;
   }
   if (auto s = dyn_cast<ssm::DeltaRuleOp>(op)) {
-    if (s.getCuSeqlens())
-      return s.emitOpError("with cu_seqlens has no sequence-parallel form");
     if (cast<ShapedType>(s.getV().getType()).getElementType().isF64())
       return s.emitOpError("sequence parallelism needs f32 states (f64 "
                            "programs keep an f64 state)");
@@ -922,6 +920,57 @@ Value contractInto(ShardEmitter &e, Value a, AffineMap am, Value c,
       .getResult(0);
 }
 
+/// Packed sequences: init + the contraction of contractInto's delta_rule
+/// output correction (init[0, t, h, v] += sum_j a[0, t, h, j] s[i, h, j, v])
+/// over the steps [cu[i], cu[i+1]) of each sequence i, with that
+/// sequence's state s[i]: an scf.for over the S sequences (cu: i64
+/// [S + 1]), each contracting its steps' slice.
+Value contractPerSequence(ShardEmitter &e, Value a, Value s, Value cu,
+                          Value init) {
+  Value c0 = arith::ConstantIndexOp::create(e.b, e.loc, 0);
+  Value c1 = arith::ConstantIndexOp::create(e.b, e.loc, 1);
+  auto loop = scf::ForOp::create(
+      e.b, e.loc, c0, e.sequenceCount(cu), c1, ValueRange{init},
+      [&](OpBuilder &b, Location loc, Value i, ValueRange acc) {
+        ShardEmitter ie(b, loc);
+        auto offset = [&](Value at) -> Value {
+          Value o = tensor::ExtractOp::create(b, loc, cu, at);
+          return arith::IndexCastOp::create(b, loc, b.getIndexType(), o);
+        };
+        Value lo = offset(i);
+        Value n = arith::SubIOp::create(
+            b, loc, offset(arith::AddIOp::create(b, loc, i, c1)), lo);
+        // [at0, at1, 0, 0] of size [1, len, dim 2, dim 3] of `t`.
+        auto box = [&](Value t, OpFoldResult at0, OpFoldResult at1,
+                       OpFoldResult len) {
+          llvm::SmallVector<OpFoldResult> offsets{at0, at1, b.getIndexAttr(0),
+                                                  b.getIndexAttr(0)};
+          llvm::SmallVector<OpFoldResult> sizes{
+              b.getIndexAttr(1), len, tensor::getMixedSize(b, loc, t, 2),
+              tensor::getMixedSize(b, loc, t, 3)};
+          return std::make_tuple(offsets, sizes,
+                                 llvm::SmallVector<OpFoldResult>(
+                                     4, b.getIndexAttr(1)));
+        };
+        auto [ao, as, st] = box(a, b.getIndexAttr(0), lo, n);
+        Value aSteps = tensor::ExtractSliceOp::create(b, loc, a, ao, as, st);
+        auto [so, ss, st2] = box(s, i, b.getIndexAttr(0),
+                                 tensor::getMixedSize(b, loc, s, 1));
+        Value sI = tensor::ExtractSliceOp::create(b, loc, s, so, ss, st2);
+        auto [oo, os, st3] = box(acc[0], b.getIndexAttr(0), lo, n);
+        Value oSteps =
+            tensor::ExtractSliceOp::create(b, loc, acc[0], oo, os, st3);
+        Value corrected =
+            contractInto(ie, aSteps, ie.map(5, {0, 1, 2, 4}), sI,
+                         ie.map(5, {0, 2, 4, 3}), oSteps);
+        scf::YieldOp::create(
+            b, loc,
+            ValueRange{tensor::InsertSliceOp::create(b, loc, corrected, acc[0],
+                                                     oo, os, st3)});
+      });
+  return loop.getResult(0);
+}
+
 /// delta_rule: the slice's transition is dense, S_out = P S_in + S_loc with
 /// P [B, H, K, K] (the state S [K, V] multiplied from the left). Every form
 /// is linear in S with an inhomogeneous term proportional to v (delta
@@ -933,21 +982,46 @@ Value contractInto(ShardEmitter &e, Value a, AffineMap am, Value c,
 /// product (K V multiply-adds per step and head) instead of running the
 /// slice a third time; with f16/bf16 outputs (rounded once more by a
 /// correction) they rescan from S_in.
+///
+/// Packed sequences (cu_seqlens): as for the other ops, one state per
+/// sequence ([S, H, K, V]) and each rank's offsets clipped to its slice.
+/// The transition op runs with the clipped offsets from the identity for
+/// every sequence, so P[i] is sequence i's transition over its steps in
+/// the slice: the identity where it is empty (its state passes through to
+/// the ranks after: a sequence that ended before the slice carries its
+/// final state to the last rank, one that starts after it rank 0's h0[i]),
+/// its steps' product where it starts inside the slice, whose incoming
+/// state is then h0[i] (rank 0's final state for the sequence, carried
+/// unchanged through the ranks that hold it empty). Each step's output is
+/// corrected with the state of its own sequence (contractPerSequence).
 void shardDeltaRule(ModuleOp module, ssm::DeltaRuleOp op) {
   auto vT = cast<RankedTensorType>(op.getV().getType());
   auto kT = cast<RankedTensorType>(op.getK().getType());
   Type f32 = Float32Type::get(op.getContext());
+  Value v = op.getV(), k = op.getK();
+  Value cu = op.getCuSeqlens(), localCu;
+  if (cu) {
+    OpBuilder ob(op);
+    localCu = ShardEmitter(ob, op.getLoc()).localSeqlens(module, cu, v, 1);
+  }
+  // S states: the batch, or the packed sequences.
   const int64_t B = vT.getDimSize(0), T = vT.getDimSize(1),
                 H = vT.getDimSize(2), K = kT.getDimSize(3),
-                V = vT.getDimSize(3);
+                V = vT.getDimSize(3),
+                S = cu ? staticCount(cu.getType()) : B;
   auto stateT = op.getFinalState()
                     ? cast<RankedTensorType>(op.getFinalState().getType())
-                    : RankedTensorType::get({B, H, K, V}, f32);
-  llvm::SmallVector<int64_t> bhkk{B, H, K, K};
+                    : RankedTensorType::get({S, H, K, V}, f32);
+  llvm::SmallVector<int64_t> bhkk{S, H, K, K};
   auto transT = RankedTensorType::get(bhkk, f32);
-  Value v = op.getV(), k = op.getK();
-  llvm::SmallVector<std::pair<Value, int64_t>> bhkkFrom{
-      {v, 0}, {v, 2}, {k, 3}, {k, 3}};
+  // The dynamic sizes of [S, H, K, K].
+  auto bhkkSizes = [&](ShardEmitter &e) {
+    llvm::SmallVector<Value> dyn = dynSizes(
+        e, llvm::ArrayRef(bhkk).drop_front(), {{v, 2}, {k, 3}, {k, 3}});
+    if (ShapedType::isDynamic(S))
+      dyn.insert(dyn.begin(), cu ? e.sequenceCount(cu) : e.dimSize(v, 0));
+    return dyn;
+  };
   // The op over the slice with v = 0 from the identity: (P_t^T q~_t, P).
   auto transition = [&](ShardEmitter &e) -> ssm::DeltaRuleOp {
     // v = 0 with K columns, in v's element type.
@@ -958,9 +1032,8 @@ void shardDeltaRule(ModuleOp module, ssm::DeltaRuleOp op) {
     Value zero = arith::ConstantOp::create(
         e.b, e.loc, e.b.getFloatAttr(vT.getElementType(), 0.0));
     vz = linalg::FillOp::create(e.b, e.loc, zero, vz).getResult(0);
-    // The identity state [B, H, K, K].
-    Value eye = tensor::EmptyOp::create(e.b, e.loc, bhkk, f32,
-                                        dynSizes(e, bhkk, bhkkFrom));
+    // The identity state [S, H, K, K].
+    Value eye = tensor::EmptyOp::create(e.b, e.loc, bhkk, f32, bhkkSizes(e));
     eye = linalg::GenericOp::create(
               e.b, e.loc, transT, ValueRange{}, eye,
               e.b.getMultiDimIdentityMap(4),
@@ -983,11 +1056,11 @@ void shardDeltaRule(ModuleOp module, ssm::DeltaRuleOp op) {
     auto outT = RankedTensorType::get(zShape, vT.getElementType());
     return ssm::DeltaRuleOp::create(
         e.b, op.getLoc(), outT, transT, op.getQ(), k, vz, op.getBeta(),
-        op.getGate(), op.getA(), op.getB(), eye, /*cu_seqlens=*/Value(),
-        op.getScaleAttr(), op.getUseQkL2normAttr(), op.getChunkSizeAttr());
+        op.getGate(), op.getA(), op.getB(), eye, localCu, op.getScaleAttr(),
+        op.getUseQkL2normAttr(), op.getChunkSizeAttr());
   };
   auto zeroDecay = [&](ShardEmitter &e) -> Value {
-    return e.zeros(bhkk, dynSizes(e, bhkk, bhkkFrom));
+    return e.zeros(bhkk, bhkkSizes(e));
   };
   auto blockSize = [&](ShardEmitter &e) -> Value {
     return arith::IndexCastOp::create(e.b, e.loc, e.b.getI64Type(),
@@ -998,8 +1071,8 @@ void shardDeltaRule(ModuleOp module, ssm::DeltaRuleOp op) {
         b, op.getLoc(), op.getOut().getType(),
         withFinal || op.getFinalState() ? Type(stateT) : Type(), op.getQ(),
         op.getK(), op.getV(), op.getBeta(), op.getGate(), op.getA(),
-        op.getB(), h0, /*cu_seqlens=*/Value(), op.getScaleAttr(),
-        op.getUseQkL2normAttr(), op.getChunkSizeAttr());
+        op.getB(), h0, localCu, op.getScaleAttr(), op.getUseQkL2normAttr(),
+        op.getChunkSizeAttr());
   };
   if (!vT.getElementType().isF32()) {
     shardOp(
@@ -1030,10 +1103,13 @@ void shardDeltaRule(ModuleOp module, ssm::DeltaRuleOp op) {
         ssm::DeltaRuleOp trans = transition(e);
         Value sloc = local->getResult(1);
         Value sin = e.combine(module, trans.getFinalState(), sloc, kSize);
-        // o[b,t,h,v] += sum_k (P_t^T q~_t)[b,t,h,k] S_in[b,h,k,v].
-        llvm::SmallVector<Value> r{contractInto(
-            e, trans.getOut(), e.map(5, {0, 1, 2, 4}), sin,
-            e.map(5, {0, 2, 4, 3}), local->getResult(0))};
+        // o[b,t,h,v] += sum_k (P_t^T q~_t)[b,t,h,k] S_in[b,h,k,v] (packed:
+        // S_in of the step's sequence).
+        llvm::SmallVector<Value> r{
+            cu ? contractPerSequence(e, trans.getOut(), sin, localCu,
+                                     local->getResult(0))
+               : contractInto(e, trans.getOut(), e.map(5, {0, 1, 2, 4}), sin,
+                              e.map(5, {0, 2, 4, 3}), local->getResult(0))};
         // S_out[b,h,i,v] = S_loc + sum_j P[b,h,i,j] S_in[b,h,j,v].
         if (withFinal)
           r.push_back(contractInto(e, trans.getFinalState(),

@@ -187,6 +187,60 @@ func.func @delta_rule(%q: tensor<1x8x1x4xf32>, %k: tensor<1x8x1x4xf32>, %v: tens
 
 // -----
 
+// delta_rule with packed sequences: the offsets clipped to the slice
+// (ssmcMpiLocalSeqlens, before the ranks branch) go to every run of the
+// op; the transition is one K x K matrix per sequence and head (the
+// identity as every sequence's h0), and each sequence's steps are
+// corrected with that sequence's incoming state (an scf.for over the
+// sequences, each contracting the slice of its steps).
+// CHECK-DAG: #[[OP:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d4)>
+// CHECK-DAG: #[[OS:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d2, d4, d3)>
+// CHECK-DAG: #[[OO:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3)>
+// CHECK-DAG: #[[FS:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d4, d3)>
+// CHECK-LABEL: func.func @packed_delta_rule(
+// CHECK-SAME: %[[Q:[a-z0-9]+]]: tensor<1x?x1x4xf32> {ssm.seq_dim = 1 : i64}, %[[V:[a-z0-9]+]]: tensor<1x?x2x3xf32> {ssm.seq_dim = 1 : i64}, %[[BETA:[a-z0-9]+]]: tensor<1x?x2xf32> {ssm.seq_dim = 1 : i64},
+// CHECK-SAME: %[[H0:[a-z0-9]+]]: tensor<3x2x4x3xf32>, %[[CU:[a-z0-9]+]]: tensor<4xi64>)
+// CHECK-SAME: -> (tensor<1x?x2x3xf32> {ssm.seq_dim = 1 : i64}, tensor<3x2x4x3xf32> {ssm.seq_last})
+// CHECK: call @ssmcMpiLocalSeqlens(%{{.*}}, %{{.*}}, %{{.*}}) : (memref<?xi64>, i64, memref<?xi64>) -> ()
+// CHECK: %[[LCU:.*]] = bufferization.to_tensor %{{.*}} : memref<4xi64> to tensor<4xi64>
+// CHECK: call @ssmcMpiRank()
+// CHECK: ssm.delta_rule %[[Q]], %[[Q]], %[[V]] beta(%[[BETA]]) h0(%[[H0]]) cu_seqlens(%[[LCU]])
+// CHECK: linalg.fill {{.*}} -> tensor<3x2x4x4xf32>
+// CHECK: call @ssmcMpiCombineMatrix
+// CHECK: } else {
+// CHECK: %[[OUT:.*]], %[[SLOC:.*]] = ssm.delta_rule %[[Q]], %[[Q]], %[[V]] beta(%[[BETA]]) cu_seqlens(%[[LCU]])
+// CHECK: %[[VZ:.*]] = linalg.fill {{.*}} -> tensor<1x?x2x4xf32>
+// CHECK: %[[EYE:.*]] = linalg.generic {{.*}} outs(%{{.*}} : tensor<3x2x4x4xf32>)
+// CHECK: %[[OTR:.*]], %[[P:.*]] = ssm.delta_rule %[[Q]], %[[Q]], %[[VZ]] beta(%[[BETA]]) h0(%[[EYE]]) cu_seqlens(%[[LCU]])
+// CHECK-SAME: -> (tensor<1x?x2x4xf32>, tensor<3x2x4x4xf32>)
+// CHECK: call @ssmcMpiCombineMatrix
+// CHECK: %[[SIN:.*]] = bufferization.to_tensor %{{.*}} : memref<3x2x4x3xf32> to tensor<3x2x4x3xf32>
+// CHECK: %[[Y:.*]] = scf.for %[[I:.*]] = %{{.*}} to %{{.*}} step %[[ONE:.*]] iter_args(%[[ACC:.*]] = %[[OUT]]) -> (tensor<1x?x2x3xf32>) {
+// CHECK: %[[LO:.*]] = tensor.extract %[[LCU]][%[[I]]]
+// CHECK: %[[LOI:.*]] = arith.index_cast %[[LO]] : i64 to index
+// CHECK: %[[NEXT:.*]] = arith.addi %[[I]], %[[ONE]]
+// CHECK: %[[HI:.*]] = tensor.extract %[[LCU]][%[[NEXT]]]
+// CHECK: %[[HII:.*]] = arith.index_cast %[[HI]] : i64 to index
+// CHECK: %[[N:.*]] = arith.subi %[[HII]], %[[LOI]]
+// CHECK: %[[TS:.*]] = tensor.extract_slice %[[OTR]][0, %[[LOI]], 0, 0] [1, %[[N]], 2, 4]
+// CHECK: %[[SI:.*]] = tensor.extract_slice %[[SIN]][%[[I]], 0, 0, 0] [1, 2, 4, 3]
+// CHECK: %[[OSL:.*]] = tensor.extract_slice %[[ACC]][0, %[[LOI]], 0, 0] [1, %[[N]], 2, 3]
+// CHECK: %[[C:.*]] = linalg.generic {indexing_maps = [#[[OP]], #[[OS]], #[[OO]]], {{.*}} ins(%[[TS]], %[[SI]] : {{.*}}) outs(%[[OSL]] : tensor<1x?x2x3xf32>)
+// CHECK: %[[INS:.*]] = tensor.insert_slice %[[C]] into %[[ACC]][0, %[[LOI]], 0, 0] [1, %[[N]], 2, 3]
+// CHECK: scf.yield %[[INS]]
+// CHECK: %[[F:.*]] = linalg.generic {indexing_maps = [#[[OP]], #[[FS]], #[[OO]]], {{.*}} ins(%[[P]], %[[SIN]] : {{.*}}) outs(%[[SLOC]] : tensor<3x2x4x3xf32>)
+// CHECK: scf.yield %[[Y]], %[[F]]
+func.func @packed_delta_rule(%q: tensor<1x10x1x4xf32>, %v: tensor<1x10x2x3xf32>, %beta: tensor<1x10x2xf32>,
+                             %h0: tensor<3x2x4x3xf32>, %cu: tensor<4xi64>)
+    -> (tensor<1x10x2x3xf32>, tensor<3x2x4x3xf32>) {
+  %o, %h = ssm.delta_rule %q, %q, %v beta(%beta) h0(%h0) cu_seqlens(%cu)
+      : (tensor<1x10x1x4xf32>, tensor<1x10x1x4xf32>, tensor<1x10x2x3xf32>, tensor<1x10x2xf32>,
+         tensor<3x2x4x3xf32>, tensor<4xi64>) -> (tensor<1x10x2x3xf32>, tensor<3x2x4x3xf32>)
+  return %o, %h : tensor<1x10x2x3xf32>, tensor<3x2x4x3xf32>
+}
+
+// -----
+
 // Packed sequences: the program's offsets stay whole on every rank; each
 // rank clips them to its slice (ssmcMpiLocalSeqlens, before the rank
 // branches: a collective), runs the op on its slice with them, and sums

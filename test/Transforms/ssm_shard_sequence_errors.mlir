@@ -100,17 +100,6 @@ func.func @packed_rows(%u: tensor<2x4x10xf32>, %dt: tensor<2x4x10xf32>, %A: tens
 
 // -----
 
-func.func @delta_rule_packed(%q: tensor<1x10x2x4xf32>, %v: tensor<1x10x2x3xf32>, %beta: tensor<1x10x2xf32>,
-                             %cu: tensor<3xi32>) -> tensor<1x10x2x3xf32> {
-  // expected-error @+1 {{with cu_seqlens has no sequence-parallel form}}
-  %o = ssm.delta_rule %q, %q, %v beta(%beta) cu_seqlens(%cu)
-      : (tensor<1x10x2x4xf32>, tensor<1x10x2x4xf32>, tensor<1x10x2x3xf32>, tensor<1x10x2xf32>, tensor<3xi32>)
-      -> tensor<1x10x2x3xf32>
-  return %o : tensor<1x10x2x3xf32>
-}
-
-// -----
-
 func.func @delta_rule_f64(%q: tensor<1x10x2x4xf64>, %v: tensor<1x10x2x3xf64>, %beta: tensor<1x10x2xf64>)
     -> tensor<1x10x2x3xf64> {
   // expected-error @+1 {{sequence parallelism needs f32 states (f64 programs keep an f64 state)}}

@@ -113,7 +113,8 @@ options:
                        ring of K/V blocks, the KV cache gathered onto the
                        last rank; docs/distributed.md); then the last rank
                        decodes and prints, the others print nothing.
-                       Mamba-1, Mamba-2 and Transformer models, CPU target;
+                       Every model kind (Mamba-1, Mamba-2, Transformer,
+                       Gated DeltaNet), CPU target;
                        takes no --cache and no batch. A rank that waits
                        longer than SSMC_MPI_TIMEOUT seconds (default 300)
                        for the others stops every rank

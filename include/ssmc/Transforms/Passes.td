@@ -65,7 +65,10 @@ def SSMShardSequence : Pass<"ssm-shard-sequence", "::mlir::ModuleOp"> {
     before the first step) as its initial state. With `cu_seqlens` (packed
     sequences) each rank clips the offsets to its slice
     (`ssmcMpiLocalSeqlens`); the scans combine one state per sequence, the
-    decays summed per sequence (`ssmcMpiSegmentSums`), and the convolution
+    decays summed per sequence (`ssmcMpiSegmentSums`; delta_rule: its
+    transition op runs with the clipped offsets, one K x K matrix per
+    sequence and head, and each step's output is corrected with its own
+    sequence's incoming state), and the convolution
     takes a halo per sequence that stops at its start (`ssmcMpiPackedHalo`)
     and each sequence's final state from the rank holding its last step
     (`ssmcMpiPackedFinals`).

@@ -14,8 +14,9 @@
 //       --width W   x, weight, bias, init (+ silu), ref_out.npy, ref_state.npy
 //   ssmc-testdata delta-rule --out DIR [shape flags] [--key-heads Hk]
 //       [--form deltanet|gated|kda|rwkv7] [--l2norm] [--scale S] [--h0]
-//       [--dtype f32|f16]
-//       q, k, v (+ beta or a, b; gate; h0), ref_out.npy, ref_state.npy
+//       [--dtype f32|f16] [--cu-seqlens 0,A,...,T]
+//       q, k, v (+ beta or a, b; gate; h0; cu_seqlens.npy, i64, with h0 and
+//       ref_state per sequence), ref_out.npy, ref_state.npy
 //   ssmc-testdata attention --out DIR [shape flags] [--kv-heads Hkv]
 //       [--window W] [--softcap C] [--scale S] [--alibi] [--sinks]   causal attention:
 //       q, k, v (+ alibi, sinks), ref_out.npy
@@ -35,6 +36,7 @@
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -94,6 +96,9 @@ cl::opt<std::string> drForm("form", cl::desc("deltanet, gated, kda or rwkv7"),
 cl::opt<bool> l2norm("l2norm", cl::desc("use_qk_l2norm"), cl::sub(drCmd));
 cl::opt<double> drScale("scale", cl::desc("query scale (< 0: K^-1/2)"), cl::init(-1),
                         cl::sub(drCmd));
+cl::list<int64_t> drCuSeqlens(
+    "cu-seqlens", cl::desc("packed sequences: offsets 0,...,--len (--batch 1)"),
+    cl::CommaSeparated, cl::sub(drCmd));
 cl::opt<std::string> dtype("dtype", cl::desc("f32, f16, bf16 or f64 inputs (delta-rule: f32 or f16 q, k, v)"),
                           cl::init("f32"), cl::sub(scanCmd), cl::sub(drCmd));
 
@@ -197,6 +202,12 @@ public:
       t.setFromDouble(i, dist(rng));
       values.push_back(t.getAsDouble(i));
     }
+    return write(outDir + "/" + name + ".npy", t);
+  }
+  bool offsets(const char *name, const std::vector<int64_t> &values) {
+    ssmc::OwnedTensor t(ssmc::DType::I64, {int64_t(values.size())});
+    for (size_t i = 0; i < values.size(); ++i)
+      t.as<int64_t>()[i] = values[i];
     return write(outDir + "/" + name + ".npy", t);
   }
   bool reference(const char *name, const std::vector<double> &v,
@@ -312,6 +323,14 @@ int deltaRule() {
     return fail("--form must be deltanet, gated, kda or rwkv7");
   if (dtype != "f32" && dtype != "f16")
     return fail("delta-rule takes --dtype f32 or f16");
+  p.cuSeqlens.assign(drCuSeqlens.begin(), drCuSeqlens.end());
+  const bool packed = !p.cuSeqlens.empty();
+  if (packed && (B != 1 || p.cuSeqlens.size() < 2 || p.cuSeqlens.front() != 0 ||
+                 p.cuSeqlens.back() != T ||
+                 !std::is_sorted(p.cuSeqlens.begin(), p.cuSeqlens.end())))
+    return fail("--cu-seqlens must rise from 0 to --len, with --batch 1");
+  // One state per sequence when packed.
+  const int64_t S = packed ? int64_t(p.cuSeqlens.size()) - 1 : B;
   // q, k, v in that type (NumPy has f16), the gates and h0 in f32; the
   // reference reads the rounded values.
   const ssmc::DType qkv = dtype == "f16" ? ssmc::DType::F16 : ssmc::DType::F32;
@@ -330,12 +349,14 @@ int deltaRule() {
     ok = w.input("a", {B, T, H, K}, -0.3, 0.3, p.a) &&
          w.input("b", {B, T, H, K}, -0.3, 0.3, p.b);
   if (ok && withH0)
-    ok = w.input("h0", {B, H, K, V}, -1, 1, p.h0);
+    ok = w.input("h0", {S, H, K, V}, -1, 1, p.h0);
+  if (ok && packed)
+    ok = w.offsets("cu_seqlens", p.cuSeqlens);
   if (!ok)
     return 1;
   ssmc::ref::DeltaRuleResult r = ssmc::ref::deltaRule(p);
   return w.reference("ref_out", r.out, {B, T, H, V}) &&
-                 w.reference("ref_state", r.finalState, {B, H, K, V})
+                 w.reference("ref_state", r.finalState, {S, H, K, V})
              ? 0
              : 1;
 }
