@@ -615,6 +615,10 @@ TEST_F(FakeCuda, PinnedMisusesAreReported) {
   ASSERT_EQ(d.cuStreamSynchronize(s), 0);
   EXPECT_EQ(d.misuseCount(), misuses + 2);
   EXPECT_EQ(d.cuMemFreeHost(pinned), 0);
+  // A freed block is neither a source nor a destination any more.
+  EXPECT_EQ(d.cuMemcpyHtoDAsync_v2(a, pinned, 256, s), 1);
+  EXPECT_EQ(d.cuMemcpyDtoHAsync_v2(pinned, a, 256, s), 1);
+  EXPECT_EQ(d.cuMemFreeHost(pinned), 1);
   EXPECT_EQ(d.cuMemFree_v2(a), 0);
   EXPECT_EQ(d.cuStreamDestroy_v2(s), 0);
 }
