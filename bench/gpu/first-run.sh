@@ -5,7 +5,8 @@
 # device fault poisons the CUDA context for the rest of a process), what
 # compute-sanitizer's memcheck, racecheck and synccheck say (if installed),
 # and the timings of ssmc-gpu-bench with PyTorch's baselines (if torch is
-# installed). Each step's output goes to $OUT/<step>.txt; the summary and
+# installed), then ssmc-gpu-bench again with pageable host copies
+# (SSMC_CUDA_PINNED_LIMIT=0) against pinned staging's call times. Each step's output goes to $OUT/<step>.txt; the summary and
 # the tables are appended to bench/RESULTS.md with the card's name.
 #
 # No MLIR or LLVM is needed there: carry the binaries built here
@@ -179,6 +180,12 @@ else
   step torch-baseline SKIP "no PyTorch with CUDA"
 fi
 
+# The same timings with pageable host copies (SSMC_CUDA_PINNED_LIMIT=0):
+# the call times against pinned staging's above.
+run bench-pageable "$(left 200)" env SSMC_CUDA_PINNED_LIMIT=0 "$BENCH"
+rc=$?
+if [ "$rc" -eq 0 ]; then step ssmc-gpu-bench-pageable PASS ""; else step ssmc-gpu-bench-pageable FAIL "exit $rc"; fi
+
 # 6. The record, appended to bench/RESULTS.md.
 {
   echo
@@ -190,7 +197,11 @@ fi
   echo
   echo "ssmc-gpu-bench:"
   echo
-  grep -E '^(device|\|)' "$OUT/bench.txt" || echo "(no table: see the run's output)"
+  grep -E '^(device|host|\|)' "$OUT/bench.txt" || echo "(no table: see the run's output)"
+  echo
+  echo "ssmc-gpu-bench with pageable host copies:"
+  echo
+  grep -E '^(host|\|)' "$OUT/bench-pageable.txt" || echo "(no table: see the run's output)"
   echo
   echo "PyTorch baselines:"
   echo

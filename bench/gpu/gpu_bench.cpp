@@ -3,9 +3,13 @@
 // Ahead-of-time objects of bench/gpu/programs (compiled at build time with
 // `ssmc-run --target cuda --emit=object`) linked with the mgpu runtime: the
 // binary needs only libcuda.so.1, so it can be carried to a GPU machine.
-// For every program it runs one warm-up call, then times the kernels of
-// `--reps` calls with events (ssmcCudaKernelTimer: host staging copies are
-// not counted) and prints a markdown table: kernel milliseconds per call,
+// For every program it runs one warm-up call, times `--reps` whole calls on
+// the host clock (the staging copies, the launches and the call's wait:
+// with SSMC_CUDA_PINNED_LIMIT=0 the copies are pageable instead of pinned,
+// which compares the two), then times the kernels of `--reps` calls with
+// events (ssmcCudaKernelTimer: host staging copies are not counted) and
+// prints a markdown table: milliseconds per call, kernel milliseconds per
+// call,
 // the bytes the op must read and write once, that traffic as GB/s and as a
 // share of the device-to-device copy bandwidth measured in the same run
 // (bytes read + written; 256 MiB copies). Attention also gets GFLOP/s.
@@ -84,11 +88,21 @@ bool cudaOk(const char *what) {
   return true;
 }
 
-/// Times `call` (one warm-up, then `reps` timed calls) and prints a row.
+/// Times `call` (one warm-up, then `reps` calls on the host clock and
+/// `reps` with kernel timing) and prints a row.
 void row(const char *op, const char *shape, double bytes, double flops,
          int reps, const std::function<void()> &call) {
   std::fprintf(stderr, "%s %s ...\n", op, shape);
   call();
+  if (!cudaOk(op))
+    return;
+  auto start = std::chrono::steady_clock::now();
+  for (int r = 0; r < reps; ++r)
+    call();
+  double callMs = std::chrono::duration<double, std::milli>(
+                      std::chrono::steady_clock::now() - start)
+                      .count() /
+                  reps;
   if (!cudaOk(op))
     return;
   ssmcCudaKernelTimer(1);
@@ -100,7 +114,8 @@ void row(const char *op, const char *shape, double bytes, double flops,
   if (!cudaOk(op))
     return;
   double gbs = bytes / (ms * 1e-3) / 1e9;
-  std::printf("| %s | %s | %.3f | %lld | %.1f | %.1f | %.0f%% |", op, shape, ms,
+  std::printf("| %s | %s | %.3f | %.3f | %lld | %.1f | %.1f | %.0f%% |", op,
+              shape, callMs, ms,
               static_cast<long long>(launches / reps), bytes / 1e6, gbs,
               100 * gbs / copyGBs);
   if (flops > 0)
@@ -267,8 +282,13 @@ int main(int argc, char **argv) {
   std::printf("device-to-device copy: %.1f GB/s (bytes read + written, 256 MiB "
               "copies)\n\n",
               copyGBs);
-  std::printf("| op | shape | kernel ms | launches | MB moved | GB/s | of copy "
-              "| |\n|---|---|---|---|---|---|---|---|\n");
+  const char *limit = std::getenv("SSMC_CUDA_PINNED_LIMIT");
+  std::printf("host copies: %s\n\n",
+              limit && std::strtoull(limit, nullptr, 10) == 0
+                  ? "pageable (SSMC_CUDA_PINNED_LIMIT=0)"
+                  : "pinned staging");
+  std::printf("| op | shape | call ms | kernel ms | launches | MB moved | "
+              "GB/s | of copy | |\n|---|---|---|---|---|---|---|---|---|\n");
   benchMamba1Layer(reps);
   benchSelectiveScanBatch8(reps);
   benchMamba2Layer(reps);

@@ -13,6 +13,9 @@
 //    recorded for ssmcCudaTakeLoadError() with the driver's JIT log, stops
 //    nothing else, and makes every launch of the module's kernels an error
 //    of the run that launches them, naming the kernel and the load error.
+// Device memory comes from a stream-ordered cache (DeviceCache), and the
+// host<->device copies of a run go through pinned staging blocks, the
+// copies back deferred to the run's synchronisation (Staging).
 //
 //===----------------------------------------------------------------------===//
 
@@ -89,6 +92,10 @@ struct Driver {
   SSMC_CU_FN(cuMemcpyAsync, CUdeviceptr, CUdeviceptr, size_t, CUstream)
   SSMC_CU_FN(cuMemsetD32Async, CUdeviceptr, unsigned, size_t, CUstream)
   SSMC_CU_FN(cuMemsetD16Async, CUdeviceptr, unsigned short, size_t, CUstream)
+  SSMC_CU_FN(cuMemAllocHost, void **, size_t)
+  SSMC_CU_FN(cuMemFreeHost, void *)
+  SSMC_CU_FN(cuMemcpyHtoDAsync, CUdeviceptr, const void *, size_t, CUstream)
+  SSMC_CU_FN(cuMemcpyDtoHAsync, void *, CUdeviceptr, size_t, CUstream)
 #undef SSMC_CU_FN
 };
 
@@ -145,6 +152,10 @@ Driver &driver() {
     resolve(d->lib, d->cuMemcpyAsync, "cuMemcpyAsync", missing);
     resolve(d->lib, d->cuMemsetD32Async, "cuMemsetD32Async", missing);
     resolve(d->lib, d->cuMemsetD16Async, "cuMemsetD16Async", missing);
+    resolve(d->lib, d->cuMemAllocHost, "cuMemAllocHost_v2", missing);
+    resolve(d->lib, d->cuMemFreeHost, "cuMemFreeHost", missing);
+    resolve(d->lib, d->cuMemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2", missing);
+    resolve(d->lib, d->cuMemcpyDtoHAsync, "cuMemcpyDtoHAsync_v2", missing);
     if (!missing.empty()) {
       d->state = SSMC_CUDA_BROKEN_DRIVER;
       d->loadError = "libcuda.so.1 lacks driver API functions: " + missing;
@@ -335,6 +346,20 @@ Module *loadModule(const void *data, size_t size, int optLevel) {
   return m;
 }
 
+/// The size class of `n` bytes, for the device and pinned caches: multiples
+/// of 512 bytes up to 64 KiB, then of a quarter of the next power of two
+/// (at most 25% unused).
+size_t sizeClass(size_t n) {
+  size_t step = 512;
+  if (n > 65536) {
+    size_t p = 1;
+    while (p < n)
+      p <<= 1;
+    step = p / 4;
+  }
+  return (n + step - 1) / step * step;
+}
+
 /// Device memory behind mgpuMemAlloc/mgpuMemFree: a stream-ordered cache.
 /// cuMemFree synchronises the whole device, so a free instead records an
 /// event on the freeing stream and keeps the block; an allocation of the
@@ -353,21 +378,22 @@ struct DeviceCache {
   std::mutex mutex;
   std::multimap<size_t, Block> idle;       ///< by size class
   std::map<CUdeviceptr, size_t> owned;     ///< every cached block's class
+  /// Every driver allocation the runtime holds (cached, uncached, managed)
+  /// and its size: mgpuMemcpy tells device from host pointers by it.
+  std::map<CUdeviceptr, size_t> held;
   std::vector<CUevent> events;             ///< recycled
   bool enabled = !std::getenv("SSMC_CUDA_NO_CACHE");
   bool exitHook = false;
 
-  /// The size class of `n` bytes: multiples of 512 bytes up to 64 KiB, then
-  /// of a quarter of the next power of two (at most 25% unused).
-  static size_t sizeClass(size_t n) {
-    size_t step = 512;
-    if (n > 65536) {
-      size_t p = 1;
-      while (p < n)
-        p <<= 1;
-      step = p / 4;
-    }
-    return (n + step - 1) / step * step;
+  /// True when `p` lies in device (or managed) memory of this runtime.
+  bool holds(const void *p) {
+    auto a = reinterpret_cast<CUdeviceptr>(p);
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = held.upper_bound(a);
+    if (it == held.begin())
+      return false;
+    --it;
+    return a < it->first + it->second;
   }
 
   /// Frees every idle block (cuMemFree waits for its pending work).
@@ -378,6 +404,7 @@ struct DeviceCache {
       d.cuEventDestroy(block.freed);
       d.cuMemFree(block.ptr);
       owned.erase(block.ptr);
+      held.erase(block.ptr);
     }
     idle.clear();
     for (CUevent e : events)
@@ -389,6 +416,298 @@ struct DeviceCache {
 DeviceCache &deviceCache() {
   static DeviceCache *c = new DeviceCache; // used from global destructors
   return *c;
+}
+
+/// Pinned (page-locked) staging of the host<->device copies of a run. A
+/// copy in is a host memcpy into a staging block and cuMemcpyHtoDAsync from
+/// it; a copy out is cuMemcpyDtoHAsync into a staging block, deferred: the
+/// block reaches the caller's buffer when the host synchronises with the
+/// stream (mgpuStreamSynchronize, or mgpuEventSynchronize of an event
+/// recorded after the copy). So a run enqueues its copies and launches
+/// without waiting and waits once, where a pageable copy out would make the
+/// host wait for the stream at each copy. Blocks belong to their stream
+/// until it synchronises, then return to a cache of size classes (as device
+/// memory does) for later runs.
+///
+/// A copy in of host bytes that a pending copy out of the same stream will
+/// write reads that copy's staging block instead (stream order gives it the
+/// device's data: a result of one kernel that the next one reads); any
+/// other overlap with a pending copy out (another stream, a partial range,
+/// a pageable copy) waits for that stream first.
+///
+/// When no block can be had (the driver refuses, or the blocks held would
+/// pass SSMC_CUDA_PINNED_LIMIT bytes, 2 GiB by default; 0 turns staging
+/// off) the copy is a pageable one, which the driver performs synchronously;
+/// the first such fallback of a process is said on stderr.
+///
+/// The caller's own buffers are not registered (cuMemHostRegister): the
+/// runtime does not know how long they live, so each call would have to
+/// register and unregister them (both costly, and unregistering
+/// synchronises); inputs that live across calls belong on the device
+/// (ssmc::cuda::DeviceTensor), where they need no copy at all.
+struct Staging;
+Staging &staging();
+
+struct Staging {
+  struct Block {
+    void *ptr;
+    size_t size;
+  };
+  /// A copy out waiting for its stream's synchronisation.
+  struct Deferred {
+    CUstream stream;
+    char *host;
+    const char *pinned;
+    size_t bytes;
+    uint64_t seq;
+  };
+  std::mutex mutex;
+  std::multimap<size_t, void *> idle;       ///< by size class
+  std::map<CUstream, std::vector<Block>> busy; ///< until the stream syncs
+  std::vector<Deferred> deferred;           ///< in issue order
+  /// The last copy out issued on a stream before an event's record.
+  std::map<CUevent, std::pair<CUstream, uint64_t>> recorded;
+  uint64_t seq = 0;
+  size_t heldBytes = 0;
+  size_t limit = 2ull << 30;
+  bool exitHook = false;
+
+  Staging() {
+    if (const char *v = std::getenv("SSMC_CUDA_PINNED_LIMIT"))
+      limit = std::strtoull(v, nullptr, 10);
+  }
+
+  /// Says once per process that copies go through pageable memory.
+  static void fallBack(const std::string &why) {
+    static std::once_flag once;
+    std::call_once(once, [&] {
+      std::fprintf(stderr,
+                   "ssmc: warning: no pinned staging memory (%s); "
+                   "host<->device copies use pageable memory, which the "
+                   "driver copies synchronously\n",
+                   why.c_str());
+    });
+  }
+
+  /// A pinned block of at least `bytes` for copies on `s`, held by `s`
+  /// until it synchronises; null when none can be had.
+  void *take(size_t bytes, CUstream s) {
+    size_t size = sizeClass(bytes);
+    std::unique_lock<std::mutex> lock(mutex);
+    auto it = idle.find(size);
+    if (it != idle.end()) {
+      void *p = it->second;
+      idle.erase(it);
+      busy[s].push_back({p, size});
+      return p;
+    }
+    if (heldBytes + size > limit) {
+      lock.unlock();
+      trim();
+      lock.lock();
+      if (heldBytes + size > limit) {
+        lock.unlock();
+        fallBack(limit ? "SSMC_CUDA_PINNED_LIMIT=" + std::to_string(limit) +
+                             " bytes reached"
+                       : "SSMC_CUDA_PINNED_LIMIT=0");
+        return nullptr;
+      }
+    }
+    lock.unlock();
+    Driver &d = driver();
+    void *p = nullptr;
+    CUresult r = d.cuMemAllocHost(&p, size);
+    if (r) { // perhaps only because of the idle blocks
+      trim();
+      r = d.cuMemAllocHost(&p, size);
+    }
+    if (r) {
+      fallBack(describe(r, "cuMemAllocHost"));
+      return nullptr;
+    }
+    lock.lock();
+    heldBytes += size;
+    busy[s].push_back({p, size});
+    if (!exitHook) {
+      exitHook = true;
+      std::atexit([] { staging().trim(); });
+    }
+    return p;
+  }
+
+  /// Records a copy out of `bytes` into `host`, now in `pinned`.
+  void defer(CUstream s, void *host, const void *pinned, size_t bytes) {
+    std::lock_guard<std::mutex> lock(mutex);
+    deferred.push_back({s, static_cast<char *>(host),
+                        static_cast<const char *>(pinned), bytes, ++seq});
+  }
+
+  /// Copies the deferred copies of `s` up to `upTo` (in issue order) into
+  /// their host buffers; drops them without copying when `ok` is false
+  /// (the synchronisation failed: the blocks hold no result).
+  void land(CUstream s, uint64_t upTo, bool ok) {
+    std::vector<Deferred> due, rest;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      for (const Deferred &c : deferred)
+        (c.stream == s && c.seq <= upTo ? due : rest).push_back(c);
+      deferred.swap(rest);
+    }
+    if (ok)
+      for (const Deferred &c : due)
+        std::memcpy(c.host, c.pinned, c.bytes);
+  }
+
+  /// After the host synchronised with `s` (`ok`: successfully): its copies
+  /// out land and its blocks return to the cache.
+  void synchronised(CUstream s, bool ok) {
+    land(s, UINT64_MAX, ok);
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = busy.find(s);
+    if (it == busy.end())
+      return;
+    for (const Block &b : it->second)
+      idle.emplace(b.size, b.ptr);
+    busy.erase(it);
+  }
+
+  /// True while `s` holds blocks or has copies out pending.
+  bool pending(CUstream s) {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (busy.count(s))
+      return true;
+    for (const Deferred &c : deferred)
+      if (c.stream == s)
+        return true;
+    return false;
+  }
+
+  /// Waits for `s` and lands its copies out (a hazard, or a stream
+  /// destroyed before its synchronisation).
+  void drain(CUstream s) {
+    synchronised(s, check(driver().cuStreamSynchronize(s),
+                          "cuStreamSynchronize (pinned staging)"));
+  }
+
+  /// The latest pending copy out into bytes overlapping [p, p + n) that
+  /// `want` accepts; false when none.
+  template <typename F>
+  bool latest(const void *p, size_t n, Deferred &found, F want) {
+    auto *a = static_cast<const char *>(p);
+    std::lock_guard<std::mutex> lock(mutex);
+    for (auto it = deferred.rbegin(); it != deferred.rend(); ++it)
+      if (it->host < a + n && a < it->host + it->bytes && want(*it)) {
+        found = *it;
+        return true;
+      }
+    return false;
+  }
+
+  /// Before host bytes [p, p + n) are read or written outside staging (a
+  /// pageable copy): every stream with a pending copy out into them lands
+  /// it first.
+  void settle(const void *p, size_t n) {
+    Deferred c;
+    while (latest(p, n, c, [](const Deferred &) { return true; }))
+      drain(c.stream);
+  }
+
+  /// Before a copy out on `s` into host bytes [p, p + n): other streams'
+  /// pending copies into them land first (copies of `s` land in order).
+  void settleOthers(const void *p, size_t n, CUstream s) {
+    Deferred c;
+    while (latest(p, n, c, [&](const Deferred &d) { return d.stream != s; }))
+      drain(c.stream);
+  }
+
+  /// Where a copy in on `s` of host bytes [p, p + n) is to read them: the
+  /// staging block of a pending copy out of `s` that covers them (later in
+  /// stream order than that copy), else `p` after any other pending copy
+  /// out into them has landed.
+  const void *forward(const void *p, size_t n, CUstream s) {
+    Deferred c;
+    while (latest(p, n, c, [](const Deferred &) { return true; })) {
+      auto *a = static_cast<const char *>(p);
+      if (c.stream == s && c.host <= a && a + n <= c.host + c.bytes)
+        return c.pinned + (a - c.host);
+      drain(c.stream);
+    }
+    return p;
+  }
+
+  /// An event recorded on `s`: synchronising with it lands the copies out
+  /// issued on `s` before.
+  void recordedOn(CUevent e, CUstream s) {
+    std::lock_guard<std::mutex> lock(mutex);
+    recorded[e] = {s, seq};
+  }
+
+  void eventSynchronised(CUevent e) {
+    std::pair<CUstream, uint64_t> at;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      auto it = recorded.find(e);
+      if (it == recorded.end())
+        return;
+      at = it->second;
+    }
+    land(at.first, at.second, /*ok=*/true);
+  }
+
+  void forget(CUevent e) {
+    std::lock_guard<std::mutex> lock(mutex);
+    recorded.erase(e);
+  }
+
+  /// Frees the idle blocks (cuMemFreeHost).
+  void trim() {
+    Driver &d = driver();
+    std::lock_guard<std::mutex> lock(mutex);
+    for (auto &[size, p] : idle) {
+      d.cuMemFreeHost(p);
+      heldBytes -= size;
+    }
+    idle.clear();
+  }
+
+};
+
+Staging &staging() {
+  static Staging *s = new Staging; // used from global destructors
+  return *s;
+}
+
+/// A copy of host bytes to the device on `s`: through pinned staging, or
+/// from the caller's (pageable) buffer when none is to be had.
+void copyIn(void *dst, const void *src, size_t n, CUstream s) {
+  Staging &st = staging();
+  const void *from = st.forward(src, n, s);
+  if (from == src)
+    if (void *block = st.take(n, s)) {
+      std::memcpy(block, src, n);
+      from = block;
+    }
+  check(driver().cuMemcpyHtoDAsync(reinterpret_cast<CUdeviceptr>(dst), from,
+                                   n, s),
+        "cuMemcpyHtoDAsync");
+}
+
+/// A copy of device bytes to the host on `s`: deferred through pinned
+/// staging until the host synchronises with `s`, or into the caller's
+/// (pageable) buffer at once (the driver waits for the stream) when no
+/// staging block is to be had.
+void copyOut(void *dst, const void *src, size_t n, CUstream s) {
+  Staging &st = staging();
+  st.settleOthers(dst, n, s);
+  auto from = reinterpret_cast<CUdeviceptr>(src);
+  if (void *block = st.take(n, s)) {
+    if (check(driver().cuMemcpyDtoHAsync(block, from, n, s),
+              "cuMemcpyDtoHAsync"))
+      st.defer(s, dst, block, n);
+    return;
+  }
+  st.settle(dst, n);
+  check(driver().cuMemcpyDtoHAsync(dst, from, n, s), "cuMemcpyDtoHAsync");
 }
 
 /// Kernel timing (ssmcCudaKernelTimer): while on, every launch is
@@ -556,13 +875,19 @@ void *mgpuStreamCreate() {
 }
 
 void mgpuStreamDestroy(void *stream) {
-  if (stream && ready())
-    check(driver().cuStreamDestroy(stream), "cuStreamDestroy");
+  if (!stream || !ready())
+    return;
+  // Generated code synchronises first; else its staged copies land here.
+  if (staging().pending(stream))
+    staging().drain(stream);
+  check(driver().cuStreamDestroy(stream), "cuStreamDestroy");
 }
 
 void mgpuStreamSynchronize(void *stream) {
-  if (ready())
-    check(driver().cuStreamSynchronize(stream), "cuStreamSynchronize");
+  if (!ready())
+    return;
+  bool ok = check(driver().cuStreamSynchronize(stream), "cuStreamSynchronize");
+  staging().synchronised(stream, ok); // the run's results reach its buffers
 }
 
 void mgpuStreamWaitEvent(void *stream, void *event) {
@@ -579,18 +904,24 @@ void *mgpuEventCreate() {
 }
 
 void mgpuEventDestroy(void *event) {
-  if (event && ready())
-    check(driver().cuEventDestroy(event), "cuEventDestroy");
+  if (!event || !ready())
+    return;
+  staging().forget(event);
+  check(driver().cuEventDestroy(event), "cuEventDestroy");
 }
 
 void mgpuEventSynchronize(void *event) {
-  if (event && ready())
-    check(driver().cuEventSynchronize(event), "cuEventSynchronize");
+  if (!event || !ready())
+    return;
+  bool ok = check(driver().cuEventSynchronize(event), "cuEventSynchronize");
+  if (ok)
+    staging().eventSynchronised(event);
 }
 
 void mgpuEventRecord(void *event, void *stream) {
-  if (event && ready())
-    check(driver().cuEventRecord(event, stream), "cuEventRecord");
+  if (event && ready() &&
+      check(driver().cuEventRecord(event, stream), "cuEventRecord"))
+    staging().recordedOn(event, stream);
 }
 
 void *mgpuMemAlloc(uint64_t sizeBytes, void *stream, bool isHostShared) {
@@ -600,14 +931,18 @@ void *mgpuMemAlloc(uint64_t sizeBytes, void *stream, bool isHostShared) {
   Driver &d = driver();
   DeviceCache &cache = deviceCache();
   if (isHostShared || !cache.enabled) {
-    if (isHostShared)
-      check(d.cuMemAllocManaged(&p, sizeBytes, CU_MEM_ATTACH_GLOBAL),
-            "cuMemAllocManaged");
-    else
-      check(d.cuMemAlloc(&p, sizeBytes), "cuMemAlloc");
+    bool ok = isHostShared
+                  ? check(d.cuMemAllocManaged(&p, sizeBytes,
+                                              CU_MEM_ATTACH_GLOBAL),
+                          "cuMemAllocManaged")
+                  : check(d.cuMemAlloc(&p, sizeBytes), "cuMemAlloc");
+    if (!ok)
+      return nullptr;
+    std::lock_guard<std::mutex> lock(cache.mutex);
+    cache.held[p] = sizeBytes;
     return reinterpret_cast<void *>(p);
   }
-  size_t size = DeviceCache::sizeClass(sizeBytes);
+  size_t size = sizeClass(sizeBytes);
   {
     std::unique_lock<std::mutex> lock(cache.mutex);
     auto it = cache.idle.find(size);
@@ -646,6 +981,7 @@ void *mgpuMemAlloc(uint64_t sizeBytes, void *stream, bool isHostShared) {
     return nullptr;
   std::lock_guard<std::mutex> lock(cache.mutex);
   cache.owned[p] = size;
+  cache.held[p] = size;
   if (!cache.exitHook) {
     cache.exitHook = true;
     std::atexit([] { deviceCache().trim(); });
@@ -662,6 +998,7 @@ void mgpuMemFree(void *ptr, void *stream) {
   std::unique_lock<std::mutex> lock(cache.mutex);
   auto owned = cache.owned.find(p);
   if (owned == cache.owned.end()) { // managed, or allocated uncached
+    cache.held.erase(p);
     lock.unlock();
     check(d.cuMemFree(p), "cuMemFree");
     return;
@@ -683,6 +1020,7 @@ void mgpuMemFree(void *ptr, void *stream) {
       d.cuEventDestroy(freed);
     lock.lock();
     cache.owned.erase(p);
+    cache.held.erase(p);
     lock.unlock();
     check(d.cuMemFree(p), "cuMemFree");
     return;
@@ -692,11 +1030,26 @@ void mgpuMemFree(void *ptr, void *stream) {
 }
 
 void mgpuMemcpy(void *dst, void *src, size_t sizeBytes, void *stream) {
-  if (sizeBytes && dst && src && running())
-    check(driver().cuMemcpyAsync(reinterpret_cast<CUdeviceptr>(dst),
-                                 reinterpret_cast<CUdeviceptr>(src), sizeBytes,
-                                 stream),
-          "cuMemcpyAsync");
+  if (!sizeBytes || !dst || !src || !running())
+    return;
+  DeviceCache &cache = deviceCache();
+  bool toDevice = cache.holds(dst), fromDevice = cache.holds(src);
+  // The staged copies of a run (on its stream) go through pinned staging.
+  if (stream && toDevice && !fromDevice)
+    return copyIn(dst, src, sizeBytes, stream);
+  if (stream && fromDevice && !toDevice)
+    return copyOut(dst, src, sizeBytes, stream);
+  // Device to device, host to host, or on the null stream (device-resident
+  // uploads and downloads, which synchronise right after): as they come,
+  // once pending copies out into the host bytes have landed.
+  if (!toDevice)
+    staging().settle(dst, sizeBytes);
+  if (!fromDevice)
+    staging().settle(src, sizeBytes);
+  check(driver().cuMemcpyAsync(reinterpret_cast<CUdeviceptr>(dst),
+                               reinterpret_cast<CUdeviceptr>(src), sizeBytes,
+                               stream),
+        "cuMemcpyAsync");
 }
 
 void mgpuMemset32(void *dst, unsigned value, size_t count, void *stream) {

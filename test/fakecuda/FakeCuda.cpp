@@ -22,6 +22,14 @@
 //    race on stderr and counted);
 //  - synchronising calls (cuStreamSynchronize, cuEventSynchronize,
 //    cuCtxSynchronize, cuMemFree, cuMemFreeHost) are counted;
+//  - asynchronous copies (cuMemcpyAsync, cuMemcpyHtoDAsync_v2,
+//    cuMemcpyDtoHAsync_v2) with pageable host memory on one side make the
+//    host wait for the stream, as the driver does (counted apart too); with
+//    pinned memory (cuMemAllocHost_v2) they are asynchronous: bytes copied
+//    into pinned memory appear there only when the host synchronises with
+//    the copy (0xFF poison until then; later copies on the stream see
+//    them), a pinned source that changes before then, or a pinned block
+//    freed with such copies pending, is reported as a misuse and counted;
 //  - dynamic shared memory: a launch may ask for 48 KB, or up to what
 //    cuFuncSetAttribute(CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES) set
 //    for the function before it, itself at most the device's opt-in maximum
@@ -30,7 +38,7 @@
 //  - SSMC_FAKE_CUDA_FAIL=name[:N|:*][,name...] makes the Nth call (default
 //    the first; * every call) of the driver function `name` fail, with a
 //    fake JIT error log for module loads; SSMC_FAKE_CUDA_DEVICES=0 reports
-//    no device.
+//    no device; SSMC_FAKE_CUDA_STATS=1 prints the counts at exit.
 // The ssmcFakeCuda* functions at the end let tests inspect and steer it.
 //
 //===----------------------------------------------------------------------===//
@@ -201,6 +209,28 @@ struct State {
   std::map<std::string, Failure> failures;
   int64_t syncCalls = 0;
   int64_t races = 0;
+  int64_t pageableCopies = 0; ///< asynchronous copies the host waited for
+  int64_t misuses = 0;        ///< pinned-memory protocol violations
+  /// A copy into pinned host memory the host has not synchronised with:
+  /// the device's bytes, written there when it does (until then the
+  /// destination holds 0xFF poison, as a host that reads too early would
+  /// find garbage).
+  struct PendingOut {
+    Access at;
+    uint64_t dst;
+    std::vector<unsigned char> bytes;
+  };
+  std::vector<PendingOut> pendingOut;
+  /// A copy out of pinned host memory the host has not synchronised with:
+  /// its source must not change before then (a real copy reads it some
+  /// time before it completes).
+  struct PendingIn {
+    Access at;
+    uint64_t src;
+    size_t size;
+    uint64_t hash;
+  };
+  std::vector<PendingIn> pendingIn;
   std::string lastMessage;
   std::map<uint64_t, Allocation> allocations; ///< by base address
   std::map<uint64_t, size_t> freed;           ///< freed ranges, by base
@@ -231,7 +261,13 @@ struct State {
       sharedOptIn = std::atoi(n);
     if (const char *spec = std::getenv("SSMC_FAKE_CUDA_FAIL"))
       setFailures(spec);
+    if (std::getenv("SSMC_FAKE_CUDA_STATS"))
+      std::atexit(printStats);
   }
+
+  /// SSMC_FAKE_CUDA_STATS: the counts a test of the host path checks, on
+  /// stderr at exit.
+  static void printStats();
 
   void setFailures(const char *spec) {
     failures.clear();
@@ -415,6 +451,134 @@ struct State {
     merge(host, defaultStream.clock);
     for (Stream *s : streams)
       merge(host, s->clock);
+    settle();
+  }
+
+  /// The host waits for everything issued on `s` so far.
+  void hostWaitsFor(Stream *s) {
+    ++syncCalls;
+    merge(host, s->clock);
+    settle();
+  }
+
+  /// True when the host has waited for the operation `a`.
+  bool hostSaw(const Access &a) {
+    auto it = host.find(a.stream);
+    return it != host.end() && it->second >= a.tick;
+  }
+
+  void misuse(const char *format, ...) __attribute__((format(printf, 2, 3))) {
+    char text[1024];
+    va_list args;
+    va_start(args, format);
+    std::vsnprintf(text, sizeof text, format, args);
+    va_end(args);
+    ++misuses;
+    std::fprintf(stderr, "fake CUDA: misuse: %s\n", text);
+  }
+
+  /// FNV-1a over all `n` bytes (the host-twin image hash stops at a NUL).
+  static uint64_t hashBytes(const void *p, size_t n) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; ++i)
+      h = (h ^ static_cast<const unsigned char *>(p)[i]) * 0x100000001b3ull;
+    return h;
+  }
+
+  /// A pinned source read at `in.at` must hold the bytes it held then.
+  void checkSource(const PendingIn &in, const char *when) {
+    if (hashBytes(reinterpret_cast<void *>(in.src), in.size) != in.hash)
+      misuse("pinned host memory [0x%llx, +%zu), the source of an "
+             "asynchronous copy, changed %s",
+             (unsigned long long)in.src, in.size, when);
+  }
+
+  /// After the host clock advanced: the copies into pinned memory it now
+  /// knows complete write their bytes there, and the pinned sources it
+  /// now knows read are checked unchanged.
+  void settle() {
+    for (auto it = pendingOut.begin(); it != pendingOut.end();) {
+      if (!hostSaw(it->at)) {
+        ++it;
+        continue;
+      }
+      std::memcpy(reinterpret_cast<void *>(it->dst), it->bytes.data(),
+                  it->bytes.size());
+      it = pendingOut.erase(it);
+    }
+    for (auto it = pendingIn.begin(); it != pendingIn.end();) {
+      if (!hostSaw(it->at)) {
+        ++it;
+        continue;
+      }
+      checkSource(*it, "before the host synchronised with the copy");
+      it = pendingIn.erase(it);
+    }
+  }
+
+  /// The bytes a copy on `s` reads at [p, p + n): the memory, with the
+  /// pending copies into pinned memory that `s` is ordered after laid over
+  /// it (the device sees their data; the host does not yet).
+  std::vector<unsigned char> deviceView(uint64_t p, size_t n, Stream *s) {
+    std::vector<unsigned char> bytes(n);
+    std::memcpy(bytes.data(), reinterpret_cast<void *>(p), n);
+    for (const PendingOut &o : pendingOut) {
+      uint64_t lo = std::max(p, o.dst);
+      uint64_t hi = std::min(p + n, o.dst + o.bytes.size());
+      if (lo < hi && ordered(o.at, s))
+        std::memcpy(bytes.data() + (lo - p), o.bytes.data() + (lo - o.dst),
+                    hi - lo);
+    }
+    return bytes;
+  }
+
+  enum class Kind { Device, Pinned, Pageable };
+  static Kind kindOf(const Allocation *a) {
+    return !a ? Kind::Pageable : a->pinnedHost ? Kind::Pinned : Kind::Device;
+  }
+
+  /// An asynchronous copy on `s` (ranges checked: `d` and `from` are their
+  /// allocations, null for pageable host memory). With pageable host
+  /// memory on either side the host waits for the stream, as the driver
+  /// does (counted); into pinned memory the bytes arrive when the host
+  /// synchronises with the copy; out of pinned memory the source must stay
+  /// unchanged until then.
+  void copy(const char *fn, uint64_t dst, Allocation *d, uint64_t src,
+            Allocation *from, size_t size, Stream *s) {
+    issue(s);
+    if (from)
+      access(*from, s, false, std::string(fn) + " (source)");
+    if (d)
+      access(*d, s, true, std::string(fn) + " (destination)");
+    std::vector<unsigned char> bytes = deviceView(src, size, s);
+    Access now{s, s->ticks, fn};
+    Kind to = kindOf(d), source = kindOf(from);
+    if (to == Kind::Pageable || source == Kind::Pageable) {
+      ++pageableCopies;
+      hostWaitsFor(s);
+      std::memcpy(reinterpret_cast<void *>(dst), bytes.data(), size);
+      return;
+    }
+    if (source == Kind::Pinned)
+      pendingIn.push_back({now, src, size, hashBytes(bytes.data(), size)});
+    if (to != Kind::Pinned) {
+      std::memcpy(reinterpret_cast<void *>(dst), bytes.data(), size);
+      return;
+    }
+    // Pinned sources this copy overwrites were read before it, in stream
+    // order (else the race check reported it): their check ends here.
+    for (auto it = pendingIn.begin(); it != pendingIn.end();) {
+      bool overlaps = it->src < dst + size && dst < it->src + it->size;
+      if (overlaps && ordered(it->at, s) && !(it->at.stream == s &&
+                                               it->at.tick == now.tick)) {
+        checkSource(*it, "before a later copy overwrote it");
+        it = pendingIn.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    pendingOut.push_back({now, dst, std::move(bytes)});
+    std::memset(reinterpret_cast<void *>(dst), 0xFF, size);
   }
 
   /// Reserves the device address space (inaccessible until allocated).
@@ -467,6 +631,28 @@ struct State {
     return CUDA_SUCCESS;
   }
 
+  /// A pinned block freed while copies the host has not synchronised with
+  /// use it: the driver would wait for them, but the runtime must not rely
+  /// on it (it frees staging blocks only when idle), so it is reported.
+  void dropPending(const char *fn, uint64_t p, size_t size) {
+    auto inside = [&](uint64_t a) { return a >= p && a < p + size; };
+    size_t outs = 0, ins = 0;
+    for (auto it = pendingOut.begin(); it != pendingOut.end();)
+      if (inside(it->dst) && !hostSaw(it->at))
+        it = pendingOut.erase(it), ++outs;
+      else
+        ++it;
+    for (auto it = pendingIn.begin(); it != pendingIn.end();)
+      if (inside(it->src) && !hostSaw(it->at))
+        it = pendingIn.erase(it), ++ins;
+      else
+        ++it;
+    if (outs || ins)
+      misuse("%s of pinned block 0x%llx while %zu asynchronous cop%s into "
+             "and %zu out of it are not synchronised with",
+             fn, (unsigned long long)p, outs, outs == 1 ? "y" : "ies", ins);
+  }
+
   CUresult release(const char *fn, uint64_t p, bool pinnedHost) {
     auto it = allocations.find(p);
     if (it == allocations.end() || it->second.pinnedHost != pinnedHost) {
@@ -477,6 +663,8 @@ struct State {
                    "0x%llx is not the start of a live %s allocation",
                    (unsigned long long)p, pinnedHost ? "pinned host" : "device");
     }
+    if (pinnedHost)
+      dropPending(fn, p, it->second.size);
     hostWaitsForAll(); // cuMemFree and cuMemFreeHost synchronise
     freed[p] = it->second.size;
     // Give the pages back and make them fault: the address range is never
@@ -498,6 +686,25 @@ State &state() {
   // global destructors, which may run after this library's.
   static State *s = new State;
   return *s;
+}
+
+void State::printStats() {
+  State &S = state();
+  std::lock_guard<std::mutex> lock(S.mutex);
+  auto calls = [&](const char *fn) {
+    auto it = S.calls.find(fn);
+    return static_cast<long long>(it == S.calls.end() ? 0 : it->second);
+  };
+  std::fprintf(stderr,
+               "fake CUDA: stats: cuMemAllocHost_v2 %lld, "
+               "cuMemcpyHtoDAsync_v2 %lld, cuMemcpyDtoHAsync_v2 %lld, "
+               "cuStreamSynchronize %lld, pageable copies %lld, races %lld, "
+               "misuses %lld\n",
+               calls("cuMemAllocHost_v2"), calls("cuMemcpyHtoDAsync_v2"),
+               calls("cuMemcpyDtoHAsync_v2"), calls("cuStreamSynchronize"),
+               static_cast<long long>(S.pageableCopies),
+               static_cast<long long>(S.races),
+               static_cast<long long>(S.misuses));
 }
 
 #define SSMC_ENTER(name, ...)                                                  \
@@ -1024,8 +1231,7 @@ CUresult cuStreamSynchronize(void *stream) {
   if (!s)
     return S.error("cuStreamSynchronize", CUDA_ERROR_INVALID_HANDLE,
                    "unknown stream %p", stream);
-  ++S.syncCalls;
-  merge(S.host, s->clock);
+  S.hostWaitsFor(s);
   return CUDA_SUCCESS;
 }
 
@@ -1090,6 +1296,7 @@ CUresult cuEventSynchronize(void *event) {
                    "unknown event %p", event);
   ++S.syncCalls;
   merge(S.host, e->clock);
+  S.settle();
   return CUDA_SUCCESS;
 }
 
@@ -1149,9 +1356,10 @@ CUresult cuMemFreeHost(void *p) {
   return S.release("cuMemFreeHost", reinterpret_cast<uintptr_t>(p), true);
 }
 
-CUresult cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t size,
-                       void *stream) {
-  const char *fn = "cuMemcpyAsync";
+/// The checks of an asynchronous copy; `direction` 'H' (host to device),
+/// 'D' (device to host) or 0 (cuMemcpyAsync: any, with unified addressing).
+static CUresult memcpyAsync(const char *fn, uint64_t dst, uint64_t src,
+                            size_t size, void *stream, char direction) {
   SSMC_ENTER(fn)
   SSMC_REQUIRE_INIT(fn)
   Stream *s = S.stream(stream);
@@ -1160,18 +1368,42 @@ CUresult cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t size,
   if (size == 0)
     return CUDA_SUCCESS;
   Allocation *d = nullptr, *from = nullptr;
-  if (CUresult r = S.checkRange(fn, "destination", dst, size, false, &d))
+  if (CUresult r = S.checkRange(fn, "destination", dst, size,
+                                /*mustBeDevice=*/direction == 'H', &d))
     return r;
-  if (CUresult r = S.checkRange(fn, "source", src, size, false, &from))
+  if (CUresult r = S.checkRange(fn, "source", src, size,
+                                /*mustBeDevice=*/direction == 'D', &from))
     return r;
-  S.issue(s);
-  if (from)
-    S.access(*from, s, false, "cuMemcpyAsync (source)");
-  if (d)
-    S.access(*d, s, true, "cuMemcpyAsync (destination)");
-  std::memmove(reinterpret_cast<void *>(dst), reinterpret_cast<void *>(src),
-               size);
+  bool deviceTo = d && !d->pinnedHost, deviceFrom = from && !from->pinnedHost;
+  if (direction == 'H' && (!deviceTo || deviceFrom))
+    return S.error(fn, CUDA_ERROR_INVALID_VALUE,
+                   "needs device memory at the destination 0x%llx and host "
+                   "memory at the source 0x%llx",
+                   (unsigned long long)dst, (unsigned long long)src);
+  if (direction == 'D' && (deviceTo || !deviceFrom))
+    return S.error(fn, CUDA_ERROR_INVALID_VALUE,
+                   "needs host memory at the destination 0x%llx and device "
+                   "memory at the source 0x%llx",
+                   (unsigned long long)dst, (unsigned long long)src);
+  S.copy(fn, dst, d, src, from, size, s);
   return CUDA_SUCCESS;
+}
+
+CUresult cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t size,
+                       void *stream) {
+  return memcpyAsync("cuMemcpyAsync", dst, src, size, stream, 0);
+}
+
+CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size_t size,
+                              void *stream) {
+  return memcpyAsync("cuMemcpyHtoDAsync_v2", dst,
+                     reinterpret_cast<uintptr_t>(src), size, stream, 'H');
+}
+
+CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t size,
+                              void *stream) {
+  return memcpyAsync("cuMemcpyDtoHAsync_v2", reinterpret_cast<uintptr_t>(dst),
+                     src, size, stream, 'D');
 }
 
 static CUresult memsetAsync(const char *fn, CUdeviceptr dst, unsigned value,
@@ -1243,11 +1475,28 @@ int64_t ssmcFakeCudaCallCount(const char *name) {
 }
 
 /// Synchronising calls so far (cuStreamSynchronize, cuEventSynchronize,
-/// cuCtxSynchronize, cuMemFree_v2, cuMemFreeHost).
+/// cuCtxSynchronize, cuMemFree_v2, cuMemFreeHost, and asynchronous copies
+/// with pageable host memory).
 int64_t ssmcFakeCudaSyncCount() {
   State &S = state();
   std::lock_guard<std::mutex> lock(S.mutex);
   return S.syncCalls;
+}
+
+/// Asynchronous copies with pageable host memory on one side, which the
+/// host waited for (counted among the synchronising calls too).
+int64_t ssmcFakeCudaPageableCopies() {
+  State &S = state();
+  std::lock_guard<std::mutex> lock(S.mutex);
+  return S.pageableCopies;
+}
+
+/// Pinned-memory protocol violations seen so far: a pinned source changed
+/// before its copy completed, a pinned block freed with copies pending.
+int64_t ssmcFakeCudaMisuseCount() {
+  State &S = state();
+  std::lock_guard<std::mutex> lock(S.mutex);
+  return S.misuses;
 }
 
 /// Unordered cross-stream accesses seen so far.

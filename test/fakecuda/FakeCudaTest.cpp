@@ -94,12 +94,18 @@ struct Driver {
   FN(cuMemcpyAsync, CUdeviceptr, CUdeviceptr, size_t, void *)
   FN(cuMemsetD32Async, CUdeviceptr, unsigned, size_t, void *)
   FN(cuMemsetD16Async, CUdeviceptr, unsigned short, size_t, void *)
+  FN(cuMemAllocHost_v2, void **, size_t)
+  FN(cuMemFreeHost, void *)
+  FN(cuMemcpyHtoDAsync_v2, CUdeviceptr, const void *, size_t, void *)
+  FN(cuMemcpyDtoHAsync_v2, void *, CUdeviceptr, size_t, void *)
 #undef FN
   int (*registerKernel)(uint64_t, const char *, void (*)(void **)) = nullptr;
   void (*setFailures)(const char *) = nullptr;
   int64_t (*callCount)(const char *) = nullptr;
   int64_t (*syncCount)() = nullptr;
   int64_t (*raceCount)() = nullptr;
+  int64_t (*pageableCopies)() = nullptr;
+  int64_t (*misuseCount)() = nullptr;
   int64_t (*liveAllocations)() = nullptr;
   const char *(*lastMessage)() = nullptr;
   int64_t (*kernelSharedLimit)(const char *) = nullptr;
@@ -128,13 +134,16 @@ const Driver &fake() {
     GET(cuEventCreate) GET(cuEventDestroy_v2) GET(cuEventRecord)
     GET(cuEventSynchronize) GET(cuEventElapsedTime) GET(cuMemAlloc_v2)
     GET(cuMemAllocManaged) GET(cuMemFree_v2) GET(cuMemcpyAsync)
-    GET(cuMemsetD32Async) GET(cuMemsetD16Async)
+    GET(cuMemsetD32Async) GET(cuMemsetD16Async) GET(cuMemAllocHost_v2)
+    GET(cuMemFreeHost) GET(cuMemcpyHtoDAsync_v2) GET(cuMemcpyDtoHAsync_v2)
 #undef GET
     get(d.lib, d.registerKernel, "ssmcFakeCudaRegisterKernel");
     get(d.lib, d.setFailures, "ssmcFakeCudaSetFailures");
     get(d.lib, d.callCount, "ssmcFakeCudaCallCount");
     get(d.lib, d.syncCount, "ssmcFakeCudaSyncCount");
     get(d.lib, d.raceCount, "ssmcFakeCudaRaceCount");
+    get(d.lib, d.pageableCopies, "ssmcFakeCudaPageableCopies");
+    get(d.lib, d.misuseCount, "ssmcFakeCudaMisuseCount");
     get(d.lib, d.liveAllocations, "ssmcFakeCudaLiveAllocations");
     get(d.lib, d.lastMessage, "ssmcFakeCudaLastMessage");
     get(d.lib, d.kernelSharedLimit, "ssmcFakeCudaKernelSharedLimit");
@@ -536,6 +545,82 @@ TEST_F(FakeCuda, StreamsEventsAndRaces) {
   EXPECT_EQ(d.cuStreamDestroy_v2(s1), kInvalidHandle);
   EXPECT_EQ(d.cuMemsetD32Async(b, 0, 1, s1), kInvalidHandle);
   EXPECT_EQ(d.cuStreamDestroy_v2(s2), 0);
+}
+
+// Copies with pinned host memory are asynchronous: bytes copied into pinned
+// memory reach it when the host synchronises with the copy (poison until
+// then), while later work on the stream sees them at once; copies with
+// pageable memory make the host wait (counted as a synchronisation).
+TEST_F(FakeCuda, PinnedCopiesLandWhenTheHostSynchronises) {
+  void *s = nullptr;
+  ASSERT_EQ(d.cuStreamCreate(&s, 1), 0);
+  const size_t n = 64, bytes = n * 4;
+  CUdeviceptr a = 0, b = 0;
+  ASSERT_EQ(d.cuMemAlloc_v2(&a, bytes), 0);
+  ASSERT_EQ(d.cuMemAlloc_v2(&b, bytes), 0);
+  void *pinned = nullptr;
+  ASSERT_EQ(d.cuMemAllocHost_v2(&pinned, bytes), 0);
+  auto *h = static_cast<uint32_t *>(pinned);
+  int64_t syncs = d.syncCount(), pageable = d.pageableCopies();
+  ASSERT_EQ(d.cuMemsetD32Async(a, 0x3f800000u, n, s), 0);
+  ASSERT_EQ(d.cuMemcpyDtoHAsync_v2(pinned, a, bytes, s), 0);
+  EXPECT_EQ(h[0], 0xFFFFFFFFu) << "the bytes arrived before the host waited";
+  // The device reads the pinned bytes in stream order: the copy's data.
+  ASSERT_EQ(d.cuMemcpyHtoDAsync_v2(b, pinned, bytes, s), 0);
+  EXPECT_EQ(d.syncCount(), syncs);
+  ASSERT_EQ(d.cuStreamSynchronize(s), 0);
+  EXPECT_EQ(h[0], 0x3f800000u);
+  EXPECT_EQ(h[n - 1], 0x3f800000u);
+  std::vector<uint32_t> host(n, 0);
+  ASSERT_EQ(d.cuMemcpyDtoHAsync_v2(host.data(), b, bytes, s), 0);
+  EXPECT_EQ(host[n - 1], 0x3f800000u) << "a pageable copy is synchronous";
+  EXPECT_EQ(d.pageableCopies(), pageable + 1);
+  EXPECT_EQ(d.syncCount(), syncs + 2);
+  // Directions are checked.
+  EXPECT_NE(d.cuMemcpyHtoDAsync_v2(reinterpret_cast<CUdeviceptr>(pinned),
+                                   host.data(), bytes, s),
+            0);
+  EXPECT_NE(d.cuMemcpyDtoHAsync_v2(host.data(),
+                                   reinterpret_cast<CUdeviceptr>(pinned),
+                                   bytes, s),
+            0);
+  EXPECT_EQ(d.cuMemFreeHost(pinned), 0);
+  EXPECT_EQ(d.cuMemFree_v2(a), 0);
+  EXPECT_EQ(d.cuMemFree_v2(b), 0);
+  EXPECT_EQ(d.cuStreamDestroy_v2(s), 0);
+}
+
+// Misuses of pinned memory a real driver would not catch but that break
+// results on a GPU: freeing a block with copies pending, and changing the
+// source of a copy before the host synchronised with it.
+TEST_F(FakeCuda, PinnedMisusesAreReported) {
+  void *s = nullptr;
+  ASSERT_EQ(d.cuStreamCreate(&s, 1), 0);
+  CUdeviceptr a = 0;
+  ASSERT_EQ(d.cuMemAlloc_v2(&a, 256), 0);
+  void *pinned = nullptr;
+  ASSERT_EQ(d.cuMemAllocHost_v2(&pinned, 256), 0);
+  int64_t misuses = d.misuseCount();
+  ASSERT_EQ(d.cuMemcpyDtoHAsync_v2(pinned, a, 256, s), 0);
+  EXPECT_EQ(d.cuMemFreeHost(pinned), 0);
+  EXPECT_EQ(d.misuseCount(), misuses + 1) << "freed with a copy pending";
+  ASSERT_EQ(d.cuMemAllocHost_v2(&pinned, 256), 0);
+  std::memset(pinned, 1, 256);
+  ASSERT_EQ(d.cuMemcpyHtoDAsync_v2(a, pinned, 256, s), 0);
+  static_cast<unsigned char *>(pinned)[100] = 2; // reused too early
+  ASSERT_EQ(d.cuStreamSynchronize(s), 0);
+  EXPECT_EQ(d.misuseCount(), misuses + 2) << "a pending source changed";
+  // After the host synchronised, the block is free to change.
+  static_cast<unsigned char *>(pinned)[100] = 3;
+  ASSERT_EQ(d.cuStreamSynchronize(s), 0);
+  EXPECT_EQ(d.misuseCount(), misuses + 2);
+  EXPECT_EQ(d.cuMemFreeHost(pinned), 0);
+  // A freed block is neither a source nor a destination any more.
+  EXPECT_EQ(d.cuMemcpyHtoDAsync_v2(a, pinned, 256, s), 1);
+  EXPECT_EQ(d.cuMemcpyDtoHAsync_v2(pinned, a, 256, s), 1);
+  EXPECT_EQ(d.cuMemFreeHost(pinned), 1);
+  EXPECT_EQ(d.cuMemFree_v2(a), 0);
+  EXPECT_EQ(d.cuStreamDestroy_v2(s), 0);
 }
 
 // A twin that writes past an allocation or uses it after its free faults,

@@ -60,6 +60,8 @@ struct Fake {
   int64_t (*callCount)(const char *) = nullptr;
   int64_t (*syncCount)() = nullptr;
   int64_t (*raceCount)() = nullptr;
+  int64_t (*pageableCopies)() = nullptr;
+  int64_t (*misuseCount)() = nullptr;
   void (*setSharedOptIn)(int) = nullptr;
   int64_t (*kernelSharedLimit)(const char *) = nullptr;
 };
@@ -81,6 +83,10 @@ const Fake &fake() {
         reinterpret_cast<int64_t (*)()>(dlsym(lib, "ssmcFakeCudaSyncCount"));
     f.raceCount =
         reinterpret_cast<int64_t (*)()>(dlsym(lib, "ssmcFakeCudaRaceCount"));
+    f.pageableCopies = reinterpret_cast<int64_t (*)()>(
+        dlsym(lib, "ssmcFakeCudaPageableCopies"));
+    f.misuseCount =
+        reinterpret_cast<int64_t (*)()>(dlsym(lib, "ssmcFakeCudaMisuseCount"));
     f.setSharedOptIn = reinterpret_cast<void (*)(int)>(
         dlsym(lib, "ssmcFakeCudaSetSharedOptIn"));
     f.kernelSharedLimit = reinterpret_cast<int64_t (*)(const char *)>(
@@ -107,6 +113,8 @@ protected:
         << "run with LD_LIBRARY_PATH=<build>/test/fakecuda";
     ASSERT_EQ(ssmcCudaHostTwinsWanted(), 1) << "libcuda.so.1 is not the fake";
     ASSERT_NE(fake().setFailures, nullptr);
+    ASSERT_NE(fake().pageableCopies, nullptr);
+    ASSERT_NE(fake().misuseCount, nullptr);
     fake().setFailures("");
     takeError();
     takeLoadError();
@@ -329,6 +337,144 @@ TEST_F(Mgpu, CachedBlocksMatchTheRequestedSize) {
   EXPECT_EQ(takeError(), "");
   mgpuMemFree(big, s);
   mgpuStreamDestroy(s);
+}
+
+// The staged copies of a run are asynchronous on its stream: the copy in
+// goes through a pinned staging block (cuMemcpyHtoDAsync), the copy out
+// into one (cuMemcpyDtoHAsync) and reaches the caller's buffer only at the
+// run's one synchronisation (deferred copy-back); no copy makes the host
+// wait (no pageable copy). Later runs reuse the staging blocks: no pinned
+// allocation after the first run.
+TEST_F(Mgpu, StagedCopiesArePinnedAsynchronousAndReused) {
+  void *m = loadScale("pinned");
+  const size_t n = 1500, bytes = n * sizeof(float);
+  std::vector<float> x = input(n);
+  int64_t misuses = fake().misuseCount(), races = fake().raceCount();
+  for (int run = 0; run < 3; ++run) {
+    fake().setFailures(""); // clears the call counts
+    int64_t syncs = fake().syncCount(), pageable = fake().pageableCopies();
+    void *stream = mgpuStreamCreate();
+    void *dx = mgpuMemAlloc(bytes, stream, false);
+    void *dy = mgpuMemAlloc(bytes, stream, false);
+    mgpuMemcpy(dx, x.data(), bytes, stream);
+    void *fn = mgpuModuleGetFunction(m, "scale");
+    float a = 1.0f + run;
+    uint32_t count = n;
+    void *params[] = {&dx, &dy, &a, &count};
+    mgpuLaunchKernel(fn, (n + 127) / 128, 1, 1, 128, 1, 1, 0, stream, params,
+                     nullptr, 4);
+    std::vector<float> y(n, -7.0f);
+    mgpuMemcpy(y.data(), dy, bytes, stream);
+    mgpuMemFree(dx, stream);
+    mgpuMemFree(dy, stream);
+    EXPECT_EQ(y[0], -7.0f) << "the result arrived before the run's wait";
+    EXPECT_EQ(fake().syncCount(), syncs) << "a copy made the host wait";
+    mgpuStreamSynchronize(stream);
+    mgpuStreamDestroy(stream);
+    EXPECT_EQ(takeError(), "");
+    expectScaled(y, x, a);
+    EXPECT_EQ(fake().syncCount() - syncs, 1) << "run " << run;
+    EXPECT_EQ(fake().pageableCopies(), pageable) << "run " << run;
+    EXPECT_EQ(fake().callCount("cuMemcpyHtoDAsync_v2"), 1);
+    EXPECT_EQ(fake().callCount("cuMemcpyDtoHAsync_v2"), 1);
+    EXPECT_EQ(fake().callCount("cuMemcpyAsync"), 0);
+    if (run > 0)
+      EXPECT_EQ(fake().callCount("cuMemAllocHost_v2"), 0)
+          << "run " << run << " did not reuse the staging blocks";
+  }
+  EXPECT_EQ(fake().misuseCount(), misuses);
+  EXPECT_EQ(fake().raceCount(), races);
+  mgpuModuleUnload(m);
+}
+
+// One kernel's result read by the next kernel of the same run: the copy in
+// of the host buffer whose copy back is still pending reads that copy's
+// staging block (stream-ordered after it), so the second kernel sees the
+// first one's result although the host buffer gets it only at the end; the
+// run still waits once.
+TEST_F(Mgpu, ACopyInOfAPendingResultReadsItsStagingBlock) {
+  void *m = loadScale("chained");
+  const size_t n = 777, bytes = n * sizeof(float);
+  std::vector<float> x = input(n), y(n, -7.0f), z(n, -7.0f);
+  int64_t syncs = fake().syncCount(), pageable = fake().pageableCopies();
+  void *stream = mgpuStreamCreate();
+  void *fn = mgpuModuleGetFunction(m, "scale");
+  uint32_t count = n;
+  auto scaleOnDevice = [&](void *out, const void *in, float a) {
+    void *din = mgpuMemAlloc(bytes, stream, false);
+    void *dout = mgpuMemAlloc(bytes, stream, false);
+    mgpuMemcpy(din, const_cast<void *>(in), bytes, stream);
+    void *params[] = {&din, &dout, &a, &count};
+    mgpuLaunchKernel(fn, (n + 127) / 128, 1, 1, 128, 1, 1, 0, stream, params,
+                     nullptr, 4);
+    mgpuMemcpy(out, dout, bytes, stream);
+    mgpuMemFree(din, stream);
+    mgpuMemFree(dout, stream);
+  };
+  scaleOnDevice(y.data(), x.data(), 2.0f);
+  scaleOnDevice(z.data(), y.data(), -3.0f); // y's copy back is pending
+  mgpuStreamSynchronize(stream);
+  mgpuStreamDestroy(stream);
+  EXPECT_EQ(takeError(), "");
+  expectScaled(y, x, 2.0);
+  expectScaled(z, x, -6.0);
+  EXPECT_EQ(fake().syncCount() - syncs, 1);
+  EXPECT_EQ(fake().pageableCopies(), pageable);
+  mgpuModuleUnload(m);
+}
+
+// A copy in of only part of a pending result, or a copy out into bytes
+// another stream's pending copy writes, waits for that copy first: still
+// right, at the cost of a wait.
+TEST_F(Mgpu, OverlapsWithPendingCopiesWaitForThem) {
+  void *m = loadScale("overlap");
+  const size_t n = 512, bytes = n * sizeof(float);
+  std::vector<float> x = input(n), y(n, -7.0f), z(n, -7.0f);
+  void *s1 = mgpuStreamCreate(), *s2 = mgpuStreamCreate();
+  void *fn = mgpuModuleGetFunction(m, "scale");
+  void *dx = mgpuMemAlloc(bytes, s1, false);
+  void *dy = mgpuMemAlloc(bytes, s1, false);
+  mgpuMemcpy(dx, x.data(), bytes, s1);
+  float a = 4.0f;
+  uint32_t count = n;
+  void *params[] = {&dx, &dy, &a, &count};
+  mgpuLaunchKernel(fn, 4, 1, 1, 128, 1, 1, 0, s1, params, nullptr, 4);
+  mgpuMemcpy(y.data(), dy, bytes, s1); // pending on s1
+  // Half of y into a device buffer on s2: s1's copy lands first.
+  void *dh = mgpuMemAlloc(bytes / 2, s2, false);
+  mgpuMemcpy(dh, y.data() + n / 4, bytes / 2, s2);
+  std::vector<float> half(n / 2, -7.0f);
+  mgpuMemcpy(half.data(), dh, bytes / 2, s2);
+  mgpuStreamSynchronize(s2);
+  for (size_t i = 0; i < n / 2; ++i)
+    ASSERT_FLOAT_EQ(half[i], 4.0f * x[i + n / 4]) << "element " << i;
+  mgpuMemFree(dh, s2);
+  mgpuMemFree(dx, s1);
+  mgpuMemFree(dy, s1);
+  mgpuStreamSynchronize(s1);
+  mgpuStreamDestroy(s1);
+  mgpuStreamDestroy(s2);
+  EXPECT_EQ(takeError(), "");
+  expectScaled(y, x, 4.0);
+  mgpuModuleUnload(m);
+}
+
+// When no pinned memory can be had, the copies fall back to pageable ones
+// (synchronous in the driver) and the results are still right; the run
+// reports no error.
+TEST_F(Mgpu, AFailedPinnedAllocationFallsBackToPageableCopies) {
+  void *m = loadScale("fallback");
+  // A size no other test stages, so that no cached staging block serves it.
+  std::vector<float> x = input(9001);
+  fake().setFailures("cuMemAllocHost_v2:*");
+  int64_t pageable = fake().pageableCopies();
+  std::vector<float> y = runScale(m, x, -1.25f);
+  EXPECT_EQ(takeError(), "");
+  expectScaled(y, x, -1.25);
+  EXPECT_GE(fake().callCount("cuMemAllocHost_v2"), 1);
+  EXPECT_EQ(fake().pageableCopies() - pageable, 2);
+  fake().setFailures("");
+  mgpuModuleUnload(m);
 }
 
 } // namespace

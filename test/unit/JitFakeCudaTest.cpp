@@ -17,8 +17,11 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <string>
+#include <vector>
 
 extern "C" int ssmcCudaHostTwinsWanted();
 
@@ -33,6 +36,25 @@ void setFailures(const char *spec) {
       dlsym(lib, "ssmcFakeCudaSetFailures"));
   ASSERT_NE(set, nullptr);
   set(spec);
+}
+
+/// A counter of the fake driver (ssmcFakeCuda<name>), or of its calls of a
+/// driver function.
+int64_t fakeCount(const char *name) {
+  void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+  if (!lib)
+    return -1;
+  auto f = reinterpret_cast<int64_t (*)()>(
+      dlsym(lib, (std::string("ssmcFakeCuda") + name).c_str()));
+  return f ? f() : -1;
+}
+
+int64_t fakeCalls(const char *fn) {
+  void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+  auto f = lib ? reinterpret_cast<int64_t (*)(const char *)>(
+                     dlsym(lib, "ssmcFakeCudaCallCount"))
+               : nullptr;
+  return f ? f(fn) : -1;
 }
 
 class JitOverFakeCuda : public ::testing::Test {
@@ -151,6 +173,101 @@ TEST_F(JitOverFakeCuda, AFailedModuleLoadFailsItsCompileOnly) {
     scale = std::max(scale, std::fabs(v));
   for (size_t i = 0; i < want.out.size(); ++i)
     ASSERT_NEAR(y[i], want.out[i], 1e-4 * scale) << "element " << i;
+}
+
+/// Deterministic values in [lo, hi].
+std::vector<float> values(int64_t n, double lo, double hi, int seed) {
+  std::vector<float> v(n);
+  for (int64_t i = 0; i < n; ++i)
+    v[i] = static_cast<float>(lo + (hi - lo) *
+                                       (0.5 + 0.5 * std::sin(1.3 * i + seed)));
+  return v;
+}
+
+std::vector<double> widened(const std::vector<float> &v) {
+  return std::vector<double>(v.begin(), v.end());
+}
+
+// A Mamba-style pair, causal_conv1d feeding selective_scan, on the CUDA
+// target: every run's staged copies go through pinned staging blocks
+// asynchronously (no pageable copy, no race or misuse of pinned memory),
+// the host waits once per run (both kernels' copies and launches are one
+// run of GPU ops), later runs allocate no pinned memory, and each run's
+// result equals the double reference (the scan reads the conv's result
+// from the staging block of its pending copy back).
+TEST_F(JitOverFakeCuda, ChainedKernelsStageThroughReusedPinnedMemory) {
+  const int64_t B = 2, D = 6, L = 11, N = 4, W = 4;
+  const char *program = R"(
+func.func @main(%x: tensor<2x6x11xf32>, %w: tensor<6x4xf32>,
+                %dt: tensor<2x6x11xf32>, %A: tensor<6x4xf32>,
+                %B: tensor<2x4x11xf32>, %C: tensor<2x4x11xf32>)
+    -> tensor<2x6x11xf32> {
+  %u = ssm.causal_conv1d %x, %w
+      : (tensor<2x6x11xf32>, tensor<6x4xf32>) -> tensor<2x6x11xf32>
+  %y = ssm.selective_scan %u, %dt, %A, %B, %C
+      : (tensor<2x6x11xf32>, tensor<2x6x11xf32>, tensor<6x4xf32>,
+         tensor<2x4x11xf32>, tensor<2x4x11xf32>) -> tensor<2x6x11xf32>
+  return %y : tensor<2x6x11xf32>
+}
+)";
+  std::vector<float> x = values(B * D * L, -1, 1, 1),
+                     w = values(D * W, -0.5, 0.5, 2),
+                     dt = values(B * D * L, 0.01, 0.5, 3),
+                     A = values(D * N, -2, -0.1, 4),
+                     Bm = values(B * N * L, -1, 1, 5),
+                     Cm = values(B * N * L, -1, 1, 6);
+  ref::SelectiveScanProblem p;
+  p.batch = B;
+  p.channels = D;
+  p.seqLen = L;
+  p.stateSize = N;
+  p.u = ref::causalConv1d(B, D, L, W, widened(x), widened(w), {}, {},
+                          /*applySilu=*/false)
+            .first;
+  p.delta = widened(dt);
+  p.A = widened(A);
+  p.B = widened(Bm);
+  p.C = widened(Cm);
+  std::vector<double> want = ref::selectiveScan(p).out;
+  double scale = 1;
+  for (double v : want)
+    scale = std::max(scale, std::fabs(v));
+
+  auto jit = Jit::compile(program, cudaOptions());
+  ASSERT_TRUE(static_cast<bool>(jit)) << llvm::toString(jit.takeError());
+  auto view = [](std::vector<float> &v, std::vector<int64_t> shape) {
+    Tensor t;
+    t.data = v.data();
+    t.shape = std::move(shape);
+    return t;
+  };
+  std::vector<Tensor> inputs = {view(x, {B, D, L}),  view(w, {D, W}),
+                                view(dt, {B, D, L}), view(A, {D, N}),
+                                view(Bm, {B, N, L}), view(Cm, {B, N, L})};
+  int64_t races = fakeCount("RaceCount"), misuses = fakeCount("MisuseCount");
+  for (int run = 0; run < 3; ++run) {
+    setFailures(""); // clears the call counts
+    int64_t pageable = fakeCount("PageableCopies");
+    int64_t syncs = fakeCount("SyncCount");
+    auto results = (*jit)->run("main", inputs);
+    ASSERT_TRUE(static_cast<bool>(results))
+        << llvm::toString(results.takeError());
+    ASSERT_EQ(results->size(), 1u);
+    const float *y = (*results)[0].as<float>();
+    for (size_t i = 0; i < want.size(); ++i)
+      ASSERT_NEAR(y[i], want[i], 1e-4 * scale)
+          << "run " << run << ", element " << i;
+    EXPECT_EQ(fakeCount("PageableCopies"), pageable) << "run " << run;
+    EXPECT_GE(fakeCalls("cuMemcpyHtoDAsync_v2"), 6) << "run " << run;
+    EXPECT_GE(fakeCalls("cuMemcpyDtoHAsync_v2"), 1) << "run " << run;
+    EXPECT_EQ(fakeCount("SyncCount") - syncs, 1) << "run " << run;
+    EXPECT_EQ(fakeCalls("cuStreamSynchronize"), 1) << "run " << run;
+    if (run > 0)
+      EXPECT_EQ(fakeCalls("cuMemAllocHost_v2"), 0)
+          << "run " << run << " allocated pinned memory";
+  }
+  EXPECT_EQ(fakeCount("RaceCount"), races);
+  EXPECT_EQ(fakeCount("MisuseCount"), misuses);
 }
 
 // A failed compile takes its load error with it: nothing is left pending
