@@ -28,8 +28,10 @@ time takes FIXED_SAMPLE (the kernels' edges). The full variants have dynamic
 batch, length and channel/head counts, so the kernels size their tiles for
 any shape (the largest tiles); the others have small static sizes with
 odd tails (sequence length, heads, channels, value width). causal_conv1d: widths 1..8, 16, 64, 256
-with/without bias, SiLU and the states; ssm.dp: every program in
-examples/dp.
+with/without bias, SiLU and the states; linalg.matmul: N in MATMUL_N (the
+matrix-vector kernel up to 8, the tiled one above) with f32, bf16 (C0 a
+fill) and i8 weights and a transposed B, and all sizes dynamic; ssm.dp:
+every program in examples/dp.
 
 Exit status 1 on any unexpected failure, on an expected failure that
 passed (remove it from EXPECTED_FAILURES), or when a kernel with a stated
@@ -391,6 +393,34 @@ def causal_conv1d(w, opts):
     return args, body, res
 
 
+MATMUL_N = [1, 2, 3, 8, 9, 17, 64, 65, 129]
+
+
+def matmul(n, opts):
+    """C = C0 + A B with N = n (<= 8: the matrix-vector kernel, else the
+    tiled one); odd static M and K, or all sizes dynamic."""
+    M, K, N = dims(opts, 37, 29, n)
+    elt = "bf16" if "bf16" in opts else "i8" if "i8" in opts else "f32"
+    a = tt([M, K], elt)
+    b = tt([N, K]) if "transB" in opts else tt([K, N])
+    o = tt([M, N])
+    maps = (" indexing_maps = [affine_map<(m, n, k) -> (m, k)>, "
+            "affine_map<(m, n, k) -> (n, k)>, affine_map<(m, n, k) -> (m, n)>]"
+            if "transB" in opts else "")
+    args = [("a", a), ("b", b)]
+    body = ""
+    if "fill" in opts:
+        body = ("  %f = arith.constant 0.0 : f32\n"
+                "  %e = tensor.empty() : " + o + "\n"
+                "  %c = linalg.fill ins(%f : f32) outs(%e : " + o + ") -> " +
+                o + "\n")
+    else:
+        args.append(("c", o))
+    body += ("  %%r = linalg.matmul%s ins(%%a, %%b : %s, %s) outs(%%c : %s) -> %s"
+             % (maps, a, b, o, o))
+    return args, body, [("r", o)]
+
+
 def variants():
     """(op, generator, variant, sizes)."""
     out = []
@@ -433,6 +463,9 @@ def variants():
     for v in ("plain", "gqa+window", "ring", "positions+softcap+sinks+window",
               "positions+ring"):
         out.append(("attention_step", attention_step, v, SAMPLE))
+    for v in ("plain", "bf16+fill", "i8", "transB"):
+        out.append(("matmul", matmul, v, MATMUL_N))
+    out.append(("matmul", matmul, "dyn+bf16", [1]))
     widths = list(range(1, 9)) + [16, 64, 256]
     for v in ("plain", "bias", "silu", "states", "bias+silu+states"):
         out.append(("causal_conv1d", causal_conv1d, v, widths))

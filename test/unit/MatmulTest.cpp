@@ -6,9 +6,14 @@
 // columns not a multiple of the vector or the panel, K not a multiple of
 // the vector in the narrow (static N < 16) kernel, dynamic sizes, a strided
 // B, a transposed B ([N, K] through the indexing maps), and 1 and 2 threads.
+// The same cases, and a C0 that is a linalg.fill, run the GPU kernels of
+// convert-ssm-to-gpu (matrix-vector for static N <= 8, shared-memory tiles
+// otherwise) on the GPU emulator, and on the CUDA target where a driver
+// (or the fake one, ctest fakecuda.kernels_vs_reference) is.
 //
 //===----------------------------------------------------------------------===//
 
+#include "ssmc/Cuda.h"
 #include "ssmc/Jit.h"
 
 #include <gtest/gtest.h>
@@ -17,6 +22,7 @@
 #include "llvm/TargetParser/Host.h"
 
 #include <cmath>
+#include <optional>
 #include <random>
 #include <tuple>
 
@@ -30,6 +36,10 @@ struct MatmulCase {
   bool stridedB = false; // B is columns [1, N + 1) of a [K, N + 3] tensor
   unsigned threads = 0;
   bool transB = false; // B given as [N, K] with the transposed map
+  Target target = Target::CPU;
+  /// C0 as a linalg.fill of this value (static shapes, B not strided)
+  /// instead of an argument.
+  std::optional<float> fill;
 };
 
 std::string dims(int64_t a, int64_t b, bool dyn) {
@@ -48,7 +58,28 @@ std::string transposedProgram(const MatmulCase &c) {
          ") -> " + o + "\n  return %r : " + o + "\n}\n";
 }
 
+/// C = A B + fill, C0 a linalg.fill of a constant.
+std::string filledProgram(const MatmulCase &c) {
+  std::string a = "tensor<" + dims(c.M, c.K, false) + "xf32>";
+  std::string b = "tensor<" + (c.transB ? dims(c.N, c.K, false)
+                                        : dims(c.K, c.N, false)) + "xf32>";
+  std::string o = "tensor<" + dims(c.M, c.N, false) + "xf32>";
+  std::string maps =
+      c.transB ? " indexing_maps = [affine_map<(m, n, k) -> (m, k)>, "
+                 "affine_map<(m, n, k) -> (n, k)>, affine_map<(m, n, k) -> "
+                 "(m, n)>]"
+               : "";
+  return "func.func @main(%a: " + a + ", %b: " + b + ") -> " + o +
+         " {\n  %f = arith.constant " + std::to_string(*c.fill) +
+         " : f32\n  %e = tensor.empty() : " + o +
+         "\n  %c = linalg.fill ins(%f : f32) outs(%e : " + o + ") -> " + o +
+         "\n  %r = linalg.matmul" + maps + " ins(%a, %b : " + a + ", " + b +
+         ") outs(%c : " + o + ") -> " + o + "\n  return %r : " + o + "\n}\n";
+}
+
 std::string program(const MatmulCase &c) {
+  if (c.fill)
+    return filledProgram(c);
   if (c.transB)
     return transposedProgram(c);
   std::string a = "tensor<" + dims(c.M, c.K, c.dynamic) + "xf32>";
@@ -80,6 +111,13 @@ void check(const MatmulCase &c) {
   SCOPED_TRACE(program(c));
   JitOptions options;
   options.threads = c.threads;
+  options.target = c.target;
+  // On the GPU targets the matmul must have become a kernel.
+  std::string loops;
+  options.dumpIR = [&](Stage s, llvm::StringRef ir) {
+    if (s == Stage::Loops)
+      loops = ir.str();
+  };
   auto jit = Jit::compile(program(c), options);
   ASSERT_TRUE(bool(jit)) << llvm::toString(jit.takeError());
   int64_t bCols = c.stridedB ? c.N + 3 : c.N;
@@ -92,7 +130,19 @@ void check(const MatmulCase &c) {
   for (OwnedTensor *t : {&A, &B, &C0})
     for (int64_t i = 0; i < t->numel(); ++i)
       t->as<float>()[i] = dist(rng);
-  auto out = (*jit)->run("main", {A.view(), B.view(), C0.view()});
+  if (c.fill)
+    for (int64_t i = 0; i < C0.numel(); ++i)
+      C0.as<float>()[i] = *c.fill;
+  // The emulated kernel's blocks are omp.parallel regions (the CPU's
+  // matmul has none before the LLVM stage); the CUDA target's launches.
+  if (c.target == Target::GPUEmulator)
+    EXPECT_NE(loops.find("omp.parallel"), std::string::npos);
+  if (c.target == Target::CUDA)
+    EXPECT_NE(loops.find("gpu.launch_func"), std::string::npos);
+  std::vector<Tensor> inputs = {A.view(), B.view()};
+  if (!c.fill)
+    inputs.push_back(C0.view());
+  auto out = (*jit)->run("main", inputs);
   ASSERT_TRUE(bool(out)) << llvm::toString(out.takeError());
   const float *r = (*out)[0].as<float>();
   double worst = 0;
@@ -147,6 +197,46 @@ TEST(Matmul, TransposedB) {
     check(c);
 }
 
+/// The GPU kernels at shapes around their edges: the matrix-vector kernel
+/// (static N <= 8: rows past a multiple of the block's 4, K below and past
+/// the warp's 32), and the tiled one (M, N past multiples of its 64 x 64
+/// tile, K past multiples of its 32-deep step, N = 9 the first tiled
+/// width, dynamic sizes), B transposed, and C0 as a linalg.fill.
+void checkGPUKernels(Target target) {
+  auto on = [&](MatmulCase c) {
+    c.target = target;
+    return c;
+  };
+  auto transposed = [&](MatmulCase c) {
+    c.transB = true;
+    return on(c);
+  };
+  auto filled = [&](MatmulCase c, bool transB = false) {
+    c.fill = 0.25f;
+    c.transB = transB;
+    return on(c);
+  };
+  for (MatmulCase c :
+       {on({1, 1, 1}), on({5, 15, 1}), on({6, 33, 2}), on({37, 129, 3}),
+        on({9, 64, 8}), on({1, 1, 9}), on({70, 33, 65}), on({65, 96, 64}),
+        on({3, 5, 130}), on({7, 19, 45, /*dynamic=*/true}),
+        on({5, 9, 1, /*dynamic=*/true}), on({6, 21, 3, false, /*stridedB=*/true}),
+        transposed({7, 50, 1}), transposed({11, 50, 3}),
+        transposed({67, 40, 37}), filled({13, 40, 1}), filled({66, 35, 70}),
+        filled({9, 31, 5}, true)})
+    check(c);
+}
+
+TEST(Matmul, GPUKernelsOnTheEmulatorMatchTheReference) {
+  checkGPUKernels(Target::GPUEmulator);
+}
+
+TEST(Matmul, GPUKernelMatchesTheReference) {
+  if (llvm::Error e = cuda::available())
+    GTEST_SKIP() << llvm::toString(std::move(e));
+  checkGPUKernels(Target::CUDA);
+}
+
 /// C = A x B + C0 with A low-precision (bf16 or i8, linalg's signed casts)
 /// and B, C f32: rows read at their own width and widened in registers. With
 /// 512-bit vectors the decode kernels use the host's dot instructions, and
@@ -157,6 +247,7 @@ struct LowPrecisionCase {
   int64_t M, K, N;
   DType weights;
   unsigned vectorBits; // 256 forces the portable kernels
+  Target target = Target::CPU;
 };
 
 void checkLowPrecision(const LowPrecisionCase &c) {
@@ -171,13 +262,16 @@ void checkLowPrecision(const LowPrecisionCase &c) {
   SCOPED_TRACE(text);
   JitOptions options;
   options.vectorBits = c.vectorBits;
-  bool usedDot = false, usedVnni = false;
-  options.dumpIR = [&](Stage, llvm::StringRef ir) {
+  options.target = c.target;
+  bool usedDot = false, usedVnni = false, emulated = false;
+  options.dumpIR = [&](Stage s, llvm::StringRef ir) {
     usedDot |= ir.contains("dpbf16ps");
     usedVnni |= ir.contains("vpdpbusd");
+    emulated |= s == Stage::Loops && ir.contains("omp.parallel");
   };
   auto jit = Jit::compile(text, options);
   ASSERT_TRUE(bool(jit)) << llvm::toString(jit.takeError());
+  EXPECT_EQ(emulated, c.target == Target::GPUEmulator);
   OwnedTensor A(c.weights, {c.M, c.K}), B(DType::F32, {c.K, c.N}),
       C0(DType::F32, {c.M, c.N});
   std::mt19937 rng(c.M * 1000003 + c.K * 1009 + c.N);
@@ -195,7 +289,8 @@ void checkLowPrecision(const LowPrecisionCase &c) {
   auto out = (*jit)->run("main", {A.view(), B.view(), C0.view()});
   ASSERT_TRUE(bool(out)) << llvm::toString(out.takeError());
   // Dot instructions only in the decode kernel of their type, at 16 lanes.
-  bool decode = c.N < int64_t(c.vectorBits / 32) && c.vectorBits == 512;
+  bool decode = c.N < int64_t(c.vectorBits / 32) && c.vectorBits == 512 &&
+                c.target == Target::CPU;
   if (!decode || c.weights != DType::BF16)
     EXPECT_FALSE(usedDot);
   if (!decode || c.weights != DType::I8)
@@ -242,6 +337,16 @@ TEST(Matmul, LowPrecisionWeights) {
                              {11, 70, 3},
                              {6, 768, 1}})
         checkLowPrecision({M, K, N, w, bits});
+}
+
+/// bf16 and i8 weights in both GPU kernels (widened as they are loaded; B
+/// stays f32, so no rounding of B on either side).
+TEST(Matmul, LowPrecisionWeightsOnTheGPUEmulator) {
+  for (DType w : {DType::BF16, DType::I8})
+    for (auto [M, K, N] : {std::tuple<int64_t, int64_t, int64_t>{7, 5, 37},
+                           {9, 37, 1},
+                           {11, 70, 3}})
+      checkLowPrecision({M, K, N, w, 512, Target::GPUEmulator});
 }
 
 /// On a host with avx512bf16 the bf16 decode kernel is vdpbf16ps; with

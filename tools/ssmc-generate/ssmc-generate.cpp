@@ -82,9 +82,10 @@ options:
                        output row; decode reads 4, 2 or 1 bytes per weight
   --target cpu|cuda|gpu-emulator
                        where the ssm ops run (default cpu); cuda runs each
-                       ssm op as a GPU kernel with the projections on the
-                       host, and needs the NVIDIA driver; gpu-emulator runs
-                       the same kernels on host threads (a test target)
+                       ssm op and projection (matmul) as a GPU kernel, with
+                       norms and elementwise ops on the host, and needs the
+                       NVIDIA driver; gpu-emulator runs the same kernels on
+                       host threads (a test target)
   --gpu-arch ARCH      --target cuda: sm_80, sm_89, sm_90 (default) or
                        sm_100; the kernels are assembled for it at compile
                        time when the CUDA toolkit is found, and embedded as

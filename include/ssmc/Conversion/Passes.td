@@ -68,7 +68,21 @@ def ConvertSSMToGPU : Pass<"convert-ssm-to-gpu", "::mlir::ModuleOp"> {
     runs, results are copied back to host buffers handed on as tensors.
     Ops (or forms) without a GPU kernel are left for `convert-ssm-to-loops`,
     so a program always compiles; `ssm-nvptx-pipeline` runs both. Kernels:
-    `ssm.selective_scan` (one thread per channel, f32, static N).
+    every ssm op family (docs/gpu.md lists them), and `linalg.matmul` on
+    tensors with an f32 result (a warp per row of C for static N <= 8,
+    shared-memory tiles otherwise; a C that is a `linalg.fill` is not
+    read):
+
+    ```mlir
+    %r = linalg.matmul ins(%w, %x : tensor<64x32xbf16>, tensor<32x1xf32>)
+           outs(%zero : tensor<64x1xf32>) -> tensor<64x1xf32>
+    // becomes
+    %out = memref.alloc() : memref<64x1xf32>
+    gpu.launch blocks(...) in (%gx = %c16, ...) threads(...) in (%tx = %c128, ...) {
+      ... scf.for over k (lane, lane + 32, ..), gpu.shuffle xor ...
+    }
+    %r = bufferization.to_tensor %out
+    ```
 
     Kernels size their shared-memory tiles at rewrite time against
     `max-shared-bytes`, the most shared memory one block may use on the

@@ -31,6 +31,10 @@ void populateDeltaRuleToGPUPatterns(mlir::RewritePatternSet &patterns);
 void populateAttentionToGPUPatterns(mlir::RewritePatternSet &patterns);
 /// ssm.causal_conv1d: a thread per output element.
 void populateCausalConv1dToGPUPatterns(mlir::RewritePatternSet &patterns);
+/// linalg.matmul (f32 C; f32/f16/bf16/i8 A, f32/f16/bf16 B, B optionally
+/// transposed): a warp per row for decode widths, shared-memory tiles
+/// otherwise.
+void populateMatmulToGPUPatterns(mlir::RewritePatternSet &patterns);
 
 } // namespace ssmc
 

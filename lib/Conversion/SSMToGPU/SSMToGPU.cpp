@@ -42,6 +42,7 @@ struct ConvertSSMToGPUPass
     ssmc::populateDeltaRuleToGPUPatterns(patterns);
     ssmc::populateAttentionToGPUPatterns(patterns);
     ssmc::populateCausalConv1dToGPUPatterns(patterns);
+    ssmc::populateMatmulToGPUPatterns(patterns);
     GreedyRewriteConfig config;
     config.setRegionSimplificationLevel(GreedySimplifyRegionLevel::Disabled);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns), config)))
