@@ -949,16 +949,24 @@ namespace {
 using Buf4 = ssmc::abi::StridedMemRef<float, 4>;
 using Buf64 = ssmc::abi::StridedMemRef<int64_t, 1>;
 
-/// Appends the strided 4-D view `m` to `out`, row-major.
-void appendContiguous(const Buf4 *m, std::vector<float> &out) {
+/// Writes the strided 4-D view `m` row-major to `out` from element `at`
+/// on (resized to fit).
+void copyContiguous(const Buf4 *m, std::vector<float> &out, size_t at = 0) {
   const int64_t *n = m->sizes, *s = m->strides;
   const float *base = m->aligned + m->offset;
-  out.reserve(out.size() + n[0] * n[1] * n[2] * n[3]);
+  out.resize(at + n[0] * n[1] * n[2] * n[3]);
+  float *o = out.data() + at;
   for (int64_t a = 0; a < n[0]; ++a)
     for (int64_t b = 0; b < n[1]; ++b)
-      for (int64_t c = 0; c < n[2]; ++c)
+      for (int64_t c = 0; c < n[2]; ++c, o += n[3]) {
+        const float *row = base + a * s[0] + b * s[1] + c * s[2];
+        if (s[3] == 1) {
+          std::copy(row, row + n[3], o);
+          continue;
+        }
         for (int64_t e = 0; e < n[3]; ++e)
-          out.push_back(base[a * s[0] + b * s[1] + c * s[2] + e * s[3]]);
+          o[e] = row[e * s[3]];
+      }
 }
 
 /// Element i of a rank-1 i64 buffer.
@@ -1209,10 +1217,10 @@ SSMC_FOLD_INLINE void gemmRows(const float *a, int64_t lda, const float *b,
 }
 
 /// Softcap and ALiBi on one row's raw scores s[0, cols) (key `first` + j
-/// at s[j]; the first `count` are seen, the rest become -inf); returns their
-/// maximum.
-SSMC_FOLD_INLINE float finishScores(float *s, int64_t count, int64_t cols,
-                                    float softcap, float slope,
+/// at s[j]; those in [begin, end] are seen, the others become -inf);
+/// returns their maximum.
+SSMC_FOLD_INLINE float finishScores(float *s, int64_t begin, int64_t end,
+                                    int64_t cols, float softcap, float slope,
                                     int64_t pos, int64_t first) {
   Vec lane;
   for (int t = 0; t < kLanes; ++t)
@@ -1232,7 +1240,10 @@ SSMC_FOLD_INLINE float finishScores(float *s, int64_t count, int64_t cols,
       const Vec dist = static_cast<float>(pos - first - j) - lane;
       x -= slope * (Vec)((IVec)dist & 0x7fffffff);
     }
-    selectVec(x, lane < static_cast<float>(count - j), x, minusInf);
+    selectVec(x,
+              (lane >= static_cast<float>(begin - j)) &
+                  (lane <= static_cast<float>(end - j)),
+              x, minusInf);
     storeVec(s + j, x);
     selectVec(best, x > best, x, best);
   }
@@ -1295,6 +1306,19 @@ int64_t currentFoldIsa() {
   return isa;
 }
 
+/// The buffers of ring attention, kept from call to call (a model calls it
+/// once per layer): fresh pages cost about 12 us per 4 KiB here, more than
+/// the copies that fill them.
+struct RingBuffers {
+  std::vector<float> held, next, rows, acc, kt, vp, s;
+  std::vector<double> m, l;
+  std::vector<RowKeys> keys;
+};
+RingBuffers &ringBuffers() {
+  static thread_local RingBuffers buffers;
+  return buffers;
+}
+
 /// The query rows of one rank and their online-softmax state: per row the
 /// running maximum m of the scores seen so far, the sum l of exp(s - m)
 /// (f64) and the sum acc of exp(s - m) v (f32, as the kernels keep it). A
@@ -1307,9 +1331,12 @@ public:
               float softcap, const float *alibi, int64_t nAlibi)
       : B(q->sizes[0]), H(q->sizes[1]), L(q->sizes[2]), d(q->sizes[3]),
         Hkv(Hkv), dv(dv), dvp((dv + kLanes - 1) / kLanes * kLanes),
-        softcap(softcap), alibi(alibi), nAlibi(nAlibi) {
+        softcap(softcap), alibi(alibi), nAlibi(nAlibi),
+        rows(ringBuffers().rows), m(ringBuffers().m), l(ringBuffers().l),
+        acc(ringBuffers().acc), keys(ringBuffers().keys),
+        kt(ringBuffers().kt), vp(ringBuffers().vp), s(ringBuffers().s) {
     // The queries pre-scaled: a score is then one dot product.
-    appendContiguous(q, rows);
+    copyContiguous(q, rows);
     for (float &x : rows)
       x *= scale;
     m.assign(B * H * L, -INFINITY);
@@ -1329,9 +1356,11 @@ public:
     // K^T [d, nk] and V [n, dvp], zero-padded: the kernels read whole
     // vectors past a row's last key or value column.
     nk = n + kLanes;
-    kt.assign(d * nk, 0.0f);
-    vp.assign(n * dvp, 0.0f);
-    s.assign(4 * nk, 0.0f);
+    kt.resize(d * nk);
+    vp.resize(n * dvp);
+    s.resize(4 * nk);
+    for (int64_t c = 0; c < d; ++c)
+      std::fill(&kt[c * nk + n], &kt[(c + 1) * nk], 0.0f);
     const int64_t isa = currentFoldIsa();
     for (int64_t b = 0; b < B; ++b)
       for (int64_t hk = 0; hk < Hkv; ++hk) {
@@ -1340,8 +1369,10 @@ public:
           for (int64_t c = 0; c < d; ++c)
             kt[c * nk + j] = kh[j * d + c];
         const float *vh = V + (b * Hkv + hk) * n * dv;
-        for (int64_t j = 0; j < n; ++j)
+        for (int64_t j = 0; j < n; ++j) {
           std::copy(vh + j * dv, vh + (j + 1) * dv, &vp[j * dvp]);
+          std::fill(&vp[j * dvp + dv], &vp[(j + 1) * dvp], 0.0f);
+        }
 #if defined(__x86_64__)
         if (isa == kFoldAvx512) {
           foldAvx512(n, k0, b, hk);
@@ -1410,39 +1441,51 @@ private:
                         hi = std::min(rk.hi - k0, t1);
           if (lo > hi)
             continue;
-          // 4 rows that see the same keys: within a sequence lo and hi
-          // only grow with the row, and sequences see disjoint keys, so
-          // the first and the fourth agreeing suffices.
+          // 4 rows that all see keys of the tile, nearly the same ones
+          // (a causal or windowed diagonal moves by one key per row): one
+          // pair of products over the union of their keys, each row's
+          // others masked.
           if (i + 4 <= L) {
-            const RowKeys &r3 = keys[b * L + i + 3];
-            if (std::max(r3.lo - k0, t0) == lo &&
-                std::min(r3.hi - k0, t1) == hi) {
-              foldRows<4, W>(b, h, i, lo, hi, k0, slope);
+            int64_t ulo = lo, uhi = hi, widest = hi - lo;
+            bool all = true;
+            for (int r = 1; r < 4 && all; ++r) {
+              const RowKeys &o = keys[b * L + i + r];
+              const int64_t a = std::max(o.lo - k0, t0),
+                            z = std::min(o.hi - k0, t1);
+              all = a <= z;
+              ulo = std::min(ulo, a), uhi = std::max(uhi, z);
+              widest = std::max(widest, z - a);
+            }
+            if (all && uhi - ulo <= widest + kLanes) {
+              foldRows<4, W>(b, h, i, ulo, uhi, k0, t0, t1, slope);
               i += 3;
               continue;
             }
           }
-          foldRows<1, W>(b, h, i, lo, hi, k0, slope);
+          foldRows<1, W>(b, h, i, lo, hi, k0, t0, t1, slope);
         }
       }
     }
   }
 
-  /// Rows i .. i + G - 1 of head h see the block's keys [lo, hi]: their
-  /// scores (one gemm), softcap, ALiBi and the running maximum per row,
-  /// the rescale, the weights and their sum, then the weighted values (one
-  /// gemm).
+  /// Rows i .. i + G - 1 of head h see keys within [lo, hi] of the block's
+  /// tile [t0, t1] (each at least one): their scores (one gemm), softcap,
+  /// ALiBi, each row's own keys and running maximum, the rescale, the
+  /// weights and their sum, then the weighted values (one gemm).
   template <int G, int W>
   SSMC_FOLD_INLINE void foldRows(int64_t b, int64_t h, int64_t i, int64_t lo,
-                                 int64_t hi, int64_t k0, float slope) {
+                                 int64_t hi, int64_t k0, int64_t t0,
+                                 int64_t t1, float slope) {
     const int64_t row = (b * H + h) * L + i, count = hi - lo + 1,
                   cols = (count + kLanes - 1) / kLanes * kLanes;
     float *sc = s.data();
     gemmRows<G, W, false>(&rows[row * d], d, &kt[lo], nk, d, sc, nk, cols);
     for (int r = 0; r < G; ++r) {
       float *sr = sc + r * nk;
-      const float best = finishScores(sr, count, cols, softcap, slope,
-                                      keys[b * L + i + r].pos, k0 + lo);
+      const RowKeys &rk = keys[b * L + i + r];
+      const float best = finishScores(
+          sr, std::max(rk.lo - k0, t0) - lo, std::min(rk.hi - k0, t1) - lo,
+          cols, softcap, slope, rk.pos, k0 + lo);
       const double mNew = std::max(m[row + r], static_cast<double>(best));
       const float c = static_cast<float>(std::exp(m[row + r] - mNew));
       l[row + r] = c * l[row + r] + weights(sr, cols, static_cast<float>(mNew));
@@ -1459,14 +1502,14 @@ private:
   float softcap;
   const float *alibi;
   int64_t nAlibi;
-  std::vector<float> rows;
-  std::vector<double> m, l;
-  std::vector<float> acc;
-  std::vector<RowKeys> keys;
+  std::vector<float> &rows;
+  std::vector<double> &m, &l;
+  std::vector<float> &acc;
+  std::vector<RowKeys> &keys;
   /// The held block's K^T [d, nk] and V [n, dvp], and the scores of up to 4
   /// rows [4, nk].
   int64_t nk = 0;
-  std::vector<float> kt, vp, s;
+  std::vector<float> &kt, &vp, &s;
 };
 } // namespace
 
@@ -1550,9 +1593,9 @@ extern "C" void _mlir_ciface_ssmcMpiRingAttention(
   // and receives the block of rank (r - 1 - s) mod R from r - 1 if that
   // one reaches r, computing on the held block while both travel. A rank
   // that does not see a block still relays it to the ranks after it.
-  std::vector<float> held, next;
-  appendContiguous(k, held);
-  appendContiguous(v, held);
+  std::vector<float> &held = ringBuffers().held, &next = ringBuffers().next;
+  copyContiguous(k, held);
+  copyContiguous(v, held, held.size());
   bool holding = true;
   for (int s = 0; s < R; ++s) {
     const int mine = ((r - s) % R + R) % R, incoming = ((r - 1 - s) % R + R) % R;
