@@ -45,6 +45,13 @@
 // RUN: ssmc-testdata compare %t/x/o3.npy %t/x/ref_out.npy --rtol 1e-4 | FileCheck %s
 // RUN: ssmc-testdata compare %t/x/o3.npy %t/x/o1.npy --rtol 1e-4 | FileCheck %s
 // CHECK: OK
+// Offsets that do not end at the sequence's length stop every rank with
+// the reason.
+// RUN: ssmc-testdata attention --out %t/bad --heads 2 --len 9 --head-dim 4 --value-dim 3 --cu-seqlens 0,6,6,7,9
+// RUN: not %mpirun 2 ssmc-run %s --entry causal --shard-seq --threads 1 --input %t/p/q.npy --input %t/p/k.npy \
+// RUN:   --input %t/p/v.npy --input %t/bad/cu_q.npy --output %t/p/bad.npy 2> %t/err.txt
+// RUN: FileCheck %s --check-prefix=BAD < %t/err.txt
+// BAD: error: ssmcMpiRingAttention: 'cu_seqlens_q' must start at 0, never decrease and end at the sequence's length 11 (got 9)
 
 func.func @causal(%q: tensor<1x4x11x4xf32>, %k: tensor<1x2x11x4xf32>, %v: tensor<1x2x11x3xf32>,
                   %cu: tensor<5xi64>) -> tensor<1x4x11x3xf32> {
