@@ -1358,7 +1358,7 @@ public:
     nk = n + kLanes;
     kt.resize(d * nk);
     vp.resize(n * dvp);
-    s.resize(4 * nk);
+    s.resize(8 * nk);
     for (int64_t c = 0; c < d; ++c)
       std::fill(&kt[c * nk + n], &kt[(c + 1) * nk], 0.0f);
     const int64_t isa = currentFoldIsa();
@@ -1409,23 +1409,23 @@ private:
 #if defined(__x86_64__)
   __attribute__((target("avx512f,avx512vl,fma"))) void
   foldAvx512(int64_t n, int64_t k0, int64_t b, int64_t hk) {
-    foldHeads<2>(n, k0, b, hk);
+    foldHeads<8, 2>(n, k0, b, hk);
   }
   __attribute__((target("avx2,fma"))) void foldAvx2(int64_t n, int64_t k0,
                                                     int64_t b, int64_t hk) {
-    foldHeads<1>(n, k0, b, hk);
+    foldHeads<4, 1>(n, k0, b, hk);
   }
 #endif
   void foldPortable(int64_t n, int64_t k0, int64_t b, int64_t hk) {
-    foldHeads<1>(n, k0, b, hk);
+    foldHeads<4, 1>(n, k0, b, hk);
   }
 
   /// The held block's K^T (kt) and V (vp) of K/V head hk of batch entry b
   /// into the rows of every query head sharing it, in tiles of 256 keys
-  /// (their K^T and V stay in cache against all those rows). W: vectors of
-  /// 16 columns per micro-kernel row (2 where there are 32 vector
-  /// registers).
-  template <int W>
+  /// (their K^T and V stay in cache against all those rows). G rows and W
+  /// vectors of 16 columns per micro-kernel (8 and 2 where there are 32
+  /// vector registers: 16 accumulators).
+  template <int G, int W>
   SSMC_FOLD_INLINE void foldHeads(int64_t n, int64_t k0, int64_t b,
                                   int64_t hk) {
     constexpr int64_t kTile = 256;
@@ -1441,14 +1441,14 @@ private:
                         hi = std::min(rk.hi - k0, t1);
           if (lo > hi)
             continue;
-          // 4 rows that all see keys of the tile, nearly the same ones
+          // G rows that all see keys of the tile, nearly the same ones
           // (a causal or windowed diagonal moves by one key per row): one
           // pair of products over the union of their keys, each row's
           // others masked.
-          if (i + 4 <= L) {
+          if (i + G <= L) {
             int64_t ulo = lo, uhi = hi, widest = hi - lo;
             bool all = true;
-            for (int r = 1; r < 4 && all; ++r) {
+            for (int r = 1; r < G && all; ++r) {
               const RowKeys &o = keys[b * L + i + r];
               const int64_t a = std::max(o.lo - k0, t0),
                             z = std::min(o.hi - k0, t1);
@@ -1457,8 +1457,8 @@ private:
               widest = std::max(widest, z - a);
             }
             if (all && uhi - ulo <= widest + kLanes) {
-              foldRows<4, W>(b, h, i, ulo, uhi, k0, t0, t1, slope);
-              i += 3;
+              foldRows<G, W>(b, h, i, ulo, uhi, k0, t0, t1, slope);
+              i += G - 1;
               continue;
             }
           }
@@ -1506,8 +1506,8 @@ private:
   std::vector<double> &m, &l;
   std::vector<float> &acc;
   std::vector<RowKeys> &keys;
-  /// The held block's K^T [d, nk] and V [n, dvp], and the scores of up to 4
-  /// rows [4, nk].
+  /// The held block's K^T [d, nk] and V [n, dvp], and the scores of up to 8
+  /// rows [8, nk].
   int64_t nk = 0;
   std::vector<float> &kt, &vp, &s;
 };
