@@ -144,13 +144,8 @@ FailureOr<SequenceLayout> layoutOf(Operation *op) {
     return l;
   }
   if (auto s = dyn_cast<ssm::AttentionOp>(op)) {
-    if (!s.getCausal())
-      return s.emitOpError(
-          "without causal has no sequence-parallel form: every rank would "
-          "need every rank's K/V (a full ring), which is not built");
-    if (s.isPacked() || s.getSequsedK())
-      return s.emitOpError("with cu_seqlens or seqused_k has no "
-                           "sequence-parallel form");
+    // Every form (causal or not, windows, packed sequences, seqused_k)
+    // runs on the ring; the offsets and key counts are replicated.
     for (Value t : {s.getQ(), s.getK(), s.getV(), s.getAlibiSlopes(),
                     s.getSinks()})
       if (t && !cast<ShapedType>(t.getType()).getElementType().isF32())
@@ -163,7 +158,7 @@ FailureOr<SequenceLayout> layoutOf(Operation *op) {
   return op->emitOpError("has no sequence-parallel form yet "
                          "(ssm-shard-sequence distributes selective_scan, "
                          "ssd, linear_attention, delta_rule, causal_conv1d "
-                         "and causal attention)");
+                         "and attention)");
 }
 
 RankedTensorType withDynamicDim(Type t, int64_t dim) {
@@ -448,32 +443,51 @@ public:
       fn.setPrivate();
       fn->setAttr("llvm.emit_c_interface", mb.getUnitAttr());
     }
-    auto cuT = cast<RankedTensorType>(cu.getType());
-    auto t64 = RankedTensorType::get(cuT.getShape(), i64);
+    auto t64 = RankedTensorType::get(
+        cast<RankedTensorType>(cu.getType()).getShape(), i64);
     llvm::SmallVector<Value> n{dimSize(cu, 0)};
-    Value cu64 = cu;
-    if (!cuT.getElementType().isInteger(64)) {
-      Value init = tensor::EmptyOp::create(
-          b, loc, t64.getShape(), i64,
-          cuT.isDynamicDim(0) ? llvm::ArrayRef<Value>(n) : llvm::ArrayRef<Value>());
-      AffineMap id = b.getMultiDimIdentityMap(1);
-      cu64 = linalg::GenericOp::create(
-                 b, loc, t64, cu, init, llvm::ArrayRef<AffineMap>{id, id},
-                 llvm::ArrayRef<utils::IteratorType>{utils::IteratorType::parallel},
-                 [&](OpBuilder &nb, Location nl, ValueRange a) {
-                   linalg::YieldOp::create(
-                       nb, nl, Value(arith::ExtSIOp::create(nb, nl, i64, a[0])));
-                 })
-                 .getResult(0);
-    }
-    Value in = memref::CastOp::create(b, loc, flat,
-                                      ssmc::detail::toBuffer(b, loc, cu64));
+    Value in = flatI64Buffer(cu);
     Value out = ssmc::detail::allocLike(b, loc, t64, n);
     Value len = arith::IndexCastOp::create(b, loc, i64, dimSize(seq, dim));
     func::CallOp::create(b, loc, kLocalSeqlensFn, TypeRange{},
                          ValueRange{in, len,
                                     memref::CastOp::create(b, loc, flat, out)});
     return ssmc::detail::toTensor(b, loc, t64, out);
+  }
+
+  /// The rank-1 integer tensor `t` (i32 or i64) as i64.
+  Value extendToI64(Value t) {
+    Type i64 = b.getI64Type();
+    auto tt = cast<RankedTensorType>(t.getType());
+    if (tt.getElementType().isInteger(64))
+      return t;
+    auto t64 = RankedTensorType::get(tt.getShape(), i64);
+    llvm::SmallVector<Value> n;
+    if (tt.isDynamicDim(0))
+      n.push_back(dimSize(t, 0));
+    Value init = tensor::EmptyOp::create(b, loc, t64.getShape(), i64, n);
+    AffineMap id = b.getMultiDimIdentityMap(1);
+    return linalg::GenericOp::create(
+               b, loc, t64, t, init, llvm::ArrayRef<AffineMap>{id, id},
+               llvm::ArrayRef<utils::IteratorType>{utils::IteratorType::parallel},
+               [&](OpBuilder &nb, Location nl, ValueRange a) {
+                 linalg::YieldOp::create(
+                     nb, nl, Value(arith::ExtSIOp::create(nb, nl, i64, a[0])));
+               })
+        .getResult(0);
+  }
+
+  /// The rank-1 i64 buffer of integer tensor `t` (i32 extended; an empty
+  /// one for null).
+  Value flatI64Buffer(Value t) {
+    auto flat = MemRefType::get({ShapedType::kDynamic}, b.getI64Type());
+    if (!t) {
+      Value none = memref::AllocaOp::create(
+          b, loc, MemRefType::get({0}, b.getI64Type()));
+      return memref::CastOp::create(b, loc, flat, none);
+    }
+    return memref::CastOp::create(
+        b, loc, flat, ssmc::detail::toBuffer(b, loc, extendToI64(t)));
   }
 
   /// The number of packed sequences S of offsets `cu` [S + 1] (index).
@@ -1279,13 +1293,16 @@ void shardCausalConv(ModuleOp module, ssm::CausalConv1dOp op) {
   op->erase();
 }
 
-/// causal attention (ring attention): rank 0's rows see only its own keys,
-/// so it runs the op on its slice as it is and passes its K/V on; every
-/// other rank gets its rows from ssmcMpiRingAttention, which moves the K/V
-/// blocks of the ranks before it along the ring and folds each into the
-/// rows with the online softmax. The same options reach both: scale,
-/// softcap, the left window, ALiBi slopes and sinks (positions are the
-/// sequence's: the runtime knows every slice's length).
+/// attention (ring attention): the K/V blocks travel along the ranks and
+/// ssmcMpiRingAttention folds each into the rows that see it with the
+/// online softmax. The same options reach the runtime: scale, softcap, the
+/// two-sided window (causal: right = 0), ALiBi slopes, sinks, and the
+/// packed offsets and key counts (replicated; positions are the whole
+/// sequence's: the runtime knows every slice's length). Causal attention
+/// without packing or key counts: rank 0's rows see only its own keys, so
+/// it runs the op on its slice as it is and only passes its K/V on; every
+/// other form computes every rank's rows in the runtime (without causal
+/// every rank needs every block: the full ring).
 void shardAttention(ModuleOp module, ssm::AttentionOp op) {
   constexpr llvm::StringLiteral kRingFn = "ssmcMpiRingAttention";
   OpBuilder b(op);
@@ -1294,10 +1311,12 @@ void shardAttention(ModuleOp module, ssm::AttentionOp op) {
   if (!module.lookupSymbol(kRingFn)) {
     OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
     auto flat = MemRefType::get({ShapedType::kDynamic}, e.f32);
+    auto flat64 = MemRefType::get({ShapedType::kDynamic}, i64);
     auto fn = func::FuncOp::create(
         mb, op.getLoc(), kRingFn,
         mb.getFunctionType({e.dynMemRef(4), e.dynMemRef(4), e.dynMemRef(4),
-                            flat, flat, e.dynMemRef(4), e.f32, e.f32, i64, i64},
+                            flat, flat, flat64, flat64, flat64, e.dynMemRef(4),
+                            e.f32, e.f32, i64, i64, i64},
                            {}));
     fn.setPrivate();
     fn->setAttr("llvm.emit_c_interface", mb.getUnitAttr());
@@ -1311,37 +1330,48 @@ void shardAttention(ModuleOp module, ssm::AttentionOp op) {
       return arith::ConstantOp::create(e.b, e.loc,
                                        e.b.getF32FloatAttr(float(v)));
     };
+    auto i64c = [&](int64_t v) -> Value {
+      return arith::ConstantIntOp::create(e.b, e.loc, v, 64);
+    };
     std::optional<llvm::APFloat> scale = op.getScale();
     std::optional<llvm::APFloat> softcap = op.getSoftcap();
     func::CallOp::create(
         e.b, e.loc, kRingFn, TypeRange{},
         ValueRange{buf4(op.getQ()), buf4(op.getK()), buf4(op.getV()),
                    e.flatBuffer(op.getAlibiSlopes()),
-                   e.flatBuffer(op.getSinks()), out,
+                   e.flatBuffer(op.getSinks()),
+                   e.flatI64Buffer(op.getCuSeqlensQ()),
+                   e.flatI64Buffer(op.getCuSeqlensK()),
+                   e.flatI64Buffer(op.getSequsedK()), out,
                    f32c(scale ? scale->convertToDouble() : NAN),
                    f32c(softcap ? softcap->convertToDouble() : 0.0),
-                   arith::ConstantIntOp::create(
-                       e.b, e.loc, op.getLeftWindow().value_or(-1), 64),
-                   arith::ConstantIntOp::create(e.b, e.loc, compute, 64)});
+                   i64c(op.getLeftWindow().value_or(-1)),
+                   i64c(op.getRightWindow().value_or(-1)), i64c(compute)});
   };
   auto outT = cast<RankedTensorType>(op.getOut().getType());
-  llvm::SmallVector<Value> replaced = e.byRank(
-      module, op->getResultTypes(),
-      [&] {
-        Value none = memref::AllocaOp::create(
-            e.b, e.loc, MemRefType::get({0, 0, 0, 0}, e.f32));
-        ring(memref::CastOp::create(e.b, e.loc, e.dynMemRef(4), none), false);
-        return llvm::SmallVector<Value>{e.b.clone(*op)->getResult(0)};
-      },
-      [&] {
-        llvm::SmallVector<Value> sizes{
-            e.dimSize(op.getQ(), 0), e.dimSize(op.getQ(), 1),
-            e.dimSize(op.getQ(), 2), e.dimSize(op.getV(), 3)};
-        Value out = ssmc::detail::allocLike(e.b, e.loc, outT, sizes);
-        ring(memref::CastOp::create(e.b, e.loc, e.dynMemRef(4), out), true);
-        return llvm::SmallVector<Value>{
-            ssmc::detail::toTensor(e.b, e.loc, outT, out)};
-      });
+  auto computed = [&]() {
+    llvm::SmallVector<Value> sizes{
+        e.dimSize(op.getQ(), 0), e.dimSize(op.getQ(), 1),
+        e.dimSize(op.getQ(), 2), e.dimSize(op.getV(), 3)};
+    Value out = ssmc::detail::allocLike(e.b, e.loc, outT, sizes);
+    ring(memref::CastOp::create(e.b, e.loc, e.dynMemRef(4), out), true);
+    return llvm::SmallVector<Value>{
+        ssmc::detail::toTensor(e.b, e.loc, outT, out)};
+  };
+  llvm::SmallVector<Value> replaced;
+  if (op.getCausal() && !op.isPacked() && !op.getSequsedK())
+    replaced = e.byRank(
+        module, op->getResultTypes(),
+        [&] {
+          Value none = memref::AllocaOp::create(
+              e.b, e.loc, MemRefType::get({0, 0, 0, 0}, e.f32));
+          ring(memref::CastOp::create(e.b, e.loc, e.dynMemRef(4), none),
+               false);
+          return llvm::SmallVector<Value>{e.b.clone(*op)->getResult(0)};
+        },
+        computed);
+  else
+    replaced = computed();
   op->replaceAllUsesWith(replaced);
   op->erase();
 }

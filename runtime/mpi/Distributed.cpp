@@ -942,277 +942,448 @@ extern "C" void _mlir_ciface_ssmcMpiCombineMatrix(Buf *decay, Buf *state,
 }
 
 //===----------------------------------------------------------------------===//
-// Ring attention: causal softmax attention over the ranks' slices
+// Ring attention: softmax attention over the ranks' slices
 //===----------------------------------------------------------------------===//
 
 namespace {
 using Buf4 = ssmc::abi::StridedMemRef<float, 4>;
+using Buf64 = ssmc::abi::StridedMemRef<int64_t, 1>;
 
-/// Appends the strided 4-D view `m` to `out`, row-major.
-void appendContiguous(const Buf4 *m, std::vector<float> &out) {
+/// Writes the strided 4-D view `m` row-major to `out` from element `at`
+/// on (resized to fit).
+void copyContiguous(const Buf4 *m, std::vector<float> &out, size_t at = 0) {
   const int64_t *n = m->sizes, *s = m->strides;
   const float *base = m->aligned + m->offset;
-  out.reserve(out.size() + n[0] * n[1] * n[2] * n[3]);
+  out.resize(at + n[0] * n[1] * n[2] * n[3]);
+  float *o = out.data() + at;
   for (int64_t a = 0; a < n[0]; ++a)
     for (int64_t b = 0; b < n[1]; ++b)
-      for (int64_t c = 0; c < n[2]; ++c)
+      for (int64_t c = 0; c < n[2]; ++c, o += n[3]) {
+        const float *row = base + a * s[0] + b * s[1] + c * s[2];
+        if (s[3] == 1) {
+          std::copy(row, row + n[3], o);
+          continue;
+        }
         for (int64_t e = 0; e < n[3]; ++e)
-          out.push_back(base[a * s[0] + b * s[1] + c * s[2] + e * s[3]]);
-}
-
-/// s[j] for keys j in [lo, hi] of a block (kt: its K^T [d, n]): scale *
-/// q.k_j, softcapped, minus slope * (pos - j); returns their maximum.
-__attribute__((target_clones("avx512f", "avx2", "default"))) float
-blockScores(const float *__restrict q, const float *__restrict kt, int64_t n,
-            int64_t d, int64_t lo, int64_t hi, float scale, float softcap,
-            float slope, int64_t pos, float *__restrict s) {
-  for (int64_t j = lo; j <= hi; ++j)
-    s[j] = 0.0f;
-  for (int64_t c = 0; c < d; ++c) {
-    const float qc = q[c] * scale;
-    const float *kr = kt + c * n;
-    for (int64_t j = lo; j <= hi; ++j)
-      s[j] += qc * kr[j];
-  }
-  float best = -INFINITY;
-  for (int64_t j = lo; j <= hi; ++j) {
-    float x = s[j];
-    if (softcap > 0)
-      x = softcap * std::tanh(x / softcap);
-    x -= slope * static_cast<float>(pos - j);
-    s[j] = x;
-    best = std::max(best, x);
-  }
-  return best;
-}
-
-/// exp(x) for x <= 0 (a score minus the running maximum): 2^k * 2^f with
-/// f in [-1/2, 1/2] as in softplusFast (relative error < 1e-8), 0 below
-/// 2^-126. Branch-free, so loops of it vectorize.
-inline float expNonPositive(float x) {
-  float t = std::max(x * 1.4426950408889634f, -126.0f);
-  float k = std::floor(t + 0.5f), f = (t - k) * 0.6931471805599453f;
-  float p = 1.0f + f * (1.0f + f * (0.5f + f * (1.0f / 6 + f * (1.0f / 24 +
-            f * (1.0f / 120 + f * (1.0f / 720 + f * (1.0f / 5040)))))));
-  int bits = (static_cast<int>(k) + 127) << 23;
-  return x < -87.0f ? 0.0f : p * __builtin_bit_cast(float, bits);
-}
-
-/// acc = c * acc + sum_j exp(s[j] - m) v_j over keys [lo, hi] of a block
-/// (v: its V [n, dv]); returns sum_j exp(s[j] - m). s is overwritten.
-__attribute__((target_clones("avx512f", "avx2", "default"))) double
-blockValues(float *__restrict s, const float *__restrict v, int64_t dv,
-            int64_t lo, int64_t hi, double m, double c,
-            float *__restrict acc) {
-  const float mf = static_cast<float>(m);
-  for (int64_t j = lo; j <= hi; ++j)
-    s[j] = expNonPositive(s[j] - mf);
-  double sum = 0;
-  for (int64_t j = lo; j <= hi; ++j)
-    sum += s[j];
-  const float cf = static_cast<float>(c);
-  for (int64_t e = 0; e < dv; ++e)
-    acc[e] *= cf;
-  for (int64_t j = lo; j <= hi; ++j) {
-    const float p = s[j];
-    const float *vr = v + j * dv;
-    for (int64_t e = 0; e < dv; ++e)
-      acc[e] += p * vr[e];
-  }
-  return sum;
-}
-
-/// The raw scores scale * q_r.k_j of 4 consecutive rows (q: [4, d]) for
-/// keys j in [lo, hi] (kt: K^T [d, n]) into s + r * n: 16 keys by 4 rows
-/// accumulate in registers, each key vector loaded once for the 4 rows.
-__attribute__((target_clones("avx512f", "avx2", "default"))) void
-blockScores4(const float *__restrict q, const float *__restrict kt, int64_t n,
-             int64_t d, int64_t lo, int64_t hi, float scale,
-             float *__restrict s) {
-  int64_t j = lo;
-  for (; j + 16 <= hi + 1; j += 16) {
-    float a0[16] = {}, a1[16] = {}, a2[16] = {}, a3[16] = {};
-    for (int64_t c = 0; c < d; ++c) {
-      const float *k = kt + c * n + j;
-      const float x0 = q[c], x1 = q[d + c], x2 = q[2 * d + c],
-                  x3 = q[3 * d + c];
-      for (int t = 0; t < 16; ++t) {
-        a0[t] += x0 * k[t];
-        a1[t] += x1 * k[t];
-        a2[t] += x2 * k[t];
-        a3[t] += x3 * k[t];
+          o[e] = row[e * s[3]];
       }
-    }
-    for (int t = 0; t < 16; ++t) {
-      s[j + t] = a0[t] * scale;
-      s[n + j + t] = a1[t] * scale;
-      s[2 * n + j + t] = a2[t] * scale;
-      s[3 * n + j + t] = a3[t] * scale;
-    }
-  }
-  for (; j <= hi; ++j)
-    for (int r = 0; r < 4; ++r) {
-      float x = 0;
-      for (int64_t c = 0; c < d; ++c)
-        x += q[r * d + c] * kt[c * n + j];
-      s[r * n + j] = x * scale;
-    }
 }
 
-/// Softcap and ALiBi on the raw scores s[lo..hi] of one row at `pos`;
+/// Element i of a rank-1 i64 buffer.
+int64_t at(const Buf64 *m, int64_t i) {
+  return m->aligned[m->offset + i * m->strides[0]];
+}
+
+/// A batch entry, or a packed sequence: its queries [q0, q0 + sq) and keys
+/// [k0, k0 + sk) in positions of the whole sequence (sk after seqused_k).
+struct KeySegment {
+  int64_t b, q0, sq, k0, sk;
+  /// Query gq's key position is gq + shift(): the op's bottom-right
+  /// alignment pos = (gq - q0) + sk - sq, counted from k0.
+  int64_t shift() const { return k0 + sk - sq - q0; }
+};
+
+/// The keys [lo, hi] a query row sees (none when lo > hi) and its key
+/// position `pos` (ALiBi's distance is |pos - j|), in positions of the
+/// whole sequence.
+struct RowKeys {
+  int64_t lo, hi, pos;
+};
+
+/// Which keys each query sees, from what every rank holds alike: the op's
+/// window (left, right; -1 unbounded), the packed offsets and key counts
+/// (replicated operands) and every rank's query and key slice lengths.
+/// Every rank computes the same answers, so they agree on which blocks
+/// travel without exchanging anything more.
+class AttentionLayout {
+public:
+  AttentionLayout(int64_t B, int64_t left, int64_t right,
+                  std::vector<int64_t> qOff, std::vector<int64_t> kOff,
+                  const Buf64 *cuQ, const Buf64 *cuK, const Buf64 *used)
+      : left(left), right(right), qOff(std::move(qOff)),
+        kOff(std::move(kOff)) {
+    using ssmc::dist::abortAll;
+    const int64_t Lq = this->qOff.back(), Lk = this->kOff.back();
+    const int64_t nUsed = used->sizes[0];
+    packed = cuQ->sizes[0] > 0;
+    if (!packed) {
+      if (cuK->sizes[0] > 0)
+        abortAll("ssmcMpiRingAttention: cu_seqlens_k without cu_seqlens_q");
+      if (nUsed != 0 && nUsed != B)
+        abortAll("ssmcMpiRingAttention: seqused_k must hold one count per "
+                 "batch entry");
+      for (int64_t b = 0; b < B; ++b)
+        segs.push_back({b, 0, Lq, 0,
+                        nUsed ? std::clamp<int64_t>(at(used, b), 0, Lk) : Lk});
+      return;
+    }
+    const int64_t S = cuQ->sizes[0] - 1;
+    if (B != 1)
+      abortAll("ssmcMpiRingAttention: packed sequences need batch size 1");
+    if (cuK->sizes[0] != S + 1)
+      abortAll("ssmcMpiRingAttention: cu_seqlens_k must hold as many offsets "
+               "as cu_seqlens_q");
+    if (nUsed != 0 && nUsed != S)
+      abortAll("ssmcMpiRingAttention: seqused_k must hold one count per "
+               "packed sequence");
+    auto checkOffsets = [&](const Buf64 *cu, int64_t len, const char *name) {
+      bool ok = at(cu, 0) == 0 && at(cu, S) == len;
+      for (int64_t s = 0; s < S; ++s)
+        ok = ok && at(cu, s) <= at(cu, s + 1);
+      if (!ok)
+        abortAll(std::string("ssmcMpiRingAttention: '") + name +
+                 "' must start at 0, never decrease and end at the "
+                 "sequence's length " + std::to_string(len) + " (got " +
+                 std::to_string(at(cu, S)) + ")");
+    };
+    checkOffsets(cuQ, Lq, "cu_seqlens_q");
+    checkOffsets(cuK, Lk, "cu_seqlens_k");
+    for (int64_t s = 0; s < S; ++s) {
+      int64_t sk = at(cuK, s + 1) - at(cuK, s);
+      if (nUsed)
+        sk = std::clamp<int64_t>(at(used, s), 0, sk);
+      segs.push_back({0, at(cuQ, s), at(cuQ, s + 1) - at(cuQ, s), at(cuK, s),
+                      sk});
+    }
+  }
+
+  /// The keys query `gq` (a position of the whole sequence) of batch entry
+  /// `b` sees.
+  RowKeys rowKeys(int64_t b, int64_t gq) const {
+    const KeySegment *g = packed ? segmentAt(gq) : &segs[b];
+    if (!g || gq < g->q0 || gq >= g->q0 + g->sq)
+      return {1, 0, 0};
+    const int64_t pos = gq + g->shift();
+    int64_t lo = g->k0, hi = g->k0 + g->sk - 1;
+    if (left >= 0)
+      lo = std::max(lo, pos - left);
+    if (right >= 0)
+      hi = std::min(hi, pos + right);
+    return {lo, hi, pos};
+  }
+
+  /// Whether a query of rank t sees a key of rank j. The keys a run of
+  /// queries of one segment sees are contiguous ([pos - left, pos + right]
+  /// slides by one per query), so each segment is one interval test.
+  bool sees(int t, int j) const {
+    const int64_t qa = qOff[t], qb = qOff[t + 1], ka = kOff[j],
+                  kb = kOff[j + 1];
+    if (qa >= qb || ka >= kb)
+      return false;
+    size_t first = 0;
+    if (packed)
+      if (const KeySegment *g = segmentAt(qa))
+        first = g - segs.data();
+    for (size_t s = first; s < segs.size(); ++s) {
+      const KeySegment &g = segs[s];
+      if (packed && g.q0 >= qb)
+        break;
+      const int64_t r0 = std::max(qa, g.q0),
+                    r1 = std::min(qb, g.q0 + g.sq) - 1;
+      int64_t c0 = std::max(ka, g.k0), c1 = std::min(kb, g.k0 + g.sk) - 1;
+      if (r0 > r1)
+        continue;
+      if (left >= 0)
+        c0 = std::max(c0, r0 + g.shift() - left);
+      if (right >= 0)
+        c1 = std::min(c1, r1 + g.shift() + right);
+      if (c0 <= c1)
+        return true;
+    }
+    return false;
+  }
+
+  const std::vector<int64_t> &queryOffsets() const { return qOff; }
+  const std::vector<int64_t> &keyOffsets() const { return kOff; }
+
+private:
+  /// The last packed sequence starting at or before gq (empty ones before
+  /// a non-empty one at the same start come first); null before all.
+  const KeySegment *segmentAt(int64_t gq) const {
+    auto it = std::upper_bound(
+        segs.begin(), segs.end(), gq,
+        [](int64_t x, const KeySegment &g) { return x < g.q0; });
+    return it == segs.begin() ? nullptr : &*std::prev(it);
+  }
+
+  int64_t left, right;
+  bool packed = false;
+  std::vector<KeySegment> segs;
+  std::vector<int64_t> qOff, kOff;
+};
+
+//===----------------------------------------------------------------------===//
+// The fold's kernels: 16 floats per vector (GCC vector extensions, so each
+// instruction set's build maps them to its registers: one zmm, two ymm or
+// four xmm), always inlined into the per-ISA entry points below so that
+// each is compiled with that entry's target features.
+//===----------------------------------------------------------------------===//
+
+#define SSMC_FOLD_INLINE inline __attribute__((always_inline))
+constexpr int kLanes = 16;
+typedef float Vec __attribute__((vector_size(64)));
+typedef int32_t IVec __attribute__((vector_size(64)));
+
+SSMC_FOLD_INLINE void loadVec(Vec &v, const float *p) {
+  __builtin_memcpy(&v, p, sizeof v);
+}
+SSMC_FOLD_INLINE void storeVec(float *p, const Vec &v) {
+  __builtin_memcpy(p, &v, sizeof v);
+}
+/// mask ? a : b per lane (mask lanes all ones or zero).
+SSMC_FOLD_INLINE void selectVec(Vec &out, const IVec &mask, const Vec &a,
+                                const Vec &b) {
+  out = (Vec)(((IVec)a & mask) | ((IVec)b & ~mask));
+}
+SSMC_FOLD_INLINE float horizontalMax(const Vec &v) {
+  float m = v[0];
+  for (int t = 1; t < kLanes; ++t)
+    m = std::max(m, v[t]);
+  return m;
+}
+
+/// exp(x) for x <= 0 lane-wise: 2^k * 2^f with k = rint(x log2 e), f in
+/// [-1/2, 1/2] (a degree-7 Taylor polynomial of e^(f ln 2), relative error
+/// < 1e-7), 0 below -87 (and for -inf).
+SSMC_FOLD_INLINE void expNonPositive(Vec &out, const Vec &x) {
+  const Vec floor126 = Vec{} - 126.0f;
+  Vec t = x * 1.4426950408889634f;
+  selectVec(t, t < floor126, floor126, t);
+  // rint for |t| < 2^22: the sum rounds away the fraction.
+  const Vec k = (t + 12582912.0f) - 12582912.0f;
+  const Vec f = (t - k) * 0.6931471805599453f;
+  const Vec p =
+      1.0f + f * (1.0f + f * (0.5f + f * (1.0f / 6 + f * (1.0f / 24 +
+      f * (1.0f / 120 + f * (1.0f / 720 + f * (1.0f / 5040)))))));
+  const IVec bits = (__builtin_convertvector(k, IVec) + 127) << 23;
+  const Vec r = p * (Vec)bits;
+  selectVec(out, x < -87.0f, Vec{}, r);
+}
+
+/// tanh(x) lane-wise: sign(x) (1 - e) / (1 + e), e = exp(-2|x|) (absolute
+/// error a few 1e-8, so softcap * tanh(s / softcap) is within softcap *
+/// 1e-7 of the score).
+SSMC_FOLD_INLINE void tanhVec(Vec &out, const Vec &x) {
+  const IVec sign = (IVec)x & (int32_t)0x80000000;
+  const Vec ax = (Vec)((IVec)x & 0x7fffffff);
+  Vec e;
+  expNonPositive(e, -2.0f * ax);
+  const Vec r = (1.0f - e) / (1.0f + e);
+  out = (Vec)((IVec)r | sign);
+}
+
+/// C[R, 16 W] (+)= A[R, k] B[k, 16 W]: A's row r at a + r * lda (its k
+/// entries consecutive), B's row x at b + x * ldb, C's row r at c + r * ldc.
+/// The R x W accumulator vectors stay in registers; each B vector is loaded
+/// once for the R rows. The one micro-kernel of the fold: the scores
+/// (A = queries, B = K^T) and the weighted values (A = weights, B = V).
+template <int R, int W, bool Accumulate>
+SSMC_FOLD_INLINE void gemmTile(const float *a, int64_t lda, const float *b,
+                               int64_t ldb, int64_t k, float *c, int64_t ldc) {
+  Vec acc[R][W];
+  for (int r = 0; r < R; ++r)
+    for (int w = 0; w < W; ++w) {
+      if (Accumulate)
+        loadVec(acc[r][w], c + r * ldc + w * kLanes);
+      else
+        acc[r][w] = Vec{};
+    }
+  for (int64_t x = 0; x < k; ++x) {
+    Vec bv[W];
+    for (int w = 0; w < W; ++w)
+      loadVec(bv[w], b + x * ldb + w * kLanes);
+    for (int r = 0; r < R; ++r) {
+      const float av = a[r * lda + x];
+      for (int w = 0; w < W; ++w)
+        acc[r][w] += av * bv[w];
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int w = 0; w < W; ++w)
+      storeVec(c + r * ldc + w * kLanes, acc[r][w]);
+}
+
+/// gemmTile over `cols` columns (a multiple of 16): tiles of 16 W, then of
+/// 16.
+template <int R, int W, bool Accumulate>
+SSMC_FOLD_INLINE void gemmRows(const float *a, int64_t lda, const float *b,
+                               int64_t ldb, int64_t k, float *c, int64_t ldc,
+                               int64_t cols) {
+  int64_t e = 0;
+  for (; e + W * kLanes <= cols; e += W * kLanes)
+    gemmTile<R, W, Accumulate>(a, lda, b + e, ldb, k, c + e, ldc);
+  for (; e < cols; e += kLanes)
+    gemmTile<R, 1, Accumulate>(a, lda, b + e, ldb, k, c + e, ldc);
+}
+
+/// Softcap and ALiBi on one row's raw scores s[0, cols) (key `first` + j
+/// at s[j]; those in [begin, end] are seen, the others become -inf);
 /// returns their maximum.
-__attribute__((target_clones("avx512f", "avx2", "default"))) float
-finishScores(float *__restrict s, int64_t lo, int64_t hi, float softcap,
-             float slope, int64_t pos) {
-  float best = -INFINITY;
-  for (int64_t j = lo; j <= hi; ++j) {
-    float x = s[j];
-    if (softcap > 0)
-      x = softcap * std::tanh(x / softcap);
-    x -= slope * static_cast<float>(pos - j);
-    s[j] = x;
-    best = std::max(best, x);
+SSMC_FOLD_INLINE float finishScores(float *s, int64_t begin, int64_t end,
+                                    int64_t cols, float softcap, float slope,
+                                    int64_t pos, int64_t first) {
+  Vec lane;
+  for (int t = 0; t < kLanes; ++t)
+    lane[t] = static_cast<float>(t);
+  const Vec minusInf = Vec{} - INFINITY;
+  Vec best = minusInf;
+  for (int64_t j = 0; j < cols; j += kLanes) {
+    Vec x;
+    loadVec(x, s + j);
+    if (softcap > 0) {
+      Vec th;
+      tanhVec(th, x * (1.0f / softcap));
+      x = softcap * th;
+    }
+    if (slope != 0) {
+      // |pos - key|, exact in f32 below 2^24.
+      const Vec dist = static_cast<float>(pos - first - j) - lane;
+      x -= slope * (Vec)((IVec)dist & 0x7fffffff);
+    }
+    selectVec(x,
+              (lane >= static_cast<float>(begin - j)) &
+                  (lane <= static_cast<float>(end - j)),
+              x, minusInf);
+    storeVec(s + j, x);
+    selectVec(best, x > best, x, best);
   }
-  return best;
+  return horizontalMax(best);
 }
 
-/// For 4 consecutive rows (p: their weights exp(s - m) at s + r * n, acc:
-/// [4, dv]), acc_r += sum_j p_r[j] v_j over keys [lo, hi]: 16 value
-/// columns by 4 rows in registers, each V vector loaded once.
-__attribute__((target_clones("avx512f", "avx2", "default"))) void
-blockValues4(const float *__restrict p, int64_t n, const float *__restrict v,
-             int64_t dv, int64_t lo, int64_t hi, float *__restrict acc) {
-  int64_t e0 = 0;
-  for (; e0 + 16 <= dv; e0 += 16) {
-    float a0[16], a1[16], a2[16], a3[16];
-    for (int t = 0; t < 16; ++t) {
-      a0[t] = acc[e0 + t];
-      a1[t] = acc[dv + e0 + t];
-      a2[t] = acc[2 * dv + e0 + t];
-      a3[t] = acc[3 * dv + e0 + t];
-    }
-    for (int64_t j = lo; j <= hi; ++j) {
-      const float *vr = v + j * dv + e0;
-      const float p0 = p[j], p1 = p[n + j], p2 = p[2 * n + j],
-                  p3 = p[3 * n + j];
-      for (int t = 0; t < 16; ++t) {
-        a0[t] += p0 * vr[t];
-        a1[t] += p1 * vr[t];
-        a2[t] += p2 * vr[t];
-        a3[t] += p3 * vr[t];
-      }
-    }
-    for (int t = 0; t < 16; ++t) {
-      acc[e0 + t] = a0[t];
-      acc[dv + e0 + t] = a1[t];
-      acc[2 * dv + e0 + t] = a2[t];
-      acc[3 * dv + e0 + t] = a3[t];
-    }
+/// p = exp(s - m) over s[0, cols) in place; returns their sum (lanes of 16
+/// keys in f32, added in f64).
+SSMC_FOLD_INLINE double weights(float *s, int64_t cols, float m) {
+  Vec sum = Vec{};
+  for (int64_t j = 0; j < cols; j += kLanes) {
+    Vec x, p;
+    loadVec(x, s + j);
+    expNonPositive(p, x - m);
+    storeVec(s + j, p);
+    sum += p;
   }
-  for (; e0 < dv; ++e0)
-    for (int r = 0; r < 4; ++r) {
-      float a = acc[r * dv + e0];
-      for (int64_t j = lo; j <= hi; ++j)
-        a += p[r * n + j] * v[j * dv + e0];
-      acc[r * dv + e0] = a;
-    }
+  double total = 0;
+  for (int t = 0; t < kLanes; ++t)
+    total += sum[t];
+  return total;
 }
 
-/// p[j] = exp(s[j] - m) over [lo, hi] in place; returns their sum.
-__attribute__((target_clones("avx512f", "avx2", "default"))) double
-weights(float *__restrict s, int64_t lo, int64_t hi, double m) {
-  const float mf = static_cast<float>(m);
-  for (int64_t j = lo; j <= hi; ++j)
-    s[j] = expNonPositive(s[j] - mf);
-  double sum = 0;
-  for (int64_t j = lo; j <= hi; ++j)
-    sum += s[j];
-  return sum;
+/// Which build of the fold runs: the portable one (the runtime's generic
+/// x86-64), AVX2 + FMA, or AVX-512 (ssmcMpiAttentionFoldIsa).
+enum FoldIsa : int64_t { kFoldPortable = 0, kFoldAvx2 = 1, kFoldAvx512 = 2 };
+
+int64_t bestFoldIsa() {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
+    return kFoldAvx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    return kFoldAvx2;
+#endif
+  return kFoldPortable;
+}
+
+/// The build in use: the best this CPU runs, or SSMC_MPI_FOLD_ISA
+/// (portable, avx2, avx512) when set and supported.
+std::atomic<int64_t> foldIsa{-1};
+
+int64_t currentFoldIsa() {
+  int64_t isa = foldIsa.load();
+  if (isa >= 0)
+    return isa;
+  isa = bestFoldIsa();
+  if (const char *e = std::getenv("SSMC_MPI_FOLD_ISA")) {
+    const std::string want(e);
+    const int64_t asked = want == "portable" ? kFoldPortable
+                          : want == "avx2"   ? kFoldAvx2
+                          : want == "avx512" ? kFoldAvx512
+                                             : -1;
+    if (asked < 0)
+      ssmc::dist::abortAll("SSMC_MPI_FOLD_ISA must be portable, avx2 or "
+                           "avx512, got '" + want + "'");
+    isa = std::min(isa, asked);
+  }
+  foldIsa.store(isa);
+  return isa;
+}
+
+/// The buffers of ring attention, kept from call to call (a model calls it
+/// once per layer): fresh pages cost about 12 us per 4 KiB here, more than
+/// the copies that fill them.
+struct RingBuffers {
+  std::vector<float> held, next, rows, acc, kt, vp, s;
+  std::vector<double> m, l;
+  std::vector<RowKeys> keys;
+};
+RingBuffers &ringBuffers() {
+  static thread_local RingBuffers buffers;
+  return buffers;
 }
 
 /// The query rows of one rank and their online-softmax state: per row the
 /// running maximum m of the scores seen so far, the sum l of exp(s - m)
-/// (f64) and the sum acc of exp(s - m) v (f32, as the kernels keep it). A block of keys is folded in by
-/// rescaling l and acc by exp(m_old - m_new) once per row and block.
+/// (f64) and the sum acc of exp(s - m) v (f32, as the kernels keep it). A
+/// block of keys is folded in by rescaling l and acc by exp(m_old - m_new)
+/// once per row and tile of keys.
 class SoftmaxRows {
 public:
-  SoftmaxRows(const Buf4 *q, int64_t Hkv, int64_t dv, int64_t first,
-              float scale, float softcap, int64_t left, const float *alibi,
-              int64_t nAlibi)
+  SoftmaxRows(const Buf4 *q, int64_t Hkv, int64_t dv,
+              const AttentionLayout &layout, int r, float scale,
+              float softcap, const float *alibi, int64_t nAlibi)
       : B(q->sizes[0]), H(q->sizes[1]), L(q->sizes[2]), d(q->sizes[3]),
-        Hkv(Hkv), dv(dv), first(first), scale(scale), softcap(softcap),
-        left(left), alibi(alibi), nAlibi(nAlibi) {
-    appendContiguous(q, rows);
+        Hkv(Hkv), dv(dv), dvp((dv + kLanes - 1) / kLanes * kLanes),
+        softcap(softcap), alibi(alibi), nAlibi(nAlibi),
+        rows(ringBuffers().rows), m(ringBuffers().m), l(ringBuffers().l),
+        acc(ringBuffers().acc), keys(ringBuffers().keys),
+        kt(ringBuffers().kt), vp(ringBuffers().vp), s(ringBuffers().s) {
+    // The queries pre-scaled: a score is then one dot product.
+    copyContiguous(q, rows);
+    for (float &x : rows)
+      x *= scale;
     m.assign(B * H * L, -INFINITY);
     l.assign(B * H * L, 0.0);
-    acc.assign(B * H * L * dv, 0.0f);
+    acc.assign(B * H * L * dvp, 0.0f);
+    keys.resize(B * L);
+    const int64_t first = layout.queryOffsets()[r];
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t i = 0; i < L; ++i)
+        keys[b * L + i] = layout.rowKeys(b, first + i);
   }
 
   /// Folds in the keys at positions [k0, k0 + n): `kv` holds their K
   /// [B, Hkv, n, d], then their V [B, Hkv, n, dv].
   void fold(const float *kv, int64_t n, int64_t k0) {
-    constexpr int64_t kTile = 256;
     const float *K = kv, *V = kv + B * Hkv * n * d;
-    std::vector<float> s(n), s4(4 * n), kt(d * n);
+    // K^T [d, nk] and V [n, dvp], zero-padded: the kernels read whole
+    // vectors past a row's last key or value column.
+    nk = n + kLanes;
+    kt.resize(d * nk);
+    vp.resize(n * dvp);
+    s.resize(8 * nk);
+    for (int64_t c = 0; c < d; ++c)
+      std::fill(&kt[c * nk + n], &kt[(c + 1) * nk], 0.0f);
+    const int64_t isa = currentFoldIsa();
     for (int64_t b = 0; b < B; ++b)
       for (int64_t hk = 0; hk < Hkv; ++hk) {
-        // K^T [d, n]: a row's scores then accumulate over d in vectors.
         const float *kh = K + (b * Hkv + hk) * n * d;
         for (int64_t j = 0; j < n; ++j)
           for (int64_t c = 0; c < d; ++c)
-            kt[c * n + j] = kh[j * d + c];
+            kt[c * nk + j] = kh[j * d + c];
         const float *vh = V + (b * Hkv + hk) * n * dv;
-        // Tiles of kTile keys (their K^T and V stay in cache) against every
-        // row of the heads that share them.
-        for (int64_t j0 = 0; j0 < n; j0 += kTile)
-        for (int64_t h = hk * (H / Hkv); h < (hk + 1) * (H / Hkv); ++h) {
-          const float slope =
-              nAlibi == 0 ? 0.0f : alibi[nAlibi == H ? h : b * H + h];
-          auto range = [&](int64_t i) {
-            const int64_t pos = first + i;
-            return std::make_pair(
-                std::max(k0 + j0, left >= 0 ? pos - left : k0),
-                std::min(k0 + std::min(n, j0 + kTile) - 1, pos));
-          };
-          for (int64_t i = 0; i < L; ++i) {
-            const int64_t pos = first + i;
-            const auto [lo, hi] = range(i);
-            if (lo > hi)
-              continue;
-            const int64_t row = (b * H + h) * L + i;
-            // 4 rows that see the same keys (the ranges only grow with
-            // the row, so the first and the last agreeing suffices).
-            if (i + 4 <= L && range(i + 3) == range(i)) {
-              blockScores4(&rows[row * d], kt.data(), n, d, lo - k0, hi - k0,
-                           scale, s4.data());
-              double mNew[4], c4[4];
-              for (int r = 0; r < 4; ++r) {
-                float best = finishScores(&s4[r * n], lo - k0, hi - k0,
-                                          softcap, slope, pos + r - k0);
-                mNew[r] = std::max(m[row + r], static_cast<double>(best));
-                c4[r] = std::exp(m[row + r] - mNew[r]);
-                l[row + r] = c4[r] * l[row + r] +
-                             weights(&s4[r * n], lo - k0, hi - k0, mNew[r]);
-                for (int64_t e = 0; e < dv; ++e)
-                  acc[(row + r) * dv + e] *= static_cast<float>(c4[r]);
-                m[row + r] = mNew[r];
-              }
-              blockValues4(s4.data(), n, vh, dv, lo - k0, hi - k0,
-                           &acc[row * dv]);
-              i += 3;
-              continue;
-            }
-            const float best =
-                blockScores(&rows[row * d], kt.data(), n, d, lo - k0, hi - k0,
-                            scale, softcap, slope, pos - k0, s.data());
-            const double mNew = std::max(m[row], static_cast<double>(best));
-            const double c = std::exp(m[row] - mNew); // 0 for the first block
-            l[row] = c * l[row] +
-                     blockValues(s.data(), vh, dv, lo - k0, hi - k0, mNew, c,
-                                 &acc[row * dv]);
-            m[row] = mNew;
-          }
+        for (int64_t j = 0; j < n; ++j) {
+          std::copy(vh + j * dv, vh + (j + 1) * dv, &vp[j * dvp]);
+          std::fill(&vp[j * dvp + dv], &vp[(j + 1) * dvp], 0.0f);
         }
+#if defined(__x86_64__)
+        if (isa == kFoldAvx512) {
+          foldAvx512(n, k0, b, hk);
+          continue;
+        }
+        if (isa == kFoldAvx2) {
+          foldAvx2(n, k0, b, hk);
+          continue;
+        }
+#endif
+        foldPortable(n, k0, b, hk);
       }
   }
 
@@ -1229,34 +1400,138 @@ public:
             denom += std::exp(static_cast<double>(sinks[h]) - m[row]);
           for (int64_t e = 0; e < dv; ++e)
             o[b * st[0] + h * st[1] + i * st[2] + e * st[3]] =
-                denom > 0 ? static_cast<float>(acc[row * dv + e] / denom) : 0.0f;
+                denom > 0 ? static_cast<float>(acc[row * dvp + e] / denom)
+                          : 0.0f;
         }
   }
 
 private:
-  int64_t B, H, L, d, Hkv, dv, first;
-  float scale, softcap;
-  int64_t left;
+#if defined(__x86_64__)
+  __attribute__((target("avx512f,avx512vl,fma"))) void
+  foldAvx512(int64_t n, int64_t k0, int64_t b, int64_t hk) {
+    foldHeads<8, 2>(n, k0, b, hk);
+  }
+  __attribute__((target("avx2,fma"))) void foldAvx2(int64_t n, int64_t k0,
+                                                    int64_t b, int64_t hk) {
+    foldHeads<4, 1>(n, k0, b, hk);
+  }
+#endif
+  void foldPortable(int64_t n, int64_t k0, int64_t b, int64_t hk) {
+    foldHeads<4, 1>(n, k0, b, hk);
+  }
+
+  /// The held block's K^T (kt) and V (vp) of K/V head hk of batch entry b
+  /// into the rows of every query head sharing it, in tiles of 256 keys
+  /// (their K^T and V stay in cache against all those rows). G rows and W
+  /// vectors of 16 columns per micro-kernel (8 and 2 where there are 32
+  /// vector registers: 16 accumulators).
+  template <int G, int W>
+  SSMC_FOLD_INLINE void foldHeads(int64_t n, int64_t k0, int64_t b,
+                                  int64_t hk) {
+    constexpr int64_t kTile = 256;
+    for (int64_t t0 = 0; t0 < n; t0 += kTile) {
+      const int64_t t1 = std::min(n, t0 + kTile) - 1;
+      for (int64_t h = hk * (H / Hkv); h < (hk + 1) * (H / Hkv); ++h) {
+        const float slope =
+            nAlibi == 0 ? 0.0f : alibi[nAlibi == H ? h : b * H + h];
+        for (int64_t i = 0; i < L; ++i) {
+          // The row's keys in this tile, as indices into the block.
+          const RowKeys &rk = keys[b * L + i];
+          const int64_t lo = std::max(rk.lo - k0, t0),
+                        hi = std::min(rk.hi - k0, t1);
+          if (lo > hi)
+            continue;
+          // G rows that all see keys of the tile, nearly the same ones
+          // (a causal or windowed diagonal moves by one key per row): one
+          // pair of products over the union of their keys, each row's
+          // others masked.
+          if (i + G <= L) {
+            int64_t ulo = lo, uhi = hi, widest = hi - lo;
+            bool all = true;
+            for (int r = 1; r < G && all; ++r) {
+              const RowKeys &o = keys[b * L + i + r];
+              const int64_t a = std::max(o.lo - k0, t0),
+                            z = std::min(o.hi - k0, t1);
+              all = a <= z;
+              ulo = std::min(ulo, a), uhi = std::max(uhi, z);
+              widest = std::max(widest, z - a);
+            }
+            if (all && uhi - ulo <= widest + kLanes) {
+              foldRows<G, W>(b, h, i, ulo, uhi, k0, t0, t1, slope);
+              i += G - 1;
+              continue;
+            }
+          }
+          foldRows<1, W>(b, h, i, lo, hi, k0, t0, t1, slope);
+        }
+      }
+    }
+  }
+
+  /// Rows i .. i + G - 1 of head h see keys within [lo, hi] of the block's
+  /// tile [t0, t1] (each at least one): their scores (one gemm), softcap,
+  /// ALiBi, each row's own keys and running maximum, the rescale, the
+  /// weights and their sum, then the weighted values (one gemm).
+  template <int G, int W>
+  SSMC_FOLD_INLINE void foldRows(int64_t b, int64_t h, int64_t i, int64_t lo,
+                                 int64_t hi, int64_t k0, int64_t t0,
+                                 int64_t t1, float slope) {
+    const int64_t row = (b * H + h) * L + i, count = hi - lo + 1,
+                  cols = (count + kLanes - 1) / kLanes * kLanes;
+    float *sc = s.data();
+    gemmRows<G, W, false>(&rows[row * d], d, &kt[lo], nk, d, sc, nk, cols);
+    for (int r = 0; r < G; ++r) {
+      float *sr = sc + r * nk;
+      const RowKeys &rk = keys[b * L + i + r];
+      const float best = finishScores(
+          sr, std::max(rk.lo - k0, t0) - lo, std::min(rk.hi - k0, t1) - lo,
+          cols, softcap, slope, rk.pos, k0 + lo);
+      const double mNew = std::max(m[row + r], static_cast<double>(best));
+      const float c = static_cast<float>(std::exp(m[row + r] - mNew));
+      l[row + r] = c * l[row + r] + weights(sr, cols, static_cast<float>(mNew));
+      m[row + r] = mNew;
+      float *ar = &acc[(row + r) * dvp];
+      for (int64_t e = 0; e < dvp; ++e)
+        ar[e] *= c;
+    }
+    gemmRows<G, W, true>(sc, nk, &vp[lo * dvp], dvp, count, &acc[row * dvp],
+                         dvp, dvp);
+  }
+
+  int64_t B, H, L, d, Hkv, dv, dvp;
+  float softcap;
   const float *alibi;
   int64_t nAlibi;
-  std::vector<float> rows;
-  std::vector<double> m, l;
-  std::vector<float> acc;
+  std::vector<float> &rows;
+  std::vector<double> &m, &l;
+  std::vector<float> &acc;
+  std::vector<RowKeys> &keys;
+  /// The held block's K^T [d, nk] and V [n, dvp], and the scores of up to 8
+  /// rows [8, nk].
+  int64_t nk = 0;
+  std::vector<float> &kt, &vp, &s;
 };
 } // namespace
 
+extern "C" int64_t ssmcMpiAttentionFoldIsa(int64_t want) {
+  if (want >= 0)
+    foldIsa.store(std::min(want, bestFoldIsa()));
+  return currentFoldIsa();
+}
+
 extern "C" void _mlir_ciface_ssmcMpiRingAttention(
-    Buf4 *q, Buf4 *k, Buf4 *v, Buf *alibi, Buf *sinks, Buf4 *out, float scale,
-    float softcap, int64_t windowLeft, int64_t computeOut) {
+    Buf4 *q, Buf4 *k, Buf4 *v, Buf *alibi, Buf *sinks, Buf64 *cuQ, Buf64 *cuK,
+    Buf64 *used, Buf4 *out, float scale, float softcap, int64_t windowLeft,
+    int64_t windowRight, int64_t computeOut) {
   using namespace ssmc::dist;
-  const int64_t B = q->sizes[0], H = q->sizes[1], L = q->sizes[2],
-                d = q->sizes[3], Hkv = k->sizes[1], dv = v->sizes[3];
-  if (k->sizes[0] != B || k->sizes[2] != L || k->sizes[3] != d ||
-      v->sizes[0] != B || v->sizes[1] != Hkv || v->sizes[2] != L ||
-      Hkv == 0 || H % Hkv)
+  const int64_t B = q->sizes[0], H = q->sizes[1], Lq = q->sizes[2],
+                d = q->sizes[3], Hkv = k->sizes[1], Lk = k->sizes[2],
+                dv = v->sizes[3];
+  if (k->sizes[0] != B || k->sizes[3] != d || v->sizes[0] != B ||
+      v->sizes[1] != Hkv || v->sizes[2] != Lk || Hkv == 0 || H % Hkv)
     abortAll("ssmcMpiRingAttention: q, k and v slices of inconsistent shapes");
   if (computeOut && (out->sizes[0] != B || out->sizes[1] != H ||
-                     out->sizes[2] != L || out->sizes[3] != dv))
+                     out->sizes[2] != Lq || out->sizes[3] != dv))
     abortAll("ssmcMpiRingAttention: output of another shape");
   const int64_t nAlibi = alibi->sizes[0];
   if (nAlibi != 0 && nAlibi != H && nAlibi != B * H)
@@ -1267,45 +1542,65 @@ extern "C" void _mlir_ciface_ssmcMpiRingAttention(
     scale = 1.0f / std::sqrt(static_cast<float>(d));
   const int r = rank(), R = size();
 
-  // Every rank's slice length, hence the position of its first key.
-  std::vector<long long> lens(R, L);
+  // Every rank's query and key slice lengths, hence the positions of its
+  // rows and of the keys of its block.
+  std::vector<long long> lens(2 * R);
+  lens[2 * r] = Lq, lens[2 * r + 1] = Lk;
 #ifdef SSMC_HAVE_MPI
   if (R > 1) {
-    long long mine = L;
+    long long mine[2] = {Lq, Lk};
     MPI_Request req;
     sent += sizeof mine * (R - 1);
-    await(MPI_Iallgather(&mine, 1, MPI_LONG_LONG, lens.data(), 1,
+    await(MPI_Iallgather(mine, 2, MPI_LONG_LONG, lens.data(), 2,
                          MPI_LONG_LONG, MPI_COMM_WORLD, &req),
           req, "MPI_Allgather (attention slice lengths)");
   }
 #endif
-  std::vector<int64_t> offs(R + 1, 0);
+  std::vector<int64_t> qOff(R + 1, 0), kOff(R + 1, 0);
+  for (int j = 0; j < R; ++j) {
+    qOff[j + 1] = qOff[j] + lens[2 * j];
+    kOff[j + 1] = kOff[j] + lens[2 * j + 1];
+  }
+  // A rank that only relays (rank 0 of causal attention) computes its rows
+  // in generated code, on its own slice: right only when its queries and
+  // keys are the same positions.
+  if (!computeOut && qOff != kOff)
+    abortAll("ssmcMpiRingAttention: causal attention over ranks needs as "
+             "many queries as keys (Lq = Lk), got " +
+             std::to_string(qOff[R]) + " and " + std::to_string(kOff[R]));
+  const AttentionLayout layout(B, windowLeft, windowRight, qOff, kOff, cuQ,
+                               cuK, used);
+
+  // How far block j travels along the ring r -> r + 1 (mod R): to the last
+  // rank, counted in steps from j, whose rows see it (0: it stays home).
+  // Causal attention never wraps (ranks before j do not see it); without
+  // causal every block goes all the way round.
+  std::vector<int> reach(R, 0);
   for (int j = 0; j < R; ++j)
-    offs[j + 1] = offs[j] + lens[j];
-  // Whether the rows of rank t see a key of rank j: j <= t (causal), and
-  // with a window the last key of j reaches the window of t's first row.
-  // For a given t the ranks it sees are contiguous, ending at t (empty
-  // slices are the last ones, sliceOf).
-  auto sees = [&](int t, int j) {
-    return j >= 0 && j <= t && t < R && lens[j] > 0 && lens[t] > 0 &&
-           (windowLeft < 0 || offs[j + 1] - 1 >= offs[t] - windowLeft);
+    for (int t = 0; t < R; ++t)
+      if (t != j && layout.sees(t, j))
+        reach[j] = std::max(reach[j], (t - j + R) % R);
+  auto blockFloats = [&](int j) {
+    return B * Hkv * lens[2 * j + 1] * (d + dv);
   };
-  auto blockFloats = [&](int j) { return B * Hkv * lens[j] * (d + dv); };
 
   std::optional<SoftmaxRows> rows;
   if (computeOut)
-    rows.emplace(q, Hkv, dv, offs[r], scale, softcap, windowLeft,
+    rows.emplace(q, Hkv, dv, layout, r, scale, softcap,
                  alibi->aligned + alibi->offset, nAlibi);
-  // Step s: this rank holds the block of rank r - s (its own at s = 0),
-  // passes it on to r + 1 if r + 1 sees it, and receives the block of
-  // rank r - 1 - s from r - 1 if it sees it (what r + 1 sees, r sees: its
-  // rows come first), computing on the held block while both travel.
-  std::vector<float> held, next;
-  appendContiguous(k, held);
-  appendContiguous(v, held);
-  for (int s = 0; s <= r; ++s) {
-    const int mine = r - s, incoming = r - 1 - s;
-    const bool recv = sees(r, incoming), send = sees(r + 1, mine);
+  // Step s: this rank holds the block of rank (r - s) mod R if it reached
+  // this far (its own at s = 0), passes it on to r + 1 if it goes further,
+  // and receives the block of rank (r - 1 - s) mod R from r - 1 if that
+  // one reaches r, computing on the held block while both travel. A rank
+  // that does not see a block still relays it to the ranks after it.
+  std::vector<float> &held = ringBuffers().held, &next = ringBuffers().next;
+  copyContiguous(k, held);
+  copyContiguous(v, held, held.size());
+  bool holding = true;
+  for (int s = 0; s < R; ++s) {
+    const int mine = ((r - s) % R + R) % R, incoming = ((r - 1 - s) % R + R) % R;
+    const bool send = holding && s < reach[mine];
+    const bool recv = s + 1 < R && s + 1 <= reach[incoming];
 #ifdef SSMC_HAVE_MPI
     MPI_Request recvReq = MPI_REQUEST_NULL, sendReq = MPI_REQUEST_NULL;
     if (recv) {
@@ -1313,7 +1608,7 @@ extern "C" void _mlir_ciface_ssmcMpiRingAttention(
         abortAll("ssmcMpiRingAttention: a K/V block of more than 2^31 floats");
       next.resize(blockFloats(incoming));
       check(MPI_Irecv(next.data(), static_cast<int>(next.size()), MPI_FLOAT,
-                      r - 1, 11, MPI_COMM_WORLD, &recvReq),
+                      (r - 1 + R) % R, 11, MPI_COMM_WORLD, &recvReq),
             "MPI_Recv (K/V block)");
     }
     if (send) {
@@ -1321,24 +1616,24 @@ extern "C" void _mlir_ciface_ssmcMpiRingAttention(
         abortAll("ssmcMpiRingAttention: a K/V block of more than 2^31 floats");
       sent += held.size() * sizeof(float);
       check(MPI_Isend(held.data(), static_cast<int>(held.size()), MPI_FLOAT,
-                      r + 1, 11, MPI_COMM_WORLD, &sendReq),
+                      (r + 1) % R, 11, MPI_COMM_WORLD, &sendReq),
             "MPI_Send (K/V block)");
     }
 #else
     if (recv || send)
       abortAll("more than one rank without MPI");
 #endif
-    if (rows && sees(r, mine))
-      rows->fold(held.data(), lens[mine], offs[mine]);
+    if (rows && holding && layout.sees(r, mine))
+      rows->fold(held.data(), lens[2 * mine + 1], kOff[mine]);
 #ifdef SSMC_HAVE_MPI
     if (send)
       await(MPI_SUCCESS, sendReq, "MPI_Send (K/V block)");
     if (recv)
       await(MPI_SUCCESS, recvReq, "MPI_Recv (K/V block)");
 #endif
-    if (!recv)
-      break; // the blocks before are not seen either
-    std::swap(held, next);
+    holding = recv;
+    if (recv)
+      std::swap(held, next);
   }
   if (rows)
     rows->finish(out, sinks->sizes[0] ? sinks->aligned + sinks->offset

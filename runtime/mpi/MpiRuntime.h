@@ -54,27 +54,43 @@ void _mlir_ciface_ssmcMpiStepSums(ssmc::abi::StridedMemRef<float, 3> *x,
                                   ssmc::abi::StridedMemRef<float, 2> *out,
                                   int64_t timeDim, int64_t softplus, float lo,
                                   float hi);
-/// Causal softmax attention over the sequence split across the ranks (ring
-/// attention): q [B, H, L_r, d], k [B, Hkv, L_r, d], v [B, Hkv, L_r, dv]
-/// are this rank's slices (row-major, f32). The K/V slices travel along
-/// the ranks (rank r sends the blocks of ranks r, r-1, ... on to r + 1,
-/// non-blocking, while it computes on the block it holds), and every rank
-/// folds each block into its rows with the online softmax (a running max
-/// and sum per query row). Only the blocks a causal row can see travel:
-/// the ranks before, and with a `windowLeft` >= 0 only those that reach
-/// into the window. Scores: `scale` * q.k (NaN: d^-1/2), then
-/// softcap * tanh(s / softcap) when `softcap` > 0, then
-/// - slope * |i - j| with `alibi` slopes ([H] or [B, H]; empty: none);
-/// `sinks` [H] (empty: none) add exp(sink) to each row's denominator.
-/// With `computeOut` zero the rank only sends (rank 0, whose rows see its
-/// own keys only, computes them in generated code); otherwise `out`
-/// [B, H, L_r, dv] receives its rows.
+/// Softmax attention over the sequence split across the ranks (ring
+/// attention): q [B, H, Lq_r, d], k [B, Hkv, Lk_r, d], v [B, Hkv, Lk_r, dv]
+/// are this rank's slices (f32), `out` [B, H, Lq_r, dv] receives its rows.
+/// The semantics are ssm.attention's over the whole sequence: key j is
+/// visible to query i iff both lie in the same batch entry or packed
+/// sequence and pos - windowLeft <= j <= pos + windowRight (-1:
+/// unbounded; causal is windowRight = 0), pos = i's bottom-right aligned
+/// key position. Scores: `scale` * q.k (NaN: d^-1/2), then
+/// softcap * tanh(s / softcap) when `softcap` > 0, then - slope * |pos - j|
+/// with `alibi` slopes ([H] or [B, H]; empty: none); `sinks` [H] (empty:
+/// none) add exp(sink) to each row's denominator. Packed sequences:
+/// `cuQ`, `cuK` [S + 1] (i64, the whole sequence's offsets, replicated;
+/// empty: none, then B = 1); `used` holds seqused_k ([B], or [S] when
+/// packed; empty: none).
+/// The K/V slices travel along the ring r -> r + 1 (mod R), non-blocking,
+/// while each rank folds the block it holds into its rows with the online
+/// softmax; a block travels only as far as the last rank (counted along
+/// the ring) whose rows see one of its keys, and a rank folds only the
+/// blocks its rows see. Every rank derives these from the slice lengths
+/// (one all-gather) and the replicated operands.
+/// With `computeOut` zero the rank only relays (rank 0 of causal attention,
+/// whose rows see its own keys only: it computes them in generated code;
+/// then Lq must equal Lk).
 void _mlir_ciface_ssmcMpiRingAttention(
     ssmc::abi::StridedMemRef<float, 4> *q, ssmc::abi::StridedMemRef<float, 4> *k,
     ssmc::abi::StridedMemRef<float, 4> *v, ssmc::abi::StridedMemRef<float, 1> *alibi,
     ssmc::abi::StridedMemRef<float, 1> *sinks,
+    ssmc::abi::StridedMemRef<int64_t, 1> *cuQ,
+    ssmc::abi::StridedMemRef<int64_t, 1> *cuK,
+    ssmc::abi::StridedMemRef<int64_t, 1> *used,
     ssmc::abi::StridedMemRef<float, 4> *out, float scale, float softcap,
-    int64_t windowLeft, int64_t computeOut);
+    int64_t windowLeft, int64_t windowRight, int64_t computeOut);
+/// Which build of ssmcMpiRingAttention's fold runs: 0 portable (generic
+/// x86-64), 1 AVX2 + FMA, 2 AVX-512. `want` >= 0 selects it (capped at
+/// what this CPU runs); returns the one in use. The default is the best
+/// the CPU runs, or SSMC_MPI_FOLD_ISA (portable, avx2, avx512).
+int64_t ssmcMpiAttentionFoldIsa(int64_t want);
 /// Packed sequences: the offsets `out` of this rank's slice (`localLen`
 /// steps) from the whole sequence's `cu` [S + 1]: out[i] = cu[i] minus the
 /// slice's first step, clamped to [0, localLen], so sequence i covers the

@@ -318,29 +318,80 @@ func.func @delta_rule_f16(%q: tensor<1x8x1x4xf16>, %v: tensor<1x8x2x3xf16>, %bet
 // Causal attention (ring attention): rank 0 runs the op on its slice as it
 // is after passing its K/V on (ssmcMpiRingAttention without output); the
 // other ranks get their rows from the ring, with the op's options: scale
-// 0.5, softcap 0 (none), window 4 (left 3), the ALiBi slopes and no sinks.
+// 0.5, softcap 0 (none), window 4 (left 3, right 0: causal), the ALiBi
+// slopes, no sinks, no packed offsets or key counts (empty i64 buffers).
 // CHECK-LABEL: func.func @attention(
 // CHECK-SAME: %[[Q:[a-z0-9]+]]: tensor<1x4x?x8xf32> {ssm.seq_dim = 2 : i64}, %[[K:[a-z0-9]+]]: tensor<1x2x?x8xf32> {ssm.seq_dim = 2 : i64}, %[[V:[a-z0-9]+]]: tensor<1x2x?x6xf32> {ssm.seq_dim = 2 : i64}, %[[S:[a-z0-9]+]]: tensor<4xf32>)
 // CHECK-SAME: -> (tensor<1x4x?x6xf32> {ssm.seq_dim = 2 : i64})
 // CHECK: %[[RANK:.*]] = call @ssmcMpiRank()
 // CHECK: scf.if
 // CHECK: %[[NONE:.*]] = memref.alloca() : memref<0x0x0x0xf32>
-// CHECK: %[[C0:.*]] = arith.constant 0 : i64
-// CHECK: call @ssmcMpiRingAttention({{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[C0]])
+// CHECK: memref.alloca() : memref<0xi64>
+// CHECK: %[[L0:.*]] = arith.constant 3 : i64
+// CHECK-NEXT: %[[R0:.*]] = arith.constant 0 : i64
+// CHECK-NEXT: %[[C0:.*]] = arith.constant 0 : i64
+// CHECK-NEXT: call @ssmcMpiRingAttention({{.*}}, %[[L0]], %[[R0]], %[[C0]])
 // CHECK: ssm.attention %[[Q]], %[[K]], %[[V]] causal alibi_slopes(%[[S]]) {scale = 5.000000e-01 : f64, window = 4 : i64}
 // CHECK: } else {
-// CHECK-DAG: %[[SCALE:.*]] = arith.constant 5.000000e-01 : f32
-// CHECK-DAG: %[[CAP:.*]] = arith.constant 0.000000e+00 : f32
-// CHECK-DAG: %[[LEFT:.*]] = arith.constant 3 : i64
-// CHECK-DAG: %[[C1:.*]] = arith.constant 1 : i64
-// CHECK: call @ssmcMpiRingAttention({{.*}}, %[[SCALE]], %[[CAP]], %[[LEFT]], %[[C1]])
+// CHECK: %[[SCALE:.*]] = arith.constant 5.000000e-01 : f32
+// CHECK-NEXT: %[[CAP:.*]] = arith.constant 0.000000e+00 : f32
+// CHECK-NEXT: %[[LEFT:.*]] = arith.constant 3 : i64
+// CHECK-NEXT: %[[RIGHT:.*]] = arith.constant 0 : i64
+// CHECK-NEXT: %[[C1:.*]] = arith.constant 1 : i64
+// CHECK-NEXT: call @ssmcMpiRingAttention({{.*}}, %[[SCALE]], %[[CAP]], %[[LEFT]], %[[RIGHT]], %[[C1]])
 // CHECK-NOT: ssm.attention
-// CHECK: func.func private @ssmcMpiRingAttention(memref<?x?x?x?xf32>, memref<?x?x?x?xf32>, memref<?x?x?x?xf32>, memref<?xf32>, memref<?xf32>, memref<?x?x?x?xf32>, f32, f32, i64, i64) attributes {llvm.emit_c_interface}
+// CHECK: func.func private @ssmcMpiRingAttention(memref<?x?x?x?xf32>, memref<?x?x?x?xf32>, memref<?x?x?x?xf32>, memref<?xf32>, memref<?xf32>, memref<?xi64>, memref<?xi64>, memref<?xi64>, memref<?x?x?x?xf32>, f32, f32, i64, i64, i64) attributes {llvm.emit_c_interface}
 func.func @attention(%q: tensor<1x4x10x8xf32>, %k: tensor<1x2x10x8xf32>, %v: tensor<1x2x10x6xf32>,
                      %slopes: tensor<4xf32>) -> tensor<1x4x10x6xf32> {
   %o = ssm.attention %q, %k, %v causal alibi_slopes(%slopes) {window = 4 : i64, scale = 0.5 : f64}
       : (tensor<1x4x10x8xf32>, tensor<1x2x10x8xf32>, tensor<1x2x10x6xf32>, tensor<4xf32>) -> tensor<1x4x10x6xf32>
   return %o : tensor<1x4x10x6xf32>
+}
+
+// -----
+
+// Attention without causal (the full ring): no rank runs the op; every rank
+// gets its rows from ssmcMpiRingAttention, with the two-sided window (2
+// left, 5 right) and the softcap. q and k may differ in length (each is
+// split along its own L).
+// CHECK-LABEL: func.func @attention_full(
+// CHECK-SAME: tensor<1x2x?x4xf32> {ssm.seq_dim = 2 : i64}, %{{.*}}: tensor<1x2x?x4xf32> {ssm.seq_dim = 2 : i64}, %{{.*}}: tensor<1x2x?x3xf32> {ssm.seq_dim = 2 : i64})
+// CHECK-SAME: -> (tensor<1x2x?x3xf32> {ssm.seq_dim = 2 : i64})
+// CHECK-NOT: ssmcMpiRank
+// CHECK-NOT: scf.if
+// CHECK: %[[CAP:.*]] = arith.constant 1.500000e+00 : f32
+// CHECK-NEXT: %[[LEFT:.*]] = arith.constant 2 : i64
+// CHECK-NEXT: %[[RIGHT:.*]] = arith.constant 5 : i64
+// CHECK-NEXT: %[[C1:.*]] = arith.constant 1 : i64
+// CHECK-NEXT: call @ssmcMpiRingAttention({{.*}}, %[[CAP]], %[[LEFT]], %[[RIGHT]], %[[C1]])
+// CHECK-NOT: ssm.attention
+func.func @attention_full(%q: tensor<1x2x6x4xf32>, %k: tensor<1x2x9x4xf32>, %v: tensor<1x2x9x3xf32>)
+    -> tensor<1x2x6x3xf32> {
+  %o = ssm.attention %q, %k, %v {window_left = 2 : i64, window_right = 5 : i64, softcap = 1.5 : f64}
+      : (tensor<1x2x6x4xf32>, tensor<1x2x9x4xf32>, tensor<1x2x9x3xf32>) -> tensor<1x2x6x3xf32>
+  return %o : tensor<1x2x6x3xf32>
+}
+
+// -----
+
+// Packed causal attention: the offsets (replicated, not split) reach the
+// runtime as i64 (i32 ones extended), with the key counts; every rank's
+// rows come from the ring, rank 0's too (the runtime places each row in
+// its sequence from the whole sequence's offsets).
+// CHECK-LABEL: func.func @attention_packed(
+// CHECK-SAME: %[[CU:[a-z0-9]+]]: tensor<3xi32>, %[[N:[a-z0-9]+]]: tensor<2xi64>)
+// CHECK-NOT: scf.if
+// CHECK: linalg.generic {{.*}} ins(%[[CU]] : tensor<3xi32>)
+// CHECK: arith.extsi %{{.*}} : i32 to i64
+// CHECK: linalg.generic {{.*}} ins(%[[CU]] : tensor<3xi32>)
+// CHECK: bufferization.to_buffer %[[N]]
+// CHECK: call @ssmcMpiRingAttention(
+// CHECK-NOT: ssm.attention
+func.func @attention_packed(%q: tensor<1x2x8x4xf32>, %cu: tensor<3xi32>, %n: tensor<2xi64>) -> tensor<1x2x8x4xf32> {
+  %o = ssm.attention %q, %q, %q causal cu_seqlens_q(%cu) cu_seqlens_k(%cu) seqused_k(%n)
+      : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<3xi32>, tensor<3xi32>, tensor<2xi64>)
+      -> tensor<1x2x8x4xf32>
+  return %o : tensor<1x2x8x4xf32>
 }
 
 // -----

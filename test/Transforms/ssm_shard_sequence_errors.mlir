@@ -57,14 +57,6 @@ func.func @state_reused(%u: tensor<1x4x10xf32>, %dt: tensor<1x4x10xf32>, %A: ten
 
 // -----
 
-func.func @attention_not_causal(%q: tensor<1x2x8x4xf32>, %k: tensor<1x2x8x4xf32>, %v: tensor<1x2x8x4xf32>) -> tensor<1x2x8x4xf32> {
-  // expected-error @+1 {{without causal has no sequence-parallel form: every rank would need every rank's K/V}}
-  %o = ssm.attention %q, %k, %v : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>) -> tensor<1x2x8x4xf32>
-  return %o : tensor<1x2x8x4xf32>
-}
-
-// -----
-
 func.func @attention_bf16(%q: tensor<1x2x8x4xbf16>, %k: tensor<1x2x8x4xbf16>, %v: tensor<1x2x8x4xbf16>) -> tensor<1x2x8x4xbf16> {
   // expected-error @+1 {{sequence parallelism of attention needs f32 operands (the K/V blocks travel as f32)}}
   %o = ssm.attention %q, %k, %v causal : (tensor<1x2x8x4xbf16>, tensor<1x2x8x4xbf16>, tensor<1x2x8x4xbf16>) -> tensor<1x2x8x4xbf16>
@@ -73,11 +65,20 @@ func.func @attention_bf16(%q: tensor<1x2x8x4xbf16>, %k: tensor<1x2x8x4xbf16>, %v
 
 // -----
 
-func.func @attention_packed(%q: tensor<1x2x8x4xf32>, %cu: tensor<3xi32>) -> tensor<1x2x8x4xf32> {
-  // expected-error @+1 {{with cu_seqlens or seqused_k has no sequence-parallel form}}
-  %o = ssm.attention %q, %q, %q causal cu_seqlens_q(%cu) cu_seqlens_k(%cu)
-      : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<3xi32>, tensor<3xi32>) -> tensor<1x2x8x4xf32>
-  return %o : tensor<1x2x8x4xf32>
+func.func @attention_packed_f16(%q: tensor<1x2x8x4xf16>, %cu: tensor<3xi32>) -> tensor<1x2x8x4xf16> {
+  // expected-error @+1 {{sequence parallelism of attention needs f32 operands (the K/V blocks travel as f32)}}
+  %o = ssm.attention %q, %q, %q cu_seqlens_q(%cu) cu_seqlens_k(%cu)
+      : (tensor<1x2x8x4xf16>, tensor<1x2x8x4xf16>, tensor<1x2x8x4xf16>, tensor<3xi32>, tensor<3xi32>) -> tensor<1x2x8x4xf16>
+  return %o : tensor<1x2x8x4xf16>
+}
+
+// -----
+
+func.func @attention_f64(%q: tensor<1x2x8x4xf64>, %s: tensor<2xf64>) -> tensor<1x2x8x4xf64> {
+  // expected-error @+1 {{sequence parallelism of attention needs f32 operands}}
+  %o = ssm.attention %q, %q, %q sinks(%s) {window_left = 1 : i64}
+      : (tensor<1x2x8x4xf64>, tensor<1x2x8x4xf64>, tensor<1x2x8x4xf64>, tensor<2xf64>) -> tensor<1x2x8x4xf64>
+  return %o : tensor<1x2x8x4xf64>
 }
 
 // -----

@@ -54,10 +54,10 @@ func.func @decode(%u: tensor<1x4x1xf32>, %dt: tensor<1x4x1xf32>, %A: tensor<4x3x
 // -----
 
 // An op without a distributed form in a named function is an error naming it.
-func.func @prefill(%q: tensor<1x2x5x4xf32>) -> tensor<1x2x5x4xf32> {
-  // expected-error @+1 {{without causal has no sequence-parallel form}}
-  %o = ssm.attention %q, %q, %q : (tensor<1x2x5x4xf32>, tensor<1x2x5x4xf32>, tensor<1x2x5x4xf32>) -> tensor<1x2x5x4xf32>
-  return %o : tensor<1x2x5x4xf32>
+func.func @prefill(%q: tensor<1x2x5x4xbf16>) -> tensor<1x2x5x4xbf16> {
+  // expected-error @+1 {{sequence parallelism of attention needs f32 operands}}
+  %o = ssm.attention %q, %q, %q : (tensor<1x2x5x4xbf16>, tensor<1x2x5x4xbf16>, tensor<1x2x5x4xbf16>) -> tensor<1x2x5x4xbf16>
+  return %o : tensor<1x2x5x4xbf16>
 }
 
 // -----

@@ -199,80 +199,127 @@ TEST(Distributed, StepSumsMatchDoubleLoops) {
       }
 }
 
-/// ssmcMpiRingAttention on every rank's slice (computing its rows on rank
-/// 0 too) against ssmc::ref::attention over the whole sequence: grouped
-/// K/V heads; then a window, softcap, scale, ALiBi per batch entry and
-/// sinks; then fewer steps than ranks under mpirun -np 3 (an empty slice);
-/// then blocks that whole groups of 4 rows see (the register-blocked path,
-/// with key and value tails: 20 keys, dv = 17) under mpirun.
+/// ssmcMpiRingAttention on every rank's slices (computing its rows on rank
+/// 0 too) against ssmc::ref::attention over the whole sequence, with every
+/// build of the fold this CPU runs (portable, AVX2, AVX-512). Causal:
+/// grouped K/V heads; a window, softcap, scale, ALiBi per batch entry and
+/// sinks; fewer steps than ranks under mpirun -np 3 (an empty slice);
+/// groups of 4 rows that see the same keys with key and value tails (40
+/// keys, dv = 17); key counts (seqused_k) with an entry that uses none.
+/// Without causal (the full ring): grouped heads; a two-sided window with
+/// ALiBi on both sides, sinks and softcap; more keys than queries (each
+/// split along its own length); 300 keys (more than one tile of 256) with
+/// dv = 40 (a 32-column and a 16-column micro-kernel tile). Packed
+/// sequences: causal over offsets [0, 6, 6, 7, 11] (crossing the slices,
+/// empty, inside one); a window on both sides over the same offsets;
+/// different query and key offsets with key counts.
 TEST(Distributed, RingAttentionMatchesTheReference) {
   struct Case {
-    int64_t B, H, Hkv, L, d, dv, window;
+    int64_t B, H, Hkv, Lq, Lk, d, dv;
+    bool causal;
+    int64_t window, left, right;
     double scale, softcap;
-    bool alibi, sinks;
+    bool alibi, alibiPerBatch, sinks;
+    std::vector<int64_t> cuQ, cuK, used;
   };
-  const Case cases[] = {{2, 4, 2, 7, 5, 3, 0, -1, 0, false, false},
-                        {2, 4, 1, 11, 4, 6, 4, 0.7, 3.0, true, true},
-                        {1, 2, 2, 2, 3, 2, 0, -1, 0, false, false},
-                        {1, 2, 1, 40, 3, 17, 0, -1, 2.5, true, false}};
+  const std::vector<int64_t> none;
+  const std::vector<int64_t> cu4{0, 6, 6, 7, 11};
+  const Case cases[] = {
+      {2, 4, 2, 7, 7, 5, 3, true, 0, -1, -1, -1, 0, false, false, false, none, none, none},
+      {2, 4, 1, 11, 11, 4, 6, true, 4, -1, -1, 0.7, 3.0, true, true, true, none, none, none},
+      {1, 2, 2, 2, 2, 3, 2, true, 0, -1, -1, -1, 0, false, false, false, none, none, none},
+      {1, 2, 1, 40, 40, 3, 17, true, 0, -1, -1, -1, 2.5, true, true, false, none, none, none},
+      {2, 2, 2, 6, 6, 4, 3, true, 0, -1, -1, -1, 0, false, false, false, none, none, {5, 0}},
+      {2, 4, 2, 9, 9, 5, 3, false, 0, -1, -1, -1, 0, false, false, false, none, none, none},
+      {1, 4, 2, 12, 12, 4, 5, false, 0, 2, 3, -1, 1.5, true, false, true, none, none, none},
+      {1, 2, 2, 5, 9, 4, 3, false, 0, 1, 2, -1, 0, false, false, false, none, none, none},
+      {1, 2, 1, 300, 300, 5, 40, false, 0, -1, -1, -1, 1.5, false, false, false, none, none, none},
+      {1, 4, 2, 11, 11, 4, 3, true, 0, -1, -1, -1, 0, false, false, false, cu4, cu4, none},
+      {1, 2, 1, 11, 11, 4, 3, false, 0, 2, 3, -1, 2.0, true, false, true, cu4, cu4, none},
+      {1, 2, 2, 5, 8, 4, 3, false, 0, -1, -1, -1, 0, false, false, false, {0, 2, 2, 5}, {0, 3, 4, 8}, {2, 1, 3}}};
   const int r = ssmc::dist::rank(), R = ssmc::dist::size();
   std::mt19937 rng(11);
   std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
+  auto ref64 = [](std::vector<int64_t> &v) {
+    StridedMemRef<int64_t, 1> m;
+    m.allocated = m.aligned = v.data();
+    m.offset = 0;
+    m.sizes[0] = v.size();
+    m.strides[0] = 1;
+    return m;
+  };
   for (const Case &c : cases) {
     ssmc::ref::AttentionProblem p;
     p.batch = c.B, p.heads = c.H, p.kvHeads = c.Hkv;
-    p.queryLen = p.keyLen = c.L, p.headDim = c.d, p.valueDim = c.dv;
-    p.causal = true, p.window = c.window, p.scale = c.scale;
-    p.softcap = c.softcap;
+    p.queryLen = c.Lq, p.keyLen = c.Lk, p.headDim = c.d, p.valueDim = c.dv;
+    p.causal = c.causal, p.window = c.window, p.scale = c.scale;
+    p.windowLeft = c.left, p.windowRight = c.right, p.softcap = c.softcap;
+    p.cuSeqlensQ = c.cuQ, p.cuSeqlensK = c.cuK, p.sequsedK = c.used;
     auto fill = [&](std::vector<float> &v, int64_t n, float lo, float hi) {
       v.resize(n);
       for (float &x : v)
         x = lo + (hi - lo) * (dist(rng) + 2.0f) / 4.0f;
     };
     std::vector<float> q, k, v, alibi, sinks;
-    fill(q, c.B * c.H * c.L * c.d, -2, 2);
-    fill(k, c.B * c.Hkv * c.L * c.d, -2, 2);
-    fill(v, c.B * c.Hkv * c.L * c.dv, -1, 1);
+    fill(q, c.B * c.H * c.Lq * c.d, -2, 2);
+    fill(k, c.B * c.Hkv * c.Lk * c.d, -2, 2);
+    fill(v, c.B * c.Hkv * c.Lk * c.dv, -1, 1);
     if (c.alibi)
-      fill(alibi, c.B * c.H, 0.05f, 0.5f);
+      fill(alibi, (c.alibiPerBatch ? c.B : 1) * c.H, 0.05f, 0.5f);
     if (c.sinks)
       fill(sinks, c.H, -1, 1);
     p.q.assign(q.begin(), q.end());
     p.k.assign(k.begin(), k.end());
     p.v.assign(v.begin(), v.end());
     p.alibiSlopes.assign(alibi.begin(), alibi.end());
-    p.alibiPerBatch = c.alibi;
+    p.alibiPerBatch = c.alibiPerBatch;
     p.sinks.assign(sinks.begin(), sinks.end());
     std::vector<double> want = ssmc::ref::attention(p);
-    // This rank's rows [b, e) of every (batch, head).
-    const std::pair<int64_t, int64_t> rows = ssmc::dist::sliceOf(c.L, r, R);
-    const int64_t b = rows.first, e = rows.second, n = e - b;
-    auto slice = [&](const std::vector<float> &t, int64_t heads, int64_t w) {
+    // This rank's query rows [qb, qe) and keys [kb, ke) of every (batch,
+    // head).
+    const auto [qb, qe] = ssmc::dist::sliceOf(c.Lq, r, R);
+    const auto [kb, ke] = ssmc::dist::sliceOf(c.Lk, r, R);
+    const int64_t nq = qe - qb, nk = ke - kb;
+    auto slice = [&](const std::vector<float> &t, int64_t heads, int64_t len,
+                     int64_t b, int64_t e, int64_t w) {
       std::vector<float> out;
       for (int64_t i = 0; i < c.B * heads; ++i)
-        out.insert(out.end(), t.begin() + (i * c.L + b) * w,
-                   t.begin() + (i * c.L + e) * w);
+        out.insert(out.end(), t.begin() + (i * len + b) * w,
+                   t.begin() + (i * len + e) * w);
       return out;
     };
-    std::vector<float> qs = slice(q, c.H, c.d), ks = slice(k, c.Hkv, c.d),
-                       vs = slice(v, c.Hkv, c.dv), out(c.B * c.H * n * c.dv, 99.0f);
-    auto qm = ref<4>(qs, {c.B, c.H, n, c.d}), km = ref<4>(ks, {c.B, c.Hkv, n, c.d}),
-         vm = ref<4>(vs, {c.B, c.Hkv, n, c.dv}), om = ref<4>(out, {c.B, c.H, n, c.dv});
+    std::vector<float> qs = slice(q, c.H, c.Lq, qb, qe, c.d),
+                       ks = slice(k, c.Hkv, c.Lk, kb, ke, c.d),
+                       vs = slice(v, c.Hkv, c.Lk, kb, ke, c.dv);
+    std::vector<int64_t> cuQ = c.cuQ, cuK = c.cuK, used = c.used;
+    auto qm = ref<4>(qs, {c.B, c.H, nq, c.d}), km = ref<4>(ks, {c.B, c.Hkv, nk, c.d}),
+         vm = ref<4>(vs, {c.B, c.Hkv, nk, c.dv});
     auto am = ref<1>(alibi, {int64_t(alibi.size())});
     auto sm = ref<1>(sinks, {int64_t(sinks.size())});
-    _mlir_ciface_ssmcMpiRingAttention(
-        &qm, &km, &vm, &am, &sm, &om, c.scale < 0 ? NAN : float(c.scale),
-        float(c.softcap), c.window ? c.window - 1 : -1, 1);
+    auto cqm = ref64(cuQ), ckm = ref64(cuK), um = ref64(used);
     double peak = 1;
     for (double w : want)
       peak = std::max(peak, std::fabs(w));
-    for (int64_t i = 0; i < c.B * c.H; ++i)
-      for (int64_t t = 0; t < n; ++t)
-        for (int64_t x = 0; x < c.dv; ++x)
-          EXPECT_NEAR(out[(i * n + t) * c.dv + x],
-                      want[(i * c.L + b + t) * c.dv + x], 1e-4 * peak)
-              << "L " << c.L << ", rank " << r << " of " << R << ", row "
-              << b + t;
+    for (int64_t isa = 0; isa <= 2; ++isa) {
+      if (ssmcMpiAttentionFoldIsa(isa) != isa)
+        continue; // this CPU lacks it (every rank alike)
+      std::vector<float> out(c.B * c.H * nq * c.dv, 99.0f);
+      auto om = ref<4>(out, {c.B, c.H, nq, c.dv});
+      const int64_t left = c.window ? c.window - 1 : c.left;
+      _mlir_ciface_ssmcMpiRingAttention(
+          &qm, &km, &vm, &am, &sm, &cqm, &ckm, &um, &om,
+          c.scale < 0 ? NAN : float(c.scale), float(c.softcap), left,
+          c.causal ? 0 : c.right, 1);
+      for (int64_t i = 0; i < c.B * c.H; ++i)
+        for (int64_t t = 0; t < nq; ++t)
+          for (int64_t x = 0; x < c.dv; ++x)
+            EXPECT_NEAR(out[(i * nq + t) * c.dv + x],
+                        want[(i * c.Lq + qb + t) * c.dv + x], 1e-4 * peak)
+                << "Lq " << c.Lq << " Lk " << c.Lk << (c.causal ? " causal" : "")
+                << ", fold build " << isa << ", rank " << r << " of " << R
+                << ", row " << qb + t << " of (batch, head) " << i;
+    }
+    ssmcMpiAttentionFoldIsa(2);
   }
 }
 

@@ -71,7 +71,12 @@ def SSMShardSequence : Pass<"ssm-shard-sequence", "::mlir::ModuleOp"> {
     sequence's incoming state), and the convolution
     takes a halo per sequence that stops at its start (`ssmcMpiPackedHalo`)
     and each sequence's final state from the rank holding its last step
-    (`ssmcMpiPackedFinals`).
+    (`ssmcMpiPackedFinals`). Each `ssm.attention` (causal or not, windows,
+    packed sequences, key counts; f32) gets its rows from
+    `ssmcMpiRingAttention`, which passes the K/V blocks around the ranks
+    and folds each into the rows that see it with the online softmax;
+    causal attention without packing or key counts keeps the op on rank 0
+    (its rows see its own keys only), which only passes its block on.
 
     A program the pass cannot distribute -- a sequence argument also used
     by another op, a result that mixes slices, `cu_seqlens` with a per-key

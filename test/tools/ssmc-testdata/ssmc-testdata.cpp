@@ -18,8 +18,11 @@
 //       q, k, v (+ beta or a, b; gate; h0; cu_seqlens.npy, i64, with h0 and
 //       ref_state per sequence), ref_out.npy, ref_state.npy
 //   ssmc-testdata attention --out DIR [shape flags] [--kv-heads Hkv]
-//       [--window W] [--softcap C] [--scale S] [--alibi] [--sinks]   causal attention:
-//       q, k, v (+ alibi, sinks), ref_out.npy
+//       [--window W] [--softcap C] [--scale S] [--alibi] [--sinks]
+//       [--no-causal] [--window-left L] [--window-right R] [--key-len Lk]
+//       [--cu-seqlens 0,a,..,L [--cu-seqlens-k 0,..,Lk] [--offsets-i32]]
+//       [--seqused-k n,..]   attention (causal unless --no-causal):
+//       q, k, v (+ alibi, sinks, cu_q, cu_k, used), ref_out.npy
 //   ssmc-testdata compare GOT WANT [--rtol R]   (.npy or .safetensors[:name])
 //       passes when max |got - want| <= R * max(1, max |want|)
 //
@@ -49,7 +52,7 @@ cl::SubCommand ssdCmd("ssd", "Write ssd inputs and reference");
 cl::SubCommand laCmd("linear-attention", "Write linear-attention inputs and reference");
 cl::SubCommand convCmd("causal-conv1d", "Write causal-conv1d inputs and reference");
 cl::SubCommand drCmd("delta-rule", "Write delta-rule inputs and reference");
-cl::SubCommand attnCmd("attention", "Write causal attention inputs and reference");
+cl::SubCommand attnCmd("attention", "Write attention inputs and reference");
 cl::SubCommand compareCmd("compare", "Compare a result with a reference");
 
 cl::opt<std::string> outDir("out", cl::desc("Output directory"), cl::sub(scanCmd),
@@ -78,6 +81,21 @@ cl::opt<double> scale("scale", cl::desc("score scale (< 0: d^-1/2)"), cl::init(-
                       cl::sub(attnCmd));
 cl::opt<bool> alibi("alibi", cl::desc("ALiBi slopes [H]"), cl::sub(attnCmd));
 cl::opt<bool> sinks("sinks", cl::desc("sink logits [H]"), cl::sub(attnCmd));
+cl::opt<bool> noCausal("no-causal", cl::desc("attention without the causal mask"),
+                       cl::sub(attnCmd));
+cl::opt<int64_t> windowLeft("window-left", cl::desc("keys left of the query (-1: all)"),
+                            cl::init(-1), cl::sub(attnCmd));
+cl::opt<int64_t> windowRight("window-right", cl::desc("keys right of the query (-1: all)"),
+                             cl::init(-1), cl::sub(attnCmd));
+cl::opt<int64_t> keyLen("key-len", cl::desc("Lk (0: --len)"), cl::init(0), cl::sub(attnCmd));
+cl::list<int64_t> cuSeqlens("cu-seqlens", cl::desc("packed query offsets (batch 1)"),
+                            cl::CommaSeparated, cl::sub(attnCmd));
+cl::list<int64_t> cuSeqlensK("cu-seqlens-k", cl::desc("packed key offsets (default: --cu-seqlens)"),
+                             cl::CommaSeparated, cl::sub(attnCmd));
+cl::opt<bool> offsetsI32("offsets-i32", cl::desc("write the offsets and key counts as i32"),
+                         cl::sub(attnCmd));
+cl::list<int64_t> sequsedK("seqused-k", cl::desc("keys used per batch entry or sequence"),
+                           cl::CommaSeparated, cl::sub(attnCmd));
 cl::opt<std::string> gateKind("gate", cl::desc("none, scalar or key"),
                               cl::init("none"), cl::sub(laCmd));
 cl::opt<bool> normalize("normalize", cl::sub(laCmd));
@@ -204,10 +222,11 @@ public:
     }
     return write(outDir + "/" + name + ".npy", t);
   }
-  bool offsets(const char *name, const std::vector<int64_t> &values) {
-    ssmc::OwnedTensor t(ssmc::DType::I64, {int64_t(values.size())});
+  bool integers(const char *name, const std::vector<int64_t> &values,
+                ssmc::DType dt) {
+    ssmc::OwnedTensor t(dt, {int64_t(values.size())});
     for (size_t i = 0; i < values.size(); ++i)
-      t.as<int64_t>()[i] = values[i];
+      t.setFromDouble(i, double(values[i]));
     return write(outDir + "/" + name + ".npy", t);
   }
   bool reference(const char *name, const std::vector<double> &v,
@@ -351,7 +370,7 @@ int deltaRule() {
   if (ok && withH0)
     ok = w.input("h0", {S, H, K, V}, -1, 1, p.h0);
   if (ok && packed)
-    ok = w.offsets("cu_seqlens", p.cuSeqlens);
+    ok = w.integers("cu_seqlens", p.cuSeqlens, ssmc::DType::I64);
   if (!ok)
     return 1;
   ssmc::ref::DeltaRuleResult r = ssmc::ref::deltaRule(p);
@@ -365,20 +384,37 @@ int attention() {
   Writer w;
   ssmc::ref::AttentionProblem p;
   const int64_t B = batch, H = heads, Hkv = kvHeads ? kvHeads : heads, L = len,
-                d = headDim, dv = valueDim;
+                Lk = keyLen ? keyLen : len, d = headDim, dv = valueDim;
   if (H % Hkv)
     return fail("--kv-heads must divide --heads");
-  p.batch = B, p.heads = H, p.kvHeads = Hkv, p.queryLen = p.keyLen = L;
-  p.headDim = d, p.valueDim = dv, p.causal = true, p.window = window;
+  p.batch = B, p.heads = H, p.kvHeads = Hkv, p.queryLen = L, p.keyLen = Lk;
+  p.headDim = d, p.valueDim = dv, p.causal = !noCausal, p.window = window;
+  p.windowLeft = windowLeft, p.windowRight = windowRight;
   p.softcap = softcap, p.scale = scale;
+  p.cuSeqlensQ.assign(cuSeqlens.begin(), cuSeqlens.end());
+  p.cuSeqlensK.assign(cuSeqlensK.begin(), cuSeqlensK.end());
+  if (p.cuSeqlensK.empty())
+    p.cuSeqlensK = p.cuSeqlensQ;
+  p.sequsedK.assign(sequsedK.begin(), sequsedK.end());
+  if (p.cuSeqlensK.size() != p.cuSeqlensQ.size() ||
+      (!p.cuSeqlensQ.empty() &&
+       (B != 1 || p.cuSeqlensQ.back() != L || p.cuSeqlensK.back() != Lk)))
+    return fail("--cu-seqlens(-k): as many offsets each, ending at Lq and Lk, "
+                "batch 1");
   // Scores of a few units: the softmax is neither flat nor one-hot.
   bool ok = w.start() && w.input("q", {B, H, L, d}, -2, 2, p.q) &&
-            w.input("k", {B, Hkv, L, d}, -2, 2, p.k) &&
-            w.input("v", {B, Hkv, L, dv}, -1, 1, p.v);
+            w.input("k", {B, Hkv, Lk, d}, -2, 2, p.k) &&
+            w.input("v", {B, Hkv, Lk, dv}, -1, 1, p.v);
   if (ok && alibi)
     ok = w.input("alibi", {H}, 0.05, 0.5, p.alibiSlopes);
   if (ok && sinks)
     ok = w.input("sinks", {H}, -1, 1, p.sinks);
+  const ssmc::DType it = offsetsI32 ? ssmc::DType::I32 : ssmc::DType::I64;
+  if (ok && !p.cuSeqlensQ.empty())
+    ok = w.integers("cu_q", p.cuSeqlensQ, it) &&
+         w.integers("cu_k", p.cuSeqlensK, it);
+  if (ok && !p.sequsedK.empty())
+    ok = w.integers("used", p.sequsedK, it);
   if (!ok)
     return 1;
   return w.reference("ref_out", ssmc::ref::attention(p), {B, H, L, dv}) ? 0 : 1;
