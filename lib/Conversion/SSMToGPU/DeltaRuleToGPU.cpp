@@ -120,9 +120,8 @@ protected:
     bv = toBuffer(rw, loc, op.getB());
     h0 = toBuffer(rw, loc, op.getH0());
     cu = toBuffer(rw, loc, op.getCuSeqlens());
-    Bsz = dimOf(rw, loc, q, 0);
-    T = dimOf(rw, loc, q, 1);
-    Hk = dimOf(rw, loc, q, 2);
+    SequenceDims qd = sequenceDims(rw, loc, q); // width: the static K
+    Bsz = qd.batch, T = qd.steps, Hk = qd.heads;
     H = dimOf(rw, loc, v, 2);
     V = dimOf(rw, loc, v, 3);
     S = cu ? arith::SubIOp::create(rw, loc, dimOf(rw, loc, cu, 0),
