@@ -258,6 +258,38 @@ RankedTensorType batchStateType(Type poolTy, Value batchOf) {
   return RankedTensorType::get(shape, pt.getElementType());
 }
 
+/// What the step ops with a state pool share: the step's state (gathered
+/// from the pool's slots under state_batch_indices, for the batch size of
+/// `batchOf`), the one-step sequence op `build` creates from that state
+/// and its type, and the step's results from it: the output without the
+/// unit step dimension `stepDim` (padding rows zeroed) and the final
+/// state (scattered back into the pool).
+template <typename SeqOp, typename StepOp>
+LogicalResult
+replaceWithOneStep(StepOp op, PatternRewriter &rw, Value batchOf,
+                   int64_t stepDim,
+                   llvm::function_ref<SeqOp(Value state, Type stateTy)> build) {
+  Location loc = op.getLoc();
+  Value state = op.getState();
+  Type stateTy = op.getNewState().getType();
+  std::optional<StateSlots> slots;
+  if (Value idx = op.getStateBatchIndices()) {
+    slots.emplace(rw, loc, op, op.getState(), idx);
+    auto t = batchStateType(stateTy, batchOf);
+    state = slots->gather(t);
+    stateTy = t;
+  }
+  SeqOp seq = build(state, stateTy);
+  Value out = dropUnitDim(rw, loc, seq.getOut(), stepDim);
+  if (!slots) {
+    rw.replaceOp(op, {out, seq.getFinalState()});
+    return success();
+  }
+  rw.replaceOp(op, {slots->zeroPadding(out),
+                    slots->scatter(seq.getFinalState())});
+  return success();
+}
+
 struct SelectiveScanStepToSequence : OpRewritePattern<ssm::SelectiveScanStepOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(ssm::SelectiveScanStepOp op,
@@ -269,29 +301,16 @@ struct SelectiveScanStepToSequence : OpRewritePattern<ssm::SelectiveScanStepOp> 
       return insertUnitDim(rw, loc, v,
                            cast<RankedTensorType>(v.getType()).getRank());
     };
-    Value state = op.getState();
-    Type stateTy = op.getNewState().getType();
-    std::optional<StateSlots> slots;
-    if (Value idx = op.getStateBatchIndices()) {
-      slots.emplace(rw, loc, op, op.getState(), idx);
-      auto t = batchStateType(stateTy, op.getU());
-      state = slots->gather(t);
-      stateTy = t;
-    }
-    auto seq = ssm::SelectiveScanOp::create(
-        rw, loc, withUnitDim(op.getOut().getType(), 2), stateTy,
-        time(op.getU()), time(op.getDelta()), op.getA(), time(op.getB()),
-        time(op.getC()), op.getD(), time(op.getZ()), op.getDeltaBias(), state,
-        /*cu_seqlens=*/Value(), /*seq_idx=*/Value(),
-        op.getDeltaSoftplusAttr());
-    Value out = dropUnitDim(rw, loc, seq.getOut(), 2);
-    if (!slots) {
-      rw.replaceOp(op, {out, seq.getFinalState()});
-      return success();
-    }
-    rw.replaceOp(op, {slots->zeroPadding(out),
-                      slots->scatter(seq.getFinalState())});
-    return success();
+    return replaceWithOneStep<ssm::SelectiveScanOp>(
+        op, rw, op.getU(), 2, [&](Value state, Type stateTy) {
+          return ssm::SelectiveScanOp::create(
+              rw, loc, withUnitDim(op.getOut().getType(), 2), stateTy,
+              time(op.getU()), time(op.getDelta()), op.getA(),
+              time(op.getB()), time(op.getC()), op.getD(), time(op.getZ()),
+              op.getDeltaBias(), state,
+              /*cu_seqlens=*/Value(), /*seq_idx=*/Value(),
+              op.getDeltaSoftplusAttr());
+        });
   }
 };
 
@@ -301,29 +320,15 @@ struct SSDStepToSequence : OpRewritePattern<ssm::SSDStepOp> {
                                 PatternRewriter &rw) const override {
     Location loc = op.getLoc();
     auto time = [&](Value v) { return insertUnitDim(rw, loc, v, 1); };
-    Value state = op.getState();
-    Type stateTy = op.getNewState().getType();
-    std::optional<StateSlots> slots;
-    if (Value idx = op.getStateBatchIndices()) {
-      slots.emplace(rw, loc, op, op.getState(), idx);
-      auto t = batchStateType(stateTy, op.getX());
-      state = slots->gather(t);
-      stateTy = t;
-    }
-    auto seq = ssm::SSDOp::create(
-        rw, loc, withUnitDim(op.getOut().getType(), 1), stateTy,
-        time(op.getX()), time(op.getDt()), op.getA(), time(op.getB()),
-        time(op.getC()), op.getD(), time(op.getZ()), op.getDtBias(), state,
-        /*cu_seqlens=*/Value(), /*seq_idx=*/Value(),
-        op.getDtSoftplusAttr(), op.getDtLimitAttr());
-    Value out = dropUnitDim(rw, loc, seq.getOut(), 1);
-    if (!slots) {
-      rw.replaceOp(op, {out, seq.getFinalState()});
-      return success();
-    }
-    rw.replaceOp(op, {slots->zeroPadding(out),
-                      slots->scatter(seq.getFinalState())});
-    return success();
+    return replaceWithOneStep<ssm::SSDOp>(
+        op, rw, op.getX(), 1, [&](Value state, Type stateTy) {
+          return ssm::SSDOp::create(
+              rw, loc, withUnitDim(op.getOut().getType(), 1), stateTy,
+              time(op.getX()), time(op.getDt()), op.getA(), time(op.getB()),
+              time(op.getC()), op.getD(), time(op.getZ()), op.getDtBias(),
+              state, /*cu_seqlens=*/Value(), /*seq_idx=*/Value(),
+              op.getDtSoftplusAttr(), op.getDtLimitAttr());
+        });
   }
 };
 
@@ -358,30 +363,17 @@ struct DeltaRuleStepToSequence : OpRewritePattern<ssm::DeltaRuleStepOp> {
                                 PatternRewriter &rw) const override {
     Location loc = op.getLoc();
     auto time = [&](Value v) { return insertUnitDim(rw, loc, v, 1); };
-    Value state = op.getState();
-    Type stateTy = op.getNewState().getType();
-    std::optional<StateSlots> slots;
-    if (Value idx = op.getStateBatchIndices()) {
-      slots.emplace(rw, loc, op, op.getState(), idx);
-      auto t = batchStateType(stateTy, op.getV());
-      state = slots->gather(t);
-      stateTy = t;
-    }
-    // One step is the recurrent form.
-    auto seq = ssm::DeltaRuleOp::create(
-        rw, loc, withUnitDim(op.getOut().getType(), 1), stateTy,
-        time(op.getQ()), time(op.getK()), time(op.getV()), time(op.getBeta()),
-        time(op.getGate()), time(op.getA()), time(op.getB()), state,
-        /*cu_seqlens=*/Value(), op.getScaleAttr(), op.getUseQkL2normAttr(),
-        rw.getI64IntegerAttr(0));
-    Value out = dropUnitDim(rw, loc, seq.getOut(), 1);
-    if (!slots) {
-      rw.replaceOp(op, {out, seq.getFinalState()});
-      return success();
-    }
-    rw.replaceOp(op, {slots->zeroPadding(out),
-                      slots->scatter(seq.getFinalState())});
-    return success();
+    return replaceWithOneStep<ssm::DeltaRuleOp>(
+        op, rw, op.getV(), 1, [&](Value state, Type stateTy) {
+          // One step is the recurrent form.
+          return ssm::DeltaRuleOp::create(
+              rw, loc, withUnitDim(op.getOut().getType(), 1), stateTy,
+              time(op.getQ()), time(op.getK()), time(op.getV()),
+              time(op.getBeta()), time(op.getGate()), time(op.getA()),
+              time(op.getB()), state, /*cu_seqlens=*/Value(),
+              op.getScaleAttr(), op.getUseQkL2normAttr(),
+              rw.getI64IntegerAttr(0));
+        });
   }
 };
 

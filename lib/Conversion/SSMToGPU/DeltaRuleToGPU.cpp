@@ -120,9 +120,8 @@ protected:
     bv = toBuffer(rw, loc, op.getB());
     h0 = toBuffer(rw, loc, op.getH0());
     cu = toBuffer(rw, loc, op.getCuSeqlens());
-    Bsz = dimOf(rw, loc, q, 0);
-    T = dimOf(rw, loc, q, 1);
-    Hk = dimOf(rw, loc, q, 2);
+    SequenceDims qd = sequenceDims(rw, loc, q); // width: the static K
+    Bsz = qd.batch, T = qd.steps, Hk = qd.heads;
     H = dimOf(rw, loc, v, 2);
     V = dimOf(rw, loc, v, 3);
     S = cu ? arith::SubIOp::create(rw, loc, dimOf(rw, loc, cu, 0),
@@ -981,8 +980,21 @@ private:
                 });
   }
 
-  /// Phase 7: the chunk's outputs and the state passed on.
-  void outputsAndState(OpBuilder &b, const Where &bl, const Shared &sh) {
+  /// One read of the chunk's output/state stage: the C x C matrix (or
+  /// the C x K key rows) and the C x Vt value rows it multiplies.
+  struct Read {
+    Value weights, values;
+  };
+
+  /// The chunk's outputs and the state passed on, for the reads `outputs`
+  /// (C x C matrices W) and `state` (C x K rows Y):
+  ///   out_i = O_i + sum_{m <= i} sum_reads W[i][m] X_m,
+  ///   S <- exp(G_C) S + sum_m exp(G_C - G_{m+1}) sum_reads Y_m X_m^T,
+  /// the reads' products added in order into one sum per element. The
+  /// delta forms (phase 7) read Aq V' and k~ V'; the DPLR form (phase 6)
+  /// Qb p, Aq V' and b p, k~ V'.
+  void outputsAndState(OpBuilder &b, const Where &bl, const Shared &sh,
+                       ArrayRef<Read> outputs, ArrayRef<Read> state) {
     Value cC = cidx(b, loc, plan.C), cols = cidx(b, loc, plan.cols),
           c0 = cidx(b, loc, 0), c1 = cidx(b, loc, 1);
     forElements(
@@ -996,10 +1008,12 @@ private:
             Value o = sumOver(
                 ib, c0, add(ib, r, c1), ld(ib, sh.O, e),
                 [&](OpBuilder &fb, Value m, Value acc) {
-                  return math::FmaOp::create(
-                             fb, loc, ld(fb, sh.Aq, add(fb, row, m)),
-                             ld(fb, sh.Vn, add(fb, mul(fb, m, cols), c)), acc)
-                      .getResult();
+                  Value mc = add(fb, mul(fb, m, cols), c),
+                        rm = add(fb, row, m);
+                  for (const Read &x : outputs)
+                    acc = math::FmaOp::create(fb, loc, ld(fb, x.weights, rm),
+                                              ld(fb, x.values, mc), acc);
+                  return acc;
                 });
             store32(ib, loc, o, out,
                     ValueRange{bl.bi, add(ib, bl.t0, r), bl.h, j});
@@ -1012,12 +1026,14 @@ private:
           Value s = fmul(lb, decay(lb, sh, cC, c0, d), ld(lb, sh.state, e));
           Value x = sumOver(
               lb, c0, cC, s, [&](OpBuilder &fb, Value m, Value acc) {
-                Value kd = fmul(fb, ld(fb, sh.k, add(fb, mul(fb, m, cK), d)),
-                                decay(fb, sh, cC, add(fb, m, c1), d));
-                return math::FmaOp::create(
-                           fb, loc, kd,
-                           ld(fb, sh.Vn, add(fb, mul(fb, m, cols), c)), acc)
-                    .getResult();
+                Value md = add(fb, mul(fb, m, cK), d),
+                      mc = add(fb, mul(fb, m, cols), c);
+                Value w = decay(fb, sh, cC, add(fb, m, c1), d);
+                for (const Read &y : state)
+                  acc = math::FmaOp::create(fb, loc,
+                                            fmul(fb, ld(fb, y.weights, md), w),
+                                            ld(fb, y.values, mc), acc);
+                return acc;
               });
           st(lb, x, sh.state, e);
         });
@@ -1134,56 +1150,6 @@ private:
     });
   }
 
-  /// DPLR phase 6: out_i = O_i + sum_{j <= i} Qb[i][j] p_j + Aq[i][j] v_j,
-  /// and S <- exp(G_C) S + sum_j exp(G_C - G_{j+1}) (b_j p_j^T + k~_j v_j^T).
-  void dplrOutputsAndState(OpBuilder &b, const Where &bl, const Shared &sh) {
-    Value cC = cidx(b, loc, plan.C), cols = cidx(b, loc, plan.cols),
-          c0 = cidx(b, loc, 0), c1 = cidx(b, loc, 1);
-    forElements(
-        b, bl, plan.C, plan.cols,
-        [&](OpBuilder &lb, Value e, Value r, Value c) {
-          Value j = add(lb, bl.j0, c);
-          Value live = arith::AndIOp::create(lb, loc, ult(lb, j, V),
-                                             validRow(lb, bl, r));
-          ifThen(lb, loc, live, [&](OpBuilder &ib) {
-            Value row = mul(ib, r, cC);
-            Value o = sumOver(
-                ib, c0, add(ib, r, c1), ld(ib, sh.O, e),
-                [&](OpBuilder &fb, Value m, Value acc) {
-                  Value mc = add(fb, mul(fb, m, cols), c),
-                        rm = add(fb, row, m);
-                  Value y = math::FmaOp::create(fb, loc, ld(fb, sh.Qb, rm),
-                                                ld(fb, sh.P, mc), acc);
-                  return math::FmaOp::create(fb, loc, ld(fb, sh.Aq, rm),
-                                             ld(fb, sh.Vn, mc), y)
-                      .getResult();
-                });
-            store32(ib, loc, o, out,
-                    ValueRange{bl.bi, add(ib, bl.t0, r), bl.h, j});
-          });
-        });
-    Value cK = cidx(b, loc, plan.K);
-    forElements(
-        b, bl, plan.K, plan.cols,
-        [&](OpBuilder &lb, Value e, Value d, Value c) {
-          Value s = fmul(lb, decay(lb, sh, cC, c0, d), ld(lb, sh.state, e));
-          Value x = sumOver(
-              lb, c0, cC, s, [&](OpBuilder &fb, Value m, Value acc) {
-                Value md = add(fb, mul(fb, m, cK), d),
-                      mc = add(fb, mul(fb, m, cols), c);
-                Value w = decay(fb, sh, cC, add(fb, m, c1), d);
-                Value y = math::FmaOp::create(
-                    fb, loc, fmul(fb, ld(fb, sh.b, md), w), ld(fb, sh.P, mc),
-                    acc);
-                return math::FmaOp::create(fb, loc,
-                                           fmul(fb, ld(fb, sh.k, md), w),
-                                           ld(fb, sh.Vn, mc), y)
-                    .getResult();
-              });
-          st(lb, x, sh.state, e);
-        });
-  }
-
   void storeFinal(OpBuilder &b, const Where &bl, const Shared &sh) {
     forElements(b, bl, plan.K, plan.cols,
                 [&](OpBuilder &lb, Value e, Value d, Value c) {
@@ -1264,7 +1230,10 @@ private:
                 barrier(cb, loc);
                 dplrSolve(cb, cbl, sh);
                 barrier(cb, loc);
-                dplrOutputsAndState(cb, cbl, sh);
+                // Phase 6: out = O + Qb p + Aq V', S <- exp(G_C) S +
+                // sum_j exp(G_C - G_{j+1}) (b_j p_j^T + k~_j v_j^T).
+                outputsAndState(cb, cbl, sh, {{sh.Qb, sh.P}, {sh.Aq, sh.Vn}},
+                                {{sh.b, sh.P}, {sh.k, sh.Vn}});
                 barrier(cb, loc);
                 scf::YieldOp::create(cb, loc);
                 return;
@@ -1275,7 +1244,7 @@ private:
               barrier(cb, loc);
               solveValues(cb, cbl, sh);
               barrier(cb, loc);
-              outputsAndState(cb, cbl, sh);
+              outputsAndState(cb, cbl, sh, {{sh.Aq, sh.Vn}}, {{sh.k, sh.Vn}});
               barrier(cb, loc);
               scf::YieldOp::create(cb, loc);
             });

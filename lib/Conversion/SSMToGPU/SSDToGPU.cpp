@@ -82,10 +82,8 @@ void SSDKernel::loadOperands() {
   z = toBuffer(rw, loc, op.getZ());
   bias = toBuffer(rw, loc, op.getDtBias());
   h0 = toBuffer(rw, loc, op.getH0());
-  Bsz = dimOf(rw, loc, x, 0);
-  L = dimOf(rw, loc, x, 1);
-  H = dimOf(rw, loc, x, 2);
-  P = dimOf(rw, loc, x, 3);
+  SequenceDims xd = sequenceDims(rw, loc, x);
+  Bsz = xd.batch, L = xd.steps, H = xd.heads, P = xd.width;
   G = dimOf(rw, loc, Bm, 2);
 }
 

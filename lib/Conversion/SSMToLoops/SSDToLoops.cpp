@@ -82,10 +82,8 @@ private:
     h0 = toStridedBuffer(rw, loc, op.getH0());
     cu = toBuffer(rw, loc, op.getCuSeqlens());
     seqIdx = toBuffer(rw, loc, op.getSeqIdx());
-    batch = dimOf(rw, loc, x, 0);
-    len = dimOf(rw, loc, x, 1);
-    heads = dimOf(rw, loc, x, 2);
-    headDim = dimOf(rw, loc, x, 3);
+    SequenceDims xd = sequenceDims(rw, loc, x);
+    batch = xd.batch, len = xd.steps, heads = xd.heads, headDim = xd.width;
     groups = dimOf(rw, loc, Bm, 2);
     stateSize = dimOf(rw, loc, Bm, 3);
   }

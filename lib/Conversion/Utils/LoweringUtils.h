@@ -122,6 +122,18 @@ inline mlir::Value dimOf(mlir::OpBuilder &b, mlir::Location loc, mlir::Value m,
   return mlir::memref::DimOp::create(b, loc, m, i);
 }
 
+/// The sizes of a [batch, steps, heads, width] buffer: the layout of
+/// ssm.ssd's x, B and C and of ssm.delta_rule's q, k and v.
+struct SequenceDims {
+  mlir::Value batch, steps, heads, width;
+};
+inline SequenceDims sequenceDims(mlir::OpBuilder &b, mlir::Location loc,
+                                 mlir::Value m) {
+  // Braced initialisers are evaluated in order: the dims are created so.
+  return SequenceDims{dimOf(b, loc, m, 0), dimOf(b, loc, m, 1),
+                      dimOf(b, loc, m, 2), dimOf(b, loc, m, 3)};
+}
+
 /// Lanes of one vector register of `vectorBits` holding `acc` elements.
 inline int64_t laneCount(unsigned vectorBits, mlir::FloatType acc) {
   return std::max<int64_t>(1, vectorBits / acc.getWidth());

@@ -222,6 +222,20 @@ public:
     }
     return write(outDir + "/" + name + ".npy", t);
   }
+  /// The linear-attention and delta-rule operands q and k (shape `qk`,
+  /// drawn in `qRange` and `kRange`) and v (shape `vs`, in [-1, 1]), in
+  /// that order, stored as `dt`.
+  bool queriesKeysValues(const std::vector<int64_t> &qk,
+                         const std::vector<int64_t> &vs,
+                         std::pair<double, double> qRange,
+                         std::pair<double, double> kRange,
+                         std::vector<double> &q, std::vector<double> &k,
+                         std::vector<double> &v,
+                         ssmc::DType dt = ssmc::DType::F32) {
+    return input("q", qk, qRange.first, qRange.second, q, dt) &&
+           input("k", qk, kRange.first, kRange.second, k, dt) &&
+           input("v", vs, -1, 1, v, dt);
+  }
   bool integers(const char *name, const std::vector<int64_t> &values,
                 ssmc::DType dt) {
     ssmc::OwnedTensor t(dt, {int64_t(values.size())});
@@ -283,9 +297,8 @@ int linearAttention() {
   p.normalize = normalize;
   // Positive features keep the normaliser away from zero.
   const double lo = normalize ? 0.05 : -1;
-  bool ok = w.start() && w.input("q", {B, H, L, K}, lo, 1, p.q) &&
-            w.input("k", {B, H, L, K}, lo, 1, p.k) &&
-            w.input("v", {B, H, L, V}, -1, 1, p.v);
+  bool ok = w.start() && w.queriesKeysValues({B, H, L, K}, {B, H, L, V},
+                                             {lo, 1}, {lo, 1}, p.q, p.k, p.v);
   if (gateKind == "scalar")
     ok = ok && w.input("gate", {B, H, L}, -0.5, 0, p.gate);
   else if (gateKind == "key")
@@ -355,9 +368,9 @@ int deltaRule() {
   const ssmc::DType qkv = dtype == "f16" ? ssmc::DType::F16 : ssmc::DType::F32;
   // Without normalisation small keys keep I - beta k k^T a contraction.
   const double kr = l2norm ? 1.0 : 0.4;
-  bool ok = w.start() && w.input("q", {B, T, Hk, K}, -1, 1, p.q, qkv) &&
-            w.input("k", {B, T, Hk, K}, -kr, kr, p.k, qkv) &&
-            w.input("v", {B, T, H, V}, -1, 1, p.v, qkv);
+  bool ok = w.start() &&
+            w.queriesKeysValues({B, T, Hk, K}, {B, T, H, V}, {-1, 1},
+                                {-kr, kr}, p.q, p.k, p.v, qkv);
   if (ok && !dplr)
     ok = w.input("beta", {B, T, H}, 0.1, 0.9, p.beta);
   if (ok && drForm == "gated")
