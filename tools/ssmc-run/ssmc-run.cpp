@@ -111,6 +111,13 @@ cl::opt<bool> shardSeq(
              "that waits longer than SSMC_MPI_TIMEOUT seconds (default "
              "300, 0: no limit) for the others stops every rank"),
     cl::init(false), cl::cat(category));
+cl::opt<bool> shardRescan(
+    "shard-rescan",
+    cl::desc("With --shard-seq: every rank after the first runs its slice of "
+             "ssd and linear attention again from its incoming state, "
+             "instead of correcting its zero-state outputs (the slower form, "
+             "for measurements; docs/distributed.md)"),
+    cl::init(false), cl::cat(category));
 enum class Emit { MLIR, Loops, PTX, LLVMDialect, LLVM, Object, Jit };
 cl::opt<Emit> emit(
     "emit", cl::desc("Stage to stop at"), cl::init(Emit::Jit),
@@ -452,6 +459,7 @@ int main(int argc, char **argv) {
     if (llvm::Error e = ssmc::dist::init(&argc, &argv))
       return fail("--shard-seq: " + toString(std::move(e)));
     options.shardSequence = true;
+    options.shardRescan = shardRescan;
   }
   struct Finalize {
     ~Finalize() { ssmc::dist::finalize(); }
