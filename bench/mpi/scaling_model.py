@@ -48,7 +48,7 @@ last rank none.
 
   python3 bench/mpi/scaling_model.py --t1-ms 33.7 --state 1024 --decay 1024
   python3 bench/mpi/scaling_model.py --name ssd --t1-ms 106.5 --state 4096 \
-      --decay 4 --corrected --correction 0.1
+      --decay 4 --corrected --correction 0.4
   python3 bench/mpi/scaling_model.py --name delta_rule --t1-ms 100 \
       --state 4096 --decay 4096 --matrix-k 32
   python3 bench/mpi/scaling_model.py --name attention --t1-ms 180 --len 4096 \

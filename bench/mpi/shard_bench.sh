@@ -40,12 +40,13 @@ run_case() { # name program inputs...
   r2=$("${mpirun[@]}" -np 2 "${base[@]}" --shard-seq --output "$out/$name.y2.npy" --output "$out/$name.h2.npy")
   t2=$(echo "$r2" | median)
   bytes=$(echo "$r2" | sed -n 's/.*rank 0 sent \([0-9]*\) bytes.*/\1/p')
-  t2r=$("${mpirun[@]}" -np 2 "${base[@]}" --shard-seq --shard-rescan --output "$out/$name.y2r.npy" | median)
+  t2r=$("${mpirun[@]}" -np 2 "${base[@]}" --shard-seq --shard-rescan --output "$out/$name.y2r.npy" --output "$out/$name.h2r.npy" | median)
   t2c=$(SSMC_MPI_COMBINE=chain "${mpirun[@]}" -np 2 "${base[@]}" --shard-seq | median)
   t2e=$(SSMC_MPI_COMBINE=exscan "${mpirun[@]}" -np 2 "${base[@]}" --shard-seq | median)
   "$bin/ssmc-testdata" compare "$out/$name.y2.npy" "$out/$name.y1.npy" --rtol 1e-4 >/dev/null
   "$bin/ssmc-testdata" compare "$out/$name.h2.npy" "$out/$name.h1.npy" --rtol 1e-4 >/dev/null
   "$bin/ssmc-testdata" compare "$out/$name.y2r.npy" "$out/$name.y1.npy" --rtol 1e-4 >/dev/null
+  "$bin/ssmc-testdata" compare "$out/$name.h2r.npy" "$out/$name.h1.npy" --rtol 1e-4 >/dev/null
   printf '| %s | %s | %s | %s | %s | %s | %s | %.2fx | %.2fx | %s |\n' "$name" "$t1" "$t1s" "$t2r" "$t2" "$t2c" "$t2e" \
     "$(echo "$t1 / $t2r" | bc -l)" "$(echo "$t1 / $t2" | bc -l)" "$bytes"
 }
