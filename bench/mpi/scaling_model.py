@@ -7,7 +7,13 @@ time of one call on R ranks:
 
   compute  = 2 * T1 / R           every rank but 0 scans its slice twice,
                                   and rank 0's state must be known before
-                                  the second scan (critical path: 2 slices)
+                                  the second scan (critical path: 2 slices;
+                                  selective_scan, and ssd or linear
+                                  attention outside the correction's forms)
+           = (1 + c) * T1 / R     with --corrected (ssd, unnormalised linear
+                                  attention, f32): the ranks correct their
+                                  zero-state outputs, c = --correction (the
+                                  correction's time as a fraction of a run)
   decay    = small (vectorised sums over the slice; neglected)
   combine  = all-gather: ceil(log2 R) * alpha + (R - 1) * m / beta
                          + (R - 1) * n * t_fold   (rank R-1 folds R-1 maps)
@@ -41,6 +47,8 @@ Rank r < R - 1 sends r + 1 blocks (rank R - 2 the most, (R - 1) b), the
 last rank none.
 
   python3 bench/mpi/scaling_model.py --t1-ms 33.7 --state 1024 --decay 1024
+  python3 bench/mpi/scaling_model.py --name ssd --t1-ms 106.5 --state 4096 \
+      --decay 4 --corrected --correction 0.4
   python3 bench/mpi/scaling_model.py --name delta_rule --t1-ms 100 \
       --state 4096 --decay 4096 --matrix-k 32
   python3 bench/mpi/scaling_model.py --name attention --t1-ms 180 --len 4096 \
@@ -51,13 +59,18 @@ import math
 
 
 def model(t1_ms, n, npd, gbps, alpha_us, fold_ns, ranks, matrix_k=0,
-          correction=0.0):
+          correction=0.0, corrected=False):
     beta = gbps * 1e9 / 8  # bytes per second
     m = 4 * (n + npd)
     s = 4 * n
     alpha = alpha_us * 1e-6
     fold = fold_ns * 1e-9
-    passes = 1 + npd / n + correction if matrix_k else 2
+    if matrix_k:
+        passes = 1 + npd / n + correction
+    elif corrected:
+        passes = 1 + correction
+    else:
+        passes = 2
     compute = passes * t1_ms * 1e-3 / ranks
     # Multiply-adds of one fold (S -> P S + L) and of one composition.
     per_fold = n * (matrix_k or 1)
@@ -95,8 +108,11 @@ def main():
     p.add_argument("--matrix-k", type=int, default=0,
                    help="dense K x K decays (ssm.delta_rule); 0: diagonal")
     p.add_argument("--correction", type=float, default=0.04,
-                   help="with --matrix-k: the output correction's time as a "
-                   "fraction of a run")
+                   help="with --matrix-k or --corrected: the output "
+                   "correction's time as a fraction of a run")
+    p.add_argument("--corrected", action="store_true",
+                   help="diagonal decays with the output correction (ssd, "
+                   "linear attention): no rescan")
     p.add_argument("--fold-ns", type=float, default=0.5,
                    help="seconds per state element per folded map (ns)")
     p.add_argument("--attention-kv", type=int, default=0,
@@ -128,7 +144,8 @@ def main():
         t1 = a.t1_ms * L / a.len
         for r in [2, 4, 8, 16, 64, 256, 1024]:
             c, ag, ch, ex = model(t1, a.state, a.decay, a.gbps, a.latency_us,
-                                  a.fold_ns, r, a.matrix_k, a.correction)
+                                  a.fold_ns, r, a.matrix_k, a.correction,
+                                  a.corrected)
             print(f"| {L} | {r} | {c * 1e3:.3f} | {ag * 1e3:.3f} | "
                   f"{ch * 1e3:.3f} | {ex * 1e3:.3f} | "
                   f"{t1 * 1e-3 / (c + ag):.1f}x | {t1 * 1e-3 / (c + ex):.1f}x |")

@@ -109,6 +109,11 @@ struct JitOptions {
   /// own slice of the sequence inputs (a language model's prompt), and
   /// the signatures stay as they are. CPU target only.
   std::vector<std::string> shardSequenceFunctions;
+  /// With sequence parallelism: rescan every slice of ssd and linear
+  /// attention from its incoming state instead of correcting the outputs
+  /// (`ssm-shard-sequence{rescan=true}`; the form before the correction,
+  /// for measurements).
+  bool shardRescan = false;
 };
 
 /// Type of one entry argument or result as the program declares it.

@@ -476,6 +476,12 @@ llvm::orc::SymbolMap runtimeSymbolMap(llvm::orc::MangleAndInterner interner) {
   map[interner("ssmcMpiRank")] = def(&ssmcMpiRank);
   map[interner("_mlir_ciface_ssmcMpiRank")] = def(&ssmcMpiRank);
   map[interner("_mlir_ciface_ssmcMpiStepSums")] = def(&_mlir_ciface_ssmcMpiStepSums);
+  map[interner("_mlir_ciface_ssmcMpiCombineAffineReverse")] =
+      def(&_mlir_ciface_ssmcMpiCombineAffineReverse);
+  map[interner("ssmcMpiSize")] = def(&ssmcMpiSize);
+  map[interner("_mlir_ciface_ssmcMpiSize")] = def(&ssmcMpiSize);
+  map[interner("_mlir_ciface_ssmcMpiStepPrefixSums")] =
+      def(&_mlir_ciface_ssmcMpiStepPrefixSums);
   map[interner("_mlir_ciface_ssmcMpiHalo")] = def(&_mlir_ciface_ssmcMpiHalo);
   map[interner("_mlir_ciface_ssmcMpiRingAttention")] =
       def(&_mlir_ciface_ssmcMpiRingAttention);
@@ -592,6 +598,7 @@ private:
     if (!options.shardSequence)
       shardOptions.functions.assign(options.shardSequenceFunctions.begin(),
                                     options.shardSequenceFunctions.end());
+    shardOptions.rescan = options.shardRescan;
     pm.addPass(createSSMShardSequence(shardOptions));
     if (failed(pm.run(*program.module)))
       return diagnostics.fail(bufferName +

@@ -84,6 +84,7 @@ std::string cacheKey(llvm::StringRef source, const JitOptions &o) {
   part(o.shardSequence ? "shard" : "");
   for (const std::string &f : o.shardSequenceFunctions)
     part(f);
+  part(o.shardRescan ? "rescan" : "");
   part("|");
   part(source);
   return llvm::toHex(h.final(), /*LowerCase=*/true);

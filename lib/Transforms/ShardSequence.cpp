@@ -43,6 +43,9 @@ constexpr llvm::StringLiteral kCombineFn = "ssmcMpiCombineAffine";
 constexpr llvm::StringLiteral kCombineMatrixFn = "ssmcMpiCombineMatrix";
 constexpr llvm::StringLiteral kRankFn = "ssmcMpiRank";
 constexpr llvm::StringLiteral kStepSumsFn = "ssmcMpiStepSums";
+constexpr llvm::StringLiteral kSizeFn = "ssmcMpiSize";
+constexpr llvm::StringLiteral kCombineReverseFn = "ssmcMpiCombineAffineReverse";
+constexpr llvm::StringLiteral kPrefixSumsFn = "ssmcMpiStepPrefixSums";
 
 constexpr llvm::StringLiteral kLocalSeqlensFn = "ssmcMpiLocalSeqlens";
 constexpr llvm::StringLiteral kSegmentSumsFn = "ssmcMpiSegmentSums";
@@ -111,8 +114,9 @@ FailureOr<SequenceLayout> layoutOf(Operation *op) {
       return s.emitOpError("with cu_seqlens is distributed with an f32 "
                            "scalar gate per step or none, not a gate per key "
                            "dimension or of another type");
-    if (s.getReverse())
-      return s.emitOpError("with reverse has no sequence-parallel form");
+    if (s.getReverse() && s.getCuSeqlens())
+      return s.emitOpError("with reverse and cu_seqlens has no "
+                           "sequence-parallel form");
     add(s.getQ(), 2), add(s.getK(), 2), add(s.getV(), 2), add(s.getGate(), 2);
     l.outDim = 2;
     if (s.getFinalState())
@@ -173,6 +177,9 @@ RankedTensorType withDynamicDim(Type t, int64_t dim) {
 struct FunctionPlan {
   llvm::DenseMap<Value, int64_t> seqDim;
   llvm::DenseSet<Value> finals;
+  /// Final states of scans that run right to left: the state after step
+  /// 0, which rank 0 ends with (not marked ssm.seq_last).
+  llvm::DenseSet<Value> firstRankFinals;
   llvm::SmallVector<Operation *> ops;
 };
 
@@ -223,6 +230,8 @@ LogicalResult planFunction(func::FuncOp fn, FunctionPlan &plan) {
     plan.seqDim[op.getResult(0)] = layout->outDim;
     for (Value f : layout->finals)
       plan.finals.insert(f);
+    if (auto la = dyn_cast<ssm::LinearAttentionOp>(op); la && la.getReverse())
+      plan.firstRankFinals.insert(layout->finals.begin(), layout->finals.end());
     plan.ops.push_back(&op);
   }
   // A sequence argument is split once, so all of its uses must agree.
@@ -338,10 +347,17 @@ public:
   /// where rank 0 gives its final state as S (its P is not used) and the
   /// others their zero-state final state and decay. With `matrixK` (an
   /// i64), P is dense, blocks of matrixK x matrixK multiplying the state
-  /// from the left: ssmcMpiCombineMatrix.
+  /// from the left: ssmcMpiCombineMatrix. With `reverse` the ranks run
+  /// right to left (the last rank gives its final state):
+  /// ssmcMpiCombineAffineReverse.
   Value combine(ModuleOp module, Value decay, Value sloc,
-                Value matrixK = Value()) {
-    declareCombine(module, /*matrix=*/bool(matrixK));
+                Value matrixK = Value(), bool reverse = false) {
+    if (reverse)
+      declareRuntime(module, kCombineReverseFn,
+                     b.getFunctionType({flatType(), flatType(), flatType()}, {}),
+                     true);
+    else
+      declareCombine(module, /*matrix=*/bool(matrixK));
     auto st = cast<RankedTensorType>(sloc.getType());
     llvm::SmallVector<Value> sizes;
     for (int64_t i = 0; i < st.getRank(); ++i)
@@ -351,7 +367,10 @@ public:
                                   flatten(sin)};
     if (matrixK)
       args.push_back(matrixK);
-    func::CallOp::create(b, loc, matrixK ? kCombineMatrixFn : kCombineFn,
+    func::CallOp::create(b, loc,
+                         matrixK   ? kCombineMatrixFn
+                         : reverse ? kCombineReverseFn
+                                   : kCombineFn,
                          TypeRange{}, args);
     return ssmc::detail::toTensor(b, loc, st, sin);
   }
@@ -535,23 +554,78 @@ public:
     return ssmc::detail::toTensor(b, loc, outT, out);
   }
 
+  MemRefType flatType() {
+    return MemRefType::get({ShapedType::kDynamic}, f32);
+  }
+
+  /// The running sums of ssmcMpiStepSums over the steps of x (f32, rank 3,
+  /// or rank 4 read as [A0 * A1, A2, A3]), dimension `timeDim` of the
+  /// 3-D view: a tensor of x's shape, at step t the sum over the steps up
+  /// to t (from the end with `reverse`), for the decay up to each step.
+  Value prefixSums(ModuleOp module, Value x, Value bias, int64_t timeDim,
+                   bool softplus, std::optional<llvm::ArrayRef<double>> limit,
+                   bool reverse) {
+    auto i64T = b.getI64Type();
+    declareRuntime(module, kPrefixSumsFn,
+                   b.getFunctionType({dynMemRef(3), dynMemRef(1), dynMemRef(3),
+                                      i64T, i64T, f32, f32, i64T},
+                                     {}),
+                   true);
+    auto xT = cast<RankedTensorType>(x.getType());
+    llvm::SmallVector<Value> sizes;
+    for (int64_t i = 0; i < xT.getRank(); ++i)
+      sizes.push_back(dimSize(x, i));
+    auto outT = RankedTensorType::get(xT.getShape(), f32);
+    Value out = ssmc::detail::allocLike(b, loc, outT, sizes);
+    auto view3 = [&](Value m) -> Value {
+      if (xT.getRank() == 4)
+        m = memref::CollapseShapeOp::create(
+            b, loc, m, llvm::ArrayRef<ReassociationIndices>{{0, 1}, {2}, {3}});
+      return memref::CastOp::create(b, loc, dynMemRef(3), m);
+    };
+    auto cst = [&](double v) -> Value {
+      return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(float(v)));
+    };
+    auto i64 = [&](int64_t v) -> Value {
+      return arith::ConstantIntOp::create(b, loc, v, 64);
+    };
+    func::CallOp::create(
+        b, loc, kPrefixSumsFn, TypeRange{},
+        ValueRange{view3(ssmc::detail::toBuffer(b, loc, x)), flatBuffer(bias),
+                   view3(out), i64(timeDim), i64(softplus),
+                   cst(limit ? (*limit)[0] : -INFINITY),
+                   cst(limit ? (*limit)[1] : INFINITY), i64(reverse)});
+    return ssmc::detail::toTensor(b, loc, outT, out);
+  }
+
   MemRefType dynMemRef(int64_t rank) {
     return MemRefType::get(
         llvm::SmallVector<int64_t>(rank, ShapedType::kDynamic), f32);
   }
 
-  /// `first()` on rank 0, `rest()` on the others (scf.if on ssmcMpiRank()),
+  /// `first()` on rank 0 (the last rank with `lastFirst`: a scan that runs
+  /// right to left), `rest()` on the others (scf.if on ssmcMpiRank()),
   /// both yielding values of `types`.
   llvm::SmallVector<Value>
   byRank(ModuleOp module, TypeRange types,
          llvm::function_ref<llvm::SmallVector<Value>()> first,
-         llvm::function_ref<llvm::SmallVector<Value>()> rest) {
+         llvm::function_ref<llvm::SmallVector<Value>()> rest,
+         bool lastFirst = false) {
     declareRank(module);
     Value rank = func::CallOp::create(b, loc, kRankFn, b.getI64Type(), ValueRange{})
                      .getResult(0);
-    Value zero = arith::ConstantIntOp::create(b, loc, 0, 64);
-    Value isFirst =
-        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, rank, zero);
+    Value firstRank = arith::ConstantIntOp::create(b, loc, 0, 64);
+    if (lastFirst) {
+      declareRuntime(module, kSizeFn, b.getFunctionType({}, {b.getI64Type()}),
+                     false);
+      Value size = func::CallOp::create(b, loc, kSizeFn, b.getI64Type(),
+                                        ValueRange{})
+                       .getResult(0);
+      firstRank = arith::SubIOp::create(
+          b, loc, size, arith::ConstantIntOp::create(b, loc, 1, 64));
+    }
+    Value isFirst = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                          rank, firstRank);
     auto ifOp = scf::IfOp::create(b, loc, types, isFirst, /*withElse=*/true);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(ifOp.thenBlock());
@@ -612,17 +686,26 @@ llvm::SmallVector<Value> dynSizes(ShardEmitter &e, llvm::ArrayRef<int64_t> shape
 using RunFn = llvm::function_ref<Operation *(
     OpBuilder &b, llvm::ArrayRef<Value> h0, bool withFinal)>;
 
+/// The results of `op` on a rank that ran its slice from zero (`local`,
+/// with every final state), from its decay P (null: the identity) and its
+/// incoming states `sin`, without running the slice again.
+using CorrectFn = llvm::function_ref<llvm::SmallVector<Value>(
+    ShardEmitter &e, Operation *local, Value decay, llvm::ArrayRef<Value> sin)>;
+
 /// The distributed form of `op`: rank 0 runs its slice from the program's
 /// initial states and hands its final states to the combine; every other
 /// rank runs its slice from zero, computes the decay `decay()` (null: the
 /// identity), gets its incoming states from the combine and runs the slice
-/// again from them. `h0` are the program's initial states (null: zero),
-/// `finals` the number of final states the op can return.
+/// again from them, or, with `correct`, corrects the zero-state results.
+/// `h0` are the program's initial states (null: zero), `finals` the number
+/// of final states the op can return. With `reverse` the scan runs right
+/// to left: the last rank starts from h0 and the combine runs backwards.
 void shardOp(ModuleOp module, Operation *op, llvm::ArrayRef<Value> h0,
              unsigned finals, RunFn run,
              llvm::function_ref<Value(ShardEmitter &)> decay,
              llvm::function_ref<Value(ShardEmitter &)> zeroDecay,
-             llvm::function_ref<Value(ShardEmitter &)> matrixK = nullptr) {
+             llvm::function_ref<Value(ShardEmitter &)> matrixK = nullptr,
+             CorrectFn correct = nullptr, bool reverse = false) {
   OpBuilder b(op);
   ShardEmitter e(b, op->getLoc());
   // Dense decays: the size of their blocks, known to every rank.
@@ -653,7 +736,7 @@ void shardOp(ModuleOp module, Operation *op, llvm::ArrayRef<Value> h0,
         Operation *full = run(e.b, h0, /*withFinal=*/true);
         Value none = zeroDecay(e);
         for (unsigned i = 0; i < finals; ++i)
-          (void)e.combine(module, none, full->getResult(1 + i), k);
+          (void)e.combine(module, none, full->getResult(1 + i), k, reverse);
         return asRequested(full);
       },
       [&] {
@@ -661,11 +744,114 @@ void shardOp(ModuleOp module, Operation *op, llvm::ArrayRef<Value> h0,
         Value p = decay(e);
         llvm::SmallVector<Value> incoming;
         for (unsigned i = 0; i < finals; ++i)
-          incoming.push_back(e.combine(module, p, local->getResult(1 + i), k));
+          incoming.push_back(
+              e.combine(module, p, local->getResult(1 + i), k, reverse));
+        if (correct)
+          return correct(e, local, p, incoming);
         return results(run(e.b, incoming, /*withFinal=*/false));
-      });
+      },
+      reverse);
   op->replaceAllUsesWith(replaced);
   op->erase();
+}
+
+//===----------------------------------------------------------------------===//
+// Output correction: a slice's outputs from its incoming state, no rescan
+//===----------------------------------------------------------------------===//
+//
+// A scan with a diagonal decay reads its state linearly: from S_in instead
+// of zero, the state at step t of the slice gains D_t S_in, D_t the decay
+// from the slice's start through t, so an output C_t . S_t gains
+// C_t . (D_t S_in). For ssd and linear attention D_t is a scalar per head
+// (or per key dimension), so the gain is a matrix product per head,
+// (D_t C_t) S_in over the slice's steps, far cheaper than a second scan.
+
+/// The offsets, sizes and unit strides of a slice of a tensor, for an
+/// extract_slice and the insert_slice that puts it back.
+struct SliceSpec {
+  llvm::SmallVector<OpFoldResult> offsets, sizes, strides;
+};
+
+/// The slice at `at` (null: 0) of `sizes` (null: 1, the dimension
+/// dropped from the slice's type).
+SliceSpec sliceAt(ShardEmitter &e, llvm::ArrayRef<Value> at,
+                  llvm::ArrayRef<Value> sizes) {
+  SliceSpec s;
+  for (auto [o, n] : llvm::zip(at, sizes)) {
+    s.offsets.push_back(o ? OpFoldResult(o) : OpFoldResult(e.b.getIndexAttr(0)));
+    s.sizes.push_back(n ? OpFoldResult(n) : OpFoldResult(e.b.getIndexAttr(1)));
+    s.strides.push_back(e.b.getIndexAttr(1));
+  }
+  return s;
+}
+
+/// The matrix (two dimensions of dynamic size) `s` of `t`.
+Value matrixOf(ShardEmitter &e, Value t, const SliceSpec &s) {
+  auto type = RankedTensorType::get({ShapedType::kDynamic, ShapedType::kDynamic},
+                                    e.f32);
+  return tensor::ExtractSliceOp::create(e.b, e.loc, type, t, s.offsets,
+                                        s.sizes, s.strides);
+}
+
+/// `acc` plus, for every b < nb and h < nh, lhs(b, h) [M, K] times
+/// rhs(b, h) [K, N] added to its [M, N] matrix accAt(b, h): one
+/// linalg.matmul per (batch entry, head), which ssm-lower-matmul turns into
+/// vector code.
+Value matmulPerHead(ShardEmitter &e, Value acc, Value nb, Value nh,
+                    llvm::function_ref<Value(Value, Value)> lhs,
+                    llvm::function_ref<Value(Value, Value)> rhs,
+                    llvm::function_ref<SliceSpec(Value, Value)> accAt) {
+  Value c0 = arith::ConstantIndexOp::create(e.b, e.loc, 0);
+  Value c1 = arith::ConstantIndexOp::create(e.b, e.loc, 1);
+  auto outer = scf::ForOp::create(e.b, e.loc, c0, nb, c1, ValueRange{acc});
+  OpBuilder::InsertionGuard guard(e.b);
+  e.b.setInsertionPointToStart(outer.getBody());
+  auto inner = scf::ForOp::create(e.b, e.loc, c0, nh, c1,
+                                  ValueRange{outer.getRegionIterArgs()[0]});
+  scf::YieldOp::create(e.b, e.loc, inner.getResults());
+  e.b.setInsertionPointToStart(inner.getBody());
+  Value bi = outer.getInductionVar(), hi = inner.getInductionVar();
+  Value cur = inner.getRegionIterArgs()[0];
+  SliceSpec at = accAt(bi, hi);
+  Value target = matrixOf(e, cur, at);
+  Value sum = linalg::MatmulOp::create(e.b, e.loc, TypeRange{target.getType()},
+                                       ValueRange{lhs(bi, hi), rhs(bi, hi)},
+                                       ValueRange{target})
+                  .getResult(0);
+  scf::YieldOp::create(e.b, e.loc,
+                       ValueRange{tensor::InsertSliceOp::create(
+                           e.b, e.loc, sum, cur, at.offsets, at.sizes,
+                           at.strides)});
+  return outer.getResult(0);
+}
+
+/// The slice's final state from its incoming state: decay * sin + sloc
+/// elementwise, the decay read through `decayMap` (null decay: the
+/// identity).
+Value finalFromIncoming(ShardEmitter &e, Value decay, AffineMap decayMap,
+                        Value sin, Value sloc) {
+  unsigned rank = cast<RankedTensorType>(sloc.getType()).getRank();
+  AffineMap id = e.b.getMultiDimIdentityMap(rank);
+  llvm::SmallVector<Value> ins{sin};
+  llvm::SmallVector<AffineMap> maps{id};
+  if (decay) {
+    ins.push_back(decay);
+    maps.push_back(decayMap);
+  }
+  maps.push_back(id);
+  return linalg::GenericOp::create(
+             e.b, e.loc, sloc.getType(), ins, sloc, maps,
+             llvm::SmallVector<utils::IteratorType>(
+                 rank, utils::IteratorType::parallel),
+             [&](OpBuilder &nb, Location nl, ValueRange a) {
+               Value v = a[0];
+               if (decay)
+                 v = arith::MulFOp::create(nb, nl, a[1], v);
+               linalg::YieldOp::create(
+                   nb, nl,
+                   Value(arith::AddFOp::create(nb, nl, v, a.back())));
+             })
+      .getResult(0);
 }
 
 /// selective_scan: P[b,d,n] = exp(A[d,n] * sum_t dt[b,d,t]).
@@ -751,8 +937,13 @@ void shardSelectiveScan(ModuleOp module, ssm::SelectiveScanOp op) {
 }
 
 /// ssd: P[b,h] = exp(A[h] * sum_t dt[b,t,h]), each scaling P*N state
-/// elements.
-void shardSSD(ModuleOp module, ssm::SSDOp op) {
+/// elements. With f32 operands (no cu_seqlens, no `rescan`) the ranks
+/// after the first correct their zero-state outputs: with E[b,t,h] =
+/// exp(A[h] * sum_{s<=t} dt[b,s,h]), y[b,t,h,p] gains E[b,t,h] * sum_n
+/// C[b,t,g,n] Sin[b,h,p,n] (the D skip is in the zero-state output
+/// already), times silu(z[b,t,h,p]) with a z gate: out = (y + D x) silu(z)
+/// is linear in y for fixed z, so the correction is exact.
+void shardSSD(ModuleOp module, ssm::SSDOp op, bool rescan) {
   auto xT = cast<RankedTensorType>(op.getX().getType());
   auto bT = cast<RankedTensorType>(op.getB().getType());
   // Packed sequences: as for selective_scan, one state per sequence.
@@ -827,6 +1018,95 @@ void shardSSD(ModuleOp module, ssm::SSDOp op) {
       return e.zeros(bh, dynOf(bh, sizes(e)));
     return e.zeros(bh, dynSizes(e, bh, {{x, 0}, {x, 2}}));
   };
+  // The correction reads dt through ssmcMpiStepPrefixSums (f32) and adds
+  // to f32 outputs (f16/bf16 outputs would be rounded once more).
+  const bool correctable =
+      !rescan && !cu && allF32Values({x, op.getDt(), op.getDtBias()});
+  auto correct = [&](ShardEmitter &e, Operation *local, Value p,
+                     llvm::ArrayRef<Value> sin) {
+    Value C = op.getC(), z = op.getZ(), hin = sin[0];
+    // E[b,t,h] = exp(A[h] * sum_{s<=t} dt[b,s,h]).
+    Value cum = e.prefixSums(module, op.getDt(), op.getDtBias(), 1,
+                             op.getDtSoftplus(), op.getDtLimit(),
+                             /*reverse=*/false);
+    auto xs = cast<RankedTensorType>(x.getType()).getShape();
+    llvm::SmallVector<int64_t> blh{xs[0], xs[1], xs[2]};
+    llvm::SmallVector<int64_t> blhp{xs[0], xs[1], xs[2], xs[3]};
+    llvm::SmallVector<std::pair<Value, int64_t>> from{
+        {x, 0}, {x, 1}, {x, 2}, {x, 3}};
+    Value decays = e.expMap(
+        ValueRange{op.getA(), cum}, {e.map(3, {2}), e.map(3, {0, 1, 2})}, blh,
+        dynSizes(e, blh, from), [&](ValueRange a) {
+          return arith::MulFOp::create(e.b, e.loc, e.toF32(a[0]), a[1]);
+        });
+    // Sin^T [B, H, N, P], so each head's product is C [L, N] x Sin^T.
+    llvm::SmallVector<int64_t> bhnp{bhpn[0], bhpn[1], bhpn[3], bhpn[2]};
+    Value hinT = tensor::EmptyOp::create(
+        e.b, e.loc, bhnp, e.f32,
+        dynSizes(e, bhnp, {{hin, 0}, {hin, 1}, {hin, 3}, {hin, 2}}));
+    hinT = linalg::GenericOp::create(
+               e.b, e.loc, hinT.getType(), hin, hinT,
+               llvm::ArrayRef<AffineMap>{e.map(4, {0, 1, 3, 2}),
+                                         e.b.getMultiDimIdentityMap(4)},
+               llvm::SmallVector<utils::IteratorType>(
+                   4, utils::IteratorType::parallel),
+               [&](OpBuilder &nb, Location nl, ValueRange a) {
+                 linalg::YieldOp::create(nb, nl, a[0]);
+               })
+               .getResult(0);
+    // gain[b,:,h,:] = C[b,:,g,:] Sin^T[b,h], g = h / (H / G).
+    Value L = e.dimSize(x, 1), H = e.dimSize(x, 2), P = e.dimSize(x, 3),
+          N = e.dimSize(C, 3);
+    Value perGroup = arith::DivUIOp::create(e.b, e.loc, H, e.dimSize(C, 2));
+    Value gain = matmulPerHead(
+        e, e.zeros(blhp, dynSizes(e, blhp, from)), e.dimSize(x, 0), H,
+        [&](Value bi, Value hi) {
+          Value g = arith::DivUIOp::create(e.b, e.loc, hi, perGroup);
+          return matrixOf(e, C, sliceAt(e, {bi, {}, g, {}}, {{}, L, {}, N}));
+        },
+        [&](Value bi, Value hi) {
+          return matrixOf(e, hinT, sliceAt(e, {bi, hi, {}, {}}, {{}, {}, N, P}));
+        },
+        [&](Value bi, Value hi) {
+          return sliceAt(e, {bi, {}, hi, {}}, {{}, L, {}, P});
+        });
+    // out = y_loc + E * gain (* silu(z)).
+    Value y = local->getResult(0);
+    llvm::SmallVector<Value> ins{gain, decays};
+    llvm::SmallVector<AffineMap> maps{e.b.getMultiDimIdentityMap(4),
+                                      e.map(4, {0, 1, 2})};
+    if (z) {
+      ins.push_back(z);
+      maps.push_back(e.b.getMultiDimIdentityMap(4));
+    }
+    maps.push_back(e.b.getMultiDimIdentityMap(4));
+    Value out =
+        linalg::GenericOp::create(
+            e.b, e.loc, y.getType(), ins, y, maps,
+            llvm::SmallVector<utils::IteratorType>(
+                4, utils::IteratorType::parallel),
+            [&](OpBuilder &nb, Location nl, ValueRange a) {
+              Value v = arith::MulFOp::create(nb, nl, a[0], a[1]);
+              if (z) {
+                // silu(z) = z / (1 + exp(-z)), as the op defines it.
+                Value one = arith::ConstantOp::create(
+                    nb, nl, nb.getF32FloatAttr(1.0f));
+                Value ez = math::ExpOp::create(
+                    nb, nl, arith::NegFOp::create(nb, nl, a[2]));
+                Value silu = arith::DivFOp::create(
+                    nb, nl, a[2], arith::AddFOp::create(nb, nl, one, ez));
+                v = arith::MulFOp::create(nb, nl, v, silu);
+              }
+              linalg::YieldOp::create(
+                  nb, nl, Value(arith::AddFOp::create(nb, nl, a.back(), v)));
+            })
+            .getResult(0);
+    llvm::SmallVector<Value> r{out};
+    if (op.getFinalState())
+      r.push_back(finalFromIncoming(e, p, e.map(4, {0, 1}), hin,
+                                    local->getResult(1)));
+    return r;
+  };
   shardOp(
       module, op, {op.getH0()}, 1,
       [&](OpBuilder &b, llvm::ArrayRef<Value> h0, bool withFinal) -> Operation * {
@@ -838,13 +1118,21 @@ void shardSSD(ModuleOp module, ssm::SSDOp op) {
             localCu, /*seq_idx=*/Value(), op.getDtSoftplusAttr(),
             op.getDtLimitAttr());
       },
-      decay, zeroDecay);
+      decay, zeroDecay, /*matrixK=*/nullptr,
+      correctable ? CorrectFn(correct) : CorrectFn());
 }
 
 /// linear_attention: P = exp(sum_t gate) per (b,h) or, for GLA, per
 /// (b,h,k); the identity without a gate. The normaliser z decays with the
-/// same P.
-void shardLinearAttention(ModuleOp module, ssm::LinearAttentionOp op) {
+/// same P. Unnormalised with f32 operands (no cu_seqlens, no `rescan`) the
+/// ranks after the first correct their zero-state outputs:
+/// o[b,h,t] += (q~_t * E_t)^T Sin[b,h], E_t = exp(sum_{s<=t} gate_s) (per
+/// key dimension for GLA, 1 without a gate). Normalised, the output divides
+/// by q~_t . z_t, which the incoming z changes too: not linear in the
+/// zero-state output, so those rescan. With `reverse` the chain runs right
+/// to left (the last rank from h0, the sums over s >= t).
+void shardLinearAttention(ModuleOp module, ssm::LinearAttentionOp op,
+                          bool rescan) {
   auto qT = cast<RankedTensorType>(op.getQ().getType());
   auto vT = cast<RankedTensorType>(op.getV().getType());
   int64_t B = qT.getDimSize(0), H = qT.getDimSize(1), K = qT.getDimSize(3),
@@ -902,6 +1190,98 @@ void shardLinearAttention(ModuleOp module, ssm::LinearAttentionOp op) {
       return e.zeros(shape, dynOf(shape, sizes(e)));
     return gate ? e.zeros(shape, dynSizes(e, shape, from)) : Value();
   };
+  const bool reverse = op.getReverse();
+  // The correction reads the gate through ssmcMpiStepPrefixSums (f32) and
+  // adds to f32 outputs.
+  const bool correctable =
+      !rescan && !normalize && !cu && allF32Values({q, gate});
+  auto correct = [&](ShardEmitter &e, Operation *local, Value p,
+                     llvm::ArrayRef<Value> sin) {
+    Value hin = sin[0];
+    auto qs = cast<RankedTensorType>(q.getType()).getShape();
+    llvm::SmallVector<int64_t> bhlk(qs);
+    llvm::SmallVector<std::pair<Value, int64_t>> qFrom{
+        {q, 0}, {q, 1}, {q, 2}, {q, 3}};
+    // The log decay up to each step: [B, H, L] (scalar gate) or
+    // [B, H, L, K] (GLA).
+    Value cum = gate ? e.prefixSums(module, gate, Value(), perKey ? 1 : 2,
+                                    /*softplus=*/false, std::nullopt, reverse)
+                     : Value();
+    Value scale;
+    if (std::optional<double> sc = op.getEffectiveScale()) {
+      scale = arith::ConstantOp::create(e.b, e.loc,
+                                        e.b.getF32FloatAttr(float(*sc)));
+    } else {
+      Value k = arith::IndexCastOp::create(e.b, e.loc, e.b.getI64Type(),
+                                           e.dimSize(q, 3));
+      Value kf = arith::SIToFPOp::create(e.b, e.loc, e.f32, k);
+      scale = arith::DivFOp::create(
+          e.b, e.loc,
+          arith::ConstantOp::create(e.b, e.loc, e.b.getF32FloatAttr(1.0f)),
+          math::SqrtOp::create(e.b, e.loc, kf));
+    }
+    // q'[b,h,t,k] = scale * phi(q) * exp(cum): the query that reads Sin.
+    llvm::SmallVector<Value> ins{q};
+    llvm::SmallVector<AffineMap> maps{e.b.getMultiDimIdentityMap(4)};
+    if (cum) {
+      ins.push_back(cum);
+      maps.push_back(perKey ? e.b.getMultiDimIdentityMap(4)
+                            : e.map(4, {0, 1, 2}));
+    }
+    maps.push_back(e.b.getMultiDimIdentityMap(4));
+    Value qInit = tensor::EmptyOp::create(e.b, e.loc, bhlk, e.f32,
+                                          dynSizes(e, bhlk, qFrom));
+    ssm::FeatureMap featureMap = op.getFeatureMap();
+    Value qd =
+        linalg::GenericOp::create(
+            e.b, e.loc, qInit.getType(), ins, qInit, maps,
+            llvm::SmallVector<utils::IteratorType>(
+                4, utils::IteratorType::parallel),
+            [&](OpBuilder &nb, Location nl, ValueRange a) {
+              Value x = a[0];
+              Value zero =
+                  arith::ConstantOp::create(nb, nl, nb.getF32FloatAttr(0.0f));
+              if (featureMap == ssm::FeatureMap::relu)
+                x = arith::MaximumFOp::create(nb, nl, x, zero);
+              if (featureMap == ssm::FeatureMap::elu_plus_one) {
+                Value one =
+                    arith::ConstantOp::create(nb, nl, nb.getF32FloatAttr(1.0f));
+                Value pos = arith::CmpFOp::create(
+                    nb, nl, arith::CmpFPredicate::OGT, x, zero);
+                x = arith::SelectOp::create(
+                    nb, nl, pos, arith::AddFOp::create(nb, nl, x, one),
+                    math::ExpOp::create(nb, nl, x));
+              }
+              x = arith::MulFOp::create(nb, nl, scale, x);
+              if (cum)
+                x = arith::MulFOp::create(nb, nl, x,
+                                          math::ExpOp::create(nb, nl, a[1]));
+              linalg::YieldOp::create(nb, nl, x);
+            })
+            .getResult(0);
+    // o[b,h] += q'[b,h] [L, K] x Sin[b,h] [K, V].
+    Value steps = e.dimSize(q, 2), keys = e.dimSize(q, 3),
+          values = e.dimSize(hin, 3);
+    Value out = matmulPerHead(
+        e, local->getResult(0), e.dimSize(q, 0), e.dimSize(q, 1),
+        [&](Value bi, Value hi) {
+          return matrixOf(e, qd,
+                          sliceAt(e, {bi, hi, {}, {}}, {{}, {}, steps, keys}));
+        },
+        [&](Value bi, Value hi) {
+          return matrixOf(e, hin,
+                          sliceAt(e, {bi, hi, {}, {}}, {{}, {}, keys, values}));
+        },
+        [&](Value bi, Value hi) {
+          return sliceAt(e, {bi, hi, {}, {}}, {{}, {}, steps, values});
+        });
+    llvm::SmallVector<Value> r{out};
+    if (op.getFinalState())
+      r.push_back(finalFromIncoming(
+          e, p, perKey ? e.map(4, {0, 1, 2}) : e.map(4, {0, 1}), hin,
+          local->getResult(1)));
+    return r;
+  };
   shardOp(
       module, op, {op.getH0(), op.getZ0()}, normalize ? 2 : 1,
       [&](OpBuilder &b, llvm::ArrayRef<Value> h0, bool withFinal) -> Operation * {
@@ -914,7 +1294,8 @@ void shardLinearAttention(ModuleOp module, ssm::LinearAttentionOp op) {
             localCu, op.getFeatureMapAttr(), op.getScaleAttr(),
             op.getNormalizeAttr(), op.getEpsAttr(), op.getReverseAttr());
       },
-      decay, zeroDecay);
+      decay, zeroDecay, /*matrixK=*/nullptr,
+      correctable ? CorrectFn(correct) : CorrectFn(), reverse);
 }
 
 /// init + sum over the last of 5 loops of a * c (f32), `a` and `c` read
@@ -1376,14 +1757,15 @@ void shardAttention(ModuleOp module, ssm::AttentionOp op) {
   op->erase();
 }
 
-/// The distributed form of one sequence op (its layout checked).
-void shardSequenceOp(ModuleOp module, Operation *op) {
+/// The distributed form of one sequence op (its layout checked); `rescan`
+/// keeps the rescan where the outputs could be corrected.
+void shardSequenceOp(ModuleOp module, Operation *op, bool rescan) {
   if (auto s = dyn_cast<ssm::SelectiveScanOp>(op))
     shardSelectiveScan(module, s);
   else if (auto s = dyn_cast<ssm::SSDOp>(op))
-    shardSSD(module, s);
+    shardSSD(module, s, rescan);
   else if (auto s = dyn_cast<ssm::LinearAttentionOp>(op))
-    shardLinearAttention(module, s);
+    shardLinearAttention(module, s, rescan);
   else if (auto s = dyn_cast<ssm::DeltaRuleOp>(op))
     shardDeltaRule(module, s);
   else if (auto s = dyn_cast<ssm::CausalConv1dOp>(op))
@@ -1440,7 +1822,7 @@ struct SSMShardSequencePass
     if (!ok)
       return failure();
     for (Operation *op : ops)
-      shardSequenceOp(module, op);
+      shardSequenceOp(module, op, rescan);
     return success();
   }
 
@@ -1457,7 +1839,7 @@ struct SSMShardSequencePass
     for (auto [i, v] : llvm::enumerate(ret.getOperands())) {
       if (auto it = plan.seqDim.find(v); it != plan.seqDim.end())
         fn.setResultAttr(i, kSeqDim, IntegerAttr::get(i64, it->second));
-      else if (plan.finals.count(v))
+      else if (plan.finals.count(v) && !plan.firstRankFinals.count(v))
         fn.setResultAttr(i, kSeqLast, UnitAttr::get(fn.getContext()));
     }
     // L becomes dynamic: every rank holds a slice of its own length.
@@ -1471,7 +1853,7 @@ struct SSMShardSequencePass
       op->getResult(0).setType(
           withDynamicDim(op->getResult(0).getType(), plan.seqDim[op->getResult(0)]));
     for (Operation *op : plan.ops)
-      shardSequenceOp(module, op);
+      shardSequenceOp(module, op, rescan);
     llvm::SmallVector<Type> results(ret.getOperandTypes());
     fn.setType(FunctionType::get(fn.getContext(), fn.getBody().getArgumentTypes(), results));
     return success();

@@ -571,6 +571,63 @@ extern "C" void _mlir_ciface_ssmcMpiStepSums(
     }
 }
 
+namespace {
+/// out[t * cols + j] = the sum over the steps s up to t (from the end with
+/// `reverse`) of clamp(f(x[s * cols + j] + bias[j]), lo, hi), f softplus
+/// or the identity, for `steps` rows of `cols` columns (one accumulator
+/// per column in `acc`, double: the sums feed exp). Columns in the inner
+/// loop, so it vectorizes over them.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void
+prefixColumns(const float *x, const float *bias, float *out, int64_t steps,
+              int64_t cols, bool softplus, float lo, float hi, bool reverse,
+              double *acc) {
+  for (int64_t j = 0; j < cols; ++j)
+    acc[j] = 0;
+  for (int64_t k = 0; k < steps; ++k) {
+    const int64_t t = reverse ? steps - 1 - k : k;
+    const float *row = x + t * cols;
+    float *o = out + t * cols;
+    for (int64_t j = 0; j < cols; ++j) {
+      float v = row[j] + (bias ? bias[j] : 0.0f);
+      v = softplus ? softplusFast(v) : v;
+      acc[j] += std::min(std::max(v, lo), hi);
+      o[j] = static_cast<float>(acc[j]);
+    }
+  }
+}
+} // namespace
+
+extern "C" void _mlir_ciface_ssmcMpiStepPrefixSums(
+    ssmc::abi::StridedMemRef<float, 3> *x, Buf *bias,
+    ssmc::abi::StridedMemRef<float, 3> *out, int64_t timeDim,
+    int64_t softplus, float lo, float hi, int64_t reverse) {
+  const float *xs = x->aligned + x->offset;
+  const float *bs = bias->aligned + bias->offset;
+  float *o = out->aligned + out->offset;
+  const int64_t a0 = x->sizes[0], a1 = x->sizes[1], a2 = x->sizes[2];
+  const int64_t cols = timeDim == 1 ? a2 : a1;
+  if ((timeDim != 1 && timeDim != 2) || out->sizes[0] != a0 ||
+      out->sizes[1] != a1 || out->sizes[2] != a2 ||
+      (bias->sizes[0] && bias->sizes[0] != cols))
+    ssmc::dist::abortAll("ssmcMpiStepPrefixSums: inconsistent sizes");
+  const float *b = bias->sizes[0] ? bs : nullptr;
+  if (timeDim == 1) {
+    // [A0, L, cols]: every step a row of columns.
+    std::vector<double> acc(a2);
+    for (int64_t i = 0; i < a0; ++i)
+      prefixColumns(xs + i * a1 * a2, b, o + i * a1 * a2, a1, a2,
+                    softplus != 0, lo, hi, reverse != 0, acc.data());
+    return;
+  }
+  // [A0, cols, L]: every column a contiguous row of steps.
+  double acc = 0;
+  for (int64_t i = 0; i < a0; ++i)
+    for (int64_t j = 0; j < a1; ++j)
+      prefixColumns(xs + (i * a1 + j) * a2, b ? b + j : nullptr,
+                    o + (i * a1 + j) * a2, a2, 1, softplus != 0, lo, hi,
+                    reverse != 0, &acc);
+}
+
 extern "C" void _mlir_ciface_ssmcMpiSegmentSums(
     ssmc::abi::StridedMemRef<float, 3> *x, Buf *bias,
     ssmc::abi::StridedMemRef<float, 2> *out,
@@ -838,19 +895,41 @@ extern "C" void _mlir_ciface_ssmcMpiPackedFinals(Buf *finals,
 }
 
 extern "C" int64_t ssmcMpiRank() { return ssmc::dist::rank(); }
+extern "C" int64_t ssmcMpiSize() { return ssmc::dist::size(); }
 
 namespace {
-/// The combine of both entry points: `sin` = rank 0's final state carried
+#ifdef SSMC_HAVE_MPI
+/// The world's ranks in reverse order (created on first use; every rank
+/// reaches it in the same combine, so the split is collective).
+MPI_Comm reversedWorld() {
+  static MPI_Comm comm = [] {
+    MPI_Comm c;
+    ssmc::dist::check(MPI_Comm_split(MPI_COMM_WORLD, 0,
+                                     ssmc::dist::size() - 1 -
+                                         ssmc::dist::rank(),
+                                     &c),
+                      "MPI_Comm_split (reversed ranks)");
+    return c;
+  }();
+  return comm;
+}
+#endif
+
+/// The combine of the entry points: `sin` = rank 0's final state carried
 /// through the maps (P, S) of ranks 1..r-1, in the form SSMC_MPI_COMBINE
-/// picks.
-void combineStates(const float *p, const float *l, float *s, MapShape m) {
+/// picks. With `reverse` the ranks count from the last (a scan that runs
+/// right to left): the last rank's final state through the maps of ranks
+/// R-2..r+1.
+void combineStates(const float *p, const float *l, float *s, MapShape m,
+                   bool reverse = false) {
   using namespace ssmc::dist;
   const int64_t n = m.n, np = m.np;
   std::memcpy(s, l, n * sizeof(float));
-  const int r = rank(), R = size();
+  const int R = size(), r = reverse ? R - 1 - rank() : rank();
   if (R == 1)
     return;
 #ifdef SSMC_HAVE_MPI
+  MPI_Comm comm = reverse ? reversedWorld() : MPI_COMM_WORLD;
   MPI_Request req;
   if (combine() == Combine::Chain) {
     // Rank r waits for the state entering it, extends it by its own map
@@ -858,7 +937,7 @@ void combineStates(const float *p, const float *l, float *s, MapShape m) {
     std::vector<float> out(l, l + n);
     if (r > 0) {
       await(MPI_Irecv(s, static_cast<int>(n), MPI_FLOAT, r - 1, 9,
-                      MPI_COMM_WORLD, &req),
+                      comm, &req),
             req, "MPI_Recv (state chain)");
       std::memcpy(out.data(), s, n * sizeof(float));
       applyMap(out.data(), p, l, m);
@@ -866,7 +945,7 @@ void combineStates(const float *p, const float *l, float *s, MapShape m) {
     if (r + 1 < R) {
       sent += n * sizeof(float);
       await(MPI_Isend(out.data(), static_cast<int>(n), MPI_FLOAT, r + 1, 9,
-                      MPI_COMM_WORLD, &req),
+                      comm, &req),
             req, "MPI_Send (state chain)");
     }
     return;
@@ -890,7 +969,7 @@ void combineStates(const float *p, const float *l, float *s, MapShape m) {
     while ((1 << rounds) < R)
       ++rounds;
     sent += rounds * w * sizeof(float);
-    await(MPI_Iexscan(mine.data(), prefix.data(), 1, pair, op, MPI_COMM_WORLD,
+    await(MPI_Iexscan(mine.data(), prefix.data(), 1, pair, op, comm,
                       &req),
           req, "MPI_Exscan (states)");
     MPI_Op_free(&op);
@@ -907,7 +986,7 @@ void combineStates(const float *p, const float *l, float *s, MapShape m) {
   sent += w * sizeof(float) * (R - 1);
   await(MPI_Iallgather(mine.data(), static_cast<int>(w), MPI_FLOAT,
                        all.data(), static_cast<int>(w), MPI_FLOAT,
-                       MPI_COMM_WORLD, &req),
+                       comm, &req),
         req, "MPI_Allgather (states)");
   if (r == 0)
     return;
@@ -929,6 +1008,17 @@ extern "C" void _mlir_ciface_ssmcMpiCombineAffine(Buf *decay, Buf *state,
     ssmc::dist::abortAll("ssmcMpiCombineAffine: inconsistent state sizes");
   combineStates(decay->aligned + decay->offset, state->aligned + state->offset,
                 sin->aligned + sin->offset, MapShape{n, np, 0});
+}
+
+extern "C" void _mlir_ciface_ssmcMpiCombineAffineReverse(Buf *decay,
+                                                         Buf *state, Buf *sin) {
+  const int64_t n = sin->sizes[0], np = decay->sizes[0];
+  if (state->sizes[0] != n || (np && n % np))
+    ssmc::dist::abortAll(
+        "ssmcMpiCombineAffineReverse: inconsistent state sizes");
+  combineStates(decay->aligned + decay->offset, state->aligned + state->offset,
+                sin->aligned + sin->offset, MapShape{n, np, 0},
+                /*reverse=*/true);
 }
 
 extern "C" void _mlir_ciface_ssmcMpiCombineMatrix(Buf *decay, Buf *state,

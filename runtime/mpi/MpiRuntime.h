@@ -13,6 +13,8 @@
 extern "C" {
 /// This process's rank (0 without MPI).
 int64_t ssmcMpiRank();
+/// The number of ranks (1 without MPI).
+int64_t ssmcMpiSize();
 /// The state entering this rank's slice. Rank r > 0 ran its slice from a
 /// zero state: its slice maps an initial state S to P * S + `state`, where
 /// `decay` P is diagonal, element i scaling `n / size(decay)` consecutive
@@ -23,6 +25,14 @@ int64_t ssmcMpiRank();
 /// contiguous f32, `state` and `sin` of the state's n elements. An MPI
 /// failure stops every rank with a message (ssmc::dist::abortAll).
 void _mlir_ciface_ssmcMpiCombineAffine(
+    ssmc::abi::StridedMemRef<float, 1> *decay,
+    ssmc::abi::StridedMemRef<float, 1> *state,
+    ssmc::abi::StridedMemRef<float, 1> *sin);
+/// ssmcMpiCombineAffine for a scan that runs right to left (reverse linear
+/// attention): the ranks in reverse order, so the last rank gives its
+/// final state and `sin` on rank r is it carried through the maps of ranks
+/// R-2..r+1.
+void _mlir_ciface_ssmcMpiCombineAffineReverse(
     ssmc::abi::StridedMemRef<float, 1> *decay,
     ssmc::abi::StridedMemRef<float, 1> *state,
     ssmc::abi::StridedMemRef<float, 1> *sin);
@@ -54,6 +64,15 @@ void _mlir_ciface_ssmcMpiStepSums(ssmc::abi::StridedMemRef<float, 3> *x,
                                   ssmc::abi::StridedMemRef<float, 2> *out,
                                   int64_t timeDim, int64_t softplus, float lo,
                                   float hi);
+/// The running sums of ssmcMpiStepSums, for the output correction: `out`
+/// has x's shape, out[.., t, ..] = the sum over the steps s <= t (s >= t
+/// with `reverse` non-zero) of clamp(f(x[.., s, ..] + bias[j]), lo, hi),
+/// accumulated in double. Contiguous f32 buffers.
+void _mlir_ciface_ssmcMpiStepPrefixSums(
+    ssmc::abi::StridedMemRef<float, 3> *x,
+    ssmc::abi::StridedMemRef<float, 1> *bias,
+    ssmc::abi::StridedMemRef<float, 3> *out, int64_t timeDim,
+    int64_t softplus, float lo, float hi, int64_t reverse);
 /// Softmax attention over the sequence split across the ranks (ring
 /// attention): q [B, H, Lq_r, d], k [B, Hkv, Lk_r, d], v [B, Hkv, Lk_r, dv]
 /// are this rank's slices (f32), `out` [B, H, Lq_r, dv] receives its rows.

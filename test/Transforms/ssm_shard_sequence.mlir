@@ -4,6 +4,7 @@
 // from it; rank 0 runs its slice once, from h0. L becomes dynamic and the arguments and results say how they
 // are split.
 // RUN: ssmc-opt %s --ssm-shard-sequence -split-input-file | FileCheck %s
+// RUN: ssmc-opt %s --ssm-shard-sequence="rescan=true" -split-input-file | FileCheck %s --check-prefix=RESCAN
 
 // CHECK-LABEL: func.func @scan(
 // CHECK-SAME: %[[U:[a-z0-9]+]]: tensor<1x4x?xf32> {ssm.seq_dim = 2 : i64}, %[[DT:[a-z0-9]+]]: tensor<1x4x?xf32> {ssm.seq_dim = 2 : i64}, %[[A:[a-z0-9]+]]: tensor<4x3xf32>,
@@ -49,20 +50,39 @@ func.func @scan(%u: tensor<1x4x10xf32>, %dt: tensor<1x4x10xf32>, %A: tensor<4x3x
 
 // -----
 
-// ssd: the decay is one value per (batch, head): exp(A[h] * sum_t dt).
+// ssd: the decay is one value per (batch, head): exp(A[h] * sum_t dt). The
+// ranks after the first correct their zero-state outputs instead of running
+// the op again: the running sums of dt (ssmcMpiStepPrefixSums), their exp
+// times A, Sin transposed, one linalg.matmul per (batch, head) of C and
+// Sin^T into a zero gain, and y + E * gain.
 // CHECK-LABEL: func.func @ssd(
 // CHECK: scf.if
 // CHECK: ssm.ssd
 // CHECK: call @ssmcMpiCombineAffine
 // CHECK: } else {
-// CHECK: ssm.ssd
+// CHECK: %[[Y0:.*]], %{{.*}} = ssm.ssd
 // dt is [B, L, H]: the steps are dimension 1, no softplus here.
 // CHECK: call @ssmcMpiStepSums({{.*}}, %c1_i64, %c0_i64{{.*}},
 // CHECK: linalg.generic {{.*}} outs(%{{.*}} : tensor<2x3xf32>)
 // CHECK: call @ssmcMpiCombineAffine
-// CHECK: %[[Y:.*]] = ssm.ssd {{.*}} h0(
-// CHECK-SAME: -> tensor<2x?x3x4xf32>
+// CHECK: call @ssmcMpiStepPrefixSums(
+// CHECK: %[[E:.*]] = linalg.generic
+// CHECK: math.exp
+// CHECK: } -> tensor<2x?x3xf32>
+// CHECK: linalg.generic {{.*}} ins(%{{.*}} : tensor<2x3x4x5xf32>) outs(%{{.*}} : tensor<2x3x5x4xf32>)
+// CHECK: %[[GAIN:.*]] = scf.for
+// CHECK: scf.for
+// CHECK: linalg.matmul
+// CHECK: tensor.insert_slice
+// CHECK: %[[Y:.*]] = linalg.generic {{.*}} ins(%[[GAIN]], %[[E]] : tensor<2x?x3x4xf32>, tensor<2x?x3xf32>) outs(%[[Y0]] : tensor<2x?x3x4xf32>)
+// CHECK-NOT: ssm.ssd
 // CHECK: scf.yield %[[Y]]
+// With rescan=true the others run the op again from Sin.
+// RESCAN-LABEL: func.func @ssd(
+// RESCAN-NOT: ssmcMpiStepPrefixSums
+// RESCAN: %[[Y:.*]] = ssm.ssd {{.*}} h0(
+// RESCAN-SAME: -> tensor<2x?x3x4xf32>
+// RESCAN: scf.yield %[[Y]]
 func.func @ssd(%x: tensor<2x11x3x4xf32>, %dt: tensor<2x11x3xf32>, %A: tensor<3xf32>,
                          %B: tensor<2x11x1x5xf32>) -> tensor<2x11x3x4xf32> {
   %y = ssm.ssd %x, %dt, %A, %B, %B
@@ -103,6 +123,61 @@ func.func @per_key_gate(%q: tensor<1x2x8x4xf32>, %k: tensor<1x2x8x4xf32>, %v: te
   %o = ssm.linear_attention %q, %k, %v gate(%g)
       : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x3xf32>, tensor<1x2x8x4xf32>) -> tensor<1x2x8x3xf32>
   return %o : tensor<1x2x8x3xf32>
+}
+
+// -----
+
+// linear_attention with a scalar gate, unnormalised: the ranks after the
+// first scale q~ by exp of the gate's running sums, add q' Sin to their
+// zero-state outputs (a linalg.matmul per (batch, head), accumulating into
+// the output) and carry the final state as P Sin + Sloc; no second op.
+// CHECK-LABEL: func.func @scalar_gate(
+// CHECK: } else {
+// CHECK: %[[O0:.*]], %[[LOC:.*]] = ssm.linear_attention
+// CHECK: call @ssmcMpiCombineAffine
+// CHECK: call @ssmcMpiStepPrefixSums(
+// CHECK: %[[QD:.*]] = linalg.generic
+// CHECK: math.exp
+// CHECK: scf.for {{.*}} iter_args(%{{.*}} = %[[O0]])
+// CHECK: linalg.matmul
+// CHECK: linalg.generic {{.*}} outs(%[[LOC]] : tensor<1x2x4x3xf32>)
+// CHECK-NOT: ssm.linear_attention
+// CHECK: return
+// RESCAN-LABEL: func.func @scalar_gate(
+// RESCAN-NOT: linalg.matmul
+// RESCAN: ssm.linear_attention {{.*}} h0(
+func.func @scalar_gate(%q: tensor<1x2x8x4xf32>, %k: tensor<1x2x8x4xf32>, %v: tensor<1x2x8x3xf32>,
+                       %g: tensor<1x2x8xf32>) -> (tensor<1x2x8x3xf32>, tensor<1x2x4x3xf32>) {
+  %o, %h = ssm.linear_attention %q, %k, %v gate(%g)
+      : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x3xf32>, tensor<1x2x8xf32>) -> (tensor<1x2x8x3xf32>, tensor<1x2x4x3xf32>)
+  return %o, %h : tensor<1x2x8x3xf32>, tensor<1x2x4x3xf32>
+}
+
+// -----
+
+// reverse linear_attention runs right to left: the last rank
+// (ssmcMpiSize() - 1) runs its slice from h0, the combine runs backwards
+// (ssmcMpiCombineAffineReverse), the running sums start at the slice's end
+// (the last argument, 1), and the final state (after step 0) is rank 0's:
+// not marked ssm.seq_last.
+// CHECK-LABEL: func.func @reverse(
+// CHECK-SAME: -> (tensor<1x2x?x3xf32> {ssm.seq_dim = 2 : i64}, tensor<1x2x4x3xf32>) {
+// CHECK: %[[R:.*]] = call @ssmcMpiRank()
+// CHECK: %[[N:.*]] = call @ssmcMpiSize()
+// CHECK: %[[LAST:.*]] = arith.subi %[[N]], %c1_i64
+// CHECK: arith.cmpi eq, %[[R]], %[[LAST]]
+// CHECK: ssm.linear_attention {{.*}} reverse
+// CHECK: call @ssmcMpiCombineAffineReverse(
+// CHECK: } else {
+// CHECK: call @ssmcMpiCombineAffineReverse(
+// CHECK: call @ssmcMpiStepPrefixSums(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[REV:.*]]) :
+// CHECK-NOT: func.func private @ssmcMpiCombineAffine(
+// CHECK: func.func private @ssmcMpiSize() -> i64
+func.func @reverse(%q: tensor<1x2x8x4xf32>, %k: tensor<1x2x8x4xf32>, %v: tensor<1x2x8x3xf32>,
+                   %g: tensor<1x2x8xf32>) -> (tensor<1x2x8x3xf32>, tensor<1x2x4x3xf32>) {
+  %o, %h = ssm.linear_attention %q, %k, %v gate(%g) reverse
+      : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x3xf32>, tensor<1x2x8xf32>) -> (tensor<1x2x8x3xf32>, tensor<1x2x4x3xf32>)
+  return %o, %h : tensor<1x2x8x3xf32>, tensor<1x2x4x3xf32>
 }
 
 // -----

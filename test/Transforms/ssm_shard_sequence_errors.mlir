@@ -23,10 +23,11 @@ func.func @packed_gla(%q: tensor<1x2x8x4xf32>, %v: tensor<1x2x8x3xf32>, %g: tens
 
 // -----
 
-func.func @reverse(%q: tensor<1x2x8x4xf32>, %k: tensor<1x2x8x4xf32>, %v: tensor<1x2x8x3xf32>) -> tensor<1x2x8x3xf32> {
-  // expected-error @+1 {{with reverse has no sequence-parallel form}}
-  %o = ssm.linear_attention %q, %k, %v reverse
-      : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x3xf32>) -> tensor<1x2x8x3xf32>
+func.func @packed_reverse(%q: tensor<1x2x8x4xf32>, %k: tensor<1x2x8x4xf32>, %v: tensor<1x2x8x3xf32>,
+                          %cu: tensor<3xi64>) -> tensor<1x2x8x3xf32> {
+  // expected-error @+1 {{with reverse and cu_seqlens has no sequence-parallel form}}
+  %o = ssm.linear_attention %q, %k, %v cu_seqlens(%cu) reverse
+      : (tensor<1x2x8x4xf32>, tensor<1x2x8x4xf32>, tensor<1x2x8x3xf32>, tensor<3xi64>) -> tensor<1x2x8x3xf32>
   return %o : tensor<1x2x8x3xf32>
 }
 

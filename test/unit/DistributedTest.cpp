@@ -72,9 +72,14 @@ TEST(Distributed, SliceAndGatherRoundTrip) {
 
 /// The combine on every rank r: rank 0 gives its final state S0, rank j > 0
 /// the map S -> P_j S + S_j with P_j and S_j known to all; the result must
-/// be S0 carried through the maps of ranks 1..r-1.
-void checkCombine() {
+/// be S0 carried through the maps of ranks 1..r-1. With `reverse`
+/// (ssmcMpiCombineAffineReverse) the ranks count from the last: S_{R-1}
+/// through the maps of ranks R-2..r+1.
+void checkCombine(bool reverse = false) {
   const int r = ssmc::dist::rank(), R = ssmc::dist::size();
+  // Rank r's place in the chain, and the rank at place j.
+  const int place = reverse ? R - 1 - r : r;
+  auto at = [&](int j) { return reverse ? R - 1 - j : j; };
   const int64_t n = 12, np = 3; // each decay scales 4 state elements
   auto decayOf = [&](int j, int64_t i) { return 0.5f + 0.1f * float(j) + 0.01f * float(i); };
   auto stateOf = [&](int j, int64_t i) { return float(j) - 0.25f * float(i); };
@@ -84,13 +89,16 @@ void checkCombine() {
   for (int64_t i = 0; i < n; ++i)
     s[i] = stateOf(r, i);
   auto pm = ref<1>(p, {np}), sm = ref<1>(s, {n}), om = ref<1>(sin, {n});
-  _mlir_ciface_ssmcMpiCombineAffine(&pm, &sm, &om);
+  if (reverse)
+    _mlir_ciface_ssmcMpiCombineAffineReverse(&pm, &sm, &om);
+  else
+    _mlir_ciface_ssmcMpiCombineAffine(&pm, &sm, &om);
   std::vector<double> want(n);
   for (int64_t i = 0; i < n; ++i)
-    want[i] = r == 0 ? stateOf(r, i) : stateOf(0, i);
-  for (int j = 1; j < r; ++j)
+    want[i] = stateOf(at(0), i);
+  for (int j = 1; j < place; ++j)
     for (int64_t i = 0; i < n; ++i)
-      want[i] = decayOf(j, i / (n / np)) * want[i] + stateOf(j, i);
+      want[i] = decayOf(at(j), i / (n / np)) * want[i] + stateOf(at(j), i);
   for (int64_t i = 0; i < n; ++i)
     EXPECT_NEAR(sin[i], want[i], 1e-5 * std::max(1.0, std::fabs(want[i])))
         << "rank " << r << " of " << R << ", element " << i;
@@ -110,6 +118,15 @@ TEST(Distributed, CombineExScan) {
 TEST(Distributed, CombineChain) {
   ssmc::dist::setCombine(ssmc::dist::Combine::Chain);
   checkCombine();
+  ssmc::dist::setCombine(ssmc::dist::Combine::AllGather);
+}
+
+TEST(Distributed, CombineReverseEveryForm) {
+  for (auto c : {ssmc::dist::Combine::AllGather, ssmc::dist::Combine::ExScan,
+                 ssmc::dist::Combine::Chain}) {
+    ssmc::dist::setCombine(c);
+    checkCombine(/*reverse=*/true);
+  }
   ssmc::dist::setCombine(ssmc::dist::Combine::AllGather);
 }
 
@@ -197,6 +214,51 @@ TEST(Distributed, StepSumsMatchDoubleLoops) {
                 << "timeDim " << timeDim << " softplus " << sp << " clamp " << clamp;
           }
       }
+}
+
+/// ssmcMpiStepPrefixSums against plain double loops: the running sums of
+/// the steps (from either end), both layouts, bias, softplus, clamps.
+TEST(Distributed, StepPrefixSumsMatchDoubleLoops) {
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> dist(-12.0f, 8.0f);
+  const int64_t a0 = 2, a1 = 3, L = 203;
+  for (int timeDim : {1, 2})
+    for (int sp : {0, 1})
+      for (bool clamp : {false, true})
+        for (int reverse : {0, 1}) {
+          std::vector<int64_t> shape = timeDim == 2
+                                           ? std::vector<int64_t>{a0, a1, L}
+                                           : std::vector<int64_t>{a0, L, a1};
+          std::vector<float> x(a0 * a1 * L), bias(a1), out(a0 * a1 * L);
+          for (float &v : x)
+            v = dist(rng);
+          for (float &v : bias)
+            v = 0.5f * dist(rng);
+          float lo = clamp ? 0.1f : -INFINITY, hi = clamp ? 3.0f : INFINITY;
+          auto xm = ref<3>(x, shape);
+          auto bm = ref<1>(bias, {a1});
+          auto om = ref<3>(out, shape);
+          _mlir_ciface_ssmcMpiStepPrefixSums(&xm, &bm, &om, timeDim, sp, lo,
+                                             hi, reverse);
+          auto index = [&](int64_t i, int64_t j, int64_t t) {
+            return timeDim == 2 ? (i * a1 + j) * L + t : (i * L + t) * a1 + j;
+          };
+          for (int64_t i = 0; i < a0; ++i)
+            for (int64_t j = 0; j < a1; ++j) {
+              double want = 0;
+              for (int64_t k = 0; k < L; ++k) {
+                const int64_t t = reverse ? L - 1 - k : k;
+                double v = double(x[index(i, j, t)]) + bias[j];
+                v = sp ? softplus(v) : v;
+                want += std::min(std::max(v, double(lo)), double(hi));
+                EXPECT_NEAR(out[index(i, j, t)], want,
+                            1e-5 * std::max(1.0, std::fabs(want)))
+                    << "timeDim " << timeDim << " softplus " << sp
+                    << " clamp " << clamp << " reverse " << reverse
+                    << " step " << t;
+              }
+            }
+        }
 }
 
 /// ssmcMpiRingAttention on every rank's slices (computing its rows on rank

@@ -49,7 +49,8 @@ cl::opt<unsigned> bench("bench",
                         cl::desc("Run R more times after one warm-up and "
                                  "print the compile time (or the program "
                                  "cache's load time), then the runs' median "
-                                 "and minimum time"),
+                                 "and minimum time (under mpirun: until the "
+                                 "last rank has finished each run)"),
                         cl::value_desc("R"), cl::init(0), cl::cat(category));
 cl::opt<std::string> objectFile("o",
                                cl::desc("Object file written by --emit=object"),
@@ -110,6 +111,13 @@ cl::opt<bool> shardSeq(
              "instead of one all-gather (exscan: a parallel prefix); a rank "
              "that waits longer than SSMC_MPI_TIMEOUT seconds (default "
              "300, 0: no limit) for the others stops every rank"),
+    cl::init(false), cl::cat(category));
+cl::opt<bool> shardRescan(
+    "shard-rescan",
+    cl::desc("With --shard-seq: every rank after the first runs its slice of "
+             "ssd and linear attention again from its incoming state, "
+             "instead of correcting its zero-state outputs (the slower form, "
+             "for measurements; docs/distributed.md)"),
     cl::init(false), cl::cat(category));
 enum class Emit { MLIR, Loops, PTX, LLVMDialect, LLVM, Object, Jit };
 cl::opt<Emit> emit(
@@ -329,13 +337,16 @@ int readInputs(const ssmc::FunctionInfo &info,
 /// Milliseconds compile() took (or loading from the program cache).
 double compileMs = 0;
 
-/// --bench: R more runs, their median and minimum time.
+/// --bench: R more runs, their median and minimum time. Under mpirun a run
+/// lasts until every rank has finished it (rank 0 alone would leave out the
+/// other ranks' work after the combine).
 int runBench(ssmc::Jit &jit, ArrayRef<ssmc::Tensor> views) {
   std::vector<double> ms;
   for (unsigned r = 0; r < bench; ++r) {
     (void)ssmc::dist::allOk(true); // the ranks start each run together
     auto t0 = std::chrono::steady_clock::now();
     auto again = jit.run(entry, views);
+    (void)ssmc::dist::allOk(bool(again)); // and end when the last is done
     auto t1 = std::chrono::steady_clock::now();
     if (!again)
       return fail(toString(again.takeError()));
@@ -452,6 +463,7 @@ int main(int argc, char **argv) {
     if (llvm::Error e = ssmc::dist::init(&argc, &argv))
       return fail("--shard-seq: " + toString(std::move(e)));
     options.shardSequence = true;
+    options.shardRescan = shardRescan;
   }
   struct Finalize {
     ~Finalize() { ssmc::dist::finalize(); }

@@ -59,7 +59,19 @@ def SSMShardSequence : Pass<"ssm-shard-sequence", "::mlir::ModuleOp"> {
     columns) from the identity state, and the combine is
     `ssmcMpiCombineMatrix(P, Sloc, Sin, K)` (S -> P S + Sloc per head);
     with f32 outputs the ranks add Sin^T (P_t^T q_t), that op's outputs,
-    to their zero-state outputs instead of rescanning.
+    to their zero-state outputs instead of rescanning. `ssm.ssd` and
+    unnormalised `ssm.linear_attention` with f32 operands (no
+    `cu_seqlens`) are corrected too: the decay up to each step t of the
+    slice, D_t = exp(sum_{s<=t} log decay_s) (the running sums by
+    `ssmcMpiStepPrefixSums`), scales C_t (ssd: y_t += D_t C_t Sin^T, times
+    silu(z_t) with a z gate) or q~_t (linear attention: o_t += (D_t q~_t)
+    Sin, D_t per key dimension for GLA), one `linalg.matmul` per batch
+    entry and head; the final state is P Sin + Sloc. `reverse` linear
+    attention runs the ranks right to left: the last rank starts from h0
+    and the combine is `ssmcMpiCombineAffineReverse`; its final state (the
+    state after step 0) is rank 0's and is not marked `ssm.seq_last`.
+    `rescan=true` keeps the rescan for ssd and linear attention (for
+    measurements).
     Each `ssm.causal_conv1d` takes the W - 1 steps before its slice
     (`ssmcMpiHalo`: from the ranks before, the program's initial state
     before the first step) as its initial state. With `cu_seqlens` (packed
@@ -80,8 +92,9 @@ def SSMShardSequence : Pass<"ssm-shard-sequence", "::mlir::ModuleOp"> {
 
     A program the pass cannot distribute -- a sequence argument also used
     by another op, a result that mixes slices, `cu_seqlens` with a per-key
-    or non-f32 gate, `reverse`, an op
-    without a distributed form -- is an error naming it.
+    or non-f32 gate, an op
+    without a distributed form, `reverse` with `cu_seqlens` -- is an error
+    naming it.
 
     With `functions=f,g`, only those functions are rewritten, and in place:
     their callers already hand each rank its own slice of every input that
@@ -114,6 +127,10 @@ def SSMShardSequence : Pass<"ssm-shard-sequence", "::mlir::ModuleOp"> {
     ListOption<"functions", "functions", "std::string",
                "Rewrite only these functions, in place (their callers slice "
                "the sequence inputs)">,
+    Option<"rescan", "rescan", "bool", /*default=*/"false",
+           "Rescan every slice from its incoming state instead of "
+           "correcting the zero-state outputs of ssd and linear_attention "
+           "(the form before the correction, for measurements)">,
   ];
   let dependentDialects = [
     "::mlir::tensor::TensorDialect", "::mlir::linalg::LinalgDialect",

@@ -4,11 +4,13 @@
 //       writes u.npy, dt.npy, A.npy, B.npy, C.npy (+ D, z, bias, h0; bf16
 //       tensors as NAME.safetensors) and the
 //       double-precision reference results ref_out.npy, ref_state.npy
-//   ssmc-testdata ssd --out DIR [shape flags] [--full]
-//       x, dt, A, B, C (+ D, z, bias, h0, softplus, dt_limit [0, 2]),
+//   ssmc-testdata ssd --out DIR [shape flags] [--groups G] [--full]
+//       x, dt, A, B, C (B, C [B, L, G, N]; + D, z, bias, h0, softplus,
+//       dt_limit [0, 2]),
 //       ref_out.npy, ref_state.npy
 //   ssmc-testdata linear-attention --out DIR [shape flags]
-//       [--gate none|scalar|key] [--normalize] [--h0]
+//       [--gate none|scalar|key] [--normalize] [--h0] [--reverse]
+//       [--feature-map identity|elu_plus_one|relu]
 //       q, k, v (+ gate, h0, z0), ref_out.npy, ref_state.npy (+ ref_z.npy)
 //   ssmc-testdata causal-conv1d --out DIR --batch B --channels D --len L
 //       --width W   x, weight, bias, init (+ silu), ref_out.npy, ref_state.npy
@@ -100,7 +102,11 @@ cl::opt<std::string> gateKind("gate", cl::desc("none, scalar or key"),
                               cl::init("none"), cl::sub(laCmd));
 cl::opt<bool> normalize("normalize", cl::sub(laCmd));
 cl::opt<bool> withH0("h0", cl::desc("h0 (and z0 with --normalize)"), cl::sub(laCmd), cl::sub(drCmd));
-cl::opt<int64_t> groups("groups", cl::desc("B/C groups (0: shared)"), cl::init(0), cl::sub(scanCmd));
+cl::opt<int64_t> groups("groups", cl::desc("B/C groups (0: shared)"), cl::init(0), cl::sub(scanCmd),
+                        cl::sub(ssdCmd));
+cl::opt<bool> laReverse("reverse", cl::desc("right to left"), cl::sub(laCmd));
+cl::opt<std::string> featureMap("feature-map", cl::desc("identity, elu_plus_one or relu"),
+                                cl::init("identity"), cl::sub(laCmd));
 cl::opt<bool> full("full", cl::desc("D, z, delta_bias, h0 and softplus"), cl::sub(scanCmd),
                    cl::sub(ssdCmd));
 cl::opt<bool> fixedB("fixed-b", cl::desc("B fixed over time: [channels, state]"), cl::sub(scanCmd));
@@ -267,15 +273,18 @@ int ssd() {
   ssmc::ref::SSDProblem p;
   const int64_t B = batch, L = len, H = heads, P = headDim, N = state;
   p.batch = B, p.seqLen = L, p.heads = H, p.headDim = P, p.stateSize = N;
-  p.groups = 1;
+  const int64_t G = groups ? groups : 1;
+  if (H % G)
+    return fail("--groups must divide --heads");
+  p.groups = G;
   p.dtSoftplus = full;
   if (full)
     p.dtLimit = std::pair<double, double>(0.0, 2.0);
   bool ok = w.start() && w.input("x", {B, L, H, P}, -1, 1, p.x) &&
             w.input("dt", {B, L, H}, full ? -3 : 0.01, full ? 1 : 0.5, p.dt) &&
             w.input("A", {H}, -2, -0.1, p.A) &&
-            w.input("B", {B, L, 1, N}, -1, 1, p.B) &&
-            w.input("C", {B, L, 1, N}, -1, 1, p.C);
+            w.input("B", {B, L, G, N}, -1, 1, p.B) &&
+            w.input("C", {B, L, G, N}, -1, 1, p.C);
   if (ok && full)
     ok = w.input("D", {H}, -1, 1, p.D) && w.input("z", {B, L, H, P}, -3, 3, p.z) &&
          w.input("bias", {H}, -1, 0.5, p.dtBias) &&
@@ -295,6 +304,13 @@ int linearAttention() {
   const int64_t B = batch, H = heads, L = len, K = headDim, V = valueDim;
   p.batch = B, p.heads = H, p.seqLen = L, p.keyDim = K, p.valueDim = V;
   p.normalize = normalize;
+  p.reverse = laReverse;
+  if (featureMap == "elu_plus_one")
+    p.featureMap = ssmc::ref::LinearAttentionProblem::FeatureMap::EluPlusOne;
+  else if (featureMap == "relu")
+    p.featureMap = ssmc::ref::LinearAttentionProblem::FeatureMap::Relu;
+  else if (featureMap != "identity")
+    return fail("--feature-map must be identity, elu_plus_one or relu");
   // Positive features keep the normaliser away from zero.
   const double lo = normalize ? 0.05 : -1;
   bool ok = w.start() && w.queriesKeysValues({B, H, L, K}, {B, H, L, V},
