@@ -160,7 +160,8 @@ def SSMForwardStateCopies : Pass<"ssm-forward-state-copies"> {
     was read from. When the stores and the h0 reads lie in loops marked
     `ssm.in_place_final_state` (each task reads each element of h0 before it
     writes the same element of the final state, and never reads it
-    afterwards), the fresh buffer is only written,
+    afterwards), the fresh buffer is only written (stores, masked stores,
+    scatters),
     the copy's target is a view equal to the h0 view the kernel reads, and
     nothing between the kernel and the copy touches that memory, the kernel
     stores into the h0 view and the buffer and the copy go away: a decode
