@@ -312,6 +312,142 @@ struct Model::Impl {
                              tokens, config.context)
                    .str());
   }
+  /// Whether `s` fits the model: a position of at least one token within
+  /// the context, the tensors of savedStateShapes, vocabulary logits.
+  Error checkState(const SequenceState &s) const {
+    if (s.position <= 0)
+      return err(llvm::formatv("a saved state holds at least one token; this "
+                               "one has position {0}",
+                               s.position)
+                     .str());
+    if (Error e = checkContext(s.position))
+      return e;
+    NamedShapes shapes = savedStateShapes(config, s.position);
+    if (s.tensors.size() != shapes.size())
+      return err(llvm::formatv("the state has {0} tensors; {1} expects {2}",
+                               s.tensors.size(), archName(config.arch),
+                               shapes.size())
+                     .str());
+    auto shapeStr = [](llvm::ArrayRef<int64_t> v) {
+      std::string r = "[";
+      for (size_t i = 0; i < v.size(); ++i)
+        r += (i ? ", " : "") + std::to_string(v[i]);
+      return r + "]";
+    };
+    for (size_t i = 0; i < shapes.size(); ++i)
+      if (s.tensors[i].dtype() != DType::F32 ||
+          s.tensors[i].shape() != shapes[i].second)
+        return err("state tensor '" + shapes[i].first + "' has shape " +
+                   shapeStr(s.tensors[i].shape()) +
+                   "; the model expects f32 " + shapeStr(shapes[i].second));
+    if (s.logits.dtype() != DType::F32 || s.logits.numel() != config.vocab)
+      return err(llvm::formatv("the state's logits have {0} entries; the "
+                               "vocabulary has {1}",
+                               s.logits.numel(), config.vocab)
+                     .str());
+    return Error::success();
+  }
+
+  /// Layer l of row s of recurrent pool i ([NL, B, ...]): `row` floats,
+  /// as layer l of the sequence's state tensor i ([NL, ...]).
+  static float *slotRow(Batch &b, size_t i, int64_t s, int64_t l,
+                        int64_t row) {
+    return b.pools[i].as<float>() + (l * b.size + s) * row;
+  }
+  /// Copies a sequence's state tensors into row `s` of the pools.
+  static void restoreSlot(Batch &b, int64_t s, const SequenceState &st) {
+    for (size_t i = 0; i < b.pools.size(); ++i) {
+      const OwnedTensor &t = st.tensors[i];
+      int64_t NL = t.shape()[0], row = t.numel() / NL;
+      for (int64_t l = 0; l < NL; ++l)
+        std::memcpy(slotRow(b, i, s, l, row), t.as<float>() + l * row,
+                    row * sizeof(float));
+    }
+  }
+  /// The state of pool row `s` after `position` tokens, with `logits`.
+  SequenceState slotState(Batch &b, int64_t s, int64_t position,
+                          const float *logits) const {
+    SequenceState st;
+    st.position = position;
+    NamedShapes shapes = savedStateShapes(config, position);
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      OwnedTensor t(DType::F32, shapes[i].second);
+      int64_t NL = t.shape()[0], row = t.numel() / NL;
+      for (int64_t l = 0; l < NL; ++l)
+        std::memcpy(t.as<float>() + l * row, slotRow(b, i, s, l, row),
+                    row * sizeof(float));
+      st.tensors.push_back(std::move(t));
+    }
+    st.logits = OwnedTensor(DType::F32, {config.vocab});
+    std::memcpy(st.logits.data(), logits, config.vocab * sizeof(float));
+    return st;
+  }
+
+  /// prefillSequences of a recurrent model (extend_batch) in rounds: each
+  /// round packs every sequence's tokens up to its next save position or
+  /// its end (none for a sequence already there), then hands out the
+  /// states asked for. Returns the logits after each prompt [B, vocab].
+  Expected<OwnedTensor>
+  prefillRounds(Batch &b, llvm::ArrayRef<Model::BatchSequence> seqs) {
+    const int64_t B = b.size, V = config.vocab;
+    OwnedTensor out(DType::F32, {B, V});
+    // New sequences start from zero states, the others from theirs.
+    for (OwnedTensor &p : b.pools)
+      std::memset(p.data(), 0, p.sizeInBytes());
+    std::vector<int64_t> at(B, 0);
+    std::vector<std::vector<int64_t>> cuts(B);
+    for (int64_t s = 0; s < B; ++s) {
+      const Model::BatchSequence &q = seqs[s];
+      int64_t L = q.tokens.size();
+      if (q.start) {
+        at[s] = q.start->position;
+        restoreSlot(b, s, *q.start);
+        std::memcpy(out.as<float>() + s * V, q.start->logits.data(),
+                    V * sizeof(float));
+      }
+      for (int64_t p : q.savePositions)
+        if (p > at[s] && p < L)
+          cuts[s].push_back(p);
+      if (at[s] < L)
+        cuts[s].push_back(L);
+      llvm::sort(cuts[s]);
+      cuts[s].erase(std::unique(cuts[s].begin(), cuts[s].end()),
+                    cuts[s].end());
+    }
+    for (;;) {
+      std::vector<int64_t> tokens, cu{0}, to(B, -1);
+      for (int64_t s = 0; s < B; ++s) {
+        if (!cuts[s].empty()) {
+          to[s] = cuts[s].front();
+          cuts[s].erase(cuts[s].begin());
+          tokens.insert(tokens.end(), seqs[s].tokens.begin() + at[s],
+                        seqs[s].tokens.begin() + to[s]);
+        }
+        cu.push_back(tokens.size());
+      }
+      if (tokens.empty())
+        return std::move(out);
+      Tensor tok{tokens.data(), DType::I64, {int64_t(tokens.size())}, {}};
+      Tensor cuT{cu.data(), DType::I64, {B + 1}, {}};
+      auto logits = callBatch(b, "extend_batch", {tok, cuT});
+      if (!logits)
+        return logits.takeError();
+      for (int64_t s = 0; s < B; ++s) {
+        if (to[s] < 0)
+          continue;
+        const Model::BatchSequence &q = seqs[s];
+        at[s] = to[s];
+        const float *row = logits->as<float>() + s * V;
+        std::memcpy(out.as<float>() + s * V, row, V * sizeof(float));
+        bool wanted = at[s] < int64_t(q.tokens.size()) ||
+                      llvm::is_contained(q.savePositions, at[s]);
+        if (wanted && q.onState)
+          if (Error e = q.onState(slotState(b, s, at[s], row)))
+            return std::move(e);
+      }
+    }
+  }
+
   Error checkTokens(llvm::ArrayRef<int64_t> tokens) const {
     if (tokens.empty())
       return err("the prompt is empty: prefill needs at least one token");
@@ -645,36 +781,9 @@ Expected<SequenceState> Model::saveState() const {
 
 Error Model::restoreState(const SequenceState &s) {
   const ModelConfig &c = impl->config;
-  if (s.position <= 0)
-    return err(llvm::formatv("a saved state holds at least one token; this "
-                             "one has position {0}",
-                             s.position)
-                   .str());
-  if (Error e = impl->checkContext(s.position))
+  if (Error e = impl->checkState(s))
     return e;
   NamedShapes shapes = savedStateShapes(c, s.position);
-  if (s.tensors.size() != shapes.size())
-    return err(llvm::formatv("the state has {0} tensors; {1} expects {2}",
-                             s.tensors.size(), archName(c.arch),
-                             shapes.size())
-                   .str());
-  auto shapeStr = [](llvm::ArrayRef<int64_t> v) {
-    std::string r = "[";
-    for (size_t i = 0; i < v.size(); ++i)
-      r += (i ? ", " : "") + std::to_string(v[i]);
-    return r + "]";
-  };
-  for (size_t i = 0; i < shapes.size(); ++i)
-    if (s.tensors[i].dtype() != DType::F32 ||
-        s.tensors[i].shape() != shapes[i].second)
-      return err("state tensor '" + shapes[i].first + "' has shape " +
-                 shapeStr(s.tensors[i].shape()) + "; the model expects f32 " +
-                 shapeStr(shapes[i].second));
-  if (s.logits.dtype() != DType::F32 || s.logits.numel() != c.vocab)
-    return err(llvm::formatv("the state's logits have {0} entries; the "
-                             "vocabulary has {1}",
-                             s.logits.numel(), c.vocab)
-                   .str());
   for (size_t i = 0; i < shapes.size(); ++i) {
     OwnedTensor &live = impl->states[i];
     if (c.arch != Arch::Transformer) {
@@ -697,45 +806,67 @@ const std::string &Model::identity() const { return impl->identity; }
 
 Expected<OwnedTensor>
 Model::prefillBatch(llvm::ArrayRef<std::vector<int64_t>> prompts) {
-  if (prompts.empty())
+  std::vector<BatchSequence> seqs(prompts.size());
+  for (size_t s = 0; s < prompts.size(); ++s)
+    seqs[s].tokens = prompts[s];
+  return prefillSequences(seqs);
+}
+
+Expected<OwnedTensor>
+Model::prefillSequences(llvm::ArrayRef<BatchSequence> seqs) {
+  if (seqs.empty())
     return err("prefillBatch needs at least one prompt");
-  std::vector<int64_t> tokens, cu{0}, positions;
-  for (size_t s = 0; s < prompts.size(); ++s) {
-    Error e = impl->checkTokens(prompts[s]);
+  const bool transformer = impl->config.arch == Arch::Transformer;
+  for (size_t s = 0; s < seqs.size(); ++s) {
+    const BatchSequence &q = seqs[s];
+    Error e = impl->checkTokens(q.tokens);
     if (!e)
-      e = impl->checkContext(prompts[s].size());
+      e = impl->checkContext(q.tokens.size());
+    if (!e && transformer && (q.start || !q.savePositions.empty()))
+      e = err("a Transformer batch prefills every prompt from position 0: "
+              "saved states (a state cache) need a recurrent model "
+              "(Mamba-1, Mamba-2, Gated DeltaNet)");
+    if (!e && q.start) {
+      e = impl->checkState(*q.start);
+      if (!e && q.start->position > int64_t(q.tokens.size()))
+        e = err(llvm::formatv("its saved state holds {0} tokens, more than "
+                              "the prompt's {1}",
+                              q.start->position, q.tokens.size())
+                    .str());
+    }
     if (e)
       return err("prompt #" + std::to_string(s) + ": " +
                  llvm::toString(std::move(e)));
-    tokens.insert(tokens.end(), prompts[s].begin(), prompts[s].end());
-    cu.push_back(tokens.size());
-    for (size_t l = 0; l < prompts[s].size(); ++l)
-      positions.push_back(l);
   }
-  auto batch = impl->batchOf(prompts.size());
+  auto batch = impl->batchOf(seqs.size());
   if (!batch)
     return batch.takeError();
   Impl::Batch &b = **batch;
   impl->current = nullptr;
-  int64_t T = tokens.size(), B = b.size;
-  Tensor tok{tokens.data(), DType::I64, {T}, {}};
-  Tensor cuT{cu.data(), DType::I64, {B + 1}, {}};
+  const int64_t B = b.size;
   Expected<OwnedTensor> logits = OwnedTensor();
-  if (impl->config.arch == Arch::Transformer) {
+  if (transformer) {
+    std::vector<int64_t> tokens, cu{0}, positions;
+    for (const BatchSequence &q : seqs) {
+      tokens.insert(tokens.end(), q.tokens.begin(), q.tokens.end());
+      cu.push_back(tokens.size());
+      for (size_t l = 0; l < q.tokens.size(); ++l)
+        positions.push_back(l);
+    }
+    int64_t T = tokens.size();
+    Tensor tok{tokens.data(), DType::I64, {T}, {}};
+    Tensor cuT{cu.data(), DType::I64, {B + 1}, {}};
     // Cache rows are read only where written.
     Tensor pos{positions.data(), DType::I64, {T}, {}};
     logits = impl->callBatch(b, "prefill_batch", {tok, cuT, pos});
   } else {
-    // New sequences start from zero states.
-    for (OwnedTensor &p : b.pools)
-      std::memset(p.data(), 0, p.sizeInBytes());
-    logits = impl->callBatch(b, "extend_batch", {tok, cuT});
+    logits = impl->prefillRounds(b, seqs);
   }
   if (!logits)
     return logits.takeError();
   b.positions.assign(B, 0);
   for (int64_t s = 0; s < B; ++s)
-    b.positions[s] = prompts[s].size();
+    b.positions[s] = seqs[s].tokens.size();
   impl->current = &b;
   return logits;
 }
@@ -779,20 +910,30 @@ Expected<std::vector<std::vector<int64_t>>>
 Model::generateBatch(llvm::ArrayRef<std::vector<int64_t>> prompts,
                      int64_t newTokens, const SamplingOptions &sampling,
                      GenerationStats *stats) {
+  std::vector<BatchSequence> seqs(prompts.size());
+  for (size_t s = 0; s < prompts.size(); ++s)
+    seqs[s].tokens = prompts[s];
+  return generateSequences(seqs, newTokens, sampling, stats);
+}
+
+Expected<std::vector<std::vector<int64_t>>>
+Model::generateSequences(llvm::ArrayRef<BatchSequence> seqs,
+                         int64_t newTokens, const SamplingOptions &sampling,
+                         GenerationStats *stats) {
   GenerationStats local;
   GenerationStats &st = stats ? *stats : local;
   st = GenerationStats();
-  int64_t B = prompts.size();
+  int64_t B = seqs.size();
   std::vector<std::vector<int64_t>> out(B);
   if (newTokens <= 0)
     return out;
-  for (const std::vector<int64_t> &p : prompts)
-    st.promptTokens += p.size();
+  for (const BatchSequence &q : seqs)
+    st.promptTokens += q.tokens.size() - (q.start ? q.start->position : 0);
   // The batched program compiles on first use: not prefill time.
   if (auto b = impl->batchOf(B); !b)
     return b.takeError();
   auto t0 = std::chrono::steady_clock::now();
-  auto logits = prefillBatch(prompts);
+  auto logits = prefillSequences(seqs);
   if (!logits)
     return logits.takeError();
   st.prefillSeconds = secondsSince(t0);

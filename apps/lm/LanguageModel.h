@@ -349,6 +349,31 @@ public:
   /// tokens; returns the logits after each prompt's last token [B, vocab].
   llvm::Expected<OwnedTensor>
   prefillBatch(llvm::ArrayRef<std::vector<int64_t>> prompts);
+
+  /// A prompt of a batch with a state cache: it may continue from a saved
+  /// state of its first tokens and hand out its states at positions.
+  struct BatchSequence {
+    std::vector<int64_t> tokens; ///< the whole prompt
+    /// The state after its first start->position tokens (at most the
+    /// prompt), restored into the sequence's row of the pools; null: from
+    /// the start.
+    const SequenceState *start = nullptr;
+    /// Positions in (start position, tokens.size()] whose states go to
+    /// `onState` (others are ignored), as `prefill`'s savePositions.
+    std::vector<int64_t> savePositions;
+    StateSink onState;
+  };
+  /// prefillBatch of sequences that may start from saved states and save
+  /// states: each runs only its tokens after its start, all packed in one
+  /// call per round; a round takes each sequence to its next save position
+  /// (or its end), so there are as many calls as the most save positions
+  /// any sequence has below its end, plus one. A sequence whose start is
+  /// its whole prompt runs nothing and returns its state's logits.
+  /// Recurrent models only (the Transformer's batched prefill starts every
+  /// prompt at position 0): a Transformer batch takes neither starts nor
+  /// save positions.
+  llvm::Expected<OwnedTensor>
+  prefillSequences(llvm::ArrayRef<BatchSequence> sequences);
   /// One decode step of each sequence of the last prefillBatch: `tokens`
   /// [B]; returns the next logits [B, vocab].
   llvm::Expected<OwnedTensor> decodeBatch(llvm::ArrayRef<int64_t> tokens);
@@ -360,6 +385,12 @@ public:
   generateBatch(llvm::ArrayRef<std::vector<int64_t>> prompts,
                 int64_t newTokens, const SamplingOptions &sampling,
                 GenerationStats *stats = nullptr);
+  /// generateBatch through prefillSequences; promptTokens counts the
+  /// tokens prefilled (those after each sequence's start).
+  llvm::Expected<std::vector<std::vector<int64_t>>>
+  generateSequences(llvm::ArrayRef<BatchSequence> sequences,
+                    int64_t newTokens, const SamplingOptions &sampling,
+                    GenerationStats *stats = nullptr);
 
   /// Bytes of the weights the program reads (projections at their
   /// precision, with their scales).

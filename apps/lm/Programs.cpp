@@ -1252,7 +1252,11 @@ struct ModuleAssembler {
       per.line("  %s1 = arith.addi %s, %one : index");
       per.line("  %end = tensor.extract %cu_seqlens[%s1] : " + e.cuT());
       per.line("  %endi = arith.index_cast %end : i64 to index");
-      per.line("  %at = arith.subi %endi, %one : index");
+      // An empty sequence (one with nothing left to run in a round of
+      // Model::prefillSequences) reads column 0: its logits go unused.
+      per.line("  %zero = arith.constant 0 : index");
+      per.line("  %prev = arith.subi %endi, %one : index");
+      per.line("  %at = arith.maxsi %prev, %zero : index");
       per.line("  %v = tensor.extract " + hidden + "[%d, %at] : " +
                e.ty({Dm, "L"}));
       per.line("  linalg.yield %v : f32");

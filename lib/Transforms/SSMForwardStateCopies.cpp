@@ -7,7 +7,8 @@
 // (786 KB per Mamba-2 130M layer). A kernel marked ssm.in_place_final_state
 // reads each element of h0 before writing the same element of the final
 // state, so it can store into the h0 view itself; this pass does that when
-// nothing else can tell the difference (see Passes.td).
+// nothing else can tell the difference (see Passes.td). The SSD,
+// selective_scan and causal_conv1d lowerings mark their kernels.
 //
 //===----------------------------------------------------------------------===//
 
@@ -90,6 +91,8 @@ Value storedBase(Operation *op) {
   if (auto s = dyn_cast<vector::StoreOp>(op))
     return s.getBase();
   if (auto s = dyn_cast<vector::MaskedStoreOp>(op))
+    return s.getBase();
+  if (auto s = dyn_cast<vector::ScatterOp>(op))
     return s.getBase();
   return {};
 }

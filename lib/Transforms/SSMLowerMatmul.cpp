@@ -60,6 +60,15 @@ namespace {
 
 constexpr int64_t kRows = 4; // rows of C per register block
 
+/// A vector of type `t` from `mem` at `at`: lanes where `mask` is set
+/// (`pass` elsewhere), or a plain load of every lane when `mask` is null.
+Value loadOrMasked(OpBuilder &b, Location loc, VectorType t, Value mem,
+                   ValueRange at, Value mask, Value pass) {
+  if (!mask)
+    return vector::LoadOp::create(b, loc, t, mem, at);
+  return vector::MaskedLoadOp::create(b, loc, t, mem, at, mask, pass);
+}
+
 /// Index arithmetic and vector helpers at one location.
 struct Builder {
   OpBuilder &b;
@@ -83,17 +92,15 @@ struct Builder {
   Value load(Value mem, ValueRange at, Value m) {
     return vector::MaskedLoadOp::create(b, loc, vec, mem, at, m, zeroVec());
   }
-  /// Lanes [0, n) of `mem` at its own element type (zero past n), widened
-  /// to f32 the way linalg.matmul casts its operands (extf, sitofp).
+  /// The lanes of `mem` at its own element type where mask `m` is set
+  /// (zero elsewhere; every lane when `m` is null), widened to f32 the way
+  /// linalg.matmul casts its operands (extf, sitofp).
   Value loadWidened(Value mem, ValueRange at, Value m) {
     Type elt = cast<MemRefType>(mem.getType()).getElementType();
-    if (elt.isF32())
-      return load(mem, at, m);
     auto narrow = VectorType::get(vec.getShape(), elt);
     Value zero = arith::ConstantOp::create(
         b, loc, narrow, DenseElementsAttr::get(narrow, b.getZeroAttr(elt)));
-    Value v = vector::MaskedLoadOp::create(b, loc, narrow, mem, at, m, zero);
-    return widen(v);
+    return widen(loadOrMasked(b, loc, narrow, mem, at, m, zero));
   }
   /// A bf16 or i8 scalar or vector as f32.
   Value widen(Value v) {
@@ -307,9 +314,9 @@ private:
 
 struct LowerMatmul : OpRewritePattern<linalg::MatmulOp> {
   LowerMatmul(MLIRContext *ctx, int64_t lanes, int64_t panel, bool bf16Dot,
-              bool i8Dot)
+              bool i8Dot, int64_t prefetchBytes)
       : OpRewritePattern(ctx), lanes(lanes), panel(panel), bf16Dot(bf16Dot),
-        i8Dot(i8Dot) {}
+        i8Dot(i8Dot), prefetchBytes(prefetchBytes) {}
 
   LogicalResult matchAndRewrite(linalg::MatmulOp op,
                                 PatternRewriter &rw) const override {
@@ -361,12 +368,73 @@ struct LowerMatmul : OpRewritePattern<linalg::MatmulOp> {
     return success();
   }
 
+  /// Step body of a narrow kernel's K loop: the step's first element k,
+  /// its mask (null on a full step) and the accumulators; returns the next
+  /// accumulators.
+  using KStep = llvm::function_ref<SmallVector<Value>(
+      OpBuilder &, Location, Value, Value, ValueRange)>;
+
+  /// The K loop of a narrow kernel over rows `rows` of A, `step` elements
+  /// at a time: the full steps with plain loads (no mask to build or
+  /// apply per step), then the K mod step tail once with a mask of type
+  /// `maskTy` (the branch folds away when K is a static multiple of the
+  /// step). With prefetchBytes > 0 each full step also prefetches every
+  /// row that far ahead (clamped to the row's last element), so more
+  /// lines are in flight than the rows' four streams keep. Returns the
+  /// final accumulators.
+  SmallVector<Value> emitKSteps(OpBuilder &b, Location loc, Value A,
+                                ArrayRef<Value> rows, Value K, int64_t step,
+                                VectorType maskTy, ValueRange acc,
+                                KStep body) const {
+    Value c0 = arith::ConstantIndexOp::create(b, loc, 0);
+    Value c1 = arith::ConstantIndexOp::create(b, loc, 1);
+    Value cStep = arith::ConstantIndexOp::create(b, loc, step);
+    Value full = arith::SubIOp::create(
+        b, loc, K, arith::RemUIOp::create(b, loc, K, cStep));
+    Type elt = cast<MemRefType>(A.getType()).getElementType();
+    int64_t ahead = prefetchBytes / std::max<int64_t>(
+                                        elt.getIntOrFloatBitWidth() / 8, 1);
+    Value cAhead, lastK;
+    if (ahead > 0) {
+      cAhead = arith::ConstantIndexOp::create(b, loc, ahead);
+      lastK = arith::SubIOp::create(b, loc, K, c1);
+    }
+    auto main = scf::ForOp::create(
+        b, loc, c0, full, cStep, acc,
+        [&](OpBuilder &b, Location loc, Value k, ValueRange a) {
+          if (ahead > 0) {
+            Value at = arith::MinSIOp::create(
+                b, loc, arith::AddIOp::create(b, loc, k, cAhead), lastK);
+            for (Value r : rows)
+              memref::PrefetchOp::create(b, loc, A, ValueRange{r, at},
+                                         /*isWrite=*/false, /*locality=*/0,
+                                         /*isDataCache=*/true);
+          }
+          scf::YieldOp::create(b, loc, body(b, loc, k, Value(), a));
+        });
+    Value hasTail = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                          full, K);
+    auto tail = scf::IfOp::create(
+        b, loc, hasTail,
+        [&](OpBuilder &b, Location loc) {
+          Value m = vector::CreateMaskOp::create(
+              b, loc, maskTy,
+              ValueRange{arith::SubIOp::create(b, loc, K, full)});
+          scf::YieldOp::create(b, loc,
+                               body(b, loc, full, m, main.getResults()));
+        },
+        [&](OpBuilder &b, Location loc) {
+          scf::YieldOp::create(b, loc, main.getResults());
+        });
+    return SmallVector<Value>(tail.getResults());
+  }
+
   void emitNarrow(Builder &h, Value A, Value B, Value C, int64_t staticN,
                   bool transB) const {
     OpBuilder &b = h.b;
     Location loc = h.loc;
     Value M = h.dim(A, 0), K = h.dim(A, 1);
-    Value c0 = h.idx(0), c1 = h.idx(1), cLanes = h.idx(lanes);
+    Value c0 = h.idx(0), c1 = h.idx(1);
     Value last = h.sub(M, c1);
     Value blocks = arith::CeilDivSIOp::create(b, loc, M, h.idx(kRows));
     Value column = memref::AllocOp::create(
@@ -394,25 +462,25 @@ struct LowerMatmul : OpRewritePattern<linalg::MatmulOp> {
               rows.push_back(h3.row(r0, i, last));
               acc.push_back(h3.zeroVec());
             }
-            auto kLoop = scf::ForOp::create(
-                b, loc, c0, K, cLanes, acc,
-                [&](OpBuilder &b, Location loc, Value k, ValueRange a) {
+            SmallVector<Value> sums = emitKSteps(
+                b, loc, A, rows, K, lanes, h.maskTy, acc,
+                [&](OpBuilder &b, Location loc, Value k, Value m,
+                    ValueRange a) {
                   Builder h4{b, loc, h.vec, h.maskTy};
-                  Value m = h4.mask(h4.sub(K, k));
-                  Value bv = h4.load(column, {k}, m);
+                  Value bv = h4.loadWidened(column, {k}, m);
                   SmallVector<Value> next;
                   for (int64_t i = 0; i < kRows; ++i)
                     next.push_back(math::FmaOp::create(
                         b, loc, h4.loadWidened(A, {rows[i], k}, m), bv,
                         a[i]));
-                  scf::YieldOp::create(b, loc, next);
+                  return next;
                 });
             SmallVector<Value> results;
             for (int64_t i = 0; i < kRows; ++i) {
               // Reassociated: a tree of shuffles and adds rather than a
               // chain of 15 dependent scalar adds per row.
               Value s = vector::ReductionOp::create(
-                  b, loc, vector::CombiningKind::ADD, kLoop.getResult(i),
+                  b, loc, vector::CombiningKind::ADD, sums[i],
                   arith::FastMathFlags::reassoc);
               Value c = memref::LoadOp::create(b, loc, C, ValueRange{rows[i], cn});
               results.push_back(arith::AddFOp::create(b, loc, c, s));
@@ -439,7 +507,7 @@ struct LowerMatmul : OpRewritePattern<linalg::MatmulOp> {
     auto pairTy = VectorType::get({2 * lanes}, bf16);
     auto pairMaskTy = VectorType::get({2 * lanes}, b.getI1Type());
     Value M = h.dim(A, 0), K = h.dim(A, 1);
-    Value c0 = h.idx(0), c1 = h.idx(1), step = h.idx(2 * lanes);
+    Value c0 = h.idx(0), c1 = h.idx(1);
     Value last = h.sub(M, c1);
     Value blocks = arith::CeilDivSIOp::create(b, loc, M, h.idx(kRows));
     Value column = memref::AllocOp::create(
@@ -470,30 +538,27 @@ struct LowerMatmul : OpRewritePattern<linalg::MatmulOp> {
               rows.push_back(h3.row(r0, i, last));
               acc.push_back(h3.zeroVec());
             }
-            auto kLoop = scf::ForOp::create(
-                b, loc, c0, K, step, acc,
-                [&](OpBuilder &b, Location loc, Value k, ValueRange a) {
-                  Builder h4{b, loc, h.vec, h.maskTy};
-                  Value m = vector::CreateMaskOp::create(
-                      b, loc, pairMaskTy, ValueRange{h4.sub(K, k)});
-                  Value bv = vector::MaskedLoadOp::create(
-                      b, loc, pairTy, column, ValueRange{k}, m, zeroPair);
+            SmallVector<Value> sums = emitKSteps(
+                b, loc, A, rows, K, 2 * lanes, pairMaskTy, acc,
+                [&](OpBuilder &b, Location loc, Value k, Value m,
+                    ValueRange a) {
+                  Value bv = loadOrMasked(b, loc, pairTy, column, {k}, m,
+                                          zeroPair);
                   SmallVector<Value> next;
                   for (int64_t i = 0; i < kRows; ++i) {
-                    Value av = vector::MaskedLoadOp::create(
-                        b, loc, pairTy, A, ValueRange{rows[i], k}, m,
-                        zeroPair);
+                    Value av = loadOrMasked(b, loc, pairTy, A, {rows[i], k},
+                                            m, zeroPair);
                     next.push_back(
                         x86vector::DotBF16Op::create(b, loc, a[i], av, bv));
                   }
-                  scf::YieldOp::create(b, loc, next);
+                  return next;
                 });
             SmallVector<Value> results;
             for (int64_t i = 0; i < kRows; ++i) {
               // Reassociated: a tree of shuffles and adds rather than a
               // chain of 15 dependent scalar adds per row.
               Value s = vector::ReductionOp::create(
-                  b, loc, vector::CombiningKind::ADD, kLoop.getResult(i),
+                  b, loc, vector::CombiningKind::ADD, sums[i],
                   arith::FastMathFlags::reassoc);
               Value c = memref::LoadOp::create(b, loc, C, ValueRange{rows[i], cn});
               results.push_back(arith::AddFOp::create(b, loc, c, s));
@@ -522,7 +587,7 @@ struct LowerMatmul : OpRewritePattern<linalg::MatmulOp> {
     auto bytesMaskTy = VectorType::get({4 * lanes}, b.getI1Type());
     auto accTy = VectorType::get({lanes}, i32);
     Value M = h.dim(A, 0), K = h.dim(A, 1);
-    Value c0 = h.idx(0), c1 = h.idx(1), step = h.idx(4 * lanes);
+    Value c0 = h.idx(0), c1 = h.idx(1);
     Value last = h.sub(M, c1);
     Value blocks = arith::CeilDivSIOp::create(b, loc, M, h.idx(kRows));
     Value column = memref::AllocOp::create(
@@ -588,31 +653,28 @@ struct LowerMatmul : OpRewritePattern<linalg::MatmulOp> {
               rows.push_back(h3.row(r0, i, last));
               acc.push_back(zeroAcc);
             }
-            auto kLoop = scf::ForOp::create(
-                b, loc, c0, K, step, acc,
-                [&](OpBuilder &b, Location loc, Value k, ValueRange a) {
-                  Builder h4{b, loc, h.vec, h.maskTy};
-                  Value m = vector::CreateMaskOp::create(
-                      b, loc, bytesMaskTy, ValueRange{h4.sub(K, k)});
-                  Value q = vector::MaskedLoadOp::create(
-                      b, loc, bytesTy, column, ValueRange{k}, m, zeroBytes);
+            SmallVector<Value> sums = emitKSteps(
+                b, loc, A, rows, K, 4 * lanes, bytesMaskTy, acc,
+                [&](OpBuilder &b, Location loc, Value k, Value m,
+                    ValueRange a) {
+                  Value q = loadOrMasked(b, loc, bytesTy, column, {k}, m,
+                                         zeroBytes);
                   SmallVector<Value> next;
                   for (int64_t i = 0; i < kRows; ++i) {
-                    Value w = vector::MaskedLoadOp::create(
-                        b, loc, bytesTy, A, ValueRange{rows[i], k}, m,
-                        zeroBytes);
+                    Value w = loadOrMasked(b, loc, bytesTy, A, {rows[i], k},
+                                           m, zeroBytes);
                     Value u = arith::XOrIOp::create(b, loc, w, offset);
                     next.push_back(
                         LLVM::CallIntrinsicOp::create(
                             b, loc, accTy, vpdpbusd, ValueRange{a[i], u, q})
                             .getResult(0));
                   }
-                  scf::YieldOp::create(b, loc, next);
+                  return next;
                 });
             SmallVector<Value> results;
             for (int64_t i = 0; i < kRows; ++i) {
               Value s = vector::ReductionOp::create(
-                  b, loc, vector::CombiningKind::ADD, kLoop.getResult(i));
+                  b, loc, vector::CombiningKind::ADD, sums[i]);
               Value dot = arith::SubIOp::create(b, loc, s, bias);
               Value v = arith::MulFOp::create(
                   b, loc, arith::SIToFPOp::create(b, loc, f32, dot), scale);
@@ -630,6 +692,7 @@ struct LowerMatmul : OpRewritePattern<linalg::MatmulOp> {
 
   int64_t lanes, panel;
   bool bf16Dot, i8Dot;
+  int64_t prefetchBytes;
 };
 
 struct SSMLowerMatmulPass
@@ -655,7 +718,8 @@ struct SSMLowerMatmulPass
     bool bf16Dot = llvm::is_contained(features, "avx512bf16");
     bool i8Dot = llvm::is_contained(features, "avx512vnni");
     RewritePatternSet patterns(&getContext());
-    patterns.add<LowerMatmul>(&getContext(), lanes, columns, bf16Dot, i8Dot);
+    patterns.add<LowerMatmul>(&getContext(), lanes, columns, bf16Dot, i8Dot,
+                              prefetchBytes);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
   }

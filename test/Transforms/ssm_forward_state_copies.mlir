@@ -117,3 +117,52 @@ func.func @decode_layers(%x: tensor<1x1x4x8xf32>, %dt: tensor<1x1x4xf32>, %A: te
   }
   return %r : tensor<3x1x4x8x16xf32>
 }
+
+// -----
+
+// Mamba-1's decode layer loop: ssm.causal_conv1d and ssm.selective_scan
+// (L = 1) on slices of lent conv and SSM states store their final states
+// over the slices their initial states came from (the scatters of the
+// scan's final state included): no copy of either state is left.
+// PROG-LABEL: func.func @mamba1_decode_layers
+// PROG: scf.for
+// PROG-NOT: memref.copy
+// PROG: %[[CS:.*]] = memref.subview
+// PROG-NOT: memref.copy
+// PROG: memref.load %[[CS]]
+// PROG: } {ssm.in_place_final_state}
+// PROG-NOT: memref.copy
+// PROG: memref.store %{{.*}}, %[[CS]]{{.*}} {ssm.in_place_final_state}
+// PROG-NOT: memref.copy
+// PROG: memref.subview
+// PROG: %[[H0:.*]] = memref.cast
+// PROG-NOT: memref.copy
+// PROG: vector.gather %[[H0]]{{.*}} {ssm.in_place_final_state}
+// PROG-NOT: memref.copy
+// PROG: vector.scatter %[[H0]]{{.*}} {ssm.in_place_final_state}
+// PROG-NOT: memref.copy
+// PROG: scf.yield
+func.func @mamba1_decode_layers(%x: tensor<1x32x1xf32>, %w: tensor<32x4xf32>,
+                                %A: tensor<32x4xf32>, %B: tensor<1x4x1xf32>,
+                                %C: tensor<3x32x3xf32> {bufferization.writable = true},
+                                %S: tensor<3x32x4xf32> {bufferization.writable = true})
+    -> (tensor<3x32x3xf32>, tensor<3x32x4xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c3 = arith.constant 3 : index
+  %r:2 = scf.for %i = %c0 to %c3 step %c1 iter_args(%cs = %C, %s = %S)
+      -> (tensor<3x32x3xf32>, tensor<3x32x4xf32>) {
+    %cs0 = tensor.extract_slice %cs[%i, 0, 0] [1, 32, 3] [1, 1, 1] : tensor<3x32x3xf32> to tensor<1x32x3xf32>
+    %xc, %csn = ssm.causal_conv1d %x, %w initial_state(%cs0) silu
+        : (tensor<1x32x1xf32>, tensor<32x4xf32>, tensor<1x32x3xf32>)
+        -> (tensor<1x32x1xf32>, tensor<1x32x3xf32>)
+    %h0 = tensor.extract_slice %s[%i, 0, 0] [1, 32, 4] [1, 1, 1] : tensor<3x32x4xf32> to tensor<1x32x4xf32>
+    %y, %h = ssm.selective_scan %xc, %xc, %A, %B, %B h0(%h0) delta_softplus
+        : (tensor<1x32x1xf32>, tensor<1x32x1xf32>, tensor<32x4xf32>, tensor<1x4x1xf32>, tensor<1x4x1xf32>, tensor<1x32x4xf32>)
+        -> (tensor<1x32x1xf32>, tensor<1x32x4xf32>)
+    %cs2 = tensor.insert_slice %csn into %cs[%i, 0, 0] [1, 32, 3] [1, 1, 1] : tensor<1x32x3xf32> into tensor<3x32x3xf32>
+    %s2 = tensor.insert_slice %h into %s[%i, 0, 0] [1, 32, 4] [1, 1, 1] : tensor<1x32x4xf32> into tensor<3x32x4xf32>
+    scf.yield %cs2, %s2 : tensor<3x32x3xf32>, tensor<3x32x4xf32>
+  }
+  return %r#0, %r#1 : tensor<3x32x3xf32>, tensor<3x32x4xf32>
+}

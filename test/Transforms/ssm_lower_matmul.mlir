@@ -1,5 +1,6 @@
 // RUN: ssmc-opt %s -split-input-file --pass-pipeline='builtin.module(func.func(ssm-lower-matmul{vector-bits=512 panel=64}))' | FileCheck %s
 // RUN: not ssmc-opt %s -split-input-file --pass-pipeline='builtin.module(func.func(ssm-lower-matmul{panel=40}))' 2>&1 | FileCheck %s --check-prefix=PANEL
+// RUN: ssmc-opt %s -split-input-file --pass-pipeline='builtin.module(func.func(ssm-lower-matmul{vector-bits=512 panel=64 prefetch-bytes=1024}))' | FileCheck %s --check-prefix=PREFETCH
 
 // PANEL: ssm-lower-matmul: panel 40 is not a positive multiple of two vectors (32 columns)
 
@@ -32,7 +33,10 @@ func.func @wide(%a: memref<7x5xf32>, %b: memref<5x37xf32>, %c: memref<7x37xf32>)
 // -----
 
 // Narrow kernel (static N < 16): the column is copied once, rows are dotted
-// with it along K, one horizontal sum per result.
+// with it along K (whole vectors with plain loads, then the K mod 16 tail
+// once under a mask), one horizontal sum per result. No prefetch unless
+// asked for; with prefetch-bytes each full step prefetches its 4 rows that
+// far ahead (256 f32), clamped to the row.
 // CHECK-LABEL: func.func @narrow
 // CHECK-NOT: linalg.matmul
 // CHECK: %[[COL:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?xf32>
@@ -41,12 +45,29 @@ func.func @wide(%a: memref<7x5xf32>, %b: memref<5x37xf32>, %c: memref<7x37xf32>)
 // CHECK: memref.store %{{.*}}, %[[COL]]
 // CHECK: scf.parallel
 // CHECK: scf.for %{{.*}} iter_args
+// CHECK-NOT: vector.create_mask
+// CHECK-NOT: memref.prefetch
+// CHECK: vector.load %[[COL]]
+// CHECK: vector.load %{{.*}} : memref<3072x768xf32>, vector<16xf32>
+// CHECK-COUNT-4: math.fma
+// CHECK: scf.yield
+// CHECK: scf.if
 // CHECK: vector.create_mask
 // CHECK: vector.maskedload %[[COL]]
 // CHECK-COUNT-4: math.fma
 // CHECK-COUNT-4: vector.reduction <add>
 // CHECK-COUNT-4: memref.store
 // CHECK: memref.dealloc %[[COL]]
+// PREFETCH-LABEL: func.func @narrow
+// PREFETCH-DAG: %[[AHEAD:.*]] = arith.constant 256 : index
+// PREFETCH: scf.for %[[K:.*]] = {{.*}} iter_args
+// PREFETCH: %[[NEXT:.*]] = arith.addi %[[K]], %[[AHEAD]]
+// PREFETCH: %[[AT:.*]] = arith.minsi %[[NEXT]]
+// PREFETCH-COUNT-4: memref.prefetch %{{.*}}[%{{.*}}, %[[AT]]], read, locality<0>, data
+// PREFETCH: vector.load
+// PREFETCH: scf.if
+// PREFETCH-NOT: memref.prefetch
+// PREFETCH: scf.yield
 func.func @narrow(%a: memref<3072x768xf32>, %b: memref<768x1xf32>, %c: memref<3072x1xf32>) {
   linalg.matmul ins(%a, %b : memref<3072x768xf32>, memref<768x1xf32>) outs(%c : memref<3072x1xf32>)
   return

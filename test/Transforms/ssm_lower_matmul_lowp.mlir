@@ -12,6 +12,10 @@
 // CHECK-NOT: linalg.matmul
 // PORTABLE: %[[COL:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?xf32>
 // PORTABLE: scf.parallel
+// PORTABLE: scf.for %{{.*}} iter_args
+// PORTABLE: vector.load %[[COL]]
+// PORTABLE: vector.load %{{.*}} : memref<96x40xbf16>, vector<16xbf16>
+// PORTABLE: scf.if
 // PORTABLE: vector.maskedload %[[COL]]
 // PORTABLE-COUNT-4: vector.maskedload %{{.*}} : memref<96x40xbf16>, vector<16xi1>, vector<16xbf16> into vector<16xbf16>
 // PORTABLE-NOT: x86vector
@@ -22,6 +26,9 @@
 // DOT: memref.store %{{.*}}, %[[COL]]
 // DOT: scf.parallel
 // DOT: scf.for %{{.*}} step %{{.*}} iter_args
+// DOT: vector.load %[[COL]]{{.*}} vector<32xbf16>
+// DOT-COUNT-4: x86vector.avx512.dot %{{.*}} : vector<32xbf16> -> vector<16xf32>
+// DOT: scf.if
 // DOT: vector.create_mask %{{.*}} : vector<32xi1>
 // DOT: vector.maskedload %[[COL]]{{.*}} into vector<32xbf16>
 // DOT-COUNT-4: x86vector.avx512.dot %{{.*}} : vector<32xbf16> -> vector<16xf32>
@@ -62,6 +69,10 @@ func.func @narrow_bf16(%a: memref<96x40xbf16>, %b: memref<40x1xf32>, %c: memref<
 // VNNI: memref.store %{{.*}}, %[[COL]]
 // VNNI: %[[BIAS:.*]] = arith.muli %[[SUM]], %{{.*}} : i32
 // VNNI: scf.parallel
+// VNNI: scf.for %{{.*}} iter_args
+// VNNI: vector.load %[[COL]]{{.*}} vector<64xi8>
+// VNNI-COUNT-4: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
+// VNNI: scf.if
 // VNNI: vector.create_mask %{{.*}} : vector<64xi1>
 // VNNI: vector.maskedload %[[COL]]{{.*}} into vector<64xi8>
 // VNNI-COUNT-4: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"

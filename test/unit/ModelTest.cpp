@@ -865,24 +865,145 @@ void checkBatchEqualsSeparateRuns(KindUnderTest &k) {
   EXPECT_EQ((*one)[0], tokens[2]);
 }
 
-// One compiled model per kind serves both checks.
+//===----------------------------------------------------------------------===//
+// Batches with saved states (a state cache): each sequence continues from
+// its own saved prefix (or from the start, or is whole in its state) and
+// hands out its states at its own positions; logits, states and tokens are
+// those of each prompt run alone.
+//===----------------------------------------------------------------------===//
+
+void checkCachedBatchEqualsSeparateRuns(KindUnderTest &k) {
+  Model &m = *k.model;
+  const int64_t V = k.config.vocab, steps = 4;
+  std::vector<int64_t> all = someTokens(7 + 1 + 4 + 6, V, 8);
+  std::vector<std::vector<int64_t>> prompts{
+      {all.begin(), all.begin() + 7},
+      {all.begin() + 7, all.begin() + 8},
+      {all.begin() + 8, all.begin() + 12},
+      {all.begin() + 12, all.end()}};
+  const int64_t B = prompts.size();
+  SamplingOptions greedy;
+  auto stateAfter = [&](const std::vector<int64_t> &p, int64_t n) {
+    auto l = m.prefill(llvm::ArrayRef(p).take_front(n));
+    EXPECT_TRUE(bool(l)) << llvm::toString(l.takeError());
+    auto st = m.saveState();
+    EXPECT_TRUE(bool(st)) << llvm::toString(st.takeError());
+    return std::move(*st);
+  };
+  // Starts: prompt 0 after 3 tokens, 1 none (a miss), 2 whole, 3 after 2.
+  SequenceState start0 = stateAfter(prompts[0], 3),
+                start2 = stateAfter(prompts[2], 4),
+                start3 = stateAfter(prompts[3], 2);
+  std::vector<Model::BatchSequence> seqs(B);
+  for (int64_t s = 0; s < B; ++s)
+    seqs[s].tokens = prompts[s];
+  seqs[0].start = &start0, seqs[2].start = &start2, seqs[3].start = &start3;
+  // Positions at or below a start, or past the prompt, are ignored.
+  seqs[0].savePositions = {7, 5};
+  seqs[1].savePositions = {1};
+  seqs[2].savePositions = {4, 2};
+  seqs[3].savePositions = {9, 4, 2, 3, 6};
+  const std::vector<std::vector<int64_t>> wantSaved{{5, 7}, {1}, {}, {3, 4, 6}};
+  std::vector<std::vector<SequenceState>> saved(B);
+  for (int64_t s = 0; s < B; ++s)
+    seqs[s].onState = [&saved, s](SequenceState st) {
+      saved[s].push_back(std::move(st));
+      return llvm::Error::success();
+    };
+
+  // Each prompt alone: its logits and greedy tokens.
+  std::vector<OwnedTensor> alone(B);
+  std::vector<std::vector<int64_t>> tokens(B);
+  for (int64_t s = 0; s < B; ++s) {
+    auto l = m.prefill(prompts[s]);
+    ASSERT_TRUE(bool(l)) << llvm::toString(l.takeError());
+    alone[s] = std::move(*l);
+    auto t = m.generateFrom(alone[s], steps, greedy);
+    ASSERT_TRUE(bool(t)) << llvm::toString(t.takeError());
+    tokens[s] = std::move(*t);
+  }
+
+  auto first = m.prefillSequences(seqs);
+  ASSERT_TRUE(bool(first)) << llvm::toString(first.takeError());
+  ASSERT_EQ(first->shape(), (std::vector<int64_t>{B, V}));
+  for (int64_t s = 0; s < B; ++s) {
+    OwnedTensor row(DType::F32, {V});
+    std::memcpy(row.data(), first->as<float>() + s * V, V * sizeof(float));
+    expectClose(row, alone[s], "cached batch prefill of prompt " +
+                                   std::to_string(s));
+    ASSERT_EQ(saved[s].size(), wantSaved[s].size()) << "prompt " << s;
+    for (size_t i = 0; i < saved[s].size(); ++i) {
+      int64_t at = wantSaved[s][i];
+      EXPECT_EQ(saved[s][i].position, at) << "prompt " << s;
+      SequenceState want = stateAfter(prompts[s], at);
+      ASSERT_EQ(saved[s][i].tensors.size(), want.tensors.size());
+      for (size_t j = 0; j < want.tensors.size(); ++j)
+        expectClose(saved[s][i].tensors[j], want.tensors[j],
+                    "state of prompt " + std::to_string(s) + " at " +
+                        std::to_string(at));
+      expectClose(saved[s][i].logits, want.logits,
+                  "logits saved with prompt " + std::to_string(s));
+    }
+  }
+
+  // Generation from the cached batch: each prompt's tokens alone; only the
+  // tokens after the starts count as prefilled.
+  for (auto &v : saved)
+    v.clear();
+  GenerationStats stats;
+  auto generated = m.generateSequences(seqs, steps, greedy, &stats);
+  ASSERT_TRUE(bool(generated)) << llvm::toString(generated.takeError());
+  EXPECT_EQ(*generated, tokens);
+  EXPECT_EQ(stats.promptTokens, (7 - 3) + 1 + 0 + (6 - 2));
+
+  // A start longer than its prompt is refused.
+  std::vector<Model::BatchSequence> bad(1);
+  bad[0].tokens = {prompts[3].begin(), prompts[3].begin() + 1};
+  bad[0].start = &start3;
+  auto longer = m.prefillSequences(bad);
+  ASSERT_FALSE(bool(longer));
+  EXPECT_NE(llvm::toString(longer.takeError())
+                .find("prompt #0: its saved state holds 2 tokens, more than "
+                      "the prompt's 1"),
+            std::string::npos);
+}
+
+/// The Transformer's batched prefill starts every prompt at position 0.
+void checkCachedBatchIsRefused(KindUnderTest &k) {
+  SequenceState st = someState(k.config, 2);
+  std::vector<Model::BatchSequence> seqs(2);
+  seqs[0].tokens = {1, 2, 3};
+  seqs[0].start = &st;
+  seqs[1].tokens = {4};
+  auto r = k.model->prefillSequences(seqs);
+  ASSERT_FALSE(bool(r));
+  EXPECT_NE(llvm::toString(r.takeError())
+                .find("prompt #0: a Transformer batch prefills every prompt "
+                      "from position 0"),
+            std::string::npos);
+}
+
+// One compiled model per kind serves all checks.
 TEST(ModelServing, Mamba1SavedStatesAndBatches) {
   auto k = kindUnderTest(Arch::Mamba1);
   ASSERT_TRUE(k->model);
   checkSavedStatesContinueExactly(*k);
   checkBatchEqualsSeparateRuns(*k);
+  checkCachedBatchEqualsSeparateRuns(*k);
 }
 TEST(ModelServing, Mamba2SavedStatesAndBatches) {
   auto k = kindUnderTest(Arch::Mamba2);
   ASSERT_TRUE(k->model);
   checkSavedStatesContinueExactly(*k);
   checkBatchEqualsSeparateRuns(*k);
+  checkCachedBatchEqualsSeparateRuns(*k);
 }
 TEST(ModelServing, TransformerSavedStatesAndBatches) {
   auto k = kindUnderTest(Arch::Transformer);
   ASSERT_TRUE(k->model);
   checkSavedStatesContinueExactly(*k);
   checkBatchEqualsSeparateRuns(*k);
+  checkCachedBatchIsRefused(*k);
 }
 
 } // namespace

@@ -54,6 +54,11 @@ ModelConfig tinyConfig(Arch arch) {
     c.vocab = 43, c.dModel = 32, c.attnHeads = 4, c.kvHeads = 2, c.headDim = 8;
     c.ffnDim = 40, c.context = 24, c.ropeTheta = 500.0;
     break;
+  case Arch::GatedDeltaNet:
+    // Not instantiated here: reference() has no Gated DeltaNet pass (its
+    // double reference is GatedDeltaNetModelTest.cpp's own).
+    ADD_FAILURE() << "QuantizedModels has no Gated DeltaNet configuration";
+    break;
   }
   return c;
 }
@@ -76,6 +81,10 @@ std::vector<std::vector<double>> reference(const ModelConfig &c,
     return ref::mamba1Logits(w, t);
   case Arch::Mamba2:
     return ref::mamba2Logits(w, t, c.nGroups);
+  case Arch::GatedDeltaNet:
+    ADD_FAILURE() << "test/lib/ModelReference.h has no Gated DeltaNet "
+                     "reference";
+    return {};
   case Arch::Transformer:
     break;
   }

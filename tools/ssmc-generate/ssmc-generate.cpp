@@ -53,7 +53,9 @@ Prints the new tokens on stdout as they are generated (as text when a
 tokenizer is given or found beside the checkpoint, else as ids), and the
 timings on stderr. A batch (--prompts, or --prompt-text more than once)
 runs all prompts in one packed prefill and batched decode steps, and
-prints one line per prompt, "#I: TOKENS", in the order given.
+prints one line per prompt, "#I: TOKENS", in the order given; with --cache
+each prompt of the batch restores its own longest cached prefix and saves
+its own states (recurrent models: Mamba-1, Mamba-2, Gated DeltaNet).
 
 options:
   --prompt IDS         comma-separated token ids (default: 0)
@@ -98,7 +100,8 @@ options:
                        rest is prefilled; the state after the prompt (and
                        at --cache-at / --cache-every) is written to DIR.
                        Files are keyed by a hash of the model (config,
-                       checkpoint path, size, mtime) and the token ids
+                       checkpoint path, size, mtime) and the token ids.
+                       With a batch, per prompt (not the Transformer)
   --cache-at P,Q,...   also save the states after P, Q, ... prompt tokens
                        (the prefill is split there and continued from the
                        saved state, which gives the same states)
@@ -455,16 +458,55 @@ batchPrompts(const Request &r, const Tokenizer *tok) {
   return std::move(prompts);
 }
 
-/// A batch: one packed prefill, batched decode steps; one line (or JSON
-/// entry) per prompt.
+/// The save positions --cache-at / --cache-every ask for in a prompt of
+/// `L` tokens, and its end.
+std::vector<int64_t> cachePositions(const Request &r, int64_t L) {
+  std::vector<int64_t> saves = r.cacheAt;
+  for (int64_t p = r.cacheEvery; r.cacheEvery && p <= L; p += r.cacheEvery)
+    saves.push_back(p);
+  saves.push_back(L);
+  return saves;
+}
+
+/// Prints a state file that fails its checks; the lookup goes on without it.
+void warnBadStateFile(llvm::Error e) {
+  llvm::errs() << "ssmc-generate: warning: " << llvm::toString(std::move(e))
+               << "; not used\n";
+}
+
+/// A batch: one packed prefill (with --cache, each prompt from its longest
+/// cached prefix, in rounds split at the save positions), batched decode
+/// steps; one line (or JSON entry) per prompt.
 int generateBatch(const Request &r, Model &model, const Tokenizer *tok) {
   auto prompts = batchPrompts(r, tok);
   if (!prompts)
     return fail(prompts.takeError());
   int64_t B = prompts->size();
   llvm::errs() << "batch: " << B << " prompts\n";
+  std::optional<StateCache> cache;
+  if (!r.cacheDir.empty())
+    cache.emplace(r.cacheDir, model.config(), model.identity());
+  std::vector<Model::BatchSequence> seqs(B);
+  std::vector<std::optional<StateCache::Hit>> hits(B);
+  std::vector<int64_t> cached(B, 0);
+  for (int64_t s = 0; s < B; ++s) {
+    const std::vector<int64_t> &prompt = (*prompts)[s];
+    seqs[s].tokens = prompt;
+    if (!cache)
+      continue;
+    hits[s] = cache->lookup(prompt, warnBadStateFile);
+    if (hits[s]) {
+      seqs[s].start = &hits[s]->state;
+      cached[s] = hits[s]->state.position;
+      llvm::errs() << "cache: #" << s << ": restored the state after "
+                   << cached[s] << " prompt tokens from " << hits[s]->path
+                   << "\n";
+    }
+    seqs[s].savePositions = cachePositions(r, prompt.size());
+    seqs[s].onState = cache->sink(prompt);
+  }
   GenerationStats stats;
-  auto out = model.generateBatch(*prompts, r.newTokens, r.sampling, &stats);
+  auto out = model.generateSequences(seqs, r.newTokens, r.sampling, &stats);
   if (!out)
     return fail(out.takeError());
   auto render = [&](const std::vector<int64_t> &ids) {
@@ -481,8 +523,10 @@ int generateBatch(const Request &r, Model &model, const Tokenizer *tok) {
       llvm::json::Array ids;
       for (int64_t t : (*out)[s])
         ids.push_back(t);
-      llvm::json::Object o{{"prompt_tokens", int64_t((*prompts)[s].size())},
-                           {"tokens", std::move(ids)}};
+      llvm::json::Object o{
+          {"prompt_tokens", int64_t((*prompts)[s].size()) - cached[s]},
+          {"cached_tokens", cached[s]},
+          {"tokens", std::move(ids)}};
       if (tok)
         o["text"] = llvm::json::fixUTF8(tok->decode((*out)[s]));
       outputs.push_back(std::move(o));
@@ -566,10 +610,7 @@ int generate(const Request &r) {
   auto t0 = std::chrono::steady_clock::now();
   OwnedTensor logits;
   if (cache) {
-    auto hit = cache->lookup(prompt, [](llvm::Error e) {
-      llvm::errs() << "ssmc-generate: warning: " << llvm::toString(std::move(e))
-                   << "; not used\n";
-    });
+    auto hit = cache->lookup(prompt, warnBadStateFile);
     if (hit) {
       if (llvm::Error e = (*model)->restoreState(hit->state))
         return fail(std::move(e));
@@ -599,12 +640,8 @@ int generate(const Request &r) {
                                   dist::size(), end - begin);
   } else if (cached < L) {
     std::vector<int64_t> saves;
-    if (cache) {
-      saves = r.cacheAt;
-      for (int64_t p = r.cacheEvery; r.cacheEvery && p <= L; p += r.cacheEvery)
-        saves.push_back(p);
-      saves.push_back(L);
-    }
+    if (cache)
+      saves = cachePositions(r, L);
     Model::StateSink sink;
     if (cache)
       sink = cache->sink(prompt);
@@ -721,8 +758,8 @@ int main(int argc, char **argv) {
   bool batch = !r.promptsFile.empty() || r.promptTexts.size() > 1;
   if (batch && !r.logitsPath.empty())
     return usageError("--logits takes one prompt, not a batch");
-  if (batch && (!r.cacheDir.empty() || !r.prompt.empty() || r.randomPrompt))
+  if (batch && (!r.prompt.empty() || r.randomPrompt))
     return usageError("a batch (--prompts, or --prompt-text more than once) "
-                      "takes no --cache, --prompt or --random-prompt");
+                      "takes no --prompt or --random-prompt");
   return r.emitMlir ? emitCheckpointProgram(r) : generate(r);
 }

@@ -185,7 +185,8 @@ def SSMForwardStateCopies : Pass<"ssm-forward-state-copies"> {
     was read from. When the stores and the h0 reads lie in loops marked
     `ssm.in_place_final_state` (each task reads each element of h0 before it
     writes the same element of the final state, and never reads it
-    afterwards), the fresh buffer is only written,
+    afterwards), the fresh buffer is only written (stores, masked stores,
+    scatters),
     the copy's target is a view equal to the h0 view the kernel reads, and
     nothing between the kernel and the copy touches that memory, the kernel
     stores into the h0 view and the buffer and the copy go away: a decode
@@ -251,7 +252,8 @@ def SSMLowerMatmul : Pass<"ssm-lower-matmul"> {
       the loop over K broadcasts A and streams B; column tails masked.
     - N static and smaller than a vector (decode: N = 1): each column of B
       copied once to a contiguous buffer, then 4 rows of A at a time dotted
-      with it along K (masked tail), one horizontal sum per result.
+      with it along K (plain loads, then one masked step for the K mod
+      vector tail), one horizontal sum per result.
 
     B may be transposed (indexing maps (m, k), (n, k), (m, n): a row-major
     [N, K] weight applied to token-major activations); its rows are packed.
@@ -279,6 +281,9 @@ def SSMLowerMatmul : Pass<"ssm-lower-matmul"> {
            "Comma-separated x86 features the kernels may use beyond the "
            "vector width (avx512bf16: vdpbf16ps for bf16 weights; "
            "avx512vnni: vpdpbusd for i8 weights)">,
+    Option<"prefetchBytes", "prefetch-bytes", "int64_t", /*default=*/"0",
+           "Decode kernels: prefetch each row of A this many bytes ahead "
+           "of the step being read (0: none)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect",

@@ -55,8 +55,10 @@ public:
 private:
   void allocateBuffers() {
     x = toBuffer(rw, loc, op.getX()), w = toBuffer(rw, loc, op.getWeight()),
-    bias = toBuffer(rw, loc, op.getBias()),
-    init = toBuffer(rw, loc, op.getInitialState());
+    bias = toBuffer(rw, loc, op.getBias());
+    // The initial state is read where it lies (a layer's slice of a
+    // decoder's states), so the final state can be stored there too.
+    init = toStridedBuffer(rw, loc, op.getInitialState());
     cu = toBuffer(rw, loc, op.getCuSeqlens());
     batch = dimOf(rw, loc, x, 0), chans = dimOf(rw, loc, x, 1),
     len = dimOf(rw, loc, x, 2), width = dimOf(rw, loc, w, 1);
@@ -148,6 +150,17 @@ private:
                             arith::SubIOp::create(b, loc, t, begin))});
             scf::YieldOp::create(b, loc, v);
           });
+      // A task touches only its own (sequence, channel) row of the initial
+      // and final state. The outputs read the initial state first; then
+      // final_state[j] = xx(end - (W - 1) + j) for j ascending reads
+      // element j + L of the initial state (L the sequence's length) if
+      // any, never one below j: each element is read before the same
+      // element of the final state is written and never after, so
+      // ssm-forward-state-copies may store the final state over the
+      // initial one. The branch is marked, not the load: canonicalization
+      // turns a load of the initial state's buffer into a tensor.extract.
+      if (c.init && c.fs)
+        markInPlace(branch);
       return branch.getResult(0);
     }
 
@@ -191,8 +204,11 @@ private:
             Value t = arith::AddIOp::create(
                 b, loc, arith::SubIOp::create(b, loc, end, c.widthM1), j);
             Type fe = cast<MemRefType>(c.fs.getType()).getElementType();
-            memref::StoreOp::create(b, loc, castFloat(b, loc, input(b, t), fe),
-                                    c.fs, ValueRange{seq, d, j});
+            auto store = memref::StoreOp::create(
+                b, loc, castFloat(b, loc, input(b, t), fe), c.fs,
+                ValueRange{seq, d, j});
+            if (c.init)
+              markInPlace(store); // see input()
             scf::YieldOp::create(b, loc);
           });
     }

@@ -314,7 +314,7 @@ private:
     // and never after, so ssm-forward-state-copies may store the final
     // state over h0 when h0 is the slice the state goes back to.
     if (h0 && fs)
-      channels->setAttr("ssm.in_place_final_state", b.getUnitAttr());
+      channels->setAttr(kInPlaceFinalState, b.getUnitAttr());
   }
 
   /// Stores channel p's y (a scalar) with the D skip and the z gate.

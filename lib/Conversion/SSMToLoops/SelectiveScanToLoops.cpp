@@ -83,12 +83,21 @@ public:
 
   /// Lane-strided vector read base[offs] + i*stride (stride in `index`),
   /// masked at the channel tail, converted to the accumulator type.
-  Value gather(Value mem, ValueRange offs, Value index) {
+  /// `inPlace`: an h0 read of a kernel whose final state may be stored
+  /// over h0. A task (sequence, block of channels) reads its lanes of h0
+  /// as each segment starts, before the time loop, and stores its final
+  /// state after it (with seq_idx, later segments read h0 again, but only
+  /// the last segment's masked store writes): each element of h0 is read
+  /// before the same element of the final state is written and never
+  /// after, so a decode step need not copy h0 in or the state out.
+  Value gather(Value mem, ValueRange offs, Value index, bool inPlace = false) {
     Type e = cast<MemRefType>(mem.getType()).getElementType();
     auto vt = VectorType::get({vw}, e);
     Value pass = arith::ConstantOp::create(
         b, loc, vt, DenseElementsAttr::get(vt, b.getZeroAttr(e)));
-    Value g = vector::GatherOp::create(b, loc, vt, mem, offs, index, mask, pass);
+    auto g = vector::GatherOp::create(b, loc, vt, mem, offs, index, mask, pass);
+    if (inPlace)
+      markInPlace(g);
     return castFloat(b, loc, g, acc);
   }
   void scatter(Value mem, ValueRange offs, Value index, Value v) {
@@ -123,7 +132,7 @@ public:
   Value initialState(Value d0, Value n) {
     if (!h0)
       return cst(0.0);
-    Value h = gather(h0, {stateIdx, d0, n}, idxN);
+    Value h = gather(h0, {stateIdx, d0, n}, idxN, /*inPlace=*/fs != nullptr);
     if (startsRow)
       h = arith::SelectOp::create(b, loc, startsRow, h, cst(0.0));
     return h;
@@ -136,8 +145,11 @@ public:
       m = arith::AndIOp::create(
           b, loc, m, vector::BroadcastOp::create(b, loc, m.getType(), endsRow));
     Type e = cast<MemRefType>(fs.getType()).getElementType();
-    vector::ScatterOp::create(b, loc, Type(), fs, ValueRange{stateIdx, d0, n},
-                              idxN, m, castFloat(b, loc, h, e));
+    auto store =
+        vector::ScatterOp::create(b, loc, Type(), fs, ValueRange{stateIdx, d0, n},
+                                  idxN, m, castFloat(b, loc, h, e));
+    if (h0)
+      markInPlace(store); // see gather
   }
 
   struct Step {
@@ -625,7 +637,26 @@ private:
     Bm = toBuffer(rw, loc, op.getB()), Cm = toBuffer(rw, loc, op.getC());
     Dm = toBuffer(rw, loc, op.getD()), zm = toBuffer(rw, loc, op.getZ());
     biasm = toBuffer(rw, loc, op.getDeltaBias());
-    h0m = toBuffer(rw, loc, op.getH0());
+    h0m = stateBuffer(op.getH0());
+  }
+
+  /// h0 [S, Dm, N] read where it lies when it is a slice along S of a
+  /// larger tensor (a layer's state in a decoder's stack of them), so its
+  /// final state can be stored there too; the lane-strided gathers step by
+  /// N between channels, so the inner two dimensions must stay contiguous
+  /// (strides [?, N, 1]; another layout is copied into that one).
+  Value stateBuffer(Value t) {
+    if (!t)
+      return {};
+    auto tt = cast<RankedTensorType>(t.getType());
+    int64_t n = tt.getDimSize(2);
+    if (ShapedType::isDynamic(n))
+      return toBuffer(rw, loc, t);
+    auto layout = StridedLayoutAttr::get(rw.getContext(), ShapedType::kDynamic,
+                                         {ShapedType::kDynamic, n, 1});
+    auto mt = MemRefType::get(tt.getShape(), tt.getElementType(), layout);
+    return bufferization::ToBufferOp::create(rw, loc, mt, t,
+                                             /*read_only=*/true);
   }
 
   void check(RuntimeShapeChecks &checks, Value mem, StringRef name,

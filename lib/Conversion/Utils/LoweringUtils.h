@@ -23,6 +23,19 @@
 
 namespace ssmc::detail {
 
+/// Marks a kernel's loop, or its h0 reads and final-state stores, where
+/// each task reads every element of h0 before writing the same element of
+/// the final state, and never after: the final state may then be stored
+/// over h0 (ssm-forward-state-copies).
+constexpr llvm::StringLiteral kInPlaceFinalState = "ssm.in_place_final_state";
+/// Marks one h0 read or final-state store (when a kernel's task loop is
+/// not certain to survive canonicalization: a parallel loop over a unit
+/// batch is folded into its body).
+inline mlir::Operation *markInPlace(mlir::Operation *op) {
+  op->setAttr(kInPlaceFinalState, mlir::UnitAttr::get(op->getContext()));
+  return op;
+}
+
 /// A read-only buffer view of tensor `t` (null when `t` is null).
 inline mlir::Value toBuffer(mlir::OpBuilder &b, mlir::Location loc,
                             mlir::Value t) {

@@ -158,7 +158,7 @@ func.func @tiled(%u: tensor<1x16x35xf32>, %A: tensor<16x4xf32>, %B: tensor<1x4x3
 // CHECK: memref.alloca_scope
 // CHECK: %[[FIRST:.*]] = arith.cmpi eq, %{{.*}}, %c0 : index
 // CHECK: %[[ENDS:.*]] = arith.cmpi eq, %{{.*}}, %c23 : index
-// CHECK: %[[H0:.*]] = vector.gather %{{.*}}[%[[ROW]], %{{.*}}, %c0]{{.*}} : memref<3x20x4xf32>
+// CHECK: %[[H0:.*]] = vector.gather %{{.*}}[%[[ROW]], %{{.*}}, %c0]{{.*}} : memref<3x20x4xf32, strided<[?, 4, 1], offset: ?>>
 // CHECK: arith.select %[[FIRST]], %[[H0]], %{{.*}} : vector<16xf32>
 // CHECK: memref.alloca() : memref<4x16xf32>
 // CHECK: memref.load %[[COLS]][%c0] : memref<?xvector<16xf32>>
