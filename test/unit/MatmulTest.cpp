@@ -39,7 +39,7 @@ struct MatmulCase {
   Target target = Target::CPU;
   /// C0 as a linalg.fill of this value (static shapes, B not strided)
   /// instead of an argument.
-  std::optional<float> fill;
+  std::optional<float> fill = std::nullopt;
 };
 
 std::string dims(int64_t a, int64_t b, bool dyn) {
