@@ -251,30 +251,40 @@ void MatmulKernel::emitTiled(const MatmulTile &tile) {
     auto kLoop = scf::ForOp::create(
         rw, loc, cidx(rw, loc, 0), K, cidx(rw, loc, TK), acc,
         [&](OpBuilder &b, Location l, Value k0, ValueRange accIn) {
+          // One element of a staged tile: the operand at (row0 + r,
+          // col0 + c) when inside rows x cols (else 0), stored at
+          // r * stride + c of `buffer`.
+          auto stageElement =
+              [&](OpBuilder &bb, Value row0, Value r, Value rows, Value col0,
+                  Value c, Value cols,
+                  function_ref<Value(OpBuilder &, Value, Value)> load,
+                  Value buffer, int64_t stride) {
+                Value gr = arith::AddIOp::create(bb, l, row0, r);
+                Value gc = arith::AddIOp::create(bb, l, col0, c);
+                Value v = guarded(
+                    bb, andI(bb, lt(bb, gr, rows), lt(bb, gc, cols)),
+                    [&](OpBuilder &ib) { return load(ib, gr, gc); });
+                memref::StoreOp::create(
+                    bb, l, v, buffer,
+                    ValueRange{arith::AddIOp::create(
+                        bb, l,
+                        arith::MulIOp::create(bb, l, r, cidx(bb, l, stride)),
+                        c)});
+              };
+          auto readA = [&](OpBuilder &ib, Value r, Value k) {
+            return loadA(ib, r, k);
+          };
+          auto readB = [&](OpBuilder &ib, Value k, Value n) {
+            return loadB(ib, k, n);
+          };
           // A's tile: rows m0.., columns k0.. (contiguous along K).
           stage(b, TM, TK, [&](OpBuilder &bb, Value r, Value kk) {
-            Value gr = arith::AddIOp::create(bb, l, m0, r);
-            Value gk = arith::AddIOp::create(bb, l, k0, kk);
-            Value v = guarded(bb, andI(bb, lt(bb, gr, M), lt(bb, gk, K)),
-                              [&](OpBuilder &ib) { return loadA(ib, gr, gk); });
-            memref::StoreOp::create(
-                bb, l, v, sA,
-                ValueRange{arith::AddIOp::create(
-                    bb, l, arith::MulIOp::create(bb, l, r, cidx(bb, l, aStride)),
-                    kk)});
+            stageElement(bb, m0, r, M, k0, kk, K, readA, sA, aStride);
           });
           // B's tile as [TK][TN]: staged along N, or along K when B is
           // transposed ([N, K] is contiguous along K).
           auto stageB = [&](OpBuilder &bb, Value kk, Value c) {
-            Value gk = arith::AddIOp::create(bb, l, k0, kk);
-            Value gc = arith::AddIOp::create(bb, l, n0, c);
-            Value v = guarded(bb, andI(bb, lt(bb, gk, K), lt(bb, gc, N)),
-                              [&](OpBuilder &ib) { return loadB(ib, gk, gc); });
-            memref::StoreOp::create(
-                bb, l, v, sB,
-                ValueRange{arith::AddIOp::create(
-                    bb, l, arith::MulIOp::create(bb, l, kk, cidx(bb, l, bStride)),
-                    c)});
+            stageElement(bb, k0, kk, K, n0, c, N, readB, sB, bStride);
           };
           if (transB)
             stage(b, TN, TK, [&](OpBuilder &bb, Value c, Value kk) {
