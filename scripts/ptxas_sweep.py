@@ -30,7 +30,10 @@ any shape (the largest tiles); the others have small static sizes with
 odd tails (sequence length, heads, channels, value width). causal_conv1d: widths 1..8, 16, 64, 256
 with/without bias, SiLU and the states; linalg.matmul: N in MATMUL_N (the
 matrix-vector kernel up to 8, the tiled one above) with f32, bf16 (C0 a
-fill) and i8 weights and a transposed B, and all sizes dynamic; ssm.dp:
+fill) and i8 weights and a transposed B, and all sizes dynamic; the
+linalg kernels (rmsnorm, a max reduction, elementwise ops, a transpose, a
+bf16 rounding, the embedding gather): channels in LINALG_N, and all sizes
+dynamic; ssm.dp:
 every program in examples/dp.
 
 Exit status 1 on any unexpected failure, on an expected failure that
@@ -421,6 +424,89 @@ def matmul(n, opts):
     return args, body, [("r", o)]
 
 
+LINALG_N = [1, 3, 127, 128, 129, 768]
+
+
+def linalg_ops(n, opts):
+    """The ops between a model's projections over n channels: rmsnorm (a
+    reduction over the channels, then a parallel normalisation), a max
+    reduction along the contiguous dimension, SwiGLU and a residual add as
+    elementwise ops on tensors, a transpose, a rounding to bf16 and the
+    embedding gather (tensor.extract of the table at clamped token ids);
+    static odd sizes, or all dynamic."""
+    C, L, V = dims(opts, n, 5, 11)
+    x, s, w = tt([C, L]), tt([L]), tt([C])
+    args = [("x", x), ("w", w), ("tok", tt([L], "i64")), ("emb", tt([V, C]))]
+    dyn = "dyn" in opts
+    body = ("  %c0 = arith.constant 0 : index\n"
+            "  %c1 = arith.constant 1 : index\n"
+            "  %dc = tensor.dim %x, %c0 : " + x + "\n"
+            "  %dl = tensor.dim %x, %c1 : " + x + "\n"
+            "  %zero = arith.constant 0.0 : f32\n"
+            "  %eps = arith.constant 1.0e-5 : f32\n"
+            "  %e0 = tensor.empty(" + ("%dl" if dyn else "") + ") : " + s + "\n"
+            "  %acc = linalg.fill ins(%zero : f32) outs(%e0 : " + s + ") -> " +
+            s + "\n"
+            "  %sq = linalg.generic {indexing_maps = [affine_map<(c, l) -> "
+            "(c, l)>, affine_map<(c, l) -> (l)>], iterator_types = "
+            "[\"reduction\", \"parallel\"]} ins(%x : " + x + ") outs(%acc : " +
+            s + ") {\n"
+            "  ^bb0(%a: f32, %o: f32):\n"
+            "    %m = arith.mulf %a, %a : f32\n"
+            "    %n = arith.addf %o, %m : f32\n"
+            "    linalg.yield %n : f32\n"
+            "  } -> " + s + "\n"
+            "  %e1 = tensor.empty(" + ("%dc, %dl" if dyn else "") + ") : " +
+            x + "\n"
+            "  %y = linalg.generic {indexing_maps = [affine_map<(c, l) -> (c, "
+            "l)>, affine_map<(c, l) -> (l)>, affine_map<(c, l) -> (c)>, "
+            "affine_map<(c, l) -> (c, l)>], iterator_types = [\"parallel\", "
+            "\"parallel\"]} ins(%x, %sq, %w : " + x + ", " + s + ", " + w +
+            ") outs(%e1 : " + x + ") {\n"
+            "  ^bb0(%a: f32, %q: f32, %g: f32, %o: f32):\n"
+            "    %v = arith.addf %q, %eps : f32\n"
+            "    %r = math.sqrt %v : f32\n"
+            "    %t = arith.divf %a, %r : f32\n"
+            "    %u = arith.mulf %t, %g : f32\n"
+            "    linalg.yield %u : f32\n"
+            "  } -> " + x + "\n"
+            "  %ny = arith.negf %y : " + x + "\n"
+            "  %ey = math.exp %ny : " + x + "\n"
+            "  %sw = arith.mulf %y, %ey : " + x + "\n"
+            "  %res = arith.addf %sw, %x : " + x + "\n"
+            "  %et = tensor.empty(" + ("%dl, %dc" if dyn else "") + ") : " +
+            tt([L, C]) + "\n"
+            "  %tr = linalg.transpose ins(%res : " + x + ") outs(%et : " +
+            tt([L, C]) + ") permutation = [1, 0]\n"
+            "  %e2 = tensor.empty(" + ("%dl" if dyn else "") + ") : " + s + "\n"
+            "  %mx = linalg.generic {indexing_maps = [affine_map<(l, c) -> (l, "
+            "c)>, affine_map<(l, c) -> (l)>], iterator_types = [\"parallel\", "
+            "\"reduction\"]} ins(%tr : " + tt([L, C]) + ") outs(%sq : " + s +
+            ") {\n"
+            "  ^bb0(%a: f32, %o: f32):\n"
+            "    %n = arith.maximumf %o, %a : f32\n"
+            "    linalg.yield %n : f32\n"
+            "  } -> " + s + "\n"
+            "  %h = arith.truncf %res : " + x + " to " + tt([C, L], "bf16") +
+            "\n"
+            "  %x1 = linalg.generic {indexing_maps = [affine_map<(d, l) -> (d, "
+            "l)>], iterator_types = [\"parallel\", \"parallel\"]} outs(%e1 : " +
+            x + ") {\n"
+            "  ^bb0(%o: f32):\n"
+            "    %d = linalg.index 0 : index\n"
+            "    %l = linalg.index 1 : index\n"
+            "    %t = tensor.extract %tok[%l] : " + tt([L], "i64") + "\n"
+            "    %ti = arith.index_cast %t : i64 to index\n"
+            "    %hi = arith.constant 10 : index\n"
+            "    %t1 = arith.maxsi %ti, %c0 : index\n"
+            "    %t2 = arith.minsi %t1, %hi : index\n"
+            "    %v = tensor.extract %emb[%t2, %d] : " + tt([V, C]) + "\n"
+            "    linalg.yield %v : f32\n"
+            "  } -> " + x)
+    return args, body, [("tr", tt([L, C])), ("mx", s),
+                        ("h", tt([C, L], "bf16")), ("x1", x)]
+
+
 def variants():
     """(op, generator, variant, sizes)."""
     out = []
@@ -466,6 +552,8 @@ def variants():
     for v in ("plain", "bf16+fill", "i8", "transB"):
         out.append(("matmul", matmul, v, MATMUL_N))
     out.append(("matmul", matmul, "dyn+bf16", [1]))
+    out.append(("linalg", linalg_ops, "plain", LINALG_N))
+    out.append(("linalg", linalg_ops, "dyn", [1]))
     widths = list(range(1, 9)) + [16, 64, 256]
     for v in ("plain", "bias", "silu", "states", "bias+silu+states"):
         out.append(("causal_conv1d", causal_conv1d, v, widths))

@@ -46,7 +46,9 @@
 
 func.func @main(%u: tensor<2x64x33xf32>, %dt: tensor<2x64x33xf32>, %A: tensor<64x16xf32>,
                 %B: tensor<2x16x33xf32>, %C: tensor<2x16x33xf32>, %D: tensor<64xf32>,
-                %z: tensor<2x64x33xf32>, %Bg: tensor<2x4x16x33xf32>)
+                %z: tensor<2x64x33xf32>, %Bg: tensor<2x4x16x33xf32>,
+                %ub: tensor<2x64x33xbf16>, %dtb: tensor<2x64x33xbf16>, %Bb: tensor<2x16x33xbf16>,
+                %uh: tensor<2x64x33xf16>, %ud: tensor<2x64x33xf64>)
     -> (tensor<2x64x33xf32>, tensor<2x64x33xf32>, tensor<2x64x16xf32>, tensor<2x64x33xbf16>,
         tensor<2x64x33xf16>, tensor<2x64x33xf64>) {
   %y = ssm.selective_scan %u, %dt, %A, %B, %C D(%D) z(%z) delta_softplus
@@ -55,17 +57,12 @@ func.func @main(%u: tensor<2x64x33xf32>, %dt: tensor<2x64x33xf32>, %A: tensor<64
   %y2, %h = ssm.selective_scan %u, %dt, %A, %Bg, %Bg
       : (tensor<2x64x33xf32>, tensor<2x64x33xf32>, tensor<64x16xf32>, tensor<2x4x16x33xf32>,
          tensor<2x4x16x33xf32>) -> (tensor<2x64x33xf32>, tensor<2x64x16xf32>)
-  %ub = arith.truncf %u : tensor<2x64x33xf32> to tensor<2x64x33xbf16>
-  %dtb = arith.truncf %dt : tensor<2x64x33xf32> to tensor<2x64x33xbf16>
-  %Bb = arith.truncf %B : tensor<2x16x33xf32> to tensor<2x16x33xbf16>
   %yb = ssm.selective_scan %ub, %dtb, %A, %Bb, %Bb D(%D) delta_softplus
       : (tensor<2x64x33xbf16>, tensor<2x64x33xbf16>, tensor<64x16xf32>, tensor<2x16x33xbf16>,
          tensor<2x16x33xbf16>, tensor<64xf32>) -> tensor<2x64x33xbf16>
   %w = arith.constant dense<0.5> : tensor<64x4xf16>
-  %uh = arith.truncf %u : tensor<2x64x33xf32> to tensor<2x64x33xf16>
   %ch = ssm.causal_conv1d %uh, %w : (tensor<2x64x33xf16>, tensor<64x4xf16>) -> tensor<2x64x33xf16>
   %wd = arith.constant dense<0.5> : tensor<64x4xf64>
-  %ud = arith.extf %u : tensor<2x64x33xf32> to tensor<2x64x33xf64>
   %cd = ssm.causal_conv1d %ud, %wd : (tensor<2x64x33xf64>, tensor<64x4xf64>) -> tensor<2x64x33xf64>
   return %y, %y2, %h, %yb, %ch, %cd : tensor<2x64x33xf32>, tensor<2x64x33xf32>, tensor<2x64x16xf32>,
       tensor<2x64x33xbf16>, tensor<2x64x33xf16>, tensor<2x64x33xf64>

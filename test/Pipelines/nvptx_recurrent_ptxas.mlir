@@ -55,7 +55,8 @@
 func.func @main(%x: tensor<2x9x4x8xf32>, %dt: tensor<2x9x4xf32>, %A: tensor<4xf32>,
                 %B: tensor<2x9x2x16xf32>, %C: tensor<2x9x2x16xf32>, %D: tensor<4xf32>,
                 %q: tensor<2x3x9x16xf32>, %v: tensor<2x3x9x24xf32>, %g: tensor<2x3x9x16xf32>,
-      %cu: tensor<3xi32>)
+      %cu: tensor<3xi32>, %xb: tensor<2x9x4x8xbf16>, %dtb: tensor<2x9x4xbf16>,
+      %Bb: tensor<2x9x2x16xbf16>)
     -> (tensor<2x9x4x8xf32>, tensor<2x4x8x16xf32>, tensor<2x3x9x24xf32>, tensor<2x3x16x24xf32>, tensor<1x3x9x24xf32>,
         tensor<2x9x4x8xbf16>) {
   %y, %h = ssm.ssd %x, %dt, %A, %B, %C D(%D) z(%x) dt_softplus
@@ -69,9 +70,6 @@ func.func @main(%x: tensor<2x9x4x8xf32>, %dt: tensor<2x9x4xf32>, %A: tensor<4xf3
   %p, %ps = ssm.linear_attention %q1, %q1, %v1 cu_seqlens(%cu)
       : (tensor<1x3x9x16xf32>, tensor<1x3x9x16xf32>, tensor<1x3x9x24xf32>, tensor<3xi32>)
       -> (tensor<1x3x9x24xf32>, tensor<2x3x16x24xf32>)
-  %xb = arith.truncf %x : tensor<2x9x4x8xf32> to tensor<2x9x4x8xbf16>
-  %dtb = arith.truncf %dt : tensor<2x9x4xf32> to tensor<2x9x4xbf16>
-  %Bb = arith.truncf %B : tensor<2x9x2x16xf32> to tensor<2x9x2x16xbf16>
   %yb = ssm.ssd %xb, %dtb, %A, %Bb, %Bb D(%D) dt_softplus
       : (tensor<2x9x4x8xbf16>, tensor<2x9x4xbf16>, tensor<4xf32>, tensor<2x9x2x16xbf16>,
          tensor<2x9x2x16xbf16>, tensor<4xf32>) -> tensor<2x9x4x8xbf16>

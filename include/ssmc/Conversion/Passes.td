@@ -71,7 +71,13 @@ def ConvertSSMToGPU : Pass<"convert-ssm-to-gpu", "::mlir::ModuleOp"> {
     every ssm op family (docs/gpu.md lists them), and `linalg.matmul` on
     tensors with an f32 result (a warp per row of C for static N <= 8,
     shared-memory tiles otherwise; a C that is a `linalg.fill` is not
-    read):
+    read). With `linalg-kernels` (the default), also the ops between
+    them: `linalg.generic` (parallel, or a reduction whose body combines
+    the output by addf, mulf, min or max: a block tree reduction in shared
+    memory), `linalg.transpose`, `linalg.copy`, `linalg.fill` and
+    elementwise arith/math ops on tensors, with f32/f16/bf16 outputs and
+    bodies of arith, f32 math, `linalg.index` and `tensor.extract` (f64
+    stays on the host):
 
     ```mlir
     %r = linalg.matmul ins(%w, %x : tensor<64x32xbf16>, tensor<32x1xf32>)
@@ -98,12 +104,16 @@ def ConvertSSMToGPU : Pass<"convert-ssm-to-gpu", "::mlir::ModuleOp"> {
            "Most shared memory (bytes) a kernel's block may use: the "
            "target's opt-in maximum of dynamic shared memory (sm_90: "
            "232448); 49152 keeps every kernel in static shared memory">,
+    Option<"linalgKernels", "linalg-kernels", "bool", /*default=*/"true",
+           "Also lower linalg.generic/transpose/copy/fill and elementwise "
+           "ops on tensors (norms, activations, gathers) to kernels">,
   ];
   let dependentDialects = [
     "::mlir::gpu::GPUDialect", "::mlir::ssm_gpu::SSMGPUDialect",
     "::mlir::arith::ArithDialect",
     "::mlir::bufferization::BufferizationDialect", "::mlir::math::MathDialect",
     "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",
+    "::mlir::linalg::LinalgDialect", "::mlir::tensor::TensorDialect",
   ];
 }
 

@@ -35,6 +35,12 @@ void populateCausalConv1dToGPUPatterns(mlir::RewritePatternSet &patterns);
 /// transposed): a warp per row for decode widths, shared-memory tiles
 /// otherwise.
 void populateMatmulToGPUPatterns(mlir::RewritePatternSet &patterns);
+/// linalg.generic (parallel, or a reduction combined by addf, mulf, min or
+/// max), linalg.transpose, linalg.copy and linalg.fill on tensors with
+/// f32/f16/bf16 outputs, and elementwise arith/math ops on tensors (made
+/// linalg.generic first): a thread per point, or a block tree reduction
+/// in shared memory.
+void populateLinalgToGPUPatterns(mlir::RewritePatternSet &patterns);
 
 } // namespace ssmc
 
