@@ -43,6 +43,12 @@ void addSSMToLoopsPasses(OpPassManager &pm,
   bufferize.bufferizeFunctionBoundaries = true;
   bufferize.functionBoundaryTypeConversion =
       bufferization::LayoutMapOption::IdentityLayoutMap;
+  // A loop may carry a GPU kernel's fresh result buffer (the residual
+  // stream of a model's layer loop, written by a linalg kernel): it is
+  // copied into the loop's buffer instead of failing. Loops whose yields
+  // are equivalent to their iter_args, all of them on the CPU, are
+  // unaffected.
+  bufferize.allowReturnAllocsFromLoops = true;
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
   // A decode step's final state goes where its h0 came from.
   pm.addNestedPass<func::FuncOp>(createSSMForwardStateCopies());
