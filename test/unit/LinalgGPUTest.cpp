@@ -11,9 +11,12 @@
 // table at clamped token ids), transposes, and elementwise ops on tensors
 // (SwiGLU, a residual add, rounding to bf16). Every op must have become a
 // kernel: the emulated program holds one omp.parallel region per launch.
+// The same cases run on the CUDA target where a driver (or the fake one,
+// ctest fakecuda.kernels_vs_reference) is.
 //
 //===----------------------------------------------------------------------===//
 
+#include "ssmc/Cuda.h"
 #include "ssmc/Jit.h"
 
 #include <gtest/gtest.h>
@@ -33,12 +36,12 @@ struct Program {
   int64_t launches;
 };
 
-/// Compiles `p` for the GPU emulator, checks its launch count and returns
-/// its results.
-std::vector<OwnedTensor> runOnEmulator(Program &p) {
+/// Compiles `p` for `target` (the GPU emulator or CUDA), checks its launch
+/// count and returns its results.
+std::vector<OwnedTensor> runOn(Program &p, Target target) {
   SCOPED_TRACE(p.text);
   JitOptions options;
-  options.target = Target::GPUEmulator;
+  options.target = target;
   std::string loops;
   options.dumpIR = [&](Stage s, llvm::StringRef ir) {
     if (s == Stage::Loops)
@@ -48,9 +51,12 @@ std::vector<OwnedTensor> runOnEmulator(Program &p) {
   EXPECT_TRUE(bool(jit)) << llvm::toString(jit.takeError());
   if (!jit)
     return {};
+  // An emulated launch is an omp.parallel region, a CUDA one a launch_func.
+  const char *launch =
+      target == Target::CUDA ? "gpu.launch_func" : "omp.parallel";
   int64_t regions = 0;
-  for (size_t at = loops.find("omp.parallel"); at != std::string::npos;
-       at = loops.find("omp.parallel", at + 1))
+  for (size_t at = loops.find(launch); at != std::string::npos;
+       at = loops.find(launch, at + 1))
     ++regions;
   EXPECT_EQ(regions, p.launches);
   std::vector<Tensor> views;
@@ -89,7 +95,7 @@ double worstError(const OwnedTensor &got, const std::vector<double> &ref) {
 std::string dim(int64_t v, bool dyn) { return dyn ? "?" : std::to_string(v); }
 
 /// y[c, l] = x[c, l] * rsqrt(mean_c x^2 + eps) * w[c], as apps/lm emits it.
-void checkRMSNorm(int64_t C, int64_t L, bool dynamic) {
+void checkRMSNorm(int64_t C, int64_t L, bool dynamic, Target target) {
   std::string sc = dim(C, dynamic), sl = dim(L, dynamic);
   std::string xt = "tensor<" + sc + "x" + sl + "xf32>",
               st = "tensor<" + sl + "xf32>", wt = "tensor<" + sc + "xf32>";
@@ -135,7 +141,7 @@ void checkRMSNorm(int64_t C, int64_t L, bool dynamic) {
   Program p{text, {}, 2};
   p.inputs.push_back(randomF32({C, L}, unsigned(C * 31 + L)));
   p.inputs.push_back(randomF32({C}, unsigned(C + 7)));
-  std::vector<OwnedTensor> out = runOnEmulator(p);
+  std::vector<OwnedTensor> out = runOn(p, target);
   ASSERT_EQ(out.size(), 1u);
   const float *x = p.inputs[0].as<float>(), *w = p.inputs[1].as<float>();
   std::vector<double> ref(C * L);
@@ -151,20 +157,21 @@ void checkRMSNorm(int64_t C, int64_t L, bool dynamic) {
       << "C=" << C << " L=" << L << (dynamic ? " dynamic" : "");
 }
 
-TEST(LinalgGPU, RMSNormOnTheEmulatorMatchesTheReference) {
-  checkRMSNorm(768, 1, false);  // decode: one point, a block reduction
-  checkRMSNorm(1, 1, false);
-  checkRMSNorm(37, 1, false);
-  checkRMSNorm(129, 3, false);
-  checkRMSNorm(130, 3, true);
-  checkRMSNorm(5, 1100, true);  // 32 points per block, the last one partial
-  checkRMSNorm(3, 1025, false);
+void checkRMSNorms(Target target) {
+  checkRMSNorm(768, 1, false, target); // decode: one point, a block reduction
+  checkRMSNorm(1, 1, false, target);
+  checkRMSNorm(37, 1, false, target);
+  checkRMSNorm(129, 3, false, target);
+  checkRMSNorm(130, 3, true, target);
+  // 32 points per block, the last one partial.
+  checkRMSNorm(5, 1100, true, target);
+  checkRMSNorm(3, 1025, false, target);
 }
 
 /// A grouped norm's sum of squares over the middle dimension of [G, S, L]
 /// and a max over the last dimension of [R, K] (along the contiguous
 /// dimension: a block per row), both added to an init that is read.
-TEST(LinalgGPU, ReductionsOverInnerDimensionsMatchTheReference) {
+void checkInnerReductions(Target target) {
   const int64_t G = 3, S = 45, L = 2, R = 5, K = 300;
   std::string text =
       "func.func @main(%x: tensor<3x45x2xf32>, %i: tensor<3x2xf32>, "
@@ -194,7 +201,7 @@ TEST(LinalgGPU, ReductionsOverInnerDimensionsMatchTheReference) {
   p.inputs.push_back(randomF32({G, L}, 2));
   p.inputs.push_back(randomF32({R, K}, 3));
   p.inputs.push_back(randomF32({R}, 4));
-  std::vector<OwnedTensor> out = runOnEmulator(p);
+  std::vector<OwnedTensor> out = runOn(p, target);
   ASSERT_EQ(out.size(), 2u);
   std::vector<double> sums(G * L), maxes(R);
   const float *x = p.inputs[0].as<float>(), *y = p.inputs[2].as<float>();
@@ -216,7 +223,7 @@ TEST(LinalgGPU, ReductionsOverInnerDimensionsMatchTheReference) {
 }
 
 /// out[d, l] = emb[clamp(tokens[l]), d], as apps/lm emits the embedding.
-TEST(LinalgGPU, EmbeddingGatherMatchesTheReference) {
+void checkEmbeddingGather(Target target) {
   const int64_t V = 11, Dm = 133, L = 3;
   std::string text =
       "func.func @main(%tok: tensor<?xi64>, %emb: tensor<11x133xf32>) -> "
@@ -247,7 +254,7 @@ TEST(LinalgGPU, EmbeddingGatherMatchesTheReference) {
     tokens.as<int64_t>()[l] = ids[l];
   p.inputs.push_back(std::move(tokens));
   p.inputs.push_back(randomF32({V, Dm}, 5));
-  std::vector<OwnedTensor> out = runOnEmulator(p);
+  std::vector<OwnedTensor> out = runOn(p, target);
   ASSERT_EQ(out.size(), 1u);
   std::vector<double> ref(Dm * L);
   for (int64_t d = 0; d < Dm; ++d)
@@ -260,7 +267,7 @@ TEST(LinalgGPU, EmbeddingGatherMatchesTheReference) {
 
 /// SwiGLU (exp in the body), a residual add and a rounding to bf16 as
 /// elementwise ops on tensors, and a transpose with dynamic sizes.
-TEST(LinalgGPU, ElementwiseOpsAndTransposesMatchTheReference) {
+void checkElementwiseAndTransposes(Target target) {
   const int64_t F = 131, L = 2;
   std::string text =
       "func.func @main(%g: tensor<131x?xf32>, %u: tensor<131x?xf32>) -> "
@@ -293,7 +300,7 @@ TEST(LinalgGPU, ElementwiseOpsAndTransposesMatchTheReference) {
   Program p{text, {}, 6};
   p.inputs.push_back(randomF32({F, L}, 8));
   p.inputs.push_back(randomF32({F, L}, 9));
-  std::vector<OwnedTensor> out = runOnEmulator(p);
+  std::vector<OwnedTensor> out = runOn(p, target);
   ASSERT_EQ(out.size(), 3u);
   std::vector<double> res(F * L), tr(F * L);
   for (int64_t c = 0; c < F; ++c)
@@ -307,6 +314,30 @@ TEST(LinalgGPU, ElementwiseOpsAndTransposesMatchTheReference) {
   EXPECT_LT(worstError(out[1], tr), 1e-5);
   // bf16 keeps 8 significant bits.
   EXPECT_LT(worstError(out[2], res), 1.0 / 128);
+}
+
+TEST(LinalgGPU, RMSNormOnTheEmulatorMatchesTheReference) {
+  checkRMSNorms(Target::GPUEmulator);
+}
+TEST(LinalgGPU, ReductionsOverInnerDimensionsOnTheEmulator) {
+  checkInnerReductions(Target::GPUEmulator);
+}
+TEST(LinalgGPU, EmbeddingGatherOnTheEmulator) {
+  checkEmbeddingGather(Target::GPUEmulator);
+}
+TEST(LinalgGPU, ElementwiseOpsAndTransposesOnTheEmulator) {
+  checkElementwiseAndTransposes(Target::GPUEmulator);
+}
+
+/// The same cases on the CUDA target (a GPU, or the fake driver's host
+/// twins: ctest fakecuda.kernels_vs_reference).
+TEST(LinalgGPU, GPUKernelMatchesTheReference) {
+  if (llvm::Error e = cuda::available())
+    GTEST_SKIP() << llvm::toString(std::move(e));
+  checkRMSNorms(Target::CUDA);
+  checkInnerReductions(Target::CUDA);
+  checkEmbeddingGather(Target::CUDA);
+  checkElementwiseAndTransposes(Target::CUDA);
 }
 
 } // namespace
