@@ -498,7 +498,8 @@ llvm::orc::SymbolMap runtimeSymbolMap(llvm::orc::MangleAndInterner interner) {
   map[interner("malloc")] = def(&ssmcTrackedMalloc);
   map[interner("aligned_alloc")] = def(&ssmcTrackedAlignedAlloc);
   map[interner("free")] = def(&ssmcTrackedFree);
-  // The OpenMP queries come from the runtime the __kmpc_* calls go to:
+  // The OpenMP queries (and the GPU emulator's blocktime setting, an
+  // extension of libomp's) come from the runtime the __kmpc_* calls go to:
   // where the process has loaded another OpenMP runtime first (PyTorch
   // brings libgomp), its omp_get_thread_num would answer 0 on libomp's
   // threads.
@@ -514,7 +515,7 @@ llvm::orc::SymbolMap runtimeSymbolMap(llvm::orc::MangleAndInterner interner) {
          {"omp_get_thread_num", "omp_get_num_threads", "omp_get_max_threads",
           "omp_set_num_threads", "omp_in_parallel", "omp_get_level",
           "omp_get_ancestor_thread_num", "omp_get_team_size",
-          "omp_get_num_procs", "omp_get_wtime"})
+          "omp_get_num_procs", "omp_get_wtime", "kmp_set_blocktime"})
       if (void *fn = libomp.getAddressOfSymbol(name))
         map[interner(name)] = llvm::orc::ExecutorSymbolDef(
             llvm::orc::ExecutorAddr::fromPtr(fn),

@@ -274,6 +274,22 @@ public:
     return linalg::FillOp::create(b, loc, zero, empty).getResult(0);
   }
 
+  /// A linalg.generic with every loop parallel over `init`'s index space,
+  /// writing `init` through the identity map; `ins` are read through
+  /// `inMaps`. `body` gets the inputs' elements, then init's, and yields.
+  Value parallelGeneric(
+      Value init, ValueRange ins, llvm::ArrayRef<AffineMap> inMaps,
+      llvm::function_ref<void(OpBuilder &, Location, ValueRange)> body) {
+    unsigned rank = cast<RankedTensorType>(init.getType()).getRank();
+    llvm::SmallVector<AffineMap> maps(inMaps);
+    maps.push_back(b.getMultiDimIdentityMap(rank));
+    return linalg::GenericOp::create(b, loc, init.getType(), ins, init, maps,
+                                     llvm::SmallVector<utils::IteratorType>(
+                                         rank, utils::IteratorType::parallel),
+                                     body)
+        .getResult(0);
+  }
+
   /// sum over t of step(inputs at t): a reduction over the last of
   /// `loops` iteration dims into a tensor of the first loops-1 dims.
   Value sumOverSteps(ValueRange inputs, llvm::ArrayRef<AffineMap> maps,
@@ -303,17 +319,11 @@ public:
                llvm::ArrayRef<int64_t> shape, llvm::ArrayRef<Value> dyn,
                llvm::function_ref<Value(ValueRange)> body) {
     Value init = tensor::EmptyOp::create(b, loc, shape, f32, dyn);
-    llvm::SmallVector<AffineMap> all(maps);
-    all.push_back(b.getMultiDimIdentityMap(shape.size()));
-    llvm::SmallVector<utils::IteratorType> its(shape.size(),
-                                               utils::IteratorType::parallel);
-    return linalg::GenericOp::create(
-               b, loc, init.getType(), inputs, init, all, its,
-               [&](OpBuilder &nb, Location nl, ValueRange args) {
-                 Value e = math::ExpOp::create(nb, nl, body(args.drop_back()));
-                 linalg::YieldOp::create(nb, nl, e);
-               })
-        .getResult(0);
+    return parallelGeneric(
+        init, inputs, maps, [&](OpBuilder &nb, Location nl, ValueRange args) {
+          Value e = math::ExpOp::create(nb, nl, body(args.drop_back()));
+          linalg::YieldOp::create(nb, nl, e);
+        });
   }
 
   AffineMap map(unsigned dims, llvm::ArrayRef<unsigned> results) {
@@ -838,20 +848,14 @@ Value finalFromIncoming(ShardEmitter &e, Value decay, AffineMap decayMap,
     ins.push_back(decay);
     maps.push_back(decayMap);
   }
-  maps.push_back(id);
-  return linalg::GenericOp::create(
-             e.b, e.loc, sloc.getType(), ins, sloc, maps,
-             llvm::SmallVector<utils::IteratorType>(
-                 rank, utils::IteratorType::parallel),
-             [&](OpBuilder &nb, Location nl, ValueRange a) {
-               Value v = a[0];
-               if (decay)
-                 v = arith::MulFOp::create(nb, nl, a[1], v);
-               linalg::YieldOp::create(
-                   nb, nl,
-                   Value(arith::AddFOp::create(nb, nl, v, a.back())));
-             })
-      .getResult(0);
+  return e.parallelGeneric(
+      sloc, ins, maps, [&](OpBuilder &nb, Location nl, ValueRange a) {
+        Value v = a[0];
+        if (decay)
+          v = arith::MulFOp::create(nb, nl, a[1], v);
+        linalg::YieldOp::create(
+            nb, nl, Value(arith::AddFOp::create(nb, nl, v, a.back())));
+      });
 }
 
 /// selective_scan: P[b,d,n] = exp(A[d,n] * sum_t dt[b,d,t]).
@@ -1044,16 +1048,10 @@ void shardSSD(ModuleOp module, ssm::SSDOp op, bool rescan) {
     Value hinT = tensor::EmptyOp::create(
         e.b, e.loc, bhnp, e.f32,
         dynSizes(e, bhnp, {{hin, 0}, {hin, 1}, {hin, 3}, {hin, 2}}));
-    hinT = linalg::GenericOp::create(
-               e.b, e.loc, hinT.getType(), hin, hinT,
-               llvm::ArrayRef<AffineMap>{e.map(4, {0, 1, 3, 2}),
-                                         e.b.getMultiDimIdentityMap(4)},
-               llvm::SmallVector<utils::IteratorType>(
-                   4, utils::IteratorType::parallel),
-               [&](OpBuilder &nb, Location nl, ValueRange a) {
-                 linalg::YieldOp::create(nb, nl, a[0]);
-               })
-               .getResult(0);
+    hinT = e.parallelGeneric(hinT, hin, {e.map(4, {0, 1, 3, 2})},
+                             [&](OpBuilder &nb, Location nl, ValueRange a) {
+                               linalg::YieldOp::create(nb, nl, a[0]);
+                             });
     // gain[b,:,h,:] = C[b,:,g,:] Sin^T[b,h], g = h / (H / G).
     Value L = e.dimSize(x, 1), H = e.dimSize(x, 2), P = e.dimSize(x, 3),
           N = e.dimSize(C, 3);
@@ -1079,28 +1077,22 @@ void shardSSD(ModuleOp module, ssm::SSDOp op, bool rescan) {
       ins.push_back(z);
       maps.push_back(e.b.getMultiDimIdentityMap(4));
     }
-    maps.push_back(e.b.getMultiDimIdentityMap(4));
-    Value out =
-        linalg::GenericOp::create(
-            e.b, e.loc, y.getType(), ins, y, maps,
-            llvm::SmallVector<utils::IteratorType>(
-                4, utils::IteratorType::parallel),
-            [&](OpBuilder &nb, Location nl, ValueRange a) {
-              Value v = arith::MulFOp::create(nb, nl, a[0], a[1]);
-              if (z) {
-                // silu(z) = z / (1 + exp(-z)), as the op defines it.
-                Value one = arith::ConstantOp::create(
-                    nb, nl, nb.getF32FloatAttr(1.0f));
-                Value ez = math::ExpOp::create(
-                    nb, nl, arith::NegFOp::create(nb, nl, a[2]));
-                Value silu = arith::DivFOp::create(
-                    nb, nl, a[2], arith::AddFOp::create(nb, nl, one, ez));
-                v = arith::MulFOp::create(nb, nl, v, silu);
-              }
-              linalg::YieldOp::create(
-                  nb, nl, Value(arith::AddFOp::create(nb, nl, a.back(), v)));
-            })
-            .getResult(0);
+    Value out = e.parallelGeneric(
+        y, ins, maps, [&](OpBuilder &nb, Location nl, ValueRange a) {
+          Value v = arith::MulFOp::create(nb, nl, a[0], a[1]);
+          if (z) {
+            // silu(z) = z / (1 + exp(-z)), as the op defines it.
+            Value one =
+                arith::ConstantOp::create(nb, nl, nb.getF32FloatAttr(1.0f));
+            Value ez = math::ExpOp::create(nb, nl,
+                                           arith::NegFOp::create(nb, nl, a[2]));
+            Value silu = arith::DivFOp::create(
+                nb, nl, a[2], arith::AddFOp::create(nb, nl, one, ez));
+            v = arith::MulFOp::create(nb, nl, v, silu);
+          }
+          linalg::YieldOp::create(
+              nb, nl, Value(arith::AddFOp::create(nb, nl, a.back(), v)));
+        });
     llvm::SmallVector<Value> r{out};
     if (op.getFinalState())
       r.push_back(finalFromIncoming(e, p, e.map(4, {0, 1}), hin,
@@ -1228,37 +1220,31 @@ void shardLinearAttention(ModuleOp module, ssm::LinearAttentionOp op,
       maps.push_back(perKey ? e.b.getMultiDimIdentityMap(4)
                             : e.map(4, {0, 1, 2}));
     }
-    maps.push_back(e.b.getMultiDimIdentityMap(4));
     Value qInit = tensor::EmptyOp::create(e.b, e.loc, bhlk, e.f32,
                                           dynSizes(e, bhlk, qFrom));
     ssm::FeatureMap featureMap = op.getFeatureMap();
-    Value qd =
-        linalg::GenericOp::create(
-            e.b, e.loc, qInit.getType(), ins, qInit, maps,
-            llvm::SmallVector<utils::IteratorType>(
-                4, utils::IteratorType::parallel),
-            [&](OpBuilder &nb, Location nl, ValueRange a) {
-              Value x = a[0];
-              Value zero =
-                  arith::ConstantOp::create(nb, nl, nb.getF32FloatAttr(0.0f));
-              if (featureMap == ssm::FeatureMap::relu)
-                x = arith::MaximumFOp::create(nb, nl, x, zero);
-              if (featureMap == ssm::FeatureMap::elu_plus_one) {
-                Value one =
-                    arith::ConstantOp::create(nb, nl, nb.getF32FloatAttr(1.0f));
-                Value pos = arith::CmpFOp::create(
-                    nb, nl, arith::CmpFPredicate::OGT, x, zero);
-                x = arith::SelectOp::create(
-                    nb, nl, pos, arith::AddFOp::create(nb, nl, x, one),
-                    math::ExpOp::create(nb, nl, x));
-              }
-              x = arith::MulFOp::create(nb, nl, scale, x);
-              if (cum)
-                x = arith::MulFOp::create(nb, nl, x,
-                                          math::ExpOp::create(nb, nl, a[1]));
-              linalg::YieldOp::create(nb, nl, x);
-            })
-            .getResult(0);
+    Value qd = e.parallelGeneric(
+        qInit, ins, maps, [&](OpBuilder &nb, Location nl, ValueRange a) {
+          Value x = a[0];
+          Value zero =
+              arith::ConstantOp::create(nb, nl, nb.getF32FloatAttr(0.0f));
+          if (featureMap == ssm::FeatureMap::relu)
+            x = arith::MaximumFOp::create(nb, nl, x, zero);
+          if (featureMap == ssm::FeatureMap::elu_plus_one) {
+            Value one =
+                arith::ConstantOp::create(nb, nl, nb.getF32FloatAttr(1.0f));
+            Value pos = arith::CmpFOp::create(nb, nl, arith::CmpFPredicate::OGT,
+                                              x, zero);
+            x = arith::SelectOp::create(nb, nl, pos,
+                                        arith::AddFOp::create(nb, nl, x, one),
+                                        math::ExpOp::create(nb, nl, x));
+          }
+          x = arith::MulFOp::create(nb, nl, scale, x);
+          if (cum)
+            x = arith::MulFOp::create(nb, nl, x,
+                                      math::ExpOp::create(nb, nl, a[1]));
+          linalg::YieldOp::create(nb, nl, x);
+        });
     // o[b,h] += q'[b,h] [L, K] x Sin[b,h] [K, V].
     Value steps = e.dimSize(q, 2), keys = e.dimSize(q, 3),
           values = e.dimSize(hin, 3);

@@ -14,6 +14,7 @@
 #define SSMC_TEST_LIB_DELTARULECASES_H
 
 #include "test/lib/Reference.h"
+#include "test/lib/RunProgram.h"
 #include "test/unit/ProgramBuilder.h"
 
 #include "ssmc/Jit.h"
@@ -186,32 +187,8 @@ inline Inputs makeInputs(const DeltaConfig &c, unsigned seed,
   return in;
 }
 
-inline llvm::Expected<std::vector<OwnedTensor>>
-runProgram(const std::string &text, std::vector<OwnedTensor> &inputs,
-           Target target) {
-  JitOptions options;
-  options.target = target;
-  auto jit = Jit::compile(text, options);
-  if (!jit)
-    return jit.takeError();
-  std::vector<Tensor> views;
-  for (OwnedTensor &t : inputs)
-    views.push_back(t.view());
-  return (*jit)->run("main", views);
-}
-
-/// max |got - want| and max(1, max |want|).
-inline std::pair<double, double> maxError(const OwnedTensor &got,
-                                          const std::vector<double> &want) {
-  double err = 0, scale = 1;
-  EXPECT_EQ(got.numel(), int64_t(want.size()));
-  for (int64_t i = 0; i < got.numel(); ++i) {
-    double g = got.getAsDouble(i);
-    err = std::isnan(g) ? INFINITY : std::max(err, std::fabs(g - want[i]));
-    scale = std::max(scale, std::fabs(want[i]));
-  }
-  return {err, scale};
-}
+using ssmc::test::maxError;
+using ssmc::test::runProgram;
 
 /// Runs `c` and checks out (and the final state) against the reference:
 /// f32 within 1e-4 * max(1, max|ref|); bf16/f16 within twice the error of

@@ -179,86 +179,104 @@ TEST(Distributed, CombineMatrixEveryForm) {
 
 double softplus(double x) { return x > 20 ? x : std::log1p(std::exp(x)); }
 
-/// ssmcMpiStepSums against plain double loops: rows long enough for the
-/// vectorised blocks and a tail, both layouts, bias, softplus, clamps.
-TEST(Distributed, StepSumsMatchDoubleLoops) {
-  std::mt19937 rng(3);
-  std::uniform_real_distribution<float> dist(-12.0f, 8.0f);
-  const int64_t a0 = 2, a1 = 3, L = 1003;
+/// The inputs of the step-sum tests: the steps x in [a0, a1, L] (timeDim 2)
+/// or [a0, L, a1] (timeDim 1) and a bias per a1 channel, both random; the
+/// clamp bounds (infinite without clamp); step(i, j, t): the value the
+/// runtime sums, in double.
+struct StepSumInputs {
+  int64_t a0, a1, L;
+  int timeDim, sp;
+  bool clamp;
+  std::vector<int64_t> shape;
+  std::vector<float> x, bias;
+  float lo, hi;
+
+  StepSumInputs(std::mt19937 &rng, int64_t a0, int64_t a1, int64_t L,
+                int timeDim, int sp, bool clamp)
+      : a0(a0), a1(a1), L(L), timeDim(timeDim), sp(sp), clamp(clamp),
+        shape(timeDim == 2 ? std::vector<int64_t>{a0, a1, L}
+                           : std::vector<int64_t>{a0, L, a1}),
+        x(a0 * a1 * L), bias(a1), lo(clamp ? 0.1f : -INFINITY),
+        hi(clamp ? 3.0f : INFINITY) {
+    std::uniform_real_distribution<float> dist(-12.0f, 8.0f);
+    for (float &v : x)
+      v = dist(rng);
+    for (float &v : bias)
+      v = 0.5f * dist(rng);
+  }
+  int64_t index(int64_t i, int64_t j, int64_t t) const {
+    return timeDim == 2 ? (i * a1 + j) * L + t : (i * L + t) * a1 + j;
+  }
+  double step(int64_t i, int64_t j, int64_t t) const {
+    double v = double(x[index(i, j, t)]) + bias[j];
+    v = sp ? softplus(v) : v;
+    return std::min(std::max(v, double(lo)), double(hi));
+  }
+};
+
+std::ostream &operator<<(std::ostream &os, const StepSumInputs &in) {
+  return os << "timeDim " << in.timeDim << " softplus " << in.sp << " clamp "
+            << in.clamp;
+}
+
+/// f(inputs) for both layouts, with and without softplus and clamps.
+template <typename F>
+void forEachStepSumForm(unsigned seed, int64_t a0, int64_t a1, int64_t L, F f) {
+  std::mt19937 rng(seed);
   for (int timeDim : {1, 2})
     for (int sp : {0, 1})
       for (bool clamp : {false, true}) {
-        std::vector<int64_t> shape = timeDim == 2 ? std::vector<int64_t>{a0, a1, L}
-                                                  : std::vector<int64_t>{a0, L, a1};
-        std::vector<float> x(a0 * a1 * L), bias(a1), out(a0 * a1);
-        for (float &v : x)
-          v = dist(rng);
-        for (float &v : bias)
-          v = 0.5f * dist(rng);
-        float lo = clamp ? 0.1f : -INFINITY, hi = clamp ? 3.0f : INFINITY;
-        auto xm = ref<3>(x, shape);
-        auto bm = ref<1>(bias, {a1});
-        auto om = ref<2>(out, {a0, a1});
-        _mlir_ciface_ssmcMpiStepSums(&xm, &bm, &om, timeDim, sp, lo, hi);
-        for (int64_t i = 0; i < a0; ++i)
-          for (int64_t j = 0; j < a1; ++j) {
-            double want = 0;
-            for (int64_t t = 0; t < L; ++t) {
-              double v = timeDim == 2 ? x[(i * a1 + j) * L + t]
-                                      : x[(i * L + t) * a1 + j];
-              v += bias[j];
-              v = sp ? softplus(v) : v;
-              want += std::min(std::max(v, double(lo)), double(hi));
-            }
-            EXPECT_NEAR(out[i * a1 + j], want, 1e-5 * std::max(1.0, std::fabs(want)))
-                << "timeDim " << timeDim << " softplus " << sp << " clamp " << clamp;
-          }
+        StepSumInputs in(rng, a0, a1, L, timeDim, sp, clamp);
+        f(in);
       }
+}
+
+/// ssmcMpiStepSums against plain double loops: rows long enough for the
+/// vectorised blocks and a tail, both layouts, bias, softplus, clamps.
+TEST(Distributed, StepSumsMatchDoubleLoops) {
+  forEachStepSumForm(3, 2, 3, 1003, [](StepSumInputs &in) {
+    std::vector<float> out(in.a0 * in.a1);
+    auto xm = ref<3>(in.x, in.shape);
+    auto bm = ref<1>(in.bias, {in.a1});
+    auto om = ref<2>(out, {in.a0, in.a1});
+    _mlir_ciface_ssmcMpiStepSums(&xm, &bm, &om, in.timeDim, in.sp, in.lo,
+                                 in.hi);
+    for (int64_t i = 0; i < in.a0; ++i)
+      for (int64_t j = 0; j < in.a1; ++j) {
+        double want = 0;
+        for (int64_t t = 0; t < in.L; ++t)
+          want += in.step(i, j, t);
+        EXPECT_NEAR(out[i * in.a1 + j], want,
+                    1e-5 * std::max(1.0, std::fabs(want)))
+            << in;
+      }
+  });
 }
 
 /// ssmcMpiStepPrefixSums against plain double loops: the running sums of
 /// the steps (from either end), both layouts, bias, softplus, clamps.
 TEST(Distributed, StepPrefixSumsMatchDoubleLoops) {
-  std::mt19937 rng(5);
-  std::uniform_real_distribution<float> dist(-12.0f, 8.0f);
-  const int64_t a0 = 2, a1 = 3, L = 203;
-  for (int timeDim : {1, 2})
-    for (int sp : {0, 1})
-      for (bool clamp : {false, true})
-        for (int reverse : {0, 1}) {
-          std::vector<int64_t> shape = timeDim == 2
-                                           ? std::vector<int64_t>{a0, a1, L}
-                                           : std::vector<int64_t>{a0, L, a1};
-          std::vector<float> x(a0 * a1 * L), bias(a1), out(a0 * a1 * L);
-          for (float &v : x)
-            v = dist(rng);
-          for (float &v : bias)
-            v = 0.5f * dist(rng);
-          float lo = clamp ? 0.1f : -INFINITY, hi = clamp ? 3.0f : INFINITY;
-          auto xm = ref<3>(x, shape);
-          auto bm = ref<1>(bias, {a1});
-          auto om = ref<3>(out, shape);
-          _mlir_ciface_ssmcMpiStepPrefixSums(&xm, &bm, &om, timeDim, sp, lo,
-                                             hi, reverse);
-          auto index = [&](int64_t i, int64_t j, int64_t t) {
-            return timeDim == 2 ? (i * a1 + j) * L + t : (i * L + t) * a1 + j;
-          };
-          for (int64_t i = 0; i < a0; ++i)
-            for (int64_t j = 0; j < a1; ++j) {
-              double want = 0;
-              for (int64_t k = 0; k < L; ++k) {
-                const int64_t t = reverse ? L - 1 - k : k;
-                double v = double(x[index(i, j, t)]) + bias[j];
-                v = sp ? softplus(v) : v;
-                want += std::min(std::max(v, double(lo)), double(hi));
-                EXPECT_NEAR(out[index(i, j, t)], want,
-                            1e-5 * std::max(1.0, std::fabs(want)))
-                    << "timeDim " << timeDim << " softplus " << sp
-                    << " clamp " << clamp << " reverse " << reverse
-                    << " step " << t;
-              }
-            }
+  forEachStepSumForm(5, 2, 3, 203, [](StepSumInputs &in) {
+    for (int reverse : {0, 1}) {
+      std::vector<float> out(in.x.size());
+      auto xm = ref<3>(in.x, in.shape);
+      auto bm = ref<1>(in.bias, {in.a1});
+      auto om = ref<3>(out, in.shape);
+      _mlir_ciface_ssmcMpiStepPrefixSums(&xm, &bm, &om, in.timeDim, in.sp,
+                                         in.lo, in.hi, reverse);
+      for (int64_t i = 0; i < in.a0; ++i)
+        for (int64_t j = 0; j < in.a1; ++j) {
+          double want = 0;
+          for (int64_t k = 0; k < in.L; ++k) {
+            const int64_t t = reverse ? in.L - 1 - k : k;
+            want += in.step(i, j, t);
+            EXPECT_NEAR(out[in.index(i, j, t)], want,
+                        1e-5 * std::max(1.0, std::fabs(want)))
+                << in << " reverse " << reverse << " step " << t;
+          }
         }
+    }
+  });
 }
 
 /// ssmcMpiRingAttention on every rank's slices (computing its rows on rank

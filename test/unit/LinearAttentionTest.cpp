@@ -15,6 +15,7 @@
 #include "ssmc/Cuda.h"
 #include "ssmc/Jit.h"
 #include "test/lib/Reference.h"
+#include "test/lib/RunProgram.h"
 
 #include <gtest/gtest.h>
 
@@ -86,17 +87,8 @@ LARun runLinearAttention(const LinearAttentionConfig &c, unsigned seed,
     p.cuSeqlens = offsets;
     inputs.push_back(std::move(cu));
   }
-  JitOptions options;
-  options.target = target;
-  auto jit = Jit::compile(test::linearAttentionProgram(c), options);
-  if (!jit) {
-    run.error = llvm::toString(jit.takeError());
-    return run;
-  }
-  std::vector<Tensor> views;
-  for (OwnedTensor &t : inputs)
-    views.push_back(t.view());
-  auto results = (*jit)->run("main", views);
+  auto results =
+      test::runProgram(test::linearAttentionProgram(c), inputs, target);
   if (!results) {
     run.error = llvm::toString(results.takeError());
     return run;
@@ -106,29 +98,22 @@ LARun runLinearAttention(const LinearAttentionConfig &c, unsigned seed,
   return run;
 }
 
-double maxError(const OwnedTensor &got, const std::vector<double> &want,
-                double *scale) {
-  double err = 0;
-  *scale = 1;
-  for (int64_t i = 0; i < got.numel(); ++i) {
-    double g = got.getAsDouble(i);
-    err = std::isnan(g) ? INFINITY : std::max(err, std::fabs(g - want[i]));
-    *scale = std::max(*scale, std::fabs(want[i]));
-  }
-  return err;
+/// `got` within rtol * max(1, max |want|) of `want`.
+void expectWithin(const OwnedTensor &got, const std::vector<double> &want,
+                  double rtol, const char *what) {
+  auto [err, scale] = test::maxError(got, want);
+  EXPECT_LE(err, rtol * scale) << what;
 }
 
 void expectMatches(const LARun &r, const LinearAttentionConfig &c, double rtol) {
   ASSERT_TRUE(r.error.empty()) << r.error;
-  double scale;
-  EXPECT_LE(maxError(r.results[0], r.reference.out, &scale), rtol * scale);
   ASSERT_EQ(r.results.size(), 1u + c.finalState + c.finalZ);
+  expectWithin(r.results[0], r.reference.out, rtol, "out");
   if (c.finalState)
-    EXPECT_LE(maxError(r.results[1], r.reference.finalState, &scale),
-              rtol * scale);
+    expectWithin(r.results[1], r.reference.finalState, rtol, "final state");
   if (c.finalZ)
-    EXPECT_LE(maxError(r.results[1 + c.finalState], r.reference.finalZ, &scale),
-              rtol * scale);
+    expectWithin(r.results[1 + c.finalState], r.reference.finalZ, rtol,
+                 "final z");
 }
 
 LinearAttentionConfig cfg(int64_t B, int64_t H, int64_t L, int64_t K,
@@ -285,21 +270,6 @@ TEST(LinearAttentionNumerics, PackedSequencesRunRightToLeftWithinThemselves) {
   expectMatches(runLinearAttention(c, 12, {0, 1, 10, 20}), c, 1e-4);
 }
 
-/// Runs `src`'s @main on `inputs`.
-llvm::Expected<std::vector<OwnedTensor>>
-runSource(const std::string &src, std::vector<OwnedTensor> &inputs,
-          Target target) {
-  JitOptions options;
-  options.target = target;
-  auto jit = Jit::compile(src, options);
-  if (!jit)
-    return jit.takeError();
-  std::vector<Tensor> views;
-  for (OwnedTensor &t : inputs)
-    views.push_back(t.view());
-  return (*jit)->run("main", views);
-}
-
 OwnedTensor f32Tensor(std::vector<int64_t> shape, const std::vector<double> &v) {
   OwnedTensor t(DType::F32, shape);
   for (int64_t i = 0; i < t.numel(); ++i)
@@ -333,7 +303,7 @@ func.func @main(%q: tensor<1x1x3x2xf32>, %k: tensor<1x1x3x2xf32>, %v: tensor<1x1
   in.push_back(f32Tensor({1, 1, 3, 2}, p.q));
   in.push_back(f32Tensor({1, 1, 3, 2}, p.k));
   in.push_back(f32Tensor({1, 1, 3, 3}, p.v));
-  auto r = runSource(src, in, GetParam());
+  auto r = test::runProgram(src, in, GetParam());
   ASSERT_TRUE(static_cast<bool>(r)) << llvm::toString(r.takeError());
   std::vector<double> want = ref::linearAttention(p).out;
   for (int64_t j = 0; j < 3; ++j)
@@ -421,14 +391,13 @@ void expectSplitRunResumes(bool reverse, Target target) {
   in.push_back(f32Tensor({2, 2, 13}, p.gate));
   in.push_back(f32Tensor({2, 2, 5, 7}, p.h0));
   in.push_back(f32Tensor({2, 2, 5}, p.z0));
-  auto r = runSource(splitProgram(reverse), in, target);
+  auto r = test::runProgram(splitProgram(reverse), in, target);
   ASSERT_TRUE(static_cast<bool>(r)) << llvm::toString(r.takeError());
   ref::LinearAttentionResult want = ref::linearAttention(p);
-  double scale;
   // The whole run against the reference.
-  EXPECT_LE(maxError((*r)[0], want.out, &scale), 1e-4 * scale);
-  EXPECT_LE(maxError((*r)[1], want.finalState, &scale), 1e-4 * scale);
-  EXPECT_LE(maxError((*r)[2], want.finalZ, &scale), 1e-4 * scale);
+  expectWithin((*r)[0], want.out, 1e-4, "out");
+  expectWithin((*r)[1], want.finalState, 1e-4, "final state");
+  expectWithin((*r)[2], want.finalZ, 1e-4, "final z");
   // The split run against the whole run.
   std::vector<double> whole, part;
   for (int64_t i = 0; i < (*r)[0].numel(); ++i)

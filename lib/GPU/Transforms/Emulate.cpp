@@ -12,13 +12,24 @@
 //    launch's dynamic size, its memref.view ops views of it;
 //  - private memory is a stack allocation of the thread;
 //  - ssm_gpu.barrier / gpu.barrier become omp.barrier;
-//  - gpu.shuffle goes through a per-block scratch array of blockDim values
-//    of its type: every thread writes its value at its linear thread index,
-//    a barrier, reads its source lane's (in its own warp of 32 consecutive
-//    threads, as CUDA forms warps), a barrier. Valid only where every
+//  - gpu.shuffle goes through a per-block scratch array of two halves of
+//    blockDim values of its type, used in turn (a private counter of the
+//    thread's shuffles picks the half): every thread writes its value at
+//    its linear thread index in the current half, a barrier, reads its
+//    source lane's (in its own warp of 32 consecutive threads, as CUDA
+//    forms warps). One barrier per shuffle: a thread writes a half again
+//    two shuffles later, after the barrier of the shuffle between, which
+//    no thread passes before it has read this one. Valid only where every
 //    thread of the block executes the shuffle (a block barrier where the
 //    GPU needs only the warp converged), which the kernels guarantee: they
 //    shuffle outside divergent code, with uniform trip counts.
+//  - a block's threads sleep as soon as they wait at a barrier: each
+//    calls kmp_set_blocktime(0) first, which sets the blocktime of its
+//    task in this region only (the caller's parallel regions keep theirs).
+//    A block has far more threads than the machine has cores, and threads
+//    spinning at a barrier take the cores from the threads it waits for.
+//    OMP_WAIT_POLICY=active in the environment keeps them spinning
+//    (libomp then ignores the setting).
 // So a kernel that races on shared memory, misses a barrier, indexes out
 // of its tile or maps shuffle lanes wrongly computes wrong numbers here as
 // on a GPU, and the numerical tests of every kernel run on a machine
@@ -52,6 +63,7 @@ using namespace mlir;
 namespace {
 
 constexpr llvm::StringLiteral kThreadNum = "omp_get_thread_num";
+constexpr llvm::StringLiteral kSetBlocktime = "kmp_set_blocktime";
 
 /// `t` without a memory space (host memory).
 Type hostType(Type t) {
@@ -78,7 +90,8 @@ private:
   /// One host buffer per block for each workgroup attribution and
   /// workgroup-space alloca, visible to all the block's threads.
   LogicalResult allocateSharedMemory();
-  /// The omp.parallel region of blockDim threads and their x/y/z indices.
+  /// The omp.parallel region of blockDim threads, which sleep at barriers,
+  /// and their x/y/z indices.
   void emitThreadRegion();
   /// Launch values (ids, sizes, attributions) to their host equivalents.
   void mapLaunchValues();
@@ -110,8 +123,13 @@ private:
   Value tx, ty, tz;
   /// The linear thread index (x fastest), which lays out warps.
   Value linearTid;
-  /// The shuffles' scratch arrays (blockDim values), one per value type.
+  Value nThreads;
+  /// The shuffles' scratch arrays (two halves of blockDim values), one per
+  /// value type.
   llvm::SmallDenseMap<Type, Value> shuffleScratch;
+  /// The thread's count of shuffles so far (private memref<1xi32>): its
+  /// parity picks the scratch half.
+  Value shuffleCount;
 };
 
 LogicalResult LaunchEmulator::run() {
@@ -120,7 +138,7 @@ LogicalResult LaunchEmulator::run() {
   c0 = idx(0), c1 = idx(1);
   grid = launch.getGridSizeOperandValues();
   block = launch.getBlockSizeOperandValues();
-  Value nThreads = arith::MulIOp::create(
+  nThreads = arith::MulIOp::create(
       b, loc, arith::MulIOp::create(b, loc, block.x, block.y), block.z);
   nThreads32 = arith::IndexCastOp::create(b, loc, b.getI32Type(), nThreads);
   body = &launch.getBody().front();
@@ -195,15 +213,13 @@ LogicalResult LaunchEmulator::allocateSharedMemory() {
   });
   if (walk.wasInterrupted())
     return failure();
-  Value nThreads = arith::MulIOp::create(
-      b, loc, arith::MulIOp::create(b, loc, block.x, block.y), block.z);
+  Value halves = arith::MulIOp::create(b, loc, nThreads, idx(2));
   body->walk([&](gpu::ShuffleOp s) {
     Type t = s.getValue().getType();
     if (shuffleScratch.count(t))
       return;
     shuffleScratch[t] = memref::AllocOp::create(
-        b, loc, MemRefType::get({ShapedType::kDynamic}, t),
-        ValueRange{nThreads});
+        b, loc, MemRefType::get({ShapedType::kDynamic}, t), ValueRange{halves});
     shared.push_back(shuffleScratch[t]);
   });
   return success();
@@ -215,6 +231,8 @@ void LaunchEmulator::emitThreadRegion() {
   par = omp::ParallelOp::create(b, loc, clauses);
   Block *pb = b.createBlock(&par.getRegion());
   b.setInsertionPointToStart(pb);
+  LLVM::CallOp::create(b, loc, TypeRange{}, kSetBlocktime,
+                       ValueRange{arith::ConstantIntOp::create(b, loc, 0, 32)});
   Value tid = arith::IndexCastOp::create(
       b, loc, b.getIndexType(),
       LLVM::CallOp::create(b, loc, TypeRange{b.getI32Type()}, kThreadNum,
@@ -225,6 +243,12 @@ void LaunchEmulator::emitThreadRegion() {
   ty = arith::RemUIOp::create(b, loc, rest, block.y);
   tz = arith::DivUIOp::create(b, loc, rest, block.y);
   linearTid = tid;
+  if (!shuffleScratch.empty()) {
+    shuffleCount =
+        memref::AllocaOp::create(b, loc, MemRefType::get({1}, b.getI32Type()));
+    memref::StoreOp::create(b, loc, arith::ConstantIntOp::create(b, loc, 0, 32),
+                            shuffleCount, ValueRange{c0});
+  }
 }
 
 void LaunchEmulator::mapLaunchValues() {
@@ -324,7 +348,16 @@ void LaunchEmulator::emulateShuffle(gpu::ShuffleOp shuffle) {
   auto c32 = [&](int32_t v) {
     return arith::ConstantIntOp::create(ob, l, v, 32).getResult();
   };
-  memref::StoreOp::create(ob, l, shuffle.getValue(), scratch, linearTid);
+  // This shuffle's half of the scratch array: the count's parity.
+  Value count = memref::LoadOp::create(ob, l, shuffleCount, ValueRange{c0});
+  memref::StoreOp::create(ob, l, arith::AddIOp::create(ob, l, count, c32(1)),
+                          shuffleCount, ValueRange{c0});
+  Value half = arith::IndexCastOp::create(
+      ob, l, ob.getIndexType(), arith::AndIOp::create(ob, l, count, c32(1)));
+  Value base = arith::MulIOp::create(ob, l, half, nThreads);
+  memref::StoreOp::create(
+      ob, l, shuffle.getValue(), scratch,
+      ValueRange{arith::AddIOp::create(ob, l, base, linearTid)});
   omp::BarrierOp::create(ob, l);
   Value tid = i32(linearTid);
   Value lane = arith::RemUIOp::create(ob, l, tid, c32(32));
@@ -355,9 +388,9 @@ void LaunchEmulator::emulateShuffle(gpu::ShuffleOp shuffle) {
       ob, l, valid, arith::AddIOp::create(ob, l, warpBase, src), tid);
   Value got = memref::LoadOp::create(
       ob, l, scratch,
-      ValueRange{arith::IndexCastOp::create(ob, l, ob.getIndexType(), from)});
-  // Nobody overwrites the scratch array before every thread has read it.
-  omp::BarrierOp::create(ob, l);
+      ValueRange{arith::AddIOp::create(
+          ob, l, base,
+          arith::IndexCastOp::create(ob, l, ob.getIndexType(), from))});
   shuffle.getShuffleResult().replaceAllUsesWith(got);
   shuffle.getValid().replaceAllUsesWith(valid);
   shuffle.erase();
@@ -376,13 +409,14 @@ struct EmulatePass : public ssmc::impl::SSMGPUEmulateBase<EmulatePass> {
     module.walk([&](gpu::LaunchOp l) { launches.push_back(l); });
     if (launches.empty())
       return;
-    // An LLVM declaration: llvm-request-c-wrappers leaves it alone.
-    if (!module.lookupSymbol(kThreadNum)) {
-      OpBuilder b(module.getBodyRegion());
-      LLVM::LLVMFuncOp::create(
-          b, module.getLoc(), kThreadNum,
-          LLVM::LLVMFunctionType::get(b.getI32Type(), {}));
-    }
+    // LLVM declarations: llvm-request-c-wrappers leaves them alone.
+    OpBuilder b(module.getBodyRegion());
+    Type i32 = b.getI32Type(), none = LLVM::LLVMVoidType::get(&getContext());
+    for (auto [name, type] :
+         {std::pair{kThreadNum, LLVM::LLVMFunctionType::get(i32, {})},
+          std::pair{kSetBlocktime, LLVM::LLVMFunctionType::get(none, {i32})}})
+      if (!module.lookupSymbol(name))
+        LLVM::LLVMFuncOp::create(b, module.getLoc(), name, type);
     for (gpu::LaunchOp launch : launches)
       if (failed(LaunchEmulator(launch).run()))
         return signalPassFailure();

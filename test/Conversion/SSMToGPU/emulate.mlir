@@ -1,6 +1,7 @@
 // ssm-gpu-emulate: a launch becomes a loop over its blocks, each block an
-// omp.parallel region of blockDim threads; shared memory is one host buffer
-// per block, private memory a stack allocation, barriers omp.barrier.
+// omp.parallel region of blockDim threads (which sleep at barriers); shared
+// memory is one host buffer per block, private memory a stack allocation,
+// barriers omp.barrier, shuffles a scratch array and one barrier.
 // RUN: ssmc-opt %s -ssm-gpu-emulate -split-input-file | FileCheck %s
 
 // CHECK: llvm.func @omp_get_thread_num() -> i32
@@ -90,9 +91,68 @@ func.func @dynamic_shared(%x: memref<128xf32>, %smem: i32) {
 
 // -----
 
+// gpu.shuffle: a scratch array of two halves of blockDim values per block
+// and type; the thread's count of shuffles picks the half, so one barrier
+// per shuffle suffices. The block's threads sleep at barriers.
+// CHECK: llvm.func @kmp_set_blocktime(i32)
+// CHECK-LABEL: func.func @shuffle_in_a_loop
+// CHECK: arith.muli
+// CHECK-NEXT: %[[N:.*]] = arith.muli %{{.*}}, %{{.*}} : index
+// CHECK: scf.for
+// CHECK: scf.for
+// CHECK: scf.for
+// CHECK: %[[HALVES:.*]] = arith.muli %[[N]], %{{.*}} : index
+// CHECK: %[[SCRATCH:.*]] = memref.alloc(%[[HALVES]]) : memref<?xf32>
+// CHECK: omp.parallel
+// CHECK-NEXT: %[[ZERO:.*]] = arith.constant 0 : i32
+// CHECK-NEXT: llvm.call @kmp_set_blocktime(%[[ZERO]]) : (i32) -> ()
+// CHECK: %[[COUNT:.*]] = memref.alloca() : memref<1xi32>
+// CHECK: memref.store %{{.*}}, %[[COUNT]]
+// CHECK: scf.for
+// CHECK: %[[K:.*]] = memref.load %[[COUNT]]
+// CHECK: %[[K1:.*]] = arith.addi %[[K]], %{{.*}} : i32
+// CHECK: memref.store %[[K1]], %[[COUNT]]
+// CHECK: %[[PARITY:.*]] = arith.andi %[[K]], %{{.*}} : i32
+// CHECK: %[[HALF:.*]] = arith.index_cast %[[PARITY]] : i32 to index
+// CHECK: %[[BASE:.*]] = arith.muli %[[HALF]], %[[N]] : index
+// CHECK: %[[AT:.*]] = arith.addi %[[BASE]], %{{.*}} : index
+// CHECK: memref.store %{{.*}}, %[[SCRATCH]][%[[AT]]]
+// CHECK-NEXT: omp.barrier
+// CHECK: arith.xori
+// CHECK: %[[FROM:.*]] = arith.addi %[[BASE]], %{{.*}} : index
+// CHECK: memref.load %[[SCRATCH]][%[[FROM]]]
+// CHECK-NOT: omp.barrier
+// CHECK: scf.yield
+// CHECK: omp.terminator
+// CHECK: memref.dealloc %[[SCRATCH]]
+func.func @shuffle_in_a_loop(%x: memref<64xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c5 = arith.constant 5 : index
+  %c64 = arith.constant 64 : index
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1)
+             threads(%tx, %ty, %tz) in (%sx = %c64, %sy = %c1, %sz = %c1) {
+    %width = arith.constant 32 : i32
+    %c16 = arith.constant 16 : i32
+    %v = memref.load %x[%tx] : memref<64xf32>
+    %s = scf.for %k = %c0 to %c5 step %c1 iter_args(%acc = %v) -> (f32) {
+      %k32 = arith.index_cast %k : index to i32
+      %off = arith.shrui %c16, %k32 : i32
+      %o, %ov = gpu.shuffle xor %acc, %off, %width : f32
+      %n = arith.addf %acc, %o : f32
+      scf.yield %n : f32
+    }
+    memref.store %s, %x[%tx] : memref<64xf32>
+    gpu.terminator
+  }
+  return
+}
+
+// -----
+
 // A module without launches is left as it is.
 // CHECK-LABEL: func.func @no_launch
-// CHECK-NOT: omp_get_thread_num
+// CHECK-NOT: {{omp_get_thread_num|kmp_set_blocktime}}
 func.func @no_launch() {
   return
 }

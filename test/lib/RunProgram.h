@@ -1,0 +1,57 @@
+//===- RunProgram.h - run a test program and measure its error --*- C++ -*-===//
+//
+// What the numerical gtests share around the compiler: compile a program's
+// text for a target and run its @main on owned inputs (runProgram), and the
+// largest difference of a result from its double-precision reference with
+// the scale the tolerances multiply (maxError: max(1, max |want|); a NaN
+// counts as an infinite error).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SSMC_TEST_LIB_RUNPROGRAM_H
+#define SSMC_TEST_LIB_RUNPROGRAM_H
+
+#include "ssmc/Jit.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ssmc::test {
+
+/// Compiles `text` for `target` and runs its @main on `inputs`.
+inline llvm::Expected<std::vector<OwnedTensor>>
+runProgram(const std::string &text, std::vector<OwnedTensor> &inputs,
+           Target target) {
+  JitOptions options;
+  options.target = target;
+  auto jit = Jit::compile(text, options);
+  if (!jit)
+    return jit.takeError();
+  std::vector<Tensor> views;
+  for (OwnedTensor &t : inputs)
+    views.push_back(t.view());
+  return (*jit)->run("main", views);
+}
+
+/// max |got - want| (infinite where got is NaN) and max(1, max |want|);
+/// a size mismatch fails the calling test.
+inline std::pair<double, double> maxError(const OwnedTensor &got,
+                                          const std::vector<double> &want) {
+  double err = 0, scale = 1;
+  EXPECT_EQ(got.numel(), int64_t(want.size()));
+  for (int64_t i = 0; i < std::min<int64_t>(got.numel(), want.size()); ++i) {
+    double g = got.getAsDouble(i);
+    err = std::isnan(g) ? INFINITY : std::max(err, std::fabs(g - want[i]));
+    scale = std::max(scale, std::fabs(want[i]));
+  }
+  return {err, scale};
+}
+
+} // namespace ssmc::test
+
+#endif // SSMC_TEST_LIB_RUNPROGRAM_H
