@@ -40,7 +40,7 @@ struct ConvertSSMToGPUPass
     ssmc::populateSSDToGPUPatterns(patterns);
     ssmc::populateLinearAttentionToGPUPatterns(patterns);
     ssmc::populateDeltaRuleToGPUPatterns(patterns);
-    ssmc::populateAttentionToGPUPatterns(patterns);
+    ssmc::populateAttentionToGPUPatterns(patterns, maxSharedBytes);
     ssmc::populateCausalConv1dToGPUPatterns(patterns);
     ssmc::populateMatmulToGPUPatterns(patterns);
     GreedyRewriteConfig config;
