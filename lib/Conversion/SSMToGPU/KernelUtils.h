@@ -44,9 +44,10 @@ struct KernelBudget {
   static constexpr int64_t kMaxDynamicSharedBytesSM90 = 227 * 1024;
   static constexpr int64_t kRegistersPerThread = 255;
   static constexpr int64_t kRegistersPerBlock = 64 * 1024;
-  /// One SM (sm_80 to sm_100): its register file, the threads it holds;
-  /// the driver reserves 1 KB of its shared memory per resident block, and
-  /// a block may opt in to all the rest (sm_90: 228 KB, of which 227 KB).
+  /// One SM: its register file (sm_80 to sm_100), the threads it holds
+  /// (sm_80, sm_90, sm_100; 1536 on sm_86/sm_89); the driver reserves 1 KB
+  /// of its shared memory per resident block, and a block may opt in to
+  /// all the rest (sm_90: 228 KB, of which 227 KB).
   static constexpr int64_t kRegistersPerSM = 64 * 1024;
   static constexpr int64_t kThreadsPerSM = 2048;
   static constexpr int64_t kSharedReservedPerBlock = 1024;
