@@ -11,10 +11,10 @@
 // RUN: split-file %t.ptx %t
 // RUN: for f in %t/*.ptx; do %cuda_root/bin/ptxas -arch=sm_90 $f -o $f.cubin || exit 1; done
 // RUN: ls %t/*.cubin | count 5
-// The attention kernel: 64-key tiles of K (d = 16) and V (dv = 8).
+// The attention kernel: 128-key tiles of K (d = 16) and V (dv = 8).
 // CHECK: //--- main_kernel.ptx
+// CHECK: .shared .align 4 .b8 {{.*}}[8192];
 // CHECK: .shared .align 4 .b8 {{.*}}[4096];
-// CHECK: .shared .align 4 .b8 {{.*}}[2048];
 // CHECK: bar.sync 0;
 // CHECK: ld.shared.b32
 // CHECK: bar.sync 0;

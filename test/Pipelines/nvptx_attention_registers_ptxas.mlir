@@ -1,28 +1,40 @@
 // ssm-nvptx-pipeline: the attention kernel keeps the query row and the
 // output accumulator in registers at the common head sizes: ptxas reports
 // no local-memory stack frame and no spills (before, d = dv = 128 kept both
-// in private arrays: a 1152-byte stack frame), within the 48 KB static
-// shared-memory budget. The function below (d = dv = 128) is copied for
-// d = dv in {32, 64, 80, 128, 256}; d = 128 with dv = 64 is its own.
+// in private arrays: a 1152-byte stack frame). The key tiles fill the
+// share of an SM that 4 blocks of 128 registers leave: 48 KB of static
+// shared memory at d = dv = 64, 96 and 128, 56 KB of dynamic shared memory
+// (an extern array) at 112 (with 28 KB tiles it spilled 4 bytes). The
+// function below (d = dv = 128) is copied for d = dv in {32, 64, 80, 96,
+// 112, 128, 256}; d = 128 with dv = 64 is its own.
 // REQUIRES: ptxas
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: for n in 32 64 80 128 256; do sed -n -e "/^func.func @main/,/^}/{s/@main/@d$n/;s/200x128x/200x${n}x/g;p}" %s; done > %t/heads.mlir
+// RUN: for n in 32 64 80 96 112 128 256; do sed -n -e "/^func.func @main/,/^}/{s/@main/@d$n/;s/200x128x/200x${n}x/g;p}" %s; done > %t/heads.mlir
 // RUN: sed -n -e "/^func.func @mixed/,/^}/p" %s >> %t/heads.mlir
 // RUN: ssmc-run %t/heads.mlir --target cuda --emit=ptx > %t/k.ptx
 // RUN: split-file %t/k.ptx %t/k
-// RUN: ls %t/k/*.ptx | count 6
+// RUN: ls %t/k/*.ptx | count 8
+// RUN: FileCheck %s --check-prefix=PTX < %t/k/d112_kernel.ptx
 // RUN: for f in %t/k/*.ptx; do echo "$f"; %cuda_root/bin/ptxas -arch=sm_90 -v $f -o $f.cubin 2>&1 || echo "ptxas failed"; done > %t/ptxas.log
 // RUN: FileCheck %s --implicit-check-not=error --implicit-check-not=failed < %t/ptxas.log
+// PTX: .extern .shared .align 16 .b8
+// CHECK: d112_kernel.ptx
+// CHECK: 0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 // CHECK: d128_kernel.ptx
 // CHECK: 0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+// CHECK-NEXT: 49152 bytes smem
 // CHECK: d256_kernel.ptx
 // CHECK: 0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 // CHECK: d32_kernel.ptx
 // CHECK: 0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 // CHECK: d64_kernel.ptx
 // CHECK: 0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+// CHECK-NEXT: 49152 bytes smem
 // CHECK: d80_kernel.ptx
 // CHECK: 0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+// CHECK: d96_kernel.ptx
+// CHECK: 0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+// CHECK-NEXT: 49152 bytes smem
 // CHECK: mixed_kernel.ptx
 // CHECK: 0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 

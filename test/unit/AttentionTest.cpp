@@ -185,9 +185,9 @@ void checkGPUKernel(Target target) {
   AttentionConfig wide = cfg(1, 1, 1, 6, 3, 4, 4); // empty first rows
   wide.causal = true;
   check(wide, 8, 1e-4, target);
-  // Several key tiles (64 rows at d = dv = 16, the last partial), two
+  // Several key tiles (128 rows at d = dv = 16, the last partial), two
   // blocks of queries, a sliding window that starts mid-tile; a decode-like
-  // single query over 300 keys; d = dv = 256 (tiles of 16 keys).
+  // single query over 300 keys; d = dv = 256 (tiles of 24 keys).
   AttentionConfig tiles = cfg(1, 4, 2, 150, 200, 16, 16);
   tiles.causal = true;
   check(tiles, 9, 1e-4, target);
@@ -217,6 +217,18 @@ void checkGPUKernel(Target target) {
   check(d128, 18, 1e-4, target);
   check(cfg(1, 1, 1, 37, 30, 128, 128), 19, 1e-4, target);
   check(cfg(1, 1, 1, 33, 20, 130, 70), 20, 1e-4, target);
+  // Key tiles as large as the SM's residency allows (AttentionPlan): three
+  // tiles, the last partial, of 48 keys at d = dv = 128, of 96 at 64 (a
+  // sliding window that starts mid-tile) and of 64 at 112 (56 KB: dynamic
+  // shared memory on the GPU).
+  check(cfg(1, 1, 1, 37, 110, 128, 128), 21, 1e-4, target);
+  AttentionConfig d64tiles = cfg(1, 2, 1, 20, 230, 64, 64);
+  d64tiles.causal = true;
+  d64tiles.window = 120;
+  check(d64tiles, 22, 1e-4, target);
+  AttentionConfig d112 = cfg(1, 2, 1, 40, 150, 112, 112);
+  d112.causal = true;
+  check(d112, 23, 1e-4, target);
 }
 TEST(AttentionNumerics, GPUKernelMatchesTheReference) {
   // Skipped without a driver and device.

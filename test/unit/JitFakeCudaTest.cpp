@@ -270,6 +270,88 @@ func.func @main(%x: tensor<2x6x11xf32>, %w: tensor<6x4xf32>,
   EXPECT_EQ(fakeCount("MisuseCount"), misuses);
 }
 
+/// A fake-driver function taking a kernel name (ssmcFakeCuda<name>).
+int64_t fakeKernel(const char *name, const char *kernel) {
+  void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+  auto f = lib ? reinterpret_cast<int64_t (*)(const char *)>(dlsym(
+                     lib, (std::string("ssmcFakeCuda") + name).c_str()))
+               : nullptr;
+  return f ? f(kernel) : -2;
+}
+
+void setSharedOptIn(int bytes) {
+  void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+  ASSERT_NE(lib, nullptr);
+  auto set = reinterpret_cast<void (*)(int)>(
+      dlsym(lib, "ssmcFakeCudaSetSharedOptIn"));
+  ASSERT_NE(set, nullptr);
+  set(bytes);
+}
+
+// Attention at d = dv = 112 stages key tiles of 64 rows of K and V: 57344
+// bytes of dynamic shared memory, over the 48 KB a launch gets without the
+// kernel's opt-in. The runtime opts the kernel in (the fake refuses the
+// launch otherwise) and the twin runs with the launch's size, over three
+// tiles with a ragged last one, against the double reference. On a card
+// that allows only 48 KB the run fails, saying why.
+TEST_F(JitOverFakeCuda, AttentionKeyTilesInDynamicSharedMemory) {
+  const int64_t H = 2, Lq = 40, Lk = 150, d = 112;
+  const char *program = R"(
+func.func @attn112(%q: tensor<1x2x40x112xf32>, %k: tensor<1x2x150x112xf32>,
+                   %v: tensor<1x2x150x112xf32>) -> tensor<1x2x40x112xf32> {
+  %o = ssm.attention %q, %k, %v causal
+      : (tensor<1x2x40x112xf32>, tensor<1x2x150x112xf32>,
+         tensor<1x2x150x112xf32>) -> tensor<1x2x40x112xf32>
+  return %o : tensor<1x2x40x112xf32>
+}
+)";
+  std::vector<float> q = values(H * Lq * d, -2, 2, 1),
+                     k = values(H * Lk * d, -2, 2, 2),
+                     v = values(H * Lk * d, -2, 2, 3);
+  ref::AttentionProblem p;
+  p.heads = p.kvHeads = H;
+  p.queryLen = Lq;
+  p.keyLen = Lk;
+  p.headDim = p.valueDim = d;
+  p.causal = true;
+  p.q = widened(q);
+  p.k = widened(k);
+  p.v = widened(v);
+  std::vector<double> want = ref::attention(p);
+  double scale = 1;
+  for (double x : want)
+    scale = std::max(scale, std::fabs(x));
+  auto view = [](std::vector<float> &x, std::vector<int64_t> shape) {
+    Tensor t;
+    t.data = x.data();
+    t.shape = std::move(shape);
+    return t;
+  };
+  std::vector<Tensor> inputs = {view(q, {1, H, Lq, d}), view(k, {1, H, Lk, d}),
+                                view(v, {1, H, Lk, d})};
+
+  auto jit = Jit::compile(program, cudaOptions());
+  ASSERT_TRUE(static_cast<bool>(jit)) << llvm::toString(jit.takeError());
+  setSharedOptIn(48 * 1024);
+  auto refused = (*jit)->run("attn112", inputs);
+  setSharedOptIn(227 * 1024);
+  ASSERT_FALSE(static_cast<bool>(refused));
+  std::string why = llvm::toString(refused.takeError());
+  EXPECT_NE(why.find("needs 57344 bytes of dynamic shared memory per block; "
+                     "this card allows 49152"),
+            std::string::npos)
+      << why;
+
+  auto results = (*jit)->run("attn112", inputs);
+  ASSERT_TRUE(static_cast<bool>(results)) << llvm::toString(results.takeError());
+  ASSERT_EQ(results->size(), 1u);
+  const float *o = (*results)[0].as<float>();
+  for (size_t i = 0; i < want.size(); ++i)
+    ASSERT_NEAR(o[i], want[i], 1e-4 * scale) << "element " << i;
+  EXPECT_EQ(fakeKernel("KernelLaunchShared", "attn112_kernel"), 57344);
+  EXPECT_EQ(fakeKernel("KernelSharedLimit", "attn112_kernel"), 57344);
+}
+
 // A failed compile takes its load error with it: nothing is left pending
 // for the next program or run on this thread.
 TEST_F(JitOverFakeCuda, LoadErrorsAreNotLeftForLaterPrograms) {

@@ -27,8 +27,11 @@ void populateLinearAttentionToGPUPatterns(mlir::RewritePatternSet &patterns);
 /// value columns) with the tile's state in shared memory.
 void populateDeltaRuleToGPUPatterns(mlir::RewritePatternSet &patterns);
 /// ssm.attention: flash-style key tiles with an online softmax per query
-/// thread.
-void populateAttentionToGPUPatterns(mlir::RewritePatternSet &patterns);
+/// thread; the key tile within `maxSharedBytes` (over 48 KB dynamic shared
+/// memory) and within the share of an SM that keeps the blocks its
+/// registers allow.
+void populateAttentionToGPUPatterns(mlir::RewritePatternSet &patterns,
+                                    int64_t maxSharedBytes);
 /// ssm.causal_conv1d: a thread per output element.
 void populateCausalConv1dToGPUPatterns(mlir::RewritePatternSet &patterns);
 /// linalg.matmul (f32 C; f32/f16/bf16/i8 A, f32/f16/bf16 B, B optionally

@@ -7,7 +7,8 @@
 // keeps them out of local memory); T is the smallest that keeps a thread's
 // share within kQueryRegisters values (T = 1 up to d + dv = 64, T = 2 at
 // d = dv = 64, T = 4 at d = dv = 128). The block walks its keys in tiles of Tk rows of K and V
-// staged in shared memory; per key the group's partial dot products are
+// staged in shared memory (Tk sized against max-shared-bytes and the SM's
+// residency, AttentionPlan::choose); per key the group's partial dot products are
 // summed by a butterfly of warp shuffles (xor T/2, ..., 1), so every
 // thread of the group holds the score, and each thread folds the key into
 // its online softmax (running max, normaliser, its accumulator columns):
@@ -61,10 +62,8 @@ constexpr int64_t kQueryRegisters = 64;
 /// softmax state, temporaries), for the budget check.
 constexpr int64_t kOtherRegisters = 64;
 constexpr int64_t kWarp = 32;
-/// Key-tile rows, largest first; K and V tiles take at most 32 KB of the
-/// 48 KB budget.
-constexpr int64_t kKeyTileRows[] = {64, 32, 16, 8, 4, 2, 1};
-constexpr int64_t kKeyTileFloats = 8192;
+/// Key-tile rows, largest first.
+constexpr int64_t kKeyTileRows[] = {128, 96, 64, 48, 32, 24, 16, 8, 4, 2, 1};
 
 /// The tiling of one head size: T threads per query, Tk key rows per tile.
 struct AttentionPlan {
@@ -73,19 +72,32 @@ struct AttentionPlan {
   static int64_t share(int64_t n, int64_t T) { return (n + T - 1) / T; }
 
   /// The fastest plan within the budget; std::nullopt when none fits.
-  static std::optional<AttentionPlan> choose(int64_t d, int64_t dv) {
+  /// Each tile costs two barriers and a round of loads whose latency only
+  /// other resident blocks hide: the key tile is the largest within
+  /// `maxSharedBytes` that still lets an SM hold as many blocks as the
+  /// kernel's registers do (4 at about 128 registers: 56 KB each on
+  /// sm_90), so it grows without costing resident warps (d = dv = 128: 48
+  /// keys, 64: 96, 32: 128; d = dv = 112: 64 keys in 56 KB of dynamic
+  /// shared memory, 48 under a 48 KB budget).
+  static std::optional<AttentionPlan> choose(int64_t d, int64_t dv,
+                                             int64_t maxSharedBytes) {
     AttentionPlan p;
     KernelBudget budget;
+    auto registers = [&](int64_t t) {
+      return share(d, t) + share(dv, t) + kOtherRegisters;
+    };
     std::optional<int64_t> T = pickTile({1, 2, 4, 8, 16, 32}, [&](int64_t t) {
-      int64_t values = share(d, t) + share(dv, t);
-      return values <= kQueryRegisters &&
-             budget.registersFit(values + kOtherRegisters);
+      return registers(t) - kOtherRegisters <= kQueryRegisters &&
+             budget.registersFit(registers(t));
     });
+    if (!T)
+      return std::nullopt;
+    const int64_t most =
+        budget.sharedForResidency(registers(*T), maxSharedBytes);
     std::optional<int64_t> Tk = pickTile(kKeyTileRows, [&](int64_t rows) {
-      return rows * (d + dv) <= kKeyTileFloats &&
-             KernelBudget::sharedFits(rows * (d + dv));
+      return KernelBudget::sharedBytes({rows * d, rows * dv}) <= most;
     });
-    if (!T || !Tk)
+    if (!Tk)
       return std::nullopt;
     p.T = *T, p.Tk = *Tk;
     return p;
@@ -533,7 +545,8 @@ void AttentionKernel::storeOutput(scf::ForOp tiles) {
 }
 
 struct AttentionToGPU : OpRewritePattern<ssm::AttentionOp> {
-  using OpRewritePattern::OpRewritePattern;
+  AttentionToGPU(MLIRContext *ctx, int64_t maxSharedBytes)
+      : OpRewritePattern(ctx), maxSharedBytes(maxSharedBytes) {}
   LogicalResult matchAndRewrite(ssm::AttentionOp op,
                                 PatternRewriter &rw) const override {
     auto floatOk = [](Value v) {
@@ -550,17 +563,22 @@ struct AttentionToGPU : OpRewritePattern<ssm::AttentionOp> {
     if (vTy.isDynamicDim(3) || qTy.isDynamicDim(3))
       return rw.notifyMatchFailure(op, "needs static head sizes");
     const int64_t d = qTy.getDimSize(3), dv = vTy.getDimSize(3);
-    std::optional<AttentionPlan> plan = AttentionPlan::choose(d, dv);
+    std::optional<AttentionPlan> plan =
+        AttentionPlan::choose(d, dv, maxSharedBytes);
     if (!plan)
       return rw.notifyMatchFailure(
           op, "head sizes too large for the kernel's register and shared-memory budget");
     AttentionKernel(op, rw, d, dv, *plan).run();
     return success();
   }
+
+private:
+  int64_t maxSharedBytes;
 };
 
 } // namespace
 
-void ssmc::populateAttentionToGPUPatterns(RewritePatternSet &patterns) {
-  patterns.add<AttentionToGPU>(patterns.getContext());
+void ssmc::populateAttentionToGPUPatterns(RewritePatternSet &patterns,
+                                          int64_t maxSharedBytes) {
+  patterns.add<AttentionToGPU>(patterns.getContext(), maxSharedBytes);
 }

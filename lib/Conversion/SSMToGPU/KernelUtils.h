@@ -14,6 +14,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/PatternMatch.h"
+#include "llvm/Support/MathExtras.h"
 
 #include <algorithm>
 #include <optional>
@@ -43,12 +44,42 @@ struct KernelBudget {
   static constexpr int64_t kMaxDynamicSharedBytesSM90 = 227 * 1024;
   static constexpr int64_t kRegistersPerThread = 255;
   static constexpr int64_t kRegistersPerBlock = 64 * 1024;
+  /// One SM: its register file (sm_80 to sm_100), the threads it holds
+  /// (sm_80, sm_90, sm_100; 1536 on sm_86/sm_89); the driver reserves 1 KB
+  /// of its shared memory per resident block, and a block may opt in to
+  /// all the rest (sm_90: 228 KB, of which 227 KB).
+  static constexpr int64_t kRegistersPerSM = 64 * 1024;
+  static constexpr int64_t kThreadsPerSM = 2048;
+  static constexpr int64_t kSharedReservedPerBlock = 1024;
+  /// sm_90's shared memory per SM.
+  static constexpr int64_t kSharedPerSMSM90 = 228 * 1024;
 
   int64_t threads = kBlock;
 
   /// Registers a thread may use when the block has `threads` threads.
   int64_t registersPerThread() const {
     return std::min(kRegistersPerThread, kRegistersPerBlock / threads);
+  }
+  /// Blocks one SM holds when each thread uses `registers` (allocated in
+  /// steps of 8 per thread), whatever their shared memory.
+  int64_t blocksPerSM(int64_t registers) const {
+    int64_t perThread = llvm::alignTo(std::max<int64_t>(registers, 1), 8);
+    return std::max<int64_t>(1, std::min(kRegistersPerSM / (perThread * threads),
+                                         kThreadsPerSM / threads));
+  }
+  /// The most shared memory a block may use, within `maxSharedBytes`,
+  /// while an SM still holds as many blocks as `registers` per thread
+  /// allow: a tile up to this size costs no resident warps, a larger one
+  /// trades warps that hide the latency of the next tile's loads for fewer
+  /// barriers. The SM's shared memory is the opt-in maximum plus the 1 KB
+  /// reserve; a 48 KB budget (static shared memory only) says nothing of
+  /// the card, and sm_90's is assumed.
+  int64_t sharedForResidency(int64_t registers, int64_t maxSharedBytes) const {
+    int64_t perSM = maxSharedBytes > kStaticSharedBytes
+                        ? maxSharedBytes + kSharedReservedPerBlock
+                        : kSharedPerSMSM90;
+    return std::min(maxSharedBytes,
+                    perSM / blocksPerSM(registers) - kSharedReservedPerBlock);
   }
   /// Whether `floats` f32 values of static shared memory fit.
   static bool sharedFits(int64_t floats) {
@@ -62,6 +93,18 @@ struct KernelBudget {
   }
   /// Byte alignment of each array in dynamic shared memory.
   static constexpr int64_t kSharedArrayAlign = 16;
+  /// Bytes of shared memory that f32 arrays of `floats` values each take
+  /// as ssm-gpu-stage-buffers lays them out: their sum when it fits static
+  /// shared memory, else each at a 16-byte aligned offset of dynamic
+  /// shared memory.
+  static int64_t sharedBytes(ArrayRef<int64_t> floats) {
+    int64_t packed = 0, aligned = 0;
+    for (int64_t f : floats) {
+      packed += f * 4;
+      aligned += llvm::alignTo(f * 4, kSharedArrayAlign);
+    }
+    return packed <= kStaticSharedBytes ? packed : aligned;
+  }
   /// Whether `registers` per thread (a kernel's own estimate) fit.
   bool registersFit(int64_t registers) const {
     return registers <= registersPerThread();

@@ -42,7 +42,7 @@ struct ConvertSSMToGPUPass
     ssmc::populateSSDToGPUPatterns(patterns);
     ssmc::populateLinearAttentionToGPUPatterns(patterns);
     ssmc::populateDeltaRuleToGPUPatterns(patterns);
-    ssmc::populateAttentionToGPUPatterns(patterns);
+    ssmc::populateAttentionToGPUPatterns(patterns, maxSharedBytes);
     ssmc::populateCausalConv1dToGPUPatterns(patterns);
     ssmc::populateMatmulToGPUPatterns(patterns);
     if (linalgKernels)
