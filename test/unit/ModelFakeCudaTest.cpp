@@ -161,8 +161,10 @@ protected:
   /// the stacked arguments, which the GPU lowering still copies into
   /// buffers of their own on the host before staging them (docs/gpu.md,
   /// "Language models on the CUDA target"), so a step copies them still.
-  /// With host weights a step copies every weight a kernel reads, the LM
-  /// head included, and the activations.
+  /// With host weights a step copies every weight a kernel reads (the LM
+  /// head, the projections, the convolution and scan parameters) and the
+  /// activations, which for these models is more than the bound (checked by
+  /// making the weights non-resident: every step fails both checks).
   void decodeLikeTheCPU(Pair &p, int64_t steps) {
     const int64_t V = p.gpu->config().vocab;
     std::vector<int64_t> prompt = {3, 1, 4, 1, 5, 9, 2};
