@@ -663,15 +663,16 @@ Model::fromWeights(WeightMap weights, const JitOptions &options,
     else
       impl->resident = true;
   }
-  for (ArgTensor &w : impl->weights)
-    if (impl->resident)
+  if (impl->resident)
+    for (ArgTensor &w : impl->weights)
       if (Error e = w.moveToDevice())
         return err("uploading the weights to the device: " +
                    llvm::toString(std::move(e)));
   for (auto &[name, shape] : programStates(*config)) {
     auto t = ArgTensor::zeros(shape, impl->resident);
     if (!t)
-      return t.takeError();
+      return err("allocating the decoding states on the device: " +
+                 llvm::toString(t.takeError()));
     impl->states.push_back(std::move(*t));
   }
   impl->loadSeconds = secondsSince(t0);

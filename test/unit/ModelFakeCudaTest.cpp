@@ -55,6 +55,25 @@ template <typename F> auto counting(Copied &c, F &&call) -> decltype(call()) {
   return result;
 }
 
+/// The fake driver's live device, managed and pinned allocations.
+int64_t liveAllocations() {
+  void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+  auto f = lib ? reinterpret_cast<int64_t (*)()>(
+                     dlsym(lib, "ssmcFakeCudaLiveAllocations"))
+               : nullptr;
+  return f ? f() : -1;
+}
+
+/// Makes driver calls fail (SSMC_FAKE_CUDA_FAIL syntax; "" none).
+void setFailures(const char *spec) {
+  void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+  auto set = lib ? reinterpret_cast<void (*)(const char *)>(
+                       dlsym(lib, "ssmcFakeCudaSetFailures"))
+                 : nullptr;
+  ASSERT_NE(set, nullptr);
+  set(spec);
+}
+
 ConfigHints hintsOf(const ModelConfig &c) {
   ConfigHints h;
   h.normEps = c.normEps;
@@ -128,6 +147,11 @@ protected:
         FAIL() << "libcuda.so.1 is not the fake driver";
       GTEST_SKIP() << "libcuda.so.1 is a real driver, not the fake";
     }
+    setFailures("");
+  }
+  void TearDown() override {
+    if (ssmcCudaHostTwinsWanted())
+      setFailures("");
   }
 
   Pair load(const char *name, WeightPrecision precision) {
@@ -202,6 +226,28 @@ protected:
     return 0;
   }
 };
+
+// Device memory that cannot be had fails the load with the driver's
+// message, before anything compiles; nothing is left allocated.
+TEST_F(ModelsOverFakeCuda, AFailedUploadFailsTheLoad) {
+  std::optional<ModelConfig> c = configByName("tiny");
+  ASSERT_TRUE(c.has_value());
+  JitOptions cudaTarget;
+  cudaTarget.target = Target::CUDA;
+  for (const char *spec : {"cuMemAllocManaged:3", "cuMemcpyAsync:5"}) {
+    SCOPED_TRACE(spec);
+    int64_t live = liveAllocations();
+    setFailures(spec);
+    auto m = Model::fromWeights(randomWeights(*c, 5), cudaTarget);
+    ASSERT_FALSE(m);
+    std::string why = llvm::toString(m.takeError());
+    EXPECT_NE(why.find("uploading the weights to the device: "),
+              std::string::npos)
+        << why;
+    (void)cuda::takeError();
+    EXPECT_EQ(liveAllocations(), live);
+  }
+}
 
 TEST_F(ModelsOverFakeCuda, Mamba1OnResidentWeightsAndStates) {
   Pair p = load("tiny", WeightPrecision::F32);
