@@ -108,7 +108,8 @@ case "$job" in
       # model and per-architecture weight-precision tests only repeat what
       # the main run checks, at sanitizer speed; QuantizedModelsLoad keeps
       # the bf16 and int8 loaders under the sanitizers; the fake-driver run
-      # of every CUDA-target gtest repeats the plain build's, while
+      # of every CUDA-target gtest and of the models (fakecuda.models, whole-
+      # model compiles) repeats the plain build's, while
       # fakecuda.jit, the host-twin check and the runtime's own fake-driver
       # tests keep the CUDA host path under the sanitizers; the Gated
       # DeltaNet forward/prefill/decode/batch test compiles its model's five
@@ -128,7 +129,7 @@ case "$job" in
       ASAN_OPTIONS="allow_user_poisoning=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}" \
       LSAN_OPTIONS="suppressions=$PWD/test/lsan.supp" \
         ctest --test-dir "$asan_dir" --output-on-failure --parallel "$jobs" \
-        -E 'LongSequences|Determinism|TaskRuns|Mamba130M|QuantizedModels\.|^fakecuda\.kernels_vs_reference$|GatedDeltaNetModel\.ForwardPrefill|DeltaRuleGPU\.ChunkedRWKV7(OddShapes|GroupedHeads|PackedSequences|SlowDecay|BF16)'
+        -E 'LongSequences|Determinism|TaskRuns|Mamba130M|QuantizedModels\.|^fakecuda\.kernels_vs_reference$|^fakecuda\.models$|GatedDeltaNetModel\.ForwardPrefill|DeltaRuleGPU\.ChunkedRWKV7(OddShapes|GroupedHeads|PackedSequences|SlowDecay|BF16)'
     fi
     echo "== all tests"
     ctest --test-dir "$build_dir" --output-on-failure --parallel "$jobs"

@@ -2,6 +2,7 @@
 
 #include "apps/lm/LanguageModel.h"
 #include "apps/lm/GatedDeltaNet.h"
+#include "ssmc/Cuda.h"
 #include "ssmc/Distributed.h"
 #include "ssmc/TensorIO.h"
 
@@ -191,11 +192,66 @@ int64_t Sampler::next(const float *logits, int64_t vocab) {
 // Model
 //===----------------------------------------------------------------------===//
 
+namespace {
+/// A weight or state argument of the model's programs, kept across calls:
+/// host memory, or on the CUDA target device-resident memory
+/// (cuda::DeviceTensor), which the kernels use in place and which host code
+/// (the program's host ops, and saveState, restoreState and the batch pools'
+/// rows here) reads and writes in place, since it is CUDA managed memory.
+class ArgTensor {
+public:
+  ArgTensor() = default;
+  explicit ArgTensor(OwnedTensor host) : host(std::move(host)) {}
+  /// Zeros of `shape` (f32), on the device when `resident`.
+  static Expected<ArgTensor> zeros(std::vector<int64_t> shape, bool resident) {
+    ArgTensor t(OwnedTensor(DType::F32, std::move(shape)));
+    if (!resident)
+      return std::move(t);
+    if (Error e = t.moveToDevice())
+      return std::move(e);
+    return std::move(t);
+  }
+
+  /// Uploads the host tensor into a device-resident one and frees it.
+  Error moveToDevice() {
+    if (onDevice)
+      return Error::success();
+    auto d = cuda::DeviceTensor::upload(host.view());
+    if (!d)
+      return d.takeError();
+    device = std::move(*d);
+    onDevice = true;
+    host = OwnedTensor();
+    return Error::success();
+  }
+
+  Tensor view() const { return onDevice ? device.view() : host.view(); }
+  void *data() const { return onDevice ? device.data() : host.data(); }
+  template <typename T> T *as() const { return static_cast<T *>(data()); }
+  const std::vector<int64_t> &shape() const {
+    return onDevice ? device.shape() : host.shape();
+  }
+  DType dtype() const { return onDevice ? device.dtype() : host.dtype(); }
+  int64_t numel() const { return numElements(shape()); }
+  size_t sizeInBytes() const { return numel() * dtypeSize(dtype()); }
+
+private:
+  // Mutable as the device tensor's memory is: a const argument (saveState's)
+  // still hands out writable views, as the programs' signatures want.
+  mutable OwnedTensor host;
+  cuda::DeviceTensor device;
+  bool onDevice = false;
+};
+} // namespace
+
 struct Model::Impl {
   ModelConfig config;
   std::unique_ptr<Jit> jit;
-  std::vector<OwnedTensor> weights;   // program argument order
-  std::vector<OwnedTensor> states; // decoding state, updated in place
+  std::vector<ArgTensor> weights; // program argument order
+  std::vector<ArgTensor> states;  // decoding state, updated in place
+  /// CUDA target with a driver: weights, states and batch pools live on the
+  /// device (uploaded once at load; a decode step copies none of them).
+  bool resident = false;
   bool primed = false;  // prefill has run
   int64_t position = 0; // tokens in the state
   OwnedTensor lastLogits; // after the last token run (saveState)
@@ -207,7 +263,7 @@ struct Model::Impl {
   struct Batch {
     int64_t size = 0;
     std::unique_ptr<Jit> jit;
-    std::vector<OwnedTensor> pools;     // [NL, B, ...]
+    std::vector<ArgTensor> pools;       // [NL, B, ...]
     std::vector<int64_t> positions;     // tokens per sequence
     double compileSeconds = 0;
   };
@@ -231,7 +287,10 @@ struct Model::Impl {
     for (auto &[name, shape] : programStates(config)) {
       std::vector<int64_t> pool(shape);
       pool.insert(pool.begin() + 1, size);
-      b.pools.emplace_back(DType::F32, pool);
+      auto t = ArgTensor::zeros(std::move(pool), resident);
+      if (!t)
+        return t.takeError();
+      b.pools.push_back(std::move(*t));
     }
     return &batches.emplace(size, std::move(b)).first->second;
   }
@@ -243,11 +302,11 @@ struct Model::Impl {
     std::vector<Tensor> inputs(lead.begin(), lead.end());
     for (Tensor &w : weightViews())
       inputs.push_back(w);
-    for (OwnedTensor &s : b.pools)
+    for (ArgTensor &s : b.pools)
       inputs.push_back(s.view());
     OwnedTensor logits(DType::F32, {b.size, config.vocab});
     std::vector<Tensor> outputs{logits.view()};
-    for (OwnedTensor &s : b.pools)
+    for (ArgTensor &s : b.pools)
       outputs.push_back(s.view());
     if (Error e = b.jit->invoke(entry, inputs, outputs))
       return std::move(e);
@@ -280,7 +339,7 @@ struct Model::Impl {
 
   std::vector<Tensor> weightViews() {
     std::vector<Tensor> v;
-    for (OwnedTensor &t : weights)
+    for (ArgTensor &t : weights)
       v.push_back(t.view());
     return v;
   }
@@ -292,11 +351,11 @@ struct Model::Impl {
     std::vector<Tensor> inputs(lead.begin(), lead.end());
     for (Tensor &w : weightViews())
       inputs.push_back(w);
-    for (OwnedTensor &s : states)
+    for (ArgTensor &s : states)
       inputs.push_back(s.view());
     OwnedTensor logits(DType::F32, {config.vocab});
     std::vector<Tensor> outputs{logits.view()};
-    for (OwnedTensor &s : states)
+    for (ArgTensor &s : states)
       outputs.push_back(s.view());
     if (Error e = jit->invoke(entry, inputs, outputs))
       return std::move(e);
@@ -392,7 +451,7 @@ struct Model::Impl {
     const int64_t B = b.size, V = config.vocab;
     OwnedTensor out(DType::F32, {B, V});
     // New sequences start from zero states, the others from theirs.
-    for (OwnedTensor &p : b.pools)
+    for (ArgTensor &p : b.pools)
       std::memset(p.data(), 0, p.sizeInBytes());
     std::vector<int64_t> at(B, 0);
     std::vector<std::vector<int64_t>> cuts(B);
@@ -492,14 +551,14 @@ int64_t Model::position() const { return impl->position; }
 
 size_t Model::weightBytes() const {
   size_t b = 0;
-  for (const OwnedTensor &t : impl->weights)
+  for (const ArgTensor &t : impl->weights)
     b += t.sizeInBytes();
   return b;
 }
 
 size_t Model::stateBytes() const {
   size_t b = 0;
-  for (const OwnedTensor &t : impl->states)
+  for (const ArgTensor &t : impl->states)
     b += t.sizeInBytes();
   return b;
 }
@@ -555,7 +614,7 @@ Model::fromWeights(WeightMap weights, const JitOptions &options,
   std::map<std::string, OwnedTensor> scales;
   for (auto &[name, shape] : programWeights(*config)) {
     if (auto it = scales.find(name); it != scales.end()) {
-      impl->weights.push_back(std::move(it->second));
+      impl->weights.emplace_back(std::move(it->second));
       scales.erase(it);
       continue;
     }
@@ -587,16 +646,35 @@ Model::fromWeights(WeightMap weights, const JitOptions &options,
         copyAsF32(src, stacked.as<float>() + i * per);
       }
     }
-    impl->weights.push_back(std::move(stacked));
+    impl->weights.emplace_back(std::move(stacked));
   }
   weights.clear();
   std::string desc = config->describe();
   uint64_t h = fnv1a(desc.data(), desc.size());
-  for (const OwnedTensor &w : impl->weights)
+  for (const ArgTensor &w : impl->weights)
     h = fnv1a(w.data(), w.sizeInBytes(), h);
   impl->identity = hex64(h);
-  for (auto &[name, shape] : programStates(*config))
-    impl->states.emplace_back(DType::F32, shape);
+  // The CUDA target keeps the weights and states on the device. Without a
+  // driver they stay on the host: the program compiles, and its first call
+  // reports the missing driver.
+  if (options.target == Target::CUDA) {
+    if (Error e = cuda::available())
+      llvm::consumeError(std::move(e));
+    else
+      impl->resident = true;
+  }
+  if (impl->resident)
+    for (ArgTensor &w : impl->weights)
+      if (Error e = w.moveToDevice())
+        return err("uploading the weights to the device: " +
+                   llvm::toString(std::move(e)));
+  for (auto &[name, shape] : programStates(*config)) {
+    auto t = ArgTensor::zeros(shape, impl->resident);
+    if (!t)
+      return err("allocating the decoding states on the device: " +
+                 llvm::toString(t.takeError()));
+    impl->states.push_back(std::move(*t));
+  }
   impl->loadSeconds = secondsSince(t0);
 
   t0 = std::chrono::steady_clock::now();
@@ -709,11 +787,11 @@ Expected<OwnedTensor> Model::prefillSlice(llvm::ArrayRef<int64_t> slice,
   // Each rank wrote its keys and values to slots [0, L_r) of its caches
   // ([n_layer, Hk, C, d] each); the last rank collects them at the
   // slice's positions [begin_r, begin_r + L_r).
-  auto rowsOf = [](const OwnedTensor &t) {
+  auto rowsOf = [](const ArgTensor &t) {
     return t.shape()[0] * t.shape()[1];
   };
   std::vector<char> mine;
-  for (const OwnedTensor &st : impl->states) {
+  for (const ArgTensor &st : impl->states) {
     int64_t C = st.shape()[2], d = st.shape()[3];
     for (int64_t r = 0; r < rowsOf(st); ++r) {
       const char *row = static_cast<const char *>(st.data()) +
@@ -729,14 +807,14 @@ Expected<OwnedTensor> Model::prefillSlice(llvm::ArrayRef<int64_t> slice,
       auto [b, e] = dist::sliceOf(promptLength, j, R);
       const char *at = (*all)[j].data();
       size_t expected = 0;
-      for (const OwnedTensor &st : impl->states)
+      for (const ArgTensor &st : impl->states)
         expected += rowsOf(st) * (e - b) * st.shape()[3] * sizeof(float);
       if ((*all)[j].size() != expected)
         return err(llvm::formatv("rank {0} sent {1} bytes of keys and values "
                                  "for its {2} tokens; {3} expected",
                                  j, (*all)[j].size(), e - b, expected)
                        .str());
-      for (OwnedTensor &st : impl->states) {
+      for (ArgTensor &st : impl->states) {
         int64_t C = st.shape()[2], d = st.shape()[3];
         size_t n = (e - b) * d * sizeof(float);
         for (int64_t r = 0; r < rowsOf(st); ++r, at += n)
@@ -760,7 +838,7 @@ Expected<SequenceState> Model::saveState() const {
   NamedShapes shapes = savedStateShapes(impl->config, impl->position);
   for (size_t i = 0; i < shapes.size(); ++i) {
     OwnedTensor t(DType::F32, shapes[i].second);
-    const OwnedTensor &live = impl->states[i];
+    const ArgTensor &live = impl->states[i];
     if (impl->config.arch != Arch::Transformer) {
       std::memcpy(t.data(), live.data(), live.sizeInBytes());
     } else {
@@ -785,7 +863,7 @@ Error Model::restoreState(const SequenceState &s) {
     return e;
   NamedShapes shapes = savedStateShapes(c, s.position);
   for (size_t i = 0; i < shapes.size(); ++i) {
-    OwnedTensor &live = impl->states[i];
+    ArgTensor &live = impl->states[i];
     if (c.arch != Arch::Transformer) {
       std::memcpy(live.data(), s.tensors[i].data(), live.sizeInBytes());
       continue;

@@ -211,6 +211,9 @@ struct State {
   int64_t races = 0;
   int64_t pageableCopies = 0; ///< asynchronous copies the host waited for
   int64_t misuses = 0;        ///< pinned-memory protocol violations
+  /// Bytes copied from host memory (pinned or pageable) into device memory,
+  /// and from device memory into host memory, by any copy.
+  int64_t hostToDeviceBytes = 0, deviceToHostBytes = 0;
   /// A copy into pinned host memory the host has not synchronised with:
   /// the device's bytes, written there when it does (until then the
   /// destination holds 0xFF poison, as a host that reads too early would
@@ -553,6 +556,10 @@ struct State {
     std::vector<unsigned char> bytes = deviceView(src, size, s);
     Access now{s, s->ticks, fn};
     Kind to = kindOf(d), source = kindOf(from);
+    if (to == Kind::Device && source != Kind::Device)
+      hostToDeviceBytes += size;
+    else if (to != Kind::Device && source == Kind::Device)
+      deviceToHostBytes += size;
     if (to == Kind::Pageable || source == Kind::Pageable) {
       ++pageableCopies;
       hostWaitsFor(s);
@@ -699,12 +706,15 @@ void State::printStats() {
                "fake CUDA: stats: cuMemAllocHost_v2 %lld, "
                "cuMemcpyHtoDAsync_v2 %lld, cuMemcpyDtoHAsync_v2 %lld, "
                "cuStreamSynchronize %lld, pageable copies %lld, races %lld, "
-               "misuses %lld\n",
+               "misuses %lld, host-to-device bytes %lld, device-to-host "
+               "bytes %lld\n",
                calls("cuMemAllocHost_v2"), calls("cuMemcpyHtoDAsync_v2"),
                calls("cuMemcpyDtoHAsync_v2"), calls("cuStreamSynchronize"),
                static_cast<long long>(S.pageableCopies),
                static_cast<long long>(S.races),
-               static_cast<long long>(S.misuses));
+               static_cast<long long>(S.misuses),
+               static_cast<long long>(S.hostToDeviceBytes),
+               static_cast<long long>(S.deviceToHostBytes));
 }
 
 #define SSMC_ENTER(name, ...)                                                  \
@@ -1497,6 +1507,15 @@ int64_t ssmcFakeCudaMisuseCount() {
   State &S = state();
   std::lock_guard<std::mutex> lock(S.mutex);
   return S.misuses;
+}
+
+/// Bytes copied so far from host to device memory (`toDevice` nonzero) or
+/// from device to host memory, by every copy (staged, pageable, resident
+/// uploads and downloads).
+int64_t ssmcFakeCudaCopiedBytes(int toDevice) {
+  State &S = state();
+  std::lock_guard<std::mutex> lock(S.mutex);
+  return toDevice ? S.hostToDeviceBytes : S.deviceToHostBytes;
 }
 
 /// Unordered cross-stream accesses seen so far.

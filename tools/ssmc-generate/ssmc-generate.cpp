@@ -85,9 +85,11 @@ options:
   --target cpu|cuda|gpu-emulator
                        where the ssm ops run (default cpu); cuda runs each
                        ssm op and projection (matmul) as a GPU kernel, with
-                       norms and elementwise ops on the host, and needs the
-                       NVIDIA driver; gpu-emulator runs the same kernels on
-                       host threads (a test target)
+                       norms and elementwise ops on the host, keeps the
+                       weights and decoding states on the device (uploaded
+                       once at load), and needs the NVIDIA driver;
+                       gpu-emulator runs the same kernels on host threads
+                       (a test target)
   --gpu-arch ARCH      --target cuda: sm_80, sm_89, sm_90 (default) or
                        sm_100; the kernels are assembled for it at compile
                        time when the CUDA toolkit is found, and embedded as

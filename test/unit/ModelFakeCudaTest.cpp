@@ -1,0 +1,348 @@
+//===- ModelFakeCudaTest.cpp - language models on the CUDA target ---------===//
+//
+// ssmc::models::Model on the CUDA target over the test-only fake driver
+// (test/fakecuda): the weights, decoding states and batch pools are
+// uploaded once and stay device-resident, so a decode step copies none of
+// them (the fake counts the bytes every copy moves), and the tiny models
+// give the CPU target's logits and greedy tokens through prefill, decode,
+// forward, saved and restored states, and batches. ctest's
+// `fakecuda.models` runs these cases with LD_LIBRARY_PATH pointing at the
+// fake; elsewhere they skip.
+//
+//===----------------------------------------------------------------------===//
+
+#include "apps/lm/LanguageModel.h"
+#include "ssmc/Cuda.h"
+
+#include <gtest/gtest.h>
+
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <vector>
+
+extern "C" int ssmcCudaHostTwinsWanted();
+
+using namespace ssmc;
+using namespace ssmc::models;
+
+namespace {
+
+/// Bytes the fake driver has copied from host to device memory
+/// (`toDevice`) or back, by every copy since the process began.
+int64_t copiedBytes(bool toDevice) {
+  void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+  auto f = lib ? reinterpret_cast<int64_t (*)(int)>(
+                     dlsym(lib, "ssmcFakeCudaCopiedBytes"))
+               : nullptr;
+  return f ? f(toDevice ? 1 : 0) : -1;
+}
+
+/// The bytes a call copies each way.
+struct Copied {
+  int64_t toDevice = 0, toHost = 0;
+};
+/// Runs `call`, counting in `c` the bytes it copies; returns its result.
+template <typename F> auto counting(Copied &c, F &&call) -> decltype(call()) {
+  int64_t in = copiedBytes(true), out = copiedBytes(false);
+  auto result = call();
+  c = {copiedBytes(true) - in, copiedBytes(false) - out};
+  return result;
+}
+
+/// The fake driver's live device, managed and pinned allocations.
+int64_t liveAllocations() {
+  void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+  auto f = lib ? reinterpret_cast<int64_t (*)()>(
+                     dlsym(lib, "ssmcFakeCudaLiveAllocations"))
+               : nullptr;
+  return f ? f() : -1;
+}
+
+/// Makes driver calls fail (SSMC_FAKE_CUDA_FAIL syntax; "" none).
+void setFailures(const char *spec) {
+  void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+  auto set = lib ? reinterpret_cast<void (*)(const char *)>(
+                       dlsym(lib, "ssmcFakeCudaSetFailures"))
+                 : nullptr;
+  ASSERT_NE(set, nullptr);
+  set(spec);
+}
+
+ConfigHints hintsOf(const ModelConfig &c) {
+  ConfigHints h;
+  h.normEps = c.normEps;
+  switch (c.arch) {
+  case Arch::Mamba2:
+    h.nGroups = c.nGroups;
+    break;
+  case Arch::Transformer:
+    h.attnHeads = c.attnHeads;
+    h.kvHeads = c.kvHeads;
+    h.ropeTheta = c.ropeTheta;
+    h.context = c.context;
+    break;
+  case Arch::GatedDeltaNet:
+    h.numHeads = c.attnHeads;
+    h.allowNegEigval = c.allowNegEigval;
+    break;
+  case Arch::Mamba1:
+    break;
+  }
+  return h;
+}
+
+WeightMap copyOf(const WeightMap &w) {
+  WeightMap r;
+  for (auto &[name, t] : w) {
+    OwnedTensor c(t.dtype(), t.shape());
+    std::memcpy(c.data(), t.data(), t.sizeInBytes());
+    r.emplace(name, std::move(c));
+  }
+  return r;
+}
+
+/// max |got - want| <= 1e-4 * max(1, max |want|) (the kernels sum in
+/// another order than the CPU loops).
+void expectClose(const OwnedTensor &got, const OwnedTensor &want,
+                 const std::string &what) {
+  ASSERT_EQ(got.numel(), want.numel()) << what;
+  double scale = 1, worst = 0;
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    scale = std::max(scale, std::fabs(double(want.as<float>()[i])));
+    worst = std::max(worst, std::fabs(double(got.as<float>()[i]) -
+                                      double(want.as<float>()[i])));
+  }
+  EXPECT_LE(worst, 1e-4 * scale) << what;
+}
+
+int64_t argmax(const OwnedTensor &logits, int64_t row, int64_t vocab) {
+  const float *p = logits.as<float>() + row * vocab;
+  return std::max_element(p, p + vocab) - p;
+}
+
+/// A CPU model and a CUDA model of the same weights.
+struct Pair {
+  std::unique_ptr<Model> cpu, gpu;
+};
+
+class ModelsOverFakeCuda : public ::testing::Test {
+protected:
+  void SetUp() override {
+    // ctest's fakecuda.models sets SSMC_EXPECT_FAKE_CUDA: there, a skip is
+    // a failure.
+    const bool expected = std::getenv("SSMC_EXPECT_FAKE_CUDA") != nullptr;
+    if (llvm::Error e = cuda::available()) {
+      if (expected)
+        FAIL() << llvm::toString(std::move(e));
+      GTEST_SKIP() << llvm::toString(std::move(e));
+    }
+    if (!ssmcCudaHostTwinsWanted()) {
+      if (expected)
+        FAIL() << "libcuda.so.1 is not the fake driver";
+      GTEST_SKIP() << "libcuda.so.1 is a real driver, not the fake";
+    }
+    setFailures("");
+  }
+  void TearDown() override {
+    if (ssmcCudaHostTwinsWanted())
+      setFailures("");
+  }
+
+  Pair load(const char *name, WeightPrecision precision) {
+    std::optional<ModelConfig> c = configByName(name);
+    EXPECT_TRUE(c.has_value()) << name;
+    WeightMap w = randomWeights(*c, 5);
+    JitOptions cudaTarget, cpuTarget;
+    cudaTarget.target = Target::CUDA;
+    // The portable CPU kernels keep a bf16 or int8 model's activations f32,
+    // as the GPU kernels do (AVX-512's vdpbf16ps / vpdpbusd round them).
+    if (precision != WeightPrecision::F32)
+      cpuTarget.vectorBits = 256;
+    Pair p;
+    auto cpu = Model::fromWeights(copyOf(w), cpuTarget, hintsOf(*c), precision);
+    EXPECT_TRUE(!!cpu) << llvm::toString(cpu.takeError());
+    auto gpu = Model::fromWeights(std::move(w), cudaTarget, hintsOf(*c),
+                                  precision);
+    EXPECT_TRUE(!!gpu) << llvm::toString(gpu.takeError());
+    if (cpu && gpu) {
+      p.cpu = std::move(*cpu);
+      p.gpu = std::move(*gpu);
+    }
+    return p;
+  }
+
+  /// Prefill and `steps` greedy decode steps on both models: equal logits
+  /// and tokens, and every decode step of the CUDA model finds resident
+  /// buffers and copies to the device fewer bytes than the weights other
+  /// than the LM head. The LM head is a whole program argument, which the
+  /// kernel reads in place; the layers' weights and states are slices of
+  /// the stacked arguments, which the GPU lowering still copies into
+  /// buffers of their own on the host before staging them (docs/gpu.md,
+  /// "Language models on the CUDA target"), so a step copies them still.
+  /// With host weights a step copies every weight a kernel reads (the LM
+  /// head, the projections, the convolution and scan parameters) and the
+  /// activations, which for these models is more than the bound (checked by
+  /// making the weights non-resident: every step fails both checks).
+  void decodeLikeTheCPU(Pair &p, int64_t steps) {
+    const int64_t V = p.gpu->config().vocab;
+    std::vector<int64_t> prompt = {3, 1, 4, 1, 5, 9, 2};
+    auto want = p.cpu->prefill(prompt);
+    ASSERT_TRUE(!!want) << llvm::toString(want.takeError());
+    auto got = p.gpu->prefill(prompt);
+    ASSERT_TRUE(!!got) << llvm::toString(got.takeError());
+    expectClose(*got, *want, "prefill logits");
+    int64_t token = argmax(*want, 0, V);
+    ASSERT_EQ(argmax(*got, 0, V), token);
+    const int64_t budget =
+        int64_t(p.gpu->weightBytes()) - lmHeadBytes(p.gpu->config());
+    for (int64_t s = 0; s < steps; ++s) {
+      auto w = p.cpu->decode(token);
+      ASSERT_TRUE(!!w) << llvm::toString(w.takeError());
+      int64_t hits = cuda::residentHits();
+      Copied c;
+      auto g = counting(c, [&] { return p.gpu->decode(token); });
+      ASSERT_TRUE(!!g) << llvm::toString(g.takeError());
+      EXPECT_GT(cuda::residentHits(), hits) << "step " << s;
+      EXPECT_LT(c.toDevice, budget)
+          << "step " << s << ": the LM head copied to the device";
+      expectClose(*g, *w, "decode step " + std::to_string(s));
+      token = argmax(*w, 0, V);
+      ASSERT_EQ(argmax(*g, 0, V), token) << "step " << s;
+    }
+  }
+
+  /// Bytes of the LM head program weight at the model's precision.
+  static int64_t lmHeadBytes(const ModelConfig &c) {
+    for (auto &[name, shape] : programWeights(c))
+      if (name == "lm_head")
+        return numElements(shape) * int64_t(dtypeSize(programWeightType(c, name)));
+    ADD_FAILURE() << "no lm_head among the program weights";
+    return 0;
+  }
+};
+
+// Device memory that cannot be had fails the load with the driver's
+// message, before anything compiles; nothing is left allocated.
+TEST_F(ModelsOverFakeCuda, AFailedUploadFailsTheLoad) {
+  std::optional<ModelConfig> c = configByName("tiny");
+  ASSERT_TRUE(c.has_value());
+  JitOptions cudaTarget;
+  cudaTarget.target = Target::CUDA;
+  for (const char *spec : {"cuMemAllocManaged:3", "cuMemcpyAsync:5"}) {
+    SCOPED_TRACE(spec);
+    int64_t live = liveAllocations();
+    setFailures(spec);
+    auto m = Model::fromWeights(randomWeights(*c, 5), cudaTarget);
+    ASSERT_FALSE(m);
+    std::string why = llvm::toString(m.takeError());
+    EXPECT_NE(why.find("uploading the weights to the device: "),
+              std::string::npos)
+        << why;
+    (void)cuda::takeError();
+    EXPECT_EQ(liveAllocations(), live);
+  }
+}
+
+TEST_F(ModelsOverFakeCuda, Mamba1OnResidentWeightsAndStates) {
+  Pair p = load("tiny", WeightPrecision::F32);
+  ASSERT_TRUE(p.gpu);
+  decodeLikeTheCPU(p, 2);
+
+  // A saved state is read off the device, and restoring it (host writes
+  // into the resident states) continues as the CPU model does.
+  auto saved = p.gpu->saveState();
+  ASSERT_TRUE(!!saved) << llvm::toString(saved.takeError());
+  auto cpuSaved = p.cpu->saveState();
+  ASSERT_TRUE(!!cpuSaved);
+  for (size_t i = 0; i < saved->tensors.size(); ++i)
+    expectClose(saved->tensors[i], cpuSaved->tensors[i], "saved state");
+  std::vector<int64_t> more = {7, 8};
+  auto first = p.gpu->extend(more);
+  ASSERT_TRUE(!!first) << llvm::toString(first.takeError());
+  ASSERT_FALSE(p.gpu->restoreState(*saved));
+  auto again = p.gpu->extend(more);
+  ASSERT_TRUE(!!again) << llvm::toString(again.takeError());
+  expectClose(*again, *first, "extend after restoreState");
+  auto cpuMore = p.cpu->extend(more);
+  ASSERT_TRUE(!!cpuMore);
+  expectClose(*again, *cpuMore, "extend against the CPU");
+
+  // forward reads the resident weights too.
+  auto f = p.gpu->forward({2, 7, 1, 8});
+  ASSERT_TRUE(!!f) << llvm::toString(f.takeError());
+  auto cf = p.cpu->forward({2, 7, 1, 8});
+  ASSERT_TRUE(!!cf);
+  expectClose(*f, *cf, "forward");
+
+  // A batch: its pools are resident too; a sequence starts from the saved
+  // state (restored into its pool row on the host).
+  const int64_t V = p.gpu->config().vocab;
+  auto batch = [&](const SequenceState &start) {
+    std::vector<Model::BatchSequence> seqs(2);
+    seqs[0].tokens = {3, 1, 4};
+    seqs[1].tokens.assign(start.position, 0); // run from the state on
+    seqs[1].tokens.push_back(6);
+    seqs[1].tokens.push_back(2);
+    seqs[1].start = &start;
+    return seqs;
+  };
+  auto want = p.cpu->prefillSequences(batch(*cpuSaved));
+  ASSERT_TRUE(!!want) << llvm::toString(want.takeError());
+  auto got = p.gpu->prefillSequences(batch(*saved));
+  ASSERT_TRUE(!!got) << llvm::toString(got.takeError());
+  expectClose(*got, *want, "batched prefill");
+  std::vector<int64_t> next = {argmax(*want, 0, V), argmax(*want, 1, V)};
+  auto w = p.cpu->decodeBatch(next);
+  ASSERT_TRUE(!!w) << llvm::toString(w.takeError());
+  int64_t hits = cuda::residentHits();
+  auto g = p.gpu->decodeBatch(next);
+  ASSERT_TRUE(!!g) << llvm::toString(g.takeError());
+  EXPECT_GT(cuda::residentHits(), hits);
+  expectClose(*g, *w, "batched decode");
+  EXPECT_EQ(argmax(*g, 0, V), argmax(*w, 0, V));
+  EXPECT_EQ(argmax(*g, 1, V), argmax(*w, 1, V));
+}
+
+TEST_F(ModelsOverFakeCuda, Mamba1BF16AndInt8Weights) {
+  for (WeightPrecision precision :
+       {WeightPrecision::BF16, WeightPrecision::Int8}) {
+    SCOPED_TRACE(precisionName(precision).str());
+    Pair p = load("tiny", precision);
+    ASSERT_TRUE(p.gpu);
+    decodeLikeTheCPU(p, 1);
+  }
+}
+
+TEST_F(ModelsOverFakeCuda, Mamba2DecodesOnResidentWeightsAndStates) {
+  Pair p = load("tiny2", WeightPrecision::F32);
+  ASSERT_TRUE(p.gpu);
+  decodeLikeTheCPU(p, 2);
+}
+
+TEST_F(ModelsOverFakeCuda, TransformerDecodesOnAResidentKVCache) {
+  Pair p = load("tiny-transformer", WeightPrecision::F32);
+  ASSERT_TRUE(p.gpu);
+  decodeLikeTheCPU(p, 2);
+  // The saved state is the cache's filled slots, read off the device.
+  auto saved = p.gpu->saveState();
+  ASSERT_TRUE(!!saved) << llvm::toString(saved.takeError());
+  auto cpuSaved = p.cpu->saveState();
+  ASSERT_TRUE(!!cpuSaved);
+  ASSERT_EQ(saved->tensors.size(), cpuSaved->tensors.size());
+  for (size_t i = 0; i < saved->tensors.size(); ++i)
+    expectClose(saved->tensors[i], cpuSaved->tensors[i], "saved KV cache");
+}
+
+TEST_F(ModelsOverFakeCuda, GatedDeltaNetDecodesOnResidentWeightsAndStates) {
+  Pair p = load("tiny-gdn", WeightPrecision::F32);
+  ASSERT_TRUE(p.gpu);
+  decodeLikeTheCPU(p, 2);
+}
+
+} // namespace
