@@ -211,6 +211,8 @@ struct State {
   int64_t races = 0;
   int64_t pageableCopies = 0; ///< asynchronous copies the host waited for
   int64_t misuses = 0;        ///< pinned-memory protocol violations
+  int64_t bytesToDevice = 0;  ///< bytes copied from host to device memory
+  int64_t bytesToHost = 0;    ///< bytes copied from device to host memory
   /// A copy into pinned host memory the host has not synchronised with:
   /// the device's bytes, written there when it does (until then the
   /// destination holds 0xFF poison, as a host that reads too early would
@@ -699,12 +701,14 @@ void State::printStats() {
                "fake CUDA: stats: cuMemAllocHost_v2 %lld, "
                "cuMemcpyHtoDAsync_v2 %lld, cuMemcpyDtoHAsync_v2 %lld, "
                "cuStreamSynchronize %lld, pageable copies %lld, races %lld, "
-               "misuses %lld\n",
+               "misuses %lld, bytes to device %lld, bytes to host %lld\n",
                calls("cuMemAllocHost_v2"), calls("cuMemcpyHtoDAsync_v2"),
                calls("cuMemcpyDtoHAsync_v2"), calls("cuStreamSynchronize"),
                static_cast<long long>(S.pageableCopies),
                static_cast<long long>(S.races),
-               static_cast<long long>(S.misuses));
+               static_cast<long long>(S.misuses),
+               static_cast<long long>(S.bytesToDevice),
+               static_cast<long long>(S.bytesToHost));
 }
 
 #define SSMC_ENTER(name, ...)                                                  \
@@ -1386,6 +1390,10 @@ static CUresult memcpyAsync(const char *fn, uint64_t dst, uint64_t src,
                    "memory at the source 0x%llx",
                    (unsigned long long)dst, (unsigned long long)src);
   S.copy(fn, dst, d, src, from, size, s);
+  if (deviceTo && !deviceFrom)
+    S.bytesToDevice += static_cast<int64_t>(size);
+  else if (deviceFrom && !deviceTo)
+    S.bytesToHost += static_cast<int64_t>(size);
   return CUDA_SUCCESS;
 }
 
