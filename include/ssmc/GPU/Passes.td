@@ -23,8 +23,10 @@ def SSMGPUStageBuffers : Pass<"ssm-gpu-stage-buffers", "::mlir::ModuleOp"> {
     later launches of the same block (also through subviews, reshapes and
     casts of the buffer) and copied back only before a host op that may
     access the buffer, or before the block's terminator; a buffer the host
-    frees is not copied back. Host allocations and frees move out of the
-    runs of GPU ops, so that gpu-async-region does not end a run at them.
+    frees is not copied back. Host ops that touch no host memory the
+    pending GPU ops before them use move above those GPU ops, host
+    allocations and frees out of the runs of GPU ops, so that
+    gpu-async-region does not end a run at them.
 
     ```mlir
     // before: %t written by one kernel, read by the next

@@ -46,6 +46,10 @@ public:
     return v;
   }
 
+  /// Records an allocation a pass made whose uses it controls (staging's
+  /// contiguous copy of a strided view) as private.
+  void addPrivate(mlir::Value alloc) { privateRoots[alloc] = true; }
+
   /// Whether `root` is an allocation no value of another root can reach.
   bool isPrivate(mlir::Value root) {
     if (!root.getDefiningOp<mlir::memref::AllocOp>() &&

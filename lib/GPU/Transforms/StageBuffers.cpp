@@ -17,8 +17,9 @@
 // block's later launches use them, also through views, without copying in;
 // a copy goes back to the host only before a host op that may access the
 // buffer (memory effects and HostAliases.h), and not at all when the host
-// frees the buffer. Host allocations and frees move out of the runs of GPU
-// ops, where gpu-async-region would make each a host wait.
+// frees the buffer. Host ops that touch no host memory the pending GPU ops
+// before them use move above those GPU ops, host allocations and frees out
+// of the runs of GPU ops: gpu-async-region would make each a host wait.
 //
 // Barrier markers (ssm_gpu.barrier) become gpu.barrier, and
 // workgroup-space allocas in a launch (shared arrays) its workgroup
@@ -183,6 +184,7 @@ struct StageBuffersPass
             BlockStager(aliases).run(inner);
         visitHostOp(op);
       }
+      hoistHostWork(block);
       scheduleHostMemoryOps(block);
     }
 
@@ -408,6 +410,7 @@ struct StageBuffersPass
         auto devTy = MemRefType::get(mt.getShape(), mt.getElementType());
         if (!mt.getLayout().isIdentity()) {
           s.contiguous = memref::AllocOp::create(b, loc, devTy, s.dynamicSizes);
+          aliases.addPrivate(s.contiguous);
           if (s.reads)
             memref::CopyOp::create(b, loc, host, s.contiguous);
         }
@@ -479,6 +482,119 @@ struct StageBuffersPass
              (op->getNumRegions() == 0 && isMemoryEffectFree(op) &&
               !op->hasTrait<OpTrait::IsTerminator>());
     }
+    /// Host memory a GPU op of a run may access while it is pending: a
+    /// copy's host side, and a launch's buffers that are device-resident
+    /// memory used in place (the host operand of staging's select).
+    static void
+    pendingHostAccesses(Operation *op,
+                        SmallVectorImpl<std::pair<Value, bool>> &out) {
+      auto isDevice = [](Value v) {
+        return HostAliases::root(v).getDefiningOp<gpu::AllocOp>() != nullptr;
+      };
+      if (auto copy = dyn_cast<gpu::MemcpyOp>(op)) {
+        if (!isDevice(copy.getDst()))
+          out.push_back({copy.getDst(), /*write=*/true});
+        if (!isDevice(copy.getSrc()))
+          out.push_back({copy.getSrc(), /*write=*/false});
+        return;
+      }
+      auto launch = dyn_cast<gpu::LaunchOp>(op);
+      if (!launch)
+        return; // gpu.alloc, gpu.dealloc, gpu.memset: device memory only
+      llvm::SetVector<Value> captured;
+      getUsedValuesDefinedAbove(launch.getBody(), captured);
+      for (Value v : captured) {
+        if (!isa<BaseMemRefType>(v.getType()))
+          continue;
+        ssmc::gpu_transforms::BufferAccess access =
+            ssmc::gpu_transforms::launchAccess(launch, v);
+        Value root = HostAliases::root(v);
+        if (auto select = root.getDefiningOp<arith::SelectOp>())
+          root = select.getTrueValue();
+        if (!isDevice(root) && (access.reads || access.writes))
+          out.push_back({root, access.writes});
+      }
+    }
+
+    /// Collects in `moves` the ops (allocations and effect-free ops, with
+    /// what they use) that `v` needs moved above `point` to dominate it.
+    static bool availableAt(Value v, Operation *point,
+                            SmallVectorImpl<Operation *> &moves) {
+      Operation *def = v.getDefiningOp();
+      if (!def || def->getBlock() != point->getBlock() ||
+          def->isBeforeInBlock(point) || llvm::is_contained(moves, def))
+        return def != point;
+      if (!isa<memref::AllocOp>(def) &&
+          (def->getNumRegions() != 0 || !isMemoryEffectFree(def)))
+        return false;
+      for (Value operand : def->getOperands())
+        if (!availableAt(operand, point, moves))
+          return false;
+      moves.push_back(def);
+      return true;
+    }
+
+    /// Host ops that do work (loops, copies) after GPU ops of a run, and
+    /// touch no host memory those GPU ops may access while pending, move
+    /// above the run: gpu-async-region then starts the run after them
+    /// instead of ending it before them with a host wait. They run before
+    /// the run's GPU ops are issued rather than while the host waits.
+    void hoistHostWork(Block &block) {
+      SmallVector<Operation *> ops;
+      for (Operation &op : block)
+        ops.push_back(&op);
+      SmallVector<Operation *> run;
+      for (Operation *op : ops) {
+        if (isGPUOp(op)) {
+          run.push_back(op);
+          continue;
+        }
+        if (passable(op) || isa<memref::AllocOp, memref::DeallocOp>(op))
+          continue;
+        if (op->hasTrait<OpTrait::IsTerminator>())
+          break;
+        if (run.empty() || !hoist(op, run))
+          run.clear();
+      }
+    }
+
+    bool hoist(Operation *op, ArrayRef<Operation *> run) {
+      std::optional<SmallVector<MemoryEffects::EffectInstance>> effects =
+          getEffectsRecursively(op);
+      if (!effects)
+        return false;
+      SmallVector<std::pair<Value, bool>> touched;
+      for (const MemoryEffects::EffectInstance &e : *effects) {
+        if (!e.getValue())
+          return false;
+        if (isa<MemoryEffects::Allocate>(e.getEffect()))
+          continue;
+        if (!isa<BaseMemRefType>(e.getValue().getType()))
+          return false; // a pointer, say: any memory
+        touched.push_back(
+            {e.getValue(), !isa<MemoryEffects::Read>(e.getEffect())});
+      }
+      SmallVector<std::pair<Value, bool>> pending;
+      for (Operation *gpuOp : run)
+        pendingHostAccesses(gpuOp, pending);
+      for (auto [v, write] : touched)
+        for (auto [w, gpuWrites] : pending)
+          if ((write || gpuWrites) && aliases.mayAlias(v, w))
+            return false;
+      Operation *point = run.front();
+      SmallVector<Operation *> moves;
+      llvm::SetVector<Value> used;
+      getUsedValuesDefinedAbove(op->getRegions(), used);
+      used.insert(op->operand_begin(), op->operand_end());
+      for (Value v : used)
+        if (!availableAt(v, point, moves))
+          return false;
+      for (Operation *m : moves)
+        m->moveBefore(point);
+      op->moveBefore(point);
+      return true;
+    }
+
     static void scheduleHostMemoryOps(Block &block) {
       SmallVector<memref::DeallocOp> frees;
       SmallVector<memref::AllocOp> allocs;

@@ -252,3 +252,50 @@ func.func @escapes() {
   memref.dealloc %t : memref<16xf32>
   return
 }
+
+// -----
+
+// Host work between two launches that touches no host memory the first
+// launch's GPU ops use (the copy of a weight's slice into a fresh buffer)
+// moves above them, with the view and allocation it needs: the two
+// launches stay one run of GPU ops without a host wait between them.
+// CHECK-LABEL: func.func @hoist
+// CHECK-SAME: (%[[X:.*]]: memref<16xf32>, %[[W:.*]]: memref<2x16xf32>, %[[Y:.*]]: memref<16xf32>)
+// CHECK: %[[S:.*]] = memref.subview %[[W]]
+// CHECK-NEXT: %[[C:.*]] = memref.alloc()
+// CHECK-NEXT: memref.copy %[[S]], %[[C]]
+// CHECK: gpu.launch
+// CHECK: gpu.terminator
+// CHECK-NOT: memref.copy
+// CHECK: gpu.launch
+// A host op that reads what a pending copy back writes stays after it.
+// CHECK: %[[YS:.*]] = memref.reinterpret_cast %[[Y]]
+// CHECK: gpu.memcpy %[[YS]]
+// CHECK: memref.load %[[Y]]
+func.func @hoist(%x: memref<16xf32>, %w: memref<2x16xf32>, %y: memref<16xf32>) -> f32 {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c16 = arith.constant 16 : index
+  %t = memref.alloc() : memref<16xf32>
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1)
+             threads(%tx, %ty, %tz) in (%sx = %c16, %sy = %c1, %sz = %c1) {
+    %v = memref.load %x[%tx] : memref<16xf32>
+    memref.store %v, %t[%tx] : memref<16xf32>
+    gpu.terminator
+  }
+  %s = memref.subview %w[1, 0] [1, 16] [1, 1] : memref<2x16xf32> to memref<16xf32, strided<[1], offset: 16>>
+  %c = memref.alloc() : memref<16xf32>
+  memref.copy %s, %c : memref<16xf32, strided<[1], offset: 16>> to memref<16xf32>
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1)
+             threads(%tx, %ty, %tz) in (%sx = %c16, %sy = %c1, %sz = %c1) {
+    %v = memref.load %t[%tx] : memref<16xf32>
+    %u = memref.load %c[%tx] : memref<16xf32>
+    %z = arith.addf %u, %v : f32
+    memref.store %z, %y[%tx] : memref<16xf32>
+    gpu.terminator
+  }
+  %r = memref.load %y[%c0] : memref<16xf32>
+  memref.dealloc %t : memref<16xf32>
+  memref.dealloc %c : memref<16xf32>
+  return %r : f32
+}
