@@ -706,8 +706,7 @@ void State::printStats() {
                "fake CUDA: stats: cuMemAllocHost_v2 %lld, "
                "cuMemcpyHtoDAsync_v2 %lld, cuMemcpyDtoHAsync_v2 %lld, "
                "cuStreamSynchronize %lld, pageable copies %lld, races %lld, "
-               "misuses %lld, host-to-device bytes %lld, device-to-host "
-               "bytes %lld\n",
+               "misuses %lld, bytes to device %lld, bytes to host %lld\n",
                calls("cuMemAllocHost_v2"), calls("cuMemcpyHtoDAsync_v2"),
                calls("cuMemcpyDtoHAsync_v2"), calls("cuStreamSynchronize"),
                static_cast<long long>(S.pageableCopies),

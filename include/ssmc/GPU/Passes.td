@@ -19,7 +19,28 @@ def SSMGPUStageBuffers : Pass<"ssm-gpu-stage-buffers", "::mlir::ModuleOp"> {
     writes are found through views and memory effects. A buffer that is
     device-resident memory (`ssm_gpu.is_resident`, answered at run time by
     the runtime after ssm-gpu-lower-residency) is used in place: its
-    allocation and copies get zero bytes.
+    allocation and copies get zero bytes. Device copies are kept for the
+    later launches of the same block (also through subviews, reshapes and
+    casts of the buffer) and copied back only before a host op that may
+    access the buffer, or before the block's terminator; a buffer the host
+    frees is not copied back. Host ops that touch no host memory the
+    pending GPU ops before them use move above those GPU ops, host
+    allocations and frees out of the runs of GPU ops, so that
+    gpu-async-region does not end a run at them.
+
+    ```mlir
+    // before: %t written by one kernel, read by the next
+    gpu.launch ... { memref.store %v, %t[%i] ... }
+    gpu.launch ... { %w = memref.load %t[%i] ... }
+    memref.dealloc %t
+    // after: one device buffer, no copy of %t either way
+    %raw = gpu.alloc(%bytes) : memref<?xi8>
+    %dev = arith.select %resident, %t, %view
+    gpu.launch ... { memref.store %v, %dev[%i] ... }
+    gpu.launch ... { %w = memref.load %dev[%i] ... }
+    gpu.dealloc %raw
+    memref.dealloc %t
+    ```
   }];
   let dependentDialects = ["::mlir::gpu::GPUDialect", "::mlir::memref::MemRefDialect",
                            "::mlir::arith::ArithDialect", "::mlir::ssm_gpu::SSMGPUDialect"];

@@ -4,13 +4,24 @@
 // bufferization and buffer deallocation (which know nothing of device
 // memory), every host memref a gpu.launch uses gets a device copy: gpu.alloc
 // and a host-to-device gpu.memcpy before the launch when the kernel reads
-// it, a device-to-host gpu.memcpy after it when the kernel writes it, and
+// it, a device-to-host gpu.memcpy when the kernel writes it, and
 // gpu.dealloc, unless the buffer is device-resident memory
 // (ssmc::cuda::DeviceTensor; ssm_gpu.is_resident, which becomes a call of
-// the runtime's ssmcCudaIsResident): then the kernel uses it in place. Reads and writes are found through the buffer's views and
-// the ops' memory effects (LaunchAccess.h); a buffer only written starts
-// as uninitialised device memory, which the emulator models by poisoning
-// (ssm-gpu-poison-write-only). Barrier markers (ssm_gpu.barrier) become gpu.barrier, and
+// the runtime's ssmcCudaIsResident): then the kernel uses it in place.
+// Reads and writes are found through the buffer's views and the ops'
+// memory effects (LaunchAccess.h); a buffer only written starts as
+// uninitialised device memory, which the emulator models by poisoning
+// (ssm-gpu-poison-write-only).
+//
+// Device copies outlive their launch within a block (BlockStager): the
+// block's later launches use them, also through views, without copying in;
+// a copy goes back to the host only before a host op that may access the
+// buffer (memory effects and HostAliases.h), and not at all when the host
+// frees the buffer. Host ops that touch no host memory the pending GPU ops
+// before them use move above those GPU ops, host allocations and frees out
+// of the runs of GPU ops: gpu-async-region would make each a host wait.
+//
+// Barrier markers (ssm_gpu.barrier) become gpu.barrier, and
 // workgroup-space allocas in a launch (shared arrays) its workgroup
 // attributions, or, where together they exceed the 48 KB of static shared
 // memory, views (16-byte aligned) into the launch's dynamic shared memory
@@ -20,6 +31,7 @@
 
 #include "ssmc/GPU/Passes.h"
 #include "lib/GPU/IR/SSMGPUDialect.h"
+#include "lib/GPU/Transforms/HostAliases.h"
 #include "lib/GPU/Transforms/LaunchAccess.h"
 
 #include "ssmc/Dialect/SSM/SSMOps.h"
@@ -29,6 +41,9 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Interfaces/DataLayoutInterfaces.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Transforms/RegionUtils.h"
 
 namespace ssmc {
@@ -37,17 +52,21 @@ namespace ssmc {
 } // namespace ssmc
 
 using namespace mlir;
+using ssmc::gpu_transforms::HostAliases;
 
 namespace {
 struct StageBuffersPass
     : public ssmc::impl::SSMGPUStageBuffersBase<StageBuffersPass> {
   void runOnOperation() override {
+    getOperation()->walk([&](FunctionOpInterface f) {
+      HostAliases aliases(f);
+      for (Block &block : f.getFunctionBody())
+        BlockStager(aliases).run(block);
+    });
     SmallVector<gpu::LaunchOp> launches;
     getOperation()->walk([&](gpu::LaunchOp l) { launches.push_back(l); });
-    for (gpu::LaunchOp launch : launches) {
-      stage(launch);
+    for (gpu::LaunchOp launch : launches)
       sharedToAttributions(launch);
-    }
     SmallVector<ssm_gpu::BarrierOp> barriers;
     getOperation()->walk([&](ssm_gpu::BarrierOp b) { barriers.push_back(b); });
     for (ssm_gpu::BarrierOp b : barriers) {
@@ -131,100 +150,492 @@ struct StageBuffersPass
     launch.getDynamicSharedMemorySizeMutable().assign(size);
   }
 
-  /// One host buffer a launch uses, and what staging made of it.
-  struct Staged {
-    Value host;
-    bool reads, writes;
-    SmallVector<Value> dynamicSizes;
-    Value contiguous; ///< `host`, or a contiguous host copy of a strided view
-    Value resident;   ///< i1: the buffer is device-resident memory
-    Value elements;   ///< its number of elements
+  /// A host buffer's device copy that outlives its launch: the next launch
+  /// of the block that uses the buffer (or a view of it) uses the device
+  /// copy, without copying in. It is copied back and freed when the host
+  /// may touch the buffer, freed without a copy when the host frees it, and
+  /// copied back and freed before the block's terminator.
+  struct DeviceCopy {
+    Value host;  ///< the contiguous host buffer the launch captured
+    Value raw;   ///< the gpu.alloc bytes
+    Value fresh; ///< the device buffer (a view of `raw`)
+    Value dev;   ///< what kernels use: the host buffer itself if resident
+    Value count; ///< elements to copy: zero for a resident buffer
+    bool dirty;  ///< kernels wrote it since the host last saw it
   };
 
-  void stage(gpu::LaunchOp launch) {
-    Location loc = launch.getLoc();
-    llvm::SetVector<Value> captured;
-    getUsedValuesDefinedAbove(launch.getBody(), captured);
-    OpBuilder b(launch);
-    DataLayout layout = DataLayout::closest(launch);
-    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
-    Value one = arith::ConstantIndexOp::create(b, loc, 1);
-    // First every buffer's residency query (host calls, before the first
-    // gpu op of the launch, so they do not split its stream of copies).
-    SmallVector<Staged> buffers;
-    for (Value host : captured) {
-      auto mt = dyn_cast<MemRefType>(host.getType());
-      if (!mt)
-        continue;
-      ssmc::gpu_transforms::BufferAccess access =
-          ssmc::gpu_transforms::launchAccess(launch, host);
-      Staged s{host, access.reads, access.writes, {}, host, {}, {}};
-      s.elements = one;
-      for (int64_t i = 0; i < mt.getRank(); ++i) {
-        Value size = mt.isDynamicDim(i)
-                         ? Value(memref::DimOp::create(b, loc, host, i))
-                         : Value(arith::ConstantIndexOp::create(
-                               b, loc, mt.getDimSize(i)));
-        if (mt.isDynamicDim(i))
-          s.dynamicSizes.push_back(size);
-        s.elements = arith::MulIOp::create(b, loc, s.elements, size);
+  /// Stages the launches of one block in order, carrying device copies
+  /// from launch to launch (`live`) until a host op may touch them.
+  class BlockStager {
+  public:
+    explicit BlockStager(HostAliases &aliases) : aliases(aliases) {}
+
+    void run(Block &block) {
+      SmallVector<Operation *> ops;
+      for (Operation &op : block)
+        ops.push_back(&op);
+      for (Operation *op : ops) {
+        if (auto launch = dyn_cast<gpu::LaunchOp>(op)) {
+          stageLaunch(launch);
+          continue;
+        }
+        for (Region &region : op->getRegions())
+          for (Block &inner : region)
+            BlockStager(aliases).run(inner);
+        visitHostOp(op);
       }
-      // A strided view (a slice of a KV cache, say) goes through a
-      // contiguous host copy: gpu.memcpy moves contiguous buffers.
-      auto devTy = MemRefType::get(mt.getShape(), mt.getElementType());
-      if (!mt.getLayout().isIdentity()) {
-        s.contiguous = memref::AllocOp::create(b, loc, devTy, s.dynamicSizes);
-        if (s.reads)
-          memref::CopyOp::create(b, loc, host, s.contiguous);
-      }
-      s.resident =
-          ssm_gpu::IsResidentOp::create(b, loc, b.getI1Type(), s.contiguous);
-      buffers.push_back(std::move(s));
+      hoistHostWork(block);
+      scheduleHostMemoryOps(block);
     }
-    // Then the device copies: a resident buffer is used in place (a
-    // 0-byte allocation and 0-element copies), any other gets gpu.alloc,
-    // a copy in when the kernel reads it and a copy back when it writes it.
-    for (Staged &s : buffers) {
-      auto mt = cast<MemRefType>(s.host.getType());
-      auto devTy = MemRefType::get(mt.getShape(), mt.getElementType());
+
+  private:
+    /// One host buffer a launch uses, and what staging made of it.
+    struct Staged {
+      Value host;
+      bool reads, writes;
+      SmallVector<Value> dynamicSizes;
+      Value contiguous; ///< `host`, or a contiguous host copy of a strided view
+      Value resident;   ///< i1: the buffer is device-resident memory
+      Value elements;   ///< its number of elements
+      bool chained;     ///< its device copy outlives the launch
+    };
+
+    /// The ops that `op` runs on the host may touch a live device copy's
+    /// buffer: copy it back first if kernels wrote it; free it unless the
+    /// host only reads it (then the device copy stays valid).
+    void visitHostOp(Operation *op) {
+      if (live.empty())
+        return;
+      if (op->hasTrait<OpTrait::IsTerminator>()) {
+        for (DeviceCopy &c : live)
+          release(c, op, /*copyBack=*/true);
+        live.clear();
+        return;
+      }
+      if (isMemoryEffectFree(op) || isa<memref::AllocOp, memref::AllocaOp>(op))
+        return;
+      if (auto dealloc = dyn_cast<memref::DeallocOp>(op)) {
+        Value freed = HostAliases::root(dealloc.getMemref());
+        // The host frees its buffer: nobody reads the kernels' result.
+        dropIf(op, [&](DeviceCopy &c) {
+          return HostAliases::root(c.host) == freed && aliases.isPrivate(freed);
+        }, /*copyBack=*/false);
+        dropIf(op, [&](DeviceCopy &c) { return aliases.mayAlias(c.host, freed); },
+               /*copyBack=*/true);
+        return;
+      }
+      std::optional<SmallVector<MemoryEffects::EffectInstance>> effects =
+          getEffectsRecursively(op);
+      // Values whose memory the op accesses; `anywhere` when it may access
+      // memory it was not given (a call, an op without declared effects).
+      SmallVector<std::pair<Value, bool>> accessed; // (value, read only)
+      bool anywhere = !effects;
+      if (effects) {
+        for (const MemoryEffects::EffectInstance &e : *effects) {
+          if (isa<MemoryEffects::Allocate>(e.getEffect()))
+            continue;
+          Value v = e.getValue();
+          if (!v) {
+            anywhere = true;
+            continue;
+          }
+          if (isa<BaseMemRefType>(v.getType()))
+            accessed.push_back({v, isa<MemoryEffects::Read>(e.getEffect())});
+        }
+      } else {
+        for (Value v : op->getOperands())
+          if (isa<BaseMemRefType>(v.getType()))
+            accessed.push_back({v, false});
+        llvm::SetVector<Value> captured;
+        getUsedValuesDefinedAbove(op->getRegions(), captured);
+        for (Value v : captured)
+          if (isa<BaseMemRefType>(v.getType()))
+            accessed.push_back({v, false});
+      }
+      SmallVector<DeviceCopy> kept;
+      for (DeviceCopy &c : live) {
+        bool touched = anywhere && !aliases.isPrivate(HostAliases::root(c.host));
+        bool readOnly = !touched;
+        for (auto [v, read] : accessed) {
+          if (!aliases.mayAlias(v, c.host))
+            continue;
+          touched = true;
+          readOnly &= read;
+        }
+        if (!touched) {
+          kept.push_back(c);
+          continue;
+        }
+        if (readOnly) {
+          OpBuilder b(op);
+          if (c.dirty)
+            copyToHost(b, op->getLoc(), c);
+          c.dirty = false;
+          kept.push_back(c);
+          continue;
+        }
+        release(c, op, /*copyBack=*/true);
+      }
+      live = std::move(kept);
+    }
+
+    /// Releases (before `at`) and forgets the live copies `pred` picks.
+    template <typename Pred>
+    void dropIf(Operation *at, Pred pred, bool copyBack) {
+      SmallVector<DeviceCopy> kept;
+      for (DeviceCopy &c : live) {
+        if (pred(c))
+          release(c, at, copyBack);
+        else
+          kept.push_back(c);
+      }
+      live = std::move(kept);
+    }
+
+    /// Before `at`: the device copy back to the host buffer (if the kernels
+    /// wrote it and `copyBack`), then gpu.dealloc.
+    static void release(DeviceCopy &c, Operation *at, bool copyBack) {
+      OpBuilder b(at);
+      if (copyBack && c.dirty)
+        copyToHost(b, at->getLoc(), c);
+      gpu::DeallocOp::create(b, at->getLoc(), TypeRange{}, ValueRange{}, c.raw);
+    }
+
+    static Value flat(OpBuilder &b, Location loc, Value m, Value count) {
+      auto mt = cast<MemRefType>(m.getType());
       auto flatTy =
           MemRefType::get({ShapedType::kDynamic}, mt.getElementType());
-      int64_t elementBytes =
-          layout.getTypeSize(mt.getElementType()).getFixedValue();
-      b.setInsertionPoint(launch);
-      Value count = arith::SelectOp::create(b, loc, s.resident, zero, s.elements);
-      Value allocBytes = arith::MulIOp::create(
-          b, loc, count, arith::ConstantIndexOp::create(b, loc, elementBytes));
-      Value raw =
-          gpu::AllocOp::create(b, loc,
-                               MemRefType::get({ShapedType::kDynamic},
-                                               b.getI8Type()),
-                               Type(), ValueRange{}, ValueRange{allocBytes},
-                               ValueRange{})
-              .getMemref();
-      Value fresh = memref::ViewOp::create(b, loc, devTy, raw, zero, s.dynamicSizes);
-      Value dev = arith::SelectOp::create(b, loc, s.resident, s.contiguous, fresh);
-      auto flat = [&](Value m) -> Value {
-        return memref::ReinterpretCastOp::create(
-            b, loc, flatTy, m, OpFoldResult(b.getIndexAttr(0)),
-            ArrayRef<OpFoldResult>{count},
-            ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
-      };
-      if (s.reads)
-        gpu::MemcpyOp::create(b, loc, TypeRange{}, ValueRange{}, flat(fresh),
-                              flat(s.contiguous));
-      replaceAllUsesInRegionWith(s.host, dev, launch.getBody());
-      b.setInsertionPointAfter(launch);
-      if (s.writes)
-        gpu::MemcpyOp::create(b, loc, TypeRange{}, ValueRange{},
-                              flat(s.contiguous), flat(fresh));
-      gpu::DeallocOp::create(b, loc, TypeRange{}, ValueRange{}, raw);
-      if (s.contiguous != s.host) {
-        if (s.writes)
-          memref::CopyOp::create(b, loc, s.contiguous, s.host);
-        memref::DeallocOp::create(b, loc, s.contiguous);
+      return memref::ReinterpretCastOp::create(
+          b, loc, flatTy, m, OpFoldResult(b.getIndexAttr(0)),
+          ArrayRef<OpFoldResult>{count},
+          ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
+    }
+
+    static void copyToHost(OpBuilder &b, Location loc, DeviceCopy &c) {
+      gpu::MemcpyOp::create(b, loc, TypeRange{}, ValueRange{},
+                            flat(b, loc, c.host, c.count),
+                            flat(b, loc, c.fresh, c.count));
+    }
+
+    /// The live copy `v` is, or is a view of (through subviews, reshapes
+    /// and casts, collected in `views` from `v` up), or null.
+    DeviceCopy *findCopy(Value v, SmallVectorImpl<Operation *> &views) {
+      views.clear();
+      for (Value at = v;;) {
+        for (DeviceCopy &c : live)
+          if (c.host == at)
+            return &c;
+        Operation *def = at.getDefiningOp();
+        if (!isa_and_nonnull<memref::SubViewOp, memref::ExpandShapeOp,
+                             memref::CollapseShapeOp, memref::CastOp>(def))
+          return nullptr;
+        views.push_back(def);
+        at = cast<ViewLikeOpInterface>(def).getViewSource();
       }
     }
-  }
+
+    void stageLaunch(gpu::LaunchOp launch) {
+      llvm::SetVector<Value> captured;
+      getUsedValuesDefinedAbove(launch.getBody(), captured);
+      SmallVector<Value> buffers;
+      for (Value v : captured)
+        if (isa<MemRefType>(v.getType()))
+          buffers.push_back(v);
+      // A live copy that a buffer of the launch without one may share
+      // memory with goes back to the host first (and buffers that were
+      // views of it get their own copies).
+      SmallVector<Operation *> views;
+      SmallVector<Value> fresh;
+      while (true) {
+        fresh.clear();
+        for (Value host : buffers)
+          if (!findCopy(host, views))
+            fresh.push_back(host);
+        size_t before = live.size();
+        dropIf(launch, [&](DeviceCopy &c) {
+          return llvm::any_of(
+              fresh, [&](Value v) { return aliases.mayAlias(v, c.host); });
+        }, /*copyBack=*/true);
+        if (live.size() == before)
+          break;
+      }
+      // The others use the live copy, through the same views made of it on
+      // the device (the kernel sees the types it was written for).
+      OpBuilder b(launch);
+      for (Value host : buffers) {
+        DeviceCopy *copy = findCopy(host, views);
+        if (!copy)
+          continue;
+        IRMapping map;
+        map.map(copy->host, copy->dev);
+        for (Operation *view : llvm::reverse(views))
+          b.clone(*view, map);
+        if (ssmc::gpu_transforms::launchAccess(launch, host).writes)
+          copy->dirty = true;
+        replaceAllUsesInRegionWith(host, map.lookup(host), launch.getBody());
+      }
+      stageFresh(launch, fresh);
+    }
+
+    /// Device copies for the buffers without one: every buffer's residency
+    /// query first (host calls, before the launch's gpu ops, so they do not
+    /// split its stream of copies), then gpu.alloc, a copy in when the
+    /// kernel reads it and, for a buffer that cannot be kept on the device
+    /// (a strided view, or sharing memory with another buffer of the
+    /// launch), a copy back after the launch.
+    void stageFresh(gpu::LaunchOp launch, ArrayRef<Value> hosts) {
+      Location loc = launch.getLoc();
+      OpBuilder b(launch);
+      DataLayout layout = DataLayout::closest(launch);
+      Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+      Value one = arith::ConstantIndexOp::create(b, loc, 1);
+      SmallVector<Staged> buffers;
+      for (Value host : hosts) {
+        auto mt = cast<MemRefType>(host.getType());
+        ssmc::gpu_transforms::BufferAccess access =
+            ssmc::gpu_transforms::launchAccess(launch, host);
+        Staged s{host, access.reads, access.writes, {}, host, {}, {}, false};
+        s.elements = one;
+        for (int64_t i = 0; i < mt.getRank(); ++i) {
+          Value size = mt.isDynamicDim(i)
+                           ? Value(memref::DimOp::create(b, loc, host, i))
+                           : Value(arith::ConstantIndexOp::create(
+                                 b, loc, mt.getDimSize(i)));
+          if (mt.isDynamicDim(i))
+            s.dynamicSizes.push_back(size);
+          s.elements = arith::MulIOp::create(b, loc, s.elements, size);
+        }
+        // A strided view (a slice of a KV cache, say) goes through a
+        // contiguous host copy: gpu.memcpy moves contiguous buffers.
+        auto devTy = MemRefType::get(mt.getShape(), mt.getElementType());
+        if (!mt.getLayout().isIdentity()) {
+          s.contiguous = memref::AllocOp::create(b, loc, devTy, s.dynamicSizes);
+          aliases.addPrivate(s.contiguous);
+          if (s.reads)
+            memref::CopyOp::create(b, loc, host, s.contiguous);
+        }
+        s.chained = s.contiguous == host &&
+                    llvm::none_of(hosts, [&](Value other) {
+                      return other != host && aliases.mayAlias(other, host);
+                    });
+        s.resident =
+            ssm_gpu::IsResidentOp::create(b, loc, b.getI1Type(), s.contiguous);
+        buffers.push_back(std::move(s));
+      }
+      for (Staged &s : buffers) {
+        auto mt = cast<MemRefType>(s.host.getType());
+        auto devTy = MemRefType::get(mt.getShape(), mt.getElementType());
+        int64_t elementBytes =
+            layout.getTypeSize(mt.getElementType()).getFixedValue();
+        b.setInsertionPoint(launch);
+        Value count =
+            arith::SelectOp::create(b, loc, s.resident, zero, s.elements);
+        Value allocBytes = arith::MulIOp::create(
+            b, loc, count,
+            arith::ConstantIndexOp::create(b, loc, elementBytes));
+        Value raw = gpu::AllocOp::create(
+                        b, loc,
+                        MemRefType::get({ShapedType::kDynamic}, b.getI8Type()),
+                        Type(), ValueRange{}, ValueRange{allocBytes},
+                        ValueRange{})
+                        .getMemref();
+        Value fresh =
+            memref::ViewOp::create(b, loc, devTy, raw, zero, s.dynamicSizes);
+        Value dev =
+            arith::SelectOp::create(b, loc, s.resident, s.contiguous, fresh);
+        if (s.reads)
+          gpu::MemcpyOp::create(b, loc, TypeRange{}, ValueRange{},
+                                flat(b, loc, fresh, count),
+                                flat(b, loc, s.contiguous, count));
+        replaceAllUsesInRegionWith(s.host, dev, launch.getBody());
+        DeviceCopy copy{s.contiguous, raw, fresh, dev, count, s.writes};
+        if (s.chained) {
+          live.push_back(copy);
+          continue;
+        }
+        b.setInsertionPointAfter(launch);
+        if (s.writes)
+          copyToHost(b, loc, copy);
+        gpu::DeallocOp::create(b, loc, TypeRange{}, ValueRange{}, raw);
+        if (s.contiguous != s.host) {
+          if (s.writes)
+            memref::CopyOp::create(b, loc, s.contiguous, s.host);
+          memref::DeallocOp::create(b, loc, s.contiguous);
+        }
+      }
+    }
+
+    /// gpu-async-region ends a run of GPU ops with a host wait before any
+    /// host op with memory effects, host allocations and frees included.
+    /// Frees move down after the GPU ops that follow them (past effect-free
+    /// ops and other allocations and frees: to the next host op that does
+    /// work, where the run ends anyway), allocations up before the GPU ops
+    /// that precede them (to where the run starts, not above the ops that
+    /// compute their sizes): the launches, copies and device frees between
+    /// stay one run on one stream.
+    static bool isGPUOp(Operation *op) {
+      return isa<gpu::AllocOp, gpu::DeallocOp, gpu::MemcpyOp, gpu::MemsetOp,
+                 gpu::LaunchOp>(op);
+    }
+    static bool passable(Operation *op) {
+      return isGPUOp(op) ||
+             (op->getNumRegions() == 0 && isMemoryEffectFree(op) &&
+              !op->hasTrait<OpTrait::IsTerminator>());
+    }
+    /// Host memory a GPU op of a run may access while it is pending: a
+    /// copy's host side, and a launch's buffers that are device-resident
+    /// memory used in place (the host operand of staging's select).
+    static void
+    pendingHostAccesses(Operation *op,
+                        SmallVectorImpl<std::pair<Value, bool>> &out) {
+      auto isDevice = [](Value v) {
+        return HostAliases::root(v).getDefiningOp<gpu::AllocOp>() != nullptr;
+      };
+      if (auto copy = dyn_cast<gpu::MemcpyOp>(op)) {
+        if (!isDevice(copy.getDst()))
+          out.push_back({copy.getDst(), /*write=*/true});
+        if (!isDevice(copy.getSrc()))
+          out.push_back({copy.getSrc(), /*write=*/false});
+        return;
+      }
+      auto launch = dyn_cast<gpu::LaunchOp>(op);
+      if (!launch)
+        return; // gpu.alloc, gpu.dealloc, gpu.memset: device memory only
+      llvm::SetVector<Value> captured;
+      getUsedValuesDefinedAbove(launch.getBody(), captured);
+      for (Value v : captured) {
+        if (!isa<BaseMemRefType>(v.getType()))
+          continue;
+        ssmc::gpu_transforms::BufferAccess access =
+            ssmc::gpu_transforms::launchAccess(launch, v);
+        Value root = HostAliases::root(v);
+        if (auto select = root.getDefiningOp<arith::SelectOp>())
+          root = select.getTrueValue();
+        if (!isDevice(root) && (access.reads || access.writes))
+          out.push_back({root, access.writes});
+      }
+    }
+
+    /// Collects in `moves` the ops (allocations and effect-free ops, with
+    /// what they use) that `v` needs moved above `point` to dominate it.
+    static bool availableAt(Value v, Operation *point,
+                            SmallVectorImpl<Operation *> &moves) {
+      Operation *def = v.getDefiningOp();
+      if (!def || def->getBlock() != point->getBlock() ||
+          def->isBeforeInBlock(point) || llvm::is_contained(moves, def))
+        return def != point;
+      if (!isa<memref::AllocOp>(def) &&
+          (def->getNumRegions() != 0 || !isMemoryEffectFree(def)))
+        return false;
+      for (Value operand : def->getOperands())
+        if (!availableAt(operand, point, moves))
+          return false;
+      moves.push_back(def);
+      return true;
+    }
+
+    /// Host ops that do work (loops, copies) after GPU ops of a run, and
+    /// touch no host memory those GPU ops may access while pending, move
+    /// above the run: gpu-async-region then starts the run after them
+    /// instead of ending it before them with a host wait. They run before
+    /// the run's GPU ops are issued rather than while the host waits.
+    void hoistHostWork(Block &block) {
+      SmallVector<Operation *> ops;
+      for (Operation &op : block)
+        ops.push_back(&op);
+      SmallVector<Operation *> run;
+      for (Operation *op : ops) {
+        if (isGPUOp(op)) {
+          run.push_back(op);
+          continue;
+        }
+        if (passable(op) || isa<memref::AllocOp, memref::DeallocOp>(op))
+          continue;
+        if (op->hasTrait<OpTrait::IsTerminator>())
+          break;
+        if (run.empty() || !hoist(op, run))
+          run.clear();
+      }
+    }
+
+    bool hoist(Operation *op, ArrayRef<Operation *> run) {
+      std::optional<SmallVector<MemoryEffects::EffectInstance>> effects =
+          getEffectsRecursively(op);
+      if (!effects)
+        return false;
+      SmallVector<std::pair<Value, bool>> touched;
+      for (const MemoryEffects::EffectInstance &e : *effects) {
+        if (!e.getValue())
+          return false;
+        if (isa<MemoryEffects::Allocate>(e.getEffect()))
+          continue;
+        if (!isa<BaseMemRefType>(e.getValue().getType()))
+          return false; // a pointer, say: any memory
+        touched.push_back(
+            {e.getValue(), !isa<MemoryEffects::Read>(e.getEffect())});
+      }
+      SmallVector<std::pair<Value, bool>> pending;
+      for (Operation *gpuOp : run)
+        pendingHostAccesses(gpuOp, pending);
+      for (auto [v, write] : touched)
+        for (auto [w, gpuWrites] : pending)
+          if ((write || gpuWrites) && aliases.mayAlias(v, w))
+            return false;
+      Operation *point = run.front();
+      SmallVector<Operation *> moves;
+      llvm::SetVector<Value> used;
+      getUsedValuesDefinedAbove(op->getRegions(), used);
+      used.insert(op->operand_begin(), op->operand_end());
+      for (Value v : used)
+        if (!availableAt(v, point, moves))
+          return false;
+      for (Operation *m : moves)
+        m->moveBefore(point);
+      op->moveBefore(point);
+      return true;
+    }
+
+    static void scheduleHostMemoryOps(Block &block) {
+      SmallVector<memref::DeallocOp> frees;
+      SmallVector<memref::AllocOp> allocs;
+      bool anyGPU = false;
+      for (Operation &op : block) {
+        anyGPU |= isGPUOp(&op);
+        if (auto f = dyn_cast<memref::DeallocOp>(op))
+          frees.push_back(f);
+        if (auto a = dyn_cast<memref::AllocOp>(op))
+          allocs.push_back(a);
+      }
+      if (!anyGPU)
+        return;
+      for (memref::DeallocOp f : llvm::reverse(frees)) {
+        Operation *last = nullptr;
+        for (Operation *next = f->getNextNode();
+             next &&
+             (passable(next) || isa<memref::DeallocOp, memref::AllocOp>(next));
+             next = next->getNextNode())
+          if (isGPUOp(next))
+            last = next;
+        if (last)
+          f->moveAfter(last);
+      }
+      for (memref::AllocOp a : allocs) {
+        Operation *first = nullptr;
+        for (Operation *prev = a->getPrevNode();
+             prev && (passable(prev) || isa<memref::AllocOp>(prev)) &&
+             llvm::none_of(a->getOperands(), [&](Value v) {
+               return v.getDefiningOp() == prev;
+             });
+             prev = prev->getPrevNode())
+          if (isGPUOp(prev))
+            first = prev;
+        if (first)
+          a->moveBefore(first);
+      }
+    }
+
+    HostAliases &aliases;
+    SmallVector<DeviceCopy> live;
+  };
 };
 } // namespace
