@@ -106,11 +106,16 @@ inline mlir::Value allocLike(mlir::OpBuilder &b, mlir::Location loc,
                                        b.getI64IntegerAttr(64));
 }
 
-/// The tensor of a buffer the lowering just wrote and hands over.
+/// The tensor of a buffer the lowering just wrote and hands over. Not
+/// writable: the ops lowered after it read the buffer itself (`to_buffer`
+/// of this tensor folds away before One-Shot Bufferize runs), reads its
+/// analysis does not see, so a tensor op must not write into the buffer in
+/// place (an elementwise op whose destination is its operand would
+/// overwrite it under a later reader): it gets a buffer of its own.
 inline mlir::Value toTensor(mlir::OpBuilder &b, mlir::Location loc,
                             mlir::Type tensorType, mlir::Value buffer) {
   return mlir::bufferization::ToTensorOp::create(
-      b, loc, tensorType, buffer, /*restrict=*/true, /*writable=*/true);
+      b, loc, tensorType, buffer, /*restrict=*/true, /*writable=*/false);
 }
 
 /// Replaces `op` by its output buffer `out` and, when the op returns one,
