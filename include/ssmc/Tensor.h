@@ -64,9 +64,14 @@ struct StorageDeleter {
 
 /// Host tensor that owns its contiguous storage: its own 64-byte-aligned,
 /// zero-initialised allocation, or a buffer it adopted (the compiled code's
-/// result, handed over without a copy).
+/// result, handed over without a copy). Storage of kHugePageBytes and more
+/// is kHugePageAlign-aligned and offered to transparent huge pages
+/// (madvise MADV_HUGEPAGE on Linux), for weights streamed on every token.
 class OwnedTensor {
 public:
+  static constexpr size_t kHugePageBytes = size_t(4) << 20;
+  static constexpr size_t kHugePageAlign = size_t(2) << 20;
+
   /// Gives an adopted allocation back.
   using Release = void (*)(void *allocation);
 

@@ -157,3 +157,28 @@ TEST(TensorIO, HalfAndBFloatConversions) {
 }
 
 } // namespace
+
+// Owned storage is zeroed and 64-byte aligned; from kHugePageBytes on it
+// starts on a 2 MB boundary (a transparent huge page can back it whole).
+TEST(TensorIO, OwnedStorageAlignment) {
+  auto address = [](const OwnedTensor &t) {
+    return reinterpret_cast<uintptr_t>(t.data());
+  };
+  OwnedTensor small(DType::F32, {3, 5});
+  EXPECT_EQ(address(small) % 64, 0u);
+  OwnedTensor empty(DType::F32, {0});
+  EXPECT_NE(empty.data(), nullptr);
+  int64_t n = int64_t(OwnedTensor::kHugePageBytes / 4);
+  for (int64_t elems : {n - 16, n, n + 7}) {
+    OwnedTensor t(DType::F32, {elems});
+    uintptr_t at = address(t);
+    if (elems * 4 >= int64_t(OwnedTensor::kHugePageBytes))
+      EXPECT_EQ(at % OwnedTensor::kHugePageAlign, 0u) << elems;
+    else
+      EXPECT_EQ(at % 64, 0u) << elems;
+    const float *v = t.as<float>();
+    for (int64_t i = 0; i < elems; i += 4093)
+      ASSERT_EQ(v[i], 0.0f) << i;
+    EXPECT_EQ(v[elems - 1], 0.0f);
+  }
+}
