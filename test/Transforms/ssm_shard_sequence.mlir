@@ -26,13 +26,13 @@
 // CHECK: %{{.*}}, %[[LOC:.*]] = ssm.selective_scan %[[U]], %[[DT]], %[[A]], %{{[a-z0-9_]*}}, %{{[a-z0-9_]*}} delta_softplus :
 // CHECK: %[[SUMB:.*]] = memref.alloc() {alignment = 64 : i64} : memref<1x4xf32>
 // CHECK: call @ssmcMpiStepSums({{.*}}, %c2_i64, %c1_i64, %{{.*}}, %{{.*}}) : (memref<?x?x?xf32>, memref<?xf32>, memref<?x?xf32>, i64, i64, f32, f32) -> ()
-// CHECK: %[[SUM:.*]] = bufferization.to_tensor %[[SUMB]] restrict writable
+// CHECK: %[[SUM:.*]] = bufferization.to_tensor %[[SUMB]] restrict :
 // CHECK: %[[P:.*]] = linalg.generic {{.*}} ins(%[[A]], %[[SUM]]
 // CHECK: math.exp
 // CHECK: %[[SIN:.*]] = memref.alloc() {alignment = 64 : i64} : memref<1x4x3xf32>
 // CHECK: %[[PB:.*]] = bufferization.to_buffer %[[P]] read_only
 // CHECK: call @ssmcMpiCombineAffine(
-// CHECK: %[[SINT:.*]] = bufferization.to_tensor %[[SIN]] restrict writable
+// CHECK: %[[SINT:.*]] = bufferization.to_tensor %[[SIN]] restrict :
 // CHECK: %[[OUT:.*]], %[[FIN:.*]] = ssm.selective_scan %[[U]], %[[DT]], %[[A]], {{.*}} h0(%[[SINT]]) delta_softplus
 // CHECK: scf.yield %[[OUT]], %[[FIN]]
 // CHECK: return %[[RES]]#0, %[[RES]]#1
@@ -189,7 +189,7 @@ func.func @reverse(%q: tensor<1x2x8x4xf32>, %k: tensor<1x2x8x4xf32>, %v: tensor<
 // CHECK-SAME: -> (tensor<1x4x?xf32> {ssm.seq_dim = 2 : i64}, tensor<1x4x2xf32> {ssm.seq_last})
 // CHECK: %[[HALO:.*]] = memref.alloc() {alignment = 64 : i64} : memref<1x4x2xf32>
 // CHECK: call @ssmcMpiHalo(
-// CHECK: %[[H:.*]] = bufferization.to_tensor %[[HALO]] restrict writable
+// CHECK: %[[H:.*]] = bufferization.to_tensor %[[HALO]] restrict :
 // CHECK: %[[Y:.*]], %[[F:.*]] = ssm.causal_conv1d %[[X]], %{{.*}} initial_state(%[[H]]) silu
 // CHECK-NOT: ssm.causal_conv1d
 // CHECK: return %[[Y]], %[[F]]

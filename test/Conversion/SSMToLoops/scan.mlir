@@ -13,7 +13,7 @@
 // CHECK: arith.mulf
 // CHECK: arith.addf
 // CHECK: memref.store %{{.*}}, %[[OA]][%[[I]], %[[S]]]
-// CHECK: bufferization.to_tensor %[[OA]] restrict writable
+// CHECK: bufferization.to_tensor %[[OA]] restrict :
 func.func @inclusive(%a: tensor<4x9xf32>, %b: tensor<4x9xf32>) -> (tensor<4x9xf32>, tensor<4x9xf32>) {
   %p, %h = ssm.scan %a, %b axis = 1
       : (tensor<4x9xf32>, tensor<4x9xf32>) -> (tensor<4x9xf32>, tensor<4x9xf32>) {

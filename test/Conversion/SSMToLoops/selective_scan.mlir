@@ -29,8 +29,8 @@
 // CHECK: vector.scatter %[[OUT]]
 // CHECK: scf.yield
 // CHECK: vector.scatter %[[FS]]
-// CHECK: bufferization.to_tensor %[[OUT]] restrict writable
-// CHECK: bufferization.to_tensor %[[FS]] restrict writable
+// CHECK: bufferization.to_tensor %[[OUT]] restrict :
+// CHECK: bufferization.to_tensor %[[FS]] restrict :
 // W256-LABEL: func.func @static
 // W256: scf.parallel (%{{.*}}, %{{.*}}) = (%c0, %c0) to (%c2, %c3)
 // W256: vector<8xf32>

@@ -5,8 +5,9 @@
 // reading u between them. u comes back once, before the host op, and its
 // device copy stays valid for the scan: x, dt, A, B and C copied in
 // (13392 bytes), u and y back (2 x 3848 bytes); one wait before the host
-// op and one at the end. (Two kernels in a row without the host op:
-// pinned_staging.mlir.)
+// op and one at the end. The host op computes in f64, which keeps it on
+// the host (the linalg kernels leave f64 to the CPU). (Two kernels in a
+// row without the host op: pinned_staging.mlir.)
 // REQUIRES: fake-cuda
 //
 // RUN: rm -rf %t && ssmc-testdata selective-scan --out %t --batch 2 --channels 37 --len 13 --state 16 --seed 3
@@ -29,7 +30,9 @@ func.func @main(%x: tensor<2x37x13xf32>, %dt: tensor<2x37x13xf32>, %A: tensor<37
                        iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%u : tensor<2x37x13xf32>) outs(%e : tensor<2x37x13xf32>) {
   ^bb0(%a: f32, %o: f32):
-    %t = arith.addf %a, %a : f32
+    %d = arith.extf %a : f32 to f64
+    %s = arith.addf %d, %d : f64
+    %t = arith.truncf %s : f64 to f32
     linalg.yield %t : f32
   } -> tensor<2x37x13xf32>
   %y = ssm.selective_scan %u, %dt, %A, %B, %C
