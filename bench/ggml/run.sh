@@ -32,6 +32,16 @@ GGML_BUILD=$(cd "$GGML_BUILD" && pwd)
 case "$GGML_BUILD/" in
 "$PWD"/*) echo "GGML_BUILD ($GGML_BUILD) must be outside the repository" >&2; exit 2 ;;
 esac
+# A build directory remembers the sources it was configured from; cmake
+# refuses another checkout's bench/ggml with a message about its cache.
+if [ -f "$GGML_BUILD/CMakeCache.txt" ]; then
+  configured=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$GGML_BUILD/CMakeCache.txt")
+  if [ -n "$configured" ] && [ "$configured" != "$PWD/bench/ggml" ]; then
+    echo "GGML_BUILD ($GGML_BUILD) was configured from $configured:" \
+      "run this script from that checkout, or give another GGML_BUILD" >&2
+    exit 2
+  fi
+fi
 BIN=${BIN:-build/bin}
 OUT=${OUT:-bench-out/models}
 MODELS=${MODELS:-"mamba-130m mamba2-130m"}
