@@ -63,6 +63,11 @@ if os.path.exists(os.path.join(config.fake_cuda_dir, "libcuda.so.1")):
 config.substitutions.append(
     ("%fake_cuda_env", "env LD_LIBRARY_PATH=" + config.fake_cuda_dir))
 config.substitutions.append(("%cuda_root", config.cuda_root))
+# `gpu-twin-bench` when ssmc-gpu-twin-bench is built (bench/, which a
+# sanitizer build leaves out); %ssmc_bin_dir is where the tools are.
+if os.path.exists(os.path.join(config.ssmc_tools_dir, "ssmc-gpu-twin-bench")):
+    config.available_features.add("gpu-twin-bench")
+config.substitutions.append(("%ssmc_bin_dir", config.ssmc_tools_dir))
 if os.path.exists(os.path.join(config.cuda_root, "bin", "ptxas")):
     config.available_features.add("ptxas")
 

@@ -15,8 +15,13 @@
 #   bash bench/gpu/first-run.sh [BIN]        # BIN defaults to build/bin
 # Environment: OUT (default bench-out/first-run), RESULTS (default
 # bench/RESULTS.md), BUDGET_S (default 840), SANITIZER (compute-sanitizer's
-# path, default from PATH or /usr/local/cuda/bin), ALLOW_FAKE=1 to run over
-# the test-only fake driver (a dry run of this script; nothing is timed).
+# path, default from PATH or /usr/local/cuda/bin), CHECK and BENCH (the two
+# binaries, default BIN/ssmc-gpu-check and BIN/ssmc-gpu-bench), BENCH_ARGS
+# (ssmc-gpu-bench's options, e.g. --only attention --reps=20), ALLOW_FAKE=1
+# to run over the test-only fake driver: a dry run of this script, whose
+# binaries default to BIN/ssmc-gpu-twin-check and BIN/ssmc-gpu-twin-bench
+# (the fake driver runs host twins, it loads no fatbin; nothing it times
+# means anything; test/Tools/first_run_dry.test runs it).
 # Exit status: 0 every check passed, 1 something failed, 2 a missing binary.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -24,8 +29,12 @@ BIN=${1:-build/bin}
 OUT=${OUT:-bench-out/first-run}
 RESULTS=${RESULTS:-bench/RESULTS.md}
 BUDGET_S=${BUDGET_S:-840}
-CHECK="$BIN/ssmc-gpu-check"
-BENCH="$BIN/ssmc-gpu-bench"
+# The dry run's binaries hold host twins: the fake driver loads no fatbin.
+twin=""
+[ "${ALLOW_FAKE:-0}" = 1 ] && twin="-twin"
+CHECK=${CHECK:-$BIN/ssmc-gpu$twin-check}
+BENCH=${BENCH:-$BIN/ssmc-gpu$twin-bench}
+read -r -a BENCH_ARGS <<< "${BENCH_ARGS:-}"
 mkdir -p "$OUT"
 
 for b in "$CHECK" "$BENCH"; do
@@ -164,7 +173,7 @@ fi
 
 # 5. Timings: ssmc-gpu-bench (with the device-to-device copy bandwidth) and
 # PyTorch's baselines on the same device.
-run bench "$(left 300)" "$BENCH"
+run bench "$(left 300)" "$BENCH" "${BENCH_ARGS[@]}"
 rc=$?
 if [ "$rc" -eq 0 ]; then
   step ssmc-gpu-bench PASS "$(sed -n 's/^device-to-device copy: //p' "$OUT/bench.txt")"
@@ -182,7 +191,7 @@ fi
 
 # The same timings with pageable host copies (SSMC_CUDA_PINNED_LIMIT=0):
 # the call times against pinned staging's above.
-run bench-pageable "$(left 200)" env SSMC_CUDA_PINNED_LIMIT=0 "$BENCH"
+run bench-pageable "$(left 200)" env SSMC_CUDA_PINNED_LIMIT=0 "$BENCH" "${BENCH_ARGS[@]}"
 rc=$?
 if [ "$rc" -eq 0 ]; then step ssmc-gpu-bench-pageable PASS ""; else step ssmc-gpu-bench-pageable FAIL "exit $rc"; fi
 

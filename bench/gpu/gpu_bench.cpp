@@ -14,9 +14,16 @@
 // share of the device-to-device copy bandwidth measured in the same run
 // (bytes read + written; 256 MiB copies). Attention also gets GFLOP/s.
 // The Mamba-1 layer's output is checked against the double reference.
+// `--only NAME[,NAME..]` times some programs (`--list` names them),
+// `--copy-mib=N` sizes the copies of the bandwidth measurement.
 // Exit status: 0 done, 1 a CUDA error or a wrong result, 2 bad command
 // line, 77 no driver library or no device (a driver that loads but fails,
 // or a GPU module that fails to load, is 1).
+//
+// ssmc-gpu-twin-bench is the same harness over objects built with host
+// twins: over the test-only fake driver (test/fakecuda) it runs the timing
+// path (events, the kernel timer, the copy bandwidth, the table) without a
+// GPU; its numbers mean nothing.
 //
 //===----------------------------------------------------------------------===//
 
@@ -30,10 +37,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <functional>
 #include <random>
 #include <string>
 #include <vector>
+#include <iterator>
 
 /// A descriptor as the entry points declare it, and a host buffer with one.
 template <typename T, int R> using Desc = ssmc::abi::StridedMemRef<T, R>;
@@ -59,6 +68,8 @@ void _mlir_ciface_bench_linear_attention(Desc<float, 4> *, Desc<float, 4> *,
 void _mlir_ciface_bench_attention(Desc<float, 4> *, Desc<float, 4> *,
                                   Desc<float, 4> *, Desc<float, 4> *);
 void _mlir_ciface_bench_causal_conv1d(Desc<float, 3> *, Desc<float, 2> *,
+                                      Desc<float, 1> *, Desc<float, 3> *);
+void _mlir_ciface_bench_call_overhead(Desc<float, 3> *, Desc<float, 2> *,
                                       Desc<float, 1> *, Desc<float, 3> *);
 }
 
@@ -249,16 +260,95 @@ void benchCausalConv1d(int reps) {
     ++failures, std::printf("| causal_conv1d | non-finite output |\n");
 }
 
+/// A call with little work: what a call costs beyond its kernels' work.
+void benchCallOverhead(int reps) {
+  const int64_t Dm = 64, L = 256, W = 4;
+  auto x = random({1, Dm, L}, -1, 1);
+  auto w = random({Dm, W}, -1, 1);
+  auto b = random({Dm}, -1, 1);
+  Buffer<float, 3> y({1, Dm, L});
+  row("call overhead (causal_conv1d)", "(1, 64, 256, W 4)", f4 * 2 * Dm * L, 0,
+      reps, [&] { _mlir_ciface_bench_call_overhead(&x, &w, &b, &y); });
+  std::vector<double> want =
+      ssmc::ref::causalConv1d(
+          1, Dm, L, W, std::vector<double>(x.data.begin(), x.data.end()),
+          std::vector<double>(w.data.begin(), w.data.end()),
+          std::vector<double>(b.data.begin(), b.data.end()), {},
+          /*applySilu=*/true)
+          .first;
+  double worst = 0;
+  for (size_t i = 0; i < want.size(); ++i)
+    worst = std::isfinite(y.data[i])
+                ? std::max(worst, std::fabs(y.data[i] - want[i]))
+                : INFINITY;
+  if (!(worst <= 1e-5)) {
+    std::printf("| call overhead | WRONG: max error %.3g > 1e-05 |\n", worst);
+    ++failures;
+  }
+}
+
+/// The programs in the order they run, by the names `--only` takes.
+struct Program {
+  const char *name;
+  void (*bench)(int reps);
+};
+constexpr Program kPrograms[] = {
+    {"call_overhead", benchCallOverhead},
+    {"selective_scan", benchMamba1Layer},
+    {"selective_scan_b8", benchSelectiveScanBatch8},
+    {"ssd", benchMamba2Layer},
+    {"linear_attention", benchLinearAttention},
+    {"attention", benchAttention},
+    {"causal_conv1d", benchCausalConv1d},
+};
+
+int usage() {
+  std::fprintf(stderr,
+               "usage: ssmc-gpu-bench [--reps=N] [--only NAME[,NAME..]] "
+               "[--copy-mib=N] [--list]\n"
+               "  --reps=N      timed calls per program (N >= 1, default 5)\n"
+               "  --only NAMES  time only these programs (--list names them)\n"
+               "  --copy-mib=N  the bandwidth measurement's copies, in MiB "
+               "(default 256)\n"
+               "  --list        print the programs' names and exit\n");
+  return 2;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
   int reps = 5;
+  size_t copyMiB = 256;
+  std::vector<bool> selected(std::size(kPrograms), true);
   for (int i = 1; i < argc; ++i) {
-    if (!std::strncmp(argv[i], "--reps=", 7) && std::atoi(argv[i] + 7) > 0) {
-      reps = std::atoi(argv[i] + 7);
+    const char *arg = argv[i];
+    if (!std::strncmp(arg, "--reps=", 7) && std::atoi(arg + 7) > 0) {
+      reps = std::atoi(arg + 7);
+    } else if (!std::strncmp(arg, "--copy-mib=", 11) && std::atoi(arg + 11) > 0) {
+      copyMiB = static_cast<size_t>(std::atoi(arg + 11));
+    } else if (!std::strcmp(arg, "--list")) {
+      for (const Program &p : kPrograms)
+        std::printf("%s\n", p.name);
+      return 0;
+    } else if (!std::strcmp(arg, "--only") && i + 1 < argc) {
+      std::fill(selected.begin(), selected.end(), false);
+      std::string names = argv[++i];
+      for (size_t start = 0; start <= names.size();) {
+        size_t end = std::min(names.find(',', start), names.size());
+        std::string name = names.substr(start, end - start);
+        size_t k = 0;
+        while (k < std::size(kPrograms) && name != kPrograms[k].name)
+          ++k;
+        if (k == std::size(kPrograms)) {
+          std::fprintf(stderr, "no program '%s' (--list names them)\n",
+                       name.c_str());
+          return 2;
+        }
+        selected[k] = true;
+        start = end + 1;
+      }
     } else {
-      std::fprintf(stderr, "usage: ssmc-gpu-bench [--reps=N]  (N >= 1, default 5)\n");
-      return 2;
+      return usage();
     }
   }
   if (const char *why = ssmcCudaLoadError(); why && *why) {
@@ -275,13 +365,13 @@ int main(int argc, char **argv) {
   }
   char name[256] = {0};
   ssmcCudaDeviceName(name, sizeof name);
-  copyGBs = ssmcCudaCopyBandwidth(size_t(256) << 20, 20);
+  copyGBs = ssmcCudaCopyBandwidth(copyMiB << 20, 20);
   if (!cudaOk("device-to-device copy") || copyGBs <= 0)
     return 1;
   std::printf("device 0: %s\n", name);
-  std::printf("device-to-device copy: %.1f GB/s (bytes read + written, 256 MiB "
+  std::printf("device-to-device copy: %.1f GB/s (bytes read + written, %zu MiB "
               "copies)\n\n",
-              copyGBs);
+              copyGBs, copyMiB);
   const char *limit = std::getenv("SSMC_CUDA_PINNED_LIMIT");
   std::printf("host copies: %s\n\n",
               limit && std::strtoull(limit, nullptr, 10) == 0
@@ -289,12 +379,9 @@ int main(int argc, char **argv) {
                   : "pinned staging");
   std::printf("| op | shape | call ms | kernel ms | launches | MB moved | "
               "GB/s | of copy | |\n|---|---|---|---|---|---|---|---|---|\n");
-  benchMamba1Layer(reps);
-  benchSelectiveScanBatch8(reps);
-  benchMamba2Layer(reps);
-  benchLinearAttention(reps);
-  benchAttention(reps);
-  benchCausalConv1d(reps);
+  for (size_t k = 0; k < std::size(kPrograms); ++k)
+    if (selected[k])
+      kPrograms[k].bench(reps);
   std::printf("\n%s\n", failures ? "FAILED" : "done");
   return failures ? 1 : 0;
 }
