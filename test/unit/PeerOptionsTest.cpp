@@ -103,6 +103,7 @@ struct ConvStepCase {
   /// The slots (default: a pattern with entry 1 padding).
   std::vector<int64_t> slots = {};
   bool bias = true;
+  bool dynamic = false; ///< every dimension dynamic
 };
 
 void checkConvStep(const ConvStepCase &c, unsigned seed,
@@ -112,10 +113,10 @@ void checkConvStep(const ConvStepCase &c, unsigned seed,
   std::mt19937 rng(seed);
   const int64_t P = c.P ? c.P : c.B;
   DType xt = *parseDType(c.elt);
-  auto ty = [](std::vector<int64_t> shape, const std::string &e) {
+  auto ty = [&](std::vector<int64_t> shape, const std::string &e) {
     std::string s = "tensor<";
     for (int64_t d : shape)
-      s += to_string(d) + "x";
+      s += (c.dynamic ? std::string("?") : to_string(d)) + "x";
     return s + e + ">";
   };
   std::string tx = ty({c.B, c.D}, c.elt), ts = ty({P, c.D, c.S}, c.stateElt),
@@ -184,21 +185,12 @@ void checkConvStep(const ConvStepCase &c, unsigned seed,
   EXPECT_LE(maxError(valuesOf((*r)[1]), wantState), 1e-7) << "new state";
 }
 
-TEST(CausalConvStep, MatchesTheUpdateReferenceInEveryForm) {
-  checkConvStep({3, 5, 4, 3, 0, false, false, "f32"}, 1); // S = W - 1
-  checkConvStep({2, 7, 4, 6, 0, false, true, "f32"}, 2);  // S > W - 1
-  checkConvStep({3, 5, 4, 5, 0, true, true, "f32"}, 3);   // ring buffer
-  checkConvStep({3, 6, 3, 7, 5, true, false, "f32"}, 4);  // pool + padding
-  checkConvStep({3, 4, 4, 3, 4, false, true, "f32"}, 5);  // pool, shift
-  checkConvStep({2, 9, 4, 3, 0, false, true, "bf16"}, 6); // f32 weights
-  checkConvStep({2, 3, 1, 0, 0, false, false, "f32"}, 7); // W = 1, no state
-}
-
-/// Every form of the step on `target`: the shift register and the ring
-/// buffer, with and without bias and SiLU, slot pools with padding and a
-/// slot named twice (the second entry sees the first's update), widths 2
-/// to 4, channel counts that leave a partial block (131 > 128 threads),
-/// bf16 inputs with f32 or bf16 weights and states.
+/// Every form of the step on `target`: the shift register (S = W - 1 and
+/// S > W - 1) and the ring buffer, with and without bias and SiLU, slot
+/// pools with padding and a slot named twice (the second entry sees the
+/// first's update), W = 1 (no state) to 4, channel counts that leave a
+/// partial block (131 > 128 threads), dynamic shapes, bf16 and f16 inputs
+/// with f32 or low-precision weights and states.
 void checkConvStepKernels(Target target) {
   checkConvStep({3, 5, 4, 3, 0, false, false, "f32"}, 1, target);
   checkConvStep({2, 7, 4, 6, 0, false, true, "f32"}, 2, target);
@@ -225,6 +217,12 @@ void checkConvStepKernels(Target target) {
   ConvStepCase lowPool{3, 9, 3, 5, 4, true, true, "bf16"};
   lowPool.stateElt = "bf16";
   checkConvStep(lowPool, 14, target);
+  ConvStepCase dyn{3, 11, 4, 5, 4, true, true, "f32"};
+  dyn.dynamic = true;
+  checkConvStep(dyn, 16, target);
+  ConvStepCase dynShift{2, 11, 3, 2, 0, false, false, "f32"};
+  dynShift.dynamic = true;
+  checkConvStep(dynShift, 17, target);
   ConvStepCase f16{2, 6, 4, 3, 0, false, false, "f16"};
   f16.stateElt = "f16";
   f16.paramElt = "f16";
