@@ -169,7 +169,8 @@ private:
       Value d = arith::RemUIOp::create(rw, loc, pd, v.chans);
       Value p = arith::DivUIOp::create(rw, loc, pd, v.chans);
       memref::StoreOp::create(
-          rw, loc, memref::LoadOp::create(rw, loc, v.state, ValueRange{p, d, j}),
+          rw, loc,
+          memref::LoadOp::create(rw, loc, v.state, ValueRange{p, d, j}),
           newState, ValueRange{p, d, j});
     });
   }
@@ -179,8 +180,10 @@ private:
   void emitSlotEntry(OpBuilder &b, Value bi, Value d) {
     Value slot = v.indexAt(b, loc, v.slots, bi);
     Value live = arith::AndIOp::create(
-        b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, slot, v.c0),
-        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, slot, v.pool));
+        b, loc,
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, slot, v.c0),
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, slot,
+                              v.pool));
     auto ifLive = scf::IfOp::create(b, loc, live, /*withElse=*/true);
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(&ifLive.getElseRegion().front());
@@ -204,7 +207,8 @@ private:
           scf::YieldOp::create(
               bb, l,
               ValueRange{math::FmaOp::create(
-                  bb, l, load32(bb, l, v.weight, ValueRange{d, j}), s, sum[0])});
+                  bb, l, load32(bb, l, v.weight, ValueRange{d, j}), s,
+                  sum[0])});
         });
     Value y = math::FmaOp::create(
         b, loc, load32(b, loc, v.weight, ValueRange{d, v.widthM1}), xv,
@@ -218,15 +222,16 @@ private:
     ifThen(b, loc, hasState, [&](OpBuilder &bb) {
       auto move = [&](OpBuilder &ib, Value src, Value dst) {
         memref::StoreOp::create(
-            ib, loc, memref::LoadOp::create(ib, loc, from, ValueRange{slot, d, src}),
+            ib, loc,
+            memref::LoadOp::create(ib, loc, from, ValueRange{slot, d, src}),
             newState, ValueRange{slot, d, dst});
       };
       if (pos) {
         if (from != newState)
           forEach(bb, loc, v.stateLen,
                   [&](OpBuilder &ib, Value j) { move(ib, j, j); });
-        store32(bb, loc, xv, newState,
-                ValueRange{slot, d, arith::RemUIOp::create(bb, loc, pos, v.stateLen)});
+        Value at = arith::RemUIOp::create(bb, loc, pos, v.stateLen);
+        store32(bb, loc, xv, newState, ValueRange{slot, d, at});
         return;
       }
       Value last = arith::SubIOp::create(bb, loc, v.stateLen, v.c1);

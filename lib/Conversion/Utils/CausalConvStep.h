@@ -1,4 +1,4 @@
-//===- CausalConvStep.h - what both lowerings of the conv step share -*- C++ -*-===//
+//===- CausalConvStep.h - both conv step lowerings share this -*- C++ -*-===//
 //
 // ssm.causal_conv1d_step's operands as buffers with their sizes, its
 // run-time checks and its window indexing, shared by the CPU loops
