@@ -28,7 +28,10 @@ time takes FIXED_SAMPLE (the kernels' edges). The full variants have dynamic
 batch, length and channel/head counts, so the kernels size their tiles for
 any shape (the largest tiles); the others have small static sizes with
 odd tails (sequence length, heads, channels, value width). causal_conv1d: widths 1..8, 16, 64, 256
-with/without bias, SiLU and the states; linalg.matmul: N in MATMUL_N (the
+with/without bias, SiLU and the states; causal_conv1d_step (its own
+kernels, not the sequence op's): the same widths at 131 channels (shift
+register, ring buffer, slot pool, both, all dynamic, bf16), and the
+channel counts in SAMPLE at width 4 (plain and every option); linalg.matmul: N in MATMUL_N (the
 matrix-vector kernel up to 8, the tiled one above) with f32, bf16 (C0 a
 fill) and i8 weights and a transposed B, and all sizes dynamic; the
 linalg kernels (rmsnorm, a max reduction, elementwise ops, a transpose, a
@@ -396,6 +399,35 @@ def causal_conv1d(w, opts):
     return args, body, res
 
 
+def causal_conv1d_step(n, opts):
+    """Size: the width W, or with "chans" the channel count D (W = 4).
+    "ring": cache_seqlens (S = W + 2); "pool": conv_state_indices (P = 5
+    slots, the copy kernel and a thread per channel)."""
+    w, d = (4, n) if "chans" in opts else (n, 131)
+    S = w + 2 if "ring" in opts else w - 1
+    B, Dm, P = dims(opts, 3, d, 5 if "pool" in opts else 3)
+    elt = "bf16" if "bf16" in opts else "f32"
+    x = tt([B, Dm], elt)
+    st = tt([P, Dm, S], elt if "bf16" in opts else "f32")
+    args = [("x", x), ("s", st), ("w", tt([Dm, w], elt))]
+    extra = ""
+    if "bias" in opts:
+        args.append(("b", tt([Dm])))
+        extra += " bias(%b)"
+    if "ring" in opts:
+        args.append(("c", tt([B], "i64")))
+        extra += " cache_seqlens(%c)"
+    if "pool" in opts:
+        args.append(("i", tt([B], "i32")))
+        extra += " conv_state_indices(%i)"
+    if "silu" in opts:
+        extra += " silu"
+    res = [("y", x), ("s1", st)]
+    body = op_line(["y", "s1"], "ssm.causal_conv1d_step", "%x, %s, %w" + extra,
+                   "", [t for _, t in args], [t for _, t in res])
+    return args, body, res
+
+
 MATMUL_N = [1, 2, 3, 8, 9, 17, 64, 65, 129]
 
 
@@ -557,6 +589,12 @@ def variants():
     widths = list(range(1, 9)) + [16, 64, 256]
     for v in ("plain", "bias", "silu", "states", "bias+silu+states"):
         out.append(("causal_conv1d", causal_conv1d, v, widths))
+    for v in ("plain", "bias+silu", "ring+bias", "pool+silu",
+              "pool+ring+bias+silu", "dyn+pool+ring+bias+silu",
+              "bf16+bias+silu"):
+        out.append(("causal_conv1d_step", causal_conv1d_step, v, widths))
+    for v in ("chans+bias+silu", "chans+pool+ring+bias+silu"):
+        out.append(("causal_conv1d_step", causal_conv1d_step, v, SAMPLE))
     return out
 
 

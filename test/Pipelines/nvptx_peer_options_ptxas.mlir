@@ -2,15 +2,17 @@
 // dt, A and D, D per head channel [H, P], and dt clamped by dt_limit as the
 // step sizes are staged (max with lo, min with hi); the causal conv with f32
 // weights and bias next to bf16 inputs. PTX for sm_90 that ptxas accepts,
-// without libdevice calls. A packed conv (cu_seqlens) and the conv decode
-// step stay on the host; the ssd step into slots of a state pool runs the
-// ssd kernel on the gathered states.
+// without libdevice calls. A packed conv (cu_seqlens) stays on the host;
+// the ssd step into slots of a state pool runs the ssd kernel on the
+// gathered states; the conv decode step into a pool of ring buffers (bf16
+// states) is its own two kernels: the pool copied at its type, then a
+// thread per channel.
 // REQUIRES: ptxas
 // RUN: rm -rf %t && ssmc-run %s --target cuda --emit=ptx > %t.ptx
 // RUN: FileCheck %s < %t.ptx
 // RUN: split-file %t.ptx %t
 // RUN: for f in %t/*.ptx; do %cuda_root/bin/ptxas -arch=sm_90 $f -o $f.cubin || exit 1; done
-// RUN: ls %t/*.cubin | count 3
+// RUN: ls %t/*.cubin | count 5
 // RUN: ssmc-opt %s --convert-ssm-to-gpu | FileCheck %s --check-prefix=KERNEL
 // CHECK: //--- main_kernel.ptx
 // CHECK-DAG: cvt.f32.bf16
@@ -21,7 +23,12 @@
 // CHECK-DAG: cvt.f32.bf16
 // CHECK-DAG: cvt.rn.bf16.f32
 // CHECK: //--- main_kernel_1.ptx
-// CHECK-NOT: //--- main_kernel_2.ptx
+// CHECK: //--- main_kernel_2.ptx
+// CHECK-NOT: {{cvt.f32.bf16|cvt.rn.bf16.f32}}
+// CHECK: //--- main_kernel_3.ptx
+// CHECK-DAG: cvt.f32.bf16
+// CHECK-DAG: cvt.rn.bf16.f32
+// CHECK-NOT: //--- main_kernel_4.ptx
 // CHECK-NOT: __nv_
 // KERNEL: gpu.launch
 // KERNEL: memref.load %{{.*}} : memref<2x9x4xf32>
@@ -31,7 +38,12 @@
 // KERNEL: gpu.launch
 // KERNEL: memref.load %{{.*}} : memref<6x4xf32>
 // KERNEL: ssm.causal_conv1d {{.*}} cu_seqlens
-// KERNEL: ssm.causal_conv1d_step
+// KERNEL-NOT: ssm.causal_conv1d_step
+// KERNEL: gpu.launch
+// KERNEL: memref.store %{{.*}} : memref<4x6x5xbf16>
+// KERNEL: gpu.launch
+// KERNEL: memref.load %{{.*}} : memref<4x6x5xbf16>
+// KERNEL-NOT: ssm.causal_conv1d_step
 func.func @main(%x: tensor<2x9x4x8xbf16>, %dt: tensor<2x9x4xf32>, %A: tensor<4xf32>,
                 %B: tensor<2x9x2x16xbf16>, %D: tensor<4x8xf32>, %cx: tensor<2x6x11xbf16>,
                 %w: tensor<6x4xf32>, %cb: tensor<6xf32>, %cu: tensor<3xi32>,

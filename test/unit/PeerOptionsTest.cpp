@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ssmc/Cuda.h"
 #include "ssmc/Jit.h"
 #include "test/lib/Reference.h"
 
@@ -82,7 +83,8 @@ std::unique_ptr<Jit> compileOrFail(const std::string &src,
 }
 
 /// The CPU loops, and the GPU pipeline on the emulator (kernels for the
-/// sequence ops; packed convs, conv steps and slot gathers on the host).
+/// sequence ops and the conv step; packed convs and the step ops' slot
+/// gathers on the host).
 class OnEveryTarget : public ::testing::TestWithParam<Target> {};
 
 //===----------------------------------------------------------------------===//
@@ -96,25 +98,38 @@ struct ConvStepCase {
   int64_t B, D, W, S, P; ///< P: pool slots (0: no conv_state_indices)
   bool ring, silu;
   std::string elt;
+  /// The state's and the weight's and bias' element types.
+  std::string stateElt = "f32", paramElt = "f32";
+  /// The slots (default: a pattern with entry 1 padding).
+  std::vector<int64_t> slots = {};
+  bool bias = true;
+  bool dynamic = false; ///< every dimension dynamic
 };
 
-void checkConvStep(const ConvStepCase &c, unsigned seed) {
+void checkConvStep(const ConvStepCase &c, unsigned seed,
+                   Target target = Target::CPU) {
+  SCOPED_TRACE("conv step case of seed " + std::to_string(seed));
   using std::to_string;
   std::mt19937 rng(seed);
   const int64_t P = c.P ? c.P : c.B;
   DType xt = *parseDType(c.elt);
-  auto ty = [](std::vector<int64_t> shape, const std::string &e) {
+  auto ty = [&](std::vector<int64_t> shape, const std::string &e) {
     std::string s = "tensor<";
     for (int64_t d : shape)
-      s += to_string(d) + "x";
+      s += (c.dynamic ? std::string("?") : to_string(d)) + "x";
     return s + e + ">";
   };
-  std::string tx = ty({c.B, c.D}, c.elt), ts = ty({P, c.D, c.S}, "f32"),
-              tw = ty({c.D, c.W}, "f32"), tb = ty({c.D}, "f32"),
+  std::string tx = ty({c.B, c.D}, c.elt), ts = ty({P, c.D, c.S}, c.stateElt),
+              tw = ty({c.D, c.W}, c.paramElt), tb = ty({c.D}, c.paramElt),
               ti = ty({c.B}, "i32");
-  std::string args = "%x: " + tx + ", %s: " + ts + ", %w: " + tw + ", %b: " + tb;
-  std::string types = tx + ", " + ts + ", " + tw + ", " + tb;
-  std::string extra = " bias(%b)";
+  std::string args = "%x: " + tx + ", %s: " + ts + ", %w: " + tw;
+  std::string types = tx + ", " + ts + ", " + tw;
+  std::string extra;
+  if (c.bias) {
+    args += ", %b: " + tb;
+    types += ", " + tb;
+    extra = " bias(%b)";
+  }
   if (c.ring) {
     args += ", %c: " + ti;
     types += ", " + ti;
@@ -131,25 +146,30 @@ void checkConvStep(const ConvStepCase &c, unsigned seed) {
                     ") {\n  %y, %s1 = ssm.causal_conv1d_step %x, %s, %w" +
                     extra + " : (" + types + ") -> (" + tx + ", " + ts +
                     ")\n  return %y, %s1 : " + tx + ", " + ts + "\n}\n";
-  auto jit = compileOrFail(src);
+  auto jit = compileOrFail(src, target);
   ASSERT_TRUE(jit);
+  DType st = *parseDType(c.stateElt), pt = *parseDType(c.paramElt);
   std::vector<double> x = rounded(randomValues(rng, c.B * c.D, -1, 1), xt);
-  std::vector<double> state = randomValues(rng, P * c.D * c.S, -1, 1);
-  std::vector<double> w = randomValues(rng, c.D * c.W, -1, 1);
-  std::vector<double> bias = randomValues(rng, c.D, -0.5, 0.5);
-  std::vector<int64_t> seqlens, slots;
+  std::vector<double> state =
+      rounded(randomValues(rng, P * c.D * c.S, -1, 1), st);
+  std::vector<double> w = rounded(randomValues(rng, c.D * c.W, -1, 1), pt);
+  std::vector<double> bias = rounded(randomValues(rng, c.D, -0.5, 0.5), pt);
+  std::vector<int64_t> seqlens, slots = c.slots;
   for (int64_t b = 0; b < c.B; ++b) {
     seqlens.push_back((b * 7 + 3) % 11); // positions below and above S
-    if (c.P)
+    if (c.P && c.slots.empty())
       slots.push_back(b == 1 ? -1 : (P - 1 - b * 2 + 4 * P) % P);
   }
   auto [want, wantState] = ref::causalConv1dStep(
-      c.B, c.D, c.S, c.W, x, state, w, bias, c.ring ? seqlens : std::vector<int64_t>{},
-      slots, c.silu);
-  OwnedTensor tX = tensorOf({c.B, c.D}, x, xt), tS = tensorOf({P, c.D, c.S}, state),
-              tW = tensorOf({c.D, c.W}, w), tB = tensorOf({c.D}, bias);
+      c.B, c.D, c.S, c.W, x, state, w, c.bias ? bias : std::vector<double>{},
+      c.ring ? seqlens : std::vector<int64_t>{}, slots, c.silu);
+  OwnedTensor tX = tensorOf({c.B, c.D}, x, xt),
+              tS = tensorOf({P, c.D, c.S}, state, st),
+              tW = tensorOf({c.D, c.W}, w, pt), tB = tensorOf({c.D}, bias, pt);
   OwnedTensor tC = indicesOf(seqlens), tI = indicesOf(slots);
-  std::vector<Tensor> views = {tX.view(), tS.view(), tW.view(), tB.view()};
+  std::vector<Tensor> views = {tX.view(), tS.view(), tW.view()};
+  if (c.bias)
+    views.push_back(tB.view());
   if (c.ring)
     views.push_back(tC.view());
   if (c.P)
@@ -165,14 +185,59 @@ void checkConvStep(const ConvStepCase &c, unsigned seed) {
   EXPECT_LE(maxError(valuesOf((*r)[1]), wantState), 1e-7) << "new state";
 }
 
-TEST(CausalConvStep, MatchesTheUpdateReferenceInEveryForm) {
-  checkConvStep({3, 5, 4, 3, 0, false, false, "f32"}, 1); // S = W - 1
-  checkConvStep({2, 7, 4, 6, 0, false, true, "f32"}, 2);  // S > W - 1
-  checkConvStep({3, 5, 4, 5, 0, true, true, "f32"}, 3);   // ring buffer
-  checkConvStep({3, 6, 3, 7, 5, true, false, "f32"}, 4);  // pool + padding
-  checkConvStep({3, 4, 4, 3, 4, false, true, "f32"}, 5);  // pool, shift
-  checkConvStep({2, 9, 4, 3, 0, false, true, "bf16"}, 6); // f32 weights
-  checkConvStep({2, 3, 1, 0, 0, false, false, "f32"}, 7); // W = 1, no state
+/// Every form of the step on `target`: the shift register (S = W - 1 and
+/// S > W - 1) and the ring buffer, with and without bias and SiLU, slot
+/// pools with padding and a slot named twice (the second entry sees the
+/// first's update), W = 1 (no state) to 4, channel counts that leave a
+/// partial block (131 > 128 threads), dynamic shapes, bf16 and f16 inputs
+/// with f32 or low-precision weights and states.
+void checkConvStepKernels(Target target) {
+  checkConvStep({3, 5, 4, 3, 0, false, false, "f32"}, 1, target);
+  checkConvStep({2, 7, 4, 6, 0, false, true, "f32"}, 2, target);
+  checkConvStep({3, 5, 4, 5, 0, true, true, "f32"}, 3, target);
+  checkConvStep({3, 6, 3, 7, 5, true, false, "f32"}, 4, target);
+  checkConvStep({3, 4, 4, 3, 4, false, true, "f32"}, 5, target);
+  checkConvStep({2, 9, 4, 3, 0, false, true, "bf16"}, 6, target);
+  checkConvStep({2, 3, 1, 0, 0, false, false, "f32"}, 7, target);
+  checkConvStep({1, 131, 2, 1, 0, false, true, "f32"}, 8, target);
+  checkConvStep({2, 131, 3, 2, 3, true, true, "f32"}, 9, target);
+  ConvStepCase noBias{3, 13, 2, 4, 0, true, false, "f32"};
+  noBias.bias = false;
+  checkConvStep(noBias, 10, target);
+  ConvStepCase twice{4, 7, 4, 3, 3, false, true, "f32"};
+  twice.slots = {2, 0, 2, -1};
+  checkConvStep(twice, 11, target);
+  ConvStepCase twiceRing{3, 5, 3, 4, 2, true, false, "f32"};
+  twiceRing.slots = {1, 1, 1};
+  checkConvStep(twiceRing, 12, target);
+  ConvStepCase low{2, 17, 4, 3, 0, false, true, "bf16"};
+  low.stateElt = "bf16";
+  low.paramElt = "bf16";
+  checkConvStep(low, 13, target);
+  ConvStepCase lowPool{3, 9, 3, 5, 4, true, true, "bf16"};
+  lowPool.stateElt = "bf16";
+  checkConvStep(lowPool, 14, target);
+  ConvStepCase dyn{3, 11, 4, 5, 4, true, true, "f32"};
+  dyn.dynamic = true;
+  checkConvStep(dyn, 16, target);
+  ConvStepCase dynShift{2, 11, 3, 2, 0, false, false, "f32"};
+  dynShift.dynamic = true;
+  checkConvStep(dynShift, 17, target);
+  ConvStepCase f16{2, 6, 4, 3, 0, false, false, "f16"};
+  f16.stateElt = "f16";
+  f16.paramElt = "f16";
+  checkConvStep(f16, 15, target);
+}
+
+TEST_P(OnEveryTarget, ConvStepMatchesTheUpdateReference) {
+  checkConvStepKernels(GetParam());
+}
+
+/// The same on the CUDA target (a GPU or the fake driver's host twins).
+TEST(CausalConvStep, GPUKernelMatchesTheReference) {
+  if (llvm::Error e = cuda::available())
+    GTEST_SKIP() << llvm::toString(std::move(e));
+  checkConvStepKernels(Target::CUDA);
 }
 
 /// Decoding token by token continues a prefill exactly: causal_conv1d over
@@ -255,7 +320,7 @@ TEST_P(OnEveryTarget, ConvDecodeContinuesAPrefill) {
   checkDecode(true, 14, GetParam());
 }
 
-TEST(CausalConvStep, SlotOutsideThePoolIsAnError) {
+void checkSlotOutsideThePool(Target target) {
   auto jit = compileOrFail(R"mlir(
 func.func @main(%x: tensor<2x3xf32>, %s: tensor<4x3x3xf32>, %w: tensor<3x4xf32>, %i: tensor<2xi32>)
     -> (tensor<2x3xf32>, tensor<4x3x3xf32>) {
@@ -263,7 +328,7 @@ func.func @main(%x: tensor<2x3xf32>, %s: tensor<4x3x3xf32>, %w: tensor<3x4xf32>,
       : (tensor<2x3xf32>, tensor<4x3x3xf32>, tensor<3x4xf32>, tensor<2xi32>) -> (tensor<2x3xf32>, tensor<4x3x3xf32>)
   return %y, %s1 : tensor<2x3xf32>, tensor<4x3x3xf32>
 }
-)mlir");
+)mlir", target);
   ASSERT_TRUE(jit);
   OwnedTensor x(DType::F32, {2, 3}), s(DType::F32, {4, 3, 3}), w(DType::F32, {3, 4});
   OwnedTensor i = indicesOf({1, 4});
@@ -271,6 +336,12 @@ func.func @main(%x: tensor<2x3xf32>, %s: tensor<4x3x3xf32>, %w: tensor<3x4xf32>,
   ASSERT_FALSE(static_cast<bool>(r));
   EXPECT_NE(llvm::toString(r.takeError()).find("conv_state_indices"),
             std::string::npos);
+}
+
+/// The GPU kernel's host checks report it as the CPU loops do (and launch
+/// no thread).
+TEST_P(OnEveryTarget, ConvStepSlotOutsideThePoolIsAnError) {
+  checkSlotOutsideThePool(GetParam());
 }
 
 //===----------------------------------------------------------------------===//

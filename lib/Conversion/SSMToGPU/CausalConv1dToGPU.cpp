@@ -5,8 +5,19 @@
 // name host buffers and ssm-gpu-stage-buffers stages them. f32/f16/bf16
 // operands; other forms stay on the CPU lowering.
 //
+// ssm.causal_conv1d_step (the decode step): without conv_state_indices a
+// thread per (batch, channel) reads its state row's window and writes its
+// new row (shifted, or the ring entry replaced). With a pool of slots a
+// first launch copies the pool into new_state (a thread per element) and a
+// second takes a thread per channel through the batch entries in order,
+// updating the named slots in place, so that a slot named twice sees the
+// first entry's update as on the CPU. The run-time checks (shapes, slots
+// below P, cache_seqlens >= 0) run on the host as in the CPU lowering; a
+// failed check launches no thread.
+//
 //===----------------------------------------------------------------------===//
 
+#include "lib/Conversion/Utils/CausalConvStep.h"
 #include "lib/Conversion/Utils/LoweringUtils.h"
 #include "KernelUtils.h"
 #include "ssmc/Conversion/SSMToGPU.h"
@@ -98,8 +109,161 @@ struct CausalConv1dToGPU : OpRewritePattern<ssm::CausalConv1dOp> {
   }
 };
 
+/// Whether the float operands of the conv step are f32, f16 or bf16 (the
+/// index operands are i32/i64).
+bool gpuFloatStep(ssm::CausalConv1dStepOp op) {
+  for (Value v : {op.getX(), op.getState(), op.getWeight(), op.getBias()}) {
+    if (!v)
+      continue;
+    Type e = getElementTypeOrSelf(v.getType());
+    if (!e.isF32() && !e.isF16() && !e.isBF16())
+      return false;
+  }
+  return true;
+}
+
+/// The conv step's kernels, stage by stage: operands and checks, results,
+/// the pool copy (with slots), the entries.
+class CausalConvStepKernel {
+public:
+  CausalConvStepKernel(ssm::CausalConv1dStepOp op, PatternRewriter &rw)
+      : op(op), rw(rw), loc(op.getLoc()), v(rw, loc, op) {}
+
+  void run() {
+    Value ok = v.check(rw, loc, op);
+    out = allocLike(rw, loc, op.getOut().getType(), {v.batch, v.chans});
+    newState = allocLike(rw, loc, op.getNewState().getType(),
+                         {v.pool, v.chans, v.stateLen});
+    // A failed check launches no thread (the lanes are 0).
+    auto lanesIf = [&](Value n) -> Value {
+      return arith::SelectOp::create(rw, loc, ok, n, v.c0);
+    };
+    if (!v.slots) {
+      // Batch entry b owns slot b: a thread per (b, d), d fastest.
+      launchLanes(rw, loc, lanesIf(mul(v.batch, v.chans)), [&](Value lane) {
+        Value d = arith::RemUIOp::create(rw, loc, lane, v.chans);
+        Value b = arith::DivUIOp::create(rw, loc, lane, v.chans);
+        emitEntry(rw, b, d, b, v.state);
+      });
+    } else {
+      copyPool(lanesIf(mul(mul(v.pool, v.chans), v.stateLen)));
+      launchLanes(rw, loc, lanesIf(v.chans), [&](Value d) {
+        forEach(rw, loc, v.batch, [&](OpBuilder &bb, Value b) {
+          emitSlotEntry(bb, b, d);
+        });
+      });
+    }
+    rw.replaceOp(op, {toTensor(rw, loc, op.getOut().getType(), out),
+                      toTensor(rw, loc, op.getNewState().getType(), newState)});
+  }
+
+private:
+  Value mul(Value a, Value b) { return arith::MulIOp::create(rw, loc, a, b); }
+
+  /// new_state = state, a thread per element (consecutive threads,
+  /// consecutive elements), copied at the state's type.
+  void copyPool(Value lanes) {
+    launchLanes(rw, loc, lanes, [&](Value lane) {
+      Value j = arith::RemUIOp::create(rw, loc, lane, v.stateLen);
+      Value pd = arith::DivUIOp::create(rw, loc, lane, v.stateLen);
+      Value d = arith::RemUIOp::create(rw, loc, pd, v.chans);
+      Value p = arith::DivUIOp::create(rw, loc, pd, v.chans);
+      memref::StoreOp::create(
+          rw, loc,
+          memref::LoadOp::create(rw, loc, v.state, ValueRange{p, d, j}),
+          newState, ValueRange{p, d, j});
+    });
+  }
+
+  /// Batch entry `b` of a pool: slot conv_state_indices[b]; outside
+  /// [0, P) (negative: padding) its output is 0 and no slot changes.
+  void emitSlotEntry(OpBuilder &b, Value bi, Value d) {
+    Value slot = v.indexAt(b, loc, v.slots, bi);
+    Value live = arith::AndIOp::create(
+        b, loc,
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, slot, v.c0),
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, slot,
+                              v.pool));
+    auto ifLive = scf::IfOp::create(b, loc, live, /*withElse=*/true);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(&ifLive.getElseRegion().front());
+    store32(b, loc, cf32(b, loc, 0), out, ValueRange{bi, d});
+    b.setInsertionPointToStart(&ifLive.getThenRegion().front());
+    emitEntry(b, bi, d, slot, newState);
+  }
+
+  /// Entry (b, d) on slot `slot`: the window from `from`'s row (the state,
+  /// or new_state updated in place), the output, then the token into
+  /// new_state's row (shifted in, or at its ring position).
+  void emitEntry(OpBuilder &b, Value bi, Value d, Value slot, Value from) {
+    Value pos = v.seqlens ? v.indexAt(b, loc, v.seqlens, bi) : Value();
+    Value xv = load32(b, loc, v.x, ValueRange{bi, d});
+    Value s0 = v.bias ? load32(b, loc, v.bias, ValueRange{d}) : cf32(b, loc, 0);
+    auto taps = scf::ForOp::create(
+        b, loc, v.c0, v.widthM1, v.c1, ValueRange{s0},
+        [&](OpBuilder &bb, Location l, Value j, ValueRange sum) {
+          Value s = load32(bb, l, from,
+                           ValueRange{slot, d, v.windowIndex(bb, l, pos, j)});
+          scf::YieldOp::create(
+              bb, l,
+              ValueRange{math::FmaOp::create(
+                  bb, l, load32(bb, l, v.weight, ValueRange{d, j}), s,
+                  sum[0])});
+        });
+    Value y = math::FmaOp::create(
+        b, loc, load32(b, loc, v.weight, ValueRange{d, v.widthM1}), xv,
+        taps.getResult(0));
+    if (op.getSilu())
+      y = silu(b, loc, y);
+    store32(b, loc, y, out, ValueRange{bi, d});
+    // The token enters the state (S = 0 keeps no state).
+    Value hasState = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt,
+                                           v.stateLen, v.c0);
+    ifThen(b, loc, hasState, [&](OpBuilder &bb) {
+      auto move = [&](OpBuilder &ib, Value src, Value dst) {
+        memref::StoreOp::create(
+            ib, loc,
+            memref::LoadOp::create(ib, loc, from, ValueRange{slot, d, src}),
+            newState, ValueRange{slot, d, dst});
+      };
+      if (pos) {
+        if (from != newState)
+          forEach(bb, loc, v.stateLen,
+                  [&](OpBuilder &ib, Value j) { move(ib, j, j); });
+        Value at = arith::RemUIOp::create(bb, loc, pos, v.stateLen);
+        store32(bb, loc, xv, newState, ValueRange{slot, d, at});
+        return;
+      }
+      Value last = arith::SubIOp::create(bb, loc, v.stateLen, v.c1);
+      forEach(bb, loc, last, [&](OpBuilder &ib, Value j) {
+        move(ib, arith::AddIOp::create(ib, loc, j, v.c1), j);
+      });
+      store32(bb, loc, xv, newState, ValueRange{slot, d, last});
+    });
+  }
+
+  ssm::CausalConv1dStepOp op;
+  PatternRewriter &rw;
+  Location loc;
+  CausalConvStepOperands v;
+  Value out, newState;
+};
+
+struct CausalConv1dStepToGPU : OpRewritePattern<ssm::CausalConv1dStepOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ssm::CausalConv1dStepOp op,
+                                PatternRewriter &rw) const override {
+    if (!gpuFloatStep(op))
+      return rw.notifyMatchFailure(
+          op, "the GPU kernels take f32, f16 or bf16 operands (f64 stays on "
+              "the host)");
+    CausalConvStepKernel(op, rw).run();
+    return success();
+  }
+};
+
 } // namespace
 
 void ssmc::populateCausalConv1dToGPUPatterns(RewritePatternSet &patterns) {
-  patterns.add<CausalConv1dToGPU>(patterns.getContext());
+  patterns.add<CausalConv1dToGPU, CausalConv1dStepToGPU>(patterns.getContext());
 }

@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "lib/Conversion/Utils/CausalConvStep.h"
 #include "lib/Conversion/Utils/LoweringUtils.h"
 #include "ssmc/Conversion/SSMToLoops.h"
 
@@ -20,6 +21,8 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/PatternMatch.h"
+
+#include <optional>
 
 #define DEBUG_TYPE "convert-ssm-to-loops"
 
@@ -58,20 +61,12 @@ public:
 
 private:
   void loadOperands() {
-    x = toBuffer(rw, loc, op.getX());
-    state = toBuffer(rw, loc, op.getState());
-    w = toBuffer(rw, loc, op.getWeight());
-    bias = toBuffer(rw, loc, op.getBias());
-    seqlens = toBuffer(rw, loc, op.getCacheSeqlens());
-    slots = toBuffer(rw, loc, op.getConvStateIndices());
-    c0 = arith::ConstantIndexOp::create(rw, loc, 0);
-    c1 = arith::ConstantIndexOp::create(rw, loc, 1);
-    batch = dimOf(rw, loc, x, 0);
-    chans = dimOf(rw, loc, x, 1);
-    pool = dimOf(rw, loc, state, 0);
-    stateLen = dimOf(rw, loc, state, 2);
-    width = dimOf(rw, loc, w, 1);
-    widthM1 = arith::SubIOp::create(rw, loc, width, c1);
+    CausalConvStepOperands v(rw, loc, op);
+    x = v.x, state = v.state, w = v.weight, bias = v.bias;
+    seqlens = v.seqlens, slots = v.slots;
+    c0 = v.c0, c1 = v.c1, batch = v.batch, chans = v.chans, pool = v.pool;
+    stateLen = v.stateLen, width = v.width, widthM1 = v.widthM1;
+    operands.emplace(std::move(v));
   }
 
   void allocResults() {
@@ -82,76 +77,10 @@ private:
 
   /// Index `i` of an i32/i64 buffer as an index value.
   Value indexAt(OpBuilder &b, Value mem, Value i) {
-    Value v = memref::LoadOp::create(b, loc, mem, ValueRange{i});
-    return arith::IndexCastOp::create(b, loc, b.getIndexType(), v);
+    return operands->indexAt(b, loc, mem, i);
   }
 
-  /// Shapes, then the values: every slot below the pool size P, every
-  /// cache_seqlens entry non-negative, and S >= W - 1, W >= 1.
-  Value checkShapes() {
-    RuntimeShapeChecks checks(rw, loc, op);
-    NamedDim dB{"B", batch, "dimension 0 of 'x'"},
-        dD{"D", chans, "dimension 1 of 'x'"},
-        dP{"P", pool, "dimension 0 of 'state'"},
-        dS{"S", stateLen, "dimension 2 of 'state'"};
-    if (!slots)
-      checkOperandDims(checks, rw, loc, state, "state", {dB, dD});
-    else
-      checkOperandDims(checks, rw, loc, state, "state", {dP, dD});
-    checkOperandDims(checks, rw, loc, w, "weight", {dD});
-    checkOperandDims(checks, rw, loc, bias, "bias", {dD});
-    checkOperandDims(checks, rw, loc, seqlens, "cache_seqlens", {dB});
-    checkOperandDims(checks, rw, loc, slots, "conv_state_indices", {dB});
-    checkResultDims(checks, rw, loc, op.getOut().getType(), "out", {dB, dD});
-    checkResultDims(checks, rw, loc, op.getNewState().getType(), "new_state",
-                    {dP, dD, dS});
-    checks.require(arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::sge,
-                                         width, c1),
-                   width, c1, "the kernel width W must be at least 1");
-    checks.require(arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::sge,
-                                         stateLen, widthM1),
-                   stateLen, widthM1,
-                   "the state length S must be at least W - 1 (reported: S, "
-                   "W - 1)");
-    // The index operands are read only when their shapes are right.
-    Value shapesOk = checks.allOk();
-    auto valuesOk = scf::IfOp::create(
-        rw, loc, shapesOk,
-        [&](OpBuilder &b, Location loc) {
-          Value ok = arith::ConstantIntOp::create(b, loc, 1, 1);
-          auto loop = scf::ForOp::create(
-              b, loc, c0, batch, c1, ValueRange{ok},
-              [&](OpBuilder &b, Location loc, Value bi, ValueRange acc) {
-                Value good = acc[0];
-                if (slots)
-                  good = arith::AndIOp::create(
-                      b, loc, good,
-                      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
-                                            indexAt(b, slots, bi), pool));
-                if (seqlens)
-                  good = arith::AndIOp::create(
-                      b, loc, good,
-                      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge,
-                                            indexAt(b, seqlens, bi), c0));
-                scf::YieldOp::create(b, loc, good);
-              });
-          scf::YieldOp::create(b, loc, loop.getResult(0));
-        },
-        [&](OpBuilder &b, Location loc) {
-          scf::YieldOp::create(b, loc,
-                               ValueRange{arith::ConstantIntOp::create(b, loc, 0, 1)});
-        });
-    if (slots || seqlens)
-      checks.require(
-          arith::OrIOp::create(
-              rw, loc, valuesOk.getResult(0),
-              arith::XOrIOp::create(rw, loc, shapesOk,
-                                    arith::ConstantIntOp::create(rw, loc, 1, 1))),
-          pool, c0,
-          "every 'conv_state_indices' entry must be below the state pool "
-          "size P and every 'cache_seqlens' entry non-negative (reported: P)");
-    return checks.allOk();
-  }
+  Value checkShapes() { return operands->check(rw, loc, op); }
 
   Value load(OpBuilder &b, Value mem, ValueRange at) {
     return castFloat(b, loc, memref::LoadOp::create(b, loc, mem, at), acc);
@@ -178,19 +107,8 @@ private:
     }
   }
 
-  /// Entry j < W - 1 of the window: state entry S - (W - 1) + j, or with
-  /// cache_seqlens (c - (W - 1) + j) mod S.
   Value windowIndex(OpBuilder &b, Value pos, Value j) {
-    if (!pos)
-      return arith::AddIOp::create(
-          b, loc, arith::SubIOp::create(b, loc, stateLen, widthM1), j);
-    // pos - (W - 1) + j + S >= 0 as S >= W - 1 and pos >= 0.
-    Value at = arith::AddIOp::create(
-        b, loc,
-        arith::AddIOp::create(b, loc,
-                              arith::SubIOp::create(b, loc, pos, widthM1), j),
-        stateLen);
-    return arith::RemUIOp::create(b, loc, at, stateLen);
+    return operands->windowIndex(b, loc, pos, j);
   }
 
   void emitLiveEntry(OpBuilder &b, Value bi, Value d, Value slot,
@@ -257,6 +175,7 @@ private:
   Value x, state, w, bias, seqlens, slots;
   Value c0, c1, batch, chans, pool, stateLen, width, widthM1;
   Value out, newState;
+  std::optional<CausalConvStepOperands> operands;
 };
 
 struct CausalConv1dStepToLoops : OpRewritePattern<ssm::CausalConv1dStepOp> {
