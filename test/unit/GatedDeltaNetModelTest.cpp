@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "apps/lm/LanguageModel.h"
+#include "test/lib/ModelTestUtil.h"
 #include "ssmc/TensorIO.h"
 
 #include "llvm/Support/FileSystem.h"
@@ -23,6 +24,7 @@
 
 using namespace ssmc;
 using namespace ssmc::models;
+using namespace ssmc::test;
 
 namespace {
 
@@ -44,14 +46,6 @@ ModelConfig tinyGdn() {
   return c;
 }
 
-ConfigHints hintsOf(const ModelConfig &c) {
-  ConfigHints h;
-  h.numHeads = c.attnHeads;
-  h.normEps = c.normEps;
-  h.allowNegEigval = c.allowNegEigval;
-  return h;
-}
-
 /// randomWeights with every norm weight moved off 1, so that a norm
 /// applied with the wrong weight (or not at all) shows.
 WeightMap weightsOf(const ModelConfig &c, uint64_t seed) {
@@ -61,43 +55,6 @@ WeightMap weightsOf(const ModelConfig &c, uint64_t seed) {
       for (int64_t i = 0; i < t.numel(); ++i)
         t.as<float>()[i] = float(1.0 + 0.5 * std::sin(double(seed + 3 * i)));
   return w;
-}
-
-WeightMap copyOf(const WeightMap &w) {
-  WeightMap r;
-  for (auto &[name, t] : w) {
-    OwnedTensor c(t.dtype(), t.shape());
-    std::memcpy(c.data(), t.data(), t.sizeInBytes());
-    r.emplace(name, std::move(c));
-  }
-  return r;
-}
-
-std::vector<int64_t> someTokens(int64_t n, int64_t vocab, uint64_t seed) {
-  std::vector<int64_t> t(n);
-  for (int64_t i = 0; i < n; ++i)
-    t[i] = (seed * 7919 + i * i * 31 + i * 17) % vocab;
-  return t;
-}
-
-std::string tempPath(llvm::StringRef name) {
-  llvm::SmallString<128> dir;
-  llvm::sys::path::system_temp_directory(true, dir);
-  llvm::sys::path::append(dir, "ssmc-gdntest-" + std::to_string(::getpid()) +
-                                   "-" + name.str());
-  return std::string(dir);
-}
-
-/// max |got - want| over max |want| for row `row` of got.
-double relError(const OwnedTensor &got, int64_t row,
-                const std::vector<double> &want) {
-  double num = 0, den = 0;
-  const float *g = got.as<float>() + row * int64_t(want.size());
-  for (size_t v = 0; v < want.size(); ++v) {
-    num = std::max(num, std::fabs(g[v] - want[v]));
-    den = std::max(den, std::fabs(want[v]));
-  }
-  return num / den;
 }
 
 //===----------------------------------------------------------------------===//
@@ -259,15 +216,6 @@ struct ReferenceGdn {
     return logits;
   }
 };
-
-std::unique_ptr<Model> compileModel(WeightMap w, const ConfigHints &hints) {
-  auto m = Model::fromWeights(std::move(w), {}, hints);
-  if (!m) {
-    ADD_FAILURE() << llvm::toString(m.takeError());
-    return nullptr;
-  }
-  return std::move(*m);
-}
 
 //===----------------------------------------------------------------------===//
 // Tests

@@ -18,6 +18,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "apps/lm/LanguageModel.h"
+#include "test/lib/ModelTestUtil.h"
 #include "ssmc/Cuda.h"
 
 #include <gtest/gtest.h>
@@ -36,6 +37,7 @@ extern "C" int ssmcCudaHostTwinsWanted();
 
 using namespace ssmc;
 using namespace ssmc::models;
+using namespace ssmc::test;
 
 namespace {
 
@@ -78,53 +80,6 @@ void setFailures(const char *spec) {
                  : nullptr;
   ASSERT_NE(set, nullptr);
   set(spec);
-}
-
-ConfigHints hintsOf(const ModelConfig &c) {
-  ConfigHints h;
-  h.normEps = c.normEps;
-  switch (c.arch) {
-  case Arch::Mamba2:
-    h.nGroups = c.nGroups;
-    break;
-  case Arch::Transformer:
-    h.attnHeads = c.attnHeads;
-    h.kvHeads = c.kvHeads;
-    h.ropeTheta = c.ropeTheta;
-    h.context = c.context;
-    break;
-  case Arch::GatedDeltaNet:
-    h.numHeads = c.attnHeads;
-    h.allowNegEigval = c.allowNegEigval;
-    break;
-  case Arch::Mamba1:
-    break;
-  }
-  return h;
-}
-
-WeightMap copyOf(const WeightMap &w) {
-  WeightMap r;
-  for (auto &[name, t] : w) {
-    OwnedTensor c(t.dtype(), t.shape());
-    std::memcpy(c.data(), t.data(), t.sizeInBytes());
-    r.emplace(name, std::move(c));
-  }
-  return r;
-}
-
-/// max |got - want| <= 1e-4 * max(1, max |want|) (the kernels sum in
-/// another order than the CPU loops).
-void expectClose(const OwnedTensor &got, const OwnedTensor &want,
-                 const std::string &what) {
-  ASSERT_EQ(got.numel(), want.numel()) << what;
-  double scale = 1, worst = 0;
-  for (int64_t i = 0; i < want.numel(); ++i) {
-    scale = std::max(scale, std::fabs(double(want.as<float>()[i])));
-    worst = std::max(worst, std::fabs(double(got.as<float>()[i]) -
-                                      double(want.as<float>()[i])));
-  }
-  EXPECT_LE(worst, 1e-4 * scale) << what;
 }
 
 int64_t argmax(const OwnedTensor &logits, int64_t row, int64_t vocab) {
