@@ -18,22 +18,16 @@
 //===----------------------------------------------------------------------===//
 
 #include "apps/lm/LanguageModel.h"
+#include "test/lib/FakeCudaTest.h"
 #include "test/lib/ModelTestUtil.h"
 #include "ssmc/Cuda.h"
 
 #include <gtest/gtest.h>
 
-#include <dlfcn.h>
-
 #include <algorithm>
-#include <cmath>
-#include <cstdlib>
-#include <cstring>
 #include <optional>
 #include <string>
 #include <vector>
-
-extern "C" int ssmcCudaHostTwinsWanted();
 
 using namespace ssmc;
 using namespace ssmc::models;
@@ -44,10 +38,7 @@ namespace {
 /// Bytes the fake driver has copied from host to device memory
 /// (`toDevice`) or back, by every copy since the process began.
 int64_t copiedBytes(bool toDevice) {
-  void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
-  auto f = lib ? reinterpret_cast<int64_t (*)(int)>(
-                     dlsym(lib, "ssmcFakeCudaCopiedBytes"))
-               : nullptr;
+  auto *f = fakeCudaFunction<int64_t(int)>("CopiedBytes");
   return f ? f(toDevice ? 1 : 0) : -1;
 }
 
@@ -65,21 +56,8 @@ template <typename F> auto counting(Copied &c, F &&call) -> decltype(call()) {
 
 /// The fake driver's live device, managed and pinned allocations.
 int64_t liveAllocations() {
-  void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
-  auto f = lib ? reinterpret_cast<int64_t (*)()>(
-                     dlsym(lib, "ssmcFakeCudaLiveAllocations"))
-               : nullptr;
+  auto *f = fakeCudaFunction<int64_t()>("LiveAllocations");
   return f ? f() : -1;
-}
-
-/// Makes driver calls fail (SSMC_FAKE_CUDA_FAIL syntax; "" none).
-void setFailures(const char *spec) {
-  void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
-  auto set = lib ? reinterpret_cast<void (*)(const char *)>(
-                       dlsym(lib, "ssmcFakeCudaSetFailures"))
-                 : nullptr;
-  ASSERT_NE(set, nullptr);
-  set(spec);
 }
 
 int64_t argmax(const OwnedTensor &logits, int64_t row, int64_t vocab) {
@@ -92,30 +70,9 @@ struct Pair {
   std::unique_ptr<Model> cpu, gpu;
 };
 
-class ModelsOverFakeCuda : public ::testing::Test {
+class ModelsOverFakeCuda : public FakeCudaTest {
 protected:
   static constexpr unsigned kOptLevel = 0;
-
-  void SetUp() override {
-    // ctest's fakecuda.models sets SSMC_EXPECT_FAKE_CUDA: there, a skip is
-    // a failure.
-    const bool expected = std::getenv("SSMC_EXPECT_FAKE_CUDA") != nullptr;
-    if (llvm::Error e = cuda::available()) {
-      if (expected)
-        FAIL() << llvm::toString(std::move(e));
-      GTEST_SKIP() << llvm::toString(std::move(e));
-    }
-    if (!ssmcCudaHostTwinsWanted()) {
-      if (expected)
-        FAIL() << "libcuda.so.1 is not the fake driver";
-      GTEST_SKIP() << "libcuda.so.1 is a real driver, not the fake";
-    }
-    setFailures("");
-  }
-  void TearDown() override {
-    if (ssmcCudaHostTwinsWanted())
-      setFailures("");
-  }
 
   Pair load(const char *name, WeightPrecision precision) {
     std::optional<ModelConfig> c = configByName(name);
