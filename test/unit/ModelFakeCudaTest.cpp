@@ -141,6 +141,21 @@ protected:
     }
   }
 
+  /// Both models' saved states, the CUDA model's read off the device, in
+  /// `gpu` and `cpu`: as many tensors, each within expectClose's bound.
+  void saveLikeTheCPU(Pair &p, const std::string &what, SequenceState &gpu,
+                      SequenceState &cpu) {
+    auto g = p.gpu->saveState();
+    ASSERT_TRUE(!!g) << llvm::toString(g.takeError());
+    auto c = p.cpu->saveState();
+    ASSERT_TRUE(!!c) << llvm::toString(c.takeError());
+    ASSERT_EQ(g->tensors.size(), c->tensors.size()) << what;
+    for (size_t i = 0; i < g->tensors.size(); ++i)
+      expectClose(g->tensors[i], c->tensors[i], what);
+    gpu = std::move(*g);
+    cpu = std::move(*c);
+  }
+
   /// Bytes of the LM head program weight at the model's precision.
   static int64_t lmHeadBytes(const ModelConfig &c) {
     for (auto &[name, shape] : programWeights(c))
@@ -180,16 +195,12 @@ TEST_F(ModelsOverFakeCuda, Mamba1OnResidentWeightsAndStates) {
 
   // A saved state is read off the device, and restoring it (host writes
   // into the resident states) continues as the CPU model does.
-  auto saved = p.gpu->saveState();
-  ASSERT_TRUE(!!saved) << llvm::toString(saved.takeError());
-  auto cpuSaved = p.cpu->saveState();
-  ASSERT_TRUE(!!cpuSaved);
-  for (size_t i = 0; i < saved->tensors.size(); ++i)
-    expectClose(saved->tensors[i], cpuSaved->tensors[i], "saved state");
+  SequenceState saved, cpuSaved;
+  ASSERT_NO_FATAL_FAILURE(saveLikeTheCPU(p, "saved state", saved, cpuSaved));
   std::vector<int64_t> more = {7, 8};
   auto first = p.gpu->extend(more);
   ASSERT_TRUE(!!first) << llvm::toString(first.takeError());
-  ASSERT_FALSE(p.gpu->restoreState(*saved));
+  ASSERT_FALSE(p.gpu->restoreState(saved));
   auto again = p.gpu->extend(more);
   ASSERT_TRUE(!!again) << llvm::toString(again.takeError());
   expectClose(*again, *first, "extend after restoreState");
@@ -216,9 +227,9 @@ TEST_F(ModelsOverFakeCuda, Mamba1OnResidentWeightsAndStates) {
     seqs[1].start = &start;
     return seqs;
   };
-  auto want = p.cpu->prefillSequences(batch(*cpuSaved));
+  auto want = p.cpu->prefillSequences(batch(cpuSaved));
   ASSERT_TRUE(!!want) << llvm::toString(want.takeError());
-  auto got = p.gpu->prefillSequences(batch(*saved));
+  auto got = p.gpu->prefillSequences(batch(saved));
   ASSERT_TRUE(!!got) << llvm::toString(got.takeError());
   expectClose(*got, *want, "batched prefill");
   std::vector<int64_t> next = {argmax(*want, 0, V), argmax(*want, 1, V)};
@@ -245,13 +256,8 @@ TEST_F(ModelsOverFakeCuda, TransformerDecodesOnAResidentKVCache) {
   ASSERT_TRUE(p.gpu);
   decodeLikeTheCPU(p, 2);
   // The saved state is the cache's filled slots, read off the device.
-  auto saved = p.gpu->saveState();
-  ASSERT_TRUE(!!saved) << llvm::toString(saved.takeError());
-  auto cpuSaved = p.cpu->saveState();
-  ASSERT_TRUE(!!cpuSaved);
-  ASSERT_EQ(saved->tensors.size(), cpuSaved->tensors.size());
-  for (size_t i = 0; i < saved->tensors.size(); ++i)
-    expectClose(saved->tensors[i], cpuSaved->tensors[i], "saved KV cache");
+  SequenceState saved, cpuSaved;
+  saveLikeTheCPU(p, "saved KV cache", saved, cpuSaved);
 }
 
 } // namespace
