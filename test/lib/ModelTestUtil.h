@@ -153,6 +153,36 @@ inline double relError(const OwnedTensor &got, int64_t row,
   return relError(got.as<float>() + row * int64_t(want.size()), want);
 }
 
+/// Prefills the first `prompt` of `tokens` (position() is then `prompt`)
+/// and decodes the rest one at a time: each row of logits within 2e-5 of
+/// its reference row `want[l]` (relError) and, where `forward` is given, of
+/// its row of the forward pass's logits.
+inline void
+expectPrefillThenDecode(models::Model &model,
+                        const std::vector<int64_t> &tokens, int64_t prompt,
+                        const std::vector<std::vector<double>> &want,
+                        const OwnedTensor *forward = nullptr) {
+  auto logits = model.prefill(llvm::ArrayRef(tokens).take_front(prompt));
+  ASSERT_TRUE(bool(logits)) << llvm::toString(logits.takeError());
+  EXPECT_LT(relError(*logits, 0, want[prompt - 1]), 2e-5)
+      << "prefill of " << prompt;
+  EXPECT_EQ(model.position(), prompt);
+  for (int64_t l = prompt; l < int64_t(tokens.size()); ++l) {
+    auto next = model.decode(tokens[l]);
+    ASSERT_TRUE(bool(next)) << llvm::toString(next.takeError());
+    EXPECT_LT(relError(*next, 0, want[l]), 2e-5)
+        << "decode at " << l << " after a prompt of " << prompt;
+    if (!forward)
+      continue;
+    // decode and forward agree with each other as closely as with the
+    // reference.
+    const int64_t V = int64_t(want[l].size());
+    std::vector<double> row(forward->as<float>() + l * V,
+                            forward->as<float>() + (l + 1) * V);
+    EXPECT_LT(relError(*next, 0, row), 2e-5) << "decode at " << l;
+  }
+}
+
 /// max |got - want| <= 1e-4 * max(1, max |want|) (DESIGN.md, f32; the
 /// compared runs may sum in other orders).
 inline void expectClose(const OwnedTensor &got, const OwnedTensor &want,

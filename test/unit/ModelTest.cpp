@@ -53,23 +53,9 @@ TEST(Models, Mamba1PrefillThenDecodeMatchesForward) {
   auto all = model->forward(tokens);
   ASSERT_TRUE(bool(all)) << llvm::toString(all.takeError());
   // Prompts shorter than, equal to and longer than the conv window.
-  for (int64_t prompt : {1, 2, 3, 4, 9}) {
-    auto logits = model->prefill(llvm::ArrayRef(tokens).take_front(prompt));
-    ASSERT_TRUE(bool(logits)) << llvm::toString(logits.takeError());
-    EXPECT_LT(relError(*logits, 0, want[prompt - 1]), 2e-5)
-        << "prefill of " << prompt;
-    for (int64_t l = prompt; l < 13; ++l) {
-      auto next = model->decode(tokens[l]);
-      ASSERT_TRUE(bool(next)) << llvm::toString(next.takeError());
-      EXPECT_LT(relError(*next, 0, want[l]), 2e-5)
-          << "decode at " << l << " after a prompt of " << prompt;
-      // decode and forward agree with each other as closely as with the
-      // reference.
-      std::vector<double> row(all->as<float>() + l * 37,
-                              all->as<float>() + (l + 1) * 37);
-      EXPECT_LT(relError(*next, 0, row), 2e-5);
-    }
-  }
+  for (int64_t prompt : {1, 2, 3, 4, 9})
+    ASSERT_NO_FATAL_FAILURE(
+        expectPrefillThenDecode(*model, tokens, prompt, want, &*all));
 }
 
 TEST(Models, Mamba1LoadsSafetensorsInBf16AndUntiedHead) {
@@ -262,17 +248,9 @@ TEST(Models, Mamba2PrefillThenDecodeMatchesReference) {
   auto want = ref::mamba2Logits(w, tokens);
   auto model = compileModel(std::move(w));
   ASSERT_TRUE(model);
-  for (int64_t prompt : {1, 2, 5}) {
-    auto logits = model->prefill(llvm::ArrayRef(tokens).take_front(prompt));
-    ASSERT_TRUE(bool(logits)) << llvm::toString(logits.takeError());
-    EXPECT_LT(relError(*logits, 0, want[prompt - 1]), 2e-5);
-    for (int64_t l = prompt; l < 12; ++l) {
-      auto next = model->decode(tokens[l]);
-      ASSERT_TRUE(bool(next)) << llvm::toString(next.takeError());
-      EXPECT_LT(relError(*next, 0, want[l]), 2e-5)
-          << "decode at " << l << " after a prompt of " << prompt;
-    }
-  }
+  for (int64_t prompt : {1, 2, 5})
+    ASSERT_NO_FATAL_FAILURE(
+        expectPrefillThenDecode(*model, tokens, prompt, want));
 }
 
 TEST(Models, Mamba2GroupsComeFromConfigJson) {
@@ -347,16 +325,8 @@ TEST(Models, TransformerPrefillThenDecodeUsesTheKVCache) {
   ASSERT_TRUE(bool(m)) << llvm::toString(m.takeError());
   Model &model = **m;
   for (int64_t prompt : {1, 6}) {
-    auto logits = model.prefill(llvm::ArrayRef(tokens).take_front(prompt));
-    ASSERT_TRUE(bool(logits)) << llvm::toString(logits.takeError());
-    EXPECT_LT(relError(*logits, 0, want[prompt - 1]), 2e-5);
-    EXPECT_EQ(model.position(), prompt);
-    for (int64_t l = prompt; l < 24; ++l) {
-      auto next = model.decode(tokens[l]);
-      ASSERT_TRUE(bool(next)) << llvm::toString(next.takeError());
-      EXPECT_LT(relError(*next, 0, want[l]), 2e-5)
-          << "decode at " << l << " after a prompt of " << prompt;
-    }
+    ASSERT_NO_FATAL_FAILURE(
+        expectPrefillThenDecode(model, tokens, prompt, want));
     // The cache holds 24 tokens: a 25th is refused, not written past it.
     auto over = model.decode(1);
     ASSERT_FALSE(bool(over));
