@@ -36,6 +36,21 @@ inline std::vector<double> randomValues(std::mt19937 &rng, size_t n, double lo,
   return v;
 }
 
+/// A tensor of `dt` and `shape` drawn uniformly from [lo, hi), one draw
+/// per element in order; the values it holds (rounded to `dt`) are appended
+/// to `values`, for the reference.
+inline OwnedTensor randomTensor(std::mt19937 &rng, DType dt,
+                                std::vector<int64_t> shape, double lo,
+                                double hi, std::vector<double> &values) {
+  OwnedTensor t(dt, shape);
+  std::uniform_real_distribution<double> d(lo, hi);
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    t.setFromDouble(i, d(rng));
+    values.push_back(t.getAsDouble(i));
+  }
+  return t;
+}
+
 /// A tensor of `shape` and element type `dt` holding `v` (rounded to `dt`).
 inline OwnedTensor tensorOf(std::vector<int64_t> shape,
                             const std::vector<double> &v,

@@ -114,13 +114,7 @@ void check(const AttentionConfig &c, unsigned seed, double rtol,
   std::vector<OwnedTensor> inputs;
   auto random = [&](DType t, std::vector<int64_t> shape,
                     std::vector<double> &values, double lo, double hi) {
-    OwnedTensor x(t, shape);
-    std::uniform_real_distribution<double> d(lo, hi);
-    for (int64_t i = 0; i < x.numel(); ++i) {
-      x.setFromDouble(i, d(rng));
-      values.push_back(x.getAsDouble(i));
-    }
-    inputs.push_back(std::move(x));
+    inputs.push_back(test::randomTensor(rng, t, shape, lo, hi, values));
   };
   auto integers = [&](DType t, const std::vector<int64_t> &values) {
     OwnedTensor x(t, {int64_t(values.size())});

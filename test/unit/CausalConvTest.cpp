@@ -25,13 +25,7 @@ void check(int64_t B, int64_t D, int64_t L, int64_t W, bool full, bool silu,
   std::vector<OwnedTensor> inputs;
   std::vector<double> x, w, bias, init;
   auto random = [&](std::vector<int64_t> shape, std::vector<double> &values) {
-    OwnedTensor t(dt, shape);
-    std::uniform_real_distribution<double> d(-1, 1);
-    for (int64_t i = 0; i < t.numel(); ++i) {
-      t.setFromDouble(i, d(rng));
-      values.push_back(t.getAsDouble(i));
-    }
-    inputs.push_back(std::move(t));
+    inputs.push_back(test::randomTensor(rng, dt, shape, -1, 1, values));
   };
   random({B, D, L}, x);
   random({D, W}, w);

@@ -116,13 +116,7 @@ void check(const SSDConfig &c, unsigned seed, double rtol,
   std::vector<OwnedTensor> inputs;
   auto random = [&](DType dt, std::vector<int64_t> shape, double lo, double hi,
                     std::vector<double> &values) {
-    OwnedTensor t(dt, shape);
-    std::uniform_real_distribution<double> d(lo, hi);
-    for (int64_t i = 0; i < t.numel(); ++i) {
-      t.setFromDouble(i, d(rng));
-      values.push_back(t.getAsDouble(i));
-    }
-    inputs.push_back(std::move(t));
+    inputs.push_back(test::randomTensor(rng, dt, shape, lo, hi, values));
   };
   random(elt, {c.batch, c.len, c.heads, c.headDim}, -1, 1, p.x);
   random(dtType, {c.batch, c.len, c.heads}, c.full ? -3 : 0.01, c.full ? 1 : 0.5, p.dt);
