@@ -12,6 +12,7 @@
 #include "ssmc/Cuda.h"
 #include "ssmc/Jit.h"
 #include "test/lib/Reference.h"
+#include "test/lib/RunProgram.h"
 
 #include <gtest/gtest.h>
 
@@ -113,13 +114,7 @@ void check(const AttentionConfig &c, unsigned seed, double rtol,
   std::vector<OwnedTensor> inputs;
   auto random = [&](DType t, std::vector<int64_t> shape,
                     std::vector<double> &values, double lo, double hi) {
-    OwnedTensor x(t, shape);
-    std::uniform_real_distribution<double> d(lo, hi);
-    for (int64_t i = 0; i < x.numel(); ++i) {
-      x.setFromDouble(i, d(rng));
-      values.push_back(x.getAsDouble(i));
-    }
-    inputs.push_back(std::move(x));
+    inputs.push_back(test::randomTensor(rng, t, shape, lo, hi, values));
   };
   auto integers = [&](DType t, const std::vector<int64_t> &values) {
     OwnedTensor x(t, {int64_t(values.size())});
@@ -143,24 +138,9 @@ void check(const AttentionConfig &c, unsigned seed, double rtol,
   }
   if (!c.used.empty())
     integers(DType::I64, c.used);
-  JitOptions options;
-  options.target = target;
-  auto jit = Jit::compile(program(c), options);
-  ASSERT_TRUE(static_cast<bool>(jit)) << llvm::toString(jit.takeError());
-  std::vector<Tensor> views;
-  for (OwnedTensor &t : inputs)
-    views.push_back(t.view());
-  auto results = (*jit)->run("main", views);
+  auto results = test::runProgram(program(c), inputs, target);
   ASSERT_TRUE(static_cast<bool>(results)) << llvm::toString(results.takeError());
-  std::vector<double> want = ref::attention(p);
-  double err = 0, scale = 1;
-  const OwnedTensor &got = (*results)[0];
-  ASSERT_EQ(got.numel(), static_cast<int64_t>(want.size()));
-  for (int64_t i = 0; i < got.numel(); ++i) {
-    double g = got.getAsDouble(i);
-    err = std::isnan(g) ? INFINITY : std::max(err, std::fabs(g - want[i]));
-    scale = std::max(scale, std::fabs(want[i]));
-  }
+  auto [err, scale] = test::maxError((*results)[0], ref::attention(p));
   EXPECT_LE(err, rtol * scale) << program(c);
 }
 

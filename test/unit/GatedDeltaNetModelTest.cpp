@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "apps/lm/LanguageModel.h"
+#include "test/lib/ModelTestUtil.h"
 #include "ssmc/TensorIO.h"
 
 #include "llvm/Support/FileSystem.h"
@@ -23,6 +24,7 @@
 
 using namespace ssmc;
 using namespace ssmc::models;
+using namespace ssmc::test;
 
 namespace {
 
@@ -44,14 +46,6 @@ ModelConfig tinyGdn() {
   return c;
 }
 
-ConfigHints hintsOf(const ModelConfig &c) {
-  ConfigHints h;
-  h.numHeads = c.attnHeads;
-  h.normEps = c.normEps;
-  h.allowNegEigval = c.allowNegEigval;
-  return h;
-}
-
 /// randomWeights with every norm weight moved off 1, so that a norm
 /// applied with the wrong weight (or not at all) shows.
 WeightMap weightsOf(const ModelConfig &c, uint64_t seed) {
@@ -61,43 +55,6 @@ WeightMap weightsOf(const ModelConfig &c, uint64_t seed) {
       for (int64_t i = 0; i < t.numel(); ++i)
         t.as<float>()[i] = float(1.0 + 0.5 * std::sin(double(seed + 3 * i)));
   return w;
-}
-
-WeightMap copyOf(const WeightMap &w) {
-  WeightMap r;
-  for (auto &[name, t] : w) {
-    OwnedTensor c(t.dtype(), t.shape());
-    std::memcpy(c.data(), t.data(), t.sizeInBytes());
-    r.emplace(name, std::move(c));
-  }
-  return r;
-}
-
-std::vector<int64_t> someTokens(int64_t n, int64_t vocab, uint64_t seed) {
-  std::vector<int64_t> t(n);
-  for (int64_t i = 0; i < n; ++i)
-    t[i] = (seed * 7919 + i * i * 31 + i * 17) % vocab;
-  return t;
-}
-
-std::string tempPath(llvm::StringRef name) {
-  llvm::SmallString<128> dir;
-  llvm::sys::path::system_temp_directory(true, dir);
-  llvm::sys::path::append(dir, "ssmc-gdntest-" + std::to_string(::getpid()) +
-                                   "-" + name.str());
-  return std::string(dir);
-}
-
-/// max |got - want| over max |want| for row `row` of got.
-double relError(const OwnedTensor &got, int64_t row,
-                const std::vector<double> &want) {
-  double num = 0, den = 0;
-  const float *g = got.as<float>() + row * int64_t(want.size());
-  for (size_t v = 0; v < want.size(); ++v) {
-    num = std::max(num, std::fabs(g[v] - want[v]));
-    den = std::max(den, std::fabs(want[v]));
-  }
-  return num / den;
 }
 
 //===----------------------------------------------------------------------===//
@@ -260,15 +217,6 @@ struct ReferenceGdn {
   }
 };
 
-std::unique_ptr<Model> compileModel(WeightMap w, const ConfigHints &hints) {
-  auto m = Model::fromWeights(std::move(w), {}, hints);
-  if (!m) {
-    ADD_FAILURE() << llvm::toString(m.takeError());
-    return nullptr;
-  }
-  return std::move(*m);
-}
-
 //===----------------------------------------------------------------------===//
 // Tests
 //===----------------------------------------------------------------------===//
@@ -354,21 +302,9 @@ TEST(GatedDeltaNetModel, ForwardPrefillAndDecodeMatchTheDoublePass) {
   ASSERT_EQ(all->shape(), (std::vector<int64_t>{13, 37}));
   for (int64_t l = 0; l < 13; ++l)
     EXPECT_LT(relError(*all, l, want[l]), 2e-5) << "position " << l;
-  for (int64_t prompt : {1, 2, 3, 4, 9}) {
-    auto logits = model->prefill(llvm::ArrayRef(tokens).take_front(prompt));
-    ASSERT_TRUE(bool(logits)) << llvm::toString(logits.takeError());
-    EXPECT_LT(relError(*logits, 0, want[prompt - 1]), 2e-5)
-        << "prefill of " << prompt;
-    for (int64_t l = prompt; l < 13; ++l) {
-      auto next = model->decode(tokens[l]);
-      ASSERT_TRUE(bool(next)) << llvm::toString(next.takeError());
-      EXPECT_LT(relError(*next, 0, want[l]), 2e-5)
-          << "decode at " << l << " after a prompt of " << prompt;
-      std::vector<double> row(all->as<float>() + l * 37,
-                              all->as<float>() + (l + 1) * 37);
-      EXPECT_LT(relError(*next, 0, row), 2e-5);
-    }
-  }
+  for (int64_t prompt : {1, 2, 3, 4, 9})
+    ASSERT_NO_FATAL_FAILURE(
+        expectPrefillThenDecode(*model, tokens, prompt, want, &*all));
   // Greedy generation: each token is the argmax of the double pass over
   // the text so far.
   std::vector<int64_t> prompt = someTokens(4, c.vocab, 5);

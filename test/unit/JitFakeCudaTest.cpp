@@ -11,77 +11,34 @@
 
 #include "ssmc/Cuda.h"
 #include "ssmc/Jit.h"
+#include "test/lib/FakeCudaTest.h"
 #include "test/lib/Reference.h"
 
 #include <gtest/gtest.h>
 
-#include <dlfcn.h>
-
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <string>
 #include <vector>
 
-extern "C" int ssmcCudaHostTwinsWanted();
-
 using namespace ssmc;
+using test::setFailures;
 
 namespace {
-
-void setFailures(const char *spec) {
-  void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
-  ASSERT_NE(lib, nullptr);
-  auto set = reinterpret_cast<void (*)(const char *)>(
-      dlsym(lib, "ssmcFakeCudaSetFailures"));
-  ASSERT_NE(set, nullptr);
-  set(spec);
-}
 
 /// A counter of the fake driver (ssmcFakeCuda<name>), or of its calls of a
 /// driver function.
 int64_t fakeCount(const char *name) {
-  void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
-  if (!lib)
-    return -1;
-  auto f = reinterpret_cast<int64_t (*)()>(
-      dlsym(lib, (std::string("ssmcFakeCuda") + name).c_str()));
+  auto *f = test::fakeCudaFunction<int64_t()>(name);
   return f ? f() : -1;
 }
 
 int64_t fakeCalls(const char *fn) {
-  void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
-  auto f = lib ? reinterpret_cast<int64_t (*)(const char *)>(
-                     dlsym(lib, "ssmcFakeCudaCallCount"))
-               : nullptr;
+  auto *f = test::fakeCudaFunction<int64_t(const char *)>("CallCount");
   return f ? f(fn) : -1;
 }
 
-class JitOverFakeCuda : public ::testing::Test {
-protected:
-  void SetUp() override {
-    // ctest's fakecuda.jit sets SSMC_EXPECT_FAKE_CUDA: there, a skip is a
-    // failure.
-    const bool expected = std::getenv("SSMC_EXPECT_FAKE_CUDA") != nullptr;
-    if (llvm::Error e = cuda::available()) {
-      if (expected)
-        FAIL() << llvm::toString(std::move(e));
-      GTEST_SKIP() << llvm::toString(std::move(e));
-    }
-    if (!ssmcCudaHostTwinsWanted()) {
-      if (expected)
-        FAIL() << "libcuda.so.1 is not the fake driver";
-      GTEST_SKIP() << "libcuda.so.1 is a real driver, not the fake";
-    }
-    setFailures("");
-    (void)cuda::takeError();
-    (void)cuda::takeLoadError();
-  }
-  void TearDown() override {
-    if (ssmcCudaHostTwinsWanted())
-      setFailures("");
-  }
-};
+class JitOverFakeCuda : public test::FakeCudaTest {};
 
 /// A small selective scan, its inputs and the double reference.
 struct Scan {
@@ -272,18 +229,12 @@ func.func @main(%x: tensor<2x6x11xf32>, %w: tensor<6x4xf32>,
 
 /// A fake-driver function taking a kernel name (ssmcFakeCuda<name>).
 int64_t fakeKernel(const char *name, const char *kernel) {
-  void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
-  auto f = lib ? reinterpret_cast<int64_t (*)(const char *)>(dlsym(
-                     lib, (std::string("ssmcFakeCuda") + name).c_str()))
-               : nullptr;
+  auto *f = test::fakeCudaFunction<int64_t(const char *)>(name);
   return f ? f(kernel) : -2;
 }
 
 void setSharedOptIn(int bytes) {
-  void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
-  ASSERT_NE(lib, nullptr);
-  auto set = reinterpret_cast<void (*)(int)>(
-      dlsym(lib, "ssmcFakeCudaSetSharedOptIn"));
+  auto *set = test::fakeCudaFunction<void(int)>("SetSharedOptIn");
   ASSERT_NE(set, nullptr);
   set(bytes);
 }

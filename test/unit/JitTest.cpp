@@ -15,6 +15,7 @@
 #include "ssmc/Jit.h"
 #include "runtime/abi/HeapAccount.h"
 #include "test/lib/Reference.h"
+#include "test/lib/RunProgram.h"
 
 #include <gtest/gtest.h>
 
@@ -66,17 +67,10 @@ double maxAbs(const std::vector<double> &v) {
   return m;
 }
 
-/// Max |got - want| over all elements; fails the test on a shape mismatch.
+/// Max |got - want| over all elements (infinite with a NaN); fails the test
+/// on a shape mismatch.
 double maxError(const OwnedTensor &got, const std::vector<double> &want) {
-  EXPECT_EQ(got.numel(), static_cast<int64_t>(want.size()));
-  double err = 0;
-  for (int64_t i = 0; i < got.numel() && i < int64_t(want.size()); ++i) {
-    double g = got.getAsDouble(i);
-    if (std::isnan(g))
-      return INFINITY;
-    err = std::max(err, std::fabs(g - want[i]));
-  }
-  return err;
+  return test::maxError(got, want).first;
 }
 
 struct ScanRun {

@@ -44,13 +44,7 @@ LARun runLinearAttention(const LinearAttentionConfig &c, unsigned seed,
   std::vector<OwnedTensor> inputs;
   auto random = [&](DType dt, std::vector<int64_t> shape, double lo, double hi,
                     std::vector<double> &values) {
-    OwnedTensor t(dt, shape);
-    std::uniform_real_distribution<double> d(lo, hi);
-    for (int64_t i = 0; i < t.numel(); ++i) {
-      t.setFromDouble(i, d(rng));
-      values.push_back(t.getAsDouble(i));
-    }
-    inputs.push_back(std::move(t));
+    inputs.push_back(test::randomTensor(rng, dt, shape, lo, hi, values));
   };
   ref::LinearAttentionProblem p;
   p.batch = c.batch, p.heads = c.heads, p.seqLen = c.seqLen;
@@ -367,11 +361,7 @@ std::string splitProgram(bool reverse) {
 void expectSplitRunResumes(bool reverse, Target target) {
   std::mt19937 rng(reverse ? 31 : 30);
   auto random = [&](size_t n, double lo, double hi) {
-    std::uniform_real_distribution<double> d(lo, hi);
-    std::vector<double> v(n);
-    for (double &x : v)
-      x = d(rng);
-    return v;
+    return test::randomValues(rng, n, lo, hi);
   };
   ref::LinearAttentionProblem p;
   p.batch = 2, p.heads = 2, p.seqLen = 13, p.keyDim = 5, p.valueDim = 7;

@@ -18,34 +18,27 @@
 //===----------------------------------------------------------------------===//
 
 #include "apps/lm/LanguageModel.h"
+#include "test/lib/FakeCudaTest.h"
+#include "test/lib/ModelTestUtil.h"
 #include "ssmc/Cuda.h"
 
 #include <gtest/gtest.h>
 
-#include <dlfcn.h>
-
 #include <algorithm>
-#include <cmath>
-#include <cstdlib>
-#include <cstring>
 #include <optional>
 #include <string>
 #include <vector>
 
-extern "C" int ssmcCudaHostTwinsWanted();
-
 using namespace ssmc;
 using namespace ssmc::models;
+using namespace ssmc::test;
 
 namespace {
 
 /// Bytes the fake driver has copied from host to device memory
 /// (`toDevice`) or back, by every copy since the process began.
 int64_t copiedBytes(bool toDevice) {
-  void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
-  auto f = lib ? reinterpret_cast<int64_t (*)(int)>(
-                     dlsym(lib, "ssmcFakeCudaCopiedBytes"))
-               : nullptr;
+  auto *f = fakeCudaFunction<int64_t(int)>("CopiedBytes");
   return f ? f(toDevice ? 1 : 0) : -1;
 }
 
@@ -63,68 +56,8 @@ template <typename F> auto counting(Copied &c, F &&call) -> decltype(call()) {
 
 /// The fake driver's live device, managed and pinned allocations.
 int64_t liveAllocations() {
-  void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
-  auto f = lib ? reinterpret_cast<int64_t (*)()>(
-                     dlsym(lib, "ssmcFakeCudaLiveAllocations"))
-               : nullptr;
+  auto *f = fakeCudaFunction<int64_t()>("LiveAllocations");
   return f ? f() : -1;
-}
-
-/// Makes driver calls fail (SSMC_FAKE_CUDA_FAIL syntax; "" none).
-void setFailures(const char *spec) {
-  void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
-  auto set = lib ? reinterpret_cast<void (*)(const char *)>(
-                       dlsym(lib, "ssmcFakeCudaSetFailures"))
-                 : nullptr;
-  ASSERT_NE(set, nullptr);
-  set(spec);
-}
-
-ConfigHints hintsOf(const ModelConfig &c) {
-  ConfigHints h;
-  h.normEps = c.normEps;
-  switch (c.arch) {
-  case Arch::Mamba2:
-    h.nGroups = c.nGroups;
-    break;
-  case Arch::Transformer:
-    h.attnHeads = c.attnHeads;
-    h.kvHeads = c.kvHeads;
-    h.ropeTheta = c.ropeTheta;
-    h.context = c.context;
-    break;
-  case Arch::GatedDeltaNet:
-    h.numHeads = c.attnHeads;
-    h.allowNegEigval = c.allowNegEigval;
-    break;
-  case Arch::Mamba1:
-    break;
-  }
-  return h;
-}
-
-WeightMap copyOf(const WeightMap &w) {
-  WeightMap r;
-  for (auto &[name, t] : w) {
-    OwnedTensor c(t.dtype(), t.shape());
-    std::memcpy(c.data(), t.data(), t.sizeInBytes());
-    r.emplace(name, std::move(c));
-  }
-  return r;
-}
-
-/// max |got - want| <= 1e-4 * max(1, max |want|) (the kernels sum in
-/// another order than the CPU loops).
-void expectClose(const OwnedTensor &got, const OwnedTensor &want,
-                 const std::string &what) {
-  ASSERT_EQ(got.numel(), want.numel()) << what;
-  double scale = 1, worst = 0;
-  for (int64_t i = 0; i < want.numel(); ++i) {
-    scale = std::max(scale, std::fabs(double(want.as<float>()[i])));
-    worst = std::max(worst, std::fabs(double(got.as<float>()[i]) -
-                                      double(want.as<float>()[i])));
-  }
-  EXPECT_LE(worst, 1e-4 * scale) << what;
 }
 
 int64_t argmax(const OwnedTensor &logits, int64_t row, int64_t vocab) {
@@ -137,30 +70,9 @@ struct Pair {
   std::unique_ptr<Model> cpu, gpu;
 };
 
-class ModelsOverFakeCuda : public ::testing::Test {
+class ModelsOverFakeCuda : public FakeCudaTest {
 protected:
   static constexpr unsigned kOptLevel = 0;
-
-  void SetUp() override {
-    // ctest's fakecuda.models sets SSMC_EXPECT_FAKE_CUDA: there, a skip is
-    // a failure.
-    const bool expected = std::getenv("SSMC_EXPECT_FAKE_CUDA") != nullptr;
-    if (llvm::Error e = cuda::available()) {
-      if (expected)
-        FAIL() << llvm::toString(std::move(e));
-      GTEST_SKIP() << llvm::toString(std::move(e));
-    }
-    if (!ssmcCudaHostTwinsWanted()) {
-      if (expected)
-        FAIL() << "libcuda.so.1 is not the fake driver";
-      GTEST_SKIP() << "libcuda.so.1 is a real driver, not the fake";
-    }
-    setFailures("");
-  }
-  void TearDown() override {
-    if (ssmcCudaHostTwinsWanted())
-      setFailures("");
-  }
 
   Pair load(const char *name, WeightPrecision precision) {
     std::optional<ModelConfig> c = configByName(name);
@@ -229,6 +141,21 @@ protected:
     }
   }
 
+  /// Both models' saved states, the CUDA model's read off the device, in
+  /// `gpu` and `cpu`: as many tensors, each within expectClose's bound.
+  void saveLikeTheCPU(Pair &p, const std::string &what, SequenceState &gpu,
+                      SequenceState &cpu) {
+    auto g = p.gpu->saveState();
+    ASSERT_TRUE(!!g) << llvm::toString(g.takeError());
+    auto c = p.cpu->saveState();
+    ASSERT_TRUE(!!c) << llvm::toString(c.takeError());
+    ASSERT_EQ(g->tensors.size(), c->tensors.size()) << what;
+    for (size_t i = 0; i < g->tensors.size(); ++i)
+      expectClose(g->tensors[i], c->tensors[i], what);
+    gpu = std::move(*g);
+    cpu = std::move(*c);
+  }
+
   /// Bytes of the LM head program weight at the model's precision.
   static int64_t lmHeadBytes(const ModelConfig &c) {
     for (auto &[name, shape] : programWeights(c))
@@ -268,16 +195,12 @@ TEST_F(ModelsOverFakeCuda, Mamba1OnResidentWeightsAndStates) {
 
   // A saved state is read off the device, and restoring it (host writes
   // into the resident states) continues as the CPU model does.
-  auto saved = p.gpu->saveState();
-  ASSERT_TRUE(!!saved) << llvm::toString(saved.takeError());
-  auto cpuSaved = p.cpu->saveState();
-  ASSERT_TRUE(!!cpuSaved);
-  for (size_t i = 0; i < saved->tensors.size(); ++i)
-    expectClose(saved->tensors[i], cpuSaved->tensors[i], "saved state");
+  SequenceState saved, cpuSaved;
+  ASSERT_NO_FATAL_FAILURE(saveLikeTheCPU(p, "saved state", saved, cpuSaved));
   std::vector<int64_t> more = {7, 8};
   auto first = p.gpu->extend(more);
   ASSERT_TRUE(!!first) << llvm::toString(first.takeError());
-  ASSERT_FALSE(p.gpu->restoreState(*saved));
+  ASSERT_FALSE(p.gpu->restoreState(saved));
   auto again = p.gpu->extend(more);
   ASSERT_TRUE(!!again) << llvm::toString(again.takeError());
   expectClose(*again, *first, "extend after restoreState");
@@ -304,9 +227,9 @@ TEST_F(ModelsOverFakeCuda, Mamba1OnResidentWeightsAndStates) {
     seqs[1].start = &start;
     return seqs;
   };
-  auto want = p.cpu->prefillSequences(batch(*cpuSaved));
+  auto want = p.cpu->prefillSequences(batch(cpuSaved));
   ASSERT_TRUE(!!want) << llvm::toString(want.takeError());
-  auto got = p.gpu->prefillSequences(batch(*saved));
+  auto got = p.gpu->prefillSequences(batch(saved));
   ASSERT_TRUE(!!got) << llvm::toString(got.takeError());
   expectClose(*got, *want, "batched prefill");
   std::vector<int64_t> next = {argmax(*want, 0, V), argmax(*want, 1, V)};
@@ -333,13 +256,8 @@ TEST_F(ModelsOverFakeCuda, TransformerDecodesOnAResidentKVCache) {
   ASSERT_TRUE(p.gpu);
   decodeLikeTheCPU(p, 2);
   // The saved state is the cache's filled slots, read off the device.
-  auto saved = p.gpu->saveState();
-  ASSERT_TRUE(!!saved) << llvm::toString(saved.takeError());
-  auto cpuSaved = p.cpu->saveState();
-  ASSERT_TRUE(!!cpuSaved);
-  ASSERT_EQ(saved->tensors.size(), cpuSaved->tensors.size());
-  for (size_t i = 0; i < saved->tensors.size(); ++i)
-    expectClose(saved->tensors[i], cpuSaved->tensors[i], "saved KV cache");
+  SequenceState saved, cpuSaved;
+  saveLikeTheCPU(p, "saved KV cache", saved, cpuSaved);
 }
 
 } // namespace

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "test/lib/ModelReference.h"
+#include "test/lib/ModelTestUtil.h"
 #include "apps/lm/LanguageModel.h"
 #include "apps/lm/StateCache.h"
 #include "ssmc/TensorIO.h"
@@ -25,104 +26,9 @@
 
 using namespace ssmc;
 using namespace ssmc::models;
+using namespace ssmc::test;
 
 namespace {
-
-ModelConfig tinyMamba1() {
-  ModelConfig c;
-  c.vocab = 37;
-  c.dModel = 24;
-  c.nLayer = 2;
-  c.dInner = 48;
-  c.dState = 5;
-  c.dConv = 4;
-  c.dtRank = 3;
-  return c;
-}
-
-ModelConfig tinyMamba2(int64_t groups = 1) {
-  ModelConfig c;
-  c.arch = Arch::Mamba2;
-  c.vocab = 41;
-  c.dModel = 24;
-  c.nLayer = 2;
-  c.dInner = 48;
-  c.headDim = 12; // 4 heads
-  c.dState = 6;
-  c.dConv = 4;
-  c.nGroups = groups;
-  return c;
-}
-
-ModelConfig tinyTransformer() {
-  ModelConfig c;
-  c.arch = Arch::Transformer;
-  c.vocab = 43;
-  c.dModel = 32;
-  c.nLayer = 2;
-  c.attnHeads = 4;
-  c.kvHeads = 2; // grouped-query
-  c.headDim = 8;
-  c.ffnDim = 40;
-  c.context = 24;
-  c.ropeTheta = 500.0;
-  return c;
-}
-
-ConfigHints hintsOf(const ModelConfig &c) {
-  ConfigHints h;
-  h.attnHeads = c.attnHeads;
-  h.kvHeads = c.kvHeads;
-  h.ropeTheta = c.ropeTheta;
-  h.context = c.context;
-  return h;
-}
-
-std::string tempPath(llvm::StringRef name) {
-  llvm::SmallString<128> dir;
-  llvm::sys::path::system_temp_directory(true, dir);
-  llvm::sys::path::append(dir, "ssmc-modeltest-" + std::to_string(::getpid()) +
-                                   "-" + name.str());
-  return std::string(dir);
-}
-
-/// max |a - b| over max |b|, over every position.
-double relError(const OwnedTensor &got, int64_t row,
-                const std::vector<double> &want) {
-  double num = 0, den = 0;
-  const float *g = got.as<float>() + row * int64_t(want.size());
-  for (size_t v = 0; v < want.size(); ++v) {
-    num = std::max(num, std::fabs(g[v] - want[v]));
-    den = std::max(den, std::fabs(want[v]));
-  }
-  return num / den;
-}
-
-std::vector<int64_t> someTokens(int64_t n, int64_t vocab, uint64_t seed) {
-  std::vector<int64_t> t(n);
-  for (int64_t i = 0; i < n; ++i)
-    t[i] = (seed * 7919 + i * i * 31 + i * 17) % vocab;
-  return t;
-}
-
-WeightMap copyOf(const WeightMap &w) {
-  WeightMap r;
-  for (auto &[name, t] : w) {
-    OwnedTensor c(t.dtype(), t.shape());
-    std::memcpy(c.data(), t.data(), t.sizeInBytes());
-    r.emplace(name, std::move(c));
-  }
-  return r;
-}
-
-std::unique_ptr<Model> compileModel(WeightMap w) {
-  auto m = Model::fromWeights(std::move(w));
-  if (!m) {
-    ADD_FAILURE() << llvm::toString(m.takeError());
-    return nullptr;
-  }
-  return std::move(*m);
-}
 
 TEST(Models, Mamba1ForwardMatchesDoubleReference) {
   WeightMap w = randomWeights(tinyMamba1(), 3);
@@ -147,23 +53,9 @@ TEST(Models, Mamba1PrefillThenDecodeMatchesForward) {
   auto all = model->forward(tokens);
   ASSERT_TRUE(bool(all)) << llvm::toString(all.takeError());
   // Prompts shorter than, equal to and longer than the conv window.
-  for (int64_t prompt : {1, 2, 3, 4, 9}) {
-    auto logits = model->prefill(llvm::ArrayRef(tokens).take_front(prompt));
-    ASSERT_TRUE(bool(logits)) << llvm::toString(logits.takeError());
-    EXPECT_LT(relError(*logits, 0, want[prompt - 1]), 2e-5)
-        << "prefill of " << prompt;
-    for (int64_t l = prompt; l < 13; ++l) {
-      auto next = model->decode(tokens[l]);
-      ASSERT_TRUE(bool(next)) << llvm::toString(next.takeError());
-      EXPECT_LT(relError(*next, 0, want[l]), 2e-5)
-          << "decode at " << l << " after a prompt of " << prompt;
-      // decode and forward agree with each other as closely as with the
-      // reference.
-      std::vector<double> row(all->as<float>() + l * 37,
-                              all->as<float>() + (l + 1) * 37);
-      EXPECT_LT(relError(*next, 0, row), 2e-5);
-    }
-  }
+  for (int64_t prompt : {1, 2, 3, 4, 9})
+    ASSERT_NO_FATAL_FAILURE(
+        expectPrefillThenDecode(*model, tokens, prompt, want, &*all));
 }
 
 TEST(Models, Mamba1LoadsSafetensorsInBf16AndUntiedHead) {
@@ -356,17 +248,9 @@ TEST(Models, Mamba2PrefillThenDecodeMatchesReference) {
   auto want = ref::mamba2Logits(w, tokens);
   auto model = compileModel(std::move(w));
   ASSERT_TRUE(model);
-  for (int64_t prompt : {1, 2, 5}) {
-    auto logits = model->prefill(llvm::ArrayRef(tokens).take_front(prompt));
-    ASSERT_TRUE(bool(logits)) << llvm::toString(logits.takeError());
-    EXPECT_LT(relError(*logits, 0, want[prompt - 1]), 2e-5);
-    for (int64_t l = prompt; l < 12; ++l) {
-      auto next = model->decode(tokens[l]);
-      ASSERT_TRUE(bool(next)) << llvm::toString(next.takeError());
-      EXPECT_LT(relError(*next, 0, want[l]), 2e-5)
-          << "decode at " << l << " after a prompt of " << prompt;
-    }
-  }
+  for (int64_t prompt : {1, 2, 5})
+    ASSERT_NO_FATAL_FAILURE(
+        expectPrefillThenDecode(*model, tokens, prompt, want));
 }
 
 TEST(Models, Mamba2GroupsComeFromConfigJson) {
@@ -441,16 +325,8 @@ TEST(Models, TransformerPrefillThenDecodeUsesTheKVCache) {
   ASSERT_TRUE(bool(m)) << llvm::toString(m.takeError());
   Model &model = **m;
   for (int64_t prompt : {1, 6}) {
-    auto logits = model.prefill(llvm::ArrayRef(tokens).take_front(prompt));
-    ASSERT_TRUE(bool(logits)) << llvm::toString(logits.takeError());
-    EXPECT_LT(relError(*logits, 0, want[prompt - 1]), 2e-5);
-    EXPECT_EQ(model.position(), prompt);
-    for (int64_t l = prompt; l < 24; ++l) {
-      auto next = model.decode(tokens[l]);
-      ASSERT_TRUE(bool(next)) << llvm::toString(next.takeError());
-      EXPECT_LT(relError(*next, 0, want[l]), 2e-5)
-          << "decode at " << l << " after a prompt of " << prompt;
-    }
+    ASSERT_NO_FATAL_FAILURE(
+        expectPrefillThenDecode(model, tokens, prompt, want));
     // The cache holds 24 tokens: a 25th is refused, not written past it.
     auto over = model.decode(1);
     ASSERT_FALSE(bool(over));
@@ -530,26 +406,12 @@ std::unique_ptr<KindUnderTest> kindUnderTest(Arch arch) {
               : arch == Arch::Mamba2 ? tinyMamba2(2)
                                      : tinyTransformer();
   k->weights = randomWeights(k->config, 11);
-  ConfigHints hints = hintsOf(k->config);
-  hints.nGroups = k->config.nGroups;
-  auto m = Model::fromWeights(copyOf(k->weights), {}, hints);
+  auto m = Model::fromWeights(copyOf(k->weights), {}, hintsOf(k->config));
   if (!m)
     ADD_FAILURE() << llvm::toString(m.takeError());
   else
     k->model = std::move(*m);
   return k;
-}
-
-/// max |a - b| <= 1e-4 * max(1, max |b|) (DESIGN.md, f32).
-void expectClose(const OwnedTensor &got, const OwnedTensor &want,
-                 const std::string &what) {
-  ASSERT_EQ(got.numel(), want.numel()) << what;
-  double num = 0, den = 1;
-  for (int64_t i = 0; i < want.numel(); ++i) {
-    num = std::max(num, std::fabs(got.getAsDouble(i) - want.getAsDouble(i)));
-    den = std::max(den, std::fabs(want.getAsDouble(i)));
-  }
-  EXPECT_LE(num, 1e-4 * den) << what;
 }
 
 /// A state of `c` at `position` with values that tell the tensors apart.

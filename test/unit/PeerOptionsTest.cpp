@@ -13,6 +13,7 @@
 #include "ssmc/Cuda.h"
 #include "ssmc/Jit.h"
 #include "test/lib/Reference.h"
+#include "test/lib/RunProgram.h"
 
 #include <gtest/gtest.h>
 
@@ -20,25 +21,12 @@
 #include <random>
 
 using namespace ssmc;
+using test::compileOrFail;
+using test::maxError;
+using test::randomValues;
+using test::tensorOf;
 
 namespace {
-
-std::vector<double> randomValues(std::mt19937 &rng, size_t n, double lo,
-                                 double hi) {
-  std::uniform_real_distribution<double> d(lo, hi);
-  std::vector<double> v(n);
-  for (double &x : v)
-    x = d(rng);
-  return v;
-}
-
-OwnedTensor tensorOf(std::vector<int64_t> shape, const std::vector<double> &v,
-                     DType dt = DType::F32) {
-  OwnedTensor t(dt, shape);
-  for (int64_t i = 0; i < t.numel(); ++i)
-    t.setFromDouble(i, v[i]);
-  return t;
-}
 
 OwnedTensor indicesOf(const std::vector<int64_t> &v, DType dt = DType::I32) {
   OwnedTensor t(dt, {int64_t(v.size())});
@@ -62,24 +50,6 @@ std::vector<double> valuesOf(const OwnedTensor &t) {
 std::vector<double> rounded(std::vector<double> v, DType dt) {
   OwnedTensor t = tensorOf({int64_t(v.size())}, v, dt);
   return valuesOf(t);
-}
-
-double maxError(const std::vector<double> &got, const std::vector<double> &want) {
-  EXPECT_EQ(got.size(), want.size());
-  double err = 0;
-  for (size_t i = 0; i < got.size() && i < want.size(); ++i)
-    err = std::isnan(got[i]) ? INFINITY
-                             : std::max(err, std::fabs(got[i] - want[i]));
-  return err;
-}
-
-std::unique_ptr<Jit> compileOrFail(const std::string &src,
-                                   Target target = Target::CPU) {
-  JitOptions options;
-  options.target = target;
-  auto jit = Jit::compile(src, options);
-  EXPECT_TRUE(static_cast<bool>(jit)) << llvm::toString(jit.takeError());
-  return jit ? std::move(*jit) : nullptr;
 }
 
 /// The CPU loops, and the GPU pipeline on the emulator (kernels for the
@@ -180,9 +150,9 @@ void checkConvStep(const ConvStepCase &c, unsigned seed,
   for (double v : want)
     scale = std::max(scale, std::fabs(v));
   const double tol = (c.elt == "f32" ? 1e-5 : 1e-2) * scale;
-  EXPECT_LE(maxError(valuesOf((*r)[0]), want), tol) << "out";
+  EXPECT_LE(maxError((*r)[0], want).first, tol) << "out";
   // The new state only moves inputs (exact up to their f32 storage).
-  EXPECT_LE(maxError(valuesOf((*r)[1]), wantState), 1e-7) << "new state";
+  EXPECT_LE(maxError((*r)[1], wantState).first, 1e-7) << "new state";
 }
 
 /// Every form of the step on `target`: the shift register (S = W - 1 and
@@ -310,7 +280,7 @@ func.func @main(%x: tensor<2x5x6xf32>, %w: tensor<5x4xf32>, %b: tensor<5xf32>)
   }
   EXPECT_LE(err, 1e-5);
   if (!ring)
-    EXPECT_LE(maxError(valuesOf(tS), fin), 1e-7);
+    EXPECT_LE(maxError(tS, fin).first, 1e-7);
 }
 
 TEST(CausalConvStep, DecodeContinuesAPrefill) { checkDecode(false, 11); }
@@ -536,7 +506,7 @@ func.func @main(%u: tensor<3x7xbf16>, %dt: tensor<3x7xf32>, %A: tensor<7x5xf32>,
   }
   // Slots 1, 2 and 4 are untouched (exactly the values passed in); 0 and 3
   // hold the new states.
-  EXPECT_LE(maxError(newPool, wantPool), 1e-5);
+  EXPECT_LE(maxError((*r)[1], wantPool).first, 1e-5);
   std::vector<double> passed = valuesOf(tH);
   for (int64_t slot : {1, 2, 4})
     for (int64_t i = 0; i < Dm * N; ++i)
@@ -595,7 +565,7 @@ func.func @main(%x: tensor<3x2x3xf32>, %dt: tensor<3x2xf32>, %A: tensor<2xf32>, 
     std::copy(want.finalState.begin(), want.finalState.end(),
               wantPool.begin() + slots[b] * st);
   }
-  EXPECT_LE(maxError(newPool, wantPool), 1e-5);
+  EXPECT_LE(maxError((*r)[1], wantPool).first, 1e-5);
 }
 
 TEST(StateBatchIndices, SlotOutsideThePoolIsAnError) {

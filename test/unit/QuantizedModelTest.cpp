@@ -19,6 +19,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "test/lib/ModelReference.h"
+#include "test/lib/ModelTestUtil.h"
 #include "apps/lm/LanguageModel.h"
 #include "ssmc/TensorIO.h"
 
@@ -34,43 +35,25 @@
 
 using namespace ssmc;
 using namespace ssmc::models;
+using namespace ssmc::test;
 
 namespace {
 
 ModelConfig tinyConfig(Arch arch) {
-  ModelConfig c;
-  c.arch = arch;
-  c.nLayer = 2;
-  c.dConv = 4;
   switch (arch) {
   case Arch::Mamba1:
-    c.vocab = 37, c.dModel = 24, c.dInner = 48, c.dState = 5, c.dtRank = 3;
-    break;
+    return tinyMamba1();
   case Arch::Mamba2:
-    c.vocab = 41, c.dModel = 24, c.dInner = 48, c.headDim = 12, c.dState = 6;
-    c.nGroups = 2;
-    break;
+    return tinyMamba2(2);
   case Arch::Transformer:
-    c.vocab = 43, c.dModel = 32, c.attnHeads = 4, c.kvHeads = 2, c.headDim = 8;
-    c.ffnDim = 40, c.context = 24, c.ropeTheta = 500.0;
-    break;
+    return tinyTransformer();
   case Arch::GatedDeltaNet:
     // Not instantiated here: reference() has no Gated DeltaNet pass (its
     // double reference is GatedDeltaNetModelTest.cpp's own).
     ADD_FAILURE() << "QuantizedModels has no Gated DeltaNet configuration";
     break;
   }
-  return c;
-}
-
-ConfigHints hintsOf(const ModelConfig &c) {
-  ConfigHints h;
-  h.nGroups = c.nGroups;
-  h.attnHeads = c.attnHeads;
-  h.kvHeads = c.kvHeads;
-  h.ropeTheta = c.ropeTheta;
-  h.context = c.context;
-  return h;
+  return {};
 }
 
 std::vector<std::vector<double>> reference(const ModelConfig &c,
@@ -89,16 +72,6 @@ std::vector<std::vector<double>> reference(const ModelConfig &c,
     break;
   }
   return ref::transformerLogits(w, t, c.attnHeads, c.kvHeads, c.ropeTheta);
-}
-
-WeightMap copyOf(const WeightMap &w) {
-  WeightMap r;
-  for (auto &[name, t] : w) {
-    OwnedTensor c(t.dtype(), t.shape());
-    std::memcpy(c.data(), t.data(), t.sizeInBytes());
-    r.emplace(name, std::move(c));
-  }
-  return r;
 }
 
 std::string embeddingName(const WeightMap &w) {
@@ -154,16 +127,6 @@ std::unique_ptr<Model> compile(const ModelConfig &c, const WeightMap &w,
     return nullptr;
   }
   return std::move(*m);
-}
-
-/// max |got - want| / max |want| over one row of logits.
-double relError(const float *got, const std::vector<double> &want) {
-  double num = 0, den = 0;
-  for (size_t v = 0; v < want.size(); ++v) {
-    num = std::max(num, std::fabs(got[v] - want[v]));
-    den = std::max(den, std::fabs(want[v]));
-  }
-  return num / den;
 }
 
 std::vector<int64_t> randomTokens(int64_t n, int64_t vocab, uint64_t seed) {

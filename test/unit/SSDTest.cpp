@@ -13,6 +13,7 @@
 #include "ssmc/Cuda.h"
 #include "ssmc/Jit.h"
 #include "test/lib/Reference.h"
+#include "test/lib/RunProgram.h"
 
 #include <gtest/gtest.h>
 
@@ -115,13 +116,7 @@ void check(const SSDConfig &c, unsigned seed, double rtol,
   std::vector<OwnedTensor> inputs;
   auto random = [&](DType dt, std::vector<int64_t> shape, double lo, double hi,
                     std::vector<double> &values) {
-    OwnedTensor t(dt, shape);
-    std::uniform_real_distribution<double> d(lo, hi);
-    for (int64_t i = 0; i < t.numel(); ++i) {
-      t.setFromDouble(i, d(rng));
-      values.push_back(t.getAsDouble(i));
-    }
-    inputs.push_back(std::move(t));
+    inputs.push_back(test::randomTensor(rng, dt, shape, lo, hi, values));
   };
   random(elt, {c.batch, c.len, c.heads, c.headDim}, -1, 1, p.x);
   random(dtType, {c.batch, c.len, c.heads}, c.full ? -3 : 0.01, c.full ? 1 : 0.5, p.dt);
@@ -155,24 +150,12 @@ void check(const SSDConfig &c, unsigned seed, double rtol,
   std::string source = program(c);
   if (viaLinearAttention)
     source = decompose(source);
-  JitOptions options;
-  options.target = target;
-  auto jit = Jit::compile(source, options);
-  ASSERT_TRUE(static_cast<bool>(jit)) << llvm::toString(jit.takeError());
-  std::vector<Tensor> views;
-  for (OwnedTensor &t : inputs)
-    views.push_back(t.view());
-  auto results = (*jit)->run("main", views);
+  auto results = test::runProgram(source, inputs, target);
   ASSERT_TRUE(static_cast<bool>(results)) << llvm::toString(results.takeError());
   ref::SSDResult want = ref::ssd(p);
   for (int k = 0; k < 2; ++k) {
-    const std::vector<double> &w = k ? want.finalState : want.out;
-    double err = 0, scale = 1;
-    for (int64_t i = 0; i < (*results)[k].numel(); ++i) {
-      double g = (*results)[k].getAsDouble(i);
-      err = std::isnan(g) ? INFINITY : std::max(err, std::fabs(g - w[i]));
-      scale = std::max(scale, std::fabs(w[i]));
-    }
+    auto [err, scale] =
+        test::maxError((*results)[k], k ? want.finalState : want.out);
     EXPECT_LE(err, rtol * scale) << (k ? "final state" : "out");
   }
 }

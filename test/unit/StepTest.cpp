@@ -13,6 +13,7 @@
 #include "ssmc/Cuda.h"
 #include "ssmc/Jit.h"
 #include "test/lib/Reference.h"
+#include "test/lib/RunProgram.h"
 
 #include <gtest/gtest.h>
 
@@ -21,33 +22,11 @@
 #include <utility>
 
 using namespace ssmc;
+using test::compileOrFail;
+using test::randomValues;
+using test::tensorOf;
 
 namespace {
-
-std::vector<double> randomValues(std::mt19937 &rng, size_t n, double lo,
-                                 double hi) {
-  std::uniform_real_distribution<double> d(lo, hi);
-  std::vector<double> v(n);
-  for (double &x : v)
-    x = d(rng);
-  return v;
-}
-
-OwnedTensor tensorOf(std::vector<int64_t> shape, const std::vector<double> &v,
-                     DType dt = DType::F32) {
-  OwnedTensor t(dt, shape);
-  for (int64_t i = 0; i < t.numel(); ++i)
-    t.setFromDouble(i, v[i]);
-  return t;
-}
-
-std::unique_ptr<Jit> compileOrFail(Target target, const std::string &src) {
-  JitOptions options;
-  options.target = target;
-  auto jit = Jit::compile(src, options);
-  EXPECT_TRUE(static_cast<bool>(jit)) << llvm::toString(jit.takeError());
-  return jit ? std::move(*jit) : nullptr;
-}
 
 /// The decode steps on one target.
 class DecodeSteps : public ::testing::TestWithParam<Target> {
@@ -74,7 +53,7 @@ TEST_P(DecodeSteps, SelectiveScanStepReproducesTheSequence) {
   p.z = randomValues(rng, B * Dm * L, -2, 2);
   ref::SelectiveScanResult want = ref::selectiveScan(p);
 
-  auto jit = compileOrFail(GetParam(), R"mlir(
+  auto jit = compileOrFail(R"mlir(
 func.func @step(%u: tensor<2x20xf32>, %dt: tensor<2x20xf32>, %A: tensor<20x16xf32>,
                 %B: tensor<2x16xf32>, %C: tensor<2x16xf32>, %h: tensor<2x20x16xf32>,
                 %D: tensor<20xf32>, %z: tensor<2x20xf32>) -> (tensor<2x20xf32>, tensor<2x20x16xf32>) {
@@ -83,7 +62,7 @@ func.func @step(%u: tensor<2x20xf32>, %dt: tensor<2x20xf32>, %A: tensor<20x16xf3
          tensor<2x20x16xf32>, tensor<20xf32>, tensor<2x20xf32>) -> (tensor<2x20xf32>, tensor<2x20x16xf32>)
   return %y, %h1 : tensor<2x20xf32>, tensor<2x20x16xf32>
 }
-)mlir");
+)mlir", GetParam());
   ASSERT_TRUE(jit);
   OwnedTensor A = tensorOf({Dm, N}, p.A), D = tensorOf({Dm}, p.D);
   OwnedTensor state(DType::F32, {B, Dm, N});
@@ -126,7 +105,7 @@ TEST_P(DecodeSteps, SSDStepReproducesTheSequence) {
   p.D = randomValues(rng, H, -1, 1);
   p.z = randomValues(rng, B * L * H * P, -2, 2);
   ref::SSDResult want = ref::ssd(p);
-  auto jit = compileOrFail(GetParam(), R"mlir(
+  auto jit = compileOrFail(R"mlir(
 func.func @step(%x: tensor<1x4x18xf32>, %dt: tensor<1x4xf32>, %A: tensor<4xf32>, %B: tensor<1x2x6xf32>,
                 %C: tensor<1x2x6xf32>, %h: tensor<1x4x18x6xf32>, %D: tensor<4xf32>, %z: tensor<1x4x18xf32>)
     -> (tensor<1x4x18xf32>, tensor<1x4x18x6xf32>) {
@@ -135,7 +114,7 @@ func.func @step(%x: tensor<1x4x18xf32>, %dt: tensor<1x4xf32>, %A: tensor<4xf32>,
          tensor<1x4x18x6xf32>, tensor<4xf32>, tensor<1x4x18xf32>) -> (tensor<1x4x18xf32>, tensor<1x4x18x6xf32>)
   return %y, %h1 : tensor<1x4x18xf32>, tensor<1x4x18x6xf32>
 }
-)mlir");
+)mlir", GetParam());
   ASSERT_TRUE(jit);
   OwnedTensor A = tensorOf({H}, p.A), D = tensorOf({H}, p.D);
   OwnedTensor state(DType::F32, {B, H, P, N});
@@ -188,7 +167,7 @@ TEST_P(DecodeSteps, SSDStepWithPeerOptionsReproducesTheSequence) {
   p.z = rounded(randomValues(rng, B * L * H * P, -2, 2));
   p.dtBias = randomValues(rng, H, -1, 0.5);
   ref::SSDResult want = ref::ssd(p);
-  auto jit = compileOrFail(GetParam(), R"mlir(
+  auto jit = compileOrFail(R"mlir(
 func.func @step(%x: tensor<2x3x5xbf16>, %dt: tensor<2x3xf32>, %A: tensor<3xf32>, %B: tensor<2x3x7xbf16>,
                 %C: tensor<2x3x7xbf16>, %h: tensor<2x3x5x7xf32>, %D: tensor<3x5xf32>, %z: tensor<2x3x5xbf16>,
                 %bias: tensor<3xf32>) -> (tensor<2x3x5xbf16>, tensor<2x3x5x7xf32>) {
@@ -199,7 +178,7 @@ func.func @step(%x: tensor<2x3x5xbf16>, %dt: tensor<2x3xf32>, %A: tensor<3xf32>,
       -> (tensor<2x3x5xbf16>, tensor<2x3x5x7xf32>)
   return %y, %h1 : tensor<2x3x5xbf16>, tensor<2x3x5x7xf32>
 }
-)mlir");
+)mlir", GetParam());
   ASSERT_TRUE(jit);
   OwnedTensor A = tensorOf({H}, p.A), D = tensorOf({H, P}, p.D);
   OwnedTensor bias = tensorOf({H}, p.dtBias);
@@ -245,7 +224,7 @@ TEST_P(DecodeSteps, LinearAttentionStepReproducesTheSequence) {
   p.v = randomValues(rng, B * H * L * V, -1, 1);
   p.gate = randomValues(rng, B * H * L * K, -0.5, 0);
   ref::LinearAttentionResult want = ref::linearAttention(p);
-  auto jit = compileOrFail(GetParam(), R"mlir(
+  auto jit = compileOrFail(R"mlir(
 func.func @step(%q: tensor<1x2x8xf32>, %k: tensor<1x2x8xf32>, %v: tensor<1x2x20xf32>,
                 %s: tensor<1x2x8x20xf32>, %g: tensor<1x2x8xf32>) -> (tensor<1x2x20xf32>, tensor<1x2x8x20xf32>) {
   %o, %s1 = ssm.linear_attention_step %q, %k, %v, %s gate(%g) {feature_map = #ssm.feature_map<elu_plus_one>}
@@ -253,7 +232,7 @@ func.func @step(%q: tensor<1x2x8xf32>, %k: tensor<1x2x8xf32>, %v: tensor<1x2x20x
       -> (tensor<1x2x20xf32>, tensor<1x2x8x20xf32>)
   return %o, %s1 : tensor<1x2x20xf32>, tensor<1x2x8x20xf32>
 }
-)mlir");
+)mlir", GetParam());
   ASSERT_TRUE(jit);
   OwnedTensor state(DType::F32, {B, H, K, V});
   double err = 0;
@@ -296,7 +275,7 @@ TEST_P(DecodeSteps, NormalizedLinearAttentionStepCarriesTheNormaliser) {
   p.h0 = randomValues(rng, B * H * K * V, -1, 1);
   p.z0 = randomValues(rng, B * H * K, 0.1, 1);
   ref::LinearAttentionResult want = ref::linearAttention(p);
-  auto jit = compileOrFail(GetParam(), R"mlir(
+  auto jit = compileOrFail(R"mlir(
 func.func @step(%q: tensor<2x3x5xf32>, %k: tensor<2x3x5xf32>, %v: tensor<2x3x7xf32>,
                 %s: tensor<2x3x5x7xf32>, %g: tensor<2x3xf32>, %z: tensor<2x3x5xf32>)
     -> (tensor<2x3x7xf32>, tensor<2x3x5x7xf32>, tensor<2x3x5xf32>) {
@@ -307,7 +286,7 @@ func.func @step(%q: tensor<2x3x5xf32>, %k: tensor<2x3x5xf32>, %v: tensor<2x3x7xf
       -> (tensor<2x3x7xf32>, tensor<2x3x5x7xf32>, tensor<2x3x5xf32>)
   return %o, %s1, %z1 : tensor<2x3x7xf32>, tensor<2x3x5x7xf32>, tensor<2x3x5xf32>
 }
-)mlir");
+)mlir", GetParam());
   ASSERT_TRUE(jit);
   OwnedTensor state = tensorOf({B, H, K, V}, p.h0);
   OwnedTensor z = tensorOf({B, H, K}, p.z0);
@@ -353,7 +332,7 @@ TEST_P(DecodeSteps, AttentionStepWithACacheReproducesCausalAttention) {
     p.v = randomValues(rng, Hkv * L * d, -2, 2);
     std::vector<double> want = ref::attention(p);
     std::string attrs = window ? " {window = " + std::to_string(window) + " : i64}" : "";
-    auto jit = compileOrFail(GetParam(), R"mlir(
+    auto jit = compileOrFail(R"mlir(
 func.func @step(%q: tensor<1x4x8xf32>, %k: tensor<1x2x8xf32>, %v: tensor<1x2x8xf32>,
                 %kc: tensor<1x2x16x8xf32>, %vc: tensor<1x2x16x8xf32>, %pos: index)
     -> (tensor<1x4x8xf32>, tensor<1x2x16x8xf32>, tensor<1x2x16x8xf32>) {
@@ -362,7 +341,7 @@ func.func @step(%q: tensor<1x4x8xf32>, %k: tensor<1x2x8xf32>, %v: tensor<1x2x8xf
          tensor<1x2x16x8xf32>, index) -> (tensor<1x4x8xf32>, tensor<1x2x16x8xf32>, tensor<1x2x16x8xf32>)
   return %o, %k1, %v1 : tensor<1x4x8xf32>, tensor<1x2x16x8xf32>, tensor<1x2x16x8xf32>
 }
-)mlir");
+)mlir", GetParam());
     ASSERT_TRUE(jit);
     OwnedTensor kc(DType::F32, {1, Hkv, C, d}), vc(DType::F32, {1, Hkv, C, d});
     double err = 0;
@@ -418,7 +397,7 @@ TEST_P(DecodeSteps, RingCacheIsASlidingWindow) {
   p.k = randomValues(rng, H * L * d, -2, 2);
   p.v = randomValues(rng, H * L * d, -2, 2);
   std::vector<double> want = ref::attention(p);
-  auto jit = compileOrFail(GetParam(), R"mlir(
+  auto jit = compileOrFail(R"mlir(
 func.func @step(%q: tensor<1x2x4xf32>, %k: tensor<1x2x4xf32>, %v: tensor<1x2x4xf32>,
                 %kc: tensor<1x2x3x4xf32>, %vc: tensor<1x2x3x4xf32>, %pos: index)
     -> (tensor<1x2x4xf32>, tensor<1x2x3x4xf32>, tensor<1x2x3x4xf32>) {
@@ -427,7 +406,7 @@ func.func @step(%q: tensor<1x2x4xf32>, %k: tensor<1x2x4xf32>, %v: tensor<1x2x4xf
          tensor<1x2x3x4xf32>, index) -> (tensor<1x2x4xf32>, tensor<1x2x3x4xf32>, tensor<1x2x3x4xf32>)
   return %o, %k1, %v1 : tensor<1x2x4xf32>, tensor<1x2x3x4xf32>, tensor<1x2x3x4xf32>
 }
-)mlir");
+)mlir", GetParam());
   ASSERT_TRUE(jit);
   OwnedTensor kc(DType::F32, {1, H, C, d}), vc(DType::F32, {1, H, C, d});
   double err = 0;
@@ -490,7 +469,7 @@ void checkPositionPerEntry(Target target) {
     std::string extraArg = ring ? "" : ", %al: tensor<3x4xf32>";
     std::string extraTy = ring ? "" : ", tensor<3x4xf32>";
     std::string attrs = ring ? "{ring, softcap = 2.0}" : "{window = 4 : i64, softcap = 2.0}";
-    auto jit = compileOrFail(target, R"mlir(
+    auto jit = compileOrFail(R"mlir(
 func.func @step(%q: tensor<3x4x8xf32>, %k: tensor<3x2x8xf32>, %v: tensor<3x2x8xf32>,
                 %kc: )mlir" + cache + ", %vc: " + cache + R"mlir(, %pos: tensor<3xi32>)mlir" +
                                  extraArg + R"mlir(, %sk: tensor<4xf32>)
@@ -502,7 +481,7 @@ func.func @step(%q: tensor<3x4x8xf32>, %k: tensor<3x2x8xf32>, %v: tensor<3x2x8xf
       -> (tensor<3x4x8xf32>, )mlir" + cache + ", " + cache + R"mlir()
   return %o, %k1, %v1 : tensor<3x4x8xf32>, )mlir" + cache + ", " + cache + R"mlir(
 }
-)mlir");
+)mlir", target);
     ASSERT_TRUE(jit);
     OwnedTensor kc(DType::F32, {B, Hkv, C, d}), vc(DType::F32, {B, Hkv, C, d});
     // The cached prefixes (a ring holds the last C of them at slot s mod C).
