@@ -9,7 +9,7 @@
 // 112, 128, 256}; d = 128 with dv = 64 is its own. The kernels' constants
 // (the column offsets among them) are sunk into the kernel before it is
 // outlined: as kernel parameters they held a register each through the
-// kernel, and ptxas spilled 4-12 bytes at its 128-register mark at the
+// kernel, and ptxas spilled 4-8 bytes at its 128-register mark at the
 // three shapes below (the sweep's options at d = 50 and 220, all sizes
 // dynamic at d = 136), which the larger key tiles had pushed over.
 // REQUIRES: ptxas
