@@ -64,10 +64,18 @@ FIXED_SAMPLE = [1, 3, 17, 28, 32, 33, 129, 256]
 # shrinks. Empty: every kernel at every swept size assembles.
 EXPECTED_FAILURES = []
 
+# The attention head sizes whose kernel, with every size dynamic, spills
+# 4-20 bytes: their key tiles are dynamic shared memory, of a size ptxas
+# does not see, and it aims for 56-72 registers.
+ATTENTION_SPILLS = {49, 97, 98, 145, 146, 147, 148, 149, 193} | set(range(200, 208)) | {209}
+
 # Kernels with a stated zero stack frame (the state in registers).
 ZERO_STACK = [
     ("selective_scan", lambda v, n: v == "plain" and n == 16,
      "the N = 16 state stays in registers (test/Pipelines/nvptx_ptxas.mlir)"),
+    ("attention", lambda v, n: not (v.startswith("dyn") and n in ATTENTION_SPILLS),
+     "query, accumulator and column offsets fit the registers ptxas aims "
+     "for (docs/gpu.md, Shared memory)"),
 ]
 
 

@@ -86,6 +86,12 @@ LogicalResult buildSSMToKernelsStage(OpPassManager &pm,
   pm.addPass(createConvertSSMToGPU(kernelOptions));
   pipelines::addSSMToLoopsPasses(pm, host);
   pm.addPass(createSSMGPUStageBuffers());
+  // The canonicalizer hoists a kernel's constants out of its gpu.launch
+  // (not isolated from above); outlined, each would be a kernel parameter,
+  // live in a register through the kernel (the attention kernel's column
+  // offsets: 128 registers and spills where 80 do). Sunk back, they fold
+  // into immediates.
+  pm.addPass(createGpuLaunchSinkIndexComputationsPass());
   pm.addPass(createGpuKernelOutliningPass());
   if (options.hostTwins) {
     // Host copies of the outlined kernels, emulated as on the GPU emulator.

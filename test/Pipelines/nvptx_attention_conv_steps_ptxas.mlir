@@ -16,7 +16,7 @@
 // CHECK: .shared .align 4 .b8 {{.*}}[8192];
 // CHECK: .shared .align 4 .b8 {{.*}}[4096];
 // CHECK: bar.sync 0;
-// CHECK: ld.shared.b32
+// CHECK: ld.shared.{{(v4.)?}}b32
 // CHECK: bar.sync 0;
 // CHECK-COUNT-4: //--- main_kernel
 // CHECK-NOT: __nv_

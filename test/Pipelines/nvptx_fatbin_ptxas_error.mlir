@@ -3,7 +3,9 @@
 // assembles its fatbin: ptxas' message, at the launch (for an ssm op, the
 // op) whose kernel it is. As PTX alone (gpu-binary=ptx, what the target
 // embedded before it ran ptxas) the same program compiles, and would fail
-// only when the driver loads it on the GPU machine.
+// only when the driver loads it on the GPU machine. The block size is an
+// argument: with a constant one (sunk into the kernel) LLVM folds the
+// array's two accesses and drops the array.
 // REQUIRES: ptxas
 // RUN: rm -rf %t && split-file %s %t
 // RUN: not ssmc-opt %t/launch.mlir --ssm-nvptx-pipeline 2>&1 | FileCheck %s --check-prefix=LAUNCH
@@ -25,10 +27,10 @@
 //--- launch.mlir
 module attributes {gpu.container_module} {
   memref.global "private" @tile : memref<16384xf32, #gpu.address_space<workgroup>>
-  func.func @main(%out: memref<256xf32>) {
+  func.func @main(%out: memref<256xf32>, %n: index) {
   %c1 = arith.constant 1 : index
   gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1)
-             threads(%tx, %ty, %tz) in (%sx = %c1, %sy = %c1, %sz = %c1) {
+             threads(%tx, %ty, %tz) in (%sx = %n, %sy = %c1, %sz = %c1) {
     %buf = memref.get_global @tile : memref<16384xf32, #gpu.address_space<workgroup>>
     %c64 = arith.constant 64 : index
     %i = arith.muli %tx, %c64 : index
