@@ -515,14 +515,30 @@ struct StageBuffersPass
     }
 
     /// Whether a strided view of type `mt` can be handed to the kernel in
-    /// place: a contiguous buffer of its shape casts to its type, so the
-    /// kernel indexes either through the same type.
+    /// place: a contiguous buffer of its shape has its layout for every
+    /// size (offset 0 or dynamic; each stride dynamic or the contiguous
+    /// one, which must be static), so the kernel indexes either through
+    /// the same type. (A static stride next to a dynamic size, a KV cache's
+    /// filled prefix, would not hold for the contiguous copy.)
     static bool inPlaceView(MemRefType mt) {
       if (mt.getLayout().isIdentity())
         return false;
-      auto contiguous = MemRefType::get(mt.getShape(), mt.getElementType());
-      return memref::CastOp::areCastCompatible(TypeRange{contiguous},
-                                               TypeRange{mt});
+      SmallVector<int64_t> strides;
+      int64_t offset;
+      if (failed(mt.getStridesAndOffset(strides, offset)))
+        return false;
+      if (offset != 0 && !ShapedType::isDynamic(offset))
+        return false;
+      int64_t contiguous = 1; // the contiguous stride of dim d; dynamic
+                              // once a size after d is
+      for (int64_t d = mt.getRank() - 1; d >= 0; --d) {
+        if (!ShapedType::isDynamic(strides[d]) && strides[d] != contiguous)
+          return false;
+        contiguous = ShapedType::isDynamic(contiguous) || mt.isDynamicDim(d)
+                         ? ShapedType::kDynamic
+                         : contiguous * mt.getDimSize(d);
+      }
+      return true;
     }
 
     /// The contiguous host copy of a view used in place when resident:

@@ -3,7 +3,8 @@
 // whether it is device-resident, and then used in place; its contiguous
 // host copy is made, copied from and copied back only when it is not
 // (scf.if), its bytes sized zero otherwise. A view a contiguous buffer does
-// not cast to (a static offset) goes through an unconditional host copy.
+// not have the layout of for every size (a static offset, a static stride
+// other than the contiguous one) goes through an unconditional host copy.
 // RUN: ssmc-opt %s -ssm-gpu-stage-buffers -split-input-file | FileCheck %s
 
 // A kernel reads a layer's slice of a stacked weight and updates a
@@ -118,6 +119,34 @@ func.func @column(%x: memref<8x4xf32>, %y: memref<8xf32>, %j: index) {
              threads(%tx, %ty, %tz) in (%sx = %c8, %sy = %c1, %sz = %c1) {
     %v = memref.load %col[%tx] : memref<8xf32, strided<[4], offset: ?>>
     memref.store %v, %y[%tx] : memref<8xf32>
+    gpu.terminator
+  }
+  return
+}
+
+// -----
+
+// A KV cache's filled prefix: static strides next to a dynamic size. A
+// contiguous copy of it has other strides (they follow the size), so it
+// cannot stand in for the view: unconditional host copy.
+// CHECK-LABEL: func.func @prefix
+// CHECK-SAME: (%[[X:.*]]: memref<2x16xf32>
+// CHECK: %[[P:.*]] = memref.subview %[[X]]
+// CHECK: %[[C:.*]] = memref.alloc(%{{.*}}) : memref<2x?xf32>
+// CHECK-NEXT: memref.copy %[[P]], %[[C]]
+// CHECK-NEXT: ssm_gpu.is_resident %[[C]] : memref<2x?xf32>
+// CHECK-NOT: scf.if
+// CHECK-NOT: memref.cast
+// CHECK: gpu.launch
+func.func @prefix(%x: memref<2x16xf32>, %y: memref<2xf32>, %n: index) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %p = memref.subview %x[0, 0] [2, %n] [1, 1] : memref<2x16xf32> to memref<2x?xf32, strided<[16, 1]>>
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1)
+             threads(%tx, %ty, %tz) in (%sx = %c2, %sy = %c1, %sz = %c1) {
+    %v = memref.load %p[%tx, %c0] : memref<2x?xf32, strided<[16, 1]>>
+    memref.store %v, %y[%tx] : memref<2xf32>
     gpu.terminator
   }
   return
