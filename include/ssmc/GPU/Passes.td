@@ -19,7 +19,11 @@ def SSMGPUStageBuffers : Pass<"ssm-gpu-stage-buffers", "::mlir::ModuleOp"> {
     writes are found through views and memory effects. A buffer that is
     device-resident memory (`ssm_gpu.is_resident`, answered at run time by
     the runtime after ssm-gpu-lower-residency) is used in place: its
-    allocation and copies get zero bytes. Device copies are kept for the
+    allocation and copies get zero bytes. A strided view (a slice at a
+    dynamic offset) is asked about itself: resident when the span it
+    covers lies in one resident allocation, then the kernel uses it in
+    place; otherwise it goes through a contiguous host copy, made under an
+    `scf.if` so that a resident view is never copied. Device copies are kept for the
     later launches of the same block (also through subviews, reshapes and
     casts of the buffer) and copied back only before a host op that may
     access the buffer, or before the block's terminator; a buffer the host
@@ -43,15 +47,20 @@ def SSMGPUStageBuffers : Pass<"ssm-gpu-stage-buffers", "::mlir::ModuleOp"> {
     ```
   }];
   let dependentDialects = ["::mlir::gpu::GPUDialect", "::mlir::memref::MemRefDialect",
-                           "::mlir::arith::ArithDialect", "::mlir::ssm_gpu::SSMGPUDialect"];
+                           "::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect",
+                           "::mlir::ssm_gpu::SSMGPUDialect"];
 }
 
 def SSMGPULowerResidency : Pass<"ssm-gpu-lower-residency", "::mlir::ModuleOp"> {
   let summary = "Turn ssm_gpu.is_resident into calls of the CUDA runtime";
   let description = [{
     After gpu-async-region: each `ssm_gpu.is_resident %buffer` becomes
-    `ssmcCudaIsResident(aligned address, size in bytes) != 0`, a call of the
-    runtime declared as an `llvm.func`.
+    `ssmcCudaIsResident(address, bytes) != 0`, a call of the runtime
+    declared as an `llvm.func`: the address of the buffer's first element
+    (aligned pointer + offset) and the bytes of the span it covers
+    ((sum over dims of (size - 1) * stride + 1) * element bytes, 0 when a
+    size is 0), so that a strided view is asked about exactly the memory
+    it may touch.
   }];
   let dependentDialects = ["::mlir::LLVM::LLVMDialect", "::mlir::memref::MemRefDialect",
                            "::mlir::arith::ArithDialect"];

@@ -237,14 +237,14 @@ void AttentionKernel::run() {
 }
 
 void AttentionKernel::loadOperands() {
-  q = toBuffer(rw, loc, op.getQ());
-  k = toBuffer(rw, loc, op.getK());
-  v = toBuffer(rw, loc, op.getV());
-  slopes = toBuffer(rw, loc, op.getAlibiSlopes());
-  sinks = toBuffer(rw, loc, op.getSinks());
-  used = toBuffer(rw, loc, op.getSequsedK());
-  cuQ = toBuffer(rw, loc, op.getCuSeqlensQ());
-  cuK = toBuffer(rw, loc, op.getCuSeqlensK());
+  q = toStridedBuffer(rw, loc, op.getQ());
+  k = toStridedBuffer(rw, loc, op.getK());
+  v = toStridedBuffer(rw, loc, op.getV());
+  slopes = toStridedBuffer(rw, loc, op.getAlibiSlopes());
+  sinks = toStridedBuffer(rw, loc, op.getSinks());
+  used = toStridedBuffer(rw, loc, op.getSequsedK());
+  cuQ = toStridedBuffer(rw, loc, op.getCuSeqlensQ());
+  cuK = toStridedBuffer(rw, loc, op.getCuSeqlensK());
   if (cuQ)
     S = arith::SubIOp::create(rw, loc, dimOf(rw, loc, cuQ, 0),
                               cidx(rw, loc, 1));

@@ -43,9 +43,9 @@ struct CausalConv1dToGPU : OpRewritePattern<ssm::CausalConv1dOp> {
     Location loc = op.getLoc();
     if (!gpuFloatOperands(op))
       return rw.notifyMatchFailure(op, "the GPU kernels take f32, f16 or bf16 operands (f64 and packed sequences stay on the host)");
-    Value x = toBuffer(rw, loc, op.getX()), w = toBuffer(rw, loc, op.getWeight()),
-          bias = toBuffer(rw, loc, op.getBias()),
-          init = toBuffer(rw, loc, op.getInitialState());
+    Value x = toStridedBuffer(rw, loc, op.getX()), w = toStridedBuffer(rw, loc, op.getWeight()),
+          bias = toStridedBuffer(rw, loc, op.getBias()),
+          init = toStridedBuffer(rw, loc, op.getInitialState());
     Value Bsz = dimOf(rw, loc, x, 0), D = dimOf(rw, loc, x, 1),
           L = dimOf(rw, loc, x, 2), W = dimOf(rw, loc, w, 1);
     Value c0 = cidx(rw, loc, 0), c1 = cidx(rw, loc, 1);

@@ -206,12 +206,12 @@ public:
       Value v = in->get();
       inputs.push_back(isa<RankedTensorType>(v.getType()) &&
                                !op.getMatchingBlockArgument(in).use_empty()
-                           ? toBuffer(rw, loc, v)
+                           ? toStridedBuffer(rw, loc, v)
                            : v);
     }
     op.getBlock()->walk([&](tensor::ExtractOp ex) {
       if (!extracted.count(ex.getTensor()))
-        extracted[ex.getTensor()] = toBuffer(rw, loc, ex.getTensor());
+        extracted[ex.getTensor()] = toStridedBuffer(rw, loc, ex.getTensor());
     });
     for (OpOperand &init : op.getDpsInitsMutable()) {
       Value t = init.get();
@@ -219,7 +219,7 @@ public:
       if (!op.getMatchingBlockArgument(&init).use_empty()) {
         fill = fillValueOf(t);
         if (!fill)
-          buffer = toBuffer(rw, loc, t);
+          buffer = toStridedBuffer(rw, loc, t);
       }
       initFills.push_back(fill);
       initBuffers.push_back(buffer);

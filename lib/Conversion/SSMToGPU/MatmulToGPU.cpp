@@ -106,10 +106,10 @@ public:
     if (auto fill = c.getDefiningOp<linalg::FillOp>();
         fill && fill.getDpsInputs()[0].getType().isF32())
       fillValue = fill.getDpsInputs()[0];
-    A = toBuffer(rw, loc, op.getDpsInputs()[0]);
-    B = toBuffer(rw, loc, op.getDpsInputs()[1]);
+    A = toStridedBuffer(rw, loc, op.getDpsInputs()[0]);
+    B = toStridedBuffer(rw, loc, op.getDpsInputs()[1]);
     if (!fillValue)
-      C0 = toBuffer(rw, loc, c);
+      C0 = toStridedBuffer(rw, loc, c);
     M = dimOf(rw, loc, A, 0);
     K = dimOf(rw, loc, A, 1);
     N = dimOf(rw, loc, B, transB ? 0 : 1);

@@ -73,15 +73,15 @@ private:
 };
 
 void SSDKernel::loadOperands() {
-  x = toBuffer(rw, loc, op.getX());
-  dt = toBuffer(rw, loc, op.getDt());
-  A = toBuffer(rw, loc, op.getA());
-  Bm = toBuffer(rw, loc, op.getB());
-  Cm = toBuffer(rw, loc, op.getC());
-  D = toBuffer(rw, loc, op.getD());
-  z = toBuffer(rw, loc, op.getZ());
-  bias = toBuffer(rw, loc, op.getDtBias());
-  h0 = toBuffer(rw, loc, op.getH0());
+  x = toStridedBuffer(rw, loc, op.getX());
+  dt = toStridedBuffer(rw, loc, op.getDt());
+  A = toStridedBuffer(rw, loc, op.getA());
+  Bm = toStridedBuffer(rw, loc, op.getB());
+  Cm = toStridedBuffer(rw, loc, op.getC());
+  D = toStridedBuffer(rw, loc, op.getD());
+  z = toStridedBuffer(rw, loc, op.getZ());
+  bias = toStridedBuffer(rw, loc, op.getDtBias());
+  h0 = toStridedBuffer(rw, loc, op.getH0());
   SequenceDims xd = sequenceDims(rw, loc, x);
   Bsz = xd.batch, L = xd.steps, H = xd.heads, P = xd.width;
   G = dimOf(rw, loc, Bm, 2);

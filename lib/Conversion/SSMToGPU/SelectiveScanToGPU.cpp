@@ -724,11 +724,11 @@ struct SelectiveScanToGPU : OpRewritePattern<ssm::SelectiveScanOp> {
     ScanOperands ops;
     ops.op = op;
     ops.N = N;
-    Value hu = toBuffer(rw, loc, op.getU());
+    Value hu = toStridedBuffer(rw, loc, op.getU());
     Value Bsz = dimOf(rw, loc, hu, 0);
     ops.Dm = dimOf(rw, loc, hu, 1), ops.L = dimOf(rw, loc, hu, 2);
     for (Value v : op->getOperands())
-      ops.hostIns.push_back(toBuffer(rw, loc, v));
+      ops.hostIns.push_back(toStridedBuffer(rw, loc, v));
     ops.dOut = allocLike(rw, loc, op.getOut().getType(), {Bsz, ops.Dm, ops.L});
     if (op.getFinalState())
       ops.dFinal = allocLike(rw, loc, op.getFinalState().getType(),

@@ -39,6 +39,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Interfaces/DataLayoutInterfaces.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
@@ -198,6 +199,9 @@ struct StageBuffersPass
       Value resident;   ///< i1: the buffer is device-resident memory
       Value elements;   ///< its number of elements
       bool chained;     ///< its device copy outlives the launch
+      /// For a strided view the kernel can use in place when resident: the
+      /// host bytes of its contiguous copy (sized zero when resident).
+      Value contiguousRaw;
     };
 
     /// The ops that `op` runs on the host may touch a live device copy's
@@ -335,6 +339,7 @@ struct StageBuffersPass
     }
 
     void stageLaunch(gpu::LaunchOp launch) {
+      sinkLayoutCasts(launch);
       llvm::SetVector<Value> captured;
       getUsedValuesDefinedAbove(launch.getBody(), captured);
       SmallVector<Value> buffers;
@@ -377,12 +382,36 @@ struct StageBuffersPass
       stageFresh(launch, fresh);
     }
 
+    /// A cast of a contiguous buffer to a strided type (the kernels take
+    /// their operands as strided views, to read slices in place) moves
+    /// into the kernel: the buffer itself is staged, as a contiguous one.
+    static void sinkLayoutCasts(gpu::LaunchOp launch) {
+      llvm::SetVector<Value> captured;
+      getUsedValuesDefinedAbove(launch.getBody(), captured);
+      OpBuilder b = OpBuilder::atBlockBegin(&launch.getBody().front());
+      for (Value v : captured) {
+        auto cast = v.getDefiningOp<memref::CastOp>();
+        if (!cast)
+          continue;
+        auto source = dyn_cast<MemRefType>(cast.getSource().getType());
+        if (!source || !source.getLayout().isIdentity())
+          continue;
+        Value inside = b.clone(*cast)->getResult(0);
+        replaceAllUsesInRegionWith(v, inside, launch.getBody());
+      }
+    }
+
     /// Device copies for the buffers without one: every buffer's residency
     /// query first (host calls, before the launch's gpu ops, so they do not
     /// split its stream of copies), then gpu.alloc, a copy in when the
     /// kernel reads it and, for a buffer that cannot be kept on the device
     /// (a strided view, or sharing memory with another buffer of the
-    /// launch), a copy back after the launch.
+    /// launch), a copy back after the launch. A strided view whose type a
+    /// contiguous buffer casts to (dynamic offset, strides dynamic or
+    /// contiguous: a layer's slice of a stacked weight) is asked about
+    /// itself: resident (the span it covers lies in one resident
+    /// allocation), the kernel uses it in place; only otherwise does it go
+    /// through a contiguous host copy (scf.if), staged as any buffer.
     void stageFresh(gpu::LaunchOp launch, ArrayRef<Value> hosts) {
       Location loc = launch.getLoc();
       OpBuilder b(launch);
@@ -394,7 +423,7 @@ struct StageBuffersPass
         auto mt = cast<MemRefType>(host.getType());
         ssmc::gpu_transforms::BufferAccess access =
             ssmc::gpu_transforms::launchAccess(launch, host);
-        Staged s{host, access.reads, access.writes, {}, host, {}, {}, false};
+        Staged s{host, access.reads, access.writes, {}, host, {}, {}, false, {}};
         s.elements = one;
         for (int64_t i = 0; i < mt.getRank(); ++i) {
           Value size = mt.isDynamicDim(i)
@@ -408,18 +437,25 @@ struct StageBuffersPass
         // A strided view (a slice of a KV cache, say) goes through a
         // contiguous host copy: gpu.memcpy moves contiguous buffers.
         auto devTy = MemRefType::get(mt.getShape(), mt.getElementType());
-        if (!mt.getLayout().isIdentity()) {
-          s.contiguous = memref::AllocOp::create(b, loc, devTy, s.dynamicSizes);
-          aliases.addPrivate(s.contiguous);
-          if (s.reads)
-            memref::CopyOp::create(b, loc, host, s.contiguous);
+        if (inPlaceView(mt)) {
+          s.resident =
+              ssm_gpu::IsResidentOp::create(b, loc, b.getI1Type(), host);
+          stageViewCopy(b, loc, layout, s);
+        } else {
+          if (!mt.getLayout().isIdentity()) {
+            s.contiguous =
+                memref::AllocOp::create(b, loc, devTy, s.dynamicSizes);
+            aliases.addPrivate(s.contiguous);
+            if (s.reads)
+              memref::CopyOp::create(b, loc, host, s.contiguous);
+          }
+          s.resident = ssm_gpu::IsResidentOp::create(b, loc, b.getI1Type(),
+                                                     s.contiguous);
         }
         s.chained = s.contiguous == host &&
                     llvm::none_of(hosts, [&](Value other) {
                       return other != host && aliases.mayAlias(other, host);
                     });
-        s.resident =
-            ssm_gpu::IsResidentOp::create(b, loc, b.getI1Type(), s.contiguous);
         buffers.push_back(std::move(s));
       }
       for (Staged &s : buffers) {
@@ -441,8 +477,15 @@ struct StageBuffersPass
                         .getMemref();
         Value fresh =
             memref::ViewOp::create(b, loc, devTy, raw, zero, s.dynamicSizes);
+        // A view used in place when resident: the kernel indexes the
+        // device copy through the view's type (cast: same offsets).
         Value dev =
-            arith::SelectOp::create(b, loc, s.resident, s.contiguous, fresh);
+            s.contiguousRaw
+                ? arith::SelectOp::create(
+                      b, loc, s.resident, s.host,
+                      memref::CastOp::create(b, loc, mt, fresh))
+                : arith::SelectOp::create(b, loc, s.resident, s.contiguous,
+                                          fresh);
         if (s.reads)
           gpu::MemcpyOp::create(b, loc, TypeRange{}, ValueRange{},
                                 flat(b, loc, fresh, count),
@@ -457,12 +500,83 @@ struct StageBuffersPass
         if (s.writes)
           copyToHost(b, loc, copy);
         gpu::DeallocOp::create(b, loc, TypeRange{}, ValueRange{}, raw);
-        if (s.contiguous != s.host) {
+        if (s.contiguousRaw) {
+          if (s.writes)
+            ifNotResident(b, loc, s.resident, [&](OpBuilder &inner) {
+              memref::CopyOp::create(inner, loc, s.contiguous, s.host);
+            });
+          memref::DeallocOp::create(b, loc, s.contiguousRaw);
+        } else if (s.contiguous != s.host) {
           if (s.writes)
             memref::CopyOp::create(b, loc, s.contiguous, s.host);
           memref::DeallocOp::create(b, loc, s.contiguous);
         }
       }
+    }
+
+    /// Whether a strided view of type `mt` can be handed to the kernel in
+    /// place: a contiguous buffer of its shape has its layout for every
+    /// size (offset 0 or dynamic; each stride dynamic or the contiguous
+    /// one, which must be static), so the kernel indexes either through
+    /// the same type. (A static stride next to a dynamic size, a KV cache's
+    /// filled prefix, would not hold for the contiguous copy.)
+    static bool inPlaceView(MemRefType mt) {
+      if (mt.getLayout().isIdentity())
+        return false;
+      SmallVector<int64_t> strides;
+      int64_t offset;
+      if (failed(mt.getStridesAndOffset(strides, offset)))
+        return false;
+      if (offset != 0 && !ShapedType::isDynamic(offset))
+        return false;
+      int64_t contiguous = 1; // the contiguous stride of dim d; dynamic
+                              // once a size after d is
+      for (int64_t d = mt.getRank() - 1; d >= 0; --d) {
+        if (!ShapedType::isDynamic(strides[d]) && strides[d] != contiguous)
+          return false;
+        contiguous = ShapedType::isDynamic(contiguous) || mt.isDynamicDim(d)
+                         ? ShapedType::kDynamic
+                         : contiguous * mt.getDimSize(d);
+      }
+      return true;
+    }
+
+    /// The contiguous host copy of a view used in place when resident:
+    /// bytes for its elements only when not resident (none otherwise), the
+    /// copy from the view only then.
+    void stageViewCopy(OpBuilder &b, Location loc, DataLayout &layout,
+                       Staged &s) {
+      auto mt = cast<MemRefType>(s.host.getType());
+      int64_t elementBytes =
+          layout.getTypeSize(mt.getElementType()).getFixedValue();
+      Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+      Value count =
+          arith::SelectOp::create(b, loc, s.resident, zero, s.elements);
+      Value bytes = arith::MulIOp::create(
+          b, loc, count, arith::ConstantIndexOp::create(b, loc, elementBytes));
+      s.contiguousRaw = memref::AllocOp::create(
+          b, loc, MemRefType::get({ShapedType::kDynamic}, b.getI8Type()),
+          ValueRange{bytes}, b.getI64IntegerAttr(kHostCopyAlign));
+      aliases.addPrivate(s.contiguousRaw);
+      s.contiguous = memref::ViewOp::create(
+          b, loc, MemRefType::get(mt.getShape(), mt.getElementType()),
+          s.contiguousRaw, zero, s.dynamicSizes);
+      if (s.reads)
+        ifNotResident(b, loc, s.resident, [&](OpBuilder &inner) {
+          memref::CopyOp::create(inner, loc, s.host, s.contiguous);
+        });
+    }
+
+    static constexpr int64_t kHostCopyAlign = 64;
+
+    static void ifNotResident(OpBuilder &b, Location loc, Value resident,
+                              function_ref<void(OpBuilder &)> body) {
+      Value notResident = arith::XOrIOp::create(
+          b, loc, resident, arith::ConstantIntOp::create(b, loc, 1, 1));
+      scf::IfOp::create(b, loc, notResident, [&](OpBuilder &inner, Location) {
+        body(inner);
+        scf::YieldOp::create(inner, loc);
+      });
     }
 
     /// gpu-async-region ends a run of GPU ops with a host wait before any

@@ -9,9 +9,9 @@
 // memory. d = dv = 128 takes 48 keys (48 KB, static) and d = dv = 32 128
 // keys (32 KB) under either budget.
 // RUN: ssmc-opt %s --convert-ssm-to-gpu | FileCheck %s --check-prefix=WIDE
-// RUN: ssmc-opt %s --convert-ssm-to-gpu --convert-ssm-to-loops --one-shot-bufferize="bufferize-function-boundaries" --ssm-gpu-stage-buffers | FileCheck %s --check-prefix=DYN
+// RUN: ssmc-opt %s --convert-ssm-to-gpu --convert-ssm-to-loops --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" --ssm-gpu-stage-buffers | FileCheck %s --check-prefix=DYN
 // RUN: ssmc-opt %s --convert-ssm-to-gpu="max-shared-bytes=49152" | FileCheck %s --check-prefix=NARROW
-// RUN: ssmc-opt %s --convert-ssm-to-gpu="max-shared-bytes=49152" --convert-ssm-to-loops --one-shot-bufferize="bufferize-function-boundaries" --ssm-gpu-stage-buffers | FileCheck %s --check-prefix=STATIC
+// RUN: ssmc-opt %s --convert-ssm-to-gpu="max-shared-bytes=49152" --convert-ssm-to-loops --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" --ssm-gpu-stage-buffers | FileCheck %s --check-prefix=STATIC
 
 // WIDE-LABEL: func.func @d112
 // WIDE: gpu.launch

@@ -8,7 +8,7 @@
 // the sum), and forms without a kernel (f64, an unsigned i8 cast) stay for
 // the host.
 // RUN: ssmc-opt %s --convert-ssm-to-gpu --split-input-file | FileCheck %s
-// RUN: ssmc-opt %s --convert-ssm-to-gpu --convert-ssm-to-loops --one-shot-bufferize="bufferize-function-boundaries" --ssm-gpu-stage-buffers --split-input-file | FileCheck %s --check-prefix=STAGED
+// RUN: ssmc-opt %s --convert-ssm-to-gpu --convert-ssm-to-loops --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" --ssm-gpu-stage-buffers --split-input-file | FileCheck %s --check-prefix=STAGED
 
 // CHECK-LABEL: func.func @decode
 // CHECK-SAME: (%[[W:.*]]: tensor<37x64xbf16>, %[[X:.*]]: tensor<64x1xf32>)
@@ -22,9 +22,9 @@
 // CHECK: %[[VALID:.*]] = arith.cmpi ult, %[[ROW]], %c37
 // CHECK: %[[KEND:.*]] = arith.select %[[VALID]], %c64{{.*}}, %c0
 // CHECK: scf.for %[[K:[a-z0-9]+]] = %{{.*}} to %[[KEND]] step %c32{{.*}} iter_args(%[[ACC:.*]] = %{{.*}}) -> (f32)
-// CHECK: %[[A:.*]] = memref.load %[[WB]][%[[ROW]], %[[K]]] : memref<37x64xbf16>
+// CHECK: %[[A:.*]] = memref.load %[[WB]][%[[ROW]], %[[K]]] : memref<37x64xbf16, strided<[?, 1], offset: ?>>
 // CHECK: arith.extf %[[A]] : bf16 to f32
-// CHECK: memref.load %[[XB]][%[[K]], %c0{{.*}}] : memref<64x1xf32>
+// CHECK: memref.load %[[XB]][%[[K]], %c0{{.*}}] : memref<64x1xf32, strided<[?, 1], offset: ?>>
 // CHECK: math.fma
 // CHECK: gpu.shuffle  xor %{{.*}}, %c16_i32, %c32_i32 : f32
 // CHECK: gpu.shuffle  xor %{{.*}}, %c8_i32, %c32_i32 : f32
@@ -65,7 +65,7 @@ func.func @decode(%w: tensor<37x64xbf16>, %x: tensor<64x1xf32>) -> tensor<37x1xf
 // CHECK: arith.sitofp %{{.*}} : i8 to f32
 // CHECK-COUNT-15: gpu.shuffle  xor
 // CHECK: scf.if
-// CHECK-COUNT-3: memref.load %{{.*}} : memref<5x3xf32>
+// CHECK-COUNT-3: memref.load %{{.*}} : memref<5x3xf32, strided<[?, 1], offset: ?>>
 // CHECK-NOT: linalg.matmul
 func.func @three_columns(%w: tensor<5x40xi8>, %x: tensor<40x3xf32>, %c: tensor<5x3xf32>) -> tensor<5x3xf32> {
   %r = linalg.matmul ins(%w, %x : tensor<5x40xi8>, tensor<40x3xf32>)
@@ -107,7 +107,7 @@ func.func @prefill(%w: tensor<?x?xf32>, %x: tensor<?x?xf32>, %c: tensor<?x?xf32>
 // CHECK: %[[BB:.*]] = bufferization.to_buffer %[[B]]
 // CHECK: gpu.launch
 // CHECK: scf.for %[[K:[a-z0-9]+]] = {{.*}} -> (f32)
-// CHECK: memref.load %[[BB]][%c0{{.*}}, %[[K]]] : memref<1x40xf32>
+// CHECK: memref.load %[[BB]][%c0{{.*}}, %[[K]]] : memref<1x40xf32, strided<[?, 1], offset: ?>>
 // CHECK-NOT: linalg.matmul
 func.func @transposed(%a: tensor<9x40xf32>, %b: tensor<1x40xf32>, %c: tensor<9x1xf32>) -> tensor<9x1xf32> {
   %r = linalg.matmul indexing_maps = [affine_map<(m, n, k) -> (m, k)>,

@@ -10,7 +10,7 @@
 // gives the launch device copies (in before, results out after) and makes
 // the shared arrays workgroup attributions.
 // RUN: ssmc-opt %s --convert-ssm-to-gpu | FileCheck %s
-// RUN: ssmc-opt %s --convert-ssm-to-gpu --convert-ssm-to-loops --one-shot-bufferize="bufferize-function-boundaries" --ssm-gpu-stage-buffers | FileCheck %s --check-prefix=STAGED
+// RUN: ssmc-opt %s --convert-ssm-to-gpu --convert-ssm-to-loops --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" --ssm-gpu-stage-buffers | FileCheck %s --check-prefix=STAGED
 
 // 16 channels, L = 5: one chunk per channel (phases 1 and 2 fold to
 // `scf.if false`).
@@ -45,7 +45,7 @@ func.func @f32(%u: tensor<2x8x5xf32>, %A: tensor<8x4xf32>, %B: tensor<2x4x5xf32>
 // CHECK-LABEL: func.func @bf16
 // CHECK: %[[OUT:.*]] = memref.alloc() {alignment = 64 : i64} : memref<2x8x5xbf16>
 // CHECK: gpu.launch
-// CHECK: %[[U:.*]] = memref.load %{{.*}} : memref<2x8x5xbf16>
+// CHECK: %[[U:.*]] = memref.load %{{.*}} : memref<2x8x5xbf16, strided<[?, ?, 1], offset: ?>>
 // CHECK: arith.extf %[[U]] : bf16 to f32
 // CHECK: %[[Y:.*]] = arith.truncf %{{.*}} : f32 to bf16
 // CHECK: memref.store %[[Y]], %[[OUT]]
@@ -108,16 +108,16 @@ func.func @chunked(%u: tensor<1x8x4096xf32>, %A: tensor<8x4xf32>, %B: tensor<1x4
 // B fixed over time ([Dm, N]) next to a grouped C: every step of the
 // thread's channel d reads B[d, n] (the channel's row) and C[b, g, n, t].
 // CHECK-LABEL: func.func @fixed_b
-// CHECK: %[[BF:.*]] = bufferization.to_buffer %arg2 read_only : tensor<8x4xf32> to memref<8x4xf32>
-// CHECK: %[[CG:.*]] = bufferization.to_buffer %arg3 read_only : tensor<2x2x4x5xf32> to memref<2x2x4x5xf32>
+// CHECK: %[[BF:.*]] = bufferization.to_buffer %arg2 read_only : tensor<8x4xf32> to memref<8x4xf32, strided<[?, 1], offset: ?>>
+// CHECK: %[[CG:.*]] = bufferization.to_buffer %arg3 read_only : tensor<2x2x4x5xf32> to memref<2x2x4x5xf32, strided<[?, ?, ?, 1], offset: ?>>
 // CHECK: gpu.launch
 // Phase 3's step (the first to read C): per state index dt u B[d, n],
 // then C[b, g, n, t].
-// CHECK: memref.load %[[CG]][%{{.*}}, %{{.*}}, %c0, %[[T:.*]]] : memref<2x2x4x5xf32>
-// CHECK: memref.load %[[BF]][%{{.*}}, %c1] : memref<8x4xf32>
+// CHECK: memref.load %[[CG]][%{{.*}}, %{{.*}}, %c0, %[[T:.*]]] : memref<2x2x4x5xf32, strided<[?, ?, ?, 1], offset: ?>>
+// CHECK: memref.load %[[BF]][%{{.*}}, %c1] : memref<8x4xf32, strided<[?, 1], offset: ?>>
 // CHECK-NEXT: arith.mulf
 // CHECK-NEXT: math.fma
-// CHECK-NEXT: memref.load %[[CG]][%{{.*}}, %{{.*}}, %c1, %[[T]]] : memref<2x2x4x5xf32>
+// CHECK-NEXT: memref.load %[[CG]][%{{.*}}, %{{.*}}, %c1, %[[T]]] : memref<2x2x4x5xf32, strided<[?, ?, ?, 1], offset: ?>>
 func.func @fixed_b(%u: tensor<2x8x5xf32>, %A: tensor<8x4xf32>, %B: tensor<8x4xf32>, %C: tensor<2x2x4x5xf32>) -> tensor<2x8x5xf32> {
   %y = ssm.selective_scan %u, %u, %A, %B, %C
       : (tensor<2x8x5xf32>, tensor<2x8x5xf32>, tensor<8x4xf32>, tensor<8x4xf32>, tensor<2x2x4x5xf32>)

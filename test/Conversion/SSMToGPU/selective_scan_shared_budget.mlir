@@ -6,8 +6,8 @@
 // and the launch asks for 50688 bytes. Under a 48 KB budget the kernel
 // keeps 8-step sub-tiles (128 x 9) in static shared memory.
 // RUN: ssmc-opt %s --convert-ssm-to-gpu | FileCheck %s --check-prefix=WIDE
-// RUN: ssmc-opt %s --convert-ssm-to-gpu --convert-ssm-to-loops --one-shot-bufferize="bufferize-function-boundaries" --ssm-gpu-stage-buffers | FileCheck %s --check-prefix=DYN
-// RUN: ssmc-opt %s --convert-ssm-to-gpu="max-shared-bytes=49152" --convert-ssm-to-loops --one-shot-bufferize="bufferize-function-boundaries" --ssm-gpu-stage-buffers | FileCheck %s --check-prefix=STATIC
+// RUN: ssmc-opt %s --convert-ssm-to-gpu --convert-ssm-to-loops --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" --ssm-gpu-stage-buffers | FileCheck %s --check-prefix=DYN
+// RUN: ssmc-opt %s --convert-ssm-to-gpu="max-shared-bytes=49152" --convert-ssm-to-loops --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" --ssm-gpu-stage-buffers | FileCheck %s --check-prefix=STATIC
 // RUN: not ssmc-opt %s --convert-ssm-to-gpu="max-shared-bytes=1024" 2>&1 | FileCheck %s --check-prefix=SMALL
 
 // WIDE: gpu.launch
