@@ -31,12 +31,12 @@
 // CHECK-NOT: //--- main_kernel_4.ptx
 // CHECK-NOT: __nv_
 // KERNEL: gpu.launch
-// KERNEL: memref.load %{{.*}} : memref<2x9x4xf32>
+// KERNEL: memref.load %{{.*}} : memref<2x9x4xf32, strided<[?, ?, 1], offset: ?>>
 // KERNEL: arith.maxnumf %{{.*}}, %{{.*}} : f32
 // KERNEL-NEXT: arith.minnumf %{{.*}}, %{{.*}} : f32
-// KERNEL: memref.load %{{.*}}[%{{.*}}, %{{.*}}] : memref<4x8xf32>
+// KERNEL: memref.load %{{.*}}[%{{.*}}, %{{.*}}] : memref<4x8xf32, strided<[?, 1], offset: ?>>
 // KERNEL: gpu.launch
-// KERNEL: memref.load %{{.*}} : memref<6x4xf32>
+// KERNEL: memref.load %{{.*}} : memref<6x4xf32, strided<[?, 1], offset: ?>>
 // KERNEL: ssm.causal_conv1d {{.*}} cu_seqlens
 // KERNEL-NOT: ssm.causal_conv1d_step
 // KERNEL: gpu.launch
