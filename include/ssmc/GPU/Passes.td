@@ -29,8 +29,9 @@ def SSMGPUStageBuffers : Pass<"ssm-gpu-stage-buffers", "::mlir::ModuleOp"> {
     allocations whose source has a kept device copy is made on the device.
     Host ops that touch no host memory the
     pending GPU ops before them use move above those GPU ops, host
-    allocations and frees out of the runs of GPU ops, so that
-    gpu-async-region does not end a run at them.
+    allocations and frees out of the runs of GPU ops, and device frees up
+    to the GPU op before them, so that gpu-async-region does not end a run
+    at them nor start one after a block's last host op.
 
     ```mlir
     // before: %t written by one kernel, read by the next

@@ -19,7 +19,9 @@
 // buffer (memory effects and HostAliases.h), and not at all when the host
 // frees the buffer. Host ops that touch no host memory the pending GPU ops
 // before them use move above those GPU ops, host allocations and frees out
-// of the runs of GPU ops: gpu-async-region would make each a host wait.
+// of the runs of GPU ops, and device frees up to the GPU op before them:
+// gpu-async-region would make each a host wait (a device free after a
+// block's last host op, a wait at its end).
 //
 // Device copies outlive a loop's iterations for the scf.for iter args
 // that only the body's kernels use (CarriedBuffers.h: a layer loop's
@@ -210,6 +212,7 @@ struct StageBuffersPass
       }
       hoistHostWork(block);
       scheduleHostMemoryOps(block);
+      hoistDeviceFrees(block);
     }
 
   private:
@@ -854,6 +857,43 @@ struct StageBuffersPass
       live.push_back(targetCopy);
       copy.erase();
       return true;
+    }
+
+    /// gpu.dealloc ops move up past the host ops before them that use
+    /// nothing derived from the freed buffer, to the GPU op before them: a
+    /// block's device copies freed at its end (a loop body's, each
+    /// iteration) would otherwise start a run of GPU ops after its last
+    /// host op, which gpu-async-region ends with a host wait.
+    static void hoistDeviceFrees(Block &block) {
+      SmallVector<gpu::DeallocOp> frees;
+      for (Operation &op : block)
+        if (auto f = dyn_cast<gpu::DeallocOp>(op))
+          frees.push_back(f);
+      for (gpu::DeallocOp f : frees) {
+        // The ops of the block that use the buffer or a value made of it.
+        llvm::SmallPtrSet<Operation *, 16> users;
+        SmallVector<Value> worklist{f.getMemref()};
+        llvm::DenseSet<Value> seen;
+        while (!worklist.empty()) {
+          Value v = worklist.pop_back_val();
+          if (!seen.insert(v).second)
+            continue;
+          for (Operation *user : v.getUsers()) {
+            if (user == f)
+              continue;
+            if (Operation *at = block.findAncestorOpInBlock(*user))
+              users.insert(at);
+            llvm::append_range(worklist, user->getResults());
+          }
+        }
+        Operation *point = f;
+        for (Operation *prev = f->getPrevNode();
+             prev && !isGPUOp(prev) && !users.contains(prev);
+             prev = prev->getPrevNode())
+          point = prev;
+        if (point != f)
+          f->moveBefore(point);
+      }
     }
 
     /// At a carrying loop body's yield: the device copies of the yielded

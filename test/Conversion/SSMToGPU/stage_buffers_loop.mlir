@@ -38,8 +38,8 @@
 // CHECK: %[[RH:.*]] = memref.reinterpret_cast %[[R]]#0
 // CHECK: %[[RD:.*]] = memref.reinterpret_cast %[[RDEV]]
 // CHECK: gpu.memcpy %[[RH]], %[[RD]]
-// CHECK-NEXT: memref.copy %[[R]]#0
 // CHECK-NEXT: gpu.dealloc %[[R]]#2
+// CHECK-NEXT: memref.copy %[[R]]#0
 // CHECK-NOT: gpu.memcpy
 // CHECK: return
 func.func @carried_fresh(%x: memref<16xf32>, %n: index, %y: memref<16xf32>) {
@@ -98,8 +98,8 @@ func.func @carried_fresh(%x: memref<16xf32>, %n: index, %y: memref<16xf32>) {
 // CHECK-NOT: gpu.dealloc
 // CHECK: scf.yield %[[H]], %[[HRAW]] : memref<16xf32>, memref<?xi8>
 // CHECK: gpu.memcpy
-// CHECK-NEXT: memref.copy %[[R]]#0
 // CHECK-NEXT: gpu.dealloc %[[R]]#1
+// CHECK-NEXT: memref.copy %[[R]]#0
 // CHECK-NEXT: memref.dealloc %[[INIT]]
 func.func @in_place(%x: memref<16xf32>, %y: memref<16xf32>) {
   %c0 = arith.constant 0 : index
@@ -133,6 +133,7 @@ func.func @in_place(%x: memref<16xf32>, %y: memref<16xf32>) {
 // CHECK: gpu.memcpy
 // CHECK: gpu.launch
 // CHECK: gpu.memcpy
+// CHECK-NEXT: gpu.dealloc
 // CHECK-NEXT: memref.load
 // CHECK: scf.yield %{{.*}} : memref<16xf32>
 func.func @host_read(%x: memref<16xf32>, %y: memref<16xf32>, %out: memref<4xf32>) {
