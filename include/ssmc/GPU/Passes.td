@@ -27,10 +27,15 @@ def SSMGPUStageBuffers : Pass<"ssm-gpu-stage-buffers", "::mlir::ModuleOp"> {
     later launches of the same block (also through subviews, reshapes and
     casts of the buffer) and copied back only before a host op that may
     access the buffer, or before the block's terminator; a buffer the host
-    frees is not copied back. Host ops that touch no host memory the
+    frees is not copied back. An `scf.for` iter arg that only the loop
+    body's kernels use keeps its device copy across the iterations (the
+    loop carries the device buffer too); a host `memref.copy` between
+    allocations whose source has a kept device copy is made on the device.
+    Host ops that touch no host memory the
     pending GPU ops before them use move above those GPU ops, host
-    allocations and frees out of the runs of GPU ops, so that
-    gpu-async-region does not end a run at them.
+    allocations and frees out of the runs of GPU ops, and device frees up
+    to the GPU op before them, so that gpu-async-region does not end a run
+    at them nor start one after a block's last host op.
 
     ```mlir
     // before: %t written by one kernel, read by the next

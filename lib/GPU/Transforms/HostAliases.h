@@ -7,8 +7,10 @@
 // select, a pointer extraction, a memref result of another op) is private:
 // no value with another root shares its memory. Every other root (a
 // function or block argument, a call's result, a global) may share memory
-// with any other such root. ssm-gpu-stage-buffers asks this to keep a
-// kernel's result on the device until the host may touch it.
+// with any other such root, but for block arguments a pass marks private
+// (staging's loop-carried buffers, CarriedBuffers.h, within their loop
+// body). ssm-gpu-stage-buffers asks this to keep a kernel's result on the
+// device until the host may touch it.
 //
 //===----------------------------------------------------------------------===//
 
@@ -19,7 +21,9 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/DenseSet.h"
 
 namespace ssmc::gpu_transforms {
 
@@ -29,6 +33,9 @@ public:
   /// hand buffers to ops of their own (staging selects between a buffer and
   /// its device copy).
   explicit HostAliases(mlir::Operation *scope) {
+    if (auto f = llvm::dyn_cast<mlir::FunctionOpInterface>(scope))
+      if (!f.getFunctionBody().empty())
+        entry = &f.getFunctionBody().front();
     scope->walk([&](mlir::Operation *op) {
       if (llvm::isa<mlir::memref::AllocOp, mlir::memref::AllocaOp>(op))
         privateRoots[op->getResult(0)] = !escapes(op->getResult(0));
@@ -47,35 +54,87 @@ public:
   }
 
   /// Records an allocation a pass made whose uses it controls (staging's
-  /// contiguous copy of a strided view) as private.
-  void addPrivate(mlir::Value alloc) { privateRoots[alloc] = true; }
+  /// contiguous copy of a strided view), or a root it proved no other
+  /// value in its scope can reach (a loop-carried buffer in its loop
+  /// body), as private.
+  void addPrivate(mlir::Value root) { privateRoots[root] = true; }
 
-  /// Whether `root` is an allocation no value of another root can reach.
+  /// Whether `root` is an allocation (or a root marked private) no value
+  /// of another root can reach.
   bool isPrivate(mlir::Value root) {
-    if (!root.getDefiningOp<mlir::memref::AllocOp>() &&
-        !root.getDefiningOp<mlir::memref::AllocaOp>())
-      return false;
     auto it = privateRoots.find(root);
     return it != privateRoots.end() && it->second;
   }
+
+  /// Whether `v` (or a view of it) is handed on before `point`: by an op
+  /// other than `point` and the ops after it in its block.
+  static bool escapesBefore(mlir::Value v, mlir::Operation *point) {
+    return escapes(v, [&](mlir::Operation *user) {
+      mlir::Operation *at = point->getBlock()->findAncestorOpInBlock(*user);
+      return at && (at == point || point->isBeforeInBlock(at));
+    });
+  }
+
+  /// Calls `fn` on every user of `v` and of its views.
+  static void forEachUse(mlir::Value v,
+                         llvm::function_ref<void(mlir::Operation *)> fn) {
+    for (mlir::OpOperand &use : v.getUses()) {
+      mlir::Operation *user = use.getOwner();
+      fn(user);
+      if (auto view = llvm::dyn_cast<mlir::ViewLikeOpInterface>(user))
+        if (view.getViewSource() == v)
+          for (mlir::Value r : user->getResults())
+            if (llvm::isa<mlir::BaseMemRefType>(r.getType()))
+              forEachUse(r, fn);
+    }
+  }
+
+  /// Records `root` (a loop result whose every value is an allocation of
+  /// the function) as memory the function allocated.
+  void addAllocated(mlir::Value root) { allocatedRoots.insert(root); }
 
   /// Whether `a` and `b` may name overlapping memory.
   bool mayAlias(mlir::Value a, mlir::Value b) {
     mlir::Value ra = root(a), rb = root(b);
     if (ra == rb)
       return true;
+    if ((isAllocated(ra) && isArgument(rb)) ||
+        (isAllocated(rb) && isArgument(ra)))
+      return false;
+    // Two allocations, both live where they are used.
+    if (isAllocation(ra) && isAllocation(rb))
+      return false;
     return !isPrivate(ra) && !isPrivate(rb);
   }
 
 private:
-  /// Whether some use hands `v` (or a view of it) on to something that
-  /// could access it under another name.
-  static bool escapes(mlir::Value v) {
+  static bool isAllocation(mlir::Value root) {
+    return root.getDefiningOp<mlir::memref::AllocOp>() ||
+           root.getDefiningOp<mlir::memref::AllocaOp>();
+  }
+
+  bool isAllocated(mlir::Value root) {
+    return isAllocation(root) || allocatedRoots.contains(root);
+  }
+
+  /// An argument of the function (its entry block's).
+  bool isArgument(mlir::Value root) {
+    auto arg = llvm::dyn_cast<mlir::BlockArgument>(root);
+    return arg && entry && arg.getOwner() == entry;
+  }
+
+  /// Whether some use (but by the ops `ignore` picks) hands `v` (or a
+  /// view of it) on to something that could access it under another name.
+  static bool
+  escapes(mlir::Value v,
+          llvm::function_ref<bool(mlir::Operation *)> ignore = nullptr) {
     for (mlir::OpOperand &use : v.getUses()) {
       mlir::Operation *user = use.getOwner();
+      if (ignore && ignore(user))
+        continue;
       if (auto view = llvm::dyn_cast<mlir::ViewLikeOpInterface>(user)) {
         if (view.getViewSource() == v) {
-          if (escapes(view.getViewDest()))
+          if (escapes(view.getViewDest(), ignore))
             return true;
           continue;
         }
@@ -98,6 +157,8 @@ private:
   }
 
   llvm::DenseMap<mlir::Value, bool> privateRoots;
+  llvm::DenseSet<mlir::Value> allocatedRoots;
+  mlir::Block *entry = nullptr;
 };
 
 } // namespace ssmc::gpu_transforms

@@ -19,7 +19,22 @@
 // buffer (memory effects and HostAliases.h), and not at all when the host
 // frees the buffer. Host ops that touch no host memory the pending GPU ops
 // before them use move above those GPU ops, host allocations and frees out
-// of the runs of GPU ops: gpu-async-region would make each a host wait.
+// of the runs of GPU ops, and device frees up to the GPU op before them:
+// gpu-async-region would make each a host wait (a device free after a
+// block's last host op, a wait at its end).
+//
+// Device copies outlive a loop's iterations for the scf.for iter args
+// that only the body's kernels use (CarriedBuffers.h: a layer loop's
+// residual stream): the loop carries each one's device buffer as an iter
+// arg of its own (stageCarriedLoop), entering with the init's live copy
+// or a copy in before the loop; the body starts with its block argument's
+// copy live and yields the yielded buffer's copy (handOverCarried) instead
+// of copying it back, and the loop's result is a live copy of the
+// enclosing block, not yet on the host. A host memref.copy from a live
+// copy's allocation into another allocation, such as bufferization's
+// copy of a loop's init, becomes a device-to-device copy (copyOnDevice).
+// Other nested blocks (an scf.if, a loop whose carried buffer the host
+// touches) stage their launches in the block, as before.
 //
 // Barrier markers (ssm_gpu.barrier) become gpu.barrier, and
 // workgroup-space allocas in a launch (shared arrays) its workgroup
@@ -31,6 +46,7 @@
 
 #include "ssmc/GPU/Passes.h"
 #include "lib/GPU/IR/SSMGPUDialect.h"
+#include "lib/GPU/Transforms/CarriedBuffers.h"
 #include "lib/GPU/Transforms/HostAliases.h"
 #include "lib/GPU/Transforms/LaunchAccess.h"
 
@@ -42,6 +58,7 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Interfaces/DataLayoutInterfaces.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/PatternMatch.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Interfaces/FunctionInterfaces.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
@@ -180,6 +197,14 @@ struct StageBuffersPass
           stageLaunch(launch);
           continue;
         }
+        if (auto loop = dyn_cast<scf::ForOp>(op))
+          if (stageCarriedLoop(loop))
+            continue;
+        if (auto copy = dyn_cast<memref::CopyOp>(op))
+          if (copyOnDevice(copy))
+            continue;
+        if (op == block.getTerminator())
+          handOverCarried(op);
         for (Region &region : op->getRegions())
           for (Block &inner : region)
             BlockStager(aliases).run(inner);
@@ -187,6 +212,7 @@ struct StageBuffersPass
       }
       hoistHostWork(block);
       scheduleHostMemoryOps(block);
+      hoistDeviceFrees(block);
     }
 
   private:
@@ -748,8 +774,259 @@ struct StageBuffersPass
       }
     }
 
+    /// The number of elements of the contiguous host buffer `host` and its
+    /// dynamic sizes.
+    static std::pair<Value, SmallVector<Value>>
+    hostShape(OpBuilder &b, Location loc, Value host) {
+      auto mt = cast<MemRefType>(host.getType());
+      Value elements = arith::ConstantIndexOp::create(b, loc, 1);
+      SmallVector<Value> dynamicSizes;
+      for (int64_t i = 0; i < mt.getRank(); ++i) {
+        Value size = mt.isDynamicDim(i)
+                         ? Value(memref::DimOp::create(b, loc, host, i))
+                         : Value(arith::ConstantIndexOp::create(
+                               b, loc, mt.getDimSize(i)));
+        if (mt.isDynamicDim(i))
+          dynamicSizes.push_back(size);
+        elements = arith::MulIOp::create(b, loc, elements, size);
+      }
+      return {elements, dynamicSizes};
+    }
+
+    /// The device copy of the (never resident) host buffer `host` whose
+    /// device memory is `raw`: a view of `raw` shaped as `host`.
+    static DeviceCopy deviceView(OpBuilder &b, Location loc, Value host,
+                                 Value raw, bool dirty) {
+      auto [elements, dynamicSizes] = hostShape(b, loc, host);
+      auto mt = cast<MemRefType>(host.getType());
+      Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+      Value view = memref::ViewOp::create(
+          b, loc, MemRefType::get(mt.getShape(), mt.getElementType()), raw,
+          zero, dynamicSizes);
+      return DeviceCopy{host, raw, view, view, elements, dirty};
+    }
+
+    /// A device copy of the host buffer `host` (contiguous, allocated by
+    /// the host): gpu.alloc and, with `fill`, a host-to-device copy.
+    /// Returns its bytes.
+    static Value copyIn(OpBuilder &b, Location loc, Value host,
+                        bool fill = true) {
+      auto mt = cast<MemRefType>(host.getType());
+      Value elements = hostShape(b, loc, host).first;
+      int64_t elementBytes =
+          DataLayout::closest(b.getInsertionBlock()->getParentOp())
+              .getTypeSize(mt.getElementType())
+              .getFixedValue();
+      Value bytes = arith::MulIOp::create(
+          b, loc, elements,
+          arith::ConstantIndexOp::create(b, loc, elementBytes));
+      Value raw = gpu::AllocOp::create(
+                      b, loc,
+                      MemRefType::get({ShapedType::kDynamic}, b.getI8Type()),
+                      Type(), ValueRange{}, ValueRange{bytes}, ValueRange{})
+                      .getMemref();
+      if (!fill)
+        return raw;
+      DeviceCopy c = deviceView(b, loc, host, raw, /*dirty=*/false);
+      gpu::MemcpyOp::create(b, loc, TypeRange{}, ValueRange{},
+                            flat(b, loc, c.fresh, c.count),
+                            flat(b, loc, host, c.count));
+      return raw;
+    }
+
+    /// The device memory of `host` for a consumer that takes it over (a
+    /// loop carrying it, the next iteration): its live copy, which the
+    /// block forgets (brought up to date on the host too with `syncHost`:
+    /// the host may read the buffer after the consumer), else a copy of
+    /// the host's. Copies of views of `host` go back to the host first.
+    Value takeDeviceCopy(Operation *at, Value host, bool syncHost) {
+      dropIf(at, [&](DeviceCopy &c) {
+        return HostAliases::root(c.host) == HostAliases::root(host) &&
+               c.host != host;
+      }, /*copyBack=*/true);
+      OpBuilder b(at);
+      auto it =
+          llvm::find_if(live, [&](DeviceCopy &c) { return c.host == host; });
+      if (it == live.end())
+        return copyIn(b, at->getLoc(), host);
+      if (syncHost && it->dirty)
+        copyToHost(b, at->getLoc(), *it);
+      Value raw = it->raw;
+      live.erase(it);
+      return raw;
+    }
+
+    /// Whether the host may read `v` after `point` (where the loop
+    /// carrying it takes its device copy): any use but frees, pointer
+    /// extraction and views, not before `point` in its block.
+    static bool hostMayReadAfter(Value v, Operation *point) {
+      bool mayRead = false;
+      HostAliases::forEachUse(v, [&](Operation *user) {
+        if (user == point ||
+            isa<memref::DeallocOp, memref::ExtractAlignedPointerAsIndexOp,
+                ViewLikeOpInterface>(user))
+          return;
+        Operation *at = point->getBlock()->findAncestorOpInBlock(*user);
+        mayRead |= !at || !at->isBeforeInBlock(point);
+      });
+      return mayRead;
+    }
+
+    /// A loop whose iter args only its kernels use (CarriedBuffers.h)
+    /// carries their device copies as iter args of its own: the init's
+    /// device copy enters the loop (the live one, or a copy in), each
+    /// iteration's body starts with its block argument's device copy
+    /// live and yields the device copy of the buffer it yields (no copy
+    /// back, no copy in), and the loop's result leaves it live, not yet
+    /// copied back, in this block. False (nothing changed) when no iter
+    /// arg qualifies.
+    bool stageCarriedLoop(scf::ForOp loop) {
+      SmallVector<unsigned> carried =
+          ssmc::gpu_transforms::kernelCarriedIterArgs(loop, aliases);
+      if (carried.empty())
+        return false;
+      Location loc = loop.getLoc();
+      SmallVector<Value> inits;
+      for (unsigned i : carried) {
+        Value init = loop.getInitArgs()[i];
+        inits.push_back(
+            takeDeviceCopy(loop, init, hostMayReadAfter(init, loop)));
+      }
+      unsigned first = loop.getNumRegionIterArgs();
+      IRRewriter rewriter(loop.getContext());
+      rewriter.setInsertionPoint(loop);
+      FailureOr<LoopLikeOpInterface> replaced =
+          loop.replaceWithAdditionalYields(
+              rewriter, inits, /*replaceInitOperandUsesInLoop=*/false,
+              [](OpBuilder &, Location, ArrayRef<BlockArgument> args) {
+                return SmallVector<Value>(args.begin(), args.end());
+              });
+      // (scf.for's replaceWithAdditionalYields does not fail.)
+      auto staged = cast<scf::ForOp>(replaced->getOperation());
+      Block &body = *staged.getBody();
+      BlockStager inner(aliases);
+      OpBuilder b = OpBuilder::atBlockBegin(&body);
+      for (auto [k, i] : llvm::enumerate(carried)) {
+        BlockArgument arg = staged.getRegionIterArgs()[i];
+        // No other value the body names shares their memory.
+        aliases.addPrivate(arg);
+        aliases.addPrivate(body.getTerminator()->getOperand(i));
+        inner.live.push_back(deviceView(
+            b, loc, arg, staged.getRegionIterArgs()[first + k],
+            /*dirty=*/false));
+        inner.handOvers.push_back({i, first + k});
+      }
+      inner.run(body);
+      visitHostOp(staged);
+      b.setInsertionPointAfter(staged);
+      // The host's copy of the result is stale (or, without iterations,
+      // the init's: the same data).
+      for (auto [k, i] : llvm::enumerate(carried)) {
+        aliases.addAllocated(staged.getResult(i));
+        live.push_back(deviceView(b, loc, staged.getResult(i),
+                                  staged.getResult(first + k),
+                                  /*dirty=*/true));
+      }
+      return true;
+    }
+
+    /// A host copy of a kernel's result (a host allocation with a live
+    /// device copy) into a fresh host allocation, such as bufferization's
+    /// copy of a loop's init, is made on the device: the target gets a
+    /// device copy (gpu.alloc, a device-to-device gpu.memcpy), live and
+    /// not yet on the host, and the host copy goes. False (nothing
+    /// changed) for any other copy.
+    bool copyOnDevice(memref::CopyOp copy) {
+      Value source = copy.getSource(), target = copy.getTarget();
+      auto isHostAllocation = [](Value v) {
+        auto mt = dyn_cast<MemRefType>(v.getType());
+        return mt && mt.getLayout().isIdentity() && !mt.getMemorySpace() &&
+               v.getDefiningOp<memref::AllocOp>();
+      };
+      if (!isHostAllocation(source) || !isHostAllocation(target) ||
+          source == target || source.getType() != target.getType())
+        return false;
+      auto hasCopy = [&](Value host) {
+        return llvm::any_of(live,
+                            [&](DeviceCopy &c) { return c.host == host; });
+      };
+      if (!hasCopy(source))
+        return false;
+      // Copies that may share the target's memory: the host's is current.
+      dropIf(copy, [&](DeviceCopy &c) {
+        return aliases.mayAlias(c.host, target);
+      }, /*copyBack=*/true);
+      if (!hasCopy(source))
+        return false;
+      DeviceCopy sourceCopy = *llvm::find_if(
+          live, [&](DeviceCopy &c) { return c.host == source; });
+      OpBuilder b(copy);
+      Location loc = copy.getLoc();
+      Value raw = copyIn(b, loc, target, /*fill=*/false);
+      DeviceCopy targetCopy = deviceView(b, loc, target, raw, /*dirty=*/true);
+      gpu::MemcpyOp::create(b, loc, TypeRange{}, ValueRange{},
+                            flat(b, loc, targetCopy.fresh, targetCopy.count),
+                            flat(b, loc, sourceCopy.fresh, targetCopy.count));
+      live.push_back(targetCopy);
+      copy.erase();
+      return true;
+    }
+
+    /// gpu.dealloc ops move up past the host ops before them that use
+    /// nothing derived from the freed buffer, to the GPU op before them: a
+    /// block's device copies freed at its end (a loop body's, each
+    /// iteration) would otherwise start a run of GPU ops after its last
+    /// host op, which gpu-async-region ends with a host wait.
+    static void hoistDeviceFrees(Block &block) {
+      SmallVector<gpu::DeallocOp> frees;
+      for (Operation &op : block)
+        if (auto f = dyn_cast<gpu::DeallocOp>(op))
+          frees.push_back(f);
+      for (gpu::DeallocOp f : frees) {
+        // The ops of the block that use the buffer or a value made of it.
+        llvm::SmallPtrSet<Operation *, 16> users;
+        SmallVector<Value> worklist{f.getMemref()};
+        llvm::DenseSet<Value> seen;
+        while (!worklist.empty()) {
+          Value v = worklist.pop_back_val();
+          if (!seen.insert(v).second)
+            continue;
+          for (Operation *user : v.getUsers()) {
+            if (user == f)
+              continue;
+            if (Operation *at = block.findAncestorOpInBlock(*user))
+              users.insert(at);
+            llvm::append_range(worklist, user->getResults());
+          }
+        }
+        Operation *point = f;
+        for (Operation *prev = f->getPrevNode();
+             prev && !isGPUOp(prev) && !users.contains(prev);
+             prev = prev->getPrevNode())
+          point = prev;
+        if (point != f)
+          f->moveBefore(point);
+      }
+    }
+
+    /// At a carrying loop body's yield: the device copies of the yielded
+    /// carried buffers become the yield's device operands instead of going
+    /// back to the host (a yielded buffer without a live copy, which the
+    /// rule of CarriedBuffers.h leaves to kernels that did not write it,
+    /// gets a copy of the host's).
+    void handOverCarried(Operation *yield) {
+      for (auto [hostIndex, deviceIndex] : handOvers) {
+        Value host = yield->getOperand(hostIndex);
+        yield->setOperand(deviceIndex,
+                          takeDeviceCopy(yield, host, /*syncHost=*/false));
+      }
+    }
+
     HostAliases &aliases;
     SmallVector<DeviceCopy> live;
+    /// In a loop body: the yield's operands whose device copies the yield
+    /// hands on (the host buffer's position, its device copy's).
+    SmallVector<std::pair<unsigned, unsigned>> handOvers;
   };
 };
 } // namespace

@@ -74,6 +74,7 @@ func.func @two_kernels(%x: memref<16xf32>, %y: memref<16xf32>) {
 // CHECK: %[[TS:.*]] = memref.reinterpret_cast %[[T]]
 // CHECK: %[[TD:.*]] = memref.reinterpret_cast %[[TVIEW]]
 // CHECK: gpu.memcpy %[[TS]], %[[TD]]
+// CHECK-NEXT: gpu.dealloc
 // CHECK-NEXT: memref.load %[[T]]
 // CHECK-NOT: gpu.memcpy
 // CHECK: gpu.launch
