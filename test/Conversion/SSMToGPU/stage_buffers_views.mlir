@@ -47,13 +47,14 @@
 // CHECK: %[[SBACK:.*]] = memref.reinterpret_cast %[[SC]]
 // CHECK: gpu.memcpy %[[SBACK]]
 // CHECK: gpu.dealloc %[[SRAW]]
+// Device frees move up to the GPU op before them.
+// CHECK-NEXT: gpu.dealloc %[[WRAW]]
 // CHECK: %[[SNOT:.*]] = arith.xori %[[SRES]], %{{.*}} : i1
 // CHECK: scf.if %[[SNOT]] {
 // CHECK-NEXT: memref.copy %[[SC]], %[[SV]]
 // CHECK-NEXT: }
 // CHECK-NOT: memref.copy
 // CHECK-DAG: memref.dealloc %[[SHOST]]
-// CHECK-DAG: gpu.dealloc %[[WRAW]]
 // CHECK-DAG: memref.dealloc %[[WHOST]]
 // CHECK: return
 func.func @slices(%w: memref<4x8xf32>, %s: memref<4x8xf32>, %i: index) {
