@@ -443,23 +443,13 @@ struct StageBuffersPass
       OpBuilder b(launch);
       DataLayout layout = DataLayout::closest(launch);
       Value zero = arith::ConstantIndexOp::create(b, loc, 0);
-      Value one = arith::ConstantIndexOp::create(b, loc, 1);
       SmallVector<Staged> buffers;
       for (Value host : hosts) {
         auto mt = cast<MemRefType>(host.getType());
         ssmc::gpu_transforms::BufferAccess access =
             ssmc::gpu_transforms::launchAccess(launch, host);
         Staged s{host, access.reads, access.writes, {}, host, {}, {}, false, {}};
-        s.elements = one;
-        for (int64_t i = 0; i < mt.getRank(); ++i) {
-          Value size = mt.isDynamicDim(i)
-                           ? Value(memref::DimOp::create(b, loc, host, i))
-                           : Value(arith::ConstantIndexOp::create(
-                                 b, loc, mt.getDimSize(i)));
-          if (mt.isDynamicDim(i))
-            s.dynamicSizes.push_back(size);
-          s.elements = arith::MulIOp::create(b, loc, s.elements, size);
-        }
+        std::tie(s.elements, s.dynamicSizes) = hostShape(b, loc, host);
         // A strided view (a slice of a KV cache, say) goes through a
         // contiguous host copy: gpu.memcpy moves contiguous buffers.
         auto devTy = MemRefType::get(mt.getShape(), mt.getElementType());
@@ -774,7 +764,7 @@ struct StageBuffersPass
       }
     }
 
-    /// The number of elements of the contiguous host buffer `host` and its
+    /// The number of elements of the host buffer or view `host` and its
     /// dynamic sizes.
     static std::pair<Value, SmallVector<Value>>
     hostShape(OpBuilder &b, Location loc, Value host) {
