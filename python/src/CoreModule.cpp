@@ -192,9 +192,6 @@ struct ArgName {
     return "argument '" + fn->argNames[index] + "' of '" + fn->name + "' (" +
            ssmc::describe(fn->inputs[index]) + ")";
   }
-  friend std::string operator+(const ArgName &n, const std::string &s) {
-    return n.str() + s;
-  }
   friend std::string operator+(const ArgName &n, const char *s) {
     return n.str() + s;
   }
